@@ -1,0 +1,1 @@
+"""Grounded answers: plan -> search -> read -> rank -> write -> cite."""

@@ -1,0 +1,1 @@
+"""Language-model runtimes behind one interface (see ``base.LLM``)."""

@@ -1,0 +1,42 @@
+"""The one interface every LLM runtime implements.
+
+Runtimes: ``llama_cpp_runtime.LlamaCppLLM`` (in-process GGUF through llama-cpp-python) and
+``openai_runtime.OpenAICompatibleLLM`` (any OpenAI-compatible HTTP endpoint). ``load.load_llm(spec,
+settings)`` picks one from a model spec string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass
+class ChatMessage:
+    role: str
+    content: str
+
+
+@dataclass
+class Completion:
+    """Filled in by ``LLM.stream`` as it goes; read it after the iterator is exhausted."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str = "stop"
+
+
+class LLM(Protocol):
+    name: str  # what goes in the response's "model" field
+    context_length: int
+
+    def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float = 0.2,
+               top_p: float | None = None, stop: list[str] | None = None,
+               completion: Completion | None = None) -> Iterator[str]:
+        """Yield text pieces as the model generates them; fill ``completion`` with token counts."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` under this model's tokenizer (an estimate for HTTP runtimes)."""
+        ...

@@ -1,0 +1,1 @@
+"""Search providers behind one small interface (web search lands with issue 3)."""

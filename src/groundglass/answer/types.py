@@ -1,0 +1,93 @@
+"""Plain data shared across the answer pipeline: sources, requests and finished answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Source:
+    """One piece of evidence given to the model. Marker [n] refers to the n-th source (1-based)."""
+
+    url: str
+    title: str
+    text: str  # the chunk text the model sees
+    score: float = 0.0  # fused relevance, 0..1, higher is better
+    date: str | None = None  # ISO date (YYYY-MM-DD) when known
+    doc_id: str = ""
+    chunk_id: str = ""
+    snippet: str = ""  # short excerpt for display
+
+    def search_result(self) -> dict[str, Any]:
+        return {"title": self.title, "url": self.url, "date": self.date,
+                "snippet": self.snippet or self.text[:300], "score": round(self.score, 4)}
+
+
+@dataclass
+class Message:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass
+class AskRequest:
+    """What the engine needs to answer. The CLI and the server both build one of these."""
+
+    messages: list[Message]
+    index: str | None = None  # None -> settings.retrieval.index
+    model: str | None = None  # model spec; None -> settings.llm.model
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: list[str] | None = None
+    disable_search: bool = False
+    top_k: int | None = None
+
+    @classmethod
+    def from_question(cls, question: str, **kw: Any) -> AskRequest:
+        return cls(messages=[Message("user", question)], **kw)
+
+    @property
+    def question(self) -> str:
+        for m in reversed(self.messages):
+            if m.role == "user":
+                return m.content
+        return ""
+
+
+@dataclass
+class SentenceSupport:
+    """Per-sentence attribution: which sources a sentence cites and how well they support it."""
+
+    text: str
+    citations: list[int]  # 1-based source numbers cited in this sentence
+    support: float  # 0..1, best support score over the cited sources (0 when none cited)
+    supported: bool
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    num_search_queries: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_dict(self) -> dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.total_tokens, "num_search_queries": self.num_search_queries}
+
+
+@dataclass
+class Answer:
+    content: str
+    sources: list[Source]
+    model: str
+    finish_reason: str = "stop"  # "stop" | "length"
+    usage: Usage = field(default_factory=Usage)
+    attribution: list[SentenceSupport] = field(default_factory=list)
+    declined: bool = False  # the sources did not contain the answer and the engine said so
+    timings: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""DreamBooth: personalise a Stable Diffusion model from a few photos of a subject."""

@@ -1,0 +1,1 @@
+"""The HTTP server: a thin face over the engines."""
