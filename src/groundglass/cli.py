@@ -38,26 +38,27 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the CLI: returns on success (so tests can call it in-process), exits non-zero on failure.
+
+    Usage errors are typer's own message and exit code 2; a GroundglassError prints one line, exit 2.
+    """
     from groundglass.log import configure_logging
 
     configure_logging()
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
     except GroundglassError as exc:
         fail(str(exc), 2)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         fail("interrupted", 130)
-    except typer.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
-    except typer.Abort:
-        fail("aborted", 1)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:
+        # typer vendors its own copy of click: recognise its usage errors by shape, not by class.
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             raise SystemExit(exc.exit_code) from None
         raise
+    if isinstance(rv, int) and rv != 0:
+        raise SystemExit(rv)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,218 @@
-"""CLI commands ``groundglass dreambooth sample`` and ``export`` (placeholder)."""
+"""CLI commands ``groundglass dreambooth priors|sample|export``.
+
+Thin faces over :mod:`groundglass.dreambooth.priors`, :mod:`~groundglass.dreambooth.sample` and
+:mod:`~groundglass.dreambooth.export`; heavy imports (torch, diffusers) happen inside the commands.
+Option names match the fit config's keys (``--class-prompt`` is ``data.class_prompt``, ...).
+"""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import typer
+
+SCHEDULER_HELP = "Sampler: ddim, dpm++ or euler."
+
+
+def _slug(text: str, limit: int = 48) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:limit].rstrip("-") or "sample"
+
+
+def _free_path(folder: Path, stem: str) -> Path:
+    path = folder / f"{stem}.png"
+    n = 1
+    while path.exists():
+        path = folder / f"{stem}-{n}.png"
+        n += 1
+    return path
+
+
+def priors(
+    base_model: str = typer.Option(
+        ..., "--base-model", help="Base model: diffusers folder or Hugging Face id."
+    ),
+    class_prompt: str = typer.Option(
+        ..., "--class-prompt", help='Prompt of the class, e.g. "a photo of a dog".'
+    ),
+    class_data_dir: Path = typer.Option(
+        ..., "--class-data-dir", help="Folder of class images (created if needed)."
+    ),
+    num_class_images: int = typer.Option(
+        100, "--num-class-images", help="How many class images it should hold."
+    ),
+    negative_prompt: str | None = typer.Option(
+        None, "--negative-prompt", help="What the images should not show."
+    ),
+    guidance_scale: float = typer.Option(7.5, "--guidance-scale", help="Classifier-free guidance scale."),
+    steps: int = typer.Option(30, "--steps", help="Denoising steps per image."),
+    scheduler: str = typer.Option("ddim", "--scheduler", help=SCHEDULER_HELP),
+    resolution: int = typer.Option(512, "--resolution", help="Image size in pixels (square)."),
+    seed: int = typer.Option(0, "--seed", help="Image k uses seed + k."),
+    batch_size: int = typer.Option(4, "--batch-size", help="Images per batch."),
+    local_files_only: bool = typer.Option(False, "--local-files-only", help="Never download the base model."),
+    device: str | None = typer.Option(
+        None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if present)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Top up a class-image folder for prior preservation with images from the base model.
+
+    Existing images are kept; image k is generated from seed + k, so a run can be resumed and any image
+    regenerated. Prompts and seeds are recorded in CLASS_DATA_DIR/priors.jsonl. The options are the fit
+    config's keys: model.base_model, data.class_prompt, data.class_data_dir, data.num_class_images and
+    data.class_image_generation.*.
+
+    Example: groundglass dreambooth priors --base-model stable-diffusion-v1-5/stable-diffusion-v1-5
+    --class-prompt "a photo of a dog" --class-data-dir data/dog-class --num-class-images 200
+    """
+    from groundglass.dreambooth.priors import ensure_class_images, existing_images
+
+    before = len(existing_images(class_data_dir))
+    made = ensure_class_images(
+        base_model,
+        class_prompt,
+        class_data_dir,
+        num_class_images,
+        local_files_only=local_files_only,
+        batch_size=batch_size,
+        seed=seed,
+        resolution=resolution,
+        steps=steps,
+        guidance_scale=guidance_scale,
+        scheduler=scheduler,
+        progress=not quiet,
+        negative_prompt=negative_prompt,
+        device=device,
+    )
+    typer.echo(
+        f"{class_data_dir}: generated {made} class images, kept {before}; "
+        f"{len(existing_images(class_data_dir))} in total"
+    )
+
+
+def sample(
+    model: str = typer.Option(
+        ..., "--model", help="Diffusers folder (export or base), model id, or fit .ckpt."
+    ),
+    prompt: str = typer.Option(..., "--prompt", help='e.g. "a photo of sks dog in the snow".'),
+    negative_prompt: str | None = typer.Option(
+        None, "--negative-prompt", help="What the images should not show."
+    ),
+    guidance_scale: float = typer.Option(7.5, "--guidance-scale", help="Classifier-free guidance scale."),
+    steps: int = typer.Option(30, "--steps", help="Denoising steps."),
+    scheduler: str = typer.Option("ddim", "--scheduler", help=SCHEDULER_HELP),
+    seed: int = typer.Option(0, "--seed", help="Image i uses seed + i."),
+    num_images: int = typer.Option(1, "--num-images", help="How many images."),
+    batch_size: int = typer.Option(4, "--batch-size", help="Images per batch."),
+    height: int | None = typer.Option(None, "--height", help="Pixels (default: the model's native size)."),
+    width: int | None = typer.Option(None, "--width", help="Pixels (default: the model's native size)."),
+    out: Path = typer.Option(Path("samples"), "--out", help="Folder for the PNG files."),
+    ema: bool = typer.Option(
+        True, "--ema/--no-ema", help="With a .ckpt: use the EMA weights if it has them."
+    ),
+    local_files_only: bool = typer.Option(False, "--local-files-only", help="Never download the model."),
+    device: str | None = typer.Option(
+        None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if present)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Generate images; each PNG records prompt, seed, steps, scale, scheduler and model in its metadata.
+
+    Example: groundglass dreambooth sample --model out/sks-dog --prompt "a photo of sks dog in the snow"
+    --num-images 4 --out samples/
+    """
+    from tqdm.auto import tqdm
+
+    from groundglass.dreambooth.export import prepare_out_dir
+    from groundglass.dreambooth.model_source import open_model
+    from groundglass.dreambooth.priors import save_png
+    from groundglass.dreambooth.sample import check_sampling_args, default_size, generate, place_for_inference
+    from groundglass.errors import GroundglassError
+
+    check_sampling_args(
+        steps=steps,
+        guidance_scale=guidance_scale,
+        height=height,
+        width=width,
+        batch_size=batch_size,
+        scheduler=scheduler,
+    )
+    if num_images < 1:
+        raise GroundglassError(
+            f"--num-images must be at least 1, got {num_images}", "pass --num-images 1 or more"
+        )
+    out = prepare_out_dir(out)
+    opened = open_model(model, use_ema=ema, local_files_only=local_files_only)
+    place_for_inference(opened.components, device)
+    seeds = [seed + i for i in range(num_images)]
+    with tqdm(total=num_images, desc="sampling", unit="img", disable=quiet) as bar:
+        images = generate(
+            opened.components,
+            [prompt] * num_images,
+            negative_prompt=negative_prompt,
+            guidance_scale=guidance_scale,
+            steps=steps,
+            scheduler=scheduler,
+            seeds=seeds,
+            height=height,
+            width=width,
+            batch_size=min(batch_size, num_images),
+            on_images_done=lambda done: bar.update(done - bar.n),
+        )
+    size = default_size(opened.components)
+    for image, image_seed in zip(images, seeds, strict=True):
+        path = _free_path(out, f"{_slug(prompt)}-{image_seed}")
+        save_png(
+            image,
+            path,
+            {
+                "prompt": prompt,
+                "negative_prompt": negative_prompt,
+                "seed": image_seed,
+                "steps": steps,
+                "guidance_scale": guidance_scale,
+                "scheduler": scheduler,
+                "model": model,
+                "height": height or size,
+                "width": width or size,
+            },
+        )
+        typer.echo(str(path))
+
+
+def export(
+    ckpt: str = typer.Option(..., "--ckpt", help="A .ckpt from `dreambooth fit` (or a diffusers folder)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (becomes a diffusers folder)."),
+    fmt: str = typer.Option("all", "--format", help="diffusers, single-file, lora, or all."),
+    half: bool = typer.Option(False, "--half", help="Save weights in float16 (half the size)."),
+    ema: bool = typer.Option(True, "--ema/--no-ema", help="Export the EMA weights if the run kept them."),
+    name: str | None = typer.Option(
+        None, "--name", help="Single-file name (default: the --out folder's name)."
+    ),
+) -> None:
+    """Export a trained model: diffusers folder, single .safetensors (A1111/ComfyUI), LoRA weights.
+
+    OUT becomes a diffusers folder; OUT/NAME.safetensors is the original Stable Diffusion layout;
+    LoRA runs also get OUT/lora/pytorch_lora_weights.safetensors (pipe.load_lora_weights("OUT/lora")).
+    Only safetensors and groundglass checkpoints are read: pickle files from elsewhere are refused.
+
+    Example: groundglass dreambooth export --ckpt runs/sks-dog/checkpoints/last.ckpt --out out/sks-dog
+    """
+    from groundglass.dreambooth.export import export_model, parse_formats, prepare_out_dir
+    from groundglass.dreambooth.model_source import open_model
+
+    formats = parse_formats(fmt)
+    prepare_out_dir(out)
+    opened = open_model(ckpt, use_ema=ema, local_files_only=True)
+    written = export_model(opened.components, out, formats=formats, half=half, name=name)
+    for kind, path in written.items():
+        typer.echo(f"{kind}: {path}")
 
 
 def register_into(group: typer.Typer) -> None:
-    """Mount sample/export on the dreambooth group."""
+    """Mount priors/sample/export on the dreambooth group."""
+    group.command("priors")(priors)
+    group.command("sample")(sample)
+    group.command("export")(export)

@@ -1,0 +1,178 @@
+"""The base model: load a Stable Diffusion 1.x/2.x pipeline's parts, and attach LoRA adapters.
+
+A base model is a Hugging Face model id or a local diffusers folder with ``unet/``, ``vae/``,
+``text_encoder/``, ``tokenizer/`` and ``scheduler/``. The parts are loaded one by one (not as a
+pipeline) so that each can be frozen, trained or moved on its own. The noise scheduler used for
+training is always a ``DDPMScheduler`` built from the folder's scheduler config, as in diffusers'
+own DreamBooth script; its ``prediction_type`` (epsilon or v_prediction) decides the loss target.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from groundglass.errors import GroundglassError, ModelError, NotFoundError
+
+if TYPE_CHECKING:
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+REQUIRED_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+_WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "model.safetensors", "diffusion_pytorch_model.bin",
+                 "pytorch_model.bin", "diffusion_pytorch_model.safetensors.index.json",
+                 "model.safetensors.index.json")
+UNET_LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+TEXT_ENCODER_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
+
+
+@dataclass
+class Components:
+    """The five parts of a Stable Diffusion model that training touches."""
+
+    unet: UNet2DConditionModel
+    vae: AutoencoderKL
+    text_encoder: CLIPTextModel
+    tokenizer: CLIPTokenizer
+    noise_scheduler: DDPMScheduler
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapters (peft) instead of full fine-tuning.
+
+    Args:
+        rank: rank of the low-rank update.
+        alpha: scaling numerator (the update is scaled by alpha / rank); default: the rank.
+        dropout: dropout on the adapter input.
+        unet_target_modules: UNet linear layers that get adapters.
+        text_encoder_target_modules: text-encoder layers that get adapters (when it trains).
+    """
+
+    rank: int = 4
+    alpha: float | None = None
+    dropout: float = 0.0
+    unet_target_modules: list[str] = field(default_factory=lambda: list(UNET_LORA_TARGETS))
+    text_encoder_target_modules: list[str] = field(default_factory=lambda: list(TEXT_ENCODER_LORA_TARGETS))
+
+
+def resolve_base_model(base_model: str) -> str:
+    """A local folder becomes its absolute path; a Hub id stays as it is."""
+    path = Path(base_model).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    return base_model
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
+
+
+def check_folder(folder: Path) -> None:
+    """Raise a GroundglassError naming every missing part of a diffusers folder."""
+    if not folder.is_dir():
+        raise GroundglassError(f"base model {folder} is not a folder",
+                               "give a diffusers folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/) "
+                               "or a Hugging Face model id")
+    index = folder / "model_index.json"
+    if index.is_file():
+        try:
+            spec = json.loads(index.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"base model {folder}: model_index.json is unreadable ({exc})",
+                             "re-save the pipeline with save_pretrained") from exc
+        if "text_encoder_2" in spec or ("unet" not in spec and "transformer" in spec):
+            raise GroundglassError(
+                f"base model {folder} is a {spec.get('_class_name', 'non-SD-1.x/2.x')} pipeline",
+                "DreamBooth here trains Stable Diffusion 1.x/2.x layouts (one CLIP text encoder and a UNet)")
+    problems: list[str] = []
+    for part in REQUIRED_PARTS:
+        sub = folder / part
+        if not sub.is_dir():
+            problems.append(f"{part}/ (missing)")
+            continue
+        if part == "tokenizer":
+            if not ((sub / "vocab.json").is_file() and (sub / "merges.txt").is_file()) and not (
+                    sub / "tokenizer.json").is_file():
+                problems.append("tokenizer/ (no vocab.json + merges.txt or tokenizer.json)")
+            continue
+        config = "scheduler_config.json" if part == "scheduler" else "config.json"
+        if not (sub / config).is_file():
+            problems.append(f"{part}/{config} (missing)")
+        elif part != "scheduler" and not any((sub / w).is_file() for w in _WEIGHT_FILES):
+            problems.append(f"{part}/ (no weights file)")
+    if problems:
+        raise ModelError(
+            f"base model folder {folder} is incomplete: " + ", ".join(problems),
+            "point model.base_model at a complete Stable Diffusion diffusers folder "
+            "(unet/, vae/, text_encoder/, tokenizer/, scheduler/), e.g. one written by save_pretrained",
+        )
+
+
+def load_components(pretrained: str, *, local_files_only: bool = False,
+                    revision: str | None = None) -> Components:
+    """Load UNet, VAE, text encoder, tokenizer and a DDPM noise scheduler from a folder or a Hub id."""
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    folder = Path(pretrained).expanduser()
+    if folder.exists():
+        check_folder(folder)
+        source = str(folder)
+    elif _looks_like_path(pretrained):
+        raise NotFoundError(f"base model folder {pretrained} does not exist",
+                            "fix model.base_model: a diffusers folder or a Hugging Face id such as "
+                            "stable-diffusion-v1-5/stable-diffusion-v1-5")
+    else:
+        source = pretrained
+    kwargs: dict[str, Any] = {"local_files_only": local_files_only, "revision": revision}
+    try:
+        unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", **kwargs)
+        vae = AutoencoderKL.from_pretrained(source, subfolder="vae", **kwargs)
+        text_encoder = CLIPTextModel.from_pretrained(source, subfolder="text_encoder", **kwargs)
+        tokenizer = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **kwargs)
+        noise_scheduler = DDPMScheduler.from_pretrained(source, subfolder="scheduler", **kwargs)
+    except (OSError, ValueError) as exc:
+        where = "folder" if folder.exists() else "Hugging Face model"
+        fix = ("check the files of the folder" if folder.exists() else
+               "check the id and your network; gated models need `huggingface-cli login`; with "
+               "local_files_only the model must already be in the Hugging Face cache; or pass a local folder")
+        raise ModelError(f"cannot load base {where} {pretrained!r}: {str(exc).splitlines()[0]}", fix) from exc
+    return Components(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                      noise_scheduler=noise_scheduler)
+
+
+def freeze(module: Any) -> None:
+    """No gradients, eval mode (no dropout, frozen norm statistics)."""
+    module.requires_grad_(False)
+    module.eval()
+
+
+def attach_lora(components: Components, lora: LoraSettings, *, text_encoder: bool, seed: int = 0) -> None:
+    """Freeze the base weights and add trainable LoRA adapters (adapter name ``default``).
+
+    The adapters' random initialisation is seeded, so two runs with the same seed start equal.
+    ``text_encoder`` adds adapters to the text encoder as well.
+    """
+    import torch
+    from peft import LoraConfig, inject_adapter_in_model
+
+    alpha = lora.alpha if lora.alpha is not None else lora.rank
+    components.unet.requires_grad_(False)
+    components.text_encoder.requires_grad_(False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        components.unet.add_adapter(LoraConfig(
+            r=lora.rank, lora_alpha=alpha, lora_dropout=lora.dropout, init_lora_weights="gaussian",
+            target_modules=list(lora.unet_target_modules)))
+        if text_encoder:
+            # transformers' own add_adapter wants a newer peft than the pinned one; inject directly and
+            # record the config the way add_adapter does, so peft's state-dict helpers work.
+            config = LoraConfig(r=lora.rank, lora_alpha=alpha, lora_dropout=lora.dropout,
+                                init_lora_weights="gaussian",
+                                target_modules=list(lora.text_encoder_target_modules))
+            inject_adapter_in_model(config, components.text_encoder, adapter_name="default")
+            components.text_encoder.peft_config = {"default": config}
+            components.text_encoder._hf_peft_config_loaded = True

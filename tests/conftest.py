@@ -1,0 +1,14 @@
+"""Suite-wide settings: offline model loading and one llama.cpp thread.
+
+Tests run servers, trainers and models side by side on two cores; llama.cpp's threads spin-wait
+on each other, so one thread per model is several times faster than two under that load.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GROUNDGLASS_LLM_THREADS", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
