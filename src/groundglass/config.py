@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from groundglass.errors import GroundglassError
 
@@ -46,6 +46,8 @@ class RetrievalSettings(_Section):
     # the engine drops sources less similar to the question than this (MiniLM cosine) and declines
     # without calling the model when none is left
     min_relevance: float = 0.3
+    # ...and those more than this below the best candidate's cosine (fewer distractors, shorter prefill)
+    relevance_margin: float = 0.2
 
 
 class CrawlSettings(_Section):
@@ -152,13 +154,15 @@ class ServerSettings(_Section):
     max_batch_lines: int = Field(50_000, ge=1)
     job_concurrency: int = Field(1, ge=1)  # engine runs at once for async and batch jobs, per process
     job_lease_s: float = Field(30.0, gt=0)  # a job line claimed by a process that died is retried after this
-    engine_concurrency: int = Field(1, ge=1)  # engine runs at once for all requests, per process
+    engine_concurrency: int = Field(2, ge=1)  # engine runs at once for all requests, per process
+    warm_up: bool = True  # load the default index, embedder and model in the background at start
     search_price_per_thousand: float = Field(5.0, ge=0)  # POST /search, per 1000 requests
     models: dict[str, ModelPreset] = Field(default_factory=_default_presets)
     prices: dict[str, PricePlan] = Field(default_factory=_default_prices)
     # Multiplier of a preset's top_k and context_tokens for each search_context_size, relative to the
     # preset's own size.
-    context_sizes: dict[Literal["low", "medium", "high"], float] = Field(default_factory=_default_context_sizes)
+    context_sizes: dict[Literal["low", "medium", "high"], float] = Field(
+        default_factory=_default_context_sizes)
 
     @field_validator("models", "prices", "context_sizes", mode="before")
     @classmethod
@@ -174,14 +178,171 @@ class ServerSettings(_Section):
         return merged
 
 
+# --- web search (issue 3): providers, failover, cache, reader limits ---------------------------------
+
+ProviderName = Literal["searxng", "duckduckgo", "brave", "tavily", "local"]
+ContextSizeName = Literal["low", "medium", "high"]
+
+
+class SearxngSettings(_Section):
+    """A SearXNG instance's JSON API (``search.formats`` must include ``json`` in its settings.yml)."""
+
+    base_url: str = ""  # e.g. "http://localhost:8888"; empty: the provider is skipped as not configured
+    categories: str = "general"
+    engines: str = ""  # comma-separated SearXNG engine names; empty: the instance's defaults
+
+
+class DuckDuckGoSettings(_Section):
+    """DuckDuckGo's HTML endpoint through the ``ddgs`` package (no key)."""
+
+    base_url: str = "https://html.duckduckgo.com/html/"
+    region: str = "wt-wt"  # ddgs region code, e.g. "us-en", "de-de"; "wt-wt" = no region
+    safesearch: Literal["on", "moderate", "off"] = "moderate"
+
+
+class BraveSettings(_Section):
+    """Brave Search API (``GET /res/v1/web/search``, header ``X-Subscription-Token``)."""
+
+    base_url: str = "https://api.search.brave.com/res/v1"
+    api_key: SecretStr | None = None  # falls back to $BRAVE_API_KEY
+    country: str = ""  # e.g. "US"; empty: Brave's default
+
+    def key(self) -> str:
+        return self.api_key.get_secret_value() if self.api_key else os.environ.get("BRAVE_API_KEY", "")
+
+
+class TavilySettings(_Section):
+    """Tavily (``POST /search`` with a JSON body, ``Authorization: Bearer KEY``)."""
+
+    base_url: str = "https://api.tavily.com"
+    api_key: SecretStr | None = None  # falls back to $TAVILY_API_KEY
+    search_depth: Literal["basic", "advanced"] = "basic"
+
+    def key(self) -> str:
+        return self.api_key.get_secret_value() if self.api_key else os.environ.get("TAVILY_API_KEY", "")
+
+
+class LocalSearchSettings(_Section):
+    """The local index as a search provider."""
+
+    index: str = ""  # empty: retrieval.index
+
+
+class ReaderSettings(_Section):
+    """The page reader: how web pages named by search results are fetched."""
+
+    concurrency: int = Field(8, ge=1, le=256)  # pages fetched at once
+    per_host_concurrency: int = Field(2, ge=1, le=256)  # of those, at most this many to one host
+    per_host_delay_s: float = Field(0.25, ge=0)  # at least this long between request starts to one host
+    timeout_s: float = Field(10.0, gt=0)  # per page, connect to last byte
+    max_bytes: int = Field(3_000_000, ge=1024)  # bytes read per page; HTML/text beyond it is cut off
+    max_redirects: int = Field(5, ge=0, le=30)
+    user_agent: str = "groundglass/0.1 (+https://github.com/groundglass)"
+    # The reader refuses private, loopback, link-local and metadata addresses (after DNS resolution
+    # and on every redirect) unless this is on, or the address is inside allowed_networks (CIDRs).
+    allow_private: bool = False
+    allowed_networks: list[str] = Field(default_factory=list)
+
+
+class SearchContextSize(_Section):
+    """What one ``search_context_size`` means: pages read, and how much of them reaches the model."""
+
+    results: int = Field(ge=1, le=50)  # search results read (pages fetched)
+    top_k: int = Field(ge=1, le=100)  # chunks given to the model
+    context_tokens: int = Field(ge=100)  # token budget for those chunks
+
+
+def _default_search_context_sizes() -> dict[str, SearchContextSize]:
+    return {"low": SearchContextSize(results=3, top_k=4, context_tokens=900),
+            "medium": SearchContextSize(results=5, top_k=6, context_tokens=1500),
+            "high": SearchContextSize(results=8, top_k=10, context_tokens=2400)}
+
+
+class SearchSettings(_Section):
+    """Web search: providers tried in ``providers`` order (failover), a result cache, the reader."""
+
+    # A provider without what it needs (no base_url, no API key) is skipped as "not configured".
+    providers: list[ProviderName] = Field(
+        default_factory=lambda: ["searxng", "brave", "tavily", "duckduckgo"])  # type: ignore[arg-type]
+    max_results: int = Field(10, ge=1, le=50)  # results asked of a provider
+    timeout_s: float = Field(10.0, gt=0)  # one provider call, all included
+    cache_ttl_s: float = Field(3600.0, ge=0)  # 0 turns the result cache off
+    context_size: ContextSizeName = "low"  # default search_context_size
+    context_sizes: dict[ContextSizeName, SearchContextSize] = Field(
+        default_factory=_default_search_context_sizes)  # type: ignore[arg-type]
+    max_chunks_per_page: int = Field(24, ge=1)  # ranking reads at most this many chunks of one page
+    # Date filters need a date: "drop" leaves out results whose date neither the provider nor the page
+    # states; "keep" lets them through.
+    undated: Literal["drop", "keep"] = "drop"
+    searxng: SearxngSettings = Field(default_factory=SearxngSettings)
+    duckduckgo: DuckDuckGoSettings = Field(default_factory=DuckDuckGoSettings)
+    brave: BraveSettings = Field(default_factory=BraveSettings)
+    tavily: TavilySettings = Field(default_factory=TavilySettings)
+    local: LocalSearchSettings = Field(default_factory=LocalSearchSettings)
+    reader: ReaderSettings = Field(default_factory=ReaderSettings)
+
+    @field_validator("context_sizes", mode="before")
+    @classmethod
+    def _merge_context_sizes(cls, value: Any) -> Any:
+        """A config that sets one size keeps the built-in others."""
+        if not isinstance(value, dict):
+            return value
+        merged: dict[str, Any] = {k: v.model_dump() for k, v in _default_search_context_sizes().items()}
+        merged.update(value)
+        return merged
+
+    @field_validator("providers")
+    @classmethod
+    def _no_repeats(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each provider may appear once")
+        return value
+
+
+# --- images in questions (issue 5) --------------------------------------------------------------------
+
+class VisionSettings(_Section):
+    """Images in questions: input limits, the offline extractors (OCR, ImageNet labels) and an optional
+    OpenAI-compatible vision model for captions. Image URLs are fetched by the page reader
+    (``search.reader``: address checks, timeout), with ``max_image_bytes`` as the byte limit."""
+
+    max_image_bytes: int = Field(50_000_000, ge=1024)  # per image, uploaded or downloaded (as Perplexity)
+    # width x height of one frame; more is refused as a decompression bomb (default: Pillow's warning level;
+    # Pillow itself refuses twice its Image.MAX_IMAGE_PIXELS, so raising this beyond that has no effect)
+    max_pixels: int = Field(89_478_485, ge=1)
+    max_images: int = Field(8, ge=1)  # per question
+    ocr: bool = True  # read text with RapidOCR
+    ocr_min_score: float = Field(0.5, ge=0, le=1)  # recognised lines below this confidence are dropped
+    ocr_max_side: int = Field(960, ge=64)  # text detection runs at most at this size (longest side)
+    labels: bool = True  # ImageNet labels with EfficientNet-Lite0
+    top_k: int = Field(5, ge=1, le=1000)  # labels kept per image
+    label_min_score: float = Field(0.2, ge=0, le=1)  # labels below this never steer the search queries
+    threads: int | None = Field(None, ge=1)  # intra-op threads for OCR; None: onnxruntime's default
+    max_queries: int = Field(4, ge=1, le=20)  # search queries written from the images and the question
+    # Captions from an OpenAI-compatible vision model (vLLM, Ollama, llama.cpp server...): the base URL
+    # up to /v1, e.g. "http://localhost:11434/v1"; empty: no captions.
+    caption_url: str = ""
+    caption_model: str = ""
+    caption_api_key: SecretStr | None = None  # falls back to $GROUNDGLASS_VISION_API_KEY
+    caption_prompt: str = ("Describe this image in one or two sentences. "
+                           "If it shows text, quote the most important text exactly.")
+    caption_max_tokens: int = Field(160, ge=1)
+    caption_timeout_s: float = Field(60.0, gt=0)
+
+    def caption_key(self) -> str:
+        if self.caption_api_key:
+            return self.caption_api_key.get_secret_value()
+        return os.environ.get("GROUNDGLASS_VISION_API_KEY", "")
+
+
 class Settings(_Section):
     home: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("groundglass")))
     llm: LLMSettings = Field(default_factory=LLMSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     crawl: CrawlSettings = Field(default_factory=CrawlSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
-    # Sections owned by later engines (search, dreambooth) are free-form until they land.
-    search: dict[str, Any] = Field(default_factory=dict)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    vision: VisionSettings = Field(default_factory=VisionSettings)
 
     @property
     def indexes_dir(self) -> Path:
@@ -228,6 +389,9 @@ def load_settings(explicit: Path | None = None, **overrides: Any) -> Settings:
         data["home"] = os.environ["GROUNDGLASS_HOME"]
     if os.environ.get("GROUNDGLASS_MODEL"):
         data.setdefault("llm", {})["model"] = os.environ["GROUNDGLASS_MODEL"]
+    if os.environ.get("GROUNDGLASS_LLM_THREADS"):
+        # llama.cpp threads spin-wait on each other: on a busy machine 1 thread is several times faster.
+        data.setdefault("llm", {})["threads"] = os.environ["GROUNDGLASS_LLM_THREADS"]
     for key, value in overrides.items():
         if value is None:
             continue

@@ -1,0 +1,160 @@
+"""Split documents into passages of about ``chunk_tokens`` tokens on sentence and paragraph boundaries.
+
+Token counts use the embedding model's own tokenizer (MiniLM word pieces), so a chunk plus its
+title/heading prefix stays inside what the embedder reads (256 word pieces).
+
+Packing, per document:
+1. consecutive small sections are merged into one chunk while they fit (a later section's heading
+   stays in the text as its own line), so a page of short sections does not become a pile of
+   two-line chunks;
+2. a longer section is packed sentence by sentence; a chunk ends at a paragraph end when it is at
+   least half full and the next paragraph would not fit in it but fits in a chunk of its own, else
+   at a sentence end, and then the next chunk starts with the last ~``overlap`` tokens of whole
+   sentences of the previous one;
+3. a single sentence longer than the budget is cut at word boundaries (the only mid-sentence cut).
+
+Sentences come from :func:`groundglass.answer.sentences.split_sentences`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from groundglass.answer.index.documents import Chunk, Document, Section
+from groundglass.answer.sentences import split_sentences
+
+CountBatch = Callable[[Sequence[str]], list[int]]
+
+def split_paragraphs(text: str) -> list[str]:
+    return [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+@dataclass
+class _Unit:
+    text: str
+    tokens: int
+    para: int  # paragraph number within the section
+
+
+def _split_long(sentence: str, tokens: int, budget: int) -> list[tuple[str, int]]:
+    """Cut one over-long sentence at word boundaries into pieces of about ``budget`` tokens."""
+    words = sentence.split()
+    pieces = max(2, -(-tokens // budget))
+    per = max(1, -(-len(words) // pieces))
+    parts = [" ".join(words[i:i + per]) for i in range(0, len(words), per)]
+    return [(p, max(1, round(tokens * len(p) / max(1, len(sentence))))) for p in parts]
+
+
+def _units(text: str, budget: int, count: CountBatch) -> list[_Unit]:
+    paras = split_paragraphs(text)
+    sentences: list[tuple[str, int]] = []
+    for pi, para in enumerate(paras):
+        sentences.extend((s, pi) for s in split_sentences(para))
+    counts = count([s for s, _ in sentences]) if sentences else []
+    units: list[_Unit] = []
+    for (s, pi), n in zip(sentences, counts, strict=True):
+        if n > budget:
+            units.extend(_Unit(p, pn, pi) for p, pn in _split_long(s, n, budget))
+        else:
+            units.append(_Unit(s, n, pi))
+    return units
+
+
+def _join(units: Sequence[_Unit]) -> str:
+    out = ""
+    for i, u in enumerate(units):
+        if i == 0:
+            out = u.text
+        elif u.para != units[i - 1].para:
+            out += "\n\n" + u.text
+        else:
+            out += " " + u.text
+    return out
+
+
+def _pack(units: list[_Unit], budget: int, overlap: int) -> list[tuple[str, int]]:
+    """Pack sentence units into (text, tokens) chunks; see the module docstring."""
+    para_tokens: dict[int, int] = {}
+    for u in units:
+        para_tokens[u.para] = para_tokens.get(u.para, 0) + u.tokens
+    chunks: list[tuple[str, int]] = []
+    cur: list[_Unit] = []
+    cur_tokens = 0
+    fresh = False  # cur holds something not yet emitted
+    for u in units:
+        new_para = bool(cur) and u.para != cur[-1].para
+        # start a paragraph that fits in one chunk in a fresh chunk, if the current one is half full
+        para_break = (new_para and cur_tokens >= budget // 2 and para_tokens[u.para] <= budget
+                      and cur_tokens + para_tokens[u.para] > budget)
+        if cur and (cur_tokens + u.tokens > budget or para_break):
+            if fresh:
+                chunks.append((_join(cur), cur_tokens))
+            tail: list[_Unit] = []
+            if not para_break and overlap > 0:
+                t = 0
+                for prev in reversed(cur):
+                    if t + prev.tokens > overlap or t + prev.tokens + u.tokens > budget:
+                        break
+                    tail.insert(0, prev)
+                    t += prev.tokens
+            cur, cur_tokens, fresh = tail, sum(x.tokens for x in tail), False
+        cur.append(u)
+        cur_tokens += u.tokens
+        fresh = True
+    if cur and fresh:
+        chunks.append((_join(cur), cur_tokens))
+    return chunks
+
+
+def _prefix(title: str, heading: str) -> str:
+    if heading and heading.strip().lower() != title.strip().lower():
+        return f"{title}\n{heading}\n"
+    return f"{title}\n"
+
+
+def chunk_document(doc: Document, chunk_tokens: int, overlap: int, count: CountBatch) -> list[Chunk]:
+    """Chunks of ``doc``, each carrying its document title and nearest heading."""
+    budget = max(16, chunk_tokens)
+    overlap = max(0, min(overlap, budget // 2))
+    sections = [s for s in doc.sections if s.text.strip() or s.heading.strip()]
+    sec_tokens = count([s.text for s in sections]) if sections else []
+    head_tokens = count([s.heading for s in sections]) if sections else []
+
+    # (heading of the chunk, body, tokens)
+    pieces: list[tuple[str, str, int]] = []
+    block: list[Section] = []
+    block_tokens = 0
+
+    def flush() -> None:
+        nonlocal block, block_tokens
+        if block:
+            parts = [block[0].text.strip()]
+            for s in block[1:]:
+                parts.append(f"{s.heading}\n{s.text.strip()}" if s.heading else s.text.strip())
+            body = "\n\n".join(p for p in parts if p)
+            if body:
+                pieces.append((block[0].heading, body, block_tokens))
+        block, block_tokens = [], 0
+
+    for s, n, hn in zip(sections, sec_tokens, head_tokens, strict=True):
+        if n > budget:
+            flush()
+            for body, t in _pack(_units(s.text, budget, count), budget, overlap):
+                pieces.append((s.heading, body, t))
+            continue
+        extra = n + (hn if block else 0)
+        if block and block_tokens + extra > budget:
+            flush()
+            extra = n
+        block.append(s)
+        block_tokens += extra
+    flush()
+
+    chunks: list[Chunk] = []
+    for heading, body, t in pieces:
+        prefix = _prefix(doc.title, heading)
+        chunks.append(Chunk(ord=len(chunks), heading=heading, body=body, indexed_text=prefix + body,
+                            tokens=t))
+    return chunks

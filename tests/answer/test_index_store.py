@@ -1,0 +1,257 @@
+"""The SQLite store: hybrid retrieval, re-adding documents, bad index files, list/remove."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from groundglass.answer.embeddings import get_embedder
+from groundglass.answer.index import (
+    LocalIndex,
+    NothingIngestedError,
+    add_sources,
+    list_indexes,
+    remove_index,
+)
+from groundglass.answer.index.builtin import wikipedia_url
+from groundglass.errors import GroundglassError, IndexError_, NotFoundError
+
+QUERIES = {
+    "Who directed 2001: A Space Odyssey?": "2001: A Space Odyssey",
+    "Which physicist developed the theory of relativity?": "Albert Einstein",
+    "How do plants turn sunlight into chemical energy?": "Photosynthesis",
+    "What is the highest mountain above sea level?": "Mount Everest",
+    "antibiotic discovered by Alexander Fleming": "Penicillin",
+    "the largest planet in the Solar System": "Jupiter",
+}
+
+
+@pytest.mark.parametrize("query", list(QUERIES))
+def test_hybrid_search_finds_the_right_document(wiki_index: LocalIndex, query: str) -> None:
+    results = wiki_index.search(query, k=3)
+    assert results[0].title == QUERIES[query]
+    top = results[0]
+    assert top.url == wikipedia_url(QUERIES[query]) and top.url.startswith("https://en.wikipedia.org/wiki/")
+    assert top.score == pytest.approx(1.0, abs=0.02)  # first for both retrievers
+    assert (top.snippet and top.snippet in top.text.replace("\n", " ")) or top.snippet.endswith("…")
+    assert top.doc_id and top.chunk_id
+    scores = [r.score for r in results]
+    assert scores == sorted(scores, reverse=True) and all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_each_mode_ranks_and_scores_in_its_own_way(wiki_index: LocalIndex) -> None:
+    query = "Polish physicist who researched radioactivity"
+    bm25 = wiki_index.search(query, k=5, mode="bm25")
+    dense = wiki_index.search(query, k=5, mode="dense")
+    assert bm25[0].title == dense[0].title == "Marie Curie"
+    assert bm25[0].score == 1.0  # relative to the best BM25 hit
+    # dense scores are the cosine similarities of the query and the indexed chunk text
+    q = get_embedder().encode([query])[0]
+    ids, matrix = wiki_index.vectors()
+    row = matrix[list(ids).index(int(dense[0].chunk_id))]
+    assert dense[0].score == pytest.approx(float(row @ q), abs=1e-5)
+    assert np.allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-4)
+    with pytest.raises(GroundglassError, match="unknown retrieval mode"):
+        wiki_index.search(query, k=5, mode="fuzzy")
+    assert wiki_index.search("   ", k=5) == []
+
+
+def test_a_query_of_only_stopwords_or_symbols_does_not_break_bm25(wiki_index: LocalIndex) -> None:
+    assert isinstance(wiki_index.search("what is the", k=3, mode="bm25"), list)
+    # FTS5 syntax in a question is searched as words, never parsed: "near" matches the Moon's near side
+    assert [r.title for r in wiki_index.search('"* OR NEAR( -', k=3, mode="bm25")] == ["Moon"]
+    assert wiki_index.search('"* ( - ^', k=3, mode="bm25") == []
+
+
+def _files(folder: Path, pdf_writer) -> None:
+    (folder / "sub").mkdir(parents=True)
+    (folder / "guide.html").write_text(
+        "<html><head><title>Boat guide</title><meta name='date' content='2024-02-29'></head><body><article>"
+        "<h1>Boat guide</h1><h2>Knots</h2><p>The bowline knot makes a fixed loop that does not slip. "
+        "Sailors call it the king of knots.</p></article></body></html>")
+    (folder / "notes.md").write_text("# Tides\n\nSpring tides happen near the new and full moon.\n")
+    (folder / "sub" / "plain.txt").write_text("The quartermaster keeps the ship's log and the chronometer.\n")
+    pdf_writer(folder / "sub" / "charts.pdf", ["Mercator charts keep compass bearings as straight lines."],
+               title="Chart notes", created="D:20190704000000Z")
+    (folder / "empty.txt").write_text("")
+    (folder / "blob.dat").write_bytes(bytes(range(256)) * 4)
+    (folder / ".hidden.md").write_text("# Hidden\n\nshould never be indexed\n")
+
+
+def test_folder_ingest_reads_every_type_and_reports_skips(index_settings, tmp_path: Path, pdf_writer) -> None:
+    folder = tmp_path / "docs"
+    _files(folder, pdf_writer)
+    index = LocalIndex.open(index_settings, "docs", create=True)
+    report = add_sources(index, [str(folder)], progress=False)
+    assert (report.added, report.updated, report.unchanged) == (4, 0, 0)
+    reasons = {Path(s.uri).name: s.reason for s in report.skipped}
+    assert reasons.keys() == {"empty.txt", "blob.dat"}
+    assert "empty" in reasons["empty.txt"] and "binary" in reasons["blob.dat"]
+    st = index.stats()
+    assert st["documents"] == 4 and st["kinds"] == {"html": 1, "markdown": 1, "pdf": 1, "text": 1}
+    expect = {"bowline loop": ("guide.html", "2024-02-29"), "spring tides moon": ("notes.md", None),
+              "quartermaster chronometer": ("sub/plain.txt", None),
+              "Mercator compass bearings": ("sub/charts.pdf", "2019-07-04")}
+    for query, (name, date) in expect.items():
+        top = index.search(query, k=1)[0]
+        assert top.url == (folder / name).resolve().as_uri()
+        assert top.date == date
+    assert index.search("Hidden should never be indexed", k=5, mode="bm25") == []
+    index.close()
+
+
+def test_readd_skips_unchanged_and_replaces_changed(index_settings, tmp_path: Path) -> None:
+    doc = tmp_path / "keeper.md"
+    doc.write_text("# Keeper\n\nThe keeper of Skerrymoor is called Alasdair.\n")
+    other = tmp_path / "other.txt"
+    other.write_text("Tide tables are printed every winter.\n")
+    index = LocalIndex.open(index_settings, "notes", create=True)
+    first = add_sources(index, [str(doc), str(other)], progress=False)
+    assert (first.added, first.chunks) == (2, 2)
+    again = add_sources(index, [str(doc), str(other)], progress=False)
+    assert (again.added, again.updated, again.unchanged, again.chunks) == (0, 0, 2, 0)
+
+    doc.write_text("# Keeper\n\nThe keeper of Skerrymoor is now called Morag.\n\n## Lamp\n\nIt is new.\n")
+    index.search("Skerrymoor keeper", k=1, mode="dense")  # warm the vector cache before the change
+    changed = add_sources(index, [str(doc), str(other)], progress=False)
+    assert (changed.added, changed.updated, changed.unchanged) == (0, 1, 1)
+    assert index.search("Alasdair", k=5, mode="bm25") == []  # the old chunk is gone from BM25 ...
+    hits = index.search("Morag", k=5, mode="bm25")
+    assert [h.url for h in hits] == [doc.resolve().as_uri()]
+    dense = index.search("Who keeps Skerrymoor now?", k=5, mode="dense")  # ... and from the vectors
+    assert all("Alasdair" not in h.text for h in dense) and any("Morag" in h.text for h in dense)
+    st = index.stats()
+    assert st["documents"] == 2
+    con = sqlite3.connect(index.path)
+    uri = doc.resolve().as_uri()
+    (n_chunks,) = con.execute("SELECT n_chunks FROM documents WHERE uri = ?", (uri,)).fetchone()
+    (real,) = con.execute("SELECT COUNT(*) FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE d.uri = ?",
+                          (uri,)).fetchone()
+    assert n_chunks == real >= 1 and st["chunks"] == real + 1
+    con.close()
+    index.close()
+
+
+def test_nothing_ingested_is_an_error_with_reasons(index_settings, tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(b"\x00\x01\x02" * 100)
+    (tmp_path / "b.txt").write_text("")
+    index = LocalIndex.open(index_settings, "bad", create=True)
+    with pytest.raises(NothingIngestedError) as info:
+        add_sources(index, [str(tmp_path / "a.bin"), str(tmp_path / "b.txt"), str(tmp_path / "nope.md")],
+                    progress=False)
+    assert "nothing could be ingested" in info.value.message and "binary" in info.value.message
+    assert [Path(s.uri).name for s in info.value.report.skipped] == ["a.bin", "b.txt", "nope.md"]
+    assert "no such file" in info.value.report.skipped[2].reason
+    with pytest.raises(GroundglassError, match="unknown built-in corpus"):
+        add_sources(index, ["builtin:encyclopedia"], progress=False)
+    index.close()
+
+
+def test_unknown_index(index_settings) -> None:
+    with pytest.raises(NotFoundError) as info:
+        LocalIndex.open(index_settings, "x")
+    assert info.value.message == "index 'x' does not exist"
+    assert info.value.fix == "create it with: groundglass index add PATH --index x"
+    with pytest.raises(GroundglassError, match="invalid index name"):
+        LocalIndex.open(index_settings, "../etc", create=True)
+
+
+def test_corrupt_index_file(index_settings) -> None:
+    folder = index_settings.indexes_dir / "broken"
+    folder.mkdir(parents=True)
+    (folder / "index.sqlite").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(IndexError_, match="corrupt") as info:
+        LocalIndex.open(index_settings, "broken")
+    assert "groundglass index remove broken --yes" in info.value.fix
+    (folder / "index.sqlite").unlink()
+    (folder / "stray.txt").write_text("x")
+    with pytest.raises(IndexError_, match=r"index\.sqlite is missing"):
+        LocalIndex.open(index_settings, "broken")
+
+
+def test_index_without_our_tables_is_refused(index_settings) -> None:
+    folder = index_settings.indexes_dir / "foreign"
+    folder.mkdir(parents=True)
+    con = sqlite3.connect(folder / "index.sqlite")
+    con.execute("CREATE TABLE something(x)")
+    con.commit()
+    with pytest.raises(IndexError_, match="no meta table"):
+        LocalIndex.open(index_settings, "foreign")
+    con.execute("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT)")
+    con.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+    con.commit()
+    con.close()
+    with pytest.raises(IndexError_, match="missing tables: chunks, chunks_fts, documents, vectors"):
+        LocalIndex.open(index_settings, "foreign")
+
+
+def test_index_from_a_newer_version(index_settings) -> None:
+    LocalIndex.open(index_settings, "future", create=True).close()
+    path = index_settings.indexes_dir / "future" / "index.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    with pytest.raises(IndexError_, match=r"newer groundglass \(schema 99") as info:
+        LocalIndex.open(index_settings, "future")
+    assert "upgrade groundglass" in info.value.fix
+
+
+def test_list_and_remove(index_settings) -> None:
+    assert list_indexes(index_settings) == []
+    for name in ("b", "a"):
+        LocalIndex.open(index_settings, name, create=True).close()
+    assert list_indexes(index_settings) == ["a", "b"]
+    remove_index(index_settings, "a")
+    assert list_indexes(index_settings) == ["b"]
+    with pytest.raises(NotFoundError):
+        remove_index(index_settings, "a")
+    empty = LocalIndex.open(index_settings, "b")
+    assert empty.search("anything at all", k=3) == []
+    assert empty.stats()["documents"] == 0 and empty.integrity() == "ok"
+    empty.close()
+
+
+V1_SCHEMA = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE documents(id INTEGER PRIMARY KEY, uri TEXT NOT NULL UNIQUE, title TEXT NOT NULL, date TEXT,
+  kind TEXT NOT NULL, content_hash TEXT NOT NULL, schema_version INTEGER NOT NULL DEFAULT 1,
+  n_chunks INTEGER NOT NULL, added_at TEXT NOT NULL);
+CREATE TABLE chunks(id INTEGER PRIMARY KEY, doc_id INTEGER NOT NULL REFERENCES documents(id),
+  ord INTEGER NOT NULL, heading TEXT NOT NULL, body TEXT NOT NULL, indexed_text TEXT NOT NULL,
+  embedding BLOB NOT NULL);
+CREATE INDEX chunks_by_doc ON chunks(doc_id);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(indexed_text, content='chunks', content_rowid='id',
+  tokenize='porter unicode61 remove_diacritics 2');
+CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+  INSERT INTO chunks_fts(rowid, indexed_text) VALUES (new.id, new.indexed_text);
+END;
+CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+  INSERT INTO chunks_fts(chunks_fts, rowid, indexed_text) VALUES ('delete', old.id, old.indexed_text);
+END;
+INSERT INTO meta VALUES ('schema_version', '1'), ('embedding_model', 'all-MiniLM-L6-v2'), ('dim', '384'),
+  ('chunk_tokens', '180'), ('chunk_overlap', '30'), ('created', 'x'), ('updated', 'x'), ('generation', '1');
+INSERT INTO documents VALUES (1, 'file:///old.txt', 'old', NULL, 'text', 'h', 1, 1, 'x');
+"""
+
+
+def test_an_index_from_schema_1_is_upgraded_in_place(index_settings) -> None:
+    folder = index_settings.indexes_dir / "old"
+    folder.mkdir(parents=True)
+    text = "old\nThe pilot boat waits at the harbour mouth."
+    con = sqlite3.connect(folder / "index.sqlite")
+    con.executescript(V1_SCHEMA)
+    con.execute("INSERT INTO chunks VALUES (1, 1, 0, '', ?, ?, ?)",
+                (text.split("\n", 1)[1], text, get_embedder().encode([text])[0].tobytes()))
+    con.commit()
+    con.close()
+    index = LocalIndex.open(index_settings, "old")
+    assert index.stats()["schema_version"] == 2 and index.integrity() == "ok"
+    assert [s.url for s in index.search("Where does the pilot boat wait?", k=1, mode="dense")] == ["file:///old.txt"]
+    assert [s.url for s in index.search("harbour", k=1, mode="bm25")] == ["file:///old.txt"]
+    assert index.remove_document("file:///old.txt")  # the new delete trigger clears the vectors too
+    assert index.vectors()[0].size == 0 and index.search("harbour", k=1, mode="bm25") == []
+    index.close()
