@@ -1,0 +1,265 @@
+"""Search filters, enforced by us on every result whether or not the provider understood them.
+
+- domains: Perplexity's ``search_domain_filter`` convention: ``["nasa.gov", "-reddit.com"]`` allows
+  nasa.gov (and its subdomains) and denies reddit.com. With any allowed domain, only those pass.
+  Checked on the result's URL before reading and on the page's final URL after redirects.
+- recency: ``hour``, ``day``, ``week``, ``month``, ``year`` back from now.
+- ``after`` / ``before``: publication dates (``YYYY-MM-DD`` or Perplexity's ``M/D/YYYY``), inclusive.
+- languages: ISO 639-1 codes; a page passes when its language is one of them.
+
+A date is the page's own publication date when the reader finds one, else the provider's. A date
+known only to the day counts as the whole day, so ``hour`` lets today's pages through. Results with
+no date at all pass or not by ``search.undated``.
+
+Date parsing is hand-written over the standard library (ISO 8601, RFC 2822, "March 5, 2024",
+"3 days ago"): those are the shapes search APIs return, and a general parser (dateparser) would be
+a heavy dependency for them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from groundglass.errors import GroundglassError
+
+RECENCY: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1),
+                                 "week": timedelta(days=7), "month": timedelta(days=31),
+                                 "year": timedelta(days=366)}
+MAX_DOMAINS = 20  # Perplexity's limit for search_domain_filter
+
+
+@dataclass(frozen=True)
+class When:
+    """A point in time, or a whole day when only the date is known."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def day(self) -> str:
+        return self.start.date().isoformat()
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _whole_day(d: date) -> When:
+    start = datetime.combine(d, time.min, tzinfo=UTC)
+    return When(start, start + timedelta(days=1) - timedelta(microseconds=1))
+
+
+_RELATIVE = re.compile(r"^\s*(\d+)\s+(minute|hour|day|week|month|year)s?\s+ago\s*$", re.IGNORECASE)
+_UNITS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1),
+          "week": timedelta(days=7), "month": timedelta(days=30), "year": timedelta(days=365)}
+_TEXT_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%m/%d/%Y", "%Y/%m/%d", "%Y-%m")
+
+
+def parse_when(value: Any, now: datetime | None = None) -> When | None:
+    """The moment (or day) a provider or page date string means; None when it cannot be read."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        dt = _aware(value)
+        return When(dt, dt)
+    if isinstance(value, date):
+        return _whole_day(value)
+    text = str(value).strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        try:
+            return _whole_day(date.fromisoformat(text))
+        except ValueError:
+            return None
+    try:
+        dt = _aware(datetime.fromisoformat(text))
+        return When(dt, dt)
+    except ValueError:
+        pass
+    m = _RELATIVE.match(text)
+    if m:
+        dt = (now or datetime.now(UTC)) - int(m.group(1)) * _UNITS[m.group(2).lower()]
+        return When(dt, dt)
+    try:
+        dt = _aware(parsedate_to_datetime(text))
+        return When(dt, dt)
+    except (TypeError, ValueError, IndexError):
+        pass
+    for fmt in _TEXT_FORMATS:
+        try:
+            return _whole_day(datetime.strptime(text, fmt).date())
+        except ValueError:
+            continue
+    return None
+
+
+def parse_filter_date(value: Any, param: str) -> date | None:
+    """A date given as a filter: ``YYYY-MM-DD`` or ``M/D/YYYY``; anything else is a clear error."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    for fmt in ("%Y-%m-%d", "%m/%d/%Y"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise GroundglassError(f"{param} {text!r} is not a date",
+                           "write it as YYYY-MM-DD or M/D/YYYY, e.g. 3/1/2025", param=param)
+
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_-]{1,63}$")
+
+
+def normalize_domain(entry: str) -> str:
+    """``https://www.Example.com/path`` -> ``example.com``; raises on what is not a domain."""
+    text = entry.strip().lower()
+    if "://" in text:
+        text = urlsplit(text).hostname or ""
+    text = text.split("/", 1)[0].split(":", 1)[0].strip(".")
+    if text.startswith("www."):
+        text = text[4:]
+    if not text or not _DOMAIN.match(text):
+        raise GroundglassError(f"search_domain_filter entry {entry!r} is not a domain",
+                               'use names like "nasa.gov", or "-reddit.com" to exclude one',
+                               param="search_domain_filter")
+    return text
+
+
+def host_of(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower().strip(".")
+    return host[4:] if host.startswith("www.") else host
+
+
+def _matches(host: str, domain: str) -> bool:
+    return host == domain or host.endswith("." + domain)
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    allow_domains: tuple[str, ...] = ()
+    deny_domains: tuple[str, ...] = ()
+    recency: str | None = None  # hour | day | week | month | year
+    after: date | None = None
+    before: date | None = None
+    languages: tuple[str, ...] = ()
+
+    @classmethod
+    def build(cls, domains: list[str] | tuple[str, ...] | None = None, recency: str | None = None,
+              after: Any = None, before: Any = None,
+              languages: list[str] | tuple[str, ...] | str | None = None) -> SearchFilters:
+        """Checked filters from the API's / CLI's raw values (Perplexity's parameter names in errors)."""
+        allow: list[str] = []
+        deny: list[str] = []
+        entries = list(domains or [])
+        if len(entries) > MAX_DOMAINS:
+            raise GroundglassError(f"search_domain_filter has {len(entries)} entries; at most {MAX_DOMAINS}",
+                                   "list fewer domains", param="search_domain_filter")
+        for entry in entries:
+            if not isinstance(entry, str):
+                raise GroundglassError("search_domain_filter entries must be strings",
+                                       'e.g. ["nasa.gov", "-reddit.com"]', param="search_domain_filter")
+            target = deny if entry.strip().startswith("-") else allow
+            domain = normalize_domain(entry.strip().lstrip("-"))
+            if domain not in target:
+                target.append(domain)
+        if recency is not None and recency not in RECENCY:
+            raise GroundglassError(f"search_recency_filter {recency!r} is not one of {', '.join(RECENCY)}",
+                                   "use hour, day, week, month or year", param="search_recency_filter")
+        after_d = parse_filter_date(after, "search_after_date_filter")
+        before_d = parse_filter_date(before, "search_before_date_filter")
+        if after_d and before_d and after_d > before_d:
+            raise GroundglassError(f"search_after_date_filter ({after_d}) is later than "
+                                   f"search_before_date_filter ({before_d})", "swap or fix the dates",
+                                   param="search_after_date_filter")
+        if isinstance(languages, str):
+            languages = [languages]
+        langs: list[str] = []
+        for lang in languages or []:
+            code = str(lang).strip().lower().replace("_", "-").split("-", 1)[0]
+            if not re.fullmatch(r"[a-z]{2,3}", code):
+                raise GroundglassError(f"search_language_filter entry {lang!r} is not a language code",
+                                       'use ISO 639-1 codes like "en" or "de"',
+                                       param="search_language_filter")
+            if code not in langs:
+                langs.append(code)
+        return cls(tuple(allow), tuple(deny), recency, after_d, before_d, tuple(langs))
+
+    # --- what the filters ask ---------------------------------------------------------------------
+
+    @property
+    def has_dates(self) -> bool:
+        return bool(self.recency or self.after or self.before)
+
+    def as_key(self) -> dict[str, Any]:
+        """A stable description for the cache key (recency as its word, so the key does not age)."""
+        return {"allow": sorted(self.allow_domains), "deny": sorted(self.deny_domains),
+                "recency": self.recency, "after": self.after.isoformat() if self.after else None,
+                "before": self.before.isoformat() if self.before else None,
+                "languages": sorted(self.languages)}
+
+    def window(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+        """The earliest and latest publication moments allowed (None: open)."""
+        now = now or datetime.now(UTC)
+        start: datetime | None = None
+        if self.recency:
+            start = now - RECENCY[self.recency]
+        if self.after:
+            after = datetime.combine(self.after, time.min, tzinfo=UTC)
+            start = max(start, after) if start else after
+        end = datetime.combine(self.before, time.max, tzinfo=UTC) if self.before else None
+        return start, end
+
+    # --- checks: None means "passes", a string says why not -----------------------------------------
+
+    def check_domain(self, url: str) -> str | None:
+        host = host_of(url)
+        for d in self.deny_domains:
+            if _matches(host, d):
+                return f"domain {host} is excluded by the domain filter (-{d})"
+        if self.allow_domains and not any(_matches(host, d) for d in self.allow_domains):
+            return f"domain {host} is not in the domain filter ({', '.join(self.allow_domains)})"
+        return None
+
+    def check_date(self, value: Any, *, undated: str = "drop", now: datetime | None = None) -> str | None:
+        if not self.has_dates:
+            return None
+        when = parse_when(value, now)
+        if when is None:
+            return None if undated == "keep" else "no publication date, and a date filter is set"
+        start, end = self.window(now)
+        if start is not None and when.end < start:
+            return f"published {when.day}, before the date filter's start ({start.date().isoformat()})"
+        if end is not None and when.start > end:
+            return f"published {when.day}, after the date filter's end ({end.date().isoformat()})"
+        return None
+
+    def check_language(self, language: str | None) -> str | None:
+        if not self.languages:
+            return None
+        if not language:
+            return "language unknown, and a language filter is set"
+        code = language.lower().replace("_", "-").split("-", 1)[0]
+        if code not in self.languages:
+            return f"language {code} is not in the language filter ({', '.join(self.languages)})"
+        return None
+
+    def check_result(self, url: str, date_value: Any, language: str | None, *,
+                     now: datetime | None = None) -> str | None:
+        """Before reading: what the provider already tells (an unknown date or language may still be
+        learned from the page, so only a known one can fail here)."""
+        reason = self.check_domain(url)
+        if reason:
+            return reason
+        if date_value and parse_when(date_value, now) is not None:
+            reason = self.check_date(date_value, now=now)
+            if reason:
+                return reason
+        if language:
+            return self.check_language(language)
+        return None

@@ -1,0 +1,75 @@
+"""Tavily: ``POST {base_url}/search`` with a JSON body and ``Authorization: Bearer KEY``.
+
+Tavily understands domain lists, ``time_range`` and ``start_date``/``end_date``; we send them and
+check them again. ``content`` is a query-relevant extract of the page, used as the snippet; the page
+itself is read by our reader like any other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from groundglass.answer.search.base import SearchResult, get_json, results_list, text_or_empty
+from groundglass.answer.search.filters import SearchFilters
+from groundglass.config import TavilySettings
+
+_TIME_RANGE = {"hour": "day", "day": "day", "week": "week", "month": "month", "year": "year"}
+
+
+class TavilyProvider:
+    name = "tavily"
+
+    def __init__(self, settings: TavilySettings, client: httpx.AsyncClient, timeout_s: float) -> None:
+        self.settings = settings
+        self.client = client
+        self.timeout_s = timeout_s
+
+    def configured(self) -> str | None:
+        if not self.settings.key():
+            return "set $TAVILY_API_KEY (or search.tavily.api_key)"
+        return None
+
+    def fingerprint(self) -> str:
+        return f"{self.settings.base_url.rstrip('/')}|{self.settings.search_depth}"
+
+    def body(self, query: str, filters: SearchFilters, max_results: int) -> dict[str, Any]:
+        body: dict[str, Any] = {"query": query, "max_results": min(20, max_results),
+                                "search_depth": self.settings.search_depth, "topic": "general"}
+        if filters.allow_domains:
+            body["include_domains"] = list(filters.allow_domains)
+        if filters.deny_domains:
+            body["exclude_domains"] = list(filters.deny_domains)
+        if filters.recency:
+            body["time_range"] = _TIME_RANGE[filters.recency]
+        if filters.after:
+            body["start_date"] = filters.after.isoformat()
+        if filters.before:
+            body["end_date"] = filters.before.isoformat()
+        return body
+
+    async def search(self, query: str, filters: SearchFilters, max_results: int) -> list[SearchResult]:
+        url = self.settings.base_url.rstrip("/") + "/search"
+        headers = {"Authorization": f"Bearer {self.settings.key()}", "Content-Type": "application/json"}
+        data = await get_json(self.client, self.name, "POST", url, timeout_s=self.timeout_s,
+                              json=self.body(query, filters, max_results), headers=headers)
+        return parse(data)[:max_results]
+
+
+def parse(data: Any) -> list[SearchResult]:
+    """Results of a Tavily answer (``results[].url/title/content/score/published_date``)."""
+    out: list[SearchResult] = []
+    for item in results_list(data, TavilyProvider.name, "results"):
+        if not isinstance(item, dict):
+            continue
+        url = text_or_empty(item.get("url"))
+        if not url.startswith(("http://", "https://")):
+            continue
+        score = item.get("score")
+        out.append(SearchResult(url=url, title=text_or_empty(item.get("title")) or url,
+                                snippet=text_or_empty(item.get("content")),
+                                date=text_or_empty(item.get("published_date")) or None,
+                                provider=TavilyProvider.name,
+                                score=float(score) if isinstance(score, int | float) else None))
+    return out

@@ -1,0 +1,292 @@
+"""Sources from the live web: search (with failover and cache) -> filter -> read -> filter -> rank.
+
+    sources, report = WebRetriever(settings).retrieve("question", filters, "medium")
+
+``search_context_size`` (low/medium/high, ``search.context_sizes``) sets how many results are read
+and how much of them reaches the model (``report.top_k`` chunks within ``report.context_tokens``);
+the retriever returns up to twice ``top_k`` ranked chunks so the engine's relevance gate has room.
+
+Nothing raises for a failing provider or page: the :class:`SearchReport` lists every provider tried
+(used, cached, failed and why), every result dropped by a filter and every page that could not be
+read; when nothing is left, ``sources`` is empty and ``report.error`` says why in one line. Bad
+input (an unknown context size) raises :class:`~groundglass.errors.GroundglassError` at once.
+
+Fetched text is untrusted: it only ever travels as ``Source.text``/``title``; the engine's prompt
+fences sources as data (see :mod:`groundglass.answer.prompt`).
+
+``retrieve`` is synchronous (it runs its own event loop); ``submit`` runs it in a background thread
+and returns a future, which is how the engine overlaps search with prompt processing. Async callers
+(the server) await ``aretrieve`` instead. ``search`` returns the provider's results without reading
+them (title, URL, snippet, date), for a raw search API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from collections.abc import Coroutine
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from groundglass.answer.reader import PageReader, ReadFailure, ReadPage, detect_language
+from groundglass.answer.search.base import SearchResult, http_client
+from groundglass.answer.search.cache import SearchCache
+from groundglass.answer.search.failover import Failover, FailoverResult, ProviderAttempt, build_providers
+from groundglass.answer.search.filters import SearchFilters, parse_when
+from groundglass.answer.types import Source
+from groundglass.errors import GroundglassError
+from groundglass.log import get_logger
+
+if TYPE_CHECKING:
+    from groundglass.config import SearchContextSize, Settings
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+CACHE_FILE = "search-cache.sqlite3"
+_BACKGROUND = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="groundglass-search")
+
+
+@dataclass
+class SearchReport:
+    """What the search did, for the answer's metadata."""
+
+    query: str
+    context_size: str
+    top_k: int  # chunks the model should get
+    context_tokens: int  # token budget for them
+    provider: str | None = None  # whose results were used
+    cached: bool = False
+    attempts: list[ProviderAttempt] = field(default_factory=list)
+    results: int = 0  # results the provider returned
+    pages: list[dict[str, Any]] = field(default_factory=list)  # pages read and used
+    failures: list[ReadFailure] = field(default_factory=list)  # results not used, and why
+    error: str | None = None  # set when no source is left: why, in one line
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def providers_used(self) -> list[str]:
+        return [self.provider] if self.provider else []
+
+    @property
+    def providers_failed(self) -> list[str]:
+        return [a.provider for a in self.attempts if a.outcome in ("failed", "empty")]
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["providers_used"] = self.providers_used
+        return out
+
+    def summary(self) -> str:
+        if self.error:
+            return self.error
+        how = "cached " if self.cached else ""
+        return (f"{how}{self.provider}: {self.results} results, {len(self.pages)} pages read, "
+                f"{len(self.failures)} not used")
+
+
+def _preset(settings: Settings, name: str | None) -> tuple[str, SearchContextSize]:
+    size = name or settings.search.context_size
+    presets = settings.search.context_sizes
+    if size not in presets:
+        raise GroundglassError(f"search_context_size {size!r} is not one of {', '.join(presets)}",
+                               "use low, medium or high", param="search_context_size")
+    return size, presets[size]  # type: ignore[index]
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to the end from synchronous code, also when this thread already runs a loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    return _BACKGROUND.submit(asyncio.run, coro).result()
+
+
+class WebRetriever:
+    """Search providers + page reader + ranking, configured by ``settings.search``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cache = SearchCache(settings.cache_dir / CACHE_FILE, settings.search.cache_ttl_s)
+
+    def retrieve(self, query: str, filters: SearchFilters | None = None, context_size: str | None = None,
+                 *, top_k: int | None = None) -> tuple[list[Source], SearchReport]:
+        _preset(self.settings, context_size)  # bad input raises here, in the caller's thread
+        return run_sync(self.aretrieve(query, filters, context_size, top_k=top_k))
+
+    def submit(self, query: str, filters: SearchFilters | None = None, context_size: str | None = None,
+               *, top_k: int | None = None) -> concurrent.futures.Future[tuple[list[Source], SearchReport]]:
+        """Start :meth:`retrieve` in a background thread (for overlapping it with prompt processing)."""
+        _preset(self.settings, context_size)
+        return _BACKGROUND.submit(asyncio.run, self.aretrieve(query, filters, context_size, top_k=top_k))
+
+    def search(self, query: str, filters: SearchFilters | None = None, max_results: int | None = None
+               ) -> tuple[list[Source], SearchReport]:
+        """Provider results only, nothing read: title, URL, snippet and date per result (for a raw
+        search API such as ``POST /search``). Domain and known-date/language filters are applied;
+        with a date filter, undated results follow ``search.undated``."""
+        return run_sync(self.asearch(query, filters, max_results))
+
+    async def asearch(self, query: str, filters: SearchFilters | None = None, max_results: int | None = None
+                      ) -> tuple[list[Source], SearchReport]:
+        s = self.settings.search
+        size, preset = _preset(self.settings, None)
+        filters = filters or SearchFilters()
+        report = SearchReport(query=query, context_size=size, top_k=preset.top_k,
+                              context_tokens=preset.context_tokens)
+        if not query.strip():
+            report.error = "the search query is empty"
+            return [], report
+        found = await self._failover(query, filters, max(s.max_results, max_results or 0))
+        report.attempts, report.provider, report.cached = found.attempts, found.provider, found.cached
+        report.results = len(found.results)
+        if found.provider is None:
+            report.error = _no_provider(found.attempts)
+            return [], report
+        out: list[Source] = []
+        for r in found.results:
+            reason = filters.check_result(r.url, r.date, r.language) or filters.check_date(r.date,
+                                                                                           undated=s.undated)
+            if reason:
+                report.failures.append(ReadFailure(r.url, "filtered", reason))
+                continue
+            when = parse_when(r.date)
+            out.append(Source(url=r.url, title=r.title, text=r.text or r.snippet, score=r.score or 0.0,
+                              date=when.day if when else None, snippet=r.snippet))
+        return out[: max_results or len(out)], report
+
+    async def _failover(self, query: str, filters: SearchFilters, max_results: int) -> FailoverResult:
+        s = self.settings.search
+        async with http_client(s.timeout_s) as client:
+            providers = build_providers(self.settings, client)
+            try:
+                return await Failover(providers, self.cache).search(query, filters, max_results)
+            finally:
+                for p in providers:
+                    close = getattr(p, "close", None)
+                    if close is not None:
+                        close()
+
+    async def aretrieve(self, query: str, filters: SearchFilters | None = None,
+                        context_size: str | None = None, *, top_k: int | None = None
+                        ) -> tuple[list[Source], SearchReport]:
+        s = self.settings.search
+        size, preset = _preset(self.settings, context_size)
+        filters = filters or SearchFilters()
+        report = SearchReport(query=query, context_size=size, top_k=top_k or preset.top_k,
+                              context_tokens=preset.context_tokens)
+        started = time.perf_counter()
+        if not query.strip():
+            report.error = "the search query is empty"
+            return [], report
+
+        found = await self._failover(query, filters, max(s.max_results, 2 * preset.results))
+        report.attempts, report.provider, report.cached = found.attempts, found.provider, found.cached
+        report.results = len(found.results)
+        report.timings["search_s"] = _since(started)
+        if found.provider is None:
+            report.error = _no_provider(found.attempts)
+            return [], report
+
+        candidates: list[SearchResult] = []
+        for r in found.results:
+            reason = filters.check_result(r.url, r.date, r.language)
+            if reason:
+                report.failures.append(ReadFailure(r.url, "filtered", reason))
+            elif all(c.url != r.url for c in candidates):
+                candidates.append(r)
+
+        k = 2 * report.top_k
+        if candidates and all(c.text is not None for c in candidates):
+            sources = self._passages(candidates, filters, report)[:k]
+        else:
+            sources = await self._read_and_rank(query, candidates, filters, preset, k, report)
+        report.timings["total_s"] = _since(started)
+        if not sources and report.error is None:
+            report.error = (f"{found.provider} returned {report.results} results, but none could be used "
+                            f"({len(report.failures)} filtered or unreadable)")
+        return sources, report
+
+    # --- results that already carry their text (the local index) --------------------------------------
+
+    def _passages(self, results: list[SearchResult], filters: SearchFilters, report: SearchReport
+                  ) -> list[Source]:
+        out: list[Source] = []
+        for r in results:
+            reason = filters.check_date(r.date, undated=self.settings.search.undated)
+            if reason is None and filters.languages:
+                import py3langid
+
+                reason = filters.check_language(str(py3langid.classify(r.text or "")[0]))
+            if reason:
+                report.failures.append(ReadFailure(r.url, "filtered", reason))
+                continue
+            out.append(Source(url=r.url, title=r.title, text=r.text or "", score=r.score or 0.0,
+                              date=r.date, snippet=r.snippet))
+        return out
+
+    # --- web pages --------------------------------------------------------------------------------
+
+    async def _read_and_rank(self, query: str, results: list[SearchResult], filters: SearchFilters,
+                             preset: SearchContextSize, k: int, report: SearchReport) -> list[Source]:
+        s = self.settings.search
+        started = time.perf_counter()
+        provider_dates = {r.url: r.date for r in results}
+        if filters.languages:
+            await asyncio.to_thread(_load_language_model)
+
+        def accept(page: ReadPage) -> str | None:
+            reason = filters.check_domain(page.final_url)
+            if reason:
+                return reason
+            when = page.date or provider_dates.get(page.url)
+            reason = filters.check_date(when, undated=s.undated)
+            if reason:
+                return reason
+            if filters.languages:
+                return filters.check_language(detect_language(page))
+            return None
+
+        async with PageReader(s.reader, detect_language=bool(filters.languages)) as reader:
+            pages, failures = await reader.read_many([r.url for r in results], want=preset.results,
+                                                     accept=accept)
+        report.failures.extend(failures)
+        report.timings["read_s"] = _since(started)
+        docs = []
+        for page in pages:
+            doc = page.document
+            if not doc.date:
+                when = parse_when(provider_dates.get(page.url))
+                doc.date = when.day if when else None
+            docs.append(doc)
+            report.pages.append({"url": page.url, "final_url": page.final_url, "title": doc.title,
+                                 "date": doc.date, "truncated": page.truncated,
+                                 "replaced_bytes": page.replaced_bytes, "seconds": page.seconds})
+        if not docs:
+            if results:
+                report.error = (f"none of the {len(results)} results could be read "
+                                f"({'; '.join(f.reason for f in report.failures[:3])})")
+            return []
+        from groundglass.answer.search.pages import rank_pages
+
+        started = time.perf_counter()
+        sources = await asyncio.to_thread(rank_pages, docs, query, self.settings, k, s.max_chunks_per_page)
+        report.timings["rank_s"] = _since(started)
+        return sources
+
+
+def _no_provider(attempts: list[ProviderAttempt]) -> str:
+    tried = [a.detail or a.outcome for a in attempts] or ["search.providers is empty"]
+    return "no search provider answered: " + "; ".join(tried)
+
+
+def _load_language_model() -> None:
+    import py3langid
+
+    py3langid.classify("warm up")
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 4)
