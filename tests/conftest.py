@@ -1,5 +1,8 @@
 """Suite-wide settings: offline model loading and one llama.cpp thread.
 
+WANDB_MODE is deliberately not set here: transformers prints "[INFO] Running in WANDB offline mode"
+to stdout at import when it is, which would corrupt `--json` output. W&B tests pass offline=True.
+
 Tests run servers, trainers and models side by side on two cores; llama.cpp's threads spin-wait
 on each other, so one thread per model is several times faster than two under that load.
 """
@@ -11,4 +14,3 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GROUNDGLASS_LLM_THREADS", "1")
-os.environ.setdefault("WANDB_MODE", "offline")

@@ -20,7 +20,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # One intra-op thread: the tiny models gain nothing from more, and on a shared 2-core machine OpenMP
 # threads that spin while other processes hold the cores make a step 10-50x slower. Subprocesses inherit it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 

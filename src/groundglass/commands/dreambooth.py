@@ -1,8 +1,9 @@
-"""CLI group ``groundglass dreambooth``: fit, tiny, and (from dreambooth_io) priors, sample, export.
+"""CLI group ``groundglass dreambooth``: fit, bench, tiny, and (from dreambooth_io) priors, sample, export.
 
 ``fit`` hands its arguments to Lightning's ``LightningCLI`` (YAML config, ``--print_config``,
 command-line overrides such as ``--trainer.max_steps 400``, ``--ckpt_path last``); ``fit --help``
-lists every option. The other commands are plain typer commands.
+lists every option. ``bench`` times a fit config (and a naive baseline). The other commands are plain
+typer commands.
 """
 
 from __future__ import annotations
@@ -27,6 +28,23 @@ def fit(ctx: typer.Context) -> None:
         raise typer.Exit(code)
 
 
+@dreambooth_app.command("bench")
+def bench(
+    config: Path = typer.Option(..., "--config", help="A fit config (YAML)."),
+    steps: int = typer.Option(20, "--steps", help="Optimizer steps to time."),
+    warmup: int = typer.Option(3, "--warmup", help="Untimed optimizer steps first."),
+    compare: bool = typer.Option(False, "--compare",
+                                 help="Also measure the naive baseline (no caching, two forward passes)."),
+) -> None:
+    """Training speed (steps/s, s/step) and peak memory of a fit config; --compare adds a naive baseline."""
+    from groundglass.dreambooth.bench import format_results, run_bench
+
+    results = run_bench(config, steps=steps, warmup=warmup, compare=compare)
+    device = results[0].device
+    print(format_results(results, title=f"DreamBooth bench: {config} on {device}, {steps} timed steps "
+                                        f"after {warmup} warm-up"))
+
+
 @dreambooth_app.command("tiny")
 def tiny(
     folder: Path = typer.Argument(..., help="Where to write the pipeline folder."),
@@ -43,6 +61,37 @@ def tiny(
                                "use epsilon or v_prediction")
     out = build_tiny_pipeline(folder, seed=seed, prediction_type=prediction_type, sample_size=resolution)
     print(out)
+
+
+@dreambooth_app.command("demo")
+def demo(
+    out: Path = typer.Option(Path("runs/dreambooth-demo"), "--out",
+                             help="Folder for the grid, table and run."),
+    steps: int = typer.Option(200, "--steps", help="DreamBooth optimizer steps."),
+    prior_loss_weight: float = typer.Option(1.0, "--prior-loss-weight",
+                                            help="λ of prior preservation (0: off)."),
+    train_text_encoder: bool = typer.Option(False, "--train-text-encoder",
+                                            help="Train the text encoder too."),
+    seed: int = typer.Option(0, "--seed", help="Run seed."),
+) -> None:
+    """Personalise the embedded toy-world model on a bundled subject (a star) in minutes on a CPU."""
+    import os
+
+    from groundglass.errors import GroundglassError
+
+    if steps < 1:
+        raise GroundglassError(f"--steps must be at least 1 (got {steps})", "pass e.g. --steps 200")
+    if prior_loss_weight < 0:
+        raise GroundglassError(f"--prior-loss-weight must be >= 0 (got {prior_loss_weight})",
+                               "pass 1.0 (on) or 0 (off)")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from groundglass.dreambooth.world.demo import run_demo
+    from groundglass.dreambooth.world.personalise import RunSettings
+
+    if (out / "run" / "checkpoints" / "last.ckpt").exists():
+        raise GroundglassError(f"{out} already holds a demo run", "pass another --out folder or delete it")
+    run_demo(out, settings=RunSettings(steps=steps, prior_loss_weight=prior_loss_weight,
+                                       train_text_encoder=train_text_encoder, seed=seed))
 
 
 def register(app: typer.Typer) -> None:

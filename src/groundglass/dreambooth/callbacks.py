@@ -1,13 +1,15 @@
 """Training callbacks: stop cleanly on a signal, measure speed and memory, log sample images.
 
 - ``GracefulStop``: SIGTERM or SIGINT (Ctrl+C) finishes the current optimizer step, then training
-  stops and the checkpoint callback writes ``last.ckpt``; in DDP the ranks agree on the stop first.
+  stops and the checkpoint callback writes ``last.ckpt``; in DDP the ranks agree on the stop first,
+  every ``agree_every_n_steps`` steps (agreeing is a collective call that waits for the devices).
   A second Ctrl+C interrupts at once. It replaces Lightning's own SIGTERM handler for the length of
   training, which raises an exception instead of saving.
 - ``TrainingMonitor``: optimizer steps per second and peak memory (CUDA peak allocated on a GPU,
-  peak RSS on the CPU).
+  peak RSS on the CPU), logged on logging steps.
 - ``StepProgressBar``: Lightning's rich progress bar, counting steps rather than epochs (the data is an
-  endless stream, so epochs mean nothing here).
+  endless stream, so epochs mean nothing here). It shows the last logged loss, read back from the
+  device once per logging interval (not at every step, which would stall the GPU queue).
 - ``SampleImages``: every N steps, images from fixed prompts and seeds (with the EMA weights when
   kept), saved as PNG under ``<default_root_dir>/samples`` and sent to TensorBoard / W&B.
 """
@@ -18,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +31,17 @@ from lightning.pytorch.utilities import rank_zero_info
 
 
 class GracefulStop(Callback):
-    """Turn SIGTERM/SIGINT into "finish this step, save, stop"."""
+    """Turn SIGTERM/SIGINT into "finish this step, save, stop".
+
+    Args:
+        agree_every_n_steps: with several processes, how often (in optimizer steps) they agree on
+            whether to stop; a signal then stops training within that many steps.
+    """
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    def __init__(self) -> None:
+    def __init__(self, agree_every_n_steps: int = 10) -> None:
+        self.agree_every_n_steps = max(1, agree_every_n_steps)
         self.received: int | None = None
         self.stopped_at: int | None = None
         self._previous: dict[int, Any] = {}
@@ -68,6 +77,8 @@ class GracefulStop(Callback):
             return
         stop = self.received is not None
         if trainer.world_size > 1:  # every rank takes part, so the collective calls stay in step
+            if trainer.global_step % self.agree_every_n_steps:
+                return
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
         if stop:
             self.received = self.received or signal.SIGTERM
@@ -82,6 +93,14 @@ class GracefulStop(Callback):
         self._restore()
 
 
+def logs_at(trainer: pl.Trainer, step: int) -> bool:
+    """Whether Lightning writes the metrics of optimizer step ``step`` (counted from 1)."""
+    every = trainer.log_every_n_steps
+    if not every:
+        return False
+    return step % every == 0 or (trainer.max_steps is not None and 0 < trainer.max_steps <= step)
+
+
 def peak_memory_mb(device: torch.device) -> float:
     """CUDA peak allocated memory on a GPU, the process's peak RSS elsewhere, in MiB."""
     if device.type == "cuda":
@@ -93,9 +112,10 @@ def peak_memory_mb(device: torch.device) -> float:
 
 
 class TrainingMonitor(Callback):
-    """Log ``perf/steps_per_sec``, ``perf/sec_per_step`` and ``perf/peak_memory_mb`` each optimizer step.
+    """Log ``perf/steps_per_sec``, ``perf/sec_per_step`` and ``perf/peak_memory_mb`` on logging steps.
 
-    The speed is a moving average over the last steps, after the first (warm-up) step.
+    The speed is a moving average over the last steps, after the first (warm-up) step. The clock is
+    read without waiting for the device, so single steps may be uneven on a GPU; the average is not.
     """
 
     def __init__(self, smoothing: float = 0.9) -> None:
@@ -124,6 +144,8 @@ class TrainingMonitor(Callback):
         else:
             assert self._avg is not None
             self._avg = self.smoothing * self._avg + (1 - self.smoothing) * per_step
+        if not logs_at(trainer, trainer.global_step):
+            return
         pl_module.log("perf/sec_per_step", self._avg, on_step=True, on_epoch=False, batch_size=1)
         pl_module.log("perf/steps_per_sec", 1.0 / max(self._avg, 1e-9), on_step=True, on_epoch=False,
                       batch_size=1)
@@ -145,9 +167,19 @@ class StepProgressBar(RichProgressBar):
             return trainer.max_steps * trainer.accumulate_grad_batches
         return super().total_train_batches
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loss_tensor: torch.Tensor | None = None
+        self._loss_value: float | None = None
+
     def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
         items = super().get_metrics(trainer, pl_module)
         items.pop("v_num", None)
+        loss = getattr(pl_module, "display_loss", None)
+        if loss is not None and loss is not self._loss_tensor:  # a new logged loss: read it back once
+            self._loss_tensor, self._loss_value = loss, float(loss)
+        if self._loss_value is not None:
+            items["loss"] = f"{self._loss_value:.4g}"
         return items
 
 
@@ -211,11 +243,14 @@ class SampleImages(Callback):
         if ema is not None:
             ema.store(params)
             ema.copy_to(params)
+        frozen_on_device = getattr(pl_module, "frozen_parts_on", None)
+        placement = frozen_on_device(pl_module.device) if frozen_on_device is not None else nullcontext()
         try:
-            images = generate(pl_module.components(), [p for p, _ in pairs],
-                              negative_prompt=self.negative_prompt, guidance_scale=self.guidance_scale,
-                              steps=self.steps, scheduler=self.scheduler, seeds=[s for _, s in pairs],
-                              height=size, width=size, batch_size=len(pairs))
+            with placement:
+                images = generate(pl_module.components(), [p for p, _ in pairs],
+                                  negative_prompt=self.negative_prompt, guidance_scale=self.guidance_scale,
+                                  steps=self.steps, scheduler=self.scheduler, seeds=[s for _, s in pairs],
+                                  height=size, width=size, batch_size=len(pairs))
         finally:
             if ema is not None:
                 ema.restore(params)

@@ -7,6 +7,14 @@ seed and the position (see :mod:`groundglass.dreambooth.seeding`). A resumed run
 at ``global_step * accumulate_grad_batches`` and so sees exactly the batches the straight run saw,
 and a 2-process DDP run sees exactly what one process with twice the batch size sees.
 
+The stream can also serve cached VAE latents instead of pixels (``{kind}_latents``: the mean and
+standard deviation of each example's latent distribution, shape ``(B, 2, C, h, w)``). A cache holds one
+entry per image and flip state, so it is only valid where an image's crop is fixed: with
+``center_crop``, or for an image already square at the training resolution (random crops of it are
+all the same crop). :meth:`DreamBoothDataModule.cacheable_kinds` says which image sets qualify; the
+model encodes them once (see :mod:`groundglass.dreambooth.cache`). The stream draws the same random
+numbers either way, so a cached run sees exactly the examples an uncached run sees.
+
 Crop and flip are written by hand on tensors because torchvision cannot be installed beside this
 torch build (see docs); they are a few lines each.
 """
@@ -149,9 +157,9 @@ def load_image(path: Path, resolution: int) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
-def augment(image: torch.Tensor, resolution: int, *, center_crop: bool, random_flip: bool,
-            gen: torch.Generator) -> torch.Tensor:
-    """Crop to ``resolution`` squared (centre or random), maybe flip; float in [-1, 1].
+def crop_and_flip(image: torch.Tensor, resolution: int, *, center_crop: bool, random_flip: bool,
+                  gen: torch.Generator) -> tuple[int, int, bool]:
+    """(top, left, flip) of an example's crop.
 
     Always draws the same three numbers from ``gen`` so the stream's randomness does not depend on
     the settings.
@@ -164,10 +172,39 @@ def augment(image: torch.Tensor, resolution: int, *, center_crop: bool, random_f
         top, left = (height - resolution) // 2, (width - resolution) // 2
     else:
         top, left = top_r, left_r
+    return top, left, random_flip and flip
+
+
+def crop_pixels(image: torch.Tensor, resolution: int, top: int, left: int, flip: bool) -> torch.Tensor:
+    """The crop at (top, left), flipped if asked; float in [-1, 1]."""
     out = image[:, top:top + resolution, left:left + resolution]
-    if random_flip and flip:
+    if flip:
         out = out.flip(-1)
     return out.float().div(127.5).sub(1.0)
+
+
+def augment(image: torch.Tensor, resolution: int, *, center_crop: bool, random_flip: bool,
+            gen: torch.Generator) -> torch.Tensor:
+    """Crop to ``resolution`` squared (centre or random), maybe flip; float in [-1, 1]."""
+    top, left, flip = crop_and_flip(image, resolution, center_crop=center_crop, random_flip=random_flip,
+                                    gen=gen)
+    return crop_pixels(image, resolution, top, left, flip)
+
+
+def has_fixed_crops(images: list[torch.Tensor], resolution: int, *, center_crop: bool) -> bool:
+    """True when each image has one possible crop (centre crop, or already square at the resolution)."""
+    return center_crop or all(tuple(im.shape[-2:]) == (resolution, resolution) for im in images)
+
+
+def cache_views(images: list[torch.Tensor], resolution: int, *, random_flip: bool) -> torch.Tensor:
+    """The fixed crop of every image, then (with ``random_flip``) its mirror: ``(n, flips, 3, H, W)``."""
+    views = []
+    for image in images:
+        _, height, width = image.shape
+        top, left = (height - resolution) // 2, (width - resolution) // 2
+        flips = (False, True) if random_flip else (False,)
+        views.append(torch.stack([crop_pixels(image, resolution, top, left, f) for f in flips]))
+    return torch.stack(views)
 
 
 def lacks_identifier(prompt: str, identifier: str) -> bool:
@@ -201,7 +238,7 @@ class DreamBoothStream(IterableDataset):
 
     def __init__(self, instances: ImageSet, classes: ImageSet | None, *, resolution: int, batch_size: int,
                  seed: int, center_crop: bool, random_flip: bool, rank: int = 0, world_size: int = 1,
-                 start: int = 0) -> None:
+                 start: int = 0, latents: dict[str, torch.Tensor] | None = None) -> None:
         super().__init__()
         if batch_size < 1:
             raise GroundglassError(f"data.batch_size must be at least 1 (got {batch_size})",
@@ -216,6 +253,7 @@ class DreamBoothStream(IterableDataset):
         self.rank = rank
         self.world_size = world_size
         self.start = start
+        self.latents = dict(latents or {})  # kind -> (n_images, flips, 2, C, h, w): latent mean and std
         self._orders: dict[tuple[str, int], list[int]] = {}
 
     def positions(self, m: int) -> list[int]:
@@ -232,12 +270,23 @@ class DreamBoothStream(IterableDataset):
         return self._orders[key]
 
     def example(self, kind: str, images: list[torch.Tensor], position: int) -> tuple[torch.Tensor, int, int]:
-        """(pixels, noise seed, image index) of the example at ``position`` of the ``kind`` stream."""
+        """(pixels, noise seed, image index) of the example at ``position`` of the ``kind`` stream.
+
+        With a latent cache for ``kind``, the first item is the cached latent mean and std of the
+        image in its flip state instead of the pixels.
+        """
         epoch, k = divmod(position, len(images))
         index = self._order(kind, epoch, len(images))[k]
-        pixels = augment(images[index], self.resolution, center_crop=self.center_crop,
-                         random_flip=self.random_flip, gen=generator(self.seed, kind, "augment", position))
-        return pixels, derive_seed(self.seed, kind, "noise", position), index
+        image = images[index]
+        top, left, flip = crop_and_flip(image, self.resolution, center_crop=self.center_crop,
+                                        random_flip=self.random_flip,
+                                        gen=generator(self.seed, kind, "augment", position))
+        cached = self.latents.get(kind)
+        if cached is not None:
+            data = cached[index, int(flip)]
+        else:
+            data = crop_pixels(image, self.resolution, top, left, flip)
+        return data, derive_seed(self.seed, kind, "noise", position), index
 
     def batch(self, m: int) -> dict[str, Any]:
         out: dict[str, Any] = {"step_index": m}
@@ -245,7 +294,8 @@ class DreamBoothStream(IterableDataset):
             if image_set is None:
                 continue
             drawn = [self.example(kind, image_set.images, p) for p in self.positions(m)]
-            out[f"{kind}_pixels"] = torch.stack([d[0] for d in drawn])
+            field = "latents" if kind in self.latents else "pixels"
+            out[f"{kind}_{field}"] = torch.stack([d[0] for d in drawn])
             out[f"{kind}_seeds"] = [d[1] for d in drawn]
             out[f"{kind}_indices"] = [d[2] for d in drawn]
             out[f"{kind}_prompts"] = [image_set.prompt] * len(drawn)
@@ -329,6 +379,7 @@ class DreamBoothDataModule(pl.LightningDataModule):
         self.seed = seed
         self.instances: ImageSet | None = None
         self.classes: ImageSet | None = None
+        self.latent_cache: dict[str, torch.Tensor] = {}
         self._checked = False
         self._check_settings()
 
@@ -414,13 +465,46 @@ class DreamBoothDataModule(pl.LightningDataModule):
             self.classes = ImageSet([load_image(p, self.resolution) for p in class_paths], self.class_prompt,
                                     class_paths)
 
+    # -- latent cache ---------------------------------------------------------------------------
+
+    def image_sets(self) -> dict[str, ImageSet]:
+        """The loaded image sets by kind (``instance``, and ``class`` with prior preservation)."""
+        if self.instances is None:
+            self.setup("fit")
+        assert self.instances is not None
+        sets = {"instance": self.instances}
+        if self.classes is not None:
+            sets["class"] = self.classes
+        return sets
+
+    def prompts(self) -> list[str]:
+        """The prompts training uses (what a text-embedding cache needs)."""
+        return [s.prompt for s in self.image_sets().values()]
+
+    def cacheable_kinds(self) -> list[str]:
+        """The image sets whose examples a latent cache can serve (each image has one fixed crop)."""
+        return [kind for kind, image_set in self.image_sets().items()
+                if has_fixed_crops(image_set.images, self.resolution, center_crop=self.center_crop)]
+
+    def cache_views(self, kind: str) -> torch.Tensor:
+        """Pixels to encode for ``kind``'s cache: ``(n_images, flips, 3, H, W)``."""
+        return cache_views(self.image_sets()[kind].images, self.resolution, random_flip=self.random_flip)
+
+    def set_latent_cache(self, cache: dict[str, torch.Tensor]) -> None:
+        """Serve these cached latents (kind -> ``(n_images, flips, 2, C, h, w)``) instead of pixels."""
+        bad = sorted(set(cache) - set(self.cacheable_kinds()))
+        if bad:
+            raise ValueError(f"latents of {bad} cannot be cached: their crops are random")
+        self.latent_cache = dict(cache)
+
     def stream(self, start: int = 0, rank: int = 0, world_size: int = 1) -> DreamBoothStream:
         if self.instances is None:
             self.setup("fit")
         assert self.instances is not None
         return DreamBoothStream(self.instances, self.classes, resolution=self.resolution,
                                 batch_size=self.batch_size, seed=self.seed, center_crop=self.center_crop,
-                                random_flip=self.random_flip, rank=rank, world_size=world_size, start=start)
+                                random_flip=self.random_flip, rank=rank, world_size=world_size, start=start,
+                                latents=self.latent_cache)
 
     def train_dataloader(self) -> DataLoader:
         trainer = self.trainer

@@ -56,9 +56,10 @@ LINKED = ("base_model", "revision", "local_files_only", "seed")
 class DreamBoothCLI(LightningCLI):
     """LightningCLI with DreamBooth's sections, links and defaults; it does not run anything itself."""
 
-    def __init__(self, args: list[str] | None = None) -> None:
+    def __init__(self, args: list[str] | None = None,
+                 model_class: type[DreamBoothModule] = DreamBoothModule) -> None:
         super().__init__(
-            DreamBoothModule, DreamBoothDataModule, run=False, args=args,
+            model_class, DreamBoothDataModule, run=False, args=args,
             trainer_defaults={**TRAINER_DEFAULTS, "callbacks": [GracefulStop(), TrainingMonitor()]},
             save_config_kwargs={"overwrite": True}, auto_configure_optimizers=False,
             load_from_checkpoint_support=False,

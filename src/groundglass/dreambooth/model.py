@@ -131,7 +131,8 @@ def load_components(pretrained: str, *, local_files_only: bool = False,
     try:
         unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", **kwargs)
         vae = AutoencoderKL.from_pretrained(source, subfolder="vae", **kwargs)
-        text_encoder = CLIPTextModel.from_pretrained(source, subfolder="text_encoder", **kwargs)
+        text_encoder = CLIPTextModel.from_pretrained(source, subfolder="text_encoder",
+                                                     attn_implementation="sdpa", **kwargs)
         tokenizer = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **kwargs)
         noise_scheduler = DDPMScheduler.from_pretrained(source, subfolder="scheduler", **kwargs)
     except (OSError, ValueError) as exc:
@@ -142,6 +143,23 @@ def load_components(pretrained: str, *, local_files_only: bool = False,
         raise ModelError(f"cannot load base {where} {pretrained!r}: {str(exc).splitlines()[0]}", fix) from exc
     return Components(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
                       noise_scheduler=noise_scheduler)
+
+
+def use_sdpa_attention(unet: Any) -> bool:
+    """Run the UNet's attention through PyTorch's scaled_dot_product_attention (``AttnProcessor2_0``).
+
+    diffusers picks it by default on PyTorch 2; this makes sure a model whose config or earlier code
+    set the plain (matmul + softmax) processor gets it too. Custom processors (IP-adapter, added-KV
+    attention) are left alone. Returns True when every processor is the SDPA one afterwards.
+    """
+    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+    processors = unet.attn_processors
+    if all(type(p) in (AttnProcessor, AttnProcessor2_0) for p in processors.values()):
+        if not all(type(p) is AttnProcessor2_0 for p in processors.values()):
+            unet.set_attn_processor(AttnProcessor2_0())
+        return True
+    return False
 
 
 def freeze(module: Any) -> None:
