@@ -1,0 +1,119 @@
+"""DreamBooth's ablation in the toy world: prior preservation and text-encoder training, at a few step counts.
+
+Runs the project's trainer (``groundglass dreambooth fit``'s code) on the bundled star subject under
+λ = 1 / 0 (prior preservation on / off) x text encoder frozen / trained, keeps a checkpoint at each
+step count, and prints the paper's table (Table 3 of Ruiz et al. 2023): subject fidelity (DINO
+analogue), prompt fidelity (CLIP-T analogue, also split into recontextualisation and property
+prompts), PRES and DIV, as defined in :mod:`groundglass.dreambooth.world.metrics`. The baseline
+measured in the same run is the base model; the ratios compare λ=0 with λ=1.
+
+    .venv/bin/python -m bench.bench_dreambooth_world [--steps 100,200,400] [--out runs/bench-world]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def real_images_row() -> dict[str, float]:
+    """The paper's "real images" reference: the instance images measured against each other."""
+    from groundglass.dreambooth.world import metrics
+    from groundglass.dreambooth.world.subject import instance_images
+
+    instances = instance_images()
+    e = metrics.embed(instances)
+    pairs = list(itertools.combinations(range(len(instances)), 2))
+    similarity = sum(float(e[i] @ e[j]) for i, j in pairs) / len(pairs)
+    return {"subject_fidelity": similarity, "prompt_fidelity": float("nan"), "pres": float("nan"),
+            "div": metrics.diversity({"instances": instances}), "prompt_fidelity_recontext": float("nan"),
+            "prompt_fidelity_property": float("nan")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", default="100,200,400", help="step counts, comma-separated")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench-world"))
+    parser.add_argument("--learning-rate", type=float, default=2e-4)
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--base-model", type=Path, default=None, help="default: the embedded world model")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    from groundglass.dreambooth.world.personalise import (
+        RunSettings,
+        evaluate,
+        load_base,
+        load_personalised,
+        personalise,
+    )
+
+    step_counts = sorted(int(s) for s in args.steps.split(","))
+    total = step_counts[-1]
+    every = step_counts[0] if all(s % step_counts[0] == 0 for s in step_counts) else 0
+    rows: dict[str, dict[str, float]] = {"real images (instances vs each other)": real_images_row()}
+    started = time.monotonic()
+    rows["base model (no fine-tuning)"], _ = evaluate(load_base(args.base_model))
+    class_dir = args.out / "class_images"
+    for prior, text_encoder in ((1.0, False), (0.0, False), (1.0, True), (0.0, True)):
+        name = f"λ={prior:g}, text encoder {'trained' if text_encoder else 'frozen'}"
+        root = args.out / f"prior{prior:g}-te{int(text_encoder)}"
+        track = every if (prior, text_encoder) == (1.0, False) else 0  # the tracked run: best step chosen
+        settings = RunSettings(steps=total, prior_loss_weight=prior, train_text_encoder=text_encoder,
+                               learning_rate=args.learning_rate, batch_size=args.batch_size, seed=args.seed,
+                               checkpoint_every=every,
+                               track_every=track)
+        run_start = time.monotonic()
+        checkpoints = personalise(root, settings, class_dir=class_dir, base_model=args.base_model,
+                                  progress=False)
+        print(f"{name}: trained {total} steps in {time.monotonic() - run_start:.0f} s", flush=True)
+        for steps in step_counts:
+            ckpt = checkpoints / ("last.ckpt" if steps == total else f"step={steps}.ckpt")
+            if not ckpt.is_file():
+                continue
+            rows[f"{name}, {steps} steps"], _ = evaluate(load_personalised(ckpt))
+        if track and (root / "fidelity.json").is_file():
+            record = json.loads((root / "fidelity.json").read_text(encoding="utf-8"))
+            if record["best_step"] is not None and (checkpoints / "best.ckpt").is_file():
+                print(f"{name}: fidelity tracking chose step {record['best_step']} ({record['criterion']})")
+                rows[f"{name}, chosen step {record['best_step']} (tracking)"], _ = evaluate(
+                    load_personalised(checkpoints / "best.ckpt"))
+    print_table(rows)
+    (args.out / "results.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    final = {k: v for k, v in rows.items() if k.endswith(f"{total} steps")}
+    on = final.get(f"λ=1, text encoder frozen, {total} steps")
+    off = final.get(f"λ=0, text encoder frozen, {total} steps")
+    base = rows["base model (no fine-tuning)"]
+    if on and off:
+        print(f"\nbaseline (base model): PRES {base['pres']:.3f}, DIV {base['div']:.3f}")
+        print(f"PRES λ=0 / λ=1 at {total} steps: {off['pres']:.3f} / {on['pres']:.3f} = "
+              f"{off['pres'] / on['pres']:.2f}x")
+        print(f"DIV  λ=0 / λ=1 at {total} steps: {off['div']:.3f} / {on['div']:.3f} = "
+              f"{off['div'] / on['div']:.2f}x")
+    print(f"total {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def print_table(rows: dict[str, dict[str, float]]) -> None:
+    columns = (("subject_fidelity", "subject fid. ↑"), ("prompt_fidelity", "prompt fid. ↑"),
+               ("prompt_fidelity_recontext", "recontext ↑"), ("prompt_fidelity_property", "property ↑"),
+               ("pres", "PRES ↓"), ("div", "DIV ↑"))
+    print("| setting | " + " | ".join(t for _, t in columns) + " |")
+    print("|" + "---|" * (len(columns) + 1))
+    for name, scores in rows.items():
+        cells = ["–" if scores[k] != scores[k] else f"{scores[k]:.3f}" for k, _ in columns]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

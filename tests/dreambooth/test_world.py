@@ -1,0 +1,126 @@
+"""The toy world: generator, shipped base model, measurement model and metrics, and the demo (reduced)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from groundglass.dreambooth.world import metrics
+from groundglass.dreambooth.world.generator import ALL_SHAPES, WORDS, Scene, make_examples, render
+from groundglass.dreambooth.world.personalise import BASE_MODEL_DIR, RunSettings
+
+
+def test_generator_is_deterministic_and_captions_describe_the_image() -> None:
+    images, scenes, captions = make_examples(24, seed=3)
+    again, scenes_again, captions_again = make_examples(24, seed=3)
+    other, _, _ = make_examples(24, seed=4)
+    assert images.shape == (24, 32, 32, 3) and images.dtype == np.uint8
+    assert np.array_equal(images, again) and scenes == scenes_again and captions == captions_again
+    assert not np.array_equal(images, other)
+    for scene, caption in zip(scenes, captions, strict=True):
+        words = caption.split()
+        assert words[:3] == ["a", "photo", "of"]
+        assert scene.shape in words or "shape" in words
+        named_colours = [w for w in words if w in ("red", "green", "blue", "yellow", "purple", "orange")]
+        assert named_colours in ([], [scene.colour])
+
+
+def test_render_draws_the_colour_at_the_object_centre() -> None:
+    scene = Scene("square", "blue", "large", "plain", 0.5, 0.5)
+    pixel = np.asarray(render(scene, np.random.default_rng(0)))[16, 16]
+    assert tuple(pixel) == (30, 70, 230)
+
+
+def test_base_model_loads_like_a_stable_diffusion_folder() -> None:
+    from diffusers import StableDiffusionPipeline
+
+    from groundglass.dreambooth.model import load_components
+    from groundglass.dreambooth.sample import generate
+
+    components = load_components(str(BASE_MODEL_DIR), local_files_only=True)
+    for word in WORDS:
+        assert len(components.tokenizer.tokenize(word)) == 1, word
+    images = generate(components, ["a photo of a red circle"], seeds=[0], steps=4, guidance_scale=4.0)
+    assert images[0].size == (32, 32)
+    pipe = StableDiffusionPipeline.from_pretrained(str(BASE_MODEL_DIR), local_files_only=True)
+    assert pipe.unet.config.sample_size == 8 and pipe.vae.config.latent_channels == 4
+    weights = sum(p.stat().st_size for p in BASE_MODEL_DIR.rglob("*.safetensors"))
+    assert weights < 25 * 2**20
+
+
+def test_classifier_reads_fresh_world_images() -> None:
+    images, scenes, _ = make_examples(120, seed=999, shapes=ALL_SHAPES)
+    labels = metrics.classify(images)
+    for attribute in ("shape", "colour", "background"):
+        accuracy = np.mean([lab[attribute] == getattr(s, attribute)
+                            for lab, s in zip(labels, scenes, strict=True)])
+        assert accuracy > 0.9, (attribute, accuracy)
+
+
+def test_metrics_on_known_cases() -> None:
+    red_circle = render(Scene("circle", "red", "large", "plain", 0.5, 0.5), np.random.default_rng(0))
+    blue_cross = render(Scene("cross", "blue", "large", "grid", 0.4, 0.6), np.random.default_rng(1))
+    # identical images are identical
+    assert metrics.subject_fidelity([red_circle], [red_circle]) == pytest.approx(1.0, abs=1e-5)
+    assert metrics.diversity({"p": [red_circle, red_circle]}) == pytest.approx(0.0, abs=1e-5)
+    assert metrics.subject_fidelity([blue_cross], [red_circle]) < 0.9
+    assert metrics.diversity({"p": [red_circle, blue_cross]}) > 0.1
+    # requested attributes present or missing
+    assert metrics.requested_attributes("a photo of a blue sks shape on a grid background") == {
+        "colour": "blue", "background": "grid"}
+    assert metrics.prompt_fidelity([red_circle], ["a photo of a red circle on a plain background"]) == 1.0
+    assert metrics.prompt_fidelity([red_circle], ["a photo of a blue circle on a grid background"]) == (
+        pytest.approx(1 / 3))
+    assert metrics.prompt_fidelity([red_circle, blue_cross], ["a photo of a blue shape"] * 2) == 0.5
+    assert math.isnan(metrics.prompt_fidelity([red_circle], ["a photo of a sks shape"]))
+
+
+def test_demo_runs_reduced(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from groundglass.dreambooth.world.demo import run_demo
+
+    result = run_demo(tmp_path / "demo", settings=RunSettings(steps=2, num_class_images=2), seeds=[1, 2],
+                      progress=False, log=lambda _: None)
+    out = tmp_path / "demo"
+    assert (out / "run" / "checkpoints" / "last.ckpt").is_file()
+    assert len(list((out / "class_images").glob("*.png"))) == 2
+    with Image.open(out / "grid.png") as grid:
+        assert grid.height == 7 * (96 + 4)
+    saved = json.loads((out / "metrics.json").read_text())
+    for model in ("base", "personalised"):
+        assert {"subject_fidelity", "prompt_fidelity", "pres", "div"} <= set(saved[model])
+        assert all(math.isfinite(v) for v in saved[model].values())
+    assert result["settings"]["steps"] == 2
+    assert "subject fidelity" in (out / "metrics.md").read_text()
+
+
+def test_demo_command_rejects_bad_steps(capsys: pytest.CaptureFixture[str]) -> None:
+    from groundglass.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["dreambooth", "demo", "--steps", "0"])
+    assert exc.value.code == 2
+    assert "--steps must be at least 1" in capsys.readouterr().err
+
+
+def test_fidelity_tracking_logs_every_n_steps_and_keeps_the_best(tmp_path: Path) -> None:
+    from groundglass.dreambooth.world.personalise import personalise
+
+    settings = RunSettings(steps=2, num_class_images=2, track_every=1)
+    checkpoints = personalise(tmp_path / "run", settings, progress=False)
+    record = json.loads((tmp_path / "run" / "fidelity.json").read_text())
+    assert [entry["step"] for entry in record["history"]] == [0, 1, 2]
+    assert "prompt fidelity >= base - 0.1" in record["criterion"]
+    base = record["history"][0]["prompt_fidelity"]
+    eligible = [e for e in record["history"][1:] if e["prompt_fidelity"] >= base - 0.1]
+    if eligible:
+        best = max(eligible, key=lambda e: e["subject_fidelity"])
+        assert record["best_step"] == best["step"]
+        assert (checkpoints / "best.ckpt").is_file()
+    else:
+        assert record["best_step"] is None
