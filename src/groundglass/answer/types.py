@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,8 @@ class AskRequest:
     stop: list[str] | None = None
     disable_search: bool = False
     top_k: int | None = None
+    # Keep only the retrieved sources this accepts (the API's domain/date filters); None keeps all.
+    source_filter: Callable[[Source], bool] | None = None
 
     @classmethod
     def from_question(cls, question: str, **kw: Any) -> AskRequest:

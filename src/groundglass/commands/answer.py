@@ -1,9 +1,225 @@
-"""CLI commands: answer (placeholder until its engine lands)."""
+"""CLI commands ``groundglass ask`` and ``groundglass demo``: thin faces over the answer engine.
+
+``ask`` streams the answer to stdout as the model writes it, then the numbered sources and any
+sentence that its citations do not support. With ``--json``, stdout carries only the
+Perplexity-shaped JSON object. Progress and errors go to stderr.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
 import typer
+
+from groundglass.errors import GroundglassError
+
+if TYPE_CHECKING:
+    from groundglass.answer.engine import Engine
+    from groundglass.answer.events import Event
+    from groundglass.answer.types import Answer, AskRequest
+    from groundglass.config import Settings
+
+DEMO_INDEX = "default"
+DEMO_SOURCE = "builtin:wikipedia"
+DEMO_QUESTION = "When was the Berlin Wall built, and why?"
+
+
+# --- rendering ----------------------------------------------------------------------------------------
+
+
+def _status(message: str) -> None:
+    typer.secho(message, err=True, dim=True)
+
+
+def _stream_to_terminal(events: Iterator[Event], out: TextIO) -> Answer:
+    """Write tokens as they arrive; return the finished answer (raise on an error event)."""
+    from groundglass.answer.events import Done, ErrorEvent, SourcesFound, Token
+
+    wrote = False
+    for event in events:
+        if isinstance(event, SourcesFound):
+            if event.queries:
+                _status(f"{len(event.sources)} source(s) found; writing the answer...")
+        elif isinstance(event, Token):
+            out.write(event.text)
+            out.flush()
+            wrote = True
+        elif isinstance(event, ErrorEvent):
+            if wrote:
+                out.write("\n")
+                out.flush()
+            raise GroundglassError(event.message, code=event.code)
+        elif isinstance(event, Done):
+            out.write("\n")
+            out.flush()
+            return event.answer
+    raise GroundglassError("the answer stream ended early", "run the command again")
+
+
+def _print_sources(answer: Answer, out: TextIO) -> None:
+    """The numbered sources (uncited ones dimmed) and the sentences their citations do not support;
+    colours only on a terminal."""
+    from groundglass.answer.cite import cited_numbers
+
+    if not answer.sources:
+        return
+    color = out.isatty()
+    cited = set(cited_numbers(answer.content))
+    typer.echo("\nSources", file=out)
+    for n, source in enumerate(answer.sources, start=1):
+        line = f"[{n}] {source.title} — {source.url}"
+        typer.echo(line if n in cited else typer.style(line, dim=True), file=out, color=color)
+    weak = [a for a in answer.attribution if not a.supported]
+    if weak:
+        typer.echo(typer.style("\nNot supported by the cited sources:", fg="yellow"), file=out, color=color)
+        for a in weak:
+            why = "no citation" if not a.citations else f"support {a.support:.2f}"
+            typer.echo(typer.style(f"  ! {a.text} ({why})", fg="yellow"), file=out, color=color)
+
+
+def _start(engine: Engine, request: AskRequest) -> Iterator[Event]:
+    """Check the request and load its model and index, with a spinner on a terminal."""
+    if sys.stderr.isatty():
+        from rich.console import Console
+
+        with Console(stderr=True).status("loading the model and the index...", spinner="dots"):
+            return engine.stream(request)
+    return engine.stream(request)
+
+
+def answer_in_terminal(engine: Engine, request: AskRequest, out: TextIO | None = None) -> Answer:
+    """Stream the answer to ``out`` (stdout), then its sources; return it."""
+    out = out or sys.stdout
+    answer = _stream_to_terminal(_start(engine, request), out)
+    _print_sources(answer, out)
+    if answer.declined and not answer.sources:
+        index = request.index or engine.settings.retrieval.index
+        _status(f"(nothing in index {index!r} is close enough to the question; add documents with "
+                f"`groundglass index add PATH --index {index}`)")
+    return answer
+
+
+def answer_as_json(engine: Engine, request: AskRequest, out: TextIO | None = None) -> Answer:
+    """Print the finished answer as one Perplexity-shaped JSON object on ``out`` (stdout); return it."""
+    out = out or sys.stdout
+    from groundglass.answer.events import Done, ErrorEvent
+    from groundglass.answer.response import to_perplexity_json
+
+    for event in _start(engine, request):
+        if isinstance(event, ErrorEvent):
+            raise GroundglassError(event.message, code=event.code)
+        if isinstance(event, Done):
+            out.write(json.dumps(to_perplexity_json(event.answer), ensure_ascii=False, indent=2) + "\n")
+            out.flush()
+            return event.answer
+    raise GroundglassError("the answer stream ended early", "run the command again")
+
+
+# --- commands -----------------------------------------------------------------------------------------
+
+
+def _settings(config: Path | None) -> Settings:
+    from groundglass.config import load_settings
+
+    return load_settings(config)
+
+
+def ask(
+    question: str = typer.Argument(..., help="The question, in quotes."),
+    index: str | None = typer.Option(None, "--index", "-i",
+                                     help="Local index to search (setting: retrieval.index)."),
+    model: str | None = typer.Option(
+        None, "--model", "-m",
+        help="default | fast | tiny | PATH.gguf | openai:MODEL@BASE_URL (setting: llm.model)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one Perplexity-shaped JSON object."),
+    top_k: int | None = typer.Option(None, "--top-k",
+                                     help="Most sources given to the model (setting: retrieval.top_k)."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens",
+                                          help="Longest answer, in tokens (setting: llm.max_tokens)."),
+    config: Path | None = typer.Option(None, "--config", help="Config file (TOML)."),
+) -> None:
+    """Answer QUESTION from a local index, with numbered citations like [1]."""
+    from groundglass.answer.engine import Engine
+    from groundglass.answer.types import AskRequest
+
+    if not question.strip():
+        raise GroundglassError("the question is empty", 'ask something, e.g. groundglass ask "Who was Ada '
+                               'Lovelace?"')
+    engine = Engine(_settings(config))
+    request = AskRequest.from_question(question, index=index, model=model, top_k=top_k, max_tokens=max_tokens)
+    if json_out:
+        answer_as_json(engine, request)
+    else:
+        answer_in_terminal(engine, request)
+
+
+def demo(
+    question: str = typer.Option(DEMO_QUESTION, "--question", "-q", help="What to ask."),
+    model: str = typer.Option("default", "--model", "-m", help="Model spec for the answer."),
+    config: Path | None = typer.Option(None, "--config", help="Config file (TOML)."),
+) -> None:
+    """Set up the embedded model and the Wikipedia index (once), then answer a sample question."""
+    from groundglass.answer.engine import Engine
+    from groundglass.answer.types import AskRequest
+
+    settings = _settings(config)
+    _status("1/3 model: checking the embedded model (assembled and verified once)...")
+    _ensure_model(model, settings)
+    _status(f"2/3 index: {DEMO_INDEX!r} from {DEMO_SOURCE}...")
+    _ensure_demo_index(settings)
+    _status(f"3/3 asking: {question}")
+    typer.echo(f"Q: {question}\n")
+    engine = Engine(settings)
+    answer_in_terminal(engine, AskRequest.from_question(question, index=DEMO_INDEX, model=model))
+    _status(f'\nnext: groundglass ask "your question"   (index {DEMO_INDEX!r}, model {model!r})')
+
+
+def _ensure_model(model: str, settings: Settings) -> None:
+    from groundglass.answer.llm.load import EMBEDDED
+
+    if model in EMBEDDED:
+        from groundglass.assets import ensure_model
+
+        path = ensure_model(model, settings)
+        _status(f"    ready: {path}")
+
+
+def _ensure_demo_index(settings: Settings) -> None:
+    """Build the demo index from the Wikipedia summaries unless it is complete already.
+
+    An interrupted build resumes (documents already stored are skipped). An index of that name that
+    holds other documents is the user's own: it is used as it is, never mixed with Wikipedia.
+    """
+    from groundglass.answer.index.builtin import wikipedia_count
+    from groundglass.answer.index.ingest import add_sources
+    from groundglass.answer.index.store import LocalIndex
+    from groundglass.errors import NotFoundError
+
+    try:
+        index = LocalIndex.open(settings, DEMO_INDEX)
+    except NotFoundError:
+        index = LocalIndex.open(settings, DEMO_INDEX, create=True)
+    with index:
+        stats = index.stats()
+        have, want = stats["kinds"].get("wikipedia", 0), wikipedia_count()
+        if have >= want:
+            _status(f"    ready: {stats['documents']:,} documents, {stats['chunks']:,} chunks (built before)")
+            return
+        if stats["documents"] and not have:
+            _status(f"    index {DEMO_INDEX!r} holds your own {stats['documents']:,} documents: "
+                    "using it as it is")
+            return
+        _status(f"    building: {want - have:,} summaries to embed (a few minutes on 2 cores; "
+                "Ctrl-C is safe, the next run resumes)")
+        report = add_sources(index, [DEMO_SOURCE], progress=True)
+        _status(f"    {report.summary()}")
 
 
 def register(app: typer.Typer) -> None:
-    """Mount this group's commands on the root app."""
+    """Mount ``ask`` and ``demo`` on the root app."""
+    app.command("ask")(ask)
+    app.command("demo")(demo)

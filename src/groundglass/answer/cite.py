@@ -1,0 +1,298 @@
+"""Citations that hold up: markers <-> sources, and per-sentence support scores.
+
+Numbering. Marker ``[n]`` refers to the n-th source given to the model, and the answer returns *all*
+given sources in that same order (as Perplexity returns all ``search_results``), so ``[n]`` is
+``search_results[n-1]`` and ``citations[n-1]``. We never renumber: the answer is streamed token by
+token, and renumbering after the fact would make the streamed text disagree with the final one.
+
+Markers. ``[1]``, ``[1][2]`` and ``[1, 2]`` are understood. A number that does not refer to a given
+source is removed; what stays is written as ``[1][2]``. :class:`MarkerFilter` does this on the
+stream itself, so the tokens a user sees never carry an invalid marker, and :func:`clean_markers`
+is the same filter run over a whole text.
+
+Attribution. Each sentence of the answer gets a support score against the sources it cites: the
+best, over those sources, of ``max(semantic, lexical)`` where
+
+* semantic = MiniLM cosine similarity between the sentence and the cited chunk, or its closest
+  sentence (a short claim is diluted when compared with a whole 180-token chunk);
+* lexical = the share of the sentence's content words (stop words dropped) found in the chunk.
+
+Taking the larger of the two is deliberate: embeddings see paraphrase but blur names, numbers and
+dates, while word overlap sees exactly those and misses paraphrase; either one high is evidence
+that the chunk says what the sentence says. A sentence with no citation, or whose best score is
+below ``retrieval.min_support``, is flagged unsupported. A sentence without a marker of its own is
+covered by the next marker in its paragraph (or the last one before it), the way a footnote at the
+end of a paragraph covers the paragraph; a paragraph with no marker at all is unsupported.
+
+Neither signal checks negation or a swapped fact ("Paris is the capital of Germany"): the score
+says *the cited text is about this*, not *the cited text entails this*; no entailment model is
+packaged for offline use.
+
+Sources are split into sentences by :mod:`groundglass.answer.sentences`, as everywhere else. Answers
+have their own small splitter here (:func:`split_sentences`): a citation marker that follows the
+full stop (``... in 1989.[1] It ...``) belongs to the sentence before it, list items are sentences,
+and general splitters (pysbd, nltk, or the passage splitter) would glue or detach those markers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from groundglass.answer.sentences import split_sentences as sentences_of_passage
+from groundglass.answer.types import SentenceSupport, Source
+
+_NUMBER_LIST = r"\d{1,3}(?:\s*,\s*\d{1,3})*"
+MARKER = re.compile(r"\[\s*(" + _NUMBER_LIST + r")\s*\]")
+_MARKER_PREFIX = re.compile(r"\[\s*(?:\d{1,3}\s*(?:,\s*)?)*$")  # an unfinished marker, e.g. "[1, "
+_MAX_MARKER_CHARS = 24
+_CLOSING_PUNCT = set(".,;:!?)")
+
+
+def parse_numbers(marker_body: str) -> list[int]:
+    return [int(n) for n in re.findall(r"\d+", marker_body)]
+
+
+def cited_numbers(text: str) -> list[int]:
+    """All source numbers cited in ``text``, in order of first appearance, without repeats."""
+    seen: list[int] = []
+    for m in MARKER.finditer(text):
+        for n in parse_numbers(m.group(1)):
+            if n not in seen:
+                seen.append(n)
+    return seen
+
+
+def render_marker(marker: str, n_sources: int) -> str:
+    """``[1, 9, 2]`` with 3 sources -> ``[1][2]``; ``[9]`` -> ``""``."""
+    m = MARKER.fullmatch(marker)
+    if m is None:
+        return marker
+    kept: list[int] = []
+    for n in parse_numbers(m.group(1)):
+        if 1 <= n <= n_sources and n not in kept:
+            kept.append(n)
+    return "".join(f"[{n}]" for n in kept)
+
+
+class MarkerFilter:
+    """Rewrite citation markers in a token stream: drop numbers that match no source.
+
+    Feed it the model's text pieces as they come; it returns what can be shown so far, holding back
+    only an unfinished ``[...`` and trailing whitespace (so a dropped marker takes its leading space
+    with it: ``"in 1989 [7]."`` becomes ``"in 1989."``).
+    """
+
+    def __init__(self, n_sources: int) -> None:
+        self.n_sources = n_sources
+        self._marker = ""  # an unfinished "[..." that may still become a marker
+        self._space = ""  # whitespace not yet emitted
+        self._dropped = False  # the last thing seen was a marker we removed
+
+    def feed(self, piece: str) -> str:
+        out: list[str] = []
+        for ch in piece:
+            self._step(ch, out)
+        return "".join(out)
+
+    def flush(self) -> str:
+        out = self._space + self._marker
+        self._space = self._marker = ""
+        return out
+
+    def _step(self, ch: str, out: list[str]) -> None:
+        if self._marker:
+            candidate = self._marker + ch
+            if ch == "]" and MARKER.fullmatch(candidate):
+                self._marker = ""
+                self._emit_marker(render_marker(candidate, self.n_sources), out)
+                return
+            if _MARKER_PREFIX.fullmatch(candidate) and len(candidate) <= _MAX_MARKER_CHARS:
+                self._marker = candidate
+                return
+            text, self._marker = self._marker, ""  # not a marker after all: it is plain text
+            self._emit_text(text, out)
+        if ch == "[":
+            self._marker = ch
+        elif ch.isspace():
+            if not (self._dropped and self._space):
+                self._space += ch
+        else:
+            self._emit_text(ch, out)
+
+    def _emit_marker(self, rendered: str, out: list[str]) -> None:
+        if rendered:
+            out.append(self._space + rendered)
+            self._space, self._dropped = "", False
+        else:
+            self._dropped = True  # keep the space pending: the next character decides its fate
+
+    def _emit_text(self, text: str, out: list[str]) -> None:
+        if self._dropped and text[0] in _CLOSING_PUNCT:
+            self._space = ""  # "claim [7]." -> "claim."
+        out.append(self._space + text)
+        self._space, self._dropped = "", False
+
+
+def clean_markers(text: str, n_sources: int) -> str:
+    """The whole-text form of :class:`MarkerFilter`."""
+    f = MarkerFilter(n_sources)
+    return f.feed(text) + f.flush()
+
+
+def strip_markers(text: str) -> str:
+    return " ".join(MARKER.sub(" ", text).split()).replace(" .", ".").replace(" ,", ",")
+
+
+# --- declining -------------------------------------------------------------------------------------
+
+_NEG = r"(?:could not|couldn't|cannot|can not|can't|did not|didn't|do not|don't|(?:am |was )?unable to)"
+_DECLINE = re.compile(
+    r"\b" + _NEG + r"\s+(?:find|locate)\b"  # "I could not find this in the provided sources."
+    r"|\bI\s+" + _NEG + r"\s+know\b"
+    r"|\b(?:sources?|context|documents?|passages?)\s+(?:provided\s+)?(?:do|does|did)\s*(?:not|n't)\s+"
+    r"(?:contain|mention|say|include|provide)"
+    r"|\bno (?:relevant )?information\b"
+    r"|\bnot (?:mentioned|found|provided) in the (?:provided |given )?(?:sources?|context|documents?)",
+    re.IGNORECASE,
+)
+
+
+def is_decline(text: str) -> bool:
+    """True when ``text`` says the sources do not hold the answer."""
+    return bool(_DECLINE.search(text))
+
+
+def is_declined_answer(content: str) -> bool:
+    """The answer as a whole is a decline: it says so, and cites nothing."""
+    return is_decline(content) and not cited_numbers(content)
+
+
+# --- sentences -------------------------------------------------------------------------------------
+
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "etc", "e.g", "i.e", "approx", "ca",
+    "no", "vol", "fig", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
+    "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "a.d", "b.c",
+}
+_BOUNDARY = re.compile(
+    r"[.!?]+[\"')\]]*"  # the end of a sentence, closing quotes or brackets
+    r"(?:\s*\[\s*" + _NUMBER_LIST + r"\s*\])*"  # markers that follow the full stop stay with it
+    r"(?=\s+\S|$)"
+)
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
+
+
+def paragraphs_of_sentences(text: str) -> list[list[str]]:
+    """Each line (paragraph or list item) of ``text`` as its sentences, markers kept with them."""
+    paragraphs: list[list[str]] = []
+    for line in text.splitlines():
+        line = _BULLET.sub("", line).strip()
+        sentences: list[str] = []
+        start = 0
+        for m in _BOUNDARY.finditer(line):
+            before = line[start:m.start()]
+            last_word = before.rsplit(None, 1)[-1].lower() if before.split() else ""
+            if last_word.rstrip(".") in _ABBREVIATIONS or re.fullmatch(r"[a-z]", last_word):
+                continue  # "Dr. Smith", "J. R. R. Tolkien"
+            sentences.append(line[start:m.end()].strip())
+            start = m.end()
+        sentences.append(line[start:].strip())
+        sentences = [s for s in sentences if re.search(r"\w", strip_markers(s))]
+        if sentences:
+            paragraphs.append(sentences)
+    return paragraphs
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences and list items of ``text``, each with the markers that belong to it."""
+    return [s for paragraph in paragraphs_of_sentences(text) for s in paragraph]
+
+
+# --- support scores --------------------------------------------------------------------------------
+
+
+class Encoder(Protocol):
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised embeddings, one row per text."""
+        ...
+
+
+_STOP_WORDS = frozenset(
+    """a an the and or but if then than that this these those there here of in on at to for from by with
+    without about as into over under after before between during through is are was were be been being
+    am do does did done has have had having it its it's they them their he him his she her we our you
+    your i me my not no nor so such very can could would should will shall may might must also too
+    which who whom whose what when where why how all any both each few more most other some own same
+    only just one per via according source sources""".split()  # noqa: SIM905
+)
+_WORD = re.compile(r"[\w][\w'-]*")
+
+
+def content_words(text: str) -> set[str]:
+    words = set()
+    for w in _WORD.findall(strip_markers(text).lower()):
+        w = w.strip("'-")
+        if w.endswith("'s"):
+            w = w[:-2]
+        if w and w not in _STOP_WORDS and (len(w) > 1 or w.isdigit()):
+            words.add(w[:-1] if len(w) > 4 and w.endswith("s") and not w.endswith("ss") else w)
+    return words
+
+
+def lexical_support(sentence: str, source_text: str) -> float:
+    """Share of the sentence's content words that the source contains."""
+    claim = content_words(sentence)
+    if not claim:
+        return 0.0
+    return len(claim & content_words(source_text)) / len(claim)
+
+
+def attribute(content: str, sources: Sequence[Source], encoder: Encoder,
+              min_support: float) -> list[SentenceSupport]:
+    """Per-sentence attribution of ``content`` against the ``sources`` it cites (1-based markers).
+
+    A sentence with no marker of its own is measured against the markers of the next cited sentence
+    of its paragraph (or, when none follows, the closest one before it), as a footnote at the end of
+    a paragraph covers it: small models often cite once per run of sentences. A paragraph or list
+    item without any valid marker is unsupported. A sentence that says the sources lack the answer
+    (and cites nothing) is not a claim: it is left out.
+    """
+    sentences: list[str] = []
+    cites: list[list[int]] = []
+    for paragraph in paragraphs_of_sentences(content):
+        claims = [s for s in paragraph if not (is_decline(s) and not cited_numbers(s))]
+        own = [[n for n in cited_numbers(s) if 1 <= n <= len(sources)] for s in claims]
+        for i, sentence in enumerate(claims):
+            later = [c for c in own[i + 1:] if c]
+            earlier = [c for c in own[:i] if c]
+            sentences.append(sentence)
+            cites.append(own[i] or (later[0] if later else earlier[-1] if earlier else []))
+    if not sentences:
+        return []
+    cited = sorted({n for c in cites for n in c})
+
+    # One batch through the encoder: the claims, then each cited chunk and its sentences.
+    texts = [strip_markers(s) for s in sentences]
+    spans: dict[int, tuple[int, int]] = {}
+    for n in cited:
+        parts = [sources[n - 1].text, *sentences_of_passage(sources[n - 1].text)]
+        spans[n] = (len(texts), len(texts) + len(parts))
+        texts.extend(parts)
+    vectors = encoder.encode(texts) if cited else np.zeros((0, 0))
+
+    result: list[SentenceSupport] = []
+    for i, (sentence, numbers) in enumerate(zip(sentences, cites, strict=True)):
+        best = 0.0
+        for n in numbers:
+            lo, hi = spans[n]
+            semantic = float(np.max(vectors[lo:hi] @ vectors[i]))
+            lexical = lexical_support(sentence, sources[n - 1].text)
+            best = max(best, semantic, lexical)
+        best = min(max(best, 0.0), 1.0)
+        result.append(SentenceSupport(text=sentence, citations=numbers, support=round(best, 4),
+                                      supported=bool(numbers) and best >= min_support))
+    return result

@@ -1,0 +1,40 @@
+"""An :class:`~groundglass.answer.types.Answer` as a Perplexity-shaped chat completion (a plain dict).
+
+The CLI's ``ask --json`` prints it and the HTTP API returns it. Marker ``[n]`` in the content refers
+to ``search_results[n-1]`` and ``citations[n-1]``. Two groundglass fields ride along:
+``attribution`` (per-sentence support against the cited sources) and ``declined``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from groundglass.answer.types import Answer
+
+
+def new_id() -> str:
+    return f"gg-{uuid.uuid4().hex}"
+
+
+def to_perplexity_json(answer: Answer, id: str | None = None, created: int | None = None) -> dict[str, Any]:
+    return {
+        "id": id or new_id(),
+        "model": answer.model,
+        "created": int(time.time()) if created is None else created,
+        "object": "chat.completion",
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": answer.content},
+            "finish_reason": answer.finish_reason,
+        }],
+        "citations": [s.url for s in answer.sources],
+        "search_results": [s.search_result() for s in answer.sources],
+        "usage": answer.usage.as_dict(),
+        "attribution": [
+            {"sentence": a.text, "citations": a.citations, "support": a.support, "supported": a.supported}
+            for a in answer.attribution
+        ],
+        "declined": answer.declined,
+    }
