@@ -35,10 +35,10 @@ def test_home_and_file_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_unknown_key_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text("[retrieval]\ntop_kk = 3\n")
-    with pytest.raises(GroundglassError, match="retrieval.top_kk"):
+    with pytest.raises(GroundglassError, match=r"retrieval\.top_kk"):
         load_settings(cfg)
     cfg.write_text("[retrieval]\ntop_k = 'many'\n")
-    with pytest.raises(GroundglassError, match="retrieval.top_k"):
+    with pytest.raises(GroundglassError, match=r"retrieval\.top_k'"):
         load_settings(cfg)
     cfg.write_text("[retrieval\n")
     with pytest.raises(GroundglassError, match="not valid TOML"):
@@ -53,7 +53,8 @@ def test_cli_config_show(tmp_path: Path) -> None:
     assert shown["llm"]["model"] == "default"
     bad = tmp_path / "bad.toml"
     bad.write_text("nonsense = 1\n")
-    res = subprocess.run([*GG, "config", "show", "--config", str(bad)], capture_output=True, text=True, env=env)
+    res = subprocess.run([*GG, "config", "show", "--config", str(bad)], capture_output=True, text=True,
+                         env=env)
     assert res.returncode == 2
     assert res.stderr.startswith("error: bad setting 'nonsense'")
     assert "Traceback" not in res.stderr

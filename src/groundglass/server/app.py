@@ -1,0 +1,145 @@
+"""The FastAPI app factory: ``create_app(settings)`` wires routers, middleware, error handlers and the
+job worker's lifespan; ``app_from_env()`` is what ``groundglass serve`` (and ``uvicorn --factory``)
+runs in each worker process.
+
+Routes::
+
+    POST /chat/completions, /v1/chat/completions       chat (Perplexity/OpenAI), streaming or not
+    GET  /v1/models                                     API model names (presets)
+    POST /search                                        Perplexity Search API
+    POST|GET /async/chat/completions[/{id}]             Perplexity async requests
+    /v1/files, /v1/batches                              OpenAI Batch API
+    GET  /v1/usage                                      usage and cost, grouped
+    GET  /healthz, /metrics, /openapi.json, /docs       operations
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+
+from groundglass import __version__
+from groundglass.server import chat, jobs_api, ops, search_api
+from groundglass.server.answering import Answerer
+from groundglass.server.auth import KeyStore
+from groundglass.server.body_limit import BodyLimitMiddleware
+from groundglass.server.completions import endpoint_name, new_request_id, usage_entry
+from groundglass.server.db import get_engine
+from groundglass.server.errors import APIError, install_error_handlers
+from groundglass.server.jobs import JobStore, JobWorker
+from groundglass.server.limits import RateLimits
+from groundglass.server.metrics import Metrics, MetricsMiddleware
+from groundglass.server.search_api import WebSearch
+from groundglass.server.state import ServerState, caller
+from groundglass.server.usage import Ledger, Pricing
+
+if TYPE_CHECKING:
+    from groundglass.config import Settings
+
+OPEN_ENV = "GROUNDGLASS_SERVE_OPEN"  # set by `groundglass serve --open` for its worker processes
+CONFIG_ENV = "GROUNDGLASS_CONFIG"
+
+
+def build_state(settings: Settings) -> ServerState:
+    engine = get_engine(settings)
+    ledger = Ledger(engine)
+    metrics = Metrics()
+    answerer = Answerer(settings, metrics)
+    return ServerState(
+        settings=settings,
+        db=engine,
+        keys=KeyStore(engine, settings),
+        limits=RateLimits(settings.server.rate_limit_storage),
+        ledger=ledger,
+        pricing=Pricing(settings.server),
+        answerer=answerer,
+        metrics=metrics,
+        jobs=JobStore(engine, ledger),
+        search=WebSearch(settings),
+        started_at=time.time(),
+    )
+
+
+def create_app(settings: Settings, *, run_jobs: bool = True) -> FastAPI:
+    """The API for ``settings``. ``run_jobs=False`` leaves async/batch lines queued (no worker)."""
+    st = build_state(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.server.warm_up:
+            threading.Thread(target=st.answerer.warm_up, name="warm-up", daemon=True).start()
+        if run_jobs:
+            st.worker = JobWorker(st, settings.server.job_concurrency, settings.server.job_lease_s)
+            st.worker.start()
+        try:
+            yield
+        finally:
+            if st.worker is not None:
+                await st.worker.stop()
+
+    app = FastAPI(
+        title="groundglass",
+        version=__version__,
+        summary="Grounded answers with citations: a Perplexity- and OpenAI-compatible API.",
+        description="Send `Authorization: Bearer KEY` (keys: `groundglass keys create --project NAME`). "
+        'Errors are OpenAI-style: `{"error": {"message", "type", "param", "code"}}`.',
+        lifespan=lifespan,
+    )
+    app.state.gg = st
+    app.state.on_rejected = _recorder(st)
+    install_error_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.server.max_body_bytes,
+        max_file_bytes=settings.server.max_file_bytes,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=st.metrics)
+    app.include_router(chat.router)
+    app.include_router(search_api.router)
+    app.include_router(jobs_api.router)
+    app.include_router(ops.router)
+    return app
+
+
+BILLED_ROUTES = ("/chat/completions", "/search")  # the routes whose requests the ledger records
+
+
+def _recorder(st: ServerState) -> Callable[[Request, APIError], Awaitable[None]]:
+    """Ledger rows for requests refused before their route ran (malformed JSON, bad fields)."""
+
+    async def record(request: Request, error: APIError) -> None:
+        endpoint = endpoint_name(request.url.path)
+        if request.method != "POST" or endpoint not in BILLED_ROUTES:
+            return
+        try:
+            who = await caller(request)
+        except APIError:
+            return  # no valid key: nobody to bill
+        await st.record(
+            usage_entry(
+                who,
+                request_id=new_request_id(),
+                model="",
+                endpoint=endpoint,
+                status=error.status,
+                started=time.perf_counter(),
+            )
+        )
+
+    return record
+
+
+def app_from_env() -> FastAPI:
+    """The app as configured by the environment (config file, $GROUNDGLASS_HOME, `serve` flags)."""
+    from groundglass.config import load_settings
+    from groundglass.log import configure_logging
+
+    configure_logging()
+    overrides = {"server__open": True} if os.environ.get(OPEN_ENV) == "1" else {}
+    return create_app(load_settings(**overrides))

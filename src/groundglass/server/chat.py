@@ -1,0 +1,269 @@
+"""``POST /chat/completions`` (also under ``/v1``) and ``GET /v1/models``.
+
+Non-streaming: one ``chat.completion`` object. Streaming (``"stream": true``): server-sent events in
+OpenAI's ``chat.completion.chunk`` format::
+
+    data: {first chunk: role, empty content, search_results + citations as soon as retrieval is done}
+    data: {one chunk per piece of text}
+    data: {last chunk: finish_reason, citations, search_results, usage (with cost)[, related_questions]}
+    data: [DONE]
+
+A failure inside the engine mid-stream becomes ``event: error`` with an OpenAI-style error body
+(both official SDKs raise it as an API error), then the stream ends. A client that disconnects
+stops the generation (see :mod:`groundglass.server.answering`). Every request, finished, failed,
+refused or abandoned, leaves one row in the ledger. Non-streaming answers carry a ``Server-Timing``
+header: time queued for an engine slot, engine time, and the engine's steps (retrieve, first_token...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing, suppress
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse
+
+from groundglass.answer.events import Done, ErrorEvent, SourcesFound, Token
+from groundglass.log import get_logger
+from groundglass.server.answering import Plan, engine_failure
+from groundglass.server.auth import Principal
+from groundglass.server.completions import (
+    chunk,
+    citation_tokens,
+    completion_body,
+    new_request_id,
+    related_questions,
+    sources_extra,
+    usage_block,
+    usage_entry,
+)
+from groundglass.server.errors import APIError, error_body
+from groundglass.server.schemas import ChatRequest
+from groundglass.server.state import ServerState, caller, state
+from groundglass.server.usage import Cost
+
+router = APIRouter(tags=["chat"])
+log = get_logger(__name__)
+
+
+@router.post("/chat/completions", summary="Chat completion with citations (Perplexity-compatible)")
+@router.post("/v1/chat/completions", summary="Chat completion with citations (OpenAI-compatible path)")
+async def chat_completions(body: ChatRequest, request: Request, who: Principal = Depends(caller)) -> Any:
+    st = state(request)
+    started = time.perf_counter()
+    request_id = new_request_id()
+    endpoint = "/chat/completions"
+    try:
+        await st.limits.admit(who)
+        plan = st.answerer.plan(body)
+        if body.stream:
+            stream = await st.answerer.start(plan)
+            return EventSourceResponse(
+                _sse(st, plan, stream, who, request_id, started),
+                ping=15,
+                headers={"x-request-id": request_id},
+            )
+        timings: dict[str, float] = {}
+        result, usage, cost = await complete(
+            st, plan, request_id, cancel_on_disconnect=request, timings=timings
+        )
+    except APIError as exc:
+        if exc.status == 429:
+            st.metrics.rate_limited.inc()
+        await st.record(
+            usage_entry(
+                who,
+                request_id=request_id,
+                model=body.model,
+                endpoint=endpoint,
+                status=exc.status,
+                started=started,
+            )
+        )
+        raise
+    await st.limits.charge_tokens(who, usage["total_tokens"])
+    await st.record(
+        usage_entry(
+            who,
+            request_id=request_id,
+            model=body.model,
+            endpoint=endpoint,
+            status=200,
+            started=started,
+            usage=usage,
+            cost=cost,
+        )
+    )
+    # Server-Timing: how long the request waited for an engine slot and how long the engine ran, so
+    # clients (and bench_server) can tell the server's own overhead from the model's time.
+    server_timing = ", ".join(f"{k};dur={v * 1000:.1f}" for k, v in timings.items())
+    return JSONResponse(result, headers={"x-request-id": request_id, "server-timing": server_timing})
+
+
+async def complete(
+    st: ServerState,
+    plan: Plan,
+    request_id: str,
+    *,
+    cancel_on_disconnect: Request | None = None,
+    timings: dict[str, float] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], Cost]:
+    """Run ``plan`` to its answer: (completion body, usage block, cost). Raises APIError on failure."""
+    cancel = threading.Event()
+    watcher = None
+    if cancel_on_disconnect is not None:
+        watcher = asyncio.create_task(_watch_disconnect(cancel_on_disconnect, cancel))
+    try:
+        answer, queries = await st.answerer.answer(plan, cancel, timings)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with suppress(asyncio.CancelledError):
+                await watcher
+    if timings is not None:  # the engine's own steps (cumulative seconds), e.g. "first_token_s"
+        timings.update({k.removesuffix("_s"): v for k, v in answer.timings.items()})
+    count = _token_counter(st, plan)
+    usage, cost = usage_block(st.pricing, plan, answer, len(queries), citation_tokens(answer, count))
+    st.metrics.tokens.labels("prompt").inc(answer.usage.prompt_tokens)
+    st.metrics.tokens.labels("completion").inc(answer.usage.completion_tokens)
+    return completion_body(plan, answer, usage, request_id, int(time.time())), usage, cost
+
+
+def _token_counter(st: ServerState, plan: Plan) -> Any:
+    try:
+        return st.answerer.engine(plan).llm(plan.ask.model).count_tokens
+    except Exception:
+        return None
+
+
+async def _watch_disconnect(request: Request, cancel: threading.Event) -> None:
+    """Set ``cancel`` when the client goes away before its answer is ready."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            cancel.set()
+            return
+
+
+async def _sse(
+    st: ServerState, plan: Plan, stream: Any, who: Principal, request_id: str, started: float
+) -> AsyncIterator[dict[str, str]]:
+    created = int(time.time())
+    model = plan.api_model
+    cancel = threading.Event()
+    n_tokens = 0
+    queries: list[str] = []
+    recorded = False
+
+    async def finish(status: int, usage: dict[str, Any] | None = None, cost: Cost | None = None) -> None:
+        """Charge tokens and write the ledger row, once, before the client sees the end of the stream."""
+        nonlocal recorded
+        if recorded:
+            return
+        recorded = True
+        if usage is None and n_tokens:  # partial stream: bill what was generated
+            usage = {
+                "completion_tokens": n_tokens,
+                "num_search_queries": len(queries),
+                "search_context_size": plan.context_size,
+            }
+        if usage is not None:
+            await st.limits.charge_tokens(who, int(usage.get("total_tokens") or usage["completion_tokens"]))
+        await st.record(
+            usage_entry(
+                who,
+                request_id=request_id,
+                model=model,
+                endpoint="/chat/completions",
+                status=status,
+                started=started,
+                usage=usage,
+                cost=cost,
+            )
+        )
+
+    try:
+        async with aclosing(st.answerer.events(stream, cancel)) as events:
+            async for event in events:
+                if isinstance(event, SourcesFound):
+                    queries = list(event.queries)
+                    first = {"role": "assistant", "content": ""}
+                    yield _data(chunk(request_id, created, model, first, **sources_extra(event.sources)))
+                elif isinstance(event, Token):
+                    n_tokens += 1
+                    yield _data(chunk(request_id, created, model, {"content": event.text}))
+                elif isinstance(event, Done):
+                    answer = event.answer
+                    cites = citation_tokens(answer, _token_counter(st, plan))
+                    usage, cost = usage_block(st.pricing, plan, answer, len(queries), cites)
+                    extra: dict[str, Any] = {**sources_extra(answer.sources), "usage": usage}
+                    if plan.related_questions:
+                        extra["related_questions"] = related_questions(plan.ask.question, answer.sources)
+                    st.metrics.tokens.labels("prompt").inc(answer.usage.prompt_tokens)
+                    st.metrics.tokens.labels("completion").inc(answer.usage.completion_tokens)
+                    await finish(200, usage, cost)
+                    yield _data(chunk(request_id, created, model, {}, answer.finish_reason, **extra))
+                elif isinstance(event, ErrorEvent):
+                    failure = engine_failure(event)
+                    await finish(failure.status)
+                    yield {"event": "error", "data": json.dumps(failure.body())}
+                    return
+        yield {"data": "[DONE]"}
+    except APIError as exc:  # raised by the engine bridge mid-stream
+        await finish(exc.status)
+        yield {"event": "error", "data": json.dumps(exc.body())}
+    except Exception as exc:
+        log.exception("stream_failed", request_id=request_id, error=repr(exc))
+        await finish(500)
+        body = error_body(f"internal error ({type(exc).__name__})", type="api_error", code="internal_error")
+        yield {"event": "error", "data": json.dumps(body)}
+    finally:
+        cancel.set()
+        with anyio.CancelScope(shield=True):
+            await finish(499)  # no-op unless the client went away before the end
+
+
+def _data(obj: dict[str, Any]) -> dict[str, str]:
+    return {"data": json.dumps(obj, ensure_ascii=False)}
+
+
+@router.get("/v1/models", summary="Models this server answers with")
+@router.get("/models", include_in_schema=False)
+async def list_models(request: Request, who: Principal = Depends(caller)) -> dict[str, Any]:
+    st = state(request)
+    created = int(st.started_at)
+    data = [
+        {
+            "id": name,
+            "object": "model",
+            "created": created,
+            "owned_by": "groundglass",
+            "description": p.description,
+            "llm": p.llm or st.settings.llm.model,
+        }
+        for name, p in sorted(st.answerer.presets().items())
+    ]
+    return {"object": "list", "data": data}
+
+
+@router.get("/v1/models/{model}", summary="One model")
+async def get_model(model: str, request: Request, who: Principal = Depends(caller)) -> dict[str, Any]:
+    st = state(request)
+    p = st.answerer.presets().get(model)
+    if p is None:
+        raise APIError(404, f"the model '{model}' does not exist", code="model_not_found", param="model")
+    return {
+        "id": model,
+        "object": "model",
+        "created": int(st.started_at),
+        "owned_by": "groundglass",
+        "description": p.description,
+        "llm": p.llm or st.settings.llm.model,
+    }

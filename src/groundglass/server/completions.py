@@ -1,0 +1,158 @@
+"""Chat-completion bodies: the non-streaming object, the streamed chunks, and the priced ``usage``.
+
+The body is the engine's Perplexity-shaped dict (:func:`groundglass.answer.response.to_perplexity_json`)
+with the API's additions: ``model`` is the API model name asked for, each choice carries ``delta``
+beside ``message`` (as Perplexity's own responses do), ``usage`` adds ``search_context_size``,
+``citation_tokens``, ``reasoning_tokens`` and ``cost`` with its parts, and ``related_questions``
+appears when asked for.
+
+``citation_tokens`` counts the tokens of the source text given to the model (it is part of
+``prompt_tokens``, priced separately only where a plan sets ``citation_per_million``);
+``reasoning_tokens`` is 0 since the engine has no separate reasoning phase. Related questions are
+built from the titles of the sources found (no extra model call): "What else is known about TITLE?".
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from groundglass.answer.response import to_perplexity_json
+from groundglass.server.usage import Cost, UsageEntry
+
+if TYPE_CHECKING:
+    from groundglass.answer.types import Answer, Source
+    from groundglass.server.answering import Plan
+    from groundglass.server.auth import Principal
+    from groundglass.server.usage import Pricing
+
+
+def new_request_id() -> str:
+    return f"gg-{uuid.uuid4().hex}"
+
+
+def endpoint_name(path: str) -> str:
+    """One name per endpoint in the ledger: ``/v1/chat/completions`` and ``/chat/completions`` are one."""
+    path = path.rstrip("/") or "/"
+    return path.removeprefix("/v1") if path.endswith("/chat/completions") else path
+
+
+def related_questions(question: str, sources: list[Source], n: int = 3) -> list[str]:
+    """Follow-up questions about the sources found, without another model call."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for s in sources:
+        title = " ".join(s.title.split())
+        if not title or title.lower() in seen:
+            continue
+        seen.add(title.lower())
+        out.append(f"What else is known about {title}?")
+        if len(out) == n:
+            break
+    return out
+
+
+def citation_tokens(answer: Answer, count_tokens: Any | None = None) -> int:
+    texts = [s.text for s in answer.sources]
+    if not texts:
+        return 0
+    if count_tokens is not None:
+        try:
+            return int(sum(count_tokens(t) for t in texts))
+        except Exception:
+            pass
+    return sum(len(t) for t in texts) // 4
+
+
+def usage_block(
+    pricing: Pricing, plan: Plan, answer: Answer, num_search_queries: int, cite_tokens: int
+) -> tuple[dict[str, Any], Cost]:
+    u = answer.usage
+    cost = pricing.chat(
+        plan.api_model,
+        prompt_tokens=u.prompt_tokens,
+        completion_tokens=u.completion_tokens,
+        citation_tokens=cite_tokens,
+        reasoning_tokens=0,
+        num_search_queries=num_search_queries,
+        search_context_size=plan.context_size,
+    )  # type: ignore[arg-type]
+    block = {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+        "num_search_queries": num_search_queries,
+        "search_context_size": plan.context_size,
+        "citation_tokens": cite_tokens,
+        "reasoning_tokens": 0,
+        "cost": cost.as_dict(),
+    }
+    return block, cost
+
+
+def completion_body(
+    plan: Plan, answer: Answer, usage: dict[str, Any], request_id: str, created: int
+) -> dict[str, Any]:
+    body = to_perplexity_json(answer, id=request_id, created=created)
+    body["model"] = plan.api_model
+    for choice in body["choices"]:
+        choice["delta"] = dict(choice["message"])
+    body["usage"] = usage
+    if plan.related_questions:
+        body["related_questions"] = related_questions(plan.ask.question, answer.sources)
+    return body
+
+
+def chunk(
+    request_id: str,
+    created: int,
+    model: str,
+    delta: dict[str, Any],
+    finish_reason: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One ``chat.completion.chunk``."""
+    body: dict[str, Any] = {
+        "id": request_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+    body.update(extra)
+    return body
+
+
+def sources_extra(sources: list[Source]) -> dict[str, Any]:
+    return {"citations": [s.url for s in sources], "search_results": [s.search_result() for s in sources]}
+
+
+def usage_entry(
+    who: Principal,
+    *,
+    request_id: str,
+    model: str,
+    endpoint: str,
+    status: int,
+    started: float,
+    usage: dict[str, Any] | None = None,
+    cost: Cost | None = None,
+) -> UsageEntry:
+    u = usage or {}
+    return UsageEntry(
+        request_id=request_id,
+        key_id=who.key_id,
+        project=who.project,
+        model=model,
+        endpoint=endpoint_name(endpoint),
+        status=status,
+        prompt_tokens=int(u.get("prompt_tokens", 0)),
+        completion_tokens=int(u.get("completion_tokens", 0)),
+        citation_tokens=int(u.get("citation_tokens", 0)),
+        reasoning_tokens=int(u.get("reasoning_tokens", 0)),
+        num_search_queries=int(u.get("num_search_queries", 0)),
+        search_context_size=u.get("search_context_size"),
+        latency_ms=(time.perf_counter() - started) * 1000,
+        cost=cost or Cost(),
+    )

@@ -1,0 +1,61 @@
+"""The API's search filter fields, mapped onto the search layer's ``SearchFilters``.
+
+One implementation of the filters serves everything: the search layer's. This module only maps the
+request fields onto it (``last_updated_*`` narrow the same publication-date window, since a source
+carries one date), turns its errors into 400s naming the parameter, and gives the engine a
+predicate over retrieved sources for chat answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from groundglass.answer.search.filters import SearchFilters, parse_filter_date
+from groundglass.answer.types import Source
+from groundglass.errors import GroundglassError
+from groundglass.server.errors import APIError
+from groundglass.server.schemas import FilterFields
+
+
+def build_filters(body: FilterFields, languages: list[str] | None = None) -> SearchFilters:
+    """The checked filters of a request; an APIError 400 naming the bad parameter."""
+    try:
+        afters = [
+            d
+            for d in (
+                parse_filter_date(body.search_after_date_filter, "search_after_date_filter"),
+                parse_filter_date(body.last_updated_after_filter, "last_updated_after_filter"),
+            )
+            if d
+        ]
+        befores = [
+            d
+            for d in (
+                parse_filter_date(body.search_before_date_filter, "search_before_date_filter"),
+                parse_filter_date(body.last_updated_before_filter, "last_updated_before_filter"),
+            )
+            if d
+        ]
+        return SearchFilters.build(
+            domains=body.search_domain_filter,
+            recency=body.search_recency_filter,
+            after=max(afters) if afters else None,
+            before=min(befores) if befores else None,
+            languages=languages,
+        )
+    except GroundglassError as exc:
+        raise APIError(400, str(exc), code="invalid_value", param=exc.param) from exc
+
+
+def source_filter(filters: SearchFilters, undated: str = "drop") -> Callable[[Source], bool] | None:
+    """A predicate the engine applies to retrieved sources; None when the request sets no filter."""
+    if filters == SearchFilters():
+        return None
+
+    def keep(source: Source) -> bool:
+        return (
+            filters.check_domain(source.url) is None
+            and filters.check_date(source.date, undated=undated) is None
+        )
+
+    return keep

@@ -1,0 +1,683 @@
+"""Async and batch jobs: persisted in the server database, run by a bounded worker, resumable.
+
+A job is a row in ``jobs``; its work is one row per request in ``job_items`` (one for an async
+request, one per JSONL line for a batch). Each line moves ``pending -> running -> done|failed``
+(or ``cancelled``). How nothing is lost or repeated across restarts and processes:
+
+- **Claiming** is one conditional UPDATE: a line is taken only while it is ``pending`` (or
+  ``running`` with an expired lease), and gets a unique claim token and a lease
+  (``server.job_lease_s``) that the worker's heartbeat keeps extending while the line runs.
+- **Finishing** writes the line's result, its ledger row and (when it was the last line) the job's
+  final state and output files in ONE transaction, and only if the line is still held under the same
+  claim token. A line whose result is committed is never run again; a line that was running when
+  its process died is not committed, and runs again once its lease expires.
+- A clean shutdown hands its running lines back (``pending``) at once.
+
+Several server processes can share one database: they claim lines from the same table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import secrets
+import socket
+import time
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+
+from groundglass.log import get_logger
+from groundglass.server import db
+from groundglass.server.auth import Principal
+from groundglass.server.completions import new_request_id, usage_entry
+from groundglass.server.errors import APIError, error_body
+from groundglass.server.schemas import ChatRequest
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from groundglass.server.state import ServerState
+    from groundglass.server.usage import Ledger, UsageEntry
+
+log = get_logger(__name__)
+
+ACTIVE = ("pending", "running")
+ASYNC_STATUS = {"done": "COMPLETED", "failed": "FAILED"}
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+class JobStore:
+    def __init__(self, engine: Engine, ledger: Ledger) -> None:
+        self.engine = engine
+        self.ledger = ledger
+
+    # --- files ---------------------------------------------------------------------------------
+
+    def create_file(
+        self, project: str, purpose: str, filename: str, content: bytes, conn: Connection | None = None
+    ) -> dict[str, Any]:
+        row = {
+            "id": new_id("file"),
+            "project": project,
+            "purpose": purpose,
+            "filename": filename,
+            "bytes": len(content),
+            "created_at": time.time(),
+            "content": content,
+        }
+        if conn is not None:
+            conn.execute(insert(db.files).values(**row))
+        else:
+            with self.engine.begin() as c:
+                c.execute(insert(db.files).values(**row))
+        return _file_public(row)
+
+    def get_file(self, who: Principal, file_id: str, *, content: bool = False) -> dict[str, Any] | None:
+        f = db.files.c
+        cols = [f.id, f.project, f.purpose, f.filename, f.bytes, f.created_at] + (
+            [f.content] if content else []
+        )
+        q = select(*cols).where(f.id == file_id)
+        if not who.admin:
+            q = q.where(f.project == who.project)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return dict(row._mapping) if row else None
+
+    def list_files(
+        self, who: Principal, purpose: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        f = db.files.c
+        q = select(f.id, f.project, f.purpose, f.filename, f.bytes, f.created_at).order_by(
+            f.created_at.desc()
+        )
+        if not who.admin:
+            q = q.where(f.project == who.project)
+        if purpose:
+            q = q.where(f.purpose == purpose)
+        with self.engine.connect() as conn:
+            return [_file_public(dict(r._mapping)) for r in conn.execute(q.limit(limit))]
+
+    def delete_file(self, who: Principal, file_id: str) -> bool:
+        f = db.files.c
+        cond = [f.id == file_id] + ([] if who.admin else [f.project == who.project])
+        with self.engine.begin() as conn:
+            return conn.execute(db.files.delete().where(*cond)).rowcount == 1
+
+    # --- creating jobs -------------------------------------------------------------------------
+
+    def create_async(
+        self, who: Principal, body: dict[str, Any], idempotency_key: str | None
+    ) -> dict[str, Any]:
+        j = db.jobs.c
+        with self.engine.begin() as conn:
+            if idempotency_key:
+                row = conn.execute(
+                    select(j.id).where(
+                        j.project == who.project, j.kind == "async", j.idempotency_key == idempotency_key
+                    )
+                ).first()
+                if row:
+                    return self._job(conn, row.id)
+            job_id = new_id("async")
+            conn.execute(
+                insert(db.jobs).values(
+                    id=job_id,
+                    kind="async",
+                    key_id=who.key_id,
+                    project=who.project,
+                    model=body.get("model", ""),
+                    endpoint="/chat/completions",
+                    status="CREATED",
+                    idempotency_key=idempotency_key,
+                    created_at=time.time(),
+                )
+            )
+            conn.execute(
+                insert(db.job_items).values(
+                    job_id=job_id,
+                    line_no=0,
+                    custom_id=job_id,
+                    body=json.dumps(body),
+                    status="pending",
+                    attempts=0,
+                )
+            )
+            return self._job(conn, job_id)
+
+    def create_batch(
+        self,
+        who: Principal,
+        input_file_id: str,
+        endpoint: str,
+        metadata: dict[str, str] | None,
+        max_lines: int,
+    ) -> dict[str, Any]:
+        f = self.get_file(who, input_file_id, content=True)
+        if f is None:
+            raise APIError(404, f"no file {input_file_id!r}", code="file_not_found", param="input_file_id")
+        if f["purpose"] != "batch":
+            raise APIError(
+                400,
+                f"file {input_file_id} has purpose {f['purpose']!r}, not 'batch'",
+                code="invalid_file",
+                param="input_file_id",
+            )
+        lines = parse_batch_file(f["content"], endpoint, max_lines)
+        with self.engine.begin() as conn:
+            job_id = new_id("batch")
+            now = time.time()
+            conn.execute(
+                insert(db.jobs).values(
+                    id=job_id,
+                    kind="batch",
+                    key_id=who.key_id,
+                    project=who.project,
+                    model="",
+                    endpoint=endpoint,
+                    status="in_progress",
+                    input_file_id=input_file_id,
+                    metadata_json=json.dumps(metadata) if metadata else None,
+                    created_at=now,
+                )
+            )
+            conn.execute(
+                insert(db.job_items),
+                [
+                    {
+                        "job_id": job_id,
+                        "line_no": n,
+                        "custom_id": cid,
+                        "body": json.dumps(body),
+                        "status": "pending",
+                        "attempts": 0,
+                    }
+                    for n, (cid, body) in enumerate(lines)
+                ],
+            )
+            return self._job(conn, job_id)
+
+    # --- reading jobs --------------------------------------------------------------------------
+
+    def get_job(self, who: Principal, job_id: str, kind: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            job = self._job(conn, job_id)
+        if job is None or job["kind"] != kind or (not who.admin and job["project"] != who.project):
+            return None
+        return job
+
+    def list_jobs(
+        self, who: Principal, kind: str, limit: int, after: str | None = None
+    ) -> list[dict[str, Any]]:
+        j = db.jobs.c
+        q = select(j.id).where(j.kind == kind).order_by(j.created_at.desc(), j.id.desc())
+        if not who.admin:
+            q = q.where(j.project == who.project)
+        with self.engine.connect() as conn:
+            if after:
+                anchor = conn.execute(select(j.created_at).where(j.id == after)).first()
+                if anchor is not None:
+                    q = q.where(
+                        or_(
+                            j.created_at < anchor.created_at,
+                            and_(j.created_at == anchor.created_at, j.id < after),
+                        )
+                    )
+            ids = [r.id for r in conn.execute(q.limit(limit))]
+            return [job for i in ids if (job := self._job(conn, i)) is not None]
+
+    def _job(self, conn: Connection, job_id: str) -> dict[str, Any] | None:
+        row = conn.execute(select(db.jobs).where(db.jobs.c.id == job_id)).first()
+        if row is None:
+            return None
+        job = dict(row._mapping)
+        it = db.job_items.c
+        counts = dict(
+            conn.execute(select(it.status, func.count()).where(it.job_id == job_id).group_by(it.status)).all()
+        )
+        tokens = conn.execute(
+            select(
+                func.coalesce(func.sum(it.prompt_tokens), 0), func.coalesce(func.sum(it.completion_tokens), 0)
+            ).where(it.job_id == job_id)
+        ).one()
+        job["counts"] = {
+            "total": sum(counts.values()),
+            "completed": counts.get("done", 0),
+            "failed": counts.get("failed", 0),
+            "cancelled": counts.get("cancelled", 0),
+            "pending": counts.get("pending", 0),
+            "running": counts.get("running", 0),
+        }
+        job["tokens"] = {"input": int(tokens[0]), "output": int(tokens[1])}
+        if job["kind"] == "async":
+            item = conn.execute(select(it.response, it.status_code).where(it.job_id == job_id)).first()
+            job["response"] = json.loads(item.response) if item and item.response else None
+            job["status_code"] = item.status_code if item else None
+        return job
+
+    # --- cancelling ----------------------------------------------------------------------------
+
+    def cancel_batch(self, who: Principal, job_id: str) -> dict[str, Any] | None:
+        if self.get_job(who, job_id, "batch") is None:
+            return None
+        j, it = db.jobs.c, db.job_items.c
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                update(db.jobs)
+                .where(j.id == job_id, j.status.in_(("validating", "in_progress")))
+                .values(status="cancelling", cancelling_at=time.time())
+            ).rowcount
+            if moved:
+                conn.execute(
+                    update(db.job_items)
+                    .where(it.job_id == job_id, it.status == "pending")
+                    .values(status="cancelled")
+                )
+                self._maybe_finalize(conn, job_id)
+            return self._job(conn, job_id)
+
+    # --- the worker's side ---------------------------------------------------------------------
+
+    def claim(self, token: str, lease_s: float) -> dict[str, Any] | None:
+        """Take the oldest runnable line under ``token`` (None when there is none)."""
+        it = db.job_items.c
+        for _ in range(5):
+            now = time.time()
+            runnable = or_(it.status == "pending", and_(it.status == "running", it.lease_until < now))
+            with self.engine.begin() as conn:
+                oldest = select(it.id).where(runnable).order_by(it.id).limit(1).scalar_subquery()
+                taken = conn.execute(
+                    update(db.job_items)
+                    .where(it.id == oldest, runnable)
+                    .values(
+                        status="running",
+                        claimed_by=token,
+                        lease_until=now + lease_s,
+                        attempts=it.attempts + 1,
+                    )
+                ).rowcount
+                if not taken:
+                    has_work = conn.execute(select(it.id).where(runnable).limit(1)).first()
+                    if has_work is None:
+                        return None
+                    continue  # another worker won the race: try the next line
+                row = conn.execute(
+                    select(db.job_items).where(it.claimed_by == token, it.status == "running")
+                ).first()
+                if row is None:
+                    return None
+                item = dict(row._mapping)
+                j = db.jobs.c
+                conn.execute(
+                    update(db.jobs)
+                    .where(j.id == item["job_id"], j.started_at.is_(None))
+                    .values(started_at=now)
+                )
+                conn.execute(
+                    update(db.jobs)
+                    .where(j.id == item["job_id"], j.status == "CREATED")
+                    .values(status="IN_PROGRESS")
+                )
+                return item
+        return None
+
+    def renew(self, worker_id: str, lease_s: float) -> int:
+        it = db.job_items.c
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(db.job_items)
+                .where(it.claimed_by.startswith(worker_id + "/", autoescape=True), it.status == "running")
+                .values(lease_until=time.time() + lease_s)
+            ).rowcount
+
+    def release(self, worker_id: str) -> int:
+        """Hand this worker's running lines back (clean shutdown)."""
+        it = db.job_items.c
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(db.job_items)
+                .where(it.claimed_by.startswith(worker_id + "/", autoescape=True), it.status == "running")
+                .values(status="pending", claimed_by=None, lease_until=None)
+            ).rowcount
+
+    def finish(
+        self,
+        item: dict[str, Any],
+        status_code: int,
+        body: dict[str, Any],
+        request_id: str,
+        entry: UsageEntry | None,
+    ) -> bool:
+        """Commit a line's result (+ its ledger row, + the job's end when it was the last line) at once.
+
+        False when the line was no longer held under its claim token (its lease ran out and another
+        worker took it): then nothing is written.
+        """
+        it = db.job_items.c
+        usage = body.get("usage") or {}
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(db.job_items)
+                .where(it.id == item["id"], it.claimed_by == item["claimed_by"], it.status == "running")
+                .values(
+                    status="done" if status_code < 400 else "failed",
+                    status_code=status_code,
+                    response=json.dumps(body),
+                    request_id=request_id,
+                    completed_at=time.time(),
+                    lease_until=None,
+                    prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                    completion_tokens=int(usage.get("completion_tokens") or 0),
+                )
+            ).rowcount
+            if done != 1:
+                conn.rollback()
+                return False
+            if entry is not None:
+                self.ledger.record(entry, conn)
+            self._maybe_finalize(conn, item["job_id"])
+        return True
+
+    def finalize_stragglers(self) -> None:
+        """Finish jobs whose lines are all done but whose end was not written (crash at the edge)."""
+        j, it = db.jobs.c, db.job_items.c
+        with self.engine.connect() as conn:
+            open_jobs = [
+                r.id
+                for r in conn.execute(
+                    select(j.id).where(j.status.in_(("in_progress", "cancelling", "CREATED", "IN_PROGRESS")))
+                )
+            ]
+        for job_id in open_jobs:
+            with self.engine.begin() as conn:
+                active = conn.execute(
+                    select(func.count()).where(it.job_id == job_id, it.status.in_(ACTIVE))
+                ).scalar_one()
+                if not active:
+                    self._maybe_finalize(conn, job_id)
+
+    def _maybe_finalize(self, conn: Connection, job_id: str) -> None:
+        it, j = db.job_items.c, db.jobs.c
+        active = conn.execute(
+            select(func.count()).where(it.job_id == job_id, it.status.in_(ACTIVE))
+        ).scalar_one()
+        if active:
+            return
+        job = conn.execute(select(db.jobs).where(j.id == job_id)).first()
+        if job is None:
+            return
+        now = time.time()
+        if job.kind == "async":
+            item = conn.execute(select(it.status, it.response).where(it.job_id == job_id)).first()
+            if item is None or item.status not in ASYNC_STATUS:
+                return
+            values: dict[str, Any] = {"status": ASYNC_STATUS[item.status]}
+            if item.status == "done":
+                values["completed_at"] = now
+            else:
+                values["failed_at"] = now
+                err = (json.loads(item.response or "{}").get("error") or {}).get("message")
+                values["error_message"] = err
+            conn.execute(
+                update(db.jobs)
+                .where(j.id == job_id, j.status.in_(("CREATED", "IN_PROGRESS")))
+                .values(**values)
+            )
+            return
+        final = "cancelled" if job.status == "cancelling" else "completed"
+        claimed = conn.execute(
+            update(db.jobs)
+            .where(j.id == job_id, j.status.in_(("in_progress", "cancelling")))
+            .values(status="finalizing", finalizing_at=now)
+        ).rowcount
+        if not claimed:
+            return
+        output, errors = [], []
+        for r in conn.execute(
+            select(it.custom_id, it.status, it.status_code, it.response, it.request_id)
+            .where(it.job_id == job_id, it.status.in_(("done", "failed")))
+            .order_by(it.line_no)
+        ):
+            body = json.loads(r.response) if r.response else None
+            line: dict[str, Any] = {
+                "id": f"batch_req_{r.request_id or secrets.token_hex(8)}",
+                "custom_id": r.custom_id,
+                "response": {"status_code": r.status_code, "request_id": r.request_id, "body": body},
+                "error": None,
+            }
+            if r.status == "done":
+                output.append(line)
+            else:
+                err = (body or {}).get("error") or {}
+                line["error"] = {
+                    "code": err.get("code") or "request_failed",
+                    "message": err.get("message", ""),
+                }
+                errors.append(line)
+        values = {"status": final, ("cancelled_at" if final == "cancelled" else "completed_at"): now}
+        if output:
+            values["output_file_id"] = self.create_file(
+                job.project, "batch_output", f"{job_id}_output.jsonl", _jsonl(output), conn
+            )["id"]
+        if errors:
+            values["error_file_id"] = self.create_file(
+                job.project, "batch_error", f"{job_id}_error.jsonl", _jsonl(errors), conn
+            )["id"]
+        conn.execute(update(db.jobs).where(j.id == job_id).values(**values))
+
+
+def _jsonl(lines: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines).encode("utf-8")
+
+
+def _file_public(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "object": "file",
+        "bytes": row["bytes"],
+        "created_at": int(row["created_at"]),
+        "filename": row["filename"],
+        "purpose": row["purpose"],
+        "status": "processed",
+        "expires_at": None,
+        "status_details": None,
+    }
+
+
+def parse_batch_file(content: bytes, endpoint: str, max_lines: int) -> list[tuple[str, dict[str, Any]]]:
+    """The (custom_id, body) of each line of an OpenAI batch input file; APIError 400 naming a bad line."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise APIError(400, "the batch file is not UTF-8 text", code="invalid_file") from exc
+    out: list[tuple[str, dict[str, Any]]] = []
+    seen: set[str] = set()
+    accepted = {endpoint, "/v1/chat/completions", "/chat/completions"}
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise APIError(
+                400, f"batch file line {n} is not valid JSON ({exc.msg})", code="invalid_file"
+            ) from exc
+        if not isinstance(line, dict):
+            raise APIError(400, f"batch file line {n} is not a JSON object", code="invalid_file")
+        cid, method, url, body = line.get("custom_id"), line.get("method"), line.get("url"), line.get("body")
+        if not isinstance(cid, str) or not cid:
+            raise APIError(400, f"batch file line {n} has no custom_id", code="invalid_file")
+        if cid in seen:
+            raise APIError(
+                400, f"batch file line {n}: custom_id {cid!r} is used twice", code="duplicate_custom_id"
+            )
+        if method != "POST":
+            raise APIError(400, f"batch file line {n}: method must be POST", code="invalid_file")
+        if url not in accepted:
+            raise APIError(
+                400,
+                f"batch file line {n}: url {url!r} does not match the batch endpoint {endpoint}",
+                code="invalid_file",
+            )
+        if not isinstance(body, dict):
+            raise APIError(400, f"batch file line {n}: body must be a JSON object", code="invalid_file")
+        seen.add(cid)
+        out.append((cid, body))
+        if len(out) > max_lines:
+            raise APIError(
+                400, f"the batch file has more than {max_lines} requests", code="too_many_requests"
+            )
+    if not out:
+        raise APIError(400, "the batch file has no requests", code="empty_file")
+    return out
+
+
+class JobWorker:
+    """Runs job lines with at most ``concurrency`` at once; one per server process."""
+
+    def __init__(self, st: ServerState, concurrency: int, lease_s: float) -> None:
+        self.st = st
+        self.store = st.jobs
+        self.concurrency = concurrency
+        self.lease_s = lease_s
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._claims = itertools.count()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._main: asyncio.Task[None] | None = None
+        self._beat: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._main = asyncio.create_task(self._run(), name="job-worker")
+        self._beat = asyncio.create_task(self._heartbeat(), name="job-heartbeat")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for t in (self._main, self._beat, *self._tasks):
+            if t is not None:
+                t.cancel()
+        for t in (self._main, self._beat, *list(self._tasks)):
+            if t is not None:
+                with suppress(asyncio.CancelledError, Exception):
+                    await t
+        await asyncio.to_thread(self.store.release, self.worker_id)
+
+    async def _heartbeat(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self.lease_s / 3)
+            if self._tasks:
+                with suppress(Exception):
+                    await asyncio.to_thread(self.store.renew, self.worker_id, self.lease_s)
+
+    async def _run(self) -> None:
+        await asyncio.to_thread(self.store.finalize_stragglers)
+        slots = asyncio.Semaphore(self.concurrency)
+        while not self._stopping:
+            await slots.acquire()
+            token = f"{self.worker_id}/{next(self._claims)}"
+            try:
+                item = await asyncio.to_thread(self.store.claim, token, self.lease_s)
+            except Exception as exc:
+                log.warning("job_claim_failed", error=repr(exc))
+                item = None
+            if item is None:
+                slots.release()
+                self._wake.clear()
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=min(1.0, self.lease_s / 2))
+                continue
+            task = asyncio.create_task(self._process(item))
+            self._tasks.add(task)
+            task.add_done_callback(lambda t: (self._tasks.discard(t), slots.release()))
+
+    async def _process(self, item: dict[str, Any]) -> None:
+        st = self.st
+        started = time.perf_counter()
+        request_id = new_request_id()
+        job = await asyncio.to_thread(self._job_owner, item["job_id"])
+        if job is None:
+            return
+        who = Principal(key_id=job["key_id"], project=job["project"], rpm=1, tpm=1)
+        raw = json.loads(item["body"])
+        model = str(raw.get("model", "")) if isinstance(raw, dict) else ""
+        entry: UsageEntry | None
+        try:
+            body = ChatRequest.model_validate({**raw, "stream": False})
+            from groundglass.server.chat import complete
+
+            plan = st.answerer.plan(body)
+            result, usage, cost = await complete(st, plan, request_id)
+            status_code = 200
+            entry = usage_entry(
+                who,
+                request_id=request_id,
+                model=model,
+                endpoint=job["endpoint"],
+                status=200,
+                started=started,
+                usage=usage,
+                cost=cost,
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            param = ".".join(str(p) for p in first.get("loc", ()))
+            status_code, result = (
+                400,
+                error_body(
+                    f"invalid value for '{param}': {first.get('msg')}",
+                    param=param or None,
+                    code="invalid_value",
+                ),
+            )
+            entry = usage_entry(
+                who, request_id=request_id, model=model, endpoint=job["endpoint"], status=400, started=started
+            )
+        except APIError as exc:
+            if exc.status == 499:  # cancelled by shutdown: the line goes back to the queue
+                return
+            status_code, result = exc.status, exc.body()
+            entry = usage_entry(
+                who,
+                request_id=request_id,
+                model=model,
+                endpoint=job["endpoint"],
+                status=exc.status,
+                started=started,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("job_line_failed", job=item["job_id"], line=item["line_no"], error=repr(exc))
+            status_code, result = (
+                500,
+                error_body(f"internal error ({type(exc).__name__})", type="api_error", code="internal_error"),
+            )
+            entry = usage_entry(
+                who, request_id=request_id, model=model, endpoint=job["endpoint"], status=500, started=started
+            )
+        if self._stopping:
+            return
+        committed = await asyncio.to_thread(self.store.finish, item, status_code, result, request_id, entry)
+        st.metrics.job_items.labels("done" if status_code < 400 else "failed").inc()
+        if not committed:
+            log.warning("job_line_lost_lease", job=item["job_id"], line=item["line_no"])
+
+    def _job_owner(self, job_id: str) -> dict[str, Any] | None:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(
+                select(db.jobs.c.key_id, db.jobs.c.project, db.jobs.c.endpoint).where(db.jobs.c.id == job_id)
+            ).first()
+        return dict(row._mapping) if row else None

@@ -1,0 +1,175 @@
+"""Request bodies of the API, as pydantic models: Perplexity's chat and search fields, OpenAI's batches.
+
+Known fields are checked strictly (type, range, allowed values), so a bad value is a 400 naming the
+parameter. Fields this server does not know are accepted and ignored, as OpenAI-compatible servers
+do, because clients send vendor extras (``user``, ``seed``, ``stream_options``...).
+
+Date filters use Perplexity's format, ``%m/%d/%Y`` (``3/1/2025``); ``YYYY-MM-DD`` is accepted too.
+Their values are checked where they are used, by the search layer's filters (one implementation).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ContextSize = Literal["low", "medium", "high"]
+Recency = Literal["hour", "day", "week", "month", "year"]
+_COUNTRY = re.compile(r"^[A-Za-z]{2}$")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=False)
+
+
+class FilterFields(_Body):
+    """The search filters /search and chat share. Their values (domains, dates, order) are checked by
+    the search layer's :class:`~groundglass.answer.search.filters.SearchFilters` (see ``filters.py``)."""
+
+    search_domain_filter: list[str] | None = None
+    search_recency_filter: Recency | None = None
+    search_after_date_filter: str | None = None
+    search_before_date_filter: str | None = None
+    last_updated_after_filter: str | None = None
+    last_updated_before_filter: str | None = None
+
+
+class TextPart(_Body):
+    type: Literal["text"]
+    text: str
+
+
+class ImagePart(_Body):
+    type: Literal["image_url"]
+    image_url: Any
+
+
+class ChatMessage(_Body):
+    role: Literal["system", "user", "assistant", "developer", "tool"]
+    content: str | list[Annotated[TextPart | ImagePart, Field(discriminator="type")]] | None = None
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(p.text for p in self.content if isinstance(p, TextPart))
+
+    def has_images(self) -> bool:
+        return isinstance(self.content, list) and any(isinstance(p, ImagePart) for p in self.content)
+
+
+class JSONSchemaSpec(_Body):
+    # "schema" shadows a BaseModel attribute, hence the alias.
+    json_schema_: dict[str, Any] = Field(alias="schema")
+    name: str | None = None
+    strict: bool | None = None
+
+
+class ResponseFormat(_Body):
+    type: Literal["text", "json_schema"]
+    json_schema: JSONSchemaSpec | None = None
+
+    @model_validator(mode="after")
+    def _needs_schema(self) -> ResponseFormat:
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("response_format of type json_schema needs a json_schema object with a schema")
+        return self
+
+
+class WebSearchOptions(_Body):
+    search_context_size: ContextSize | None = None
+
+
+class ChatRequest(FilterFields):
+    """POST /chat/completions: Perplexity's fields (OpenAI's are a subset)."""
+
+    model: str = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    max_tokens: int | None = Field(None, ge=1, le=32768)
+    temperature: float | None = Field(None, ge=0, lt=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    stop: str | list[str] | None = None
+    n: int | None = Field(None, ge=1, le=1)
+    response_format: ResponseFormat | None = None
+    search_mode: Literal["web", "academic", "sec"] | None = None
+    return_related_questions: bool = False
+    return_images: bool = False
+    disable_search: bool = False
+    enable_search_classifier: bool = False
+    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
+    web_search_options: WebSearchOptions | None = None
+    top_k: int | None = Field(None, ge=1, le=100)
+
+    @field_validator("stop")
+    @classmethod
+    def _stop(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and len(value) > 4:
+            raise ValueError(f"at most 4 stop sequences, got {len(value)}")
+        return value
+
+    @field_validator("messages")
+    @classmethod
+    def _last_is_user(cls, value: list[ChatMessage]) -> list[ChatMessage]:
+        if not any(m.role == "user" and m.text().strip() for m in value):
+            raise ValueError("no user message with text: the last user message is the question")
+        return value
+
+    def stop_list(self) -> list[str] | None:
+        if self.stop is None:
+            return None
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+
+class AsyncChatRequest(_Body):
+    """POST /async/chat/completions."""
+
+    request: ChatRequest
+    idempotency_key: str | None = Field(None, max_length=200)
+
+
+class SearchRequest(FilterFields):
+    """POST /search: Perplexity's Search API."""
+
+    query: str | list[str]
+    max_results: int = Field(10, ge=1, le=20)
+    max_tokens_per_page: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1)
+    country: str | None = None
+    search_mode: Literal["web", "academic", "sec"] | None = None
+    search_language_filter: list[str] | None = None
+    display_server_time: bool = False
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str | list[str]) -> str | list[str]:
+        queries = [value] if isinstance(value, str) else value
+        if not queries:
+            raise ValueError("give a query, or a list of 1 to 5 queries")
+        if len(queries) > 5:
+            raise ValueError(f"at most 5 queries in one request, got {len(queries)}")
+        if any(not q.strip() for q in queries):
+            raise ValueError("a query is empty")
+        return value
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is not None and not _COUNTRY.match(value):
+            raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (like US or FR)")
+        return value.upper() if value else value
+
+    def queries(self) -> list[str]:
+        return [self.query] if isinstance(self.query, str) else list(self.query)
+
+
+class BatchCreate(_Body):
+    """POST /v1/batches (OpenAI)."""
+
+    input_file_id: str
+    endpoint: Literal["/v1/chat/completions", "/chat/completions"]
+    completion_window: Literal["24h"] = "24h"
+    metadata: dict[str, str] | None = None
