@@ -132,3 +132,20 @@ def results_list(data: Any, provider: str, *path: str) -> list[Any]:
 
 def text_or_empty(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
+
+
+def parse_result_items(data: Any, provider: str, *, snippet_key: str, date_key: str) -> list[SearchResult]:
+    """``results[]`` items with url/title/snippet/date/score, as SearXNG and Tavily both answer."""
+    out: list[SearchResult] = []
+    for item in results_list(data, provider, "results"):
+        if not isinstance(item, dict):
+            continue
+        url = text_or_empty(item.get("url"))
+        if not url.startswith(("http://", "https://")):
+            continue
+        score = item.get("score")
+        out.append(SearchResult(url=url, title=text_or_empty(item.get("title")) or url,
+                                snippet=text_or_empty(item.get(snippet_key)),
+                                date=text_or_empty(item.get(date_key)) or None, provider=provider,
+                                score=float(score) if isinstance(score, int | float) else None))
+    return out

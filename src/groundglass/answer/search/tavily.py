@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from groundglass.answer.search.base import SearchResult, get_json, results_list, text_or_empty
+from groundglass.answer.search.base import SearchResult, get_json, parse_result_items
 from groundglass.answer.search.filters import SearchFilters
 from groundglass.config import TavilySettings
 
@@ -59,17 +59,4 @@ class TavilyProvider:
 
 def parse(data: Any) -> list[SearchResult]:
     """Results of a Tavily answer (``results[].url/title/content/score/published_date``)."""
-    out: list[SearchResult] = []
-    for item in results_list(data, TavilyProvider.name, "results"):
-        if not isinstance(item, dict):
-            continue
-        url = text_or_empty(item.get("url"))
-        if not url.startswith(("http://", "https://")):
-            continue
-        score = item.get("score")
-        out.append(SearchResult(url=url, title=text_or_empty(item.get("title")) or url,
-                                snippet=text_or_empty(item.get("content")),
-                                date=text_or_empty(item.get("published_date")) or None,
-                                provider=TavilyProvider.name,
-                                score=float(score) if isinstance(score, int | float) else None))
-    return out
+    return parse_result_items(data, TavilyProvider.name, snippet_key="content", date_key="published_date")
