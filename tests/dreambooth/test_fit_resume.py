@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_in_process, run_subprocess, step_losses
+from conftest import GROUNDGLASS, REPO, run_in_process, run_subprocess, step_losses
 from groundglass.dreambooth.module import load_trained
 
 RESUME_SETTINGS = {
@@ -140,7 +140,6 @@ def run_subprocess_popen(args: list[str]):
     import os
     import subprocess
 
-    from conftest import GROUNDGLASS, REPO
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     return subprocess.Popen([str(GROUNDGLASS), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
