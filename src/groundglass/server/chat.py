@@ -39,6 +39,7 @@ from groundglass.server.completions import (
     citation_tokens,
     completion_body,
     new_request_id,
+    record_refusal,
     related_questions,
     sources_extra,
     usage_block,
@@ -75,18 +76,8 @@ async def chat_completions(body: ChatRequest, request: Request, who: Principal =
             st, plan, request_id, cancel_on_disconnect=request, timings=timings
         )
     except APIError as exc:
-        if exc.status == 429:
-            st.metrics.rate_limited.inc()
-        await st.record(
-            usage_entry(
-                who,
-                request_id=request_id,
-                model=body.model,
-                endpoint=endpoint,
-                status=exc.status,
-                started=started,
-            )
-        )
+        await record_refusal(st, who, exc, request_id=request_id, model=body.model, endpoint=endpoint,
+                             started=started)
         raise
     await st.limits.charge_tokens(who, usage["total_tokens"])
     await st.record(

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from groundglass.answer.types import Answer, Source
     from groundglass.server.answering import Plan
     from groundglass.server.auth import Principal
+    from groundglass.server.errors import APIError
+    from groundglass.server.state import ServerState
     from groundglass.server.usage import Pricing
 
 
@@ -156,3 +158,12 @@ def usage_entry(
         latency_ms=(time.perf_counter() - started) * 1000,
         cost=cost or Cost(),
     )
+
+
+async def record_refusal(st: ServerState, who: Principal, exc: APIError, *, request_id: str, model: str,
+                         endpoint: str, started: float) -> None:
+    """A request refused before any work (limits, bad input): counted, and in the ledger with its status."""
+    if exc.status == 429:
+        st.metrics.rate_limited.inc()
+    await st.record(usage_entry(who, request_id=request_id, model=model, endpoint=endpoint,
+                                status=exc.status, started=started))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-import uuid
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import APIRouter, Depends, Request
@@ -24,7 +23,7 @@ from fastapi import APIRouter, Depends, Request
 from groundglass.answer.types import Source
 from groundglass.errors import GroundglassError
 from groundglass.server.auth import Principal
-from groundglass.server.completions import usage_entry
+from groundglass.server.completions import new_request_id, record_refusal, usage_entry
 from groundglass.server.errors import APIError
 from groundglass.server.filters import build_filters
 from groundglass.server.schemas import SearchRequest
@@ -97,23 +96,13 @@ async def run_search(backend: SearchBackend, body: SearchRequest) -> list[dict[s
 async def search(body: SearchRequest, request: Request, who: Principal = Depends(caller)) -> dict[str, Any]:
     st = state(request)
     started = time.perf_counter()
-    request_id = str(uuid.uuid4())
+    request_id = new_request_id()
     try:
         await st.limits.admit(who)
         results = await run_search(st.search, body)
     except APIError as exc:
-        if exc.status == 429:
-            st.metrics.rate_limited.inc()
-        await st.record(
-            usage_entry(
-                who,
-                request_id=request_id,
-                model="search",
-                endpoint="/search",
-                status=exc.status,
-                started=started,
-            )
-        )
+        await record_refusal(st, who, exc, request_id=request_id, model="search", endpoint="/search",
+                             started=started)
         raise
     cost = st.pricing.search()
     searches = {"num_search_queries": len(body.queries())}
