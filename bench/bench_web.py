@@ -5,11 +5,10 @@
 2. Extraction quality on the site's pages, where the main text is known (the page's ``<article>``
    / main element): trafilatura (what the reader uses) vs a plain tag-stripping baseline, as the
    share of main-text words kept and of boilerplate words removed.
-3. Time to first token of a web-mode answer with and without search overlapped with prompt
-   processing: "sequential" searches, reads and ranks, then builds the prompt and starts the model;
-   "overlap" starts the search in a background thread and meanwhile lets llama.cpp evaluate the
-   prompt prefix (system message + question), then appends the sources. Both use the question-first
-   user message that makes this prefix shareable (see the note printed with the figures).
+3. Time to first token of a web-mode answer through the engine, with and without search overlapped
+   with prompt processing (``llm.prefill_during_search``): "sequential" searches, reads and ranks,
+   then starts the model on the whole prompt; "overlap" lets llama.cpp evaluate the prompt's known
+   start (system message + question) while the search runs, then appends the sources.
 
     .venv/bin/python -m bench.bench_web [--pages 96] [--model tiny] [--skip-llm]
 
@@ -174,74 +173,49 @@ def extraction_quality() -> None:
 # --- 3. time to first token with and without overlap -----------------------------------------------------
 
 def ttft(site_url: str, api_url: str, model: str, rounds: int) -> None:
-    from groundglass.answer import prompt
-    from groundglass.answer.llm.base import ChatMessage, Completion
-    from groundglass.answer.llm.load import load_llm
-    from groundglass.answer.search.web import WebRetriever
+    """Through the engine, as `groundglass ask --search web` runs: llm.prefill_during_search on and off."""
+    from groundglass.answer.engine import Engine
+    from groundglass.answer.events import SourcesFound, Token
+    from groundglass.answer.types import AskRequest
     from groundglass.config import Settings
 
-    settings = Settings.model_validate({
+    eng = Engine(Settings.model_validate({
         "home": os.environ.get("GROUNDGLASS_HOME") or str(Settings().home),  # where the models are
+        "llm": {"model": model, "max_tokens": 8, "temperature": 0.0},
         "search": {"providers": ["searxng"], "cache_ttl_s": 0,
                    "searxng": {"base_url": f"{api_url}/searxng"},
-                   "reader": {"allowed_networks": ["127.0.0.1/32"], "per_host_delay_s": 0}}})
-    llm = load_llm(model, settings)
-    retriever = WebRetriever(settings)
-    system = ChatMessage("system", prompt.SYSTEM_PROMPT)
-    # a conversation so far: what the overlap gets to process while the search runs
-    history = [ChatMessage("user", "What is a lighthouse?"),
-               ChatMessage("assistant", "A lighthouse is a tower with a bright light that guides ships at "
-                                        "sea and warns them of rocks, reefs and dangerous coasts.")]
+                   "reader": {"allowed_networks": ["127.0.0.1/32"], "per_host_delay_s": 0}}}))
 
-    def question_part(q: str) -> str:
-        return f"Question: {q}\n\n"
-
-    def messages(q: str, sources: list[Any]) -> list[ChatMessage]:
-        user = f"{question_part(q)}{prompt.format_sources(sources)}\n\nAnswer the question: {q}"
-        return [system, *history, ChatMessage("user", user)]
-
-    def first_token(msgs: list[ChatMessage]) -> float:
-        stream = llm.stream(msgs, max_tokens=8, temperature=0.0, completion=Completion())
-        try:
-            next(iter(stream))
-        finally:
-            close = getattr(stream, "close", None)
-            if close:
-                close()
-        return time.perf_counter()
-
-    def sequential(q: str) -> tuple[float, float]:
+    def first_token(overlap: bool, q: str) -> tuple[float, float, float]:
+        """(time to first token, time to sources, total) for one web-mode question."""
+        llm = eng.settings.llm.model_copy(update={"prefill_during_search": overlap})
+        eng.settings = eng.settings.model_copy(update={"llm": llm})  # one engine: one loaded model
         started = time.perf_counter()
-        sources, _ = retriever.retrieve(q, context_size="low")
-        searched = time.perf_counter() - started
-        return first_token(messages(q, sources[:4])) - started, searched
+        searched = first = 0.0
+        for event in eng.stream(AskRequest.from_question(q, search="web", search_context_size="low")):
+            if isinstance(event, SourcesFound):
+                searched = time.perf_counter() - started
+            elif isinstance(event, Token) and not first:
+                first = time.perf_counter() - started
+        return first, searched, time.perf_counter() - started
 
-    def overlapped(q: str) -> tuple[float, float]:
-        started = time.perf_counter()
-        future = retriever.submit(q, context_size="low")
-        llm.warm([system, *history, ChatMessage("user", question_part(q))])  # type: ignore[attr-defined]
-        sources, _ = future.result()
-        searched = time.perf_counter() - started
-        return first_token(messages(q, sources[:4])) - started, searched
-
-    if not hasattr(llm, "warm"):
+    if not hasattr(eng.llm(), "warm"):
         print(f"\n3. TTFT: model {model!r} has no prefix cache to warm (an HTTP endpoint); skipped")
         return
-    questions = [f"{QUESTION} ({i})" for i in range(rounds)]  # distinct: no prefix left from the last round
-    sequential("warm-up question about the Eddystone lighthouse")  # loads embedder, trafilatura, the model
-    seq = [sequential(q + " s") for q in questions]
-    ovl = [overlapped(q + " o") for q in questions]
+    # a long question: the part of the prompt known before the sources are
+    questions = [f"{QUESTION} Please answer from the reports of the Trinity House engineers, the "
+                 f"keepers' logbooks and the histories of Smeaton's and Douglass's towers ({i})"
+                 for i in range(rounds)]  # distinct: no prefix left from the last round
+    first_token(False, "warm-up question about the Eddystone lighthouse")  # loads embedder, trafilatura
+    seq = [first_token(False, q + " s") for q in questions]
+    ovl = [first_token(True, q + " o") for q in questions]
     s_med, o_med = statistics.median(x[0] for x in seq), statistics.median(x[0] for x in ovl)
-    print(f"\n3. Time to first token, web mode, model {model!r} ({getattr(llm, 'name', model)}), "
-          f"{rounds} questions each, median")
+    print(f"\n3. Time to first token, web mode through the engine, model {model!r}, {rounds} questions each, "
+          "median")
     s_search, o_search = statistics.median(x[1] for x in seq), statistics.median(x[1] for x in ovl)
-    print(f"   sequential (search, then prompt):  {s_med:.2f} s  (search+read+rank {s_search:.2f} s)")
-    print(f"   overlapped (prefix during search): {o_med:.2f} s  (search+read+rank {o_search:.2f} s)")
+    print(f"   sequential (prefill_during_search off): {s_med:.2f} s  (sources after {s_search:.2f} s)")
+    print(f"   overlapped (prefill_during_search on):  {o_med:.2f} s  (sources after {o_search:.2f} s)")
     print(f"   ratio overlapped/sequential: {o_med / s_med:.2f}")
-    print("   note: the engine's prompt (answer/prompt.py) puts the sources before the question, so only\n"
-          "   the system message can be pre-filled there; this bench uses a question-first user message,\n"
-          "   which is what the overlap needs.\n"
-          "   TODO(engine): measure through Engine once `ask --search web` is wired.")
 
 
 def main() -> None:

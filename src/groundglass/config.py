@@ -32,6 +32,9 @@ class LLMSettings(_Section):
     max_tokens: int = 512
     temperature: float = 0.2
     timeout_s: float = 120.0
+    # Process the prompt's start (system message, conversation, question) while the search runs; the
+    # sources are appended when ready. llama.cpp runtimes only; off is the sequential baseline.
+    prefill_during_search: bool = True
 
 
 class RetrievalSettings(_Section):

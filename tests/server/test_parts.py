@@ -16,7 +16,8 @@ from groundglass.errors import GroundglassError, NotFoundError
 from groundglass.server.auth import KeyStore, Principal, hash_key
 from groundglass.server.db import get_engine
 from groundglass.server.errors import APIError
-from groundglass.server.filters import build_filters, source_filter
+from groundglass.answer.retrieve import source_filter
+from groundglass.server.filters import build_filters
 from groundglass.server.jobs import JobStore, parse_batch_file
 from groundglass.server.limits import RateLimits
 from groundglass.server.schemas import SearchRequest

@@ -1,6 +1,11 @@
 """The answer engine: one question in, a stream of events out.
 
-    retrieve -> rank -> (decline if nothing relevant) -> prompt -> generate -> cite -> Done
+    (images -> visual facts) -> queries -> search (index or web) -> rank -> (decline if nothing
+    relevant) -> prompt -> generate -> cite -> Done
+
+While the search runs (web searches and page reads take seconds), the model already processes the
+start of the prompt: the system message and the question (llama.cpp keeps that prefix in its cache;
+:func:`groundglass.answer.prompt.prefix_messages`). The sources are appended when they are ready.
 
 ``Engine(settings).stream(request)`` checks the request and loads what it needs *before* it returns
 (so a bad question, model spec or index name raises :class:`~groundglass.errors.GroundglassError`
@@ -31,19 +36,22 @@ import time
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from groundglass.answer import cite, prompt, rank
-from groundglass.answer.events import Done, ErrorEvent, Event, SourcesFound, Token
+from groundglass.answer.events import Done, ErrorEvent, Event, ImagesRead, SourcesFound, Token
 from groundglass.answer.llm.base import LLM, ChatMessage, Completion
+from groundglass.answer.retrieve import SEARCH_MODES, Found, WebSearch, search_index, source_filter
 from groundglass.answer.types import Answer, AskRequest, SentenceSupport, Source, Usage
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
 
 if TYPE_CHECKING:
     from groundglass.answer.index.store import LocalIndex
+    from groundglass.answer.search.web import WebRetriever
+    from groundglass.answer.vision import LoadedImage, VisualFacts
     from groundglass.config import Settings
 
 log = get_logger(__name__)
@@ -59,10 +67,13 @@ class _Job:
     request: AskRequest
     question: str
     llm: LLM
-    index: LocalIndex | None  # None when search is disabled
+    search: str | None  # "index" | "web" | None when search is disabled
+    index: LocalIndex | None  # the local index, in "index" mode
+    web: WebRetriever | None  # the web retriever, in "web" mode
+    images: list[LoadedImage]
     max_tokens: int
     temperature: float
-    top_k: int
+    top_k: int | None  # None: the default for the search mode
     started: float = field(default_factory=time.perf_counter)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -71,13 +82,14 @@ class _Job:
 
 
 class Engine:
-    """Grounded answers over a local index."""
+    """Grounded answers over a local index or the web."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._llms: dict[str, LLM] = {}
         self._indexes: dict[str, LocalIndex] = {}
+        self._web: WebRetriever | None = None
 
     # --- the public face ---------------------------------------------------------------------------
 
@@ -113,29 +125,65 @@ class Engine:
                 self._indexes[key] = LocalIndex.open(self.settings, key)
             return self._indexes[key]
 
+    def web(self) -> WebRetriever:
+        """The web retriever (search providers, cache and page reader of ``settings.search``)."""
+        from groundglass.answer.search.web import WebRetriever
+
+        with self._lock:
+            if self._web is None:
+                self._web = WebRetriever(self.settings)
+            return self._web
+
     # --- the pipeline, top to bottom ---------------------------------------------------------------
 
     def _prepare(self, request: AskRequest) -> _Job:
         question = request.question.strip()
+        if not question and request.images:
+            from groundglass.answer.vision import IMPLIED_QUESTION
+
+            question = IMPLIED_QUESTION.capitalize()
         if not question:
             raise GroundglassError("the question is empty",
                                    'ask something, e.g. groundglass ask "Who was Ada Lovelace?"',
                                    param="messages")
         s = self.settings
         max_tokens = request.max_tokens if request.max_tokens is not None else s.llm.max_tokens
-        top_k = request.top_k if request.top_k is not None else s.retrieval.top_k
         if max_tokens < 1:
             raise GroundglassError(f"max_tokens must be at least 1, got {max_tokens}", "raise --max-tokens",
                                    param="max_tokens")
-        if top_k < 1:
-            raise GroundglassError(f"top_k must be at least 1, got {top_k}", "raise --top-k", param="top_k")
-        index = None if request.disable_search else self.index(request.index)
-        if index is not None:
+        if request.top_k is not None and request.top_k < 1:
+            raise GroundglassError(f"top_k must be at least 1, got {request.top_k}", "raise --top-k",
+                                   param="top_k")
+        if request.search not in SEARCH_MODES:
+            raise GroundglassError(f"search must be one of {', '.join(SEARCH_MODES)}, got {request.search!r}",
+                                   "use index (the local index) or web (the search providers)",
+                                   param="search")
+        search = None if request.disable_search else request.search
+        images = self._load_images(request)
+        index = self.index(request.index) if search == "index" else None
+        web = None
+        if search == "web":
+            from groundglass.answer.search.web import _preset
+
+            _preset(s, request.search_context_size)  # an unknown size raises here, at the call
+            web = self.web()
+        if search is not None:
             _start_loading_embedder()  # seconds of imports, overlapped with loading the model
         llm = self.llm(request.model)
         temperature = request.temperature if request.temperature is not None else s.llm.temperature
-        return _Job(request=request, question=question, llm=llm, index=index, max_tokens=max_tokens,
-                    temperature=temperature, top_k=top_k)
+        top_k = request.top_k
+        if top_k is None and search == "index":
+            top_k = s.retrieval.top_k  # web: the search context size sets it
+        return _Job(request=request, question=question, llm=llm, search=search, index=index, web=web,
+                    images=images, max_tokens=max_tokens, temperature=temperature, top_k=top_k)
+
+    def _load_images(self, request: AskRequest) -> list[LoadedImage]:
+        """Every image loaded and checked (a bad one raises ImageError, a 400, before anything runs)."""
+        if not request.images:
+            return []
+        from groundglass.answer.vision import load_images
+
+        return load_images(request.images, self.settings)
 
     def _guarded(self, job: _Job) -> Iterator[Event]:
         """The pipeline, with a failure half-way turned into one ErrorEvent."""
@@ -148,25 +196,30 @@ class Engine:
             yield ErrorEvent(f"internal error: {type(exc).__name__}: {exc}", "internal_error")
 
     def _run(self, job: _Job) -> Iterator[Event]:
-        queries = [] if job.index is None else [job.question]
-
-        warming = self._warm_system_prompt(job)  # runs beside retrieval
+        warming = self._warm_prefix(job)  # runs beside reading the images and searching
         try:
-            sources = self._retrieve(job)
+            facts = self._see(job)
+            if facts:
+                yield ImagesRead([f.as_dict() for f in facts])
+            image_notes = self._describe(facts)
+            queries = self._queries(job, facts)
+            found = self._search(job, queries)
             job.lap("retrieve_s")
-            sources = self._rank(job, sources)
+            sources = self._rank(job, found, image_notes)
             job.lap("rank_s")
             yield SourcesFound(sources=sources, queries=queries)
         finally:
             if warming is not None:
                 warming.join()
 
-        if job.index is not None and not sources:
+        extras = {"queries": queries, "search_report": found.report(),
+                  "visual_facts": [f.as_dict() for f in facts]}
+        if job.search is not None and not sources:
             yield Token(prompt.DECLINE)
-            yield Done(self._declined(job, len(queries)))
+            yield Done(self._declined(job, len(queries), extras))
             return
 
-        messages = prompt.build_messages(job.question, sources)
+        messages = prompt.build_messages(job.question, sources, image_notes=image_notes)
         completion = Completion()
         pieces: list[str] = []
         for text in self._generate(job, messages, completion, n_sources=len(sources)):
@@ -180,20 +233,20 @@ class Engine:
                       num_search_queries=len(queries))
         yield Done(Answer(content=content, sources=sources, model=job.llm.name,
                           finish_reason=completion.finish_reason, usage=usage, attribution=attribution,
-                          declined=cite.is_declined_answer(content), timings=dict(job.timings)))
+                          declined=cite.is_declined_answer(content), timings=dict(job.timings), **extras))
 
     # --- the steps ---------------------------------------------------------------------------------
 
-    def _warm_system_prompt(self, job: _Job) -> threading.Thread | None:
-        """Pre-fill the fixed system prompt while retrieval runs (llama.cpp runtimes only; a no-op
-        once the prefix is cached). Saves its prefill time from the first question's wait."""
+    def _warm_prefix(self, job: _Job) -> threading.Thread | None:
+        """Pre-fill the prompt's known start (system message and question) while the images are read
+        and the search runs (llama.cpp runtimes only; a no-op for the part already cached)."""
         warm = getattr(job.llm, "warm", None)
-        if warm is None or job.index is None:
+        if warm is None or job.search is None or not self.settings.llm.prefill_during_search:
             return None
 
         def run() -> None:
             try:
-                warm([ChatMessage("system", prompt.SYSTEM_PROMPT)])
+                warm(prompt.prefix_messages(job.question))
             except Exception as exc:  # only an optimisation: the real call reports real problems
                 log.warning("warm_failed", error=repr(exc))
 
@@ -201,45 +254,84 @@ class Engine:
         thread.start()
         return thread
 
-    def _retrieve(self, job: _Job) -> list[Source]:
-        if job.index is None:
+    def _see(self, job: _Job) -> list[VisualFacts]:
+        """The visual facts of the request's images: OCR text, labels, metadata, caption."""
+        if not job.images:
             return []
-        keep = job.request.source_filter
-        if keep is None:
-            return job.index.search(job.question, k=job.top_k * 2, mode="hybrid")
-        # filtered: look further down the ranking so enough sources survive the filter
-        return [s for s in job.index.search(job.question, k=job.top_k * 8, mode="hybrid") if keep(s)]
+        from groundglass.answer.vision import extract_facts
 
-    def _rank(self, job: _Job, candidates: list[Source]) -> list[Source]:
+        facts = extract_facts(job.images, self.settings)
+        job.lap("vision_s")
+        return facts
+
+    def _queries(self, job: _Job, facts: list[VisualFacts]) -> list[str]:
+        """What to search: the question, or, with images, queries written from what they show."""
+        if job.search is None:
+            return []
+        if not facts:
+            return [job.question]
+        from groundglass.answer.vision import image_queries
+
+        v = self.settings.vision
+        question = job.request.question.strip()  # "" when only images were given
+        return image_queries(facts, question, max_queries=v.max_queries,
+                             label_min_score=v.label_min_score) or [job.question]
+
+    def _describe(self, facts: list[VisualFacts]) -> str:
+        if not facts:
+            return ""
+        from groundglass.answer.vision import describe
+
+        return describe(facts, label_min_score=self.settings.vision.label_min_score)
+
+    def _search(self, job: _Job, queries: list[str]) -> Found:
+        filters = job.request.search_filters
+        if job.search == "index" and job.index is not None:
+            assert job.top_k is not None
+            keep = source_filter(filters, self.settings.search.undated)
+            return search_index(job.index, queries, k=job.top_k * 2, keep=keep)
+        if job.search == "web" and job.web is not None:
+            size = job.request.search_context_size
+            found = WebSearch(job.web, queries, filters, size, top_k=job.top_k).result()
+            if not found.sources and all(r.provider is None for r in found.reports):
+                raise GroundglassError(found.error or "no search provider answered",
+                                       "configure a search provider in the [search] section of the config "
+                                       "(see the README's web search section)", code="search_failed")
+            return found
+        return Found(sources=[], queries=[])
+
+    def _rank(self, job: _Job, found: Found, image_notes: str) -> list[Source]:
         """Dedupe, spread over documents, keep the relevant best ``top_k``, fit the token budget."""
-        if not candidates:
+        if not found.sources:
             return []
         r = self.settings.retrieval
-        sources = rank.diversify(rank.dedupe(candidates), r.max_per_source)
-        sources = self._relevant(job, sources[: job.top_k * 2])[: job.top_k]
-        fixed = prompt.fixed_prompt_tokens(job.question, job.llm.count_tokens)
-        budget = min(r.context_tokens, job.llm.context_length - job.max_tokens - fixed)
+        top_k = job.top_k or found.top_k or r.top_k
+        sources = rank.diversify(rank.dedupe(found.sources), r.max_per_source)
+        sources = self._relevant(job, found.queries[0], sources[: top_k * 2])[:top_k]
+        fixed = prompt.fixed_prompt_tokens(job.question, job.llm.count_tokens, image_notes)
+        room = job.llm.context_length - job.max_tokens - fixed
+        budget = min(found.context_tokens or r.context_tokens, room)
         return rank.fit_budget(sources, budget, job.llm.count_tokens, overhead_tokens=SOURCE_OVERHEAD_TOKENS)
 
-    def _relevant(self, job: _Job, sources: list[Source]) -> list[Source]:
-        """Sources close enough to the question: MiniLM cosine >= ``min_relevance`` and within
-        ``relevance_margin`` of the best candidate."""
+    def _relevant(self, job: _Job, query: str, sources: list[Source]) -> list[Source]:
+        """Sources close enough to the main query (the question, or what an image question asks
+        about): MiniLM cosine >= ``min_relevance`` and within ``relevance_margin`` of the best one."""
         if not sources:
             return []
-        similarity = self._similarity(job, sources)
+        similarity = self._similarity(job, query, sources)
         r = self.settings.retrieval
         floor = max(r.min_relevance, float(similarity.max()) - r.relevance_margin)
         log.debug("relevance", scores=[round(float(x), 3) for x in similarity], floor=floor)
         return [s for s, sim in zip(sources, similarity, strict=True) if sim >= floor]
 
     @staticmethod
-    def _similarity(job: _Job, sources: list[Source]) -> np.ndarray:
-        """Cosine of the question with each source: the index's stored chunk vectors when it has them
+    def _similarity(job: _Job, query: str, sources: list[Source]) -> np.ndarray:
+        """Cosine of the query with each source: the index's stored chunk vectors when it has them
         all (no re-encoding), else fresh MiniLM embeddings of title + text."""
         from groundglass.answer.embeddings import get_embedder
 
         embedder = get_embedder()
-        question = embedder.encode([job.question])[0]
+        question = embedder.encode([query])[0]
         if job.index is not None and all(s.chunk_id.isdigit() for s in sources):
             ids, matrix = job.index.vectors()
             wanted = np.array([int(s.chunk_id) for s in sources], dtype=np.int64)
@@ -286,11 +378,11 @@ class Engine:
                                    "lower retrieval.context_tokens or raise llm.context_length")
         return min(job.max_tokens, room)
 
-    def _declined(self, job: _Job, num_queries: int) -> Answer:
+    def _declined(self, job: _Job, num_queries: int, extras: dict[str, Any]) -> Answer:
         job.lap("generate_s")
         return Answer(content=prompt.DECLINE, sources=[], model=job.llm.name, finish_reason="stop",
                       usage=Usage(num_search_queries=num_queries), attribution=[], declined=True,
-                      timings=dict(job.timings))
+                      timings=dict(job.timings), **extras)
 
 
 def _start_loading_embedder() -> None:

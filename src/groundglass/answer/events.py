@@ -1,6 +1,7 @@
 """Typed events the engine yields while it answers, in order:
 
-``SourcesFound`` (once, as soon as retrieval is done) -> ``Token`` (many) -> ``Done`` (once, with the
+``ImagesRead`` (once, only for questions with images: the visual facts) -> ``SourcesFound`` (once, as
+soon as retrieval is done) -> ``Token`` (many) -> ``Done`` (once, with the
 finished :class:`~groundglass.answer.types.Answer`: citations checked, attribution, usage).
 An ``ErrorEvent`` replaces the rest of the stream when something fails mid-way.
 """
@@ -8,8 +9,14 @@ An ``ErrorEvent`` replaces the rest of the stream when something fails mid-way.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from groundglass.answer.types import Answer, Source
+
+
+@dataclass
+class ImagesRead:
+    facts: list[dict[str, Any]]  # per image: text, labels with scores, caption, metadata
 
 
 @dataclass
@@ -34,4 +41,4 @@ class ErrorEvent:
     code: str = "engine_error"
 
 
-Event = SourcesFound | Token | Done | ErrorEvent
+Event = ImagesRead | SourcesFound | Token | Done | ErrorEvent

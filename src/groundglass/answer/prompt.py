@@ -1,19 +1,22 @@
-"""The prompt: a short system message, then the numbered sources fenced as data, then the question.
+"""The prompt: a short system message, the question, the numbered sources fenced as data, the question again.
 
 Prompt processing dominates the time to first token on a CPU (~40-90 prompt tokens/s for the 1.5B
 model on 2 cores), so the system message is kept to a few dozen tokens and never changes: llama.cpp
 reuses the cached prefix between questions. Sources are untrusted text from documents and web pages:
 they sit between ``<sources>`` and ``</sources>``, the system message says they are data and never
-instructions, and any fence tag inside a source is defused so a page cannot close the fence early.
+instructions, any fence tag inside a source is defused so a page cannot close the fence early, and
+sentences that address the model are taken out (:mod:`groundglass.answer.untrusted`: small models
+obey them despite the fence).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from groundglass.answer.llm.base import ChatMessage
 from groundglass.answer.types import Source
+from groundglass.answer.untrusted import neutralize
 
 DECLINE = "I could not find this in the provided sources."
 
@@ -37,28 +40,53 @@ def defuse(text: str) -> str:
     return _FENCE_TAG.sub("(sources tag removed)", text)
 
 
+def untrusted(text: str) -> str:
+    """Untrusted text as it may enter a prompt: fence tags defused, instruction-like sentences removed."""
+    return neutralize(defuse(text))[0]
+
+
 def format_source(number: int, source: Source) -> str:
-    title = " ".join(defuse(source.title).split())
+    title = " ".join(untrusted(source.title).split())
     date = f" ({source.date})" if source.date else ""
-    return f"[{number}] {title}{date}\n{defuse(source.text).strip()}"
+    return f"[{number}] {title}{date}\n{untrusted(source.text).strip()}"
 
 
-def format_sources(sources: list[Source]) -> str:
+def format_sources(sources: list[Source], image_notes: str = "") -> str:
     body = "\n\n".join(format_source(i, s) for i, s in enumerate(sources, start=1))
+    if image_notes:  # read from the user's images (OCR text is untrusted too): inside the fence, unnumbered
+        body = f"The user's image (not a source, do not cite it): {untrusted(image_notes).strip()}\n\n{body}"
     return f"<sources>\n{body}\n</sources>"
 
 
-def build_messages(question: str, sources: list[Source]) -> list[ChatMessage]:
-    """The chat messages for one grounded question; an empty ``sources`` list means no search."""
+def _question_line(question: str) -> str:
+    return f"Question: {question.strip()}\n\n"
+
+
+def build_messages(question: str, sources: list[Source], *, image_notes: str = "",
+                   history: Sequence[ChatMessage] = ()) -> list[ChatMessage]:
+    """The chat messages for one grounded question; an empty ``sources`` list means no search.
+
+    The user turn starts with the question, so the prefix up to it can be processed while the search
+    runs (:func:`prefix_messages`); the sources follow, then the question again with the reminder
+    (small models follow the last thing they read best). ``history`` holds earlier turns, as they were.
+    """
     if not sources:
-        return [ChatMessage("system", NO_SOURCES_SYSTEM_PROMPT), ChatMessage("user", question.strip())]
-    user = f"{format_sources(sources)}\n\nQuestion: {question.strip()}\n{REMINDER}"
-    return [ChatMessage("system", SYSTEM_PROMPT), ChatMessage("user", user)]
+        return [ChatMessage("system", NO_SOURCES_SYSTEM_PROMPT), *history,
+                ChatMessage("user", question.strip())]
+    user = (f"{_question_line(question)}{format_sources(sources, image_notes)}\n\n"
+            f"Question: {question.strip()}\n{REMINDER}")
+    return [ChatMessage("system", SYSTEM_PROMPT), *history, ChatMessage("user", user)]
 
 
-def fixed_prompt_tokens(question: str, count_tokens: Callable[[str], int]) -> int:
+def prefix_messages(question: str, history: Sequence[ChatMessage] = ()) -> list[ChatMessage]:
+    """The start of :func:`build_messages`' prompt that is known before the sources are."""
+    return [ChatMessage("system", SYSTEM_PROMPT), *history, ChatMessage("user", _question_line(question))]
+
+
+def fixed_prompt_tokens(question: str, count_tokens: Callable[[str], int], image_notes: str = "",
+                        history: Sequence[ChatMessage] = ()) -> int:
     """Tokens of everything in the prompt except the sources, plus the chat template's overhead."""
-    template_overhead = 24  # role headers and separators of a chat template, generously rounded
-    scaffold = f"{SYSTEM_PROMPT}\n<sources>\n</sources>\n\nQuestion: {question}\n{REMINDER}"
-    return count_tokens(scaffold) + template_overhead
-
+    template_overhead = 24 + 8 * len(history)  # role headers and separators, generously rounded
+    scaffold = (f"{SYSTEM_PROMPT}\n{_question_line(question)}{format_sources([], image_notes)}\n\n"
+                f"Question: {question}\n{REMINDER}")
+    return count_tokens(scaffold) + sum(count_tokens(m.content) for m in history) + template_overhead

@@ -1,8 +1,10 @@
 """An :class:`~groundglass.answer.types.Answer` as a Perplexity-shaped chat completion (a plain dict).
 
 The CLI's ``ask --json`` prints it and the HTTP API returns it. Marker ``[n]`` in the content refers
-to ``search_results[n-1]`` and ``citations[n-1]``. Two groundglass fields ride along:
-``attribution`` (per-sentence support against the cited sources) and ``declined``.
+to ``search_results[n-1]`` and ``citations[n-1]``. groundglass fields ride along: ``attribution``
+(per-sentence support against the cited sources) and ``declined`` always; ``visual_facts`` (what was
+read in the images: text, labels with scores, caption, metadata) for image questions, and
+``search_report`` (providers used and failed, pages read and not, per query) for web answers.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ def new_id() -> str:
 
 
 def to_perplexity_json(answer: Answer, id: str | None = None, created: int | None = None) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "id": id or new_id(),
         "model": answer.model,
         "created": int(time.time()) if created is None else created,
@@ -38,3 +40,8 @@ def to_perplexity_json(answer: Answer, id: str | None = None, created: int | Non
         ],
         "declined": answer.declined,
     }
+    if answer.visual_facts:
+        out["visual_facts"] = answer.visual_facts
+    if answer.search_report is not None:
+        out["search_report"] = answer.search_report
+    return out

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from groundglass.answer.search.filters import SearchFilters
+    from groundglass.answer.vision import ImageInput
 
 
 @dataclass
@@ -44,8 +47,11 @@ class AskRequest:
     stop: list[str] | None = None
     disable_search: bool = False
     top_k: int | None = None
-    # Keep only the retrieved sources this accepts (the API's domain/date filters); None keeps all.
-    source_filter: Callable[[Source], bool] | None = None
+    search: str = "index"  # "index": the local index; "web": the search providers (settings.search)
+    # Domain, recency, date and language filters, enforced on the index's sources and the web's results.
+    search_filters: SearchFilters | None = None
+    search_context_size: str | None = None  # web: low | medium | high (settings.search.context_sizes)
+    images: list[ImageInput] = field(default_factory=list)  # images that drive the search
 
     @classmethod
     def from_question(cls, question: str, **kw: Any) -> AskRequest:
@@ -94,3 +100,6 @@ class Answer:
     attribution: list[SentenceSupport] = field(default_factory=list)
     declined: bool = False  # the sources did not contain the answer and the engine said so
     timings: dict[str, float] = field(default_factory=dict)
+    queries: list[str] = field(default_factory=list)  # what was searched
+    search_report: dict[str, Any] | None = None  # web: providers used and failed, pages read, errors
+    visual_facts: list[dict[str, Any]] = field(default_factory=list)  # per image: text, labels, caption

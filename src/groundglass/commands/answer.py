@@ -1,5 +1,9 @@
 """CLI commands ``groundglass ask`` and ``groundglass demo``: thin faces over the answer engine.
 
+``ask`` searches a local index (``--search index``, the default) or the web (``--search web``, with
+the filters ``--domain``, ``--recency``, ``--after``, ``--before``, ``--language`` and
+``--search-context-size``); ``--image`` adds images whose text and content steer the search.
+
 ``ask`` streams the answer to stdout as the model writes it, then the numbered sources and any
 sentence that its citations do not support. With ``--json``, stdout carries only the
 Perplexity-shaped JSON object. Progress and errors go to stderr.
@@ -11,7 +15,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
 
@@ -26,6 +30,7 @@ if TYPE_CHECKING:
 DEMO_INDEX = "default"
 DEMO_SOURCE = "builtin:wikipedia"
 DEMO_QUESTION = "When was the Berlin Wall built, and why?"
+LIKELY_LABEL = 0.2  # image labels shown on the terminal (vision.label_min_score's default)
 
 
 # --- rendering ----------------------------------------------------------------------------------------
@@ -37,13 +42,17 @@ def _status(message: str) -> None:
 
 def _stream_to_terminal(events: Iterator[Event], out: TextIO) -> Answer:
     """Write tokens as they arrive; return the finished answer (raise on an error event)."""
-    from groundglass.answer.events import Done, ErrorEvent, SourcesFound, Token
+    from groundglass.answer.events import Done, ErrorEvent, ImagesRead, SourcesFound, Token
 
     wrote = False
     for event in events:
-        if isinstance(event, SourcesFound):
+        if isinstance(event, ImagesRead):
+            for n, facts in enumerate(event.facts, start=1):
+                _status(f"image {n}: {_seen(facts)}")
+        elif isinstance(event, SourcesFound):
             if event.queries:
-                _status(f"{len(event.sources)} source(s) found; writing the answer...")
+                searched = "; ".join(event.queries)
+                _status(f"{len(event.sources)} source(s) found for: {searched}; writing the answer...")
         elif isinstance(event, Token):
             out.write(event.text)
             out.flush()
@@ -58,6 +67,17 @@ def _stream_to_terminal(events: Iterator[Event], out: TextIO) -> Answer:
             out.flush()
             return event.answer
     raise GroundglassError("the answer stream ended early", "run the command again")
+
+
+def _seen(facts: dict[str, Any]) -> str:
+    """One line on what was recognised in an image: its likely labels and the start of its text."""
+    likely = [lb for lb in facts["labels"] if lb["score"] >= LIKELY_LABEL]
+    labels = ", ".join(f"{lb['name']} ({lb['score']:.0%})" for lb in likely[:3])
+    text = " / ".join(facts["text"].splitlines())
+    text = text if len(text) <= 80 else text[:77] + "..."
+    bits = [f"looks like {labels}" if labels else "", f'reads "{text}"' if text else "",
+            f"caption: {facts['caption']}" if facts.get("caption") else ""]
+    return "; ".join(b for b in bits if b) or "nothing recognised"
 
 
 def _print_sources(answer: Answer, out: TextIO) -> None:
@@ -96,7 +116,12 @@ def answer_in_terminal(engine: Engine, request: AskRequest, out: TextIO | None =
     out = out or sys.stdout
     answer = _stream_to_terminal(_start(engine, request), out)
     _print_sources(answer, out)
-    if answer.declined and not answer.sources:
+    report = answer.search_report
+    if report is not None:
+        used = ", ".join(report["providers_used"]) or "none"
+        failed = f" (failed: {', '.join(report['providers_failed'])})" if report["providers_failed"] else ""
+        _status(f"web search: {used}{failed}")
+    if answer.declined and not answer.sources and request.search == "index":
         index = request.index or engine.settings.retrieval.index
         _status(f"(nothing in index {index!r} is close enough to the question; add documents with "
                 f"`groundglass index add PATH --index {index}`)")
@@ -129,9 +154,26 @@ def _settings(config: Path | None) -> Settings:
 
 
 def ask(
-    question: str = typer.Argument(..., help="The question, in quotes."),
+    question: str = typer.Argument("", help="The question, in quotes (may be left out with --image)."),
+    search: str = typer.Option("index", "--search", "-s",
+                               help="Where to search: index (a local index) or web (the search providers "
+                                    "of the config's [search] section)."),
     index: str | None = typer.Option(None, "--index", "-i",
                                      help="Local index to search (setting: retrieval.index)."),
+    image: list[str] = typer.Option([], "--image",
+                                    help="An image that drives the search: a file, an http(s) URL or a "
+                                         "data: URI. Repeat for several."),
+    domain: list[str] = typer.Option([], "--domain",
+                                     help="Only this domain; a leading - excludes it (--domain=-reddit.com). "
+                                          "Repeat for several."),
+    recency: str | None = typer.Option(None, "--recency", help="hour | day | week | month | year."),
+    after: str | None = typer.Option(None, "--after", help="Published on or after this date (YYYY-MM-DD)."),
+    before: str | None = typer.Option(None, "--before", help="Published on or before this date."),
+    language: list[str] = typer.Option([], "--language", help="Only pages in this language (e.g. en). "
+                                                              "Repeat for several."),
+    search_context_size: str | None = typer.Option(
+        None, "--search-context-size",
+        help="Web: low | medium | high: pages read, text given to the model (search.context_size)."),
     model: str | None = typer.Option(
         None, "--model", "-m",
         help="default | fast | tiny | PATH.gguf | openai:MODEL@BASE_URL (setting: llm.model)."),
@@ -142,15 +184,22 @@ def ask(
                                           help="Longest answer, in tokens (setting: llm.max_tokens)."),
     config: Path | None = typer.Option(None, "--config", help="Config file (TOML)."),
 ) -> None:
-    """Answer QUESTION from a local index, with numbered citations like [1]."""
+    """Answer QUESTION from a local index or the web, with numbered citations like [1]."""
     from groundglass.answer.engine import Engine
+    from groundglass.answer.search.filters import SearchFilters
     from groundglass.answer.types import AskRequest
+    from groundglass.answer.vision import ImageInput
 
-    if not question.strip():
+    if not question.strip() and not image:
         raise GroundglassError("the question is empty", 'ask something, e.g. groundglass ask "Who was Ada '
-                               'Lovelace?"')
+                               'Lovelace?" (or give an image with --image PATH)')
+    filters = SearchFilters.build(domains=domain, recency=recency, after=after, before=before,
+                                  languages=language)
     engine = Engine(_settings(config))
-    request = AskRequest.from_question(question, index=index, model=model, top_k=top_k, max_tokens=max_tokens)
+    request = AskRequest.from_question(question, index=index, model=model, top_k=top_k, max_tokens=max_tokens,
+                                       search=search, search_filters=filters,
+                                       search_context_size=search_context_size,
+                                       images=[ImageInput.from_cli(v) for v in image])
     if json_out:
         answer_as_json(engine, request)
     else:

@@ -30,7 +30,7 @@ from groundglass.answer.types import Answer, AskRequest, Message
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
 from groundglass.server.errors import APIError
-from groundglass.server.filters import build_filters, source_filter
+from groundglass.server.filters import build_filters
 
 if TYPE_CHECKING:
     from groundglass.answer.engine import Engine
@@ -114,7 +114,7 @@ class Answerer:
             stop=body.stop_list(),
             disable_search=body.disable_search,
             top_k=top_k,
-            source_filter=source_filter(build_filters(body), s.search.undated),
+            search_filters=build_filters(body),
         )
         return Plan(
             api_model=body.model,
@@ -293,7 +293,7 @@ class Answerer:
         raise APIError(500, "the engine stopped without an answer", code="engine_error")
 
 
-ENGINE_FAILURE_STATUS = {"model_error": 502, "internal_error": 500, "engine_error": 500}
+ENGINE_FAILURE_STATUS = {"model_error": 502, "search_failed": 502, "internal_error": 500, "engine_error": 500}
 
 
 def engine_failure(event: ErrorEvent) -> APIError:

@@ -2,16 +2,14 @@
 
 One implementation of the filters serves everything: the search layer's. This module only maps the
 request fields onto it (``last_updated_*`` narrow the same publication-date window, since a source
-carries one date), turns its errors into 400s naming the parameter, and gives the engine a
-predicate over retrieved sources for chat answers.
+carries one date) and turns its errors into 400s naming the parameter. The engine enforces the
+filters on the sources of chat answers (:func:`groundglass.answer.retrieve.source_filter` for the
+local index, the web retriever for web results).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from groundglass.answer.search.filters import SearchFilters, parse_filter_date
-from groundglass.answer.types import Source
 from groundglass.errors import GroundglassError
 from groundglass.server.errors import APIError
 from groundglass.server.schemas import FilterFields
@@ -45,17 +43,3 @@ def build_filters(body: FilterFields, languages: list[str] | None = None) -> Sea
         )
     except GroundglassError as exc:
         raise APIError(400, str(exc), code="invalid_value", param=exc.param) from exc
-
-
-def source_filter(filters: SearchFilters, undated: str = "drop") -> Callable[[Source], bool] | None:
-    """A predicate the engine applies to retrieved sources; None when the request sets no filter."""
-    if filters == SearchFilters():
-        return None
-
-    def keep(source: Source) -> bool:
-        return (
-            filters.check_domain(source.url) is None
-            and filters.check_date(source.date, undated=undated) is None
-        )
-
-    return keep

@@ -69,3 +69,55 @@ def test_photos_find_what_they_show(corpus_index, photos) -> None:
     assert queries[0] == "how much caffeine is in espresso?"
     assert top_pages(index, queries) == ["espresso.md"] * len(queries)
     assert top_pages(index, image_queries(cat))[0] == "tabby-cat.md"
+
+
+# --- the whole question through `groundglass ask --image` (tiny model: the mechanics, not the prose) ---
+
+
+def ask(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GROUNDGLASS_HOME": str(settings.home), "HF_HUB_OFFLINE": "1",
+           "GROUNDGLASS_LLM_THREADS": "1"}
+    env.pop("GROUNDGLASS_CONFIG", None)
+    return subprocess.run([GG, "ask", "--index", "vision", "--model", "tiny", "--max-tokens", "24", *args],
+                          env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+
+def test_ask_about_a_screenshot_from_the_cli(corpus_index, tmp_path: Path) -> None:
+    settings, _ = corpus_index
+    shot = tmp_path / "terminal.png"
+    shot.write_bytes(terminal(TERMINAL_ERROR).png())
+    proc = ask(settings, "--image", str(shot), "--json", "how do I fix this?")
+    assert proc.returncode == 0, proc.stderr
+    data = __import__("json").loads(proc.stdout)
+    [facts] = data["visual_facts"]
+    assert "ModuleNotFoundError" in facts["text"] and facts["source"] == str(shot)
+    assert {"labels", "caption", "metadata"} <= set(facts) and facts["metadata"]["format"] == "PNG"
+    assert data["search_results"][0]["url"].endswith("python-modulenotfounderror.md")
+    assert 1 <= data["usage"]["num_search_queries"] <= settings.vision.max_queries
+
+
+def test_ask_with_only_an_image_streams_what_it_saw(corpus_index, tmp_path: Path) -> None:
+    settings, _ = corpus_index
+    board = tmp_path / "sign.png"
+    board.write_bytes(sign(ZERMATT_SIGN).png())
+    proc = ask(settings, "--image", str(board))  # no question: "What is this?"
+    assert proc.returncode == 0, proc.stderr
+    assert 'image 1: ' in proc.stderr and "ZERMATT" in proc.stderr.split("image 1: ", 1)[1].splitlines()[0]
+    assert "found for: what is Zermatt" in proc.stderr
+    assert "zermatt.md" in proc.stdout.split("Sources", 1)[1]
+
+
+def test_bad_images_on_the_cli_are_one_line_errors(corpus_index, tmp_path: Path, photos) -> None:
+    settings, _ = corpus_index
+    truncated = tmp_path / "cut.png"
+    truncated.write_bytes(photos["coffee"][: len(photos["coffee"]) // 3])
+    text = tmp_path / "notes.png"
+    text.write_text("not an image at all", encoding="utf-8")
+    for value, message in [(str(truncated), "cut.png"), (str(text), "is text, not a supported image"),
+                           (str(tmp_path / "missing.png"), "missing.png"),
+                           ("data:image/png;base64,%%%", "base64"),
+                           ("ftp://example.org/a.png", "must be an http(s) URL or a data: URI")]:
+        proc = ask(settings, "--image", value, "what is this?")
+        assert proc.returncode == 2, (value, proc.stdout, proc.stderr)
+        assert proc.stderr.startswith("error: ") and message in proc.stderr, (value, proc.stderr)
+        assert "Traceback" not in proc.stderr and proc.stdout == ""

@@ -100,8 +100,9 @@ class ImageInput:
 
     @classmethod
     def from_cli(cls, value: str) -> ImageInput:
-        """``--image VALUE``: a URL or ``data:`` URI when it looks like one, else a file path."""
-        if value[:16].lower().startswith(("http://", "https://", "data:")):
+        """``--image VALUE``: a URL or ``data:`` URI when it looks like one (other schemes are refused),
+        else a file path."""
+        if value[:16].lower().startswith("data:") or re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", value):
             return cls.from_api(value)
         return cls.from_path(value)
 

@@ -1,0 +1,126 @@
+"""Sources for one request's search queries, from the local index or the live web.
+
+    found = search_index(index, queries, k, keep)       # the local index: milliseconds, synchronous
+    pending = WebSearch(retriever, queries, filters, size)  # web: starts at once, in background threads
+    ...                                                 # (meanwhile the model pre-fills the prompt's prefix)
+    found = pending.result()                            # Found: fused sources, the search reports, budgets
+
+A request can carry several queries (the question and what an image showed; a plan's sub-queries).
+Each is searched on its own, the web ones in parallel, and their rankings are fused by reciprocal
+rank (:func:`groundglass.answer.rank.rrf_fuse`), so a source found by several queries rises and each
+query's best source stays near the top. One query keeps its own scores.
+
+The same :class:`~groundglass.answer.search.filters.SearchFilters` hold for both places: the web
+retriever enforces them on results and pages, and here they become a predicate over the index's
+sources (domain and publication date; ``search.undated`` decides for sources without a date).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from groundglass.answer import rank
+from groundglass.answer.search.filters import SearchFilters
+from groundglass.answer.types import Source
+
+if TYPE_CHECKING:
+    from groundglass.answer.index.store import LocalIndex
+    from groundglass.answer.search.web import SearchReport, WebRetriever
+
+SearchMode = Literal["index", "web"]
+SEARCH_MODES: tuple[str, ...] = ("index", "web")
+WEB_TIMEOUT_S = 300.0  # a whole web search, all queries; each provider call and page has its own limits
+
+
+@dataclass
+class Found:
+    """What the searches found, before the engine's relevance gate and token budget."""
+
+    sources: list[Source]  # fused, best first
+    queries: list[str]
+    top_k: int | None = None  # web: chunks for the model at the request's context size
+    context_tokens: int | None = None  # web: their token budget
+    reports: list[SearchReport] = field(default_factory=list)  # web: one per query
+    error: str | None = None  # why nothing was found, when nothing was
+
+    def report(self) -> dict[str, Any] | None:
+        """The web search report for the answer's metadata (None for the local index)."""
+        if not self.reports:
+            return None
+        first = self.reports[0]
+        used = sorted({p for r in self.reports for p in r.providers_used})
+        failed = sorted({p for r in self.reports for p in r.providers_failed} - set(used))
+        return {"context_size": first.context_size, "providers_used": used, "providers_failed": failed,
+                "error": self.error, "queries": [r.as_dict() for r in self.reports]}
+
+
+def source_filter(filters: SearchFilters | None, undated: str = "drop") -> Callable[[Source], bool] | None:
+    """A predicate over retrieved sources for ``filters`` (domain, dates); None when they filter nothing."""
+    if filters is None or filters == SearchFilters():
+        return None
+
+    def keep(source: Source) -> bool:
+        return (filters.check_domain(source.url) is None
+                and filters.check_date(source.date, undated=undated) is None)
+
+    return keep
+
+
+def fuse(rankings: Sequence[list[Source]]) -> list[Source]:
+    """One ranking from several queries' rankings (reciprocal rank fusion; one ranking stays as is)."""
+    rankings = [r for r in rankings if r]
+    if len(rankings) <= 1:
+        return list(rankings[0]) if rankings else []
+    by_key: dict[tuple[str, str], Source] = {}
+    keyed: list[list[tuple[str, str]]] = []
+    for ranking in rankings:
+        keys = []
+        for s in ranking:
+            key = (s.url, s.chunk_id or s.text[:200])
+            by_key.setdefault(key, s)
+            keys.append(key)
+        keyed.append(keys)
+    out = []
+    for key, score in rank.rrf_fuse(keyed):
+        out.append(replace(by_key[key], score=score))
+    return out
+
+
+def search_index(index: LocalIndex, queries: Sequence[str], k: int,
+                 keep: Callable[[Source], bool] | None = None) -> Found:
+    """Hybrid search of the local index for each query, filtered by ``keep``, fused."""
+    rankings = []
+    for query in queries:
+        if keep is None:
+            rankings.append(index.search(query, k=k, mode="hybrid"))
+        else:  # look further down the ranking so enough sources survive the filter
+            rankings.append([s for s in index.search(query, k=k * 4, mode="hybrid") if keep(s)][:k])
+    return Found(sources=fuse(rankings), queries=list(queries))
+
+
+class WebSearch:
+    """Web searches for every query, started at once (background threads); ``result`` waits."""
+
+    def __init__(self, retriever: WebRetriever, queries: Sequence[str], filters: SearchFilters | None,
+                 context_size: str | None, top_k: int | None = None) -> None:
+        self.queries = list(queries)
+        self._futures = [retriever.submit(q, filters, context_size, top_k=top_k) for q in self.queries]
+
+    def result(self) -> Found:
+        done = [f.result(timeout=WEB_TIMEOUT_S) for f in self._futures]
+        reports = [report for _, report in done]
+        sources = fuse([s for s, _ in done])
+        first = reports[0]
+        error = None
+        if not sources:
+            reasons = dict.fromkeys(r.error for r in reports if r.error)
+            error = "; ".join(r for r in reasons if r) or "the web search found nothing"
+        return Found(sources=sources, queries=self.queries, top_k=first.top_k,
+                     context_tokens=first.context_tokens, reports=reports, error=error)
+
+    def cancel(self) -> None:
+        for f in self._futures:
+            f.cancel()
+
