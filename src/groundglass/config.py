@@ -85,6 +85,10 @@ class ModelPreset(_Section):
     max_tokens: int = Field(512, ge=1)
     reasoning_effort: Literal["low", "medium", "high"] = "low"
     search_context_size: Literal["low", "medium", "high"] = "low"
+    # Where the sources come from: "index" (the local index: offline, the default) or "web" (the
+    # providers of [search], with failover; their pages read by search.reader). A web preset's
+    # web_search_options.search_context_size picks one of search.context_sizes.
+    search: Literal["index", "web"] = "index"
     description: str = ""
 
 
@@ -138,6 +142,22 @@ def _default_context_sizes() -> dict[str, float]:
     return {"low": 1.0, "medium": 1.5, "high": 2.0}
 
 
+def _default_search_modes() -> dict[str, list[str]]:
+    # academic: open scholarly indexes, preprint servers and the large publishers; sec: EDGAR filings.
+    return {
+        "web": [],
+        "academic": ["arxiv.org", "biorxiv.org", "medrxiv.org", "doi.org", "ncbi.nlm.nih.gov",
+                     "europepmc.org", "semanticscholar.org", "openalex.org", "scholar.archive.org",
+                     "jstor.org", "ssrn.com", "plos.org", "nature.com", "science.org", "springer.com",
+                     "sciencedirect.com", "wiley.com", "acm.org", "ieee.org", "aclanthology.org"],
+        "sec": ["sec.gov"],
+    }
+
+
+# One image of VisionSettings.max_image_bytes (50 MB) as base64 (4/3: 66.7 MB), plus room for the messages.
+DEFAULT_MAX_BODY_BYTES = 70_000_000
+
+
 class ServerSettings(_Section):
     """``groundglass serve``: address, keys, limits, ledger, jobs and the API's model names."""
 
@@ -152,7 +172,10 @@ class ServerSettings(_Section):
     rate_limit_storage: str = "memory://"
     default_rpm: int = Field(60, ge=1)  # for keys created without --rpm, and the open mode
     default_tpm: int = Field(200_000, ge=1)
-    max_body_bytes: int = Field(1_000_000, ge=1024)  # JSON request bodies
+    # JSON request bodies. The default admits one image of vision.max_image_bytes (50 MB, Perplexity's
+    # limit) sent as a base64 data: URI (4/3 of its size: 66.7 MB) plus 3.3 MB for the rest of the
+    # request; raise the two together. Larger bodies get a 413 before they are read.
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024)
     max_file_bytes: int = Field(100_000_000, ge=1024)  # uploads to /v1/files
     max_batch_lines: int = Field(50_000, ge=1)
     job_concurrency: int = Field(1, ge=1)  # engine runs at once for async and batch jobs, per process
@@ -166,19 +189,39 @@ class ServerSettings(_Section):
     # preset's own size.
     context_sizes: dict[Literal["low", "medium", "high"], float] = Field(
         default_factory=_default_context_sizes)
+    # Perplexity's search_mode: the domains each mode narrows the sources to (index and web alike;
+    # subdomains included). An empty list narrows nothing ("web" by default). A request's own
+    # search_domain_filter allow-list must fall within the mode's list; its "-domain" entries apply too.
+    search_modes: dict[Literal["web", "academic", "sec"], list[str]] = Field(
+        default_factory=_default_search_modes)
 
-    @field_validator("models", "prices", "context_sizes", mode="before")
+    @field_validator("models", "prices", "context_sizes", "search_modes", mode="before")
     @classmethod
     def _merge_with_defaults(cls, value: Any, info: ValidationInfo) -> Any:
         """A config that names one preset or price adds to the built-in ones instead of replacing them."""
         if not isinstance(value, dict):
             return value
         defaults = {"models": _default_presets, "prices": _default_prices,
-                    "context_sizes": _default_context_sizes}[info.field_name]()
+                    "context_sizes": _default_context_sizes,
+                    "search_modes": _default_search_modes}[info.field_name]()
         merged: dict[str, Any] = {k: (v.model_dump() if isinstance(v, BaseModel) else v)
                                   for k, v in defaults.items()}
         merged.update(value)
         return merged
+
+    @field_validator("search_modes")
+    @classmethod
+    def _mode_domains(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Domain names as the search filters compare them (``https://www.arxiv.org/`` -> ``arxiv.org``)."""
+        from groundglass.answer.search.filters import normalize_domain
+
+        out: dict[str, list[str]] = {}
+        for mode, domains in value.items():
+            try:
+                out[mode] = list(dict.fromkeys(normalize_domain(d) for d in domains))
+            except GroundglassError as exc:
+                raise ValueError(f"search_modes.{mode}: {exc.message}") from exc
+        return out
 
 
 # --- web search (issue 3): providers, failover, cache, reader limits ---------------------------------
@@ -338,6 +381,33 @@ class VisionSettings(_Section):
         return os.environ.get("GROUNDGLASS_VISION_API_KEY", "")
 
 
+# --- reasoning effort (issue 4): presets per level, overrides per model name ------------------------
+
+EffortName = Literal["minimal", "low", "medium", "high"]
+
+
+class EffortOverride(_Section):
+    """Fields of one effort preset to change (see ``groundglass.answer.effort``); unset keeps the preset's."""
+
+    max_sub_queries: int | None = Field(None, ge=1, le=16)
+    max_rounds: int | None = Field(None, ge=1, le=10)
+    sources_per_query: int | None = Field(None, ge=1, le=100)
+    context_tokens: int | None = Field(None, ge=100)
+    answer_max_tokens: int | None = Field(None, ge=1)
+    think: bool | None = None
+    related_questions: bool | None = None
+    answer_style: Literal["brief", "detailed", "report"] | None = None
+
+
+class ReasoningSettings(_Section):
+    """``reasoning_effort``: the level used when a request names none, and per-model changes to the
+    built-in presets, keyed by model name or glob, e.g. ``[reasoning.models."sonar-pro".high]``
+    ``max_sub_queries = 6`` or ``[reasoning.models."*".medium]`` for every model."""
+
+    default_effort: EffortName = "low"
+    models: dict[str, dict[EffortName, EffortOverride]] = Field(default_factory=dict)
+
+
 class Settings(_Section):
     home: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("groundglass")))
     llm: LLMSettings = Field(default_factory=LLMSettings)
@@ -346,6 +416,7 @@ class Settings(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     vision: VisionSettings = Field(default_factory=VisionSettings)
+    reasoning: ReasoningSettings = Field(default_factory=ReasoningSettings)
 
     @property
     def indexes_dir(self) -> Path:

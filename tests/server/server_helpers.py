@@ -7,6 +7,7 @@ Servers run as ``groundglass serve`` subprocesses (the command users run), each 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -68,6 +69,8 @@ DOCS = [
     ),
 ]
 
+KB = "https://kb.example.org/"  # URLs of the pages of the corpus_api fixture's index: KB + file stem
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -75,9 +78,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(home: Path, extra: str = "", **server: object) -> Path:
+def toml_value(value: object) -> str:
+    """A TOML literal for a bool, number, string or list of them."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return str(value)
+
+
+def write_config(
+    home: Path, extra: str = "", search: dict[str, object] | None = None, **server: object
+) -> Path:
     """``home/config.toml``: tiny model, index ``docs`` (also the one search provider, so /search runs
-    offline), a 2 s job lease, ``server`` keys, raw TOML."""
+    offline, unless ``search`` sets other ``[search]`` keys), a 2 s job lease, ``server`` keys, raw TOML."""
+    search_keys = {"providers": ["local"], "timeout_s": 120.0, **(search or {})}
     lines = [
         f'home = "{home}"',
         "",
@@ -89,8 +106,8 @@ def write_config(home: Path, extra: str = "", **server: object) -> Path:
         'index = "docs"',
         "",
         "[search]",
-        'providers = ["local"]',
-        "timeout_s = 120.0",  # a fresh process loads the embedder on its first search
+        # (timeout_s: a fresh process loads the embedder on its first search)
+        *(f"{key} = {toml_value(value)}" for key, value in search_keys.items()),
         "",
         "[server]",
         "job_lease_s = 2.0",
@@ -108,11 +125,13 @@ def write_config(home: Path, extra: str = "", **server: object) -> Path:
     return path
 
 
-def make_home(index_home: Path, dest: Path, extra: str = "", **server: object) -> Path:
+def make_home(
+    index_home: Path, dest: Path, extra: str = "", search: dict[str, object] | None = None, **server: object
+) -> Path:
     """A fresh server home with a copy of the test index and its own config."""
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copytree(index_home / "indexes", dest / "indexes")
-    write_config(dest, extra, **server)
+    write_config(dest, extra, search, **server)
     return dest
 
 

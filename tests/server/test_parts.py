@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from groundglass.answer.retrieve import source_filter
 from groundglass.answer.types import Source
 from groundglass.config import Settings, load_settings
 from groundglass.errors import GroundglassError, NotFoundError
 from groundglass.server.auth import KeyStore, Principal, hash_key
 from groundglass.server.db import get_engine
 from groundglass.server.errors import APIError
-from groundglass.answer.retrieve import source_filter
 from groundglass.server.filters import build_filters
 from groundglass.server.jobs import JobStore, parse_batch_file
 from groundglass.server.limits import RateLimits

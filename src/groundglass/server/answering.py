@@ -6,6 +6,17 @@ many tokens of them (``context_tokens``), the answer cap (``max_tokens``) and th
 ``web_search_options.search_context_size`` scales ``top_k`` and ``context_tokens`` by
 ``server.context_sizes[size] / server.context_sizes[preset's size]``.
 
+A preset's ``search`` says where sources come from: ``index`` (the local index, the default) or ``web``
+(the providers of ``[search]``); a web request passes its ``search_context_size`` (or the preset's) on
+to the engine, whose ``search.context_sizes`` say how many pages are read. The request's filters,
+narrowed by its ``search_mode`` (:mod:`groundglass.server.search_modes`), hold in both places.
+
+Images: the ``image_url`` parts of the last user message become the request's images (an http(s)
+URL or a ``data:`` URI; earlier turns' images are not read again); the question may be left out.
+The engine decodes them, and fetches URLs through the guarded page reader (``search.reader``:
+address checks, timeout, content type, ``vision.max_image_bytes``), when ``start`` runs, so a bad
+image is a 400 before any answer starts.
+
 The engine is synchronous (llama.cpp runs in-process), so each run happens in a worker thread; its
 events cross to the event loop through an asyncio queue. At most ``server.engine_concurrency`` runs
 go at once. When the consumer goes away (a client disconnects, a job is cancelled), the run's
@@ -31,9 +42,11 @@ from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
 from groundglass.server.errors import APIError
 from groundglass.server.filters import build_filters
+from groundglass.server.search_modes import narrow_to_mode
 
 if TYPE_CHECKING:
     from groundglass.answer.engine import Engine
+    from groundglass.answer.vision import ImageInput
     from groundglass.config import ModelPreset, Settings
     from groundglass.server.metrics import Metrics
     from groundglass.server.schemas import ChatRequest
@@ -65,6 +78,12 @@ class Answerer:
         self._engines: dict[tuple[str, int], Engine] = {}
         self._lock = threading.Lock()
         self._slots: asyncio.Semaphore | None = None
+        image_body = -(-settings.vision.max_image_bytes * 4 // 3) + 1000  # one image as a data: URI, in JSON
+        if settings.server.max_body_bytes < image_body:
+            log.warning("body_limit_below_image_limit", max_body_bytes=settings.server.max_body_bytes,
+                        max_image_bytes=settings.vision.max_image_bytes,
+                        fix=f"raise server.max_body_bytes to {image_body} or more so that an image of "
+                        "vision.max_image_bytes fits in a request as a base64 data: URI")
 
     # --- presets -----------------------------------------------------------------------------------
 
@@ -83,19 +102,14 @@ class Answerer:
                 code="model_not_found",
                 param="model",
             )
-        if any(m.has_images() for m in body.messages):
-            raise APIError(
-                400,
-                "image inputs are not supported by this server yet",
-                code="unsupported_content",
-                param="messages",
-            )
+        images = _images(body)
         size = (
             body.web_search_options.search_context_size if body.web_search_options else None
         ) or preset.search_context_size
         sizes = s.server.context_sizes
         scale = sizes.get(size, 1.0) / max(sizes.get(preset.search_context_size, 1.0), 1e-9)
-        top_k = body.top_k or max(1, round(preset.top_k * scale))
+        # web: search.context_sizes[size] sets how many chunks the model gets, unless the request says
+        top_k = body.top_k if preset.search == "web" else body.top_k or max(1, round(preset.top_k * scale))
         context_tokens = max(100, round(preset.context_tokens * scale))
         messages = [
             Message("system" if m.role == "developer" else m.role, m.text())
@@ -114,7 +128,10 @@ class Answerer:
             stop=body.stop_list(),
             disable_search=body.disable_search,
             top_k=top_k,
-            search_filters=build_filters(body),
+            search=preset.search,
+            search_filters=narrow_to_mode(build_filters(body), body.search_mode, s.server.search_modes),
+            search_context_size=size if preset.search == "web" else None,
+            images=images,
         )
         return Plan(
             api_model=body.model,
@@ -171,7 +188,8 @@ class Answerer:
             )
             engine = self.engine(plan)
             engine.llm(plan.ask.model)
-            engine.index(plan.ask.index).search("warm up", k=1)
+            if plan.ask.search == "index":
+                engine.index(plan.ask.index).search("warm up", k=1)
         except Exception as exc:  # a missing index or model is reported when a request needs it
             log.warning("warm_up_failed", error=str(exc))
 
@@ -189,8 +207,9 @@ class Answerer:
         engine = self.engine(plan)
         try:
             return await anyio.to_thread.run_sync(engine.stream, plan.ask)
-        except GroundglassError as exc:
-            raise APIError(exc.status, str(exc), code=exc.code, param=exc.param) from exc
+        except GroundglassError as exc:  # images are decoded (URLs fetched) here: a bad one is a 400
+            param = exc.param or ("image_url" if exc.code == "invalid_image" else None)
+            raise APIError(exc.status, str(exc), code=exc.code, param=param) from exc
 
     async def events(
         self, stream: Iterator[Event], cancel: threading.Event, timings: dict[str, float] | None = None
@@ -294,10 +313,41 @@ class Answerer:
 
 
 ENGINE_FAILURE_STATUS = {"model_error": 502, "search_failed": 502, "internal_error": 500, "engine_error": 500}
+ENGINE_FAILURE_WHAT = {"search_failed": "the web search failed"}
 
 
 def engine_failure(event: ErrorEvent) -> APIError:
-    """An engine failure mid-way as an API error: the model's endpoint (502), a bug (500), or a problem
-    with the request that only showed once the sources were in (400, e.g. a prompt with no room left)."""
+    """An engine failure mid-way as an API error: the model's endpoint or every search provider (502),
+    a bug (500), or a problem with the request that only showed once the sources were in (400, e.g. a
+    prompt with no room left)."""
     status = ENGINE_FAILURE_STATUS.get(event.code, 400)
-    return APIError(status, f"the answer engine failed: {event.message}", code=event.code)
+    what = ENGINE_FAILURE_WHAT.get(event.code, "the answer engine failed")
+    return APIError(status, f"{what}: {event.message}", code=event.code)
+
+
+def _images(body: ChatRequest) -> list[ImageInput]:
+    """The images of the last user message (http(s) URLs or data: URIs, not yet fetched or decoded)."""
+    for i, m in enumerate(body.messages):
+        if m.role != "user" and m.has_images():
+            raise APIError(
+                400,
+                f"messages[{i}] ({m.role}) has an image_url part: images are read only in user messages",
+                code="invalid_image",
+                param=f"messages.{i}.content",
+            )
+    last = max((i for i, m in enumerate(body.messages) if m.role == "user"), default=None)
+    if last is None or not body.messages[last].has_images():
+        return []
+    from groundglass.answer.vision import ImageError, ImageInput  # OCR and classifier modules: imported late
+    from groundglass.server.schemas import ImagePart
+
+    images = []
+    for j, part in enumerate(body.messages[last].content or []):
+        if not isinstance(part, ImagePart):
+            continue
+        try:
+            images.append(ImageInput.from_api(part.url))
+        except ImageError as exc:
+            param = f"messages.{last}.content.{j}.image_url"
+            raise APIError(400, str(exc), code=exc.code, param=param) from exc
+    return images

@@ -4,6 +4,9 @@ Hand-written because the body limits built into Starlette/FastAPI answer with a 
 "Content Too Large" that replaces any response the app tries to send, so API clients could not parse
 it. This checks ``Content-Length`` up front and counts the bytes of bodies sent without one
 (chunked). ``POST /v1/files`` has its own, larger limit (``server.max_file_bytes``).
+
+The default ``server.max_body_bytes`` (70 MB) is sized for images in chat requests: one image of
+``vision.max_image_bytes`` (50 MB, Perplexity's limit) as a base64 ``data:`` URI is 66.7 MB.
 """
 
 from __future__ import annotations
@@ -24,7 +27,11 @@ class _BodyTooLarge(HTTPException):
 
 
 def _message(limit: int) -> str:
-    return f"the request body is larger than this server's {limit}-byte limit"
+    return (
+        f"the request body is larger than this server's {limit:,}-byte limit; send a smaller body (an "
+        "image sent as a base64 data: URI takes 4/3 of its size; a public http(s) URL takes none) or "
+        "ask the operator to raise server.max_body_bytes"
+    )
 
 
 class BodyLimitMiddleware:

@@ -3,12 +3,17 @@
 Non-streaming: one ``chat.completion`` object. Streaming (``"stream": true``): server-sent events in
 OpenAI's ``chat.completion.chunk`` format::
 
-    data: {first chunk: role, empty content, search_results + citations as soon as retrieval is done}
+    data: {image questions: visual_facts (text, labels, caption...) as soon as the images are read}
+    data: {search_results + citations as soon as retrieval is done}
     data: {one chunk per piece of text}
-    data: {last chunk: finish_reason, citations, search_results, usage (with cost)[, related_questions]}
+    data: {last chunk: finish_reason, citations, search_results, usage (with cost)
+           [, visual_facts][, search_report (web)][, related_questions]}
     data: [DONE]
 
-A failure inside the engine mid-stream becomes ``event: error`` with an OpenAI-style error body
+The first chunk carries ``role: assistant`` and empty content. The response starts (its status line
+is sent) with the engine's first event: a failure before it (every search provider down: 502
+``search_failed``; a model endpoint refusing the prompt) is a plain HTTP error like the
+non-streaming one. A failure later becomes ``event: error`` with an OpenAI-style error body
 (both official SDKs raise it as an API error), then the stream ends. A client that disconnects
 stops the generation (see :mod:`groundglass.server.answering`). Every request, finished, failed,
 refused or abandoned, leaves one row in the ledger. Non-streaming answers carry a ``Server-Timing``
@@ -21,7 +26,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, suppress
 from typing import Any
 
@@ -30,7 +35,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
-from groundglass.answer.events import Done, ErrorEvent, SourcesFound, Token
+from groundglass.answer.events import Done, ErrorEvent, Event, ImagesRead, SourcesFound, Token
 from groundglass.log import get_logger
 from groundglass.server.answering import Plan, engine_failure
 from groundglass.server.auth import Principal
@@ -66,8 +71,11 @@ async def chat_completions(body: ChatRequest, request: Request, who: Principal =
         plan = st.answerer.plan(body)
         if body.stream:
             stream = await st.answerer.start(plan)
+            cancel = threading.Event()
+            events = st.answerer.events(stream, cancel)
+            first = await _first_event(events, cancel, request)
             return EventSourceResponse(
-                _sse(st, plan, stream, who, request_id, started),
+                _sse(st, plan, events, first, cancel, who, request_id, started),
                 ping=15,
                 headers={"x-request-id": request_id},
             )
@@ -112,7 +120,7 @@ async def complete(
     if cancel_on_disconnect is not None:
         watcher = asyncio.create_task(_watch_disconnect(cancel_on_disconnect, cancel))
     try:
-        answer, queries = await st.answerer.answer(plan, cancel, timings)
+        answer, _ = await st.answerer.answer(plan, cancel, timings)
     finally:
         if watcher is not None:
             watcher.cancel()
@@ -121,7 +129,8 @@ async def complete(
     if timings is not None:  # the engine's own steps (cumulative seconds), e.g. "first_token_s"
         timings.update({k.removesuffix("_s"): v for k, v in answer.timings.items()})
     count = _token_counter(st, plan)
-    usage, cost = usage_block(st.pricing, plan, answer, len(queries), citation_tokens(answer, count))
+    searched = answer.usage.num_search_queries  # the queries actually searched (none when search is off)
+    usage, cost = usage_block(st.pricing, plan, answer, searched, citation_tokens(answer, count))
     st.metrics.tokens.labels("prompt").inc(answer.usage.prompt_tokens)
     st.metrics.tokens.labels("completion").inc(answer.usage.completion_tokens)
     return completion_body(plan, answer, usage, request_id, int(time.time())), usage, cost
@@ -143,15 +152,51 @@ async def _watch_disconnect(request: Request, cancel: threading.Event) -> None:
             return
 
 
+async def _first_event(
+    events: AsyncGenerator[Event, None], cancel: threading.Event, request: Request
+) -> Event | None:
+    """The engine's first event, before the response starts: a failure there (an ErrorEvent, or an
+    APIError from the engine bridge) is raised as an APIError, so the client gets a real HTTP status.
+    None when the engine ended without an event (the client went away)."""
+    watcher = asyncio.create_task(_watch_disconnect(request, cancel))
+    try:
+        first = await anext(events, None)
+        if isinstance(first, ErrorEvent):
+            raise engine_failure(first)
+        return first
+    except BaseException:
+        await events.aclose()  # frees the engine slot
+        raise
+    finally:
+        watcher.cancel()
+        with suppress(asyncio.CancelledError):
+            await watcher
+
+
 async def _sse(
-    st: ServerState, plan: Plan, stream: Any, who: Principal, request_id: str, started: float
+    st: ServerState,
+    plan: Plan,
+    events: AsyncGenerator[Event, None],
+    first: Event | None,
+    cancel: threading.Event,
+    who: Principal,
+    request_id: str,
+    started: float,
 ) -> AsyncIterator[dict[str, str]]:
     created = int(time.time())
     model = plan.api_model
-    cancel = threading.Event()
     n_tokens = 0
     queries: list[str] = []
     recorded = False
+    role_sent = False
+
+    def opening(delta: dict[str, Any]) -> dict[str, Any]:
+        """The first chunk's delta says who speaks."""
+        nonlocal role_sent
+        if role_sent:
+            return delta
+        role_sent = True
+        return {"role": "assistant", **delta}
 
     async def finish(status: int, usage: dict[str, Any] | None = None, cost: Cost | None = None) -> None:
         """Charge tokens and write the ledger row, once, before the client sees the end of the stream."""
@@ -181,20 +226,28 @@ async def _sse(
         )
 
     try:
-        async with aclosing(st.answerer.events(stream, cancel)) as events:
-            async for event in events:
-                if isinstance(event, SourcesFound):
+        async with aclosing(_chain(first, events)) as stream:
+            async for event in stream:
+                if isinstance(event, ImagesRead):
+                    delta = opening({"content": ""})
+                    yield _data(chunk(request_id, created, model, delta, visual_facts=event.facts))
+                elif isinstance(event, SourcesFound):
                     queries = list(event.queries)
-                    first = {"role": "assistant", "content": ""}
-                    yield _data(chunk(request_id, created, model, first, **sources_extra(event.sources)))
+                    delta = opening({"content": ""})
+                    yield _data(chunk(request_id, created, model, delta, **sources_extra(event.sources)))
                 elif isinstance(event, Token):
                     n_tokens += 1
-                    yield _data(chunk(request_id, created, model, {"content": event.text}))
+                    yield _data(chunk(request_id, created, model, opening({"content": event.text})))
                 elif isinstance(event, Done):
                     answer = event.answer
                     cites = citation_tokens(answer, _token_counter(st, plan))
-                    usage, cost = usage_block(st.pricing, plan, answer, len(queries), cites)
+                    searched = answer.usage.num_search_queries
+                    usage, cost = usage_block(st.pricing, plan, answer, searched, cites)
                     extra: dict[str, Any] = {**sources_extra(answer.sources), "usage": usage}
+                    if answer.visual_facts:
+                        extra["visual_facts"] = answer.visual_facts
+                    if answer.search_report is not None:
+                        extra["search_report"] = answer.search_report
                     if plan.related_questions:
                         extra["related_questions"] = related_questions(plan.ask.question, answer.sources)
                     st.metrics.tokens.labels("prompt").inc(answer.usage.prompt_tokens)
@@ -221,6 +274,15 @@ async def _sse(
             await finish(499)  # no-op unless the client went away before the end
 
 
+async def _chain(first: Event | None, events: AsyncGenerator[Event, None]) -> AsyncIterator[Event]:
+    """``first`` (already taken from ``events``), then the rest; closing this closes ``events``."""
+    async with aclosing(events):
+        if first is not None:
+            yield first
+        async for event in events:
+            yield event
+
+
 def _data(obj: dict[str, Any]) -> dict[str, str]:
     return {"data": json.dumps(obj, ensure_ascii=False)}
 
@@ -238,6 +300,7 @@ async def list_models(request: Request, who: Principal = Depends(caller)) -> dic
             "owned_by": "groundglass",
             "description": p.description,
             "llm": p.llm or st.settings.llm.model,
+            "search": p.search,
         }
         for name, p in sorted(st.answerer.presets().items())
     ]
@@ -257,4 +320,5 @@ async def get_model(model: str, request: Request, who: Principal = Depends(calle
         "owned_by": "groundglass",
         "description": p.description,
         "llm": p.llm or st.settings.llm.model,
+        "search": p.search,
     }

@@ -6,6 +6,10 @@ do, because clients send vendor extras (``user``, ``seed``, ``stream_options``..
 
 Date filters use Perplexity's format, ``%m/%d/%Y`` (``3/1/2025``); ``YYYY-MM-DD`` is accepted too.
 Their values are checked where they are used, by the search layer's filters (one implementation).
+
+Images come as OpenAI/Perplexity content parts, ``{"type": "image_url", "image_url": {"url": URL}}``;
+their URLs are checked (http(s) or ``data:`` only) and decoded where they are used
+(:mod:`groundglass.server.answering`, the vision layer).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 ContextSize = Literal["low", "medium", "high"]
 Recency = Literal["hour", "day", "week", "month", "year"]
@@ -41,14 +45,56 @@ class TextPart(_Body):
     text: str
 
 
+class ImageURL(_Body):
+    """OpenAI's ``{"url": ..., "detail": ...}``: an http(s) URL or a ``data:image/...;base64,`` URI.
+    ``detail`` is accepted and ignored (the extractors read the whole image)."""
+
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None
+
+
 class ImagePart(_Body):
     type: Literal["image_url"]
-    image_url: Any
+    image_url: ImageURL
+
+    @model_validator(mode="before")
+    @classmethod
+    def _needs_url(cls, data: Any) -> Any:
+        """One clear error for a part without a usable URL; a bare string URL is accepted too, as some
+        clients send one."""
+        if not isinstance(data, dict):
+            return data
+        value = data.get("image_url")
+        if isinstance(value, str):
+            value = {"url": value}
+        url = value.get("url") if isinstance(value, dict) else None
+        if not isinstance(url, str) or not url.strip():
+            raise ValueError('an image_url part needs {"url": "https://..." or "data:image/png;base64,..."}')
+        return {**data, "image_url": value}
+
+    @property
+    def url(self) -> str:
+        return self.image_url.url
+
+
+def _content_kind(value: Any) -> str:
+    """Which form ``content`` takes, so that a bad part is reported alone (not beside "not a string")."""
+    if value is None:
+        return "none"
+    return "str" if isinstance(value, str) else "list"
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+# (the tags "str" and "list" are left out of the parameter names that errors report)
+Content = Annotated[
+    Annotated[str, Tag("str")] | Annotated[list[ContentPart], Tag("list")] | Annotated[None, Tag("none")],
+    Discriminator(_content_kind),
+]
 
 
 class ChatMessage(_Body):
     role: Literal["system", "user", "assistant", "developer", "tool"]
-    content: str | list[Annotated[TextPart | ImagePart, Field(discriminator="type")]] | None = None
+    content: Content = None
 
     def text(self) -> str:
         if self.content is None:
@@ -58,7 +104,13 @@ class ChatMessage(_Body):
         return "\n".join(p.text for p in self.content if isinstance(p, TextPart))
 
     def has_images(self) -> bool:
-        return isinstance(self.content, list) and any(isinstance(p, ImagePart) for p in self.content)
+        return bool(self.image_urls())
+
+    def image_urls(self) -> list[str]:
+        """The URLs of this message's ``image_url`` parts, in order."""
+        if not isinstance(self.content, list):
+            return []
+        return [p.url for p in self.content if isinstance(p, ImagePart)]
 
 
 class JSONSchemaSpec(_Body):
@@ -95,6 +147,7 @@ class ChatRequest(FilterFields):
     stop: str | list[str] | None = None
     n: int | None = Field(None, ge=1, le=1)
     response_format: ResponseFormat | None = None
+    # narrows the sources to server.search_modes[mode]'s domains (groundglass.server.search_modes)
     search_mode: Literal["web", "academic", "sec"] | None = None
     return_related_questions: bool = False
     return_images: bool = False
@@ -114,8 +167,8 @@ class ChatRequest(FilterFields):
     @field_validator("messages")
     @classmethod
     def _last_is_user(cls, value: list[ChatMessage]) -> list[ChatMessage]:
-        if not any(m.role == "user" and m.text().strip() for m in value):
-            raise ValueError("no user message with text: the last user message is the question")
+        if not any(m.role == "user" and (m.text().strip() or m.has_images()) for m in value):
+            raise ValueError("no user message with text or an image: the last user message is the question")
         return value
 
     def stop_list(self) -> list[str] | None:
