@@ -165,6 +165,9 @@ def test_perplexity_sdk_search_and_filters(api: Api) -> None:
     assert [x.url for x in week.results] == ["https://fresh.example.com/today"]
     multi = client.search.create(query=["Eiffel Tower", "Apollo 11 Moon landing"], max_results=1)
     assert {x.url for x in multi.results} == {EIFFEL, "https://news.example.org/apollo"}
+    # search_mode narrows the domains as it does for chat answers: no SEC filing is in this index
+    sec = client.search.create(query="Eiffel Tower in Paris", max_results=5, extra_body={"search_mode": "sec"})
+    assert sec.results == []
 
     before = len(ledger_rows(api.home, endpoint="/search"))
     client.search.create(query="volcano in Sicily", max_results=2, country="IT")

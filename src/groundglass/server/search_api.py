@@ -27,6 +27,7 @@ from groundglass.server.completions import new_request_id, record_refusal, usage
 from groundglass.server.errors import APIError
 from groundglass.server.filters import build_filters
 from groundglass.server.schemas import SearchRequest
+from groundglass.server.search_modes import narrow_to_mode
 from groundglass.server.state import caller, state
 
 if TYPE_CHECKING:
@@ -69,8 +70,9 @@ def _snippet(source: Source, max_tokens: int | None) -> str:
     return text[: max_tokens * 4] if max_tokens else text
 
 
-async def run_search(backend: SearchBackend, body: SearchRequest) -> list[dict[str, Any]]:
-    filters = build_filters(body, body.search_language_filter)
+async def run_search(backend: SearchBackend, body: SearchRequest,
+                     modes: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    filters = narrow_to_mode(build_filters(body, body.search_language_filter), body.search_mode, modes or {})
     k = body.max_results
     per_query = [await backend.search(q, filters, k, body.country) for q in body.queries()]
     seen: set[str] = set()
@@ -99,7 +101,7 @@ async def search(body: SearchRequest, request: Request, who: Principal = Depends
     request_id = new_request_id()
     try:
         await st.limits.admit(who)
-        results = await run_search(st.search, body)
+        results = await run_search(st.search, body, st.settings.server.search_modes)
     except APIError as exc:
         await record_refusal(st, who, exc, request_id=request_id, model="search", endpoint="/search",
                              started=started)

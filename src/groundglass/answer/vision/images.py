@@ -233,7 +233,7 @@ def decode_image(data: bytes, source: str, *, max_bytes: int, max_pixels: int) -
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    text = re.sub(r"<[\w.]+ object at 0x[0-9a-f]+>", "the data", str(exc)).strip() or type(exc).__name__
     return text if len(text) <= 160 else text[:157] + "..."
 
 
@@ -256,7 +256,8 @@ def parse_data_uri(uri: str, max_bytes: int) -> bytes:
         check_size("data: URI", len(data), max_bytes)
         return data
     compact = "".join(payload.split())  # line breaks are allowed in base64 bodies
-    check_size("data: URI", len(compact) * 3 // 4, max_bytes)
+    padding = len(compact) - len(compact.rstrip("="))
+    check_size("data: URI", len(compact) * 3 // 4 - padding, max_bytes)
     try:
         return base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError) as exc:
