@@ -83,7 +83,8 @@ class ModelPreset(_Section):
     top_k: int = Field(6, ge=1, le=100)
     context_tokens: int = Field(1200, ge=100)
     max_tokens: int = Field(512, ge=1)
-    reasoning_effort: Literal["low", "medium", "high"] = "low"
+    # the default reasoning effort of this model name (a request's reasoning_effort wins)
+    reasoning_effort: Literal["minimal", "low", "medium", "high"] = "minimal"
     search_context_size: Literal["low", "medium", "high"] = "low"
     # Where the sources come from: "index" (the local index: offline, the default) or "web" (the
     # providers of [search], with failover; their pages read by search.reader). A web preset's
@@ -110,13 +111,14 @@ class PricePlan(_Section):
 
 def _default_presets() -> dict[str, ModelPreset]:
     return {
-        "sonar": ModelPreset(top_k=6, context_tokens=1200, max_tokens=512, reasoning_effort="low",
-                             description="Fast grounded answers: few sources, short answers."),
-        "sonar-pro": ModelPreset(top_k=10, context_tokens=2000, max_tokens=1024, reasoning_effort="medium",
-                                 description="More sources and longer answers."),
+        "sonar": ModelPreset(top_k=6, context_tokens=1200, max_tokens=512, reasoning_effort="minimal",
+                             description="Fast grounded answers: one search, few sources, short answers."),
+        "sonar-pro": ModelPreset(top_k=10, context_tokens=2000, max_tokens=1024, reasoning_effort="low",
+                                 description="More sources and longer answers; complex questions are split "
+                                             "into sub-queries."),
         "sonar-reasoning-pro": ModelPreset(top_k=10, context_tokens=2000, max_tokens=2048,
-                                           reasoning_effort="high",
-                                           description="sonar-pro with high reasoning effort."),
+                                           reasoning_effort="medium",
+                                           description="Multi-step search with a visible <think> trace."),
         "sonar-deep-research": ModelPreset(top_k=16, context_tokens=3000, max_tokens=4096,
                                            reasoning_effort="high", search_context_size="high",
                                            description="The most sources and the longest answers."),
@@ -404,7 +406,9 @@ class ReasoningSettings(_Section):
     built-in presets, keyed by model name or glob, e.g. ``[reasoning.models."sonar-pro".high]``
     ``max_sub_queries = 6`` or ``[reasoning.models."*".medium]`` for every model."""
 
-    default_effort: EffortName = "low"
+    # minimal: one search for the question as asked (the fastest; what `groundglass ask` does unless
+    # --reasoning-effort says otherwise)
+    default_effort: EffortName = "minimal"
     models: dict[str, dict[EffortName, EffortOverride]] = Field(default_factory=dict)
 
 

@@ -24,6 +24,7 @@ from groundglass.answer.events import Done, ErrorEvent, SourcesFound, Token
 from groundglass.answer.response import to_perplexity_json
 from groundglass.answer.search.filters import SearchFilters
 from groundglass.answer.types import AskRequest
+from groundglass.answer.untrusted import REMOVED
 from groundglass.errors import GroundglassError
 
 GG = str(Path(sys.executable).parent / "groundglass")
@@ -75,10 +76,11 @@ def test_injected_instructions_change_nothing(tmp_path: Path, web_site: Any, sea
     assert "PWNED" not in answer.content
     assert all(1 <= n <= len(answer.sources) for n in cite.cited_numbers(answer.content))
     assert "[9]" not in answer.content
-    # and the system message the model got is the fixed one
+    # the system message the model got is the fixed one, and the page's instructions never reached it
     system, user = prompt.build_messages(INJECTED, answer.sources)
-    assert system.content == prompt.SYSTEM_PROMPT and "PWNED" not in system.content
-    assert user.content.index("PWNED") > user.content.index("<sources>")
+    assert system.content == prompt.SYSTEM_PROMPT
+    assert "PWNED" not in user.content and REMOVED in user.content
+    assert "wrote in the logbook every four hours" in user.content
 
 
 def test_filters_hold_for_web_answers(tmp_path: Path, web_site: Any, search_api: Any) -> None:

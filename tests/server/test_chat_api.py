@@ -166,7 +166,8 @@ def test_perplexity_sdk_search_and_filters(api: Api) -> None:
     multi = client.search.create(query=["Eiffel Tower", "Apollo 11 Moon landing"], max_results=1)
     assert {x.url for x in multi.results} == {EIFFEL, "https://news.example.org/apollo"}
     # search_mode narrows the domains as it does for chat answers: no SEC filing is in this index
-    sec = client.search.create(query="Eiffel Tower in Paris", max_results=5, extra_body={"search_mode": "sec"})
+    sec = client.search.create(query="Eiffel Tower in Paris", max_results=5,
+                               extra_body={"search_mode": "sec"})
     assert sec.results == []
 
     before = len(ledger_rows(api.home, endpoint="/search"))

@@ -1,7 +1,14 @@
 """The answer engine: one question in, a stream of events out.
 
-    (images -> visual facts) -> queries -> search (index or web) -> rank -> (decline if nothing
-    relevant) -> prompt -> generate -> cite -> Done
+    (images -> visual facts) -> standalone query (a follow-up rewritten from the conversation)
+    -> reuse earlier sources, or search: one query, or a plan of sub-queries in waves and rounds
+    (the reasoning effort) -> rank -> (decline if nothing relevant) -> prompt -> generate -> cite
+    -> related questions -> Done
+
+Reasoning effort (:mod:`groundglass.answer.effort`): ``minimal`` searches the question as asked;
+higher levels plan sub-queries (:mod:`groundglass.answer.research`), answer each briefly, search again
+when evidence is missing, and write longer answers. With a trace (``think``), the answer starts with a
+``<think>...</think>`` block that streams as the steps finish; the steps are also in ``Answer.reasoning``.
 
 While the search runs (web searches and page reads take seconds), the model already processes the
 start of the prompt: the system message and the question (llama.cpp keeps that prefix in its cache;
@@ -31,24 +38,36 @@ Nothing here knows about the terminal or HTTP.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from groundglass.answer import cite, prompt, rank
-from groundglass.answer.events import Done, ErrorEvent, Event, ImagesRead, SourcesFound, Token
+from groundglass.answer import cite, conversation, prompt, rank
+from groundglass.answer.effort import EffortPreset, preset_for
+from groundglass.answer.events import Done, ErrorEvent, Event, ImagesRead, SourcesFound, StepDone, Token
 from groundglass.answer.llm.base import LLM, ChatMessage, Completion
-from groundglass.answer.retrieve import SEARCH_MODES, Found, WebSearch, search_index, source_filter
-from groundglass.answer.types import Answer, AskRequest, SentenceSupport, Source, Usage
+from groundglass.answer.research import Research, research
+from groundglass.answer.retrieve import (
+    SEARCH_MODES,
+    Found,
+    WebSearch,
+    merge,
+    search_index_each,
+    source_filter,
+)
+from groundglass.answer.trace import Trace
+from groundglass.answer.types import Answer, AskRequest, Message, SentenceSupport, Source, Usage
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
 
 if TYPE_CHECKING:
+    from groundglass.answer.conversation import Coverage, RewriteResult
     from groundglass.answer.index.store import LocalIndex
     from groundglass.answer.search.web import WebRetriever
     from groundglass.answer.vision import LoadedImage, VisualFacts
@@ -74,8 +93,11 @@ class _Job:
     max_tokens: int
     temperature: float
     top_k: int | None  # None: the default for the search mode
+    effort: EffortPreset
+    history: list[Message]  # earlier turns (user/assistant), oldest first, fitted to the context
     started: float = field(default_factory=time.perf_counter)
     timings: dict[str, float] = field(default_factory=dict)
+    reasoning_tokens: int = 0
 
     def lap(self, name: str) -> None:
         self.timings[name] = round(time.perf_counter() - self.started, 4)
@@ -137,17 +159,22 @@ class Engine:
     # --- the pipeline, top to bottom ---------------------------------------------------------------
 
     def _prepare(self, request: AskRequest) -> _Job:
-        question = request.question.strip()
-        if not question and request.images:
+        messages = list(request.messages)
+        if request.images and messages and messages[-1].role == "user" and not messages[-1].content.strip():
             from groundglass.answer.vision import IMPLIED_QUESTION
 
-            question = IMPLIED_QUESTION.capitalize()
-        if not question:
+            messages[-1] = Message("user", IMPLIED_QUESTION.capitalize())  # an image alone: "what is this?"
+        if messages and not any(m.content.strip() for m in messages if m.role == "user"):
             raise GroundglassError("the question is empty",
                                    'ask something, e.g. groundglass ask "Who was Ada Lovelace?"',
                                    param="messages")
+        conversation.check_messages(messages)
+        question = messages[-1].content.strip()
         s = self.settings
-        max_tokens = request.max_tokens if request.max_tokens is not None else s.llm.max_tokens
+        _, earlier, _ = conversation.split_turns(conversation.normalize_messages(messages))
+        effort = preset_for(request.reasoning_effort, request.preset_name or request.model or s.llm.model, s)
+        max_tokens = request.max_tokens if request.max_tokens is not None else min(s.llm.max_tokens,
+                                                                                    effort.answer_max_tokens)
         if max_tokens < 1:
             raise GroundglassError(f"max_tokens must be at least 1, got {max_tokens}", "raise --max-tokens",
                                    param="max_tokens")
@@ -170,12 +197,19 @@ class Engine:
         if search is not None:
             _start_loading_embedder()  # seconds of imports, overlapped with loading the model
         llm = self.llm(request.model)
+        if llm.count_tokens(question) > llm.context_length // 2:
+            raise GroundglassError(f"the question is {llm.count_tokens(question)} tokens, more than half of "
+                                   f"the model's {llm.context_length}-token context", "shorten the question",
+                                   param="messages")
+        effort = effort.fit(llm.context_length)
+        history = _history(earlier, llm, budget=llm.context_length // 4)
         temperature = request.temperature if request.temperature is not None else s.llm.temperature
         top_k = request.top_k
         if top_k is None and search == "index":
             top_k = s.retrieval.top_k  # web: the search context size sets it
         return _Job(request=request, question=question, llm=llm, search=search, index=index, web=web,
-                    images=images, max_tokens=max_tokens, temperature=temperature, top_k=top_k)
+                    images=images, max_tokens=max_tokens, temperature=temperature, top_k=top_k, effort=effort,
+                    history=history)
 
     def _load_images(self, request: AskRequest) -> list[LoadedImage]:
         """Every image loaded and checked (a bad one raises ImageError, a 400, before anything runs)."""
@@ -196,44 +230,71 @@ class Engine:
             yield ErrorEvent(f"internal error: {type(exc).__name__}: {exc}", "internal_error")
 
     def _run(self, job: _Job) -> Iterator[Event]:
-        warming = self._warm_prefix(job)  # runs beside reading the images and searching
+        trace = Trace(job.effort.think)
+        warming = self._warm_prefix(job)  # runs beside reading the images, rewriting and searching
         try:
             facts = self._see(job)
             if facts:
                 yield ImagesRead([f.as_dict() for f in facts])
             image_notes = self._describe(facts)
-            queries = self._queries(job, facts)
-            found = self._search(job, queries)
+            yield from trace.open()
+            rewrite = self._standalone_query(job)
+            yield from trace.rewritten(rewrite)
+            query = rewrite.query if rewrite is not None else job.question
+            coverage = self._coverage(job, query)
+            reused = coverage is not None and coverage.covered
+            yield from trace.reuse(coverage, reused)
+            steps: Research | None = None
+            if coverage is not None and coverage.covered:
+                found = Found(sources=coverage.kept, queries=[query])
+            elif job.search is not None and job.effort.plans and not facts:
+                steps = yield from self._research(job, query, trace)
+                found = Found(sources=steps.sources, queries=steps.queries)
+            else:
+                found = self._search(job, self._queries(job, query, facts))
+                if job.search is not None:
+                    yield from trace.searched(found)
+            if coverage is not None and not reused:  # earlier sources still relevant stay candidates
+                found.sources = [*found.sources, *coverage.kept]
             job.lap("retrieve_s")
-            sources = self._rank(job, found, image_notes)
+            sources = self._rank(job, found, image_notes, query, gate=steps is None)
             job.lap("rank_s")
-            yield SourcesFound(sources=sources, queries=queries)
+            yield from trace.close()
+            yield SourcesFound(sources=sources, queries=found.queries)
         finally:
             if warming is not None:
                 warming.join()
 
-        extras = {"queries": queries, "search_report": found.report(),
-                  "visual_facts": [f.as_dict() for f in facts]}
+        n_searched = 0 if reused else len(found.queries)
+        extras: dict[str, Any] = {"queries": found.queries, "search_report": found.report(),
+                                  "visual_facts": [f.as_dict() for f in facts],
+                                  "reasoning": trace.summary(job.effort, query, steps, reused,
+                                                             job.effort.think)}
         if job.search is not None and not sources:
             yield Token(prompt.DECLINE)
-            yield Done(self._declined(job, len(queries), extras))
+            yield Done(self._declined(job, n_searched, trace.text + prompt.DECLINE, extras))
             return
 
-        messages = prompt.build_messages(job.question, sources, image_notes=image_notes)
+        history = [ChatMessage(m.role, m.content) for m in job.history]
+        messages = prompt.build_messages(job.question, sources, image_notes=image_notes, history=history,
+                                         style=job.effort.answer_style)
         completion = Completion()
         pieces: list[str] = []
         for text in self._generate(job, messages, completion, n_sources=len(sources)):
             pieces.append(text)
             yield Token(text)
-        content = "".join(pieces).strip()
+        answer_text = "".join(pieces).strip()
 
-        attribution = self._attribute(content, sources)
+        attribution = self._attribute(answer_text, sources)
         job.lap("cite_s")
+        related = self._related(job, query, answer_text, sources)
         usage = Usage(prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
-                      num_search_queries=len(queries))
-        yield Done(Answer(content=content, sources=sources, model=job.llm.name,
+                      num_search_queries=n_searched,
+                      reasoning_tokens=job.reasoning_tokens + job.llm.count_tokens(trace.text))
+        yield Done(Answer(content=trace.text + answer_text, sources=sources, model=job.llm.name,
                           finish_reason=completion.finish_reason, usage=usage, attribution=attribution,
-                          declined=cite.is_declined_answer(content), timings=dict(job.timings), **extras))
+                          declined=cite.is_declined_answer(answer_text), timings=dict(job.timings),
+                          related_questions=related, **extras))
 
     # --- the steps ---------------------------------------------------------------------------------
 
@@ -246,7 +307,8 @@ class Engine:
 
         def run() -> None:
             try:
-                warm(prompt.prefix_messages(job.question))
+                history = [ChatMessage(m.role, m.content) for m in job.history]
+                warm(prompt.prefix_messages(job.question, history))
             except Exception as exc:  # only an optimisation: the real call reports real problems
                 log.warning("warm_failed", error=repr(exc))
 
@@ -264,18 +326,58 @@ class Engine:
         job.lap("vision_s")
         return facts
 
-    def _queries(self, job: _Job, facts: list[VisualFacts]) -> list[str]:
-        """What to search: the question, or, with images, queries written from what they show."""
+    def _standalone_query(self, job: _Job) -> RewriteResult | None:
+        """A follow-up rewritten as a search query that needs no history; None for a first turn."""
+        if not job.history or job.search is None:
+            return None
+        completion = Completion()
+        messages = [*job.history, Message("user", job.question)]
+        rewrite = conversation.standalone_query(job.llm, messages, completion=completion)
+        job.reasoning_tokens += completion.completion_tokens
+        job.lap("rewrite_s")
+        return rewrite
+
+    def _queries(self, job: _Job, query: str, facts: list[VisualFacts]) -> list[str]:
+        """What to search: the query, or, with images, queries written from what they show."""
         if job.search is None:
             return []
         if not facts:
-            return [job.question]
+            return [query]
         from groundglass.answer.vision import image_queries
 
         v = self.settings.vision
         question = job.request.question.strip()  # "" when only images were given
         return image_queries(facts, question, max_queries=v.max_queries,
-                             label_min_score=v.label_min_score) or [job.question]
+                             label_min_score=v.label_min_score) or [query]
+
+    def _coverage(self, job: _Job, query: str) -> Coverage | None:
+        """How far the earlier turns' sources answer ``query`` (None without earlier sources)."""
+        prior = job.request.prior_sources
+        if not prior or job.search is None:
+            return None
+        return conversation.covered_by(prior, query)
+
+    def _research(self, job: _Job, query: str, trace: Trace) -> Generator[Event, None, Research]:
+        """Plan, search in waves and rounds; yields the steps (and their trace lines), returns Research."""
+        def search_each(queries: list[str]) -> list[list[Source]]:
+            return [f.sources for f in self._search_each(job, queries)]
+
+        def keep(q: str, candidates: list[Source], k: int) -> list[Source]:
+            ranked = rank.diversify(rank.dedupe(candidates), self.settings.retrieval.max_per_source)
+            return self._relevant(job, q, ranked[: k * 2])[:k]
+
+        history = job.history
+        run = research(job.llm, query, job.effort, search_each, keep, history=history)
+        while True:
+            try:
+                step = next(run)
+            except StopIteration as done:
+                result: Research = done.value
+                break
+            yield StepDone(step.as_dict())
+            yield from trace.step(step)
+        job.reasoning_tokens += result.reasoning_tokens
+        return result
 
     def _describe(self, facts: list[VisualFacts]) -> str:
         if not facts:
@@ -285,32 +387,50 @@ class Engine:
         return describe(facts, label_min_score=self.settings.vision.label_min_score)
 
     def _search(self, job: _Job, queries: list[str]) -> Found:
+        """Every query searched (web: in parallel), the rankings fused."""
+        if job.search is None:
+            return Found(sources=[], queries=[])
+        return merge(self._search_each(job, queries))
+
+    def _search_each(self, job: _Job, queries: list[str]) -> list[Found]:
+        """One Found per query from the index or the web; an error when no web provider answers at all."""
         filters = job.request.search_filters
         if job.search == "index" and job.index is not None:
-            assert job.top_k is not None
+            k = (job.top_k or self.settings.retrieval.top_k) * 2
             keep = source_filter(filters, self.settings.search.undated)
-            return search_index(job.index, queries, k=job.top_k * 2, keep=keep)
-        if job.search == "web" and job.web is not None:
-            size = job.request.search_context_size
-            found = WebSearch(job.web, queries, filters, size, top_k=job.top_k).result()
-            if not found.sources and all(r.provider is None for r in found.reports):
-                raise GroundglassError(found.error or "no search provider answered",
-                                       "configure a search provider in the [search] section of the config "
-                                       "(see the README's web search section)", code="search_failed")
-            return found
-        return Found(sources=[], queries=[])
+            return search_index_each(job.index, queries, k=k, keep=keep)
+        assert job.web is not None
+        size = job.request.search_context_size
+        each = WebSearch(job.web, queries, filters, size, top_k=job.top_k).each()
+        reports = [r for f in each for r in f.reports]
+        if not any(f.sources for f in each) and all(r.provider is None for r in reports):
+            error = merge(each).error
+            raise GroundglassError(error or "no search provider answered",
+                                   "configure a search provider in the [search] section of the config "
+                                   "(see the README's web search section)", code="search_failed")
+        return each
 
-    def _rank(self, job: _Job, found: Found, image_notes: str) -> list[Source]:
-        """Dedupe, spread over documents, keep the relevant best ``top_k``, fit the token budget."""
+    def _rank(self, job: _Job, found: Found, image_notes: str, query: str, *,
+              gate: bool = True) -> list[Source]:
+        """Dedupe, spread over documents, keep the relevant best ``top_k``, fit the token budget.
+        ``gate=False`` (sources of a plan's steps, each already judged against its own sub-query) keeps
+        them all, in order, within the budget."""
         if not found.sources:
             return []
         r = self.settings.retrieval
         top_k = job.top_k or found.top_k or r.top_k
         sources = rank.diversify(rank.dedupe(found.sources), r.max_per_source)
-        sources = self._relevant(job, found.queries[0], sources[: top_k * 2])[:top_k]
-        fixed = prompt.fixed_prompt_tokens(job.question, job.llm.count_tokens, image_notes)
+        if gate:
+            main = found.queries[0] if found.queries and query == job.question else query
+            sources = self._relevant(job, main, sources[: top_k * 2])[:top_k]
+        history = [ChatMessage(m.role, m.content) for m in job.history]
+        fixed = prompt.fixed_prompt_tokens(job.question, job.llm.count_tokens, image_notes, history,
+                                           job.effort.answer_style)
         room = job.llm.context_length - job.max_tokens - fixed
-        budget = min(found.context_tokens or r.context_tokens, room)
+        wanted = found.context_tokens or r.context_tokens
+        if job.effort.plans:
+            wanted = max(wanted, job.effort.context_tokens)
+        budget = min(wanted, room)
         return rank.fit_budget(sources, budget, job.llm.count_tokens, overhead_tokens=SOURCE_OVERHEAD_TOKENS)
 
     def _relevant(self, job: _Job, query: str, sources: list[Source]) -> list[Source]:
@@ -378,11 +498,40 @@ class Engine:
                                    "lower retrieval.context_tokens or raise llm.context_length")
         return min(job.max_tokens, room)
 
-    def _declined(self, job: _Job, num_queries: int, extras: dict[str, Any]) -> Answer:
+    def _related(self, job: _Job, query: str, answer: str, sources: list[Source]) -> list[str]:
+        """Follow-up questions the sources can answer, when asked for (or the effort says so)."""
+        wanted = job.request.return_related_questions
+        if not (job.effort.related_questions if wanted is None else wanted) or not sources:
+            return []
+        from groundglass.answer.embeddings import get_embedder
+        from groundglass.answer.related import related_questions
+
+        completion = Completion()
+        out = related_questions(job.llm, query, answer, sources, embedder=get_embedder(),
+                                completion=completion)
+        job.reasoning_tokens += completion.completion_tokens
+        job.lap("related_s")
+        return out
+
+    def _declined(self, job: _Job, num_queries: int, content: str, extras: dict[str, Any]) -> Answer:
         job.lap("generate_s")
-        return Answer(content=prompt.DECLINE, sources=[], model=job.llm.name, finish_reason="stop",
-                      usage=Usage(num_search_queries=num_queries), attribution=[], declined=True,
-                      timings=dict(job.timings), **extras)
+        return Answer(content=content, sources=[], model=job.llm.name, finish_reason="stop",
+                      usage=Usage(num_search_queries=num_queries, reasoning_tokens=job.reasoning_tokens),
+                      attribution=[], declined=True, timings=dict(job.timings), **extras)
+
+
+def _history(earlier: Sequence[Message], llm: LLM, budget: int) -> list[Message]:
+    """Earlier turns as the answer prompt shows them: citation markers and <think> blocks taken out
+    (they referred to that turn's sources), the oldest dropped to fit ``budget`` tokens."""
+    turns = [Message(m.role, cite.strip_markers(_THINK.sub("", m.content)).strip()) for m in earlier]
+    turns = [m for m in turns if m.content]
+    if not turns:
+        return []
+    fitted = conversation.fit_history([*turns, Message("user", "")], budget, llm.count_tokens)
+    return [m for m in fitted[:-1] if m.role != "system"]
+
+
+_THINK = re.compile(r"<think>.*?</think>\s*", re.DOTALL)
 
 
 def _start_loading_embedder() -> None:

@@ -1,7 +1,8 @@
 """Typed events the engine yields while it answers, in order:
 
-``ImagesRead`` (once, only for questions with images: the visual facts) -> ``SourcesFound`` (once, as
-soon as retrieval is done) -> ``Token`` (many) -> ``Done`` (once, with the
+``ImagesRead`` (once, only for questions with images: the visual facts) -> ``StepDone`` (one per
+search of a multi-step answer; with a reasoning trace, the ``<think>`` tokens come with them) ->
+``SourcesFound`` (once, as soon as retrieval is done) -> ``Token`` (many) -> ``Done`` (once, with the
 finished :class:`~groundglass.answer.types.Answer`: citations checked, attribution, usage).
 An ``ErrorEvent`` replaces the rest of the stream when something fails mid-way.
 """
@@ -26,6 +27,11 @@ class SourcesFound:
 
 
 @dataclass
+class StepDone:
+    step: dict[str, Any]  # one search of a multi-step answer: id, query, sources, partial answer, time
+
+
+@dataclass
 class Token:
     text: str
 
@@ -41,4 +47,4 @@ class ErrorEvent:
     code: str = "engine_error"
 
 
-Event = ImagesRead | SourcesFound | Token | Done | ErrorEvent
+Event = ImagesRead | StepDone | SourcesFound | Token | Done | ErrorEvent

@@ -30,6 +30,15 @@ SYSTEM_PROMPT = (
 # 1.5B model: without it, it cited one answer in three; with it, all three).
 REMINDER = "Answer in one to three sentences; end each sentence with the number of its source, like [1]."
 
+# The reminder per answer style (the reasoning effort's): how long, and always with markers.
+REMINDERS = {
+    "brief": REMINDER,
+    "detailed": "Answer in one or two paragraphs; end each sentence with the number of its source, like [1].",
+    "report": ("Write a structured answer: a one-sentence summary, then short sections with ## headings; "
+               "end each sentence with the number of its source, like [1]."),
+    "partial": "Answer in one short sentence, with the number of its source, like [1].",
+}
+
 NO_SOURCES_SYSTEM_PROMPT = "Answer the question briefly and accurately."
 
 _FENCE_TAG = re.compile(r"<\s*/?\s*sources\s*>", re.IGNORECASE)
@@ -63,18 +72,19 @@ def _question_line(question: str) -> str:
 
 
 def build_messages(question: str, sources: list[Source], *, image_notes: str = "",
-                   history: Sequence[ChatMessage] = ()) -> list[ChatMessage]:
+                   history: Sequence[ChatMessage] = (), style: str = "brief") -> list[ChatMessage]:
     """The chat messages for one grounded question; an empty ``sources`` list means no search.
 
     The user turn starts with the question, so the prefix up to it can be processed while the search
     runs (:func:`prefix_messages`); the sources follow, then the question again with the reminder
-    (small models follow the last thing they read best). ``history`` holds earlier turns, as they were.
+    (small models follow the last thing they read best). ``history`` holds earlier turns, as they were;
+    ``style`` picks the reminder (:data:`REMINDERS`).
     """
     if not sources:
         return [ChatMessage("system", NO_SOURCES_SYSTEM_PROMPT), *history,
                 ChatMessage("user", question.strip())]
     user = (f"{_question_line(question)}{format_sources(sources, image_notes)}\n\n"
-            f"Question: {question.strip()}\n{REMINDER}")
+            f"Question: {question.strip()}\n{REMINDERS[style]}")
     return [ChatMessage("system", SYSTEM_PROMPT), *history, ChatMessage("user", user)]
 
 
@@ -84,9 +94,9 @@ def prefix_messages(question: str, history: Sequence[ChatMessage] = ()) -> list[
 
 
 def fixed_prompt_tokens(question: str, count_tokens: Callable[[str], int], image_notes: str = "",
-                        history: Sequence[ChatMessage] = ()) -> int:
+                        history: Sequence[ChatMessage] = (), style: str = "brief") -> int:
     """Tokens of everything in the prompt except the sources, plus the chat template's overhead."""
     template_overhead = 24 + 8 * len(history)  # role headers and separators, generously rounded
     scaffold = (f"{SYSTEM_PROMPT}\n{_question_line(question)}{format_sources([], image_notes)}\n\n"
-                f"Question: {question}\n{REMINDER}")
+                f"Question: {question}\n{REMINDERS[style]}")
     return count_tokens(scaffold) + sum(count_tokens(m.content) for m in history) + template_overhead

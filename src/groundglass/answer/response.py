@@ -4,7 +4,9 @@ The CLI's ``ask --json`` prints it and the HTTP API returns it. Marker ``[n]`` i
 to ``search_results[n-1]`` and ``citations[n-1]``. groundglass fields ride along: ``attribution``
 (per-sentence support against the cited sources) and ``declined`` always; ``visual_facts`` (what was
 read in the images: text, labels with scores, caption, metadata) for image questions, and
-``search_report`` (providers used and failed, pages read and not, per query) for web answers.
+``search_report`` (providers used and failed, pages read and not, per query) for web answers,
+``reasoning`` (effort, rewritten query, reused sources, plan and steps) when there was more than one
+search or a follow-up, and Perplexity's ``related_questions`` when asked for.
 """
 
 from __future__ import annotations
@@ -44,4 +46,8 @@ def to_perplexity_json(answer: Answer, id: str | None = None, created: int | Non
         out["visual_facts"] = answer.visual_facts
     if answer.search_report is not None:
         out["search_report"] = answer.search_report
+    if answer.reasoning is not None:
+        out["reasoning"] = answer.reasoning  # the steps: each query, its sources, partial answer, time
+    if answer.related_questions:
+        out["related_questions"] = answer.related_questions
     return out

@@ -56,6 +56,19 @@ class Found:
                 "error": self.error, "queries": [r.as_dict() for r in self.reports]}
 
 
+def merge(each: Sequence[Found]) -> Found:
+    """Several searches as one: sources fused, queries and reports kept in order."""
+    sources = fuse([f.sources for f in each])
+    reports = [r for f in each for r in f.reports]
+    first = each[0] if each else Found([], [])
+    error = None
+    if not sources:
+        reasons = [f.error for f in each if f.error]
+        error = "; ".join(dict.fromkeys(reasons)) or ("the web search found nothing" if reports else None)
+    return Found(sources=sources, queries=[q for f in each for q in f.queries], top_k=first.top_k,
+                 context_tokens=first.context_tokens, reports=reports, error=error)
+
+
 def source_filter(filters: SearchFilters | None, undated: str = "drop") -> Callable[[Source], bool] | None:
     """A predicate over retrieved sources for ``filters`` (domain, dates); None when they filter nothing."""
     if filters is None or filters == SearchFilters():
@@ -88,16 +101,24 @@ def fuse(rankings: Sequence[list[Source]]) -> list[Source]:
     return out
 
 
+def search_index_each(index: LocalIndex, queries: Sequence[str], k: int,
+                      keep: Callable[[Source], bool] | None = None) -> list[Found]:
+    """Hybrid search of the local index for each query, filtered by ``keep``: one Found per query."""
+    out = []
+    for query in queries:
+        if keep is None:
+            ranking = index.search(query, k=k, mode="hybrid")
+        else:  # look further down the ranking so enough sources survive the filter
+            ranking = [s for s in index.search(query, k=k * 4, mode="hybrid") if keep(s)][:k]
+        out.append(Found(sources=ranking, queries=[query]))
+    return out
+
+
 def search_index(index: LocalIndex, queries: Sequence[str], k: int,
                  keep: Callable[[Source], bool] | None = None) -> Found:
     """Hybrid search of the local index for each query, filtered by ``keep``, fused."""
-    rankings = []
-    for query in queries:
-        if keep is None:
-            rankings.append(index.search(query, k=k, mode="hybrid"))
-        else:  # look further down the ranking so enough sources survive the filter
-            rankings.append([s for s in index.search(query, k=k * 4, mode="hybrid") if keep(s)][:k])
-    return Found(sources=fuse(rankings), queries=list(queries))
+    each = search_index_each(index, queries, k, keep)
+    return Found(sources=fuse([f.sources for f in each]), queries=list(queries))
 
 
 class WebSearch:
@@ -108,17 +129,18 @@ class WebSearch:
         self.queries = list(queries)
         self._futures = [retriever.submit(q, filters, context_size, top_k=top_k) for q in self.queries]
 
+    def each(self) -> list[Found]:
+        """One Found per query, in order (waits for all)."""
+        out = []
+        for query, future in zip(self.queries, self._futures, strict=True):
+            sources, report = future.result(timeout=WEB_TIMEOUT_S)
+            out.append(Found(sources=sources, queries=[query], top_k=report.top_k,
+                             context_tokens=report.context_tokens, reports=[report], error=report.error))
+        return out
+
     def result(self) -> Found:
-        done = [f.result(timeout=WEB_TIMEOUT_S) for f in self._futures]
-        reports = [report for _, report in done]
-        sources = fuse([s for s, _ in done])
-        first = reports[0]
-        error = None
-        if not sources:
-            reasons = dict.fromkeys(r.error for r in reports if r.error)
-            error = "; ".join(r for r in reasons if r) or "the web search found nothing"
-        return Found(sources=sources, queries=self.queries, top_k=first.top_k,
-                     context_tokens=first.context_tokens, reports=reports, error=error)
+        """All queries' sources fused into one Found (waits for all)."""
+        return merge(self.each())
 
     def cancel(self) -> None:
         for f in self._futures:

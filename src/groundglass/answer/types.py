@@ -52,6 +52,12 @@ class AskRequest:
     search_filters: SearchFilters | None = None
     search_context_size: str | None = None  # web: low | medium | high (settings.search.context_sizes)
     images: list[ImageInput] = field(default_factory=list)  # images that drive the search
+    # minimal | low | medium | high (None: the model's default, settings.reasoning.default_effort)
+    reasoning_effort: str | None = None
+    preset_name: str | None = None  # the API model name (sonar, ...): picks per-model effort rules
+    return_related_questions: bool | None = None  # None: as the reasoning effort says
+    # sources of earlier turns (a chat session keeps them): reused when they answer the follow-up
+    prior_sources: list[Source] = field(default_factory=list)
 
     @classmethod
     def from_question(cls, question: str, **kw: Any) -> AskRequest:
@@ -80,14 +86,18 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     num_search_queries: int = 0
+    reasoning_tokens: int = 0  # written while rewriting, planning and answering sub-queries (and the trace)
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
     def as_dict(self) -> dict[str, int]:
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "total_tokens": self.total_tokens, "num_search_queries": self.num_search_queries}
+        out = {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+               "total_tokens": self.total_tokens, "num_search_queries": self.num_search_queries}
+        if self.reasoning_tokens:
+            out["reasoning_tokens"] = self.reasoning_tokens
+        return out
 
 
 @dataclass
@@ -103,3 +113,5 @@ class Answer:
     queries: list[str] = field(default_factory=list)  # what was searched
     search_report: dict[str, Any] | None = None  # web: providers used and failed, pages read, errors
     visual_facts: list[dict[str, Any]] = field(default_factory=list)  # per image: text, labels, caption
+    reasoning: dict[str, Any] | None = None  # effort, rewritten query, reuse, plan and its steps
+    related_questions: list[str] = field(default_factory=list)

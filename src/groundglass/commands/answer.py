@@ -42,13 +42,16 @@ def _status(message: str) -> None:
 
 def _stream_to_terminal(events: Iterator[Event], out: TextIO) -> Answer:
     """Write tokens as they arrive; return the finished answer (raise on an error event)."""
-    from groundglass.answer.events import Done, ErrorEvent, ImagesRead, SourcesFound, Token
+    from groundglass.answer.events import Done, ErrorEvent, ImagesRead, SourcesFound, StepDone, Token
 
     wrote = False
     for event in events:
         if isinstance(event, ImagesRead):
             for n, facts in enumerate(event.facts, start=1):
                 _status(f"image {n}: {_seen(facts)}")
+        elif isinstance(event, StepDone):
+            step = event.step
+            _status(f"searched {step['query']!r}: {len(step['sources'])} source(s), {step['seconds']:.1f} s")
         elif isinstance(event, SourcesFound):
             if event.queries:
                 searched = "; ".join(event.queries)
@@ -116,6 +119,10 @@ def answer_in_terminal(engine: Engine, request: AskRequest, out: TextIO | None =
     out = out or sys.stdout
     answer = _stream_to_terminal(_start(engine, request), out)
     _print_sources(answer, out)
+    if answer.related_questions:
+        typer.echo("\nRelated", file=out)
+        for q in answer.related_questions:
+            typer.echo(f"  - {q}", file=out)
     report = answer.search_report
     if report is not None:
         used = ", ".join(report["providers_used"]) or "none"
@@ -177,6 +184,12 @@ def ask(
     model: str | None = typer.Option(
         None, "--model", "-m",
         help="default | fast | tiny | PATH.gguf | openai:MODEL@BASE_URL (setting: llm.model)."),
+    reasoning_effort: str | None = typer.Option(
+        None, "--reasoning-effort", "-e",
+        help="minimal | low | medium | high: sub-queries, search rounds, a <think> trace "
+             "(setting: reasoning.default_effort)."),
+    related: bool | None = typer.Option(None, "--related/--no-related",
+                                        help="Suggest follow-up questions the sources can answer."),
     json_out: bool = typer.Option(False, "--json", help="Print one Perplexity-shaped JSON object."),
     top_k: int | None = typer.Option(None, "--top-k",
                                      help="Most sources given to the model (setting: retrieval.top_k)."),
@@ -199,7 +212,8 @@ def ask(
     request = AskRequest.from_question(question, index=index, model=model, top_k=top_k, max_tokens=max_tokens,
                                        search=search, search_filters=filters,
                                        search_context_size=search_context_size,
-                                       images=[ImageInput.from_cli(v) for v in image])
+                                       images=[ImageInput.from_cli(v) for v in image],
+                                       reasoning_effort=reasoning_effort, return_related_questions=related)
     if json_out:
         answer_as_json(engine, request)
     else:

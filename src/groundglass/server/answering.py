@@ -132,6 +132,9 @@ class Answerer:
             search_filters=narrow_to_mode(build_filters(body), body.search_mode, s.server.search_modes),
             search_context_size=size if preset.search == "web" else None,
             images=images,
+            reasoning_effort=body.reasoning_effort,  # None: the preset's (effort.default_effort)
+            preset_name=body.model,
+            return_related_questions=body.return_related_questions,
         )
         return Plan(
             api_model=body.model,

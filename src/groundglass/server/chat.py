@@ -45,7 +45,6 @@ from groundglass.server.completions import (
     completion_body,
     new_request_id,
     record_refusal,
-    related_questions,
     sources_extra,
     usage_block,
     usage_entry,
@@ -249,7 +248,9 @@ async def _sse(
                     if answer.search_report is not None:
                         extra["search_report"] = answer.search_report
                     if plan.related_questions:
-                        extra["related_questions"] = related_questions(plan.ask.question, answer.sources)
+                        extra["related_questions"] = answer.related_questions
+                    if answer.reasoning is not None:
+                        extra["reasoning"] = answer.reasoning
                     st.metrics.tokens.labels("prompt").inc(answer.usage.prompt_tokens)
                     st.metrics.tokens.labels("completion").inc(answer.usage.completion_tokens)
                     await finish(200, usage, cost)

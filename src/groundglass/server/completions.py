@@ -8,8 +8,9 @@ appears when asked for.
 
 ``citation_tokens`` counts the tokens of the source text given to the model (it is part of
 ``prompt_tokens``, priced separately only where a plan sets ``citation_per_million``);
-``reasoning_tokens`` is 0 since the engine has no separate reasoning phase. Related questions are
-built from the titles of the sources found (no extra model call): "What else is known about TITLE?".
+``reasoning_tokens`` are what the model wrote besides the answer: rewriting a follow-up, planning,
+answering sub-queries, the ``<think>`` trace and related questions (the engine counts them). Related
+questions come from the engine: follow-ups the sources can answer, written by the model.
 """
 
 from __future__ import annotations
@@ -40,21 +41,6 @@ def endpoint_name(path: str) -> str:
     return path.removeprefix("/v1") if path.endswith("/chat/completions") else path
 
 
-def related_questions(question: str, sources: list[Source], n: int = 3) -> list[str]:
-    """Follow-up questions about the sources found, without another model call."""
-    seen: set[str] = set()
-    out: list[str] = []
-    for s in sources:
-        title = " ".join(s.title.split())
-        if not title or title.lower() in seen:
-            continue
-        seen.add(title.lower())
-        out.append(f"What else is known about {title}?")
-        if len(out) == n:
-            break
-    return out
-
-
 def citation_tokens(answer: Answer, count_tokens: Any | None = None) -> int:
     texts = [s.text for s in answer.sources]
     if not texts:
@@ -76,7 +62,7 @@ def usage_block(
         prompt_tokens=u.prompt_tokens,
         completion_tokens=u.completion_tokens,
         citation_tokens=cite_tokens,
-        reasoning_tokens=0,
+        reasoning_tokens=u.reasoning_tokens,
         num_search_queries=num_search_queries,
         search_context_size=plan.context_size,
     )  # type: ignore[arg-type]
@@ -87,7 +73,7 @@ def usage_block(
         "num_search_queries": num_search_queries,
         "search_context_size": plan.context_size,
         "citation_tokens": cite_tokens,
-        "reasoning_tokens": 0,
+        "reasoning_tokens": u.reasoning_tokens,
         "cost": cost.as_dict(),
     }
     return block, cost
@@ -102,7 +88,7 @@ def completion_body(
         choice["delta"] = dict(choice["message"])
     body["usage"] = usage
     if plan.related_questions:
-        body["related_questions"] = related_questions(plan.ask.question, answer.sources)
+        body["related_questions"] = answer.related_questions
     return body
 
 

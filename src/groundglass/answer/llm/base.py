@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass
@@ -39,4 +39,14 @@ class LLM(Protocol):
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` under this model's tokenizer (an estimate for HTTP runtimes)."""
+        ...
+
+    def complete_json(self, messages: list[ChatMessage], schema: dict[str, Any], *, max_tokens: int,
+                      temperature: float = 0.0, completion: Completion | None = None) -> Any:
+        """The reply to ``messages`` as a JSON value that ``schema`` (a JSON schema) accepts.
+
+        Generation is constrained to the schema where the runtime can (see ``structured``); the result
+        is always parsed and validated. Raises ``structured.StructuredOutputError`` (a ``ModelError``)
+        when the output is malformed, ``GroundglassError`` (param ``response_format``) when the schema
+        itself is invalid."""
         ...

@@ -5,6 +5,12 @@ The SSE framing is parsed here by hand (a ``data:`` line per event, ``[DONE]`` a
 through the ``openai`` SDK: it is a dozen lines, it keeps the SDK out of the runtime's dependencies,
 and it lets every failure (connection refused, HTML error pages, half-JSON) become a
 :class:`ModelError` that names what came back.
+
+:meth:`OpenAICompatibleLLM.complete_json` asks for ``response_format: json_schema`` (strict); a server
+that refuses it (an HTTP error naming the format or the schema) is asked again with
+``{"type": "json_object", "schema": ...}`` (llama-cpp-python's server), then ``json_object``, then
+plain text, the schema written into the prompt from the second step on. The first mode the endpoint
+accepts is remembered. Whatever comes back is parsed and validated (``structured``).
 """
 
 from __future__ import annotations
@@ -12,15 +18,20 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 
+from groundglass.answer.llm import structured
 from groundglass.answer.llm.base import ChatMessage, Completion
 from groundglass.errors import ModelError
 
 FIX_ENDPOINT = "start the server or fix --model"
+# response_format variants for complete_json, most to least constrained
+JSON_MODES = ("json_schema", "json_object_schema", "json_object", "text")
+_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema", "strict")
 
 
 def api_key_from(explicit: str | None) -> str | None:
@@ -202,3 +213,70 @@ class OpenAICompatibleLLM:
             yield event
         if not saw_data:
             raise self._garbage("(an event stream with no data)")
+
+    # --- schema-constrained output --------------------------------------------------------------------
+
+    def complete_json(self, messages: list[ChatMessage], schema: dict[str, Any], *, max_tokens: int,
+                      temperature: float = 0.0, completion: Completion | None = None) -> Any:
+        """The reply as a JSON value that ``schema`` accepts (see the module docstring for the modes)."""
+        structured.check_schema(schema)
+        completion = completion if completion is not None else Completion()
+        first = getattr(self, "_json_mode", 0)
+        for i in range(first, len(JSON_MODES)):
+            body = self._json_body(messages, schema, JSON_MODES[i], max_tokens, temperature)
+            status, text = self._post(body)
+            if status >= 400:
+                # 400/422 from most servers; llama-cpp-python's server reports its validation errors as 500
+                refused = status in (400, 422, 500) and any(w in text.lower() for w in _FORMAT_WORDS)
+                if refused and i + 1 < len(JSON_MODES):
+                    continue
+                raise self._http_error(status, _snippet(text))
+            self._json_mode = i
+            data = self._whole_json(text)
+            choice = (data.get("choices") or [{}])[0]
+            message = choice.get("message") or {}
+            content = message.get("content") if isinstance(message, dict) else None
+            if content is None:
+                content = choice.get("text") if isinstance(choice.get("text"), str) else ""
+            completion.finish_reason = choice.get("finish_reason") or "stop"
+            usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+            prompt_text = "\n".join(str(m.get("content") or "") for m in body["messages"])
+            completion.prompt_tokens = (int(usage.get("prompt_tokens") or 0)
+                                        or estimate_tokens(prompt_text) + 4 * len(messages))
+            completion.completion_tokens = (int(usage.get("completion_tokens") or 0)
+                                            or estimate_tokens(content or ""))
+            return structured.parse_json_output(content or "", schema, model=self.name,
+                                                finish_reason=completion.finish_reason)
+        raise AssertionError("unreachable: the last mode raises or returns")
+
+    def _json_body(self, messages: list[ChatMessage], schema: dict[str, Any], mode: str, max_tokens: int,
+                   temperature: float) -> dict[str, Any]:
+        wire = [{"role": m.role, "content": m.content} for m in messages]
+        if mode != "json_schema" and wire:  # unconstrained or loosely constrained: say what is wanted
+            instruction = structured.json_instruction(schema)
+            wire[-1] = {**wire[-1], "content": f"{wire[-1]['content']}\n\n{instruction}"}
+        body: dict[str, Any] = {"model": self.model, "messages": wire, "max_tokens": max_tokens,
+                                "temperature": temperature, "stream": False}
+        if mode == "json_schema":
+            name = re.sub(r"[^a-zA-Z0-9_-]", "_", str(schema.get("title") or "response"))[:64]
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": name, "schema": schema, "strict": True}}
+        elif mode == "json_object_schema":
+            body["response_format"] = {"type": "json_object", "schema": schema}
+        elif mode == "json_object":
+            body["response_format"] = {"type": "json_object"}
+        return body
+
+    def _post(self, body: dict[str, Any]) -> tuple[int, str]:
+        """POST a non-streaming request: (HTTP status, body text); transport failures as ModelError."""
+        try:
+            response = self._client.post(self.url, json=body, headers={"Accept": "application/json"})
+        except httpx.ConnectError as exc:
+            raise ModelError(f"cannot reach the model endpoint at {self.url}: {exc}", FIX_ENDPOINT) from exc
+        except httpx.TimeoutException as exc:
+            raise ModelError(f"the model endpoint at {self.url} did not answer within {self.timeout_s:g} s",
+                             "raise llm.timeout_s, use a smaller model, or check the server") from exc
+        except httpx.HTTPError as exc:
+            raise ModelError(f"the model endpoint at {self.url} failed: {type(exc).__name__}: {exc}",
+                             FIX_ENDPOINT) from exc
+        return response.status_code, response.text

@@ -1,0 +1,137 @@
+"""Schema-constrained generation: JSON that a JSON schema accepts, or a clear error.
+
+The runtimes constrain what the model may write (``LLM.complete_json``):
+
+- llama.cpp: the schema becomes a GBNF grammar (llama-cpp-python's ``json_schema_to_gbnf``, the same
+  converter ``create_chat_completion(response_format={"type": "json_object", "schema": ...})`` uses),
+  so every sampled token keeps the output inside the schema;
+- OpenAI-compatible endpoints: ``response_format: {"type": "json_schema", ...}``, falling back to
+  ``json_object`` (with the schema in the prompt) and then plain text for servers that refuse it.
+
+Constraints do not guarantee a valid result (the output can stop at ``max_tokens`` mid-object, a grammar
+cannot express every keyword, an endpoint may ignore ``response_format``), so this module checks what
+came back: :func:`parse_json_output` finds the JSON value in the text and validates it with the
+``jsonschema`` package, raising :class:`StructuredOutputError` when it is malformed. Callers that must
+not fail (the planner, related questions) catch that error and fall back.
+
+Keep schemas small and bounded (``maxItems``, ``maxLength``): a bound on the output is what keeps a
+small model from writing until ``max_tokens`` and so truncating the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from typing import Any
+
+from groundglass.errors import GroundglassError, ModelError
+
+_FENCE = re.compile(r"^\s*```[a-zA-Z0-9_-]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
+
+
+class StructuredOutputError(ModelError):
+    """The model's output is not JSON, or is JSON the schema rejects."""
+
+    code = "invalid_model_output"
+
+
+def schema_key(schema: dict[str, Any]) -> str:
+    """A canonical text form of ``schema`` (for caches)."""
+    return json.dumps(schema, sort_keys=True, separators=(",", ":"))
+
+
+@lru_cache(maxsize=64)
+def _validator(key: str) -> Any:
+    from jsonschema.validators import validator_for
+
+    schema = json.loads(key)
+    cls = validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def check_schema(schema: Any, *, param: str = "response_format") -> None:
+    """Raise :class:`GroundglassError` (``param``) unless ``schema`` is a valid JSON schema object."""
+    from jsonschema.exceptions import SchemaError
+
+    if not isinstance(schema, dict):
+        raise GroundglassError(f"the JSON schema must be an object, got {type(schema).__name__}",
+                               'pass a schema like {"type": "object", "properties": {...}}', param=param)
+    try:
+        _validator(schema_key(schema))
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.path) or "(top level)"
+        raise GroundglassError(f"the JSON schema is invalid at {where}: {exc.message}",
+                               "fix the schema (see https://json-schema.org)", param=param) from None
+    except (TypeError, ValueError) as exc:  # not serialisable
+        raise GroundglassError(f"the JSON schema is not plain JSON: {exc}",
+                               "use only objects, arrays, strings, numbers, booleans and null",
+                               param=param) from None
+
+
+def validation_errors(value: Any, schema: dict[str, Any], limit: int = 3) -> list[str]:
+    """Up to ``limit`` readable reasons why ``schema`` rejects ``value`` (empty when it accepts it)."""
+    errors = sorted(_validator(schema_key(schema)).iter_errors(value), key=lambda e: list(e.path))
+    out = []
+    for err in errors[:limit]:
+        where = "/".join(str(p) for p in err.path) or "(top level)"
+        out.append(f"{where}: {err.message}")
+    return out
+
+
+def extract_json(text: str) -> Any:
+    """The JSON value in ``text``: the whole text, a fenced block, or the first balanced object or array.
+
+    Raises ``ValueError`` when there is none. Grammar-constrained output is plain JSON; the rest is for
+    endpoints that could not be constrained and wrap their JSON in prose or a code fence."""
+    stripped = text.strip()
+    fenced = _FENCE.match(stripped)
+    if fenced:
+        stripped = fenced.group(1).strip()
+    try:
+        return json.loads(stripped)
+    except ValueError:
+        pass
+    decoder = json.JSONDecoder()
+    for i, ch in enumerate(stripped):
+        if ch in "{[":
+            try:
+                value, _ = decoder.raw_decode(stripped, i)
+            except ValueError:
+                continue
+            return value
+    raise ValueError("no JSON object or array in the text")
+
+
+def _snippet(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def parse_json_output(text: str, schema: dict[str, Any], *, model: str,
+                      finish_reason: str = "stop") -> Any:
+    """The value ``text`` holds, checked against ``schema``; :class:`StructuredOutputError` otherwise."""
+    try:
+        value = extract_json(text)
+    except ValueError:
+        if finish_reason == "length":
+            raise StructuredOutputError(
+                f"{model} stopped at max_tokens before finishing its JSON output: {_snippet(text)!r}",
+                "raise max_tokens, or bound the schema (maxItems, maxLength)") from None
+        shown = _snippet(text) or "(empty)"
+        raise StructuredOutputError(f"{model} returned text that is not JSON: {shown!r}",
+                                    "use a model or endpoint that supports JSON output") from None
+    problems = validation_errors(value, schema)
+    if problems:
+        raise StructuredOutputError(
+            f"{model} returned JSON that does not match the schema ({'; '.join(problems)}): "
+            f"{_snippet(text)!r}",
+            "simplify the schema, or use a model or endpoint that supports schema-constrained output")
+    return value
+
+
+def json_instruction(schema: dict[str, Any]) -> str:
+    """What to tell a model that cannot be constrained (appended to the last message)."""
+    return ("Reply with one JSON value only, no other text, that matches this JSON schema:\n"
+            + json.dumps(schema, separators=(",", ":")))

@@ -1,0 +1,77 @@
+"""``groundglass chat``: a conversation in the terminal, searched afresh on every turn.
+
+Each turn sends the whole conversation to the engine, which rewrites a follow-up ("and when did he
+die?") into a standalone query, reuses the sources of earlier turns when they already answer it, and
+otherwise searches again. The answer streams with its sources, like ``ask``. Lines read from stdin,
+so a scripted conversation can be piped in. Commands: ``/new`` starts over, ``/sources`` lists the
+sources gathered so far, ``/exit`` (or end of input) quits.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from groundglass.commands.answer import _settings, _status, answer_in_terminal
+from groundglass.errors import GroundglassError
+
+MAX_PRIOR_SOURCES = 24  # sources of earlier turns offered for reuse (most recent first)
+
+
+def chat(
+    search: str = typer.Option("index", "--search", "-s", help="Where to search: index or web."),
+    index: str | None = typer.Option(None, "--index", "-i", help="Local index (setting: retrieval.index)."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model spec (setting: llm.model)."),
+    reasoning_effort: str | None = typer.Option(None, "--reasoning-effort", "-e",
+                                                help="minimal | low | medium | high."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Longest answer per turn, in tokens."),
+    config: Path | None = typer.Option(None, "--config", help="Config file (TOML)."),
+) -> None:
+    """Talk with your sources: every turn searches again, follow-ups keep the context."""
+    from groundglass.answer.engine import Engine
+    from groundglass.answer.types import AskRequest, Message, Source
+
+    engine = Engine(_settings(config))
+    messages: list[Message] = []
+    gathered: list[Source] = []
+    interactive = sys.stdin.isatty()
+    if interactive:
+        _status("groundglass chat: ask anything; /new starts over, /sources lists sources, /exit quits")
+    while True:
+        if interactive:
+            typer.echo("\n> ", nl=False)
+        line = sys.stdin.readline()
+        if not line:
+            break
+        text = line.strip()
+        if not text:
+            continue
+        if text in ("/exit", "/quit"):
+            break
+        if text == "/new":
+            messages, gathered = [], []
+            _status("(new conversation)")
+            continue
+        if text == "/sources":
+            for n, s in enumerate(gathered, start=1):
+                typer.echo(f"[{n}] {s.title} — {s.url}")
+            continue
+        if not interactive:
+            typer.echo(f"\n> {text}")
+        request = AskRequest(messages=[*messages, Message("user", text)], index=index, model=model,
+                             max_tokens=max_tokens, search=search, reasoning_effort=reasoning_effort,
+                             prior_sources=gathered[:MAX_PRIOR_SOURCES])
+        try:
+            answer = answer_in_terminal(engine, request)
+        except GroundglassError as exc:  # one bad turn does not end the conversation
+            typer.secho(f"error: {exc}", err=True, fg="red")
+            continue
+        messages += [Message("user", text), Message("assistant", answer.content)]
+        new = [s for s in answer.sources if all((s.url, s.text) != (g.url, g.text) for g in gathered)]
+        gathered = [*new, *gathered]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("chat")(chat)

@@ -1,0 +1,202 @@
+"""Conversations: message checks, history fitting, standalone queries with the tiny model, and the reuse and
+filtering of earlier sources with MiniLM over real Wikipedia summaries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from groundglass.answer.conversation import (
+    check_messages,
+    check_rewrite,
+    covered_by,
+    fallback_query,
+    filter_relevant,
+    fit_history,
+    normalize_messages,
+    standalone_query,
+)
+from groundglass.answer.llm.llama_cpp_runtime import LlamaCppLLM
+from groundglass.answer.llm.load import load_llm
+from groundglass.answer.llm.openai_runtime import OpenAICompatibleLLM
+from groundglass.answer.types import Message, Source
+from groundglass.config import Settings, load_settings
+from groundglass.errors import GroundglassError
+
+U, A, S = "user", "assistant", "system"
+HAMLET = [Message(U, "Who wrote Hamlet?"), Message(A, "Hamlet was written by William Shakespeare [1]."),
+          Message(U, "and when did he die?")]
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    home = tmp_path_factory.mktemp("gg-home")
+    return load_settings(home=str(home), llm__context_length=2048, llm__threads=1)
+
+
+@pytest.fixture(scope="module")
+def tiny(settings: Settings) -> LlamaCppLLM:
+    llm = load_llm("tiny", settings)
+    assert isinstance(llm, LlamaCppLLM)
+    return llm
+
+
+# --- check_messages -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("messages", "expected"), [
+    ([], "messages is empty"),
+    ([Message("tool", "x"), Message(U, "hi")], "messages[0] has role 'tool'"),
+    ([Message(U, "hi"), Message(S, "be brief"), Message(U, "hi")], "system message after"),
+    ([Message(U, "Who wrote Hamlet?"), Message(A, "Shakespeare.")], "last message is from the assistant"),
+    ([Message(S, "be brief")], "last message is from the system"),
+    ([Message(U, "   ")], "last user message is empty"),
+    ([Message(U, None)], "no text content"),  # type: ignore[arg-type]
+])
+def test_check_messages_rejects_what_cannot_be_answered(messages: list[Message], expected: str) -> None:
+    with pytest.raises(GroundglassError) as err:
+        check_messages(messages)
+    assert expected in err.value.message
+    assert err.value.param == "messages" and err.value.fix
+
+
+def test_repeated_roles_are_accepted_and_merged() -> None:
+    messages = [Message(S, "Be brief."), Message(S, "Cite sources."), Message(A, "Hello!"), Message(U, "Hi"),
+                Message(U, "Who wrote Hamlet?"), Message(A, ""), Message(U, "and when did he die?")]
+    check_messages(messages)
+    assert normalize_messages(messages) == [
+        Message(S, "Be brief.\n\nCite sources."), Message(A, "Hello!"), Message(U, "Hi\n\nWho wrote Hamlet?"),
+        Message(U, "and when did he die?")]  # the question to answer stays apart
+
+
+# --- fit_history ----------------------------------------------------------------------------------------
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def test_fit_history_drops_the_oldest_turns_first() -> None:
+    messages = [Message(S, "one two"), Message(U, "a " * 10), Message(A, "b " * 10), Message(U, "c " * 10),
+                Message(A, "d " * 10), Message(U, "last question")]
+    everything = fit_history(messages, 1000, _words, overhead_tokens=0)
+    assert everything == messages
+    # 2 (system) + 2 (last) + 10 + 10 fit in 24: the last exchange stays, the first goes
+    fitted = fit_history(messages, 24, _words, overhead_tokens=0)
+    assert [m.content[:1] for m in fitted] == ["o", "c", "d", "l"]
+    # 23 leaves room for the assistant turn only: a history must not start with it
+    assert [m.role for m in fit_history(messages, 23, _words, overhead_tokens=0)] == [S, U]
+
+
+def test_fit_history_with_a_real_tokenizer(tiny: LlamaCppLLM) -> None:
+    long_answer = "Shakespeare wrote many plays. " * 60
+    messages = [Message(U, "Who wrote Hamlet?"), Message(A, long_answer), Message(U, "and when did he die?")]
+    fitted = fit_history(messages, 200, tiny.count_tokens)
+    assert fitted == [messages[-1]]  # the long answer does not fit, and a lone question before it is dropped
+    assert fit_history(messages, 2000, tiny.count_tokens) == messages
+
+
+def test_fit_history_names_the_problem_when_the_question_alone_is_too_long(tiny: LlamaCppLLM) -> None:
+    messages = [Message(S, "Be brief."), Message(U, "word " * 500)]
+    with pytest.raises(GroundglassError) as err:
+        fit_history(messages, 300, tiny.count_tokens)
+    assert "the system message and the last message need" in err.value.message
+    assert "300" in err.value.message and "shorten the question" in err.value.fix
+    assert err.value.param == "messages"
+
+
+# --- standalone queries -----------------------------------------------------------------------------------
+
+def test_first_turn_and_self_contained_follow_ups_need_no_model(unused_port: int) -> None:
+    dead = OpenAICompatibleLLM("x", f"http://127.0.0.1:{unused_port}/v1", timeout_s=2)  # any call would fail
+    try:
+        first = standalone_query(dead, [Message(S, "Be brief."), Message(U, "  Who wrote   Hamlet? ")])
+        assert (first.query, first.rewritten, first.method) == ("Who wrote Hamlet?", False, "single")
+        named = standalone_query(dead, [*HAMLET[:2], Message(U, "When was the Eiffel Tower built?")])
+        assert (named.query, named.method) == ("When was the Eiffel Tower built?", "self_contained")
+    finally:
+        dead.close()
+
+
+def test_follow_up_gets_the_subject_back_with_the_tiny_model(tiny: LlamaCppLLM) -> None:
+    result = standalone_query(tiny, HAMLET)
+    assert result.method in ("model", "fallback") and result.rewritten
+    assert "die" in result.query.lower()
+    assert "shakespeare" in result.query.lower() or "hamlet" in result.query.lower()
+    assert result.seconds > 0
+
+
+def test_model_failure_falls_back_without_raising(unused_port: int) -> None:
+    dead = OpenAICompatibleLLM("x", f"http://127.0.0.1:{unused_port}/v1", timeout_s=2)
+    try:
+        result = standalone_query(dead, HAMLET)
+    finally:
+        dead.close()
+    assert result.method == "fallback" and "cannot reach" in result.reason
+    assert result.query == "When did he die? (Hamlet, William Shakespeare)"
+
+
+@pytest.mark.parametrize(("rewrite", "problem"), [
+    ("When did William Shakespeare die?", ""),
+    ("Death of William Shakespeare", ""),  # one new word is a paraphrase, not an invention
+    ("William Shakespeare died in 1616", "invents"),  # an answer, not a question
+    ("When did he die?", "does not name"),
+    ("Who wrote Hamlet?", "repeats an earlier question"),
+    ("", "empty"),
+    ("When did the famous English playwright and poet from Stratford upon Avon die exactly?", "invents"),
+])
+def test_check_rewrite(rewrite: str, problem: str) -> None:
+    reason = check_rewrite(rewrite, "and when did he die?", HAMLET[:2])
+    assert (problem in reason) if problem else reason == ""
+
+
+def test_fallback_query_adds_what_the_follow_up_lacks() -> None:
+    earlier = [Message(U, "Where is the Eiffel Tower?"), Message(A, "It is in Paris, France [1].")]
+    assert fallback_query("How tall is it?", earlier) == "How tall is it? (Eiffel Tower, Paris, France)"
+    assert fallback_query("and the Eiffel Tower's height?", earlier).startswith("The Eiffel Tower's height?")
+    plain = [Message(U, "what is photosynthesis"), Message(A, "a process plants use [1].")]
+    assert fallback_query("why is it green?", plain) == "Why is it green? (photosynthesis)"
+
+
+# --- earlier sources ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def wiki_sources() -> dict[str, Source]:
+    from groundglass.answer.index.builtin import wikipedia_documents
+
+    titles = ["William Shakespeare", "Hamlet", "Eiffel Tower", "Marie Curie"]
+    return {d.title: Source(url=d.uri, title=d.title, text=d.sections[0].text)
+            for d in wikipedia_documents(titles=titles)}
+
+
+def test_sources_that_answer_the_follow_up_are_reused(wiki_sources: dict[str, Source]) -> None:
+    earlier = [wiki_sources["William Shakespeare"], wiki_sources["Eiffel Tower"], wiki_sources["Hamlet"]]
+    coverage = covered_by(earlier, "When was Hamlet written?")
+    assert coverage.covered and coverage.best >= 0.55
+    assert coverage.kept[0].title == "Hamlet"
+    assert "Eiffel Tower" not in [s.title for s in coverage.kept]  # no longer relevant: dropped
+    assert coverage.scores == sorted(coverage.scores, reverse=True)
+
+
+def test_unrelated_follow_up_searches_again_and_drops_everything(wiki_sources: dict[str, Source]) -> None:
+    earlier = list(wiki_sources.values())
+    coverage = covered_by(earlier, "What is the capital of Japan?")
+    assert not coverage.covered and coverage.kept == [] and coverage.best < 0.3
+    assert filter_relevant(earlier, "What is the capital of Japan?") == []
+
+
+def test_a_page_on_the_subject_without_the_fact_is_not_reuse(wiki_sources: dict[str, Source]) -> None:
+    """Close in meaning, but the page never says how Curie's daughter spent her life: search again."""
+    coverage = covered_by([wiki_sources["Marie Curie"]], "What did Marie Curie's daughter Ève write?")
+    assert coverage.kept and not coverage.covered
+
+
+def test_no_earlier_sources() -> None:
+    coverage = covered_by([], "anything")
+    assert not coverage.covered and coverage.kept == [] and coverage.best == 0.0
+
+
+def test_module_file_documents_the_thresholds() -> None:
+    import groundglass.answer.conversation as conversation
+
+    doc = Path(conversation.__file__).read_text()
+    assert "bench.bench_reuse" in doc and "COVER_THRESHOLD = 0.55" in doc

@@ -1,0 +1,138 @@
+"""Conversations and reasoning effort through the engine: follow-ups rewritten, earlier sources reused,
+plans searched step by step with a visible trace, related questions, and bad conversations refused.
+
+Real index of Wikipedia summaries, the tiny SmolLM2 model under JSON-schema grammars: the mechanics
+are checked, not the quality of a 135M model's prose.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from groundglass.answer.engine import Engine
+from groundglass.answer.events import Done, SourcesFound, StepDone, Token
+from groundglass.answer.response import to_perplexity_json
+from groundglass.answer.types import AskRequest, Message
+from groundglass.config import load_settings
+from groundglass.errors import GroundglassError
+
+TITLES = ["Berlin Wall", "Marie Curie", "Pierre Curie", "Eiffel Tower", "Paris", "France", "Apollo 11",
+          "Moon"]
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    from groundglass.answer.index.builtin import wikipedia_documents
+    from groundglass.answer.index.ingest import add_documents
+    from groundglass.answer.index.store import LocalIndex
+
+    home = tmp_path_factory.mktemp("gg-reasoning")
+    settings = load_settings(None, home=str(home), llm__model="tiny", llm__max_tokens=32,
+                             llm__temperature=0.0, retrieval__index="wiki")
+    with LocalIndex.open(settings, "wiki", create=True) as index:
+        add_documents(index, wikipedia_documents(titles=TITLES))
+    return Engine(settings)
+
+
+def test_medium_effort_plans_streams_a_think_trace_and_reports_its_steps(engine: Engine) -> None:
+    question = "Who designed the Eiffel Tower, and when did Apollo 11 land on the Moon?"
+    events = list(engine.stream(AskRequest.from_question(question, reasoning_effort="medium",
+                                                         max_tokens=24)))
+    kinds = [type(e).__name__ for e in events]
+    first_source = kinds.index("SourcesFound")
+    # the trace opens first, each step is announced before the sources, the answer follows
+    assert isinstance(events[0], Token) and events[0].text == "<think>\n"
+    steps = [e for e in events if isinstance(e, StepDone)]
+    assert steps and all(kinds.index("StepDone") < first_source for _ in steps)
+    answer = events[-1].answer
+    assert isinstance(events[-1], Done)
+    streamed = "".join(e.text for e in events if isinstance(e, Token))
+    assert streamed.strip() == answer.content
+    assert answer.content.startswith("<think>\n") and "</think>\n\n" in answer.content
+    think = answer.content.split("</think>", 1)[0]
+    assert all(f'searched "{s.step["query"]}"' in think for s in steps)
+    reasoning = answer.reasoning
+    assert reasoning is not None and reasoning["effort"] == "medium"
+    assert reasoning["plan"]["source"] in ("model", "fallback")
+    assert [s["query"] for s in reasoning["steps"]] == [s.step["query"] for s in steps]
+    assert all({"id", "query", "round", "sources", "partial_answer", "seconds"} <= set(s)
+               for s in reasoning["steps"])
+    assert answer.usage.num_search_queries == len(steps) >= 1
+    assert answer.usage.reasoning_tokens > 0
+    # attribution covers the answer, not the trace
+    assert all("searched" not in a.text for a in answer.attribution)
+    data = to_perplexity_json(answer)
+    assert data["reasoning"]["steps"] and data["usage"]["reasoning_tokens"] == answer.usage.reasoning_tokens
+
+
+def test_minimal_effort_is_one_search_without_a_trace(engine: Engine) -> None:
+    answer = engine.answer(AskRequest.from_question("When was the Berlin Wall built?",
+                                                    reasoning_effort="minimal"))
+    assert not answer.content.startswith("<think>") and answer.reasoning is None
+    assert answer.usage.num_search_queries == 1 and answer.usage.reasoning_tokens == 0
+    assert answer.sources[0].title == "Berlin Wall"
+
+
+def test_a_follow_up_is_rewritten_from_the_conversation(engine: Engine) -> None:
+    messages = [Message("user", "Who was Marie Curie?"),
+                Message("assistant", "Marie Curie was a physicist and chemist who pioneered research on "
+                                     "radioactivity [1]."),
+                Message("user", "Who was her husband?")]
+    answer = engine.answer(AskRequest(messages=messages))
+    rewrite = answer.reasoning["rewrite"]
+    assert rewrite["rewritten"] and "Curie" in rewrite["query"]
+    assert answer.queries == [rewrite["query"]] and answer.usage.num_search_queries == 1
+    assert {"Marie Curie", "Pierre Curie"} & {s.title for s in answer.sources}
+
+
+def test_earlier_sources_that_answer_the_follow_up_are_reused(engine: Engine) -> None:
+    first = engine.answer(AskRequest.from_question("When was the Berlin Wall built?"))
+    assert first.sources
+    messages = [Message("user", "When was the Berlin Wall built?"), Message("assistant", first.content),
+                Message("user", "What did the Berlin Wall separate West Berlin from?")]
+    events = list(engine.stream(AskRequest(messages=messages, prior_sources=first.sources)))
+    found = next(e for e in events if isinstance(e, SourcesFound))
+    answer = events[-1].answer
+    assert answer.reasoning["reused_sources"] is True and answer.usage.num_search_queries == 0
+    assert found.sources and {s.url for s in found.sources} <= {s.url for s in first.sources}
+    # an unrelated follow-up searches afresh and drops the earlier sources as no longer relevant
+    messages[-1] = Message("user", "Who was the first person to walk on the Moon?")
+    fresh = engine.answer(AskRequest(messages=messages, prior_sources=first.sources))
+    assert fresh.reasoning["reused_sources"] is False and fresh.usage.num_search_queries == 1
+    assert all(s.title != "Berlin Wall" for s in fresh.sources)
+
+
+def test_related_questions_when_asked(engine: Engine) -> None:
+    answer = engine.answer(AskRequest.from_question("Who was Pierre Curie?", return_related_questions=True))
+    assert answer.related_questions and all(q.endswith("?") for q in answer.related_questions)
+    assert "Who was Pierre Curie?" not in answer.related_questions
+    plain = engine.answer(AskRequest.from_question("Who was Pierre Curie?"))
+    assert plain.related_questions == []
+
+
+@pytest.mark.parametrize(("messages", "message"), [
+    ([Message("user", "Hi"), Message("assistant", "Hello")], "the last message is from the assistant"),
+    ([Message("tool", "x"), Message("user", "Hi")], "has role 'tool'"),
+    ([Message("user", "Hi"), Message("system", "Be brief"), Message("user", "Who?")], "system message after"),
+    ([], "messages is empty"),
+])
+def test_malformed_conversations_are_refused(engine: Engine, messages: list[Message], message: str) -> None:
+    with pytest.raises(GroundglassError) as info:
+        engine.stream(AskRequest(messages=messages))
+    assert message in str(info.value) and info.value.param == "messages"
+
+
+def test_bad_effort_and_overlong_history(engine: Engine) -> None:
+    with pytest.raises(GroundglassError) as info:
+        engine.stream(AskRequest.from_question("Who was Marie Curie?", reasoning_effort="extreme"))
+    assert info.value.param == "reasoning_effort" and "minimal" in str(info.value)
+    # a history far beyond the context is trimmed to its latest turns, not refused
+    long_turn = "The Berlin Wall divided the city. " * 400
+    messages = [Message("user", long_turn), Message("assistant", long_turn)] * 3 + [
+        Message("user", "When was the Berlin Wall built?")]
+    answer = engine.answer(AskRequest(messages=messages))
+    assert answer.sources and answer.usage.prompt_tokens < engine.llm().context_length
+    # ... but a question that alone overflows the context is refused with the fix
+    with pytest.raises(GroundglassError) as info:
+        engine.stream(AskRequest.from_question("Why? " * 5000))
+    assert info.value.param == "messages"
