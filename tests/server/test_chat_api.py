@@ -118,6 +118,26 @@ def test_perplexity_sdk_chat_stream_and_options(api: Api) -> None:
     assert "".join(c.choices[0].delta.content or "" for c in chunks).strip()
 
 
+def test_response_format_json_schema_is_enforced(api: Api) -> None:
+    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 40},
+                                               "year": {"type": "integer"}},
+              "required": ["name", "year"], "additionalProperties": False}
+    r = oai(api).chat.completions.create(
+        model="sonar", max_tokens=60, messages=[{"role": "user", "content": QUESTION}],
+        response_format={"type": "json_schema", "json_schema": {"name": "fact", "schema": schema}})
+    value = json.loads(r.choices[0].message.content)
+    assert set(value) == {"name", "year"}
+    assert isinstance(value["year"], int) and isinstance(value["name"], str)
+    assert EIFFEL in (r.model_extra or {})["citations"]
+    with pytest.raises(openai.BadRequestError) as info:
+        oai(api).chat.completions.create(
+            model="sonar", max_tokens=8, messages=[{"role": "user", "content": QUESTION}],
+            response_format={"type": "json_schema",
+                             "json_schema": {"name": "x", "schema": {"type": "objekt"}}})
+    error = info.value.body
+    assert error["param"] == "response_format" and "JSON schema is invalid" in error["message"]
+
+
 def test_search_filters_apply_to_answers(api: Api) -> None:
     client = pplx(api)
     only = client.chat.completions.create(

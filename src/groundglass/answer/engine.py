@@ -38,6 +38,7 @@ Nothing here knows about the terminal or HTTP.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -170,6 +171,10 @@ class Engine:
                                    param="messages")
         conversation.check_messages(messages)
         question = messages[-1].content.strip()
+        if request.response_schema is not None:
+            from groundglass.answer.llm.structured import check_schema
+
+            check_schema(request.response_schema)
         s = self.settings
         _, earlier, _ = conversation.split_turns(conversation.normalize_messages(messages))
         effort = preset_for(request.reasoning_effort, request.preset_name or request.model or s.llm.model, s)
@@ -276,16 +281,21 @@ class Engine:
             return
 
         history = [ChatMessage(m.role, m.content) for m in job.history]
+        schema = job.request.response_schema
         messages = prompt.build_messages(job.question, sources, image_notes=image_notes, history=history,
-                                         style=job.effort.answer_style)
+                                         style="json" if schema is not None else job.effort.answer_style)
         completion = Completion()
-        pieces: list[str] = []
-        for text in self._generate(job, messages, completion, n_sources=len(sources)):
-            pieces.append(text)
-            yield Token(text)
-        answer_text = "".join(pieces).strip()
+        if schema is not None:  # structured output: the whole JSON at once, under the schema's grammar
+            answer_text = self._generate_json(job, messages, schema, completion)
+            yield Token(answer_text)
+        else:
+            pieces: list[str] = []
+            for text in self._generate(job, messages, completion, n_sources=len(sources)):
+                pieces.append(text)
+                yield Token(text)
+            answer_text = "".join(pieces).strip()
 
-        attribution = self._attribute(answer_text, sources)
+        attribution = [] if schema is not None else self._attribute(answer_text, sources)
         job.lap("cite_s")
         related = self._related(job, query, answer_text, sources)
         usage = Usage(prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
@@ -293,7 +303,8 @@ class Engine:
                       reasoning_tokens=job.reasoning_tokens + job.llm.count_tokens(trace.text))
         yield Done(Answer(content=trace.text + answer_text, sources=sources, model=job.llm.name,
                           finish_reason=completion.finish_reason, usage=usage, attribution=attribution,
-                          declined=cite.is_declined_answer(answer_text), timings=dict(job.timings),
+                          declined=schema is None and cite.is_declined_answer(answer_text),
+                          timings=dict(job.timings),
                           related_questions=related, **extras))
 
     # --- the steps ---------------------------------------------------------------------------------
@@ -480,6 +491,15 @@ class Engine:
         if tail:
             yield tail
         job.lap("generate_s")
+
+    def _generate_json(self, job: _Job, messages: list[ChatMessage], schema: dict[str, Any],
+                       completion: Completion) -> str:
+        """The answer as JSON that ``schema`` accepts (a StructuredOutputError when the model fails)."""
+        value = job.llm.complete_json(messages, schema, max_tokens=self._room_to_answer(job, messages),
+                                      temperature=job.temperature, completion=completion)
+        job.lap("first_token_s")
+        job.lap("generate_s")
+        return json.dumps(value, ensure_ascii=False)
 
     def _attribute(self, content: str, sources: list[Source]) -> list[SentenceSupport]:
         if not sources:

@@ -37,6 +37,7 @@ REMINDERS = {
     "report": ("Write a structured answer: a one-sentence summary, then short sections with ## headings; "
                "end each sentence with the number of its source, like [1]."),
     "partial": "Answer in one short sentence, with the number of its source, like [1].",
+    "json": "Answer in JSON of the requested form, with every value taken from the sources.",
 }
 
 NO_SOURCES_SYSTEM_PROMPT = "Answer the question briefly and accurately."

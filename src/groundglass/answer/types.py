@@ -58,6 +58,8 @@ class AskRequest:
     return_related_questions: bool | None = None  # None: as the reasoning effort says
     # sources of earlier turns (a chat session keeps them): reused when they answer the follow-up
     prior_sources: list[Source] = field(default_factory=list)
+    # a JSON schema the answer must follow (the API's response_format json_schema); None: prose
+    response_schema: dict[str, Any] | None = None
 
     @classmethod
     def from_question(cls, question: str, **kw: Any) -> AskRequest:

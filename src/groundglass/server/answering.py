@@ -32,7 +32,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -135,6 +135,7 @@ class Answerer:
             reasoning_effort=body.reasoning_effort,  # None: the preset's (effort.default_effort)
             preset_name=body.model,
             return_related_questions=body.return_related_questions,
+            response_schema=_response_schema(body),
         )
         return Plan(
             api_model=body.model,
@@ -315,7 +316,8 @@ class Answerer:
         raise APIError(500, "the engine stopped without an answer", code="engine_error")
 
 
-ENGINE_FAILURE_STATUS = {"model_error": 502, "search_failed": 502, "internal_error": 500, "engine_error": 500}
+ENGINE_FAILURE_STATUS = {"model_error": 502, "invalid_model_output": 502, "search_failed": 502,
+                         "internal_error": 500, "engine_error": 500}
 ENGINE_FAILURE_WHAT = {"search_failed": "the web search failed"}
 
 
@@ -354,3 +356,11 @@ def _images(body: ChatRequest) -> list[ImageInput]:
             param = f"messages.{last}.content.{j}.image_url"
             raise APIError(400, str(exc), code=exc.code, param=param) from exc
     return images
+
+
+def _response_schema(body: ChatRequest) -> dict[str, Any] | None:
+    """The JSON schema the answer must follow (``response_format`` of type ``json_schema``), or None."""
+    fmt = body.response_format
+    if fmt is None or fmt.type != "json_schema" or fmt.json_schema is None:
+        return None
+    return fmt.json_schema.json_schema_
