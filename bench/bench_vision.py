@@ -12,8 +12,9 @@
    Baseline: decoding and preprocessing the same images alone (what any classifier pays); ratio.
 3. End to end at the retrieval level, split into stages: decode+validate, OCR, labels, queries,
    search (hybrid, every query) in a small local index of SEARCH_CORPUS, for the test images; and
-   whether the best page is the expected one. The answer stage (the engine writing an answer with
-   the visual facts) is not wired yet: TODO below.
+   whether the best page is the expected one. Then the whole `groundglass ask --image` path through
+   the engine, split into its stages (images, search, rank, first token, generation, citations);
+   baseline: the engine answering the text query the image was turned into, without the image.
 
 Model load times are reported apart; timings are medians over ``--repeat`` runs after a warm-up.
 Timings are wall-clock on a shared machine: the load average printed at the top says how busy it was.
@@ -142,7 +143,7 @@ def label_section(repeat: int) -> None:
           f"ratio {ml / mp:.1f}x); top-1 as expected: {hits}/{len(label_t)}")
 
 
-def end_to_end_section(threads: int | None) -> None:
+def end_to_end_section(threads: int | None, model: str) -> None:
     from groundglass.answer.embeddings import get_embedder
     from groundglass.answer.index import LocalIndex, add_documents
     from groundglass.answer.index.documents import Document, Section
@@ -180,12 +181,38 @@ def end_to_end_section(threads: int | None) -> None:
             verdict = "ok" if best[0] == expected else f"WRONG (expected {expected})"
             print(f"{name:<9} {t1 - t0:7.3f} {ocr_s:6.2f} {label_s:7.2f} {t3 - t2:8.4f} {t4 - t3:7.3f} "
                   f"{t4 - t0:6.2f}  {best[0]} {verdict}")
-        index.close()
         print(f"Image question to retrieved pages: {statistics.mean(totals):.2f} s per image on average")
-        # TODO(engine wiring): once Engine takes AskRequest.images, time the whole `groundglass ask --image`
-        # path here and split it into: images (decode + facts), queries, retrieval, prompt, first token,
-        # generation, citations; baseline: the same question without the image.
-        print("Answer stage (engine + LLM): TODO, not wired into the engine yet")
+        index.close()
+        answer_stages(settings, cases, model)
+
+
+def answer_stages(settings: Any, cases: list[tuple[str, bytes, str, str]], model: str) -> None:
+    """The engine end to end (`ask --image`), stage by stage, next to the same query as plain text."""
+    from groundglass.answer.engine import Engine
+    from groundglass.answer.types import AskRequest
+
+    engine = Engine(settings.model_copy(update={"llm": settings.llm.model_copy(
+        update={"model": model, "max_tokens": 48, "temperature": 0.0})}))
+    engine.answer(AskRequest.from_question("warm up: what is espresso?", index="vision-bench"))
+    print(f"\nAnswer stages through the engine, model {model!r} (seconds; stage ends, cumulative)")
+    print(f"{'image':<9} {'images':>7} {'search':>7} {'rank':>6} {'1st tok':>8} {'answer':>7} {'total':>6}  "
+          f"{'text-only':>9} {'ratio':>6}  cited")
+    ratios = []
+    for name, blob, question, _expected in cases:
+        started = time.perf_counter()
+        answer = engine.answer(AskRequest.from_question(question, index="vision-bench",
+                                                        images=[ImageInput.from_bytes(blob, name)]))
+        total = time.perf_counter() - started
+        t = answer.timings
+        started = time.perf_counter()
+        engine.answer(AskRequest.from_question(answer.queries[0], index="vision-bench"))
+        text_only = time.perf_counter() - started
+        ratios.append(total / text_only)
+        cited = answer.sources[0].url.rsplit("/", 1)[-1] if answer.sources else "-"
+        widths = (("vision_s", 7), ("retrieve_s", 7), ("rank_s", 6), ("first_token_s", 8), ("generate_s", 7))
+        stages = " ".join(f"{t.get(k, 0):{w}.2f}" for k, w in widths)
+        print(f"{name:<9} {stages} {total:6.2f}  {text_only:9.2f} {total / text_only:6.2f}  {cited}")
+    print(f"image question / the same query as text: {statistics.mean(ratios):.2f}x on average")
 
 
 def main() -> None:
@@ -193,13 +220,14 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per image after a warm-up")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (OCR)")
+    parser.add_argument("--model", default="default", help="model spec for the answer stages")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
     ocr_section(args.repeat, args.threads)
     label_section(args.repeat)
-    end_to_end_section(args.threads)
+    end_to_end_section(args.threads, args.model)
 
 
 if __name__ == "__main__":
