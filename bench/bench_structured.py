@@ -5,14 +5,20 @@ filters the whole vocabulary only when that token is rejected; the baseline is t
 ``Llama.create_completion(grammar=...)``, whose sampler chain filters the whole vocabulary at every
 token. Both decode the same prompt from an empty KV cache and must produce the same JSON (asserted).
 
+Wall time on a shared CPU is noisy, so the bench also reports the time spent outside llama.cpp's
+forward pass (``decode``, measured with cProfile): sampling, grammar and Python. That part is what the
+two paths differ in.
+
     .venv/bin/python -m bench.bench_structured [--model default] [--threads 2] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import statistics
 import time
 
@@ -40,6 +46,7 @@ def main() -> None:
     messages = planner.plan_messages(QUESTION, n)
     schema = planner.plan_schema(n)
     times: dict[str, list[float]] = {"groundglass": [], "llama-cpp-python": []}
+    overhead: dict[str, list[float]] = {"groundglass": [], "llama-cpp-python": []}
     outputs: dict[str, str] = {}
     tokens = 0
     for _ in range(args.repeats):
@@ -48,20 +55,32 @@ def main() -> None:
             # repeat_penalty other than 1.0 sends complete_json down llama-cpp-python's path
             llm.repeat_penalty = 1.0 if path == "groundglass" else 1.0 + 1e-9
             completion = Completion()
+            profile = cProfile.Profile()
             started = time.perf_counter()
+            profile.enable()
             value = llm.complete_json(messages, schema, max_tokens=planner.plan_max_tokens(n),
                                       completion=completion)
-            times[path].append(time.perf_counter() - started)
+            profile.disable()
+            wall = time.perf_counter() - started
+            decode = sum(row[2] for (_, _, name), row in pstats.Stats(profile).stats.items()  # type: ignore[attr-defined]
+                         if name == "decode")
+            times[path].append(wall)
+            overhead[path].append(wall - decode)
             outputs[path] = json.dumps(value)
             tokens = completion.completion_tokens
     llm.repeat_penalty = 1.0
     assert outputs["groundglass"] == outputs["llama-cpp-python"], outputs
     ours, base = statistics.median(times["groundglass"]), statistics.median(times["llama-cpp-python"])
+    ours_o = statistics.median(overhead["groundglass"])
+    base_o = statistics.median(overhead["llama-cpp-python"])
     print(f"{llm.name}, {args.threads} threads, plan of {tokens} tokens for a "
           f"{completion.prompt_tokens}-token prompt, median of {args.repeats}:")
-    print(f"  groundglass greedy grammar loop : {ours:6.2f} s")
-    print(f"  llama-cpp-python grammar sampler: {base:6.2f} s (baseline)")
-    print(f"  ratio: {base / ours:.2f}x faster; same output: {outputs['groundglass']}")
+    print(f"  groundglass greedy grammar loop : {ours:6.2f} s wall, {ours_o:5.2f} s outside decode "
+          f"({ours_o / tokens * 1000:.1f} ms a token)")
+    print(f"  llama-cpp-python grammar sampler: {base:6.2f} s wall, {base_o:5.2f} s outside decode "
+          f"({base_o / tokens * 1000:.1f} ms a token) (baseline)")
+    print(f"  ratio: wall {base / ours:.2f}x, outside decode {base_o / max(ours_o, 1e-9):.1f}x; "
+          f"same output: {outputs['groundglass']}")
 
 
 if __name__ == "__main__":

@@ -91,6 +91,31 @@ def test_openai_client_streaming(api: Api) -> None:
     assert rows[0]["completion_tokens"] == usage["completion_tokens"]
 
 
+def test_reasoning_effort_and_conversations_stream(api: Api) -> None:
+    stream = oai(api).chat.completions.create(
+        model="sonar-reasoning-pro", stream=True, max_tokens=16, reasoning_effort="low",
+        messages=[{"role": "user", "content": "When was the Eiffel Tower completed, and who designed it?"}])
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert text.startswith("<think>\n") and "</think>" in text  # the trace streams before the answer
+    last = chunks[-1].model_extra or {}
+    steps = last["reasoning"]["steps"]
+    assert last["reasoning"]["effort"] == "low" and steps and all(s["query"] for s in steps)
+    assert chunks[-1].usage.model_dump()["reasoning_tokens"] > 0
+    assert chunks[-1].usage.model_dump()["num_search_queries"] == len(steps)
+    # a follow-up in messages is rewritten from the conversation before it is searched
+    r = oai(api).chat.completions.create(model="sonar", max_tokens=16, messages=[
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "content": "The Eiffel Tower was completed in 1889 [1]."},
+        {"role": "user", "content": "How tall is it?"}])
+    rewrite = (r.model_extra or {})["reasoning"]["rewrite"]
+    assert rewrite["rewritten"] and "Eiffel" in rewrite["query"]
+    with pytest.raises(openai.BadRequestError) as info:
+        oai(api).chat.completions.create(model="sonar", max_tokens=8, messages=[
+            {"role": "user", "content": QUESTION}, {"role": "assistant", "content": "1889."}])
+    assert info.value.body["param"] == "messages" and "last message" in info.value.body["message"]
+
+
 def test_perplexity_sdk_chat_stream_and_options(api: Api) -> None:
     client = pplx(api)
     r = client.chat.completions.create(

@@ -38,6 +38,7 @@ another sub-question of the same multi-hop question (2402)):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeVar
@@ -211,8 +212,6 @@ def standalone_query(llm: LLM, messages: Sequence[Message], *, max_tokens: int =
     """The search query for the last user message of ``messages`` (a checked conversation).
 
     Never raises for model trouble: a failed or rejected rewrite falls back (``method="fallback"``)."""
-    import time
-
     rest = [m for m in messages if m.role != "system"]
     if not rest:
         raise GroundglassError("no user message to answer", "end the conversation with the user's question",

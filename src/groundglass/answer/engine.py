@@ -236,7 +236,10 @@ class Engine:
 
     def _run(self, job: _Job) -> Iterator[Event]:
         trace = Trace(job.effort.think)
-        warming = self._warm_prefix(job)  # runs beside reading the images, rewriting and searching
+        # Pre-fill the prompt's start beside reading the images and searching. llama.cpp caches one
+        # prompt, so not while other model calls (a follow-up's rewrite, a plan's steps) would replace it.
+        planned = job.effort.plans and not job.images
+        warming = None if job.history or planned else self._warm_prefix(job)
         try:
             facts = self._see(job)
             if facts:
@@ -245,6 +248,8 @@ class Engine:
             yield from trace.open()
             rewrite = self._standalone_query(job)
             yield from trace.rewritten(rewrite)
+            if warming is None and not planned:
+                warming = self._warm_prefix(job)  # after the rewrite, beside the search
             query = rewrite.query if rewrite is not None else job.question
             coverage = self._coverage(job, query)
             reused = coverage is not None and coverage.covered
