@@ -36,7 +36,9 @@ def test_render_draws_the_colour_at_the_object_centre() -> None:
 
 
 def test_base_model_loads_like_a_stable_diffusion_folder() -> None:
+    import torch
     from diffusers import StableDiffusionPipeline
+    from safetensors import safe_open
 
     from groundglass.dreambooth.model import load_components
     from groundglass.dreambooth.sample import generate
@@ -48,8 +50,16 @@ def test_base_model_loads_like_a_stable_diffusion_folder() -> None:
     assert images[0].size == (32, 32)
     pipe = StableDiffusionPipeline.from_pretrained(str(BASE_MODEL_DIR), local_files_only=True)
     assert pipe.unet.config.sample_size == 8 and pipe.vae.config.latent_channels == 4
+    # stored as float16 (a few MB), loaded as float32 by our loader and by diffusers alike
+    for part in ("unet", "vae", "text_encoder"):
+        (path,) = (BASE_MODEL_DIR / part).glob("*.safetensors")
+        with safe_open(str(path), "pt") as handle:
+            names = handle.keys()
+            assert {handle.get_slice(k).get_dtype() for k in names} == {"F16"}, part
+        for model in (getattr(components, part), getattr(pipe, part)):
+            assert {p.dtype for p in model.parameters()} == {torch.float32}, part
     weights = sum(p.stat().st_size for p in BASE_MODEL_DIR.rglob("*.safetensors"))
-    assert weights < 25 * 2**20
+    assert weights < 11 * 2**20
 
 
 def test_classifier_reads_fresh_world_images() -> None:
@@ -109,17 +119,27 @@ def test_demo_command_rejects_bad_steps(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_fidelity_tracking_logs_every_n_steps_and_keeps_the_best(tmp_path: Path) -> None:
+    from judge_models import build_clip, build_dino
+
     from groundglass.dreambooth.world.personalise import personalise
 
-    settings = RunSettings(steps=2, num_class_images=2, track_every=1)
+    # the world's own measurements, plus CLIP/DINO (tiny random ones here), one of which picks the step
+    clip, dino = build_clip(tmp_path / "clip"), build_dino(tmp_path / "dino")
+    tracking = {"clip_model": str(clip), "dino_model": str(dino),
+                "select": "dino", "guard": "prompt_fidelity", "seeds": [100, 101]}
+    settings = RunSettings(steps=2, num_class_images=2, track_every=1, tracking=tracking)
     checkpoints = personalise(tmp_path / "run", settings, progress=False)
     record = json.loads((tmp_path / "run" / "fidelity.json").read_text())
     assert [entry["step"] for entry in record["history"]] == [0, 1, 2]
-    assert "prompt fidelity >= base - 0.1" in record["criterion"]
+    for entry in record["history"]:
+        assert {"subject_fidelity", "prompt_fidelity", "pres", "div", "clip_i", "clip_t", "dino"} <= set(
+            entry)
+    assert record["criterion"] == (
+        "highest dino among steps with prompt_fidelity >= base model's prompt_fidelity - 0.1")
     base = record["history"][0]["prompt_fidelity"]
     eligible = [e for e in record["history"][1:] if e["prompt_fidelity"] >= base - 0.1]
     if eligible:
-        best = max(eligible, key=lambda e: e["subject_fidelity"])
+        best = max(eligible, key=lambda e: e["dino"])
         assert record["best_step"] == best["step"]
         assert (checkpoints / "best.ckpt").is_file()
     else:

@@ -20,7 +20,8 @@ import signal
 import sys
 import threading
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,25 @@ class StepProgressBar(RichProgressBar):
         return items
 
 
+@contextmanager
+def weights_for_sampling(pl_module: pl.LightningModule, *, use_ema: bool = True) -> Iterator[None]:
+    """Draw with the weights being trained: the EMA weights when the run keeps them and ``use_ema``
+    (the live weights are put back afterwards), and the frozen parts moved to the module's device."""
+    ema = getattr(pl_module, "ema", None) if use_ema else None
+    params = pl_module.trainable_parameters() if ema is not None else []
+    if ema is not None:
+        ema.store(params)
+        ema.copy_to(params)
+    frozen_on_device = getattr(pl_module, "frozen_parts_on", None)
+    placement = frozen_on_device(pl_module.device) if frozen_on_device is not None else nullcontext()
+    try:
+        with placement:
+            yield
+    finally:
+        if ema is not None:
+            ema.restore(params)
+
+
 class SampleImages(Callback):
     """Sample images from fixed prompts and seeds during training.
 
@@ -238,22 +258,11 @@ class SampleImages(Callback):
         prompts = self.prompts or [getattr(datamodule, "instance_prompt", "a photo")]
         size = getattr(datamodule, "resolution", None)
         pairs = [(p, s) for p in prompts for s in self.seeds]
-        ema = getattr(pl_module, "ema", None) if self.use_ema else None
-        params = pl_module.trainable_parameters() if ema is not None else []
-        if ema is not None:
-            ema.store(params)
-            ema.copy_to(params)
-        frozen_on_device = getattr(pl_module, "frozen_parts_on", None)
-        placement = frozen_on_device(pl_module.device) if frozen_on_device is not None else nullcontext()
-        try:
-            with placement:
-                images = generate(pl_module.components(), [p for p, _ in pairs],
-                                  negative_prompt=self.negative_prompt, guidance_scale=self.guidance_scale,
-                                  steps=self.steps, scheduler=self.scheduler, seeds=[s for _, s in pairs],
-                                  height=size, width=size, batch_size=len(pairs))
-        finally:
-            if ema is not None:
-                ema.restore(params)
+        with weights_for_sampling(pl_module, use_ema=self.use_ema):
+            images = generate(pl_module.components(), [p for p, _ in pairs],
+                              negative_prompt=self.negative_prompt, guidance_scale=self.guidance_scale,
+                              steps=self.steps, scheduler=self.scheduler, seeds=[s for _, s in pairs],
+                              height=size, width=size, batch_size=len(pairs))
         folder = Path(trainer.default_root_dir) / "samples" / f"step_{trainer.global_step:06d}"
         folder.mkdir(parents=True, exist_ok=True)
         paths = []

@@ -91,6 +91,21 @@ class DreamBoothCLI(LightningCLI):
             config.checkpoint.dirpath = str(Path(root) / "checkpoints")
         self.resolved_ckpt_path = self.resolve_ckpt_path()  # before the model loads: fail fast
 
+    def instantiate_classes(self) -> None:
+        """As LightningCLI's, but a GroundglassError raised by a configured class (a callback's bad setting)
+        reaches the user as itself rather than inside jsonargparse's "does not validate" message."""
+        try:
+            super().instantiate_classes()
+        except GroundglassError:
+            raise
+        except Exception as exc:
+            cause: BaseException | None = exc
+            while cause is not None and not isinstance(cause, GroundglassError):
+                cause = cause.__cause__ or cause.__context__
+            if cause is None:
+                raise
+            raise cause from None
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         trainer_config = self._get(self.config_init, "trainer", default={})
         plugins = trainer_config.get("plugins") or []

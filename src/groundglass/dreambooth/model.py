@@ -114,6 +114,7 @@ def check_folder(folder: Path) -> None:
 def load_components(pretrained: str, *, local_files_only: bool = False,
                     revision: str | None = None) -> Components:
     """Load UNet, VAE, text encoder, tokenizer and a DDPM noise scheduler from a folder or a Hub id."""
+    import torch
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
@@ -128,10 +129,13 @@ def load_components(pretrained: str, *, local_files_only: bool = False,
     else:
         source = pretrained
     kwargs: dict[str, Any] = {"local_files_only": local_files_only, "revision": revision}
+    # Always float32, whatever the files hold (weights stored as float16, like the toy world's, are
+    # upcast): training keeps float32 master weights, and mixed precision casts per operation.
     try:
-        unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", **kwargs)
-        vae = AutoencoderKL.from_pretrained(source, subfolder="vae", **kwargs)
-        text_encoder = CLIPTextModel.from_pretrained(source, subfolder="text_encoder",
+        unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", torch_dtype=torch.float32,
+                                                    **kwargs)
+        vae = AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=torch.float32, **kwargs)
+        text_encoder = CLIPTextModel.from_pretrained(source, subfolder="text_encoder", dtype=torch.float32,
                                                      attn_implementation="sdpa", **kwargs)
         tokenizer = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **kwargs)
         noise_scheduler = DDPMScheduler.from_pretrained(source, subfolder="scheduler", **kwargs)

@@ -5,5 +5,6 @@
 ``classifier`` is the measurement model and ``metrics`` the paper's measurements by analogy;
 ``subject`` is the novel subject (an orange star); ``personalise`` runs the project's DreamBooth
 trainer on it and ``demo`` is ``groundglass dreambooth demo``; ``tracking`` measures fidelity during
-training and keeps the best step.
+training (the world's metrics, and CLIP-I / CLIP-T / DINO when those models are given) and keeps the
+best step.
 """

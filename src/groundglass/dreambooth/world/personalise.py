@@ -42,7 +42,9 @@ class RunSettings:
         seed: the run seed.
         checkpoint_every: also keep a checkpoint every this many steps (0: only the last).
         track_every: measure fidelity every this many steps and keep ``best.ckpt``
-            (:class:`~groundglass.dreambooth.world.tracking.FidelityTracker`; 0: off).
+            (:class:`~groundglass.dreambooth.world.tracking.WorldFidelityTracker`; 0: off).
+        tracking: more settings of the tracker, e.g. ``{"dino_model": "facebook/dino-vits16",
+            "select": "dino"}``.
     """
 
     steps: int = 200
@@ -54,6 +56,7 @@ class RunSettings:
     seed: int = 0
     checkpoint_every: int = 0
     track_every: int = 0
+    tracking: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def base_model_dir() -> Path:
@@ -75,8 +78,8 @@ def fit_config(root: Path, settings: RunSettings, *, class_dir: Path, base_model
                      "class_image_generation": {"batch_size": 25, **SAMPLING}})
     trainer: dict[str, Any] = {}
     if settings.track_every:
-        trainer["callbacks"] = [{"class_path": "groundglass.dreambooth.world.tracking.FidelityTracker",
-                                 "init_args": {"every_n_steps": settings.track_every}}]
+        trainer["callbacks"] = [{"class_path": "groundglass.dreambooth.world.tracking.WorldFidelityTracker",
+                                 "init_args": {"every_n_steps": settings.track_every, **settings.tracking}}]
     return {
         "trainer": {**trainer, "max_steps": settings.steps, "accelerator": "cpu", "devices": 1,
                     "default_root_dir": str(root), "logger": False, "enable_model_summary": False,
