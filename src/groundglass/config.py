@@ -182,6 +182,9 @@ class ServerSettings(_Section):
     max_batch_lines: int = Field(50_000, ge=1)
     job_concurrency: int = Field(1, ge=1)  # engine runs at once for async and batch jobs, per process
     job_lease_s: float = Field(30.0, gt=0)  # a job line claimed by a process that died is retried after this
+    # The time a batch has to finish (OpenAI's completion_window "24h"): past it, the batch ends "expired"
+    # and its unfinished lines go to the error file with code batch_expired. Shorter values are for tests.
+    batch_completion_window_s: float = Field(86_400.0, gt=0)
     engine_concurrency: int = Field(2, ge=1)  # engine runs at once for all requests, per process
     warm_up: bool = True  # load the default index, embedder and model in the background at start
     search_price_per_thousand: float = Field(5.0, ge=0)  # POST /search, per 1000 requests

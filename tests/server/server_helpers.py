@@ -110,10 +110,8 @@ def write_config(
         *(f"{key} = {toml_value(value)}" for key, value in search_keys.items()),
         "",
         "[server]",
-        "job_lease_s = 2.0",
-        "job_concurrency = 1",
     ]
-    for key, value in server.items():
+    for key, value in {"job_lease_s": 2.0, "job_concurrency": 1, **server}.items():
         if isinstance(value, bool):
             lines.append(f"{key} = {str(value).lower()}")
         elif isinstance(value, str):

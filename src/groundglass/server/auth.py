@@ -65,6 +65,11 @@ class KeyStore:
         project = project.strip()
         if not project:
             raise GroundglassError("the project name is empty", "pass --project NAME")
+        longest = db.api_keys.c.project.type.length or 200
+        if len(project) > longest or "\x00" in project:
+            raise GroundglassError(
+                f"the project name is {len(project)} characters long", f"use at most {longest} characters"
+            )
         for name, value in (("rpm", rpm), ("tpm", tpm)):
             if value is not None and value < 1:
                 raise GroundglassError(

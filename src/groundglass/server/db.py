@@ -1,9 +1,17 @@
 """The server's database: keys, the usage ledger, files and jobs, in one SQLAlchemy schema.
 
 SQLite under ``$GROUNDGLASS_HOME/server.db`` by default (WAL mode, so readers never wait for the one
-writer); any SQLAlchemy URL in ``server.database_url`` (PostgreSQL:
-``postgresql+psycopg://user:pass@host/db``) works the same, since everything here is SQLAlchemy Core
-with portable types. Tables are created on first use.
+writer); any SQLAlchemy URL in ``server.database_url`` works the same, since everything here is
+SQLAlchemy Core with portable types and no dialect-specific SQL. PostgreSQL is tested
+(tests/server/test_postgres.py): ``postgresql+psycopg://user:pass@host/db``; ``postgres://`` and
+``postgresql://`` URLs, as hosting services print them, are read as psycopg (version 3) URLs.
+
+Tables are created on first use (on PostgreSQL under an advisory lock, so that several processes
+starting at once do not race), and columns added by later versions are added to an existing database
+(nullable ones only: :func:`_add_missing_columns`). Free text that clients send (model names,
+filenames, error messages) passes through :func:`fit` before it is written: PostgreSQL, unlike SQLite,
+enforces ``VARCHAR(n)`` lengths and refuses NUL characters, and the ledger must never fail to record a
+request because of what the request contained.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Column,
+    Connection,
     Engine,
     Float,
     Index,
@@ -25,7 +34,10 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
+    text,
 )
+from sqlalchemy.engine import make_url
 
 from groundglass.errors import GroundglassError
 
@@ -99,7 +111,7 @@ jobs = Table(
     Column("project", String(200), nullable=False),
     Column("model", String(200), nullable=False, default=""),
     Column("endpoint", String(100), nullable=False, default="/v1/chat/completions"),
-    # batch: validating|in_progress|finalizing|completed|failed|cancelling|cancelled
+    # batch: validating|in_progress|finalizing|completed|failed|expired|cancelling|cancelled
     # async: CREATED|IN_PROGRESS|COMPLETED|FAILED
     Column("status", String(20), nullable=False),
     Column("input_file_id", String(40), nullable=True),
@@ -115,7 +127,10 @@ jobs = Table(
     Column("failed_at", Float, nullable=True),
     Column("cancelling_at", Float, nullable=True),
     Column("cancelled_at", Float, nullable=True),
+    Column("expires_at", Float, nullable=True),  # batch: created_at + server.batch_completion_window_s
+    Column("expired_at", Float, nullable=True),
     Index("ix_jobs_project_kind", "project", "kind"),
+    Index("ix_jobs_status", "status"),
 )
 
 job_items = Table(
@@ -126,8 +141,8 @@ job_items = Table(
     Column("line_no", Integer, nullable=False),
     Column("custom_id", String(200), nullable=False),
     Column("body", Text, nullable=False),  # the chat request, JSON
-    Column("status", String(12), nullable=False),  # pending|running|done|failed|cancelled
-    Column("claimed_by", String(80), nullable=True),
+    Column("status", String(12), nullable=False),  # pending|running|done|failed|cancelled|expired
+    Column("claimed_by", String(200), nullable=True),
     Column("lease_until", Float, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
     Column("status_code", Integer, nullable=True),
@@ -146,7 +161,46 @@ _engines_lock = threading.Lock()
 
 
 def database_url(settings: Settings) -> str:
-    return settings.server.database_url or f"sqlite:///{settings.home / 'server.db'}"
+    url = settings.server.database_url
+    if not url:
+        return f"sqlite:///{settings.home / 'server.db'}"
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("postgres", "postgresql"):  # the driver groundglass installs: psycopg 3
+        return f"postgresql+psycopg://{rest}"
+    return url
+
+
+def fit(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` made storable in ``table`` on every database: NUL characters (which PostgreSQL text
+    refuses) become U+FFFD, and strings are cut to their ``VARCHAR(n)`` (which PostgreSQL enforces)."""
+    out = dict(values)
+    for name, value in values.items():
+        if not isinstance(value, str) or name not in table.c:
+            continue
+        value = value.replace("\x00", "\ufffd")
+        length = getattr(table.c[name].type, "length", None)
+        out[name] = value[:length] if length else value
+    return out
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """Add the (nullable) columns a newer schema has and an existing database lacks."""
+    present = inspect(conn)
+    for table in metadata.sorted_tables:
+        have = {c["name"] for c in present.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have and column.nullable:
+                quote = conn.dialect.identifier_preparer.quote
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.execute(text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind}"))
+
+
+def _create_schema(engine: Engine) -> None:
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # one process at a time creates tables (held to commit)
+            conn.execute(text("SELECT pg_advisory_xact_lock(7171717171)"))
+        metadata.create_all(conn)
+        _add_missing_columns(conn)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -172,23 +226,37 @@ def get_engine(settings: Settings) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             try:
-                engine = create_engine(url, pool_pre_ping=True)
+                # as many connections as the SQLite pool: the API's thread pool and the job worker share it
+                engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=16)
             except Exception as exc:  # bad URL or a driver that is not installed
                 raise GroundglassError(
-                    f"cannot use server.database_url {url!r}: {exc}",
-                    "fix the URL, or install its driver (e.g. pip install psycopg)",
+                    f"cannot use server.database_url {_shown(url)!r}: {exc}",
+                    "fix the URL, or install its driver (PostgreSQL: pip install 'psycopg[binary]')",
                 ) from exc
         try:
-            metadata.create_all(engine)
+            _create_schema(engine)
         except Exception as exc:
+            engine.dispose()
             raise GroundglassError(
-                f"cannot open the server database {url}: {exc}",
+                f"cannot open the server database {_shown(url)}: {_first_line(exc)}",
                 "check server.database_url and that the database is reachable",
                 status=503,
                 code="database_unavailable",
             ) from exc
         _engines[url] = engine
         return engine
+
+
+def _shown(url: str) -> str:
+    """The URL with its password hidden (for messages and logs)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def dispose_engines() -> None:

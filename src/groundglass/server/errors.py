@@ -5,7 +5,8 @@ Every error the API returns has the shape clients already parse::
     {"error": {"message": "...", "type": "invalid_request_error", "param": "top_p", "code": "invalid_type"}}
 
 Handlers cover request validation (malformed JSON, wrong types, bad values), HTTP errors (404 routes,
-405 methods), :class:`~groundglass.errors.GroundglassError` (its ``status``) and, last, anything
+405 methods), :class:`~groundglass.errors.GroundglassError` (its ``status``), a database that cannot be
+reached (503 ``database_unavailable``: a PostgreSQL server restarting, say) and, last, anything
 unexpected: logged with its traceback and answered with a short 500 body instead of a dropped
 connection.
 """
@@ -17,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from groundglass.errors import GroundglassError
@@ -145,6 +147,20 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GroundglassError)
     async def _groundglass(request: Request, exc: GroundglassError) -> JSONResponse:
         return error_response(from_groundglass(exc))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database_unavailable", path=request.url.path, error=str(exc).splitlines()[0])
+        return error_response(
+            APIError(
+                503,
+                "the server database is unavailable; try again shortly",
+                code="database_unavailable",
+                type="api_error",
+                headers={"Retry-After": "5"},
+            )
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -12,8 +12,16 @@ request, one per JSONL line for a batch). Each line moves ``pending -> running -
   claim token. A line whose result is committed is never run again; a line that was running when
   its process died is not committed, and runs again once its lease expires.
 - A clean shutdown hands its running lines back (``pending``) at once.
+- **Expiry**: a batch has ``server.batch_completion_window_s`` (OpenAI's ``24h``) from its creation.
+  Past its ``expires_at`` the worker ends it as ``expired``: every line not yet committed (pending, or
+  running: a result that arrives later is discarded, unbilled) goes to the error file with code
+  ``batch_expired``; finished lines keep their output. A batch whose server was down past its window is
+  expired when a server next runs.
 
-Several server processes can share one database: they claim lines from the same table.
+Several server processes can share one database (SQLite or PostgreSQL): they claim lines from the same
+table. Whatever ends a job (its last line, a cancel, expiry) first locks the job's row (``SELECT ...
+FOR UPDATE``; a no-op on SQLite, whose writers are serialized anyway), so that two lines finishing at
+once on PostgreSQL cannot both see the other as still running and leave the job open.
 """
 
 from __future__ import annotations
@@ -48,6 +56,12 @@ log = get_logger(__name__)
 
 ACTIVE = ("pending", "running")
 ASYNC_STATUS = {"done": "COMPLETED", "failed": "FAILED"}
+CUSTOM_ID_MAX = db.job_items.c.custom_id.type.length or 200
+OPEN_BATCH = ("validating", "in_progress")  # states a batch can still expire or be cancelled from
+EXPIRED_ERROR = {
+    "code": "batch_expired",
+    "message": "This request could not be executed before the completion window expired.",
+}
 
 
 def new_id(prefix: str) -> str:
@@ -73,6 +87,7 @@ class JobStore:
             "created_at": time.time(),
             "content": content,
         }
+        row = db.fit(db.files, row)
         if conn is not None:
             conn.execute(insert(db.files).values(**row))
         else:
@@ -130,15 +145,20 @@ class JobStore:
             job_id = new_id("async")
             conn.execute(
                 insert(db.jobs).values(
-                    id=job_id,
-                    kind="async",
-                    key_id=who.key_id,
-                    project=who.project,
-                    model=body.get("model", ""),
-                    endpoint="/chat/completions",
-                    status="CREATED",
-                    idempotency_key=idempotency_key,
-                    created_at=time.time(),
+                    **db.fit(
+                        db.jobs,
+                        {
+                            "id": job_id,
+                            "kind": "async",
+                            "key_id": who.key_id,
+                            "project": who.project,
+                            "model": str(body.get("model", "")),
+                            "endpoint": "/chat/completions",
+                            "status": "CREATED",
+                            "idempotency_key": idempotency_key,
+                            "created_at": time.time(),
+                        },
+                    )
                 )
             )
             conn.execute(
@@ -160,7 +180,9 @@ class JobStore:
         endpoint: str,
         metadata: dict[str, str] | None,
         max_lines: int,
+        window_s: float = 86_400.0,
     ) -> dict[str, Any]:
+        """A batch of the lines of file ``input_file_id``, to finish within ``window_s`` seconds."""
         f = self.get_file(who, input_file_id, content=True)
         if f is None:
             raise APIError(404, f"no file {input_file_id!r}", code="file_not_found", param="input_file_id")
@@ -187,6 +209,7 @@ class JobStore:
                     input_file_id=input_file_id,
                     metadata_json=json.dumps(metadata) if metadata else None,
                     created_at=now,
+                    expires_at=now + window_s,
                 )
             )
             conn.execute(
@@ -253,6 +276,7 @@ class JobStore:
             "completed": counts.get("done", 0),
             "failed": counts.get("failed", 0),
             "cancelled": counts.get("cancelled", 0),
+            "expired": counts.get("expired", 0),
             "pending": counts.get("pending", 0),
             "running": counts.get("running", 0),
         }
@@ -272,7 +296,7 @@ class JobStore:
         with self.engine.begin() as conn:
             moved = conn.execute(
                 update(db.jobs)
-                .where(j.id == job_id, j.status.in_(("validating", "in_progress")))
+                .where(j.id == job_id, j.status.in_(OPEN_BATCH))
                 .values(status="cancelling", cancelling_at=time.time())
             ).rowcount
             if moved:
@@ -315,7 +339,10 @@ class JobStore:
                 if row is None:
                     return None
                 item = dict(row._mapping)
-                j = db.jobs.c
+            # The job's row in a transaction of its own: a transaction holding a line must never wait for
+            # a job's row (a cancel or an expiry locks the job, then its lines: opposite order, deadlock).
+            j = db.jobs.c
+            with self.engine.begin() as conn:
                 conn.execute(
                     update(db.jobs)
                     .where(j.id == item["job_id"], j.started_at.is_(None))
@@ -326,8 +353,44 @@ class JobStore:
                     .where(j.id == item["job_id"], j.status == "CREATED")
                     .values(status="IN_PROGRESS")
                 )
-                return item
+            return item
         return None
+
+    def expire_due(self, now: float | None = None) -> list[str]:
+        """End every open batch past its ``expires_at`` as ``expired``; the ids of those this call ended."""
+        j, it = db.jobs.c, db.job_items.c
+        now = time.time() if now is None else now
+        with self.engine.connect() as conn:
+            due = [
+                r.id
+                for r in conn.execute(
+                    select(j.id).where(
+                        j.kind == "batch",
+                        j.status.in_(OPEN_BATCH),
+                        or_(  # batches made before expires_at was stored have OpenAI's 24 h
+                            j.expires_at <= now, and_(j.expires_at.is_(None), j.created_at <= now - 86_400)
+                        ),
+                    )
+                )
+            ]
+        ended = []
+        for job_id in due:
+            with self.engine.begin() as conn:
+                moved = conn.execute(
+                    update(db.jobs)
+                    .where(j.id == job_id, j.status.in_(OPEN_BATCH))
+                    .values(status="finalizing", finalizing_at=now)
+                ).rowcount
+                if not moved:  # another process got there first, or the batch just ended
+                    continue
+                conn.execute(
+                    update(db.job_items)
+                    .where(it.job_id == job_id, it.status.in_(ACTIVE))
+                    .values(status="expired", claimed_by=None, lease_until=None)
+                )
+                self._write_results(conn, job_id, {"status": "expired", "expired_at": now})
+                ended.append(job_id)
+        return ended
 
     def renew(self, worker_id: str, lease_s: float) -> int:
         it = db.job_items.c
@@ -364,6 +427,8 @@ class JobStore:
         it = db.job_items.c
         usage = body.get("usage") or {}
         with self.engine.begin() as conn:
+            # the job's row before the line's, as a cancel or an expiry takes them (no lock-order deadlock)
+            conn.execute(select(db.jobs.c.id).where(db.jobs.c.id == item["job_id"]).with_for_update())
             done = conn.execute(
                 update(db.job_items)
                 .where(it.id == item["id"], it.claimed_by == item["claimed_by"], it.status == "running")
@@ -406,13 +471,15 @@ class JobStore:
 
     def _maybe_finalize(self, conn: Connection, job_id: str) -> None:
         it, j = db.job_items.c, db.jobs.c
+        # Lock the job first, then count: on PostgreSQL the count then sees every line committed by a
+        # transaction that held the lock before this one (READ COMMITTED: a fresh snapshot per statement).
+        job = conn.execute(select(db.jobs).where(j.id == job_id).with_for_update()).first()
+        if job is None:
+            return
         active = conn.execute(
             select(func.count()).where(it.job_id == job_id, it.status.in_(ACTIVE))
         ).scalar_one()
         if active:
-            return
-        job = conn.execute(select(db.jobs).where(j.id == job_id)).first()
-        if job is None:
             return
         now = time.time()
         if job.kind == "async":
@@ -425,7 +492,7 @@ class JobStore:
             else:
                 values["failed_at"] = now
                 err = (json.loads(item.response or "{}").get("error") or {}).get("message")
-                values["error_message"] = err
+                values["error_message"] = err.replace("\x00", "\ufffd") if isinstance(err, str) else None
             conn.execute(
                 update(db.jobs)
                 .where(j.id == job_id, j.status.in_(("CREATED", "IN_PROGRESS")))
@@ -440,12 +507,30 @@ class JobStore:
         ).rowcount
         if not claimed:
             return
+        self._write_results(
+            conn, job_id, {"status": final, ("cancelled_at" if final == "cancelled" else "completed_at"): now}
+        )
+
+    def _write_results(self, conn: Connection, job_id: str, values: dict[str, Any]) -> None:
+        """Write a finalizing batch's output and error files, and its final ``values`` (status...)."""
+        it, j = db.job_items.c, db.jobs.c
+        job = conn.execute(select(db.jobs.c.project).where(j.id == job_id)).one()
         output, errors = [], []
         for r in conn.execute(
             select(it.custom_id, it.status, it.status_code, it.response, it.request_id)
-            .where(it.job_id == job_id, it.status.in_(("done", "failed")))
+            .where(it.job_id == job_id, it.status.in_(("done", "failed", "expired")))
             .order_by(it.line_no)
         ):
+            if r.status == "expired":  # as OpenAI writes it: no response, the error says why
+                errors.append(
+                    {
+                        "id": f"batch_req_{secrets.token_hex(12)}",
+                        "custom_id": r.custom_id,
+                        "response": None,
+                        "error": dict(EXPIRED_ERROR),
+                    }
+                )
+                continue
             body = json.loads(r.response) if r.response else None
             line: dict[str, Any] = {
                 "id": f"batch_req_{r.request_id or secrets.token_hex(8)}",
@@ -462,7 +547,6 @@ class JobStore:
                     "message": err.get("message", ""),
                 }
                 errors.append(line)
-        values = {"status": final, ("cancelled_at" if final == "cancelled" else "completed_at"): now}
         if output:
             values["output_file_id"] = self.create_file(
                 job.project, "batch_output", f"{job_id}_output.jsonl", _jsonl(output), conn
@@ -515,6 +599,12 @@ def parse_batch_file(content: bytes, endpoint: str, max_lines: int) -> list[tupl
         cid, method, url, body = line.get("custom_id"), line.get("method"), line.get("url"), line.get("body")
         if not isinstance(cid, str) or not cid:
             raise APIError(400, f"batch file line {n} has no custom_id", code="invalid_file")
+        if len(cid) > CUSTOM_ID_MAX or "\x00" in cid:
+            raise APIError(
+                400,
+                f"batch file line {n}: custom_id must be at most {CUSTOM_ID_MAX} characters, without NUL",
+                code="invalid_file",
+            )
         if cid in seen:
             raise APIError(
                 400, f"batch file line {n}: custom_id {cid!r} is used twice", code="duplicate_custom_id"
@@ -548,17 +638,19 @@ class JobWorker:
         self.store = st.jobs
         self.concurrency = concurrency
         self.lease_s = lease_s
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.worker_id = f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
         self._claims = itertools.count()
         self._wake = asyncio.Event()
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._main: asyncio.Task[None] | None = None
         self._beat: asyncio.Task[None] | None = None
+        self._expiry: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._main = asyncio.create_task(self._run(), name="job-worker")
         self._beat = asyncio.create_task(self._heartbeat(), name="job-heartbeat")
+        self._expiry = asyncio.create_task(self._expire(), name="job-expiry")
 
     def wake(self) -> None:
         self._wake.set()
@@ -566,10 +658,10 @@ class JobWorker:
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        for t in (self._main, self._beat, *self._tasks):
+        for t in (self._main, self._beat, self._expiry, *self._tasks):
             if t is not None:
                 t.cancel()
-        for t in (self._main, self._beat, *list(self._tasks)):
+        for t in (self._main, self._beat, self._expiry, *list(self._tasks)):
             if t is not None:
                 with suppress(asyncio.CancelledError, Exception):
                     await t
@@ -581,6 +673,16 @@ class JobWorker:
             if self._tasks:
                 with suppress(Exception):
                     await asyncio.to_thread(self.store.renew, self.worker_id, self.lease_s)
+
+    async def _expire(self, every_s: float = 1.0) -> None:
+        """End overdue batches (also while every slot is busy with a long line)."""
+        while not self._stopping:
+            try:
+                for job_id in await asyncio.to_thread(self.store.expire_due):
+                    log.info("batch_expired", job=job_id)
+            except Exception as exc:  # the database is away: try again on the next tick
+                log.warning("batch_expiry_failed", error=repr(exc))
+            await asyncio.sleep(every_s)
 
     async def _run(self) -> None:
         await asyncio.to_thread(self.store.finalize_stragglers)
@@ -672,8 +774,8 @@ class JobWorker:
             return
         committed = await asyncio.to_thread(self.store.finish, item, status_code, result, request_id, entry)
         st.metrics.job_items.labels("done" if status_code < 400 else "failed").inc()
-        if not committed:
-            log.warning("job_line_lost_lease", job=item["job_id"], line=item["line_no"])
+        if not committed:  # its lease ran out and another worker took it, or its batch expired meanwhile
+            log.warning("job_line_result_dropped", job=item["job_id"], line=item["line_no"])
 
     def _job_owner(self, job_id: str) -> dict[str, Any] | None:
         with self.store.engine.connect() as conn:

@@ -162,20 +162,25 @@ def batch_object(job: dict[str, Any]) -> dict[str, Any]:
         "endpoint": job["endpoint"],
         "errors": None,
         "input_file_id": job["input_file_id"],
-        "completion_window": "24h",
+        "completion_window": "24h",  # the only value OpenAI accepts; server.batch_completion_window_s rules
         "status": job["status"],
         "output_file_id": job["output_file_id"],
         "error_file_id": job["error_file_id"],
         "created_at": int(job["created_at"]),
         "in_progress_at": _ts(job["started_at"] or job["created_at"]),
-        "expires_at": int(job["created_at"] + 86400),
+        "expires_at": int(job["expires_at"] or job["created_at"] + 86_400),
         "finalizing_at": _ts(job["finalizing_at"]),
         "completed_at": _ts(job["completed_at"]),
         "failed_at": _ts(job["failed_at"]),
-        "expired_at": None,
+        "expired_at": _ts(job["expired_at"]),
         "cancelling_at": _ts(job["cancelling_at"]),
         "cancelled_at": _ts(job["cancelled_at"]),
-        "request_counts": {"total": c["total"], "completed": c["completed"], "failed": c["failed"]},
+        # expired lines are in the error file, so they count as failed (completed + failed == total)
+        "request_counts": {
+            "total": c["total"],
+            "completed": c["completed"],
+            "failed": c["failed"] + c["expired"],
+        },
         "metadata": json.loads(job["metadata_json"]) if job["metadata_json"] else None,
         "usage": {
             "input_tokens": job["tokens"]["input"],
@@ -198,6 +203,7 @@ async def create_batch(body: BatchCreate, request: Request, who: Principal = Dep
         body.endpoint,
         body.metadata,
         st.settings.server.max_batch_lines,
+        st.settings.server.batch_completion_window_s,
     )
     _wake(st)
     return batch_object(job)

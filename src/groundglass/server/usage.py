@@ -138,11 +138,12 @@ class Ledger:
 
     def record(self, entry: UsageEntry, conn: Connection | None = None) -> None:
         """Write one row; inside ``conn``'s transaction when given (batch lines), else on its own."""
+        row = db.fit(db.usage, entry.row())  # a client's model name, cut to the column, never refused
         if conn is not None:
-            conn.execute(insert(db.usage).values(**entry.row()))
+            conn.execute(insert(db.usage).values(**row))
             return
         with self.engine.begin() as c:
-            c.execute(insert(db.usage).values(**entry.row()))
+            c.execute(insert(db.usage).values(**row))
 
     def count(self) -> int:
         with self.engine.connect() as conn:
