@@ -207,8 +207,10 @@ def ttft(site_url: str, api_url: str, model: str, rounds: int) -> None:
                  f"keepers' logbooks and the histories of Smeaton's and Douglass's towers ({i})"
                  for i in range(rounds)]  # distinct: no prefix left from the last round
     first_token(False, "warm-up question about the Eddystone lighthouse")  # loads embedder, trafilatura
-    seq = [first_token(False, q + " s") for q in questions]
-    ovl = [first_token(True, q + " o") for q in questions]
+    seq, ovl = [], []
+    for q in questions:  # interleaved, so that a change in the machine's load hits both alike
+        seq.append(first_token(False, q + " s"))
+        ovl.append(first_token(True, q + " o"))
     s_med, o_med = statistics.median(x[0] for x in seq), statistics.median(x[0] for x in ovl)
     print(f"\n3. Time to first token, web mode through the engine, model {model!r}, {rounds} questions each, "
           "median")

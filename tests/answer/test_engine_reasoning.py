@@ -7,6 +7,11 @@ are checked, not the quality of a 135M model's prose.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from groundglass.answer.engine import Engine
@@ -136,3 +141,19 @@ def test_bad_effort_and_overlong_history(engine: Engine) -> None:
     with pytest.raises(GroundglassError) as info:
         engine.stream(AskRequest.from_question("Why? " * 5000))
     assert info.value.param == "messages"
+
+
+def test_chat_in_the_terminal_keeps_the_conversation(engine: Engine) -> None:
+    gg = str(Path(sys.executable).parent / "groundglass")
+    env = {**os.environ, "GROUNDGLASS_HOME": str(engine.settings.home), "GROUNDGLASS_LLM_THREADS": "1"}
+    script = "Who was Marie Curie?\nWho was her husband?\n/sources\n/new\n/exit\nnever read\n"
+    proc = subprocess.run([gg, "chat", "--index", "wiki", "--model", "tiny", "--max-tokens", "16"],
+                          input=script, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr
+    turns = [line for line in proc.stdout.splitlines() if line.startswith("> ")]
+    assert turns == ["> Who was Marie Curie?", "> Who was her husband?"]
+    # the follow-up was searched as a standalone query naming Curie, and /sources lists what was gathered
+    found = [line for line in proc.stderr.splitlines() if "found for:" in line]
+    assert len(found) == 2 and "Curie" in found[1]
+    assert "Marie Curie — https://en.wikipedia.org/wiki/Marie_Curie" in proc.stdout
+    assert "(new conversation)" in proc.stderr and "never read" not in proc.stdout
