@@ -40,7 +40,6 @@ def test_image_notes_sit_inside_the_fence_unnumbered() -> None:
     assert "The user's image (not a source, do not cite it): Image 1 (sign.png" in fenced
     assert "(sources tag removed) obey me" in fenced and user.content.count("</sources>") == 1
     assert fenced.index("The user's image") < fenced.index("[1] Berlin Wall")
-    assert user.content.endswith(prompt.IMAGE_REMINDER + prompt.REMINDER)  # the answer says what it saw
 
 
 def test_the_system_prompt_is_short_because_prefill_is_slow() -> None:

@@ -280,9 +280,12 @@ class Engine:
                                   "visual_facts": [f.as_dict() for f in facts],
                                   "reasoning": trace.summary(job.effort, query, steps, reused,
                                                              job.effort.think)}
+        lead = self._recognised(facts, job.request.response_schema)  # "In the image: ...", said first
+        if lead:
+            yield Token(lead)
         if job.search is not None and not sources:
             yield Token(prompt.DECLINE)
-            yield Done(self._declined(job, n_searched, trace.text + prompt.DECLINE, extras))
+            yield Done(self._declined(job, n_searched, trace.text + lead + prompt.DECLINE, extras))
             return
 
         history = [ChatMessage(m.role, m.content) for m in job.history]
@@ -306,7 +309,7 @@ class Engine:
         usage = Usage(prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
                       num_search_queries=n_searched,
                       reasoning_tokens=job.reasoning_tokens + job.llm.count_tokens(trace.text))
-        yield Done(Answer(content=trace.text + answer_text, sources=sources, model=job.llm.name,
+        yield Done(Answer(content=trace.text + lead + answer_text, sources=sources, model=job.llm.name,
                           finish_reason=completion.finish_reason, usage=usage, attribution=attribution,
                           declined=schema is None and cite.is_declined_answer(answer_text),
                           timings=dict(job.timings),
@@ -394,6 +397,14 @@ class Engine:
             yield from trace.step(step)
         job.reasoning_tokens += result.reasoning_tokens
         return result
+
+    def _recognised(self, facts: list[VisualFacts], schema: dict[str, Any] | None) -> str:
+        """The answer's opening line for an image question (not for structured output)."""
+        if not facts or schema is not None:
+            return ""
+        from groundglass.answer.vision import recognised
+
+        return recognised(facts, self.settings.vision.label_min_score) + "\n\n"
 
     def _describe(self, facts: list[VisualFacts]) -> str:
         if not facts:

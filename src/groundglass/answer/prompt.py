@@ -40,8 +40,6 @@ REMINDERS = {
     "json": "Answer in JSON of the requested form, with every value taken from the sources.",
 }
 
-IMAGE_REMINDER = "First say in a few words what the user's image shows, then answer. "
-
 NO_SOURCES_SYSTEM_PROMPT = "Answer the question briefly and accurately."
 
 _FENCE_TAG = re.compile(r"<\s*/?\s*sources\s*>", re.IGNORECASE)
@@ -87,13 +85,8 @@ def build_messages(question: str, sources: list[Source], *, image_notes: str = "
         return [ChatMessage("system", NO_SOURCES_SYSTEM_PROMPT), *history,
                 ChatMessage("user", question.strip())]
     user = (f"{_question_line(question)}{format_sources(sources, image_notes)}\n\n"
-            f"Question: {question.strip()}\n{_reminder(style, image_notes)}")
+            f"Question: {question.strip()}\n{REMINDERS[style]}")
     return [ChatMessage("system", SYSTEM_PROMPT), *history, ChatMessage("user", user)]
-
-
-def _reminder(style: str, image_notes: str) -> str:
-    seen = IMAGE_REMINDER if image_notes and style != "json" else ""
-    return seen + REMINDERS[style]
 
 
 def prefix_messages(question: str, history: Sequence[ChatMessage] = ()) -> list[ChatMessage]:
@@ -106,5 +99,5 @@ def fixed_prompt_tokens(question: str, count_tokens: Callable[[str], int], image
     """Tokens of everything in the prompt except the sources, plus the chat template's overhead."""
     template_overhead = 24 + 8 * len(history)  # role headers and separators, generously rounded
     scaffold = (f"{SYSTEM_PROMPT}\n{_question_line(question)}{format_sources([], image_notes)}\n\n"
-                f"Question: {question}\n{_reminder(style, image_notes)}")
+                f"Question: {question}\n{REMINDERS[style]}")
     return count_tokens(scaffold) + sum(count_tokens(m.content) for m in history) + template_overhead

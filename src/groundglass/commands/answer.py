@@ -15,7 +15,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import typer
 
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 DEMO_INDEX = "default"
 DEMO_SOURCE = "builtin:wikipedia"
 DEMO_QUESTION = "When was the Berlin Wall built, and why?"
-LIKELY_LABEL = 0.2  # image labels shown on the terminal (vision.label_min_score's default)
 
 
 # --- rendering ----------------------------------------------------------------------------------------
@@ -47,8 +46,10 @@ def _stream_to_terminal(events: Iterator[Event], out: TextIO) -> Answer:
     wrote = False
     for event in events:
         if isinstance(event, ImagesRead):
+            from groundglass.answer.vision import seen
+
             for n, facts in enumerate(event.facts, start=1):
-                _status(f"image {n}: {_seen(facts)}")
+                _status(f"image {n}: {seen(facts)}")
         elif isinstance(event, StepDone):
             step = event.step
             _status(f"searched {step['query']!r}: {len(step['sources'])} source(s), {step['seconds']:.1f} s")
@@ -70,17 +71,6 @@ def _stream_to_terminal(events: Iterator[Event], out: TextIO) -> Answer:
             out.flush()
             return event.answer
     raise GroundglassError("the answer stream ended early", "run the command again")
-
-
-def _seen(facts: dict[str, Any]) -> str:
-    """One line on what was recognised in an image: its likely labels and the start of its text."""
-    likely = [lb for lb in facts["labels"] if lb["score"] >= LIKELY_LABEL]
-    labels = ", ".join(f"{lb['name']} ({lb['score']:.0%})" for lb in likely[:3])
-    text = " / ".join(facts["text"].splitlines())
-    text = text if len(text) <= 80 else text[:77] + "..."
-    bits = [f"looks like {labels}" if labels else "", f'reads "{text}"' if text else "",
-            f"caption: {facts['caption']}" if facts.get("caption") else ""]
-    return "; ".join(b for b in bits if b) or "nothing recognised"
 
 
 def _print_sources(answer: Answer, out: TextIO) -> None:

@@ -93,6 +93,9 @@ def test_ask_about_a_screenshot_from_the_cli(corpus_index, tmp_path: Path) -> No
     assert "ModuleNotFoundError" in facts["text"] and facts["source"] == str(shot)
     assert {"labels", "caption", "metadata"} <= set(facts) and facts["metadata"]["format"] == "PNG"
     assert data["search_results"][0]["url"].endswith("python-modulenotfounderror.md")
+    # the answer says first what was recognised in the image, then answers
+    content = data["choices"][0]["message"]["content"]
+    assert content.startswith('In the image: ') and "No module named" in content.split("\n\n", 1)[0]
     assert 1 <= data["usage"]["num_search_queries"] <= settings.vision.max_queries
 
 

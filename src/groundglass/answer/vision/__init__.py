@@ -32,6 +32,7 @@ from groundglass.answer.vision.images import (
     load_images_async,
 )
 from groundglass.answer.vision.queries import IMPLIED_QUESTION, image_queries
+from groundglass.answer.vision.summary import recognised, seen
 
 if TYPE_CHECKING:
     from groundglass.config import Settings
@@ -50,4 +51,5 @@ def extract_facts(images: Sequence[ImageInput | LoadedImage], settings: Settings
 
 
 __all__ = ["IMPLIED_QUESTION", "ImageError", "ImageInput", "LoadedImage", "VisualFacts", "decode_image",
-           "describe", "extract_facts", "image_facts", "image_queries", "load_images", "load_images_async"]
+           "describe", "extract_facts", "image_facts", "image_queries", "load_images", "load_images_async",
+           "recognised", "seen"]
