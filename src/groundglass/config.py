@@ -30,7 +30,9 @@ class LLMSettings(_Section):
     context_length: int = 4096
     threads: int | None = None
     max_tokens: int = 512
-    temperature: float = 0.2
+    # 0: greedy decoding. Grounded answers should repeat their sources, not vary; with sampling (0.2) the
+    # 1.5B model sometimes tacked the decline sentence onto a complete, cited answer.
+    temperature: float = 0.0
     timeout_s: float = 120.0
     # Process the prompt's start (system message, conversation, question) while the search runs; the
     # sources are appended when ready. llama.cpp runtimes only; off is the sequential baseline.
