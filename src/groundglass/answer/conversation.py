@@ -11,9 +11,13 @@ the context, and decide which earlier sources still count.
   schema (one short string), and the result is checked: it must keep most of the follow-up's content
   words (when it has two or more), invent at most one word that is in neither the follow-up nor the
   conversation (and no number: that is an answer, not a question), not repeat an earlier question,
-  and, if the follow-up refers back ("he", "there", "what about..."), bring in a word from the
-  conversation. A rejected rewrite (or a model error) gives way to a fallback without a model: the
-  follow-up plus the named entities of the previous turn.
+  not turn a question into a statement (the model answered it), and, if the follow-up refers back
+  ("he", "there", "what about..."), bring in a word from the conversation, unless the follow-up names
+  its own subject and the rewrite keeps no pronoun or lead-in ("What about Mahatma Gandhi, what did
+  he campaign for?" -> "What did Mahatma Gandhi campaign for?"). A rejected rewrite (or a model
+  error) gives way to a fallback without a model: the follow-up plus the named entities of the
+  previous turn (or, when it names none, of the latest earlier turn that does; numbers are answers,
+  not subjects, and are left out).
 - :func:`fit_history`: drop the oldest turns until the conversation fits a token budget.
 - :func:`covered_by`: MiniLM cosines between the new query and the sources of earlier turns. Sources
   below :data:`RELEVANCE_FLOOR` are dropped (turn-level relevance filtering); the earlier sources are
@@ -181,17 +185,41 @@ def check_rewrite(rewrite: str, followup: str, earlier: Sequence[Message]) -> st
     earlier_questions = {querytext.normalize(m.content) for m in earlier if m.role == "user"}
     if querytext.normalize(text) in earlier_questions:
         return "the rewrite repeats an earlier question"
-    if querytext.is_referring(followup) and not (stems - follow_stems) & known:
+    if followup.rstrip().endswith("?") and text.endswith("."):
+        return "the rewrite answers the follow-up instead of asking it"
+    if (querytext.is_referring(followup) and not (stems - follow_stems) & known
+            and not _names_own_subject(text, followup)):
         return "the rewrite does not name what the follow-up refers to"
     return ""
 
 
+def _names_own_subject(rewrite: str, followup: str) -> bool:
+    """A follow-up that names its own subject and asks something about it ("What about Mahatma Gandhi,
+    what did he campaign for?") needs no word from the conversation: a rewrite without the lead-in and
+    the pronouns ("What did Mahatma Gandhi campaign for?") is standalone. Not so for a bare name
+    ("What about Einstein?"), which takes its question from the conversation."""
+    if not _subject_names(followup) or len(querytext.content_stems(followup)) < 2:
+        return False
+    return not querytext.has_lead_in(rewrite) and not querytext.has_referring_word(rewrite)
+
+
+def _subject_names(text: str) -> list[str]:
+    """The named entities of ``text`` that can be a subject: bare numbers and dates ("1599 and 1601")
+    are answers, not what a follow-up refers to."""
+    return [e for e in querytext.entities(text) if any(t[:1].isupper() for t in e.split())]
+
+
 def fallback_query(followup: str, earlier: Sequence[Message]) -> str:
     """The follow-up plus the named entities of the previous user turn (and the previous answer's first
-    sentence) that it does not already mention; their content words when they name none."""
-    previous_user = next((m.content for m in reversed(earlier) if m.role == "user"), "")
+    sentence) that it does not already mention; when those name nothing ("When was the play
+    written?"), the entities of the latest earlier user turn that names some; else the previous user
+    turn's content words."""
+    users = [m.content for m in reversed(earlier) if m.role == "user"]
+    previous_user = users[0] if users else ""
     previous_answer = next((m.content for m in reversed(earlier) if m.role == "assistant"), "")
-    names = querytext.entities(previous_user) + querytext.entities(querytext.first_sentence(previous_answer))
+    names = _subject_names(previous_user) + _subject_names(querytext.first_sentence(previous_answer))
+    if not names:
+        names = next((found for text in users[1:] if (found := _subject_names(text))), [])
     if not names:
         names = querytext.content_words(previous_user)[:6]
     have = querytext.content_stems(followup)

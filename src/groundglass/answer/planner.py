@@ -361,7 +361,8 @@ def short_answer(text: str, max_words: int = ANSWER_MAX_WORDS) -> str:
 def resolve(step: SubQuery, answers: Mapping[str, str], plan: Plan | None = None) -> str:
     """``step.query`` with each placeholder ``{sN}`` replaced by step sN's short answer. A step without an
     answer (failed, or nothing found) is replaced by its own resolved query when ``plan`` is given,
-    else removed. Answers of dependencies the query does not mention are appended."""
+    else removed. Answers of dependencies the query does not mention are appended (their words that
+    the query lacks)."""
     by_id = {s.id: s for s in plan.steps} if plan is not None else {}
 
     def value(ref: str, depth: int = 0) -> str:
@@ -375,9 +376,23 @@ def resolve(step: SubQuery, answers: Mapping[str, str], plan: Plan | None = None
 
     mentioned = {m.lower() for m in PLACEHOLDER.findall(step.query)}
     text = PLACEHOLDER.sub(lambda m: value(m.group(1).lower()), step.query)
-    extra = [short_answer(answers.get(d, "") or "") for d in step.depends_on if d not in mentioned]
-    text = " ".join([text, *(e for e in extra if e)])
+    for d in step.depends_on:
+        if d not in mentioned:
+            text = f"{text} {_new_words(short_answer(answers.get(d, '') or ''), text)}"
     return " ".join(text.split())
+
+
+def _new_words(answer: str, query: str) -> str:
+    """The words of ``answer`` that ``query`` lacks (stop words left out), in order: what appending an
+    answer to a query adds. A partial answer often restates its own query ("Lionel Messi last played
+    club soccer in 2025"); appended whole, it would double the dependent query."""
+    have = querytext.content_stems(query)
+
+    def adds(token: str) -> bool:
+        return any(w not in querytext.STOPWORDS and querytext.stem(w) not in have
+                   for w in querytext.words(token))
+
+    return " ".join(token for token in answer.split() if adds(token))
 
 
 # --- more rounds --------------------------------------------------------------------------------------------

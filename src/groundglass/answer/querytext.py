@@ -84,14 +84,20 @@ def entities(text: str) -> list[str]:
     return out
 
 
+def has_lead_in(text: str) -> bool:
+    """Whether ``text`` starts like a continuation: "and ...", "what about ...", "same ..."."""
+    return text.strip().lower().startswith(_LEAD_INS)
+
+
+def has_referring_word(text: str) -> bool:
+    """Whether ``text`` holds a pronoun or ``there``/``that``/``then``... (words that point back)."""
+    return any(w in REFERRING for w in words(text))
+
+
 def is_referring(text: str) -> bool:
     """Whether ``text`` leans on earlier turns: a pronoun or ``there``/``that``, a lead-in such as
     "and ..." or "what about ...", or no content word at all."""
-    lowered = text.strip().lower()
-    if lowered.startswith(_LEAD_INS):
-        return True
-    ws = words(text)
-    return any(w in REFERRING for w in ws) or not content_words(text)
+    return has_lead_in(text) or has_referring_word(text) or not content_words(text)
 
 
 def is_self_contained(text: str) -> bool:
