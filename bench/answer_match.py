@@ -13,8 +13,8 @@ match the documentation exactly):
 
 1. Unicode accents folded (``Dā`` -> ``da``), a few letters that have no decomposition transliterated
    (``ø`` -> ``o``, ``ə`` -> ``e``, ``ß`` -> ``ss``...), lower case;
-2. thousands separators dropped (``9,596,961`` -> ``9596961``); punctuation becomes a space, except a
-   decimal point between digits;
+2. thousands separators dropped (``9,596,961`` -> ``9596961``); ``&`` read as "and"; punctuation
+   becomes a space, except a decimal point between digits;
 3. the articles a/an/the and the honorific "sir" removed; whitespace collapsed.
 
 A reference string is found when
@@ -54,7 +54,7 @@ def normalize(text: str) -> str:
     """The normalised form of ``text`` (see the module docstring)."""
     text = unicodedata.normalize("NFKD", str(text))
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower().translate(_LETTERS)
-    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text).replace("&", " and ")
     text = re.sub(r"(?<!\d)\.|\.(?!\d)", " ", text)
     text = re.sub(r"[^\w\s.]|_", " ", text)
     return " ".join(w for w in text.split() if w not in DROPPED_WORDS)

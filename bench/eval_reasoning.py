@@ -251,21 +251,21 @@ def print_level_table(rows: list[dict[str, Any]], n_questions: int, model_name: 
           f"model {model_name}, {threads} thread(s)")
     head = (f"{'level':<18}{'strict':>7}{'loose':>7}{'pages':>7}{'cited':>7}{'on-page':>8}{'supp.':>7}"
             f"{'search':>7}{'p50 s':>7}{'mean s':>8}{'1st tok':>8}{'tokens':>7}{'reason':>7}"
-            f"{'loose/base':>11}{'time/base':>10}")
+            f"{'loose/base':>11}{'p50/base':>10}")
     print(head)
     print("-" * len(head))
     base = next((r for r in rows if r["level"] == "minimal"), None)
     for r in rows:
         name = "minimal (1 search)" if r["level"] == "minimal" else r["level"]
         ratio_acc = f"{r['loose'] / base['loose']:.2f}" if base and base["loose"] else "-"
-        ratio_time = f"{r['mean'] / base['mean']:.2f}" if base and base["mean"] else "-"
+        ratio_time = f"{r['p50'] / base['p50']:.2f}" if base and base["p50"] else "-"
         print(f"{name:<18}{r['strict']:>7.2f}{r['loose']:>7.2f}{r['pages']:>7.2f}{r['cited']:>7.2f}"
               f"{r['on_page']:>8.2f}{r['supported']:>7.2f}{r['searches']:>7.1f}{r['p50']:>7.1f}"
               f"{r['mean']:>8.1f}{r['ttft']:>8.1f}{r['tokens']:>7.0f}{r['reasoning_tokens']:>7.0f}"
               f"{ratio_acc:>11}{ratio_time:>10}")
     errors = sum(r["errors"] for r in rows)
     print("baseline: minimal effort = one search for the question as asked, no planning call; ratios are "
-          "level / minimal (loose accuracy, mean seconds).")
+          "level / minimal (loose accuracy, p50 seconds).")
     print("strict/loose: FanOutQA answer match (bench/answer_match.py); pages: needed pages among the "
           "sources; cited: answer sentences citing a source; on-page: cited sentences whose sources are all "
           "needed pages; supp.: cited sentences the attribution supports; 1st tok: seconds to the first "
@@ -435,8 +435,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def report(paths: list[Path], levels: list[str]) -> int:
     """Print the tables of saved runs, merged (a question or conversation turn measured twice counts
-    once: the later file wins); the conversations' expected reuse is taken from the script as it is
-    now (matched by conversation number and turn), so relabelling needs no rerun."""
+    once: the later file wins). The answers are scored again with the answer match as it is now, and
+    the conversations' expected reuse is taken from the script as it is now (matched by conversation
+    number and turn), so neither change needs a rerun."""
     fans: dict[tuple[str, str], dict[str, Any]] = {}
     chats: dict[tuple[int, int], dict[str, Any]] = {}
     summary: dict[str, Any] = {}
@@ -446,6 +447,10 @@ def report(paths: list[Path], levels: list[str]) -> int:
         fans.update({(r["id"], r["level"]): r for r in data["fanoutqa"]})
         chats.update({(r["conversation"], r["turn"]): r for r in data["conversations"]})
     fan, chat = list(fans.values()), list(chats.values())
+    for r in fan:  # scored again, so that a change to the answer match applies to saved answers
+        if "answer" in r:
+            match = score(r["gold"], r["answer"])
+            r.update(loose=match.loose, strict=match.strict, missing=match.missing)
     for r in chat:
         turns = CONVERSATIONS[r["conversation"] - 1] if r["conversation"] <= len(CONVERSATIONS) else []
         if r["turn"] < len(turns) and turns[r["turn"]].user == r["user"]:
