@@ -272,3 +272,24 @@ def search_api(_web_servers: tuple[Any, Any]) -> Any:
     _, api = _web_servers
     api.reset()
     return api
+
+
+# --- the tiny model for the conversation, planner, related-questions and structured-output tests ---------
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory):  # -> groundglass.config.Settings
+    from groundglass.config import load_settings
+
+    home = tmp_path_factory.mktemp("gg-home")
+    return load_settings(home=str(home), llm__context_length=2048, llm__threads=1)
+
+
+@pytest.fixture(scope="module")
+def tiny(settings):  # -> LlamaCppLLM
+    from groundglass.answer.llm.llama_cpp_runtime import LlamaCppLLM
+    from groundglass.answer.llm.load import load_llm
+
+    llm = load_llm("tiny", settings)
+    assert isinstance(llm, LlamaCppLLM)
+    return llm

@@ -18,10 +18,8 @@ from groundglass.answer.conversation import (
     standalone_query,
 )
 from groundglass.answer.llm.llama_cpp_runtime import LlamaCppLLM
-from groundglass.answer.llm.load import load_llm
 from groundglass.answer.llm.openai_runtime import OpenAICompatibleLLM
 from groundglass.answer.types import Message, Source
-from groundglass.config import Settings, load_settings
 from groundglass.errors import GroundglassError
 
 U, A, S = "user", "assistant", "system"
@@ -29,17 +27,6 @@ HAMLET = [Message(U, "Who wrote Hamlet?"), Message(A, "Hamlet was written by Wil
           Message(U, "and when did he die?")]
 
 
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    home = tmp_path_factory.mktemp("gg-home")
-    return load_settings(home=str(home), llm__context_length=2048, llm__threads=1)
-
-
-@pytest.fixture(scope="module")
-def tiny(settings: Settings) -> LlamaCppLLM:
-    llm = load_llm("tiny", settings)
-    assert isinstance(llm, LlamaCppLLM)
-    return llm
 
 
 # --- check_messages -------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import pytest
 
 from groundglass.answer.effort import PRESETS
 from groundglass.answer.llm.llama_cpp_runtime import LlamaCppLLM
-from groundglass.answer.llm.load import load_llm
 from groundglass.answer.llm.openai_runtime import OpenAICompatibleLLM
 from groundglass.answer.planner import (
     Plan,
@@ -19,7 +18,6 @@ from groundglass.answer.planner import (
     validate_plan,
     waves,
 )
-from groundglass.config import Settings, load_settings
 
 EIFFEL = "What is the population of the capital of the country where the Eiffel Tower is?"
 CHAIN = {"steps": [{"id": "s1", "query": "country where the Eiffel Tower is", "depends_on": []},
@@ -27,17 +25,6 @@ CHAIN = {"steps": [{"id": "s1", "query": "country where the Eiffel Tower is", "d
                    {"id": "s3", "query": "population of {s2}", "depends_on": ["s2"]}]}
 
 
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    home = tmp_path_factory.mktemp("gg-home")
-    return load_settings(home=str(home), llm__context_length=2048, llm__threads=1)
-
-
-@pytest.fixture(scope="module")
-def tiny(settings: Settings) -> LlamaCppLLM:
-    llm = load_llm("tiny", settings)
-    assert isinstance(llm, LlamaCppLLM)
-    return llm
 
 
 @pytest.fixture

@@ -6,27 +6,14 @@ import pytest
 
 from groundglass.answer.conversation import RELEVANCE_FLOOR, source_similarity
 from groundglass.answer.llm.llama_cpp_runtime import LlamaCppLLM
-from groundglass.answer.llm.load import load_llm
 from groundglass.answer.llm.openai_runtime import OpenAICompatibleLLM
 from groundglass.answer.related import clean_questions, related_questions
 from groundglass.answer.types import Source
-from groundglass.config import Settings, load_settings
 
 QUESTION = "Who was Marie Curie?"
 ANSWER = "Marie Curie was a Polish and naturalised-French physicist and chemist [1]."
 
 
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    home = tmp_path_factory.mktemp("gg-home")
-    return load_settings(home=str(home), llm__context_length=2048, llm__threads=1)
-
-
-@pytest.fixture(scope="module")
-def tiny(settings: Settings) -> LlamaCppLLM:
-    llm = load_llm("tiny", settings)
-    assert isinstance(llm, LlamaCppLLM)
-    return llm
 
 
 @pytest.fixture(scope="module")

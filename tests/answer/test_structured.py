@@ -17,7 +17,6 @@ import pytest
 from groundglass.answer import planner
 from groundglass.answer.llm.base import ChatMessage, Completion
 from groundglass.answer.llm.llama_cpp_runtime import LlamaCppLLM
-from groundglass.answer.llm.load import load_llm
 from groundglass.answer.llm.openai_runtime import OpenAICompatibleLLM
 from groundglass.answer.llm.structured import (
     StructuredOutputError,
@@ -25,7 +24,6 @@ from groundglass.answer.llm.structured import (
     extract_json,
     parse_json_output,
 )
-from groundglass.config import Settings, load_settings
 from groundglass.errors import GroundglassError, ModelError
 
 PERSON = {
@@ -47,17 +45,6 @@ TAGS = {
 }
 
 
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    home = tmp_path_factory.mktemp("gg-home")
-    return load_settings(home=str(home), llm__context_length=2048, llm__threads=1)
-
-
-@pytest.fixture(scope="module")
-def tiny(settings: Settings) -> LlamaCppLLM:
-    llm = load_llm("tiny", settings)
-    assert isinstance(llm, LlamaCppLLM)
-    return llm
 
 
 # --- checking output, no model ------------------------------------------------------------------------------
