@@ -29,7 +29,9 @@ class LLMSettings(_Section):
     api_key: str | None = None  # for openai: specs; falls back to $GROUNDGLASS_LLM_API_KEY / $OPENAI_API_KEY
     context_length: int = 4096
     threads: int | None = None
-    max_tokens: int = 512
+    # Longest answer, in tokens. Unset: the reasoning effort's own cap (512 for minimal/low, 768 medium,
+    # 1536 high); set: one cap for every level. A request's max_tokens wins over both.
+    max_tokens: int | None = Field(None, ge=1)
     # 0: greedy decoding. Grounded answers should repeat their sources, not vary; with sampling (0.2) the
     # 1.5B model sometimes tacked the decline sentence onto a complete, cited answer.
     temperature: float = 0.0

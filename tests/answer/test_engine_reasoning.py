@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from groundglass.answer import prompt
 from groundglass.answer.engine import Engine
 from groundglass.answer.events import Done, SourcesFound, StepDone, Token
+from groundglass.answer.llm.base import ChatMessage
+from groundglass.answer.llm.llama_cpp_runtime import LlamaCppLLM
 from groundglass.answer.response import to_perplexity_json
 from groundglass.answer.types import AskRequest, Message
 from groundglass.config import load_settings
@@ -90,6 +93,27 @@ def test_a_follow_up_is_rewritten_from_the_conversation(engine: Engine) -> None:
     assert {"Marie Curie", "Pierre Curie"} & {s.title for s in answer.sources}
 
 
+def test_a_follow_up_does_not_read_the_history_again(engine: Engine) -> None:
+    """The rewrite call between two turns evicts the conversation from llama.cpp's cache; the runtime's
+    snapshot brings it back, so the answer's prompt finds the earlier turns cached (without the prefill
+    beside the search, which would hide the difference)."""
+    settings = engine.settings.model_copy(
+        update={"llm": engine.settings.llm.model_copy(update={"prefill_during_search": False})})
+    sequential = Engine(settings)
+    first = sequential.answer(AskRequest.from_question("Who was Marie Curie?"))
+    messages = [Message("user", "Who was Marie Curie?"), Message("assistant", first.content),
+                Message("user", "Who was her husband?")]
+    second = sequential.answer(AskRequest(messages=messages))
+    assert second.reasoning["rewrite"]["rewritten"], "a rewrite call ran between the turns"
+    messages += [Message("assistant", second.content), Message("user", "When did he die?")]
+    third = sequential.answer(AskRequest(messages=messages))
+    llm = sequential.llm()
+    assert isinstance(llm, LlamaCppLLM)
+    first_turn = prompt.prefix_messages("", [ChatMessage(m.role, m.content) for m in messages[:2]])[:-1]
+    assert third.usage.cached_tokens >= len(llm.prompt_tokens(first_turn, add_generation_prompt=False))
+    assert third.usage.as_dict()["prompt_tokens_details"]["cached_tokens"] == third.usage.cached_tokens
+
+
 def test_earlier_sources_that_answer_the_follow_up_are_reused(engine: Engine) -> None:
     first = engine.answer(AskRequest.from_question("When was the Berlin Wall built?"))
     assert first.sources
@@ -157,3 +181,19 @@ def test_chat_in_the_terminal_keeps_the_conversation(engine: Engine) -> None:
     assert len(found) == 2 and "Curie" in found[1]
     assert "Marie Curie — https://en.wikipedia.org/wiki/Marie_Curie" in proc.stdout
     assert "(new conversation)" in proc.stderr and "never read" not in proc.stdout
+
+
+def test_answer_length_follows_the_effort_unless_a_cap_is_set(engine: Engine) -> None:
+    """Unset ``llm.max_tokens``: each level's own cap (deeper levels write longer answers); set: one cap
+    for all; a request's ``max_tokens`` wins over both."""
+    uncapped = Engine(engine.settings.model_copy(
+        update={"llm": engine.settings.llm.model_copy(update={"max_tokens": None})}))
+    lengths = {level: uncapped._prepare(AskRequest.from_question("Who was Marie Curie?",
+                                                                 reasoning_effort=level)).max_tokens
+               for level in ("minimal", "medium", "high")}
+    assert lengths == {"minimal": 512, "medium": 768, "high": 1536}
+    capped = engine._prepare(AskRequest.from_question("Who was Marie Curie?", reasoning_effort="high"))
+    assert capped.max_tokens == engine.settings.llm.max_tokens == 32
+    asked = uncapped._prepare(AskRequest.from_question("Who was Marie Curie?", reasoning_effort="high",
+                                                       max_tokens=7))
+    assert asked.max_tokens == 7

@@ -138,6 +138,42 @@ def test_warm_prefix_is_reused_and_changes_nothing(tiny: LlamaCppLLM) -> None:
     assert after == reference
 
 
+def test_conversation_comes_back_after_an_unrelated_call(tiny: LlamaCppLLM) -> None:
+    """Between two turns of a chat the engine makes other calls (the follow-up's rewrite); the conversation's
+    KV cells are saved when such a call evicts them and restored for the next turn, which then only
+    evaluates what is new, and answers exactly as a cold cache would."""
+    llm = LlamaCppLLM(tiny.path, context_length=2048, threads=1, snapshot_min_tokens=16)
+    first = [SYSTEM, QUESTION]
+    _, reply = collect(llm.stream(first, max_tokens=12, temperature=0.0))
+    other = [ChatMessage("system", "Rewrite the user's question as a search query."),
+             ChatMessage("user", "and how many people live there?")]
+    collect(llm.stream(other, max_tokens=8, temperature=0.0))
+    assert llm.reused_tokens < 8, "the rewrite shares nothing with the conversation"
+    follow = [*first, ChatMessage("assistant", reply), ChatMessage("user", "And of Italy?")]
+    _, answer = collect(llm.stream(follow, max_tokens=12, temperature=0.0))
+    assert llm.reused_tokens >= len(llm.prompt_tokens(first)), "the first turn was read again"
+
+    cold = LlamaCppLLM(tiny.path, context_length=2048, threads=1, snapshots=0)
+    collect(cold.stream(first, max_tokens=12, temperature=0.0))
+    collect(cold.stream(other, max_tokens=8, temperature=0.0))
+    _, reference = collect(cold.stream(follow, max_tokens=12, temperature=0.0))
+    assert cold.reused_tokens < 8, "without snapshots the rewrite evicts the conversation"
+    assert answer == reference
+
+
+def test_snapshots_are_bounded_and_skip_short_contexts(tiny: LlamaCppLLM) -> None:
+    llm = LlamaCppLLM(tiny.path, context_length=2048, threads=1, snapshots=1, snapshot_min_tokens=16)
+    prompts = [[ChatMessage("system", f"You are assistant number {i}. " + "Be brief. " * 6),
+                ChatMessage("user", "Say hello.")] for i in range(3)]
+    for messages in prompts:
+        collect(llm.stream(messages, max_tokens=4, temperature=0.0))
+    assert len(llm._snapshots) == 1
+    collect(llm.stream([ChatMessage("user", "Hi")], max_tokens=2, temperature=0.0))
+    collect(llm.stream([ChatMessage("user", "Yo")], max_tokens=2, temperature=0.0))
+    held = llm._snapshots[0].tokens
+    assert len(held) >= 16, "a context shorter than snapshot_min_tokens is not worth keeping"
+
+
 def test_prompt_longer_than_context_is_a_clear_error(tiny: LlamaCppLLM) -> None:
     long = ChatMessage("user", "word " * 3000)
     with pytest.raises(GroundglassError, match="context"):

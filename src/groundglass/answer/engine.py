@@ -178,8 +178,8 @@ class Engine:
         s = self.settings
         _, earlier, _ = conversation.split_turns(conversation.normalize_messages(messages))
         effort = preset_for(request.reasoning_effort, request.preset_name or request.model or s.llm.model, s)
-        max_tokens = request.max_tokens if request.max_tokens is not None else min(s.llm.max_tokens,
-                                                                                    effort.answer_max_tokens)
+        max_tokens = (request.max_tokens if request.max_tokens is not None
+                      else s.llm.max_tokens if s.llm.max_tokens is not None else effort.answer_max_tokens)
         if max_tokens < 1:
             raise GroundglassError(f"max_tokens must be at least 1, got {max_tokens}", "raise --max-tokens",
                                    param="max_tokens")
@@ -307,7 +307,7 @@ class Engine:
         job.lap("cite_s")
         related = self._related(job, query, answer_text, sources)
         usage = Usage(prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
-                      num_search_queries=n_searched,
+                      num_search_queries=n_searched, cached_tokens=completion.cached_tokens,
                       reasoning_tokens=job.reasoning_tokens + job.llm.count_tokens(trace.text))
         yield Done(Answer(content=trace.text + lead + answer_text, sources=sources, model=job.llm.name,
                           finish_reason=completion.finish_reason, usage=usage, attribution=attribution,

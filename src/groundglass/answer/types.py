@@ -89,6 +89,7 @@ class Usage:
     completion_tokens: int = 0
     num_search_queries: int = 0
     reasoning_tokens: int = 0  # written while rewriting, planning and answering sub-queries (and the trace)
+    cached_tokens: int = 0  # of the answer's prompt_tokens, those the model's cache already held
 
     @property
     def total_tokens(self) -> int:
@@ -99,6 +100,8 @@ class Usage:
                "total_tokens": self.total_tokens, "num_search_queries": self.num_search_queries}
         if self.reasoning_tokens:
             out["reasoning_tokens"] = self.reasoning_tokens
+        if self.cached_tokens:
+            out["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
         return out
 
 

@@ -74,6 +74,7 @@ def usage_block(
         "search_context_size": plan.context_size,
         "citation_tokens": cite_tokens,
         "reasoning_tokens": u.reasoning_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cached_tokens},  # OpenAI's field
         "cost": cost.as_dict(),
     }
     return block, cost

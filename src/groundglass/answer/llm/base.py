@@ -25,6 +25,7 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str = "stop"
+    cached_tokens: int = 0  # prompt tokens found in the runtime's cache (not evaluated again)
 
 
 class LLM(Protocol):

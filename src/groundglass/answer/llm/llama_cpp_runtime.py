@@ -12,6 +12,18 @@ prompt is processed once per process. ``LlamaRAMCache`` is not used: it snapshot
 state after every call, which only pays off when several unrelated conversations alternate, and the
 prefix reuse above already covers the common case of a shared system prompt.
 
+What that prefix reuse alone loses is a conversation: between two answers of a chat the engine makes
+other calls (the follow-up's query rewrite, the planner), whose prompts share nothing with the
+conversation and so evict it from the cache; the next answer would then re-read the whole history.
+So before a prompt evicts a long cached context, its KV cells are copied out
+(``llama_state_seq_get_data``, the KV of the one sequence only: a few MB per thousand tokens, not the
+300 MB of logits ``Llama.save_state`` copies along), and a later prompt that shares more of its start
+with a saved context than with the live one gets it copied back (``llama_state_seq_set_data``). A
+follow-up thus evaluates the last exchange (asked plainly, without its sources) and its own question,
+not the whole history. ``snapshots`` bounds how many
+contexts are kept (least recently used go first); ``reused_tokens`` tells how much of the last prompt
+came from the cache.
+
 Calls are serialized with a lock: one llama.cpp context cannot run two generations at once.
 
 :meth:`LlamaCppLLM.complete_json` constrains sampling with a GBNF grammar compiled from a JSON schema
@@ -26,10 +38,12 @@ first and only filters the whole vocabulary when the grammar rejects it, as llam
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -43,6 +57,24 @@ log = get_logger(__name__)
 
 GGUF_MAGIC = b"GGUF"
 REPEAT_PENALTY = 1.0  # off, as in Llama.create_chat_completion: RAG answers should repeat source words
+SNAPSHOTS = 2  # evicted contexts kept for reuse (the conversation, and one more)
+SNAPSHOT_MIN_TOKENS = 128  # shorter contexts are cheaper to re-evaluate than to keep
+
+
+@dataclass
+class _Snapshot:
+    tokens: list[int]  # what the saved KV cells hold, position by position
+    kv: bytes  # llama_state_seq_get_data of sequence 0
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def check_gguf(path: Path) -> None:
@@ -88,7 +120,8 @@ class LlamaCppLLM:
     """An :class:`~groundglass.answer.llm.base.LLM` backed by one llama.cpp context."""
 
     def __init__(self, path: Path, *, context_length: int = 4096, threads: int | None = None,
-                 name: str | None = None, repeat_penalty: float = REPEAT_PENALTY) -> None:
+                 name: str | None = None, repeat_penalty: float = REPEAT_PENALTY, snapshots: int = SNAPSHOTS,
+                 snapshot_min_tokens: int = SNAPSHOT_MIN_TOKENS) -> None:
         path = Path(path).expanduser()
         check_gguf(path)
         from llama_cpp import Llama
@@ -122,6 +155,10 @@ class LlamaCppLLM:
             add_generation_prompt=False,
         )
         self._lock = threading.Lock()
+        self.snapshots = snapshots
+        self.snapshot_min_tokens = snapshot_min_tokens
+        self._snapshots: list[_Snapshot] = []  # most recently used last
+        self.reused_tokens = 0  # prompt tokens the last call found in the cache (live or restored)
 
     # ------------------------------------------------------------------------------------------------------
 
@@ -166,12 +203,7 @@ class LlamaCppLLM:
     def _prefill(self, tokens: list[int]) -> int:
         """Keep the cached tokens that match ``tokens``, evaluate the rest (llama-cpp-python 0.3.x)."""
         llama = self._llama
-        cached = llama.n_tokens
-        common = 0
-        for a, b in zip(llama.input_ids[:cached].tolist(), tokens, strict=False):
-            if a != b:
-                break
-            common += 1
+        common = self._resume(tokens)
         if common == len(tokens):
             return 0
         if not llama._ctx.kv_cache_seq_rm(-1, common, -1):
@@ -181,6 +213,72 @@ class LlamaCppLLM:
         llama.eval(tokens[common:])
         llama._requires_eval = True  # logits belong to the prefix, not a full prompt
         return len(tokens) - common
+
+    def _resume(self, tokens: list[int]) -> int:
+        """Before evaluating ``tokens`` (lock held): keep the live context if it would be lost, bring back a
+        saved one that shares a longer start with ``tokens``; return how many tokens are already cached."""
+        llama = self._llama
+        live = llama.input_ids[:llama.n_tokens].tolist()
+        common = common_prefix(live, tokens)
+        best, best_common = None, common
+        for snapshot in self._snapshots:
+            shared = common_prefix(snapshot.tokens, tokens)
+            if shared > best_common:
+                best, best_common = snapshot, shared
+        if self.snapshots > 0 and len(live) - common >= self.snapshot_min_tokens:
+            self._save(live, keep=best)  # about to be overwritten
+        if best is not None and best_common - common >= self.snapshot_min_tokens // 4:
+            try:
+                self._restore(best)
+                common = best_common
+            except (AttributeError, RuntimeError) as exc:  # only an optimization: start from nothing
+                log.warning("kv_restore_failed", error=repr(exc))
+                self._snapshots.clear()
+                llama.reset()
+                common = 0
+        self.reused_tokens = common
+        return common
+
+    def _save(self, tokens: list[int], keep: _Snapshot | None = None) -> None:
+        """Copy the KV cells of the live context (``tokens``) into a snapshot; when over the limit, drop the
+        least recently used one other than ``keep``."""
+        import llama_cpp
+
+        kept = [s for s in self._snapshots if common_prefix(s.tokens, tokens) < len(s.tokens)]  # superseded
+        if any(common_prefix(s.tokens, tokens) == len(tokens) for s in kept):
+            self._snapshots = kept  # already held by a longer snapshot
+            return
+        ctx = self._llama._ctx.ctx
+        size = int(llama_cpp.llama_state_seq_get_size(ctx, 0))
+        buffer = (ctypes.c_uint8 * size)()
+        written = int(llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0))
+        if written <= 0:
+            return
+        kept.append(_Snapshot(tokens=tokens, kv=ctypes.string_at(buffer, written)))
+        while len(kept) > self.snapshots:
+            kept.remove(next(s for s in kept if s is not keep))
+        self._snapshots = kept
+        log.debug("kv_snapshot_saved", tokens=len(tokens), bytes=written, kept=len(self._snapshots))
+
+    def _restore(self, snapshot: _Snapshot) -> None:
+        """Make ``snapshot`` the live context (its logits are not restored: callers evaluate at least one
+        token before sampling, as ``Llama.generate`` does)."""
+        import llama_cpp
+
+        llama = self._llama
+        llama._ctx.kv_cache_seq_rm(-1, 0, -1)
+        llama.n_tokens = 0
+        buffer = (ctypes.c_uint8 * len(snapshot.kv)).from_buffer_copy(snapshot.kv)
+        loaded = int(llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, buffer, len(snapshot.kv), 0))
+        if loaded != len(snapshot.kv):
+            raise RuntimeError("llama_state_seq_set_data refused the snapshot")
+        n = len(snapshot.tokens)
+        llama.input_ids[:n] = snapshot.tokens
+        llama.n_tokens = n
+        llama._requires_eval = True
+        self._snapshots.remove(snapshot)
+        self._snapshots.append(snapshot)
+        log.debug("kv_snapshot_restored", tokens=n)
 
     def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float = 0.2,
                top_p: float | None = None, stop: list[str] | None = None,
@@ -199,6 +297,7 @@ class LlamaCppLLM:
         pieces: list[str] = []
         with self._lock:
             try:
+                completion.cached_tokens = self._resume(tokens)
                 chunks: Iterator[Any] = self._llama.create_completion(
                     tokens, max_tokens=max_tokens, temperature=temperature,
                     top_p=0.95 if top_p is None else top_p, stop=stops, repeat_penalty=self.repeat_penalty,
@@ -248,6 +347,7 @@ class LlamaCppLLM:
                     text, completion.finish_reason, completion.completion_tokens = fast
                 else:
                     stops = [self._formatter.eos_token] if self._formatter.eos_token else []
+                    self._resume(tokens)
                     out: Any = self._llama.create_completion(
                         tokens, max_tokens=max_tokens, temperature=temperature, top_p=1.0, stop=stops,
                         repeat_penalty=self.repeat_penalty, grammar=grammar, stream=False)
@@ -279,13 +379,7 @@ class LlamaCppLLM:
         vocab = llama._model.vocab
         n_vocab = llama.n_vocab()
         # Reuse the cached prefix, but evaluate at least the last prompt token: its logits start decoding.
-        cached = llama.n_tokens
-        common = 0
-        for a, b in zip(llama.input_ids[:cached].tolist(), tokens, strict=False):
-            if a != b:
-                break
-            common += 1
-        common = min(common, len(tokens) - 1)
+        common = min(self._resume(tokens), len(tokens) - 1)
         if not llama._ctx.kv_cache_seq_rm(-1, common, -1):
             llama.reset()
             common = 0

@@ -126,6 +126,9 @@ class OpenAICompatibleLLM:
                                         or estimate_tokens(prompt_text) + 4 * len(messages))
             completion.completion_tokens = (int(usage.get("completion_tokens") or 0)
                                             or estimate_tokens("".join(text_parts)))
+            details = usage.get("prompt_tokens_details")
+            if isinstance(details, dict):  # OpenAI and llama.cpp's server report their prompt cache here
+                completion.cached_tokens = int(details.get("cached_tokens") or 0)
 
     def _events(self, messages: list[ChatMessage], max_tokens: int, temperature: float, top_p: float | None,
                 stop: list[str] | None) -> Iterator[dict[str, Any]]:
