@@ -93,6 +93,14 @@ def test_split_sentences_keeps_markers_with_their_sentence() -> None:
         "first item [1]", "second item"]
 
 
+def test_markers_written_before_their_sentences_stay_with_them() -> None:
+    """Qwen often writes "[3] Actinium ..."; the marker after a full stop then opens the next sentence."""
+    text = "[3] Actinium was found in 1899. [4] Thorium was found in 1829.[5] Radium too.\nIt glows. [1]"
+    assert cite.split_sentences(text) == [
+        "[3] Actinium was found in 1899.", "[4] Thorium was found in 1829.", "[5] Radium too.",
+        "It glows. [1]"]
+
+
 # --- declining -------------------------------------------------------------------------------------
 
 

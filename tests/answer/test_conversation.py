@@ -152,6 +152,11 @@ GANDHI = "What about Mahatma Gandhi, what did he campaign for?"
     ("Which Nobel Prize did Einstein win?", "What about Einstein?", CURIE, ""),
     # the model answered instead of rewriting
     ("William Shakespeare died in Stratford.", "and when did he die?", HAMLET[:2], "answers the follow-up"),
+    # "the play" names nothing: it is the one the conversation was about
+    ("When was the play written?", "When was the play written?", HAMLET[:2], "does not name"),
+    ("When was the play Hamlet written?", "When was the play written?", HAMLET[:2], ""),
+    # a follow-up that names its own subject needs nothing from the conversation
+    ("When did the Berlin Wall fall?", "When did the Berlin Wall fall?", HAMLET[:2], ""),
 ])
 def test_check_rewrite_follow_ups_that_name_their_subject(rewrite: str, followup: str, earlier: list[Message],
                                                           problem: str) -> None:

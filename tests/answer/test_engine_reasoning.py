@@ -67,6 +67,10 @@ def test_medium_effort_plans_streams_a_think_trace_and_reports_its_steps(engine:
                for s in reasoning["steps"])
     assert answer.usage.num_search_queries == len(steps) >= 1
     assert answer.usage.reasoning_tokens > 0
+    planned = [s for s in reasoning["steps"] if s["id"] != "q"]
+    assert len(planned) > 1  # two questions in one: the question as asked is searched beside them
+    whole = next(s for s in reasoning["steps"] if s["id"] == "q")
+    assert whole["query"] == question and whole["round"] == 1 and not whole["partial_answer"]
     # attribution covers the answer, not the trace
     assert all("searched" not in a.text for a in answer.attribution)
     data = to_perplexity_json(answer)

@@ -31,7 +31,9 @@ packaged for offline use.
 Sources are split into sentences by :mod:`groundglass.answer.sentences`, as everywhere else. Answers
 have their own small splitter here (:func:`split_sentences`): a citation marker that follows the
 full stop (``... in 1989.[1] It ...``) belongs to the sentence before it, list items are sentences,
-and general splitters (pysbd, nltk, or the passage splitter) would glue or detach those markers.
+and general splitters (pysbd, nltk, or the passage splitter) would glue or detach those markers. A
+line that opens with a marker ("[3] Actinium was ...") is written markers-first, and there a marker
+after a full stop opens the next sentence.
 """
 
 from __future__ import annotations
@@ -183,6 +185,11 @@ _BOUNDARY = re.compile(
     r"(?:\s*\[\s*" + _NUMBER_LIST + r"\s*\])*"  # markers that follow the full stop stay with it
     r"(?=\s+\S|$)"
 )
+# Some models (Qwen2.5 among them) put the marker *before* the sentence it supports: "[3] Actinium was
+# found in 1899. [4] Thorium ...". In a line that opens with a marker, markers after a full stop
+# start the next sentence instead of closing the previous one.
+_BOUNDARY_LEADING = re.compile(r"[.!?]+[\"')\]]*(?=\s*\[\s*" + _NUMBER_LIST + r"\s*\]|\s+\S|$)")
+_LEADING_MARKER = re.compile(r"^\[\s*" + _NUMBER_LIST + r"\s*\]")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
 
 
@@ -193,7 +200,8 @@ def paragraphs_of_sentences(text: str) -> list[list[str]]:
         line = _BULLET.sub("", line).strip()
         sentences: list[str] = []
         start = 0
-        for m in _BOUNDARY.finditer(line):
+        boundary = _BOUNDARY_LEADING if _LEADING_MARKER.match(line) else _BOUNDARY
+        for m in boundary.finditer(line):
             before = line[start:m.start()]
             last_word = before.rsplit(None, 1)[-1].lower() if before.split() else ""
             if last_word.rstrip(".") in _ABBREVIATIONS or re.fullmatch(r"[a-z]", last_word):

@@ -383,7 +383,7 @@ class Engine:
 
         def keep(q: str, candidates: list[Source], k: int) -> list[Source]:
             ranked = rank.diversify(rank.dedupe(candidates), self.settings.retrieval.max_per_source)
-            return self._relevant(job, q, ranked[: k * 2])[:k]
+            return self._relevant(job, q, ranked[: k * 2], margin=False)[:k]
 
         history = job.history
         run = research(job.llm, query, job.effort, search_each, keep, history=history)
@@ -460,14 +460,18 @@ class Engine:
         budget = min(wanted, room)
         return rank.fit_budget(sources, budget, job.llm.count_tokens, overhead_tokens=SOURCE_OVERHEAD_TOKENS)
 
-    def _relevant(self, job: _Job, query: str, sources: list[Source]) -> list[Source]:
+    def _relevant(self, job: _Job, query: str, sources: list[Source], *, margin: bool = True) -> list[Source]:
         """Sources close enough to the main query (the question, or what an image question asks
-        about): MiniLM cosine >= ``min_relevance`` and within ``relevance_margin`` of the best one."""
+        about): MiniLM cosine >= ``min_relevance`` and (with ``margin``) within ``relevance_margin`` of
+        the best one. A research step keeps no margin: its sub-query is narrow, and a page it needs can
+        score well below the best match (the FanOutQA evaluation lost needed pages to the margin)."""
         if not sources:
             return []
         similarity = self._similarity(job, query, sources)
         r = self.settings.retrieval
-        floor = max(r.min_relevance, float(similarity.max()) - r.relevance_margin)
+        floor = r.min_relevance
+        if margin:
+            floor = max(floor, float(similarity.max()) - r.relevance_margin)
         log.debug("relevance", scores=[round(float(x), 3) for x in similarity], floor=floor)
         return [s for s, sim in zip(sources, similarity, strict=True) if sim >= floor]
 

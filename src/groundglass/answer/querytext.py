@@ -34,6 +34,7 @@ _CONNECTOR = r"(?:of|the|de|da|del|di|du|van|von|der|la|le|and)"
 _ENTITY = re.compile(rf"{_CAP_WORD}(?:\s+(?:{_CONNECTOR}\s+)*{_CAP_WORD})*")
 _CITATION = re.compile(r"\s*\[\d+\]")
 _SPACES = re.compile(r"\s+")
+_DEFINITE = re.compile(r"\bthe\s+[a-z]{3,}", re.IGNORECASE)
 
 
 def words(text: str) -> list[str]:
@@ -94,10 +95,17 @@ def has_referring_word(text: str) -> bool:
     return any(w in REFERRING for w in words(text))
 
 
+def has_definite_reference(text: str) -> bool:
+    """Whether ``text`` speaks of "the <thing>" without naming anything ("When was the play written?"):
+    in a follow-up, the thing is the one the conversation was about."""
+    return bool(_DEFINITE.search(text)) and not entities(text)
+
+
 def is_referring(text: str) -> bool:
     """Whether ``text`` leans on earlier turns: a pronoun or ``there``/``that``, a lead-in such as
-    "and ..." or "what about ...", or no content word at all."""
-    return has_lead_in(text) or has_referring_word(text) or not content_words(text)
+    "and ..." or "what about ...", "the <thing>" without a name, or no content word at all."""
+    return (has_lead_in(text) or has_referring_word(text) or has_definite_reference(text)
+            or not content_words(text))
 
 
 def is_self_contained(text: str) -> bool:

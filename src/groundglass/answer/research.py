@@ -6,6 +6,10 @@ than one.
     round or the trace needs it) -> evidence missing? another round, up to the effort's budget
     -> the sources of all steps, interleaved so that each step contributes its best ones first.
 
+With a plan of two or more steps, the question as asked is searched beside the first wave (step
+``q``, no partial answer): the sub-queries are the model's paraphrases, and in the FanOutQA evaluation
+they lost pages that the question's own words find.
+
 ``research(...)`` is a generator: it yields one :class:`Step` as each finishes (the engine turns
 them into the visible ``<think>`` trace as they come) and returns the :class:`Research` at the end.
 It never raises for model trouble: the planner and the follow-up check fall back, and a partial
@@ -20,7 +24,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
-from groundglass.answer import cite, planner, prompt
+from groundglass.answer import cite, planner, prompt, querytext
 from groundglass.answer.effort import EffortPreset
 from groundglass.answer.llm.base import LLM, Completion
 from groundglass.answer.types import Message, Source
@@ -93,11 +97,21 @@ def research(llm: LLM, question: str, preset: EffortPreset, search: Searcher, ra
     answers: dict[str, str] = {}
     steps: list[Step] = []
 
-    for wave in planner.waves(the_plan):
+    # The question as asked is searched beside the first wave: a plan's sub-queries paraphrase, and a
+    # fan-out question's own words often find its main page best.
+    as_asked = len(the_plan.steps) > 1 and querytext.normalize(question) not in {
+        querytext.normalize(s.query) for s in the_plan.steps}
+    for number, wave in enumerate(planner.waves(the_plan)):
         queries = [planner.resolve(s, answers, the_plan) for s in wave]
+        extra = [question] if number == 0 and as_asked else []
         started = time.perf_counter()
-        found = search(queries)
-        per_query = (time.perf_counter() - started) / max(1, len(queries))
+        found = search(queries + extra)
+        per_query = (time.perf_counter() - started) / max(1, len(queries) + len(extra))
+        if extra:
+            whole = Step("q", question, 1, rank(question, found.pop(), preset.sources_per_query),
+                         seconds=round(per_query, 3), note="the question as asked")
+            steps.append(whole)
+            yield whole
         for sub, query, candidates in zip(wave, queries, found, strict=True):
             t = time.perf_counter()
             step = Step(sub.id, query, 1, rank(query, candidates, preset.sources_per_query))
@@ -109,7 +123,7 @@ def research(llm: LLM, question: str, preset: EffortPreset, search: Searcher, ra
             yield step
 
     for round_no in range(2, preset.max_rounds + 1):
-        findings = {s.query: s.partial_answer for s in steps}
+        findings = {s.query: s.partial_answer for s in steps if s.id != "q"}
         more = planner.needs_more(llm, question, findings, max_queries=MORE_QUERIES_PER_ROUND,
                                   asked=[s.query for s in steps], completion=completion())
         if not more:
