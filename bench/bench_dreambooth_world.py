@@ -33,7 +33,9 @@ def real_images_row() -> dict[str, float]:
     pairs = list(itertools.combinations(range(len(instances)), 2))
     similarity = sum(float(e[i] @ e[j]) for i, j in pairs) / len(pairs)
     return {"subject_fidelity": similarity, "prompt_fidelity": float("nan"), "pres": float("nan"),
-            "div": metrics.diversity({"instances": instances}), "prompt_fidelity_recontext": float("nan"),
+            "div": metrics.diversity({"instances": instances}),
+            "div_layout": metrics.layout_diversity({"instances": instances}),
+            "prompt_fidelity_recontext": float("nan"),
             "prompt_fidelity_property": float("nan")}
 
 
@@ -100,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{off['pres'] / on['pres']:.2f}x")
         print(f"DIV  λ=0 / λ=1 at {total} steps: {off['div']:.3f} / {on['div']:.3f} = "
               f"{off['div'] / on['div']:.2f}x")
+        print(f"DIV layout λ=0 / λ=1 at {total} steps: {off['div_layout']:.3f} / {on['div_layout']:.3f} = "
+              f"{off['div_layout'] / on['div_layout']:.2f}x")
     print(f"total {time.monotonic() - started:.0f} s")
     return 0
 
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 def print_table(rows: dict[str, dict[str, float]]) -> None:
     columns = (("subject_fidelity", "subject fid. ↑"), ("prompt_fidelity", "prompt fid. ↑"),
                ("prompt_fidelity_recontext", "recontext ↑"), ("prompt_fidelity_property", "property ↑"),
-               ("pres", "PRES ↓"), ("div", "DIV ↑"))
+               ("pres", "PRES ↓"), ("div", "DIV ↑"), ("div_layout", "DIV layout ↑"))
     print("| setting | " + " | ".join(t for _, t in columns) + " |")
     print("|" + "---|" * (len(columns) + 1))
     for name, scores in rows.items():

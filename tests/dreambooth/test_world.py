@@ -89,6 +89,22 @@ def test_metrics_on_known_cases() -> None:
     assert math.isnan(metrics.prompt_fidelity([red_circle], ["a photo of a sks shape"]))
 
 
+def test_layout_diversity_counts_placement_among_images_that_agree() -> None:
+    def red_circle(x: float, y: float, size: str = "large") -> object:
+        return render(Scene("circle", "red", size, "plain", x, y), np.random.default_rng(0))
+
+    same = red_circle(0.5, 0.5)
+    assert metrics.layout_diversity({"p": [same, same]}) == pytest.approx(0.0, abs=1e-6)
+    near = metrics.layout_diversity({"p": [red_circle(0.45, 0.5), red_circle(0.55, 0.5)]})
+    apart = metrics.layout_diversity({"p": [red_circle(0.38, 0.38), red_circle(0.62, 0.62),
+                                            red_circle(0.4, 0.6, "small")]})
+    assert 0.0 < near < apart
+    # a pair that disagrees on what it shows is an error, not diversity: nothing to measure
+    blue_cross = render(Scene("cross", "blue", "large", "grid", 0.4, 0.6), np.random.default_rng(1))
+    assert math.isnan(metrics.layout_diversity({"p": [same, blue_cross]}))
+    assert metrics.layout_diversity({"p": [same, blue_cross, same]}) == pytest.approx(0.0, abs=1e-6)
+
+
 def test_demo_runs_reduced(tmp_path: Path) -> None:
     from PIL import Image
 
@@ -104,6 +120,8 @@ def test_demo_runs_reduced(tmp_path: Path) -> None:
     saved = json.loads((out / "metrics.json").read_text())
     for model in ("base", "personalised"):
         assert {"subject_fidelity", "prompt_fidelity", "pres", "div"} <= set(saved[model])
+        layout = saved[model].pop("div_layout")  # NaN when no two images of a prompt agree
+        assert math.isnan(layout) or 0.0 <= layout <= 1.0
         assert all(math.isfinite(v) for v in saved[model].values())
     assert result["settings"]["steps"] == 2
     assert "subject fidelity" in (out / "metrics.md").read_text()

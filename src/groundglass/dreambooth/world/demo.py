@@ -33,7 +33,7 @@ GRID_PROMPTS = (
     f"a photo of a purple {IDENTIFIER} shape on a gradient background",
 )
 METRIC_NAMES = (("subject_fidelity", "subject fidelity ↑"), ("prompt_fidelity", "prompt fidelity ↑"),
-                ("pres", "PRES ↓"), ("div", "DIV ↑"))
+                ("pres", "PRES ↓"), ("div", "DIV ↑"), ("div_layout", "DIV layout ↑"))
 
 
 def picture_grid(rows: list[tuple[str, list[Any]]]) -> Any:

@@ -18,6 +18,13 @@ background. With cos(a, b) = e(a) . e(b):
 - **DIV** (diversity): for each prompt, the mean of 1 - cos(a, b) over every pair of distinct images
   generated for it (different seeds); averaged over the prompts. The paper uses LPIPS distance; the
   embedding distance plays that part here. Higher is more diverse.
+- **DIV (layout)**: the same average, with 1 - SSIM of the two greyscale images (scikit-image's
+  ``structural_similarity``, 7-pixel window) as the distance, over only the pairs that the classifier
+  labels alike (same shape, colour and background). The classifier's embedding ignores where an
+  object is, how big and how tilted: the variation the paper's LPIPS DIV rewards. And the embedding
+  DIV mostly counts pairs that disagree on an attribute, which is an error, not diversity. This one
+  measures layout variety among images that agree on what they show. A prompt with no such pair is
+  left out; NaN when no prompt has one.
 """
 
 from __future__ import annotations
@@ -106,3 +113,28 @@ def diversity(images_by_prompt: Mapping[str, Sequence[Any]]) -> float:
         pairs = list(itertools.combinations(range(len(images)), 2))
         per_prompt.append(sum(1.0 - float(e[i] @ e[j]) for i, j in pairs) / len(pairs))
     return sum(per_prompt) / len(per_prompt) if per_prompt else float("nan")
+
+
+def layout_diversity(images_by_prompt: Mapping[str, Sequence[Any]]) -> float:
+    """Mean over prompts of the mean 1 - SSIM among that prompt's images that are labelled alike."""
+    import numpy as np
+    from skimage.metrics import structural_similarity
+
+    per_prompt = []
+    for images in images_by_prompt.values():
+        if len(images) < 2:
+            continue
+        labels = classify(images)
+        grey = [np.asarray(to_grey(im), dtype=np.float64) for im in images]
+        distances = [1.0 - float(structural_similarity(grey[i], grey[j], data_range=255.0, win_size=7))
+                     for i, j in itertools.combinations(range(len(images)), 2) if labels[i] == labels[j]]
+        if distances:
+            per_prompt.append(sum(distances) / len(distances))
+    return sum(per_prompt) / len(per_prompt) if per_prompt else float("nan")
+
+
+def to_grey(image: Any) -> Any:
+    """A PIL image (or HxWx3 uint8 array) as a PIL greyscale image."""
+    from PIL import Image
+
+    return (image if isinstance(image, Image.Image) else Image.fromarray(image)).convert("L")

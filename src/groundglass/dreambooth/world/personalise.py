@@ -158,6 +158,7 @@ def evaluate(components: Any, *, seeds: list[int] | None = None, class_seeds: li
         "prompt_fidelity": metrics.prompt_fidelity(flat, flat_prompts),
         "pres": metrics.pres(images[CLASS_PROMPT], instances),
         "div": metrics.diversity({p: images[p] for p in subject_prompts}),
+        "div_layout": metrics.layout_diversity({p: images[p] for p in subject_prompts}),
     }
     for group, prompts in (("recontext", RECONTEXT_PROMPTS), ("property", PROPERTY_PROMPTS)):
         scores[f"prompt_fidelity_{group}"] = metrics.prompt_fidelity(

@@ -28,7 +28,7 @@ from groundglass.dreambooth.world.subject import PROPERTY_PROMPTS, RECONTEXT_PRO
 
 # The world's scores that a best-step choice may use (PRES is lower-is-better, so it cannot).
 WORLD_METRICS = ("subject_fidelity", "prompt_fidelity", "prompt_fidelity_recontext",
-                 "prompt_fidelity_property", "div")
+                 "prompt_fidelity_property", "div", "div_layout")
 
 
 class WorldFidelityTracker(FidelityTracker):
