@@ -40,6 +40,8 @@ def test_openai_client_non_streaming(api: Api) -> None:
     u = r.usage.model_dump()
     assert u["prompt_tokens"] > 0 and u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"]
     assert u["num_search_queries"] == 1 and u["search_context_size"] == "low" and u["citation_tokens"] > 0
+    cached = r.usage.prompt_tokens_details.cached_tokens  # OpenAI's field, read by the official client
+    assert isinstance(cached, int) and 0 <= cached < u["prompt_tokens"]
     cost = u["cost"]
     parts = (
         "input_tokens_cost",

@@ -32,17 +32,23 @@ def evaluate_base(components: Any, *, per_shape: int = 16, seed: int = 0) -> dic
                        "background": 1 / len(BACKGROUNDS)}}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
     import os
 
     import torch
 
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", nargs="?", type=Path, default=BASE_MODEL_DIR,
+                        help="a world model folder (default: the embedded one); evaluation.json goes there")
+    parser.add_argument("--per-shape", type=int, default=16, help="images per shape")
+    args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(1)
     from groundglass.dreambooth.world.personalise import load_base
 
-    report = evaluate_base(load_base())
-    Path(BASE_MODEL_DIR / "evaluation.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    report = evaluate_base(load_base(args.model), per_shape=args.per_shape)
+    (args.model / "evaluation.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     print(json.dumps(report, indent=1))
     return 0
 
