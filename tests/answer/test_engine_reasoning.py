@@ -201,3 +201,16 @@ def test_answer_length_follows_the_effort_unless_a_cap_is_set(engine: Engine) ->
     asked = uncapped._prepare(AskRequest.from_question("Who was Marie Curie?", reasoning_effort="high",
                                                        max_tokens=7))
     assert asked.max_tokens == 7
+
+
+def test_the_callers_system_message_reaches_the_answer_prompt(engine: Engine) -> None:
+    question = Message("user", "When was the Berlin Wall built?")
+    plain = engine.answer(AskRequest(messages=[question]))
+    note = "Answer in French, in one sentence."
+    told = engine.answer(AskRequest(messages=[Message("system", note), question]))
+    added = told.usage.prompt_tokens - plain.usage.prompt_tokens
+    expected = engine.llm().count_tokens(f"\n\n{prompt.INSTRUCTIONS_LEAD} {note}")
+    assert abs(added - expected) <= 3
+    with pytest.raises(GroundglassError) as info:
+        engine.stream(AskRequest(messages=[Message("system", "Be brief. " * 400), question]))
+    assert "system message" in str(info.value) and info.value.param == "messages"

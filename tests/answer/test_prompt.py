@@ -46,6 +46,16 @@ def test_the_system_prompt_is_short_because_prefill_is_slow() -> None:
     assert len(prompt.SYSTEM_PROMPT.split()) < 80
 
 
+def test_the_callers_system_message_follows_the_fixed_rules() -> None:
+    system, _ = prompt.build_messages("When was the wall built?", SOURCES, instructions="  Answer in\nFrench. ")
+    assert system.content.startswith(prompt.SYSTEM_PROMPT)  # the cached prefix is shared by every request
+    assert system.content.endswith(f"{prompt.INSTRUCTIONS_LEAD} Answer in French.")
+    start = prompt.prefix_messages("When was the wall built?", instructions="Answer in French.")
+    assert start[0].content == system.content
+    assert prompt.build_messages("Hi?", [], instructions="Be terse.")[0].content.endswith("Be terse.")
+    assert prompt.build_messages("Hi?", SOURCES)[0].content == prompt.SYSTEM_PROMPT
+
+
 def test_without_sources_the_prompt_has_no_sources_block() -> None:
     system, user = prompt.build_messages("  Hi?  ", [])
     assert "<sources>" not in user.content and user.content == "Hi?"

@@ -96,6 +96,7 @@ class _Job:
     top_k: int | None  # None: the default for the search mode
     effort: EffortPreset
     history: list[Message]  # earlier turns (user/assistant), oldest first, fitted to the context
+    instructions: str = ""  # the caller's own system message(s), added to the answer's system prompt
     started: float = field(default_factory=time.perf_counter)
     timings: dict[str, float] = field(default_factory=dict)
     reasoning_tokens: int = 0
@@ -176,7 +177,8 @@ class Engine:
 
             check_schema(request.response_schema)
         s = self.settings
-        _, earlier, _ = conversation.split_turns(conversation.normalize_messages(messages))
+        system, earlier, _ = conversation.split_turns(conversation.normalize_messages(messages))
+        instructions = "\n".join(m.content.strip() for m in system if m.content.strip())
         effort = preset_for(request.reasoning_effort, request.preset_name or request.model or s.llm.model, s)
         max_tokens = (request.max_tokens if request.max_tokens is not None
                       else s.llm.max_tokens if s.llm.max_tokens is not None else effort.answer_max_tokens)
@@ -206,6 +208,11 @@ class Engine:
             raise GroundglassError(f"the question is {llm.count_tokens(question)} tokens, more than half of "
                                    f"the model's {llm.context_length}-token context", "shorten the question",
                                    param="messages")
+        if instructions and (n := llm.count_tokens(instructions)) > llm.context_length // 8:
+            raise GroundglassError(f"the system message is {n} tokens, more than an eighth of the model's "
+                                   f"{llm.context_length}-token context",
+                                   "shorten the system message: it is added to every answer's prompt",
+                                   param="messages")
         effort = effort.fit(llm.context_length)
         history = _history(earlier, llm, budget=llm.context_length // 4)
         temperature = request.temperature if request.temperature is not None else s.llm.temperature
@@ -214,7 +221,7 @@ class Engine:
             top_k = s.retrieval.top_k  # web: the search context size sets it
         return _Job(request=request, question=question, llm=llm, search=search, index=index, web=web,
                     images=images, max_tokens=max_tokens, temperature=temperature, top_k=top_k, effort=effort,
-                    history=history)
+                    history=history, instructions=instructions)
 
     def _load_images(self, request: AskRequest) -> list[LoadedImage]:
         """Every image loaded and checked (a bad one raises ImageError, a 400, before anything runs)."""
@@ -291,6 +298,7 @@ class Engine:
         history = [ChatMessage(m.role, m.content) for m in job.history]
         schema = job.request.response_schema
         messages = prompt.build_messages(job.question, sources, image_notes=image_notes, history=history,
+                                         instructions=job.instructions,
                                          style="json" if schema is not None else job.effort.answer_style)
         completion = Completion()
         if schema is not None:  # structured output: the whole JSON at once, under the schema's grammar
@@ -327,7 +335,7 @@ class Engine:
         def run() -> None:
             try:
                 history = [ChatMessage(m.role, m.content) for m in job.history]
-                warm(prompt.prefix_messages(job.question, history))
+                warm(prompt.prefix_messages(job.question, history, job.instructions))
             except Exception as exc:  # only an optimisation: the real call reports real problems
                 log.warning("warm_failed", error=repr(exc))
 
@@ -452,7 +460,7 @@ class Engine:
             sources = self._relevant(job, main, sources[: top_k * 2])[:top_k]
         history = [ChatMessage(m.role, m.content) for m in job.history]
         fixed = prompt.fixed_prompt_tokens(job.question, job.llm.count_tokens, image_notes, history,
-                                           job.effort.answer_style)
+                                           job.effort.answer_style, job.instructions)
         room = job.llm.context_length - job.max_tokens - fixed
         wanted = found.context_tokens or r.context_tokens
         if job.effort.plans:

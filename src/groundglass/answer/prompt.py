@@ -41,6 +41,16 @@ REMINDERS = {
 }
 
 NO_SOURCES_SYSTEM_PROMPT = "Answer the question briefly and accurately."
+INSTRUCTIONS_LEAD = "The user's own instructions (follow them unless they contradict the rules above):"
+
+
+def system_prompt(instructions: str = "", *, sources: bool = True) -> str:
+    """The system message: the fixed rules first (so llama.cpp's cached prefix is shared by every
+    request), then the API caller's own system message, if any. The caller's message is trusted (it
+    comes with their key), unlike the sources, but it adds to the rules rather than replacing them."""
+    base = SYSTEM_PROMPT if sources else NO_SOURCES_SYSTEM_PROMPT
+    text = " ".join(instructions.split())
+    return f"{base}\n\n{INSTRUCTIONS_LEAD} {text}" if text else base
 
 _FENCE_TAG = re.compile(r"<\s*/?\s*sources\s*>", re.IGNORECASE)
 
@@ -73,31 +83,36 @@ def _question_line(question: str) -> str:
 
 
 def build_messages(question: str, sources: list[Source], *, image_notes: str = "",
-                   history: Sequence[ChatMessage] = (), style: str = "brief") -> list[ChatMessage]:
+                   history: Sequence[ChatMessage] = (), style: str = "brief",
+                   instructions: str = "") -> list[ChatMessage]:
     """The chat messages for one grounded question; an empty ``sources`` list means no search.
 
     The user turn starts with the question, so the prefix up to it can be processed while the search
     runs (:func:`prefix_messages`); the sources follow, then the question again with the reminder
     (small models follow the last thing they read best). ``history`` holds earlier turns, as they were;
-    ``style`` picks the reminder (:data:`REMINDERS`).
+    ``style`` picks the reminder (:data:`REMINDERS`); ``instructions`` is the caller's own system
+    message (:func:`system_prompt`).
     """
     if not sources:
-        return [ChatMessage("system", NO_SOURCES_SYSTEM_PROMPT), *history,
+        return [ChatMessage("system", system_prompt(instructions, sources=False)), *history,
                 ChatMessage("user", question.strip())]
     user = (f"{_question_line(question)}{format_sources(sources, image_notes)}\n\n"
             f"Question: {question.strip()}\n{REMINDERS[style]}")
-    return [ChatMessage("system", SYSTEM_PROMPT), *history, ChatMessage("user", user)]
+    return [ChatMessage("system", system_prompt(instructions)), *history, ChatMessage("user", user)]
 
 
-def prefix_messages(question: str, history: Sequence[ChatMessage] = ()) -> list[ChatMessage]:
+def prefix_messages(question: str, history: Sequence[ChatMessage] = (),
+                    instructions: str = "") -> list[ChatMessage]:
     """The start of :func:`build_messages`' prompt that is known before the sources are."""
-    return [ChatMessage("system", SYSTEM_PROMPT), *history, ChatMessage("user", _question_line(question))]
+    return [ChatMessage("system", system_prompt(instructions)), *history,
+            ChatMessage("user", _question_line(question))]
 
 
 def fixed_prompt_tokens(question: str, count_tokens: Callable[[str], int], image_notes: str = "",
-                        history: Sequence[ChatMessage] = (), style: str = "brief") -> int:
+                        history: Sequence[ChatMessage] = (), style: str = "brief",
+                        instructions: str = "") -> int:
     """Tokens of everything in the prompt except the sources, plus the chat template's overhead."""
     template_overhead = 24 + 8 * len(history)  # role headers and separators, generously rounded
-    scaffold = (f"{SYSTEM_PROMPT}\n{_question_line(question)}{format_sources([], image_notes)}\n\n"
-                f"Question: {question}\n{REMINDERS[style]}")
+    scaffold = (f"{system_prompt(instructions)}\n{_question_line(question)}"
+                f"{format_sources([], image_notes)}\n\nQuestion: {question}\n{REMINDERS[style]}")
     return count_tokens(scaffold) + sum(count_tokens(m.content) for m in history) + template_overhead
