@@ -16,6 +16,7 @@ import argparse
 import itertools
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -41,9 +42,9 @@ def real_images_row() -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", default="100,200,400", help="step counts, comma-separated")
+    parser.add_argument("--steps", default="100,300,500", help="step counts, comma-separated")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-world"))
-    parser.add_argument("--learning-rate", type=float, default=2e-4)
+    parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--base-model", type=Path, default=None, help="default: the embedded world model")
@@ -60,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         personalise,
     )
 
+    old = sorted(args.out.glob("prior*/checkpoints/*.ckpt"))
+    if old:
+        print(f"error: {args.out} holds checkpoints of an earlier run ({old[0]})\n"
+              f"fix: pass another --out folder, or delete {args.out}", file=sys.stderr)
+        return 2
     step_counts = sorted(int(s) for s in args.steps.split(","))
     total = step_counts[-1]
     every = step_counts[0] if all(s % step_counts[0] == 0 for s in step_counts) else 0

@@ -67,7 +67,7 @@ def tiny(
 def demo(
     out: Path = typer.Option(Path("runs/dreambooth-demo"), "--out",
                              help="Folder for the grid, table and run."),
-    steps: int = typer.Option(200, "--steps", help="DreamBooth optimizer steps."),
+    steps: int = typer.Option(300, "--steps", help="DreamBooth optimizer steps."),
     prior_loss_weight: float = typer.Option(1.0, "--prior-loss-weight",
                                             help="λ of prior preservation (0: off)."),
     train_text_encoder: bool = typer.Option(False, "--train-text-encoder",
