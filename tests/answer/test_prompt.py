@@ -47,7 +47,8 @@ def test_the_system_prompt_is_short_because_prefill_is_slow() -> None:
 
 
 def test_the_callers_system_message_follows_the_fixed_rules() -> None:
-    system, _ = prompt.build_messages("When was the wall built?", SOURCES, instructions="  Answer in\nFrench. ")
+    system, _ = prompt.build_messages("When was the wall built?", SOURCES,
+                                      instructions="  Answer in\nFrench. ")
     assert system.content.startswith(prompt.SYSTEM_PROMPT)  # the cached prefix is shared by every request
     assert system.content.endswith(f"{prompt.INSTRUCTIONS_LEAD} Answer in French.")
     start = prompt.prefix_messages("When was the wall built?", instructions="Answer in French.")
