@@ -30,7 +30,7 @@ background. With cos(a, b) = e(a) . e(b):
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -103,16 +103,24 @@ def pres(class_images: Sequence[Any], instances: Sequence[Any]) -> float:
     return subject_fidelity(class_images, instances)
 
 
-def diversity(images_by_prompt: Mapping[str, Sequence[Any]]) -> float:
-    """Mean over prompts of the mean pairwise embedding distance 1 - cos among that prompt's images."""
+def _mean_over_prompts(images_by_prompt: Mapping[str, Sequence[Any]],
+                       distances: Callable[[Sequence[Any]], list[float]]) -> float:
+    """Mean over prompts (with two images or more, and some distance) of the mean of ``distances``."""
     per_prompt = []
     for images in images_by_prompt.values():
-        if len(images) < 2:
-            continue
-        e = embed(images)
-        pairs = list(itertools.combinations(range(len(images)), 2))
-        per_prompt.append(sum(1.0 - float(e[i] @ e[j]) for i, j in pairs) / len(pairs))
+        found = distances(images) if len(images) >= 2 else []
+        if found:
+            per_prompt.append(sum(found) / len(found))
     return sum(per_prompt) / len(per_prompt) if per_prompt else float("nan")
+
+
+def diversity(images_by_prompt: Mapping[str, Sequence[Any]]) -> float:
+    """Mean over prompts of the mean pairwise embedding distance 1 - cos among that prompt's images."""
+    def distances(images: Sequence[Any]) -> list[float]:
+        e = embed(images)
+        return [1.0 - float(e[i] @ e[j]) for i, j in itertools.combinations(range(len(images)), 2)]
+
+    return _mean_over_prompts(images_by_prompt, distances)
 
 
 def layout_diversity(images_by_prompt: Mapping[str, Sequence[Any]]) -> float:
@@ -120,17 +128,13 @@ def layout_diversity(images_by_prompt: Mapping[str, Sequence[Any]]) -> float:
     import numpy as np
     from skimage.metrics import structural_similarity
 
-    per_prompt = []
-    for images in images_by_prompt.values():
-        if len(images) < 2:
-            continue
+    def distances(images: Sequence[Any]) -> list[float]:
         labels = classify(images)
         grey = [np.asarray(to_grey(im), dtype=np.float64) for im in images]
-        distances = [1.0 - float(structural_similarity(grey[i], grey[j], data_range=255.0, win_size=7))
-                     for i, j in itertools.combinations(range(len(images)), 2) if labels[i] == labels[j]]
-        if distances:
-            per_prompt.append(sum(distances) / len(distances))
-    return sum(per_prompt) / len(per_prompt) if per_prompt else float("nan")
+        return [1.0 - float(structural_similarity(grey[i], grey[j], data_range=255.0, win_size=7))
+                for i, j in itertools.combinations(range(len(images)), 2) if labels[i] == labels[j]]
+
+    return _mean_over_prompts(images_by_prompt, distances)
 
 
 def to_grey(image: Any) -> Any:
