@@ -69,6 +69,8 @@ def _join(units: Sequence[_Unit]) -> str:
             out = u.text
         elif u.para != units[i - 1].para:
             out += "\n\n" + u.text
+        elif u.text.startswith("|"):  # a table row (see extract.table_row_groups) keeps its own line
+            out += "\n" + u.text
         else:
             out += " " + u.text
     return out

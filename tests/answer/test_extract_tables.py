@@ -1,0 +1,192 @@
+"""Tables in HTML pages keep their rows: Markdown rows in groups that each carry the header row, in the
+local index's extraction, in the chunks made from it, and in the web page reader.
+
+The real-page tests read Python 3.11's documentation from Debian's ``python3.11-doc`` package (its
+format-code, float_info and operator tables) and are skipped where it is not installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from groundglass.answer.index.chunking import chunk_document
+from groundglass.answer.index.documents import Document
+from groundglass.answer.index.extract import TABLE_GROUP_CHARS, html_document
+from groundglass.answer.reader import PageReader
+from groundglass.config import ReaderSettings
+
+DOCS = Path("/usr/share/doc/python3.11/html")
+needs_docs = pytest.mark.skipif(not (DOCS / "library" / "datetime.html").is_file(),
+                                reason="needs Debian's python3.11-doc (apt-get install python3.11-doc)")
+
+PAGE = """<!DOCTYPE html><html><head><title>Lamp limits</title></head><body>
+<nav><a href="/">Home</a> <a href="/about">About</a></nav>
+<main><h1>Lamp limits</h1>
+<p>The keeper's handbook lists the limits of every lamp in service at the station, with the figure that
+applies to each lamp, so that no lamp is run beyond what its maker allows.</p>
+<dl><dt>lamp.limits</dt><dd><p>A table of limits, one row per lamp.</p>
+<table><thead><tr><th>Lamp</th><th>Max hours</th><th>Wick (mm)</th></tr></thead><tbody>
+{rows}
+</tbody></table></dd></dl>
+<p>Operators such as <code>a | b</code> are written as in the manual.</p>
+<table><tr><td><p>layout cell one</p><table><tr><td>inner</td><td>x</td></tr><tr><td>y</td><td>z</td></tr>
+</table></td></tr></table>
+<p>Call <code><span>lamp.trim(</span>
+<span>length=3)</span></code> to trim the wick, then read the next section.</p>
+<h2>After the table</h2><p>The next section follows the table and keeps its own heading.</p>
+</main><footer>Copyright</footer></body></html>"""
+
+
+def lamp_page(n: int) -> str:
+    rows = "\n".join(f"<tr><td>Lamp {i}</td><td>{1000 + i}</td><td>{i % 7 + 2}</td></tr>" for i in range(n))
+    return PAGE.format(rows=rows)
+
+
+def paragraphs(doc: Document) -> list[str]:
+    return [p for s in doc.sections for p in re.split(r"\n\s*\n", s.text) if p.strip()]
+
+
+def group_with(doc_or_texts: Document | Sequence[str], row_pattern: str) -> str:
+    """The paragraph (or text) holding the row that matches ``row_pattern``."""
+    texts = paragraphs(doc_or_texts) if isinstance(doc_or_texts, Document) else doc_or_texts
+    hits = [t for t in texts if re.search(row_pattern, t, re.MULTILINE)]
+    assert hits, f"no paragraph holds {row_pattern!r}"
+    return hits[0]
+
+
+def assert_row_under_header(text: str, header: str, row_pattern: str) -> None:
+    lines = text.splitlines()
+    head = lines.index(header)
+    assert lines[head + 1].startswith("| ---")
+    row = next(i for i, ln in enumerate(lines) if re.search(row_pattern, ln))
+    assert row > head + 1, f"the row comes before its header in:\n{text}"
+
+
+# --- a page built for the purpose -------------------------------------------------------------------
+
+def test_table_inside_a_definition_list_becomes_markdown_rows_under_their_header() -> None:
+    doc = html_document(lamp_page(3), "https://example.org/lamps", "lamps")
+    text = doc.text
+    header = "| Lamp | Max hours | Wick (mm) |"
+    group = group_with(doc, r"^\| Lamp 1 \| 1001 \| 3 \|$")
+    assert_row_under_header(group, header, r"^\| Lamp 1 \| 1001 \| 3 \|$")
+    assert "| Lamp 0 | 1000 | 2 |" in text and "| Lamp 2 | 1002 | 4 |" in text
+    assert "GGTABLE" not in text  # no stand-in mark is left behind
+
+
+def test_long_tables_are_split_in_groups_that_each_start_with_the_header() -> None:
+    doc = html_document(lamp_page(40), "https://example.org/lamps", "lamps")
+    header = "| Lamp | Max hours | Wick (mm) |"
+    groups = [p for p in paragraphs(doc) if "| Lamp " in p and "Max hours" in p]
+    assert len(groups) > 1
+    for g in groups:
+        assert g.splitlines()[0] == header
+        assert len(g) <= TABLE_GROUP_CHARS
+    rows = [ln for g in groups for ln in g.splitlines()[2:]]
+    assert rows == [f"| Lamp {i} | {1000 + i} | {i % 7 + 2} |" for i in range(40)]  # all, in order, once
+
+
+def test_pipes_in_cells_are_escaped_and_layout_tables_are_left_alone() -> None:
+    page = lamp_page(2).replace("<td>Lamp 1</td>", "<td>a | b</td>")
+    doc = html_document(page, "https://example.org/lamps", "lamps")
+    assert "| a \\| b | 1001 | 3 |" in doc.text
+    # a table holding a table is layout, not data: its text stays, and no header groups are made of it
+    assert "layout cell one" in doc.text and "inner" in doc.text
+    headers = [p.splitlines()[0] for p in paragraphs(doc) if "| --- |" in p]
+    assert headers == ["| Lamp | Max hours | Wick (mm) |"]
+
+
+def test_inline_code_across_lines_does_not_swallow_the_rest_of_the_page() -> None:
+    doc = html_document(lamp_page(2), "https://example.org/lamps", "lamps")
+    after = next(s for s in doc.sections if s.heading == "After the table")
+    assert "keeps its own heading" in after.text
+    assert "lamp.trim( length=3)" in doc.text
+    assert "```" not in doc.text
+
+
+# --- real documentation pages ----------------------------------------------------------------------
+
+@functools.cache
+def docs_page(rel: str) -> Document:
+    path = DOCS / rel
+    return html_document(path.read_bytes(), path.as_uri(), path.stem)
+
+
+@needs_docs
+def test_datetime_format_codes_keep_each_row_with_its_header() -> None:
+    doc = docs_page("library/datetime.html")
+    row = r"^\| %j \| Day of the year as a zero-padded decimal number\. \| 001, 002, …, 366 \| \(9\) \|$"
+    assert_row_under_header(group_with(doc, row), "| Directive | Meaning | Example | Notes |", row)
+    # the neighbouring rows are rows of their own, not run together with %j's
+    assert re.search(r"^\| %U \| Week number of the year \(Sunday", doc.text, re.MULTILINE)
+
+
+@needs_docs
+def test_sys_float_info_table_inside_a_definition_is_kept() -> None:
+    doc = docs_page("library/sys.html")
+    row = r"^\| dig \| DBL_DIG \| maximum number of decimal digits"
+    assert_row_under_header(group_with(doc, row), "| attribute | float.h macro | explanation |", row)
+
+
+@needs_docs
+def test_operator_table_keeps_an_escaped_pipe_in_its_cell() -> None:
+    doc = docs_page("library/stdtypes.html")
+    row = r"^\| x \\\| y \| bitwise or of x and y \| \(4\) \|$"
+    assert_row_under_header(group_with(doc, row), "| Operation | Result | Notes |", row)
+
+
+def _count(texts: Sequence[str]) -> list[int]:
+    return [max(1, len(t) // 3) for t in texts]  # about 3 characters per MiniLM word piece in tables
+
+
+@needs_docs
+def test_a_chunk_that_holds_a_row_holds_its_header_and_keeps_rows_on_lines() -> None:
+    doc = docs_page("library/datetime.html")
+    chunks = [c.body for c in chunk_document(doc, 180, 30, _count)]
+    row = r"^\| %j \| Day of the year"
+    holding = [c for c in chunks if re.search(row, c, re.MULTILINE)]
+    assert holding
+    for c in holding:
+        assert_row_under_header(c, "| Directive | Meaning | Example | Notes |", row)
+
+
+# --- the web page reader ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def docs_site() -> Iterator[str]:
+    handler = functools.partial(_QuietHandler, directory=str(DOCS))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@needs_docs
+def test_reader_keeps_table_rows_of_a_fetched_page(docs_site: str) -> None:
+    settings = ReaderSettings(allowed_networks=["127.0.0.1/32"], per_host_delay_s=0.0, timeout_s=20.0)
+
+    async def go() -> Document:
+        async with PageReader(settings) as reader:
+            return (await reader.read(f"{docs_site}/library/datetime.html")).document
+
+    doc = asyncio.run(go())
+    row = r"^\| %f \| Microsecond as a decimal number, zero-padded to 6 digits\."
+    assert_row_under_header(group_with(doc, row), "| Directive | Meaning | Example | Notes |", row)
