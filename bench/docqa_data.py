@@ -1,0 +1,194 @@
+"""The documentation QA set (``bench/data/docqa.jsonl``) over Python 3.11's HTML documentation.
+
+The pages come from Debian's ``python3.11-doc`` package (``/usr/share/doc/python3.11/html``). Each line
+of the set is one question:
+
+- ``kind``: ``single`` (the answer is on one page), ``two`` (it needs two pages) or ``none`` (the docs
+  cannot answer it: a setting, function or flag that does not exist, or a future version);
+- ``gold_pages``: paths relative to the documentation root (for ``none``: where the answer would be);
+- ``answer`` (answerable kinds): a list of required items, each a list of acceptable alternatives; an
+  alternative is a string matched with :func:`bench.answer_match.found`, or ``re:PATTERN``, a regular
+  expression searched case-insensitively. For ``two``, item *i* is stated on ``gold_pages[i]``;
+- ``absent`` (``none``): strings (or ``re:`` patterns) that occur on no page of the corpus, which is
+  what makes the question unanswerable.
+
+:func:`verify` checks those claims against the installed pages, so a typo in an answer is caught
+before it costs an evaluation run.
+
+    .venv/bin/python -m bench.docqa_data          # verify the set against the installed docs
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from bench.answer_match import found
+
+DOCS_ROOT = Path("/usr/share/doc/python3.11/html")
+DATA_FILE = Path(__file__).resolve().parent / "data" / "docqa.jsonl"
+# The manual's prose, leaving out the C API, distutils and the generated indexes (genindex-*.html
+# holds every name, so it would answer "does X exist?" questions by itself).
+CORPUS_DIRS = ("library", "using", "whatsnew", "tutorial", "reference")
+Kind = Literal["single", "two", "none"]
+KINDS: tuple[Kind, ...] = ("single", "two", "none")
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    kind: Kind
+    question: str
+    gold_pages: tuple[str, ...]
+    answer: tuple[tuple[str, ...], ...] = ()  # required items, each with its alternatives
+    absent: tuple[str, ...] = ()
+    extra: dict[str, object] = field(default_factory=dict, compare=False)
+
+
+def install_hint() -> str:
+    return f"the Python docs are not at {DOCS_ROOT}; install them with: apt-get install python3.11-doc"
+
+
+def load(path: Path = DATA_FILE) -> list[Question]:
+    """The questions in file order; a ``ValueError`` naming the line for a malformed one."""
+    out: list[Question] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            kind = row["kind"]
+            if kind not in KINDS:
+                raise ValueError(f"kind {kind!r} is none of {KINDS}")
+            q = Question(id=row["id"], kind=kind, question=row["question"],
+                         gold_pages=tuple(row["gold_pages"]),
+                         answer=tuple(tuple(item) for item in row.get("answer", [])),
+                         absent=tuple(row.get("absent", [])))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}:{n}: {exc}") from exc
+        if (q.kind == "none") != (not q.answer):
+            raise ValueError(f"{path}:{n}: answerable questions need an answer, unanswerable ones none")
+        if q.kind == "two" and (len(q.gold_pages) != 2 or len(q.answer) != 2):
+            raise ValueError(f"{path}:{n}: a two-page question needs two gold pages and two answer items")
+        out.append(q)
+    return out
+
+
+def interleave(questions: list[Question]) -> list[Question]:
+    """The questions reordered so that any prefix keeps the kinds in proportion (single, two, none
+    spread evenly), so that ``--limit`` and a time budget still measure every kind."""
+    by_kind = {k: [q for q in questions if q.kind == k] for k in KINDS}
+    total = len(questions)
+    placed: list[tuple[float, int, Question]] = []
+    for rank, kind in enumerate(KINDS):
+        group = by_kind[kind]
+        for i, q in enumerate(group):
+            placed.append(((i + 0.5) / len(group) * total, rank, q))
+    return [q for _, _, q in sorted(placed, key=lambda t: (t[0], t[1]))]
+
+
+def matches(alternative: str, text: str) -> bool:
+    """One alternative (plain string or ``re:PATTERN``) against a text."""
+    if alternative.startswith("re:"):
+        return re.search(alternative[3:], text, re.IGNORECASE | re.DOTALL) is not None
+    return found(alternative, text)
+
+
+def corpus_pages(root: Path = DOCS_ROOT, dirs: tuple[str, ...] = CORPUS_DIRS) -> list[str]:
+    """The corpus's HTML pages, relative to ``root``."""
+    return sorted(p.relative_to(root).as_posix() for d in dirs for p in (root / d).rglob("*.html"))
+
+
+@lru_cache(maxsize=1024)
+def page_text(rel: str, root: Path = DOCS_ROOT) -> str:
+    """The page's visible text (all of it, tags stripped), whitespace collapsed: what a reader of the
+    page sees, independent of the extraction under test."""
+    import lxml.html
+
+    tree = lxml.html.fromstring((root / rel).read_bytes())
+    for bad in tree.xpath("//script|//style"):
+        bad.drop_tree()
+    return re.sub(r"\s+", " ", tree.text_content()).strip()
+
+
+def main_text(rel: str, root: Path = DOCS_ROOT) -> tuple[str, str]:
+    """(title, text) of the page's main content (Sphinx's ``div.body``), for the loopback search."""
+    import lxml.html
+
+    tree = lxml.html.fromstring((root / rel).read_bytes())
+    for bad in tree.xpath("//script|//style|//a[@class='headerlink']"):
+        bad.drop_tree()
+    titles = tree.xpath("//title")
+    title = re.sub(r"\s+", " ", titles[0].text_content()).strip() if titles else rel
+    title = title.split(" — Python ")[0]
+    body = tree.xpath("//div[@role='main']") or tree.xpath("//div[@class='body']") or [tree]
+    return title, re.sub(r"\s+", " ", body[0].text_content()).strip()
+
+
+def verify(questions: list[Question], root: Path = DOCS_ROOT,
+           dirs: tuple[str, ...] = CORPUS_DIRS) -> list[str]:
+    """Problems with the set: gold pages missing or outside the corpus, answers not on their gold
+    page, "absent" strings present somewhere in the corpus, repeated ids. Empty when all is well."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    pages = corpus_pages(root, dirs)
+    for q in questions:
+        if q.id in seen:
+            problems.append(f"{q.id}: repeated id")
+        seen.add(q.id)
+        for page in q.gold_pages:
+            if not (root / page).is_file():
+                problems.append(f"{q.id}: gold page {page} does not exist")
+            elif page.split("/")[0] not in dirs:
+                problems.append(f"{q.id}: gold page {page} is outside the corpus {dirs}")
+        if any(not (root / page).is_file() for page in q.gold_pages):
+            continue
+        for i, item in enumerate(q.answer):
+            page = q.gold_pages[i] if q.kind == "two" else q.gold_pages[0]
+            if not any(matches(alt, page_text(page, root)) for alt in item):
+                problems.append(f"{q.id}: none of {list(item)} is on {page}")
+    absent = [(q, s) for q in questions for s in q.absent]
+    if absent:
+        for page in pages:
+            text = page_text(page, root)
+            for q, s in absent:
+                hit = (re.search(s[3:], text, re.IGNORECASE | re.DOTALL) if s.startswith("re:")
+                       else s.lower() in text.lower())
+                if hit:
+                    problems.append(f"{q.id}: {s!r} occurs on {page}, so the docs may answer it")
+    return problems
+
+
+def copy_corpus(dest: Path, root: Path = DOCS_ROOT, dirs: tuple[str, ...] = CORPUS_DIRS) -> list[str]:
+    """Copy the corpus's pages under ``dest`` (same relative paths): the folder both modes read, so the
+    local index holds exactly the pages the loopback site serves. Returns the relative paths."""
+    pages = corpus_pages(root, dirs)
+    for rel in pages:
+        target = dest / rel
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(root / rel, target)
+    return pages
+
+
+def main() -> int:
+    if not DOCS_ROOT.is_dir():
+        print(install_hint(), file=sys.stderr)
+        return 2
+    questions = load()
+    problems = verify(questions)
+    counts = {k: sum(q.kind == k for q in questions) for k in KINDS}
+    print(f"{len(questions)} questions {counts}, corpus {len(corpus_pages())} pages under {DOCS_ROOT}")
+    for p in problems:
+        print("PROBLEM", p)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
