@@ -22,6 +22,14 @@ def new_id() -> str:
     return f"gg-{uuid.uuid4().hex}"
 
 
+def attribution(answer: Answer) -> list[dict[str, Any]]:
+    """Per sentence: its text, the markers it is measured against, its support score and verdict."""
+    return [
+        {"sentence": a.text, "citations": a.citations, "support": a.support, "supported": a.supported}
+        for a in answer.attribution
+    ]
+
+
 def to_perplexity_json(answer: Answer, id: str | None = None, created: int | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": id or new_id(),
@@ -36,10 +44,7 @@ def to_perplexity_json(answer: Answer, id: str | None = None, created: int | Non
         "citations": [s.url for s in answer.sources],
         "search_results": [s.search_result() for s in answer.sources],
         "usage": answer.usage.as_dict(),
-        "attribution": [
-            {"sentence": a.text, "citations": a.citations, "support": a.support, "supported": a.supported}
-            for a in answer.attribution
-        ],
+        "attribution": attribution(answer),
         "declined": answer.declined,
     }
     if answer.visual_facts:

@@ -7,8 +7,9 @@ many tokens of them (``context_tokens``), the answer cap (``max_tokens``) and th
 ``server.context_sizes[size] / server.context_sizes[preset's size]``.
 
 A preset's ``search`` says where sources come from: ``index`` (the local index, the default) or ``web``
-(the providers of ``[search]``); a web request passes its ``search_context_size`` (or the preset's) on
-to the engine, whose ``search.context_sizes`` say how many pages are read. The request's filters,
+(the providers of ``[search]``); a request's ``search`` and ``index`` override the preset's. A web
+request passes its ``search_context_size`` (or the preset's) on to the engine, whose
+``search.context_sizes`` say how many pages are read. The request's filters,
 narrowed by its ``search_mode`` (:mod:`groundglass.server.search_modes`), hold in both places.
 
 Images: the ``image_url`` parts of the last user message become the request's images (an http(s)
@@ -103,13 +104,14 @@ class Answerer:
                 param="model",
             )
         images = _images(body)
+        search = body.search or preset.search
         size = (
             body.web_search_options.search_context_size if body.web_search_options else None
         ) or preset.search_context_size
         sizes = s.server.context_sizes
         scale = sizes.get(size, 1.0) / max(sizes.get(preset.search_context_size, 1.0), 1e-9)
         # web: search.context_sizes[size] sets how many chunks the model gets, unless the request says
-        top_k = body.top_k if preset.search == "web" else body.top_k or max(1, round(preset.top_k * scale))
+        top_k = body.top_k if search == "web" else body.top_k or max(1, round(preset.top_k * scale))
         context_tokens = max(100, round(preset.context_tokens * scale))
         messages = [
             Message("system" if m.role == "developer" else m.role, m.text())
@@ -120,7 +122,7 @@ class Answerer:
         max_tokens = body.max_tokens if body.max_tokens is not None else preset.max_tokens
         ask = AskRequest(
             messages=messages,
-            index=preset.index or None,
+            index=body.index or preset.index or None,
             model=preset.llm or s.llm.model,
             max_tokens=max_tokens,
             temperature=body.temperature,
@@ -128,9 +130,9 @@ class Answerer:
             stop=body.stop_list(),
             disable_search=body.disable_search,
             top_k=top_k,
-            search=preset.search,
+            search=search,
             search_filters=narrow_to_mode(build_filters(body), body.search_mode, s.server.search_modes),
-            search_context_size=size if preset.search == "web" else None,
+            search_context_size=size if search == "web" else None,
             images=images,
             reasoning_effort=body.reasoning_effort,  # None: the preset's (effort.default_effort)
             preset_name=body.model,

@@ -11,6 +11,9 @@ Routes::
     /v1/files, /v1/batches                              OpenAI Batch API
     GET  /v1/usage                                      usage and cost, grouped
     GET  /healthz, /metrics, /openapi.json, /docs       operations
+    /v1/threads[/{id}[/turns|/share]], /v1/shared/{id}  saved conversations (the web page's history)
+    GET  /v1/indexes                                    local indexes a request may name
+    GET  /, /share/{id}, /static/*                      the web page
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Request
 
 from groundglass import __version__
-from groundglass.server import chat, jobs_api, ops, search_api
+from groundglass.server import chat, indexes_api, jobs_api, ops, search_api, threads, ui
 from groundglass.server.answering import Answerer
 from groundglass.server.auth import KeyStore
 from groundglass.server.body_limit import BodyLimitMiddleware
@@ -104,6 +107,10 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> FastAPI:
     app.include_router(search_api.router)
     app.include_router(jobs_api.router)
     app.include_router(ops.router)
+    app.include_router(threads.router)
+    app.include_router(indexes_api.router)
+    app.include_router(ui.router)  # the web page at /, and its assets under /static
+    app.mount("/static", ui.assets(), name="static")
     return app
 
 

@@ -4,10 +4,11 @@ Non-streaming: one ``chat.completion`` object. Streaming (``"stream": true``): s
 OpenAI's ``chat.completion.chunk`` format::
 
     data: {image questions: visual_facts (text, labels, caption...) as soon as the images are read}
+    data: {multi-step answers: reasoning_step (query, sources, partial answer, seconds) as each search ends}
     data: {search_results + citations as soon as retrieval is done}
     data: {one chunk per piece of text}
-    data: {last chunk: finish_reason, citations, search_results, usage (with cost)
-           [, visual_facts][, search_report (web)][, related_questions]}
+    data: {last chunk: finish_reason, citations, search_results, usage (with cost), attribution, declined
+           [, visual_facts][, search_report (web)][, related_questions][, reasoning]}
     data: [DONE]
 
 The first chunk carries ``role: assistant`` and empty content. The response starts (its status line
@@ -35,7 +36,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
-from groundglass.answer.events import Done, ErrorEvent, Event, ImagesRead, SourcesFound, Token
+from groundglass.answer.events import Done, ErrorEvent, Event, ImagesRead, SourcesFound, StepDone, Token
+from groundglass.answer.response import attribution
 from groundglass.log import get_logger
 from groundglass.server.answering import Plan, engine_failure
 from groundglass.server.auth import Principal
@@ -230,6 +232,9 @@ async def _sse(
                 if isinstance(event, ImagesRead):
                     delta = opening({"content": ""})
                     yield _data(chunk(request_id, created, model, delta, visual_facts=event.facts))
+                elif isinstance(event, StepDone):  # a search of a multi-step answer, as it finishes
+                    delta = opening({"content": ""})
+                    yield _data(chunk(request_id, created, model, delta, reasoning_step=event.step))
                 elif isinstance(event, SourcesFound):
                     queries = list(event.queries)
                     delta = opening({"content": ""})
@@ -242,7 +247,8 @@ async def _sse(
                     cites = citation_tokens(answer, _token_counter(st, plan))
                     searched = answer.usage.num_search_queries
                     usage, cost = usage_block(st.pricing, plan, answer, searched, cites)
-                    extra: dict[str, Any] = {**sources_extra(answer.sources), "usage": usage}
+                    extra: dict[str, Any] = {**sources_extra(answer.sources), "usage": usage,
+                                             "attribution": attribution(answer), "declined": answer.declined}
                     if answer.visual_facts:
                         extra["visual_facts"] = answer.visual_facts
                     if answer.search_report is not None:

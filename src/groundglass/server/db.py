@@ -1,4 +1,4 @@
-"""The server's database: keys, the usage ledger, files and jobs, in one SQLAlchemy schema.
+"""The server's database: keys, the usage ledger, files, jobs and threads, in one SQLAlchemy schema.
 
 SQLite under ``$GROUNDGLASS_HOME/server.db`` by default (WAL mode, so readers never wait for the one
 writer); any SQLAlchemy URL in ``server.database_url`` works the same, since everything here is
@@ -154,6 +154,34 @@ job_items = Table(
     UniqueConstraint("job_id", "line_no", name="uq_job_items_line"),
     Index("ix_job_items_status", "status"),
     Index("ix_job_items_job", "job_id", "status"),
+)
+
+# Conversations of the web page (or any client): one row per thread, one per question and answer in it.
+# A thread belongs to a project; share_id, when set, lets any key read it (never change it).
+threads = Table(
+    "threads",
+    metadata,
+    Column("id", String(40), primary_key=True),  # "thr_..."
+    Column("project", String(200), nullable=False),
+    Column("key_id", String(40), nullable=False),  # the key that started it
+    Column("title", String(300), nullable=False),
+    Column("share_id", String(40), nullable=True, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_threads_project_updated", "project", "updated_at"),
+)
+
+thread_turns = Table(
+    "thread_turns",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("thread_id", String(40), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("details_json", Text, nullable=False),  # sources, attribution, ... as the API returned them
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("thread_id", "position", name="uq_thread_turns_position"),
 )
 
 _engines: dict[str, Engine] = {}

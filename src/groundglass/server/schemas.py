@@ -156,6 +156,10 @@ class ChatRequest(FilterFields):
     reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
     web_search_options: WebSearchOptions | None = None
     top_k: int | None = Field(None, ge=1, le=100)
+    # groundglass: where to search instead of the model preset's: "index" (the local index named by
+    # ``index``, or the preset's) or "web"; the names of `groundglass ask --search/--index`
+    search: Literal["index", "web"] | None = None
+    index: str | None = Field(None, min_length=1, max_length=100)
 
     @field_validator("stop")
     @classmethod
