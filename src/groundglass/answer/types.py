@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,8 @@ class AskRequest:
     prior_sources: list[Source] = field(default_factory=list)
     # a JSON schema the answer must follow (the API's response_format json_schema); None: prose
     response_schema: dict[str, Any] | None = None
+    # set by the caller to stop the run early (an API client went away): generation ends at its next token
+    cancel: threading.Event | None = None
 
     @classmethod
     def from_question(cls, question: str, **kw: Any) -> AskRequest:

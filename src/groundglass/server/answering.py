@@ -204,12 +204,14 @@ class Answerer:
             self._slots = asyncio.Semaphore(self.settings.server.engine_concurrency)
         return self._slots
 
-    async def start(self, plan: Plan) -> Iterator[Event]:
+    async def start(self, plan: Plan, cancel: threading.Event | None = None) -> Iterator[Event]:
         """Check ``plan`` and load what it needs (off the event loop); the engine's event iterator.
 
         A request the engine refuses (empty question, unknown index, bad model spec) raises APIError
-        here, before a streamed response has sent its status line.
+        here, before a streamed response has sent its status line. Setting ``cancel`` ends the
+        model's generation at its next token (not only at the engine's next event).
         """
+        plan.ask.cancel = cancel
         engine = self.engine(plan)
         try:
             return await anyio.to_thread.run_sync(engine.stream, plan.ask)
@@ -301,7 +303,7 @@ class Answerer:
         timings = timings if timings is not None else {}
         started = time.perf_counter()
         try:
-            stream = await self.start(plan)
+            stream = await self.start(plan, cancel)
             async with aclosing(self.events(stream, cancel, timings)) as events:
                 async for event in events:
                     if isinstance(event, SourcesFound):

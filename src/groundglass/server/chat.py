@@ -71,8 +71,8 @@ async def chat_completions(body: ChatRequest, request: Request, who: Principal =
         await st.limits.admit(who)
         plan = st.answerer.plan(body)
         if body.stream:
-            stream = await st.answerer.start(plan)
             cancel = threading.Event()
+            stream = await st.answerer.start(plan, cancel)
             events = st.answerer.events(stream, cancel)
             first = await _first_event(events, cancel, request)
             return EventSourceResponse(
