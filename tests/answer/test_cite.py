@@ -68,6 +68,22 @@ def test_marker_filter_on_a_stream_equals_the_whole_text_result() -> None:
                         "Curie won two Nobel prizes [3] and [x] stays [2][3].")
 
 
+@pytest.mark.parametrize(("raw", "clean"), [
+    ("The answer is [1][25008].", "The answer is [1]."),  # any number of digits is a marker
+    ("Both [1,25008] and [ 25008 ] go.", "Both [1] and go."),
+    ("Not [0] nor [-1] [2].", "Not nor [2]."),
+    ("Use `a[0]` or `a[5]`, or items[-1] and x[0] [2].", "Use `a[0]` or `a[5]`, or items[-1] and x[0] [2]."),
+])
+def test_markers_that_point_nowhere_are_removed_and_code_is_left_alone(raw: str, clean: str) -> None:
+    assert cite.clean_markers(raw, 3) == clean
+    rng = random.Random(11)
+    for _ in range(30):  # the stream gives the same text, wherever the pieces are cut
+        cuts = sorted(rng.sample(range(1, len(raw)), rng.randint(1, 12)))
+        pieces = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+        f = cite.MarkerFilter(3)
+        assert "".join(f.feed(p) for p in pieces) + f.flush() == clean
+
+
 def test_marker_filter_holds_back_only_an_unfinished_marker() -> None:
     f = cite.MarkerFilter(2)
     assert f.feed("Paris [") == "Paris"  # the space and "[" wait: they may belong to a dropped marker
@@ -183,3 +199,22 @@ def test_markers_out_of_range_never_count_as_citations(sources, encoder) -> None
     [a] = cite.attribute("Everest is the highest mountain [5].", sources, encoder, 0.35)
     assert a.citations == [] and not a.supported
     assert cite.attribute("", sources, encoder, 0.35) == []
+
+
+def test_a_value_no_cited_source_holds_makes_a_sentence_unsupported(sources, encoder) -> None:
+    """Restating the question scores high on similarity; the value it adds is what must be sourced."""
+    q = "When was the Berlin Wall built?"
+    right, wrong, restated = cite.attribute(
+        "The Berlin Wall was built in 1961 [1].\nThe Berlin Wall was built in 1975 [1].\n"
+        "The Berlin Wall was built [1][2].", sources, encoder, 0.35, question=q)
+    assert right.supported and right.unsupported_values == [] and not right.restates_question
+    assert wrong.unsupported_values == ["1975"] and not wrong.supported
+    assert wrong.support >= 0.35  # the score alone would have passed it
+    assert restated.restates_question and not restated.supported
+
+
+def test_words_of_the_question_do_not_count_as_lexical_support(sources) -> None:
+    q = "What did the Berlin Wall do?"
+    assert cite.lexical_support("The Berlin Wall did it [1].", sources[0].text) > 0.5
+    assert cite.lexical_support("The Berlin Wall did it [1].", sources[0].text, q) == 0.0
+    assert cite.lexical_support("The Berlin Wall encircled West Berlin [1].", sources[0].text, q) == 1.0

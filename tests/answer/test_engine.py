@@ -84,7 +84,8 @@ def test_every_marker_refers_to_a_given_source_and_the_json_lines_up(engine: Eng
     floor = engine.settings.retrieval.min_support
     for a in data["attribution"]:
         assert all(1 <= k <= n for k in a["citations"])
-        assert a["supported"] == (bool(a["citations"]) and a["support"] >= floor)
+        assert a["supported"] == (bool(a["citations"]) and a["support"] >= floor
+                                  and not a["unsupported_values"] and not a["restates_question"])
 
 
 def test_an_unrelated_question_is_declined_without_calling_the_model(engine: Engine) -> None:

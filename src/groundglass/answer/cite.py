@@ -44,18 +44,20 @@ from typing import Protocol
 
 import numpy as np
 
+from groundglass.answer import grounding
 from groundglass.answer.sentences import split_sentences as sentences_of_passage
 from groundglass.answer.types import SentenceSupport, Source
 
-_NUMBER_LIST = r"\d{1,3}(?:\s*,\s*\d{1,3})*"
+# Any integer, so that "[25008]", "[1,25008]", "[0]" and "[-1]" are recognised as markers, and removed.
+_NUMBER_LIST = r"-?\d+(?:\s*,\s*-?\d+)*"
 MARKER = re.compile(r"\[\s*(" + _NUMBER_LIST + r")\s*\]")
-_MARKER_PREFIX = re.compile(r"\[\s*(?:\d{1,3}\s*(?:,\s*)?)*$")  # an unfinished marker, e.g. "[1, "
+_MARKER_PREFIX = re.compile(r"\[\s*(?:-?\d+\s*,\s*)*-?\d*\s*$")  # an unfinished marker, e.g. "[1, "
 _MAX_MARKER_CHARS = 24
 _CLOSING_PUNCT = set(".,;:!?)")
 
 
 def parse_numbers(marker_body: str) -> list[int]:
-    return [int(n) for n in re.findall(r"\d+", marker_body)]
+    return [int(n) for n in re.findall(r"-?\d+", marker_body)]
 
 
 def cited_numbers(text: str) -> list[int]:
@@ -85,7 +87,8 @@ class MarkerFilter:
 
     Feed it the model's text pieces as they come; it returns what can be shown so far, holding back
     only an unfinished ``[...`` and trailing whitespace (so a dropped marker takes its leading space
-    with it: ``"in 1989 [7]."`` becomes ``"in 1989."``).
+    with it: ``"in 1989 [7]."`` becomes ``"in 1989."``). Code is left alone: text inside backticks, and
+    an index written against a name (``a[0]``, ``items[-1]``), which no citation ever is.
     """
 
     def __init__(self, n_sources: int) -> None:
@@ -93,6 +96,9 @@ class MarkerFilter:
         self._marker = ""  # an unfinished "[..." that may still become a marker
         self._space = ""  # whitespace not yet emitted
         self._dropped = False  # the last thing seen was a marker we removed
+        self._code = False  # inside a `code span`
+        self._prev = ""  # the last character emitted
+        self._attached = False  # the pending "[" follows a name with no space: maybe an index
 
     def feed(self, piece: str) -> str:
         out: list[str] = []
@@ -108,17 +114,26 @@ class MarkerFilter:
     def _step(self, ch: str, out: list[str]) -> None:
         if self._marker:
             candidate = self._marker + ch
-            if ch == "]" and MARKER.fullmatch(candidate):
+            if ch == "]" and (m := MARKER.fullmatch(candidate)):
                 self._marker = ""
-                self._emit_marker(render_marker(candidate, self.n_sources), out)
+                if self._attached and all(n <= 0 for n in parse_numbers(m.group(1))):
+                    self._emit_text(candidate, out)  # "a[0]", "items[-1]": an index
+                else:
+                    self._emit_marker(render_marker(candidate, self.n_sources), out)
                 return
             if _MARKER_PREFIX.fullmatch(candidate) and len(candidate) <= _MAX_MARKER_CHARS:
                 self._marker = candidate
                 return
             text, self._marker = self._marker, ""  # not a marker after all: it is plain text
             self._emit_text(text, out)
-        if ch == "[":
+        if ch == "`":
+            self._code = not self._code
+            self._emit_text(ch, out)
+        elif self._code:
+            self._emit_text(ch, out)
+        elif ch == "[":
             self._marker = ch
+            self._attached = not self._space and (self._prev.isalnum() or self._prev in "_)")
         elif ch.isspace():
             if not (self._dropped and self._space):
                 self._space += ch
@@ -128,7 +143,7 @@ class MarkerFilter:
     def _emit_marker(self, rendered: str, out: list[str]) -> None:
         if rendered:
             out.append(self._space + rendered)
-            self._space, self._dropped = "", False
+            self._space, self._dropped, self._prev = "", False, "]"
         else:
             self._dropped = True  # keep the space pending: the next character decides its fate
 
@@ -136,7 +151,7 @@ class MarkerFilter:
         if self._dropped and text[0] in _CLOSING_PUNCT:
             self._space = ""  # "claim [7]." -> "claim."
         out.append(self._space + text)
-        self._space, self._dropped = "", False
+        self._space, self._dropped, self._prev = "", False, text[-1]
 
 
 def clean_markers(text: str, n_sources: int) -> str:
@@ -251,16 +266,22 @@ def content_words(text: str) -> set[str]:
     return words
 
 
-def lexical_support(sentence: str, source_text: str) -> float:
-    """Share of the sentence's content words that the source contains."""
-    claim = content_words(sentence)
+def lexical_support(sentence: str, source_text: str, question: str = "") -> float:
+    """Share of the sentence's content words beyond the question's that the source contains (words
+    the question gave it prove nothing: every relevant source has them)."""
+    claim = content_words(sentence) - content_words(question)
     if not claim:
         return 0.0
     return len(claim & content_words(source_text)) / len(claim)
 
 
+def source_text(source: Source) -> str:
+    """What the model read of a source: its title line and its text."""
+    return f"{source.title}\n{source.text}"
+
+
 def attribute(content: str, sources: Sequence[Source], encoder: Encoder,
-              min_support: float) -> list[SentenceSupport]:
+              min_support: float, question: str = "") -> list[SentenceSupport]:
     """Per-sentence attribution of ``content`` against the ``sources`` it cites (1-based markers).
 
     A sentence with no marker of its own is measured against the markers of the next cited sentence
@@ -268,6 +289,11 @@ def attribute(content: str, sources: Sequence[Source], encoder: Encoder,
     a paragraph covers it: small models often cite once per run of sentences. A paragraph or list
     item without any valid marker is unsupported. A sentence that says the sources lack the answer
     (and cites nothing) is not a claim: it is left out.
+
+    With the ``question``, the values a sentence adds (numbers, identifiers, names, yes/no words) are
+    looked up in its cited sources (:func:`groundglass.answer.grounding.check`): a sentence with a
+    value that none of them holds, or one that only restates the question, is unsupported whatever
+    its score, and ``unsupported_values`` lists what was missing.
     """
     sentences: list[str] = []
     cites: list[list[int]] = []
@@ -298,9 +324,18 @@ def attribute(content: str, sources: Sequence[Source], encoder: Encoder,
         for n in numbers:
             lo, hi = spans[n]
             semantic = float(np.max(vectors[lo:hi] @ vectors[i]))
-            lexical = lexical_support(sentence, sources[n - 1].text)
+            lexical = lexical_support(sentence, sources[n - 1].text, question)
             best = max(best, semantic, lexical)
         best = min(max(best, 0.0), 1.0)
+        checked = check_values(sentence, question, [sources[n - 1] for n in numbers] or sources)
         result.append(SentenceSupport(text=sentence, citations=numbers, support=round(best, 4),
-                                      supported=bool(numbers) and best >= min_support))
+                                      supported=bool(numbers) and best >= min_support and checked.ok,
+                                      unsupported_values=checked.unsupported,
+                                      restates_question=checked.restates_question))
     return result
+
+
+def check_values(sentence: str, question: str, cited: Sequence[Source]) -> grounding.Check:
+    """:func:`grounding.check` of ``sentence`` against the text of the ``cited`` sources."""
+    texts = [source_text(s) for s in cited]
+    return grounding.check(sentence, question, texts, grounding.evidence_for(texts))

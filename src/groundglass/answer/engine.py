@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from groundglass.answer import cite, conversation, prompt, rank
+from groundglass.answer import checked, cite, conversation, prompt, rank
 from groundglass.answer.effort import EffortPreset, preset_for
 from groundglass.answer.events import Done, ErrorEvent, Event, ImagesRead, SourcesFound, StepDone, Token
 from groundglass.answer.llm.base import LLM, ChatMessage, Completion
@@ -301,17 +301,14 @@ class Engine:
                                          instructions=job.instructions,
                                          style="json" if schema is not None else job.effort.answer_style)
         completion = Completion()
+        checks = None
         if schema is not None:  # structured output: the whole JSON at once, under the schema's grammar
             answer_text = self._generate_json(job, messages, schema, completion)
             yield Token(answer_text)
         else:
-            pieces: list[str] = []
-            for text in self._generate(job, messages, completion, n_sources=len(sources)):
-                pieces.append(text)
-                yield Token(text)
-            answer_text = "".join(pieces).strip()
+            answer_text, checks = yield from self._write_checked(job, messages, completion, sources)
 
-        attribution = [] if schema is not None else self._attribute(answer_text, sources)
+        attribution = [] if schema is not None else self._attribute(answer_text, sources, job.question)
         job.lap("cite_s")
         related = self._related(job, query, answer_text, sources)
         usage = Usage(prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
@@ -321,7 +318,7 @@ class Engine:
                           finish_reason=completion.finish_reason, usage=usage, attribution=attribution,
                           declined=schema is None and cite.is_declined_answer(answer_text),
                           timings=dict(job.timings),
-                          related_questions=related, **extras))
+                          related_questions=related, grounding=checks, **extras))
 
     # --- the steps ---------------------------------------------------------------------------------
 
@@ -499,27 +496,78 @@ class Engine:
                 return matrix[rows] @ question
         return embedder.encode([f"{s.title}\n{s.text}" for s in sources]) @ question
 
+    def _write_checked(self, job: _Job, messages: list[ChatMessage], completion: Completion,
+                       sources: list[Source]) -> Generator[Event, None, tuple[str, dict[str, Any]]]:
+        """The answer, streamed a sentence at a time as each passes its check (:mod:`checked`): what
+        the model adds must be in the sources it cites. A draft whose first claim fails is never shown:
+        the model is asked once more with the problem and the closest source sentence pointed out, and
+        when that fails too the engine declines. Returns the text and a report for ``Answer.grounding``."""
+        report: dict[str, Any] = {"drafts": 0, "rejected": [], "dropped": []}
+        shown: list[str] = []
+        attempt_messages = messages
+        for _ in range(2):
+            gate = checked.SentenceGate(job.question, sources)
+            draft = Completion()
+            for text in self._generate(job, attempt_messages, draft, len(sources), gate):
+                shown.append(text)
+                yield Token(text)
+            report["drafts"] += 1
+            report["dropped"] += [r.as_dict() for r in gate.dropped]
+            completion.prompt_tokens += draft.prompt_tokens
+            completion.completion_tokens += draft.completion_tokens
+            completion.cached_tokens += draft.cached_tokens
+            completion.finish_reason = draft.finish_reason
+            if gate.failed is None or not sources:
+                return "".join(shown).strip(), report
+            failed = gate.failed
+            report["rejected"].append(failed.as_dict())
+            log.info("draft_rejected", reason=failed.reason, values=failed.values,
+                     sentence=failed.sentence[:200])
+            hint = self._closest_sentence(job, sources)
+            attempt_messages = prompt.retry_messages(messages, gate.draft, failed.reason, failed.values, hint)
+        report["declined"] = True
+        completion.finish_reason = "stop"
+        if "first_token_s" not in job.timings:
+            job.lap("first_token_s")  # the decline is the first thing shown
+        yield Token(prompt.DECLINE)
+        return prompt.DECLINE, report
+
+    @staticmethod
+    def _closest_sentence(job: _Job, sources: list[Source]) -> tuple[int, str] | None:
+        from groundglass.answer.embeddings import get_embedder
+
+        return checked.closest_sentence(job.question, sources, get_embedder())
+
     def _generate(self, job: _Job, messages: list[ChatMessage], completion: Completion,
-                  n_sources: int) -> Iterator[str]:
-        """The model's text as it comes, with markers that match no source taken out."""
+                  n_sources: int, gate: checked.SentenceGate) -> Iterator[str]:
+        """The model's text as it comes, with markers that match no source taken out, held by ``gate``
+        until each sentence has passed its check; stopped when the model loops or the gate fails."""
         markers = cite.MarkerFilter(n_sources)
+        repetition = checked.RepetitionGuard()
         max_tokens = self._room_to_answer(job, messages)
-        first = True
+        first = "first_token_s" not in job.timings
         with closing(job.llm.stream(messages, max_tokens=max_tokens, temperature=job.temperature,
                                     top_p=job.request.top_p, stop=job.request.stop,
                                     completion=completion)) as tokens:
             for raw in tokens:
-                if job.request.cancel is not None and job.request.cancel.is_set():
-                    raise GroundglassError("the answer was cancelled", status=499, code="cancelled")
                 text = markers.feed(raw)
-                if text:
+                if repetition.feed(text):
+                    log.info("generation_looped", tail=gate.draft[-80:])
+                    gate.stop("repetition")
+                    break
+                for piece in gate.feed(text):
                     if first:
                         job.lap("first_token_s")
                         first = False
-                    yield text
-        tail = markers.flush()
-        if tail:
-            yield tail
+                    yield piece
+                if gate.failed is not None:
+                    break
+            else:
+                for piece in [*gate.feed(markers.flush()), *gate.finish()]:
+                    if first:
+                        job.lap("first_token_s")
+                        first = False
+                    yield piece
         job.lap("generate_s")
 
     def _generate_json(self, job: _Job, messages: list[ChatMessage], schema: dict[str, Any],
@@ -531,12 +579,12 @@ class Engine:
         job.lap("generate_s")
         return json.dumps(value, ensure_ascii=False)
 
-    def _attribute(self, content: str, sources: list[Source]) -> list[SentenceSupport]:
+    def _attribute(self, content: str, sources: list[Source], question: str) -> list[SentenceSupport]:
         if not sources:
             return []
         from groundglass.answer.embeddings import get_embedder
 
-        return cite.attribute(content, sources, get_embedder(), self.settings.retrieval.min_support)
+        return cite.attribute(content, sources, get_embedder(), self.settings.retrieval.min_support, question)
 
     def _room_to_answer(self, job: _Job, messages: list[ChatMessage]) -> int:
         """``max_tokens``, cut so that prompt + answer fit the model's context window."""

@@ -101,6 +101,34 @@ def build_messages(question: str, sources: list[Source], *, image_notes: str = "
     return [ChatMessage("system", system_prompt(instructions)), *history, ChatMessage("user", user)]
 
 
+# Why a draft was sent back, as the model is told (the values and sentences are filled in).
+RETRY_PROBLEMS = {
+    "unsupported_values": "none of the sources contains {values}",
+    "restates_question": "it only repeats the question and gives no answer",
+    "empty": "it gives no answer",
+    "repetition": "it repeats itself",
+}
+
+
+def retry_messages(messages: Sequence[ChatMessage], draft: str, reason: str, values: Sequence[str] = (),
+                   hint: tuple[int, str] | None = None) -> list[ChatMessage]:
+    """The prompt for a second draft: the first prompt (so llama.cpp reuses its cached prefix), the
+    rejected draft, and what was wrong with it, with the source sentence closest to the question
+    (``hint``: its source number and text) to copy from. The way out stays open: a model that cannot
+    find the value must say so rather than guess again."""
+    shown = ", ".join(f'"{v}"' for v in values) or "it"
+    problem = RETRY_PROBLEMS.get(reason, RETRY_PROBLEMS["empty"]).format(values=shown)
+    lines = [f"That answer cannot be used: {problem}."]
+    if hint is not None:
+        n, sentence = hint
+        lines.append(f'The source sentence closest to the question is [{n}]: "{untrusted(sentence).strip()}"')
+    lines.append("Answer again using only facts written in the sources: start with the answer itself, copy "
+                 "values exactly as a source writes them, and end with the source's number, like [1]. "
+                 f'If the sources do not give the answer, say only: "{DECLINE}"')
+    draft_text = " ".join(draft.split())[:600] or "(nothing)"
+    return [*messages, ChatMessage("assistant", draft_text), ChatMessage("user", "\n".join(lines))]
+
+
 def prefix_messages(question: str, history: Sequence[ChatMessage] = (),
                     instructions: str = "") -> list[ChatMessage]:
     """The start of :func:`build_messages`' prompt that is known before the sources are."""

@@ -25,7 +25,8 @@ def new_id() -> str:
 def attribution(answer: Answer) -> list[dict[str, Any]]:
     """Per sentence: its text, the markers it is measured against, its support score and verdict."""
     return [
-        {"sentence": a.text, "citations": a.citations, "support": a.support, "supported": a.supported}
+        {"sentence": a.text, "citations": a.citations, "support": a.support, "supported": a.supported,
+         "unsupported_values": a.unsupported_values, "restates_question": a.restates_question}
         for a in answer.attribution
     ]
 
@@ -55,4 +56,6 @@ def to_perplexity_json(answer: Answer, id: str | None = None, created: int | Non
         out["reasoning"] = answer.reasoning  # the steps: each query, its sources, partial answer, time
     if answer.related_questions:
         out["related_questions"] = answer.related_questions
+    if answer.grounding is not None:
+        out["grounding"] = answer.grounding  # drafts written, sent back (and why), sentences left out
     return out

@@ -84,6 +84,8 @@ class SentenceSupport:
     citations: list[int]  # 1-based source numbers cited in this sentence
     support: float  # 0..1, best support score over the cited sources (0 when none cited)
     supported: bool
+    unsupported_values: list[str] = field(default_factory=list)  # values none of the cited sources holds
+    restates_question: bool = False  # adds nothing beyond the question's words and the markers
 
 
 @dataclass
@@ -123,3 +125,5 @@ class Answer:
     visual_facts: list[dict[str, Any]] = field(default_factory=list)  # per image: text, labels, caption
     reasoning: dict[str, Any] | None = None  # effort, rewritten query, reuse, plan and its steps
     related_questions: list[str] = field(default_factory=list)
+    # the answer's check: drafts written, drafts sent back and why, sentences left out (None: unchecked)
+    grounding: dict[str, Any] | None = None

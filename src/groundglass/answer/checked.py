@@ -1,0 +1,273 @@
+"""The model's text, shown only once each sentence has passed its check.
+
+A streamed claim cannot be taken back, so the answer is streamed a sentence at a time: the model's
+pieces wait in :class:`SentenceGate` until their sentence is complete (its full stop and the markers
+after it have arrived), then :func:`groundglass.answer.cite.check_values` looks up the values it
+adds in the sources it cites. A sentence that passes is released as the pieces the model wrote (the
+stream keeps its token granularity, one sentence later); one that fails is never shown:
+
+* while nothing has been shown, the draft has failed (:attr:`SentenceGate.failed`): the engine stops
+  the model and asks again with the problem pointed out, and declines when the second draft fails
+  too (so a retry never shows up in the stream: what was streamed is what the answer says);
+* after that, the sentence is left out (:attr:`SentenceGate.dropped`) and the rest goes on.
+
+A sentence without a marker of its own is held until the next marker of its paragraph (or the end of
+the paragraph) says which sources it leans on, as the attribution reads it. A line of markers alone
+(``[1][2]``) is shown with what follows it; an answer that is nothing but markers has failed.
+
+:class:`RepetitionGuard` stops a model that loops ("0.000000000...", a sentence over and over): the
+stream ends there, and a draft that showed nothing yet has failed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from itertools import pairwise
+
+from groundglass.answer import cite
+from groundglass.answer.types import Source
+
+_CITE = r"\[\s*-?\d+(?:\s*,\s*-?\d+)*\s*\]"
+# A sentence ends at . ! ? (closing quotes/brackets and trailing markers kept with it), once the next
+# sentence has begun on the same line; a line break ends one too.
+_END = re.compile(r"[.!?]+[\"')\]]*(?:[ \t]*" + _CITE + r")*(?=[ \t]+[^\s\[])")
+# In a line that opens with a marker ("[3] Actinium was found in 1899. [4] Thorium ..."), a marker
+# after the full stop opens the next sentence.
+_END_LEADING = re.compile(r"[.!?]+[\"')\]]*(?=[ \t]*\[|[ \t]+\S)")
+_LEADING = re.compile(r"\s*" + _CITE)
+_BULLET = re.compile(r"\s*(?:[-*•]|\d{1,2}[.)]|#{1,6})\s+")
+_WORDS = re.compile(r"\w")
+
+
+@dataclass
+class Rejection:
+    """A sentence that was not shown, and why."""
+
+    reason: str  # unsupported_values | restates_question | empty | repetition
+    sentence: str
+    values: list[str] = field(default_factory=list)  # the values no cited source holds
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def units(text: str, final: bool) -> list[tuple[int, int]]:
+    """``(start, end)`` of each complete sentence of ``text``: its leading whitespace, the sentence and
+    the markers after it. ``final``: the text is all there is (its last sentence is complete)."""
+    out: list[tuple[int, int]] = []
+    start = 0
+    offset = 0
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        line_done = i < len(lines) - 1 or final
+        bullet = _BULLET.match(line)
+        body_from = bullet.end() if bullet else 0
+        end_at = _END_LEADING if _LEADING.match(line[body_from:]) else _END
+        for m in end_at.finditer(line, body_from):
+            end = offset + m.end()
+            before = text[start:offset + m.start()].split()
+            last = before[-1].lower().rstrip(".") if before else ""
+            if last in cite._ABBREVIATIONS or re.fullmatch(r"[a-z]", last):
+                continue  # "Dr. Smith", "J. R. R. Tolkien"
+            out.append((start, end))
+            start = end
+        line_end = offset + len(line)
+        if line_done and text[start:line_end].strip():
+            out.append((start, line_end))
+            start = line_end
+        offset = line_end + 1
+    return out
+
+
+class SentenceGate:
+    """Hold the model's text until each sentence has been checked against the sources it cites.
+
+    ``feed`` takes the text pieces (after the marker filter) and returns those that may be shown now;
+    ``finish`` at the end of the generation returns the rest. Without sources, nothing is checked.
+    """
+
+    def __init__(self, question: str, sources: Sequence[Source]) -> None:
+        self.question = question
+        self.sources = list(sources)
+        self.failed: Rejection | None = None  # the draft failed before anything was shown
+        self.dropped: list[Rejection] = []  # sentences left out after something was shown
+        self.shown = False
+        self.draft = ""  # everything the model wrote, shown or not
+        self._pending = ""  # text not yet released or dropped
+        self._cuts: list[int] = []  # where the model's pieces end inside _pending
+        self._paragraph_cites: list[int] = []  # the last markers seen in the current paragraph
+        self._prefix: list[str] = []  # markers alone, waiting for the first sentence that passes
+
+    # --- the stream ----------------------------------------------------------------------------------
+
+    def feed(self, piece: str) -> list[str]:
+        if self.failed is not None or not piece:
+            return []
+        self.draft += piece
+        self._pending += piece
+        self._cuts.append(len(self._pending))
+        if not self.sources:
+            return self._release(len(self._pending))
+        return self._process(final=False)
+
+    def finish(self) -> list[str]:
+        if self.failed is not None:
+            return []
+        out = self._process(final=True) if self.sources else self._release(len(self._pending))
+        if not self.shown and self.failed is None:
+            self.failed = Rejection("empty", self.draft.strip())
+        return out
+
+    def stop(self, reason: str) -> None:
+        """The model was stopped (it looped): what is not shown yet stays unshown."""
+        if not self.shown and self.failed is None:
+            self.failed = Rejection(reason, self.draft.strip()[:300])
+        elif self._pending.strip():
+            self.dropped.append(Rejection(reason, self._pending.strip()[:300]))
+        self._pending, self._cuts = "", []
+
+    # --- checking ------------------------------------------------------------------------------------
+
+    def _process(self, final: bool) -> list[str]:
+        out: list[str] = []
+        while self.failed is None:
+            spans = units(self._pending, final)
+            if not spans:
+                break
+            group = self._next_group(spans, final)
+            if group is None:
+                break  # a sentence without markers waits for its paragraph's next marker
+            released = self._decide(group)
+            out += released
+        return out
+
+    def _next_group(self, spans: list[tuple[int, int]], final: bool) -> list[tuple[int, int]] | None:
+        """The first complete sentence, with the unmarked ones before it that borrow its markers; None
+        when they must wait for more text."""
+        for i, (a, b) in enumerate(spans):
+            text = self._pending[a:b]
+            new_paragraph = i > 0 and "\n" in text[: len(text) - len(text.lstrip())]
+            if new_paragraph:
+                return spans[:i]  # the paragraph ended without another marker
+            if cite.cited_numbers(text) or not _WORDS.search(cite.strip_markers(text)):
+                return spans[: i + 1]
+            if cite.is_decline(text):
+                return spans[: i + 1]
+        complete_paragraph = final or "\n" in self._pending[spans[-1][1]:]
+        return spans if complete_paragraph else None
+
+    def _decide(self, group: list[tuple[int, int]]) -> list[str]:
+        """Check each sentence of ``group``; release those that pass (or drop them), in order."""
+        last = group[-1][1]
+        texts = [self._pending[a:b] for a, b in group]
+        if "\n" in texts[0][: len(texts[0]) - len(texts[0].lstrip())]:
+            self._paragraph_cites = []
+        own = [[n for n in cite.cited_numbers(t) if 1 <= n <= len(self.sources)] for t in texts]
+        borrowed = next((c for c in reversed(own) if c), self._paragraph_cites)
+        keep: list[tuple[int, int]] = []
+        for (a, b), text, cites in zip(group, texts, own, strict=True):
+            rejection = self._verdict(text, cites or borrowed)
+            if rejection is None:
+                keep.append((a, b))
+                if cites:
+                    self._paragraph_cites = cites
+                continue
+            if not self.shown and not keep:
+                self.failed = rejection
+                return []
+            self.dropped.append(rejection)
+        out: list[str] = []
+        for a, b in keep:
+            out += self._slice(a, b)
+        self._pending = self._pending[last:]
+        self._cuts = [c - last for c in self._cuts if c > last]
+        if not self.shown and not _WORDS.search(cite.strip_markers("".join(out))):
+            self._prefix += out  # markers alone, before any claim: shown with the next sentence
+            return []
+        out, self._prefix = [*self._prefix, *out], []
+        self.shown = self.shown or bool(out)
+        return out
+
+    def _verdict(self, text: str, cites: list[int]) -> Rejection | None:
+        sentence = " ".join(text.split())
+        if not _WORDS.search(cite.strip_markers(sentence)):
+            return None  # markers alone: nothing to check
+        if cite.is_decline(sentence) and not cite.cited_numbers(sentence):
+            return None  # "I could not find this in the provided sources."
+        cited = [self.sources[n - 1] for n in cites] or self.sources
+        checked = cite.check_values(sentence, self.question, cited)
+        if checked.restates_question:
+            return Rejection("restates_question", sentence)
+        if checked.unsupported:
+            return Rejection("unsupported_values", sentence, checked.unsupported)
+        return None
+
+    # --- releasing -----------------------------------------------------------------------------------
+
+    def _slice(self, a: int, b: int) -> list[str]:
+        """``_pending[a:b]`` as the model's pieces (cut at a and b)."""
+        edges = [a, *[c for c in self._cuts if a < c < b], b]
+        return [self._pending[x:y] for x, y in pairwise(edges) if y > x]
+
+    def _release(self, end: int) -> list[str]:
+        out = self._slice(0, end)
+        self._pending = self._pending[end:]
+        self._cuts = [c - end for c in self._cuts if c > end]
+        if _WORDS.search("".join(out)):
+            self.shown = True
+        return out
+
+
+class RepetitionGuard:
+    """Detects a model that loops: the text so far ends in the same block, over and over.
+
+    Periods of 1 to ``max_period`` characters are tried; a block repeats when the last
+    ``max(min_span, 2 * period)`` characters equal the ones a period earlier (so at least three copies
+    of a sentence-sized block, or ``min_span`` + 1 of one character). A block without a letter or
+    digit needs four times as long a run: a ruler line ("-----") is not a loop.
+    """
+
+    def __init__(self, min_span: int = 40, max_period: int = 200) -> None:
+        self.min_span = min_span
+        self.max_period = max_period
+        self._tail = ""
+
+    def feed(self, text: str) -> bool:
+        """Add ``text``; True when the output has degenerated."""
+        if not text:
+            return False
+        self._tail = (self._tail + text)[-(3 * self.max_period + self.min_span):]
+        tail = self._tail
+        for period in range(1, self.max_period + 1):
+            span = max(self.min_span, 2 * period)
+            if len(tail) < span + period:
+                break
+            if tail[-span:] == tail[-span - period:-period]:
+                block = tail[-period:]
+                if not any(c.isalnum() for c in block):  # a ruler line ("-----") may be long
+                    long_span = max(span, 4 * self.min_span)
+                    looped = len(tail) >= long_span + period and \
+                        tail[-long_span:] == tail[-long_span - period:-period]
+                    if not looped:
+                        continue
+                if block.strip():
+                    return True
+        return False
+
+
+def closest_sentence(question: str, sources: Sequence[Source], encoder: cite.Encoder,
+                     floor: float = 0.3) -> tuple[int, str] | None:
+    """The source sentence closest to ``question`` (MiniLM cosine) and its source number, for a retry's
+    hint; None when no sentence comes within ``floor``."""
+    from groundglass.answer.sentences import split_sentences
+
+    numbered = [(n, s) for n, src in enumerate(sources, start=1) for s in split_sentences(src.text)
+                if 20 <= len(s) <= 400]
+    if not numbered:
+        return None
+    vectors = encoder.encode([question, *[s for _, s in numbered]])
+    scores = vectors[1:] @ vectors[0]
+    best = int(scores.argmax())
+    return numbered[best] if float(scores[best]) >= floor else None

@@ -1,0 +1,180 @@
+"""The engine's check of what the model writes, end to end: a real index of real Wikipedia summaries,
+real MiniLM embeddings, and a model behind an OpenAI-compatible endpoint on 127.0.0.1 that streams
+scripted drafts (a small model says a given wrong thing only by chance; this one says it every time,
+so each path can be observed: an invented value, a restatement, markers alone, a loop, a bad marker).
+The last test runs the real tiny model through the same path."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from groundglass.answer import cite, prompt
+from groundglass.answer.engine import Engine
+from groundglass.answer.events import Done, SourcesFound, Token
+from groundglass.answer.response import to_perplexity_json
+from groundglass.answer.types import Answer, AskRequest
+from groundglass.config import Settings, load_settings
+
+TITLES = ["Berlin Wall", "Mount Everest", "Marie Curie", "Moon"]
+Q = "When was the Berlin Wall built?"
+GOOD = "Construction of the Berlin Wall began on 13 August 1961 [1]."
+
+
+class _Scripted(http.server.BaseHTTPRequestHandler):
+    """Streams the next scripted reply, in small pieces, as chat-completion chunks (SSE)."""
+
+    replies: ClassVar[list[str]] = []
+    bodies: ClassVar[list[dict[str, Any]]] = []
+    sent: ClassVar[list[int]] = []  # pieces written per request before the client hung up (or all)
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).bodies.append(body)
+        reply = type(self).replies.pop(0) if type(self).replies else ""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        pieces = [reply[i:i + 3] for i in range(0, len(reply), 3)]
+        written = 0
+        try:
+            for piece in pieces:
+                chunk = {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.flush()
+                written += 1
+                if len(pieces) > 200:
+                    time.sleep(0.002)  # a long (looping) reply: give the client time to hang up
+            end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                   "usage": {"prompt_tokens": 100, "completion_tokens": len(pieces)}}
+            self.wfile.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        type(self).sent.append(written)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def settings_for(home: Path, **overrides: Any) -> Settings:
+    return load_settings(None, home=str(home), llm__model="tiny", llm__max_tokens=64, **overrides)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from groundglass.answer.index.builtin import wikipedia_documents
+    from groundglass.answer.index.ingest import add_documents
+    from groundglass.answer.index.store import LocalIndex
+
+    home = tmp_path_factory.mktemp("gg-home")
+    with LocalIndex.open(settings_for(home), "wiki", create=True) as index:
+        add_documents(index, wikipedia_documents(titles=TITLES))
+    return home
+
+
+@pytest.fixture(scope="module")
+def engine(home: Path) -> Engine:
+    return Engine(settings_for(home, retrieval__index="wiki"))
+
+
+def ask(engine: Engine, endpoint: str, replies: list[str], question: str = Q) -> tuple[str, Answer]:
+    """Run the engine with the scripted ``replies``; return the streamed text and the answer."""
+    _Scripted.replies, _Scripted.bodies, _Scripted.sent = list(replies), [], []
+    events = list(engine.stream(AskRequest.from_question(question, model=f"openai:scripted@{endpoint}")))
+    assert isinstance(events[0], SourcesFound) and isinstance(events[-1], Done)
+    assert events[0].sources[0].title == "Berlin Wall"
+    streamed = "".join(e.text for e in events if isinstance(e, Token))
+    answer = events[-1].answer
+    assert streamed.strip() == answer.content  # what was streamed is what the answer says
+    return streamed, answer
+
+
+def test_a_value_copied_from_the_source_passes_at_once(engine: Engine, endpoint: str) -> None:
+    _, answer = ask(engine, endpoint, [GOOD])
+    assert answer.content == GOOD and not answer.declined
+    assert len(_Scripted.bodies) == 1
+    assert answer.grounding == {"drafts": 1, "rejected": [], "dropped": []}
+    [a] = answer.attribution
+    assert a.supported and a.unsupported_values == [] and not a.restates_question
+    data = to_perplexity_json(answer)
+    assert data["attribution"][0]["unsupported_values"] == [] and data["grounding"]["drafts"] == 1
+
+
+def test_an_invented_value_is_never_shown_and_the_engine_declines(engine: Engine, endpoint: str) -> None:
+    streamed, answer = ask(engine, endpoint, ["The Berlin Wall was built in 1975 [1].",
+                                              "It was built in 1975 [1]."])
+    assert "1975" not in streamed
+    assert answer.content == prompt.DECLINE and answer.declined and answer.attribution == []
+    assert [r["values"] for r in answer.grounding["rejected"]] == [["1975"], ["1975"]]
+    assert answer.grounding["declined"] is True
+    # the second request carried the draft and said what was wrong with it, with a sentence to go on
+    retry = _Scripted.bodies[1]["messages"]
+    assert retry[:-2] == _Scripted.bodies[0]["messages"]  # the first prompt, unchanged (cached prefix)
+    assert retry[-2] == {"role": "assistant", "content": "The Berlin Wall was built in 1975 [1]."}
+    assert '"1975"' in retry[-1]["content"] and "closest to the question is [" in retry[-1]["content"]
+    assert answer.usage.completion_tokens > 0
+
+
+def test_a_restatement_is_sent_back_and_the_second_draft_answers(engine: Engine, endpoint: str) -> None:
+    _, answer = ask(engine, endpoint, ["The Berlin Wall was built [1][2][3].", GOOD])
+    assert answer.content == GOOD and not answer.declined
+    assert [r["reason"] for r in answer.grounding["rejected"]] == ["restates_question"]
+    assert "only repeats the question" in _Scripted.bodies[1]["messages"][-1]["content"]
+
+
+def test_markers_alone_are_not_an_answer(engine: Engine, endpoint: str) -> None:
+    _, answer = ask(engine, endpoint, ["[1][2]", "[1]"])
+    assert answer.content == prompt.DECLINE and answer.declined
+    assert [r["reason"] for r in answer.grounding["rejected"]] == ["empty", "empty"]
+
+
+def test_a_looping_draft_is_stopped_and_replaced(engine: Engine, endpoint: str) -> None:
+    loop = "The default value is 0." + "0" * 3000
+    streamed, answer = ask(engine, endpoint, [loop, GOOD])
+    assert answer.content == GOOD and "000" not in streamed
+    assert [r["reason"] for r in answer.grounding["rejected"]] == ["repetition"]
+    assert _Scripted.sent[0] < 500  # the engine hung up early (the reply has 1,008 pieces)
+
+
+def test_markers_that_point_nowhere_are_removed(engine: Engine, endpoint: str) -> None:
+    streamed, answer = ask(engine, endpoint, [GOOD.replace("[1]", "[1][25008] [0][1,25008]")])
+    assert "25008" not in streamed and "[0]" not in answer.content
+    assert all(1 <= n <= len(answer.sources) for n in cite.cited_numbers(answer.content))
+
+
+def test_a_later_invented_sentence_is_left_out(engine: Engine, endpoint: str) -> None:
+    _, answer = ask(engine, endpoint, [GOOD + " It was 900 km long [1]. It fell in 1989 [1]."])
+    assert answer.content == GOOD + " It fell in 1989 [1]."
+    assert [d["values"] for d in answer.grounding["dropped"]] == [["900 km"]]
+    assert len(_Scripted.bodies) == 1
+
+
+def test_the_tiny_model_goes_through_the_same_check(engine: Engine) -> None:
+    events = list(engine.stream(AskRequest.from_question(Q)))
+    answer = events[-1].answer
+    streamed = "".join(e.text for e in events if isinstance(e, Token))
+    assert streamed.strip() == answer.content and answer.grounding is not None
+    assert 1 <= answer.grounding["drafts"] <= 2
+    assert answer.declined == (answer.content == prompt.DECLINE)
+    for a in answer.attribution:  # nothing shown carries a value the cited sources lack
+        assert a.unsupported_values == [] and not a.restates_question

@@ -1,0 +1,259 @@
+"""Values of answer sentences checked against the sources they cite (grounding), the sentence gate that
+holds the stream until each sentence has passed, and the loop detector. Crafted answers stand for what
+a model may write; the sources are real text (Wikipedia summaries of the embedded corpus, and a page
+of configuration documentation)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from test_cite import wikipedia
+
+from groundglass.answer import grounding
+from groundglass.answer.checked import RepetitionGuard, SentenceGate, units
+from groundglass.answer.prompt import DECLINE
+from groundglass.answer.types import Source
+
+CONFIG_DOC = (
+    "Configuration\n"
+    "timeout: the number of seconds to wait for a reply, default 30.\n"
+    "The cache holds up to 1,000 entries of 10MB each.\n"
+    "ssl_verify is True by default.\n"
+    "Use the --no-cache flag, or set cache.enabled = false in config.toml.\n"
+    "| setting | limit |\n| max_connections | 64 |\n| max_requests | 128 |"
+)
+
+
+@pytest.fixture(scope="module")
+def berlin() -> list[str]:
+    [wall] = wikipedia("Berlin Wall")
+    return [wall.text]
+
+
+def check(sentence: str, question: str, texts: list[str]) -> grounding.Check:
+    return grounding.check(sentence, question, texts)
+
+
+# --- values that are in the sources pass, in any of their usual spellings ---------------------------
+
+
+@pytest.mark.parametrize("sentence", [
+    "The default timeout is 30 seconds [1].",
+    "The default timeout is thirty seconds [1].",
+    "The cache holds 1000 entries of 10 MB each [1].",
+    "The cache holds 1k entries of 10 megabytes each [1].",
+    "ssl_verify is true by default [1].",
+    "`ssl_verify` defaults to `True` [1].",
+    "Pass --no-cache to turn the cache off [1].",
+    "max_connections is limited to 64 [1].",
+])
+def test_values_copied_from_the_source_pass(sentence: str) -> None:
+    result = check(sentence, "What are the defaults?", [CONFIG_DOC])
+    assert result.ok, result
+    assert result.values  # each of these sentences adds at least one value, and it was checked
+
+
+def test_a_date_from_a_wikipedia_summary_passes_and_a_wrong_one_fails(berlin: list[str]) -> None:
+    q = "When was the Berlin Wall built?"
+    assert check("Construction of the Berlin Wall began on 13 August 1961 [1].", q, berlin).ok
+    wrong = check("The Berlin Wall was built in 1975 [1].", q, berlin)
+    assert wrong.unsupported == ["1975"] and not wrong.ok
+
+
+def test_a_figure_rounded_from_the_source_passes_but_another_figure_does_not() -> None:
+    [everest] = wikipedia("Mount Everest")
+    q = "How high is Mount Everest?"
+    assert "8,848.86" in everest.text
+    assert check("Mount Everest is 8,849 m high [1].", q, [everest.text]).ok
+    assert check("Mount Everest is about 8,800 metres high [1].", q, [everest.text]).ok
+    assert check("Mount Everest is 8,850 m high [1].", q, [everest.text]).unsupported == ["8,850 m"]
+
+
+# --- invented values fail -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sentence", "missing"), [
+    ("The default timeout is 60 seconds [1].", ["60 seconds"]),
+    ("The cache holds 1,000 entries of 10 KB each [1].", ["10 KB"]),  # the right figure, the wrong unit
+    ("ssl_verify is false by default [1].", ["false"]),
+    ("Set `ssl_verify=False` to be safe [1].", []),  # False is in the source: this one passes
+    ("Use the --no-verify flag [1].", ["--no-verify"]),
+    ("Set http.proxy_url in config.toml [1].", ["http.proxy_url"]),
+    ("The RetryPolicy class controls this [1].", ["RetryPolicy"]),
+    ("The limit is 3 [1].", ["3"]),
+    ("max_requests is limited to 64 [1].", ["64"]),  # the neighbouring row's figure
+])
+def test_values_no_source_holds_are_reported(sentence: str, missing: list[str]) -> None:
+    result = check(sentence, "What are the limits and defaults?", [CONFIG_DOC])
+    assert result.unsupported == missing
+
+
+def test_the_subject_of_the_question_must_be_in_the_sources() -> None:
+    """A setting that does not exist: the sentence repeats its name from the question, adds a value
+    the page happens to contain ("False"), and still fails, because no source names the setting."""
+    q = "What is the default value of the frobnicate_level setting?"
+    result = check("The default value of frobnicate_level is False [1].", q, [CONFIG_DOC])
+    assert "frobnicate_level" in result.unsupported and not result.ok
+    future = check("Python 3.15 removes the GIL [1].", "What does Python 3.15 remove?",
+                   ["Python 3.13 adds an experimental free-threaded build without the GIL."])
+    assert future.unsupported == ["3.15"]
+
+
+def test_values_taken_from_the_question_need_no_source(berlin: list[str]) -> None:
+    result = check("In 1990 the Berlin Wall was being demolished [1].",
+                   "What happened to the Berlin Wall in 1990?", berlin)
+    assert "1990" not in result.unsupported
+
+
+def test_numbers_computed_from_the_sources_are_allowed_where_the_sentence_says_so(berlin: list[str]) -> None:
+    q = "How long did the Berlin Wall stand?"
+    assert check("It stood for 28 years, from 1961 to 1989 [1].", q, berlin).ok  # 1989 - 1961
+    assert check("It stood for 31 years [1].", q, berlin).unsupported == ["31 years"]
+
+
+def test_number_formats_are_normalised() -> None:
+    def one(text: str) -> grounding.Number:
+        [n] = grounding.numbers(text, claims=True)
+        return n
+
+    assert one("1,000").value == one("1000").value == one("1k").value == 1000
+    assert one("0.5").value == one(".5").value == 0.5
+    assert one("three").value == 3 and one("twenty-five").value == 25
+    assert one("10 MB").unit == one("10MB").unit == one("10 megabytes").unit == "mb"
+    assert one("2 million").value == 2e6
+    assert grounding.numbers("one of the modules", claims=True) == []  # a pronoun, not a count
+
+
+# --- restating the question is not an answer --------------------------------------------------------
+
+
+@pytest.mark.parametrize("sentence", [
+    "The X of a Y starts with [1][2][3][4].",
+    "The value of X of a Y is described in [2].",
+    "[1][2]",
+    "According to the sources, the X of a Y starts as mentioned [1].",
+])
+def test_a_sentence_that_only_restates_the_question_fails(sentence: str) -> None:
+    result = check(sentence, "What does the X of a Y start with?", ["The X of a Y starts with a zero byte."])
+    assert result.restates_question and not result.ok
+
+
+def test_an_answer_that_adds_a_word_is_not_a_restatement() -> None:
+    result = check("The X of a Y starts with a zero byte [1].", "What does the X of a Y start with?",
+                   ["The X of a Y starts with a zero byte."])
+    assert result.ok and not result.restates_question
+
+
+# --- the sentence gate: what the stream may show ----------------------------------------------------
+
+
+def gate_run(question: str, sources: list[Source], text: str, seed: int = 3) -> tuple[str, SentenceGate]:
+    """Feed ``text`` in random pieces; return what the gate released and the gate."""
+    rng = random.Random(seed)
+    cuts = sorted(rng.sample(range(1, len(text)), min(len(text) - 1, 15)))
+    pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    gate = SentenceGate(question, sources)
+    out: list[str] = []
+    for piece in pieces:
+        out += gate.feed(piece)
+    out += gate.finish()
+    return "".join(out), gate
+
+
+@pytest.fixture(scope="module")
+def wall_sources() -> list[Source]:
+    return wikipedia("Berlin Wall", "Mount Everest")
+
+
+Q = "When was the Berlin Wall built?"
+
+
+def test_gate_releases_a_supported_answer_whole_in_the_models_pieces(wall_sources: list[Source]) -> None:
+    text = "Construction of the Berlin Wall began on 13 August 1961 [1]. It fell in 1989 [1]."
+    shown, gate = gate_run(Q, wall_sources, text)
+    assert shown == text and gate.failed is None and not gate.dropped
+    g = SentenceGate(Q, wall_sources)
+    assert g.feed("Construction of the Berlin Wall began on 13 August 1961") == []  # not complete yet
+    assert g.feed(" [1].") == []  # the full stop may still be followed by more markers
+    assert g.feed(" It") == ["Construction of the Berlin Wall began on 13 August 1961", " [1]."]
+
+
+def test_gate_fails_a_draft_whose_first_claim_is_invented(wall_sources: list[Source]) -> None:
+    shown, gate = gate_run(Q, wall_sources, "The Berlin Wall was built in 1975 [1]. It fell in 1989 [1].")
+    assert shown == ""
+    assert gate.failed is not None and gate.failed.reason == "unsupported_values"
+    assert gate.failed.values == ["1975"]
+
+
+def test_gate_leaves_out_a_later_invented_sentence(wall_sources: list[Source]) -> None:
+    text = ("Construction of the Berlin Wall began on 13 August 1961 [1]. It was 900 km long [1]. "
+            "It fell in 1989 [1].")
+    shown, gate = gate_run(Q, wall_sources, text)
+    assert shown == "Construction of the Berlin Wall began on 13 August 1961 [1]. It fell in 1989 [1]."
+    assert gate.failed is None and [d.values for d in gate.dropped] == [["900 km"]]
+
+
+def test_gate_fails_markers_alone_and_restatements(wall_sources: list[Source]) -> None:
+    for text, reason in [("[1][2]", "empty"), ("The Berlin Wall was built [1][2].", "restates_question"),
+                         ("", "empty")]:
+        gate = SentenceGate(Q, wall_sources)
+        assert gate.feed(text) == [] and gate.finish() == []
+        assert gate.failed is not None and gate.failed.reason == reason
+
+
+def test_gate_lets_a_decline_through(wall_sources: list[Source]) -> None:
+    shown, gate = gate_run(Q, wall_sources, DECLINE)
+    assert shown == DECLINE and gate.failed is None
+
+
+def test_an_unmarked_sentence_waits_for_its_paragraphs_marker(wall_sources: list[Source]) -> None:
+    g = SentenceGate(Q, wall_sources)
+    assert g.feed("Construction of the wall began on 13 August 1961. It fell in 1989") == []
+    shown = g.feed(" [1].\nNext")
+    assert "".join(shown) == "Construction of the wall began on 13 August 1961. It fell in 1989 [1]."
+    # markers-first lines ("[1] The wall ...") keep each marker with the sentence after it
+    text = "[1] Construction began on 13 August 1961. [2] Everest is 8,848.86 m high."
+    shown, gate = gate_run("When was the wall built and how high is Everest?", wall_sources, text)
+    assert shown == text and gate.failed is None
+
+
+def test_without_sources_the_gate_checks_nothing() -> None:
+    gate = SentenceGate("Say hello.", [])
+    assert gate.feed("Hello") == ["Hello"] and gate.feed(" there, 42.") == [" there, 42."]
+
+
+def test_sentence_units_keep_markers_bullets_and_abbreviations() -> None:
+    text = ("Dr. Smith met J. R. Tolkien in 1950.[1] He liked it! Was it 3.5 m tall? Yes [2].\n"
+            "1. first [1]\n2. x")
+    assert [text[a:b].strip() for a, b in units(text, final=True)] == [
+        "Dr. Smith met J. R. Tolkien in 1950.[1]", "He liked it!", "Was it 3.5 m tall?", "Yes [2].",
+        "1. first [1]", "2. x"]
+    partial = "It is done. [1] And"
+    assert [partial[a:b] for a, b in units(partial, final=False)] == ["It is done. [1]"]
+
+
+# --- loops ------------------------------------------------------------------------------------------
+
+
+def first_alarm(text: str) -> int | None:
+    guard = RepetitionGuard()
+    return next((i for i, ch in enumerate(text) if guard.feed(ch)), None)
+
+
+def test_a_run_of_zeros_is_caught_early() -> None:
+    text = "The default value of X is 0." + "0" * 2000
+    at = first_alarm(text)
+    assert at is not None and at < 100
+
+
+def test_a_repeated_sentence_is_caught_at_its_third_copy() -> None:
+    sentence = "The answer is in the documentation [1]. "
+    at = first_alarm("Here it is. " + sentence * 10)
+    assert at is not None and at < len("Here it is. ") + 3 * len(sentence)
+
+
+def test_ordinary_text_tables_and_rulers_are_not_loops(berlin: list[str]) -> None:
+    assert first_alarm(berlin[0]) is None
+    assert first_alarm("| a | b |\n|---|---|\n| 1 | 2 |\n" + "-" * 79 + "\n" + "=" * 60 + "\n") is None
+    assert first_alarm("1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20") is None
