@@ -42,7 +42,7 @@ CHROMIUM_ARGS = [
 # "broken" answers with a model endpoint where nothing listens.
 PRESETS = """
 [server.models.sonar]
-max_tokens = 40
+max_tokens = 16
 description = "short answers"
 
 [server.models.long]

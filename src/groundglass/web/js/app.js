@@ -444,6 +444,7 @@ async function ask(text) {
     setStreaming(false);
     render(view);
     view.el.dataset.done = view.stopped ? "stopped" : error ? "error" : "answered";
+    if (error) view.noteEl.scrollIntoView({ block: "nearest" });
     announce(view.stopped ? "Stopped." : error ? "The question failed." : "Answer ready.");
   }
   if (view.content.trim()) await keep(view);

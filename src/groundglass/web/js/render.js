@@ -224,11 +224,12 @@ export function renderFacts(container, facts) {
     if (facts.length > 1) rows.append(el("dt", {}, "Image"), el("dd", {}, String(i + 1)));
     const text = (fact.text || "").trim();
     rows.append(el("dt", {}, "Text"), el("dd", { class: text ? "ocr" : "muted" }, text || "no text found"));
-    const labels = (fact.labels || []).slice(0, 5);
+    // labels below 10% are guesses, not something the image shows
+    const labels = (fact.labels || []).filter((l) => l.score >= 0.1).slice(0, 5);
     rows.append(el("dt", {}, "Looks like"),
-                el("dd", {}, labels.length
+                el("dd", { class: labels.length ? null : "muted" }, labels.length
                   ? labels.map((l) => `${l.name} (${Math.round(l.score * 100)}%)`).join(", ")
-                  : "no label"));
+                  : "nothing recognised with confidence"));
     if (fact.caption) rows.append(el("dt", {}, "Caption"), el("dd", {}, fact.caption));
     container.append(rows);
   });
