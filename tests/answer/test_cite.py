@@ -121,7 +121,9 @@ def test_markers_written_before_their_sentences_stay_with_them() -> None:
 
 
 @pytest.mark.parametrize("text", [DECLINE, "I couldn't find that in the sources.",
-                                  "The provided sources do not contain this information.", "I don't know."])
+                                  "The provided sources do not contain this information.", "I don't know.",
+                                  "The sources do not specify the default value of frobnicate_level.",
+                                  "The default is not specified in the provided sources."])
 def test_decline_phrases_are_detected(text: str) -> None:
     assert cite.is_decline(text)
     assert cite.is_declined_answer(text)

@@ -257,3 +257,14 @@ def test_ordinary_text_tables_and_rulers_are_not_loops(berlin: list[str]) -> Non
     assert first_alarm(berlin[0]) is None
     assert first_alarm("| a | b |\n|---|---|\n| 1 | 2 |\n" + "-" * 79 + "\n" + "=" * 60 + "\n") is None
     assert first_alarm("1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20") is None
+
+
+def test_a_fenced_code_block_is_one_unit_shown_whole(wall_sources: list[Source]) -> None:
+    text = ("Construction of the Berlin Wall began on 13 August 1961 [1]. For example:\n"
+            "```python\nwall = build(year=1961)\nprint(wall.my_length)\n```\nIt fell in 1989 [1].")
+    spans = units(text, final=True)
+    assert [text[a:b].strip() for a, b in spans][-2:] == [
+        "```python\nwall = build(year=1961)\nprint(wall.my_length)\n```", "It fell in 1989 [1]."]
+    assert units("```python\nx = 1\n", final=False) == []  # an open block waits for its fence
+    shown, gate = gate_run(Q, wall_sources, text)
+    assert shown == text and not gate.dropped

@@ -12,7 +12,9 @@ stream keeps its token granularity, one sentence later); one that fails is never
 * after that, the sentence is left out (:attr:`SentenceGate.dropped`) and the rest goes on.
 
 A sentence without a marker of its own is held until the next marker of its paragraph (or the end of
-the paragraph) says which sources it leans on, as the attribution reads it. A line of markers alone
+the paragraph) says which sources it leans on, as the attribution reads it. A fenced code block is
+one unit, shown whole and not checked (its names are the model's own; cutting lines out would break
+it). A line of markers alone
 (``[1][2]``) is shown with what follows it; an answer that is nothing but markers has failed.
 
 :class:`RepetitionGuard` stops a model that loops ("0.000000000...", a sentence over and over): the
@@ -59,9 +61,23 @@ def units(text: str, final: bool) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     start = 0
     offset = 0
+    in_code = False
     lines = text.split("\n")
     for i, line in enumerate(lines):
         line_done = i < len(lines) - 1 or final
+        fence = line.lstrip().startswith("```")
+        if in_code or fence:  # a fenced code block is one unit, from its opening to its closing fence
+            closes = in_code and fence
+            in_code = not closes if in_code else not line.strip().endswith("```") or line.count("```") < 2
+            line_end = offset + len(line)
+            if not in_code and line_done:
+                out.append((start, line_end))
+                start = line_end
+            elif in_code and final and i == len(lines) - 1:
+                out.append((start, line_end))  # the model stopped inside the block
+                start = line_end
+            offset = line_end + 1
+            continue
         bullet = _BULLET.match(line)
         body_from = bullet.end() if bullet else 0
         end_at = _END_LEADING if _LEADING.match(line[body_from:]) else _END
@@ -196,6 +212,8 @@ class SentenceGate:
             return None  # markers alone: nothing to check
         if cite.is_decline(sentence) and not cite.cited_numbers(sentence):
             return None  # "I could not find this in the provided sources."
+        if sentence.startswith("```"):
+            return None  # code the model wrote: its names are its own, and a block is not cut up
         cited = [self.sources[n - 1] for n in cites] or self.sources
         checked = cite.check_values(sentence, self.question, cited)
         if checked.restates_question:

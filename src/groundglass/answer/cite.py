@@ -171,9 +171,10 @@ _DECLINE = re.compile(
     r"\b" + _NEG + r"\s+(?:find|locate)\b"  # "I could not find this in the provided sources."
     r"|\bI\s+" + _NEG + r"\s+know\b"
     r"|\b(?:sources?|context|documents?|passages?)\s+(?:provided\s+)?(?:do|does|did)\s*(?:not|n't)\s+"
-    r"(?:contain|mention|say|include|provide)"
+    r"(?:contain|mention|say|include|provide|specify|state|give|list|document|indicate|describe|discuss)"
     r"|\bno (?:relevant )?information\b"
-    r"|\bnot (?:mentioned|found|provided) in the (?:provided |given )?(?:sources?|context|documents?)",
+    r"|\bnot (?:mentioned|found|provided|specified|stated|given|documented|described) in the "
+    r"(?:provided |given )?(?:sources?|context|documents?)",
     re.IGNORECASE,
 )
 
