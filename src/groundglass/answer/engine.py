@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from groundglass.answer import checked, cite, conversation, prompt, rank
+from groundglass.answer import checked, cite, condense, conversation, prompt, rank
 from groundglass.answer.effort import EffortPreset, preset_for
 from groundglass.answer.events import Done, ErrorEvent, Event, ImagesRead, SourcesFound, StepDone, Token
 from groundglass.answer.llm.base import LLM, ChatMessage, Completion
@@ -455,6 +455,7 @@ class Engine:
         if gate:
             main = found.queries[0] if found.queries and query == job.question else query
             sources = self._relevant(job, main, sources[: top_k * 2])[:top_k]
+            sources = condense.condense_for_prompt(sources, main, job.llm.count_tokens)
         history = [ChatMessage(m.role, m.content) for m in job.history]
         fixed = prompt.fixed_prompt_tokens(job.question, job.llm.count_tokens, image_notes, history,
                                            job.effort.answer_style, job.instructions)

@@ -128,13 +128,30 @@ def diversify(sources: Sequence[Source], max_per_source: int) -> list[Source]:
     return out
 
 
+TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")  # a Markdown table row: "| a | b |"
+
+
+def _pieces(text: str) -> list[tuple[str, str]]:
+    """(separator before it, piece): the sentences of each line, and each table row whole."""
+    out: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        parts = [line] if TABLE_ROW.match(line) else split_sentences(line)
+        out.extend(("\n" if j == 0 else " ", part) for j, part in enumerate(parts))
+    return out
+
+
 def trim_to_sentences(text: str, budget_tokens: int, count_tokens: Callable[[str], int]) -> str:
-    """The longest prefix of whole sentences of ``text`` that fits ``budget_tokens`` ('' if none fits)."""
+    """The longest prefix of whole sentences of ``text`` that fits ``budget_tokens`` ('' if none fits).
+
+    Line breaks stay (a table keeps its rows on their own lines) and a table row is never cut."""
     if budget_tokens <= 0:
         return ""
     kept = ""
-    for sentence in split_sentences(text):
-        candidate = f"{kept} {sentence}" if kept else sentence
+    for sep, piece in _pieces(text):
+        candidate = f"{kept}{sep}{piece}" if kept else piece
         if count_tokens(candidate) > budget_tokens:
             break
         kept = candidate

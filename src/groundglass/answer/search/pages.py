@@ -1,58 +1,165 @@
-"""Chunk and rank fetched pages with the local index's own code.
+"""Rank the chunks of fetched pages: cheaply over all of them, then precisely over a shortlist.
 
-The pages of one search are written to a scratch :class:`~groundglass.answer.index.store.LocalIndex`
-in a temporary folder (same chunker, same MiniLM vectors, same FTS5 BM25, same fusion, dedupe and
-per-document diversity) and searched once; the folder is deleted afterwards. Web answers and local
-answers are therefore ranked by one piece of code, and a fix to it fixes both.
+1. Every page is chunked with the index's chunker (all of it, not only its start: the answer on a long
+   manual page is often far down).
+2. BM25 over all those chunks, in an in-memory SQLite FTS5 table with the index's tokenizer and query
+   expression, shortlists the ones worth embedding: each page's best two, then the best of all pages
+   up to ``max(16, 3 k)`` chunks (at most ``max_chunks_per_page`` of one page), and the first two
+   chunks of a page none of whose chunks holds a query word (so a page that says it in other words
+   still competes).
+3. Only the shortlist is embedded with MiniLM (vectors cached by a hash of the text: in memory,
+   :mod:`groundglass.answer.embeddings`, and on disk, :mod:`.vector_cache`), and the shortlist is
+   ranked like the local index ranks its candidates: BM25 and cosine min-max fused with equal
+   weights, near-duplicates dropped, at most ``retrieval.max_per_source`` chunks of one page.
+
+Web answers and local answers are therefore scored by the same fusion. Embedding every chunk of
+three long documentation pages took ~12 s on 2 cores with torch; see ``bench/bench_rank.py``.
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-from typing import TYPE_CHECKING
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from groundglass.answer.index.documents import Document
+import numpy as np
+
+from groundglass.answer import rank
+from groundglass.answer.index.documents import Chunk, Document
+from groundglass.answer.index.query import fts_match, make_snippet
+from groundglass.answer.search import vector_cache
+from groundglass.answer.search.vector_cache import VectorCache
 from groundglass.answer.types import Source
 
 if TYPE_CHECKING:
     from groundglass.config import Settings
 
-SCRATCH_INDEX = "web"
+SHORTLIST_MIN = 16  # chunks embedded at least (when there are that many)
+SHORTLIST_PER_K = 3  # ... or this many per chunk wanted
+PER_PAGE_FLOOR = 2  # each page's best chunks that are embedded whatever the others score
+FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"  # the local index's (index/store.py)
+
+
+@dataclass
+class _Candidate:
+    page: int  # position of the page in the input
+    doc: Document
+    chunk: Chunk
+
+
+def chunk_pages(documents: Sequence[Document], settings: Settings) -> list[_Candidate]:
+    """All chunks of all pages (pages with the same URI: the first wins)."""
+    from groundglass.answer.embeddings import count_tokens_batch
+    from groundglass.answer.index.chunking import chunk_document
+
+    r = settings.retrieval
+    seen: set[str] = set()
+    out: list[_Candidate] = []
+    for page, doc in enumerate(documents):
+        if doc.uri in seen:
+            continue
+        seen.add(doc.uri)
+        for chunk in chunk_document(doc, r.chunk_tokens, r.chunk_overlap, count_tokens_batch):
+            out.append(_Candidate(page, doc, chunk))
+    return out
+
+
+def bm25_scores(texts: Sequence[str], query: str) -> dict[int, float]:
+    """BM25 (higher is better) of each text that matches a query word, by position; SQLite FTS5 in
+    memory with the local index's tokenizer, so web and index chunks are scored alike."""
+    match = fts_match(query)
+    if match is None or not texts:
+        return {}
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute(f"CREATE VIRTUAL TABLE t USING fts5(body, tokenize='{FTS_TOKENIZER}')")
+        conn.executemany("INSERT INTO t(rowid, body) VALUES (?, ?)", ((i, t) for i, t in enumerate(texts)))
+        rows = conn.execute("SELECT rowid, bm25(t) FROM t WHERE t MATCH ?", (match,)).fetchall()
+    finally:
+        conn.close()
+    return {int(i): -float(s) for i, s in rows}
+
+
+def shortlist(candidates: Sequence[_Candidate], lexical: dict[int, float], size: int,
+              per_page_max: int) -> list[int]:
+    """Positions of the candidates worth embedding (see the module docstring), best BM25 first."""
+    order = sorted(lexical, key=lambda i: -lexical[i])
+    per_page: dict[int, int] = {}
+    chosen: list[int] = []
+
+    def take(i: int) -> None:
+        page = candidates[i].page
+        if i in chosen_set or per_page.get(page, 0) >= per_page_max:
+            return
+        chosen.append(i)
+        chosen_set.add(i)
+        per_page[page] = per_page.get(page, 0) + 1
+
+    chosen_set: set[int] = set()
+    for i in order:  # each page's best few first, so no page is crowded out
+        if per_page.get(candidates[i].page, 0) < PER_PAGE_FLOOR:
+            take(i)
+    for i in order:
+        if len(chosen) >= size:
+            break
+        take(i)
+    pages = {c.page for c in candidates}
+    for page in sorted(pages - set(per_page)):  # no chunk matched a query word: its first chunks
+        for i, c in enumerate(candidates):
+            if c.page == page and c.chunk.ord < PER_PAGE_FLOOR:
+                take(i)
+    return chosen
+
+
+def chunk_vectors(texts: Sequence[str], settings: Settings, embedder: Any) -> np.ndarray:
+    """MiniLM vectors of ``texts``: from the on-disk cache where it has them, else encoded (and stored)."""
+    from groundglass.answer.embeddings import DIM, MODEL_NAME
+
+    cache = VectorCache(settings.cache_dir / vector_cache.FILE, DIM)
+    keys = [vector_cache.key(MODEL_NAME, t) for t in texts]
+    stored = cache.get(keys)
+    out = np.empty((len(texts), DIM), dtype=np.float32)
+    missing = [i for i, k in enumerate(keys) if k not in stored]
+    if missing:
+        fresh = embedder.encode([texts[i] for i in missing])
+        out[missing] = fresh
+        cache.put({keys[i]: vec for i, vec in zip(missing, fresh, strict=True)})
+    for i, k in enumerate(keys):
+        if k in stored:
+            out[i] = stored[k]
+    return out
+
+
+def _source(c: _Candidate, score: float, query: str) -> Source:
+    title, heading, body = c.doc.title, c.chunk.heading, c.chunk.body
+    own_heading = heading and heading.strip().lower() != title.strip().lower()
+    text = f"{heading}\n{body}" if own_heading else body
+    return Source(url=c.doc.uri, title=title, text=text, score=max(0.0, min(1.0, score)), date=c.doc.date,
+                  doc_id=f"page{c.page}", chunk_id=f"page{c.page}-{c.chunk.ord}",
+                  snippet=make_snippet(body, query))
 
 
 def rank_pages(documents: list[Document], query: str, settings: Settings, k: int,
                max_chunks_per_page: int) -> list[Source]:
-    """The ``k`` best chunks of ``documents`` for ``query`` (documents with the same URI: first wins)."""
-    from groundglass.answer.embeddings import count_tokens_batch, get_embedder
-    from groundglass.answer.index.chunking import chunk_document
-    from groundglass.answer.index.store import VECTORS, LocalIndex, WriteItem
+    """The ``k`` best chunks of ``documents`` for ``query`` (documents with the same URI: first wins).
 
-    r = settings.retrieval
-    seen: set[str] = set()
-    chunked = []
-    for doc in documents:
-        if doc.uri in seen:
-            continue
-        seen.add(doc.uri)
-        chunks = chunk_document(doc, r.chunk_tokens, r.chunk_overlap, count_tokens_batch)
-        chunks = chunks[:max_chunks_per_page]
-        if chunks:
-            chunked.append((doc, chunks))
-    if not chunked or k <= 0:
+    ``max_chunks_per_page``: at most this many chunks of one page are embedded."""
+    if k <= 0 or not documents:
         return []
-    vectors = get_embedder().encode([c.indexed_text for _, chunks in chunked for c in chunks])
-    items: list[WriteItem] = []
-    row = 0
-    for doc, chunks in chunked:
-        items.append(WriteItem(doc, chunks, vectors[row:row + len(chunks)], doc.content_hash()))
-        row += len(chunks)
-    with tempfile.TemporaryDirectory(prefix="groundglass-web-") as tmp:
-        scratch = settings.model_copy(update={"home": Path(tmp)})
-        index = LocalIndex.open(scratch, SCRATCH_INDEX, create=True)
-        try:
-            index.write(items)
-            return index.search(query, k)
-        finally:
-            VECTORS.drop(str(index.path.resolve()))
-            index.close()
+    candidates = chunk_pages(documents, settings)
+    if not candidates:
+        return []
+    from groundglass.answer.embeddings import get_embedder
+
+    lexical = bm25_scores([c.chunk.indexed_text for c in candidates], query)
+    size = max(SHORTLIST_MIN, SHORTLIST_PER_K * k)
+    picked = shortlist(candidates, lexical, size, max(PER_PAGE_FLOOR, max_chunks_per_page))
+    embedder = get_embedder()
+    query_vector = embedder.encode([query])[0]
+    texts = [candidates[i].chunk.indexed_text for i in picked]
+    cosine = chunk_vectors(texts, settings, embedder) @ query_vector
+    dense = {i: float(s) for i, s in zip(picked, cosine, strict=True)}
+    fused = rank.minmax_fuse([{i: lexical[i] for i in picked if i in lexical}, dense])
+    sources = [_source(candidates[i], score, query) for i, score in fused]
+    return rank.diversify(rank.dedupe(sources), settings.retrieval.max_per_source)[:k]

@@ -1,0 +1,183 @@
+"""Denser sources: the sentences of each chunk that answer the question, with their neighbours.
+
+    sources = condense(sources, question, llm.count_tokens)   # before rank.fit_budget
+
+A chunk is ~180 word pieces of which one or two sentences usually hold the answer; the rest is
+prompt the model has to pre-fill (the slowest part of an answer on a CPU) and distractors for a small
+model. For every source longer than ``max_tokens`` this keeps:
+
+- its heading line (the first line, when it is short and does not end like a sentence);
+- the best-scoring sentence and the one before and after it, then the next best sentences (each with
+  its neighbours while they fit), as long as they score at least ``keep_ratio`` of the best one and
+  the source stays within ``max_tokens``;
+- Markdown table rows (``| a | b |``) whole, never split at a sentence boundary, and with the header
+  row (and its ``|---|`` line) of their table whenever one of its rows is kept.
+
+The kept pieces stay in the order of the text; a gap between two of them on one line is shown as
+" … ". A sentence's score is the share of the question's content words it holds, weighted by their
+rarity among all the sources' sentences (so a word every sentence has counts little), plus its MiniLM
+cosine with the question when an ``embed`` function is given (what the engine passes). Sources with
+no sentence that scores above zero, and short ones, are left as they are.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from groundglass.answer import querytext
+from groundglass.answer.rank import TABLE_ROW
+from groundglass.answer.sentences import split_sentences
+from groundglass.answer.types import Source
+
+MAX_TOKENS = 110  # per source, after condensing (LLM tokens)
+KEEP_RATIO = 0.6  # further sentences must score at least this share of the best one
+GAP = " … "
+
+_TABLE_RULE = re.compile(r"^\s*\|(\s*:?-{2,}:?\s*\|)+\s*$")
+_SENTENCE_END = re.compile(r"[.!?…:;\"'”’)]\s*$")
+
+Embed = Callable[[Sequence[str]], np.ndarray]
+
+
+@dataclass
+class _Unit:
+    text: str
+    line: int  # line of the source text it comes from
+    kind: str  # "heading", "sentence", "row" or "rule" (a table's |---| line)
+    table: int = -1  # table block number, for rows
+    header: bool = False  # the first row of its table block
+
+
+def _units(text: str) -> list[_Unit]:
+    units: list[_Unit] = []
+    table = -1
+    in_table = False
+    lines = text.splitlines()
+    for n, raw in enumerate(lines):
+        line = raw.strip()
+        if not line:
+            in_table = False
+            continue
+        if TABLE_ROW.match(line):
+            if not in_table:
+                table += 1
+                in_table = True
+                units.append(_Unit(line, n, "row", table, header=True))
+            else:
+                units.append(_Unit(line, n, "rule" if _TABLE_RULE.match(line) else "row", table))
+            continue
+        in_table = False
+        if n == 0 and len(lines) > 1 and len(line) <= 80 and not _SENTENCE_END.search(line):
+            units.append(_Unit(line, n, "heading"))
+            continue
+        units.extend(_Unit(s, n, "sentence") for s in split_sentences(line))
+    return units
+
+
+def _join(units: Sequence[_Unit], picked: Sequence[int]) -> str:
+    out = ""
+    prev = None
+    for i in sorted(picked):
+        u = units[i]
+        if prev is None:
+            out = u.text
+        elif u.line != units[prev].line:
+            out += "\n" + u.text
+        else:
+            out += (" " if i == prev + 1 else GAP) + u.text
+        prev = i
+    return out
+
+
+def _scorer(texts: Sequence[str], query: str) -> Callable[[str], float]:
+    """Rarity-weighted share of the query's content stems that a sentence holds (0..1)."""
+    wanted = querytext.content_stems(query)
+    if not wanted:
+        return lambda _t: 0.0
+    df = dict.fromkeys(wanted, 0)
+    for t in texts:
+        for s in querytext.content_stems(t) & wanted:
+            df[s] += 1
+    n = max(1, len(texts))
+    idf = {s: math.log(1 + n / (1 + df[s])) for s in wanted}
+    total = sum(idf.values()) or 1.0
+
+    def score(text: str) -> float:
+        return sum(idf[s] for s in querytext.content_stems(text) & wanted) / total
+
+    return score
+
+
+def condense(sources: Sequence[Source], query: str, count_tokens: Callable[[str], int], *,
+             max_tokens: int = MAX_TOKENS, keep_ratio: float = KEEP_RATIO, embed: Embed | None = None
+             ) -> list[Source]:
+    """``sources`` with each text longer than ``max_tokens`` cut down to its answering sentences."""
+    per_source = [_units(s.text) if count_tokens(s.text) > max_tokens else [] for s in sources]
+    scorable = [u.text for units in per_source for u in units if u.kind in ("sentence", "row")]
+    if not scorable:
+        return list(sources)
+    lexical = _scorer(scorable, query)
+    dense: dict[str, float] = {}
+    if embed is not None:
+        vecs = embed([query, *scorable])
+        dense = {t: float(v) for t, v in zip(scorable, vecs[1:] @ vecs[0], strict=True)}
+    out: list[Source] = []
+    for src, units in zip(sources, per_source, strict=True):
+        if not units:
+            out.append(src)
+            continue
+        text = _pick(units, lambda t: lexical(t) + dense.get(t, 0.0), count_tokens, max_tokens, keep_ratio)
+        out.append(replace(src, text=text) if text else src)
+    return out
+
+
+def _pick(units: list[_Unit], score: Callable[[str], float], count_tokens: Callable[[str], int],
+          max_tokens: int, keep_ratio: float) -> str:
+    """The kept units of one source joined, or '' to keep the source whole."""
+    scores = {i: score(u.text) for i, u in enumerate(units) if u.kind in ("sentence", "row")}
+    order = sorted(scores, key=lambda i: (-scores[i], i))
+    if not order or scores[order[0]] <= 0:
+        return ""
+    best = scores[order[0]]
+    picked: set[int] = {i for i, u in enumerate(units) if u.kind == "heading"}
+
+    def with_table_header(ids: set[int]) -> set[int]:
+        extra = set()
+        for i in ids:
+            if units[i].kind == "row":
+                extra |= {j for j, u in enumerate(units) if u.table == units[i].table
+                          and (u.header or u.kind == "rule")}
+        return ids | extra
+
+    def fits(ids: set[int]) -> bool:
+        return count_tokens(_join(units, sorted(ids))) <= max_tokens
+
+    for rank, i in enumerate(order):
+        if rank > 0 and scores[i] < keep_ratio * best:
+            break
+        if i in picked:
+            continue
+        neighbours = {j for j in (i - 1, i, i + 1) if 0 <= j < len(units) and units[j].kind != "heading"}
+        for ids in (neighbours, {i}):
+            grown = with_table_header(picked | ids)
+            if fits(grown):
+                picked = grown
+                break
+        else:
+            if rank == 0:  # even the best sentence alone is too long: keep the source whole
+                return ""
+            break
+    return _join(units, sorted(picked))
+
+
+def condense_for_prompt(sources: Sequence[Source], query: str, count_tokens: Callable[[str], int]
+                        ) -> list[Source]:
+    """:func:`condense` with the words and the process's MiniLM embedder (what the engine uses)."""
+    from groundglass.answer.embeddings import get_embedder
+
+    return condense(sources, query, count_tokens, embed=get_embedder().encode)

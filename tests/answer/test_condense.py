@@ -1,0 +1,89 @@
+"""Denser sources: the answering sentences with their neighbours, table rows whole with their header."""
+
+from __future__ import annotations
+
+from groundglass.answer import condense
+from groundglass.answer.embeddings import count_tokens
+from groundglass.answer.types import Source
+
+PADDING = [f"The library also offers helper number {n} for unrelated chores around the house."
+           for n in range(12)]
+ANSWER = "If the separator is not found, partition returns the string itself followed by two empty strings."
+BEFORE = "The method str.partition splits the string at the first occurrence of the separator."
+AFTER = "The related method rpartition searches from the end of the string instead."
+
+
+def src(text: str, n: int = 1) -> Source:
+    return Source(url=f"https://docs.test/{n}", title=f"Doc {n}", text=text, score=0.5, doc_id=str(n),
+                  chunk_id=f"{n}-0")
+
+
+def test_keeps_the_answering_sentence_with_its_neighbours_and_the_heading() -> None:
+    body = " ".join([*PADDING[:6], BEFORE, ANSWER, AFTER, *PADDING[6:]])
+    source = src("Text sequence type — str\n" + body)
+    [out] = condense.condense([source], "What does str.partition return if the separator is not found?",
+                              count_tokens, max_tokens=80)
+    assert out.text.startswith("Text sequence type — str\n")  # the heading line stays
+    assert f"{BEFORE} {ANSWER} {AFTER}" in out.text  # the sentence and its neighbours, in order
+    assert count_tokens(out.text) <= 80 < count_tokens(source.text)
+    assert "helper number 3" not in out.text
+    assert (out.url, out.title, out.chunk_id) == (source.url, source.title, source.chunk_id)
+    assert source.text.endswith(PADDING[-1])  # the input is not modified
+
+
+def test_gaps_between_kept_pieces_are_marked_and_order_is_kept() -> None:
+    second = "With maxsplit given, at most maxsplit splits are done by str.split."
+    body = " ".join([ANSWER, *PADDING, second])
+    [out] = condense.condense([src(body)], "partition separator not found maxsplit split", count_tokens,
+                              max_tokens=90, keep_ratio=0.3)
+    assert out.text.index("partition returns") < out.text.index("maxsplit splits")
+    assert condense.GAP.strip() in out.text
+
+
+def test_short_sources_and_sources_without_a_match_stay_whole() -> None:
+    short = src("str.partition returns a 3-tuple.")
+    unrelated = src(" ".join(PADDING), 2)
+    out = condense.condense([short, unrelated], "What does str.partition return?", count_tokens,
+                            max_tokens=60)
+    assert out[0] == short
+    assert out[1] == unrelated  # nothing scores: cutting would be a guess
+
+
+TABLE = "\n".join([
+    "Limits",
+    "Some limits of the interpreter are listed below, with their defaults.",
+    "| Limit | Default | Set with |",
+    "| --- | --- | --- |",
+    "| recursion depth | 1000 | sys.setrecursionlimit() |",
+    "| integer string conversion digits | 4300 | sys.set_int_max_str_digits() |",
+    "| switch interval | 0.005 s | sys.setswitchinterval() |",
+    "| thread stack size | platform default | threading.stack_size() |",
+    "| open files | operating system limit | resource.setrlimit() |",
+    *PADDING,
+])
+
+
+def test_table_rows_stay_whole_and_keep_their_header() -> None:
+    [out] = condense.condense([src(TABLE)], "What is the default integer string conversion digits limit?",
+                              count_tokens, max_tokens=90)
+    lines = out.text.splitlines()
+    assert "| integer string conversion digits | 4300 | sys.set_int_max_str_digits() |" in lines
+    assert "| Limit | Default | Set with |" in lines and "| --- | --- | --- |" in lines
+    assert lines.index("| Limit | Default | Set with |") < lines.index("| --- | --- | --- |") < lines.index(
+        "| integer string conversion digits | 4300 | sys.set_int_max_str_digits() |")
+    assert all(line.endswith("|") for line in lines if line.startswith("|"))  # no row cut apart
+    assert "helper number" not in out.text
+
+
+def test_an_embedding_function_adds_meaning_to_the_words() -> None:
+    """With no word in common, only the vectors can find the sentence."""
+    from groundglass.answer.embeddings import get_embedder
+
+    fact = "The tower was finished in 1889 for the World's Fair."
+    body = " ".join([*PADDING[:5], fact, *PADDING[5:]])
+    question = "When was construction of the Parisian landmark completed?"
+    [plain] = condense.condense([src(body)], question, count_tokens, max_tokens=60)
+    assert plain.text == body  # nothing matched by words: left whole
+    [dense] = condense.condense([src(body)], question, count_tokens, max_tokens=60,
+                                embed=get_embedder().encode)
+    assert fact in dense.text and count_tokens(dense.text) <= 60

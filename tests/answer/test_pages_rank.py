@@ -1,0 +1,100 @@
+"""Ranking read web pages: BM25 over every chunk, MiniLM over a shortlist, vectors cached by content."""
+
+from __future__ import annotations
+
+import pytest
+
+from groundglass.answer import embeddings
+from groundglass.answer.index.documents import Document, Section
+from groundglass.answer.search import pages
+from groundglass.config import load_settings
+
+FILLER = ("The module documents many functions for working with files, processes and the environment "
+          "of the interpreter, each with its arguments, its return value and the errors it raises. ")
+
+
+def long_page(uri: str, title: str, sections: int, planted: dict[int, str]) -> Document:
+    """A manual page of ``sections`` sections of filler; ``planted[n]`` replaces section n's text."""
+    out = []
+    for n in range(sections):
+        text = planted.get(n) or f"Section {n} notes. " + FILLER * 4
+        out.append(Section(f"{title} part {n}", text))
+    return Document(uri=uri, title=title, kind="html", sections=out)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return load_settings(home=str(tmp_path))
+
+
+@pytest.fixture
+def fresh_embedder(monkeypatch: pytest.MonkeyPatch) -> embeddings.CachedEmbedder:
+    """A process embedder with an empty cache (the model itself is shared)."""
+    cached = embeddings.CachedEmbedder(embeddings.get_embedder().inner)
+    monkeypatch.setattr(embeddings, "_embedder", cached)
+    return cached
+
+
+ANSWER = ("If the directory already exists, os.makedirs raises FileExistsError unless exist_ok is true; "
+          "the mode argument defaults to 0o777.")
+
+
+def test_the_answer_deep_in_a_long_page_is_found_and_only_a_shortlist_is_embedded(
+        settings, fresh_embedder: embeddings.CachedEmbedder) -> None:
+    docs = [long_page("http://docs.test/os.html", "os", 80, {61: ANSWER}),  # far past the first 24 chunks
+            long_page("http://docs.test/shutil.html", "shutil", 60, {}),
+            long_page("http://docs.test/pathlib.html", "pathlib", 60, {})]
+    total = len(pages.chunk_pages(docs, settings))
+    assert total > 150
+    query = "What does os.makedirs raise when the directory exists and exist_ok is false?"
+    ranked = pages.rank_pages(docs, query, settings, k=8, max_chunks_per_page=24)
+    assert ranked and "FileExistsError" in ranked[0].text
+    assert ranked[0].url == "http://docs.test/os.html" and ranked[0].title == "os"
+    assert "exist_ok" in (ranked[0].snippet or "")
+    assert all(0.0 <= s.score <= 1.0 for s in ranked)
+    assert [s.score for s in ranked] == sorted((s.score for s in ranked), reverse=True)
+    assert len(ranked) <= 8 and max(sum(s.url == u for s in ranked) for u in {s.url for s in ranked}) <= 2
+    embedded = fresh_embedder.misses
+    assert embedded <= 1 + max(pages.SHORTLIST_MIN, pages.SHORTLIST_PER_K * 8) + 3 * pages.PER_PAGE_FLOOR
+    assert embedded < total / 3
+
+    # the same pages read again: nothing is embedded but the new question
+    again = pages.rank_pages(docs, query.replace("What does", "Which error does"), settings, k=8,
+                             max_chunks_per_page=24)
+    assert fresh_embedder.misses == embedded + 1
+    assert "FileExistsError" in again[0].text
+
+
+def test_a_page_without_the_query_words_still_competes(settings, fresh_embedder) -> None:
+    """A page that says it in other words has no BM25 hit; its first chunks are embedded anyway."""
+    meaning = Document(uri="http://docs.test/tower.html", title="Eiffel Tower", kind="html",
+                       sections=[Section("", "The wrought-iron lattice structure on the Champ de Mars in "
+                                             "Paris stands 330 metres tall and was finished in 1889.")])
+    other = long_page("http://docs.test/other.html", "Cooking", 30, {})
+    ranked = pages.rank_pages([other, meaning], "How high is the Parisian landmark?", settings, k=4,
+                              max_chunks_per_page=24)
+    assert any(s.url == "http://docs.test/tower.html" for s in ranked)
+
+
+def test_bm25_scores_use_the_index_tokenizer() -> None:
+    scores = pages.bm25_scores(["Lighthouses guide ships", "bread and butter", "a lighthouse keeper"],
+                               "lighthouse ships")
+    assert set(scores) == {0, 2}  # porter stemming: lighthouses ~ lighthouse
+    assert scores[0] > scores[2]  # two terms beat one
+    assert pages.bm25_scores(["anything"], "the of and") == {}  # only stop words: no lexical signal
+    assert pages.rank_pages([], "q", load_settings(), k=3, max_chunks_per_page=4) == []
+
+
+def test_a_later_process_finds_the_page_vectors_on_disk(settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = [long_page("http://docs.test/os.html", "os", 40, {30: ANSWER})]
+    query = "What does os.makedirs raise when the directory exists?"
+    first = embeddings.CachedEmbedder(embeddings.get_embedder().inner)
+    monkeypatch.setattr(embeddings, "_embedder", first)
+    ranked = pages.rank_pages(docs, query, settings, k=4, max_chunks_per_page=24)
+    assert first.misses > 5
+    later = embeddings.CachedEmbedder(embeddings.get_embedder().inner)  # as in a new process: memory empty
+    monkeypatch.setattr(embeddings, "_embedder", later)
+    again = pages.rank_pages(docs, query, settings, k=4, max_chunks_per_page=24)
+    assert later.misses == 1  # the question only
+    assert [s.text for s in again] == [s.text for s in ranked]
+    assert (settings.cache_dir / "page-vectors.sqlite3").is_file()
