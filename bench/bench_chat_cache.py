@@ -43,8 +43,7 @@ CONVERSATION = [
 
 def run(engine: Any, llm: LlamaCppLLM, snapshots: int, max_tokens: int) -> list[dict[str, Any]]:
     llm.snapshots = snapshots
-    llm._snapshots.clear()
-    llm._llama.reset()
+    llm.reset(snapshots=True)
     messages: list[Message] = []
     rows = []
     for turn, question in enumerate(CONVERSATION):

@@ -59,9 +59,9 @@ def timed(pieces: Iterator[str]) -> tuple[float, float, str]:
 
 
 def raw_stream(llm: LlamaCppLLM, messages: list[ChatMessage], max_tokens: int) -> Iterator[str]:
-    chunks = llm._llama.create_chat_completion(
+    chunks = llm.iterate_on_owner(lambda llama: llama.create_chat_completion(
         messages=[{"role": m.role, "content": m.content} for m in messages],  # type: ignore[misc]
-        max_tokens=max_tokens, temperature=0.0, stream=True)
+        max_tokens=max_tokens, temperature=0.0, stream=True))
     for chunk in chunks:
         piece = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
         if piece:
@@ -88,17 +88,17 @@ def main() -> None:
 
     rows: dict[str, list[tuple[float, float, int]]] = {"raw": [], "ours": [], "warm": []}
     for _ in range(args.repeats):
-        llm._llama.reset()
+        llm.reset()
         first, total, text = timed(raw_stream(llm, messages, args.max_tokens))
         rows["raw"].append((first, total, llm.count_tokens(text)))
 
-        llm._llama.reset()
+        llm.reset()
         completion = Completion()
         first, total, _ = timed(llm.stream(messages, max_tokens=args.max_tokens, temperature=0.0,
                                            completion=completion))
         rows["ours"].append((first, total, completion.completion_tokens))
 
-        llm._llama.reset()
+        llm.reset()
         llm.warm(messages[:1])  # done while searching in the engine: not timed
         completion = Completion()
         first, total, _ = timed(llm.stream(messages, max_tokens=args.max_tokens, temperature=0.0,

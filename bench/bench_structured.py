@@ -51,7 +51,7 @@ def main() -> None:
     tokens = 0
     for _ in range(args.repeats):
         for path in times:
-            llm._llama.reset()  # same start for both: no cached prompt
+            llm.reset()  # same start for both: no cached prompt
             # repeat_penalty other than 1.0 sends complete_json down llama-cpp-python's path
             llm.repeat_penalty = 1.0 if path == "groundglass" else 1.0 + 1e-9
             completion = Completion()

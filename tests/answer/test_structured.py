@@ -106,9 +106,9 @@ def test_greedy_grammar_loop_matches_llama_cpp_pythons_sampler(tiny: LlamaCppLLM
     """The fast path (top token checked first) must pick exactly what the full grammar filter picks."""
     messages = planner.plan_messages("Which is older, the Eiffel Tower or the Statue of Liberty?", 3)
     schema = planner.plan_schema(3)
-    tiny._llama.reset()
+    tiny.reset()
     fast = tiny.complete_json(messages, schema, max_tokens=200)
-    tiny._llama.reset()
+    tiny.reset()
     tiny.repeat_penalty = 1.0 + 1e-9  # anything but 1.0 takes llama-cpp-python's create_completion path
     try:
         library = tiny.complete_json(messages, schema, max_tokens=200)

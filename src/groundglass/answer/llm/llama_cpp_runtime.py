@@ -24,11 +24,19 @@ not the whole history. ``snapshots`` bounds how many
 contexts are kept (least recently used go first); ``reused_tokens`` tells how much of the last prompt
 came from the cache.
 
-Calls are serialized with a lock: one llama.cpp context cannot run two generations at once.
+Threads: llama.cpp's objects must not be used from two threads at once, nor freed while another thread
+is inside them (either ends the process with SIGSEGV and no traceback). The engine does call from several
+threads: the prompt prefix is pre-filled in a background thread while the search counts tokens, and the
+server runs requests side by side. So one owner thread (:mod:`groundglass.answer.llm.owner`) loads the
+model and runs every call that touches it: tokenizing, generating, KV snapshots, warming, and finally
+freeing it (at ``close``, garbage collection or interpreter exit). Generations and prefills are tasks run
+one after another, a token (or a prompt batch) a step; tokenizer calls from other threads run between
+two steps, so they never wait for a whole generation. :meth:`LlamaCppLLM.stream` receives its pieces
+through a queue and stops the generation at the next token when the consumer stops early.
 
 :meth:`LlamaCppLLM.complete_json` constrains sampling with a GBNF grammar compiled from a JSON schema
 (llama-cpp-python's converter, as ``create_chat_completion(response_format=...)`` does) but keeps this
-module's own prompt path (same template, same KV-cache prefix reuse, same lock). Greedy decoding
+module's own prompt path (same template, same KV-cache prefix reuse, same owner thread). Greedy decoding
 (temperature 0, what the planner and the rewriter use) runs its own loop: llama-cpp-python's sampler
 chain applies the grammar to every token of the vocabulary at every step (~60 ms a token for Qwen's
 152k tokens here, about as long as the forward pass), while the loop checks the model's top token
@@ -38,27 +46,32 @@ first and only filters the whole vocabulary when the grammar rejects it, as llam
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
+import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from groundglass.answer.llm import structured
 from groundglass.answer.llm.base import ChatMessage, Completion
+from groundglass.answer.llm.owner import Owner, Steps
 from groundglass.errors import GroundglassError, ModelError
 from groundglass.log import get_logger
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 GGUF_MAGIC = b"GGUF"
 REPEAT_PENALTY = 1.0  # off, as in Llama.create_chat_completion: RAG answers should repeat source words
 SNAPSHOTS = 2  # evicted contexts kept for reuse (the conversation, and one more)
 SNAPSHOT_MIN_TOKENS = 128  # shorter contexts are cheaper to re-evaluate than to keep
+_END = object()  # the end of a stream's pieces
 
 
 @dataclass
@@ -117,57 +130,122 @@ def _grammar_for(schema_text: str) -> Any:
 
 
 class LlamaCppLLM:
-    """An :class:`~groundglass.answer.llm.base.LLM` backed by one llama.cpp context."""
+    """An :class:`~groundglass.answer.llm.base.LLM` backed by one llama.cpp context.
+
+    Every llama.cpp call runs on the context's owner thread (:class:`~groundglass.answer.llm.owner.Owner`);
+    the methods here only prepare the work, hand it over and wait for (or stream) its result."""
 
     def __init__(self, path: Path, *, context_length: int = 4096, threads: int | None = None,
                  name: str | None = None, repeat_penalty: float = REPEAT_PENALTY, snapshots: int = SNAPSHOTS,
                  snapshot_min_tokens: int = SNAPSHOT_MIN_TOKENS) -> None:
         path = Path(path).expanduser()
         check_gguf(path)
-        from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.path = path
         self.name = name or path.stem
         self.threads = threads or default_threads()
         self.repeat_penalty = repeat_penalty
+        self._owner: Owner[Any] = Owner(f"llama-{self.name}", lambda: self._load(path, context_length),
+                                        _free_llama)
+        self.context_length, template, eos_token, bos_token = self._owner.call(self._describe)
+        if not template:
+            self._owner.stop()
+            raise ModelError(f"model {path.name} has no chat template in its GGUF metadata (a base model?)",
+                             "use an instruct/chat model")
+        self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos_token, bos_token=bos_token)
+        self._prefix_formatter = Jinja2ChatFormatter(
+            template=template, eos_token=eos_token, bos_token=bos_token, add_generation_prompt=False,
+        )
+        self.snapshots = snapshots
+        self.snapshot_min_tokens = snapshot_min_tokens
+        self._snapshots: list[_Snapshot] = []  # most recently used last (owner thread only)
+        self.reused_tokens = 0  # prompt tokens the last call found in the cache (live or restored)
+
+    # --- on the owner thread --------------------------------------------------------------------------
+
+    @property
+    def _llama(self) -> Any:
+        """The ``Llama`` object; only code running on the owner thread may touch it."""
+        return self._owner.resource
+
+    def _load(self, path: Path, context_length: int) -> Any:
+        from llama_cpp import Llama
+
         try:
-            self._llama = Llama(model_path=str(path), n_ctx=context_length, n_threads=self.threads,
-                                n_threads_batch=self.threads, verbose=False)
+            return Llama(model_path=str(path), n_ctx=context_length, n_threads=self.threads,
+                         n_threads_batch=self.threads, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"llama.cpp could not load {path}: {exc}",
                              "the file may be truncated or use an architecture this llama.cpp build does "
                              "not know; re-download it or pick another model") from exc
-        self.context_length = self._llama.n_ctx()
-        template = self._llama.metadata.get("tokenizer.chat_template")
-        if not template:
-            raise ModelError(f"model {path.name} has no chat template in its GGUF metadata (a base model?)",
-                             "use an instruct/chat model")
-        eos_id, bos_id = self._llama.token_eos(), self._llama.token_bos()
-        vocab = self._llama._model
-        self._formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=vocab.token_get_text(eos_id) if eos_id != -1 else "",
-            bos_token=vocab.token_get_text(bos_id) if bos_id != -1 else "",
-        )
-        self._prefix_formatter = Jinja2ChatFormatter(
-            template=template, eos_token=self._formatter.eos_token, bos_token=self._formatter.bos_token,
-            add_generation_prompt=False,
-        )
-        self._lock = threading.Lock()
-        self.snapshots = snapshots
-        self.snapshot_min_tokens = snapshot_min_tokens
-        self._snapshots: list[_Snapshot] = []  # most recently used last
-        self.reused_tokens = 0  # prompt tokens the last call found in the cache (live or restored)
+
+    def _describe(self) -> tuple[int, str, str, str]:
+        """(context length, chat template, eos text, bos text) of the loaded model."""
+        llama = self._llama
+        eos_id, bos_id = llama.token_eos(), llama.token_bos()
+        vocab = llama._model
+        return (int(llama.n_ctx()), llama.metadata.get("tokenizer.chat_template") or "",
+                vocab.token_get_text(eos_id) if eos_id != -1 else "",
+                vocab.token_get_text(bos_id) if bos_id != -1 else "")
 
     # ------------------------------------------------------------------------------------------------------
 
     def close(self) -> None:
-        with self._lock:
-            self._llama.close()
+        """Stop the owner thread (a running generation ends at its next token) and free the model on it.
+        Later calls raise :class:`ModelError`."""
+        self._owner.stop()
+
+    def __del__(self) -> None:
+        owner = getattr(self, "_owner", None)
+        if owner is not None:  # the owner thread frees the model once its running step is done
+            owner.stop(wait=False)
+
+    def reset(self, *, snapshots: bool = False) -> None:
+        """Forget the cached prompt (and, with ``snapshots``, the saved contexts): the next call evaluates
+        its whole prompt. For benchmarks and tests that need a cold start."""
+        def steps(cancel: threading.Event) -> Steps[None]:
+            self._llama.reset()
+            if snapshots:
+                self._snapshots.clear()
+            return
+            yield  # a task: it waits for the running generation instead of resetting under it
+
+        self._owner.submit(steps)[0].result()
+
+    def iterate_on_owner(self, make: Callable[[Any], Iterator[T]]) -> Iterator[T]:
+        """The items of ``make(llama)`` (``llama``: the ``Llama`` object), produced on the owner thread one
+        per step and handed over through a queue: for benchmarks that time llama-cpp-python's own API
+        beside this runtime's."""
+        items: queue.SimpleQueue[object] = queue.SimpleQueue()
+
+        def steps(cancel: threading.Event) -> Steps[None]:
+            produced = make(self._llama)
+            try:
+                for item in produced:
+                    items.put(item)
+                    if cancel.is_set():
+                        break
+                    yield
+            finally:
+                close = getattr(produced, "close", None)
+                if close is not None:
+                    close()
+
+        future, cancel = self._owner.submit(steps)
+        future.add_done_callback(lambda _: items.put(_END))
+        try:
+            while (item := items.get()) is not _END:
+                yield item  # type: ignore[misc]
+            future.result()
+        finally:
+            cancel.set()
 
     def count_tokens(self, text: str) -> int:
-        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        return len(self._tokenize(text.encode("utf-8"), special=False))
+
+    def _tokenize(self, data: bytes, *, special: bool) -> list[int]:
+        return self._owner.call(lambda: self._llama.tokenize(data, add_bos=False, special=special))
 
     def render(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> str:
         """The prompt text the model sees for ``messages`` under its chat template."""
@@ -180,12 +258,12 @@ class LlamaCppLLM:
 
     def prompt_tokens(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> list[int]:
         text = self.render(messages, add_generation_prompt=add_generation_prompt)
-        return self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        return self._tokenize(text.encode("utf-8"), special=True)
 
     @property
     def cached_tokens(self) -> int:
         """How many tokens of the last prompt (+ output) llama.cpp holds in its KV cache."""
-        return int(self._llama.n_tokens)
+        return int(self._owner.call(lambda: self._llama.n_tokens))
 
     def warm(self, messages_prefix: list[ChatMessage]) -> int:
         """Evaluate the prompt prefix for ``messages_prefix`` now, so the next :meth:`stream` whose
@@ -193,30 +271,45 @@ class LlamaCppLLM:
         tokens = self.prompt_tokens(messages_prefix, add_generation_prompt=False)
         if len(tokens) >= self.context_length:
             return 0
-        with self._lock:
-            try:
-                return self._prefill(tokens)
-            except AttributeError:  # llama-cpp-python internals moved: warming is only an optimization
-                self._llama.reset()
-                return 0
+        future, _ = self._owner.submit(lambda cancel: self._warm_steps(tokens, cancel))
+        return future.result()
 
-    def _prefill(self, tokens: list[int]) -> int:
-        """Keep the cached tokens that match ``tokens``, evaluate the rest (llama-cpp-python 0.3.x)."""
-        llama = self._llama
-        common = self._resume(tokens)
-        if common == len(tokens):
+    def _warm_steps(self, tokens: list[int], cancel: threading.Event) -> Steps[int]:
+        try:
+            cached = yield from self._prefill(tokens, cancel, prefix=True)
+            return max(0, int(self._llama.n_tokens) - cached)
+        except AttributeError:  # llama-cpp-python internals moved: warming is only an optimization
+            self._llama.reset()
             return 0
+
+    def _prefill(self, tokens: list[int], cancel: threading.Event, *, prefix: bool = False,
+                 last_again: bool = False) -> Steps[int]:
+        """Keep the cached tokens that match ``tokens`` and evaluate the rest, one batch of ``n_batch`` tokens
+        a step: the batches ``Llama.eval`` (and so ``create_completion``) would make in one call, so the
+        results, and greedy answers, are the same as without steps. ``prefix``: ``tokens`` are only a
+        prompt's start, whose logits sample nothing. ``last_again``: evaluate at least the last token
+        (its logits start decoding). Returns how many tokens the cache held (llama-cpp-python 0.3.x)."""
+        llama = self._llama
+        cached = self._resume(tokens)
+        common = min(cached, len(tokens) - 1) if last_again else cached
+        if common >= len(tokens):
+            return cached  # all there (a warm keeps whatever the cache holds beyond the prefix)
         if not llama._ctx.kv_cache_seq_rm(-1, common, -1):
             llama.reset()
             common = 0
         llama.n_tokens = common
-        llama.eval(tokens[common:])
-        llama._requires_eval = True  # logits belong to the prefix, not a full prompt
-        return len(tokens) - common
+        for start in range(common, len(tokens), llama.n_batch):
+            if cancel.is_set():
+                break
+            llama.eval(tokens[start:start + llama.n_batch])
+            yield
+        if prefix:
+            llama._requires_eval = True  # logits belong to the prefix, not a full prompt
+        return cached
 
     def _resume(self, tokens: list[int]) -> int:
-        """Before evaluating ``tokens`` (lock held): keep the live context if it would be lost, bring back a
-        saved one that shares a longer start with ``tokens``; return how many tokens are already cached."""
+        """Before evaluating ``tokens`` (owner thread): keep the live context if it would be lost, bring
+        back a saved one that shares a longer start with ``tokens``; return how many tokens are cached."""
         llama = self._llama
         live = llama.input_ids[:llama.n_tokens].tolist()
         common = common_prefix(live, tokens)
@@ -283,8 +376,8 @@ class LlamaCppLLM:
     def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float = 0.2,
                top_p: float | None = None, stop: list[str] | None = None,
                completion: Completion | None = None) -> Iterator[str]:
-        """Stream the reply to ``messages``. The model is locked until the iterator is exhausted or
-        closed: exhaust it, or call its ``close()`` when stopping early."""
+        """Stream the reply to ``messages``. The generation runs on the owner thread and hands its pieces
+        over through a queue; closing the iterator early (or dropping it) stops it at the next token."""
         completion = completion if completion is not None else Completion()
         tokens = self.prompt_tokens(messages)
         completion.prompt_tokens = len(tokens)
@@ -294,30 +387,58 @@ class LlamaCppLLM:
                 f"{self.context_length}",
                 "raise llm.context_length, or lower retrieval.context_tokens / shorten the conversation")
         stops = [*(stop or []), *([self._formatter.eos_token] if self._formatter.eos_token else [])]
+        pieces: queue.SimpleQueue[object] = queue.SimpleQueue()
+        options = {"max_tokens": max_tokens, "temperature": temperature,
+                   "top_p": 0.95 if top_p is None else top_p, "stop": stops}
+        future, cancel = self._owner.submit(
+            lambda cancel: self._generate_steps(tokens, options, completion, pieces, cancel))
+        future.add_done_callback(lambda _: pieces.put(_END))  # after its last piece, or when never run
+        try:
+            while (piece := pieces.get()) is not _END:
+                yield str(piece)
+            future.result()  # the generation's error, if it failed
+        finally:
+            if future.cancel() or self._owner.on_owner():  # not started yet, or dropped on the owner thread
+                pass
+            elif not future.done():
+                cancel.set()  # stopped early: end the generation at its next token, then let it settle
+                with contextlib.suppress(Exception):
+                    future.result()
+
+    def _generate_steps(self, tokens: list[int], options: dict[str, Any], completion: Completion,
+                        out: queue.SimpleQueue[object], cancel: threading.Event) -> Steps[None]:
+        """The generation itself (owner thread): one token a step, each piece put on ``out``."""
         pieces: list[str] = []
-        with self._lock:
+        try:
+            # The prompt a batch a step; the library then finds it all cached and samples at once.
+            completion.cached_tokens = yield from self._prefill(tokens, cancel)
+            if cancel.is_set():
+                return
+            chunks: Iterator[Any] = self._llama.create_completion(
+                tokens, repeat_penalty=self.repeat_penalty, stream=True, **options)  # type: ignore[assignment]
             try:
-                completion.cached_tokens = self._resume(tokens)
-                chunks: Iterator[Any] = self._llama.create_completion(
-                    tokens, max_tokens=max_tokens, temperature=temperature,
-                    top_p=0.95 if top_p is None else top_p, stop=stops, repeat_penalty=self.repeat_penalty,
-                    stream=True,
-                )  # type: ignore[assignment]
                 for chunk in chunks:
                     choice = chunk["choices"][0]
                     piece = choice.get("text") or ""
                     if piece:
                         pieces.append(piece)
-                        yield piece
+                        out.put(piece)
                     if choice.get("finish_reason"):
                         completion.finish_reason = choice["finish_reason"]
-            except (RuntimeError, ValueError) as exc:
-                raise ModelError(f"llama.cpp failed while generating with {self.name}: {exc}",
-                                 "retry with a shorter prompt, or check the model file") from exc
+                    if cancel.is_set():
+                        break
+                    yield
             finally:
-                # Exact for the prompt; the output is re-tokenized, which matches the sampled tokens
-                # except for rare alternative merges.
-                completion.completion_tokens = self.count_tokens("".join(pieces))
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()  # the library's generator ends here, on the owner thread
+        except (RuntimeError, ValueError) as exc:
+            raise ModelError(f"llama.cpp failed while generating with {self.name}: {exc}",
+                             "retry with a shorter prompt, or check the model file") from exc
+        finally:
+            # Exact for the prompt; the output is re-tokenized, which matches the sampled tokens
+            # except for rare alternative merges.
+            completion.completion_tokens = self.count_tokens("".join(pieces))
 
     def complete_json(self, messages: list[ChatMessage], schema: dict[str, Any], *, max_tokens: int,
                       temperature: float = 0.0, completion: Completion | None = None) -> Any:
@@ -335,43 +456,48 @@ class LlamaCppLLM:
                 "raise llm.context_length, or shorten the prompt")
         grammar = _grammar_for(json.dumps(schema))
         max_tokens = min(max_tokens, room)
-        with self._lock:
-            try:
-                fast = None
-                if temperature <= 0 and self.repeat_penalty == 1.0:
-                    try:
-                        fast = self._greedy_constrained(tokens, grammar._grammar, max_tokens)
-                    except AttributeError:  # llama-cpp-python internals moved: take the library's path
-                        self._llama.reset()
-                if fast is not None:
-                    text, completion.finish_reason, completion.completion_tokens = fast
-                else:
-                    stops = [self._formatter.eos_token] if self._formatter.eos_token else []
-                    self._resume(tokens)
-                    out: Any = self._llama.create_completion(
-                        tokens, max_tokens=max_tokens, temperature=temperature, top_p=1.0, stop=stops,
-                        repeat_penalty=self.repeat_penalty, grammar=grammar, stream=False)
-                    choice = out["choices"][0]
-                    text = choice.get("text") or ""
-                    completion.finish_reason = choice.get("finish_reason") or "stop"
-                    usage = out.get("usage") or {}
-                    completion.completion_tokens = (int(usage.get("completion_tokens") or 0)
-                                                    or self.count_tokens(text))
-            except (RuntimeError, ValueError) as exc:
-                raise ModelError(f"llama.cpp failed while generating with {self.name}: {exc}",
-                                 "retry with a shorter prompt, or check the model file") from exc
+        future, _ = self._owner.submit(
+            lambda cancel: self._json_steps(tokens, grammar, max_tokens, temperature, completion, cancel))
+        text = future.result()
         log.debug("complete_json", model=self.name, prompt_tokens=len(tokens),
                   completion_tokens=completion.completion_tokens, text=json.dumps(text)[:200])
         return structured.parse_json_output(text, schema, model=self.name,
                                             finish_reason=completion.finish_reason)
 
-    def _greedy_constrained(self, tokens: list[int], gbnf: str, max_tokens: int) -> tuple[str, str, int]:
+    def _json_steps(self, tokens: list[int], grammar: Any, max_tokens: int, temperature: float,
+                    completion: Completion, cancel: threading.Event) -> Steps[str]:
+        """Constrained generation (owner thread): the greedy fast path, else the library's sampler."""
+        try:
+            fast = None
+            if temperature <= 0 and self.repeat_penalty == 1.0:
+                try:
+                    fast = yield from self._greedy_constrained(tokens, grammar._grammar, max_tokens, cancel)
+                except AttributeError:  # llama-cpp-python internals moved: take the library's path
+                    self._llama.reset()
+            if fast is not None:
+                text, completion.finish_reason, completion.completion_tokens = fast
+                return text
+            stops = [self._formatter.eos_token] if self._formatter.eos_token else []
+            yield from self._prefill(tokens, cancel)
+            out: Any = self._llama.create_completion(
+                tokens, max_tokens=max_tokens, temperature=temperature, top_p=1.0, stop=stops,
+                repeat_penalty=self.repeat_penalty, grammar=grammar, stream=False)
+            choice = out["choices"][0]
+            text = choice.get("text") or ""
+            completion.finish_reason = choice.get("finish_reason") or "stop"
+            usage = out.get("usage") or {}
+            completion.completion_tokens = int(usage.get("completion_tokens") or 0) or self.count_tokens(text)
+            return text
+        except (RuntimeError, ValueError) as exc:
+            raise ModelError(f"llama.cpp failed while generating with {self.name}: {exc}",
+                             "retry with a shorter prompt, or check the model file") from exc
+
+    def _greedy_constrained(self, tokens: list[int], gbnf: str, max_tokens: int,
+                            cancel: threading.Event) -> Steps[tuple[str, str, int]]:
         """Greedy decoding of ``tokens`` under the grammar ``gbnf``: (text, finish reason, tokens generated).
 
-        Call with the lock held. The top token is checked alone; the grammar filters the whole vocabulary
-        only when it rejects that token (see the module docstring)."""
-        import ctypes
-
+        Runs on the owner thread, one token a step. The top token is checked alone; the grammar filters
+        the whole vocabulary only when it rejects that token (see the module docstring)."""
         import llama_cpp
         import numpy as np
 
@@ -379,12 +505,9 @@ class LlamaCppLLM:
         vocab = llama._model.vocab
         n_vocab = llama.n_vocab()
         # Reuse the cached prefix, but evaluate at least the last prompt token: its logits start decoding.
-        common = min(self._resume(tokens), len(tokens) - 1)
-        if not llama._ctx.kv_cache_seq_rm(-1, common, -1):
-            llama.reset()
-            common = 0
-        llama.n_tokens = common
-        llama.eval(tokens[common:])
+        yield from self._prefill(tokens, cancel, last_again=True)
+        if cancel.is_set():
+            return "", "length", 0
 
         sampler = llama_cpp.llama_sampler_init_grammar(vocab, gbnf.encode("utf-8"), b"root")
         if not sampler:
@@ -397,6 +520,8 @@ class LlamaCppLLM:
         finish = "length"
         try:
             for _ in range(max_tokens):
+                if cancel.is_set():
+                    break
                 logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llama._ctx.ctx, -1),
                                                shape=(n_vocab,))
                 token = int(np.argmax(logits))
@@ -421,7 +546,13 @@ class LlamaCppLLM:
                 llama_cpp.llama_sampler_accept(sampler, token)
                 out.append(token)
                 llama.eval([token])
+                yield
         finally:
             llama_cpp.llama_sampler_free(sampler)
         text = llama.detokenize(out).decode("utf-8", errors="replace")
         return text, finish, len(out)
+
+
+def _free_llama(llama: Any) -> None:
+    """Free the model and its context (called on the owner thread)."""
+    llama.close()
