@@ -27,7 +27,7 @@ demo: STEPS := venv llama deps assets-test assets-default demo
 _pos = $(if $(2),$(if $(filter $(1),$(firstword $(2))),$(words $(3) x),$(call _pos,$(1),$(wordlist 2,99,$(2)),$(3) x)))
 step = @echo "$(if $(filter $(1),$(STEPS)),[$(call _pos,$(1),$(STEPS))/$(words $(STEPS))],[$(1)]) $(2)"
 
-.PHONY: demo test bench eval lint setup setup-system setup-test setup-demo clean-venv
+.PHONY: demo test bench eval eval-docs lint setup setup-system setup-test setup-demo clean-venv
 
 # Always checked (a few `command -v`, instant when everything is there), so removed packages come back.
 setup-system:
@@ -85,6 +85,11 @@ bench: setup-demo
 # builds the default index when missing; stops starting new work after 40 minutes (EVAL_ARGS=--minutes 0).
 eval: setup-demo
 	$(BIN)/python -m bench.eval_reasoning $(EVAL_ARGS)
+
+# Answers on Python 3.11's manual (apt-get install python3.11-doc), web and local-index modes, groundglass
+# beside a naive pipeline on the same model and search; EVAL_DOCS_ARGS="--limit 12 --minutes 60" to shorten.
+eval-docs: setup-demo
+	$(BIN)/python -m bench.eval_docs $(EVAL_DOCS_ARGS)
 
 lint: setup-test
 	$(BIN)/ruff check src tests bench

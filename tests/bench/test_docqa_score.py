@@ -7,8 +7,16 @@ from pathlib import Path
 
 import pytest
 from bench.docqa_data import DATA_FILE, DOCS_ROOT, KINDS, Question, interleave, load, matches, verify
-from bench.docqa_score import (cited_pages, citation_precision, correct, gold_cited, is_decline, page_key,
-                               score, summarize)
+from bench.docqa_score import (
+    citation_precision,
+    cited_pages,
+    correct,
+    gold_cited,
+    is_decline,
+    page_key,
+    score,
+    summarize,
+)
 
 BASES = ["http://127.0.0.1:8123/docs", "file:///srv/pydocs/html"]
 SINGLE = Question(id="s", kind="single", question="What is the default maxsize of functools.lru_cache?",
@@ -100,7 +108,7 @@ def test_the_question_set_loads_with_every_kind_and_interleaves(tmp_path: Path) 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"id": "x", "kind": "two", "question": "?", "gold_pages": ["a.html"],
                                "answer": [["1"]]}) + "\n")
-    with pytest.raises(ValueError, match="bad.jsonl:1: a two-page question needs two gold pages"):
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1: a two-page question needs two gold pages"):
         load(bad)
 
 

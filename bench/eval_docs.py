@@ -1,0 +1,243 @@
+"""Answers on real documentation: groundglass vs a naive pipeline, same model, same search, one run.
+
+The set is ``bench/data/docqa.jsonl`` (see :mod:`bench.docqa_data`): single-page facts, two-page facts
+and questions the docs cannot answer, over Python 3.11's HTML manual from Debian's ``python3.11-doc``
+(library, using, whatsnew, tutorial, reference: a few hundred long pages).
+
+Modes (``--mode web|index|both``):
+
+- **web**: a loopback site on 127.0.0.1 serves the pages and a SearXNG JSON API over them (BM25,
+  :mod:`bench.docqa_site`); groundglass runs ``groundglass ask --search web`` with ``search.searxng``
+  pointing there (``search.reader.allow_private`` on, since it is 127.0.0.1); the naive pipeline asks
+  the same API;
+- **index**: ``groundglass index add <pages> --index pydocs`` once (incremental on re-runs, timed), then
+  ``groundglass ask --index pydocs``; the naive pipeline takes the top pages of the same index's search.
+
+Both pipelines run as one process per question, the way a user runs a command, so each answer's
+seconds are end to end: Python start, imports, model load (a few seconds, paid by both), search, read,
+rank, prompt, generation. The naive pipeline is :mod:`bench.naive_rag` (llama-cpp-python on the same
+GGUF file, same threads). Which of the two goes first alternates per question, so neither always
+finds the other's page cache warm.
+
+Scores (:mod:`bench.docqa_score`): correct (single / two-page), gold page cited, citation precision,
+declines on unanswerable questions, and seconds per answer (p50); the ratio is groundglass / naive.
+Every answer is written to ``--out`` as it finishes, so an interrupted run keeps what it measured.
+
+    .venv/bin/python -m bench.eval_docs [--mode both] [--limit N] [--model default] [--minutes 60]
+        [--out runs/eval_docs.json]
+
+Timings depend on what else runs on the machine: the load average at start and end is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.docqa_data import CORPUS_DIRS, DOCS_ROOT, Question, copy_corpus, install_hint, interleave, load
+from bench.docqa_score import Scored, score, summarize
+
+ROOT = Path(__file__).resolve().parents[1]
+PIPELINES = ("groundglass", "naive")
+SUBPROCESS_TIMEOUT_S = 900
+
+
+def write_config(path: Path, searxng_url: str, threads: int | None) -> None:
+    lines = ['[search]', 'providers = ["searxng"]', 'cache_ttl_s = 0',
+             '[search.searxng]', f'base_url = "{searxng_url}"',
+             '[search.reader]', 'allow_private = true']
+    if threads:
+        lines = ['[llm]', f'threads = {threads}', *lines]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def git_head() -> str:
+    try:
+        return subprocess.run(["git", "log", "-1", "--format=%h %cI %s"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run_json(cmd: list[str], env: dict[str, str]) -> tuple[dict[str, Any] | None, float, str]:
+    """(parsed stdout, wall seconds, error text) of one command."""
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=SUBPROCESS_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return None, time.perf_counter() - started, f"timed out after {SUBPROCESS_TIMEOUT_S} s"
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        return None, seconds, f"exit {done.returncode}: {done.stderr.strip()[-600:]}"
+    try:
+        return json.loads(done.stdout), seconds, ""
+    except json.JSONDecodeError:
+        return None, seconds, f"not JSON: {done.stdout[:300]!r}"
+
+
+def ours(question: Question, mode: str, args: argparse.Namespace, cfg: Path,
+         env: dict[str, str]) -> tuple[str, list[str], bool, float, dict[str, Any]]:
+    exe = str(Path(sys.executable).parent / "groundglass")
+    cmd = [exe, "ask", question.question, "--json", "--model", args.model, "--config", str(cfg)]
+    cmd += ["--search", "web"] if mode == "web" else ["--search", "index", "--index", args.index]
+    out, seconds, error = run_json(cmd, env)
+    if out is None:
+        return "", [], False, seconds, {"error": error}
+    content = out["choices"][0]["message"]["content"] or ""
+    urls = [r["url"] for r in out.get("search_results", [])]
+    return content, urls, bool(out.get("declined")), seconds, {"usage": out.get("usage", {})}
+
+
+def naive(question: Question, mode: str, args: argparse.Namespace, cfg: Path, searxng: str,
+          env: dict[str, str]) -> tuple[str, list[str], bool, float, dict[str, Any]]:
+    cmd = [sys.executable, "-m", "bench.naive_rag", question.question, "--mode", mode, "--model", args.model,
+           "--config", str(cfg), "--searxng", searxng, "--index", args.index]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    out, seconds, error = run_json(cmd, env)
+    if out is None:
+        return "", [], False, seconds, {"error": error}
+    return out["answer"], out["sources"], False, seconds, {"timings": out["timings"], "usage": out["usage"]}
+
+
+def build_index(args: argparse.Namespace, html: Path, cfg: Path, env: dict[str, str]) -> dict[str, Any]:
+    exe = str(Path(sys.executable).parent / "groundglass")
+    started = time.perf_counter()
+    cmd = [exe, "index", "add", str(html), "--index", args.index, "--quiet", "--config", str(cfg)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    seconds = round(time.perf_counter() - started, 1)
+    if done.returncode != 0:
+        raise SystemExit(f"groundglass index add failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    return {"seconds": seconds, "output": done.stdout.strip()[-600:]}
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
+    head = ("| mode | pipeline | correct, single | correct, two pages | gold page cited (1 / 2) | "
+            "citation precision (1 / 2) | declines (unanswerable) | s/answer p50 |")
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for mode, per in summary.items():
+        for name in PIPELINES:
+            s = per.get(name)
+            if not s:
+                continue
+            lines.append(
+                f"| {mode} | {name} | {fmt(s['correct_single'])} | {fmt(s['correct_two'])} | "
+                f"{fmt(s['gold_cited_single'])} / {fmt(s['gold_cited_two'])} | "
+                f"{fmt(s['precision_single'])} / {fmt(s['precision_two'])} | "
+                f"{s['declines_none']} of {s['n']['none']} | {fmt(s['seconds_p50'], 1)} |")
+        a, b = per.get("groundglass"), per.get("naive")
+        if a and b and a["seconds_p50"] and b["seconds_p50"]:
+            lines.append(f"| {mode} | ratio groundglass / naive | | | | | | "
+                         f"{a['seconds_p50'] / b['seconds_p50']:.2f}x |")
+    return "\n".join(lines)
+
+
+def summaries(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for mode in dict.fromkeys(r["mode"] for r in rows):
+        out[mode] = {}
+        for name in PIPELINES:
+            scored = [Scored(**r["score"]) for r in rows if r["mode"] == mode and r["pipeline"] == name]
+            if scored:
+                out[mode][name] = summarize(scored)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Documentation QA: groundglass vs a naive pipeline.")
+    ap.add_argument("--mode", choices=["web", "index", "both"], default="both")
+    ap.add_argument("--limit", type=int, default=None, help="first N questions (kinds interleaved)")
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="llama.cpp threads for both (default: all cores)")
+    ap.add_argument("--minutes", type=float, default=0.0,
+                    help="start no new question after this many minutes (0: no limit)")
+    ap.add_argument("--index", default="pydocs", help="local index name for --mode index")
+    ap.add_argument("--work", type=Path, default=Path("runs/eval_docs"), help="copy of the pages, config")
+    ap.add_argument("--out", type=Path, default=Path("runs/eval_docs.json"))
+    ap.add_argument("--table-only", action="store_true", help="print the table of a saved --out file")
+    args = ap.parse_args(argv)
+    if args.table_only:
+        saved = json.loads(args.out.read_text(encoding="utf-8"))
+        print(table(summaries(saved["rows"])))
+        return 0
+    if not DOCS_ROOT.is_dir():
+        print(install_hint(), file=sys.stderr)
+        return 2
+    if args.limit is not None and args.limit < 1:
+        ap.error("--limit must be at least 1")
+    questions = interleave(load())[:args.limit]
+    modes = ["web", "index"] if args.mode == "both" else [args.mode]
+
+    from bench.docqa_site import DocSite
+
+    html = (args.work / "html").resolve()
+    pages = copy_corpus(html)
+    started_site = time.perf_counter()
+    site = DocSite(html, pages)
+    cfg = (args.work / "config.toml").resolve()
+    write_config(cfg, site.searxng_url, args.threads)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    bases = [site.docs_url, html.as_uri()]
+    meta: dict[str, Any] = {
+        "git": git_head(), "model": args.model, "threads": args.threads or "default (all cores)",
+        "cores": os.cpu_count(), "loadavg_start": os.getloadavg(),
+        "started": time.strftime("%FT%TZ", time.gmtime()), "pages": len(pages), "corpus": list(CORPUS_DIRS),
+        "site_build_s": round(time.perf_counter() - started_site, 1),
+        "timing": "each answer is one process (python start + model load + search + read + rank + generate), "
+                  "for both pipelines; the machine may be shared (see loadavg)"}
+    print(f"eval_docs: {len(questions)} questions, modes {modes}, model {args.model}, {len(pages)} pages; "
+          f"git {meta['git']}", flush=True)
+    if "index" in modes:
+        print(f"building index {args.index!r} from {html} (incremental) ...", flush=True)
+        meta["index_build"] = build_index(args, html, cfg, env)
+        print(f"  index ready in {meta['index_build']['seconds']} s", flush=True)
+    rows: list[dict[str, Any]] = []
+    deadline = time.monotonic() + args.minutes * 60 if args.minutes > 0 else None
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        for qi, q in enumerate(questions):
+            if deadline is not None and time.monotonic() > deadline:
+                print(f"time budget of {args.minutes:g} min spent after {qi} questions", flush=True)
+                break
+            for mode in modes:
+                order = PIPELINES if qi % 2 == 0 else PIPELINES[::-1]
+                for name in order:
+                    run = (ours(q, mode, args, cfg, env) if name == "groundglass"
+                           else naive(q, mode, args, cfg, site.searxng_url, env))
+                    answer, urls, flagged, seconds, extra = run
+                    s = score(q, answer, urls, bases, round(seconds, 2), flagged)
+                    rows.append({"mode": mode, "pipeline": name, "id": q.id, "question": q.question,
+                                 "answer": answer, "sources": urls, "score": s.__dict__, **extra})
+                    mark = "ok" if s.correct else ("declined" if s.declined else "wrong")
+                    err = f" ERROR {extra['error'][:200]}" if "error" in extra else ""
+                    print(f"[{qi + 1}/{len(questions)}] {mode:5} {name:11} {q.id} {mark:8} {seconds:6.1f}s "
+                          f"cited={s.cited} :: {answer[:110]!r}{err}", flush=True)
+                    meta["loadavg_end"] = os.getloadavg()
+                    args.out.write_text(json.dumps({"meta": meta, "summary": summaries(rows), "rows": rows},
+                                                   indent=1, ensure_ascii=False), encoding="utf-8")
+    finally:
+        site.close()
+    print()
+    print(f"git {meta['git']}; model {args.model}; load average start {meta['loadavg_start']}, "
+          f"end {meta.get('loadavg_end')}; {meta['timing']}")
+    print(table(summaries(rows)))
+    print(f"details: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
