@@ -1,8 +1,9 @@
 """The web page in a real browser (Debian's chromium through Playwright) against a real `groundglass
 serve` with the tiny model: ask and watch the answer stream, open a citation's card, follow up in the
-same thread, find the thread again after a reload, share it read-only, delete it, paste an image, hit
-the rate limit, stop a stream (and the server stops generating), and the error messages for a
-revoked key, a failing model and a server that is down. axe-core (vendored) checks accessibility.
+same thread, find the thread again after a reload, share it read-only, delete it, watch reasoning steps
+appear while they run, paste an image, hit the rate limit, stop a stream (and the server stops
+generating), and the error messages for a revoked key, a failing model and a server that is down.
+axe-core (vendored) checks accessibility.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def watch_answer(page: Any) -> None:
                 busy: answer.getAttribute('aria-busy') === 'true',
                 sources: last.querySelectorAll('.sources li').length,
                 text: answer.querySelector('.working') ? 0 : answer.textContent.length,
+                steps: last.querySelectorAll('.trace:not([hidden]) .steps > li:not(.step-running)').length,
             });
         }).observe(document.getElementById('conversation'),
                    {subtree: true, childList: true, characterData: true, attributes: true});
@@ -233,6 +235,25 @@ def test_ask_stream_cite_follow_up_history_share_delete(browser: Any, site: Site
     expect(page.locator("#history .history-item")).to_have_count(0)
     expect(page.locator("#history-empty")).to_be_visible()
     assert api_thread(site, thread_id).status_code == 404
+    close(page)
+
+
+def test_reasoning_steps_show_while_they_run(browser: Any, site: Site, screens: Path) -> None:
+    page = new_page(browser, site, key=site.key)
+    # medium effort: the <think> steps show as a list while they run, then fold away under the answer
+    page.locator("#effort").select_option("medium")
+    watch_answer(page)
+    turn = ask(page, "Who designed the Eiffel Tower, and when did Apollo 11 land on the Moon?")
+    expect(turn).to_have_attribute("data-done", "answered", timeout=3 * ANSWER_TIMEOUT_MS)  # plan, steps
+    states = page.evaluate("() => window.answerStates")
+    assert any(st["busy"] and st["steps"] and not st["text"] for st in states), states
+    trace = turn.locator("details.trace")
+    expect(trace).not_to_have_attribute("open", "")
+    expect(trace.locator("summary")).to_contain_text(re.compile(r"Reasoning: \d+ steps?"))
+    trace.locator("summary").click()
+    expect(trace.locator(".steps > li").first).to_be_visible()
+    expect(trace.locator(".step-time").first).to_have_text(re.compile(r"^\d+\.\d s$"))
+    shot(page, screens, "05b-reasoning-steps")
     close(page)
 
 

@@ -245,13 +245,20 @@ export function renderTrace(details, think, steps, running) {
   details.hidden = false;
   const stepCount = Object.keys(steps).length;
   const summary = details.querySelector("summary");
+  const count = stepCount || lines.length;
   summary.textContent = running
     ? `Working… ${stepCount ? `${stepCount} search${stepCount > 1 ? "es" : ""} done` : ""}`
-    : `Reasoning: ${stepCount || lines.length} step${(stepCount || lines.length) === 1 ? "" : "s"}`;
+    : `Reasoning: ${count} step${count === 1 ? "" : "s"}`;
   const list = details.querySelector("ol");
-  list.replaceChildren(...lines.map((line) => {
-    const id = (line.match(/^(s\d+):/) || [])[1];
-    const step = id && steps[id];
+  // the <think> lines, each with its step's details; then the steps no line mentions (a stream whose
+  // trace is not in the text still sends each step as reasoning_step)
+  const named = new Set(lines.map((line) => (line.match(/^(s\d+):/) || [])[1]).filter(Boolean));
+  const items = [
+    ...lines.map((line) => [line, steps[(line.match(/^(s\d+):/) || [])[1]]]),
+    ...Object.values(steps).filter((s) => !named.has(s.id)).map((s) =>
+      [`${s.id}: searched “${s.query}”${s.partial_answer ? `. Found: ${s.partial_answer}` : ""}`, s]),
+  ];
+  list.replaceChildren(...items.map(([line, step]) => {
     const li = el("li", {}, el("span", { class: "step-text" }, line));
     if (step) {
       li.prepend(el("span", { class: "step-time" }, `${Number(step.seconds || 0).toFixed(1)} s`));
