@@ -136,7 +136,8 @@ def table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
                 f"| {mode} | {name} | {fmt(s['correct_single'])} | {fmt(s['correct_two'])} | "
                 f"{fmt(s['gold_cited_single'])} / {fmt(s['gold_cited_two'])} | "
                 f"{fmt(s['precision_single'])} / {fmt(s['precision_two'])} | "
-                f"{s['declines_none']} of {s['n']['none']} | {fmt(s['seconds_p50'], 1)} |")
+                f"{s['declines_none']} of {s['n']['none']} | {fmt(s['seconds_p50'], 1)} |"
+                + (f" ({s['errors']} failed runs left out)" if s["errors"] else ""))
         a, b = per.get("groundglass"), per.get("naive")
         if a and b and a["seconds_p50"] and b["seconds_p50"]:
             lines.append(f"| {mode} | ratio groundglass / naive | | | | | | "
@@ -149,9 +150,11 @@ def summaries(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
     for mode in dict.fromkeys(r["mode"] for r in rows):
         out[mode] = {}
         for name in PIPELINES:
-            scored = [Scored(**r["score"]) for r in rows if r["mode"] == mode and r["pipeline"] == name]
-            if scored:
-                out[mode][name] = summarize(scored)
+            mine = [r for r in rows if r["mode"] == mode and r["pipeline"] == name]
+            # a run that failed (crash, timeout) is reported as such, not scored as a wrong answer
+            scored = [Scored(**r["score"]) for r in mine if "error" not in r]
+            if mine:
+                out[mode][name] = {**summarize(scored), "errors": len(mine) - len(scored)}
     return out
 
 
@@ -170,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--table-only", action="store_true", help="print the table of a saved --out file")
     args = ap.parse_args(argv)
     if args.table_only:
+        if not args.out.is_file():
+            ap.error(f"no results at {args.out} (give the run's --out file)")
         saved = json.loads(args.out.read_text(encoding="utf-8"))
         print(table(summaries(saved["rows"])))
         return 0
