@@ -37,7 +37,7 @@ from groundglass.answer.condense import condense
 from groundglass.answer.embeddings import CachedEmbedder, count_tokens_batch, load_embedder
 from groundglass.answer.index.documents import Document
 from groundglass.answer.llm.base import ChatMessage
-from groundglass.answer.search import pages
+from groundglass.answer.search import pages, vector_cache
 from groundglass.answer.types import Source
 from groundglass.config import Settings, load_settings
 
@@ -210,8 +210,9 @@ def main() -> None:
         group = [docs[n] for n in results_for(gold, names)]
         contexts: dict[str, list[Source]] = {}
         for label in timings:
-            if label == "after (cold cache)":
-                pages_embedder["embedder"] = CachedEmbedder(onnx_model)  # nothing cached
+            if label == "after (cold cache)":  # nothing cached, in memory or on disk
+                pages_embedder["embedder"] = CachedEmbedder(onnx_model)
+                (settings.cache_dir / vector_cache.FILE).unlink(missing_ok=True)
             t0 = time.perf_counter()
             ctx = run_before(q, group) if label == "before" else run_after(q, group)
             timings[label].append(time.perf_counter() - t0)

@@ -1,10 +1,10 @@
 """Rank the chunks of fetched pages: cheaply over all of them, then precisely over a shortlist.
 
 1. Every page is chunked with the index's chunker (all of it, not only its start: the answer on a long
-   manual page is often far down).
+   manual page is often far down); the chunks of the last pages read are remembered by content.
 2. BM25 over all those chunks, in an in-memory SQLite FTS5 table with the index's tokenizer and query
    expression, shortlists the ones worth embedding: each page's best two, then the best of all pages
-   up to ``max(16, 3 k)`` chunks (at most ``max_chunks_per_page`` of one page), and the first two
+   up to ``max(12, 2 k)`` chunks (at most ``max_chunks_per_page`` of one page), and the first two
    chunks of a page none of whose chunks holds a query word (so a page that says it in other words
    still competes).
 3. Only the shortlist is embedded with MiniLM (vectors cached by a hash of the text: in memory,
@@ -19,6 +19,8 @@ three long documentation pages took ~12 s on 2 cores with torch; see ``bench/ben
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,8 +37,8 @@ from groundglass.answer.types import Source
 if TYPE_CHECKING:
     from groundglass.config import Settings
 
-SHORTLIST_MIN = 16  # chunks embedded at least (when there are that many)
-SHORTLIST_PER_K = 3  # ... or this many per chunk wanted
+SHORTLIST_MIN = 12  # chunks embedded at least (when there are that many)
+SHORTLIST_PER_K = 2  # ... or this many per chunk wanted
 PER_PAGE_FLOOR = 2  # each page's best chunks that are embedded whatever the others score
 FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"  # the local index's (index/store.py)
 
@@ -50,9 +52,6 @@ class _Candidate:
 
 def chunk_pages(documents: Sequence[Document], settings: Settings) -> list[_Candidate]:
     """All chunks of all pages (pages with the same URI: the first wins)."""
-    from groundglass.answer.embeddings import count_tokens_batch
-    from groundglass.answer.index.chunking import chunk_document
-
     r = settings.retrieval
     seen: set[str] = set()
     out: list[_Candidate] = []
@@ -60,9 +59,31 @@ def chunk_pages(documents: Sequence[Document], settings: Settings) -> list[_Cand
         if doc.uri in seen:
             continue
         seen.add(doc.uri)
-        for chunk in chunk_document(doc, r.chunk_tokens, r.chunk_overlap, count_tokens_batch):
-            out.append(_Candidate(page, doc, chunk))
+        out.extend(_Candidate(page, doc, chunk) for chunk in _chunks(doc, r.chunk_tokens, r.chunk_overlap))
     return out
+
+
+_CHUNKED: OrderedDict[tuple[str, int, int], list[Chunk]] = OrderedDict()
+_CHUNKED_MAX = 64  # pages whose chunks are kept: splitting a long page is most of a warm ranking
+_chunked_lock = threading.Lock()
+
+
+def _chunks(doc: Document, chunk_tokens: int, overlap: int) -> list[Chunk]:
+    """The index chunker's chunks of ``doc``, remembered by content for the pages read lately."""
+    from groundglass.answer.embeddings import count_tokens_batch
+    from groundglass.answer.index.chunking import chunk_document
+
+    key = (doc.content_hash(doc.uri), chunk_tokens, overlap)
+    with _chunked_lock:
+        if key in _CHUNKED:
+            _CHUNKED.move_to_end(key)
+            return _CHUNKED[key]
+    chunks = chunk_document(doc, chunk_tokens, overlap, count_tokens_batch)
+    with _chunked_lock:
+        _CHUNKED[key] = chunks
+        while len(_CHUNKED) > _CHUNKED_MAX:
+            _CHUNKED.popitem(last=False)
+    return chunks
 
 
 def bm25_scores(texts: Sequence[str], query: str) -> dict[int, float]:
