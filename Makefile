@@ -27,7 +27,7 @@ demo: STEPS := venv llama deps assets-test assets-default demo
 _pos = $(if $(2),$(if $(filter $(1),$(firstword $(2))),$(words $(3) x),$(call _pos,$(1),$(wordlist 2,99,$(2)),$(3) x)))
 step = @echo "$(if $(filter $(1),$(STEPS)),[$(call _pos,$(1),$(STEPS))/$(words $(STEPS))],[$(1)]) $(2)"
 
-.PHONY: demo test bench eval eval-docs lint setup setup-system setup-test setup-demo clean-venv
+.PHONY: demo test bench soak eval eval-docs lint setup setup-system setup-test setup-demo clean-venv
 
 # Always checked (a few `command -v`, instant when everything is there), so removed packages come back.
 setup-system:
@@ -80,6 +80,11 @@ test: setup-system setup-test
 
 bench: setup-demo
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Crashes, errors, latency, memory and the ledger over many web answers (CLI and server, loopback web);
+# stops by itself after --minutes; SOAK_ARGS="--model default --cli 10 --server 0" for the default model.
+soak: setup-demo
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 # FanOutQA accuracy, citations and latency per reasoning effort, and the multi-turn check (issue 4);
 # builds the default index when missing; stops starting new work after 40 minutes (EVAL_ARGS=--minutes 0).
