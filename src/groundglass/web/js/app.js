@@ -415,8 +415,15 @@ async function ask(text) {
   state.controller = controller;
   setStreaming(true);
   let error = null;
+  // Timings on the page's clock, from the key press: the request sent, the first words received, and
+  // (data-first-token-ms) the first words on screen; the page's own share of the wait is the first
+  // and the gap between the last two.
+  view.el.dataset.requestMs = (performance.now() - startedAt).toFixed(1);
   try {
     for await (const chunk of streamChat(body, controller.signal)) {
+      if (!view.content.trim() && chunk.choices?.[0]?.delta?.content?.trim()) {
+        view.el.dataset.firstChunkMs = (performance.now() - startedAt).toFixed(1);
+      }
       apply(view, chunk);
       if (view.facts.length && !view.el.dataset.factsMs) {
         view.el.dataset.factsMs = (performance.now() - startedAt).toFixed(1);

@@ -1,0 +1,140 @@
+"""Web page benchmark: the time from pressing Enter on the page to the first token shown, against the
+time to the first token of the same request sent straight to the API.
+
+The server is ``groundglass serve`` (open mode) over a local index of Wikipedia summaries with the
+tiny SmolLM2 model; the page runs in Debian's chromium, driven by Playwright. For each question the
+page is asked first or second in turn (llama.cpp's prompt cache favours whichever goes second), and
+the API gets the exact body the page sent (captured from the browser), streamed with httpx.
+
+- page: from the Enter key's event time to the moment the first words are in the page's DOM (the
+  page records it in ``data-first-token-ms``, on the browser's clock);
+- API: from sending the request to the first chunk with content.
+
+It prints both medians, the difference (what the page adds) and the ratio.
+
+    .venv/bin/python -m bench.bench_page [--docs 200] [--rounds 6]
+
+Figures depend on what else runs on the machine: on a shared 2-core box, run it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import time
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from bench.bench_server import QUESTIONS, build_home, serve
+
+CHROMIUM = os.environ.get("GROUNDGLASS_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def api_ttft(base: str, body: dict[str, Any]) -> float:
+    """Seconds from sending ``body`` (streamed) to the first chunk that carries text."""
+    import httpx
+
+    started = time.perf_counter()
+    with httpx.stream("POST", base + "/chat/completions", json=body, timeout=300) as r:
+        r.raise_for_status()
+        for line in r.iter_lines():
+            if not line.startswith("data:") or line.endswith("[DONE]"):
+                continue
+            delta = json.loads(line[5:])["choices"][0]["delta"]
+            if delta.get("content"):
+                first = time.perf_counter() - started
+                for _ in r.iter_lines():  # read to the end, as the page does
+                    pass
+                return first
+    raise RuntimeError("the stream ended without any text")
+
+
+class PageSide:
+    def __init__(self, browser: Any, base: str) -> None:
+        self.page = browser.new_page()
+        self.page.goto(base + "/")
+        self.page.wait_for_selector("body[data-ready=true]")
+        self.bodies: list[dict[str, Any]] = []
+        self.own: list[float] = []  # ms
+        self.page.on("request", lambda r: self.bodies.append(r.post_data_json)
+                     if r.url.endswith("/chat/completions") else None)
+
+    def ask(self, question: str) -> tuple[float, dict[str, Any]]:
+        """Seconds from Enter to the first words on the page, and the body the page sent. The page's own
+        part (Enter -> request sent, first words received -> on screen) goes to ``self.own``."""
+        self.page.click("#new-thread")  # one question per thread: the same request as the API's
+        count = self.page.locator("article.turn").count()
+        self.page.fill("#question", question)
+        self.page.press("#question", "Enter")
+        turn = self.page.locator("article.turn").nth(count)
+        turn.locator("xpath=self::*[@data-done]").wait_for(timeout=300_000)
+        if turn.get_attribute("data-done") != "answered":
+            raise RuntimeError(f"the page did not answer: {turn.inner_text()}")
+        names = ("request", "first-chunk", "first-token")
+        ms = {name: float(turn.get_attribute(f"data-{name}-ms")) for name in names}
+        self.own.append(ms["request"] + ms["first-token"] - ms["first-chunk"])
+        return ms["first-token"] / 1000, self.bodies[-1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--docs", type=int, default=200, help="Wikipedia summaries in the index")
+    ap.add_argument("--max-tokens", type=int, default=32, help="answer length")
+    ap.add_argument("--rounds", type=int, default=6, help="questions, each asked on the page and the API")
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    home = build_home(args.docs, args.max_tokens)
+    with (home / "config.toml").open("a", encoding="utf-8") as f:
+        f.write(f"\n[server.models.sonar]\nmax_tokens = {args.max_tokens}\n")
+    proc, base = serve(home)
+    page_s: list[float] = []
+    api_s: list[float] = []
+    own: list[float] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            side = PageSide(browser, base)
+            _, body = side.ask(QUESTIONS[-1])  # warm: model, embedder, index, the browser's page
+            api_ttft(base, body)
+            for i in range(args.rounds):
+                question = QUESTIONS[i % len(QUESTIONS)]
+                if i % 2 == 0:
+                    seconds, body = side.ask(question)
+                    page_s.append(seconds)
+                    api_s.append(api_ttft(base, body))
+                else:
+                    template = dict(body)
+                    template["messages"] = [{"role": "user", "content": question}]
+                    api_s.append(api_ttft(base, template))
+                    seconds, sent = side.ask(question)
+                    assert sent == template, (sent, template)  # the very same request
+                    page_s.append(seconds)
+            own = side.own[1:]  # not the warm-up question
+            browser.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
+    page_ms, api_ms = statistics.median(page_s) * 1000, statistics.median(api_s) * 1000
+    deltas = [(a - b) * 1000 for a, b in zip(page_s, api_s, strict=True)]
+    print(f"time to first token, median of {args.rounds} questions (tiny model, {args.docs}-doc index)")
+    each_page, each_api = [round(s * 1000) for s in page_s], [round(s * 1000) for s in api_s]
+    print(f"  page (Enter -> first words on the page): {page_ms:8.1f} ms   {each_page}")
+    print(f"  API  (request -> first text chunk):     {api_ms:8.1f} ms   {each_api}")
+    print(f"  the page adds {page_ms - api_ms:+.1f} ms (median of per-question differences "
+          f"{statistics.median(deltas):+.1f} ms); ratio page/API {page_ms / api_ms:.3f}")
+    print(f"  the page's own work (Enter -> request sent, + first words received -> on screen): median "
+          f"{statistics.median(own):.1f} ms, max {max(own):.1f} ms  {[round(x, 1) for x in own]}")
+
+
+if __name__ == "__main__":
+    main()
