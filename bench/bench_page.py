@@ -12,7 +12,7 @@ the API gets the exact body the page sent (captured from the browser), streamed 
 
 It prints both medians, the difference (what the page adds) and the ratio.
 
-    .venv/bin/python -m bench.bench_page [--docs 200] [--rounds 6]
+    .venv/bin/python -m bench.bench_page [--docs 50] [--rounds 4]
 
 Figures depend on what else runs on the machine: on a shared 2-core box, run it alone.
 """
@@ -25,11 +25,14 @@ import os
 import shutil
 import signal
 import statistics
+import subprocess
 import time
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# one llama.cpp thread: on a shared machine its threads spin-wait on each other (see tests/conftest.py)
+os.environ.setdefault("GROUNDGLASS_LLM_THREADS", "1")
 
 from bench.bench_server import QUESTIONS, build_home, serve
 
@@ -74,8 +77,8 @@ class PageSide:
         count = self.page.locator("article.turn").count()
         self.page.fill("#question", question)
         self.page.press("#question", "Enter")
+        self.page.wait_for_selector(f"article.turn:nth-of-type({count + 1})[data-done]", timeout=600_000)
         turn = self.page.locator("article.turn").nth(count)
-        turn.locator("xpath=self::*[@data-done]").wait_for(timeout=300_000)
         if turn.get_attribute("data-done") != "answered":
             raise RuntimeError(f"the page did not answer: {turn.inner_text()}")
         names = ("request", "first-chunk", "first-token")
@@ -86,9 +89,9 @@ class PageSide:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--docs", type=int, default=200, help="Wikipedia summaries in the index")
-    ap.add_argument("--max-tokens", type=int, default=32, help="answer length")
-    ap.add_argument("--rounds", type=int, default=6, help="questions, each asked on the page and the API")
+    ap.add_argument("--docs", type=int, default=50, help="Wikipedia summaries in the index")
+    ap.add_argument("--max-tokens", type=int, default=16, help="answer length")
+    ap.add_argument("--rounds", type=int, default=4, help="questions, each asked on the page and the API")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -122,7 +125,10 @@ def main() -> None:
             browser.close()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
         shutil.rmtree(home, ignore_errors=True)
     page_ms, api_ms = statistics.median(page_s) * 1000, statistics.median(api_s) * 1000
     deltas = [(a - b) * 1000 for a, b in zip(page_s, api_s, strict=True)]

@@ -168,7 +168,9 @@ def test_ask_stream_cite_follow_up_history_share_delete(browser: Any, site: Site
     first = stored["turns"][0]["details"]["search_results"]
     n = next(i for i, r in enumerate(first, 1) if r["title"] == "Eiffel Tower")
     claims = [f"The Eiffel Tower was completed in 1889 [{n}].", f"It is made of cheese [{n}]."]
-    details = {"search_results": first, "attribution": [
+    # (and a source whose address is a script: any client may write a turn, and threads are shared)
+    hostile = {"title": "Hostile", "url": "javascript:alert(1)", "date": None, "snippet": "x", "score": 0.1}
+    details = {"search_results": [*first, hostile], "attribution": [
         {"sentence": claims[0], "citations": [n], "support": 0.83, "supported": True},
         {"sentence": claims[1], "citations": [n], "support": 0.12, "supported": False}]}
     added = httpx.post(f"{site.url}/v1/threads/{thread_id}/turns",
@@ -192,6 +194,7 @@ def test_ask_stream_cite_follow_up_history_share_delete(browser: Any, site: Site
     # a citation: its card on hover, pinned by a click, and on keyboard focus; the unsupported sentence
     turn = page.locator("article.turn").nth(2)
     expect(turn.locator(".sentence.unsupported")).to_have_text(f"It is made of cheese {n}.")
+    assert turn.locator(".source-title", has_text="Hostile").get_attribute("href") is None  # not a link
     supported = turn.locator(".sentence:not(.unsupported)")
     expect(supported).to_have_text(f"The Eiffel Tower was completed in 1889 {n}.")
     cite = turn.locator("a.cite").first

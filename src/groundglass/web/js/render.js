@@ -29,6 +29,16 @@ export function splitThink(content) {
   return { think: text.slice(7, close), thinking: false, answer: text.slice(close + 8).replace(/^\s+/, "") };
 }
 
+// Only web addresses become links: a stored or shared thread may hold anything a client wrote into it.
+export function safeUrl(url) {
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+  } catch {
+    return null;
+  }
+}
+
 export function site(url) {
   try {
     return new URL(url).hostname.replace(/^www\./, "");
@@ -264,7 +274,7 @@ export function renderTrace(details, think, steps, running) {
       li.prepend(el("span", { class: "step-time" }, `${Number(step.seconds || 0).toFixed(1)} s`));
       if ((step.sources || []).length) {
         li.append(el("ul", { class: "step-sources" }, step.sources.map((s) =>
-          el("li", {}, el("a", { href: s.url, target: "_blank", rel: "noopener noreferrer" },
+          el("li", {}, el("a", { href: safeUrl(s.url), target: "_blank", rel: "noopener noreferrer" },
                           s.title || site(s.url))))));
       }
     }
@@ -285,7 +295,7 @@ export function renderSources(container, sources, turnId) {
     el("li", { id: `${turnId}-src-${i + 1}`, tabindex: "-1" },
       el("span", { class: "source-n", "aria-hidden": "true" }, String(i + 1)),
       el("div", { class: "source-body" },
-        el("a", { class: "source-title", href: s.url, target: "_blank", rel: "noopener noreferrer" },
+        el("a", { class: "source-title", href: safeUrl(s.url), target: "_blank", rel: "noopener noreferrer" },
            s.title || s.url),
         el("div", { class: "source-meta muted small" },
            [site(s.url), s.date, `relevance ${Number(s.score || 0).toFixed(2)}`].filter(Boolean).join(" · ")),
@@ -321,7 +331,7 @@ export function fillCard(card, source, n, sentence) {
                 (sentence.supported ? " (supported)" : " (not supported)"));
   }
   parts.push(el("div", { class: "card-scores small" }, scores.join(" · ")));
-  parts.push(el("a", { class: "card-open small", href: source.url, target: "_blank",
+  parts.push(el("a", { class: "card-open small", href: safeUrl(source.url), target: "_blank",
                        rel: "noopener noreferrer" }, "Open source ↗"));
   card.replaceChildren(...parts);
 }
