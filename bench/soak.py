@@ -231,9 +231,8 @@ def run_cli(home: Path, n: int, deadline: float, timeout_s: float) -> CliReport:
         else:
             report.failures.append({"run": i, "question": q, "exit": describe_exit(proc.returncode),
                                     "stdout": proc.stdout[-500:], "stderr": proc.stderr[-1500:]})
-        if (i + 1) % 10 == 0:
-            print(f"  cli: {i + 1}/{n} runs, {report.ok} ok, {len(report.crashes)} crashes, "
-                  f"p50 {percentile(report.latencies, 0.5):.1f} s", flush=True)
+        print(f"  cli run {i + 1}/{n}: {'ok' if good else 'FAILED'} in {elapsed:.0f} s ({report.ok} ok, "
+              f"{len(report.crashes)} crashes so far)", flush=True)
     return report
 
 
@@ -437,6 +436,9 @@ async def drive(server: SoakServer, key: str, n: int, levels: list[int], deadlin
                         results = await one_request(client, KINDS[i % len(KINDS)], i, level, timeout_s)
                         report.results.extend(results)
                         finished += len(results)
+                        if finished % 10 < len(results):
+                            bad = sum(r.status != 200 for r in report.results)
+                            print(f"  server: {finished} answers, {bad} not 200", flush=True)
                         if finished == warmup:
                             report.rss.append((finished, rss_bytes(server.proc.pid)))  # type: ignore[union-attr]
 
