@@ -69,7 +69,9 @@ def stem(word: str) -> str:
     w = word.lower().strip("'’-")
     if w.endswith(("'s", "’s")):
         w = w[:-2]
-    for suffix in ("ing", "est", "ed", "es", "er", "ly", "s"):
+    if len(w) > 5 and w.endswith("es") and w[-3] in "sxz" or w.endswith(("ches", "shes")):
+        return w[:-2]  # "boxes", "matches"; but "adventures" -> "adventure", as "adventure" stays
+    for suffix in ("ing", "est", "ed", "er", "ly", "s"):
         if len(w) > len(suffix) + 3 and w.endswith(suffix) and not w.endswith("ss"):
             return w[: -len(suffix)]
     return w
@@ -122,6 +124,7 @@ _UNITS = {
     "month": "month", "months": "month", "year": "year", "years": "year",
     "m": "m", "metre": "m", "metres": "m", "meter": "m", "meters": "m",
     "km": "km", "kilometre": "km", "kilometres": "km", "kilometer": "km", "kilometers": "km",
+    "km2": "km2", "km²": "km2", "mi2": "mi2", "mi²": "mi2", "m2": "m2", "m²": "m2",
     "cm": "cm", "mm": "mm", "ft": "ft", "feet": "ft", "foot": "ft", "mi": "mi", "mile": "mi", "miles": "mi",
     "kg": "kg", "kilogram": "kg", "kilograms": "kg", "g": "g", "gram": "g", "grams": "g",
     "lb": "lb", "lbs": "lb", "pound": "lb", "pounds": "lb",
@@ -144,7 +147,7 @@ _NOT_CLAIMS = {"one", "once", "single", "half", "double"}
 _NUMBER = re.compile(
     r"(?<![\w.])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
     r"(?:(?:st|nd|rd|th)\b)?"
-    r"(?P<unit>\s?(?:per cent|[a-zA-Zµ°%]+\b|%))?"
+    r"(?P<unit>\s?(?:per cent|[a-zA-Zµ°%]+[23²³]?(?![\w²³])|%))?"
 )
 _NUMBER_WORD = re.compile(r"\b(" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
                           + r")(?:-(one|two|three|four|five|six|seven|eight|nine))?\b", re.IGNORECASE)
@@ -188,8 +191,8 @@ def numbers(text: str, *, claims: bool = False) -> list[Number]:
             following = re.match(r"\s?([a-zA-Z%]+)\b", rest)
             if following and following.group(1).lower() in _UNITS:
                 unit = _UNITS[following.group(1).lower()]
-        elif key in _UNITS:
-            unit = _UNITS[key]
+        elif key in _UNITS and not (key == "s" and not m.group("unit").startswith(" ")):
+            unit = _UNITS[key]  # "30 s" is seconds, "1990s" a decade
         hedged = bool(_HEDGE.search(text[max(0, m.start() - 16):m.start()]))
         shown = m.group(0).strip() if unit or scale > 1 else digits
         out.append(Number(value * scale, unit, shown, _precision(digits, scale, hedged), m.start()))
@@ -398,7 +401,11 @@ def _code_found(code: str, evidence: Evidence) -> bool:
 
 
 def _name_found(word: str, evidence: Evidence) -> bool:
-    return evidence.contains_term(word.lower()) or stem(word) in evidence.stems
+    """The name, or a longer word it begins ("Democrat" in "Democratic Party")."""
+    w = word.lower()
+    if evidence.contains_term(w) or stem(word) in evidence.stems:
+        return True
+    return len(w) >= 5 and re.search(r"(?<![\w])" + re.escape(w), evidence.text) is not None
 
 
 def _quoted_found(quoted: str, evidence: Evidence) -> bool:
