@@ -69,7 +69,7 @@ def stem(word: str) -> str:
     w = word.lower().strip("'’-")
     if w.endswith(("'s", "’s")):
         w = w[:-2]
-    if len(w) > 5 and w.endswith("es") and w[-3] in "sxz" or w.endswith(("ches", "shes")):
+    if (len(w) > 5 and w.endswith("es") and w[-3] in "sxz") or w.endswith(("ches", "shes")):
         return w[:-2]  # "boxes", "matches"; but "adventures" -> "adventure", as "adventure" stays
     for suffix in ("ing", "est", "ed", "er", "ly", "s"):
         if len(w) > len(suffix) + 3 and w.endswith(suffix) and not w.endswith("ss"):
