@@ -551,6 +551,8 @@ class Engine:
                                     top_p=job.request.top_p, stop=job.request.stop,
                                     completion=completion)) as tokens:
             for raw in tokens:
+                if job.request.cancel is not None and job.request.cancel.is_set():
+                    raise GroundglassError("the answer was cancelled", status=499, code="cancelled")
                 text = markers.feed(raw)
                 if repetition.feed(text):
                     log.info("generation_looped", tail=gate.draft[-80:])
