@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from loopback_web import LoopbackServer
 
 from groundglass.answer import cite, prompt
 from groundglass.answer.engine import Engine
@@ -66,14 +66,11 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = LoopbackServer(_Scripted)
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+        yield f"{server.base_url}/v1"
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 def settings_for(home: Path, **overrides: Any) -> Settings:

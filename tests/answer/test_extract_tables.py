@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-import threading
 from collections.abc import Iterator, Sequence
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback_web import LoopbackServer
 
 from groundglass.answer.index.chunking import chunk_document
 from groundglass.answer.index.documents import Document
@@ -163,15 +163,11 @@ def test_a_chunk_that_holds_a_row_holds_its_header_and_keeps_rows_on_lines() -> 
 
 @pytest.fixture(scope="module")
 def docs_site() -> Iterator[str]:
-    handler = functools.partial(_QuietHandler, directory=str(DOCS))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = LoopbackServer(functools.partial(_QuietHandler, directory=str(DOCS)))  # type: ignore[arg-type]
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield server.base_url
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
