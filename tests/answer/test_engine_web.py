@@ -106,6 +106,19 @@ def test_no_provider_answering_is_a_clear_error(tmp_path: Path, web_site: Any, s
     assert info.value.param == "search" and "index, web" in str(info.value)
 
 
+def test_a_web_search_out_of_time_is_a_clear_error(tmp_path: Path, web_site: Any, search_api: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from groundglass.answer import retrieve
+
+    monkeypatch.setattr(retrieve, "WEB_TIMEOUT_S", 0.5)  # the provider stalls for HANG_S (4 s)
+    engine = engine_for(tmp_path, search_api, ["searxng"])
+    search_api.mode.update(searxng="hang")
+    events = list(engine.stream(ask(QUESTION)))
+    assert isinstance(events[-1], ErrorEvent), events[-1]
+    assert events[-1].code == "search_timeout", events[-1]
+    assert "did not finish within 0.5 s" in events[-1].message and QUESTION in events[-1].message
+
+
 def _config(tmp_path: Path, search_api: Any) -> Path:
     """A config file pointing groundglass at the loopback search API (as a user would point it at SearXNG)."""
     path = tmp_path / "groundglass.toml"

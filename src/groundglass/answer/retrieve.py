@@ -17,6 +17,7 @@ sources (domain and publication date; ``search.undated`` decides for sources wit
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from groundglass.answer import rank
 from groundglass.answer.search.filters import SearchFilters
 from groundglass.answer.types import Source
+from groundglass.errors import GroundglassError
 
 if TYPE_CHECKING:
     from groundglass.answer.index.store import LocalIndex
@@ -133,7 +135,15 @@ class WebSearch:
         """One Found per query, in order (waits for all)."""
         out = []
         for query, future in zip(self.queries, self._futures, strict=True):
-            sources, report = future.result(timeout=WEB_TIMEOUT_S)
+            try:
+                sources, report = future.result(timeout=WEB_TIMEOUT_S)
+            except concurrent.futures.TimeoutError as exc:  # a bare TimeoutError reads as a crash
+                self.cancel()
+                raise GroundglassError(
+                    f"the web search for {query!r} did not finish within {WEB_TIMEOUT_S:g} s",
+                    "retry when the machine is less busy, or read fewer pages: a lower "
+                    "web_search_options.search_context_size (search.context_size in config.toml)",
+                    status=504, code="search_timeout", param="search") from exc
             out.append(Found(sources=sources, queries=[query], top_k=report.top_k,
                              context_tokens=report.context_tokens, reports=[report], error=report.error))
         return out
