@@ -15,10 +15,11 @@ export TRANSFORMERS_OFFLINE := 1
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 # Debian packages the tests start, as PACKAGE=CHECK[|CHECK]: a command on PATH or a path (glob allowed).
-# Debian puts PostgreSQL's initdb under /usr/lib/postgresql/<version>/bin; the browser tests drive
+# python3.11-doc: real manual pages (tables) for the extraction tests. Debian puts PostgreSQL's initdb under
+# /usr/lib/postgresql/<version>/bin; the browser tests drive
 # Debian's chromium through Playwright's executable_path (Playwright never downloads a browser of its own).
 SYSTEM_PACKAGES := redis-server=redis-server postgresql='initdb|/usr/lib/postgresql/*/bin/initdb' \
-	chromium=/usr/bin/chromium
+	chromium=/usr/bin/chromium python3.11-doc=/usr/share/doc/python3.11/html/library/datetime.html
 
 comma := ,
 # Progress lines: "[n/N] what (how long)". Each goal lists its steps; finished steps (stamps) print nothing.

@@ -21,7 +21,7 @@ def src(text: str, n: int = 1) -> Source:
 def test_keeps_the_answering_sentence_with_its_neighbours_and_the_heading() -> None:
     body = " ".join([*PADDING[:6], BEFORE, ANSWER, AFTER, *PADDING[6:]])
     source = src("Text sequence type — str\n" + body)
-    [out] = condense.condense([source], "What does str.partition return if the separator is not found?",
+    [out] = condense.condense([source], "What does partition return if the separator is not found?",
                               count_tokens, max_tokens=80)
     assert out.text.startswith("Text sequence type — str\n")  # the heading line stays
     assert f"{BEFORE} {ANSWER} {AFTER}" in out.text  # the sentence and its neighbours, in order
@@ -87,3 +87,31 @@ def test_an_embedding_function_adds_meaning_to_the_words() -> None:
     [dense] = condense.condense([src(body)], question, count_tokens, max_tokens=60,
                                 embed=get_embedder().encode)
     assert fact in dense.text and count_tokens(dense.text) <= 60
+
+
+FORMAT_CODES = "\n".join([
+    "The following directives can be embedded in strftime format codes; their meaning follows each one.",
+    "| Directive | Meaning | Example |",
+    "| --- | --- | --- |",
+    "| %a | Weekday as locale's abbreviated name. | Sun, Mon, …, Sat |",
+    "| %d | Day of the month as a zero-padded decimal number. | 01, 02, …, 31 |",
+    "| %m | Month as a zero-padded decimal number. | 01, 02, …, 12 |",
+    "| %M | Minute as a zero-padded decimal number. | 00, 01, …, 59 |",
+    "| %p | Locale's equivalent of either AM or PM. | AM, PM |",
+    "| %f | Microsecond as a decimal number, zero-padded to 6 digits. | 000000, …, 999999 |",
+    "| %j | Day of the year as a zero-padded decimal number. | 001, 002, …, 366 |",
+    "| %J | Not a directive: an unknown code is passed through. | %J |",
+    "| %U | Week number of the year (Sunday first) as a zero-padded decimal number. | 00, …, 53 |",
+    *PADDING,
+])
+
+
+def test_a_verbatim_term_of_the_question_keeps_its_own_table_row() -> None:
+    """Word tokenizers drop "%j": without matching it as written, the directive sentence and whichever
+    rows fit are kept, and the row the question asks about is lost."""
+    question = "What does the %j directive mean in strftime format codes?"
+    [out] = condense.condense([src(FORMAT_CODES)], question, count_tokens, max_tokens=70)
+    lines = out.text.splitlines()
+    assert "| %j | Day of the year as a zero-padded decimal number. | 001, 002, …, 366 |" in lines
+    assert "| Directive | Meaning | Example |" in lines  # its header comes with it
+    assert not any(line.startswith("| %J |") for line in lines)  # case as written

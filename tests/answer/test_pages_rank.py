@@ -98,3 +98,20 @@ def test_a_later_process_finds_the_page_vectors_on_disk(settings, monkeypatch: p
     assert later.misses == 1  # the question only
     assert [s.text for s in again] == [s.text for s in ranked]
     assert (settings.cache_dir / "page-vectors.sqlite3").is_file()
+
+
+def test_a_verbatim_term_of_the_question_ranks_its_chunk_first(
+        settings, fresh_embedder: embeddings.CachedEmbedder) -> None:
+    """The FTS tokenizer turns "%j" into "j" (or nothing): every section about format codes matched the
+    question alike, and the one that holds %j came wherever its other words put it."""
+    codes = {n: (f"The strftime format codes directive %{c} means {meaning}. Format codes and directives "
+                 f"are listed in the strftime format codes table; each directive has a meaning.")
+             for n, (c, meaning) in enumerate([("a", "the weekday name"), ("d", "the day of the month"),
+                                               ("m", "the month"), ("M", "the minute"), ("p", "AM or PM"),
+                                               ("f", "the microsecond"), ("U", "the week number")], start=3)}
+    codes[40] = "Directive %j: day of the year as a zero-padded decimal number."
+    docs = [long_page("http://docs.test/datetime.html", "datetime", 50, codes),
+            long_page("http://docs.test/time.html", "time", 40, {})]
+    ranked = pages.rank_pages(docs, "What does the %j directive mean in strftime format codes?", settings,
+                              k=4, max_chunks_per_page=24)
+    assert "%j" in ranked[0].text and "day of the year" in ranked[0].text

@@ -15,9 +15,10 @@ model. For every source longer than ``max_tokens`` this keeps:
 
 The kept pieces stay in the order of the text; a gap between two of them on one line is shown as
 " … ". A sentence's score is the share of the question's content words it holds, weighted by their
-rarity among all the sources' sentences (so a word every sentence has counts little), plus its MiniLM
-cosine with the question when an ``embed`` function is given (what the engine passes). Sources with
-no sentence that scores above zero, and short ones, are left as they are.
+rarity among all the sources' sentences (so a word every sentence has counts little), plus one for each
+verbatim term of the question it holds (``%j``, ``--flag``, ``os.path``: word tokenizers lose them),
+plus its MiniLM cosine with the question when an ``embed`` function is given (what the engine
+passes). Sources with no sentence that scores above zero, and short ones, are left as they are.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def _join(units: Sequence[_Unit], picked: Sequence[int]) -> str:
 def _scorer(texts: Sequence[str], query: str) -> Callable[[str], float]:
     """Rarity-weighted share of the query's content stems that a sentence holds (0..1)."""
     wanted = querytext.content_stems(query)
-    if not wanted:
+    literal = querytext.literal_terms(query)
+    if not wanted and not literal:
         return lambda _t: 0.0
     df = dict.fromkeys(wanted, 0)
     for t in texts:
@@ -108,7 +110,9 @@ def _scorer(texts: Sequence[str], query: str) -> Callable[[str], float]:
     total = sum(idf.values()) or 1.0
 
     def score(text: str) -> float:
-        return sum(idf[s] for s in querytext.content_stems(text) & wanted) / total
+        # a verbatim term of the question ("%j") outweighs any share of its words
+        words = sum(idf[s] for s in querytext.content_stems(text) & wanted) / total
+        return words + querytext.literal_hits(text, literal)
 
     return score
 

@@ -68,6 +68,23 @@ def content_stems(text: str) -> set[str]:
     return {stem(w) for w in content_words(text)}
 
 
+# Terms a manual's reader types verbatim: format codes (%j), flags (-X, --verbose), dotted and
+# snake_case names (os.path.join, exist_ok, __init__) and calls (len()). Word tokenizers drop or split
+# them, so "%j" would match every row of a format-code table; they are matched as written instead.
+_LITERAL = re.compile(r"(?<![\w%-])(?:%[A-Za-z]|--?[A-Za-z][\w-]*|\w+(?:\.\w+)+|\w*_\w+|\w+\(\))(?![\w])")
+
+
+def literal_terms(text: str) -> list[str]:
+    """The verbatim terms of ``text`` (format codes, flags, dotted/snake_case names, calls), in order."""
+    return list(dict.fromkeys(m.group(0).rstrip(".") for m in _LITERAL.finditer(text)
+                              if not m.group(0).replace(".", "").isdigit()))
+
+
+def literal_hits(text: str, terms: list[str]) -> int:
+    """How many of ``terms`` occur in ``text`` as whole tokens, case as written."""
+    return sum(1 for t in terms if re.search(r"(?<![\w%-])" + re.escape(t) + r"(?![\w])", text))
+
+
 def entities(text: str) -> list[str]:
     """Capitalised phrases ("William Shakespeare", "Tower of London") and numbers, in order, without
     repeats; sentence-initial question words and other stop words are not entities."""

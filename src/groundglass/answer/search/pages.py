@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from groundglass.answer import rank
+from groundglass.answer import querytext, rank
 from groundglass.answer.index.documents import Chunk, Document
 from groundglass.answer.index.query import fts_match, make_snippet
 from groundglass.answer.search import vector_cache
@@ -102,6 +102,21 @@ def bm25_scores(texts: Sequence[str], query: str) -> dict[int, float]:
     return {int(i): -float(s) for i, s in rows}
 
 
+def with_literal_terms(lexical: dict[int, float], texts: Sequence[str], query: str) -> dict[int, float]:
+    """``lexical`` with every text that holds a verbatim term of the query (``%j``, ``--flag``,
+    ``os.path.join``; the FTS tokenizer drops or splits them) raised above all that hold none."""
+    terms = querytext.literal_terms(query)
+    if not terms:
+        return lexical
+    top = max(lexical.values(), default=0.0) + 1.0
+    out = dict(lexical)
+    for i, text in enumerate(texts):
+        hits = querytext.literal_hits(text, terms)
+        if hits:
+            out[i] = out.get(i, 0.0) + top * hits
+    return out
+
+
 def shortlist(candidates: Sequence[_Candidate], lexical: dict[int, float], size: int,
               per_page_max: int) -> list[int]:
     """Positions of the candidates worth embedding (see the module docstring), best BM25 first."""
@@ -173,7 +188,8 @@ def rank_pages(documents: list[Document], query: str, settings: Settings, k: int
         return []
     from groundglass.answer.embeddings import get_embedder
 
-    lexical = bm25_scores([c.chunk.indexed_text for c in candidates], query)
+    lexical = with_literal_terms(bm25_scores([c.chunk.indexed_text for c in candidates], query),
+                                 [c.chunk.indexed_text for c in candidates], query)
     size = max(SHORTLIST_MIN, SHORTLIST_PER_K * k)
     picked = shortlist(candidates, lexical, size, max(PER_PAGE_FLOOR, max_chunks_per_page))
     embedder = get_embedder()
