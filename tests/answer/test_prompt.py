@@ -79,7 +79,8 @@ def test_perplexity_json_shape() -> None:
     assert data["usage"] == {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110,
                              "num_search_queries": 1}
     assert data["attribution"] == [{"sentence": "It was built in 1961 [1].", "citations": [1],
-                                    "support": 0.91, "supported": True}]
+                                    "support": 0.91, "supported": True, "unsupported_values": [],
+                                    "restates_question": False}]
     assert data["declined"] is False
     fresh = to_perplexity_json(answer)
     assert fresh["id"] != to_perplexity_json(answer)["id"] and isinstance(fresh["created"], int)
