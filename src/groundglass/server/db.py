@@ -1,4 +1,5 @@
-"""The server's database: keys, the usage ledger, files, jobs and threads, in one SQLAlchemy schema.
+"""The server's database: keys, the usage ledger, files, jobs, threads and stored responses, in one
+SQLAlchemy schema.
 
 SQLite under ``$GROUNDGLASS_HOME/server.db`` by default (WAL mode, so readers never wait for the one
 writer); any SQLAlchemy URL in ``server.database_url`` works the same, since everything here is
@@ -182,6 +183,24 @@ thread_turns = Table(
     Column("details_json", Text, nullable=False),  # sources, attribution, ... as the API returned them
     Column("created_at", Float, nullable=False),
     UniqueConstraint("thread_id", "position", name="uq_thread_turns_position"),
+)
+
+# Answers of the Responses API (/v1/responses), kept so that a later request can continue one with
+# previous_response_id: the conversation through this answer, the sources it had, the response object.
+responses = Table(
+    "responses",
+    metadata,
+    Column("id", String(40), primary_key=True),  # "resp_..."
+    Column("project", String(200), nullable=False),
+    Column("key_id", String(40), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("previous_response_id", String(40), nullable=True),
+    Column("stored", Integer, nullable=False, default=1),  # store=false: continuable, not retrievable
+    Column("messages_json", Text, nullable=False),  # [{"role", "content"}], instructions left out
+    Column("sources_json", Text, nullable=False),  # the answer's sources, reused by a follow-up
+    Column("body_json", Text, nullable=False),  # the response object as returned
+    Column("created_at", Float, nullable=False),
+    Index("ix_responses_project", "project", "created_at"),
 )
 
 _engines: dict[str, Engine] = {}
