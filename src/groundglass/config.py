@@ -111,6 +111,11 @@ class PricePlan(_Section):
     search_queries_per_thousand: float = Field(0.0, ge=0)
     request_fee_per_thousand: dict[Literal["low", "medium", "high"], float] = Field(
         default_factory=lambda: {"low": 5.0, "medium": 8.0, "high": 12.0})
+    # DreamBooth (the plan of the job's or the image's base model): fine-tuning steps, the device time a
+    # job held its device, and images drawn.
+    training_steps_per_thousand: float = Field(0.0, ge=0)
+    device_seconds_per_hour: float = Field(0.0, ge=0)
+    images_per_thousand: float = Field(0.0, ge=0)
 
 
 def _default_presets() -> dict[str, ModelPreset]:
@@ -203,6 +208,13 @@ class ServerSettings(_Section):
     # search_domain_filter allow-list must fall within the mode's list; its "-domain" entries apply too.
     search_modes: dict[Literal["web", "academic", "sec"], list[str]] = Field(
         default_factory=_default_search_modes)
+    # DreamBooth through the API: base models a fine-tuning job or an image request may name (name ->
+    # local diffusers folder or Hub id), besides the embedded "toy-world"; where jobs train; the limits
+    # of a training file (photos per file, decoded pixels per photo).
+    image_models: dict[str, str] = Field(default_factory=dict)
+    finetune_accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    finetune_max_images: int = Field(50, ge=1)
+    max_image_pixels: int = Field(40_000_000, ge=64)
 
     @field_validator("models", "prices", "context_sizes", "search_modes", mode="before")
     @classmethod

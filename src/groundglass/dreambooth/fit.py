@@ -26,7 +26,7 @@ from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.callbacks import Callback, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from groundglass.dreambooth.callbacks import GracefulStop, SampleImages, StepProgressBar, TrainingMonitor
@@ -57,10 +57,12 @@ class DreamBoothCLI(LightningCLI):
     """LightningCLI with DreamBooth's sections, links and defaults; it does not run anything itself."""
 
     def __init__(self, args: list[str] | None = None,
-                 model_class: type[DreamBoothModule] = DreamBoothModule) -> None:
+                 model_class: type[DreamBoothModule] = DreamBoothModule,
+                 callbacks: list[Callback] | None = None) -> None:
         super().__init__(
             model_class, DreamBoothDataModule, run=False, args=args,
-            trainer_defaults={**TRAINER_DEFAULTS, "callbacks": [GracefulStop(), TrainingMonitor()]},
+            trainer_defaults={**TRAINER_DEFAULTS,
+                              "callbacks": [GracefulStop(), TrainingMonitor(), *(callbacks or [])]},
             save_config_kwargs={"overwrite": True}, auto_configure_optimizers=False,
             load_from_checkpoint_support=False,
             parser_kwargs={"prog": PROG, "description": DESCRIPTION, "usage": USAGE})
@@ -151,13 +153,16 @@ class DreamBoothCLI(LightningCLI):
         return str(path)
 
 
-def run_fit(args: list[str] | None = None) -> int:
-    """Parse ``args`` like the command line, train, and return the exit code."""
+def run_fit(args: list[str] | None = None, callbacks: list[Callback] | None = None) -> int:
+    """Parse ``args`` like the command line, train, and return the exit code.
+
+    ``callbacks`` join the run's own (a program that runs fits, such as the server, watches with them).
+    """
     os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")  # Lightning's own calls, not the user's
     for pattern in _QUIET:
         warnings.filterwarnings("ignore", message=pattern)
     logging.getLogger("lightning").propagate = False  # it has its own handler: print once, not twice
-    cli = DreamBoothCLI(args=args)
+    cli = DreamBoothCLI(args=args, callbacks=callbacks)
     ckpt_path = cli.resolved_ckpt_path
     trainer = cli.trainer
     try:
