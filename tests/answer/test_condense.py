@@ -115,3 +115,24 @@ def test_a_verbatim_term_of_the_question_keeps_its_own_table_row() -> None:
     assert "| %j | Day of the year as a zero-padded decimal number. | 001, 002, …, 366 |" in lines
     assert "| Directive | Meaning | Example |" in lines  # its header comes with it
     assert not any(line.startswith("| %J |") for line in lines)  # case as written
+
+
+PICKLE = " ".join([
+    "Filler about the history of the module and its many uses in many programs.",
+    "More filler that says nothing much about anything at all in this paragraph.",
+    "- Protocol version 4 was added in Python 3.4.",
+    "It adds support for very large objects, pickling more kinds of objects, and some data optimizations.",
+    "It is the default protocol starting with Python 3.8.",
+    "Refer to PEP 3154 for information about improvements brought by protocol 4.",
+    "- Protocol version 5 was added in Python 3.8.",
+    "It adds support for out-of-band data and speedup for in-band data.",
+    "Refer to PEP 574 for information about improvements brought by protocol 5.",
+    "Even more filler at the end of the page to make it long."])
+
+
+def test_a_sentence_opening_with_a_pronoun_keeps_what_it_points_back_to() -> None:
+    question = "Which pickle protocol version is the default starting with Python 3.8?"
+    [out] = condense.condense([src(PICKLE)], question, count_tokens, max_tokens=100)
+    assert "Protocol version 4 was added in Python 3.4. It adds support for very large objects" in out.text
+    assert "It is the default protocol starting with Python 3.8." in out.text
+    assert count_tokens(out.text) <= 100 < count_tokens(PICKLE)

@@ -145,6 +145,15 @@ def test_an_answer_that_adds_a_word_is_not_a_restatement() -> None:
     assert result.ok and not result.restates_question
 
 
+def test_a_verbatim_term_the_question_lacks_is_an_answer() -> None:
+    question = "Which strftime directive gives the microsecond as a decimal number zero-padded to 6 digits?"
+    answer = ("The strftime directive that gives the microsecond as a decimal number zero-padded to 6 digits "
+              "is `%f` [1].")
+    assert not grounding.restates_question(answer, question)
+    restated = "The strftime directive gives the microsecond zero-padded to 6 digits [1]."
+    assert grounding.restates_question(restated, question)
+
+
 # --- the sentence gate: what the stream may show ----------------------------------------------------
 
 
@@ -216,6 +225,21 @@ def test_an_unmarked_sentence_waits_for_its_paragraphs_marker(wall_sources: list
     text = "[1] Construction began on 13 August 1961. [2] Everest is 8,848.86 m high."
     shown, gate = gate_run("When was the wall built and how high is Everest?", wall_sources, text)
     assert shown == text and gate.failed is None
+
+
+@pytest.mark.parametrize("pointer", ["The source for this information is [1].", "See [1].",
+                                     "This is described in the documentation [1]."])
+def test_a_sentence_that_only_points_at_its_source_becomes_the_claims_marker(
+        wall_sources: list[Source], pointer: str) -> None:
+    shown, gate = gate_run(Q, wall_sources, f"Construction of the wall began on 13 August 1961. {pointer}")
+    assert shown == "Construction of the wall began on 13 August 1961. [1]"
+    assert gate.failed is None and not gate.dropped
+    # after a claim with its own marker, the pointer adds nothing
+    shown, _ = gate_run(Q, wall_sources, f"Construction of the wall began on 13 August 1961 [1]. {pointer}")
+    assert shown == "Construction of the wall began on 13 August 1961 [1]."
+    # alone, it answers nothing
+    shown, gate = gate_run(Q, wall_sources, pointer)
+    assert shown == "" and gate.failed is not None and gate.failed.reason == "empty"
 
 
 def test_without_sources_the_gate_checks_nothing() -> None:

@@ -15,7 +15,9 @@ A sentence without a marker of its own is held until the next marker of its para
 the paragraph) says which sources it leans on, as the attribution reads it. A fenced code block is
 one unit, shown whole and not checked (its names are the model's own; cutting lines out would break
 it). A line of markers alone
-(``[1][2]``) is shown with what follows it; an answer that is nothing but markers has failed.
+(``[1][2]``) is shown with what follows it; an answer that is nothing but markers has failed. A
+sentence that only names its sources ("The source for this information is [1].") is shown as its
+markers alone, after the sentence it is about: its words say nothing, but its markers are the citation.
 
 :class:`RepetitionGuard` stops a model that loops ("0.000000000...", a sentence over and over): the
 stream ends there, and a draft that showed nothing yet has failed.
@@ -41,6 +43,12 @@ _END_LEADING = re.compile(r"[.!?]+[\"')\]]*(?=[ \t]*\[|[ \t]+\S)")
 _LEADING = re.compile(r"\s*" + _CITE)
 _BULLET = re.compile(r"\s*(?:[-*•]|\d{1,2}[.)]|#{1,6})\s+")
 _WORDS = re.compile(r"\w")
+# The words of a sentence that only points at its sources: "The source for this information is [1]."
+_CITATION_WORDS = frozenset("""a above according an and answer as based be can citation cited context details
+    described detailed document documentation documented documents explained fact facts find for found from
+    given here in info information is it listed mentioned more of official on page please provided
+    reference references refer section see shown source sources stated that the these this to was were
+    which you""".split())  # noqa: SIM905
 
 
 @dataclass
@@ -95,6 +103,14 @@ def units(text: str, final: bool) -> list[tuple[int, int]]:
             start = line_end
         offset = line_end + 1
     return out
+
+
+def citation_only(sentence: str) -> bool:
+    """Whether ``sentence`` has markers and no word beyond pointing at them ("See [2].")."""
+    if not cite.cited_numbers(sentence):
+        return False
+    words = re.findall(r"[^\W\d_]+", cite.strip_markers(sentence).lower())
+    return bool(words) and all(w in _CITATION_WORDS for w in words)
 
 
 class SentenceGate:
@@ -182,8 +198,14 @@ class SentenceGate:
             self._paragraph_cites = []
         own = [[n for n in cite.cited_numbers(t) if 1 <= n <= len(self.sources)] for t in texts]
         borrowed = next((c for c in reversed(own) if c), self._paragraph_cites)
-        keep: list[tuple[int, int]] = []
-        for (a, b), text, cites in zip(group, texts, own, strict=True):
+        keep: list[tuple[int, int] | str] = []
+        for i, ((a, b), text, cites) in enumerate(zip(group, texts, own, strict=True)):
+            if cites and citation_only(text):
+                # its markers cite the sentences before it; shown once, after them
+                if i > 0 or not set(cites) <= set(self._paragraph_cites):
+                    keep.append(" " + "".join(f"[{n}]" for n in cites))
+                self._paragraph_cites = cites
+                continue
             rejection = self._verdict(text, cites or borrowed)
             if rejection is None:
                 keep.append((a, b))
@@ -195,8 +217,8 @@ class SentenceGate:
                 return []
             self.dropped.append(rejection)
         out: list[str] = []
-        for a, b in keep:
-            out += self._slice(a, b)
+        for kept in keep:
+            out += [kept] if isinstance(kept, str) else self._slice(*kept)
         self._pending = self._pending[last:]
         self._cuts = [c - last for c in self._cuts if c > last]
         if not self.shown and not _WORDS.search(cite.strip_markers("".join(out))):

@@ -7,7 +7,8 @@ prompt the model has to pre-fill (the slowest part of an answer on a CPU) and di
 model. For every source longer than ``max_tokens`` this keeps:
 
 - its heading line (the first line, when it is short and does not end like a sentence);
-- the best-scoring sentence and the one before and after it, then the next best sentences (each with
+- the best-scoring sentence and the one before and after it (and, when it opens with a pronoun, the
+  sentences it points back to), then the next best sentences (each with
   its neighbours while they fit), as long as they score at least ``keep_ratio`` of the best one and
   the source stays within ``max_tokens``;
 - Markdown table rows (``| a | b |``) whole, never split at a sentence boundary, and with the header
@@ -40,6 +41,9 @@ KEEP_RATIO = 0.6  # further sentences must score at least this share of the best
 GAP = " … "
 
 _TABLE_RULE = re.compile(r"^\s*\|(\s*:?-{2,}:?\s*\|)+\s*$")
+# A sentence that opens with one of these leans on the one before it.
+_ANAPHOR = re.compile(r"(?:[-*•]\s+)?(?:it|its|this|these|they|their|he|she|his|her|such|that|those|both)\b",
+                      re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?…:;\"'”’)]\s*$")
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -166,8 +170,10 @@ def _pick(units: list[_Unit], score: Callable[[str], float], count_tokens: Calla
             break
         if i in picked:
             continue
+        antecedents = _antecedents(units, i)
         neighbours = {j for j in (i - 1, i, i + 1) if 0 <= j < len(units) and units[j].kind != "heading"}
-        for ids in (neighbours, {i}):
+        # a sentence that opens with a pronoun means nothing without what it points back to
+        for ids in (neighbours | antecedents, antecedents | {i}, *([] if antecedents else [{i}])):
             grown = with_table_header(picked | ids)
             if fits(grown):
                 picked = grown
@@ -177,6 +183,19 @@ def _pick(units: list[_Unit], score: Callable[[str], float], count_tokens: Calla
                 return ""
             break
     return _join(units, sorted(picked))
+
+
+def _antecedents(units: list[_Unit], i: int, most: int = 3) -> set[int]:
+    """The sentences before ``units[i]`` that its opening pronoun points back to ("It is the default
+    protocol ..." needs "Protocol version 4 was added ..."): back to the first one that does not open
+    with a pronoun, at most ``most``, within its line."""
+    out: set[int] = set()
+    j = i
+    while len(out) < most and units[j].kind == "sentence" and _ANAPHOR.match(units[j].text) and j > 0 \
+            and units[j - 1].kind == "sentence" and units[j - 1].line == units[j].line:
+        j -= 1
+        out.add(j)
+    return out
 
 
 def condense_for_prompt(sources: Sequence[Source], query: str, count_tokens: Callable[[str], int]

@@ -39,6 +39,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from groundglass.answer.querytext import literal_terms
 from groundglass.answer.sentences import split_sentences as sentences_of_passage
 
 # --- words -----------------------------------------------------------------------------------------
@@ -98,8 +99,14 @@ def clean(sentence: str) -> str:
 
 
 def restates_question(sentence: str, question: str) -> bool:
-    """True when ``sentence`` adds no word beyond the question's, the markers and filler words."""
-    novel = content_stems(clean(sentence)) - content_stems(question)
+    """True when ``sentence`` adds no word beyond the question's, the markers and filler words.
+
+    A verbatim term the question lacks (``%f``, ``--force``, ``os.path.join``) is new content even
+    when its letters are too short to count as a word."""
+    text = clean(sentence)
+    if set(literal_terms(text)) - set(literal_terms(question)):
+        return False
+    novel = content_stems(text) - content_stems(question)
     return not {w for w in novel if w not in _FILLER and stem(w) not in _FILLER_STEMS}
 
 
