@@ -15,10 +15,11 @@ from groundglass.answer.types import Source
 from groundglass.config import Settings, load_settings
 from groundglass.errors import GroundglassError, NotFoundError
 from groundglass.server.auth import KeyStore, Principal, hash_key
+from groundglass.server.batch_file import parse_batch_file
 from groundglass.server.db import get_engine
 from groundglass.server.errors import APIError
 from groundglass.server.filters import build_filters
-from groundglass.server.jobs import JobStore, parse_batch_file
+from groundglass.server.jobs import JobStore
 from groundglass.server.limits import RateLimits
 from groundglass.server.schemas import SearchRequest
 from groundglass.server.usage import Ledger, Pricing, UsageEntry
@@ -237,8 +238,8 @@ def test_job_lines_are_claimed_once_and_committed_once(settings: Settings) -> No
     engine = get_engine(settings)
     store = JobStore(engine, Ledger(engine))
     who = Principal(key_id="k", project="p", rpm=1, tpm=1)
-    store.create_file("p", "batch", "in.jsonl", line("a") + line("b"))
-    file_id = store.list_files(who)[0]["id"]
+    store.files.create_file("p", "batch", "in.jsonl", line("a") + line("b"))
+    file_id = store.files.list_files(who)[0]["id"]
     batch = store.create_batch(who, file_id, "/v1/chat/completions", None, 10)
     first, second = store.claim("w1/0", 60), store.claim("w2/0", 60)
     assert first and second and first["custom_id"] != second["custom_id"]
@@ -254,7 +255,7 @@ def test_job_lines_are_claimed_once_and_committed_once(settings: Settings) -> No
     assert store.finish(taken, 200, {}, "r2", entry)
     job = store.get_job(who, batch["id"], "batch")
     assert job and job["status"] == "completed" and job["counts"]["completed"] == 2 and job["output_file_id"]
-    out = store.get_file(who, job["output_file_id"], content=True)
+    out = store.files.get_file(who, job["output_file_id"], content=True)
     assert out and [json.loads(x)["custom_id"] for x in out["content"].decode().splitlines()] == ["a", "b"]
     assert Ledger(engine).count() == 2  # one row per committed line
     assert time.time() > 0

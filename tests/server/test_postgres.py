@@ -203,7 +203,7 @@ def test_two_lines_finishing_at_once_end_the_batch(postgres: PostgresServer, tmp
 
     store = _store(postgres, "gg_race", tmp_path)
     who = Principal("key_1", "race", 10, 10)
-    f = store.create_file("race", "batch", "two.jsonl", batch_file(QUESTIONS[:2]))
+    f = store.files.create_file("race", "batch", "two.jsonl", batch_file(QUESTIONS[:2]))
     batch = store.create_batch(who, f["id"], "/v1/chat/completions", None, 10)
     a, b = store.claim("a/0", 60), store.claim("b/0", 60)
     assert a and b
@@ -238,7 +238,7 @@ def test_two_lines_finishing_at_once_end_the_batch(postgres: PostgresServer, tmp
     job = store.get_job(who, batch["id"], "batch")
     assert job["status"] == "completed" and job["counts"]["completed"] == 2  # not left in_progress
     assert b_waited
-    assert len(jsonl(store.get_file(who, job["output_file_id"], content=True)["content"])) == 2
+    assert len(jsonl(store.files.get_file(who, job["output_file_id"], content=True)["content"])) == 2
 
 
 def test_batch_expiry_on_postgres(postgres: PostgresServer, tmp_path: Path) -> None:
@@ -246,7 +246,7 @@ def test_batch_expiry_on_postgres(postgres: PostgresServer, tmp_path: Path) -> N
 
     store = _store(postgres, "gg_expiry", tmp_path)
     who = Principal("key_1", "late", 10, 10)
-    f = store.create_file("late", "batch", "three.jsonl", batch_file(QUESTIONS[:3]))
+    f = store.files.create_file("late", "batch", "three.jsonl", batch_file(QUESTIONS[:3]))
     batch = store.create_batch(who, f["id"], "/v1/chat/completions", None, 10, window_s=5)
     assert batch["expires_at"] == pytest.approx(batch["created_at"] + 5)
     first = store.claim("w/0", 60)
@@ -260,14 +260,13 @@ def test_batch_expiry_on_postgres(postgres: PostgresServer, tmp_path: Path) -> N
     )  # a late result is dropped
     job = store.get_job(who, batch["id"], "batch")
     assert job["status"] == "expired" and job["expired_at"] and job["counts"]["expired"] == 2
-    errors = jsonl(store.get_file(who, job["error_file_id"], content=True)["content"])
+    errors = jsonl(store.files.get_file(who, job["error_file_id"], content=True)["content"])
     assert [(e["custom_id"], e["response"], e["error"]["code"]) for e in errors] == [
         ("q1", None, "batch_expired"),
         ("q2", None, "batch_expired"),
     ]
-    assert [
-        x["custom_id"] for x in jsonl(store.get_file(who, job["output_file_id"], content=True)["content"])
-    ] == ["q0"]
+    output = store.files.get_file(who, job["output_file_id"], content=True)
+    assert [x["custom_id"] for x in jsonl(output["content"])] == ["q0"]
 
 
 def test_a_postgres_database_from_before_expiry_gains_its_columns(

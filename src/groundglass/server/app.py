@@ -32,15 +32,16 @@ from groundglass.server import chat, indexes_api, jobs_api, ops, search_api, thr
 from groundglass.server.answering import Answerer
 from groundglass.server.auth import KeyStore
 from groundglass.server.body_limit import BodyLimitMiddleware
-from groundglass.server.completions import endpoint_name, new_request_id, usage_entry
 from groundglass.server.db import get_engine
 from groundglass.server.errors import APIError, install_error_handlers
-from groundglass.server.jobs import JobStore, JobWorker
+from groundglass.server.files import FileStore
+from groundglass.server.job_worker import JobWorker
+from groundglass.server.jobs import JobStore
 from groundglass.server.limits import RateLimits
 from groundglass.server.metrics import Metrics, MetricsMiddleware
-from groundglass.server.search_api import WebSearch
+from groundglass.server.search_service import ProviderSearch
 from groundglass.server.state import ServerState, caller
-from groundglass.server.usage import Ledger, Pricing
+from groundglass.server.usage import Ledger, Pricing, endpoint_name, new_request_id, usage_entry
 
 if TYPE_CHECKING:
     from groundglass.config import Settings
@@ -54,6 +55,7 @@ def build_state(settings: Settings) -> ServerState:
     ledger = Ledger(engine)
     metrics = Metrics()
     answerer = Answerer(settings, metrics)
+    files = FileStore(engine)
     return ServerState(
         settings=settings,
         db=engine,
@@ -63,8 +65,9 @@ def build_state(settings: Settings) -> ServerState:
         pricing=Pricing(settings.server),
         answerer=answerer,
         metrics=metrics,
-        jobs=JobStore(engine, ledger),
-        search=WebSearch(settings),
+        files=files,
+        jobs=JobStore(engine, ledger, files),
+        search=ProviderSearch(settings),
         started_at=time.time(),
     )
 

@@ -23,12 +23,11 @@ header: time queued for an engine slot, engine time, and the engine's steps (ret
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing, suppress
+from contextlib import aclosing
 from typing import Any
 
 import anyio
@@ -39,22 +38,15 @@ from sse_starlette import EventSourceResponse
 from groundglass.answer.events import Done, ErrorEvent, Event, ImagesRead, SourcesFound, StepDone, Token
 from groundglass.answer.response import attribution
 from groundglass.log import get_logger
+from groundglass.server.answer_service import complete, token_counter
 from groundglass.server.answering import Plan, engine_failure
 from groundglass.server.auth import Principal
-from groundglass.server.completions import (
-    chunk,
-    citation_tokens,
-    completion_body,
-    new_request_id,
-    record_refusal,
-    sources_extra,
-    usage_block,
-    usage_entry,
-)
+from groundglass.server.completions import chunk, citation_tokens, sources_extra, usage_block
+from groundglass.server.disconnect import cancel_on_disconnect
 from groundglass.server.errors import APIError, error_body
 from groundglass.server.schemas import ChatRequest
 from groundglass.server.state import ServerState, caller, state
-from groundglass.server.usage import Cost
+from groundglass.server.usage import Cost, new_request_id, record_refusal, usage_entry
 
 router = APIRouter(tags=["chat"])
 log = get_logger(__name__)
@@ -81,9 +73,9 @@ async def chat_completions(body: ChatRequest, request: Request, who: Principal =
                 headers={"x-request-id": request_id},
             )
         timings: dict[str, float] = {}
-        result, usage, cost = await complete(
-            st, plan, request_id, cancel_on_disconnect=request, timings=timings
-        )
+        cancel = threading.Event()
+        async with cancel_on_disconnect(request, cancel):
+            result, usage, cost = await complete(st, plan, request_id, cancel=cancel, timings=timings)
     except APIError as exc:
         await record_refusal(st, who, exc, request_id=request_id, model=body.model, endpoint=endpoint,
                              started=started)
@@ -107,71 +99,21 @@ async def chat_completions(body: ChatRequest, request: Request, who: Principal =
     return JSONResponse(result, headers={"x-request-id": request_id, "server-timing": server_timing})
 
 
-async def complete(
-    st: ServerState,
-    plan: Plan,
-    request_id: str,
-    *,
-    cancel_on_disconnect: Request | None = None,
-    timings: dict[str, float] | None = None,
-) -> tuple[dict[str, Any], dict[str, Any], Cost]:
-    """Run ``plan`` to its answer: (completion body, usage block, cost). Raises APIError on failure."""
-    cancel = threading.Event()
-    watcher = None
-    if cancel_on_disconnect is not None:
-        watcher = asyncio.create_task(_watch_disconnect(cancel_on_disconnect, cancel))
-    try:
-        answer, _ = await st.answerer.answer(plan, cancel, timings)
-    finally:
-        if watcher is not None:
-            watcher.cancel()
-            with suppress(asyncio.CancelledError):
-                await watcher
-    if timings is not None:  # the engine's own steps (cumulative seconds), e.g. "first_token_s"
-        timings.update({k.removesuffix("_s"): v for k, v in answer.timings.items()})
-    count = _token_counter(st, plan)
-    searched = answer.usage.num_search_queries  # the queries actually searched (none when search is off)
-    usage, cost = usage_block(st.pricing, plan, answer, searched, citation_tokens(answer, count))
-    st.metrics.tokens.labels("prompt").inc(answer.usage.prompt_tokens)
-    st.metrics.tokens.labels("completion").inc(answer.usage.completion_tokens)
-    return completion_body(plan, answer, usage, request_id, int(time.time())), usage, cost
-
-
-def _token_counter(st: ServerState, plan: Plan) -> Any:
-    try:
-        return st.answerer.engine(plan).llm(plan.ask.model).count_tokens
-    except Exception:
-        return None
-
-
-async def _watch_disconnect(request: Request, cancel: threading.Event) -> None:
-    """Set ``cancel`` when the client goes away before its answer is ready."""
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            cancel.set()
-            return
-
-
 async def _first_event(
     events: AsyncGenerator[Event, None], cancel: threading.Event, request: Request
 ) -> Event | None:
     """The engine's first event, before the response starts: a failure there (an ErrorEvent, or an
     APIError from the engine bridge) is raised as an APIError, so the client gets a real HTTP status.
     None when the engine ended without an event (the client went away)."""
-    watcher = asyncio.create_task(_watch_disconnect(request, cancel))
-    try:
-        first = await anext(events, None)
-        if isinstance(first, ErrorEvent):
-            raise engine_failure(first)
-        return first
-    except BaseException:
-        await events.aclose()  # frees the engine slot
-        raise
-    finally:
-        watcher.cancel()
-        with suppress(asyncio.CancelledError):
-            await watcher
+    async with cancel_on_disconnect(request, cancel):
+        try:
+            first = await anext(events, None)
+            if isinstance(first, ErrorEvent):
+                raise engine_failure(first)
+            return first
+        except BaseException:
+            await events.aclose()  # frees the engine slot
+            raise
 
 
 async def _sse(
@@ -244,7 +186,7 @@ async def _sse(
                     yield _data(chunk(request_id, created, model, opening({"content": event.text})))
                 elif isinstance(event, Done):
                     answer = event.answer
-                    cites = citation_tokens(answer, _token_counter(st, plan))
+                    cites = citation_tokens(answer, token_counter(st.answerer, plan))
                     searched = answer.usage.num_search_queries
                     usage, cost = usage_block(st.pricing, plan, answer, searched, cites)
                     extra: dict[str, Any] = {**sources_extra(answer.sources), "usage": usage,

@@ -15,30 +15,14 @@ questions come from the engine: follow-ups the sources can answer, written by th
 
 from __future__ import annotations
 
-import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from groundglass.answer.response import to_perplexity_json
-from groundglass.server.usage import Cost, UsageEntry
 
 if TYPE_CHECKING:
     from groundglass.answer.types import Answer, Source
     from groundglass.server.answering import Plan
-    from groundglass.server.auth import Principal
-    from groundglass.server.errors import APIError
-    from groundglass.server.state import ServerState
-    from groundglass.server.usage import Pricing
-
-
-def new_request_id() -> str:
-    return f"gg-{uuid.uuid4().hex}"
-
-
-def endpoint_name(path: str) -> str:
-    """One name per endpoint in the ledger: ``/v1/chat/completions`` and ``/chat/completions`` are one."""
-    path = path.rstrip("/") or "/"
-    return path.removeprefix("/v1") if path.endswith("/chat/completions") else path
+    from groundglass.server.usage import Cost, Pricing
 
 
 def citation_tokens(answer: Answer, count_tokens: Any | None = None) -> int:
@@ -115,42 +99,3 @@ def chunk(
 
 def sources_extra(sources: list[Source]) -> dict[str, Any]:
     return {"citations": [s.url for s in sources], "search_results": [s.search_result() for s in sources]}
-
-
-def usage_entry(
-    who: Principal,
-    *,
-    request_id: str,
-    model: str,
-    endpoint: str,
-    status: int,
-    started: float,
-    usage: dict[str, Any] | None = None,
-    cost: Cost | None = None,
-) -> UsageEntry:
-    u = usage or {}
-    return UsageEntry(
-        request_id=request_id,
-        key_id=who.key_id,
-        project=who.project,
-        model=model,
-        endpoint=endpoint_name(endpoint),
-        status=status,
-        prompt_tokens=int(u.get("prompt_tokens", 0)),
-        completion_tokens=int(u.get("completion_tokens", 0)),
-        citation_tokens=int(u.get("citation_tokens", 0)),
-        reasoning_tokens=int(u.get("reasoning_tokens", 0)),
-        num_search_queries=int(u.get("num_search_queries", 0)),
-        search_context_size=u.get("search_context_size"),
-        latency_ms=(time.perf_counter() - started) * 1000,
-        cost=cost or Cost(),
-    )
-
-
-async def record_refusal(st: ServerState, who: Principal, exc: APIError, *, request_id: str, model: str,
-                         endpoint: str, started: float) -> None:
-    """A request refused before any work (limits, bad input): counted, and in the ledger with its status."""
-    if exc.status == 429:
-        st.metrics.rate_limited.inc()
-    await st.record(usage_entry(who, request_id=request_id, model=model, endpoint=endpoint,
-                                status=exc.status, started=started))

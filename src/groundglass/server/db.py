@@ -17,6 +17,7 @@ request because of what the request contained.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -215,6 +216,11 @@ def database_url(settings: Settings) -> str:
     if sep and scheme in ("postgres", "postgresql"):  # the driver groundglass installs: psycopg 3
         return f"postgresql+psycopg://{rest}"
     return url
+
+
+def new_id(prefix: str) -> str:
+    """A fresh row id such as ``file_3f2a...``: the prefix names the kind, as OpenAI's ids do."""
+    return f"{prefix}_{secrets.token_hex(12)}"
 
 
 def fit(table: Table, values: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Async and batch jobs: persisted in the server database, run by a bounded worker, resumable.
+"""The job store: async and batch jobs persisted in the server database, claimed line by line, resumable.
 
 A job is a row in ``jobs``; its work is one row per request in ``job_items`` (one for an async
 request, one per JSONL line for a batch). Each line moves ``pending -> running -> done|failed``
@@ -22,110 +22,40 @@ Several server processes can share one database (SQLite or PostgreSQL): they cla
 table. Whatever ends a job (its last line, a cancel, expiry) first locks the job's row (``SELECT ...
 FOR UPDATE``; a no-op on SQLite, whose writers are serialized anyway), so that two lines finishing at
 once on PostgreSQL cannot both see the other as still running and leave the job open.
+
+The worker that runs the lines is :mod:`groundglass.server.job_worker`; the batch file format is
+:mod:`groundglass.server.batch_file`; files live in :mod:`groundglass.server.files`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import json
-import os
-import secrets
-import socket
 import time
-from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
-from groundglass.log import get_logger
 from groundglass.server import db
-from groundglass.server.auth import Principal
-from groundglass.server.completions import new_request_id, usage_entry
-from groundglass.server.errors import APIError, error_body
-from groundglass.server.schemas import ChatRequest
+from groundglass.server.batch_file import jsonl, parse_batch_file, result_lines
+from groundglass.server.errors import APIError
+from groundglass.server.files import FileStore
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from groundglass.server.state import ServerState
+    from groundglass.server.auth import Principal
     from groundglass.server.usage import Ledger, UsageEntry
-
-log = get_logger(__name__)
 
 ACTIVE = ("pending", "running")
 ASYNC_STATUS = {"done": "COMPLETED", "failed": "FAILED"}
-CUSTOM_ID_MAX = db.job_items.c.custom_id.type.length or 200
 OPEN_BATCH = ("validating", "in_progress")  # states a batch can still expire or be cancelled from
-EXPIRED_ERROR = {
-    "code": "batch_expired",
-    "message": "This request could not be executed before the completion window expired.",
-}
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(12)}"
 
 
 class JobStore:
-    def __init__(self, engine: Engine, ledger: Ledger) -> None:
+    def __init__(self, engine: Engine, ledger: Ledger, files: FileStore | None = None) -> None:
         self.engine = engine
         self.ledger = ledger
-
-    # --- files ---------------------------------------------------------------------------------
-
-    def create_file(
-        self, project: str, purpose: str, filename: str, content: bytes, conn: Connection | None = None
-    ) -> dict[str, Any]:
-        row = {
-            "id": new_id("file"),
-            "project": project,
-            "purpose": purpose,
-            "filename": filename,
-            "bytes": len(content),
-            "created_at": time.time(),
-            "content": content,
-        }
-        row = db.fit(db.files, row)
-        if conn is not None:
-            conn.execute(insert(db.files).values(**row))
-        else:
-            with self.engine.begin() as c:
-                c.execute(insert(db.files).values(**row))
-        return _file_public(row)
-
-    def get_file(self, who: Principal, file_id: str, *, content: bool = False) -> dict[str, Any] | None:
-        f = db.files.c
-        cols = [f.id, f.project, f.purpose, f.filename, f.bytes, f.created_at] + (
-            [f.content] if content else []
-        )
-        q = select(*cols).where(f.id == file_id)
-        if not who.admin:
-            q = q.where(f.project == who.project)
-        with self.engine.connect() as conn:
-            row = conn.execute(q).first()
-        return dict(row._mapping) if row else None
-
-    def list_files(
-        self, who: Principal, purpose: str | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        f = db.files.c
-        q = select(f.id, f.project, f.purpose, f.filename, f.bytes, f.created_at).order_by(
-            f.created_at.desc()
-        )
-        if not who.admin:
-            q = q.where(f.project == who.project)
-        if purpose:
-            q = q.where(f.purpose == purpose)
-        with self.engine.connect() as conn:
-            return [_file_public(dict(r._mapping)) for r in conn.execute(q.limit(limit))]
-
-    def delete_file(self, who: Principal, file_id: str) -> bool:
-        f = db.files.c
-        cond = [f.id == file_id] + ([] if who.admin else [f.project == who.project])
-        with self.engine.begin() as conn:
-            return conn.execute(db.files.delete().where(*cond)).rowcount == 1
+        self.files = files or FileStore(engine)
 
     # --- creating jobs -------------------------------------------------------------------------
 
@@ -142,7 +72,7 @@ class JobStore:
                 ).first()
                 if row:
                     return self._job(conn, row.id)
-            job_id = new_id("async")
+            job_id = db.new_id("async")
             conn.execute(
                 insert(db.jobs).values(
                     **db.fit(
@@ -183,7 +113,7 @@ class JobStore:
         window_s: float = 86_400.0,
     ) -> dict[str, Any]:
         """A batch of the lines of file ``input_file_id``, to finish within ``window_s`` seconds."""
-        f = self.get_file(who, input_file_id, content=True)
+        f = self.files.get_file(who, input_file_id, content=True)
         if f is None:
             raise APIError(404, f"no file {input_file_id!r}", code="file_not_found", param="input_file_id")
         if f["purpose"] != "batch":
@@ -195,7 +125,7 @@ class JobStore:
             )
         lines = parse_batch_file(f["content"], endpoint, max_lines)
         with self.engine.begin() as conn:
-            job_id = new_id("batch")
+            job_id = db.new_id("batch")
             now = time.time()
             conn.execute(
                 insert(db.jobs).values(
@@ -515,271 +445,19 @@ class JobStore:
         """Write a finalizing batch's output and error files, and its final ``values`` (status...)."""
         it, j = db.job_items.c, db.jobs.c
         job = conn.execute(select(db.jobs.c.project).where(j.id == job_id)).one()
-        output, errors = [], []
-        for r in conn.execute(
-            select(it.custom_id, it.status, it.status_code, it.response, it.request_id)
-            .where(it.job_id == job_id, it.status.in_(("done", "failed", "expired")))
-            .order_by(it.line_no)
-        ):
-            if r.status == "expired":  # as OpenAI writes it: no response, the error says why
-                errors.append(
-                    {
-                        "id": f"batch_req_{secrets.token_hex(12)}",
-                        "custom_id": r.custom_id,
-                        "response": None,
-                        "error": dict(EXPIRED_ERROR),
-                    }
-                )
-                continue
-            body = json.loads(r.response) if r.response else None
-            line: dict[str, Any] = {
-                "id": f"batch_req_{r.request_id or secrets.token_hex(8)}",
-                "custom_id": r.custom_id,
-                "response": {"status_code": r.status_code, "request_id": r.request_id, "body": body},
-                "error": None,
-            }
-            if r.status == "done":
-                output.append(line)
-            else:
-                err = (body or {}).get("error") or {}
-                line["error"] = {
-                    "code": err.get("code") or "request_failed",
-                    "message": err.get("message", ""),
-                }
-                errors.append(line)
+        output, errors = result_lines(
+            conn.execute(
+                select(it.custom_id, it.status, it.status_code, it.response, it.request_id)
+                .where(it.job_id == job_id, it.status.in_(("done", "failed", "expired")))
+                .order_by(it.line_no)
+            )
+        )
         if output:
-            values["output_file_id"] = self.create_file(
-                job.project, "batch_output", f"{job_id}_output.jsonl", _jsonl(output), conn
+            values["output_file_id"] = self.files.create_file(
+                job.project, "batch_output", f"{job_id}_output.jsonl", jsonl(output), conn
             )["id"]
         if errors:
-            values["error_file_id"] = self.create_file(
-                job.project, "batch_error", f"{job_id}_error.jsonl", _jsonl(errors), conn
+            values["error_file_id"] = self.files.create_file(
+                job.project, "batch_error", f"{job_id}_error.jsonl", jsonl(errors), conn
             )["id"]
         conn.execute(update(db.jobs).where(j.id == job_id).values(**values))
-
-
-def _jsonl(lines: list[dict[str, Any]]) -> bytes:
-    return "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines).encode("utf-8")
-
-
-def _file_public(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "object": "file",
-        "bytes": row["bytes"],
-        "created_at": int(row["created_at"]),
-        "filename": row["filename"],
-        "purpose": row["purpose"],
-        "status": "processed",
-        "expires_at": None,
-        "status_details": None,
-    }
-
-
-def parse_batch_file(content: bytes, endpoint: str, max_lines: int) -> list[tuple[str, dict[str, Any]]]:
-    """The (custom_id, body) of each line of an OpenAI batch input file; APIError 400 naming a bad line."""
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise APIError(400, "the batch file is not UTF-8 text", code="invalid_file") from exc
-    out: list[tuple[str, dict[str, Any]]] = []
-    seen: set[str] = set()
-    accepted = {endpoint, "/v1/chat/completions", "/chat/completions"}
-    for n, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            line = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise APIError(
-                400, f"batch file line {n} is not valid JSON ({exc.msg})", code="invalid_file"
-            ) from exc
-        if not isinstance(line, dict):
-            raise APIError(400, f"batch file line {n} is not a JSON object", code="invalid_file")
-        cid, method, url, body = line.get("custom_id"), line.get("method"), line.get("url"), line.get("body")
-        if not isinstance(cid, str) or not cid:
-            raise APIError(400, f"batch file line {n} has no custom_id", code="invalid_file")
-        if len(cid) > CUSTOM_ID_MAX or "\x00" in cid:
-            raise APIError(
-                400,
-                f"batch file line {n}: custom_id must be at most {CUSTOM_ID_MAX} characters, without NUL",
-                code="invalid_file",
-            )
-        if cid in seen:
-            raise APIError(
-                400, f"batch file line {n}: custom_id {cid!r} is used twice", code="duplicate_custom_id"
-            )
-        if method != "POST":
-            raise APIError(400, f"batch file line {n}: method must be POST", code="invalid_file")
-        if url not in accepted:
-            raise APIError(
-                400,
-                f"batch file line {n}: url {url!r} does not match the batch endpoint {endpoint}",
-                code="invalid_file",
-            )
-        if not isinstance(body, dict):
-            raise APIError(400, f"batch file line {n}: body must be a JSON object", code="invalid_file")
-        seen.add(cid)
-        out.append((cid, body))
-        if len(out) > max_lines:
-            raise APIError(
-                400, f"the batch file has more than {max_lines} requests", code="too_many_requests"
-            )
-    if not out:
-        raise APIError(400, "the batch file has no requests", code="empty_file")
-    return out
-
-
-class JobWorker:
-    """Runs job lines with at most ``concurrency`` at once; one per server process."""
-
-    def __init__(self, st: ServerState, concurrency: int, lease_s: float) -> None:
-        self.st = st
-        self.store = st.jobs
-        self.concurrency = concurrency
-        self.lease_s = lease_s
-        self.worker_id = f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
-        self._claims = itertools.count()
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._main: asyncio.Task[None] | None = None
-        self._beat: asyncio.Task[None] | None = None
-        self._expiry: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._main = asyncio.create_task(self._run(), name="job-worker")
-        self._beat = asyncio.create_task(self._heartbeat(), name="job-heartbeat")
-        self._expiry = asyncio.create_task(self._expire(), name="job-expiry")
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        for t in (self._main, self._beat, self._expiry, *self._tasks):
-            if t is not None:
-                t.cancel()
-        for t in (self._main, self._beat, self._expiry, *list(self._tasks)):
-            if t is not None:
-                with suppress(asyncio.CancelledError, Exception):
-                    await t
-        await asyncio.to_thread(self.store.release, self.worker_id)
-
-    async def _heartbeat(self) -> None:
-        while not self._stopping:
-            await asyncio.sleep(self.lease_s / 3)
-            if self._tasks:
-                with suppress(Exception):
-                    await asyncio.to_thread(self.store.renew, self.worker_id, self.lease_s)
-
-    async def _expire(self, every_s: float = 1.0) -> None:
-        """End overdue batches (also while every slot is busy with a long line)."""
-        while not self._stopping:
-            try:
-                for job_id in await asyncio.to_thread(self.store.expire_due):
-                    log.info("batch_expired", job=job_id)
-            except Exception as exc:  # the database is away: try again on the next tick
-                log.warning("batch_expiry_failed", error=repr(exc))
-            await asyncio.sleep(every_s)
-
-    async def _run(self) -> None:
-        await asyncio.to_thread(self.store.finalize_stragglers)
-        slots = asyncio.Semaphore(self.concurrency)
-        while not self._stopping:
-            await slots.acquire()
-            token = f"{self.worker_id}/{next(self._claims)}"
-            try:
-                item = await asyncio.to_thread(self.store.claim, token, self.lease_s)
-            except Exception as exc:
-                log.warning("job_claim_failed", error=repr(exc))
-                item = None
-            if item is None:
-                slots.release()
-                self._wake.clear()
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=min(1.0, self.lease_s / 2))
-                continue
-            task = asyncio.create_task(self._process(item))
-            self._tasks.add(task)
-            task.add_done_callback(lambda t: (self._tasks.discard(t), slots.release()))
-
-    async def _process(self, item: dict[str, Any]) -> None:
-        st = self.st
-        started = time.perf_counter()
-        request_id = new_request_id()
-        job = await asyncio.to_thread(self._job_owner, item["job_id"])
-        if job is None:
-            return
-        who = Principal(key_id=job["key_id"], project=job["project"], rpm=1, tpm=1)
-        raw = json.loads(item["body"])
-        model = str(raw.get("model", "")) if isinstance(raw, dict) else ""
-        entry: UsageEntry | None
-        try:
-            body = ChatRequest.model_validate({**raw, "stream": False})
-            from groundglass.server.chat import complete
-
-            plan = st.answerer.plan(body)
-            result, usage, cost = await complete(st, plan, request_id)
-            status_code = 200
-            entry = usage_entry(
-                who,
-                request_id=request_id,
-                model=model,
-                endpoint=job["endpoint"],
-                status=200,
-                started=started,
-                usage=usage,
-                cost=cost,
-            )
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            param = ".".join(str(p) for p in first.get("loc", ()))
-            status_code, result = (
-                400,
-                error_body(
-                    f"invalid value for '{param}': {first.get('msg')}",
-                    param=param or None,
-                    code="invalid_value",
-                ),
-            )
-            entry = usage_entry(
-                who, request_id=request_id, model=model, endpoint=job["endpoint"], status=400, started=started
-            )
-        except APIError as exc:
-            if exc.status == 499:  # cancelled by shutdown: the line goes back to the queue
-                return
-            status_code, result = exc.status, exc.body()
-            entry = usage_entry(
-                who,
-                request_id=request_id,
-                model=model,
-                endpoint=job["endpoint"],
-                status=exc.status,
-                started=started,
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("job_line_failed", job=item["job_id"], line=item["line_no"], error=repr(exc))
-            status_code, result = (
-                500,
-                error_body(f"internal error ({type(exc).__name__})", type="api_error", code="internal_error"),
-            )
-            entry = usage_entry(
-                who, request_id=request_id, model=model, endpoint=job["endpoint"], status=500, started=started
-            )
-        if self._stopping:
-            return
-        committed = await asyncio.to_thread(self.store.finish, item, status_code, result, request_id, entry)
-        st.metrics.job_items.labels("done" if status_code < 400 else "failed").inc()
-        if not committed:  # its lease ran out and another worker took it, or its batch expired meanwhile
-            log.warning("job_line_result_dropped", job=item["job_id"], line=item["line_no"])
-
-    def _job_owner(self, job_id: str) -> dict[str, Any] | None:
-        with self.store.engine.connect() as conn:
-            row = conn.execute(
-                select(db.jobs.c.key_id, db.jobs.c.project, db.jobs.c.endpoint).where(db.jobs.c.id == job_id)
-            ).first()
-        return dict(row._mapping) if row else None

@@ -26,6 +26,7 @@ from fastapi.responses import Response
 
 from groundglass.server.auth import Principal
 from groundglass.server.errors import APIError
+from groundglass.server.files import file_public
 from groundglass.server.schemas import AsyncChatRequest, BatchCreate
 from groundglass.server.state import ServerState, caller, state
 
@@ -112,32 +113,30 @@ async def upload_file(
         raise APIError(400, "the uploaded file is empty", code="empty_file", param="file")
     await _admit(st, who)
     return await run_in_threadpool(
-        st.jobs.create_file, who.project, "batch", file.filename or "upload.jsonl", content
+        st.files.create_file, who.project, "batch", file.filename or "upload.jsonl", content
     )
 
 
 @router.get("/v1/files", tags=["files"], summary="List files")
 async def list_files(request: Request, who: Principal = Depends(caller), purpose: str | None = None) -> Any:
     st = state(request)
-    data = await run_in_threadpool(st.jobs.list_files, who, purpose)
+    data = await run_in_threadpool(st.files.list_files, who, purpose)
     return {"object": "list", "data": data, "has_more": False}
 
 
 @router.get("/v1/files/{file_id}", tags=["files"], summary="One file's metadata")
 async def get_file(file_id: str, request: Request, who: Principal = Depends(caller)) -> Any:
-    f = await run_in_threadpool(state(request).jobs.get_file, who, file_id)
+    f = await run_in_threadpool(state(request).files.get_file, who, file_id)
     if f is None:
         raise APIError(404, f"no file {file_id!r}", code="file_not_found", param="file_id")
-    from groundglass.server.jobs import _file_public
-
-    return _file_public(f)
+    return file_public(f)
 
 
 @router.get(
     "/v1/files/{file_id}/content", tags=["files"], summary="A file's bytes (batch output/error JSONL)"
 )
 async def file_content(file_id: str, request: Request, who: Principal = Depends(caller)) -> Response:
-    f = await run_in_threadpool(state(request).jobs.get_file, who, file_id, content=True)
+    f = await run_in_threadpool(state(request).files.get_file, who, file_id, content=True)
     if f is None:
         raise APIError(404, f"no file {file_id!r}", code="file_not_found", param="file_id")
     return Response(f["content"], media_type="application/jsonl")
@@ -145,7 +144,7 @@ async def file_content(file_id: str, request: Request, who: Principal = Depends(
 
 @router.delete("/v1/files/{file_id}", tags=["files"], summary="Delete a file")
 async def delete_file(file_id: str, request: Request, who: Principal = Depends(caller)) -> Any:
-    deleted = await run_in_threadpool(state(request).jobs.delete_file, who, file_id)
+    deleted = await run_in_threadpool(state(request).files.delete_file, who, file_id)
     if not deleted:
         raise APIError(404, f"no file {file_id!r}", code="file_not_found", param="file_id")
     return {"id": file_id, "object": "file", "deleted": True}

@@ -17,10 +17,12 @@ if TYPE_CHECKING:
 
     from groundglass.config import Settings
     from groundglass.server.answering import Answerer
-    from groundglass.server.jobs import JobStore, JobWorker
+    from groundglass.server.files import FileStore
+    from groundglass.server.job_worker import JobWorker
+    from groundglass.server.jobs import JobStore
     from groundglass.server.limits import RateLimits
     from groundglass.server.metrics import Metrics
-    from groundglass.server.search_api import SearchBackend
+    from groundglass.server.search_service import SearchBackend
     from groundglass.server.usage import Ledger, Pricing
 
 
@@ -34,6 +36,7 @@ class ServerState:
     pricing: Pricing
     answerer: Answerer
     metrics: Metrics
+    files: FileStore
     jobs: JobStore
     search: SearchBackend
     worker: JobWorker | None = None

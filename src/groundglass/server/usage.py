@@ -13,15 +13,21 @@ for a model without its own plan, free when there is neither)::
 
 ``POST /search`` costs ``server.search_price_per_thousand / 1000`` per request. Rows are written in
 the same transaction as a batch line's result, so a restarted batch never bills a line twice.
+
+Every request, finished, failed, refused or abandoned, leaves one row: :func:`usage_entry` builds it
+for a caller and a request id (:func:`new_request_id`), :func:`record_refusal` writes the row of a
+request refused before any work.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import anyio
 from sqlalchemy import Connection, case, func, insert, select
 
 from groundglass.errors import GroundglassError
@@ -31,6 +37,9 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from groundglass.config import PricePlan, ServerSettings
+    from groundglass.server.auth import Principal
+    from groundglass.server.errors import APIError
+    from groundglass.server.metrics import Metrics
 
 GROUPS = ("key", "project", "model", "day", "endpoint")
 _GROUP_COLUMNS = {
@@ -209,3 +218,62 @@ class Ledger:
                 elif isinstance(v, float):
                     r[k] = round(v, 6 if "cost" in k else 2)
         return [r for r in rows if r["requests"]]
+
+
+def new_request_id() -> str:
+    return f"gg-{uuid.uuid4().hex}"
+
+
+def endpoint_name(path: str) -> str:
+    """One name per endpoint in the ledger: ``/v1/chat/completions`` and ``/chat/completions`` are one."""
+    path = path.rstrip("/") or "/"
+    return path.removeprefix("/v1") if path.endswith("/chat/completions") else path
+
+
+def usage_entry(
+    who: Principal,
+    *,
+    request_id: str,
+    model: str,
+    endpoint: str,
+    status: int,
+    started: float,
+    usage: dict[str, Any] | None = None,
+    cost: Cost | None = None,
+) -> UsageEntry:
+    """The ledger row of one request by ``who``, from its ``usage`` block (none: nothing billed but the
+    row itself); ``started`` is its ``time.perf_counter()`` start."""
+    u = usage or {}
+    return UsageEntry(
+        request_id=request_id,
+        key_id=who.key_id,
+        project=who.project,
+        model=model,
+        endpoint=endpoint_name(endpoint),
+        status=status,
+        prompt_tokens=int(u.get("prompt_tokens", 0)),
+        completion_tokens=int(u.get("completion_tokens", 0)),
+        citation_tokens=int(u.get("citation_tokens", 0)),
+        reasoning_tokens=int(u.get("reasoning_tokens", 0)),
+        num_search_queries=int(u.get("num_search_queries", 0)),
+        search_context_size=u.get("search_context_size"),
+        latency_ms=(time.perf_counter() - started) * 1000,
+        cost=cost or Cost(),
+    )
+
+
+class LedgerContext(Protocol):
+    """What recording a refusal needs of the server (the server's state provides it)."""
+
+    ledger: Ledger
+    metrics: Metrics
+
+
+async def record_refusal(st: LedgerContext, who: Principal, exc: APIError, *, request_id: str, model: str,
+                         endpoint: str, started: float) -> None:
+    """A request refused before any work (limits, bad input): counted, and in the ledger with its status."""
+    if exc.status == 429:
+        st.metrics.rate_limited.inc()
+    entry = usage_entry(who, request_id=request_id, model=model, endpoint=endpoint, status=exc.status,
+                        started=started)
+    await anyio.to_thread.run_sync(st.ledger.record, entry)  # off the event loop
