@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from groundglass.answer.llm.base import ChatMessage
+from groundglass.answer.llm.base import ChatMessage, Completion
 from groundglass.answer.llm.llama_cpp_runtime import LlamaCppLLM
 from groundglass.errors import ModelError
 
@@ -198,6 +198,27 @@ def test_a_dropped_stream_frees_the_model_for_the_next_call(own_tiny: LlamaCppLL
 
     threading.Thread(target=ask, daemon=True).start()
     assert done.wait(30), "the next generation waited for the dropped one"
+
+
+def test_cancel_stops_a_long_prompt_in_its_prefill(tiny_gguf: Path) -> None:
+    """A client that leaves while a long prompt is still being read: the model stops at its next batch
+    instead of reading the whole prompt and generating an answer nobody will see."""
+    llm = LlamaCppLLM(tiny_gguf, context_length=4096, threads=1)
+    try:
+        prompt = [ChatMessage("user", "The lighthouse keeper polished the great lens once more. " * 300)]
+        total = len(llm.prompt_tokens(prompt))
+        batch = llm._owner.call(lambda: llm._llama.n_batch)
+        assert total > 5 * batch  # several batches to stop between
+        cancel = threading.Event()
+        cancel.set()
+        stream = llm.stream(prompt, max_tokens=20, temperature=0.0, completion=Completion(), cancel=cancel)
+        pieces = list(stream)
+        read = llm._owner.call(lambda: llm._llama.n_tokens)
+        assert pieces == [] and read < total - 2 * batch, (read, total)
+        # the next call is served normally
+        assert "".join(llm.stream([ChatMessage("user", "Say hi.")], max_tokens=3, temperature=0.0))
+    finally:
+        llm.close()
 
 
 def test_calls_after_close_are_a_clear_error(tiny_gguf: Path) -> None:

@@ -274,8 +274,8 @@ def test_stop_a_stream_and_the_server_stops_generating(browser: Any, site: Site,
     expect(stop).to_be_hidden()
     shot(page, screens, "06-stopped")
     # the server let go of the engine (no run in flight) and recorded the abandoned request (499; one
-    # that ran to its end would be a 200). The model stops at its next token; a prompt being read when
-    # the client left is read to its end first (seconds on a busy machine), hence the margin.
+    # that ran to its end would be a 200). The model stops at its next token, or at its next batch of
+    # the prompt while it still reads it (a second or two on a busy machine), hence the margin.
     deadline = stopped_at + 20
     while True:
         metrics = httpx.get(site.url + "/metrics", timeout=10).text

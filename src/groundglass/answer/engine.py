@@ -539,6 +539,11 @@ class Engine:
 
         return checked.closest_sentence(job.question, sources, get_embedder())
 
+    @staticmethod
+    def _check_cancelled(job: _Job) -> None:
+        if job.request.cancel is not None and job.request.cancel.is_set():
+            raise GroundglassError("the answer was cancelled", status=499, code="cancelled")
+
     def _generate(self, job: _Job, messages: list[ChatMessage], completion: Completion,
                   n_sources: int, gate: checked.SentenceGate) -> Iterator[str]:
         """The model's text as it comes, with markers that match no source taken out, held by ``gate``
@@ -549,10 +554,9 @@ class Engine:
         first = "first_token_s" not in job.timings
         with closing(job.llm.stream(messages, max_tokens=max_tokens, temperature=job.temperature,
                                     top_p=job.request.top_p, stop=job.request.stop,
-                                    completion=completion)) as tokens:
+                                    completion=completion, cancel=job.request.cancel)) as tokens:
             for raw in tokens:
-                if job.request.cancel is not None and job.request.cancel.is_set():
-                    raise GroundglassError("the answer was cancelled", status=499, code="cancelled")
+                self._check_cancelled(job)
                 text = markers.feed(raw)
                 if repetition.feed(text):
                     log.info("generation_looped", tail=gate.draft[-80:])
@@ -566,6 +570,7 @@ class Engine:
                 if gate.failed is not None:
                     break
             else:
+                self._check_cancelled(job)  # the model stopped because it was told to
                 for piece in [*gate.feed(markers.flush()), *gate.finish()]:
                     if first:
                         job.lap("first_token_s")

@@ -7,6 +7,7 @@ settings)`` picks one from a model spec string.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -34,8 +35,10 @@ class LLM(Protocol):
 
     def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float = 0.2,
                top_p: float | None = None, stop: list[str] | None = None,
-               completion: Completion | None = None) -> Iterator[str]:
-        """Yield text pieces as the model generates them; fill ``completion`` with token counts."""
+               completion: Completion | None = None, cancel: threading.Event | None = None) -> Iterator[str]:
+        """Yield text pieces as the model generates them; fill ``completion`` with token counts. Once
+        ``cancel`` is set, the runtime stops as soon as it can (in the prompt's prefill too) and the
+        iterator ends."""
         ...
 
     def count_tokens(self, text: str) -> int:

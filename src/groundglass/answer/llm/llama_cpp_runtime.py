@@ -375,7 +375,7 @@ class LlamaCppLLM:
 
     def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float = 0.2,
                top_p: float | None = None, stop: list[str] | None = None,
-               completion: Completion | None = None) -> Iterator[str]:
+               completion: Completion | None = None, cancel: threading.Event | None = None) -> Iterator[str]:
         """Stream the reply to ``messages``. The generation runs on the owner thread and hands its pieces
         over through a queue; closing the iterator early (or dropping it) stops it at the next token."""
         completion = completion if completion is not None else Completion()
@@ -390,11 +390,12 @@ class LlamaCppLLM:
         pieces: queue.SimpleQueue[object] = queue.SimpleQueue()
         options = {"max_tokens": max_tokens, "temperature": temperature,
                    "top_p": 0.95 if top_p is None else top_p, "stop": stops}
+        stop_event = cancel
         future, cancel = self._owner.submit(
             lambda cancel: self._generate_steps(tokens, options, completion, pieces, cancel))
         future.add_done_callback(lambda _: pieces.put(_END))  # after its last piece, or when never run
         try:
-            while (piece := pieces.get()) is not _END:
+            while (piece := self._next_piece(pieces, cancel, stop_event)) is not _END:
                 yield str(piece)
             future.result()  # the generation's error, if it failed
         finally:
@@ -404,6 +405,20 @@ class LlamaCppLLM:
                 cancel.set()  # stopped early: end the generation at its next token, then let it settle
                 with contextlib.suppress(Exception):
                     future.result()
+
+    @staticmethod
+    def _next_piece(pieces: queue.SimpleQueue[object], task_cancel: threading.Event,
+                    caller_cancel: threading.Event | None) -> object:
+        """The next piece; while waiting (a long prefill), the caller's ``cancel`` is handed on to the
+        task, which stops at its next batch or token and then ends the stream."""
+        if caller_cancel is None:
+            return pieces.get()
+        while True:
+            try:
+                return pieces.get(timeout=0.05)
+            except queue.Empty:
+                if caller_cancel.is_set():
+                    task_cancel.set()
 
     def _generate_steps(self, tokens: list[int], options: dict[str, Any], completion: Completion,
                         out: queue.SimpleQueue[object], cancel: threading.Event) -> Steps[None]:

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -100,12 +101,15 @@ class OpenAICompatibleLLM:
 
     def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float = 0.2,
                top_p: float | None = None, stop: list[str] | None = None,
-               completion: Completion | None = None) -> Iterator[str]:
+               completion: Completion | None = None, cancel: threading.Event | None = None) -> Iterator[str]:
         completion = completion if completion is not None else Completion()
         text_parts: list[str] = []
         usage: dict[str, Any] | None = None
         try:
             for event in self._events(messages, max_tokens, temperature, top_p, stop):
+                if cancel is not None and cancel.is_set():
+                    completion.finish_reason = "cancelled"
+                    break  # leaving the iterator closes the HTTP stream, which stops the endpoint
                 if isinstance(event.get("usage"), dict):
                     usage = event["usage"]
                 for choice in event.get("choices") or []:
