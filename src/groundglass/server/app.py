@@ -26,6 +26,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 
 from groundglass import __version__
 from groundglass.server import chat, indexes_api, jobs_api, ops, search_api, threads, ui
@@ -35,6 +36,7 @@ from groundglass.server.body_limit import BodyLimitMiddleware
 from groundglass.server.db import get_engine
 from groundglass.server.errors import APIError, install_error_handlers
 from groundglass.server.files import FileStore
+from groundglass.server.finetune import wiring as finetune
 from groundglass.server.job_worker import JobWorker
 from groundglass.server.jobs import JobStore
 from groundglass.server.limits import RateLimits
@@ -83,11 +85,14 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> FastAPI:
         if run_jobs:
             st.worker = JobWorker(st, settings.server.job_concurrency, settings.server.job_lease_s)
             st.worker.start()
+        if run_jobs:
+            finetune.start(app.state.finetune)
         try:
             yield
         finally:
             if st.worker is not None:
                 await st.worker.stop()
+            await run_in_threadpool(finetune.stop, app.state.finetune)
 
     app = FastAPI(
         title="groundglass",
@@ -106,6 +111,7 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> FastAPI:
         max_file_bytes=settings.server.max_file_bytes,
     )
     app.add_middleware(MetricsMiddleware, metrics=st.metrics)
+    finetune.install(app, st)  # first: its /v1/models adds the image models to the answer presets
     app.include_router(chat.router)
     app.include_router(search_api.router)
     app.include_router(jobs_api.router)

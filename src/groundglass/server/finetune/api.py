@@ -26,7 +26,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -116,11 +116,7 @@ async def photos_upload(request: Request, who: Principal, files: list[tuple[str,
     """``POST /v1/files`` with ``purpose=fine-tune``: check every photo, store them as one file."""
     ft = service(request)
     name, bundled, count = await run_in_threadpool(ft.check_upload, files)
-    from groundglass.server.files import FileStore
-
-    stored = await run_in_threadpool(
-        FileStore(ft.engine).create_file, who.project, FILE_PURPOSE, name, bundled
-    )
+    stored = await run_in_threadpool(ft.store_photos, who, name, bundled)
     return {**stored, "status": "processed", "status_details": f"{count} photos"}
 
 
@@ -135,9 +131,7 @@ async def create_job(body: JobCreate, request: Request, who: Principal = Depends
                 code="unsupported_parameter",
                 param=name,
             )
-    from groundglass.server.files import FileStore
-
-    f = await run_in_threadpool(FileStore(ft.engine).get_file, who, body.training_file)
+    f = await run_in_threadpool(ft.get_file, who, body.training_file)
     job = await run_in_threadpool(
         lambda: ft.create_job(
             who,
@@ -323,3 +317,50 @@ async def image_file(name: str, request: Request) -> Any:
     if path is None:
         raise APIError(404, f"no image {name!r}", code="not_found")
     return FileResponse(path, media_type="image/png")
+
+
+# --- models: the answer presets, then the image models -------------------------------------------------
+
+
+@router.get("/v1/models", summary="Models this server answers and draws with")
+@router.get("/models", include_in_schema=False)
+async def list_models(request: Request, who: Principal = Depends(caller)) -> Any:
+    from groundglass.server import chat
+
+    out = await chat.list_models(request, who)
+    out["data"] += await run_in_threadpool(service(request).models, who)
+    return out
+
+
+@router.get("/v1/models/{model:path}", summary="One model")
+async def get_model(model: str, request: Request, who: Principal = Depends(caller)) -> Any:
+    from groundglass.server import chat
+
+    images = await run_in_threadpool(service(request).models, who)
+    found = next((m for m in images if m["id"] == model), None)
+    if found is not None:
+        return found
+    return await chat.get_model(model, request, who)
+
+
+# --- files: photos for fine-tuning here, everything else to the batch files route ----------------------
+
+
+@router.post(
+    "/v1/files", tags=["files"], summary="Upload a file: photos to fine-tune on, or a JSONL batch input"
+)
+async def upload_file(
+    request: Request,
+    file: list[UploadFile] = File(..., description="purpose=fine-tune: a zip of photos or image files"),
+    purpose: str = Form(...),
+    who: Principal = Depends(caller),
+) -> Any:
+    if purpose != FILE_PURPOSE:
+        from groundglass.server import jobs_api
+
+        if len(file) != 1:
+            raise APIError(400, "a batch input is one file", code="invalid_file", param="file")
+        return await jobs_api.upload_file(request, file[0], purpose, who)
+    await request.app.state.gg.limits.admit(who)
+    files = [(f.filename or f"photo-{i}", await f.read()) for i, f in enumerate(file)]
+    return await photos_upload(request, who, files)

@@ -11,13 +11,15 @@ steps, device-seconds) and one per image request, priced from ``server.prices[<b
 
 from __future__ import annotations
 
+import secrets
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, insert, select
 
 from groundglass.errors import GroundglassError, NotFoundError
+from groundglass.server import db
 from groundglass.server.finetune import photos as photo_checks
 from groundglass.server.finetune.images import ImageGenerator
 from groundglass.server.finetune.store import FineTuneStore
@@ -85,6 +87,40 @@ class FineTuning:
         if not name.lower().endswith(".zip"):
             name = f"{Path(name).stem}.zip"
         return name, photo_checks.bundle(checked), len(checked)
+
+    def store_photos(self, who: Principal, name: str, bundled: bytes) -> dict[str, Any]:
+        """Store the checked photos as a file (purpose ``fine-tune``); returns OpenAI's file object."""
+        row = db.fit(
+            db.files,
+            {
+                "id": f"file_{secrets.token_hex(12)}",
+                "project": who.project,
+                "purpose": FILE_PURPOSE,
+                "filename": name,
+                "bytes": len(bundled),
+                "created_at": time.time(),
+                "content": bundled,
+            },
+        )
+        with self.engine.begin() as conn:
+            conn.execute(insert(db.files).values(**row))
+        return {
+            "id": row["id"],
+            "object": "file",
+            "bytes": row["bytes"],
+            "created_at": int(row["created_at"]),
+            "filename": row["filename"],
+            "purpose": FILE_PURPOSE,
+        }
+
+    def get_file(self, who: Principal, file_id: str) -> dict[str, Any] | None:
+        f = db.files.c
+        q = select(f.id, f.purpose, f.project).where(f.id == file_id)
+        if not who.admin:
+            q = q.where(f.project == who.project)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return dict(row._mapping) if row else None
 
     # --- jobs -----------------------------------------------------------------------------------------
 

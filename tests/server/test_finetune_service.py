@@ -1,0 +1,207 @@
+"""The fine-tuning service without HTTP: a toy-world job runs, reports, bills, cancels, and validates."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from finetune_helpers import TOY_HYPERPARAMETERS, star_photos
+from sqlalchemy import select
+
+from groundglass.config import load_settings
+from groundglass.errors import GroundglassError
+from groundglass.server import db
+from groundglass.server.auth import Principal
+from groundglass.server.finetune.service import FineTuning
+from groundglass.server.finetune.worker import FineTuneWorker, device_name
+from groundglass.server.usage import Ledger, Pricing
+
+WHO = Principal("key_test", "studio", 60, 100_000)
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> FineTuning:
+    import torch
+
+    torch.set_num_threads(1)
+    settings = load_settings(
+        None,
+        home=str(tmp_path / "home"),
+        server={
+            "job_lease_s": 2.0,
+            "finetune_accelerator": "cpu",
+            "prices": {"toy-world": {"training_steps_per_thousand": 10.0, "device_seconds_per_hour": 36.0}},
+        },
+    )
+    engine = db.get_engine(settings)
+    return FineTuning(settings, engine, Ledger(engine), Pricing(settings.server))
+
+
+def create(service: FineTuning, **hyperparameters: Any) -> dict[str, Any]:
+    name, bundled, count = service.check_upload([(p.name, p.read_bytes()) for p in star_photos()])
+    assert count == 4
+    stored = service.store_photos(WHO, name, bundled)
+    f = service.get_file(WHO, stored["id"])
+    method = {
+        "type": "dreambooth",
+        "dreambooth": {"hyperparameters": {**TOY_HYPERPARAMETERS, **hyperparameters}},
+    }
+    return service.create_job(
+        WHO,
+        model="toy-world",
+        training_file=f,
+        training_file_id=stored["id"],
+        method=method,
+        suffix="star",
+        seed=None,
+        metadata={"who": "test"},
+    )
+
+
+def run_next(service: FineTuning, worker: FineTuneWorker) -> None:
+    device = device_name("cpu")
+    claimed = service.store.claim(device, worker.name)
+    assert claimed is not None
+    job, token = claimed
+    try:
+        worker.run(job, token, device)
+    finally:
+        service.store.release_device(device, token)
+
+
+def test_a_job_runs_reports_each_step_and_is_billed_once(service: FineTuning) -> None:
+    job = create(service)
+    assert job["status"] == "queued" and job["hyperparameters"]["steps"] == 6
+    run_next(service, FineTuneWorker(service))
+    done = service.store.get_job(WHO, job["id"])
+    assert done is not None and done["status"] == "succeeded", done
+    assert done["fine_tuned_model"] == f"ft:toy-world:studio:star:{job['id'].removeprefix('ftjob-')}"
+    assert done["trained_steps"] == 6 and done["device_seconds"] > 0
+
+    events = list(reversed(service.store.list_events(job["id"], limit=1000)))
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "queued" and kinds[-1] == "succeeded"
+    phases = [json.loads(e["data_json"])["phase"] for e in events if e["kind"] == "phase"]
+    assert phases == ["class_images", "training", "export"]
+    steps = [e for e in events if e["kind"] == "step"]
+    assert [e["step"] for e in steps] == [1, 2, 3, 4, 5, 6]
+    later = json.loads(steps[-1]["data_json"])
+    assert {"loss", "loss_instance", "loss_prior", "lr", "steps_per_sec", "eta_s"} <= set(later)
+    assert later["eta_s"] == 0 and later["steps_per_sec"] > 0
+    samples = [json.loads(e["data_json"]) for e in events if e["kind"] == "samples"]
+    assert [s["step"] for s in samples] == [3, 6]
+    for s in samples:
+        (url,) = s["images"]
+        step_dir, name = url.split("/")[-2:]
+        assert (service.job_dir(job["id"]) / "run" / "samples" / step_dir / name).is_file()
+    assert [e["step"] for e in events if e["kind"] == "checkpoint"] == [3, 6]
+    (kept,) = service.checkpoints(done)
+    assert kept["step_number"] == 6 and kept["metrics"]["train_loss"] == later["loss"]
+
+    with service.engine.connect() as conn:
+        rows = [
+            dict(r._mapping) for r in conn.execute(select(db.usage).where(db.usage.c.request_id == job["id"]))
+        ]
+    assert len(rows) == 1 and rows[0]["endpoint"] == "/v1/fine_tuning/jobs" and rows[0]["project"] == "studio"
+    expected = 6 * 10.0 / 1000 + done["device_seconds"] * 36.0 / 3600
+    assert rows[0]["total_cost"] == pytest.approx(expected, abs=1e-5)
+    models = [m["id"] for m in service.models(WHO)]
+    assert models == ["toy-world", done["fine_tuned_model"]]
+    assert service.models(Principal("key_other", "other", 60, 1000)) == service.models(WHO)[:1]
+
+
+def test_cancel_stops_at_the_next_step_and_keeps_the_checkpoint(service: FineTuning) -> None:
+    job = create(service, steps=1000, checkpoint_every=1000, sample_every=0)
+    worker = FineTuneWorker(service)
+
+    def cancel_after_two_steps() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if any(
+                e["kind"] == "step" and e["step"] >= 2 for e in service.store.list_events(job["id"], limit=5)
+            ):
+                service.cancel(WHO, job["id"])
+                return
+            time.sleep(0.1)
+
+    canceller = threading.Thread(target=cancel_after_two_steps)
+    canceller.start()
+    run_next(service, worker)
+    canceller.join()
+    done = service.store.get_job(WHO, job["id"])
+    assert done is not None and done["status"] == "cancelled" and done["fine_tuned_model"] is None
+    assert 2 <= done["trained_steps"] < 20
+    (kept,) = service.checkpoints(done)
+    assert kept["step_number"] == done["trained_steps"]
+    kinds = [e["kind"] for e in service.store.list_events(job["id"], limit=1000)]
+    assert kinds[0] == "cancelled" and "cancelling" in kinds
+    queued = create(service)
+    assert service.cancel(WHO, queued["id"])["status"] == "cancelled"  # type: ignore[index]
+    assert service.store.claim(device_name("cpu"), "nobody") is None  # nothing left to run
+
+
+@pytest.mark.parametrize(
+    ("method", "param", "words"),
+    [
+        (
+            {"type": "dreambooth", "dreambooth": {"hyperparameters": {"stepz": 4}}},
+            "method.dreambooth.hyperparameters.stepz",
+            "unknown field",
+        ),
+        (
+            {"type": "dreambooth", "dreambooth": {"hyperparameters": {"steps": 0}}},
+            "method.dreambooth.hyperparameters.steps",
+            "greater than or equal to 1",
+        ),
+        (
+            {"type": "dreambooth", "dreambooth": {"hyperparameters": {"resolution": 30}}},
+            "method.dreambooth.hyperparameters.resolution",
+            "multiple of 8",
+        ),
+        (
+            {"type": "dreambooth", "dreambooth": {"hyperparameters": {"class_prompt": None}}},
+            "method.dreambooth.hyperparameters",
+            "needs class_prompt",
+        ),
+        ({"type": "supervised"}, "method.type", "not supported"),
+        (
+            {"type": "dreambooth", "dreambooth": {"hyperparameters": {}, "extra": 1}},
+            "method.dreambooth.extra",
+            "unknown field",
+        ),
+    ],
+)
+def test_hyperparameters_are_validated_like_the_fit_config(
+    service: FineTuning, method: dict[str, Any], param: str, words: str
+) -> None:
+    if method.get("dreambooth", {}).get("hyperparameters") == {"class_prompt": None}:
+        method["dreambooth"]["hyperparameters"] = {**TOY_HYPERPARAMETERS, "class_prompt": None}
+    f = {"purpose": "fine-tune"}
+    with pytest.raises(GroundglassError) as caught:
+        service.create_job(
+            WHO,
+            model="toy-world",
+            training_file=f,
+            training_file_id="file_x",
+            method=method,
+            suffix=None,
+            seed=None,
+            metadata=None,
+        )
+    assert caught.value.status == 400 and caught.value.param == param and words in caught.value.message
+    with pytest.raises(GroundglassError) as unknown:
+        service.create_job(
+            WHO,
+            model="sd-xxl",
+            training_file=f,
+            training_file_id="file_x",
+            method=None,
+            suffix=None,
+            seed=None,
+            metadata=None,
+        )
+    assert unknown.value.status == 404 and "toy-world" in str(unknown.value)
