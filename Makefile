@@ -99,6 +99,7 @@ eval-docs: setup-demo
 
 lint: setup-test
 	$(BIN)/ruff check src tests bench
+	PYTHONPATH=tools $(BIN)/lint-imports --no-logo  # the layers: .importlinter
 
 clean-venv:
 	rm -rf $(VENV)

@@ -79,7 +79,7 @@ def prepare(args: argparse.Namespace) -> tuple[Settings, Engine]:
     """Settings, the model assembled, the index built (resumably), everything loaded once."""
     from groundglass.answer.embeddings import get_embedder
     from groundglass.answer.llm.load import EMBEDDED
-    from groundglass.commands.answer import DEMO_INDEX, _ensure_demo_index
+    from groundglass.commands.answer import DEMO_INDEX, ensure_demo_index
 
     settings = load_settings(llm__model=args.model, llm__threads=args.threads, retrieval__index=DEMO_INDEX)
     print(f"home: {settings.home}", flush=True)
@@ -88,7 +88,7 @@ def prepare(args: argparse.Namespace) -> tuple[Settings, Engine]:
 
         print(f"model {args.model!r}: {ensure_model(args.model, settings)}", flush=True)
     print(f"index {DEMO_INDEX!r}:", flush=True)
-    _ensure_demo_index(settings)
+    ensure_demo_index(settings)
     engine = Engine(settings)
     started = time.perf_counter()
     engine.llm()

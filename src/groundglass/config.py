@@ -234,7 +234,7 @@ class ServerSettings(_Section):
     @classmethod
     def _mode_domains(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         """Domain names as the search filters compare them (``https://www.arxiv.org/`` -> ``arxiv.org``)."""
-        from groundglass.answer.search.filters import normalize_domain
+        from groundglass.domains import normalize_domain
 
         out: dict[str, list[str]] = {}
         for mode, domains in value.items():

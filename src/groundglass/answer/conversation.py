@@ -321,7 +321,7 @@ def fit_history(messages: Sequence[T], budget_tokens: int, count_tokens: Callabl
 # --- earlier sources ----------------------------------------------------------------------------------------
 
 
-class _Embedder(Protocol):
+class Embedder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
@@ -337,7 +337,7 @@ def _passage(source: Source) -> str:
     return f"{source.title}\n{source.text}"
 
 
-def source_similarity(sources: Sequence[Source], query: str, embedder: _Embedder | None = None) -> np.ndarray:
+def source_similarity(sources: Sequence[Source], query: str, embedder: Embedder | None = None) -> np.ndarray:
     """MiniLM cosine between ``query`` and each source's title + text."""
     if not sources:
         return np.zeros(0, dtype=np.float32)
@@ -359,7 +359,7 @@ def answers_query(similarity: float, query: str, text: str, *,
     return querytext.content_stems(query) <= querytext.content_stems(text)
 
 
-def covered_by(previous_sources: Sequence[Source], query: str, embedder: _Embedder | None = None, *,
+def covered_by(previous_sources: Sequence[Source], query: str, embedder: Embedder | None = None, *,
                cover_threshold: float = COVER_THRESHOLD,
                relevance_floor: float = RELEVANCE_FLOOR) -> Coverage:
     """Whether the sources of earlier turns answer ``query`` (one of them passes :func:`answers_query`),
@@ -375,7 +375,7 @@ def covered_by(previous_sources: Sequence[Source], query: str, embedder: _Embedd
     return Coverage(covered, round(float(sims.max()), 4), kept, scores)
 
 
-def filter_relevant(previous_sources: Sequence[Source], query: str, embedder: _Embedder | None = None, *,
+def filter_relevant(previous_sources: Sequence[Source], query: str, embedder: Embedder | None = None, *,
                     relevance_floor: float = RELEVANCE_FLOOR) -> list[Source]:
     """The earlier sources still relevant to ``query`` (turn-level relevance filtering)."""
     return covered_by(previous_sources, query, embedder, relevance_floor=relevance_floor).kept

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from groundglass.answer import querytext
-from groundglass.answer.conversation import RELEVANCE_FLOOR, _Embedder, source_similarity
+from groundglass.answer.conversation import RELEVANCE_FLOOR, Embedder, source_similarity
 from groundglass.answer.llm.base import LLM, ChatMessage, Completion
 from groundglass.answer.types import Source
 from groundglass.errors import GroundglassError
@@ -79,7 +79,7 @@ def clean_questions(candidates: Sequence[Any], question: str, n: int) -> list[st
 
 
 def related_questions(llm: LLM, question: str, answer: str, sources: Sequence[Source], n: int = 4, *,
-                      embedder: _Embedder | None = None, relevance_floor: float = RELEVANCE_FLOOR,
+                      embedder: Embedder | None = None, relevance_floor: float = RELEVANCE_FLOOR,
                       completion: Completion | None = None) -> list[str]:
     """Up to ``n`` (3-5) follow-up questions that ``sources`` can answer; [] without sources or on failure."""
     n = max(MIN_QUESTIONS, min(MAX_QUESTIONS, n))

@@ -35,7 +35,7 @@ DEMO_QUESTION = "When was the Berlin Wall built, and why?"
 # --- rendering ----------------------------------------------------------------------------------------
 
 
-def _status(message: str) -> None:
+def status(message: str) -> None:
     typer.secho(message, err=True, dim=True)
 
 
@@ -49,14 +49,14 @@ def _stream_to_terminal(events: Iterator[Event], out: TextIO) -> Answer:
             from groundglass.answer.vision import seen
 
             for n, facts in enumerate(event.facts, start=1):
-                _status(f"image {n}: {seen(facts)}")
+                status(f"image {n}: {seen(facts)}")
         elif isinstance(event, StepDone):
             step = event.step
-            _status(f"searched {step['query']!r}: {len(step['sources'])} source(s), {step['seconds']:.1f} s")
+            status(f"searched {step['query']!r}: {len(step['sources'])} source(s), {step['seconds']:.1f} s")
         elif isinstance(event, SourcesFound):
             if event.queries:
                 searched = "; ".join(event.queries)
-                _status(f"{len(event.sources)} source(s) found for: {searched}; writing the answer...")
+                status(f"{len(event.sources)} source(s) found for: {searched}; writing the answer...")
         elif isinstance(event, Token):
             out.write(event.text)
             out.flush()
@@ -117,10 +117,10 @@ def answer_in_terminal(engine: Engine, request: AskRequest, out: TextIO | None =
     if report is not None:
         used = ", ".join(report["providers_used"]) or "none"
         failed = f" (failed: {', '.join(report['providers_failed'])})" if report["providers_failed"] else ""
-        _status(f"web search: {used}{failed}")
+        status(f"web search: {used}{failed}")
     if answer.declined and not answer.sources and request.search == "index":
         index = request.index or engine.settings.retrieval.index
-        _status(f"(nothing in index {index!r} is close enough to the question; add documents with "
+        status(f"(nothing in index {index!r} is close enough to the question; add documents with "
                 f"`groundglass index add PATH --index {index}`)")
     return answer
 
@@ -144,7 +144,7 @@ def answer_as_json(engine: Engine, request: AskRequest, out: TextIO | None = Non
 # --- commands -----------------------------------------------------------------------------------------
 
 
-def _settings(config: Path | None) -> Settings:
+def settings_from(config: Path | None) -> Settings:
     from groundglass.config import load_settings
 
     return load_settings(config)
@@ -198,7 +198,7 @@ def ask(
                                'Lovelace?" (or give an image with --image PATH)')
     filters = SearchFilters.build(domains=domain, recency=recency, after=after, before=before,
                                   languages=language)
-    engine = Engine(_settings(config))
+    engine = Engine(settings_from(config))
     request = AskRequest.from_question(question, index=index, model=model, top_k=top_k, max_tokens=max_tokens,
                                        search=search, search_filters=filters,
                                        search_context_size=search_context_size,
@@ -219,16 +219,16 @@ def demo(
     from groundglass.answer.engine import Engine
     from groundglass.answer.types import AskRequest
 
-    settings = _settings(config)
-    _status("1/3 model: checking the embedded model (assembled and verified once)...")
+    settings = settings_from(config)
+    status("1/3 model: checking the embedded model (assembled and verified once)...")
     _ensure_model(model, settings)
-    _status(f"2/3 index: {DEMO_INDEX!r} from {DEMO_SOURCE}...")
-    _ensure_demo_index(settings)
-    _status(f"3/3 asking: {question}")
+    status(f"2/3 index: {DEMO_INDEX!r} from {DEMO_SOURCE}...")
+    ensure_demo_index(settings)
+    status(f"3/3 asking: {question}")
     typer.echo(f"Q: {question}\n")
     engine = Engine(settings)
     answer_in_terminal(engine, AskRequest.from_question(question, index=DEMO_INDEX, model=model))
-    _status(f'\nnext: groundglass ask "your question"   (index {DEMO_INDEX!r}, model {model!r})')
+    status(f'\nnext: groundglass ask "your question"   (index {DEMO_INDEX!r}, model {model!r})')
 
 
 def _ensure_model(model: str, settings: Settings) -> None:
@@ -238,10 +238,10 @@ def _ensure_model(model: str, settings: Settings) -> None:
         from groundglass.assets import ensure_model
 
         path = ensure_model(model, settings)
-        _status(f"    ready: {path}")
+        status(f"    ready: {path}")
 
 
-def _ensure_demo_index(settings: Settings) -> None:
+def ensure_demo_index(settings: Settings) -> None:
     """Build the demo index from the Wikipedia summaries unless it is complete already.
 
     An interrupted build resumes (documents already stored are skipped). An index of that name that
@@ -260,16 +260,16 @@ def _ensure_demo_index(settings: Settings) -> None:
         stats = index.stats()
         have, want = stats["kinds"].get("wikipedia", 0), wikipedia_count()
         if have >= want:
-            _status(f"    ready: {stats['documents']:,} documents, {stats['chunks']:,} chunks (built before)")
+            status(f"    ready: {stats['documents']:,} documents, {stats['chunks']:,} chunks (built before)")
             return
         if stats["documents"] and not have:
-            _status(f"    index {DEMO_INDEX!r} holds your own {stats['documents']:,} documents: "
+            status(f"    index {DEMO_INDEX!r} holds your own {stats['documents']:,} documents: "
                     "using it as it is")
             return
-        _status(f"    building: {want - have:,} summaries to embed (a few minutes on 2 cores; "
+        status(f"    building: {want - have:,} summaries to embed (a few minutes on 2 cores; "
                 "Ctrl-C is safe, the next run resumes)")
         report = add_sources(index, [DEMO_SOURCE], progress=True)
-        _status(f"    {report.summary()}")
+        status(f"    {report.summary()}")
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from groundglass.commands.answer import _settings, _status, answer_in_terminal
+from groundglass.commands.answer import answer_in_terminal, settings_from, status
 from groundglass.errors import GroundglassError
 
 MAX_PRIOR_SOURCES = 24  # sources of earlier turns offered for reuse (most recent first)
@@ -33,12 +33,12 @@ def chat(
     from groundglass.answer.engine import Engine
     from groundglass.answer.types import AskRequest, Message, Source
 
-    engine = Engine(_settings(config))
+    engine = Engine(settings_from(config))
     messages: list[Message] = []
     gathered: list[Source] = []
     interactive = sys.stdin.isatty()
     if interactive:
-        _status("groundglass chat: ask anything; /new starts over, /sources lists sources, /exit quits")
+        status("groundglass chat: ask anything; /new starts over, /sources lists sources, /exit quits")
     while True:
         if interactive:
             typer.echo("\n> ", nl=False)
@@ -52,7 +52,7 @@ def chat(
             break
         if text == "/new":
             messages, gathered = [], []
-            _status("(new conversation)")
+            status("(new conversation)")
             continue
         if text == "/sources":
             for n, s in enumerate(gathered, start=1):

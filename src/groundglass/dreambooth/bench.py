@@ -154,11 +154,11 @@ def measure(config: Path, variant: str, *, steps: int, warmup: int, extra_args: 
     import logging
     import warnings
 
-    from groundglass.dreambooth.fit import _QUIET, DreamBoothCLI
+    from groundglass.dreambooth.fit import QUIET_WARNINGS, DreamBoothCLI
     from groundglass.dreambooth.module import DreamBoothModule
 
     os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
-    for pattern in _QUIET:
+    for pattern in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern)
     logging.getLogger("lightning").propagate = False
     if variant not in VARIANTS:

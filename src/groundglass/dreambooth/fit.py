@@ -41,7 +41,7 @@ DESCRIPTION = ("Fine-tune Stable Diffusion on a few photos of a subject (DreamBo
 USAGE = f"{PROG} --config run.yaml [--print_config] [--ckpt_path last] [--SECTION.KEY VALUE ...]"
 TRAINER_DEFAULTS: dict[str, Any] = {"max_steps": 800, "log_every_n_steps": 10}
 # Lightning warnings that do not apply to this trainer's design.
-_QUIET = (
+QUIET_WARNINGS = (
     r".*does not have many workers.*",
     r".*module\(s\) in eval mode.*",  # the VAE (and a frozen text encoder) are meant to be in eval mode
     r".*Checkpoint directory .* exists and is not empty.*",  # resuming writes into the same folder
@@ -159,7 +159,7 @@ def run_fit(args: list[str] | None = None, callbacks: list[Callback] | None = No
     ``callbacks`` join the run's own (a program that runs fits, such as the server, watches with them).
     """
     os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")  # Lightning's own calls, not the user's
-    for pattern in _QUIET:
+    for pattern in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern)
     logging.getLogger("lightning").propagate = False  # it has its own handler: print once, not twice
     cli = DreamBoothCLI(args=args, callbacks=callbacks)

@@ -25,6 +25,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from groundglass.domains import normalize_domain
 from groundglass.errors import GroundglassError
 
 RECENCY: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1),
@@ -111,24 +112,6 @@ def parse_filter_date(value: Any, param: str) -> date | None:
             continue
     raise GroundglassError(f"{param} {text!r} is not a date",
                            "write it as YYYY-MM-DD or M/D/YYYY, e.g. 3/1/2025", param=param)
-
-
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_-]{1,63}$")
-
-
-def normalize_domain(entry: str) -> str:
-    """``https://www.Example.com/path`` -> ``example.com``; raises on what is not a domain."""
-    text = entry.strip().lower()
-    if "://" in text:
-        text = urlsplit(text).hostname or ""
-    text = text.split("/", 1)[0].split(":", 1)[0].strip(".")
-    if text.startswith("www."):
-        text = text[4:]
-    if not text or not _DOMAIN.match(text):
-        raise GroundglassError(f"search_domain_filter entry {entry!r} is not a domain",
-                               'use names like "nasa.gov", or "-reddit.com" to exclude one',
-                               param="search_domain_filter")
-    return text
 
 
 def host_of(url: str) -> str:
