@@ -22,8 +22,8 @@ schemathesis = pytest.importorskip("schemathesis")
 
 EXAMPLES = int(os.environ.get("GROUNDGLASS_FUZZ_EXAMPLES", "6"))
 # Operations whose work is a model answer get fewer examples: each one costs a generation.
-SLOW = ("/chat/completions", "/v1/chat/completions", "/async/chat/completions",
-        "/v1/threads/{thread_id}/turns")
+SLOW = ("/chat/completions", "/v1/chat/completions", "/async/chat/completions", "/v1/async/sonar",
+        "/v1/responses", "/v1/agent", "/v1/threads/{thread_id}/turns")
 
 
 @pytest.fixture(scope="module")

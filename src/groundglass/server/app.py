@@ -6,6 +6,7 @@ Routes::
 
     POST /chat/completions, /v1/chat/completions       chat (Perplexity/OpenAI), streaming or not
     GET  /v1/models                                     API model names (presets)
+    POST /v1/responses, /v1/agent; GET /v1/responses/{id}   OpenAI Responses / Perplexity Agent API
     POST /search                                        Perplexity Search API
     POST|GET /async/chat/completions[/{id}]             Perplexity async requests
     /v1/files, /v1/batches                              OpenAI Batch API
@@ -29,7 +30,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 
 from groundglass import __version__
-from groundglass.server import chat, indexes_api, jobs_api, ops, search_api, threads, ui
+from groundglass.server import chat, indexes_api, jobs_api, ops, responses, search_api, threads, ui
 from groundglass.server.answering import Answerer
 from groundglass.server.auth import KeyStore
 from groundglass.server.body_limit import BodyLimitMiddleware
@@ -113,6 +114,7 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=st.metrics)
     finetune.install(app, st)  # first: its /v1/models adds the image models to the answer presets
     app.include_router(chat.router)
+    app.include_router(responses.router)
     app.include_router(search_api.router)
     app.include_router(jobs_api.router)
     app.include_router(ops.router)
@@ -123,7 +125,8 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> FastAPI:
     return app
 
 
-BILLED_ROUTES = ("/chat/completions", "/search")  # the routes whose requests the ledger records
+# the routes whose requests the ledger records
+BILLED_ROUTES = ("/chat/completions", "/search", "/v1/responses", "/v1/agent")
 
 
 def _recorder(st: ServerState) -> Callable[[Request, APIError], Awaitable[None]]:

@@ -111,6 +111,14 @@ def _validation_error(exc: RequestValidationError) -> APIError:
             code="missing_required_parameter",
             param=param or None,
         )
+    if kind == "extra_forbidden":  # bodies that refuse what they cannot honour (the Responses API's)
+        return APIError(
+            400,
+            f"unknown parameter '{param}': this server does not support it, so it refuses it rather than "
+            "ignore it; remove it (/docs lists the fields it honours)",
+            code="unknown_parameter",
+            param=param or None,
+        )
     msg = str(first.get("msg", "invalid value"))
     got = first.get("input")
     shown = repr(got)

@@ -1,0 +1,160 @@
+"""The request body of ``POST /v1/responses`` (and ``/v1/agent``): OpenAI's Responses shape, with
+Perplexity's Agent API additions (``preset``, the web search tool's ``filters``).
+
+Unlike the chat body, which accepts and ignores vendor extras as OpenAI-compatible servers do, every
+model here forbids fields it does not know: a field this server cannot honour is a 400 naming it
+(``unknown parameter 'tools.0.user_location'``), never silently dropped. What is accepted:
+
+- ``input``: a string, or message items (``{"role", "content"}``, ``type: "message"`` optional) whose
+  content is a string or ``input_text`` / ``input_image`` / ``output_text`` parts (the last so that a
+  client can pass earlier output items back in);
+- ``model`` (an API model name, ``sonar`` by default) and ``preset`` (``fast``, ``low``, ``medium``,
+  ``high``: the reasoning effort, ``fast`` being ``minimal``); ``reasoning.effort``;
+- ``instructions`` (a system message for this response only, as in OpenAI's API);
+- ``tools``: ``[{"type": "web_search", "filters": {...chat's filter fields...},
+  "search_context_size": ...}]``; left out, the model searches as configured; ``[]`` answers without
+  searching;
+- ``max_output_tokens``, ``temperature``, ``top_p``, ``stream``, ``store``, ``metadata`` and
+  ``previous_response_id``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from groundglass.server.schemas import ContextSize, Recency
+
+# Perplexity's presets as reasoning efforts: how much work a question gets.
+PRESET_EFFORT = {"fast": "minimal", "low": "low", "medium": "medium", "high": "high"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+
+class InputText(_Strict):
+    type: Literal["input_text"]
+    text: str
+
+
+class OutputText(_Strict):
+    """Text of an earlier answer passed back in (its annotations describe it and change nothing)."""
+
+    type: Literal["output_text"]
+    text: str
+    annotations: list[dict[str, Any]] | None = None
+    logprobs: list[dict[str, Any]] | None = None
+
+
+class InputImage(_Strict):
+    type: Literal["input_image"]
+    image_url: str = Field(min_length=1)  # http(s) URL or data: URI (file_id: no file store for images)
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+InputPart = Annotated[InputText | OutputText | InputImage, Field(discriminator="type")]
+
+
+class InputMessage(_Strict):
+    type: Literal["message"] | None = None
+    role: Literal["user", "assistant", "system", "developer"]
+    content: str | list[InputPart]
+    id: str | None = None  # set when an earlier output item is passed back
+    status: Literal["in_progress", "completed", "incomplete"] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(p.text for p in self.content if not isinstance(p, InputImage))
+
+    def image_urls(self) -> list[str]:
+        if isinstance(self.content, str):
+            return []
+        return [p.image_url for p in self.content if isinstance(p, InputImage)]
+
+
+class WebSearchFilters(_Strict):
+    """Chat's search filter fields, plus OpenAI's ``allowed_domains`` (the same allow-list)."""
+
+    search_domain_filter: list[str] | None = None
+    allowed_domains: list[str] | None = None
+    search_recency_filter: Recency | None = None
+    search_after_date_filter: str | None = None
+    search_before_date_filter: str | None = None
+    last_updated_after_filter: str | None = None
+    last_updated_before_filter: str | None = None
+
+
+class WebSearchTool(_Strict):
+    type: Literal["web_search", "web_search_preview"]
+    filters: WebSearchFilters | None = None
+    search_context_size: ContextSize | None = None
+
+
+class Reasoning(_Strict):
+    effort: Literal["minimal", "low", "medium", "high"] | None = None
+
+
+class ResponsesRequest(_Strict):
+    """POST /v1/responses."""
+
+    input: str | list[InputMessage]
+    model: str | None = Field(None, min_length=1)
+    preset: str | None = None
+    instructions: str | None = None
+    reasoning: Reasoning | None = None
+    tools: list[WebSearchTool] | None = None
+    max_output_tokens: int | None = Field(None, ge=1, le=32768)
+    temperature: float | None = Field(None, ge=0, lt=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    previous_response_id: str | None = Field(None, min_length=1, max_length=64)
+    stream: bool = False
+    store: bool = True
+    metadata: dict[str, str] | None = None
+
+    @field_validator("input")
+    @classmethod
+    def _has_question(cls, value: str | list[InputMessage]) -> str | list[InputMessage]:
+        if isinstance(value, str):
+            if not value.strip():
+                raise ValueError("input is empty: give the question as a string or as message items")
+            return value
+        if not any(m.role == "user" and (m.text().strip() or m.image_urls()) for m in value):
+            raise ValueError("no user message with text or an image: the last user message is the question")
+        return value
+
+    @field_validator("preset")
+    @classmethod
+    def _preset(cls, value: str | None) -> str | None:
+        if value is not None and value not in PRESET_EFFORT:
+            raise ValueError(f"unknown preset {value!r}; presets here: {', '.join(PRESET_EFFORT)}")
+        return value
+
+    @field_validator("tools")
+    @classmethod
+    def _one_search_tool(cls, value: list[WebSearchTool] | None) -> list[WebSearchTool] | None:
+        if value is not None and len(value) > 1:
+            raise ValueError("give at most one web_search tool (its filters apply to every search)")
+        return value
+
+    @model_validator(mode="after")
+    def _effort_agrees(self) -> ResponsesRequest:
+        effort = self.reasoning.effort if self.reasoning else None
+        if self.preset and effort and PRESET_EFFORT[self.preset] != effort:
+            raise ValueError(
+                f"preset {self.preset!r} means reasoning effort {PRESET_EFFORT[self.preset]!r}, but "
+                f"reasoning.effort is {effort!r}: give one of the two"
+            )
+        return self
+
+    def effort(self) -> str | None:
+        if self.reasoning and self.reasoning.effort:
+            return self.reasoning.effort
+        return PRESET_EFFORT[self.preset] if self.preset else None
+
+    def messages(self) -> list[InputMessage]:
+        if isinstance(self.input, str):
+            return [InputMessage(role="user", content=self.input)]
+        return list(self.input)

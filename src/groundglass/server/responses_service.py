@@ -1,0 +1,378 @@
+"""The Responses API as a service over the answering bridge: a Responses request becomes a chat plan
+(the same presets, filters, effort and checks as ``/chat/completions``), runs on the engine, and
+comes back as a response object or as the stream of events OpenAI's SDK reads.
+
+How the request maps onto a chat request: ``instructions`` is a system message for this response
+only; ``previous_response_id`` puts the stored conversation before ``input`` and offers its sources
+for reuse; ``preset`` / ``reasoning.effort`` is ``reasoning_effort``; ``max_output_tokens`` is
+``max_tokens``; the ``web_search`` tool's filters are chat's filter fields (``allowed_domains`` joins
+``search_domain_filter``) and its ``search_context_size`` is ``web_search_options``'. The tool searches
+where the model searches (the local index on an offline install, else the web providers); ``tools: []``
+answers without searching. A request left without a ``model`` uses ``sonar``.
+
+Streaming sends, each with its ``sequence_number``: ``response.created``, ``response.in_progress``;
+per search ``response.output_item.added`` (a ``web_search_call``),
+``response.web_search_call.in_progress`` / ``.searching`` / ``.completed``,
+``response.output_item.done``; then for the answer ``response.output_item.added`` (the message),
+``response.content_part.added``, ``response.output_text.delta`` per piece of text,
+``response.output_text.annotation.added`` per citation, ``response.output_text.done``,
+``response.content_part.done``, ``response.output_item.done``; last ``response.completed`` (or
+``response.incomplete`` when ``max_output_tokens`` cut the answer short). A failure after the stream
+started is ``response.failed`` then an ``error`` event whose body the SDKs raise as an API error.
+Every request leaves one ledger row under ``/v1/responses``, as chat's do.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from pydantic import ValidationError
+
+from groundglass.answer.events import Done, ErrorEvent, Event, SourcesFound, StepDone, Token
+from groundglass.answer.types import Answer, Message, Source
+from groundglass.log import get_logger
+from groundglass.server import responses_body as shape
+from groundglass.server.answer_service import token_counter
+from groundglass.server.answering import engine_failure
+from groundglass.server.completions import citation_tokens, usage_block
+from groundglass.server.errors import APIError
+from groundglass.server.response_store import ResponseStore, Stored, new_response_id
+from groundglass.server.schemas import ChatRequest
+from groundglass.server.usage import usage_entry
+
+if TYPE_CHECKING:
+    from groundglass.server.answering import Plan
+    from groundglass.server.auth import Principal
+    from groundglass.server.responses_schemas import ResponsesRequest
+    from groundglass.server.state import ServerState
+    from groundglass.server.usage import Cost
+
+log = get_logger(__name__)
+
+ENDPOINT = "/v1/responses"
+DEFAULT_MODEL = "sonar"
+MAX_PRIOR_SOURCES = 24  # sources of earlier turns offered for reuse (most recent first)
+
+
+@dataclass
+class Prepared:
+    """A checked request: its plan, the conversation it continues and the object it will answer with."""
+
+    body: ResponsesRequest
+    who: Principal
+    plan: Plan
+    base: dict[str, Any]  # the response object before any output
+    history: list[Message]  # the earlier turns (stored), then this request's input, instructions left out
+    prior_sources: list[Source] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def id(self) -> str:
+        return str(self.base["id"])
+
+
+def api_model(st: ServerState, body: ResponsesRequest) -> str:
+    if body.model:
+        return body.model
+    models = st.answerer.presets()
+    return DEFAULT_MODEL if DEFAULT_MODEL in models else sorted(models)[0]
+
+
+def chat_request(body: ResponsesRequest, model: str, earlier: list[Message]) -> ChatRequest:
+    """The chat request that answers ``body`` after the ``earlier`` turns."""
+    messages: list[dict[str, Any]] = []
+    if body.instructions and body.instructions.strip():
+        messages.append({"role": "system", "content": body.instructions})
+    messages += [{"role": m.role, "content": m.content} for m in earlier]
+    for m in body.messages():
+        urls = m.image_urls()
+        if urls:
+            parts: list[dict[str, Any]] = [{"type": "text", "text": m.text()}] if m.text() else []
+            parts += [{"type": "image_url", "image_url": {"url": u}} for u in urls]
+            messages.append({"role": m.role, "content": parts})
+        else:
+            messages.append({"role": m.role, "content": m.text()})
+    chat: dict[str, Any] = {"model": model, "messages": messages, "stream": body.stream}
+    optional = {"max_tokens": body.max_output_tokens, "temperature": body.temperature,
+                "top_p": body.top_p, "reasoning_effort": body.effort()}
+    chat.update({k: v for k, v in optional.items() if v is not None})
+    if body.tools is not None and not body.tools:
+        chat["disable_search"] = True
+    tool = body.tools[0] if body.tools else None
+    if tool is not None:
+        if tool.search_context_size:
+            chat["web_search_options"] = {"search_context_size": tool.search_context_size}
+        if tool.filters is not None:
+            f = tool.filters.model_dump(exclude_none=True)
+            domains = [*f.pop("search_domain_filter", []), *f.pop("allowed_domains", [])]
+            if domains:
+                f["search_domain_filter"] = domains
+            chat.update(f)
+    try:
+        return ChatRequest.model_validate(chat)
+    except ValidationError as exc:  # the fields were checked as Responses fields: name the chat one
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first.get("loc", ()))
+        raise APIError(400, f"invalid value for '{param}': {first.get('msg')}", code="invalid_value",
+                       param=param or None) from exc
+
+
+def input_messages(body: ResponsesRequest) -> list[Message]:
+    """This request's input as conversation turns (text only; ``developer`` is ``system``)."""
+    return [Message("system" if m.role == "developer" else m.role, m.text()) for m in body.messages()]
+
+
+class ResponsesService:
+    def __init__(self, st: ServerState, store: ResponseStore) -> None:
+        self.st = st
+        self.store = store
+
+    # --- before any work ---------------------------------------------------------------------------
+
+    async def prepare(self, body: ResponsesRequest, who: Principal) -> Prepared:
+        """Check the request and resolve it against its model; APIError for what cannot be answered."""
+        earlier: Stored | None = None
+        if body.previous_response_id:
+            earlier = await anyio.to_thread.run_sync(self.store.load, who, body.previous_response_id)
+            if earlier is None:
+                raise APIError(404, f"no response {body.previous_response_id!r} to continue",
+                               code="response_not_found", param="previous_response_id")
+        history = earlier.messages if earlier else []
+        model = api_model(self.st, body)
+        plan = self.st.answerer.plan(chat_request(body, model, history))
+        prior = earlier.sources[:MAX_PRIOR_SOURCES] if earlier else []
+        plan.ask.prior_sources = prior
+        rid = new_response_id()
+        base = shape.skeleton(rid, body, model, time.time(), "in_progress")
+        return Prepared(body=body, who=who, plan=plan, base=base,
+                        history=[*history, *input_messages(body)], prior_sources=prior)
+
+    async def load(self, who: Principal, response_id: str) -> dict[str, Any]:
+        stored = await anyio.to_thread.run_sync(self.store.load, who, response_id)
+        if stored is None or not stored.stored:
+            raise APIError(404, f"no response {response_id!r}", code="response_not_found",
+                           param="response_id")
+        return stored.body
+
+    # --- running -----------------------------------------------------------------------------------
+
+    async def complete(self, p: Prepared, cancel: threading.Event) -> dict[str, Any]:
+        """Answer ``p`` to the end: the response object, stored and in the ledger."""
+        answer, _ = await self.st.answerer.answer(p.plan, cancel)
+        chat_usage, cost = self.price(p.plan, answer)
+        body = shape.finished(p.base, answer, chat_usage, time.time())
+        await self.keep(p, answer, body)
+        await self.record(p, 200, chat_usage, cost)
+        return body
+
+    async def start(
+        self, p: Prepared, cancel: threading.Event
+    ) -> tuple[AsyncGenerator[Event, None], Event | None]:
+        """The engine's events, and the first of them taken before the response starts: a failure
+        there is raised as an APIError, so that the client gets a real HTTP status."""
+        stream = await self.st.answerer.start(p.plan, cancel)
+        events = self.st.answerer.events(stream, cancel)
+        try:
+            first = await anext(events, None)
+            if isinstance(first, ErrorEvent):
+                raise engine_failure(first)
+        except BaseException:
+            await events.aclose()  # frees the engine slot
+            raise
+        return events, first
+
+    async def stream(
+        self, p: Prepared, events: AsyncGenerator[Event, None], first: Event | None, cancel: threading.Event
+    ) -> AsyncIterator[dict[str, str]]:
+        """Server-sent events ({"event", "data"}) in the order OpenAI's Responses stream has them."""
+        run = _StreamRun(self, p)
+        try:
+            for sse in run.opening():
+                yield sse
+            async with aclosing(_chain(first, events)) as chained:
+                async for event in chained:
+                    if isinstance(event, ErrorEvent):
+                        failure = engine_failure(event)
+                        await run.finish(failure.status)
+                        for sse in run.failed(failure):
+                            yield sse
+                        return
+                    if isinstance(event, Done):
+                        for sse in await run.done(event.answer):
+                            yield sse
+                        continue
+                    for sse in run.on(event):
+                        yield sse
+        except APIError as exc:  # raised by the engine bridge mid-stream
+            await run.finish(exc.status)
+            for sse in run.failed(exc):
+                yield sse
+        except Exception as exc:
+            log.exception("responses_stream_failed", response_id=p.id, error=repr(exc))
+            await run.finish(500)
+            failure = APIError(500, f"internal error ({type(exc).__name__})", code="internal_error")
+            for sse in run.failed(failure):
+                yield sse
+        finally:
+            cancel.set()
+            with anyio.CancelScope(shield=True):
+                await run.finish(499)  # no-op unless the client went away before the end
+
+    # --- accounting --------------------------------------------------------------------------------
+
+    def price(self, plan: Plan, answer: Answer) -> tuple[dict[str, Any], Cost]:
+        count = token_counter(self.st.answerer, plan)
+        searched = answer.usage.num_search_queries
+        cites = citation_tokens(answer, count)
+        chat_usage, cost = usage_block(self.st.pricing, plan, answer, searched, cites)
+        self.st.metrics.tokens.labels("prompt").inc(answer.usage.prompt_tokens)
+        self.st.metrics.tokens.labels("completion").inc(answer.usage.completion_tokens)
+        return chat_usage, cost
+
+    async def keep(self, p: Prepared, answer: Answer, body: dict[str, Any]) -> None:
+        new = [s for s in answer.sources if all((s.url, s.text) != (o.url, o.text) for o in p.prior_sources)]
+        await anyio.to_thread.run_sync(
+            lambda: self.store.save(p.who, body, [*p.history, Message("assistant", answer.content)],
+                                    [*new, *p.prior_sources][:MAX_PRIOR_SOURCES], stored=p.body.store)
+        )
+
+    async def record(self, p: Prepared, status: int, chat_usage: dict[str, Any] | None = None,
+                     cost: Cost | None = None) -> None:
+        if chat_usage is not None:
+            total = chat_usage.get("total_tokens") or chat_usage.get("completion_tokens") or 0
+            await self.st.limits.charge_tokens(p.who, int(total))
+        await self.st.record(usage_entry(p.who, request_id=p.id, model=p.plan.api_model, endpoint=ENDPOINT,
+                                         status=status, started=p.started, usage=chat_usage, cost=cost))
+
+
+class _StreamRun:
+    """One streamed response: its sequence numbers, the items sent so far, and its one ledger row."""
+
+    def __init__(self, service: ResponsesService, p: Prepared) -> None:
+        self.service = service
+        self.p = p
+        self.seq = 0
+        self.searches: list[dict[str, Any]] = []  # web_search_call items sent, in output order
+        self.message_open = False
+        self.text = ""
+        self.n_tokens = 0
+        self.queries: list[str] = []
+        self.recorded = False
+
+    @property
+    def message_index(self) -> int:
+        return len(self.searches)
+
+    @property
+    def message_id(self) -> str:
+        return shape.item_id("msg", self.p.id, 0)
+
+    def sse(self, kind: str, **fields: Any) -> dict[str, str]:
+        data = {"type": kind, "sequence_number": self.seq, **fields}
+        self.seq += 1
+        return {"event": kind, "data": json.dumps(data, ensure_ascii=False)}
+
+    def opening(self) -> list[dict[str, str]]:
+        return [self.sse("response.created", response=self.p.base),
+                self.sse("response.in_progress", response=self.p.base)]
+
+    def search(self, query: str, urls: list[str] | None) -> list[dict[str, str]]:
+        index = len(self.searches)
+        item_id = shape.item_id("ws", self.p.id, index)
+        added = shape.search_item(item_id, query, None, status="in_progress")
+        done = shape.search_item(item_id, query, urls)
+        self.searches.append(done)
+        where = {"output_index": index, "item_id": item_id}
+        return [self.sse("response.output_item.added", output_index=index, item=added),
+                self.sse("response.web_search_call.in_progress", **where),
+                self.sse("response.web_search_call.searching", **where),
+                self.sse("response.web_search_call.completed", **where),
+                self.sse("response.output_item.done", output_index=index, item=done)]
+
+    def on(self, event: Event) -> list[dict[str, str]]:
+        if isinstance(event, StepDone):  # a search of a multi-step answer, as it finishes
+            step = event.step
+            return self.search(step["query"], [s["url"] for s in step.get("sources", [])])
+        if isinstance(event, SourcesFound):
+            self.queries = list(event.queries)
+            if self.searches or self._reused(event.sources):
+                return []
+            whole = [s.url for s in event.sources] if len(event.queries) == 1 else None
+            return [sse for q in event.queries for sse in self.search(q, whole)]
+        if isinstance(event, Token):
+            self.n_tokens += 1
+            self.text += event.text
+            return [*self.open_message(), self.sse("response.output_text.delta", **self._where(),
+                                                   delta=event.text, logprobs=[])]
+        return []  # images read: their facts come with the answer (the chat API's visual_facts)
+
+    def _reused(self, sources: list[Source]) -> bool:
+        """Whether every source came from the earlier turns (no search ran)."""
+        prior = {(s.url, s.text) for s in self.p.prior_sources}
+        return bool(prior) and all((s.url, s.text) in prior for s in sources)
+
+    def _where(self) -> dict[str, Any]:
+        return {"item_id": self.message_id, "output_index": self.message_index, "content_index": 0}
+
+    def open_message(self) -> list[dict[str, str]]:
+        if self.message_open:
+            return []
+        self.message_open = True
+        item = shape.message_item(self.message_id, [], "in_progress")
+        return [self.sse("response.output_item.added", output_index=self.message_index, item=item),
+                self.sse("response.content_part.added", **self._where(), part=shape.text_part("", []))]
+
+    async def done(self, answer: Answer) -> list[dict[str, str]]:
+        chat_usage, cost = self.service.price(self.p.plan, answer)
+        body = shape.finished(self.p.base, answer, chat_usage, time.time())
+        body["output"] = [*self.searches, body["output"][-1]]  # the searches as they were sent
+        message = body["output"][-1]
+        part = message["content"][0]
+        out = self.open_message()
+        for i, note in enumerate(part["annotations"]):
+            out.append(self.sse("response.output_text.annotation.added", **self._where(),
+                                annotation_index=i, annotation=note))
+        out += [self.sse("response.output_text.done", **self._where(), text=part["text"], logprobs=[]),
+                self.sse("response.content_part.done", **self._where(), part=part),
+                self.sse("response.output_item.done", output_index=self.message_index, item=message)]
+        await self.service.keep(self.p, answer, body)
+        await self.finish(200, chat_usage, cost)
+        kind = "response.incomplete" if body["status"] == "incomplete" else "response.completed"
+        out.append(self.sse(kind, response=body))
+        return out
+
+    def failed(self, error: APIError) -> list[dict[str, str]]:
+        body = dict(self.p.base)
+        body["status"] = "failed"
+        body["error"] = {"code": error.code or "server_error", "message": error.message}
+        body["output"] = list(self.searches)
+        return [self.sse("response.failed", response=body),
+                self.sse("error", code=error.code, message=error.message, param=error.param,
+                         **error.body())]
+
+    async def finish(self, status: int, chat_usage: dict[str, Any] | None = None,
+                     cost: Cost | None = None) -> None:
+        """Charge tokens and write the ledger row, once."""
+        if self.recorded:
+            return
+        self.recorded = True
+        if chat_usage is None and self.n_tokens:  # partial stream: bill what was generated
+            chat_usage = {"completion_tokens": self.n_tokens, "num_search_queries": len(self.queries),
+                          "search_context_size": self.p.plan.context_size}
+        await self.service.record(self.p, status, chat_usage, cost)
+
+
+async def _chain(first: Event | None, events: AsyncGenerator[Event, None]) -> AsyncIterator[Event]:
+    """``first`` (already taken from ``events``), then the rest; closing this closes ``events``."""
+    async with aclosing(events):
+        if first is not None:
+            yield first
+        async for event in events:
+            yield event

@@ -1,0 +1,228 @@
+"""The Responses API (``/v1/responses``, ``/v1/agent``) through the official openai client, unchanged but
+for its base URL and key, against a real ``groundglass serve`` on 127.0.0.1.
+
+``sonar`` answers with the tiny model. ``scripted`` answers with a loopback OpenAI-compatible model
+endpoint (standing in for a remote model server) that always writes the same cited answer, so that
+the citations' annotations can be checked against known text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from server_helpers import Api, Server, create_key, free_port, ledger_rows, make_home
+
+from groundglass.answer.types import Answer, Source
+from groundglass.server.responses_body import annotations
+
+EIFFEL = "https://en.wikipedia.org/wiki/Eiffel_Tower"
+QUESTION = "When was the Eiffel Tower completed?"
+# what the scripted model writes, in these pieces; both sentences cite the Eiffel Tower's page
+SCRIPT = ["The Eiffel Tower was ", "completed in 1889 [1]. ", "It is 330 metres ", "tall [1]."]
+STREAM_ORDER = [
+    "response.created",
+    "response.in_progress",
+    "response.output_item.added",  # the search
+    "response.web_search_call.in_progress",
+    "response.web_search_call.searching",
+    "response.web_search_call.completed",
+    "response.output_item.done",
+    "response.output_item.added",  # the message
+    "response.content_part.added",
+    "response.output_text.delta",
+]
+
+
+class ScriptedModel(BaseHTTPRequestHandler):
+    """``POST /v1/chat/completions`` streamed as OpenAI streams it, always with SCRIPT."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        events = [{"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                  for piece in SCRIPT]
+        events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 120, "completion_tokens": 20, "total_tokens": 140}})
+        body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+        raw = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+
+@pytest.fixture(scope="module")
+def rapi(index_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    from loopback_web import LoopbackServer
+
+    model = LoopbackServer(ScriptedModel)
+    extra = f'[server.models.scripted]\nllm = "openai:scripted@{model.base_url}/v1"\n'
+    home = make_home(index_home, tmp_path_factory.mktemp("responses-home"), extra)
+    key = create_key(home, "acme", rpm=100_000, tpm=100_000_000)
+    server = Server(home, free_port()).start()
+    try:
+        yield Api(server, key)
+    finally:
+        server.stop()
+        model.close()
+
+
+def oai(api: Api, key: str | None = None) -> openai.OpenAI:
+    return openai.OpenAI(base_url=api.base_url + "/v1", api_key=key or api.key, max_retries=0, timeout=120)
+
+
+def cited_spans(text: str, notes: list[Any]) -> list[tuple[str, str]]:
+    return [(text[a.start_index:a.end_index], a.url) for a in notes]
+
+
+def test_annotations_span_each_cited_sentence() -> None:
+    sources = [Source(url="https://a.example/x", title="A", text="a"),
+               Source(url="https://b.example/y", title="B", text="b")]
+    content = "First claim [1]. Second one [1][2].\n\nNo citation here. Last [2]."
+    notes = annotations(Answer(content=content, sources=sources, model="m"))
+    spans = [(content[n["start_index"]:n["end_index"]], n["url"]) for n in notes]
+    assert spans == [("First claim [1].", "https://a.example/x"),
+                     ("Second one [1][2].", "https://a.example/x"),
+                     ("Second one [1][2].", "https://b.example/y"),
+                     ("Last [2].", "https://b.example/y")]
+    assert {n["title"] for n in notes} == {"A", "B"} and all(n["type"] == "url_citation" for n in notes)
+
+
+def test_plain_response_with_citations_searches_and_usage(rapi: Api) -> None:
+    r = oai(rapi).responses.create(model="scripted", input=QUESTION, max_output_tokens=60)
+    assert r.object == "response" and r.status == "completed" and r.model == "scripted"
+    assert r.output_text == "".join(SCRIPT)
+    search, message = r.output
+    assert search.type == "web_search_call" and search.status == "completed"
+    assert search.action.query == QUESTION and EIFFEL in [s.url for s in search.action.sources]
+    assert message.type == "message" and message.role == "assistant"
+    part = message.content[0]
+    assert part.type == "output_text"
+    assert cited_spans(part.text, part.annotations) == [
+        ("The Eiffel Tower was completed in 1889 [1].", EIFFEL), ("It is 330 metres tall [1].", EIFFEL)]
+    assert part.annotations[0].title == "Eiffel Tower"
+    u = r.usage
+    assert (u.input_tokens, u.output_tokens) == (120, 20) and u.total_tokens == 140
+    extra = u.model_extra or {}
+    assert extra["num_search_queries"] == 1 and extra["cost"]["currency"] == "USD"  # (no price set: 0)
+    assert (r.model_extra or {})["citations"][0] == EIFFEL
+    rows = ledger_rows(rapi.home, request_id=r.id)
+    assert [(x["status"], x["endpoint"], x["model"], x["prompt_tokens"]) for x in rows] == [
+        (200, "/v1/responses", "scripted", 120)]
+    assert rows[0]["total_cost"] == pytest.approx(extra["cost"]["total_cost"])
+
+
+def test_streaming_events_in_the_order_the_sdk_reads(rapi: Api) -> None:
+    events = list(oai(rapi).responses.create(model="scripted", input=QUESTION, stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[: len(STREAM_ORDER)] == STREAM_ORDER
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+    assert "".join(deltas) == "".join(SCRIPT) and len(deltas) >= 2
+    tail = kinds[kinds.index("response.output_text.annotation.added"):]
+    assert tail == ["response.output_text.annotation.added"] * 2 + [
+        "response.output_text.done", "response.content_part.done", "response.output_item.done",
+        "response.completed"]
+    done = events[-1].response
+    assert done.id == events[0].response.id and done.output_text == "".join(SCRIPT)
+    added = [e.annotation for e in events if e.type == "response.output_text.annotation.added"]
+    assert [a["url"] if isinstance(a, dict) else a.url for a in added] == [EIFFEL, EIFFEL]
+    assert cited_spans(done.output_text, done.output[-1].content[0].annotations)[1] == (
+        "It is 330 metres tall [1].", EIFFEL)
+    assert len(ledger_rows(rapi.home, request_id=done.id, status=200)) == 1
+    # the SDK's own stream helper checks item identities and assembles the final response
+    with oai(rapi).responses.stream(model="scripted", input=QUESTION) as stream:
+        texts = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert "".join(texts) == final.output_text == "".join(SCRIPT)
+
+
+def test_tiny_model_follow_up_with_previous_response_id(rapi: Api) -> None:
+    client = oai(rapi)
+    first = client.responses.create(model="sonar", input=[{"role": "user", "content": QUESTION}],
+                                    max_output_tokens=24, extra_body={"preset": "fast"})
+    assert first.output_text.strip() and first.reasoning.effort == "minimal"
+    cost = (first.usage.model_extra or {})["cost"]
+    assert cost["request_cost"] == pytest.approx(0.005) and cost["total_cost"] > 0.005  # sonar's prices
+    follow = client.responses.create(model="sonar", input="How tall is it?", previous_response_id=first.id,
+                                     max_output_tokens=24)
+    trace = (follow.reasoning.model_extra or {})
+    assert trace["rewrite"]["rewritten"] and "Eiffel" in trace["rewrite"]["query"]  # the history was read
+    assert follow.previous_response_id == first.id
+    again = client.responses.retrieve(follow.id)
+    assert again.id == follow.id and again.output_text == follow.output_text
+    # another project can neither read nor continue it
+    other = create_key(rapi.home, "other-project")
+    with pytest.raises(openai.NotFoundError):
+        oai(rapi, other).responses.retrieve(follow.id)
+    with pytest.raises(openai.NotFoundError) as info:
+        oai(rapi, other).responses.create(input="And why?", previous_response_id=follow.id)
+    assert info.value.body["param"] == "previous_response_id"
+    # store=false: continued, not read back
+    hidden = client.responses.create(model="sonar", input=QUESTION, store=False, max_output_tokens=8,
+                                     tools=[])
+    assert not [o for o in hidden.output if o.type == "web_search_call"]  # tools=[]: no search
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(hidden.id)
+    cont = client.responses.create(model="sonar", input="Who built it?", previous_response_id=hidden.id,
+                                   max_output_tokens=8, tools=[])
+    assert cont.status in ("completed", "incomplete")
+
+
+def test_agent_path_web_search_tool_and_instructions(rapi: Api) -> None:
+    body = {"preset": "fast", "input": QUESTION, "instructions": "Answer in one sentence.",
+            "max_output_tokens": 24,
+            "tools": [{"type": "web_search", "filters": {"search_domain_filter": ["wikipedia.org"]}}]}
+    r = httpx.post(f"{rapi.base_url}/v1/agent", json=body, headers=rapi.headers(), timeout=120)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert (data["object"], data["model"]) == ("response", "sonar")
+    assert data["instructions"] == body["instructions"]
+    assert data["citations"] and all("wikipedia.org" in u for u in data["citations"])
+    assert data["tools"] == body["tools"]
+    rows = ledger_rows(rapi.home, request_id=data["id"])
+    assert [x["endpoint"] for x in rows] == ["/v1/responses"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "status", "param", "words"),
+    [
+        ({"user": "u1"}, 400, "user", "unknown parameter"),
+        ({"tools": [{"type": "web_search", "user_location": {"country": "FR"}}]}, 400,
+         "tools.0.user_location", "unknown parameter"),
+        ({"tools": [{"type": "function", "name": "f"}]}, 400, "tools.0.type", "web_search"),
+        ({"preset": "deep-research"}, 400, "preset", "fast, low, medium, high"),
+        ({"preset": "fast", "reasoning": {"effort": "high"}}, 400, None, "give one of the two"),
+        ({"input": "   "}, 400, "input", "empty"),
+        ({"previous_response_id": "resp_nothing"}, 404, "previous_response_id", "no response"),
+        ({"model": "nope"}, 404, "model", "does not exist"),
+        ({"max_output_tokens": 0}, 400, "max_output_tokens", "greater than or equal"),
+        ({"tools": [{"type": "web_search", "filters": {"search_recency_filter": "decade"}}]}, 400,
+         "tools.0.filters.search_recency_filter", "hour"),
+    ],
+)
+def test_bad_input_is_refused_naming_the_field(rapi: Api, extra: dict[str, Any], status: int,
+                                               param: str | None, words: str) -> None:
+    body = {"model": "sonar", "input": QUESTION, **extra}
+    r = httpx.post(f"{rapi.base_url}/v1/responses", json=body, headers=rapi.headers(), timeout=60)
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert error["param"] == param and words in error["message"]
+
+
+def test_openai_client_raises_for_an_unknown_field(rapi: Api) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        oai(rapi).responses.create(model="sonar", input=QUESTION, extra_body={"return_images": True})
+    assert info.value.body["param"] == "return_images"
