@@ -6,6 +6,9 @@ Perplexity::
     GET  /async/chat/completions          -> {"requests": [summary, ...], "next_token": ...}
     GET  /async/chat/completions/{id}     -> {id, model, status, created_at, ..., "response": {...}}
 
+and the same three under ``/v1/async/sonar``, Perplexity's newer path for them (list pages: ``limit``
+and ``next_token``, the last id of the page before).
+
 OpenAI::
 
     POST /v1/files (multipart: file, purpose=batch)    GET /v1/files[/{id}[/content]]   DELETE /v1/files/{id}
@@ -60,6 +63,7 @@ def _async_full(job: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("/async/chat/completions", tags=["async"], summary="Queue a chat completion")
+@router.post("/v1/async/sonar", tags=["async"], summary="Queue a chat completion (Perplexity's newer path)")
 async def create_async(body: AsyncChatRequest, request: Request, who: Principal = Depends(caller)) -> Any:
     st = state(request)
     await _admit(st, who)
@@ -71,6 +75,7 @@ async def create_async(body: AsyncChatRequest, request: Request, who: Principal 
 
 
 @router.get("/async/chat/completions", tags=["async"], summary="List async requests")
+@router.get("/v1/async/sonar", tags=["async"], summary="List async requests (Perplexity's newer path)")
 async def list_async(
     request: Request,
     who: Principal = Depends(caller),
@@ -85,6 +90,7 @@ async def list_async(
 
 
 @router.get("/async/chat/completions/{request_id}", tags=["async"], summary="One async request")
+@router.get("/v1/async/sonar/{request_id}", tags=["async"], summary="One async request (newer path)")
 async def get_async(request_id: str, request: Request, who: Principal = Depends(caller)) -> Any:
     st = state(request)
     job = await run_in_threadpool(st.jobs.get_job, who, request_id, "async")
