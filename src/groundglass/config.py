@@ -67,13 +67,6 @@ class CrawlSettings(_Section):
     max_bytes: int = 10_000_000
 
 
-class ContextSize(_Section):
-    """How much retrieved text a request gets at one ``web_search_options.search_context_size``."""
-
-    top_k: int = Field(6, ge=1, le=100)  # sources given to the model
-    context_tokens: int = Field(1200, ge=100)  # token budget for those sources
-
-
 class ModelPreset(_Section):
     """What one API model name (``sonar``, ``sonar-pro``, ...) runs: a pipeline preset.
 

@@ -131,9 +131,9 @@ def test_demo_command_rejects_bad_steps(capsys: pytest.CaptureFixture[str]) -> N
     from groundglass.cli import main
 
     with pytest.raises(SystemExit) as exc:
-        main(["dreambooth", "demo", "--steps", "0"])
+        main(["dreambooth", "demo", "--train-steps", "0"])
     assert exc.value.code == 2
-    assert "--steps must be at least 1" in capsys.readouterr().err
+    assert "--train-steps must be at least 1" in capsys.readouterr().err
 
 
 def test_fidelity_tracking_logs_every_n_steps_and_keeps_the_best(tmp_path: Path) -> None:

@@ -127,3 +127,8 @@ def test_no_provider_answering_is_a_502(corpus_api: Api, web: tuple[Any, Any]) -
     assert search.hits["searxng"] == 2 and search.hits["tavily"] == 2
     rows = ledger_rows(corpus_api.home, model="sonar-web", status=502)
     assert len(rows) == 2
+    # the Search API names the same event with the same code
+    r = httpx.post(corpus_api.base_url + "/search", json={"query": QUESTION},
+                   headers={"Authorization": f"Bearer {corpus_api.key}"}, timeout=60)
+    assert r.status_code == 502 and r.json()["error"]["code"] == "search_failed", r.text
+    assert "no search provider answered" in r.json()["error"]["message"]

@@ -211,14 +211,18 @@ def ask(
 
 
 def demo(
-    question: str = typer.Option(DEMO_QUESTION, "--question", "-q", help="What to ask."),
+    question: str = typer.Option(DEMO_QUESTION, "--question", help="What to ask."),
+    question_short: str | None = typer.Option(None, "-q", hidden=True,
+                                              help="Deprecated: -q means --quiet elsewhere; use --question."),
     model: str = typer.Option("default", "--model", "-m", help="Model spec for the answer."),
     config: Path | None = typer.Option(None, "--config", help="Config file (TOML)."),
 ) -> None:
     """Set up the embedded model and the Wikipedia index (once), then answer a sample question."""
     from groundglass.answer.engine import Engine
     from groundglass.answer.types import AskRequest
+    from groundglass.commands.renamed import old_spelling
 
+    question = old_spelling(question_short, "-q", "--question", question)
     settings = settings_from(config)
     status("1/3 model: checking the embedded model (assembled and verified once)...")
     _ensure_model(model, settings)

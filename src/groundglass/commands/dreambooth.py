@@ -31,14 +31,17 @@ def fit(ctx: typer.Context) -> None:
 @dreambooth_app.command("bench")
 def bench(
     config: Path = typer.Option(..., "--config", help="A fit config (YAML)."),
-    steps: int = typer.Option(20, "--steps", help="Optimizer steps to time."),
+    train_steps: int = typer.Option(20, "--train-steps", help="Optimizer steps to time."),
+    steps: int | None = typer.Option(None, "--steps", hidden=True, help="Deprecated: --train-steps."),
     warmup: int = typer.Option(3, "--warmup", help="Untimed optimizer steps first."),
     compare: bool = typer.Option(False, "--compare",
                                  help="Also measure the naive baseline (no caching, two forward passes)."),
 ) -> None:
     """Training speed (steps/s, s/step) and peak memory of a fit config; --compare adds a naive baseline."""
+    from groundglass.commands.renamed import old_spelling
     from groundglass.dreambooth.bench import format_results, run_bench
 
+    steps = old_spelling(steps, "--steps", "--train-steps", train_steps)
     results = run_bench(config, steps=steps, warmup=warmup, compare=compare)
     device = results[0].device
     print(format_results(results, title=f"DreamBooth bench: {config} on {device}, {steps} timed steps "
@@ -67,7 +70,8 @@ def tiny(
 def demo(
     out: Path = typer.Option(Path("runs/dreambooth-demo"), "--out",
                              help="Folder for the grid, table and run."),
-    steps: int = typer.Option(300, "--steps", help="DreamBooth optimizer steps."),
+    train_steps: int = typer.Option(300, "--train-steps", help="DreamBooth optimizer steps."),
+    steps: int | None = typer.Option(None, "--steps", hidden=True, help="Deprecated: --train-steps."),
     prior_loss_weight: float = typer.Option(1.0, "--prior-loss-weight",
                                             help="λ of prior preservation (0: off)."),
     train_text_encoder: bool = typer.Option(False, "--train-text-encoder",
@@ -77,10 +81,13 @@ def demo(
     """Personalise the embedded toy-world model on a bundled subject (a star) in minutes on a CPU."""
     import os
 
+    from groundglass.commands.renamed import old_spelling
     from groundglass.errors import GroundglassError
 
+    steps = old_spelling(steps, "--steps", "--train-steps", train_steps)
     if steps < 1:
-        raise GroundglassError(f"--steps must be at least 1 (got {steps})", "pass e.g. --steps 200")
+        raise GroundglassError(f"--train-steps must be at least 1 (got {steps})",
+                               "pass e.g. --train-steps 200")
     if prior_loss_weight < 0:
         raise GroundglassError(f"--prior-loss-weight must be >= 0 (got {prior_loss_weight})",
                                "pass 1.0 (on) or 0 (off)")

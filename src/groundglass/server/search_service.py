@@ -51,7 +51,7 @@ class ProviderSearch:
         except GroundglassError as exc:
             raise APIError(exc.status, str(exc), code=exc.code, param=exc.param) from exc
         if report.error and not sources:
-            raise APIError(502, f"no search provider answered: {report.error}", code="search_unavailable")
+            raise APIError(502, f"no search provider answered: {report.error}", code="search_failed")
         return sources
 
 
