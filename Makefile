@@ -87,7 +87,7 @@ bench: setup-demo
 soak: setup-demo
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
-# FanOutQA accuracy, citations and latency per reasoning effort, and the multi-turn check (issue 4);
+# FanOutQA accuracy, citations and latency per reasoning effort, and the multi-turn check;
 # builds the default index when missing; stops starting new work after 40 minutes (EVAL_ARGS=--minutes 0).
 eval: setup-demo
 	$(BIN)/python -m bench.eval_reasoning $(EVAL_ARGS)

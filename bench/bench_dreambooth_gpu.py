@@ -15,8 +15,8 @@ fit are listed as skipped.
     .venv/bin/python -m bench.bench_dreambooth_gpu --tiny --device cpu  # the same script on a CPU
 
 ``--tiny`` swaps in the tiny test pipeline at 64 px (to prove the script works without a GPU).
-Targets (issue 7): full UNet <= 10 GB, UNet + text encoder <= 16 GB, LoRA <= 8 GB peak VRAM, and
-800 full-UNet steps in <= 3 minutes on an H100-class GPU.
+Targets (peak memory that fits common GPUs, and a fit in minutes): full UNet <= 10 GB, UNet + text
+encoder <= 16 GB, LoRA <= 8 GB peak VRAM, and 800 full-UNet steps in <= 3 minutes on an H100-class GPU.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Evaluation of conversations and reasoning effort (issue 4): what each effort level buys and costs.
+"""Evaluation of conversations and reasoning effort: what each effort level buys and costs.
 
     .venv/bin/python -m bench.eval_reasoning [--questions N] [--levels minimal,low,medium,high]
         [--conversations N] [--model default] [--threads 2] [--out runs/eval_reasoning.json]

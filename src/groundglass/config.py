@@ -238,7 +238,7 @@ class ServerSettings(_Section):
         return out
 
 
-# --- web search (issue 3): providers, failover, cache, reader limits ---------------------------------
+# --- web search: providers, failover, cache, reader limits --------------------------------------------
 
 ProviderName = Literal["searxng", "duckduckgo", "brave", "tavily", "local"]
 ContextSizeName = Literal["low", "medium", "high"]
@@ -359,7 +359,7 @@ class SearchSettings(_Section):
         return value
 
 
-# --- images in questions (issue 5) --------------------------------------------------------------------
+# --- images in questions -----------------------------------------------------------------------------
 
 class VisionSettings(_Section):
     """Images in questions: input limits, the offline extractors (OCR, ImageNet labels) and an optional
@@ -395,7 +395,7 @@ class VisionSettings(_Section):
         return os.environ.get("GROUNDGLASS_VISION_API_KEY", "")
 
 
-# --- reasoning effort (issue 4): presets per level, overrides per model name ------------------------
+# --- reasoning effort: presets per level, overrides per model name ---------------------------------
 
 EffortName = Literal["minimal", "low", "medium", "high"]
 

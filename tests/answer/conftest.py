@@ -243,7 +243,7 @@ def wiki_index(tmp_path_factory: pytest.TempPathFactory):  # -> LocalIndex
     index.close()
 
 
-# --- web search fixtures (issue 3): a loopback web site and a search API speaking the providers' wire
+# --- web search fixtures: a loopback web site and a search API speaking the providers' wire
 # formats; both live for the session, their counters and fault modes are reset for each test. --------
 
 

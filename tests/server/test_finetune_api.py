@@ -16,7 +16,7 @@ import httpx
 import openai
 import pytest
 from finetune_helpers import TOY_HYPERPARAMETERS, png_claiming, stars_zip, zip_of
-from server_helpers import Server, create_key, free_port, ledger_rows, write_config
+from server_helpers import Server, cli, create_key, free_port, ledger_rows, write_config
 
 pytestmark = pytest.mark.slow
 PRICES = """
@@ -176,6 +176,12 @@ def test_fine_tune_and_draw_with_the_openai_client(studio: tuple[Server, str]) -
     drawn_rows = ledger_rows(server.home, endpoint="/v1/images/generations")
     assert len(drawn_rows) == 3
     assert sorted(round(float(r["total_cost"]), 6) for r in drawn_rows) == [0.04, 0.04, 0.08]
+    assert sorted(int(r["images"]) for r in drawn_rows) == [1, 1, 2]
+    report = json.loads(cli(server.home, "usage", "report", "--by", "endpoint", "--json").stdout)
+    by_endpoint = {r["endpoint"]: r for r in report}
+    assert by_endpoint["/v1/fine_tuning/jobs"]["training_steps"] == 6
+    assert by_endpoint["/v1/fine_tuning/jobs"]["device_seconds"] > 0
+    assert by_endpoint["/v1/images/generations"]["images"] == 4
     with pytest.raises(openai.BadRequestError, match="already succeeded"):
         client.fine_tuning.jobs.cancel(job.id)
     other = client_for(server, create_key(server.home, "other"))

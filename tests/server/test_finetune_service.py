@@ -107,6 +107,9 @@ def test_a_job_runs_reports_each_step_and_is_billed_once(service: FineTuning) ->
             dict(r._mapping) for r in conn.execute(select(db.usage).where(db.usage.c.request_id == job["id"]))
         ]
     assert len(rows) == 1 and rows[0]["endpoint"] == "/v1/fine_tuning/jobs" and rows[0]["project"] == "studio"
+    assert rows[0]["training_steps"] == 6 and rows[0]["device_seconds"] == pytest.approx(
+        done["device_seconds"]
+    )
     expected = 6 * 10.0 / 1000 + done["device_seconds"] * 36.0 / 3600
     assert rows[0]["total_cost"] == pytest.approx(expected, abs=1e-5)
     models = [m["id"] for m in service.models(WHO)]

@@ -10,7 +10,7 @@ e.g. ``s1`` "country where the Eiffel Tower is", ``s2`` "capital of {s1}" (depen
 prompt teaches this with one example; :func:`resolve` replaces each placeholder with that step's
 short answer (or, when the step found nothing, with the step's own query).
 
-Robust with small models (issue 4): the model writes under a JSON-schema grammar (``complete_json``),
+Robust with small models: the model writes under a JSON-schema grammar (``complete_json``),
 so its output always parses; :func:`validate_plan` then takes whatever came back (also JSON-ish input
 from an unconstrained endpoint) and keeps only what makes sense: steps with a query that shares a
 word with the question or uses a placeholder (but does more than compare placeholders), unique ids

@@ -189,6 +189,8 @@ def usage_report(
         "prompt_tokens",
         "completion_tokens",
         "num_search_queries",
+        # DreamBooth's counts, where a row has any
+        *[c for c in ("training_steps", "device_seconds", "images") if any(r[c] for r in rows)],
         "total_cost",
     ]
     table = Table(*cols)

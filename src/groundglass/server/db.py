@@ -88,6 +88,10 @@ usage = Table(
     Column("search_queries_cost", Float, nullable=False, default=0.0),
     Column("request_cost", Float, nullable=False, default=0.0),
     Column("total_cost", Float, nullable=False, default=0.0),
+    # DreamBooth: a fine-tuning job's optimizer steps and the device time it held; images drawn
+    Column("training_steps", Integer, nullable=True),
+    Column("device_seconds", Float, nullable=True),
+    Column("images", Integer, nullable=True),
     Index("ix_usage_day", "day"),
     Index("ix_usage_project", "project"),
 )

@@ -11,6 +11,11 @@ for a model without its own plan, free when there is neither)::
     request_cost          = request_fee_per_thousand[search_context_size] / 1000
     total_cost            = the sum
 
+DreamBooth, from the plan of the base model: a fine-tuning job's row (written when it ends, in the
+transaction that ends it) has ``request_cost = training_steps * training_steps_per_thousand / 1000 +
+device_seconds * device_seconds_per_hour / 3600``; an image request's, ``images *
+images_per_thousand / 1000``.
+
 ``POST /search`` costs ``server.search_price_per_thousand / 1000`` per request. Rows are written in
 the same transaction as a batch line's result, so a restarted batch never bills a line twice.
 
@@ -95,6 +100,9 @@ class UsageEntry:
     num_search_queries: int = 0
     search_context_size: str | None = None
     latency_ms: float = 0.0
+    training_steps: int = 0
+    device_seconds: float = 0.0
+    images: int = 0
     cost: Cost = field(default_factory=Cost)
     created_at: float = field(default_factory=time.time)
 
@@ -194,6 +202,9 @@ class Ledger:
             func.sum(u.citation_tokens).label("citation_tokens"),
             func.sum(u.reasoning_tokens).label("reasoning_tokens"),
             func.sum(u.num_search_queries).label("num_search_queries"),
+            func.sum(u.training_steps).label("training_steps"),
+            func.sum(u.device_seconds).label("device_seconds"),
+            func.sum(u.images).label("images"),
             func.sum(u.total_cost).label("total_cost"),
             func.avg(u.latency_ms).label("avg_latency_ms"),
             func.sum(case((u.status >= 400, 1), else_=0)).label("errors"),

@@ -283,9 +283,10 @@ class FineTuning:
                 endpoint="/v1/fine_tuning/jobs",
                 status=status,
                 latency_ms=seconds * 1000,
+                training_steps=steps,
+                device_seconds=seconds,
                 cost=cost,
             )
-            _set_counts(entry, training_steps=steps, device_seconds=seconds)
             self.ledger.record(entry, conn)
 
         return write
@@ -302,14 +303,7 @@ class FineTuning:
             model=model,
             endpoint="/v1/images/generations",
             latency_ms=(time.perf_counter() - started) * 1000,
+            images=count,
             cost=cost,
         )
-        _set_counts(entry, images=count)
         self.ledger.record(entry)
-
-
-def _set_counts(entry: UsageEntry, **counts: float) -> None:
-    """The DreamBooth counts of a ledger row, where the ledger has them."""
-    for name, value in counts.items():
-        if hasattr(entry, name):
-            setattr(entry, name, value)
