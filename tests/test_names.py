@@ -40,6 +40,7 @@ MEANINGS = {
     "host": "the address the server listens on",
     "index": "the name of a local index",
     "json": "print JSON instead of text",
+    "llm": "the language model: its settings ([llm]), or the model spec a preset runs",
     "max_bytes": "the largest response a fetch reads",
     "max_depth": "link depth a crawl follows",
     "max_pages": "pages a crawl reads at most",
@@ -48,12 +49,13 @@ MEANINGS = {
     "port": "the port the server listens on",
     "project": "the project keys and usage belong to",
     "quiet": "no progress output",
+    "reasoning": "reasoning effort: the [reasoning] presets, OpenAI's `reasoning: {effort}` in a request",
     "reasoning_effort": "minimal | low | medium | high: how much planning and searching an answer gets",
-    "search": "where sources come from: index | web",
     "search_context_size": "low | medium | high: how much web context an answer gets",
     "temperature": "sampling temperature of the language model",
     "threads": "CPU threads that part uses",
     "timeout_s": "seconds before one request of that section gives up",
+    "top_k": "how many of the best-ranked results are kept (sources for an answer, hits of `index search`)",
     "user_agent": "the User-Agent header a fetch sends",
     "workers": "server worker processes",
     "start": "first day of a usage report (UTC, YYYY-MM-DD)",
@@ -62,6 +64,7 @@ MEANINGS = {
     "batch_size": "images drawn per forward pass",
     "device": "the torch device that runs the model",
     "ema": "use the EMA weights of a run",
+    "format": "the export format of a trained model: diffusers, single-file, lora (or all)",
     "guidance_scale": "classifier-free guidance scale",
     "local_files_only": "never download a model",
     "negative_prompt": "what the sampled images should not show",
@@ -104,11 +107,21 @@ TWO_MEANINGS = {
     "returned; both are the wire names of the APIs the server is compatible with.",
     "model": "the API's `model` is OpenAI's field (an API model name, an image model, a base model to "
     "fine-tune); the CLI's --model and llm.model are a language model spec. Clients rely on both.",
+    "context_sizes": "search.context_sizes says what low/medium/high mean for a web search (pages read, "
+    "sources, tokens); server.context_sizes holds multipliers of a preset's top_k and context_tokens for "
+    "an index search. Next: one table for both, the old key read for one release.",
+    "models": "server.models holds the API's model names (presets); reasoning.models holds effort "
+    "overrides per language-model name. Next: reasoning.llm_overrides.",
+    "search": "the [search] table configures web search; everywhere else `search` says where sources come "
+    "from (index | web). Next: `source = index | web`, the old field read for one release.",
     "name": "`dreambooth export --name` is a file name; the API's `name` is OpenAI's JSON-schema name.",
     "question": "`demo --question` is the question asked; a thread turn's `question` is the user's turn text "
     "(the same thing in a different place: kept until threads and demo share a type).",
-    "top_k": "sources given to the model everywhere but `vision.top_k` (ImageNet labels kept per image) and "
-    "`index search --top-k` (hits listed). Next: vision.max_labels, with the old key for one release.",
+}
+
+# Old config keys read for one release: (section, old key) -> the key to write now.
+OLD_KEYS = {
+    ("vision", "top_k"): "max_labels",  # top_k counts sources everywhere else
 }
 
 # Old spellings kept for one release: (command, old option) -> the option to use now.
@@ -165,12 +178,11 @@ def _models(tp: Any) -> Iterator[tuple[type[BaseModel], str]]:
 
 
 def config_keys(model: type[BaseModel] = Settings, prefix: str = "") -> Iterator[tuple[str, str]]:
-    """(section path, key) for every leaf setting; ``*`` stands for a table's names."""
+    """(section path, key) for every setting and every table of settings; ``*`` stands for a table's
+    names (``server.models.*`` holds each API model's preset)."""
     for name, field in model.model_fields.items():
-        sub = list(_models(field.annotation))
-        if not sub:
-            yield prefix.rstrip(".") or "(top)", name
-        for m, suffix in sub:
+        yield prefix.rstrip(".") or "(top)", name
+        for m, suffix in _models(field.annotation):
             yield from config_keys(m, f"{prefix}{name}{suffix}.")
 
 
@@ -230,7 +242,8 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Places:
 
 
 def test_every_shared_name_has_one_declared_meaning(shared: Places) -> None:
-    assert not set(MEANINGS) & set(TWO_MEANINGS), "a name is either one meaning or a known clash"
+    both = set(MEANINGS) & set(TWO_MEANINGS)
+    assert not both, f"a name is either one meaning or a known clash: {sorted(both)}"
     names = sorted(set(shared) - set(MEANINGS) - set(TWO_MEANINGS))
     undeclared = {name: sorted(shared[name]) for name in names}
     assert not undeclared, (
@@ -314,3 +327,17 @@ def test_old_spelling_gives_the_value_it_was_given() -> None:
 
     assert old_spelling(None, "--steps", "--train-steps", 300) == 300
     assert old_spelling(7, "--steps", "--train-steps", 300) == 7
+
+
+@pytest.mark.parametrize(("section", "old"), sorted(OLD_KEYS))
+def test_old_config_keys_still_work_with_a_warning(section: str, old: str) -> None:
+    new = OLD_KEYS[(section, old)]
+    keys = {(s, k) for s, k in config_keys()}
+    assert (section, new) in keys and (section, old) not in keys
+    default = getattr(getattr(load_settings(), section), new)
+    with pytest.warns(FutureWarning, match=rf"{section}\.{old} is deprecated .* write {section}\.{new}"):
+        settings = load_settings(**{section: {old: default + 1}})
+    assert getattr(getattr(settings, section), new) == default + 1
+    with pytest.warns(FutureWarning):  # both spellings: the new one wins
+        settings = load_settings(**{section: {old: default + 1, new: default + 2}})
+    assert getattr(getattr(settings, section), new) == default + 2

@@ -9,17 +9,42 @@ from __future__ import annotations
 
 import os
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from groundglass.errors import GroundglassError
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def renamed_keys(data: Any, section: str, renames: dict[str, str]) -> Any:
+    """``data`` (a section's raw keys) with old key names read as their new ones, for one more release,
+    each with a FutureWarning naming the new key. The new name wins when both are given."""
+    if not isinstance(data, dict) or not any(old in data for old in renames):
+        return data
+    data = dict(data)
+    for old, new in renames.items():
+        if old in data:
+            warnings.warn(f"setting {section}.{old} is deprecated and goes away in the next release; "
+                          f"write {section}.{new}", FutureWarning, stacklevel=2)
+            value = data.pop(old)
+            data.setdefault(new, value)
+    return data
 
 
 class LLMSettings(_Section):
@@ -375,7 +400,7 @@ class VisionSettings(_Section):
     ocr_min_score: float = Field(0.5, ge=0, le=1)  # recognised lines below this confidence are dropped
     ocr_max_side: int = Field(960, ge=64)  # text detection runs at most at this size (longest side)
     labels: bool = True  # ImageNet labels with EfficientNet-Lite0
-    top_k: int = Field(5, ge=1, le=1000)  # labels kept per image
+    max_labels: int = Field(5, ge=1, le=1000)  # labels kept per image (top_k counts sources elsewhere)
     label_min_score: float = Field(0.2, ge=0, le=1)  # labels below this never steer the search queries
     threads: int | None = Field(None, ge=1)  # intra-op threads for OCR; None: onnxruntime's default
     max_queries: int = Field(4, ge=1, le=20)  # search queries written from the images and the question
@@ -388,6 +413,11 @@ class VisionSettings(_Section):
                            "If it shows text, quote the most important text exactly.")
     caption_max_tokens: int = Field(160, ge=1)
     caption_timeout_s: float = Field(60.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, data: Any) -> Any:
+        return renamed_keys(data, "vision", {"top_k": "max_labels"})
 
     def caption_key(self) -> str:
         if self.caption_api_key:

@@ -66,7 +66,7 @@ def test_ocr_reads_a_terminal_screenshot_and_a_sign(vision_settings) -> None:
 
 def test_photo_facts_as_json(photos: dict[str, bytes], vision_settings) -> None:
     facts = extract_facts([ImageInput.from_bytes(photos["astronaut"], "astronaut.png")],
-                          vision_settings(vision__top_k=3))[0]
+                          vision_settings(vision__max_labels=3))[0]
     payload = json.loads(json.dumps(facts.as_dict()))
     assert payload["source"] == "astronaut.png"
     assert len(payload["labels"]) == 3 and all(0 <= lb["score"] <= 1 for lb in payload["labels"])

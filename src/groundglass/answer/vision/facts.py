@@ -64,7 +64,7 @@ def image_facts(image: LoadedImage, settings: VisionSettings) -> VisualFacts:
         from groundglass.answer.vision.labels import classify
 
         started = time.perf_counter()
-        facts.labels = classify(image.rgb, settings.top_k)
+        facts.labels = classify(image.rgb, settings.max_labels)
         facts.timings["labels"] = round(time.perf_counter() - started, 4)
     if settings.caption_url:
         from groundglass.answer.vision.caption import caption
