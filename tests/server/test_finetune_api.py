@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,20 @@ def test_fine_tune_and_draw_with_the_openai_client(studio: tuple[Server, str]) -
     assert (
         Image.open(io.BytesIO(base64.b64decode(base.data[0].b64_json or ""))).tobytes() != images[0].tobytes()
     )
+
+    auth = {"Authorization": f"Bearer {key}"}
+    export = f"{server.base_url}/v1/fine_tuning/jobs/{job.id}/export"
+    zipped = httpx.get(export, params={"format": "diffusers"}, headers=auth, timeout=120)
+    assert zipped.status_code == 200 and "diffusers.zip" in zipped.headers["content-disposition"]
+    names = zipfile.ZipFile(io.BytesIO(zipped.content)).namelist()
+    assert "model_index.json" in names and any(
+        n.startswith("unet/") and n.endswith(".safetensors") for n in names
+    )
+    single = httpx.get(export, params={"format": "single-file"}, headers=auth, timeout=120)
+    assert single.status_code == 200 and b"model.diffusion_model." in single.content[:200_000]
+    no_lora = httpx.get(export, params={"format": "lora"}, headers=auth, timeout=120)
+    assert no_lora.status_code == 400 and "no LoRA adapters" in no_lora.json()["error"]["message"]
+    assert httpx.get(export, params={"format": "ckpt"}, headers=auth).status_code == 400
 
     rows = ledger_rows(server.home, request_id=job.id)
     assert len(rows) == 1 and rows[0]["endpoint"] == "/v1/fine_tuning/jobs" and rows[0]["project"] == "studio"

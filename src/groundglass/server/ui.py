@@ -1,5 +1,6 @@
-"""The web page people use: ``GET /`` (and ``/share/{id}``, a shared thread) serve the page, ``/static``
-its assets, all shipped in the package (``groundglass/web``), so the page works offline.
+"""The web pages people use: ``GET /`` (and ``/share/{id}``, a shared thread) serve the answer page,
+``GET /studio`` the DreamBooth studio, ``/static`` their assets, all shipped in the package
+(``groundglass/web``), so the pages work offline.
 
 The page is a client of the public API like any other (``/chat/completions`` with SSE, ``/v1/threads``,
 ``/v1/indexes``, ``/healthz``); nothing here answers questions. A strict Content-Security-Policy keeps
@@ -40,6 +41,12 @@ def _page() -> HTMLResponse:
 @router.get("/")
 async def page() -> HTMLResponse:
     return _page()
+
+
+@router.get("/studio")
+async def studio_page() -> HTMLResponse:
+    """DreamBooth's page: photos, fine-tuning, generation (a client of the same API)."""
+    return HTMLResponse((WEB_DIR / "studio.html").read_text(encoding="utf-8"), headers=PAGE_HEADERS)
 
 
 @router.get("/share/{share_id}")

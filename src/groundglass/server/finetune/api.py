@@ -8,6 +8,7 @@
     GET  /v1/fine_tuning/jobs/{id}/events[?after&limit]   (?stream=true: server-sent events until the end)
     GET  /v1/fine_tuning/jobs/{id}/checkpoints
     GET  /v1/fine_tuning/jobs/{id}/samples/{step}/{file}   the sample PNGs the events point to
+    GET  /v1/fine_tuning/jobs/{id}/export?format=diffusers|single-file|lora   the model, to download
     POST /v1/images/generations  {model, prompt, n, size, response_format, seed, steps, guidance_scale,
                                   negative_prompt, scheduler}
     GET  /v1/images/files/{name}                           response_format=url images
@@ -239,6 +240,20 @@ async def list_checkpoints(job_id: str, request: Request, who: Principal = Depen
         "first_id": data[0]["id"] if data else None,
         "last_id": data[-1]["id"] if data else None,
     }
+
+
+@router.get(
+    "/v1/fine_tuning/jobs/{job_id}/export",
+    tags=["fine-tuning"],
+    summary="Download a succeeded job's model: diffusers (zip), single-file or lora (.safetensors)",
+)
+async def export_model(
+    job_id: str, request: Request, who: Principal = Depends(caller), format: str = Query("diffusers")
+) -> Any:
+    job = await _job(request, who, job_id)
+    path, name = await run_in_threadpool(service(request).export, who, job, format)
+    media = "application/zip" if name.endswith(".zip") else "application/octet-stream"
+    return FileResponse(path, media_type=media, filename=name)
 
 
 @router.get(

@@ -11,7 +11,9 @@ steps, device-seconds) and one per image request, priced from ``server.prices[<b
 
 from __future__ import annotations
 
+import os
 import secrets
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +56,7 @@ class FineTuning:
         self.root = settings.home / "finetune"
         self.images = ImageGenerator(self, settings.home / "images")
         self.worker: FineTuneWorker | None = None
+        self._export_lock = threading.Lock()
 
     # --- base models --------------------------------------------------------------------------------
 
@@ -222,6 +225,55 @@ class FineTuning:
                 }
             )
         return out
+
+    def export(self, who: Principal, job: dict[str, Any], fmt: str) -> tuple[Path, str]:
+        """The job's model in ``fmt`` (``diffusers``: the folder as a zip; ``single-file``: one
+        original-layout .safetensors; ``lora``: the adapters), made once; returns (file, download name)."""
+        from groundglass.dreambooth.export import FORMATS
+
+        if fmt not in FORMATS or fmt == "all":
+            raise GroundglassError(
+                f"unknown export format {fmt!r}", "use diffusers, single-file or lora", param="format"
+            )
+        if job["status"] != "succeeded":
+            raise GroundglassError(
+                f"job {job['id']} has not succeeded (it is {job['status']})",
+                "export a succeeded job's model",
+                param="fine_tuning_job_id",
+            )
+        name = (job["fine_tuned_model"] or job["id"]).replace(":", "_")
+        folder = self.job_dir(job["id"]) / "export"
+        target = (
+            folder
+            / {
+                "diffusers": f"{name}-diffusers.zip",
+                "single-file": f"{name}.safetensors",
+                "lora": f"{name}-lora.safetensors",
+            }[fmt]
+        )
+        with self._export_lock:
+            if not target.exists():
+                self._export(job, fmt, target)
+        return target, target.name
+
+    def _export(self, job: dict[str, Any], fmt: str, target: Path) -> None:
+        import shutil
+        import tempfile
+
+        from groundglass.dreambooth.export import export_model
+        from groundglass.dreambooth.module import load_trained
+
+        components, _ = load_trained(self.job_dir(job["id"]) / "run" / "checkpoints" / "last.ckpt")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+            written = export_model(components, Path(tmp) / "model", formats={fmt}, name="model")
+            if fmt == "diffusers":
+                archive = shutil.make_archive(
+                    str(Path(tmp) / "model-zip"), "zip", root_dir=written["diffusers"]
+                )
+                os.replace(archive, target)
+            else:
+                os.replace(written[fmt], target)
 
     # --- models ---------------------------------------------------------------------------------------
 
