@@ -11,6 +11,10 @@ A preset's ``search`` says where sources come from: ``index`` (the local index, 
 request passes its ``search_context_size`` (or the preset's) on to the engine, whose
 ``search.context_sizes`` say how many pages are read. The request's filters,
 narrowed by its ``search_mode`` (:mod:`groundglass.server.search_modes`), hold in both places.
+``search_type`` sets the reasoning effort (``fast``: minimal, ``pro``: medium); with
+``enable_search_classifier`` or ``search_type: "auto"`` a request that needs no sources (chit-chat,
+arithmetic, rewriting the text it gives: :mod:`groundglass.server.search_classifier`) is answered
+without a search, and ``auto`` gives a question that asks several things the ``pro`` effort.
 
 Images: the ``image_url`` parts of the last user message become the request's images (an http(s)
 URL or a ``data:`` URI; earlier turns' images are not read again); the question may be left out.
@@ -43,6 +47,8 @@ from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
 from groundglass.server.errors import APIError
 from groundglass.server.filters import build_filters
+from groundglass.server.schemas import SEARCH_TYPE_EFFORT
+from groundglass.server.search_classifier import depth, needs_search
 from groundglass.server.search_modes import narrow_to_mode
 
 if TYPE_CHECKING:
@@ -128,13 +134,13 @@ class Answerer:
             temperature=body.temperature,
             top_p=body.top_p,
             stop=body.stop_list(),
-            disable_search=body.disable_search,
+            disable_search=body.disable_search or not _search_needed(body),
             top_k=top_k,
             search=search,
             search_filters=narrow_to_mode(build_filters(body), body.search_mode, s.server.search_modes),
             search_context_size=size if search == "web" else None,
             images=images,
-            reasoning_effort=body.reasoning_effort,  # None: the preset's (effort.default_effort)
+            reasoning_effort=_effort(body),  # None: the preset's (effort.default_effort)
             preset_name=body.model,
             return_related_questions=body.return_related_questions,
             response_schema=_response_schema(body),
@@ -360,6 +366,26 @@ def _images(body: ChatRequest) -> list[ImageInput]:
             param = f"messages.{last}.content.{j}.image_url"
             raise APIError(400, str(exc), code=exc.code, param=param) from exc
     return images
+
+
+def _question(body: ChatRequest) -> str:
+    return next((m.text() for m in reversed(body.messages) if m.role == "user"), "")
+
+
+def _search_needed(body: ChatRequest) -> bool:
+    """False when the classifier is on (``enable_search_classifier``, ``search_type: "auto"``) and says
+    the request needs no sources: chit-chat, arithmetic, rewriting the text it gives."""
+    if not (body.enable_search_classifier or body.search_type == "auto"):
+        return True
+    return needs_search(_question(body)).search
+
+
+def _effort(body: ChatRequest) -> str | None:
+    """The request's reasoning effort: its own, else its ``search_type``'s (``auto``: by the question)."""
+    if body.reasoning_effort or not body.search_type:
+        return body.reasoning_effort
+    kind = depth(_question(body)) if body.search_type == "auto" else body.search_type
+    return SEARCH_TYPE_EFFORT[kind]
 
 
 def _response_schema(body: ChatRequest) -> dict[str, Any] | None:

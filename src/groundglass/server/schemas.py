@@ -2,7 +2,10 @@
 
 Known fields are checked strictly (type, range, allowed values), so a bad value is a 400 naming the
 parameter. Fields this server does not know are accepted and ignored, as OpenAI-compatible servers
-do, because clients send vendor extras (``user``, ``seed``, ``stream_options``...).
+do, because clients send vendor extras (``user``, ``seed``, ``stream_options``...). Perplexity's own
+fields that this server cannot honour yet (``return_images`` and the image filters,
+``web_search_options.user_location``, ``stream_mode: "concise"``) are refused with a 400 naming them:
+a client that asks for them is told, not silently given less.
 
 Date filters use Perplexity's format, ``%m/%d/%Y`` (``3/1/2025``); ``YYYY-MM-DD`` is accepted too.
 Their values are checked where they are used, by the search layer's filters (one implementation).
@@ -20,6 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 ContextSize = Literal["low", "medium", "high"]
+SEARCH_TYPE_EFFORT = {"fast": "minimal", "pro": "medium"}  # Perplexity's search types as reasoning efforts
 Recency = Literal["hour", "day", "week", "month", "year"]
 _COUNTRY = re.compile(r"^[A-Za-z]{2}$")
 
@@ -133,6 +137,15 @@ class ResponseFormat(_Body):
 
 class WebSearchOptions(_Body):
     search_context_size: ContextSize | None = None
+    user_location: Any = None  # refused below: no search provider here is given a location yet
+
+    @field_validator("user_location")
+    @classmethod
+    def _no_location(cls, value: Any) -> Any:
+        if value is not None:
+            raise ValueError("user_location is not supported here: the search providers are not given a "
+                             "location; leave it out (put the place in the question instead)")
+        return value
 
 
 class ChatRequest(FilterFields):
@@ -150,9 +163,16 @@ class ChatRequest(FilterFields):
     # narrows the sources to server.search_modes[mode]'s domains (groundglass.server.search_modes)
     search_mode: Literal["web", "academic", "sec"] | None = None
     return_related_questions: bool = False
-    return_images: bool = False
+    return_images: bool = False  # true is refused below (no image URLs are kept from the pages read)
+    image_domain_filter: list[str] | None = None  # refused below, with return_images
+    image_format_filter: list[str] | None = None
     disable_search: bool = False
+    # skip the search for requests that need no sources (chit-chat, arithmetic, rewriting given text)
     enable_search_classifier: bool = False
+    # fast: one search (effort minimal); pro: a multi-step plan (medium); auto: the classifier decides
+    # whether to search, and a question that asks several things gets pro
+    search_type: Literal["fast", "pro", "auto"] | None = None
+    stream_mode: Literal["full", "concise"] = "full"  # concise is refused below (not implemented yet)
     reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
     web_search_options: WebSearchOptions | None = None
     top_k: int | None = Field(None, ge=1, le=100)
@@ -167,6 +187,30 @@ class ChatRequest(FilterFields):
         if isinstance(value, list) and len(value) > 4:
             raise ValueError(f"at most 4 stop sequences, got {len(value)}")
         return value
+
+    @field_validator("return_images", "image_domain_filter", "image_format_filter")
+    @classmethod
+    def _no_images(cls, value: Any) -> Any:
+        if value:
+            raise ValueError("image results are not supported yet: the page reader keeps no image URLs, so "
+                             "there are none to return; leave return_images and the image filters out")
+        return value
+
+    @field_validator("stream_mode")
+    @classmethod
+    def _full_stream(cls, value: str) -> str:
+        if value != "full":
+            raise ValueError('stream_mode "concise" is not supported yet; leave it out (the stream is '
+                             '"full": search results first, then the answer\'s deltas, then a final chunk)')
+        return value
+
+    @model_validator(mode="after")
+    def _one_effort(self) -> ChatRequest:
+        implied = SEARCH_TYPE_EFFORT.get(self.search_type or "")
+        if implied and self.reasoning_effort and implied != self.reasoning_effort:
+            raise ValueError(f"search_type {self.search_type!r} means reasoning effort {implied!r}, but "
+                             f"reasoning_effort is {self.reasoning_effort!r}: give one of the two")
+        return self
 
     @field_validator("messages")
     @classmethod
