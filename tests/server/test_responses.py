@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from perplexity import Perplexity
 from server_helpers import Api, Server, create_key, free_port, ledger_rows, make_home
 
 from groundglass.answer.types import Answer, Source
@@ -226,3 +227,20 @@ def test_openai_client_raises_for_an_unknown_field(rapi: Api) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         oai(rapi).responses.create(model="sonar", input=QUESTION, extra_body={"return_images": True})
     assert info.value.body["param"] == "return_images"
+
+
+def test_perplexity_sdk_responses(rapi: Api) -> None:
+    client = Perplexity(base_url=rapi.base_url, api_key=rapi.key, max_retries=0, timeout=120)
+    r = client.responses.create(preset="fast", model="scripted", input=QUESTION, max_output_tokens=60)
+    assert r.output_text == "".join(SCRIPT) and r.status == "completed"
+    notes = r.output[-1].content[0].annotations
+    assert [(r.output_text[a.start_index:a.end_index], a.url) for a in notes] == [
+        ("The Eiffel Tower was completed in 1889 [1].", EIFFEL), ("It is 330 metres tall [1].", EIFFEL)]
+    cost = r.usage.cost  # the Agent API's grouping adds up to the total
+    assert cost.currency == "USD"
+    assert cost.input_cost + cost.output_cost + (cost.tool_calls_cost or 0) == pytest.approx(cost.total_cost)
+    assert r.usage.tool_calls_details["web_search"].invocation == 1
+    text = "".join(getattr(e, "delta", "") or "" for e in client.responses.create(
+        preset="fast", model="scripted", input=QUESTION, stream=True)
+        if e.type == "response.output_text.delta")
+    assert text == "".join(SCRIPT)

@@ -12,7 +12,9 @@ along at the top level: ``search_results``, ``citations``, ``attribution`` and `
 follow-up's rewritten query, reused sources, the plan's steps).
 
 ``usage`` has OpenAI's fields (``input_tokens``, ``output_tokens``, ``total_tokens`` and their
-details) and Perplexity's ``cost`` (the chat API's parts, in USD), plus ``num_search_queries``.
+details), Perplexity's ``cost`` (the chat API's parts, and the Agent API's ``input_cost``,
+``output_cost`` and ``tool_calls_cost`` that group them, in USD) and ``tool_calls_details``, plus
+``num_search_queries``.
 """
 
 from __future__ import annotations
@@ -96,7 +98,20 @@ def usage(chat_usage: dict[str, Any]) -> dict[str, Any]:
         "num_search_queries": chat_usage["num_search_queries"],
         "search_context_size": chat_usage["search_context_size"],
         "citation_tokens": chat_usage["citation_tokens"],
-        "cost": {**chat_usage["cost"], "currency": "USD"},
+        "cost": cost(chat_usage["cost"]),
+        "tool_calls_details": {"web_search": {"invocation": chat_usage["num_search_queries"]}},
+    }
+
+
+def cost(parts: dict[str, float]) -> dict[str, Any]:
+    """The chat API's cost parts, plus Perplexity's Agent API grouping of them: input (prompt and source
+    tokens), output (answer and reasoning tokens) and tool calls (searches and the request fee)."""
+    return {
+        **parts,
+        "input_cost": round(parts["input_tokens_cost"] + parts["citation_tokens_cost"], 6),
+        "output_cost": round(parts["output_tokens_cost"] + parts["reasoning_tokens_cost"], 6),
+        "tool_calls_cost": round(parts["search_queries_cost"] + parts["request_cost"], 6),
+        "currency": "USD",
     }
 
 
