@@ -57,6 +57,9 @@ def upload_stars(client: openai.OpenAI) -> str:
     return f.id
 
 
+LONGER = {"steps": 30, "checkpoint_every": 15, "sample_every": 15}  # long enough to learn the star
+
+
 def method(**overrides: Any) -> dict[str, Any]:
     return {"type": "dreambooth", "dreambooth": {"hyperparameters": {**TOY_HYPERPARAMETERS, **overrides}}}
 
@@ -96,12 +99,36 @@ def curve(events: list[dict[str, Any]]) -> dict[int, float]:
     return {e["data"]["step"]: e["data"]["loss"] for e in events if e["kind"] == "step"}
 
 
+def subject_fidelity(client: openai.OpenAI, model: str) -> float:
+    """The toy world's subject fidelity of ``model``'s images of the recontextualisation prompts (as in
+    `dreambooth demo`), drawn through the API, 4 seeds per prompt."""
+    from PIL import Image
+
+    from groundglass.dreambooth.world import metrics
+    from groundglass.dreambooth.world.subject import RECONTEXT_PROMPTS, instance_images
+
+    images = []
+    for prompt in RECONTEXT_PROMPTS:
+        drawn = client.images.generate(
+            model=model,
+            prompt=prompt,
+            n=4,
+            size="32x32",
+            extra_body={"seed": 100, "steps": 5, "guidance_scale": 4.0},
+        )
+        assert drawn.data is not None
+        images += [
+            Image.open(io.BytesIO(base64.b64decode(d.b64_json or ""))).convert("RGB") for d in drawn.data
+        ]
+    return metrics.subject_fidelity(images, instance_images())
+
+
 def test_fine_tune_and_draw_with_the_openai_client(studio: tuple[Server, str]) -> None:
     server, key = studio
     client = client_for(server, key)
     file_id = upload_stars(client)
     job = client.fine_tuning.jobs.create(
-        model="toy-world", training_file=file_id, suffix="star", method=method()
+        model="toy-world", training_file=file_id, suffix="star", method=method(**LONGER)
     )  # type: ignore[arg-type]
     assert job.status in ("queued", "running") and job.model == "toy-world"
 
@@ -113,10 +140,10 @@ def test_fine_tune_and_draw_with_the_openai_client(studio: tuple[Server, str]) -
         "training",
         "export",
     ]
-    assert sorted(curve(events)) == [1, 2, 3, 4, 5, 6]
+    assert sorted(curve(events)) == list(range(1, 31))
     assert all(e["type"] == "metrics" for e in events if e["kind"] == "step")
     samples = [e for e in events if e["kind"] == "samples"]
-    assert [s["data"]["step"] for s in samples] == [3, 6]
+    assert [s["data"]["step"] for s in samples] == [15, 30]
     png = httpx.get(
         server.base_url + samples[0]["data"]["images"][0], headers={"Authorization": f"Bearer {key}"}
     )
@@ -131,7 +158,7 @@ def test_fine_tune_and_draw_with_the_openai_client(studio: tuple[Server, str]) -
     listed = client.fine_tuning.jobs.list_events(job.id, limit=3)
     assert [e.id for e in listed.data] == [e["id"] for e in reversed(events)][:3] and listed.has_more
     (kept,) = client.fine_tuning.jobs.checkpoints.list(job.id).data
-    assert kept.step_number == 6 and kept.fine_tuning_job_id == job.id
+    assert kept.step_number == 30 and kept.fine_tuning_job_id == job.id
     assert any(j.id == job.id for j in client.fine_tuning.jobs.list().data)
 
     from PIL import Image
@@ -172,6 +199,11 @@ def test_fine_tune_and_draw_with_the_openai_client(studio: tuple[Server, str]) -
         Image.open(io.BytesIO(base64.b64decode(base.data[0].b64_json or ""))).tobytes() != images[0].tobytes()
     )
 
+    # the personalised model draws the subject: the toy world's subject fidelity beats the base model's
+    fidelity = {name: subject_fidelity(client, name) for name in ("toy-world", model_id)}
+    print(f"subject fidelity through the API: {fidelity}")
+    assert fidelity[model_id] > fidelity["toy-world"] + 0.03, fidelity
+
     auth = {"Authorization": f"Bearer {key}"}
     export = f"{server.base_url}/v1/fine_tuning/jobs/{job.id}/export"
     zipped = httpx.get(export, params={"format": "diffusers"}, headers=auth, timeout=120)
@@ -189,14 +221,14 @@ def test_fine_tune_and_draw_with_the_openai_client(studio: tuple[Server, str]) -
     rows = ledger_rows(server.home, request_id=job.id)
     assert len(rows) == 1 and rows[0]["endpoint"] == "/v1/fine_tuning/jobs" and rows[0]["project"] == "studio"
     drawn_rows = ledger_rows(server.home, endpoint="/v1/images/generations")
-    assert len(drawn_rows) == 3
-    assert sorted(round(float(r["total_cost"]), 6) for r in drawn_rows) == [0.04, 0.04, 0.08]
-    assert sorted(int(r["images"]) for r in drawn_rows) == [1, 1, 2]
+    assert len(drawn_rows) == 3 + 6
+    assert sorted(round(float(r["total_cost"]), 6) for r in drawn_rows) == [0.04, 0.04, 0.08] + [0.16] * 6
+    assert sorted(int(r["images"]) for r in drawn_rows) == [1, 1, 2] + [4] * 6
     report = json.loads(cli(server.home, "usage", "report", "--by", "endpoint", "--json").stdout)
     by_endpoint = {r["endpoint"]: r for r in report}
-    assert by_endpoint["/v1/fine_tuning/jobs"]["training_steps"] == 6
+    assert by_endpoint["/v1/fine_tuning/jobs"]["training_steps"] == 30
     assert by_endpoint["/v1/fine_tuning/jobs"]["device_seconds"] > 0
-    assert by_endpoint["/v1/images/generations"]["images"] == 4
+    assert by_endpoint["/v1/images/generations"]["images"] == 4 + 24
     with pytest.raises(openai.BadRequestError, match="already succeeded"):
         client.fine_tuning.jobs.cancel(job.id)
     other = client_for(server, create_key(server.home, "other"))

@@ -208,3 +208,55 @@ def test_hyperparameters_are_validated_like_the_fit_config(
             metadata=None,
         )
     assert unknown.value.status == 404 and "toy-world" in str(unknown.value)
+
+
+def wait_until(check: Any, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_a_clean_shutdown_hands_the_job_back_and_the_next_worker_resumes_it_exactly(
+    service: FineTuning,
+) -> None:
+    stopped = create(service, sample_every=0)
+    straight = create(service, sample_every=0)
+    first = FineTuneWorker(service, poll_s=0.2)
+    first.start()
+    wait_until(lambda: any(e["kind"] == "step" for e in service.store.list_events(stopped["id"], limit=3)))
+    first.stop()  # what a server's shutdown does: stop after this step, keep the job for later
+    left = service.store.get_job(WHO, stopped["id"])
+    assert left is not None and left["status"] == "running" and left["lease_until"] == 0.0
+    assert service.store.get_job(WHO, straight["id"])["status"] == "queued"  # type: ignore[index]
+    (kept,) = service.checkpoints(left)
+    at = kept["step_number"]
+    assert 1 <= at < 6
+
+    second = FineTuneWorker(service, poll_s=0.2)
+    second.start()
+    try:
+        wait_until(
+            lambda: all(
+                service.store.get_job(WHO, j["id"])["status"] == "succeeded"  # type: ignore[index]
+                for j in (stopped, straight)
+            )
+        )
+    finally:
+        second.stop()
+    messages = [e["message"] for e in service.store.list_events(stopped["id"], limit=1000)]
+    assert f"Training resumed at step {at} (6 steps)" in messages
+    resumed, reference = service.store.loss_curve(stopped["id"]), service.store.loss_curve(straight["id"])
+    assert sorted(resumed) == [1, 2, 3, 4, 5, 6] and resumed == reference
+
+
+def test_a_job_whose_photos_are_gone_fails_with_the_reason(service: FineTuning) -> None:
+    job = create(service)
+    with service.engine.begin() as conn:
+        conn.execute(db.files.delete().where(db.files.c.id == job["training_file"]))
+    run_next(service, FineTuneWorker(service))
+    failed = service.store.get_job(WHO, job["id"])
+    assert failed is not None and failed["status"] == "failed"
+    assert failed["error"]["code"] == "file_not_found" and "was deleted" in failed["error"]["message"]
+    (last,) = service.store.list_events(job["id"], limit=1)
+    assert last["kind"] == "failed" and last["level"] == "error"

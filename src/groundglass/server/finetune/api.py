@@ -132,6 +132,7 @@ async def create_job(body: JobCreate, request: Request, who: Principal = Depends
                 code="unsupported_parameter",
                 param=name,
             )
+    await request.app.state.gg.limits.admit(who)
     f = await run_in_threadpool(ft.get_file, who, body.training_file)
     job = await run_in_threadpool(
         lambda: ft.create_job(
