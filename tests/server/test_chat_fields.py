@@ -1,9 +1,10 @@
-"""Perplexity's newer chat fields against a real server: the search classifier and ``search_type`` are
-honoured; ``return_images``, ``user_location`` and ``stream_mode: "concise"`` are refused naming the
+"""Perplexity's newer chat fields against a real server: the search classifier, ``search_type`` and
+``stream_mode: "concise"`` are honoured; ``return_images`` and ``user_location`` are refused naming the
 field, never accepted and ignored."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -47,7 +48,6 @@ def test_search_type_sets_the_effort(api: Api) -> None:
         ({"image_domain_filter": ["example.com"]}, "image_domain_filter", "image results are not supported"),
         ({"web_search_options": {"user_location": {"country": "FR"}}}, "web_search_options.user_location",
          "not given a location"),
-        ({"stream_mode": "concise"}, "stream_mode", "concise"),
         ({"search_type": "deep"}, "search_type", "'fast', 'pro' or 'auto'"),
     ],
 )
@@ -56,3 +56,20 @@ def test_fields_that_cannot_be_honoured_are_refused(api: Api, fields: dict[str, 
     r = chat(api, "When was the Eiffel Tower completed?", **fields)
     assert r.status_code == 400, r.text
     assert r.json()["error"]["param"] == param and words in r.json()["error"]["message"]
+
+
+def test_concise_stream_sends_the_answer_then_one_done_chunk(api: Api) -> None:
+    body = {"model": "sonar", "max_tokens": 8, "stream": True, "stream_mode": "concise",
+            "messages": [{"role": "user", "content": "When was the Eiffel Tower completed?"}]}
+    with httpx.stream("POST", f"{api.base_url}/chat/completions", json=body, headers=api.headers(),
+                      timeout=180) as r:
+        assert r.status_code == 200
+        data = [line.removeprefix("data: ") for line in r.iter_lines() if line.startswith("data: ")]
+    assert data[-1] == "[DONE]"
+    chunks = [json.loads(d) for d in data[:-1]]
+    *text, last = chunks
+    assert text and all(c["object"] == "chat.completion.chunk" for c in text)
+    assert all(set(c) == {"id", "object", "created", "model", "choices"} for c in text)  # deltas only
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in text).strip()
+    assert last["object"] == "chat.completion.done" and last["choices"][0]["finish_reason"]
+    assert EIFFEL in last["citations"] and last["search_results"] and last["usage"]["num_search_queries"] == 1

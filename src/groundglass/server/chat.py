@@ -19,6 +19,10 @@ non-streaming one. A failure later becomes ``event: error`` with an OpenAI-style
 stops the generation (see :mod:`groundglass.server.answering`). Every request, finished, failed,
 refused or abandoned, leaves one row in the ledger. Non-streaming answers carry a ``Server-Timing``
 header: time queued for an engine slot, engine time, and the engine's steps (retrieve, first_token...).
+
+``"stream_mode": "concise"`` (Perplexity's) sends only the answer's chunks and a last one whose
+``object`` is ``chat.completion.done``: no visual_facts, reasoning_step or search_results chunks
+before the text; everything they carry is in that last chunk.
 """
 
 from __future__ import annotations
@@ -68,7 +72,8 @@ async def chat_completions(body: ChatRequest, request: Request, who: Principal =
             events = st.answerer.events(stream, cancel)
             first = await _first_event(events, cancel, request)
             return EventSourceResponse(
-                _sse(st, plan, events, first, cancel, who, request_id, started),
+                _sse(st, plan, events, first, cancel, who, request_id, started,
+                     concise=body.stream_mode == "concise"),
                 ping=15,
                 headers={"x-request-id": request_id},
             )
@@ -125,6 +130,8 @@ async def _sse(
     who: Principal,
     request_id: str,
     started: float,
+    *,
+    concise: bool = False,
 ) -> AsyncIterator[dict[str, str]]:
     created = int(time.time())
     model = plan.api_model
@@ -171,6 +178,9 @@ async def _sse(
     try:
         async with aclosing(_chain(first, events)) as stream:
             async for event in stream:
+                if concise and isinstance(event, ImagesRead | StepDone | SourcesFound):
+                    queries = list(event.queries) if isinstance(event, SourcesFound) else queries
+                    continue  # concise: their content comes in the last chunk only
                 if isinstance(event, ImagesRead):
                     delta = opening({"content": ""})
                     yield _data(chunk(request_id, created, model, delta, visual_facts=event.facts))
@@ -202,7 +212,10 @@ async def _sse(
                     st.metrics.tokens.labels("prompt").inc(answer.usage.prompt_tokens)
                     st.metrics.tokens.labels("completion").inc(answer.usage.completion_tokens)
                     await finish(200, usage, cost)
-                    yield _data(chunk(request_id, created, model, {}, answer.finish_reason, **extra))
+                    last = chunk(request_id, created, model, opening({}), answer.finish_reason, **extra)
+                    if concise:
+                        last["object"] = "chat.completion.done"
+                    yield _data(last)
                 elif isinstance(event, ErrorEvent):
                     failure = engine_failure(event)
                     await finish(failure.status)

@@ -4,7 +4,7 @@ Known fields are checked strictly (type, range, allowed values), so a bad value 
 parameter. Fields this server does not know are accepted and ignored, as OpenAI-compatible servers
 do, because clients send vendor extras (``user``, ``seed``, ``stream_options``...). Perplexity's own
 fields that this server cannot honour yet (``return_images`` and the image filters,
-``web_search_options.user_location``, ``stream_mode: "concise"``) are refused with a 400 naming them:
+``web_search_options.user_location``) are refused with a 400 naming them:
 a client that asks for them is told, not silently given less.
 
 Date filters use Perplexity's format, ``%m/%d/%Y`` (``3/1/2025``); ``YYYY-MM-DD`` is accepted too.
@@ -172,7 +172,8 @@ class ChatRequest(FilterFields):
     # fast: one search (effort minimal); pro: a multi-step plan (medium); auto: the classifier decides
     # whether to search, and a question that asks several things gets pro
     search_type: Literal["fast", "pro", "auto"] | None = None
-    stream_mode: Literal["full", "concise"] = "full"  # concise is refused below (not implemented yet)
+    # concise: only the answer's chunks and a last chat.completion.done chunk with everything else
+    stream_mode: Literal["full", "concise"] = "full"
     reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
     web_search_options: WebSearchOptions | None = None
     top_k: int | None = Field(None, ge=1, le=100)
@@ -194,14 +195,6 @@ class ChatRequest(FilterFields):
         if value:
             raise ValueError("image results are not supported yet: the page reader keeps no image URLs, so "
                              "there are none to return; leave return_images and the image filters out")
-        return value
-
-    @field_validator("stream_mode")
-    @classmethod
-    def _full_stream(cls, value: str) -> str:
-        if value != "full":
-            raise ValueError('stream_mode "concise" is not supported yet; leave it out (the stream is '
-                             '"full": search results first, then the answer\'s deltas, then a final chunk)')
         return value
 
     @model_validator(mode="after")
