@@ -20,7 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from groundglass.answer import rank
 from groundglass.answer.search.filters import SearchFilters
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from groundglass.answer.index.store import LocalIndex
     from groundglass.answer.search.web import SearchReport, WebRetriever
 
-SearchMode = Literal["index", "web"]
 SEARCH_MODES: tuple[str, ...] = ("index", "web")
 WEB_TIMEOUT_S = 300.0  # a whole web search, all queries; each provider call and page has its own limits
 

@@ -32,7 +32,7 @@ from groundglass.server.usage import new_request_id, usage_entry
 
 if TYPE_CHECKING:
     from groundglass.server.jobs import JobStore
-    from groundglass.server.usage import UsageEntry
+    from groundglass.server.usage import Cost, UsageEntry
 
 log = get_logger(__name__)
 
@@ -120,74 +120,53 @@ class JobWorker:
             task.add_done_callback(lambda t: (self._tasks.discard(t), slots.release()))
 
     async def _process(self, item: dict[str, Any]) -> None:
-        st = self.st
         started = time.perf_counter()
         request_id = new_request_id()
         job = await asyncio.to_thread(self._job_owner, item["job_id"])
         if job is None:
             return
+        outcome = await self._answer(item, job, request_id, started)
+        if outcome is None or self._stopping:  # stopped meanwhile: the line goes back to the queue
+            return
+        status_code, result, entry = outcome
+        committed = await asyncio.to_thread(self.store.finish, item, status_code, result, request_id, entry)
+        self.st.metrics.job_items.labels("done" if status_code < 400 else "failed").inc()
+        if not committed:  # its lease ran out and another worker took it, or its batch expired meanwhile
+            log.warning("job_line_result_dropped", job=item["job_id"], line=item["line_no"])
+
+    async def _answer(
+        self, item: dict[str, Any], job: dict[str, Any], request_id: str, started: float
+    ) -> tuple[int, dict[str, Any], UsageEntry] | None:
+        """The line answered as ``POST /chat/completions`` would: (status, body, ledger row); a failure is
+        an OpenAI-style error body with its status. None when a shutdown cancelled it."""
         who = Principal(key_id=job["key_id"], project=job["project"], rpm=1, tpm=1)
         raw = json.loads(item["body"])
         model = str(raw.get("model", "")) if isinstance(raw, dict) else ""
-        entry: UsageEntry | None
+
+        def entry(status: int, usage: dict[str, Any] | None = None, cost: Cost | None = None) -> UsageEntry:
+            return usage_entry(who, request_id=request_id, model=model, endpoint=job["endpoint"],
+                               status=status, started=started, usage=usage, cost=cost)
+
         try:
             body = ChatRequest.model_validate({**raw, "stream": False})
-            plan = st.answerer.plan(body)
-            result, usage, cost = await complete(st, plan, request_id)
-            status_code = 200
-            entry = usage_entry(
-                who,
-                request_id=request_id,
-                model=model,
-                endpoint=job["endpoint"],
-                status=200,
-                started=started,
-                usage=usage,
-                cost=cost,
-            )
+            plan = self.st.answerer.plan(body)
+            result, usage, cost = await complete(self.st, plan, request_id)
+            return 200, result, entry(200, usage, cost)
         except ValidationError as exc:
             first = exc.errors()[0]
             param = ".".join(str(p) for p in first.get("loc", ()))
-            status_code, result = (
-                400,
-                error_body(
-                    f"invalid value for '{param}': {first.get('msg')}",
-                    param=param or None,
-                    code="invalid_value",
-                ),
-            )
-            entry = usage_entry(
-                who, request_id=request_id, model=model, endpoint=job["endpoint"], status=400, started=started
-            )
+            message = f"invalid value for '{param}': {first.get('msg')}"
+            return 400, error_body(message, param=param or None, code="invalid_value"), entry(400)
         except APIError as exc:
-            if exc.status == 499:  # cancelled by shutdown: the line goes back to the queue
-                return
-            status_code, result = exc.status, exc.body()
-            entry = usage_entry(
-                who,
-                request_id=request_id,
-                model=model,
-                endpoint=job["endpoint"],
-                status=exc.status,
-                started=started,
-            )
+            if exc.status == 499:  # cancelled by shutdown
+                return None
+            return exc.status, exc.body(), entry(exc.status)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("job_line_failed", job=item["job_id"], line=item["line_no"], error=repr(exc))
-            status_code, result = (
-                500,
-                error_body(f"internal error ({type(exc).__name__})", type="api_error", code="internal_error"),
-            )
-            entry = usage_entry(
-                who, request_id=request_id, model=model, endpoint=job["endpoint"], status=500, started=started
-            )
-        if self._stopping:
-            return
-        committed = await asyncio.to_thread(self.store.finish, item, status_code, result, request_id, entry)
-        st.metrics.job_items.labels("done" if status_code < 400 else "failed").inc()
-        if not committed:  # its lease ran out and another worker took it, or its batch expired meanwhile
-            log.warning("job_line_result_dropped", job=item["job_id"], line=item["line_no"])
+            message = f"internal error ({type(exc).__name__})"
+            return 500, error_body(message, type="api_error", code="internal_error"), entry(500)
 
     def _job_owner(self, job_id: str) -> dict[str, Any] | None:
         with self.store.engine.connect() as conn:
