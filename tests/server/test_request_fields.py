@@ -1,0 +1,66 @@
+"""Every field the API's request bodies accept is read by some code: honoured, or refused by a validator.
+
+A field that a body declares but no code reads is accepted and silently ignored, the failure this test
+exists for (``return_images`` and ``enable_search_classifier`` once were). It walks the pydantic models
+of the request schemas and looks each field's name up among the attribute names and string constants
+of the package's code (its own declaration is neither). A name that other code also uses (``n``,
+``type``) passes on that use; the test catches a field whose name nothing reads at all.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from pydantic import BaseModel
+
+import groundglass
+from groundglass.server import responses_schemas, schemas
+
+SRC = Path(groundglass.__file__).parent
+
+
+@cache
+def names_read() -> frozenset[str]:
+    """Attribute names, string constants and keyword names anywhere in the package's code."""
+    seen: set[str] = set()
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute):
+                seen.add(node.attr)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                seen.add(node.value)
+            elif isinstance(node, ast.keyword) and node.arg:
+                seen.add(node.arg)
+    return frozenset(seen)
+
+
+def request_models(module: ModuleType) -> list[type[BaseModel]]:
+    return [m for m in vars(module).values()
+            if inspect.isclass(m) and issubclass(m, BaseModel) and m.__module__ == module.__name__]
+
+
+def unread(model: type[BaseModel]) -> list[str]:
+    read = names_read()
+    return [name for name, field in model.model_fields.items()
+            if name not in read and (field.alias or name) not in read]
+
+
+@pytest.mark.parametrize("module", [schemas, responses_schemas], ids=lambda m: m.__name__)
+def test_every_request_field_is_read(module: ModuleType) -> None:
+    models = request_models(module)
+    assert len(models) >= 5
+    missing = {m.__name__: names for m in models if (names := unread(m))}
+    assert not missing, f"fields accepted but read by no code (honour them or refuse them): {missing}"
+
+
+def test_the_walk_finds_a_field_nothing_reads() -> None:
+    class Probe(BaseModel):
+        model: str = ""
+        zz_accepted_and_ignored_field: bool = False
+
+    assert unread(Probe) == ["zz_accepted_and_ignored_field"]
