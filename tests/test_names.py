@@ -63,7 +63,7 @@ MEANINGS = {
     # DreamBooth, CLI and API
     "batch_size": "images drawn per forward pass",
     "device": "the torch device that runs the model",
-    "ema": "use the EMA weights of a run",
+    "use_ema": "draw or export with a run's EMA weights (a fit config's model.ema holds EMA settings)",
     "format": "the export format of a trained model: diffusers, single-file, lora (or all)",
     "guidance_scale": "classifier-free guidance scale",
     "local_files_only": "never download a model",
@@ -129,6 +129,8 @@ OLD_SPELLINGS = {
     ("demo", "-q"): "--question",  # -q is --quiet in every other command
     ("dreambooth bench", "--steps"): "--train-steps",  # --steps is denoising steps in sample/priors
     ("dreambooth demo", "--steps"): "--train-steps",
+    ("dreambooth sample", "--ema"): "--use-ema",  # as the fit callbacks say it; model.ema is settings
+    ("dreambooth export", "--ema"): "--use-ema",
 }
 
 
@@ -304,6 +306,8 @@ def test_every_hidden_option_is_a_listed_old_spelling() -> None:
          "--train-steps must be at least 1"),
         (["dreambooth", "bench", "--config", "{missing}", "--steps", "2"], "--steps", "--train-steps",
          "no such file"),
+        (["dreambooth", "export", "--ckpt", "{missing}", "--out", "{missing}", "--format", "bad", "--no-ema"],
+         "--ema/--no-ema", "--use-ema/--no-use-ema", "unknown export format"),
     ],
 )
 def test_old_spellings_still_work_with_a_warning(

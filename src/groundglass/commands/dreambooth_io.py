@@ -109,9 +109,10 @@ def sample(
     height: int | None = typer.Option(None, "--height", help="Pixels (default: the model's native size)."),
     width: int | None = typer.Option(None, "--width", help="Pixels (default: the model's native size)."),
     out: Path = typer.Option(Path("samples"), "--out", help="Folder for the PNG files."),
-    ema: bool = typer.Option(
-        True, "--ema/--no-ema", help="With a .ckpt: use the EMA weights if it has them."
+    use_ema: bool = typer.Option(
+        True, "--use-ema/--no-use-ema", help="With a .ckpt: use the EMA weights if it has them."
     ),
+    ema: bool | None = typer.Option(None, "--ema/--no-ema", hidden=True, help="Deprecated: --use-ema."),
     local_files_only: bool = typer.Option(False, "--local-files-only", help="Never download the model."),
     device: str | None = typer.Option(
         None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if present)."
@@ -125,12 +126,14 @@ def sample(
     """
     from tqdm.auto import tqdm
 
+    from groundglass.commands.renamed import old_spelling
     from groundglass.dreambooth.export import prepare_out_dir
     from groundglass.dreambooth.model_source import open_model
     from groundglass.dreambooth.priors import save_png
     from groundglass.dreambooth.sample import check_sampling_args, default_size, generate, place_for_inference
     from groundglass.errors import GroundglassError
 
+    use_ema = old_spelling(ema, "--ema/--no-ema", "--use-ema/--no-use-ema", use_ema)
     check_sampling_args(
         steps=steps,
         guidance_scale=guidance_scale,
@@ -144,7 +147,7 @@ def sample(
             f"--num-images must be at least 1, got {num_images}", "pass --num-images 1 or more"
         )
     out = prepare_out_dir(out)
-    opened = open_model(model, use_ema=ema, local_files_only=local_files_only)
+    opened = open_model(model, use_ema=use_ema, local_files_only=local_files_only)
     place_for_inference(opened.components, device)
     seeds = [seed + i for i in range(num_images)]
     with tqdm(total=num_images, desc="sampling", unit="img", disable=quiet) as bar:
@@ -187,7 +190,9 @@ def export(
     out: Path = typer.Option(..., "--out", help="Output folder (becomes a diffusers folder)."),
     fmt: str = typer.Option("all", "--format", help="diffusers, single-file, lora, or all."),
     half: bool = typer.Option(False, "--half", help="Save weights in float16 (half the size)."),
-    ema: bool = typer.Option(True, "--ema/--no-ema", help="Export the EMA weights if the run kept them."),
+    use_ema: bool = typer.Option(True, "--use-ema/--no-use-ema",
+                                 help="Export the EMA weights if the run kept them."),
+    ema: bool | None = typer.Option(None, "--ema/--no-ema", hidden=True, help="Deprecated: --use-ema."),
     name: str | None = typer.Option(
         None, "--name", help="Single-file name (default: the --out folder's name)."
     ),
@@ -200,12 +205,14 @@ def export(
 
     Example: groundglass dreambooth export --ckpt runs/sks-dog/checkpoints/last.ckpt --out out/sks-dog
     """
+    from groundglass.commands.renamed import old_spelling
     from groundglass.dreambooth.export import export_model, parse_formats, prepare_out_dir
     from groundglass.dreambooth.model_source import open_model
 
+    use_ema = old_spelling(ema, "--ema/--no-ema", "--use-ema/--no-use-ema", use_ema)
     formats = parse_formats(fmt)
     prepare_out_dir(out)
-    opened = open_model(ckpt, use_ema=ema, local_files_only=True)
+    opened = open_model(ckpt, use_ema=use_ema, local_files_only=True)
     written = export_model(opened.components, out, formats=formats, half=half, name=name)
     for kind, path in written.items():
         typer.echo(f"{kind}: {path}")
