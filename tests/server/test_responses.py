@@ -69,7 +69,9 @@ def rapi(index_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     from loopback_web import LoopbackServer
 
     model = LoopbackServer(ScriptedModel)
-    extra = f'[server.models.scripted]\nllm = "openai:scripted@{model.base_url}/v1"\n'
+    extra = (f'[server.models.scripted]\nllm = "openai:scripted@{model.base_url}/v1"\n'
+             # a preset whose model endpoint is down (nothing listens on that port)
+             f'[server.models.broken]\nllm = "openai:nothing@http://127.0.0.1:{free_port()}/v1"\n')
     home = make_home(index_home, tmp_path_factory.mktemp("responses-home"), extra)
     key = create_key(home, "acme", rpm=100_000, tpm=100_000_000)
     server = Server(home, free_port()).start()
@@ -210,6 +212,9 @@ def test_agent_path_web_search_tool_and_instructions(rapi: Api) -> None:
         ({"previous_response_id": "resp_nothing"}, 404, "previous_response_id", "no response"),
         ({"model": "nope"}, 404, "model", "does not exist"),
         ({"max_output_tokens": 0}, 400, "max_output_tokens", "greater than or equal"),
+        ({"input": [{"role": "user", "content": [{"type": "input_text", "text": "What is this?"},
+                                                  {"type": "input_image", "image_url": "ftp://x/y.png"}]}]},
+         400, "input", "http"),
         ({"tools": [{"type": "web_search", "filters": {"search_recency_filter": "decade"}}]}, 400,
          "tools.0.filters.search_recency_filter", "hour"),
     ],
@@ -244,3 +249,20 @@ def test_perplexity_sdk_responses(rapi: Api) -> None:
         preset="fast", model="scripted", input=QUESTION, stream=True)
         if e.type == "response.output_text.delta")
     assert text == "".join(SCRIPT)
+
+
+def test_a_model_endpoint_that_is_down_is_a_502_and_a_ledger_row(rapi: Api) -> None:
+    with pytest.raises(openai.APIStatusError) as info:
+        oai(rapi).responses.create(model="broken", input=QUESTION)
+    assert info.value.status_code == 502 and "cannot reach the model endpoint" in info.value.message
+    seen = []
+    with pytest.raises(openai.APIError) as stream_info:  # the search ran first, so the stream had begun
+        for event in oai(rapi).responses.create(model="broken", input=QUESTION, stream=True):
+            seen.append(event)
+    assert "cannot reach the model endpoint" in stream_info.value.message
+    kinds = [e.type for e in seen]
+    assert kinds[0] == "response.created" and kinds[-1] == "response.failed"
+    assert seen[-1].response.status == "failed" and seen[-1].response.error.code == "model_error"
+    assert [o.type for o in seen[-1].response.output] == ["web_search_call"]
+    rows = [r for r in ledger_rows(rapi.home, model="broken") if r["endpoint"] == "/v1/responses"]
+    assert [r["status"] for r in rows] == [502, 502]

@@ -45,7 +45,7 @@ async def create_response(body: ResponsesRequest, request: Request, who: Princip
     except APIError as exc:
         await record_refusal(st, who, exc, request_id=new_request_id(), model=body.model or "",
                              endpoint=ENDPOINT, started=started)
-        raise
+        raise _in_responses_terms(exc) from None
     cancel = threading.Event()
     headers = {"x-request-id": prepared.id}
     try:
@@ -56,7 +56,7 @@ async def create_response(body: ResponsesRequest, request: Request, who: Princip
         result = await _until_disconnect(service.complete(prepared, cancel), request, cancel)
     except APIError as exc:
         await service.record(prepared, exc.status)
-        raise
+        raise _in_responses_terms(exc) from None
     return JSONResponse(result, headers=headers)
 
 
@@ -69,3 +69,11 @@ async def _until_disconnect(work: Awaitable[T], request: Request, cancel: thread
     """``work``'s result; ``cancel`` is set when the client goes away first (the engine then stops)."""
     async with cancel_on_disconnect(request, cancel):
         return await work
+
+
+def _in_responses_terms(exc: APIError) -> APIError:
+    """``exc`` naming this API's field: the chat plan's ``messages`` (a bad image, a question too long)
+    are this request's ``input``."""
+    if exc.param and exc.param.split(".")[0] == "messages":
+        exc.param = "input"
+    return exc
