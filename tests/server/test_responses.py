@@ -197,6 +197,11 @@ def test_agent_path_web_search_tool_and_instructions(rapi: Api) -> None:
     assert data["tools"] == body["tools"]
     rows = ledger_rows(rapi.home, request_id=data["id"])
     assert [x["endpoint"] for x in rows] == ["/v1/responses"]
+    refused = httpx.post(f"{rapi.base_url}/v1/agent", json={"input": QUESTION, "stream_options": {}},
+                         headers=rapi.headers(), timeout=60)  # refused before the route: one name still
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "stream_options"
+    assert [x["status"] for x in ledger_rows(rapi.home, endpoint="/v1/responses")].count(400) >= 1
+    assert not ledger_rows(rapi.home, endpoint="/v1/agent")
 
 
 @pytest.mark.parametrize(

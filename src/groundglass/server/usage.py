@@ -236,8 +236,11 @@ def new_request_id() -> str:
 
 
 def endpoint_name(path: str) -> str:
-    """One name per endpoint in the ledger: ``/v1/chat/completions`` and ``/chat/completions`` are one."""
+    """One name per endpoint in the ledger: ``/v1/chat/completions`` and ``/chat/completions`` are one,
+    and so are ``/v1/agent`` and ``/v1/responses`` (Perplexity's and OpenAI's paths for one API)."""
     path = path.rstrip("/") or "/"
+    if path == "/v1/agent":
+        return "/v1/responses"
     return path.removeprefix("/v1") if path.endswith("/chat/completions") else path
 
 
