@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Request
@@ -51,6 +51,9 @@ from groundglass.server.errors import APIError, error_body
 from groundglass.server.schemas import ChatRequest
 from groundglass.server.state import ServerState, caller, state
 from groundglass.server.usage import Cost, new_request_id, record_refusal, usage_entry
+
+if TYPE_CHECKING:
+    from groundglass.answer.types import Answer
 
 router = APIRouter(tags=["chat"])
 log = get_logger(__name__)
@@ -121,6 +124,65 @@ async def _first_event(
             raise
 
 
+class _StreamBill:
+    """The ledger row and token charge of one streamed answer, written once, before the client sees the
+    end of the stream (or, when the client left early, for what was generated)."""
+
+    def __init__(self, st: ServerState, plan: Plan, who: Principal, request_id: str, started: float) -> None:
+        self.st, self.plan, self.who, self.request_id, self.started = st, plan, who, request_id, started
+        self.n_tokens = 0
+        self.queries: list[str] = []
+        self.recorded = False
+
+    async def finish(
+        self, status: int, usage: dict[str, Any] | None = None, cost: Cost | None = None
+    ) -> None:
+        if self.recorded:
+            return
+        self.recorded = True
+        if usage is None and self.n_tokens:  # partial stream: bill what was generated
+            usage = {
+                "completion_tokens": self.n_tokens,
+                "num_search_queries": len(self.queries),
+                "search_context_size": self.plan.context_size,
+            }
+        if usage is not None:
+            tokens = int(usage.get("total_tokens") or usage["completion_tokens"])
+            await self.st.limits.charge_tokens(self.who, tokens)
+        await self.st.record(
+            usage_entry(
+                self.who,
+                request_id=self.request_id,
+                model=self.plan.api_model,
+                endpoint="/chat/completions",
+                status=status,
+                started=self.started,
+                usage=usage,
+                cost=cost,
+            )
+        )
+
+
+def _final_extra(st: ServerState, plan: Plan, answer: Answer) -> tuple[dict[str, Any], dict[str, Any], Cost]:
+    """The last chunk's additions (sources, usage, attribution...), its usage block and its cost."""
+    cites = citation_tokens(answer, token_counter(st.answerer, plan))
+    searched = answer.usage.num_search_queries
+    usage, cost = usage_block(st.pricing, plan, answer, searched, cites)
+    extra: dict[str, Any] = {**sources_extra(answer.sources), "usage": usage,
+                             "attribution": attribution(answer), "declined": answer.declined}
+    if answer.visual_facts:
+        extra["visual_facts"] = answer.visual_facts
+    if answer.search_report is not None:
+        extra["search_report"] = answer.search_report
+    if plan.related_questions:
+        extra["related_questions"] = answer.related_questions
+    if answer.reasoning is not None:
+        extra["reasoning"] = answer.reasoning
+    st.metrics.tokens.labels("prompt").inc(answer.usage.prompt_tokens)
+    st.metrics.tokens.labels("completion").inc(answer.usage.completion_tokens)
+    return extra, usage, cost
+
+
 async def _sse(
     st: ServerState,
     plan: Plan,
@@ -133,11 +195,12 @@ async def _sse(
     *,
     concise: bool = False,
 ) -> AsyncIterator[dict[str, str]]:
+    """The engine's events as SSE chunks, in order, with the ledger row written before the last one.
+
+    Kept as one loop (about 60 lines) so the order of chunks, billing and errors reads top to bottom."""
     created = int(time.time())
     model = plan.api_model
-    n_tokens = 0
-    queries: list[str] = []
-    recorded = False
+    bill = _StreamBill(st, plan, who, request_id, started)
     role_sent = False
 
     def opening(delta: dict[str, Any]) -> dict[str, Any]:
@@ -148,38 +211,11 @@ async def _sse(
         role_sent = True
         return {"role": "assistant", **delta}
 
-    async def finish(status: int, usage: dict[str, Any] | None = None, cost: Cost | None = None) -> None:
-        """Charge tokens and write the ledger row, once, before the client sees the end of the stream."""
-        nonlocal recorded
-        if recorded:
-            return
-        recorded = True
-        if usage is None and n_tokens:  # partial stream: bill what was generated
-            usage = {
-                "completion_tokens": n_tokens,
-                "num_search_queries": len(queries),
-                "search_context_size": plan.context_size,
-            }
-        if usage is not None:
-            await st.limits.charge_tokens(who, int(usage.get("total_tokens") or usage["completion_tokens"]))
-        await st.record(
-            usage_entry(
-                who,
-                request_id=request_id,
-                model=model,
-                endpoint="/chat/completions",
-                status=status,
-                started=started,
-                usage=usage,
-                cost=cost,
-            )
-        )
-
     try:
         async with aclosing(_chain(first, events)) as stream:
             async for event in stream:
                 if concise and isinstance(event, ImagesRead | StepDone | SourcesFound):
-                    queries = list(event.queries) if isinstance(event, SourcesFound) else queries
+                    bill.queries = list(event.queries) if isinstance(event, SourcesFound) else bill.queries
                     continue  # concise: their content comes in the last chunk only
                 if isinstance(event, ImagesRead):
                     delta = opening({"content": ""})
@@ -188,52 +224,37 @@ async def _sse(
                     delta = opening({"content": ""})
                     yield _data(chunk(request_id, created, model, delta, reasoning_step=event.step))
                 elif isinstance(event, SourcesFound):
-                    queries = list(event.queries)
+                    bill.queries = list(event.queries)
                     delta = opening({"content": ""})
                     yield _data(chunk(request_id, created, model, delta, **sources_extra(event.sources)))
                 elif isinstance(event, Token):
-                    n_tokens += 1
+                    bill.n_tokens += 1
                     yield _data(chunk(request_id, created, model, opening({"content": event.text})))
                 elif isinstance(event, Done):
-                    answer = event.answer
-                    cites = citation_tokens(answer, token_counter(st.answerer, plan))
-                    searched = answer.usage.num_search_queries
-                    usage, cost = usage_block(st.pricing, plan, answer, searched, cites)
-                    extra: dict[str, Any] = {**sources_extra(answer.sources), "usage": usage,
-                                             "attribution": attribution(answer), "declined": answer.declined}
-                    if answer.visual_facts:
-                        extra["visual_facts"] = answer.visual_facts
-                    if answer.search_report is not None:
-                        extra["search_report"] = answer.search_report
-                    if plan.related_questions:
-                        extra["related_questions"] = answer.related_questions
-                    if answer.reasoning is not None:
-                        extra["reasoning"] = answer.reasoning
-                    st.metrics.tokens.labels("prompt").inc(answer.usage.prompt_tokens)
-                    st.metrics.tokens.labels("completion").inc(answer.usage.completion_tokens)
-                    await finish(200, usage, cost)
-                    last = chunk(request_id, created, model, opening({}), answer.finish_reason, **extra)
+                    extra, usage, cost = _final_extra(st, plan, event.answer)
+                    await bill.finish(200, usage, cost)
+                    last = chunk(request_id, created, model, opening({}), event.answer.finish_reason, **extra)
                     if concise:
                         last["object"] = "chat.completion.done"
                     yield _data(last)
                 elif isinstance(event, ErrorEvent):
                     failure = engine_failure(event)
-                    await finish(failure.status)
+                    await bill.finish(failure.status)
                     yield {"event": "error", "data": json.dumps(failure.body())}
                     return
         yield {"data": "[DONE]"}
     except APIError as exc:  # raised by the engine bridge mid-stream
-        await finish(exc.status)
+        await bill.finish(exc.status)
         yield {"event": "error", "data": json.dumps(exc.body())}
     except Exception as exc:
         log.exception("stream_failed", request_id=request_id, error=repr(exc))
-        await finish(500)
+        await bill.finish(500)
         body = error_body(f"internal error ({type(exc).__name__})", type="api_error", code="internal_error")
         yield {"event": "error", "data": json.dumps(body)}
     finally:
         cancel.set()
         with anyio.CancelScope(shield=True):
-            await finish(499)  # no-op unless the client went away before the end
+            await bill.finish(499)  # no-op unless the client went away before the end
 
 
 async def _chain(first: Event | None, events: AsyncGenerator[Event, None]) -> AsyncIterator[Event]:
