@@ -84,3 +84,39 @@ def test_text_encoder_trained_vs_frozen(tmp_path: Path, make_config, tiny_pipeli
     # LR scaling: 1e-3 x batch 1 x 1 device x 2 accumulated batches.
     lrs = list(step_losses(tmp_path / "with-text", "train/lr").values())
     assert len(lrs) == 2 and lrs == pytest.approx([2.0e-3, 2.0e-3])
+
+
+def test_identifier_embedding_trains_alone(tmp_path: Path, make_config, tiny_pipeline_dir: Path) -> None:
+    config = make_config("identifier", {"model": {"train_token_embeddings": ["sks"], "learning_rate": 1.0e-2,
+                                                  "text_encoder_learning_rate": 5.0e-2}}, steps=2)
+    assert run_in_process(["--config", str(config)]) == 0
+    components, hparams = load_trained(tmp_path / "identifier" / "checkpoints" / "last.ckpt")
+    assert hparams["train_token_embeddings"] == ["sks"]
+    base = _base(tiny_pipeline_dir, "text_encoder")
+    key = next(k for k in base if k.endswith("token_embedding.weight"))
+    assert _changed(components.text_encoder.state_dict(), base) == {key}
+    trained = components.text_encoder.get_input_embeddings().weight
+    moved = (trained != base[key]).any(dim=1).nonzero().flatten().tolist()
+    assert moved == components.tokenizer("sks", add_special_tokens=False).input_ids
+    assert _changed(components.unet.state_dict(), _base(tiny_pipeline_dir, "unet"))
+    # the class prompt, which has no "sks", encodes exactly as the base model's text encoder does
+    from groundglass.dreambooth.model import load_components
+    from groundglass.dreambooth.sample import encode_prompts
+
+    plain = load_components(str(tiny_pipeline_dir), local_files_only=True)
+    with torch.no_grad():
+        for prompt, same in (("a photo of a cat", True), ("a photo of sks cat", False)):
+            ours = encode_prompts(components.tokenizer, components.text_encoder, [prompt])
+            theirs = encode_prompts(plain.tokenizer, plain.text_encoder, [prompt])
+            assert torch.equal(ours, theirs) is same, prompt
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ({"train_token_embeddings": ["sks"], "train_text_encoder": True}, "trains every weight"),
+    ({"train_token_embeddings": ["astronaut"]}, "'astronaut' is 8 tokens"),
+])
+def test_identifier_embedding_refuses_bad_settings(make_config, capsys: pytest.CaptureFixture[str],
+                                                   model: dict, message: str) -> None:
+    config = make_config("bad", {"model": model}, steps=1)
+    assert run_in_process(["--config", str(config)]) != 0
+    assert message in capsys.readouterr().err

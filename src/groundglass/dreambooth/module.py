@@ -164,6 +164,9 @@ class DreamBoothModule(pl.LightningModule):
         revision: Hub revision of the base model.
         local_files_only: never download; use the folder or the local Hugging Face cache.
         train_text_encoder: train the text encoder too (full weights, or LoRA adapters with ``lora``).
+        train_token_embeddings: words (e.g. the identifier, ``[sks]``) whose input embeddings train
+            while the rest of the text encoder stays frozen: the identifier gets a meaning of its own
+            and every other word, the class prompt included, encodes exactly as before.
         lora: train LoRA adapters instead of the full weights.
         learning_rate: peak learning rate (UNet; the text encoder too unless text_encoder_learning_rate).
         text_encoder_learning_rate: learning rate of the text encoder.
@@ -198,6 +201,7 @@ class DreamBoothModule(pl.LightningModule):
         revision: str | None = None,
         local_files_only: bool = False,
         train_text_encoder: bool = False,
+        train_token_embeddings: list[str] | None = None,
         lora: LoraSettings | None = None,
         learning_rate: float = 5e-6,
         text_encoder_learning_rate: float | None = None,
@@ -236,8 +240,21 @@ class DreamBoothModule(pl.LightningModule):
                 "model.cache_text_embeddings: true needs a frozen text encoder, but "
                 "model.train_text_encoder is true",
                 "set model.cache_text_embeddings to null (or false) when training the text encoder")
+        if train_token_embeddings and train_text_encoder:
+            raise GroundglassError(
+                "model.train_token_embeddings trains only those words' embeddings, but "
+                "model.train_text_encoder is true and trains every weight of the text encoder already",
+                "set model.train_token_embeddings to null, or model.train_text_encoder to false")
+        if cache_text_embeddings and train_token_embeddings:
+            raise GroundglassError(
+                "model.cache_text_embeddings: true needs a frozen text encoder, but "
+                "model.train_token_embeddings trains some of its embeddings",
+                "set model.cache_text_embeddings to null (or false)")
         self.base_model = base_model
         self.train_text_encoder = train_text_encoder
+        self.train_token_embeddings = list(train_token_embeddings or [])
+        # the text encoder is part of the graph (and the checkpoint) when any of its weights train
+        self.text_trains = train_text_encoder or bool(self.train_token_embeddings)
         self.lora = lora
         self.ema_settings = ema
         self.seed = seed
@@ -245,8 +262,8 @@ class DreamBoothModule(pl.LightningModule):
         components = load_components(base_model, local_files_only=local_files_only, revision=revision)
         use_sdpa_attention(components.unet)
         self.unet = components.unet
-        self._frozen = _FrozenParts(components.vae, None if train_text_encoder else components.text_encoder)
-        if train_text_encoder:  # trained: a registered submodule (moved, checkpointed, wrapped by DDP)
+        self._frozen = _FrozenParts(components.vae, None if self.text_trains else components.text_encoder)
+        if self.text_trains:  # trained: a registered submodule (moved, checkpointed, wrapped by DDP)
             self._modules["text_encoder"] = components.text_encoder
         self.tokenizer = components.tokenizer
         self.noise_scheduler = components.noise_scheduler
@@ -257,7 +274,8 @@ class DreamBoothModule(pl.LightningModule):
             raise GroundglassError(
                 f"unsupported prediction type {self.prediction_type!r} in the scheduler config",
                 "set model.prediction_type to epsilon or v_prediction")
-        configure_trainable(components, train_text_encoder=train_text_encoder, lora=lora, seed=seed)
+        configure_trainable(components, train_text_encoder=train_text_encoder, lora=lora, seed=seed,
+                            train_token_embeddings=self.train_token_embeddings)
         if gradient_checkpointing:
             self.unet.enable_gradient_checkpointing()
             if train_text_encoder:
@@ -287,7 +305,7 @@ class DreamBoothModule(pl.LightningModule):
     @property
     def text_encoder(self) -> Any:
         """The text encoder: a registered submodule when it trains, held aside when frozen."""
-        return self._modules["text_encoder"] if self.train_text_encoder else self._frozen.text_encoder
+        return self._modules["text_encoder"] if self.text_trains else self._frozen.text_encoder
 
     def frozen_parts(self) -> list[torch.nn.Module]:
         """The modules kept off the training device when their outputs are cached."""
@@ -313,7 +331,7 @@ class DreamBoothModule(pl.LightningModule):
     def train(self, mode: bool = True) -> DreamBoothModule:
         super().train(mode)
         self.vae.eval()
-        if not self.train_text_encoder:
+        if not self.train_text_encoder:  # only some embeddings (or nothing) train: no dropout either way
             self.text_encoder.eval()
         return self
 
@@ -328,6 +346,7 @@ class DreamBoothModule(pl.LightningModule):
         fields: dict[str, Any] = {
             "base_model": resolve_base_model(self.base_model), "revision": self.hparams.get("revision"),
             "train_text_encoder": self.train_text_encoder, "lora": to_plain(self.lora),
+            "train_token_embeddings": self.train_token_embeddings,
             "prediction_type": self.prediction_type, "seed": self.seed}
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is not None and hasattr(datamodule, "fingerprint_fields"):
@@ -371,9 +390,9 @@ class DreamBoothModule(pl.LightningModule):
         return torch.stack(rows)
 
     def encode_prompts(self, prompts: list[str]) -> torch.Tensor:
-        if self._text_cache and not self.train_text_encoder:
+        if self._text_cache and not self.text_trains:
             return self._cached_hidden(prompts)
-        context = nullcontext() if self.train_text_encoder else torch.no_grad()
+        context = nullcontext() if self.text_trains else torch.no_grad()
         with context:
             device = next(self.text_encoder.parameters()).device
             return self.text_encoder(self.input_ids(prompts, device), return_dict=False)[0].to(self.device)
@@ -496,8 +515,11 @@ class DreamBoothModule(pl.LightningModule):
                    "lr": hp.learning_rate * scale, "name": "unet"}]
         text_params = [p for p in self.text_encoder.parameters() if p.requires_grad]
         if text_params:
-            groups.append({"params": text_params, "name": "text_encoder",
-                           "lr": (hp.text_encoder_learning_rate or hp.learning_rate) * scale})
+            group = {"params": text_params, "name": "text_encoder",
+                     "lr": (hp.text_encoder_learning_rate or hp.learning_rate) * scale}
+            if self.train_token_embeddings:  # no decay: it would shrink every other word's embedding too
+                group["weight_decay"] = 0.0
+            groups.append(group)
         optimizer = make_optimizer(hp.optimizer, groups, betas=(hp.adam_beta1, hp.adam_beta2),
                                    weight_decay=hp.adam_weight_decay, eps=hp.adam_epsilon,
                                    kernel=self.adamw_kernel([p for g in groups for p in g["params"]]))
@@ -576,7 +598,7 @@ class DreamBoothModule(pl.LightningModule):
 
         self._text_cache, self._hidden_by_prompts = {}, {}
         text_setting = self.hparams.get("cache_text_embeddings")
-        if not self.train_text_encoder:
+        if not self.text_trains:
             cache_text = (text_setting is not False and datamodule is not None
                           and hasattr(datamodule, "prompts"))
             if cache_text:
@@ -656,19 +678,51 @@ class DreamBoothModule(pl.LightningModule):
 
 
 def configure_trainable(components: Components, *, train_text_encoder: bool, lora: LoraSettings | None,
-                        seed: int) -> None:
-    """Freeze what does not train (no gradients, eval mode); add LoRA adapters if asked."""
+                        seed: int, train_token_embeddings: list[str] | None = None) -> None:
+    """Freeze what does not train (no gradients, eval mode); add LoRA adapters if asked; let the input
+    embeddings of ``train_token_embeddings`` train (only their rows: see :func:`train_token_rows`)."""
     freeze(components.vae)
     if lora is not None:
         attach_lora(components, lora, text_encoder=train_text_encoder, seed=derive_seed(seed, "lora-init"))
         if not train_text_encoder:
             freeze(components.text_encoder)
-        return
-    components.unet.requires_grad_(True)
-    if train_text_encoder:
-        components.text_encoder.requires_grad_(True)
     else:
-        freeze(components.text_encoder)
+        components.unet.requires_grad_(True)
+        if train_text_encoder:
+            components.text_encoder.requires_grad_(True)
+        else:
+            freeze(components.text_encoder)
+    if train_token_embeddings:
+        train_token_rows(components, train_token_embeddings)
+
+
+def token_ids(tokenizer: Any, words: list[str]) -> list[int]:
+    """The token ids of ``words``; a word that is not a single token is refused with the fix."""
+    ids = []
+    for word in words:
+        pieces = tokenizer(word, add_special_tokens=False).input_ids
+        if len(pieces) != 1:
+            raise GroundglassError(
+                f"model.train_token_embeddings: {word!r} is {len(pieces)} tokens for this tokenizer, not one",
+                "use an identifier that is a single token (e.g. sks), or list each of its tokens")
+        ids.append(int(pieces[0]))
+    return ids
+
+
+def train_token_rows(components: Components, words: list[str]) -> list[int]:
+    """Let only the rows of ``words`` in the text encoder's input embedding learn; return their ids.
+
+    The whole embedding matrix becomes trainable (so it is optimised, averaged and checkpointed like
+    any weight) and a gradient hook zeroes every other row, so AdamW (without weight decay) never
+    moves them: every other word means what it meant.
+    """
+    ids = token_ids(components.tokenizer, words)
+    weight = components.text_encoder.get_input_embeddings().weight
+    mask = torch.zeros(weight.shape[0], 1, dtype=weight.dtype)
+    mask[ids] = 1.0
+    weight.requires_grad_(True)
+    weight.register_hook(lambda grad: grad * mask.to(grad.device, grad.dtype))
+    return ids
 
 
 def check_same_run(saved: dict[str, Any], current: dict[str, Any]) -> None:
