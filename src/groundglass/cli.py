@@ -23,9 +23,9 @@ app = typer.Typer(
 
 
 def _mount() -> None:
-    from groundglass.commands import answer, chat, config_cmd, dreambooth, index, server
+    from groundglass.commands import answer, chat, config_cmd, dreambooth, index, mcp, server
 
-    for module in (answer, chat, index, config_cmd, server, dreambooth):
+    for module in (answer, chat, index, config_cmd, server, mcp, dreambooth):
         module.register(app)
 
 
