@@ -30,7 +30,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 from pydantic import ValidationError
@@ -48,17 +48,31 @@ from groundglass.server.schemas import ChatRequest
 from groundglass.server.usage import usage_entry
 
 if TYPE_CHECKING:
-    from groundglass.server.answering import Plan
+    from groundglass.server.answering import Answerer, Plan
     from groundglass.server.auth import Principal
+    from groundglass.server.limits import RateLimits
+    from groundglass.server.metrics import Metrics
     from groundglass.server.responses_schemas import ResponsesRequest
-    from groundglass.server.state import ServerState
-    from groundglass.server.usage import Cost
+    from groundglass.server.usage import Cost, Pricing
 
 log = get_logger(__name__)
 
 ENDPOINT = "/v1/responses"
 DEFAULT_MODEL = "sonar"
 MAX_PRIOR_SOURCES = 24  # sources of earlier turns offered for reuse (most recent first)
+
+
+class ResponsesContext(Protocol):
+    """What the service needs of the server (the server's state provides it)."""
+
+    answerer: Answerer
+    pricing: Pricing
+    metrics: Metrics
+    limits: RateLimits
+
+    async def record(self, entry: object) -> None:
+        """Write one ledger row."""
+        ...
 
 
 @dataclass
@@ -78,7 +92,7 @@ class Prepared:
         return str(self.base["id"])
 
 
-def api_model(st: ServerState, body: ResponsesRequest) -> str:
+def api_model(st: ResponsesContext, body: ResponsesRequest) -> str:
     if body.model:
         return body.model
     models = st.answerer.presets()
@@ -130,7 +144,7 @@ def input_messages(body: ResponsesRequest) -> list[Message]:
 
 
 class ResponsesService:
-    def __init__(self, st: ServerState, store: ResponseStore) -> None:
+    def __init__(self, st: ResponsesContext, store: ResponseStore) -> None:
         self.st = st
         self.store = store
 
