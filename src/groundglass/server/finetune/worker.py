@@ -183,8 +183,8 @@ class FineTuneWorker:
         self._wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop after the running job's current step (it stays claimed until its lease expires, then
-        resumes from its last checkpoint in whichever process claims it)."""
+        """Stop after the running job's current step; the job is handed back (still ``running``, its
+        lease ended), so the next worker to look resumes it from the checkpoint saved on stopping."""
         self._stop.set()
         self._wake.set()
         if self.current is not None:
@@ -210,8 +210,10 @@ class FineTuneWorker:
             job, token = claimed
             try:
                 self.run(job, token, device)
-            finally:
                 self.service.store.release_device(device, token)
+            except Exception as exc:  # the database went away: the leases expire, another worker resumes
+                log.error("finetune worker error", job=job["id"], error=str(exc))
+                self._wake.wait(self.poll_s)
 
     def run(self, job: dict[str, Any], token: str, device: str) -> None:
         service, store = self.service, self.service.store
@@ -227,7 +229,12 @@ class FineTuneWorker:
                 return  # shutting down: the job resumes from its checkpoint when a server runs again
             self._end(attempt, folder, result)
         except Exception as exc:
-            log.error("finetune job failed", job=job["id"], error=str(exc), traceback=traceback.format_exc())
+            if isinstance(exc, GroundglassError):  # what a user can act on: their job's error says it
+                log.warning("finetune job failed", job=job["id"], error=str(exc))
+            else:
+                log.error(
+                    "finetune job failed", job=job["id"], error=str(exc), traceback=traceback.format_exc()
+                )
             message = exc.message if isinstance(exc, GroundglassError) else f"internal error: {exc}"
             code = exc.code if isinstance(exc, GroundglassError) else "internal_error"
             store.finish(
@@ -311,7 +318,7 @@ class FineTuneWorker:
         job, store, service = attempt.job, attempt.store, self.service
         ckpt: Path = result["checkpoint"]
         steps = (
-            int(torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"])
+            int(torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)["global_step"])
             if ckpt.exists()
             else 0
         )
