@@ -35,13 +35,15 @@ from groundglass.server.answering import Answerer
 from groundglass.server.auth import KeyStore
 from groundglass.server.body_limit import BodyLimitMiddleware
 from groundglass.server.db import get_engine
-from groundglass.server.errors import APIError, install_error_handlers
+from groundglass.server.error_handlers import install_error_handlers
+from groundglass.server.errors import APIError
 from groundglass.server.files import FileStore
 from groundglass.server.finetune import wiring as finetune
 from groundglass.server.job_worker import JobWorker
 from groundglass.server.jobs import JobStore
 from groundglass.server.limits import RateLimits
-from groundglass.server.metrics import Metrics, MetricsMiddleware
+from groundglass.server.metrics import Metrics
+from groundglass.server.metrics_middleware import MetricsMiddleware
 from groundglass.server.search_service import ProviderSearch
 from groundglass.server.state import ServerState, caller
 from groundglass.server.usage import Ledger, Pricing, endpoint_name, new_request_id, usage_entry
