@@ -260,3 +260,37 @@ def test_a_job_whose_photos_are_gone_fails_with_the_reason(service: FineTuning) 
     assert failed["error"]["code"] == "file_not_found" and "was deleted" in failed["error"]["message"]
     (last,) = service.store.list_events(job["id"], limit=1)
     assert last["kind"] == "failed" and last["level"] == "error"
+
+
+def test_the_lora_preset_trains_adapters_and_exports_them(service: FineTuning) -> None:
+    job = create(
+        service,
+        preset="lora",
+        learning_rate=1e-3,
+        steps=2,
+        checkpoint_every=2,
+        sample_every=0,
+        prior_loss_weight=0.0,
+        class_prompt=None,
+    )
+    assert job["hyperparameters"]["preset"] == "lora"
+    run_next(service, FineTuneWorker(service))
+    done = service.store.get_job(WHO, job["id"])
+    assert done is not None and done["status"] == "succeeded", done["error"] if done else None
+    phases = [
+        json.loads(e["data_json"])["phase"]
+        for e in reversed(service.store.list_events(job["id"], limit=100))
+        if e["kind"] == "phase"
+    ]
+    assert phases == ["training", "export"]  # no prior preservation: no class images to draw
+    lora, name = service.export(WHO, done, "lora")
+    assert name.endswith("-lora.safetensors") and lora.stat().st_size > 0
+    from safetensors import safe_open
+
+    with safe_open(str(lora), "pt") as tensors:
+        names = list(tensors.keys())
+    assert any("lora" in name for name in names)
+    single, _ = service.export(WHO, done, "single-file")  # the adapters merged into full weights
+    assert single.stat().st_size > lora.stat().st_size
+    with pytest.raises(GroundglassError, match="unknown export format"):
+        service.export(WHO, done, "all")
