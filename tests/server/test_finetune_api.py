@@ -285,6 +285,30 @@ def test_bad_input_gets_a_4xx_that_says_what_is_wrong(studio: tuple[Server, str]
     assert "Traceback" not in server.tail(100_000)
 
 
+def test_cancel_stops_a_running_job_and_keeps_its_checkpoint(studio: tuple[Server, str]) -> None:
+    server, key = studio
+    client = client_for(server, key)
+    settings = method(
+        steps=10_000, checkpoint_every=10_000, sample_every=0, prior_loss_weight=0.0, class_prompt=None
+    )
+    job = client.fine_tuning.jobs.create(
+        model="toy-world", training_file=upload_stars(client), method=settings
+    )
+    deadline = time.monotonic() + 240
+    while not any(e.type == "metrics" for e in client.fine_tuning.jobs.list_events(job.id, limit=5).data):
+        assert time.monotonic() < deadline, "no step in time"
+        time.sleep(0.2)
+    assert client.fine_tuning.jobs.cancel(job.id).status == "running"  # stops at its next step
+    done = wait_for(client, job.id, ("succeeded", "failed", "cancelled"))
+    assert done.status == "cancelled" and done.fine_tuned_model is None
+    (kept,) = client.fine_tuning.jobs.checkpoints.list(job.id).data
+    assert 1 <= kept.step_number < 10_000 and kept.step_number == done.trained_steps  # type: ignore[attr-defined]
+    messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=3).data]
+    assert messages[0] == f"Job cancelled at step {kept.step_number}; its last checkpoint is kept"
+    with pytest.raises(openai.BadRequestError, match="has not succeeded"):
+        client.with_options(max_retries=0).get(f"/fine_tuning/jobs/{job.id}/export", cast_to=object)
+
+
 def test_a_killed_server_resumes_the_job_to_the_same_loss_curve(tmp_path: Path) -> None:
     home = tmp_path / "home"
     server, key = start_server(home)
