@@ -18,6 +18,7 @@ import httpx
 import openai
 import pytest
 from perplexity import Perplexity
+from pydantic import BaseModel
 from server_helpers import Api, Server, create_key, free_port, ledger_rows, make_home
 
 from groundglass.answer.types import Answer, Source
@@ -271,3 +272,28 @@ def test_a_model_endpoint_that_is_down_is_a_502_and_a_ledger_row(rapi: Api) -> N
     assert [o.type for o in seen[-1].response.output] == ["web_search_call"]
     rows = [r for r in ledger_rows(rapi.home, model="broken") if r["endpoint"] == "/v1/responses"]
     assert [r["status"] for r in rows] == [502, 502]
+
+
+class Fact(BaseModel):
+    name: str
+    year: int
+
+
+def test_structured_output_through_text_format_and_response_format(rapi: Api) -> None:
+    parsed = oai(rapi).responses.parse(model="sonar", input=QUESTION, text_format=Fact, max_output_tokens=60)
+    assert isinstance(parsed.output_parsed, Fact) and isinstance(parsed.output_parsed.year, int)
+    assert parsed.text.format.type == "json_schema" and parsed.text.format.name == "Fact"
+    schema = {"type": "object", "properties": {"year": {"type": "integer"}}, "required": ["year"]}
+    body = {"model": "sonar", "input": QUESTION, "max_output_tokens": 30,
+            "response_format": {"type": "json_schema", "json_schema": {"schema": schema}}}
+    r = httpx.post(f"{rapi.base_url}/v1/responses", json=body, headers=rapi.headers(), timeout=120)
+    assert r.status_code == 200, r.text
+    text = r.json()["output"][-1]["content"][0]["text"]
+    assert isinstance(json.loads(text)["year"], int)
+    both = {**body, "text": {"format": {"type": "json_schema", "name": "y", "schema": schema}}}
+    r = httpx.post(f"{rapi.base_url}/v1/responses", json=both, headers=rapi.headers(), timeout=60)
+    assert r.status_code == 400 and "give the JSON schema once" in r.json()["error"]["message"]
+    bad = {"model": "sonar", "input": QUESTION,
+           "text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "objekt"}}}}
+    r = httpx.post(f"{rapi.base_url}/v1/responses", json=bad, headers=rapi.headers(), timeout=60)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "text.format", r.text

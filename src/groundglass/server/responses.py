@@ -45,7 +45,7 @@ async def create_response(body: ResponsesRequest, request: Request, who: Princip
     except APIError as exc:
         await record_refusal(st, who, exc, request_id=new_request_id(), model=body.model or "",
                              endpoint=ENDPOINT, started=started)
-        raise _in_responses_terms(exc) from None
+        raise _in_responses_terms(exc, body) from None
     cancel = threading.Event()
     headers = {"x-request-id": prepared.id}
     try:
@@ -56,7 +56,7 @@ async def create_response(body: ResponsesRequest, request: Request, who: Princip
         result = await _until_disconnect(service.complete(prepared, cancel), request, cancel)
     except APIError as exc:
         await service.record(prepared, exc.status)
-        raise _in_responses_terms(exc) from None
+        raise _in_responses_terms(exc, body) from None
     return JSONResponse(result, headers=headers)
 
 
@@ -71,9 +71,12 @@ async def _until_disconnect(work: Awaitable[T], request: Request, cancel: thread
         return await work
 
 
-def _in_responses_terms(exc: APIError) -> APIError:
+def _in_responses_terms(exc: APIError, body: ResponsesRequest) -> APIError:
     """``exc`` naming this API's field: the chat plan's ``messages`` (a bad image, a question too long)
-    are this request's ``input``."""
-    if exc.param and exc.param.split(".")[0] == "messages":
+    are this request's ``input``, its ``response_format`` is ``text.format`` when that gave the schema."""
+    head = (exc.param or "").split(".")[0]
+    if head == "messages":
         exc.param = "input"
+    elif head == "response_format" and body.response_format is None:
+        exc.param = "text.format"
     return exc

@@ -138,13 +138,21 @@ def skeleton(
         "parallel_tool_calls": False,
         "store": body.store,
         "metadata": body.metadata or {},
-        "text": {"format": {"type": "text"}},
+        "text": {"format": _text_format(body)},
         "truncation": "disabled",
         "error": None,
         "incomplete_details": None,
         "output": [],
         "usage": None,
     }
+
+
+def _text_format(body: ResponsesRequest) -> dict[str, Any]:
+    structured = body.json_schema()
+    if structured is None:
+        return {"type": "text"}
+    name, schema, strict = structured
+    return {"type": "json_schema", "name": name or "response", "schema": schema, "strict": bool(strict)}
 
 
 def finished(

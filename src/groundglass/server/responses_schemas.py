@@ -14,6 +14,8 @@ model here forbids fields it does not know: a field this server cannot honour is
 - ``tools``: ``[{"type": "web_search", "filters": {...chat's filter fields...},
   "search_context_size": ...}]``; left out, the model searches as configured; ``[]`` answers without
   searching;
+- ``text.format`` (OpenAI's ``json_schema`` or ``text``) or ``response_format`` (Perplexity's): an
+  answer that is JSON following the schema, as the chat API's ``response_format`` gives;
 - ``max_output_tokens``, ``temperature``, ``top_p``, ``stream``, ``store``, ``metadata`` and
   ``previous_response_id``.
 """
@@ -93,6 +95,37 @@ class WebSearchTool(_Strict):
     search_context_size: ContextSize | None = None
 
 
+class TextFormatJSONSchema(_Strict):
+    """OpenAI's ``text.format`` for structured output."""
+
+    type: Literal["json_schema"]
+    name: str = Field(min_length=1, max_length=64)
+    # "schema" shadows a BaseModel attribute, hence the alias.
+    json_schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool | None = None  # the answer always follows the schema (a grammar), strict or not
+
+
+class TextFormatText(_Strict):
+    type: Literal["text"]
+
+
+class TextConfig(_Strict):
+    format: Annotated[TextFormatText | TextFormatJSONSchema, Field(discriminator="type")] | None = None
+
+
+class JSONSchemaSpec(_Strict):
+    json_schema_: dict[str, Any] = Field(alias="schema")
+    name: str | None = None
+    strict: bool | None = None
+
+
+class ResponseFormat(_Strict):
+    """Perplexity's ``response_format`` (the chat API's)."""
+
+    type: Literal["json_schema"]
+    json_schema: JSONSchemaSpec
+
+
 class Reasoning(_Strict):
     effort: Literal["minimal", "low", "medium", "high"] | None = None
 
@@ -106,6 +139,8 @@ class ResponsesRequest(_Strict):
     instructions: str | None = None
     reasoning: Reasoning | None = None
     tools: list[WebSearchTool] | None = None
+    text: TextConfig | None = None
+    response_format: ResponseFormat | None = None
     max_output_tokens: int | None = Field(None, ge=1, le=32768)
     temperature: float | None = Field(None, ge=0, lt=2)
     top_p: float | None = Field(None, gt=0, le=1)
@@ -140,6 +175,13 @@ class ResponsesRequest(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _one_format(self) -> ResponsesRequest:
+        if self.response_format is not None and self.text is not None and self.text.format is not None:
+            raise ValueError("give the JSON schema once: text.format (OpenAI's) or response_format "
+                             "(Perplexity's)")
+        return self
+
+    @model_validator(mode="after")
     def _effort_agrees(self) -> ResponsesRequest:
         effort = self.reasoning.effort if self.reasoning else None
         if self.preset and effort and PRESET_EFFORT[self.preset] != effort:
@@ -148,6 +190,16 @@ class ResponsesRequest(_Strict):
                 f"reasoning.effort is {effort!r}: give one of the two"
             )
         return self
+
+    def json_schema(self) -> tuple[str | None, dict[str, Any], bool | None] | None:
+        """(name, schema, strict) of the structured output asked for, or None for prose."""
+        fmt = self.text.format if self.text else None
+        if isinstance(fmt, TextFormatJSONSchema):
+            return fmt.name, fmt.json_schema_, fmt.strict
+        if self.response_format is not None:
+            spec = self.response_format.json_schema
+            return spec.name, spec.json_schema_, spec.strict
+        return None
 
     def effort(self) -> str | None:
         if self.reasoning and self.reasoning.effort:

@@ -117,6 +117,12 @@ def chat_request(body: ResponsesRequest, model: str, earlier: list[Message]) -> 
     optional = {"max_tokens": body.max_output_tokens, "temperature": body.temperature,
                 "top_p": body.top_p, "reasoning_effort": body.effort()}
     chat.update({k: v for k, v in optional.items() if v is not None})
+    structured = body.json_schema()
+    if structured is not None:
+        name, schema, strict = structured
+        spec: dict[str, Any] = {"schema": schema, "name": name, "strict": strict}
+        spec = {k: v for k, v in spec.items() if v is not None}
+        chat["response_format"] = {"type": "json_schema", "json_schema": spec}
     if body.tools is not None and not body.tools:
         chat["disable_search"] = True
     tool = body.tools[0] if body.tools else None
