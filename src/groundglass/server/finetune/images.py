@@ -16,12 +16,9 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from groundglass.errors import GroundglassError
-
-if TYPE_CHECKING:
-    from groundglass.server.finetune.service import FineTuning
 
 SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
 MAX_SIDE = 2048
@@ -54,8 +51,7 @@ def parse_size(size: str | None) -> tuple[int | None, int | None]:
 
 
 class ImageGenerator:
-    def __init__(self, service: FineTuning, folder: Path) -> None:
-        self.service = service
+    def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._models: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()

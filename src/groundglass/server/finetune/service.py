@@ -15,6 +15,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +55,7 @@ class FineTuning:
         self.store = FineTuneStore(engine, settings.server.job_lease_s)
         self.accelerator = settings.server.finetune_accelerator
         self.root = settings.home / "finetune"
-        self.images = ImageGenerator(self, settings.home / "images")
+        self.images = ImageGenerator(settings.home / "images")
         self.worker: FineTuneWorker | None = None
         self._export_lock = threading.Lock()
 
@@ -314,7 +315,7 @@ class FineTuning:
 
     # --- the ledger -------------------------------------------------------------------------------------
 
-    def ledger_writer(self) -> Any:
+    def ledger_writer(self) -> Callable[[Connection, dict[str, Any]], None]:
         """The ledger row of a finished job, written in the transaction that ends it."""
 
         def write(conn: Connection, job: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 from sqlalchemy import Connection, select
@@ -35,7 +35,23 @@ from groundglass.server.finetune.photos import unpack
 from groundglass.server.finetune.store import fine_tuned_model_id
 
 if TYPE_CHECKING:
-    from groundglass.server.finetune.service import FineTuning
+    from groundglass.server.finetune.store import FineTuneStore
+
+
+class JobHost(Protocol):
+    """What the worker needs of the service that owns it (the service is one)."""
+
+    store: FineTuneStore
+    accelerator: str
+
+    def job_dir(self, job_id: str) -> Path: ...
+
+    def sample_url(self, job_id: str, path: Path) -> str: ...
+
+    def base_model_path(self, name: str) -> str: ...
+
+    def ledger_writer(self) -> Callable[[Connection, dict[str, Any]], None]: ...
+
 
 log = get_logger(__name__)
 
@@ -51,7 +67,7 @@ def device_name(accelerator: str) -> str:
 class Attempt:
     """One run of one job: the pending events, the heartbeat, the cancel flag."""
 
-    def __init__(self, service: FineTuning, job: dict[str, Any], token: str, device: str) -> None:
+    def __init__(self, service: JobHost, job: dict[str, Any], token: str, device: str) -> None:
         self.service = service
         self.store = service.store
         self.job = job
@@ -167,7 +183,7 @@ class Attempt:
 class FineTuneWorker:
     """Claims jobs for this process's device and runs them, one at a time."""
 
-    def __init__(self, service: FineTuning, poll_s: float = 1.0) -> None:
+    def __init__(self, service: JobHost, poll_s: float = 1.0) -> None:
         self.service = service
         self.poll_s = poll_s
         self.name = f"{socket.gethostname()}:{os.getpid()}"
