@@ -77,7 +77,11 @@ MEANINGS = {
     "train_steps": "DreamBooth optimizer steps",
     # API bodies (OpenAI and Perplexity wire names)
     "content": "a message's text or parts",
+    "description": "a human-readable description of the object it is in (a preset, a JSON schema)",
     "detail": "OpenAI's image detail level",
+    "json_schema": "OpenAI's structured output: the JSON schema the answer must follow",
+    "schema": "the JSON schema itself (OpenAI's structured output)",
+    "strict": "OpenAI's structured output: follow the schema exactly",
     "image_url": "an image given by URL or data: URI",
     "last_updated_after_filter": "pages updated on or after this date",
     "last_updated_before_filter": "pages updated on or before this date",
@@ -107,9 +111,6 @@ TWO_MEANINGS = {
     "returned; both are the wire names of the APIs the server is compatible with.",
     "model": "the API's `model` is OpenAI's field (an API model name, an image model, a base model to "
     "fine-tune); the CLI's --model and llm.model are a language model spec. Clients rely on both.",
-    "context_sizes": "search.context_sizes says what low/medium/high mean for a web search (pages read, "
-    "sources, tokens); server.context_sizes holds multipliers of a preset's top_k and context_tokens for "
-    "an index search. Next: one table for both, the old key read for one release.",
     "models": "server.models holds the API's model names (presets); reasoning.models holds effort "
     "overrides per language-model name. Next: reasoning.llm_overrides.",
     "search": "the [search] table configures web search; everywhere else `search` says where sources come "
@@ -119,9 +120,11 @@ TWO_MEANINGS = {
     "(the same thing in a different place: kept until threads and demo share a type).",
 }
 
-# Old config keys read for one release: (section, old key) -> the key to write now.
-OLD_KEYS = {
-    ("vision", "top_k"): "max_labels",  # top_k counts sources everywhere else
+# Old config keys read for one release: (section, old key) -> (the key to write now, a value to try).
+OLD_KEYS: dict[tuple[str, str], tuple[str, Any]] = {
+    ("vision", "top_k"): ("max_labels", 3),  # top_k counts sources everywhere else
+    # search.context_sizes says what each size means for a web search; these are multipliers
+    ("server", "context_sizes"): ("context_scales", {"high": 3.0}),
 }
 
 # Old spellings kept for one release: (command, old option) -> the option to use now.
@@ -335,13 +338,16 @@ def test_old_spelling_gives_the_value_it_was_given() -> None:
 
 @pytest.mark.parametrize(("section", "old"), sorted(OLD_KEYS))
 def test_old_config_keys_still_work_with_a_warning(section: str, old: str) -> None:
-    new = OLD_KEYS[(section, old)]
-    keys = {(s, k) for s, k in config_keys()}
+    new, value = OLD_KEYS[(section, old)]
+    keys = set(config_keys())
     assert (section, new) in keys and (section, old) not in keys
-    default = getattr(getattr(load_settings(), section), new)
+
+    def read(**keys: Any) -> Any:
+        return getattr(getattr(load_settings(**{section: keys}), section), new)
+
+    default = read()
+    assert read(**{new: value}) != default  # the value to try changes something
     with pytest.warns(FutureWarning, match=rf"{section}\.{old} is deprecated .* write {section}\.{new}"):
-        settings = load_settings(**{section: {old: default + 1}})
-    assert getattr(getattr(settings, section), new) == default + 1
+        assert read(**{old: value}) == read(**{new: value})
     with pytest.warns(FutureWarning):  # both spellings: the new one wins
-        settings = load_settings(**{section: {old: default + 1, new: default + 2}})
-    assert getattr(getattr(settings, section), new) == default + 2
+        assert read(**{old: value, new: default}) == default

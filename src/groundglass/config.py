@@ -97,7 +97,7 @@ class ModelPreset(_Section):
 
     ``llm`` is a model spec (see ``llm.model``); empty means ``llm.model``. ``max_tokens`` caps the
     answer; ``top_k``/``context_tokens`` apply at the default ``search_context_size`` and scale with
-    ``server.context_sizes`` when a request asks for another size.
+    ``server.context_scales`` when a request asks for another size.
     """
 
     llm: str = ""
@@ -167,7 +167,7 @@ def _default_prices() -> dict[str, PricePlan]:
     }
 
 
-def _default_context_sizes() -> dict[str, float]:
+def _default_context_scales() -> dict[str, float]:
     return {"low": 1.0, "medium": 1.5, "high": 2.0}
 
 
@@ -218,9 +218,9 @@ class ServerSettings(_Section):
     models: dict[str, ModelPreset] = Field(default_factory=_default_presets)
     prices: dict[str, PricePlan] = Field(default_factory=_default_prices)
     # Multiplier of a preset's top_k and context_tokens for each search_context_size, relative to the
-    # preset's own size.
-    context_sizes: dict[Literal["low", "medium", "high"], float] = Field(
-        default_factory=_default_context_sizes)
+    # preset's own size (search.context_sizes says what each size means for a web search).
+    context_scales: dict[Literal["low", "medium", "high"], float] = Field(
+        default_factory=_default_context_scales)
     # Perplexity's search_mode: the domains each mode narrows the sources to (index and web alike;
     # subdomains included). An empty list narrows nothing ("web" by default). A request's own
     # search_domain_filter allow-list must fall within the mode's list; its "-domain" entries apply too.
@@ -234,14 +234,19 @@ class ServerSettings(_Section):
     finetune_max_images: int = Field(50, ge=1)
     max_image_pixels: int = Field(40_000_000, ge=64)
 
-    @field_validator("models", "prices", "context_sizes", "search_modes", mode="before")
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, data: Any) -> Any:
+        return renamed_keys(data, "server", {"context_sizes": "context_scales"})
+
+    @field_validator("models", "prices", "context_scales", "search_modes", mode="before")
     @classmethod
     def _merge_with_defaults(cls, value: Any, info: ValidationInfo) -> Any:
         """A config that names one preset or price adds to the built-in ones instead of replacing them."""
         if not isinstance(value, dict):
             return value
         defaults = {"models": _default_presets, "prices": _default_prices,
-                    "context_sizes": _default_context_sizes,
+                    "context_scales": _default_context_scales,
                     "search_modes": _default_search_modes}[info.field_name]()
         merged: dict[str, Any] = {k: (v.model_dump() if isinstance(v, BaseModel) else v)
                                   for k, v in defaults.items()}

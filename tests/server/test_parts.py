@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import json
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,23 @@ def test_job_lines_are_claimed_once_and_committed_once(settings: Settings) -> No
     assert out and [json.loads(x)["custom_id"] for x in out["content"].decode().splitlines()] == ["a", "b"]
     assert Ledger(engine).count() == 2  # one row per committed line
     assert time.time() > 0
+
+
+@pytest.mark.parametrize("key", ["context_scales", "context_sizes"])  # the old key: one more release
+def test_a_larger_context_size_scales_the_preset(tmp_path: Path, key: str) -> None:
+    from groundglass.server.answering import Answerer
+    from groundglass.server.schemas import ChatRequest
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s = load_settings(None, home=str(tmp_path), server={key: {"high": 3.0}})
+    warned = any("server.context_sizes is deprecated" in str(w.message) for w in caught)
+    assert warned == (key == "context_sizes")
+    preset = s.server.models["sonar"]
+    body = {"model": "sonar", "messages": [{"role": "user", "content": "How tall is the Eiffel Tower?"}]}
+    base = Answerer(s).plan(ChatRequest.model_validate(body))
+    high = Answerer(s).plan(ChatRequest.model_validate(
+        {**body, "web_search_options": {"search_context_size": "high"}}))
+    assert (base.context_tokens, base.ask.top_k) == (preset.context_tokens, preset.top_k)
+    # sonar's own size is low (1.0): high is 3x its sources and tokens
+    assert (high.context_tokens, high.ask.top_k) == (3 * preset.context_tokens, 3 * preset.top_k)

@@ -4,7 +4,7 @@ An API model name (``sonar``, ``sonar-pro``, ... or one from ``[server.models]``
 :class:`~groundglass.config.ModelPreset`: which LLM, which index, how many sources (``top_k``), how
 many tokens of them (``context_tokens``), the answer cap (``max_tokens``) and the reasoning effort.
 ``web_search_options.search_context_size`` scales ``top_k`` and ``context_tokens`` by
-``server.context_sizes[size] / server.context_sizes[preset's size]``.
+``server.context_scales[size] / server.context_scales[preset's size]``.
 
 A preset's ``search`` says where sources come from: ``index`` (the local index, the default) or ``web``
 (the providers of ``[search]``); a request's ``search`` and ``index`` override the preset's. A web
@@ -114,7 +114,7 @@ class Answerer:
         size = (
             body.web_search_options.search_context_size if body.web_search_options else None
         ) or preset.search_context_size
-        sizes = s.server.context_sizes
+        sizes = s.server.context_scales
         scale = sizes.get(size, 1.0) / max(sizes.get(preset.search_context_size, 1.0), 1e-9)
         # web: search.context_sizes[size] sets how many chunks the model gets, unless the request says
         top_k = body.top_k if search == "web" else body.top_k or max(1, round(preset.top_k * scale))
