@@ -297,3 +297,25 @@ def test_structured_output_through_text_format_and_response_format(rapi: Api) ->
            "text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "objekt"}}}}
     r = httpx.post(f"{rapi.base_url}/v1/responses", json=bad, headers=rapi.headers(), timeout=60)
     assert r.status_code == 400 and r.json()["error"]["param"] == "text.format", r.text
+
+
+def test_the_think_trace_is_a_reasoning_item(rapi: Api) -> None:
+    question = "When was the Eiffel Tower completed, and who designed it?"
+    client = oai(rapi)
+    r = client.responses.create(model="sonar-reasoning-pro", input=question, max_output_tokens=16,
+                                reasoning={"effort": "low"})
+    thought = r.output[0]
+    assert thought.type == "reasoning" and thought.summary[0].text.strip()
+    assert "<think>" not in r.output_text and "</think>" not in r.output_text and r.output_text.strip()
+    assert [o.type for o in r.output[1:-1]] == ["web_search_call"] * len(r.output[1:-1]) and r.output[1:-1]
+    events = list(client.responses.create(model="sonar-reasoning-pro", input=question, max_output_tokens=16,
+                                          reasoning={"effort": "low"}, stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[2] == "response.output_item.added" and events[2].item.type == "reasoning"
+    trace = "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta")
+    answer = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    final = events[-1].response
+    assert final.output[0].summary[0].text == trace and "<think>" not in answer
+    assert final.output_text == answer
+    assert [e.output_index for e in events if e.type == "response.output_item.added"] == list(
+        range(len(final.output)))  # indexes in the order the items were added

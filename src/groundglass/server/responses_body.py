@@ -1,15 +1,16 @@
 """An :class:`~groundglass.answer.types.Answer` in OpenAI's Responses shape: the response object, its
 output items and its usage.
 
-``output`` holds one ``web_search_call`` item per search that ran (its query, and the sources it
-found when that is known: the steps of a multi-step answer say it, and a single search found all of
-them), then the answer's ``message`` item. Its one ``output_text`` part is the answer as the chat
-API returns it, ``[n]`` markers included, and carries one ``url_citation`` annotation per marker of
-each sentence: ``start_index``/``end_index`` delimit that sentence in the text (markers included,
-Python string indices), ``url``/``title`` are the cited source's. The groundglass extras ride
-along at the top level: ``search_results``, ``citations``, ``attribution`` and ``declined``; and
-``reasoning`` adds to OpenAI's ``effort`` what the engine did (the chat API's ``reasoning``: a
-follow-up's rewritten query, reused sources, the plan's steps).
+``output`` holds the engine's ``<think>`` trace as a ``reasoning`` item (its summary text) when the
+model writes one (``sonar-reasoning*``, ``sonar-deep-research``), one ``web_search_call`` item per
+search that ran (its query, and the sources it found when that is known: the steps of a multi-step
+answer say it, and a single search found all of them), then the answer's ``message`` item. Its one
+``output_text`` part is the answer as the chat API returns it, ``[n]`` markers included, and carries
+one ``url_citation`` annotation per marker of each sentence: ``start_index``/``end_index`` delimit
+that sentence in the text (markers included, Python string indices), ``url``/``title`` are the cited
+source's. The groundglass extras ride along at the top level: ``search_results``, ``citations``,
+``attribution`` and ``declined``; and ``reasoning`` adds to OpenAI's ``effort`` what the engine did
+(the chat API's ``reasoning``: a follow-up's rewritten query, reused sources, the plan's steps).
 
 ``usage`` has OpenAI's fields (``input_tokens``, ``output_tokens``, ``total_tokens`` and their
 details), Perplexity's ``cost`` (the chat API's parts, and the Agent API's ``input_cost``,
@@ -36,9 +37,26 @@ def item_id(prefix: str, response_id: str, n: int) -> str:
     return f"{prefix}_{digest}"
 
 
-def annotations(answer: Answer) -> list[dict[str, Any]]:
-    """``url_citation`` annotations: for each sentence, one per source it cites, spanning the sentence."""
-    text = answer.content
+THINK_OPEN, THINK_CLOSE = "<think>\n", "</think>\n\n"  # the engine's trace, each streamed as one piece
+
+
+def split_trace(content: str) -> tuple[str | None, str]:
+    """(the ``<think>`` trace's text or None, the answer after it)."""
+    if content.startswith(THINK_OPEN) and THINK_CLOSE in content:
+        trace, _, rest = content[len(THINK_OPEN):].partition(THINK_CLOSE)
+        return trace, rest
+    return None, content
+
+
+def reasoning_item(id: str, text: str | None, status: str = "completed") -> dict[str, Any]:
+    summary = [] if text is None else [{"type": "summary_text", "text": text}]
+    return {"id": id, "type": "reasoning", "summary": summary, "status": status}
+
+
+def annotations(answer: Answer, text: str | None = None) -> list[dict[str, Any]]:
+    """``url_citation`` annotations of ``text`` (the answer's content by default): for each sentence,
+    one per source it cites, spanning the sentence."""
+    text = answer.content if text is None else text
     out: list[dict[str, Any]] = []
     cursor = 0
     for sentence in cite.split_sentences(text):
@@ -164,10 +182,12 @@ def finished(
 ) -> dict[str, Any]:
     """The whole response object for a finished answer."""
     rid = base["id"]
-    message = message_item(item_id("msg", rid, 0), [text_part(answer.content, annotations(answer))],
+    trace, text = split_trace(answer.content)
+    message = message_item(item_id("msg", rid, 0), [text_part(text, annotations(answer, text))],
                            "incomplete" if answer.finish_reason == "length" else "completed")
+    thought = [reasoning_item(item_id("rs", rid, 0), trace)] if trace is not None else []
     out = dict(base)
-    out["output"] = [*search_items(rid, answer, steps), message]
+    out["output"] = [*thought, *search_items(rid, answer, steps), message]
     out["usage"] = usage(chat_usage)
     out["completed_at"] = int(completed_at)
     if answer.finish_reason == "length":

@@ -11,7 +11,10 @@ where the model searches (the local index on an offline install, else the web pr
 answers without searching. A request left without a ``model`` uses ``sonar``.
 
 Streaming sends, each with its ``sequence_number``: ``response.created``, ``response.in_progress``;
-per search ``response.output_item.added`` (a ``web_search_call``),
+for a ``<think>`` trace a ``reasoning`` item (``response.output_item.added``,
+``response.reasoning_summary_part.added``, ``response.reasoning_summary_text.delta`` per line,
+``.done``, ``response.reasoning_summary_part.done``, ``response.output_item.done``); per search
+``response.output_item.added`` (a ``web_search_call``),
 ``response.web_search_call.in_progress`` / ``.searching`` / ``.completed``,
 ``response.output_item.done``; then for the answer ``response.output_item.added`` (the message),
 ``response.content_part.added``, ``response.output_text.delta`` per piece of text,
@@ -273,26 +276,30 @@ class ResponsesService:
 
 
 class _StreamRun:
-    """One streamed response: its sequence numbers, the items sent so far, and its one ledger row."""
+    """One streamed response: its sequence numbers, the output items sent so far (each with its output
+    index, in the order they were added), and its one ledger row."""
 
     def __init__(self, service: ResponsesService, p: Prepared) -> None:
         self.service = service
         self.p = p
         self.seq = 0
-        self.searches: list[dict[str, Any]] = []  # web_search_call items sent, in output order
-        self.message_open = False
-        self.text = ""
+        self.items: dict[int, dict[str, Any]] = {}  # finished items (searches, reasoning) by output index
+        self.next_index = 0
+        self.searches = 0
+        self.thinking: dict[str, Any] | None = None  # the reasoning item while its trace streams
+        self.message_index: int | None = None
         self.n_tokens = 0
         self.queries: list[str] = []
         self.recorded = False
 
     @property
-    def message_index(self) -> int:
-        return len(self.searches)
-
-    @property
     def message_id(self) -> str:
         return shape.item_id("msg", self.p.id, 0)
+
+    def index(self) -> int:
+        """The next output index."""
+        self.next_index += 1
+        return self.next_index - 1
 
     def sse(self, kind: str, **fields: Any) -> dict[str, str]:
         data = {"type": kind, "sequence_number": self.seq, **fields}
@@ -304,11 +311,12 @@ class _StreamRun:
                 self.sse("response.in_progress", response=self.p.base)]
 
     def search(self, query: str, urls: list[str] | None) -> list[dict[str, str]]:
-        index = len(self.searches)
-        item_id = shape.item_id("ws", self.p.id, index)
+        index = self.index()
+        item_id = shape.item_id("ws", self.p.id, self.searches)
+        self.searches += 1
         added = shape.search_item(item_id, query, None, status="in_progress")
         done = shape.search_item(item_id, query, urls)
-        self.searches.append(done)
+        self.items[index] = done
         where = {"output_index": index, "item_id": item_id}
         return [self.sse("response.output_item.added", output_index=index, item=added),
                 self.sse("response.web_search_call.in_progress", **where),
@@ -328,10 +336,41 @@ class _StreamRun:
             return [sse for q in event.queries for sse in self.search(q, whole)]
         if isinstance(event, Token):
             self.n_tokens += 1
-            self.text += event.text
-            return [*self.open_message(), self.sse("response.output_text.delta", **self._where(),
-                                                   delta=event.text, logprobs=[])]
+            return self.text(event.text)
         return []  # images read: their facts come with the answer (the chat API's visual_facts)
+
+    def text(self, piece: str) -> list[dict[str, str]]:
+        """A piece of the answer's text: the ``<think>`` trace goes to a reasoning item, the rest to the
+        message (the engine sends the trace's tags as pieces of their own)."""
+        if self.thinking is None and self.message_index is None and piece == shape.THINK_OPEN:
+            return self.open_thinking()
+        if self.thinking is not None:
+            if piece == shape.THINK_CLOSE:
+                return self.close_thinking()
+            self.thinking["text"] += piece
+            return [self.sse("response.reasoning_summary_text.delta", **self._thought(), delta=piece)]
+        return [*self.open_message(), self.sse("response.output_text.delta", **self._where(),
+                                               delta=piece, logprobs=[])]
+
+    def _thought(self) -> dict[str, Any]:
+        assert self.thinking is not None
+        return {"item_id": self.thinking["id"], "output_index": self.thinking["index"], "summary_index": 0}
+
+    def open_thinking(self) -> list[dict[str, str]]:
+        self.thinking = {"id": shape.item_id("rs", self.p.id, 0), "index": self.index(), "text": ""}
+        item = shape.reasoning_item(self.thinking["id"], None, status="in_progress")
+        return [self.sse("response.output_item.added", output_index=self.thinking["index"], item=item),
+                self.sse("response.reasoning_summary_part.added", **self._thought(),
+                         part={"type": "summary_text", "text": ""})]
+
+    def close_thinking(self) -> list[dict[str, str]]:
+        where, text = self._thought(), self.thinking["text"] if self.thinking else ""
+        item = shape.reasoning_item(where["item_id"], text)
+        self.items[where["output_index"]] = item
+        self.thinking = None
+        return [self.sse("response.reasoning_summary_text.done", **where, text=text),
+                self.sse("response.reasoning_summary_part.done", **where, part=item["summary"][0]),
+                self.sse("response.output_item.done", output_index=where["output_index"], item=item)]
 
     def _reused(self, sources: list[Source]) -> bool:
         """Whether every source came from the earlier turns (no search ran)."""
@@ -342,20 +381,28 @@ class _StreamRun:
         return {"item_id": self.message_id, "output_index": self.message_index, "content_index": 0}
 
     def open_message(self) -> list[dict[str, str]]:
-        if self.message_open:
+        if self.message_index is not None:
             return []
-        self.message_open = True
+        self.message_index = self.index()
         item = shape.message_item(self.message_id, [], "in_progress")
         return [self.sse("response.output_item.added", output_index=self.message_index, item=item),
                 self.sse("response.content_part.added", **self._where(), part=shape.text_part("", []))]
 
+    def output(self, message: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The items sent, in output order (with the finished message at its place)."""
+        items = dict(self.items)
+        if message is not None and self.message_index is not None:
+            items[self.message_index] = message
+        return [items[i] for i in sorted(items)]
+
     async def done(self, answer: Answer) -> list[dict[str, str]]:
         chat_usage, cost = self.service.price(self.p.plan, answer)
         body = shape.finished(self.p.base, answer, chat_usage, time.time())
-        body["output"] = [*self.searches, body["output"][-1]]  # the searches as they were sent
         message = body["output"][-1]
         part = message["content"][0]
-        out = self.open_message()
+        out = self.close_thinking() if self.thinking is not None else []
+        out += self.open_message()
+        body["output"] = self.output(message)  # the items as they were sent
         for i, note in enumerate(part["annotations"]):
             out.append(self.sse("response.output_text.annotation.added", **self._where(),
                                 annotation_index=i, annotation=note))
@@ -372,7 +419,7 @@ class _StreamRun:
         body = dict(self.p.base)
         body["status"] = "failed"
         body["error"] = {"code": error.code or "server_error", "message": error.message}
-        body["output"] = list(self.searches)
+        body["output"] = self.output()
         return [self.sse("response.failed", response=body),
                 self.sse("error", code=error.code, message=error.message, param=error.param,
                          **error.body())]
