@@ -41,6 +41,7 @@ MEANINGS = {
     "index": "the name of a local index",
     "json": "print JSON instead of text",
     "llm": "the language model: its settings ([llm]), or the model spec a preset runs",
+    "models": "a table keyed by model name: each API model's preset (server), effort overrides (reasoning)",
     "max_bytes": "the largest response a fetch reads",
     "max_depth": "link depth a crawl follows",
     "max_pages": "pages a crawl reads at most",
@@ -111,8 +112,6 @@ TWO_MEANINGS = {
     "returned; both are the wire names of the APIs the server is compatible with.",
     "model": "the API's `model` is OpenAI's field (an API model name, an image model, a base model to "
     "fine-tune); the CLI's --model and llm.model are a language model spec. Clients rely on both.",
-    "models": "server.models holds the API's model names (presets); reasoning.models holds effort "
-    "overrides per language-model name. Next: reasoning.llm_overrides.",
     "search": "the [search] table configures web search; everywhere else `search` says where sources come "
     "from (index | web). Next: `source = index | web`, the old field read for one release.",
     "name": "`dreambooth export --name` is a file name; the API's `name` is OpenAI's JSON-schema name.",
