@@ -89,6 +89,8 @@ MEANINGS = {
     "limit": "page size of a list",
     "metadata": "the caller's key-value labels, stored and returned",
     "n": "how many results to generate",
+    "name": "the name of the thing made (an exported single file, a JSON schema of structured output)",
+    "question": "the question asked (demo's, a thread turn's)",
     "next_token": "the cursor of the next page of async requests",
     "purpose": "what a file is for (batch, fine-tune, ...)",
     "response_format": "the shape the output is returned in",
@@ -114,9 +116,6 @@ TWO_MEANINGS = {
     "fine-tune); the CLI's --model and llm.model are a language model spec. Clients rely on both.",
     "search": "the [search] table configures web search; everywhere else `search` says where sources come "
     "from (index | web). Next: `source = index | web`, the old field read for one release.",
-    "name": "`dreambooth export --name` is a file name; the API's `name` is OpenAI's JSON-schema name.",
-    "question": "`demo --question` is the question asked; a thread turn's `question` is the user's turn text "
-    "(the same thing in a different place: kept until threads and demo share a type).",
 }
 
 # Old config keys read for one release: (section, old key) -> (the key to write now, a value to try).
