@@ -261,8 +261,9 @@ class ResponsesService:
 
     async def keep(self, p: Prepared, answer: Answer, body: dict[str, Any]) -> None:
         new = [s for s in answer.sources if all((s.url, s.text) != (o.url, o.text) for o in p.prior_sources)]
+        said = shape.split_trace(answer.content)[1]  # the answer, without the <think> trace
         await anyio.to_thread.run_sync(
-            lambda: self.store.save(p.who, body, [*p.history, Message("assistant", answer.content)],
+            lambda: self.store.save(p.who, body, [*p.history, Message("assistant", said)],
                                     [*new, *p.prior_sources][:MAX_PRIOR_SOURCES], stored=p.body.store)
         )
 
