@@ -62,6 +62,36 @@ def test_base_model_loads_like_a_stable_diffusion_folder() -> None:
     assert weights < 11 * 2**20
 
 
+def test_shipped_vae_round_trips_every_shape_the_star_included() -> None:
+    from groundglass.dreambooth.world.personalise import load_base
+    from groundglass.dreambooth.world.vae_tune import shape_accuracy
+
+    images, scenes, _ = make_examples(120, seed=4321, shapes=ALL_SHAPES)
+    accuracy = shape_accuracy(load_base().vae, images, [s.shape for s in scenes])
+    assert set(accuracy) == set(ALL_SHAPES)
+    assert min(accuracy.values()) >= 0.9, accuracy  # the star was 0.41 before the decoder learned it
+
+
+def test_decoder_tuning_leaves_the_encoder_and_its_latents_alone() -> None:
+    import torch
+
+    from groundglass.dreambooth.world.classifier import to_tensor
+    from groundglass.dreambooth.world.personalise import load_base
+    from groundglass.dreambooth.world.vae_tune import tune_decoder
+
+    vae = load_base().vae
+    before = {k: v.clone() for k, v in vae.state_dict().items()}
+    pixels = to_tensor(make_examples(4, seed=1, shapes=ALL_SHAPES)[0])
+    with torch.no_grad():
+        latents = vae.encode(pixels).latent_dist.mean
+    tune_decoder(vae, steps=2, batch=4, lr=1e-3, images=16, seed=0, log=lambda _: None)
+    after = vae.state_dict()
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"decoder"} or changed == {"decoder", "post_quant_conv"}
+    with torch.no_grad():
+        assert torch.equal(vae.encode(pixels).latent_dist.mean, latents)
+
+
 def test_classifier_reads_fresh_world_images() -> None:
     images, scenes, _ = make_examples(120, seed=999, shapes=ALL_SHAPES)
     labels = metrics.classify(images)
@@ -87,6 +117,30 @@ def test_metrics_on_known_cases() -> None:
         pytest.approx(1 / 3))
     assert metrics.prompt_fidelity([red_circle, blue_cross], ["a photo of a blue shape"] * 2) == 0.5
     assert math.isnan(metrics.prompt_fidelity([red_circle], ["a photo of a sks shape"]))
+
+
+def test_identity_tells_the_star_from_other_orange_shapes() -> None:
+    from groundglass.dreambooth.world.generator import NOVEL_SHAPE, SHAPES, random_scene
+
+    rng = np.random.default_rng(5)
+    def draw(n: int, shapes: tuple[str, ...], colours: tuple[str, ...] | None = None) -> list:
+        return [render(random_scene(rng, shapes=shapes, **({"colours": colours} if colours else {})), rng)
+                for _ in range(n)]
+
+    stars = draw(24, (NOVEL_SHAPE,))
+    orange_stars = draw(12, (NOVEL_SHAPE,), ("orange",))
+    orange_others = draw(24, SHAPES, ("orange",))
+    assert metrics.identity(stars) >= 0.9  # any colour, any background
+    assert metrics.identity(orange_stars) >= 0.9
+    assert metrics.identity(orange_others) <= 0.05
+    assert metrics.identity(stars[:4] + orange_others[:4]) == pytest.approx(metrics.identity(stars[:4]) / 2)
+    assert math.isnan(metrics.identity([]))
+    # the embedding score cannot make this distinction as sharply: orange shapes embed close to the star
+    instances = draw(4, (NOVEL_SHAPE,), ("orange",))
+    fidelity_gap = metrics.subject_fidelity(orange_stars, instances) - metrics.subject_fidelity(
+        orange_others, instances)
+    identity_gap = metrics.identity(orange_stars) - metrics.identity(orange_others)
+    assert identity_gap > fidelity_gap
 
 
 def test_layout_diversity_counts_placement_among_images_that_agree() -> None:

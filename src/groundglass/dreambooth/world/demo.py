@@ -34,6 +34,15 @@ GRID_PROMPTS = (
 )
 METRIC_NAMES = (("subject_fidelity", "subject fidelity ↑"), ("prompt_fidelity", "prompt fidelity ↑"),
                 ("pres", "PRES ↓"), ("div", "DIV ↑"), ("div_layout", "DIV layout ↑"))
+# Whether the subject itself was learned (the classifier sees a star), and what the class kept.
+IDENTITY_NAMES = (("identity_plain", "star: plain prompt ↑"),
+                  ("identity_recontext", "star: new background ↑"),
+                  ("identity_property", "star: new colour ↑"),
+                  ("background_followed", "background followed ↑"),
+                  ("colour_followed", "colour followed ↑"),
+                  ("class_identity", "class prompt → star ↓"),
+                  ("prior_shape_accuracy", "named shapes: shape ↑"),
+                  ("prior_colour_accuracy", "named shapes: colour ↑"))
 
 
 def picture_grid(rows: list[tuple[str, list[Any]]]) -> Any:
@@ -65,12 +74,13 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines
 
 
-def metrics_table(rows: dict[str, dict[str, float]]) -> str:
-    """A Markdown table in the paper's form."""
-    head = "| model | " + " | ".join(title for _, title in METRIC_NAMES) + " |"
-    lines = [head, "|" + "---|" * (len(METRIC_NAMES) + 1)]
+def metrics_table(rows: dict[str, dict[str, float]],
+                  names: tuple[tuple[str, str], ...] = METRIC_NAMES) -> str:
+    """A Markdown table: the paper's metrics by default, or the ``names`` given (key, title)."""
+    head = "| model | " + " | ".join(title for _, title in names) + " |"
+    lines = [head, "|" + "---|" * (len(names) + 1)]
     for name, scores in rows.items():
-        lines.append(f"| {name} | " + " | ".join(f"{scores[k]:.3f}" for k, _ in METRIC_NAMES) + " |")
+        lines.append(f"| {name} | " + " | ".join(f"{scores[k]:.3f}" for k, _ in names) + " |")
     return "\n".join(lines)
 
 
@@ -103,7 +113,8 @@ def run_demo(out: Path, *, settings: RunSettings | None = None, progress: bool =
     rows.append((f"personalised: {CLASS_PROMPT} (prior kept?)", personal_images[CLASS_PROMPT]))
     log("3/3 writing the grid and the table")
     picture_grid(rows).save(out / "grid.png")
-    table = metrics_table({"base model": base_scores, f"DreamBooth, {settings.steps} steps": personal_scores})
+    models = {"base model": base_scores, f"DreamBooth, {settings.steps} steps": personal_scores}
+    table = metrics_table(models) + "\n\n" + metrics_table(models, IDENTITY_NAMES)
     (out / "metrics.md").write_text(table + "\n", encoding="utf-8")
     result = {"settings": vars(settings), "base": base_scores, "personalised": personal_scores,
               "train_seconds": round(trained_at - started, 1),

@@ -27,6 +27,7 @@ budget ran out; ``training_log.txt`` beside the weights is its log), then rounde
 
     python -m groundglass.dreambooth.world.pretrain          # --vae-steps 1200 --unet-steps 4300
     python -m groundglass.dreambooth.world.pretrain --to-fp16
+    python -m groundglass.dreambooth.world.vae_tune          # the decoder learns to draw the star too
     python -m groundglass.dreambooth.world.base_eval         # writes evaluation.json
 
 It draws the requested shape, colour and background in 100% of 80 test images (chance 20%, 17%,
