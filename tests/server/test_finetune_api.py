@@ -99,9 +99,10 @@ def curve(events: list[dict[str, Any]]) -> dict[int, float]:
     return {e["data"]["step"]: e["data"]["loss"] for e in events if e["kind"] == "step"}
 
 
-def subject_fidelity(client: openai.OpenAI, model: str) -> float:
-    """The toy world's subject fidelity of ``model``'s images of the recontextualisation prompts (as in
-    `dreambooth demo`), drawn through the API, 4 seeds per prompt."""
+def subject_scores(client: openai.OpenAI, model: str) -> dict[str, float]:
+    """The toy world's subject fidelity and identity (the share of images the classifier sees as the
+    star) of ``model``'s images of the recontextualisation prompts (as in `dreambooth demo`), drawn
+    through the API, 4 seeds per prompt."""
     from PIL import Image
 
     from groundglass.dreambooth.world import metrics
@@ -120,7 +121,10 @@ def subject_fidelity(client: openai.OpenAI, model: str) -> float:
         images += [
             Image.open(io.BytesIO(base64.b64decode(d.b64_json or ""))).convert("RGB") for d in drawn.data
         ]
-    return metrics.subject_fidelity(images, instance_images())
+    return {
+        "subject_fidelity": metrics.subject_fidelity(images, instance_images()),
+        "identity": metrics.identity(images),
+    }
 
 
 def test_fine_tune_and_draw_with_the_openai_client(studio: tuple[Server, str]) -> None:
@@ -200,9 +204,11 @@ def test_fine_tune_and_draw_with_the_openai_client(studio: tuple[Server, str]) -
     )
 
     # the personalised model draws the subject: the toy world's subject fidelity beats the base model's
-    fidelity = {name: subject_fidelity(client, name) for name in ("toy-world", model_id)}
-    print(f"subject fidelity through the API: {fidelity}")
-    assert fidelity[model_id] > fidelity["toy-world"] + 0.03, fidelity
+    scores = {name: subject_scores(client, name) for name in ("toy-world", model_id)}
+    print(f"through the API: {scores}")
+    base_scores, tuned = scores["toy-world"], scores[model_id]
+    assert tuned["subject_fidelity"] > base_scores["subject_fidelity"] + 0.03, scores
+    assert tuned["identity"] >= base_scores["identity"] + 0.25, scores  # it draws the star itself
 
     auth = {"Authorization": f"Bearer {key}"}
     export = f"{server.base_url}/v1/fine_tuning/jobs/{job.id}/export"
