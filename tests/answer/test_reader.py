@@ -181,3 +181,40 @@ def test_every_redirect_hop_is_checked(web_site: Any) -> None:
     err = read_error(f"{web_site.base_url}/to-metadata")
     assert err.kind == "blocked" and "169.254.169.254" in err.reason
     assert web_site.hits["/to-private"] == 1 and web_site.hits["/lighthouses.html"] == 0
+
+
+# --- the extraction cache --------------------------------------------------------------------------------
+
+
+def test_a_page_fetched_again_unchanged_is_not_extracted_again(web_site: Any, tmp_path: Any) -> None:
+    import json
+    import sqlite3
+
+    from groundglass.answer.search.disk_cache import DiskCache
+
+    cache = DiskCache(tmp_path / "texts.sqlite3", max_rows=10)
+
+    def read_cached(path: str) -> ReadPage:
+        async def go() -> ReadPage:
+            async with PageReader(reader_settings(), extract_cache=cache) as reader:
+                return await reader.read(f"{web_site.base_url}/{path}")
+        return asyncio.run(go())
+
+    first = read_cached("lighthouses.html")
+    conn = sqlite3.connect(tmp_path / "texts.sqlite3")
+    [(key, stored)] = conn.execute("SELECT key, vec FROM v").fetchall()
+    # what the cache holds is what the next read returns: mark it, and the mark comes back
+    data = json.loads(stored)
+    assert data["title"] == first.document.title and data["sections"][0][1] == first.document.sections[0].text
+    marked = json.dumps({**data, "title": "from the cache"}).encode()
+    conn.execute("UPDATE v SET vec = ? WHERE key = ?", (marked, key))
+    conn.commit()
+    again = read_cached("lighthouses.html")
+    assert again.document.title == "from the cache" and again.document.text == first.document.text
+    # another page (other bytes) is a new entry; an unreadable entry is extracted again
+    assert read_cached("keepers.txt").document.kind == "text"
+    conn.execute("UPDATE v SET vec = ? WHERE key = ?", (b"not json", key))
+    conn.commit()
+    assert read_cached("lighthouses.html").document.title == first.document.title
+    assert conn.execute("SELECT count(*) FROM v").fetchone()[0] == 2
+    conn.close()

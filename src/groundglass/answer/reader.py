@@ -21,6 +21,11 @@ for HTML main text, title and date; pypdf for PDF) in a worker thread. Text is d
 declared charset (header, then ``<meta>``), else UTF-8; invalid bytes become U+FFFD instead of
 failing the page.
 
+What extraction made of a page's bytes is kept on disk (``extract_cache``, keyed by a hash of the
+bytes, the URL, the headers that matter and the extraction code itself), so a page fetched again
+unchanged, by this process or a later one, is not parsed again: trafilatura takes a second or more on
+a long manual page.
+
 Every failure is a :class:`ReadFailure` with a kind and a reason; nothing raises out of
 :meth:`PageReader.read_many`.
 """
@@ -29,18 +34,23 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
+import hashlib
+import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import httpx
 
-from groundglass.answer.index.documents import Document
+from groundglass.answer.index.documents import Document, Section
 from groundglass.answer.index.extract import SkipFile, html_document, pdf_document, text_document
 from groundglass.answer.netguard import BlockedAddressError, Policy, blocked_cause, guarded_async_client
+from groundglass.answer.search.disk_cache import DiskCache
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
 
@@ -192,13 +202,63 @@ def _host_key(url: str) -> str:
     return f"{(p.hostname or '').lower()}:{p.port or (443 if p.scheme == 'https' else 80)}"
 
 
+# ---------------------------------------------------------------------------------------- extraction cache
+
+EXTRACT_CACHE_FILE = "page-text.sqlite3"
+EXTRACT_CACHE_ROWS = 5_000  # pages (a long manual page is ~50-200 KB of text)
+
+
+def _extractor_id() -> bytes:
+    """Changes whenever the extraction could give another result: its code or trafilatura's version."""
+    global _EXTRACTOR_ID
+    if _EXTRACTOR_ID is None:
+        import trafilatura
+
+        from groundglass.answer.index import extract
+
+        h = hashlib.blake2b(digest_size=16)
+        for source in (extract.__file__ or "", __file__):
+            h.update(Path(source).read_bytes())
+        h.update(trafilatura.__version__.encode())
+        _EXTRACTOR_ID = h.digest()
+    return _EXTRACTOR_ID
+
+
+_EXTRACTOR_ID: bytes | None = None
+
+
+def _extract_key(page: FetchedPage) -> bytes:
+    h = hashlib.blake2b(_extractor_id(), digest_size=16)
+    for part in (page.final_url, page.content_type, page.charset or "", page.content_language or ""):
+        h.update(part.encode("utf-8", "surrogatepass") + b"\x00")
+    h.update(page.data)
+    return h.digest()
+
+
+def _read_page_json(read: ReadPage) -> dict[str, Any]:
+    d = read.document
+    return {"uri": d.uri, "title": d.title, "date": d.date, "kind": d.kind,
+            "sections": [[s.heading, s.text] for s in d.sections],
+            "declared_language": read.declared_language, "replaced_bytes": read.replaced_bytes}
+
+
+def _read_page_from(data: dict[str, Any], page: FetchedPage, seconds: float) -> ReadPage:
+    doc = Document(uri=data["uri"], title=data["title"], date=data["date"], kind=data["kind"],
+                   sections=[Section(h, t) for h, t in data["sections"]])
+    return ReadPage(url=page.url, final_url=page.final_url, document=doc, truncated=page.truncated,
+                    declared_language=data["declared_language"], replaced_bytes=int(data["replaced_bytes"]),
+                    seconds=round(page.seconds + seconds, 4))
+
+
 # ---------------------------------------------------------------------------------------- the reader
 
 class PageReader:
     """Fetch and extract pages. Use inside one event loop: ``async with PageReader(s) as reader:``."""
 
-    def __init__(self, settings: ReaderSettings, *, detect_language: bool = False) -> None:
+    def __init__(self, settings: ReaderSettings, *, detect_language: bool = False,
+                 extract_cache: DiskCache | None = None) -> None:
         self.settings = settings
+        self.extract_cache = extract_cache
         self.detect_language = detect_language
         self.policy = Policy(settings.allow_private, settings.allowed_networks)
         accept = "text/html,application/xhtml+xml,text/plain;q=0.9,application/pdf;q=0.8,*/*;q=0.1"
@@ -351,9 +411,22 @@ class PageReader:
     async def read(self, url: str) -> ReadPage:
         page = await self.fetch(url)
         try:
-            return await asyncio.to_thread(self._extract, page)
+            return await asyncio.to_thread(self._extract_cached, page)
         except SkipFile as exc:
             raise ReadError("unreadable", str(exc)) from exc
+
+    def _extract_cached(self, page: FetchedPage) -> ReadPage:
+        if self.extract_cache is None:
+            return self._extract(page)
+        started = time.perf_counter()
+        key = _extract_key(page)
+        stored = self.extract_cache.get([key]).get(key)
+        if stored is not None:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                return _read_page_from(json.loads(stored), page, time.perf_counter() - started)
+        read = self._extract(page)
+        self.extract_cache.put({key: json.dumps(_read_page_json(read)).encode()})
+        return read
 
     def _extract(self, page: FetchedPage) -> ReadPage:
         started = time.perf_counter()

@@ -29,9 +29,17 @@ from collections.abc import Coroutine
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from groundglass.answer.reader import PageReader, ReadFailure, ReadPage, detect_language
+from groundglass.answer.reader import (
+    EXTRACT_CACHE_FILE,
+    EXTRACT_CACHE_ROWS,
+    PageReader,
+    ReadFailure,
+    ReadPage,
+    detect_language,
+)
 from groundglass.answer.search.base import SearchResult, http_client
 from groundglass.answer.search.cache import SearchCache
+from groundglass.answer.search.disk_cache import DiskCache
 from groundglass.answer.search.failover import Failover, FailoverResult, ProviderAttempt, build_providers
 from groundglass.answer.search.filters import SearchFilters, parse_when
 from groundglass.answer.types import Source
@@ -249,7 +257,9 @@ class WebRetriever:
                 return filters.check_language(detect_language(page))
             return None
 
-        async with PageReader(s.reader, detect_language=bool(filters.languages)) as reader:
+        texts = DiskCache(self.settings.cache_dir / EXTRACT_CACHE_FILE, EXTRACT_CACHE_ROWS)
+        languages = bool(filters.languages)
+        async with PageReader(s.reader, detect_language=languages, extract_cache=texts) as reader:
             pages, failures = await reader.read_many([r.url for r in results], want=preset.results,
                                                      accept=accept)
         report.failures.extend(failures)
