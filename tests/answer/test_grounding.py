@@ -242,6 +242,38 @@ def test_a_sentence_that_only_points_at_its_source_becomes_the_claims_marker(
     assert shown == "" and gate.failed is not None and gate.failed.reason == "empty"
 
 
+def test_a_sentence_the_model_left_uncited_gets_the_sources_that_hold_its_values() -> None:
+    sources = [Source("https://docs.test/gzip", "gzip",
+                      "The compresslevel argument is an integer from 0 to 9. The default compresslevel of "
+                      "gzip.open() is 9."),
+               Source("https://docs.test/zlib", "zlib", "The default value of level in zlib.compress() is -1 "
+                      "(Z_DEFAULT_COMPRESSION)."),
+               Source("https://docs.test/other", "other", "Unrelated text about sockets.")]
+    question = "What are the default compression levels of gzip.open() and of zlib.compress()?"
+    shown, gate = gate_run(question, sources, "The default level of gzip.open() is 9.")
+    assert shown == "The default level of gzip.open() is 9. [1]" and gate.failed is None
+    both = "The default level of gzip.open() is 9, and that of zlib.compress() is -1."
+    shown, _ = gate_run(question, sources, both)
+    assert shown == both + " [1][2]"
+    # no value of its own: nothing to look up, so no source is claimed for it
+    text = "Compression of gzip.open() trades speed for size.\n\nThe default level of gzip.open() is 9 [1]."
+    shown, _ = gate_run(question, sources, text)
+    assert shown == text
+
+
+def test_the_retry_hint_is_never_a_sentence_that_only_restates_the_question() -> None:
+    from groundglass.answer.checked import closest_sentence
+    from groundglass.answer.embeddings import get_embedder
+
+    question = "Which pickle protocol version is the default starting with Python 3.8?"
+    sources = [Source("https://docs.test/pickle", "pickle",
+                      "It is the default protocol starting with Python 3.8. Refer to PEP 3154 for details."),
+               Source("https://docs.test/pickle2", "pickle",
+                      "Changed in version 3.8: The default protocol is 4.")]
+    hint = closest_sentence(question, sources, get_embedder())
+    assert hint == (2, "Changed in version 3.8: The default protocol is 4.")
+
+
 def test_without_sources_the_gate_checks_nothing() -> None:
     gate = SentenceGate("Say hello.", [])
     assert gate.feed("Hello") == ["Hello"] and gate.feed(" there, 42.") == [" there, 42."]

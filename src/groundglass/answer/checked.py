@@ -28,9 +28,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from itertools import pairwise
+from itertools import combinations, pairwise
 
-from groundglass.answer import cite
+from groundglass.answer import cite, grounding
 from groundglass.answer.types import Source
 
 _CITE = r"\[\s*-?\d+(?:\s*,\s*-?\d+)*\s*\]"
@@ -211,6 +211,8 @@ class SentenceGate:
                 keep.append((a, b))
                 if cites:
                     self._paragraph_cites = cites
+                elif not borrowed and (found := self._holders(text)):
+                    keep.append(" " + "".join(f"[{n}]" for n in found))  # the model cited nothing
                 continue
             if not self.shown and not keep:
                 self.failed = rejection
@@ -243,6 +245,21 @@ class SentenceGate:
         if checked.unsupported:
             return Rejection("unsupported_values", sentence, checked.unsupported)
         return None
+
+    def _holders(self, text: str) -> list[int]:
+        """For a sentence that passed without a marker: the fewest sources (first best) that hold its
+        values on their own, as markers; [] when it has no value to look up, or no source holds all."""
+        sentence = " ".join(text.split())
+        own = [v for v in grounding.values_of(cite.strip_markers(sentence)) if v.text not in self.question]
+        if not own or cite.is_decline(sentence) or sentence.startswith("```"):
+            return []  # nothing of its own to find: any source would "hold" it
+        for n, source in enumerate(self.sources, start=1):
+            if cite.check_values(sentence, self.question, [source]).ok:
+                return [n]
+        for n, m in combinations(range(1, len(self.sources) + 1), 2):
+            if cite.check_values(sentence, self.question, [self.sources[n - 1], self.sources[m - 1]]).ok:
+                return [n, m]
+        return []
 
     # --- releasing -----------------------------------------------------------------------------------
 
@@ -299,12 +316,14 @@ class RepetitionGuard:
 
 def closest_sentence(question: str, sources: Sequence[Source], encoder: cite.Encoder,
                      floor: float = 0.3) -> tuple[int, str] | None:
-    """The source sentence closest to ``question`` (MiniLM cosine) and its source number, for a retry's
-    hint; None when no sentence comes within ``floor``."""
+    """The source sentence closest to ``question`` (MiniLM cosine) that says more than the question,
+    and its source number, for a retry's hint; None when no sentence comes within ``floor``."""
     from groundglass.answer.sentences import split_sentences
 
+    # a sentence made of the question's own words ("It is the default protocol starting with Python
+    # 3.8.") would only lead the model to restate the question again
     numbered = [(n, s) for n, src in enumerate(sources, start=1) for s in split_sentences(src.text)
-                if 20 <= len(s) <= 400]
+                if 20 <= len(s) <= 400 and not grounding.restates_question(s, question)]
     if not numbered:
         return None
     vectors = encoder.encode([question, *[s for _, s in numbered]])
