@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations, pairwise
 
 from groundglass.answer import cite, grounding
+from groundglass.answer.sentences import ABBREVIATIONS
 from groundglass.answer.types import Source
 
 _CITE = r"\[\s*-?\d+(?:\s*,\s*-?\d+)*\s*\]"
@@ -93,7 +94,7 @@ def units(text: str, final: bool) -> list[tuple[int, int]]:
             end = offset + m.end()
             before = text[start:offset + m.start()].split()
             last = before[-1].lower().rstrip(".") if before else ""
-            if last in cite._ABBREVIATIONS or re.fullmatch(r"[a-z]", last):
+            if last in ABBREVIATIONS or re.fullmatch(r"[a-z]", last):
                 continue  # "Dr. Smith", "J. R. R. Tolkien"
             out.append((start, end))
             start = end

@@ -45,6 +45,7 @@ from typing import Protocol
 import numpy as np
 
 from groundglass.answer import grounding
+from groundglass.answer.sentences import ABBREVIATIONS
 from groundglass.answer.sentences import split_sentences as sentences_of_passage
 from groundglass.answer.types import SentenceSupport, Source
 
@@ -191,11 +192,6 @@ def is_declined_answer(content: str) -> bool:
 
 # --- sentences -------------------------------------------------------------------------------------
 
-_ABBREVIATIONS = {
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "etc", "e.g", "i.e", "approx", "ca",
-    "no", "vol", "fig", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
-    "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "a.d", "b.c",
-}
 _BOUNDARY = re.compile(
     r"[.!?]+[\"')\]]*"  # the end of a sentence, closing quotes or brackets
     r"(?:\s*\[\s*" + _NUMBER_LIST + r"\s*\])*"  # markers that follow the full stop stay with it
@@ -220,7 +216,7 @@ def paragraphs_of_sentences(text: str) -> list[list[str]]:
         for m in boundary.finditer(line):
             before = line[start:m.start()]
             last_word = before.rsplit(None, 1)[-1].lower() if before.split() else ""
-            if last_word.rstrip(".") in _ABBREVIATIONS or re.fullmatch(r"[a-z]", last_word):
+            if last_word.rstrip(".") in ABBREVIATIONS or re.fullmatch(r"[a-z]", last_word):
                 continue  # "Dr. Smith", "J. R. R. Tolkien"
             sentences.append(line[start:m.end()].strip())
             start = m.end()

@@ -197,9 +197,9 @@ class Engine:
         index = self.index(request.index) if search == "index" else None
         web = None
         if search == "web":
-            from groundglass.answer.search.web import _preset
+            from groundglass.answer.search.web import context_preset
 
-            _preset(s, request.search_context_size)  # an unknown size raises here, at the call
+            context_preset(s, request.search_context_size)  # an unknown size raises here, at the call
             web = self.web()
         if search is not None:
             _start_loading_embedder()  # seconds of imports, overlapped with loading the model

@@ -14,7 +14,7 @@ _ABBREVIATION_TEXT = (
     "inc ltd co corp dept est gen gov lt col capt sgt rev u.s u.k u.n a.d b.c jan feb mar apr jun jul "
     "aug sep sept oct nov dec p pp ch sec op"
 )
-_ABBREVIATIONS = frozenset(_ABBREVIATION_TEXT.split())
+ABBREVIATIONS = frozenset(_ABBREVIATION_TEXT.split())
 
 # A sentence ends at . ! ? (or …) plus closing quotes/brackets, followed by whitespace and a token that
 # can start a sentence (capital, digit, quote, bracket) — or at a line break.
@@ -34,7 +34,7 @@ def split_sentences(text: str) -> list[str]:
             before = line[start:end]
             last_word = before.rsplit(None, 1)[-1].rstrip(".!?…\"'”’)]").lower() if before.strip() else ""
             # "Dr. Smith", "e.g. This", initials "J. R. R. Tolkien": not boundaries
-            if m.group(1).startswith(".") and (last_word in _ABBREVIATIONS or
+            if m.group(1).startswith(".") and (last_word in ABBREVIATIONS or
                                                (len(last_word) == 1 and last_word.isalpha())):
                 continue
             piece = line[start:end].strip()

@@ -94,7 +94,7 @@ class SearchReport:
                 f"{len(self.failures)} not used")
 
 
-def _preset(settings: Settings, name: str | None) -> tuple[str, SearchContextSize]:
+def context_preset(settings: Settings, name: str | None) -> tuple[str, SearchContextSize]:
     size = name or settings.search.context_size
     presets = settings.search.context_sizes
     if size not in presets:
@@ -121,13 +121,13 @@ class WebRetriever:
 
     def retrieve(self, query: str, filters: SearchFilters | None = None, context_size: str | None = None,
                  *, top_k: int | None = None) -> tuple[list[Source], SearchReport]:
-        _preset(self.settings, context_size)  # bad input raises here, in the caller's thread
+        context_preset(self.settings, context_size)  # bad input raises here, in the caller's thread
         return run_sync(self.aretrieve(query, filters, context_size, top_k=top_k))
 
     def submit(self, query: str, filters: SearchFilters | None = None, context_size: str | None = None,
                *, top_k: int | None = None) -> concurrent.futures.Future[tuple[list[Source], SearchReport]]:
         """Start :meth:`retrieve` in a background thread (for overlapping it with prompt processing)."""
-        _preset(self.settings, context_size)
+        context_preset(self.settings, context_size)
         return _BACKGROUND.submit(asyncio.run, self.aretrieve(query, filters, context_size, top_k=top_k))
 
     def search(self, query: str, filters: SearchFilters | None = None, max_results: int | None = None
@@ -140,7 +140,7 @@ class WebRetriever:
     async def asearch(self, query: str, filters: SearchFilters | None = None, max_results: int | None = None
                       ) -> tuple[list[Source], SearchReport]:
         s = self.settings.search
-        size, preset = _preset(self.settings, None)
+        size, preset = context_preset(self.settings, None)
         filters = filters or SearchFilters()
         report = SearchReport(query=query, context_size=size, top_k=preset.top_k,
                               context_tokens=preset.context_tokens)
@@ -181,7 +181,7 @@ class WebRetriever:
                         context_size: str | None = None, *, top_k: int | None = None
                         ) -> tuple[list[Source], SearchReport]:
         s = self.settings.search
-        size, preset = _preset(self.settings, context_size)
+        size, preset = context_preset(self.settings, context_size)
         filters = filters or SearchFilters()
         report = SearchReport(query=query, context_size=size, top_k=top_k or preset.top_k,
                               context_tokens=preset.context_tokens)
