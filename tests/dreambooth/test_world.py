@@ -181,6 +181,22 @@ def test_demo_runs_reduced(tmp_path: Path) -> None:
     assert "subject fidelity" in (out / "metrics.md").read_text()
 
 
+@pytest.mark.slow
+def test_demo_learns_the_star_not_its_colour(tmp_path: Path) -> None:
+    """The default demo (2-3 minutes on 2 cores): the personalised model draws the star, the base never."""
+    from groundglass.dreambooth.world.demo import run_demo
+
+    result = run_demo(tmp_path / "demo", progress=False, log=lambda _: None)
+    base, personal = result["base"], result["personalised"]
+    for key in ("identity_plain", "identity_recontext", "identity_property", "class_identity"):
+        assert base[key] == 0.0, key  # the base model has never seen a star
+    assert personal["identity_plain"] >= 0.5
+    assert personal["identity_recontext"] >= 0.6
+    assert personal["identity_property"] > base["identity_property"]
+    assert personal["background_followed"] >= 0.9 and personal["colour_followed"] >= 0.9
+    assert personal["class_identity"] <= 0.5  # the class prompt has not simply become the star
+
+
 def test_demo_command_rejects_bad_steps(capsys: pytest.CaptureFixture[str]) -> None:
     from groundglass.cli import main
 
