@@ -444,3 +444,31 @@ def test_client_disconnect_stops_generation(api: Api) -> None:
     assert 0 < rows[0]["completion_tokens"] < 1500
     metrics = httpx.get(api.base_url + "/metrics").text
     assert "groundglass_engine_inflight 0.0" in metrics
+
+
+@pytest.mark.parametrize("leave_after_s", [0.0, 0.3, 1.0])
+def test_a_client_that_leaves_before_the_first_chunk_is_still_billed(api: Api, leave_after_s: float) -> None:
+    """Leaving at any moment, even before the stream's first chunk was written, ends the answer and leaves
+    exactly one ledger row (499): no request is lost from the ledger."""
+    import socket
+    from urllib.parse import urlsplit
+
+    body = json.dumps({"model": "sonar", "stream": True, "max_tokens": 1500, "disable_search": True,
+                       "temperature": 1.0, "messages": [
+                           {"role": "user", "content": "Count from 1 to 2000, one number per line."}]}).encode()
+    url = urlsplit(api.base_url)
+    headers = "".join(f"{k}: {v}\r\n" for k, v in api.headers().items())
+    before = len(ledger_rows(api.home))
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(f"POST /chat/completions HTTP/1.1\r\nHost: {url.netloc}\r\n{headers}"
+                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+        time.sleep(leave_after_s)
+    deadline = time.monotonic() + 30
+    while len(rows := ledger_rows(api.home)) == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    new = rows[before:]
+    assert [r["status"] for r in new] == [499], new
+    inflight = "groundglass_engine_inflight 0.0"
+    while inflight not in httpx.get(api.base_url + "/metrics").text and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert inflight in httpx.get(api.base_url + "/metrics").text

@@ -27,6 +27,7 @@ before the text; everything they carry is in that last chunk.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -37,7 +38,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from sse_starlette import EventSourceResponse
 
 from groundglass.answer.events import Done, ErrorEvent, Event, ImagesRead, SourcesFound, StepDone, Token
 from groundglass.answer.response import attribution
@@ -46,7 +46,7 @@ from groundglass.server.answer_service import complete, token_counter
 from groundglass.server.answering import Plan, engine_failure
 from groundglass.server.auth import Principal
 from groundglass.server.completions import chunk, citation_tokens, sources_extra, usage_block
-from groundglass.server.disconnect import cancel_on_disconnect
+from groundglass.server.disconnect import ClosingEventSource, cancel_on_disconnect
 from groundglass.server.errors import APIError, error_body
 from groundglass.server.schemas import ChatRequest
 from groundglass.server.state import ServerState, caller, state
@@ -74,11 +74,17 @@ async def chat_completions(body: ChatRequest, request: Request, who: Principal =
             stream = await st.answerer.start(plan, cancel)
             events = st.answerer.events(stream, cancel)
             first = await _first_event(events, cancel, request)
-            return EventSourceResponse(
-                _sse(st, plan, events, first, cancel, who, request_id, started,
-                     concise=body.stream_mode == "concise"),
-                ping=15,
-                headers={"x-request-id": request_id},
+            bill = _StreamBill(st, plan, who, request_id, started)
+
+            async def on_close() -> None:  # also when the stream never started (the client left first)
+                cancel.set()
+                with contextlib.suppress(RuntimeError):  # closed already, or still closing
+                    await events.aclose()
+                await bill.finish(499)  # no-op unless the client went away before the end
+
+            return ClosingEventSource(
+                _sse(st, plan, events, first, cancel, bill, concise=body.stream_mode == "concise"),
+                on_close, ping=15, headers={"x-request-id": request_id},
             )
         timings: dict[str, float] = {}
         cancel = threading.Event()
@@ -189,9 +195,7 @@ async def _sse(
     events: AsyncGenerator[Event, None],
     first: Event | None,
     cancel: threading.Event,
-    who: Principal,
-    request_id: str,
-    started: float,
+    bill: _StreamBill,
     *,
     concise: bool = False,
 ) -> AsyncIterator[dict[str, str]]:
@@ -200,7 +204,7 @@ async def _sse(
     Kept as one loop (about 60 lines) so the order of chunks, billing and errors reads top to bottom."""
     created = int(time.time())
     model = plan.api_model
-    bill = _StreamBill(st, plan, who, request_id, started)
+    request_id = bill.request_id
     role_sent = False
 
     def opening(delta: dict[str, Any]) -> dict[str, Any]:
