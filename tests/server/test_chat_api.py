@@ -453,9 +453,9 @@ def test_a_client_that_leaves_before_the_first_chunk_is_still_billed(api: Api, l
     import socket
     from urllib.parse import urlsplit
 
+    count = {"role": "user", "content": "Count from 1 to 2000, one number per line."}
     body = json.dumps({"model": "sonar", "stream": True, "max_tokens": 1500, "disable_search": True,
-                       "temperature": 1.0, "messages": [
-                           {"role": "user", "content": "Count from 1 to 2000, one number per line."}]}).encode()
+                       "temperature": 1.0, "messages": [count]}).encode()
     url = urlsplit(api.base_url)
     headers = "".join(f"{k}: {v}\r\n" for k, v in api.headers().items())
     before = len(ledger_rows(api.home))
