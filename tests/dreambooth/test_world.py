@@ -214,7 +214,7 @@ def test_fidelity_tracking_logs_every_n_steps_and_keeps_the_best(tmp_path: Path)
     # the world's own measurements, plus CLIP/DINO (tiny random ones here), one of which picks the step
     clip, dino = build_clip(tmp_path / "clip"), build_dino(tmp_path / "dino")
     tracking = {"clip_model": str(clip), "dino_model": str(dino),
-                "select": "dino", "guard": "prompt_fidelity", "seeds": [100, 101]}
+                "select": "dino", "guard": "identity_recontext", "seeds": [100, 101]}
     settings = RunSettings(steps=2, num_class_images=2, track_every=1, tracking=tracking)
     checkpoints = personalise(tmp_path / "run", settings, progress=False)
     record = json.loads((tmp_path / "run" / "fidelity.json").read_text())
@@ -223,9 +223,9 @@ def test_fidelity_tracking_logs_every_n_steps_and_keeps_the_best(tmp_path: Path)
         assert {"subject_fidelity", "prompt_fidelity", "pres", "div", "clip_i", "clip_t", "dino"} <= set(
             entry)
     assert record["criterion"] == (
-        "highest dino among steps with prompt_fidelity >= base model's prompt_fidelity - 0.1")
-    base = record["history"][0]["prompt_fidelity"]
-    eligible = [e for e in record["history"][1:] if e["prompt_fidelity"] >= base - 0.1]
+        "highest dino among steps with identity_recontext >= base model's identity_recontext - 0.1")
+    base = record["history"][0]["identity_recontext"]
+    eligible = [e for e in record["history"][1:] if e["identity_recontext"] >= base - 0.1]
     if eligible:
         best = max(eligible, key=lambda e: e["dino"])
         assert record["best_step"] == best["step"]

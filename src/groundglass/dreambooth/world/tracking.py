@@ -26,9 +26,12 @@ from groundglass.dreambooth.world.generator import IDENTIFIER
 from groundglass.dreambooth.world.personalise import SAMPLING
 from groundglass.dreambooth.world.subject import PROPERTY_PROMPTS, RECONTEXT_PROMPTS, instance_images
 
-# The world's scores that a best-step choice may use (PRES is lower-is-better, so it cannot).
+# The world's scores that a best-step choice may use (PRES and class_identity are lower-is-better, so
+# they cannot).
 WORLD_METRICS = ("subject_fidelity", "prompt_fidelity", "prompt_fidelity_recontext",
-                 "prompt_fidelity_property", "div", "div_layout")
+                 "prompt_fidelity_property", "div", "div_layout", "identity_plain", "identity_recontext",
+                 "identity_property", "background_followed", "colour_followed", "prior_shape_accuracy",
+                 "prior_colour_accuracy")
 
 
 class WorldFidelityTracker(FidelityTracker):
