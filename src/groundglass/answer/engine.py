@@ -20,16 +20,9 @@ at the call, where the CLI and the server turn it into a clean error), then yiel
 ``SourcesFound`` -> ``Token``... -> ``Done``; a failure after that point arrives as one
 ``ErrorEvent``. ``Engine.answer(request)`` drains the same pipeline and returns the ``Answer``.
 
-Relevance gate: the fused retrieval score ranks candidates but says nothing absolute (the best hit
-of any query scores near 1.0), so the engine also measures how close each candidate is to the
-question (MiniLM cosine, from the index's stored vectors). Candidates below
-``retrieval.min_relevance`` (0.3), or more than ``retrieval.relevance_margin`` (0.2) below the best
-one, are dropped; when none is left, the engine declines without calling the model: a small model
-handed unrelated text tends to invent an answer from it. Measured on the 10k Wikipedia summaries
-with the 558 FanOutQA dev sub-questions whose page is in the corpus: the 0.3 floor declines none
-of them and drops the gold passage for 1 (0.2%), while it declines 8 of 18 off-topic questions
-(VPN passwords, CSS, driver's licences...) outright; the margin cuts the sources given to the model
-from 5.8 to 4.5 on average (a shorter prefill) with the gold passage kept as often as before.
+Its parts: :mod:`~groundglass.answer.job` (one checked request), :mod:`~groundglass.answer.relevance`
+(which ranked sources are close enough to the question; none left means a decline without calling
+the model) and :mod:`~groundglass.answer.writer` (the model's text, checked a sentence at a time).
 
 The engine holds no per-request state: models and indexes are loaded on first use and cached, so
 one Engine serves concurrent requests (the server) as well as one-off questions (the CLI).
@@ -38,20 +31,15 @@ Nothing here knows about the terminal or HTTP.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
-import time
 from collections.abc import Generator, Iterator, Sequence
-from contextlib import closing
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from groundglass.answer import checked, cite, condense, conversation, prompt, rank
-from groundglass.answer.effort import EffortPreset, preset_for
+from groundglass.answer import cite, condense, conversation, prompt, rank, relevance, writer
+from groundglass.answer.effort import preset_for
 from groundglass.answer.events import Done, ErrorEvent, Event, ImagesRead, SourcesFound, StepDone, Token
+from groundglass.answer.job import Job
 from groundglass.answer.llm.base import LLM, ChatMessage, Completion
 from groundglass.answer.research import Research, research
 from groundglass.answer.retrieve import (
@@ -77,32 +65,6 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 SOURCE_OVERHEAD_TOKENS = 16  # "[n] Title (date)" line and separators, per source
-MIN_ANSWER_TOKENS = 32
-
-
-@dataclass
-class _Job:
-    """One checked request with what it runs on."""
-
-    request: AskRequest
-    question: str
-    llm: LLM
-    search: str | None  # "index" | "web" | None when search is disabled
-    index: LocalIndex | None  # the local index, in "index" mode
-    web: WebRetriever | None  # the web retriever, in "web" mode
-    images: list[LoadedImage]
-    max_tokens: int
-    temperature: float
-    top_k: int | None  # None: the default for the search mode
-    effort: EffortPreset
-    history: list[Message]  # earlier turns (user/assistant), oldest first, fitted to the context
-    instructions: str = ""  # the caller's own system message(s), added to the answer's system prompt
-    started: float = field(default_factory=time.perf_counter)
-    timings: dict[str, float] = field(default_factory=dict)
-    reasoning_tokens: int = 0
-
-    def lap(self, name: str) -> None:
-        self.timings[name] = round(time.perf_counter() - self.started, 4)
 
 
 class Engine:
@@ -160,7 +122,7 @@ class Engine:
 
     # --- the pipeline, top to bottom ---------------------------------------------------------------
 
-    def _prepare(self, request: AskRequest) -> _Job:
+    def _prepare(self, request: AskRequest) -> Job:
         messages = list(request.messages)
         if request.images and messages and messages[-1].role == "user" and not messages[-1].content.strip():
             from groundglass.answer.vision import IMPLIED_QUESTION
@@ -219,7 +181,7 @@ class Engine:
         top_k = request.top_k
         if top_k is None and search == "index":
             top_k = s.retrieval.top_k  # web: the search context size sets it
-        return _Job(request=request, question=question, llm=llm, search=search, index=index, web=web,
+        return Job(request=request, question=question, llm=llm, search=search, index=index, web=web,
                     images=images, max_tokens=max_tokens, temperature=temperature, top_k=top_k, effort=effort,
                     history=history, instructions=instructions)
 
@@ -231,7 +193,7 @@ class Engine:
 
         return load_images(request.images, self.settings)
 
-    def _guarded(self, job: _Job) -> Iterator[Event]:
+    def _guarded(self, job: Job) -> Iterator[Event]:
         """The pipeline, with a failure half-way turned into one ErrorEvent."""
         try:
             yield from self._run(job)
@@ -241,7 +203,7 @@ class Engine:
             log.exception("engine_failed", error=repr(exc))
             yield ErrorEvent(f"internal error: {type(exc).__name__}: {exc}", "internal_error")
 
-    def _run(self, job: _Job) -> Iterator[Event]:
+    def _run(self, job: Job) -> Iterator[Event]:
         trace = Trace(job.effort.think)
         # Pre-fill the prompt's start beside reading the images and searching. llama.cpp caches one
         # prompt, so not while other model calls (a follow-up's rewrite, a plan's steps) would replace it.
@@ -303,10 +265,10 @@ class Engine:
         completion = Completion()
         checks = None
         if schema is not None:  # structured output: the whole JSON at once, under the schema's grammar
-            answer_text = self._generate_json(job, messages, schema, completion)
+            answer_text = writer.generate_json(job, messages, schema, completion)
             yield Token(answer_text)
         else:
-            answer_text, checks = yield from self._write_checked(job, messages, completion, sources)
+            answer_text, checks = yield from writer.write_checked(job, messages, completion, sources)
 
         attribution = [] if schema is not None else self._attribute(answer_text, sources, job.question)
         job.lap("cite_s")
@@ -322,7 +284,7 @@ class Engine:
 
     # --- the steps ---------------------------------------------------------------------------------
 
-    def _warm_prefix(self, job: _Job) -> threading.Thread | None:
+    def _warm_prefix(self, job: Job) -> threading.Thread | None:
         """Pre-fill the prompt's known start (system message and question) while the images are read
         and the search runs (llama.cpp runtimes only; a no-op for the part already cached)."""
         warm = getattr(job.llm, "warm", None)
@@ -340,7 +302,7 @@ class Engine:
         thread.start()
         return thread
 
-    def _see(self, job: _Job) -> list[VisualFacts]:
+    def _see(self, job: Job) -> list[VisualFacts]:
         """The visual facts of the request's images: OCR text, labels, metadata, caption."""
         if not job.images:
             return []
@@ -350,7 +312,7 @@ class Engine:
         job.lap("vision_s")
         return facts
 
-    def _standalone_query(self, job: _Job) -> RewriteResult | None:
+    def _standalone_query(self, job: Job) -> RewriteResult | None:
         """A follow-up rewritten as a search query that needs no history; None for a first turn."""
         if not job.history or job.search is None:
             return None
@@ -361,7 +323,7 @@ class Engine:
         job.lap("rewrite_s")
         return rewrite
 
-    def _queries(self, job: _Job, query: str, facts: list[VisualFacts]) -> list[str]:
+    def _queries(self, job: Job, query: str, facts: list[VisualFacts]) -> list[str]:
         """What to search: the query, or, with images, queries written from what they show."""
         if job.search is None:
             return []
@@ -374,21 +336,21 @@ class Engine:
         return image_queries(facts, question, max_queries=v.max_queries,
                              label_min_score=v.label_min_score) or [query]
 
-    def _coverage(self, job: _Job, query: str) -> Coverage | None:
+    def _coverage(self, job: Job, query: str) -> Coverage | None:
         """How far the earlier turns' sources answer ``query`` (None without earlier sources)."""
         prior = job.request.prior_sources
         if not prior or job.search is None:
             return None
         return conversation.covered_by(prior, query)
 
-    def _research(self, job: _Job, query: str, trace: Trace) -> Generator[Event, None, Research]:
+    def _research(self, job: Job, query: str, trace: Trace) -> Generator[Event, None, Research]:
         """Plan, search in waves and rounds; yields the steps (and their trace lines), returns Research."""
         def search_each(queries: list[str]) -> list[list[Source]]:
             return [f.sources for f in self._search_each(job, queries)]
 
         def keep(q: str, candidates: list[Source], k: int) -> list[Source]:
             ranked = rank.diversify(rank.dedupe(candidates), self.settings.retrieval.max_per_source)
-            return self._relevant(job, q, ranked[: k * 2], margin=False)[:k]
+            return relevance.relevant(job, self.settings, q, ranked[: k * 2], margin=False)[:k]
 
         history = job.history
         run = research(job.llm, query, job.effort, search_each, keep, history=history)
@@ -418,13 +380,13 @@ class Engine:
 
         return describe(facts, label_min_score=self.settings.vision.label_min_score)
 
-    def _search(self, job: _Job, queries: list[str]) -> Found:
+    def _search(self, job: Job, queries: list[str]) -> Found:
         """Every query searched (web: in parallel), the rankings fused."""
         if job.search is None:
             return Found(sources=[], queries=[])
         return merge(self._search_each(job, queries))
 
-    def _search_each(self, job: _Job, queries: list[str]) -> list[Found]:
+    def _search_each(self, job: Job, queries: list[str]) -> list[Found]:
         """One Found per query from the index or the web; an error when no web provider answers at all."""
         filters = job.request.search_filters
         if job.search == "index" and job.index is not None:
@@ -442,7 +404,7 @@ class Engine:
                                    "(see the README's web search section)", code="search_failed")
         return each
 
-    def _rank(self, job: _Job, found: Found, image_notes: str, query: str, *,
+    def _rank(self, job: Job, found: Found, image_notes: str, query: str, *,
               gate: bool = True) -> list[Source]:
         """Dedupe, spread over documents, keep the relevant best ``top_k``, fit the token budget.
         ``gate=False`` (sources of a plan's steps, each already judged against its own sub-query) keeps
@@ -454,7 +416,7 @@ class Engine:
         sources = rank.diversify(rank.dedupe(found.sources), r.max_per_source)
         if gate:
             main = found.queries[0] if found.queries and query == job.question else query
-            sources = self._relevant(job, main, sources[: top_k * 2])[:top_k]
+            sources = relevance.relevant(job, self.settings, main, sources[: top_k * 2])[:top_k]
             sources = condense.condense_for_prompt(sources, main, job.llm.count_tokens)
         history = [ChatMessage(m.role, m.content) for m in job.history]
         fixed = prompt.fixed_prompt_tokens(job.question, job.llm.count_tokens, image_notes, history,
@@ -466,127 +428,6 @@ class Engine:
         budget = min(wanted, room)
         return rank.fit_budget(sources, budget, job.llm.count_tokens, overhead_tokens=SOURCE_OVERHEAD_TOKENS)
 
-    def _relevant(self, job: _Job, query: str, sources: list[Source], *, margin: bool = True) -> list[Source]:
-        """Sources close enough to the main query (the question, or what an image question asks
-        about): MiniLM cosine >= ``min_relevance`` and (with ``margin``) within ``relevance_margin`` of
-        the best one. A research step keeps no margin: its sub-query is narrow, and a page it needs can
-        score well below the best match (the FanOutQA evaluation lost needed pages to the margin)."""
-        if not sources:
-            return []
-        similarity = self._similarity(job, query, sources)
-        r = self.settings.retrieval
-        floor = r.min_relevance
-        if margin:
-            floor = max(floor, float(similarity.max()) - r.relevance_margin)
-        log.debug("relevance", scores=[round(float(x), 3) for x in similarity], floor=floor)
-        return [s for s, sim in zip(sources, similarity, strict=True) if sim >= floor]
-
-    @staticmethod
-    def _similarity(job: _Job, query: str, sources: list[Source]) -> np.ndarray:
-        """Cosine of the query with each source: the index's stored chunk vectors when it has them
-        all (no re-encoding), else fresh MiniLM embeddings of title + text."""
-        from groundglass.answer.embeddings import get_embedder
-
-        embedder = get_embedder()
-        question = embedder.encode([query])[0]
-        if job.index is not None and all(s.chunk_id.isdigit() for s in sources):
-            ids, matrix = job.index.vectors()
-            wanted = np.array([int(s.chunk_id) for s in sources], dtype=np.int64)
-            rows = np.searchsorted(ids, wanted)  # ids are sorted
-            if (rows < len(ids)).all() and np.array_equal(ids[rows], wanted):
-                return matrix[rows] @ question
-        return embedder.encode([f"{s.title}\n{s.text}" for s in sources]) @ question
-
-    def _write_checked(self, job: _Job, messages: list[ChatMessage], completion: Completion,
-                       sources: list[Source]) -> Generator[Event, None, tuple[str, dict[str, Any]]]:
-        """The answer, streamed a sentence at a time as each passes its check (:mod:`checked`): what
-        the model adds must be in the sources it cites. A draft whose first claim fails is never shown:
-        the model is asked once more with the problem and the closest source sentence pointed out, and
-        when that fails too the engine declines. Returns the text and a report for ``Answer.grounding``."""
-        report: dict[str, Any] = {"drafts": 0, "rejected": [], "dropped": []}
-        shown: list[str] = []
-        attempt_messages = messages
-        for _ in range(2):
-            gate = checked.SentenceGate(job.question, sources)
-            draft = Completion()
-            for text in self._generate(job, attempt_messages, draft, len(sources), gate):
-                shown.append(text)
-                yield Token(text)
-            report["drafts"] += 1
-            report["dropped"] += [r.as_dict() for r in gate.dropped]
-            completion.prompt_tokens += draft.prompt_tokens
-            completion.completion_tokens += draft.completion_tokens
-            completion.cached_tokens += draft.cached_tokens
-            completion.finish_reason = draft.finish_reason
-            if gate.failed is None or not sources:
-                return "".join(shown).strip(), report
-            failed = gate.failed
-            report["rejected"].append(failed.as_dict())
-            log.info("draft_rejected", reason=failed.reason, values=failed.values,
-                     sentence=failed.sentence[:200])
-            hint = self._closest_sentence(job, sources)
-            attempt_messages = prompt.retry_messages(messages, gate.draft, failed.reason, failed.values, hint)
-        report["declined"] = True
-        completion.finish_reason = "stop"
-        if "first_token_s" not in job.timings:
-            job.lap("first_token_s")  # the decline is the first thing shown
-        yield Token(prompt.DECLINE)
-        return prompt.DECLINE, report
-
-    @staticmethod
-    def _closest_sentence(job: _Job, sources: list[Source]) -> tuple[int, str] | None:
-        from groundglass.answer.embeddings import get_embedder
-
-        return checked.closest_sentence(job.question, sources, get_embedder())
-
-    @staticmethod
-    def _check_cancelled(job: _Job) -> None:
-        if job.request.cancel is not None and job.request.cancel.is_set():
-            raise GroundglassError("the answer was cancelled", status=499, code="cancelled")
-
-    def _generate(self, job: _Job, messages: list[ChatMessage], completion: Completion,
-                  n_sources: int, gate: checked.SentenceGate) -> Iterator[str]:
-        """The model's text as it comes, with markers that match no source taken out, held by ``gate``
-        until each sentence has passed its check; stopped when the model loops or the gate fails."""
-        markers = cite.MarkerFilter(n_sources)
-        repetition = checked.RepetitionGuard()
-        max_tokens = self._room_to_answer(job, messages)
-        first = "first_token_s" not in job.timings
-        with closing(job.llm.stream(messages, max_tokens=max_tokens, temperature=job.temperature,
-                                    top_p=job.request.top_p, stop=job.request.stop,
-                                    completion=completion, cancel=job.request.cancel)) as tokens:
-            for raw in tokens:
-                self._check_cancelled(job)
-                text = markers.feed(raw)
-                if repetition.feed(text):
-                    log.info("generation_looped", tail=gate.draft[-80:])
-                    gate.stop("repetition")
-                    break
-                for piece in gate.feed(text):
-                    if first:
-                        job.lap("first_token_s")
-                        first = False
-                    yield piece
-                if gate.failed is not None:
-                    break
-            else:
-                self._check_cancelled(job)  # the model stopped because it was told to
-                for piece in [*gate.feed(markers.flush()), *gate.finish()]:
-                    if first:
-                        job.lap("first_token_s")
-                        first = False
-                    yield piece
-        job.lap("generate_s")
-
-    def _generate_json(self, job: _Job, messages: list[ChatMessage], schema: dict[str, Any],
-                       completion: Completion) -> str:
-        """The answer as JSON that ``schema`` accepts (a StructuredOutputError when the model fails)."""
-        value = job.llm.complete_json(messages, schema, max_tokens=self._room_to_answer(job, messages),
-                                      temperature=job.temperature, completion=completion)
-        job.lap("first_token_s")
-        job.lap("generate_s")
-        return json.dumps(value, ensure_ascii=False)
-
     def _attribute(self, content: str, sources: list[Source], question: str) -> list[SentenceSupport]:
         if not sources:
             return []
@@ -594,17 +435,7 @@ class Engine:
 
         return cite.attribute(content, sources, get_embedder(), self.settings.retrieval.min_support, question)
 
-    def _room_to_answer(self, job: _Job, messages: list[ChatMessage]) -> int:
-        """``max_tokens``, cut so that prompt + answer fit the model's context window."""
-        used = sum(job.llm.count_tokens(m.content) for m in messages) + 24
-        room = job.llm.context_length - used
-        if room < MIN_ANSWER_TOKENS:
-            raise GroundglassError(f"the prompt ({used} tokens) leaves no room to answer in the model's "
-                                   f"{job.llm.context_length}-token context",
-                                   "lower retrieval.context_tokens or raise llm.context_length")
-        return min(job.max_tokens, room)
-
-    def _related(self, job: _Job, query: str, answer: str, sources: list[Source]) -> list[str]:
+    def _related(self, job: Job, query: str, answer: str, sources: list[Source]) -> list[str]:
         """Follow-up questions the sources can answer, when asked for (or the effort says so)."""
         wanted = job.request.return_related_questions
         if not (job.effort.related_questions if wanted is None else wanted) or not sources:
@@ -619,7 +450,7 @@ class Engine:
         job.lap("related_s")
         return out
 
-    def _declined(self, job: _Job, num_queries: int, content: str, extras: dict[str, Any]) -> Answer:
+    def _declined(self, job: Job, num_queries: int, content: str, extras: dict[str, Any]) -> Answer:
         job.lap("generate_s")
         return Answer(content=content, sources=[], model=job.llm.name, finish_reason="stop",
                       usage=Usage(num_search_queries=num_queries, reasoning_tokens=job.reasoning_tokens),
