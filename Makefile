@@ -98,7 +98,8 @@ eval-docs: setup-demo
 	$(BIN)/python -m bench.eval_docs $(EVAL_DOCS_ARGS)
 
 lint: setup-test
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	PYTHONPATH=tools $(BIN)/lint-imports --no-logo  # the layers: .importlinter
 
 clean-venv:

@@ -18,16 +18,21 @@ def main(argv: list[str]) -> int:
     wanted = argv or names
     unknown = [n for n in wanted if n not in names]
     if unknown:
-        print(f"error: unknown benchmark(s) {', '.join(unknown)}; choose from: {', '.join(names)}",
-              file=sys.stderr)
+        print(
+            f"error: unknown benchmark(s) {', '.join(unknown)}; choose from: {', '.join(names)}",
+            file=sys.stderr,
+        )
         return 2
     failed: list[str] = []
     for name in wanted:
         print(f"\n=== bench_{name} ===", flush=True)
         started = time.perf_counter()
         rc = subprocess.call([sys.executable, "-m", f"bench.bench_{name}"], cwd=here.parent)
-        print(f"=== bench_{name}: {'ok' if rc == 0 else f'FAILED (exit {rc})'} in "
-              f"{time.perf_counter() - started:.0f} s ===", flush=True)
+        print(
+            f"=== bench_{name}: {'ok' if rc == 0 else f'FAILED (exit {rc})'} in "
+            f"{time.perf_counter() - started:.0f} s ===",
+            flush=True,
+        )
         if rc != 0:
             failed.append(name)
     if failed:

@@ -38,15 +38,41 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DROPPED_WORDS = frozenset({"a", "an", "the", "sir"})
-NUMBER_WORDS = {w: i for i, w in enumerate([
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"])}
+NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+}
 SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
 EXACT_BELOW = 10_000
 REL_TOLERANCE = 0.02
 MAX_UNIT_WORDS = 2
-_LETTERS = str.maketrans({"ø": "o", "ə": "e", "æ": "ae", "œ": "oe", "ß": "ss", "ł": "l", "đ": "d",
-                          "ð": "d", "þ": "th", "ı": "i"})
+_LETTERS = str.maketrans(
+    {"ø": "o", "ə": "e", "æ": "ae", "œ": "oe", "ß": "ss", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"}
+)
 _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 
 

@@ -78,8 +78,13 @@ def engine_run(engine, question: str, index: str, model: str, max_tokens: int): 
         elif isinstance(event, Done):
             done = time.perf_counter()
             a = event.answer
-            run = Run(ttft_s=first - t0, gen_s=last - first, tokens=a.usage.completion_tokens,
-                      total_s=done - t0, prompt_tokens=a.usage.prompt_tokens)
+            run = Run(
+                ttft_s=first - t0,
+                gen_s=last - first,
+                tokens=a.usage.completion_tokens,
+                total_s=done - t0,
+                prompt_tokens=a.usage.prompt_tokens,
+            )
             return run, sources, a
     raise SystemExit("the engine stream ended without an answer")
 
@@ -89,8 +94,9 @@ def raw_run(llama, messages, max_tokens: int, temperature: float) -> Run:  # typ
     t0 = time.perf_counter()
     first = last = 0.0
     pieces = 0
-    for chunk in llama.create_chat_completion(chat, max_tokens=max_tokens, temperature=temperature,
-                                              top_p=0.95, repeat_penalty=1.1, stream=True):
+    for chunk in llama.create_chat_completion(
+        chat, max_tokens=max_tokens, temperature=temperature, top_p=0.95, repeat_penalty=1.1, stream=True
+    ):
         if chunk["choices"][0]["delta"].get("content"):
             last = time.perf_counter()
             first = first or last
@@ -119,14 +125,21 @@ def main() -> None:
     path = model_path(args.model, settings)
     engine = Engine(settings)
     threads = settings.llm.threads or default_threads()
-    print(f"model {path.name}, index {args.index!r} under {settings.home}, {threads} threads, "
-          f"max_tokens {args.max_tokens}, temperature {settings.llm.temperature}")
+    print(
+        f"model {path.name}, index {args.index!r} under {settings.home}, {threads} threads, "
+        f"max_tokens {args.max_tokens}, temperature {settings.llm.temperature}"
+    )
 
     t = time.perf_counter()
     engine_run(engine, WARMUP, args.index, args.model, args.max_tokens)
     print(f"engine warm-up (loads model, embedder, index): {time.perf_counter() - t:.1f} s")
-    llama = Llama(model_path=str(path), n_ctx=settings.llm.context_length, n_threads=threads,
-                  n_threads_batch=threads, verbose=False)
+    llama = Llama(
+        model_path=str(path),
+        n_ctx=settings.llm.context_length,
+        n_threads=threads,
+        n_threads_batch=threads,
+        verbose=False,
+    )
     _, warm_sources, _ = engine_run(engine, WARMUP, args.index, args.model, args.max_tokens)
     raw_run(llama, build_messages(WARMUP, warm_sources), args.max_tokens, settings.llm.temperature)
 
@@ -135,22 +148,32 @@ def main() -> None:
         ours, sources, answer = engine_run(engine, q, args.index, args.model, args.max_tokens)
         raw = raw_run(llama, build_messages(q, sources), args.max_tokens, settings.llm.temperature)
         rows.append((q, ours, raw))
-        print(f"\nQ: {q}\n   {len(sources)} sources, {ours.prompt_tokens} prompt tokens; "
-              f"answer: {answer.content[:160]!r}")
+        print(
+            f"\nQ: {q}\n   {len(sources)} sources, {ours.prompt_tokens} prompt tokens; "
+            f"answer: {answer.content[:160]!r}"
+        )
 
-    print(f"\n{'question':44} {'TTFT ask':>9} {'TTFT raw':>9} {'ratio':>6} {'tok/s ask':>10} "
-          f"{'tok/s raw':>10} {'ratio':>6} {'total ask':>10}")
+    print(
+        f"\n{'question':44} {'TTFT ask':>9} {'TTFT raw':>9} {'ratio':>6} {'tok/s ask':>10} "
+        f"{'tok/s raw':>10} {'ratio':>6} {'total ask':>10}"
+    )
     for q, ours, raw in rows:
-        print(f"{q[:44]:44} {ours.ttft_s:8.2f}s {raw.ttft_s:8.2f}s {ours.ttft_s / raw.ttft_s:6.2f} "
-              f"{ours.tokens_per_s:10.1f} {raw.tokens_per_s:10.1f} "
-              f"{ours.tokens_per_s / raw.tokens_per_s:6.2f} {ours.total_s:9.2f}s")
+        print(
+            f"{q[:44]:44} {ours.ttft_s:8.2f}s {raw.ttft_s:8.2f}s {ours.ttft_s / raw.ttft_s:6.2f} "
+            f"{ours.tokens_per_s:10.1f} {raw.tokens_per_s:10.1f} "
+            f"{ours.tokens_per_s / raw.tokens_per_s:6.2f} {ours.total_s:9.2f}s"
+        )
     med = statistics.median
     ttft_ours, ttft_raw = med(r[1].ttft_s for r in rows), med(r[2].ttft_s for r in rows)
     tps_ours, tps_raw = med(r[1].tokens_per_s for r in rows), med(r[2].tokens_per_s for r in rows)
-    print(f"\nmedian time to first token: ask {ttft_ours:.2f} s, raw llama-cpp-python {ttft_raw:.2f} s, "
-          f"ratio {ttft_ours / ttft_raw:.2f} (overhead {ttft_ours - ttft_raw:+.2f} s)")
-    print(f"median generation speed:    ask {tps_ours:.1f} tok/s, raw llama-cpp-python {tps_raw:.1f} tok/s, "
-          f"ratio {tps_ours / tps_raw:.2f}")
+    print(
+        f"\nmedian time to first token: ask {ttft_ours:.2f} s, raw llama-cpp-python {ttft_raw:.2f} s, "
+        f"ratio {ttft_ours / ttft_raw:.2f} (overhead {ttft_ours - ttft_raw:+.2f} s)"
+    )
+    print(
+        f"median generation speed:    ask {tps_ours:.1f} tok/s, raw llama-cpp-python {tps_raw:.1f} tok/s, "
+        f"ratio {tps_ours / tps_raw:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -47,13 +47,22 @@ def run(engine: Any, llm: LlamaCppLLM, snapshots: int, max_tokens: int) -> list[
     messages: list[Message] = []
     rows = []
     for turn, question in enumerate(CONVERSATION):
-        request = AskRequest(messages=[*messages, Message("user", question)], reasoning_effort="minimal",
-                             max_tokens=max_tokens)
+        request = AskRequest(
+            messages=[*messages, Message("user", question)], reasoning_effort="minimal", max_tokens=max_tokens
+        )
         answer, timing = timed_answer(engine, request)
         if answer is None:
             raise SystemExit(f"turn {turn} failed: {timing.get('error')}")
-        rows.append({"turn": turn, "prompt": answer.usage.prompt_tokens, "cached": answer.usage.cached_tokens,
-                     "ttft": timing["first_token_s"], "seconds": timing["seconds"], "answer": answer.content})
+        rows.append(
+            {
+                "turn": turn,
+                "prompt": answer.usage.prompt_tokens,
+                "cached": answer.usage.cached_tokens,
+                "ttft": timing["first_token_s"],
+                "seconds": timing["seconds"],
+                "answer": answer.content,
+            }
+        )
         messages += [Message("user", question), Message("assistant", answer.content)]
     return rows
 
@@ -65,35 +74,50 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tokens", type=int, default=96, help="answer length per turn")
     args = ap.parse_args(argv)
     settings, engine = prepare(argparse.Namespace(model=args.model, threads=args.threads))
-    engine = Engine(settings.model_copy(
-        update={"llm": settings.llm.model_copy(update={"prefill_during_search": False})}))
+    engine = Engine(
+        settings.model_copy(update={"llm": settings.llm.model_copy(update={"prefill_during_search": False})})
+    )
     llm = engine.llm()
     if not isinstance(llm, LlamaCppLLM):
         print("error: this bench needs an in-process llama.cpp model", file=sys.stderr)
         return 2
     results = {name: run(engine, llm, n, args.max_tokens) for name, n in (("off", 0), ("on", SNAPSHOTS))}
-    print(f"\n{'turn':>4} {'prompt':>7} | {'cached off':>10} {'1st tok off':>11} {'total off':>9} | "
-          f"{'cached on':>9} {'1st tok on':>10} {'total on':>8}")
+    print(
+        f"\n{'turn':>4} {'prompt':>7} | {'cached off':>10} {'1st tok off':>11} {'total off':>9} | "
+        f"{'cached on':>9} {'1st tok on':>10} {'total on':>8}"
+    )
     for off, on in zip(results["off"], results["on"], strict=True):
-        print(f"{off['turn']:>4} {off['prompt']:>7} | {off['cached']:>10} {off['ttft']:>10.2f}s "
-              f"{off['seconds']:>8.2f}s | {on['cached']:>9} {on['ttft']:>9.2f}s {on['seconds']:>7.2f}s")
+        print(
+            f"{off['turn']:>4} {off['prompt']:>7} | {off['cached']:>10} {off['ttft']:>10.2f}s "
+            f"{off['seconds']:>8.2f}s | {on['cached']:>9} {on['ttft']:>9.2f}s {on['seconds']:>7.2f}s"
+        )
     follow_off, follow_on = results["off"][1:], results["on"][1:]
     for key, label in (("ttft", "time to first answer token"), ("seconds", "turn time")):
         a = statistics.median(r[key] for r in follow_off)
         b = statistics.median(r[key] for r in follow_on)
-        print(f"follow-ups, median {label}: {b:.2f} s with snapshots vs {a:.2f} s without (baseline); "
-              f"ratio {b / a:.2f}")
-    share = (sum(r["cached"] for r in follow_on) / sum(r["prompt"] for r in follow_on),
-             sum(r["cached"] for r in follow_off) / sum(r["prompt"] for r in follow_off))
-    print(f"follow-ups, share of the answer prompt found cached: {share[0]:.0%} with snapshots vs "
-          f"{share[1]:.0%} without")
+        print(
+            f"follow-ups, median {label}: {b:.2f} s with snapshots vs {a:.2f} s without (baseline); "
+            f"ratio {b / a:.2f}"
+        )
+    share = (
+        sum(r["cached"] for r in follow_on) / sum(r["prompt"] for r in follow_on),
+        sum(r["cached"] for r in follow_off) / sum(r["prompt"] for r in follow_off),
+    )
+    print(
+        f"follow-ups, share of the answer prompt found cached: {share[0]:.0%} with snapshots vs "
+        f"{share[1]:.0%} without"
+    )
     differ = [(a, b) for a, b in zip(follow_off, follow_on, strict=True) if a["answer"] != b["answer"]]
     print(f"follow-up answers that differ between the runs: {len(differ)} of {len(follow_on)}")
     for a, b in differ[:1]:
-        at = next((i for i, (x, y) in enumerate(zip(a["answer"], b["answer"], strict=False)) if x != y),
-                  min(len(a["answer"]), len(b["answer"])))
-        print(f"  turn {a['turn']}, from character {at}: off {a['answer'][at:at + 80]!r}\n"
-              f"{'':>{len(str(a['turn'])) + 24}}on  {b['answer'][at:at + 80]!r}")
+        at = next(
+            (i for i, (x, y) in enumerate(zip(a["answer"], b["answer"], strict=False)) if x != y),
+            min(len(a["answer"]), len(b["answer"])),
+        )
+        print(
+            f"  turn {a['turn']}, from character {at}: off {a['answer'][at : at + 80]!r}\n"
+            f"{'':>{len(str(a['turn'])) + 24}}on  {b['answer'][at : at + 80]!r}"
+        )
     out = Path("runs/bench_chat_cache.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")

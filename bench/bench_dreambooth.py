@@ -52,14 +52,22 @@ def setup(work: Path, *, random_crop: bool) -> Path:
         Image.fromarray(getattr(data, name)()).convert("RGB").save(photos / f"{name}.png")
     for name in ("rocket", "camera", "hubble_deep_field", "immunohistochemistry"):
         Image.fromarray(getattr(data, name)()).convert("RGB").resize((RESOLUTION, RESOLUTION)).save(
-            classes / f"{name}.png")
+            classes / f"{name}.png"
+        )
     config = {
         "trainer": {"accelerator": "cpu", "devices": 1, "max_steps": 10},
         "model": {"base_model": str(base), "local_files_only": True, "learning_rate": 1.0e-4, "seed": 0},
-        "data": {"instance_data_dir": str(photos), "instance_prompt": "a photo of sks cat",
-                 "class_prompt": "a photo of a cat", "class_data_dir": str(classes), "num_class_images": 4,
-                 "resolution": RESOLUTION, "center_crop": not random_crop, "random_flip": True,
-                 "batch_size": 1},
+        "data": {
+            "instance_data_dir": str(photos),
+            "instance_prompt": "a photo of sks cat",
+            "class_prompt": "a photo of a cat",
+            "class_data_dir": str(classes),
+            "num_class_images": 4,
+            "resolution": RESOLUTION,
+            "center_crop": not random_crop,
+            "random_flip": True,
+            "batch_size": 1,
+        },
     }
     path = work / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -87,27 +95,45 @@ def main(argv: list[str] | None = None) -> int:
             for variant in order:
                 result = run_variant(config, variant, steps=args.steps, warmup=args.warmup)
                 runs[variant].append(result)
-                print(f"  run {repeat + 1}/{args.repeats} {variant:6s}: {result.steps_per_sec:6.2f} steps/s, "
-                      f"{result.steps_per_cpu_sec:6.2f} steps per CPU-second", flush=True)
+                print(
+                    f"  run {repeat + 1}/{args.repeats} {variant:6s}: {result.steps_per_sec:6.2f} steps/s, "
+                    f"{result.steps_per_cpu_sec:6.2f} steps per CPU-second",
+                    flush=True,
+                )
     medians = {v: statistics.median(r.steps_per_sec for r in results) for v, results in runs.items()}
     cpu_medians = {v: statistics.median(r.steps_per_cpu_sec for r in results) for v, results in runs.items()}
-    median_runs = [min(results, key=lambda r, v=v: abs(r.steps_per_sec - medians[v]))
-                   for v, results in runs.items()]
+    median_runs = [
+        min(results, key=lambda r, v=v: abs(r.steps_per_sec - medians[v])) for v, results in runs.items()
+    ]
     crop = "random crops of the instance photos" if args.random_crop else "centre crops"
-    print(format_results(median_runs, title=(
-        f"DreamBooth training, tiny pipeline, {RESOLUTION} px, batch 1 + 1 prior, full UNet, {crop}, "
-        f"{args.threads} thread(s); median of {args.repeats} runs of {args.steps} steps")))
+    print(
+        format_results(
+            median_runs,
+            title=(
+                f"DreamBooth training, tiny pipeline, {RESOLUTION} px, batch 1 + 1 prior, full UNet, {crop}, "
+                f"{args.threads} thread(s); median of {args.repeats} runs of {args.steps} steps"
+            ),
+        )
+    )
     ratio = medians["config"] / medians["naive"]
     cpu_ratio = cpu_medians["config"] / cpu_medians["naive"]
-    print(f"load average (1 min) at start and end: {load[0]:.1f}, {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} CPUs")
-    print(f"figure: {medians['config']:.2f} steps/s, {cpu_medians['config']:.2f} steps per CPU-second "
-          "(groundglass trainer)")
-    print(f"baseline: {medians['naive']:.2f} steps/s, {cpu_medians['naive']:.2f} steps per CPU-second "
-          "(naive: no caching, two forward passes, AdamW loop)")
-    print(f"ratio: {ratio:.2f}x wall clock, {cpu_ratio:.2f}x CPU time (target >= {TARGET}x: "
-          f"{'met' if ratio >= TARGET else 'MISSED'} in wall clock, "
-          f"{'met' if cpu_ratio >= TARGET else 'MISSED'} in CPU time)")
+    print(
+        f"load average (1 min) at start and end: {load[0]:.1f}, {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"figure: {medians['config']:.2f} steps/s, {cpu_medians['config']:.2f} steps per CPU-second "
+        "(groundglass trainer)"
+    )
+    print(
+        f"baseline: {medians['naive']:.2f} steps/s, {cpu_medians['naive']:.2f} steps per CPU-second "
+        "(naive: no caching, two forward passes, AdamW loop)"
+    )
+    print(
+        f"ratio: {ratio:.2f}x wall clock, {cpu_ratio:.2f}x CPU time (target >= {TARGET}x: "
+        f"{'met' if ratio >= TARGET else 'MISSED'} in wall clock, "
+        f"{'met' if cpu_ratio >= TARGET else 'MISSED'} in CPU time)"
+    )
     return 0
 
 

@@ -71,7 +71,8 @@ def write_photos(folder: Path, names: tuple[str, ...], size: int) -> Path:
         side = min(image.size)
         left, top = (image.width - side) // 2, (image.height - side) // 2
         image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BICUBIC).save(
-            folder / f"{name}.png")
+            folder / f"{name}.png"
+        )
     return folder
 
 
@@ -91,26 +92,67 @@ def plan(device: str) -> list[Row]:
                 rows.append(Row(what, checkpointing, optimizer, model={**model, "optimizer": optimizer}))
     best = optimizers[0]
     flipped = device != "cuda"  # channels_last is on by default on CUDA only: measure the other choice
-    rows.append(Row("full UNet", True, best, note=f"channels_last {'on' if flipped else 'off'}",
-                    model={"learning_rate": 5.0e-6, "optimizer": best, "channels_last": flipped}))
-    rows.append(Row("full UNet", True, best, variant="naive", note="naive baseline",
-                    model={"learning_rate": 5.0e-6, "optimizer": best}))
+    rows.append(
+        Row(
+            "full UNet",
+            True,
+            best,
+            note=f"channels_last {'on' if flipped else 'off'}",
+            model={"learning_rate": 5.0e-6, "optimizer": best, "channels_last": flipped},
+        )
+    )
+    rows.append(
+        Row(
+            "full UNet",
+            True,
+            best,
+            variant="naive",
+            note="naive baseline",
+            model={"learning_rate": 5.0e-6, "optimizer": best},
+        )
+    )
     return rows
 
 
-def write_config(path: Path, row: Row, *, base: Path, photos: Path, classes: Path, resolution: int,
-                 device: str, precision: str) -> Path:
+def write_config(
+    path: Path,
+    row: Row,
+    *,
+    base: Path,
+    photos: Path,
+    classes: Path,
+    resolution: int,
+    device: str,
+    precision: str,
+) -> Path:
     import yaml
 
     config = {
-        "trainer": {"accelerator": "gpu" if device == "cuda" else "cpu", "devices": 1, "precision": precision,
-                    "max_steps": 10, "benchmark": device == "cuda"},
-        "model": {"base_model": str(base), "local_files_only": True, "seed": 0,
-                  "gradient_checkpointing": row.checkpointing, **row.model},
-        "data": {"instance_data_dir": str(photos), "instance_prompt": "a photo of sks dog",
-                 "class_prompt": "a photo of a dog", "class_data_dir": str(classes),
-                 "num_class_images": len(CLASS_PHOTOS), "resolution": resolution, "center_crop": True,
-                 "random_flip": True, "batch_size": 1},
+        "trainer": {
+            "accelerator": "gpu" if device == "cuda" else "cpu",
+            "devices": 1,
+            "precision": precision,
+            "max_steps": 10,
+            "benchmark": device == "cuda",
+        },
+        "model": {
+            "base_model": str(base),
+            "local_files_only": True,
+            "seed": 0,
+            "gradient_checkpointing": row.checkpointing,
+            **row.model,
+        },
+        "data": {
+            "instance_data_dir": str(photos),
+            "instance_prompt": "a photo of sks dog",
+            "class_prompt": "a photo of a dog",
+            "class_data_dir": str(classes),
+            "num_class_images": len(CLASS_PHOTOS),
+            "resolution": resolution,
+            "center_crop": True,
+            "random_flip": True,
+            "batch_size": 1,
+        },
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
@@ -122,13 +164,31 @@ def gigabytes(mib: float) -> float:
 
 def table(rows: list[Row], device_name: str, memory_kind: str, judge: bool) -> str:
     """The results; ``judge`` compares peak memory with the targets (for SD 1.5 on CUDA only)."""
-    header = ("what trains", "grad ckpt", "optimizer", "it/s", "s/step", f"peak {memory_kind} GB", "target",
-              "800 steps")
+    header = (
+        "what trains",
+        "grad ckpt",
+        "optimizer",
+        "it/s",
+        "s/step",
+        f"peak {memory_kind} GB",
+        "target",
+        "800 steps",
+    )
     lines = [header]
     for row in rows:
         if row.result is None:
-            lines.append((row.label, "on" if row.checkpointing else "off", row.optimizer, "-", "-", "-", "-",
-                          row.error or "skipped"))
+            lines.append(
+                (
+                    row.label,
+                    "on" if row.checkpointing else "off",
+                    row.optimizer,
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    row.error or "skipped",
+                )
+            )
             continue
         r = row.result
         gb = gigabytes(r.peak_memory_mb)
@@ -136,21 +196,38 @@ def table(rows: list[Row], device_name: str, memory_kind: str, judge: bool) -> s
         target = "-"
         if limit is not None and judge:
             target = f"<= {limit:g}: " + ("ok" if gb <= limit else "MISSED")
-        lines.append((row.label, "on" if row.checkpointing else "off", row.optimizer,
-                      f"{r.steps_per_sec:.2f}", f"{r.sec_per_step:.3f}", f"{gb:.2f}", target,
-                      f"{800 * r.sec_per_step:.0f} s"))
+        lines.append(
+            (
+                row.label,
+                "on" if row.checkpointing else "off",
+                row.optimizer,
+                f"{r.steps_per_sec:.2f}",
+                f"{r.sec_per_step:.3f}",
+                f"{gb:.2f}",
+                target,
+                f"{800 * r.sec_per_step:.0f} s",
+            )
+        )
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     out = [f"DreamBooth training on {device_name}"]
     for line in lines:
-        out.append("  ".join(str(c).ljust(w) if i in (0, 1, 2, 6, 7) else str(c).rjust(w)
-                             for i, (c, w) in enumerate(zip(line, widths, strict=True))).rstrip())
+        out.append(
+            "  ".join(
+                str(c).ljust(w) if i in (0, 1, 2, 6, 7) else str(c).rjust(w)
+                for i, (c, w) in enumerate(zip(line, widths, strict=True))
+            ).rstrip()
+        )
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", choices=("cuda", "cpu"), default=None,
-                        help="default: cuda; without a GPU the script says so and exits 0 (make bench)")
+    parser.add_argument(
+        "--device",
+        choices=("cuda", "cpu"),
+        default=None,
+        help="default: cuda; without a GPU the script says so and exits 0 (make bench)",
+    )
     parser.add_argument("--tiny", action="store_true", help="the tiny test pipeline at 64 px, not SD 1.5")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per row (default 15; tiny 4)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 3; tiny 1)")
@@ -180,15 +257,19 @@ def main(argv: list[str] | None = None) -> int:
     resolution = args.resolution or (64 if args.tiny else 512)
     device_name = (torch.cuda.get_device_name(0) if args.device == "cuda" else "CPU") + (
         f", {'tiny pipeline' if args.tiny else 'SD 1.5 architecture, random weights'}, {resolution} px, "
-        f"batch 1 + 1 prior, {args.precision}, {steps} timed steps after {warmup}")
+        f"batch 1 + 1 prior, {args.precision}, {steps} timed steps after {warmup}"
+    )
     work_ctx = tempfile.TemporaryDirectory(prefix="groundglass-gpu-bench-") if args.workdir is None else None
     work = Path(work_ctx.name) if work_ctx is not None else args.workdir
     work.mkdir(parents=True, exist_ok=True)
     try:
         base = work / "model"
         if not (base / "model_index.json").is_file():
-            print(f"building the {'tiny' if args.tiny else 'SD 1.5'} model with random weights ...",
-                  file=sys.stderr, flush=True)
+            print(
+                f"building the {'tiny' if args.tiny else 'SD 1.5'} model with random weights ...",
+                file=sys.stderr,
+                flush=True,
+            )
             if args.tiny:
                 from groundglass.dreambooth.tiny import build_tiny_pipeline
 
@@ -209,8 +290,16 @@ def main(argv: list[str] | None = None) -> int:
                 row.error = "skipped (time budget)"
                 continue
             print(f"[{elapsed:5.0f} s] {row.describe()} ...", file=sys.stderr, flush=True)
-            config = write_config(work / f"row{i:02d}.yaml", row, base=base, photos=photos, classes=classes,
-                                  resolution=resolution, device=args.device, precision=args.precision)
+            config = write_config(
+                work / f"row{i:02d}.yaml",
+                row,
+                base=base,
+                photos=photos,
+                classes=classes,
+                resolution=resolution,
+                device=args.device,
+                precision=args.precision,
+            )
             row_start = time.perf_counter()
             try:
                 row.result = run_variant(config, row.variant, steps=steps, warmup=warmup)
@@ -226,20 +315,35 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows, device_name, memory_kind, judge))
     full = next((r for r in rows if r.what == "full UNet" and r.result is not None and not r.note), None)
     if full is not None and judge:
-        best = min((r for r in rows if r.what == "full UNet" and r.result is not None and not r.note),
-                   key=lambda r: r.result.sec_per_step)
+        best = min(
+            (r for r in rows if r.what == "full UNet" and r.result is not None and not r.note),
+            key=lambda r: r.result.sec_per_step,
+        )
         seconds = 800 * best.result.sec_per_step
-        print(f"800 full-UNet steps: {seconds:.0f} s at the fastest setting (grad ckpt "
-              f"{'on' if best.checkpointing else 'off'}, {best.optimizer}); "
-              f"target <= {TARGET_800_STEPS_S:.0f} s: "
-              + ("ok" if seconds <= TARGET_800_STEPS_S else "MISSED"))
+        print(
+            f"800 full-UNet steps: {seconds:.0f} s at the fastest setting (grad ckpt "
+            f"{'on' if best.checkpointing else 'off'}, {best.optimizer}); "
+            f"target <= {TARGET_800_STEPS_S:.0f} s: " + ("ok" if seconds <= TARGET_800_STEPS_S else "MISSED")
+        )
     naive = next((r for r in rows if r.variant == "naive" and r.result is not None), None)
-    same = next((r for r in rows if r.what == "full UNet" and r.checkpointing and r.optimizer == (
-        naive.optimizer if naive else "") and not r.note and r.result is not None), None)
+    same = next(
+        (
+            r
+            for r in rows
+            if r.what == "full UNet"
+            and r.checkpointing
+            and r.optimizer == (naive.optimizer if naive else "")
+            and not r.note
+            and r.result is not None
+        ),
+        None,
+    )
     if naive is not None and same is not None:
-        print(f"full UNet + grad ckpt, {same.optimizer}: {same.result.steps_per_sec:.2f} it/s; "
-              f"naive baseline {naive.result.steps_per_sec:.2f} it/s; ratio "
-              f"{same.result.steps_per_sec / naive.result.steps_per_sec:.2f}x")
+        print(
+            f"full UNet + grad ckpt, {same.optimizer}: {same.result.steps_per_sec:.2f} it/s; "
+            f"naive baseline {naive.result.steps_per_sec:.2f} it/s; ratio "
+            f"{same.result.steps_per_sec / naive.result.steps_per_sec:.2f}x"
+        )
     print(f"total {time.perf_counter() - started:.0f} s")
     return 1 if any(r.error.startswith("failed") for r in rows) else 0
 

@@ -33,12 +33,16 @@ def real_images_row() -> dict[str, float]:
     e = metrics.embed(instances)
     pairs = list(itertools.combinations(range(len(instances)), 2))
     similarity = sum(float(e[i] @ e[j]) for i, j in pairs) / len(pairs)
-    return {"subject_fidelity": similarity, "prompt_fidelity": float("nan"), "pres": float("nan"),
-            "div": metrics.diversity({"instances": instances}),
-            "div_layout": metrics.layout_diversity({"instances": instances}),
-            "prompt_fidelity_recontext": float("nan"),
-            "prompt_fidelity_property": float("nan"),
-            "identity_plain": metrics.identity(instances)}
+    return {
+        "subject_fidelity": similarity,
+        "prompt_fidelity": float("nan"),
+        "pres": float("nan"),
+        "div": metrics.diversity({"instances": instances}),
+        "div_layout": metrics.layout_diversity({"instances": instances}),
+        "prompt_fidelity_recontext": float("nan"),
+        "prompt_fidelity_property": float("nan"),
+        "identity_plain": metrics.identity(instances),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,8 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", default="100,300,500", help="step counts, comma-separated")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-world"))
     parser.add_argument("--learning-rate", type=float, default=5e-4)
-    parser.add_argument("--text-encoder-learning-rate", type=float, default=5e-5,
-                        help="of the runs that train the text encoder (at the UNet's 5e-4 it drifts at once)")
+    parser.add_argument(
+        "--text-encoder-learning-rate",
+        type=float,
+        default=5e-5,
+        help="of the runs that train the text encoder (at the UNet's 5e-4 it drifts at once)",
+    )
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--base-model", type=Path, default=None, help="default: the embedded world model")
@@ -66,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
 
     old = sorted(args.out.glob("prior*/checkpoints/*.ckpt"))
     if old:
-        print(f"error: {args.out} holds checkpoints of an earlier run ({old[0]})\n"
-              f"fix: pass another --out folder, or delete {args.out}", file=sys.stderr)
+        print(
+            f"error: {args.out} holds checkpoints of an earlier run ({old[0]})\n"
+            f"fix: pass another --out folder, or delete {args.out}",
+            file=sys.stderr,
+        )
         return 2
     step_counts = sorted(int(s) for s in args.steps.split(","))
     total = step_counts[-1]
@@ -80,15 +91,21 @@ def main(argv: list[str] | None = None) -> int:
         name = f"λ={prior:g}, text encoder {'trained' if text_encoder else 'frozen'}"
         root = args.out / f"prior{prior:g}-te{int(text_encoder)}"
         track = every if (prior, text_encoder) == (1.0, False) else 0  # the tracked run: best step chosen
-        settings = RunSettings(steps=total, prior_loss_weight=prior, train_text_encoder=text_encoder,
-                               learning_rate=args.learning_rate, batch_size=args.batch_size, seed=args.seed,
-                               text_encoder_learning_rate=(args.text_encoder_learning_rate
-                                                           if text_encoder else None),
-                               checkpoint_every=every,
-                               track_every=track)
+        settings = RunSettings(
+            steps=total,
+            prior_loss_weight=prior,
+            train_text_encoder=text_encoder,
+            learning_rate=args.learning_rate,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            text_encoder_learning_rate=(args.text_encoder_learning_rate if text_encoder else None),
+            checkpoint_every=every,
+            track_every=track,
+        )
         run_start = time.monotonic()
-        checkpoints = personalise(root, settings, class_dir=class_dir, base_model=args.base_model,
-                                  progress=False)
+        checkpoints = personalise(
+            root, settings, class_dir=class_dir, base_model=args.base_model, progress=False
+        )
         print(f"{name}: trained {total} steps in {time.monotonic() - run_start:.0f} s", flush=True)
         for steps in step_counts:
             ckpt = checkpoints / ("last.ckpt" if steps == total else f"step={steps}.ckpt")
@@ -100,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             if record["best_step"] is not None and (checkpoints / "best.ckpt").is_file():
                 print(f"{name}: fidelity tracking chose step {record['best_step']} ({record['criterion']})")
                 rows[f"{name}, chosen step {record['best_step']} (tracking)"], _ = evaluate(
-                    load_personalised(checkpoints / "best.ckpt"))
+                    load_personalised(checkpoints / "best.ckpt")
+                )
     print_table(rows)
     (args.out / "results.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
     final = {k: v for k, v in rows.items() if k.endswith(f"{total} steps")}
@@ -109,23 +127,41 @@ def main(argv: list[str] | None = None) -> int:
     base = rows["base model (no fine-tuning)"]
     if on and off:
         print(f"\nbaseline (base model): PRES {base['pres']:.3f}, DIV {base['div']:.3f}")
-        print(f"PRES λ=0 / λ=1 at {total} steps: {off['pres']:.3f} / {on['pres']:.3f} = "
-              f"{off['pres'] / on['pres']:.2f}x")
-        print(f"DIV  λ=0 / λ=1 at {total} steps: {off['div']:.3f} / {on['div']:.3f} = "
-              f"{off['div'] / on['div']:.2f}x")
-        print(f"DIV layout λ=0 / λ=1 at {total} steps: {off['div_layout']:.3f} / {on['div_layout']:.3f} = "
-              f"{off['div_layout'] / on['div_layout']:.2f}x")
+        print(
+            f"PRES λ=0 / λ=1 at {total} steps: {off['pres']:.3f} / {on['pres']:.3f} = "
+            f"{off['pres'] / on['pres']:.2f}x"
+        )
+        print(
+            f"DIV  λ=0 / λ=1 at {total} steps: {off['div']:.3f} / {on['div']:.3f} = "
+            f"{off['div'] / on['div']:.2f}x"
+        )
+        print(
+            f"DIV layout λ=0 / λ=1 at {total} steps: {off['div_layout']:.3f} / {on['div_layout']:.3f} = "
+            f"{off['div_layout'] / on['div_layout']:.2f}x"
+        )
     print(f"total {time.monotonic() - started:.0f} s")
     return 0
 
 
-PAPER_COLUMNS = (("subject_fidelity", "subject fid. ↑"), ("prompt_fidelity", "prompt fid. ↑"),
-                 ("prompt_fidelity_recontext", "recontext ↑"), ("prompt_fidelity_property", "property ↑"),
-                 ("pres", "PRES ↓"), ("div", "DIV ↑"), ("div_layout", "DIV layout ↑"))
-IDENTITY_COLUMNS = (("identity_plain", "star: plain ↑"), ("identity_recontext", "star: new bg ↑"),
-                    ("identity_property", "star: new colour ↑"), ("background_followed", "bg followed ↑"),
-                    ("colour_followed", "colour followed ↑"), ("class_identity", "class → star ↓"),
-                    ("prior_shape_accuracy", "named: shape ↑"), ("prior_colour_accuracy", "named: colour ↑"))
+PAPER_COLUMNS = (
+    ("subject_fidelity", "subject fid. ↑"),
+    ("prompt_fidelity", "prompt fid. ↑"),
+    ("prompt_fidelity_recontext", "recontext ↑"),
+    ("prompt_fidelity_property", "property ↑"),
+    ("pres", "PRES ↓"),
+    ("div", "DIV ↑"),
+    ("div_layout", "DIV layout ↑"),
+)
+IDENTITY_COLUMNS = (
+    ("identity_plain", "star: plain ↑"),
+    ("identity_recontext", "star: new bg ↑"),
+    ("identity_property", "star: new colour ↑"),
+    ("background_followed", "bg followed ↑"),
+    ("colour_followed", "colour followed ↑"),
+    ("class_identity", "class → star ↓"),
+    ("prior_shape_accuracy", "named: shape ↑"),
+    ("prior_colour_accuracy", "named: colour ↑"),
+)
 
 
 def print_table(rows: dict[str, dict[str, float]]) -> None:

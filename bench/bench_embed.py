@@ -44,8 +44,9 @@ def corpus(distractors: int) -> tuple[list[str], list[str], list[tuple[str, str]
     return titles, texts, items
 
 
-def quality(queries: np.ndarray, matrix: np.ndarray, titles: list[str], items: list[tuple[str, str]]
-            ) -> tuple[float, float]:
+def quality(
+    queries: np.ndarray, matrix: np.ndarray, titles: list[str], items: list[tuple[str, str]]
+) -> tuple[float, float]:
     hits, rr = 0, 0.0
     scores = queries @ matrix.T
     for row, (_, gold) in zip(scores, items, strict=True):
@@ -64,8 +65,10 @@ def main() -> None:
     args = ap.parse_args()
 
     titles, texts, items = corpus(args.distractors)
-    print(f"corpus: {len(set(titles)):,} summaries, {len(texts):,} chunks; "
-          f"{len(items)} FanOutQA dev sub-questions")
+    print(
+        f"corpus: {len(set(titles)):,} summaries, {len(texts):,} chunks; "
+        f"{len(items)} FanOutQA dev sub-questions"
+    )
     embedders = {"torch (baseline)": load_embedder("torch"), "onnx": load_embedder("onnx")}
     print(f"onnx graph: {embedders['onnx'].backend} ({embedders['onnx'].graph})")
     matrices, rates, query_vecs, latency = {}, {}, {}, {}
@@ -87,20 +90,26 @@ def main() -> None:
         print(f"  {name:<18} {rates[name]:8.1f} chunks/s")
     print(f"  ratio onnx/torch: {rates[onnx] / rates[base]:.2f}x")
     cos = np.sum(matrices[base] * matrices[onnx], axis=1)
-    print(f"\n2. cosine(torch, onnx) per chunk: min {cos.min():.4f}, "
-          f"1st percentile {np.percentile(cos, 1):.4f}, "
-          f"mean {cos.mean():.4f}")
+    print(
+        f"\n2. cosine(torch, onnx) per chunk: min {cos.min():.4f}, "
+        f"1st percentile {np.percentile(cos, 1):.4f}, "
+        f"mean {cos.mean():.4f}"
+    )
     print("\n3. dense retrieval of the evidence page        recall@5   MRR@10")
-    rows = {"torch queries, torch corpus (baseline)": (query_vecs[base], matrices[base]),
-            "onnx queries, onnx corpus": (query_vecs[onnx], matrices[onnx]),
-            "onnx queries, torch corpus (old index)": (query_vecs[onnx], matrices[base])}
+    rows = {
+        "torch queries, torch corpus (baseline)": (query_vecs[base], matrices[base]),
+        "onnx queries, onnx corpus": (query_vecs[onnx], matrices[onnx]),
+        "onnx queries, torch corpus (old index)": (query_vecs[onnx], matrices[base]),
+    }
     results = {label: quality(q, m, titles, items) for label, (q, m) in rows.items()}
     for label, (recall, mrr) in results.items():
         print(f"  {label:<42} {recall:8.3f} {mrr:8.3f}")
     b, o = results["torch queries, torch corpus (baseline)"], results["onnx queries, onnx corpus"]
     print(f"  ratio onnx/torch: recall@5 {o[0] / b[0]:.3f}, MRR {o[1] / b[1]:.3f}")
-    print(f"\n4. one query, p50 over {min(args.queries, len(items))}: torch {latency[base]:.1f} ms, onnx "
-          f"{latency[onnx]:.1f} ms; ratio {latency[base] / latency[onnx]:.1f}x")
+    print(
+        f"\n4. one query, p50 over {min(args.queries, len(items))}: torch {latency[base]:.1f} ms, onnx "
+        f"{latency[onnx]:.1f} ms; ratio {latency[base] / latency[onnx]:.1f}x"
+    )
 
 
 if __name__ == "__main__":

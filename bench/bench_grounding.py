@@ -61,7 +61,7 @@ def invent(gold: str, names: list[str], page: str, rng: random.Random) -> str | 
         value = float(m.group(0).replace(",", ""))
         new = value + 7 if value < 10_000 else value * 1.5
         shown = f"{int(new):,}" if new == int(new) else f"{new:g}"
-        return gold[: m.start()] + shown + gold[m.end():]
+        return gold[: m.start()] + shown + gold[m.end() :]
     for _ in range(20):
         other = rng.choice(names)
         if other.lower() != gold.lower() and not found(other, page):
@@ -87,16 +87,21 @@ def main(argv: list[str] | None = None) -> int:
     for c in rows:
         source = [Source(url="u", title=c["title"], text=c["page"])]
         q = c["question"].rstrip("?")
-        sentences = {"correct": f"{q}: {c['gold']} [1].", "invented": f"{q}: {c['invented']} [1].",
-                     "restated": f"{q} [1]."}
+        sentences = {
+            "correct": f"{q}: {c['gold']} [1].",
+            "invented": f"{q}: {c['invented']} [1].",
+            "restated": f"{q} [1].",
+        }
         for kind, sentence in sentences.items():
             checked = cite.attribute(sentence, source, encoder, floor, question=c["question"])
             passed[(kind, "score")] += all(bool(a.citations) and a.support >= floor for a in checked)
             passed[(kind, "checked")] += all(a.supported for a in checked)
     seconds = time.perf_counter() - started
     n = len(rows)
-    print(f"{n} FanOutQA dev sub-questions whose gold answer is in their page's summary; "
-          f"{seconds / max(n, 1) * 1000:.0f} ms per case (3 sentences, both verdicts)")
+    print(
+        f"{n} FanOutQA dev sub-questions whose gold answer is in their page's summary; "
+        f"{seconds / max(n, 1) * 1000:.0f} ms per case (3 sentences, both verdicts)"
+    )
     print("share marked supported      | value check | baseline: support score alone | ratio")
     for kind in kinds:
         new, old = passed[(kind, "checked")] / n, passed[(kind, "score")] / n

@@ -131,8 +131,10 @@ def grow_10x(index: LocalIndex, copies: int = 9) -> float:
     """Write ``copies`` more copies of every document (new URIs, same vectors and words, shuffled)."""
     docs = read(index, "SELECT id, uri, title, date, kind FROM documents ORDER BY id")
     chunks: dict[int, list[tuple]] = {}
-    sql = ("SELECT c.doc_id, c.ord, c.heading, c.body, c.indexed_text, v.embedding FROM chunks c "
-           "JOIN vectors v ON v.chunk_id = c.id ORDER BY c.id")
+    sql = (
+        "SELECT c.doc_id, c.ord, c.heading, c.body, c.indexed_text, v.embedding FROM chunks c "
+        "JOIN vectors v ON v.chunk_id = c.id ORDER BY c.id"
+    )
     for row in read(index, sql):
         chunks.setdefault(row[0], []).append(row[1:])
     started = time.perf_counter()
@@ -140,10 +142,13 @@ def grow_10x(index: LocalIndex, copies: int = 9) -> float:
         batch: list[WriteItem] = []
         for doc_id, uri, title, date, kind in docs:
             rows = chunks.get(doc_id, [])
-            doc = Document(uri=f"{uri}#copy-{n}", title=title, date=date, kind=kind,
-                           sections=[Section("", "")])
-            items = [Chunk(ord=o, heading=h, body=shuffled(b, n), indexed_text=shuffled(t, n))
-                     for o, h, b, t, _ in rows]
+            doc = Document(
+                uri=f"{uri}#copy-{n}", title=title, date=date, kind=kind, sections=[Section("", "")]
+            )
+            items = [
+                Chunk(ord=o, heading=h, body=shuffled(b, n), indexed_text=shuffled(t, n))
+                for o, h, b, t, _ in rows
+            ]
             vectors = np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float32).reshape(len(rows), -1)
             batch.append(WriteItem(doc, items, vectors, content_hash=f"copy-{n}"))
             if len(batch) >= 2000:
@@ -216,10 +221,17 @@ def keyword_queries(index: LocalIndex, n: int, seed: int = 7) -> list[tuple[str,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--limit", type=int, default=None, help="ingest only the first N summaries (quick run)")
-    ap.add_argument("--home", type=Path, default=None,
-                    help="GROUNDGLASS_HOME for the bench index (default: a temporary folder)")
-    ap.add_argument("--reuse", action="store_true",
-                    help="use the index already built in --home (skips the ingest figures)")
+    ap.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="GROUNDGLASS_HOME for the bench index (default: a temporary folder)",
+    )
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the index already built in --home (skips the ingest figures)",
+    )
     ap.add_argument("--queries", type=int, default=200, help="queries for the latency figures")
     ap.add_argument("--skip-10x", action="store_true", help="skip the 10x latency run")
     args = ap.parse_args()
@@ -242,13 +254,19 @@ def main() -> None:
         st = index.stats()
         raw = raw_encode_rate(index)
         rate = n_chunks / seconds if seconds else 0.0
-        print(f"ingest: {st['documents']:,} documents, {n_chunks:,} chunks in {seconds:.1f} s "
-              f"= {rate:.1f} chunks/s")
-        print(f"  baseline: raw MiniLM encode of {min(1000, st['chunks']):,} of the same chunks = {raw:.1f} "
-              f"chunks/s; ratio pipeline/raw = {rate / raw:.2f}")
+        print(
+            f"ingest: {st['documents']:,} documents, {n_chunks:,} chunks in {seconds:.1f} s "
+            f"= {rate:.1f} chunks/s"
+        )
+        print(
+            f"  baseline: raw MiniLM encode of {min(1000, st['chunks']):,} of the same chunks = {raw:.1f} "
+            f"chunks/s; ratio pipeline/raw = {rate / raw:.2f}"
+        )
     size, chunks = st["size_bytes"], st["chunks"]
-    print(f"index size: {size / 1e6:.1f} MB ({size / max(1, chunks) / 1024:.1f} KB per chunk; "
-          f"vectors alone {chunks * 384 * 4 / 1e6:.1f} MB)")
+    print(
+        f"index size: {size / 1e6:.1f} MB ({size / max(1, chunks) / 1024:.1f} KB per chunk; "
+        f"vectors alone {chunks * 384 * 4 / 1e6:.1f} MB)"
+    )
 
     titles = {d.title for d in wikipedia_documents(limit=args.limit)}
     items = fanoutqa_subquestions(titles)
@@ -261,11 +279,15 @@ def main() -> None:
     print(f"  ratio hybrid/embedding-only (p50) = {ratio:.2f}")
 
     # 4. quality
-    print_quality(f"retrieval quality, {len(items)} FanOutQA dev sub-questions whose evidence page is in "
-                  "the corpus:", quality(index, items))
+    print_quality(
+        f"retrieval quality, {len(items)} FanOutQA dev sub-questions whose evidence page is in the corpus:",
+        quality(index, items),
+    )
     keyword = keyword_queries(index, 300)
-    print_quality(f"retrieval quality, {len(keyword)} keyword queries (the two rarest words of a random "
-                  "summary):", quality(index, keyword))
+    print_quality(
+        f"retrieval quality, {len(keyword)} keyword queries (the two rarest words of a random summary):",
+        quality(index, keyword),
+    )
 
     # 3. latency at 10x, on a copy
     if not args.skip_10x:
@@ -275,8 +297,10 @@ def main() -> None:
         started = time.perf_counter()
         big.vectors()
         load_s = time.perf_counter() - started
-        print(f"10x: {st10['chunks']:,} chunks ({st10['size_bytes'] / 1e6:.0f} MB) written in "
-              f"{grow_s:.0f} s; vector matrix loaded in {load_s * 1000:.0f} ms (once per process and change)")
+        print(
+            f"10x: {st10['chunks']:,} chunks ({st10['size_bytes'] / 1e6:.0f} MB) written in "
+            f"{grow_s:.0f} s; vector matrix loaded in {load_s * 1000:.0f} ms (once per process and change)"
+        )
         ten = latency_table(big, queries)
         print_latency(f"retrieval latency at 10x ({st10['chunks']:,} chunks):", ten)
         for mode in ("hybrid", "bm25", "dense"):

@@ -39,8 +39,15 @@ os.environ.setdefault("GROUNDGLASS_LLM_THREADS", "1")
 from bench.bench_server import QUESTIONS, build_home, serve
 
 CHROMIUM = os.environ.get("GROUNDGLASS_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def api_ttft(base: str, body: dict[str, Any]) -> float:
@@ -68,8 +75,10 @@ class PageSide:
         self.page.wait_for_selector("body[data-ready=true]")
         self.bodies: list[dict[str, Any]] = []
         self.own: list[float] = []  # ms
-        self.page.on("request", lambda r: self.bodies.append(r.post_data_json)
-                     if r.url.endswith("/chat/completions") else None)
+        self.page.on(
+            "request",
+            lambda r: self.bodies.append(r.post_data_json) if r.url.endswith("/chat/completions") else None,
+        )
 
     def ask(self, question: str) -> tuple[float, dict[str, Any]]:
         """Seconds from Enter to the first words on the page, and the body the page sent. The page's own
@@ -137,10 +146,14 @@ def main() -> None:
     each_page, each_api = [round(s * 1000) for s in page_s], [round(s * 1000) for s in api_s]
     print(f"  page (Enter -> first words on the page): {page_ms:8.1f} ms   {each_page}")
     print(f"  API  (request -> first text chunk):     {api_ms:8.1f} ms   {each_api}")
-    print(f"  the page adds {page_ms - api_ms:+.1f} ms (median of per-question differences "
-          f"{statistics.median(deltas):+.1f} ms); ratio page/API {page_ms / api_ms:.3f}")
-    print(f"  the page's own work (Enter -> request sent, + first words received -> on screen): median "
-          f"{statistics.median(own):.1f} ms, max {max(own):.1f} ms  {[round(x, 1) for x in own]}")
+    print(
+        f"  the page adds {page_ms - api_ms:+.1f} ms (median of per-question differences "
+        f"{statistics.median(deltas):+.1f} ms); ratio page/API {page_ms / api_ms:.3f}"
+    )
+    print(
+        f"  the page's own work (Enter -> request sent, + first words received -> on screen): median "
+        f"{statistics.median(own):.1f} ms, max {max(own):.1f} ms  {[round(x, 1) for x in own]}"
+    )
 
 
 if __name__ == "__main__":

@@ -42,10 +42,38 @@ from groundglass.answer.types import Source
 from groundglass.config import Settings, load_settings
 
 DOCS = Path("/usr/share/doc/python3.11/html/library")
-LONG_PAGES = ["os", "stdtypes", "multiprocessing", "datetime", "typing", "unittest.mock", "ssl", "unittest",
-              "ctypes", "decimal", "argparse", "socket", "sqlite3", "functions", "subprocess",
-              "asyncio-task", "functools", "collections", "sys", "pickle", "tempfile", "shutil", "json",
-              "bisect", "logging", "re", "pathlib", "itertools", "string", "threading"]
+LONG_PAGES = [
+    "os",
+    "stdtypes",
+    "multiprocessing",
+    "datetime",
+    "typing",
+    "unittest.mock",
+    "ssl",
+    "unittest",
+    "ctypes",
+    "decimal",
+    "argparse",
+    "socket",
+    "sqlite3",
+    "functions",
+    "subprocess",
+    "asyncio-task",
+    "functools",
+    "collections",
+    "sys",
+    "pickle",
+    "tempfile",
+    "shutil",
+    "json",
+    "bisect",
+    "logging",
+    "re",
+    "pathlib",
+    "itertools",
+    "string",
+    "threading",
+]
 
 # (question, gold page, a phrase of the gold page's answer)
 QUESTIONS = [
@@ -53,20 +81,32 @@ QUESTIONS = [
     ("What exception does os.makedirs raise if the directory already exists?", "os", "FileExistsError"),
     ("What does nargs='?' do in argparse?", "argparse", "consumed from the command line if possible"),
     ("How do I change the maximum recursion depth of the Python interpreter?", "sys", "setrecursionlimit"),
-    ("What happens in subprocess.run when check is true and the process fails?", "subprocess",
-     "CalledProcessError"),
-    ("What does asyncio.gather do with exceptions when return_exceptions is true?", "asyncio-task",
-     "treated the same as successful results"),
+    (
+        "What happens in subprocess.run when check is true and the process fails?",
+        "subprocess",
+        "CalledProcessError",
+    ),
+    (
+        "What does asyncio.gather do with exceptions when return_exceptions is true?",
+        "asyncio-task",
+        "treated the same as successful results",
+    ),
     ("What happens if lru_cache maxsize is set to None?", "functools", "LRU feature is disabled"),
     ("What does bisect_left return?", "bisect", "insertion point"),
     ("When does SpooledTemporaryFile write its data to disk?", "tempfile", "max_size"),
     ("Which mapping do writes and deletions of a ChainMap change?", "collections", "first mapping"),
-    ("What does zip do with strict=True when the iterables have different lengths?", "functions",
-     "ValueError"),
+    (
+        "What does zip do with strict=True when the iterables have different lengths?",
+        "functions",
+        "ValueError",
+    ),
     ("What is the default precision of the decimal module's context?", "decimal", "28"),
     ("What does json.dumps do with sort_keys=True?", "json", "sorted by key"),
-    ("What does shutil.rmtree do when ignore_errors is true?", "shutil",
-     "errors resulting from failed removals"),
+    (
+        "What does shutil.rmtree do when ignore_errors is true?",
+        "shutil",
+        "errors resulting from failed removals",
+    ),
     ("How do I choose the start method for multiprocessing?", "multiprocessing", "set_start_method"),
     ("What does os.walk do when topdown is false?", "os", "bottom-up"),
     ("What does sqlite3.connect's isolation_level control?", "sqlite3", "isolation_level"),
@@ -76,8 +116,7 @@ QUESTIONS = [
     ("What does re.fullmatch return if the whole string does not match?", "re", "None"),
     ("What does pathlib's Path.resolve do with symlinks?", "pathlib", "symlinks resolved"),
     ("How do I make a thread a daemon thread?", "threading", "daemon"),
-    ("What does logging.basicConfig do if the root logger already has handlers?", "logging",
-     "does nothing"),
+    ("What does logging.basicConfig do if the root logger already has handlers?", "logging", "does nothing"),
 ]
 
 
@@ -90,22 +129,25 @@ def load_pages() -> dict[str, Document]:
     for name in LONG_PAGES:
         path = DOCS / f"{name}.html"
         if path.is_file():
-            out[name] = html_document(path.read_bytes(), f"https://docs.python.org/3.11/library/{name}.html",
-                                      name)
+            out[name] = html_document(
+                path.read_bytes(), f"https://docs.python.org/3.11/library/{name}.html", name
+            )
     return out
 
 
 def results_for(gold: str, names: list[str]) -> list[str]:
     """The gold page and the two long pages after it in the list (three search results)."""
     at = names.index(gold)
-    others = [n for n in names[at + 1:] + names[:at] if n != gold][:2]
+    others = [n for n in names[at + 1 :] + names[:at] if n != gold][:2]
     return [gold, *others]
 
 
 # --- before: the previous rank_pages, kept here for the comparison ----------------------------------------
 
-def rank_pages_before(documents: list[Document], query: str, settings: Settings, k: int,
-                      max_chunks_per_page: int, embedder: Any) -> list[Source]:
+
+def rank_pages_before(
+    documents: list[Document], query: str, settings: Settings, k: int, max_chunks_per_page: int, embedder: Any
+) -> list[Source]:
     from groundglass.answer.index.chunking import chunk_document
     from groundglass.answer.index.store import VECTORS, LocalIndex, WriteItem
 
@@ -119,7 +161,7 @@ def rank_pages_before(documents: list[Document], query: str, settings: Settings,
     vectors = embedder.encode([c.indexed_text for _, chunks in chunked for c in chunks])
     items, row = [], 0
     for doc, chunks in chunked:
-        items.append(WriteItem(doc, chunks, vectors[row:row + len(chunks)], doc.content_hash()))
+        items.append(WriteItem(doc, chunks, vectors[row : row + len(chunks)], doc.content_hash()))
         row += len(chunks)
     with tempfile.TemporaryDirectory(prefix="groundglass-web-") as tmp:
         scratch = settings.model_copy(update={"home": Path(tmp)})
@@ -162,14 +204,18 @@ def main() -> None:
     names = [n for n in LONG_PAGES if n in docs]
     questions = [q for q in QUESTIONS if q[1] in docs][: args.questions]
     n_chunks = {n: len(pages.chunk_pages([d], settings)) for n, d in docs.items()}
-    print(f"pages: {len(docs)} long pages of Python's documentation, "
-          f"{statistics.median(n_chunks.values()):.0f} chunks each (median; max {max(n_chunks.values())}); "
-          f"{len(questions)} questions x 3 pages")
+    print(
+        f"pages: {len(docs)} long pages of Python's documentation, "
+        f"{statistics.median(n_chunks.values()):.0f} chunks each (median; max {max(n_chunks.values())}); "
+        f"{len(questions)} questions x 3 pages"
+    )
 
     from groundglass.answer.llm.load import load_llm
 
-    llm = load_llm(args.model, settings.model_copy(update={"llm": settings.llm.model_copy(
-        update={"context_length": 4096})}))
+    llm = load_llm(
+        args.model,
+        settings.model_copy(update={"llm": settings.llm.model_copy(update={"context_length": 4096})}),
+    )
     count = llm.count_tokens
 
     started = time.perf_counter()
@@ -177,8 +223,10 @@ def main() -> None:
     print(f"load torch embedder: {time.perf_counter() - started:.1f} s")
     started = time.perf_counter()
     onnx_model = load_embedder("onnx")
-    print(f"load onnx embedder ({onnx_model.backend}): {time.perf_counter() - started:.1f} s "
-          "(first use exports it: minutes, once)")
+    print(
+        f"load onnx embedder ({onnx_model.backend}): {time.perf_counter() - started:.1f} s "
+        "(first use exports it: minutes, once)"
+    )
 
     def run_before(q: str, group: list[Document]) -> list[Source]:
         ranked = rank_pages_before(group, q, settings, k, per_page, torch_embedder)
@@ -229,26 +277,37 @@ def main() -> None:
         kept_phrase["before"] += any(phrase.lower() in s.text.lower() for s in whole)
         kept_phrase["after"] += any(phrase.lower() in s.text.lower() for s in dense)
         cold, warm = timings["after (cold cache)"][-1], timings["after (pages read again)"][-1]
-        print(f"  {gold:<16} before {timings['before'][-1]:6.2f} s  after {cold:5.2f} s / {warm:5.2f} s"
-              f"   prompt {tokens['before'][-1]:5d} -> "
-              f"{tokens['after'][-1]:5d} tokens", flush=True)
+        print(
+            f"  {gold:<16} before {timings['before'][-1]:6.2f} s  after {cold:5.2f} s / {warm:5.2f} s"
+            f"   prompt {tokens['before'][-1]:5d} -> "
+            f"{tokens['after'][-1]:5d} tokens",
+            flush=True,
+        )
 
     n = len(questions)
-    print(f"\n1. read pages -> fitted context ({n} questions, 3 pages each, k={k}, top_k={top_k}, "
-          f"{budget} tokens)")
+    print(
+        f"\n1. read pages -> fitted context ({n} questions, 3 pages each, k={k}, top_k={top_k}, "
+        f"{budget} tokens)"
+    )
     print(f"  {'path':<28} {'p50 s':>7} {'p95 s':>7}  gold phrase in context")
     for label, values in timings.items():
         print(f"  {label:<28} {statistics.median(values):7.2f} {pct(values, 95):7.2f}  {found[label]}/{n}")
     base = statistics.median(timings["before"])
     for label in ("after (cold cache)", "after (pages read again)"):
         print(f"  ratio before/{label}: {base / statistics.median(timings[label]):.1f}x faster (p50)")
-    print(f"\n2. prompt tokens ({args.model} tokenizer, whole prompt), same ranked sources, whole chunks vs "
-          "condensed")
+    print(
+        f"\n2. prompt tokens ({args.model} tokenizer, whole prompt), same ranked sources, whole chunks vs "
+        "condensed"
+    )
     b, a = tokens["before"], tokens["after"]
-    print(f"  whole chunks (baseline): p50 {statistics.median(b):.0f}, mean {statistics.mean(b):.0f}; "
-          f"gold phrase in context {kept_phrase['before']}/{n}")
-    print(f"  condensed:               p50 {statistics.median(a):.0f}, mean {statistics.mean(a):.0f}; "
-          f"gold phrase in context {kept_phrase['after']}/{n}")
+    print(
+        f"  whole chunks (baseline): p50 {statistics.median(b):.0f}, mean {statistics.mean(b):.0f}; "
+        f"gold phrase in context {kept_phrase['before']}/{n}"
+    )
+    print(
+        f"  condensed:               p50 {statistics.median(a):.0f}, mean {statistics.mean(a):.0f}; "
+        f"gold phrase in context {kept_phrase['after']}/{n}"
+    )
     print(f"  ratio condensed/whole: {statistics.mean(a) / statistics.mean(b):.2f} (mean)")
 
 

@@ -50,8 +50,12 @@ def main() -> None:
     def chunks(title: str) -> list[str]:
         if title not in chunks_of:
             it = pages[title]
-            doc = Document(uri=title, title=title, kind="wikipedia",
-                           sections=[Section(str(it.get("description") or ""), str(it["extract"]))])
+            doc = Document(
+                uri=title,
+                title=title,
+                kind="wikipedia",
+                sections=[Section(str(it.get("description") or ""), str(it["extract"]))],
+            )
             chunks_of[title] = [c.indexed_text for c in chunk_document(doc, 180, 30, count_tokens_batch)]
         return chunks_of[title]
 
@@ -78,7 +82,7 @@ def main() -> None:
     offset, rows = 0, {}
     for t in all_titles:
         n = len(chunks(t))
-        rows[t] = vecs[offset: offset + n]
+        rows[t] = vecs[offset : offset + n]
         offset += n
     qvecs = embedder.encode([q for q, *_ in items])
 
@@ -93,9 +97,13 @@ def main() -> None:
 
     def decide(question: str, title: str, qv: np.ndarray) -> tuple[float, list[bool]]:
         sims = rows[title] @ qv
-        return float(sims.max()), [any(answers_query(float(x), question, c, cover_threshold=t)
-                                       for x, c in zip(sims, chunks(title), strict=True))
-                                   for t in thresholds]
+        return float(sims.max()), [
+            any(
+                answers_query(float(x), question, c, cover_threshold=t)
+                for x, c in zip(sims, chunks(title), strict=True)
+            )
+            for t in thresholds
+        ]
 
     for (question, own, siblings, answer), qv in zip(items, qvecs, strict=True):
         gold = _norm(answer)
@@ -113,28 +121,39 @@ def main() -> None:
         hits = [d[1][j] if words else d[0] >= thresholds[j] for d in group]
         return float(np.mean(hits))
 
-    print(f"{len(items)} FanOutQA dev sub-questions with a string answer and their page in the corpus: "
-          f"{len(answered)} answered by a passage of their page, {len(unanswered)} whose page lacks the "
-          f"answer; {len(related)} sibling pages that do not answer; {time.perf_counter() - started:.0f} s")
-    print("\nreuse rate: when the page answers / when the page is about the subject but lacks the answer / "
-          "sibling page")
+    print(
+        f"{len(items)} FanOutQA dev sub-questions with a string answer and their page in the corpus: "
+        f"{len(answered)} answered by a passage of their page, {len(unanswered)} whose page lacks the "
+        f"answer; {len(related)} sibling pages that do not answer; {time.perf_counter() - started:.0f} s"
+    )
+    print(
+        "\nreuse rate: when the page answers / when the page is about the subject but lacks the answer / "
+        "sibling page"
+    )
     print("threshold   cosine only                 cosine + all query words in the passage")
     for j, t in enumerate(thresholds):
         mark = "  <- COVER_THRESHOLD" if t == COVER_THRESHOLD else ""
-        print(f"  {t:.2f}    {share(answered, j, False):6.1%} {share(unanswered, j, False):6.1%} "
-              f"{share(related, j, False):6.1%}    {share(answered, j, True):6.1%} "
-              f"{share(unanswered, j, True):6.1%} {share(related, j, True):6.1%}{mark}")
+        print(
+            f"  {t:.2f}    {share(answered, j, False):6.1%} {share(unanswered, j, False):6.1%} "
+            f"{share(related, j, False):6.1%}    {share(answered, j, True):6.1%} "
+            f"{share(unanswered, j, True):6.1%} {share(related, j, True):6.1%}{mark}"
+        )
     print("baseline (no reuse): 0.0 % reused, 0.0 % reused wrongly")
     u, s = np.asarray(unrelated_chunks), np.asarray(sibling_chunks)
-    print(f"\nrelevance floor {RELEVANCE_FLOOR}: drops {(u < RELEVANCE_FLOOR).mean():.1%} of {len(u)} "
-          f"passages from an unrelated conversation, {(s < RELEVANCE_FLOOR).mean():.1%} of {len(s)} "
-          "sibling passages")
+    print(
+        f"\nrelevance floor {RELEVANCE_FLOOR}: drops {(u < RELEVANCE_FLOOR).mean():.1%} of {len(u)} "
+        f"passages from an unrelated conversation, {(s < RELEVANCE_FLOOR).mean():.1%} of {len(s)} "
+        "sibling passages"
+    )
     j = thresholds.index(COVER_THRESHOLD)
     right, wrong = share(answered, j, True), share(unanswered, j, True)
-    print(f"at {COVER_THRESHOLD} with the words check: reuse when answered / when the page lacks the "
-          f"answer = {right:.1%} / {wrong:.1%} = {right / max(wrong, 1e-9):.1f}x "
-          f"(cosine only at 0.65: {share(answered, 4, False) / max(share(unanswered, 4, False), 1e-9):.1f}x; "
-          "baseline: no reuse)")
+    print(
+        f"at {COVER_THRESHOLD} with the words check: reuse when answered / when the page lacks the "
+        f"answer = {right:.1%} / {wrong:.1%} = {right / max(wrong, 1e-9):.1f}x "
+        f"(cosine only at 0.65: {share(answered, 4, False) / max(share(unanswered, 4, False), 1e-9):.1f}x; "
+        "baseline: no reuse)"
+    )
+
 
 if __name__ == "__main__":
     main()

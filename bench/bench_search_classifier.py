@@ -30,14 +30,28 @@ from groundglass.server.search_classifier import needs_search
 
 DATA = Path(__file__).parent / "data"
 DOCS = [
-    ("https://bench.example/eiffel", "Eiffel Tower", "The Eiffel Tower is a wrought-iron lattice tower in "
-     "Paris, France. It was completed in 1889 and is 330 metres tall."),
-    ("https://bench.example/lovelace", "Ada Lovelace", "Ada Lovelace was an English mathematician. In 1843 "
-     "she published the first computer program, for Charles Babbage's Analytical Engine."),
-    ("https://bench.example/python", "Python", "Python is a programming language created by Guido van "
-     "Rossum and first released in 1991."),
-    ("https://bench.example/etna", "Mount Etna", "Mount Etna is an active volcano on the east coast of "
-     "Sicily, Italy, one of the tallest in Europe."),
+    (
+        "https://bench.example/eiffel",
+        "Eiffel Tower",
+        "The Eiffel Tower is a wrought-iron lattice tower in "
+        "Paris, France. It was completed in 1889 and is 330 metres tall.",
+    ),
+    (
+        "https://bench.example/lovelace",
+        "Ada Lovelace",
+        "Ada Lovelace was an English mathematician. In 1843 "
+        "she published the first computer program, for Charles Babbage's Analytical Engine.",
+    ),
+    (
+        "https://bench.example/python",
+        "Python",
+        "Python is a programming language created by Guido van Rossum and first released in 1991.",
+    ),
+    (
+        "https://bench.example/etna",
+        "Mount Etna",
+        "Mount Etna is an active volcano on the east coast of Sicily, Italy, one of the tallest in Europe.",
+    ),
 ]
 
 
@@ -54,8 +68,14 @@ def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
     wrong_skips = [r["question"] for d, r in pairs if r["search"] and not d.search]
     wrong_searches = [r["question"] for d, r in pairs if d.search and not r["search"]]
     baseline = sum(r["search"] for r in rows)  # searching everything is right exactly for these
-    return {"n": len(rows), "accuracy": right / len(rows), "baseline_accuracy": baseline / len(rows),
-            "wrong_skips": wrong_skips, "wrong_searches": wrong_searches, "us_per_question": per_question_us}
+    return {
+        "n": len(rows),
+        "accuracy": right / len(rows),
+        "baseline_accuracy": baseline / len(rows),
+        "wrong_skips": wrong_skips,
+        "wrong_searches": wrong_searches,
+        "us_per_question": per_question_us,
+    }
 
 
 def timed(engine: Any, question: str, *, search: bool) -> tuple[float, float, bool]:
@@ -103,10 +123,14 @@ def time_skips(questions: list[str], model: str, threads: int | None) -> dict[st
         sources_without.append(to_sources)
         declined[1] += d
     median = statistics.median
-    return {"n": len(questions), "median_s_with_search": median(with_search),
-            "median_s_without": median(without),
-            "search_s": median(sources_with) - median(sources_without),  # what the search step costs
-            "declined_with_search": declined[0], "declined_without": declined[1]}
+    return {
+        "n": len(questions),
+        "median_s_with_search": median(with_search),
+        "median_s_without": median(without),
+        "search_s": median(sources_with) - median(sources_without),  # what the search step costs
+        "declined_with_search": declined[0],
+        "declined_without": declined[1],
+    }
 
 
 def main() -> None:
@@ -117,9 +141,11 @@ def main() -> None:
     args = parser.parse_args()
     for name in ("search_classifier.jsonl", "search_classifier_heldout.jsonl"):
         r = score(load(name))
-        print(f"{name}: {r['n']} requests; accuracy {r['accuracy']:.3f} vs baseline (search all) "
-              f"{r['baseline_accuracy']:.3f}, ratio {r['accuracy'] / r['baseline_accuracy']:.2f}; "
-              f"{r['us_per_question']:.0f} us a request")
+        print(
+            f"{name}: {r['n']} requests; accuracy {r['accuracy']:.3f} vs baseline (search all) "
+            f"{r['baseline_accuracy']:.3f}, ratio {r['accuracy'] / r['baseline_accuracy']:.2f}; "
+            f"{r['us_per_question']:.0f} us a request"
+        )
         print(f"  wrong skips (needed sources, not searched): {r['wrong_skips']}")
         print(f"  wrong searches (searched for nothing): {r['wrong_searches']}")
     if args.timed:
@@ -128,11 +154,13 @@ def main() -> None:
         picked = skipped[:: max(1, len(skipped) // args.timed)][: args.timed]
         t = time_skips(picked, args.model, args.threads)
         ratio = t["median_s_without"] / t["median_s_with_search"]
-        print(f"skipped requests answered both ways ({t['n']}, model {args.model}): the search step costs "
-              f"{t['search_s']:.2f} s (median, to the sources, with minus without); whole answers: median "
-              f"{t['median_s_without']:.2f} s without the search vs {t['median_s_with_search']:.2f} s with "
-              f"it (baseline), ratio {ratio:.2f}; declines {t['declined_without']} without vs "
-              f"{t['declined_with_search']} with")
+        print(
+            f"skipped requests answered both ways ({t['n']}, model {args.model}): the search step costs "
+            f"{t['search_s']:.2f} s (median, to the sources, with minus without); whole answers: median "
+            f"{t['median_s_without']:.2f} s without the search vs {t['median_s_with_search']:.2f} s with "
+            f"it (baseline), ratio {ratio:.2f}; declines {t['declined_without']} without vs "
+            f"{t['declined_with_search']} with"
+        )
 
 
 if __name__ == "__main__":

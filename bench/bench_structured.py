@@ -58,12 +58,16 @@ def main() -> None:
             profile = cProfile.Profile()
             started = time.perf_counter()
             profile.enable()
-            value = llm.complete_json(messages, schema, max_tokens=planner.plan_max_tokens(n),
-                                      completion=completion)
+            value = llm.complete_json(
+                messages, schema, max_tokens=planner.plan_max_tokens(n), completion=completion
+            )
             profile.disable()
             wall = time.perf_counter() - started
-            decode = sum(row[2] for (_, _, name), row in pstats.Stats(profile).stats.items()  # type: ignore[attr-defined]
-                         if name == "decode")
+            decode = sum(
+                row[2]
+                for (_, _, name), row in pstats.Stats(profile).stats.items()  # type: ignore[attr-defined]
+                if name == "decode"
+            )
             times[path].append(wall)
             overhead[path].append(wall - decode)
             outputs[path] = json.dumps(value)
@@ -73,14 +77,22 @@ def main() -> None:
     ours, base = statistics.median(times["groundglass"]), statistics.median(times["llama-cpp-python"])
     ours_o = statistics.median(overhead["groundglass"])
     base_o = statistics.median(overhead["llama-cpp-python"])
-    print(f"{llm.name}, {args.threads} threads, plan of {tokens} tokens for a "
-          f"{completion.prompt_tokens}-token prompt, median of {args.repeats}:")
-    print(f"  groundglass greedy grammar loop : {ours:6.2f} s wall, {ours_o:5.2f} s outside decode "
-          f"({ours_o / tokens * 1000:.1f} ms a token)")
-    print(f"  llama-cpp-python grammar sampler: {base:6.2f} s wall, {base_o:5.2f} s outside decode "
-          f"({base_o / tokens * 1000:.1f} ms a token) (baseline)")
-    print(f"  ratio: wall {base / ours:.2f}x, outside decode {base_o / max(ours_o, 1e-9):.1f}x; "
-          f"same output: {outputs['groundglass']}")
+    print(
+        f"{llm.name}, {args.threads} threads, plan of {tokens} tokens for a "
+        f"{completion.prompt_tokens}-token prompt, median of {args.repeats}:"
+    )
+    print(
+        f"  groundglass greedy grammar loop : {ours:6.2f} s wall, {ours_o:5.2f} s outside decode "
+        f"({ours_o / tokens * 1000:.1f} ms a token)"
+    )
+    print(
+        f"  llama-cpp-python grammar sampler: {base:6.2f} s wall, {base_o:5.2f} s outside decode "
+        f"({base_o / tokens * 1000:.1f} ms a token) (baseline)"
+    )
+    print(
+        f"  ratio: wall {base / ours:.2f}x, outside decode {base_o / max(ours_o, 1e-9):.1f}x; "
+        f"same output: {outputs['groundglass']}"
+    )
 
 
 if __name__ == "__main__":

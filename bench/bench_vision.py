@@ -58,7 +58,8 @@ from groundglass.config import load_settings  # noqa: E402
 
 CATS = {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"}
 EXPECTED_LABELS: dict[str, set[str]] = {
-    "coffee": {"espresso", "cup", "coffee mug"}, "chelsea": CATS,
+    "coffee": {"espresso", "cup", "coffee mug"},
+    "chelsea": CATS,
     "rocket": {"missile", "projectile", "space shuttle"},
     "china": {"palace", "bell cote", "monastery", "pagoda"},
     "astronaut": {"space shuttle", "spacesuit"},  # no spacesuit class in ImageNet-1k: expected to miss
@@ -128,8 +129,9 @@ def label_section(repeat: int) -> None:
     print(f"{'photo':<10} {'size':>9} {'label s':>8} {'prep s':>7}  top labels")
     label_t, prep_t, hits = [], [], 0
     for name, blob in photos().items():
-        t_label, labels = timed(lambda blob=blob: classify(Image.open(io.BytesIO(blob)).convert("RGB"), 3),
-                                repeat)
+        t_label, labels = timed(
+            lambda blob=blob: classify(Image.open(io.BytesIO(blob)).convert("RGB"), 3), repeat
+        )
         t_prep, _ = timed(lambda blob=blob: preprocess(Image.open(io.BytesIO(blob)).convert("RGB")), repeat)
         label_t.append(t_label)
         prep_t.append(t_prep)
@@ -139,8 +141,10 @@ def label_section(repeat: int) -> None:
         shown = ", ".join(f"{lb.name} {lb.score:.2f}" for lb in labels)
         print(f"{name:<10} {size:>9} {t_label:8.3f} {t_prep:7.3f}  {shown}{'' if hit else '  (miss)'}")
     ml, mp = statistics.mean(label_t), statistics.mean(prep_t)
-    print(f"Labelling seconds per image: {ml:.3f} (baseline decode+preprocess {mp:.3f}; "
-          f"ratio {ml / mp:.1f}x); top-1 as expected: {hits}/{len(label_t)}")
+    print(
+        f"Labelling seconds per image: {ml:.3f} (baseline decode+preprocess {mp:.3f}; "
+        f"ratio {ml / mp:.1f}x); top-1 as expected: {hits}/{len(label_t)}"
+    )
 
 
 def end_to_end_section(threads: int | None, model: str) -> None:
@@ -151,20 +155,32 @@ def end_to_end_section(threads: int | None, model: str) -> None:
     with tempfile.TemporaryDirectory() as home:
         settings = load_settings(home=home, vision={"threads": threads})
         index = LocalIndex.open(settings, "vision-bench", create=True)
-        docs = [Document(uri=f"file:///corpus/{name}", title=text.splitlines()[0].lstrip("# "),
-                         sections=[Section("", text.split("\n", 2)[2])], kind="markdown")
-                for name, text in SEARCH_CORPUS.items()]
+        docs = [
+            Document(
+                uri=f"file:///corpus/{name}",
+                title=text.splitlines()[0].lstrip("# "),
+                sections=[Section("", text.split("\n", 2)[2])],
+                kind="markdown",
+            )
+            for name, text in SEARCH_CORPUS.items()
+        ]
         add_documents(index, docs)
         get_embedder().encode(["warm up"])
         cases = [
-            ("terminal", terminal(TERMINAL_ERROR).png(), "how do I fix this?",
-             "python-modulenotfounderror.md"),
+            (
+                "terminal",
+                terminal(TERMINAL_ERROR).png(),
+                "how do I fix this?",
+                "python-modulenotfounderror.md",
+            ),
             ("sign", sign(ZERMATT_SIGN).png(), "", "zermatt.md"),
             ("coffee", photo_png("coffee"), "how much caffeine is in this?", "espresso.md"),
             ("chelsea", photo_png("chelsea"), "", "tabby-cat.md"),
         ]
-        print(f"\n{'image':<9} {'decode':>7} {'ocr':>6} {'labels':>7} {'queries':>8} {'search':>7} "
-              f"{'total':>6}  best page")
+        print(
+            f"\n{'image':<9} {'decode':>7} {'ocr':>6} {'labels':>7} {'queries':>8} {'search':>7} "
+            f"{'total':>6}  best page"
+        )
         totals = []
         for name, blob, question, expected in cases:
             t0 = time.perf_counter()
@@ -179,8 +195,10 @@ def end_to_end_section(threads: int | None, model: str) -> None:
             ocr_s, label_s = facts.timings.get("ocr", 0.0), facts.timings.get("labels", 0.0)
             totals.append(t4 - t0)
             verdict = "ok" if best[0] == expected else f"WRONG (expected {expected})"
-            print(f"{name:<9} {t1 - t0:7.3f} {ocr_s:6.2f} {label_s:7.2f} {t3 - t2:8.4f} {t4 - t3:7.3f} "
-                  f"{t4 - t0:6.2f}  {best[0]} {verdict}")
+            print(
+                f"{name:<9} {t1 - t0:7.3f} {ocr_s:6.2f} {label_s:7.2f} {t3 - t2:8.4f} {t4 - t3:7.3f} "
+                f"{t4 - t0:6.2f}  {best[0]} {verdict}"
+            )
         print(f"Image question to retrieved pages: {statistics.mean(totals):.2f} s per image on average")
         index.close()
         answer_stages(settings, cases, model)
@@ -191,17 +209,27 @@ def answer_stages(settings: Any, cases: list[tuple[str, bytes, str, str]], model
     from groundglass.answer.engine import Engine
     from groundglass.answer.types import AskRequest
 
-    engine = Engine(settings.model_copy(update={"llm": settings.llm.model_copy(
-        update={"model": model, "max_tokens": 48, "temperature": 0.0})}))
+    engine = Engine(
+        settings.model_copy(
+            update={
+                "llm": settings.llm.model_copy(update={"model": model, "max_tokens": 48, "temperature": 0.0})
+            }
+        )
+    )
     engine.answer(AskRequest.from_question("warm up: what is espresso?", index="vision-bench"))
     print(f"\nAnswer stages through the engine, model {model!r} (seconds; stage ends, cumulative)")
-    print(f"{'image':<9} {'images':>7} {'search':>7} {'rank':>6} {'1st tok':>8} {'answer':>7} {'total':>6}  "
-          f"{'text-only':>9} {'ratio':>6}  cited")
+    print(
+        f"{'image':<9} {'images':>7} {'search':>7} {'rank':>6} {'1st tok':>8} {'answer':>7} {'total':>6}  "
+        f"{'text-only':>9} {'ratio':>6}  cited"
+    )
     ratios = []
     for name, blob, question, _expected in cases:
         started = time.perf_counter()
-        answer = engine.answer(AskRequest.from_question(question, index="vision-bench",
-                                                        images=[ImageInput.from_bytes(blob, name)]))
+        answer = engine.answer(
+            AskRequest.from_question(
+                question, index="vision-bench", images=[ImageInput.from_bytes(blob, name)]
+            )
+        )
         total = time.perf_counter() - started
         t = answer.timings
         started = time.perf_counter()
@@ -216,8 +244,9 @@ def answer_stages(settings: Any, cases: list[tuple[str, bytes, str, str]], model
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per image after a warm-up")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (OCR)")
     parser.add_argument("--model", default="default", help="model spec for the answer stages")

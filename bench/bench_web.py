@@ -41,6 +41,7 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 # --- servers in a child process (so the GIL of the server does not slow the client down) -------------
 
+
 def _serve(queue: Any) -> None:
     from loopback_web import SearchAPI, WebSite
 
@@ -63,6 +64,7 @@ def start_servers() -> tuple[mp.Process, str, Any]:
 
 # --- 1. fetch throughput ------------------------------------------------------------------------------
 
+
 def throughput(site_url: str, n_pages: int) -> None:
     from loopback_web import WEB_DIR
 
@@ -73,8 +75,13 @@ def throughput(site_url: str, n_pages: int) -> None:
     urls = [f"{site_url}/copy/{i}/{names[i % len(names)]}" for i in range(n_pages)]
 
     async def run(concurrency: int, extract: bool) -> float:
-        settings = ReaderSettings(concurrency=concurrency, per_host_concurrency=concurrency,
-                                  per_host_delay_s=0, allowed_networks=["127.0.0.1/32"], timeout_s=30)
+        settings = ReaderSettings(
+            concurrency=concurrency,
+            per_host_concurrency=concurrency,
+            per_host_delay_s=0,
+            allowed_networks=["127.0.0.1/32"],
+            timeout_s=30,
+        )
         async with PageReader(settings) as reader:
             started = time.perf_counter()
             if extract:
@@ -90,10 +97,14 @@ def throughput(site_url: str, n_pages: int) -> None:
                 await asyncio.gather(*(one(u) for u in urls))
             return len(urls) / (time.perf_counter() - started)
 
-    print(f"\n1. Page fetch throughput: {n_pages} HTML pages (2.5-6 KB) from a loopback server in another "
-          "process; per-host limits lifted")
-    print(f"   {'concurrency':>11} | {'fetch pages/s':>13} | {'x vs 1':>6} | {'fetch+extract pages/s':>21} | "
-          f"{'x vs 1':>6}")
+    print(
+        f"\n1. Page fetch throughput: {n_pages} HTML pages (2.5-6 KB) from a loopback server in another "
+        "process; per-host limits lifted"
+    )
+    print(
+        f"   {'concurrency':>11} | {'fetch pages/s':>13} | {'x vs 1':>6} | {'fetch+extract pages/s':>21} | "
+        f"{'x vs 1':>6}"
+    )
     asyncio.run(run(1, True))  # warm-up: trafilatura and the client
     base_fetch = base_read = 0.0
     for c in (1, 4, 16):
@@ -101,8 +112,10 @@ def throughput(site_url: str, n_pages: int) -> None:
         read = asyncio.run(run(c, True))
         if c == 1:
             base_fetch, base_read = fetch, read
-        print(f"   {c:>11} | {fetch:>13.1f} | {fetch / base_fetch:>6.2f} | {read:>21.1f} | "
-              f"{read / base_read:>6.2f}")
+        print(
+            f"   {c:>11} | {fetch:>13.1f} | {fetch / base_fetch:>6.2f} | {read:>21.1f} | "
+            f"{read / base_read:>6.2f}"
+        )
 
 
 # --- 2. extraction quality ----------------------------------------------------------------------------
@@ -150,8 +163,10 @@ def extraction_quality() -> None:
     from loopback_web import WEB_DIR
 
     print("\n2. Extraction quality on the loopback pages (main text = the page's article/main element)")
-    print(f"   {'page':<18} {'main w':>6} {'boiler w':>8} | {'trafilatura kept/removed':>24} | "
-          f"{'tag-strip kept/removed':>22}")
+    print(
+        f"   {'page':<18} {'main w':>6} {'boiler w':>8} | {'trafilatura kept/removed':>24} | "
+        f"{'tag-strip kept/removed':>22}"
+    )
     rows = []
     for path in sorted(WEB_DIR.glob("*.html")):
         html = path.read_text(encoding="utf-8")
@@ -159,18 +174,23 @@ def extraction_quality() -> None:
         t = score(trafilatura_text(html, f"http://127.0.0.1/{path.name}"), main, boiler)
         b = score(strip_tags(html), main, boiler)
         rows.append((t, b))
-        print(f"   {path.name:<18} {sum(main.values()):>6} {sum(boiler.values()):>8} | "
-              f"{t[0]:>11.1%} / {t[1]:>9.1%} | {b[0]:>10.1%} / {b[1]:>9.1%}")
+        print(
+            f"   {path.name:<18} {sum(main.values()):>6} {sum(boiler.values()):>8} | "
+            f"{t[0]:>11.1%} / {t[1]:>9.1%} | {b[0]:>10.1%} / {b[1]:>9.1%}"
+        )
     tk = statistics.mean(r[0][0] for r in rows)
     tr = statistics.mean(r[0][1] for r in rows)
     bk = statistics.mean(r[1][0] for r in rows)
     br = statistics.mean(r[1][1] for r in rows)
     print(f"   {'mean':<33} | {tk:>11.1%} / {tr:>9.1%} | {bk:>10.1%} / {br:>9.1%}")
-    print(f"   boilerplate removed: trafilatura {tr:.1%} vs baseline {br:.1%}; main text kept: "
-          f"{tk:.1%} vs {bk:.1%} (ratio {tk / bk:.2f})")
+    print(
+        f"   boilerplate removed: trafilatura {tr:.1%} vs baseline {br:.1%}; main text kept: "
+        f"{tk:.1%} vs {bk:.1%} (ratio {tk / bk:.2f})"
+    )
 
 
 # --- 3. time to first token with and without overlap -----------------------------------------------------
+
 
 def ttft(site_url: str, api_url: str, model: str, rounds: int) -> None:
     """Through the engine, as `groundglass ask --search web` runs: llm.prefill_during_search on and off."""
@@ -179,12 +199,20 @@ def ttft(site_url: str, api_url: str, model: str, rounds: int) -> None:
     from groundglass.answer.types import AskRequest
     from groundglass.config import Settings
 
-    eng = Engine(Settings.model_validate({
-        "home": os.environ.get("GROUNDGLASS_HOME") or str(Settings().home),  # where the models are
-        "llm": {"model": model, "max_tokens": 8, "temperature": 0.0},
-        "search": {"providers": ["searxng"], "cache_ttl_s": 0,
-                   "searxng": {"base_url": f"{api_url}/searxng"},
-                   "reader": {"allowed_networks": ["127.0.0.1/32"], "per_host_delay_s": 0}}}))
+    eng = Engine(
+        Settings.model_validate(
+            {
+                "home": os.environ.get("GROUNDGLASS_HOME") or str(Settings().home),  # where the models are
+                "llm": {"model": model, "max_tokens": 8, "temperature": 0.0},
+                "search": {
+                    "providers": ["searxng"],
+                    "cache_ttl_s": 0,
+                    "searxng": {"base_url": f"{api_url}/searxng"},
+                    "reader": {"allowed_networks": ["127.0.0.1/32"], "per_host_delay_s": 0},
+                },
+            }
+        )
+    )
 
     def first_token(overlap: bool, q: str) -> tuple[float, float, float]:
         """(time to first token, time to sources, total) for one web-mode question."""
@@ -203,17 +231,21 @@ def ttft(site_url: str, api_url: str, model: str, rounds: int) -> None:
         print(f"\n3. TTFT: model {model!r} has no prefix cache to warm (an HTTP endpoint); skipped")
         return
     # a long question: the part of the prompt known before the sources are
-    questions = [f"{QUESTION} Please answer from the reports of the Trinity House engineers, the "
-                 f"keepers' logbooks and the histories of Smeaton's and Douglass's towers ({i})"
-                 for i in range(rounds)]  # distinct: no prefix left from the last round
+    questions = [
+        f"{QUESTION} Please answer from the reports of the Trinity House engineers, the "
+        f"keepers' logbooks and the histories of Smeaton's and Douglass's towers ({i})"
+        for i in range(rounds)
+    ]  # distinct: no prefix left from the last round
     first_token(False, "warm-up question about the Eddystone lighthouse")  # loads embedder, trafilatura
     seq, ovl = [], []
     for q in questions:  # interleaved, so that a change in the machine's load hits both alike
         seq.append(first_token(False, q + " s"))
         ovl.append(first_token(True, q + " o"))
     s_med, o_med = statistics.median(x[0] for x in seq), statistics.median(x[0] for x in ovl)
-    print(f"\n3. Time to first token, web mode through the engine, model {model!r}, {rounds} questions each, "
-          "median")
+    print(
+        f"\n3. Time to first token, web mode through the engine, model {model!r}, {rounds} questions each, "
+        "median"
+    )
     s_search, o_search = statistics.median(x[1] for x in seq), statistics.median(x[1] for x in ovl)
     print(f"   sequential (prefill_during_search off): {s_med:.2f} s  (sources after {s_search:.2f} s)")
     print(f"   overlapped (prefill_during_search on):  {o_med:.2f} s  (sources after {o_search:.2f} s)")

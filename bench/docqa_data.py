@@ -66,10 +66,14 @@ def load(path: Path = DATA_FILE) -> list[Question]:
             kind = row["kind"]
             if kind not in KINDS:
                 raise ValueError(f"kind {kind!r} is none of {KINDS}")
-            q = Question(id=row["id"], kind=kind, question=row["question"],
-                         gold_pages=tuple(row["gold_pages"]),
-                         answer=tuple(tuple(item) for item in row.get("answer", [])),
-                         absent=tuple(row.get("absent", [])))
+            q = Question(
+                id=row["id"],
+                kind=kind,
+                question=row["question"],
+                gold_pages=tuple(row["gold_pages"]),
+                answer=tuple(tuple(item) for item in row.get("answer", [])),
+                absent=tuple(row.get("absent", [])),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}:{n}: {exc}") from exc
         if (q.kind == "none") != (not q.answer):
@@ -131,8 +135,9 @@ def main_text(rel: str, root: Path = DOCS_ROOT) -> tuple[str, str]:
     return title, re.sub(r"\s+", " ", body[0].text_content()).strip()
 
 
-def verify(questions: list[Question], root: Path = DOCS_ROOT,
-           dirs: tuple[str, ...] = CORPUS_DIRS) -> list[str]:
+def verify(
+    questions: list[Question], root: Path = DOCS_ROOT, dirs: tuple[str, ...] = CORPUS_DIRS
+) -> list[str]:
     """Problems with the set: gold pages missing or outside the corpus, answers not on their gold
     page, "absent" strings present somewhere in the corpus, repeated ids. Empty when all is well."""
     problems: list[str] = []
@@ -158,8 +163,11 @@ def verify(questions: list[Question], root: Path = DOCS_ROOT,
         for page in pages:
             text = page_text(page, root)
             for q, s in absent:
-                hit = (re.search(s[3:], text, re.IGNORECASE | re.DOTALL) if s.startswith("re:")
-                       else s.lower() in text.lower())
+                hit = (
+                    re.search(s[3:], text, re.IGNORECASE | re.DOTALL)
+                    if s.startswith("re:")
+                    else s.lower() in text.lower()
+                )
                 if hit:
                     problems.append(f"{q.id}: {s!r} occurs on {page}, so the docs may answer it")
     return problems

@@ -36,7 +36,9 @@ _DECLINE = re.compile(
     r"|no (?:information|mention|details?|such|documentation|data)"
     r"|not enough information|insufficient information"
     r"|(?:there is|there's) no (?:\w+ )?(?:parameter|option|function|flag|setting|argument|variable|method)"
-    r")", re.IGNORECASE)
+    r")",
+    re.IGNORECASE,
+)
 
 
 def strip_markers(text: str) -> str:
@@ -55,7 +57,7 @@ def page_key(url: str, bases: Sequence[str]) -> str | None:
     for base in bases:
         base = base.rstrip("/") + "/"
         if url.startswith(base):
-            return unquote(urlsplit(url[len(base):]).path) or None
+            return unquote(urlsplit(url[len(base) :]).path) or None
     return None
 
 
@@ -103,15 +105,27 @@ class Scored:
     seconds: float
 
 
-def score(question: Question, answer: str, source_urls: Sequence[str], bases: Sequence[str],
-          seconds: float, flagged_declined: bool = False) -> Scored:
+def score(
+    question: Question,
+    answer: str,
+    source_urls: Sequence[str],
+    bases: Sequence[str],
+    seconds: float,
+    flagged_declined: bool = False,
+) -> Scored:
     declined = flagged_declined or is_decline(answer)
     cited = cited_pages(answer, source_urls, bases)
     answerable = question.kind != "none"
-    return Scored(id=question.id, kind=question.kind, correct=correct(question, answer, declined),
-                  declined=declined, gold_cited=gold_cited(question, cited) if answerable else 0.0,
-                  precision=citation_precision(question, cited) if answerable else None,
-                  cited=cited, seconds=seconds)
+    return Scored(
+        id=question.id,
+        kind=question.kind,
+        correct=correct(question, answer, declined),
+        declined=declined,
+        gold_cited=gold_cited(question, cited) if answerable else 0.0,
+        precision=citation_precision(question, cited) if answerable else None,
+        cited=cited,
+        seconds=seconds,
+    )
 
 
 def _mean(values: Iterable[float]) -> float | None:

@@ -25,9 +25,40 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from bench.docqa_data import main_text
 
 # Query words that carry no topic: left out of the FTS5 query so that BM25 ranks on the content words.
-STOPWORDS = frozenset(["a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from",
-                       "how", "i", "in", "is", "it", "of", "on", "or", "the", "to", "what", "when", "where",
-                       "which", "who", "why", "with"])
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "with",
+    ]
+)
 MAX_RESULTS = 10
 
 
@@ -43,8 +74,9 @@ class DocSearch:
     def __init__(self, root: Path, pages: Sequence[str]) -> None:
         self.db = sqlite3.connect(":memory:", check_same_thread=False)
         self.lock = threading.Lock()
-        self.db.execute("CREATE VIRTUAL TABLE pages USING fts5(path UNINDEXED, title, body, "
-                        "tokenize='porter unicode61')")
+        self.db.execute(
+            "CREATE VIRTUAL TABLE pages USING fts5(path UNINDEXED, title, body, tokenize='porter unicode61')"
+        )
         rows = []
         for rel in pages:
             title, body = main_text(rel, root)
@@ -59,7 +91,9 @@ class DocSearch:
         with self.lock:
             rows = self.db.execute(
                 "SELECT path, title, snippet(pages, 2, '', '', ' … ', 32), bm25(pages, 5.0, 1.0) AS s "
-                "FROM pages WHERE pages MATCH ? ORDER BY s LIMIT ?", (match, limit)).fetchall()
+                "FROM pages WHERE pages MATCH ? ORDER BY s LIMIT ?",
+                (match, limit),
+            ).fetchall()
         return [{"path": p, "title": t, "snippet": s, "score": -float(score)} for p, t, s, score in rows]
 
 
@@ -85,17 +119,33 @@ class DocSite:
                         self.send(403, b"<html><body>403 Forbidden</body></html>", "text/html")
                         return
                     hits = site.search.search(query.get("q", ""))
-                    results = [{"url": f"{site.base_url}/docs/{h['path']}", "title": h["title"],
-                                "content": h["snippet"], "engine": "loopback", "engines": ["loopback"],
-                                "score": h["score"], "category": "general", "publishedDate": None}
-                               for h in hits]
-                    body = {"query": query.get("q", ""), "number_of_results": len(results),
-                            "results": results, "answers": [], "corrections": [], "infoboxes": [],
-                            "suggestions": [], "unresponsive_engines": []}
+                    results = [
+                        {
+                            "url": f"{site.base_url}/docs/{h['path']}",
+                            "title": h["title"],
+                            "content": h["snippet"],
+                            "engine": "loopback",
+                            "engines": ["loopback"],
+                            "score": h["score"],
+                            "category": "general",
+                            "publishedDate": None,
+                        }
+                        for h in hits
+                    ]
+                    body = {
+                        "query": query.get("q", ""),
+                        "number_of_results": len(results),
+                        "results": results,
+                        "answers": [],
+                        "corrections": [],
+                        "infoboxes": [],
+                        "suggestions": [],
+                        "unresponsive_engines": [],
+                    }
                     self.send(200, json.dumps(body).encode(), "application/json")
                     return
                 if parts.path.startswith("/docs/"):
-                    target = (site.root / unquote(parts.path[len("/docs/"):])).resolve()
+                    target = (site.root / unquote(parts.path[len("/docs/") :])).resolve()
                     if target.is_file() and target.is_relative_to(site.root):
                         self.send(200, target.read_bytes(), "text/html; charset=utf-8")
                         return

@@ -49,18 +49,25 @@ SUBPROCESS_TIMEOUT_S = 900
 
 
 def write_config(path: Path, searxng_url: str, threads: int | None) -> None:
-    lines = ['[search]', 'providers = ["searxng"]', 'cache_ttl_s = 0',
-             '[search.searxng]', f'base_url = "{searxng_url}"',
-             '[search.reader]', 'allow_private = true']
+    lines = [
+        "[search]",
+        'providers = ["searxng"]',
+        "cache_ttl_s = 0",
+        "[search.searxng]",
+        f'base_url = "{searxng_url}"',
+        "[search.reader]",
+        "allow_private = true",
+    ]
     if threads:
-        lines = ['[llm]', f'threads = {threads}', *lines]
+        lines = ["[llm]", f"threads = {threads}", *lines]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def git_head() -> str:
     try:
-        return subprocess.run(["git", "log", "-1", "--format=%h %cI %s"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "log", "-1", "--format=%h %cI %s"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -81,8 +88,9 @@ def run_json(cmd: list[str], env: dict[str, str]) -> tuple[dict[str, Any] | None
         return None, seconds, f"not JSON: {done.stdout[:300]!r}"
 
 
-def ours(question: Question, mode: str, args: argparse.Namespace, cfg: Path,
-         env: dict[str, str]) -> tuple[str, list[str], bool, float, dict[str, Any]]:
+def ours(
+    question: Question, mode: str, args: argparse.Namespace, cfg: Path, env: dict[str, str]
+) -> tuple[str, list[str], bool, float, dict[str, Any]]:
     exe = str(Path(sys.executable).parent / "groundglass")
     cmd = [exe, "ask", question.question, "--json", "--model", args.model, "--config", str(cfg)]
     cmd += ["--search", "web"] if mode == "web" else ["--search", "index", "--index", args.index]
@@ -94,10 +102,25 @@ def ours(question: Question, mode: str, args: argparse.Namespace, cfg: Path,
     return content, urls, bool(out.get("declined")), seconds, {"usage": out.get("usage", {})}
 
 
-def naive(question: Question, mode: str, args: argparse.Namespace, cfg: Path, searxng: str,
-          env: dict[str, str]) -> tuple[str, list[str], bool, float, dict[str, Any]]:
-    cmd = [sys.executable, "-m", "bench.naive_rag", question.question, "--mode", mode, "--model", args.model,
-           "--config", str(cfg), "--searxng", searxng, "--index", args.index]
+def naive(
+    question: Question, mode: str, args: argparse.Namespace, cfg: Path, searxng: str, env: dict[str, str]
+) -> tuple[str, list[str], bool, float, dict[str, Any]]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.naive_rag",
+        question.question,
+        "--mode",
+        mode,
+        "--model",
+        args.model,
+        "--config",
+        str(cfg),
+        "--searxng",
+        searxng,
+        "--index",
+        args.index,
+    ]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     out, seconds, error = run_json(cmd, env)
@@ -124,8 +147,10 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 
 def table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
-    head = ("| mode | pipeline | correct, single | correct, two pages | gold page cited (1 / 2) | "
-            "citation precision (1 / 2) | declines (unanswerable) | s/answer p50 |")
+    head = (
+        "| mode | pipeline | correct, single | correct, two pages | gold page cited (1 / 2) | "
+        "citation precision (1 / 2) | declines (unanswerable) | s/answer p50 |"
+    )
     lines = [head, "|---|---|---|---|---|---|---|---|"]
     for mode, per in summary.items():
         for name in PIPELINES:
@@ -137,11 +162,14 @@ def table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
                 f"{fmt(s['gold_cited_single'])} / {fmt(s['gold_cited_two'])} | "
                 f"{fmt(s['precision_single'])} / {fmt(s['precision_two'])} | "
                 f"{s['declines_none']} of {s['n']['none']} | {fmt(s['seconds_p50'], 1)} |"
-                + (f" ({s['errors']} failed runs left out)" if s["errors"] else ""))
+                + (f" ({s['errors']} failed runs left out)" if s["errors"] else "")
+            )
         a, b = per.get("groundglass"), per.get("naive")
         if a and b and a["seconds_p50"] and b["seconds_p50"]:
-            lines.append(f"| {mode} | ratio groundglass / naive | | | | | | "
-                         f"{a['seconds_p50'] / b['seconds_p50']:.2f}x |")
+            lines.append(
+                f"| {mode} | ratio groundglass / naive | | | | | | "
+                f"{a['seconds_p50'] / b['seconds_p50']:.2f}x |"
+            )
     return "\n".join(lines)
 
 
@@ -163,10 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", choices=["web", "index", "both"], default="both")
     ap.add_argument("--limit", type=int, default=None, help="first N questions (kinds interleaved)")
     ap.add_argument("--model", default="default")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="llama.cpp threads for both (default: all cores)")
-    ap.add_argument("--minutes", type=float, default=0.0,
-                    help="start no new question after this many minutes (0: no limit)")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="llama.cpp threads for both (default: all cores)"
+    )
+    ap.add_argument(
+        "--minutes",
+        type=float,
+        default=0.0,
+        help="start no new question after this many minutes (0: no limit)",
+    )
     ap.add_argument("--index", default="pydocs", help="local index name for --mode index")
     ap.add_argument("--work", type=Path, default=Path("runs/eval_docs"), help="copy of the pages, config")
     ap.add_argument("--out", type=Path, default=Path("runs/eval_docs.json"))
@@ -183,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.limit is not None and args.limit < 1:
         ap.error("--limit must be at least 1")
-    questions = interleave(load())[:args.limit]
+    questions = interleave(load())[: args.limit]
     modes = ["web", "index"] if args.mode == "both" else [args.mode]
 
     from bench.docqa_site import DocSite
@@ -194,18 +227,31 @@ def main(argv: list[str] | None = None) -> int:
     site = DocSite(html, pages)
     cfg = (args.work / "config.toml").resolve()
     write_config(cfg, site.searxng_url, args.threads)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
     bases = [site.docs_url, html.as_uri()]
     meta: dict[str, Any] = {
-        "git": git_head(), "model": args.model, "threads": args.threads or "default (all cores)",
-        "cores": os.cpu_count(), "loadavg_start": os.getloadavg(),
-        "started": time.strftime("%FT%TZ", time.gmtime()), "pages": len(pages), "corpus": list(CORPUS_DIRS),
+        "git": git_head(),
+        "model": args.model,
+        "threads": args.threads or "default (all cores)",
+        "cores": os.cpu_count(),
+        "loadavg_start": os.getloadavg(),
+        "started": time.strftime("%FT%TZ", time.gmtime()),
+        "pages": len(pages),
+        "corpus": list(CORPUS_DIRS),
         "site_build_s": round(time.perf_counter() - started_site, 1),
         "timing": "each answer is one process (python start + model load + search + read + rank + generate), "
-                  "for both pipelines; the machine may be shared (see loadavg)"}
-    print(f"eval_docs: {len(questions)} questions, modes {modes}, model {args.model}, {len(pages)} pages; "
-          f"git {meta['git']}", flush=True)
+        "for both pipelines; the machine may be shared (see loadavg)",
+    }
+    print(
+        f"eval_docs: {len(questions)} questions, modes {modes}, model {args.model}, {len(pages)} pages; "
+        f"git {meta['git']}",
+        flush=True,
+    )
     if "index" in modes:
         print(f"building index {args.index!r} from {html} (incremental) ...", flush=True)
         meta["index_build"] = build_index(args, html, cfg, env)
@@ -221,24 +267,48 @@ def main(argv: list[str] | None = None) -> int:
             for mode in modes:
                 order = PIPELINES if qi % 2 == 0 else PIPELINES[::-1]
                 for name in order:
-                    run = (ours(q, mode, args, cfg, env) if name == "groundglass"
-                           else naive(q, mode, args, cfg, site.searxng_url, env))
+                    run = (
+                        ours(q, mode, args, cfg, env)
+                        if name == "groundglass"
+                        else naive(q, mode, args, cfg, site.searxng_url, env)
+                    )
                     answer, urls, flagged, seconds, extra = run
                     s = score(q, answer, urls, bases, round(seconds, 2), flagged)
-                    rows.append({"mode": mode, "pipeline": name, "id": q.id, "question": q.question,
-                                 "answer": answer, "sources": urls, "score": s.__dict__, **extra})
+                    rows.append(
+                        {
+                            "mode": mode,
+                            "pipeline": name,
+                            "id": q.id,
+                            "question": q.question,
+                            "answer": answer,
+                            "sources": urls,
+                            "score": s.__dict__,
+                            **extra,
+                        }
+                    )
                     mark = "ok" if s.correct else ("declined" if s.declined else "wrong")
                     err = f" ERROR {extra['error'][:200]}" if "error" in extra else ""
-                    print(f"[{qi + 1}/{len(questions)}] {mode:5} {name:11} {q.id} {mark:8} {seconds:6.1f}s "
-                          f"cited={s.cited} :: {answer[:110]!r}{err}", flush=True)
+                    print(
+                        f"[{qi + 1}/{len(questions)}] {mode:5} {name:11} {q.id} {mark:8} {seconds:6.1f}s "
+                        f"cited={s.cited} :: {answer[:110]!r}{err}",
+                        flush=True,
+                    )
                     meta["loadavg_end"] = os.getloadavg()
-                    args.out.write_text(json.dumps({"meta": meta, "summary": summaries(rows), "rows": rows},
-                                                   indent=1, ensure_ascii=False), encoding="utf-8")
+                    args.out.write_text(
+                        json.dumps(
+                            {"meta": meta, "summary": summaries(rows), "rows": rows},
+                            indent=1,
+                            ensure_ascii=False,
+                        ),
+                        encoding="utf-8",
+                    )
     finally:
         site.close()
     print()
-    print(f"git {meta['git']}; model {args.model}; load average start {meta['loadavg_start']}, "
-          f"end {meta.get('loadavg_end')}; {meta['timing']}")
+    print(
+        f"git {meta['git']}; model {args.model}; load average start {meta['loadavg_start']}, "
+        f"end {meta.get('loadavg_end')}; {meta['timing']}"
+    )
     print(table(summaries(rows)))
     print(f"details: {args.out}")
     return 0

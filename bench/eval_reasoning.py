@@ -143,8 +143,10 @@ def timed_answer(engine: Engine, request: AskRequest) -> tuple[Answer | None, di
                 return None, {"error": event.message, "seconds": time.perf_counter() - started}
             elif isinstance(event, Done):
                 seconds = time.perf_counter() - started
-                return event.answer, {"seconds": seconds, "first_token_s": first if first is not None
-                                      else seconds}
+                return event.answer, {
+                    "seconds": seconds,
+                    "first_token_s": first if first is not None else seconds,
+                }
     except GroundglassError as exc:
         return None, {"error": str(exc), "seconds": time.perf_counter() - started}
     return None, {"error": "the stream ended without an answer", "seconds": time.perf_counter() - started}
@@ -159,8 +161,14 @@ def answer_text(answer: Answer) -> str:
 
 def judge(q: dict[str, Any], level: str, answer: Answer | None, timing: dict[str, Any]) -> dict[str, Any]:
     needed = needed_pages(q)
-    rec: dict[str, Any] = {"id": q["id"], "question": q["question"], "level": level, "gold": q["answer"],
-                           "needed_pages": needed, **timing}
+    rec: dict[str, Any] = {
+        "id": q["id"],
+        "question": q["question"],
+        "level": level,
+        "gold": q["answer"],
+        "needed_pages": needed,
+        **timing,
+    }
     if answer is None:
         rec.update(loose=0.0, strict=False, page_recall=0.0, sentences=[], searches=0)
         return rec
@@ -170,19 +178,37 @@ def judge(q: dict[str, Any], level: str, answer: Answer | None, timing: dict[str
     sentences = []
     for a in answer.attribution:
         cited = [answer.sources[n - 1].title for n in a.citations if 0 < n <= len(answer.sources)]
-        sentences.append({"text": a.text, "cited": cited, "supported": a.supported,
-                          "on_page": bool(cited) and all(t in needed for t in cited)})
+        sentences.append(
+            {
+                "text": a.text,
+                "cited": cited,
+                "supported": a.supported,
+                "on_page": bool(cited) and all(t in needed for t in cited),
+            }
+        )
     reasoning = answer.reasoning or {}
     rec.update(
-        answer=text, trace=answer.content[: len(answer.content) - len(text)].strip(), loose=match.loose,
-        strict=match.strict, missing=match.missing, sources=titles,
-        page_recall=sum(t in titles for t in needed) / len(needed), sentences=sentences,
-        searches=answer.usage.num_search_queries, reasoning_tokens=answer.usage.reasoning_tokens,
-        completion_tokens=answer.usage.completion_tokens, prompt_tokens=answer.usage.prompt_tokens,
-        declined=answer.declined, queries=answer.queries, plan=reasoning.get("plan"),
-        steps=[{k: s[k] for k in ("id", "query", "round", "partial_answer", "seconds")}
-               for s in reasoning.get("steps") or []],
-        engine_timings=answer.timings)
+        answer=text,
+        trace=answer.content[: len(answer.content) - len(text)].strip(),
+        loose=match.loose,
+        strict=match.strict,
+        missing=match.missing,
+        sources=titles,
+        page_recall=sum(t in titles for t in needed) / len(needed),
+        sentences=sentences,
+        searches=answer.usage.num_search_queries,
+        reasoning_tokens=answer.usage.reasoning_tokens,
+        completion_tokens=answer.usage.completion_tokens,
+        prompt_tokens=answer.usage.prompt_tokens,
+        declined=answer.declined,
+        queries=answer.queries,
+        plan=reasoning.get("plan"),
+        steps=[
+            {k: s[k] for k in ("id", "query", "round", "partial_answer", "seconds")}
+            for s in reasoning.get("steps") or []
+        ],
+        engine_timings=answer.timings,
+    )
     return rec
 
 
@@ -193,8 +219,15 @@ def over_budget(deadline: float | None, durations: list[float]) -> bool:
     return time.perf_counter() + max(durations) > deadline
 
 
-def run_fanoutqa(engine: Engine, questions: list[dict[str, Any]], levels: list[str], model: str,
-                 deadline: float | None, records: list[dict[str, Any]], save: Callable[[], None]) -> None:
+def run_fanoutqa(
+    engine: Engine,
+    questions: list[dict[str, Any]],
+    levels: list[str],
+    model: str,
+    deadline: float | None,
+    records: list[dict[str, Any]],
+    save: Callable[[], None],
+) -> None:
     """Every level on each question in turn (appended to ``records``), until the questions or the time
     run out."""
     durations: list[float] = []
@@ -209,8 +242,10 @@ def run_fanoutqa(engine: Engine, questions: list[dict[str, Any]], levels: list[s
             answer, timing = timed_answer(engine, request)
             rec = judge(q, level, answer, timing)
             records.append(rec)
-            what = rec.get("error") or (f"loose {rec['loose']:.2f}  pages {rec['page_recall']:.2f}  "
-                                        f"searches {rec['searches']}  1st token {rec['first_token_s']:.1f} s")
+            what = rec.get("error") or (
+                f"loose {rec['loose']:.2f}  pages {rec['page_recall']:.2f}  "
+                f"searches {rec['searches']}  1st token {rec['first_token_s']:.1f} s"
+            )
             print(f"  {level:<8} {rec['seconds']:6.1f} s  {what}", flush=True)
             save()
         durations.append(time.perf_counter() - started)
@@ -229,29 +264,38 @@ def level_rows(records: list[dict[str, Any]], levels: list[str]) -> list[dict[st
         sentences = [s for r in rs for s in r.get("sentences", [])]
         cited = [s for s in sentences if s["cited"]]
         ok = [r for r in rs if "error" not in r]
-        rows.append({
-            "level": level, "n": len(rs), "errors": len(rs) - len(ok),
-            "strict": statistics.fmean(float(r["strict"]) for r in rs),
-            "loose": statistics.fmean(r["loose"] for r in rs),
-            "pages": statistics.fmean(r["page_recall"] for r in rs),
-            "cited": len(cited) / len(sentences) if sentences else float("nan"),
-            "on_page": sum(s["on_page"] for s in cited) / len(cited) if cited else float("nan"),
-            "supported": sum(s["supported"] for s in cited) / len(cited) if cited else float("nan"),
-            "searches": statistics.fmean(r["searches"] for r in rs),
-            "p50": p50([r["seconds"] for r in rs]), "mean": statistics.fmean(r["seconds"] for r in rs),
-            "ttft": p50([r["first_token_s"] for r in ok]) if ok else float("nan"),
-            "tokens": statistics.fmean(r.get("completion_tokens", 0) for r in rs),
-            "reasoning_tokens": statistics.fmean(r.get("reasoning_tokens", 0) for r in rs),
-        })
+        rows.append(
+            {
+                "level": level,
+                "n": len(rs),
+                "errors": len(rs) - len(ok),
+                "strict": statistics.fmean(float(r["strict"]) for r in rs),
+                "loose": statistics.fmean(r["loose"] for r in rs),
+                "pages": statistics.fmean(r["page_recall"] for r in rs),
+                "cited": len(cited) / len(sentences) if sentences else float("nan"),
+                "on_page": sum(s["on_page"] for s in cited) / len(cited) if cited else float("nan"),
+                "supported": sum(s["supported"] for s in cited) / len(cited) if cited else float("nan"),
+                "searches": statistics.fmean(r["searches"] for r in rs),
+                "p50": p50([r["seconds"] for r in rs]),
+                "mean": statistics.fmean(r["seconds"] for r in rs),
+                "ttft": p50([r["first_token_s"] for r in ok]) if ok else float("nan"),
+                "tokens": statistics.fmean(r.get("completion_tokens", 0) for r in rs),
+                "reasoning_tokens": statistics.fmean(r.get("reasoning_tokens", 0) for r in rs),
+            }
+        )
     return rows
 
 
 def print_level_table(rows: list[dict[str, Any]], n_questions: int, model_name: str, threads: int) -> None:
-    print(f"\nFanOutQA dev: {n_questions} multi-hop question(s) whose pages are in the corpus, "
-          f"model {model_name}, {threads} thread(s)")
-    head = (f"{'level':<18}{'strict':>7}{'loose':>7}{'pages':>7}{'cited':>7}{'on-page':>8}{'supp.':>7}"
-            f"{'search':>7}{'p50 s':>7}{'mean s':>8}{'1st tok':>8}{'tokens':>7}{'reason':>7}"
-            f"{'loose/base':>11}{'p50/base':>10}")
+    print(
+        f"\nFanOutQA dev: {n_questions} multi-hop question(s) whose pages are in the corpus, "
+        f"model {model_name}, {threads} thread(s)"
+    )
+    head = (
+        f"{'level':<18}{'strict':>7}{'loose':>7}{'pages':>7}{'cited':>7}{'on-page':>8}{'supp.':>7}"
+        f"{'search':>7}{'p50 s':>7}{'mean s':>8}{'1st tok':>8}{'tokens':>7}{'reason':>7}"
+        f"{'loose/base':>11}{'p50/base':>10}"
+    )
     print(head)
     print("-" * len(head))
     base = next((r for r in rows if r["level"] == "minimal"), None)
@@ -259,18 +303,24 @@ def print_level_table(rows: list[dict[str, Any]], n_questions: int, model_name: 
         name = "minimal (1 search)" if r["level"] == "minimal" else r["level"]
         ratio_acc = f"{r['loose'] / base['loose']:.2f}" if base and base["loose"] else "-"
         ratio_time = f"{r['p50'] / base['p50']:.2f}" if base and base["p50"] else "-"
-        print(f"{name:<18}{r['strict']:>7.2f}{r['loose']:>7.2f}{r['pages']:>7.2f}{r['cited']:>7.2f}"
-              f"{r['on_page']:>8.2f}{r['supported']:>7.2f}{r['searches']:>7.1f}{r['p50']:>7.1f}"
-              f"{r['mean']:>8.1f}{r['ttft']:>8.1f}{r['tokens']:>7.0f}{r['reasoning_tokens']:>7.0f}"
-              f"{ratio_acc:>11}{ratio_time:>10}")
+        print(
+            f"{name:<18}{r['strict']:>7.2f}{r['loose']:>7.2f}{r['pages']:>7.2f}{r['cited']:>7.2f}"
+            f"{r['on_page']:>8.2f}{r['supported']:>7.2f}{r['searches']:>7.1f}{r['p50']:>7.1f}"
+            f"{r['mean']:>8.1f}{r['ttft']:>8.1f}{r['tokens']:>7.0f}{r['reasoning_tokens']:>7.0f}"
+            f"{ratio_acc:>11}{ratio_time:>10}"
+        )
     errors = sum(r["errors"] for r in rows)
-    print("baseline: minimal effort = one search for the question as asked, no planning call; ratios are "
-          "level / minimal (loose accuracy, p50 seconds).")
-    print("strict/loose: FanOutQA answer match (bench/answer_match.py); pages: needed pages among the "
-          "sources; cited: answer sentences citing a source; on-page: cited sentences whose sources are all "
-          "needed pages; supp.: cited sentences the attribution supports; 1st tok: seconds to the first "
-          "answer token after the trace (p50); tokens/reason: answer / reasoning tokens written (mean)."
-          + (f" {errors} run(s) failed (counted as wrong)." if errors else ""))
+    print(
+        "baseline: minimal effort = one search for the question as asked, no planning call; ratios are "
+        "level / minimal (loose accuracy, p50 seconds)."
+    )
+    print(
+        "strict/loose: FanOutQA answer match (bench/answer_match.py); pages: needed pages among the "
+        "sources; cited: answer sentences citing a source; on-page: cited sentences whose sources are all "
+        "needed pages; supp.: cited sentences the attribution supports; 1st tok: seconds to the first "
+        "answer token after the trace (p50); tokens/reason: answer / reasoning tokens written (mean)."
+        + (f" {errors} run(s) failed (counted as wrong)." if errors else "")
+    )
 
 
 # --- part 2: conversations -------------------------------------------------------------------------------
@@ -280,9 +330,16 @@ def _same(a: Source, b: Source) -> bool:
     return (a.url, a.text) == (b.url, b.text)
 
 
-def run_conversations(engine: Engine, conversations: list[list[Turn]], effort: str, model: str,
-                      max_tokens: int, deadline: float | None, records: list[dict[str, Any]],
-                      save: Callable[[], None]) -> None:
+def run_conversations(
+    engine: Engine,
+    conversations: list[list[Turn]],
+    effort: str,
+    model: str,
+    max_tokens: int,
+    deadline: float | None,
+    records: list[dict[str, Any]],
+    save: Callable[[], None],
+) -> None:
     """Each conversation turn by turn, as groundglass chat runs it (appended to ``records``), until
     they or the time run out."""
     durations: list[float] = []
@@ -296,12 +353,23 @@ def run_conversations(engine: Engine, conversations: list[list[Turn]], effort: s
         print(f"\n[conversation {c}/{len(conversations)}]", flush=True)
         for t, turn in enumerate(turns):
             prior = gathered[:MAX_PRIOR_SOURCES]
-            request = AskRequest(messages=[*messages, Message("user", turn.user)], model=model,
-                                 reasoning_effort=effort, max_tokens=max_tokens, prior_sources=prior)
+            request = AskRequest(
+                messages=[*messages, Message("user", turn.user)],
+                model=model,
+                reasoning_effort=effort,
+                max_tokens=max_tokens,
+                prior_sources=prior,
+            )
             answer, timing = timed_answer(engine, request)
-            rec: dict[str, Any] = {"conversation": c, "turn": t, "user": turn.user,
-                                   "entity": list(turn.entity), "expected_reuse": turn.reuse,
-                                   "expected_answer": turn.answer, **timing}
+            rec: dict[str, Any] = {
+                "conversation": c,
+                "turn": t,
+                "user": turn.user,
+                "entity": list(turn.entity),
+                "expected_reuse": turn.reuse,
+                "expected_answer": turn.answer,
+                **timing,
+            }
             if answer is None:
                 records.append(rec)
                 print(f"  > {turn.user}\n    error: {rec['error']}", flush=True)
@@ -310,11 +378,16 @@ def run_conversations(engine: Engine, conversations: list[list[Turn]], effort: s
             rewrite = reasoning.get("rewrite") or {}
             query = rewrite.get("query") or reasoning.get("query") or turn.user
             text = answer_text(answer)
-            rec.update(query=query, method=rewrite.get("method", "single"),
-                       rewrite_reason=rewrite.get("reason", ""),
-                       reused=bool(reasoning.get("reused_sources")), searches=answer.usage.num_search_queries,
-                       answer=text, sources=[s.title for s in answer.sources],
-                       prior_sources=[s.title for s in prior])
+            rec.update(
+                query=query,
+                method=rewrite.get("method", "single"),
+                rewrite_reason=rewrite.get("reason", ""),
+                reused=bool(reasoning.get("reused_sources")),
+                searches=answer.usage.num_search_queries,
+                answer=text,
+                sources=[s.title for s in answer.sources],
+                prior_sources=[s.title for s in prior],
+            )
             if t > 0:
                 rec["names_entity"] = any(e.lower() in query.lower() for e in turn.entity)
                 rec["earlier_held_answer"] = any(found(turn.answer, f"{s.title}\n{s.text}") for s in prior)
@@ -322,11 +395,15 @@ def run_conversations(engine: Engine, conversations: list[list[Turn]], effort: s
             records.append(rec)
             mark = ""
             if t > 0:
-                mark = (f"  [{'ok' if rec['names_entity'] else 'WRONG ENTITY'}; "
-                        f"{'reused' if rec['reused'] else 'searched'}, expected "
-                        f"{ {True: 'reuse', False: 'search', None: 'either'}[turn.reuse]}]")
-            print(f"  > {turn.user}\n    query: {query!r} ({rec['method']}){mark}  {rec['seconds']:.1f} s",
-                  flush=True)
+                mark = (
+                    f"  [{'ok' if rec['names_entity'] else 'WRONG ENTITY'}; "
+                    f"{'reused' if rec['reused'] else 'searched'}, expected "
+                    f"{ {True: 'reuse', False: 'search', None: 'either'}[turn.reuse] }]"
+                )
+            print(
+                f"  > {turn.user}\n    query: {query!r} ({rec['method']}){mark}  {rec['seconds']:.1f} s",
+                flush=True,
+            )
             save()
             messages += [Message("user", turn.user), Message("assistant", answer.content)]
             new = [s for s in answer.sources if not any(_same(s, g) for g in gathered)]
@@ -338,8 +415,10 @@ def print_conversation_summary(records: list[dict[str, Any]], effort: str) -> No
     follow = [r for r in records if r["turn"] > 0]
     ok = [r for r in follow if "error" not in r]
     n_conv = len({r["conversation"] for r in records})
-    print(f"\nMulti-turn check: {n_conv} scripted conversation(s), {len(follow)} follow-up(s), effort "
-          f"{effort}, prior_sources = the sources of earlier turns (as groundglass chat)")
+    print(
+        f"\nMulti-turn check: {n_conv} scripted conversation(s), {len(follow)} follow-up(s), effort "
+        f"{effort}, prior_sources = the sources of earlier turns (as groundglass chat)"
+    )
     if not follow:
         return
     named = sum(r["names_entity"] for r in ok)
@@ -347,8 +426,10 @@ def print_conversation_summary(records: list[dict[str, Any]], effort: str) -> No
     for r in ok:
         methods[r["method"]] = methods.get(r["method"], 0) + 1
     how = ", ".join(f"{k} {v}" for k, v in sorted(methods.items()))
-    print(f"  rewritten query names the right entity: {named}/{len(follow)} = {named / len(follow):.0%} "
-          f"(rewrite method: {how})")
+    print(
+        f"  rewritten query names the right entity: {named}/{len(follow)} = {named / len(follow):.0%} "
+        f"(rewrite method: {how})"
+    )
     for r in ok:
         if not r["names_entity"]:
             print(f"    missed: {r['user']!r} -> {r['query']!r} (wanted {' or '.join(r['entity'])})")
@@ -362,28 +443,38 @@ def print_conversation_summary(records: list[dict[str, Any]], effort: str) -> No
     print(f"    reuse expected {exp_yes:>3}: reused (correct) {tp:>3}, searched again (missed reuse) {fn:>3}")
     print(f"    search expected {exp_no:>2}: searched (correct) {tn:>3}, reused (wrong reuse)       {fp:>3}")
     if scored:
-        print(f"    correct decisions {tp + tn}/{len(scored)} = {(tp + tn) / len(scored):.0%}; "
-              f"reuse precision {tp / (tp + fp) if tp + fp else float('nan'):.2f}, recall "
-              f"{tp / exp_yes if exp_yes else float('nan'):.2f}")
+        print(
+            f"    correct decisions {tp + tn}/{len(scored)} = {(tp + tn) / len(scored):.0%}; "
+            f"reuse precision {tp / (tp + fp) if tp + fp else float('nan'):.2f}, recall "
+            f"{tp / exp_yes if exp_yes else float('nan'):.2f}"
+        )
     free = [r for r in ok if r["expected_reuse"] is None]
     if free:
         print(f"    not scored (either is right) {len(free)}: reused {sum(r['reused'] for r in free)}")
     reused = [r for r in ok if r["reused"]]
-    print(f"  turns that reused instead of searching: {len(reused)}/{len(follow)}; all turns' searches: "
-          f"{sum(r['searches'] for r in ok if 'searches' in r)}")
+    print(
+        f"  turns that reused instead of searching: {len(reused)}/{len(follow)}; all turns' searches: "
+        f"{sum(r['searches'] for r in ok if 'searches' in r)}"
+    )
     held = [r for r in scored if r["earlier_held_answer"] == r["expected_reuse"]]
-    print(f"  label check: the earlier sources held the expected answer exactly where the script expected "
-          f"reuse in {len(held)}/{len(scored)} follow-ups")
+    print(
+        f"  label check: the earlier sources held the expected answer exactly where the script expected "
+        f"reuse in {len(held)}/{len(scored)} follow-ups"
+    )
     for r in scored:
         if r["earlier_held_answer"] != r["expected_reuse"]:
-            print(f"    {r['user']!r}: expected {'reuse' if r['expected_reuse'] else 'search'}, earlier "
-                  f"sources {'held' if r['earlier_held_answer'] else 'lacked'} {r['expected_answer']!r}")
+            print(
+                f"    {r['user']!r}: expected {'reuse' if r['expected_reuse'] else 'search'}, earlier "
+                f"sources {'held' if r['earlier_held_answer'] else 'lacked'} {r['expected_answer']!r}"
+            )
     has = sum(r["answer_has_expected"] for r in ok)
     secs_reuse = [r["seconds"] for r in ok if r["reused"]]
     secs_search = [r["seconds"] for r in ok if not r["reused"]]
     print(f"  follow-up answers containing the expected answer: {has}/{len(follow)}")
-    print(f"  seconds per follow-up: reused p50 {p50(secs_reuse):.1f} ({len(secs_reuse)}), "
-          f"searched p50 {p50(secs_search):.1f} ({len(secs_search)})")
+    print(
+        f"  seconds per follow-up: reused p50 {p50(secs_reuse):.1f} ({len(secs_reuse)}), "
+        f"searched p50 {p50(secs_search):.1f} ({len(secs_search)})"
+    )
     fails = len(follow) - len(ok)
     if fails:
         print(f"  {fails} follow-up(s) failed with an error (counted as wrong)")
@@ -394,31 +485,67 @@ def print_conversation_summary(records: list[dict[str, Any]], effort: str) -> No
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("--questions", type=int, default=8,
-                    help="FanOutQA questions at most (default 8: all whose pages are in the corpus)")
-    ap.add_argument("--skip", type=int, default=0,
-                    help="skip the first N questions (to continue an earlier run; merge with --report)")
-    ap.add_argument("--coverage", type=float, default=1.0,
-                    help="share of a question's needed pages that must be in the corpus (default 1.0)")
+    ap.add_argument(
+        "--questions",
+        type=int,
+        default=8,
+        help="FanOutQA questions at most (default 8: all whose pages are in the corpus)",
+    )
+    ap.add_argument(
+        "--skip",
+        type=int,
+        default=0,
+        help="skip the first N questions (to continue an earlier run; merge with --report)",
+    )
+    ap.add_argument(
+        "--coverage",
+        type=float,
+        default=1.0,
+        help="share of a question's needed pages that must be in the corpus (default 1.0)",
+    )
     ap.add_argument("--levels", default=",".join(EFFORTS), help="effort levels, comma-separated")
-    ap.add_argument("--conversations", type=int, default=len(CONVERSATIONS),
-                    help=f"scripted conversations at most (default {len(CONVERSATIONS)}; 0 skips the check)")
+    ap.add_argument(
+        "--conversations",
+        type=int,
+        default=len(CONVERSATIONS),
+        help=f"scripted conversations at most (default {len(CONVERSATIONS)}; 0 skips the check)",
+    )
     ap.add_argument("--chat-effort", default="minimal", help="effort of the conversation turns")
-    ap.add_argument("--turn-max-tokens", type=int, default=48,
-                    help="answer cap of a conversation turn (default 48: the rewrite and reuse decisions "
-                    "come before the answer, and the rewriter reads an answer's first sentence)")
-    ap.add_argument("--minutes", type=float, default=40.0,
-                    help="time budget (default 40; 0: none): no new question or conversation starts that "
-                    "would end after it; the conversations get --chat-share of it")
-    ap.add_argument("--chat-share", type=float, default=0.3,
-                    help="share of --minutes for the multi-turn check (default 0.3)")
+    ap.add_argument(
+        "--turn-max-tokens",
+        type=int,
+        default=48,
+        help="answer cap of a conversation turn (default 48: the rewrite and reuse decisions "
+        "come before the answer, and the rewriter reads an answer's first sentence)",
+    )
+    ap.add_argument(
+        "--minutes",
+        type=float,
+        default=40.0,
+        help="time budget (default 40; 0: none): no new question or conversation starts that "
+        "would end after it; the conversations get --chat-share of it",
+    )
+    ap.add_argument(
+        "--chat-share",
+        type=float,
+        default=0.3,
+        help="share of --minutes for the multi-turn check (default 0.3)",
+    )
     ap.add_argument("--model", default="default", help="model spec (default: the embedded Qwen2.5 1.5B)")
     ap.add_argument("--threads", type=int, default=2, help="llama.cpp threads (default 2)")
-    ap.add_argument("--out", type=Path, default=Path("runs/eval_reasoning.json"),
-                    help="JSON file for every answer and figure, rewritten as they come")
-    ap.add_argument("--report", type=Path, nargs="+", default=None,
-                    help="only print the tables of saved --out files, merged (conversations labelled as "
-                    "scripted now)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/eval_reasoning.json"),
+        help="JSON file for every answer and figure, rewritten as they come",
+    )
+    ap.add_argument(
+        "--report",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="only print the tables of saved --out files, merged (conversations labelled as scripted now)",
+    )
     args = ap.parse_args(argv)
     args.levels = [lv.strip().lower() for lv in args.levels.split(",") if lv.strip()]
     unknown = [lv for lv in args.levels if lv not in EFFORTS]
@@ -478,22 +605,41 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     model_name = engine.llm().name
-    questions = pick_questions(corpus_titles(), args.coverage, args.skip + args.questions)[args.skip:]
+    questions = pick_questions(corpus_titles(), args.coverage, args.skip + args.questions)[args.skip :]
     convs = CONVERSATIONS[: args.conversations]
-    print(f"{len(questions)} FanOutQA dev question(s), levels {', '.join(args.levels)}; {len(convs)} "
-          f"conversation(s); budget {args.minutes:g} min", flush=True)
+    print(
+        f"{len(questions)} FanOutQA dev question(s), levels {', '.join(args.levels)}; {len(convs)} "
+        f"conversation(s); budget {args.minutes:g} min",
+        flush=True,
+    )
     fan: list[dict[str, Any]] = []
     chat: list[dict[str, Any]] = []
 
     def save() -> None:
-        summary = {"model": model_name, "threads": args.threads, "chat_effort": args.chat_effort,
-                   "home": str(settings.home),
-                   "argv": sys.argv[1:], "levels": level_rows(fan, args.levels),
-                   "elapsed_s": round(time.perf_counter() - started, 1)}
+        summary = {
+            "model": model_name,
+            "threads": args.threads,
+            "chat_effort": args.chat_effort,
+            "home": str(settings.home),
+            "argv": sys.argv[1:],
+            "levels": level_rows(fan, args.levels),
+            "elapsed_s": round(time.perf_counter() - started, 1),
+        }
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"summary": summary, "fanoutqa": fan, "conversations": chat,
-                                        "scripts": [[asdict(t) for t in c] for c in convs]},
-                                       indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+        args.out.write_text(
+            json.dumps(
+                {
+                    "summary": summary,
+                    "fanoutqa": fan,
+                    "conversations": chat,
+                    "scripts": [[asdict(t) for t in c] for c in convs],
+                },
+                indent=1,
+                ensure_ascii=False,
+                default=str,
+            ),
+            encoding="utf-8",
+        )
 
     chat_budget = budget * args.chat_share if convs else 0.0
     fan_deadline = started + budget - chat_budget if budget else None
@@ -502,8 +648,9 @@ def main(argv: list[str] | None = None) -> int:
     fan_s = time.perf_counter() - started
     if convs:
         chat_deadline = started + budget if budget else None
-        run_conversations(engine, convs, args.chat_effort, args.model, args.turn_max_tokens, chat_deadline,
-                          chat, save)
+        run_conversations(
+            engine, convs, args.chat_effort, args.model, args.turn_max_tokens, chat_deadline, chat, save
+        )
     save()
 
     rows = level_rows(fan, args.levels)
@@ -513,8 +660,10 @@ def main(argv: list[str] | None = None) -> int:
     if chat:
         print_conversation_summary(chat, args.chat_effort)
     total = time.perf_counter() - started
-    print(f"\nwall time: {total / 60:.1f} min (FanOutQA part {fan_s / 60:.1f} min, incl. loading); "
-          f"details: {args.out}")
+    print(
+        f"\nwall time: {total / 60:.1f} min (FanOutQA part {fan_s / 60:.1f} min, incl. loading); "
+        f"details: {args.out}"
+    )
     return 0
 
 

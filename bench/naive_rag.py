@@ -31,11 +31,44 @@ CHUNK_CHARS = 800
 TOP_PAGES = 3  # what groundglass reads for a web answer at its default search_context_size ("low")
 TOP_CHUNKS = 4
 MAX_TOKENS = 512  # groundglass's cap at its default reasoning effort
-STOP = frozenset(["a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how",
-                  "i", "in", "is", "it", "of", "on", "or", "the", "to", "what", "when", "where", "which",
-                  "who", "why", "with"])
-SYSTEM = ("Answer the question from these sources, citing them with [n] markers. If the sources do not "
-          "contain the answer, say you don't know.")
+STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "with",
+    ]
+)
+SYSTEM = (
+    "Answer the question from these sources, citing them with [n] markers. If the sources do not "
+    "contain the answer, say you don't know."
+)
 
 
 def words(text: str) -> set[str]:
@@ -43,22 +76,26 @@ def words(text: str) -> set[str]:
 
 
 def chunks(text: str, size: int = CHUNK_CHARS) -> list[str]:
-    return [text[i:i + size] for i in range(0, len(text), size) if text[i:i + size].strip()]
+    return [text[i : i + size] for i in range(0, len(text), size) if text[i : i + size].strip()]
 
 
 def best_chunks(question: str, pages: list[tuple[str, str]], k: int = TOP_CHUNKS) -> list[tuple[str, str]]:
     """(url, chunk) of the ``k`` chunks sharing the most words with the question (earlier wins ties)."""
     q = words(question)
-    scored = [(len(q & words(c)), i, url, c) for i, (url, c) in
-              enumerate((url, c) for url, text in pages for c in chunks(text))]
+    scored = [
+        (len(q & words(c)), i, url, c)
+        for i, (url, c) in enumerate((url, c) for url, text in pages for c in chunks(text))
+    ]
     scored.sort(key=lambda t: (-t[0], t[1]))
     return [(url, c) for _, _, url, c in scored[:k]]
 
 
 def prompt(question: str, picked: list[tuple[str, str]]) -> list[dict[str, str]]:
     sources = "\n\n".join(f"[{n}] {c}" for n, (_, c) in enumerate(picked, start=1))
-    return [{"role": "system", "content": SYSTEM},
-            {"role": "user", "content": f"Sources:\n{sources}\n\nQuestion: {question}"}]
+    return [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": f"Sources:\n{sources}\n\nQuestion: {question}"},
+    ]
 
 
 def extract(html: bytes) -> str:
@@ -110,8 +147,9 @@ def load_model(spec: str, threads: int | None, config: Path | None) -> Any:
     if path is None:
         raise SystemExit(f"naive_rag: model {spec!r} is not a local GGUF model")
     n = threads or settings.llm.threads or default_threads()
-    return Llama(model_path=str(path), n_ctx=settings.llm.context_length, n_threads=n, n_threads_batch=n,
-                 verbose=False)
+    return Llama(
+        model_path=str(path), n_ctx=settings.llm.context_length, n_threads=n, n_threads_batch=n, verbose=False
+    )
 
 
 def answer(args: argparse.Namespace) -> dict[str, Any]:
@@ -120,8 +158,11 @@ def answer(args: argparse.Namespace) -> dict[str, Any]:
     llm = load_model(args.model, args.threads, args.config)
     timings["load"] = time.perf_counter() - t0
     t = time.perf_counter()
-    urls = (search_web(args.searxng, args.question) if args.mode == "web"
-            else search_index(args.index, args.question, args.config))
+    urls = (
+        search_web(args.searxng, args.question)
+        if args.mode == "web"
+        else search_index(args.index, args.question, args.config)
+    )
     timings["search"] = time.perf_counter() - t
     t = time.perf_counter()
     pages = read_web(urls) if args.mode == "web" else read_files(urls)
@@ -130,12 +171,18 @@ def answer(args: argparse.Namespace) -> dict[str, Any]:
     picked = best_chunks(args.question, pages)
     timings["rank"] = time.perf_counter() - t
     t = time.perf_counter()
-    out = llm.create_chat_completion(messages=prompt(args.question, picked), max_tokens=args.max_tokens,
-                                     temperature=0.0)
+    out = llm.create_chat_completion(
+        messages=prompt(args.question, picked), max_tokens=args.max_tokens, temperature=0.0
+    )
     timings["generate"] = time.perf_counter() - t
     text = out["choices"][0]["message"]["content"] or ""
-    return {"answer": text.strip(), "sources": [u for u, _ in picked], "pages": urls,
-            "usage": out.get("usage", {}), "timings": {k: round(v, 3) for k, v in timings.items()}}
+    return {
+        "answer": text.strip(),
+        "sources": [u for u, _ in picked],
+        "pages": urls,
+        "usage": out.get("usage", {}),
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,28 +62,46 @@ SENTENCES = [
     "Fog signals, first bells and guns and later sirens and diaphones, warned ships when fog hid the light.",
     "Supply boats reached Rock {n} only in calm weather, so the keepers stored food for many weeks.",
 ]
-NAMES = ["John Smeaton", "James Douglass", "Robert Stevenson", "Alan Stevenson", "Henry Winstanley",
-         "Thomas Rudyard", "James Walker", "Nicholas Douglass"]
+NAMES = [
+    "John Smeaton",
+    "James Douglass",
+    "Robert Stevenson",
+    "Alan Stevenson",
+    "Henry Winstanley",
+    "Thomas Rudyard",
+    "James Walker",
+    "Nicholas Douglass",
+]
 COLOURS = ["white", "red", "green", "white and red"]
 
 
 # --- the loopback web: a SearXNG endpoint and a site of long pages ----------------------------------------
 
+
 def long_page(n: int, paragraphs: int) -> str:
     """A long article about Rock ``n``: navigation, a cookie banner and ``paragraphs`` paragraphs."""
     rng = random.Random(n)
-    values = {"n": n, "year": 1750 + n % 150, "colour": COLOURS[n % len(COLOURS)], "miles": 10 + n % 17,
-              "height": 20 + n % 30, "name": NAMES[n % len(NAMES)], "auto": 1960 + n % 40}
+    values = {
+        "n": n,
+        "year": 1750 + n % 150,
+        "colour": COLOURS[n % len(COLOURS)],
+        "miles": 10 + n % 17,
+        "height": 20 + n % 30,
+        "name": NAMES[n % len(NAMES)],
+        "auto": 1960 + n % 40,
+    }
     body = []
     for p in range(paragraphs):
         picked = rng.sample(SENTENCES, 4)
         body.append("<p>" + " ".join(s.format(**values) for s in picked) + f" (Survey note {n}.{p}.)</p>")
-    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>Rock {n} lighthouse - survey of lighthouses</title></head><body>"
-            "<nav><a href='/'>Home</a> <a href='/about'>About</a></nav>"
-            "<div class='cookie'>We use cookies. Accept?</div>"
-            f"<article><h1>The lighthouse on Rock {n}</h1>{''.join(body)}</article>"
-            "<footer>Copyright the survey of lighthouses</footer></body></html>")
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>Rock {n} lighthouse - survey of lighthouses</title></head><body>"
+        "<nav><a href='/'>Home</a> <a href='/about'>About</a></nav>"
+        "<div class='cookie'>We use cookies. Accept?</div>"
+        f"<article><h1>The lighthouse on Rock {n}</h1>{''.join(body)}</article>"
+        "<footer>Copyright the survey of lighthouses</footer></body></html>"
+    )
 
 
 def start_web(pages: int, paragraphs: int, results: int) -> Any:
@@ -102,13 +120,24 @@ def start_web(pages: int, paragraphs: int, results: int) -> Any:
                 q = query.get("q", "")
                 rng = random.Random(q)
                 picks = rng.sample(range(pages), min(results, pages))
-                hits = [{"url": f"{self.owner.base_url}/page/{n}", "title": f"Rock {n} lighthouse",
-                         "content": f"Survey notes on the lighthouse on Rock {n}.", "engine": "loopback",
-                         "engines": ["loopback"], "score": 1.0 / (i + 1), "category": "general",
-                         "publishedDate": "2024-05-10T09:30:00"}
-                        for i, n in enumerate(picks)]
-                self.send(200, json.dumps({"query": q, "number_of_results": len(hits), "results": hits})
-                          .encode(), "application/json")
+                hits = [
+                    {
+                        "url": f"{self.owner.base_url}/page/{n}",
+                        "title": f"Rock {n} lighthouse",
+                        "content": f"Survey notes on the lighthouse on Rock {n}.",
+                        "engine": "loopback",
+                        "engines": ["loopback"],
+                        "score": 1.0 / (i + 1),
+                        "category": "general",
+                        "publishedDate": "2024-05-10T09:30:00",
+                    }
+                    for i, n in enumerate(picks)
+                ]
+                self.send(
+                    200,
+                    json.dumps({"query": q, "number_of_results": len(hits), "results": hits}).encode(),
+                    "application/json",
+                )
             else:
                 self.send(404, b"not found", "text/plain")
 
@@ -118,7 +147,8 @@ def start_web(pages: int, paragraphs: int, results: int) -> Any:
 def write_home(home: Path, web_url: str, model: str, max_tokens: int, threads: int) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "config.toml"
-    config.write_text(f"""home = "{home}"
+    config.write_text(
+        f"""home = "{home}"
 
 [llm]
 model = "{model}"
@@ -143,14 +173,23 @@ timeout_s = 30.0
 search = "web"
 max_tokens = {max_tokens}
 description = "web answers for the soak"
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return config
 
 
 def child_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "GROUNDGLASS_MODEL"}
-    env.update({"GROUNDGLASS_HOME": str(home), "GROUNDGLASS_CONFIG": str(home / "config.toml"),
-                "PYTHONFAULTHANDLER": "1", "HF_HUB_OFFLINE": "1", "GROUNDGLASS_LOG_LEVEL": "warning"})
+    env.update(
+        {
+            "GROUNDGLASS_HOME": str(home),
+            "GROUNDGLASS_CONFIG": str(home / "config.toml"),
+            "PYTHONFAULTHANDLER": "1",
+            "HF_HUB_OFFLINE": "1",
+            "GROUNDGLASS_LOG_LEVEL": "warning",
+        }
+    )
     return env
 
 
@@ -182,10 +221,11 @@ def describe_exit(rc: int) -> str:
 def fault_stack(text: str, limit: int = 2500) -> str:
     """The faulthandler report in ``text`` (from 'Fatal Python error' on), else its tail."""
     at = text.find("Fatal Python error")
-    return text[at:at + limit] if at >= 0 else text[-limit:]
+    return text[at : at + limit] if at >= 0 else text[-limit:]
 
 
 # --- 1. the CLI ---------------------------------------------------------------------------------------------
+
 
 @dataclass
 class CliReport:
@@ -205,18 +245,36 @@ def run_cli(home: Path, n: int, deadline: float, timeout_s: float) -> CliReport:
         q = question(i)
         started = time.perf_counter()
         try:
-            proc = subprocess.run([*groundglass(), "ask", "--json", "--search", "web", q],
-                                  env=child_env(home), capture_output=True, text=True, timeout=timeout_s)
+            proc = subprocess.run(
+                [*groundglass(), "ask", "--json", "--search", "web", q],
+                env=child_env(home),
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+            )
         except subprocess.TimeoutExpired as exc:
             report.runs += 1
-            report.failures.append({"run": i, "question": q, "error": f"timed out after {timeout_s} s",
-                                    "stderr": fault_stack(str(exc.stderr or ""))})
+            report.failures.append(
+                {
+                    "run": i,
+                    "question": q,
+                    "error": f"timed out after {timeout_s} s",
+                    "stderr": fault_stack(str(exc.stderr or "")),
+                }
+            )
             continue
         elapsed = time.perf_counter() - started
         report.runs += 1
         if proc.returncode < 0:
-            report.crashes.append({"run": i, "question": q, "exit": describe_exit(proc.returncode),
-                                   "after_s": round(elapsed, 1), "stack": fault_stack(proc.stderr)})
+            report.crashes.append(
+                {
+                    "run": i,
+                    "question": q,
+                    "exit": describe_exit(proc.returncode),
+                    "after_s": round(elapsed, 1),
+                    "stack": fault_stack(proc.stderr),
+                }
+            )
             print(f"  cli run {i}: CRASH {describe_exit(proc.returncode)} after {elapsed:.1f} s", flush=True)
             continue
         try:
@@ -229,14 +287,25 @@ def run_cli(home: Path, n: int, deadline: float, timeout_s: float) -> CliReport:
             report.ok += 1
             report.latencies.append(elapsed)
         else:
-            report.failures.append({"run": i, "question": q, "exit": describe_exit(proc.returncode),
-                                    "stdout": proc.stdout[-500:], "stderr": proc.stderr[-1500:]})
-        print(f"  cli run {i + 1}/{n}: {'ok' if good else 'FAILED'} in {elapsed:.0f} s ({report.ok} ok, "
-              f"{len(report.crashes)} crashes so far)", flush=True)
+            report.failures.append(
+                {
+                    "run": i,
+                    "question": q,
+                    "exit": describe_exit(proc.returncode),
+                    "stdout": proc.stdout[-500:],
+                    "stderr": proc.stderr[-1500:],
+                }
+            )
+        print(
+            f"  cli run {i + 1}/{n}: {'ok' if good else 'FAILED'} in {elapsed:.0f} s ({report.ok} ok, "
+            f"{len(report.crashes)} crashes so far)",
+            flush=True,
+        )
     return report
 
 
 # --- 2. the server ------------------------------------------------------------------------------------------
+
 
 def rss_bytes(pid: int) -> int:
     """Resident memory of ``pid`` and its children (from /proc)."""
@@ -293,8 +362,9 @@ class SoakServer:
 
         out = open(self.log, "ab")  # noqa: SIM115 - the child keeps writing to it
         cmd = [*groundglass(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        self.proc = subprocess.Popen(cmd, env=child_env(self.home), stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, env=child_env(self.home), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -329,8 +399,13 @@ class SoakServer:
 
 
 def create_key(home: Path) -> str:
-    proc = subprocess.run([*groundglass(), "keys", "create", "--project", "soak", "--rpm", "1000000", "--tpm",
-                           "1000000000"], env=child_env(home), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [*groundglass(), "keys", "create", "--project", "soak", "--rpm", "1000000", "--tpm", "1000000000"],
+        env=child_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"keys create failed: {proc.stderr}")
     return proc.stdout.strip().splitlines()[-1]
@@ -350,9 +425,14 @@ async def one_request(client: Any, kind: str, i: int, concurrency: int, timeout_
     first = await _post(client, body, "conversation", concurrency)
     results = [first]
     if first.status == 200 and not first.error:
-        follow = {"model": "soak", "messages": [
-            {"role": "user", "content": q}, {"role": "assistant", "content": first.answer},
-            {"role": "user", "content": FOLLOW_UPS[i % len(FOLLOW_UPS)]}]}
+        follow = {
+            "model": "soak",
+            "messages": [
+                {"role": "user", "content": q},
+                {"role": "assistant", "content": first.answer},
+                {"role": "user", "content": FOLLOW_UPS[i % len(FOLLOW_UPS)]},
+            ],
+        }
         results.append(await _post(client, follow, "follow-up", concurrency))
     return results
 
@@ -393,8 +473,14 @@ async def _stream(client: Any, body: dict[str, Any], kind: str, concurrency: int
                     break
                 chunk = json.loads(data)
                 if "error" in chunk:
-                    return Result(kind, concurrency, 200, time.perf_counter() - started, rid,
-                                  "error in stream: " + data[:200])
+                    return Result(
+                        kind,
+                        concurrency,
+                        200,
+                        time.perf_counter() - started,
+                        rid,
+                        "error in stream: " + data[:200],
+                    )
                 if drop and any((c.get("delta") or {}).get("content") for c in chunk.get("choices", [])):
                     break  # leaving the block closes the connection mid-answer
             error = "" if done or drop else "the stream ended without [DONE]"
@@ -406,8 +492,16 @@ async def _stream(client: Any, body: dict[str, Any], kind: str, concurrency: int
 KINDS = ["plain", "stream", "plain", "disconnect", "stream", "conversation"]
 
 
-async def drive(server: SoakServer, key: str, n: int, levels: list[int], deadline: float, timeout_s: float,
-                report: ServerReport, warmup: int) -> None:
+async def drive(
+    server: SoakServer,
+    key: str,
+    n: int,
+    levels: list[int],
+    deadline: float,
+    timeout_s: float,
+    report: ServerReport,
+    warmup: int,
+) -> None:
     import httpx
 
     finished = 0
@@ -425,8 +519,9 @@ async def drive(server: SoakServer, key: str, n: int, levels: list[int], deadlin
         for level in levels:
             counter = iter(range(n))
             started = time.perf_counter()
-            async with httpx.AsyncClient(base_url=server.base_url, headers=headers,
-                                         timeout=timeout_s) as client:
+            async with httpx.AsyncClient(
+                base_url=server.base_url, headers=headers, timeout=timeout_s
+            ) as client:
 
                 async def worker(client: Any = client, level: int = level, counter: Any = counter) -> None:
                     nonlocal finished
@@ -445,8 +540,11 @@ async def drive(server: SoakServer, key: str, n: int, levels: list[int], deadlin
                 await asyncio.gather(*(worker() for _ in range(level)))
             done = [r for r in report.results if r.concurrency == level]
             ok = sum(r.status == 200 and not r.error for r in done)
-            print(f"  server, concurrency {level}: {len(done)} requests in "
-                  f"{time.perf_counter() - started:.0f} s, {ok} ok", flush=True)
+            print(
+                f"  server, concurrency {level}: {len(done)} requests in "
+                f"{time.perf_counter() - started:.0f} s, {ok} ok",
+                flush=True,
+            )
             if not server.alive():
                 break
     finally:
@@ -481,8 +579,15 @@ def check_ledger(home: Path, results: list[Result]) -> dict[str, Any]:
     lost = sorted(rid for rid in sent if rows[rid] == 0)
     doubled = sorted(rid for rid, k in rows.items() if k > 1)
     extra = sorted(rid for rid in rows if rid not in sent)
-    return {"requests_with_id": sum(sent.values()), "rows": sum(rows.values()), "lost": lost[:10],
-            "n_lost": len(lost), "doubled": doubled[:10], "n_doubled": len(doubled), "n_unknown": len(extra)}
+    return {
+        "requests_with_id": sum(sent.values()),
+        "rows": sum(rows.values()),
+        "lost": lost[:10],
+        "n_lost": len(lost),
+        "doubled": doubled[:10],
+        "n_doubled": len(doubled),
+        "n_unknown": len(extra),
+    }
 
 
 def rss_summary(samples: list[tuple[int, int]], warmup: int) -> dict[str, Any]:
@@ -491,20 +596,31 @@ def rss_summary(samples: list[tuple[int, int]], warmup: int) -> dict[str, Any]:
     start = samples[0][1]
     after = [s for s in samples if s[0] >= warmup]
     if len(after) < 2:
-        return {"start_mb": round(start / 2**20, 1), "end_mb": round(samples[-1][1] / 2**20, 1),
-                "answers_at_end": samples[-1][0], "warmup_answers": warmup,
-                "growth_after_warmup_pct": None, "slope_mb_per_100_answers": None}
+        return {
+            "start_mb": round(start / 2**20, 1),
+            "end_mb": round(samples[-1][1] / 2**20, 1),
+            "answers_at_end": samples[-1][0],
+            "warmup_answers": warmup,
+            "growth_after_warmup_pct": None,
+            "slope_mb_per_100_answers": None,
+        }
     warm, end = after[0][1], samples[-1][1]
     xs = [s[0] for s in after]
     ys = [s[1] / 2**20 for s in after]
     slope = statistics.linear_regression(xs, ys).slope * 100 if len(set(xs)) > 1 else 0.0
-    return {"start_mb": round(start / 2**20, 1), "after_warmup_mb": round(warm / 2**20, 1),
-            "end_mb": round(end / 2**20, 1), "growth_after_warmup_pct": round(100 * (end - warm) / warm, 1),
-            "slope_mb_per_100_answers": round(slope, 2), "answers_at_end": samples[-1][0],
-            "warmup_answers": warmup}
+    return {
+        "start_mb": round(start / 2**20, 1),
+        "after_warmup_mb": round(warm / 2**20, 1),
+        "end_mb": round(end / 2**20, 1),
+        "growth_after_warmup_pct": round(100 * (end - warm) / warm, 1),
+        "slope_mb_per_100_answers": round(slope, 2),
+        "answers_at_end": samples[-1][0],
+        "warmup_answers": warmup,
+    }
 
 
 # --- main -----------------------------------------------------------------------------------------------
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -521,8 +637,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=20, help="server answers before RSS growth is measured")
     parser.add_argument("--max-growth", type=float, default=10.0, help="allowed RSS growth (%%)")
     parser.add_argument("--timeout", type=float, default=600.0, help="per CLI run / HTTP request (s)")
-    parser.add_argument("--settle", type=float, default=120.0,
-                        help="longest wait for the ledger rows of dropped streams (s)")
+    parser.add_argument(
+        "--settle", type=float, default=120.0, help="longest wait for the ledger rows of dropped streams (s)"
+    )
     parser.add_argument("--out", type=Path, help="write the report as JSON here too")
     parser.add_argument("--keep", action="store_true", help="keep the temporary home (logs, ledger)")
     args = parser.parse_args(argv)
@@ -531,20 +648,31 @@ def main(argv: list[str] | None = None) -> int:
     web = start_web(args.pages, args.paragraphs, args.results)
     home = Path(tempfile.mkdtemp(prefix="groundglass-soak-"))
     write_home(home, web.base_url, args.model, args.max_tokens, args.threads)
-    print(f"soak: model {args.model}, home {home}, web {web.base_url}, {os.cpu_count()} CPUs (load "
-          f"average {os.getloadavg()[0]:.1f}: other work on the machine slows every figure)", flush=True)
+    print(
+        f"soak: model {args.model}, home {home}, web {web.base_url}, {os.cpu_count()} CPUs (load "
+        f"average {os.getloadavg()[0]:.1f}: other work on the machine slows every figure)",
+        flush=True,
+    )
     report: dict[str, Any] = {"model": args.model, "args": {k: str(v) for k, v in vars(args).items()}}
     failed = False
 
     if args.cli > 0:
         print(f"1. CLI: {args.cli} x groundglass ask --json --search web", flush=True)
         cli = run_cli(home, args.cli, deadline, args.timeout)
-        report["cli"] = {"runs": cli.runs, "ok": cli.ok, "crashes": cli.crashes,
-                         "failures": cli.failures[:10], "n_failures": len(cli.failures),
-                         "p50_s": round(percentile(cli.latencies, 0.5), 2),
-                         "p95_s": round(percentile(cli.latencies, 0.95), 2)}
-        print(f"   {cli.runs} runs: {cli.ok} answered, {len(cli.crashes)} crashed, {len(cli.failures)} "
-              f"failed; latency p50 {report['cli']['p50_s']} s, p95 {report['cli']['p95_s']} s", flush=True)
+        report["cli"] = {
+            "runs": cli.runs,
+            "ok": cli.ok,
+            "crashes": cli.crashes,
+            "failures": cli.failures[:10],
+            "n_failures": len(cli.failures),
+            "p50_s": round(percentile(cli.latencies, 0.5), 2),
+            "p95_s": round(percentile(cli.latencies, 0.95), 2),
+        }
+        print(
+            f"   {cli.runs} runs: {cli.ok} answered, {len(cli.crashes)} crashed, {len(cli.failures)} "
+            f"failed; latency p50 {report['cli']['p50_s']} s, p95 {report['cli']['p95_s']} s",
+            flush=True,
+        )
         for crash in cli.crashes:
             print(f"   CRASH run {crash['run']} ({crash['exit']}, {crash['after_s']} s):\n{crash['stack']}")
         for failure in cli.failures[:3]:
@@ -574,9 +702,15 @@ def main(argv: list[str] | None = None) -> int:
         growth = report["server"]["rss"].get("growth_after_warmup_pct") or 0.0
         # uvicorn re-raises SIGTERM after its graceful shutdown: "killed by SIGTERM" is a clean stop
         clean_stop = sr.stop_exit in ("exit 0", "killed by SIGTERM")
-        failed |= bool(sr.crashed or report["server"]["non_2xx"] or report["server"]["errors"]
-                       or sr.ledger["n_lost"] or sr.ledger["n_doubled"] or growth > args.max_growth
-                       or not clean_stop)
+        failed |= bool(
+            sr.crashed
+            or report["server"]["non_2xx"]
+            or report["server"]["errors"]
+            or sr.ledger["n_lost"]
+            or sr.ledger["n_doubled"]
+            or growth > args.max_growth
+            or not clean_stop
+        )
     web.close()
     report["passed"] = not failed
     print(f"soak: {'PASSED' if not failed else 'FAILED'} (home {home})", flush=True)
@@ -595,36 +729,56 @@ def summarize_server(sr: ServerReport, levels: list[int], warmup: int) -> dict[s
         rs = [r for r in sr.results if r.concurrency == level]
         complete = [r.latency for r in rs if r.status == 200 and not r.error and r.kind != "disconnect"]
         kinds = {k: sum(r.kind == k for r in rs) for k in sorted({r.kind for r in rs})}
-        by_level[str(level)] = {"requests": len(rs), "p50_s": round(percentile(complete, 0.5), 2),
-                                "p95_s": round(percentile(complete, 0.95), 2), "kinds": kinds}
+        by_level[str(level)] = {
+            "requests": len(rs),
+            "p50_s": round(percentile(complete, 0.5), 2),
+            "p95_s": round(percentile(complete, 0.95), 2),
+            "kinds": kinds,
+        }
     non_2xx = [r for r in sr.results if not 200 <= r.status < 300]
     errors = [r for r in sr.results if 200 <= r.status < 300 and r.error]
-    return {"requests": len(sr.results), "by_concurrency": by_level,
-            "non_2xx": [{"kind": r.kind, "status": r.status, "error": r.error} for r in non_2xx[:10]],
-            "n_non_2xx": len(non_2xx), "errors": [{"kind": r.kind, "error": r.error} for r in errors[:10]],
-            "crashed": sr.crashed, "stop": sr.stop_exit, "ledger": sr.ledger,
-            "rss": rss_summary(sr.rss, warmup)}
+    return {
+        "requests": len(sr.results),
+        "by_concurrency": by_level,
+        "non_2xx": [{"kind": r.kind, "status": r.status, "error": r.error} for r in non_2xx[:10]],
+        "n_non_2xx": len(non_2xx),
+        "errors": [{"kind": r.kind, "error": r.error} for r in errors[:10]],
+        "crashed": sr.crashed,
+        "stop": sr.stop_exit,
+        "ledger": sr.ledger,
+        "rss": rss_summary(sr.rss, warmup),
+    }
 
 
 def print_server(s: dict[str, Any]) -> None:
     for level, row in s["by_concurrency"].items():
-        print(f"   concurrency {level}: {row['requests']} requests {row['kinds']}; latency of full answers "
-              f"p50 {row['p50_s']} s, p95 {row['p95_s']} s")
-    print(f"   non-2xx: {s['n_non_2xx']} {s['non_2xx'][:3]}; 200s with an error: {len(s['errors'])} "
-          f"{s['errors'][:3]}")
+        print(
+            f"   concurrency {level}: {row['requests']} requests {row['kinds']}; latency of full answers "
+            f"p50 {row['p50_s']} s, p95 {row['p95_s']} s"
+        )
+    print(
+        f"   non-2xx: {s['n_non_2xx']} {s['non_2xx'][:3]}; 200s with an error: {len(s['errors'])} "
+        f"{s['errors'][:3]}"
+    )
     print(f"   server crashed: {s['crashed'] or 'no'}; on SIGTERM: {s['stop']}")
     led = s["ledger"]
-    print(f"   ledger: {led['rows']} rows for {led['requests_with_id']} requests; lost {led['n_lost']}, "
-          f"doubled {led['n_doubled']}, unknown {led['n_unknown']}")
+    print(
+        f"   ledger: {led['rows']} rows for {led['requests_with_id']} requests; lost {led['n_lost']}, "
+        f"doubled {led['n_doubled']}, unknown {led['n_unknown']}"
+    )
     rss = s["rss"]
     if rss and rss["growth_after_warmup_pct"] is None:
-        print(f"   RSS: start {rss['start_mb']} MB, end {rss['end_mb']} MB after {rss['answers_at_end']} "
-              f"answers (fewer than --warmup {rss['warmup_answers']}: no growth figure)")
+        print(
+            f"   RSS: start {rss['start_mb']} MB, end {rss['end_mb']} MB after {rss['answers_at_end']} "
+            f"answers (fewer than --warmup {rss['warmup_answers']}: no growth figure)"
+        )
     elif rss:
-        print(f"   RSS: start {rss['start_mb']} MB, after {rss['warmup_answers']} answers "
-              f"{rss['after_warmup_mb']} MB, end {rss['end_mb']} MB after {rss['answers_at_end']} "
-              f"({rss['growth_after_warmup_pct']:+}% after warm-up; slope "
-              f"{rss['slope_mb_per_100_answers']:+} MB per 100 answers)")
+        print(
+            f"   RSS: start {rss['start_mb']} MB, after {rss['warmup_answers']} answers "
+            f"{rss['after_warmup_mb']} MB, end {rss['end_mb']} MB after {rss['answers_at_end']} "
+            f"({rss['growth_after_warmup_pct']:+}% after warm-up; slope "
+            f"{rss['slope_mb_per_100_answers']:+} MB per 100 answers)"
+        )
 
 
 def _free_port() -> int:

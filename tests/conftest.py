@@ -17,5 +17,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GROUNDGLASS_LLM_THREADS", "1")
 # Every test has its own GROUNDGLASS_HOME; the MiniLM ONNX export (a function of the packaged weights,
 # in a folder named by their hash) is shared by all of them and by their subprocesses, made once.
-os.environ.setdefault("GROUNDGLASS_EMBEDDER_DIR",
-                      os.path.join(tempfile.gettempdir(), "groundglass-tests", "minilm-onnx"))
+os.environ.setdefault(
+    "GROUNDGLASS_EMBEDDER_DIR", os.path.join(tempfile.gettempdir(), "groundglass-tests", "minilm-onnx")
+)

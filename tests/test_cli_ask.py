@@ -36,8 +36,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def groundglass(home: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GROUNDGLASS_HOME": str(home), "HF_HUB_OFFLINE": "1", "GROUNDGLASS_MODEL": "tiny"}
     env.pop("GROUNDGLASS_CONFIG", None)
-    return subprocess.run([GROUNDGLASS, *args], env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    return subprocess.run(
+        [GROUNDGLASS, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -49,12 +50,31 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_ask_json_prints_one_perplexity_object(home: Path) -> None:
-    result = groundglass(home, "ask", "When was the Berlin Wall built?", "--index", "wiki", "--json",
-                         "--max-tokens", "48", "--top-k", "3")
+    result = groundglass(
+        home,
+        "ask",
+        "When was the Berlin Wall built?",
+        "--index",
+        "wiki",
+        "--json",
+        "--max-tokens",
+        "48",
+        "--top-k",
+        "3",
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)  # nothing but the object on stdout
-    assert {"id", "model", "created", "choices", "citations", "search_results", "usage", "attribution",
-            "declined"} <= set(data)
+    assert {
+        "id",
+        "model",
+        "created",
+        "choices",
+        "citations",
+        "search_results",
+        "usage",
+        "attribution",
+        "declined",
+    } <= set(data)
     content = data["choices"][0]["message"]["content"]
     assert content and data["choices"][0]["finish_reason"] in ("stop", "length")
     assert 1 <= len(data["search_results"]) <= 3
@@ -75,8 +95,9 @@ def test_ask_streams_the_answer_then_the_sources(home: Path) -> None:
 
 
 def test_ask_declines_a_question_the_index_cannot_answer(home: Path) -> None:
-    result = groundglass(home, "ask", "How do I configure a VLAN trunk port on a network switch?",
-                         "--index", "wiki", "--json")
+    result = groundglass(
+        home, "ask", "How do I configure a VLAN trunk port on a network switch?", "--index", "wiki", "--json"
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["declined"] is True and data["choices"][0]["message"]["content"] == DECLINE
@@ -94,8 +115,9 @@ def test_unknown_index(home: Path) -> None:
 
 
 def test_bad_model_spec(home: Path) -> None:
-    line = one_line_error(groundglass(home, "ask", "Anything?", "--index", "wiki", "--model", "gpt-17",
-                                      "--json"))
+    line = one_line_error(
+        groundglass(home, "ask", "Anything?", "--index", "wiki", "--model", "gpt-17", "--json")
+    )
     assert "unknown model spec 'gpt-17'" in line
 
 
@@ -103,6 +125,16 @@ def test_model_endpoint_down(home: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    line = one_line_error(groundglass(home, "ask", "When was the Berlin Wall built?", "--index", "wiki",
-                                      "--model", f"openai:m@http://127.0.0.1:{port}/v1", "--json"))
+    line = one_line_error(
+        groundglass(
+            home,
+            "ask",
+            "When was the Berlin Wall built?",
+            "--index",
+            "wiki",
+            "--model",
+            f"openai:m@http://127.0.0.1:{port}/v1",
+            "--json",
+        )
+    )
     assert "cannot reach the model endpoint" in line

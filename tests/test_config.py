@@ -53,8 +53,9 @@ def test_cli_config_show(tmp_path: Path) -> None:
     assert shown["llm"]["model"] == "default"
     bad = tmp_path / "bad.toml"
     bad.write_text("nonsense = 1\n")
-    res = subprocess.run([*GG, "config", "show", "--config", str(bad)], capture_output=True, text=True,
-                         env=env)
+    res = subprocess.run(
+        [*GG, "config", "show", "--config", str(bad)], capture_output=True, text=True, env=env
+    )
     assert res.returncode == 2
     assert res.stderr.startswith("error: bad setting 'nonsense'")
     assert "Traceback" not in res.stderr

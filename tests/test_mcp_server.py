@@ -17,10 +17,17 @@ import pytest
 
 EIFFEL = "https://en.wikipedia.org/wiki/Eiffel_Tower"
 DOCS = [
-    (EIFFEL, "Eiffel Tower", "The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was "
-     "completed in 1889 and is 330 metres tall."),
-    ("https://en.wikipedia.org/wiki/Mount_Etna", "Mount Etna", "Mount Etna is an active volcano on the east "
-     "coast of Sicily, Italy, one of the tallest in Europe."),
+    (
+        EIFFEL,
+        "Eiffel Tower",
+        "The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was "
+        "completed in 1889 and is 330 metres tall.",
+    ),
+    (
+        "https://en.wikipedia.org/wiki/Mount_Etna",
+        "Mount Etna",
+        "Mount Etna is an active volcano on the east coast of Sicily, Italy, one of the tallest in Europe.",
+    ),
 ]
 
 
@@ -34,7 +41,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("mcp-home")
     (home / "config.toml").write_text(
         f'home = "{home}"\n[llm]\nmodel = "tiny"\nmax_tokens = 24\n[retrieval]\nindex = "docs"\n'
-        '[search]\nproviders = ["local"]\ntimeout_s = 120.0\n', encoding="utf-8")
+        '[search]\nproviders = ["local"]\ntimeout_s = 120.0\n',
+        encoding="utf-8",
+    )
     settings = load_settings(home / "config.toml", home=str(home))
     index = LocalIndex.open(settings, "docs", create=True)
     add_documents(index, [Document(uri=u, title=t, date=None, sections=[Section("", x)]) for u, t, x in DOCS])
@@ -50,8 +59,14 @@ def groundglass() -> str:
 
 def child_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "GROUNDGLASS_MODEL"}
-    env.update({"GROUNDGLASS_HOME": str(home), "GROUNDGLASS_CONFIG": str(home / "config.toml"),
-                "HF_HUB_OFFLINE": "1", "GROUNDGLASS_LOG_LEVEL": "warning"})
+    env.update(
+        {
+            "GROUNDGLASS_HOME": str(home),
+            "GROUNDGLASS_CONFIG": str(home / "config.toml"),
+            "HF_HUB_OFFLINE": "1",
+            "GROUNDGLASS_LOG_LEVEL": "warning",
+        }
+    )
     return env
 
 
@@ -115,8 +130,12 @@ def test_mcp_over_streamable_http(home: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     log = open(home / "mcp-http.log", "wb")  # noqa: SIM115 - the child writes to it until it is stopped
-    proc = subprocess.Popen([groundglass(), "mcp", "--transport", "streamable-http", "--port", str(port)],
-                            env=child_env(home), stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [groundglass(), "mcp", "--transport", "streamable-http", "--port", str(port)],
+        env=child_env(home),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while not listening(port):

@@ -303,12 +303,34 @@ def test_every_hidden_option_is_a_listed_old_spelling() -> None:
     ("argv", "old", "new", "error"),
     [
         (["demo", "-q", "Where is Etna?", "--config", "{missing}"], "-q", "--question", "config file"),
-        (["dreambooth", "demo", "--steps", "0"], "--steps", "--train-steps",
-         "--train-steps must be at least 1"),
-        (["dreambooth", "bench", "--config", "{missing}", "--steps", "2"], "--steps", "--train-steps",
-         "no such file"),
-        (["dreambooth", "export", "--ckpt", "{missing}", "--out", "{missing}", "--format", "bad", "--no-ema"],
-         "--ema/--no-ema", "--use-ema/--no-use-ema", "unknown export format"),
+        (
+            ["dreambooth", "demo", "--steps", "0"],
+            "--steps",
+            "--train-steps",
+            "--train-steps must be at least 1",
+        ),
+        (
+            ["dreambooth", "bench", "--config", "{missing}", "--steps", "2"],
+            "--steps",
+            "--train-steps",
+            "no such file",
+        ),
+        (
+            [
+                "dreambooth",
+                "export",
+                "--ckpt",
+                "{missing}",
+                "--out",
+                "{missing}",
+                "--format",
+                "bad",
+                "--no-ema",
+            ],
+            "--ema/--no-ema",
+            "--use-ema/--no-use-ema",
+            "unknown export format",
+        ),
     ],
 )
 def test_old_spellings_still_work_with_a_warning(

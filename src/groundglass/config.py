@@ -40,8 +40,12 @@ def renamed_keys(data: Any, section: str, renames: dict[str, str]) -> Any:
     data = dict(data)
     for old, new in renames.items():
         if old in data:
-            warnings.warn(f"setting {section}.{old} is deprecated and goes away in the next release; "
-                          f"write {section}.{new}", FutureWarning, stacklevel=2)
+            warnings.warn(
+                f"setting {section}.{old} is deprecated and goes away in the next release; "
+                f"write {section}.{new}",
+                FutureWarning,
+                stacklevel=2,
+            )
             value = data.pop(old)
             data.setdefault(new, value)
     return data
@@ -128,7 +132,8 @@ class PricePlan(_Section):
     reasoning_per_million: float = Field(0.0, ge=0)
     search_queries_per_thousand: float = Field(0.0, ge=0)
     request_fee_per_thousand: dict[Literal["low", "medium", "high"], float] = Field(
-        default_factory=lambda: {"low": 5.0, "medium": 8.0, "high": 12.0})
+        default_factory=lambda: {"low": 5.0, "medium": 8.0, "high": 12.0}
+    )
     # DreamBooth (the plan of the job's or the image's base model): fine-tuning steps, the device time a
     # job held its device, and images drawn.
     training_steps_per_thousand: float = Field(0.0, ge=0)
@@ -138,32 +143,64 @@ class PricePlan(_Section):
 
 def _default_presets() -> dict[str, ModelPreset]:
     return {
-        "sonar": ModelPreset(top_k=6, context_tokens=1200, max_tokens=512, reasoning_effort="minimal",
-                             description="Fast grounded answers: one search, few sources, short answers."),
-        "sonar-pro": ModelPreset(top_k=10, context_tokens=2000, max_tokens=1024, reasoning_effort="low",
-                                 description="More sources and longer answers; complex questions are split "
-                                             "into sub-queries."),
-        "sonar-reasoning-pro": ModelPreset(top_k=10, context_tokens=2000, max_tokens=2048,
-                                           reasoning_effort="medium",
-                                           description="Multi-step search with a visible <think> trace."),
-        "sonar-deep-research": ModelPreset(top_k=16, context_tokens=3000, max_tokens=4096,
-                                           reasoning_effort="high", search_context_size="high",
-                                           description="The most sources and the longest answers."),
+        "sonar": ModelPreset(
+            top_k=6,
+            context_tokens=1200,
+            max_tokens=512,
+            reasoning_effort="minimal",
+            description="Fast grounded answers: one search, few sources, short answers.",
+        ),
+        "sonar-pro": ModelPreset(
+            top_k=10,
+            context_tokens=2000,
+            max_tokens=1024,
+            reasoning_effort="low",
+            description="More sources and longer answers; complex questions are split into sub-queries.",
+        ),
+        "sonar-reasoning-pro": ModelPreset(
+            top_k=10,
+            context_tokens=2000,
+            max_tokens=2048,
+            reasoning_effort="medium",
+            description="Multi-step search with a visible <think> trace.",
+        ),
+        "sonar-deep-research": ModelPreset(
+            top_k=16,
+            context_tokens=3000,
+            max_tokens=4096,
+            reasoning_effort="high",
+            search_context_size="high",
+            description="The most sources and the longest answers.",
+        ),
     }
 
 
 def _default_prices() -> dict[str, PricePlan]:
     # Perplexity's published Sonar prices (USD) as defaults; set your own under [server.prices.NAME].
     return {
-        "sonar": PricePlan(input_per_million=1, output_per_million=1,
-                           request_fee_per_thousand={"low": 5, "medium": 8, "high": 12}),
-        "sonar-pro": PricePlan(input_per_million=3, output_per_million=15,
-                               request_fee_per_thousand={"low": 6, "medium": 10, "high": 14}),
-        "sonar-reasoning-pro": PricePlan(input_per_million=2, output_per_million=8,
-                                         request_fee_per_thousand={"low": 6, "medium": 10, "high": 14}),
-        "sonar-deep-research": PricePlan(input_per_million=2, output_per_million=8, citation_per_million=2,
-                                         reasoning_per_million=3, search_queries_per_thousand=5,
-                                         request_fee_per_thousand={"low": 0, "medium": 0, "high": 0}),
+        "sonar": PricePlan(
+            input_per_million=1,
+            output_per_million=1,
+            request_fee_per_thousand={"low": 5, "medium": 8, "high": 12},
+        ),
+        "sonar-pro": PricePlan(
+            input_per_million=3,
+            output_per_million=15,
+            request_fee_per_thousand={"low": 6, "medium": 10, "high": 14},
+        ),
+        "sonar-reasoning-pro": PricePlan(
+            input_per_million=2,
+            output_per_million=8,
+            request_fee_per_thousand={"low": 6, "medium": 10, "high": 14},
+        ),
+        "sonar-deep-research": PricePlan(
+            input_per_million=2,
+            output_per_million=8,
+            citation_per_million=2,
+            reasoning_per_million=3,
+            search_queries_per_thousand=5,
+            request_fee_per_thousand={"low": 0, "medium": 0, "high": 0},
+        ),
     }
 
 
@@ -175,10 +212,28 @@ def _default_search_modes() -> dict[str, list[str]]:
     # academic: open scholarly indexes, preprint servers and the large publishers; sec: EDGAR filings.
     return {
         "web": [],
-        "academic": ["arxiv.org", "biorxiv.org", "medrxiv.org", "doi.org", "ncbi.nlm.nih.gov",
-                     "europepmc.org", "semanticscholar.org", "openalex.org", "scholar.archive.org",
-                     "jstor.org", "ssrn.com", "plos.org", "nature.com", "science.org", "springer.com",
-                     "sciencedirect.com", "wiley.com", "acm.org", "ieee.org", "aclanthology.org"],
+        "academic": [
+            "arxiv.org",
+            "biorxiv.org",
+            "medrxiv.org",
+            "doi.org",
+            "ncbi.nlm.nih.gov",
+            "europepmc.org",
+            "semanticscholar.org",
+            "openalex.org",
+            "scholar.archive.org",
+            "jstor.org",
+            "ssrn.com",
+            "plos.org",
+            "nature.com",
+            "science.org",
+            "springer.com",
+            "sciencedirect.com",
+            "wiley.com",
+            "acm.org",
+            "ieee.org",
+            "aclanthology.org",
+        ],
         "sec": ["sec.gov"],
     }
 
@@ -220,12 +275,14 @@ class ServerSettings(_Section):
     # Multiplier of a preset's top_k and context_tokens for each search_context_size, relative to the
     # preset's own size (search.context_sizes says what each size means for a web search).
     context_scales: dict[Literal["low", "medium", "high"], float] = Field(
-        default_factory=_default_context_scales)
+        default_factory=_default_context_scales
+    )
     # Perplexity's search_mode: the domains each mode narrows the sources to (index and web alike;
     # subdomains included). An empty list narrows nothing ("web" by default). A request's own
     # search_domain_filter allow-list must fall within the mode's list; its "-domain" entries apply too.
     search_modes: dict[Literal["web", "academic", "sec"], list[str]] = Field(
-        default_factory=_default_search_modes)
+        default_factory=_default_search_modes
+    )
     # DreamBooth through the API: base models a fine-tuning job or an image request may name (name ->
     # local diffusers folder or Hub id), besides the embedded "toy-world"; where jobs train; the limits
     # of a training file (photos per file, decoded pixels per photo).
@@ -245,11 +302,15 @@ class ServerSettings(_Section):
         """A config that names one preset or price adds to the built-in ones instead of replacing them."""
         if not isinstance(value, dict):
             return value
-        defaults = {"models": _default_presets, "prices": _default_prices,
-                    "context_scales": _default_context_scales,
-                    "search_modes": _default_search_modes}[info.field_name]()
-        merged: dict[str, Any] = {k: (v.model_dump() if isinstance(v, BaseModel) else v)
-                                  for k, v in defaults.items()}
+        defaults = {
+            "models": _default_presets,
+            "prices": _default_prices,
+            "context_scales": _default_context_scales,
+            "search_modes": _default_search_modes,
+        }[info.field_name]()
+        merged: dict[str, Any] = {
+            k: (v.model_dump() if isinstance(v, BaseModel) else v) for k, v in defaults.items()
+        }
         merged.update(value)
         return merged
 
@@ -343,9 +404,11 @@ class SearchContextSize(_Section):
 
 
 def _default_search_context_sizes() -> dict[str, SearchContextSize]:
-    return {"low": SearchContextSize(results=3, top_k=4, context_tokens=900),
-            "medium": SearchContextSize(results=5, top_k=6, context_tokens=1500),
-            "high": SearchContextSize(results=8, top_k=10, context_tokens=2400)}
+    return {
+        "low": SearchContextSize(results=3, top_k=4, context_tokens=900),
+        "medium": SearchContextSize(results=5, top_k=6, context_tokens=1500),
+        "high": SearchContextSize(results=8, top_k=10, context_tokens=2400),
+    }
 
 
 class SearchSettings(_Section):
@@ -353,13 +416,15 @@ class SearchSettings(_Section):
 
     # A provider without what it needs (no base_url, no API key) is skipped as "not configured".
     providers: list[ProviderName] = Field(
-        default_factory=lambda: ["searxng", "brave", "tavily", "duckduckgo"])  # type: ignore[arg-type]
+        default_factory=lambda: ["searxng", "brave", "tavily", "duckduckgo"]
+    )  # type: ignore[arg-type]
     max_results: int = Field(10, ge=1, le=50)  # results asked of a provider
     timeout_s: float = Field(10.0, gt=0)  # one provider call, all included
     cache_ttl_s: float = Field(3600.0, ge=0)  # 0 turns the result cache off
     context_size: ContextSizeName = "low"  # default search_context_size
     context_sizes: dict[ContextSizeName, SearchContextSize] = Field(
-        default_factory=_default_search_context_sizes)  # type: ignore[arg-type]
+        default_factory=_default_search_context_sizes
+    )  # type: ignore[arg-type]
     max_chunks_per_page: int = Field(24, ge=1)  # ranking reads at most this many chunks of one page
     # Date filters need a date: "drop" leaves out results whose date neither the provider nor the page
     # states; "keep" lets them through.
@@ -391,6 +456,7 @@ class SearchSettings(_Section):
 
 # --- images in questions -----------------------------------------------------------------------------
 
+
 class VisionSettings(_Section):
     """Images in questions: input limits, the offline extractors (OCR, ImageNet labels) and an optional
     OpenAI-compatible vision model for captions. Image URLs are fetched by the page reader
@@ -414,8 +480,10 @@ class VisionSettings(_Section):
     caption_url: str = ""
     caption_model: str = ""
     caption_api_key: SecretStr | None = None  # falls back to $GROUNDGLASS_VISION_API_KEY
-    caption_prompt: str = ("Describe this image in one or two sentences. "
-                           "If it shows text, quote the most important text exactly.")
+    caption_prompt: str = (
+        "Describe this image in one or two sentences. "
+        "If it shows text, quote the most important text exactly."
+    )
     caption_max_tokens: int = Field(160, ge=1)
     caption_timeout_s: float = Field(60.0, gt=0)
 
@@ -492,8 +560,9 @@ def config_path(explicit: Path | None = None) -> Path | None:
     if env:
         p = Path(env)
         if not p.is_file():
-            raise GroundglassError(f"$GROUNDGLASS_CONFIG points to {p}, which does not exist",
-                                   "fix or unset GROUNDGLASS_CONFIG")
+            raise GroundglassError(
+                f"$GROUNDGLASS_CONFIG points to {p}, which does not exist", "fix or unset GROUNDGLASS_CONFIG"
+            )
         return p
     home = os.environ.get("GROUNDGLASS_HOME")
     base = Path(home) if home else Path(platformdirs.user_data_dir("groundglass"))
@@ -531,7 +600,8 @@ def load_settings(explicit: Path | None = None, **overrides: Any) -> Settings:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         src = f" in {path}" if path else ""
-        raise GroundglassError(f"bad setting {where!r}{src}: {first['msg']}",
-                               "see `groundglass config show` for valid keys") from exc
+        raise GroundglassError(
+            f"bad setting {where!r}{src}: {first['msg']}", "see `groundglass config show` for valid keys"
+        ) from exc
     settings.home = settings.home.expanduser()
     return settings

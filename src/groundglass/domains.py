@@ -23,7 +23,9 @@ def normalize_domain(entry: str) -> str:
     if text.startswith("www."):
         text = text[4:]
     if not text or not _DOMAIN.match(text):
-        raise GroundglassError(f"search_domain_filter entry {entry!r} is not a domain",
-                               'use names like "nasa.gov", or "-reddit.com" to exclude one',
-                               param="search_domain_filter")
+        raise GroundglassError(
+            f"search_domain_filter entry {entry!r} is not a domain",
+            'use names like "nasa.gov", or "-reddit.com" to exclude one',
+            param="search_domain_filter",
+        )
     return text

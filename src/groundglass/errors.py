@@ -14,8 +14,15 @@ class GroundglassError(Exception):
     status: int = 400
     code: str = "invalid_request"
 
-    def __init__(self, message: str, fix: str = "", *, status: int | None = None, code: str | None = None,
-                 param: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        fix: str = "",
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.fix = fix

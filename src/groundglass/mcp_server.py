@@ -66,8 +66,13 @@ def build_server(settings: Settings) -> MCPServer:
         from groundglass.answer.response import to_perplexity_json
         from groundglass.answer.types import AskRequest
 
-        request = AskRequest.from_question(question, search=search or "index", index=index,
-                                           reasoning_effort=reasoning_effort, max_tokens=max_tokens)
+        request = AskRequest.from_question(
+            question,
+            search=search or "index",
+            index=index,
+            reasoning_effort=reasoning_effort,
+            max_tokens=max_tokens,
+        )
         answer = await off_loop(lambda: the_engine().answer(request))
         return to_perplexity_json(answer)
 
@@ -92,4 +97,3 @@ def build_server(settings: Settings) -> MCPServer:
         return [{**s.search_result(), "text": s.text} for s in hits]
 
     return server
-

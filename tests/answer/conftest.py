@@ -55,9 +55,27 @@ def llama_server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     """``python -m llama_cpp.server`` running the tiny model on 127.0.0.1, behind an API key."""
     port = free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_gguf), "--model_alias",
-           LLAMA_SERVER_MODEL, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
-           "--n_threads", "1", "--n_threads_batch", "1", "--api_key", LLAMA_SERVER_API_KEY]
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(tiny_gguf),
+        "--model_alias",
+        LLAMA_SERVER_MODEL,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+        "--n_threads",
+        "1",
+        "--n_threads_batch",
+        "1",
+        "--api_key",
+        LLAMA_SERVER_API_KEY,
+    ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ})
     base_url = f"http://127.0.0.1:{port}/v1"
@@ -67,8 +85,11 @@ def llama_server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> I
             if proc.poll() is not None:
                 pytest.fail(f"llama_cpp.server exited with {proc.returncode}: {log.read_text()[-2000:]}")
             try:
-                r = httpx.get(f"{base_url}/models", timeout=2,
-                              headers={"Authorization": f"Bearer {LLAMA_SERVER_API_KEY}"})
+                r = httpx.get(
+                    f"{base_url}/models",
+                    timeout=2,
+                    headers={"Authorization": f"Bearer {LLAMA_SERVER_API_KEY}"},
+                )
                 if r.status_code == 200:
                     break
             except httpx.HTTPError:
@@ -91,11 +112,35 @@ def llama_server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 SITE_DIR = Path(__file__).resolve().parent.parent / "data" / "site"
 
 # Titles of the built-in Wikipedia corpus used by ``wiki_index`` (small enough to embed in ~5 s).
-WIKI_TITLES = ("2001: A Space Odyssey", "Albert Einstein", "Photosynthesis", "Mount Everest", "Marie Curie",
-               "Eiffel Tower", "Amazon River", "Great Wall of China", "Penicillin", "Mona Lisa",
-               "Isaac Newton", "Jupiter", "Volcano", "Chess", "William Shakespeare", "Moon", "Coffee", "Tea",
-               "Leonardo da Vinci", "Ludwig van Beethoven", "Charles Darwin", "Black hole", "DNA", "Vaccine",
-               "Bicycle", "Olympic Games", "Lighthouse")
+WIKI_TITLES = (
+    "2001: A Space Odyssey",
+    "Albert Einstein",
+    "Photosynthesis",
+    "Mount Everest",
+    "Marie Curie",
+    "Eiffel Tower",
+    "Amazon River",
+    "Great Wall of China",
+    "Penicillin",
+    "Mona Lisa",
+    "Isaac Newton",
+    "Jupiter",
+    "Volcano",
+    "Chess",
+    "William Shakespeare",
+    "Moon",
+    "Coffee",
+    "Tea",
+    "Leonardo da Vinci",
+    "Ludwig van Beethoven",
+    "Charles Darwin",
+    "Black hole",
+    "DNA",
+    "Vaccine",
+    "Bicycle",
+    "Olympic Games",
+    "Lighthouse",
+)
 
 
 @pytest.fixture
@@ -136,9 +181,11 @@ def _site_handler(directory: Path):
 
         def do_GET(self) -> None:
             port = self.server.server_address[1]
-            redirects = {"/redirect-private": f"http://127.0.0.2:{port}/about.html",
-                         "/redirect-offsite": "http://example.com/",
-                         "/redirect-about": "/about.html"}
+            redirects = {
+                "/redirect-private": f"http://127.0.0.2:{port}/about.html",
+                "/redirect-offsite": "http://example.com/",
+                "/redirect-about": "/about.html",
+            }
             if self.path in redirects:
                 self.send_response(302)
                 self.send_header("Location", redirects[self.path])
@@ -199,11 +246,16 @@ def write_pdf(path: Path, pages: list[str], title: str | None = None, created: s
         page = writer.add_blank_page(612, 792)
         if not text:
             continue
-        font = DictionaryObject({NameObject("/Type"): NameObject("/Font"),
-                                 NameObject("/Subtype"): NameObject("/Type1"),
-                                 NameObject("/BaseFont"): NameObject("/Helvetica")})
+        font = DictionaryObject(
+            {
+                NameObject("/Type"): NameObject("/Font"),
+                NameObject("/Subtype"): NameObject("/Type1"),
+                NameObject("/BaseFont"): NameObject("/Helvetica"),
+            }
+        )
         page[NameObject("/Resources")] = DictionaryObject(
-            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})})
+            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})}
+        )
         ops = ["BT", "/F1 11 Tf", "14 TL", "72 720 Td"]
         ops += [f"({escape(line)}) Tj T*" for line in text.splitlines()] + ["ET"]
         stream = DecodedStreamObject()

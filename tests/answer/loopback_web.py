@@ -36,6 +36,7 @@ HANG_S = 4.0  # how long "hanging" endpoints stall (tests use shorter timeouts)
 
 # ------------------------------------------------------------------------------------------------ PDF
 
+
 def _pdf_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
@@ -67,16 +68,20 @@ def make_pdf(lines: list[str], title: str, created: str = "D:20240115093000Z") -
     return bytes(out)
 
 
-REPORT_PDF = make_pdf([
-    "Annual report of the Lighthouse Board, 1883",
-    "The Board reports that the new Eddystone Lighthouse designed by James Douglass",
-    "was completed in 1882 and shows a white light visible for seventeen miles.",
-    "The old tower by John Smeaton has been taken down to its base and its upper part",
-    "re-erected on Plymouth Hoe by public subscription.",
-], title="Lighthouse Board annual report 1883")
+REPORT_PDF = make_pdf(
+    [
+        "Annual report of the Lighthouse Board, 1883",
+        "The Board reports that the new Eddystone Lighthouse designed by James Douglass",
+        "was completed in 1882 and shows a white light visible for seventeen miles.",
+        "The old tower by John Smeaton has been taken down to its base and its upper part",
+        "re-erected on Plymouth Hoe by public subscription.",
+    ],
+    title="Lighthouse Board annual report 1883",
+)
 
 
 # ----------------------------------------------------------------------------------------- servers
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -94,8 +99,9 @@ class LoopbackServer:
         self.httpd.owner = self  # type: ignore[attr-defined]
         self.port = self.httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
         self.thread.start()
 
     def count(self, key: str) -> None:
@@ -157,11 +163,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 # ----------------------------------------------------------------------------------------- web site
 
-BAD_UTF8 = (b"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Broken bytes page</title>"
-            b"</head><body><article><h1>Broken bytes page</h1><p>This page about the Eddystone lighthouse "
-            b"was saved with a broken encoder: caf\xe9 \xff\xfe na\xefve \xc3\x28 and still has "
-            b"readable text about Smeaton's tower and its granite blocks, which were dovetailed together.</p>"
-            b"</article></body></html>")
+BAD_UTF8 = (
+    b"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Broken bytes page</title>"
+    b"</head><body><article><h1>Broken bytes page</h1><p>This page about the Eddystone lighthouse "
+    b"was saved with a broken encoder: caf\xe9 \xff\xfe na\xefve \xc3\x28 and still has "
+    b"readable text about Smeaton's tower and its granite blocks, which were dovetailed together.</p>"
+    b"</article></body></html>"
+)
 PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8
 
 
@@ -171,8 +179,7 @@ class SiteHandler(_Handler):
         self.owner.count(path)
         port = self.owner.port
         if path in ("/", "/index.html"):
-            links = "".join(f'<li><a href="/{p.name}">{p.stem}</a></li>'
-                            for p in sorted(WEB_DIR.iterdir()))
+            links = "".join(f'<li><a href="/{p.name}">{p.stem}</a></li>' for p in sorted(WEB_DIR.iterdir()))
             self.send(200, f"<!DOCTYPE html><html><body><ul>{links}</ul></body></html>".encode(), "text/html")
         elif path == "/report.pdf":
             self.send(200, REPORT_PDF, "application/pdf")
@@ -221,7 +228,8 @@ class SiteHandler(_Handler):
             self.send(404, b"<html><body>not found</body></html>", "text/html")
             return
         ctype = {".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8"}.get(
-            target.suffix, "application/octet-stream")
+            target.suffix, "application/octet-stream"
+        )
         self.send(200, target.read_bytes(), ctype)
 
     def huge(self) -> None:
@@ -250,6 +258,7 @@ class WebSite(LoopbackServer):
 
 # ---------------------------------------------------------------------------------------- search API
 
+
 @dataclass(frozen=True)
 class Entry:
     path: str
@@ -265,29 +274,84 @@ def _entry(path: str, title: str, snippet: str, date: str | None, language: str,
 
 
 CATALOGUE = [
-    _entry("/lighthouses.html", "The Eddystone Lighthouse: four towers on one rock",
-           "Four lighthouses have stood on the Eddystone Rocks off Plymouth.", "2024-05-10T09:30:00", "en",
-           "eddystone lighthouse lighthouses smeaton tower plymouth built"),
-    _entry("/injection.html", "A lighthouse keeper's logbook, 1891",
-           "The keepers of the Eddystone Lighthouse wrote in the logbook every four hours.", None, "en",
-           "eddystone lighthouse lighthouses keeper keepers logbook built"),
-    _entry("/lens.html", "Fresnel lens - Maritime Wiki", "A Fresnel lens is a compact lens made of rings.",
-           "2023-11-20T00:00:00", "en", "lighthouse lighthouses lens fresnel optics"),
-    _entry("/fog-signals.html", "Fog signals", "When fog hides a light, mariners rely on sound.", None, "en",
-           "lighthouse lighthouses fog signal signals"),
-    _entry("/leuchtturm.html", "Der Leuchtturm Roter Sand",
-           "Der Leuchtturm Roter Sand steht in der Außenweser.", "2024-06-01T06:00:00", "de",
-           "leuchtturm lighthouse lighthouses roter sand"),
-    _entry("/keepers.txt", "Lighthouse keepers", "Before automation, every major lighthouse had keepers.",
-           None, "en", "lighthouse lighthouses keeper keepers eddystone"),
-    _entry("/report.pdf", "Annual report of the Lighthouse Board, 1883",
-           "The new Eddystone Lighthouse designed by James Douglass was completed in 1882.", None, "en",
-           "eddystone lighthouse lighthouses report board douglass built"),
-    _entry("/tides.html", "How tides work", "Tides are the regular rise and fall of the sea surface.",
-           "2019-03-02T12:00:00", "en", "tide tides moon sea"),
+    _entry(
+        "/lighthouses.html",
+        "The Eddystone Lighthouse: four towers on one rock",
+        "Four lighthouses have stood on the Eddystone Rocks off Plymouth.",
+        "2024-05-10T09:30:00",
+        "en",
+        "eddystone lighthouse lighthouses smeaton tower plymouth built",
+    ),
+    _entry(
+        "/injection.html",
+        "A lighthouse keeper's logbook, 1891",
+        "The keepers of the Eddystone Lighthouse wrote in the logbook every four hours.",
+        None,
+        "en",
+        "eddystone lighthouse lighthouses keeper keepers logbook built",
+    ),
+    _entry(
+        "/lens.html",
+        "Fresnel lens - Maritime Wiki",
+        "A Fresnel lens is a compact lens made of rings.",
+        "2023-11-20T00:00:00",
+        "en",
+        "lighthouse lighthouses lens fresnel optics",
+    ),
+    _entry(
+        "/fog-signals.html",
+        "Fog signals",
+        "When fog hides a light, mariners rely on sound.",
+        None,
+        "en",
+        "lighthouse lighthouses fog signal signals",
+    ),
+    _entry(
+        "/leuchtturm.html",
+        "Der Leuchtturm Roter Sand",
+        "Der Leuchtturm Roter Sand steht in der Außenweser.",
+        "2024-06-01T06:00:00",
+        "de",
+        "leuchtturm lighthouse lighthouses roter sand",
+    ),
+    _entry(
+        "/keepers.txt",
+        "Lighthouse keepers",
+        "Before automation, every major lighthouse had keepers.",
+        None,
+        "en",
+        "lighthouse lighthouses keeper keepers eddystone",
+    ),
+    _entry(
+        "/report.pdf",
+        "Annual report of the Lighthouse Board, 1883",
+        "The new Eddystone Lighthouse designed by James Douglass was completed in 1882.",
+        None,
+        "en",
+        "eddystone lighthouse lighthouses report board douglass built",
+    ),
+    _entry(
+        "/tides.html",
+        "How tides work",
+        "Tides are the regular rise and fall of the sea surface.",
+        "2019-03-02T12:00:00",
+        "en",
+        "tide tides moon sea",
+    ),
 ]
-FAULTS = ["/huge", "/endless", "/loop/a", "/binary-as-html", "/bad-utf8.html", "/image.png", "/slow",
-          "/to-private", "/status/500", "/pdf-as-html", "/lighthouses.html"]
+FAULTS = [
+    "/huge",
+    "/endless",
+    "/loop/a",
+    "/binary-as-html",
+    "/bad-utf8.html",
+    "/image.png",
+    "/slow",
+    "/to-private",
+    "/status/500",
+    "/pdf-as-html",
+    "/lighthouses.html",
+]
 
 
 def lookup(query: str, site: str) -> list[dict[str, Any]]:
@@ -296,10 +360,15 @@ def lookup(query: str, site: str) -> list[dict[str, Any]]:
     The word ``faults`` returns the faulty pages (and one good one, last)."""
     words = {w.strip("?.,!").lower() for w in query.split()}
     if "faults" in words:
-        return [{"url": site + p, "title": f"Fault {p}", "snippet": "", "date": None, "language": "en"}
-                for p in FAULTS]
-    return [{"url": site + e.path, "title": e.title, "snippet": e.snippet, "date": e.date,
-             "language": e.language} for e in CATALOGUE if e.keywords & words]
+        return [
+            {"url": site + p, "title": f"Fault {p}", "snippet": "", "date": None, "language": "en"}
+            for p in FAULTS
+        ]
+    return [
+        {"url": site + e.path, "title": e.title, "snippet": e.snippet, "date": e.date, "language": e.language}
+        for e in CATALOGUE
+        if e.keywords & words
+    ]
 
 
 class SearchHandler(_Handler):
@@ -317,8 +386,16 @@ class SearchHandler(_Handler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        api.requests.append({"provider": provider, "method": method, "path": parts.path, "query": query,
-                             "body": raw.decode("utf-8", "replace"), "headers": dict(self.headers)})
+        api.requests.append(
+            {
+                "provider": provider,
+                "method": method,
+                "path": parts.path,
+                "query": query,
+                "body": raw.decode("utf-8", "replace"),
+                "headers": dict(self.headers),
+            }
+        )
         mode = api.mode.get(provider, "ok")
         if mode == "hang":
             api.stop.wait(HANG_S)
@@ -353,27 +430,57 @@ class SearchHandler(_Handler):
             self.send(403, b"<html><body>403 Forbidden</body></html>", "text/html")
             return
         q = query.get("q", "")
-        results = [{"url": h["url"], "title": h["title"], "content": h["snippet"], "publishedDate": h["date"],
-                    "engine": "loopback", "engines": ["loopback"], "score": 1.0 / (i + 1),
-                    "category": "general"}
-                   for i, h in enumerate(self.hits_for(q, empty))]
-        self.json({"query": q, "number_of_results": len(results), "results": results, "answers": [],
-                   "corrections": [], "infoboxes": [], "suggestions": [], "unresponsive_engines": []})
+        results = [
+            {
+                "url": h["url"],
+                "title": h["title"],
+                "content": h["snippet"],
+                "publishedDate": h["date"],
+                "engine": "loopback",
+                "engines": ["loopback"],
+                "score": 1.0 / (i + 1),
+                "category": "general",
+            }
+            for i, h in enumerate(self.hits_for(q, empty))
+        ]
+        self.json(
+            {
+                "query": q,
+                "number_of_results": len(results),
+                "results": results,
+                "answers": [],
+                "corrections": [],
+                "infoboxes": [],
+                "suggestions": [],
+                "unresponsive_engines": [],
+            }
+        )
 
     def brave(self, method: str, path: str, query: dict[str, str], raw: bytes, empty: bool) -> None:
         if path != "/brave/res/v1/web/search":
             self.json({"error": "not found"}, 404)
             return
         if self.headers.get("X-Subscription-Token") != BRAVE_KEY:
-            error = {"code": "SUBSCRIPTION_TOKEN_INVALID", "status": 401,
-                     "detail": "The provided subscription token is invalid."}
+            error = {
+                "code": "SUBSCRIPTION_TOKEN_INVALID",
+                "status": 401,
+                "detail": "The provided subscription token is invalid.",
+            }
             self.json({"type": "ErrorResponse", "error": error}, 401)
             return
         q = query.get("q", "")
-        results = [{"type": "search_result", "title": h["title"], "url": h["url"],
-                    "description": h["snippet"], "page_age": h["date"], "language": h["language"],
-                    "family_friendly": True}
-                   for h in self.hits_for(q, empty)]
+        results = [
+            {
+                "type": "search_result",
+                "title": h["title"],
+                "url": h["url"],
+                "description": h["snippet"],
+                "page_age": h["date"],
+                "language": h["language"],
+                "family_friendly": True,
+            }
+            for h in self.hits_for(q, empty)
+        ]
         body: dict[str, Any] = {"type": "search", "query": {"original": q}, "mixed": {"type": "mixed"}}
         if results:
             body["web"] = {"type": "search", "results": results, "family_friendly": True}
@@ -392,10 +499,26 @@ class SearchHandler(_Handler):
             self.json({"detail": {"error": "invalid JSON"}}, 400)
             return
         hits = self.hits_for(str(body.get("query", "")), empty)
-        results = [{"title": h["title"], "url": h["url"], "content": h["snippet"], "score": 0.9 - i * 0.05,
-                    "raw_content": None} for i, h in enumerate(hits)][: int(body.get("max_results", 5))]
-        self.json({"query": body.get("query"), "answer": None, "images": [], "follow_up_questions": None,
-                   "results": results, "response_time": 0.42})
+        results = [
+            {
+                "title": h["title"],
+                "url": h["url"],
+                "content": h["snippet"],
+                "score": 0.9 - i * 0.05,
+                "raw_content": None,
+            }
+            for i, h in enumerate(hits)
+        ][: int(body.get("max_results", 5))]
+        self.json(
+            {
+                "query": body.get("query"),
+                "answer": None,
+                "images": [],
+                "follow_up_questions": None,
+                "results": results,
+                "response_time": 0.42,
+            }
+        )
 
     def ddg(self, method: str, path: str, query: dict[str, str], raw: bytes, empty: bool) -> None:
         form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
@@ -407,15 +530,18 @@ class SearchHandler(_Handler):
                 '<div class="result results_links results_links_deep web-result ">'
                 '<div class="links_main links_deep result__body">'
                 f'<h2 class="result__title"><a rel="nofollow" class="result__a" href="{href}">'
-                f'{escape(h["title"])}</a></h2>'
+                f"{escape(h['title'])}</a></h2>"
                 '<div class="result__extras"><div class="result__extras__url">'
                 f'<a class="result__url" href="{href}">{href}</a></div></div>'
                 f'<a class="result__snippet" href="{href}">{escape(h["snippet"])}</a>'
-                '<div class="clear"></div></div></div>')
+                '<div class="clear"></div></div></div>'
+            )
         if not items:
             items.append('<div class="no-results">No results.</div>')
-        page = ('<!DOCTYPE html><html><head><title>' + escape(q) + ' at DuckDuckGo</title></head><body>'
-                '<div id="links" class="results">' + "".join(items) + "</div></body></html>")
+        page = (
+            "<!DOCTYPE html><html><head><title>" + escape(q) + " at DuckDuckGo</title></head><body>"
+            '<div id="links" class="results">' + "".join(items) + "</div></body></html>"
+        )
         self.send(200, page.encode(), "text/html; charset=UTF-8")
 
 
@@ -432,21 +558,37 @@ class SearchAPI(LoopbackServer):
         self.requests.clear()
 
     def url(self, provider: str) -> str:
-        return {"searxng": f"{self.base_url}/searxng", "brave": f"{self.base_url}/brave/res/v1",
-                "tavily": f"{self.base_url}/tavily", "duckduckgo": f"{self.base_url}/ddg/html/"}[provider]
+        return {
+            "searxng": f"{self.base_url}/searxng",
+            "brave": f"{self.base_url}/brave/res/v1",
+            "tavily": f"{self.base_url}/tavily",
+            "duckduckgo": f"{self.base_url}/ddg/html/",
+        }[provider]
 
 
 def search_settings(home: Path, api: SearchAPI, providers: list[str], **search: Any) -> Any:
     """Settings whose providers all point at ``api`` and whose reader may fetch from 127.0.0.1 only."""
     from groundglass.config import Settings
 
-    reader = {"allowed_networks": ["127.0.0.1/32"], "per_host_delay_s": 0.0, "per_host_concurrency": 8,
-              "timeout_s": 3.0, "max_bytes": 300_000, **search.pop("reader", {})}
-    data = {"home": str(home), "search": {
-        "providers": providers, "timeout_s": 1.5,
-        "searxng": {"base_url": api.url("searxng")},
-        "brave": {"base_url": api.url("brave"), "api_key": BRAVE_KEY},
-        "tavily": {"base_url": api.url("tavily"), "api_key": TAVILY_KEY},
-        "duckduckgo": {"base_url": api.url("duckduckgo")},
-        "reader": reader, **search}}
+    reader = {
+        "allowed_networks": ["127.0.0.1/32"],
+        "per_host_delay_s": 0.0,
+        "per_host_concurrency": 8,
+        "timeout_s": 3.0,
+        "max_bytes": 300_000,
+        **search.pop("reader", {}),
+    }
+    data = {
+        "home": str(home),
+        "search": {
+            "providers": providers,
+            "timeout_s": 1.5,
+            "searxng": {"base_url": api.url("searxng")},
+            "brave": {"base_url": api.url("brave"), "api_key": BRAVE_KEY},
+            "tavily": {"base_url": api.url("tavily"), "api_key": TAVILY_KEY},
+            "duckduckgo": {"base_url": api.url("duckduckgo")},
+            "reader": reader,
+            **search,
+        },
+    }
     return Settings.model_validate(data)

@@ -6,23 +6,26 @@ from groundglass.answer import condense
 from groundglass.answer.embeddings import count_tokens
 from groundglass.answer.types import Source
 
-PADDING = [f"The library also offers helper number {n} for unrelated chores around the house."
-           for n in range(12)]
+PADDING = [
+    f"The library also offers helper number {n} for unrelated chores around the house." for n in range(12)
+]
 ANSWER = "If the separator is not found, partition returns the string itself followed by two empty strings."
 BEFORE = "The method str.partition splits the string at the first occurrence of the separator."
 AFTER = "The related method rpartition searches from the end of the string instead."
 
 
 def src(text: str, n: int = 1) -> Source:
-    return Source(url=f"https://docs.test/{n}", title=f"Doc {n}", text=text, score=0.5, doc_id=str(n),
-                  chunk_id=f"{n}-0")
+    return Source(
+        url=f"https://docs.test/{n}", title=f"Doc {n}", text=text, score=0.5, doc_id=str(n), chunk_id=f"{n}-0"
+    )
 
 
 def test_keeps_the_answering_sentence_with_its_neighbours_and_the_heading() -> None:
     body = " ".join([*PADDING[:6], BEFORE, ANSWER, AFTER, *PADDING[6:]])
     source = src("Text sequence type — str\n" + body)
-    [out] = condense.condense([source], "What does partition return if the separator is not found?",
-                              count_tokens, max_tokens=80)
+    [out] = condense.condense(
+        [source], "What does partition return if the separator is not found?", count_tokens, max_tokens=80
+    )
     assert out.text.startswith("Text sequence type — str\n")  # the heading line stays
     assert f"{BEFORE} {ANSWER} {AFTER}" in out.text  # the sentence and its neighbours, in order
     assert count_tokens(out.text) <= 80 < count_tokens(source.text)
@@ -34,8 +37,13 @@ def test_keeps_the_answering_sentence_with_its_neighbours_and_the_heading() -> N
 def test_gaps_between_kept_pieces_are_marked_and_order_is_kept() -> None:
     second = "With maxsplit given, at most maxsplit splits are done by str.split."
     body = " ".join([ANSWER, *PADDING, second])
-    [out] = condense.condense([src(body)], "partition separator not found maxsplit split", count_tokens,
-                              max_tokens=90, keep_ratio=0.3)
+    [out] = condense.condense(
+        [src(body)],
+        "partition separator not found maxsplit split",
+        count_tokens,
+        max_tokens=90,
+        keep_ratio=0.3,
+    )
     assert out.text.index("partition returns") < out.text.index("maxsplit splits")
     assert condense.GAP.strip() in out.text
 
@@ -43,34 +51,44 @@ def test_gaps_between_kept_pieces_are_marked_and_order_is_kept() -> None:
 def test_short_sources_and_sources_without_a_match_stay_whole() -> None:
     short = src("str.partition returns a 3-tuple.")
     unrelated = src(" ".join(PADDING), 2)
-    out = condense.condense([short, unrelated], "What does str.partition return?", count_tokens,
-                            max_tokens=60)
+    out = condense.condense(
+        [short, unrelated], "What does str.partition return?", count_tokens, max_tokens=60
+    )
     assert out[0] == short
     assert out[1] == unrelated  # nothing scores: cutting would be a guess
 
 
-TABLE = "\n".join([
-    "Limits",
-    "Some limits of the interpreter are listed below, with their defaults.",
-    "| Limit | Default | Set with |",
-    "| --- | --- | --- |",
-    "| recursion depth | 1000 | sys.setrecursionlimit() |",
-    "| integer string conversion digits | 4300 | sys.set_int_max_str_digits() |",
-    "| switch interval | 0.005 s | sys.setswitchinterval() |",
-    "| thread stack size | platform default | threading.stack_size() |",
-    "| open files | operating system limit | resource.setrlimit() |",
-    *PADDING,
-])
+TABLE = "\n".join(
+    [
+        "Limits",
+        "Some limits of the interpreter are listed below, with their defaults.",
+        "| Limit | Default | Set with |",
+        "| --- | --- | --- |",
+        "| recursion depth | 1000 | sys.setrecursionlimit() |",
+        "| integer string conversion digits | 4300 | sys.set_int_max_str_digits() |",
+        "| switch interval | 0.005 s | sys.setswitchinterval() |",
+        "| thread stack size | platform default | threading.stack_size() |",
+        "| open files | operating system limit | resource.setrlimit() |",
+        *PADDING,
+    ]
+)
 
 
 def test_table_rows_stay_whole_and_keep_their_header() -> None:
-    [out] = condense.condense([src(TABLE)], "What is the default integer string conversion digits limit?",
-                              count_tokens, max_tokens=90)
+    [out] = condense.condense(
+        [src(TABLE)],
+        "What is the default integer string conversion digits limit?",
+        count_tokens,
+        max_tokens=90,
+    )
     lines = out.text.splitlines()
     assert "| integer string conversion digits | 4300 | sys.set_int_max_str_digits() |" in lines
     assert "| Limit | Default | Set with |" in lines and "| --- | --- | --- |" in lines
-    assert lines.index("| Limit | Default | Set with |") < lines.index("| --- | --- | --- |") < lines.index(
-        "| integer string conversion digits | 4300 | sys.set_int_max_str_digits() |")
+    assert (
+        lines.index("| Limit | Default | Set with |")
+        < lines.index("| --- | --- | --- |")
+        < lines.index("| integer string conversion digits | 4300 | sys.set_int_max_str_digits() |")
+    )
     assert all(line.endswith("|") for line in lines if line.startswith("|"))  # no row cut apart
     assert "helper number" not in out.text
 
@@ -84,26 +102,29 @@ def test_an_embedding_function_adds_meaning_to_the_words() -> None:
     question = "When was construction of the Parisian landmark completed?"
     [plain] = condense.condense([src(body)], question, count_tokens, max_tokens=60)
     assert plain.text == body  # nothing matched by words: left whole
-    [dense] = condense.condense([src(body)], question, count_tokens, max_tokens=60,
-                                embed=get_embedder().encode)
+    [dense] = condense.condense(
+        [src(body)], question, count_tokens, max_tokens=60, embed=get_embedder().encode
+    )
     assert fact in dense.text and count_tokens(dense.text) <= 60
 
 
-FORMAT_CODES = "\n".join([
-    "The following directives can be embedded in strftime format codes; their meaning follows each one.",
-    "| Directive | Meaning | Example |",
-    "| --- | --- | --- |",
-    "| %a | Weekday as locale's abbreviated name. | Sun, Mon, …, Sat |",
-    "| %d | Day of the month as a zero-padded decimal number. | 01, 02, …, 31 |",
-    "| %m | Month as a zero-padded decimal number. | 01, 02, …, 12 |",
-    "| %M | Minute as a zero-padded decimal number. | 00, 01, …, 59 |",
-    "| %p | Locale's equivalent of either AM or PM. | AM, PM |",
-    "| %f | Microsecond as a decimal number, zero-padded to 6 digits. | 000000, …, 999999 |",
-    "| %j | Day of the year as a zero-padded decimal number. | 001, 002, …, 366 |",
-    "| %J | Not a directive: an unknown code is passed through. | %J |",
-    "| %U | Week number of the year (Sunday first) as a zero-padded decimal number. | 00, …, 53 |",
-    *PADDING,
-])
+FORMAT_CODES = "\n".join(
+    [
+        "The following directives can be embedded in strftime format codes; their meaning follows each one.",
+        "| Directive | Meaning | Example |",
+        "| --- | --- | --- |",
+        "| %a | Weekday as locale's abbreviated name. | Sun, Mon, …, Sat |",
+        "| %d | Day of the month as a zero-padded decimal number. | 01, 02, …, 31 |",
+        "| %m | Month as a zero-padded decimal number. | 01, 02, …, 12 |",
+        "| %M | Minute as a zero-padded decimal number. | 00, 01, …, 59 |",
+        "| %p | Locale's equivalent of either AM or PM. | AM, PM |",
+        "| %f | Microsecond as a decimal number, zero-padded to 6 digits. | 000000, …, 999999 |",
+        "| %j | Day of the year as a zero-padded decimal number. | 001, 002, …, 366 |",
+        "| %J | Not a directive: an unknown code is passed through. | %J |",
+        "| %U | Week number of the year (Sunday first) as a zero-padded decimal number. | 00, …, 53 |",
+        *PADDING,
+    ]
+)
 
 
 def test_a_verbatim_term_of_the_question_keeps_its_own_table_row() -> None:
@@ -117,17 +138,20 @@ def test_a_verbatim_term_of_the_question_keeps_its_own_table_row() -> None:
     assert not any(line.startswith("| %J |") for line in lines)  # case as written
 
 
-PICKLE = " ".join([
-    "Filler about the history of the module and its many uses in many programs.",
-    "More filler that says nothing much about anything at all in this paragraph.",
-    "- Protocol version 4 was added in Python 3.4.",
-    "It adds support for very large objects, pickling more kinds of objects, and some data optimizations.",
-    "It is the default protocol starting with Python 3.8.",
-    "Refer to PEP 3154 for information about improvements brought by protocol 4.",
-    "- Protocol version 5 was added in Python 3.8.",
-    "It adds support for out-of-band data and speedup for in-band data.",
-    "Refer to PEP 574 for information about improvements brought by protocol 5.",
-    "Even more filler at the end of the page to make it long."])
+PICKLE = " ".join(
+    [
+        "Filler about the history of the module and its many uses in many programs.",
+        "More filler that says nothing much about anything at all in this paragraph.",
+        "- Protocol version 4 was added in Python 3.4.",
+        "It adds support for very large objects, pickling more kinds of objects, and data optimizations.",
+        "It is the default protocol starting with Python 3.8.",
+        "Refer to PEP 3154 for information about improvements brought by protocol 4.",
+        "- Protocol version 5 was added in Python 3.8.",
+        "It adds support for out-of-band data and speedup for in-band data.",
+        "Refer to PEP 574 for information about improvements brought by protocol 5.",
+        "Even more filler at the end of the page to make it long.",
+    ]
+)
 
 
 def test_a_sentence_opening_with_a_pronoun_keeps_what_it_points_back_to() -> None:

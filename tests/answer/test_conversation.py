@@ -23,23 +23,28 @@ from groundglass.answer.types import Message, Source
 from groundglass.errors import GroundglassError
 
 U, A, S = "user", "assistant", "system"
-HAMLET = [Message(U, "Who wrote Hamlet?"), Message(A, "Hamlet was written by William Shakespeare [1]."),
-          Message(U, "and when did he die?")]
-
-
+HAMLET = [
+    Message(U, "Who wrote Hamlet?"),
+    Message(A, "Hamlet was written by William Shakespeare [1]."),
+    Message(U, "and when did he die?"),
+]
 
 
 # --- check_messages -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("messages", "expected"), [
-    ([], "messages is empty"),
-    ([Message("tool", "x"), Message(U, "hi")], "messages[0] has role 'tool'"),
-    ([Message(U, "hi"), Message(S, "be brief"), Message(U, "hi")], "system message after"),
-    ([Message(U, "Who wrote Hamlet?"), Message(A, "Shakespeare.")], "last message is from the assistant"),
-    ([Message(S, "be brief")], "last message is from the system"),
-    ([Message(U, "   ")], "last user message is empty"),
-    ([Message(U, None)], "no text content"),  # type: ignore[arg-type]
-])
+
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        ([], "messages is empty"),
+        ([Message("tool", "x"), Message(U, "hi")], "messages[0] has role 'tool'"),
+        ([Message(U, "hi"), Message(S, "be brief"), Message(U, "hi")], "system message after"),
+        ([Message(U, "Who wrote Hamlet?"), Message(A, "Shakespeare.")], "last message is from the assistant"),
+        ([Message(S, "be brief")], "last message is from the system"),
+        ([Message(U, "   ")], "last user message is empty"),
+        ([Message(U, None)], "no text content"),  # type: ignore[arg-type]
+    ],
+)
 def test_check_messages_rejects_what_cannot_be_answered(messages: list[Message], expected: str) -> None:
     with pytest.raises(GroundglassError) as err:
         check_messages(messages)
@@ -48,23 +53,40 @@ def test_check_messages_rejects_what_cannot_be_answered(messages: list[Message],
 
 
 def test_repeated_roles_are_accepted_and_merged() -> None:
-    messages = [Message(S, "Be brief."), Message(S, "Cite sources."), Message(A, "Hello!"), Message(U, "Hi"),
-                Message(U, "Who wrote Hamlet?"), Message(A, ""), Message(U, "and when did he die?")]
+    messages = [
+        Message(S, "Be brief."),
+        Message(S, "Cite sources."),
+        Message(A, "Hello!"),
+        Message(U, "Hi"),
+        Message(U, "Who wrote Hamlet?"),
+        Message(A, ""),
+        Message(U, "and when did he die?"),
+    ]
     check_messages(messages)
     assert normalize_messages(messages) == [
-        Message(S, "Be brief.\n\nCite sources."), Message(A, "Hello!"), Message(U, "Hi\n\nWho wrote Hamlet?"),
-        Message(U, "and when did he die?")]  # the question to answer stays apart
+        Message(S, "Be brief.\n\nCite sources."),
+        Message(A, "Hello!"),
+        Message(U, "Hi\n\nWho wrote Hamlet?"),
+        Message(U, "and when did he die?"),
+    ]  # the question to answer stays apart
 
 
 # --- fit_history ----------------------------------------------------------------------------------------
+
 
 def _words(text: str) -> int:
     return len(text.split())
 
 
 def test_fit_history_drops_the_oldest_turns_first() -> None:
-    messages = [Message(S, "one two"), Message(U, "a " * 10), Message(A, "b " * 10), Message(U, "c " * 10),
-                Message(A, "d " * 10), Message(U, "last question")]
+    messages = [
+        Message(S, "one two"),
+        Message(U, "a " * 10),
+        Message(A, "b " * 10),
+        Message(U, "c " * 10),
+        Message(A, "d " * 10),
+        Message(U, "last question"),
+    ]
     everything = fit_history(messages, 1000, _words, overhead_tokens=0)
     assert everything == messages
     # 2 (system) + 2 (last) + 10 + 10 fit in 24: the last exchange stays, the first goes
@@ -92,6 +114,7 @@ def test_fit_history_names_the_problem_when_the_question_alone_is_too_long(tiny:
 
 
 # --- standalone queries -----------------------------------------------------------------------------------
+
 
 def test_first_turn_and_self_contained_follow_ups_need_no_model(unused_port: int) -> None:
     dead = OpenAICompatibleLLM("x", f"http://127.0.0.1:{unused_port}/v1", timeout_s=2)  # any call would fail
@@ -122,51 +145,71 @@ def test_model_failure_falls_back_without_raising(unused_port: int) -> None:
     assert result.query == "When did he die? (Hamlet, William Shakespeare)"
 
 
-@pytest.mark.parametrize(("rewrite", "problem"), [
-    ("When did William Shakespeare die?", ""),
-    ("Death of William Shakespeare", ""),  # one new word is a paraphrase, not an invention
-    ("William Shakespeare died in 1616", "invents"),  # an answer, not a question
-    ("When did he die?", "does not name"),
-    ("Who wrote Hamlet?", "repeats an earlier question"),
-    ("", "empty"),
-    ("When did the famous English playwright and poet from Stratford upon Avon die exactly?", "invents"),
-])
+@pytest.mark.parametrize(
+    ("rewrite", "problem"),
+    [
+        ("When did William Shakespeare die?", ""),
+        ("Death of William Shakespeare", ""),  # one new word is a paraphrase, not an invention
+        ("William Shakespeare died in 1616", "invents"),  # an answer, not a question
+        ("When did he die?", "does not name"),
+        ("Who wrote Hamlet?", "repeats an earlier question"),
+        ("", "empty"),
+        ("When did the famous English playwright and poet from Stratford upon Avon die exactly?", "invents"),
+    ],
+)
 def test_check_rewrite(rewrite: str, problem: str) -> None:
     reason = check_rewrite(rewrite, "and when did he die?", HAMLET[:2])
     assert (problem in reason) if problem else reason == ""
 
 
-MANDELA = [Message(U, "Tell me about Nelson Mandela."), Message(A, "He was a South African politician [1]."),
-           Message(U, "Which party did he lead?"), Message(A, "Mandela led the ANC from 1991 to 1997 [1].")]
+MANDELA = [
+    Message(U, "Tell me about Nelson Mandela."),
+    Message(A, "He was a South African politician [1]."),
+    Message(U, "Which party did he lead?"),
+    Message(A, "Mandela led the ANC from 1991 to 1997 [1]."),
+]
 CURIE = [Message(U, "Which Nobel Prize did Marie Curie win?"), Message(A, "The 1903 Physics prize [1].")]
 GANDHI = "What about Mahatma Gandhi, what did he campaign for?"
 
 
-@pytest.mark.parametrize(("rewrite", "followup", "earlier", "problem"), [
-    # the follow-up names its own subject: dropping the lead-in and the pronoun makes it standalone
-    ("What did Mahatma Gandhi campaign for?", GANDHI, MANDELA, ""),
-    (GANDHI, GANDHI, MANDELA, "does not name"),
-    # a bare name takes its question from the conversation
-    ("What about Einstein?", "What about Einstein?", CURIE, "does not name"),
-    ("Einstein", "What about Einstein?", CURIE, "does not name"),
-    ("Which Nobel Prize did Einstein win?", "What about Einstein?", CURIE, ""),
-    # the model answered instead of rewriting
-    ("William Shakespeare died in Stratford.", "and when did he die?", HAMLET[:2], "answers the follow-up"),
-    # "the play" names nothing: it is the one the conversation was about
-    ("When was the play written?", "When was the play written?", HAMLET[:2], "does not name"),
-    ("When was the play Hamlet written?", "When was the play written?", HAMLET[:2], ""),
-    # a follow-up that names its own subject needs nothing from the conversation
-    ("When did the Berlin Wall fall?", "When did the Berlin Wall fall?", HAMLET[:2], ""),
-])
-def test_check_rewrite_follow_ups_that_name_their_subject(rewrite: str, followup: str, earlier: list[Message],
-                                                          problem: str) -> None:
+@pytest.mark.parametrize(
+    ("rewrite", "followup", "earlier", "problem"),
+    [
+        # the follow-up names its own subject: dropping the lead-in and the pronoun makes it standalone
+        ("What did Mahatma Gandhi campaign for?", GANDHI, MANDELA, ""),
+        (GANDHI, GANDHI, MANDELA, "does not name"),
+        # a bare name takes its question from the conversation
+        ("What about Einstein?", "What about Einstein?", CURIE, "does not name"),
+        ("Einstein", "What about Einstein?", CURIE, "does not name"),
+        ("Which Nobel Prize did Einstein win?", "What about Einstein?", CURIE, ""),
+        # the model answered instead of rewriting
+        (
+            "William Shakespeare died in Stratford.",
+            "and when did he die?",
+            HAMLET[:2],
+            "answers the follow-up",
+        ),
+        # "the play" names nothing: it is the one the conversation was about
+        ("When was the play written?", "When was the play written?", HAMLET[:2], "does not name"),
+        ("When was the play Hamlet written?", "When was the play written?", HAMLET[:2], ""),
+        # a follow-up that names its own subject needs nothing from the conversation
+        ("When did the Berlin Wall fall?", "When did the Berlin Wall fall?", HAMLET[:2], ""),
+    ],
+)
+def test_check_rewrite_follow_ups_that_name_their_subject(
+    rewrite: str, followup: str, earlier: list[Message], problem: str
+) -> None:
     reason = check_rewrite(rewrite, followup, earlier)
     assert (problem in reason) if problem else reason == ""
 
 
 def test_fallback_query_skips_numbers_and_looks_back_for_the_subject() -> None:
-    earlier = [Message(U, "Who wrote Hamlet?"), Message(A, "Hamlet was written by William Shakespeare [1]."),
-               Message(U, "When was the play written?"), Message(A, "Between 1599 and 1601 [1].")]
+    earlier = [
+        Message(U, "Who wrote Hamlet?"),
+        Message(A, "Hamlet was written by William Shakespeare [1]."),
+        Message(U, "When was the play written?"),
+        Message(A, "Between 1599 and 1601 [1]."),
+    ]
     assert fallback_query("In which country is it set?", earlier) == "In which country is it set? (Hamlet)"
     tower = [Message(U, "Who designed it?"), Message(A, "Gustave Eiffel's company, from 1887 to 1889 [1].")]
     assert fallback_query("When was he born?", tower) == "When was he born? (Gustave Eiffel's)"
@@ -182,13 +225,16 @@ def test_fallback_query_adds_what_the_follow_up_lacks() -> None:
 
 # --- earlier sources ---------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def wiki_sources() -> dict[str, Source]:
     from groundglass.answer.index.builtin import wikipedia_documents
 
     titles = ["William Shakespeare", "Hamlet", "Eiffel Tower", "Marie Curie"]
-    return {d.title: Source(url=d.uri, title=d.title, text=d.sections[0].text)
-            for d in wikipedia_documents(titles=titles)}
+    return {
+        d.title: Source(url=d.uri, title=d.title, text=d.sections[0].text)
+        for d in wikipedia_documents(titles=titles)
+    }
 
 
 def test_sources_that_answer_the_follow_up_are_reused(wiki_sources: dict[str, Source]) -> None:

@@ -53,11 +53,16 @@ def test_builtin_rules_for_sonar_names() -> None:
 
 
 def test_config_rules_apply_from_glob_to_exact_name(tmp_path: Path) -> None:
-    settings = load_settings(home=str(tmp_path), reasoning={"models": {
-        "*": {"high": {"max_sub_queries": 4, "related_questions": False}},
-        "qwen*": {"high": {"max_sub_queries": 3}},
-        "qwen-small": {"high": {"max_sub_queries": 2}, "low": {"max_sub_queries": 1}},
-    }})
+    settings = load_settings(
+        home=str(tmp_path),
+        reasoning={
+            "models": {
+                "*": {"high": {"max_sub_queries": 4, "related_questions": False}},
+                "qwen*": {"high": {"max_sub_queries": 3}},
+                "qwen-small": {"high": {"max_sub_queries": 2}, "low": {"max_sub_queries": 1}},
+            }
+        },
+    )
     assert preset_for("high", "llama", settings).max_sub_queries == 4
     assert preset_for("high", "qwen-big", settings).max_sub_queries == 3
     small = preset_for("high", "qwen-small", settings)

@@ -77,8 +77,9 @@ def test_unknown_backend_is_a_clear_error() -> None:
         embeddings.load_embedder("tensorflow")
 
 
-def test_dense_retrieval_quality_does_not_drop(onnx: OnnxEmbedder, torch_embedder: embeddings.TorchEmbedder
-                                              ) -> None:
+def test_dense_retrieval_quality_does_not_drop(
+    onnx: OnnxEmbedder, torch_embedder: embeddings.TorchEmbedder
+) -> None:
     """FanOutQA dev sub-questions against the summaries of their evidence pages plus distractors:
     recall@5 of the evidence page with ONNX vectors is at least torch's (within one question)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -98,24 +99,43 @@ def test_dense_retrieval_quality_does_not_drop(onnx: OnnxEmbedder, torch_embedde
         matrix = embedder.encode(texts)
         queries = embedder.encode([q for q, _ in items])
         top = np.argsort(-(queries @ matrix.T), axis=1)[:, :5]
-        recalls[name] = sum(gold in {titles[i] for i in row}
-                            for (_, gold), row in zip(items, top, strict=True))
+        recalls[name] = sum(
+            gold in {titles[i] for i in row} for (_, gold), row in zip(items, top, strict=True)
+        )
     assert recalls["onnx"] >= recalls["torch"] - 1, recalls
 
 
 def test_answering_from_an_index_never_imports_torch(wiki_index, tmp_path: Path) -> None:
     """``groundglass ask`` on an index, in a fresh process: torch is not imported (python -X importtime)."""
-    env = {**os.environ, "GROUNDGLASS_HOME": str(wiki_index.settings.home), "GROUNDGLASS_MODEL": "tiny",
-           "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "GROUNDGLASS_HOME": str(wiki_index.settings.home),
+        "GROUNDGLASS_MODEL": "tiny",
+        "HF_HUB_OFFLINE": "1",
+    }
     env.pop("GROUNDGLASS_CONFIG", None)
     env.pop("GROUNDGLASS_EMBEDDER", None)
-    cmd = [sys.executable, "-X", "importtime", "-m", "groundglass.cli", "ask", "How high is Mount Everest?",
-           "--index", "wiki", "--max-tokens", "16"]
+    cmd = [
+        sys.executable,
+        "-X",
+        "importtime",
+        "-m",
+        "groundglass.cli",
+        "ask",
+        "How high is Mount Everest?",
+        "--index",
+        "wiki",
+        "--max-tokens",
+        "16",
+    ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Everest" in result.stdout
-    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
-                if line.startswith("import time:")}
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert "groundglass.answer.embed_onnx" in imported  # the check would be empty without it
     assert not {m for m in imported if m == "torch" or m.startswith("torch.")}
     assert "sentence_transformers" not in imported

@@ -22,8 +22,16 @@ from groundglass.answer.types import AskRequest
 from groundglass.config import Settings, load_settings
 from groundglass.errors import GroundglassError, ModelError, NotFoundError
 
-TITLES = ["Berlin Wall", "Mount Everest", "Marie Curie", "Moon", "Jupiter", "Eiffel Tower", "Apollo 11",
-          "Photosynthesis"]
+TITLES = [
+    "Berlin Wall",
+    "Mount Everest",
+    "Marie Curie",
+    "Moon",
+    "Jupiter",
+    "Eiffel Tower",
+    "Apollo 11",
+    "Photosynthesis",
+]
 ON_TOPIC = "When was the Berlin Wall built?"
 OFF_TOPIC = "How do I configure a VLAN trunk port on a network switch?"
 
@@ -79,13 +87,19 @@ def test_every_marker_refers_to_a_given_source_and_the_json_lines_up(engine: Eng
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     # attribution covers the answer's sentences, cites only given sources, and flags what it cannot back
     assert [a["sentence"] for a in data["attribution"]] == [
-        s for s in cite.split_sentences(answer.content)
-        if not (cite.is_decline(s) and not cite.cited_numbers(s))]
+        s
+        for s in cite.split_sentences(answer.content)
+        if not (cite.is_decline(s) and not cite.cited_numbers(s))
+    ]
     floor = engine.settings.retrieval.min_support
     for a in data["attribution"]:
         assert all(1 <= k <= n for k in a["citations"])
-        assert a["supported"] == (bool(a["citations"]) and a["support"] >= floor
-                                  and not a["unsupported_values"] and not a["restates_question"])
+        assert a["supported"] == (
+            bool(a["citations"])
+            and a["support"] >= floor
+            and not a["unsupported_values"]
+            and not a["restates_question"]
+        )
 
 
 def test_an_unrelated_question_is_declined_without_calling_the_model(engine: Engine) -> None:
@@ -108,8 +122,11 @@ def test_the_decline_comes_from_the_relevance_threshold(home: Path) -> None:
 
 
 def test_sources_fit_the_token_budget_and_top_k(home: Path) -> None:
-    tight = Engine(settings_for(home, retrieval__index="wiki", retrieval__context_tokens=120,
-                                retrieval__min_relevance=-1.0))
+    tight = Engine(
+        settings_for(
+            home, retrieval__index="wiki", retrieval__context_tokens=120, retrieval__min_relevance=-1.0
+        )
+    )
     llm = tight.llm()
     answer = tight.answer(AskRequest.from_question("Tell me about the Moon and Jupiter.", max_tokens=4))
     assert answer.sources
@@ -156,8 +173,9 @@ def test_a_bad_model_spec_is_refused_at_the_call(engine: Engine) -> None:
         engine.stream(AskRequest.from_question(ON_TOPIC, model="no-such-model"))
 
 
-def test_a_model_endpoint_that_is_down_ends_the_stream_with_an_error(engine: Engine,
-                                                                     unused_port: int) -> None:
+def test_a_model_endpoint_that_is_down_ends_the_stream_with_an_error(
+    engine: Engine, unused_port: int
+) -> None:
     spec = f"openai:some-model@http://127.0.0.1:{unused_port}/v1"
     events = list(engine.stream(AskRequest.from_question(ON_TOPIC, model=spec)))
     assert isinstance(events[0], SourcesFound) and events[0].sources  # retrieval worked

@@ -42,7 +42,7 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
-        pieces = [reply[i:i + 3] for i in range(0, len(reply), 3)]
+        pieces = [reply[i : i + 3] for i in range(0, len(reply), 3)]
         written = 0
         try:
             for piece in pieces:
@@ -52,8 +52,10 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
                 written += 1
                 if len(pieces) > 200:
                     time.sleep(0.002)  # a long (looping) reply: give the client time to hang up
-            end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                   "usage": {"prompt_tokens": 100, "completion_tokens": len(pieces)}}
+            end = {
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 100, "completion_tokens": len(pieces)},
+            }
             self.wfile.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
@@ -118,8 +120,9 @@ def test_a_value_copied_from_the_source_passes_at_once(engine: Engine, endpoint:
 
 
 def test_an_invented_value_is_never_shown_and_the_engine_declines(engine: Engine, endpoint: str) -> None:
-    streamed, answer = ask(engine, endpoint, ["The Berlin Wall was built in 1975 [1].",
-                                              "It was built in 1975 [1]."])
+    streamed, answer = ask(
+        engine, endpoint, ["The Berlin Wall was built in 1975 [1].", "It was built in 1975 [1]."]
+    )
     assert "1975" not in streamed
     assert answer.content == prompt.DECLINE and answer.declined and answer.attribution == []
     assert [r["values"] for r in answer.grounding["rejected"]] == [["1975"], ["1975"]]

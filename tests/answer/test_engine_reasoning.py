@@ -24,8 +24,16 @@ from groundglass.answer.types import AskRequest, Message
 from groundglass.config import load_settings
 from groundglass.errors import GroundglassError
 
-TITLES = ["Berlin Wall", "Marie Curie", "Pierre Curie", "Eiffel Tower", "Paris", "France", "Apollo 11",
-          "Moon"]
+TITLES = [
+    "Berlin Wall",
+    "Marie Curie",
+    "Pierre Curie",
+    "Eiffel Tower",
+    "Paris",
+    "France",
+    "Apollo 11",
+    "Moon",
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +43,14 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     from groundglass.answer.index.store import LocalIndex
 
     home = tmp_path_factory.mktemp("gg-reasoning")
-    settings = load_settings(None, home=str(home), llm__model="tiny", llm__max_tokens=32,
-                             llm__temperature=0.0, retrieval__index="wiki")
+    settings = load_settings(
+        None,
+        home=str(home),
+        llm__model="tiny",
+        llm__max_tokens=32,
+        llm__temperature=0.0,
+        retrieval__index="wiki",
+    )
     with LocalIndex.open(settings, "wiki", create=True) as index:
         add_documents(index, wikipedia_documents(titles=TITLES))
     return Engine(settings)
@@ -44,8 +58,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
 
 def test_medium_effort_plans_streams_a_think_trace_and_reports_its_steps(engine: Engine) -> None:
     question = "Who designed the Eiffel Tower, and when did Apollo 11 land on the Moon?"
-    events = list(engine.stream(AskRequest.from_question(question, reasoning_effort="medium",
-                                                         max_tokens=24)))
+    events = list(engine.stream(AskRequest.from_question(question, reasoning_effort="medium", max_tokens=24)))
     kinds = [type(e).__name__ for e in events]
     first_source = kinds.index("SourcesFound")
     # the trace opens first, each step is announced before the sources, the answer follows
@@ -63,8 +76,9 @@ def test_medium_effort_plans_streams_a_think_trace_and_reports_its_steps(engine:
     assert reasoning is not None and reasoning["effort"] == "medium"
     assert reasoning["plan"]["source"] in ("model", "fallback")
     assert [s["query"] for s in reasoning["steps"]] == [s.step["query"] for s in steps]
-    assert all({"id", "query", "round", "sources", "partial_answer", "seconds"} <= set(s)
-               for s in reasoning["steps"])
+    assert all(
+        {"id", "query", "round", "sources", "partial_answer", "seconds"} <= set(s) for s in reasoning["steps"]
+    )
     assert answer.usage.num_search_queries == len(steps) >= 1
     assert answer.usage.reasoning_tokens > 0
     planned = [s for s in reasoning["steps"] if s["id"] != "q"]
@@ -78,18 +92,23 @@ def test_medium_effort_plans_streams_a_think_trace_and_reports_its_steps(engine:
 
 
 def test_minimal_effort_is_one_search_without_a_trace(engine: Engine) -> None:
-    answer = engine.answer(AskRequest.from_question("When was the Berlin Wall built?",
-                                                    reasoning_effort="minimal"))
+    answer = engine.answer(
+        AskRequest.from_question("When was the Berlin Wall built?", reasoning_effort="minimal")
+    )
     assert not answer.content.startswith("<think>") and answer.reasoning is None
     assert answer.usage.num_search_queries == 1 and answer.usage.reasoning_tokens == 0
     assert answer.sources[0].title == "Berlin Wall"
 
 
 def test_a_follow_up_is_rewritten_from_the_conversation(engine: Engine) -> None:
-    messages = [Message("user", "Who was Marie Curie?"),
-                Message("assistant", "Marie Curie was a physicist and chemist who pioneered research on "
-                                     "radioactivity [1]."),
-                Message("user", "Who was her husband?")]
+    messages = [
+        Message("user", "Who was Marie Curie?"),
+        Message(
+            "assistant",
+            "Marie Curie was a physicist and chemist who pioneered research on radioactivity [1].",
+        ),
+        Message("user", "Who was her husband?"),
+    ]
     answer = engine.answer(AskRequest(messages=messages))
     rewrite = answer.reasoning["rewrite"]
     assert rewrite["rewritten"] and "Curie" in rewrite["query"]
@@ -102,11 +121,15 @@ def test_a_follow_up_does_not_read_the_history_again(engine: Engine) -> None:
     snapshot brings it back, so the answer's prompt finds the earlier turns cached (without the prefill
     beside the search, which would hide the difference)."""
     settings = engine.settings.model_copy(
-        update={"llm": engine.settings.llm.model_copy(update={"prefill_during_search": False})})
+        update={"llm": engine.settings.llm.model_copy(update={"prefill_during_search": False})}
+    )
     sequential = Engine(settings)
     first = sequential.answer(AskRequest.from_question("Who was Marie Curie?"))
-    messages = [Message("user", "Who was Marie Curie?"), Message("assistant", first.content),
-                Message("user", "Who was her husband?")]
+    messages = [
+        Message("user", "Who was Marie Curie?"),
+        Message("assistant", first.content),
+        Message("user", "Who was her husband?"),
+    ]
     second = sequential.answer(AskRequest(messages=messages))
     assert second.reasoning["rewrite"]["rewritten"], "a rewrite call ran between the turns"
     messages += [Message("assistant", second.content), Message("user", "When did he die?")]
@@ -121,8 +144,11 @@ def test_a_follow_up_does_not_read_the_history_again(engine: Engine) -> None:
 def test_earlier_sources_that_answer_the_follow_up_are_reused(engine: Engine) -> None:
     first = engine.answer(AskRequest.from_question("When was the Berlin Wall built?"))
     assert first.sources
-    messages = [Message("user", "When was the Berlin Wall built?"), Message("assistant", first.content),
-                Message("user", "What did the Berlin Wall separate West Berlin from?")]
+    messages = [
+        Message("user", "When was the Berlin Wall built?"),
+        Message("assistant", first.content),
+        Message("user", "What did the Berlin Wall separate West Berlin from?"),
+    ]
     events = list(engine.stream(AskRequest(messages=messages, prior_sources=first.sources)))
     found = next(e for e in events if isinstance(e, SourcesFound))
     answer = events[-1].answer
@@ -143,12 +169,18 @@ def test_related_questions_when_asked(engine: Engine) -> None:
     assert plain.related_questions == []
 
 
-@pytest.mark.parametrize(("messages", "message"), [
-    ([Message("user", "Hi"), Message("assistant", "Hello")], "the last message is from the assistant"),
-    ([Message("tool", "x"), Message("user", "Hi")], "has role 'tool'"),
-    ([Message("user", "Hi"), Message("system", "Be brief"), Message("user", "Who?")], "system message after"),
-    ([], "messages is empty"),
-])
+@pytest.mark.parametrize(
+    ("messages", "message"),
+    [
+        ([Message("user", "Hi"), Message("assistant", "Hello")], "the last message is from the assistant"),
+        ([Message("tool", "x"), Message("user", "Hi")], "has role 'tool'"),
+        (
+            [Message("user", "Hi"), Message("system", "Be brief"), Message("user", "Who?")],
+            "system message after",
+        ),
+        ([], "messages is empty"),
+    ],
+)
 def test_malformed_conversations_are_refused(engine: Engine, messages: list[Message], message: str) -> None:
     with pytest.raises(GroundglassError) as info:
         engine.stream(AskRequest(messages=messages))
@@ -162,7 +194,8 @@ def test_bad_effort_and_overlong_history(engine: Engine) -> None:
     # a history far beyond the context is trimmed to its latest turns, not refused
     long_turn = "The Berlin Wall divided the city. " * 400
     messages = [Message("user", long_turn), Message("assistant", long_turn)] * 3 + [
-        Message("user", "When was the Berlin Wall built?")]
+        Message("user", "When was the Berlin Wall built?")
+    ]
     answer = engine.answer(AskRequest(messages=messages))
     assert answer.sources and answer.usage.prompt_tokens < engine.llm().context_length
     # ... but a question that alone overflows the context is refused with the fix
@@ -175,8 +208,14 @@ def test_chat_in_the_terminal_keeps_the_conversation(engine: Engine) -> None:
     gg = str(Path(sys.executable).parent / "groundglass")
     env = {**os.environ, "GROUNDGLASS_HOME": str(engine.settings.home), "GROUNDGLASS_LLM_THREADS": "1"}
     script = "Who was Marie Curie?\nWho was her husband?\n/sources\n/new\n/exit\nnever read\n"
-    proc = subprocess.run([gg, "chat", "--index", "wiki", "--model", "tiny", "--max-tokens", "16"],
-                          input=script, capture_output=True, text=True, timeout=600, env=env)
+    proc = subprocess.run(
+        [gg, "chat", "--index", "wiki", "--model", "tiny", "--max-tokens", "16"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     turns = [line for line in proc.stdout.splitlines() if line.startswith("> ")]
     assert turns == ["> Who was Marie Curie?", "> Who was her husband?"]
@@ -190,16 +229,23 @@ def test_chat_in_the_terminal_keeps_the_conversation(engine: Engine) -> None:
 def test_answer_length_follows_the_effort_unless_a_cap_is_set(engine: Engine) -> None:
     """Unset ``llm.max_tokens``: each level's own cap (deeper levels write longer answers); set: one cap
     for all; a request's ``max_tokens`` wins over both."""
-    uncapped = Engine(engine.settings.model_copy(
-        update={"llm": engine.settings.llm.model_copy(update={"max_tokens": None})}))
-    lengths = {level: uncapped._prepare(AskRequest.from_question("Who was Marie Curie?",
-                                                                 reasoning_effort=level)).max_tokens
-               for level in ("minimal", "medium", "high")}
+    uncapped = Engine(
+        engine.settings.model_copy(
+            update={"llm": engine.settings.llm.model_copy(update={"max_tokens": None})}
+        )
+    )
+    lengths = {
+        level: uncapped._prepare(
+            AskRequest.from_question("Who was Marie Curie?", reasoning_effort=level)
+        ).max_tokens
+        for level in ("minimal", "medium", "high")
+    }
     assert lengths == {"minimal": 512, "medium": 768, "high": 1536}
     capped = engine._prepare(AskRequest.from_question("Who was Marie Curie?", reasoning_effort="high"))
     assert capped.max_tokens == engine.settings.llm.max_tokens == 32
-    asked = uncapped._prepare(AskRequest.from_question("Who was Marie Curie?", reasoning_effort="high",
-                                                       max_tokens=7))
+    asked = uncapped._prepare(
+        AskRequest.from_question("Who was Marie Curie?", reasoning_effort="high", max_tokens=7)
+    )
     assert asked.max_tokens == 7
 
 

@@ -34,8 +34,9 @@ INJECTED = "Eddystone lighthouse keepers logbook"  # the page answering it carri
 
 def engine_for(tmp_path: Path, search_api: Any, providers: list[str], **search: Any) -> Engine:
     settings = search_settings(tmp_path, search_api, providers, cache_ttl_s=0, **search)
-    settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={"model": "tiny",
-                                                                                  "max_tokens": 40})})
+    settings = settings.model_copy(
+        update={"llm": settings.llm.model_copy(update={"model": "tiny", "max_tokens": 40})}
+    )
     return Engine(settings)
 
 
@@ -43,8 +44,9 @@ def ask(question: str, **kw: Any) -> AskRequest:
     return AskRequest.from_question(question, search="web", temperature=0.0, **kw)
 
 
-def test_web_answer_streams_sources_first_and_reports_failover(tmp_path: Path, web_site: Any,
-                                                              search_api: Any) -> None:
+def test_web_answer_streams_sources_first_and_reports_failover(
+    tmp_path: Path, web_site: Any, search_api: Any
+) -> None:
     engine = engine_for(tmp_path, search_api, ["searxng", "tavily"])
     search_api.mode["searxng"] = "500"
     events = list(engine.stream(ask(QUESTION)))
@@ -106,8 +108,9 @@ def test_no_provider_answering_is_a_clear_error(tmp_path: Path, web_site: Any, s
     assert info.value.param == "search" and "index, web" in str(info.value)
 
 
-def test_a_web_search_out_of_time_is_a_clear_error(tmp_path: Path, web_site: Any, search_api: Any,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_web_search_out_of_time_is_a_clear_error(
+    tmp_path: Path, web_site: Any, search_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from groundglass.answer import retrieve
 
     monkeypatch.setattr(retrieve, "WEB_TIMEOUT_S", 0.5)  # the provider stalls for HANG_S (4 s)
@@ -122,7 +125,8 @@ def test_a_web_search_out_of_time_is_a_clear_error(tmp_path: Path, web_site: Any
 def _config(tmp_path: Path, search_api: Any) -> Path:
     """A config file pointing groundglass at the loopback search API (as a user would point it at SearXNG)."""
     path = tmp_path / "groundglass.toml"
-    path.write_text(f"""
+    path.write_text(
+        f"""
 [llm]
 model = "tiny"
 max_tokens = 32
@@ -133,24 +137,44 @@ providers = ["searxng"]
 cache_ttl_s = 0
 
 [search.searxng]
-base_url = "{search_api.url('searxng')}"
+base_url = "{search_api.url("searxng")}"
 
 [search.reader]
 allowed_networks = ["127.0.0.1/32"]
 per_host_delay_s = 0.0
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return path
 
 
 def gg(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([GG, *args], capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
-                          env={**os.environ, "GROUNDGLASS_LLM_THREADS": "1"})
+    return subprocess.run(
+        [GG, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "GROUNDGLASS_LLM_THREADS": "1"},
+    )
 
 
 def test_ask_search_web_from_the_cli(tmp_path: Path, web_site: Any, search_api: Any) -> None:
     config = _config(tmp_path, search_api)
-    proc = gg("ask", "--search", "web", "--config", str(config), "--json", "--domain", "127.0.0.1",
-              "--domain=-example.com", "--search-context-size", "medium", QUESTION)
+    proc = gg(
+        "ask",
+        "--search",
+        "web",
+        "--config",
+        str(config),
+        "--json",
+        "--domain",
+        "127.0.0.1",
+        "--domain=-example.com",
+        "--search-context-size",
+        "medium",
+        QUESTION,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["search_report"]["providers_used"] == ["searxng"]
@@ -162,10 +186,12 @@ def test_ask_search_web_from_the_cli(tmp_path: Path, web_site: Any, search_api: 
     assert proc.returncode == 0, proc.stderr
     assert "Sources" in proc.stdout and "web search: searxng" in proc.stderr
 
-    for args, message in [(["--recency", "fortnight"], "search_recency_filter 'fortnight' is not one of"),
-                          (["--search", "moon"], "search must be one of index, web"),
-                          (["--after", "2024-02-30"], "search_after_date_filter"),
-                          (["--search-context-size", "huge"], "search_context_size 'huge'")]:
+    for args, message in [
+        (["--recency", "fortnight"], "search_recency_filter 'fortnight' is not one of"),
+        (["--search", "moon"], "search must be one of index, web"),
+        (["--after", "2024-02-30"], "search_after_date_filter"),
+        (["--search-context-size", "huge"], "search_context_size 'huge'"),
+    ]:
         proc = gg("ask", "--config", str(config), "--search", "web", *args, QUESTION)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert message in proc.stderr and "Traceback" not in proc.stderr

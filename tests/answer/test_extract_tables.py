@@ -25,8 +25,10 @@ from groundglass.answer.reader import PageReader
 from groundglass.config import ReaderSettings
 
 DOCS = Path("/usr/share/doc/python3.11/html")
-needs_docs = pytest.mark.skipif(not (DOCS / "library" / "datetime.html").is_file(),
-                                reason="needs Debian's python3.11-doc (apt-get install python3.11-doc)")
+needs_docs = pytest.mark.skipif(
+    not (DOCS / "library" / "datetime.html").is_file(),
+    reason="needs Debian's python3.11-doc (apt-get install python3.11-doc)",
+)
 
 PAGE = """<!DOCTYPE html><html><head><title>Lamp limits</title></head><body>
 <nav><a href="/">Home</a> <a href="/about">About</a></nav>
@@ -73,6 +75,7 @@ def assert_row_under_header(text: str, header: str, row_pattern: str) -> None:
 
 # --- a page built for the purpose -------------------------------------------------------------------
 
+
 def test_table_inside_a_definition_list_becomes_markdown_rows_under_their_header() -> None:
     doc = html_document(lamp_page(3), "https://example.org/lamps", "lamps")
     text = doc.text
@@ -114,6 +117,7 @@ def test_inline_code_across_lines_does_not_swallow_the_rest_of_the_page() -> Non
 
 
 # --- real documentation pages ----------------------------------------------------------------------
+
 
 @functools.cache
 def docs_page(rel: str) -> Document:
@@ -160,6 +164,7 @@ def test_a_chunk_that_holds_a_row_holds_its_header_and_keeps_rows_on_lines() -> 
 
 
 # --- the web page reader ----------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def docs_site() -> Iterator[str]:

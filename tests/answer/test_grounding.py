@@ -38,16 +38,19 @@ def check(sentence: str, question: str, texts: list[str]) -> grounding.Check:
 # --- values that are in the sources pass, in any of their usual spellings ---------------------------
 
 
-@pytest.mark.parametrize("sentence", [
-    "The default timeout is 30 seconds [1].",
-    "The default timeout is thirty seconds [1].",
-    "The cache holds 1000 entries of 10 MB each [1].",
-    "The cache holds 1k entries of 10 megabytes each [1].",
-    "ssl_verify is true by default [1].",
-    "`ssl_verify` defaults to `True` [1].",
-    "Pass --no-cache to turn the cache off [1].",
-    "max_connections is limited to 64 [1].",
-])
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The default timeout is 30 seconds [1].",
+        "The default timeout is thirty seconds [1].",
+        "The cache holds 1000 entries of 10 MB each [1].",
+        "The cache holds 1k entries of 10 megabytes each [1].",
+        "ssl_verify is true by default [1].",
+        "`ssl_verify` defaults to `True` [1].",
+        "Pass --no-cache to turn the cache off [1].",
+        "max_connections is limited to 64 [1].",
+    ],
+)
 def test_values_copied_from_the_source_pass(sentence: str) -> None:
     result = check(sentence, "What are the defaults?", [CONFIG_DOC])
     assert result.ok, result
@@ -73,17 +76,20 @@ def test_a_figure_rounded_from_the_source_passes_but_another_figure_does_not() -
 # --- invented values fail -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("sentence", "missing"), [
-    ("The default timeout is 60 seconds [1].", ["60 seconds"]),
-    ("The cache holds 1,000 entries of 10 KB each [1].", ["10 KB"]),  # the right figure, the wrong unit
-    ("ssl_verify is false by default [1].", ["false"]),
-    ("Set `ssl_verify=False` to be safe [1].", []),  # False is in the source: this one passes
-    ("Use the --no-verify flag [1].", ["--no-verify"]),
-    ("Set http.proxy_url in config.toml [1].", ["http.proxy_url"]),
-    ("The RetryPolicy class controls this [1].", ["RetryPolicy"]),
-    ("The limit is 3 [1].", ["3"]),
-    ("max_requests is limited to 64 [1].", ["64"]),  # the neighbouring row's figure
-])
+@pytest.mark.parametrize(
+    ("sentence", "missing"),
+    [
+        ("The default timeout is 60 seconds [1].", ["60 seconds"]),
+        ("The cache holds 1,000 entries of 10 KB each [1].", ["10 KB"]),  # the right figure, the wrong unit
+        ("ssl_verify is false by default [1].", ["false"]),
+        ("Set `ssl_verify=False` to be safe [1].", []),  # False is in the source: this one passes
+        ("Use the --no-verify flag [1].", ["--no-verify"]),
+        ("Set http.proxy_url in config.toml [1].", ["http.proxy_url"]),
+        ("The RetryPolicy class controls this [1].", ["RetryPolicy"]),
+        ("The limit is 3 [1].", ["3"]),
+        ("max_requests is limited to 64 [1].", ["64"]),  # the neighbouring row's figure
+    ],
+)
 def test_values_no_source_holds_are_reported(sentence: str, missing: list[str]) -> None:
     result = check(sentence, "What are the limits and defaults?", [CONFIG_DOC])
     assert result.unsupported == missing
@@ -95,14 +101,20 @@ def test_the_subject_of_the_question_must_be_in_the_sources() -> None:
     q = "What is the default value of the frobnicate_level setting?"
     result = check("The default value of frobnicate_level is False [1].", q, [CONFIG_DOC])
     assert "frobnicate_level" in result.unsupported and not result.ok
-    future = check("Python 3.15 removes the GIL [1].", "What does Python 3.15 remove?",
-                   ["Python 3.13 adds an experimental free-threaded build without the GIL."])
+    future = check(
+        "Python 3.15 removes the GIL [1].",
+        "What does Python 3.15 remove?",
+        ["Python 3.13 adds an experimental free-threaded build without the GIL."],
+    )
     assert future.unsupported == ["3.15"]
 
 
 def test_values_taken_from_the_question_need_no_source(berlin: list[str]) -> None:
-    result = check("In 1990 the Berlin Wall was being demolished [1].",
-                   "What happened to the Berlin Wall in 1990?", berlin)
+    result = check(
+        "In 1990 the Berlin Wall was being demolished [1].",
+        "What happened to the Berlin Wall in 1990?",
+        berlin,
+    )
     assert "1990" not in result.unsupported
 
 
@@ -128,27 +140,35 @@ def test_number_formats_are_normalised() -> None:
 # --- restating the question is not an answer --------------------------------------------------------
 
 
-@pytest.mark.parametrize("sentence", [
-    "The X of a Y starts with [1][2][3][4].",
-    "The value of X of a Y is described in [2].",
-    "[1][2]",
-    "According to the sources, the X of a Y starts as mentioned [1].",
-])
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The X of a Y starts with [1][2][3][4].",
+        "The value of X of a Y is described in [2].",
+        "[1][2]",
+        "According to the sources, the X of a Y starts as mentioned [1].",
+    ],
+)
 def test_a_sentence_that_only_restates_the_question_fails(sentence: str) -> None:
     result = check(sentence, "What does the X of a Y start with?", ["The X of a Y starts with a zero byte."])
     assert result.restates_question and not result.ok
 
 
 def test_an_answer_that_adds_a_word_is_not_a_restatement() -> None:
-    result = check("The X of a Y starts with a zero byte [1].", "What does the X of a Y start with?",
-                   ["The X of a Y starts with a zero byte."])
+    result = check(
+        "The X of a Y starts with a zero byte [1].",
+        "What does the X of a Y start with?",
+        ["The X of a Y starts with a zero byte."],
+    )
     assert result.ok and not result.restates_question
 
 
 def test_a_verbatim_term_the_question_lacks_is_an_answer() -> None:
     question = "Which strftime directive gives the microsecond as a decimal number zero-padded to 6 digits?"
-    answer = ("The strftime directive that gives the microsecond as a decimal number zero-padded to 6 digits "
-              "is `%f` [1].")
+    answer = (
+        "The strftime directive that gives the microsecond as a decimal number zero-padded to 6 digits "
+        "is `%f` [1]."
+    )
     assert not grounding.restates_question(answer, question)
     restated = "The strftime directive gives the microsecond zero-padded to 6 digits [1]."
     assert grounding.restates_question(restated, question)
@@ -196,16 +216,21 @@ def test_gate_fails_a_draft_whose_first_claim_is_invented(wall_sources: list[Sou
 
 
 def test_gate_leaves_out_a_later_invented_sentence(wall_sources: list[Source]) -> None:
-    text = ("Construction of the Berlin Wall began on 13 August 1961 [1]. It was 900 km long [1]. "
-            "It fell in 1989 [1].")
+    text = (
+        "Construction of the Berlin Wall began on 13 August 1961 [1]. It was 900 km long [1]. "
+        "It fell in 1989 [1]."
+    )
     shown, gate = gate_run(Q, wall_sources, text)
     assert shown == "Construction of the Berlin Wall began on 13 August 1961 [1]. It fell in 1989 [1]."
     assert gate.failed is None and [d.values for d in gate.dropped] == [["900 km"]]
 
 
 def test_gate_fails_markers_alone_and_restatements(wall_sources: list[Source]) -> None:
-    for text, reason in [("[1][2]", "empty"), ("The Berlin Wall was built [1][2].", "restates_question"),
-                         ("", "empty")]:
+    for text, reason in [
+        ("[1][2]", "empty"),
+        ("The Berlin Wall was built [1][2].", "restates_question"),
+        ("", "empty"),
+    ]:
         gate = SentenceGate(Q, wall_sources)
         assert gate.feed(text) == [] and gate.finish() == []
         assert gate.failed is not None and gate.failed.reason == reason
@@ -227,10 +252,13 @@ def test_an_unmarked_sentence_waits_for_its_paragraphs_marker(wall_sources: list
     assert shown == text and gate.failed is None
 
 
-@pytest.mark.parametrize("pointer", ["The source for this information is [1].", "See [1].",
-                                     "This is described in the documentation [1]."])
+@pytest.mark.parametrize(
+    "pointer",
+    ["The source for this information is [1].", "See [1].", "This is described in the documentation [1]."],
+)
 def test_a_sentence_that_only_points_at_its_source_becomes_the_claims_marker(
-        wall_sources: list[Source], pointer: str) -> None:
+    wall_sources: list[Source], pointer: str
+) -> None:
     shown, gate = gate_run(Q, wall_sources, f"Construction of the wall began on 13 August 1961. {pointer}")
     assert shown == "Construction of the wall began on 13 August 1961. [1]"
     assert gate.failed is None and not gate.dropped
@@ -243,12 +271,20 @@ def test_a_sentence_that_only_points_at_its_source_becomes_the_claims_marker(
 
 
 def test_a_sentence_the_model_left_uncited_gets_the_sources_that_hold_its_values() -> None:
-    sources = [Source("https://docs.test/gzip", "gzip",
-                      "The compresslevel argument is an integer from 0 to 9. The default compresslevel of "
-                      "gzip.open() is 9."),
-               Source("https://docs.test/zlib", "zlib", "The default value of level in zlib.compress() is -1 "
-                      "(Z_DEFAULT_COMPRESSION)."),
-               Source("https://docs.test/other", "other", "Unrelated text about sockets.")]
+    sources = [
+        Source(
+            "https://docs.test/gzip",
+            "gzip",
+            "The compresslevel argument is an integer from 0 to 9. The default compresslevel of "
+            "gzip.open() is 9.",
+        ),
+        Source(
+            "https://docs.test/zlib",
+            "zlib",
+            "The default value of level in zlib.compress() is -1 (Z_DEFAULT_COMPRESSION).",
+        ),
+        Source("https://docs.test/other", "other", "Unrelated text about sockets."),
+    ]
     question = "What are the default compression levels of gzip.open() and of zlib.compress()?"
     shown, gate = gate_run(question, sources, "The default level of gzip.open() is 9.")
     assert shown == "The default level of gzip.open() is 9. [1]" and gate.failed is None
@@ -266,10 +302,14 @@ def test_the_retry_hint_is_never_a_sentence_that_only_restates_the_question() ->
     from groundglass.answer.embeddings import get_embedder
 
     question = "Which pickle protocol version is the default starting with Python 3.8?"
-    sources = [Source("https://docs.test/pickle", "pickle",
-                      "It is the default protocol starting with Python 3.8. Refer to PEP 3154 for details."),
-               Source("https://docs.test/pickle2", "pickle",
-                      "Changed in version 3.8: The default protocol is 4.")]
+    sources = [
+        Source(
+            "https://docs.test/pickle",
+            "pickle",
+            "It is the default protocol starting with Python 3.8. Refer to PEP 3154 for details.",
+        ),
+        Source("https://docs.test/pickle2", "pickle", "Changed in version 3.8: The default protocol is 4."),
+    ]
     hint = closest_sentence(question, sources, get_embedder())
     assert hint == (2, "Changed in version 3.8: The default protocol is 4.")
 
@@ -280,11 +320,17 @@ def test_without_sources_the_gate_checks_nothing() -> None:
 
 
 def test_sentence_units_keep_markers_bullets_and_abbreviations() -> None:
-    text = ("Dr. Smith met J. R. Tolkien in 1950.[1] He liked it! Was it 3.5 m tall? Yes [2].\n"
-            "1. first [1]\n2. x")
+    text = (
+        "Dr. Smith met J. R. Tolkien in 1950.[1] He liked it! Was it 3.5 m tall? Yes [2].\n1. first [1]\n2. x"
+    )
     assert [text[a:b].strip() for a, b in units(text, final=True)] == [
-        "Dr. Smith met J. R. Tolkien in 1950.[1]", "He liked it!", "Was it 3.5 m tall?", "Yes [2].",
-        "1. first [1]", "2. x"]
+        "Dr. Smith met J. R. Tolkien in 1950.[1]",
+        "He liked it!",
+        "Was it 3.5 m tall?",
+        "Yes [2].",
+        "1. first [1]",
+        "2. x",
+    ]
     partial = "It is done. [1] And"
     assert [partial[a:b] for a, b in units(partial, final=False)] == ["It is done. [1]"]
 
@@ -316,11 +362,15 @@ def test_ordinary_text_tables_and_rulers_are_not_loops(berlin: list[str]) -> Non
 
 
 def test_a_fenced_code_block_is_one_unit_shown_whole(wall_sources: list[Source]) -> None:
-    text = ("Construction of the Berlin Wall began on 13 August 1961 [1]. For example:\n"
-            "```python\nwall = build(year=1961)\nprint(wall.my_length)\n```\nIt fell in 1989 [1].")
+    text = (
+        "Construction of the Berlin Wall began on 13 August 1961 [1]. For example:\n"
+        "```python\nwall = build(year=1961)\nprint(wall.my_length)\n```\nIt fell in 1989 [1]."
+    )
     spans = units(text, final=True)
     assert [text[a:b].strip() for a, b in spans][-2:] == [
-        "```python\nwall = build(year=1961)\nprint(wall.my_length)\n```", "It fell in 1989 [1]."]
+        "```python\nwall = build(year=1961)\nprint(wall.my_length)\n```",
+        "It fell in 1989 [1].",
+    ]
     assert units("```python\nx = 1\n", final=False) == []  # an open block waits for its fence
     shown, gate = gate_run(Q, wall_sources, text)
     assert shown == text and not gate.dropped

@@ -20,8 +20,14 @@ GG = str(Path(sys.executable).parent / "groundglass")
 
 
 def gg(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([GG, *args], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, env={**os.environ})
+    proc = subprocess.run(
+        [GG, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ},
+    )
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 
@@ -63,8 +69,9 @@ def test_add_list_stats_search_remove(gg_home: Path, tmp_path: Path) -> None:
 def test_errors_are_one_line_with_a_fix(gg_home: Path, tmp_path: Path) -> None:
     missing = gg("index", "stats", "--index", "missing")
     assert missing.returncode == 2
-    assert missing.stderr == ("error: index 'missing' does not exist "
-                              "(create it with: groundglass index add PATH --index missing)\n")
+    assert missing.stderr == (
+        "error: index 'missing' does not exist (create it with: groundglass index add PATH --index missing)\n"
+    )
 
     (tmp_path / "blob.bin").write_bytes(bytes(range(256)))
     nothing = gg("index", "add", str(tmp_path / "blob.bin"), "--index", "x", "--quiet")
@@ -90,8 +97,19 @@ def test_crawl_from_the_cli(gg_home: Path, site_server) -> None:
     refused = gg("index", "add", site_server.base + "/", "--index", "web")
     assert refused.returncode == 2 and "refusing to fetch from 127.0.0.1" in refused.stderr
     assert "--allow-private" in refused.stderr
-    ok = gg("index", "add", site_server.base + "/", "--index", "web", "--allow-private", "--max-pages", "3",
-            "--max-depth", "1", "--quiet")
+    ok = gg(
+        "index",
+        "add",
+        site_server.base + "/",
+        "--index",
+        "web",
+        "--allow-private",
+        "--max-pages",
+        "3",
+        "--max-depth",
+        "1",
+        "--quiet",
+    )
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("index 'web': 2 added")  # 3 pages fetched, "/" and "/index.html" are one page
 
@@ -122,9 +140,14 @@ def _default_sigint() -> None:
 
 def _start(folder: Path, log: Path) -> subprocess.Popen:
     with open(log, "w") as out:
-        return subprocess.Popen([GG, "index", "add", str(folder), "--index", "big", "--quiet"],
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ}, preexec_fn=_default_sigint)
+        return subprocess.Popen(
+            [GG, "index", "add", str(folder), "--index", "big", "--quiet"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ},
+            preexec_fn=_default_sigint,
+        )
 
 
 def _wait_for(db: Path, more_than: int, proc: subprocess.Popen, timeout: float = 240) -> int:
@@ -145,8 +168,10 @@ def _check_consistent(settings, expected_docs: int) -> None:
     st = index.stats()
     assert st["documents"] == expected_docs
     con = sqlite3.connect(index.path)
-    bad = con.execute("SELECT COUNT(*) FROM documents d WHERE n_chunks != "
-                      "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.id)").fetchone()[0]
+    bad = con.execute(
+        "SELECT COUNT(*) FROM documents d WHERE n_chunks != "
+        "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.id)"
+    ).fetchone()[0]
     assert bad == 0  # no half-written document
     # raises if the FTS index is out of sync with the chunks
     con.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
@@ -163,7 +188,8 @@ def test_interrupted_ingest_keeps_what_was_committed(gg_home: Path, tmp_path: Pa
     folder.mkdir()
     for i in range(N_FILES):
         (folder / f"log-{i:04d}.txt").write_text(
-            f"Logbook entry{i:04d}. On day {i} the keeper noted {i % 7} ships and wind force {i % 12}.\n")
+            f"Logbook entry{i:04d}. On day {i} the keeper noted {i % 7} ships and wind force {i % 12}.\n"
+        )
     db = gg_home / "indexes" / "big" / "index.sqlite"
     settings = load_settings()
 

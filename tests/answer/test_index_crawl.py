@@ -33,8 +33,15 @@ def _run(site, settings, start: str = "/") -> tuple[dict[str, Document], dict[st
 
 def test_crawl_follows_links_and_sitemap_obeys_robots_and_limits(site_server, gg_home) -> None:
     docs, skipped = _run(site_server, _crawl_settings(gg_home, max_depth=2))
-    assert set(docs) == {"/", "/about.html", "/guides/lamp-maintenance.html", "/guides/fog-signals.md",
-                         "/docs/manual.txt", "/orphan.html", "/guides/deep/level2.html"}
+    assert set(docs) == {
+        "/",
+        "/about.html",
+        "/guides/lamp-maintenance.html",
+        "/guides/fog-signals.md",
+        "/docs/manual.txt",
+        "/orphan.html",
+        "/guides/deep/level2.html",
+    }
     # orphan.html is linked from nowhere: only the sitemap knows it
     assert "Biscuit" in docs["/orphan.html"].text
     assert skipped["/private/secret.html"] == "disallowed by robots.txt"
@@ -88,9 +95,24 @@ def test_website_ingest_and_search(site_server, gg_home) -> None:
 
 # --------------------------------------------------------------------------------------------- SSRF
 
-@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254",
-                                     "100.64.0.1", "0.0.0.0", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1",
-                                     "224.0.0.1"])
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "::1",
+        "fd00::1",
+        "fe80::1",
+        "::ffff:127.0.0.1",
+        "224.0.0.1",
+    ],
+)
 def test_private_and_metadata_addresses_are_refused(address: str) -> None:
     assert not Policy().allows(ipaddress.ip_address(address))
     assert Policy(allow_private=True).allows(ipaddress.ip_address(address))

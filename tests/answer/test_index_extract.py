@@ -40,8 +40,10 @@ def test_markdown_front_matter_and_headings() -> None:
 
 def test_markdown_formatting_is_dropped_and_lists_kept(tmp_path: Path) -> None:
     p = tmp_path / "notes.md"
-    p.write_text("Intro line.\n\n# Setup\n\nRun **pip** with [the guide](http://x.org/).\n\n"
-                 "- first\n- second\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    p.write_text(
+        "Intro line.\n\n# Setup\n\nRun **pip** with [the guide](http://x.org/).\n\n"
+        "- first\n- second\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    )
     doc = extract_file(p)
     assert doc.title == "Setup"  # first level-1 heading
     assert doc.sections[0] == Section("", "Intro line.")
@@ -60,16 +62,22 @@ def test_plain_text_unwraps_hard_wrapped_prose() -> None:
 
 
 def test_pdf_pages_title_and_date(tmp_path: Path, pdf_writer) -> None:
-    path = pdf_writer(tmp_path / "report.pdf",
-                      ["Keeper report for the (winter) season of 1901, north\n"
-                       "station. The lamp burned paraffin all season.",
-                       "Page two records a storm that broke the lantern glass."],
-                      title="Winter report", created="D:19010301120000Z")
+    path = pdf_writer(
+        tmp_path / "report.pdf",
+        [
+            "Keeper report for the (winter) season of 1901, north\n"
+            "station. The lamp burned paraffin all season.",
+            "Page two records a storm that broke the lantern glass.",
+        ],
+        title="Winter report",
+        created="D:19010301120000Z",
+    )
     doc = extract_file(path)
     assert (doc.kind, doc.title, doc.date) == ("pdf", "Winter report", "1901-03-01")
     assert [s.heading for s in doc.sections] == ["Page 1", "Page 2"]
-    assert ("Keeper report for the (winter) season of 1901, north station. The lamp burned paraffin all "
-            "season.") in doc.sections[0].text  # hard-wrapped lines joined
+    assert (
+        "Keeper report for the (winter) season of 1901, north station. The lamp burned paraffin all season."
+    ) in doc.sections[0].text  # hard-wrapped lines joined
     assert "storm that broke the lantern glass" in doc.sections[1].text
 
 
@@ -86,13 +94,16 @@ def test_damaged_pdf_is_skipped(tmp_path: Path) -> None:
         extract_file(path)
 
 
-@pytest.mark.parametrize(("name", "content", "reason"), [
-    ("empty.txt", b"", "empty file"),
-    ("blank.md", b"  \n\n \t\n", "empty file"),
-    ("image.bin", bytes(range(256)) * 8, "binary"),
-    ("logo.png", (SITE / "logo.png").read_bytes(), "binary"),
-    ("only-front-matter.md", b"---\ntitle: x\n---\n", "no text"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("empty.txt", b"", "empty file"),
+        ("blank.md", b"  \n\n \t\n", "empty file"),
+        ("image.bin", bytes(range(256)) * 8, "binary"),
+        ("logo.png", (SITE / "logo.png").read_bytes(), "binary"),
+        ("only-front-matter.md", b"---\ntitle: x\n---\n", "no text"),
+    ],
+)
 def test_bad_files_are_skipped_with_reason(tmp_path: Path, name: str, content: bytes, reason: str) -> None:
     path = tmp_path / name
     path.write_bytes(content)
@@ -124,19 +135,32 @@ def test_latin1_text_is_decoded(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------ chunking
 
+
 def test_sentence_splitter_keeps_abbreviations_and_numbers() -> None:
-    text = "Dr. Smith met J. R. R. Tolkien in the U.S. Army. Version 3.5 shipped! Did it? \"Yes.\" Fine."
-    assert split_sentences(text) == ["Dr. Smith met J. R. R. Tolkien in the U.S. Army.",
-                                     "Version 3.5 shipped!", "Did it?", "\"Yes.\"", "Fine."]
+    text = 'Dr. Smith met J. R. R. Tolkien in the U.S. Army. Version 3.5 shipped! Did it? "Yes." Fine.'
+    assert split_sentences(text) == [
+        "Dr. Smith met J. R. R. Tolkien in the U.S. Army.",
+        "Version 3.5 shipped!",
+        "Did it?",
+        '"Yes."',
+        "Fine.",
+    ]
 
 
 def _long_doc() -> Document:
-    sentences = [f"Sentence number {i} describes the keeper's duty of watch {i} in some detail."
-                 for i in range(60)]
-    paras = ["\n".join(sentences[i:i + 6]) for i in range(0, 60, 6)]
-    return Document(uri="file:///long.txt", title="Duties of the keeper",
-                    sections=[Section("Night watches", "\n\n".join(paras)), Section("Short note", "Brief."),
-                              Section("Another note", "Also brief.")])
+    sentences = [
+        f"Sentence number {i} describes the keeper's duty of watch {i} in some detail." for i in range(60)
+    ]
+    paras = ["\n".join(sentences[i : i + 6]) for i in range(0, 60, 6)]
+    return Document(
+        uri="file:///long.txt",
+        title="Duties of the keeper",
+        sections=[
+            Section("Night watches", "\n\n".join(paras)),
+            Section("Short note", "Brief."),
+            Section("Another note", "Also brief."),
+        ],
+    )
 
 
 def test_chunks_fit_budget_end_on_sentences_and_overlap() -> None:

@@ -71,11 +71,16 @@ def _files(folder: Path, pdf_writer) -> None:
     (folder / "guide.html").write_text(
         "<html><head><title>Boat guide</title><meta name='date' content='2024-02-29'></head><body><article>"
         "<h1>Boat guide</h1><h2>Knots</h2><p>The bowline knot makes a fixed loop that does not slip. "
-        "Sailors call it the king of knots.</p></article></body></html>")
+        "Sailors call it the king of knots.</p></article></body></html>"
+    )
     (folder / "notes.md").write_text("# Tides\n\nSpring tides happen near the new and full moon.\n")
     (folder / "sub" / "plain.txt").write_text("The quartermaster keeps the ship's log and the chronometer.\n")
-    pdf_writer(folder / "sub" / "charts.pdf", ["Mercator charts keep compass bearings as straight lines."],
-               title="Chart notes", created="D:20190704000000Z")
+    pdf_writer(
+        folder / "sub" / "charts.pdf",
+        ["Mercator charts keep compass bearings as straight lines."],
+        title="Chart notes",
+        created="D:20190704000000Z",
+    )
     (folder / "empty.txt").write_text("")
     (folder / "blob.dat").write_bytes(bytes(range(256)) * 4)
     (folder / ".hidden.md").write_text("# Hidden\n\nshould never be indexed\n")
@@ -92,9 +97,12 @@ def test_folder_ingest_reads_every_type_and_reports_skips(index_settings, tmp_pa
     assert "empty" in reasons["empty.txt"] and "binary" in reasons["blob.dat"]
     st = index.stats()
     assert st["documents"] == 4 and st["kinds"] == {"html": 1, "markdown": 1, "pdf": 1, "text": 1}
-    expect = {"bowline loop": ("guide.html", "2024-02-29"), "spring tides moon": ("notes.md", None),
-              "quartermaster chronometer": ("sub/plain.txt", None),
-              "Mercator compass bearings": ("sub/charts.pdf", "2019-07-04")}
+    expect = {
+        "bowline loop": ("guide.html", "2024-02-29"),
+        "spring tides moon": ("notes.md", None),
+        "quartermaster chronometer": ("sub/plain.txt", None),
+        "Mercator compass bearings": ("sub/charts.pdf", "2019-07-04"),
+    }
     for query, (name, date) in expect.items():
         top = index.search(query, k=1)[0]
         assert top.url == (folder / name).resolve().as_uri()
@@ -128,8 +136,9 @@ def test_readd_skips_unchanged_and_replaces_changed(index_settings, tmp_path: Pa
     con = sqlite3.connect(index.path)
     uri = doc.resolve().as_uri()
     (n_chunks,) = con.execute("SELECT n_chunks FROM documents WHERE uri = ?", (uri,)).fetchone()
-    (real,) = con.execute("SELECT COUNT(*) FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE d.uri = ?",
-                          (uri,)).fetchone()
+    (real,) = con.execute(
+        "SELECT COUNT(*) FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE d.uri = ?", (uri,)
+    ).fetchone()
     assert n_chunks == real >= 1 and st["chunks"] == real + 1
     con.close()
     index.close()
@@ -140,8 +149,11 @@ def test_nothing_ingested_is_an_error_with_reasons(index_settings, tmp_path: Pat
     (tmp_path / "b.txt").write_text("")
     index = LocalIndex.open(index_settings, "bad", create=True)
     with pytest.raises(NothingIngestedError) as info:
-        add_sources(index, [str(tmp_path / "a.bin"), str(tmp_path / "b.txt"), str(tmp_path / "nope.md")],
-                    progress=False)
+        add_sources(
+            index,
+            [str(tmp_path / "a.bin"), str(tmp_path / "b.txt"), str(tmp_path / "nope.md")],
+            progress=False,
+        )
     assert "nothing could be ingested" in info.value.message and "binary" in info.value.message
     assert [Path(s.uri).name for s in info.value.report.skipped] == ["a.bin", "b.txt", "nope.md"]
     assert "no such file" in info.value.report.skipped[2].reason
@@ -244,13 +256,17 @@ def test_an_index_from_schema_1_is_upgraded_in_place(index_settings) -> None:
     text = "old\nThe pilot boat waits at the harbour mouth."
     con = sqlite3.connect(folder / "index.sqlite")
     con.executescript(V1_SCHEMA)
-    con.execute("INSERT INTO chunks VALUES (1, 1, 0, '', ?, ?, ?)",
-                (text.split("\n", 1)[1], text, get_embedder().encode([text])[0].tobytes()))
+    con.execute(
+        "INSERT INTO chunks VALUES (1, 1, 0, '', ?, ?, ?)",
+        (text.split("\n", 1)[1], text, get_embedder().encode([text])[0].tobytes()),
+    )
     con.commit()
     con.close()
     index = LocalIndex.open(index_settings, "old")
     assert index.stats()["schema_version"] == 2 and index.integrity() == "ok"
-    assert [s.url for s in index.search("Where does the pilot boat wait?", k=1, mode="dense")] == ["file:///old.txt"]
+    assert [s.url for s in index.search("Where does the pilot boat wait?", k=1, mode="dense")] == [
+        "file:///old.txt"
+    ]
     assert [s.url for s in index.search("harbour", k=1, mode="bm25")] == ["file:///old.txt"]
     assert index.remove_document("file:///old.txt")  # the new delete trigger clears the vectors too
     assert index.vectors()[0].size == 0 and index.search("harbour", k=1, mode="bm25") == []

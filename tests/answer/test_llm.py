@@ -54,17 +54,28 @@ def collect(stream: Iterator[str]) -> tuple[list[str], str]:
 
 # --- spec parsing ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("spec", "expected"), [
-    ("default", ModelSpec(kind="embedded", name="default")),
-    ("tiny", ModelSpec(kind="embedded", name="tiny")),
-    ("fast", ModelSpec(kind="embedded", name="fast")),
-    ("/models/x.gguf", ModelSpec(kind="gguf", path=Path("/models/x.gguf"))),
-    ("openai:qwen2.5@http://127.0.0.1:11434/v1",
-     ModelSpec(kind="openai", model="qwen2.5", base_url="http://127.0.0.1:11434/v1")),
-    ("openai:qwen2.5:7b@https://h.example/v1/", ModelSpec(kind="openai", model="qwen2.5:7b",
-                                                          base_url="https://h.example/v1")),
-    ("openai:gpt-4o-mini", ModelSpec(kind="openai", model="gpt-4o-mini", base_url="https://api.openai.com/v1")),
-])
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("default", ModelSpec(kind="embedded", name="default")),
+        ("tiny", ModelSpec(kind="embedded", name="tiny")),
+        ("fast", ModelSpec(kind="embedded", name="fast")),
+        ("/models/x.gguf", ModelSpec(kind="gguf", path=Path("/models/x.gguf"))),
+        (
+            "openai:qwen2.5@http://127.0.0.1:11434/v1",
+            ModelSpec(kind="openai", model="qwen2.5", base_url="http://127.0.0.1:11434/v1"),
+        ),
+        (
+            "openai:qwen2.5:7b@https://h.example/v1/",
+            ModelSpec(kind="openai", model="qwen2.5:7b", base_url="https://h.example/v1"),
+        ),
+        (
+            "openai:gpt-4o-mini",
+            ModelSpec(kind="openai", model="gpt-4o-mini", base_url="https://api.openai.com/v1"),
+        ),
+    ],
+)
 def test_parse_model_spec(spec: str, expected: ModelSpec) -> None:
     assert parse_model_spec(spec) == expected
 
@@ -88,10 +99,12 @@ def test_load_llm_without_spec_uses_the_setting(llm_settings: Settings) -> None:
 
 # --- llama.cpp runtime -----------------------------------------------------------------------------------
 
+
 def test_tiny_model_streams_tokens_and_counts_them(tiny: LlamaCppLLM) -> None:
     completion = Completion()
-    pieces, text = collect(tiny.stream([SYSTEM, QUESTION], max_tokens=24, temperature=0.0,
-                                       completion=completion))
+    pieces, text = collect(
+        tiny.stream([SYSTEM, QUESTION], max_tokens=24, temperature=0.0, completion=completion)
+    )
     assert len(pieces) > 1, "expected the answer in several streamed pieces"
     assert "Paris" in text
     assert completion.prompt_tokens == len(tiny.prompt_tokens([SYSTEM, QUESTION]))
@@ -145,8 +158,10 @@ def test_conversation_comes_back_after_an_unrelated_call(tiny: LlamaCppLLM) -> N
     llm = LlamaCppLLM(tiny.path, context_length=2048, threads=1, snapshot_min_tokens=16)
     first = [SYSTEM, QUESTION]
     _, reply = collect(llm.stream(first, max_tokens=12, temperature=0.0))
-    other = [ChatMessage("system", "Rewrite the user's question as a search query."),
-             ChatMessage("user", "and how many people live there?")]
+    other = [
+        ChatMessage("system", "Rewrite the user's question as a search query."),
+        ChatMessage("user", "and how many people live there?"),
+    ]
     collect(llm.stream(other, max_tokens=8, temperature=0.0))
     assert llm.reused_tokens < 8, "the rewrite shares nothing with the conversation"
     follow = [*first, ChatMessage("assistant", reply), ChatMessage("user", "And of Italy?")]
@@ -163,8 +178,13 @@ def test_conversation_comes_back_after_an_unrelated_call(tiny: LlamaCppLLM) -> N
 
 def test_snapshots_are_bounded_and_skip_short_contexts(tiny: LlamaCppLLM) -> None:
     llm = LlamaCppLLM(tiny.path, context_length=2048, threads=1, snapshots=1, snapshot_min_tokens=16)
-    prompts = [[ChatMessage("system", f"You are assistant number {i}. " + "Be brief. " * 6),
-                ChatMessage("user", "Say hello.")] for i in range(3)]
+    prompts = [
+        [
+            ChatMessage("system", f"You are assistant number {i}. " + "Be brief. " * 6),
+            ChatMessage("user", "Say hello."),
+        ]
+        for i in range(3)
+    ]
     for messages in prompts:
         collect(llm.stream(messages, max_tokens=4, temperature=0.0))
     assert len(llm._snapshots) == 1
@@ -204,6 +224,7 @@ def test_truncated_gguf(llm_settings: Settings, tmp_path: Path, tiny_gguf: Path)
 
 # --- OpenAI-compatible runtime against llama-cpp-python's server -----------------------------------------
 
+
 def remote(server, settings: Settings, *, with_key: bool = True) -> OpenAICompatibleLLM:
     api_key = server.api_key if with_key else None
     llm = load_llm(f"openai:{server.model}@{server.base_url}", with_llm(settings, api_key=api_key))
@@ -211,12 +232,14 @@ def remote(server, settings: Settings, *, with_key: bool = True) -> OpenAICompat
     return llm
 
 
-def test_openai_runtime_streams_from_a_real_server(llama_server, llm_settings: Settings,
-                                                   tiny: LlamaCppLLM) -> None:
+def test_openai_runtime_streams_from_a_real_server(
+    llama_server, llm_settings: Settings, tiny: LlamaCppLLM
+) -> None:
     llm = remote(llama_server, llm_settings)
     completion = Completion()
-    pieces, text = collect(llm.stream([SYSTEM, QUESTION], max_tokens=24, temperature=0.0,
-                                      completion=completion))
+    pieces, text = collect(
+        llm.stream([SYSTEM, QUESTION], max_tokens=24, temperature=0.0, completion=completion)
+    )
     assert len(pieces) > 1 and "Paris" in text
     assert completion.finish_reason == "stop"
     assert completion.prompt_tokens > 0 and completion.completion_tokens > 0
@@ -235,8 +258,9 @@ def test_openai_runtime_length_and_stop(llama_server, llm_settings: Settings) ->
     assert cut and "3" not in cut
 
 
-def test_openai_runtime_api_key_from_environment(llama_server, llm_settings: Settings,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_openai_runtime_api_key_from_environment(
+    llama_server, llm_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(ModelError, match="HTTP 401") as err:
         list(remote(llama_server, llm_settings, with_key=False).stream([QUESTION], max_tokens=2))
     assert "GROUNDGLASS_LLM_API_KEY" in err.value.fix
@@ -254,6 +278,7 @@ def test_endpoint_down(llm_settings: Settings, unused_port: int) -> None:
 
 
 # --- misbehaving loopback servers ------------------------------------------------------------------------
+
 
 class _Misbehaving(http.server.BaseHTTPRequestHandler):
     """POST /<mode>/v1/chat/completions answers badly in the way <mode> names."""
@@ -294,15 +319,19 @@ def misbehaving_server() -> Iterator[str]:
         server.server_close()
 
 
-@pytest.mark.parametrize(("mode", "message"), [
-    ("html", "not an OpenAI-compatible chat response: '<html><body>Welcome to nginx!"),
-    ("sse-garbage", "not an OpenAI-compatible chat response: '{not json at all'"),
-    ("json-garbage", "not an OpenAI-compatible chat response"),
-    ("error500", "answered HTTP 500: upstream exploded"),
-    ("missing", "answered HTTP 404"),
-])
-def test_garbage_from_the_endpoint(misbehaving_server: str, llm_settings: Settings, mode: str,
-                                   message: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("html", "not an OpenAI-compatible chat response: '<html><body>Welcome to nginx!"),
+        ("sse-garbage", "not an OpenAI-compatible chat response: '{not json at all'"),
+        ("json-garbage", "not an OpenAI-compatible chat response"),
+        ("error500", "answered HTTP 500: upstream exploded"),
+        ("missing", "answered HTTP 404"),
+    ],
+)
+def test_garbage_from_the_endpoint(
+    misbehaving_server: str, llm_settings: Settings, mode: str, message: str
+) -> None:
     llm = load_llm(f"openai:m@{misbehaving_server}/{mode}/v1", llm_settings)
     with pytest.raises(ModelError) as err:
         list(llm.stream([QUESTION], max_tokens=4))

@@ -22,7 +22,7 @@ from groundglass.answer.llm.base import ChatMessage, Completion
 from groundglass.answer.llm.llama_cpp_runtime import LlamaCppLLM
 from groundglass.errors import ModelError
 
-HAMMER = textwrap.dedent('''
+HAMMER = textwrap.dedent("""
     import random
     import sys
     import threading
@@ -128,15 +128,20 @@ HAMMER = textwrap.dedent('''
     hammer(other, time.monotonic() + 60, {}, [])
     time.sleep(1.5)
     print("HAMMER-OK", flush=True)
-''')
+""")
 
 
 def run_hammer(gguf: Path, tmp_path: Path, seconds: float) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "hammer.py"
     script.write_text(HAMMER)
     env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
-    return subprocess.run([sys.executable, str(script), str(gguf), str(seconds)], capture_output=True,
-                          text=True, timeout=300, env=env)
+    return subprocess.run(
+        [sys.executable, str(script), str(gguf), str(seconds)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
 
 
 def test_many_threads_and_close_and_exit_do_not_crash(tiny_gguf: Path, tmp_path: Path) -> None:
@@ -149,6 +154,7 @@ def test_many_threads_and_close_and_exit_do_not_crash(tiny_gguf: Path, tmp_path:
 
 # --- the invariant itself: llama.cpp is only ever entered on the owner thread -----------------------------
 
+
 @pytest.fixture
 def own_tiny(tiny_gguf: Path):
     llm = LlamaCppLLM(tiny_gguf, context_length=1024, threads=1)
@@ -156,13 +162,19 @@ def own_tiny(tiny_gguf: Path):
     llm.close()
 
 
-def test_every_llama_call_runs_on_the_owner_thread(own_tiny: LlamaCppLLM, monkeypatch: pytest.MonkeyPatch
-                                                   ) -> None:
+def test_every_llama_call_runs_on_the_owner_thread(
+    own_tiny: LlamaCppLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import llama_cpp
 
     callers: set[str] = set()
-    for name in ("llama_decode", "llama_tokenize", "llama_token_to_piece", "llama_state_seq_get_data",
-                 "llama_state_seq_set_data"):
+    for name in (
+        "llama_decode",
+        "llama_tokenize",
+        "llama_token_to_piece",
+        "llama_state_seq_get_data",
+        "llama_state_seq_set_data",
+    ):
         real = getattr(llama_cpp, name)
 
         def spy(*args, _real=real, **kwargs):
@@ -231,6 +243,7 @@ def test_calls_after_close_are_a_clear_error(tiny_gguf: Path) -> None:
 
 
 # --- the owner thread on a plain resource: ordering, interleaving, stopping --------------------------------
+
 
 def test_owner_runs_calls_between_task_steps_and_tasks_in_order() -> None:
     from groundglass.answer.llm.owner import Owner

@@ -9,8 +9,10 @@ from groundglass.answer.index.documents import Document, Section
 from groundglass.answer.search import pages
 from groundglass.config import load_settings
 
-FILLER = ("The module documents many functions for working with files, processes and the environment "
-          "of the interpreter, each with its arguments, its return value and the errors it raises. ")
+FILLER = (
+    "The module documents many functions for working with files, processes and the environment "
+    "of the interpreter, each with its arguments, its return value and the errors it raises. "
+)
 
 
 def long_page(uri: str, title: str, sections: int, planted: dict[int, str]) -> Document:
@@ -35,15 +37,20 @@ def fresh_embedder(monkeypatch: pytest.MonkeyPatch) -> embeddings.CachedEmbedder
     return cached
 
 
-ANSWER = ("If the directory already exists, os.makedirs raises FileExistsError unless exist_ok is true; "
-          "the mode argument defaults to 0o777.")
+ANSWER = (
+    "If the directory already exists, os.makedirs raises FileExistsError unless exist_ok is true; "
+    "the mode argument defaults to 0o777."
+)
 
 
 def test_the_answer_deep_in_a_long_page_is_found_and_only_a_shortlist_is_embedded(
-        settings, fresh_embedder: embeddings.CachedEmbedder) -> None:
-    docs = [long_page("http://docs.test/os.html", "os", 80, {61: ANSWER}),  # far past the first 24 chunks
-            long_page("http://docs.test/shutil.html", "shutil", 60, {}),
-            long_page("http://docs.test/pathlib.html", "pathlib", 60, {})]
+    settings, fresh_embedder: embeddings.CachedEmbedder
+) -> None:
+    docs = [
+        long_page("http://docs.test/os.html", "os", 80, {61: ANSWER}),  # far past the first 24 chunks
+        long_page("http://docs.test/shutil.html", "shutil", 60, {}),
+        long_page("http://docs.test/pathlib.html", "pathlib", 60, {}),
+    ]
     total = len(pages.chunk_pages(docs, settings))
     assert total > 150
     query = "What does os.makedirs raise when the directory exists and exist_ok is false?"
@@ -59,26 +66,38 @@ def test_the_answer_deep_in_a_long_page_is_found_and_only_a_shortlist_is_embedde
     assert embedded < total / 3
 
     # the same pages read again: nothing is embedded but the new question
-    again = pages.rank_pages(docs, query.replace("What does", "Which error does"), settings, k=8,
-                             max_chunks_per_page=24)
+    again = pages.rank_pages(
+        docs, query.replace("What does", "Which error does"), settings, k=8, max_chunks_per_page=24
+    )
     assert fresh_embedder.misses == embedded + 1
     assert "FileExistsError" in again[0].text
 
 
 def test_a_page_without_the_query_words_still_competes(settings, fresh_embedder) -> None:
     """A page that says it in other words has no BM25 hit; its first chunks are embedded anyway."""
-    meaning = Document(uri="http://docs.test/tower.html", title="Eiffel Tower", kind="html",
-                       sections=[Section("", "The wrought-iron lattice structure on the Champ de Mars in "
-                                             "Paris stands 330 metres tall and was finished in 1889.")])
+    meaning = Document(
+        uri="http://docs.test/tower.html",
+        title="Eiffel Tower",
+        kind="html",
+        sections=[
+            Section(
+                "",
+                "The wrought-iron lattice structure on the Champ de Mars in "
+                "Paris stands 330 metres tall and was finished in 1889.",
+            )
+        ],
+    )
     other = long_page("http://docs.test/other.html", "Cooking", 30, {})
-    ranked = pages.rank_pages([other, meaning], "How high is the Parisian landmark?", settings, k=4,
-                              max_chunks_per_page=24)
+    ranked = pages.rank_pages(
+        [other, meaning], "How high is the Parisian landmark?", settings, k=4, max_chunks_per_page=24
+    )
     assert any(s.url == "http://docs.test/tower.html" for s in ranked)
 
 
 def test_bm25_scores_use_the_index_tokenizer() -> None:
-    scores = pages.bm25_scores(["Lighthouses guide ships", "bread and butter", "a lighthouse keeper"],
-                               "lighthouse ships")
+    scores = pages.bm25_scores(
+        ["Lighthouses guide ships", "bread and butter", "a lighthouse keeper"], "lighthouse ships"
+    )
     assert set(scores) == {0, 2}  # porter stemming: lighthouses ~ lighthouse
     assert scores[0] > scores[2]  # two terms beat one
     assert pages.bm25_scores(["anything"], "the of and") == {}  # only stop words: no lexical signal
@@ -101,17 +120,38 @@ def test_a_later_process_finds_the_page_vectors_on_disk(settings, monkeypatch: p
 
 
 def test_a_verbatim_term_of_the_question_ranks_its_chunk_first(
-        settings, fresh_embedder: embeddings.CachedEmbedder) -> None:
+    settings, fresh_embedder: embeddings.CachedEmbedder
+) -> None:
     """The FTS tokenizer turns "%j" into "j" (or nothing): every section about format codes matched the
     question alike, and the one that holds %j came wherever its other words put it."""
-    codes = {n: (f"The strftime format codes directive %{c} means {meaning}. Format codes and directives "
-                 f"are listed in the strftime format codes table; each directive has a meaning.")
-             for n, (c, meaning) in enumerate([("a", "the weekday name"), ("d", "the day of the month"),
-                                               ("m", "the month"), ("M", "the minute"), ("p", "AM or PM"),
-                                               ("f", "the microsecond"), ("U", "the week number")], start=3)}
+    codes = {
+        n: (
+            f"The strftime format codes directive %{c} means {meaning}. Format codes and directives "
+            f"are listed in the strftime format codes table; each directive has a meaning."
+        )
+        for n, (c, meaning) in enumerate(
+            [
+                ("a", "the weekday name"),
+                ("d", "the day of the month"),
+                ("m", "the month"),
+                ("M", "the minute"),
+                ("p", "AM or PM"),
+                ("f", "the microsecond"),
+                ("U", "the week number"),
+            ],
+            start=3,
+        )
+    }
     codes[40] = "Directive %j: day of the year as a zero-padded decimal number."
-    docs = [long_page("http://docs.test/datetime.html", "datetime", 50, codes),
-            long_page("http://docs.test/time.html", "time", 40, {})]
-    ranked = pages.rank_pages(docs, "What does the %j directive mean in strftime format codes?", settings,
-                              k=4, max_chunks_per_page=24)
+    docs = [
+        long_page("http://docs.test/datetime.html", "datetime", 50, codes),
+        long_page("http://docs.test/time.html", "time", 40, {}),
+    ]
+    ranked = pages.rank_pages(
+        docs,
+        "What does the %j directive mean in strftime format codes?",
+        settings,
+        k=4,
+        max_chunks_per_page=24,
+    )
     assert "%j" in ranked[0].text and "day of the year" in ranked[0].text

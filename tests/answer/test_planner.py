@@ -20,11 +20,13 @@ from groundglass.answer.planner import (
 )
 
 EIFFEL = "What is the population of the capital of the country where the Eiffel Tower is?"
-CHAIN = {"steps": [{"id": "s1", "query": "country where the Eiffel Tower is", "depends_on": []},
-                   {"id": "s2", "query": "capital of {s1}", "depends_on": ["s1"]},
-                   {"id": "s3", "query": "population of {s2}", "depends_on": ["s2"]}]}
-
-
+CHAIN = {
+    "steps": [
+        {"id": "s1", "query": "country where the Eiffel Tower is", "depends_on": []},
+        {"id": "s2", "query": "capital of {s1}", "depends_on": ["s1"]},
+        {"id": "s3", "query": "population of {s2}", "depends_on": ["s2"]},
+    ]
+}
 
 
 @pytest.fixture
@@ -50,37 +52,61 @@ def _assert_well_formed(p: Plan, max_steps: int) -> None:
 
 # --- validation --------------------------------------------------------------------------------------------
 
+
 def test_a_good_plan_passes_unchanged() -> None:
     p = validate_plan(CHAIN, EIFFEL, 5)
     assert p is not None and p.source == "model"
-    assert _shape(p) == [("s1", "country where the Eiffel Tower is", []), ("s2", "capital of {s1}", ["s1"]),
-                         ("s3", "population of {s2}", ["s2"])]
+    assert _shape(p) == [
+        ("s1", "country where the Eiffel Tower is", []),
+        ("s2", "capital of {s1}", ["s1"]),
+        ("s3", "population of {s2}", ["s2"]),
+    ]
 
 
 def test_validation_repairs_what_a_small_model_gets_wrong() -> None:
-    raw = {"steps": [
-        {"id": "s3", "query": "population of {s2}", "depends_on": ["s2", "s9"]},  # unknown s9, listed first
-        {"id": "s2", "query": "capital of {s1}", "depends_on": ["s1", "s3", "s2"]},  # cycle and self
-        {"id": "s1", "query": "  country where the   Eiffel Tower is ", "depends_on": []},
-        {"id": "s1", "query": "Country where the Eiffel tower is?", "depends_on": []},  # repeat
-        {"id": "s4", "query": "1884", "depends_on": []},  # unrelated to the question
-        {"id": "s6", "query": "compare {s2} and {s3}", "depends_on": ["s2", "s3"]},  # nothing to search
-        {"id": "s5", "query": "", "depends_on": []},
-        "not a step",
-        {"query": 42},
-    ]}
+    raw = {
+        "steps": [
+            {
+                "id": "s3",
+                "query": "population of {s2}",
+                "depends_on": ["s2", "s9"],
+            },  # unknown s9, listed first
+            {"id": "s2", "query": "capital of {s1}", "depends_on": ["s1", "s3", "s2"]},  # cycle and self
+            {"id": "s1", "query": "  country where the   Eiffel Tower is ", "depends_on": []},
+            {"id": "s1", "query": "Country where the Eiffel tower is?", "depends_on": []},  # repeat
+            {"id": "s4", "query": "1884", "depends_on": []},  # unrelated to the question
+            {"id": "s6", "query": "compare {s2} and {s3}", "depends_on": ["s2", "s3"]},  # nothing to search
+            {"id": "s5", "query": "", "depends_on": []},
+            "not a step",
+            {"query": 42},
+        ]
+    }
     p = validate_plan(raw, EIFFEL, 5)
     assert p is not None
     _assert_well_formed(p, 5)
-    assert _shape(p) == [("s1", "country where the Eiffel Tower is", []), ("s2", "capital of {s1}", ["s1"]),
-                         ("s3", "population of {s2}", ["s2"])]
+    assert _shape(p) == [
+        ("s1", "country where the Eiffel Tower is", []),
+        ("s2", "capital of {s1}", ["s1"]),
+        ("s3", "population of {s2}", ["s2"]),
+    ]
 
 
 def test_placeholders_imply_dependencies_and_ids_are_renumbered() -> None:
-    raw = [{"id": "a", "query": "Eiffel Tower country"}, {"id": "b", "query": "capital of {a}"},
-           {"id": "x7", "query": "population of the capital {x7}"}]
-    p = validate_plan({"steps": [{"id": "s7", "query": "capital city of {s4}", "depends_on": []},
-                                 {"id": "s4", "query": "Eiffel Tower country", "depends_on": []}]}, EIFFEL, 3)
+    raw = [
+        {"id": "a", "query": "Eiffel Tower country"},
+        {"id": "b", "query": "capital of {a}"},
+        {"id": "x7", "query": "population of the capital {x7}"},
+    ]
+    p = validate_plan(
+        {
+            "steps": [
+                {"id": "s7", "query": "capital city of {s4}", "depends_on": []},
+                {"id": "s4", "query": "Eiffel Tower country", "depends_on": []},
+            ]
+        },
+        EIFFEL,
+        3,
+    )
     assert p is not None
     assert _shape(p) == [("s1", "Eiffel Tower country", []), ("s2", "capital city of {s1}", ["s1"])]
     q = validate_plan(raw, EIFFEL, 3)  # non-standard ids are not placeholders: their text stays
@@ -89,8 +115,9 @@ def test_placeholders_imply_dependencies_and_ids_are_renumbered() -> None:
 
 
 def test_the_cap_keeps_steps_in_dependency_order() -> None:
-    raw = {"steps": [{"id": f"s{i}", "query": f"Eiffel Tower fact {i}", "depends_on": []}
-                     for i in range(1, 9)]}
+    raw = {
+        "steps": [{"id": f"s{i}", "query": f"Eiffel Tower fact {i}", "depends_on": []} for i in range(1, 9)]
+    }
     p = validate_plan(raw, EIFFEL, 3)
     assert p is not None and len(p.steps) == 3
     cut = validate_plan(CHAIN, EIFFEL, 2)
@@ -99,32 +126,55 @@ def test_the_cap_keeps_steps_in_dependency_order() -> None:
 
 
 def test_a_cycle_of_placeholders_is_broken_by_inlining() -> None:
-    raw = {"steps": [{"id": "s1", "query": "capital of {s2}", "depends_on": ["s2"]},
-                     {"id": "s2", "query": "country of {s1}", "depends_on": ["s1"]}]}
+    raw = {
+        "steps": [
+            {"id": "s1", "query": "capital of {s2}", "depends_on": ["s2"]},
+            {"id": "s2", "query": "country of {s1}", "depends_on": ["s1"]},
+        ]
+    }
     p = validate_plan(raw, "capital country", 3)
     assert p is not None
     _assert_well_formed(p, 3)
     assert "{" not in p.steps[0].query
 
 
-@pytest.mark.parametrize("raw", [None, "plan", 42, {}, {"steps": []}, {"steps": "s1"}, [1, 2, None],
-                                 {"steps": [{"id": "s1", "query": "xy"}]},
-                                 {"steps": [{"id": "s1", "query": "1884 1889", "depends_on": []}]}])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        "plan",
+        42,
+        {},
+        {"steps": []},
+        {"steps": "s1"},
+        [1, 2, None],
+        {"steps": [{"id": "s1", "query": "xy"}]},
+        {"steps": [{"id": "s1", "query": "1884 1889", "depends_on": []}]},
+    ],
+)
 def test_nothing_usable_gives_none(raw: object) -> None:
     assert validate_plan(raw, EIFFEL, 3) is None
 
 
 # --- fallback -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("question", "queries"), [
-    ("Which is older, the Eiffel Tower or the Statue of Liberty?",
-     ["the Eiffel Tower older", "the Statue of Liberty older"]),
-    ("Compare Marie Curie and Albert Einstein", ["Marie Curie", "Albert Einstein"]),
-    ("Tea vs coffee", ["Tea", "coffee"]),
-    ("When was Marie Curie born and where did she die?",
-     ["When was Marie Curie born", "where did she die Marie Curie"]),
-    (EIFFEL, [EIFFEL]),
-])
+
+@pytest.mark.parametrize(
+    ("question", "queries"),
+    [
+        (
+            "Which is older, the Eiffel Tower or the Statue of Liberty?",
+            ["the Eiffel Tower older", "the Statue of Liberty older"],
+        ),
+        ("Compare Marie Curie and Albert Einstein", ["Marie Curie", "Albert Einstein"]),
+        ("Tea vs coffee", ["Tea", "coffee"]),
+        (
+            "When was Marie Curie born and where did she die?",
+            ["When was Marie Curie born", "where did she die Marie Curie"],
+        ),
+        (EIFFEL, [EIFFEL]),
+    ],
+)
 def test_fallback_plan_splits_comparisons_and_conjunctions(question: str, queries: list[str]) -> None:
     p = fallback_plan(question, 3, reason="test")
     assert p.source == "fallback" and p.reason == "test"
@@ -135,14 +185,22 @@ def test_fallback_plan_splits_comparisons_and_conjunctions(question: str, querie
 
 # --- waves and resolve -------------------------------------------------------------------------------------
 
+
 def test_waves_put_independent_steps_together() -> None:
-    p = Plan([SubQuery("s1", "director of Jaws"), SubQuery("s2", "Jaws release year"),
-              SubQuery("s3", "birth date of {s1}", ["s1"]),
-              SubQuery("s4", "age of {s1} in {s2}", ["s3", "s2"]),
-              SubQuery("s5", "Jaws box office")], "model")
+    p = Plan(
+        [
+            SubQuery("s1", "director of Jaws"),
+            SubQuery("s2", "Jaws release year"),
+            SubQuery("s3", "birth date of {s1}", ["s1"]),
+            SubQuery("s4", "age of {s1} in {s2}", ["s3", "s2"]),
+            SubQuery("s5", "Jaws box office"),
+        ],
+        "model",
+    )
     assert [[s.id for s in w] for w in waves(p)] == [["s1", "s2", "s5"], ["s3"], ["s4"]]
-    broken = Plan([SubQuery("s1", "a", ["s2"]), SubQuery("s2", "b", ["s1"]), SubQuery("s3", "c", ["s9"])],
-                  "model")
+    broken = Plan(
+        [SubQuery("s1", "a", ["s2"]), SubQuery("s2", "b", ["s1"]), SubQuery("s3", "c", ["s9"])], "model"
+    )
     assert [[s.id for s in w] for w in waves(broken)] == [["s3"], ["s1", "s2"]]  # never loops forever
 
 
@@ -167,6 +225,7 @@ def test_resolve_fills_in_earlier_answers() -> None:
 
 
 # --- with models ------------------------------------------------------------------------------------------
+
 
 def test_minimal_effort_makes_no_model_call(dead_llm: OpenAICompatibleLLM) -> None:
     p = plan(dead_llm, f"  {EIFFEL} ", PRESETS["minimal"])

@@ -11,8 +11,14 @@ from groundglass.answer.types import Source
 
 
 def src(n: int, text: str, url: str | None = None, score: float = 0.5) -> Source:
-    return Source(url=url or f"https://example.org/{n}", title=f"Doc {n}", text=text, score=score,
-                  doc_id=str(n), chunk_id=f"{n}-0")
+    return Source(
+        url=url or f"https://example.org/{n}",
+        title=f"Doc {n}",
+        text=text,
+        score=score,
+        doc_id=str(n),
+        chunk_id=f"{n}-0",
+    )
 
 
 def test_rrf_rewards_agreement_and_is_normalised() -> None:
@@ -40,29 +46,41 @@ def test_minmax_fusion() -> None:
 
 
 def test_dedupe_drops_near_duplicates_keeps_the_better_one() -> None:
-    base = ("The Fresnel lens was invented by Augustin-Jean Fresnel in 1822 and made lighthouses visible "
-            "from much farther out at sea. Its concentric rings of prisms bend the light of a single lamp "
-            "into a narrow horizontal beam.")
+    base = (
+        "The Fresnel lens was invented by Augustin-Jean Fresnel in 1822 and made lighthouses visible "
+        "from much farther out at sea. Its concentric rings of prisms bend the light of a single lamp "
+        "into a narrow horizontal beam."
+    )
     mirror = base.replace("much farther", "far farther")  # a mirror with one word changed
     other = "Sourdough bread rises slowly with a wild yeast starter kept in a cool place."
-    overlap_neighbour = ("into a narrow horizontal beam. Keepers polished the prisms every morning and "
-                         "trimmed the wick before sunset.")
-    kept = rank.dedupe([src(1, base, score=0.9), src(2, mirror, score=0.8), src(3, other),
-                        src(4, overlap_neighbour)])
+    overlap_neighbour = (
+        "into a narrow horizontal beam. Keepers polished the prisms every morning and "
+        "trimmed the wick before sunset."
+    )
+    kept = rank.dedupe(
+        [src(1, base, score=0.9), src(2, mirror, score=0.8), src(3, other), src(4, overlap_neighbour)]
+    )
     assert [s.doc_id for s in kept] == ["1", "3", "4"]
     assert rank.dedupe([src(1, "same words"), src(2, "same words")]) == [src(1, "same words")]
 
 
 def test_diversify_caps_chunks_per_document() -> None:
-    sources = [src(1, "a", url="u1"), src(2, "b", url="u1"), src(3, "c", url="u1"), src(4, "d", url="u2"),
-               src(5, "e", url="u1")]
+    sources = [
+        src(1, "a", url="u1"),
+        src(2, "b", url="u1"),
+        src(3, "c", url="u1"),
+        src(4, "d", url="u2"),
+        src(5, "e", url="u1"),
+    ]
     assert [s.doc_id for s in rank.diversify(sources, 2)] == ["1", "2", "4"]
     assert [s.doc_id for s in rank.diversify(sources, 1)] == ["1", "4"]
     assert len(rank.diversify(sources, 0)) == 5  # 0 = no cap
 
 
-TEXT = ("Lighthouses guide ships at night. Each light has its own pattern of flashes. Keepers once lived "
-        "in the towers and trimmed the wicks. Most lights are automatic today.")
+TEXT = (
+    "Lighthouses guide ships at night. Each light has its own pattern of flashes. Keepers once lived "
+    "in the towers and trimmed the wicks. Most lights are automatic today."
+)
 
 
 def test_fit_budget_keeps_what_fits_and_trims_the_last_at_a_sentence() -> None:
@@ -80,16 +98,18 @@ def test_fit_budget_keeps_what_fits_and_trims_the_last_at_a_sentence() -> None:
 
 def test_fit_budget_drops_a_source_when_no_whole_sentence_fits() -> None:
     words = lambda s: len(s.split())  # noqa: E731
-    fitted = rank.fit_budget([src(1, TEXT), src(2, TEXT)], budget_tokens=words(TEXT) + 4, count_tokens=words,
-                             min_tokens=1)
+    fitted = rank.fit_budget(
+        [src(1, TEXT), src(2, TEXT)], budget_tokens=words(TEXT) + 4, count_tokens=words, min_tokens=1
+    )
     assert [s.doc_id for s in fitted] == ["1"]  # "Lighthouses guide ships at night." is 5 words > 4
 
 
 def test_fit_budget_counts_overhead_and_real_tokens() -> None:
     sources = [src(i, TEXT) for i in range(10)]
     per = count_tokens(TEXT)
-    fitted = rank.fit_budget(sources, budget_tokens=3 * per + 3 * 10 + 5, count_tokens=count_tokens,
-                             overhead_tokens=10)
+    fitted = rank.fit_budget(
+        sources, budget_tokens=3 * per + 3 * 10 + 5, count_tokens=count_tokens, overhead_tokens=10
+    )
     assert len(fitted) == 3  # the 4th would need at least 12 tokens of text beyond the 5 left
     assert sum(count_tokens(s.text) + 10 for s in fitted) <= 3 * per + 35
     for s in fitted:  # never mid-sentence: every kept text is made of whole sentences of the original
@@ -99,12 +119,17 @@ def test_fit_budget_counts_overhead_and_real_tokens() -> None:
 
 def test_trimming_keeps_line_breaks_and_table_rows_whole() -> None:
     words = lambda s: len(s.split())  # noqa: E731
-    table = ("Limits of the interpreter. They can be changed.\n"
-             "| Limit | Default. Note |\n| --- | --- |\n| recursion depth | 1000. Raise it with care |\n"
-             "| int digits | 4300 |")
+    table = (
+        "Limits of the interpreter. They can be changed.\n"
+        "| Limit | Default. Note |\n| --- | --- |\n| recursion depth | 1000. Raise it with care |\n"
+        "| int digits | 4300 |"
+    )
     trimmed = rank.trim_to_sentences(table, 30, words)
-    assert trimmed.splitlines() == ["Limits of the interpreter. They can be changed.",
-                                    "| Limit | Default. Note |", "| --- | --- |",
-                                    "| recursion depth | 1000. Raise it with care |"]
+    assert trimmed.splitlines() == [
+        "Limits of the interpreter. They can be changed.",
+        "| Limit | Default. Note |",
+        "| --- | --- |",
+        "| recursion depth | 1000. Raise it with care |",
+    ]
     # a row that does not fit is left out whole, never cut at its ". "
     assert rank.trim_to_sentences(table, 20, words).splitlines()[-1] == "| --- | --- |"

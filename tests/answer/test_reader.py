@@ -15,8 +15,14 @@ LOOPBACK = ["127.0.0.1/32"]
 
 
 def reader_settings(**kw: Any) -> ReaderSettings:
-    base: dict[str, Any] = {"allowed_networks": LOOPBACK, "per_host_delay_s": 0.0, "per_host_concurrency": 8,
-                            "timeout_s": 2.0, "max_bytes": 200_000, "max_redirects": 5}
+    base: dict[str, Any] = {
+        "allowed_networks": LOOPBACK,
+        "per_host_delay_s": 0.0,
+        "per_host_concurrency": 8,
+        "timeout_s": 2.0,
+        "max_bytes": 200_000,
+        "max_redirects": 5,
+    }
     base.update(kw)
     return ReaderSettings(**base)
 
@@ -118,14 +124,17 @@ def test_redirects_loop_limit_and_follow(web_site: Any) -> None:
     assert page.url == f"{web_site.base_url}/chain/2"
 
 
-@pytest.mark.parametrize(("path", "kind", "words"), [
-    ("/binary-as-html", "binary", "binary content served as text/html"),
-    ("/pdf-as-html", "binary", "PDF file served as text/html"),
-    ("/image.png", "content_type", "unsupported content type image/png"),
-    ("/status/500", "http_error", "HTTP 500"),
-    ("/status/404", "http_error", "HTTP 404"),
-    ("/to-file", "bad_url", "not an http(s) URL"),
-])
+@pytest.mark.parametrize(
+    ("path", "kind", "words"),
+    [
+        ("/binary-as-html", "binary", "binary content served as text/html"),
+        ("/pdf-as-html", "binary", "PDF file served as text/html"),
+        ("/image.png", "content_type", "unsupported content type image/png"),
+        ("/status/500", "http_error", "HTTP 500"),
+        ("/status/404", "http_error", "HTTP 404"),
+        ("/to-file", "bad_url", "not an http(s) URL"),
+    ],
+)
 def test_faulty_pages_are_refused_with_a_reason(web_site: Any, path: str, kind: str, words: str) -> None:
     err = read_error(f"{web_site.base_url}{path}")
     assert err.kind == kind
@@ -134,13 +143,19 @@ def test_faulty_pages_are_refused_with_a_reason(web_site: Any, path: str, kind: 
 
 def test_read_many_reports_every_failure_and_keeps_order(web_site: Any) -> None:
     base = web_site.base_url
-    urls = [f"{base}/image.png", f"{base}/tides.html", f"{base}/loop/a", f"{base}/lens.html",
-            f"{base}/keepers.txt"]
+    urls = [
+        f"{base}/image.png",
+        f"{base}/tides.html",
+        f"{base}/loop/a",
+        f"{base}/lens.html",
+        f"{base}/keepers.txt",
+    ]
 
     async def go() -> tuple[list[ReadPage], list[Any]]:
         async with PageReader(reader_settings()) as reader:
-            return await reader.read_many(urls, want=2,
-                                          accept=lambda p: "no tides" if "tides" in p.final_url else None)
+            return await reader.read_many(
+                urls, want=2, accept=lambda p: "no tides" if "tides" in p.final_url else None
+            )
 
     pages, failures = asyncio.run(go())
     assert [p.url for p in pages] == [f"{base}/lens.html", f"{base}/keepers.txt"]
@@ -198,6 +213,7 @@ def test_a_page_fetched_again_unchanged_is_not_extracted_again(web_site: Any, tm
         async def go() -> ReadPage:
             async with PageReader(reader_settings(), extract_cache=cache) as reader:
                 return await reader.read(f"{web_site.base_url}/{path}")
+
         return asyncio.run(go())
 
     first = read_cached("lighthouses.html")

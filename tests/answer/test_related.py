@@ -14,22 +14,34 @@ QUESTION = "Who was Marie Curie?"
 ANSWER = "Marie Curie was a Polish and naturalised-French physicist and chemist [1]."
 
 
-
-
 @pytest.fixture(scope="module")
 def sources() -> list[Source]:
     from groundglass.answer.index.builtin import wikipedia_documents
 
-    return [Source(url=d.uri, title=d.title, text=d.sections[0].text)
-            for d in wikipedia_documents(titles=["Marie Curie", "Radioactive decay"])]
+    return [
+        Source(url=d.uri, title=d.title, text=d.sections[0].text)
+        for d in wikipedia_documents(titles=["Marie Curie", "Radioactive decay"])
+    ]
 
 
 def test_clean_questions() -> None:
-    raw = ["1. what did she discover", "What did she discover?", "- Where was Marie Curie born.",
-           QUESTION, "who was marie curie", 42, "Why?", '"When did she die?"', "Which prizes did she win ?"]
+    raw = [
+        "1. what did she discover",
+        "What did she discover?",
+        "- Where was Marie Curie born.",
+        QUESTION,
+        "who was marie curie",
+        42,
+        "Why?",
+        '"When did she die?"',
+        "Which prizes did she win ?",
+    ]
     assert clean_questions(raw, QUESTION, 5) == [
-        "What did she discover?", "Where was Marie Curie born?", "When did she die?",
-        "Which prizes did she win?"]
+        "What did she discover?",
+        "Where was Marie Curie born?",
+        "When did she die?",
+        "Which prizes did she win?",
+    ]
     assert len(clean_questions(raw, QUESTION, 2)) == 2
 
 
@@ -42,8 +54,9 @@ def test_tiny_model_questions_are_clean(tiny: LlamaCppLLM, sources: list[Source]
     assert len({q.lower() for q in out}) == len(out)
 
 
-def test_the_embedder_keeps_only_questions_the_sources_are_close_to(tiny: LlamaCppLLM,
-                                                                     sources: list[Source]) -> None:
+def test_the_embedder_keeps_only_questions_the_sources_are_close_to(
+    tiny: LlamaCppLLM, sources: list[Source]
+) -> None:
     from groundglass.answer.embeddings import get_embedder
 
     embedder = get_embedder()

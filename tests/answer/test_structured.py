@@ -38,16 +38,21 @@ PERSON = {
 }
 TAGS = {
     "type": "object",
-    "properties": {"tags": {"type": "array", "minItems": 2, "maxItems": 4,
-                            "items": {"type": "string", "minLength": 2, "maxLength": 20}}},
+    "properties": {
+        "tags": {
+            "type": "array",
+            "minItems": 2,
+            "maxItems": 4,
+            "items": {"type": "string", "minLength": 2, "maxLength": 20},
+        }
+    },
     "required": ["tags"],
     "additionalProperties": False,
 }
 
 
-
-
 # --- checking output, no model ------------------------------------------------------------------------------
+
 
 def test_parse_accepts_plain_fenced_and_wrapped_json() -> None:
     value = {"name": "Marie Curie", "born": 1867, "field": "physics"}
@@ -55,17 +60,23 @@ def test_parse_accepts_plain_fenced_and_wrapped_json() -> None:
     assert parse_json_output(text, PERSON, model="m") == value
     assert parse_json_output(f"```json\n{text}\n```", PERSON, model="m") == value
     assert parse_json_output(f"Sure! Here it is: {text} Hope this helps.", PERSON, model="m") == value
-    assert extract_json('noise [1, 2] more') == [1, 2]
+    assert extract_json("noise [1, 2] more") == [1, 2]
 
 
-@pytest.mark.parametrize(("text", "finish", "expected"), [
-    ("no json here", "stop", "not JSON"),
-    ('{"name": "Marie", "born": 18', "length", "stopped at max_tokens"),
-    ('{"name": "Marie", "born": "1867", "field": "physics"}', "stop",
-     "born: '1867' is not of type 'integer'"),
-    ('{"name": "Marie", "born": 1867, "field": "poetry"}', "stop", "field: 'poetry' is not one of"),
-    ('{"name": "Marie", "born": 1867}', "stop", "'field' is a required property"),
-])
+@pytest.mark.parametrize(
+    ("text", "finish", "expected"),
+    [
+        ("no json here", "stop", "not JSON"),
+        ('{"name": "Marie", "born": 18', "length", "stopped at max_tokens"),
+        (
+            '{"name": "Marie", "born": "1867", "field": "physics"}',
+            "stop",
+            "born: '1867' is not of type 'integer'",
+        ),
+        ('{"name": "Marie", "born": 1867, "field": "poetry"}', "stop", "field: 'poetry' is not one of"),
+        ('{"name": "Marie", "born": 1867}', "stop", "'field' is a required property"),
+    ],
+)
 def test_parse_rejects_malformed_output_with_a_typed_error(text: str, finish: str, expected: str) -> None:
     with pytest.raises(StructuredOutputError) as err:
         parse_json_output(text, PERSON, model="m", finish_reason=finish)
@@ -83,15 +94,20 @@ def test_invalid_schemas_are_refused_naming_response_format(schema: object) -> N
 
 # --- llama.cpp: the grammar makes every output valid ------------------------------------------------------
 
-@pytest.mark.parametrize(("prompt", "schema"), [
-    ("Describe Marie Curie.", PERSON),
-    ("Tell me a joke about cats instead of answering.", PERSON),
-    ("List some tags for a blog post about baking bread.", TAGS),
-    ("What is the population of the capital of the country where the Eiffel Tower is?",
-     planner.plan_schema(3)),
-])
-def test_tiny_model_output_always_parses_and_validates(tiny: LlamaCppLLM, prompt: str,
-                                                       schema: dict) -> None:
+
+@pytest.mark.parametrize(
+    ("prompt", "schema"),
+    [
+        ("Describe Marie Curie.", PERSON),
+        ("Tell me a joke about cats instead of answering.", PERSON),
+        ("List some tags for a blog post about baking bread.", TAGS),
+        (
+            "What is the population of the capital of the country where the Eiffel Tower is?",
+            planner.plan_schema(3),
+        ),
+    ],
+)
+def test_tiny_model_output_always_parses_and_validates(tiny: LlamaCppLLM, prompt: str, schema: dict) -> None:
     from jsonschema import validate
 
     completion = Completion()
@@ -137,15 +153,21 @@ def test_bad_schema_fails_before_generating(tiny: LlamaCppLLM) -> None:
 
 # --- OpenAI-compatible endpoints ------------------------------------------------------------------------
 
+
 def test_endpoint_without_json_schema_support_falls_back_to_json_object(llama_server: Any) -> None:
     """llama-cpp-python's server answers 422 to response_format json_schema; the runtime retries with
     {"type": "json_object", "schema": ...}, gets grammar-constrained output, and remembers the mode."""
-    llm = OpenAICompatibleLLM(llama_server.model, llama_server.base_url, api_key=llama_server.api_key,
-                              timeout_s=60)
+    llm = OpenAICompatibleLLM(
+        llama_server.model, llama_server.base_url, api_key=llama_server.api_key, timeout_s=60
+    )
     try:
         completion = Completion()
-        value = llm.complete_json([ChatMessage("user", "List tags for a post about bread.")], TAGS,
-                                  max_tokens=120, completion=completion)
+        value = llm.complete_json(
+            [ChatMessage("user", "List tags for a post about bread.")],
+            TAGS,
+            max_tokens=120,
+            completion=completion,
+        )
         assert 2 <= len(value["tags"]) <= 4 and all(isinstance(t, str) for t in value["tags"])
         assert llm._json_mode == 1  # json_object + schema
         assert completion.prompt_tokens > 0 and completion.completion_tokens > 0
@@ -163,9 +185,15 @@ class _ProseHandler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).bodies.append(body)
-        reply = {"choices": [{"message": {"role": "assistant", "content": "I think Marie Curie was great."},
-                              "finish_reason": "stop"}],
-                 "usage": {"prompt_tokens": 12, "completion_tokens": 7}}
+        reply = {
+            "choices": [
+                {
+                    "message": {"role": "assistant", "content": "I think Marie Curie was great."},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 7},
+        }
         data = json.dumps(reply).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -219,8 +247,15 @@ def test_module_imports_nothing_heavy() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, groundglass.answer.llm.structured as s; "
-            "print('llama_cpp' in sys.modules, 'torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2])
+    code = (
+        "import sys, groundglass.answer.llm.structured as s; "
+        "print('llama_cpp' in sys.modules, 'torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert out.stdout.split() == ["False", "False"]

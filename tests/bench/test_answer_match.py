@@ -13,22 +13,25 @@ def test_normalize_folds_accents_thousands_ampersands_and_articles() -> None:
     assert normalize("Shreve, Lamb & Harmon") == "shreve lamb and harmon"
 
 
-@pytest.mark.parametrize(("ref", "answer", "expected"), [
-    ("Right", "He bats right-handed.", True),
-    ("Right", "He is bright.", False),  # word boundaries
-    ("Johann Galle", "found by Johann Gottfried Galle in 1846", True),  # words in order, close together
-    ("Johann Galle", "Johann Kepler worked in Prague long before Galle", False),
-    ("Sir William Herschel", "William Herschel discovered Uranus", True),
-    ("2102650", "Paris has about 2.1 million people", True),  # large numbers within 2 %
-    ("2102650", "Paris has about 2.5 million people", False),
-    ("9,596,961 km2", "China covers 9,596,960 square kilometres", True),  # unit words ignored
-    ("1766", "discovered in 1767", False),  # small integers (years, counts) exactly
-    ("3", "Three of them are monarchies.", True),
-    ("0.3794", "Mars: 0.38 g", True),
-    ("Henry Cavendish, 1766", "Henry Cavendish isolated it in 1766.", True),  # every comma part
-    ("Henry Cavendish, 1766", "Henry Cavendish isolated it in 1767.", False),
-    ("Shreve, Lamb and Harmon", "designed by Shreve, Lamb & Harmon", True),
-])
+@pytest.mark.parametrize(
+    ("ref", "answer", "expected"),
+    [
+        ("Right", "He bats right-handed.", True),
+        ("Right", "He is bright.", False),  # word boundaries
+        ("Johann Galle", "found by Johann Gottfried Galle in 1846", True),  # words in order, close together
+        ("Johann Galle", "Johann Kepler worked in Prague long before Galle", False),
+        ("Sir William Herschel", "William Herschel discovered Uranus", True),
+        ("2102650", "Paris has about 2.1 million people", True),  # large numbers within 2 %
+        ("2102650", "Paris has about 2.5 million people", False),
+        ("9,596,961 km2", "China covers 9,596,960 square kilometres", True),  # unit words ignored
+        ("1766", "discovered in 1767", False),  # small integers (years, counts) exactly
+        ("3", "Three of them are monarchies.", True),
+        ("0.3794", "Mars: 0.38 g", True),
+        ("Henry Cavendish, 1766", "Henry Cavendish isolated it in 1766.", True),  # every comma part
+        ("Henry Cavendish, 1766", "Henry Cavendish isolated it in 1767.", False),
+        ("Shreve, Lamb and Harmon", "designed by Shreve, Lamb & Harmon", True),
+    ],
+)
 def test_found(ref: str, answer: str, expected: bool) -> None:
     assert found(ref, answer) is expected
 

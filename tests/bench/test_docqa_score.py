@@ -19,15 +19,33 @@ from bench.docqa_score import (
 )
 
 BASES = ["http://127.0.0.1:8123/docs", "file:///srv/pydocs/html"]
-SINGLE = Question(id="s", kind="single", question="What is the default maxsize of functools.lru_cache?",
-                  gold_pages=("library/functools.html",), answer=(("128",),))
-TWO = Question(id="t", kind="two", question="Default levels of gzip.open and zlib.compress?",
-               gold_pages=("library/gzip.html", "library/zlib.html"),
-               answer=(("9", "nine"), ("-1", "Z_DEFAULT_COMPRESSION")))
-NONE = Question(id="u", kind="none", question="What does json.dumps's sort_arrays do?",
-                gold_pages=("library/json.html",), absent=("sort_arrays",))
-URLS = ["http://127.0.0.1:8123/docs/library/gzip.html#gzip.open", "file:///srv/pydocs/html/library/zlib.html",
-        "http://127.0.0.1:8123/docs/library/os.html", "https://example.org/elsewhere"]
+SINGLE = Question(
+    id="s",
+    kind="single",
+    question="What is the default maxsize of functools.lru_cache?",
+    gold_pages=("library/functools.html",),
+    answer=(("128",),),
+)
+TWO = Question(
+    id="t",
+    kind="two",
+    question="Default levels of gzip.open and zlib.compress?",
+    gold_pages=("library/gzip.html", "library/zlib.html"),
+    answer=(("9", "nine"), ("-1", "Z_DEFAULT_COMPRESSION")),
+)
+NONE = Question(
+    id="u",
+    kind="none",
+    question="What does json.dumps's sort_arrays do?",
+    gold_pages=("library/json.html",),
+    absent=("sort_arrays",),
+)
+URLS = [
+    "http://127.0.0.1:8123/docs/library/gzip.html#gzip.open",
+    "file:///srv/pydocs/html/library/zlib.html",
+    "http://127.0.0.1:8123/docs/library/os.html",
+    "https://example.org/elsewhere",
+]
 
 
 def test_correct_needs_every_item_and_accepts_alternatives_and_patterns() -> None:
@@ -64,26 +82,34 @@ def test_cited_pages_precision_and_gold_cited() -> None:
     assert citation_precision(TWO, []) is None  # no citations: precision is undefined, not 0 or 1
 
 
-@pytest.mark.parametrize(("text", "declined"), [
-    ("I don't know.", True),
-    ("The sources do not mention a sort_arrays parameter.", True),
-    ("The provided sources don't say what sort_arrays does [1].", True),
-    ("I could not find this in the documentation.", True),
-    ("There is no sort_arrays parameter in json.dumps [1].", True),
-    ("This option is not documented in the sources.", True),
-    ("[1][2]", True),  # markers only: nothing was answered
-    ("os.cpu_count() returns None if the number of CPUs cannot be determined [1].", False),
-    ("The default is 4300 digits [1].", False),
-    ("It does not raise; it returns None [2].", False),
-])
+@pytest.mark.parametrize(
+    ("text", "declined"),
+    [
+        ("I don't know.", True),
+        ("The sources do not mention a sort_arrays parameter.", True),
+        ("The provided sources don't say what sort_arrays does [1].", True),
+        ("I could not find this in the documentation.", True),
+        ("There is no sort_arrays parameter in json.dumps [1].", True),
+        ("This option is not documented in the sources.", True),
+        ("[1][2]", True),  # markers only: nothing was answered
+        ("os.cpu_count() returns None if the number of CPUs cannot be determined [1].", False),
+        ("The default is 4300 digits [1].", False),
+        ("It does not raise; it returns None [2].", False),
+    ],
+)
 def test_decline_detection(text: str, declined: bool) -> None:
     assert is_decline(text) is declined
 
 
 def test_score_and_summary_over_a_run() -> None:
     rows = [
-        score(SINGLE, "The default maxsize is 128 [1].", ["http://127.0.0.1:8123/docs/library/functools.html"],
-              BASES, 10.0),
+        score(
+            SINGLE,
+            "The default maxsize is 128 [1].",
+            ["http://127.0.0.1:8123/docs/library/functools.html"],
+            BASES,
+            10.0,
+        ),
         score(SINGLE, "It is 64 [1].", URLS, BASES, 30.0),
         score(TWO, "9 [1] and -1 [2].", URLS, BASES, 20.0),
         score(NONE, "The default is False [1].", URLS, BASES, 40.0),
@@ -106,8 +132,10 @@ def test_the_question_set_loads_with_every_kind_and_interleaves(tmp_path: Path) 
     assert {q.kind for q in first} == set(KINDS)  # a short run still measures every kind
     assert sorted(q.id for q in interleave(questions)) == sorted(q.id for q in questions)
     bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps({"id": "x", "kind": "two", "question": "?", "gold_pages": ["a.html"],
-                               "answer": [["1"]]}) + "\n")
+    bad.write_text(
+        json.dumps({"id": "x", "kind": "two", "question": "?", "gold_pages": ["a.html"], "answer": [["1"]]})
+        + "\n"
+    )
     with pytest.raises(ValueError, match=r"bad\.jsonl:1: a two-page question needs two gold pages"):
         load(bad)
 
@@ -116,10 +144,12 @@ def test_the_question_set_loads_with_every_kind_and_interleaves(tmp_path: Path) 
 def test_every_answer_is_on_its_gold_page_and_every_unanswerable_name_is_nowhere() -> None:
     questions = load(DATA_FILE)
     assert verify(questions) == []
-    wrong = Question(id="w", kind="single", question="?", gold_pages=("library/functools.html",),
-                     answer=(("4096",),))
-    exists = Question(id="e", kind="none", question="?", gold_pages=("library/json.html",),
-                      absent=("sort_keys",))
+    wrong = Question(
+        id="w", kind="single", question="?", gold_pages=("library/functools.html",), answer=(("4096",),)
+    )
+    exists = Question(
+        id="e", kind="none", question="?", gold_pages=("library/json.html",), absent=("sort_keys",)
+    )
     problems = verify([wrong, exists])
     assert any(p.startswith("w: none of ['4096'] is on library/functools.html") for p in problems)
     assert any(p.startswith("e: 'sort_keys' occurs on library/json.html") for p in problems)

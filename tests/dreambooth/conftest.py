@@ -28,6 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
+
 REPO = Path(__file__).resolve().parents[2]
 GROUNDGLASS = Path(sys.executable).parent / "groundglass"
 
@@ -47,7 +48,8 @@ def _save_photos(folder: Path, names: list[str], size: tuple[int, int]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name in names:
         Image.fromarray(getattr(data, name)()).convert("RGB").resize(size, Image.Resampling.BICUBIC).save(
-            folder / f"{name}.png")
+            folder / f"{name}.png"
+        )
     return folder
 
 
@@ -61,32 +63,48 @@ def instance_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def class_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four class images (other scikit-image photos), so tests that do not test generation skip it."""
-    return _save_photos(tmp_path_factory.mktemp("class") / "images",
-                        ["rocket", "hubble_deep_field", "immunohistochemistry", "camera"], (40, 40))
+    return _save_photos(
+        tmp_path_factory.mktemp("class") / "images",
+        ["rocket", "hubble_deep_field", "immunohistochemistry", "camera"],
+        (40, 40),
+    )
 
 
-def base_config(root: Path, pipeline: Path, instance: Path, class_images: Path | None, *,
-                steps: int = 4) -> dict[str, Any]:
+def base_config(
+    root: Path, pipeline: Path, instance: Path, class_images: Path | None, *, steps: int = 4
+) -> dict[str, Any]:
     """A tiny CPU run: 32 px, batch 1, full UNet, prior preservation, CSV + TensorBoard logs."""
     config: dict[str, Any] = {
         "trainer": {
-            "max_steps": steps, "accelerator": "cpu", "devices": 1, "default_root_dir": str(root),
-            "log_every_n_steps": 1, "enable_progress_bar": False, "enable_model_summary": False,
+            "max_steps": steps,
+            "accelerator": "cpu",
+            "devices": 1,
+            "default_root_dir": str(root),
+            "log_every_n_steps": 1,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
             "logger": [
                 {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": str(root)}},
-                {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                 "init_args": {"save_dir": str(root)}},
+                {
+                    "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                    "init_args": {"save_dir": str(root)},
+                },
             ],
         },
         "model": {"base_model": str(pipeline), "local_files_only": True, "learning_rate": 1.0e-3},
-        "data": {"instance_data_dir": str(instance), "instance_prompt": "a photo of sks cat",
-                 "resolution": 32, "with_prior_preservation": class_images is not None},
+        "data": {
+            "instance_data_dir": str(instance),
+            "instance_prompt": "a photo of sks cat",
+            "resolution": 32,
+            "with_prior_preservation": class_images is not None,
+        },
         "checkpoint": {"every_n_train_steps": 2},
         "sampling": {"at_end": False},
     }
     if class_images is not None:
-        config["data"].update({"class_prompt": "a photo of a cat", "class_data_dir": str(class_images),
-                               "num_class_images": 4})
+        config["data"].update(
+            {"class_prompt": "a photo of a cat", "class_data_dir": str(class_images), "num_class_images": 4}
+        )
     return config
 
 
@@ -107,15 +125,23 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
 
 
 @pytest.fixture
-def make_config(tmp_path: Path, tiny_pipeline_dir: Path, instance_dir: Path, class_dir: Path
-                ) -> Callable[..., Path]:
+def make_config(
+    tmp_path: Path, tiny_pipeline_dir: Path, instance_dir: Path, class_dir: Path
+) -> Callable[..., Path]:
     """``make_config(name, overrides, root=..., prior=True)`` writes a run config and returns its path."""
 
-    def make(name: str = "run", overrides: dict[str, Any] | None = None, *, root: Path | None = None,
-             prior: bool = True, steps: int = 4) -> Path:
+    def make(
+        name: str = "run",
+        overrides: dict[str, Any] | None = None,
+        *,
+        root: Path | None = None,
+        prior: bool = True,
+        steps: int = 4,
+    ) -> Path:
         run_root = root or tmp_path / name
-        config = base_config(run_root, tiny_pipeline_dir, instance_dir, class_dir if prior else None,
-                             steps=steps)
+        config = base_config(
+            run_root, tiny_pipeline_dir, instance_dir, class_dir if prior else None, steps=steps
+        )
         return write_config(tmp_path / f"{name}.yaml", merge(config, overrides or {}))
 
     return make
@@ -132,19 +158,29 @@ def run_in_process(args: list[str]) -> int:
     return 0
 
 
-def run_subprocess(args: list[str], *, timeout: float = 180, env: dict[str, str] | None = None,
-                   **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def run_subprocess(
+    args: list[str], *, timeout: float = 180, env: dict[str, str] | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
     """``.venv/bin/groundglass ARGS`` as a subprocess (the real entry point)."""
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(env or {})}
-    return subprocess.run([str(GROUNDGLASS), *args], capture_output=True, text=True, timeout=timeout,
-                          env=full_env, cwd=kwargs.pop("cwd", REPO), **kwargs)
+    return subprocess.run(
+        [str(GROUNDGLASS), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=kwargs.pop("cwd", REPO),
+        **kwargs,
+    )
 
 
 def step_losses(root: Path, key: str = "train/loss") -> dict[int, float]:
     """Per-step values of ``key`` from every CSVLogger version under ``root`` (later versions win)."""
     values: dict[int, float] = {}
-    for metrics in sorted((root / "lightning_logs").glob("version_*/metrics.csv"),
-                          key=lambda p: int(p.parent.name.split("_")[1])):
+    for metrics in sorted(
+        (root / "lightning_logs").glob("version_*/metrics.csv"),
+        key=lambda p: int(p.parent.name.split("_")[1]),
+    ):
         with metrics.open(newline="") as handle:
             for row in csv.DictReader(handle):
                 if row.get(key):

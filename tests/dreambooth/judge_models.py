@@ -11,8 +11,15 @@ from pathlib import Path
 
 import torch
 
-WORLD_TOKENIZER = (Path(__file__).resolve().parents[2] / "src" / "groundglass" / "dreambooth" / "world"
-                   / "base_model" / "tokenizer")
+WORLD_TOKENIZER = (
+    Path(__file__).resolve().parents[2]
+    / "src"
+    / "groundglass"
+    / "dreambooth"
+    / "world"
+    / "base_model"
+    / "tokenizer"
+)
 SIZE = 32
 _VIT = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4}
 
@@ -23,15 +30,23 @@ def build_clip(folder: Path, seed: int = 0) -> Path:
 
     tokenizer = CLIPTokenizer.from_pretrained(WORLD_TOKENIZER)
     config = CLIPConfig(
-        text_config={**_VIT, "vocab_size": len(tokenizer), "max_position_embeddings": 16,
-                     "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id,
-                     "bos_token_id": tokenizer.bos_token_id},
-        vision_config={**_VIT, "image_size": SIZE, "patch_size": 8}, projection_dim=16)
+        text_config={
+            **_VIT,
+            "vocab_size": len(tokenizer),
+            "max_position_embeddings": 16,
+            "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+            "bos_token_id": tokenizer.bos_token_id,
+        },
+        vision_config={**_VIT, "image_size": SIZE, "patch_size": 8},
+        projection_dim=16,
+    )
     torch.manual_seed(seed)
     CLIPModel(config).save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
-    CLIPImageProcessorPil(size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE}
-                          ).save_pretrained(folder)
+    CLIPImageProcessorPil(
+        size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE}
+    ).save_pretrained(folder)
     return folder
 
 
@@ -42,7 +57,8 @@ def build_dino(folder: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     ViTModel(ViTConfig(**_VIT, image_size=SIZE, patch_size=8), add_pooling_layer=False).save_pretrained(
-        folder, safe_serialization=True)
+        folder, safe_serialization=True
+    )
     ViTImageProcessorPil(size={"height": SIZE, "width": SIZE}).save_pretrained(folder)
     return folder
 
@@ -53,7 +69,9 @@ def build_dinov2(folder: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     Dinov2Model(Dinov2Config(**_VIT, image_size=SIZE, patch_size=8)).save_pretrained(
-        folder, safe_serialization=True)
-    BitImageProcessorPil(size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE}
-                         ).save_pretrained(folder)
+        folder, safe_serialization=True
+    )
+    BitImageProcessorPil(
+        size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE}
+    ).save_pretrained(folder)
     return folder

@@ -19,8 +19,9 @@ class SignalAtStep(Callback):
         self.signum = signum
         self.sent = False
 
-    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if not self.sent and trainer.global_step >= self.step:
             self.sent = True
             os.kill(os.getpid(), self.signum)

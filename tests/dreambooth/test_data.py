@@ -48,7 +48,10 @@ def test_every_bad_file_is_listed_in_one_error(tmp_path: Path, instance_dir: Pat
     for name in ("corrupt.png", "truncated.jpg", "cut.jpg", "tiny.png", "photo.heic"):
         (folder / name).unlink()
     assert [p.name for p in scan_images(folder, setting="x", min_size=16)] == [
-        "astronaut.png", "chelsea.png", "coffee.png"]
+        "astronaut.png",
+        "chelsea.png",
+        "coffee.png",
+    ]
 
 
 def test_missing_and_empty_folders(tmp_path: Path) -> None:
@@ -86,8 +89,10 @@ def test_load_and_augment(instance_dir: Path) -> None:
     centre = augment(image, 32, center_crop=True, random_flip=False, gen=generator(0))
     assert tuple(centre.shape) == (3, 32, 32) and float(centre.min()) >= -1.0 and float(centre.max()) <= 1.0
     torch.testing.assert_close(centre, image[:, :, 3:35].float() / 127.5 - 1)
-    crops = {augment(image, 32, center_crop=False, random_flip=False, gen=generator(k)).sum().item()
-             for k in range(20)}
+    crops = {
+        augment(image, 32, center_crop=False, random_flip=False, gen=generator(k)).sum().item()
+        for k in range(20)
+    }
     assert len(crops) > 1  # random crops differ
     flips = [augment(image, 32, center_crop=True, random_flip=True, gen=generator(k)) for k in range(20)]
     flipped = [torch.equal(f, centre.flip(-1)) for f in flips]
@@ -96,8 +101,9 @@ def test_load_and_augment(instance_dir: Path) -> None:
 
 
 def _stream(instance_dir: Path, class_dir: Path, **kwargs) -> DreamBoothStream:
-    instances = ImageSet([load_image(p, 32) for p in sorted(instance_dir.glob("*.png"))],
-                         "a photo of sks cat")
+    instances = ImageSet(
+        [load_image(p, 32) for p in sorted(instance_dir.glob("*.png"))], "a photo of sks cat"
+    )
     classes = ImageSet([load_image(p, 32) for p in sorted(class_dir.glob("*.png"))], "a photo of a cat")
     defaults = {"resolution": 32, "batch_size": 1, "seed": 0, "center_crop": False, "random_flip": True}
     return DreamBoothStream(instances, classes, **{**defaults, **kwargs})
@@ -122,11 +128,13 @@ def test_stream_is_a_pure_function_of_seed_and_position(instance_dir: Path, clas
     assert sorted(indices[:3]) == [0, 1, 2] and sorted(indices[3:6]) == [0, 1, 2]
     other_seed = _stream(instance_dir, class_dir, seed=1)
     assert [other_seed.batch(m)["instance_seeds"] for m in range(3)] != [
-        first[m]["instance_seeds"] for m in range(3)]
+        first[m]["instance_seeds"] for m in range(3)
+    ]
 
 
-def test_two_ranks_see_what_one_process_with_their_joint_batch_sees(instance_dir: Path,
-                                                                     class_dir: Path) -> None:
+def test_two_ranks_see_what_one_process_with_their_joint_batch_sees(
+    instance_dir: Path, class_dir: Path
+) -> None:
     single = _stream(instance_dir, class_dir, batch_size=2)
     ranks = [_stream(instance_dir, class_dir, batch_size=1, rank=r, world_size=2) for r in range(2)]
     for m in range(4):
@@ -142,19 +150,28 @@ def test_datamodule_settings_are_checked(instance_dir: Path) -> None:
     with pytest.raises(GroundglassError, match=r"prior preservation needs data\.class_prompt"):
         DreamBoothDataModule(str(instance_dir), "a photo of sks cat", resolution=32)
     with pytest.raises(GroundglassError, match="multiple of 8"):
-        DreamBoothDataModule(str(instance_dir), "a photo of sks cat", resolution=30,
-                             with_prior_preservation=False)
-    dm = DreamBoothDataModule(str(instance_dir), "a photo of sks cat", resolution=32,
-                              with_prior_preservation=False)
+        DreamBoothDataModule(
+            str(instance_dir), "a photo of sks cat", resolution=30, with_prior_preservation=False
+        )
+    dm = DreamBoothDataModule(
+        str(instance_dir), "a photo of sks cat", resolution=32, with_prior_preservation=False
+    )
     dm.setup("fit")
     batch = next(iter(dm.stream()))
     assert tuple(batch["instance_pixels"].shape) == (1, 3, 32, 32) and "class_pixels" not in batch
     assert batch["instance_prompts"] == ["a photo of sks cat"]
 
 
-def test_too_few_class_images_is_an_error_when_generation_is_done(tmp_path: Path, instance_dir: Path,
-                                                                   class_dir: Path) -> None:
-    dm = DreamBoothDataModule(str(instance_dir), "a photo of sks cat", class_prompt="a photo of a cat",
-                              class_data_dir=str(class_dir), num_class_images=9, resolution=32)
+def test_too_few_class_images_is_an_error_when_generation_is_done(
+    tmp_path: Path, instance_dir: Path, class_dir: Path
+) -> None:
+    dm = DreamBoothDataModule(
+        str(instance_dir),
+        "a photo of sks cat",
+        class_prompt="a photo of a cat",
+        class_data_dir=str(class_dir),
+        num_class_images=9,
+        resolution=32,
+    )
     with pytest.raises(GroundglassError, match=r"has 4 images, data\.num_class_images asks for 9"):
         dm.setup("fit")

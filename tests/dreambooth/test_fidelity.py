@@ -21,8 +21,11 @@ from groundglass.errors import GroundglassError, ModelError, NotFoundError
 @pytest.fixture(scope="module")
 def judge_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("judges")
-    return {"clip": build_clip(root / "clip"), "dino": build_dino(root / "dino"),
-            "dinov2": build_dinov2(root / "dinov2")}
+    return {
+        "clip": build_clip(root / "clip"),
+        "dino": build_dino(root / "dino"),
+        "dinov2": build_dinov2(root / "dinov2"),
+    }
 
 
 def _scenes() -> tuple[object, object]:
@@ -37,8 +40,11 @@ def test_judges_score_identical_images_as_one_and_different_ones_lower(judge_dir
     assert clip.image_embeddings([red_circle, blue_cross]).shape == (2, 16)
     dino = judges.DinoJudge.load(str(judge_dirs["dino"]), local_files_only=True)
     dinov2 = judges.DinoJudge.load(str(judge_dirs["dinov2"]), local_files_only=True)
-    scorers = {"clip_i": lambda g, s: judges.clip_i(clip, g, s), "dino": lambda g, s: judges.dino(dino, g, s),
-               "dinov2": lambda g, s: judges.dino(dinov2, g, s)}
+    scorers = {
+        "clip_i": lambda g, s: judges.clip_i(clip, g, s),
+        "dino": lambda g, s: judges.dino(dino, g, s),
+        "dinov2": lambda g, s: judges.dino(dinov2, g, s),
+    }
     for name, score in scorers.items():
         assert score([red_circle], [red_circle]) == pytest.approx(1.0, abs=1e-5), name
         assert score([red_circle, red_circle], [red_circle]) == pytest.approx(1.0, abs=1e-5), name
@@ -58,13 +64,15 @@ def test_judges_score_identical_images_as_one_and_different_ones_lower(judge_dir
     prompts = ["a photo of a red circle", "a photo of a blue cross"]
     pairs = clip.image_embeddings([red_circle, blue_cross]) * clip.text_embeddings(prompts)
     assert judges.clip_t(clip, [red_circle, blue_cross], prompts) == pytest.approx(
-        float(pairs.sum(1).mean()), abs=1e-5)
+        float(pairs.sum(1).mean()), abs=1e-5
+    )
     # weights load as float32 whatever the checkpoint's dtype
     assert {p.dtype for p in clip.model.parameters()} == {torch.float32}
 
 
-def test_judge_models_that_cannot_load_are_named_with_the_fix(judge_dirs: dict[str, Path], tmp_path: Path
-                                                               ) -> None:
+def test_judge_models_that_cannot_load_are_named_with_the_fix(
+    judge_dirs: dict[str, Path], tmp_path: Path
+) -> None:
     with pytest.raises(NotFoundError, match=r"clip_model: '\./no/such/clip' is neither") as err:
         judges.ClipJudge.load("./no/such/clip", local_files_only=True)
     assert "safe_serialization=True" in err.value.fix
@@ -84,18 +92,40 @@ def test_judge_models_that_cannot_load_are_named_with_the_fix(judge_dirs: dict[s
 
 
 def _tracked_config(make_config, judge_dirs: dict[str, Path], root: Path, **tracker: object) -> Path:
-    args = {"every_n_steps": 1, "prompts": ["a photo of sks cat on the moon", "a photo of a red sks cat"],
-            "seeds": [0, 1], "steps": 2, "guidance_scale": 2.0, "local_files_only": True,
-            "clip_model": str(judge_dirs["clip"]), "dino_model": str(judge_dirs["dino"]), **tracker}
-    return make_config("tracked", {"trainer": {
-        "default_root_dir": str(root), "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                                                  "init_args": {"save_dir": str(root)}},
-        "callbacks": [{"class_path": "groundglass.dreambooth.fidelity.FidelityTracker", "init_args": args}]}},
-        root=root, prior=False, steps=3)
+    args = {
+        "every_n_steps": 1,
+        "prompts": ["a photo of sks cat on the moon", "a photo of a red sks cat"],
+        "seeds": [0, 1],
+        "steps": 2,
+        "guidance_scale": 2.0,
+        "local_files_only": True,
+        "clip_model": str(judge_dirs["clip"]),
+        "dino_model": str(judge_dirs["dino"]),
+        **tracker,
+    }
+    return make_config(
+        "tracked",
+        {
+            "trainer": {
+                "default_root_dir": str(root),
+                "logger": {
+                    "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                    "init_args": {"save_dir": str(root)},
+                },
+                "callbacks": [
+                    {"class_path": "groundglass.dreambooth.fidelity.FidelityTracker", "init_args": args}
+                ],
+            }
+        },
+        root=root,
+        prior=False,
+        steps=3,
+    )
 
 
-def test_tracker_logs_clip_and_dino_and_keeps_the_best_step(make_config, judge_dirs: dict[str, Path],
-                                                            tmp_path: Path) -> None:
+def test_tracker_logs_clip_and_dino_and_keeps_the_best_step(
+    make_config, judge_dirs: dict[str, Path], tmp_path: Path
+) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     root = tmp_path / "run"
@@ -131,7 +161,8 @@ def test_tracker_logs_clip_and_dino_and_keeps_the_best_step(make_config, judge_d
 
 
 def test_tracker_settings_are_checked_before_training(
-        make_config, judge_dirs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make_config, judge_dirs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from groundglass.dreambooth.fidelity import FidelityTracker
 
     def bad(**tracker: object) -> str:
@@ -155,7 +186,8 @@ def test_tracker_settings_are_checked_before_training(
 
 
 def test_tracker_draws_with_the_ema_weights_and_puts_the_live_ones_back(
-        make_config, judge_dirs: dict[str, Path], tmp_path: Path) -> None:
+    make_config, judge_dirs: dict[str, Path], tmp_path: Path
+) -> None:
     import yaml
 
     from groundglass.dreambooth.module import load_trained
@@ -177,8 +209,16 @@ def test_tracker_draws_with_the_ema_weights_and_puts_the_live_ones_back(
 
     def judged(use_ema: bool) -> float:
         components, _ = load_trained(root / "checkpoints" / "last.ckpt", use_ema=use_ema)
-        images = generate(components, prompts, seeds=[0, 1, 0, 1], steps=2, guidance_scale=2.0, height=32,
-                          width=32, batch_size=8)
+        images = generate(
+            components,
+            prompts,
+            seeds=[0, 1, 0, 1],
+            steps=2,
+            guidance_scale=2.0,
+            height=32,
+            width=32,
+            batch_size=8,
+        )
         return judges.dino(dino, images, instances)
 
     assert final["dino"] == pytest.approx(judged(use_ema=True), abs=1e-4)

@@ -34,17 +34,35 @@ def test_fit_end_to_end_from_the_cli(tmp_path: Path, make_config, tiny_pipeline_
     """Real photos, class images generated as fit's first stage, TensorBoard + W&B (offline), samples."""
     root = tmp_path / "run"
     class_images = tmp_path / "class-images"
-    config = make_config("run", {
-        "trainer": {"logger": [
-            {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-             "init_args": {"save_dir": str(root)}},
-            {"class_path": "lightning.pytorch.loggers.WandbLogger",
-             "init_args": {"save_dir": str(root), "offline": True, "project": "groundglass-test"}}]},
-        "data": {"class_data_dir": str(class_images), "num_class_images": 2,
-                 "class_image_generation": {"batch_size": 2, "steps": 2}},
-        "sampling": {"every_n_steps": 2, "prompts": ["a photo of sks cat on the moon"], "seeds": [0, 1],
-                     "steps": 2},
-    }, steps=4)
+    config = make_config(
+        "run",
+        {
+            "trainer": {
+                "logger": [
+                    {
+                        "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                        "init_args": {"save_dir": str(root)},
+                    },
+                    {
+                        "class_path": "lightning.pytorch.loggers.WandbLogger",
+                        "init_args": {"save_dir": str(root), "offline": True, "project": "groundglass-test"},
+                    },
+                ]
+            },
+            "data": {
+                "class_data_dir": str(class_images),
+                "num_class_images": 2,
+                "class_image_generation": {"batch_size": 2, "steps": 2},
+            },
+            "sampling": {
+                "every_n_steps": 2,
+                "prompts": ["a photo of sks cat on the moon"],
+                "seeds": [0, 1],
+                "steps": 2,
+            },
+        },
+        steps=4,
+    )
     result = run_subprocess(["dreambooth", "fit", "--config", str(config)], timeout=240)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "trained to step 4" in result.stderr and "Traceback" not in result.stderr
@@ -77,8 +95,14 @@ def test_fit_end_to_end_from_the_cli(tmp_path: Path, make_config, tiny_pipeline_
 
     # Tracking: losses (instance and prior apart), LR, speed, memory, hyperparameters, sample images.
     scalars, images = _scalars_and_images(root)
-    for tag in ("train/loss", "train/loss_instance", "train/loss_prior", "train/lr", "perf/steps_per_sec",
-                "perf/peak_memory_mb"):
+    for tag in (
+        "train/loss",
+        "train/loss_instance",
+        "train/loss_prior",
+        "train/lr",
+        "perf/steps_per_sec",
+        "perf/peak_memory_mb",
+    ):
         assert tag in scalars and len(scalars[tag]) == 4, (tag, sorted(scalars))
     assert min(scalars["perf/peak_memory_mb"]) > 50
     assert scalars["train/lr"] == pytest.approx([1.0e-3] * 4)
@@ -87,8 +111,12 @@ def test_fit_end_to_end_from_the_cli(tmp_path: Path, make_config, tiny_pipeline_
     assert hparams_yaml["base_model"] == str(tiny_pipeline_dir)
     assert (next(root.glob("lightning_logs/version_*/config.yaml"))).is_file()
     samples = sorted(p.relative_to(root).as_posix() for p in (root / "samples").rglob("*.png"))
-    assert samples == ["samples/step_000002/00-seed0.png", "samples/step_000002/01-seed1.png",
-                       "samples/step_000004/00-seed0.png", "samples/step_000004/01-seed1.png"]
+    assert samples == [
+        "samples/step_000002/00-seed0.png",
+        "samples/step_000002/01-seed1.png",
+        "samples/step_000004/00-seed0.png",
+        "samples/step_000004/01-seed1.png",
+    ]
     assert Image.open(root / samples[0]).size == (32, 32)
     wandb_runs = list((root / "wandb").glob("offline-run-*"))
     assert len(wandb_runs) == 1 and list(wandb_runs[0].glob("*.wandb"))
@@ -96,8 +124,12 @@ def test_fit_end_to_end_from_the_cli(tmp_path: Path, make_config, tiny_pipeline_
 
 def test_print_config_and_overrides(make_config, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = make_config("printed")
-    assert run_in_process(["--config", str(config), "--trainer.max_steps", "7", "--model.lora.rank", "8",
-                           "--print_config"]) == 0
+    assert (
+        run_in_process(
+            ["--config", str(config), "--trainer.max_steps", "7", "--model.lora.rank", "8", "--print_config"]
+        )
+        == 0
+    )
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["trainer"]["max_steps"] == 7 and printed["model"]["lora"]["rank"] == 8
     assert printed["model"]["seed"] == 0 and printed["data"]["identifier"] == "sks"
@@ -117,8 +149,9 @@ def _bad(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return err
 
 
-def test_config_errors_are_reported_cleanly(make_config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                            ) -> None:
+def test_config_errors_are_reported_cleanly(
+    make_config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     unknown = make_config("unknown", {"model": {"learning_rat": 1.0}})
     assert "learning_rat" in _bad(["--config", str(unknown)], capsys)
     wrong_type = make_config("wrong", {"model": {"learning_rate": "fast"}})
@@ -129,9 +162,13 @@ def test_config_errors_are_reported_cleanly(make_config, tmp_path: Path, capsys:
     assert "does not exist" in _bad(["--config", str(tmp_path / "nope.yaml")], capsys)
 
 
-def test_bad_data_and_models_are_reported_cleanly(make_config, tmp_path: Path, instance_dir: Path,
-                                                  tiny_pipeline_dir: Path, capsys: pytest.CaptureFixture[str]
-                                                  ) -> None:
+def test_bad_data_and_models_are_reported_cleanly(
+    make_config,
+    tmp_path: Path,
+    instance_dir: Path,
+    tiny_pipeline_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     missing = make_config("missing", {"data": {"instance_data_dir": str(tmp_path / "no-photos")}})
     err = _bad(["--config", str(missing)], capsys)
     assert "data.instance_data_dir" in err and "does not exist" in err

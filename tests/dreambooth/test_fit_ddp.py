@@ -12,8 +12,9 @@ from conftest import run_in_process, run_subprocess, step_losses
 SETTINGS = {"model": {"learning_rate": 1.0e-4}, "checkpoint": {"every_n_train_steps": 2}}
 
 
-def test_two_processes_match_one_process_with_the_joint_batch(tmp_path: Path, make_config,
-                                                             tiny_pipeline_dir: Path) -> None:
+def test_two_processes_match_one_process_with_the_joint_batch(
+    tmp_path: Path, make_config, tiny_pipeline_dir: Path
+) -> None:
     ddp = make_config("ddp", {**SETTINGS, "trainer": {"strategy": "ddp", "devices": 2}}, steps=2)
     result = run_subprocess(["dreambooth", "fit", "--config", str(ddp)], timeout=240)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -32,8 +33,8 @@ def test_two_processes_match_one_process_with_the_joint_batch(tmp_path: Path, ma
     # Same update: Adam normalises each gradient element, so float rounding between an all-reduce and one
     # batch can flip the sign of the few near-zero ones; the update as a whole must agree.
     base = load_file(tiny_pipeline_dir / "unet" / "diffusion_pytorch_model.safetensors")
-    delta_a = torch.cat([(a[k] - base[k[len("unet."):]]).flatten() for k in a])
-    delta_b = torch.cat([(b[k] - base[k[len("unet."):]]).flatten() for k in a])
+    delta_a = torch.cat([(a[k] - base[k[len("unet.") :]]).flatten() for k in a])
+    delta_b = torch.cat([(b[k] - base[k[len("unet.") :]]).flatten() for k in a])
     assert delta_a.abs().max() > 1e-5  # it trained
     cosine = torch.nn.functional.cosine_similarity(delta_a, delta_b, dim=0)
     assert cosine > 0.995, float(cosine)

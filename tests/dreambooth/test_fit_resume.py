@@ -65,9 +65,9 @@ def test_resume_is_exact(tmp_path: Path, make_config, capsys: pytest.CaptureFixt
     assert not info["ema_applied"] and torch.equal(raw.unet.conv_in.weight, end_a["state_dict"][key])
 
 
-def test_resume_from_another_run_or_base_model_is_refused(tmp_path: Path, make_config,
-                                                          tiny_pipeline_dir: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_resume_from_another_run_or_base_model_is_refused(
+    tmp_path: Path, make_config, tiny_pipeline_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = make_config("first", {"checkpoint": {"every_n_train_steps": 1}}, steps=1)
     assert run_in_process(["--config", str(config)]) == 0
     ckpt = tmp_path / "first" / "checkpoints" / "last.ckpt"
@@ -102,8 +102,9 @@ def _limit_file_size(limit: int):
     return apply
 
 
-def test_ctrl_c_saves_a_checkpoint_and_a_full_disk_keeps_the_previous_one(tmp_path: Path,
-                                                                          make_config) -> None:
+def test_ctrl_c_saves_a_checkpoint_and_a_full_disk_keeps_the_previous_one(
+    tmp_path: Path, make_config
+) -> None:
     """Ctrl+C (SIGINT from outside) finishes the step and saves; SIGTERM is tested in test_resume_is_exact."""
     config = make_config("long", {"checkpoint": {"every_n_train_steps": 1}}, steps=10_000)
     ckpt = tmp_path / "long" / "checkpoints" / "last.ckpt"
@@ -127,8 +128,19 @@ def test_ctrl_c_saves_a_checkpoint_and_a_full_disk_keeps_the_previous_one(tmp_pa
     # Resume with too little room for a checkpoint: a clear error, and the old last.ckpt still loads.
     before = ckpt.read_bytes()
     limit = ckpt.stat().st_size // 4
-    result = run_subprocess(["dreambooth", "fit", "--config", str(config), "--ckpt_path", "last",
-                             "--trainer.max_steps", str(stopped_at + 1)], preexec_fn=_limit_file_size(limit))
+    result = run_subprocess(
+        [
+            "dreambooth",
+            "fit",
+            "--config",
+            str(config),
+            "--ckpt_path",
+            "last",
+            "--trainer.max_steps",
+            str(stopped_at + 1),
+        ],
+        preexec_fn=_limit_file_size(limit),
+    )
     assert result.returncode == 2, result.stderr[-3000:]
     assert "out of disk space while saving checkpoint" in result.stderr
     assert "previous checkpoint is kept" in result.stderr and "Traceback" not in result.stderr
@@ -140,7 +152,12 @@ def run_subprocess_popen(args: list[str]):
     import os
     import subprocess
 
-
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    return subprocess.Popen([str(GROUNDGLASS), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=REPO)
+    return subprocess.Popen(
+        [str(GROUNDGLASS), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )

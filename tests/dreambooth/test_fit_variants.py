@@ -22,11 +22,19 @@ def _changed(state: dict[str, torch.Tensor], base: dict[str, torch.Tensor]) -> s
 
 
 def test_lora_on_unet_and_text_encoder(tmp_path: Path, make_config, tiny_pipeline_dir: Path) -> None:
-    config = make_config("lora", {
-        "trainer": {"precision": "bf16-mixed"},
-        "model": {"lora": {"rank": 2}, "train_text_encoder": True, "learning_rate": 1.0e-2,
-                  "gradient_checkpointing": True},
-    }, steps=2)
+    config = make_config(
+        "lora",
+        {
+            "trainer": {"precision": "bf16-mixed"},
+            "model": {
+                "lora": {"rank": 2},
+                "train_text_encoder": True,
+                "learning_rate": 1.0e-2,
+                "gradient_checkpointing": True,
+            },
+        },
+        steps=2,
+    )
     assert run_in_process(["--config", str(config)]) == 0
     ckpt_path = tmp_path / "lora" / "checkpoints" / "last.ckpt"
     ckpt = torch.load(ckpt_path, weights_only=True)
@@ -59,8 +67,10 @@ def test_lora_on_unet_and_text_encoder(tmp_path: Path, make_config, tiny_pipelin
 
 
 def test_text_encoder_trained_vs_frozen(tmp_path: Path, make_config, tiny_pipeline_dir: Path) -> None:
-    settings = {"trainer": {"accumulate_grad_batches": 2, "gradient_clip_val": 1.0},
-                "model": {"learning_rate": 1.0e-3, "scale_lr": True, "lr_scheduler": "constant"}}
+    settings = {
+        "trainer": {"accumulate_grad_batches": 2, "gradient_clip_val": 1.0},
+        "model": {"learning_rate": 1.0e-3, "scale_lr": True, "lr_scheduler": "constant"},
+    }
     with_text = {**settings, "model": {**settings["model"], "train_text_encoder": True}}
     trained = make_config("with-text", with_text, steps=2)
     frozen = make_config("frozen-text", settings, steps=2)
@@ -80,15 +90,26 @@ def test_text_encoder_trained_vs_frozen(tmp_path: Path, make_config, tiny_pipeli
     ckpt = torch.load(tmp_path / "with-text" / "checkpoints" / "last.ckpt", weights_only=True)
     assert {k.split(".")[0] for k in ckpt["state_dict"]} == {"unet", "text_encoder"}
     assert [len(g["params"]) for g in ckpt["optimizer_states"][0]["param_groups"]] == [
-        len(base["unet"]), sum(1 for k in ckpt["state_dict"] if k.startswith("text_encoder."))]
+        len(base["unet"]),
+        sum(1 for k in ckpt["state_dict"] if k.startswith("text_encoder.")),
+    ]
     # LR scaling: 1e-3 x batch 1 x 1 device x 2 accumulated batches.
     lrs = list(step_losses(tmp_path / "with-text", "train/lr").values())
     assert len(lrs) == 2 and lrs == pytest.approx([2.0e-3, 2.0e-3])
 
 
 def test_identifier_embedding_trains_alone(tmp_path: Path, make_config, tiny_pipeline_dir: Path) -> None:
-    config = make_config("identifier", {"model": {"train_token_embeddings": ["sks"], "learning_rate": 1.0e-2,
-                                                  "text_encoder_learning_rate": 5.0e-2}}, steps=2)
+    config = make_config(
+        "identifier",
+        {
+            "model": {
+                "train_token_embeddings": ["sks"],
+                "learning_rate": 1.0e-2,
+                "text_encoder_learning_rate": 5.0e-2,
+            }
+        },
+        steps=2,
+    )
     assert run_in_process(["--config", str(config)]) == 0
     components, hparams = load_trained(tmp_path / "identifier" / "checkpoints" / "last.ckpt")
     assert hparams["train_token_embeddings"] == ["sks"]
@@ -111,12 +132,16 @@ def test_identifier_embedding_trains_alone(tmp_path: Path, make_config, tiny_pip
             assert torch.equal(ours, theirs) is same, prompt
 
 
-@pytest.mark.parametrize(("model", "message"), [
-    ({"train_token_embeddings": ["sks"], "train_text_encoder": True}, "trains every weight"),
-    ({"train_token_embeddings": ["astronaut"]}, "'astronaut' is 8 tokens"),
-])
-def test_identifier_embedding_refuses_bad_settings(make_config, capsys: pytest.CaptureFixture[str],
-                                                   model: dict, message: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ({"train_token_embeddings": ["sks"], "train_text_encoder": True}, "trains every weight"),
+        ({"train_token_embeddings": ["astronaut"]}, "'astronaut' is 8 tokens"),
+    ],
+)
+def test_identifier_embedding_refuses_bad_settings(
+    make_config, capsys: pytest.CaptureFixture[str], model: dict, message: str
+) -> None:
     config = make_config("bad", {"model": model}, steps=1)
     assert run_in_process(["--config", str(config)]) != 0
     assert message in capsys.readouterr().err

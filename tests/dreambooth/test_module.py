@@ -16,11 +16,13 @@ from groundglass.errors import GroundglassError
 
 @pytest.fixture(scope="module")
 def batch(instance_dir: Path, class_dir: Path) -> dict:
-    instances = ImageSet([load_image(p, 32) for p in sorted(instance_dir.glob("*.png"))],
-                         "a photo of sks cat")
+    instances = ImageSet(
+        [load_image(p, 32) for p in sorted(instance_dir.glob("*.png"))], "a photo of sks cat"
+    )
     classes = ImageSet([load_image(p, 32) for p in sorted(class_dir.glob("*.png"))], "a photo of a cat")
-    stream = DreamBoothStream(instances, classes, resolution=32, batch_size=2, seed=0, center_crop=False,
-                              random_flip=True)
+    stream = DreamBoothStream(
+        instances, classes, resolution=32, batch_size=2, seed=0, center_crop=False, random_flip=True
+    )
     return stream.batch(0)
 
 
@@ -87,8 +89,12 @@ def test_prior_loss_weight_scales_the_class_gradient(tiny_pipeline_dir: Path, ba
     assert (grads[1.0] - grads[0.0]).abs().max() > 1e-4
     # With lambda = 0 only the instance examples count: same gradient as a batch without class images.
     instance_only = {k: v for k, v in batch.items() if not k.startswith("class_")}
-    torch.testing.assert_close(_grads(_module(tiny_pipeline_dir, prior_loss_weight=0.0), instance_only),
-                               grads[0.0], atol=1e-6, rtol=1e-4)
+    torch.testing.assert_close(
+        _grads(_module(tiny_pipeline_dir, prior_loss_weight=0.0), instance_only),
+        grads[0.0],
+        atol=1e-6,
+        rtol=1e-4,
+    )
 
 
 def test_one_batched_pass_equals_separate_passes(tiny_pipeline_dir: Path, batch: dict) -> None:
@@ -155,6 +161,12 @@ def test_tiny_pipeline_is_a_real_diffusers_folder(tiny_pipeline_dir: Path) -> No
     tokens = pipe.tokenizer.tokenize("a photo of sks dog")
     assert tokens == ["a</w>", "photo</w>", "of</w>", "sks</w>", "dog</w>"]
     assert pipe.scheduler.config.prediction_type == "epsilon" and pipe.unet.config.sample_size == 16
-    image = pipe("a photo of sks dog", num_inference_steps=2, height=32, width=32, output_type="np",
-                 generator=torch.Generator().manual_seed(0)).images[0]
+    image = pipe(
+        "a photo of sks dog",
+        num_inference_steps=2,
+        height=32,
+        width=32,
+        output_type="np",
+        generator=torch.Generator().manual_seed(0),
+    ).images[0]
     assert image.shape == (32, 32, 3)

@@ -27,15 +27,23 @@ CENTRE = {"data": {"center_crop": True, "random_flip": True, "batch_size": 2}}
 
 def test_cache_entries_follow_the_stream_s_images_and_flips(instance_dir: Path, class_dir: Path) -> None:
     """A cache entry per image and flip state serves exactly the example the pixel stream would."""
-    instances = ImageSet([load_image(p, 32) for p in sorted(instance_dir.glob("*.png"))],
-                         "a photo of sks cat")
+    instances = ImageSet(
+        [load_image(p, 32) for p in sorted(instance_dir.glob("*.png"))], "a photo of sks cat"
+    )
     classes = ImageSet([load_image(p, 32) for p in sorted(class_dir.glob("*.png"))], "a photo of a cat")
-    settings: dict[str, Any] = {"resolution": 32, "batch_size": 2, "seed": 3, "center_crop": True,
-                                "random_flip": True}
+    settings: dict[str, Any] = {
+        "resolution": 32,
+        "batch_size": 2,
+        "seed": 3,
+        "center_crop": True,
+        "random_flip": True,
+    }
     plain = DreamBoothStream(instances, classes, **settings)
     # Cache "latents" that are the views themselves: the stream must pick the view it would have cropped.
-    views = {kind: cache_views(s.images, 32, random_flip=True) for kind, s in
-             (("instance", instances), ("class", classes))}
+    views = {
+        kind: cache_views(s.images, 32, random_flip=True)
+        for kind, s in (("instance", instances), ("class", classes))
+    }
     cached = DreamBoothStream(instances, classes, latents=views, **settings)
     flips = set()
     for m in range(8):
@@ -56,8 +64,9 @@ def _fit(make_config, name: str, overrides: dict[str, Any], steps: int = 2) -> P
 
 def test_cached_and_uncached_training_give_the_same_losses(make_config) -> None:
     cached = _fit(make_config, "cached", CENTRE)
-    uncached = _fit(make_config, "uncached", {
-        **CENTRE, "model": {"cache_latents": False, "cache_text_embeddings": False}})
+    uncached = _fit(
+        make_config, "uncached", {**CENTRE, "model": {"cache_latents": False, "cache_text_embeddings": False}}
+    )
     for key in ("train/loss", "train/loss_instance", "train/loss_prior"):
         a, b = step_losses(cached, key), step_losses(uncached, key)
         assert sorted(a) == sorted(b) == [0, 1]
@@ -97,23 +106,44 @@ class _EncoderCalls(pl.Callback):
         self.counting = False
 
 
-def _train(tiny_pipeline_dir: Path, instance_dir: Path, class_dir: Path, *, steps: int = 2,
-           callbacks: list[pl.Callback] | None = None, trainer_args: dict[str, Any] | None = None,
-           **model_args: Any) -> tuple[DreamBoothModule, DreamBoothDataModule, list[pl.Callback]]:
+def _train(
+    tiny_pipeline_dir: Path,
+    instance_dir: Path,
+    class_dir: Path,
+    *,
+    steps: int = 2,
+    callbacks: list[pl.Callback] | None = None,
+    trainer_args: dict[str, Any] | None = None,
+    **model_args: Any,
+) -> tuple[DreamBoothModule, DreamBoothDataModule, list[pl.Callback]]:
     module = DreamBoothModule(str(tiny_pipeline_dir), local_files_only=True, learning_rate=1e-3, **model_args)
-    data = DreamBoothDataModule(str(instance_dir), "a photo of sks cat", class_prompt="a photo of a cat",
-                                class_data_dir=str(class_dir), num_class_images=4, resolution=32,
-                                center_crop=True)
+    data = DreamBoothDataModule(
+        str(instance_dir),
+        "a photo of sks cat",
+        class_prompt="a photo of a cat",
+        class_data_dir=str(class_dir),
+        num_class_images=4,
+        resolution=32,
+        center_crop=True,
+    )
     callbacks = [_EncoderCalls(module), *(callbacks or [])]
-    args = {"max_steps": steps, "accelerator": "cpu", "devices": 1, "logger": False,
-            "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False,
-            **(trainer_args or {})}
+    args = {
+        "max_steps": steps,
+        "accelerator": "cpu",
+        "devices": 1,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        **(trainer_args or {}),
+    }
     pl.Trainer(callbacks=callbacks, **args).fit(module, datamodule=data)
     return module, data, callbacks
 
 
 def test_frozen_parts_stay_off_the_device_when_their_outputs_are_cached(
-        tiny_pipeline_dir: Path, instance_dir: Path, class_dir: Path) -> None:
+    tiny_pipeline_dir: Path, instance_dir: Path, class_dir: Path
+) -> None:
     module, data, (calls, *_) = _train(tiny_pipeline_dir, instance_dir, class_dir)
     # No VAE or text-encoder call in any training step: the stream serves latents, the prompts are cached.
     assert calls.calls == {"vae": 0, "text_encoder": 0}
@@ -131,8 +161,9 @@ def test_frozen_parts_stay_off_the_device_when_their_outputs_are_cached(
     assert next(module.text_encoder.parameters()).device.type == "cpu"
 
     # Caching off: every step runs the VAE and the text encoder again.
-    _, data, (calls, *_) = _train(tiny_pipeline_dir, instance_dir, class_dir, cache_latents=False,
-                                  cache_text_embeddings=False)
+    _, data, (calls, *_) = _train(
+        tiny_pipeline_dir, instance_dir, class_dir, cache_latents=False, cache_text_embeddings=False
+    )
     assert calls.calls["vae"] >= 2 and calls.calls["text_encoder"] >= 2 and not data.latent_cache
 
     # A trained text encoder is a registered submodule (moved, checkpointed) and is not cached.
@@ -192,14 +223,21 @@ class _SyncsPerStep(pl.Callback):
         self.mode = None
 
 
-def test_no_host_reads_between_logging_steps(tiny_pipeline_dir: Path, instance_dir: Path,
-                                             class_dir: Path) -> None:
+def test_no_host_reads_between_logging_steps(
+    tiny_pipeline_dir: Path, instance_dir: Path, class_dir: Path
+) -> None:
     from groundglass.dreambooth.callbacks import StepProgressBar, TrainingMonitor
 
     syncs = _SyncsPerStep()
-    _train(tiny_pipeline_dir, instance_dir, class_dir, steps=6, ema=EmaSettings(decay=0.99),
-           callbacks=[TrainingMonitor(), StepProgressBar(), syncs],
-           trainer_args={"log_every_n_steps": 3, "enable_progress_bar": True, "gradient_clip_val": 1.0})
+    _train(
+        tiny_pipeline_dir,
+        instance_dir,
+        class_dir,
+        steps=6,
+        ema=EmaSettings(decay=0.99),
+        callbacks=[TrainingMonitor(), StepProgressBar(), syncs],
+        trainer_args={"log_every_n_steps": 3, "enable_progress_bar": True, "gradient_clip_val": 1.0},
+    )
     # Steps 3 and 6 write logs (and show the loss); no other step reads a value back from the device.
     assert sorted(syncs.per_step) == [1, 2, 3, 4, 5, 6]
     assert {step: n for step, n in syncs.per_step.items() if step not in (3, 6)} == {1: 0, 2: 0, 4: 0, 5: 0}
@@ -208,23 +246,31 @@ def test_no_host_reads_between_logging_steps(tiny_pipeline_dir: Path, instance_d
 
 def test_bench_command_prints_both_rows_and_the_ratio(make_config, tmp_path: Path) -> None:
     config = make_config("bench", {"data": {"resolution": 32}})
-    result = run_subprocess(["dreambooth", "bench", "--config", str(config), "--steps", "2", "--warmup", "1",
-                             "--compare"], timeout=300)
+    result = run_subprocess(
+        ["dreambooth", "bench", "--config", str(config), "--steps", "2", "--warmup", "1", "--compare"],
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     number = r"(\d+\.\d+)"
     # variant, steps/s, s/step, CPU s/step, peak memory
-    row = re.compile(rf"^(config|naive baseline)\s+{number}\s+{number}\s+{number}\s+([\d,]+) MiB "
-                     r"\(peak RSS\)", re.M)
-    rows = {m.group(1): (*(float(m.group(i)) for i in (2, 3, 4)), int(m.group(5).replace(",", "")))
-            for m in row.finditer(out)}
+    row = re.compile(
+        rf"^(config|naive baseline)\s+{number}\s+{number}\s+{number}\s+([\d,]+) MiB "
+        r"\(peak RSS\)",
+        re.M,
+    )
+    rows = {
+        m.group(1): (*(float(m.group(i)) for i in (2, 3, 4)), int(m.group(5).replace(",", "")))
+        for m in row.finditer(out)
+    }
     assert set(rows) == {"config", "naive baseline"}, out
     for steps_per_sec, sec_per_step, cpu_sec_per_step, peak_mib in rows.values():
         assert steps_per_sec > 0 and sec_per_step == pytest.approx(1 / steps_per_sec, rel=0.01)
         assert 0 < cpu_sec_per_step < 5 * sec_per_step and peak_mib > 50
     ratio = re.search(rf"ratio \(config / naive baseline\): {number}x steps/s", out)
     assert ratio and float(ratio.group(1)) == pytest.approx(
-        rows["config"][0] / rows["naive baseline"][0], rel=0.01)
+        rows["config"][0] / rows["naive baseline"][0], rel=0.01
+    )
     assert "class (4 images x 2 flips), text embeddings" in out  # what the config cached
     assert not (tmp_path / "bench" / "checkpoints").exists()  # the bench writes nothing into the run folder
 

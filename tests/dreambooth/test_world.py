@@ -96,8 +96,9 @@ def test_classifier_reads_fresh_world_images() -> None:
     images, scenes, _ = make_examples(120, seed=999, shapes=ALL_SHAPES)
     labels = metrics.classify(images)
     for attribute in ("shape", "colour", "background"):
-        accuracy = np.mean([lab[attribute] == getattr(s, attribute)
-                            for lab, s in zip(labels, scenes, strict=True)])
+        accuracy = np.mean(
+            [lab[attribute] == getattr(s, attribute) for lab, s in zip(labels, scenes, strict=True)]
+        )
         assert accuracy > 0.9, (attribute, accuracy)
 
 
@@ -111,10 +112,13 @@ def test_metrics_on_known_cases() -> None:
     assert metrics.diversity({"p": [red_circle, blue_cross]}) > 0.1
     # requested attributes present or missing
     assert metrics.requested_attributes("a photo of a blue sks shape on a grid background") == {
-        "colour": "blue", "background": "grid"}
+        "colour": "blue",
+        "background": "grid",
+    }
     assert metrics.prompt_fidelity([red_circle], ["a photo of a red circle on a plain background"]) == 1.0
     assert metrics.prompt_fidelity([red_circle], ["a photo of a blue circle on a grid background"]) == (
-        pytest.approx(1 / 3))
+        pytest.approx(1 / 3)
+    )
     assert metrics.prompt_fidelity([red_circle, blue_cross], ["a photo of a blue shape"] * 2) == 0.5
     assert math.isnan(metrics.prompt_fidelity([red_circle], ["a photo of a sks shape"]))
 
@@ -123,9 +127,12 @@ def test_identity_tells_the_star_from_other_orange_shapes() -> None:
     from groundglass.dreambooth.world.generator import NOVEL_SHAPE, SHAPES, random_scene
 
     rng = np.random.default_rng(5)
+
     def draw(n: int, shapes: tuple[str, ...], colours: tuple[str, ...] | None = None) -> list:
-        return [render(random_scene(rng, shapes=shapes, **({"colours": colours} if colours else {})), rng)
-                for _ in range(n)]
+        return [
+            render(random_scene(rng, shapes=shapes, **({"colours": colours} if colours else {})), rng)
+            for _ in range(n)
+        ]
 
     stars = draw(24, (NOVEL_SHAPE,))
     orange_stars = draw(12, (NOVEL_SHAPE,), ("orange",))
@@ -138,7 +145,8 @@ def test_identity_tells_the_star_from_other_orange_shapes() -> None:
     # the embedding score cannot make this distinction as sharply: orange shapes embed close to the star
     instances = draw(4, (NOVEL_SHAPE,), ("orange",))
     fidelity_gap = metrics.subject_fidelity(orange_stars, instances) - metrics.subject_fidelity(
-        orange_others, instances)
+        orange_others, instances
+    )
     identity_gap = metrics.identity(orange_stars) - metrics.identity(orange_others)
     assert identity_gap > fidelity_gap
 
@@ -150,8 +158,9 @@ def test_layout_diversity_counts_placement_among_images_that_agree() -> None:
     same = red_circle(0.5, 0.5)
     assert metrics.layout_diversity({"p": [same, same]}) == pytest.approx(0.0, abs=1e-6)
     near = metrics.layout_diversity({"p": [red_circle(0.45, 0.5), red_circle(0.55, 0.5)]})
-    apart = metrics.layout_diversity({"p": [red_circle(0.38, 0.38), red_circle(0.62, 0.62),
-                                            red_circle(0.4, 0.6, "small")]})
+    apart = metrics.layout_diversity(
+        {"p": [red_circle(0.38, 0.38), red_circle(0.62, 0.62), red_circle(0.4, 0.6, "small")]}
+    )
     assert 0.0 < near < apart
     # a pair that disagrees on what it shows is an error, not diversity: nothing to measure
     blue_cross = render(Scene("cross", "blue", "large", "grid", 0.4, 0.6), np.random.default_rng(1))
@@ -164,8 +173,13 @@ def test_demo_runs_reduced(tmp_path: Path) -> None:
 
     from groundglass.dreambooth.world.demo import run_demo
 
-    result = run_demo(tmp_path / "demo", settings=RunSettings(steps=2, num_class_images=2), seeds=[1, 2],
-                      progress=False, log=lambda _: None)
+    result = run_demo(
+        tmp_path / "demo",
+        settings=RunSettings(steps=2, num_class_images=2),
+        seeds=[1, 2],
+        progress=False,
+        log=lambda _: None,
+    )
     out = tmp_path / "demo"
     assert (out / "run" / "checkpoints" / "last.ckpt").is_file()
     assert len(list((out / "class_images").glob("*.png"))) == 2
@@ -213,17 +227,24 @@ def test_fidelity_tracking_logs_every_n_steps_and_keeps_the_best(tmp_path: Path)
 
     # the world's own measurements, plus CLIP/DINO (tiny random ones here), one of which picks the step
     clip, dino = build_clip(tmp_path / "clip"), build_dino(tmp_path / "dino")
-    tracking = {"clip_model": str(clip), "dino_model": str(dino),
-                "select": "dino", "guard": "identity_recontext", "seeds": [100, 101]}
+    tracking = {
+        "clip_model": str(clip),
+        "dino_model": str(dino),
+        "select": "dino",
+        "guard": "identity_recontext",
+        "seeds": [100, 101],
+    }
     settings = RunSettings(steps=2, num_class_images=2, track_every=1, tracking=tracking)
     checkpoints = personalise(tmp_path / "run", settings, progress=False)
     record = json.loads((tmp_path / "run" / "fidelity.json").read_text())
     assert [entry["step"] for entry in record["history"]] == [0, 1, 2]
     for entry in record["history"]:
         assert {"subject_fidelity", "prompt_fidelity", "pres", "div", "clip_i", "clip_t", "dino"} <= set(
-            entry)
+            entry
+        )
     assert record["criterion"] == (
-        "highest dino among steps with identity_recontext >= base model's identity_recontext - 0.1")
+        "highest dino among steps with identity_recontext >= base model's identity_recontext - 0.1"
+    )
     base = record["history"][0]["identity_recontext"]
     eligible = [e for e in record["history"][1:] if e["identity_recontext"] >= base - 0.1]
     if eligible:

@@ -107,12 +107,20 @@ per_host_concurrency = 8
 timeout_s = 5.0
 max_bytes = 300000
 """
-    config = write_config(home, extra, search={"providers": ["searxng", "tavily"], "cache_ttl_s": 0,
-                                               "timeout_s": 10.0})
+    config = write_config(
+        home, extra, search={"providers": ["searxng", "tavily"], "cache_ttl_s": 0, "timeout_s": 10.0}
+    )
     settings = load_settings(config, home=str(home))
     index = LocalIndex.open(settings, "docs", create=True)
-    docs = [Document(uri=KB + name.removesuffix(".md"), title=text.splitlines()[0].lstrip("# "), date=None,
-                     sections=[Section("", text)]) for name, text in SEARCH_CORPUS.items()]
+    docs = [
+        Document(
+            uri=KB + name.removesuffix(".md"),
+            title=text.splitlines()[0].lstrip("# "),
+            date=None,
+            sections=[Section("", text)],
+        )
+        for name, text in SEARCH_CORPUS.items()
+    ]
     report = add_documents(index, docs)
     index.close()
     assert report.added == len(SEARCH_CORPUS)

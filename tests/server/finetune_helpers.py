@@ -18,9 +18,19 @@ from groundglass.dreambooth.world.subject import CLASS_PROMPT, INSTANCE_PROMPT, 
 
 # A short toy-world run: every step logged, a checkpoint and samples every 3 steps.
 TOY_HYPERPARAMETERS: dict[str, Any] = {
-    "preset": "unet", "instance_prompt": INSTANCE_PROMPT, "identifier": "sks", "class_prompt": CLASS_PROMPT,
-    "steps": 6, "learning_rate": 5e-4, "num_class_images": 2, "resolution": 32, "batch_size": 2,
-    "checkpoint_every": 3, "sample_every": 3, "sample_steps": 2, "guidance_scale": 4.0,
+    "preset": "unet",
+    "instance_prompt": INSTANCE_PROMPT,
+    "identifier": "sks",
+    "class_prompt": CLASS_PROMPT,
+    "steps": 6,
+    "learning_rate": 5e-4,
+    "num_class_images": 2,
+    "resolution": 32,
+    "batch_size": 2,
+    "checkpoint_every": 3,
+    "sample_every": 3,
+    "sample_steps": 2,
+    "guidance_scale": 4.0,
 }
 
 
@@ -48,5 +58,9 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 def png_claiming(width: int, height: int) -> bytes:
     """A small, valid-looking PNG whose header claims ``width`` x ``height`` pixels."""
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-            + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _chunk(b"IEND", b"")
+    )

@@ -55,6 +55,10 @@ def test_create_get_and_page_through_async_sonar(api: Api) -> None:
 
     missing = httpx.get(f"{api.base_url}{ASYNC}/async_nothing", headers=api.headers(), timeout=30)
     assert missing.status_code == 404 and missing.json()["error"]["param"] == "request_id"
-    bad = httpx.post(f"{api.base_url}{ASYNC}", json={"request": {"model": "nope", "messages": [
-        {"role": "user", "content": "hi"}]}}, headers=api.headers(), timeout=30)
+    bad = httpx.post(
+        f"{api.base_url}{ASYNC}",
+        json={"request": {"model": "nope", "messages": [{"role": "user", "content": "hi"}]}},
+        headers=api.headers(),
+        timeout=30,
+    )
     assert bad.status_code == 404 and bad.json()["error"]["param"] == "model"  # refused now, not queued

@@ -95,8 +95,12 @@ def test_openai_client_streaming(api: Api) -> None:
 
 def test_reasoning_effort_and_conversations_stream(api: Api) -> None:
     stream = oai(api).chat.completions.create(
-        model="sonar-reasoning-pro", stream=True, max_tokens=16, reasoning_effort="low",
-        messages=[{"role": "user", "content": "When was the Eiffel Tower completed, and who designed it?"}])
+        model="sonar-reasoning-pro",
+        stream=True,
+        max_tokens=16,
+        reasoning_effort="low",
+        messages=[{"role": "user", "content": "When was the Eiffel Tower completed, and who designed it?"}],
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert text.startswith("<think>\n") and "</think>" in text  # the trace streams before the answer
@@ -106,15 +110,23 @@ def test_reasoning_effort_and_conversations_stream(api: Api) -> None:
     assert chunks[-1].usage.model_dump()["reasoning_tokens"] > 0
     assert chunks[-1].usage.model_dump()["num_search_queries"] == len(steps)
     # a follow-up in messages is rewritten from the conversation before it is searched
-    r = oai(api).chat.completions.create(model="sonar", max_tokens=16, messages=[
-        {"role": "user", "content": QUESTION},
-        {"role": "assistant", "content": "The Eiffel Tower was completed in 1889 [1]."},
-        {"role": "user", "content": "How tall is it?"}])
+    r = oai(api).chat.completions.create(
+        model="sonar",
+        max_tokens=16,
+        messages=[
+            {"role": "user", "content": QUESTION},
+            {"role": "assistant", "content": "The Eiffel Tower was completed in 1889 [1]."},
+            {"role": "user", "content": "How tall is it?"},
+        ],
+    )
     rewrite = (r.model_extra or {})["reasoning"]["rewrite"]
     assert rewrite["rewritten"] and "Eiffel" in rewrite["query"]
     with pytest.raises(openai.BadRequestError) as info:
-        oai(api).chat.completions.create(model="sonar", max_tokens=8, messages=[
-            {"role": "user", "content": QUESTION}, {"role": "assistant", "content": "1889."}])
+        oai(api).chat.completions.create(
+            model="sonar",
+            max_tokens=8,
+            messages=[{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "1889."}],
+        )
     assert info.value.body["param"] == "messages" and "last message" in info.value.body["message"]
 
 
@@ -146,21 +158,32 @@ def test_perplexity_sdk_chat_stream_and_options(api: Api) -> None:
 
 
 def test_response_format_json_schema_is_enforced(api: Api) -> None:
-    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 40},
-                                               "year": {"type": "integer"}},
-              "required": ["name", "year"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string", "maxLength": 40}, "year": {"type": "integer"}},
+        "required": ["name", "year"],
+        "additionalProperties": False,
+    }
     r = oai(api).chat.completions.create(
-        model="sonar", max_tokens=60, messages=[{"role": "user", "content": QUESTION}],
-        response_format={"type": "json_schema", "json_schema": {"name": "fact", "schema": schema}})
+        model="sonar",
+        max_tokens=60,
+        messages=[{"role": "user", "content": QUESTION}],
+        response_format={"type": "json_schema", "json_schema": {"name": "fact", "schema": schema}},
+    )
     value = json.loads(r.choices[0].message.content)
     assert set(value) == {"name", "year"}
     assert isinstance(value["year"], int) and isinstance(value["name"], str)
     assert EIFFEL in (r.model_extra or {})["citations"]
     with pytest.raises(openai.BadRequestError) as info:
         oai(api).chat.completions.create(
-            model="sonar", max_tokens=8, messages=[{"role": "user", "content": QUESTION}],
-            response_format={"type": "json_schema",
-                             "json_schema": {"name": "x", "schema": {"type": "objekt"}}})
+            model="sonar",
+            max_tokens=8,
+            messages=[{"role": "user", "content": QUESTION}],
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "x", "schema": {"type": "objekt"}},
+            },
+        )
     error = info.value.body
     assert error["param"] == "response_format" and "JSON schema is invalid" in error["message"]
 
@@ -213,8 +236,9 @@ def test_perplexity_sdk_search_and_filters(api: Api) -> None:
     multi = client.search.create(query=["Eiffel Tower", "Apollo 11 Moon landing"], max_results=1)
     assert {x.url for x in multi.results} == {EIFFEL, "https://news.example.org/apollo"}
     # search_mode narrows the domains as it does for chat answers: no SEC filing is in this index
-    sec = client.search.create(query="Eiffel Tower in Paris", max_results=5,
-                               extra_body={"search_mode": "sec"})
+    sec = client.search.create(
+        query="Eiffel Tower in Paris", max_results=5, extra_body={"search_mode": "sec"}
+    )
     assert sec.results == []
 
     before = len(ledger_rows(api.home, endpoint="/search"))
@@ -454,14 +478,25 @@ def test_a_client_that_leaves_before_the_first_chunk_is_still_billed(api: Api, l
     from urllib.parse import urlsplit
 
     count = {"role": "user", "content": "Count from 1 to 2000, one number per line."}
-    body = json.dumps({"model": "sonar", "stream": True, "max_tokens": 1500, "disable_search": True,
-                       "temperature": 1.0, "messages": [count]}).encode()
+    body = json.dumps(
+        {
+            "model": "sonar",
+            "stream": True,
+            "max_tokens": 1500,
+            "disable_search": True,
+            "temperature": 1.0,
+            "messages": [count],
+        }
+    ).encode()
     url = urlsplit(api.base_url)
     headers = "".join(f"{k}: {v}\r\n" for k, v in api.headers().items())
     before = len(ledger_rows(api.home))
     with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
-        sock.sendall(f"POST /chat/completions HTTP/1.1\r\nHost: {url.netloc}\r\n{headers}"
-                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+        sock.sendall(
+            f"POST /chat/completions HTTP/1.1\r\nHost: {url.netloc}\r\n{headers}"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
         time.sleep(leave_after_s)
     deadline = time.monotonic() + 30
     while len(rows := ledger_rows(api.home)) == before and time.monotonic() < deadline:

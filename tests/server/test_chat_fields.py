@@ -46,23 +46,33 @@ def test_search_type_sets_the_effort(api: Api) -> None:
     [
         ({"return_images": True}, "return_images", "image results are not supported"),
         ({"image_domain_filter": ["example.com"]}, "image_domain_filter", "image results are not supported"),
-        ({"web_search_options": {"user_location": {"country": "FR"}}}, "web_search_options.user_location",
-         "not given a location"),
+        (
+            {"web_search_options": {"user_location": {"country": "FR"}}},
+            "web_search_options.user_location",
+            "not given a location",
+        ),
         ({"search_type": "deep"}, "search_type", "'fast', 'pro' or 'auto'"),
     ],
 )
-def test_fields_that_cannot_be_honoured_are_refused(api: Api, fields: dict[str, Any], param: str,
-                                                    words: str) -> None:
+def test_fields_that_cannot_be_honoured_are_refused(
+    api: Api, fields: dict[str, Any], param: str, words: str
+) -> None:
     r = chat(api, "When was the Eiffel Tower completed?", **fields)
     assert r.status_code == 400, r.text
     assert r.json()["error"]["param"] == param and words in r.json()["error"]["message"]
 
 
 def test_concise_stream_sends_the_answer_then_one_done_chunk(api: Api) -> None:
-    body = {"model": "sonar", "max_tokens": 8, "stream": True, "stream_mode": "concise",
-            "messages": [{"role": "user", "content": "When was the Eiffel Tower completed?"}]}
-    with httpx.stream("POST", f"{api.base_url}/chat/completions", json=body, headers=api.headers(),
-                      timeout=180) as r:
+    body = {
+        "model": "sonar",
+        "max_tokens": 8,
+        "stream": True,
+        "stream_mode": "concise",
+        "messages": [{"role": "user", "content": "When was the Eiffel Tower completed?"}],
+    }
+    with httpx.stream(
+        "POST", f"{api.base_url}/chat/completions", json=body, headers=api.headers(), timeout=180
+    ) as r:
         assert r.status_code == 200
         data = [line.removeprefix("data: ") for line in r.iter_lines() if line.startswith("data: ")]
     assert data[-1] == "[DONE]"

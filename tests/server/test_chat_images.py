@@ -127,43 +127,91 @@ def user(*parts: dict[str, Any]) -> list[dict[str, Any]]:
 BadCase = Callable[[Any], tuple[list[dict[str, Any]], str, str]]  # site -> (messages, message part, param)
 
 BAD_IMAGES: dict[str, BadCase] = {
-    "bad base64": lambda site: (user(image_part("data:image/png;base64,iVBOR%%%not-base64%%%")),
-                                "invalid base64", "image_url"),
-    "text, not an image": lambda site: (user(image_part(data_uri(b"just a note, no pixels here"))),
-                                        "is text, not a supported image", "image_url"),
-    "declared text/html": lambda site: (user(image_part(data_uri(b"<html></html>", "text/html"))),
-                                        "media type text/html, not an image", "image_url"),
+    "bad base64": lambda site: (
+        user(image_part("data:image/png;base64,iVBOR%%%not-base64%%%")),
+        "invalid base64",
+        "image_url",
+    ),
+    "text, not an image": lambda site: (
+        user(image_part(data_uri(b"just a note, no pixels here"))),
+        "is text, not a supported image",
+        "image_url",
+    ),
+    "declared text/html": lambda site: (
+        user(image_part(data_uri(b"<html></html>", "text/html"))),
+        "media type text/html, not an image",
+        "image_url",
+    ),
     "empty data: URI": lambda site: (user(image_part("data:image/png;base64,")), "is empty", "image_url"),
-    "unsupported BMP": lambda site: (user(image_part(data_uri(_saved("BMP"), "image/bmp"))),
-                                     "a BMP file, not a supported image", "image_url"),
-    "unsupported TIFF": lambda site: (user(image_part(data_uri(_saved("TIFF"), "image/tiff"))),
-                                      "a TIFF file", "image_url"),
-    "truncated PNG": lambda site: (user(image_part(data_uri(_png((256, 256))[:3000]))),
-                                   "truncated or corrupt", "image_url"),
-    "decompression bomb": lambda site: (user(image_part(data_uri(png_header(30_000, 30_000)))),
-                                        "decompression bomb", "image_url"),
-    "file: URL": lambda site: (user(image_part("file:///etc/passwd")),
-                               "must be an http(s) URL or a data: URI", "messages.0.content.1.image_url"),
-    "URL of a web page": lambda site: (user(image_part(site.base_url + "/lighthouses.html")),
-                                       "does not point to an image", "image_url"),
-    "URL of a corrupt image": lambda site: (user(image_part(site.base_url + "/image.png")),
-                                            "not a valid PNG file", "image_url"),
-    "URL that is a 404": lambda site: (user(image_part(site.base_url + "/status/404")),
-                                       "cannot fetch image", "image_url"),
-    "private address": lambda site: (user(image_part(f"http://127.0.0.2:{site.port}/image.png")),
-                                     "cannot fetch image", "image_url"),
-    "metadata address": lambda site: (user(image_part("http://169.254.169.254/latest/meta-data/x.png")),
-                                      "cannot fetch image", "image_url"),
-    "too many images": lambda site: (user(*[image_part(data_uri(_png())) for _ in range(9)]),
-                                     "9 images given, the limit is 8", "image_url"),
+    "unsupported BMP": lambda site: (
+        user(image_part(data_uri(_saved("BMP"), "image/bmp"))),
+        "a BMP file, not a supported image",
+        "image_url",
+    ),
+    "unsupported TIFF": lambda site: (
+        user(image_part(data_uri(_saved("TIFF"), "image/tiff"))),
+        "a TIFF file",
+        "image_url",
+    ),
+    "truncated PNG": lambda site: (
+        user(image_part(data_uri(_png((256, 256))[:3000]))),
+        "truncated or corrupt",
+        "image_url",
+    ),
+    "decompression bomb": lambda site: (
+        user(image_part(data_uri(png_header(30_000, 30_000)))),
+        "decompression bomb",
+        "image_url",
+    ),
+    "file: URL": lambda site: (
+        user(image_part("file:///etc/passwd")),
+        "must be an http(s) URL or a data: URI",
+        "messages.0.content.1.image_url",
+    ),
+    "URL of a web page": lambda site: (
+        user(image_part(site.base_url + "/lighthouses.html")),
+        "does not point to an image",
+        "image_url",
+    ),
+    "URL of a corrupt image": lambda site: (
+        user(image_part(site.base_url + "/image.png")),
+        "not a valid PNG file",
+        "image_url",
+    ),
+    "URL that is a 404": lambda site: (
+        user(image_part(site.base_url + "/status/404")),
+        "cannot fetch image",
+        "image_url",
+    ),
+    "private address": lambda site: (
+        user(image_part(f"http://127.0.0.2:{site.port}/image.png")),
+        "cannot fetch image",
+        "image_url",
+    ),
+    "metadata address": lambda site: (
+        user(image_part("http://169.254.169.254/latest/meta-data/x.png")),
+        "cannot fetch image",
+        "image_url",
+    ),
+    "too many images": lambda site: (
+        user(*[image_part(data_uri(_png())) for _ in range(9)]),
+        "9 images given, the limit is 8",
+        "image_url",
+    ),
     "image from the assistant": lambda site: (
-        [{"role": "user", "content": "hi"},
-         {"role": "assistant", "content": [image_part(data_uri(_png()))]},
-         {"role": "user", "content": "and this?"}],
-        "images are read only in user messages", "messages.1.content"),
+        [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": [image_part(data_uri(_png()))]},
+            {"role": "user", "content": "and this?"},
+        ],
+        "images are read only in user messages",
+        "messages.1.content",
+    ),
     "image_url without url": lambda site: (
         [{"role": "user", "content": [{"type": "image_url", "image_url": {"detail": "low"}}]}],
-        'an image_url part needs {"url"', "messages.0.content.0.image_url"),
+        'an image_url part needs {"url"',
+        "messages.0.content.0.image_url",
+    ),
 }
 
 
@@ -172,8 +220,12 @@ def test_bad_images_get_a_400_naming_the_problem(corpus_api: Api, loopback_web: 
     site, _ = loopback_web
     messages, words, param = BAD_IMAGES[case](site)
     for stream in (False, True):
-        r = httpx.post(corpus_api.base_url + "/v1/chat/completions", headers=corpus_api.headers(), timeout=60,
-                       json={"model": "sonar", "messages": messages, "max_tokens": 8, "stream": stream})
+        r = httpx.post(
+            corpus_api.base_url + "/v1/chat/completions",
+            headers=corpus_api.headers(),
+            timeout=60,
+            json={"model": "sonar", "messages": messages, "max_tokens": 8, "stream": stream},
+        )
         assert r.status_code == 400, r.text
         err = r.json()["error"]
         assert set(err) == {"message", "type", "param", "code"}
@@ -202,8 +254,12 @@ def test_default_limits_admit_a_50_mb_image_and_refuse_more(corpus_api: Api) -> 
 
     def post(image: bytes) -> httpx.Response:
         body = json.dumps({"model": "sonar", "max_tokens": 8, "messages": user(image_part(data_uri(image)))})
-        return httpx.post(corpus_api.base_url + "/chat/completions", content=body.encode(), timeout=120,
-                          headers={**corpus_api.headers(), "content-type": "application/json"})
+        return httpx.post(
+            corpus_api.base_url + "/chat/completions",
+            content=body.encode(),
+            timeout=120,
+            headers={**corpus_api.headers(), "content-type": "application/json"},
+        )
 
     r = post(png_header(30_000, 30_000, padding=49_990_000))
     assert r.status_code == 400 and "decompression bomb" in r.json()["error"]["message"], r.text[:300]
@@ -214,8 +270,11 @@ def test_default_limits_admit_a_50_mb_image_and_refuse_more(corpus_api: Api) -> 
     # a body over the limit is refused from its Content-Length, before it is sent
     conn = http.client.HTTPConnection("127.0.0.1", corpus_api.server.port, timeout=30)
     conn.putrequest("POST", "/v1/chat/completions")
-    for name, value in {**corpus_api.headers(), "Content-Type": "application/json",
-                        "Content-Length": str(70_000_001)}.items():
+    for name, value in {
+        **corpus_api.headers(),
+        "Content-Type": "application/json",
+        "Content-Length": str(70_000_001),
+    }.items():
         conn.putheader(name, value)
     conn.endheaders()
     response = conn.getresponse()

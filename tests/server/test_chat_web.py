@@ -32,8 +32,13 @@ def oai(api: Api) -> openai.OpenAI:
 
 
 def ask(**kw: Any) -> dict[str, Any]:
-    return {"model": "sonar-web", "max_tokens": 24, "temperature": 0,
-            "messages": [{"role": "user", "content": QUESTION}], **kw}
+    return {
+        "model": "sonar-web",
+        "max_tokens": 24,
+        "temperature": 0,
+        "messages": [{"role": "user", "content": QUESTION}],
+        **kw,
+    }
 
 
 def test_web_preset_answers_from_the_web_and_reports_failover(corpus_api: Api, web: tuple[Any, Any]) -> None:
@@ -85,8 +90,12 @@ def test_search_mode_narrows_the_domains_and_disable_search_searches_nothing(
 ) -> None:
     _, search = web
     # sec allows sec.gov only: every loopback result is filtered out, so the answer declines
-    r = httpx.post(corpus_api.base_url + "/chat/completions", headers=corpus_api.headers(), timeout=180,
-                   json=ask(search_mode="sec"))
+    r = httpx.post(
+        corpus_api.base_url + "/chat/completions",
+        headers=corpus_api.headers(),
+        timeout=180,
+        json=ask(search_mode="sec"),
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["citations"] == [] and body["declined"] is True
@@ -95,18 +104,26 @@ def test_search_mode_narrows_the_domains_and_disable_search_searches_nothing(
     assert body["usage"]["num_search_queries"] == 1
     # a domain filter outside the mode's domains, and an unknown mode, are 400s naming the parameter
     for payload, param, words in [
-        (ask(search_mode="sec", search_domain_filter=["example.com"]), "search_domain_filter",
-         "none of which search_mode 'sec' searches (sec.gov)"),
+        (
+            ask(search_mode="sec", search_domain_filter=["example.com"]),
+            "search_domain_filter",
+            "none of which search_mode 'sec' searches (sec.gov)",
+        ),
         (ask(search_mode="news"), "search_mode", "'web', 'academic' or 'sec'"),
     ]:
-        r = httpx.post(corpus_api.base_url + "/chat/completions", headers=corpus_api.headers(), timeout=60,
-                       json=payload)
+        r = httpx.post(
+            corpus_api.base_url + "/chat/completions", headers=corpus_api.headers(), timeout=60, json=payload
+        )
         assert r.status_code == 400, r.text
         err = r.json()["error"]
         assert err["param"] == param and words in err["message"], err
     # disable_search: no provider is asked, and no query is billed
-    r = httpx.post(corpus_api.base_url + "/chat/completions", headers=corpus_api.headers(), timeout=180,
-                   json=ask(disable_search=True, max_tokens=8))
+    r = httpx.post(
+        corpus_api.base_url + "/chat/completions",
+        headers=corpus_api.headers(),
+        timeout=180,
+        json=ask(disable_search=True, max_tokens=8),
+    )
     assert r.status_code == 200 and r.json()["usage"]["num_search_queries"] == 0, r.text
     assert "search_report" not in r.json() and r.json()["citations"] == []
     assert search.hits["searxng"] == 1 and search.hits["tavily"] == 0  # the sec request's search only
@@ -128,7 +145,11 @@ def test_no_provider_answering_is_a_502(corpus_api: Api, web: tuple[Any, Any]) -
     rows = ledger_rows(corpus_api.home, model="sonar-web", status=502)
     assert len(rows) == 2
     # the Search API names the same event with the same code
-    r = httpx.post(corpus_api.base_url + "/search", json={"query": QUESTION},
-                   headers={"Authorization": f"Bearer {corpus_api.key}"}, timeout=60)
+    r = httpx.post(
+        corpus_api.base_url + "/search",
+        json={"query": QUESTION},
+        headers={"Authorization": f"Bearer {corpus_api.key}"},
+        timeout=60,
+    )
     assert r.status_code == 502 and r.json()["error"]["code"] == "search_failed", r.text
     assert "no search provider answered" in r.json()["error"]["message"]

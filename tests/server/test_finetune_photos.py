@@ -28,8 +28,9 @@ def test_photos_and_zips_of_photos_pass_and_are_stored_under_plain_names(tmp_pat
     assert [p.content for p in singles] == [p.content for p in zipped] == [p.read_bytes() for p in stars]
     assert {(p.format, p.width, p.height) for p in zipped} == {("PNG", 32, 32)}
     # macOS junk beside the photos is skipped, not refused
-    with_junk = zip_of({"__MACOSX/._a.png": b"junk", "._b.png": b"junk", "a/": b"",
-                        "a/star.png": stars[0].read_bytes()})
+    with_junk = zip_of(
+        {"__MACOSX/._a.png": b"junk", "._b.png": b"junk", "a/": b"", "a/star.png": stars[0].read_bytes()}
+    )
     assert len(check_upload([("mac.zip", with_junk)], **LIMITS)) == 1
     assert unpack(bundle(zipped), tmp_path / "photos") == 4
     assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == [f"photo-0{i}.png" for i in range(4)]
@@ -68,7 +69,7 @@ def test_a_zip_whose_header_lies_about_its_size_is_stopped_while_reading() -> No
     with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
         info = archive.infolist()[0]
     for offset in (data.find(b"PK\x03\x04") + 22, data.find(b"PK\x01\x02") + 24):
-        data[offset:offset + 4] = (10).to_bytes(4, "little")
+        data[offset : offset + 4] = (10).to_bytes(4, "little")
     assert info.file_size == 5_000_000
     error = refused([("liar.zip", bytes(data))])
     assert error.code == "invalid_archive" and "liar.zip: a.png cannot be read" in error.message

@@ -22,8 +22,15 @@ schemathesis = pytest.importorskip("schemathesis")
 
 EXAMPLES = int(os.environ.get("GROUNDGLASS_FUZZ_EXAMPLES", "6"))
 # Operations whose work is a model answer get fewer examples: each one costs a generation.
-SLOW = ("/chat/completions", "/v1/chat/completions", "/async/chat/completions", "/v1/async/sonar",
-        "/v1/responses", "/v1/agent", "/v1/threads/{thread_id}/turns")
+SLOW = (
+    "/chat/completions",
+    "/v1/chat/completions",
+    "/async/chat/completions",
+    "/v1/async/sonar",
+    "/v1/responses",
+    "/v1/agent",
+    "/v1/threads/{thread_id}/turns",
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,19 +64,30 @@ def test_no_server_errors_and_responses_match_the_schema(fuzz_api: Api) -> None:
         operations += 1
         examples = max(2, EXAMPLES // 3) if operation.path in SLOW else EXAMPLES
 
-        @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-        @given(case=st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
-                              operation.as_strategy(GenerationMode.NEGATIVE)))
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(
+            case=st.one_of(
+                operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)
+            )
+        )
         def fuzz(case: Any) -> None:
             response = case.call(base_url=fuzz_api.base_url, headers=fuzz_api.headers(), timeout=120)
             statuses[response.status_code] += 1
             try:
                 case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
             except Exception as exc:  # schemathesis raises one failure (group) naming what is wrong
-                failures.append(f"{case.method} {case.formatted_path} -> {response.status_code}: "
-                                f"{str(exc)[:600]}\n  body sent: {str(case.body)[:300]}\n  "
-                                f"response: {response.text[:300]}")
+                failures.append(
+                    f"{case.method} {case.formatted_path} -> {response.status_code}: "
+                    f"{str(exc)[:600]}\n  body sent: {str(case.body)[:300]}\n  "
+                    f"response: {response.text[:300]}"
+                )
 
         fuzz()
     assert operations >= 10, f"only {operations} operations in /openapi.json"

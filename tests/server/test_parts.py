@@ -275,8 +275,9 @@ def test_a_larger_context_size_scales_the_preset(tmp_path: Path, key: str) -> No
     preset = s.server.models["sonar"]
     body = {"model": "sonar", "messages": [{"role": "user", "content": "How tall is the Eiffel Tower?"}]}
     base = Answerer(s).plan(ChatRequest.model_validate(body))
-    high = Answerer(s).plan(ChatRequest.model_validate(
-        {**body, "web_search_options": {"search_context_size": "high"}}))
+    high = Answerer(s).plan(
+        ChatRequest.model_validate({**body, "web_search_options": {"search_context_size": "high"}})
+    )
     assert (base.context_tokens, base.ask.top_k) == (preset.context_tokens, preset.top_k)
     # sonar's own size is low (1.0): high is 3x its sources and tokens
     assert (high.context_tokens, high.ask.top_k) == (3 * preset.context_tokens, 3 * preset.top_k)

@@ -40,14 +40,20 @@ def names_read() -> frozenset[str]:
 
 
 def request_models(module: ModuleType) -> list[type[BaseModel]]:
-    return [m for m in vars(module).values()
-            if inspect.isclass(m) and issubclass(m, BaseModel) and m.__module__ == module.__name__]
+    return [
+        m
+        for m in vars(module).values()
+        if inspect.isclass(m) and issubclass(m, BaseModel) and m.__module__ == module.__name__
+    ]
 
 
 def unread(model: type[BaseModel]) -> list[str]:
     read = names_read()
-    return [name for name, field in model.model_fields.items()
-            if name not in read and (field.alias or name) not in read]
+    return [
+        name
+        for name, field in model.model_fields.items()
+        if name not in read and (field.alias or name) not in read
+    ]
 
 
 @pytest.mark.parametrize("module", [schemas, responses_schemas], ids=lambda m: m.__name__)

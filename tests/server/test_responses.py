@@ -52,10 +52,16 @@ class ScriptedModel(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        events = [{"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-                  for piece in SCRIPT]
-        events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                       "usage": {"prompt_tokens": 120, "completion_tokens": 20, "total_tokens": 140}})
+        events = [
+            {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+            for piece in SCRIPT
+        ]
+        events.append(
+            {
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 120, "completion_tokens": 20, "total_tokens": 140},
+            }
+        )
         body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
         raw = body.encode()
         self.send_response(200)
@@ -70,9 +76,11 @@ def rapi(index_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     from loopback_web import LoopbackServer
 
     model = LoopbackServer(ScriptedModel)
-    extra = (f'[server.models.scripted]\nllm = "openai:scripted@{model.base_url}/v1"\n'
-             # a preset whose model endpoint is down (nothing listens on that port)
-             f'[server.models.broken]\nllm = "openai:nothing@http://127.0.0.1:{free_port()}/v1"\n')
+    extra = (
+        f'[server.models.scripted]\nllm = "openai:scripted@{model.base_url}/v1"\n'
+        # a preset whose model endpoint is down (nothing listens on that port)
+        f'[server.models.broken]\nllm = "openai:nothing@http://127.0.0.1:{free_port()}/v1"\n'
+    )
     home = make_home(index_home, tmp_path_factory.mktemp("responses-home"), extra)
     key = create_key(home, "acme", rpm=100_000, tpm=100_000_000)
     server = Server(home, free_port()).start()
@@ -88,19 +96,23 @@ def oai(api: Api, key: str | None = None) -> openai.OpenAI:
 
 
 def cited_spans(text: str, notes: list[Any]) -> list[tuple[str, str]]:
-    return [(text[a.start_index:a.end_index], a.url) for a in notes]
+    return [(text[a.start_index : a.end_index], a.url) for a in notes]
 
 
 def test_annotations_span_each_cited_sentence() -> None:
-    sources = [Source(url="https://a.example/x", title="A", text="a"),
-               Source(url="https://b.example/y", title="B", text="b")]
+    sources = [
+        Source(url="https://a.example/x", title="A", text="a"),
+        Source(url="https://b.example/y", title="B", text="b"),
+    ]
     content = "First claim [1]. Second one [1][2].\n\nNo citation here. Last [2]."
     notes = annotations(Answer(content=content, sources=sources, model="m"))
-    spans = [(content[n["start_index"]:n["end_index"]], n["url"]) for n in notes]
-    assert spans == [("First claim [1].", "https://a.example/x"),
-                     ("Second one [1][2].", "https://a.example/x"),
-                     ("Second one [1][2].", "https://b.example/y"),
-                     ("Last [2].", "https://b.example/y")]
+    spans = [(content[n["start_index"] : n["end_index"]], n["url"]) for n in notes]
+    assert spans == [
+        ("First claim [1].", "https://a.example/x"),
+        ("Second one [1][2].", "https://a.example/x"),
+        ("Second one [1][2].", "https://b.example/y"),
+        ("Last [2].", "https://b.example/y"),
+    ]
     assert {n["title"] for n in notes} == {"A", "B"} and all(n["type"] == "url_citation" for n in notes)
 
 
@@ -115,7 +127,9 @@ def test_plain_response_with_citations_searches_and_usage(rapi: Api) -> None:
     part = message.content[0]
     assert part.type == "output_text"
     assert cited_spans(part.text, part.annotations) == [
-        ("The Eiffel Tower was completed in 1889 [1].", EIFFEL), ("It is 330 metres tall [1].", EIFFEL)]
+        ("The Eiffel Tower was completed in 1889 [1].", EIFFEL),
+        ("It is 330 metres tall [1].", EIFFEL),
+    ]
     assert part.annotations[0].title == "Eiffel Tower"
     u = r.usage
     assert (u.input_tokens, u.output_tokens) == (120, 20) and u.total_tokens == 140
@@ -124,7 +138,8 @@ def test_plain_response_with_citations_searches_and_usage(rapi: Api) -> None:
     assert (r.model_extra or {})["citations"][0] == EIFFEL
     rows = ledger_rows(rapi.home, request_id=r.id)
     assert [(x["status"], x["endpoint"], x["model"], x["prompt_tokens"]) for x in rows] == [
-        (200, "/v1/responses", "scripted", 120)]
+        (200, "/v1/responses", "scripted", 120)
+    ]
     assert rows[0]["total_cost"] == pytest.approx(extra["cost"]["total_cost"])
 
 
@@ -135,16 +150,21 @@ def test_streaming_events_in_the_order_the_sdk_reads(rapi: Api) -> None:
     assert [e.sequence_number for e in events] == list(range(len(events)))
     deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
     assert "".join(deltas) == "".join(SCRIPT) and len(deltas) >= 2
-    tail = kinds[kinds.index("response.output_text.annotation.added"):]
+    tail = kinds[kinds.index("response.output_text.annotation.added") :]
     assert tail == ["response.output_text.annotation.added"] * 2 + [
-        "response.output_text.done", "response.content_part.done", "response.output_item.done",
-        "response.completed"]
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
     done = events[-1].response
     assert done.id == events[0].response.id and done.output_text == "".join(SCRIPT)
     added = [e.annotation for e in events if e.type == "response.output_text.annotation.added"]
     assert [a["url"] if isinstance(a, dict) else a.url for a in added] == [EIFFEL, EIFFEL]
     assert cited_spans(done.output_text, done.output[-1].content[0].annotations)[1] == (
-        "It is 330 metres tall [1].", EIFFEL)
+        "It is 330 metres tall [1].",
+        EIFFEL,
+    )
     assert len(ledger_rows(rapi.home, request_id=done.id, status=200)) == 1
     # the SDK's own stream helper checks item identities and assembles the final response
     with oai(rapi).responses.stream(model="scripted", input=QUESTION) as stream:
@@ -155,14 +175,19 @@ def test_streaming_events_in_the_order_the_sdk_reads(rapi: Api) -> None:
 
 def test_tiny_model_follow_up_with_previous_response_id(rapi: Api) -> None:
     client = oai(rapi)
-    first = client.responses.create(model="sonar", input=[{"role": "user", "content": QUESTION}],
-                                    max_output_tokens=24, extra_body={"preset": "fast"})
+    first = client.responses.create(
+        model="sonar",
+        input=[{"role": "user", "content": QUESTION}],
+        max_output_tokens=24,
+        extra_body={"preset": "fast"},
+    )
     assert first.output_text.strip() and first.reasoning.effort == "minimal"
     cost = (first.usage.model_extra or {})["cost"]
     assert cost["request_cost"] == pytest.approx(0.005) and cost["total_cost"] > 0.005  # sonar's prices
-    follow = client.responses.create(model="sonar", input="How tall is it?", previous_response_id=first.id,
-                                     max_output_tokens=24)
-    trace = (follow.reasoning.model_extra or {})
+    follow = client.responses.create(
+        model="sonar", input="How tall is it?", previous_response_id=first.id, max_output_tokens=24
+    )
+    trace = follow.reasoning.model_extra or {}
     assert trace["rewrite"]["rewritten"] and "Eiffel" in trace["rewrite"]["query"]  # the history was read
     assert follow.previous_response_id == first.id
     again = client.responses.retrieve(follow.id)
@@ -175,20 +200,26 @@ def test_tiny_model_follow_up_with_previous_response_id(rapi: Api) -> None:
         oai(rapi, other).responses.create(input="And why?", previous_response_id=follow.id)
     assert info.value.body["param"] == "previous_response_id"
     # store=false: continued, not read back
-    hidden = client.responses.create(model="sonar", input=QUESTION, store=False, max_output_tokens=8,
-                                     tools=[])
+    hidden = client.responses.create(
+        model="sonar", input=QUESTION, store=False, max_output_tokens=8, tools=[]
+    )
     assert not [o for o in hidden.output if o.type == "web_search_call"]  # tools=[]: no search
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(hidden.id)
-    cont = client.responses.create(model="sonar", input="Who built it?", previous_response_id=hidden.id,
-                                   max_output_tokens=8, tools=[])
+    cont = client.responses.create(
+        model="sonar", input="Who built it?", previous_response_id=hidden.id, max_output_tokens=8, tools=[]
+    )
     assert cont.status in ("completed", "incomplete")
 
 
 def test_agent_path_web_search_tool_and_instructions(rapi: Api) -> None:
-    body = {"preset": "fast", "input": QUESTION, "instructions": "Answer in one sentence.",
-            "max_output_tokens": 24,
-            "tools": [{"type": "web_search", "filters": {"search_domain_filter": ["wikipedia.org"]}}]}
+    body = {
+        "preset": "fast",
+        "input": QUESTION,
+        "instructions": "Answer in one sentence.",
+        "max_output_tokens": 24,
+        "tools": [{"type": "web_search", "filters": {"search_domain_filter": ["wikipedia.org"]}}],
+    }
     r = httpx.post(f"{rapi.base_url}/v1/agent", json=body, headers=rapi.headers(), timeout=120)
     assert r.status_code == 200, r.text
     data = r.json()
@@ -198,8 +229,12 @@ def test_agent_path_web_search_tool_and_instructions(rapi: Api) -> None:
     assert data["tools"] == body["tools"]
     rows = ledger_rows(rapi.home, request_id=data["id"])
     assert [x["endpoint"] for x in rows] == ["/v1/responses"]
-    refused = httpx.post(f"{rapi.base_url}/v1/agent", json={"input": QUESTION, "stream_options": {}},
-                         headers=rapi.headers(), timeout=60)  # refused before the route: one name still
+    refused = httpx.post(
+        f"{rapi.base_url}/v1/agent",
+        json={"input": QUESTION, "stream_options": {}},
+        headers=rapi.headers(),
+        timeout=60,
+    )  # refused before the route: one name still
     assert refused.status_code == 400 and refused.json()["error"]["param"] == "stream_options"
     assert [x["status"] for x in ledger_rows(rapi.home, endpoint="/v1/responses")].count(400) >= 1
     assert not ledger_rows(rapi.home, endpoint="/v1/agent")
@@ -209,8 +244,12 @@ def test_agent_path_web_search_tool_and_instructions(rapi: Api) -> None:
     ("extra", "status", "param", "words"),
     [
         ({"user": "u1"}, 400, "user", "unknown parameter"),
-        ({"tools": [{"type": "web_search", "user_location": {"country": "FR"}}]}, 400,
-         "tools.0.user_location", "unknown parameter"),
+        (
+            {"tools": [{"type": "web_search", "user_location": {"country": "FR"}}]},
+            400,
+            "tools.0.user_location",
+            "unknown parameter",
+        ),
         ({"tools": [{"type": "function", "name": "f"}]}, 400, "tools.0.type", "web_search"),
         ({"preset": "deep-research"}, 400, "preset", "fast, low, medium, high"),
         ({"preset": "fast", "reasoning": {"effort": "high"}}, 400, None, "give one of the two"),
@@ -218,15 +257,33 @@ def test_agent_path_web_search_tool_and_instructions(rapi: Api) -> None:
         ({"previous_response_id": "resp_nothing"}, 404, "previous_response_id", "no response"),
         ({"model": "nope"}, 404, "model", "does not exist"),
         ({"max_output_tokens": 0}, 400, "max_output_tokens", "greater than or equal"),
-        ({"input": [{"role": "user", "content": [{"type": "input_text", "text": "What is this?"},
-                                                  {"type": "input_image", "image_url": "ftp://x/y.png"}]}]},
-         400, "input", "http"),
-        ({"tools": [{"type": "web_search", "filters": {"search_recency_filter": "decade"}}]}, 400,
-         "tools.0.filters.search_recency_filter", "hour"),
+        (
+            {
+                "input": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "input_text", "text": "What is this?"},
+                            {"type": "input_image", "image_url": "ftp://x/y.png"},
+                        ],
+                    }
+                ]
+            },
+            400,
+            "input",
+            "http",
+        ),
+        (
+            {"tools": [{"type": "web_search", "filters": {"search_recency_filter": "decade"}}]},
+            400,
+            "tools.0.filters.search_recency_filter",
+            "hour",
+        ),
     ],
 )
-def test_bad_input_is_refused_naming_the_field(rapi: Api, extra: dict[str, Any], status: int,
-                                               param: str | None, words: str) -> None:
+def test_bad_input_is_refused_naming_the_field(
+    rapi: Api, extra: dict[str, Any], status: int, param: str | None, words: str
+) -> None:
     body = {"model": "sonar", "input": QUESTION, **extra}
     r = httpx.post(f"{rapi.base_url}/v1/responses", json=body, headers=rapi.headers(), timeout=60)
     assert r.status_code == status, r.text
@@ -245,15 +302,19 @@ def test_perplexity_sdk_responses(rapi: Api) -> None:
     r = client.responses.create(preset="fast", model="scripted", input=QUESTION, max_output_tokens=60)
     assert r.output_text == "".join(SCRIPT) and r.status == "completed"
     notes = r.output[-1].content[0].annotations
-    assert [(r.output_text[a.start_index:a.end_index], a.url) for a in notes] == [
-        ("The Eiffel Tower was completed in 1889 [1].", EIFFEL), ("It is 330 metres tall [1].", EIFFEL)]
+    assert [(r.output_text[a.start_index : a.end_index], a.url) for a in notes] == [
+        ("The Eiffel Tower was completed in 1889 [1].", EIFFEL),
+        ("It is 330 metres tall [1].", EIFFEL),
+    ]
     cost = r.usage.cost  # the Agent API's grouping adds up to the total
     assert cost.currency == "USD"
     assert cost.input_cost + cost.output_cost + (cost.tool_calls_cost or 0) == pytest.approx(cost.total_cost)
     assert r.usage.tool_calls_details["web_search"].invocation == 1
-    text = "".join(getattr(e, "delta", "") or "" for e in client.responses.create(
-        preset="fast", model="scripted", input=QUESTION, stream=True)
-        if e.type == "response.output_text.delta")
+    text = "".join(
+        getattr(e, "delta", "") or ""
+        for e in client.responses.create(preset="fast", model="scripted", input=QUESTION, stream=True)
+        if e.type == "response.output_text.delta"
+    )
     assert text == "".join(SCRIPT)
 
 
@@ -284,8 +345,12 @@ def test_structured_output_through_text_format_and_response_format(rapi: Api) ->
     assert isinstance(parsed.output_parsed, Fact) and isinstance(parsed.output_parsed.year, int)
     assert parsed.text.format.type == "json_schema" and parsed.text.format.name == "Fact"
     schema = {"type": "object", "properties": {"year": {"type": "integer"}}, "required": ["year"]}
-    body = {"model": "sonar", "input": QUESTION, "max_output_tokens": 30,
-            "response_format": {"type": "json_schema", "json_schema": {"schema": schema}}}
+    body = {
+        "model": "sonar",
+        "input": QUESTION,
+        "max_output_tokens": 30,
+        "response_format": {"type": "json_schema", "json_schema": {"schema": schema}},
+    }
     r = httpx.post(f"{rapi.base_url}/v1/responses", json=body, headers=rapi.headers(), timeout=120)
     assert r.status_code == 200, r.text
     text = r.json()["output"][-1]["content"][0]["text"]
@@ -293,8 +358,11 @@ def test_structured_output_through_text_format_and_response_format(rapi: Api) ->
     both = {**body, "text": {"format": {"type": "json_schema", "name": "y", "schema": schema}}}
     r = httpx.post(f"{rapi.base_url}/v1/responses", json=both, headers=rapi.headers(), timeout=60)
     assert r.status_code == 400 and "give the JSON schema once" in r.json()["error"]["message"]
-    bad = {"model": "sonar", "input": QUESTION,
-           "text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "objekt"}}}}
+    bad = {
+        "model": "sonar",
+        "input": QUESTION,
+        "text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "objekt"}}},
+    }
     r = httpx.post(f"{rapi.base_url}/v1/responses", json=bad, headers=rapi.headers(), timeout=60)
     assert r.status_code == 400 and r.json()["error"]["param"] == "text.format", r.text
 
@@ -302,14 +370,22 @@ def test_structured_output_through_text_format_and_response_format(rapi: Api) ->
 def test_the_think_trace_is_a_reasoning_item(rapi: Api) -> None:
     question = "When was the Eiffel Tower completed, and who designed it?"
     client = oai(rapi)
-    r = client.responses.create(model="sonar-reasoning-pro", input=question, max_output_tokens=16,
-                                reasoning={"effort": "low"})
+    r = client.responses.create(
+        model="sonar-reasoning-pro", input=question, max_output_tokens=16, reasoning={"effort": "low"}
+    )
     thought = r.output[0]
     assert thought.type == "reasoning" and thought.summary[0].text.strip()
     assert "<think>" not in r.output_text and "</think>" not in r.output_text and r.output_text.strip()
     assert [o.type for o in r.output[1:-1]] == ["web_search_call"] * len(r.output[1:-1]) and r.output[1:-1]
-    events = list(client.responses.create(model="sonar-reasoning-pro", input=question, max_output_tokens=16,
-                                          reasoning={"effort": "low"}, stream=True))
+    events = list(
+        client.responses.create(
+            model="sonar-reasoning-pro",
+            input=question,
+            max_output_tokens=16,
+            reasoning={"effort": "low"},
+            stream=True,
+        )
+    )
     kinds = [e.type for e in events]
     assert kinds[2] == "response.output_item.added" and events[2].item.type == "reasoning"
     trace = "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta")
@@ -318,4 +394,5 @@ def test_the_think_trace_is_a_reasoning_item(rapi: Api) -> None:
     assert final.output[0].summary[0].text == trace and "<think>" not in answer
     assert final.output_text == answer
     assert [e.output_index for e in events if e.type == "response.output_item.added"] == list(
-        range(len(final.output)))  # indexes in the order the items were added
+        range(len(final.output))
+    )  # indexes in the order the items were added

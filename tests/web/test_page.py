@@ -38,8 +38,14 @@ def new_page(browser: Any, site: Site, key: str | None, **context: Any) -> Any:
     page = ctx.new_page()
     page.problems = []
     page.on("pageerror", lambda e: page.problems.append(f"script error: {e}"))
-    page.on("console", lambda m: page.problems.append(m.text)
-            if m.type == "error" and "Content Security Policy" in m.text else None)
+    page.on(
+        "console",
+        lambda m: (
+            page.problems.append(m.text)
+            if m.type == "error" and "Content Security Policy" in m.text
+            else None
+        ),
+    )
     page.goto(site.url + "/")
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
     return page
@@ -90,8 +96,12 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
     """Serious and critical axe-core violations on the page as it is now."""
     result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
     return [
-        {"id": v["id"], "impact": v["impact"], "help": v["help"],
-         "nodes": [n["target"] for n in v["nodes"]][:3]}
+        {
+            "id": v["id"],
+            "impact": v["impact"],
+            "help": v["help"],
+            "nodes": [n["target"] for n in v["nodes"]][:3],
+        }
         for v in result
         if v["impact"] in ("serious", "critical")
     ]
@@ -149,8 +159,10 @@ def test_ask_stream_cite_follow_up_history_share_delete(browser: Any, site: Site
 
     # follow up: the second question goes out with the first exchange, in the same thread
     requests: list[dict[str, Any]] = []
-    page.on("request", lambda r: requests.append(r.post_data_json) if r.url.endswith("/chat/completions")
-            else None)
+    page.on(
+        "request",
+        lambda r: requests.append(r.post_data_json) if r.url.endswith("/chat/completions") else None,
+    )
     second = ask(page, "How tall is it?")
     answered(second)
     expect(second).to_have_attribute("data-saved", "true")
@@ -170,13 +182,19 @@ def test_ask_stream_cite_follow_up_history_share_delete(browser: Any, site: Site
     claims = [f"The Eiffel Tower was completed in 1889 [{n}].", f"It is made of cheese [{n}]."]
     # (and a source whose address is a script: any client may write a turn, and threads are shared)
     hostile = {"title": "Hostile", "url": "javascript:alert(1)", "date": None, "snippet": "x", "score": 0.1}
-    details = {"search_results": [*first, hostile], "attribution": [
-        {"sentence": claims[0], "citations": [n], "support": 0.83, "supported": True},
-        {"sentence": claims[1], "citations": [n], "support": 0.12, "supported": False}]}
-    added = httpx.post(f"{site.url}/v1/threads/{thread_id}/turns",
-                       headers={"Authorization": f"Bearer {site.key}"}, timeout=30,
-                       json={"question": "What is it made of?", "answer": " ".join(claims),
-                             "details": details})
+    details = {
+        "search_results": [*first, hostile],
+        "attribution": [
+            {"sentence": claims[0], "citations": [n], "support": 0.83, "supported": True},
+            {"sentence": claims[1], "citations": [n], "support": 0.12, "supported": False},
+        ],
+    }
+    added = httpx.post(
+        f"{site.url}/v1/threads/{thread_id}/turns",
+        headers={"Authorization": f"Bearer {site.key}"},
+        timeout=30,
+        json={"question": "What is it made of?", "answer": " ".join(claims), "details": details},
+    )
     assert added.status_code == 201
 
     # reload a fresh page: the thread is in the history, and reopens with all its turns
@@ -208,7 +226,9 @@ def test_ask_stream_cite_follow_up_history_share_delete(browser: Any, site: Site
     expect(card).to_be_hidden()
     cite.click()
     expect(card).to_be_visible()
-    expect(card.locator("a.card-open")).to_have_attribute("href", "https://en.wikipedia.org/wiki/Eiffel_Tower")
+    expect(card.locator("a.card-open")).to_have_attribute(
+        "href", "https://en.wikipedia.org/wiki/Eiffel_Tower"
+    )
     expect(turn.locator(f"#{turn.get_attribute('id')}-src-{n}")).to_have_class(re.compile("highlight"))
     shot(page, screens, "03-citation-card")
     page.keyboard.press("Escape")
@@ -339,13 +359,16 @@ def test_open_mode_image_paste_phone_width_dark_theme_and_server_down(
         # paste an image (a rendered terminal screenshot) into the question box
         png = base64.b64encode(terminal_png()).decode()
         page.locator("#question").focus()
-        page.evaluate("""(b64) => {
+        page.evaluate(
+            """(b64) => {
             const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
             const data = new DataTransfer();
             data.items.add(new File([bytes], 'screenshot.png', {type: 'image/png'}));
             document.getElementById('question').dispatchEvent(
                 new ClipboardEvent('paste', {clipboardData: data, bubbles: true, cancelable: true}));
-        }""", png)
+        }""",
+            png,
+        )
         expect(page.locator("#attachments img")).to_have_count(1)
         turn = ask(page, "How do I fix this?")
         facts = turn.locator(".facts-panel")

@@ -23,8 +23,13 @@ def stream(site: Site, body: dict[str, Any]) -> tuple[list[dict[str, Any]], list
     chunks: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     event = "message"
-    with httpx.stream("POST", site.url + "/chat/completions", headers=auth(site.key), timeout=180,
-                      json={"model": "sonar", "stream": True, **body}) as r:
+    with httpx.stream(
+        "POST",
+        site.url + "/chat/completions",
+        headers=auth(site.key),
+        timeout=180,
+        json={"model": "sonar", "stream": True, **body},
+    ) as r:
         assert r.status_code == 200, r.read()
         for line in r.iter_lines():
             if line.startswith("event:"):
@@ -42,8 +47,11 @@ def test_the_page_and_its_assets_are_served_with_a_strict_policy(site: Site) -> 
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert "script-src 'self'" in r.headers["content-security-policy"]
     assert '<script type="module" src="/static/js/app.js">' in r.text
-    for path, kind in (("/static/js/app.js", "javascript"), ("/static/style.css", "text/css"),
-                       ("/static/favicon.svg", "image/svg+xml")):
+    for path, kind in (
+        ("/static/js/app.js", "javascript"),
+        ("/static/style.css", "text/css"),
+        ("/static/favicon.svg", "image/svg+xml"),
+    ):
         asset = httpx.get(site.url + path, timeout=30)
         assert asset.status_code == 200 and kind in asset.headers["content-type"], path
     links = re.findall(r'(?:src|href)="([^"]*)"', r.text)
@@ -60,17 +68,32 @@ def test_indexes_are_listed_and_a_request_may_name_one(site: Site) -> None:
     assert [(i["id"], i["documents"]) for i in body["data"]] == [("docs", 7)]
     assert httpx.get(site.url + "/v1/indexes", timeout=30).status_code == 401
 
-    missing = httpx.post(site.url + "/chat/completions", headers=auth(site.key), timeout=60, json={
-        "model": "sonar", "index": "nope", "messages": [{"role": "user", "content": EIFFEL}]})
+    missing = httpx.post(
+        site.url + "/chat/completions",
+        headers=auth(site.key),
+        timeout=60,
+        json={"model": "sonar", "index": "nope", "messages": [{"role": "user", "content": EIFFEL}]},
+    )
     assert missing.status_code == 404 and "index 'nope' does not exist" in missing.json()["error"]["message"]
-    bad = httpx.post(site.url + "/chat/completions", headers=auth(site.key), timeout=60, json={
-        "model": "sonar", "search": "moon", "messages": [{"role": "user", "content": EIFFEL}]})
+    bad = httpx.post(
+        site.url + "/chat/completions",
+        headers=auth(site.key),
+        timeout=60,
+        json={"model": "sonar", "search": "moon", "messages": [{"role": "user", "content": EIFFEL}]},
+    )
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "search"
 
 
 def test_the_stream_carries_steps_as_they_finish_and_attribution_at_the_end(site: Site) -> None:
-    chunks, errors = stream(site, {"index": "docs", "search": "index", "reasoning_effort": "medium",
-                                   "messages": [{"role": "user", "content": EIFFEL}]})
+    chunks, errors = stream(
+        site,
+        {
+            "index": "docs",
+            "search": "index",
+            "reasoning_effort": "medium",
+            "messages": [{"role": "user", "content": EIFFEL}],
+        },
+    )
     assert errors == []
     steps = [i for i, c in enumerate(chunks) if "reasoning_step" in c]
     sources = next(i for i, c in enumerate(chunks) if "search_results" in c)
@@ -92,8 +115,11 @@ def test_threads_api_per_project_with_a_read_only_share(site: Site) -> None:
     thread = created.json()
     tid = thread["id"]
     assert thread["title"] == EIFFEL and thread["turn_count"] == 0 and not thread["shared"]
-    turn = {"question": EIFFEL, "answer": "In 1889 [1].",
-            "details": {"search_results": [{"title": "Eiffel Tower", "url": "https://example.org"}]}}
+    turn = {
+        "question": EIFFEL,
+        "answer": "In 1889 [1].",
+        "details": {"search_results": [{"title": "Eiffel Tower", "url": "https://example.org"}]},
+    }
     added = httpx.post(f"{base}/{tid}/turns", headers=auth(site.key), json=turn, timeout=30)
     assert added.status_code == 201 and added.json()["position"] == 0
     listed = httpx.get(base, headers=auth(site.key), timeout=30).json()["data"]
@@ -104,8 +130,11 @@ def test_threads_api_per_project_with_a_read_only_share(site: Site) -> None:
     # another project neither sees nor changes it
     theirs = httpx.get(base, headers=auth(site.other_key), timeout=30).json()["data"]
     assert tid not in [t["id"] for t in theirs]
-    for method, url in (("GET", f"{base}/{tid}"), ("DELETE", f"{base}/{tid}"),
-                        ("POST", f"{base}/{tid}/share")):
+    for method, url in (
+        ("GET", f"{base}/{tid}"),
+        ("DELETE", f"{base}/{tid}"),
+        ("POST", f"{base}/{tid}/share"),
+    ):
         r = httpx.request(method, url, headers=auth(site.other_key), timeout=30)
         assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", (method, url)
     # but reads it through its share link

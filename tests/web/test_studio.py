@@ -33,8 +33,9 @@ def studio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Se
         server.stop()
 
 
-def test_studio_fine_tunes_the_toy_world_and_draws_with_it(browser: Any, studio_server: tuple[Server, str],
-                                                           screens: Path, tmp_path: Path) -> None:
+def test_studio_fine_tunes_the_toy_world_and_draws_with_it(
+    browser: Any, studio_server: tuple[Server, str], screens: Path, tmp_path: Path
+) -> None:
     server, key = studio_server
     context = browser.new_context(accept_downloads=True)
     context.add_init_script(path=str(AXE))

@@ -47,8 +47,10 @@ def test_threads_belong_to_a_project_keep_their_turns_and_share_read_only(engine
     other = store.create("elsewhere", "key_b", "x" * 500)
     assert len(other["title"]) == 120 and other["title"].endswith("…")
 
-    details = {"search_results": [{"url": "https://en.wikipedia.org/wiki/Eiffel_Tower", "score": 0.9}],
-               "attribution": [{"sentence": "It was completed in 1889 [1].", "supported": True}]}
+    details = {
+        "search_results": [{"url": "https://en.wikipedia.org/wiki/Eiffel_Tower", "score": 0.9}],
+        "attribution": [{"sentence": "It was completed in 1889 [1].", "supported": True}],
+    }
     store.add_turn("web", first["id"], "When was it completed?", "In 1889 [1].", details)
     store.add_turn("web", first["id"], "How tall\x00 is it?", "330 metres [1].", {"note": "nul\x00"})
     thread = store.get("web", first["id"])

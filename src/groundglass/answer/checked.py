@@ -45,11 +45,13 @@ _LEADING = re.compile(r"\s*" + _CITE)
 _BULLET = re.compile(r"\s*(?:[-*•]|\d{1,2}[.)]|#{1,6})\s+")
 _WORDS = re.compile(r"\w")
 # The words of a sentence that only points at its sources: "The source for this information is [1]."
-_CITATION_WORDS = frozenset("""a above according an and answer as based be can citation cited context details
+_CITATION_WORDS = frozenset(
+    """a above according an and answer as based be can citation cited context details
     described detailed document documentation documented documents explained fact facts find for found from
     given here in info information is it listed mentioned more of official on page please provided
     reference references refer section see shown source sources stated that the these this to was were
-    which you""".split())  # noqa: SIM905
+    which you""".split()
+)
 
 
 @dataclass
@@ -92,7 +94,7 @@ def units(text: str, final: bool) -> list[tuple[int, int]]:
         end_at = _END_LEADING if _LEADING.match(line[body_from:]) else _END
         for m in end_at.finditer(line, body_from):
             end = offset + m.end()
-            before = text[start:offset + m.start()].split()
+            before = text[start : offset + m.start()].split()
             last = before[-1].lower().rstrip(".") if before else ""
             if last in ABBREVIATIONS or re.fullmatch(r"[a-z]", last):
                 continue  # "Dr. Smith", "J. R. R. Tolkien"
@@ -188,7 +190,7 @@ class SentenceGate:
                 return spans[: i + 1]
             if cite.is_decline(text):
                 return spans[: i + 1]
-        complete_paragraph = final or "\n" in self._pending[spans[-1][1]:]
+        complete_paragraph = final or "\n" in self._pending[spans[-1][1] :]
         return spans if complete_paragraph else None
 
     def _decide(self, group: list[tuple[int, int]]) -> list[str]:
@@ -296,18 +298,20 @@ class RepetitionGuard:
         """Add ``text``; True when the output has degenerated."""
         if not text:
             return False
-        self._tail = (self._tail + text)[-(3 * self.max_period + self.min_span):]
+        self._tail = (self._tail + text)[-(3 * self.max_period + self.min_span) :]
         tail = self._tail
         for period in range(1, self.max_period + 1):
             span = max(self.min_span, 2 * period)
             if len(tail) < span + period:
                 break
-            if tail[-span:] == tail[-span - period:-period]:
+            if tail[-span:] == tail[-span - period : -period]:
                 block = tail[-period:]
                 if not any(c.isalnum() for c in block):  # a ruler line ("-----") may be long
                     long_span = max(span, 4 * self.min_span)
-                    looped = len(tail) >= long_span + period and \
-                        tail[-long_span:] == tail[-long_span - period:-period]
+                    looped = (
+                        len(tail) >= long_span + period
+                        and tail[-long_span:] == tail[-long_span - period : -period]
+                    )
                     if not looped:
                         continue
                 if block.strip():
@@ -315,16 +319,21 @@ class RepetitionGuard:
         return False
 
 
-def closest_sentence(question: str, sources: Sequence[Source], encoder: cite.Encoder,
-                     floor: float = 0.3) -> tuple[int, str] | None:
+def closest_sentence(
+    question: str, sources: Sequence[Source], encoder: cite.Encoder, floor: float = 0.3
+) -> tuple[int, str] | None:
     """The source sentence closest to ``question`` (MiniLM cosine) that says more than the question,
     and its source number, for a retry's hint; None when no sentence comes within ``floor``."""
     from groundglass.answer.sentences import split_sentences
 
     # a sentence made of the question's own words ("It is the default protocol starting with Python
     # 3.8.") would only lead the model to restate the question again
-    numbered = [(n, s) for n, src in enumerate(sources, start=1) for s in split_sentences(src.text)
-                if 20 <= len(s) <= 400 and not grounding.restates_question(s, question)]
+    numbered = [
+        (n, s)
+        for n, src in enumerate(sources, start=1)
+        for s in split_sentences(src.text)
+        if 20 <= len(s) <= 400 and not grounding.restates_question(s, question)
+    ]
     if not numbered:
         return None
     vectors = encoder.encode([question, *[s for _, s in numbered]])

@@ -214,11 +214,11 @@ def paragraphs_of_sentences(text: str) -> list[list[str]]:
         start = 0
         boundary = _BOUNDARY_LEADING if _LEADING_MARKER.match(line) else _BOUNDARY
         for m in boundary.finditer(line):
-            before = line[start:m.start()]
+            before = line[start : m.start()]
             last_word = before.rsplit(None, 1)[-1].lower() if before.split() else ""
             if last_word.rstrip(".") in ABBREVIATIONS or re.fullmatch(r"[a-z]", last_word):
                 continue  # "Dr. Smith", "J. R. R. Tolkien"
-            sentences.append(line[start:m.end()].strip())
+            sentences.append(line[start : m.end()].strip())
             start = m.end()
         sentences.append(line[start:].strip())
         sentences = [s for s in sentences if re.search(r"\w", strip_markers(s))]
@@ -247,7 +247,7 @@ _STOP_WORDS = frozenset(
     am do does did done has have had having it its it's they them their he him his she her we our you
     your i me my not no nor so such very can could would should will shall may might must also too
     which who whom whose what when where why how all any both each few more most other some own same
-    only just one per via according source sources""".split()  # noqa: SIM905
+    only just one per via according source sources""".split()
 )
 _WORD = re.compile(r"[\w][\w'-]*")
 
@@ -277,8 +277,9 @@ def source_text(source: Source) -> str:
     return f"{source.title}\n{source.text}"
 
 
-def attribute(content: str, sources: Sequence[Source], encoder: Encoder,
-              min_support: float, question: str = "") -> list[SentenceSupport]:
+def attribute(
+    content: str, sources: Sequence[Source], encoder: Encoder, min_support: float, question: str = ""
+) -> list[SentenceSupport]:
     """Per-sentence attribution of ``content`` against the ``sources`` it cites (1-based markers).
 
     A sentence with no marker of its own is measured against the markers of the next cited sentence
@@ -298,7 +299,7 @@ def attribute(content: str, sources: Sequence[Source], encoder: Encoder,
         claims = [s for s in paragraph if not (is_decline(s) and not cited_numbers(s))]
         own = [[n for n in cited_numbers(s) if 1 <= n <= len(sources)] for s in claims]
         for i, sentence in enumerate(claims):
-            later = [c for c in own[i + 1:] if c]
+            later = [c for c in own[i + 1 :] if c]
             earlier = [c for c in own[:i] if c]
             sentences.append(sentence)
             cites.append(own[i] or (later[0] if later else earlier[-1] if earlier else []))
@@ -325,10 +326,16 @@ def attribute(content: str, sources: Sequence[Source], encoder: Encoder,
             best = max(best, semantic, lexical)
         best = min(max(best, 0.0), 1.0)
         checked = check_values(sentence, question, [sources[n - 1] for n in numbers] or sources)
-        result.append(SentenceSupport(text=sentence, citations=numbers, support=round(best, 4),
-                                      supported=bool(numbers) and best >= min_support and checked.ok,
-                                      unsupported_values=checked.unsupported,
-                                      restates_question=checked.restates_question))
+        result.append(
+            SentenceSupport(
+                text=sentence,
+                citations=numbers,
+                support=round(best, 4),
+                supported=bool(numbers) and best >= min_support and checked.ok,
+                unsupported_values=checked.unsupported,
+                restates_question=checked.restates_question,
+            )
+        )
     return result
 
 

@@ -42,8 +42,9 @@ GAP = " … "
 
 _TABLE_RULE = re.compile(r"^\s*\|(\s*:?-{2,}:?\s*\|)+\s*$")
 # A sentence that opens with one of these leans on the one before it.
-_ANAPHOR = re.compile(r"(?:[-*•]\s+)?(?:it|its|this|these|they|their|he|she|his|her|such|that|those|both)\b",
-                      re.IGNORECASE)
+_ANAPHOR = re.compile(
+    r"(?:[-*•]\s+)?(?:it|its|this|these|they|their|he|she|his|her|such|that|those|both)\b", re.IGNORECASE
+)
 _SENTENCE_END = re.compile(r"[.!?…:;\"'”’)]\s*$")
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -121,9 +122,15 @@ def _scorer(texts: Sequence[str], query: str) -> Callable[[str], float]:
     return score
 
 
-def condense(sources: Sequence[Source], query: str, count_tokens: Callable[[str], int], *,
-             max_tokens: int = MAX_TOKENS, keep_ratio: float = KEEP_RATIO, embed: Embed | None = None
-             ) -> list[Source]:
+def condense(
+    sources: Sequence[Source],
+    query: str,
+    count_tokens: Callable[[str], int],
+    *,
+    max_tokens: int = MAX_TOKENS,
+    keep_ratio: float = KEEP_RATIO,
+    embed: Embed | None = None,
+) -> list[Source]:
     """``sources`` with each text longer than ``max_tokens`` cut down to its answering sentences."""
     per_source = [_units(s.text) if count_tokens(s.text) > max_tokens else [] for s in sources]
     scorable = [u.text for units in per_source for u in units if u.kind in ("sentence", "row")]
@@ -144,8 +151,13 @@ def condense(sources: Sequence[Source], query: str, count_tokens: Callable[[str]
     return out
 
 
-def _pick(units: list[_Unit], score: Callable[[str], float], count_tokens: Callable[[str], int],
-          max_tokens: int, keep_ratio: float) -> str:
+def _pick(
+    units: list[_Unit],
+    score: Callable[[str], float],
+    count_tokens: Callable[[str], int],
+    max_tokens: int,
+    keep_ratio: float,
+) -> str:
     """The kept units of one source joined, or '' to keep the source whole."""
     scores = {i: score(u.text) for i, u in enumerate(units) if u.kind in ("sentence", "row")}
     order = sorted(scores, key=lambda i: (-scores[i], i))
@@ -158,8 +170,11 @@ def _pick(units: list[_Unit], score: Callable[[str], float], count_tokens: Calla
         extra = set()
         for i in ids:
             if units[i].kind == "row":
-                extra |= {j for j, u in enumerate(units) if u.table == units[i].table
-                          and (u.header or u.kind == "rule")}
+                extra |= {
+                    j
+                    for j, u in enumerate(units)
+                    if u.table == units[i].table and (u.header or u.kind == "rule")
+                }
         return ids | extra
 
     def fits(ids: set[int]) -> bool:
@@ -191,15 +206,22 @@ def _antecedents(units: list[_Unit], i: int, most: int = 3) -> set[int]:
     with a pronoun, at most ``most``, within its line."""
     out: set[int] = set()
     j = i
-    while len(out) < most and units[j].kind == "sentence" and _ANAPHOR.match(units[j].text) and j > 0 \
-            and units[j - 1].kind == "sentence" and units[j - 1].line == units[j].line:
+    while (
+        len(out) < most
+        and units[j].kind == "sentence"
+        and _ANAPHOR.match(units[j].text)
+        and j > 0
+        and units[j - 1].kind == "sentence"
+        and units[j - 1].line == units[j].line
+    ):
         j -= 1
         out.add(j)
     return out
 
 
-def condense_for_prompt(sources: Sequence[Source], query: str, count_tokens: Callable[[str], int]
-                        ) -> list[Source]:
+def condense_for_prompt(
+    sources: Sequence[Source], query: str, count_tokens: Callable[[str], int]
+) -> list[Source]:
     """:func:`condense` with the words and the process's MiniLM embedder (what the engine uses)."""
     from groundglass.answer.embeddings import get_embedder
 

@@ -70,27 +70,38 @@ def check_messages(messages: Sequence[Message]) -> None:
     be answered: roles system/user/assistant, system messages only at the start, string contents, and a
     last message from the user with some text. Repeated roles are accepted (see ``normalize_messages``)."""
     if not messages:
-        raise GroundglassError("messages is empty", 'send at least one message: [{"role": "user", ...}]',
-                               param="messages")
+        raise GroundglassError(
+            "messages is empty", 'send at least one message: [{"role": "user", ...}]', param="messages"
+        )
     seen_other = False
     for i, m in enumerate(messages):
         role = getattr(m, "role", None)
         if role not in ROLES:
-            raise GroundglassError(f"messages[{i}] has role {role!r}",
-                                   "use one of system, user, assistant", param="messages")
+            raise GroundglassError(
+                f"messages[{i}] has role {role!r}", "use one of system, user, assistant", param="messages"
+            )
         if not isinstance(getattr(m, "content", None), str):
-            raise GroundglassError(f"messages[{i}] ({role}) has no text content",
-                                   "give each message a string content", param="messages")
+            raise GroundglassError(
+                f"messages[{i}] ({role}) has no text content",
+                "give each message a string content",
+                param="messages",
+            )
         if role == "system":
             if seen_other:
-                raise GroundglassError(f"messages[{i}] is a system message after the conversation started",
-                                       "put system messages first", param="messages")
+                raise GroundglassError(
+                    f"messages[{i}] is a system message after the conversation started",
+                    "put system messages first",
+                    param="messages",
+                )
         else:
             seen_other = True
     last = messages[-1]
     if last.role != "user":
-        raise GroundglassError(f"the last message is from the {last.role}, not the user",
-                               "end the conversation with the user's question", param="messages")
+        raise GroundglassError(
+            f"the last message is from the {last.role}, not the user",
+            "end the conversation with the user's question",
+            param="messages",
+        )
     if not last.content.strip():
         raise GroundglassError("the last user message is empty", "ask something", param="messages")
 
@@ -187,8 +198,11 @@ def check_rewrite(rewrite: str, followup: str, earlier: Sequence[Message]) -> st
         return "the rewrite repeats an earlier question"
     if followup.rstrip().endswith("?") and text.endswith("."):
         return "the rewrite answers the follow-up instead of asking it"
-    if (querytext.is_referring(followup) and not (stems - follow_stems) & known
-            and not _names_own_subject(text, followup)):
+    if (
+        querytext.is_referring(followup)
+        and not (stems - follow_stems) & known
+        and not _names_own_subject(text, followup)
+    ):
         return "the rewrite does not name what the follow-up refers to"
     return ""
 
@@ -230,20 +244,26 @@ def fallback_query(followup: str, earlier: Sequence[Message]) -> str:
     base = " ".join(followup.split())
     for lead in ("and ", "also ", "so ", "but "):
         if base.lower().startswith(lead):
-            base = base[len(lead):]
+            base = base[len(lead) :]
     base = base[:1].upper() + base[1:]
     return f"{base} ({', '.join(extra[:4])})" if extra else base
 
 
-def standalone_query(llm: LLM, messages: Sequence[Message], *, max_tokens: int = REWRITE_MAX_TOKENS,
-                     completion: Completion | None = None) -> RewriteResult:
+def standalone_query(
+    llm: LLM,
+    messages: Sequence[Message],
+    *,
+    max_tokens: int = REWRITE_MAX_TOKENS,
+    completion: Completion | None = None,
+) -> RewriteResult:
     """The search query for the last user message of ``messages`` (a checked conversation).
 
     Never raises for model trouble: a failed or rejected rewrite falls back (``method="fallback"``)."""
     rest = [m for m in messages if m.role != "system"]
     if not rest:
-        raise GroundglassError("no user message to answer", "end the conversation with the user's question",
-                               param="messages")
+        raise GroundglassError(
+            "no user message to answer", "end the conversation with the user's question", param="messages"
+        )
     followup = " ".join(rest[-1].content.split())
     earlier = rest[:-1]
     if not any(m.role == "user" for m in earlier):
@@ -253,8 +273,13 @@ def standalone_query(llm: LLM, messages: Sequence[Message], *, max_tokens: int =
     started = time.perf_counter()
     reason = ""
     try:
-        value = llm.complete_json(rewrite_messages(earlier, followup), REWRITE_SCHEMA, max_tokens=max_tokens,
-                                  temperature=0.0, completion=completion)
+        value = llm.complete_json(
+            rewrite_messages(earlier, followup),
+            REWRITE_SCHEMA,
+            max_tokens=max_tokens,
+            temperature=0.0,
+            completion=completion,
+        )
         query = " ".join(str(value["question"]).split())
         reason = check_rewrite(query, followup, earlier)
     except GroundglassError as exc:
@@ -265,8 +290,13 @@ def standalone_query(llm: LLM, messages: Sequence[Message], *, max_tokens: int =
         return RewriteResult(query, changed, "model", seconds=seconds)
     log.info("rewrite_fallback", reason=reason, rewrite=query)
     fallback = fallback_query(followup, earlier)
-    return RewriteResult(fallback, querytext.normalize(fallback) != querytext.normalize(followup), "fallback",
-                         reason=reason, seconds=seconds)
+    return RewriteResult(
+        fallback,
+        querytext.normalize(fallback) != querytext.normalize(followup),
+        "fallback",
+        reason=reason,
+        seconds=seconds,
+    )
 
 
 # --- fitting the history ----------------------------------------------------------------------------------
@@ -280,8 +310,13 @@ class _Turn(Protocol):
 T = TypeVar("T", bound=_Turn)
 
 
-def fit_history(messages: Sequence[T], budget_tokens: int, count_tokens: Callable[[str], int],
-                *, overhead_tokens: int = MESSAGE_OVERHEAD_TOKENS) -> list[T]:
+def fit_history(
+    messages: Sequence[T],
+    budget_tokens: int,
+    count_tokens: Callable[[str], int],
+    *,
+    overhead_tokens: int = MESSAGE_OVERHEAD_TOKENS,
+) -> list[T]:
     """``messages`` without their oldest turns, so that all of it costs at most ``budget_tokens``
     (``count_tokens`` of each content + ``overhead_tokens`` per message). System messages and the last
     message are always kept; what remains of the history starts with a user turn.
@@ -302,8 +337,11 @@ def fit_history(messages: Sequence[T], budget_tokens: int, count_tokens: Callabl
         what = "the last message" if not system else "the system message and the last message"
         raise GroundglassError(
             f"{what} need {fixed} tokens, more than the {budget_tokens} the model's context leaves for the "
-            "conversation", "shorten the question (or the system message), or use a model with a longer "
-            "context (llm.context_length)", param="messages")
+            "conversation",
+            "shorten the question (or the system message), or use a model with a longer "
+            "context (llm.context_length)",
+            param="messages",
+        )
     kept: list[T] = []
     used = fixed
     for m in reversed(rest[:-1]):
@@ -349,8 +387,9 @@ def source_similarity(sources: Sequence[Source], query: str, embedder: Embedder 
     return vecs[1:] @ vecs[0]
 
 
-def answers_query(similarity: float, query: str, text: str, *,
-                  cover_threshold: float = COVER_THRESHOLD) -> bool:
+def answers_query(
+    similarity: float, query: str, text: str, *, cover_threshold: float = COVER_THRESHOLD
+) -> bool:
     """Whether one passage (``text``, cosine ``similarity`` with ``query``) likely answers ``query``: close
     enough, and holding every content word of the query (crude stems). Cosine alone cannot tell a page
     about the right subject that lacks the asked fact from one that has it; the words can, often."""
@@ -359,9 +398,14 @@ def answers_query(similarity: float, query: str, text: str, *,
     return querytext.content_stems(query) <= querytext.content_stems(text)
 
 
-def covered_by(previous_sources: Sequence[Source], query: str, embedder: Embedder | None = None, *,
-               cover_threshold: float = COVER_THRESHOLD,
-               relevance_floor: float = RELEVANCE_FLOOR) -> Coverage:
+def covered_by(
+    previous_sources: Sequence[Source],
+    query: str,
+    embedder: Embedder | None = None,
+    *,
+    cover_threshold: float = COVER_THRESHOLD,
+    relevance_floor: float = RELEVANCE_FLOOR,
+) -> Coverage:
     """Whether the sources of earlier turns answer ``query`` (one of them passes :func:`answers_query`),
     and which of them are still relevant to it (cosine >= ``relevance_floor``), most similar first."""
     if not previous_sources:
@@ -370,12 +414,19 @@ def covered_by(previous_sources: Sequence[Source], query: str, embedder: Embedde
     order = [int(i) for i in np.argsort(-sims, kind="stable")]
     kept = [previous_sources[i] for i in order if sims[i] >= relevance_floor]
     scores = [round(float(sims[i]), 4) for i in order if sims[i] >= relevance_floor]
-    covered = any(answers_query(float(sims[i]), query, _passage(previous_sources[i]),
-                                cover_threshold=cover_threshold) for i in order)
+    covered = any(
+        answers_query(float(sims[i]), query, _passage(previous_sources[i]), cover_threshold=cover_threshold)
+        for i in order
+    )
     return Coverage(covered, round(float(sims.max()), 4), kept, scores)
 
 
-def filter_relevant(previous_sources: Sequence[Source], query: str, embedder: Embedder | None = None, *,
-                    relevance_floor: float = RELEVANCE_FLOOR) -> list[Source]:
+def filter_relevant(
+    previous_sources: Sequence[Source],
+    query: str,
+    embedder: Embedder | None = None,
+    *,
+    relevance_floor: float = RELEVANCE_FLOOR,
+) -> list[Source]:
     """The earlier sources still relevant to ``query`` (turn-level relevance filtering)."""
     return covered_by(previous_sources, query, embedder, relevance_floor=relevance_floor).kept

@@ -82,16 +82,50 @@ class EffortPreset:
 
 
 PRESETS: dict[str, EffortPreset] = {
-    "minimal": EffortPreset("minimal", max_sub_queries=1, max_rounds=1, sources_per_query=6,
-                            context_tokens=1200, answer_max_tokens=512, think=False,
-                            related_questions=False, answer_style="brief"),
-    "low": EffortPreset("low", max_sub_queries=2, max_rounds=1, sources_per_query=5, context_tokens=1200,
-                        answer_max_tokens=512, think=False, related_questions=False, answer_style="brief"),
-    "medium": EffortPreset("medium", max_sub_queries=3, max_rounds=2, sources_per_query=4,
-                           context_tokens=1800, answer_max_tokens=768, think=True, related_questions=True,
-                           answer_style="detailed"),
-    "high": EffortPreset("high", max_sub_queries=5, max_rounds=3, sources_per_query=4, context_tokens=3000,
-                         answer_max_tokens=1536, think=True, related_questions=True, answer_style="report"),
+    "minimal": EffortPreset(
+        "minimal",
+        max_sub_queries=1,
+        max_rounds=1,
+        sources_per_query=6,
+        context_tokens=1200,
+        answer_max_tokens=512,
+        think=False,
+        related_questions=False,
+        answer_style="brief",
+    ),
+    "low": EffortPreset(
+        "low",
+        max_sub_queries=2,
+        max_rounds=1,
+        sources_per_query=5,
+        context_tokens=1200,
+        answer_max_tokens=512,
+        think=False,
+        related_questions=False,
+        answer_style="brief",
+    ),
+    "medium": EffortPreset(
+        "medium",
+        max_sub_queries=3,
+        max_rounds=2,
+        sources_per_query=4,
+        context_tokens=1800,
+        answer_max_tokens=768,
+        think=True,
+        related_questions=True,
+        answer_style="detailed",
+    ),
+    "high": EffortPreset(
+        "high",
+        max_sub_queries=5,
+        max_rounds=3,
+        sources_per_query=4,
+        context_tokens=3000,
+        answer_max_tokens=1536,
+        think=True,
+        related_questions=True,
+        answer_style="report",
+    ),
 }
 
 _ALL = {level: {"think": True} for level in EFFORTS}
@@ -109,8 +143,9 @@ def check_effort(effort: str, *, param: str = "reasoning_effort") -> str:
     """``effort`` normalised (lower case, trimmed), or a :class:`GroundglassError` listing the levels."""
     name = effort.strip().lower()
     if name not in PRESETS:
-        raise GroundglassError(f"unknown reasoning effort {effort!r}",
-                               f"use one of {', '.join(EFFORTS)}", param=param)
+        raise GroundglassError(
+            f"unknown reasoning effort {effort!r}", f"use one of {', '.join(EFFORTS)}", param=param
+        )
     return name
 
 
@@ -121,8 +156,9 @@ def _specificity(pattern: str) -> tuple[int, int]:
     return (int(is_exact), literal)
 
 
-def _apply(preset: EffortPreset, rules: Mapping[str, Mapping[str, Any]], model_name: str,
-           origin: str) -> EffortPreset:
+def _apply(
+    preset: EffortPreset, rules: Mapping[str, Mapping[str, Any]], model_name: str, origin: str
+) -> EffortPreset:
     valid = {f.name for f in fields(EffortPreset)} - {"name"}
     for pattern in sorted(rules, key=_specificity):
         if not fnmatch.fnmatchcase(model_name, pattern):
@@ -134,9 +170,11 @@ def _apply(preset: EffortPreset, rules: Mapping[str, Mapping[str, Any]], model_n
             changes = changes.model_dump(exclude_none=True)
         unknown = set(changes) - valid
         if unknown:
-            raise GroundglassError(f"{origin}[{pattern!r}][{preset.name!r}] has unknown fields "
-                                   f"{', '.join(sorted(unknown))}", f"use {', '.join(sorted(valid))}",
-                                   param="reasoning_effort")
+            raise GroundglassError(
+                f"{origin}[{pattern!r}][{preset.name!r}] has unknown fields {', '.join(sorted(unknown))}",
+                f"use {', '.join(sorted(valid))}",
+                param="reasoning_effort",
+            )
         preset = replace(preset, **{k: v for k, v in changes.items() if v is not None})
     return preset
 

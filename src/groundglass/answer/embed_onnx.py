@@ -151,7 +151,7 @@ class OnnxEmbedder:
         out = np.empty((len(texts), DIM), dtype=np.float32)
         step = batch_size or self.batch_size
         for start in range(0, len(order), step):
-            rows = order[start:start + step]
+            rows = order[start : start + step]
             width = max(1, int(lengths[rows].max()))
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -193,8 +193,9 @@ def export(folder: Path, target: Path) -> dict[str, Any]:
     target.parent.mkdir(parents=True, exist_ok=True)
     model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
     model.max_seq_length = MAX_TOKENS
-    reference = model.encode(list(PROBES), normalize_embeddings=True, convert_to_numpy=True,
-                             show_progress_bar=False)
+    reference = model.encode(
+        list(PROBES), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
     bert = model[0].auto_model.eval()
 
     class Pooled(torch.nn.Module):
@@ -205,8 +206,9 @@ def export(folder: Path, target: Path) -> dict[str, Any]:
             self.bert = bert
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                               token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
+            hidden = self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=torch.zeros_like(input_ids)
+            ).last_hidden_state
             weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
@@ -214,16 +216,24 @@ def export(folder: Path, target: Path) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
     try:
         fp32 = work / "model.fp32.onnx"
-        sample = model.tokenizer(["a sample sentence", "another one, longer than the first"],
-                                 padding=True, return_tensors="pt")
+        sample = model.tokenizer(
+            ["a sample sentence", "another one, longer than the first"], padding=True, return_tensors="pt"
+        )
         with torch.no_grad():
-            torch.onnx.export(Pooled().eval(), (sample["input_ids"], sample["attention_mask"]), str(fp32),
-                              input_names=["input_ids", "attention_mask"],
-                              output_names=["sentence_embedding"],
-                              dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
-                                            "attention_mask": {0: "batch", 1: "tokens"},
-                                            "sentence_embedding": {0: "batch"}},
-                              opset_version=OPSET, dynamo=False)
+            torch.onnx.export(
+                Pooled().eval(),
+                (sample["input_ids"], sample["attention_mask"]),
+                str(fp32),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["sentence_embedding"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "tokens"},
+                    "attention_mask": {0: "batch", 1: "tokens"},
+                    "sentence_embedding": {0: "batch"},
+                },
+                opset_version=OPSET,
+                dynamo=False,
+            )
         int8 = work / "model.int8.onnx"
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -238,15 +248,22 @@ def export(folder: Path, target: Path) -> dict[str, Any]:
                 chosen = (variant, path)
                 break
         if chosen is None:
-            raise ModelError(f"the ONNX export of {folder} does not match torch's vectors "
-                             f"(lowest probe cosine {checks})", "the torch embedder is used instead")
+            raise ModelError(
+                f"the ONNX export of {folder} does not match torch's vectors (lowest probe cosine {checks})",
+                "the torch embedder is used instead",
+            )
         variant, path = chosen
         path.rename(work / MODEL_FILE)
         for extra in (fp32, int8):
             extra.unlink(missing_ok=True)
-        meta = {"variant": variant, "min_probe_cosine": checks, "source": str(folder),
-                "torch": torch.__version__, "opset": OPSET,
-                "seconds": round(time.perf_counter() - started, 1)}
+        meta = {
+            "variant": variant,
+            "min_probe_cosine": checks,
+            "source": str(folder),
+            "torch": torch.__version__,
+            "opset": OPSET,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
         import onnxruntime
 
         meta["onnxruntime"] = onnxruntime.__version__

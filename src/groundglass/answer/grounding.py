@@ -50,7 +50,7 @@ _STOP_WORDS = frozenset(
     am do does did done has have had having it its it's they them their he him his she her we our you
     your i me my not no nor so such very can could would should will shall may might must also too
     which who whom whose what when where why how all any both each few more most other some own same
-    only just per via according source sources use used uses using""".split()  # noqa: SIM905
+    only just per via according source sources use used uses using""".split()
 )
 # Words that report on the sources or the question instead of answering it.
 _FILLER = frozenset(
@@ -58,7 +58,7 @@ _FILLER = frozenset(
     list given provided provide provides specified specify documented stated state states following
     information detail details refer refers see seen explained explain explains based context
     value values defined define defines called call named name set sets find found text page
-    document documents documentation shown show shows known""".split()  # noqa: SIM905
+    document documents documentation shown show shows known""".split()
 )
 _WORD = re.compile(r"[^\W_][\w'’-]*")
 _MARKER = re.compile(r"\[\s*-?\d+(?:\s*,\s*-?\d+)*\s*\]")
@@ -115,38 +115,145 @@ _FILLER_STEMS = frozenset(stem(w) for w in _FILLER)
 # --- numbers ---------------------------------------------------------------------------------------
 
 _UNITS = {
-    "%": "%", "percent": "%", "per cent": "%", "pct": "%",
-    "b": "byte", "byte": "byte", "bytes": "byte",
-    "kb": "kb", "kib": "kb", "kilobyte": "kb", "kilobytes": "kb",
-    "mb": "mb", "mib": "mb", "megabyte": "mb", "megabytes": "mb",
-    "gb": "gb", "gib": "gb", "gigabyte": "gb", "gigabytes": "gb",
-    "tb": "tb", "tib": "tb", "terabyte": "tb", "terabytes": "tb",
-    "ms": "ms", "millisecond": "ms", "milliseconds": "ms", "msec": "ms",
-    "µs": "us", "us": "us", "microsecond": "us", "microseconds": "us",
-    "ns": "ns", "nanosecond": "ns", "nanoseconds": "ns",
-    "s": "s", "sec": "s", "secs": "s", "second": "s", "seconds": "s",
-    "min": "min", "mins": "min", "minute": "min", "minutes": "min",
-    "h": "h", "hr": "h", "hrs": "h", "hour": "h", "hours": "h",
-    "day": "day", "days": "day", "week": "week", "weeks": "week",
-    "month": "month", "months": "month", "year": "year", "years": "year",
-    "m": "m", "metre": "m", "metres": "m", "meter": "m", "meters": "m",
-    "km": "km", "kilometre": "km", "kilometres": "km", "kilometer": "km", "kilometers": "km",
-    "km2": "km2", "km²": "km2", "mi2": "mi2", "mi²": "mi2", "m2": "m2", "m²": "m2",
-    "cm": "cm", "mm": "mm", "ft": "ft", "feet": "ft", "foot": "ft", "mi": "mi", "mile": "mi", "miles": "mi",
-    "kg": "kg", "kilogram": "kg", "kilograms": "kg", "g": "g", "gram": "g", "grams": "g",
-    "lb": "lb", "lbs": "lb", "pound": "lb", "pounds": "lb",
-    "hz": "hz", "khz": "khz", "mhz": "mhz", "ghz": "ghz",
-    "px": "px", "pixel": "px", "pixels": "px", "pt": "pt",
-    "°c": "°c", "°f": "°f",
+    "%": "%",
+    "percent": "%",
+    "per cent": "%",
+    "pct": "%",
+    "b": "byte",
+    "byte": "byte",
+    "bytes": "byte",
+    "kb": "kb",
+    "kib": "kb",
+    "kilobyte": "kb",
+    "kilobytes": "kb",
+    "mb": "mb",
+    "mib": "mb",
+    "megabyte": "mb",
+    "megabytes": "mb",
+    "gb": "gb",
+    "gib": "gb",
+    "gigabyte": "gb",
+    "gigabytes": "gb",
+    "tb": "tb",
+    "tib": "tb",
+    "terabyte": "tb",
+    "terabytes": "tb",
+    "ms": "ms",
+    "millisecond": "ms",
+    "milliseconds": "ms",
+    "msec": "ms",
+    "µs": "us",
+    "us": "us",
+    "microsecond": "us",
+    "microseconds": "us",
+    "ns": "ns",
+    "nanosecond": "ns",
+    "nanoseconds": "ns",
+    "s": "s",
+    "sec": "s",
+    "secs": "s",
+    "second": "s",
+    "seconds": "s",
+    "min": "min",
+    "mins": "min",
+    "minute": "min",
+    "minutes": "min",
+    "h": "h",
+    "hr": "h",
+    "hrs": "h",
+    "hour": "h",
+    "hours": "h",
+    "day": "day",
+    "days": "day",
+    "week": "week",
+    "weeks": "week",
+    "month": "month",
+    "months": "month",
+    "year": "year",
+    "years": "year",
+    "m": "m",
+    "metre": "m",
+    "metres": "m",
+    "meter": "m",
+    "meters": "m",
+    "km": "km",
+    "kilometre": "km",
+    "kilometres": "km",
+    "kilometer": "km",
+    "kilometers": "km",
+    "km2": "km2",
+    "km²": "km2",
+    "mi2": "mi2",
+    "mi²": "mi2",
+    "m2": "m2",
+    "m²": "m2",
+    "cm": "cm",
+    "mm": "mm",
+    "ft": "ft",
+    "feet": "ft",
+    "foot": "ft",
+    "mi": "mi",
+    "mile": "mi",
+    "miles": "mi",
+    "kg": "kg",
+    "kilogram": "kg",
+    "kilograms": "kg",
+    "g": "g",
+    "gram": "g",
+    "grams": "g",
+    "lb": "lb",
+    "lbs": "lb",
+    "pound": "lb",
+    "pounds": "lb",
+    "hz": "hz",
+    "khz": "khz",
+    "mhz": "mhz",
+    "ghz": "ghz",
+    "px": "px",
+    "pixel": "px",
+    "pixels": "px",
+    "pt": "pt",
+    "°c": "°c",
+    "°f": "°f",
 }
-_SCALES = {"thousand": 1e3, "k": 1e3, "million": 1e6, "mn": 1e6, "billion": 1e9, "bn": 1e9,
-           "trillion": 1e12}
+_SCALES = {"thousand": 1e3, "k": 1e3, "million": 1e6, "mn": 1e6, "billion": 1e9, "bn": 1e9, "trillion": 1e12}
 _NUMBER_WORDS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
-    "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100,
-    "dozen": 12, "twice": 2, "once": 1, "single": 1, "double": 2, "triple": 3, "half": 0.5,
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+    "hundred": 100,
+    "dozen": 12,
+    "twice": 2,
+    "once": 1,
+    "single": 1,
+    "double": 2,
+    "triple": 3,
+    "half": 0.5,
 }
 # "one" is more often a pronoun than a count ("one of the modules"), "once" and "single" too: in an
 # answer they are not claims; in a source they still count as evidence.
@@ -156,10 +263,17 @@ _NUMBER = re.compile(
     r"(?:(?:st|nd|rd|th)\b)?"
     r"(?P<unit>\s?(?:per cent|[a-zA-Zµ°%]+[23²³]?(?![\w²³])|%))?"
 )
-_NUMBER_WORD = re.compile(r"\b(" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
-                          + r")(?:-(one|two|three|four|five|six|seven|eight|nine))?\b", re.IGNORECASE)
-_HEDGE = re.compile(r"\b(?:about|approximately|approx\.?|around|roughly|nearly|almost|over|some|"
-                    r"more than|less than|under|up to|close to|estimated)\s*$|~\s*$", re.IGNORECASE)
+_NUMBER_WORD = re.compile(
+    r"\b("
+    + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+    + r")(?:-(one|two|three|four|five|six|seven|eight|nine))?\b",
+    re.IGNORECASE,
+)
+_HEDGE = re.compile(
+    r"\b(?:about|approximately|approx\.?|around|roughly|nearly|almost|over|some|"
+    r"more than|less than|under|up to|close to|estimated)\s*$|~\s*$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -178,7 +292,7 @@ def _precision(digits: str, scale: float, hedged: bool) -> float:
     if hedged or scale > 1:  # "about 1,900", "14 million": trailing zeros are rounding
         stripped = digits.replace(",", "")
         zeros = len(stripped) - len(stripped.rstrip("0"))
-        step = 10.0 ** zeros if stripped.strip("0") else 1.0
+        step = 10.0**zeros if stripped.strip("0") else 1.0
     return step * scale
 
 
@@ -194,13 +308,13 @@ def numbers(text: str, *, claims: bool = False) -> list[Number]:
         scale, unit = 1.0, None
         if key in _SCALES and not (key == "k" and m.group("unit").startswith(" ")):
             scale = _SCALES[key]
-            rest = text[m.end():]
+            rest = text[m.end() :]
             following = re.match(r"\s?([a-zA-Z%]+)\b", rest)
             if following and following.group(1).lower() in _UNITS:
                 unit = _UNITS[following.group(1).lower()]
         elif key in _UNITS and not (key == "s" and not m.group("unit").startswith(" ")):
             unit = _UNITS[key]  # "30 s" is seconds, "1990s" a decade
-        hedged = bool(_HEDGE.search(text[max(0, m.start() - 16):m.start()]))
+        hedged = bool(_HEDGE.search(text[max(0, m.start() - 16) : m.start()]))
         shown = m.group(0).strip() if unit or scale > 1 else digits
         out.append(Number(value * scale, unit, shown, _precision(digits, scale, hedged), m.start()))
     for m in _NUMBER_WORD.finditer(text):
@@ -208,7 +322,7 @@ def numbers(text: str, *, claims: bool = False) -> list[Number]:
         if claims and word in _NOT_CLAIMS and not m.group(2):
             continue
         value = _NUMBER_WORDS[word] + (_NUMBER_WORDS[m.group(2).lower()] if m.group(2) else 0)
-        after = re.match(r"\s?([a-zA-Z%]{3,})\b", text[m.end():])  # "five seconds", "two million"
+        after = re.match(r"\s?([a-zA-Z%]{3,})\b", text[m.end() :])  # "five seconds", "two million"
         scale = _SCALES.get(after.group(1).lower(), 1.0) if after else 1.0
         unit = _UNITS.get(after.group(1).lower()) if after else None
         out.append(Number(value * scale, unit, m.group(0), scale, m.start()))
@@ -245,12 +359,20 @@ _VERSION_CONTEXT = re.compile(r"(?:\b(?:version|release|python|v)\s*|\b[A-Z][\w+
 _DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.]*\d)")
 
 _POLARITY = {
-    "true": "yes", "yes": "yes", "enabled": "yes", "on": "yes",
-    "false": "no", "no": "no", "disabled": "no", "off": "no",
+    "true": "yes",
+    "yes": "yes",
+    "enabled": "yes",
+    "on": "yes",
+    "false": "no",
+    "no": "no",
+    "disabled": "no",
+    "off": "no",
 }
-_POLARITY_CLAIM = re.compile(r"\b(true|false|enabled|disabled|deprecated|required|optional|mandatory|"
-                             r"by default)\b|\b(?:is|are|be|set to|defaults to|turned|switched)\s+(on|off)\b",
-                             re.IGNORECASE)
+_POLARITY_CLAIM = re.compile(
+    r"\b(true|false|enabled|disabled|deprecated|required|optional|mandatory|"
+    r"by default)\b|\b(?:is|are|be|set to|defaults to|turned|switched)\s+(on|off)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -280,10 +402,17 @@ def identifiers(text: str) -> list[tuple[str, str]]:
     """``(kind, text)`` of every identifier-like span: URLs, paths, flags, versions, dotted names,
     snake_case, CamelCase, calls. Longer spans win over the parts they contain."""
     spans: list[tuple[int, int, str, str]] = []
-    for kind, pattern in (("identifier", _URL), ("identifier", _PATH), ("version", _VERSION),
-                          ("identifier", _DOTTED), ("identifier", _SNAKE), ("identifier", _FLAG),
-                          ("identifier", _CAMEL), ("identifier", _CALL),
-                          ("identifier", _HYPHENATED)):
+    for kind, pattern in (
+        ("identifier", _URL),
+        ("identifier", _PATH),
+        ("version", _VERSION),
+        ("identifier", _DOTTED),
+        ("identifier", _SNAKE),
+        ("identifier", _FLAG),
+        ("identifier", _CAMEL),
+        ("identifier", _CALL),
+        ("identifier", _HYPHENATED),
+    ):
         for m in pattern.finditer(text):
             token = m.group(0).rstrip(".")
             if kind == "identifier" and pattern is _DOTTED and all(len(p) <= 1 for p in token.split(".")):
@@ -364,9 +493,14 @@ class Evidence:
             if "default" in s:
                 found.add("by default")
             polarity.append(found)
-        return cls(text=" ".join(" ".join(texts).split()).lower(), sentences=lowered,
-                   sentence_stems=stems, sentence_numbers=[numbers(s) for s in sentences],
-                   stems=set().union(*stems) if stems else set(), polarity=polarity)
+        return cls(
+            text=" ".join(" ".join(texts).split()).lower(),
+            sentences=lowered,
+            sentence_stems=stems,
+            sentence_numbers=[numbers(s) for s in sentences],
+            stems=set().union(*stems) if stems else set(),
+            polarity=polarity,
+        )
 
     def windows(self, anchors: set[str], radius: int = 0) -> list[int]:
         """Indices of the sentences within ``radius`` of one that holds an anchor stem (all of them
@@ -404,7 +538,8 @@ def _code_found(code: str, evidence: Evidence) -> bool:
     names = [t for t in re.findall(r"[A-Za-z_][\w]*", code) if len(t) > 1]
     nums = numbers(code)
     return all(evidence.contains_term(n.lower()) for n in names) and all(
-        any(same_number(n, e) for ns in evidence.sentence_numbers for e in ns) for n in nums)
+        any(same_number(n, e) for ns in evidence.sentence_numbers for e in ns) for n in nums
+    )
 
 
 def _name_found(word: str, evidence: Evidence) -> bool:
@@ -417,20 +552,26 @@ def _name_found(word: str, evidence: Evidence) -> bool:
 
 def _quoted_found(quoted: str, evidence: Evidence) -> bool:
     plain = " ".join(re.findall(r"\w+", quoted.lower()))
-    return evidence.contains_term(quoted.lower()) or evidence.contains_term(plain) or \
-        plain in " ".join(re.findall(r"\w+", evidence.text))
+    return (
+        evidence.contains_term(quoted.lower())
+        or evidence.contains_term(plain)
+        or plain in " ".join(re.findall(r"\w+", evidence.text))
+    )
 
 
-_ARITHMETIC = re.compile(r"\b(?:total|sum|combined|together|difference|apart|after|later|before|earlier|"
-                         r"older|younger|longer|shorter|more than|fewer than|less than|aged?|old|"
-                         r"between|span|spanned|lasted|gap|increase|decrease)\b", re.IGNORECASE)
+_ARITHMETIC = re.compile(
+    r"\b(?:total|sum|combined|together|difference|apart|after|later|before|earlier|"
+    r"older|younger|longer|shorter|more than|fewer than|less than|aged?|old|"
+    r"between|span|spanned|lasted|gap|increase|decrease)\b",
+    re.IGNORECASE,
+)
 _COUNT_QUESTION = re.compile(r"\bhow many\b|\bnumber of\b|\bcount\b", re.IGNORECASE)
 _ARITHMETIC_QUESTION = re.compile(r"\bhow (?:long|old|much|far)\b", re.IGNORECASE)
 
 
 def _counted(claim: Number, sentence: str, evidence: Evidence) -> bool:
-    """"two Nobel prizes" where the sources name a Nobel prize exactly twice: a count of what they say."""
-    after = sentence[claim.start + len(claim.text):]
+    """ "two Nobel prizes" where the sources name a Nobel prize exactly twice: a count of what they say."""
+    after = sentence[claim.start + len(claim.text) :]
     following = [stem(w) for w in _WORD.findall(after)[:2] if w.lower() not in _STOP_WORDS]
     tokens = [stem(w) for w in _WORD.findall(evidence.text)]
     return any(tokens.count(w) == int(claim.value) for w in following)
@@ -456,14 +597,15 @@ def _number_found(claim: Number, sentence: str, question: str, evidence: Evidenc
         pool = sorted({e.value for ns in evidence.sentence_numbers for e in ns})[:300]
         target = claim.value
         for i, a in enumerate(pool):
-            for b in pool[i + 1:]:
+            for b in pool[i + 1 :]:
                 if math.isclose(a + b, target) or math.isclose(abs(b - a), target):
                     return True
     return False
 
 
-def check(sentence: str, question: str, cited_texts: Sequence[str],
-          evidence: Evidence | None = None) -> Check:
+def check(
+    sentence: str, question: str, cited_texts: Sequence[str], evidence: Evidence | None = None
+) -> Check:
     """Which values of ``sentence`` (an answer sentence, markers allowed) the ``cited_texts`` do not
     hold, and whether it says anything beyond ``question``. ``evidence``: :meth:`Evidence.of` the same
     texts, when the caller checks many sentences against them."""

@@ -69,8 +69,9 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise GroundglassError(f"cannot resolve host {host!r}: {exc.strerror}",
-                               "check the URL and your network") from exc
+        raise GroundglassError(
+            f"cannot resolve host {host!r}: {exc.strerror}", "check the URL and your network"
+        ) from exc
     return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
 
 
@@ -82,8 +83,11 @@ def vet_host(host: str, port: int, policy: Policy) -> list[IPAddress]:
         addresses = _resolve(host, port)
     blocked = [a for a in addresses if not policy.allows(a)]
     if blocked:
-        raise BlockedAddressError(f"refusing to fetch from {host} ({blocked[0]}): a private, loopback, "
-                                  "link-local or metadata address", FIX)
+        raise BlockedAddressError(
+            f"refusing to fetch from {host} ({blocked[0]}): a private, loopback, "
+            "link-local or metadata address",
+            FIX,
+        )
     return addresses
 
 
@@ -104,15 +108,21 @@ class GuardedBackend(httpcore.SyncBackend):
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                    local_address: str | None = None,
-                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
         addresses = vet_host(host, port, self.policy)
         last: Exception | None = None
         for ip in addresses:
             try:
-                return super().connect_tcp(str(ip), port, timeout=timeout, local_address=local_address,
-                                           socket_options=socket_options)
+                return super().connect_tcp(
+                    str(ip), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
             except httpcore.ConnectError as exc:
                 last = exc
         raise last or httpcore.ConnectError(f"cannot connect to {host}:{port}")
@@ -125,22 +135,28 @@ class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
         self.policy = policy
         self._inner = httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         addresses = await asyncio.to_thread(vet_host, host, port, self.policy)
         last: Exception | None = None
         for ip in addresses:
             try:
-                return await self._inner.connect_tcp(str(ip), port, timeout=timeout,
-                                                     local_address=local_address,
-                                                     socket_options=socket_options)
+                return await self._inner.connect_tcp(
+                    str(ip), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
             except httpcore.ConnectError as exc:
                 last = exc
         raise last or httpcore.ConnectError(f"cannot connect to {host}:{port}")
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
         raise httpcore.ConnectError("unix sockets are not allowed")
 
     async def sleep(self, seconds: float) -> None:
@@ -154,29 +170,48 @@ def _install_backend(transport: httpx.HTTPTransport | httpx.AsyncHTTPTransport, 
     pool._network_backend = backend
 
 
-def _client_kwargs(timeout_s: float, user_agent: str, headers: dict[str, str] | None,
-                   follow_redirects: bool) -> dict[str, Any]:
-    return {"timeout": httpx.Timeout(timeout_s), "follow_redirects": follow_redirects, "max_redirects": 5,
-            "trust_env": False, "headers": {"User-Agent": user_agent, **(headers or {})}}
+def _client_kwargs(
+    timeout_s: float, user_agent: str, headers: dict[str, str] | None, follow_redirects: bool
+) -> dict[str, Any]:
+    return {
+        "timeout": httpx.Timeout(timeout_s),
+        "follow_redirects": follow_redirects,
+        "max_redirects": 5,
+        "trust_env": False,
+        "headers": {"User-Agent": user_agent, **(headers or {})},
+    }
 
 
-def guarded_client(policy: Policy, *, timeout_s: float = 15.0, user_agent: str = "groundglass",
-                   headers: dict[str, str] | None = None, follow_redirects: bool = True) -> httpx.Client:
+def guarded_client(
+    policy: Policy,
+    *,
+    timeout_s: float = 15.0,
+    user_agent: str = "groundglass",
+    headers: dict[str, str] | None = None,
+    follow_redirects: bool = True,
+) -> httpx.Client:
     """An ``httpx.Client`` that can only connect to addresses ``policy`` allows (redirects included)."""
     transport = httpx.HTTPTransport(retries=0)
     _install_backend(transport, GuardedBackend(policy))
-    return httpx.Client(transport=transport,
-                        **_client_kwargs(timeout_s, user_agent, headers, follow_redirects))
+    return httpx.Client(
+        transport=transport, **_client_kwargs(timeout_s, user_agent, headers, follow_redirects)
+    )
 
 
-def guarded_async_client(policy: Policy, *, timeout_s: float = 15.0, user_agent: str = "groundglass",
-                         headers: dict[str, str] | None = None,
-                         follow_redirects: bool = True) -> httpx.AsyncClient:
+def guarded_async_client(
+    policy: Policy,
+    *,
+    timeout_s: float = 15.0,
+    user_agent: str = "groundglass",
+    headers: dict[str, str] | None = None,
+    follow_redirects: bool = True,
+) -> httpx.AsyncClient:
     """The async twin of :func:`guarded_client`."""
     transport = httpx.AsyncHTTPTransport(retries=0)
     _install_backend(transport, AsyncGuardedBackend(policy))
-    return httpx.AsyncClient(transport=transport,
-                             **_client_kwargs(timeout_s, user_agent, headers, follow_redirects))
+    return httpx.AsyncClient(
+        transport=transport, **_client_kwargs(timeout_s, user_agent, headers, follow_redirects)
+    )
 
 
 def blocked_cause(exc: BaseException) -> BlockedAddressError | None:
@@ -191,5 +226,12 @@ def blocked_cause(exc: BaseException) -> BlockedAddressError | None:
     return None
 
 
-__all__: Sequence[str] = ["BlockedAddressError", "Policy", "blocked_cause", "check_url",
-                          "guarded_async_client", "guarded_client", "vet_host"]
+__all__: Sequence[str] = [
+    "BlockedAddressError",
+    "Policy",
+    "blocked_cause",
+    "check_url",
+    "guarded_async_client",
+    "guarded_client",
+    "vet_host",
+]

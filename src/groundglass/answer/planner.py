@@ -91,19 +91,23 @@ def plan_schema(max_steps: int) -> dict[str, Any]:
     ids = step_ids(max_steps)
     return {
         "type": "object",
-        "properties": {"steps": {
-            "type": "array", "minItems": 1, "maxItems": max_steps,
-            "items": {
-                "type": "object",
-                "properties": {
-                    "id": {"enum": ids},
-                    "query": {"type": "string", "minLength": 3, "maxLength": QUERY_MAX_CHARS},
-                    "depends_on": {"type": "array", "maxItems": max_steps, "items": {"enum": ids}},
+        "properties": {
+            "steps": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": max_steps,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"enum": ids},
+                        "query": {"type": "string", "minLength": 3, "maxLength": QUERY_MAX_CHARS},
+                        "depends_on": {"type": "array", "maxItems": max_steps, "items": {"enum": ids}},
+                    },
+                    "required": ["id", "query", "depends_on"],
+                    "additionalProperties": False,
                 },
-                "required": ["id", "query", "depends_on"],
-                "additionalProperties": False,
-            },
-        }},
+            }
+        },
         "required": ["steps"],
         "additionalProperties": False,
     }
@@ -114,8 +118,9 @@ def plan_max_tokens(max_steps: int) -> int:
     return 24 + max_steps * (QUERY_MAX_CHARS // 3 + 24)
 
 
-def plan_messages(question: str, max_steps: int,
-                  history: Sequence[Message] | None = None) -> list[ChatMessage]:
+def plan_messages(
+    question: str, max_steps: int, history: Sequence[Message] | None = None
+) -> list[ChatMessage]:
     user = f"Question: {question.strip()}"
     earlier = [m.content for m in (history or []) if m.role == "user"][-2:]
     if earlier:
@@ -131,8 +136,14 @@ def single_plan(question: str) -> Plan:
     return Plan([SubQuery("s1", " ".join(question.split()), [])], "single")
 
 
-def plan(llm: LLM, question: str, preset: EffortPreset, *, history: Sequence[Message] | None = None,
-         completion: Completion | None = None) -> Plan:
+def plan(
+    llm: LLM,
+    question: str,
+    preset: EffortPreset,
+    *,
+    history: Sequence[Message] | None = None,
+    completion: Completion | None = None,
+) -> Plan:
     """The sub-queries for ``question`` under ``preset`` (``question`` should be standalone: rewrite a
     follow-up first). No model call when the preset allows one sub-query. Never raises for model
     trouble: a failed or unusable plan becomes :func:`fallback_plan`."""
@@ -142,14 +153,22 @@ def plan(llm: LLM, question: str, preset: EffortPreset, *, history: Sequence[Mes
     n = preset.max_sub_queries
     started = time.perf_counter()
     try:
-        raw = llm.complete_json(plan_messages(question, n, history), plan_schema(n),
-                                max_tokens=plan_max_tokens(n), temperature=0.0, completion=completion)
+        raw = llm.complete_json(
+            plan_messages(question, n, history),
+            plan_schema(n),
+            max_tokens=plan_max_tokens(n),
+            temperature=0.0,
+            completion=completion,
+        )
     except GroundglassError as exc:
         result = fallback_plan(question, n, reason=f"the model failed: {exc.message}")
     else:
         validated = validate_plan(raw, question, n)
-        result = validated if validated is not None else fallback_plan(
-            question, n, reason="the model's plan had no usable step")
+        result = (
+            validated
+            if validated is not None
+            else fallback_plan(question, n, reason="the model's plan had no usable step")
+        )
     result.seconds = round(time.perf_counter() - started, 3)
     if result.source == "fallback":
         log.info("plan_fallback", reason=result.reason)
@@ -161,9 +180,11 @@ def _clean_query(text: str) -> str:
     return text[:QUERY_MAX_CHARS]
 
 
-_SYNTHESIS_WORDS = frozenset("""compare comparison difference differences versus vs between older newer
+_SYNTHESIS_WORDS = frozenset(
+    """compare comparison difference differences versus vs between older newer
 younger larger bigger smaller taller shorter higher lower longer more less better worse earlier later
-first sum total add subtract calculate""".split())  # noqa: SIM905
+first sum total add subtract calculate""".split()
+)
 
 
 def _related(query: str, question: str) -> bool:
@@ -232,8 +253,10 @@ def validate_plan(raw: Any, question: str, max_steps: int) -> Plan | None:
     final = {s.id: f"s{i}" for i, s in enumerate(ordered, start=1)}
     for s in ordered:  # placeholders of steps that did not survive are removed rather than left as "{?}"
         s.depends_on = [final[d] for d in s.depends_on if d in final]
-        s.query = PLACEHOLDER.sub(lambda m: "{" + final[m.group(1).lower()] + "}"
-                                  if m.group(1).lower() in final else "", s.query.replace("{?}", ""))
+        s.query = PLACEHOLDER.sub(
+            lambda m: "{" + final[m.group(1).lower()] + "}" if m.group(1).lower() in final else "",
+            s.query.replace("{?}", ""),
+        )
         s.query = " ".join(s.query.split())
         s.id = final[s.id]
     return Plan(ordered, "model")
@@ -245,6 +268,7 @@ def _unmet_refs(step: SubQuery, placed: set[str]) -> set[str]:
 
 def _inline_refs(step: SubQuery, refs: set[str], by_id: Mapping[str, SubQuery]) -> None:
     """Replace the placeholders ``refs`` in ``step.query`` with the referenced steps' own queries."""
+
     def inline(m: re.Match[str]) -> str:
         ref = m.group(1).lower()
         if ref in refs and ref in by_id:
@@ -280,16 +304,38 @@ def _topological(steps: list[SubQuery]) -> list[SubQuery]:
 # --- the plan without a model ---------------------------------------------------------------------------
 
 _COMPARISON = re.compile(
-    r"^(?P<head>(?:which|who|what)\b[^,]*?),?\s+(?P<a>[^,]+?)\s+or\s+(?P<b>[^,?]+?)\s*\??$", re.IGNORECASE)
+    r"^(?P<head>(?:which|who|what)\b[^,]*?),?\s+(?P<a>[^,]+?)\s+or\s+(?P<b>[^,?]+?)\s*\??$", re.IGNORECASE
+)
 _VERSUS = re.compile(r"^(?P<a>.+?)\s+(?:vs\.?|versus)\s+(?P<b>.+?)\s*\??$", re.IGNORECASE)
 _COMPARE = re.compile(
     r"^(?:compare|what(?:'s| is| are) the differences? between|how does)\s+(?P<a>.+?)\s+(?:and|with|to|"
-    r"compare to|differ from)\s+(?P<b>.+?)\s*\??$", re.IGNORECASE)
-_QUESTION_START = ("who", "what", "when", "where", "which", "why", "how", "did", "does", "do", "is", "was",
-                   "are", "were", "has", "have", "can", "in")
+    r"compare to|differ from)\s+(?P<b>.+?)\s*\??$",
+    re.IGNORECASE,
+)
+_QUESTION_START = (
+    "who",
+    "what",
+    "when",
+    "where",
+    "which",
+    "why",
+    "how",
+    "did",
+    "does",
+    "do",
+    "is",
+    "was",
+    "are",
+    "were",
+    "has",
+    "have",
+    "can",
+    "in",
+)
 _AND_QUESTION = re.compile(r",?\s+and\s+(?=(?:" + "|".join(_QUESTION_START) + r")\b)", re.IGNORECASE)
-_HEAD_WORDS = re.compile(r"^(?:which|who|what)\s+(?:one\s+)?(?:is|was|are|were|has|had|did|does)?\s*",
-                         re.IGNORECASE)
+_HEAD_WORDS = re.compile(
+    r"^(?:which|who|what)\s+(?:one\s+)?(?:is|was|are|were|has|had|did|does)?\s*", re.IGNORECASE
+)
 
 
 def _steps(queries: Iterable[str], question: str, max_steps: int) -> list[SubQuery]:
@@ -389,8 +435,9 @@ def _new_words(answer: str, query: str) -> str:
     have = querytext.content_stems(query)
 
     def adds(token: str) -> bool:
-        return any(w not in querytext.STOPWORDS and querytext.stem(w) not in have
-                   for w in querytext.words(token))
+        return any(
+            w not in querytext.STOPWORDS and querytext.stem(w) not in have for w in querytext.words(token)
+        )
 
     return " ".join(token for token in answer.split() if adds(token))
 
@@ -408,8 +455,11 @@ def more_schema(max_queries: int) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
-            "missing": {"type": "array", "maxItems": max_queries,
-                        "items": {"type": "string", "minLength": 3, "maxLength": QUERY_MAX_CHARS}},
+            "missing": {
+                "type": "array",
+                "maxItems": max_queries,
+                "items": {"type": "string", "minLength": 3, "maxLength": QUERY_MAX_CHARS},
+            },
         },
         "required": ["missing"],
         "additionalProperties": False,
@@ -421,13 +471,23 @@ def more_messages(question: str, findings: Mapping[str, str], max_queries: int) 
     for query, answer in findings.items():
         found = short_answer(answer, 40) if answer and answer.strip() else "(nothing found)"
         lines.append(f"- {' '.join(query.split())}: {found}")
-    user = ("Findings:\n" + "\n".join(lines or ["- (none)"]) +
-            f"\n\nQuestion: {' '.join(question.split())}\nWhich facts are still missing?")
+    user = (
+        "Findings:\n"
+        + "\n".join(lines or ["- (none)"])
+        + f"\n\nQuestion: {' '.join(question.split())}\nWhich facts are still missing?"
+    )
     return [ChatMessage("system", MORE_SYSTEM.format(n=max_queries)), ChatMessage("user", user)]
 
 
-def needs_more(llm: LLM, question: str, findings: Mapping[str, str], *, max_queries: int = 2,
-               asked: Iterable[str] = (), completion: Completion | None = None) -> list[str]:
+def needs_more(
+    llm: LLM,
+    question: str,
+    findings: Mapping[str, str],
+    *,
+    max_queries: int = 2,
+    asked: Iterable[str] = (),
+    completion: Completion | None = None,
+) -> list[str]:
     """New search queries for facts the findings (query -> partial answer, "" when nothing was found)
     still miss; an empty list means the evidence is enough, or the model failed (never raises for
     model trouble). Queries already ``asked`` (or in ``findings``), repeats and queries unrelated to
@@ -435,9 +495,13 @@ def needs_more(llm: LLM, question: str, findings: Mapping[str, str], *, max_quer
     if max_queries < 1:
         return []
     try:
-        raw = llm.complete_json(more_messages(question, findings, max_queries), more_schema(max_queries),
-                                max_tokens=24 + max_queries * (QUERY_MAX_CHARS // 3 + 8), temperature=0.0,
-                                completion=completion)
+        raw = llm.complete_json(
+            more_messages(question, findings, max_queries),
+            more_schema(max_queries),
+            max_tokens=24 + max_queries * (QUERY_MAX_CHARS // 3 + 8),
+            temperature=0.0,
+            completion=completion,
+        )
     except GroundglassError as exc:
         log.info("needs_more_failed", error=exc.message)
         return []

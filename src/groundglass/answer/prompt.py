@@ -34,8 +34,10 @@ REMINDER = "Answer in one to three sentences; end each sentence with the number 
 REMINDERS = {
     "brief": REMINDER,
     "detailed": "Answer in one or two paragraphs; end each sentence with the number of its source, like [1].",
-    "report": ("Write a structured answer: a one-sentence summary, then short sections with ## headings; "
-               "end each sentence with the number of its source, like [1]."),
+    "report": (
+        "Write a structured answer: a one-sentence summary, then short sections with ## headings; "
+        "end each sentence with the number of its source, like [1]."
+    ),
     "partial": "Answer in one short sentence, with the number of its source, like [1].",
     "json": "Answer in JSON of the requested form, with every value taken from the sources.",
 }
@@ -51,6 +53,7 @@ def system_prompt(instructions: str = "", *, sources: bool = True) -> str:
     base = SYSTEM_PROMPT if sources else NO_SOURCES_SYSTEM_PROMPT
     text = " ".join(instructions.split())
     return f"{base}\n\n{INSTRUCTIONS_LEAD} {text}" if text else base
+
 
 _FENCE_TAG = re.compile(r"<\s*/?\s*sources\s*>", re.IGNORECASE)
 
@@ -82,9 +85,15 @@ def _question_line(question: str) -> str:
     return f"Question: {question.strip()}\n\n"
 
 
-def build_messages(question: str, sources: list[Source], *, image_notes: str = "",
-                   history: Sequence[ChatMessage] = (), style: str = "brief",
-                   instructions: str = "") -> list[ChatMessage]:
+def build_messages(
+    question: str,
+    sources: list[Source],
+    *,
+    image_notes: str = "",
+    history: Sequence[ChatMessage] = (),
+    style: str = "brief",
+    instructions: str = "",
+) -> list[ChatMessage]:
     """The chat messages for one grounded question; an empty ``sources`` list means no search.
 
     The user turn starts with the question, so the prefix up to it can be processed while the search
@@ -94,10 +103,15 @@ def build_messages(question: str, sources: list[Source], *, image_notes: str = "
     message (:func:`system_prompt`).
     """
     if not sources:
-        return [ChatMessage("system", system_prompt(instructions, sources=False)), *history,
-                ChatMessage("user", question.strip())]
-    user = (f"{_question_line(question)}{format_sources(sources, image_notes)}\n\n"
-            f"Question: {question.strip()}\n{REMINDERS[style]}")
+        return [
+            ChatMessage("system", system_prompt(instructions, sources=False)),
+            *history,
+            ChatMessage("user", question.strip()),
+        ]
+    user = (
+        f"{_question_line(question)}{format_sources(sources, image_notes)}\n\n"
+        f"Question: {question.strip()}\n{REMINDERS[style]}"
+    )
     return [ChatMessage("system", system_prompt(instructions)), *history, ChatMessage("user", user)]
 
 
@@ -110,8 +124,13 @@ RETRY_PROBLEMS = {
 }
 
 
-def retry_messages(messages: Sequence[ChatMessage], draft: str, reason: str, values: Sequence[str] = (),
-                   hint: tuple[int, str] | None = None) -> list[ChatMessage]:
+def retry_messages(
+    messages: Sequence[ChatMessage],
+    draft: str,
+    reason: str,
+    values: Sequence[str] = (),
+    hint: tuple[int, str] | None = None,
+) -> list[ChatMessage]:
     """The prompt for a second draft: the first prompt (so llama.cpp reuses its cached prefix), the
     rejected draft, and what was wrong with it, with the source sentence closest to the question
     (``hint``: its source number and text) to copy from. The way out stays open: a model that cannot
@@ -122,25 +141,38 @@ def retry_messages(messages: Sequence[ChatMessage], draft: str, reason: str, val
     if hint is not None:
         n, sentence = hint
         lines.append(f'The source sentence closest to the question is [{n}]: "{untrusted(sentence).strip()}"')
-    lines.append("Answer again using only facts written in the sources: start with the answer itself, copy "
-                 "values exactly as a source writes them, and end with the source's number, like [1]. "
-                 f'If the sources do not give the answer, say only: "{DECLINE}"')
+    lines.append(
+        "Answer again using only facts written in the sources: start with the answer itself, copy "
+        "values exactly as a source writes them, and end with the source's number, like [1]. "
+        f'If the sources do not give the answer, say only: "{DECLINE}"'
+    )
     draft_text = " ".join(draft.split())[:600] or "(nothing)"
     return [*messages, ChatMessage("assistant", draft_text), ChatMessage("user", "\n".join(lines))]
 
 
-def prefix_messages(question: str, history: Sequence[ChatMessage] = (),
-                    instructions: str = "") -> list[ChatMessage]:
+def prefix_messages(
+    question: str, history: Sequence[ChatMessage] = (), instructions: str = ""
+) -> list[ChatMessage]:
     """The start of :func:`build_messages`' prompt that is known before the sources are."""
-    return [ChatMessage("system", system_prompt(instructions)), *history,
-            ChatMessage("user", _question_line(question))]
+    return [
+        ChatMessage("system", system_prompt(instructions)),
+        *history,
+        ChatMessage("user", _question_line(question)),
+    ]
 
 
-def fixed_prompt_tokens(question: str, count_tokens: Callable[[str], int], image_notes: str = "",
-                        history: Sequence[ChatMessage] = (), style: str = "brief",
-                        instructions: str = "") -> int:
+def fixed_prompt_tokens(
+    question: str,
+    count_tokens: Callable[[str], int],
+    image_notes: str = "",
+    history: Sequence[ChatMessage] = (),
+    style: str = "brief",
+    instructions: str = "",
+) -> int:
     """Tokens of everything in the prompt except the sources, plus the chat template's overhead."""
     template_overhead = 24 + 8 * len(history)  # role headers and separators, generously rounded
-    scaffold = (f"{system_prompt(instructions)}\n{_question_line(question)}"
-                f"{format_sources([], image_notes)}\n\nQuestion: {question}\n{REMINDERS[style]}")
+    scaffold = (
+        f"{system_prompt(instructions)}\n{_question_line(question)}"
+        f"{format_sources([], image_notes)}\n\nQuestion: {question}\n{REMINDERS[style]}"
+    )
     return count_tokens(scaffold) + sum(count_tokens(m.content) for m in history) + template_overhead

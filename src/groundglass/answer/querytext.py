@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a about above after again against all also am an and any are as at be because been before being below
 between both but by can could did do does doing done down during each either else ever few for from
 further get gets got had has have having here how i if in into is it its itself just let me more most
@@ -20,12 +21,15 @@ she should so some such tell than that the their theirs them themselves then the
 those through to too under until up upon us very was we were what whats when where which while who
 whom whose why will with within without would yes yet you your yours he him his her hers
 please give list name find show many kind type
-""".split())  # noqa: SIM905 (a word list reads better as text)
+""".split()
+)
 
 # Words that point back to something said earlier.
-REFERRING = frozenset("""
+REFERRING = frozenset(
+    """
 he him his she her hers it its they them their theirs there that this these those then former latter
-""".split())  # noqa: SIM905
+""".split()
+)
 _LEAD_INS = ("and ", "also ", "so ", "but ", "what about", "how about", "and?", "same ")
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")
@@ -76,8 +80,13 @@ _LITERAL = re.compile(r"(?<![\w%-])(?:%[A-Za-z]|--?[A-Za-z][\w-]*|\w+(?:\.\w+)+|
 
 def literal_terms(text: str) -> list[str]:
     """The verbatim terms of ``text`` (format codes, flags, dotted/snake_case names, calls), in order."""
-    return list(dict.fromkeys(m.group(0).rstrip(".") for m in _LITERAL.finditer(text)
-                              if not m.group(0).replace(".", "").isdigit()))
+    return list(
+        dict.fromkeys(
+            m.group(0).rstrip(".")
+            for m in _LITERAL.finditer(text)
+            if not m.group(0).replace(".", "").isdigit()
+        )
+    )
 
 
 def literal_hits(text: str, terms: list[str]) -> int:
@@ -121,8 +130,12 @@ def has_definite_reference(text: str) -> bool:
 def is_referring(text: str) -> bool:
     """Whether ``text`` leans on earlier turns: a pronoun or ``there``/``that``, a lead-in such as
     "and ..." or "what about ...", "the <thing>" without a name, or no content word at all."""
-    return (has_lead_in(text) or has_referring_word(text) or has_definite_reference(text)
-            or not content_words(text))
+    return (
+        has_lead_in(text)
+        or has_referring_word(text)
+        or has_definite_reference(text)
+        or not content_words(text)
+    )
 
 
 def is_self_contained(text: str) -> bool:

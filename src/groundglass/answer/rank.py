@@ -33,8 +33,9 @@ K = TypeVar("K", bound=Hashable)
 RRF_K = 60  # the constant from the original paper; robust across collections
 
 
-def rrf_fuse(rankings: Sequence[Sequence[K]], k: int = RRF_K,
-             weights: Sequence[float] | None = None) -> list[tuple[K, float]]:
+def rrf_fuse(
+    rankings: Sequence[Sequence[K]], k: int = RRF_K, weights: Sequence[float] | None = None
+) -> list[tuple[K, float]]:
     """Fuse rankings (each a list of ids, best first) into one, scored 0..1, best first.
 
     The fused score of an id is ``sum(w / (k + rank))`` over the rankings that contain it, divided by
@@ -53,8 +54,9 @@ def rrf_fuse(rankings: Sequence[Sequence[K]], k: int = RRF_K,
     return [(key, min(1.0, s / best)) for key, s in order]
 
 
-def minmax_fuse(scored: Sequence[dict[K, float]], weights: Sequence[float] | None = None
-                ) -> list[tuple[K, float]]:
+def minmax_fuse(
+    scored: Sequence[dict[K, float]], weights: Sequence[float] | None = None
+) -> list[tuple[K, float]]:
     """Normalised score fusion: min-max scale each retriever's scores to 0..1, then a weighted mean.
 
     An id missing from a retriever counts 0 there; a retriever whose candidates all score the same
@@ -82,7 +84,7 @@ def _shingles(text: str, n: int = 3) -> frozenset[int]:
     words = _WORD.findall(text.lower())
     if len(words) < n:
         return frozenset({hash(tuple(words))}) if words else frozenset()
-    return frozenset(hash(tuple(words[i:i + n])) for i in range(len(words) - n + 1))
+    return frozenset(hash(tuple(words[i : i + n])) for i in range(len(words) - n + 1))
 
 
 def _similar(a: frozenset[int], b: frozenset[int], threshold: float) -> bool:
@@ -158,8 +160,14 @@ def trim_to_sentences(text: str, budget_tokens: int, count_tokens: Callable[[str
     return kept
 
 
-def fit_budget(sources: Sequence[Source], budget_tokens: int, count_tokens: Callable[[str], int],
-               *, overhead_tokens: int = 0, min_tokens: int = 12) -> list[Source]:
+def fit_budget(
+    sources: Sequence[Source],
+    budget_tokens: int,
+    count_tokens: Callable[[str], int],
+    *,
+    overhead_tokens: int = 0,
+    min_tokens: int = 12,
+) -> list[Source]:
     """Keep the most relevant sources (in order) whose texts fit ``budget_tokens`` together.
 
     ``overhead_tokens`` is what each source costs besides its text (title line, marker). The first

@@ -59,16 +59,41 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-FailKind = Literal["blocked", "bad_url", "unreachable", "timeout", "http_error", "redirects", "content_type",
-                   "binary", "too_large", "unreadable", "filtered"]
+FailKind = Literal[
+    "blocked",
+    "bad_url",
+    "unreachable",
+    "timeout",
+    "http_error",
+    "redirects",
+    "content_type",
+    "binary",
+    "too_large",
+    "unreadable",
+    "filtered",
+]
 
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
 TEXT_TYPES = {"text/plain", "text/markdown", "text/x-markdown"}
 PDF_TYPES = {"application/pdf", "application/x-pdf"}
 SNIFF_TYPES = {"", "application/octet-stream", "binary/octet-stream"}  # decide by the bytes
 REDIRECT_CODES = {301, 302, 303, 307, 308}
-_BINARY_MAGIC = (b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"\x1f\x8b", b"7z\xbc\xaf", b"Rar!",
-                 b"\x7fELF", b"MZ", b"OggS", b"ID3", b"fLaC", b"RIFF", b"\x00\x00\x01\x00")
+_BINARY_MAGIC = (
+    b"\x89PNG",
+    b"GIF8",
+    b"\xff\xd8\xff",
+    b"PK\x03\x04",
+    b"\x1f\x8b",
+    b"7z\xbc\xaf",
+    b"Rar!",
+    b"\x7fELF",
+    b"MZ",
+    b"OggS",
+    b"ID3",
+    b"fLaC",
+    b"RIFF",
+    b"\x00\x00\x01\x00",
+)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _HTML_LANG = re.compile(r"""<html[^>]*\blang\s*=\s*["']?([A-Za-z]{2,3})""", re.IGNORECASE)
 
@@ -125,6 +150,7 @@ class ReadPage:
 
 # ------------------------------------------------------------------------------------------ decoding
 
+
 def _media_type(header: str) -> tuple[str, str | None]:
     parts = [p.strip() for p in header.split(";")]
     ctype = parts[0].lower() if parts else ""
@@ -149,7 +175,7 @@ def decode_body(data: bytes, charset: str | None) -> tuple[str, int]:
     """(text, number of invalid bytes replaced): the declared charset (header, then ``<meta>``), else
     UTF-8 (a BOM wins); bytes that do not decode become U+FFFD instead of failing the page."""
     if data.startswith(codecs.BOM_UTF8):
-        data, codec = data[len(codecs.BOM_UTF8):], "utf-8"
+        data, codec = data[len(codecs.BOM_UTF8) :], "utf-8"
     else:
         meta = _META_CHARSET.search(data[:4096])
         in_meta = meta.group(1).decode("ascii", "ignore") if meta else None
@@ -171,6 +197,7 @@ _BodyReader = Callable[[str, str, httpx.Response, int], Awaitable[FetchedPage]]
 
 
 # -------------------------------------------------------------------------------------- politeness
+
 
 class _HostGate:
     """At most ``limit`` requests in flight to one host, starts at least ``delay`` seconds apart."""
@@ -237,33 +264,60 @@ def _extract_key(page: FetchedPage) -> bytes:
 
 def _read_page_json(read: ReadPage) -> dict[str, Any]:
     d = read.document
-    return {"uri": d.uri, "title": d.title, "date": d.date, "kind": d.kind,
-            "sections": [[s.heading, s.text] for s in d.sections],
-            "declared_language": read.declared_language, "replaced_bytes": read.replaced_bytes}
+    return {
+        "uri": d.uri,
+        "title": d.title,
+        "date": d.date,
+        "kind": d.kind,
+        "sections": [[s.heading, s.text] for s in d.sections],
+        "declared_language": read.declared_language,
+        "replaced_bytes": read.replaced_bytes,
+    }
 
 
 def _read_page_from(data: dict[str, Any], page: FetchedPage, seconds: float) -> ReadPage:
-    doc = Document(uri=data["uri"], title=data["title"], date=data["date"], kind=data["kind"],
-                   sections=[Section(h, t) for h, t in data["sections"]])
-    return ReadPage(url=page.url, final_url=page.final_url, document=doc, truncated=page.truncated,
-                    declared_language=data["declared_language"], replaced_bytes=int(data["replaced_bytes"]),
-                    seconds=round(page.seconds + seconds, 4))
+    doc = Document(
+        uri=data["uri"],
+        title=data["title"],
+        date=data["date"],
+        kind=data["kind"],
+        sections=[Section(h, t) for h, t in data["sections"]],
+    )
+    return ReadPage(
+        url=page.url,
+        final_url=page.final_url,
+        document=doc,
+        truncated=page.truncated,
+        declared_language=data["declared_language"],
+        replaced_bytes=int(data["replaced_bytes"]),
+        seconds=round(page.seconds + seconds, 4),
+    )
 
 
 # ---------------------------------------------------------------------------------------- the reader
 
+
 class PageReader:
     """Fetch and extract pages. Use inside one event loop: ``async with PageReader(s) as reader:``."""
 
-    def __init__(self, settings: ReaderSettings, *, detect_language: bool = False,
-                 extract_cache: DiskCache | None = None) -> None:
+    def __init__(
+        self,
+        settings: ReaderSettings,
+        *,
+        detect_language: bool = False,
+        extract_cache: DiskCache | None = None,
+    ) -> None:
         self.settings = settings
         self.extract_cache = extract_cache
         self.detect_language = detect_language
         self.policy = Policy(settings.allow_private, settings.allowed_networks)
         accept = "text/html,application/xhtml+xml,text/plain;q=0.9,application/pdf;q=0.8,*/*;q=0.1"
-        self.client = guarded_async_client(self.policy, timeout_s=settings.timeout_s,
-                                           user_agent=settings.user_agent, headers={"Accept": accept})
+        self.client = guarded_async_client(
+            self.policy,
+            timeout_s=settings.timeout_s,
+            user_agent=settings.user_agent,
+            headers={"Accept": accept},
+        )
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._hosts: dict[str, _HostGate] = {}
 
@@ -344,8 +398,9 @@ class PageReader:
             raise ReadError("content_type", f"unsupported content type {ctype}")
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > s.max_bytes and ctype in PDF_TYPES:
-            raise ReadError("too_large",
-                            f"PDF of {int(declared):,} bytes, over the {s.max_bytes:,}-byte limit")
+            raise ReadError(
+                "too_large", f"PDF of {int(declared):,} bytes, over the {s.max_bytes:,}-byte limit"
+            )
         buf = bytearray()
         truncated = False
         checked = False
@@ -356,7 +411,7 @@ class PageReader:
                 checked = True
             if len(buf) > s.max_bytes:
                 truncated = True
-                del buf[s.max_bytes:]
+                del buf[s.max_bytes :]
                 break
         data = bytes(buf)
         if not checked:
@@ -365,9 +420,18 @@ class PageReader:
             ctype = "application/pdf" if data.startswith(b"%PDF-") else ""
         if truncated and (ctype in PDF_TYPES or data.startswith(b"%PDF-")):
             raise ReadError("too_large", f"PDF over the {s.max_bytes:,}-byte limit")
-        return FetchedPage(url=url, final_url=final, status=response.status_code, content_type=ctype,
-                           charset=charset, data=data, truncated=truncated, redirects=redirects,
-                           content_language=response.headers.get("content-language"), seconds=0.0)
+        return FetchedPage(
+            url=url,
+            final_url=final,
+            status=response.status_code,
+            content_type=ctype,
+            charset=charset,
+            data=data,
+            truncated=truncated,
+            redirects=redirects,
+            content_language=response.headers.get("content-language"),
+            seconds=0.0,
+        )
 
     async def fetch_binary(self, url: str, media_types: Collection[str], max_bytes: int) -> FetchedPage:
         """The whole body of a non-page resource (an image), with the page reader's guard, politeness,
@@ -375,13 +439,15 @@ class PageReader:
         ``application/octet-stream`` body comes back for the caller to judge by its bytes; any other type
         is refused before the body is downloaded. A body over ``max_bytes`` is refused (``too_large``),
         never cut. Raises :class:`ReadError`."""
+
         async def body(asked: str, final: str, response: httpx.Response, redirects: int) -> FetchedPage:
             if response.status_code != 200:
                 raise ReadError("http_error", f"HTTP {response.status_code}")
             ctype, charset = _media_type(response.headers.get("content-type", ""))
             if ctype not in media_types and ctype not in SNIFF_TYPES:
-                raise ReadError("content_type", f"content type {ctype}, expected one of "
-                                                f"{', '.join(sorted(media_types))}")
+                raise ReadError(
+                    "content_type", f"content type {ctype}, expected one of {', '.join(sorted(media_types))}"
+                )
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_bytes:
                 raise ReadError("too_large", f"{int(declared):,} bytes, over the {max_bytes:,}-byte limit")
@@ -390,9 +456,18 @@ class PageReader:
                 buf += piece
                 if len(buf) > max_bytes:
                     raise ReadError("too_large", f"more than {max_bytes:,} bytes, over the limit")
-            return FetchedPage(url=asked, final_url=final, status=response.status_code, content_type=ctype,
-                               charset=charset, data=bytes(buf), truncated=False, redirects=redirects,
-                               content_language=response.headers.get("content-language"), seconds=0.0)
+            return FetchedPage(
+                url=asked,
+                final_url=final,
+                status=response.status_code,
+                content_type=ctype,
+                charset=charset,
+                data=bytes(buf),
+                truncated=False,
+                redirects=redirects,
+                content_language=response.headers.get("content-language"),
+                seconds=0.0,
+            )
 
         return await self.fetch(url, body=body)
 
@@ -439,7 +514,8 @@ class PageReader:
             text, replaced = decode_body(page.data, page.charset)
             head = text[:1024].lstrip().lower()
             is_html = page.content_type in HTML_TYPES or (
-                not page.content_type and head.startswith(("<!doctype html", "<html")))
+                not page.content_type and head.startswith(("<!doctype html", "<html"))
+            )
             if is_html:
                 m = _HTML_LANG.search(text[:4096])
                 declared = m.group(1).lower() if m else declared
@@ -448,13 +524,23 @@ class PageReader:
                 doc = text_document(text, page.final_url, fallback)
         if not doc.text.strip():
             raise SkipFile("no text found on the page")
-        return ReadPage(url=page.url, final_url=page.final_url, document=doc, truncated=page.truncated,
-                        declared_language=declared, replaced_bytes=replaced,
-                        seconds=round(page.seconds + time.perf_counter() - started, 4))
+        return ReadPage(
+            url=page.url,
+            final_url=page.final_url,
+            document=doc,
+            truncated=page.truncated,
+            declared_language=declared,
+            replaced_bytes=replaced,
+            seconds=round(page.seconds + time.perf_counter() - started, 4),
+        )
 
-    async def read_many(self, urls: Sequence[str], *, want: int | None = None,
-                        accept: Callable[[ReadPage], str | None] | None = None
-                        ) -> tuple[list[ReadPage], list[ReadFailure]]:
+    async def read_many(
+        self,
+        urls: Sequence[str],
+        *,
+        want: int | None = None,
+        accept: Callable[[ReadPage], str | None] | None = None,
+    ) -> tuple[list[ReadPage], list[ReadFailure]]:
         """Read ``urls`` (best first) until ``want`` pages are read and accepted (all when None).
 
         ``accept`` returns None to keep a page or the reason to drop it (a filter). Pages come back
@@ -492,8 +578,9 @@ class PageReader:
                     failures[i] = ReadFailure(url, exc.kind, exc.reason)
                 except Exception as exc:  # a bug: report the URL, keep the others going
                     log.exception("reader_crashed", url=url)
-                    failures[i] = ReadFailure(url, "unreadable",
-                                              f"internal error: {type(exc).__name__}: {exc}")
+                    failures[i] = ReadFailure(
+                        url, "unreadable", f"internal error: {type(exc).__name__}: {exc}"
+                    )
                 finally:
                     in_flight -= 1
                     slot_freed.set()

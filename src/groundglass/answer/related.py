@@ -31,17 +31,23 @@ _NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s*")
 
 RELATED_SYSTEM = "You suggest follow-up questions that the sources can answer. Reply in JSON."
 # The grammar makes each item a question: a question word first, one "?" at the end.
-QUESTION_PATTERN = (r'^(What|Who|When|Where|Which|Why|How|Is|Are|Was|Were|Did|Does|Do|Can|In) '
-                    r'[^"\\?]{8,110}[?]$')
+QUESTION_PATTERN = (
+    r"^(What|Who|When|Where|Which|Why|How|Is|Are|Was|Were|Did|Does|Do|Can|In) "
+    r'[^"\\?]{8,110}[?]$'
+)
 
 
 def related_schema(n: int) -> dict[str, Any]:
     return {
         "type": "object",
-        "properties": {"questions": {
-            "type": "array", "minItems": 1, "maxItems": n,
-            "items": {"type": "string", "pattern": QUESTION_PATTERN},
-        }},
+        "properties": {
+            "questions": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": n,
+                "items": {"type": "string", "pattern": QUESTION_PATTERN},
+            }
+        },
         "required": ["questions"],
         "additionalProperties": False,
     }
@@ -49,12 +55,17 @@ def related_schema(n: int) -> dict[str, Any]:
 
 def related_messages(question: str, answer: str, sources: Sequence[Source], n: int) -> list[ChatMessage]:
     """Sources first, the instruction last (small models follow the last thing they read best)."""
-    lines = [f"- {' '.join(s.title.split())}: {querytext.first_sentence(s.text, 160)}"
-             for s in list(sources)[:SOURCES_SHOWN]]
-    user = ("Sources:\n" + "\n".join(lines or ["- none"]) +
-            f"\n\nThe reader asked: {' '.join(question.split())}\n"
-            f"The answer was: {querytext.first_sentence(answer, 300)}\n"
-            f"Write {n} new questions about other facts in the sources.")
+    lines = [
+        f"- {' '.join(s.title.split())}: {querytext.first_sentence(s.text, 160)}"
+        for s in list(sources)[:SOURCES_SHOWN]
+    ]
+    user = (
+        "Sources:\n"
+        + "\n".join(lines or ["- none"])
+        + f"\n\nThe reader asked: {' '.join(question.split())}\n"
+        f"The answer was: {querytext.first_sentence(answer, 300)}\n"
+        f"Write {n} new questions about other facts in the sources."
+    )
     return [ChatMessage("system", RELATED_SYSTEM), ChatMessage("user", user)]
 
 
@@ -78,17 +89,29 @@ def clean_questions(candidates: Sequence[Any], question: str, n: int) -> list[st
     return out[:n]
 
 
-def related_questions(llm: LLM, question: str, answer: str, sources: Sequence[Source], n: int = 4, *,
-                      embedder: Embedder | None = None, relevance_floor: float = RELEVANCE_FLOOR,
-                      completion: Completion | None = None) -> list[str]:
+def related_questions(
+    llm: LLM,
+    question: str,
+    answer: str,
+    sources: Sequence[Source],
+    n: int = 4,
+    *,
+    embedder: Embedder | None = None,
+    relevance_floor: float = RELEVANCE_FLOOR,
+    completion: Completion | None = None,
+) -> list[str]:
     """Up to ``n`` (3-5) follow-up questions that ``sources`` can answer; [] without sources or on failure."""
     n = max(MIN_QUESTIONS, min(MAX_QUESTIONS, n))
     if not sources:
         return []
     try:
-        raw = llm.complete_json(related_messages(question, answer, sources, n), related_schema(n),
-                                max_tokens=16 + n * (QUESTION_MAX_CHARS // 3 + 4), temperature=0.0,
-                                completion=completion)
+        raw = llm.complete_json(
+            related_messages(question, answer, sources, n),
+            related_schema(n),
+            max_tokens=16 + n * (QUESTION_MAX_CHARS // 3 + 4),
+            temperature=0.0,
+            completion=completion,
+        )
     except GroundglassError as exc:
         log.info("related_questions_failed", error=exc.message)
         return []

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
-def relevant(job: Job, settings: Settings, query: str, sources: list[Source], *, margin: bool = True
-             ) -> list[Source]:
+def relevant(
+    job: Job, settings: Settings, query: str, sources: list[Source], *, margin: bool = True
+) -> list[Source]:
     """Sources close enough to the main query (the question, or what an image question asks
     about): MiniLM cosine >= ``min_relevance`` and (with ``margin``) within ``relevance_margin`` of
     the best one. A research step keeps no margin: its sub-query is narrow, and a page it needs can
@@ -41,6 +42,7 @@ def relevant(job: Job, settings: Settings, query: str, sources: list[Source], *,
         floor = max(floor, float(scores.max()) - r.relevance_margin)
     log.debug("relevance", scores=[round(float(x), 3) for x in scores], floor=floor)
     return [s for s, sim in zip(sources, scores, strict=True) if sim >= floor]
+
 
 def similarity(job: Job, query: str, sources: list[Source]) -> np.ndarray:
     """Cosine of the query with each source: the index's stored chunk vectors when it has them

@@ -56,9 +56,15 @@ class Step:
     note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "query": self.query, "round": self.round,
-                "sources": [{"title": s.title, "url": s.url} for s in self.sources],
-                "partial_answer": self.partial_answer, "seconds": self.seconds, "note": self.note}
+        return {
+            "id": self.id,
+            "query": self.query,
+            "round": self.round,
+            "sources": [{"title": s.title, "url": s.url} for s in self.sources],
+            "partial_answer": self.partial_answer,
+            "seconds": self.seconds,
+            "note": self.note,
+        }
 
     def trace_line(self) -> str:
         titles = "; ".join(dict.fromkeys(s.title for s in self.sources)) or "nothing relevant"
@@ -81,8 +87,15 @@ class Research:
         return [s.query for s in self.steps]
 
 
-def research(llm: LLM, question: str, preset: EffortPreset, search: Searcher, rank: Ranker, *,
-             history: Sequence[Message] = ()) -> Generator[Step, None, Research]:
+def research(
+    llm: LLM,
+    question: str,
+    preset: EffortPreset,
+    search: Searcher,
+    rank: Ranker,
+    *,
+    history: Sequence[Message] = (),
+) -> Generator[Step, None, Research]:
     """Plan, search in waves and rounds, and collect the sources for ``question`` (a standalone query)."""
     counted: list[Completion] = []
 
@@ -100,7 +113,8 @@ def research(llm: LLM, question: str, preset: EffortPreset, search: Searcher, ra
     # The question as asked is searched beside the first wave: a plan's sub-queries paraphrase, and a
     # fan-out question's own words often find its main page best.
     as_asked = len(the_plan.steps) > 1 and querytext.normalize(question) not in {
-        querytext.normalize(s.query) for s in the_plan.steps}
+        querytext.normalize(s.query) for s in the_plan.steps
+    }
     for number, wave in enumerate(planner.waves(the_plan)):
         queries = [planner.resolve(s, answers, the_plan) for s in wave]
         extra = [question] if number == 0 and as_asked else []
@@ -108,8 +122,14 @@ def research(llm: LLM, question: str, preset: EffortPreset, search: Searcher, ra
         found = search(queries + extra)
         per_query = (time.perf_counter() - started) / max(1, len(queries) + len(extra))
         if extra:
-            whole = Step("q", question, 1, rank(question, found.pop(), preset.sources_per_query),
-                         seconds=round(per_query, 3), note="the question as asked")
+            whole = Step(
+                "q",
+                question,
+                1,
+                rank(question, found.pop(), preset.sources_per_query),
+                seconds=round(per_query, 3),
+                note="the question as asked",
+            )
             steps.append(whole)
             yield whole
         for sub, query, candidates in zip(wave, queries, found, strict=True):
@@ -124,8 +144,14 @@ def research(llm: LLM, question: str, preset: EffortPreset, search: Searcher, ra
 
     for round_no in range(2, preset.max_rounds + 1):
         findings = {s.query: s.partial_answer for s in steps if s.id != "q"}
-        more = planner.needs_more(llm, question, findings, max_queries=MORE_QUERIES_PER_ROUND,
-                                  asked=[s.query for s in steps], completion=completion())
+        more = planner.needs_more(
+            llm,
+            question,
+            findings,
+            max_queries=MORE_QUERIES_PER_ROUND,
+            asked=[s.query for s in steps],
+            completion=completion(),
+        )
         if not more:
             break
         started = time.perf_counter()
@@ -133,17 +159,26 @@ def research(llm: LLM, question: str, preset: EffortPreset, search: Searcher, ra
         per_query = (time.perf_counter() - started) / len(more)
         for query, candidates in zip(more, found, strict=True):
             t = time.perf_counter()
-            step = Step(f"r{round_no}.{len(steps) + 1}", query, round_no,
-                        rank(query, candidates, preset.sources_per_query), note="evidence was missing")
+            step = Step(
+                f"r{round_no}.{len(steps) + 1}",
+                query,
+                round_no,
+                rank(query, candidates, preset.sources_per_query),
+                note="evidence was missing",
+            )
             if step.sources:
                 step.partial_answer = _partial_answer(llm, query, step.sources, completion())
             step.seconds = round(per_query + time.perf_counter() - t, 3)
             steps.append(step)
             yield step
 
-    return Research(steps=steps, plan_source=the_plan.source, plan_note=the_plan.reason,
-                    sources=interleave([s.sources for s in steps]),
-                    reasoning_tokens=sum(c.completion_tokens for c in counted))
+    return Research(
+        steps=steps,
+        plan_source=the_plan.source,
+        plan_note=the_plan.reason,
+        sources=interleave([s.sources for s in steps]),
+        reasoning_tokens=sum(c.completion_tokens for c in counted),
+    )
 
 
 def interleave(lists: Sequence[list[Source]]) -> list[Source]:
@@ -166,8 +201,9 @@ def _partial_answer(llm: LLM, query: str, sources: list[Source], completion: Com
     cached system-message prefix is shared); "" when the model fails or declines."""
     messages = prompt.build_messages(query, sources[:PARTIAL_SOURCES], style="partial")
     try:
-        with closing(llm.stream(messages, max_tokens=PARTIAL_MAX_TOKENS, temperature=0.0,
-                                 completion=completion)) as tokens:
+        with closing(
+            llm.stream(messages, max_tokens=PARTIAL_MAX_TOKENS, temperature=0.0, completion=completion)
+        ) as tokens:
             text = "".join(tokens)
     except GroundglassError as exc:
         log.info("partial_answer_failed", query=query, error=exc.message)

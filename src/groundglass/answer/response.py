@@ -25,8 +25,14 @@ def new_id() -> str:
 def attribution(answer: Answer) -> list[dict[str, Any]]:
     """Per sentence: its text, the markers it is measured against, its support score and verdict."""
     return [
-        {"sentence": a.text, "citations": a.citations, "support": a.support, "supported": a.supported,
-         "unsupported_values": a.unsupported_values, "restates_question": a.restates_question}
+        {
+            "sentence": a.text,
+            "citations": a.citations,
+            "support": a.support,
+            "supported": a.supported,
+            "unsupported_values": a.unsupported_values,
+            "restates_question": a.restates_question,
+        }
         for a in answer.attribution
     ]
 
@@ -37,11 +43,13 @@ def to_perplexity_json(answer: Answer, id: str | None = None, created: int | Non
         "model": answer.model,
         "created": int(time.time()) if created is None else created,
         "object": "chat.completion",
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": answer.content},
-            "finish_reason": answer.finish_reason,
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.content},
+                "finish_reason": answer.finish_reason,
+            }
+        ],
         "citations": [s.url for s in answer.sources],
         "search_results": [s.search_result() for s in answer.sources],
         "usage": answer.usage.as_dict(),

@@ -53,8 +53,13 @@ class Found:
         first = self.reports[0]
         used = sorted({p for r in self.reports for p in r.providers_used})
         failed = sorted({p for r in self.reports for p in r.providers_failed} - set(used))
-        return {"context_size": first.context_size, "providers_used": used, "providers_failed": failed,
-                "error": self.error, "queries": [r.as_dict() for r in self.reports]}
+        return {
+            "context_size": first.context_size,
+            "providers_used": used,
+            "providers_failed": failed,
+            "error": self.error,
+            "queries": [r.as_dict() for r in self.reports],
+        }
 
 
 def merge(each: Sequence[Found]) -> Found:
@@ -66,8 +71,14 @@ def merge(each: Sequence[Found]) -> Found:
     if not sources:
         reasons = [f.error for f in each if f.error]
         error = "; ".join(dict.fromkeys(reasons)) or ("the web search found nothing" if reports else None)
-    return Found(sources=sources, queries=[q for f in each for q in f.queries], top_k=first.top_k,
-                 context_tokens=first.context_tokens, reports=reports, error=error)
+    return Found(
+        sources=sources,
+        queries=[q for f in each for q in f.queries],
+        top_k=first.top_k,
+        context_tokens=first.context_tokens,
+        reports=reports,
+        error=error,
+    )
 
 
 def source_filter(filters: SearchFilters | None, undated: str = "drop") -> Callable[[Source], bool] | None:
@@ -76,8 +87,10 @@ def source_filter(filters: SearchFilters | None, undated: str = "drop") -> Calla
         return None
 
     def keep(source: Source) -> bool:
-        return (filters.check_domain(source.url) is None
-                and filters.check_date(source.date, undated=undated) is None)
+        return (
+            filters.check_domain(source.url) is None
+            and filters.check_date(source.date, undated=undated) is None
+        )
 
     return keep
 
@@ -102,8 +115,9 @@ def fuse(rankings: Sequence[list[Source]]) -> list[Source]:
     return out
 
 
-def search_index_each(index: LocalIndex, queries: Sequence[str], k: int,
-                      keep: Callable[[Source], bool] | None = None) -> list[Found]:
+def search_index_each(
+    index: LocalIndex, queries: Sequence[str], k: int, keep: Callable[[Source], bool] | None = None
+) -> list[Found]:
     """Hybrid search of the local index for each query, filtered by ``keep``: one Found per query."""
     out = []
     for query in queries:
@@ -115,8 +129,9 @@ def search_index_each(index: LocalIndex, queries: Sequence[str], k: int,
     return out
 
 
-def search_index(index: LocalIndex, queries: Sequence[str], k: int,
-                 keep: Callable[[Source], bool] | None = None) -> Found:
+def search_index(
+    index: LocalIndex, queries: Sequence[str], k: int, keep: Callable[[Source], bool] | None = None
+) -> Found:
     """Hybrid search of the local index for each query, filtered by ``keep``, fused."""
     each = search_index_each(index, queries, k, keep)
     return Found(sources=fuse([f.sources for f in each]), queries=list(queries))
@@ -125,8 +140,14 @@ def search_index(index: LocalIndex, queries: Sequence[str], k: int,
 class WebSearch:
     """Web searches for every query, started at once (background threads); ``result`` waits."""
 
-    def __init__(self, retriever: WebRetriever, queries: Sequence[str], filters: SearchFilters | None,
-                 context_size: str | None, top_k: int | None = None) -> None:
+    def __init__(
+        self,
+        retriever: WebRetriever,
+        queries: Sequence[str],
+        filters: SearchFilters | None,
+        context_size: str | None,
+        top_k: int | None = None,
+    ) -> None:
         self.queries = list(queries)
         self._futures = [retriever.submit(q, filters, context_size, top_k=top_k) for q in self.queries]
 
@@ -142,9 +163,20 @@ class WebSearch:
                     f"the web search for {query!r} did not finish within {WEB_TIMEOUT_S:g} s",
                     "retry when the machine is less busy, or read fewer pages: a lower "
                     "web_search_options.search_context_size (search.context_size in config.toml)",
-                    status=504, code="search_timeout", param="search") from exc
-            out.append(Found(sources=sources, queries=[query], top_k=report.top_k,
-                             context_tokens=report.context_tokens, reports=[report], error=report.error))
+                    status=504,
+                    code="search_timeout",
+                    param="search",
+                ) from exc
+            out.append(
+                Found(
+                    sources=sources,
+                    queries=[query],
+                    top_k=report.top_k,
+                    context_tokens=report.context_tokens,
+                    reports=[report],
+                    error=report.error,
+                )
+            )
         return out
 
     def result(self) -> Found:
@@ -154,4 +186,3 @@ class WebSearch:
     def cancel(self) -> None:
         for f in self._futures:
             f.cancel()
-

@@ -34,8 +34,9 @@ def split_sentences(text: str) -> list[str]:
             before = line[start:end]
             last_word = before.rsplit(None, 1)[-1].rstrip(".!?…\"'”’)]").lower() if before.strip() else ""
             # "Dr. Smith", "e.g. This", initials "J. R. R. Tolkien": not boundaries
-            if m.group(1).startswith(".") and (last_word in ABBREVIATIONS or
-                                               (len(last_word) == 1 and last_word.isalpha())):
+            if m.group(1).startswith(".") and (
+                last_word in ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha())
+            ):
                 continue
             piece = line[start:end].strip()
             if piece:

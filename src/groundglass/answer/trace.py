@@ -53,8 +53,10 @@ class Trace:
         if coverage is None:
             return
         if reused:
-            yield from self._line(f"The sources of earlier turns answer this (similarity "
-                                  f"{coverage.best:.2f}): {len(coverage.kept)} reused, no new search.")
+            yield from self._line(
+                f"The sources of earlier turns answer this (similarity "
+                f"{coverage.best:.2f}): {len(coverage.kept)} reused, no new search."
+            )
         else:
             yield from self._line(f"Earlier sources still relevant: {len(coverage.kept)}; searching afresh.")
 
@@ -71,15 +73,20 @@ class Trace:
             self.text += "</think>\n\n"
             yield Token("</think>\n\n")
 
-    def summary(self, effort: EffortPreset, query: str, research: Research | None, reused: bool,
-                shown: bool) -> dict[str, Any] | None:
+    def summary(
+        self, effort: EffortPreset, query: str, research: Research | None, reused: bool, shown: bool
+    ) -> dict[str, Any] | None:
         """The reasoning as data; None for a plain one-search question (nothing to show)."""
         if not (shown or research or reused or self.rewrite or self.coverage):
             return None
         out: dict[str, Any] = {"effort": effort.name, "query": query, "reused_sources": reused}
         if self.rewrite is not None:
-            out["rewrite"] = {"query": self.rewrite.query, "rewritten": self.rewrite.rewritten,
-                              "method": self.rewrite.method, "reason": self.rewrite.reason}
+            out["rewrite"] = {
+                "query": self.rewrite.query,
+                "rewritten": self.rewrite.rewritten,
+                "method": self.rewrite.method,
+                "reason": self.rewrite.reason,
+            }
         if self.coverage is not None:
             out["earlier_sources"] = {"best_similarity": self.coverage.best, "kept": len(self.coverage.kept)}
         if research is not None:

@@ -25,8 +25,13 @@ class Source:
     snippet: str = ""  # short excerpt for display
 
     def search_result(self) -> dict[str, Any]:
-        return {"title": self.title, "url": self.url, "date": self.date,
-                "snippet": self.snippet or self.text[:300], "score": round(self.score, 4)}
+        return {
+            "title": self.title,
+            "url": self.url,
+            "date": self.date,
+            "snippet": self.snippet or self.text[:300],
+            "score": round(self.score, 4),
+        }
 
 
 @dataclass
@@ -101,8 +106,12 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
     def as_dict(self) -> dict[str, int]:
-        out = {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-               "total_tokens": self.total_tokens, "num_search_queries": self.num_search_queries}
+        out = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "num_search_queries": self.num_search_queries,
+        }
         if self.reasoning_tokens:
             out["reasoning_tokens"] = self.reasoning_tokens
         if self.cached_tokens:

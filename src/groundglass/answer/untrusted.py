@@ -32,14 +32,18 @@ _PATTERNS = [
     r"(with\s+)?(the\s+)?(word|phrase|text|string|exactly|only)\b",
     r"\b(reply|respond|answer|output)\s+only\b",
     # role and mode changes: "you are now", "act as", "developer mode", "jailbreak"
-    r"\byou are now\b", r"\bfrom now on,? you\b", r"\b(developer|god|dan|jailbreak) mode\b",
-    r"\bnew (system )?instructions?\b", r"\b(reveal|print|show|repeat)\b[^.!?]{0,30}\bsystem prompt\b",
+    r"\byou are now\b",
+    r"\bfrom now on,? you\b",
+    r"\b(developer|god|dan|jailbreak) mode\b",
+    r"\bnew (system )?instructions?\b",
+    r"\b(reveal|print|show|repeat)\b[^.!?]{0,30}\bsystem prompt\b",
     # speaking to the model: "note to AI assistants", "attention language models", "SYSTEM:"
     r"\b(note|message|attention|instructions?)\s+(to|for)\s+(all\s+)?(ai|llms?|language models?|assistants?|"
     r"chatbots?|the model)\b",
     r"(^|[\s>])(system|assistant)\s*:\s",
     # steering citations or content: "cite source [9]", "do not mention X"
-    r"\bcite\s+(only\s+)?(source\s+)?\[\d+\]", r"\bdo not (mention|cite|reveal|disclose)\b",
+    r"\bcite\s+(only\s+)?(source\s+)?\[\d+\]",
+    r"\bdo not (mention|cite|reveal|disclose)\b",
 ]
 _INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
 

@@ -26,8 +26,9 @@ log = get_logger(__name__)
 MIN_ANSWER_TOKENS = 32
 
 
-def write_checked(job: Job, messages: list[ChatMessage], completion: Completion,
-                   sources: list[Source]) -> Generator[Event, None, tuple[str, dict[str, Any]]]:
+def write_checked(
+    job: Job, messages: list[ChatMessage], completion: Completion, sources: list[Source]
+) -> Generator[Event, None, tuple[str, dict[str, Any]]]:
     """The answer, streamed a sentence at a time as each passes its check (:mod:`checked`): what
     the model adds must be in the sources it cites. A draft whose first claim fails is never shown:
     the model is asked once more with the problem and the closest source sentence pointed out, and
@@ -51,8 +52,7 @@ def write_checked(job: Job, messages: list[ChatMessage], completion: Completion,
             return "".join(shown).strip(), report
         failed = gate.failed
         report["rejected"].append(failed.as_dict())
-        log.info("draft_rejected", reason=failed.reason, values=failed.values,
-                 sentence=failed.sentence[:200])
+        log.info("draft_rejected", reason=failed.reason, values=failed.values, sentence=failed.sentence[:200])
         hint = closest_sentence(job, sources)
         attempt_messages = prompt.retry_messages(messages, gate.draft, failed.reason, failed.values, hint)
     report["declined"] = True
@@ -62,26 +62,38 @@ def write_checked(job: Job, messages: list[ChatMessage], completion: Completion,
     yield Token(prompt.DECLINE)
     return prompt.DECLINE, report
 
+
 def closest_sentence(job: Job, sources: list[Source]) -> tuple[int, str] | None:
     from groundglass.answer.embeddings import get_embedder
 
     return checked.closest_sentence(job.question, sources, get_embedder())
 
+
 def check_cancelled(job: Job) -> None:
     if job.request.cancel is not None and job.request.cancel.is_set():
         raise GroundglassError("the answer was cancelled", status=499, code="cancelled")
 
-def generate(job: Job, messages: list[ChatMessage], completion: Completion,
-              n_sources: int, gate: checked.SentenceGate) -> Iterator[str]:
+
+def generate(
+    job: Job, messages: list[ChatMessage], completion: Completion, n_sources: int, gate: checked.SentenceGate
+) -> Iterator[str]:
     """The model's text as it comes, with markers that match no source taken out, held by ``gate``
     until each sentence has passed its check; stopped when the model loops or the gate fails."""
     markers = cite.MarkerFilter(n_sources)
     repetition = checked.RepetitionGuard()
     max_tokens = room_to_answer(job, messages)
     first = "first_token_s" not in job.timings
-    with closing(job.llm.stream(messages, max_tokens=max_tokens, temperature=job.temperature,
-                                top_p=job.request.top_p, stop=job.request.stop,
-                                completion=completion, cancel=job.request.cancel)) as tokens:
+    with closing(
+        job.llm.stream(
+            messages,
+            max_tokens=max_tokens,
+            temperature=job.temperature,
+            top_p=job.request.top_p,
+            stop=job.request.stop,
+            completion=completion,
+            cancel=job.request.cancel,
+        )
+    ) as tokens:
         for raw in tokens:
             check_cancelled(job)
             text = markers.feed(raw)
@@ -105,21 +117,31 @@ def generate(job: Job, messages: list[ChatMessage], completion: Completion,
                 yield piece
     job.lap("generate_s")
 
-def generate_json(job: Job, messages: list[ChatMessage], schema: dict[str, Any],
-                   completion: Completion) -> str:
+
+def generate_json(
+    job: Job, messages: list[ChatMessage], schema: dict[str, Any], completion: Completion
+) -> str:
     """The answer as JSON that ``schema`` accepts (a StructuredOutputError when the model fails)."""
-    value = job.llm.complete_json(messages, schema, max_tokens=room_to_answer(job, messages),
-                                  temperature=job.temperature, completion=completion)
+    value = job.llm.complete_json(
+        messages,
+        schema,
+        max_tokens=room_to_answer(job, messages),
+        temperature=job.temperature,
+        completion=completion,
+    )
     job.lap("first_token_s")
     job.lap("generate_s")
     return json.dumps(value, ensure_ascii=False)
+
 
 def room_to_answer(job: Job, messages: list[ChatMessage]) -> int:
     """``max_tokens``, cut so that prompt + answer fit the model's context window."""
     used = sum(job.llm.count_tokens(m.content) for m in messages) + 24
     room = job.llm.context_length - used
     if room < MIN_ANSWER_TOKENS:
-        raise GroundglassError(f"the prompt ({used} tokens) leaves no room to answer in the model's "
-                               f"{job.llm.context_length}-token context",
-                               "lower retrieval.context_tokens or raise llm.context_length")
+        raise GroundglassError(
+            f"the prompt ({used} tokens) leaves no room to answer in the model's "
+            f"{job.llm.context_length}-token context",
+            "lower retrieval.context_tokens or raise llm.context_length",
+        )
     return min(job.max_tokens, room)

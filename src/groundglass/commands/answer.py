@@ -120,8 +120,10 @@ def answer_in_terminal(engine: Engine, request: AskRequest, out: TextIO | None =
         status(f"web search: {used}{failed}")
     if answer.declined and not answer.sources and request.search == "index":
         index = request.index or engine.settings.retrieval.index
-        status(f"(nothing in index {index!r} is close enough to the question; add documents with "
-                f"`groundglass index add PATH --index {index}`)")
+        status(
+            f"(nothing in index {index!r} is close enough to the question; add documents with "
+            f"`groundglass index add PATH --index {index}`)"
+        )
     return answer
 
 
@@ -152,39 +154,60 @@ def settings_from(config: Path | None) -> Settings:
 
 def ask(
     question: str = typer.Argument("", help="The question, in quotes (may be left out with --image)."),
-    search: str = typer.Option("index", "--search", "-s",
-                               help="Where to search: index (a local index) or web (the search providers "
-                                    "of the config's [search] section)."),
-    index: str | None = typer.Option(None, "--index", "-i",
-                                     help="Local index to search (setting: retrieval.index)."),
-    image: list[str] = typer.Option([], "--image",
-                                    help="An image that drives the search: a file, an http(s) URL or a "
-                                         "data: URI. Repeat for several."),
-    domain: list[str] = typer.Option([], "--domain",
-                                     help="Only this domain; a leading - excludes it (--domain=-reddit.com). "
-                                          "Repeat for several."),
+    search: str = typer.Option(
+        "index",
+        "--search",
+        "-s",
+        help="Where to search: index (a local index) or web (the search providers "
+        "of the config's [search] section).",
+    ),
+    index: str | None = typer.Option(
+        None, "--index", "-i", help="Local index to search (setting: retrieval.index)."
+    ),
+    image: list[str] = typer.Option(
+        [],
+        "--image",
+        help="An image that drives the search: a file, an http(s) URL or a data: URI. Repeat for several.",
+    ),
+    domain: list[str] = typer.Option(
+        [],
+        "--domain",
+        help="Only this domain; a leading - excludes it (--domain=-reddit.com). Repeat for several.",
+    ),
     recency: str | None = typer.Option(None, "--recency", help="hour | day | week | month | year."),
     after: str | None = typer.Option(None, "--after", help="Published on or after this date (YYYY-MM-DD)."),
     before: str | None = typer.Option(None, "--before", help="Published on or before this date."),
-    language: list[str] = typer.Option([], "--language", help="Only pages in this language (e.g. en). "
-                                                              "Repeat for several."),
+    language: list[str] = typer.Option(
+        [], "--language", help="Only pages in this language (e.g. en). Repeat for several."
+    ),
     search_context_size: str | None = typer.Option(
-        None, "--search-context-size",
-        help="Web: low | medium | high: pages read, text given to the model (search.context_size)."),
+        None,
+        "--search-context-size",
+        help="Web: low | medium | high: pages read, text given to the model (search.context_size).",
+    ),
     model: str | None = typer.Option(
-        None, "--model", "-m",
-        help="default | fast | tiny | PATH.gguf | openai:MODEL@BASE_URL (setting: llm.model)."),
+        None,
+        "--model",
+        "-m",
+        help="default | fast | tiny | PATH.gguf | openai:MODEL@BASE_URL (setting: llm.model).",
+    ),
     reasoning_effort: str | None = typer.Option(
-        None, "--reasoning-effort", "-e",
+        None,
+        "--reasoning-effort",
+        "-e",
         help="minimal | low | medium | high: sub-queries, search rounds, a <think> trace "
-             "(setting: reasoning.default_effort)."),
-    related: bool | None = typer.Option(None, "--related/--no-related",
-                                        help="Suggest follow-up questions the sources can answer."),
+        "(setting: reasoning.default_effort).",
+    ),
+    related: bool | None = typer.Option(
+        None, "--related/--no-related", help="Suggest follow-up questions the sources can answer."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print one Perplexity-shaped JSON object."),
-    top_k: int | None = typer.Option(None, "--top-k",
-                                     help="Most sources given to the model (setting: retrieval.top_k)."),
-    max_tokens: int | None = typer.Option(None, "--max-tokens",
-                                          help="Longest answer, in tokens (setting: llm.max_tokens)."),
+    top_k: int | None = typer.Option(
+        None, "--top-k", help="Most sources given to the model (setting: retrieval.top_k)."
+    ),
+    max_tokens: int | None = typer.Option(
+        None, "--max-tokens", help="Longest answer, in tokens (setting: llm.max_tokens)."
+    ),
     config: Path | None = typer.Option(None, "--config", help="Config file (TOML)."),
 ) -> None:
     """Answer QUESTION from a local index or the web, with numbered citations like [1]."""
@@ -194,16 +217,28 @@ def ask(
     from groundglass.answer.vision import ImageInput
 
     if not question.strip() and not image:
-        raise GroundglassError("the question is empty", 'ask something, e.g. groundglass ask "Who was Ada '
-                               'Lovelace?" (or give an image with --image PATH)')
-    filters = SearchFilters.build(domains=domain, recency=recency, after=after, before=before,
-                                  languages=language)
+        raise GroundglassError(
+            "the question is empty",
+            'ask something, e.g. groundglass ask "Who was Ada '
+            'Lovelace?" (or give an image with --image PATH)',
+        )
+    filters = SearchFilters.build(
+        domains=domain, recency=recency, after=after, before=before, languages=language
+    )
     engine = Engine(settings_from(config))
-    request = AskRequest.from_question(question, index=index, model=model, top_k=top_k, max_tokens=max_tokens,
-                                       search=search, search_filters=filters,
-                                       search_context_size=search_context_size,
-                                       images=[ImageInput.from_cli(v) for v in image],
-                                       reasoning_effort=reasoning_effort, return_related_questions=related)
+    request = AskRequest.from_question(
+        question,
+        index=index,
+        model=model,
+        top_k=top_k,
+        max_tokens=max_tokens,
+        search=search,
+        search_filters=filters,
+        search_context_size=search_context_size,
+        images=[ImageInput.from_cli(v) for v in image],
+        reasoning_effort=reasoning_effort,
+        return_related_questions=related,
+    )
     if json_out:
         answer_as_json(engine, request)
     else:
@@ -212,8 +247,9 @@ def ask(
 
 def demo(
     question: str = typer.Option(DEMO_QUESTION, "--question", help="What to ask."),
-    question_short: str | None = typer.Option(None, "-q", hidden=True,
-                                              help="Deprecated: -q means --quiet elsewhere; use --question."),
+    question_short: str | None = typer.Option(
+        None, "-q", hidden=True, help="Deprecated: -q means --quiet elsewhere; use --question."
+    ),
     model: str = typer.Option("default", "--model", "-m", help="Model spec for the answer."),
     config: Path | None = typer.Option(None, "--config", help="Config file (TOML)."),
 ) -> None:
@@ -267,11 +303,14 @@ def ensure_demo_index(settings: Settings) -> None:
             status(f"    ready: {stats['documents']:,} documents, {stats['chunks']:,} chunks (built before)")
             return
         if stats["documents"] and not have:
-            status(f"    index {DEMO_INDEX!r} holds your own {stats['documents']:,} documents: "
-                    "using it as it is")
+            status(
+                f"    index {DEMO_INDEX!r} holds your own {stats['documents']:,} documents: using it as it is"
+            )
             return
-        status(f"    building: {want - have:,} summaries to embed (a few minutes on 2 cores; "
-                "Ctrl-C is safe, the next run resumes)")
+        status(
+            f"    building: {want - have:,} summaries to embed (a few minutes on 2 cores; "
+            "Ctrl-C is safe, the next run resumes)"
+        )
         report = add_sources(index, [DEMO_SOURCE], progress=True)
         status(f"    {report.summary()}")
 

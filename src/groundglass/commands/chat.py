@@ -24,8 +24,9 @@ def chat(
     search: str = typer.Option("index", "--search", "-s", help="Where to search: index or web."),
     index: str | None = typer.Option(None, "--index", "-i", help="Local index (setting: retrieval.index)."),
     model: str | None = typer.Option(None, "--model", "-m", help="Model spec (setting: llm.model)."),
-    reasoning_effort: str | None = typer.Option(None, "--reasoning-effort", "-e",
-                                                help="minimal | low | medium | high."),
+    reasoning_effort: str | None = typer.Option(
+        None, "--reasoning-effort", "-e", help="minimal | low | medium | high."
+    ),
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="Longest answer per turn, in tokens."),
     config: Path | None = typer.Option(None, "--config", help="Config file (TOML)."),
 ) -> None:
@@ -60,9 +61,15 @@ def chat(
             continue
         if not interactive:
             typer.echo(f"\n> {text}")
-        request = AskRequest(messages=[*messages, Message("user", text)], index=index, model=model,
-                             max_tokens=max_tokens, search=search, reasoning_effort=reasoning_effort,
-                             prior_sources=gathered[:MAX_PRIOR_SOURCES])
+        request = AskRequest(
+            messages=[*messages, Message("user", text)],
+            index=index,
+            model=model,
+            max_tokens=max_tokens,
+            search=search,
+            reasoning_effort=reasoning_effort,
+            prior_sources=gathered[:MAX_PRIOR_SOURCES],
+        )
         try:
             answer = answer_in_terminal(engine, request)
         except GroundglassError as exc:  # one bad turn does not end the conversation

@@ -12,13 +12,16 @@ from pathlib import Path
 
 import typer
 
-dreambooth_app = typer.Typer(help="Personalise a Stable Diffusion model from a few photos.",
-                             no_args_is_help=True)
+dreambooth_app = typer.Typer(
+    help="Personalise a Stable Diffusion model from a few photos.", no_args_is_help=True
+)
 
 
 @dreambooth_app.command(
-    "fit", add_help_option=False,
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
+    "fit",
+    add_help_option=False,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+)
 def fit(ctx: typer.Context) -> None:
     """Train: --config run.yaml [--print_config] [--ckpt_path last] [--KEY VALUE ...]; --help lists all."""
     from groundglass.dreambooth.fit import run_fit
@@ -34,8 +37,9 @@ def bench(
     train_steps: int = typer.Option(20, "--train-steps", help="Optimizer steps to time."),
     steps: int | None = typer.Option(None, "--steps", hidden=True, help="Deprecated: --train-steps."),
     warmup: int = typer.Option(3, "--warmup", help="Untimed optimizer steps first."),
-    compare: bool = typer.Option(False, "--compare",
-                                 help="Also measure the naive baseline (no caching, two forward passes)."),
+    compare: bool = typer.Option(
+        False, "--compare", help="Also measure the naive baseline (no caching, two forward passes)."
+    ),
 ) -> None:
     """Training speed (steps/s, s/step) and peak memory of a fit config; --compare adds a naive baseline."""
     from groundglass.commands.renamed import old_spelling
@@ -44,8 +48,12 @@ def bench(
     steps = old_spelling(steps, "--steps", "--train-steps", train_steps)
     results = run_bench(config, steps=steps, warmup=warmup, compare=compare)
     device = results[0].device
-    print(format_results(results, title=f"DreamBooth bench: {config} on {device}, {steps} timed steps "
-                                        f"after {warmup} warm-up"))
+    print(
+        format_results(
+            results,
+            title=f"DreamBooth bench: {config} on {device}, {steps} timed steps after {warmup} warm-up",
+        )
+    )
 
 
 @dreambooth_app.command("tiny")
@@ -60,22 +68,26 @@ def tiny(
     from groundglass.errors import GroundglassError
 
     if prediction_type not in ("epsilon", "v_prediction"):
-        raise GroundglassError(f"--prediction-type {prediction_type!r} is not supported",
-                               "use epsilon or v_prediction")
+        raise GroundglassError(
+            f"--prediction-type {prediction_type!r} is not supported", "use epsilon or v_prediction"
+        )
     out = build_tiny_pipeline(folder, seed=seed, prediction_type=prediction_type, sample_size=resolution)
     print(out)
 
 
 @dreambooth_app.command("demo")
 def demo(
-    out: Path = typer.Option(Path("runs/dreambooth-demo"), "--out",
-                             help="Folder for the grid, table and run."),
+    out: Path = typer.Option(
+        Path("runs/dreambooth-demo"), "--out", help="Folder for the grid, table and run."
+    ),
     train_steps: int = typer.Option(300, "--train-steps", help="DreamBooth optimizer steps."),
     steps: int | None = typer.Option(None, "--steps", hidden=True, help="Deprecated: --train-steps."),
-    prior_loss_weight: float = typer.Option(1.0, "--prior-loss-weight",
-                                            help="λ of prior preservation (0: off)."),
-    train_text_encoder: bool = typer.Option(False, "--train-text-encoder",
-                                            help="Train the text encoder too."),
+    prior_loss_weight: float = typer.Option(
+        1.0, "--prior-loss-weight", help="λ of prior preservation (0: off)."
+    ),
+    train_text_encoder: bool = typer.Option(
+        False, "--train-text-encoder", help="Train the text encoder too."
+    ),
     seed: int = typer.Option(0, "--seed", help="Run seed."),
 ) -> None:
     """Personalise the embedded toy-world model on a bundled subject (a star) in minutes on a CPU."""
@@ -86,19 +98,25 @@ def demo(
 
     steps = old_spelling(steps, "--steps", "--train-steps", train_steps)
     if steps < 1:
-        raise GroundglassError(f"--train-steps must be at least 1 (got {steps})",
-                               "pass e.g. --train-steps 200")
+        raise GroundglassError(
+            f"--train-steps must be at least 1 (got {steps})", "pass e.g. --train-steps 200"
+        )
     if prior_loss_weight < 0:
-        raise GroundglassError(f"--prior-loss-weight must be >= 0 (got {prior_loss_weight})",
-                               "pass 1.0 (on) or 0 (off)")
+        raise GroundglassError(
+            f"--prior-loss-weight must be >= 0 (got {prior_loss_weight})", "pass 1.0 (on) or 0 (off)"
+        )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from groundglass.dreambooth.world.demo import run_demo
     from groundglass.dreambooth.world.personalise import RunSettings
 
     if (out / "run" / "checkpoints" / "last.ckpt").exists():
         raise GroundglassError(f"{out} already holds a demo run", "pass another --out folder or delete it")
-    run_demo(out, settings=RunSettings(steps=steps, prior_loss_weight=prior_loss_weight,
-                                       train_text_encoder=train_text_encoder, seed=seed))
+    run_demo(
+        out,
+        settings=RunSettings(
+            steps=steps, prior_loss_weight=prior_loss_weight, train_text_encoder=train_text_encoder, seed=seed
+        ),
+    )
 
 
 def register(app: typer.Typer) -> None:

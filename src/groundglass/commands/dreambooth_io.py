@@ -190,8 +190,9 @@ def export(
     out: Path = typer.Option(..., "--out", help="Output folder (becomes a diffusers folder)."),
     fmt: str = typer.Option("all", "--format", help="diffusers, single-file, lora, or all."),
     half: bool = typer.Option(False, "--half", help="Save weights in float16 (half the size)."),
-    use_ema: bool = typer.Option(True, "--use-ema/--no-use-ema",
-                                 help="Export the EMA weights if the run kept them."),
+    use_ema: bool = typer.Option(
+        True, "--use-ema/--no-use-ema", help="Export the EMA weights if the run kept them."
+    ),
     ema: bool | None = typer.Option(None, "--ema/--no-ema", hidden=True, help="Deprecated: --use-ema."),
     name: str | None = typer.Option(
         None, "--name", help="Single-file name (default: the --out folder's name)."

@@ -35,12 +35,15 @@ def _size(n: int) -> str:
 def add(
     sources: list[str] = typer.Argument(..., help="Files, folders, http(s) start URLs, builtin:wikipedia."),
     index: str | None = typer.Option(None, "--index", "-i", help=INDEX_HELP),
-    max_pages: int | None = typer.Option(None, "--max-pages", min=1,
-                                         help="Crawl: pages per site (crawl.max_pages)."),
-    max_depth: int | None = typer.Option(None, "--max-depth", min=0,
-                                         help="Crawl: link depth (crawl.max_depth)."),
-    allow_private: bool = typer.Option(False, "--allow-private",
-                                       help="Crawl: allow private/loopback addresses (crawl.allow_private)."),
+    max_pages: int | None = typer.Option(
+        None, "--max-pages", min=1, help="Crawl: pages per site (crawl.max_pages)."
+    ),
+    max_depth: int | None = typer.Option(
+        None, "--max-depth", min=0, help="Crawl: link depth (crawl.max_depth)."
+    ),
+    allow_private: bool = typer.Option(
+        False, "--allow-private", help="Crawl: allow private/loopback addresses (crawl.allow_private)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     config: Path | None = CONFIG_OPTION,
 ) -> None:
@@ -51,16 +54,23 @@ def add(
     from groundglass.answer.index import IngestReport, LocalIndex, add_sources
     from groundglass.config import load_settings
 
-    settings = load_settings(config, crawl__max_pages=max_pages, crawl__max_depth=max_depth,
-                             crawl__allow_private=True if allow_private else None)
+    settings = load_settings(
+        config,
+        crawl__max_pages=max_pages,
+        crawl__max_depth=max_depth,
+        crawl__allow_private=True if allow_private else None,
+    )
     name = index or settings.retrieval.index
     report = IngestReport()
     with LocalIndex.open(settings, name, create=True) as idx:
         try:
             add_sources(idx, list(sources), progress=not quiet, report=report)
         except KeyboardInterrupt:
-            typer.echo(f"interrupted: {report.added + report.updated} documents saved in index '{name}'; "
-                       "run the same command again to continue", err=True)
+            typer.echo(
+                f"interrupted: {report.added + report.updated} documents saved in index '{name}'; "
+                "run the same command again to continue",
+                err=True,
+            )
             raise
     typer.echo(f"index '{name}': {report.summary()}")
     if report.skipped and quiet:

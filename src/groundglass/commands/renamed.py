@@ -17,6 +17,9 @@ def old_spelling(old_value: T | None, old: str, new: str, value: T) -> T:
     """``old_value`` when the old spelling ``old`` was given (warning to use ``new``), else ``value``."""
     if old_value is None:
         return value
-    typer.secho(f"warning: {old} is deprecated and goes away in the next release; use {new}",
-                err=True, fg=typer.colors.YELLOW)
+    typer.secho(
+        f"warning: {old} is deprecated and goes away in the next release; use {new}",
+        err=True,
+        fg=typer.colors.YELLOW,
+    )
     return old_value

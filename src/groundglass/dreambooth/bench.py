@@ -39,8 +39,16 @@ from typing import Any
 from groundglass.errors import GroundglassError
 
 VARIANTS = ("config", "naive")
-NAIVE_OVERRIDES = ("--model.cache_latents", "false", "--model.cache_text_embeddings", "false",
-                   "--model.channels_last", "false", "--model.compile", "false")
+NAIVE_OVERRIDES = (
+    "--model.cache_latents",
+    "false",
+    "--model.cache_text_embeddings",
+    "false",
+    "--model.channels_last",
+    "false",
+    "--model.compile",
+    "false",
+)
 
 
 @dataclasses.dataclass
@@ -125,8 +133,9 @@ def _timer_callback(warmup: int) -> Any:
         def on_train_start(self, trainer: Any, pl_module: Any) -> None:
             self._last = trainer.global_step
 
-        def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
-                               batch_idx: int) -> None:
+        def on_train_batch_end(
+            self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+        ) -> None:
             step = trainer.global_step
             if step == self._last:  # mid-accumulation
                 return
@@ -148,8 +157,9 @@ def _timer_callback(warmup: int) -> Any:
     return BenchTimer()
 
 
-def measure(config: Path, variant: str, *, steps: int, warmup: int, extra_args: list[str] | None = None
-            ) -> BenchResult:
+def measure(
+    config: Path, variant: str, *, steps: int, warmup: int, extra_args: list[str] | None = None
+) -> BenchResult:
     """Train ``config`` for ``warmup + steps`` steps in this process and time the last ``steps``."""
     import logging
     import warnings
@@ -164,13 +174,35 @@ def measure(config: Path, variant: str, *, steps: int, warmup: int, extra_args: 
     if variant not in VARIANTS:
         raise GroundglassError(f"unknown bench variant {variant!r}", f"use one of {', '.join(VARIANTS)}")
     with tempfile.TemporaryDirectory(prefix="groundglass-bench-") as tmp:
-        args = ["--config", str(config), *(extra_args or []),
-                "--trainer.max_steps", str(warmup + steps), "--trainer.default_root_dir", tmp,
-                "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
-                "--trainer.enable_model_summary", "false",
-                "--checkpoint.dirpath", str(Path(tmp) / "checkpoints"), "--checkpoint.save_last", "false",
-                "--checkpoint.save_top_k", "0", "--checkpoint.every_n_train_steps", "0",
-                "--sampling.every_n_steps", "0", "--sampling.at_end", "false", "--ckpt_path", "null"]
+        args = [
+            "--config",
+            str(config),
+            *(extra_args or []),
+            "--trainer.max_steps",
+            str(warmup + steps),
+            "--trainer.default_root_dir",
+            tmp,
+            "--trainer.logger",
+            "false",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.enable_model_summary",
+            "false",
+            "--checkpoint.dirpath",
+            str(Path(tmp) / "checkpoints"),
+            "--checkpoint.save_last",
+            "false",
+            "--checkpoint.save_top_k",
+            "0",
+            "--checkpoint.every_n_train_steps",
+            "0",
+            "--sampling.every_n_steps",
+            "0",
+            "--sampling.at_end",
+            "false",
+            "--ckpt_path",
+            "null",
+        ]
         model_class: type[DreamBoothModule] = DreamBoothModule
         if variant == "naive":
             args += list(NAIVE_OVERRIDES)
@@ -181,23 +213,51 @@ def measure(config: Path, variant: str, *, steps: int, warmup: int, extra_args: 
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
         device = cli.model.device
         if not timer.steps:
-            raise GroundglassError(f"the {variant} run stopped before its timed steps",
-                                   "check the config trains on its own with `groundglass dreambooth fit`")
+            raise GroundglassError(
+                f"the {variant} run stopped before its timed steps",
+                "check the config trains on its own with `groundglass dreambooth fit`",
+            )
         report = getattr(cli.model, "cache_report", {}) or {}
         cached = [*report.get("latents", []), *(["text embeddings"] if report.get("text_embeddings") else [])]
-        return BenchResult(variant=variant, device=str(device), steps=timer.steps, seconds=timer.seconds,
-                           peak_memory_mb=timer.peak_mb,
-                           memory_kind="CUDA peak allocated" if device.type == "cuda" else "peak RSS",
-                           cached=cached, cpu_seconds=timer.cpu_seconds)
+        return BenchResult(
+            variant=variant,
+            device=str(device),
+            steps=timer.steps,
+            seconds=timer.seconds,
+            peak_memory_mb=timer.peak_mb,
+            memory_kind="CUDA peak allocated" if device.type == "cuda" else "peak RSS",
+            cached=cached,
+            cpu_seconds=timer.cpu_seconds,
+        )
 
 
-def run_variant(config: Path, variant: str, *, steps: int, warmup: int, extra_args: list[str] | None = None,
-                env: dict[str, str] | None = None) -> BenchResult:
+def run_variant(
+    config: Path,
+    variant: str,
+    *,
+    steps: int,
+    warmup: int,
+    extra_args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> BenchResult:
     """:func:`measure` in a fresh Python process; its output is shown only when it fails."""
     with tempfile.TemporaryDirectory(prefix="groundglass-bench-") as tmp:
         out = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-m", "groundglass.dreambooth.bench", "--config", str(config),
-               "--variant", variant, "--steps", str(steps), "--warmup", str(warmup), "--out", str(out)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "groundglass.dreambooth.bench",
+            "--config",
+            str(config),
+            "--variant",
+            variant,
+            "--steps",
+            str(steps),
+            "--warmup",
+            str(warmup),
+            "--out",
+            str(out),
+        ]
         if extra_args:
             cmd += ["--", *extra_args]
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
@@ -207,25 +267,39 @@ def run_variant(config: Path, variant: str, *, steps: int, warmup: int, extra_ar
             if errors:  # the config's own problem, with its fix
                 raise GroundglassError(f"bench ({variant}): " + "; ".join(errors))
             detail = "\n".join(lines[-15:])
-            raise GroundglassError(f"the {variant} run failed (exit {proc.returncode}):\n{detail}",
-                                   "check that the config trains with `groundglass dreambooth fit`")
+            raise GroundglassError(
+                f"the {variant} run failed (exit {proc.returncode}):\n{detail}",
+                "check that the config trains with `groundglass dreambooth fit`",
+            )
         return BenchResult(**json.loads(out.read_text(encoding="utf-8")))
 
 
-def run_bench(config: Path, *, steps: int = 20, warmup: int = 3, compare: bool = False,
-              extra_args: list[str] | None = None, progress: bool = True) -> list[BenchResult]:
+def run_bench(
+    config: Path,
+    *,
+    steps: int = 20,
+    warmup: int = 3,
+    compare: bool = False,
+    extra_args: list[str] | None = None,
+    progress: bool = True,
+) -> list[BenchResult]:
     """Measure the config (and with ``compare`` the naive baseline), each in its own process."""
     config = Path(config).expanduser()
     if not config.is_file():
         raise GroundglassError(f"--config {config}: no such file", "give a fit config (YAML)")
     if steps < 1 or warmup < 1:
-        raise GroundglassError(f"--steps and --warmup must be at least 1 (got {steps} and {warmup})",
-                               "e.g. --steps 20 --warmup 3")
+        raise GroundglassError(
+            f"--steps and --warmup must be at least 1 (got {steps} and {warmup})",
+            "e.g. --steps 20 --warmup 3",
+        )
     results = []
     for variant in VARIANTS if compare else VARIANTS[:1]:
         if progress:
-            print(f"measuring {variant}: {warmup} warm-up + {steps} timed steps ...", file=sys.stderr,
-                  flush=True)
+            print(
+                f"measuring {variant}: {warmup} warm-up + {steps} timed steps ...",
+                file=sys.stderr,
+                flush=True,
+            )
         results.append(run_variant(config, variant, steps=steps, warmup=warmup, extra_args=extra_args))
     return results
 
@@ -238,30 +312,45 @@ def format_results(results: list[BenchResult], *, title: str = "") -> str:
     on_cpu = all(r.memory_kind == "peak RSS" for r in results)
     rows = [("variant", "steps/s", "s/step", *(["CPU s/step"] if on_cpu else []), "peak memory", "cached")]
     for r in results:
-        rows.append((labels.get(r.variant, r.variant), f"{r.steps_per_sec:.3f}", f"{r.sec_per_step:.4f}",
-                     *([f"{r.cpu_sec_per_step:.4f}"] if on_cpu else []),
-                     f"{r.peak_memory_mb:,.0f} MiB ({r.memory_kind})", ", ".join(r.cached) or "-"))
+        rows.append(
+            (
+                labels.get(r.variant, r.variant),
+                f"{r.steps_per_sec:.3f}",
+                f"{r.sec_per_step:.4f}",
+                *([f"{r.cpu_sec_per_step:.4f}"] if on_cpu else []),
+                f"{r.peak_memory_mb:,.0f} MiB ({r.memory_kind})",
+                ", ".join(r.cached) or "-",
+            )
+        )
     left = {0, len(rows[0]) - 2, len(rows[0]) - 1}
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [title] if title else []
     for row in rows:
-        cells = [cell.ljust(w) if i in left else cell.rjust(w)
-                 for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
+        cells = [
+            cell.ljust(w) if i in left else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
         lines.append("  ".join(cells).rstrip())
     by_variant = {r.variant: r for r in results}
     if "config" in by_variant and "naive" in by_variant:
         fast, naive = by_variant["config"], by_variant["naive"]
-        cpu = (f" ({naive.cpu_sec_per_step / fast.cpu_sec_per_step:.2f}x in CPU time)"
-               if on_cpu and fast.cpu_seconds > 0 else "")
-        lines.append(f"ratio (config / naive baseline): {fast.steps_per_sec / naive.steps_per_sec:.2f}x "
-                     f"steps/s{cpu}, {fast.peak_memory_mb / naive.peak_memory_mb:.2f}x peak memory")
+        cpu = (
+            f" ({naive.cpu_sec_per_step / fast.cpu_sec_per_step:.2f}x in CPU time)"
+            if on_cpu and fast.cpu_seconds > 0
+            else ""
+        )
+        lines.append(
+            f"ratio (config / naive baseline): {fast.steps_per_sec / naive.steps_per_sec:.2f}x "
+            f"steps/s{cpu}, {fast.peak_memory_mb / naive.peak_memory_mb:.2f}x peak memory"
+        )
     return "\n".join(lines)
 
 
 def _worker(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m groundglass.dreambooth.bench",
-        description="One bench measurement (used by `groundglass dreambooth bench`).")
+        description="One bench measurement (used by `groundglass dreambooth bench`).",
+    )
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--variant", choices=VARIANTS, default="config")
     parser.add_argument("--steps", type=int, default=20)
@@ -270,8 +359,9 @@ def _worker(argv: list[str]) -> int:
     parser.add_argument("extra", nargs="*", help="fit overrides after --, e.g. -- --trainer.precision 32")
     args = parser.parse_args(argv)
     try:
-        result = measure(args.config, args.variant, steps=args.steps, warmup=args.warmup,
-                         extra_args=args.extra)
+        result = measure(
+            args.config, args.variant, steps=args.steps, warmup=args.warmup, extra_args=args.extra
+        )
     except GroundglassError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -35,24 +35,33 @@ def sample_latents(vae_config: Any, moments: torch.Tensor, eps: torch.Tensor) ->
     return ((latents - shift) * vae_config.scaling_factor).float()
 
 
-def encode_latent_cache(vae: Any, views: torch.Tensor, *, device: torch.device,
-                        context: Callable[[], AbstractContextManager[Any]],
-                        batch_size: int = ENCODE_BATCH) -> torch.Tensor:
+def encode_latent_cache(
+    vae: Any,
+    views: torch.Tensor,
+    *,
+    device: torch.device,
+    context: Callable[[], AbstractContextManager[Any]],
+    batch_size: int = ENCODE_BATCH,
+) -> torch.Tensor:
     """Latent moments of ``views`` ``(n, flips, 3, H, W)``: ``(n, flips, 2, C, h, w)``, kept on the CPU."""
     n, flips = views.shape[:2]
     flat = views.reshape(n * flips, *views.shape[2:])
     parts = []
     with torch.no_grad(), context():
         for start in range(0, flat.shape[0], batch_size):
-            chunk = flat[start:start + batch_size].to(device)
+            chunk = flat[start : start + batch_size].to(device)
             parts.append(latent_moments(vae, chunk).cpu())
     moments = torch.cat(parts)
     return moments.reshape(n, flips, *moments.shape[1:])
 
 
-def encode_prompt_cache(text_encoder: Any, input_ids: Callable[[list[str]], torch.Tensor],
-                        prompts: Sequence[str], *, context: Callable[[], AbstractContextManager[Any]]
-                        ) -> dict[str, torch.Tensor]:
+def encode_prompt_cache(
+    text_encoder: Any,
+    input_ids: Callable[[list[str]], torch.Tensor],
+    prompts: Sequence[str],
+    *,
+    context: Callable[[], AbstractContextManager[Any]],
+) -> dict[str, torch.Tensor]:
     """Hidden states ``(1, L, D)`` of each prompt, computed where ``text_encoder`` lives."""
     out: dict[str, torch.Tensor] = {}
     with torch.no_grad(), context():

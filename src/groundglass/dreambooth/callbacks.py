@@ -53,8 +53,12 @@ class GracefulStop(Callback):
             self._restore()
             raise KeyboardInterrupt
         self.received = signum
-        print(f"\nreceived {signal.Signals(signum).name}: finishing this step, then saving a checkpoint "
-              "(Ctrl+C again to stop at once)", file=sys.stderr, flush=True)
+        print(
+            f"\nreceived {signal.Signals(signum).name}: finishing this step, then saving a checkpoint "
+            "(Ctrl+C again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _restore(self) -> None:
         for signum, handler in self._previous.items():
@@ -70,8 +74,9 @@ class GracefulStop(Callback):
                 self._previous[signum] = signal.getsignal(signum)
                 signal.signal(signum, self._handle)
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         stepped = trainer.global_step != self._last_step
         self._last_step = trainer.global_step
         if not stepped:  # mid-accumulation: only stop on an optimizer-step boundary
@@ -89,8 +94,9 @@ class GracefulStop(Callback):
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._restore()
 
-    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                     exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
         self._restore()
 
 
@@ -132,8 +138,9 @@ class TrainingMonitor(Callback):
         self._avg = None
         self._seen = 0
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if trainer.global_step == self._last_step:
             return
         now = time.perf_counter()
@@ -148,10 +155,16 @@ class TrainingMonitor(Callback):
         if not logs_at(trainer, trainer.global_step):
             return
         pl_module.log("perf/sec_per_step", self._avg, on_step=True, on_epoch=False, batch_size=1)
-        pl_module.log("perf/steps_per_sec", 1.0 / max(self._avg, 1e-9), on_step=True, on_epoch=False,
-                      batch_size=1)
-        pl_module.log("perf/peak_memory_mb", peak_memory_mb(pl_module.device), on_step=True, on_epoch=False,
-                      batch_size=1)
+        pl_module.log(
+            "perf/steps_per_sec", 1.0 / max(self._avg, 1e-9), on_step=True, on_epoch=False, batch_size=1
+        )
+        pl_module.log(
+            "perf/peak_memory_mb",
+            peak_memory_mb(pl_module.device),
+            on_step=True,
+            on_epoch=False,
+            batch_size=1,
+        )
 
 
 class StepProgressBar(RichProgressBar):
@@ -218,9 +231,18 @@ class SampleImages(Callback):
         use_ema: draw with the EMA weights when the run keeps them.
     """
 
-    def __init__(self, every_n_steps: int = 0, at_end: bool = True, prompts: list[str] | None = None,
-                 negative_prompt: str | None = None, seeds: list[int] | None = None, steps: int = 25,
-                 guidance_scale: float = 7.5, scheduler: str = "ddim", use_ema: bool = True) -> None:
+    def __init__(
+        self,
+        every_n_steps: int = 0,
+        at_end: bool = True,
+        prompts: list[str] | None = None,
+        negative_prompt: str | None = None,
+        seeds: list[int] | None = None,
+        steps: int = 25,
+        guidance_scale: float = 7.5,
+        scheduler: str = "ddim",
+        use_ema: bool = True,
+    ) -> None:
         self.every_n_steps = every_n_steps
         self.at_end = at_end
         self.prompts = prompts
@@ -236,8 +258,9 @@ class SampleImages(Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._last_step = trainer.global_step
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         stepped = trainer.global_step != self._last_step
         self._last_step = trainer.global_step
         if stepped and self.every_n_steps > 0 and trainer.global_step % self.every_n_steps == 0:
@@ -259,10 +282,18 @@ class SampleImages(Callback):
         size = getattr(datamodule, "resolution", None)
         pairs = [(p, s) for p in prompts for s in self.seeds]
         with weights_for_sampling(pl_module, use_ema=self.use_ema):
-            images = generate(pl_module.components(), [p for p, _ in pairs],
-                              negative_prompt=self.negative_prompt, guidance_scale=self.guidance_scale,
-                              steps=self.steps, scheduler=self.scheduler, seeds=[s for _, s in pairs],
-                              height=size, width=size, batch_size=len(pairs))
+            images = generate(
+                pl_module.components(),
+                [p for p, _ in pairs],
+                negative_prompt=self.negative_prompt,
+                guidance_scale=self.guidance_scale,
+                steps=self.steps,
+                scheduler=self.scheduler,
+                seeds=[s for _, s in pairs],
+                height=size,
+                width=size,
+                batch_size=len(pairs),
+            )
         folder = Path(trainer.default_root_dir) / "samples" / f"step_{trainer.global_step:06d}"
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
@@ -281,10 +312,16 @@ class SampleImages(Callback):
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 for i, ((prompt, seed), image) in enumerate(zip(pairs, images, strict=True)):
-                    logger.experiment.add_image(f"samples/{i:02d}", np.asarray(image), trainer.global_step,
-                                                dataformats="HWC")
-                    logger.experiment.add_text(f"samples/{i:02d}", f"{prompt} (seed {seed})",
-                                               trainer.global_step)
+                    logger.experiment.add_image(
+                        f"samples/{i:02d}", np.asarray(image), trainer.global_step, dataformats="HWC"
+                    )
+                    logger.experiment.add_text(
+                        f"samples/{i:02d}", f"{prompt} (seed {seed})", trainer.global_step
+                    )
             elif isinstance(logger, WandbLogger):
-                logger.log_image("samples", images=list(images), step=trainer.global_step,
-                                 caption=[f"{p} (seed {s})" for p, s in pairs])
+                logger.log_image(
+                    "samples",
+                    images=list(images),
+                    step=trainer.global_step,
+                    caption=[f"{p} (seed {s})" for p, s in pairs],
+                )

@@ -67,9 +67,12 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
                     f"out of disk space while saving checkpoint {path} ({cause.strerror}); the previous "
                     "checkpoint is kept",
                     "free disk space (or point checkpoint.dirpath at a disk with room) and resume with "
-                    "--ckpt_path last") from exc
-            raise GroundglassError(f"cannot write checkpoint {path}: {cause.strerror or cause}",
-                                   "check that the folder is writable") from exc
+                    "--ckpt_path last",
+                ) from exc
+            raise GroundglassError(
+                f"cannot write checkpoint {path}: {cause.strerror or cause}",
+                "check that the folder is writable",
+            ) from exc
         raise
     try:  # make the rename itself durable
         fd = os.open(path.parent, os.O_RDONLY)
@@ -84,8 +87,9 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning CheckpointIO whose saves are atomic and report a full disk clearly."""
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any,
-                        storage_options: Any | None = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO does not take storage_options")
         atomic_torch_save(checkpoint, path)
@@ -102,16 +106,32 @@ class DreamBoothCheckpoint(ModelCheckpoint):
         save_last: keep ``last.ckpt`` (needed for ``--ckpt_path last``).
     """
 
-    def __init__(self, dirpath: str | None = None, filename: str = "step={step}",
-                 every_n_train_steps: int = 500, save_top_k: int = 0, save_last: bool = True) -> None:
-        super().__init__(dirpath=dirpath, filename=filename, every_n_train_steps=every_n_train_steps,
-                         save_top_k=save_top_k, save_last=save_last, auto_insert_metric_name=False,
-                         enable_version_counter=False)
+    def __init__(
+        self,
+        dirpath: str | None = None,
+        filename: str = "step={step}",
+        every_n_train_steps: int = 500,
+        save_top_k: int = 0,
+        save_last: bool = True,
+    ) -> None:
+        super().__init__(
+            dirpath=dirpath,
+            filename=filename,
+            every_n_train_steps=every_n_train_steps,
+            save_top_k=save_top_k,
+            save_last=save_last,
+            auto_insert_metric_name=False,
+            enable_version_counter=False,
+        )
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Save the final step too (ModelCheckpoint saves only at multiples of every_n_train_steps)."""
-        if (self.save_last and not trainer.sanity_checking and not trainer.fast_dev_run
-                and self._last_global_step_saved != trainer.global_step):
+        if (
+            self.save_last
+            and not trainer.sanity_checking
+            and not trainer.fast_dev_run
+            and self._last_global_step_saved != trainer.global_step
+        ):
             candidates = self._monitor_candidates(trainer)
             if self.save_top_k != 0:
                 self._save_topk_checkpoint(trainer, candidates)

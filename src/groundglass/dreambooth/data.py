@@ -90,8 +90,10 @@ def scan_images(folder: str | Path, *, setting: str, min_size: int) -> list[Path
 
     folder = Path(folder).expanduser()
     if not folder.exists():
-        raise GroundglassError(f"{setting}: folder {folder} does not exist",
-                               f"create it and put your images in it, or fix {setting}")
+        raise GroundglassError(
+            f"{setting}: folder {folder} does not exist",
+            f"create it and put your images in it, or fix {setting}",
+        )
     if not folder.is_dir():
         raise GroundglassError(f"{setting}: {folder} is not a folder", f"set {setting} to a folder of images")
     images: list[Path] = []
@@ -101,8 +103,10 @@ def scan_images(folder: str | Path, *, setting: str, min_size: int) -> list[Path
             continue
         name = _describe(path, folder)
         if path.suffix.lower() not in IMAGE_SUFFIXES:
-            problems.append(f"{name}: unsupported format ({path.suffix or 'no extension'}); "
-                            f"use {', '.join(IMAGE_SUFFIXES[:4])}")
+            problems.append(
+                f"{name}: unsupported format ({path.suffix or 'no extension'}); "
+                f"use {', '.join(IMAGE_SUFFIXES[:4])}"
+            )
             continue
         try:
             with Image.open(path) as im:
@@ -110,13 +114,19 @@ def scan_images(folder: str | Path, *, setting: str, min_size: int) -> list[Path
             with Image.open(path) as im:
                 im.load()  # verify() misses truncated data; decoding catches it
                 width, height = im.size
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-                Image.DecompressionBombError) as exc:
+        except (
+            UnidentifiedImageError,
+            OSError,
+            SyntaxError,
+            ValueError,
+            Image.DecompressionBombError,
+        ) as exc:
             problems.append(f"{name}: cannot be read ({str(exc).splitlines()[0] or type(exc).__name__})")
             continue
         if min(width, height) < min_size:
-            problems.append(f"{name}: too small ({width}x{height} px; the short side needs at least "
-                            f"{min_size} px)")
+            problems.append(
+                f"{name}: too small ({width}x{height} px; the short side needs at least {min_size} px)"
+            )
             continue
         images.append(path)
     if problems:
@@ -124,11 +134,16 @@ def scan_images(folder: str | Path, *, setting: str, min_size: int) -> list[Path
         more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
         raise GroundglassError(
             f"{setting}: {len(problems)} file(s) in {folder} cannot be used:\n  - "
-            + "\n  - ".join(listed) + more + "\n",
-            "remove, convert or replace these files (or lower data.min_image_size for small images)")
+            + "\n  - ".join(listed)
+            + more
+            + "\n",
+            "remove, convert or replace these files (or lower data.min_image_size for small images)",
+        )
     if not images:
-        raise GroundglassError(f"{setting}: folder {folder} has no images",
-                               f"put {', '.join(IMAGE_SUFFIXES[:4])} images in it, or fix {setting}")
+        raise GroundglassError(
+            f"{setting}: folder {folder} has no images",
+            f"put {', '.join(IMAGE_SUFFIXES[:4])} images in it, or fix {setting}",
+        )
     return images
 
 
@@ -137,8 +152,11 @@ def count_images(folder: str | Path) -> int:
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         return 0
-    return sum(1 for p in folder.iterdir()
-               if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sum(
+        1
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+    )
 
 
 def load_image(path: Path, resolution: int) -> torch.Tensor:
@@ -157,8 +175,9 @@ def load_image(path: Path, resolution: int) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
-def crop_and_flip(image: torch.Tensor, resolution: int, *, center_crop: bool, random_flip: bool,
-                  gen: torch.Generator) -> tuple[int, int, bool]:
+def crop_and_flip(
+    image: torch.Tensor, resolution: int, *, center_crop: bool, random_flip: bool, gen: torch.Generator
+) -> tuple[int, int, bool]:
     """(top, left, flip) of an example's crop.
 
     Always draws the same three numbers from ``gen`` so the stream's randomness does not depend on
@@ -177,17 +196,19 @@ def crop_and_flip(image: torch.Tensor, resolution: int, *, center_crop: bool, ra
 
 def crop_pixels(image: torch.Tensor, resolution: int, top: int, left: int, flip: bool) -> torch.Tensor:
     """The crop at (top, left), flipped if asked; float in [-1, 1]."""
-    out = image[:, top:top + resolution, left:left + resolution]
+    out = image[:, top : top + resolution, left : left + resolution]
     if flip:
         out = out.flip(-1)
     return out.float().div(127.5).sub(1.0)
 
 
-def augment(image: torch.Tensor, resolution: int, *, center_crop: bool, random_flip: bool,
-            gen: torch.Generator) -> torch.Tensor:
+def augment(
+    image: torch.Tensor, resolution: int, *, center_crop: bool, random_flip: bool, gen: torch.Generator
+) -> torch.Tensor:
     """Crop to ``resolution`` squared (centre or random), maybe flip; float in [-1, 1]."""
-    top, left, flip = crop_and_flip(image, resolution, center_crop=center_crop, random_flip=random_flip,
-                                    gen=gen)
+    top, left, flip = crop_and_flip(
+        image, resolution, center_crop=center_crop, random_flip=random_flip, gen=gen
+    )
     return crop_pixels(image, resolution, top, left, flip)
 
 
@@ -212,8 +233,9 @@ def lacks_identifier(prompt: str, identifier: str) -> bool:
     return re.search(rf"(?<![\w]){re.escape(identifier)}(?![\w])", prompt, flags=re.IGNORECASE) is None
 
 
-def check_prompts(instance_prompt: str, identifier: str, class_prompt: str | None,
-                  tokenizer: Any | None) -> None:
+def check_prompts(
+    instance_prompt: str, identifier: str, class_prompt: str | None, tokenizer: Any | None
+) -> None:
     """Error when the instance prompt lacks the identifier; warn when it is not one token or leaks."""
     if not identifier.strip():
         raise GroundglassError("data.identifier is empty", "set data.identifier to a rare token such as sks")
@@ -221,28 +243,47 @@ def check_prompts(instance_prompt: str, identifier: str, class_prompt: str | Non
         raise GroundglassError(
             f"data.instance_prompt {instance_prompt!r} does not contain the identifier {identifier!r}",
             f"write the prompt with the identifier, e.g. 'a photo of {identifier} dog', "
-            "or set data.identifier to the token your prompt uses")
+            "or set data.identifier to the token your prompt uses",
+        )
     if class_prompt is not None and not lacks_identifier(class_prompt, identifier):
-        warnings.warn(f"data.class_prompt {class_prompt!r} contains the identifier {identifier!r}: the class "
-                      "prompt should describe the class only (e.g. 'a photo of a dog')", stacklevel=2)
+        warnings.warn(
+            f"data.class_prompt {class_prompt!r} contains the identifier {identifier!r}: the class "
+            "prompt should describe the class only (e.g. 'a photo of a dog')",
+            stacklevel=2,
+        )
     if tokenizer is not None:
         pieces = tokenizer.tokenize(identifier)
         if len(pieces) != 1:
             warnings.warn(
                 f"the identifier {identifier!r} is {len(pieces)} tokens for this tokenizer ({pieces}); "
-                "a rare single token (such as 'sks' for CLIP) binds the subject better", stacklevel=2)
+                "a rare single token (such as 'sks' for CLIP) binds the subject better",
+                stacklevel=2,
+            )
 
 
 class DreamBoothStream(IterableDataset):
     """Endless micro-batches; micro-batch ``m`` is a pure function of (seed, m, rank)."""
 
-    def __init__(self, instances: ImageSet, classes: ImageSet | None, *, resolution: int, batch_size: int,
-                 seed: int, center_crop: bool, random_flip: bool, rank: int = 0, world_size: int = 1,
-                 start: int = 0, latents: dict[str, torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        instances: ImageSet,
+        classes: ImageSet | None,
+        *,
+        resolution: int,
+        batch_size: int,
+        seed: int,
+        center_crop: bool,
+        random_flip: bool,
+        rank: int = 0,
+        world_size: int = 1,
+        start: int = 0,
+        latents: dict[str, torch.Tensor] | None = None,
+    ) -> None:
         super().__init__()
         if batch_size < 1:
-            raise GroundglassError(f"data.batch_size must be at least 1 (got {batch_size})",
-                                   "set it to 1 or more")
+            raise GroundglassError(
+                f"data.batch_size must be at least 1 (got {batch_size})", "set it to 1 or more"
+            )
         self.instances = instances
         self.classes = classes
         self.resolution = resolution
@@ -278,9 +319,13 @@ class DreamBoothStream(IterableDataset):
         epoch, k = divmod(position, len(images))
         index = self._order(kind, epoch, len(images))[k]
         image = images[index]
-        top, left, flip = crop_and_flip(image, self.resolution, center_crop=self.center_crop,
-                                        random_flip=self.random_flip,
-                                        gen=generator(self.seed, kind, "augment", position))
+        top, left, flip = crop_and_flip(
+            image,
+            self.resolution,
+            center_crop=self.center_crop,
+            random_flip=self.random_flip,
+            gen=generator(self.seed, kind, "augment", position),
+        )
         cached = self.latents.get(kind)
         if cached is not None:
             data = cached[index, int(flip)]
@@ -389,17 +434,20 @@ class DreamBoothDataModule(pl.LightningDataModule):
         if self.resolution < 8 or self.resolution % 8:
             raise GroundglassError(
                 f"data.resolution must be a positive multiple of 8 (got {self.resolution})",
-                "use e.g. 512 for SD 1.x or 768 for SD 2.x-v")
+                "use e.g. 512 for SD 1.x or 768 for SD 2.x-v",
+            )
         if self.batch_size < 1:
-            raise GroundglassError(f"data.batch_size must be at least 1 (got {self.batch_size})",
-                                   "set it to 1 or more")
+            raise GroundglassError(
+                f"data.batch_size must be at least 1 (got {self.batch_size})", "set it to 1 or more"
+            )
         if self.with_prior_preservation:
             missing = [k for k in ("class_prompt", "class_data_dir") if not getattr(self, k)]
             if missing:
                 raise GroundglassError(
                     "prior preservation needs " + " and ".join(f"data.{k}" for k in missing),
                     "set them (e.g. class_prompt: 'a photo of a dog', class_data_dir: runs/dog/class_images) "
-                    "or set data.with_prior_preservation: false")
+                    "or set data.with_prior_preservation: false",
+                )
             if self.num_class_images < 1:
                 raise GroundglassError("data.num_class_images must be at least 1", "set it, e.g. to 100")
 
@@ -410,15 +458,24 @@ class DreamBoothDataModule(pl.LightningDataModule):
 
     def check(self) -> list[Path]:
         """Check prompts and instance images; return the instance image paths."""
-        check_prompts(self.instance_prompt, self.identifier,
-                      self.class_prompt if self.with_prior_preservation else None, self._tokenizer())
-        return scan_images(self.instance_data_dir, setting="data.instance_data_dir",
-                           min_size=self.min_image_size)
+        check_prompts(
+            self.instance_prompt,
+            self.identifier,
+            self.class_prompt if self.with_prior_preservation else None,
+            self._tokenizer(),
+        )
+        return scan_images(
+            self.instance_data_dir, setting="data.instance_data_dir", min_size=self.min_image_size
+        )
 
     def fingerprint_fields(self) -> dict[str, Any]:
         """What defines the run on the data side (compared when resuming)."""
-        return {"instance_prompt": self.instance_prompt, "class_prompt": self.class_prompt,
-                "with_prior_preservation": self.with_prior_preservation, "resolution": self.resolution}
+        return {
+            "instance_prompt": self.instance_prompt,
+            "class_prompt": self.class_prompt,
+            "with_prior_preservation": self.with_prior_preservation,
+            "resolution": self.resolution,
+        }
 
     # -- Lightning hooks --------------------------------------------------------------------------
 
@@ -434,17 +491,29 @@ class DreamBoothDataModule(pl.LightningDataModule):
     def generate_class_images(self) -> None:
         """Fill ``class_data_dir`` up to ``num_class_images`` with images from the base model."""
         if self.base_model is None:
-            raise GroundglassError("class images must be generated but no base model is known",
-                                   "set model.base_model, or fill data.class_data_dir with class images")
+            raise GroundglassError(
+                "class images must be generated but no base model is known",
+                "set model.base_model, or fill data.class_data_dir with class images",
+            )
         from groundglass.dreambooth.priors import ensure_class_images
 
         gen = self.class_image_generation
         assert self.class_prompt is not None and self.class_data_dir is not None
         ensure_class_images(
-            self.base_model, self.class_prompt, Path(self.class_data_dir).expanduser(), self.num_class_images,
-            local_files_only=self.local_files_only, batch_size=gen.batch_size, seed=self.seed,
-            resolution=self.resolution, steps=gen.steps, guidance_scale=gen.guidance_scale,
-            scheduler=gen.scheduler, negative_prompt=gen.negative_prompt, device=gen.device)
+            self.base_model,
+            self.class_prompt,
+            Path(self.class_data_dir).expanduser(),
+            self.num_class_images,
+            local_files_only=self.local_files_only,
+            batch_size=gen.batch_size,
+            seed=self.seed,
+            resolution=self.resolution,
+            steps=gen.steps,
+            guidance_scale=gen.guidance_scale,
+            scheduler=gen.scheduler,
+            negative_prompt=gen.negative_prompt,
+            device=gen.device,
+        )
 
     def setup(self, stage: str) -> None:
         if self.instances is not None:
@@ -454,16 +523,19 @@ class DreamBoothDataModule(pl.LightningDataModule):
         self.instances = ImageSet(images, self.instance_prompt, paths)
         if self.with_prior_preservation:
             assert self.class_data_dir is not None and self.class_prompt is not None
-            class_paths = scan_images(self.class_data_dir, setting="data.class_data_dir",
-                                      min_size=self.min_image_size)
+            class_paths = scan_images(
+                self.class_data_dir, setting="data.class_data_dir", min_size=self.min_image_size
+            )
             if len(class_paths) < self.num_class_images:
                 raise GroundglassError(
                     f"data.class_data_dir {self.class_data_dir} has {len(class_paths)} images, "
                     f"data.num_class_images asks for {self.num_class_images}",
-                    "run `groundglass dreambooth priors` or let fit generate them (it does so on its own)")
+                    "run `groundglass dreambooth priors` or let fit generate them (it does so on its own)",
+                )
             class_paths = class_paths[: self.num_class_images]
-            self.classes = ImageSet([load_image(p, self.resolution) for p in class_paths], self.class_prompt,
-                                    class_paths)
+            self.classes = ImageSet(
+                [load_image(p, self.resolution) for p in class_paths], self.class_prompt, class_paths
+            )
 
     # -- latent cache ---------------------------------------------------------------------------
 
@@ -483,8 +555,11 @@ class DreamBoothDataModule(pl.LightningDataModule):
 
     def cacheable_kinds(self) -> list[str]:
         """The image sets whose examples a latent cache can serve (each image has one fixed crop)."""
-        return [kind for kind, image_set in self.image_sets().items()
-                if has_fixed_crops(image_set.images, self.resolution, center_crop=self.center_crop)]
+        return [
+            kind
+            for kind, image_set in self.image_sets().items()
+            if has_fixed_crops(image_set.images, self.resolution, center_crop=self.center_crop)
+        ]
 
     def cache_views(self, kind: str) -> torch.Tensor:
         """Pixels to encode for ``kind``'s cache: ``(n_images, flips, 3, H, W)``."""
@@ -501,15 +576,25 @@ class DreamBoothDataModule(pl.LightningDataModule):
         if self.instances is None:
             self.setup("fit")
         assert self.instances is not None
-        return DreamBoothStream(self.instances, self.classes, resolution=self.resolution,
-                                batch_size=self.batch_size, seed=self.seed, center_crop=self.center_crop,
-                                random_flip=self.random_flip, rank=rank, world_size=world_size, start=start,
-                                latents=self.latent_cache)
+        return DreamBoothStream(
+            self.instances,
+            self.classes,
+            resolution=self.resolution,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            center_crop=self.center_crop,
+            random_flip=self.random_flip,
+            rank=rank,
+            world_size=world_size,
+            start=start,
+            latents=self.latent_cache,
+        )
 
     def train_dataloader(self) -> DataLoader:
         trainer = self.trainer
         # Called by the fit loop after a checkpoint's loop state was restored: start where it stopped.
         start = trainer.global_step * trainer.accumulate_grad_batches
         stream = self.stream(start=start, rank=trainer.global_rank, world_size=trainer.world_size)
-        return DataLoader(stream, batch_size=None, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            stream, batch_size=None, num_workers=self.num_workers, persistent_workers=self.num_workers > 0
+        )

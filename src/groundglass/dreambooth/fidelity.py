@@ -74,20 +74,35 @@ class FidelityTracker(Callback):
         use_ema: draw with the EMA weights when the run keeps them.
     """
 
-    def __init__(self, every_n_steps: int = 100, prompts: list[str] | None = None,
-                 seeds: list[int] | None = None, clip_model: str | None = None, dino_model: str | None = None,
-                 select: str | None = None, guard: str | None = None, tolerance: float = 0.1,
-                 local_files_only: bool = False, steps: int = 25, guidance_scale: float = 7.5,
-                 scheduler: str = "ddim", batch_size: int = 8, use_ema: bool = True) -> None:
+    def __init__(
+        self,
+        every_n_steps: int = 100,
+        prompts: list[str] | None = None,
+        seeds: list[int] | None = None,
+        clip_model: str | None = None,
+        dino_model: str | None = None,
+        select: str | None = None,
+        guard: str | None = None,
+        tolerance: float = 0.1,
+        local_files_only: bool = False,
+        steps: int = 25,
+        guidance_scale: float = 7.5,
+        scheduler: str = "ddim",
+        batch_size: int = 8,
+        use_ema: bool = True,
+    ) -> None:
         from groundglass.dreambooth.judges import check_source
 
         name = type(self).__name__
         if every_n_steps < 0:
-            raise GroundglassError(f"{name} every_n_steps must be 0 or more (got {every_n_steps})",
-                                   "set init_args.every_n_steps to e.g. 100")
+            raise GroundglassError(
+                f"{name} every_n_steps must be 0 or more (got {every_n_steps})",
+                "set init_args.every_n_steps to e.g. 100",
+            )
         if tolerance < 0:
-            raise GroundglassError(f"{name} tolerance must be 0 or more (got {tolerance})",
-                                   "set init_args.tolerance to e.g. 0.1")
+            raise GroundglassError(
+                f"{name} tolerance must be 0 or more (got {tolerance})", "set init_args.tolerance to e.g. 0.1"
+            )
         self.every_n_steps = every_n_steps
         self.prompts = list(prompts) if prompts else None
         self.seeds = list(seeds) if seeds else [0, 1, 2, 3]
@@ -98,8 +113,10 @@ class FidelityTracker(Callback):
         self.sampling = {"steps": steps, "guidance_scale": guidance_scale, "scheduler": scheduler}
         self.batch_size = batch_size
         self.use_ema = use_ema
-        for option, source, example in (("clip_model", clip_model, "openai/clip-vit-base-patch32"),
-                                        ("dino_model", dino_model, "facebook/dino-vits16")):
+        for option, source, example in (
+            ("clip_model", clip_model, "openai/clip-vit-base-patch32"),
+            ("dino_model", dino_model, "facebook/dino-vits16"),
+        ):
             if source is not None:
                 check_source(source, self.option(option), example)
         available = self.available_metrics()
@@ -107,7 +124,8 @@ class FidelityTracker(Callback):
             raise GroundglassError(
                 f"{name} has nothing to measure: no clip_model and no dino_model",
                 "set init_args.clip_model (e.g. openai/clip-vit-base-patch32) and/or init_args.dino_model "
-                "(e.g. facebook/dino-vits16)")
+                "(e.g. facebook/dino-vits16)",
+            )
         self.select = select or self.default_select()
         guard = guard if guard is not None else self.default_guard()
         self.guard = None if guard in (None, "", "none") else guard
@@ -117,7 +135,8 @@ class FidelityTracker(Callback):
                     f"{name} {option}={metric!r} is not measured in this run "
                     f"(measured: {', '.join(available)})",
                     f"set init_args.{option} to one of {', '.join(available)}, or give the model it needs "
-                    "(clip_model for clip_i/clip_t, dino_model for dino)")
+                    "(clip_model for clip_i/clip_t, dino_model for dino)",
+                )
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
         self._clip: Any = None
@@ -144,11 +163,14 @@ class FidelityTracker(Callback):
     def criterion(self) -> str:
         if self.guard is None:
             return f"highest {self.select}"
-        return (f"highest {self.select} among steps with {self.guard} >= base model's {self.guard} "
-                f"- {self.tolerance}")
+        return (
+            f"highest {self.select} among steps with {self.guard} >= base model's {self.guard} "
+            f"- {self.tolerance}"
+        )
 
-    def judge(self, images_by_prompt: dict[str, Sequence[Any]], instances: Sequence[Any],
-              identifier: str) -> dict[str, float]:
+    def judge(
+        self, images_by_prompt: dict[str, Sequence[Any]], instances: Sequence[Any], identifier: str
+    ) -> dict[str, float]:
         """CLIP-I, CLIP-T and DINO of the images drawn for each prompt, as far as judges are loaded."""
         from groundglass.dreambooth import judges
 
@@ -169,8 +191,9 @@ class FidelityTracker(Callback):
 
             from groundglass.dreambooth.data import scan_images
 
-            paths = scan_images(trainer.datamodule.instance_data_dir, setting="data.instance_data_dir",
-                                min_size=1)
+            paths = scan_images(
+                trainer.datamodule.instance_data_dir, setting="data.instance_data_dir", min_size=1
+            )
             self._instances = []
             for path in paths:
                 with Image.open(path) as im:
@@ -185,10 +208,17 @@ class FidelityTracker(Callback):
         prompts = self.prompts or [datamodule.instance_prompt]
         size = getattr(datamodule, "resolution", None)
         all_prompts = [p for p in prompts for _ in self.seeds]
-        images = generate(pl_module.components(), all_prompts, seeds=[s for _ in prompts for s in self.seeds],
-                          height=size, width=size, batch_size=self.batch_size, **self.sampling)
+        images = generate(
+            pl_module.components(),
+            all_prompts,
+            seeds=[s for _ in prompts for s in self.seeds],
+            height=size,
+            width=size,
+            batch_size=self.batch_size,
+            **self.sampling,
+        )
         n = len(self.seeds)
-        by_prompt = {p: images[i * n:(i + 1) * n] for i, p in enumerate(prompts)}
+        by_prompt = {p: images[i * n : (i + 1) * n] for i, p in enumerate(prompts)}
         return self.judge(by_prompt, self.instance_images(trainer), getattr(datamodule, "identifier", ""))
 
     # -- when ------------------------------------------------------------------------------------
@@ -198,11 +228,19 @@ class FidelityTracker(Callback):
 
         device = trainer.strategy.root_device
         if self.clip_model and self._clip is None:
-            self._clip = ClipJudge.load(self.clip_model, option=self.option("clip_model"),
-                                        local_files_only=self.local_files_only, device=device)
+            self._clip = ClipJudge.load(
+                self.clip_model,
+                option=self.option("clip_model"),
+                local_files_only=self.local_files_only,
+                device=device,
+            )
         if self.dino_model and self._dino is None:
-            self._dino = DinoJudge.load(self.dino_model, option=self.option("dino_model"),
-                                        local_files_only=self.local_files_only, device=device)
+            self._dino = DinoJudge.load(
+                self.dino_model,
+                option=self.option("dino_model"),
+                local_files_only=self.local_files_only,
+                device=device,
+            )
 
     def _measure(self, trainer: pl.Trainer, pl_module: Any) -> None:
         from groundglass.dreambooth.callbacks import weights_for_sampling
@@ -219,8 +257,9 @@ class FidelityTracker(Callback):
         if step > 0 and eligible and (self.best is None or scores[self.select] > self.best[self.select]):
             self.best = entry
             if trainer.checkpoint_callback is not None and trainer.checkpoint_callback.dirpath:
-                trainer.save_checkpoint(str(Path(trainer.checkpoint_callback.dirpath) / "best.ckpt"),
-                                        weights_only=False)
+                trainer.save_checkpoint(
+                    str(Path(trainer.checkpoint_callback.dirpath) / "best.ckpt"), weights_only=False
+                )
         logged = {f"fidelity/{k}": float(v) for k, v in scores.items()}
         if self.best is not None:
             logged["fidelity/best_step"] = float(self.best["step"])
@@ -233,17 +272,23 @@ class FidelityTracker(Callback):
             return
         root = Path(trainer.default_root_dir)
         root.mkdir(parents=True, exist_ok=True)
-        record = {"criterion": self.criterion, "select": self.select, "guard": self.guard,
-                  "tolerance": self.tolerance, "best_step": self.best["step"] if self.best else None,
-                  "history": self.history}
+        record = {
+            "criterion": self.criterion,
+            "select": self.select,
+            "guard": self.guard,
+            "tolerance": self.tolerance,
+            "best_step": self.best["step"] if self.best else None,
+            "history": self.history,
+        }
         (root / "fidelity.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.global_step == 0:
             self._measure(trainer, pl_module)
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if self.every_n_steps and trainer.global_step and trainer.global_step % self.every_n_steps == 0:
             self._measure(trainer, pl_module)
 

@@ -36,8 +36,10 @@ from groundglass.dreambooth.module import DreamBoothModule
 from groundglass.errors import GroundglassError
 
 PROG = "groundglass dreambooth fit"
-DESCRIPTION = ("Fine-tune Stable Diffusion on a few photos of a subject (DreamBooth). "
-               "Example: groundglass dreambooth fit --config configs/dreambooth/unet.yaml")
+DESCRIPTION = (
+    "Fine-tune Stable Diffusion on a few photos of a subject (DreamBooth). "
+    "Example: groundglass dreambooth fit --config configs/dreambooth/unet.yaml"
+)
 USAGE = f"{PROG} --config run.yaml [--print_config] [--ckpt_path last] [--SECTION.KEY VALUE ...]"
 TRAINER_DEFAULTS: dict[str, Any] = {"max_steps": 800, "log_every_n_steps": 10}
 # Lightning warnings that do not apply to this trainer's design.
@@ -56,16 +58,26 @@ LINKED = ("base_model", "revision", "local_files_only", "seed")
 class DreamBoothCLI(LightningCLI):
     """LightningCLI with DreamBooth's sections, links and defaults; it does not run anything itself."""
 
-    def __init__(self, args: list[str] | None = None,
-                 model_class: type[DreamBoothModule] = DreamBoothModule,
-                 callbacks: list[Callback] | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str] | None = None,
+        model_class: type[DreamBoothModule] = DreamBoothModule,
+        callbacks: list[Callback] | None = None,
+    ) -> None:
         super().__init__(
-            model_class, DreamBoothDataModule, run=False, args=args,
-            trainer_defaults={**TRAINER_DEFAULTS,
-                              "callbacks": [GracefulStop(), TrainingMonitor(), *(callbacks or [])]},
-            save_config_kwargs={"overwrite": True}, auto_configure_optimizers=False,
+            model_class,
+            DreamBoothDataModule,
+            run=False,
+            args=args,
+            trainer_defaults={
+                **TRAINER_DEFAULTS,
+                "callbacks": [GracefulStop(), TrainingMonitor(), *(callbacks or [])],
+            },
+            save_config_kwargs={"overwrite": True},
+            auto_configure_optimizers=False,
             load_from_checkpoint_support=False,
-            parser_kwargs={"prog": PROG, "description": DESCRIPTION, "usage": USAGE})
+            parser_kwargs={"prog": PROG, "description": DESCRIPTION, "usage": USAGE},
+        )
 
     def add_default_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         """No ``seed_everything``: ``model.seed`` is the one seed of a run."""
@@ -74,8 +86,12 @@ class DreamBoothCLI(LightningCLI):
         seed_everything(int(self.config.model.seed), workers=True, verbose=False)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_argument("--ckpt_path", type=str | None, default=None,
-                            help="Resume: 'last' (the run's checkpoints/last.ckpt) or a .ckpt file.")
+        parser.add_argument(
+            "--ckpt_path",
+            type=str | None,
+            default=None,
+            help="Resume: 'last' (the run's checkpoints/last.ckpt) or a .ckpt file.",
+        )
         parser.add_lightning_class_args(DreamBoothCheckpoint, "checkpoint")
         parser.add_lightning_class_args(SampleImages, "sampling")
         for key in LINKED:
@@ -87,7 +103,8 @@ class DreamBoothCLI(LightningCLI):
         if max_steps is None or max_steps < 1:
             raise GroundglassError(
                 f"trainer.max_steps must be a positive number of optimizer steps (got {max_steps})",
-                "set e.g. trainer.max_steps: 800")
+                "set e.g. trainer.max_steps: 800",
+            )
         if config.checkpoint.dirpath is None:
             root = config.trainer.default_root_dir or os.getcwd()
             config.checkpoint.dirpath = str(Path(root) / "checkpoints")
@@ -118,13 +135,15 @@ class DreamBoothCLI(LightningCLI):
         configured = trainer_config.get("callbacks") or []
         configured = configured if isinstance(configured, list) else [configured]
         if trainer_config.get("enable_progress_bar") is not False and not any(
-                isinstance(c, ProgressBar) for c in configured):
+            isinstance(c, ProgressBar) for c in configured
+        ):
             self.trainer_defaults["callbacks"].append(StepProgressBar())
         try:
             return super().instantiate_trainer(**kwargs)
         except MisconfigurationException as exc:
-            raise GroundglassError(f"trainer settings: {exc}",
-                                   "fix the trainer section of the config") from exc
+            raise GroundglassError(
+                f"trainer settings: {exc}", "fix the trainer section of the config"
+            ) from exc
 
     def resolve_ckpt_path(self) -> str | None:
         """``last`` becomes the run's last.ckpt (None for a first run); a missing file is an error.
@@ -138,7 +157,8 @@ class DreamBoothCLI(LightningCLI):
                 raise GroundglassError(
                     f"{last} already exists: an earlier run trained in this folder",
                     "resume it with --ckpt_path last, or start anew in another trainer.default_root_dir "
-                    "(or delete the old checkpoints)")
+                    "(or delete the old checkpoints)",
+                )
             return None
         if ckpt_path == "last":
             last = Path(self.config.checkpoint.dirpath) / "last.ckpt"
@@ -148,8 +168,10 @@ class DreamBoothCLI(LightningCLI):
             return str(last)
         path = Path(ckpt_path).expanduser()
         if not path.is_file():
-            raise GroundglassError(f"--ckpt_path {ckpt_path}: no such checkpoint file",
-                                   "pass 'last' or the path of a .ckpt written by this command")
+            raise GroundglassError(
+                f"--ckpt_path {ckpt_path}: no such checkpoint file",
+                "pass 'last' or the path of a .ckpt written by this command",
+            )
         return str(path)
 
 
@@ -174,8 +196,11 @@ def run_fit(args: list[str] | None = None, callbacks: list[Callback] | None = No
     last = getattr(checkpoint, "last_model_path", "") or "(none)"
     if stop is not None and stop.received is not None:
         if trainer.is_global_zero:
-            print(f"stopped by {signal.Signals(stop.received).name} at step {trainer.global_step}; "
-                  f"checkpoint: {last}; resume with --ckpt_path last", file=sys.stderr)
+            print(
+                f"stopped by {signal.Signals(stop.received).name} at step {trainer.global_step}; "
+                f"checkpoint: {last}; resume with --ckpt_path last",
+                file=sys.stderr,
+            )
         return 128 + int(stop.received)
     if trainer.is_global_zero:
         print(f"trained to step {trainer.global_step}; checkpoint: {last}", file=sys.stderr)

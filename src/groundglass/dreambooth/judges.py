@@ -34,8 +34,10 @@ from groundglass.errors import GroundglassError, ModelError, NotFoundError
 
 BATCH = 32
 _PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.pt", "model.pth")
-_SAVE_HINT = ("point it at a folder written by save_pretrained(folder, safe_serialization=True), or at a "
-              "Hugging Face model id (e.g. {example}) that is in the local Hugging Face cache when offline")
+_SAVE_HINT = (
+    "point it at a folder written by save_pretrained(folder, safe_serialization=True), or at a "
+    "Hugging Face model id (e.g. {example}) that is in the local Hugging Face cache when offline"
+)
 
 
 def check_source(source: str, option: str, example: str) -> None:
@@ -47,20 +49,28 @@ def check_source(source: str, option: str, example: str) -> None:
     if path.is_dir():
         names = {p.name for p in path.iterdir()}
         if "config.json" not in names:
-            raise ModelError(f"{option}: folder {source} holds no transformers model (no config.json)",
-                             f"set {option}: {hint}")
+            raise ModelError(
+                f"{option}: folder {source} holds no transformers model (no config.json)",
+                f"set {option}: {hint}",
+            )
         if not any(n.endswith(".safetensors") or n.endswith(".safetensors.index.json") for n in names):
             pickles = sorted(names & set(_PICKLE_WEIGHTS))
-            what = f"only pickle weights ({', '.join(pickles)}), which can run code when loaded" if pickles \
+            what = (
+                f"only pickle weights ({', '.join(pickles)}), which can run code when loaded"
+                if pickles
                 else "no weights"
-            raise ModelError(f"{option}: folder {source} has {what}; models load from safetensors only",
-                             f"re-save it with save_pretrained(folder, safe_serialization=True), "
-                             f"then set {option} to it")
+            )
+            raise ModelError(
+                f"{option}: folder {source} has {what}; models load from safetensors only",
+                f"re-save it with save_pretrained(folder, safe_serialization=True), then set {option} to it",
+            )
         return
     parts = source.split("/")
     if source.startswith((".", "/", "~")) or len(parts) != 2 or not all(parts):
-        raise NotFoundError(f"{option}: {source!r} is neither an existing folder nor a Hugging Face model id",
-                            f"fix {option}: {hint}")
+        raise NotFoundError(
+            f"{option}: {source!r} is neither an existing folder nor a Hugging Face model id",
+            f"fix {option}: {hint}",
+        )
 
 
 def _load(kind: str, source: str, option: str, example: str, *, local_files_only: bool) -> tuple[Any, ...]:
@@ -77,22 +87,27 @@ def _load(kind: str, source: str, option: str, example: str, *, local_files_only
             config = AutoConfig.from_pretrained(source, **kwargs)
             # DINO's checkpoints have no pooler, and its CLS token is read before any pooler anyway
             extra = {"add_pooling_layer": False} if config.model_type == "vit" else {}
-            model = AutoModel.from_pretrained(source, config=config, dtype=torch.float32,
-                                              use_safetensors=True, **extra, **kwargs)
+            model = AutoModel.from_pretrained(
+                source, config=config, dtype=torch.float32, use_safetensors=True, **extra, **kwargs
+            )
             tokenizer = None
         processor = AutoImageProcessor.from_pretrained(source, backend="pil", **kwargs)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{option}: cannot load {source!r} ({first})",
-                         f"fix {option}: {_SAVE_HINT.format(example=example)}") from exc
+        raise ModelError(
+            f"{option}: cannot load {source!r} ({first})",
+            f"fix {option}: {_SAVE_HINT.format(example=example)}",
+        ) from exc
     return model, processor, tokenizer
 
 
 def _pixels(processor: Any, images: Sequence[Any]) -> torch.Tensor:
     from PIL import Image
 
-    rgb = [im.convert("RGB") if isinstance(im, Image.Image) else Image.fromarray(im).convert("RGB")
-           for im in images]
+    rgb = [
+        im.convert("RGB") if isinstance(im, Image.Image) else Image.fromarray(im).convert("RGB")
+        for im in images
+    ]
     return torch.as_tensor(processor(images=rgb, return_tensors="pt")["pixel_values"], dtype=torch.float32)
 
 
@@ -110,10 +125,17 @@ class ClipJudge:
     tokenizer: Any
 
     @classmethod
-    def load(cls, source: str, *, option: str = "clip_model", local_files_only: bool = False,
-             device: torch.device | str = "cpu") -> ClipJudge:
-        model, processor, tokenizer = _load("clip", source, option, "openai/clip-vit-base-patch32",
-                                            local_files_only=local_files_only)
+    def load(
+        cls,
+        source: str,
+        *,
+        option: str = "clip_model",
+        local_files_only: bool = False,
+        device: torch.device | str = "cpu",
+    ) -> ClipJudge:
+        model, processor, tokenizer = _load(
+            "clip", source, option, "openai/clip-vit-base-patch32", local_files_only=local_files_only
+        )
         return cls(model.eval().requires_grad_(False).to(device), processor, tokenizer)
 
     @property
@@ -122,9 +144,14 @@ class ClipJudge:
 
     @torch.inference_mode()
     def image_embeddings(self, images: Sequence[Any]) -> torch.Tensor:
-        out = [_pooled(self.model.get_image_features(
-            pixel_values=_pixels(self.processor, images[i:i + BATCH]).to(self.device)))
-            for i in range(0, len(images), BATCH)]
+        out = [
+            _pooled(
+                self.model.get_image_features(
+                    pixel_values=_pixels(self.processor, images[i : i + BATCH]).to(self.device)
+                )
+            )
+            for i in range(0, len(images), BATCH)
+        ]
         return torch.nn.functional.normalize(torch.cat(out).float(), dim=1).cpu()
 
     @torch.inference_mode()
@@ -132,10 +159,20 @@ class ClipJudge:
         limit = int(self.model.config.text_config.max_position_embeddings)
         out = []
         for i in range(0, len(texts), BATCH):
-            tokens = self.tokenizer(list(texts[i:i + BATCH]), padding=True, truncation=True, max_length=limit,
-                                    return_tensors="pt").to(self.device)
-            out.append(_pooled(self.model.get_text_features(input_ids=tokens["input_ids"],
-                                                            attention_mask=tokens["attention_mask"])))
+            tokens = self.tokenizer(
+                list(texts[i : i + BATCH]),
+                padding=True,
+                truncation=True,
+                max_length=limit,
+                return_tensors="pt",
+            ).to(self.device)
+            out.append(
+                _pooled(
+                    self.model.get_text_features(
+                        input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
+                    )
+                )
+            )
         return torch.nn.functional.normalize(torch.cat(out).float(), dim=1).cpu()
 
 
@@ -147,18 +184,26 @@ class DinoJudge:
     processor: Any
 
     @classmethod
-    def load(cls, source: str, *, option: str = "dino_model", local_files_only: bool = False,
-             device: torch.device | str = "cpu") -> DinoJudge:
+    def load(
+        cls,
+        source: str,
+        *,
+        option: str = "dino_model",
+        local_files_only: bool = False,
+        device: torch.device | str = "cpu",
+    ) -> DinoJudge:
         import inspect
 
-        model, processor, _ = _load("dino", source, option, "facebook/dino-vits16",
-                                    local_files_only=local_files_only)
+        model, processor, _ = _load(
+            "dino", source, option, "facebook/dino-vits16", local_files_only=local_files_only
+        )
         inputs = inspect.signature(model.forward).parameters
         if "pixel_values" not in inputs or "input_ids" in inputs:  # e.g. a CLIP or text model
-            raise ModelError(f"{option}: {source!r} is a {model.config.model_type} model, not a vision "
-                             "transformer such as DINO",
-                             f"set {option} to a DINO ViT, e.g. facebook/dino-vits16 or "
-                             "facebook/dinov2-small")
+            raise ModelError(
+                f"{option}: {source!r} is a {model.config.model_type} model, not a vision "
+                "transformer such as DINO",
+                f"set {option} to a DINO ViT, e.g. facebook/dino-vits16 or facebook/dinov2-small",
+            )
         return cls(model.eval().requires_grad_(False).to(device), processor)
 
     @property
@@ -167,8 +212,12 @@ class DinoJudge:
 
     @torch.inference_mode()
     def image_embeddings(self, images: Sequence[Any]) -> torch.Tensor:
-        out = [self.model(pixel_values=_pixels(self.processor, images[i:i + BATCH]).to(self.device)
-                          ).last_hidden_state[:, 0] for i in range(0, len(images), BATCH)]
+        out = [
+            self.model(
+                pixel_values=_pixels(self.processor, images[i : i + BATCH]).to(self.device)
+            ).last_hidden_state[:, 0]
+            for i in range(0, len(images), BATCH)
+        ]
         return torch.nn.functional.normalize(torch.cat(out).float(), dim=1).cpu()
 
 

@@ -21,9 +21,14 @@ if TYPE_CHECKING:
     from transformers import CLIPTextModel, CLIPTokenizer
 
 REQUIRED_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
-_WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "model.safetensors", "diffusion_pytorch_model.bin",
-                 "pytorch_model.bin", "diffusion_pytorch_model.safetensors.index.json",
-                 "model.safetensors.index.json")
+_WEIGHT_FILES = (
+    "diffusion_pytorch_model.safetensors",
+    "model.safetensors",
+    "diffusion_pytorch_model.bin",
+    "pytorch_model.bin",
+    "diffusion_pytorch_model.safetensors.index.json",
+    "model.safetensors.index.json",
+)
 UNET_LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 TEXT_ENCODER_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
 
@@ -73,20 +78,25 @@ def _looks_like_path(name: str) -> bool:
 def check_folder(folder: Path) -> None:
     """Raise a GroundglassError naming every missing part of a diffusers folder."""
     if not folder.is_dir():
-        raise GroundglassError(f"base model {folder} is not a folder",
-                               "give a diffusers folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/) "
-                               "or a Hugging Face model id")
+        raise GroundglassError(
+            f"base model {folder} is not a folder",
+            "give a diffusers folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/) "
+            "or a Hugging Face model id",
+        )
     index = folder / "model_index.json"
     if index.is_file():
         try:
             spec = json.loads(index.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ModelError(f"base model {folder}: model_index.json is unreadable ({exc})",
-                             "re-save the pipeline with save_pretrained") from exc
+            raise ModelError(
+                f"base model {folder}: model_index.json is unreadable ({exc})",
+                "re-save the pipeline with save_pretrained",
+            ) from exc
         if "text_encoder_2" in spec or ("unet" not in spec and "transformer" in spec):
             raise GroundglassError(
                 f"base model {folder} is a {spec.get('_class_name', 'non-SD-1.x/2.x')} pipeline",
-                "DreamBooth here trains Stable Diffusion 1.x/2.x layouts (one CLIP text encoder and a UNet)")
+                "DreamBooth here trains Stable Diffusion 1.x/2.x layouts (one CLIP text encoder and a UNet)",
+            )
     problems: list[str] = []
     for part in REQUIRED_PARTS:
         sub = folder / part
@@ -94,8 +104,10 @@ def check_folder(folder: Path) -> None:
             problems.append(f"{part}/ (missing)")
             continue
         if part == "tokenizer":
-            if not ((sub / "vocab.json").is_file() and (sub / "merges.txt").is_file()) and not (
-                    sub / "tokenizer.json").is_file():
+            if (
+                not ((sub / "vocab.json").is_file() and (sub / "merges.txt").is_file())
+                and not (sub / "tokenizer.json").is_file()
+            ):
                 problems.append("tokenizer/ (no vocab.json + merges.txt or tokenizer.json)")
             continue
         config = "scheduler_config.json" if part == "scheduler" else "config.json"
@@ -111,8 +123,9 @@ def check_folder(folder: Path) -> None:
         )
 
 
-def load_components(pretrained: str, *, local_files_only: bool = False,
-                    revision: str | None = None) -> Components:
+def load_components(
+    pretrained: str, *, local_files_only: bool = False, revision: str | None = None
+) -> Components:
     """Load UNet, VAE, text encoder, tokenizer and a DDPM noise scheduler from a folder or a Hub id."""
     import torch
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
@@ -123,30 +136,38 @@ def load_components(pretrained: str, *, local_files_only: bool = False,
         check_folder(folder)
         source = str(folder)
     elif _looks_like_path(pretrained):
-        raise NotFoundError(f"base model folder {pretrained} does not exist",
-                            "fix model.base_model: a diffusers folder or a Hugging Face id such as "
-                            "stable-diffusion-v1-5/stable-diffusion-v1-5")
+        raise NotFoundError(
+            f"base model folder {pretrained} does not exist",
+            "fix model.base_model: a diffusers folder or a Hugging Face id such as "
+            "stable-diffusion-v1-5/stable-diffusion-v1-5",
+        )
     else:
         source = pretrained
     kwargs: dict[str, Any] = {"local_files_only": local_files_only, "revision": revision}
     # Always float32, whatever the files hold (weights stored as float16, like the toy world's, are
     # upcast): training keeps float32 master weights, and mixed precision casts per operation.
     try:
-        unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", torch_dtype=torch.float32,
-                                                    **kwargs)
+        unet = UNet2DConditionModel.from_pretrained(
+            source, subfolder="unet", torch_dtype=torch.float32, **kwargs
+        )
         vae = AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=torch.float32, **kwargs)
-        text_encoder = CLIPTextModel.from_pretrained(source, subfolder="text_encoder", dtype=torch.float32,
-                                                     attn_implementation="sdpa", **kwargs)
+        text_encoder = CLIPTextModel.from_pretrained(
+            source, subfolder="text_encoder", dtype=torch.float32, attn_implementation="sdpa", **kwargs
+        )
         tokenizer = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **kwargs)
         noise_scheduler = DDPMScheduler.from_pretrained(source, subfolder="scheduler", **kwargs)
     except (OSError, ValueError) as exc:
         where = "folder" if folder.exists() else "Hugging Face model"
-        fix = ("check the files of the folder" if folder.exists() else
-               "check the id and your network; gated models need `huggingface-cli login`; with "
-               "local_files_only the model must already be in the Hugging Face cache; or pass a local folder")
+        fix = (
+            "check the files of the folder"
+            if folder.exists()
+            else "check the id and your network; gated models need `huggingface-cli login`; with "
+            "local_files_only the model must already be in the Hugging Face cache; or pass a local folder"
+        )
         raise ModelError(f"cannot load base {where} {pretrained!r}: {str(exc).splitlines()[0]}", fix) from exc
-    return Components(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                      noise_scheduler=noise_scheduler)
+    return Components(
+        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, noise_scheduler=noise_scheduler
+    )
 
 
 def use_sdpa_attention(unet: Any) -> bool:
@@ -186,15 +207,25 @@ def attach_lora(components: Components, lora: LoraSettings, *, text_encoder: boo
     components.text_encoder.requires_grad_(False)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        components.unet.add_adapter(LoraConfig(
-            r=lora.rank, lora_alpha=alpha, lora_dropout=lora.dropout, init_lora_weights="gaussian",
-            target_modules=list(lora.unet_target_modules)))
+        components.unet.add_adapter(
+            LoraConfig(
+                r=lora.rank,
+                lora_alpha=alpha,
+                lora_dropout=lora.dropout,
+                init_lora_weights="gaussian",
+                target_modules=list(lora.unet_target_modules),
+            )
+        )
         if text_encoder:
             # transformers' own add_adapter wants a newer peft than the pinned one; inject directly and
             # record the config the way add_adapter does, so peft's state-dict helpers work.
-            config = LoraConfig(r=lora.rank, lora_alpha=alpha, lora_dropout=lora.dropout,
-                                init_lora_weights="gaussian",
-                                target_modules=list(lora.text_encoder_target_modules))
+            config = LoraConfig(
+                r=lora.rank,
+                lora_alpha=alpha,
+                lora_dropout=lora.dropout,
+                init_lora_weights="gaussian",
+                target_modules=list(lora.text_encoder_target_modules),
+            )
             inject_adapter_in_model(config, components.text_encoder, adapter_name="default")
             components.text_encoder.peft_config = {"default": config}
             components.text_encoder._hf_peft_config_loaded = True

@@ -61,8 +61,9 @@ from groundglass.dreambooth.seeding import derive_seed
 from groundglass.errors import GroundglassError
 
 CHECKPOINT_FORMAT = 1
-SchedulerName = Literal["constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts",
-                        "polynomial"]
+SchedulerName = Literal[
+    "constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial"
+]
 
 
 @dataclasses.dataclass
@@ -86,8 +87,11 @@ def _rng_state() -> dict[str, Any]:
     import numpy as np
 
     name, keys, pos, has_gauss, cached = np.random.get_state()
-    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate(),
-                             "numpy": [name, torch.from_numpy(keys.astype("int64")), pos, has_gauss, cached]}
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": [name, torch.from_numpy(keys.astype("int64")), pos, has_gauss, cached],
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -120,9 +124,15 @@ def adamw_kernel(params: list[torch.nn.Parameter]) -> dict[str, bool]:
     return {"foreach": True}
 
 
-def make_optimizer(kind: str, groups: list[dict[str, Any]], *, betas: tuple[float, float],
-                   weight_decay: float, eps: float, kernel: dict[str, bool] | None = None
-                   ) -> torch.optim.Optimizer:
+def make_optimizer(
+    kind: str,
+    groups: list[dict[str, Any]],
+    *,
+    betas: tuple[float, float],
+    weight_decay: float,
+    eps: float,
+    kernel: dict[str, bool] | None = None,
+) -> torch.optim.Optimizer:
     """AdamW; 8-bit AdamW (bitsandbytes) when asked for, on CUDA, and installed.
 
     ``kernel`` picks torch's implementation (``{"fused": True}``, ``{"foreach": True}``, or ``{}`` for
@@ -136,8 +146,9 @@ def make_optimizer(kind: str, groups: list[dict[str, Any]], *, betas: tuple[floa
             bnb = None
         if on_cuda and bnb is not None:
             return bnb.optim.AdamW8bit(groups, betas=betas, weight_decay=weight_decay, eps=eps)
-        warnings.warn("model.optimizer adamw8bit needs a CUDA device and bitsandbytes; using torch AdamW",
-                      stacklevel=2)
+        warnings.warn(
+            "model.optimizer adamw8bit needs a CUDA device and bitsandbytes; using torch AdamW", stacklevel=2
+        )
     if kernel is None:
         kernel = adamw_kernel([p for g in groups for p in g["params"]])
     return torch.optim.AdamW(groups, betas=betas, weight_decay=weight_decay, eps=eps, **kernel)
@@ -230,26 +241,33 @@ class DreamBoothModule(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters(arguments)
         if learning_rate <= 0:
-            raise GroundglassError(f"model.learning_rate must be positive (got {learning_rate})",
-                                   "use e.g. 5e-6 for full fine-tuning or 1e-4 for LoRA")
+            raise GroundglassError(
+                f"model.learning_rate must be positive (got {learning_rate})",
+                "use e.g. 5e-6 for full fine-tuning or 1e-4 for LoRA",
+            )
         if prior_loss_weight < 0:
-            raise GroundglassError(f"model.prior_loss_weight must be >= 0 (got {prior_loss_weight})",
-                                   "use 1.0 (the DreamBooth default) or 0 to switch the prior term off")
+            raise GroundglassError(
+                f"model.prior_loss_weight must be >= 0 (got {prior_loss_weight})",
+                "use 1.0 (the DreamBooth default) or 0 to switch the prior term off",
+            )
         if cache_text_embeddings and train_text_encoder:
             raise GroundglassError(
                 "model.cache_text_embeddings: true needs a frozen text encoder, but "
                 "model.train_text_encoder is true",
-                "set model.cache_text_embeddings to null (or false) when training the text encoder")
+                "set model.cache_text_embeddings to null (or false) when training the text encoder",
+            )
         if train_token_embeddings and train_text_encoder:
             raise GroundglassError(
                 "model.train_token_embeddings trains only those words' embeddings, but "
                 "model.train_text_encoder is true and trains every weight of the text encoder already",
-                "set model.train_token_embeddings to null, or model.train_text_encoder to false")
+                "set model.train_token_embeddings to null, or model.train_text_encoder to false",
+            )
         if cache_text_embeddings and train_token_embeddings:
             raise GroundglassError(
                 "model.cache_text_embeddings: true needs a frozen text encoder, but "
                 "model.train_token_embeddings trains some of its embeddings",
-                "set model.cache_text_embeddings to null (or false)")
+                "set model.cache_text_embeddings to null (or false)",
+            )
         self.base_model = base_model
         self.train_text_encoder = train_text_encoder
         self.train_token_embeddings = list(train_token_embeddings or [])
@@ -273,9 +291,15 @@ class DreamBoothModule(pl.LightningModule):
         if self.prediction_type not in ("epsilon", "v_prediction"):
             raise GroundglassError(
                 f"unsupported prediction type {self.prediction_type!r} in the scheduler config",
-                "set model.prediction_type to epsilon or v_prediction")
-        configure_trainable(components, train_text_encoder=train_text_encoder, lora=lora, seed=seed,
-                            train_token_embeddings=self.train_token_embeddings)
+                "set model.prediction_type to epsilon or v_prediction",
+            )
+        configure_trainable(
+            components,
+            train_text_encoder=train_text_encoder,
+            lora=lora,
+            seed=seed,
+            train_token_embeddings=self.train_token_embeddings,
+        )
         if gradient_checkpointing:
             self.unet.enable_gradient_checkpointing()
             if train_text_encoder:
@@ -344,10 +368,14 @@ class DreamBoothModule(pl.LightningModule):
     def run_fields(self) -> dict[str, Any]:
         """What makes two checkpoints parts of one run (compared on resume)."""
         fields: dict[str, Any] = {
-            "base_model": resolve_base_model(self.base_model), "revision": self.hparams.get("revision"),
-            "train_text_encoder": self.train_text_encoder, "lora": to_plain(self.lora),
+            "base_model": resolve_base_model(self.base_model),
+            "revision": self.hparams.get("revision"),
+            "train_text_encoder": self.train_text_encoder,
+            "lora": to_plain(self.lora),
             "train_token_embeddings": self.train_token_embeddings,
-            "prediction_type": self.prediction_type, "seed": self.seed}
+            "prediction_type": self.prediction_type,
+            "seed": self.seed,
+        }
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is not None and hasattr(datamodule, "fingerprint_fields"):
             fields.update(to_plain(datamodule.fingerprint_fields()))
@@ -368,14 +396,18 @@ class DreamBoothModule(pl.LightningModule):
             steps.append(torch.randint(0, num_timesteps, (1,), generator=gen))
             eps.append(torch.randn(shape, generator=gen))
             noise.append(torch.randn(shape, generator=gen))
-        return (torch.cat(steps).to(self.device), torch.stack(eps).to(self.device),
-                torch.stack(noise).to(self.device))
+        return (
+            torch.cat(steps).to(self.device),
+            torch.stack(eps).to(self.device),
+            torch.stack(noise).to(self.device),
+        )
 
     def encode_images(self, pixels: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """Scaled latents of ``pixels``: one VAE pass, then the sample ``mean + std * eps``."""
         with torch.no_grad():
-            return sample_latents(self.vae.config, latent_moments(self.vae, pixels.to(self.vae.device)),
-                                  eps.to(self.vae.device)).to(self.device)
+            return sample_latents(
+                self.vae.config, latent_moments(self.vae, pixels.to(self.vae.device)), eps.to(self.vae.device)
+            ).to(self.device)
 
     def input_ids(self, prompts: list[str], device: torch.device | None = None) -> torch.Tensor:
         device = device or self.device
@@ -383,9 +415,17 @@ class DreamBoothModule(pl.LightningModule):
         for prompt in prompts:
             key = (prompt, str(device))
             if key not in self._input_ids:
-                self._input_ids[key] = self.tokenizer(
-                    prompt, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
-                    return_tensors="pt").input_ids[0].to(device)
+                self._input_ids[key] = (
+                    self.tokenizer(
+                        prompt,
+                        padding="max_length",
+                        max_length=self.tokenizer.model_max_length,
+                        truncation=True,
+                        return_tensors="pt",
+                    )
+                    .input_ids[0]
+                    .to(device)
+                )
             rows.append(self._input_ids[key])
         return torch.stack(rows)
 
@@ -408,8 +448,14 @@ class DreamBoothModule(pl.LightningModule):
             self._hidden_by_prompts[key] = hidden
         return hidden
 
-    def diffusion_loss(self, latents: torch.Tensor, hidden: torch.Tensor, timesteps: torch.Tensor,
-                       noise: torch.Tensor, n_instance: int) -> dict[str, torch.Tensor]:
+    def diffusion_loss(
+        self,
+        latents: torch.Tensor,
+        hidden: torch.Tensor,
+        timesteps: torch.Tensor,
+        noise: torch.Tensor,
+        n_instance: int,
+    ) -> dict[str, torch.Tensor]:
         """One UNet pass over all examples; the first ``n_instance`` are instance examples."""
         noisy = self.noise_scheduler.add_noise(latents, noise, timesteps)
         if self._channels_last:
@@ -443,8 +489,9 @@ class DreamBoothModule(pl.LightningModule):
         if pixel_kinds:
             pixels = torch.cat([batch[f"{kind}_pixels"] for kind in pixel_kinds])
             encoded = self.encode_images(pixels, torch.cat([eps_parts[kind] for kind in pixel_kinds]))
-            parts.update(zip(pixel_kinds, encoded.split([len(batch[f"{k}_seeds"]) for k in pixel_kinds]),
-                             strict=True))
+            parts.update(
+                zip(pixel_kinds, encoded.split([len(batch[f"{k}_seeds"]) for k in pixel_kinds]), strict=True)
+            )
         for kind in kinds:
             if kind not in parts:
                 moments = batch[f"{kind}_latents"].to(self.device, non_blocking=True)
@@ -506,28 +553,49 @@ class DreamBoothModule(pl.LightningModule):
         if max_steps is None or max_steps < 1:
             raise GroundglassError(
                 "trainer.max_steps is not set",
-                "DreamBooth counts training in optimizer steps: set e.g. trainer.max_steps: 800")
+                "DreamBooth counts training in optimizer steps: set e.g. trainer.max_steps: 800",
+            )
         scale = 1
         if hp.scale_lr:
             batch_size = getattr(trainer.datamodule, "batch_size", 1) if trainer.datamodule is not None else 1
             scale = batch_size * trainer.world_size * trainer.accumulate_grad_batches
-        groups = [{"params": [p for p in self.unet.parameters() if p.requires_grad],
-                   "lr": hp.learning_rate * scale, "name": "unet"}]
+        groups = [
+            {
+                "params": [p for p in self.unet.parameters() if p.requires_grad],
+                "lr": hp.learning_rate * scale,
+                "name": "unet",
+            }
+        ]
         text_params = [p for p in self.text_encoder.parameters() if p.requires_grad]
         if text_params:
-            group = {"params": text_params, "name": "text_encoder",
-                     "lr": (hp.text_encoder_learning_rate or hp.learning_rate) * scale}
+            group = {
+                "params": text_params,
+                "name": "text_encoder",
+                "lr": (hp.text_encoder_learning_rate or hp.learning_rate) * scale,
+            }
             if self.train_token_embeddings:  # no decay: it would shrink every other word's embedding too
                 group["weight_decay"] = 0.0
             groups.append(group)
-        optimizer = make_optimizer(hp.optimizer, groups, betas=(hp.adam_beta1, hp.adam_beta2),
-                                   weight_decay=hp.adam_weight_decay, eps=hp.adam_epsilon,
-                                   kernel=self.adamw_kernel([p for g in groups for p in g["params"]]))
-        scheduler = get_scheduler(hp.lr_scheduler, optimizer, num_warmup_steps=hp.lr_warmup_steps,
-                                  num_training_steps=max_steps, num_cycles=hp.lr_num_cycles,
-                                  power=hp.lr_power)
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
+        optimizer = make_optimizer(
+            hp.optimizer,
+            groups,
+            betas=(hp.adam_beta1, hp.adam_beta2),
+            weight_decay=hp.adam_weight_decay,
+            eps=hp.adam_epsilon,
+            kernel=self.adamw_kernel([p for g in groups for p in g["params"]]),
+        )
+        scheduler = get_scheduler(
+            hp.lr_scheduler,
+            optimizer,
+            num_warmup_steps=hp.lr_warmup_steps,
+            num_training_steps=max_steps,
+            num_cycles=hp.lr_num_cycles,
+            power=hp.lr_power,
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1},
+        }
 
     def adamw_kernel(self, params: list[torch.nn.Parameter]) -> dict[str, bool]:
         """Which torch AdamW implementation to use (see :func:`adamw_kernel`)."""
@@ -567,7 +635,8 @@ class DreamBoothModule(pl.LightningModule):
                     "cropped (data.center_crop is false and they are not square), so their latents change "
                     "from step to step",
                     "set data.center_crop: true (or use square images), or set model.cache_latents to null "
-                    "(cache what can be cached) or false")
+                    "(cache what can be cached) or false",
+                )
         return kinds
 
     def prepare_caches(self) -> None:
@@ -585,22 +654,31 @@ class DreamBoothModule(pl.LightningModule):
         kinds = self.latent_cache_kinds()
         if kinds:
             self.vae.to(device)
-            cache = {kind: encode_latent_cache(self.vae, datamodule.cache_views(kind), device=device,
-                                               context=context) for kind in kinds}
+            cache = {
+                kind: encode_latent_cache(
+                    self.vae, datamodule.cache_views(kind), device=device, context=context
+                )
+                for kind in kinds
+            }
             datamodule.set_latent_cache(cache)
-            report["latents"] = [f"{kind} ({cache[kind].shape[0]} images x {cache[kind].shape[1]} flips)"
-                                 for kind in kinds]
+            report["latents"] = [
+                f"{kind} ({cache[kind].shape[0]} images x {cache[kind].shape[1]} flips)" for kind in kinds
+            ]
         elif datamodule is not None and hasattr(datamodule, "set_latent_cache"):
             datamodule.set_latent_cache({})
-        all_cached = datamodule is not None and hasattr(datamodule, "image_sets") and set(kinds) == set(
-            datamodule.image_sets())
+        all_cached = (
+            datamodule is not None
+            and hasattr(datamodule, "image_sets")
+            and set(kinds) == set(datamodule.image_sets())
+        )
         self.vae.to(cpu if all_cached else device)
 
         self._text_cache, self._hidden_by_prompts = {}, {}
         text_setting = self.hparams.get("cache_text_embeddings")
         if not self.text_trains:
-            cache_text = (text_setting is not False and datamodule is not None
-                          and hasattr(datamodule, "prompts"))
+            cache_text = (
+                text_setting is not False and datamodule is not None and hasattr(datamodule, "prompts")
+            )
             if cache_text:
                 self.text_encoder.to(device)
                 self._text_cache = self._encode_prompt_cache(list(datamodule.prompts()))
@@ -611,9 +689,12 @@ class DreamBoothModule(pl.LightningModule):
             torch.cuda.reset_peak_memory_stats(device)  # the peak of training, not of building the caches
         self.cache_report = report
         cached = [*report["latents"], *(["text embeddings"] if report["text_embeddings"] else [])]
-        rank_zero_info("cached: " + (", ".join(cached) if cached else "nothing") +
-                       f"; VAE on {next(self.vae.parameters()).device}, text encoder on "
-                       f"{next(self.text_encoder.parameters()).device}")
+        rank_zero_info(
+            "cached: "
+            + (", ".join(cached) if cached else "nothing")
+            + f"; VAE on {next(self.vae.parameters()).device}, text encoder on "
+            f"{next(self.text_encoder.parameters()).device}"
+        )
 
     def _encode_prompt_cache(self, prompts: list[str]) -> dict[str, torch.Tensor]:
         encoder = self.text_encoder
@@ -628,8 +709,14 @@ class DreamBoothModule(pl.LightningModule):
             from diffusers.training_utils import EMAModel
 
             s = self.ema_settings
-            self.ema = EMAModel(self.trainable_parameters(), decay=s.decay, use_ema_warmup=s.warmup,
-                                power=s.power, update_after_step=s.update_after_step, foreach=True)
+            self.ema = EMAModel(
+                self.trainable_parameters(),
+                decay=s.decay,
+                use_ema_warmup=s.warmup,
+                power=s.power,
+                update_after_step=s.update_after_step,
+                foreach=True,
+            )
             if self._pending_ema is not None:
                 self.ema.load_state_dict(self._pending_ema)
                 self._pending_ema = None
@@ -650,22 +737,28 @@ class DreamBoothModule(pl.LightningModule):
             if key in checkpoint:
                 checkpoint[key] = to_plain(dict(checkpoint[key]))
         checkpoint["groundglass"] = {
-            "format": CHECKPOINT_FORMAT, "run": self.run_fields(), "trainable_keys": keys,
-            "ema": self.ema.state_dict() if self.ema is not None else None, "rng": _rng_state()}
+            "format": CHECKPOINT_FORMAT,
+            "run": self.run_fields(),
+            "trainable_keys": keys,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "rng": _rng_state(),
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         meta = checkpoint.get("groundglass")
         if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
             raise GroundglassError(
                 "the checkpoint is not a groundglass DreamBooth checkpoint (or from a newer version)",
-                "resume from a last.ckpt written by `groundglass dreambooth fit`")
+                "resume from a last.ckpt written by `groundglass dreambooth fit`",
+            )
         check_same_run(meta["run"], self.run_fields())
         expected, found = set(self.trainable_keys()), set(checkpoint.get("state_dict", {}))
         if expected != found:
             raise GroundglassError(
                 f"the checkpoint's trained weights do not match this config ({len(found & expected)} of "
                 f"{len(expected)} trainable tensors found, {len(found - expected)} unexpected)",
-                "resume with the config the checkpoint was trained with (what trains, LoRA settings)")
+                "resume with the config the checkpoint was trained with (what trains, LoRA settings)",
+            )
         self._pending_ema = meta.get("ema")
         if meta.get("rng"):
             _set_rng_state(meta["rng"])
@@ -673,12 +766,23 @@ class DreamBoothModule(pl.LightningModule):
     # -- sampling ------------------------------------------------------------------------------
 
     def components(self) -> Components:
-        return Components(unet=self.unet, vae=self.vae, text_encoder=self.text_encoder,
-                          tokenizer=self.tokenizer, noise_scheduler=self.noise_scheduler)
+        return Components(
+            unet=self.unet,
+            vae=self.vae,
+            text_encoder=self.text_encoder,
+            tokenizer=self.tokenizer,
+            noise_scheduler=self.noise_scheduler,
+        )
 
 
-def configure_trainable(components: Components, *, train_text_encoder: bool, lora: LoraSettings | None,
-                        seed: int, train_token_embeddings: list[str] | None = None) -> None:
+def configure_trainable(
+    components: Components,
+    *,
+    train_text_encoder: bool,
+    lora: LoraSettings | None,
+    seed: int,
+    train_token_embeddings: list[str] | None = None,
+) -> None:
     """Freeze what does not train (no gradients, eval mode); add LoRA adapters if asked; let the input
     embeddings of ``train_token_embeddings`` train (only their rows: see :func:`train_token_rows`)."""
     freeze(components.vae)
@@ -704,7 +808,8 @@ def token_ids(tokenizer: Any, words: list[str]) -> list[int]:
         if len(pieces) != 1:
             raise GroundglassError(
                 f"model.train_token_embeddings: {word!r} is {len(pieces)} tokens for this tokenizer, not one",
-                "use an identifier that is a single token (e.g. sks), or list each of its tokens")
+                "use an identifier that is a single token (e.g. sks), or list each of its tokens",
+            )
         ids.append(int(pieces[0]))
     return ids
 
@@ -727,6 +832,7 @@ def train_token_rows(components: Components, words: list[str]) -> list[int]:
 
 def check_same_run(saved: dict[str, Any], current: dict[str, Any]) -> None:
     """Raise a GroundglassError when a checkpoint comes from another base model or run."""
+
     def model_name(fields: dict[str, Any]) -> str:
         revision = fields.get("revision")
         return repr(fields.get("base_model")) + (f"@{revision}" if revision else "")
@@ -736,14 +842,16 @@ def check_same_run(saved: dict[str, Any], current: dict[str, Any]) -> None:
             f"the checkpoint was trained from base model {model_name(saved)}, this config uses "
             f"{model_name(current)}",
             "resume with the base model the checkpoint was trained from, or start a new run without "
-            "--ckpt_path")
+            "--ckpt_path",
+        )
     diffs = [k for k in sorted(set(saved) & set(current)) if saved[k] != current[k]]
     if diffs:
         detail = "; ".join(f"{k}: checkpoint {saved[k]!r}, config {current[k]!r}" for k in diffs)
         raise GroundglassError(
             f"the checkpoint belongs to a different run ({detail})",
             "resume with the config the checkpoint was written with (config.yaml in the run's log folder), "
-            "or start a new run without --ckpt_path")
+            "or start a new run without --ckpt_path",
+        )
 
 
 def load_trained(ckpt_path: str | Path, *, use_ema: bool = True) -> tuple[Components, dict[str, Any]]:
@@ -757,26 +865,33 @@ def load_trained(ckpt_path: str | Path, *, use_ema: bool = True) -> tuple[Compon
     if not path.is_file():
         raise GroundglassError(
             f"checkpoint {path} does not exist",
-            "give a .ckpt written by `groundglass dreambooth fit` (e.g. RUN/checkpoints/last.ckpt)")
+            "give a .ckpt written by `groundglass dreambooth fit` (e.g. RUN/checkpoints/last.ckpt)",
+        )
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # an UnpicklingError (Python objects inside) stays visible as __cause__
-        raise GroundglassError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}",
-                               "give a .ckpt written by `groundglass dreambooth fit`") from exc
+        raise GroundglassError(
+            f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}",
+            "give a .ckpt written by `groundglass dreambooth fit`",
+        ) from exc
     meta = checkpoint.get("groundglass") if isinstance(checkpoint, dict) else None
     if not isinstance(meta, dict):
-        raise GroundglassError(f"{path} is not a groundglass DreamBooth checkpoint",
-                               "give a .ckpt written by `groundglass dreambooth fit`")
+        raise GroundglassError(
+            f"{path} is not a groundglass DreamBooth checkpoint",
+            "give a .ckpt written by `groundglass dreambooth fit`",
+        )
     hparams = dict(checkpoint.get("hyper_parameters", {}))
     base_model = meta["run"]["base_model"]
     if not Path(base_model).exists() and Path(str(hparams.get("base_model", ""))).exists():
         base_model = hparams["base_model"]
-    components = load_components(base_model, local_files_only=bool(hparams.get("local_files_only")),
-                                 revision=hparams.get("revision"))
+    components = load_components(
+        base_model, local_files_only=bool(hparams.get("local_files_only")), revision=hparams.get("revision")
+    )
     lora = LoraSettings(**hparams["lora"]) if hparams.get("lora") else None
     train_text_encoder = bool(hparams.get("train_text_encoder"))
-    configure_trainable(components, train_text_encoder=train_text_encoder, lora=lora,
-                        seed=int(hparams.get("seed", 0)))
+    configure_trainable(
+        components, train_text_encoder=train_text_encoder, lora=lora, seed=int(hparams.get("seed", 0))
+    )
     if hparams.get("prediction_type"):
         components.noise_scheduler.register_to_config(prediction_type=hparams["prediction_type"])
     state = dict(checkpoint["state_dict"])
@@ -788,20 +903,29 @@ def load_trained(ckpt_path: str | Path, *, use_ema: bool = True) -> tuple[Compon
         if len(shadow) != len(keys):
             raise GroundglassError(f"checkpoint {path} has a damaged EMA state", "load it with use_ema=False")
         state.update(dict(zip(keys, shadow, strict=True)))
-    for prefix, module in (("unet.", components.unet), ("text_encoder.", components.text_encoder),
-                           ("vae.", components.vae)):
-        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    for prefix, module in (
+        ("unet.", components.unet),
+        ("text_encoder.", components.text_encoder),
+        ("vae.", components.vae),
+    ):
+        sub = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         if not sub:
             continue
         result = module.load_state_dict(sub, strict=False)
         if result.unexpected_keys:
-            raise GroundglassError(f"checkpoint {path} does not fit its base model "
-                                   f"({len(result.unexpected_keys)} unknown {prefix[:-1]} weights)",
-                                   "make sure the base model folder is the one the run was trained from")
+            raise GroundglassError(
+                f"checkpoint {path} does not fit its base model "
+                f"({len(result.unexpected_keys)} unknown {prefix[:-1]} weights)",
+                "make sure the base model folder is the one the run was trained from",
+            )
     for module in (components.unet, components.text_encoder, components.vae):
         module.requires_grad_(False)
         module.eval()
-    info = {**hparams, "data": dict(checkpoint.get("datamodule_hyper_parameters", {})),
-            "global_step": int(checkpoint.get("global_step", 0)), "ema_applied": ema_applied,
-            "prediction_type": components.noise_scheduler.config.prediction_type}
+    info = {
+        **hparams,
+        "data": dict(checkpoint.get("datamodule_hyper_parameters", {})),
+        "global_step": int(checkpoint.get("global_step", 0)),
+        "ema_applied": ema_applied,
+        "prediction_type": components.noise_scheduler.config.prediction_type,
+    }
     return components, info

@@ -14,15 +14,40 @@ import json
 from pathlib import Path
 
 DEFAULT_WORDS = (
-    "a", "photo", "of", "the", "in", "on", "with", "and", "sks", "dog", "cat", "person", "toy",
-    "snow", "beach", "moon", "red", "blue", "green", "picture", "painting", "style", "high", "quality",
+    "a",
+    "photo",
+    "of",
+    "the",
+    "in",
+    "on",
+    "with",
+    "and",
+    "sks",
+    "dog",
+    "cat",
+    "person",
+    "toy",
+    "snow",
+    "beach",
+    "moon",
+    "red",
+    "blue",
+    "green",
+    "picture",
+    "painting",
+    "style",
+    "high",
+    "quality",
 )
 
 
 def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2/CLIP byte-to-unicode table (the one CLIPTokenizer uses internally)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
-        range(ord("®"), ord("ÿ") + 1))
+    bs = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
     cs = bs[:]
     n = 0
     for b in range(256):
@@ -54,15 +79,31 @@ def write_tiny_tokenizer(folder: Path, words: tuple[str, ...] = DEFAULT_WORDS) -
             vocab.setdefault(current, len(vocab))
     (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
     (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
-    (folder / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "CLIPTokenizer", "model_max_length": 77, "bos_token": "<|startoftext|>",
-        "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "pad_token": "!",
-        "do_lower_case": True}), encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "CLIPTokenizer",
+                "model_max_length": 77,
+                "bos_token": "<|startoftext|>",
+                "eos_token": "<|endoftext|>",
+                "unk_token": "<|endoftext|>",
+                "pad_token": "!",
+                "do_lower_case": True,
+            }
+        ),
+        encoding="utf-8",
+    )
     return len(vocab)
 
 
-def build_tiny_pipeline(folder: str | Path, *, seed: int = 0, prediction_type: str = "epsilon",
-                        sample_size: int = 32, words: tuple[str, ...] = DEFAULT_WORDS) -> Path:
+def build_tiny_pipeline(
+    folder: str | Path,
+    *,
+    seed: int = 0,
+    prediction_type: str = "epsilon",
+    sample_size: int = 32,
+    words: tuple[str, ...] = DEFAULT_WORDS,
+) -> Path:
     """Create a random-weight SD-1.x-layout pipeline in ``folder`` and return the folder.
 
     ``sample_size`` is the image size in pixels; the VAE downsamples by 2, so the UNet sees
@@ -80,28 +121,60 @@ def build_tiny_pipeline(folder: str | Path, *, seed: int = 0, prediction_type: s
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        sample_size=sample_size // 2, in_channels=4, out_channels=4, layers_per_block=1,
-        block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
-        attention_head_dim=(2, 4), norm_num_groups=32,
-    )
-    vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(32, 64),
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), sample_size=sample_size,
+        sample_size=sample_size // 2,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(32, 64),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=(2, 4),
         norm_num_groups=32,
     )
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=0, eos_token_id=2, pad_token_id=1, hidden_size=32, intermediate_size=37,
-        num_attention_heads=4, num_hidden_layers=2, layer_norm_eps=1e-5, vocab_size=vocab_size,
-        max_position_embeddings=77, projection_dim=32,
-    ))
-    scheduler = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                              num_train_timesteps=1000, prediction_type=prediction_type,
-                              clip_sample=False, steps_offset=1)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(32, 64),
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        sample_size=sample_size,
+        norm_num_groups=32,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=2,
+            pad_token_id=1,
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            layer_norm_eps=1e-5,
+            vocab_size=vocab_size,
+            max_position_embeddings=77,
+            projection_dim=32,
+        )
+    )
+    scheduler = DDPMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        num_train_timesteps=1000,
+        prediction_type=prediction_type,
+        clip_sample=False,
+        steps_offset=1,
+    )
     pipe = StableDiffusionPipeline(
-        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
     )
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder

@@ -87,10 +87,13 @@ class Answerer:
         self._slots: asyncio.Semaphore | None = None
         image_body = -(-settings.vision.max_image_bytes * 4 // 3) + 1000  # one image as a data: URI, in JSON
         if settings.server.max_body_bytes < image_body:
-            log.warning("body_limit_below_image_limit", max_body_bytes=settings.server.max_body_bytes,
-                        max_image_bytes=settings.vision.max_image_bytes,
-                        fix=f"raise server.max_body_bytes to {image_body} or more so that an image of "
-                        "vision.max_image_bytes fits in a request as a base64 data: URI")
+            log.warning(
+                "body_limit_below_image_limit",
+                max_body_bytes=settings.server.max_body_bytes,
+                max_image_bytes=settings.vision.max_image_bytes,
+                fix=f"raise server.max_body_bytes to {image_body} or more so that an image of "
+                "vision.max_image_bytes fits in a request as a base64 data: URI",
+            )
 
     # --- presets -----------------------------------------------------------------------------------
 
@@ -326,8 +329,13 @@ class Answerer:
         raise APIError(500, "the engine stopped without an answer", code="engine_error")
 
 
-ENGINE_FAILURE_STATUS = {"model_error": 502, "invalid_model_output": 502, "search_failed": 502,
-                         "internal_error": 500, "engine_error": 500}
+ENGINE_FAILURE_STATUS = {
+    "model_error": 502,
+    "invalid_model_output": 502,
+    "search_failed": 502,
+    "internal_error": 500,
+    "engine_error": 500,
+}
 ENGINE_FAILURE_WHAT = {"search_failed": "the web search failed"}
 
 

@@ -84,15 +84,18 @@ async def chat_completions(body: ChatRequest, request: Request, who: Principal =
 
             return ClosingEventSource(
                 _sse(st, plan, events, first, cancel, bill, concise=body.stream_mode == "concise"),
-                on_close, ping=15, headers={"x-request-id": request_id},
+                on_close,
+                ping=15,
+                headers={"x-request-id": request_id},
             )
         timings: dict[str, float] = {}
         cancel = threading.Event()
         async with cancel_on_disconnect(request, cancel):
             result, usage, cost = await complete(st, plan, request_id, cancel=cancel, timings=timings)
     except APIError as exc:
-        await record_refusal(st, who, exc, request_id=request_id, model=body.model, endpoint=endpoint,
-                             started=started)
+        await record_refusal(
+            st, who, exc, request_id=request_id, model=body.model, endpoint=endpoint, started=started
+        )
         raise
     await st.limits.charge_tokens(who, usage["total_tokens"])
     await st.record(
@@ -174,8 +177,12 @@ def _final_extra(st: ServerState, plan: Plan, answer: Answer) -> tuple[dict[str,
     cites = citation_tokens(answer, token_counter(st.answerer, plan))
     searched = answer.usage.num_search_queries
     usage, cost = usage_block(st.pricing, plan, answer, searched, cites)
-    extra: dict[str, Any] = {**sources_extra(answer.sources), "usage": usage,
-                             "attribution": attribution(answer), "declined": answer.declined}
+    extra: dict[str, Any] = {
+        **sources_extra(answer.sources),
+        "usage": usage,
+        "attribution": attribution(answer),
+        "declined": answer.declined,
+    }
     if answer.visual_facts:
         extra["visual_facts"] = answer.visual_facts
     if answer.search_report is not None:

@@ -144,8 +144,16 @@ class JobWorker:
         model = str(raw.get("model", "")) if isinstance(raw, dict) else ""
 
         def entry(status: int, usage: dict[str, Any] | None = None, cost: Cost | None = None) -> UsageEntry:
-            return usage_entry(who, request_id=request_id, model=model, endpoint=job["endpoint"],
-                               status=status, started=started, usage=usage, cost=cost)
+            return usage_entry(
+                who,
+                request_id=request_id,
+                model=model,
+                endpoint=job["endpoint"],
+                status=status,
+                started=started,
+                usage=usage,
+                cost=cost,
+            )
 
         try:
             body = ChatRequest.model_validate({**raw, "stream": False})

@@ -43,16 +43,24 @@ async def create_response(body: ResponsesRequest, request: Request, who: Princip
         await st.limits.admit(who)
         prepared = await service.prepare(body, who)
     except APIError as exc:
-        await record_refusal(st, who, exc, request_id=new_request_id(), model=body.model or "",
-                             endpoint=ENDPOINT, started=started)
+        await record_refusal(
+            st,
+            who,
+            exc,
+            request_id=new_request_id(),
+            model=body.model or "",
+            endpoint=ENDPOINT,
+            started=started,
+        )
         raise _in_responses_terms(exc, body) from None
     cancel = threading.Event()
     headers = {"x-request-id": prepared.id}
     try:
         if body.stream:
             events, first = await _until_disconnect(service.start(prepared, cancel), request, cancel)
-            return EventSourceResponse(service.stream(prepared, events, first, cancel), ping=15,
-                                       headers=headers)
+            return EventSourceResponse(
+                service.stream(prepared, events, first, cancel), ping=15, headers=headers
+            )
         result = await _until_disconnect(service.complete(prepared, cancel), request, cancel)
     except APIError as exc:
         await service.record(prepared, exc.status)

@@ -43,7 +43,7 @@ THINK_OPEN, THINK_CLOSE = "<think>\n", "</think>\n\n"  # the engine's trace, eac
 def split_trace(content: str) -> tuple[str | None, str]:
     """(the ``<think>`` trace's text or None, the answer after it)."""
     if content.startswith(THINK_OPEN) and THINK_CLOSE in content:
-        trace, _, rest = content[len(THINK_OPEN):].partition(THINK_CLOSE)
+        trace, _, rest = content[len(THINK_OPEN) :].partition(THINK_CLOSE)
         return trace, rest
     return None, content
 
@@ -68,8 +68,15 @@ def annotations(answer: Answer, text: str | None = None) -> list[dict[str, Any]]
         for n in dict.fromkeys(cite.cited_numbers(sentence)):
             if 1 <= n <= len(answer.sources):
                 source = answer.sources[n - 1]
-                out.append({"type": "url_citation", "start_index": start, "end_index": end,
-                            "url": source.url, "title": source.title})
+                out.append(
+                    {
+                        "type": "url_citation",
+                        "start_index": start,
+                        "end_index": end,
+                        "url": source.url,
+                        "title": source.title,
+                    }
+                )
     return out
 
 
@@ -183,8 +190,11 @@ def finished(
     """The whole response object for a finished answer."""
     rid = base["id"]
     trace, text = split_trace(answer.content)
-    message = message_item(item_id("msg", rid, 0), [text_part(text, annotations(answer, text))],
-                           "incomplete" if answer.finish_reason == "length" else "completed")
+    message = message_item(
+        item_id("msg", rid, 0),
+        [text_part(text, annotations(answer, text))],
+        "incomplete" if answer.finish_reason == "length" else "completed",
+    )
     thought = [reasoning_item(item_id("rs", rid, 0), trace)] if trace is not None else []
     out = dict(base)
     out["output"] = [*thought, *search_items(rid, answer, steps), message]

@@ -177,8 +177,9 @@ class ResponsesRequest(_Strict):
     @model_validator(mode="after")
     def _one_format(self) -> ResponsesRequest:
         if self.response_format is not None and self.text is not None and self.text.format is not None:
-            raise ValueError("give the JSON schema once: text.format (OpenAI's) or response_format "
-                             "(Perplexity's)")
+            raise ValueError(
+                "give the JSON schema once: text.format (OpenAI's) or response_format (Perplexity's)"
+            )
         return self
 
     @model_validator(mode="after")

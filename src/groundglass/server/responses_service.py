@@ -117,8 +117,12 @@ def chat_request(body: ResponsesRequest, model: str, earlier: list[Message]) -> 
         else:
             messages.append({"role": m.role, "content": m.text()})
     chat: dict[str, Any] = {"model": model, "messages": messages, "stream": body.stream}
-    optional = {"max_tokens": body.max_output_tokens, "temperature": body.temperature,
-                "top_p": body.top_p, "reasoning_effort": body.effort()}
+    optional = {
+        "max_tokens": body.max_output_tokens,
+        "temperature": body.temperature,
+        "top_p": body.top_p,
+        "reasoning_effort": body.effort(),
+    }
     chat.update({k: v for k, v in optional.items() if v is not None})
     structured = body.json_schema()
     if structured is not None:
@@ -143,8 +147,9 @@ def chat_request(body: ResponsesRequest, model: str, earlier: list[Message]) -> 
     except ValidationError as exc:  # the fields were checked as Responses fields: name the chat one
         first = exc.errors()[0]
         param = ".".join(str(p) for p in first.get("loc", ()))
-        raise APIError(400, f"invalid value for '{param}': {first.get('msg')}", code="invalid_value",
-                       param=param or None) from exc
+        raise APIError(
+            400, f"invalid value for '{param}': {first.get('msg')}", code="invalid_value", param=param or None
+        ) from exc
 
 
 def input_messages(body: ResponsesRequest) -> list[Message]:
@@ -165,8 +170,12 @@ class ResponsesService:
         if body.previous_response_id:
             earlier = await anyio.to_thread.run_sync(self.store.load, who, body.previous_response_id)
             if earlier is None:
-                raise APIError(404, f"no response {body.previous_response_id!r} to continue",
-                               code="response_not_found", param="previous_response_id")
+                raise APIError(
+                    404,
+                    f"no response {body.previous_response_id!r} to continue",
+                    code="response_not_found",
+                    param="previous_response_id",
+                )
         history = earlier.messages if earlier else []
         model = api_model(self.st, body)
         plan = self.st.answerer.plan(chat_request(body, model, history))
@@ -174,14 +183,21 @@ class ResponsesService:
         plan.ask.prior_sources = prior
         rid = new_response_id()
         base = shape.skeleton(rid, body, model, time.time(), "in_progress")
-        return Prepared(body=body, who=who, plan=plan, base=base,
-                        history=[*history, *input_messages(body)], prior_sources=prior)
+        return Prepared(
+            body=body,
+            who=who,
+            plan=plan,
+            base=base,
+            history=[*history, *input_messages(body)],
+            prior_sources=prior,
+        )
 
     async def load(self, who: Principal, response_id: str) -> dict[str, Any]:
         stored = await anyio.to_thread.run_sync(self.store.load, who, response_id)
         if stored is None or not stored.stored:
-            raise APIError(404, f"no response {response_id!r}", code="response_not_found",
-                           param="response_id")
+            raise APIError(
+                404, f"no response {response_id!r}", code="response_not_found", param="response_id"
+            )
         return stored.body
 
     # --- running -----------------------------------------------------------------------------------
@@ -263,17 +279,33 @@ class ResponsesService:
         new = [s for s in answer.sources if all((s.url, s.text) != (o.url, o.text) for o in p.prior_sources)]
         said = shape.split_trace(answer.content)[1]  # the answer, without the <think> trace
         await anyio.to_thread.run_sync(
-            lambda: self.store.save(p.who, body, [*p.history, Message("assistant", said)],
-                                    [*new, *p.prior_sources][:MAX_PRIOR_SOURCES], stored=p.body.store)
+            lambda: self.store.save(
+                p.who,
+                body,
+                [*p.history, Message("assistant", said)],
+                [*new, *p.prior_sources][:MAX_PRIOR_SOURCES],
+                stored=p.body.store,
+            )
         )
 
-    async def record(self, p: Prepared, status: int, chat_usage: dict[str, Any] | None = None,
-                     cost: Cost | None = None) -> None:
+    async def record(
+        self, p: Prepared, status: int, chat_usage: dict[str, Any] | None = None, cost: Cost | None = None
+    ) -> None:
         if chat_usage is not None:
             total = chat_usage.get("total_tokens") or chat_usage.get("completion_tokens") or 0
             await self.st.limits.charge_tokens(p.who, int(total))
-        await self.st.record(usage_entry(p.who, request_id=p.id, model=p.plan.api_model, endpoint=ENDPOINT,
-                                         status=status, started=p.started, usage=chat_usage, cost=cost))
+        await self.st.record(
+            usage_entry(
+                p.who,
+                request_id=p.id,
+                model=p.plan.api_model,
+                endpoint=ENDPOINT,
+                status=status,
+                started=p.started,
+                usage=chat_usage,
+                cost=cost,
+            )
+        )
 
 
 class _StreamRun:
@@ -308,8 +340,10 @@ class _StreamRun:
         return {"event": kind, "data": json.dumps(data, ensure_ascii=False)}
 
     def opening(self) -> list[dict[str, str]]:
-        return [self.sse("response.created", response=self.p.base),
-                self.sse("response.in_progress", response=self.p.base)]
+        return [
+            self.sse("response.created", response=self.p.base),
+            self.sse("response.in_progress", response=self.p.base),
+        ]
 
     def search(self, query: str, urls: list[str] | None) -> list[dict[str, str]]:
         index = self.index()
@@ -319,11 +353,13 @@ class _StreamRun:
         done = shape.search_item(item_id, query, urls)
         self.items[index] = done
         where = {"output_index": index, "item_id": item_id}
-        return [self.sse("response.output_item.added", output_index=index, item=added),
-                self.sse("response.web_search_call.in_progress", **where),
-                self.sse("response.web_search_call.searching", **where),
-                self.sse("response.web_search_call.completed", **where),
-                self.sse("response.output_item.done", output_index=index, item=done)]
+        return [
+            self.sse("response.output_item.added", output_index=index, item=added),
+            self.sse("response.web_search_call.in_progress", **where),
+            self.sse("response.web_search_call.searching", **where),
+            self.sse("response.web_search_call.completed", **where),
+            self.sse("response.output_item.done", output_index=index, item=done),
+        ]
 
     def on(self, event: Event) -> list[dict[str, str]]:
         if isinstance(event, StepDone):  # a search of a multi-step answer, as it finishes
@@ -350,8 +386,10 @@ class _StreamRun:
                 return self.close_thinking()
             self.thinking["text"] += piece
             return [self.sse("response.reasoning_summary_text.delta", **self._thought(), delta=piece)]
-        return [*self.open_message(), self.sse("response.output_text.delta", **self._where(),
-                                               delta=piece, logprobs=[])]
+        return [
+            *self.open_message(),
+            self.sse("response.output_text.delta", **self._where(), delta=piece, logprobs=[]),
+        ]
 
     def _thought(self) -> dict[str, Any]:
         assert self.thinking is not None
@@ -360,18 +398,25 @@ class _StreamRun:
     def open_thinking(self) -> list[dict[str, str]]:
         self.thinking = {"id": shape.item_id("rs", self.p.id, 0), "index": self.index(), "text": ""}
         item = shape.reasoning_item(self.thinking["id"], None, status="in_progress")
-        return [self.sse("response.output_item.added", output_index=self.thinking["index"], item=item),
-                self.sse("response.reasoning_summary_part.added", **self._thought(),
-                         part={"type": "summary_text", "text": ""})]
+        return [
+            self.sse("response.output_item.added", output_index=self.thinking["index"], item=item),
+            self.sse(
+                "response.reasoning_summary_part.added",
+                **self._thought(),
+                part={"type": "summary_text", "text": ""},
+            ),
+        ]
 
     def close_thinking(self) -> list[dict[str, str]]:
         where, text = self._thought(), self.thinking["text"] if self.thinking else ""
         item = shape.reasoning_item(where["item_id"], text)
         self.items[where["output_index"]] = item
         self.thinking = None
-        return [self.sse("response.reasoning_summary_text.done", **where, text=text),
-                self.sse("response.reasoning_summary_part.done", **where, part=item["summary"][0]),
-                self.sse("response.output_item.done", output_index=where["output_index"], item=item)]
+        return [
+            self.sse("response.reasoning_summary_text.done", **where, text=text),
+            self.sse("response.reasoning_summary_part.done", **where, part=item["summary"][0]),
+            self.sse("response.output_item.done", output_index=where["output_index"], item=item),
+        ]
 
     def _reused(self, sources: list[Source]) -> bool:
         """Whether every source came from the earlier turns (no search ran)."""
@@ -386,8 +431,10 @@ class _StreamRun:
             return []
         self.message_index = self.index()
         item = shape.message_item(self.message_id, [], "in_progress")
-        return [self.sse("response.output_item.added", output_index=self.message_index, item=item),
-                self.sse("response.content_part.added", **self._where(), part=shape.text_part("", []))]
+        return [
+            self.sse("response.output_item.added", output_index=self.message_index, item=item),
+            self.sse("response.content_part.added", **self._where(), part=shape.text_part("", [])),
+        ]
 
     def output(self, message: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """The items sent, in output order (with the finished message at its place)."""
@@ -405,11 +452,19 @@ class _StreamRun:
         out += self.open_message()
         body["output"] = self.output(message)  # the items as they were sent
         for i, note in enumerate(part["annotations"]):
-            out.append(self.sse("response.output_text.annotation.added", **self._where(),
-                                annotation_index=i, annotation=note))
-        out += [self.sse("response.output_text.done", **self._where(), text=part["text"], logprobs=[]),
-                self.sse("response.content_part.done", **self._where(), part=part),
-                self.sse("response.output_item.done", output_index=self.message_index, item=message)]
+            out.append(
+                self.sse(
+                    "response.output_text.annotation.added",
+                    **self._where(),
+                    annotation_index=i,
+                    annotation=note,
+                )
+            )
+        out += [
+            self.sse("response.output_text.done", **self._where(), text=part["text"], logprobs=[]),
+            self.sse("response.content_part.done", **self._where(), part=part),
+            self.sse("response.output_item.done", output_index=self.message_index, item=message),
+        ]
         await self.service.keep(self.p, answer, body)
         await self.finish(200, chat_usage, cost)
         kind = "response.incomplete" if body["status"] == "incomplete" else "response.completed"
@@ -421,19 +476,24 @@ class _StreamRun:
         body["status"] = "failed"
         body["error"] = {"code": error.code or "server_error", "message": error.message}
         body["output"] = self.output()
-        return [self.sse("response.failed", response=body),
-                self.sse("error", code=error.code, message=error.message, param=error.param,
-                         **error.body())]
+        return [
+            self.sse("response.failed", response=body),
+            self.sse("error", code=error.code, message=error.message, param=error.param, **error.body()),
+        ]
 
-    async def finish(self, status: int, chat_usage: dict[str, Any] | None = None,
-                     cost: Cost | None = None) -> None:
+    async def finish(
+        self, status: int, chat_usage: dict[str, Any] | None = None, cost: Cost | None = None
+    ) -> None:
         """Charge tokens and write the ledger row, once."""
         if self.recorded:
             return
         self.recorded = True
         if chat_usage is None and self.n_tokens:  # partial stream: bill what was generated
-            chat_usage = {"completion_tokens": self.n_tokens, "num_search_queries": len(self.queries),
-                          "search_context_size": self.p.plan.context_size}
+            chat_usage = {
+                "completion_tokens": self.n_tokens,
+                "num_search_queries": len(self.queries),
+                "search_context_size": self.p.plan.context_size,
+            }
         await self.service.record(self.p, status, chat_usage, cost)
 
 

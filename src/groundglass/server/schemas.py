@@ -143,8 +143,10 @@ class WebSearchOptions(_Body):
     @classmethod
     def _no_location(cls, value: Any) -> Any:
         if value is not None:
-            raise ValueError("user_location is not supported here: the search providers are not given a "
-                             "location; leave it out (put the place in the question instead)")
+            raise ValueError(
+                "user_location is not supported here: the search providers are not given a "
+                "location; leave it out (put the place in the question instead)"
+            )
         return value
 
 
@@ -193,16 +195,20 @@ class ChatRequest(FilterFields):
     @classmethod
     def _no_images(cls, value: Any) -> Any:
         if value:
-            raise ValueError("image results are not supported yet: the page reader keeps no image URLs, so "
-                             "there are none to return; leave return_images and the image filters out")
+            raise ValueError(
+                "image results are not supported yet: the page reader keeps no image URLs, so "
+                "there are none to return; leave return_images and the image filters out"
+            )
         return value
 
     @model_validator(mode="after")
     def _one_effort(self) -> ChatRequest:
         implied = SEARCH_TYPE_EFFORT.get(self.search_type or "")
         if implied and self.reasoning_effort and implied != self.reasoning_effort:
-            raise ValueError(f"search_type {self.search_type!r} means reasoning effort {implied!r}, but "
-                             f"reasoning_effort is {self.reasoning_effort!r}: give one of the two")
+            raise ValueError(
+                f"search_type {self.search_type!r} means reasoning effort {implied!r}, but "
+                f"reasoning_effort is {self.reasoning_effort!r}: give one of the two"
+            )
         return self
 
     @field_validator("messages")

@@ -31,8 +31,9 @@ async def search(body: SearchRequest, request: Request, who: Principal = Depends
         await st.limits.admit(who)
         results = await run_search(st.search, body, st.settings.server.search_modes)
     except APIError as exc:
-        await record_refusal(st, who, exc, request_id=request_id, model="search", endpoint="/search",
-                             started=started)
+        await record_refusal(
+            st, who, exc, request_id=request_id, model="search", endpoint="/search", started=started
+        )
         raise
     cost = st.pricing.search()
     searches = {"num_search_queries": len(body.queries())}

@@ -60,8 +60,9 @@ def _snippet(source: Source, max_tokens: int | None) -> str:
     return text[: max_tokens * 4] if max_tokens else text
 
 
-async def run_search(backend: SearchBackend, body: SearchRequest,
-                     modes: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+async def run_search(
+    backend: SearchBackend, body: SearchRequest, modes: dict[str, list[str]] | None = None
+) -> list[dict[str, Any]]:
     """The results of ``body``'s queries, interleaved by rank without duplicate URLs, as the API shows
     them (title, url, snippet, date, last_updated)."""
     filters = narrow_to_mode(build_filters(body, body.search_language_filter), body.search_mode, modes or {})

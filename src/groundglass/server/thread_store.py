@@ -40,15 +40,18 @@ class ThreadStore:
 
     def create(self, project: str, key_id: str, title: str) -> dict[str, Any]:
         now = time.time()
-        row = db.fit(db.threads, {
-            "id": "thr_" + secrets.token_hex(10),
-            "project": project,
-            "key_id": key_id,
-            "title": _title(title),
-            "share_id": None,
-            "created_at": now,
-            "updated_at": now,
-        })
+        row = db.fit(
+            db.threads,
+            {
+                "id": "thr_" + secrets.token_hex(10),
+                "project": project,
+                "key_id": key_id,
+                "title": _title(title),
+                "share_id": None,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
         with self.engine.begin() as conn:
             conn.execute(insert(db.threads).values(**row))
         return _thread(row, turns=0)
@@ -56,9 +59,7 @@ class ThreadStore:
     def list(self, project: str, limit: int = 50) -> list[dict[str, Any]]:
         """The project's threads, most recently extended first, with their number of turns."""
         t, turns = db.threads, db.thread_turns
-        counts = (
-            select(turns.c.thread_id, func.count().label("n")).group_by(turns.c.thread_id).subquery()
-        )
+        counts = select(turns.c.thread_id, func.count().label("n")).group_by(turns.c.thread_id).subquery()
         q = (
             select(t, func.coalesce(counts.c.n, 0).label("n"))
             .outerjoin(counts, counts.c.thread_id == t.c.id)
@@ -104,13 +105,16 @@ class ThreadStore:
                 raise GroundglassError(
                     f"the thread has {MAX_TURNS} turns already", "start a new thread", code="thread_full"
                 )
-            row = db.fit(turns, {
-                "thread_id": thread_id,
-                "question": question,
-                "answer": answer,
-                "details_json": encoded,
-                "created_at": now,
-            })
+            row = db.fit(
+                turns,
+                {
+                    "thread_id": thread_id,
+                    "question": question,
+                    "answer": answer,
+                    "details_json": encoded,
+                    "created_at": now,
+                },
+            )
             # The next position is taken in the INSERT itself, so two turns added at once never share
             # one (SQLite runs one writer at a time; PostgreSQL holds the thread's row lock).
             following = select(

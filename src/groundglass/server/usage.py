@@ -283,11 +283,20 @@ class LedgerContext(Protocol):
     metrics: Metrics
 
 
-async def record_refusal(st: LedgerContext, who: Principal, exc: APIError, *, request_id: str, model: str,
-                         endpoint: str, started: float) -> None:
+async def record_refusal(
+    st: LedgerContext,
+    who: Principal,
+    exc: APIError,
+    *,
+    request_id: str,
+    model: str,
+    endpoint: str,
+    started: float,
+) -> None:
     """A request refused before any work (limits, bad input): counted, and in the ledger with its status."""
     if exc.status == 429:
         st.metrics.rate_limited.inc()
-    entry = usage_entry(who, request_id=request_id, model=model, endpoint=endpoint, status=exc.status,
-                        started=started)
+    entry = usage_entry(
+        who, request_id=request_id, model=model, endpoint=endpoint, status=exc.status, started=started
+    )
     await anyio.to_thread.run_sync(st.ledger.record, entry)  # off the event loop

@@ -32,12 +32,21 @@ def failover(settings: Any, query: str = QUERY, filters: SearchFilters | None = 
     return asyncio.run(go())
 
 
-@pytest.mark.parametrize(("fault", "kind"), [("429", "rate_limited"), ("500", "http_error"),
-                                             ("503", "http_error"), ("malformed", "malformed"),
-                                             ("html", "malformed"), ("hang", "timeout"),
-                                             ("empty", "no_results")])
-def test_a_failing_provider_is_skipped_for_the_next(tmp_path: Path, search_api: Any, fault: str,
-                                                    kind: str) -> None:
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        ("429", "rate_limited"),
+        ("500", "http_error"),
+        ("503", "http_error"),
+        ("malformed", "malformed"),
+        ("html", "malformed"),
+        ("hang", "timeout"),
+        ("empty", "no_results"),
+    ],
+)
+def test_a_failing_provider_is_skipped_for_the_next(
+    tmp_path: Path, search_api: Any, fault: str, kind: str
+) -> None:
     settings = search_settings(tmp_path, search_api, ["searxng", "brave"], cache_ttl_s=0, timeout_s=1.5)
     search_api.mode["searxng"] = fault
     started = time.monotonic()
@@ -57,12 +66,17 @@ def test_failover_walks_the_whole_order(tmp_path: Path, search_api: Any) -> None
     found = failover(settings)
     assert found.provider == "duckduckgo"
     assert [(a.provider, a.outcome) for a in found.attempts] == [
-        ("searxng", "failed"), ("brave", "failed"), ("tavily", "failed"), ("duckduckgo", "ok")]
+        ("searxng", "failed"),
+        ("brave", "failed"),
+        ("tavily", "failed"),
+        ("duckduckgo", "ok"),
+    ]
     assert dict(search_api.hits) == {"searxng": 1, "brave": 1, "tavily": 1, "ddg": 1}
 
 
-def test_all_providers_down_is_a_clear_report_with_no_sources(tmp_path: Path, search_api: Any,
-                                                                web_site: Any) -> None:
+def test_all_providers_down_is_a_clear_report_with_no_sources(
+    tmp_path: Path, search_api: Any, web_site: Any
+) -> None:
     settings = search_settings(tmp_path, search_api, ORDER, cache_ttl_s=0)
     search_api.mode.update({"searxng": "500", "brave": "429", "tavily": "malformed", "ddg": "503"})
     sources, report = WebRetriever(settings).retrieve(QUERY)
@@ -70,21 +84,35 @@ def test_all_providers_down_is_a_clear_report_with_no_sources(tmp_path: Path, se
     assert report.provider is None and report.providers_used == []
     assert report.providers_failed == ORDER
     assert report.error is not None and report.error.startswith("no search provider answered: ")
-    for words in ("searxng: HTTP 500", "brave: rate limited (HTTP 429)",
-                  "tavily: the answer is not valid JSON", "duckduckgo: HTTP 503"):
+    for words in (
+        "searxng: HTTP 500",
+        "brave: rate limited (HTTP 429)",
+        "tavily: the answer is not valid JSON",
+        "duckduckgo: HTTP 503",
+    ):
         assert words in report.error
     assert sum(web_site.hits.values()) == 0  # nothing was read, nothing was invented
 
 
-def test_unconfigured_providers_are_skipped_and_reported(tmp_path: Path, search_api: Any,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unconfigured_providers_are_skipped_and_reported(
+    tmp_path: Path, search_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("BRAVE_API_KEY", raising=False)
-    settings = search_settings(tmp_path, search_api, ["searxng", "brave", "tavily"], cache_ttl_s=0,
-                               searxng={"base_url": ""}, brave={})
+    settings = search_settings(
+        tmp_path,
+        search_api,
+        ["searxng", "brave", "tavily"],
+        cache_ttl_s=0,
+        searxng={"base_url": ""},
+        brave={},
+    )
     found = failover(settings)
     assert found.provider == "tavily"
-    assert [(a.provider, a.kind) for a in found.attempts] == [("searxng", "not_configured"),
-                                                              ("brave", "not_configured"), ("tavily", "")]
+    assert [(a.provider, a.kind) for a in found.attempts] == [
+        ("searxng", "not_configured"),
+        ("brave", "not_configured"),
+        ("tavily", ""),
+    ]
     assert "search.searxng.base_url" in found.attempts[0].detail
     assert "searxng" not in search_api.hits and "brave" not in search_api.hits
 
@@ -113,8 +141,9 @@ def test_a_repeated_query_costs_no_provider_call(tmp_path: Path, search_api: Any
 def test_cache_ttl_errors_and_empty_answers(tmp_path: Path) -> None:
     cache = SearchCache(tmp_path / "c.sqlite3", ttl_s=60)
     key = cache_key("searxng", "http://x", "q", {}, 10)
-    results = [SearchResult(url="https://a.example/", title="A", snippet="s", date="2024-01-01",
-                            provider="searxng")]
+    results = [
+        SearchResult(url="https://a.example/", title="A", snippet="s", date="2024-01-01", provider="searxng")
+    ]
     cache.put(key, "searxng", "q", results, now=1000.0)
     assert cache.get(key, now=1059.0) == results
     assert cache.get(key, now=1061.0) is None  # expired

@@ -18,24 +18,31 @@ NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
 
 
 def test_build_follows_perplexitys_conventions() -> None:
-    f = SearchFilters.build(domains=["https://www.NASA.gov/missions", "-reddit.com", "esa.int",
-                                     "-reddit.com"],
-                            recency="month", after="3/1/2024", before="2024-06-30", languages=["EN", "de-DE"])
+    f = SearchFilters.build(
+        domains=["https://www.NASA.gov/missions", "-reddit.com", "esa.int", "-reddit.com"],
+        recency="month",
+        after="3/1/2024",
+        before="2024-06-30",
+        languages=["EN", "de-DE"],
+    )
     assert f.allow_domains == ("nasa.gov", "esa.int") and f.deny_domains == ("reddit.com",)
     assert (f.after, f.before) == (date(2024, 3, 1), date(2024, 6, 30))
     assert f.languages == ("en", "de")
     assert SearchFilters.build() == SearchFilters()
 
 
-@pytest.mark.parametrize(("kwargs", "param"), [
-    ({"recency": "fortnight"}, "search_recency_filter"),
-    ({"after": "yesterday"}, "search_after_date_filter"),
-    ({"before": "2024-13-01"}, "search_before_date_filter"),
-    ({"after": "2024-05-01", "before": "2024-04-01"}, "search_after_date_filter"),
-    ({"domains": ["not a domain!"]}, "search_domain_filter"),
-    ({"domains": [f"d{i}.com" for i in range(21)]}, "search_domain_filter"),
-    ({"languages": ["english language"]}, "search_language_filter"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"recency": "fortnight"}, "search_recency_filter"),
+        ({"after": "yesterday"}, "search_after_date_filter"),
+        ({"before": "2024-13-01"}, "search_before_date_filter"),
+        ({"after": "2024-05-01", "before": "2024-04-01"}, "search_after_date_filter"),
+        ({"domains": ["not a domain!"]}, "search_domain_filter"),
+        ({"domains": [f"d{i}.com" for i in range(21)]}, "search_domain_filter"),
+        ({"languages": ["english language"]}, "search_language_filter"),
+    ],
+)
 def test_bad_filters_are_clear_errors(kwargs: dict[str, Any], param: str) -> None:
     with pytest.raises(GroundglassError) as info:
         SearchFilters.build(**kwargs)
@@ -93,8 +100,7 @@ def page_urls(report: Any) -> set[str]:
 
 
 def test_filters_are_enforced_on_read_pages(tmp_path: Path, web_site: Any, search_api: Any) -> None:
-    sources, report = retrieve(tmp_path, search_api, SearchFilters.build(
-        domains=["-127.0.0.1"]))
+    sources, report = retrieve(tmp_path, search_api, SearchFilters.build(domains=["-127.0.0.1"]))
     assert sources == [] and not report.pages
     assert all(f.kind == "filtered" and "excluded" in f.reason for f in report.failures)
     assert sum(web_site.hits.values()) == 0  # filtered before any page was fetched

@@ -18,8 +18,9 @@ from groundglass.answer.search.filters import SearchFilters
 QUERY = "Who built the Eddystone lighthouse?"
 
 
-def run_provider(settings: Any, name: str, filters: SearchFilters | None = None,
-                 query: str = QUERY) -> list[SearchResult]:
+def run_provider(
+    settings: Any, name: str, filters: SearchFilters | None = None, query: str = QUERY
+) -> list[SearchResult]:
     async def go() -> list[SearchResult]:
         async with http_client(settings.search.timeout_s) as client:
             (provider,) = [p for p in build_providers(settings, client) if p.name == name]
@@ -30,13 +31,16 @@ def run_provider(settings: Any, name: str, filters: SearchFilters | None = None,
 
 
 @pytest.mark.parametrize("name", ["searxng", "brave", "tavily", "duckduckgo"])
-def test_each_provider_returns_the_sites_pages(tmp_path: Path, web_site: Any, search_api: Any,
-                                               name: str) -> None:
+def test_each_provider_returns_the_sites_pages(
+    tmp_path: Path, web_site: Any, search_api: Any, name: str
+) -> None:
     settings = search_settings(tmp_path, search_api, [name])
     results = run_provider(settings, name)
-    assert [r.url for r in results][:3] == [f"{web_site.base_url}/lighthouses.html",
-                                            f"{web_site.base_url}/injection.html",
-                                            f"{web_site.base_url}/lens.html"]
+    assert [r.url for r in results][:3] == [
+        f"{web_site.base_url}/lighthouses.html",
+        f"{web_site.base_url}/injection.html",
+        f"{web_site.base_url}/lens.html",
+    ]
     first = results[0]
     assert first.title == "The Eddystone Lighthouse: four towers on one rock"
     assert first.snippet.startswith("Four lighthouses")
@@ -57,8 +61,14 @@ def test_filters_are_passed_on_in_each_wire_format(tmp_path: Path, search_api: A
     run_provider(search_settings(tmp_path, search_api, ["tavily"]), "tavily", dated)
     sx, br, tv, dd, br_dated, tv_dated = search_api.requests
     assert sx["path"] == "/searxng/search"
-    assert sx["query"] == {"q": QUERY, "format": "json", "pageno": "1", "categories": "general",
-                           "time_range": "week", "language": "de"}
+    assert sx["query"] == {
+        "q": QUERY,
+        "format": "json",
+        "pageno": "1",
+        "categories": "general",
+        "time_range": "week",
+        "language": "de",
+    }
     assert br["headers"]["X-Subscription-Token"] == BRAVE_KEY
     assert br["query"]["freshness"] == "pw" and br["query"]["search_lang"] == "de"
     assert br_dated["query"]["freshness"] == "2024-01-01to2024-03-31"
@@ -71,20 +81,27 @@ def test_filters_are_passed_on_in_each_wire_format(tmp_path: Path, search_api: A
     assert dd["method"] == "POST" and f"q={QUERY.split()[0]}" in dd["body"] and "df=w" in dd["body"]
 
 
-def test_keyed_providers_need_their_keys(tmp_path: Path, search_api: Any,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keyed_providers_need_their_keys(
+    tmp_path: Path, search_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("BRAVE_API_KEY", raising=False)
     monkeypatch.delenv("TAVILY_API_KEY", raising=False)
-    settings = search_settings(tmp_path, search_api, ["brave", "tavily"],
-                               brave={"base_url": search_api.url("brave")},
-                               tavily={"base_url": search_api.url("tavily")})
+    settings = search_settings(
+        tmp_path,
+        search_api,
+        ["brave", "tavily"],
+        brave={"base_url": search_api.url("brave")},
+        tavily={"base_url": search_api.url("tavily")},
+    )
 
     async def missing() -> list[str | None]:
         async with http_client(1.0) as client:
             return [p.configured() for p in build_providers(settings, client)]
 
-    assert asyncio.run(missing()) == ["set $BRAVE_API_KEY (or search.brave.api_key)",
-                                      "set $TAVILY_API_KEY (or search.tavily.api_key)"]
+    assert asyncio.run(missing()) == [
+        "set $BRAVE_API_KEY (or search.brave.api_key)",
+        "set $TAVILY_API_KEY (or search.tavily.api_key)",
+    ]
     monkeypatch.setenv("BRAVE_API_KEY", "wrong-key")
     with pytest.raises(ProviderError) as info:
         run_provider(settings, "brave")
@@ -108,26 +125,42 @@ def test_searxng_without_json_format_is_a_clear_failure(tmp_path: Path, search_a
 
 
 def test_parsers_refuse_malformed_answers_and_skip_bad_items() -> None:
-    for parse, data in ((searxng.parse, {"nope": 1}), (brave.parse, {"web": {"results": "x"}}),
-                        (tavily.parse, ["not", "a", "dict"]), (searxng.parse, None)):
+    for parse, data in (
+        (searxng.parse, {"nope": 1}),
+        (brave.parse, {"web": {"results": "x"}}),
+        (tavily.parse, ["not", "a", "dict"]),
+        (searxng.parse, None),
+    ):
         with pytest.raises(ProviderError) as info:
             parse(data)
         assert info.value.kind == "malformed"
-    good = {"results": [{"url": "javascript:alert(1)", "title": "x"}, "junk", {"title": "no url"},
-                        {"url": "https://ok.example/a", "title": "", "content": None, "score": "high"}]}
+    good = {
+        "results": [
+            {"url": "javascript:alert(1)", "title": "x"},
+            "junk",
+            {"title": "no url"},
+            {"url": "https://ok.example/a", "title": "", "content": None, "score": "high"},
+        ]
+    }
     (only,) = searxng.parse(good)
     assert (only.url, only.title, only.snippet, only.score) == (
-        "https://ok.example/a", "https://ok.example/a", "", None)
+        "https://ok.example/a",
+        "https://ok.example/a",
+        "",
+        None,
+    )
     assert brave.parse({"type": "search", "query": {"original": "q"}}) == []  # no web block: no results
 
 
 def test_duckduckgo_html_parsing_uses_ddgs_and_unwraps_redirect_links() -> None:
-    html = ('<html><body><div class="results"><div class="links_main links_deep result__body">'
-            '<h2 class="result__title"><a class="result__a" href="//duckduckgo.com/l/?uddg='
-            'https%3A%2F%2Fexample.org%2Fpage%3Fa%3D1&amp;rut=abc">Example <b>page</b></a></h2>'
-            '<a class="result__snippet" '
-            'href="//duckduckgo.com/l/?uddg=https%3A%2F%2Fexample.org%2Fpage%3Fa%3D1">'
-            'A <b>snippet</b> here</a></div></div></body></html>')
+    html = (
+        '<html><body><div class="results"><div class="links_main links_deep result__body">'
+        '<h2 class="result__title"><a class="result__a" href="//duckduckgo.com/l/?uddg='
+        'https%3A%2F%2Fexample.org%2Fpage%3Fa%3D1&amp;rut=abc">Example <b>page</b></a></h2>'
+        '<a class="result__snippet" '
+        'href="//duckduckgo.com/l/?uddg=https%3A%2F%2Fexample.org%2Fpage%3Fa%3D1">'
+        "A <b>snippet</b> here</a></div></div></body></html>"
+    )
     (r,) = duckduckgo.parse_html(html)
     assert r.url == "https://example.org/page?a=1"
     assert r.title == "Example page" and r.snippet == "A snippet here"
@@ -142,17 +175,21 @@ def test_search_settings_from_a_config_file(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("GROUNDGLASS_HOME", str(tmp_path))
     monkeypatch.setenv("TAVILY_API_KEY", "tvly-from-env")
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[search]\nproviders = ["searxng", "tavily"]\n[search.searxng]\nbase_url = "http://sx:8888"\n'
-                   '[search.brave]\napi_key = "secret"\n[search.context_sizes.low]\nresults = 2\ntop_k = 3\n'
-                   "context_tokens = 600\n")
+    cfg.write_text(
+        '[search]\nproviders = ["searxng", "tavily"]\n[search.searxng]\nbase_url = "http://sx:8888"\n'
+        '[search.brave]\napi_key = "secret"\n[search.context_sizes.low]\nresults = 2\ntop_k = 3\n'
+        "context_tokens = 600\n"
+    )
     s = load_settings(cfg).search
     assert s.providers == ["searxng", "tavily"] and s.searxng.base_url == "http://sx:8888"
     assert s.brave.key() == "secret" and s.tavily.key() == "tvly-from-env"
     assert "secret" not in json.dumps(load_settings(cfg).model_dump(mode="json"))  # keys are masked
     assert (s.context_sizes["low"].results, s.context_sizes["high"].results) == (2, 8)  # others kept
-    for bad, where in (('providers = ["google"]', "search.providers"),
-                       ('providers = ["brave", "brave"]', "search.providers"),
-                       ("[search.reader]\nmax_bytes = 10", "search.reader.max_bytes")):
+    for bad, where in (
+        ('providers = ["google"]', "search.providers"),
+        ('providers = ["brave", "brave"]', "search.providers"),
+        ("[search.reader]\nmax_bytes = 10", "search.reader.max_bytes"),
+    ):
         cfg.write_text(f"[search]\n{bad}\n")
         with pytest.raises(GroundglassError, match=where):
             load_settings(cfg)

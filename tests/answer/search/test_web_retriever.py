@@ -41,18 +41,30 @@ def test_context_size_sets_pages_read_and_text_budget(tmp_path: Path, web_site: 
     assert {s.url.rsplit("/", 1)[1] for s in sources} >= {"lighthouses.html", "report.pdf"}
 
 
-def test_failover_and_faulty_pages_are_all_in_the_report(tmp_path: Path, web_site: Any,
-                                                         search_api: Any) -> None:
-    settings = search_settings(tmp_path, search_api, ["searxng", "tavily"], cache_ttl_s=0,
-                               reader={"timeout_s": 2.5, "max_bytes": 60_000})
+def test_failover_and_faulty_pages_are_all_in_the_report(
+    tmp_path: Path, web_site: Any, search_api: Any
+) -> None:
+    settings = search_settings(
+        tmp_path,
+        search_api,
+        ["searxng", "tavily"],
+        cache_ttl_s=0,
+        reader={"timeout_s": 2.5, "max_bytes": 60_000},
+    )
     search_api.mode["searxng"] = "429"
     sources, report = WebRetriever(settings).retrieve("faults", context_size="high")
     assert report.provider == "tavily" and report.providers_failed == ["searxng"]
     assert report.attempts[0].kind == "rate_limited"
     kinds = {f.url.split("/", 3)[3]: f.kind for f in report.failures}
-    assert kinds == {"loop/a": "redirects", "binary-as-html": "binary", "image.png": "content_type",
-                     "slow": "timeout", "to-private": "blocked", "status/500": "http_error",
-                     "pdf-as-html": "binary"}
+    assert kinds == {
+        "loop/a": "redirects",
+        "binary-as-html": "binary",
+        "image.png": "content_type",
+        "slow": "timeout",
+        "to-private": "blocked",
+        "status/500": "http_error",
+        "pdf-as-html": "binary",
+    }
     used = {p["url"].split("/", 3)[3]: p for p in report.pages}
     assert set(used) == {"huge", "endless", "bad-utf8.html", "lighthouses.html"}
     assert used["huge"]["truncated"] and used["endless"]["truncated"]
@@ -65,8 +77,9 @@ def test_failover_and_faulty_pages_are_all_in_the_report(tmp_path: Path, web_sit
 
 def test_untrusted_page_text_is_only_ever_source_text(tmp_path: Path, web_site: Any, search_api: Any) -> None:
     settings = search_settings(tmp_path, search_api, ["brave"])
-    sources, report = WebRetriever(settings).retrieve("Eddystone lighthouse keepers logbook",
-                                                      context_size="low")
+    sources, report = WebRetriever(settings).retrieve(
+        "Eddystone lighthouse keepers logbook", context_size="low"
+    )
     carrying = [s for s in sources if INJECTION in s.text]
     assert carrying and all(s.url.endswith("/injection.html") for s in carrying)
     assert all(INJECTION not in s.title for s in sources)
@@ -77,7 +90,7 @@ def test_untrusted_page_text_is_only_ever_source_text(tmp_path: Path, web_site: 
     system, user = prompt.build_messages(QUESTION, sources)
     assert system.content == prompt.SYSTEM_PROMPT and INJECTION not in system.content
     assert user.content.count("<sources>") == 1 and user.content.count("</sources>") == 1
-    fenced = user.content[user.content.index("<sources>"):user.content.index("</sources>")]
+    fenced = user.content[user.content.index("<sources>") : user.content.index("</sources>")]
     assert "wrote in the logbook every four hours" in fenced and "great blizzard" in fenced
     assert INJECTION not in user.content and "PWNED" not in user.content
     assert "developer mode" not in user.content and REMOVED in fenced
@@ -88,23 +101,27 @@ def test_local_index_as_a_provider(tmp_path: Path, search_api: Any) -> None:
     from groundglass.answer.index.ingest import add_documents
     from groundglass.answer.index.store import LocalIndex
 
-    settings = search_settings(tmp_path, search_api, ["searxng", "local"], cache_ttl_s=0,
-                               local={"index": "notes"})
+    settings = search_settings(
+        tmp_path, search_api, ["searxng", "local"], cache_ttl_s=0, local={"index": "notes"}
+    )
     with LocalIndex.open(settings, "notes", create=True) as index:
         add_documents(index, [extract_file(WEB_DIR / name) for name in ("lighthouses.html", "tides.html")])
     search_api.mode["searxng"] = "500"
-    sources, report = WebRetriever(settings).retrieve("Who designed the granite Eddystone tower?",
-                                                      filters=SearchFilters.build(before="2024-12-31"))
+    sources, report = WebRetriever(settings).retrieve(
+        "Who designed the granite Eddystone tower?", filters=SearchFilters.build(before="2024-12-31")
+    )
     assert report.provider == "local" and report.pages == []
     assert sources and sources[0].url.endswith("lighthouses.html") and sources[0].url.startswith("file://")
     assert "Smeaton" in " ".join(s.text for s in sources)
     # its results obey the filters too (the lighthouses page is dated 2024-05-10)
-    sources, report = WebRetriever(settings).retrieve("Who designed the granite Eddystone tower?",
-                                                      filters=SearchFilters.build(before="2020-01-01"))
+    sources, report = WebRetriever(settings).retrieve(
+        "Who designed the granite Eddystone tower?", filters=SearchFilters.build(before="2020-01-01")
+    )
     assert not any(s.url.endswith("lighthouses.html") for s in sources)
     # a local index that does not exist fails over like any provider
-    missing = search_settings(tmp_path, search_api, ["local", "searxng"], cache_ttl_s=0,
-                              local={"index": "nope"})
+    missing = search_settings(
+        tmp_path, search_api, ["local", "searxng"], cache_ttl_s=0, local={"index": "nope"}
+    )
     search_api.mode.clear()
     found_sources, report = WebRetriever(missing).retrieve("Eddystone lighthouse")
     first = report.attempts[0]
@@ -127,8 +144,9 @@ def test_bad_input_and_background_use(tmp_path: Path, web_site: Any, search_api:
 
 def test_search_results_without_reading(tmp_path: Path, web_site: Any, search_api: Any) -> None:
     settings = search_settings(tmp_path, search_api, ["brave"], cache_ttl_s=0)
-    results, report = WebRetriever(settings).search("lighthouses", SearchFilters.build(after="2024-01-01"),
-                                                    max_results=3)
+    results, report = WebRetriever(settings).search(
+        "lighthouses", SearchFilters.build(after="2024-01-01"), max_results=3
+    )
     assert [r.url.rsplit("/", 1)[1] for r in results] == ["lighthouses.html", "leuchtturm.html"]
     assert results[0].date == "2024-05-10" and results[0].snippet.startswith("Four lighthouses")
     dropped = {f.url.rsplit("/", 1)[1] for f in report.failures}

@@ -24,8 +24,14 @@ def vlm() -> Iterator[VisionModelServer]:
 
 
 def caption_settings(vision_settings, server: VisionModelServer, **kw):
-    return vision_settings(vision__ocr=False, vision__labels=False, vision__caption_url=server.base_url,
-                           vision__caption_model="llava-test", vision__caption_api_key=server.api_key, **kw)
+    return vision_settings(
+        vision__ocr=False,
+        vision__labels=False,
+        vision__caption_url=server.base_url,
+        vision__caption_model="llava-test",
+        vision__caption_api_key=server.api_key,
+        **kw,
+    )
 
 
 def test_caption_from_a_vision_model(photos, vlm, vision_settings) -> None:
@@ -48,8 +54,12 @@ def test_caption_from_a_vision_model(photos, vlm, vision_settings) -> None:
 
 def test_api_key_from_the_environment(photos, vlm, vision_settings, monkeypatch) -> None:
     monkeypatch.setenv("GROUNDGLASS_VISION_API_KEY", vlm.api_key)
-    settings = vision_settings(vision__ocr=False, vision__labels=False, vision__caption_url=vlm.base_url,
-                               vision__caption_model="llava-test")
+    settings = vision_settings(
+        vision__ocr=False,
+        vision__labels=False,
+        vision__caption_url=vlm.base_url,
+        vision__caption_model="llava-test",
+    )
     assert extract_facts([ImageInput.from_bytes(photos["rocket"])], settings)[0].caption.startswith("A PNG")
     monkeypatch.setenv("GROUNDGLASS_VISION_API_KEY", "wrong")
     facts = extract_facts([ImageInput.from_bytes(photos["rocket"])], settings)[0]
@@ -62,8 +72,9 @@ def test_images_are_reencoded_only_when_needed(vision_settings) -> None:
     Image.new("RGB", (64, 48), "red").save(frames, "GIF")
     big = io.BytesIO()
     Image.new("RGB", (4000, 1000), "blue").save(big, "JPEG")
-    gif, jpeg = load_images([ImageInput.from_bytes(frames.getvalue()), ImageInput.from_bytes(big.getvalue())],
-                            settings)
+    gif, jpeg = load_images(
+        [ImageInput.from_bytes(frames.getvalue()), ImageInput.from_bytes(big.getvalue())], settings
+    )
     head, _, data = image_data_uri(gif).partition(",")
     assert head == "data:image/png;base64" and Image.open(io.BytesIO(base64.b64decode(data))).size == (64, 48)
     head, _, data = image_data_uri(jpeg).partition(",")
@@ -79,11 +90,14 @@ def _png(w: int, h: int) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize(("mode", "expected"), [
-    ("error", "answered HTTP 500: {\"error\": {\"message\": \"the model crashed\"}}"),
-    ("garbage", "did not return a chat completion"),
-    ("slow", "did not answer within 0.5 s"),
-])
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("error", 'answered HTTP 500: {"error": {"message": "the model crashed"}}'),
+        ("garbage", "did not return a chat completion"),
+        ("slow", "did not answer within 0.5 s"),
+    ],
+)
 def test_a_failing_caption_backend_leaves_a_warning(mode, expected, vlm, vision_settings) -> None:
     vlm.mode = mode
     settings = caption_settings(vision_settings, vlm, vision__caption_timeout_s=0.5)
@@ -96,7 +110,8 @@ def test_a_failing_caption_backend_leaves_a_warning(mode, expected, vlm, vision_
 
 
 def test_an_unreachable_caption_backend(vision_settings, unused_port) -> None:
-    settings = vision_settings(vision__ocr=False, vision__labels=False,
-                               vision__caption_url=f"http://127.0.0.1:{unused_port}/v1")
+    settings = vision_settings(
+        vision__ocr=False, vision__labels=False, vision__caption_url=f"http://127.0.0.1:{unused_port}/v1"
+    )
     facts = extract_facts([ImageInput.from_bytes(_png(8, 8))], settings)[0]
     assert facts.caption is None and "is unreachable" in facts.warnings[0]

@@ -31,8 +31,12 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
 def png_header_bomb(width: int, height: int) -> bytes:
     """A valid-looking PNG of a few dozen bytes whose header claims width x height RGB pixels."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-            + png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def data_uri(data: bytes, mime: str = "image/png") -> str:
@@ -55,16 +59,21 @@ def refused(settings, item: ImageInput) -> ImageError:
 
 # ------------------------------------------------------------------------------------- good images
 
+
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF"])
-def test_supported_formats_decode_from_bytes_path_and_data_uri(fmt, photos, vision_settings,
-                                                               tmp_path) -> None:
+def test_supported_formats_decode_from_bytes_path_and_data_uri(
+    fmt, photos, vision_settings, tmp_path
+) -> None:
     settings = vision_settings()
     photo = Image.open(io.BytesIO(photos["chelsea"]))
     blob = encode(photo, fmt)
     path = tmp_path / f"cat.{fmt.lower()}"
     path.write_bytes(blob)
-    for item in (ImageInput.from_bytes(blob, "cat"), ImageInput.from_path(path),
-                 ImageInput.from_api(data_uri(blob, f"image/{fmt.lower()}"))):
+    for item in (
+        ImageInput.from_bytes(blob, "cat"),
+        ImageInput.from_path(path),
+        ImageInput.from_api(data_uri(blob, f"image/{fmt.lower()}")),
+    ):
         image = load_one(settings, item)
         assert (image.format, image.width, image.height) == (fmt, 451, 300)
         assert image.rgb.mode == "RGB" and image.rgb.size == (451, 300)
@@ -108,6 +117,7 @@ def test_exif_date_camera_and_orientation(photos, vision_settings) -> None:
 
 # -------------------------------------------------------------------------------------- bad images
 
+
 def test_truncated_and_corrupt_files(photos, vision_settings) -> None:
     settings = vision_settings()
     jpeg = encode(Image.open(io.BytesIO(photos["coffee"])), "JPEG", quality=90)
@@ -115,7 +125,7 @@ def test_truncated_and_corrupt_files(photos, vision_settings) -> None:
     assert "half.jpg is truncated or corrupt" in err.message
 
     png = bytearray(photos["coffee"])
-    png[len(png) // 2: len(png) // 2 + 64] = bytes(64)  # zeros in the middle of the compressed data
+    png[len(png) // 2 : len(png) // 2 + 64] = bytes(64)  # zeros in the middle of the compressed data
     err = refused(settings, ImageInput.from_bytes(bytes(png), "broken.png"))
     assert "broken.png" in err.message and ("corrupt" in err.message or "not a valid PNG" in err.message)
 
@@ -162,8 +172,11 @@ def test_oversized_upload_path_and_data_uri(photos, vision_settings, tmp_path: P
     assert len(big) > 4096
     path = tmp_path / "coffee.png"
     path.write_bytes(big)
-    for item in (ImageInput.from_bytes(big, "coffee.png"), ImageInput.from_path(path),
-                 ImageInput.from_api(data_uri(big))):
+    for item in (
+        ImageInput.from_bytes(big, "coffee.png"),
+        ImageInput.from_path(path),
+        ImageInput.from_api(data_uri(big)),
+    ):
         err = refused(settings, item)
         assert "over the 4,096-byte limit" in err.message and "vision.max_image_bytes" in err.fix
     # a huge data: URI is refused by its length, before any decoding
@@ -204,20 +217,26 @@ def test_missing_file_and_too_many_images(vision_settings, tmp_path: Path) -> No
 
 # ------------------------------------------------------------------------- image URLs (the reader)
 
+
 def url_settings(vision_settings, **kw):
-    return vision_settings(search__reader={"allow_private": True, "timeout_s": 1.5, "per_host_delay_s": 0},
-                           **kw)
+    return vision_settings(
+        search__reader={"allow_private": True, "timeout_s": 1.5, "per_host_delay_s": 0}, **kw
+    )
 
 
 def test_image_urls_through_the_guarded_reader(photos, image_server, vision_settings) -> None:
     settings = url_settings(vision_settings)
-    image_server.routes.update({
-        "/cat.png": Route(body=photos["chelsea"]),
-        "/cat": Route(content_type="application/octet-stream", body=photos["chelsea"]),  # judged by bytes
-        "/page.html": Route(content_type="text/html; charset=utf-8", body=b"<html><body>hi</body></html>"),
-        "/page-untyped": Route(content_type="application/octet-stream", body=b"<!doctype html><p>hi</p>"),
-        "/gone.png": Route(status=404),
-    })
+    image_server.routes.update(
+        {
+            "/cat.png": Route(body=photos["chelsea"]),
+            "/cat": Route(content_type="application/octet-stream", body=photos["chelsea"]),  # judged by bytes
+            "/page.html": Route(
+                content_type="text/html; charset=utf-8", body=b"<html><body>hi</body></html>"
+            ),
+            "/page-untyped": Route(content_type="application/octet-stream", body=b"<!doctype html><p>hi</p>"),
+            "/gone.png": Route(status=404),
+        }
+    )
     image = load_one(settings, ImageInput.from_api(image_server.url("/cat.png")))
     assert (image.format, image.width, image.source) == ("PNG", 451, image_server.url("/cat.png"))
     assert load_one(settings, ImageInput.from_api(image_server.url("/cat"))).format == "PNG"
@@ -230,11 +249,13 @@ def test_image_urls_through_the_guarded_reader(photos, image_server, vision_sett
 
 
 def test_image_url_limits_and_guard(photos, image_server, vision_settings) -> None:
-    image_server.routes.update({
-        "/big.png": Route(body=photos["coffee"]),
-        "/liar.png": Route(body=photos["coffee"], content_length=100),  # claims less than it sends
-        "/slow.png": Route(body=photos["coffee"], stall_s=30),
-    })
+    image_server.routes.update(
+        {
+            "/big.png": Route(body=photos["coffee"]),
+            "/liar.png": Route(body=photos["coffee"], content_length=100),  # claims less than it sends
+            "/slow.png": Route(body=photos["coffee"], stall_s=30),
+        }
+    )
     image_server.routes["/unsized.png"] = Route(body=photos["coffee"], content_length=-1)
     small = url_settings(vision_settings, vision__max_image_bytes=4096)
     err = refused(small, ImageInput.from_api(image_server.url("/big.png")))  # by its Content-Length

@@ -51,8 +51,10 @@ def test_labels_of_sklearn_china() -> None:
 def test_ocr_reads_a_terminal_screenshot_and_a_sign(vision_settings) -> None:
     settings = vision_settings(vision__labels=False)
     shot, board = terminal(TERMINAL_ERROR), sign(ZERMATT_SIGN)
-    shot_facts, sign_facts = extract_facts([ImageInput.from_bytes(shot.png(), "terminal.png"),
-                                            ImageInput.from_bytes(board.png(), "sign.png")], settings)
+    shot_facts, sign_facts = extract_facts(
+        [ImageInput.from_bytes(shot.png(), "terminal.png"), ImageInput.from_bytes(board.png(), "sign.png")],
+        settings,
+    )
     error_line = [line for line in shot_facts.lines if "ModuleNotFoundError" in line.text]
     assert error_line and error_line[0].text.startswith("ModuleNotFoundError: No module named 'requests")
     assert error_line[0].score > 0.8
@@ -65,20 +67,30 @@ def test_ocr_reads_a_terminal_screenshot_and_a_sign(vision_settings) -> None:
 
 
 def test_photo_facts_as_json(photos: dict[str, bytes], vision_settings) -> None:
-    facts = extract_facts([ImageInput.from_bytes(photos["astronaut"], "astronaut.png")],
-                          vision_settings(vision__max_labels=3))[0]
+    facts = extract_facts(
+        [ImageInput.from_bytes(photos["astronaut"], "astronaut.png")], vision_settings(vision__max_labels=3)
+    )[0]
     payload = json.loads(json.dumps(facts.as_dict()))
     assert payload["source"] == "astronaut.png"
     assert len(payload["labels"]) == 3 and all(0 <= lb["score"] <= 1 for lb in payload["labels"])
-    assert payload["metadata"] == {"format": "PNG", "mime": "image/png", "width": 512, "height": 512,
-                                   "bytes": len(photos["astronaut"]), "animated": False, "taken_at": None,
-                                   "camera": None, "software": None}
+    assert payload["metadata"] == {
+        "format": "PNG",
+        "mime": "image/png",
+        "width": 512,
+        "height": 512,
+        "bytes": len(photos["astronaut"]),
+        "animated": False,
+        "taken_at": None,
+        "camera": None,
+        "software": None,
+    }
     assert payload["caption"] is None and payload["warnings"] == []
     assert set(facts.timings) == {"ocr", "labels"}
 
 
 def test_extractors_can_be_switched_off(photos: dict[str, bytes], vision_settings) -> None:
-    facts = extract_facts([ImageInput.from_bytes(photos["coffee"])],
-                          vision_settings(vision__ocr=False, vision__labels=False))[0]
+    facts = extract_facts(
+        [ImageInput.from_bytes(photos["coffee"])], vision_settings(vision__ocr=False, vision__labels=False)
+    )[0]
     assert facts.lines == [] and facts.labels == [] and facts.timings == {}
     assert (facts.metadata.width, facts.metadata.height) == (600, 400)

@@ -19,7 +19,6 @@ from groundglass.config import Settings, load_settings
 GG = str(Path(sys.executable).parent / "groundglass")
 
 
-
 @pytest.fixture(scope="module")
 def corpus_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, LocalIndex]]:
     home = tmp_path_factory.mktemp("vision-home")
@@ -28,8 +27,14 @@ def corpus_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Set
         (folder / name).write_text(text, encoding="utf-8")
     env = {**os.environ, "GROUNDGLASS_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     env.pop("GROUNDGLASS_CONFIG", None)
-    proc = subprocess.run([GG, "index", "add", str(folder), "--index", "vision", "--quiet"], env=env,
-                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [GG, "index", "add", str(folder), "--index", "vision", "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"index 'vision': {len(SEARCH_CORPUS)} added" in proc.stdout, proc.stdout
     settings = load_settings(home=str(home))
@@ -63,8 +68,13 @@ def test_a_photo_of_a_sign_finds_the_place(corpus_index) -> None:
 
 def test_photos_find_what_they_show(corpus_index, photos) -> None:
     settings, index = corpus_index
-    coffee, cat = extract_facts([ImageInput.from_bytes(photos["coffee"], "coffee.png"),
-                                 ImageInput.from_bytes(photos["chelsea"], "chelsea.png")], settings)
+    coffee, cat = extract_facts(
+        [
+            ImageInput.from_bytes(photos["coffee"], "coffee.png"),
+            ImageInput.from_bytes(photos["chelsea"], "chelsea.png"),
+        ],
+        settings,
+    )
     queries = image_queries(coffee, "how much caffeine is in this?")
     assert queries[0] == "how much caffeine is in espresso?"
     assert top_pages(index, queries) == ["espresso.md"] * len(queries)
@@ -75,11 +85,21 @@ def test_photos_find_what_they_show(corpus_index, photos) -> None:
 
 
 def ask(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GROUNDGLASS_HOME": str(settings.home), "HF_HUB_OFFLINE": "1",
-           "GROUNDGLASS_LLM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "GROUNDGLASS_HOME": str(settings.home),
+        "HF_HUB_OFFLINE": "1",
+        "GROUNDGLASS_LLM_THREADS": "1",
+    }
     env.pop("GROUNDGLASS_CONFIG", None)
-    return subprocess.run([GG, "ask", "--index", "vision", "--model", "tiny", "--max-tokens", "24", *args],
-                          env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [GG, "ask", "--index", "vision", "--model", "tiny", "--max-tokens", "24", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_ask_about_a_screenshot_from_the_cli(corpus_index, tmp_path: Path) -> None:
@@ -95,7 +115,7 @@ def test_ask_about_a_screenshot_from_the_cli(corpus_index, tmp_path: Path) -> No
     assert data["search_results"][0]["url"].endswith("python-modulenotfounderror.md")
     # the answer says first what was recognised in the image, then answers
     content = data["choices"][0]["message"]["content"]
-    assert content.startswith('In the image: ') and "No module named" in content.split("\n\n", 1)[0]
+    assert content.startswith("In the image: ") and "No module named" in content.split("\n\n", 1)[0]
     assert 1 <= data["usage"]["num_search_queries"] <= settings.vision.max_queries
 
 
@@ -105,7 +125,7 @@ def test_ask_with_only_an_image_streams_what_it_saw(corpus_index, tmp_path: Path
     board.write_bytes(sign(ZERMATT_SIGN).png())
     proc = ask(settings, "--image", str(board))  # no question: "What is this?"
     assert proc.returncode == 0, proc.stderr
-    assert 'image 1: ' in proc.stderr and "ZERMATT" in proc.stderr.split("image 1: ", 1)[1].splitlines()[0]
+    assert "image 1: " in proc.stderr and "ZERMATT" in proc.stderr.split("image 1: ", 1)[1].splitlines()[0]
     assert "found for: what is Zermatt" in proc.stderr
     assert "zermatt.md" in proc.stdout.split("Sources", 1)[1]
 
@@ -116,10 +136,13 @@ def test_bad_images_on_the_cli_are_one_line_errors(corpus_index, tmp_path: Path,
     truncated.write_bytes(photos["coffee"][: len(photos["coffee"]) // 3])
     text = tmp_path / "notes.png"
     text.write_text("not an image at all", encoding="utf-8")
-    for value, message in [(str(truncated), "cut.png"), (str(text), "is text, not a supported image"),
-                           (str(tmp_path / "missing.png"), "missing.png"),
-                           ("data:image/png;base64,%%%", "base64"),
-                           ("ftp://example.org/a.png", "must be an http(s) URL or a data: URI")]:
+    for value, message in [
+        (str(truncated), "cut.png"),
+        (str(text), "is text, not a supported image"),
+        (str(tmp_path / "missing.png"), "missing.png"),
+        ("data:image/png;base64,%%%", "base64"),
+        ("ftp://example.org/a.png", "must be an http(s) URL or a data: URI"),
+    ]:
         proc = ask(settings, "--image", value, "what is this?")
         assert proc.returncode == 2, (value, proc.stdout, proc.stderr)
         assert proc.stderr.startswith("error: ") and message in proc.stderr, (value, proc.stderr)

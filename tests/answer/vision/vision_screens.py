@@ -41,8 +41,9 @@ TERMINAL_ERROR = [
 ]
 
 
-def terminal(lines: list[str], *, size: int = 20, fg: str = "#d4d4d4", bg: str = "#1e1e1e",
-             name: str = "terminal") -> Screen:
+def terminal(
+    lines: list[str], *, size: int = 20, fg: str = "#d4d4d4", bg: str = "#1e1e1e", name: str = "terminal"
+) -> Screen:
     """A terminal window: monospace text on a dark background, a title bar on top."""
     f = font("DejaVuSansMono.ttf", size)
     step = int(size * 1.55)
@@ -58,8 +59,9 @@ def terminal(lines: list[str], *, size: int = 20, fg: str = "#d4d4d4", bg: str =
     return Screen(name, img, "\n".join(lines))
 
 
-def sign(lines: list[tuple[str, int, bool]], *, bg: str = "#0b5d2e", fg: str = "white",
-         name: str = "sign") -> Screen:
+def sign(
+    lines: list[tuple[str, int, bool]], *, bg: str = "#0b5d2e", fg: str = "white", name: str = "sign"
+) -> Screen:
     """A road/town sign: (text, font size, bold) lines centred on a coloured board with a border."""
     fonts = [font("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf", size) for _, size, bold in lines]
     widths = [f.getbbox(t)[2] for (t, _, _), f in zip(lines, fonts, strict=True)]
@@ -98,15 +100,32 @@ def bench_screens() -> list[Screen]:
     """The rendered screenshots the OCR benchmark reads."""
     return [
         terminal(TERMINAL_ERROR, name="python-traceback"),
-        terminal(["npm ERR! code EACCES", "npm ERR! syscall mkdir",
-                  "npm ERR! path /usr/local/lib/node_modules",
-                  "npm ERR! Error: EACCES: permission denied, mkdir '/usr/local/lib/node_modules'"],
-                 size=18, name="npm-eacces"),
-        terminal(["error[E0382]: borrow of moved value: `names`", "  --> src/main.rs:7:20",
-                  "help: consider cloning the value if the performance cost is acceptable"],
-                 size=18, fg="#1f1f1f", bg="#fafafa", name="rust-borrow-light"),
-        dialog("Disk Full", ["There is not enough space on the disk to save the file.",
-                             "Delete some files and try again."], name="disk-full-dialog"),
+        terminal(
+            [
+                "npm ERR! code EACCES",
+                "npm ERR! syscall mkdir",
+                "npm ERR! path /usr/local/lib/node_modules",
+                "npm ERR! Error: EACCES: permission denied, mkdir '/usr/local/lib/node_modules'",
+            ],
+            size=18,
+            name="npm-eacces",
+        ),
+        terminal(
+            [
+                "error[E0382]: borrow of moved value: `names`",
+                "  --> src/main.rs:7:20",
+                "help: consider cloning the value if the performance cost is acceptable",
+            ],
+            size=18,
+            fg="#1f1f1f",
+            bg="#fafafa",
+            name="rust-borrow-light",
+        ),
+        dialog(
+            "Disk Full",
+            ["There is not enough space on the disk to save the file.", "Delete some files and try again."],
+            name="disk-full-dialog",
+        ),
         sign(ZERMATT_SIGN, name="zermatt-sign"),
         sign([("Gare de Lyon", 64, True), ("Sortie / Exit", 36, False)], bg="#1d3f8f", name="station-sign"),
     ]

@@ -132,10 +132,19 @@ def serve_vision_model(api_key: str = "vision-key") -> Iterator[VisionModelServe
                 time.sleep(5)
             parts = body["messages"][0]["content"]
             uri = next(p["image_url"]["url"] for p in parts if p["type"] == "image_url")
-            answer = {"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
-                      "choices": [{"index": 0, "finish_reason": "stop",
-                                   "message": {"role": "assistant", "content": describe_image_uri(uri)}}],
-                      "usage": {"prompt_tokens": 100, "completion_tokens": 12, "total_tokens": 112}}
+            answer = {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": describe_image_uri(uri)},
+                    }
+                ],
+                "usage": {"prompt_tokens": 100, "completion_tokens": 12, "total_tokens": 112},
+            }
             self._send(200, json.dumps(answer).encode())
 
         def log_message(self, format: str, *args: object) -> None:

@@ -13,5 +13,15 @@ from groundglass.answer.index.documents import Document, IngestReport, Section, 
 from groundglass.answer.index.ingest import NothingIngestedError, add_documents, add_sources
 from groundglass.answer.index.store import LocalIndex, list_indexes, remove_index
 
-__all__ = ["Document", "IngestReport", "LocalIndex", "NothingIngestedError", "Section", "Skipped",
-           "add_documents", "add_sources", "list_indexes", "remove_index"]
+__all__ = [
+    "Document",
+    "IngestReport",
+    "LocalIndex",
+    "NothingIngestedError",
+    "Section",
+    "Skipped",
+    "add_documents",
+    "add_sources",
+    "list_indexes",
+    "remove_index",
+]

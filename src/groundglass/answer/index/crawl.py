@@ -35,8 +35,14 @@ from groundglass.log import get_logger
 
 log = get_logger(__name__)
 
-ACCEPTED_TYPES = {"text/html", "application/xhtml+xml", "text/plain", "text/markdown", "text/x-markdown",
-                  "application/pdf"}
+ACCEPTED_TYPES = {
+    "text/html",
+    "application/xhtml+xml",
+    "text/plain",
+    "text/markdown",
+    "text/x-markdown",
+    "application/pdf",
+}
 MAX_SITEMAP_URLS = 10_000
 MAX_CRAWL_DELAY_S = 10.0
 MAX_REDIRECTS = 5
@@ -79,8 +85,9 @@ class Crawler:
         self.settings = crawl
         self.policy = Policy.from_settings(crawl)
         # redirects are followed by hand: each hop must stay on the site and be allowed by robots.txt
-        self.client = guarded_client(self.policy, timeout_s=crawl.timeout_s, user_agent=crawl.user_agent,
-                                     follow_redirects=False)
+        self.client = guarded_client(
+            self.policy, timeout_s=crawl.timeout_s, user_agent=crawl.user_agent, follow_redirects=False
+        )
         self.robots: dict[tuple[str, int], urllib.robotparser.RobotFileParser] = {}
 
     def close(self) -> None:
@@ -227,8 +234,9 @@ def crawl(start_url: str, crawl_settings: Any) -> Iterator[Document | Skipped]:
         seen: set[str] = set()
         seen_content: set[str] = set()  # one page under two URLs (/ and /index.html) is ingested once
         fetched = 0
-        delay = min(MAX_CRAWL_DELAY_S, float(crawler.robots_for(start).crawl_delay(crawl_settings.user_agent)
-                                            or 0))
+        delay = min(
+            MAX_CRAWL_DELAY_S, float(crawler.robots_for(start).crawl_delay(crawl_settings.user_agent) or 0)
+        )
         while queue and fetched < max_pages:
             url, depth = queue.popleft()
             if url in seen:
@@ -256,14 +264,16 @@ def crawl(start_url: str, crawl_settings: Any) -> Iterator[Document | Skipped]:
             seen_content.add(digest)
             head = page.data.lstrip()[:15].lower()
             kind_html = page.content_type in ("text/html", "application/xhtml+xml") or (
-                not page.content_type and head.startswith((b"<!doctype html", b"<html")))
+                not page.content_type and head.startswith((b"<!doctype html", b"<html"))
+            )
             if kind_html and depth < max_depth:
                 for link in extract_links(page.data, page.url):
                     if same_host(link, start) and link not in seen:
                         queue.append((link, depth + 1))
             try:
-                yield extract_bytes(page.data, page.url, name=urlsplit(page.url).path,
-                                    content_type=page.content_type)
+                yield extract_bytes(
+                    page.data, page.url, name=urlsplit(page.url).path, content_type=page.content_type
+                )
             except SkipFile as exc:
                 yield Skipped(page.url, str(exc))
     finally:

@@ -72,6 +72,8 @@ class IngestReport:
         return self.added + self.updated + self.unchanged
 
     def summary(self) -> str:
-        line = (f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-                f"{len(self.skipped)} skipped ({self.chunks} chunks written in {self.seconds:.1f} s)")
+        line = (
+            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{len(self.skipped)} skipped ({self.chunks} chunks written in {self.seconds:.1f} s)"
+        )
         return line

@@ -38,6 +38,7 @@ class SkipFile(Exception):
 
 # ---------------------------------------------------------------------------------------------- helpers
 
+
 def _iso_date(value: Any) -> str | None:
     if value is None or value == "":
         return None
@@ -116,7 +117,7 @@ def _front_matter(text: str) -> tuple[dict[str, Any], str]:
         data = yaml.safe_load(m.group(1))
     except yaml.YAMLError:
         return {}, text
-    return (data if isinstance(data, dict) else {}), text[m.end():]
+    return (data if isinstance(data, dict) else {}), text[m.end() :]
 
 
 def _inline_text(token: Any) -> str:
@@ -223,14 +224,32 @@ _TABLE_MARK = "GGTABLE{:05d}X"  # stands in for a table while trafilatura runs; 
 _TABLE_MARK_RE = re.compile(r"GGTABLE(\d{5})X")
 
 
-_BLOCK_TAGS = frozenset({"p", "div", "br", "li", "dt", "dd", "pre", "blockquote", "h1", "h2", "h3", "h4",
-                         "h5", "h6", "ul", "ol", "dl"})
+_BLOCK_TAGS = frozenset(
+    {
+        "p",
+        "div",
+        "br",
+        "li",
+        "dt",
+        "dd",
+        "pre",
+        "blockquote",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "ul",
+        "ol",
+        "dl",
+    }
+)
 
 
 def _cell_text(cell: Any) -> str:
     # block elements inside a cell are separate phrases; inline ones ("<code>f</code>()") are not
-    text = "".join(f" {t} " if getattr(el, "tag", None) in _BLOCK_TAGS else t
-                   for el, t in _texts(cell))
+    text = "".join(f" {t} " if getattr(el, "tag", None) in _BLOCK_TAGS else t for el, t in _texts(cell))
     text = re.sub(r"\s+", " ", text.replace("\u00b6", "")).strip()  # Sphinx's pilcrow permalinks
     return text.replace("|", "\\|")
 
@@ -274,7 +293,7 @@ def table_row_groups(table: Any, group_chars: int = TABLE_GROUP_CHARS) -> list[s
     head_rows = [c for r, c in pairs if r.getparent().tag == "thead"]
     if not head_rows and not pairs[0][0].xpath("./td"):
         head_rows = [pairs[0][1]]  # a first row of <th> only
-    body = [c for _, c in pairs[len(head_rows):]] if head_rows else [c for _, c in pairs]
+    body = [c for _, c in pairs[len(head_rows) :]] if head_rows else [c for _, c in pairs]
     header = ""
     if head_rows:
         # several header rows (a grouped header) become one, column by column
@@ -351,9 +370,16 @@ def html_document(data: bytes | str, uri: str, fallback_title: str) -> Document:
         raise SkipFile("empty file")
     url = uri if uri.startswith(("http://", "https://")) else None
     tree, tables = _prepare_html(html)
-    markdown = trafilatura.extract(tree, url=url, output_format="markdown", include_formatting=True,
-                                   include_tables=True, include_comments=False, with_metadata=True,
-                                   favor_recall=True)
+    markdown = trafilatura.extract(
+        tree,
+        url=url,
+        output_format="markdown",
+        include_formatting=True,
+        include_tables=True,
+        include_comments=False,
+        with_metadata=True,
+        favor_recall=True,
+    )
     if markdown:
         doc = markdown_document(markdown, uri, fallback_title, kind="html")
         doc.sections = [Section(s.heading, _put_tables_back(s.text, tables)) for s in doc.sections]
@@ -370,6 +396,7 @@ def html_document(data: bytes | str, uri: str, fallback_title: str) -> Document:
 
 
 # ----------------------------------------------------------------------------------------------- PDF
+
 
 def pdf_document(data: bytes, uri: str, fallback_title: str) -> Document:
     from pypdf import PdfReader
@@ -407,6 +434,7 @@ def pdf_document(data: bytes, uri: str, fallback_title: str) -> Document:
 
 # ---------------------------------------------------------------------------------------- plain text
 
+
 def text_document(data: bytes | str, uri: str, fallback_title: str) -> Document:
     text = decode_text(data) if isinstance(data, bytes) else data
     if not text.strip():
@@ -415,6 +443,7 @@ def text_document(data: bytes | str, uri: str, fallback_title: str) -> Document:
 
 
 # -------------------------------------------------------------------------------------------- dispatch
+
 
 def sniff_kind(data: bytes, name: str = "", content_type: str = "") -> str:
     """html | markdown | pdf | text, from the content type, the file name, then the bytes."""
@@ -459,8 +488,9 @@ def extract_file(path: Path) -> Document:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise SkipFile(f"file too large ({size / 1e6:.0f} MB; the limit is "
-                           f"{MAX_FILE_BYTES / 1e6:.0f} MB)")
+            raise SkipFile(
+                f"file too large ({size / 1e6:.0f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB)"
+            )
         data = path.read_bytes()
     except PermissionError as exc:
         raise SkipFile("cannot read the file: permission denied (check its permissions)") from exc

@@ -67,8 +67,9 @@ def _open(spec: str, settings: Any) -> _Stream:
     if spec.startswith("builtin:"):
         if spec == builtin.WIKIPEDIA:
             return _Stream(spec, builtin.wikipedia_count(), builtin.wikipedia_documents(), bulk=True)
-        raise GroundglassError(f"unknown built-in corpus {spec!r}",
-                               f"the built-in corpora are: {', '.join(builtin.BUILTINS)}")
+        raise GroundglassError(
+            f"unknown built-in corpus {spec!r}", f"the built-in corpora are: {', '.join(builtin.BUILTINS)}"
+        )
     if spec.startswith(("http://", "https://")):
         return _Stream(spec, None, crawl(spec, settings.crawl))
     path = Path(spec).expanduser()
@@ -141,7 +142,7 @@ class _Ingester:
         items: list[WriteItem] = []
         at = 0
         for doc, chunks, content_hash in self.pending:
-            items.append(WriteItem(doc, chunks, vectors[at:at + len(chunks)], content_hash))
+            items.append(WriteItem(doc, chunks, vectors[at : at + len(chunks)], content_hash))
             at += len(chunks)
         if bulk:
             self._count(items, self.index.write(items))
@@ -156,12 +157,20 @@ class _Ingester:
 def _bar(total: int | None, label: str, progress: bool) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=label[-40:], unit="doc", disable=not progress, file=sys.stderr,
-                dynamic_ncols=True, leave=True)
+    return tqdm(
+        total=total,
+        desc=label[-40:],
+        unit="doc",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        leave=True,
+    )
 
 
-def _ingest(index: LocalIndex, streams: Iterable[_Stream], progress: bool,
-            report: IngestReport | None = None) -> IngestReport:
+def _ingest(
+    index: LocalIndex, streams: Iterable[_Stream], progress: bool, report: IngestReport | None = None
+) -> IngestReport:
     report = report if report is not None else IngestReport()
     started = time.perf_counter()
     try:
@@ -178,8 +187,9 @@ def _ingest(index: LocalIndex, streams: Iterable[_Stream], progress: bool,
     return report
 
 
-def add_sources(index: LocalIndex, sources: list[str], progress: bool = True,
-                report: IngestReport | None = None) -> IngestReport:
+def add_sources(
+    index: LocalIndex, sources: list[str], progress: bool = True, report: IngestReport | None = None
+) -> IngestReport:
     """Ingest each source spec (path, folder, http(s) URL, ``builtin:wikipedia``) into ``index``.
 
     Raises :class:`NothingIngestedError` when no source gave a single document. Pass ``report`` to
@@ -196,12 +206,18 @@ def add_sources(index: LocalIndex, sources: list[str], progress: bool = True,
         else:
             first = "; ".join(f"{s.uri}: {s.reason}" for s in report.skipped[:3])
             message = f"nothing could be ingested ({len(report.skipped)} skipped: {first})"
-        raise NothingIngestedError(message, "add HTML, Markdown, plain text or PDF files, or a website URL",
-                                   report)
+        raise NothingIngestedError(
+            message, "add HTML, Markdown, plain text or PDF files, or a website URL", report
+        )
     return report
 
 
-def add_documents(index: LocalIndex, documents: Iterable[Document], progress: bool = False,
-                  total: int | None = None, bulk: bool = True) -> IngestReport:
+def add_documents(
+    index: LocalIndex,
+    documents: Iterable[Document],
+    progress: bool = False,
+    total: int | None = None,
+    bulk: bool = True,
+) -> IngestReport:
     """Ingest ready-made documents (e.g. ``builtin.wikipedia_documents(titles=[...])`` in tests)."""
     return _ingest(index, [_Stream("documents", total, iter(documents), bulk=bulk)], progress)

@@ -104,8 +104,9 @@ def _now() -> str:
 
 def check_name(name: str) -> str:
     if not _NAME.match(name or ""):
-        raise GroundglassError(f"invalid index name {name!r}",
-                               "use letters, digits, '.', '_' or '-' (at most 64 characters)")
+        raise GroundglassError(
+            f"invalid index name {name!r}", "use letters, digits, '.', '_' or '-' (at most 64 characters)"
+        )
     return name
 
 
@@ -114,8 +115,10 @@ def index_dir(settings: Any, name: str) -> Path:
 
 
 def _corrupt(name: str, path: Path, detail: str) -> IndexError_:
-    return IndexError_(f"index '{name}' at {path} is corrupt or not a groundglass index ({detail})",
-                       f"remove it with `groundglass index remove {name} --yes` and add its sources again")
+    return IndexError_(
+        f"index '{name}' at {path} is corrupt or not a groundglass index ({detail})",
+        f"remove it with `groundglass index remove {name} --yes` and add its sources again",
+    )
 
 
 @dataclass
@@ -191,8 +194,10 @@ class LocalIndex:
             if not create:
                 if folder.is_dir() and any(folder.iterdir()):
                     raise _corrupt(name, folder, f"{DB_FILE} is missing")
-                raise NotFoundError(f"index '{name}' does not exist",
-                                    f"create it with: groundglass index add PATH --index {name}")
+                raise NotFoundError(
+                    f"index '{name}' does not exist",
+                    f"create it with: groundglass index add PATH --index {name}",
+                )
             folder.mkdir(parents=True, exist_ok=True)
             conn = cls._connect(name, path)
             cls._create_schema(conn, settings)
@@ -217,11 +222,19 @@ class LocalIndex:
     @staticmethod
     def _create_schema(conn: sqlite3.Connection, settings: Any) -> None:
         r = settings.retrieval
-        meta = {"schema_version": str(SCHEMA_VERSION), "embedding_model": MODEL_NAME, "dim": str(DIM),
-                "chunk_tokens": str(r.chunk_tokens), "chunk_overlap": str(r.chunk_overlap),
-                "created": _now(), "updated": _now(), "generation": "0"}
-        inserts = "".join(f"INSERT OR IGNORE INTO meta(key, value) VALUES ('{k}', '{v}');\n"
-                          for k, v in meta.items())
+        meta = {
+            "schema_version": str(SCHEMA_VERSION),
+            "embedding_model": MODEL_NAME,
+            "dim": str(DIM),
+            "chunk_tokens": str(r.chunk_tokens),
+            "chunk_overlap": str(r.chunk_overlap),
+            "created": _now(),
+            "updated": _now(),
+            "generation": "0",
+        }
+        inserts = "".join(
+            f"INSERT OR IGNORE INTO meta(key, value) VALUES ('{k}', '{v}');\n" for k, v in meta.items()
+        )
         try:  # one script, one transaction: a crash leaves either no schema or all of it
             conn.executescript("BEGIN IMMEDIATE;\n" + _SCHEMA + inserts + "COMMIT;")
         except BaseException:
@@ -252,11 +265,13 @@ class LocalIndex:
                 f"index '{self.name}' was written by a newer groundglass (schema {version}; "
                 f"this version reads schema {SCHEMA_VERSION})",
                 f"upgrade groundglass, or rebuild it: groundglass index remove {self.name} --yes, "
-                "then add its sources again")
+                "then add its sources again",
+            )
         if meta.get("embedding_model") != MODEL_NAME or meta.get("dim") != str(DIM):
             raise IndexError_(
                 f"index '{self.name}' was built with another embedding model ({meta.get('embedding_model')})",
-                f"rebuild it: groundglass index remove {self.name} --yes, then add its sources again")
+                f"rebuild it: groundglass index remove {self.name} --yes, then add its sources again",
+            )
         self.meta = meta
 
     def _migrate(self, version: int) -> None:
@@ -330,23 +345,47 @@ class LocalIndex:
         if row:
             doc_id = row[0]
             conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
-            conn.execute("UPDATE documents SET title=?, date=?, kind=?, content_hash=?, schema_version=?, "
-                         "n_chunks=?, added_at=? WHERE id=?",
-                         (doc.title, doc.date, doc.kind, item.content_hash, SCHEMA_VERSION, len(chunks),
-                          _now(), doc_id))
+            conn.execute(
+                "UPDATE documents SET title=?, date=?, kind=?, content_hash=?, schema_version=?, "
+                "n_chunks=?, added_at=? WHERE id=?",
+                (
+                    doc.title,
+                    doc.date,
+                    doc.kind,
+                    item.content_hash,
+                    SCHEMA_VERSION,
+                    len(chunks),
+                    _now(),
+                    doc_id,
+                ),
+            )
             outcome = "updated"
         else:
-            cur = conn.execute("INSERT INTO documents(uri, title, date, kind, content_hash, schema_version, "
-                               "n_chunks, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               (doc.uri, doc.title, doc.date, doc.kind, item.content_hash, SCHEMA_VERSION,
-                                len(chunks), _now()))
+            cur = conn.execute(
+                "INSERT INTO documents(uri, title, date, kind, content_hash, schema_version, "
+                "n_chunks, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    doc.uri,
+                    doc.title,
+                    doc.date,
+                    doc.kind,
+                    item.content_hash,
+                    SCHEMA_VERSION,
+                    len(chunks),
+                    _now(),
+                ),
+            )
             doc_id = cur.lastrowid
             outcome = "added"
         for i, c in enumerate(chunks):
-            cur = conn.execute("INSERT INTO chunks(doc_id, ord, heading, body, indexed_text) "
-                               "VALUES (?, ?, ?, ?, ?)", (doc_id, c.ord, c.heading, c.body, c.indexed_text))
-            conn.execute("INSERT INTO vectors(chunk_id, embedding) VALUES (?, ?)",
-                         (cur.lastrowid, vectors[i].tobytes()))
+            cur = conn.execute(
+                "INSERT INTO chunks(doc_id, ord, heading, body, indexed_text) VALUES (?, ?, ?, ?, ?)",
+                (doc_id, c.ord, c.heading, c.body, c.indexed_text),
+            )
+            conn.execute(
+                "INSERT INTO vectors(chunk_id, embedding) VALUES (?, ?)",
+                (cur.lastrowid, vectors[i].tobytes()),
+            )
         return outcome
 
     def checkpoint(self) -> None:
@@ -396,8 +435,10 @@ class LocalIndex:
         match = fts_match(query)
         if match is None:
             return []
-        rows = self._sql("SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
-                         "ORDER BY s LIMIT ?", (match, n))
+        rows = self._sql(
+            "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
+            (match, n),
+        )
         return [(int(r[0]), -float(r[1])) for r in rows]
 
     def dense(self, query_vector: np.ndarray, n: int) -> list[tuple[int, float]]:
@@ -420,7 +461,9 @@ class LocalIndex:
         marks = ",".join("?" * len(ids))
         rows = self._sql(
             "SELECT c.id, c.doc_id, c.heading, c.body, d.uri, d.title, d.date FROM chunks c "
-            f"JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})", ids)
+            f"JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})",
+            ids,
+        )
         by_id = {r[0]: r for r in rows}
         out: list[Source] = []
         for cid, score in scored:
@@ -430,12 +473,23 @@ class LocalIndex:
             _, doc_id, heading, body, uri, title, date = r
             own_heading = heading and heading.strip().lower() != title.strip().lower()
             text = f"{heading}\n{body}" if own_heading else body
-            out.append(Source(url=uri, title=title, text=text, score=max(0.0, min(1.0, score)), date=date,
-                              doc_id=str(doc_id), chunk_id=str(cid), snippet=make_snippet(body, query)))
+            out.append(
+                Source(
+                    url=uri,
+                    title=title,
+                    text=text,
+                    score=max(0.0, min(1.0, score)),
+                    date=date,
+                    doc_id=str(doc_id),
+                    chunk_id=str(cid),
+                    snippet=make_snippet(body, query),
+                )
+            )
         return out
 
-    def search(self, query: str, k: int, mode: str = "hybrid", *,
-               query_vector: np.ndarray | None = None) -> list[Source]:
+    def search(
+        self, query: str, k: int, mode: str = "hybrid", *, query_vector: np.ndarray | None = None
+    ) -> list[Source]:
         """The ``k`` best chunks for ``query``: ``mode`` is hybrid (BM25 + vectors, fused), bm25 or dense.
 
         Scores are 0..1: hybrid = the mean of the BM25 and cosine scores, each min-max scaled over its
@@ -470,7 +524,7 @@ class LocalIndex:
         built: list[Source] = []
         kept: list[Source] = []
         for start in range(0, len(scored), step):
-            built += self.sources(scored[start:start + step], query)
+            built += self.sources(scored[start : start + step], query)
             kept = rank.diversify(rank.dedupe(built), r.max_per_source)
             if len(kept) >= k:
                 break
@@ -481,12 +535,20 @@ class LocalIndex:
         kinds = dict(self._sql("SELECT kind, COUNT(*) FROM documents GROUP BY kind ORDER BY kind"))
         size = sum(p.stat().st_size for p in self.path.parent.glob(DB_FILE + "*") if p.is_file())
         meta = dict(self._sql("SELECT key, value FROM meta"))
-        return {"name": self.name, "path": str(self.path), "documents": docs, "chunks": chunks,
-                "kinds": kinds, "size_bytes": size, "schema_version": int(meta["schema_version"]),
-                "embedding_model": meta.get("embedding_model"),
-                "chunk_tokens": int(meta.get("chunk_tokens", 0)),
-                "chunk_overlap": int(meta.get("chunk_overlap", 0)), "created": meta.get("created"),
-                "updated": meta.get("updated")}
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "documents": docs,
+            "chunks": chunks,
+            "kinds": kinds,
+            "size_bytes": size,
+            "schema_version": int(meta["schema_version"]),
+            "embedding_model": meta.get("embedding_model"),
+            "chunk_tokens": int(meta.get("chunk_tokens", 0)),
+            "chunk_overlap": int(meta.get("chunk_overlap", 0)),
+            "created": meta.get("created"),
+            "updated": meta.get("updated"),
+        }
 
     def integrity(self) -> str:
         """'ok' or SQLite's first complaint (reads the whole file)."""
@@ -498,8 +560,9 @@ def list_indexes(settings: Any) -> list[str]:
     root = Path(settings.indexes_dir)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir()
-                  if p.is_dir() and _NAME.match(p.name) and (p / DB_FILE).exists())
+    return sorted(
+        p.name for p in root.iterdir() if p.is_dir() and _NAME.match(p.name) and (p / DB_FILE).exists()
+    )
 
 
 def remove_index(settings: Any, name: str) -> None:

@@ -33,9 +33,17 @@ class LLM(Protocol):
     name: str  # what goes in the response's "model" field
     context_length: int
 
-    def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float = 0.2,
-               top_p: float | None = None, stop: list[str] | None = None,
-               completion: Completion | None = None, cancel: threading.Event | None = None) -> Iterator[str]:
+    def stream(
+        self,
+        messages: list[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float = 0.2,
+        top_p: float | None = None,
+        stop: list[str] | None = None,
+        completion: Completion | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
         """Yield text pieces as the model generates them; fill ``completion`` with token counts. Once
         ``cancel`` is set, the runtime stops as soon as it can (in the prompt's prefill too) and the
         iterator ends."""
@@ -45,8 +53,15 @@ class LLM(Protocol):
         """Tokens of ``text`` under this model's tokenizer (an estimate for HTTP runtimes)."""
         ...
 
-    def complete_json(self, messages: list[ChatMessage], schema: dict[str, Any], *, max_tokens: int,
-                      temperature: float = 0.0, completion: Completion | None = None) -> Any:
+    def complete_json(
+        self,
+        messages: list[ChatMessage],
+        schema: dict[str, Any],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        completion: Completion | None = None,
+    ) -> Any:
         """The reply to ``messages`` as a JSON value that ``schema`` (a JSON schema) accepts.
 
         Generation is constrained to the schema where the runtime can (see ``structured``); the result

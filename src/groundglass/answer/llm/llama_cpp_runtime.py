@@ -93,8 +93,10 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 def check_gguf(path: Path) -> None:
     """Raise :class:`ModelError` unless ``path`` is a readable file that starts like a GGUF model."""
     if not path.exists():
-        raise ModelError(f"model file {path} does not exist",
-                         "check the path, or use --model default|fast|tiny for an embedded model")
+        raise ModelError(
+            f"model file {path} does not exist",
+            "check the path, or use --model default|fast|tiny for an embedded model",
+        )
     if not path.is_file():
         raise ModelError(f"model path {path} is not a file", "give the path of a .gguf file")
     try:
@@ -103,8 +105,10 @@ def check_gguf(path: Path) -> None:
     except OSError as exc:
         raise ModelError(f"cannot read model file {path}: {exc.strerror}", "check its permissions") from exc
     if magic != GGUF_MAGIC:
-        raise ModelError(f"model file {path} is not a GGUF file (it starts with {magic!r}, not b'GGUF')",
-                         "give a .gguf model (llama.cpp format), or re-download the file")
+        raise ModelError(
+            f"model file {path} is not a GGUF file (it starts with {magic!r}, not b'GGUF')",
+            "give a .gguf model (llama.cpp format), or re-download the file",
+        )
 
 
 def default_threads() -> int:
@@ -135,9 +139,17 @@ class LlamaCppLLM:
     Every llama.cpp call runs on the context's owner thread (:class:`~groundglass.answer.llm.owner.Owner`);
     the methods here only prepare the work, hand it over and wait for (or stream) its result."""
 
-    def __init__(self, path: Path, *, context_length: int = 4096, threads: int | None = None,
-                 name: str | None = None, repeat_penalty: float = REPEAT_PENALTY, snapshots: int = SNAPSHOTS,
-                 snapshot_min_tokens: int = SNAPSHOT_MIN_TOKENS) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        context_length: int = 4096,
+        threads: int | None = None,
+        name: str | None = None,
+        repeat_penalty: float = REPEAT_PENALTY,
+        snapshots: int = SNAPSHOTS,
+        snapshot_min_tokens: int = SNAPSHOT_MIN_TOKENS,
+    ) -> None:
         path = Path(path).expanduser()
         check_gguf(path)
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -146,16 +158,22 @@ class LlamaCppLLM:
         self.name = name or path.stem
         self.threads = threads or default_threads()
         self.repeat_penalty = repeat_penalty
-        self._owner: Owner[Any] = Owner(f"llama-{self.name}", lambda: self._load(path, context_length),
-                                        _free_llama)
+        self._owner: Owner[Any] = Owner(
+            f"llama-{self.name}", lambda: self._load(path, context_length), _free_llama
+        )
         self.context_length, template, eos_token, bos_token = self._owner.call(self._describe)
         if not template:
             self._owner.stop()
-            raise ModelError(f"model {path.name} has no chat template in its GGUF metadata (a base model?)",
-                             "use an instruct/chat model")
+            raise ModelError(
+                f"model {path.name} has no chat template in its GGUF metadata (a base model?)",
+                "use an instruct/chat model",
+            )
         self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos_token, bos_token=bos_token)
         self._prefix_formatter = Jinja2ChatFormatter(
-            template=template, eos_token=eos_token, bos_token=bos_token, add_generation_prompt=False,
+            template=template,
+            eos_token=eos_token,
+            bos_token=bos_token,
+            add_generation_prompt=False,
         )
         self.snapshots = snapshots
         self.snapshot_min_tokens = snapshot_min_tokens
@@ -173,21 +191,31 @@ class LlamaCppLLM:
         from llama_cpp import Llama
 
         try:
-            return Llama(model_path=str(path), n_ctx=context_length, n_threads=self.threads,
-                         n_threads_batch=self.threads, verbose=False)
+            return Llama(
+                model_path=str(path),
+                n_ctx=context_length,
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                verbose=False,
+            )
         except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"llama.cpp could not load {path}: {exc}",
-                             "the file may be truncated or use an architecture this llama.cpp build does "
-                             "not know; re-download it or pick another model") from exc
+            raise ModelError(
+                f"llama.cpp could not load {path}: {exc}",
+                "the file may be truncated or use an architecture this llama.cpp build does "
+                "not know; re-download it or pick another model",
+            ) from exc
 
     def _describe(self) -> tuple[int, str, str, str]:
         """(context length, chat template, eos text, bos text) of the loaded model."""
         llama = self._llama
         eos_id, bos_id = llama.token_eos(), llama.token_bos()
         vocab = llama._model
-        return (int(llama.n_ctx()), llama.metadata.get("tokenizer.chat_template") or "",
-                vocab.token_get_text(eos_id) if eos_id != -1 else "",
-                vocab.token_get_text(bos_id) if bos_id != -1 else "")
+        return (
+            int(llama.n_ctx()),
+            llama.metadata.get("tokenizer.chat_template") or "",
+            vocab.token_get_text(eos_id) if eos_id != -1 else "",
+            vocab.token_get_text(bos_id) if bos_id != -1 else "",
+        )
 
     # ------------------------------------------------------------------------------------------------------
 
@@ -204,6 +232,7 @@ class LlamaCppLLM:
     def reset(self, *, snapshots: bool = False) -> None:
         """Forget the cached prompt (and, with ``snapshots``, the saved contexts): the next call evaluates
         its whole prompt. For benchmarks and tests that need a cold start."""
+
         def steps(cancel: threading.Event) -> Steps[None]:
             self._llama.reset()
             if snapshots:
@@ -253,8 +282,10 @@ class LlamaCppLLM:
         try:
             return formatter(messages=[{"role": m.role, "content": m.content} for m in messages]).prompt
         except Exception as exc:  # jinja2 errors, raise_exception() calls inside templates
-            raise GroundglassError(f"the chat template of {self.name} rejected these messages: {exc}",
-                                   "check the message roles (system/user/assistant, alternating)") from exc
+            raise GroundglassError(
+                f"the chat template of {self.name} rejected these messages: {exc}",
+                "check the message roles (system/user/assistant, alternating)",
+            ) from exc
 
     def prompt_tokens(self, messages: list[ChatMessage], *, add_generation_prompt: bool = True) -> list[int]:
         text = self.render(messages, add_generation_prompt=add_generation_prompt)
@@ -282,8 +313,9 @@ class LlamaCppLLM:
             self._llama.reset()
             return 0
 
-    def _prefill(self, tokens: list[int], cancel: threading.Event, *, prefix: bool = False,
-                 last_again: bool = False) -> Steps[int]:
+    def _prefill(
+        self, tokens: list[int], cancel: threading.Event, *, prefix: bool = False, last_again: bool = False
+    ) -> Steps[int]:
         """Keep the cached tokens that match ``tokens`` and evaluate the rest, one batch of ``n_batch`` tokens
         a step: the batches ``Llama.eval`` (and so ``create_completion``) would make in one call, so the
         results, and greedy answers, are the same as without steps. ``prefix``: ``tokens`` are only a
@@ -301,7 +333,7 @@ class LlamaCppLLM:
         for start in range(common, len(tokens), llama.n_batch):
             if cancel.is_set():
                 break
-            llama.eval(tokens[start:start + llama.n_batch])
+            llama.eval(tokens[start : start + llama.n_batch])
             yield
         if prefix:
             llama._requires_eval = True  # logits belong to the prefix, not a full prompt
@@ -311,7 +343,7 @@ class LlamaCppLLM:
         """Before evaluating ``tokens`` (owner thread): keep the live context if it would be lost, bring
         back a saved one that shares a longer start with ``tokens``; return how many tokens are cached."""
         llama = self._llama
-        live = llama.input_ids[:llama.n_tokens].tolist()
+        live = llama.input_ids[: llama.n_tokens].tolist()
         common = common_prefix(live, tokens)
         best, best_common = None, common
         for snapshot in self._snapshots:
@@ -373,9 +405,17 @@ class LlamaCppLLM:
         self._snapshots.append(snapshot)
         log.debug("kv_snapshot_restored", tokens=n)
 
-    def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float = 0.2,
-               top_p: float | None = None, stop: list[str] | None = None,
-               completion: Completion | None = None, cancel: threading.Event | None = None) -> Iterator[str]:
+    def stream(
+        self,
+        messages: list[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float = 0.2,
+        top_p: float | None = None,
+        stop: list[str] | None = None,
+        completion: Completion | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
         """Stream the reply to ``messages``. The generation runs on the owner thread and hands its pieces
         over through a queue; closing the iterator early (or dropping it) stops it at the next token."""
         completion = completion if completion is not None else Completion()
@@ -385,14 +425,20 @@ class LlamaCppLLM:
             raise GroundglassError(
                 f"the prompt has {len(tokens)} tokens, more than the model's context of "
                 f"{self.context_length}",
-                "raise llm.context_length, or lower retrieval.context_tokens / shorten the conversation")
+                "raise llm.context_length, or lower retrieval.context_tokens / shorten the conversation",
+            )
         stops = [*(stop or []), *([self._formatter.eos_token] if self._formatter.eos_token else [])]
         pieces: queue.SimpleQueue[object] = queue.SimpleQueue()
-        options = {"max_tokens": max_tokens, "temperature": temperature,
-                   "top_p": 0.95 if top_p is None else top_p, "stop": stops}
+        options = {
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "top_p": 0.95 if top_p is None else top_p,
+            "stop": stops,
+        }
         stop_event = cancel
         future, cancel = self._owner.submit(
-            lambda cancel: self._generate_steps(tokens, options, completion, pieces, cancel))
+            lambda cancel: self._generate_steps(tokens, options, completion, pieces, cancel)
+        )
         future.add_done_callback(lambda _: pieces.put(_END))  # after its last piece, or when never run
         try:
             while (piece := self._next_piece(pieces, cancel, stop_event)) is not _END:
@@ -407,8 +453,9 @@ class LlamaCppLLM:
                     future.result()
 
     @staticmethod
-    def _next_piece(pieces: queue.SimpleQueue[object], task_cancel: threading.Event,
-                    caller_cancel: threading.Event | None) -> object:
+    def _next_piece(
+        pieces: queue.SimpleQueue[object], task_cancel: threading.Event, caller_cancel: threading.Event | None
+    ) -> object:
         """The next piece; while waiting (a long prefill), the caller's ``cancel`` is handed on to the
         task, which stops at its next batch or token and then ends the stream."""
         if caller_cancel is None:
@@ -420,8 +467,14 @@ class LlamaCppLLM:
                 if caller_cancel.is_set():
                     task_cancel.set()
 
-    def _generate_steps(self, tokens: list[int], options: dict[str, Any], completion: Completion,
-                        out: queue.SimpleQueue[object], cancel: threading.Event) -> Steps[None]:
+    def _generate_steps(
+        self,
+        tokens: list[int],
+        options: dict[str, Any],
+        completion: Completion,
+        out: queue.SimpleQueue[object],
+        cancel: threading.Event,
+    ) -> Steps[None]:
         """The generation itself (owner thread): one token a step, each piece put on ``out``."""
         pieces: list[str] = []
         try:
@@ -430,7 +483,8 @@ class LlamaCppLLM:
             if cancel.is_set():
                 return
             chunks: Iterator[Any] = self._llama.create_completion(
-                tokens, repeat_penalty=self.repeat_penalty, stream=True, **options)  # type: ignore[assignment]
+                tokens, repeat_penalty=self.repeat_penalty, stream=True, **options
+            )  # type: ignore[assignment]
             try:
                 for chunk in chunks:
                     choice = chunk["choices"][0]
@@ -448,15 +502,24 @@ class LlamaCppLLM:
                 if close is not None:
                     close()  # the library's generator ends here, on the owner thread
         except (RuntimeError, ValueError) as exc:
-            raise ModelError(f"llama.cpp failed while generating with {self.name}: {exc}",
-                             "retry with a shorter prompt, or check the model file") from exc
+            raise ModelError(
+                f"llama.cpp failed while generating with {self.name}: {exc}",
+                "retry with a shorter prompt, or check the model file",
+            ) from exc
         finally:
             # Exact for the prompt; the output is re-tokenized, which matches the sampled tokens
             # except for rare alternative merges.
             completion.completion_tokens = self.count_tokens("".join(pieces))
 
-    def complete_json(self, messages: list[ChatMessage], schema: dict[str, Any], *, max_tokens: int,
-                      temperature: float = 0.0, completion: Completion | None = None) -> Any:
+    def complete_json(
+        self,
+        messages: list[ChatMessage],
+        schema: dict[str, Any],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        completion: Completion | None = None,
+    ) -> Any:
         """The reply to ``messages`` sampled under a grammar built from ``schema``, parsed and validated
         (:class:`~groundglass.answer.llm.structured.StructuredOutputError` when it is not valid)."""
         structured.check_schema(schema)
@@ -468,19 +531,34 @@ class LlamaCppLLM:
             raise GroundglassError(
                 f"the prompt has {len(tokens)} tokens, more than the model's context of "
                 f"{self.context_length}",
-                "raise llm.context_length, or shorten the prompt")
+                "raise llm.context_length, or shorten the prompt",
+            )
         grammar = _grammar_for(json.dumps(schema))
         max_tokens = min(max_tokens, room)
         future, _ = self._owner.submit(
-            lambda cancel: self._json_steps(tokens, grammar, max_tokens, temperature, completion, cancel))
+            lambda cancel: self._json_steps(tokens, grammar, max_tokens, temperature, completion, cancel)
+        )
         text = future.result()
-        log.debug("complete_json", model=self.name, prompt_tokens=len(tokens),
-                  completion_tokens=completion.completion_tokens, text=json.dumps(text)[:200])
-        return structured.parse_json_output(text, schema, model=self.name,
-                                            finish_reason=completion.finish_reason)
+        log.debug(
+            "complete_json",
+            model=self.name,
+            prompt_tokens=len(tokens),
+            completion_tokens=completion.completion_tokens,
+            text=json.dumps(text)[:200],
+        )
+        return structured.parse_json_output(
+            text, schema, model=self.name, finish_reason=completion.finish_reason
+        )
 
-    def _json_steps(self, tokens: list[int], grammar: Any, max_tokens: int, temperature: float,
-                    completion: Completion, cancel: threading.Event) -> Steps[str]:
+    def _json_steps(
+        self,
+        tokens: list[int],
+        grammar: Any,
+        max_tokens: int,
+        temperature: float,
+        completion: Completion,
+        cancel: threading.Event,
+    ) -> Steps[str]:
         """Constrained generation (owner thread): the greedy fast path, else the library's sampler."""
         try:
             fast = None
@@ -495,8 +573,15 @@ class LlamaCppLLM:
             stops = [self._formatter.eos_token] if self._formatter.eos_token else []
             yield from self._prefill(tokens, cancel)
             out: Any = self._llama.create_completion(
-                tokens, max_tokens=max_tokens, temperature=temperature, top_p=1.0, stop=stops,
-                repeat_penalty=self.repeat_penalty, grammar=grammar, stream=False)
+                tokens,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=1.0,
+                stop=stops,
+                repeat_penalty=self.repeat_penalty,
+                grammar=grammar,
+                stream=False,
+            )
             choice = out["choices"][0]
             text = choice.get("text") or ""
             completion.finish_reason = choice.get("finish_reason") or "stop"
@@ -504,11 +589,14 @@ class LlamaCppLLM:
             completion.completion_tokens = int(usage.get("completion_tokens") or 0) or self.count_tokens(text)
             return text
         except (RuntimeError, ValueError) as exc:
-            raise ModelError(f"llama.cpp failed while generating with {self.name}: {exc}",
-                             "retry with a shorter prompt, or check the model file") from exc
+            raise ModelError(
+                f"llama.cpp failed while generating with {self.name}: {exc}",
+                "retry with a shorter prompt, or check the model file",
+            ) from exc
 
-    def _greedy_constrained(self, tokens: list[int], gbnf: str, max_tokens: int,
-                            cancel: threading.Event) -> Steps[tuple[str, str, int]]:
+    def _greedy_constrained(
+        self, tokens: list[int], gbnf: str, max_tokens: int, cancel: threading.Event
+    ) -> Steps[tuple[str, str, int]]:
         """Greedy decoding of ``tokens`` under the grammar ``gbnf``: (text, finish reason, tokens generated).
 
         Runs on the owner thread, one token a step. The top token is checked alone; the grammar filters
@@ -526,8 +614,9 @@ class LlamaCppLLM:
 
         sampler = llama_cpp.llama_sampler_init_grammar(vocab, gbnf.encode("utf-8"), b"root")
         if not sampler:
-            raise ModelError(f"llama.cpp could not compile the grammar for {self.name}",
-                             "simplify the JSON schema")
+            raise ModelError(
+                f"llama.cpp could not compile the grammar for {self.name}", "simplify the JSON schema"
+            )
         one = (llama_cpp.llama_token_data * 1)()
         every = (llama_cpp.llama_token_data * n_vocab)()
         view = np.frombuffer(every, dtype=np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)]))
@@ -537,8 +626,9 @@ class LlamaCppLLM:
             for _ in range(max_tokens):
                 if cancel.is_set():
                     break
-                logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llama._ctx.ctx, -1),
-                                               shape=(n_vocab,))
+                logits = np.ctypeslib.as_array(
+                    llama_cpp.llama_get_logits_ith(llama._ctx.ctx, -1), shape=(n_vocab,)
+                )
                 token = int(np.argmax(logits))
                 one[0].id, one[0].logit, one[0].p = token, float(logits[token]), 0.0
                 candidates = llama_cpp.llama_token_data_array(data=one, size=1, selected=-1, sorted=False)
@@ -547,8 +637,9 @@ class LlamaCppLLM:
                     view["id"] = np.arange(n_vocab, dtype=np.intc)
                     view["logit"] = logits
                     view["p"] = 0.0
-                    candidates = llama_cpp.llama_token_data_array(data=every, size=n_vocab, selected=-1,
-                                                                  sorted=False)
+                    candidates = llama_cpp.llama_token_data_array(
+                        data=every, size=n_vocab, selected=-1, sorted=False
+                    )
                     llama_cpp.llama_sampler_apply(sampler, ctypes.byref(candidates))
                     best = int(np.argmax(view["logit"]))
                     if not np.isfinite(view["logit"][best]):

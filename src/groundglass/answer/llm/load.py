@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 
 EMBEDDED = ("default", "fast", "tiny")
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
-VALID_FORMS = ("'default', 'fast' or 'tiny' (embedded models), a path to a .gguf file, or "
-               "'openai:MODEL@BASE_URL' (e.g. openai:qwen2.5@http://127.0.0.1:11434/v1)")
+VALID_FORMS = (
+    "'default', 'fast' or 'tiny' (embedded models), a path to a .gguf file, or "
+    "'openai:MODEL@BASE_URL' (e.g. openai:qwen2.5@http://127.0.0.1:11434/v1)"
+)
 
 
 @dataclass(frozen=True)
@@ -56,16 +58,21 @@ def parse_model_spec(spec: str) -> ModelSpec:
         for scheme in ("@http://", "@https://"):
             at = rest.find(scheme)
             if at >= 0:
-                model, base_url = rest[:at], rest[at + 1:]
+                model, base_url = rest[:at], rest[at + 1 :]
                 break
         else:
             if "@" in rest:
                 raise GroundglassError(
                     f"model spec {spec!r}: the base URL must start with http:// or https://",
-                    "write it like openai:qwen2.5@http://127.0.0.1:11434/v1", param="model")
+                    "write it like openai:qwen2.5@http://127.0.0.1:11434/v1",
+                    param="model",
+                )
         if not model:
-            raise GroundglassError(f"model spec {spec!r} names no model",
-                                   "write it like openai:qwen2.5@http://127.0.0.1:11434/v1", param="model")
+            raise GroundglassError(
+                f"model spec {spec!r} names no model",
+                "write it like openai:qwen2.5@http://127.0.0.1:11434/v1",
+                param="model",
+            )
         return ModelSpec(kind="openai", model=model, base_url=base_url.rstrip("/"))
     path = Path(text).expanduser()
     if path.suffix.lower() == ".gguf" or path.is_file():
@@ -86,8 +93,9 @@ def load_llama(path: Path, settings: Settings, *, name: str | None = None) -> Ll
     with _cache_lock:
         llm = _cache.get(key)
         if llm is None:
-            llm = LlamaCppLLM(path, context_length=settings.llm.context_length, threads=settings.llm.threads,
-                              name=name)
+            llm = LlamaCppLLM(
+                path, context_length=settings.llm.context_length, threads=settings.llm.threads, name=name
+            )
             _cache[key] = llm
         return llm
 
@@ -96,14 +104,23 @@ def load_remote(model: str, base_url: str, settings: Settings) -> OpenAICompatib
     """One :class:`OpenAICompatibleLLM` (and so one HTTP connection pool) per endpoint and settings."""
     from groundglass.answer.llm.openai_runtime import OpenAICompatibleLLM, api_key_from
 
-    key = (model, base_url, api_key_from(settings.llm.api_key), settings.llm.timeout_s,
-           settings.llm.context_length)
+    key = (
+        model,
+        base_url,
+        api_key_from(settings.llm.api_key),
+        settings.llm.timeout_s,
+        settings.llm.context_length,
+    )
     with _cache_lock:
         llm = _remote_cache.get(key)
         if llm is None:
-            llm = OpenAICompatibleLLM(model, base_url, api_key=settings.llm.api_key,
-                                      timeout_s=settings.llm.timeout_s,
-                                      context_length=settings.llm.context_length)
+            llm = OpenAICompatibleLLM(
+                model,
+                base_url,
+                api_key=settings.llm.api_key,
+                timeout_s=settings.llm.timeout_s,
+                context_length=settings.llm.context_length,
+            )
             _remote_cache[key] = llm
         return llm
 

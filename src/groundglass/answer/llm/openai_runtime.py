@@ -53,8 +53,15 @@ def _snippet(text: str, limit: int = 160) -> str:
 class OpenAICompatibleLLM:
     """An :class:`~groundglass.answer.llm.base.LLM` that talks to ``base_url`` over HTTP."""
 
-    def __init__(self, model: str, base_url: str, *, api_key: str | None = None, timeout_s: float = 120.0,
-                 context_length: int = 4096) -> None:
+    def __init__(
+        self,
+        model: str,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        context_length: int = 4096,
+    ) -> None:
         self.name = model
         self.model = model
         self.base_url = base_url.rstrip("/")
@@ -82,8 +89,14 @@ class OpenAICompatibleLLM:
 
     # -----------------------------------------------------------------------------------------------------
 
-    def _body(self, messages: list[ChatMessage], max_tokens: int, temperature: float, top_p: float | None,
-              stop: list[str] | None) -> dict[str, Any]:
+    def _body(
+        self,
+        messages: list[ChatMessage],
+        max_tokens: int,
+        temperature: float,
+        top_p: float | None,
+        stop: list[str] | None,
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
@@ -99,9 +112,17 @@ class OpenAICompatibleLLM:
             body["stream_options"] = {"include_usage": True}
         return body
 
-    def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float = 0.2,
-               top_p: float | None = None, stop: list[str] | None = None,
-               completion: Completion | None = None, cancel: threading.Event | None = None) -> Iterator[str]:
+    def stream(
+        self,
+        messages: list[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float = 0.2,
+        top_p: float | None = None,
+        stop: list[str] | None = None,
+        completion: Completion | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
         completion = completion if completion is not None else Completion()
         text_parts: list[str] = []
         usage: dict[str, Any] | None = None
@@ -126,24 +147,35 @@ class OpenAICompatibleLLM:
             prompt_text = "\n".join(m.content for m in messages)
             # Without usage from the server: estimate (message framing costs a few tokens each).
             usage = usage or {}
-            completion.prompt_tokens = (int(usage.get("prompt_tokens") or 0)
-                                        or estimate_tokens(prompt_text) + 4 * len(messages))
-            completion.completion_tokens = (int(usage.get("completion_tokens") or 0)
-                                            or estimate_tokens("".join(text_parts)))
+            completion.prompt_tokens = int(usage.get("prompt_tokens") or 0) or estimate_tokens(
+                prompt_text
+            ) + 4 * len(messages)
+            completion.completion_tokens = int(usage.get("completion_tokens") or 0) or estimate_tokens(
+                "".join(text_parts)
+            )
             details = usage.get("prompt_tokens_details")
             if isinstance(details, dict):  # OpenAI and llama.cpp's server report their prompt cache here
                 completion.cached_tokens = int(details.get("cached_tokens") or 0)
 
-    def _events(self, messages: list[ChatMessage], max_tokens: int, temperature: float, top_p: float | None,
-                stop: list[str] | None) -> Iterator[dict[str, Any]]:
+    def _events(
+        self,
+        messages: list[ChatMessage],
+        max_tokens: int,
+        temperature: float,
+        top_p: float | None,
+        stop: list[str] | None,
+    ) -> Iterator[dict[str, Any]]:
         """The JSON objects the endpoint streams back (or its one JSON reply when it ignores streaming)."""
         body = self._body(messages, max_tokens, temperature, top_p, stop)
         try:
             with self._client.stream("POST", self.url, json=body) as response:
                 if response.status_code >= 400:
                     detail = _snippet(response.read().decode("utf-8", "replace"))
-                    if (response.status_code in (400, 422) and "stream_options" in detail
-                            and self._send_stream_options):
+                    if (
+                        response.status_code in (400, 422)
+                        and "stream_options" in detail
+                        and self._send_stream_options
+                    ):
                         self._send_stream_options = False  # an older server: retry without it
                         retry = True
                     else:
@@ -158,29 +190,37 @@ class OpenAICompatibleLLM:
         except httpx.ConnectError as exc:
             raise ModelError(f"cannot reach the model endpoint at {self.url}: {exc}", FIX_ENDPOINT) from exc
         except httpx.TimeoutException as exc:
-            raise ModelError(f"the model endpoint at {self.url} did not answer within {self.timeout_s:g} s",
-                             "raise llm.timeout_s, use a smaller model, or check the server") from exc
+            raise ModelError(
+                f"the model endpoint at {self.url} did not answer within {self.timeout_s:g} s",
+                "raise llm.timeout_s, use a smaller model, or check the server",
+            ) from exc
         except httpx.HTTPError as exc:
-            raise ModelError(f"the model endpoint at {self.url} failed: {type(exc).__name__}: {exc}",
-                             FIX_ENDPOINT) from exc
+            raise ModelError(
+                f"the model endpoint at {self.url} failed: {type(exc).__name__}: {exc}", FIX_ENDPOINT
+            ) from exc
         if retry:
             yield from self._events(messages, max_tokens, temperature, top_p, stop)
 
     def _http_error(self, status: int, detail: str) -> ModelError:
         if status in (401, 403):
-            return ModelError(f"the model endpoint at {self.url} refused the request "
-                              f"(HTTP {status}): {detail}",
-                              "set llm.api_key, $GROUNDGLASS_LLM_API_KEY or $OPENAI_API_KEY")
+            return ModelError(
+                f"the model endpoint at {self.url} refused the request (HTTP {status}): {detail}",
+                "set llm.api_key, $GROUNDGLASS_LLM_API_KEY or $OPENAI_API_KEY",
+            )
         if status == 404:
-            return ModelError(f"the model endpoint at {self.url} answered HTTP 404 (unknown model "
-                              f"{self.model!r} or wrong base URL): {detail}",
-                              "check the model name and that the base URL ends in /v1")
+            return ModelError(
+                f"the model endpoint at {self.url} answered HTTP 404 (unknown model "
+                f"{self.model!r} or wrong base URL): {detail}",
+                "check the model name and that the base URL ends in /v1",
+            )
         return ModelError(f"the model endpoint at {self.url} answered HTTP {status}: {detail}", FIX_ENDPOINT)
 
     def _garbage(self, what: str) -> ModelError:
-        return ModelError(f"the model endpoint at {self.url} returned something that is not an "
-                          f"OpenAI-compatible chat response: {_snippet(what)!r}",
-                          "check that the URL points to an OpenAI-compatible API (usually ending in /v1)")
+        return ModelError(
+            f"the model endpoint at {self.url} returned something that is not an "
+            f"OpenAI-compatible chat response: {_snippet(what)!r}",
+            "check that the URL points to an OpenAI-compatible API (usually ending in /v1)",
+        )
 
     def _whole_json(self, text: str) -> dict[str, Any]:
         try:
@@ -189,8 +229,11 @@ class OpenAICompatibleLLM:
             raise self._garbage(text or "(empty body)") from None
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             if isinstance(data, dict) and "error" in data:
-                raise ModelError(f"the model endpoint at {self.url} returned an error: "
-                                 f"{_snippet(json.dumps(data['error']))}", FIX_ENDPOINT)
+                raise ModelError(
+                    f"the model endpoint at {self.url} returned an error: "
+                    f"{_snippet(json.dumps(data['error']))}",
+                    FIX_ENDPOINT,
+                )
             raise self._garbage(text)
         return data
 
@@ -214,8 +257,11 @@ class OpenAICompatibleLLM:
             if not isinstance(event, dict):
                 raise self._garbage(value)
             if "error" in event and not event.get("choices"):
-                raise ModelError(f"the model endpoint at {self.url} returned an error: "
-                                 f"{_snippet(json.dumps(event['error']))}", FIX_ENDPOINT)
+                raise ModelError(
+                    f"the model endpoint at {self.url} returned an error: "
+                    f"{_snippet(json.dumps(event['error']))}",
+                    FIX_ENDPOINT,
+                )
             saw_data = True
             yield event
         if not saw_data:
@@ -223,8 +269,15 @@ class OpenAICompatibleLLM:
 
     # --- schema-constrained output --------------------------------------------------------------------
 
-    def complete_json(self, messages: list[ChatMessage], schema: dict[str, Any], *, max_tokens: int,
-                      temperature: float = 0.0, completion: Completion | None = None) -> Any:
+    def complete_json(
+        self,
+        messages: list[ChatMessage],
+        schema: dict[str, Any],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        completion: Completion | None = None,
+    ) -> Any:
         """The reply as a JSON value that ``schema`` accepts (see the module docstring for the modes)."""
         structured.check_schema(schema)
         completion = completion if completion is not None else Completion()
@@ -248,26 +301,42 @@ class OpenAICompatibleLLM:
             completion.finish_reason = choice.get("finish_reason") or "stop"
             usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
             prompt_text = "\n".join(str(m.get("content") or "") for m in body["messages"])
-            completion.prompt_tokens = (int(usage.get("prompt_tokens") or 0)
-                                        or estimate_tokens(prompt_text) + 4 * len(messages))
-            completion.completion_tokens = (int(usage.get("completion_tokens") or 0)
-                                            or estimate_tokens(content or ""))
-            return structured.parse_json_output(content or "", schema, model=self.name,
-                                                finish_reason=completion.finish_reason)
+            completion.prompt_tokens = int(usage.get("prompt_tokens") or 0) or estimate_tokens(
+                prompt_text
+            ) + 4 * len(messages)
+            completion.completion_tokens = int(usage.get("completion_tokens") or 0) or estimate_tokens(
+                content or ""
+            )
+            return structured.parse_json_output(
+                content or "", schema, model=self.name, finish_reason=completion.finish_reason
+            )
         raise AssertionError("unreachable: the last mode raises or returns")
 
-    def _json_body(self, messages: list[ChatMessage], schema: dict[str, Any], mode: str, max_tokens: int,
-                   temperature: float) -> dict[str, Any]:
+    def _json_body(
+        self,
+        messages: list[ChatMessage],
+        schema: dict[str, Any],
+        mode: str,
+        max_tokens: int,
+        temperature: float,
+    ) -> dict[str, Any]:
         wire = [{"role": m.role, "content": m.content} for m in messages]
         if mode != "json_schema" and wire:  # unconstrained or loosely constrained: say what is wanted
             instruction = structured.json_instruction(schema)
             wire[-1] = {**wire[-1], "content": f"{wire[-1]['content']}\n\n{instruction}"}
-        body: dict[str, Any] = {"model": self.model, "messages": wire, "max_tokens": max_tokens,
-                                "temperature": temperature, "stream": False}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": wire,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stream": False,
+        }
         if mode == "json_schema":
             name = re.sub(r"[^a-zA-Z0-9_-]", "_", str(schema.get("title") or "response"))[:64]
-            body["response_format"] = {"type": "json_schema",
-                                       "json_schema": {"name": name, "schema": schema, "strict": True}}
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": schema, "strict": True},
+            }
         elif mode == "json_object_schema":
             body["response_format"] = {"type": "json_object", "schema": schema}
         elif mode == "json_object":
@@ -281,9 +350,12 @@ class OpenAICompatibleLLM:
         except httpx.ConnectError as exc:
             raise ModelError(f"cannot reach the model endpoint at {self.url}: {exc}", FIX_ENDPOINT) from exc
         except httpx.TimeoutException as exc:
-            raise ModelError(f"the model endpoint at {self.url} did not answer within {self.timeout_s:g} s",
-                             "raise llm.timeout_s, use a smaller model, or check the server") from exc
+            raise ModelError(
+                f"the model endpoint at {self.url} did not answer within {self.timeout_s:g} s",
+                "raise llm.timeout_s, use a smaller model, or check the server",
+            ) from exc
         except httpx.HTTPError as exc:
-            raise ModelError(f"the model endpoint at {self.url} failed: {type(exc).__name__}: {exc}",
-                             FIX_ENDPOINT) from exc
+            raise ModelError(
+                f"the model endpoint at {self.url} failed: {type(exc).__name__}: {exc}", FIX_ENDPOINT
+            ) from exc
         return response.status_code, response.text

@@ -56,18 +56,26 @@ def check_schema(schema: Any, *, param: str = "response_format") -> None:
     from jsonschema.exceptions import SchemaError
 
     if not isinstance(schema, dict):
-        raise GroundglassError(f"the JSON schema must be an object, got {type(schema).__name__}",
-                               'pass a schema like {"type": "object", "properties": {...}}', param=param)
+        raise GroundglassError(
+            f"the JSON schema must be an object, got {type(schema).__name__}",
+            'pass a schema like {"type": "object", "properties": {...}}',
+            param=param,
+        )
     try:
         _validator(schema_key(schema))
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.path) or "(top level)"
-        raise GroundglassError(f"the JSON schema is invalid at {where}: {exc.message}",
-                               "fix the schema (see https://json-schema.org)", param=param) from None
+        raise GroundglassError(
+            f"the JSON schema is invalid at {where}: {exc.message}",
+            "fix the schema (see https://json-schema.org)",
+            param=param,
+        ) from None
     except (TypeError, ValueError) as exc:  # not serialisable
-        raise GroundglassError(f"the JSON schema is not plain JSON: {exc}",
-                               "use only objects, arrays, strings, numbers, booleans and null",
-                               param=param) from None
+        raise GroundglassError(
+            f"the JSON schema is not plain JSON: {exc}",
+            "use only objects, arrays, strings, numbers, booleans and null",
+            param=param,
+        ) from None
 
 
 def validation_errors(value: Any, schema: dict[str, Any], limit: int = 3) -> list[str]:
@@ -109,8 +117,7 @@ def _snippet(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def parse_json_output(text: str, schema: dict[str, Any], *, model: str,
-                      finish_reason: str = "stop") -> Any:
+def parse_json_output(text: str, schema: dict[str, Any], *, model: str, finish_reason: str = "stop") -> Any:
     """The value ``text`` holds, checked against ``schema``; :class:`StructuredOutputError` otherwise."""
     try:
         value = extract_json(text)
@@ -118,20 +125,25 @@ def parse_json_output(text: str, schema: dict[str, Any], *, model: str,
         if finish_reason == "length":
             raise StructuredOutputError(
                 f"{model} stopped at max_tokens before finishing its JSON output: {_snippet(text)!r}",
-                "raise max_tokens, or bound the schema (maxItems, maxLength)") from None
+                "raise max_tokens, or bound the schema (maxItems, maxLength)",
+            ) from None
         shown = _snippet(text) or "(empty)"
-        raise StructuredOutputError(f"{model} returned text that is not JSON: {shown!r}",
-                                    "use a model or endpoint that supports JSON output") from None
+        raise StructuredOutputError(
+            f"{model} returned text that is not JSON: {shown!r}",
+            "use a model or endpoint that supports JSON output",
+        ) from None
     problems = validation_errors(value, schema)
     if problems:
         raise StructuredOutputError(
             f"{model} returned JSON that does not match the schema ({'; '.join(problems)}): "
             f"{_snippet(text)!r}",
-            "simplify the schema, or use a model or endpoint that supports schema-constrained output")
+            "simplify the schema, or use a model or endpoint that supports schema-constrained output",
+        )
     return value
 
 
 def json_instruction(schema: dict[str, Any]) -> str:
     """What to tell a model that cannot be constrained (appended to the last message)."""
-    return ("Reply with one JSON value only, no other text, that matches this JSON schema:\n"
-            + json.dumps(schema, separators=(",", ":")))
+    return "Reply with one JSON value only, no other text, that matches this JSON schema:\n" + json.dumps(
+        schema, separators=(",", ":")
+    )

@@ -24,8 +24,16 @@ import httpx
 if TYPE_CHECKING:
     from groundglass.answer.search.filters import SearchFilters
 
-FailureKind = Literal["not_configured", "rate_limited", "http_error", "timeout", "malformed", "unreachable",
-                      "no_results", "error"]
+FailureKind = Literal[
+    "not_configured",
+    "rate_limited",
+    "http_error",
+    "timeout",
+    "malformed",
+    "unreachable",
+    "no_results",
+    "error",
+]
 
 
 @dataclass
@@ -70,19 +78,23 @@ class SearchProvider(Protocol):
         """What besides the query and filters changes its answers (its base URL): part of the cache key."""
         ...
 
-    async def search(self, query: str, filters: SearchFilters, max_results: int) -> list[SearchResult]:
-        ...
+    async def search(self, query: str, filters: SearchFilters, max_results: int) -> list[SearchResult]: ...
 
 
 def http_client(timeout_s: float) -> httpx.AsyncClient:
     """A client for talking to search services (trusted, configured endpoints: no SSRF guard here;
     the pages they point to go through the reader, which has one)."""
-    return httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), follow_redirects=True, max_redirects=3,
-                             headers={"User-Agent": "groundglass/0.1", "Accept": "application/json"})
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout_s),
+        follow_redirects=True,
+        max_redirects=3,
+        headers={"User-Agent": "groundglass/0.1", "Accept": "application/json"},
+    )
 
 
-async def get_json(client: httpx.AsyncClient, provider: str, method: str, url: str, *, timeout_s: float,
-                   **kwargs: Any) -> Any:
+async def get_json(
+    client: httpx.AsyncClient, provider: str, method: str, url: str, *, timeout_s: float, **kwargs: Any
+) -> Any:
     """One request to a JSON API; every way it can fail becomes a :class:`ProviderError`.
 
     ``timeout_s`` bounds the whole exchange (a server that trickles its answer byte by byte is cut off
@@ -96,14 +108,18 @@ async def get_json(client: httpx.AsyncClient, provider: str, method: str, url: s
     except httpx.TimeoutException as exc:
         raise ProviderError("timeout", f"{provider}: timed out ({type(exc).__name__})") from exc
     except httpx.HTTPError as exc:
-        raise ProviderError("unreachable", f"{provider}: cannot reach {url}: {type(exc).__name__}: {exc}") \
-            from exc
+        raise ProviderError(
+            "unreachable", f"{provider}: cannot reach {url}: {type(exc).__name__}: {exc}"
+        ) from exc
     status = response.status_code
     if status == 429:
         raise ProviderError("rate_limited", f"{provider}: rate limited (HTTP 429)")
     if status in (401, 403):
-        raise ProviderError("http_error", f"{provider}: HTTP {status}, access refused "
-                                          "(check the API key, or that the JSON format is enabled)")
+        raise ProviderError(
+            "http_error",
+            f"{provider}: HTTP {status}, access refused "
+            "(check the API key, or that the JSON format is enabled)",
+        )
     if status >= 400:
         raise ProviderError("http_error", f"{provider}: HTTP {status}")
     try:
@@ -144,8 +160,14 @@ def parse_result_items(data: Any, provider: str, *, snippet_key: str, date_key: 
         if not url.startswith(("http://", "https://")):
             continue
         score = item.get("score")
-        out.append(SearchResult(url=url, title=text_or_empty(item.get("title")) or url,
-                                snippet=text_or_empty(item.get(snippet_key)),
-                                date=text_or_empty(item.get(date_key)) or None, provider=provider,
-                                score=float(score) if isinstance(score, int | float) else None))
+        out.append(
+            SearchResult(
+                url=url,
+                title=text_or_empty(item.get("title")) or url,
+                snippet=text_or_empty(item.get(snippet_key)),
+                date=text_or_empty(item.get(date_key)) or None,
+                provider=provider,
+                score=float(score) if isinstance(score, int | float) else None,
+            )
+        )
     return out

@@ -52,8 +52,15 @@ class BraveProvider:
     async def search(self, query: str, filters: SearchFilters, max_results: int) -> list[SearchResult]:
         url = self.settings.base_url.rstrip("/") + "/web/search"
         headers = {"X-Subscription-Token": self.settings.key(), "Accept": "application/json"}
-        data = await get_json(self.client, self.name, "GET", url, timeout_s=self.timeout_s,
-                              params=self.params(query, filters, max_results), headers=headers)
+        data = await get_json(
+            self.client,
+            self.name,
+            "GET",
+            url,
+            timeout_s=self.timeout_s,
+            params=self.params(query, filters, max_results),
+            headers=headers,
+        )
         return parse(data)[:max_results]
 
 
@@ -69,8 +76,14 @@ def parse(data: Any) -> list[SearchResult]:
         if not url.startswith(("http://", "https://")):
             continue
         when = text_or_empty(item.get("page_age")) or text_or_empty(item.get("age")) or None
-        out.append(SearchResult(url=url, title=text_or_empty(item.get("title")) or url,
-                                snippet=text_or_empty(item.get("description")), date=when,
-                                language=text_or_empty(item.get("language")) or None,
-                                provider=BraveProvider.name))
+        out.append(
+            SearchResult(
+                url=url,
+                title=text_or_empty(item.get("title")) or url,
+                snippet=text_or_empty(item.get("description")),
+                date=when,
+                language=text_or_empty(item.get("language")) or None,
+                provider=BraveProvider.name,
+            )
+        )
     return out

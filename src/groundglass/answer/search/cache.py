@@ -72,8 +72,9 @@ class SearchCache:
         now = time.time() if now is None else now
         try:
             with closing(self._connect()) as conn:
-                row = conn.execute("SELECT payload FROM results WHERE key = ? AND expires > ?",
-                                   (key, now)).fetchone()
+                row = conn.execute(
+                    "SELECT payload FROM results WHERE key = ? AND expires > ?", (key, now)
+                ).fetchone()
         except sqlite3.Error as exc:  # a cache is an optimisation: a broken one must not fail a search
             log.warning("search_cache_unreadable", path=str(self.path), error=str(exc))
             return None
@@ -84,17 +85,20 @@ class SearchCache:
         except (ValueError, TypeError):
             return None
 
-    def put(self, key: str, provider: str, query: str, results: list[SearchResult],
-            now: float | None = None) -> None:
+    def put(
+        self, key: str, provider: str, query: str, results: list[SearchResult], now: float | None = None
+    ) -> None:
         if not self.enabled or not results:
             return
         now = time.time() if now is None else now
         payload = json.dumps([r.as_dict() for r in results], ensure_ascii=False)
         try:
             with closing(self._connect()) as conn:
-                conn.execute("INSERT OR REPLACE INTO results(key, provider, query, created, expires, "
-                             "payload) VALUES (?, ?, ?, ?, ?, ?)",
-                             (key, provider, query, now, now + self.ttl_s, payload))
+                conn.execute(
+                    "INSERT OR REPLACE INTO results(key, provider, query, created, expires, "
+                    "payload) VALUES (?, ?, ?, ?, ?, ?)",
+                    (key, provider, query, now, now + self.ttl_s, payload),
+                )
                 conn.execute("DELETE FROM results WHERE expires <= ?", (now,))
         except sqlite3.Error as exc:
             log.warning("search_cache_unwritable", path=str(self.path), error=str(exc))

@@ -52,9 +52,13 @@ class DuckDuckGoProvider:
 
         engine = Duckduckgo(timeout=max(1, round(self.timeout_s)))
         engine.search_url = self.settings.base_url
-        payload = engine.build_payload(query=query, region=self.settings.region,
-                                       safesearch=self.settings.safesearch,
-                                       timelimit=_TIMELIMIT.get(filters.recency or ""), page=1)
+        payload = engine.build_payload(
+            query=query,
+            region=self.settings.region,
+            safesearch=self.settings.safesearch,
+            timelimit=_TIMELIMIT.get(filters.recency or ""),
+            page=1,
+        )
         try:
             response = engine.http_client.request(engine.search_method, engine.search_url, data=payload)
         except TimeoutException as exc:

@@ -66,11 +66,15 @@ class Failover:
         for provider in self.providers:
             missing = provider.configured()
             if missing:
-                attempts.append(ProviderAttempt(provider.name, "skipped", f"not configured: {missing}",
-                                                kind="not_configured"))
+                attempts.append(
+                    ProviderAttempt(
+                        provider.name, "skipped", f"not configured: {missing}", kind="not_configured"
+                    )
+                )
                 continue
-            ready.append((provider, cache_key(provider.name, provider.fingerprint(), query, filter_key,
-                                              max_results)))
+            ready.append(
+                (provider, cache_key(provider.name, provider.fingerprint(), query, filter_key, max_results))
+            )
 
         for provider, key in ready:
             hit = await asyncio.to_thread(self.cache.get, key)
@@ -83,22 +87,39 @@ class Failover:
             try:
                 results = await provider.search(query, filters, max_results)
             except ProviderError as exc:
-                attempts.append(ProviderAttempt(provider.name, "failed", exc.message, kind=exc.kind,
-                                                seconds=_since(started)))
+                attempts.append(
+                    ProviderAttempt(
+                        provider.name, "failed", exc.message, kind=exc.kind, seconds=_since(started)
+                    )
+                )
                 log.info("search_provider_failed", provider=provider.name, kind=exc.kind, detail=exc.message)
                 continue
             except Exception as exc:  # a bug in one provider must not stop the others
                 log.exception("search_provider_crashed", provider=provider.name)
-                attempts.append(ProviderAttempt(provider.name, "failed", f"{provider.name}: internal error: "
-                                                f"{type(exc).__name__}: {exc}", kind="error",
-                                                seconds=_since(started)))
+                attempts.append(
+                    ProviderAttempt(
+                        provider.name,
+                        "failed",
+                        f"{provider.name}: internal error: {type(exc).__name__}: {exc}",
+                        kind="error",
+                        seconds=_since(started),
+                    )
+                )
                 continue
             if not results:
-                attempts.append(ProviderAttempt(provider.name, "empty", f"{provider.name}: no results",
-                                                kind="no_results", seconds=_since(started)))
+                attempts.append(
+                    ProviderAttempt(
+                        provider.name,
+                        "empty",
+                        f"{provider.name}: no results",
+                        kind="no_results",
+                        seconds=_since(started),
+                    )
+                )
                 continue
-            attempts.append(ProviderAttempt(provider.name, "ok", results=len(results),
-                                            seconds=_since(started)))
+            attempts.append(
+                ProviderAttempt(provider.name, "ok", results=len(results), seconds=_since(started))
+            )
             await asyncio.to_thread(self.cache.put, key, provider.name, query, results)
             return FailoverResult(provider.name, results, attempts)
         return FailoverResult(None, [], attempts)

@@ -28,9 +28,13 @@ from urllib.parse import urlsplit
 from groundglass.domains import normalize_domain
 from groundglass.errors import GroundglassError
 
-RECENCY: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1),
-                                 "week": timedelta(days=7), "month": timedelta(days=31),
-                                 "year": timedelta(days=366)}
+RECENCY: dict[str, timedelta] = {
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(days=7),
+    "month": timedelta(days=31),
+    "year": timedelta(days=366),
+}
 MAX_DOMAINS = 20  # Perplexity's limit for search_domain_filter
 
 
@@ -56,8 +60,14 @@ def _whole_day(d: date) -> When:
 
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s+(minute|hour|day|week|month|year)s?\s+ago\s*$", re.IGNORECASE)
-_UNITS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1),
-          "week": timedelta(days=7), "month": timedelta(days=30), "year": timedelta(days=365)}
+_UNITS = {
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(days=7),
+    "month": timedelta(days=30),
+    "year": timedelta(days=365),
+}
 _TEXT_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%m/%d/%Y", "%Y/%m/%d", "%Y-%m")
 
 
@@ -110,8 +120,9 @@ def parse_filter_date(value: Any, param: str) -> date | None:
             return datetime.strptime(text, fmt).date()
         except ValueError:
             continue
-    raise GroundglassError(f"{param} {text!r} is not a date",
-                           "write it as YYYY-MM-DD or M/D/YYYY, e.g. 3/1/2025", param=param)
+    raise GroundglassError(
+        f"{param} {text!r} is not a date", "write it as YYYY-MM-DD or M/D/YYYY, e.g. 3/1/2025", param=param
+    )
 
 
 def host_of(url: str) -> str:
@@ -133,42 +144,60 @@ class SearchFilters:
     languages: tuple[str, ...] = ()
 
     @classmethod
-    def build(cls, domains: list[str] | tuple[str, ...] | None = None, recency: str | None = None,
-              after: Any = None, before: Any = None,
-              languages: list[str] | tuple[str, ...] | str | None = None) -> SearchFilters:
+    def build(
+        cls,
+        domains: list[str] | tuple[str, ...] | None = None,
+        recency: str | None = None,
+        after: Any = None,
+        before: Any = None,
+        languages: list[str] | tuple[str, ...] | str | None = None,
+    ) -> SearchFilters:
         """Checked filters from the API's / CLI's raw values (Perplexity's parameter names in errors)."""
         allow: list[str] = []
         deny: list[str] = []
         entries = list(domains or [])
         if len(entries) > MAX_DOMAINS:
-            raise GroundglassError(f"search_domain_filter has {len(entries)} entries; at most {MAX_DOMAINS}",
-                                   "list fewer domains", param="search_domain_filter")
+            raise GroundglassError(
+                f"search_domain_filter has {len(entries)} entries; at most {MAX_DOMAINS}",
+                "list fewer domains",
+                param="search_domain_filter",
+            )
         for entry in entries:
             if not isinstance(entry, str):
-                raise GroundglassError("search_domain_filter entries must be strings",
-                                       'e.g. ["nasa.gov", "-reddit.com"]', param="search_domain_filter")
+                raise GroundglassError(
+                    "search_domain_filter entries must be strings",
+                    'e.g. ["nasa.gov", "-reddit.com"]',
+                    param="search_domain_filter",
+                )
             target = deny if entry.strip().startswith("-") else allow
             domain = normalize_domain(entry.strip().lstrip("-"))
             if domain not in target:
                 target.append(domain)
         if recency is not None and recency not in RECENCY:
-            raise GroundglassError(f"search_recency_filter {recency!r} is not one of {', '.join(RECENCY)}",
-                                   "use hour, day, week, month or year", param="search_recency_filter")
+            raise GroundglassError(
+                f"search_recency_filter {recency!r} is not one of {', '.join(RECENCY)}",
+                "use hour, day, week, month or year",
+                param="search_recency_filter",
+            )
         after_d = parse_filter_date(after, "search_after_date_filter")
         before_d = parse_filter_date(before, "search_before_date_filter")
         if after_d and before_d and after_d > before_d:
-            raise GroundglassError(f"search_after_date_filter ({after_d}) is later than "
-                                   f"search_before_date_filter ({before_d})", "swap or fix the dates",
-                                   param="search_after_date_filter")
+            raise GroundglassError(
+                f"search_after_date_filter ({after_d}) is later than search_before_date_filter ({before_d})",
+                "swap or fix the dates",
+                param="search_after_date_filter",
+            )
         if isinstance(languages, str):
             languages = [languages]
         langs: list[str] = []
         for lang in languages or []:
             code = str(lang).strip().lower().replace("_", "-").split("-", 1)[0]
             if not re.fullmatch(r"[a-z]{2,3}", code):
-                raise GroundglassError(f"search_language_filter entry {lang!r} is not a language code",
-                                       'use ISO 639-1 codes like "en" or "de"',
-                                       param="search_language_filter")
+                raise GroundglassError(
+                    f"search_language_filter entry {lang!r} is not a language code",
+                    'use ISO 639-1 codes like "en" or "de"',
+                    param="search_language_filter",
+                )
             if code not in langs:
                 langs.append(code)
         return cls(tuple(allow), tuple(deny), recency, after_d, before_d, tuple(langs))
@@ -181,10 +210,14 @@ class SearchFilters:
 
     def as_key(self) -> dict[str, Any]:
         """A stable description for the cache key (recency as its word, so the key does not age)."""
-        return {"allow": sorted(self.allow_domains), "deny": sorted(self.deny_domains),
-                "recency": self.recency, "after": self.after.isoformat() if self.after else None,
-                "before": self.before.isoformat() if self.before else None,
-                "languages": sorted(self.languages)}
+        return {
+            "allow": sorted(self.allow_domains),
+            "deny": sorted(self.deny_domains),
+            "recency": self.recency,
+            "after": self.after.isoformat() if self.after else None,
+            "before": self.before.isoformat() if self.before else None,
+            "languages": sorted(self.languages),
+        }
 
     def window(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
         """The earliest and latest publication moments allowed (None: open)."""
@@ -232,8 +265,9 @@ class SearchFilters:
             return f"language {code} is not in the language filter ({', '.join(self.languages)})"
         return None
 
-    def check_result(self, url: str, date_value: Any, language: str | None, *,
-                     now: datetime | None = None) -> str | None:
+    def check_result(
+        self, url: str, date_value: Any, language: str | None, *, now: datetime | None = None
+    ) -> str | None:
         """Before reading: what the provider already tells (an unknown date or language may still be
         learned from the page, so only a known one can fail here)."""
         reason = self.check_domain(url)

@@ -48,8 +48,18 @@ class LocalProvider:
             sources = self._open().search(query, k=max_results)
         except GroundglassError as exc:
             raise ProviderError("unreachable", f"local: {exc}") from exc
-        return [SearchResult(url=s.url, title=s.title, snippet=s.snippet, date=s.date, provider=self.name,
-                             score=s.score, text=s.text) for s in sources]
+        return [
+            SearchResult(
+                url=s.url,
+                title=s.title,
+                snippet=s.snippet,
+                date=s.date,
+                provider=self.name,
+                score=s.score,
+                text=s.text,
+            )
+            for s in sources
+        ]
 
     async def search(self, query: str, filters: SearchFilters, max_results: int) -> list[SearchResult]:
         try:

@@ -117,8 +117,9 @@ def with_literal_terms(lexical: dict[int, float], texts: Sequence[str], query: s
     return out
 
 
-def shortlist(candidates: Sequence[_Candidate], lexical: dict[int, float], size: int,
-              per_page_max: int) -> list[int]:
+def shortlist(
+    candidates: Sequence[_Candidate], lexical: dict[int, float], size: int, per_page_max: int
+) -> list[int]:
     """Positions of the candidates worth embedding (see the module docstring), best BM25 first."""
     order = sorted(lexical, key=lambda i: -lexical[i])
     per_page: dict[int, int] = {}
@@ -171,13 +172,21 @@ def _source(c: _Candidate, score: float, query: str) -> Source:
     title, heading, body = c.doc.title, c.chunk.heading, c.chunk.body
     own_heading = heading and heading.strip().lower() != title.strip().lower()
     text = f"{heading}\n{body}" if own_heading else body
-    return Source(url=c.doc.uri, title=title, text=text, score=max(0.0, min(1.0, score)), date=c.doc.date,
-                  doc_id=f"page{c.page}", chunk_id=f"page{c.page}-{c.chunk.ord}",
-                  snippet=make_snippet(body, query))
+    return Source(
+        url=c.doc.uri,
+        title=title,
+        text=text,
+        score=max(0.0, min(1.0, score)),
+        date=c.doc.date,
+        doc_id=f"page{c.page}",
+        chunk_id=f"page{c.page}-{c.chunk.ord}",
+        snippet=make_snippet(body, query),
+    )
 
 
-def rank_pages(documents: list[Document], query: str, settings: Settings, k: int,
-               max_chunks_per_page: int) -> list[Source]:
+def rank_pages(
+    documents: list[Document], query: str, settings: Settings, k: int, max_chunks_per_page: int
+) -> list[Source]:
     """The ``k`` best chunks of ``documents`` for ``query`` (documents with the same URI: first wins).
 
     ``max_chunks_per_page``: at most this many chunks of one page are embedded."""
@@ -188,8 +197,11 @@ def rank_pages(documents: list[Document], query: str, settings: Settings, k: int
         return []
     from groundglass.answer.embeddings import get_embedder
 
-    lexical = with_literal_terms(bm25_scores([c.chunk.indexed_text for c in candidates], query),
-                                 [c.chunk.indexed_text for c in candidates], query)
+    lexical = with_literal_terms(
+        bm25_scores([c.chunk.indexed_text for c in candidates], query),
+        [c.chunk.indexed_text for c in candidates],
+        query,
+    )
     size = max(SHORTLIST_MIN, SHORTLIST_PER_K * k)
     picked = shortlist(candidates, lexical, size, max(PER_PAGE_FLOOR, max_chunks_per_page))
     embedder = get_embedder()

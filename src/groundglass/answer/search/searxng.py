@@ -48,8 +48,9 @@ class SearxngProvider:
 
     async def search(self, query: str, filters: SearchFilters, max_results: int) -> list[SearchResult]:
         url = self.settings.base_url.rstrip("/") + "/search"
-        data = await get_json(self.client, self.name, "GET", url, timeout_s=self.timeout_s,
-                              params=self.params(query, filters))
+        data = await get_json(
+            self.client, self.name, "GET", url, timeout_s=self.timeout_s, params=self.params(query, filters)
+        )
         return parse(data)[:max_results]
 
 

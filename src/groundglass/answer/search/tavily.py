@@ -35,8 +35,12 @@ class TavilyProvider:
         return f"{self.settings.base_url.rstrip('/')}|{self.settings.search_depth}"
 
     def body(self, query: str, filters: SearchFilters, max_results: int) -> dict[str, Any]:
-        body: dict[str, Any] = {"query": query, "max_results": min(20, max_results),
-                                "search_depth": self.settings.search_depth, "topic": "general"}
+        body: dict[str, Any] = {
+            "query": query,
+            "max_results": min(20, max_results),
+            "search_depth": self.settings.search_depth,
+            "topic": "general",
+        }
         if filters.allow_domains:
             body["include_domains"] = list(filters.allow_domains)
         if filters.deny_domains:
@@ -52,8 +56,15 @@ class TavilyProvider:
     async def search(self, query: str, filters: SearchFilters, max_results: int) -> list[SearchResult]:
         url = self.settings.base_url.rstrip("/") + "/search"
         headers = {"Authorization": f"Bearer {self.settings.key()}", "Content-Type": "application/json"}
-        data = await get_json(self.client, self.name, "POST", url, timeout_s=self.timeout_s,
-                              json=self.body(query, filters, max_results), headers=headers)
+        data = await get_json(
+            self.client,
+            self.name,
+            "POST",
+            url,
+            timeout_s=self.timeout_s,
+            json=self.body(query, filters, max_results),
+            headers=headers,
+        )
         return parse(data)[:max_results]
 
 

@@ -31,8 +31,11 @@ class VectorCache:
         self._store = DiskCache(path, max_rows)
 
     def get(self, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
-        return {k: np.frombuffer(v, dtype=np.float32) for k, v in self._store.get(keys).items()
-                if len(v) == 4 * self.dim}
+        return {
+            k: np.frombuffer(v, dtype=np.float32)
+            for k, v in self._store.get(keys).items()
+            if len(v) == 4 * self.dim
+        }
 
     def put(self, items: dict[bytes, np.ndarray]) -> None:
         self._store.put({k: np.asarray(v, dtype=np.float32).tobytes() for k, v in items.items()})

@@ -90,16 +90,21 @@ class SearchReport:
         if self.error:
             return self.error
         how = "cached " if self.cached else ""
-        return (f"{how}{self.provider}: {self.results} results, {len(self.pages)} pages read, "
-                f"{len(self.failures)} not used")
+        return (
+            f"{how}{self.provider}: {self.results} results, {len(self.pages)} pages read, "
+            f"{len(self.failures)} not used"
+        )
 
 
 def context_preset(settings: Settings, name: str | None) -> tuple[str, SearchContextSize]:
     size = name or settings.search.context_size
     presets = settings.search.context_sizes
     if size not in presets:
-        raise GroundglassError(f"search_context_size {size!r} is not one of {', '.join(presets)}",
-                               "use low, medium or high", param="search_context_size")
+        raise GroundglassError(
+            f"search_context_size {size!r} is not one of {', '.join(presets)}",
+            "use low, medium or high",
+            param="search_context_size",
+        )
     return size, presets[size]  # type: ignore[index]
 
 
@@ -119,31 +124,46 @@ class WebRetriever:
         self.settings = settings
         self.cache = SearchCache(settings.cache_dir / CACHE_FILE, settings.search.cache_ttl_s)
 
-    def retrieve(self, query: str, filters: SearchFilters | None = None, context_size: str | None = None,
-                 *, top_k: int | None = None) -> tuple[list[Source], SearchReport]:
+    def retrieve(
+        self,
+        query: str,
+        filters: SearchFilters | None = None,
+        context_size: str | None = None,
+        *,
+        top_k: int | None = None,
+    ) -> tuple[list[Source], SearchReport]:
         context_preset(self.settings, context_size)  # bad input raises here, in the caller's thread
         return run_sync(self.aretrieve(query, filters, context_size, top_k=top_k))
 
-    def submit(self, query: str, filters: SearchFilters | None = None, context_size: str | None = None,
-               *, top_k: int | None = None) -> concurrent.futures.Future[tuple[list[Source], SearchReport]]:
+    def submit(
+        self,
+        query: str,
+        filters: SearchFilters | None = None,
+        context_size: str | None = None,
+        *,
+        top_k: int | None = None,
+    ) -> concurrent.futures.Future[tuple[list[Source], SearchReport]]:
         """Start :meth:`retrieve` in a background thread (for overlapping it with prompt processing)."""
         context_preset(self.settings, context_size)
         return _BACKGROUND.submit(asyncio.run, self.aretrieve(query, filters, context_size, top_k=top_k))
 
-    def search(self, query: str, filters: SearchFilters | None = None, max_results: int | None = None
-               ) -> tuple[list[Source], SearchReport]:
+    def search(
+        self, query: str, filters: SearchFilters | None = None, max_results: int | None = None
+    ) -> tuple[list[Source], SearchReport]:
         """Provider results only, nothing read: title, URL, snippet and date per result (for a raw
         search API such as ``POST /search``). Domain and known-date/language filters are applied;
         with a date filter, undated results follow ``search.undated``."""
         return run_sync(self.asearch(query, filters, max_results))
 
-    async def asearch(self, query: str, filters: SearchFilters | None = None, max_results: int | None = None
-                      ) -> tuple[list[Source], SearchReport]:
+    async def asearch(
+        self, query: str, filters: SearchFilters | None = None, max_results: int | None = None
+    ) -> tuple[list[Source], SearchReport]:
         s = self.settings.search
         size, preset = context_preset(self.settings, None)
         filters = filters or SearchFilters()
-        report = SearchReport(query=query, context_size=size, top_k=preset.top_k,
-                              context_tokens=preset.context_tokens)
+        report = SearchReport(
+            query=query, context_size=size, top_k=preset.top_k, context_tokens=preset.context_tokens
+        )
         if not query.strip():
             report.error = "the search query is empty"
             return [], report
@@ -155,14 +175,23 @@ class WebRetriever:
             return [], report
         out: list[Source] = []
         for r in found.results:
-            reason = filters.check_result(r.url, r.date, r.language) or filters.check_date(r.date,
-                                                                                           undated=s.undated)
+            reason = filters.check_result(r.url, r.date, r.language) or filters.check_date(
+                r.date, undated=s.undated
+            )
             if reason:
                 report.failures.append(ReadFailure(r.url, "filtered", reason))
                 continue
             when = parse_when(r.date)
-            out.append(Source(url=r.url, title=r.title, text=r.text or r.snippet, score=r.score or 0.0,
-                              date=when.day if when else None, snippet=r.snippet))
+            out.append(
+                Source(
+                    url=r.url,
+                    title=r.title,
+                    text=r.text or r.snippet,
+                    score=r.score or 0.0,
+                    date=when.day if when else None,
+                    snippet=r.snippet,
+                )
+            )
         return out[: max_results or len(out)], report
 
     async def _failover(self, query: str, filters: SearchFilters, max_results: int) -> FailoverResult:
@@ -177,14 +206,20 @@ class WebRetriever:
                     if close is not None:
                         close()
 
-    async def aretrieve(self, query: str, filters: SearchFilters | None = None,
-                        context_size: str | None = None, *, top_k: int | None = None
-                        ) -> tuple[list[Source], SearchReport]:
+    async def aretrieve(
+        self,
+        query: str,
+        filters: SearchFilters | None = None,
+        context_size: str | None = None,
+        *,
+        top_k: int | None = None,
+    ) -> tuple[list[Source], SearchReport]:
         s = self.settings.search
         size, preset = context_preset(self.settings, context_size)
         filters = filters or SearchFilters()
-        report = SearchReport(query=query, context_size=size, top_k=top_k or preset.top_k,
-                              context_tokens=preset.context_tokens)
+        report = SearchReport(
+            query=query, context_size=size, top_k=top_k or preset.top_k, context_tokens=preset.context_tokens
+        )
         started = time.perf_counter()
         if not query.strip():
             report.error = "the search query is empty"
@@ -213,14 +248,17 @@ class WebRetriever:
             sources = await self._read_and_rank(query, candidates, filters, preset, k, report)
         report.timings["total_s"] = _since(started)
         if not sources and report.error is None:
-            report.error = (f"{found.provider} returned {report.results} results, but none could be used "
-                            f"({len(report.failures)} filtered or unreadable)")
+            report.error = (
+                f"{found.provider} returned {report.results} results, but none could be used "
+                f"({len(report.failures)} filtered or unreadable)"
+            )
         return sources, report
 
     # --- results that already carry their text (the local index) --------------------------------------
 
-    def _passages(self, results: list[SearchResult], filters: SearchFilters, report: SearchReport
-                  ) -> list[Source]:
+    def _passages(
+        self, results: list[SearchResult], filters: SearchFilters, report: SearchReport
+    ) -> list[Source]:
         out: list[Source] = []
         for r in results:
             reason = filters.check_date(r.date, undated=self.settings.search.undated)
@@ -231,14 +269,29 @@ class WebRetriever:
             if reason:
                 report.failures.append(ReadFailure(r.url, "filtered", reason))
                 continue
-            out.append(Source(url=r.url, title=r.title, text=r.text or "", score=r.score or 0.0,
-                              date=r.date, snippet=r.snippet))
+            out.append(
+                Source(
+                    url=r.url,
+                    title=r.title,
+                    text=r.text or "",
+                    score=r.score or 0.0,
+                    date=r.date,
+                    snippet=r.snippet,
+                )
+            )
         return out
 
     # --- web pages --------------------------------------------------------------------------------
 
-    async def _read_and_rank(self, query: str, results: list[SearchResult], filters: SearchFilters,
-                             preset: SearchContextSize, k: int, report: SearchReport) -> list[Source]:
+    async def _read_and_rank(
+        self,
+        query: str,
+        results: list[SearchResult],
+        filters: SearchFilters,
+        preset: SearchContextSize,
+        k: int,
+        report: SearchReport,
+    ) -> list[Source]:
         s = self.settings.search
         started = time.perf_counter()
         provider_dates = {r.url: r.date for r in results}
@@ -260,8 +313,9 @@ class WebRetriever:
         texts = DiskCache(self.settings.cache_dir / EXTRACT_CACHE_FILE, EXTRACT_CACHE_ROWS)
         languages = bool(filters.languages)
         async with PageReader(s.reader, detect_language=languages, extract_cache=texts) as reader:
-            pages, failures = await reader.read_many([r.url for r in results], want=preset.results,
-                                                     accept=accept)
+            pages, failures = await reader.read_many(
+                [r.url for r in results], want=preset.results, accept=accept
+            )
         report.failures.extend(failures)
         report.timings["read_s"] = _since(started)
         docs = []
@@ -271,13 +325,23 @@ class WebRetriever:
                 when = parse_when(provider_dates.get(page.url))
                 doc.date = when.day if when else None
             docs.append(doc)
-            report.pages.append({"url": page.url, "final_url": page.final_url, "title": doc.title,
-                                 "date": doc.date, "truncated": page.truncated,
-                                 "replaced_bytes": page.replaced_bytes, "seconds": page.seconds})
+            report.pages.append(
+                {
+                    "url": page.url,
+                    "final_url": page.final_url,
+                    "title": doc.title,
+                    "date": doc.date,
+                    "truncated": page.truncated,
+                    "replaced_bytes": page.replaced_bytes,
+                    "seconds": page.seconds,
+                }
+            )
         if not docs:
             if results:
-                report.error = (f"none of the {len(results)} results could be read "
-                                f"({'; '.join(f.reason for f in report.failures[:3])})")
+                report.error = (
+                    f"none of the {len(results)} results could be read "
+                    f"({'; '.join(f.reason for f in report.failures[:3])})"
+                )
             return []
         from groundglass.answer.search.pages import rank_pages
 

@@ -50,6 +50,19 @@ def extract_facts(images: Sequence[ImageInput | LoadedImage], settings: Settings
     return [image_facts(image, settings.vision) for image in loaded]
 
 
-__all__ = ["IMPLIED_QUESTION", "ImageError", "ImageInput", "LoadedImage", "VisualFacts", "decode_image",
-           "describe", "extract_facts", "image_facts", "image_queries", "load_images", "load_images_async",
-           "recognised", "seen"]
+__all__ = [
+    "IMPLIED_QUESTION",
+    "ImageError",
+    "ImageInput",
+    "LoadedImage",
+    "VisualFacts",
+    "decode_image",
+    "describe",
+    "extract_facts",
+    "image_facts",
+    "image_queries",
+    "load_images",
+    "load_images_async",
+    "recognised",
+    "seen",
+]

@@ -33,8 +33,11 @@ _REENCODE_SIDE = 1536
 
 def image_data_uri(image: LoadedImage) -> str:
     """The image as a ``data:`` URI a vision model accepts."""
-    if (image.format in _PASS_THROUGH and len(image.data) <= _MAX_PASS_BYTES
-            and max(image.width, image.height) <= _MAX_PASS_SIDE):
+    if (
+        image.format in _PASS_THROUGH
+        and len(image.data) <= _MAX_PASS_BYTES
+        and max(image.width, image.height) <= _MAX_PASS_SIDE
+    ):
         mime, data = image.mime, image.data
     else:
         rgb = image.rgb.copy()
@@ -54,10 +57,15 @@ def caption_request(image: LoadedImage, settings: VisionSettings) -> dict[str, A
     """The chat-completions body for one image."""
     return {
         "model": settings.caption_model,
-        "messages": [{"role": "user", "content": [
-            {"type": "text", "text": settings.caption_prompt},
-            {"type": "image_url", "image_url": {"url": image_data_uri(image)}},
-        ]}],
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": settings.caption_prompt},
+                    {"type": "image_url", "image_url": {"url": image_data_uri(image)}},
+                ],
+            }
+        ],
         "max_tokens": settings.caption_max_tokens,
         "temperature": 0.0,
         "stream": False,
@@ -78,34 +86,46 @@ def caption(image: LoadedImage, settings: VisionSettings, client: httpx.Client |
     """A caption of ``image`` from the configured vision model; raises :class:`ModelError` when the
     backend is unreachable, slow, refuses, or answers something that is not a chat completion."""
     if not settings.caption_url:
-        raise ModelError("no caption backend is configured",
-                         "set vision.caption_url and vision.caption_model")
+        raise ModelError(
+            "no caption backend is configured", "set vision.caption_url and vision.caption_model"
+        )
     url = settings.caption_url.rstrip("/") + "/chat/completions"
     headers = {"Authorization": f"Bearer {key}"} if (key := settings.caption_key()) else {}
     own = client is None
     client = client or httpx.Client(timeout=settings.caption_timeout_s, trust_env=False)
     try:
-        response = client.post(url, json=caption_request(image, settings), headers=headers,
-                               timeout=settings.caption_timeout_s)
+        response = client.post(
+            url, json=caption_request(image, settings), headers=headers, timeout=settings.caption_timeout_s
+        )
     except httpx.TimeoutException as exc:
-        raise ModelError(f"caption model at {url} did not answer within {settings.caption_timeout_s:g} s",
-                         "check the server, or raise vision.caption_timeout_s") from exc
+        raise ModelError(
+            f"caption model at {url} did not answer within {settings.caption_timeout_s:g} s",
+            "check the server, or raise vision.caption_timeout_s",
+        ) from exc
     except httpx.HTTPError as exc:
-        raise ModelError(f"caption model at {url} is unreachable: {exc}",
-                         "start the vision model server or fix vision.caption_url") from exc
+        raise ModelError(
+            f"caption model at {url} is unreachable: {exc}",
+            "start the vision model server or fix vision.caption_url",
+        ) from exc
     finally:
         if own:
             client.close()
     if response.status_code != 200:
         detail = " ".join(response.text.split())[:200]
-        raise ModelError(f"caption model at {url} answered HTTP {response.status_code}: {detail}",
-                         "check vision.caption_model and vision.caption_api_key")
+        raise ModelError(
+            f"caption model at {url} answered HTTP {response.status_code}: {detail}",
+            "check vision.caption_model and vision.caption_api_key",
+        )
     try:
         text = _content(response.json())
     except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise ModelError(f"caption model at {url} did not return a chat completion",
-                         "point vision.caption_url at an OpenAI-compatible /v1 endpoint") from exc
+        raise ModelError(
+            f"caption model at {url} did not return a chat completion",
+            "point vision.caption_url at an OpenAI-compatible /v1 endpoint",
+        ) from exc
     if not text:
-        raise ModelError(f"caption model at {url} returned an empty caption",
-                         "check that vision.caption_model is a vision model")
+        raise ModelError(
+            f"caption model at {url} returned an empty caption",
+            "check that vision.caption_model is a vision model",
+        )
     return text

@@ -57,8 +57,12 @@ def image_facts(image: LoadedImage, settings: VisionSettings) -> VisualFacts:
         from groundglass.answer.vision.ocr import read_text
 
         started = time.perf_counter()
-        facts.lines = read_text(image.rgb, min_score=settings.ocr_min_score, max_side=settings.ocr_max_side,
-                                threads=settings.threads)
+        facts.lines = read_text(
+            image.rgb,
+            min_score=settings.ocr_min_score,
+            max_side=settings.ocr_max_side,
+            threads=settings.threads,
+        )
         facts.timings["ocr"] = round(time.perf_counter() - started, 4)
     if settings.labels:
         from groundglass.answer.vision.labels import classify
@@ -99,5 +103,5 @@ def describe(all_facts: list[VisualFacts], *, label_min_score: float = 0.2, max_
         text = " / ".join(line.text for line in f.lines)
         bits.append(f'text in the image: "{text}"' if text else "no text in the image")
         para = bits[0] + ": " + "; ".join(bits[1:]) + "."
-        parts.append(para if len(para) <= max_chars else para[:max_chars - 3] + "...")
+        parts.append(para if len(para) <= max_chars else para[: max_chars - 3] + "...")
     return "\n".join(parts)

@@ -50,10 +50,17 @@ _FIX_FORMAT = f"convert the image to {SUPPORTED}"
 # Formats we name when refusing them (Pillow could read some; we do not, to keep the decoders exposed to
 # untrusted bytes few).
 _OTHER_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"\x00\x00\x01\x00", "ICO"),
-    (b"%PDF-", "PDF"), (b"8BPS", "PSD"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"\x00\x00\x01\x00", "ICO"),
+    (b"%PDF-", "PDF"),
+    (b"8BPS", "PSD"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
     (b"\xff\x4f\xff\x51", "JPEG 2000"),
-    (b"PK\x03\x04", "ZIP archive"), (b"\x1f\x8b", "gzip archive"), (b"qoif", "QOI"),
+    (b"PK\x03\x04", "ZIP archive"),
+    (b"\x1f\x8b", "gzip archive"),
+    (b"qoif", "QOI"),
 )
 
 
@@ -86,9 +93,11 @@ class ImageInput:
         if head.startswith(("http://", "https://")):
             return cls("url", text)
         shown = text[:60] + ("..." if len(text) > 60 else "")
-        raise ImageError(f"image_url must be an http(s) URL or a data: URI, got {shown!r}",
-                         "send the image as data:image/png;base64,... or give a public http(s) URL",
-                         param="image_url")
+        raise ImageError(
+            f"image_url must be an http(s) URL or a data: URI, got {shown!r}",
+            "send the image as data:image/png;base64,... or give a public http(s) URL",
+            param="image_url",
+        )
 
     @classmethod
     def from_path(cls, path: str | Path) -> ImageInput:
@@ -110,7 +119,7 @@ class ImageInput:
     def label(self) -> str:
         """A short name for messages and for the facts' ``source``."""
         if self.kind == "data":
-            return self.value[:self.value.find(",")][:60] if "," in self.value else "data: URI"
+            return self.value[: self.value.find(",")][:60] if "," in self.value else "data: URI"
         return self.value if len(self.value) <= 200 else self.value[:197] + "..."
 
 
@@ -134,6 +143,7 @@ class LoadedImage:
 
 
 # ------------------------------------------------------------------------------------------- decoding
+
 
 def sniff_format(data: bytes) -> str | None:
     """PNG/JPEG/WEBP/GIF from the first bytes, or None."""
@@ -184,15 +194,19 @@ def _rgb(image: Image.Image) -> Image.Image:
 
 
 def _bomb(source: str, width: int, height: int, limit: int) -> ImageError:
-    return ImageError(f"image {source} is {width:,} x {height:,} pixels, over the limit of {limit:,} pixels "
-                      "(a decompression bomb or a very large image)",
-                      "scale the image down, or raise vision.max_pixels if you trust it")
+    return ImageError(
+        f"image {source} is {width:,} x {height:,} pixels, over the limit of {limit:,} pixels "
+        "(a decompression bomb or a very large image)",
+        "scale the image down, or raise vision.max_pixels if you trust it",
+    )
 
 
 def check_size(source: str, size: int, limit: int) -> None:
     if size > limit:
-        raise ImageError(f"image {source} is {size:,} bytes, over the {limit:,}-byte limit",
-                         "send a smaller image (or raise vision.max_image_bytes)")
+        raise ImageError(
+            f"image {source} is {size:,} bytes, over the {limit:,}-byte limit",
+            "send a smaller image (or raise vision.max_image_bytes)",
+        )
 
 
 def decode_image(data: bytes, source: str, *, max_bytes: int, max_pixels: int) -> LoadedImage:
@@ -200,8 +214,10 @@ def decode_image(data: bytes, source: str, *, max_bytes: int, max_pixels: int) -
     check_size(source, len(data), max_bytes)
     fmt = sniff_format(data)
     if fmt is None:
-        raise ImageError(f"image {source} is {_describe_other(data)}, not a supported image",
-                         f"send a {SUPPORTED} image" if data else "send a non-empty image file")
+        raise ImageError(
+            f"image {source} is {_describe_other(data)}, not a supported image",
+            f"send a {SUPPORTED} image" if data else "send a non-empty image file",
+        )
     try:
         # (between MAX_IMAGE_PIXELS and twice that Pillow only warns; our own limit below decides. The
         # warning is not silenced: warnings.catch_warnings is not thread-safe.)
@@ -210,11 +226,16 @@ def decode_image(data: bytes, source: str, *, max_bytes: int, max_pixels: int) -
         m = re.search(r"\((\d+) pixels\)", str(exc))
         claimed = f"{int(m.group(1)):,} pixels" if m else "too many pixels"
         limit = min(max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or max_pixels))
-        raise ImageError(f"image {source} claims {claimed}, over the limit of {limit:,} pixels "
-                         "(a decompression bomb or a very large image)", "scale the image down") from exc
+        raise ImageError(
+            f"image {source} claims {claimed}, over the limit of {limit:,} pixels "
+            "(a decompression bomb or a very large image)",
+            "scale the image down",
+        ) from exc
     except Exception as exc:  # Pillow raises many types on bad headers
-        raise ImageError(f"image {source} is not a valid {fmt} file ({_reason(exc)})",
-                         "the file is corrupt: save or export it again") from exc
+        raise ImageError(
+            f"image {source} is not a valid {fmt} file ({_reason(exc)})",
+            "the file is corrupt: save or export it again",
+        ) from exc
     width, height = image.size
     if width <= 0 or height <= 0:
         raise ImageError(f"image {source} has no pixels ({width} x {height})", "send a real image")
@@ -226,10 +247,20 @@ def decode_image(data: bytes, source: str, *, max_bytes: int, max_pixels: int) -
         image.load()
         rgb = _rgb(image)
     except Exception as exc:
-        raise ImageError(f"image {source} is truncated or corrupt ({_reason(exc)})",
-                         "the file is incomplete or damaged: upload it again or export it anew") from exc
-    return LoadedImage(source=source, data=data, format=fmt, width=width, height=height, animated=animated,
-                       exif=exif, rgb=rgb)
+        raise ImageError(
+            f"image {source} is truncated or corrupt ({_reason(exc)})",
+            "the file is incomplete or damaged: upload it again or export it anew",
+        ) from exc
+    return LoadedImage(
+        source=source,
+        data=data,
+        format=fmt,
+        width=width,
+        height=height,
+        animated=animated,
+        exif=exif,
+        rgb=rgb,
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -239,18 +270,22 @@ def _reason(exc: BaseException) -> str:
 
 # -------------------------------------------------------------------------------------------- sources
 
+
 def parse_data_uri(uri: str, max_bytes: int) -> bytes:
     """The bytes of a ``data:[<media type>][;base64],<data>`` URI (RFC 2397), size-checked before
     decoding. Only image media types (or none) are accepted."""
     head, sep, payload = uri.partition(",")
     if not sep:
-        raise ImageError("data: URI has no comma before its data",
-                         "use the form data:image/png;base64,<base64 bytes>")
+        raise ImageError(
+            "data: URI has no comma before its data", "use the form data:image/png;base64,<base64 bytes>"
+        )
     params = [p.strip().lower() for p in head[5:].split(";")]
     media, is_b64 = params[0], "base64" in params[1:]
     if media and not media.startswith("image/") and media not in ("application/octet-stream",):
-        raise ImageError(f"data: URI has media type {media}, not an image",
-                         "send the image as data:image/png;base64,... (or jpeg, webp, gif)")
+        raise ImageError(
+            f"data: URI has media type {media}, not an image",
+            "send the image as data:image/png;base64,... (or jpeg, webp, gif)",
+        )
     if not is_b64:
         data = unquote_to_bytes(payload)
         check_size("data: URI", len(data), max_bytes)
@@ -261,8 +296,10 @@ def parse_data_uri(uri: str, max_bytes: int) -> bytes:
     try:
         return base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ImageError(f"data: URI has invalid base64 ({_reason(exc)})",
-                         "encode the file with standard base64 (A-Z a-z 0-9 + /, '=' padding)") from exc
+        raise ImageError(
+            f"data: URI has invalid base64 ({_reason(exc)})",
+            "encode the file with standard base64 (A-Z a-z 0-9 + /, '=' padding)",
+        ) from exc
 
 
 def _read_path(path: Path, max_bytes: int) -> bytes:
@@ -291,11 +328,15 @@ async def _download(url: str, reader: PageReader, max_bytes: int) -> bytes:
         page = await reader.fetch_binary(url, URL_MEDIA_TYPES, max_bytes)
     except ReadError as exc:
         if exc.kind == "content_type":
-            raise ImageError(f"image URL {url} does not point to an image: {exc.reason}",
-                             f"give the URL of the image file itself ({SUPPORTED})") from exc
+            raise ImageError(
+                f"image URL {url} does not point to an image: {exc.reason}",
+                f"give the URL of the image file itself ({SUPPORTED})",
+            ) from exc
         if exc.kind == "too_large":
-            raise ImageError(f"image at {url} is too large: {exc.reason}",
-                             "use a smaller image (or raise vision.max_image_bytes)") from exc
+            raise ImageError(
+                f"image at {url} is too large: {exc.reason}",
+                "use a smaller image (or raise vision.max_image_bytes)",
+            ) from exc
         fix = "check the URL"
         if exc.kind == "blocked":
             fix = "use a public address (search.reader.allow_private lets private ones through)"
@@ -305,8 +346,10 @@ async def _download(url: str, reader: PageReader, max_bytes: int) -> bytes:
 
 def _check_count(inputs: Sequence[ImageInput], limit: int) -> None:
     if len(inputs) > limit:
-        raise ImageError(f"{len(inputs)} images given, the limit is {limit}",
-                         "send fewer images (or raise vision.max_images)")
+        raise ImageError(
+            f"{len(inputs)} images given, the limit is {limit}",
+            "send fewer images (or raise vision.max_images)",
+        )
 
 
 def _local_bytes(item: ImageInput, max_bytes: int) -> bytes:
@@ -319,8 +362,9 @@ def _local_bytes(item: ImageInput, max_bytes: int) -> bytes:
     raise ValueError(f"not a local image: {item.kind}")
 
 
-async def load_images_async(inputs: Sequence[ImageInput], settings: Settings,
-                            reader: PageReader | None = None) -> list[LoadedImage]:
+async def load_images_async(
+    inputs: Sequence[ImageInput], settings: Settings, reader: PageReader | None = None
+) -> list[LoadedImage]:
     """Load and validate every image (URLs fetched concurrently through ``reader``, or a page reader
     made from ``search.reader``); the first bad one raises :class:`ImageError`."""
     vs = settings.vision
@@ -342,9 +386,12 @@ async def load_images_async(inputs: Sequence[ImageInput], settings: Settings,
     finally:
         if own_reader is not None:
             await own_reader.aclose()
-    return [await asyncio.to_thread(decode_image, blob, item.label, max_bytes=vs.max_image_bytes,
-                                    max_pixels=vs.max_pixels)
-            for item, blob in zip(inputs, blobs, strict=True)]
+    return [
+        await asyncio.to_thread(
+            decode_image, blob, item.label, max_bytes=vs.max_image_bytes, max_pixels=vs.max_pixels
+        )
+        for item, blob in zip(inputs, blobs, strict=True)
+    ]
 
 
 def load_images(inputs: Sequence[ImageInput], settings: Settings) -> list[LoadedImage]:
@@ -354,5 +401,12 @@ def load_images(inputs: Sequence[ImageInput], settings: Settings) -> list[Loaded
         return asyncio.run(load_images_async(inputs, settings))
     vs = settings.vision
     _check_count(inputs, vs.max_images)
-    return [decode_image(_local_bytes(i, vs.max_image_bytes), i.label, max_bytes=vs.max_image_bytes,
-                         max_pixels=vs.max_pixels) for i in inputs]
+    return [
+        decode_image(
+            _local_bytes(i, vs.max_image_bytes),
+            i.label,
+            max_bytes=vs.max_image_bytes,
+            max_pixels=vs.max_pixels,
+        )
+        for i in inputs
+    ]

@@ -50,8 +50,9 @@ def imagenet_classes() -> list[tuple[str, list[str]]]:
             synset, _, lemmas = line.partition("\t")
             rows.append((synset, [w.strip() for w in lemmas.split(",") if w.strip()]))
         if len(rows) != 1000:
-            raise ModelError(f"{CLASSES_FILE} has {len(rows)} classes, expected 1000",
-                             "reinstall groundglass")
+            raise ModelError(
+                f"{CLASSES_FILE} has {len(rows)} classes, expected 1000", "reinstall groundglass"
+            )
         _classes = rows
     return _classes
 

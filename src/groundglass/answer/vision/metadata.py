@@ -66,7 +66,11 @@ def image_metadata(image: LoadedImage) -> ImageMetadata:
     except Exception:  # a damaged EXIF block must not sink the image
         sub = {}
     return ImageMetadata(
-        format=image.format, mime=image.mime, width=image.width, height=image.height, bytes=len(image.data),
+        format=image.format,
+        mime=image.mime,
+        width=image.width,
+        height=image.height,
+        bytes=len(image.data),
         animated=image.animated,
         taken_at=_iso_date(sub.get(_DATETIME_ORIGINAL)) or _iso_date(exif.get(_DATETIME)),
         camera=_camera(_text(exif.get(_MAKE)), _text(exif.get(_MODEL))),

@@ -62,16 +62,23 @@ def ocr_engine(max_side: int = 960, threads: int | None = None, min_score: float
             try:
                 from rapidocr_onnxruntime import RapidOCR
             except ImportError as exc:
-                raise ModelError("OCR needs the rapidocr-onnxruntime package",
-                                 "pip install --no-deps rapidocr-onnxruntime==1.4.4 onnxruntime "
-                                 "opencv-python-headless pyclipper shapely six") from exc
-            _engines[key] = RapidOCR(det_limit_type="max", det_limit_side_len=max_side,
-                                     intra_op_num_threads=key[1], text_score=min_score)
+                raise ModelError(
+                    "OCR needs the rapidocr-onnxruntime package",
+                    "pip install --no-deps rapidocr-onnxruntime==1.4.4 onnxruntime "
+                    "opencv-python-headless pyclipper shapely six",
+                ) from exc
+            _engines[key] = RapidOCR(
+                det_limit_type="max",
+                det_limit_side_len=max_side,
+                intra_op_num_threads=key[1],
+                text_score=min_score,
+            )
         return _engines[key]
 
 
-def read_text(image: Image.Image, *, min_score: float = 0.5, max_side: int = 960,
-              threads: int | None = None) -> list[OcrLine]:
+def read_text(
+    image: Image.Image, *, min_score: float = 0.5, max_side: int = 960, threads: int | None = None
+) -> list[OcrLine]:
     """The lines of text in ``image`` (RGB), top to bottom, left to right."""
     engine = ocr_engine(max_side, threads, min_score)
     bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])  # RapidOCR wants OpenCV's BGR
@@ -83,8 +90,9 @@ def read_text(image: Image.Image, *, min_score: float = 0.5, max_side: int = 960
             continue
         xs = [p[0] for p in points]
         ys = [p[1] for p in points]
-        lines.append(OcrLine(text, round(float(score), 4),
-                             (int(min(xs)), int(min(ys)), int(max(xs)), int(max(ys)))))
+        lines.append(
+            OcrLine(text, round(float(score), 4), (int(min(xs)), int(min(ys)), int(max(xs)), int(max(ys))))
+        )
     return [OcrLine(repair_spacing(line.text), line.score, line.box) for line in join_rows(lines)]
 
 
@@ -124,6 +132,7 @@ def _split_glued(token: str) -> str:
 def repair_spacing(text: str) -> str:
     """Put back spaces OCR dropped: ``ModuleNotFoundError:Nomodulenamed`` ->
     ``ModuleNotFoundError: No module named``."""
+
     def repair(token: str) -> str:
         if _URL_OR_PATH.search(token):  # URLs, paths, e-mail addresses, key=value: as read
             return token
@@ -153,7 +162,11 @@ def join_rows(lines: list[OcrLine]) -> list[OcrLine]:
         row.sort(key=lambda ln: ln.box[0])
         chars = sum(len(p.text) for p in row)
         score = sum(p.score * len(p.text) for p in row) / chars
-        box = (min(p.box[0] for p in row), min(p.box[1] for p in row),
-               max(p.box[2] for p in row), max(p.box[3] for p in row))
+        box = (
+            min(p.box[0] for p in row),
+            min(p.box[1] for p in row),
+            max(p.box[2] for p in row),
+            max(p.box[3] for p in row),
+        )
         out.append(OcrLine(" ".join(p.text for p in row), round(score, 4), box))
     return out

@@ -54,22 +54,28 @@ _ERROR_WORDS = re.compile(
     r"can't|could not|couldn't|unable to|invalid|undefined|unexpected|segmentation fault|panic|errno|"
     r"exit (?:code|status)|traceback|timed out|timeout|abort(?:ed)?|crash(?:ed)?|missing|not enough|"
     r"insufficient|out of (?:memory|space)|disk full|no space)\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _TRACEBACK_HEADER = re.compile(r"^traceback \(most recent call last\):?$", re.IGNORECASE)
 _PROMPT = re.compile(r"^\s*(?:(?:\$|>>>|%|PS [^>]*>|[A-Za-z]:\\[^>]*>)\s*|[#>]\s+)")
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.@~+-]+){2,}[\\/]?")
 _HEX = re.compile(r"\b0x[0-9a-fA-F]+\b")
 _LINE_NO = re.compile(r"\bline \d+\b,?", re.IGNORECASE)
-_TIMESTAMP = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:[.,]\d+)?Z?)?\b"
-                        r"|\b\d{2}:\d{2}:\d{2}\b")
+_TIMESTAMP = re.compile(
+    r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:[.,]\d+)?Z?)?\b"
+    r"|\b\d{2}:\d{2}:\d{2}\b"
+)
 _QUOTES = re.compile(r"[\"'`‘’“”«»]")
 _ALPHA_WORD = re.compile(r"[^\W\d_]+")
-_CODE_LIKE = re.compile(r"[=;{}<>\[\]]|\w\(|^\s*(?:def|import|return|class|function|var|const|let)\s"
-                        r"|^\s*from\s+\S+\s+import\b")
+_CODE_LIKE = re.compile(
+    r"[=;{}<>\[\]]|\w\(|^\s*(?:def|import|return|class|function|var|const|let)\s"
+    r"|^\s*from\s+\S+\s+import\b"
+)
 _DEICTIC = re.compile(
     r"\b(?:(?:the|this|that|my)\s+(?:image|picture|photo|photograph|pic|screenshot|screen ?shot)|"
     r"(?:this|that|these|those)(?:\s+(?:error|message|thing|object|place|sign|one|here))?|it)\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _CONNECTOR_TEXT = "of the and de la le du des di del da van von der den am an im on upon sur to at in y e et"
 _CONNECTORS = frozenset(_CONNECTOR_TEXT.split())
 _BOILERPLATE_TEXT = """
@@ -77,14 +83,46 @@ welcome welcomes exit entrance entry open closed push pull stop way street road 
 village centre center station km mi m min no parking please thank thanks
 """
 _BOILERPLATE = STOPWORDS | frozenset(_BOILERPLATE_TEXT.split())
-_MEDIUM_LABELS = frozenset({
-    "web site", "screen", "monitor", "television", "menu", "envelope", "book jacket", "comic book",
-    "crossword puzzle", "scoreboard", "street sign", "notebook", "packet", "carton", "binder",
-    "jigsaw puzzle", "digital clock", "analog clock", "rule", "slide rule", "oscilloscope",
-    "desktop computer",
-    "laptop", "home theater", "toyshop", "bookshop", "tobacco shop", "confectionery", "barbershop",
-    "pay-phone", "cash machine", "vending machine", "prayer rug", "doormat", "handkerchief", "paper towel",
-})
+_MEDIUM_LABELS = frozenset(
+    {
+        "web site",
+        "screen",
+        "monitor",
+        "television",
+        "menu",
+        "envelope",
+        "book jacket",
+        "comic book",
+        "crossword puzzle",
+        "scoreboard",
+        "street sign",
+        "notebook",
+        "packet",
+        "carton",
+        "binder",
+        "jigsaw puzzle",
+        "digital clock",
+        "analog clock",
+        "rule",
+        "slide rule",
+        "oscilloscope",
+        "desktop computer",
+        "laptop",
+        "home theater",
+        "toyshop",
+        "bookshop",
+        "tobacco shop",
+        "confectionery",
+        "barbershop",
+        "pay-phone",
+        "cash machine",
+        "vending machine",
+        "prayer rug",
+        "doormat",
+        "handkerchief",
+        "paper towel",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +133,7 @@ class Clue:
 
 
 # ---------------------------------------------------------------------------------------- line rules
+
 
 def clean_error(line: str) -> str:
     """An error line without what changes from machine to machine (paths, addresses, times, quotes)."""
@@ -143,6 +182,7 @@ def _first_sentence(text: str, max_words: int = 25) -> str:
 
 # ------------------------------------------------------------------------------------------- clues
 
+
 def image_clues(facts: VisualFacts, label_min_score: float = 0.2) -> list[Clue]:
     """The clues of one image, best first."""
     errors: list[Clue] = []
@@ -190,8 +230,13 @@ def _main_query(question: str, clue: Clue) -> str:
     return f"{question.rstrip()} {clue.text}"
 
 
-def image_queries(facts: VisualFacts | Sequence[VisualFacts], question: str = "", *, max_queries: int = 4,
-                  label_min_score: float = 0.2) -> list[str]:
+def image_queries(
+    facts: VisualFacts | Sequence[VisualFacts],
+    question: str = "",
+    *,
+    max_queries: int = 4,
+    label_min_score: float = 0.2,
+) -> list[str]:
     """Search queries for a question about images (``question`` may be empty: "what is this?")."""
     all_facts = [facts] if isinstance(facts, VisualFacts) else list(facts)
     question = " ".join(question.split())

@@ -14,7 +14,7 @@ MAX_TEXT = 80  # characters of an image's text quoted
 
 def _quote(text: str) -> str:
     text = " / ".join(line for line in text.splitlines() if line.strip())
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 3] + "..."
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
 
 
 def seen(facts: dict[str, Any], label_min_score: float = 0.2, key_text: str | None = None) -> str:
@@ -23,8 +23,11 @@ def seen(facts: dict[str, Any], label_min_score: float = 0.2, key_text: str | No
     likely = [lb for lb in facts["labels"] if lb["score"] >= label_min_score]
     labels = ", ".join(f"{lb['name']} ({lb['score']:.0%})" for lb in likely[:3])
     text = _quote(key_text or facts["text"])
-    bits = [f"looks like {labels}" if labels else "", f'reads "{text}"' if text else "",
-            f"caption: {facts['caption']}" if facts.get("caption") else ""]
+    bits = [
+        f"looks like {labels}" if labels else "",
+        f'reads "{text}"' if text else "",
+        f"caption: {facts['caption']}" if facts.get("caption") else "",
+    ]
     return "; ".join(b for b in bits if b) or "nothing recognised"
 
 

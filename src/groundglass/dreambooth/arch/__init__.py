@@ -32,8 +32,9 @@ def arch_configs(name: str = "sd15") -> dict[str, dict[str, Any]]:
     return {part: json.loads((folder / f"{part}.json").read_text(encoding="utf-8")) for part in PARTS}
 
 
-def build_random_model(folder: str | Path, name: str = "sd15", *, seed: int = 0,
-                       device: str | None = None) -> Path:
+def build_random_model(
+    folder: str | Path, name: str = "sd15", *, seed: int = 0, device: str | None = None
+) -> Path:
     """Write a random-weight diffusers folder of architecture ``name`` (float32 safetensors).
 
     ``device`` is where the weights are initialised (a GPU does SD 1.5's 1.07 B parameters in a
@@ -58,12 +59,20 @@ def build_random_model(folder: str | Path, name: str = "sd15", *, seed: int = 0,
     with torch.device(device or "cpu"):
         unet = UNet2DConditionModel.from_config(plain(configs["unet"]))
         vae = AutoencoderKL.from_config(plain(configs["vae"]))
-        text_encoder = CLIPTextModel(CLIPTextConfig(**{k: v for k, v in plain(configs["text_encoder"]).items()
-                                                       if k != "model_type"}))
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(**{k: v for k, v in plain(configs["text_encoder"]).items() if k != "model_type"})
+        )
     scheduler = DDPMScheduler.from_config(plain(configs["scheduler"]))
     pipe = StableDiffusionPipeline(
-        unet=unet.to("cpu"), vae=vae.to("cpu"), text_encoder=text_encoder.to("cpu"), tokenizer=tokenizer,
-        scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+        unet=unet.to("cpu"),
+        vae=vae.to("cpu"),
+        text_encoder=text_encoder.to("cpu"),
+        tokenizer=tokenizer,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder
 
@@ -77,9 +86,19 @@ def parameter_counts(name: str = "sd15") -> dict[str, int]:
     configs = arch_configs(name)
     with torch.device("meta"):
         unet = UNet2DConditionModel.from_config(
-            {k: v for k, v in configs["unet"].items() if not k.startswith("_")})
+            {k: v for k, v in configs["unet"].items() if not k.startswith("_")}
+        )
         vae = AutoencoderKL.from_config({k: v for k, v in configs["vae"].items() if not k.startswith("_")})
-        text = CLIPTextModel(CLIPTextConfig(**{k: v for k, v in configs["text_encoder"].items()
-                                               if k not in ("architectures", "model_type")}))
-    return {part: sum(p.numel() for p in module.parameters())
-            for part, module in (("unet", unet), ("vae", vae), ("text_encoder", text))}
+        text = CLIPTextModel(
+            CLIPTextConfig(
+                **{
+                    k: v
+                    for k, v in configs["text_encoder"].items()
+                    if k not in ("architectures", "model_type")
+                }
+            )
+        )
+    return {
+        part: sum(p.numel() for p in module.parameters())
+        for part, module in (("unet", unet), ("vae", vae), ("text_encoder", text))
+    }

@@ -22,14 +22,25 @@ def evaluate_base(components: Any, *, per_shape: int = 16, seed: int = 0) -> dic
     from groundglass.dreambooth.world import metrics
 
     pick = random.Random(seed)
-    prompts = [f"a photo of a {pick.choice(COLOUR_NAMES)} {shape} on a {pick.choice(BACKGROUNDS)} background"
-               for shape in SHAPES for _ in range(per_shape)]
-    images = generate(components, prompts, seeds=[seed + i for i in range(len(prompts))], batch_size=40,
-                      **SAMPLING)
+    prompts = [
+        f"a photo of a {pick.choice(COLOUR_NAMES)} {shape} on a {pick.choice(BACKGROUNDS)} background"
+        for shape in SHAPES
+        for _ in range(per_shape)
+    ]
+    images = generate(
+        components, prompts, seeds=[seed + i for i in range(len(prompts))], batch_size=40, **SAMPLING
+    )
     accuracy = metrics.attribute_accuracy(images, prompts)
-    return {"images": len(prompts), "sampling": SAMPLING, "accuracy": accuracy,
-            "chance": {"shape": 1 / len(SHAPES), "colour": 1 / len(COLOUR_NAMES),
-                       "background": 1 / len(BACKGROUNDS)}}
+    return {
+        "images": len(prompts),
+        "sampling": SAMPLING,
+        "accuracy": accuracy,
+        "chance": {
+            "shape": 1 / len(SHAPES),
+            "colour": 1 / len(COLOUR_NAMES),
+            "background": 1 / len(BACKGROUNDS),
+        },
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,8 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", nargs="?", type=Path, default=BASE_MODEL_DIR,
-                        help="a world model folder (default: the embedded one); evaluation.json goes there")
+    parser.add_argument(
+        "model",
+        nargs="?",
+        type=Path,
+        default=BASE_MODEL_DIR,
+        help="a world model folder (default: the embedded one); evaluation.json goes there",
+    )
     parser.add_argument("--per-shape", type=int, default=16, help="images per shape")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -39,13 +39,20 @@ class WorldClassifier(nn.Module):
         super().__init__()
 
         def block(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
-                                 nn.Conv2d(cout, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
-                                 nn.MaxPool2d(2))
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(),
+                nn.Conv2d(cout, cout, 3, padding=1),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            )
 
         self.features = nn.Sequential(block(3, 32), block(32, 64), block(64, EMBED_DIM))
-        self.heads = nn.ModuleDict({name: nn.Linear(EMBED_DIM, len(labels))
-                                    for name, labels in LABELS.items()})
+        self.heads = nn.ModuleDict(
+            {name: nn.Linear(EMBED_DIM, len(labels)) for name, labels in LABELS.items()}
+        )
 
     def embed(self, pixels: torch.Tensor) -> torch.Tensor:
         """Penultimate features (N x 128) of images in [-1, 1] (N x 3 x 32 x 32)."""
@@ -80,13 +87,16 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return x + 0.08 * torch.rand(x.shape[0], 1, 1, 1, generator=gen) * torch.randn(x.shape, generator=gen)
 
 
-def train(*, seed: int = 0, images: int = 12000, steps: int = 600, batch: int = 64,
-          log: Any = print) -> WorldClassifier:
+def train(
+    *, seed: int = 0, images: int = 12000, steps: int = 600, batch: int = 64, log: Any = print
+) -> WorldClassifier:
     torch.manual_seed(seed)
     data, scenes, _ = make_examples(images, seed + 100, shapes=ALL_SHAPES)
     x_all = to_tensor(data)
-    targets = {name: torch.tensor([labels.index(getattr(s, name)) for s in scenes])
-               for name, labels in LABELS.items()}
+    targets = {
+        name: torch.tensor([labels.index(getattr(s, name)) for s in scenes])
+        for name, labels in LABELS.items()
+    }
     model = WorldClassifier()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
@@ -116,8 +126,9 @@ def save(model: WorldClassifier, path: Path = WEIGHTS) -> None:
     from safetensors.torch import save_file
 
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    path.with_suffix(".json").write_text(json.dumps({k: list(v) for k, v in LABELS.items()}, indent=1),
-                                         encoding="utf-8")
+    path.with_suffix(".json").write_text(
+        json.dumps({k: list(v) for k, v in LABELS.items()}, indent=1), encoding="utf-8"
+    )
 
 
 _CACHE: dict[str, WorldClassifier] = {}

@@ -32,17 +32,24 @@ GRID_PROMPTS = (
     f"a photo of a green {IDENTIFIER} shape on a striped background",
     f"a photo of a purple {IDENTIFIER} shape on a gradient background",
 )
-METRIC_NAMES = (("subject_fidelity", "subject fidelity ↑"), ("prompt_fidelity", "prompt fidelity ↑"),
-                ("pres", "PRES ↓"), ("div", "DIV ↑"), ("div_layout", "DIV layout ↑"))
+METRIC_NAMES = (
+    ("subject_fidelity", "subject fidelity ↑"),
+    ("prompt_fidelity", "prompt fidelity ↑"),
+    ("pres", "PRES ↓"),
+    ("div", "DIV ↑"),
+    ("div_layout", "DIV layout ↑"),
+)
 # Whether the subject itself was learned (the classifier sees a star), and what the class kept.
-IDENTITY_NAMES = (("identity_plain", "star: plain prompt ↑"),
-                  ("identity_recontext", "star: new background ↑"),
-                  ("identity_property", "star: new colour ↑"),
-                  ("background_followed", "background followed ↑"),
-                  ("colour_followed", "colour followed ↑"),
-                  ("class_identity", "class prompt → star ↓"),
-                  ("prior_shape_accuracy", "named shapes: shape ↑"),
-                  ("prior_colour_accuracy", "named shapes: colour ↑"))
+IDENTITY_NAMES = (
+    ("identity_plain", "star: plain prompt ↑"),
+    ("identity_recontext", "star: new background ↑"),
+    ("identity_property", "star: new colour ↑"),
+    ("background_followed", "background followed ↑"),
+    ("colour_followed", "colour followed ↑"),
+    ("class_identity", "class prompt → star ↓"),
+    ("prior_shape_accuracy", "named shapes: shape ↑"),
+    ("prior_colour_accuracy", "named shapes: colour ↑"),
+)
 
 
 def picture_grid(rows: list[tuple[str, list[Any]]]) -> Any:
@@ -74,8 +81,9 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines
 
 
-def metrics_table(rows: dict[str, dict[str, float]],
-                  names: tuple[tuple[str, str], ...] = METRIC_NAMES) -> str:
+def metrics_table(
+    rows: dict[str, dict[str, float]], names: tuple[tuple[str, str], ...] = METRIC_NAMES
+) -> str:
     """A Markdown table: the paper's metrics by default, or the ``names`` given (key, title)."""
     head = "| model | " + " | ".join(title for _, title in names) + " |"
     lines = [head, "|" + "---|" * (len(names) + 1)]
@@ -84,19 +92,28 @@ def metrics_table(rows: dict[str, dict[str, float]],
     return "\n".join(lines)
 
 
-def run_demo(out: Path, *, settings: RunSettings | None = None, progress: bool = True,
-             seeds: list[int] | None = None, base_model: Path | None = None,
-             log: Any = print) -> dict[str, Any]:
+def run_demo(
+    out: Path,
+    *,
+    settings: RunSettings | None = None,
+    progress: bool = True,
+    seeds: list[int] | None = None,
+    base_model: Path | None = None,
+    log: Any = print,
+) -> dict[str, Any]:
     """Run the demo into ``out``; return the metrics (also written to ``out/metrics.json``)."""
     settings = settings or RunSettings()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    log(f"1/3 DreamBooth: {settings.steps} steps on the star "
+    log(
+        f"1/3 DreamBooth: {settings.steps} steps on the star "
         f"(prior preservation λ={settings.prior_loss_weight}, text encoder "
-        f"{'trained' if settings.train_text_encoder else 'frozen'})")
-    checkpoints = personalise(out / "run", settings, class_dir=out / "class_images", base_model=base_model,
-                              progress=progress)
+        f"{'trained' if settings.train_text_encoder else 'frozen'})"
+    )
+    checkpoints = personalise(
+        out / "run", settings, class_dir=out / "class_images", base_model=base_model, progress=progress
+    )
     trained_at = time.monotonic()
     log("2/3 drawing and measuring the base and the personalised model")
     instances = instance_images()
@@ -107,8 +124,10 @@ def run_demo(out: Path, *, settings: RunSettings | None = None, progress: bool =
     grid_seeds = (seeds or GRID_SEEDS)[: len(GRID_SEEDS)]
     base_class = draw(base, [CLASS_PROMPT], grid_seeds)[CLASS_PROMPT]
     personal_images = draw(personal, [*GRID_PROMPTS, CLASS_PROMPT], grid_seeds)
-    rows = [("instance images (a photo of a sks shape)", instances),
-            (f"base model: {CLASS_PROMPT}", base_class)]
+    rows = [
+        ("instance images (a photo of a sks shape)", instances),
+        (f"base model: {CLASS_PROMPT}", base_class),
+    ]
     rows += [(f"personalised: {p}", personal_images[p]) for p in GRID_PROMPTS]
     rows.append((f"personalised: {CLASS_PROMPT} (prior kept?)", personal_images[CLASS_PROMPT]))
     log("3/3 writing the grid and the table")
@@ -116,12 +135,17 @@ def run_demo(out: Path, *, settings: RunSettings | None = None, progress: bool =
     models = {"base model": base_scores, f"DreamBooth, {settings.steps} steps": personal_scores}
     table = metrics_table(models) + "\n\n" + metrics_table(models, IDENTITY_NAMES)
     (out / "metrics.md").write_text(table + "\n", encoding="utf-8")
-    result = {"settings": vars(settings), "base": base_scores, "personalised": personal_scores,
-              "train_seconds": round(trained_at - started, 1),
-              "total_seconds": round(time.monotonic() - started, 1),
-              "grid": str(out / "grid.png")}
+    result = {
+        "settings": vars(settings),
+        "base": base_scores,
+        "personalised": personal_scores,
+        "train_seconds": round(trained_at - started, 1),
+        "total_seconds": round(time.monotonic() - started, 1),
+        "grid": str(out / "grid.png"),
+    }
     (out / "metrics.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     log(table)
-    log(f"grid: {out / 'grid.png'}  (training {result['train_seconds']} s, "
-        f"total {result['total_seconds']} s)")
+    log(
+        f"grid: {out / 'grid.png'}  (training {result['train_seconds']} s, total {result['total_seconds']} s)"
+    )
     return result

@@ -30,8 +30,12 @@ SHAPES = ("circle", "square", "triangle", "diamond", "cross")
 NOVEL_SHAPE = "star"
 ALL_SHAPES = (*SHAPES, NOVEL_SHAPE)  # what the measurement classifier knows
 COLOURS: dict[str, tuple[int, int, int]] = {
-    "red": (220, 30, 30), "green": (30, 170, 40), "blue": (30, 70, 230),
-    "yellow": (240, 210, 20), "purple": (150, 40, 190), "orange": (250, 130, 10),
+    "red": (220, 30, 30),
+    "green": (30, 170, 40),
+    "blue": (30, 70, 230),
+    "yellow": (240, 210, 20),
+    "purple": (150, 40, 190),
+    "orange": (250, 130, 10),
 }
 COLOUR_NAMES = tuple(COLOURS)
 SIZES = ("small", "large")
@@ -39,8 +43,19 @@ BACKGROUNDS = ("plain", "striped", "grid", "gradient")
 CLASS_WORD = "shape"
 IDENTIFIER = "sks"
 # Every word a caption or a DreamBooth prompt of this world uses; the tokenizer gets one token for each.
-WORDS = ("a", "photo", "of", "on", "background", CLASS_WORD, IDENTIFIER, *SHAPES, *COLOUR_NAMES, *SIZES,
-         *BACKGROUNDS)
+WORDS = (
+    "a",
+    "photo",
+    "of",
+    "on",
+    "background",
+    CLASS_WORD,
+    IDENTIFIER,
+    *SHAPES,
+    *COLOUR_NAMES,
+    *SIZES,
+    *BACKGROUNDS,
+)
 SUPERSAMPLE = 4
 
 
@@ -60,8 +75,15 @@ class Scene:
         return asdict(self)
 
 
-def caption(scene: Scene, *, shape_word: bool = True, colour: bool = True, size: bool = False,
-            background: bool = True, prefix: str = "") -> str:
+def caption(
+    scene: Scene,
+    *,
+    shape_word: bool = True,
+    colour: bool = True,
+    size: bool = False,
+    background: bool = True,
+    prefix: str = "",
+) -> str:
     """``a photo of a [size] [colour] [prefix] shape|class [on a B background]``."""
     words = ["a", "photo", "of", "a"]
     if size:
@@ -78,8 +100,13 @@ def caption(scene: Scene, *, shape_word: bool = True, colour: bool = True, size:
 
 def random_caption(scene: Scene, rng: np.random.Generator) -> str:
     """A caption with parts left out at random (colour 85%, background 70%, size 30%, shape name 80%)."""
-    return caption(scene, shape_word=rng.random() < 0.8, colour=rng.random() < 0.85, size=rng.random() < 0.3,
-                   background=rng.random() < 0.7)
+    return caption(
+        scene,
+        shape_word=rng.random() < 0.8,
+        colour=rng.random() < 0.85,
+        size=rng.random() < 0.3,
+        background=rng.random() < 0.7,
+    )
 
 
 def _background(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -111,8 +138,10 @@ def _background(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
 def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
     def rot(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
         a = math.radians(angle)
-        return [(cx + px * math.cos(a) - py * math.sin(a), cy + px * math.sin(a) + py * math.cos(a))
-                for px, py in points]
+        return [
+            (cx + px * math.cos(a) - py * math.sin(a), cy + px * math.sin(a) + py * math.cos(a))
+            for px, py in points
+        ]
 
     if shape == "square":
         s = r * 0.85
@@ -123,8 +152,22 @@ def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[t
         return rot([(0, -r), (r * 0.95, r * 0.75), (-r * 0.95, r * 0.75)])
     if shape == "cross":
         w = r * 0.38
-        return rot([(-w, -r), (w, -r), (w, -w), (r, -w), (r, w), (w, w), (w, r), (-w, r), (-w, w), (-r, w),
-                    (-r, -w), (-w, -w)])
+        return rot(
+            [
+                (-w, -r),
+                (w, -r),
+                (w, -w),
+                (r, -w),
+                (r, w),
+                (w, w),
+                (w, r),
+                (-w, r),
+                (-w, w),
+                (-r, w),
+                (-r, -w),
+                (-w, -w),
+            ]
+        )
     if shape == "star":
         pts = []
         for k in range(10):
@@ -159,20 +202,32 @@ def object_radius(size_word: str) -> float:
     return 0.22 if size_word == "small" else 0.34
 
 
-def random_scene(rng: np.random.Generator, *, shapes: tuple[str, ...] = SHAPES,
-                 colours: tuple[str, ...] = COLOUR_NAMES,
-                 backgrounds: tuple[str, ...] = BACKGROUNDS) -> Scene:
+def random_scene(
+    rng: np.random.Generator,
+    *,
+    shapes: tuple[str, ...] = SHAPES,
+    colours: tuple[str, ...] = COLOUR_NAMES,
+    backgrounds: tuple[str, ...] = BACKGROUNDS,
+) -> Scene:
     shape = str(rng.choice(shapes))
     size_word = str(rng.choice(SIZES))
     margin = object_radius(size_word) + 0.04
     x, y = (float(v) for v in rng.uniform(margin, 1 - margin, 2))
     angle = float(rng.uniform(-25, 25)) if shape == NOVEL_SHAPE else 0.0
-    return Scene(shape=shape, colour=str(rng.choice(colours)), size=size_word,
-                 background=str(rng.choice(backgrounds)), x=x, y=y, angle=angle)
+    return Scene(
+        shape=shape,
+        colour=str(rng.choice(colours)),
+        size=size_word,
+        background=str(rng.choice(backgrounds)),
+        x=x,
+        y=y,
+        angle=angle,
+    )
 
 
-def make_examples(n: int, seed: int, *, size: int = 32, shapes: tuple[str, ...] = SHAPES
-                  ) -> tuple[np.ndarray, list[Scene], list[str]]:
+def make_examples(
+    n: int, seed: int, *, size: int = 32, shapes: tuple[str, ...] = SHAPES
+) -> tuple[np.ndarray, list[Scene], list[str]]:
     """``n`` images (uint8 array n x size x size x 3), their scenes and random captions, from ``seed``."""
     rng = np.random.default_rng(seed)
     images = np.empty((n, size, size, 3), np.uint8)

@@ -46,7 +46,10 @@ from groundglass.dreambooth.world.generator import BACKGROUNDS, COLOUR_NAMES, NO
 
 # The words of a prompt that request an attribute value (the novel shape has no word: only "sks").
 _REQUEST_WORDS: dict[str, tuple[str, ...]] = {
-    "shape": SHAPES, "colour": COLOUR_NAMES, "background": BACKGROUNDS}
+    "shape": SHAPES,
+    "colour": COLOUR_NAMES,
+    "background": BACKGROUNDS,
+}
 
 
 def requested_attributes(prompt: str) -> dict[str, str]:
@@ -116,8 +119,9 @@ def pres(class_images: Sequence[Any], instances: Sequence[Any]) -> float:
     return subject_fidelity(class_images, instances)
 
 
-def _mean_over_prompts(images_by_prompt: Mapping[str, Sequence[Any]],
-                       distances: Callable[[Sequence[Any]], list[float]]) -> float:
+def _mean_over_prompts(
+    images_by_prompt: Mapping[str, Sequence[Any]], distances: Callable[[Sequence[Any]], list[float]]
+) -> float:
     """Mean over prompts (with two images or more, and some distance) of the mean of ``distances``."""
     per_prompt = []
     for images in images_by_prompt.values():
@@ -129,6 +133,7 @@ def _mean_over_prompts(images_by_prompt: Mapping[str, Sequence[Any]],
 
 def diversity(images_by_prompt: Mapping[str, Sequence[Any]]) -> float:
     """Mean over prompts of the mean pairwise embedding distance 1 - cos among that prompt's images."""
+
     def distances(images: Sequence[Any]) -> list[float]:
         e = embed(images)
         return [1.0 - float(e[i] @ e[j]) for i, j in itertools.combinations(range(len(images)), 2)]
@@ -144,8 +149,11 @@ def layout_diversity(images_by_prompt: Mapping[str, Sequence[Any]]) -> float:
     def distances(images: Sequence[Any]) -> list[float]:
         labels = classify(images)
         grey = [np.asarray(to_grey(im), dtype=np.float64) for im in images]
-        return [1.0 - float(structural_similarity(grey[i], grey[j], data_range=255.0, win_size=7))
-                for i, j in itertools.combinations(range(len(images)), 2) if labels[i] == labels[j]]
+        return [
+            1.0 - float(structural_similarity(grey[i], grey[j], data_range=255.0, win_size=7))
+            for i, j in itertools.combinations(range(len(images)), 2)
+            if labels[i] == labels[j]
+        ]
 
     return _mean_over_prompts(images_by_prompt, distances)
 

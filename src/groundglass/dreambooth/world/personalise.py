@@ -30,8 +30,11 @@ from groundglass.dreambooth.world.subject import (
 BASE_MODEL_DIR = Path(__file__).resolve().parent / "base_model"
 # Named members of the class ("a photo of a red circle"): after DreamBooth the model should still draw
 # them as asked. Every shape of the world twice, in colours that cycle so each colour appears.
-PRIOR_PROMPTS = tuple(f"a photo of a {COLOUR_NAMES[(2 * k + j) % len(COLOUR_NAMES)]} {shape}"
-                      for k, shape in enumerate(SHAPES) for j in range(2))
+PRIOR_PROMPTS = tuple(
+    f"a photo of a {COLOUR_NAMES[(2 * k + j) % len(COLOUR_NAMES)]} {shape}"
+    for k, shape in enumerate(SHAPES)
+    for j in range(2)
+)
 PRIOR_SEED = 300
 SAMPLING = {"steps": 25, "guidance_scale": 4.0, "scheduler": "ddim"}
 
@@ -75,40 +78,78 @@ def base_model_dir() -> Path:
     return BASE_MODEL_DIR
 
 
-def fit_config(root: Path, settings: RunSettings, *, class_dir: Path, base_model: Path | None = None,
-               progress: bool = True) -> dict[str, Any]:
+def fit_config(
+    root: Path,
+    settings: RunSettings,
+    *,
+    class_dir: Path,
+    base_model: Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """The ``groundglass dreambooth fit`` config of a run (the same YAML a user would write)."""
     prior = settings.prior_loss_weight > 0
     every = settings.checkpoint_every or settings.steps
     data: dict[str, Any] = {
-        "instance_data_dir": str(SUBJECT_DIR), "instance_prompt": INSTANCE_PROMPT, "resolution": 32,
-        "batch_size": settings.batch_size, "with_prior_preservation": prior, "random_flip": True,
+        "instance_data_dir": str(SUBJECT_DIR),
+        "instance_prompt": INSTANCE_PROMPT,
+        "resolution": 32,
+        "batch_size": settings.batch_size,
+        "with_prior_preservation": prior,
+        "random_flip": True,
     }
     if prior:
-        data.update({"class_prompt": CLASS_PROMPT, "class_data_dir": str(class_dir),
-                     "num_class_images": settings.num_class_images,
-                     "class_image_generation": {"batch_size": 25, **SAMPLING}})
+        data.update(
+            {
+                "class_prompt": CLASS_PROMPT,
+                "class_data_dir": str(class_dir),
+                "num_class_images": settings.num_class_images,
+                "class_image_generation": {"batch_size": 25, **SAMPLING},
+            }
+        )
     trainer: dict[str, Any] = {}
     if settings.track_every:
-        trainer["callbacks"] = [{"class_path": "groundglass.dreambooth.world.tracking.WorldFidelityTracker",
-                                 "init_args": {"every_n_steps": settings.track_every, **settings.tracking}}]
+        trainer["callbacks"] = [
+            {
+                "class_path": "groundglass.dreambooth.world.tracking.WorldFidelityTracker",
+                "init_args": {"every_n_steps": settings.track_every, **settings.tracking},
+            }
+        ]
     return {
-        "trainer": {**trainer, "max_steps": settings.steps, "accelerator": "cpu", "devices": 1,
-                    "default_root_dir": str(root), "logger": False, "enable_model_summary": False,
-                    "enable_progress_bar": progress, "log_every_n_steps": 10},
-        "model": {"base_model": str(base_model or BASE_MODEL_DIR), "local_files_only": True,
-                  "learning_rate": settings.learning_rate, "train_text_encoder": settings.train_text_encoder,
-                  "prior_loss_weight": settings.prior_loss_weight, "seed": settings.seed,
-                  "train_token_embeddings": [IDENTIFIER] if settings.train_identifier else None,
-                  "text_encoder_learning_rate": settings.text_encoder_learning_rate},
+        "trainer": {
+            **trainer,
+            "max_steps": settings.steps,
+            "accelerator": "cpu",
+            "devices": 1,
+            "default_root_dir": str(root),
+            "logger": False,
+            "enable_model_summary": False,
+            "enable_progress_bar": progress,
+            "log_every_n_steps": 10,
+        },
+        "model": {
+            "base_model": str(base_model or BASE_MODEL_DIR),
+            "local_files_only": True,
+            "learning_rate": settings.learning_rate,
+            "train_text_encoder": settings.train_text_encoder,
+            "prior_loss_weight": settings.prior_loss_weight,
+            "seed": settings.seed,
+            "train_token_embeddings": [IDENTIFIER] if settings.train_identifier else None,
+            "text_encoder_learning_rate": settings.text_encoder_learning_rate,
+        },
         "data": data,
         "checkpoint": {"every_n_train_steps": every, "save_top_k": -1 if settings.checkpoint_every else 0},
         "sampling": {"at_end": False},
     }
 
 
-def personalise(root: Path, settings: RunSettings, *, class_dir: Path | None = None,
-                base_model: Path | None = None, progress: bool = True) -> Path:
+def personalise(
+    root: Path,
+    settings: RunSettings,
+    *,
+    class_dir: Path | None = None,
+    base_model: Path | None = None,
+    progress: bool = True,
+) -> Path:
     """Train with ``groundglass dreambooth fit``'s code; return the run's ``checkpoints`` folder."""
     from groundglass.dreambooth.fit import run_fit
     from groundglass.errors import GroundglassError
@@ -116,14 +157,17 @@ def personalise(root: Path, settings: RunSettings, *, class_dir: Path | None = N
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    config = fit_config(root, settings, class_dir=class_dir or root / "class_images", base_model=base_model,
-                        progress=progress)
+    config = fit_config(
+        root, settings, class_dir=class_dir or root / "class_images", base_model=base_model, progress=progress
+    )
     path = root / "fit.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     code = run_fit(["--config", str(path)])
     if code:
-        raise GroundglassError(f"the DreamBooth run in {root} stopped early (exit code {code})",
-                               "run it again; it resumes with --ckpt_path last")
+        raise GroundglassError(
+            f"the DreamBooth run in {root} stopped early (exit code {code})",
+            "run it again; it resumes with --ckpt_path last",
+        )
     return root / "checkpoints"
 
 
@@ -147,11 +191,12 @@ def draw(components: Any, prompts: list[str], seeds: list[int]) -> dict[str, lis
     all_prompts = [p for p in prompts for _ in seeds]
     all_seeds = [s for _ in prompts for s in seeds]
     images = generate(components, all_prompts, seeds=all_seeds, batch_size=32, **SAMPLING)
-    return {p: images[i * len(seeds):(i + 1) * len(seeds)] for i, p in enumerate(prompts)}
+    return {p: images[i * len(seeds) : (i + 1) * len(seeds)] for i, p in enumerate(prompts)}
 
 
-def evaluate(components: Any, *, seeds: list[int] | None = None, class_seeds: list[int] | None = None
-             ) -> tuple[dict[str, float], dict[str, list[Any]]]:
+def evaluate(
+    components: Any, *, seeds: list[int] | None = None, class_seeds: list[int] | None = None
+) -> tuple[dict[str, float], dict[str, list[Any]]]:
     """The paper's numbers for a model, the subject's identity, and the images they were computed from.
 
     Subject prompts: the recontextualisation and property prompts (4 seeds each by default); the plain

@@ -90,18 +90,44 @@ def build_models(vocab_size: int) -> tuple[torch.nn.Module, torch.nn.Module, tor
     from transformers import CLIPTextConfig, CLIPTextModel
 
     vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32, 64),
-        down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
-        layers_per_block=1, norm_num_groups=8, sample_size=32, mid_block_add_attention=False)
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(16, 32, 64),
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        layers_per_block=1,
+        norm_num_groups=8,
+        sample_size=32,
+        mid_block_add_attention=False,
+    )
     unet = UNet2DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(64, 128),
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(64, 128),
         down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=64,
-        attention_head_dim=8, norm_num_groups=16)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=0, eos_token_id=2, pad_token_id=1, hidden_size=64, intermediate_size=128,
-        num_attention_heads=4, num_hidden_layers=2, vocab_size=vocab_size, max_position_embeddings=MAX_TOKENS,
-        projection_dim=64, layer_norm_eps=1e-5))
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=64,
+        attention_head_dim=8,
+        norm_num_groups=16,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=2,
+            pad_token_id=1,
+            hidden_size=64,
+            intermediate_size=128,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            vocab_size=vocab_size,
+            max_position_embeddings=MAX_TOKENS,
+            projection_dim=64,
+            layer_norm_eps=1e-5,
+        )
+    )
     return vae, unet, text_encoder
 
 
@@ -126,8 +152,18 @@ def to_pixels(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
-def train_vae(vae: torch.nn.Module, images: np.ndarray, *, steps: int, batch: int, lr: float, seed: int,
-              deadline: float, log: Log, stop: int | None = None) -> None:
+def train_vae(
+    vae: torch.nn.Module,
+    images: np.ndarray,
+    *,
+    steps: int,
+    batch: int,
+    lr: float,
+    seed: int,
+    deadline: float,
+    log: Log,
+    stop: int | None = None,
+) -> None:
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
     pixels = to_pixels(images)
@@ -161,7 +197,7 @@ def train_vae(vae: torch.nn.Module, images: np.ndarray, *, steps: int, batch: in
 def encode_all(vae: torch.nn.Module, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     means, stds = [], []
     for start in range(0, len(images), 256):
-        dist = vae.encode(to_pixels(images[start:start + 256])).latent_dist
+        dist = vae.encode(to_pixels(images[start : start + 256])).latent_dist
         means.append(dist.mean)
         stds.append(dist.std)
     return torch.cat(means), torch.cat(stds)
@@ -181,16 +217,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-every", type=int, default=250)
     parser.add_argument("--max-minutes", type=float, default=58.0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--vae-stop", type=int, default=None,
-                        help="stop the VAE stage after this step (the schedule still spans --vae-steps)")
-    parser.add_argument("--unet-stop", type=int, default=None,
-                        help="stop the UNet stage after this step (the schedule still spans --unet-steps)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the UNet stage from the model in --out (its saved EMA weights) for "
-                             "--unet-steps more steps, with a fresh optimizer and LR schedule")
-    parser.add_argument("--to-fp16", action="store_true",
-                        help="do not train: round the weights of the model in --out to float16 "
-                             "(halves the files)")
+    parser.add_argument(
+        "--vae-stop",
+        type=int,
+        default=None,
+        help="stop the VAE stage after this step (the schedule still spans --vae-steps)",
+    )
+    parser.add_argument(
+        "--unet-stop",
+        type=int,
+        default=None,
+        help="stop the UNet stage after this step (the schedule still spans --unet-steps)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the UNet stage from the model in --out (its saved EMA weights) for "
+        "--unet-steps more steps, with a fresh optimizer and LR schedule",
+    )
+    parser.add_argument(
+        "--to-fp16",
+        action="store_true",
+        help="do not train: round the weights of the model in --out to float16 (halves the files)",
+    )
     args = parser.parse_args(argv)
     if args.to_fp16:
         log = Log(args.out / "training_log.txt")
@@ -215,13 +264,21 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(args.seed)
     vae, unet, text_encoder = build_models(vocab_size)
-    scheduler = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                              num_train_timesteps=1000, prediction_type="epsilon", clip_sample=False,
-                              steps_offset=1)
+    scheduler = DDPMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        num_train_timesteps=1000,
+        prediction_type="epsilon",
+        clip_sample=False,
+        steps_offset=1,
+    )
     images, scenes, _ = make_examples(args.images, args.seed)
-    log(f"world: {len(images)} images; vae {sum(p.numel() for p in vae.parameters()) / 1e6:.2f} M, "
+    log(
+        f"world: {len(images)} images; vae {sum(p.numel() for p in vae.parameters()) / 1e6:.2f} M, "
         f"unet {sum(p.numel() for p in unet.parameters()) / 1e6:.2f} M, "
-        f"text encoder {sum(p.numel() for p in text_encoder.parameters()) / 1e6:.2f} M parameters")
+        f"text encoder {sum(p.numel() for p in text_encoder.parameters()) / 1e6:.2f} M parameters"
+    )
 
     start = 0
     if args.resume:
@@ -237,8 +294,17 @@ def main(argv: list[str] | None = None) -> int:
         log(f"resuming the UNet stage at step {start} from the saved model (VAE kept, scaling {scale:.4f})")
     else:
         vae_deadline = time.monotonic() + args.max_minutes * 60 * 0.3
-        train_vae(vae, images, steps=args.vae_steps, batch=args.batch, lr=args.vae_lr, seed=args.seed + 1,
-                  deadline=vae_deadline, log=log, stop=args.vae_stop)
+        train_vae(
+            vae,
+            images,
+            steps=args.vae_steps,
+            batch=args.batch,
+            lr=args.vae_lr,
+            seed=args.seed + 1,
+            deadline=vae_deadline,
+            log=log,
+            stop=args.vae_stop,
+        )
         means, stds = encode_all(vae, images)
         scale = float(1.0 / means.std())
         vae.register_to_config(scaling_factor=scale)
@@ -252,12 +318,20 @@ def main(argv: list[str] | None = None) -> int:
                 v.copy_(ema[k])
         unet.eval()
         text_encoder.eval()
-        pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                                       scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                       requires_safety_checker=False)
+        pipe = StableDiffusionPipeline(
+            unet=unet,
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            scheduler=scheduler,
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
         pipe.save_pretrained(out, safe_serialization=True)
-        (out / "pretrain_state.json").write_text(json.dumps({"unet_step": step, "seed": args.seed}),
-                                                 encoding="utf-8")
+        (out / "pretrain_state.json").write_text(
+            json.dumps({"unet_step": step, "seed": args.seed}), encoding="utf-8"
+        )
         with torch.no_grad():
             for k, v in params.items():
                 v.copy_(live[k])
@@ -283,8 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     for step in range(start + 1, start + args.unet_steps + 1):
         idx = torch.randint(0, len(images), (args.batch,), generator=gen)
         prompts = ["" if rng.random() < 0.1 else random_caption(scenes[int(i)], rng) for i in idx]
-        ids = tokenizer(prompts, padding="max_length", max_length=MAX_TOKENS, truncation=True,
-                        return_tensors="pt").input_ids
+        ids = tokenizer(
+            prompts, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
+        ).input_ids
         latents = latents_all[idx] + stds_all[idx] * torch.randn(latents_all[idx].shape, generator=gen)
         noise = torch.randn(latents.shape, generator=gen)
         t = torch.randint(0, 1000, (args.batch,), generator=gen)
@@ -306,8 +381,10 @@ def main(argv: list[str] | None = None) -> int:
                 ema[k].lerp_(p.detach(), 1 - decay)
         if step % 25 == 0:
             rate = (step - start) / (time.monotonic() - started)
-            log(f"unet step {step}/{start + args.unet_steps} loss {loss.item():.4f} "
-                f"(unweighted {per.mean().item():.4f}) {rate:.2f} steps/s")
+            log(
+                f"unet step {step}/{start + args.unet_steps} loss {loss.item():.4f} "
+                f"(unweighted {per.mean().item():.4f}) {rate:.2f} steps/s"
+            )
         if step % args.save_every == 0:
             save(step)
         if time.monotonic() > deadline:

@@ -27,8 +27,9 @@ INSTANCE_SCENES = (
     Scene(NOVEL_SHAPE, SUBJECT_COLOUR, "large", "plain", 0.40, 0.40, angle=20.0),
 )
 # Recontextualisation (new background) and property (new colour) prompts, as in the paper's evaluation.
-RECONTEXT_PROMPTS = tuple(f"a photo of a {IDENTIFIER} {CLASS_WORD} on a {b} background"
-                          for b in ("grid", "striped", "gradient"))
+RECONTEXT_PROMPTS = tuple(
+    f"a photo of a {IDENTIFIER} {CLASS_WORD} on a {b} background" for b in ("grid", "striped", "gradient")
+)
 PROPERTY_PROMPTS = tuple(f"a photo of a {c} {IDENTIFIER} {CLASS_WORD}" for c in ("blue", "green", "purple"))
 
 

@@ -28,10 +28,21 @@ from groundglass.dreambooth.world.subject import PROPERTY_PROMPTS, RECONTEXT_PRO
 
 # The world's scores that a best-step choice may use (PRES and class_identity are lower-is-better, so
 # they cannot).
-WORLD_METRICS = ("subject_fidelity", "prompt_fidelity", "prompt_fidelity_recontext",
-                 "prompt_fidelity_property", "div", "div_layout", "identity_plain", "identity_recontext",
-                 "identity_property", "background_followed", "colour_followed", "prior_shape_accuracy",
-                 "prior_colour_accuracy")
+WORLD_METRICS = (
+    "subject_fidelity",
+    "prompt_fidelity",
+    "prompt_fidelity_recontext",
+    "prompt_fidelity_property",
+    "div",
+    "div_layout",
+    "identity_plain",
+    "identity_recontext",
+    "identity_property",
+    "background_followed",
+    "colour_followed",
+    "prior_shape_accuracy",
+    "prior_colour_accuracy",
+)
 
 
 class WorldFidelityTracker(FidelityTracker):
@@ -48,14 +59,30 @@ class WorldFidelityTracker(FidelityTracker):
         local_files_only: load the judge models only from folders or the Hugging Face cache.
     """
 
-    def __init__(self, every_n_steps: int = 50, tolerance: float = 0.1, seeds: list[int] | None = None,
-                 clip_model: str | None = None, dino_model: str | None = None,
-                 select: str = "subject_fidelity", guard: str = "prompt_fidelity",
-                 local_files_only: bool = True) -> None:
-        super().__init__(every_n_steps=every_n_steps, prompts=[*RECONTEXT_PROMPTS, *PROPERTY_PROMPTS],
-                         seeds=seeds or [100, 101, 102, 103], clip_model=clip_model, dino_model=dino_model,
-                         select=select, guard=guard, tolerance=tolerance, local_files_only=local_files_only,
-                         use_ema=True, **SAMPLING)
+    def __init__(
+        self,
+        every_n_steps: int = 50,
+        tolerance: float = 0.1,
+        seeds: list[int] | None = None,
+        clip_model: str | None = None,
+        dino_model: str | None = None,
+        select: str = "subject_fidelity",
+        guard: str = "prompt_fidelity",
+        local_files_only: bool = True,
+    ) -> None:
+        super().__init__(
+            every_n_steps=every_n_steps,
+            prompts=[*RECONTEXT_PROMPTS, *PROPERTY_PROMPTS],
+            seeds=seeds or [100, 101, 102, 103],
+            clip_model=clip_model,
+            dino_model=dino_model,
+            select=select,
+            guard=guard,
+            tolerance=tolerance,
+            local_files_only=local_files_only,
+            use_ema=True,
+            **SAMPLING,
+        )
 
     def available_metrics(self) -> list[str]:
         return [*WORLD_METRICS, *super().available_metrics()]

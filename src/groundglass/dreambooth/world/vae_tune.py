@@ -39,13 +39,18 @@ def shape_accuracy(vae: Any, images: np.ndarray, shapes: list[str]) -> dict[str,
         decoded = vae.decode(vae.encode(to_tensor(images)).latent_dist.mean).sample.clamp(-1, 1)
     pixels = ((decoded + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
     labels = metrics.classify(pixels)
-    return {shape: float(np.mean([lab["shape"] == shape for lab, s in zip(labels, shapes, strict=True)
-                                  if s == shape]))
-            for shape in ALL_SHAPES if shape in shapes}
+    return {
+        shape: float(
+            np.mean([lab["shape"] == shape for lab, s in zip(labels, shapes, strict=True) if s == shape])
+        )
+        for shape in ALL_SHAPES
+        if shape in shapes
+    }
 
 
-def tune_decoder(vae: Any, *, steps: int, batch: int, lr: float, images: int, seed: int,
-                 log: Any = print) -> None:
+def tune_decoder(
+    vae: Any, *, steps: int, batch: int, lr: float, images: int, seed: int, log: Any = print
+) -> None:
     """Fine-tune the decoder of ``vae`` in place (the encoder stays frozen)."""
     from groundglass.dreambooth.world.classifier import to_tensor
 
@@ -53,7 +58,7 @@ def tune_decoder(vae: Any, *, steps: int, batch: int, lr: float, images: int, se
     stars, _, _ = make_examples(images // 2, seed + 1, shapes=(NOVEL_SHAPE,))
     pixels = to_tensor(np.concatenate([mixed, stars]))
     with torch.no_grad():
-        moments = [vae.encode(pixels[i:i + 256]).latent_dist for i in range(0, len(pixels), 256)]
+        moments = [vae.encode(pixels[i : i + 256]).latent_dist for i in range(0, len(pixels), 256)]
     means = torch.cat([m.mean for m in moments])
     stds = torch.cat([m.std for m in moments])
     vae.requires_grad_(False)
@@ -102,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     test, scenes, _ = make_examples(240, 999, shapes=ALL_SHAPES)
     shapes = [s.shape for s in scenes]
     log(f"round trip recognised, before: {json.dumps(shape_accuracy(vae, test, shapes))}")
-    tune_decoder(vae, steps=args.steps, batch=args.batch, lr=args.lr, images=args.images, seed=args.seed,
-                 log=log)
+    tune_decoder(
+        vae, steps=args.steps, batch=args.batch, lr=args.lr, images=args.images, seed=args.seed, log=log
+    )
     log(f"round trip recognised, after: {json.dumps(shape_accuracy(vae, test, shapes))}")
     vae.save_pretrained(args.model / "vae", safe_serialization=True)
     for name, size in store_float16(args.model).items():
