@@ -27,44 +27,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from bench.docqa_site import STOPWORDS
+
 CHUNK_CHARS = 800
 TOP_PAGES = 3  # what groundglass reads for a web answer at its default search_context_size ("low")
 TOP_CHUNKS = 4
 MAX_TOKENS = 512  # groundglass's cap at its default reasoning effort
-STOP = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "of",
-        "on",
-        "or",
-        "the",
-        "to",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "with",
-    ]
-)
+STOP = STOPWORDS  # the loopback site's search ignores the same words
 SYSTEM = (
     "Answer the question from these sources, citing them with [n] markers. If the sources do not "
     "contain the answer, say you don't know."
