@@ -473,7 +473,8 @@ def test_client_disconnect_stops_generation(api: Api) -> None:
 @pytest.mark.parametrize("leave_after_s", [0.0, 0.3, 1.0])
 def test_a_client_that_leaves_before_the_first_chunk_is_still_billed(api: Api, leave_after_s: float) -> None:
     """Leaving at any moment, even before the stream's first chunk was written, ends the answer and leaves
-    exactly one ledger row (499): no request is lost from the ledger."""
+    exactly one ledger row: no request is lost from the ledger. (499, or 200 when the small model happened
+    to end its answer before the client left.)"""
     import socket
     from urllib.parse import urlsplit
 
@@ -490,6 +491,10 @@ def test_a_client_that_leaves_before_the_first_chunk_is_still_billed(api: Api, l
     ).encode()
     url = urlsplit(api.base_url)
     headers = "".join(f"{k}: {v}\r\n" for k, v in api.headers().items())
+    deadline = time.monotonic() + 30
+    while "groundglass_engine_inflight 0.0" not in httpx.get(api.base_url + "/metrics").text:
+        assert time.monotonic() < deadline, "an earlier answer is still running"
+        time.sleep(0.2)  # an earlier test's answer would write its row in the middle of this one
     before = len(ledger_rows(api.home))
     with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
         sock.sendall(
@@ -502,7 +507,7 @@ def test_a_client_that_leaves_before_the_first_chunk_is_still_billed(api: Api, l
     while len(rows := ledger_rows(api.home)) == before and time.monotonic() < deadline:
         time.sleep(0.2)
     new = rows[before:]
-    assert [r["status"] for r in new] == [499], new
+    assert len(new) == 1 and new[0]["status"] in (200, 499), new
     inflight = "groundglass_engine_inflight 0.0"
     while inflight not in httpx.get(api.base_url + "/metrics").text and time.monotonic() < deadline:
         time.sleep(0.2)

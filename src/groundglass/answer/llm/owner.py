@@ -122,6 +122,11 @@ class Owner(Generic[R]):
                 log.warning("owner_still_running", owner=self.name, waited_s=timeout)
 
     @property
+    def stopping(self) -> bool:
+        """stop() was called: the running task was told to end early, and nothing new will run."""
+        return self._stopping
+
+    @property
     def alive(self) -> bool:
         return self._thread.is_alive()
 
