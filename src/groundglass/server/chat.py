@@ -50,7 +50,7 @@ from groundglass.server.disconnect import ClosingEventSource, cancel_on_disconne
 from groundglass.server.errors import APIError, error_body
 from groundglass.server.schemas import ChatRequest
 from groundglass.server.state import ServerState, caller, state
-from groundglass.server.usage import Cost, new_request_id, record_refusal, usage_entry
+from groundglass.server.usage import Cost, new_request_id, record_refusal, streamed_usage, usage_entry
 
 if TYPE_CHECKING:
     from groundglass.answer.types import Answer
@@ -149,12 +149,8 @@ class _StreamBill:
         if self.recorded:
             return
         self.recorded = True
-        if usage is None and self.n_tokens:  # partial stream: bill what was generated
-            usage = {
-                "completion_tokens": self.n_tokens,
-                "num_search_queries": len(self.queries),
-                "search_context_size": self.plan.context_size,
-            }
+        if usage is None:  # partial stream: bill what was generated
+            usage = streamed_usage(self.n_tokens, self.queries, self.plan.context_size)
         if usage is not None:
             tokens = int(usage.get("total_tokens") or usage["completion_tokens"])
             await self.st.limits.charge_tokens(self.who, tokens)

@@ -48,7 +48,7 @@ from groundglass.server.completions import citation_tokens, usage_block
 from groundglass.server.errors import APIError
 from groundglass.server.response_store import ResponseStore, Stored, new_response_id
 from groundglass.server.schemas import ChatRequest
-from groundglass.server.usage import usage_entry
+from groundglass.server.usage import streamed_usage, usage_entry
 
 if TYPE_CHECKING:
     from groundglass.server.answering import Answerer, Plan
@@ -488,12 +488,8 @@ class _StreamRun:
         if self.recorded:
             return
         self.recorded = True
-        if chat_usage is None and self.n_tokens:  # partial stream: bill what was generated
-            chat_usage = {
-                "completion_tokens": self.n_tokens,
-                "num_search_queries": len(self.queries),
-                "search_context_size": self.p.plan.context_size,
-            }
+        if chat_usage is None:  # partial stream: bill what was generated
+            chat_usage = streamed_usage(self.n_tokens, self.queries, self.p.plan.context_size)
         await self.service.record(self.p, status, chat_usage, cost)
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -242,6 +243,17 @@ def endpoint_name(path: str) -> str:
     if path == "/v1/agent":
         return "/v1/responses"
     return path.removeprefix("/v1") if path.endswith("/chat/completions") else path
+
+
+def streamed_usage(n_tokens: int, queries: Sequence[str], context_size: str | None) -> dict[str, Any] | None:
+    """The usage to bill for a stream that ended early: what was generated so far (None: nothing was)."""
+    if not n_tokens:
+        return None
+    return {
+        "completion_tokens": n_tokens,
+        "num_search_queries": len(queries),
+        "search_context_size": context_size,
+    }
 
 
 def usage_entry(
