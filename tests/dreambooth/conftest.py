@@ -41,6 +41,14 @@ def tiny_pipeline_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-sd") / "pipeline", seed=0)
 
 
+@pytest.fixture(scope="session")
+def tiny_sdxl_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight SDXL-layout diffusers folder (two text encoders, text_time UNet, 32 px)."""
+    from groundglass.dreambooth.tiny import build_tiny_sdxl_pipeline
+
+    return build_tiny_sdxl_pipeline(tmp_path_factory.mktemp("tiny-sdxl") / "pipeline", seed=0)
+
+
 def _save_photos(folder: Path, names: list[str], size: tuple[int, int]) -> Path:
     from PIL import Image
     from skimage import data

@@ -434,7 +434,7 @@ class DreamBoothDataModule(pl.LightningDataModule):
         if self.resolution < 8 or self.resolution % 8:
             raise GroundglassError(
                 f"data.resolution must be a positive multiple of 8 (got {self.resolution})",
-                "use e.g. 512 for SD 1.x or 768 for SD 2.x-v",
+                "use e.g. 512 for SD 1.x, 768 for SD 2.x-v or 1024 for SDXL",
             )
         if self.batch_size < 1:
             raise GroundglassError(

@@ -32,6 +32,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from groundglass.dreambooth.callbacks import GracefulStop, SampleImages, StepProgressBar, TrainingMonitor
 from groundglass.dreambooth.checkpoints import AtomicCheckpointIO, DreamBoothCheckpoint
 from groundglass.dreambooth.data import DreamBoothDataModule
+from groundglass.dreambooth.family import check_resolution
 from groundglass.dreambooth.module import DreamBoothModule
 from groundglass.errors import GroundglassError
 
@@ -185,6 +186,7 @@ def run_fit(args: list[str] | None = None, callbacks: list[Callback] | None = No
         warnings.filterwarnings("ignore", message=pattern)
     logging.getLogger("lightning").propagate = False  # it has its own handler: print once, not twice
     cli = DreamBoothCLI(args=args, callbacks=callbacks)
+    check_resolution(int(cli.datamodule.resolution), cli.model.vae.config, cli.model.family)  # before priors
     ckpt_path = cli.resolved_ckpt_path
     trainer = cli.trainer
     try:

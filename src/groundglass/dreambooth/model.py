@@ -9,11 +9,11 @@ own DreamBooth script; its ``prediction_type`` (epsilon or v_prediction) decides
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from groundglass.dreambooth.family import SD1, SDXL, Family, check_vae, family_of_folder
 from groundglass.errors import GroundglassError, ModelError, NotFoundError
 
 if TYPE_CHECKING:
@@ -35,13 +35,20 @@ TEXT_ENCODER_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
 
 @dataclass
 class Components:
-    """The five parts of a Stable Diffusion model that training touches."""
+    """The parts of a Stable Diffusion model that training touches (SDXL adds a second text encoder)."""
 
     unet: UNet2DConditionModel
     vae: AutoencoderKL
     text_encoder: CLIPTextModel
     tokenizer: CLIPTokenizer
     noise_scheduler: DDPMScheduler
+    family: Family = SD1
+    text_encoder_2: Any = None  # SDXL: OpenCLIP ViT-bigG (CLIPTextModelWithProjection)
+    tokenizer_2: Any = None
+
+    def text_encoders(self) -> list[Any]:
+        """The text encoders, first then second (one for SD 1.x/2.x)."""
+        return [e for e in (self.text_encoder, self.text_encoder_2) if e is not None]
 
 
 @dataclass
@@ -75,40 +82,32 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
 
 
-def check_folder(folder: Path) -> None:
-    """Raise a GroundglassError naming every missing part of a diffusers folder."""
+def required_parts(family: Family) -> tuple[str, ...]:
+    """The subfolders a diffusers folder of ``family`` must have."""
+    return (*REQUIRED_PARTS, "text_encoder_2", "tokenizer_2") if family is SDXL else REQUIRED_PARTS
+
+
+def check_folder(folder: Path) -> Family:
+    """The family of a diffusers folder; raise a GroundglassError naming every missing part."""
     if not folder.is_dir():
         raise GroundglassError(
             f"base model {folder} is not a folder",
             "give a diffusers folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/) "
             "or a Hugging Face model id",
         )
-    index = folder / "model_index.json"
-    if index.is_file():
-        try:
-            spec = json.loads(index.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ModelError(
-                f"base model {folder}: model_index.json is unreadable ({exc})",
-                "re-save the pipeline with save_pretrained",
-            ) from exc
-        if "text_encoder_2" in spec or ("unet" not in spec and "transformer" in spec):
-            raise GroundglassError(
-                f"base model {folder} is a {spec.get('_class_name', 'non-SD-1.x/2.x')} pipeline",
-                "DreamBooth here trains Stable Diffusion 1.x/2.x layouts (one CLIP text encoder and a UNet)",
-            )
+    family = family_of_folder(folder)
     problems: list[str] = []
-    for part in REQUIRED_PARTS:
+    for part in required_parts(family):
         sub = folder / part
         if not sub.is_dir():
             problems.append(f"{part}/ (missing)")
             continue
-        if part == "tokenizer":
+        if part.startswith("tokenizer"):
             if (
                 not ((sub / "vocab.json").is_file() and (sub / "merges.txt").is_file())
                 and not (sub / "tokenizer.json").is_file()
             ):
-                problems.append("tokenizer/ (no vocab.json + merges.txt or tokenizer.json)")
+                problems.append(f"{part}/ (no vocab.json + merges.txt or tokenizer.json)")
             continue
         config = "scheduler_config.json" if part == "scheduler" else "config.json"
         if not (sub / config).is_file():
@@ -121,19 +120,35 @@ def check_folder(folder: Path) -> None:
             "point model.base_model at a complete Stable Diffusion diffusers folder "
             "(unet/, vae/, text_encoder/, tokenizer/, scheduler/), e.g. one written by save_pretrained",
         )
+    return family
 
 
 def load_components(
-    pretrained: str, *, local_files_only: bool = False, revision: str | None = None
+    pretrained: str, *, local_files_only: bool = False, revision: str | None = None, vae: str | None = None
 ) -> Components:
-    """Load UNet, VAE, text encoder, tokenizer and a DDPM noise scheduler from a folder or a Hub id."""
+    """Load UNet, VAE, text encoder(s), tokenizer(s) and a DDPM noise scheduler from a folder or a Hub id.
+
+    The model family (:mod:`~groundglass.dreambooth.family`) decides the parts: SDXL adds
+    ``text_encoder_2`` (with its projection, for the pooled embedding) and ``tokenizer_2``. ``vae``
+    replaces the model's own VAE (a folder or Hub id of an ``AutoencoderKL``, or of a pipeline with a
+    ``vae/`` subfolder); a VAE of another family is refused.
+    """
     import torch
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    from groundglass.dreambooth.family import detect_family
 
     folder = Path(pretrained).expanduser()
+    if folder.is_file():
+        family = detect_family(str(folder))
+        raise GroundglassError(
+            f"base model {folder} is a single {family.title} file; training reads diffusers folders",
+            "convert it once (diffusers: Pipeline.from_single_file(FILE).save_pretrained(FOLDER)) "
+            "and pass the folder",
+        )
     if folder.exists():
-        check_folder(folder)
+        family = check_folder(folder)
         source = str(folder)
     elif _looks_like_path(pretrained):
         raise NotFoundError(
@@ -143,18 +158,27 @@ def load_components(
         )
     else:
         source = pretrained
+        family = detect_family(pretrained, revision=revision, local_files_only=local_files_only)
     kwargs: dict[str, Any] = {"local_files_only": local_files_only, "revision": revision}
     # Always float32, whatever the files hold (weights stored as float16, like the toy world's, are
     # upcast): training keeps float32 master weights, and mixed precision casts per operation.
+    text_encoder_2 = tokenizer_2 = None
     try:
         unet = UNet2DConditionModel.from_pretrained(
             source, subfolder="unet", torch_dtype=torch.float32, **kwargs
         )
-        vae = AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=torch.float32, **kwargs)
+        vae_model = AutoencoderKL.from_pretrained(
+            source, subfolder="vae", torch_dtype=torch.float32, **kwargs
+        )
         text_encoder = CLIPTextModel.from_pretrained(
             source, subfolder="text_encoder", dtype=torch.float32, attn_implementation="sdpa", **kwargs
         )
         tokenizer = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **kwargs)
+        if family is SDXL:
+            text_encoder_2 = CLIPTextModelWithProjection.from_pretrained(
+                source, subfolder="text_encoder_2", dtype=torch.float32, attn_implementation="sdpa", **kwargs
+            )
+            tokenizer_2 = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer_2", **kwargs)
         noise_scheduler = DDPMScheduler.from_pretrained(source, subfolder="scheduler", **kwargs)
     except (OSError, ValueError) as exc:
         where = "folder" if folder.exists() else "Hugging Face model"
@@ -165,9 +189,45 @@ def load_components(
             "local_files_only the model must already be in the Hugging Face cache; or pass a local folder"
         )
         raise ModelError(f"cannot load base {where} {pretrained!r}: {str(exc).splitlines()[0]}", fix) from exc
-    return Components(
-        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, noise_scheduler=noise_scheduler
+    if vae is not None:
+        vae_model = load_vae(vae, local_files_only=local_files_only)
+    check_vae(
+        family,
+        vae_model.config,
+        unet.config,
+        f"base model {pretrained}" + (f" with VAE {vae}" if vae else ""),
     )
+    return Components(
+        unet=unet,
+        vae=vae_model,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        noise_scheduler=noise_scheduler,
+        family=family,
+        text_encoder_2=text_encoder_2,
+        tokenizer_2=tokenizer_2,
+    )
+
+
+def load_vae(vae: str, *, local_files_only: bool = False) -> Any:
+    """An ``AutoencoderKL`` from a VAE folder or id, or from a pipeline folder's ``vae/`` subfolder."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    path = Path(vae).expanduser()
+    subfolder = "vae" if (path / "vae").is_dir() else None
+    try:
+        return AutoencoderKL.from_pretrained(
+            str(path) if path.exists() else vae,
+            subfolder=subfolder,
+            torch_dtype=torch.float32,
+            local_files_only=local_files_only,
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"cannot load VAE {vae!r}: {str(exc).splitlines()[0]}",
+            "model.vae is a folder (or Hub id) of an AutoencoderKL, or of a pipeline with a vae/ subfolder",
+        ) from exc
 
 
 def use_sdpa_attention(unet: Any) -> bool:

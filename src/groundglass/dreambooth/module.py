@@ -47,6 +47,7 @@ from groundglass.dreambooth.cache import (
     latent_moments,
     sample_latents,
 )
+from groundglass.dreambooth.family import SDXL
 from groundglass.dreambooth.hparams import init_arguments, to_plain
 from groundglass.dreambooth.model import (
     Components,
@@ -174,6 +175,8 @@ class DreamBoothModule(pl.LightningModule):
         base_model: Hugging Face model id or local diffusers folder.
         revision: Hub revision of the base model.
         local_files_only: never download; use the folder or the local Hugging Face cache.
+        vae: another VAE for the base model (a folder or Hub id of an AutoencoderKL, or a pipeline
+            folder with vae/); it must belong to the base model's family.
         train_text_encoder: train the text encoder too (full weights, or LoRA adapters with ``lora``).
         train_token_embeddings: words (e.g. the identifier, ``[sks]``) whose input embeddings train
             while the rest of the text encoder stays frozen: the identifier gets a meaning of its own
@@ -211,6 +214,7 @@ class DreamBoothModule(pl.LightningModule):
         base_model: str,
         revision: str | None = None,
         local_files_only: bool = False,
+        vae: str | None = None,
         train_text_encoder: bool = False,
         train_token_embeddings: list[str] | None = None,
         lora: LoraSettings | None = None,
@@ -277,7 +281,15 @@ class DreamBoothModule(pl.LightningModule):
         self.ema_settings = ema
         self.seed = seed
         self.strict_loading = False  # checkpoints leave out the frozen weights
-        components = load_components(base_model, local_files_only=local_files_only, revision=revision)
+        components = load_components(
+            base_model, local_files_only=local_files_only, revision=revision, vae=vae
+        )
+        self.family = components.family
+        if self.family is SDXL:
+            raise GroundglassError(
+                f"base model {base_model} is SDXL; this trainer does not train SDXL yet",
+                "use a Stable Diffusion 1.x/2.x base model",
+            )
         use_sdpa_attention(components.unet)
         self.unet = components.unet
         self._frozen = _FrozenParts(components.vae, None if self.text_trains else components.text_encoder)
@@ -370,6 +382,7 @@ class DreamBoothModule(pl.LightningModule):
         fields: dict[str, Any] = {
             "base_model": resolve_base_model(self.base_model),
             "revision": self.hparams.get("revision"),
+            "vae": self.hparams.get("vae"),
             "train_text_encoder": self.train_text_encoder,
             "lora": to_plain(self.lora),
             "train_token_embeddings": self.train_token_embeddings,
@@ -885,7 +898,10 @@ def load_trained(ckpt_path: str | Path, *, use_ema: bool = True) -> tuple[Compon
     if not Path(base_model).exists() and Path(str(hparams.get("base_model", ""))).exists():
         base_model = hparams["base_model"]
     components = load_components(
-        base_model, local_files_only=bool(hparams.get("local_files_only")), revision=hparams.get("revision")
+        base_model,
+        local_files_only=bool(hparams.get("local_files_only")),
+        revision=hparams.get("revision"),
+        vae=hparams.get("vae"),
     )
     lora = LoraSettings(**hparams["lora"]) if hparams.get("lora") else None
     train_text_encoder = bool(hparams.get("train_text_encoder"))

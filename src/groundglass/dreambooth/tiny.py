@@ -1,4 +1,4 @@
-"""Build a tiny Stable Diffusion pipeline with random weights, saved as a diffusers folder.
+"""Build tiny Stable Diffusion 1.x and SDXL pipelines with random weights, saved as diffusers folders.
 
 No diffusion weights can be fetched offline, so tests, the CPU benchmark and examples build this
 pipeline from configs. It has the exact layout of a Stable Diffusion 1.x folder (unet, vae,
@@ -175,6 +175,104 @@ def build_tiny_pipeline(
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def build_tiny_sdxl_pipeline(
+    folder: str | Path, *, seed: int = 0, sample_size: int = 32, words: tuple[str, ...] = DEFAULT_WORDS
+) -> Path:
+    """Create a random-weight SDXL-layout pipeline in ``folder`` and return the folder.
+
+    The parts are SDXL's, small: a UNet with ``addition_embed_type="text_time"`` (the pooled prompt
+    embedding and the six size/crop numbers of ``add_time_ids`` join the timestep embedding) and
+    cross-attention over both encoders' hidden states side by side (32 + 32 wide); a CLIP text encoder
+    (quick GELU, as CLIP ViT-L) and a second one with a projection (GELU, as OpenCLIP ViT-bigG),
+    whose projected end-of-text state is the pooled embedding; a VAE with SDXL's latent scale
+    (0.13025); SDXL's Euler scheduler config.
+    """
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab_size = write_tiny_tokenizer(folder / "tokenizer", words)
+    write_tiny_tokenizer(folder / "tokenizer_2", words)
+    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
+    tokenizer_2 = CLIPTokenizer.from_pretrained(folder / "tokenizer_2")
+
+    def text_config(hidden_act: str) -> CLIPTextConfig:
+        return CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=2,
+            pad_token_id=1,
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            layer_norm_eps=1e-5,
+            vocab_size=vocab_size,
+            max_position_embeddings=77,
+            projection_dim=32,
+            hidden_act=hidden_act,
+        )
+
+    torch.manual_seed(seed)
+    time_embed_dim = 8
+    unet = UNet2DConditionModel(
+        sample_size=sample_size // 2,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=2,
+        block_out_channels=(32, 64),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=time_embed_dim,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=6 * time_embed_dim + 32,  # add_time_ids + pooled embedding
+        cross_attention_dim=64,  # both encoders' hidden states, concatenated
+        norm_num_groups=32,
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(32, 64),
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        sample_size=sample_size,
+        norm_num_groups=32,
+        scaling_factor=0.13025,
+    )
+    text_encoder = CLIPTextModel(text_config("quick_gelu"))
+    text_encoder_2 = CLIPTextModelWithProjection(text_config("gelu"))
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        num_train_timesteps=1000,
+        prediction_type="epsilon",
+        steps_offset=1,
+        timestep_spacing="leading",
+    )
+    pipe = StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer_2,
+        unet=unet,
+        scheduler=scheduler,
     )
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder
