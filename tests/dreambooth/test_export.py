@@ -219,7 +219,7 @@ def test_lora_run_exports_adapters_and_merged_weights(
 
     out = tmp_path / "lora-run"
     written = export_model(components, out, formats=parse_formats("all"))
-    assert set(written) == {"lora", "diffusers", "single-file"}
+    assert set(written) == {"lora", "lora-kohya", "lora-comfyui", "diffusers", "single-file"}
     assert written["lora"] == out / "lora" / "pytorch_lora_weights.safetensors"
 
     base = StableDiffusionPipeline.from_pretrained(tiny_pipeline_dir, local_files_only=True)
@@ -346,12 +346,19 @@ def test_export_cli_from_a_fit_checkpoint(tiny_pipeline_dir: Path, tmp_path: Pat
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
         f"lora: {out / 'lora' / 'pytorch_lora_weights.safetensors'}",
+        f"lora-kohya: {out / 'lora' / 'export-kohya.safetensors'}",
+        f"lora-comfyui: {out / 'lora' / 'export-comfyui.safetensors'}",
         f"diffusers: {out}",
         f"single-file: {out / 'export.safetensors'}",
     ]
     with open(out / "lora" / "pytorch_lora_weights.safetensors", "rb") as f:
         header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
     assert any(k.startswith("text_encoder.") for k in header) and any(k.startswith("unet.") for k in header)
+    for fmt in ("pytorch_lora_weights", "export-kohya", "export-comfyui"):  # the run, from its checkpoint
+        with safe_open(str(out / "lora" / f"{fmt}.safetensors"), "pt") as f:
+            meta = f.metadata()
+        assert meta["ss_sd_model_name"] == str(tiny_pipeline_dir) and meta["ss_steps"] == "2", fmt
+        assert meta["modelspec.trigger_phrase"] == "sks" and meta["ss_network_dim"] == "4", fmt
 
     base = StableDiffusionPipeline.from_pretrained(tiny_pipeline_dir, local_files_only=True)
     base.load_lora_weights(out / "lora")

@@ -290,6 +290,12 @@ def test_the_lora_preset_trains_adapters_and_exports_them(service: FineTuning) -
     with safe_open(str(lora), "pt") as tensors:
         names = list(tensors.keys())
     assert any("lora" in name for name in names)
+    kohya, name = service.export(WHO, done, "lora-kohya")  # the file A1111 and ComfyUI load
+    assert name.endswith("-lora-kohya.safetensors")
+    with safe_open(str(kohya), "pt") as tensors:
+        names, meta = list(tensors.keys()), tensors.metadata()
+    assert names and all(n.startswith(("lora_unet_", "lora_te_")) for n in names)
+    assert meta["ss_steps"] == "2" and meta["ss_network_module"] == "networks.lora"
     single, _ = service.export(WHO, done, "single-file")  # the adapters merged into full weights
     assert single.stat().st_size > lora.stat().st_size
     with pytest.raises(GroundglassError, match="unknown export format"):

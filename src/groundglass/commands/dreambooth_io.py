@@ -188,7 +188,12 @@ def sample(
 def export(
     ckpt: str = typer.Option(..., "--ckpt", help="A .ckpt from `dreambooth fit` (or a diffusers folder)."),
     out: Path = typer.Option(..., "--out", help="Output folder (becomes a diffusers folder)."),
-    fmt: str = typer.Option("all", "--format", help="diffusers, single-file, lora, or all."),
+    fmt: str = typer.Option(
+        "all",
+        "--format",
+        help="diffusers, single-file, lora (diffusers/PEFT), lora-kohya (A1111, ComfyUI, Forge), "
+        "lora-comfyui, or all.",
+    ),
     half: bool = typer.Option(False, "--half", help="Save weights in float16 (half the size)."),
     use_ema: bool = typer.Option(
         True, "--use-ema/--no-use-ema", help="Export the EMA weights if the run kept them."
@@ -200,21 +205,24 @@ def export(
 ) -> None:
     """Export a trained model: diffusers folder, single .safetensors (A1111/ComfyUI), LoRA weights.
 
-    OUT becomes a diffusers folder; OUT/NAME.safetensors is the original Stable Diffusion layout;
-    LoRA runs also get OUT/lora/pytorch_lora_weights.safetensors (pipe.load_lora_weights("OUT/lora")).
+    OUT becomes a diffusers folder; OUT/NAME.safetensors is the original Stable Diffusion (or SDXL)
+    layout; LoRA runs also get OUT/lora/pytorch_lora_weights.safetensors (pipe.load_lora_weights("OUT/lora")),
+    OUT/lora/NAME-kohya.safetensors (A1111, ComfyUI, Forge) and OUT/lora/NAME-comfyui.safetensors.
     Only safetensors and groundglass checkpoints are read: pickle files from elsewhere are refused.
 
     Example: groundglass dreambooth export --ckpt runs/sks-dog/checkpoints/last.ckpt --out out/sks-dog
     """
     from groundglass.commands.renamed import old_spelling
     from groundglass.dreambooth.export import export_model, parse_formats, prepare_out_dir
+    from groundglass.dreambooth.lora_formats import LoraRun
     from groundglass.dreambooth.model_source import open_model
 
     use_ema = old_spelling(ema, "--ema/--no-ema", "--use-ema/--no-use-ema", use_ema)
     formats = parse_formats(fmt)
     prepare_out_dir(out)
     opened = open_model(ckpt, use_ema=use_ema, local_files_only=True)
-    written = export_model(opened.components, out, formats=formats, half=half, name=name)
+    run = LoraRun.of(opened.hparams) if opened.hparams else LoraRun(base_model=ckpt)
+    written = export_model(opened.components, out, formats=formats, half=half, name=name, run=run)
     for kind, path in written.items():
         typer.echo(f"{kind}: {path}")
 

@@ -3,15 +3,19 @@
 Layout of the output folder ``OUT``:
 
 - ``OUT/`` itself is a diffusers folder (``model_index.json``, ``unet/``, ``vae/`` ... in safetensors),
-  written by ``StableDiffusionPipeline.save_pretrained``; ``groundglass dreambooth sample --model OUT``
-  and ``StableDiffusionPipeline.from_pretrained(OUT)`` read it. Its scheduler is a DDIM scheduler
-  built from the training scheduler's config (a DDPM scheduler is a poor sampler).
-- ``OUT/<name>.safetensors``: UNet + VAE + text encoder in the original Stable Diffusion key layout
-  (see :mod:`groundglass.dreambooth.sd_keys`), the file A1111 and ComfyUI load, and diffusers'
-  ``StableDiffusionPipeline.from_single_file``.
-- ``OUT/lora/pytorch_lora_weights.safetensors`` (LoRA runs): the adapters in diffusers' LoRA format,
-  written by ``StableDiffusionPipeline.save_lora_weights`` with their peft config as metadata, so
-  ``pipe.load_lora_weights("OUT/lora")`` restores them on the base model.
+  written by ``StableDiffusionPipeline.save_pretrained`` (``StableDiffusionXLPipeline`` for SDXL);
+  ``groundglass dreambooth sample --model OUT`` and the pipeline's ``from_pretrained(OUT)`` read it.
+  Its scheduler is a DDIM scheduler built from the training scheduler's config (a DDPM scheduler is a
+  poor sampler).
+- ``OUT/<name>.safetensors``: UNet + VAE + text encoder(s) in the original key layout (see
+  :mod:`groundglass.dreambooth.sd_keys`), the file A1111 and ComfyUI load, and diffusers'
+  ``from_single_file``.
+- LoRA runs, in the formats asked for (see :mod:`groundglass.dreambooth.lora_formats`):
+  ``OUT/lora/pytorch_lora_weights.safetensors`` (``lora``: diffusers' format, written by
+  ``save_lora_weights`` with their peft config as metadata, so ``pipe.load_lora_weights("OUT/lora")``
+  restores them on the base model), ``OUT/lora/<name>-kohya.safetensors`` (``lora-kohya``: A1111,
+  ComfyUI and others) and ``OUT/lora/<name>-comfyui.safetensors`` (``lora-comfyui``). Each carries
+  the run's base model, trigger word, rank, alpha and steps in its header.
 
 Full-weight exports of a LoRA run merge the adapters into the base weights (peft's own ``merge``).
 """
@@ -24,9 +28,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from groundglass.dreambooth.family import SD1, SDXL, Family
+from groundglass.dreambooth.lora_formats import (
+    LORA_FORMATS,
+    LoraRun,
+    adapter_config,
+    add_metadata,
+    export_lora_file,
+    has_lora,
+    lora_metadata,
+)
 from groundglass.errors import GroundglassError
 
-FORMATS = ("diffusers", "single-file", "lora", "all")
+FORMATS = ("diffusers", "single-file", *LORA_FORMATS, "all")
 LORA_SUBDIR = "lora"
 
 
@@ -39,6 +53,9 @@ class ExportModels:
     text_encoder: Any
     tokenizer: Any
     noise_scheduler: Any
+    family: Family = SD1
+    text_encoder_2: Any = None
+    tokenizer_2: Any = None
 
     @classmethod
     def of(cls, components: Any) -> ExportModels:
@@ -48,7 +65,13 @@ class ExportModels:
             components.text_encoder,
             components.tokenizer,
             components.noise_scheduler,
+            getattr(components, "family", SD1),
+            getattr(components, "text_encoder_2", None),
+            getattr(components, "tokenizer_2", None),
         )
+
+    def text_encoders(self) -> list[Any]:
+        return [e for e in (self.text_encoder, self.text_encoder_2) if e is not None]
 
 
 def parse_formats(fmt: str) -> set[str]:
@@ -56,7 +79,7 @@ def parse_formats(fmt: str) -> set[str]:
         raise GroundglassError(
             f"unknown export format {fmt!r}", f"use one of: {', '.join(FORMATS)}", param="format"
         )
-    return {"diffusers", "single-file", "lora"} if fmt == "all" else {fmt}
+    return set(FORMATS) - {"all"} if fmt == "all" else {fmt}
 
 
 def prepare_out_dir(out_dir: Path) -> Path:
@@ -77,12 +100,6 @@ def prepare_out_dir(out_dir: Path) -> Path:
     return out_dir
 
 
-def has_lora(model: Any) -> bool:
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
-    return any(isinstance(m, BaseTunerLayer) for m in model.modules())
-
-
 def _adapter_metadata(model: Any) -> dict[str, Any] | None:
     config = getattr(model, "peft_config", None)
     if not config:
@@ -91,46 +108,42 @@ def _adapter_metadata(model: Any) -> dict[str, Any] | None:
     return config[name].to_dict()
 
 
-def lora_state_dicts(models: ExportModels) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Diffusers-format LoRA state dicts of the UNet and the text encoder (None where no adapters)."""
+def lora_state_dicts(models: ExportModels) -> dict[str, dict[str, Any]]:
+    """Diffusers-format LoRA state dicts by part (``unet``, ``text_encoder``, ``text_encoder_2``),
+    only the parts that have adapters."""
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft import get_peft_model_state_dict
 
-    unet = (
-        convert_state_dict_to_diffusers(get_peft_model_state_dict(models.unet))
-        if has_lora(models.unet)
-        else None
-    )
-    text = (
-        convert_state_dict_to_diffusers(get_peft_model_state_dict(models.text_encoder))
-        if has_lora(models.text_encoder)
-        else None
-    )
-    return unet, text
-
-
-def export_lora(models: ExportModels, folder: Path) -> Path:
-    """Write ``folder/pytorch_lora_weights.safetensors``, loadable with ``pipe.load_lora_weights(folder)``."""
-    from diffusers import StableDiffusionPipeline
-
-    unet_layers, text_layers = lora_state_dicts(models)
-    if unet_layers is None and text_layers is None:
-        raise GroundglassError(
-            "this model has no LoRA adapters to export",
-            "export a LoRA run's checkpoint, or use --format diffusers or single-file",
+    return {
+        part: convert_state_dict_to_diffusers(get_peft_model_state_dict(model))
+        for part, model in (
+            ("unet", models.unet),
+            ("text_encoder", models.text_encoder),
+            ("text_encoder_2", models.text_encoder_2),
         )
+        if model is not None and has_lora(model)
+    }
+
+
+def pipeline_class(family: Family) -> Any:
+    """The diffusers pipeline of ``family``."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    return StableDiffusionXLPipeline if family is SDXL else StableDiffusionPipeline
+
+
+def export_lora(models: ExportModels, folder: Path, run: LoraRun | None = None) -> Path:
+    """Write ``folder/pytorch_lora_weights.safetensors``, loadable with ``pipe.load_lora_weights(folder)``."""
+    layers = lora_state_dicts(models)
     folder.mkdir(parents=True, exist_ok=True)
-    StableDiffusionPipeline.save_lora_weights(
-        folder,
-        unet_lora_layers=unet_layers,
-        text_encoder_lora_layers=text_layers,
-        safe_serialization=True,
-        unet_lora_adapter_metadata=_adapter_metadata(models.unet) if unet_layers is not None else None,
-        text_encoder_lora_adapter_metadata=(
-            _adapter_metadata(models.text_encoder) if text_layers is not None else None
-        ),
-    )
-    return folder / "pytorch_lora_weights.safetensors"
+    kwargs: dict[str, Any] = {}
+    for part in layers:
+        kwargs[f"{part}_lora_layers"] = layers[part]
+        kwargs[f"{part}_lora_adapter_metadata"] = _adapter_metadata(getattr(models, part))
+    pipeline_class(models.family).save_lora_weights(folder, safe_serialization=True, **kwargs)
+    path = folder / "pytorch_lora_weights.safetensors"
+    config = adapter_config(models.unet) or adapter_config(models.text_encoder)
+    return add_metadata(path, lora_metadata(models.family, run, config, "lora"))
 
 
 def merge_lora(model: Any) -> Any:
@@ -163,6 +176,19 @@ def export_diffusers(models: ExportModels, folder: Path) -> Path:
 
     scheduler = make_scheduler("ddim", models.noise_scheduler.config)
     assert isinstance(scheduler, DDIMScheduler)
+    if models.family is SDXL:
+        from diffusers import StableDiffusionXLPipeline
+
+        StableDiffusionXLPipeline(
+            vae=models.vae,
+            text_encoder=models.text_encoder,
+            text_encoder_2=models.text_encoder_2,
+            tokenizer=models.tokenizer,
+            tokenizer_2=models.tokenizer_2,
+            unet=models.unet,
+            scheduler=scheduler,
+        ).save_pretrained(folder, safe_serialization=True)
+        return folder
     pipe = StableDiffusionPipeline(
         vae=models.vae,
         text_encoder=models.text_encoder,
@@ -229,36 +255,60 @@ def export_single_file(models: ExportModels, path: Path, *, half: bool = False) 
 
 
 def export_model(
-    components: Any, out_dir: Path, *, formats: Iterable[str], half: bool = False, name: str | None = None
+    components: Any,
+    out_dir: Path,
+    *,
+    formats: Iterable[str],
+    half: bool = False,
+    name: str | None = None,
+    run: LoraRun | None = None,
 ) -> dict[str, Path]:
     """Export ``components`` to ``out_dir`` in ``formats``; returns what was written, by format.
 
-    ``formats`` holds any of ``diffusers``, ``single-file``, ``lora`` (``all`` is expanded by
-    :func:`parse_formats`; it includes ``lora`` only when the model has adapters). The components'
-    modules are modified (LoRA merged, cast to half): export is the last thing done with them.
+    ``formats`` holds any of ``diffusers``, ``single-file``, ``lora``, ``lora-kohya``,
+    ``lora-comfyui`` (``all`` is expanded by :func:`parse_formats`; it includes the LoRA formats only
+    when the model has adapters). ``run`` is what the LoRA files' metadata says about the run. The
+    components' modules are modified (LoRA merged, cast to half): export is the last thing done with
+    them.
     """
     import torch
 
     wanted = set(formats)
     out_dir = prepare_out_dir(Path(out_dir))
     models = ExportModels.of(components)
+    stem = name or out_dir.name
     written: dict[str, Path] = {}
-    lora = has_lora(models.unet) or has_lora(models.text_encoder)
-    if "lora" in wanted and (lora or wanted == {"lora"}):
-        written["lora"] = export_lora(models, out_dir / LORA_SUBDIR)
+    lora = any(has_lora(m) for m in (models.unet, *models.text_encoders()))
+    lora_wanted = [f for f in LORA_FORMATS if f in wanted]
+    if lora_wanted and not lora and not wanted & {"diffusers", "single-file"}:
+        raise GroundglassError(
+            "this model has no LoRA adapters to export",
+            "export a LoRA run's checkpoint, or use --format diffusers or single-file",
+        )
+    if lora:
+        run = run or LoraRun()
+        run.title = run.title or stem
+        for fmt in lora_wanted:
+            if fmt == "lora":
+                written[fmt] = export_lora(models, out_dir / LORA_SUBDIR, run)
+            else:
+                suffix = fmt.removeprefix("lora-")
+                written[fmt] = export_lora_file(
+                    models, out_dir / LORA_SUBDIR / f"{stem}-{suffix}.safetensors", fmt, run
+                )
     if not wanted & {"diffusers", "single-file"}:
         return written
     models.unet = merge_lora(models.unet)
     models.text_encoder = merge_lora(models.text_encoder)
+    if models.text_encoder_2 is not None:
+        models.text_encoder_2 = merge_lora(models.text_encoder_2)
     dtype = torch.float16 if half else torch.float32
-    for module in (models.unet, models.vae, models.text_encoder):
+    for module in (models.unet, models.vae, *models.text_encoders()):
         module.to("cpu")
         if next(module.parameters()).dtype != dtype:
             module.to(dtype=dtype)
     if "diffusers" in wanted:
         written["diffusers"] = export_diffusers(models, out_dir)
     if "single-file" in wanted:
-        written["single-file"] = export_single_file(
-            models, out_dir / f"{name or out_dir.name}.safetensors", half=half
-        )
+        written["single-file"] = export_single_file(models, out_dir / f"{stem}.safetensors", half=half)
     return written

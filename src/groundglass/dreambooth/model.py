@@ -257,14 +257,16 @@ def attach_lora(components: Components, lora: LoraSettings, *, text_encoder: boo
     """Freeze the base weights and add trainable LoRA adapters (adapter name ``default``).
 
     The adapters' random initialisation is seeded, so two runs with the same seed start equal.
-    ``text_encoder`` adds adapters to the text encoder as well.
+    ``text_encoder`` adds adapters to the text encoder(s) as well (both of SDXL's).
     """
     import torch
     from peft import LoraConfig, inject_adapter_in_model
 
     alpha = lora.alpha if lora.alpha is not None else lora.rank
     components.unet.requires_grad_(False)
-    components.text_encoder.requires_grad_(False)
+    encoders = components.text_encoders()
+    for encoder in encoders:
+        encoder.requires_grad_(False)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         components.unet.add_adapter(
@@ -279,13 +281,14 @@ def attach_lora(components: Components, lora: LoraSettings, *, text_encoder: boo
         if text_encoder:
             # transformers' own add_adapter wants a newer peft than the pinned one; inject directly and
             # record the config the way add_adapter does, so peft's state-dict helpers work.
-            config = LoraConfig(
-                r=lora.rank,
-                lora_alpha=alpha,
-                lora_dropout=lora.dropout,
-                init_lora_weights="gaussian",
-                target_modules=list(lora.text_encoder_target_modules),
-            )
-            inject_adapter_in_model(config, components.text_encoder, adapter_name="default")
-            components.text_encoder.peft_config = {"default": config}
-            components.text_encoder._hf_peft_config_loaded = True
+            for encoder in encoders:
+                config = LoraConfig(
+                    r=lora.rank,
+                    lora_alpha=alpha,
+                    lora_dropout=lora.dropout,
+                    init_lora_weights="gaussian",
+                    target_modules=list(lora.text_encoder_target_modules),
+                )
+                inject_adapter_in_model(config, encoder, adapter_name="default")
+                encoder.peft_config = {"default": config}
+                encoder._hf_peft_config_loaded = True

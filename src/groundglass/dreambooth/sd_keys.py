@@ -101,6 +101,21 @@ def unet_to_original(
     return out
 
 
+def unet_module_to_original(name: str, config: Mapping[str, Any]) -> str:
+    """The original (LDM/SGM) name of a UNet module or weight, e.g. for LoRA keys in that layout.
+
+    ``down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q`` of SD 1.x or SDXL (two resnets
+    per level) is ``input_blocks.4.1.transformer_blocks.0.attn1.to_q``.
+    """
+    lpb = config["layers_per_block"]
+    up_has_attention = ["CrossAttn" in t for t in config["up_block_types"]]
+    mid_has_attention = config.get("mid_block_type", "UNetMidBlock2DCrossAttn") == "UNetMidBlock2DCrossAttn"
+    new = _unet_key(name, lpb, up_has_attention, mid_has_attention) if isinstance(lpb, int) else None
+    if new is None:
+        raise _unsupported("UNet", [name])
+    return new
+
+
 def _unet_key(key: str, lpb: int, up_has_attention: list[bool], mid_has_attention: bool) -> str | None:
     for old, new in _UNET_TOP.items():
         if key.startswith(old):
@@ -183,7 +198,7 @@ def _vae_key(key: str, n_up: int) -> str | None:
     return None
 
 
-def _with_text_model_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def with_text_model_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """transformers >= 5.6 flattened ``CLIPTextModel`` (no ``text_model.``); the original layout keeps it."""
     out = {}
     for key, value in state_dict.items():
@@ -196,7 +211,7 @@ def _with_text_model_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict[str,
 
 def clip_to_original(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """SD 1.x: the Hugging Face CLIP text model under ``cond_stage_model.transformer.``."""
-    return {CLIP_PREFIX + k: v for k, v in _with_text_model_prefix(state_dict).items()}
+    return {CLIP_PREFIX + k: v for k, v in with_text_model_prefix(state_dict).items()}
 
 
 _OPEN_CLIP_TOP = {
@@ -221,7 +236,7 @@ def open_clip_to_original(state_dict: Mapping[str, torch.Tensor]) -> dict[str, t
     so the last ``resblocks`` entry is absent, as in diffusers' own conversion script; A1111 and
     ComfyUI load it non-strictly and never use that layer.
     """
-    sd = _with_text_model_prefix(state_dict)
+    sd = with_text_model_prefix(state_dict)
     out: dict[str, torch.Tensor] = {}
     qkv: dict[str, dict[str, dict[str, torch.Tensor]]] = {}
     unknown: list[str] = []

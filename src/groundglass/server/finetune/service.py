@@ -234,7 +234,9 @@ class FineTuning:
 
         if fmt not in FORMATS or fmt == "all":
             raise GroundglassError(
-                f"unknown export format {fmt!r}", "use diffusers, single-file or lora", param="format"
+                f"unknown export format {fmt!r}",
+                "use diffusers, single-file, lora, lora-kohya or lora-comfyui",
+                param="format",
             )
         if job["status"] != "succeeded":
             raise GroundglassError(
@@ -250,6 +252,8 @@ class FineTuning:
                 "diffusers": f"{name}-diffusers.zip",
                 "single-file": f"{name}.safetensors",
                 "lora": f"{name}-lora.safetensors",
+                "lora-kohya": f"{name}-lora-kohya.safetensors",
+                "lora-comfyui": f"{name}-lora-comfyui.safetensors",
             }[fmt]
         )
         with self._export_lock:
@@ -262,12 +266,14 @@ class FineTuning:
         import tempfile
 
         from groundglass.dreambooth.export import export_model
+        from groundglass.dreambooth.lora_formats import LoraRun
         from groundglass.dreambooth.module import load_trained
 
-        components, _ = load_trained(self.job_dir(job["id"]) / "run" / "checkpoints" / "last.ckpt")
+        components, info = load_trained(self.job_dir(job["id"]) / "run" / "checkpoints" / "last.ckpt")
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-            written = export_model(components, Path(tmp) / "model", formats={fmt}, name="model")
+            run = LoraRun.of(info, title=target.stem)
+            written = export_model(components, Path(tmp) / "model", formats={fmt}, name="model", run=run)
             if fmt == "diffusers":
                 archive = shutil.make_archive(
                     str(Path(tmp) / "model-zip"), "zip", root_dir=written["diffusers"]
