@@ -94,6 +94,8 @@ MEANINGS = {
     "next_token": "the cursor of the next page of async requests",
     "purpose": "what a file is for (batch, fine-tune, ...)",
     "response_format": "the shape the output is returned in",
+    "regex": "Perplexity's structured output: the regular expression the whole answer must match",
+    "user_location": "where the asker is (country, region, city...), given to the web search providers",
     "role": "who wrote a message",
     "search_after_date_filter": "pages published on or after this date",
     "search_before_date_filter": "pages published on or before this date",
@@ -114,6 +116,9 @@ TWO_MEANINGS = {
     "returned; both are the wire names of the APIs the server is compatible with.",
     "model": "the API's `model` is OpenAI's field (an API model name, an image model, a base model to "
     "fine-tune); the CLI's --model and llm.model are a language model spec. Clients rely on both.",
+    "region": "a user_location's state or province (Perplexity's and OpenAI's wire name); "
+    "search.duckduckgo.region is ddgs's region code (country and language, us-en), named after ddgs's "
+    "own parameter. Next: search.duckduckgo.locale, the old key read for one release.",
     "search": "the [search] table configures web search; everywhere else `search` says where sources come "
     "from (index | web). Next: `source = index | web`, the old field read for one release.",
 }

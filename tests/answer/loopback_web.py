@@ -171,6 +171,41 @@ BAD_UTF8 = (
     b"</article></body></html>"
 )
 PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8
+# .html files say when they last changed (search_results[].last_updated); other files do not
+LAST_MODIFIED = "Tue, 04 Jun 2024 10:00:00 GMT"
+
+
+def real_png(width: int, height: int) -> bytes:
+    """A decodable PNG of that size (Pillow), for images whose size must be measured."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (40, 90, 160)).save(out, format="PNG")
+    return out.getvalue()
+
+
+# /gallery.html: a page with images for return_images: an og:image and an <img> sized by the page, one
+# to measure, and four never returned (a tracking pixel, a private address, not an image, a data: URI)
+GALLERY_HTML = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>Eddystone photographs | Coastal Heritage Blog</title>
+<meta property="og:image" content="/photos/cover.jpg">
+<meta property="og:image:width" content="1200"><meta property="og:image:height" content="630">
+<meta property="og:image:alt" content="The coast near Plymouth at dusk">
+</head><body><article><h1>Eddystone photographs</h1>
+<p>Our gallery collects photographs of the Eddystone lighthouses taken over a century. The granite
+tower built by James Douglass in 1882 still stands on the rocks, fourteen miles off Plymouth.</p>
+<figure><img src="/photos/smeaton.png" alt="Smeaton's Tower">
+<figcaption>Smeaton's Eddystone lighthouse tower, re-erected on Plymouth Hoe in 1884.</figcaption></figure>
+<p>The keepers lived in the tower for weeks at a time; the photographs show their rooms.</p>
+<p><img src="/photos/keeper.jpg" alt="A keeper in the lantern room" width="640" height="480"></p>
+<img src="/photos/pixel.gif" width="1" height="1" alt="">
+<img src="http://10.0.0.1/smeaton.png" alt="Smeaton's tower from the sea" width="300" height="200">
+<img src="/photos/not-an-image.png" alt="Smeaton's tower at night">
+<img src="data:image/png;base64,iVBORw0KGgo=" alt="Smeaton's tower, inline">
+</article></body></html>"""
+SMEATON_PNG = real_png(120, 80)
 
 
 class SiteHandler(_Handler):
@@ -189,6 +224,12 @@ class SiteHandler(_Handler):
             self.send(200, PNG_BYTES, "text/html; charset=utf-8")
         elif path == "/image.png":
             self.send(200, PNG_BYTES, "image/png")
+        elif path == "/gallery.html":
+            self.send(200, GALLERY_HTML.encode(), "text/html; charset=utf-8")
+        elif path == "/photos/smeaton.png":
+            self.send(200, SMEATON_PNG, "image/png")
+        elif path == "/photos/not-an-image.png":
+            self.send(200, b"<html><body>not found</body></html>", "text/html")
         elif path == "/bad-utf8.html":
             self.send(200, BAD_UTF8, "text/html; charset=utf-8")
         elif path == "/huge":
@@ -230,7 +271,8 @@ class SiteHandler(_Handler):
         ctype = {".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8"}.get(
             target.suffix, "application/octet-stream"
         )
-        self.send(200, target.read_bytes(), ctype)
+        headers = {"Last-Modified": LAST_MODIFIED} if target.suffix == ".html" else {}
+        self.send(200, target.read_bytes(), ctype, headers)
 
     def huge(self) -> None:
         piece = b"<p>" + b"The lighthouse keeper polished the great lens once more. " * 30 + b"</p>\n"
@@ -329,6 +371,14 @@ CATALOGUE = [
         None,
         "en",
         "eddystone lighthouse lighthouses report board douglass built",
+    ),
+    _entry(
+        "/gallery.html",
+        "Eddystone photographs",
+        "Our gallery collects photographs of the Eddystone lighthouses.",
+        None,
+        "en",
+        "gallery photographs",
     ),
     _entry(
         "/tides.html",

@@ -1,6 +1,7 @@
 """Perplexity's newer chat fields against a real server: the search classifier, ``search_type`` and
-``stream_mode: "concise"`` are honoured; ``return_images`` and ``user_location`` are refused naming the
-field, never accepted and ignored."""
+``stream_mode: "concise"`` are honoured; ``return_images`` and ``user_location`` on a model that searches
+the local index are refused naming the field, never accepted and ignored (the web's are in
+test_sources_location_images.py)."""
 
 from __future__ import annotations
 
@@ -44,12 +45,13 @@ def test_search_type_sets_the_effort(api: Api) -> None:
 @pytest.mark.parametrize(
     ("fields", "param", "words"),
     [
-        ({"return_images": True}, "return_images", "image results are not supported"),
-        ({"image_domain_filter": ["example.com"]}, "image_domain_filter", "image results are not supported"),
+        # sonar searches the local index: no images to return, no provider to give a location to
+        ({"return_images": True}, "return_images", "searches the local index"),
+        ({"image_domain_filter": ["example.com"]}, "image_domain_filter", "set return_images to true"),
         (
             {"web_search_options": {"user_location": {"country": "FR"}}},
             "web_search_options.user_location",
-            "not given a location",
+            "searches the local index",
         ),
         ({"search_type": "deep"}, "search_type", "'fast', 'pro' or 'auto'"),
     ],

@@ -244,10 +244,16 @@ def test_agent_path_web_search_tool_and_instructions(rapi: Api) -> None:
     ("extra", "status", "param", "words"),
     [
         ({"user": "u1"}, 400, "user", "unknown parameter"),
-        (
+        (  # sonar searches the local index, where a location changes nothing
             {"tools": [{"type": "web_search", "user_location": {"country": "FR"}}]},
             400,
             "tools.0.user_location",
+            "searches the local index",
+        ),
+        (
+            {"tools": [{"type": "web_search", "user_location": {"country": "FR", "zip": "75001"}}]},
+            400,
+            "tools.0.user_location.zip",
             "unknown parameter",
         ),
         ({"tools": [{"type": "function", "name": "f"}]}, 400, "tools.0.type", "web_search"),

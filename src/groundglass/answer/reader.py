@@ -40,7 +40,7 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urldefrag, urljoin, urlsplit
@@ -49,8 +49,10 @@ import httpx
 
 from groundglass.answer.index.documents import Document, Section
 from groundglass.answer.index.extract import SkipFile, html_document, pdf_document, text_document
+from groundglass.answer.modified import last_updated
 from groundglass.answer.netguard import BlockedAddressError, Policy, blocked_cause, guarded_async_client
 from groundglass.answer.search.disk_cache import DiskCache
+from groundglass.answer.search.images import PageImage, page_images
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
 
@@ -127,6 +129,7 @@ class FetchedPage:
     redirects: int
     content_language: str | None
     seconds: float
+    last_modified: str | None = None  # the Last-Modified header, as sent
 
 
 @dataclass
@@ -138,6 +141,8 @@ class ReadPage:
     declared_language: str | None  # <html lang> or Content-Language
     replaced_bytes: int  # invalid bytes turned into U+FFFD while decoding
     seconds: float
+    last_updated: str | None = None  # ISO date the page last changed, when it says (modified.py)
+    images: list[PageImage] = field(default_factory=list)  # with find_images: what the page shows
 
     @property
     def title(self) -> str:
@@ -306,8 +311,10 @@ class PageReader:
         *,
         detect_language: bool = False,
         extract_cache: DiskCache | None = None,
+        find_images: bool = False,
     ) -> None:
         self.settings = settings
+        self.find_images = find_images
         self.extract_cache = extract_cache
         self.detect_language = detect_language
         self.policy = Policy(settings.allow_private, settings.allowed_networks)
@@ -431,6 +438,7 @@ class PageReader:
             redirects=redirects,
             content_language=response.headers.get("content-language"),
             seconds=0.0,
+            last_modified=response.headers.get("last-modified"),
         )
 
     async def fetch_binary(self, url: str, media_types: Collection[str], max_bytes: int) -> FetchedPage:
@@ -486,9 +494,14 @@ class PageReader:
     async def read(self, url: str) -> ReadPage:
         page = await self.fetch(url)
         try:
-            return await asyncio.to_thread(self._extract_cached, page)
+            read = await asyncio.to_thread(self._extract_cached, page)
         except SkipFile as exc:
             raise ReadError("unreadable", str(exc)) from exc
+        html = read.document.kind == "html" or page.content_type in HTML_TYPES
+        read.last_updated = last_updated(page.data, page.last_modified, html=html)
+        if self.find_images and html:
+            read.images = await asyncio.to_thread(page_images, page.data, page.final_url, read.title)
+        return read
 
     def _extract_cached(self, page: FetchedPage) -> ReadPage:
         if self.extract_cache is None:

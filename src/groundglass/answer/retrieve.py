@@ -46,6 +46,14 @@ class Found:
     reports: list[SearchReport] = field(default_factory=list)  # web: one per query
     error: str | None = None  # why nothing was found, when nothing was
 
+    def images(self) -> list[dict[str, Any]]:
+        """return_images: each query's best images, in query order, without repeats."""
+        out: dict[str, dict[str, Any]] = {}
+        for r in self.reports:
+            for im in r.images:
+                out.setdefault(im["image_url"], im)
+        return list(out.values())
+
     def report(self) -> dict[str, Any] | None:
         """The web search report for the answer's metadata (None for the local index)."""
         if not self.reports:
@@ -57,6 +65,9 @@ class Found:
             "context_size": first.context_size,
             "providers_used": used,
             "providers_failed": failed,
+            # which provider was given which parts of the asker's location (user_location)
+            "location_used_by": {p: f for r in self.reports for p, f in r.location_used_by.items()},
+            "images": self.images(),
             "error": self.error,
             "queries": [r.as_dict() for r in self.reports],
         }

@@ -23,13 +23,19 @@ class Source:
     doc_id: str = ""
     chunk_id: str = ""
     snippet: str = ""  # short excerpt for display
+    source: str = "index"  # where it was found: index (the local index) | web (a search provider's result)
+    # when the page last changed (ISO date): its Last-Modified header or modified-time metadata; None
+    # when the page does not say (never guessed from the publication date)
+    last_updated: str | None = None
 
     def search_result(self) -> dict[str, Any]:
         return {
             "title": self.title,
             "url": self.url,
             "date": self.date,
+            "last_updated": self.last_updated,
             "snippet": self.snippet or self.text[:300],
+            "source": self.source,
             "score": round(self.score, 4),
         }
 

@@ -11,6 +11,8 @@ A preset's ``search`` says where sources come from: ``index`` (the local index, 
 request passes its ``search_context_size`` (or the preset's) on to the engine, whose
 ``search.context_sizes`` say how many pages are read. The request's filters,
 narrowed by its ``search_mode`` (:mod:`groundglass.server.search_modes`), hold in both places.
+``web_search_options.user_location`` rides with the filters to the web search providers that take
+it (:mod:`groundglass.server.location` refuses one that none would use).
 ``search_type`` sets the reasoning effort (``fast``: minimal, ``pro``: medium); with
 ``enable_search_classifier`` or ``search_type: "auto"`` a request that needs no sources (chit-chat,
 arithmetic, rewriting the text it gives: :mod:`groundglass.server.search_classifier`) is answered
@@ -36,7 +38,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -47,12 +49,16 @@ from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
 from groundglass.server.errors import APIError
 from groundglass.server.filters import build_filters
+from groundglass.server.location import check_location
+from groundglass.server.regex_format import plain_answers, regex_schema
 from groundglass.server.schemas import SEARCH_TYPE_EFFORT
 from groundglass.server.search_classifier import depth, needs_search
 from groundglass.server.search_modes import narrow_to_mode
 
 if TYPE_CHECKING:
     from groundglass.answer.engine import Engine
+    from groundglass.answer.search.filters import SearchFilters
+    from groundglass.answer.search.images import ImageFilters
     from groundglass.answer.vision import ImageInput
     from groundglass.config import ModelPreset, Settings
     from groundglass.server.metrics import Metrics
@@ -72,6 +78,8 @@ class Plan:
     context_tokens: int
     ask: AskRequest
     related_questions: bool
+    plain_string: bool = False  # response_format regex: the answer's JSON string is given as the string
+    return_images: bool = False
 
     @property
     def engine_key(self) -> tuple[str, int]:
@@ -140,7 +148,7 @@ class Answerer:
             disable_search=body.disable_search or not _search_needed(body),
             top_k=top_k,
             search=search,
-            search_filters=narrow_to_mode(build_filters(body), body.search_mode, s.server.search_modes),
+            search_filters=self._filters(body, search),
             search_context_size=size if search == "web" else None,
             images=images,
             reasoning_effort=_effort(body),  # None: the preset's (effort.default_effort)
@@ -155,7 +163,22 @@ class Answerer:
             context_tokens=context_tokens,
             ask=ask,
             related_questions=body.return_related_questions,
+            plain_string=body.response_format is not None and body.response_format.type == "regex",
+            return_images=body.return_images,
         )
+
+    def _filters(self, body: ChatRequest, search: str) -> SearchFilters:
+        """The request's filters, narrowed by its ``search_mode``, carrying its ``user_location`` (checked
+        against the providers: a location nothing would use is a 400)."""
+        s = self.settings
+        filters = narrow_to_mode(build_filters(body), body.search_mode, s.server.search_modes)
+        filters = replace(filters, images=_image_filters(body, search))
+        where = body.web_search_options.user_location if body.web_search_options else None
+        if where is None:
+            return filters
+        location = where.location()
+        check_location(s, location, search=search, param="web_search_options.user_location")
+        return replace(filters, location=location)
 
     def _check_context(self, messages: list[Message]) -> None:
         """Refuse conversations that cannot fit the model's context window (a cheap upper bound)."""
@@ -223,7 +246,8 @@ class Answerer:
         plan.ask.cancel = cancel
         engine = self.engine(plan)
         try:
-            return await anyio.to_thread.run_sync(engine.stream, plan.ask)
+            stream = await anyio.to_thread.run_sync(engine.stream, plan.ask)
+            return plain_answers(stream) if plan.plain_string else stream
         except GroundglassError as exc:  # images are decoded (URLs fetched) here: a bad one is a 400
             param = exc.param or ("image_url" if exc.code == "invalid_image" else None)
             raise APIError(exc.status, str(exc), code=exc.code, param=param) from exc
@@ -376,6 +400,38 @@ def _images(body: ChatRequest) -> list[ImageInput]:
     return images
 
 
+def _image_filters(body: ChatRequest, search: str) -> ImageFilters | None:
+    """``return_images``' filters (None when no images are asked for). Images come from the web pages
+    read, so a request that searches the local index, or image filters without ``return_images``,
+    are refused."""
+    from groundglass.answer.search.images import ImageFilters
+
+    if not body.return_images:
+        given = [n for n in ("image_domain_filter", "image_format_filter") if getattr(body, n)]
+        if given:
+            raise APIError(
+                400,
+                f"{given[0]} filters the images return_images asks for: set return_images to true, "
+                "or leave it out",
+                code="invalid_value",
+                param=given[0],
+            )
+        return None
+    if search != "web":
+        raise APIError(
+            400,
+            "return_images returns the images of the web pages read, and this request searches the "
+            'local index, whose documents keep no images: send "search": "web" (or use a model whose '
+            "search is web), or leave return_images out",
+            code="unsupported_parameter",
+            param="return_images",
+        )
+    try:
+        return ImageFilters.build(body.image_domain_filter, body.image_format_filter)
+    except GroundglassError as exc:
+        raise APIError(400, str(exc), code="invalid_value", param=exc.param) from exc
+
+
 def _question(body: ChatRequest) -> str:
     return next((m.text() for m in reversed(body.messages) if m.role == "user"), "")
 
@@ -397,8 +453,11 @@ def _effort(body: ChatRequest) -> str | None:
 
 
 def _response_schema(body: ChatRequest) -> dict[str, Any] | None:
-    """The JSON schema the answer must follow (``response_format`` of type ``json_schema``), or None."""
+    """The JSON schema the answer must follow (``response_format`` of type ``json_schema``, or ``regex``
+    as a string schema: :mod:`groundglass.server.regex_format`), or None."""
     fmt = body.response_format
+    if fmt is not None and fmt.type == "regex" and fmt.regex is not None:
+        return regex_schema(fmt.regex.regex)
     if fmt is None or fmt.type != "json_schema" or fmt.json_schema is None:
         return None
     return fmt.json_schema.json_schema_

@@ -1,4 +1,4 @@
-"""``POST /chat/completions`` (also under ``/v1``) and ``GET /v1/models``.
+"""``POST /chat/completions`` (also under ``/v1``), and the answer presets ``GET /v1/models`` lists.
 
 Non-streaming: one ``chat.completion`` object. Streaming (``"stream": true``): server-sent events in
 OpenAI's ``chat.completion.chunk`` format::
@@ -8,7 +8,7 @@ OpenAI's ``chat.completion.chunk`` format::
     data: {search_results + citations as soon as retrieval is done}
     data: {one chunk per piece of text}
     data: {last chunk: finish_reason, citations, search_results, usage (with cost), attribution, declined
-           [, visual_facts][, search_report (web)][, related_questions][, reasoning]}
+           [, visual_facts][, search_report (web)][, images][, related_questions][, reasoning]}
     data: [DONE]
 
 The first chunk carries ``role: assistant`` and empty content. The response starts (its status line
@@ -45,7 +45,7 @@ from groundglass.log import get_logger
 from groundglass.server.answer_service import complete, token_counter
 from groundglass.server.answering import Plan, engine_failure
 from groundglass.server.auth import Principal
-from groundglass.server.completions import chunk, citation_tokens, sources_extra, usage_block
+from groundglass.server.completions import chunk, citation_tokens, images_extra, sources_extra, usage_block
 from groundglass.server.disconnect import ClosingEventSource, cancel_on_disconnect
 from groundglass.server.errors import APIError, error_body
 from groundglass.server.schemas import ChatRequest
@@ -181,8 +181,7 @@ def _final_extra(st: ServerState, plan: Plan, answer: Answer) -> tuple[dict[str,
     }
     if answer.visual_facts:
         extra["visual_facts"] = answer.visual_facts
-    if answer.search_report is not None:
-        extra["search_report"] = answer.search_report
+    extra.update(images_extra(plan, answer))  # images (when asked for) and the search report
     if plan.related_questions:
         extra["related_questions"] = answer.related_questions
     if answer.reasoning is not None:
@@ -277,9 +276,10 @@ def _data(obj: dict[str, Any]) -> dict[str, str]:
     return {"data": json.dumps(obj, ensure_ascii=False)}
 
 
-@router.get("/v1/models", summary="Models this server answers with")
-@router.get("/models", include_in_schema=False)
-async def list_models(request: Request, who: Principal = Depends(caller)) -> dict[str, Any]:
+# The /v1/models routes are fine-tuning's (groundglass.server.finetune.api): they list these answer
+# presets, then the image models, so each path has one operation.
+async def list_models(request: Request, who: Principal) -> dict[str, Any]:
+    """The answer presets as OpenAI model objects."""
     st = state(request)
     created = int(st.started_at)
     data = [
@@ -297,8 +297,8 @@ async def list_models(request: Request, who: Principal = Depends(caller)) -> dic
     return {"object": "list", "data": data}
 
 
-@router.get("/v1/models/{model}", summary="One model")
-async def get_model(model: str, request: Request, who: Principal = Depends(caller)) -> dict[str, Any]:
+async def get_model(model: str, request: Request, who: Principal) -> dict[str, Any]:
+    """One answer preset as an OpenAI model object; 404 when there is none of that name."""
     st = state(request)
     p = st.answerer.presets().get(model)
     if p is None:

@@ -4,7 +4,7 @@ The body is the engine's Perplexity-shaped dict (:func:`groundglass.answer.respo
 with the API's additions: ``model`` is the API model name asked for, each choice carries ``delta``
 beside ``message`` (as Perplexity's own responses do), ``usage`` adds ``search_context_size``,
 ``citation_tokens``, ``reasoning_tokens`` and ``cost`` with its parts, and ``related_questions``
-appears when asked for.
+appears when asked for, as do ``images`` (``return_images``: the images of the pages read).
 
 ``citation_tokens`` counts the tokens of the source text given to the model (it is part of
 ``prompt_tokens``, priced separately only where a plan sets ``citation_per_million``);
@@ -74,7 +74,20 @@ def completion_body(
     body["usage"] = usage
     if plan.related_questions:
         body["related_questions"] = answer.related_questions
+    body.update(images_extra(plan, answer))
     return body
+
+
+def images_extra(plan: Plan, answer: Answer) -> dict[str, Any]:
+    """``images`` (with ``return_images``: ``{image_url, origin_url, title, width, height}`` each, best
+    first), and the search report without them (the engine's report carries them to here)."""
+    out: dict[str, Any] = {}
+    report = answer.search_report
+    if plan.return_images:
+        out["images"] = list((report or {}).get("images", []))
+    if report is not None:
+        out["search_report"] = {k: v for k, v in report.items() if k != "images"}
+    return out
 
 
 def chunk(

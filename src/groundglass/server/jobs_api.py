@@ -21,9 +21,10 @@ Jobs and files belong to the caller's project (admin keys and the open mode see 
 from __future__ import annotations
 
 import json
+import mimetypes
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
@@ -102,10 +103,9 @@ async def get_async(request_id: str, request: Request, who: Principal = Depends(
 # --- OpenAI files ----------------------------------------------------------------------------------
 
 
-@router.post("/v1/files", tags=["files"], summary="Upload a JSONL batch input file")
-async def upload_file(
-    request: Request, file: UploadFile = File(...), purpose: str = Form(...), who: Principal = Depends(caller)
-) -> Any:
+async def upload_batch_file(request: Request, file: UploadFile, purpose: str, who: Principal) -> Any:
+    """A JSONL batch input upload. The one ``POST /v1/files`` route is fine-tuning's (it takes several
+    photos too) and hands every other purpose here, so that the path has one operation."""
     st = state(request)
     if purpose != "batch":
         raise APIError(
@@ -145,7 +145,17 @@ async def file_content(file_id: str, request: Request, who: Principal = Depends(
     f = await run_in_threadpool(state(request).files.get_file, who, file_id, content=True)
     if f is None:
         raise APIError(404, f"no file {file_id!r}", code="file_not_found", param="file_id")
-    return Response(f["content"], media_type="application/jsonl")
+    return Response(f["content"], media_type=content_type(f["filename"], f["content"]))
+
+
+def content_type(filename: str, content: bytes) -> str:
+    """A stored file's media type: a zip (fine-tuning photos) by its bytes, JSONL (batch input, output
+    and errors) by its name, else what the name says, else bytes."""
+    if content.startswith(b"PK\x03\x04"):
+        return "application/zip"
+    if filename.endswith(".jsonl"):
+        return "application/jsonl"
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
 
 
 @router.delete("/v1/files/{file_id}", tags=["files"], summary="Delete a file")

@@ -3,7 +3,7 @@ Perplexity's Agent API additions (``preset``, the web search tool's ``filters``)
 
 Unlike the chat body, which accepts and ignores vendor extras as OpenAI-compatible servers do, every
 model here forbids fields it does not know: a field this server cannot honour is a 400 naming it
-(``unknown parameter 'tools.0.user_location'``), never silently dropped. What is accepted:
+(``unknown parameter 'tools.0.foo'``), never silently dropped. What is accepted:
 
 - ``input``: a string, or message items (``{"role", "content"}``, ``type: "message"`` optional) whose
   content is a string or ``input_text`` / ``input_image`` / ``output_text`` parts (the last so that a
@@ -12,8 +12,9 @@ model here forbids fields it does not know: a field this server cannot honour is
   ``high``: the reasoning effort, ``fast`` being ``minimal``); ``reasoning.effort``;
 - ``instructions`` (a system message for this response only, as in OpenAI's API);
 - ``tools``: ``[{"type": "web_search", "filters": {...chat's filter fields...},
-  "search_context_size": ...}]``; left out, the model searches as configured; ``[]`` answers without
-  searching;
+  "search_context_size": ..., "user_location": {...}}]`` (OpenAI's ``{"type": "approximate", ...}``
+  or Perplexity's flat location, as chat's ``web_search_options.user_location``); left out, the
+  model searches as configured; ``[]`` answers without searching;
 - ``text.format`` (OpenAI's ``json_schema`` or ``text``) or ``response_format`` (Perplexity's): an
   answer that is JSON following the schema, as the chat API's ``response_format`` gives;
 - ``max_output_tokens``, ``temperature``, ``top_p``, ``stream``, ``store``, ``metadata`` and
@@ -26,7 +27,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from groundglass.server.schemas import ContextSize, Recency
+from groundglass.server.schemas import ContextSize, Recency, UserLocation
 
 # Perplexity's presets as reasoning efforts: how much work a question gets.
 PRESET_EFFORT = {"fast": "minimal", "low": "low", "medium": "medium", "high": "high"}
@@ -93,6 +94,7 @@ class WebSearchTool(_Strict):
     type: Literal["web_search", "web_search_preview"]
     filters: WebSearchFilters | None = None
     search_context_size: ContextSize | None = None
+    user_location: UserLocation | None = None  # chat's web_search_options.user_location
 
 
 class TextFormatJSONSchema(_Strict):

@@ -134,8 +134,13 @@ def chat_request(body: ResponsesRequest, model: str, earlier: list[Message]) -> 
         chat["disable_search"] = True
     tool = body.tools[0] if body.tools else None
     if tool is not None:
+        options: dict[str, Any] = {}
         if tool.search_context_size:
-            chat["web_search_options"] = {"search_context_size": tool.search_context_size}
+            options["search_context_size"] = tool.search_context_size
+        if tool.user_location is not None:
+            options["user_location"] = tool.user_location.model_dump(exclude_none=True)
+        if options:
+            chat["web_search_options"] = options
         if tool.filters is not None:
             f = tool.filters.model_dump(exclude_none=True)
             domains = [*f.pop("search_domain_filter", []), *f.pop("allowed_domains", [])]
@@ -178,7 +183,14 @@ class ResponsesService:
                 )
         history = earlier.messages if earlier else []
         model = api_model(self.st, body)
-        plan = self.st.answerer.plan(chat_request(body, model, history))
+        try:
+            plan = self.st.answerer.plan(chat_request(body, model, history))
+        except APIError as exc:  # the location is checked as chat's field: name the tool's
+            chat_name = "web_search_options.user_location"
+            if exc.param and exc.param.startswith(chat_name):
+                exc.param = "tools.0.user_location" + exc.param.removeprefix(chat_name)
+                exc.message = exc.message.replace(chat_name, "tools[0].user_location")
+            raise
         prior = earlier.sources[:MAX_PRIOR_SOURCES] if earlier else []
         plan.ask.prior_sources = prior
         rid = new_response_id()

@@ -3,9 +3,14 @@
 Known fields are checked strictly (type, range, allowed values), so a bad value is a 400 naming the
 parameter. Fields this server does not know are accepted and ignored, as OpenAI-compatible servers
 do, because clients send vendor extras (``user``, ``seed``, ``stream_options``...). Perplexity's own
-fields that this server cannot honour yet (``return_images`` and the image filters,
-``web_search_options.user_location``) are refused with a 400 naming them:
-a client that asks for them is told, not silently given less.
+fields that this server cannot honour in a request are refused with a 400 naming them (``user_location``
+or ``return_images`` for a request that searches the local index): a client that asks for them is
+told, not silently given less.
+
+``web_search_options.user_location`` takes Perplexity's flat shape (``country``, ``region``, ``city``,
+``latitude``, ``longitude``) and OpenAI's (``{"type": "approximate", "approximate": {...}}``, which
+adds ``timezone``); its keys are checked strictly, since an unknown one would be ignored. Where it
+can be honoured is decided against the configured providers (:mod:`groundglass.server.location`).
 
 Date filters use Perplexity's format, ``%m/%d/%Y`` (``3/1/2025``); ``YYYY-MM-DD`` is accepted too.
 Their values are checked where they are used, by the search layer's filters (one implementation).
@@ -21,6 +26,8 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+from groundglass.answer.search.filters import Location
 
 ContextSize = Literal["low", "medium", "high"]
 SEARCH_TYPE_EFFORT = {"fast": "minimal", "pro": "medium"}  # Perplexity's search types as reasoning efforts
@@ -124,30 +131,72 @@ class JSONSchemaSpec(_Body):
     strict: bool | None = None
 
 
+class RegexSpec(_Body):
+    regex: str  # the pattern the whole answer must match (checked in groundglass.server.regex_format)
+
+
 class ResponseFormat(_Body):
-    type: Literal["text", "json_schema"]
+    type: Literal["text", "json_schema", "regex"]
     json_schema: JSONSchemaSpec | None = None
+    regex: RegexSpec | None = None
 
     @model_validator(mode="after")
     def _needs_schema(self) -> ResponseFormat:
         if self.type == "json_schema" and self.json_schema is None:
             raise ValueError("response_format of type json_schema needs a json_schema object with a schema")
+        if self.type == "regex" and self.regex is None:
+            raise ValueError('response_format of type regex needs {"regex": {"regex": "PATTERN"}}')
         return self
+
+
+class UserLocation(BaseModel):
+    """Where the asker is; every part optional. Unknown keys are refused (they would be ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["approximate"] | None = None  # OpenAI's shape: the parts are in ``approximate``
+    country: str | None = None  # ISO 3166-1 alpha-2
+    region: str | None = Field(None, min_length=1, max_length=100)
+    city: str | None = Field(None, min_length=1, max_length=100)
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    timezone: str | None = Field(None, min_length=1, max_length=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flatten(cls, data: Any) -> Any:
+        """OpenAI's ``{"type": "approximate", "approximate": {...}}`` as the flat shape."""
+        if isinstance(data, dict) and isinstance(data.get("approximate"), dict):
+            return {**{k: v for k, v in data.items() if k != "approximate"}, **data["approximate"]}
+        return data
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is not None and not _COUNTRY.match(value):
+            raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (like US or FR)")
+        return value.upper() if value else value
+
+    @model_validator(mode="after")
+    def _together(self) -> UserLocation:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give latitude and longitude together, or neither")
+        return self
+
+    def location(self) -> Location:
+        return Location(
+            country=self.country,
+            region=self.region,
+            city=self.city,
+            latitude=self.latitude,
+            longitude=self.longitude,
+            timezone=self.timezone,
+        )
 
 
 class WebSearchOptions(_Body):
     search_context_size: ContextSize | None = None
-    user_location: Any = None  # refused below: no search provider here is given a location yet
-
-    @field_validator("user_location")
-    @classmethod
-    def _no_location(cls, value: Any) -> Any:
-        if value is not None:
-            raise ValueError(
-                "user_location is not supported here: the search providers are not given a "
-                "location; leave it out (put the place in the question instead)"
-            )
-        return value
+    user_location: UserLocation | None = None
 
 
 class ChatRequest(FilterFields):
@@ -165,8 +214,9 @@ class ChatRequest(FilterFields):
     # narrows the sources to server.search_modes[mode]'s domains (groundglass.server.search_modes)
     search_mode: Literal["web", "academic", "sec"] | None = None
     return_related_questions: bool = False
-    return_images: bool = False  # true is refused below (no image URLs are kept from the pages read)
-    image_domain_filter: list[str] | None = None  # refused below, with return_images
+    # the images of the web pages read (groundglass.answer.search.images), filtered by domain and format
+    return_images: bool = False
+    image_domain_filter: list[str] | None = None
     image_format_filter: list[str] | None = None
     disable_search: bool = False
     # skip the search for requests that need no sources (chit-chat, arithmetic, rewriting given text)
@@ -189,16 +239,6 @@ class ChatRequest(FilterFields):
     def _stop(cls, value: str | list[str] | None) -> str | list[str] | None:
         if isinstance(value, list) and len(value) > 4:
             raise ValueError(f"at most 4 stop sequences, got {len(value)}")
-        return value
-
-    @field_validator("return_images", "image_domain_filter", "image_format_filter")
-    @classmethod
-    def _no_images(cls, value: Any) -> Any:
-        if value:
-            raise ValueError(
-                "image results are not supported yet: the page reader keeps no image URLs, so "
-                "there are none to return; leave return_images and the image filters out"
-            )
         return value
 
     @model_validator(mode="after")

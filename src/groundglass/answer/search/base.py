@@ -1,6 +1,8 @@
 """The small interface every search provider implements, and the result type they all return.
 
-A provider is an object with a ``name``, a ``configured()`` check and one coroutine::
+A provider is an object with a ``name``, the parts of the asker's location it passes on
+(``location_fields``, names of :class:`~groundglass.answer.search.filters.Location`'s fields), a
+``configured()`` check and one coroutine::
 
     async def search(self, query: str, filters: SearchFilters, max_results: int) -> list[SearchResult]
 
@@ -69,6 +71,7 @@ class ProviderError(Exception):
 
 class SearchProvider(Protocol):
     name: str
+    location_fields: tuple[str, ...]
 
     def configured(self) -> str | None:
         """None when the provider can run; otherwise what is missing and how to fix it."""

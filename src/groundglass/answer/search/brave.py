@@ -1,8 +1,9 @@
 """Brave Search API: ``GET {base_url}/web/search`` with the ``X-Subscription-Token`` header.
 
 Brave understands ``freshness`` (pd/pw/pm/py, or ``YYYY-MM-DDtoYYYY-MM-DD``) and ``search_lang``;
-domain filters are ours. Results carry ``page_age`` (ISO date-time) or a human ``age``, and often
-a ``language``.
+domain filters are ours. It takes the whole asker's location: ``country`` as a parameter (over
+``search.brave.country``), the rest as its ``X-Loc-*`` headers. Results carry ``page_age`` (ISO
+date-time) or a human ``age``, and often a ``language``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,20 @@ from groundglass.config import BraveSettings
 _FRESHNESS = {"hour": "pd", "day": "pd", "week": "pw", "month": "pm", "year": "py"}
 
 
+# the asker's location as Brave's headers (its "local" results use them)
+_LOCATION_HEADERS = {
+    "country": "X-Loc-Country",
+    "region": "X-Loc-State-Name",
+    "city": "X-Loc-City",
+    "latitude": "X-Loc-Lat",
+    "longitude": "X-Loc-Long",
+    "timezone": "X-Loc-Timezone",
+}
+
+
 class BraveProvider:
     name = "brave"
+    location_fields = tuple(_LOCATION_HEADERS)
 
     def __init__(self, settings: BraveSettings, client: httpx.AsyncClient, timeout_s: float) -> None:
         self.settings = settings
@@ -45,13 +58,29 @@ class BraveProvider:
             params["freshness"] = _FRESHNESS[filters.recency]
         if filters.languages:
             params["search_lang"] = filters.languages[0]
-        if self.settings.country:
-            params["country"] = self.settings.country
+        country = filters.location.country if filters.location else None
+        if country or self.settings.country:
+            params["country"] = country or self.settings.country
         return params
+
+    @staticmethod
+    def location_headers(filters: SearchFilters) -> dict[str, str]:
+        where = filters.location
+        if where is None:
+            return {}
+        return {
+            header: str(getattr(where, f))
+            for f, header in _LOCATION_HEADERS.items()
+            if getattr(where, f) is not None
+        }
 
     async def search(self, query: str, filters: SearchFilters, max_results: int) -> list[SearchResult]:
         url = self.settings.base_url.rstrip("/") + "/web/search"
-        headers = {"X-Subscription-Token": self.settings.key(), "Accept": "application/json"}
+        headers = {
+            "X-Subscription-Token": self.settings.key(),
+            "Accept": "application/json",
+            **self.location_headers(filters),
+        }
         data = await get_json(
             self.client,
             self.name,

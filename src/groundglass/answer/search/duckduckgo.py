@@ -7,6 +7,7 @@ engine's ``search_url`` comes from ``search.duckduckgo.base_url`` so tests and m
 elsewhere. ddgs is synchronous, so the call runs in a worker thread.
 
 DuckDuckGo knows a time limit (d/w/m/y) and a region; domains, exact dates and languages are ours.
+The asker's country (``user_location``) sets the region over ``search.duckduckgo.region``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from groundglass.answer.search.base import ProviderError, SearchResult
 from groundglass.answer.search.filters import SearchFilters
+from groundglass.answer.search.location import country_locale
 from groundglass.config import DuckDuckGoSettings
 
 _TIMELIMIT = {"hour": "d", "day": "d", "week": "w", "month": "m", "year": "y"}
@@ -24,6 +26,7 @@ _TIMELIMIT = {"hour": "d", "day": "d", "week": "w", "month": "m", "year": "y"}
 
 class DuckDuckGoProvider:
     name = "duckduckgo"
+    location_fields = ("country",)
 
     def __init__(self, settings: DuckDuckGoSettings, timeout_s: float) -> None:
         self.settings = settings
@@ -54,7 +57,7 @@ class DuckDuckGoProvider:
         engine.search_url = self.settings.base_url
         payload = engine.build_payload(
             query=query,
-            region=self.settings.region,
+            region=region(filters) or self.settings.region,
             safesearch=self.settings.safesearch,
             timelimit=_TIMELIMIT.get(filters.recency or ""),
             page=1,
@@ -72,6 +75,17 @@ class DuckDuckGoProvider:
         if status != 200:
             raise ProviderError("http_error", f"duckduckgo: HTTP {status}")
         return parse_html(response.text, engine)[:max_results]
+
+
+def region(filters: SearchFilters) -> str | None:
+    """The asker's country as DuckDuckGo's region code (``ch-fr``: country, then language; the United
+    Kingdom is ``uk``), or None."""
+    country = filters.location.country if filters.location else None
+    locale = country_locale(country, filters.languages) if country else None
+    if locale is None:
+        return None
+    language, code = locale.split("-", 1)
+    return f"{'uk' if code == 'GB' else code.lower()}-{language}"
 
 
 def parse_html(html_text: str, engine: Any = None) -> list[SearchResult]:

@@ -41,6 +41,7 @@ class ProviderAttempt:
     kind: str = ""  # ProviderError kind: rate_limited, timeout, malformed, http_error, ...
     results: int = 0
     seconds: float = 0.0
+    location: list[str] = field(default_factory=list)  # the parts of the asker's location it was given
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,6 +64,11 @@ class Failover:
         attempts: list[ProviderAttempt] = []
         ready: list[tuple[SearchProvider, str]] = []
         filter_key = filters.as_key()
+        asked = filters.location.given() if filters.location else ()
+
+        def used(provider: SearchProvider) -> list[str]:
+            return [f for f in asked if f in provider.location_fields]
+
         for provider in self.providers:
             missing = provider.configured()
             if missing:
@@ -79,7 +85,9 @@ class Failover:
         for provider, key in ready:
             hit = await asyncio.to_thread(self.cache.get, key)
             if hit:
-                attempts.append(ProviderAttempt(provider.name, "cached", results=len(hit)))
+                attempts.append(
+                    ProviderAttempt(provider.name, "cached", results=len(hit), location=used(provider))
+                )
                 return FailoverResult(provider.name, hit, attempts, cached=True)
 
         for provider, key in ready:
@@ -89,7 +97,12 @@ class Failover:
             except ProviderError as exc:
                 attempts.append(
                     ProviderAttempt(
-                        provider.name, "failed", exc.message, kind=exc.kind, seconds=_since(started)
+                        provider.name,
+                        "failed",
+                        exc.message,
+                        kind=exc.kind,
+                        seconds=_since(started),
+                        location=used(provider),
                     )
                 )
                 log.info("search_provider_failed", provider=provider.name, kind=exc.kind, detail=exc.message)
@@ -118,7 +131,13 @@ class Failover:
                 )
                 continue
             attempts.append(
-                ProviderAttempt(provider.name, "ok", results=len(results), seconds=_since(started))
+                ProviderAttempt(
+                    provider.name,
+                    "ok",
+                    results=len(results),
+                    seconds=_since(started),
+                    location=used(provider),
+                )
             )
             await asyncio.to_thread(self.cache.put, key, provider.name, query, results)
             return FailoverResult(provider.name, results, attempts)

@@ -6,6 +6,10 @@
 - recency: ``hour``, ``day``, ``week``, ``month``, ``year`` back from now.
 - ``after`` / ``before``: publication dates (``YYYY-MM-DD`` or Perplexity's ``M/D/YYYY``), inclusive.
 - languages: ISO 639-1 codes; a page passes when its language is one of them.
+- location: where the asker is (Perplexity's ``user_location``). Not a filter: it rides here because
+  it travels the same way, to every provider, and changes what a provider answers (so it is part of
+  the cache key). Each provider passes on the parts it takes (``location_fields``) and ignores the
+  rest; the failover records which provider used which parts.
 
 A date is the page's own publication date when the reader finds one, else the provider's. A date
 known only to the day counts as the whole day, so ``hour`` lets today's pages through. Results with
@@ -22,11 +26,14 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from groundglass.domains import normalize_domain
 from groundglass.errors import GroundglassError
+
+if TYPE_CHECKING:
+    from groundglass.answer.search.images import ImageFilters
 
 RECENCY: dict[str, timedelta] = {
     "hour": timedelta(hours=1),
@@ -135,6 +142,24 @@ def _matches(host: str, domain: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Location:
+    """Where the asker is. Every part is optional; ``country`` is an ISO 3166-1 alpha-2 code."""
+
+    country: str | None = None
+    region: str | None = None  # a state or province, as a name ("California") or code
+    city: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    timezone: str | None = None  # IANA, e.g. "America/Los_Angeles"
+
+    FIELDS = ("country", "region", "city", "latitude", "longitude", "timezone")
+
+    def given(self) -> tuple[str, ...]:
+        """The names of the parts that are set."""
+        return tuple(f for f in self.FIELDS if getattr(self, f) is not None)
+
+
+@dataclass(frozen=True)
 class SearchFilters:
     allow_domains: tuple[str, ...] = ()
     deny_domains: tuple[str, ...] = ()
@@ -142,6 +167,10 @@ class SearchFilters:
     after: date | None = None
     before: date | None = None
     languages: tuple[str, ...] = ()
+    location: Location | None = None
+    # return_images: the images of the pages read, filtered so (None: no images); not in the cache key,
+    # since providers answer the same either way
+    images: ImageFilters | None = None
 
     @classmethod
     def build(
@@ -217,6 +246,12 @@ class SearchFilters:
             "after": self.after.isoformat() if self.after else None,
             "before": self.before.isoformat() if self.before else None,
             "languages": sorted(self.languages),
+            # only when set, so that the keys of searches without a location stay what they were
+            **(
+                {"location": {f: getattr(self.location, f) for f in self.location.given()}}
+                if self.location
+                else {}
+            ),
         }
 
     def window(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:

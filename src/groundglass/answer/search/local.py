@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 class LocalProvider:
     name = "local"
+    location_fields: tuple[str, ...] = ()  # documents have no place to prefer
 
     def __init__(self, settings: Any, timeout_s: float) -> None:
         self.settings = settings

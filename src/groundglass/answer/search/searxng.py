@@ -2,7 +2,8 @@
 
 The instance must list ``json`` under ``search.formats`` in its settings.yml (otherwise it answers
 403, reported as such). SearXNG knows ``time_range`` day/month/year (and week on recent versions)
-and one ``language``; domain and exact date filters are left to us.
+and one ``language``; domain and exact date filters are left to us. Of the asker's location it takes
+the country, as the region of its ``language`` locale (``fr-CH``: see :mod:`.location`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import httpx
 
 from groundglass.answer.search.base import SearchResult, get_json, parse_result_items
 from groundglass.answer.search.filters import SearchFilters
+from groundglass.answer.search.location import country_locale
 from groundglass.config import SearxngSettings
 
 _TIME_RANGE = {"hour": "day", "day": "day", "week": "week", "month": "month", "year": "year"}
@@ -20,6 +22,7 @@ _TIME_RANGE = {"hour": "day", "day": "day", "week": "week", "month": "month", "y
 
 class SearxngProvider:
     name = "searxng"
+    location_fields = ("country",)
 
     def __init__(self, settings: SearxngSettings, client: httpx.AsyncClient, timeout_s: float) -> None:
         self.settings = settings
@@ -44,6 +47,10 @@ class SearxngProvider:
             params["time_range"] = _TIME_RANGE[filters.recency]
         if filters.languages:
             params["language"] = filters.languages[0]
+        country = filters.location.country if filters.location else None
+        locale = country_locale(country, filters.languages) if country else None
+        if locale:
+            params["language"] = locale
         return params
 
     async def search(self, query: str, filters: SearchFilters, max_results: int) -> list[SearchResult]:

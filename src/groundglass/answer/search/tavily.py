@@ -1,8 +1,9 @@
 """Tavily: ``POST {base_url}/search`` with a JSON body and ``Authorization: Bearer KEY``.
 
 Tavily understands domain lists, ``time_range`` and ``start_date``/``end_date``; we send them and
-check them again. ``content`` is a query-relevant extract of the page, used as the snippet; the page
-itself is read by our reader like any other.
+check them again. Of the asker's location it takes the country, by its English name (``country``,
+which boosts that country's results). ``content`` is a query-relevant extract of the page, used as
+the snippet; the page itself is read by our reader like any other.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import httpx
 
 from groundglass.answer.search.base import SearchResult, get_json, parse_result_items
 from groundglass.answer.search.filters import SearchFilters
+from groundglass.answer.search.location import country_name
 from groundglass.config import TavilySettings
 
 _TIME_RANGE = {"hour": "day", "day": "day", "week": "week", "month": "month", "year": "year"}
@@ -20,6 +22,7 @@ _TIME_RANGE = {"hour": "day", "day": "day", "week": "week", "month": "month", "y
 
 class TavilyProvider:
     name = "tavily"
+    location_fields = ("country",)
 
     def __init__(self, settings: TavilySettings, client: httpx.AsyncClient, timeout_s: float) -> None:
         self.settings = settings
@@ -51,6 +54,10 @@ class TavilyProvider:
             body["start_date"] = filters.after.isoformat()
         if filters.before:
             body["end_date"] = filters.before.isoformat()
+        country = filters.location.country if filters.location else None
+        name = country_name(country) if country else None
+        if name:
+            body["country"] = name.lower()
         return body
 
     async def search(self, query: str, filters: SearchFilters, max_results: int) -> list[SearchResult]:

@@ -42,6 +42,7 @@ from groundglass.answer.search.cache import SearchCache
 from groundglass.answer.search.disk_cache import DiskCache
 from groundglass.answer.search.failover import Failover, FailoverResult, ProviderAttempt, build_providers
 from groundglass.answer.search.filters import SearchFilters, parse_when
+from groundglass.answer.search.images import select_images
 from groundglass.answer.types import Source
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
@@ -53,6 +54,7 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 CACHE_FILE = "search-cache.sqlite3"
+IMAGES_PER_SEARCH = 10  # return_images: the best images of the pages one search read
 _BACKGROUND = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="groundglass-search")
 
 
@@ -72,10 +74,16 @@ class SearchReport:
     failures: list[ReadFailure] = field(default_factory=list)  # results not used, and why
     error: str | None = None  # set when no source is left: why, in one line
     timings: dict[str, float] = field(default_factory=dict)
+    images: list[dict[str, Any]] = field(default_factory=list)  # return_images: best first (images.py)
 
     @property
     def providers_used(self) -> list[str]:
         return [self.provider] if self.provider else []
+
+    @property
+    def location_used_by(self) -> dict[str, list[str]]:
+        """The parts of the asker's location the provider whose results these are was given."""
+        return {a.provider: a.location for a in self.attempts if a.provider == self.provider and a.location}
 
     @property
     def providers_failed(self) -> list[str]:
@@ -84,6 +92,8 @@ class SearchReport:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["providers_used"] = self.providers_used
+        out["location_used_by"] = self.location_used_by
+        del out["images"]  # the answer's own field (Found.report lists them once)
         return out
 
     def summary(self) -> str:
@@ -190,6 +200,7 @@ class WebRetriever:
                     score=r.score or 0.0,
                     date=when.day if when else None,
                     snippet=r.snippet,
+                    source=source_of(r),
                 )
             )
         return out[: max_results or len(out)], report
@@ -277,6 +288,7 @@ class WebRetriever:
                     score=r.score or 0.0,
                     date=r.date,
                     snippet=r.snippet,
+                    source=source_of(r),
                 )
             )
         return out
@@ -312,13 +324,22 @@ class WebRetriever:
 
         texts = DiskCache(self.settings.cache_dir / EXTRACT_CACHE_FILE, EXTRACT_CACHE_ROWS)
         languages = bool(filters.languages)
-        async with PageReader(s.reader, detect_language=languages, extract_cache=texts) as reader:
+        async with PageReader(
+            s.reader, detect_language=languages, extract_cache=texts, find_images=filters.images is not None
+        ) as reader:
             pages, failures = await reader.read_many(
                 [r.url for r in results], want=preset.results, accept=accept
             )
+            if filters.images is not None:
+                looked = time.perf_counter()
+                found = [im for page in pages for im in page.images]
+                chosen = await select_images(reader, found, filters.images, query, IMAGES_PER_SEARCH)
+                report.images = [im.public() for im in chosen]
+                report.timings["images_s"] = _since(looked)
         report.failures.extend(failures)
         report.timings["read_s"] = _since(started)
         docs = []
+        updated = {page.document.uri: page.last_updated for page in pages}
         for page in pages:
             doc = page.document
             if not doc.date:
@@ -331,6 +352,7 @@ class WebRetriever:
                     "final_url": page.final_url,
                     "title": doc.title,
                     "date": doc.date,
+                    "last_updated": page.last_updated,
                     "truncated": page.truncated,
                     "replaced_bytes": page.replaced_bytes,
                     "seconds": page.seconds,
@@ -347,8 +369,15 @@ class WebRetriever:
 
         started = time.perf_counter()
         sources = await asyncio.to_thread(rank_pages, docs, query, self.settings, k, s.max_chunks_per_page)
+        for source in sources:
+            source.source, source.last_updated = "web", updated.get(source.url)
         report.timings["rank_s"] = _since(started)
         return sources
+
+
+def source_of(result: SearchResult) -> str:
+    """``index`` for the local index's passages (the ``local`` provider), else ``web``."""
+    return "index" if result.provider == "local" else "web"
 
 
 def _no_provider(attempts: list[ProviderAttempt]) -> str:

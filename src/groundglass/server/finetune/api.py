@@ -376,7 +376,7 @@ async def upload_file(
 
         if len(file) != 1:
             raise APIError(400, "a batch input is one file", code="invalid_file", param="file")
-        return await jobs_api.upload_file(request, file[0], purpose, who)
+        return await jobs_api.upload_batch_file(request, file[0], purpose, who)
     await request.app.state.gg.limits.admit(who)
     files = [(f.filename or f"photo-{i}", await f.read()) for i, f in enumerate(file)]
     return await photos_upload(request, who, files)
