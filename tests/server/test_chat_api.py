@@ -7,6 +7,7 @@ import time
 
 import httpx
 import openai
+import perplexity
 import pytest
 from perplexity import Perplexity
 from server_helpers import Api, ledger_rows
@@ -242,10 +243,16 @@ def test_perplexity_sdk_search_and_filters(api: Api) -> None:
     assert sec.results == []
 
     before = len(ledger_rows(api.home, endpoint="/search"))
-    client.search.create(query="volcano in Sicily", max_results=2, country="IT")
+    client.search.create(query="volcano in Sicily", max_results=2)
     rows = ledger_rows(api.home, endpoint="/search")
     assert len(rows) == before + 1 and rows[-1]["total_cost"] == pytest.approx(0.005)
     assert rows[-1]["project"] == "acme"
+    # the local index alone takes no country: refused, not ignored (the web's are in
+    # test_sources_location_images.py)
+    with pytest.raises(perplexity.BadRequestError) as info:
+        client.search.create(query="volcano in Sicily", max_results=2, country="IT")
+    error = info.value.body["error"] if isinstance(info.value.body, dict) else {}
+    assert error["param"] == "country" and "none of the search providers here (local)" in error["message"]
 
 
 HI = {"model": "sonar", "messages": [{"role": "user", "content": "hi"}]}

@@ -51,11 +51,12 @@ def check_location(settings: Settings, location: Location, *, search: str, param
         if takers:
             continue
         could = sorted(p for p, f in fields.items() if part in f)
+        name = param if param.rsplit(".", 1)[-1] == part else f"{param}.{part}"  # /search's country
         raise APIError(
             400,
-            f"{param}.{part}: none of the search providers here ({', '.join(configured) or 'none'}) "
-            f"takes a location's {part}; {' and '.join(could)} do (add one to search.providers), "
+            f"{name}: none of the search providers here ({', '.join(configured) or 'none'}) "
+            f"takes a location's {part}; {', '.join(could)} do (add one to search.providers), "
             "or leave it out",
             code="unsupported_parameter",
-            param=f"{param}.{part}",
+            param=name,
         )
