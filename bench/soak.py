@@ -234,6 +234,44 @@ class CliReport:
     latencies: list[float] = field(default_factory=list)
     crashes: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    peak_rss: list[tuple[int, int]] = field(default_factory=list)  # (run, the process's peak RSS in bytes)
+
+
+def run_measured(
+    cmd: list[str], home: Path, timeout_s: float
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """``cmd`` run to its end, and its peak resident memory (bytes): the kernel's rusage of that child,
+    read by reaping it with ``wait4`` (``subprocess.run`` reaps it without keeping the figure)."""
+    import threading
+
+    proc = subprocess.Popen(
+        cmd, env=child_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    out: dict[str, str] = {}
+    readers = [
+        threading.Thread(target=lambda n=name, f=f: out.__setitem__(n, f.read()), daemon=True)
+        for name, f in (("stdout", proc.stdout), ("stderr", proc.stderr))
+    ]
+    for reader in readers:
+        reader.start()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            os.wait4(proc.pid, 0)
+            proc.returncode = -9
+            for reader in readers:
+                reader.join(timeout=10)
+            raise subprocess.TimeoutExpired(cmd, timeout_s, out.get("stdout"), out.get("stderr"))
+        time.sleep(0.2)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+    for reader in readers:
+        reader.join(timeout=30)
+    done = subprocess.CompletedProcess(cmd, proc.returncode, out.get("stdout", ""), out.get("stderr", ""))
+    return done, usage.ru_maxrss * 1024  # Linux reports kilobytes
 
 
 def run_cli(home: Path, n: int, deadline: float, timeout_s: float) -> CliReport:
@@ -245,13 +283,8 @@ def run_cli(home: Path, n: int, deadline: float, timeout_s: float) -> CliReport:
         q = question(i)
         started = time.perf_counter()
         try:
-            proc = subprocess.run(
-                [*groundglass(), "ask", "--json", "--search", "web", q],
-                env=child_env(home),
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-            )
+            command = [*groundglass(), "ask", "--json", "--search", "web", q]
+            proc, peak = run_measured(command, home, timeout_s)
         except subprocess.TimeoutExpired as exc:
             report.runs += 1
             report.failures.append(
@@ -265,6 +298,7 @@ def run_cli(home: Path, n: int, deadline: float, timeout_s: float) -> CliReport:
             continue
         elapsed = time.perf_counter() - started
         report.runs += 1
+        report.peak_rss.append((i, peak))
         if proc.returncode < 0:
             report.crashes.append(
                 {
@@ -297,8 +331,8 @@ def run_cli(home: Path, n: int, deadline: float, timeout_s: float) -> CliReport:
                 }
             )
         print(
-            f"  cli run {i + 1}/{n}: {'ok' if good else 'FAILED'} in {elapsed:.0f} s ({report.ok} ok, "
-            f"{len(report.crashes)} crashes so far)",
+            f"  cli run {i + 1}/{n}: {'ok' if good else 'FAILED'} in {elapsed:.0f} s, peak RSS "
+            f"{peak / 2**20:.0f} MB ({report.ok} ok, {len(report.crashes)} crashes so far)",
             flush=True,
         )
     return report
@@ -590,6 +624,23 @@ def check_ledger(home: Path, results: list[Result]) -> dict[str, Any]:
     }
 
 
+def peak_rss_summary(peaks: list[tuple[int, int]]) -> dict[str, Any]:
+    """Each CLI run is a new process: its peak RSS should not creep up from run to run (the caches
+    on disk grow, the process should not). First and last tenth as medians, and the slope."""
+    if not peaks:
+        return {}
+    mb = [p / 2**20 for _, p in peaks]
+    tenth = max(1, len(mb) // 10)
+    xs = [i for i, _ in peaks]
+    slope = statistics.linear_regression(xs, mb).slope * 100 if len(set(xs)) > 1 else 0.0
+    return {
+        "first_runs_mb": round(statistics.median(mb[:tenth]), 1),
+        "last_runs_mb": round(statistics.median(mb[-tenth:]), 1),
+        "max_mb": round(max(mb), 1),
+        "slope_mb_per_100_runs": round(slope, 2),
+    }
+
+
 def rss_summary(samples: list[tuple[int, int]], warmup: int) -> dict[str, Any]:
     if not samples:
         return {}
@@ -667,10 +718,12 @@ def main(argv: list[str] | None = None) -> int:
             "n_failures": len(cli.failures),
             "p50_s": round(percentile(cli.latencies, 0.5), 2),
             "p95_s": round(percentile(cli.latencies, 0.95), 2),
+            "peak_rss": peak_rss_summary(cli.peak_rss),
         }
         print(
             f"   {cli.runs} runs: {cli.ok} answered, {len(cli.crashes)} crashed, {len(cli.failures)} "
-            f"failed; latency p50 {report['cli']['p50_s']} s, p95 {report['cli']['p95_s']} s",
+            f"failed; latency p50 {report['cli']['p50_s']} s, p95 {report['cli']['p95_s']} s; peak RSS per "
+            f"run {report['cli']['peak_rss']}",
             flush=True,
         )
         for crash in cli.crashes:

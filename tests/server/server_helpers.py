@@ -260,3 +260,30 @@ def ledger_rows(home: Path, **where: object) -> list[dict[str, object]]:
         q = q.where(db.usage.c[k] == v)
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(q.order_by(db.usage.c.id))]
+
+
+def send_and_leave(api: Api, path: str, body: dict[str, object], leave_after_s: float) -> None:
+    """POST ``body`` to ``path`` over a raw socket and close it ``leave_after_s`` later, without reading
+    anything: a client that goes away at that moment (0 s: before the response has started)."""
+    from urllib.parse import urlsplit
+
+    raw = json.dumps(body).encode()
+    url = urlsplit(api.base_url)
+    headers = "".join(f"{k}: {v}\r\n" for k, v in api.headers().items())
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\n{headers}"
+            f"Content-Type: application/json\r\nContent-Length: {len(raw)}\r\n\r\n".encode()
+            + raw
+        )
+        time.sleep(leave_after_s)
+
+
+def wait_until_idle(api: Api, timeout_s: float = 30.0) -> bool:
+    """Wait until no answer runs in the server's engine (its metrics say so); whether it got there."""
+    deadline = time.monotonic() + timeout_s
+    while "groundglass_engine_inflight 0.0" not in httpx.get(api.base_url + "/metrics").text:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True

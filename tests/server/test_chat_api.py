@@ -10,7 +10,7 @@ import openai
 import perplexity
 import pytest
 from perplexity import Perplexity
-from server_helpers import Api, ledger_rows
+from server_helpers import Api, ledger_rows, send_and_leave, wait_until_idle
 
 EIFFEL = "https://en.wikipedia.org/wiki/Eiffel_Tower"
 QUESTION = "When was the Eiffel Tower completed?"
@@ -482,40 +482,22 @@ def test_a_client_that_leaves_before_the_first_chunk_is_still_billed(api: Api, l
     """Leaving at any moment, even before the stream's first chunk was written, ends the answer and leaves
     exactly one ledger row: no request is lost from the ledger. (499, or 200 when the small model happened
     to end its answer before the client left.)"""
-    import socket
-    from urllib.parse import urlsplit
-
     count = {"role": "user", "content": "Count from 1 to 2000, one number per line."}
-    body = json.dumps(
-        {
-            "model": "sonar",
-            "stream": True,
-            "max_tokens": 1500,
-            "disable_search": True,
-            "temperature": 1.0,
-            "messages": [count],
-        }
-    ).encode()
-    url = urlsplit(api.base_url)
-    headers = "".join(f"{k}: {v}\r\n" for k, v in api.headers().items())
-    deadline = time.monotonic() + 30
-    while "groundglass_engine_inflight 0.0" not in httpx.get(api.base_url + "/metrics").text:
-        assert time.monotonic() < deadline, "an earlier answer is still running"
-        time.sleep(0.2)  # an earlier test's answer would write its row in the middle of this one
+    body = {
+        "model": "sonar",
+        "stream": True,
+        "max_tokens": 1500,
+        "disable_search": True,
+        "temperature": 1.0,
+        "messages": [count],
+    }
+    # an earlier test's answer would write its row in the middle of this one
+    assert wait_until_idle(api), "an earlier answer is still running"
     before = len(ledger_rows(api.home))
-    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
-        sock.sendall(
-            f"POST /chat/completions HTTP/1.1\r\nHost: {url.netloc}\r\n{headers}"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
-        time.sleep(leave_after_s)
+    send_and_leave(api, "/chat/completions", body, leave_after_s)
     deadline = time.monotonic() + 30
     while len(rows := ledger_rows(api.home)) == before and time.monotonic() < deadline:
         time.sleep(0.2)
     new = rows[before:]
     assert len(new) == 1 and new[0]["status"] in (200, 499), new
-    inflight = "groundglass_engine_inflight 0.0"
-    while inflight not in httpx.get(api.base_url + "/metrics").text and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert inflight in httpx.get(api.base_url + "/metrics").text
+    assert wait_until_idle(api), "the model went on answering a client that had left"

@@ -90,6 +90,9 @@ def test_no_server_errors_and_responses_match_the_schema(fuzz_api: Api) -> None:
                 )
 
         fuzz()
+    # the figures a soak report quotes (seen with pytest -s)
+    counts = dict(sorted(statuses.items()))
+    print(f"fuzz: {operations} operations, {statuses.total()} requests, statuses {counts}")
     assert operations >= 10, f"only {operations} operations in /openapi.json"
     assert not failures, f"{len(failures)} failing responses ({dict(statuses)}):\n" + "\n".join(failures[:15])
     # The fuzzer reached the handlers (a valid key, valid bodies; made-up ids are 404s) and was refused

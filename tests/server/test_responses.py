@@ -9,6 +9,7 @@ the citations' annotations can be checked against known text.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -19,7 +20,16 @@ import openai
 import pytest
 from perplexity import Perplexity
 from pydantic import BaseModel
-from server_helpers import Api, Server, create_key, free_port, ledger_rows, make_home
+from server_helpers import (
+    Api,
+    Server,
+    create_key,
+    free_port,
+    ledger_rows,
+    make_home,
+    send_and_leave,
+    wait_until_idle,
+)
 
 from groundglass.answer.types import Answer, Source
 from groundglass.server.responses_body import annotations
@@ -402,3 +412,22 @@ def test_the_think_trace_is_a_reasoning_item(rapi: Api) -> None:
     assert [e.output_index for e in events if e.type == "response.output_item.added"] == list(
         range(len(final.output))
     )  # indexes in the order the items were added
+
+
+@pytest.mark.parametrize("leave_after_s", [0.0, 1.0])
+def test_a_stream_whose_client_leaves_early_is_stopped_and_billed(rapi: Api, leave_after_s: float) -> None:
+    """A streamed response whose client leaves at any moment, even before its first event was written,
+    stops the model and leaves exactly one ledger row (499, or 200 when the small model happened to end
+    first)."""
+    count = "Count from 1 to 2000, one number per line."
+    body = {"model": "sonar", "stream": True, "max_output_tokens": 1500, "tools": [], "input": count}
+    assert wait_until_idle(rapi), "an earlier answer is still running"
+    before = len(ledger_rows(rapi.home))
+    send_and_leave(rapi, "/v1/responses", body, leave_after_s)
+    deadline = time.monotonic() + 30
+    while len(rows := ledger_rows(rapi.home)) == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    new = rows[before:]
+    assert len(new) == 1 and new[0]["status"] in (200, 499), new
+    assert new[0]["endpoint"] == "/v1/responses"
+    assert wait_until_idle(rapi), "the model went on answering a client that had left"
