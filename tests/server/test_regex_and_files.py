@@ -46,6 +46,8 @@ def test_a_regex_response_format_is_matched_by_the_whole_answer(api: Api) -> Non
         ("(18", "the regex is invalid"),
         ("(?=1)[0-9]{4}", "cannot express"),
         ("", "the regex is empty"),
+        ("a{501}", "more than 500 times"),
+        ('"[0-9]+"', "double quote"),
     ],
 )
 def test_a_regex_that_cannot_be_honoured_is_a_400_naming_it(api: Api, pattern: str, words: str) -> None:

@@ -25,6 +25,8 @@ from groundglass.answer.events import Done, Event, Token
 from groundglass.server.errors import APIError
 
 PARAM = "response_format.regex.regex"
+MAX_REPEAT = 500  # the largest {m,n} count: llama.cpp expands repetitions into grammar rules
+MAX_GRAMMAR_CHARS = 20_000
 SUPPORTED = "literals, [classes], (groups), |, . and the quantifiers * + ? {m,n}"
 
 
@@ -97,9 +99,18 @@ def regex_schema(pattern: str) -> dict[str, Any]:
     from llama_cpp.llama_grammar import SchemaConverter
 
     converter = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    counts = [int(n) for n in re.findall(r"\{(\d+)(?:,(\d*))?\}", core) for n in n if n]
+    if any(n > MAX_REPEAT for n in counts):
+        raise APIError(
+            400,
+            f"the regex repeats something more than {MAX_REPEAT} times: llama.cpp expands each "
+            "repetition into its grammar; use a smaller count",
+            code="invalid_value",
+            param=PARAM,
+        )
     try:
         converter.visit(schema, "")
-        converter.format_grammar()
+        grammar = converter.format_grammar()
     except Exception as exc:  # the converter asserts on what it cannot express
         raise APIError(
             400,
@@ -108,6 +119,14 @@ def regex_schema(pattern: str) -> dict[str, Any]:
             code="invalid_value",
             param=PARAM,
         ) from exc
+    if len(grammar) > MAX_GRAMMAR_CHARS:
+        raise APIError(
+            400,
+            f"the regex makes a grammar of {len(grammar):,} characters, over {MAX_GRAMMAR_CHARS:,}: "
+            "simplify it",
+            code="invalid_value",
+            param=PARAM,
+        )
     return schema
 
 
