@@ -1,10 +1,12 @@
 """The API's search filter fields, mapped onto the search layer's ``SearchFilters``.
 
 One implementation of the filters serves everything: the search layer's. This module only maps the
-request fields onto it (``last_updated_*`` narrow the same publication-date window, since a source
-carries one date) and turns its errors into 400s naming the parameter. The engine enforces the
-filters on the sources of chat answers (:func:`groundglass.answer.retrieve.source_filter` for the
-local index, the web retriever for web results).
+request fields onto it (``last_updated_*`` narrow the same publication-date window: a page's
+``last_updated`` is known only once it is read, and the index's documents have none, so filtering on
+it would drop every result before reading) and turns its errors into 400s naming the parameter. The
+engine enforces the filters on the sources of chat answers
+(:func:`groundglass.answer.retrieve.source_filter` for the local index, the web retriever for web
+results).
 """
 
 from __future__ import annotations
