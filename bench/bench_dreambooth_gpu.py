@@ -1,4 +1,4 @@
-"""DreamBooth on a GPU at Stable Diffusion 1.5 size: it/s and peak VRAM of each way of training.
+"""DreamBooth on a GPU at Stable Diffusion 1.5 and SDXL size: it/s and peak VRAM of each way of training.
 
 For a machine with a CUDA GPU and no internet: the model is Stable Diffusion 1.5's architecture
 (UNet 860 M, VAE 84 M, CLIP text encoder 123 M parameters) built from the configs shipped in
@@ -8,15 +8,21 @@ fresh process): 512 px, batch 1 instance + 1 prior (class) image, bf16-mixed pre
 (for a frozen text encoder) text embeddings cached. Rows: full UNet, UNet + text encoder, and LoRA
 rank 4, each with and without gradient checkpointing, with torch's AdamW and, when bitsandbytes is
 installed, 8-bit AdamW; then, as time allows, full UNet without channels_last and the naive baseline.
+The SDXL rows train SDXL base 1.0's architecture (UNet 2.6 B, two text encoders 0.8 B, random
+weights from ``src/groundglass/dreambooth/arch/sdxl``) at 1024 px, the way ``configs/dreambooth/
+sdxl_lora.yaml`` does: gradient checkpointing, the best optimizer (8-bit AdamW where bitsandbytes is
+installed), latents and both encoders' outputs cached; LoRA rank 32 on the UNet, and the full UNet.
 The whole run keeps to ``--budget-s`` (default 285 s, model building included): rows that would not
-fit are listed as skipped.
+fit are listed as skipped; ``--only SDXL`` runs the SDXL rows alone.
 
     .venv/bin/python -m bench.bench_dreambooth_gpu                      # CUDA, SD 1.5 size, 512 px
+    .venv/bin/python -m bench.bench_dreambooth_gpu --only SDXL --budget-s 540   # SDXL at 1024 px
     .venv/bin/python -m bench.bench_dreambooth_gpu --tiny --device cpu  # the same script on a CPU
 
-``--tiny`` swaps in the tiny test pipeline at 64 px (to prove the script works without a GPU).
+``--tiny`` swaps in the tiny test pipelines at 64 px (to prove the script works without a GPU).
 Targets (peak memory that fits common GPUs, and a fit in minutes): full UNet <= 10 GB, UNet + text
-encoder <= 16 GB, LoRA <= 8 GB peak VRAM, and 800 full-UNet steps in <= 3 minutes on an H100-class GPU.
+encoder <= 16 GB, LoRA <= 8 GB peak VRAM, and 800 full-UNet steps in <= 3 minutes on an H100-class GPU;
+SDXL at 1024 px: LoRA <= 12 GB, full UNet <= 24 GB.
 """
 
 from __future__ import annotations
@@ -34,7 +40,13 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-TARGET_GB = {"full UNet": 10.0, "UNet + text encoder": 16.0, "LoRA rank 4": 8.0}
+TARGET_GB = {
+    "full UNet": 10.0,
+    "UNet + text encoder": 16.0,
+    "LoRA rank 4": 8.0,
+    "SDXL LoRA rank 32": 12.0,
+    "SDXL full UNet": 24.0,
+}
 TARGET_800_STEPS_S = 180.0
 INSTANCE_PHOTOS = ("astronaut", "chelsea", "coffee")
 CLASS_PHOTOS = ("rocket", "camera", "hubble_deep_field", "immunohistochemistry")
@@ -50,6 +62,7 @@ class Row:
     model: dict[str, Any] = field(default_factory=dict)
     result: Any = None
     error: str = ""
+    family: str = "sd15"
 
     @property
     def label(self) -> str:
@@ -91,6 +104,11 @@ def plan(device: str) -> list[Row]:
             for what, model in kinds:
                 rows.append(Row(what, checkpointing, optimizer, model={**model, "optimizer": optimizer}))
     best = optimizers[0]
+    for what, model in (
+        ("SDXL LoRA rank 32", {"learning_rate": 1.0e-4, "lora": {"rank": 32}}),
+        ("SDXL full UNet", {"learning_rate": 5.0e-6}),
+    ):
+        rows.append(Row(what, True, best, model={**model, "optimizer": best}, family="sdxl"))
     flipped = device != "cuda"  # channels_last is on by default on CUDA only: measure the other choice
     rows.append(
         Row(
@@ -232,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="timed steps per row (default 15; tiny 4)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 3; tiny 1)")
     parser.add_argument("--resolution", type=int, default=None, help="default 512 (tiny: 64)")
+    parser.add_argument("--sdxl-resolution", type=int, default=None, help="default 1024 (tiny: 64)")
     parser.add_argument("--precision", default="bf16-mixed")
     parser.add_argument("--budget-s", type=float, default=285.0, help="stop starting rows after this long")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the model and configs here")
@@ -254,34 +273,55 @@ def main(argv: list[str] | None = None) -> int:
     args.device = args.device or "cuda"
     steps = args.steps or (4 if args.tiny else 15)
     warmup = args.warmup or (1 if args.tiny else 3)
-    resolution = args.resolution or (64 if args.tiny else 512)
+    resolutions = {
+        "sd15": args.resolution or (64 if args.tiny else 512),
+        "sdxl": args.sdxl_resolution or (64 if args.tiny else 1024),
+    }
+    sizes = ", ".join(f"{'SD 1.5' if f == 'sd15' else 'SDXL'} {r} px" for f, r in resolutions.items())
     device_name = (torch.cuda.get_device_name(0) if args.device == "cuda" else "CPU") + (
-        f", {'tiny pipeline' if args.tiny else 'SD 1.5 architecture, random weights'}, {resolution} px, "
+        f", {'tiny pipelines' if args.tiny else 'SD 1.5 and SDXL architectures, random weights'}, {sizes}, "
         f"batch 1 + 1 prior, {args.precision}, {steps} timed steps after {warmup}"
     )
     work_ctx = tempfile.TemporaryDirectory(prefix="groundglass-gpu-bench-") if args.workdir is None else None
     work = Path(work_ctx.name) if work_ctx is not None else args.workdir
     work.mkdir(parents=True, exist_ok=True)
     try:
-        base = work / "model"
-        if not (base / "model_index.json").is_file():
-            print(
-                f"building the {'tiny' if args.tiny else 'SD 1.5'} model with random weights ...",
-                file=sys.stderr,
-                flush=True,
-            )
-            if args.tiny:
-                from groundglass.dreambooth.tiny import build_tiny_pipeline
-
-                build_tiny_pipeline(base, sample_size=resolution)
-            else:
-                from groundglass.dreambooth.arch import build_random_model
-
-                build_random_model(base, "sd15", device=args.device)
-        photos = write_photos(work / "photos", INSTANCE_PHOTOS, resolution)
-        classes = write_photos(work / "class_images", CLASS_PHOTOS, resolution)
         only = (args.only or "").lower()
         rows = [r for r in plan(args.device) if only in r.describe().lower()]
+        bases: dict[str, Path] = {}
+        inputs: dict[str, tuple[Path, Path]] = {}
+
+        def model_for(family: str) -> Path:
+            """The family's random-weight model, built on first use (SDXL only when an SDXL row runs)."""
+            if family not in bases:
+                base = work / f"model-{family}"
+                if not (base / "model_index.json").is_file():
+                    print(
+                        f"building the {'tiny ' if args.tiny else ''}{family} model with random weights ...",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    size = resolutions[family]
+                    if args.tiny and family == "sdxl":
+                        from groundglass.dreambooth.tiny import build_tiny_sdxl_pipeline
+
+                        build_tiny_sdxl_pipeline(base, sample_size=size)
+                    elif args.tiny:
+                        from groundglass.dreambooth.tiny import build_tiny_pipeline
+
+                        build_tiny_pipeline(base, sample_size=size)
+                    else:
+                        from groundglass.dreambooth.arch import build_random_model
+
+                        build_random_model(base, family, device=args.device, half=family == "sdxl")
+                bases[family] = base
+                size = resolutions[family]
+                inputs[family] = (
+                    write_photos(work / f"photos-{size}", INSTANCE_PHOTOS, size),
+                    write_photos(work / f"class_images-{size}", CLASS_PHOTOS, size),
+                )
+            return bases[family]
+
         row_seconds: list[float] = []
         for i, row in enumerate(rows):
             elapsed = time.perf_counter() - started
@@ -290,17 +330,19 @@ def main(argv: list[str] | None = None) -> int:
                 row.error = "skipped (time budget)"
                 continue
             print(f"[{elapsed:5.0f} s] {row.describe()} ...", file=sys.stderr, flush=True)
+            row_start = time.perf_counter()
+            base = model_for(row.family)
+            photos, classes = inputs[row.family]
             config = write_config(
                 work / f"row{i:02d}.yaml",
                 row,
                 base=base,
                 photos=photos,
                 classes=classes,
-                resolution=resolution,
+                resolution=resolutions[row.family],
                 device=args.device,
                 precision=args.precision,
             )
-            row_start = time.perf_counter()
             try:
                 row.result = run_variant(config, row.variant, steps=steps, warmup=warmup)
             except GroundglassError as exc:
@@ -344,6 +386,29 @@ def main(argv: list[str] | None = None) -> int:
             f"naive baseline {naive.result.steps_per_sec:.2f} it/s; ratio "
             f"{same.result.steps_per_sec / naive.result.steps_per_sec:.2f}x"
         )
+    for what, baseline in (("SDXL LoRA rank 32", "LoRA rank 4"), ("SDXL full UNet", "full UNet")):
+        xl = next((r for r in rows if r.what == what and r.result is not None), None)
+        sd = next(
+            (
+                r
+                for r in rows
+                if r.what == baseline
+                and r.checkpointing
+                and xl is not None
+                and r.optimizer == xl.optimizer
+                and not r.note
+                and r.result is not None
+            ),
+            None,
+        )
+        if xl is not None and sd is not None:  # what SDXL costs over SD 1.5, measured in this run
+            print(
+                f"{what}: {xl.result.sec_per_step:.3f} s/step, {gigabytes(xl.result.peak_memory_mb):.2f} GB; "
+                f"SD 1.5 {baseline} {sd.result.sec_per_step:.3f} s/step, "
+                f"{gigabytes(sd.result.peak_memory_mb):.2f} GB; ratio "
+                f"{xl.result.sec_per_step / sd.result.sec_per_step:.2f}x time, "
+                f"{xl.result.peak_memory_mb / sd.result.peak_memory_mb:.2f}x memory"
+            )
     print(f"total {time.perf_counter() - started:.0f} s")
     return 1 if any(r.error.startswith("failed") for r in rows) else 0
 

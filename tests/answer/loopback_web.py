@@ -26,7 +26,7 @@ from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "data" / "web"
 BRAVE_KEY = "brave-test-key"
@@ -206,6 +206,25 @@ tower built by James Douglass in 1882 still stands on the rocks, fourteen miles 
 <img src="data:image/png;base64,iVBORw0KGgo=" alt="Smeaton's tower, inline">
 </article></body></html>"""
 SMEATON_PNG = real_png(120, 80)
+# SearXNG's image results for the gallery (paths on the site; one on a private address, never returned)
+SEARXNG_IMAGES = [
+    {
+        "img_src": "/photos/storm.jpg",
+        "title": "Smeaton's tower in a storm",
+        "content": "A winter storm at the Eddystone rocks.",
+        "resolution": "640 x 427",
+        "category": "images",
+        "template": "images.html",
+    },
+    {
+        "img_src": "http://192.168.1.5/smeaton-tower.jpg",
+        "title": "Smeaton's tower",
+        "content": "",
+        "resolution": "800 x 600",
+        "category": "images",
+        "template": "images.html",
+    },
+]
 
 
 class SiteHandler(_Handler):
@@ -480,6 +499,15 @@ class SearchHandler(_Handler):
             self.send(403, b"<html><body>403 Forbidden</body></html>", "text/html")
             return
         q = query.get("q", "")
+        if query.get("categories") == "images":  # the images category: the gallery's, by SearXNG
+            results = [
+                {**image, "img_src": urljoin(self.owner.site_url, image["img_src"]), "url": h["url"]}
+                for h in self.hits_for(q, empty)
+                if h["url"].endswith("/gallery.html")
+                for image in SEARXNG_IMAGES
+            ]
+            self.json({"query": q, "number_of_results": len(results), "results": results})
+            return
         results = [
             {
                 "url": h["url"],

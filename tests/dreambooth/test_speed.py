@@ -289,3 +289,14 @@ def test_sd15_architecture_configs_have_sd15_s_sizes(tmp_path: Path) -> None:
     assert parameter_counts("sd15") == {"unet": 859_520_964, "vae": 83_653_863, "text_encoder": 123_060_480}
     with pytest.raises(Exception, match="unknown architecture 'sd9'"):
         arch_configs("sd9")
+    # SDXL base 1.0: its UNet (2.57 B), the same VAE shape, CLIP ViT-L and OpenCLIP ViT-bigG with projection
+    assert parameter_counts("sdxl") == {
+        "unet": 2_567_463_684,
+        "vae": 83_653_863,
+        "text_encoder": 123_060_480,
+        "text_encoder_2": 694_659_840,
+    }
+    xl = arch_configs("sdxl")
+    assert xl["unet"]["cross_attention_dim"] == 768 + 1280 == 2048
+    assert xl["unet"]["projection_class_embeddings_input_dim"] == 1280 + 6 * 256
+    assert xl["vae"]["scaling_factor"] == 0.13025

@@ -172,14 +172,14 @@ def test_return_images_gives_the_pages_images_ranked_measured_and_filtered(
     page = site.base_url + "/gallery.html"
     assert [(i["image_url"].removeprefix(site.base_url), i["width"], i["height"]) for i in images] == [
         ("/photos/smeaton.png", 120, 80),  # named by the question, and measured: the page gave no size
+        ("/photos/storm.jpg", 640, 427),  # SearXNG's image result, sized by its resolution
         ("/photos/cover.jpg", 1200, 630),  # the page's og:image, sized by its og:image:width/height
         ("/photos/keeper.jpg", 640, 480),
-    ]  # not: the 1x1 pixel, the private address, the HTML served as .png, the data: URI
+    ]  # not: the 1x1 pixel, the private addresses, the HTML served as .png, the data: URI
     assert all(i["origin_url"] == page for i in images)
-    assert images[0]["title"] == "Smeaton's Tower" and images[1]["title"] == "The coast near Plymouth at dusk"
-    assert (
-        site.hits["/photos/smeaton.png"] == 1 and site.hits["/photos/cover.jpg"] == 0
-    )  # fetched only to measure
+    assert images[0]["title"] == "Smeaton's Tower" and images[2]["title"] == "The coast near Plymouth at dusk"
+    assert site.hits["/photos/smeaton.png"] == 1  # fetched to measure it; the others were not fetched
+    assert site.hits["/photos/cover.jpg"] == site.hits["/photos/storm.jpg"] == 0
     assert "images" not in (r.model_extra or {})["search_report"]
 
     only_png = chat(corpus_api, GALLERY, return_images=True, image_format_filter=["png"]).json()
@@ -194,7 +194,8 @@ def test_return_images_gives_the_pages_images_ranked_measured_and_filtered(
         extra_body={"return_images": True, "image_format_filter": ["jpg"]},
     )
     last = list(stream)[-1].model_extra or {}
-    assert [i["image_url"].rsplit("/", 1)[1] for i in last["images"]] == ["cover.jpg", "keeper.jpg"]
+    names = [i["image_url"].rsplit("/", 1)[1] for i in last["images"]]
+    assert names == ["storm.jpg", "cover.jpg", "keeper.jpg"]
     plain = chat(corpus_api, GALLERY).json()
     assert "images" not in plain  # only when asked for
 

@@ -3,8 +3,8 @@
 The VAE is always frozen, so an image's latent distribution (its mean and standard deviation) is the
 same at every step; only the sample drawn from it changes. The cache keeps the distribution, one entry
 per image and flip state, and each step draws ``mean + std * eps`` with the example's own ``eps``,
-exactly as an uncached step does after encoding. A frozen text encoder maps the (two) training prompts
-to the same hidden states at every step; those are cached as they are.
+exactly as an uncached step does after encoding. Frozen text encoders map the (two) training prompts
+to the same hidden states (and, for SDXL, pooled embeddings) at every step; those are cached as they are.
 
 Both caches are computed on the training device, inside the precision plugin's forward context (the
 autocast a training step runs under), so that cached and uncached steps compute the same numbers.
@@ -56,16 +56,14 @@ def encode_latent_cache(
 
 
 def encode_prompt_cache(
-    text_encoder: Any,
-    input_ids: Callable[[list[str]], torch.Tensor],
+    encode: Callable[[list[str]], tuple[torch.Tensor, torch.Tensor | None]],
     prompts: Sequence[str],
     *,
     context: Callable[[], AbstractContextManager[Any]],
-) -> dict[str, torch.Tensor]:
-    """Hidden states ``(1, L, D)`` of each prompt, computed where ``text_encoder`` lives."""
-    out: dict[str, torch.Tensor] = {}
+) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+    """Each prompt's (hidden states ``(1, L, D)``, pooled embedding ``(1, P)`` or None) by ``encode``."""
+    out: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
     with torch.no_grad(), context():
         for prompt in dict.fromkeys(prompts):
-            ids = input_ids([prompt])
-            out[prompt] = text_encoder(ids, return_dict=False)[0]
+            out[prompt] = encode([prompt])
     return out

@@ -65,11 +65,22 @@ class ClassImageGeneration:
 
 @dataclass
 class ImageSet:
-    """Pre-resized images (uint8, 3xHxW, short side = resolution) and their prompt."""
+    """Pre-resized images (uint8, 3xHxW, short side = resolution) and their prompt.
+
+    ``sizes`` are the images' (height, width) before resizing, which SDXL is conditioned on; where
+    absent, an image's own size stands in.
+    """
 
     images: list[torch.Tensor]
     prompt: str
     paths: list[Path] = field(default_factory=list)
+    sizes: list[tuple[int, int]] = field(default_factory=list)
+
+    def original_size(self, index: int) -> tuple[int, int]:
+        if self.sizes:
+            return self.sizes[index]
+        _, height, width = self.images[index].shape
+        return height, width
 
 
 def _describe(path: Path, folder: Path) -> str:
@@ -173,6 +184,36 @@ def load_image(path: Path, resolution: int) -> torch.Tensor:
             im = im.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
         array = np.asarray(im, dtype=np.uint8).copy()
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def original_size(path: Path) -> tuple[int, int]:
+    """(height, width) of an image file as shown (EXIF rotation applied), read from its header."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        width, height = im.size
+        if im.getexif().get(0x0112) in (5, 6, 7, 8):  # rotated a quarter turn: sides swap
+            width, height = height, width
+    return height, width
+
+
+def time_ids(
+    size: tuple[int, int], image: torch.Tensor, resolution: int, top: int, left: int, flip: bool
+) -> list[float]:
+    """SDXL's size and crop conditioning of one example: original (height, width), the crop's top-left
+    corner in the resized image as the UNet sees it (a flipped crop's left edge is measured in the
+    flipped image, as diffusers' SDXL scripts, which flip before cropping, measure it), and the target
+    (height, width)."""
+    width = image.shape[-1]
+    crop_left = width - left - resolution if flip else left
+    return [
+        float(size[0]),
+        float(size[1]),
+        float(top),
+        float(crop_left),
+        float(resolution),
+        float(resolution),
+    ]
 
 
 def crop_and_flip(
@@ -310,12 +351,16 @@ class DreamBoothStream(IterableDataset):
             self._orders[key] = torch.randperm(n, generator=gen).tolist()
         return self._orders[key]
 
-    def example(self, kind: str, images: list[torch.Tensor], position: int) -> tuple[torch.Tensor, int, int]:
-        """(pixels, noise seed, image index) of the example at ``position`` of the ``kind`` stream.
+    def example(
+        self, kind: str, image_set: ImageSet, position: int
+    ) -> tuple[torch.Tensor, int, int, list[float]]:
+        """(pixels, noise seed, image index, SDXL time ids) of the example at ``position`` of the
+        ``kind`` stream.
 
         With a latent cache for ``kind``, the first item is the cached latent mean and std of the
         image in its flip state instead of the pixels.
         """
+        images = image_set.images
         epoch, k = divmod(position, len(images))
         index = self._order(kind, epoch, len(images))[k]
         image = images[index]
@@ -331,19 +376,21 @@ class DreamBoothStream(IterableDataset):
             data = cached[index, int(flip)]
         else:
             data = crop_pixels(image, self.resolution, top, left, flip)
-        return data, derive_seed(self.seed, kind, "noise", position), index
+        ids = time_ids(image_set.original_size(index), image, self.resolution, top, left, flip)
+        return data, derive_seed(self.seed, kind, "noise", position), index, ids
 
     def batch(self, m: int) -> dict[str, Any]:
         out: dict[str, Any] = {"step_index": m}
         for kind, image_set in (("instance", self.instances), ("class", self.classes)):
             if image_set is None:
                 continue
-            drawn = [self.example(kind, image_set.images, p) for p in self.positions(m)]
+            drawn = [self.example(kind, image_set, p) for p in self.positions(m)]
             field = "latents" if kind in self.latents else "pixels"
             out[f"{kind}_{field}"] = torch.stack([d[0] for d in drawn])
             out[f"{kind}_seeds"] = [d[1] for d in drawn]
             out[f"{kind}_indices"] = [d[2] for d in drawn]
             out[f"{kind}_prompts"] = [image_set.prompt] * len(drawn)
+            out[f"{kind}_time_ids"] = torch.tensor([d[3] for d in drawn])
         return out
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -520,7 +567,7 @@ class DreamBoothDataModule(pl.LightningDataModule):
             return
         paths = self.check()
         images = [load_image(p, self.resolution) for p in paths]
-        self.instances = ImageSet(images, self.instance_prompt, paths)
+        self.instances = ImageSet(images, self.instance_prompt, paths, [original_size(p) for p in paths])
         if self.with_prior_preservation:
             assert self.class_data_dir is not None and self.class_prompt is not None
             class_paths = scan_images(
@@ -534,7 +581,10 @@ class DreamBoothDataModule(pl.LightningDataModule):
                 )
             class_paths = class_paths[: self.num_class_images]
             self.classes = ImageSet(
-                [load_image(p, self.resolution) for p in class_paths], self.class_prompt, class_paths
+                [load_image(p, self.resolution) for p in class_paths],
+                self.class_prompt,
+                class_paths,
+                [original_size(p) for p in class_paths],
             )
 
     # -- latent cache ---------------------------------------------------------------------------

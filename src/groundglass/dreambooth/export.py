@@ -204,9 +204,18 @@ def export_diffusers(models: ExportModels, folder: Path) -> Path:
 
 
 def original_state_dict(models: ExportModels) -> dict[str, Any]:
-    """UNet + VAE + text encoder as one state dict in the original Stable Diffusion layout."""
-    from groundglass.dreambooth.sd_keys import is_open_clip, to_original
+    """UNet + VAE + text encoder(s) as one state dict in the original Stable Diffusion (SDXL) layout."""
+    from groundglass.dreambooth.sd_keys import is_open_clip, sdxl_to_original, to_original
 
+    if models.family is SDXL:
+        return sdxl_to_original(
+            models.unet.state_dict(),
+            models.unet.config,
+            models.vae.state_dict(),
+            models.vae.config,
+            models.text_encoder.state_dict(),
+            models.text_encoder_2.state_dict(),
+        )
     return to_original(
         models.unet.state_dict(),
         models.unet.config,
@@ -222,7 +231,11 @@ def single_file_metadata(models: ExportModels, title: str) -> dict[str, str]:
     from groundglass.dreambooth.sd_keys import is_open_clip
 
     prediction = models.noise_scheduler.config.get("prediction_type", "epsilon")
-    if not is_open_clip(models.text_encoder.config):
+    implementation = "https://github.com/Stability-AI/stablediffusion"
+    if models.family is SDXL:
+        arch = "stable-diffusion-xl-v1-base"
+        implementation = "https://github.com/Stability-AI/generative-models"
+    elif not is_open_clip(models.text_encoder.config):
         arch = "stable-diffusion-v1"
     else:
         arch = "stable-diffusion-v2-768-v" if prediction == "v_prediction" else "stable-diffusion-v2-512"
@@ -230,7 +243,7 @@ def single_file_metadata(models: ExportModels, title: str) -> dict[str, str]:
         "format": "pt",
         "modelspec.sai_model_spec": "1.0.0",
         "modelspec.architecture": arch,
-        "modelspec.implementation": "https://github.com/Stability-AI/stablediffusion",
+        "modelspec.implementation": implementation,
         "modelspec.title": title,
         "modelspec.prediction_type": "v" if prediction == "v_prediction" else "epsilon",
     }

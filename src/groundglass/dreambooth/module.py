@@ -58,6 +58,8 @@ from groundglass.dreambooth.model import (
     resolve_base_model,
     use_sdpa_attention,
 )
+from groundglass.dreambooth.sdxl import added_conditions, encode_text
+from groundglass.dreambooth.sdxl import token_ids as prompt_token_ids
 from groundglass.dreambooth.seeding import derive_seed
 from groundglass.errors import GroundglassError
 
@@ -163,13 +165,19 @@ class _FrozenParts:
     checkpoint's state dict or DDP's parameter lists.
     """
 
-    def __init__(self, vae: Any, text_encoder: Any | None) -> None:
+    def __init__(self, vae: Any, text_encoder: Any | None, text_encoder_2: Any | None = None) -> None:
         self.vae = vae
         self.text_encoder = text_encoder
+        self.text_encoder_2 = text_encoder_2
 
 
 class DreamBoothModule(pl.LightningModule):
-    """DreamBooth fine-tuning of a Stable Diffusion 1.x/2.x model.
+    """DreamBooth fine-tuning of a Stable Diffusion 1.x/2.x or SDXL model.
+
+    The family is detected from the base model (:mod:`~groundglass.dreambooth.family`). SDXL runs
+    encode prompts with both text encoders and condition the UNet on the pooled embedding and each
+    example's original size and crop (:mod:`~groundglass.dreambooth.sdxl`); "the text encoder" below
+    then means both, each with its own adapters, trained at ``text_encoder_learning_rate``.
 
     Args:
         base_model: Hugging Face model id or local diffusers folder.
@@ -285,17 +293,25 @@ class DreamBoothModule(pl.LightningModule):
             base_model, local_files_only=local_files_only, revision=revision, vae=vae
         )
         self.family = components.family
-        if self.family is SDXL:
+        if self.family is SDXL and self.train_token_embeddings:
             raise GroundglassError(
-                f"base model {base_model} is SDXL; this trainer does not train SDXL yet",
-                "use a Stable Diffusion 1.x/2.x base model",
+                "model.train_token_embeddings is for one text encoder; SDXL has two",
+                "set model.train_token_embeddings to null, or train the text encoders "
+                "(model.train_text_encoder: true, with LoRA)",
             )
         use_sdpa_attention(components.unet)
         self.unet = components.unet
-        self._frozen = _FrozenParts(components.vae, None if self.text_trains else components.text_encoder)
-        if self.text_trains:  # trained: a registered submodule (moved, checkpointed, wrapped by DDP)
+        self._frozen = _FrozenParts(
+            components.vae,
+            None if self.text_trains else components.text_encoder,
+            None if self.text_trains else components.text_encoder_2,
+        )
+        if self.text_trains:  # trained: registered submodules (moved, checkpointed, wrapped by DDP)
             self._modules["text_encoder"] = components.text_encoder
+            if components.text_encoder_2 is not None:
+                self._modules["text_encoder_2"] = components.text_encoder_2
         self.tokenizer = components.tokenizer
+        self.tokenizer_2 = components.tokenizer_2
         self.noise_scheduler = components.noise_scheduler
         if prediction_type is not None:
             self.noise_scheduler.register_to_config(prediction_type=prediction_type)
@@ -316,15 +332,16 @@ class DreamBoothModule(pl.LightningModule):
             self.unet.enable_gradient_checkpointing()
             if train_text_encoder:
                 kwargs = {"use_reentrant": False}
-                if hasattr(self.text_encoder, "activation_checkpointing_enable"):  # transformers >= 5 name
-                    self.text_encoder.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
-                else:
-                    self.text_encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+                for encoder in self.text_encoders():
+                    if hasattr(encoder, "activation_checkpointing_enable"):  # transformers >= 5 name
+                        encoder.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+                    else:
+                        encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         self.ema: Any = None
         self._pending_ema: dict[str, Any] | None = None
         self._input_ids: dict[tuple[str, str], torch.Tensor] = {}
-        self._text_cache: dict[str, torch.Tensor] = {}
-        self._hidden_by_prompts: dict[tuple[str, ...], torch.Tensor] = {}
+        self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
+        self._hidden_by_prompts: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor | None]] = {}
         self._model_configured = False
         self._channels_last = False
         self.display_loss: torch.Tensor | None = None  # the last logged loss, for the progress bar
@@ -343,11 +360,26 @@ class DreamBoothModule(pl.LightningModule):
         """The text encoder: a registered submodule when it trains, held aside when frozen."""
         return self._modules["text_encoder"] if self.text_trains else self._frozen.text_encoder
 
+    @property
+    def text_encoder_2(self) -> Any:
+        """SDXL's second text encoder (None for SD 1.x/2.x), held like the first."""
+        if self.text_trains:
+            return self._modules.get("text_encoder_2")
+        return self._frozen.text_encoder_2
+
+    def text_encoders(self) -> list[Any]:
+        """The text encoders, first then second."""
+        return [e for e in (self.text_encoder, self.text_encoder_2) if e is not None]
+
+    def tokenizers(self) -> list[Any]:
+        return [t for t in (self.tokenizer, self.tokenizer_2) if t is not None]
+
     def frozen_parts(self) -> list[torch.nn.Module]:
         """The modules kept off the training device when their outputs are cached."""
         parts = [self._frozen.vae]
-        if self._frozen.text_encoder is not None:
-            parts.append(self._frozen.text_encoder)
+        for encoder in (self._frozen.text_encoder, self._frozen.text_encoder_2):
+            if encoder is not None:
+                parts.append(encoder)
         return parts
 
     @contextmanager
@@ -368,7 +400,8 @@ class DreamBoothModule(pl.LightningModule):
         super().train(mode)
         self.vae.eval()
         if not self.train_text_encoder:  # only some embeddings (or nothing) train: no dropout either way
-            self.text_encoder.eval()
+            for encoder in self.text_encoders():
+                encoder.eval()
         return self
 
     def trainable_keys(self) -> list[str]:
@@ -422,44 +455,51 @@ class DreamBoothModule(pl.LightningModule):
                 self.vae.config, latent_moments(self.vae, pixels.to(self.vae.device)), eps.to(self.vae.device)
             ).to(self.device)
 
-    def input_ids(self, prompts: list[str], device: torch.device | None = None) -> torch.Tensor:
+    def input_ids(
+        self, prompts: list[str], device: torch.device | None = None, which: int = 0
+    ) -> torch.Tensor:
+        """Token ids of ``prompts`` for text encoder ``which`` (0, or 1 for SDXL's second)."""
         device = device or self.device
+        tokenizer = self.tokenizers()[which]
         rows = []
         for prompt in prompts:
-            key = (prompt, str(device))
+            key = (prompt, str(device), which)
             if key not in self._input_ids:
-                self._input_ids[key] = (
-                    self.tokenizer(
-                        prompt,
-                        padding="max_length",
-                        max_length=self.tokenizer.model_max_length,
-                        truncation=True,
-                        return_tensors="pt",
-                    )
-                    .input_ids[0]
-                    .to(device)
-                )
+                self._input_ids[key] = prompt_token_ids(tokenizer, [prompt])[0].to(device)
             rows.append(self._input_ids[key])
         return torch.stack(rows)
 
-    def encode_prompts(self, prompts: list[str]) -> torch.Tensor:
+    def encode_conditioning(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(hidden states, pooled embedding or None) of ``prompts`` (see :func:`sdxl.encode_text`)."""
         if self._text_cache and not self.text_trains:
-            return self._cached_hidden(prompts)
+            return self._cached_conditioning(prompts)
         context = nullcontext() if self.text_trains else torch.no_grad()
         with context:
-            device = next(self.text_encoder.parameters()).device
-            return self.text_encoder(self.input_ids(prompts, device), return_dict=False)[0].to(self.device)
+            encoders = self.text_encoders()
+            ids = [
+                self.input_ids(prompts, next(e.parameters()).device, which)
+                for which, e in enumerate(encoders)
+            ]
+            hidden, pooled = encode_text(encoders, ids)
+            return hidden.to(self.device), None if pooled is None else pooled.to(self.device)
 
-    def _cached_hidden(self, prompts: list[str]) -> torch.Tensor:
+    def encode_prompts(self, prompts: list[str]) -> torch.Tensor:
+        """The hidden states of ``prompts`` (the UNet's ``encoder_hidden_states``)."""
+        return self.encode_conditioning(prompts)[0]
+
+    def _cached_conditioning(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
         key = tuple(prompts)
-        hidden = self._hidden_by_prompts.get(key)
-        if hidden is None:
+        found = self._hidden_by_prompts.get(key)
+        if found is None:
             missing = [p for p in dict.fromkeys(prompts) if p not in self._text_cache]
             if missing:  # a prompt the cache was not built for: encode it where the encoder is, once
                 self._text_cache.update(self._encode_prompt_cache(missing))
-            hidden = torch.cat([self._text_cache[p] for p in prompts])
-            self._hidden_by_prompts[key] = hidden
-        return hidden
+            hidden = torch.cat([self._text_cache[p][0] for p in prompts])
+            pooled_parts = [self._text_cache[p][1] for p in prompts]
+            pooled = None if pooled_parts[0] is None else torch.cat(pooled_parts)  # type: ignore[arg-type]
+            found = (hidden, pooled)
+            self._hidden_by_prompts[key] = found
+        return found
 
     def diffusion_loss(
         self,
@@ -468,12 +508,18 @@ class DreamBoothModule(pl.LightningModule):
         timesteps: torch.Tensor,
         noise: torch.Tensor,
         n_instance: int,
+        pooled: torch.Tensor | None = None,
+        time_ids: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """One UNet pass over all examples; the first ``n_instance`` are instance examples."""
+        """One UNet pass over all examples; the first ``n_instance`` are instance examples.
+
+        SDXL also takes the pooled embedding and each example's size/crop ``time_ids``.
+        """
         noisy = self.noise_scheduler.add_noise(latents, noise, timesteps)
         if self._channels_last:
             noisy = noisy.contiguous(memory_format=torch.channels_last)
-        pred = self.unet(noisy, timesteps, hidden, return_dict=False)[0].float()
+        extra = added_conditions(pooled, time_ids)
+        pred = self.unet(noisy, timesteps, hidden, return_dict=False, **extra)[0].float()
         if self.prediction_type == "epsilon":
             target = noise
         else:
@@ -525,8 +571,13 @@ class DreamBoothModule(pl.LightningModule):
         prompts = [p for kind in kinds for p in batch[f"{kind}_prompts"]]
         timesteps, eps, noise = self.draw(seeds, self.batch_latent_shape(batch, kinds))
         latents = self.batch_latents(batch, kinds, eps)
-        hidden = self.encode_prompts(prompts)
-        return self.diffusion_loss(latents, hidden, timesteps, noise, len(batch["instance_seeds"]))
+        hidden, pooled = self.encode_conditioning(prompts)
+        time_ids = None
+        if pooled is not None:
+            time_ids = torch.cat([batch[f"{kind}_time_ids"] for kind in kinds]).to(self.device)
+        return self.diffusion_loss(
+            latents, hidden, timesteps, noise, len(batch["instance_seeds"]), pooled=pooled, time_ids=time_ids
+        )
 
     def logs_this_step(self) -> bool:
         """Whether Lightning writes this optimizer step's metrics (the only steps that read values back)."""
@@ -579,7 +630,7 @@ class DreamBoothModule(pl.LightningModule):
                 "name": "unet",
             }
         ]
-        text_params = [p for p in self.text_encoder.parameters() if p.requires_grad]
+        text_params = [p for e in self.text_encoders() for p in e.parameters() if p.requires_grad]
         if text_params:
             group = {
                 "params": text_params,
@@ -693,10 +744,12 @@ class DreamBoothModule(pl.LightningModule):
                 text_setting is not False and datamodule is not None and hasattr(datamodule, "prompts")
             )
             if cache_text:
-                self.text_encoder.to(device)
+                for encoder in self.text_encoders():
+                    encoder.to(device)
                 self._text_cache = self._encode_prompt_cache(list(datamodule.prompts()))
                 report["text_embeddings"] = True
-            self.text_encoder.to(cpu if cache_text else device)
+            for encoder in self.text_encoders():
+                encoder.to(cpu if cache_text else device)
         if device.type == "cuda":
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)  # the peak of training, not of building the caches
@@ -709,12 +762,19 @@ class DreamBoothModule(pl.LightningModule):
             f"{next(self.text_encoder.parameters()).device}"
         )
 
-    def _encode_prompt_cache(self, prompts: list[str]) -> dict[str, torch.Tensor]:
-        encoder = self.text_encoder
-        where = next(encoder.parameters()).device
+    def _encode_prompt_cache(self, prompts: list[str]) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+        encoders = self.text_encoders()
         context = self._trainer.precision_plugin.forward_context if self._trainer is not None else nullcontext
-        hidden = encode_prompt_cache(encoder, lambda ps: self.input_ids(ps, where), prompts, context=context)
-        return {p: h.to(self.device) for p, h in hidden.items()}
+
+        def encode(batch: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+            ids = [self.input_ids(batch, next(e.parameters()).device, i) for i, e in enumerate(encoders)]
+            return encode_text(encoders, ids)
+
+        cache = encode_prompt_cache(encode, prompts, context=context)
+        return {
+            p: (h.to(self.device), None if pooled is None else pooled.to(self.device))
+            for p, (h, pooled) in cache.items()
+        }
 
     def on_fit_start(self) -> None:
         self.prepare_caches()
@@ -785,6 +845,9 @@ class DreamBoothModule(pl.LightningModule):
             text_encoder=self.text_encoder,
             tokenizer=self.tokenizer,
             noise_scheduler=self.noise_scheduler,
+            family=self.family,
+            text_encoder_2=self.text_encoder_2,
+            tokenizer_2=self.tokenizer_2,
         )
 
 
@@ -802,13 +865,15 @@ def configure_trainable(
     if lora is not None:
         attach_lora(components, lora, text_encoder=train_text_encoder, seed=derive_seed(seed, "lora-init"))
         if not train_text_encoder:
-            freeze(components.text_encoder)
+            for encoder in components.text_encoders():
+                freeze(encoder)
     else:
         components.unet.requires_grad_(True)
-        if train_text_encoder:
-            components.text_encoder.requires_grad_(True)
-        else:
-            freeze(components.text_encoder)
+        for encoder in components.text_encoders():
+            if train_text_encoder:
+                encoder.requires_grad_(True)
+            else:
+                freeze(encoder)
     if train_token_embeddings:
         train_token_rows(components, train_token_embeddings)
 
@@ -922,6 +987,7 @@ def load_trained(ckpt_path: str | Path, *, use_ema: bool = True) -> tuple[Compon
     for prefix, module in (
         ("unet.", components.unet),
         ("text_encoder.", components.text_encoder),
+        ("text_encoder_2.", components.text_encoder_2),
         ("vae.", components.vae),
     ):
         sub = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
@@ -934,7 +1000,7 @@ def load_trained(ckpt_path: str | Path, *, use_ema: bool = True) -> tuple[Compon
                 f"({len(result.unexpected_keys)} unknown {prefix[:-1]} weights)",
                 "make sure the base model folder is the one the run was trained from",
             )
-    for module in (components.unet, components.text_encoder, components.vae):
+    for module in (components.unet, *components.text_encoders(), components.vae):
         module.requires_grad_(False)
         module.eval()
     info = {

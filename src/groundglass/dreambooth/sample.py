@@ -12,6 +12,9 @@ diffusers pipeline's for the same seeds (a test checks that too).
 - Seeds are per image: image ``i``'s starting noise comes from ``torch.Generator().manual_seed(seeds[i])``
   on the CPU, so an image is the same alone or in any batch, on any device (up to float rounding).
 - epsilon and v-prediction are handled by the scheduler, built from the model's own scheduler config.
+- SDXL: both text encoders, the pooled embedding and uncropped size conditioning
+  (:mod:`~groundglass.dreambooth.sdxl`); with no negative prompt the unconditional input is zeros, as
+  SDXL base's pipeline config (``force_zeros_for_empty_prompt``) asks.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import inspect
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from groundglass.dreambooth.sdxl import added_conditions, encode_text, sampling_time_ids, token_ids
 from groundglass.errors import GroundglassError
 
 if TYPE_CHECKING:
@@ -99,14 +103,22 @@ def _dtype_of(module: torch.nn.Module) -> torch.dtype:
 
 def encode_prompts(tokenizer: Any, text_encoder: torch.nn.Module, prompts: Sequence[str]) -> torch.Tensor:
     """CLIP hidden states of ``prompts``, padded to the tokenizer's full length as Stable Diffusion does."""
-    ids = tokenizer(
-        list(prompts),
-        padding="max_length",
-        max_length=tokenizer.model_max_length,
-        truncation=True,
-        return_tensors="pt",
-    ).input_ids
-    return text_encoder(ids.to(_device_of(text_encoder)))[0]
+    return text_encoder(token_ids(tokenizer, prompts).to(_device_of(text_encoder)))[0]
+
+
+def text_parts(components: Any) -> tuple[list[Any], list[Any]]:
+    """(text encoders, tokenizers) of ``components``: one each, or SDXL's two."""
+    encoders, tokenizers = [components.text_encoder], [components.tokenizer]
+    if getattr(components, "text_encoder_2", None) is not None:
+        encoders.append(components.text_encoder_2)
+        tokenizers.append(components.tokenizer_2)
+    return encoders, tokenizers
+
+
+def encode_conditioning(components: Any, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(hidden states, pooled embedding or None) of ``prompts`` with the model's text encoder(s)."""
+    encoders, tokenizers = text_parts(components)
+    return encode_text(encoders, [token_ids(t, prompts) for t in tokenizers])
 
 
 def initial_noise(
@@ -126,17 +138,22 @@ def predict_guided(
     timestep: Any,
     text_embeddings: torch.Tensor,
     guidance_scale: float,
+    added: dict[str, Any] | None = None,
 ) -> torch.Tensor:
     """The UNet's guided prediction (noise or v) for ``latents``.
 
-    With guidance (``guidance_scale > 1``), ``text_embeddings`` holds the unconditional rows first and the
-    conditional rows second; both halves run in one batched forward pass.
+    With guidance (``guidance_scale > 1``), ``text_embeddings`` (and SDXL's ``added`` conditions) hold
+    the unconditional rows first and the conditional rows second; both halves run in one batched
+    forward pass.
     """
     import torch
 
+    extra = added or {}  # SDXL: {"added_cond_kwargs": ...}
     if guidance_scale <= 1.0:
-        return unet(latents, timestep, encoder_hidden_states=text_embeddings).sample
-    both = unet(torch.cat([latents, latents]), timestep, encoder_hidden_states=text_embeddings).sample
+        return unet(latents, timestep, encoder_hidden_states=text_embeddings, **extra).sample
+    both = unet(
+        torch.cat([latents, latents]), timestep, encoder_hidden_states=text_embeddings, **extra
+    ).sample
     uncond, cond = both.chunk(2)
     return uncond + guidance_scale * (cond - uncond)
 
@@ -214,7 +231,9 @@ def generate(
         negatives = negative_prompt
     else:
         negatives = [negative_prompt or ""] * len(prompts)
-    unet, vae, text_encoder = components.unet, components.vae, components.text_encoder
+    unet, vae = components.unet, components.vae
+    encoders, _ = text_parts(components)
+    zero_uncond = len(encoders) == 2 and negative_prompt is None
     height = height or default_size(components)
     width = width or default_size(components)
     vae_scale = 2 ** (len(vae.config.block_out_channels) - 1)
@@ -222,16 +241,26 @@ def generate(
     device, dtype = _device_of(unet), _dtype_of(unet)
 
     images: list[Image.Image] = []
-    with _eval_mode(unet, vae, text_encoder), torch.inference_mode():
+    with _eval_mode(unet, vae, *encoders), torch.inference_mode():
         for start in range(0, len(prompts), batch_size):
             end = start + batch_size
             sampler = make_scheduler(scheduler, components.noise_scheduler.config)
             sampler.set_timesteps(steps, device=device)
-            embeddings = encode_prompts(components.tokenizer, text_encoder, prompts[start:end])
+            embeddings, pooled = encode_conditioning(components, prompts[start:end])
             if guidance_scale > 1.0:
-                uncond = encode_prompts(components.tokenizer, text_encoder, negatives[start:end])
+                if zero_uncond:
+                    uncond = torch.zeros_like(embeddings)
+                    uncond_pooled = None if pooled is None else torch.zeros_like(pooled)
+                else:
+                    uncond, uncond_pooled = encode_conditioning(components, negatives[start:end])
                 embeddings = torch.cat([uncond, embeddings])
+                if pooled is not None and uncond_pooled is not None:
+                    pooled = torch.cat([uncond_pooled, pooled])
             embeddings = embeddings.to(device=device, dtype=dtype)
+            added = added_conditions(
+                None if pooled is None else pooled.to(device=device, dtype=dtype),
+                sampling_time_ids(height, width, embeddings.shape[0]) if pooled is not None else None,
+            )
             noise, generators = initial_noise(seeds[start:end], latent_shape)
             latents = (noise * sampler.init_noise_sigma).to(device=device, dtype=dtype)
             # Stochastic scheduler steps draw their noise from the per-image generators, never the global RNG.
@@ -240,7 +269,7 @@ def generate(
             )
             for t in sampler.timesteps:
                 model_input = sampler.scale_model_input(latents, t)
-                prediction = predict_guided(unet, model_input, t, embeddings, guidance_scale)
+                prediction = predict_guided(unet, model_input, t, embeddings, guidance_scale, added)
                 latents = sampler.step(prediction, t, latents, **step_kwargs).prev_sample
             images.extend(decode_latents(vae, latents))
             if on_images_done is not None:
@@ -255,8 +284,12 @@ def place_for_inference(components: Any, device: str | None = None) -> str:
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
-    for module in (components.unet, components.vae, components.text_encoder):
-        if _dtype_of(module) != dtype:
-            module.to(dtype=dtype)
+    vae = components.vae
+    # SDXL's own VAE overflows in float16 (its config says force_upcast); fp16-fixed VAEs say otherwise.
+    keep_vae = vae.config.scaling_factor == 0.13025 and getattr(vae.config, "force_upcast", False)
+    for module in (components.unet, vae, *text_parts(components)[0]):
+        module_dtype = torch.float32 if module is vae and keep_vae else dtype
+        if _dtype_of(module) != module_dtype:
+            module.to(dtype=module_dtype)
         module.to(device)
     return device

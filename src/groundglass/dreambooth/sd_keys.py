@@ -36,6 +36,8 @@ _UNET_TOP = {
     "conv_in.": "input_blocks.0.0.",
     "conv_norm_out.": "out.0.",
     "conv_out.": "out.2.",
+    "add_embedding.linear_1.": "label_emb.0.0.",  # SDXL: the pooled embedding + size/crop numbers
+    "add_embedding.linear_2.": "label_emb.0.2.",
 }
 # Inside a ResnetBlock2D: diffusers name -> ResBlock name.
 _UNET_RESNET = {
@@ -229,7 +231,9 @@ _OPEN_CLIP_LAYER = {
 }
 
 
-def open_clip_to_original(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def open_clip_to_original(
+    state_dict: Mapping[str, torch.Tensor], prefix: str = OPEN_CLIP_PREFIX
+) -> dict[str, torch.Tensor]:
     """SD 2.x: OpenCLIP names under ``cond_stage_model.model.``, with q/k/v fused into ``in_proj``.
 
     Diffusers' SD 2 text encoder holds 23 of OpenCLIP's 24 layers (SD 2 reads the penultimate one),
@@ -242,19 +246,19 @@ def open_clip_to_original(state_dict: Mapping[str, torch.Tensor]) -> dict[str, t
     unknown: list[str] = []
     for key, value in sd.items():
         if key in _OPEN_CLIP_TOP:
-            out[OPEN_CLIP_PREFIX + _OPEN_CLIP_TOP[key]] = value
+            out[prefix + _OPEN_CLIP_TOP[key]] = value
             continue
         if key == "text_model.embeddings.position_ids":
             continue
         if key == "text_projection.weight":
-            out[OPEN_CLIP_PREFIX + "text_projection"] = value.T.contiguous()
+            out[prefix + "text_projection"] = value.T.contiguous()
             continue
         m = re.match(r"text_model\.encoder\.layers\.(\d+)\.(.*)", key)
         if not m:
             unknown.append(key)
             continue
         layer, rest = m[1], m[2]
-        base = f"{OPEN_CLIP_PREFIX}transformer.resblocks.{layer}."
+        base = f"{prefix}transformer.resblocks.{layer}."
         if qm := re.match(r"self_attn\.([qkv])_proj\.(weight|bias)", rest):
             qkv.setdefault(base, {}).setdefault(qm[2], {})[qm[1]] = value
             continue
@@ -275,6 +279,26 @@ def open_clip_to_original(state_dict: Mapping[str, torch.Tensor]) -> dict[str, t
     if unknown:
         raise _unsupported("text encoder", unknown)
     return out
+
+
+SDXL_CLIP_PREFIX = "conditioner.embedders.0.transformer."
+SDXL_OPEN_CLIP_PREFIX = "conditioner.embedders.1.model."
+
+
+def sdxl_to_original(
+    unet_sd: Mapping[str, torch.Tensor],
+    unet_config: Mapping[str, Any],
+    vae_sd: Mapping[str, torch.Tensor],
+    vae_config: Mapping[str, Any],
+    text_sd: Mapping[str, torch.Tensor],
+    text_2_sd: Mapping[str, torch.Tensor],
+) -> dict[str, torch.Tensor]:
+    """One SDXL state dict in the original (SGM) layout: the UNet and VAE as SD's, CLIP ViT-L under
+    ``conditioner.embedders.0.transformer.`` and OpenCLIP ViT-bigG under
+    ``conditioner.embedders.1.model.``."""
+    text = {SDXL_CLIP_PREFIX + k: v for k, v in with_text_model_prefix(text_sd).items()}
+    text_2 = open_clip_to_original(text_2_sd, prefix=SDXL_OPEN_CLIP_PREFIX)
+    return {**unet_to_original(unet_sd, unet_config), **vae_to_original(vae_sd, vae_config), **text, **text_2}
 
 
 def is_open_clip(text_encoder_config: Any) -> bool:

@@ -187,9 +187,9 @@ def build_tiny_sdxl_pipeline(
 
     The parts are SDXL's, small: a UNet with ``addition_embed_type="text_time"`` (the pooled prompt
     embedding and the six size/crop numbers of ``add_time_ids`` join the timestep embedding) and
-    cross-attention over both encoders' hidden states side by side (32 + 32 wide); a CLIP text encoder
-    (quick GELU, as CLIP ViT-L) and a second one with a projection (GELU, as OpenCLIP ViT-bigG),
-    whose projected end-of-text state is the pooled embedding; a VAE with SDXL's latent scale
+    cross-attention over both encoders' hidden states side by side (32 + 64 wide); a CLIP text encoder
+    (quick GELU, as CLIP ViT-L) and a wider second one with a projection to 32 (GELU, as OpenCLIP
+    ViT-bigG), whose projected end-of-text state is the pooled embedding; a VAE with SDXL's latent scale
     (0.13025); SDXL's Euler scheduler config.
     """
     import torch
@@ -208,12 +208,12 @@ def build_tiny_sdxl_pipeline(
     tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
     tokenizer_2 = CLIPTokenizer.from_pretrained(folder / "tokenizer_2")
 
-    def text_config(hidden_act: str) -> CLIPTextConfig:
+    def text_config(hidden_act: str, hidden_size: int) -> CLIPTextConfig:
         return CLIPTextConfig(
             bos_token_id=0,
             eos_token_id=2,
             pad_token_id=1,
-            hidden_size=32,
+            hidden_size=hidden_size,
             intermediate_size=37,
             num_attention_heads=4,
             num_hidden_layers=2,
@@ -240,7 +240,7 @@ def build_tiny_sdxl_pipeline(
         addition_time_embed_dim=time_embed_dim,
         transformer_layers_per_block=(1, 2),
         projection_class_embeddings_input_dim=6 * time_embed_dim + 32,  # add_time_ids + pooled embedding
-        cross_attention_dim=64,  # both encoders' hidden states, concatenated
+        cross_attention_dim=32 + 64,  # both encoders' hidden states, concatenated
         norm_num_groups=32,
     )
     vae = AutoencoderKL(
@@ -254,8 +254,10 @@ def build_tiny_sdxl_pipeline(
         norm_num_groups=32,
         scaling_factor=0.13025,
     )
-    text_encoder = CLIPTextModel(text_config("quick_gelu"))
-    text_encoder_2 = CLIPTextModelWithProjection(text_config("gelu"))
+    # Different widths, as SDXL's (768 and 1280): diffusers' single-file loader tells the two encoders
+    # apart by their position embeddings' width.
+    text_encoder = CLIPTextModel(text_config("quick_gelu", 32))
+    text_encoder_2 = CLIPTextModelWithProjection(text_config("gelu", 64))
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085,
         beta_end=0.012,

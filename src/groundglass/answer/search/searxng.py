@@ -2,21 +2,32 @@
 
 The instance must list ``json`` under ``search.formats`` in its settings.yml (otherwise it answers
 403, reported as such). SearXNG knows ``time_range`` day/month/year (and week on recent versions)
-and one ``language``; domain and exact date filters are left to us. Of the asker's location it takes
+and one ``language``; domain and exact date filters are left to us. For ``return_images`` it is asked
+again in its ``images`` category (:meth:`SearxngProvider.images`): each result names the image, the
+page it is on and often its ``resolution``. Of the asker's location it takes
 the country, as the region of its ``language`` locale (``fr-CH``: see :mod:`.location`).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
 
-from groundglass.answer.search.base import SearchResult, get_json, parse_result_items
+from groundglass.answer.search.base import (
+    SearchResult,
+    get_json,
+    parse_result_items,
+    results_list,
+    text_or_empty,
+)
 from groundglass.answer.search.filters import SearchFilters
+from groundglass.answer.search.images import PageImage
 from groundglass.answer.search.location import country_locale
 from groundglass.config import SearxngSettings
 
+_RESOLUTION = re.compile(r"(\d{1,5})\s*[x\u00d7]\s*(\d{1,5})")  # "1920 x 1080"
 _TIME_RANGE = {"hour": "day", "day": "day", "week": "week", "month": "month", "year": "year"}
 
 
@@ -59,6 +70,37 @@ class SearxngProvider:
             self.client, self.name, "GET", url, timeout_s=self.timeout_s, params=self.params(query, filters)
         )
         return parse(data)[:max_results]
+
+    async def images(self, query: str, filters: SearchFilters, max_results: int) -> list[PageImage]:
+        """Image results (the ``images`` category) for ``query``; raises ProviderError like search."""
+        url = self.settings.base_url.rstrip("/") + "/search"
+        params = {**self.params(query, filters), "categories": "images"}
+        params.pop("engines", None)  # the configured engines are web engines
+        data = await get_json(self.client, self.name, "GET", url, timeout_s=self.timeout_s, params=params)
+        return parse_images(data)[:max_results]
+
+
+def parse_images(data: Any) -> list[PageImage]:
+    """Images of a SearXNG ``images`` answer (``results[].img_src/url/title/content/resolution``)."""
+    out: list[PageImage] = []
+    for item in results_list(data, SearxngProvider.name, "results"):
+        if not isinstance(item, dict):
+            continue
+        src, page = text_or_empty(item.get("img_src")), text_or_empty(item.get("url"))
+        if not src.startswith(("http://", "https://")) or not page.startswith(("http://", "https://")):
+            continue
+        size = _RESOLUTION.search(text_or_empty(item.get("resolution")))
+        out.append(
+            PageImage(
+                image_url=src,
+                origin_url=page,
+                title=text_or_empty(item.get("title")),
+                width=int(size.group(1)) if size else None,
+                height=int(size.group(2)) if size else None,
+                context=text_or_empty(item.get("content")),
+            )
+        )
+    return out
 
 
 def parse(data: Any) -> list[SearchResult]:

@@ -37,12 +37,12 @@ from groundglass.answer.reader import (
     ReadPage,
     detect_language,
 )
-from groundglass.answer.search.base import SearchResult, http_client
+from groundglass.answer.search.base import ProviderError, SearchResult, http_client
 from groundglass.answer.search.cache import SearchCache
 from groundglass.answer.search.disk_cache import DiskCache
 from groundglass.answer.search.failover import Failover, FailoverResult, ProviderAttempt, build_providers
 from groundglass.answer.search.filters import SearchFilters, parse_when
-from groundglass.answer.search.images import select_images
+from groundglass.answer.search.images import PageImage, select_images
 from groundglass.answer.types import Source
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
@@ -256,7 +256,15 @@ class WebRetriever:
         if candidates and all(c.text is not None for c in candidates):
             sources = self._passages(candidates, filters, report)[:k]
         else:
-            sources = await self._read_and_rank(query, candidates, filters, preset, k, report)
+            # return_images: the provider's own image results (SearXNG's images category), meanwhile
+            more = None
+            if filters.images is not None and found.provider is not None:
+                more = asyncio.create_task(self._provider_images(query, filters, found.provider))
+            try:
+                sources = await self._read_and_rank(query, candidates, filters, preset, k, report, more)
+            finally:
+                if more is not None:
+                    more.cancel()  # a no-op once it was awaited
         report.timings["total_s"] = _since(started)
         if not sources and report.error is None:
             report.error = (
@@ -264,6 +272,22 @@ class WebRetriever:
                 f"({len(report.failures)} filtered or unreadable)"
             )
         return sources, report
+
+    async def _provider_images(self, query: str, filters: SearchFilters, provider: str) -> list[PageImage]:
+        """The image results of ``provider``, for a provider that has them (SearXNG); [] when it has
+        none or fails (the page images still count). Their pages pass the domain filter."""
+        s = self.settings.search
+        async with http_client(s.timeout_s) as client:
+            chosen = [p for p in build_providers(self.settings, client) if p.name == provider]
+            images = getattr(chosen[0], "images", None) if chosen else None
+            if images is None:
+                return []
+            try:
+                found: list[PageImage] = await images(query, filters, 2 * IMAGES_PER_SEARCH)
+            except ProviderError as exc:
+                log.info("provider_images_failed", provider=provider, detail=exc.message)
+                return []
+        return [im for im in found if filters.check_domain(im.origin_url) is None]
 
     # --- results that already carry their text (the local index) --------------------------------------
 
@@ -303,6 +327,7 @@ class WebRetriever:
         preset: SearchContextSize,
         k: int,
         report: SearchReport,
+        more_images: asyncio.Task[list[PageImage]] | None = None,
     ) -> list[Source]:
         s = self.settings.search
         started = time.perf_counter()
@@ -333,6 +358,7 @@ class WebRetriever:
             if filters.images is not None:
                 looked = time.perf_counter()
                 found = [im for page in pages for im in page.images]
+                found += await more_images if more_images is not None else []
                 chosen = await select_images(reader, found, filters.images, query, IMAGES_PER_SEARCH)
                 report.images = [im.public() for im in chosen]
                 report.timings["images_s"] = _since(looked)
