@@ -305,7 +305,8 @@ class Answerer:
                 with suppress(RuntimeError):  # the loop is gone
                     loop.call_soon_threadsafe(thread_done.set)
 
-        threading.Thread(target=run_and_signal, name="engine-run", daemon=True).start()
+        # Not a daemon: one still in ONNX Runtime or torch at exit aborts the process (see engine.py).
+        threading.Thread(target=run_and_signal, name="engine-run", daemon=False).start()
         try:
             while True:
                 item = await queue.get()

@@ -84,7 +84,8 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.server.warm_up:
-            threading.Thread(target=st.answerer.warm_up, name="warm-up", daemon=True).start()
+            # Not a daemon: one still in ONNX Runtime or torch at exit aborts the process (see engine.py).
+            threading.Thread(target=st.answerer.warm_up, name="warm-up", daemon=False).start()
         if run_jobs:
             st.worker = JobWorker(st, settings.server.job_concurrency, settings.server.job_lease_s)
             st.worker.start()

@@ -189,7 +189,8 @@ class FineTuneWorker:
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="finetune-worker", daemon=True)
+        # Not a daemon: one still in ONNX Runtime or torch at exit aborts the process (see engine.py).
+        self._thread = threading.Thread(target=self._loop, name="finetune-worker", daemon=False)
         self.current: Attempt | None = None
 
     def start(self) -> None:
