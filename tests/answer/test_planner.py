@@ -13,6 +13,7 @@ from groundglass.answer.planner import (
     SubQuery,
     fallback_plan,
     needs_more,
+    part_queries,
     plan,
     resolve,
     validate_plan,
@@ -172,6 +173,35 @@ def test_nothing_usable_gives_none(raw: object) -> None:
             "When was Marie Curie born and where did she die?",
             ["When was Marie Curie born", "where did she die Marie Curie"],
         ),
+        (
+            "Which ports do smtplib's SMTP.connect and python -m http.server use by default?",
+            [
+                "Which ports do smtplib's SMTP.connect use by default",
+                "Which ports do python -m http.server use by default",
+            ],
+        ),
+        (
+            "What are the default compression levels of gzip.open() and of zlib.compress()?",
+            [
+                "What are the default compression levels of gzip.open()",
+                "What are the default compression levels of zlib.compress()",
+            ],
+        ),
+        (
+            "What are the default maxsize of functools.lru_cache and the default width of textwrap.wrap()?",
+            [
+                "What are the default maxsize of functools.lru_cache",
+                "What are the default width of textwrap.wrap()",
+            ],
+        ),
+        (
+            "What are the capitals of France and Germany?",
+            ["What are the capitals of France", "What are the capitals of Germany"],
+        ),
+        (
+            "How do I install and configure nginx?",
+            ["How do I install and configure nginx?"],
+        ),  # one thing, two verbs
         (EIFFEL, [EIFFEL]),
     ],
 )
@@ -181,6 +211,14 @@ def test_fallback_plan_splits_comparisons_and_conjunctions(question: str, querie
     assert p.queries == queries
     assert all(s.depends_on == [] for s in p.steps)
     assert fallback_plan(question, 1).queries == [question]  # one step allowed: no split
+
+
+def test_part_queries_are_the_split_or_nothing() -> None:
+    assert part_queries("What are the capitals of France and Germany?") == [
+        "What are the capitals of France",
+        "What are the capitals of Germany",
+    ]
+    assert part_queries(EIFFEL) == []  # one question: searched as asked, nothing beside it
 
 
 # --- waves and resolve -------------------------------------------------------------------------------------

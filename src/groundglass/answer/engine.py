@@ -36,7 +36,7 @@ import threading
 from collections.abc import Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from groundglass.answer import cite, condense, conversation, prompt, rank, relevance, writer
+from groundglass.answer import cite, condense, conversation, planner, prompt, rank, relevance, writer
 from groundglass.answer.effort import preset_for
 from groundglass.answer.events import Done, ErrorEvent, Event, ImagesRead, SourcesFound, StepDone, Token
 from groundglass.answer.job import Job
@@ -377,7 +377,7 @@ class Engine:
         if job.search is None:
             return []
         if not facts:
-            return [query]
+            return [query, *planner.part_queries(query)]
         from groundglass.answer.vision import image_queries
 
         v = self.settings.vision
