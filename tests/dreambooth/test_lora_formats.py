@@ -105,44 +105,59 @@ def test_kohya_file_draws_what_the_peft_file_draws(
     np.testing.assert_allclose(with_kohya, with_peft, atol=2e-4)
 
 
-def comfy_to_single_file(module: str) -> str:
-    """ComfyUI's model names are the single file's, with ``model.`` dropped from the UNet's and SD 1.x's
-    text encoder under ``clip_l.`` (ComfyUI's own SD 1.x checkpoint loading does this renaming)."""
+def comfy_target(module: str, family: str) -> tuple[str, str]:
+    """Where ComfyUI applies a LoRA module: ComfyUI's model names are the single file's with ``model.``
+    dropped from the UNet's and the text encoders renamed ``clip_l`` (SD 1.x's and SDXL's first) and
+    ``clip_g`` (SDXL's second, which ComfyUI holds in the Hugging Face layout, q/k/v apart)."""
     if module.startswith("diffusion_model."):
-        return f"model.{module}.weight"
-    prefix = "text_encoders.clip_l.transformer."
-    assert module.startswith(prefix), module
-    return f"cond_stage_model.transformer.{module[len(prefix) :]}.weight"
+        return "file", f"model.{module}.weight"
+    for name, where in (
+        (
+            "clip_l",
+            "conditioner.embedders.0.transformer." if family == "sdxl" else "cond_stage_model.transformer.",
+        ),
+        ("clip_g", ""),
+    ):
+        prefix = f"text_encoders.{name}.transformer."
+        if module.startswith(prefix):
+            rest = f"{module[len(prefix) :]}.weight"
+            return ("text_encoder_2", rest) if name == "clip_g" else ("file", where + rest)
+    raise AssertionError(module)
 
 
-def test_comfyui_file_patches_the_single_files_weights_into_the_merged_ones(
-    tiny_pipeline_dir: Path, tmp_path: Path
+@pytest.mark.parametrize("family", ["sd1", "sdxl"])
+def test_comfyui_file_patches_the_base_weights_into_the_merged_ones(
+    family: str, tiny_pipeline_dir: Path, tiny_sdxl_dir: Path, tmp_path: Path
 ) -> None:
-    base_file = export_model(
-        load_components(str(tiny_pipeline_dir), local_files_only=True),
-        tmp_path / "base",
-        formats={"single-file"},
-    )["single-file"]
-    components = trained_lora(tiny_pipeline_dir)
+    base_dir = tiny_sdxl_dir if family == "sdxl" else tiny_pipeline_dir
+    plain = load_components(str(base_dir), local_files_only=True)
+    base = {"text_encoder_2": dict(plain.text_encoder_2.state_dict()) if family == "sdxl" else {}}
+    base["file"] = load_file(
+        str(export_model(plain, tmp_path / "base", formats={"single-file"})["single-file"])
+    )
+    components = trained_lora(base_dir)
     n_adapters = sum(
         1
-        for m in (components.unet, components.text_encoder)
+        for m in (components.unet, *components.text_encoders())
         for n, _ in m.named_modules()
         if n.endswith("lora_A")
     )
     written = export_model(components, tmp_path / "run", formats={"lora-comfyui", "single-file"})
-    comfy, base, merged = (
-        load_file(str(p)) for p in (written["lora-comfyui"], base_file, written["single-file"])
-    )
+    comfy = load_file(str(written["lora-comfyui"]))
+    merged = {"file": load_file(str(written["single-file"]))}  # export merged the adapters in place:
+    merged["text_encoder_2"] = dict(components.text_encoder_2.state_dict()) if family == "sdxl" else {}
 
     modules = {k.removesuffix(".lora_up.weight") for k in comfy if k.endswith(".lora_up.weight")}
     assert len(modules) == n_adapters and len(comfy) == 3 * n_adapters  # up, down, alpha each
-    patched = dict(base)
+    patched = {where: dict(weights) for where, weights in base.items()}
     for module in modules:  # what ComfyUI does with a LoRA: W += up @ down * alpha / rank
         up, down = comfy[f"{module}.lora_up.weight"], comfy[f"{module}.lora_down.weight"]
-        key = comfy_to_single_file(module)
-        patched[key] = base[key] + up @ down * comfy[f"{module}.alpha"].item() / down.shape[0]
-    changed = {k for k in merged if not torch.equal(merged[k], base[k])}
-    assert changed == {comfy_to_single_file(m) for m in modules}
-    for key in merged:
-        torch.testing.assert_close(patched[key], merged[key], atol=1e-5, rtol=1e-4)
+        where, key = comfy_target(module, family)
+        patched[where][key] = base[where][key] + up @ down * comfy[f"{module}.alpha"].item() / down.shape[0]
+    bigg = "conditioner.embedders.1."  # SDXL's second encoder: checked in ComfyUI's (Hugging Face) layout
+    merged["file"] = {k: v for k, v in merged["file"].items() if not k.startswith(bigg)}
+    for where in ("file", "text_encoder_2"):
+        changed = {k for k in merged[where] if not torch.equal(merged[where][k], base[where][k])}
+        assert changed == {key for w, key in map(lambda m: comfy_target(m, family), modules) if w == where}
+        for key in merged[where]:
+            torch.testing.assert_close(patched[where][key], merged[where][key], atol=1e-5, rtol=1e-4)

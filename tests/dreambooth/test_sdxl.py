@@ -200,3 +200,40 @@ def test_sdxl_full_unet_with_caches_exports_a_folder_and_a_single_file(
     main(["dreambooth", "sample", "--model", str(ckpt), "--prompt", "a photo of sks cat", "--steps", "2",
           "--out", str(drawn)])  # fmt: skip
     assert len(list(drawn.glob("*.png"))) == 1
+
+
+def test_full_size_sdxl_single_file_has_the_layout_diffusers_reads() -> None:
+    """SDXL base's shapes (on the meta device: no memory) map to the original layout diffusers' own
+    converters recognise as SDXL base and convert back to every weight's name."""
+    from diffusers.loaders.single_file_utils import (
+        convert_ldm_unet_checkpoint,
+        convert_ldm_vae_checkpoint,
+        convert_open_clip_checkpoint,
+        infer_diffusers_model_type,
+    )
+
+    from groundglass.dreambooth.arch import arch_configs, build_modules
+    from groundglass.dreambooth.sd_keys import sdxl_to_original
+
+    with torch.device("meta"):
+        parts = build_modules(arch_configs("sdxl"))
+    unet, vae, clip, open_clip = (parts[k] for k in ("unet", "vae", "text_encoder", "text_encoder_2"))
+    sd = sdxl_to_original(
+        unet.state_dict(),
+        unet.config,
+        vae.state_dict(),
+        vae.config,
+        clip.state_dict(),
+        open_clip.state_dict(),
+    )
+    assert infer_diffusers_model_type(sd) == "xl_base"
+    assert set(convert_ldm_unet_checkpoint(sd, unet.config)) == set(unet.state_dict())
+    assert set(convert_ldm_vae_checkpoint(sd, vae.config)) == set(vae.state_dict())
+    converted = convert_open_clip_checkpoint(open_clip, sd, prefix="conditioner.embedders.1.model.")
+    assert set(converted) == set(open_clip.state_dict())
+    assert sd["conditioner.embedders.1.model.transformer.resblocks.31.attn.in_proj_weight"].shape == (
+        3840,
+        1280,
+    )
+    assert sd["model.diffusion_model.label_emb.0.0.weight"].shape == (1280, 2816)
+    assert "model.diffusion_model.input_blocks.8.1.transformer_blocks.9.attn2.to_k.weight" in sd

@@ -48,7 +48,7 @@ def _plain(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _modules(configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def build_modules(configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The weight-holding parts of an architecture, built on the current default device."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
@@ -91,7 +91,7 @@ def build_random_model(
 
     torch.manual_seed(seed)
     with torch.device(device or "cpu"):
-        modules = _modules(configs)
+        modules = build_modules(configs)
     dtype = torch.float16 if half else torch.float32
     modules = {part: module.to("cpu", dtype) for part, module in modules.items()}
     scheduler_cls = getattr(diffusers, configs["scheduler"]["_class_name"])
@@ -121,5 +121,5 @@ def parameter_counts(name: str = "sd15") -> dict[str, int]:
     import torch
 
     with torch.device("meta"):
-        modules = _modules(arch_configs(name))
+        modules = build_modules(arch_configs(name))
     return {part: sum(p.numel() for p in module.parameters()) for part, module in modules.items()}
