@@ -84,7 +84,18 @@ def test_parse_rejects_malformed_output_with_a_typed_error(text: str, finish: st
     assert isinstance(err.value, ModelError) and err.value.code == "invalid_model_output"
 
 
-@pytest.mark.parametrize("schema", [["not", "a", "dict"], {"type": "no-such-type"}, {"minItems": -1}])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        ["not", "a", "dict"],
+        {"type": "no-such-type"},
+        {"minItems": -1},
+        # Python's json reads NaN, Infinity and 1e999 (inf): a bound no answer can meet, or none at all
+        {"type": "integer", "minimum": float("inf")},
+        {"type": "number", "maximum": float("nan")},
+        {"type": "object", "properties": {"x": {"type": "number", "exclusiveMaximum": float("-inf")}}},
+    ],
+)
 def test_invalid_schemas_are_refused_naming_response_format(schema: object) -> None:
     with pytest.raises(GroundglassError) as err:
         check_schema(schema)

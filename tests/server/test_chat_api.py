@@ -187,6 +187,16 @@ def test_response_format_json_schema_is_enforced(api: Api) -> None:
         )
     error = info.value.body
     assert error["param"] == "response_format" and "JSON schema is invalid" in error["message"]
+    # Python's json reads 1e999 as infinity: a bound no answer can meet is refused up front (it was a 502
+    # after a whole generation whose every answer the check then rejected)
+    at_least = {"type": "integer", "minimum": 0}
+    unmeetable = {"type": "json_schema", "json_schema": {"name": "x", "schema": at_least}}
+    body = {"model": "sonar", "max_tokens": 8, "messages": [{"role": "user", "content": QUESTION}]}
+    raw = json.dumps({**body, "response_format": unmeetable}).replace('"minimum": 0', '"minimum": 1e999')
+    headers = {**api.headers(), "Content-Type": "application/json"}
+    r = httpx.post(api.base_url + "/chat/completions", content=raw, headers=headers, timeout=120)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == "response_format" and "not finite" in r.json()["error"]["message"]
 
 
 def test_search_filters_apply_to_answers(api: Api) -> None:

@@ -21,6 +21,7 @@ small model from writing until ``max_tokens`` and so truncating the JSON.
 from __future__ import annotations
 
 import json
+import math
 import re
 from functools import lru_cache
 from typing import Any
@@ -61,6 +62,14 @@ def check_schema(schema: Any, *, param: str = "response_format") -> None:
             'pass a schema like {"type": "object", "properties": {...}}',
             param=param,
         )
+    where = _non_finite(schema)
+    if where is not None:  # jsonschema takes inf and NaN as numbers, but no answer meets such a bound
+        raise GroundglassError(
+            f"the JSON schema has a number that is not finite at {where or '(top level)'} "
+            "(NaN, Infinity, or too large for a double)",
+            "write finite numbers in the schema",
+            param=param,
+        )
     try:
         _validator(schema_key(schema))
     except SchemaError as exc:
@@ -76,6 +85,21 @@ def check_schema(schema: Any, *, param: str = "response_format") -> None:
             "use only objects, arrays, strings, numbers, booleans and null",
             param=param,
         ) from None
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """The path of the first NaN or infinite number in ``value`` (a parsed JSON value), else None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    if isinstance(value, dict):
+        children: Any = value.items()
+    else:
+        children = enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        found = _non_finite(child, f"{path}/{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def validation_errors(value: Any, schema: dict[str, Any], limit: int = 3) -> list[str]:
