@@ -49,6 +49,12 @@ TAGS = {
     "required": ["tags"],
     "additionalProperties": False,
 }
+# The same schema to JSON Schema (4.0 is an integer there), as Python's json.dumps writes a float 4.0
+TAGS_COUNTED_IN_FLOATS = json.loads(
+    json.dumps(TAGS)
+    .replace('"maxItems": 4', '"maxItems": 4.0')
+    .replace('"maxLength": 20', '"maxLength": 20.0')
+)
 
 
 # --- checking output, no model ------------------------------------------------------------------------------
@@ -116,6 +122,7 @@ def test_invalid_schemas_are_refused_naming_response_format(schema: object) -> N
             "What is the population of the capital of the country where the Eiffel Tower is?",
             planner.plan_schema(3),
         ),
+        ("List some tags for a blog post about baking bread.", TAGS_COUNTED_IN_FLOATS),
     ],
 )
 def test_tiny_model_output_always_parses_and_validates(tiny: LlamaCppLLM, prompt: str, schema: dict) -> None:
