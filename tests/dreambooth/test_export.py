@@ -291,7 +291,7 @@ def test_export_cli_from_a_fit_checkpoint(tiny_pipeline_dir: Path, tmp_path: Pat
     from skimage import data as skdata
 
     from groundglass.dreambooth.fit import run_fit
-    from groundglass.dreambooth.module import load_trained
+    from groundglass.dreambooth.trained import load_trained
 
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -190,8 +190,8 @@ def test_tracker_draws_with_the_ema_weights_and_puts_the_live_ones_back(
 ) -> None:
     import yaml
 
-    from groundglass.dreambooth.module import load_trained
     from groundglass.dreambooth.sample import generate
+    from groundglass.dreambooth.trained import load_trained
 
     root = tmp_path / "ema-run"
     config = _tracked_config(make_config, judge_dirs, root, clip_model=None, every_n_steps=0)

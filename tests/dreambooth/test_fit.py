@@ -12,7 +12,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from conftest import REPO, run_in_process, run_subprocess
-from groundglass.dreambooth.module import load_trained
+from groundglass.dreambooth.trained import load_trained
 
 
 def _scalars_and_images(root: Path) -> tuple[dict[str, list[float]], dict[str, list[int]]]:

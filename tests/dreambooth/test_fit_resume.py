@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import GROUNDGLASS, REPO, run_in_process, run_subprocess, step_losses
-from groundglass.dreambooth.module import load_trained
+from groundglass.dreambooth.trained import load_trained
 
 RESUME_SETTINGS = {
     "trainer": {"accumulate_grad_batches": 2},

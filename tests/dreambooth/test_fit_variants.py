@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import run_in_process, step_losses
-from groundglass.dreambooth.module import load_trained
+from groundglass.dreambooth.trained import load_trained
 
 
 def _base(pipeline: Path, part: str) -> dict[str, torch.Tensor]:

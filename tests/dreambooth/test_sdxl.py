@@ -18,7 +18,8 @@ from groundglass.cli import main
 from groundglass.dreambooth.data import DreamBoothDataModule
 from groundglass.dreambooth.family import SDXL
 from groundglass.dreambooth.fit import run_fit
-from groundglass.dreambooth.module import DreamBoothModule, load_trained
+from groundglass.dreambooth.module import DreamBoothModule
+from groundglass.dreambooth.trained import load_trained
 
 LORA = {"rank": 4, "alpha": 8}
 

@@ -1,7 +1,7 @@
 """Open a model for sampling, prior generation or export, loading weights only from safe formats.
 
 A model is named by a diffusers folder (a base model or an export), a Hugging Face model id, or one of
-our own training checkpoints (``.ckpt``, read by ``groundglass.dreambooth.module.load_trained`` with
+our own training checkpoints (``.ckpt``, read by ``groundglass.dreambooth.trained.load_trained`` with
 ``torch.load(weights_only=True)``). Pickle files from elsewhere (``.bin``, ``.pt``, ``.pth``, foreign
 ``.ckpt``) can run arbitrary code when unpickled, so they are refused with a message saying how to
 convert them; diffusers folders must hold their weights as ``.safetensors``.
@@ -87,7 +87,7 @@ def open_base_model(pretrained: str, *, local_files_only: bool = False) -> Any:
 
 def open_checkpoint(path: Path, *, use_ema: bool = True) -> OpenedModel:
     """A groundglass training checkpoint: base components with the trained weights applied."""
-    from groundglass.dreambooth.module import load_trained
+    from groundglass.dreambooth.trained import load_trained
 
     try:
         components, hparams = load_trained(path, use_ema=use_ema)

@@ -178,7 +178,7 @@ def load_base(base_model: Path | None = None) -> Any:
 
 
 def load_personalised(checkpoint: Path) -> Any:
-    from groundglass.dreambooth.module import load_trained
+    from groundglass.dreambooth.trained import load_trained
 
     components, _ = load_trained(checkpoint)
     return components

@@ -12,7 +12,7 @@ The best step, by default: **the highest subject fidelity among the evaluated st
 fidelity is at least the base model's minus ``tolerance``** (the step-0 evaluation is the base model);
 ``select`` and ``guard`` may name any measured higher-is-better metric instead, e.g. ``select: dino,
 guard: clip_t`` (the paper's judges). When a step becomes the best, a checkpoint is written to
-``<checkpoints>/best.ckpt`` (loadable with :func:`groundglass.dreambooth.module.load_trained`).
+``<checkpoints>/best.ckpt`` (loadable with :func:`groundglass.dreambooth.trained.load_trained`).
 """
 
 from __future__ import annotations

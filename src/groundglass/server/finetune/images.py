@@ -63,7 +63,7 @@ class ImageGenerator:
         from groundglass.dreambooth.sample import place_for_inference
 
         if source.endswith(".ckpt"):
-            from groundglass.dreambooth.module import load_trained
+            from groundglass.dreambooth.trained import load_trained
 
             components, _ = load_trained(source)
         else:

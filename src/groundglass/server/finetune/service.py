@@ -267,7 +267,7 @@ class FineTuning:
 
         from groundglass.dreambooth.export import export_model
         from groundglass.dreambooth.lora_formats import LoraRun
-        from groundglass.dreambooth.module import load_trained
+        from groundglass.dreambooth.trained import load_trained
 
         components, info = load_trained(self.job_dir(job["id"]) / "run" / "checkpoints" / "last.ckpt")
         target.parent.mkdir(parents=True, exist_ok=True)
