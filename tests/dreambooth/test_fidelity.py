@@ -91,7 +91,9 @@ def test_judge_models_that_cannot_load_are_named_with_the_fix(
     assert "fix clip_model" in err.value.fix
 
 
-def _tracked_config(make_config, judge_dirs: dict[str, Path], root: Path, **tracker: object) -> Path:
+def _tracked_config(
+    make_config, judge_dirs: dict[str, Path], root: Path, model: dict | None = None, **tracker: object
+) -> Path:
     args = {
         "every_n_steps": 1,
         "prompts": ["a photo of sks cat on the moon", "a photo of a red sks cat"],
@@ -115,7 +117,8 @@ def _tracked_config(make_config, judge_dirs: dict[str, Path], root: Path, **trac
                 "callbacks": [
                     {"class_path": "groundglass.dreambooth.fidelity.FidelityTracker", "init_args": args}
                 ],
-            }
+            },
+            "model": model or {},
         },
         root=root,
         prior=False,
@@ -158,6 +161,18 @@ def test_tracker_logs_clip_and_dino_and_keeps_the_best_step(
         assert [v for _, v in logged] == pytest.approx([e[metric] for e in history], abs=1e-6)
     if expected is not None:
         assert sorted(scalars["fidelity/best_step"])[-1][1] == expected
+
+
+def test_tracker_follows_an_sdxl_run(
+    make_config, judge_dirs: dict[str, Path], tiny_sdxl_dir: Path, tmp_path: Path
+) -> None:
+    """Fidelity tracking draws with SDXL's two encoders and size conditioning like any sampling."""
+    root = tmp_path / "sdxl-run"
+    config = _tracked_config(make_config, judge_dirs, root, model={"base_model": str(tiny_sdxl_dir)})
+    assert run_in_process(["--config", str(config)]) == 0
+    history = json.loads((root / "fidelity.json").read_text())["history"]
+    assert [e["step"] for e in history] == [0, 1, 2, 3]
+    assert all(-1.0 <= e[k] <= 1.0 for e in history for k in ("clip_i", "clip_t", "dino"))
 
 
 def test_tracker_settings_are_checked_before_training(
