@@ -238,3 +238,18 @@ def test_full_size_sdxl_single_file_has_the_layout_diffusers_reads() -> None:
     )
     assert sd["model.diffusion_model.label_emb.0.0.weight"].shape == (1280, 2816)
     assert "model.diffusion_model.input_blocks.8.1.transformer_blocks.9.attn2.to_k.weight" in sd
+
+
+def test_sdxl_vae_encodes_outside_float16_autocast(tiny_sdxl_dir: Path, tiny_pipeline_dir: Path) -> None:
+    """SDXL's own VAE overflows in float16, so it encodes in float32 under any autocast; SD's does not."""
+    from groundglass.dreambooth.cache import latent_moments
+    from groundglass.dreambooth.model import load_vae
+
+    pixels = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    for folder, upcast in ((tiny_sdxl_dir, True), (tiny_pipeline_dir, False)):
+        vae = load_vae(str(folder)).eval()
+        with torch.no_grad():
+            plain = latent_moments(vae, pixels)
+            with torch.autocast("cpu", dtype=torch.float16):
+                mixed = latent_moments(vae, pixels)
+        assert torch.equal(mixed, plain) == upcast, folder

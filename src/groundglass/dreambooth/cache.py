@@ -12,6 +12,7 @@ autocast a training step runs under), so that cached and uncached steps compute 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -22,8 +23,15 @@ ENCODE_BATCH = 4  # images per VAE call while building the cache (bounded memory
 
 
 def latent_moments(vae: Any, pixels: torch.Tensor) -> torch.Tensor:
-    """The VAE's latent distribution of ``pixels``: ``(B, 2, C, h, w)`` holding mean and std (float32)."""
-    dist = vae.encode(pixels.to(vae.dtype)).latent_dist
+    """The VAE's latent distribution of ``pixels``: ``(B, 2, C, h, w)`` holding mean and std (float32).
+
+    A VAE that overflows in float16 (SDXL's own) runs outside autocast, in its own dtype.
+    """
+    from groundglass.dreambooth.family import vae_needs_float32
+
+    upcast = vae_needs_float32(vae.config)
+    with torch.autocast(pixels.device.type, enabled=False) if upcast else contextlib.nullcontext():
+        dist = vae.encode(pixels.to(vae.dtype)).latent_dist
     return torch.stack([dist.mean.float(), dist.std.float()], dim=1)
 
 

@@ -216,6 +216,13 @@ def latent_factor(vae_config: Mapping[str, Any]) -> int:
     return 2 ** (len(vae_config["block_out_channels"]) - 1)
 
 
+def vae_needs_float32(vae_config: Mapping[str, Any]) -> bool:
+    """SDXL's own VAE overflows in float16 (its config says ``force_upcast``); fp16-fixed SDXL VAEs
+    (``force_upcast: false``) and SD 1.x/2.x VAEs do not."""
+    scale = float(vae_config.get("scaling_factor", 0.18215))
+    return abs(scale - SDXL.vae_scaling_factor) <= 1e-6 and bool(vae_config.get("force_upcast", False))
+
+
 def check_vae(
     family: Family, vae_config: Mapping[str, Any], unet_config: Mapping[str, Any], where: str
 ) -> None:

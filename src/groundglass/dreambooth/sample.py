@@ -284,9 +284,10 @@ def place_for_inference(components: Any, device: str | None = None) -> str:
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
+    from groundglass.dreambooth.family import vae_needs_float32
+
     vae = components.vae
-    # SDXL's own VAE overflows in float16 (its config says force_upcast); fp16-fixed VAEs say otherwise.
-    keep_vae = vae.config.scaling_factor == 0.13025 and getattr(vae.config, "force_upcast", False)
+    keep_vae = vae_needs_float32(vae.config)  # SDXL's own VAE overflows in float16
     for module in (components.unet, vae, *text_parts(components)[0]):
         module_dtype = torch.float32 if module is vae and keep_vae else dtype
         if _dtype_of(module) != module_dtype:
