@@ -8,6 +8,7 @@ its .html pages send a Last-Modified header, its other files do not, and /galler
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -218,3 +219,29 @@ def test_image_requests_that_cannot_be_honoured_are_refused(
     r = chat(corpus_api, GALLERY, **fields)
     assert r.status_code == 400, r.text
     assert r.json()["error"]["param"] == param and words in r.json()["error"]["message"]
+
+
+def test_async_requests_get_images_and_located_sources_too(corpus_api: Api, web: tuple[Any, Any]) -> None:
+    """The async API (Perplexity's client, /v1/async/sonar) runs the same request through the job worker."""
+    _, search = web
+    client = pplx(corpus_api)
+    request = {
+        "model": "sonar-web",
+        "max_tokens": 8,
+        "messages": [{"role": "user", "content": GALLERY}],
+        "return_images": True,
+        "web_search_options": {"user_location": {"country": "FR"}},
+    }
+    job = client.async_.chat.completions.create(request=request)
+    deadline = time.monotonic() + 180
+    while job.status not in ("COMPLETED", "FAILED") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        job = client.async_.chat.completions.get(job.id)
+    assert job.status == "COMPLETED", job
+    assert job.response is not None
+    response = job.response.model_dump()  # the client keeps the fields its types do not name too
+    names = [i["image_url"].rsplit("/", 1)[1] for i in response["images"]]
+    assert names == ["smeaton.png", "storm.jpg", "cover.jpg", "keeper.jpg"]
+    assert {x["source"] for x in response["search_results"]} == {"web"}
+    assert sent(search, "searxng")[0]["language"] == "fr-FR"
+    assert response["search_report"]["location_used_by"] == {"searxng": ["country"]}
