@@ -206,6 +206,16 @@ tower built by James Douglass in 1882 still stands on the rocks, fourteen miles 
 <img src="data:image/png;base64,iVBORw0KGgo=" alt="Smeaton's tower, inline">
 </article></body></html>"""
 SMEATON_PNG = real_png(120, 80)
+# Brave's image results for the gallery, by path on the site
+BRAVE_IMAGES = {
+    "/photos/lantern.jpg": {
+        "type": "image_result",
+        "title": "The keeper's lantern room at night",
+        "source": "127.0.0.1",
+        "thumbnail": {"src": "https://imgs.search.brave.com/x", "width": 200, "height": 150},
+        "properties": {"placeholder": "https://imgs.search.brave.com/y", "width": 800, "height": 600},
+    }
+}
 # SearXNG's image results for the gallery (paths on the site; one on a private address, never returned)
 SEARXNG_IMAGES = [
     {
@@ -535,7 +545,7 @@ class SearchHandler(_Handler):
         )
 
     def brave(self, method: str, path: str, query: dict[str, str], raw: bytes, empty: bool) -> None:
-        if path != "/brave/res/v1/web/search":
+        if path not in ("/brave/res/v1/web/search", "/brave/res/v1/images/search"):
             self.json({"error": "not found"}, 404)
             return
         if self.headers.get("X-Subscription-Token") != BRAVE_KEY:
@@ -547,6 +557,19 @@ class SearchHandler(_Handler):
             self.json({"type": "ErrorResponse", "error": error}, 401)
             return
         q = query.get("q", "")
+        if path.endswith("/images/search"):  # Brave's image search: the gallery's
+            images = [
+                {
+                    **image,
+                    "url": h["url"],
+                    "properties": {**image["properties"], "url": self.owner.site_url + src},
+                }
+                for h in self.hits_for(q, empty)
+                if h["url"].endswith("/gallery.html")
+                for src, image in BRAVE_IMAGES.items()
+            ]
+            self.json({"type": "images", "query": {"original": q}, "results": images})
+            return
         results = [
             {
                 "type": "search_result",

@@ -3,7 +3,9 @@
 Brave understands ``freshness`` (pd/pw/pm/py, or ``YYYY-MM-DDtoYYYY-MM-DD``) and ``search_lang``;
 domain filters are ours. It takes the whole asker's location: ``country`` as a parameter (over
 ``search.brave.country``), the rest as its ``X-Loc-*`` headers. Results carry ``page_age`` (ISO
-date-time) or a human ``age``, and often a ``language``.
+date-time) or a human ``age``, and often a ``language``. For ``return_images`` its image search is
+asked too (``GET {base_url}/images/search``, :meth:`BraveProvider.images`): each result names the
+image, its size (``properties``) and the page it is on.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import httpx
 
 from groundglass.answer.search.base import SearchResult, get_json, results_list, text_or_empty
 from groundglass.answer.search.filters import SearchFilters
+from groundglass.answer.search.images import PageImage
 from groundglass.config import BraveSettings
 
 _FRESHNESS = {"hour": "pd", "day": "pd", "week": "pw", "month": "pm", "year": "py"}
@@ -64,15 +67,19 @@ class BraveProvider:
         return params
 
     @staticmethod
-    def location_headers(filters: SearchFilters) -> dict[str, str]:
+    def location_headers(filters: SearchFilters) -> dict[str, str | bytes]:
+        """The asker's location as ``X-Loc-*`` headers; a name with non-ASCII letters ("Zürich") as
+        its UTF-8 bytes (httpx refuses non-ASCII text in a header)."""
         where = filters.location
         if where is None:
             return {}
-        return {
-            header: str(getattr(where, f))
-            for f, header in _LOCATION_HEADERS.items()
-            if getattr(where, f) is not None
-        }
+        out: dict[str, str | bytes] = {}
+        for f, header in _LOCATION_HEADERS.items():
+            value = getattr(where, f)
+            if value is not None:
+                text = str(value)
+                out[header] = text if text.isascii() else text.encode("utf-8")
+        return out
 
     async def search(self, query: str, filters: SearchFilters, max_results: int) -> list[SearchResult]:
         url = self.settings.base_url.rstrip("/") + "/web/search"
@@ -91,6 +98,45 @@ class BraveProvider:
             headers=headers,
         )
         return parse(data)[:max_results]
+
+    async def images(self, query: str, filters: SearchFilters, max_results: int) -> list[PageImage]:
+        """Image results for ``query``; raises ProviderError like search."""
+        web = self.params(query, filters, max_results)
+        params = {k: v for k, v in web.items() if k in ("q", "country", "search_lang")}
+        params["count"] = min(100, max_results)
+        headers = {
+            "X-Subscription-Token": self.settings.key(),
+            "Accept": "application/json",
+            **self.location_headers(filters),
+        }
+        url = self.settings.base_url.rstrip("/") + "/images/search"
+        data = await get_json(
+            self.client, self.name, "GET", url, timeout_s=self.timeout_s, params=params, headers=headers
+        )
+        return parse_images(data)[:max_results]
+
+
+def parse_images(data: Any) -> list[PageImage]:
+    """Images of a Brave image search answer (``results[].properties.url/width/height``, ``url``)."""
+    out: list[PageImage] = []
+    for item in results_list(data, BraveProvider.name, "results"):
+        props = item.get("properties") if isinstance(item, dict) else None
+        if not isinstance(props, dict):
+            continue
+        src, page = text_or_empty(props.get("url")), text_or_empty(item.get("url"))
+        if not src.startswith(("http://", "https://")) or not page.startswith(("http://", "https://")):
+            continue
+        width, height = props.get("width"), props.get("height")
+        out.append(
+            PageImage(
+                image_url=src,
+                origin_url=page,
+                title=text_or_empty(item.get("title")),
+                width=width if isinstance(width, int) and width > 0 else None,
+                height=height if isinstance(height, int) and height > 0 else None,
+            )
+        )
+    return out
 
 
 def parse(data: Any) -> list[SearchResult]:

@@ -1,8 +1,9 @@
 """Images of the pages a web search read, for ``return_images``: found, filtered, ranked, measured.
 
 - Found in the page's HTML (lxml, which the crawler already uses), and among the image results of a
-  provider that has them (SearXNG's ``images`` category: ``SearxngProvider.images``, sized by their
-  ``resolution``, their pages held to the search's domain filter): the page's ``og:image`` (with
+  provider that has them (SearXNG's ``images`` category, sized by their ``resolution``; Brave's image
+  search, sized by their ``properties``; their pages held to the search's domain filter): the page's
+  ``og:image`` (with
   ``og:image:width``/``height``/``alt``) and its ``<img>`` elements, each with its alt text (or
   title) and the text around it (the ``<figcaption>`` of its figure, else its parent's text). Images
   given as ``data:`` URIs, and those declared smaller than :data:`MIN_SIDE` pixels (icons, tracking
