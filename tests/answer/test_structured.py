@@ -22,6 +22,7 @@ from groundglass.answer.llm.structured import (
     StructuredOutputError,
     check_schema,
     extract_json,
+    grammar_schema,
     parse_json_output,
 )
 from groundglass.errors import GroundglassError, ModelError
@@ -100,6 +101,11 @@ def test_parse_rejects_malformed_output_with_a_typed_error(text: str, finish: st
         {"type": "integer", "minimum": float("inf")},
         {"type": "number", "maximum": float("nan")},
         {"type": "object", "properties": {"x": {"type": "number", "exclusiveMaximum": float("-inf")}}},
+        # lengths no answer reaches, whose grammar would take gigabytes to build
+        {"type": "array", "items": {"type": "integer"}, "minItems": 10**9},
+        {"type": "object", "properties": {"name": {"type": "string", "minLength": 200_000}}},
+        {"type": "string", "pattern": "^a{1000000000}$"},
+        {"type": "string", "pattern": "^a{" + "9" * 5000 + ",}$"},
     ],
 )
 def test_invalid_schemas_are_refused_naming_response_format(schema: object) -> None:
@@ -107,6 +113,30 @@ def test_invalid_schemas_are_refused_naming_response_format(schema: object) -> N
         check_schema(schema)
     assert err.value.param == "response_format"
     assert "schema" in err.value.message
+
+
+def test_the_grammar_gets_whole_numbers_and_no_huge_counts() -> None:
+    """The converter writes one rule per repetition (1.8 GB for 3e7): maximums past MAX_GRAMMAR_COUNT are
+    left to the check after generation; whole floats are integers to it."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "tags": {"type": "array", "items": {"type": "string", "maxLength": 20.0}, "maxItems": 10**9},
+            "code": {"type": "string", "pattern": "^[A-Z]{1,2000000000}$"},
+            "short": {"type": "string", "pattern": "^[A-Z]{2,3}$", "minLength": 2.0},
+            "maxItems": {"type": "integer"},  # a property of that name is not a count
+        },
+    }
+    check_schema(schema)
+    assert grammar_schema(schema) == {
+        "type": "object",
+        "properties": {
+            "tags": {"type": "array", "items": {"type": "string", "maxLength": 20}},
+            "code": {"type": "string"},
+            "short": {"type": "string", "pattern": "^[A-Z]{2,3}$", "minLength": 2},
+            "maxItems": {"type": "integer"},
+        },
+    }
 
 
 # --- llama.cpp: the grammar makes every output valid ------------------------------------------------------
@@ -134,6 +164,16 @@ def test_tiny_model_output_always_parses_and_validates(tiny: LlamaCppLLM, prompt
     validate(value, schema)  # raises if complete_json let something invalid through
     assert completion.prompt_tokens > 10 and completion.completion_tokens > 3
     assert completion.finish_reason == "stop"
+
+
+def test_a_bound_too_large_for_a_grammar_is_left_to_the_check(tiny: LlamaCppLLM) -> None:
+    """The grammar for this bound would take about 60 GB to build (1.8 GB for 3e7, growing linearly) on a
+    24 GB machine; without it in the grammar, the answer still comes back checked against the schema."""
+    city = {"type": "string", "maxLength": 10**9}
+    schema = {"type": "object", "properties": {"city": city}, "required": ["city"]}
+    question = ChatMessage("user", "What is the capital of France?")
+    value = tiny.complete_json([ChatMessage("system", "Reply in JSON."), question], schema, max_tokens=60)
+    assert isinstance(value, dict) and isinstance(value["city"], str)
 
 
 def test_greedy_grammar_loop_matches_llama_cpp_pythons_sampler(tiny: LlamaCppLLM) -> None:

@@ -127,27 +127,11 @@ def _grammar_for(schema_text: str) -> Any:
     from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 
     try:
-        return LlamaGrammar.from_json_schema(_whole_numbers_as_ints(schema_text), verbose=False)
+        grammar_text = json.dumps(structured.grammar_schema(json.loads(schema_text)))
+        return LlamaGrammar.from_json_schema(grammar_text, verbose=False)
     except Exception as exc:  # the converter asserts/raises on keywords it does not support
         log.warning("json_schema_grammar_fallback", error=repr(exc))
         return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
-
-
-def _whole_numbers_as_ints(schema_text: str) -> str:
-    """``schema_text`` with whole floats written as integers: JSON Schema counts ``"maxLength": 20.0`` as
-    20 (and Python's json.dumps writes a float 20 so), but the converter repeats a rule 20.0 times and
-    fails, which would leave the answer unconstrained."""
-
-    def ints(value: Any) -> Any:
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, dict):
-            return {k: ints(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [ints(v) for v in value]
-        return value
-
-    return json.dumps(ints(json.loads(schema_text)))
 
 
 class LlamaCppLLM:

@@ -23,11 +23,19 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 from groundglass.errors import GroundglassError, ModelError
 
+# The grammar converter writes one rule per repetition a count asks for (about 23 bytes each, 1.8 GB and
+# 9.5 s for "maxItems": 3e7): a count past this bound is refused when it is a minimum (no answer within
+# any max_tokens is that long) and left to the check after generation when it is a maximum or a pattern's.
+MAX_GRAMMAR_COUNT = 100_000
+_MIN_COUNTS = ("minLength", "minItems", "minProperties", "minContains")
+_MAX_COUNTS = ("maxLength", "maxItems", "maxProperties", "maxContains")
+_REPEAT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
 _FENCE = re.compile(r"^\s*```[a-zA-Z0-9_-]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 
 
@@ -62,12 +70,19 @@ def check_schema(schema: Any, *, param: str = "response_format") -> None:
             'pass a schema like {"type": "object", "properties": {...}}',
             param=param,
         )
-    where = _non_finite(schema)
+    where = _find(schema, lambda key, v: isinstance(v, float) and not math.isfinite(v))
     if where is not None:  # jsonschema takes inf and NaN as numbers, but no answer meets such a bound
         raise GroundglassError(
             f"the JSON schema has a number that is not finite at {where or '(top level)'} "
             "(NaN, Infinity, or too large for a double)",
             "write finite numbers in the schema",
+            param=param,
+        )
+    where = _find(schema, _too_long)
+    if where is not None:
+        raise GroundglassError(
+            f"the JSON schema asks for more than {MAX_GRAMMAR_COUNT:,} repetitions at {where}",
+            f"ask for at most {MAX_GRAMMAR_COUNT:,} (no answer is that long)",
             param=param,
         )
     try:
@@ -87,19 +102,62 @@ def check_schema(schema: Any, *, param: str = "response_format") -> None:
         ) from None
 
 
-def _non_finite(value: Any, path: str = "") -> str | None:
-    """The path of the first NaN or infinite number in ``value`` (a parsed JSON value), else None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path
+def _find(value: Any, bad: Callable[[str, Any], bool], path: str = "") -> str | None:
+    """The path of the first member of ``value`` (parsed JSON) for which ``bad(key, member)``, else None."""
     if isinstance(value, dict):
-        children: Any = value.items()
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = ((str(i), v) for i, v in enumerate(value))
     else:
-        children = enumerate(value) if isinstance(value, list) else ()
-    for key, child in children:
-        found = _non_finite(child, f"{path}/{key}" if path else str(key))
+        return None
+    for key, child in items:
+        here = f"{path}/{key}" if path else str(key)
+        if bad(key, child):
+            return here
+        found = _find(child, bad, here)
         if found is not None:
             return found
     return None
+
+
+def _too_long(key: str, value: Any) -> bool:
+    """A minimum count, or a pattern's minimum repetition, that no answer can reach."""
+    if key in _MIN_COUNTS:
+        return isinstance(value, int | float) and value > MAX_GRAMMAR_COUNT
+    if key == "pattern" and isinstance(value, str):
+        return any(_count(m.group(1)) > MAX_GRAMMAR_COUNT for m in _REPEAT.finditer(value))
+    return False
+
+
+def grammar_schema(schema: Any) -> Any:
+    """``schema`` as a grammar converter should get it: whole floats as integers (JSON Schema counts
+    ``"maxLength": 20.0`` as 20, and Python's json.dumps writes a float 20 so, but the converter repeats
+    a rule 20.0 times and fails), and without maximum counts or patterns that repeat more than
+    MAX_GRAMMAR_COUNT times (they would cost gigabytes; the output is still checked against the whole
+    schema afterwards). Call :func:`check_schema` first."""
+    if isinstance(schema, float) and schema.is_integer():
+        return int(schema)
+    if isinstance(schema, list):
+        return [grammar_schema(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key in _MAX_COUNTS and isinstance(value, int | float) and value > MAX_GRAMMAR_COUNT:
+            continue
+        if key == "pattern" and isinstance(value, str) and _repeats_past(value):
+            continue
+        out[key] = grammar_schema(value)
+    return out
+
+
+def _repeats_past(pattern: str) -> bool:
+    return any(_count(n) > MAX_GRAMMAR_COUNT for m in _REPEAT.finditer(pattern) for n in m.groups() if n)
+
+
+def _count(digits: str) -> int:
+    """A regex repetition count (Python refuses to read integers of thousands of digits)."""
+    return int(digits) if len(digits) <= 9 else 10**9
 
 
 def validation_errors(value: Any, schema: dict[str, Any], limit: int = 3) -> list[str]:
