@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from re import _parser as sre  # Python's own regex parser: no public name (sre_parse is deprecated)
 from typing import Any
 
 from groundglass.answer.events import Done, Event, Token
@@ -118,7 +119,7 @@ def _class(items: list[tuple[Any, Any]]) -> str:
 
 def _quantifier(low: int, high: Any, scale: int) -> str:
     """The quantifier; ``scale``: how many times the enclosing repetitions repeat this one already."""
-    unbounded = high is re._constants.MAXREPEAT  # type: ignore[attr-defined]
+    unbounded = high is sre.MAXREPEAT
     if scale * max(low, 0 if unbounded else high) > MAX_REPEAT:
         raise APIError(
             400,
@@ -153,7 +154,7 @@ def _emit(parsed: Any, scale: int = 1) -> str:
         elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
             low, high, sub = av
             quantifier = _quantifier(low, high, scale)
-            count = low if high is re._constants.MAXREPEAT else high  # type: ignore[attr-defined]
+            count = low if high is sre.MAXREPEAT else high
             out.append(f"({_emit(sub, scale * max(count, 1))}){quantifier}")
         elif name == "SUBPATTERN":
             _, add_flags, del_flags, sub = av
@@ -170,10 +171,8 @@ def _emit(parsed: Any, scale: int = 1) -> str:
 def canonical(core: str) -> str:
     """``core`` (a Python regex without its outer anchors) rewritten for llama.cpp's converter; a 400
     for what it cannot express."""
-    from re import _parser  # type: ignore[attr-defined]
-
     try:
-        parsed = _parser.parse(core)
+        parsed = sre.parse(core)
     except (re.error, OverflowError, RecursionError) as exc:
         raise APIError(400, f"the regex is invalid: {exc}", code="invalid_value", param=PARAM) from exc
     if parsed.state.flags & _UNSUPPORTED_FLAGS:
