@@ -163,6 +163,19 @@ def test_a_chunk_that_holds_a_row_holds_its_header_and_keeps_rows_on_lines() -> 
         assert_row_under_header(c, "| Directive | Meaning | Example | Notes |", row)
 
 
+@needs_docs
+def test_a_chunk_keeps_each_list_item_on_its_own_line() -> None:
+    # joined into one line, "... in Python 3.0-3.7. - Protocol version 4 was added ..." reads as one
+    # sentence, and "It is the default protocol starting with Python 3.8." lost what "It" is
+    doc = docs_page("library/pickle.html")
+    chunks = [c.body for c in chunk_document(doc, 180, 30, _count)]
+    holding = [c for c in chunks if "It is the default protocol starting with Python 3.8." in c]
+    assert holding
+    for c in holding:
+        assert re.search(r"^- Protocol version 4 was added in Python 3\.4\. It adds", c, re.MULTILINE), c
+        assert ". - Protocol version" not in c
+
+
 # --- the web page reader ----------------------------------------------------------------------------
 
 

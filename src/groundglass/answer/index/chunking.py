@@ -28,6 +28,9 @@ from groundglass.answer.sentences import split_sentences
 CountBatch = Callable[[Sequence[str]], list[int]]
 
 
+_LIST_ITEM = re.compile(r"(?:[-*•]|\d{1,2}[.)])\s")
+
+
 def split_paragraphs(text: str) -> list[str]:
     return [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
 
@@ -70,7 +73,10 @@ def _join(units: Sequence[_Unit]) -> str:
             out = u.text
         elif u.para != units[i - 1].para:
             out += "\n\n" + u.text
-        elif u.text.startswith("|"):  # a table row (see extract.table_row_groups) keeps its own line
+        elif u.text.startswith("|") or _LIST_ITEM.match(u.text):
+            # a table row (see extract.table_row_groups) or a list item keeps its own line: joined into
+            # the sentence before, "... in Python 3.0-3.7. - Protocol version 4 was added ..." reads as one
+            # claim, and a pronoun in the item ("It is the default protocol") loses its subject
             out += "\n" + u.text
         else:
             out += " " + u.text
