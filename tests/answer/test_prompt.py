@@ -98,7 +98,8 @@ def test_perplexity_json_shape() -> None:
         {"index": 0, "message": {"role": "assistant", "content": answer.content}, "finish_reason": "stop"}
     ]
     assert data["citations"] == ["https://example.org/wall", "https://example.org/evil"]
-    assert [set(r) for r in data["search_results"]] == [{"title", "url", "date", "snippet", "score"}] * 2
+    fields = {"title", "url", "date", "last_updated", "snippet", "source", "score"}
+    assert [set(r) for r in data["search_results"]] == [fields] * 2
     assert data["search_results"][0]["url"] == data["citations"][0]
     assert data["usage"] == {
         "prompt_tokens": 100,
