@@ -131,7 +131,7 @@ def test_an_invented_value_is_never_shown_and_the_engine_declines(engine: Engine
     retry = _Scripted.bodies[1]["messages"]
     assert retry[:-2] == _Scripted.bodies[0]["messages"]  # the first prompt, unchanged (cached prefix)
     assert retry[-2] == {"role": "assistant", "content": "The Berlin Wall was built in 1975 [1]."}
-    assert '"1975"' in retry[-1]["content"] and "closest to the question is [" in retry[-1]["content"]
+    assert '"1975"' in retry[-1]["content"] and "closest to the question:\n[" in retry[-1]["content"]
     assert answer.usage.completion_tokens > 0
 
 

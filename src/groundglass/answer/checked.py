@@ -211,7 +211,9 @@ class SentenceGate:
                 continue
             rejection = self._verdict(text, cites or borrowed)
             if rejection is None:
-                keep.append((a, b))
+                trimmed = self._without_idle_markers(text, cites)
+                keep.append((a, b) if trimmed is None else trimmed)
+                cites = cite.cited_numbers(trimmed) if trimmed is not None else cites
                 if cites:
                     self._paragraph_cites = cites
                 elif not borrowed and (found := self._holders(text)):
@@ -248,6 +250,30 @@ class SentenceGate:
         if checked.unsupported:
             return Rejection("unsupported_values", sentence, checked.unsupported)
         return None
+
+    def _without_idle_markers(self, text: str, cites: list[int]) -> str | None:
+        """``text`` without the markers of cited sources that hold none of the values it adds, when
+        some cited source holds them ("... protocol version 4. [1][2][3]", where [3] is a page about
+        something else, becomes "... protocol version 4. [1][2]"); None when every marker stays. A
+        sentence without values of its own keeps its markers: its words are what they support."""
+        if len(cites) < 2:
+            return None
+        sentence = " ".join(text.split())
+        holding = []
+        for n in cites:
+            one = cite.check_values(sentence, self.question, [self.sources[n - 1]])
+            if set(one.values) - set(one.unsupported):
+                holding.append(n)
+        if not holding or len(holding) == len(cites):
+            return None
+        kept = set(holding)
+
+        def rewrite(m: re.Match[str]) -> str:
+            numbers = [int(x) for x in re.findall(r"-?\d+", m.group(0))]
+            return "".join(f"[{n}]" for n in numbers if n in kept)
+
+        out = re.sub(_CITE, rewrite, text)
+        return re.sub(r"[ \t]+(?=[.!?,;:]|$)", "", out) if out != text else None
 
     def _holders(self, text: str) -> list[int]:
         """For a sentence that passed without a marker: the fewest sources (first best) that hold its
@@ -319,24 +345,37 @@ class RepetitionGuard:
         return False
 
 
-def closest_sentence(
-    question: str, sources: Sequence[Source], encoder: cite.Encoder, floor: float = 0.3
-) -> tuple[int, str] | None:
-    """The source sentence closest to ``question`` (MiniLM cosine) that says more than the question,
-    and its source number, for a retry's hint; None when no sentence comes within ``floor``."""
+def closest_sentences(
+    question: str, sources: Sequence[Source], encoder: cite.Encoder, *, most: int = 3, floor: float = 0.3
+) -> list[tuple[int, str]]:
+    """The source sentences closest to ``question`` that say more than the question, best first, with
+    their source numbers, for a retry's hint: at most ``most``, each within ``floor`` (MiniLM cosine).
+
+    Closest is MiniLM cosine plus the rarity-weighted share of the question's words the sentence
+    holds (what :mod:`condense` ranks by). One sentence was not enough: for "Which pickle protocol
+    version is the default starting with Python 3.8?" the closest was "Protocol version 5 was added in
+    Python 3.8.", and the model, pointed at it alone, declined; the answer ("Changed in version 3.8: The
+    default protocol is 4.") came second."""
+    from groundglass.answer.condense import lexical_scorer
     from groundglass.answer.sentences import split_sentences
 
     # a sentence made of the question's own words ("It is the default protocol starting with Python
     # 3.8.") would only lead the model to restate the question again
-    numbered = [
-        (n, s)
-        for n, src in enumerate(sources, start=1)
-        for s in split_sentences(src.text)
-        if 20 <= len(s) <= 400 and not grounding.restates_question(s, question)
-    ]
+    numbered = list(
+        dict.fromkeys(
+            (n, s.lstrip("-*• ").strip())
+            for n, src in enumerate(sources, start=1)
+            for s in split_sentences(src.text)
+            if 20 <= len(s) <= 400 and not grounding.restates_question(s, question)
+        )
+    )
     if not numbered:
-        return None
+        return []
     vectors = encoder.encode([question, *[s for _, s in numbered]])
-    scores = vectors[1:] @ vectors[0]
-    best = int(scores.argmax())
-    return numbered[best] if float(scores[best]) >= floor else None
+    cosine = vectors[1:] @ vectors[0]
+    lexical = lexical_scorer([s for _, s in numbered], question)
+    scored = [
+        (float(c) + lexical(s), (n, s)) for c, (n, s) in zip(cosine, numbered, strict=True) if c >= floor
+    ]
+    scored.sort(key=lambda x: -x[0])
+    return [pair for _, pair in scored[:most]]

@@ -100,7 +100,7 @@ def _join(units: Sequence[_Unit], picked: Sequence[int]) -> str:
     return out
 
 
-def _scorer(texts: Sequence[str], query: str) -> Callable[[str], float]:
+def lexical_scorer(texts: Sequence[str], query: str) -> Callable[[str], float]:
     """Rarity-weighted share of the query's content stems that a sentence holds (0..1)."""
     wanted = querytext.content_stems(query)
     literal = querytext.literal_terms(query)
@@ -136,7 +136,7 @@ def condense(
     scorable = [u.text for units in per_source for u in units if u.kind in ("sentence", "row")]
     if not scorable:
         return list(sources)
-    lexical = _scorer(scorable, query)
+    lexical = lexical_scorer(scorable, query)
     dense: dict[str, float] = {}
     if embed is not None:
         vecs = embed([query, *scorable])

@@ -338,6 +338,10 @@ def same_number(claim: Number, evidence: Number) -> bool:
     step = claim.precision
     if step <= 0:
         return False
+    if step >= 1 and abs(claim.value) < 10 and not claim.unit:
+        # a bare single digit is a setting, a level, a version ("protocol 4", "level 9"), not a rounded
+        # measurement: "3.8" in a source does not say "4"
+        return False
     return math.isclose(round(evidence.value / step) * step, claim.value, rel_tol=1e-9, abs_tol=step * 1e-6)
 
 
@@ -643,7 +647,9 @@ def check(
         if not found:
             result.unsupported.append(v.text)
     for n in number_claims:
-        if any(same_number(n, q) or same_number(q, n) for q in asked_numbers):
+        # the question's own figure, said again; only the same value counts: rounding it would let
+        # "protocol version 4" pass unchecked as the "3.8" of "... starting with Python 3.8?"
+        if any(math.isclose(n.value, q.value, rel_tol=1e-9, abs_tol=1e-12) for q in asked_numbers):
             continue
         result.values.append(n.text)
         if not _number_found(n, text, question, evidence, near):

@@ -28,7 +28,10 @@ SYSTEM_PROMPT = (
 )
 # Repeated after the question: small models follow the last thing they read best (measured with the
 # 1.5B model: without it, it cited one answer in three; with it, all three).
-REMINDER = "Answer in one to three sentences; end each sentence with the number of its source, like [1]."
+REMINDER = (
+    "Answer in one to three sentences, starting with the answer itself; "
+    "end each sentence with the number of its source, like [1]."
+)
 
 # The reminder per answer style (the reasoning effort's): how long, and always with markers.
 REMINDERS = {
@@ -129,18 +132,18 @@ def retry_messages(
     draft: str,
     reason: str,
     values: Sequence[str] = (),
-    hint: tuple[int, str] | None = None,
+    hints: Sequence[tuple[int, str]] = (),
 ) -> list[ChatMessage]:
     """The prompt for a second draft: the first prompt (so llama.cpp reuses its cached prefix), the
-    rejected draft, and what was wrong with it, with the source sentence closest to the question
-    (``hint``: its source number and text) to copy from. The way out stays open: a model that cannot
-    find the value must say so rather than guess again."""
+    rejected draft, and what was wrong with it, with the source sentences closest to the question
+    (``hints``: source number and text, best first) to copy from. The way out stays open: a model that
+    cannot find the value must say so rather than guess again."""
     shown = ", ".join(f'"{v}"' for v in values) or "it"
     problem = RETRY_PROBLEMS.get(reason, RETRY_PROBLEMS["empty"]).format(values=shown)
     lines = [f"That answer cannot be used: {problem}."]
-    if hint is not None:
-        n, sentence = hint
-        lines.append(f'The source sentence closest to the question is [{n}]: "{untrusted(sentence).strip()}"')
+    if hints:
+        lines.append("The source sentences closest to the question:")
+        lines += [f'[{n}] "{untrusted(sentence).strip()}"' for n, sentence in hints]
     lines.append(
         "Answer again using only facts written in the sources: start with the answer itself, copy "
         "values exactly as a source writes them, and end with the source's number, like [1]. "

@@ -31,7 +31,7 @@ def write_checked(
 ) -> Generator[Event, None, tuple[str, dict[str, Any]]]:
     """The answer, streamed a sentence at a time as each passes its check (:mod:`checked`): what
     the model adds must be in the sources it cites. A draft whose first claim fails is never shown:
-    the model is asked once more with the problem and the closest source sentence pointed out, and
+    the model is asked once more with the problem and the closest source sentences pointed out, and
     when that fails too the engine declines. Returns the text and a report for ``Answer.grounding``."""
     report: dict[str, Any] = {"drafts": 0, "rejected": [], "dropped": []}
     shown: list[str] = []
@@ -53,8 +53,8 @@ def write_checked(
         failed = gate.failed
         report["rejected"].append(failed.as_dict())
         log.info("draft_rejected", reason=failed.reason, values=failed.values, sentence=failed.sentence[:200])
-        hint = closest_sentence(job, sources)
-        attempt_messages = prompt.retry_messages(messages, gate.draft, failed.reason, failed.values, hint)
+        hints = closest_sentences(job, sources)
+        attempt_messages = prompt.retry_messages(messages, gate.draft, failed.reason, failed.values, hints)
     report["declined"] = True
     completion.finish_reason = "stop"
     if "first_token_s" not in job.timings:
@@ -63,10 +63,10 @@ def write_checked(
     return prompt.DECLINE, report
 
 
-def closest_sentence(job: Job, sources: list[Source]) -> tuple[int, str] | None:
+def closest_sentences(job: Job, sources: list[Source]) -> list[tuple[int, str]]:
     from groundglass.answer.embeddings import get_embedder
 
-    return checked.closest_sentence(job.question, sources, get_embedder())
+    return checked.closest_sentences(job.question, sources, get_embedder())
 
 
 def check_cancelled(job: Job) -> None:
