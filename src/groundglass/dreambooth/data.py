@@ -423,6 +423,7 @@ class DreamBoothDataModule(pl.LightningDataModule):
         min_image_size: smallest allowed short side in pixels; default: half the resolution.
         base_model: linked from model.base_model (used to generate class images).
         revision: linked from model.revision.
+        vae: linked from model.vae (the VAE that draws the class images too).
         local_files_only: linked from model.local_files_only.
         seed: linked from model.seed.
     """
@@ -447,6 +448,7 @@ class DreamBoothDataModule(pl.LightningDataModule):
         revision: str | None = None,
         local_files_only: bool = False,
         seed: int = 0,
+        vae: str | None = None,
     ) -> None:
         arguments = init_arguments(locals())
         super().__init__()
@@ -467,6 +469,7 @@ class DreamBoothDataModule(pl.LightningDataModule):
         self.min_image_size = min_image_size if min_image_size is not None else max(1, resolution // 2)
         self.base_model = base_model
         self.revision = revision
+        self.vae = vae
         self.local_files_only = local_files_only
         self.seed = seed
         self.instances: ImageSet | None = None
@@ -560,6 +563,7 @@ class DreamBoothDataModule(pl.LightningDataModule):
             scheduler=gen.scheduler,
             negative_prompt=gen.negative_prompt,
             device=gen.device,
+            vae=self.vae,
         )
 
     def setup(self, stage: str) -> None:

@@ -4,8 +4,8 @@ The config has the sections LightningCLI gives (``trainer``, ``model``, ``data``
 ``checkpoint`` (:class:`~groundglass.dreambooth.checkpoints.DreamBoothCheckpoint`), ``sampling``
 (:class:`~groundglass.dreambooth.callbacks.SampleImages`) and ``ckpt_path`` (``last`` or a file) to
 resume. ``model.seed`` seeds everything and is linked into ``data.seed``; ``model.base_model``,
-``revision`` and ``local_files_only`` are linked into the data section (which uses them to generate
-class images). jsonargparse reports unknown keys and wrong types; ``--print_config`` prints the
+``revision``, ``local_files_only`` and ``vae`` are linked into the data section (which uses them to
+generate class images). jsonargparse reports unknown keys and wrong types; ``--print_config`` prints the
 full config.
 
 Every run writes checkpoints to ``<trainer.default_root_dir>/checkpoints`` (atomically, see
@@ -53,7 +53,7 @@ QUIET_WARNINGS = (
     r".*LightningCLI's args parameter is intended to run from within Python.*",  # typer passes them on
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
 )
-LINKED = ("base_model", "revision", "local_files_only", "seed")
+LINKED = ("base_model", "revision", "local_files_only", "seed", "vae")
 
 
 class DreamBoothCLI(LightningCLI):
@@ -185,6 +185,12 @@ def run_fit(args: list[str] | None = None, callbacks: list[Callback] | None = No
     for pattern in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern)
     logging.getLogger("lightning").propagate = False  # it has its own handler: print once, not twice
+    # Lightning's handler holds the sys.stderr of the moment lightning was imported; a program that has
+    # replaced stderr since (a test's capture, closed by now) would get "I/O operation on closed file".
+    for name in ("lightning", "lightning.pytorch"):
+        for handler in logging.getLogger(name).handlers:
+            if type(handler) is logging.StreamHandler and handler.stream is not sys.stdout:
+                handler.stream = sys.stderr  # not setStream: it flushes the old, perhaps closed, stream
     cli = DreamBoothCLI(args=args, callbacks=callbacks)
     check_resolution(int(cli.datamodule.resolution), cli.model.vae.config, cli.model.family)  # before priors
     ckpt_path = cli.resolved_ckpt_path

@@ -67,8 +67,9 @@ def _looks_like_hub_id(name: str) -> bool:
     )
 
 
-def open_base_model(pretrained: str, *, local_files_only: bool = False) -> Any:
-    """Components of a base model: a local diffusers folder (checked first) or a Hugging Face model id."""
+def open_base_model(pretrained: str, *, local_files_only: bool = False, vae: str | None = None) -> Any:
+    """Components of a base model: a local diffusers folder (checked first) or a Hugging Face model id;
+    ``vae`` replaces its VAE (see :func:`~groundglass.dreambooth.model.load_components`)."""
     from groundglass.dreambooth.model import check_folder, load_components
 
     path = Path(pretrained).expanduser()
@@ -82,7 +83,7 @@ def open_base_model(pretrained: str, *, local_files_only: bool = False) -> Any:
     if path.is_dir():
         check_folder(path)
         refuse_pickle_weights(path)
-    return load_components(pretrained, local_files_only=local_files_only)
+    return load_components(pretrained, local_files_only=local_files_only, vae=vae)
 
 
 def open_checkpoint(path: Path, *, use_ema: bool = True) -> OpenedModel:

@@ -135,6 +135,7 @@ def ensure_class_images(
     progress: bool = True,
     negative_prompt: str | None = None,
     device: str | None = None,
+    vae: str | None = None,
 ) -> int:
     """Generate the class images ``class_dir`` lacks to hold ``num_images``; return how many were generated.
 
@@ -178,7 +179,7 @@ def ensure_class_images(
 
     from groundglass.dreambooth.model_source import open_base_model
 
-    components = open_base_model(pretrained, local_files_only=local_files_only)
+    components = open_base_model(pretrained, local_files_only=local_files_only, vae=vae)
     place_for_inference(components, device)
     fields_common = {
         "prompt": class_prompt,
