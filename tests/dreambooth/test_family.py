@@ -102,3 +102,26 @@ def test_a_resolution_off_the_latent_grid_is_refused(make_config, capsys: pytest
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "data.resolution must be a positive multiple of 8 (got 33)" in err and "1024 for SDXL" in err
+
+
+def test_model_vae_draws_the_class_images_too(
+    make_config, tiny_pipeline_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """model.vae reaches class-image generation (data.vae is linked from it): an SDXL VAE for an SD 1.x
+    model is refused there as in training, before any image is drawn."""
+    from groundglass.dreambooth.priors import ensure_class_images
+    from groundglass.dreambooth.tiny import build_tiny_sdxl_pipeline
+
+    xl_vae = build_tiny_sdxl_pipeline(tmp_path / "xl") / "vae"
+    classes = tmp_path / "no-class-images-yet"
+    with pytest.raises(GroundglassError, match=r"an SDXL VAE \(scaling_factor 0.13025\)"):
+        ensure_class_images(
+            str(tiny_pipeline_dir), "a photo of a cat", classes, 1, local_files_only=True, vae=str(xl_vae)
+        )
+    config = make_config(
+        "vae", {"model": {"vae": str(xl_vae)}, "data": {"class_data_dir": str(classes)}}, steps=1
+    )
+    assert run_in_process(["--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "an SDXL VAE (scaling_factor 0.13025)" in err and "Traceback" not in err
+    assert not list(classes.glob("*.png"))
