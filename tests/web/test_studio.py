@@ -100,6 +100,9 @@ def test_studio_fine_tunes_the_toy_world_and_draws_with_it(
     assert "model_index.json" in zipfile.ZipFile(io.BytesIO(archive.read_bytes())).namelist()
     page.locator("#exports button[data-format=lora]").click()  # a full-UNet run has no LoRA: said so
     expect(page.locator("#banner")).to_contain_text("no LoRA adapters")
+    page.locator("#banner").evaluate("el => { el.textContent = ''; }")
+    page.locator("#exports button[data-format=lora-kohya]").click()  # nor in the A1111/ComfyUI layout
+    expect(page.locator("#banner")).to_contain_text("no LoRA adapters")
     page.screenshot(path=str(screens / "studio-generated.png"), full_page=True)
     assert axe_violations(page) == []
     console_errors = [p for p in problems if "400" not in p]  # the LoRA refusal above
