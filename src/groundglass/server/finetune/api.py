@@ -8,7 +8,7 @@
     GET  /v1/fine_tuning/jobs/{id}/events[?after&limit]   (?stream=true: server-sent events until the end)
     GET  /v1/fine_tuning/jobs/{id}/checkpoints
     GET  /v1/fine_tuning/jobs/{id}/samples/{step}/{file}   the sample PNGs the events point to
-    GET  /v1/fine_tuning/jobs/{id}/export?format=diffusers|single-file|lora   the model, to download
+    GET  /v1/fine_tuning/jobs/{id}/export?format=diffusers|single-file|lora|lora-kohya|lora-comfyui
     POST /v1/images/generations  {model, prompt, n, size, response_format, seed, steps, guidance_scale,
                                   negative_prompt, scheduler}
     GET  /v1/images/files/{name}                           response_format=url images
@@ -246,7 +246,8 @@ async def list_checkpoints(job_id: str, request: Request, who: Principal = Depen
 @router.get(
     "/v1/fine_tuning/jobs/{job_id}/export",
     tags=["fine-tuning"],
-    summary="Download a succeeded job's model: diffusers (zip), single-file or lora (.safetensors)",
+    summary="Download a succeeded job's model: diffusers (zip), single-file, or a LoRA .safetensors "
+    "(lora: diffusers/PEFT; lora-kohya: A1111/ComfyUI; lora-comfyui)",
 )
 async def export_model(
     job_id: str, request: Request, who: Principal = Depends(caller), format: str = Query("diffusers")
