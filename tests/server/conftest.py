@@ -66,6 +66,16 @@ def loopback_web() -> Iterator[tuple[Any, Any]]:
         site.close()
 
 
+@pytest.fixture
+def web(loopback_web: tuple[Any, Any]) -> Iterator[tuple[Any, Any]]:
+    """The loopback site and search API, every provider healthy, counters at zero."""
+    site, search = loopback_web
+    site.reset()
+    search.reset()
+    yield site, search
+    search.reset()
+
+
 @pytest.fixture(scope="session")
 def corpus_api(tmp_path_factory: pytest.TempPathFactory, loopback_web: tuple[Any, Any]) -> Iterator[Api]:
     """A keyed server for images and web search, with the default body and image limits.

@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -245,6 +246,20 @@ class Api:
 
     def headers(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key or self.key}"}
+
+
+def oai(api: Api, key: str | None = None) -> Any:
+    """The official OpenAI client on ``api`` (no retries: a test sees each answer as it is)."""
+    import openai
+
+    return openai.OpenAI(base_url=api.base_url + "/v1", api_key=key or api.key, max_retries=0, timeout=180)
+
+
+def pplx(api: Api) -> Any:
+    """The official Perplexity client on ``api``."""
+    from perplexity import Perplexity
+
+    return Perplexity(base_url=api.base_url, api_key=api.key, max_retries=0, timeout=180)
 
 
 def ledger_rows(home: Path, **where: object) -> list[dict[str, object]]:

@@ -9,19 +9,10 @@ import httpx
 import openai
 import perplexity
 import pytest
-from perplexity import Perplexity
-from server_helpers import Api, ledger_rows, send_and_leave, wait_until_idle
+from server_helpers import Api, ledger_rows, oai, pplx, send_and_leave, wait_until_idle
 
 EIFFEL = "https://en.wikipedia.org/wiki/Eiffel_Tower"
 QUESTION = "When was the Eiffel Tower completed?"
-
-
-def oai(api: Api, key: str | None = None) -> openai.OpenAI:
-    return openai.OpenAI(base_url=api.base_url + "/v1", api_key=key or api.key, max_retries=0, timeout=120)
-
-
-def pplx(api: Api) -> Perplexity:
-    return Perplexity(base_url=api.base_url, api_key=api.key, max_retries=0, timeout=120)
 
 
 def test_openai_client_non_streaming(api: Api) -> None:

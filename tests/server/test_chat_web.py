@@ -6,29 +6,14 @@ a search with no provider answering is a 502 naming the problem.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import openai
 import pytest
-from server_helpers import Api, ledger_rows
+from server_helpers import Api, ledger_rows, oai
 
 QUESTION = "Who built the Eddystone lighthouse?"
-
-
-@pytest.fixture
-def web(loopback_web: tuple[Any, Any]) -> Iterator[tuple[Any, Any]]:
-    """The loopback site and search API, every provider healthy, counters at zero."""
-    site, search = loopback_web
-    site.reset()
-    search.reset()
-    yield site, search
-    search.reset()
-
-
-def oai(api: Api) -> openai.OpenAI:
-    return openai.OpenAI(base_url=api.base_url + "/v1", api_key=api.key, max_retries=0, timeout=180)
 
 
 def ask(**kw: Any) -> dict[str, Any]:

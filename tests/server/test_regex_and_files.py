@@ -12,13 +12,9 @@ import httpx
 import openai
 import pytest
 from finetune_helpers import stars_zip
-from server_helpers import Api
+from server_helpers import Api, oai
 
 YEAR = r"(18|19)\d{2}"  # \\d: spelled out as [0-9] for the grammar
-
-
-def oai(api: Api) -> openai.OpenAI:
-    return openai.OpenAI(base_url=api.base_url + "/v1", api_key=api.key, max_retries=0, timeout=180)
 
 
 def regex(pattern: str) -> Any:

@@ -27,6 +27,7 @@ from server_helpers import (
     free_port,
     ledger_rows,
     make_home,
+    oai,
     send_and_leave,
     wait_until_idle,
 )
@@ -99,10 +100,6 @@ def rapi(index_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     finally:
         server.stop()
         model.close()
-
-
-def oai(api: Api, key: str | None = None) -> openai.OpenAI:
-    return openai.OpenAI(base_url=api.base_url + "/v1", api_key=key or api.key, max_retries=0, timeout=120)
 
 
 def cited_spans(text: str, notes: list[Any]) -> list[tuple[str, str]]:

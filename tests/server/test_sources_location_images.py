@@ -9,36 +9,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import openai
 import pytest
 from loopback_web import LAST_MODIFIED
-from perplexity import Perplexity
-from server_helpers import Api
+from server_helpers import Api, oai, pplx
 
 QUESTION = "Who built the Eddystone lighthouse?"
 GALLERY = "Which photographs in the gallery show Smeaton's tower?"
 MODIFIED_DAY = "2024-06-04"  # LAST_MODIFIED's day
-
-
-@pytest.fixture
-def web(loopback_web: tuple[Any, Any]) -> Iterator[tuple[Any, Any]]:
-    site, search = loopback_web
-    site.reset()
-    search.reset()
-    yield site, search
-    search.reset()
-
-
-def oai(api: Api) -> openai.OpenAI:
-    return openai.OpenAI(base_url=api.base_url + "/v1", api_key=api.key, max_retries=0, timeout=180)
-
-
-def pplx(api: Api) -> Perplexity:
-    return Perplexity(base_url=api.base_url, api_key=api.key, max_retries=0, timeout=180)
 
 
 def chat(api: Api, content: str, **fields: Any) -> httpx.Response:

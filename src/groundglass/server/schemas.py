@@ -35,6 +35,13 @@ Recency = Literal["hour", "day", "week", "month", "year"]
 _COUNTRY = re.compile(r"^[A-Za-z]{2}$")
 
 
+def iso_country(value: str | None) -> str | None:
+    """An ISO 3166-1 alpha-2 country code, upper-cased; a ValueError (a 400) for anything else."""
+    if value is not None and not _COUNTRY.match(value):
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (like US or FR)")
+    return value.upper() if value else value
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="allow", strict=False)
 
@@ -173,9 +180,7 @@ class UserLocation(BaseModel):
     @field_validator("country")
     @classmethod
     def _country(cls, value: str | None) -> str | None:
-        if value is not None and not _COUNTRY.match(value):
-            raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (like US or FR)")
-        return value.upper() if value else value
+        return iso_country(value)
 
     @model_validator(mode="after")
     def _together(self) -> UserLocation:
@@ -298,9 +303,7 @@ class SearchRequest(FilterFields):
     @field_validator("country")
     @classmethod
     def _country(cls, value: str | None) -> str | None:
-        if value is not None and not _COUNTRY.match(value):
-            raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (like US or FR)")
-        return value.upper() if value else value
+        return iso_country(value)
 
     def queries(self) -> list[str]:
         return [self.query] if isinstance(self.query, str) else list(self.query)
