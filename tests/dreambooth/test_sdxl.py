@@ -292,3 +292,20 @@ def test_sdxl_sampling_matches_the_diffusers_pipeline(
     ).images
     for a, b in zip(ours, ref, strict=True):
         assert np.abs(np.asarray(a, dtype=int) - np.asarray(b, dtype=int)).max() <= 1
+
+
+def test_the_sdxl_lora_config_parses(capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    from conftest import REPO
+
+    assert (
+        run_in_process(["--config", str(REPO / "configs/dreambooth/sdxl_lora.yaml"), "--print_config"]) == 0
+    )
+    config = yaml.safe_load(capsys.readouterr().out)
+    model, data = config["model"], config["data"]
+    assert model["base_model"] == "stabilityai/stable-diffusion-xl-base-1.0" and model["lora"]["rank"] == 32
+    assert model["gradient_checkpointing"] and model["optimizer"] == "adamw8bit"
+    assert (
+        data["resolution"] == 1024 and data["center_crop"] and config["trainer"]["precision"] == "bf16-mixed"
+    )
