@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 DEFAULT_WORDS = (
     "a",
@@ -39,6 +40,23 @@ DEFAULT_WORDS = (
     "high",
     "quality",
 )
+
+
+def _tiny_vae(sample_size: int, **extra: Any) -> Any:
+    """The tiny pipelines' VAE: two blocks, 4 latent channels (SD's layout at toy width)."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(32, 64),
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        sample_size=sample_size,
+        norm_num_groups=32,
+        **extra,
+    )
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -110,7 +128,7 @@ def build_tiny_pipeline(
     ``sample_size // 2`` latents.
     """
     import torch
-    from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     folder = Path(folder)
@@ -132,16 +150,7 @@ def build_tiny_pipeline(
         attention_head_dim=(2, 4),
         norm_num_groups=32,
     )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        block_out_channels=(32, 64),
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        sample_size=sample_size,
-        norm_num_groups=32,
-    )
+    vae = _tiny_vae(sample_size)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             bos_token_id=0,
@@ -194,7 +203,6 @@ def build_tiny_sdxl_pipeline(
     """
     import torch
     from diffusers import (
-        AutoencoderKL,
         EulerDiscreteScheduler,
         StableDiffusionXLPipeline,
         UNet2DConditionModel,
@@ -243,17 +251,7 @@ def build_tiny_sdxl_pipeline(
         cross_attention_dim=32 + 64,  # both encoders' hidden states, concatenated
         norm_num_groups=32,
     )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        block_out_channels=(32, 64),
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        sample_size=sample_size,
-        norm_num_groups=32,
-        scaling_factor=0.13025,
-    )
+    vae = _tiny_vae(sample_size, scaling_factor=0.13025)  # SDXL's VAE scale
     # Different widths, as SDXL's (768 and 1280): diffusers' single-file loader tells the two encoders
     # apart by their position embeddings' width.
     text_encoder = CLIPTextModel(text_config("quick_gelu", 32))
