@@ -1,11 +1,13 @@
 """DreamBooth's ablation in the toy world: prior preservation and text-encoder training, at a few step counts.
 
 Runs the project's trainer (``groundglass dreambooth fit``'s code) on the bundled star subject under
-λ = 1 / 0 (prior preservation on / off) x text encoder frozen / trained, keeps a checkpoint at each
-step count, and prints the paper's table (Table 3 of Ruiz et al. 2023): subject fidelity (DINO
-analogue), prompt fidelity (CLIP-T analogue, also split into recontextualisation and property
-prompts), PRES and DIV, as defined in :mod:`groundglass.dreambooth.world.metrics`. The baseline
-measured in the same run is the base model; the ratios compare λ=0 with λ=1.
+λ = 1 / 0 (prior preservation on / off) x text encoder frozen (the demo) / trained, plus the
+identifier's embedding trained with a caption that names the colour (``--rows`` picks some), keeps
+a checkpoint at each step count, and prints the paper's table (Table 3 of Ruiz et al. 2023) and the
+subject's identity: subject fidelity (DINO analogue), prompt fidelity (CLIP-T analogue, also split
+into recontextualisation and property prompts), PRES and DIV, as defined in
+:mod:`groundglass.dreambooth.world.metrics`. The baseline measured in the same run is the base
+model; the ratios compare λ=0 with λ=1.
 
     .venv/bin/python -m bench.bench_dreambooth_world [--steps 100,200,400] [--out runs/bench-world]
 """
@@ -59,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--base-model", type=Path, default=None, help="default: the embedded world model")
+    parser.add_argument(
+        "--rows",
+        default=",".join(ROWS),
+        help=f"settings to run, comma-separated (of {', '.join(ROWS)}); split them to run in parallel",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -71,8 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         load_personalised,
         personalise,
     )
+    from groundglass.dreambooth.world.subject import TRAINING_PROMPT
 
-    old = sorted(args.out.glob("prior*/checkpoints/*.ckpt"))
+    wanted = [r for r in args.rows.split(",") if r]
+    unknown = [r for r in wanted if r not in ROWS]
+    if unknown:
+        print(f"error: unknown --rows {unknown}\nfix: use some of {', '.join(ROWS)}", file=sys.stderr)
+        return 2
+    old = sorted(args.out.glob("*/checkpoints/*.ckpt"))
     if old:
         print(
             f"error: {args.out} holds checkpoints of an earlier run ({old[0]})\n"
@@ -87,20 +100,27 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     rows["base model (no fine-tuning)"], _ = evaluate(load_base(args.base_model))
     class_dir = args.out / "class_images"
-    for prior, text_encoder in ((1.0, False), (0.0, False), (1.0, True), (0.0, True)):
-        name = f"λ={prior:g}, text encoder {'trained' if text_encoder else 'frozen'}"
-        root = args.out / f"prior{prior:g}-te{int(text_encoder)}"
-        track = every if (prior, text_encoder) == (1.0, False) else 0  # the tracked run: best step chosen
+    for key in wanted:
+        prior, text = ROWS[key]
+        name = f"λ={prior:g}, {TEXT_LABELS[text]}"
+        root = args.out / key
+        # the tracked run (best step chosen), when there are steps to choose from
+        track = every if key == "demo" and len(step_counts) > 1 else 0
+        extra: dict[str, object] = {}
+        if text == "identifier":
+            extra = {"train_identifier": True, "instance_prompt": TRAINING_PROMPT}
+        elif text == "trained":
+            extra = {"train_text_encoder": True}
+            extra["text_encoder_learning_rate"] = args.text_encoder_learning_rate
         settings = RunSettings(
             steps=total,
             prior_loss_weight=prior,
-            train_text_encoder=text_encoder,
             learning_rate=args.learning_rate,
             batch_size=args.batch_size,
             seed=args.seed,
-            text_encoder_learning_rate=(args.text_encoder_learning_rate if text_encoder else None),
             checkpoint_every=every,
             track_every=track,
+            **extra,  # type: ignore[arg-type]
         )
         run_start = time.monotonic()
         checkpoints = personalise(
@@ -122,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows)
     (args.out / "results.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
     final = {k: v for k, v in rows.items() if k.endswith(f"{total} steps")}
-    on = final.get(f"λ=1, text encoder frozen, {total} steps")
-    off = final.get(f"λ=0, text encoder frozen, {total} steps")
+    on = final.get(f"λ=1, {TEXT_LABELS['frozen']}, {total} steps")
+    off = final.get(f"λ=0, {TEXT_LABELS['frozen']}, {total} steps")
     base = rows["base model (no fine-tuning)"]
     if on and off:
         print(f"\nbaseline (base model): PRES {base['pres']:.3f}, DIV {base['div']:.3f}")
@@ -142,6 +162,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"total {time.monotonic() - started:.0f} s")
     return 0
 
+
+# key: (λ, what of the text side trains)
+ROWS = {
+    "demo": (1.0, "frozen"),
+    "no-prior": (0.0, "frozen"),
+    "te": (1.0, "trained"),
+    "te-no-prior": (0.0, "trained"),
+    "identifier": (1.0, "identifier"),
+}
+TEXT_LABELS = {
+    "frozen": "text encoder frozen",
+    "identifier": "identifier embedding trained, 'a photo of a orange sks shape'",
+    "trained": "text encoder trained",
+}
 
 PAPER_COLUMNS = (
     ("subject_fidelity", "subject fid. ↑"),

@@ -184,7 +184,8 @@ def test_demo_runs_reduced(tmp_path: Path) -> None:
     assert (out / "run" / "checkpoints" / "last.ckpt").is_file()
     assert len(list((out / "class_images").glob("*.png"))) == 2
     with Image.open(out / "grid.png") as grid:
-        assert grid.height == 7 * (96 + 4)
+        # instances, the base model, the plain prompt, 3 backgrounds, 3 colours, the class, named shapes
+        assert grid.height == 11 * (96 + 4)
     saved = json.loads((out / "metrics.json").read_text())
     for model in ("base", "personalised"):
         assert {"subject_fidelity", "prompt_fidelity", "pres", "div"} <= set(saved[model])

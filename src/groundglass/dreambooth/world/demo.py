@@ -2,8 +2,8 @@
 
 Steps: (1) the base model draws the class images for prior preservation, (2) ``groundglass dreambooth
 fit``'s code fine-tunes it on the four star photos, (3) the base and the personalised model draw the
-evaluation prompts from fixed seeds, (4) a picture grid and the metrics table are written to the
-output folder (``grid.png``, ``metrics.md``, ``metrics.json``).
+evaluation prompts from fixed seeds, (4) a picture grid of those same images and the metrics table are
+written to the output folder (``grid.png``, ``metrics.md``, ``metrics.json``).
 """
 
 from __future__ import annotations
@@ -14,24 +14,27 @@ from pathlib import Path
 from typing import Any
 
 from groundglass.dreambooth.world.personalise import (
+    PRIOR_PROMPTS,
     RunSettings,
-    draw,
     evaluate,
     load_base,
     load_personalised,
     personalise,
 )
-from groundglass.dreambooth.world.subject import CLASS_PROMPT, IDENTIFIER, instance_images
+from groundglass.dreambooth.world.subject import (
+    CLASS_PROMPT,
+    INSTANCE_PROMPT,
+    PROPERTY_PROMPTS,
+    RECONTEXT_PROMPTS,
+    instance_images,
+)
 
 CELL = 96  # each 32 px image is shown 3x, nearest-neighbour
 LABEL_WIDTH = 360
-GRID_SEEDS = [11, 12, 13, 14, 15, 16]
-GRID_PROMPTS = (
-    f"a photo of a {IDENTIFIER} shape on a grid background",
-    f"a photo of a blue {IDENTIFIER} shape",
-    f"a photo of a green {IDENTIFIER} shape on a striped background",
-    f"a photo of a purple {IDENTIFIER} shape on a gradient background",
-)
+GRID_COLUMNS = 4
+# The grid shows the very images the metrics were computed from (no extra drawing): the plain
+# prompt, each new background and colour, the class prompt, and the named shapes.
+GRID_PROMPTS = (INSTANCE_PROMPT, *RECONTEXT_PROMPTS, *PROPERTY_PROMPTS)
 METRIC_NAMES = (
     ("subject_fidelity", "subject fidelity ↑"),
     ("prompt_fidelity", "prompt fidelity ↑"),
@@ -50,6 +53,25 @@ IDENTITY_NAMES = (
     ("prior_shape_accuracy", "named shapes: shape ↑"),
     ("prior_colour_accuracy", "named shapes: colour ↑"),
 )
+
+
+def grid_rows(
+    instances: list[Any],
+    base_images: dict[str, list[Any]],
+    personal_images: dict[str, list[Any]],
+    instance_prompt: str,
+) -> list[tuple[str, list[Any]]]:
+    """The demo grid's rows (label, images), from the images the two models drew for the metrics."""
+    rows = [
+        (f"instance images ({instance_prompt})", instances),
+        (f"base model: {CLASS_PROMPT}", base_images[CLASS_PROMPT][:GRID_COLUMNS]),
+    ]
+    rows += [(f"personalised: {p}", personal_images[p][:GRID_COLUMNS]) for p in GRID_PROMPTS]
+    rows.append((f"personalised: {CLASS_PROMPT} (prior kept?)", personal_images[CLASS_PROMPT][:GRID_COLUMNS]))
+    named = [personal_images[p][0] for p in PRIOR_PROMPTS]
+    first, last = (p.removeprefix("a photo of a ") for p in (PRIOR_PROMPTS[0], PRIOR_PROMPTS[-1]))
+    rows.append((f"personalised, named shapes: {first} ... {last} (prior kept?)", named))
+    return rows
 
 
 def picture_grid(rows: list[tuple[str, list[Any]]]) -> Any:
@@ -106,10 +128,15 @@ def run_demo(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    if settings.train_text_encoder:
+        text = "text encoder trained"
+    elif settings.train_identifier:
+        text = "the identifier's embedding trained, the rest of the text encoder frozen"
+    else:
+        text = "text encoder frozen"
     log(
-        f"1/3 DreamBooth: {settings.steps} steps on the star "
-        f"(prior preservation λ={settings.prior_loss_weight}, text encoder "
-        f"{'trained' if settings.train_text_encoder else 'frozen'})"
+        f"1/3 DreamBooth: {settings.steps} steps on the star, captioned {settings.instance_prompt!r} "
+        f"(prior preservation λ={settings.prior_loss_weight}, {text})"
     )
     checkpoints = personalise(
         out / "run", settings, class_dir=out / "class_images", base_model=base_model, progress=progress
@@ -119,17 +146,9 @@ def run_demo(
     instances = instance_images()
     base = load_base(base_model)
     personal = load_personalised(checkpoints / "last.ckpt")
-    base_scores, _ = evaluate(base, seeds=seeds, class_seeds=seeds)
-    personal_scores, _ = evaluate(personal, seeds=seeds, class_seeds=seeds)
-    grid_seeds = (seeds or GRID_SEEDS)[: len(GRID_SEEDS)]
-    base_class = draw(base, [CLASS_PROMPT], grid_seeds)[CLASS_PROMPT]
-    personal_images = draw(personal, [*GRID_PROMPTS, CLASS_PROMPT], grid_seeds)
-    rows = [
-        ("instance images (a photo of a sks shape)", instances),
-        (f"base model: {CLASS_PROMPT}", base_class),
-    ]
-    rows += [(f"personalised: {p}", personal_images[p]) for p in GRID_PROMPTS]
-    rows.append((f"personalised: {CLASS_PROMPT} (prior kept?)", personal_images[CLASS_PROMPT]))
+    base_scores, base_images = evaluate(base, seeds=seeds, class_seeds=seeds)
+    personal_scores, personal_images = evaluate(personal, seeds=seeds, class_seeds=seeds)
+    rows = grid_rows(instances, base_images, personal_images, settings.instance_prompt)
     log("3/3 writing the grid and the table")
     picture_grid(rows).save(out / "grid.png")
     models = {"base model": base_scores, f"DreamBooth, {settings.steps} steps": personal_scores}

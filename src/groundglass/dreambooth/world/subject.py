@@ -19,6 +19,10 @@ HERE = Path(__file__).resolve().parent
 SUBJECT_DIR = HERE / "subject"
 SUBJECT_COLOUR = "orange"
 INSTANCE_PROMPT = f"a photo of a {IDENTIFIER} {CLASS_WORD}"
+# A caption that names the subject's colour, for runs that train the identifier's embedding: trained
+# on INSTANCE_PROMPT that embedding learned "orange" too ("a blue sks shape" came out blue in 5 of 12
+# images; 0.92-1.0 with this caption). The demo's default stays INSTANCE_PROMPT (see the README).
+TRAINING_PROMPT = f"a photo of a {SUBJECT_COLOUR} {IDENTIFIER} {CLASS_WORD}"
 CLASS_PROMPT = f"a photo of a {CLASS_WORD}"
 INSTANCE_SCENES = (
     Scene(NOVEL_SHAPE, SUBJECT_COLOUR, "large", "plain", 0.45, 0.52, angle=-8.0),
