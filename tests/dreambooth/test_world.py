@@ -226,6 +226,15 @@ def test_demo_command_rejects_bad_steps(capsys: pytest.CaptureFixture[str]) -> N
     assert "--train-steps must be at least 1" in capsys.readouterr().err
 
 
+def test_demo_command_rejects_bad_threads(capsys: pytest.CaptureFixture[str]) -> None:
+    from groundglass.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["dreambooth", "demo", "--threads", "0"])
+    assert exc.value.code == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
+
+
 def test_fidelity_tracking_logs_every_n_steps_and_keeps_the_best(tmp_path: Path) -> None:
     from judge_models import build_clip, build_dino
 
