@@ -271,3 +271,32 @@ def test_an_index_from_schema_1_is_upgraded_in_place(index_settings) -> None:
     assert index.remove_document("file:///old.txt")  # the new delete trigger clears the vectors too
     assert index.vectors()[0].size == 0 and index.search("harbour", k=1, mode="bm25") == []
     index.close()
+
+
+def test_a_verbatim_term_finds_its_table_row_that_bm25_cannot_see(index_settings, tmp_path: Path) -> None:
+    # FTS5 reads "%j" as the letter j: without the verbatim scan, the pages that talk most about
+    # strftime's directives and format codes outrank the one table row that says what %j means
+    rows = "\n".join(
+        f"| %{c} | {meaning} |"
+        for c, meaning in [
+            ("a", "Weekday as locale's abbreviated name."),
+            ("b", "Month as locale's abbreviated name."),
+            ("j", "Day of the year as a zero-padded decimal number."),
+            ("m", "Month as a zero-padded decimal number."),
+        ]
+    )
+    (tmp_path / "codes.md").write_text(f"# Format codes\n\n| Directive | Meaning |\n| --- | --- |\n{rows}\n")
+    for i in range(6):
+        (tmp_path / f"talk{i}.md").write_text(
+            f"# strftime notes {i}\n\nWhat a directive means in datetime's strftime format codes depends "
+            "on the platform: the format codes and directives of strftime in datetime follow the C standard, "
+            "and each directive of the strftime format codes means what the C library says it means.\n"
+        )
+    index = LocalIndex.open(index_settings, "codes", create=True)
+    add_sources(index, [str(tmp_path)], progress=False)
+    question = "What does the %j directive mean in datetime's strftime format codes?"
+    for mode in ("hybrid", "bm25"):
+        hits = index.search(question, k=3, mode=mode)
+        assert "%j | Day of the year" in hits[0].text, (mode, [h.text[:60] for h in hits])
+    assert index.literal("the %j and %m codes", 10) and not index.literal("no verbatim term here", 10)
+    index.close()

@@ -121,6 +121,10 @@ def _corrupt(name: str, path: Path, detail: str) -> IndexError_:
     )
 
 
+# Chunks scanned for a query's verbatim terms: enough for a term a manual uses on a few dozen pages.
+LITERAL_SCAN_MAX = 400
+
+
 @dataclass
 class WriteItem:
     """One document ready to store: its chunks and their vectors (``len(chunks)`` rows)."""
@@ -441,6 +445,21 @@ class LocalIndex:
         )
         return [(int(r[0]), -float(r[1])) for r in rows]
 
+    def literal(self, query: str, n: int) -> dict[int, int]:
+        """Chunk id -> how many of the query's verbatim terms (``%j``, ``--flag``, ``os.path.join``)
+        its text holds as whole tokens, for at most ``n`` chunks. FTS5's tokenizer drops or splits
+        these terms, so BM25 cannot find the one row of a format-code table that answers "What does
+        %j mean?"; a substring scan can (SQLite's instr, then the token check in Python)."""
+        from groundglass.answer import querytext
+
+        terms = querytext.literal_terms(query)
+        if not terms:
+            return {}
+        where = " OR ".join("instr(body, ?) > 0" for _ in terms)
+        rows = self._sql(f"SELECT id, heading || ' ' || body FROM chunks WHERE {where} LIMIT ?", (*terms, n))
+        hits = {int(cid): querytext.literal_hits(text, terms) for cid, text in rows}
+        return {cid: h for cid, h in hits.items() if h}
+
     def dense(self, query_vector: np.ndarray, n: int) -> list[tuple[int, float]]:
         """(chunk id, cosine similarity) for the ``n`` nearest chunks."""
         ids, matrix = self.vectors()
@@ -519,6 +538,15 @@ class LocalIndex:
                 scored = dense_hits
             else:
                 scored = rank.minmax_fuse([dict(self.bm25(query, n)), dict(dense_hits)])
+        if mode != "dense" and (verbatim := self.literal(query, LITERAL_SCAN_MAX)):
+            # a chunk that holds the question's verbatim terms comes before those that hold none (as on
+            # the web path: pages.with_literal_terms), the most terms first, then by its fused score
+            fused = dict(scored)
+            best = max(fused.values(), default=1.0)
+            ahead = sorted(verbatim, key=lambda c: (-verbatim[c], -fused.get(c, 0.0)))
+            scored = [(c, max(fused.get(c, 0.0), best)) for c in ahead] + [
+                (c, sc) for c, sc in scored if c not in verbatim
+            ]
         # Build sources for the best candidates only, a batch at a time, until k survive the filters.
         step = 2 * k + 10
         built: list[Source] = []
