@@ -55,7 +55,8 @@ def test_add_list_stats_search_remove(gg_home: Path, tmp_path: Path) -> None:
     found = gg("index", "search", "which kite is stable in a gale?", "--index", "notes", "--json", "-k", "1")
     results = json.loads(found.stdout)
     assert [r["url"] for r in results] == [(folder / "kites.md").resolve().as_uri()]
-    assert set(results[0]) == {"title", "url", "date", "snippet", "score"}
+    assert set(results[0]) == {"title", "url", "date", "last_updated", "snippet", "source", "score"}
+    assert results[0]["source"] == "index"
 
     refused = gg("index", "remove", "notes")  # stdin is not a terminal: no silent deletion
     assert refused.returncode == 2
