@@ -376,6 +376,31 @@ def test_markers_of_sources_that_hold_none_of_the_values_are_taken_out() -> None
     )
 
 
+def test_a_sentence_that_cites_the_wrong_source_gets_the_markers_of_those_that_hold_its_values() -> None:
+    question = "What are the default compression levels of gzip.open() and of zlib.compress()?"
+    sources = [
+        Source(
+            "https://docs.test/gzip", "gzip", "gzip.open(filename, mode='rb', compresslevel=9, encoding=None)"
+        ),
+        Source(
+            "https://docs.test/gzip#examples", "gzip", "Example of how to read a compressed file: import gzip"
+        ),
+        Source("https://docs.test/archiving", "Archiving", "These modules support data compression."),
+        Source("https://docs.test/zlib", "zlib", "zlib.compress(data, /, level=-1, wbits=MAX_WBITS)"),
+    ]
+    text = (
+        "The default compression level of gzip.open() is 9, and that of zlib.compress() is -1. [1][2]\n\n"
+        "The default of zlib.compress() is 7 [4]."
+    )
+    shown, gate = gate_run(question, sources, text)
+    assert gate.failed is None
+    assert (
+        shown
+        == "The default compression level of gzip.open() is 9, and that of zlib.compress() is -1. [1][4]"
+    )
+    assert [r.values for r in gate.dropped] == [["7"]]  # a value no source holds is still never shown
+
+
 def test_without_sources_the_gate_checks_nothing() -> None:
     gate = SentenceGate("Say hello.", [])
     assert gate.feed("Hello") == ["Hello"] and gate.feed(" there, 42.") == [" there, 42."]

@@ -210,6 +210,13 @@ class SentenceGate:
                 self._paragraph_cites = cites
                 continue
             rejection = self._verdict(text, cites or borrowed)
+            if rejection is not None and rejection.reason == "unsupported_values":
+                recited = self._recited(text)
+                if recited is not None:
+                    text, cites, rejection = recited[0], recited[1], None
+                    keep.append(text)
+                    self._paragraph_cites = cites
+                    continue
             if rejection is None:
                 trimmed = self._without_idle_markers(text, cites)
                 keep.append((a, b) if trimmed is None else trimmed)
@@ -250,6 +257,18 @@ class SentenceGate:
         if checked.unsupported:
             return Rejection("unsupported_values", sentence, checked.unsupported)
         return None
+
+    def _recited(self, text: str) -> tuple[str, list[int]] | None:
+        """A sentence whose values its markers do not hold, with the markers of the sources that do
+        hold them all (the fewest, see :meth:`_holders`), or None when no source or pair of sources does.
+        The 1.5B model wrote "... gzip.open() is 9, and ... zlib.compress() is -1. [1][2]" with the
+        zlib page as [4]: every value was in the sources it was given, only the marker was wrong."""
+        found = self._holders(text)
+        if not found:
+            return None
+        bare = re.sub(r"[ \t]*" + _CITE, "", text)
+        body = bare.rstrip()
+        return body + " " + "".join(f"[{n}]" for n in found) + bare[len(body) :], found
 
     def _without_idle_markers(self, text: str, cites: list[int]) -> str | None:
         """``text`` without the markers of cited sources that hold none of the values it adds, when
