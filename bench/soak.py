@@ -667,7 +667,15 @@ def rss_summary(samples: list[tuple[int, int]], warmup: int) -> dict[str, Any]:
         "slope_mb_per_100_answers": round(slope, 2),
         "answers_at_end": samples[-1][0],
         "warmup_answers": warmup,
+        "samples_mb": _thinned(samples),
     }
+
+
+def _thinned(samples: list[tuple[int, int]], points: int = 40) -> list[tuple[int, float]]:
+    """(answers, MB) at about ``points`` evenly spaced moments, so the report shows the curve."""
+    step = max(1, len(samples) // points)
+    picked = samples[::step] + ([samples[-1]] if (len(samples) - 1) % step else [])
+    return [(n, round(b / 2**20, 1)) for n, b in picked]
 
 
 # --- main -----------------------------------------------------------------------------------------------
