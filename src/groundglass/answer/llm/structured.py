@@ -29,10 +29,11 @@ from typing import Any
 
 from groundglass.errors import GroundglassError, ModelError
 
-# The grammar converter writes one rule per repetition a count asks for (about 23 bytes each, 1.8 GB and
-# 9.5 s for "maxItems": 3e7): a count past this bound is refused when it is a minimum (no answer within
-# any max_tokens is that long) and left to the check after generation when it is a maximum or a pattern's.
-MAX_GRAMMAR_COUNT = 100_000
+# A grammar spells out each repetition a count asks for, and llama.cpp's grammar compiler recurses
+# through them: "maxLength": 20000 ended the process with SIGSEGV, 2,000-10,000 failed to compile, and
+# the converter itself took 1.8 GB for 3e7. A count past this bound is refused when it is a minimum
+# (the grammar cannot hold it) and left to the check after generation when it is a maximum or a pattern's.
+MAX_GRAMMAR_COUNT = 500
 _MIN_COUNTS = ("minLength", "minItems", "minProperties", "minContains")
 _MAX_COUNTS = ("maxLength", "maxItems", "maxProperties", "maxContains")
 _REPEAT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
@@ -82,7 +83,7 @@ def check_schema(schema: Any, *, param: str = "response_format") -> None:
     if where is not None:
         raise GroundglassError(
             f"the JSON schema asks for more than {MAX_GRAMMAR_COUNT:,} repetitions at {where}",
-            f"ask for at most {MAX_GRAMMAR_COUNT:,} (no answer is that long)",
+            f"ask for at most {MAX_GRAMMAR_COUNT:,} (llama.cpp's grammar cannot hold more)",
             param=param,
         )
     try:
