@@ -105,6 +105,7 @@ def test_parse_rejects_malformed_output_with_a_typed_error(text: str, finish: st
         {"type": "array", "items": {"type": "integer"}, "minItems": 10**9},
         {"type": "object", "properties": {"name": {"type": "string", "minLength": 20_000}}},
         {"type": "string", "pattern": "^a{1000000000}$"},
+        json.loads('{"type":"object","properties":{"a":' * 300 + '{"type":"string"}' + "}}" * 300),
         {"type": "string", "pattern": "^a{" + "9" * 5000 + ",}$"},
     ],
 )

@@ -34,6 +34,9 @@ from groundglass.errors import GroundglassError, ModelError
 # the converter itself took 1.8 GB for 3e7. A count past this bound is refused when it is a minimum
 # (the grammar cannot hold it) and left to the check after generation when it is a maximum or a pattern's.
 MAX_GRAMMAR_COUNT = 500
+# Deeper schemas made jsonschema's own check recurse past Python's limit (a 500 for 300 nested objects);
+# 64 levels of JSON are 32 nested object schemas, more than any answer's shape needs.
+MAX_SCHEMA_DEPTH = 64
 _MIN_COUNTS = ("minLength", "minItems", "minProperties", "minContains")
 _MAX_COUNTS = ("maxLength", "maxItems", "maxProperties", "maxContains")
 _REPEAT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
@@ -71,6 +74,12 @@ def check_schema(schema: Any, *, param: str = "response_format") -> None:
             'pass a schema like {"type": "object", "properties": {...}}',
             param=param,
         )
+    if _depth(schema) > MAX_SCHEMA_DEPTH:
+        raise GroundglassError(
+            f"the JSON schema is nested more than {MAX_SCHEMA_DEPTH} levels deep",
+            "flatten the schema (use $defs for shapes that repeat)",
+            param=param,
+        )
     where = _find(schema, lambda key, v: isinstance(v, float) and not math.isfinite(v))
     if where is not None:  # jsonschema takes inf and NaN as numbers, but no answer meets such a bound
         raise GroundglassError(
@@ -101,6 +110,18 @@ def check_schema(schema: Any, *, param: str = "response_format") -> None:
             "use only objects, arrays, strings, numbers, booleans and null",
             param=param,
         ) from None
+
+
+def _depth(value: Any, limit: int = MAX_SCHEMA_DEPTH + 1) -> int:
+    """How deep ``value`` (parsed JSON) nests, counted up to ``limit`` (so no deep recursion here)."""
+    level, frontier = 0, [value]
+    while frontier and level < limit:
+        nested: list[Any] = []
+        for v in frontier:
+            nested.extend(v.values() if isinstance(v, dict) else v if isinstance(v, list) else ())
+        frontier = [v for v in nested if isinstance(v, dict | list)]
+        level += 1
+    return level
 
 
 def _find(value: Any, bad: Callable[[str, Any], bool], path: str = "") -> str | None:
