@@ -160,3 +160,27 @@ def test_a_sentence_opening_with_a_pronoun_keeps_what_it_points_back_to() -> Non
     assert "Protocol version 4 was added in Python 3.4. It adds support for very large objects" in out.text
     assert "It is the default protocol starting with Python 3.8." in out.text
     assert count_tokens(out.text) <= 100 < count_tokens(PICKLE)
+
+
+# smtplib.html's chunk on SMTP.connect, as the chunker writes it
+SMTP_CONNECT = (
+    "In normal operation it should not be necessary to call this method explicitly. It is used to implement "
+    "other methods and may be useful for testing private extensions. If the connection to the server is lost "
+    "while waiting for the reply, SMTPServerDisconnected will be raised.\n\n"
+    "SMTP.connect(host='localhost', port=0)¶\n"
+    "- Connect to a host on a given port. The defaults are to connect to the local host at the standard SMTP "
+    "port (25). If the hostname ends with a colon (':') followed by a number, that suffix will be stripped "
+    "off and the number interpreted as the port number to use. This method is automatically invoked by the "
+    "constructor if a host is specified during instantiation. Returns a 2-tuple of the response code and "
+    "message sent by the server in its connection response."
+)
+
+
+def test_the_line_that_names_the_verbatim_term_does_not_crowd_out_the_sentence_that_answers() -> None:
+    from groundglass.answer.embeddings import get_embedder
+
+    question = "Which ports do smtplib's SMTP.connect and python -m http.server use by default?"
+    [out] = condense.condense([src(SMTP_CONNECT)], question, count_tokens, embed=get_embedder().encode)
+    assert "SMTP.connect(host='localhost', port=0)" in out.text
+    assert "the standard SMTP port (25)." in out.text
+    assert count_tokens(out.text) <= condense.MAX_TOKENS < count_tokens(SMTP_CONNECT)

@@ -137,6 +137,7 @@ def condense(
     if not scorable:
         return list(sources)
     lexical = lexical_scorer(scorable, query)
+    literal = querytext.literal_terms(query)
     dense: dict[str, float] = {}
     if embed is not None:
         vecs = embed([query, *scorable])
@@ -146,7 +147,14 @@ def condense(
         if not units:
             out.append(src)
             continue
-        text = _pick(units, lambda t: lexical(t) + dense.get(t, 0.0), count_tokens, max_tokens, keep_ratio)
+        text = _pick(
+            units,
+            lambda t: lexical(t) + dense.get(t, 0.0),
+            count_tokens,
+            max_tokens,
+            keep_ratio,
+            verbatim=lambda t: querytext.literal_hits(t, literal),
+        )
         out.append(replace(src, text=text) if text else src)
     return out
 
@@ -157,13 +165,18 @@ def _pick(
     count_tokens: Callable[[str], int],
     max_tokens: int,
     keep_ratio: float,
+    verbatim: Callable[[str], float] = lambda _t: 0.0,
 ) -> str:
     """The kept units of one source joined, or '' to keep the source whole."""
     scores = {i: score(u.text) for i, u in enumerate(units) if u.kind in ("sentence", "row")}
     order = sorted(scores, key=lambda i: (-scores[i], i))
     if not order or scores[order[0]] <= 0:
         return ""
-    best = scores[order[0]]
+    # The bar for further sentences leaves out the verbatim-term bonus: the line that names
+    # "SMTP.connect(...)" scores one more per term, and measured against it, "The defaults are to
+    # connect to the local host at the standard SMTP port (25)." fell below the bar and was cut.
+    plain = {i: scores[i] - verbatim(units[i].text) for i in scores}
+    best = max(plain.values())
     picked: set[int] = {i for i, u in enumerate(units) if u.kind == "heading"}
 
     def with_table_header(ids: set[int]) -> set[int]:
@@ -181,8 +194,8 @@ def _pick(
         return count_tokens(_join(units, sorted(ids))) <= max_tokens
 
     for rank, i in enumerate(order):
-        if rank > 0 and scores[i] < keep_ratio * best:
-            break
+        if rank > 0 and plain[i] < keep_ratio * best:
+            continue  # ordered by the full score, so a later one may still clear the bar
         if i in picked:
             continue
         antecedents = _antecedents(units, i)
