@@ -13,7 +13,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from safetensors import safe_open
 
-from conftest import base_config, merge, run_in_process, step_losses, write_config
+from conftest import REPO, base_config, merge, run_in_process, step_losses, write_config
 from groundglass.cli import main
 from groundglass.dreambooth.data import DreamBoothDataModule
 from groundglass.dreambooth.family import SDXL
@@ -296,8 +296,6 @@ def test_sdxl_sampling_matches_the_diffusers_pipeline(
 
 def test_the_sdxl_lora_config_parses(capsys: pytest.CaptureFixture[str]) -> None:
     import yaml
-
-    from conftest import REPO
 
     assert (
         run_in_process(["--config", str(REPO / "configs/dreambooth/sdxl_lora.yaml"), "--print_config"]) == 0
