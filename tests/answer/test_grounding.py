@@ -401,6 +401,18 @@ def test_a_sentence_that_cites_the_wrong_source_gets_the_markers_of_those_that_h
     assert [r.values for r in gate.dropped] == [["7"]]  # a value no source holds is still never shown
 
 
+def test_a_sentence_that_only_says_where_it_was_seen_lends_its_marker_to_the_claim() -> None:
+    # the default model's s05 answer: the claim had no marker, the next sentence only pointed at [1],
+    # and the claim was shown without any citation
+    question = "How many times does timeit.timeit() execute the statement by default (its number argument)?"
+    sources = [Source("https://docs.test/timeit", "timeit", "timeit.timeit(stmt='pass', number=1000000)")]
+    claim = "The default number of times timeit.timeit() executes the statement is 1000000."
+    text = claim + " This can be seen in the [1] documentation."
+    shown, gate = gate_run(question, sources, text)
+    assert gate.failed is None
+    assert shown == claim + " [1]"
+
+
 def test_without_sources_the_gate_checks_nothing() -> None:
     gate = SentenceGate("Say hello.", [])
     assert gate.feed("Hello") == ["Hello"] and gate.feed(" there, 42.") == [" there, 42."]

@@ -49,8 +49,9 @@ _CITATION_WORDS = frozenset(
     """a above according an and answer as based be can citation cited context details
     described detailed document documentation documented documents explained fact facts find for found from
     given here in info information is it listed mentioned more of official on page please provided
-    reference references refer section see shown source sources stated that the these this to was were
-    which you""".split()
+    reference references refer section see seen shown source sources stated that the these this to was were
+    which you also available check confirmed docs guide indicated manual noted read say says specified
+    written""".split()
 )
 
 
