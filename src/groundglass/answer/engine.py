@@ -54,6 +54,7 @@ from groundglass.answer.trace import Trace
 from groundglass.answer.types import Answer, AskRequest, Message, SentenceSupport, Source, Usage
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
+from groundglass.threads import native_thread
 
 if TYPE_CHECKING:
     from groundglass.answer.conversation import Coverage, RewriteResult
@@ -543,13 +544,7 @@ _THINK = re.compile(r"<think>.*?</think>\s*", re.DOTALL)
 
 def _start_loading_embedder() -> None:
     """Load MiniLM in the background; the first real use waits for it (a failure there is reported
-    by that use).
-
-    Not a daemon thread: the interpreter waits for it at exit. A daemon thread still inside ONNX
-    Runtime (or torch) when the interpreter finalises is killed as it takes the GIL back, and that
-    unwinds through C++ frames: std::terminate, SIGABRT ("terminate called without an active
-    exception"). An ``ask`` that ended within a second or two of starting (a search with no results,
-    an error) died that way."""
+    by that use). A :func:`~groundglass.threads.native_thread`: the interpreter waits for it at exit."""
     from groundglass.answer.embeddings import get_embedder
 
     def load() -> None:
@@ -558,4 +553,4 @@ def _start_loading_embedder() -> None:
         except Exception as exc:
             log.debug("embedder_preload_failed", error=repr(exc))
 
-    threading.Thread(target=load, name="groundglass-embedder", daemon=False).start()
+    native_thread(load, "groundglass-embedder").start()

@@ -54,6 +54,7 @@ from groundglass.server.regex_format import plain_answers, regex_schema
 from groundglass.server.schemas import SEARCH_TYPE_EFFORT
 from groundglass.server.search_classifier import depth, needs_search
 from groundglass.server.search_modes import narrow_to_mode
+from groundglass.threads import native_thread
 
 if TYPE_CHECKING:
     from groundglass.answer.engine import Engine
@@ -305,8 +306,7 @@ class Answerer:
                 with suppress(RuntimeError):  # the loop is gone
                     loop.call_soon_threadsafe(thread_done.set)
 
-        # Not a daemon: one still in ONNX Runtime or torch at exit aborts the process (see engine.py).
-        threading.Thread(target=run_and_signal, name="engine-run", daemon=False).start()
+        native_thread(run_and_signal, "engine-run").start()
         try:
             while True:
                 item = await queue.get()

@@ -20,7 +20,6 @@ Routes::
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -47,6 +46,7 @@ from groundglass.server.metrics_middleware import MetricsMiddleware
 from groundglass.server.search_service import ProviderSearch
 from groundglass.server.state import ServerState, caller
 from groundglass.server.usage import Ledger, Pricing, endpoint_name, new_request_id, usage_entry
+from groundglass.threads import native_thread
 
 if TYPE_CHECKING:
     from groundglass.config import Settings
@@ -84,8 +84,7 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.server.warm_up:
-            # Not a daemon: one still in ONNX Runtime or torch at exit aborts the process (see engine.py).
-            threading.Thread(target=st.answerer.warm_up, name="warm-up", daemon=False).start()
+            native_thread(st.answerer.warm_up, "warm-up").start()
         if run_jobs:
             st.worker = JobWorker(st, settings.server.job_concurrency, settings.server.job_lease_s)
             st.worker.start()

@@ -33,6 +33,7 @@ from groundglass.log import get_logger
 from groundglass.server import db
 from groundglass.server.finetune.photos import unpack
 from groundglass.server.finetune.store import fine_tuned_model_id
+from groundglass.threads import native_thread
 
 if TYPE_CHECKING:
     from groundglass.server.finetune.store import FineTuneStore
@@ -189,8 +190,7 @@ class FineTuneWorker:
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
         self._wake = threading.Event()
-        # Not a daemon: one still in ONNX Runtime or torch at exit aborts the process (see engine.py).
-        self._thread = threading.Thread(target=self._loop, name="finetune-worker", daemon=False)
+        self._thread = native_thread(self._loop, "finetune-worker")
         self.current: Attempt | None = None
 
     def start(self) -> None:
