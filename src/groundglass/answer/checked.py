@@ -26,7 +26,7 @@ stream ends there, and a draft that showed nothing yet has failed.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import combinations, pairwise
 
@@ -107,6 +107,11 @@ def units(text: str, final: bool) -> list[tuple[int, int]]:
             start = line_end
         offset = line_end + 1
     return out
+
+
+def markers(numbers: Iterable[int]) -> str:
+    """``[1][4]`` for sources 1 and 4."""
+    return "".join(f"[{n}]" for n in numbers)
 
 
 def citation_only(sentence: str) -> bool:
@@ -207,7 +212,7 @@ class SentenceGate:
             if cites and citation_only(text):
                 # its markers cite the sentences before it; shown once, after them
                 if i > 0 or not set(cites) <= set(self._paragraph_cites):
-                    keep.append(" " + "".join(f"[{n}]" for n in cites))
+                    keep.append(" " + markers(cites))
                 self._paragraph_cites = cites
                 continue
             rejection = self._verdict(text, cites or borrowed)
@@ -225,7 +230,7 @@ class SentenceGate:
                 if cites:
                     self._paragraph_cites = cites
                 elif not borrowed and (found := self._holders(text)):
-                    keep.append(" " + "".join(f"[{n}]" for n in found))  # the model cited nothing
+                    keep.append(" " + markers(found))  # the model cited nothing
                 continue
             if not self.shown and not keep:
                 self.failed = rejection
@@ -269,7 +274,7 @@ class SentenceGate:
             return None
         bare = re.sub(r"[ \t]*" + _CITE, "", text)
         body = bare.rstrip()
-        return body + " " + "".join(f"[{n}]" for n in found) + bare[len(body) :], found
+        return body + " " + markers(found) + bare[len(body) :], found
 
     def _without_idle_markers(self, text: str, cites: list[int]) -> str | None:
         """``text`` without the markers of cited sources that hold none of the values it adds, when
@@ -290,7 +295,7 @@ class SentenceGate:
 
         def rewrite(m: re.Match[str]) -> str:
             numbers = [int(x) for x in re.findall(r"-?\d+", m.group(0))]
-            return "".join(f"[{n}]" for n in numbers if n in kept)
+            return markers(n for n in numbers if n in kept)
 
         out = re.sub(_CITE, rewrite, text)
         return re.sub(r"[ \t]+(?=[.!?,;:]|$)", "", out) if out != text else None
