@@ -17,9 +17,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
+import openai
+from perplexity import Perplexity
 
 TODAY = dt.date.today().isoformat()
 
@@ -248,17 +249,13 @@ class Api:
         return {"Authorization": f"Bearer {key or self.key}"}
 
 
-def oai(api: Api, key: str | None = None) -> Any:
+def oai(api: Api, key: str | None = None) -> openai.OpenAI:
     """The official OpenAI client on ``api`` (no retries: a test sees each answer as it is)."""
-    import openai
-
     return openai.OpenAI(base_url=api.base_url + "/v1", api_key=key or api.key, max_retries=0, timeout=180)
 
 
-def pplx(api: Api) -> Any:
+def pplx(api: Api) -> Perplexity:
     """The official Perplexity client on ``api``."""
-    from perplexity import Perplexity
-
     return Perplexity(base_url=api.base_url, api_key=api.key, max_retries=0, timeout=180)
 
 
