@@ -19,14 +19,14 @@ from groundglass.answer.conversation import (
 )
 from groundglass.answer.llm.llama_cpp_runtime import LlamaCppLLM
 from groundglass.answer.llm.openai_runtime import OpenAICompatibleLLM
-from groundglass.answer.types import Message, Source
+from groundglass.answer.types import ChatMessage, Source
 from groundglass.errors import GroundglassError
 
 U, A, S = "user", "assistant", "system"
 HAMLET = [
-    Message(U, "Who wrote Hamlet?"),
-    Message(A, "Hamlet was written by William Shakespeare [1]."),
-    Message(U, "and when did he die?"),
+    ChatMessage(U, "Who wrote Hamlet?"),
+    ChatMessage(A, "Hamlet was written by William Shakespeare [1]."),
+    ChatMessage(U, "and when did he die?"),
 ]
 
 
@@ -37,15 +37,18 @@ HAMLET = [
     ("messages", "expected"),
     [
         ([], "messages is empty"),
-        ([Message("tool", "x"), Message(U, "hi")], "messages[0] has role 'tool'"),
-        ([Message(U, "hi"), Message(S, "be brief"), Message(U, "hi")], "system message after"),
-        ([Message(U, "Who wrote Hamlet?"), Message(A, "Shakespeare.")], "last message is from the assistant"),
-        ([Message(S, "be brief")], "last message is from the system"),
-        ([Message(U, "   ")], "last user message is empty"),
-        ([Message(U, None)], "no text content"),  # type: ignore[arg-type]
+        ([ChatMessage("tool", "x"), ChatMessage(U, "hi")], "messages[0] has role 'tool'"),
+        ([ChatMessage(U, "hi"), ChatMessage(S, "be brief"), ChatMessage(U, "hi")], "system message after"),
+        (
+            [ChatMessage(U, "Who wrote Hamlet?"), ChatMessage(A, "Shakespeare.")],
+            "last message is from the assistant",
+        ),
+        ([ChatMessage(S, "be brief")], "last message is from the system"),
+        ([ChatMessage(U, "   ")], "last user message is empty"),
+        ([ChatMessage(U, None)], "no text content"),  # type: ignore[arg-type]
     ],
 )
-def test_check_messages_rejects_what_cannot_be_answered(messages: list[Message], expected: str) -> None:
+def test_check_messages_rejects_what_cannot_be_answered(messages: list[ChatMessage], expected: str) -> None:
     with pytest.raises(GroundglassError) as err:
         check_messages(messages)
     assert expected in err.value.message
@@ -54,20 +57,20 @@ def test_check_messages_rejects_what_cannot_be_answered(messages: list[Message],
 
 def test_repeated_roles_are_accepted_and_merged() -> None:
     messages = [
-        Message(S, "Be brief."),
-        Message(S, "Cite sources."),
-        Message(A, "Hello!"),
-        Message(U, "Hi"),
-        Message(U, "Who wrote Hamlet?"),
-        Message(A, ""),
-        Message(U, "and when did he die?"),
+        ChatMessage(S, "Be brief."),
+        ChatMessage(S, "Cite sources."),
+        ChatMessage(A, "Hello!"),
+        ChatMessage(U, "Hi"),
+        ChatMessage(U, "Who wrote Hamlet?"),
+        ChatMessage(A, ""),
+        ChatMessage(U, "and when did he die?"),
     ]
     check_messages(messages)
     assert normalize_messages(messages) == [
-        Message(S, "Be brief.\n\nCite sources."),
-        Message(A, "Hello!"),
-        Message(U, "Hi\n\nWho wrote Hamlet?"),
-        Message(U, "and when did he die?"),
+        ChatMessage(S, "Be brief.\n\nCite sources."),
+        ChatMessage(A, "Hello!"),
+        ChatMessage(U, "Hi\n\nWho wrote Hamlet?"),
+        ChatMessage(U, "and when did he die?"),
     ]  # the question to answer stays apart
 
 
@@ -80,12 +83,12 @@ def _words(text: str) -> int:
 
 def test_fit_history_drops_the_oldest_turns_first() -> None:
     messages = [
-        Message(S, "one two"),
-        Message(U, "a " * 10),
-        Message(A, "b " * 10),
-        Message(U, "c " * 10),
-        Message(A, "d " * 10),
-        Message(U, "last question"),
+        ChatMessage(S, "one two"),
+        ChatMessage(U, "a " * 10),
+        ChatMessage(A, "b " * 10),
+        ChatMessage(U, "c " * 10),
+        ChatMessage(A, "d " * 10),
+        ChatMessage(U, "last question"),
     ]
     everything = fit_history(messages, 1000, _words, overhead_tokens=0)
     assert everything == messages
@@ -98,14 +101,18 @@ def test_fit_history_drops_the_oldest_turns_first() -> None:
 
 def test_fit_history_with_a_real_tokenizer(tiny: LlamaCppLLM) -> None:
     long_answer = "Shakespeare wrote many plays. " * 60
-    messages = [Message(U, "Who wrote Hamlet?"), Message(A, long_answer), Message(U, "and when did he die?")]
+    messages = [
+        ChatMessage(U, "Who wrote Hamlet?"),
+        ChatMessage(A, long_answer),
+        ChatMessage(U, "and when did he die?"),
+    ]
     fitted = fit_history(messages, 200, tiny.count_tokens)
     assert fitted == [messages[-1]]  # the long answer does not fit, and a lone question before it is dropped
     assert fit_history(messages, 2000, tiny.count_tokens) == messages
 
 
 def test_fit_history_names_the_problem_when_the_question_alone_is_too_long(tiny: LlamaCppLLM) -> None:
-    messages = [Message(S, "Be brief."), Message(U, "word " * 500)]
+    messages = [ChatMessage(S, "Be brief."), ChatMessage(U, "word " * 500)]
     with pytest.raises(GroundglassError) as err:
         fit_history(messages, 300, tiny.count_tokens)
     assert "the system message and the last message need" in err.value.message
@@ -119,9 +126,11 @@ def test_fit_history_names_the_problem_when_the_question_alone_is_too_long(tiny:
 def test_first_turn_and_self_contained_follow_ups_need_no_model(unused_port: int) -> None:
     dead = OpenAICompatibleLLM("x", f"http://127.0.0.1:{unused_port}/v1", timeout_s=2)  # any call would fail
     try:
-        first = standalone_query(dead, [Message(S, "Be brief."), Message(U, "  Who wrote   Hamlet? ")])
+        first = standalone_query(
+            dead, [ChatMessage(S, "Be brief."), ChatMessage(U, "  Who wrote   Hamlet? ")]
+        )
         assert (first.query, first.rewritten, first.method) == ("Who wrote Hamlet?", False, "single")
-        named = standalone_query(dead, [*HAMLET[:2], Message(U, "When was the Eiffel Tower built?")])
+        named = standalone_query(dead, [*HAMLET[:2], ChatMessage(U, "When was the Eiffel Tower built?")])
         assert (named.query, named.method) == ("When was the Eiffel Tower built?", "self_contained")
     finally:
         dead.close()
@@ -163,12 +172,15 @@ def test_check_rewrite(rewrite: str, problem: str) -> None:
 
 
 MANDELA = [
-    Message(U, "Tell me about Nelson Mandela."),
-    Message(A, "He was a South African politician [1]."),
-    Message(U, "Which party did he lead?"),
-    Message(A, "Mandela led the ANC from 1991 to 1997 [1]."),
+    ChatMessage(U, "Tell me about Nelson Mandela."),
+    ChatMessage(A, "He was a South African politician [1]."),
+    ChatMessage(U, "Which party did he lead?"),
+    ChatMessage(A, "Mandela led the ANC from 1991 to 1997 [1]."),
 ]
-CURIE = [Message(U, "Which Nobel Prize did Marie Curie win?"), Message(A, "The 1903 Physics prize [1].")]
+CURIE = [
+    ChatMessage(U, "Which Nobel Prize did Marie Curie win?"),
+    ChatMessage(A, "The 1903 Physics prize [1]."),
+]
 GANDHI = "What about Mahatma Gandhi, what did he campaign for?"
 
 
@@ -197,7 +209,7 @@ GANDHI = "What about Mahatma Gandhi, what did he campaign for?"
     ],
 )
 def test_check_rewrite_follow_ups_that_name_their_subject(
-    rewrite: str, followup: str, earlier: list[Message], problem: str
+    rewrite: str, followup: str, earlier: list[ChatMessage], problem: str
 ) -> None:
     reason = check_rewrite(rewrite, followup, earlier)
     assert (problem in reason) if problem else reason == ""
@@ -205,21 +217,24 @@ def test_check_rewrite_follow_ups_that_name_their_subject(
 
 def test_fallback_query_skips_numbers_and_looks_back_for_the_subject() -> None:
     earlier = [
-        Message(U, "Who wrote Hamlet?"),
-        Message(A, "Hamlet was written by William Shakespeare [1]."),
-        Message(U, "When was the play written?"),
-        Message(A, "Between 1599 and 1601 [1]."),
+        ChatMessage(U, "Who wrote Hamlet?"),
+        ChatMessage(A, "Hamlet was written by William Shakespeare [1]."),
+        ChatMessage(U, "When was the play written?"),
+        ChatMessage(A, "Between 1599 and 1601 [1]."),
     ]
     assert fallback_query("In which country is it set?", earlier) == "In which country is it set? (Hamlet)"
-    tower = [Message(U, "Who designed it?"), Message(A, "Gustave Eiffel's company, from 1887 to 1889 [1].")]
+    tower = [
+        ChatMessage(U, "Who designed it?"),
+        ChatMessage(A, "Gustave Eiffel's company, from 1887 to 1889 [1]."),
+    ]
     assert fallback_query("When was he born?", tower) == "When was he born? (Gustave Eiffel's)"
 
 
 def test_fallback_query_adds_what_the_follow_up_lacks() -> None:
-    earlier = [Message(U, "Where is the Eiffel Tower?"), Message(A, "It is in Paris, France [1].")]
+    earlier = [ChatMessage(U, "Where is the Eiffel Tower?"), ChatMessage(A, "It is in Paris, France [1].")]
     assert fallback_query("How tall is it?", earlier) == "How tall is it? (Eiffel Tower, Paris, France)"
     assert fallback_query("and the Eiffel Tower's height?", earlier).startswith("The Eiffel Tower's height?")
-    plain = [Message(U, "what is photosynthesis"), Message(A, "a process plants use [1].")]
+    plain = [ChatMessage(U, "what is photosynthesis"), ChatMessage(A, "a process plants use [1].")]
     assert fallback_query("why is it green?", plain) == "Why is it green? (photosynthesis)"
 
 

@@ -50,8 +50,8 @@ from typing import Literal, Protocol, TypeVar
 import numpy as np
 
 from groundglass.answer import querytext
-from groundglass.answer.llm.base import LLM, ChatMessage, Completion
-from groundglass.answer.types import Message, Source
+from groundglass.answer.llm.base import LLM, Completion
+from groundglass.answer.types import ChatMessage, Source
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
 
@@ -65,7 +65,7 @@ MESSAGE_OVERHEAD_TOKENS = 8  # role header and separators of one message under a
 # --- checking ---------------------------------------------------------------------------------------------
 
 
-def check_messages(messages: Sequence[Message]) -> None:
+def check_messages(messages: Sequence[ChatMessage]) -> None:
     """Raise :class:`GroundglassError` (param ``messages``) unless ``messages`` is a conversation that can
     be answered: roles system/user/assistant, system messages only at the start, string contents, and a
     last message from the user with some text. Repeated roles are accepted (see ``normalize_messages``)."""
@@ -106,24 +106,24 @@ def check_messages(messages: Sequence[Message]) -> None:
         raise GroundglassError("the last user message is empty", "ask something", param="messages")
 
 
-def normalize_messages(messages: Sequence[Message]) -> list[Message]:
+def normalize_messages(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
     """``messages`` (already checked) made regular: one system message at most, consecutive turns of one
     role merged (blank line between), empty turns dropped, text stripped. The last message (the question
     to answer) is never merged into an earlier one, so the history before it may end with a user turn
     that got no answer."""
-    out: list[Message] = []
+    out: list[ChatMessage] = []
     for i, m in enumerate(messages):
         text = m.content.strip()
         if not text:
             continue
         if out and out[-1].role == m.role and i < len(messages) - 1:
-            out[-1] = Message(m.role, f"{out[-1].content}\n\n{text}")
+            out[-1] = ChatMessage(m.role, f"{out[-1].content}\n\n{text}")
         else:
-            out.append(Message(m.role, text))
+            out.append(ChatMessage(m.role, text))
     return out
 
 
-def split_turns(messages: Sequence[Message]) -> tuple[list[Message], list[Message], Message]:
+def split_turns(messages: Sequence[ChatMessage]) -> tuple[list[ChatMessage], list[ChatMessage], ChatMessage]:
     """(system messages, earlier turns, last user message) of a checked conversation."""
     system = [m for m in messages if m.role == "system"]
     rest = [m for m in messages if m.role != "system"]
@@ -161,7 +161,7 @@ HISTORY_TURNS = 4  # earlier messages shown to the rewriter
 ANSWER_CHARS = 240  # of each earlier assistant answer: its first sentence, cut here
 
 
-def _transcript(earlier: Sequence[Message]) -> str:
+def _transcript(earlier: Sequence[ChatMessage]) -> str:
     lines = []
     for m in list(earlier)[-HISTORY_TURNS:]:
         if m.role == "user":
@@ -171,13 +171,13 @@ def _transcript(earlier: Sequence[Message]) -> str:
     return "\n".join(lines)
 
 
-def rewrite_messages(earlier: Sequence[Message], followup: str) -> list[ChatMessage]:
+def rewrite_messages(earlier: Sequence[ChatMessage], followup: str) -> list[ChatMessage]:
     """The prompt that asks the model for a standalone query."""
     user = f"Conversation:\n{_transcript(earlier)}\n\nFollow-up question: {followup.strip()}"
     return [ChatMessage("system", REWRITE_SYSTEM), ChatMessage("user", user)]
 
 
-def check_rewrite(rewrite: str, followup: str, earlier: Sequence[Message]) -> str:
+def check_rewrite(rewrite: str, followup: str, earlier: Sequence[ChatMessage]) -> str:
     """Empty when ``rewrite`` is an acceptable standalone form of ``followup``, else why not."""
     text = " ".join(rewrite.split())
     if len(text) < 3:
@@ -223,7 +223,7 @@ def _subject_names(text: str) -> list[str]:
     return [e for e in querytext.entities(text) if any(t[:1].isupper() for t in e.split())]
 
 
-def fallback_query(followup: str, earlier: Sequence[Message]) -> str:
+def fallback_query(followup: str, earlier: Sequence[ChatMessage]) -> str:
     """The follow-up plus the named entities of the previous user turn (and the previous answer's first
     sentence) that it does not already mention; when those name nothing ("When was the play
     written?"), the entities of the latest earlier user turn that names some; else the previous user
@@ -251,7 +251,7 @@ def fallback_query(followup: str, earlier: Sequence[Message]) -> str:
 
 def standalone_query(
     llm: LLM,
-    messages: Sequence[Message],
+    messages: Sequence[ChatMessage],
     *,
     max_tokens: int = REWRITE_MAX_TOKENS,
     completion: Completion | None = None,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from groundglass.answer.effort import EffortPreset
 from groundglass.answer.llm.base import LLM
-from groundglass.answer.types import AskRequest, Message
+from groundglass.answer.types import AskRequest, ChatMessage
 
 if TYPE_CHECKING:
     from groundglass.answer.index.store import LocalIndex
@@ -31,7 +31,7 @@ class Job:
     temperature: float
     top_k: int | None  # None: the default for the search mode
     effort: EffortPreset
-    history: list[Message]  # earlier turns (user/assistant), oldest first, fitted to the context
+    history: list[ChatMessage]  # earlier turns (user/assistant), oldest first, fitted to the context
     instructions: str = ""  # the caller's own system message(s), added to the answer's system prompt
     started: float = field(default_factory=time.perf_counter)
     timings: dict[str, float] = field(default_factory=dict)

@@ -41,16 +41,23 @@ class Source:
 
 
 @dataclass
-class Message:
+class ChatMessage:
+    """One turn of a conversation, as the engine and every LLM runtime take it. The faces build these
+    once from their own input (the server in ``server.answering.turns``, the CLI's chat loop)."""
+
     role: str  # "system" | "user" | "assistant"
     content: str
+
+
+# The former name of the same class, kept while answer/engine.py and answer/planner.py still spell it so.
+Message = ChatMessage
 
 
 @dataclass
 class AskRequest:
     """What the engine needs to answer. The CLI and the server both build one of these."""
 
-    messages: list[Message]
+    messages: list[ChatMessage]
     index: str | None = None  # None -> settings.retrieval.index
     model: str | None = None  # model spec; None -> settings.llm.model
     max_tokens: int | None = None
@@ -77,7 +84,7 @@ class AskRequest:
 
     @classmethod
     def from_question(cls, question: str, **kw: Any) -> AskRequest:
-        return cls(messages=[Message("user", question)], **kw)
+        return cls(messages=[ChatMessage("user", question)], **kw)
 
     @property
     def question(self) -> str:

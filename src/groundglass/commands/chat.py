@@ -32,10 +32,10 @@ def chat(
 ) -> None:
     """Talk with your sources: every turn searches again, follow-ups keep the context."""
     from groundglass.answer.engine import Engine
-    from groundglass.answer.types import AskRequest, Message, Source
+    from groundglass.answer.types import AskRequest, ChatMessage, Source
 
     engine = Engine(settings_from(config))
-    messages: list[Message] = []
+    messages: list[ChatMessage] = []
     gathered: list[Source] = []
     interactive = sys.stdin.isatty()
     if interactive:
@@ -62,7 +62,7 @@ def chat(
         if not interactive:
             typer.echo(f"\n> {text}")
         request = AskRequest(
-            messages=[*messages, Message("user", text)],
+            messages=[*messages, ChatMessage("user", text)],
             index=index,
             model=model,
             max_tokens=max_tokens,
@@ -75,7 +75,7 @@ def chat(
         except GroundglassError as exc:  # one bad turn does not end the conversation
             typer.secho(f"error: {exc}", err=True, fg="red")
             continue
-        messages += [Message("user", text), Message("assistant", answer.content)]
+        messages += [ChatMessage("user", text), ChatMessage("assistant", answer.content)]
         new = [s for s in answer.sources if all((s.url, s.text) != (g.url, g.text) for g in gathered)]
         gathered = [*new, *gathered]
 

@@ -36,15 +36,15 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
 from groundglass.answer.events import Done, ErrorEvent, Event, SourcesFound
-from groundglass.answer.types import Answer, AskRequest, Message
+from groundglass.answer.types import Answer, AskRequest, ChatMessage
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
 from groundglass.server.errors import APIError
@@ -67,6 +67,25 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 _END = object()
+
+
+class RequestTurn(Protocol):
+    """A message as an API request carries it (chat's ``messages[]``, the Responses API's ``input``)."""
+
+    @property
+    def role(self) -> str: ...
+
+    def text(self) -> str: ...
+
+
+def turns(messages: Iterable[RequestTurn]) -> list[ChatMessage]:
+    """A request's messages as the engine's conversation, built once here: their text only (images are
+    read from the request separately), ``developer`` taken as ``system``, ``tool`` turns left out."""
+    return [
+        ChatMessage("system" if m.role == "developer" else m.role, m.text())
+        for m in messages
+        if m.role in ("system", "user", "assistant", "developer")
+    ]
 
 
 @dataclass
@@ -131,11 +150,7 @@ class Answerer:
         # web: search.context_sizes[size] sets how many chunks the model gets, unless the request says
         top_k = body.top_k if search == "web" else body.top_k or max(1, round(preset.top_k * scale))
         context_tokens = max(100, round(preset.context_tokens * scale))
-        messages = [
-            Message("system" if m.role == "developer" else m.role, m.text())
-            for m in body.messages
-            if m.role in ("system", "user", "assistant", "developer")
-        ]
+        messages = turns(body.messages)
         self._check_context(messages)
         max_tokens = body.max_tokens if body.max_tokens is not None else preset.max_tokens
         ask = AskRequest(
@@ -181,7 +196,7 @@ class Answerer:
         check_location(s, location, search=search, param="web_search_options.user_location")
         return replace(filters, location=location)
 
-    def _check_context(self, messages: list[Message]) -> None:
+    def _check_context(self, messages: list[ChatMessage]) -> None:
         """Refuse conversations that cannot fit the model's context window (a cheap upper bound)."""
         limit = self.settings.llm.context_length
         chars = sum(len(m.content) for m in messages)

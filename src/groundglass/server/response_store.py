@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 
-from groundglass.answer.types import Message, Source
+from groundglass.answer.types import ChatMessage, Source
 from groundglass.server import db
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class Stored:
     """An earlier response as a follow-up needs it."""
 
     id: str
-    messages: list[Message]
+    messages: list[ChatMessage]
     sources: list[Source]
     body: dict[str, Any]
     stored: bool
@@ -50,7 +50,7 @@ class ResponseStore:
         self,
         who: Principal,
         body: dict[str, Any],
-        messages: list[Message],
+        messages: list[ChatMessage],
         sources: list[Source],
         *,
         stored: bool,
@@ -81,7 +81,7 @@ class ResponseStore:
             return None
         return Stored(
             id=row.id,
-            messages=[Message(m["role"], m["content"]) for m in json.loads(row.messages_json)],
+            messages=[ChatMessage(m["role"], m["content"]) for m in json.loads(row.messages_json)],
             sources=[Source(**s) for s in json.loads(row.sources_json)],
             body=json.loads(row.body_json),
             stored=bool(row.stored),

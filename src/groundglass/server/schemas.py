@@ -110,7 +110,10 @@ Content = Annotated[
 ]
 
 
-class ChatMessage(_Body):
+class RequestMessage(_Body):
+    """One of a chat request's ``messages`` as sent (content parts, images, any role); the server turns
+    these into the engine's :class:`~groundglass.answer.types.ChatMessage` once (``answering.turns``)."""
+
     role: Literal["system", "user", "assistant", "developer", "tool"]
     content: Content = None
 
@@ -208,7 +211,7 @@ class ChatRequest(FilterFields):
     """POST /chat/completions: Perplexity's fields (OpenAI's are a subset)."""
 
     model: str = Field(min_length=1)
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[RequestMessage] = Field(min_length=1)
     stream: bool = False
     max_tokens: int | None = Field(None, ge=1, le=32768)
     temperature: float | None = Field(None, ge=0, lt=2)
@@ -258,7 +261,7 @@ class ChatRequest(FilterFields):
 
     @field_validator("messages")
     @classmethod
-    def _last_is_user(cls, value: list[ChatMessage]) -> list[ChatMessage]:
+    def _last_is_user(cls, value: list[RequestMessage]) -> list[RequestMessage]:
         if not any(m.role == "user" and (m.text().strip() or m.has_images()) for m in value):
             raise ValueError("no user message with text or an image: the last user message is the question")
         return value

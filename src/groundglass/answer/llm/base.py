@@ -12,11 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from groundglass.answer.types import ChatMessage
 
-@dataclass
-class ChatMessage:
-    role: str
-    content: str
+__all__ = ["LLM", "ChatMessage", "Completion"]
 
 
 @dataclass
