@@ -306,8 +306,8 @@ def test_bad_input_is_refused_naming_the_field(
 
 def test_openai_client_raises_for_an_unknown_field(rapi: Api) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        oai(rapi).responses.create(model="sonar", input=QUESTION, extra_body={"return_images": True})
-    assert info.value.body["param"] == "return_images"
+        oai(rapi).responses.create(model="sonar", input=QUESTION, extra_body={"background": True})
+    assert info.value.body["param"] == "background"
 
 
 def test_perplexity_sdk_responses(rapi: Api) -> None:
@@ -370,7 +370,7 @@ def test_structured_output_through_text_format_and_response_format(rapi: Api) ->
     assert isinstance(json.loads(text)["year"], int)
     both = {**body, "text": {"format": {"type": "json_schema", "name": "y", "schema": schema}}}
     r = httpx.post(f"{rapi.base_url}/v1/responses", json=both, headers=rapi.headers(), timeout=60)
-    assert r.status_code == 400 and "give the JSON schema once" in r.json()["error"]["message"]
+    assert r.status_code == 400 and "give the output format once" in r.json()["error"]["message"]
     bad = {
         "model": "sonar",
         "input": QUESTION,

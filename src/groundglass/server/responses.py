@@ -81,10 +81,12 @@ async def _until_disconnect(work: Awaitable[T], request: Request, cancel: thread
 
 def _in_responses_terms(exc: APIError, body: ResponsesRequest) -> APIError:
     """``exc`` naming this API's field: the chat plan's ``messages`` (a bad image, a question too long)
-    are this request's ``input``, its ``response_format`` is ``text.format`` when that gave the schema."""
-    head = (exc.param or "").split(".")[0]
+    are this request's ``input``, its ``response_format`` is ``text.format`` when that gave the format
+    (``response_format.regex.regex`` is ``text.format.regex``, the flat form)."""
+    param = exc.param or ""
+    head = param.split(".")[0]
     if head == "messages":
         exc.param = "input"
     elif head == "response_format" and body.response_format is None:
-        exc.param = "text.format"
+        exc.param = "text.format.regex" if param.startswith("response_format.regex") else "text.format"
     return exc

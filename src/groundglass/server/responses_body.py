@@ -173,6 +173,9 @@ def skeleton(
 
 
 def _text_format(body: ResponsesRequest) -> dict[str, Any]:
+    pattern = body.regex()
+    if pattern is not None:
+        return {"type": "regex", "regex": pattern}
     structured = body.json_schema()
     if structured is None:
         return {"type": "text"}

@@ -15,8 +15,12 @@ model here forbids fields it does not know: a field this server cannot honour is
   "search_context_size": ..., "user_location": {...}}]`` (OpenAI's ``{"type": "approximate", ...}``
   or Perplexity's flat location, as chat's ``web_search_options.user_location``); left out, the
   model searches as configured; ``[]`` answers without searching;
-- ``text.format`` (OpenAI's ``json_schema`` or ``text``) or ``response_format`` (Perplexity's): an
-  answer that is JSON following the schema, as the chat API's ``response_format`` gives;
+- ``text.format`` (OpenAI's ``json_schema`` or ``text``, or ``{"type": "regex", "regex": PATTERN}``)
+  or ``response_format`` (Perplexity's, ``json_schema`` or chat's ``regex`` shape): an answer that is
+  JSON following the schema, or that the pattern matches in full, as the chat API's
+  ``response_format`` gives;
+- ``return_images`` with ``image_domain_filter`` and ``image_format_filter``: chat's fields and
+  meaning (Perplexity's Agent API has no images; its chat API's names are used rather than new ones);
 - ``max_output_tokens``, ``temperature``, ``top_p``, ``stream``, ``store``, ``metadata`` and
   ``previous_response_id``.
 """
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from groundglass.server.schemas import ContextSize, Recency, UserLocation
 
@@ -111,8 +115,17 @@ class TextFormatText(_Strict):
     type: Literal["text"]
 
 
+class TextFormatRegex(_Strict):
+    """Chat's ``response_format`` regex, flattened as OpenAI flattens ``json_schema`` in ``text.format``."""
+
+    type: Literal["regex"]
+    regex: str
+
+
 class TextConfig(_Strict):
-    format: Annotated[TextFormatText | TextFormatJSONSchema, Field(discriminator="type")] | None = None
+    format: (
+        Annotated[TextFormatText | TextFormatJSONSchema | TextFormatRegex, Field(discriminator="type")] | None
+    ) = None
 
 
 class JSONSchemaSpec(_Strict):
@@ -121,11 +134,27 @@ class JSONSchemaSpec(_Strict):
     strict: bool | None = None
 
 
-class ResponseFormat(_Strict):
-    """Perplexity's ``response_format`` (the chat API's)."""
+class RegexSpec(_Strict):
+    regex: str
 
-    type: Literal["json_schema"]
-    json_schema: JSONSchemaSpec
+
+class ResponseFormat(_Strict):
+    """Perplexity's ``response_format`` (the chat API's, ``regex`` included)."""
+
+    type: Literal["json_schema", "regex"]
+    json_schema: JSONSchemaSpec | None = None
+    regex: RegexSpec | None = None
+
+    @model_validator(mode="after")
+    def _needs_its_spec(self) -> ResponseFormat:
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("response_format of type json_schema needs a json_schema object with a schema")
+        if self.type == "regex" and self.regex is None:
+            raise ValueError('response_format of type regex needs {"regex": {"regex": "PATTERN"}}')
+        other = "regex" if self.type == "json_schema" else "json_schema"
+        if getattr(self, other) is not None:
+            raise ValueError(f"response_format of type {self.type} takes no {other}: give one of the two")
+        return self
 
 
 class Reasoning(_Strict):
@@ -150,6 +179,10 @@ class ResponsesRequest(_Strict):
     stream: bool = False
     store: bool = True
     metadata: dict[str, str] | None = None
+    # the images of the web pages read, as chat's return_images (groundglass.answer.search.images)
+    return_images: bool = False
+    image_domain_filter: list[str] | None = None
+    image_format_filter: list[str] | None = None
 
     @field_validator("input")
     @classmethod
@@ -180,9 +213,21 @@ class ResponsesRequest(_Strict):
     def _one_format(self) -> ResponsesRequest:
         if self.response_format is not None and self.text is not None and self.text.format is not None:
             raise ValueError(
-                "give the JSON schema once: text.format (OpenAI's) or response_format (Perplexity's)"
+                "give the output format once: text.format (OpenAI's) or response_format (Perplexity's)"
             )
         return self
+
+    @field_validator("return_images")
+    @classmethod
+    def _images_need_a_search(cls, value: bool, info: ValidationInfo) -> bool:
+        tools = info.data.get("tools")  # declared before return_images, so already checked
+        if value and tools is not None and not tools:
+            raise ValueError(
+                "return_images returns the images of the pages a search reads, and tools: [] answers "
+                'without searching: give tools [{"type": "web_search"}] (or leave tools out), or leave '
+                "return_images out"
+            )
+        return value
 
     @model_validator(mode="after")
     def _effort_agrees(self) -> ResponsesRequest:
@@ -195,14 +240,22 @@ class ResponsesRequest(_Strict):
         return self
 
     def json_schema(self) -> tuple[str | None, dict[str, Any], bool | None] | None:
-        """(name, schema, strict) of the structured output asked for, or None for prose."""
+        """(name, schema, strict) of the structured output asked for, or None for prose or a regex."""
         fmt = self.text.format if self.text else None
         if isinstance(fmt, TextFormatJSONSchema):
             return fmt.name, fmt.json_schema_, fmt.strict
-        if self.response_format is not None:
-            spec = self.response_format.json_schema
+        spec = self.response_format.json_schema if self.response_format is not None else None
+        if spec is not None:
             return spec.name, spec.json_schema_, spec.strict
         return None
+
+    def regex(self) -> str | None:
+        """The pattern the whole answer must match, or None."""
+        fmt = self.text.format if self.text else None
+        if isinstance(fmt, TextFormatRegex):
+            return fmt.regex
+        spec = self.response_format.regex if self.response_format is not None else None
+        return spec.regex if spec is not None else None
 
     def effort(self) -> str | None:
         if self.reasoning and self.reasoning.effort:

@@ -8,7 +8,10 @@ for reuse; ``preset`` / ``reasoning.effort`` is ``reasoning_effort``; ``max_outp
 ``max_tokens``; the ``web_search`` tool's filters are chat's filter fields (``allowed_domains`` joins
 ``search_domain_filter``) and its ``search_context_size`` is ``web_search_options``'. The tool searches
 where the model searches (the local index on an offline install, else the web providers); ``tools: []``
-answers without searching. A request left without a ``model`` uses ``sonar``.
+answers without searching. A request left without a ``model`` uses ``sonar``. A regex ``text.format``
+(or ``response_format``) is chat's ``response_format`` regex, and ``return_images`` with its filters are
+chat's own fields: the finished response carries ``images`` (and, for a web search, ``search_report``)
+at its top level, as the chat completion does.
 
 Streaming sends, each with its ``sequence_number``: ``response.created``, ``response.in_progress``;
 for a ``<think>`` trace a ``reasoning`` item (``response.output_item.added``,
@@ -44,7 +47,7 @@ from groundglass.log import get_logger
 from groundglass.server import responses_body as shape
 from groundglass.server.answer_service import token_counter
 from groundglass.server.answering import engine_failure
-from groundglass.server.completions import citation_tokens, usage_block
+from groundglass.server.completions import citation_tokens, images_extra, usage_block
 from groundglass.server.errors import APIError
 from groundglass.server.response_store import ResponseStore, Stored, new_response_id
 from groundglass.server.schemas import ChatRequest
@@ -130,6 +133,16 @@ def chat_request(body: ResponsesRequest, model: str, earlier: list[Message]) -> 
         spec: dict[str, Any] = {"schema": schema, "name": name, "strict": strict}
         spec = {k: v for k, v in spec.items() if v is not None}
         chat["response_format"] = {"type": "json_schema", "json_schema": spec}
+    pattern = body.regex()
+    if pattern is not None:
+        chat["response_format"] = {"type": "regex", "regex": {"regex": pattern}}
+    if body.return_images:
+        chat["return_images"] = True
+    images = {
+        "image_domain_filter": body.image_domain_filter,
+        "image_format_filter": body.image_format_filter,
+    }
+    chat.update({k: v for k, v in images.items() if v is not None})
     if body.tools is not None and not body.tools:
         chat["disable_search"] = True
     tool = body.tools[0] if body.tools else None
@@ -219,6 +232,7 @@ class ResponsesService:
         answer, _ = await self.st.answerer.answer(p.plan, cancel)
         chat_usage, cost = self.price(p.plan, answer)
         body = shape.finished(p.base, answer, chat_usage, time.time())
+        body.update(images_extra(p.plan, answer))
         await self.keep(p, answer, body)
         await self.record(p, 200, chat_usage, cost)
         return body
@@ -458,6 +472,7 @@ class _StreamRun:
     async def done(self, answer: Answer) -> list[dict[str, str]]:
         chat_usage, cost = self.service.price(self.p.plan, answer)
         body = shape.finished(self.p.base, answer, chat_usage, time.time())
+        body.update(images_extra(self.p.plan, answer))
         message = body["output"][-1]
         part = message["content"][0]
         out = self.close_thinking() if self.thinking is not None else []
