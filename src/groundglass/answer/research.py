@@ -22,12 +22,12 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from groundglass.answer import cite, planner, prompt, querytext
 from groundglass.answer.effort import EffortPreset
 from groundglass.answer.llm.base import LLM, Completion
-from groundglass.answer.types import Message, Source
+from groundglass.answer.types import ChatMessage, Source
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
 
@@ -43,6 +43,23 @@ Searcher = Callable[[list[str]], list[list[Source]]]
 Ranker = Callable[[str, list[Source], int], list[Source]]
 
 
+class SourceRef(TypedDict):
+    title: str
+    url: str
+
+
+class StepRecord(TypedDict):
+    """A :class:`Step` in its JSON form: the stream's ``StepDone`` event, the API's ``reasoning_step``."""
+
+    id: str
+    query: str
+    round: int
+    sources: list[SourceRef]
+    partial_answer: str
+    seconds: float
+    note: str
+
+
 @dataclass
 class Step:
     """One search of the research, as the trace and the JSON show it."""
@@ -55,7 +72,7 @@ class Step:
     seconds: float = 0.0
     note: str = ""
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> StepRecord:
         return {
             "id": self.id,
             "query": self.query,
@@ -94,7 +111,7 @@ def research(
     search: Searcher,
     rank: Ranker,
     *,
-    history: Sequence[Message] = (),
+    history: Sequence[ChatMessage] = (),
 ) -> Generator[Step, None, Research]:
     """Plan, search in waves and rounds, and collect the sources for ``question`` (a standalone query)."""
     counted: list[Completion] = []

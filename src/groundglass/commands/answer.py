@@ -51,8 +51,7 @@ def _stream_to_terminal(events: Iterator[Event], out: TextIO) -> Answer:
             for n, facts in enumerate(event.facts, start=1):
                 status(f"image {n}: {seen(facts)}")
         elif isinstance(event, StepDone):
-            step = event.step
-            status(f"searched {step['query']!r}: {len(step['sources'])} source(s), {step['seconds']:.1f} s")
+            status(f"searched {event.query!r}: {len(event.urls)} source(s), {event.seconds:.1f} s")
         elif isinstance(event, SourcesFound):
             if event.queries:
                 searched = "; ".join(event.queries)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from groundglass.answer.vision.images import LoadedImage
 from groundglass.answer.vision.labels import Label
@@ -22,6 +22,23 @@ if TYPE_CHECKING:
     from groundglass.config import VisionSettings
 
 log = get_logger(__name__)
+
+
+class LabelScore(TypedDict):
+    name: str
+    score: float
+
+
+class FactsRecord(TypedDict):
+    """:class:`VisualFacts` in their JSON form: the stream's ``ImagesRead`` event, the API's
+    ``visual_facts``."""
+
+    source: str
+    text: str
+    labels: list[LabelScore]
+    caption: str | None
+    metadata: dict[str, Any]
+    warnings: list[str]
 
 
 @dataclass
@@ -39,7 +56,7 @@ class VisualFacts:
         """The text read in the image, one line per visual line."""
         return "\n".join(line.text for line in self.lines)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> FactsRecord:
         return {
             "source": self.source,
             "text": self.text,

@@ -4,9 +4,8 @@ line of an image question's answer ("In the image: ...")."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from groundglass.answer.vision.facts import VisualFacts
+from groundglass.answer.vision.facts import FactsRecord, VisualFacts
 from groundglass.answer.vision.queries import image_clues
 
 MAX_TEXT = 80  # characters of an image's text quoted
@@ -17,7 +16,7 @@ def _quote(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
 
 
-def seen(facts: dict[str, Any], label_min_score: float = 0.2, key_text: str | None = None) -> str:
+def seen(facts: FactsRecord, label_min_score: float = 0.2, key_text: str | None = None) -> str:
     """One image's facts (their ``as_dict`` form) in a few words: likely labels, its text (``key_text``
     when given: the line that matters, e.g. an error message), the caption; or "nothing recognised"."""
     likely = [lb for lb in facts["labels"] if lb["score"] >= label_min_score]
@@ -26,7 +25,7 @@ def seen(facts: dict[str, Any], label_min_score: float = 0.2, key_text: str | No
     bits = [
         f"looks like {labels}" if labels else "",
         f'reads "{text}"' if text else "",
-        f"caption: {facts['caption']}" if facts.get("caption") else "",
+        f"caption: {facts['caption']}" if facts["caption"] else "",
     ]
     return "; ".join(b for b in bits if b) or "nothing recognised"
 
