@@ -192,9 +192,16 @@ def test_source_filters_domains_and_dates() -> None:
     assert keep(src("https://en.wikipedia.org/wiki/X", None))
     assert not keep(src("https://de.wikipedia.org/wiki/X", None))
     assert not keep(src("https://notwikipedia.org/x", None))
-    dated = keep_for(search_after_date_filter="3/1/2025", last_updated_before_filter="2025-03-31")
+    dated = keep_for(search_after_date_filter="3/1/2025", search_before_date_filter="2025-03-31")
     assert dated(src("https://a.org", "2025-03-15")) and not dated(src("https://a.org", "2025-04-01"))
     assert not dated(src("https://a.org", None))  # unknown dates cannot pass a date filter
+    # last_updated_* bound the day the page changed (checked on read pages), not the publication date
+    changed = build_filters(
+        SearchRequest.model_validate({"query": "q", "last_updated_before_filter": "3/31/2025"})
+    )
+    assert changed.before is None and changed.updated_before == dt.date(2025, 3, 31)
+    assert changed.check_updated("2025-03-31") is None and changed.check_updated("2025-04-01")
+    assert changed.check_updated(None)  # a page that does not say when it changed is kept out
     today = dt.date.today()
     week = keep_for(search_recency_filter="week")
     assert week(src("https://a.org", today.isoformat()))

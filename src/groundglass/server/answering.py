@@ -187,7 +187,7 @@ class Answerer:
         """The request's filters, narrowed by its ``search_mode``, carrying its ``user_location`` (checked
         against the providers: a location nothing would use is a 400)."""
         s = self.settings
-        filters = narrow_to_mode(build_filters(body), body.search_mode, s.server.search_modes)
+        filters = narrow_to_mode(build_filters(body, search=search), body.search_mode, s.server.search_modes)
         filters = replace(filters, images=_image_filters(body, search))
         where = body.web_search_options.user_location if body.web_search_options else None
         if where is None:

@@ -1,47 +1,50 @@
 """The API's search filter fields, mapped onto the search layer's ``SearchFilters``.
 
 One implementation of the filters serves everything: the search layer's. This module only maps the
-request fields onto it (``last_updated_*`` narrow the same publication-date window: a page's
-``last_updated`` is known only once it is read, and the index's documents have none, so filtering on
-it would drop every result before reading) and turns its errors into 400s naming the parameter. The
-engine enforces the filters on the sources of chat answers
-(:func:`groundglass.answer.retrieve.source_filter` for the local index, the web retriever for web
-results).
+request fields onto it and turns its errors into 400s naming the parameter. ``search_*_date_filter``
+bound the publication date; ``last_updated_*_filter`` the day the page last changed (its modified-time
+metadata or ``Last-Modified`` header, known once the page is read), and a page that does not say when
+it changed is kept out by them. The local index's documents keep no such day, so a request that
+searches the index with a last_updated filter is refused, naming it. The engine enforces the filters
+on the sources of chat answers (:func:`groundglass.answer.retrieve.source_filter` for the local index,
+the web retriever for web results).
 """
 
 from __future__ import annotations
 
-from groundglass.answer.search.filters import SearchFilters, parse_filter_date
+from groundglass.answer.search.filters import SearchFilters
 from groundglass.errors import GroundglassError
 from groundglass.server.errors import APIError
 from groundglass.server.schemas import FilterFields
 
+UPDATED = ("last_updated_after_filter", "last_updated_before_filter")
 
-def build_filters(body: FilterFields, languages: list[str] | None = None) -> SearchFilters:
-    """The checked filters of a request; an APIError 400 naming the bad parameter."""
+
+def build_filters(
+    body: FilterFields, languages: list[str] | None = None, *, search: str | None = None
+) -> SearchFilters:
+    """The checked filters of a request; an APIError 400 naming the bad parameter. ``search`` is where
+    the request searches (``index`` refuses the last_updated filters; None: decided elsewhere)."""
+    given = [name for name in UPDATED if getattr(body, name)]
+    if given and search == "index":
+        raise APIError(
+            400,
+            f"{given[0]} keeps the pages that say when they last changed, and this request searches "
+            'the local index, whose documents keep no such date: send "search": "web" (or use a '
+            "model whose search is web), or use search_after_date_filter / search_before_date_filter "
+            "(the publication date)",
+            code="unsupported_parameter",
+            param=given[0],
+        )
     try:
-        afters = [
-            d
-            for d in (
-                parse_filter_date(body.search_after_date_filter, "search_after_date_filter"),
-                parse_filter_date(body.last_updated_after_filter, "last_updated_after_filter"),
-            )
-            if d
-        ]
-        befores = [
-            d
-            for d in (
-                parse_filter_date(body.search_before_date_filter, "search_before_date_filter"),
-                parse_filter_date(body.last_updated_before_filter, "last_updated_before_filter"),
-            )
-            if d
-        ]
         return SearchFilters.build(
             domains=body.search_domain_filter,
             recency=body.search_recency_filter,
-            after=max(afters) if afters else None,
-            before=min(befores) if befores else None,
+            after=body.search_after_date_filter,
+            before=body.search_before_date_filter,
             languages=languages,
+            updated_after=body.last_updated_after_filter,
+            updated_before=body.last_updated_before_filter,
         )
     except GroundglassError as exc:
         raise APIError(400, str(exc), code="invalid_value", param=exc.param) from exc

@@ -5,6 +5,11 @@
   Checked on the result's URL before reading and on the page's final URL after redirects.
 - recency: ``hour``, ``day``, ``week``, ``month``, ``year`` back from now.
 - ``after`` / ``before``: publication dates (``YYYY-MM-DD`` or Perplexity's ``M/D/YYYY``), inclusive.
+- ``updated_after`` / ``updated_before`` (Perplexity's ``last_updated_*_filter``): the day the page last
+  changed, as the reader learns it (its modified-time metadata or ``Last-Modified`` header), inclusive.
+  Known only once a page is read, so they are checked on read pages (:meth:`SearchFilters.check_updated`);
+  a page that does not say when it changed is kept out, since Perplexity documents nothing for it and
+  a filter that lets unknown dates through would not be one.
 - languages: ISO 639-1 codes; a page passes when its language is one of them.
 - location: where the asker is (Perplexity's ``user_location``). Not a filter: it rides here because
   it travels the same way, to every provider, and changes what a provider answers (so it is part of
@@ -168,6 +173,9 @@ class SearchFilters:
     before: date | None = None
     languages: tuple[str, ...] = ()
     location: Location | None = None
+    # last_updated_*: checked on read pages only; not in the cache key, since no provider is told them
+    updated_after: date | None = None
+    updated_before: date | None = None
     # return_images: the images of the pages read, filtered so (None: no images); not in the cache key,
     # since providers answer the same either way
     images: ImageFilters | None = None
@@ -180,6 +188,8 @@ class SearchFilters:
         after: Any = None,
         before: Any = None,
         languages: list[str] | tuple[str, ...] | str | None = None,
+        updated_after: Any = None,
+        updated_before: Any = None,
     ) -> SearchFilters:
         """Checked filters from the API's / CLI's raw values (Perplexity's parameter names in errors)."""
         allow: list[str] = []
@@ -216,6 +226,15 @@ class SearchFilters:
                 "swap or fix the dates",
                 param="search_after_date_filter",
             )
+        updated_after_d = parse_filter_date(updated_after, "last_updated_after_filter")
+        updated_before_d = parse_filter_date(updated_before, "last_updated_before_filter")
+        if updated_after_d and updated_before_d and updated_after_d > updated_before_d:
+            raise GroundglassError(
+                f"last_updated_after_filter ({updated_after_d}) is later than last_updated_before_filter "
+                f"({updated_before_d})",
+                "swap or fix the dates",
+                param="last_updated_after_filter",
+            )
         if isinstance(languages, str):
             languages = [languages]
         langs: list[str] = []
@@ -229,13 +248,27 @@ class SearchFilters:
                 )
             if code not in langs:
                 langs.append(code)
-        return cls(tuple(allow), tuple(deny), recency, after_d, before_d, tuple(langs))
+        return cls(
+            tuple(allow),
+            tuple(deny),
+            recency,
+            after_d,
+            before_d,
+            tuple(langs),
+            updated_after=updated_after_d,
+            updated_before=updated_before_d,
+        )
 
     # --- what the filters ask ---------------------------------------------------------------------
 
     @property
     def has_dates(self) -> bool:
         return bool(self.recency or self.after or self.before)
+
+    @property
+    def has_updated(self) -> bool:
+        """Whether a last-updated window is set (pages must then be read to be judged)."""
+        return bool(self.updated_after or self.updated_before)
 
     def as_key(self) -> dict[str, Any]:
         """A stable description for the cache key (recency as its word, so the key does not age)."""
@@ -288,6 +321,19 @@ class SearchFilters:
             return f"published {when.day}, before the date filter's start ({start.date().isoformat()})"
         if end is not None and when.start > end:
             return f"published {when.day}, after the date filter's end ({end.date().isoformat()})"
+        return None
+
+    def check_updated(self, last_updated: str | None) -> str | None:
+        """The page's ``last_updated`` day (ISO) against the last-updated window; no day: kept out."""
+        if not self.has_updated:
+            return None
+        when = parse_when(last_updated)
+        if when is None:
+            return "the page does not say when it last changed, and a last_updated filter is set"
+        if self.updated_after and when.start.date() < self.updated_after:
+            return f"last updated {when.day}, before last_updated_after_filter ({self.updated_after})"
+        if self.updated_before and when.start.date() > self.updated_before:
+            return f"last updated {when.day}, after last_updated_before_filter ({self.updated_before})"
         return None
 
     def check_language(self, language: str | None) -> str | None:

@@ -17,7 +17,8 @@ fences sources as data (see :mod:`groundglass.answer.prompt`).
 ``retrieve`` is synchronous (it runs its own event loop); ``submit`` runs it in a background thread
 and returns a future, which is how the engine overlaps search with prompt processing. Async callers
 (the server) await ``aretrieve`` instead. ``search`` returns the provider's results without reading
-them (title, URL, snippet, date), for a raw search API.
+them (title, URL, snippet, date), for a raw search API, except under a last_updated window, which
+only the pages themselves can answer: they are then read, and the results carry ``last_updated``.
 """
 
 from __future__ import annotations
@@ -203,7 +204,35 @@ class WebRetriever:
                     source=source_of(r),
                 )
             )
+        if filters.has_updated:
+            out = await self._when_updated(out, filters, max_results or len(out), report)
         return out[: max_results or len(out)], report
+
+    async def _when_updated(
+        self, found: list[Source], filters: SearchFilters, want: int, report: SearchReport
+    ) -> list[Source]:
+        """``found`` (provider results) that pass the last_updated window, with their ``last_updated``:
+        the window needs each page's own word, so the pages are read (best first, until ``want``
+        pass). The local index's results have no page to read and are kept out."""
+        web: list[Source] = []
+        for source in found:
+            if source.source == "index":
+                reason = str(filters.check_updated(None))
+                report.failures.append(ReadFailure(source.url, "filtered", reason))
+            else:
+                web.append(source)
+        if not web:
+            return []
+        async with PageReader(self.settings.search.reader) as reader:
+            pages, failures = await reader.read_many(
+                [x.url for x in web], want=want, accept=lambda page: filters.check_updated(page.last_updated)
+            )
+        report.failures.extend(failures)
+        updated = {page.url: page.last_updated for page in pages}
+        kept = [x for x in web if x.url in updated]
+        for x in kept:
+            x.last_updated = updated[x.url]
+        return kept
 
     async def _failover(self, query: str, filters: SearchFilters, max_results: int) -> FailoverResult:
         s = self.settings.search
@@ -253,7 +282,13 @@ class WebRetriever:
                 candidates.append(r)
 
         k = 2 * report.top_k
-        if candidates and all(c.text is not None for c in candidates):
+        # results that carry their text are used as they are, unless a last_updated window needs their
+        # pages read (the local index's documents cannot be: they are kept out by it)
+        as_given = all(c.text is not None for c in candidates)
+        if filters.has_updated and any(c.provider != "local" for c in candidates):
+            as_given = False
+            candidates = [c for c in candidates if c.provider != "local"]
+        if candidates and as_given:
             sources = self._passages(candidates, filters, report)[:k]
         else:
             # return_images: the provider's own image results (SearXNG's images category), meanwhile
@@ -296,7 +331,10 @@ class WebRetriever:
     ) -> list[Source]:
         out: list[Source] = []
         for r in results:
-            reason = filters.check_date(r.date, undated=self.settings.search.undated)
+            # their pages are not read, so a last_updated window keeps them out (check_updated)
+            reason = filters.check_date(r.date, undated=self.settings.search.undated) or (
+                filters.check_updated(None)
+            )
             if reason is None and filters.languages:
                 import py3langid
 
@@ -340,7 +378,7 @@ class WebRetriever:
             if reason:
                 return reason
             when = page.date or provider_dates.get(page.url)
-            reason = filters.check_date(when, undated=s.undated)
+            reason = filters.check_date(when, undated=s.undated) or filters.check_updated(page.last_updated)
             if reason:
                 return reason
             if filters.languages:
