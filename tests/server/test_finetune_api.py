@@ -270,6 +270,10 @@ def test_bad_input_gets_a_4xx_that_says_what_is_wrong(studio: tuple[Server, str]
         ({"model": "toy-world", "training_file": file_id, "method": {"type": "supervised"}}, "not supported"),
         ({"model": "toy-world", "training_file": "file_nope", "method": method()}, "no file"),
         ({"model": "sd-9000", "training_file": file_id, "method": method()}, "not configured"),
+        (
+            {"model": "toy-world", "training_file": file_id, "method": method(preset="sdxl_lora")},
+            "preset 'sdxl_lora' trains SDXL models, but the base model 'toy-world' is Stable Diffusion 1.x",
+        ),
     ]
     for body, words in bad_jobs:
         with pytest.raises((openai.BadRequestError, openai.NotFoundError), match=words):

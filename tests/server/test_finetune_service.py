@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from finetune_helpers import TOY_HYPERPARAMETERS, star_photos
 from sqlalchemy import select
 
@@ -300,3 +301,86 @@ def test_the_lora_preset_trains_adapters_and_exports_them(service: FineTuning) -
     assert single.stat().st_size > lora.stat().st_size
     with pytest.raises(GroundglassError, match="unknown export format"):
         service.export(WHO, done, "all")
+
+
+@pytest.fixture
+def sdxl_service(tmp_path: Path) -> FineTuning:
+    """A service with a tiny random SDXL pipeline configured as the base model ``tiny-sdxl``."""
+    import torch
+
+    from groundglass.dreambooth.tiny import build_tiny_sdxl_pipeline
+
+    torch.set_num_threads(1)
+    folder = build_tiny_sdxl_pipeline(tmp_path / "tiny-sdxl", seed=0)
+    settings = load_settings(
+        None,
+        home=str(tmp_path / "home"),
+        server={
+            "job_lease_s": 2.0,
+            "finetune_accelerator": "cpu",
+            "image_models": {"tiny-sdxl": str(folder)},
+        },
+    )
+    engine = db.get_engine(settings)
+    return FineTuning(settings, engine, Ledger(engine), Pricing(settings.server))
+
+
+def create_on(service: FineTuning, model: str, **hyperparameters: Any) -> dict[str, Any]:
+    name, bundled, _ = service.check_upload([(p.name, p.read_bytes()) for p in star_photos()])
+    stored = service.store_photos(WHO, name, bundled)
+    return service.create_job(
+        WHO,
+        model=model,
+        training_file=service.get_file(WHO, stored["id"]),
+        training_file_id=stored["id"],
+        method={"type": "dreambooth", "dreambooth": {"hyperparameters": hyperparameters}},
+        suffix=None,
+        seed=None,
+        metadata=None,
+    )
+
+
+def test_an_sdxl_base_model_trains_with_the_sdxl_lora_preset(sdxl_service: FineTuning) -> None:
+    from groundglass.dreambooth.family import SDXL
+    from groundglass.dreambooth.trained import load_trained
+
+    quick = {"steps": 2, "checkpoint_every": 2, "prior_loss_weight": 0.0, "learning_rate": 1e-3}
+    job = create_on(sdxl_service, "tiny-sdxl", instance_prompt="a photo of sks dog", **quick)
+    assert job["hyperparameters"]["preset"] == "sdxl_lora"  # no preset given: the family's LoRA preset
+    run_next(sdxl_service, FineTuneWorker(sdxl_service))
+    done = sdxl_service.store.get_job(WHO, job["id"])
+    assert done is not None and done["status"] == "succeeded", done["error"] if done else None
+    config = yaml.safe_load((sdxl_service.job_dir(job["id"]) / "fit.yaml").read_text(encoding="utf-8"))
+    model = config["model"]
+    assert model["lora"] == {"rank": 32, "alpha": 32} and model["gradient_checkpointing"] is True
+    assert model["optimizer"] == "adamw8bit"  # AdamW on this CPU, as the fit config documents
+    components, _ = load_trained(sdxl_service.job_dir(job["id"]) / "run" / "checkpoints" / "last.ckpt")
+    assert components.family is SDXL
+    assert any("lora" in name for name, _ in components.unet.named_parameters())
+
+
+@pytest.mark.parametrize(
+    ("model", "preset", "words"),
+    [
+        (
+            "tiny-sdxl",
+            "lora",
+            "preset 'lora' trains Stable Diffusion 1.x/2.x models, but the base model 'tiny-sdxl' is SDXL",
+        ),
+        (
+            "toy-world",
+            "sdxl_lora",
+            "preset 'sdxl_lora' trains SDXL models, but the base model 'toy-world' is Stable Diffusion 1.x",
+        ),
+        ("toy-world", "sdxl_unet", "is Stable Diffusion 1.x"),
+    ],
+)
+def test_a_preset_of_another_family_than_the_base_model_is_refused(
+    sdxl_service: FineTuning, model: str, preset: str, words: str
+) -> None:
+    with pytest.raises(GroundglassError) as caught:
+        create_on(sdxl_service, model, preset=preset, prior_loss_weight=0.0)
+    error = caught.value
+    assert error.status == 400 and error.param == "method.dreambooth.hyperparameters.preset"
+    assert words in error.message, error.message
+    assert sdxl_service.store.list_jobs(WHO, limit=10, after=None) == []  # nothing was queued

@@ -10,6 +10,14 @@ Presets (``preset``) choose what trains, with learning rates that suit it:
 - ``lora``: LoRA adapters on the UNet (rank 16), learning rate 1e-4: small checkpoints, fast.
 - ``unet``: the full UNet, learning rate 5e-6 (the DreamBooth paper's setting).
 - ``unet_text_encoder``: the full UNet and the text encoder, learning rate 2e-6.
+- ``sdxl_lora``: SDXL, LoRA adapters on the UNet (rank 32, ``configs/dreambooth/sdxl_lora.yaml``'s
+  settings), learning rate 1e-4, gradient checkpointing and 8-bit AdamW (on CUDA); with
+  ``train_text_encoder``, LoRA on both text encoders at 5e-6.
+- ``sdxl_unet``: SDXL, the full UNet, learning rate 5e-6, gradient checkpointing and 8-bit AdamW.
+
+The first three are for Stable Diffusion 1.x/2.x base models, the ``sdxl_`` ones for SDXL base models;
+:func:`resolve_preset` checks a job's preset against its base model's family (read from the model,
+:mod:`groundglass.dreambooth.family`) and picks ``lora`` or ``sdxl_lora`` when none is given.
 """
 
 from __future__ import annotations
@@ -20,11 +28,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from groundglass.dreambooth.family import SDXL, Family
 from groundglass.errors import GroundglassError
 
-Preset = Literal["lora", "unet", "unet_text_encoder"]
-PRESET_LEARNING_RATES: dict[str, float] = {"lora": 1e-4, "unet": 5e-6, "unet_text_encoder": 2e-6}
-PRESET_LORA_RANK = 16
+Preset = Literal["lora", "unet", "unet_text_encoder", "sdxl_lora", "sdxl_unet"]
+SD_PRESETS = ("lora", "unet", "unet_text_encoder")
+SDXL_PRESETS = ("sdxl_lora", "sdxl_unet")
+PRESET_LEARNING_RATES: dict[str, float] = {
+    "lora": 1e-4,
+    "unet": 5e-6,
+    "unet_text_encoder": 2e-6,
+    "sdxl_lora": 1e-4,
+    "sdxl_unet": 5e-6,
+}
+PRESET_LORA_RANK: dict[str, int] = {"lora": 16, "sdxl_lora": 32}
+SDXL_TEXT_ENCODER_LEARNING_RATE = 5e-6
 
 
 class Hyperparameters(BaseModel):
@@ -32,7 +50,7 @@ class Hyperparameters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    preset: Preset = "lora"
+    preset: Preset | None = None  # None: lora or sdxl_lora, by the base model's family (resolve_preset)
     instance_prompt: str = Field("a photo of sks dog", min_length=1, max_length=500)
     identifier: str = Field("sks", min_length=1, max_length=50)
     class_prompt: str | None = Field(None, max_length=500)
@@ -78,6 +96,25 @@ class Hyperparameters(BaseModel):
         if self.train_text_encoder is not None:
             return self.train_text_encoder
         return self.preset == "unet_text_encoder"
+
+
+def resolve_preset(
+    hp: Hyperparameters, family: Family, model: str, *, where: str = "hyperparameters"
+) -> Hyperparameters:
+    """``hp`` with its preset fitting ``family`` (the base model ``model``'s); a GroundglassError (400)
+    naming the preset and the family when they do not fit."""
+    fitting = SDXL_PRESETS if family is SDXL else SD_PRESETS
+    if hp.preset is None:
+        return hp.model_copy(update={"preset": fitting[0]})
+    if hp.preset not in fitting:
+        trains = "SDXL" if hp.preset in SDXL_PRESETS else "Stable Diffusion 1.x/2.x"
+        raise GroundglassError(
+            f"{where}.preset {hp.preset!r} trains {trains} models, but the base model {model!r} is "
+            f"{family.title}",
+            f"use preset {', '.join(fitting)} with {model!r}, or a base model of the preset's family",
+            param=f"{where}.preset",
+        )
+    return hp
 
 
 def parse_hyperparameters(raw: Any, *, where: str = "hyperparameters") -> Hyperparameters:
@@ -126,10 +163,11 @@ def fit_config(
     """The ``groundglass dreambooth fit`` config of a job (run folder ``root``)."""
     prior = hp.prior_loss_weight > 0
     resolution = hp.resolution or native_resolution(base_model)
+    preset = hp.preset or "lora"
     model: dict[str, Any] = {
         "base_model": base_model,
         "local_files_only": local_files_only,
-        "learning_rate": hp.learning_rate or PRESET_LEARNING_RATES[hp.preset],
+        "learning_rate": hp.learning_rate or PRESET_LEARNING_RATES[preset],
         "train_text_encoder": hp.trains_text_encoder(),
         "prior_loss_weight": hp.prior_loss_weight,
         "lr_scheduler": hp.lr_scheduler,
@@ -138,9 +176,16 @@ def fit_config(
     }
     if hp.text_encoder_learning_rate is not None:
         model["text_encoder_learning_rate"] = hp.text_encoder_learning_rate
-    if hp.preset == "lora" or hp.lora_rank is not None:
-        rank = hp.lora_rank or PRESET_LORA_RANK
+    elif preset == "sdxl_lora" and hp.trains_text_encoder():
+        model["text_encoder_learning_rate"] = SDXL_TEXT_ENCODER_LEARNING_RATE
+    if preset in PRESET_LORA_RANK or hp.lora_rank is not None:
+        rank = hp.lora_rank or PRESET_LORA_RANK.get(preset, PRESET_LORA_RANK["lora"])
         model["lora"] = {"rank": rank, "alpha": rank}
+    if preset in SDXL_PRESETS:
+        # What lets SDXL fit one 24 GB GPU at 1024 px (configs/dreambooth/sdxl_lora.yaml); 8-bit AdamW
+        # needs CUDA and falls back to AdamW elsewhere.
+        model["gradient_checkpointing"] = True
+        model["optimizer"] = "adamw8bit"
     if hp.ema_decay is not None:
         model["ema"] = {"decay": hp.ema_decay}
     data: dict[str, Any] = {

@@ -140,9 +140,10 @@ class FineTuning:
         seed: int | None,
         metadata: dict[str, str] | None,
     ) -> dict[str, Any]:
-        from groundglass.dreambooth.job import parse_hyperparameters
+        from groundglass.dreambooth.family import detect_family
+        from groundglass.dreambooth.job import parse_hyperparameters, resolve_preset
 
-        self.base_model_path(model)
+        base_path = self.base_model_path(model)
         if training_file is None:
             raise NotFoundError(f"no file {training_file_id!r}", "upload the photos with purpose 'fine-tune'")
         if training_file["purpose"] != FILE_PURPOSE:
@@ -183,7 +184,10 @@ class FineTuning:
         raw = dict(section.get("hyperparameters") or {})
         if seed is not None:
             raw.setdefault("seed", seed)
-        hp = parse_hyperparameters(raw, where="method.dreambooth.hyperparameters")
+        where = "method.dreambooth.hyperparameters"
+        hp = parse_hyperparameters(raw, where=where)
+        # The preset must fit the base model's family (SD 1.x/2.x or SDXL), read from the model itself.
+        hp = resolve_preset(hp, detect_family(base_path, local_files_only=True), model, where=where)
         job = self.store.create_job(
             who,
             model=model,
