@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from dreambooth_helpers import run_in_process
 from safetensors.torch import save_file
 
-from conftest import run_in_process
 from groundglass.dreambooth.family import SD1, SD2, SDXL, check_resolution, detect_family
 from groundglass.dreambooth.model import load_components
 from groundglass.errors import GroundglassError

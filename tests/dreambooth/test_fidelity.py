@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from dreambooth_helpers import run_in_process
 from judge_models import build_clip, build_dino, build_dinov2
 from PIL import Image
 
-from conftest import run_in_process
 from groundglass.dreambooth import judges
 from groundglass.dreambooth.world.generator import Scene, render
 from groundglass.errors import GroundglassError, ModelError, NotFoundError

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from dreambooth_helpers import REPO, run_in_process, run_subprocess
 from PIL import Image
 from safetensors.torch import load_file
 
-from conftest import REPO, run_in_process, run_subprocess
 from groundglass.dreambooth.trained import load_trained
 
 

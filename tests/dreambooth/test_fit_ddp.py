@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from dreambooth_helpers import run_in_process, run_subprocess, step_losses
 from safetensors.torch import load_file
-
-from conftest import run_in_process, run_subprocess, step_losses
 
 SETTINGS = {"model": {"learning_rate": 1.0e-4}, "checkpoint": {"every_n_train_steps": 2}}
 

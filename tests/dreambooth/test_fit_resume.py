@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from dreambooth_helpers import GROUNDGLASS, REPO, run_in_process, run_subprocess, step_losses
 
-from conftest import GROUNDGLASS, REPO, run_in_process, run_subprocess, step_losses
 from groundglass.dreambooth.trained import load_trained
 
 RESUME_SETTINGS = {

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from dreambooth_helpers import run_in_process, step_losses
 from safetensors.torch import load_file
 
-from conftest import run_in_process, step_losses
 from groundglass.dreambooth.trained import load_trained
 
 

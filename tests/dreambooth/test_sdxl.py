@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 import torch
+from dreambooth_helpers import REPO, base_config, merge, run_in_process, step_losses, write_config
 from lightning.pytorch.callbacks import Callback
 from safetensors import safe_open
 
-from conftest import REPO, base_config, merge, run_in_process, step_losses, write_config
 from groundglass.cli import main
 from groundglass.dreambooth.data import DreamBoothDataModule
 from groundglass.dreambooth.family import SDXL

@@ -10,9 +10,9 @@ from typing import Any
 import lightning.pytorch as pl
 import pytest
 import torch
+from dreambooth_helpers import run_in_process, run_subprocess, step_losses
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from conftest import run_in_process, run_subprocess, step_losses
 from groundglass.dreambooth.data import (
     DreamBoothDataModule,
     DreamBoothStream,
