@@ -106,6 +106,15 @@ MEANINGS = {
     "text": "the text of a part",
     "top_p": "nucleus sampling mass",
     "type": "the kind of a tagged union member",
+    "return_images": "add the images of the web pages read to the answer",
+    "image_domain_filter": "domains the returned images may (or, with '-', may not) come from",
+    "image_format_filter": "file formats the returned images may have",
+    "latitude": "the asker's latitude (a part of a location)",
+    "longitude": "the asker's longitude (a part of a location)",
+    "logprobs": "token log probabilities of the output",
+    "num_images": "how many images to return or make",
+    "search_language_filter": "the languages (ISO 639-1) the pages must be in",
+    "tools": "the tools the model may call",
 }
 
 # Names that still mean two things, and why they are not renamed yet.
@@ -119,6 +128,8 @@ TWO_MEANINGS = {
     "region": "a user_location's state or province (Perplexity's and OpenAI's wire name); "
     "search.duckduckgo.region is ddgs's region code (country and language, us-en), named after ddgs's "
     "own parameter. Next: search.duckduckgo.locale, the old key read for one release.",
+    "search_type": "Perplexity's two wire names: chat's search depth (fast | pro | auto) and the Search "
+    "API's kind of search (web | people, people refused here); clients send both as they are.",
     "search": "the [search] table configures web search; everywhere else `search` says where sources come "
     "from (index | web). Next: `source = index | web`, the old field read for one release.",
 }

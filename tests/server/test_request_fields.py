@@ -70,3 +70,36 @@ def test_the_walk_finds_a_field_nothing_reads() -> None:
         zz_accepted_and_ignored_field: bool = False
 
     assert unread(Probe) == ["zz_accepted_and_ignored_field"]
+
+
+def test_every_field_of_perplexitys_sdk_is_declared() -> None:
+    """Perplexity's own chat and search fields (its official SDK's parameter types) are each declared,
+    so each is honoured or refused (UNSUPPORTED_*), never an ignored extra. Names with a leading
+    underscore are its debugging switches, which pydantic cannot declare."""
+    from perplexity.types import search_create_params
+    from perplexity.types.chat import completion_create_params
+
+    chat = [k for k in completion_create_params.CompletionCreateParamsBase.__annotations__ if k[0] != "_"]
+    search = list(search_create_params.SearchCreateParams.__annotations__)
+    assert len(chat) > 40 and len(search) > 10
+    assert [k for k in chat if k not in schemas.ChatRequest.model_fields] == []
+    assert [k for k in search if k not in schemas.SearchRequest.model_fields] == []
+
+
+@pytest.mark.parametrize(
+    ("model", "table"),
+    [(schemas.ChatRequest, schemas.UNSUPPORTED_CHAT), (schemas.SearchRequest, schemas.UNSUPPORTED_SEARCH)],
+    ids=["chat", "search"],
+)
+def test_unsupported_fields_pass_only_at_their_neutral_value(model: type[BaseModel], table: dict) -> None:
+    from pydantic import ValidationError
+
+    base = {"model": "sonar", "messages": [{"role": "user", "content": "hi"}], "query": "q"}
+    for name, (neutral, fix) in table.items():
+        for value in neutral:
+            model.model_validate({**base, name: value})
+        with pytest.raises(ValidationError) as info:
+            model.model_validate({**base, name: "something"})
+        error = info.value.errors()[0]
+        assert error["type"] == "unsupported_parameter" and error["loc"] == (name,)
+        assert name in error["msg"] and fix in error["msg"]

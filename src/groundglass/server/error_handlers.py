@@ -63,6 +63,8 @@ def _validation_error(exc: RequestValidationError) -> APIError:
             param=param or None,
         )
     msg = str(first.get("msg", "invalid value"))
+    if kind == "unsupported_parameter":  # a known field this server does not implement (schemas.py)
+        return APIError(400, msg, code=kind, param=param or None)
     got = first.get("input")
     shown = repr(got)
     if len(shown) > 80:

@@ -5,9 +5,10 @@ request fields onto it and turns its errors into 400s naming the parameter. ``se
 bound the publication date; ``last_updated_*_filter`` the day the page last changed (its modified-time
 metadata or ``Last-Modified`` header, known once the page is read), and a page that does not say when
 it changed is kept out by them. The local index's documents keep no such day, so a request that
-searches the index with a last_updated filter is refused, naming it. The engine enforces the filters
-on the sources of chat answers (:func:`groundglass.answer.retrieve.source_filter` for the local index,
-the web retriever for web results).
+searches the index with a last_updated filter is refused, naming it; so is ``search_language_filter``,
+which keeps web pages in those languages and does not filter the index's passages. The engine
+enforces the filters on the sources of chat answers (:func:`groundglass.answer.retrieve.source_filter`
+for the local index, the web retriever for web results).
 """
 
 from __future__ import annotations
@@ -20,11 +21,19 @@ from groundglass.server.schemas import FilterFields
 UPDATED = ("last_updated_after_filter", "last_updated_before_filter")
 
 
-def build_filters(
-    body: FilterFields, languages: list[str] | None = None, *, search: str | None = None
-) -> SearchFilters:
+def build_filters(body: FilterFields, *, search: str | None = None) -> SearchFilters:
     """The checked filters of a request; an APIError 400 naming the bad parameter. ``search`` is where
-    the request searches (``index`` refuses the last_updated filters; None: decided elsewhere)."""
+    the request searches (``index`` refuses the last_updated and language filters; None: decided
+    elsewhere)."""
+    if body.search_language_filter and search == "index":
+        raise APIError(
+            400,
+            "search_language_filter keeps the web pages in those languages, and this request searches "
+            'the local index, which it does not filter: send "search": "web" (or use a model whose '
+            "search is web), or leave it out",
+            code="unsupported_parameter",
+            param="search_language_filter",
+        )
     given = [name for name in UPDATED if getattr(body, name)]
     if given and search == "index":
         raise APIError(
@@ -42,7 +51,7 @@ def build_filters(
             recency=body.search_recency_filter,
             after=body.search_after_date_filter,
             before=body.search_before_date_filter,
-            languages=languages,
+            languages=body.search_language_filter,
             updated_after=body.last_updated_after_filter,
             updated_before=body.last_updated_before_filter,
         )

@@ -92,6 +92,7 @@ class WebSearchFilters(_Strict):
     search_before_date_filter: str | None = None
     last_updated_after_filter: str | None = None
     last_updated_before_filter: str | None = None
+    search_language_filter: list[str] | None = None
 
 
 class WebSearchTool(_Strict):

@@ -12,6 +12,12 @@ told, not silently given less.
 adds ``timezone``); its keys are checked strictly, since an unknown one would be ignored. Where it
 can be honoured is decided against the configured providers (:mod:`groundglass.server.location`).
 
+Perplexity's chat and search fields that this server does not implement (``frequency_penalty``,
+``language_preference``, function ``tools``...) are declared so that they are not silently dropped as
+extras: the value that changes nothing (``0``, ``false``, ``[]``; some clients always send it) passes,
+any other is a 400 naming the field and what to use instead (:data:`UNSUPPORTED_CHAT`,
+:data:`UNSUPPORTED_SEARCH`).
+
 Date filters use Perplexity's format, ``%m/%d/%Y`` (``3/1/2025``); ``YYYY-MM-DD`` is accepted too.
 Their values are checked where they are used, by the search layer's filters (one implementation).
 
@@ -25,7 +31,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from groundglass.answer.search.filters import Location
 
@@ -46,6 +62,61 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="allow", strict=False)
 
 
+LEAVE_OUT = "leave it out"
+# Perplexity's chat fields this server does not implement: name -> (values that change nothing, what to
+# do instead). A field left out of this table and of ChatRequest would be an ignored extra.
+UNSUPPORTED_CHAT: dict[str, tuple[tuple[Any, ...], str]] = {
+    "frequency_penalty": ((0, 0.0), f"{LEAVE_OUT} (or 0): the local models sample without penalties"),
+    "presence_penalty": ((0, 0.0), f"{LEAVE_OUT} (or 0): the local models sample without penalties"),
+    "best_of": ((1,), f"{LEAVE_OUT} (or 1): one answer is written per request"),
+    "logprobs": ((False,), f"{LEAVE_OUT} (or false): answers carry no log probabilities"),
+    "top_logprobs": ((0,), f"{LEAVE_OUT}: answers carry no log probabilities"),
+    "tools": (([],), f"{LEAVE_OUT}: there is no function calling; the search is built in"),
+    "tool_choice": (("none", "auto"), f"{LEAVE_OUT}: there is no function calling"),
+    "parallel_tool_calls": ((False, True), LEAVE_OUT),  # meaningless without tools, so either passes
+    "language_preference": ((), 'ask for the language in a system message ("Answer in French")'),
+    "num_search_results": ((), "use web_search_options.search_context_size (low, medium, high) or top_k"),
+    "num_images": ((), f"{LEAVE_OUT}: return_images returns up to 10 images a search"),
+    "safe_search": ((False,), f"{LEAVE_OUT}: results are not filtered for adult content"),
+    "country": ((), 'use web_search_options.user_location: {"country": "..."}'),
+    "latitude": ((), 'use web_search_options.user_location: {"latitude": ..., "longitude": ...}'),
+    "longitude": ((), 'use web_search_options.user_location: {"latitude": ..., "longitude": ...}'),
+    "updated_after_timestamp": ((), "use last_updated_after_filter (a date, M/D/YYYY)"),
+    "updated_before_timestamp": ((), "use last_updated_before_filter (a date, M/D/YYYY)"),
+    # in Perplexity's SDK but not in its documentation: refused all the same, since each asks for
+    # something (threads, tenants, workspaces, rankers, token statistics) that does not exist here
+    "cum_logprobs": ((False,), LEAVE_OUT),
+    "diverse_first_token": ((False,), LEAVE_OUT),
+    "file_workspace_id": ((), LEAVE_OUT),
+    "has_image_url": ((False, True), LEAVE_OUT),  # describes the messages, which are read either way
+    "ranking_model": ((), LEAVE_OUT),
+    "response_formatting_locale": ((), LEAVE_OUT),
+    "response_metadata": (({},), LEAVE_OUT),
+    "search_internal_properties": (({},), LEAVE_OUT),
+    "search_tenant": ((), LEAVE_OUT),
+    "thread_id": ((), f"{LEAVE_OUT}: send the conversation as messages (or use /v1/threads)"),
+    "use_threads": ((False,), f"{LEAVE_OUT}: send the conversation as messages"),
+    "user_original_query": ((), LEAVE_OUT),
+}
+# the same for POST /search
+UNSUPPORTED_SEARCH: dict[str, tuple[tuple[Any, ...], str]] = {
+    "search_type": (("web",), 'leave it out (or "web"): there is no people search'),
+    "search_context_size": ((), "use max_tokens_per_page and max_tokens"),
+}
+
+
+def refuse_unsupported(name: str, value: Any, table: dict[str, tuple[tuple[Any, ...], str]]) -> Any:
+    """``value`` when it changes nothing (None or the field's neutral values), else the refusal."""
+    neutral, fix = table[name]
+    if value is None or any(value == n and type(value) is type(n) for n in neutral):
+        return value
+    raise PydanticCustomError(
+        "unsupported_parameter",
+        "{name} is not supported by this server, so it refuses it rather than ignore it: {fix}",
+        {"name": name, "fix": fix},
+    )
+
+
 class FilterFields(_Body):
     """The search filters /search and chat share. Their values (domains, dates, order) are checked by
     the search layer's :class:`~groundglass.answer.search.filters.SearchFilters` (see ``filters.py``)."""
@@ -56,6 +127,7 @@ class FilterFields(_Body):
     search_before_date_filter: str | None = None
     last_updated_after_filter: str | None = None
     last_updated_before_filter: str | None = None
+    search_language_filter: list[str] | None = None  # ISO 639-1 codes; web searches (not the index)
 
 
 class TextPart(_Body):
@@ -114,7 +186,8 @@ class RequestMessage(_Body):
     """One of a chat request's ``messages`` as sent (content parts, images, any role); the server turns
     these into the engine's :class:`~groundglass.answer.types.ChatMessage` once (``answering.turns``)."""
 
-    role: Literal["system", "user", "assistant", "developer", "tool"]
+    # no "tool": tool results belong to function calling, which this server does not do (tools is refused)
+    role: Literal["system", "user", "assistant", "developer"]
     content: Content = None
 
     def text(self) -> str:
@@ -241,6 +314,41 @@ class ChatRequest(FilterFields):
     # ``index``, or the preset's) or "web"; the names of `groundglass ask --search/--index`
     search: Literal["index", "web"] | None = None
     index: str | None = Field(None, min_length=1, max_length=100)
+    # Perplexity's fields not implemented here: their neutral value passes, any other is a 400
+    frequency_penalty: Any = None
+    presence_penalty: Any = None
+    best_of: Any = None
+    logprobs: Any = None
+    top_logprobs: Any = None
+    tools: Any = None
+    tool_choice: Any = None
+    parallel_tool_calls: Any = None
+    language_preference: Any = None
+    num_search_results: Any = None
+    num_images: Any = None
+    safe_search: Any = None
+    country: Any = None
+    latitude: Any = None
+    longitude: Any = None
+    updated_after_timestamp: Any = None
+    updated_before_timestamp: Any = None
+    cum_logprobs: Any = None
+    diverse_first_token: Any = None
+    file_workspace_id: Any = None
+    has_image_url: Any = None
+    ranking_model: Any = None
+    response_formatting_locale: Any = None
+    response_metadata: Any = None
+    search_internal_properties: Any = None
+    search_tenant: Any = None
+    thread_id: Any = None
+    use_threads: Any = None
+    user_original_query: Any = None
+
+    @field_validator(*UNSUPPORTED_CHAT)
+    @classmethod
+    def _unsupported(cls, value: Any, info: ValidationInfo) -> Any:
+        return refuse_unsupported(str(info.field_name), value, UNSUPPORTED_CHAT)
 
     @field_validator("stop")
     @classmethod
@@ -288,8 +396,14 @@ class SearchRequest(FilterFields):
     max_tokens: int | None = Field(None, ge=1)
     country: str | None = None
     search_mode: Literal["web", "academic", "sec"] | None = None
-    search_language_filter: list[str] | None = None
     display_server_time: bool = False
+    search_type: Any = None  # Perplexity's, not implemented: UNSUPPORTED_SEARCH
+    search_context_size: Any = None
+
+    @field_validator(*UNSUPPORTED_SEARCH)
+    @classmethod
+    def _unsupported(cls, value: Any, info: ValidationInfo) -> Any:
+        return refuse_unsupported(str(info.field_name), value, UNSUPPORTED_SEARCH)
 
     @field_validator("query")
     @classmethod

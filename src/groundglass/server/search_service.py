@@ -90,7 +90,7 @@ async def run_search(
             code="unsupported_parameter",
             param=given[0],
         )
-    filters = narrow_to_mode(build_filters(body, body.search_language_filter), body.search_mode, modes or {})
+    filters = narrow_to_mode(build_filters(body), body.search_mode, modes or {})
     if body.country:
         location = Location(country=body.country)
         check_location(backend.settings, location, search="web", param="country")
