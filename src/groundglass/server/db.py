@@ -7,18 +7,25 @@ SQLAlchemy Core with portable types and no dialect-specific SQL. PostgreSQL is t
 (tests/server/test_postgres.py): ``postgresql+psycopg://user:pass@host/db``; ``postgres://`` and
 ``postgresql://`` URLs, as hosting services print them, are read as psycopg (version 3) URLs.
 
-Tables are created on first use (on PostgreSQL under an advisory lock, so that several processes
-starting at once do not race), and columns added by later versions are added to an existing database
-(nullable ones only: :func:`_add_missing_columns`). Free text that clients send (model names,
-filenames, error messages) passes through :func:`fit` before it is written: PostgreSQL, unlike SQLite,
-enforces ``VARCHAR(n)`` lengths and refuses NUL characters, and the ledger must never fail to record a
-request because of what the request contained.
+The schema is built by ordered, named migrations (:data:`MIGRATIONS`, in the manner of Simon
+Willison's ``llm``): on first use each one not yet recorded in the ``schema_migrations`` table runs and
+is recorded, in one transaction (on PostgreSQL under an advisory lock, so that several processes
+starting at once do not race). A change to the tables above is a new migration at the end of the
+list, never an edit of an old one; a database made by any earlier version is brought up to date
+without losing a row (tests/server/test_db_migrations.py). Each migration only adds what is missing,
+so databases made before migrations were recorded are brought up to date the same way.
+
+Free text that clients send (model names, filenames, error messages) passes through :func:`fit`
+before it is written: PostgreSQL, unlike SQLite, enforces ``VARCHAR(n)`` lengths and refuses NUL
+characters, and the ledger must never fail to record a request because of what the request contained.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -36,16 +43,20 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    insert,
     inspect,
+    select,
     text,
 )
 from sqlalchemy.engine import make_url
 
 from groundglass.errors import GroundglassError
+from groundglass.log import get_logger
 
 if TYPE_CHECKING:
     from groundglass.config import Settings
 
+log = get_logger(__name__)
 metadata = MetaData()
 
 api_keys = Table(
@@ -240,24 +251,95 @@ def fit(table: Table, values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _add_missing_columns(conn: Connection) -> None:
-    """Add the (nullable) columns a newer schema has and an existing database lacks."""
-    present = inspect(conn)
-    for table in metadata.sorted_tables:
-        have = {c["name"] for c in present.get_columns(table.name)}
-        for column in table.columns:
-            if column.name not in have and column.nullable:
-                quote = conn.dialect.identifier_preparer.quote
-                kind = column.type.compile(dialect=conn.dialect)
-                conn.execute(text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind}"))
+# --- migrations ------------------------------------------------------------------------------------
+
+# Which migrations a database has had (kept out of ``metadata``: it describes the schema's history).
+schema_migrations = Table(
+    "schema_migrations",
+    MetaData(),
+    Column("name", String(100), primary_key=True),
+    Column("applied_at", Float, nullable=False),
+)
+
+
+def create_tables(conn: Connection, *tables: Table) -> None:
+    """Create those of ``tables`` the database lacks (with their indexes)."""
+    metadata.create_all(conn, tables=list(tables), checkfirst=True)
+
+
+def add_columns(conn: Connection, table: Table, *names: str) -> None:
+    """Add those of ``table``'s columns ``names`` the database lacks (nullable ones: rows already
+    stored get NULL), and create the table's indexes that are missing."""
+    have = {c["name"] for c in inspect(conn).get_columns(table.name)}
+    quote = conn.dialect.identifier_preparer.quote
+    for name in names:
+        column = table.c[name]
+        if name in have:
+            continue
+        if not column.nullable:
+            raise ValueError(f"{table.name}.{name}: a column added to stored rows must be nullable")
+        kind = column.type.compile(dialect=conn.dialect)
+        conn.execute(text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(name)} {kind}"))
+    for index in table.indexes:
+        index.create(conn, checkfirst=True)
+
+
+def m001_keys_usage_files_jobs(conn: Connection) -> None:
+    """The first release: API keys, the usage ledger, files, async and batch jobs."""
+    create_tables(conn, api_keys, usage, files, jobs, job_items)
+
+
+def m002_batch_expiry(conn: Connection) -> None:
+    """Batches expire after their completion window (and jobs are found by status)."""
+    add_columns(conn, jobs, "expires_at", "expired_at")
+
+
+def m003_threads(conn: Connection) -> None:
+    """Conversations of the web page."""
+    create_tables(conn, threads, thread_turns)
+
+
+def m004_responses(conn: Connection) -> None:
+    """Responses API answers, kept for previous_response_id."""
+    create_tables(conn, responses)
+
+
+def m005_usage_dreambooth(conn: Connection) -> None:
+    """The ledger's DreamBooth columns: training steps, device-seconds, images drawn."""
+    add_columns(conn, usage, "training_steps", "device_seconds", "images")
+
+
+# In the order they run. Append; never edit, rename or remove one that has shipped.
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    m001_keys_usage_files_jobs,
+    m002_batch_expiry,
+    m003_threads,
+    m004_responses,
+    m005_usage_dreambooth,
+]
+
+
+def migrate(conn: Connection) -> list[str]:
+    """Run the migrations this database has not had, in order, recording each; their names."""
+    schema_migrations.create(conn, checkfirst=True)
+    done = set(conn.execute(select(schema_migrations.c.name)).scalars())
+    ran = []
+    for step in MIGRATIONS:
+        if step.__name__ in done:
+            continue
+        step(conn)
+        conn.execute(insert(schema_migrations).values(name=step.__name__, applied_at=time.time()))
+        ran.append(step.__name__)
+    if ran:
+        log.info("database_migrated", migrations=ran)
+    return ran
 
 
 def _create_schema(engine: Engine) -> None:
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":  # one process at a time creates tables (held to commit)
+        if conn.dialect.name == "postgresql":  # one process at a time migrates (held to commit)
             conn.execute(text("SELECT pg_advisory_xact_lock(7171717171)"))
-        metadata.create_all(conn)
-        _add_missing_columns(conn)
+        migrate(conn)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
