@@ -5,7 +5,9 @@ were recorded (the current tables, no schema_migrations) is taken as it is."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -314,3 +316,23 @@ def test_migrations_are_named_in_order() -> None:
     """Appended, never reordered: m001, m002, ... each name unique."""
     numbers = [int(name[1:4]) for name in ALL]
     assert numbers == list(range(1, len(ALL) + 1)) and all(n.startswith("m") for n in ALL)
+
+
+def test_processes_starting_at_once_on_a_new_sqlite_database_migrate_it_once(tmp_path: Path) -> None:
+    """Server workers open a new SQLite database at the same moment (SQLite has no advisory lock)."""
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    engines = [create_engine(url, connect_args={"timeout": 30}) for _ in range(4)]
+    go = threading.Barrier(len(engines))
+
+    def start(engine: Engine) -> None:
+        go.wait()
+        db.ensure_schema(engine)
+
+    try:
+        with ThreadPoolExecutor(len(engines)) as pool:
+            list(pool.map(start, engines))
+        with engines[0].connect() as conn:
+            assert sorted(conn.execute(select(db.schema_migrations.c.name)).scalars()) == ALL
+    finally:
+        for engine in engines:
+            engine.dispose()

@@ -49,6 +49,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
@@ -335,11 +336,20 @@ def migrate(conn: Connection) -> list[str]:
     return ran
 
 
-def _create_schema(engine: Engine) -> None:
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":  # one process at a time migrates (held to commit)
-            conn.execute(text("SELECT pg_advisory_xact_lock(7171717171)"))
-        migrate(conn)
+def ensure_schema(engine: Engine, attempts: int = 3) -> None:
+    """Bring the database at ``engine`` to the current schema (:func:`migrate`), in one transaction."""
+    for attempt in range(attempts):
+        try:
+            with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":  # one process at a time migrates (held to commit)
+                    conn.execute(text("SELECT pg_advisory_xact_lock(7171717171)"))
+                migrate(conn)
+            return
+        except (OperationalError, IntegrityError):
+            # SQLite has no advisory lock: two processes that start at once can both find a migration
+            # to run, and the second to write fails; by then the first has recorded it, so read again.
+            if engine.dialect.name == "postgresql" or attempt == attempts - 1:
+                raise
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -373,7 +383,7 @@ def get_engine(settings: Settings) -> Engine:
                     "fix the URL, or install its driver (PostgreSQL: pip install 'psycopg[binary]')",
                 ) from exc
         try:
-            _create_schema(engine)
+            ensure_schema(engine)
         except Exception as exc:
             engine.dispose()
             raise GroundglassError(
