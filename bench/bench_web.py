@@ -69,13 +69,13 @@ def throughput(site_url: str, n_pages: int) -> None:
     from loopback_web import WEB_DIR
 
     from groundglass.answer.reader import PageReader
-    from groundglass.config import ReaderSettings
+    from groundglass.config import FetchSettings
 
     names = sorted(p.name for p in WEB_DIR.glob("*.html"))
     urls = [f"{site_url}/copy/{i}/{names[i % len(names)]}" for i in range(n_pages)]
 
     async def run(concurrency: int, extract: bool) -> float:
-        settings = ReaderSettings(
+        settings = FetchSettings(
             concurrency=concurrency,
             per_host_concurrency=concurrency,
             per_host_delay_s=0,
@@ -208,8 +208,8 @@ def ttft(site_url: str, api_url: str, model: str, rounds: int) -> None:
                     "providers": ["searxng"],
                     "cache_ttl_s": 0,
                     "searxng": {"base_url": f"{api_url}/searxng"},
-                    "reader": {"allowed_networks": ["127.0.0.1/32"], "per_host_delay_s": 0},
                 },
+                "fetch": {"allowed_networks": ["127.0.0.1/32"], "per_host_delay_s": 0},
             }
         )
     )

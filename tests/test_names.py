@@ -23,7 +23,7 @@ import typer.main
 from pydantic import BaseModel
 
 from groundglass.cli import app
-from groundglass.config import Settings, load_settings
+from groundglass.config import OLD_FETCH_KEYS, Settings, load_settings
 
 Places = dict[str, set[str]]
 
@@ -139,6 +139,22 @@ OLD_KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("vision", "top_k"): ("max_labels", 3),  # top_k counts sources everywhere else
     # search.context_sizes says what each size means for a web search; these are multipliers
     ("server", "context_sizes"): ("context_scales", {"high": 3.0}),
+}
+
+# A value to try for each [fetch] key (each differs from the default) for the keys moved there from
+# [crawl] and [search.reader] (config.OLD_FETCH_KEYS).
+FETCH_VALUES: dict[str, Any] = {
+    "user_agent": "test-bot/1",
+    "allow_private": True,
+    "allowed_networks": ["10.0.0.0/8"],
+    "timeout_s": 3.5,
+    "max_bytes": 4096,
+    "max_redirects": 3,
+    "concurrency": 3,
+    "per_host_concurrency": 3,
+    "per_host_delay_s": 0.5,
+    "crawl_timeout_s": 3.5,
+    "crawl_max_bytes": 4096,
 }
 
 # Old spellings kept for one release: (command, old option) -> the option to use now.
@@ -387,3 +403,39 @@ def test_old_config_keys_still_work_with_a_warning(section: str, old: str) -> No
         assert read(**{old: value}) == read(**{new: value})
     with pytest.warns(FutureWarning):  # both spellings: the new one wins
         assert read(**{old: value, new: default}) == default
+
+
+def _with_table(table: str, keys: dict[str, Any], **more: Any) -> Settings:
+    """Settings from ``keys`` written in ``table`` (``search.reader`` is the reader table of [search])."""
+    section, _, sub = table.partition(".")
+    return load_settings(**{section: {sub: keys} if sub else keys}, **more)
+
+
+@pytest.mark.parametrize(("table", "old"), sorted(OLD_FETCH_KEYS))
+def test_old_fetch_keys_still_work_with_a_warning(table: str, old: str) -> None:
+    """Each key that moved to [fetch] still sets its [fetch] key, says what to write, and loses to it."""
+    new = OLD_FETCH_KEYS[(table, old)]
+    value = FETCH_VALUES[new]
+    assert (table, old) not in set(config_keys()) and ("fetch", new) in set(config_keys())
+    default = getattr(load_settings().fetch, new)
+    assert value != default
+    with pytest.warns(FutureWarning, match=rf"{re.escape(table)}\.{old} is deprecated .* write fetch\.{new}"):
+        assert getattr(_with_table(table, {old: value}).fetch, new) == value
+    with pytest.warns(FutureWarning):  # both spellings: [fetch] wins
+        assert getattr(_with_table(table, {old: value}, fetch={new: default}).fetch, new) == default
+
+
+def test_two_old_fetch_keys_that_disagree_are_refused() -> None:
+    """crawl.allow_private and search.reader.allow_private were two settings and are one now: a config
+    that gave them different values is refused with the fix, instead of one silently winning."""
+    from groundglass.errors import GroundglassError
+
+    both = {"crawl": {"allow_private": True}, "search": {"reader": {"allow_private": False}}}
+    with pytest.warns(FutureWarning), pytest.raises(GroundglassError, match="differ") as info:
+        load_settings(**both)
+    assert "write fetch.allow_private once" in info.value.fix
+    both["search"]["reader"]["allow_private"] = True
+    with pytest.warns(FutureWarning):
+        assert load_settings(**both).fetch.allow_private is True
+    with pytest.warns(FutureWarning):  # [fetch] settles it
+        assert load_settings(**both, fetch={"allow_private": False}).fetch.allow_private is False

@@ -667,17 +667,20 @@ class SearchAPI(LoopbackServer):
         }[provider]
 
 
-def search_settings(home: Path, api: SearchAPI, providers: list[str], **search: Any) -> Any:
-    """Settings whose providers all point at ``api`` and whose reader may fetch from 127.0.0.1 only."""
+def search_settings(
+    home: Path, api: SearchAPI, providers: list[str], fetch: dict[str, Any] | None = None, **search: Any
+) -> Any:
+    """Settings whose providers all point at ``api`` and whose page reader may fetch from 127.0.0.1 only
+    (``fetch`` changes or adds ``[fetch]`` keys)."""
     from groundglass.config import Settings
 
-    reader = {
+    fetching = {
         "allowed_networks": ["127.0.0.1/32"],
         "per_host_delay_s": 0.0,
         "per_host_concurrency": 8,
         "timeout_s": 3.0,
         "max_bytes": 300_000,
-        **search.pop("reader", {}),
+        **(fetch or {}),
     }
     data = {
         "home": str(home),
@@ -688,8 +691,8 @@ def search_settings(home: Path, api: SearchAPI, providers: list[str], **search: 
             "brave": {"base_url": api.url("brave"), "api_key": BRAVE_KEY},
             "tavily": {"base_url": api.url("tavily"), "api_key": TAVILY_KEY},
             "duckduckgo": {"base_url": api.url("duckduckgo")},
-            "reader": reader,
             **search,
         },
+        "fetch": fetching,
     }
     return Settings.model_validate(data)

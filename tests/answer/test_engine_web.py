@@ -139,7 +139,7 @@ cache_ttl_s = 0
 [search.searxng]
 base_url = "{search_api.url("searxng")}"
 
-[search.reader]
+[fetch]
 allowed_networks = ["127.0.0.1/32"]
 per_host_delay_s = 0.0
 """,

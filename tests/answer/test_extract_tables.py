@@ -22,7 +22,7 @@ from groundglass.answer.index.chunking import chunk_document
 from groundglass.answer.index.documents import Document
 from groundglass.answer.index.extract import TABLE_GROUP_CHARS, html_document
 from groundglass.answer.reader import PageReader
-from groundglass.config import ReaderSettings
+from groundglass.config import FetchSettings
 
 DOCS = Path("/usr/share/doc/python3.11/html")
 needs_docs = pytest.mark.skipif(
@@ -195,7 +195,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 @needs_docs
 def test_reader_keeps_table_rows_of_a_fetched_page(docs_site: str) -> None:
-    settings = ReaderSettings(allowed_networks=["127.0.0.1/32"], per_host_delay_s=0.0, timeout_s=20.0)
+    settings = FetchSettings(allowed_networks=["127.0.0.1/32"], per_host_delay_s=0.0, timeout_s=20.0)
 
     async def go() -> Document:
         async with PageReader(settings) as reader:

@@ -16,13 +16,14 @@ from groundglass.config import load_settings
 
 
 def _crawl_settings(gg_home, **crawl):
-    return load_settings(crawl__allow_private=True, **{f"crawl__{k}": v for k, v in crawl.items()})
+    fetch = {f"fetch__{k}": crawl.pop(k) for k in list(crawl) if k.startswith("crawl_")}
+    return load_settings(fetch__allow_private=True, **fetch, **{f"crawl__{k}": v for k, v in crawl.items()})
 
 
 def _run(site, settings, start: str = "/") -> tuple[dict[str, Document], dict[str, str]]:
     docs: dict[str, Document] = {}
     skipped: dict[str, str] = {}
-    for item in crawl(site.base + start, settings.crawl):
+    for item in crawl(site.base + start, settings.crawl, settings.fetch):
         path = urlsplit(item.uri).path
         if isinstance(item, Skipped):
             skipped[path] = item.reason
@@ -75,8 +76,23 @@ def test_crawl_redirects_stay_on_site(site_server, gg_home) -> None:
 
 
 def test_crawl_byte_limit(site_server, gg_home) -> None:
-    docs, skipped = _run(site_server, _crawl_settings(gg_home, max_depth=0, max_bytes=500))
-    assert docs == {} and "crawl.max_bytes" in skipped["/"]
+    docs, skipped = _run(site_server, _crawl_settings(gg_home, max_depth=0, crawl_max_bytes=500))
+    assert docs == {} and "fetch.crawl_max_bytes" in skipped["/"]
+
+
+def test_crawl_reads_its_old_keys_for_one_release(site_server, gg_home) -> None:
+    """crawl.allow_private and crawl.max_bytes (now fetch.allow_private, fetch.crawl_max_bytes) still
+    steer the crawler, with a warning naming the new key."""
+    with (
+        pytest.warns(
+            FutureWarning, match=r"crawl\.allow_private is deprecated .* write fetch\.allow_private"
+        ),
+        pytest.warns(FutureWarning, match=r"crawl\.max_bytes is deprecated .* write fetch\.crawl_max_bytes"),
+    ):
+        settings = load_settings(crawl__allow_private=True, crawl__max_bytes=500, crawl__max_depth=0)
+    assert (settings.fetch.allow_private, settings.fetch.crawl_max_bytes) == (True, 500)
+    docs, skipped = _run(site_server, settings)
+    assert docs == {} and "fetch.crawl_max_bytes" in skipped["/"]  # reached the loopback site, cut at 500
 
 
 def test_website_ingest_and_search(site_server, gg_home) -> None:
@@ -124,7 +140,7 @@ def test_public_addresses_pass() -> None:
 
 
 def test_ingest_of_a_loopback_site_is_refused_without_allow_private(site_server, index_settings) -> None:
-    assert index_settings.crawl.allow_private is False
+    assert index_settings.fetch.allow_private is False
     index = LocalIndex.open(index_settings, "web", create=True)
     before = len(site_server.requests)
     with pytest.raises(NothingIngestedError, match=r"refusing to fetch from 127\.0\.0\.1") as info:

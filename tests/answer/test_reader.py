@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from groundglass.answer.reader import PageReader, ReadError, ReadPage, decode_body, detect_language
-from groundglass.config import ReaderSettings
+from groundglass.config import FetchSettings
 
 LOOPBACK = ["127.0.0.1/32"]
 
 
-def reader_settings(**kw: Any) -> ReaderSettings:
+def reader_settings(**kw: Any) -> FetchSettings:
     base: dict[str, Any] = {
         "allowed_networks": LOOPBACK,
         "per_host_delay_s": 0.0,
@@ -24,7 +24,7 @@ def reader_settings(**kw: Any) -> ReaderSettings:
         "max_redirects": 5,
     }
     base.update(kw)
-    return ReaderSettings(**base)
+    return FetchSettings(**base)
 
 
 def read(url: str, **kw: Any) -> ReadPage:

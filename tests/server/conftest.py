@@ -110,7 +110,7 @@ base_url = "{search.url("searxng")}"
 base_url = "{search.url("tavily")}"
 api_key = "{TAVILY_KEY}"
 
-[search.reader]
+[fetch]
 allowed_networks = ["127.0.0.1/32"]
 per_host_delay_s = 0.0
 per_host_concurrency = 8

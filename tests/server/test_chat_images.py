@@ -234,7 +234,7 @@ def test_bad_images_get_a_400_naming_the_problem(corpus_api: Api, loopback_web: 
         if case != "image_url without url":
             assert err["code"] == "invalid_image"
     if case == "private address":  # the reader's address guard refused it, and says how to allow it
-        assert "search.reader.allow_private" in err["message"]
+        assert "fetch.allow_private" in err["message"]
 
 
 def test_openai_client_raises_bad_request_for_a_bad_image(corpus_api: Api) -> None:

@@ -34,7 +34,10 @@ import httpx
 from groundglass.errors import GroundglassError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-FIX = "set crawl.allow_private = true in the config (or pass --allow-private) only if you trust this address"
+FIX = (
+    "set fetch.allow_private = true in the config (or pass --allow-private to index add) only if you trust "
+    "this address"
+)
 
 
 class BlockedAddressError(GroundglassError):

@@ -42,7 +42,7 @@ def add(
         None, "--max-depth", min=0, help="Crawl: link depth (crawl.max_depth)."
     ),
     allow_private: bool = typer.Option(
-        False, "--allow-private", help="Crawl: allow private/loopback addresses (crawl.allow_private)."
+        False, "--allow-private", help="Crawl: allow private/loopback addresses (fetch.allow_private)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     config: Path | None = CONFIG_OPTION,
@@ -58,7 +58,7 @@ def add(
         config,
         crawl__max_pages=max_pages,
         crawl__max_depth=max_depth,
-        crawl__allow_private=True if allow_private else None,
+        fetch__allow_private=True if allow_private else None,
     )
     name = index or settings.retrieval.index
     report = IngestReport()

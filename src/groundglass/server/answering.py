@@ -20,7 +20,7 @@ without a search, and ``auto`` gives a question that asks several things the ``p
 
 Images: the ``image_url`` parts of the last user message become the request's images (an http(s)
 URL or a ``data:`` URI; earlier turns' images are not read again); the question may be left out.
-The engine decodes them, and fetches URLs through the guarded page reader (``search.reader``:
+The engine decodes them, and fetches URLs through the guarded page reader (``[fetch]``:
 address checks, timeout, content type, ``vision.max_image_bytes``), when ``start`` runs, so a bad
 image is a 400 before any answer starts.
 

@@ -188,7 +188,7 @@ def test_search_settings_from_a_config_file(tmp_path: Path, monkeypatch: pytest.
     for bad, where in (
         ('providers = ["google"]', "search.providers"),
         ('providers = ["brave", "brave"]', "search.providers"),
-        ("[search.reader]\nmax_bytes = 10", "search.reader.max_bytes"),
+        ("[fetch]\nmax_bytes = 10", "fetch.max_bytes"),
     ):
         cfg.write_text(f"[search]\n{bad}\n")
         with pytest.raises(GroundglassError, match=where):

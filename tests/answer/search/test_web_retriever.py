@@ -49,7 +49,7 @@ def test_failover_and_faulty_pages_are_all_in_the_report(
         search_api,
         ["searxng", "tavily"],
         cache_ttl_s=0,
-        reader={"timeout_s": 2.5, "max_bytes": 60_000},
+        fetch={"timeout_s": 2.5, "max_bytes": 60_000},
     )
     search_api.mode["searxng"] = "429"
     sources, report = WebRetriever(settings).retrieve("faults", context_size="high")

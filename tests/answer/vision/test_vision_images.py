@@ -219,9 +219,7 @@ def test_missing_file_and_too_many_images(vision_settings, tmp_path: Path) -> No
 
 
 def url_settings(vision_settings, **kw):
-    return vision_settings(
-        search__reader={"allow_private": True, "timeout_s": 1.5, "per_host_delay_s": 0}, **kw
-    )
+    return vision_settings(fetch__allow_private=True, fetch__timeout_s=1.5, fetch__per_host_delay_s=0, **kw)
 
 
 def test_image_urls_through_the_guarded_reader(photos, image_server, vision_settings) -> None:

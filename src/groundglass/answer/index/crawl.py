@@ -2,7 +2,8 @@
 
 - pages: the start URL, the pages listed in its sitemap(s) (robots.txt ``Sitemap:`` lines, else
   ``/sitemap.xml`` when present) and the links found on fetched HTML pages, up to
-  ``crawl.max_depth`` links away and ``crawl.max_pages`` fetched pages;
+  ``crawl.max_depth`` links away and ``crawl.max_pages`` fetched pages (each fetched as ``[fetch]``
+  says: ``crawl_timeout_s``, ``crawl_max_bytes``, ``user_agent``, the address policy);
 - robots.txt is obeyed (``urllib.robotparser``; fetched through the guarded client, since
   robotparser's own ``read`` would bypass the SSRF guard), including ``Crawl-delay`` (capped at 10 s);
 - every request goes through :mod:`groundglass.answer.netguard` (private addresses refused unless
@@ -22,7 +23,7 @@ import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -32,6 +33,9 @@ from groundglass.answer.index.extract import SkipFile, extract_bytes
 from groundglass.answer.netguard import BlockedAddressError, Policy, blocked_cause, check_url, guarded_client
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
+
+if TYPE_CHECKING:
+    from groundglass.config import CrawlSettings, FetchSettings
 
 log = get_logger(__name__)
 
@@ -81,12 +85,12 @@ def same_host(a: str, b: str) -> bool:
 
 
 class Crawler:
-    def __init__(self, crawl: Any) -> None:
-        self.settings = crawl
-        self.policy = Policy.from_settings(crawl)
+    def __init__(self, fetch: FetchSettings) -> None:
+        self.settings = fetch
+        self.policy = Policy.from_settings(fetch)
         # redirects are followed by hand: each hop must stay on the site and be allowed by robots.txt
         self.client = guarded_client(
-            self.policy, timeout_s=crawl.timeout_s, user_agent=crawl.user_agent, follow_redirects=False
+            self.policy, timeout_s=fetch.crawl_timeout_s, user_agent=fetch.user_agent, follow_redirects=False
         )
         self.robots: dict[tuple[str, int], urllib.robotparser.RobotFileParser] = {}
 
@@ -111,7 +115,7 @@ class Crawler:
     def _fetch_once(self, url: str, accept: set[str] | None) -> Page | str:
         """The page, or the absolute URL a redirect points to."""
         accept = ACCEPTED_TYPES if accept is None else accept
-        limit = int(self.settings.max_bytes)
+        limit = int(self.settings.crawl_max_bytes)
         try:
             with self.client.stream("GET", url) as resp:
                 final = normalize(str(resp.url))
@@ -124,17 +128,17 @@ class Crawler:
                     raise FetchSkip(f"unsupported content type {ctype}")
                 declared = resp.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > limit:
-                    raise FetchSkip(f"larger than the crawl.max_bytes limit ({int(declared):,} bytes)")
+                    raise FetchSkip(f"larger than the fetch.crawl_max_bytes limit ({int(declared):,} bytes)")
                 buf = bytearray()
                 for piece in resp.iter_bytes():
                     buf += piece
                     if len(buf) > limit:
-                        raise FetchSkip(f"larger than the crawl.max_bytes limit ({limit:,} bytes)")
+                        raise FetchSkip(f"larger than the fetch.crawl_max_bytes limit ({limit:,} bytes)")
                 return Page(final, bytes(buf), ctype)
         except BlockedAddressError as exc:
             raise FetchSkip(str(exc)) from exc
         except httpx.TimeoutException as exc:
-            raise FetchSkip(f"timed out after {self.settings.timeout_s:g} s") from exc
+            raise FetchSkip(f"timed out after {self.settings.crawl_timeout_s:g} s") from exc
         except httpx.HTTPError as exc:
             blocked = blocked_cause(exc)
             if blocked is not None:
@@ -215,16 +219,18 @@ def extract_links(html: bytes, base: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def crawl(start_url: str, crawl_settings: Any) -> Iterator[Document | Skipped]:
+def crawl(
+    start_url: str, crawl_settings: CrawlSettings, fetch: FetchSettings
+) -> Iterator[Document | Skipped]:
     """Documents of the site at ``start_url`` (see the module docstring); skips come with reasons."""
     start = normalize(start_url)
-    policy = Policy.from_settings(crawl_settings)
+    policy = Policy.from_settings(fetch)
     try:
         check_url(start, policy)
     except GroundglassError as exc:
         yield Skipped(start, str(exc))
         return
-    crawler = Crawler(crawl_settings)
+    crawler = Crawler(fetch)
     max_pages = int(crawl_settings.max_pages)
     max_depth = int(crawl_settings.max_depth)
     try:
@@ -234,9 +240,7 @@ def crawl(start_url: str, crawl_settings: Any) -> Iterator[Document | Skipped]:
         seen: set[str] = set()
         seen_content: set[str] = set()  # one page under two URLs (/ and /index.html) is ingested once
         fetched = 0
-        delay = min(
-            MAX_CRAWL_DELAY_S, float(crawler.robots_for(start).crawl_delay(crawl_settings.user_agent) or 0)
-        )
+        delay = min(MAX_CRAWL_DELAY_S, float(crawler.robots_for(start).crawl_delay(fetch.user_agent) or 0))
         while queue and fetched < max_pages:
             url, depth = queue.popleft()
             if url in seen:

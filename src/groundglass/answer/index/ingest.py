@@ -71,7 +71,7 @@ def _open(spec: str, settings: Any) -> _Stream:
             f"unknown built-in corpus {spec!r}", f"the built-in corpora are: {', '.join(builtin.BUILTINS)}"
         )
     if spec.startswith(("http://", "https://")):
-        return _Stream(spec, None, crawl(spec, settings.crawl))
+        return _Stream(spec, None, crawl(spec, settings.crawl, settings.fetch))
     path = Path(spec).expanduser()
     if path.is_dir():
         files = list(iter_files(path))

@@ -223,7 +223,7 @@ class WebRetriever:
                 web.append(source)
         if not web:
             return []
-        async with PageReader(self.settings.search.reader) as reader:
+        async with PageReader(self.settings.fetch) as reader:
             pages, failures = await reader.read_many(
                 [x.url for x in web], want=want, accept=lambda page: filters.check_updated(page.last_updated)
             )
@@ -388,7 +388,10 @@ class WebRetriever:
         texts = DiskCache(self.settings.cache_dir / EXTRACT_CACHE_FILE, EXTRACT_CACHE_ROWS)
         languages = bool(filters.languages)
         async with PageReader(
-            s.reader, detect_language=languages, extract_cache=texts, find_images=filters.images is not None
+            self.settings.fetch,
+            detect_language=languages,
+            extract_cache=texts,
+            find_images=filters.images is not None,
         ) as reader:
             pages, failures = await reader.read_many(
                 [r.url for r in results], want=preset.results, accept=accept

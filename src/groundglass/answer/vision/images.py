@@ -339,7 +339,7 @@ async def _download(url: str, reader: PageReader, max_bytes: int) -> bytes:
             ) from exc
         fix = "check the URL"
         if exc.kind == "blocked":
-            fix = "use a public address (search.reader.allow_private lets private ones through)"
+            fix = "use a public address (fetch.allow_private lets private ones through)"
         raise ImageError(f"cannot fetch image {url}: {exc.reason}", fix) from exc
     return page.data
 
@@ -366,14 +366,14 @@ async def load_images_async(
     inputs: Sequence[ImageInput], settings: Settings, reader: PageReader | None = None
 ) -> list[LoadedImage]:
     """Load and validate every image (URLs fetched concurrently through ``reader``, or a page reader
-    made from ``search.reader``); the first bad one raises :class:`ImageError`."""
+    made from ``[fetch]``); the first bad one raises :class:`ImageError`."""
     vs = settings.vision
     _check_count(inputs, vs.max_images)
     own_reader = None
     if reader is None and any(i.kind == "url" for i in inputs):
         from groundglass.answer.reader import PageReader
 
-        reader = own_reader = PageReader(settings.search.reader)
+        reader = own_reader = PageReader(settings.fetch)
 
     async def raw(item: ImageInput) -> bytes:
         if item.kind == "url":
