@@ -2,7 +2,12 @@
 
 Brave understands ``freshness`` (pd/pw/pm/py, or ``YYYY-MM-DDtoYYYY-MM-DD``) and ``search_lang``;
 domain filters are ours. It takes the whole asker's location: ``country`` as a parameter (over
-``search.brave.country``), the rest as its ``X-Loc-*`` headers. Results carry ``page_age`` (ISO
+``search.brave.country``), the rest as its ``X-Loc-*`` headers: a region of up to three letters or
+digits is a code (``X-Loc-State``, the first level of ISO 3166-2), a longer one a name
+(``X-Loc-State-Name``). A header carries ASCII only (HTTP reads other bytes as Latin-1, so UTF-8
+"Zürich" would arrive as "ZÃ¼rich"): names are sent in their ASCII form ("Zurich", Brave's "generic
+name"), and a name that has none (another script) is left out, so the search report does not claim
+Brave used it (:meth:`BraveProvider.location_parts`). Results carry ``page_age`` (ISO
 date-time) or a human ``age``, and often a ``language``. For ``return_images`` its image search is
 asked too (``GET {base_url}/images/search``, :meth:`BraveProvider.images`): each result names the
 image, its size (``properties``) and the page it is on.
@@ -10,6 +15,8 @@ image, its size (``properties``) and the page it is on.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import date
 from typing import Any
 
@@ -23,7 +30,7 @@ from groundglass.config import BraveSettings
 _FRESHNESS = {"hour": "pd", "day": "pd", "week": "pw", "month": "pm", "year": "py"}
 
 
-# the asker's location as Brave's headers (its "local" results use them)
+# the asker's location as Brave's headers (its "local" results use them); region: see _region_header
 _LOCATION_HEADERS = {
     "country": "X-Loc-Country",
     "region": "X-Loc-State-Name",
@@ -32,6 +39,20 @@ _LOCATION_HEADERS = {
     "longitude": "X-Loc-Long",
     "timezone": "X-Loc-Timezone",
 }
+_STATE_CODE = re.compile(r"[A-Za-z0-9]{1,3}")
+# letters that Unicode does not decompose into an ASCII letter and a mark
+_FOLD = str.maketrans(
+    {"ß": "ss", "ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE"}
+    | {"đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ı": "i", "ħ": "h", "Ħ": "H"}
+)
+
+
+def ascii_name(text: str) -> str | None:
+    """``text`` in ASCII letters ("Zürich" -> "Zurich", "Łódź" -> "Lodz"), or None when it has no such
+    form (a name in another script)."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_FOLD))
+    out = "".join(c for c in decomposed if not unicodedata.combining(c)).strip()
+    return out if out and out.isascii() else None
 
 
 class BraveProvider:
@@ -67,19 +88,34 @@ class BraveProvider:
         return params
 
     @staticmethod
-    def location_headers(filters: SearchFilters) -> dict[str, str | bytes]:
-        """The asker's location as ``X-Loc-*`` headers; a name with non-ASCII letters ("Zürich") as
-        its UTF-8 bytes (httpx refuses non-ASCII text in a header)."""
+    def location_values(filters: SearchFilters) -> dict[str, tuple[str, str]]:
+        """Each part of the asker's location that can be sent: field -> (header, ASCII value)."""
         where = filters.location
         if where is None:
             return {}
-        out: dict[str, str | bytes] = {}
+        out: dict[str, tuple[str, str]] = {}
         for f, header in _LOCATION_HEADERS.items():
             value = getattr(where, f)
-            if value is not None:
-                text = str(value)
-                out[header] = text if text.isascii() else text.encode("utf-8")
+            if value is None:
+                continue
+            text = ascii_name(str(value))
+            if text is None:
+                continue  # no ASCII form: left out (and not reported as used)
+            if f == "region" and _STATE_CODE.fullmatch(text):
+                header = "X-Loc-State"  # "CA", "ZH": a code, not a name
+            out[f] = (header, text)
         return out
+
+    def location_headers(self, filters: SearchFilters) -> dict[str, str]:
+        """The asker's location as ``X-Loc-*`` headers, ASCII only."""
+        return dict(self.location_values(filters).values())
+
+    def location_parts(self, filters: SearchFilters) -> tuple[str, ...]:
+        """The parts of the asker's location this provider is given for ``filters``."""
+        parts = set(self.location_values(filters))
+        if filters.location is not None and filters.location.country:
+            parts.add("country")  # also the country parameter
+        return tuple(f for f in self.location_fields if f in parts)
 
     async def search(self, query: str, filters: SearchFilters, max_results: int) -> list[SearchResult]:
         url = self.settings.base_url.rstrip("/") + "/web/search"

@@ -7,7 +7,12 @@ engine's ``search_url`` comes from ``search.duckduckgo.base_url`` so tests and m
 elsewhere. ddgs is synchronous, so the call runs in a worker thread.
 
 DuckDuckGo knows a time limit (d/w/m/y) and a region; domains, exact dates and languages are ours.
-The asker's country (``user_location``) sets the region over ``search.duckduckgo.region``.
+The asker's country (``user_location``) sets the region over ``search.duckduckgo.region``: one of
+DuckDuckGo's own region codes (``kl``), which are country-language pairs with spellings of their own
+(``uk-en`` for Britain, ``jp-jp``, ``kr-kr``, ``hk-tzh``, ``sl-sl`` for Slovenia, ``xa-ar`` for the
+Arab world), the one in the asker's language filter or the country's most spoken language when the
+country has several. A country DuckDuckGo has no region for gets none, and the search report does
+not claim DuckDuckGo used it (:meth:`DuckDuckGoProvider.location_parts`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from groundglass.answer.search.base import ProviderError, SearchResult
 from groundglass.answer.search.filters import SearchFilters
-from groundglass.answer.search.location import country_locale
+from groundglass.answer.search.location import country_language
 from groundglass.config import DuckDuckGoSettings
 
 _TIMELIMIT = {"hour": "d", "day": "d", "week": "w", "month": "m", "year": "y"}
@@ -27,6 +32,10 @@ _TIMELIMIT = {"hour": "d", "day": "d", "week": "w", "month": "m", "year": "y"}
 class DuckDuckGoProvider:
     name = "duckduckgo"
     location_fields = ("country",)
+
+    def location_parts(self, filters: SearchFilters) -> tuple[str, ...]:
+        """``country`` when DuckDuckGo has a region for it, else nothing."""
+        return ("country",) if region(filters) else ()
 
     def __init__(self, settings: DuckDuckGoSettings, timeout_s: float) -> None:
         self.settings = settings
@@ -77,15 +86,40 @@ class DuckDuckGoProvider:
         return parse_html(response.text, engine)[:max_results]
 
 
+# DuckDuckGo's region codes (its settings' region list, the values of its kl parameter), wt-wt (no
+# region) left out
+REGIONS = (
+    "xa-ar xa-en ar-es au-en at-de be-fr be-nl br-pt bg-bg ca-en ca-fr ct-ca cl-es cn-zh co-es hr-hr "
+    "cz-cs dk-da ee-et fi-fi fr-fr de-de gr-el hk-tzh hu-hu in-en id-id id-en ie-en il-he it-it jp-jp "
+    "kr-kr lv-lv lt-lt xl-es my-ms my-en mx-es nl-nl nz-en no-no pe-es ph-en ph-tl pl-pl pt-pt ro-ro "
+    "ru-ru sg-en sk-sk sl-sl za-en es-es se-sv ch-de ch-fr ch-it tw-tzh th-th tr-tr ua-uk uk-en us-en "
+    "ue-es ve-es vn-vi"
+).split()
+_COUNTRY = {"GB": "uk", "SI": "sl", "SA": "xa"}  # ISO 3166-1 code -> DuckDuckGo's, where they differ
+_MORE = {"US": ["ue-es"], "ES": ["ct-ca"]}  # regions of a country under another code (US Spanish, Catalan)
+_LANGUAGES = {"jp": {"ja"}, "kr": {"ko"}, "tzh": {"zh"}, "no": {"nb", "nn", "no"}, "tl": {"fil", "tl"}}
+
+
+def _languages(code: str) -> set[str]:
+    """The ISO 639 codes of a DuckDuckGo region's language part."""
+    part = code.split("-", 1)[1]
+    return _LANGUAGES.get(part, {part})
+
+
 def region(filters: SearchFilters) -> str | None:
-    """The asker's country as DuckDuckGo's region code (``ch-fr``: country, then language; the United
-    Kingdom is ``uk``), or None."""
-    country = filters.location.country if filters.location else None
-    locale = country_locale(country, filters.languages) if country else None
-    if locale is None:
+    """The asker's country as DuckDuckGo's region code, or None when DuckDuckGo has none for it."""
+    country = filters.location.country.upper() if filters.location and filters.location.country else None
+    if country is None:
         return None
-    language, code = locale.split("-", 1)
-    return f"{'uk' if code == 'GB' else code.lower()}-{language}"
+    prefix = _COUNTRY.get(country, country.lower())
+    codes = [c for c in REGIONS if c.split("-", 1)[0] == prefix] + _MORE.get(country, [])
+    if not codes:
+        return None
+    for language in [*filters.languages, country_language(country) or ""]:
+        for code in codes:
+            if language in _languages(code):
+                return code
+    return codes[0]
 
 
 def parse_html(html_text: str, engine: Any = None) -> list[SearchResult]:

@@ -67,7 +67,11 @@ class Failover:
         asked = filters.location.given() if filters.location else ()
 
         def used(provider: SearchProvider) -> list[str]:
-            return [f for f in asked if f in provider.location_fields]
+            # a provider may take fewer parts than its location_fields for this request (a name it
+            # cannot send, a country it has no region for): it says so through location_parts
+            parts = getattr(provider, "location_parts", None)
+            taken = parts(filters) if parts is not None else provider.location_fields
+            return [f for f in asked if f in taken]
 
         for provider in self.providers:
             missing = provider.configured()

@@ -29,6 +29,9 @@ from groundglass.config import SearxngSettings
 
 _RESOLUTION = re.compile(r"(\d{1,5})\s*[x\u00d7]\s*(\d{1,5})")  # "1920 x 1080"
 _TIME_RANGE = {"hour": "day", "day": "day", "week": "week", "month": "month", "year": "year"}
+# the language codes SearXNG's search API accepts (searx.webadapter's VALID_LANGUAGE_CODE): "de",
+# "de-CH"; anything else is answered with HTTP 400
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(-[a-zA-Z]{2})?")
 
 
 class SearxngProvider:
@@ -60,7 +63,7 @@ class SearxngProvider:
             params["language"] = filters.languages[0]
         country = filters.location.country if filters.location else None
         locale = country_locale(country, filters.languages) if country else None
-        if locale:
+        if locale and LANGUAGE_CODE.fullmatch(locale):  # what SearXNG accepts, else it answers 400
             params["language"] = locale
         return params
 
