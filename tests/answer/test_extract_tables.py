@@ -20,7 +20,8 @@ from loopback_web import LoopbackServer
 
 from groundglass.answer.index.chunking import chunk_document
 from groundglass.answer.index.documents import Document
-from groundglass.answer.index.extract import TABLE_GROUP_CHARS, html_document
+from groundglass.answer.index.extract import html_document
+from groundglass.answer.index.html_tables import TABLE_GROUP_CHARS
 from groundglass.answer.reader import PageReader
 from groundglass.config import FetchSettings
 

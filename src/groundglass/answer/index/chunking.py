@@ -74,7 +74,7 @@ def _join(units: Sequence[_Unit]) -> str:
         elif u.para != units[i - 1].para:
             out += "\n\n" + u.text
         elif u.text.startswith("|") or _LIST_ITEM.match(u.text):
-            # a table row (see extract.table_row_groups) or a list item keeps its own line: joined into
+            # a table row (see html_tables.table_row_groups) or a list item keeps its own line: joined into
             # the sentence before, "... in Python 3.0-3.7. - Protocol version 4 was added ..." reads as one
             # claim, and a pronoun in the item ("It is the default protocol") loses its subject
             out += "\n" + u.text

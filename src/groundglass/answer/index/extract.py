@@ -1,12 +1,8 @@
 """Turn files and fetched bytes into :class:`Document` s: HTML, Markdown, plain text and PDF.
 
 - HTML: trafilatura finds the main text (boilerplate dropped) as Markdown with its metadata (title,
-  publication date) as front matter; the Markdown path then splits it by headings. Data tables are
-  converted before that (see :func:`table_row_groups`): Markdown rows (``| cell | cell |``) in small
-  groups that each start with the header row, so a passage holding some rows also says what the
-  columns mean; trafilatura flattens tables or drops them (inside definition lists), and a small model
-  cannot tell the rows of flattened text apart. Inline code is put on one line first: trafilatura
-  writes inline code that spans lines as a code fence, which swallows the rest of the page.
+  publication date) as front matter; the Markdown path then splits it by headings. Data tables become
+  Markdown row groups before that, and inline code one line (:mod:`.html_tables` says why).
 - Markdown: markdown-it-py tokens -> sections under their nearest heading; YAML front matter gives the
   title and date.
 - Plain text: decoded (UTF-8, then Windows-1252), hard-wrapped prose lines joined.
@@ -25,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from groundglass.answer.index.documents import Document, Section
+from groundglass.answer.index.html_tables import prepare_html, put_tables_back
 
 HTML_EXT = {".html", ".htm", ".xhtml", ".shtml"}
 MARKDOWN_EXT = {".md", ".markdown", ".mdown", ".mkd", ".mkdn", ".mdx"}
@@ -216,146 +213,6 @@ def markdown_document(text: str, uri: str, fallback_title: str, kind: str = "mar
 
 # ---------------------------------------------------------------------------------------------- HTML
 
-# A row group (header row, separator, rows) stays under this many characters, so that it fits in half
-# of a default chunk (180 MiniLM tokens, about 3 characters each in tables): the chunker then keeps a
-# group whole, header included, instead of starting a chunk in the middle of it.
-TABLE_GROUP_CHARS = 360
-_TABLE_MARK = "GGTABLE{:05d}X"  # stands in for a table while trafilatura runs; letters and digits only
-_TABLE_MARK_RE = re.compile(r"GGTABLE(\d{5})X")
-
-
-_BLOCK_TAGS = frozenset(
-    {
-        "p",
-        "div",
-        "br",
-        "li",
-        "dt",
-        "dd",
-        "pre",
-        "blockquote",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "ul",
-        "ol",
-        "dl",
-    }
-)
-
-
-def _cell_text(cell: Any) -> str:
-    # block elements inside a cell are separate phrases; inline ones ("<code>f</code>()") are not
-    text = "".join(f" {t} " if getattr(el, "tag", None) in _BLOCK_TAGS else t for el, t in _texts(cell))
-    text = re.sub(r"\s+", " ", text.replace("\u00b6", "")).strip()  # Sphinx's pilcrow permalinks
-    return text.replace("|", "\\|")
-
-
-def _texts(el: Any) -> list[tuple[Any, str]]:
-    """(element, text) pieces in document order: each element's text, then each child's pieces and
-    its tail; a tail comes with its element, so the text after a block is spaced from the block."""
-    out: list[tuple[Any, str]] = [(el, el.text or "")]
-    for child in el:
-        out.extend(_texts(child))
-        out.append((child, child.tail or ""))
-    return out
-
-
-def _row_cells(row: Any) -> list[str]:
-    cells: list[str] = []
-    for cell in row.xpath("./th|./td"):
-        cells.append(_cell_text(cell))
-        span = str(cell.get("colspan") or "1")
-        cells.extend([""] * (min(int(span), 50) - 1 if span.isdigit() and int(span) > 1 else 0))
-    return cells
-
-
-def _md_row(cells: list[str], width: int) -> str:
-    cells = cells + [""] * (width - len(cells))
-    return "| " + " | ".join(cells) + " |"
-
-
-def table_row_groups(table: Any, group_chars: int = TABLE_GROUP_CHARS) -> list[str] | None:
-    """A data table (lxml element) as Markdown row groups, each starting with the header row and its
-    separator (a table without a header row gives groups of plain rows); None for a layout table
-    (nested tables, fewer than two rows or columns), which is left to trafilatura."""
-    if table.xpath(".//table"):
-        return None
-    rows = table.xpath("./tr|./thead/tr|./tbody/tr|./tfoot/tr")
-    cells = [_row_cells(r) for r in rows]
-    pairs = [(r, c) for r, c in zip(rows, cells, strict=True) if any(c)]
-    width = max((len(c) for _, c in pairs), default=0)
-    if len(pairs) < 2 or width < 2:
-        return None
-    head_rows = [c for r, c in pairs if r.getparent().tag == "thead"]
-    if not head_rows and not pairs[0][0].xpath("./td"):
-        head_rows = [pairs[0][1]]  # a first row of <th> only
-    body = [c for _, c in pairs[len(head_rows) :]] if head_rows else [c for _, c in pairs]
-    header = ""
-    if head_rows:
-        # several header rows (a grouped header) become one, column by column
-        merged = [" ".join(h[i] for h in head_rows if i < len(h) and h[i]).strip() for i in range(width)]
-        header = _md_row(merged, width) + "\n" + _md_row(["---"] * width, width)
-    caption = table.xpath("./caption")
-    title = _cell_text(caption[0]) if caption else ""
-    groups: list[str] = []
-    lines: list[str] = []
-    size = len(header)
-    for c in body:
-        row = _md_row(c, width)
-        if lines and size + len(row) + 1 > group_chars:
-            groups.append("\n".join(([header] if header else []) + lines))
-            lines, size = [], len(header)
-        lines.append(row)
-        size += len(row) + 1
-    if lines:
-        groups.append("\n".join(([header] if header else []) + lines))
-    if title:
-        groups[0] = f"{title}\n{groups[0]}"
-    return groups
-
-
-def _prepare_html(html: str) -> tuple[Any, dict[str, str]]:
-    """(the parsed page for trafilatura, {mark: the table's Markdown}): data tables replaced by a mark
-    in a paragraph of their own, inline code put on one line. The raw HTML when lxml cannot parse it."""
-    import lxml.etree
-    import lxml.html
-
-    try:
-        tree = lxml.html.document_fromstring(re.sub(r"^\s*<\?xml[^>]*\?>", "", html))
-    except (lxml.etree.ParserError, ValueError):
-        return html, {}
-    for code in tree.xpath("//code[not(ancestor::pre)]"):
-        text = code.text_content()
-        if "\n" in text:
-            for child in list(code):
-                code.remove(child)
-            code.text = re.sub(r"\s+", " ", text)
-    tables: dict[str, str] = {}
-    for table in tree.xpath("//table[not(ancestor::table)]"):
-        groups = table_row_groups(table)
-        if groups is None:
-            continue
-        mark = _TABLE_MARK.format(len(tables))
-        tables[mark] = "\n\n".join(groups)
-        para = lxml.html.Element("p")
-        para.text = mark
-        para.tail = table.tail
-        table.getparent().replace(table, para)
-    return tree, tables
-
-
-def _put_tables_back(text: str, tables: dict[str, str]) -> str:
-    """Each table mark replaced by its row groups, as paragraphs of their own."""
-    if not tables:
-        return text
-    out = _TABLE_MARK_RE.sub(lambda m: "\n\n" + tables.get(m.group(0), "") + "\n\n", text)
-    out = re.sub(r"(?m)^[-*] *\n\n(?=\|)", "", out)  # a list item that only held the table
-    return re.sub(r"\n{3,}", "\n\n", out).strip()
-
 
 def html_document(data: bytes | str, uri: str, fallback_title: str) -> Document:
     import trafilatura
@@ -369,7 +226,7 @@ def html_document(data: bytes | str, uri: str, fallback_title: str) -> Document:
     if not html.strip():
         raise SkipFile("empty file")
     url = uri if uri.startswith(("http://", "https://")) else None
-    tree, tables = _prepare_html(html)
+    tree, tables = prepare_html(html)
     markdown = trafilatura.extract(
         tree,
         url=url,
@@ -382,7 +239,7 @@ def html_document(data: bytes | str, uri: str, fallback_title: str) -> Document:
     )
     if markdown:
         doc = markdown_document(markdown, uri, fallback_title, kind="html")
-        doc.sections = [Section(s.heading, _put_tables_back(s.text, tables)) for s in doc.sections]
+        doc.sections = [Section(s.heading, put_tables_back(s.text, tables)) for s in doc.sections]
         meta, _ = _front_matter(markdown)
         if not meta.get("title"):
             m = re.search(r"<title[^>]*>(.*?)</title>", html, re.IGNORECASE | re.DOTALL)
