@@ -115,6 +115,7 @@ MEANINGS = {
     "num_images": "how many images to return or make",
     "search_language_filter": "the languages (ISO 639-1) the pages must be in",
     "tools": "the tools the model may call",
+    "language_preference": "the language (ISO 639-1) the answer is written in",
 }
 
 # Names that still mean two things, and why they are not renamed yet.

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import openai
@@ -61,8 +61,12 @@ class ScriptedModel(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
+    seen: ClassVar[
+        list[dict[str, Any]]
+    ] = []  # the request bodies, in order (the class is the server's handler)
+
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        ScriptedModel.seen.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0))))
         events = [
             {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
             for piece in SCRIPT
@@ -428,3 +432,26 @@ def test_a_stream_whose_client_leaves_early_is_stopped_and_billed(rapi: Api, lea
     assert len(new) == 1 and new[0]["status"] in (200, 499), new
     assert new[0]["endpoint"] == "/v1/responses"
     assert wait_until_idle(rapi), "the model went on answering a client that had left"
+
+
+def test_language_preference_asks_the_model_for_the_language(rapi: Api) -> None:
+    """Perplexity's ``language_preference`` reaches the model as the system prompt's request, through the
+    Responses API and chat alike; an unknown code is a 400 naming it."""
+
+    def system_prompt() -> str:
+        messages = ScriptedModel.seen[-1]["messages"]
+        return "\n".join(m["content"] for m in messages if m["role"] == "system")
+
+    oai(rapi).responses.create(
+        model="scripted", input=QUESTION, max_output_tokens=60, extra_body={"language_preference": "fr"}
+    )
+    assert "Answer in French." in system_prompt()
+    Perplexity(base_url=rapi.base_url, api_key=rapi.key, max_retries=0).chat.completions.create(
+        model="scripted", messages=[{"role": "user", "content": QUESTION}], language_preference="de"
+    )
+    assert "Answer in German." in system_prompt()
+    oai(rapi).responses.create(model="scripted", input=QUESTION, max_output_tokens=60)
+    assert "Answer in" not in system_prompt()
+    with pytest.raises(openai.BadRequestError) as info:
+        oai(rapi).responses.create(model="scripted", input=QUESTION, extra_body={"language_preference": "xx"})
+    assert isinstance(info.value.body, dict) and info.value.body["param"] == "language_preference"

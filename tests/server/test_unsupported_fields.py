@@ -44,11 +44,11 @@ def test_the_clients_get_a_400_naming_the_field(api: Api) -> None:
     # the async API validates the same request
     with pytest.raises(perplexity.BadRequestError) as ainfo:
         pplx(api).async_.chat.completions.create(
-            request={"model": "sonar", "messages": QUESTION, "language_preference": "fr"}  # type: ignore[typeddict-item]
+            request={"model": "sonar", "messages": QUESTION, "num_search_results": 5}  # type: ignore[typeddict-item]
         )
     body = ainfo.value.body
     error = body["error"] if isinstance(body, dict) else {}
-    assert error["param"] == "request.language_preference" and "system message" in error["message"]
+    assert error["param"] == "request.num_search_results" and "search_context_size" in error["message"]
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_the_clients_get_a_400_naming_the_field(api: Api) -> None:
             "search_language_filter",
         ),
         ("/search", {"query": "Eiffel Tower", "search_type": "people"}, "search_type"),
-        ("/v1/responses", {"input": "Eiffel Tower", "language_preference": "fr"}, "language_preference"),
+        ("/v1/responses", {"input": "Eiffel Tower", "max_steps": 3}, "max_steps"),
     ],
 )
 def test_fields_that_cannot_be_honoured_are_named(

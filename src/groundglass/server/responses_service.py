@@ -125,6 +125,7 @@ def chat_request(body: ResponsesRequest, model: str, earlier: list[Message]) -> 
         "temperature": body.temperature,
         "top_p": body.top_p,
         "reasoning_effort": body.effort(),
+        "language_preference": body.language_preference,
     }
     chat.update({k: v for k, v in optional.items() if v is not None})
     structured = body.json_schema()

@@ -74,7 +74,6 @@ UNSUPPORTED_CHAT: dict[str, tuple[tuple[Any, ...], str]] = {
     "tools": (([],), f"{LEAVE_OUT}: there is no function calling; the search is built in"),
     "tool_choice": (("none", "auto"), f"{LEAVE_OUT}: there is no function calling"),
     "parallel_tool_calls": ((False, True), LEAVE_OUT),  # meaningless without tools, so either passes
-    "language_preference": ((), 'ask for the language in a system message ("Answer in French")'),
     "num_search_results": ((), "use web_search_options.search_context_size (low, medium, high) or top_k"),
     "num_images": ((), f"{LEAVE_OUT}: return_images returns up to 10 images a search"),
     "safe_search": ((False,), f"{LEAVE_OUT}: results are not filtered for adult content"),
@@ -103,6 +102,14 @@ UNSUPPORTED_SEARCH: dict[str, tuple[tuple[Any, ...], str]] = {
     "search_type": (("web",), 'leave it out (or "web"): there is no people search'),
     "search_context_size": ((), "use max_tokens_per_page and max_tokens"),
 }
+
+
+def language_name(code: str) -> str | None:
+    """``"fr"`` -> ``"French"`` (CLDR's English names, through babel); None for an unknown code."""
+    from babel import Locale
+
+    name: str | None = Locale("en").languages.get(code.lower())
+    return name
 
 
 def refuse_unsupported(name: str, value: Any, table: dict[str, tuple[tuple[Any, ...], str]]) -> Any:
@@ -314,6 +321,8 @@ class ChatRequest(FilterFields):
     # ``index``, or the preset's) or "web"; the names of `groundglass ask --search/--index`
     search: Literal["index", "web"] | None = None
     index: str | None = Field(None, min_length=1, max_length=100)
+    # ISO 639-1: the language of the answer, asked for in a system message (_language_as_instruction)
+    language_preference: str | None = Field(None, min_length=2, max_length=3)
     # Perplexity's fields not implemented here: their neutral value passes, any other is a 400
     frequency_penalty: Any = None
     presence_penalty: Any = None
@@ -323,7 +332,6 @@ class ChatRequest(FilterFields):
     tools: Any = None
     tool_choice: Any = None
     parallel_tool_calls: Any = None
-    language_preference: Any = None
     num_search_results: Any = None
     num_images: Any = None
     safe_search: Any = None
@@ -373,6 +381,24 @@ class ChatRequest(FilterFields):
         if not any(m.role == "user" and (m.text().strip() or m.has_images()) for m in value):
             raise ValueError("no user message with text or an image: the last user message is the question")
         return value
+
+    @field_validator("language_preference")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        if value is not None and language_name(value) is None:
+            raise ValueError(f"{value!r} is not an ISO 639-1 language code (like en, fr or de)")
+        return value.lower() if value else value
+
+    @model_validator(mode="after")
+    def _language_as_instruction(self) -> ChatRequest:
+        """``language_preference`` as the system message that asks for it, after the caller's own (it
+        joins the answer's system prompt, where "Answer in French" is honoured)."""
+        if self.language_preference:
+            language = language_name(self.language_preference)
+            ask = RequestMessage(role="system", content=f"Answer in {language}.")
+            at = next((i for i, m in enumerate(self.messages) if m.role not in ("system", "developer")), 0)
+            self.messages = [*self.messages[:at], ask, *self.messages[at:]]
+        return self
 
     def stop_list(self) -> list[str] | None:
         if self.stop is None:
