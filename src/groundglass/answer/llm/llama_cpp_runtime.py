@@ -34,32 +34,27 @@ one after another, a token (or a prompt batch) a step; tokenizer calls from othe
 two steps, so they never wait for a whole generation. :meth:`LlamaCppLLM.stream` receives its pieces
 through a queue and stops the generation at the next token when the consumer stops early.
 
-:meth:`LlamaCppLLM.complete_json` constrains sampling with a GBNF grammar compiled from a JSON schema
-(llama-cpp-python's converter, as ``create_chat_completion(response_format=...)`` does) but keeps this
-module's own prompt path (same template, same KV-cache prefix reuse, same owner thread). Greedy decoding
-(temperature 0, what the planner and the rewriter use) runs its own loop: llama-cpp-python's sampler
-chain applies the grammar to every token of the vocabulary at every step (~60 ms a token for Qwen's
-152k tokens here, about as long as the forward pass), while the loop checks the model's top token
-first and only filters the whole vocabulary when the grammar rejects it, as llama.cpp's own
-``common_sampler`` does. The result is the same token the full filter would pick.
+:meth:`LlamaCppLLM.complete_json` (JSON under a grammar) lives in :mod:`.llama_cpp_json`.
+
+This module stays near 500 lines because what is left is one job with one state: the prompt path,
+the KV-cache reuse and snapshots, and streaming all read and change the same context and its
+cached tokens on the owner thread; split apart, each piece would reach into the others' state.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from groundglass.answer.llm import structured
 from groundglass.answer.llm.base import ChatMessage, Completion
+from groundglass.answer.llm.llama_cpp_json import JsonOutput
 from groundglass.answer.llm.owner import Owner, Steps
 from groundglass.errors import GroundglassError, ModelError
 from groundglass.log import get_logger
@@ -119,22 +114,7 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-@lru_cache(maxsize=64)
-def _grammar_for(schema_text: str) -> Any:
-    """The GBNF grammar for a JSON schema given as text. The grammar writes properties in the schema's
-    order, so list first what the model should decide first. Any-JSON when the converter cannot
-    handle the schema (the result is still validated against it afterwards)."""
-    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
-
-    try:
-        grammar_text = json.dumps(structured.grammar_schema(json.loads(schema_text)))
-        return LlamaGrammar.from_json_schema(grammar_text, verbose=False)
-    except Exception as exc:  # the converter asserts/raises on keywords it does not support
-        log.warning("json_schema_grammar_fallback", error=repr(exc))
-        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
-
-
-class LlamaCppLLM:
+class LlamaCppLLM(JsonOutput):
     """An :class:`~groundglass.answer.llm.base.LLM` backed by one llama.cpp context.
 
     Every llama.cpp call runs on the context's owner thread (:class:`~groundglass.answer.llm.owner.Owner`);
@@ -515,153 +495,6 @@ class LlamaCppLLM:
             # Exact for the prompt; the output is re-tokenized, which matches the sampled tokens
             # except for rare alternative merges.
             completion.completion_tokens = self.count_tokens("".join(pieces))
-
-    def complete_json(
-        self,
-        messages: list[ChatMessage],
-        schema: dict[str, Any],
-        *,
-        max_tokens: int,
-        temperature: float = 0.0,
-        completion: Completion | None = None,
-    ) -> Any:
-        """The reply to ``messages`` sampled under a grammar built from ``schema``, parsed and validated
-        (:class:`~groundglass.answer.llm.structured.StructuredOutputError` when it is not valid)."""
-        structured.check_schema(schema)
-        completion = completion if completion is not None else Completion()
-        tokens = self.prompt_tokens(messages)
-        completion.prompt_tokens = len(tokens)
-        room = self.context_length - len(tokens)
-        if room < 1:
-            raise GroundglassError(
-                f"the prompt has {len(tokens)} tokens, more than the model's context of "
-                f"{self.context_length}",
-                "raise llm.context_length, or shorten the prompt",
-            )
-        grammar = _grammar_for(json.dumps(schema))
-        max_tokens = min(max_tokens, room)
-        future, _ = self._owner.submit(
-            lambda cancel: self._json_steps(tokens, grammar, max_tokens, temperature, completion, cancel)
-        )
-        text = future.result()
-        log.debug(
-            "complete_json",
-            model=self.name,
-            prompt_tokens=len(tokens),
-            completion_tokens=completion.completion_tokens,
-            text=json.dumps(text)[:200],
-        )
-        return structured.parse_json_output(
-            text, schema, model=self.name, finish_reason=completion.finish_reason
-        )
-
-    def _json_steps(
-        self,
-        tokens: list[int],
-        grammar: Any,
-        max_tokens: int,
-        temperature: float,
-        completion: Completion,
-        cancel: threading.Event,
-    ) -> Steps[str]:
-        """Constrained generation (owner thread): the greedy fast path, else the library's sampler."""
-        try:
-            fast = None
-            if temperature <= 0 and self.repeat_penalty == 1.0:
-                try:
-                    fast = yield from self._greedy_constrained(tokens, grammar._grammar, max_tokens, cancel)
-                except AttributeError:  # llama-cpp-python internals moved: take the library's path
-                    self._llama.reset()
-            if fast is not None:
-                text, completion.finish_reason, completion.completion_tokens = fast
-                return text
-            stops = [self._formatter.eos_token] if self._formatter.eos_token else []
-            yield from self._prefill(tokens, cancel)
-            out: Any = self._llama.create_completion(
-                tokens,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                top_p=1.0,
-                stop=stops,
-                repeat_penalty=self.repeat_penalty,
-                grammar=grammar,
-                stream=False,
-            )
-            choice = out["choices"][0]
-            text = choice.get("text") or ""
-            completion.finish_reason = choice.get("finish_reason") or "stop"
-            usage = out.get("usage") or {}
-            completion.completion_tokens = int(usage.get("completion_tokens") or 0) or self.count_tokens(text)
-            return text
-        except (RuntimeError, ValueError) as exc:
-            raise ModelError(
-                f"llama.cpp failed while generating with {self.name}: {exc}",
-                "retry with a shorter prompt, or check the model file",
-            ) from exc
-
-    def _greedy_constrained(
-        self, tokens: list[int], gbnf: str, max_tokens: int, cancel: threading.Event
-    ) -> Steps[tuple[str, str, int]]:
-        """Greedy decoding of ``tokens`` under the grammar ``gbnf``: (text, finish reason, tokens generated).
-
-        Runs on the owner thread, one token a step. The top token is checked alone; the grammar filters
-        the whole vocabulary only when it rejects that token (see the module docstring)."""
-        import llama_cpp
-        import numpy as np
-
-        llama = self._llama
-        vocab = llama._model.vocab
-        n_vocab = llama.n_vocab()
-        # Reuse the cached prefix, but evaluate at least the last prompt token: its logits start decoding.
-        yield from self._prefill(tokens, cancel, last_again=True)
-        if cancel.is_set():
-            return "", "length", 0
-
-        sampler = llama_cpp.llama_sampler_init_grammar(vocab, gbnf.encode("utf-8"), b"root")
-        if not sampler:
-            raise ModelError(
-                f"llama.cpp could not compile the grammar for {self.name}", "simplify the JSON schema"
-            )
-        one = (llama_cpp.llama_token_data * 1)()
-        every = (llama_cpp.llama_token_data * n_vocab)()
-        view = np.frombuffer(every, dtype=np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)]))
-        out: list[int] = []
-        finish = "length"
-        try:
-            for _ in range(max_tokens):
-                if cancel.is_set():
-                    break
-                logits = np.ctypeslib.as_array(
-                    llama_cpp.llama_get_logits_ith(llama._ctx.ctx, -1), shape=(n_vocab,)
-                )
-                token = int(np.argmax(logits))
-                one[0].id, one[0].logit, one[0].p = token, float(logits[token]), 0.0
-                candidates = llama_cpp.llama_token_data_array(data=one, size=1, selected=-1, sorted=False)
-                llama_cpp.llama_sampler_apply(sampler, ctypes.byref(candidates))
-                if not np.isfinite(one[0].logit):  # rejected: filter the whole vocabulary
-                    view["id"] = np.arange(n_vocab, dtype=np.intc)
-                    view["logit"] = logits
-                    view["p"] = 0.0
-                    candidates = llama_cpp.llama_token_data_array(
-                        data=every, size=n_vocab, selected=-1, sorted=False
-                    )
-                    llama_cpp.llama_sampler_apply(sampler, ctypes.byref(candidates))
-                    best = int(np.argmax(view["logit"]))
-                    if not np.isfinite(view["logit"][best]):
-                        finish = "stop"  # the grammar allows nothing more
-                        break
-                    token = int(view["id"][best])
-                if llama_cpp.llama_vocab_is_eog(vocab, token):
-                    finish = "stop"
-                    break
-                llama_cpp.llama_sampler_accept(sampler, token)
-                out.append(token)
-                llama.eval([token])
-                yield
-        finally:
-            llama_cpp.llama_sampler_free(sampler)
-        text = llama.detokenize(out).decode("utf-8", errors="replace")
-        return text, finish, len(out)
 
 
 def _free_llama(llama: Any) -> None:
