@@ -123,6 +123,29 @@ def check_folder(folder: Path) -> Family:
     return family
 
 
+def _locate(pretrained: str, *, revision: str | None, local_files_only: bool) -> tuple[str, Family]:
+    """Where to load the base model from (a checked folder, or a Hub id) and its family."""
+    from groundglass.dreambooth.family import detect_family
+
+    folder = Path(pretrained).expanduser()
+    if folder.is_file():
+        family = detect_family(str(folder))
+        raise GroundglassError(
+            f"base model {folder} is a single {family.title} file; training reads diffusers folders",
+            "convert it once (diffusers: Pipeline.from_single_file(FILE).save_pretrained(FOLDER)) "
+            "and pass the folder",
+        )
+    if folder.exists():
+        return str(folder), check_folder(folder)
+    if _looks_like_path(pretrained):
+        raise NotFoundError(
+            f"base model folder {pretrained} does not exist",
+            "fix model.base_model: a diffusers folder or a Hugging Face id such as "
+            "stable-diffusion-v1-5/stable-diffusion-v1-5",
+        )
+    return pretrained, detect_family(pretrained, revision=revision, local_files_only=local_files_only)
+
+
 def load_components(
     pretrained: str, *, local_files_only: bool = False, revision: str | None = None, vae: str | None = None
 ) -> Components:
@@ -137,28 +160,8 @@ def load_components(
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
-    from groundglass.dreambooth.family import detect_family
-
     folder = Path(pretrained).expanduser()
-    if folder.is_file():
-        family = detect_family(str(folder))
-        raise GroundglassError(
-            f"base model {folder} is a single {family.title} file; training reads diffusers folders",
-            "convert it once (diffusers: Pipeline.from_single_file(FILE).save_pretrained(FOLDER)) "
-            "and pass the folder",
-        )
-    if folder.exists():
-        family = check_folder(folder)
-        source = str(folder)
-    elif _looks_like_path(pretrained):
-        raise NotFoundError(
-            f"base model folder {pretrained} does not exist",
-            "fix model.base_model: a diffusers folder or a Hugging Face id such as "
-            "stable-diffusion-v1-5/stable-diffusion-v1-5",
-        )
-    else:
-        source = pretrained
-        family = detect_family(pretrained, revision=revision, local_files_only=local_files_only)
+    source, family = _locate(pretrained, revision=revision, local_files_only=local_files_only)
     kwargs: dict[str, Any] = {"local_files_only": local_files_only, "revision": revision}
     # Always float32, whatever the files hold (weights stored as float16, like the toy world's, are
     # upcast): training keeps float32 master weights, and mixed precision casts per operation.
@@ -245,6 +248,18 @@ def use_sdpa_attention(unet: Any) -> bool:
             unet.set_attn_processor(AttnProcessor2_0())
         return True
     return False
+
+
+def enable_gradient_checkpointing(unet: Any, text_encoders: list[Any]) -> None:
+    """Recompute activations in the backward pass instead of keeping them: the UNet, and the text
+    encoders given (those whose weights train)."""
+    unet.enable_gradient_checkpointing()
+    kwargs = {"use_reentrant": False}
+    for encoder in text_encoders:
+        if hasattr(encoder, "activation_checkpointing_enable"):  # transformers >= 5 name
+            encoder.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def freeze(module: Any) -> None:

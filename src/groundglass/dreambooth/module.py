@@ -25,149 +25,53 @@ Speed and memory (see :mod:`groundglass.dreambooth.cache`):
   goes channels_last on CUDA; ``torch.compile`` is an option.
 - The step never reads a value back from the device except on logging steps: metrics are logged
   every ``trainer.log_every_n_steps`` optimizer steps, and the progress bar shows the last logged loss.
+
+The engineering around the step lives beside it: :mod:`~groundglass.dreambooth.parts` (the model's
+parts, where each lives, the latents and text conditioning they give a step),
+:mod:`~groundglass.dreambooth.frozen` (the frozen parts, their caches and placement),
+:mod:`~groundglass.dreambooth.conditioning` (prompts to text conditioning),
+:mod:`~groundglass.dreambooth.optim` (optimizer, schedule, EMA) and
+:mod:`~groundglass.dreambooth.resume` (what a checkpoint holds, and the checks on resume).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import random
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from typing import Any, Literal
 
-import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
-from groundglass.dreambooth.cache import (
-    encode_latent_cache,
-    encode_prompt_cache,
-    latent_moments,
-    sample_latents,
-)
 from groundglass.dreambooth.family import SDXL
-from groundglass.dreambooth.hparams import init_arguments, to_plain
+from groundglass.dreambooth.frozen import cache_latents, cache_summary, latent_cache_kinds
+from groundglass.dreambooth.hparams import check_model_settings, init_arguments, to_plain
 from groundglass.dreambooth.model import (
-    Components,
     LoraSettings,
+    enable_gradient_checkpointing,
     load_components,
     resolve_base_model,
     use_sdpa_attention,
 )
-from groundglass.dreambooth.sdxl import added_conditions, encode_text, token_ids
-from groundglass.dreambooth.trained import check_same_run, configure_trainable
+from groundglass.dreambooth.optim import (
+    EmaSettings,
+    SchedulerName,
+    adamw_kernel,
+    lr_scale,
+    lr_schedule,
+    make_ema,
+    make_optimizer,
+    param_groups,
+    training_steps,
+)
+from groundglass.dreambooth.parts import ModelParts
+from groundglass.dreambooth.resume import check_checkpoint, set_rng_state, slim_checkpoint
+from groundglass.dreambooth.sdxl import added_conditions
+from groundglass.dreambooth.trained import configure_trainable
 from groundglass.errors import GroundglassError
 
-CHECKPOINT_FORMAT = 1
-SchedulerName = Literal[
-    "constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial"
-]
+__all__ = ["DreamBoothModule", "EmaSettings", "adamw_kernel", "make_optimizer"]
 
 
-@dataclasses.dataclass
-class EmaSettings:
-    """Exponential moving average of the trained weights (diffusers' EMAModel).
-
-    Args:
-        decay: the largest decay.
-        warmup: ramp the decay up as 1 - (1 + step) ** -power (useful for short DreamBooth runs).
-        power: the warm-up exponent.
-        update_after_step: start averaging after this many optimizer steps.
-    """
-
-    decay: float = 0.9999
-    warmup: bool = True
-    power: float = 2 / 3
-    update_after_step: int = 0
-
-
-def _rng_state() -> dict[str, Any]:
-    import numpy as np
-
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "python": random.getstate(),
-        "numpy": [name, torch.from_numpy(keys.astype("int64")), pos, has_gauss, cached],
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    import numpy as np
-
-    torch.set_rng_state(state["torch"])
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype("uint32"), pos, has_gauss, cached))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def adamw_kernel(params: list[torch.nn.Parameter]) -> dict[str, bool]:
-    """The fastest AdamW implementation PyTorch offers for ``params``: ``fused`` where it has a fused
-    kernel for their device and dtype (CUDA and, since 2.4, CPU), else ``foreach``.
-
-    On the 2-core CPU test machine, one AdamW step over the tiny UNet's 1M parameters took 5 ms
-    fused, 21 ms foreach and 32 ms with the per-tensor loop.
-    """
-    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
-
-    fused_devices = set(_get_fused_kernels_supported_devices())
-    if params and all(p.device.type in fused_devices and p.is_floating_point() for p in params):
-        return {"fused": True}
-    return {"foreach": True}
-
-
-def make_optimizer(
-    kind: str,
-    groups: list[dict[str, Any]],
-    *,
-    betas: tuple[float, float],
-    weight_decay: float,
-    eps: float,
-    kernel: dict[str, bool] | None = None,
-) -> torch.optim.Optimizer:
-    """AdamW; 8-bit AdamW (bitsandbytes) when asked for, on CUDA, and installed.
-
-    ``kernel`` picks torch's implementation (``{"fused": True}``, ``{"foreach": True}``, or ``{}`` for
-    torch's own default); by default :func:`adamw_kernel` chooses.
-    """
-    if kind == "adamw8bit":
-        on_cuda = any(p.is_cuda for g in groups for p in g["params"])
-        try:
-            import bitsandbytes as bnb  # type: ignore[import-not-found]
-        except ImportError:
-            bnb = None
-        if on_cuda and bnb is not None:
-            return bnb.optim.AdamW8bit(groups, betas=betas, weight_decay=weight_decay, eps=eps)
-        warnings.warn(
-            "model.optimizer adamw8bit needs a CUDA device and bitsandbytes; using torch AdamW", stacklevel=2
-        )
-    if kernel is None:
-        kernel = adamw_kernel([p for g in groups for p in g["params"]])
-    return torch.optim.AdamW(groups, betas=betas, weight_decay=weight_decay, eps=eps, **kernel)
-
-
-class _FrozenParts:
-    """The VAE and a frozen text encoder, held where Lightning's device moves do not reach.
-
-    A plain object (not an ``nn.Module``), so these parts are not registered submodules of the
-    LightningModule: ``module.to(device)`` leaves them where they are, and they never enter a
-    checkpoint's state dict or DDP's parameter lists.
-    """
-
-    def __init__(self, vae: Any, text_encoder: Any | None, text_encoder_2: Any | None = None) -> None:
-        self.vae = vae
-        self.text_encoder = text_encoder
-        self.text_encoder_2 = text_encoder_2
-
-
-class DreamBoothModule(pl.LightningModule):
+class DreamBoothModule(ModelParts):
     """DreamBooth fine-tuning of a Stable Diffusion 1.x/2.x or SDXL model.
 
     The family is detected from the base model (:mod:`~groundglass.dreambooth.family`). SDXL runs
@@ -245,37 +149,21 @@ class DreamBoothModule(pl.LightningModule):
         compile: bool = False,
         allow_tf32: bool = True,
     ) -> None:
+        """Check the settings, load the parts and say what trains (the arguments: see the class).
+
+        Long because the signature is the config's ``model:`` section, one line per setting; the
+        body is the checks and the setup steps in the order they must run.
+        """
         arguments = init_arguments(locals())
         super().__init__()
         self.save_hyperparameters(arguments)
-        if learning_rate <= 0:
-            raise GroundglassError(
-                f"model.learning_rate must be positive (got {learning_rate})",
-                "use e.g. 5e-6 for full fine-tuning or 1e-4 for LoRA",
-            )
-        if prior_loss_weight < 0:
-            raise GroundglassError(
-                f"model.prior_loss_weight must be >= 0 (got {prior_loss_weight})",
-                "use 1.0 (the DreamBooth default) or 0 to switch the prior term off",
-            )
-        if cache_text_embeddings and train_text_encoder:
-            raise GroundglassError(
-                "model.cache_text_embeddings: true needs a frozen text encoder, but "
-                "model.train_text_encoder is true",
-                "set model.cache_text_embeddings to null (or false) when training the text encoder",
-            )
-        if train_token_embeddings and train_text_encoder:
-            raise GroundglassError(
-                "model.train_token_embeddings trains only those words' embeddings, but "
-                "model.train_text_encoder is true and trains every weight of the text encoder already",
-                "set model.train_token_embeddings to null, or model.train_text_encoder to false",
-            )
-        if cache_text_embeddings and train_token_embeddings:
-            raise GroundglassError(
-                "model.cache_text_embeddings: true needs a frozen text encoder, but "
-                "model.train_token_embeddings trains some of its embeddings",
-                "set model.cache_text_embeddings to null (or false)",
-            )
+        check_model_settings(
+            learning_rate=learning_rate,
+            prior_loss_weight=prior_loss_weight,
+            train_text_encoder=train_text_encoder,
+            train_token_embeddings=train_token_embeddings,
+            cache_text_embeddings=cache_text_embeddings,
+        )
         self.base_model = base_model
         self.train_text_encoder = train_text_encoder
         self.train_token_embeddings = list(train_token_embeddings or [])
@@ -296,19 +184,7 @@ class DreamBoothModule(pl.LightningModule):
                 "(model.train_text_encoder: true, with LoRA)",
             )
         use_sdpa_attention(components.unet)
-        self.unet = components.unet
-        self._frozen = _FrozenParts(
-            components.vae,
-            None if self.text_trains else components.text_encoder,
-            None if self.text_trains else components.text_encoder_2,
-        )
-        if self.text_trains:  # trained: registered submodules (moved, checkpointed, wrapped by DDP)
-            self._modules["text_encoder"] = components.text_encoder
-            if components.text_encoder_2 is not None:
-                self._modules["text_encoder_2"] = components.text_encoder_2
-        self.tokenizer = components.tokenizer
-        self.tokenizer_2 = components.tokenizer_2
-        self.noise_scheduler = components.noise_scheduler
+        self.hold_parts(components)
         if prediction_type is not None:
             self.noise_scheduler.register_to_config(prediction_type=prediction_type)
         self.prediction_type: str = self.noise_scheduler.config.prediction_type
@@ -325,86 +201,14 @@ class DreamBoothModule(pl.LightningModule):
             train_token_embeddings=self.train_token_embeddings,
         )
         if gradient_checkpointing:
-            self.unet.enable_gradient_checkpointing()
-            if train_text_encoder:
-                kwargs = {"use_reentrant": False}
-                for encoder in self.text_encoders():
-                    if hasattr(encoder, "activation_checkpointing_enable"):  # transformers >= 5 name
-                        encoder.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
-                    else:
-                        encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+            enable_gradient_checkpointing(self.unet, self.text_encoders() if train_text_encoder else [])
         self.ema: Any = None
         self._pending_ema: dict[str, Any] | None = None
-        self._input_ids: dict[tuple[str, str], torch.Tensor] = {}
-        self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
-        self._hidden_by_prompts: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor | None]] = {}
         self._model_configured = False
         self._channels_last = False
         self.display_loss: torch.Tensor | None = None  # the last logged loss, for the progress bar
         self.cache_report: dict[str, Any] = {}
         self.train()  # from_pretrained returns eval-mode models; Lightning keeps the modes it is given
-
-    # -- the parts ------------------------------------------------------------------------------
-
-    @property
-    def vae(self) -> Any:
-        """The frozen VAE (not a registered submodule: see :class:`_FrozenParts`)."""
-        return self._frozen.vae
-
-    @property
-    def text_encoder(self) -> Any:
-        """The text encoder: a registered submodule when it trains, held aside when frozen."""
-        return self._modules["text_encoder"] if self.text_trains else self._frozen.text_encoder
-
-    @property
-    def text_encoder_2(self) -> Any:
-        """SDXL's second text encoder (None for SD 1.x/2.x), held like the first."""
-        if self.text_trains:
-            return self._modules.get("text_encoder_2")
-        return self._frozen.text_encoder_2
-
-    def text_encoders(self) -> list[Any]:
-        """The text encoders, first then second."""
-        return [e for e in (self.text_encoder, self.text_encoder_2) if e is not None]
-
-    def tokenizers(self) -> list[Any]:
-        return [t for t in (self.tokenizer, self.tokenizer_2) if t is not None]
-
-    def frozen_parts(self) -> list[torch.nn.Module]:
-        """The modules kept off the training device when their outputs are cached."""
-        parts = [self._frozen.vae]
-        for encoder in (self._frozen.text_encoder, self._frozen.text_encoder_2):
-            if encoder is not None:
-                parts.append(encoder)
-        return parts
-
-    @contextmanager
-    def frozen_parts_on(self, device: torch.device | str) -> Iterator[None]:
-        """Move the frozen parts to ``device`` for the duration (sampling), then back where they were."""
-        places = [(part, next(part.parameters()).device) for part in self.frozen_parts()]
-        for part, _ in places:
-            part.to(device)
-        try:
-            yield
-        finally:
-            for part, place in places:
-                part.to(place)
-
-    # -- what trains ------------------------------------------------------------------------------
-
-    def train(self, mode: bool = True) -> DreamBoothModule:
-        super().train(mode)
-        self.vae.eval()
-        if not self.train_text_encoder:  # only some embeddings (or nothing) train: no dropout either way
-            for encoder in self.text_encoders():
-                encoder.eval()
-        return self
-
-    def trainable_keys(self) -> list[str]:
-        return [name for name, p in self.named_parameters() if p.requires_grad]
-
-    def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        return [p for p in self.parameters() if p.requires_grad]
 
     def run_fields(self) -> dict[str, Any]:
         """What makes two checkpoints parts of one run (compared on resume)."""
@@ -425,10 +229,6 @@ class DreamBoothModule(pl.LightningModule):
 
     # -- the step ------------------------------------------------------------------------------
 
-    def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
-        factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
-        return (self.vae.config.latent_channels, height // factor, width // factor)
-
     def draw(self, seeds: list[int], shape: tuple[int, int, int]) -> tuple[torch.Tensor, ...]:
         """Per example, from its own generator: timestep, VAE-sample noise, diffusion noise."""
         steps, eps, noise = [], [], []
@@ -443,59 +243,6 @@ class DreamBoothModule(pl.LightningModule):
             torch.stack(eps).to(self.device),
             torch.stack(noise).to(self.device),
         )
-
-    def encode_images(self, pixels: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        """Scaled latents of ``pixels``: one VAE pass, then the sample ``mean + std * eps``."""
-        with torch.no_grad():
-            return sample_latents(
-                self.vae.config, latent_moments(self.vae, pixels.to(self.vae.device)), eps.to(self.vae.device)
-            ).to(self.device)
-
-    def input_ids(
-        self, prompts: list[str], device: torch.device | None = None, which: int = 0
-    ) -> torch.Tensor:
-        """Token ids of ``prompts`` for text encoder ``which`` (0, or 1 for SDXL's second)."""
-        device = device or self.device
-        tokenizer = self.tokenizers()[which]
-        rows = []
-        for prompt in prompts:
-            key = (prompt, str(device), which)
-            if key not in self._input_ids:
-                self._input_ids[key] = token_ids(tokenizer, [prompt])[0].to(device)
-            rows.append(self._input_ids[key])
-        return torch.stack(rows)
-
-    def encode_conditioning(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(hidden states, pooled embedding or None) of ``prompts`` (see :func:`sdxl.encode_text`)."""
-        if self._text_cache and not self.text_trains:
-            return self._cached_conditioning(prompts)
-        context = nullcontext() if self.text_trains else torch.no_grad()
-        with context:
-            encoders = self.text_encoders()
-            ids = [
-                self.input_ids(prompts, next(e.parameters()).device, which)
-                for which, e in enumerate(encoders)
-            ]
-            hidden, pooled = encode_text(encoders, ids)
-            return hidden.to(self.device), None if pooled is None else pooled.to(self.device)
-
-    def encode_prompts(self, prompts: list[str]) -> torch.Tensor:
-        """The hidden states of ``prompts`` (the UNet's ``encoder_hidden_states``)."""
-        return self.encode_conditioning(prompts)[0]
-
-    def _cached_conditioning(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
-        key = tuple(prompts)
-        found = self._hidden_by_prompts.get(key)
-        if found is None:
-            missing = [p for p in dict.fromkeys(prompts) if p not in self._text_cache]
-            if missing:  # a prompt the cache was not built for: encode it where the encoder is, once
-                self._text_cache.update(self._encode_prompt_cache(missing))
-            hidden = torch.cat([self._text_cache[p][0] for p in prompts])
-            pooled_parts = [self._text_cache[p][1] for p in prompts]
-            pooled = None if pooled_parts[0] is None else torch.cat(pooled_parts)  # type: ignore[arg-type]
-            found = (hidden, pooled)
-            self._hidden_by_prompts[key] = found
-        return found
 
     def diffusion_loss(
         self,
@@ -528,37 +275,6 @@ class DreamBoothModule(pl.LightningModule):
         else:
             out["loss"] = out["loss_instance"]
         return out
-
-    @staticmethod
-    def batch_kinds(batch: dict[str, Any]) -> list[str]:
-        """The kinds of examples in a batch, instance first."""
-        return [kind for kind in ("instance", "class") if f"{kind}_seeds" in batch]
-
-    def batch_latents(self, batch: dict[str, Any], kinds: list[str], eps: torch.Tensor) -> torch.Tensor:
-        """Scaled latents of every example, in batch order: cached moments where the batch has them,
-        one VAE pass over the pixels of the rest."""
-        sizes = [len(batch[f"{kind}_seeds"]) for kind in kinds]
-        eps_parts = dict(zip(kinds, eps.split(sizes), strict=True))
-        pixel_kinds = [kind for kind in kinds if f"{kind}_pixels" in batch]
-        parts: dict[str, torch.Tensor] = {}
-        if pixel_kinds:
-            pixels = torch.cat([batch[f"{kind}_pixels"] for kind in pixel_kinds])
-            encoded = self.encode_images(pixels, torch.cat([eps_parts[kind] for kind in pixel_kinds]))
-            parts.update(
-                zip(pixel_kinds, encoded.split([len(batch[f"{k}_seeds"]) for k in pixel_kinds]), strict=True)
-            )
-        for kind in kinds:
-            if kind not in parts:
-                moments = batch[f"{kind}_latents"].to(self.device, non_blocking=True)
-                parts[kind] = sample_latents(self.vae.config, moments, eps_parts[kind])
-        return parts[kinds[0]] if len(kinds) == 1 else torch.cat([parts[kind] for kind in kinds])
-
-    def batch_latent_shape(self, batch: dict[str, Any], kinds: list[str]) -> tuple[int, int, int]:
-        for kind in kinds:
-            if f"{kind}_latents" in batch:
-                return tuple(batch[f"{kind}_latents"].shape[-3:])  # type: ignore[return-value]
-        pixels = batch[f"{kinds[0]}_pixels"]
-        return self.latent_shape(pixels.shape[-2], pixels.shape[-1])
 
     def step_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """The losses of one micro-batch: instance and class examples in ONE UNet pass."""
@@ -605,37 +321,16 @@ class DreamBoothModule(pl.LightningModule):
     # -- optimizer, schedule, EMA ----------------------------------------------------------------
 
     def configure_optimizers(self) -> dict[str, Any]:
-        from diffusers.optimization import get_scheduler
-
         hp = self.hparams
-        trainer = self.trainer
-        max_steps = trainer.max_steps
-        if max_steps is None or max_steps < 1:
-            raise GroundglassError(
-                "trainer.max_steps is not set",
-                "DreamBooth counts training in optimizer steps: set e.g. trainer.max_steps: 800",
-            )
-        scale = 1
-        if hp.scale_lr:
-            batch_size = getattr(trainer.datamodule, "batch_size", 1) if trainer.datamodule is not None else 1
-            scale = batch_size * trainer.world_size * trainer.accumulate_grad_batches
-        groups = [
-            {
-                "params": [p for p in self.unet.parameters() if p.requires_grad],
-                "lr": hp.learning_rate * scale,
-                "name": "unet",
-            }
-        ]
-        text_params = [p for e in self.text_encoders() for p in e.parameters() if p.requires_grad]
-        if text_params:
-            group = {
-                "params": text_params,
-                "name": "text_encoder",
-                "lr": (hp.text_encoder_learning_rate or hp.learning_rate) * scale,
-            }
-            if self.train_token_embeddings:  # no decay: it would shrink every other word's embedding too
-                group["weight_decay"] = 0.0
-            groups.append(group)
+        max_steps = training_steps(self.trainer)
+        groups = param_groups(
+            self.unet,
+            self.text_encoders(),
+            learning_rate=hp.learning_rate,
+            text_encoder_learning_rate=hp.text_encoder_learning_rate,
+            scale=lr_scale(self.trainer, hp.scale_lr),
+            only_token_embeddings=bool(self.train_token_embeddings),
+        )
         optimizer = make_optimizer(
             hp.optimizer,
             groups,
@@ -644,18 +339,7 @@ class DreamBoothModule(pl.LightningModule):
             eps=hp.adam_epsilon,
             kernel=self.adamw_kernel([p for g in groups for p in g["params"]]),
         )
-        scheduler = get_scheduler(
-            hp.lr_scheduler,
-            optimizer,
-            num_warmup_steps=hp.lr_warmup_steps,
-            num_training_steps=max_steps,
-            num_cycles=hp.lr_num_cycles,
-            power=hp.lr_power,
-        )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1},
-        }
+        return {"optimizer": optimizer, "lr_scheduler": lr_schedule(optimizer, hp, max_steps)}
 
     def adamw_kernel(self, params: list[torch.nn.Parameter]) -> dict[str, bool]:
         """Which torch AdamW implementation to use (see :func:`adamw_kernel`)."""
@@ -683,112 +367,48 @@ class DreamBoothModule(pl.LightningModule):
     def latent_cache_kinds(self) -> list[str]:
         """The image sets whose latents are cached in this run (empty when caching is off or invalid)."""
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        setting = self.hparams.get("cache_latents")
-        if setting is False or datamodule is None or not hasattr(datamodule, "cacheable_kinds"):
-            return []
-        kinds = list(datamodule.cacheable_kinds())
-        if setting:
-            random_kinds = [k for k in datamodule.image_sets() if k not in kinds]
-            if random_kinds:
-                raise GroundglassError(
-                    f"model.cache_latents: true, but the {' and '.join(random_kinds)} images are randomly "
-                    "cropped (data.center_crop is false and they are not square), so their latents change "
-                    "from step to step",
-                    "set data.center_crop: true (or use square images), or set model.cache_latents to null "
-                    "(cache what can be cached) or false",
-                )
-        return kinds
+        return latent_cache_kinds(self.hparams.get("cache_latents"), datamodule)
 
     def prepare_caches(self) -> None:
         """Encode the cached latents and prompts on the training device, then place the frozen parts:
         off the device when their outputs are cached, on it when a step still needs them."""
         from lightning.pytorch.utilities import rank_zero_info
 
-        trainer = self.trainer
         device = self.device
-        cpu = torch.device("cpu")
-        context = trainer.precision_plugin.forward_context
-        datamodule = getattr(trainer, "datamodule", None)
-        report: dict[str, Any] = {"latents": [], "text_embeddings": False}
-
-        kinds = self.latent_cache_kinds()
-        if kinds:
-            self.vae.to(device)
-            cache = {
-                kind: encode_latent_cache(
-                    self.vae, datamodule.cache_views(kind), device=device, context=context
-                )
-                for kind in kinds
-            }
-            datamodule.set_latent_cache(cache)
-            report["latents"] = [
-                f"{kind} ({cache[kind].shape[0]} images x {cache[kind].shape[1]} flips)" for kind in kinds
-            ]
-        elif datamodule is not None and hasattr(datamodule, "set_latent_cache"):
-            datamodule.set_latent_cache({})
-        all_cached = (
-            datamodule is not None
-            and hasattr(datamodule, "image_sets")
-            and set(kinds) == set(datamodule.image_sets())
+        datamodule = getattr(self.trainer, "datamodule", None)
+        latents = cache_latents(
+            self.vae, datamodule, self.latent_cache_kinds(), device=device, context=self.forward_context()
         )
-        self.vae.to(cpu if all_cached else device)
-
-        self._text_cache, self._hidden_by_prompts = {}, {}
-        text_setting = self.hparams.get("cache_text_embeddings")
+        report: dict[str, Any] = {"latents": latents, "text_embeddings": False}
+        self.prompt_encoder.reset_cache()
         if not self.text_trains:
-            cache_text = (
-                text_setting is not False and datamodule is not None and hasattr(datamodule, "prompts")
-            )
+            setting = self.hparams.get("cache_text_embeddings")
+            cache_text = setting is not False and datamodule is not None and hasattr(datamodule, "prompts")
             if cache_text:
                 for encoder in self.text_encoders():
                     encoder.to(device)
-                self._text_cache = self._encode_prompt_cache(list(datamodule.prompts()))
+                self.prompt_encoder.reset_cache(
+                    self.prompt_encoder.encode_each(
+                        self.text_encoders(),
+                        list(datamodule.prompts()),
+                        device=device,
+                        context=self.forward_context(),
+                    )
+                )
                 report["text_embeddings"] = True
             for encoder in self.text_encoders():
-                encoder.to(cpu if cache_text else device)
+                encoder.to(torch.device("cpu") if cache_text else device)
         if device.type == "cuda":
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)  # the peak of training, not of building the caches
         self.cache_report = report
-        cached = [*report["latents"], *(["text embeddings"] if report["text_embeddings"] else [])]
-        rank_zero_info(
-            "cached: "
-            + (", ".join(cached) if cached else "nothing")
-            + f"; VAE on {next(self.vae.parameters()).device}, text encoder on "
-            f"{next(self.text_encoder.parameters()).device}"
-        )
-
-    def _encode_prompt_cache(self, prompts: list[str]) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
-        encoders = self.text_encoders()
-        context = self._trainer.precision_plugin.forward_context if self._trainer is not None else nullcontext
-
-        def encode(batch: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
-            ids = [self.input_ids(batch, next(e.parameters()).device, i) for i, e in enumerate(encoders)]
-            return encode_text(encoders, ids)
-
-        cache = encode_prompt_cache(encode, prompts, context=context)
-        return {
-            p: (h.to(self.device), None if pooled is None else pooled.to(self.device))
-            for p, (h, pooled) in cache.items()
-        }
+        rank_zero_info(cache_summary(report, self.vae, self.text_encoder))
 
     def on_fit_start(self) -> None:
         self.prepare_caches()
         if self.ema_settings is not None and self.ema is None:
-            from diffusers.training_utils import EMAModel
-
-            s = self.ema_settings
-            self.ema = EMAModel(
-                self.trainable_parameters(),
-                decay=s.decay,
-                use_ema_warmup=s.warmup,
-                power=s.power,
-                update_after_step=s.update_after_step,
-                foreach=True,
-            )
-            if self._pending_ema is not None:
-                self.ema.load_state_dict(self._pending_ema)
-                self._pending_ema = None
+            self.ema = make_ema(self.ema_settings, self.trainable_parameters(), self._pending_ema)
+            self._pending_ema = None
             self.ema.to(self.device)
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
@@ -799,49 +419,15 @@ class DreamBoothModule(pl.LightningModule):
     # -- checkpoints ---------------------------------------------------------------------------
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        keys = self.trainable_keys()
-        keep = set(keys)
-        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
-        for key in ("hyper_parameters", "datamodule_hyper_parameters"):
-            if key in checkpoint:
-                checkpoint[key] = to_plain(dict(checkpoint[key]))
-        checkpoint["groundglass"] = {
-            "format": CHECKPOINT_FORMAT,
-            "run": self.run_fields(),
-            "trainable_keys": keys,
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "rng": _rng_state(),
-        }
+        slim_checkpoint(
+            checkpoint,
+            trainable_keys=self.trainable_keys(),
+            run=self.run_fields(),
+            ema=self.ema.state_dict() if self.ema is not None else None,
+        )
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        meta = checkpoint.get("groundglass")
-        if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-            raise GroundglassError(
-                "the checkpoint is not a groundglass DreamBooth checkpoint (or from a newer version)",
-                "resume from a last.ckpt written by `groundglass dreambooth fit`",
-            )
-        check_same_run(meta["run"], self.run_fields())
-        expected, found = set(self.trainable_keys()), set(checkpoint.get("state_dict", {}))
-        if expected != found:
-            raise GroundglassError(
-                f"the checkpoint's trained weights do not match this config ({len(found & expected)} of "
-                f"{len(expected)} trainable tensors found, {len(found - expected)} unexpected)",
-                "resume with the config the checkpoint was trained with (what trains, LoRA settings)",
-            )
+        meta = check_checkpoint(checkpoint, run=self.run_fields(), trainable_keys=self.trainable_keys())
         self._pending_ema = meta.get("ema")
         if meta.get("rng"):
-            _set_rng_state(meta["rng"])
-
-    # -- sampling ------------------------------------------------------------------------------
-
-    def components(self) -> Components:
-        return Components(
-            unet=self.unet,
-            vae=self.vae,
-            text_encoder=self.text_encoder,
-            tokenizer=self.tokenizer,
-            noise_scheduler=self.noise_scheduler,
-            family=self.family,
-            text_encoder_2=self.text_encoder_2,
-            tokenizer_2=self.tokenizer_2,
-        )
+            set_rng_state(meta["rng"])
