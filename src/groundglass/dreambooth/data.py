@@ -1,45 +1,49 @@
-"""Instance and class images, prompts, augmentation, and the training stream.
+"""The DreamBooth data: instance and class images, their prompts, and the stream training reads.
 
-The training data is an endless stream of micro-batches (``DreamBoothStream``). Micro-batch ``m``
-of rank ``r`` holds the examples at stream positions ``(m * world_size + r) * batch_size + j``;
-the image at a position, its crop, its flip and the seed of its noise are pure functions of the run
-seed and the position (see :mod:`groundglass.dreambooth.seeding`). A resumed run starts the stream
-at ``global_step * accumulate_grad_batches`` and so sees exactly the batches the straight run saw,
-and a 2-process DDP run sees exactly what one process with twice the batch size sees.
-
-The stream can also serve cached VAE latents instead of pixels (``{kind}_latents``: the mean and
-standard deviation of each example's latent distribution, shape ``(B, 2, C, h, w)``). A cache holds one
-entry per image and flip state, so it is only valid where an image's crop is fixed: with
-``center_crop``, or for an image already square at the training resolution (random crops of it are
-all the same crop). :meth:`DreamBoothDataModule.cacheable_kinds` says which image sets qualify; the
-model encodes them once (see :mod:`groundglass.dreambooth.cache`). The stream draws the same random
-numbers either way, so a cached run sees exactly the examples an uncached run sees.
-
-Crop and flip are written by hand on tensors because torchvision cannot be installed beside this
-torch build (see docs); they are a few lines each.
+``DreamBoothDataModule`` checks the prompts and the image folders (:mod:`~groundglass.dreambooth.images`),
+generates missing class images with the base model (:mod:`~groundglass.dreambooth.priors`), loads the
+images at the training resolution and serves them as an endless, seeded stream of micro-batches
+(:mod:`~groundglass.dreambooth.stream`). It also tells the model which image sets a latent cache can
+serve (each image has one fixed crop: with ``center_crop``, or an image already square at the
+training resolution) and hands the cached latents to the stream (see
+:mod:`groundglass.dreambooth.cache`).
 """
 
 from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader
 
 from groundglass.dreambooth.hparams import init_arguments
-from groundglass.dreambooth.seeding import derive_seed, generator
+from groundglass.dreambooth.images import count_images, load_image, original_size, scan_images
+from groundglass.dreambooth.stream import (
+    DreamBoothStream,
+    ImageSet,
+    augment,
+    cache_views,
+    has_fixed_crops,
+)
 from groundglass.errors import GroundglassError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")  # the set priors.py counts too
-# Files that may sit beside images (prompts and seeds of generated class images, captions, notes).
-SIDECAR_SUFFIXES = (".json", ".jsonl", ".txt", ".csv", ".yaml", ".yml", ".md", ".toml")
-MAX_LISTED = 50
+# The stream's and the image files' names that tests and callers read from here, where they lived first.
+__all__ = [
+    "ClassImageGeneration",
+    "DreamBoothDataModule",
+    "DreamBoothStream",
+    "ImageSet",
+    "augment",
+    "cache_views",
+    "check_prompts",
+    "load_image",
+    "scan_images",
+]
 
 
 @dataclass
@@ -61,212 +65,6 @@ class ClassImageGeneration:
     scheduler: str = "ddim"
     negative_prompt: str | None = None
     device: str | None = None
-
-
-@dataclass
-class ImageSet:
-    """Pre-resized images (uint8, 3xHxW, short side = resolution) and their prompt.
-
-    ``sizes`` are the images' (height, width) before resizing, which SDXL is conditioned on; where
-    absent, an image's own size stands in.
-    """
-
-    images: list[torch.Tensor]
-    prompt: str
-    paths: list[Path] = field(default_factory=list)
-    sizes: list[tuple[int, int]] = field(default_factory=list)
-
-    def original_size(self, index: int) -> tuple[int, int]:
-        if self.sizes:
-            return self.sizes[index]
-        _, height, width = self.images[index].shape
-        return height, width
-
-
-def _describe(path: Path, folder: Path) -> str:
-    try:
-        return str(path.relative_to(folder))
-    except ValueError:
-        return str(path)
-
-
-def scan_images(folder: str | Path, *, setting: str, min_size: int) -> list[Path]:
-    """Every image file in ``folder``, checked; one GroundglassError lists all unusable files.
-
-    A file is unusable when its format is unsupported, it cannot be decoded, or its short side is
-    below ``min_size`` pixels. Hidden files, sub-folders and sidecar text files are skipped.
-    ``setting`` names the config key the folder came from, for the error message.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    folder = Path(folder).expanduser()
-    if not folder.exists():
-        raise GroundglassError(
-            f"{setting}: folder {folder} does not exist",
-            f"create it and put your images in it, or fix {setting}",
-        )
-    if not folder.is_dir():
-        raise GroundglassError(f"{setting}: {folder} is not a folder", f"set {setting} to a folder of images")
-    images: list[Path] = []
-    problems: list[str] = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.is_dir() or path.suffix.lower() in SIDECAR_SUFFIXES:
-            continue
-        name = _describe(path, folder)
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            problems.append(
-                f"{name}: unsupported format ({path.suffix or 'no extension'}); "
-                f"use {', '.join(IMAGE_SUFFIXES[:4])}"
-            )
-            continue
-        try:
-            with Image.open(path) as im:
-                im.verify()
-            with Image.open(path) as im:
-                im.load()  # verify() misses truncated data; decoding catches it
-                width, height = im.size
-        except (
-            UnidentifiedImageError,
-            OSError,
-            SyntaxError,
-            ValueError,
-            Image.DecompressionBombError,
-        ) as exc:
-            problems.append(f"{name}: cannot be read ({str(exc).splitlines()[0] or type(exc).__name__})")
-            continue
-        if min(width, height) < min_size:
-            problems.append(
-                f"{name}: too small ({width}x{height} px; the short side needs at least {min_size} px)"
-            )
-            continue
-        images.append(path)
-    if problems:
-        listed = problems[:MAX_LISTED]
-        more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
-        raise GroundglassError(
-            f"{setting}: {len(problems)} file(s) in {folder} cannot be used:\n  - "
-            + "\n  - ".join(listed)
-            + more
-            + "\n",
-            "remove, convert or replace these files (or lower data.min_image_size for small images)",
-        )
-    if not images:
-        raise GroundglassError(
-            f"{setting}: folder {folder} has no images",
-            f"put {', '.join(IMAGE_SUFFIXES[:4])} images in it, or fix {setting}",
-        )
-    return images
-
-
-def count_images(folder: str | Path) -> int:
-    """How many image files (by extension) a folder holds; 0 when it does not exist."""
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        return 0
-    return sum(
-        1
-        for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
-    )
-
-
-def load_image(path: Path, resolution: int) -> torch.Tensor:
-    """RGB uint8 tensor (3xHxW) with its short side resized to ``resolution`` (EXIF rotation applied)."""
-    import numpy as np
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im).convert("RGB")
-        width, height = im.size
-        scale = resolution / min(width, height)
-        size = (max(resolution, round(width * scale)), max(resolution, round(height * scale)))
-        if size != (width, height):
-            im = im.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
-        array = np.asarray(im, dtype=np.uint8).copy()
-    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
-
-
-def original_size(path: Path) -> tuple[int, int]:
-    """(height, width) of an image file as shown (EXIF rotation applied), read from its header."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        width, height = im.size
-        if im.getexif().get(0x0112) in (5, 6, 7, 8):  # rotated a quarter turn: sides swap
-            width, height = height, width
-    return height, width
-
-
-def time_ids(
-    size: tuple[int, int], image: torch.Tensor, resolution: int, top: int, left: int, flip: bool
-) -> list[float]:
-    """SDXL's size and crop conditioning of one example: original (height, width), the crop's top-left
-    corner in the resized image as the UNet sees it (a flipped crop's left edge is measured in the
-    flipped image, as diffusers' SDXL scripts, which flip before cropping, measure it), and the target
-    (height, width)."""
-    width = image.shape[-1]
-    crop_left = width - left - resolution if flip else left
-    return [
-        float(size[0]),
-        float(size[1]),
-        float(top),
-        float(crop_left),
-        float(resolution),
-        float(resolution),
-    ]
-
-
-def crop_and_flip(
-    image: torch.Tensor, resolution: int, *, center_crop: bool, random_flip: bool, gen: torch.Generator
-) -> tuple[int, int, bool]:
-    """(top, left, flip) of an example's crop.
-
-    Always draws the same three numbers from ``gen`` so the stream's randomness does not depend on
-    the settings.
-    """
-    _, height, width = image.shape
-    top_r = int(torch.randint(0, height - resolution + 1, (1,), generator=gen))
-    left_r = int(torch.randint(0, width - resolution + 1, (1,), generator=gen))
-    flip = bool(torch.rand(1, generator=gen) < 0.5)
-    if center_crop:
-        top, left = (height - resolution) // 2, (width - resolution) // 2
-    else:
-        top, left = top_r, left_r
-    return top, left, random_flip and flip
-
-
-def crop_pixels(image: torch.Tensor, resolution: int, top: int, left: int, flip: bool) -> torch.Tensor:
-    """The crop at (top, left), flipped if asked; float in [-1, 1]."""
-    out = image[:, top : top + resolution, left : left + resolution]
-    if flip:
-        out = out.flip(-1)
-    return out.float().div(127.5).sub(1.0)
-
-
-def augment(
-    image: torch.Tensor, resolution: int, *, center_crop: bool, random_flip: bool, gen: torch.Generator
-) -> torch.Tensor:
-    """Crop to ``resolution`` squared (centre or random), maybe flip; float in [-1, 1]."""
-    top, left, flip = crop_and_flip(
-        image, resolution, center_crop=center_crop, random_flip=random_flip, gen=gen
-    )
-    return crop_pixels(image, resolution, top, left, flip)
-
-
-def has_fixed_crops(images: list[torch.Tensor], resolution: int, *, center_crop: bool) -> bool:
-    """True when each image has one possible crop (centre crop, or already square at the resolution)."""
-    return center_crop or all(tuple(im.shape[-2:]) == (resolution, resolution) for im in images)
-
-
-def cache_views(images: list[torch.Tensor], resolution: int, *, random_flip: bool) -> torch.Tensor:
-    """The fixed crop of every image, then (with ``random_flip``) its mirror: ``(n, flips, 3, H, W)``."""
-    views = []
-    for image in images:
-        _, height, width = image.shape
-        top, left = (height - resolution) // 2, (width - resolution) // 2
-        flips = (False, True) if random_flip else (False,)
-        views.append(torch.stack([crop_pixels(image, resolution, top, left, f) for f in flips]))
-    return torch.stack(views)
 
 
 def lacks_identifier(prompt: str, identifier: str) -> bool:
@@ -300,107 +98,6 @@ def check_prompts(
                 "a rare single token (such as 'sks' for CLIP) binds the subject better",
                 stacklevel=2,
             )
-
-
-class DreamBoothStream(IterableDataset):
-    """Endless micro-batches; micro-batch ``m`` is a pure function of (seed, m, rank)."""
-
-    def __init__(
-        self,
-        instances: ImageSet,
-        classes: ImageSet | None,
-        *,
-        resolution: int,
-        batch_size: int,
-        seed: int,
-        center_crop: bool,
-        random_flip: bool,
-        rank: int = 0,
-        world_size: int = 1,
-        start: int = 0,
-        latents: dict[str, torch.Tensor] | None = None,
-    ) -> None:
-        super().__init__()
-        if batch_size < 1:
-            raise GroundglassError(
-                f"data.batch_size must be at least 1 (got {batch_size})", "set it to 1 or more"
-            )
-        self.instances = instances
-        self.classes = classes
-        self.resolution = resolution
-        self.batch_size = batch_size
-        self.seed = seed
-        self.center_crop = center_crop
-        self.random_flip = random_flip
-        self.rank = rank
-        self.world_size = world_size
-        self.start = start
-        self.latents = dict(latents or {})  # kind -> (n_images, flips, 2, C, h, w): latent mean and std
-        self._orders: dict[tuple[str, int], list[int]] = {}
-
-    def positions(self, m: int) -> list[int]:
-        first = (m * self.world_size + self.rank) * self.batch_size
-        return list(range(first, first + self.batch_size))
-
-    def _order(self, kind: str, epoch: int, n: int) -> list[int]:
-        key = (kind, epoch)
-        if key not in self._orders:
-            if len(self._orders) > 8:
-                self._orders.clear()
-            gen = generator(self.seed, kind, "order", epoch)
-            self._orders[key] = torch.randperm(n, generator=gen).tolist()
-        return self._orders[key]
-
-    def example(
-        self, kind: str, image_set: ImageSet, position: int
-    ) -> tuple[torch.Tensor, int, int, list[float]]:
-        """(pixels, noise seed, image index, SDXL time ids) of the example at ``position`` of the
-        ``kind`` stream.
-
-        With a latent cache for ``kind``, the first item is the cached latent mean and std of the
-        image in its flip state instead of the pixels.
-        """
-        images = image_set.images
-        epoch, k = divmod(position, len(images))
-        index = self._order(kind, epoch, len(images))[k]
-        image = images[index]
-        top, left, flip = crop_and_flip(
-            image,
-            self.resolution,
-            center_crop=self.center_crop,
-            random_flip=self.random_flip,
-            gen=generator(self.seed, kind, "augment", position),
-        )
-        cached = self.latents.get(kind)
-        if cached is not None:
-            data = cached[index, int(flip)]
-        else:
-            data = crop_pixels(image, self.resolution, top, left, flip)
-        ids = time_ids(image_set.original_size(index), image, self.resolution, top, left, flip)
-        return data, derive_seed(self.seed, kind, "noise", position), index, ids
-
-    def batch(self, m: int) -> dict[str, Any]:
-        out: dict[str, Any] = {"step_index": m}
-        for kind, image_set in (("instance", self.instances), ("class", self.classes)):
-            if image_set is None:
-                continue
-            drawn = [self.example(kind, image_set, p) for p in self.positions(m)]
-            field = "latents" if kind in self.latents else "pixels"
-            out[f"{kind}_{field}"] = torch.stack([d[0] for d in drawn])
-            out[f"{kind}_seeds"] = [d[1] for d in drawn]
-            out[f"{kind}_indices"] = [d[2] for d in drawn]
-            out[f"{kind}_prompts"] = [image_set.prompt] * len(drawn)
-            out[f"{kind}_time_ids"] = torch.tensor([d[3] for d in drawn])
-        return out
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        info = get_worker_info()
-        m, stride = self.start, 1
-        if info is not None:  # DataLoader yields worker batches round-robin, so the order is kept
-            m, stride = self.start + info.id, info.num_workers
-        while True:
-            yield self.batch(m)
-            m += stride
 
 
 class DreamBoothDataModule(pl.LightningDataModule):

@@ -15,12 +15,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from groundglass.dreambooth.images import IMAGE_SUFFIXES
 from groundglass.dreambooth.sample import check_sampling_args, generate, place_for_inference
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
 
 MANIFEST_NAME = "priors.jsonl"
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
 
 log = get_logger(__name__)
 
@@ -119,6 +119,31 @@ def prepare_class_dir(class_dir: Path) -> None:
         )
 
 
+def _check_request(class_prompt: str, num_images: int) -> None:
+    if num_images < 0:
+        raise GroundglassError(
+            f"num_class_images must be 0 or more, got {num_images}",
+            "pass --num-class-images 100 (or 0 to skip)",
+            param="num_class_images",
+        )
+    if not class_prompt.strip():
+        raise GroundglassError(
+            "the class prompt is empty", 'pass --class-prompt "a photo of a dog"', param="class_prompt"
+        )
+
+
+def _warn_other_prompts(manifest: dict[str, Any], class_prompt: str, class_dir: Path) -> None:
+    """Images drawn for another prompt still count, but the user should know they are there."""
+    other_prompts = {e["prompt"] for e in manifest.values() if e.get("prompt") != class_prompt}
+    if other_prompts:
+        log.warning(
+            "class folder holds images generated for another prompt",
+            class_dir=str(class_dir),
+            prompts=sorted(other_prompts),
+            class_prompt=class_prompt,
+        )
+
+
 def ensure_class_images(
     pretrained: str,
     class_prompt: str,
@@ -140,21 +165,13 @@ def ensure_class_images(
     """Generate the class images ``class_dir`` lacks to hold ``num_images``; return how many were generated.
 
     The base model is loaded only when something is missing. ``device`` defaults to CUDA when available
-    (in float16) and the CPU otherwise (float32).
+    (in float16) and the CPU otherwise (float32). (Over 60 lines with its signature, one line per
+    sampling setting; the body is the check, load, draw-and-record loop, under 60.)
     """
     from tqdm.auto import tqdm
 
     class_dir = Path(class_dir)
-    if num_images < 0:
-        raise GroundglassError(
-            f"num_class_images must be 0 or more, got {num_images}",
-            "pass --num-class-images 100 (or 0 to skip)",
-            param="num_class_images",
-        )
-    if not class_prompt.strip():
-        raise GroundglassError(
-            "the class prompt is empty", 'pass --class-prompt "a photo of a dog"', param="class_prompt"
-        )
+    _check_request(class_prompt, num_images)
     check_sampling_args(
         steps=steps,
         guidance_scale=guidance_scale,
@@ -168,14 +185,7 @@ def ensure_class_images(
         return 0
     prepare_class_dir(class_dir)
     manifest = read_manifest(class_dir)
-    other_prompts = {e["prompt"] for e in manifest.values() if e.get("prompt") != class_prompt}
-    if other_prompts:
-        log.warning(
-            "class folder holds images generated for another prompt",
-            class_dir=str(class_dir),
-            prompts=sorted(other_prompts),
-            class_prompt=class_prompt,
-        )
+    _warn_other_prompts(manifest, class_prompt, class_dir)
 
     from groundglass.dreambooth.model_source import open_base_model
 
