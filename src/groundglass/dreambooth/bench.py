@@ -157,6 +157,39 @@ def _timer_callback(warmup: int) -> Any:
     return BenchTimer()
 
 
+def _fit_args(config: Path, extra_args: list[str], *, max_steps: int, root: str) -> list[str]:
+    """``dreambooth fit`` arguments for a timed run: no logs, checkpoints or samples, in ``root``."""
+    return [
+        "--config",
+        str(config),
+        *extra_args,
+        "--trainer.max_steps",
+        str(max_steps),
+        "--trainer.default_root_dir",
+        root,
+        "--trainer.logger",
+        "false",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.enable_model_summary",
+        "false",
+        "--checkpoint.dirpath",
+        str(Path(root) / "checkpoints"),
+        "--checkpoint.save_last",
+        "false",
+        "--checkpoint.save_top_k",
+        "0",
+        "--checkpoint.every_n_train_steps",
+        "0",
+        "--sampling.every_n_steps",
+        "0",
+        "--sampling.at_end",
+        "false",
+        "--ckpt_path",
+        "null",
+    ]
+
+
 def measure(
     config: Path, variant: str, *, steps: int, warmup: int, extra_args: list[str] | None = None
 ) -> BenchResult:
@@ -174,35 +207,7 @@ def measure(
     if variant not in VARIANTS:
         raise GroundglassError(f"unknown bench variant {variant!r}", f"use one of {', '.join(VARIANTS)}")
     with tempfile.TemporaryDirectory(prefix="groundglass-bench-") as tmp:
-        args = [
-            "--config",
-            str(config),
-            *(extra_args or []),
-            "--trainer.max_steps",
-            str(warmup + steps),
-            "--trainer.default_root_dir",
-            tmp,
-            "--trainer.logger",
-            "false",
-            "--trainer.enable_progress_bar",
-            "false",
-            "--trainer.enable_model_summary",
-            "false",
-            "--checkpoint.dirpath",
-            str(Path(tmp) / "checkpoints"),
-            "--checkpoint.save_last",
-            "false",
-            "--checkpoint.save_top_k",
-            "0",
-            "--checkpoint.every_n_train_steps",
-            "0",
-            "--sampling.every_n_steps",
-            "0",
-            "--sampling.at_end",
-            "false",
-            "--ckpt_path",
-            "null",
-        ]
+        args = _fit_args(config, extra_args or [], max_steps=warmup + steps, root=tmp)
         model_class: type[DreamBoothModule] = DreamBoothModule
         if variant == "naive":
             args += list(NAIVE_OVERRIDES)

@@ -119,6 +119,16 @@ class FidelityTracker(Callback):
         ):
             if source is not None:
                 check_source(source, self.option(option), example)
+        self._choose_metrics(select, guard)
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] | None = None
+        self._clip: Any = None
+        self._dino: Any = None
+        self._instances: list[Any] | None = None
+
+    def _choose_metrics(self, select: str | None, guard: str | None) -> None:
+        """Set ``select`` and ``guard`` (defaults where None), refusing a metric this run cannot measure."""
+        name = type(self).__name__
         available = self.available_metrics()
         if not available:
             raise GroundglassError(
@@ -137,11 +147,6 @@ class FidelityTracker(Callback):
                     f"set init_args.{option} to one of {', '.join(available)}, or give the model it needs "
                     "(clip_model for clip_i/clip_t, dino_model for dino)",
                 )
-        self.history: list[dict[str, Any]] = []
-        self.best: dict[str, Any] | None = None
-        self._clip: Any = None
-        self._dino: Any = None
-        self._instances: list[Any] | None = None
 
     # -- what is measured ------------------------------------------------------------------------
 

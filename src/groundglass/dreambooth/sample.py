@@ -191,6 +191,41 @@ def default_size(components: Any) -> int:
     return int(size if isinstance(size, int) else size[0]) * vae_scale
 
 
+def _negatives(negative_prompt: str | list[str] | None, n: int) -> list[str]:
+    """One negative prompt per prompt ("" for none)."""
+    if isinstance(negative_prompt, list):
+        if len(negative_prompt) != n:
+            raise GroundglassError(
+                f"{n} prompts but {len(negative_prompt)} negative prompts",
+                "pass one negative prompt, or one per prompt",
+            )
+        return negative_prompt
+    return [negative_prompt or ""] * n
+
+
+def _guided_conditioning(
+    components: Any, prompts: list[str], negatives: list[str], *, guided: bool, zero_uncond: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The prompts' (hidden states, pooled or None); with guidance, the unconditional ones first.
+
+    ``zero_uncond``: zeros stand for the unconditional input, as SDXL's pipeline does without a
+    negative prompt.
+    """
+    import torch
+
+    embeddings, pooled = encode_conditioning(components, prompts)
+    if guided:
+        if zero_uncond:
+            uncond = torch.zeros_like(embeddings)
+            uncond_pooled = None if pooled is None else torch.zeros_like(pooled)
+        else:
+            uncond, uncond_pooled = encode_conditioning(components, negatives)
+        embeddings = torch.cat([uncond, embeddings])
+        if pooled is not None and uncond_pooled is not None:
+            pooled = torch.cat([uncond_pooled, pooled])
+    return embeddings, pooled
+
+
 def generate(
     components: Any,
     prompts: list[str],
@@ -209,6 +244,8 @@ def generate(
 
     ``components`` has ``unet``, ``vae``, ``text_encoder``, ``tokenizer``, ``noise_scheduler``; inputs go to
     wherever those modules live (CPU or CUDA, any dtype). ``on_images_done(n)`` is called after each batch.
+    Over 60 lines with its signature (one line per setting); the body is one denoising loop per batch,
+    kept in one piece so that it reads as diffusers' pipelines do.
     """
     import torch
 
@@ -222,15 +259,7 @@ def generate(
     )
     if len(seeds) != len(prompts):
         raise GroundglassError(f"{len(prompts)} prompts but {len(seeds)} seeds", "pass one seed per prompt")
-    if isinstance(negative_prompt, list):
-        if len(negative_prompt) != len(prompts):
-            raise GroundglassError(
-                f"{len(prompts)} prompts but {len(negative_prompt)} negative prompts",
-                "pass one negative prompt, or one per prompt",
-            )
-        negatives = negative_prompt
-    else:
-        negatives = [negative_prompt or ""] * len(prompts)
+    negatives = _negatives(negative_prompt, len(prompts))
     unet, vae = components.unet, components.vae
     encoders, _ = text_parts(components)
     zero_uncond = len(encoders) == 2 and negative_prompt is None
@@ -246,16 +275,13 @@ def generate(
             end = start + batch_size
             sampler = make_scheduler(scheduler, components.noise_scheduler.config)
             sampler.set_timesteps(steps, device=device)
-            embeddings, pooled = encode_conditioning(components, prompts[start:end])
-            if guidance_scale > 1.0:
-                if zero_uncond:
-                    uncond = torch.zeros_like(embeddings)
-                    uncond_pooled = None if pooled is None else torch.zeros_like(pooled)
-                else:
-                    uncond, uncond_pooled = encode_conditioning(components, negatives[start:end])
-                embeddings = torch.cat([uncond, embeddings])
-                if pooled is not None and uncond_pooled is not None:
-                    pooled = torch.cat([uncond_pooled, pooled])
+            embeddings, pooled = _guided_conditioning(
+                components,
+                prompts[start:end],
+                negatives[start:end],
+                guided=guidance_scale > 1.0,
+                zero_uncond=zero_uncond,
+            )
             embeddings = embeddings.to(device=device, dtype=dtype)
             added = added_conditions(
                 None if pooled is None else pooled.to(device=device, dtype=dtype),

@@ -126,6 +126,9 @@ def build_tiny_pipeline(
 
     ``sample_size`` is the image size in pixels; the VAE downsamples by 2, so the UNet sees
     ``sample_size // 2`` latents.
+
+    Longer than most functions here because it is one flat list of part configs, read top to bottom
+    (as diffusers' own test fixtures are); the parts are drawn in this order from one seed.
     """
     import torch
     from diffusers import DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
@@ -200,6 +203,9 @@ def build_tiny_sdxl_pipeline(
     (quick GELU, as CLIP ViT-L) and a wider second one with a projection to 32 (GELU, as OpenCLIP
     ViT-bigG), whose projected end-of-text state is the pooled embedding; a VAE with SDXL's latent scale
     (0.13025); SDXL's Euler scheduler config.
+
+    Longer than most functions here for the reason :func:`build_tiny_pipeline` is: one flat list of
+    part configs, drawn in this order from one seed.
     """
     import torch
     from diffusers import (

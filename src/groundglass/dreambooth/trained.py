@@ -106,14 +106,8 @@ def check_same_run(saved: dict[str, Any], current: dict[str, Any]) -> None:
         )
 
 
-def load_trained(ckpt_path: str | Path, *, use_ema: bool = True) -> tuple[Components, dict[str, Any]]:
-    """The base model of a fit checkpoint with its trained weights applied (EMA weights if kept).
-
-    Returns the components (LoRA adapters attached through peft when the run used LoRA) and the run's
-    hyperparameters: the model's, plus ``data`` (the data module's), ``global_step`` and
-    ``ema_applied``.
-    """
-    path = Path(ckpt_path).expanduser()
+def _read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The checkpoint at ``path`` (read with weights_only=True) and its ``groundglass`` record."""
     if not path.is_file():
         raise GroundglassError(
             f"checkpoint {path} does not exist",
@@ -132,6 +126,38 @@ def load_trained(ckpt_path: str | Path, *, use_ema: bool = True) -> tuple[Compon
             f"{path} is not a groundglass DreamBooth checkpoint",
             "give a .ckpt written by `groundglass dreambooth fit`",
         )
+    return checkpoint, meta
+
+
+def _apply_state(components: Components, state: dict[str, Any], path: Path) -> None:
+    """Load the trained weights in ``state`` into each part; a weight the part lacks is an error."""
+    for prefix, module in (
+        ("unet.", components.unet),
+        ("text_encoder.", components.text_encoder),
+        ("text_encoder_2.", components.text_encoder_2),
+        ("vae.", components.vae),
+    ):
+        sub = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        if not sub:
+            continue
+        result = module.load_state_dict(sub, strict=False)
+        if result.unexpected_keys:
+            raise GroundglassError(
+                f"checkpoint {path} does not fit its base model "
+                f"({len(result.unexpected_keys)} unknown {prefix[:-1]} weights)",
+                "make sure the base model folder is the one the run was trained from",
+            )
+
+
+def load_trained(ckpt_path: str | Path, *, use_ema: bool = True) -> tuple[Components, dict[str, Any]]:
+    """The base model of a fit checkpoint with its trained weights applied (EMA weights if kept).
+
+    Returns the components (LoRA adapters attached through peft when the run used LoRA) and the run's
+    hyperparameters: the model's, plus ``data`` (the data module's), ``global_step`` and
+    ``ema_applied``.
+    """
+    path = Path(ckpt_path).expanduser()
+    checkpoint, meta = _read_checkpoint(path)
     hparams = dict(checkpoint.get("hyper_parameters", {}))
     base_model = meta["run"]["base_model"]
     if not Path(base_model).exists() and Path(str(hparams.get("base_model", ""))).exists():
@@ -158,22 +184,7 @@ def load_trained(ckpt_path: str | Path, *, use_ema: bool = True) -> tuple[Compon
         if len(shadow) != len(keys):
             raise GroundglassError(f"checkpoint {path} has a damaged EMA state", "load it with use_ema=False")
         state.update(dict(zip(keys, shadow, strict=True)))
-    for prefix, module in (
-        ("unet.", components.unet),
-        ("text_encoder.", components.text_encoder),
-        ("text_encoder_2.", components.text_encoder_2),
-        ("vae.", components.vae),
-    ):
-        sub = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        if not sub:
-            continue
-        result = module.load_state_dict(sub, strict=False)
-        if result.unexpected_keys:
-            raise GroundglassError(
-                f"checkpoint {path} does not fit its base model "
-                f"({len(result.unexpected_keys)} unknown {prefix[:-1]} weights)",
-                "make sure the base model folder is the one the run was trained from",
-            )
+    _apply_state(components, state, path)
     for module in (components.unet, *components.text_encoders(), components.vae):
         module.requires_grad_(False)
         module.eval()
