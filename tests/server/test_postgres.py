@@ -276,6 +276,7 @@ def test_a_postgres_database_from_before_expiry_gains_its_columns(
 
     _store(postgres, "gg_migrate", tmp_path)  # the jobs table, as the previous version created it:
     postgres.execute("gg_migrate", "ALTER TABLE jobs DROP COLUMN expires_at, DROP COLUMN expired_at")
+    postgres.execute("gg_migrate", "DROP TABLE schema_migrations")  # which recorded no migrations
     db.dispose_engines()
     _store(postgres, "gg_migrate", tmp_path, create=False)
     names = postgres.query(
