@@ -43,7 +43,7 @@ class Source:
 @dataclass
 class ChatMessage:
     """One turn of a conversation, as the engine and every LLM runtime take it. The faces build these
-    once from their own input (the server in ``server.answering.turns``, the CLI's chat loop)."""
+    once from their own input (the server in ``server.chat_input.turns``, the CLI's chat loop)."""
 
     role: str  # "system" | "user" | "assistant"
     content: str

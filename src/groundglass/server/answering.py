@@ -36,10 +36,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -47,45 +47,23 @@ from groundglass.answer.events import Done, ErrorEvent, Event, SourcesFound
 from groundglass.answer.types import Answer, AskRequest, ChatMessage
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
+from groundglass.server import chat_input
 from groundglass.server.errors import APIError
 from groundglass.server.filters import build_filters
 from groundglass.server.location import check_location
-from groundglass.server.regex_format import plain_answers, regex_schema
-from groundglass.server.schemas import SEARCH_TYPE_EFFORT
-from groundglass.server.search_classifier import depth, needs_search
+from groundglass.server.regex_format import plain_answers
 from groundglass.server.search_modes import narrow_to_mode
 from groundglass.threads import native_thread
 
 if TYPE_CHECKING:
     from groundglass.answer.engine import Engine
     from groundglass.answer.search.filters import SearchFilters
-    from groundglass.answer.search.images import ImageFilters
-    from groundglass.answer.vision import ImageInput
     from groundglass.config import ModelPreset, Settings
     from groundglass.server.metrics import Metrics
     from groundglass.server.schemas import ChatRequest
 
 log = get_logger(__name__)
 _END = object()
-
-
-class RequestTurn(Protocol):
-    """A message as an API request carries it (chat's ``messages[]``, the Responses API's ``input``)."""
-
-    @property
-    def role(self) -> str: ...
-
-    def text(self) -> str: ...
-
-
-def turns(messages: Iterable[RequestTurn]) -> list[ChatMessage]:
-    """A request's messages as the engine's conversation, built once here: their text only (images are
-    read from the request separately), ``developer`` taken as ``system``, ``tool`` turns left out."""
-    return [
-        ChatMessage("system" if m.role == "developer" else m.role, m.text())
-        for m in messages
-        if m.role in ("system", "user", "assistant", "developer")
-    ]
 
 
 @dataclass
@@ -140,7 +118,7 @@ class Answerer:
                 code="model_not_found",
                 param="model",
             )
-        images = _images(body)
+        images = chat_input.images(body)
         search = body.search or preset.search
         size = (
             body.web_search_options.search_context_size if body.web_search_options else None
@@ -150,7 +128,7 @@ class Answerer:
         # web: search.context_sizes[size] sets how many chunks the model gets, unless the request says
         top_k = body.top_k if search == "web" else body.top_k or max(1, round(preset.top_k * scale))
         context_tokens = max(100, round(preset.context_tokens * scale))
-        messages = turns(body.messages)
+        messages = chat_input.turns(body.messages)
         self._check_context(messages)
         max_tokens = body.max_tokens if body.max_tokens is not None else preset.max_tokens
         ask = AskRequest(
@@ -161,16 +139,16 @@ class Answerer:
             temperature=body.temperature,
             top_p=body.top_p,
             stop=body.stop_list(),
-            disable_search=body.disable_search or not _search_needed(body),
+            disable_search=body.disable_search or not chat_input.search_needed(body),
             top_k=top_k,
             search=search,
             search_filters=self._filters(body, search),
             search_context_size=size if search == "web" else None,
             images=images,
-            reasoning_effort=_effort(body),  # None: the preset's (effort.default_effort)
+            reasoning_effort=chat_input.effort(body),  # None: the preset's (effort.default_effort)
             preset_name=body.model,
             return_related_questions=body.return_related_questions,
-            response_schema=_response_schema(body),
+            response_schema=chat_input.response_schema(body),
         )
         return Plan(
             api_model=body.model,
@@ -188,7 +166,7 @@ class Answerer:
         against the providers: a location nothing would use is a 400)."""
         s = self.settings
         filters = narrow_to_mode(build_filters(body, search=search), body.search_mode, s.server.search_modes)
-        filters = replace(filters, images=_image_filters(body, search))
+        filters = replace(filters, images=chat_input.image_filters(body, search))
         where = body.web_search_options.user_location if body.web_search_options else None
         if where is None:
             return filters
@@ -268,6 +246,24 @@ class Answerer:
             param = exc.param or ("image_url" if exc.code == "invalid_image" else None)
             raise APIError(exc.status, str(exc), code=exc.code, param=param) from exc
 
+    async def _take_slot(self, timings: dict[str, float] | None) -> asyncio.Semaphore:
+        """Wait for one of the ``server.engine_concurrency`` engine slots (the wait goes in ``timings``
+        as ``queue``); the caller releases it."""
+        slots = self._slots_for_loop()
+        if self.metrics:
+            self.metrics.engine_waiting.inc()
+        waited = time.perf_counter()
+        try:
+            await slots.acquire()
+        finally:
+            if self.metrics:
+                self.metrics.engine_waiting.dec()
+        if timings is not None:
+            timings["queue"] = time.perf_counter() - waited
+        if self.metrics:
+            self.metrics.engine_inflight.inc()
+        return slots
+
     async def events(
         self, stream: Iterator[Event], cancel: threading.Event, timings: dict[str, float] | None = None
     ) -> AsyncIterator[Event]:
@@ -299,19 +295,7 @@ class Answerer:
                     close()  # GeneratorExit inside the engine stops the model's generation
                 put(_END)
 
-        slots = self._slots_for_loop()
-        if self.metrics:
-            self.metrics.engine_waiting.inc()
-        waited = time.perf_counter()
-        try:
-            await slots.acquire()
-        finally:
-            if self.metrics:
-                self.metrics.engine_waiting.dec()
-        if timings is not None:
-            timings["queue"] = time.perf_counter() - waited
-        if self.metrics:
-            self.metrics.engine_inflight.inc()
+        slots = await self._take_slot(timings)
         thread_done = anyio.Event()
 
         def run_and_signal() -> None:
@@ -386,94 +370,3 @@ def engine_failure(event: ErrorEvent) -> APIError:
     status = ENGINE_FAILURE_STATUS.get(event.code, 400)
     what = ENGINE_FAILURE_WHAT.get(event.code, "the answer engine failed")
     return APIError(status, f"{what}: {event.message}", code=event.code)
-
-
-def _images(body: ChatRequest) -> list[ImageInput]:
-    """The images of the last user message (http(s) URLs or data: URIs, not yet fetched or decoded)."""
-    for i, m in enumerate(body.messages):
-        if m.role != "user" and m.has_images():
-            raise APIError(
-                400,
-                f"messages[{i}] ({m.role}) has an image_url part: images are read only in user messages",
-                code="invalid_image",
-                param=f"messages.{i}.content",
-            )
-    last = max((i for i, m in enumerate(body.messages) if m.role == "user"), default=None)
-    if last is None or not body.messages[last].has_images():
-        return []
-    from groundglass.answer.vision import ImageError, ImageInput  # OCR and classifier modules: imported late
-    from groundglass.server.schemas import ImagePart
-
-    images = []
-    for j, part in enumerate(body.messages[last].content or []):
-        if not isinstance(part, ImagePart):
-            continue
-        try:
-            images.append(ImageInput.from_api(part.url))
-        except ImageError as exc:
-            param = f"messages.{last}.content.{j}.image_url"
-            raise APIError(400, str(exc), code=exc.code, param=param) from exc
-    return images
-
-
-def _image_filters(body: ChatRequest, search: str) -> ImageFilters | None:
-    """``return_images``' filters (None when no images are asked for). Images come from the web pages
-    read, so a request that searches the local index, or image filters without ``return_images``,
-    are refused."""
-    from groundglass.answer.search.images import ImageFilters
-
-    if not body.return_images:
-        given = [n for n in ("image_domain_filter", "image_format_filter") if getattr(body, n)]
-        if given:
-            raise APIError(
-                400,
-                f"{given[0]} filters the images return_images asks for: set return_images to true, "
-                "or leave it out",
-                code="invalid_value",
-                param=given[0],
-            )
-        return None
-    if search != "web":
-        raise APIError(
-            400,
-            "return_images returns the images of the web pages read, and this request searches the "
-            'local index, whose documents keep no images: send "search": "web" (or use a model whose '
-            "search is web), or leave return_images out",
-            code="unsupported_parameter",
-            param="return_images",
-        )
-    try:
-        return ImageFilters.build(body.image_domain_filter, body.image_format_filter)
-    except GroundglassError as exc:
-        raise APIError(400, str(exc), code="invalid_value", param=exc.param) from exc
-
-
-def _question(body: ChatRequest) -> str:
-    return next((m.text() for m in reversed(body.messages) if m.role == "user"), "")
-
-
-def _search_needed(body: ChatRequest) -> bool:
-    """False when the classifier is on (``enable_search_classifier``, ``search_type: "auto"``) and says
-    the request needs no sources: chit-chat, arithmetic, rewriting the text it gives."""
-    if not (body.enable_search_classifier or body.search_type == "auto"):
-        return True
-    return needs_search(_question(body)).search
-
-
-def _effort(body: ChatRequest) -> str | None:
-    """The request's reasoning effort: its own, else its ``search_type``'s (``auto``: by the question)."""
-    if body.reasoning_effort or not body.search_type:
-        return body.reasoning_effort
-    kind = depth(_question(body)) if body.search_type == "auto" else body.search_type
-    return SEARCH_TYPE_EFFORT[kind]
-
-
-def _response_schema(body: ChatRequest) -> dict[str, Any] | None:
-    """The JSON schema the answer must follow (``response_format`` of type ``json_schema``, or ``regex``
-    as a string schema: :mod:`groundglass.server.regex_format`), or None."""
-    fmt = body.response_format
-    if fmt is not None and fmt.type == "regex" and fmt.regex is not None:
-        return regex_schema(fmt.regex.regex)
-    if fmt is None or fmt.type != "json_schema" or fmt.json_schema is None:
-        return None
-    return fmt.json_schema.json_schema_

@@ -191,7 +191,7 @@ Content = Annotated[
 
 class RequestMessage(_Body):
     """One of a chat request's ``messages`` as sent (content parts, images, any role); the server turns
-    these into the engine's :class:`~groundglass.answer.types.ChatMessage` once (``answering.turns``)."""
+    these into the engine's :class:`~groundglass.answer.types.ChatMessage` once (``chat_input.turns``)."""
 
     # no "tool": tool results belong to function calling, which this server does not do (tools is refused)
     role: Literal["system", "user", "assistant", "developer"]
