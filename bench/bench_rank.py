@@ -149,7 +149,8 @@ def rank_pages_before(
     documents: list[Document], query: str, settings: Settings, k: int, max_chunks_per_page: int, embedder: Any
 ) -> list[Source]:
     from groundglass.answer.index.chunking import chunk_document
-    from groundglass.answer.index.store import VECTORS, LocalIndex, WriteItem
+    from groundglass.answer.index.store import LocalIndex, WriteItem
+    from groundglass.answer.index.vectors import VECTORS
 
     r = settings.retrieval
     chunked = []

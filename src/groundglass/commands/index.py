@@ -160,7 +160,7 @@ def remove(
 ) -> None:
     """Delete an index and everything in it."""
     from groundglass.answer.index import remove_index
-    from groundglass.answer.index.store import index_dir
+    from groundglass.answer.index.schema import index_dir
     from groundglass.config import load_settings
     from groundglass.errors import NotFoundError
 

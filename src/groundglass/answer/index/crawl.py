@@ -219,6 +219,14 @@ def extract_links(html: bytes, base: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def is_html(page: Page) -> bool:
+    """An HTML page, by its content type, or by its first bytes when it names none."""
+    head = page.data.lstrip()[:15].lower()
+    return page.content_type in ("text/html", "application/xhtml+xml") or (
+        not page.content_type and head.startswith((b"<!doctype html", b"<html"))
+    )
+
+
 def crawl(
     start_url: str, crawl_settings: CrawlSettings, fetch: FetchSettings
 ) -> Iterator[Document | Skipped]:
@@ -266,11 +274,7 @@ def crawl(
                 log.debug("crawl.duplicate", url=page.url)
                 continue
             seen_content.add(digest)
-            head = page.data.lstrip()[:15].lower()
-            kind_html = page.content_type in ("text/html", "application/xhtml+xml") or (
-                not page.content_type and head.startswith((b"<!doctype html", b"<html"))
-            )
-            if kind_html and depth < max_depth:
+            if is_html(page) and depth < max_depth:
                 for link in extract_links(page.data, page.url):
                     if same_host(link, start) and link not in seen:
                         queue.append((link, depth + 1))

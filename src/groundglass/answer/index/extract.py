@@ -191,11 +191,12 @@ def markdown_sections(text: str) -> list[Section]:
                 paras.append(stripped)
         i += 1
     flush()
-    # list items are separate paragraphs above; a list reads better as one block of lines
-    merged: list[Section] = []
-    for s in sections:
-        merged.append(Section(s.heading, re.sub(r"\n\n(?=- )", "\n", s.text)))
-    return merged
+    return _lists_as_blocks(sections)
+
+
+def _lists_as_blocks(sections: list[Section]) -> list[Section]:
+    """List items are separate paragraphs while parsing; a list reads better as one block of lines."""
+    return [Section(s.heading, re.sub(r"\n\n(?=- )", "\n", s.text)) for s in sections]
 
 
 def markdown_document(text: str, uri: str, fallback_title: str, kind: str = "markdown") -> Document:

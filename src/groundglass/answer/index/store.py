@@ -14,17 +14,20 @@ Every write (one document, or one batch of the bulk built-in corpus) is one tran
 stopped by Ctrl-C or ``kill -9`` leaves every finished document in place and no half-written one.
 
 For a query the vectors are read once into a numpy matrix, cached per process and reloaded only
-when ``generation`` changes.
+when ``generation`` changes (:mod:`.vectors`). Where the file lives, its SQL and the migrations from
+older schemas are :mod:`.schema`.
+
+This module stays near 450 lines because :class:`LocalIndex` is one object with one connection and
+one lock: opening and checking the file, writing documents and the three retrievers (BM25, verbatim
+terms, vectors) all go through them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
 import shutil
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,90 +38,23 @@ import numpy as np
 from groundglass.answer.embeddings import DIM, MODEL_NAME
 from groundglass.answer.index.documents import Chunk, Document
 from groundglass.answer.index.query import fts_match, make_snippet
+from groundglass.answer.index.schema import (
+    BUMP_GENERATION,
+    DB_FILE,
+    MIGRATIONS,
+    NAME_RE,
+    REQUIRED_TABLES,
+    SCHEMA_VERSION,
+    corrupt,
+    create_schema,
+    index_dir,
+    now,
+)
+from groundglass.answer.index.vectors import VECTORS, one_blas_thread
 from groundglass.answer.types import Source
 from groundglass.errors import GroundglassError, IndexError_, NotFoundError
 
-SCHEMA_VERSION = 2
-DB_FILE = "index.sqlite"
 MODES = ("hybrid", "bm25", "dense")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents(
-  id INTEGER PRIMARY KEY,
-  uri TEXT NOT NULL UNIQUE,
-  title TEXT NOT NULL,
-  date TEXT,
-  kind TEXT NOT NULL,
-  content_hash TEXT NOT NULL,
-  schema_version INTEGER NOT NULL DEFAULT {SCHEMA_VERSION},
-  n_chunks INTEGER NOT NULL,
-  added_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS chunks(
-  id INTEGER PRIMARY KEY,
-  doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-  ord INTEGER NOT NULL,
-  heading TEXT NOT NULL,
-  body TEXT NOT NULL,
-  indexed_text TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id);
-CREATE TABLE IF NOT EXISTS vectors(
-  chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
-  embedding BLOB NOT NULL
-);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-  indexed_text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-  INSERT INTO chunks_fts(rowid, indexed_text) VALUES (new.id, new.indexed_text);
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-  INSERT INTO chunks_fts(chunks_fts, rowid, indexed_text) VALUES ('delete', old.id, old.indexed_text);
-  DELETE FROM vectors WHERE chunk_id = old.id;
-END;
-"""
-# Upgrades, by the version they start from. 1 -> 2: vectors moved out of `chunks` into their own table.
-_MIGRATIONS = {
-    1: """
-CREATE TABLE vectors(chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
-                     embedding BLOB NOT NULL);
-INSERT INTO vectors(chunk_id, embedding) SELECT id, embedding FROM chunks;
-DROP TRIGGER chunks_ad;
-CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
-  INSERT INTO chunks_fts(chunks_fts, rowid, indexed_text) VALUES ('delete', old.id, old.indexed_text);
-  DELETE FROM vectors WHERE chunk_id = old.id;
-END;
-ALTER TABLE chunks DROP COLUMN embedding;
-""",
-}
-_BUMP_GENERATION = "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
-_REQUIRED_TABLES = {"meta", "documents", "chunks", "vectors", "chunks_fts"}
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def check_name(name: str) -> str:
-    if not _NAME.match(name or ""):
-        raise GroundglassError(
-            f"invalid index name {name!r}", "use letters, digits, '.', '_' or '-' (at most 64 characters)"
-        )
-    return name
-
-
-def index_dir(settings: Any, name: str) -> Path:
-    return Path(settings.indexes_dir) / check_name(name)
-
-
-def _corrupt(name: str, path: Path, detail: str) -> IndexError_:
-    return IndexError_(
-        f"index '{name}' at {path} is corrupt or not a groundglass index ({detail})",
-        f"remove it with `groundglass index remove {name} --yes` and add its sources again",
-    )
 
 
 # Chunks scanned for a query's verbatim terms: enough for a term a manual uses on a few dozen pages.
@@ -133,50 +69,6 @@ class WriteItem:
     chunks: list[Chunk]
     vectors: np.ndarray
     content_hash: str
-
-
-_blas: Any = None
-
-
-def _one_blas_thread() -> Any:
-    """Run a matrix-vector product on one BLAS thread.
-
-    One query against 10k-100k rows is bound by memory bandwidth; a second thread buys little and, on a
-    busy 2-core machine (llama.cpp pre-filling beside retrieval), threads waiting on each other made
-    the product 3-10x slower (1.5-8 ms instead of 0.6 ms at 10k rows).
-    """
-    global _blas
-    if _blas is None:
-        from threadpoolctl import ThreadpoolController
-
-        _blas = ThreadpoolController()
-    return _blas.limit(limits=1, user_api="blas")
-
-
-class _VectorCache:
-    """Per-process cache of each index's vector matrix, keyed by file and ``generation``."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: dict[str, tuple[int, np.ndarray, np.ndarray]] = {}
-
-    def get(self, key: str, generation: int) -> tuple[np.ndarray, np.ndarray] | None:
-        with self._lock:
-            item = self._items.get(key)
-        if item and item[0] == generation:
-            return item[1], item[2]
-        return None
-
-    def put(self, key: str, generation: int, ids: np.ndarray, matrix: np.ndarray) -> None:
-        with self._lock:
-            self._items[key] = (generation, ids, matrix)
-
-    def drop(self, key: str) -> None:
-        with self._lock:
-            self._items.pop(key, None)
-
-
-VECTORS = _VectorCache()
 
 
 class LocalIndex:
@@ -197,14 +89,14 @@ class LocalIndex:
         if not path.exists():
             if not create:
                 if folder.is_dir() and any(folder.iterdir()):
-                    raise _corrupt(name, folder, f"{DB_FILE} is missing")
+                    raise corrupt(name, folder, f"{DB_FILE} is missing")
                 raise NotFoundError(
                     f"index '{name}' does not exist",
                     f"create it with: groundglass index add PATH --index {name}",
                 )
             folder.mkdir(parents=True, exist_ok=True)
             conn = cls._connect(name, path)
-            cls._create_schema(conn, settings)
+            create_schema(conn, settings)
         else:
             conn = cls._connect(name, path)
         index = cls(name, path, conn, settings)
@@ -220,50 +112,27 @@ class LocalIndex:
             conn.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: durable against process kills
             conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
-            raise _corrupt(name, path, str(exc)) from exc
+            raise corrupt(name, path, str(exc)) from exc
         return conn
-
-    @staticmethod
-    def _create_schema(conn: sqlite3.Connection, settings: Any) -> None:
-        r = settings.retrieval
-        meta = {
-            "schema_version": str(SCHEMA_VERSION),
-            "embedding_model": MODEL_NAME,
-            "dim": str(DIM),
-            "chunk_tokens": str(r.chunk_tokens),
-            "chunk_overlap": str(r.chunk_overlap),
-            "created": _now(),
-            "updated": _now(),
-            "generation": "0",
-        }
-        inserts = "".join(
-            f"INSERT OR IGNORE INTO meta(key, value) VALUES ('{k}', '{v}');\n" for k, v in meta.items()
-        )
-        try:  # one script, one transaction: a crash leaves either no schema or all of it
-            conn.executescript("BEGIN IMMEDIATE;\n" + _SCHEMA + inserts + "COMMIT;")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     def _check(self) -> None:
         try:
             tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master")}
             if "meta" not in tables:
-                raise _corrupt(self.name, self.path, "no meta table")
+                raise corrupt(self.name, self.path, "no meta table")
             meta = dict(self._conn.execute("SELECT key, value FROM meta"))
         except sqlite3.DatabaseError as exc:
-            raise _corrupt(self.name, self.path, str(exc)) from exc
+            raise corrupt(self.name, self.path, str(exc)) from exc
         try:
             version = int(meta.get("schema_version", ""))
         except ValueError:
-            raise _corrupt(self.name, self.path, "no schema version") from None
-        if version < SCHEMA_VERSION and version in _MIGRATIONS:
+            raise corrupt(self.name, self.path, "no schema version") from None
+        if version < SCHEMA_VERSION and version in MIGRATIONS:
             self._migrate(version)
             return self._check()
-        missing = _REQUIRED_TABLES - tables
+        missing = REQUIRED_TABLES - tables
         if missing:
-            raise _corrupt(self.name, self.path, f"missing tables: {', '.join(sorted(missing))}")
+            raise corrupt(self.name, self.path, f"missing tables: {', '.join(sorted(missing))}")
         if version > SCHEMA_VERSION:
             raise IndexError_(
                 f"index '{self.name}' was written by a newer groundglass (schema {version}; "
@@ -283,11 +152,11 @@ class LocalIndex:
         with self._lock:
             try:
                 bump = f"UPDATE meta SET value = '{version + 1}' WHERE key = 'schema_version';\n"
-                self._conn.executescript("BEGIN IMMEDIATE;\n" + _MIGRATIONS[version] + bump + "COMMIT;")
+                self._conn.executescript("BEGIN IMMEDIATE;\n" + MIGRATIONS[version] + bump + "COMMIT;")
             except sqlite3.DatabaseError as exc:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
-                raise _corrupt(self.name, self.path, f"cannot upgrade from schema {version}: {exc}") from exc
+                raise corrupt(self.name, self.path, f"cannot upgrade from schema {version}: {exc}") from exc
         self.checkpoint()
 
     def close(self) -> None:
@@ -306,7 +175,7 @@ class LocalIndex:
             try:
                 return self._conn.execute(sql, params).fetchall()
             except sqlite3.DatabaseError as exc:
-                raise _corrupt(self.name, self.path, str(exc)) from exc
+                raise corrupt(self.name, self.path, str(exc)) from exc
 
     # ----------------------------------------------------------------------------------------- write
     def document_state(self, uri: str, content_hash: str) -> str:
@@ -328,14 +197,14 @@ class LocalIndex:
                 conn.execute("BEGIN IMMEDIATE")
                 for item in items:
                     outcomes.append(self._write_one(conn, item))
-                conn.execute(_BUMP_GENERATION)
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'updated'", (_now(),))
+                conn.execute(BUMP_GENERATION)
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'updated'", (now(),))
                 conn.execute("COMMIT")
             except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.DatabaseError):
-                    raise _corrupt(self.name, self.path, str(exc)) from exc
+                    raise corrupt(self.name, self.path, str(exc)) from exc
                 raise
         return outcomes
 
@@ -359,7 +228,7 @@ class LocalIndex:
                     item.content_hash,
                     SCHEMA_VERSION,
                     len(chunks),
-                    _now(),
+                    now(),
                     doc_id,
                 ),
             )
@@ -376,7 +245,7 @@ class LocalIndex:
                     item.content_hash,
                     SCHEMA_VERSION,
                     len(chunks),
-                    _now(),
+                    now(),
                 ),
             )
             doc_id = cur.lastrowid
@@ -407,7 +276,7 @@ class LocalIndex:
                 if row:
                     conn.execute("DELETE FROM chunks WHERE doc_id = ?", (row[0],))
                     conn.execute("DELETE FROM documents WHERE id = ?", (row[0],))
-                    conn.execute(_BUMP_GENERATION)
+                    conn.execute(BUMP_GENERATION)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -465,7 +334,7 @@ class LocalIndex:
         ids, matrix = self.vectors()
         if len(ids) == 0:
             return []
-        with _one_blas_thread():
+        with one_blas_thread():
             scores = matrix @ np.asarray(query_vector, dtype=np.float32).reshape(-1)
         n = min(n, len(ids))
         top = np.argpartition(-scores, n - 1)[:n] if n < len(ids) else np.arange(len(ids))
@@ -589,7 +458,7 @@ def list_indexes(settings: Any) -> list[str]:
     if not root.is_dir():
         return []
     return sorted(
-        p.name for p in root.iterdir() if p.is_dir() and _NAME.match(p.name) and (p / DB_FILE).exists()
+        p.name for p in root.iterdir() if p.is_dir() and NAME_RE.match(p.name) and (p / DB_FILE).exists()
     )
 
 
