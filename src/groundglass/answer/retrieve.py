@@ -29,7 +29,8 @@ from groundglass.errors import GroundglassError
 
 if TYPE_CHECKING:
     from groundglass.answer.index.store import LocalIndex
-    from groundglass.answer.search.web import SearchReport, WebRetriever
+    from groundglass.answer.search.report import SearchReport
+    from groundglass.answer.search.web import WebRetriever
 
 SEARCH_MODES: tuple[str, ...] = ("index", "web")
 WEB_TIMEOUT_S = 300.0  # a whole web search, all queries; each provider call and page has its own limits

@@ -6,7 +6,7 @@
 and how much of them reaches the model (``report.top_k`` chunks within ``report.context_tokens``);
 the retriever returns up to twice ``top_k`` ranked chunks so the engine's relevance gate has room.
 
-Nothing raises for a failing provider or page: the :class:`SearchReport` lists every provider tried
+Nothing raises for a failing provider or page: the :class:`~.report.SearchReport` lists every provider tried
 (used, cached, failed and why), every result dropped by a filter and every page that could not be
 read; when nothing is left, ``sources`` is empty and ``report.error`` says why in one line. Bad
 input (an unknown context size) raises :class:`~groundglass.errors.GroundglassError` at once.
@@ -27,7 +27,6 @@ import asyncio
 import concurrent.futures
 import time
 from collections.abc import Coroutine
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from groundglass.answer.reader import (
@@ -44,6 +43,7 @@ from groundglass.answer.search.disk_cache import DiskCache
 from groundglass.answer.search.failover import Failover, FailoverResult, ProviderAttempt, build_providers
 from groundglass.answer.search.filters import SearchFilters, parse_when
 from groundglass.answer.search.images import PageImage, select_images
+from groundglass.answer.search.report import SearchReport
 from groundglass.answer.types import Source
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
@@ -57,54 +57,6 @@ T = TypeVar("T")
 CACHE_FILE = "search-cache.sqlite3"
 IMAGES_PER_SEARCH = 10  # return_images: the best images of the pages one search read
 _BACKGROUND = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="groundglass-search")
-
-
-@dataclass
-class SearchReport:
-    """What the search did, for the answer's metadata."""
-
-    query: str
-    context_size: str
-    top_k: int  # chunks the model should get
-    context_tokens: int  # token budget for them
-    provider: str | None = None  # whose results were used
-    cached: bool = False
-    attempts: list[ProviderAttempt] = field(default_factory=list)
-    results: int = 0  # results the provider returned
-    pages: list[dict[str, Any]] = field(default_factory=list)  # pages read and used
-    failures: list[ReadFailure] = field(default_factory=list)  # results not used, and why
-    error: str | None = None  # set when no source is left: why, in one line
-    timings: dict[str, float] = field(default_factory=dict)
-    images: list[dict[str, Any]] = field(default_factory=list)  # return_images: best first (images.py)
-
-    @property
-    def providers_used(self) -> list[str]:
-        return [self.provider] if self.provider else []
-
-    @property
-    def location_used_by(self) -> dict[str, list[str]]:
-        """The parts of the asker's location the provider whose results these are was given."""
-        return {a.provider: a.location for a in self.attempts if a.provider == self.provider and a.location}
-
-    @property
-    def providers_failed(self) -> list[str]:
-        return [a.provider for a in self.attempts if a.outcome in ("failed", "empty")]
-
-    def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["providers_used"] = self.providers_used
-        out["location_used_by"] = self.location_used_by
-        del out["images"]  # the answer's own field (Found.report lists them once)
-        return out
-
-    def summary(self) -> str:
-        if self.error:
-            return self.error
-        how = "cached " if self.cached else ""
-        return (
-            f"{how}{self.provider}: {self.results} results, {len(self.pages)} pages read, "
-            f"{len(self.failures)} not used"
-        )
 
 
 def context_preset(settings: Settings, name: str | None) -> tuple[str, SearchContextSize]:
