@@ -163,6 +163,7 @@ OLD_SPELLINGS = {
     ("demo", "-q"): "--question",  # -q is --quiet in every other command
     ("dreambooth bench", "--steps"): "--train-steps",  # --steps is denoising steps in sample/priors
     ("dreambooth demo", "--steps"): "--train-steps",
+    ("dreambooth bench", "--warmup"): "--warmup-steps",  # model.ema.warmup is a yes/no, not a count
     ("dreambooth sample", "--ema"): "--use-ema",  # as the fit callbacks say it; model.ema is settings
     ("dreambooth export", "--ema"): "--use-ema",
 }
@@ -346,6 +347,12 @@ def test_every_hidden_option_is_a_listed_old_spelling() -> None:
             ["dreambooth", "bench", "--config", "{missing}", "--steps", "2"],
             "--steps",
             "--train-steps",
+            "no such file",
+        ),
+        (
+            ["dreambooth", "bench", "--config", "{missing}", "--warmup", "0"],
+            "--warmup",
+            "--warmup-steps",
             "no such file",
         ),
         (

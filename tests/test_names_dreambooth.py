@@ -98,6 +98,7 @@ MEANINGS = {
     "prediction_type": "what the UNet predicts: epsilon or v_prediction",
     "class_data_dir": "the folder of class images (prior preservation)",
 }
+# bench's untimed optimizer steps are --warmup-steps: model.ema.warmup (a yes/no) keeps the plain word.
 
 # Names with two meanings here: the place that means the other thing, and why it is not renamed yet.
 # (``steps`` has its one meaning in MEANINGS; only the place listed here differs.)
@@ -107,12 +108,6 @@ TWO_MEANINGS = {
         "a fine-tuning job's hyperparameters.steps counts optimizer steps (sample_steps is its "
         "denoising count), while steps is denoising everywhere else. Next: hyperparameters.train_steps, "
         "the old field read for one release (dreambooth/job.py, with the fine-tuning API).",
-    ),
-    "warmup": (
-        "cli: dreambooth bench",
-        "bench --warmup is a count of untimed optimizer steps, model.ema.warmup a yes/no (ramp the EMA "
-        "decay up). Next: bench --warmup-steps, --warmup hidden for one release (it joins "
-        "tests/test_names.py's OLD_SPELLINGS).",
     ),
 }
 

@@ -247,7 +247,17 @@ def test_no_host_reads_between_logging_steps(
 def test_bench_command_prints_both_rows_and_the_ratio(make_config, tmp_path: Path) -> None:
     config = make_config("bench", {"data": {"resolution": 32}})
     result = run_subprocess(
-        ["dreambooth", "bench", "--config", str(config), "--steps", "2", "--warmup", "1", "--compare"],
+        [
+            "dreambooth",
+            "bench",
+            "--config",
+            str(config),
+            "--train-steps",
+            "2",
+            "--warmup-steps",
+            "1",
+            "--compare",
+        ],
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -36,7 +36,8 @@ def bench(
     config: Path = typer.Option(..., "--config", help="A fit config (YAML)."),
     train_steps: int = typer.Option(20, "--train-steps", help="Optimizer steps to time."),
     steps: int | None = typer.Option(None, "--steps", hidden=True, help="Deprecated: --train-steps."),
-    warmup: int = typer.Option(3, "--warmup", help="Untimed optimizer steps first."),
+    warmup_steps: int = typer.Option(3, "--warmup-steps", help="Untimed optimizer steps first."),
+    warmup: int | None = typer.Option(None, "--warmup", hidden=True, help="Deprecated: --warmup-steps."),
     compare: bool = typer.Option(
         False, "--compare", help="Also measure the naive baseline (no caching, two forward passes)."
     ),
@@ -46,6 +47,7 @@ def bench(
     from groundglass.dreambooth.bench import format_results, run_bench
 
     steps = old_spelling(steps, "--steps", "--train-steps", train_steps)
+    warmup = old_spelling(warmup, "--warmup", "--warmup-steps", warmup_steps)
     results = run_bench(config, steps=steps, warmup=warmup, compare=compare)
     device = results[0].device
     print(

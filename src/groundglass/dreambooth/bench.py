@@ -294,8 +294,8 @@ def run_bench(
         raise GroundglassError(f"--config {config}: no such file", "give a fit config (YAML)")
     if steps < 1 or warmup < 1:
         raise GroundglassError(
-            f"--steps and --warmup must be at least 1 (got {steps} and {warmup})",
-            "e.g. --steps 20 --warmup 3",
+            f"--train-steps and --warmup-steps must be at least 1 (got {steps} and {warmup})",
+            "e.g. --train-steps 20 --warmup-steps 3",
         )
     results = []
     for variant in VARIANTS if compare else VARIANTS[:1]:
