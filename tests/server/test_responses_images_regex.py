@@ -152,8 +152,6 @@ def test_a_regex_that_cannot_be_honoured_is_a_400_naming_it(
     api: Api, fields: dict[str, Any], param: str, words: str
 ) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        oai(api).responses.create(
-            model="sonar", input=QUESTION, max_output_tokens=8, extra_body=fields
-        )
+        oai(api).responses.create(model="sonar", input=QUESTION, max_output_tokens=8, extra_body=fields)
     body = info.value.body
     assert isinstance(body, dict) and body["param"] == param and words in body["message"], body
