@@ -50,6 +50,7 @@ IDENTITY_NAMES = (
     ("background_followed", "background followed ↑"),
     ("colour_followed", "colour followed ↑"),
     ("class_identity", "class prompt → star ↓"),
+    ("named_identity", "named shapes → star ↓"),
     ("prior_shape_accuracy", "named shapes: shape ↑"),
     ("prior_colour_accuracy", "named shapes: colour ↑"),
 )

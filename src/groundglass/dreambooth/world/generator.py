@@ -109,7 +109,7 @@ def random_caption(scene: Scene, rng: np.random.Generator) -> str:
     )
 
 
-def _background(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
+def background_pattern(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
     """A grey-scale pattern (float32 HxW in [0, 255]) with a random phase, period and tone."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     light = float(rng.uniform(200, 245))
@@ -135,7 +135,9 @@ def _background(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
     raise ValueError(f"unknown background {kind!r}")
 
 
-def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
+def outline(shape: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
+    """The polygon of ``shape`` (any but the circle) around (cx, cy), radius ``r``, turned ``angle``°."""
+
     def rot(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
         a = math.radians(angle)
         return [
@@ -181,7 +183,7 @@ def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[t
 def render(scene: Scene, rng: np.random.Generator, *, size: int = 32) -> Image.Image:
     """Draw ``scene`` (the background's random details come from ``rng``) as an RGB image."""
     big = size * SUPERSAMPLE
-    grey = _background(scene.background, big, rng)
+    grey = background_pattern(scene.background, big, rng)
     canvas = Image.fromarray(np.repeat(grey[..., None], 3, axis=2).round().astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(canvas)
     radius = object_radius(scene.size) * big
@@ -190,7 +192,7 @@ def render(scene: Scene, rng: np.random.Generator, *, size: int = 32) -> Image.I
     if scene.shape == "circle":
         draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=fill)
     else:
-        draw.polygon(_polygon(scene.shape, cx, cy, radius, scene.angle), fill=fill)
+        draw.polygon(outline(scene.shape, cx, cy, radius, scene.angle), fill=fill)
     if scene.shape == NOVEL_SHAPE:  # the subject's own mark: a white dot in its centre
         dot = radius * 0.2
         draw.ellipse([cx - dot, cy - dot, cx + dot, cy + dot], fill=(255, 255, 255))
