@@ -62,8 +62,6 @@ class Failover:
 
     async def search(self, query: str, filters: SearchFilters, max_results: int) -> FailoverResult:
         attempts: list[ProviderAttempt] = []
-        ready: list[tuple[SearchProvider, str]] = []
-        filter_key = filters.as_key()
         asked = filters.location.given() if filters.location else ()
 
         def used(provider: SearchProvider) -> list[str]:
@@ -73,6 +71,28 @@ class Failover:
             taken = parts(filters) if parts is not None else provider.location_fields
             return [f for f in asked if f in taken]
 
+        ready = self._configured(query, filters.as_key(), max_results, attempts)
+        for provider, key in ready:
+            hit = await asyncio.to_thread(self.cache.get, key)
+            if hit:
+                attempts.append(
+                    ProviderAttempt(provider.name, "cached", results=len(hit), location=used(provider))
+                )
+                return FailoverResult(provider.name, hit, attempts, cached=True)
+
+        for provider, key in ready:
+            results = await self._ask(provider, query, filters, max_results, attempts, used(provider))
+            if results:
+                await asyncio.to_thread(self.cache.put, key, provider.name, query, results)
+                return FailoverResult(provider.name, results, attempts)
+        return FailoverResult(None, [], attempts)
+
+    def _configured(
+        self, query: str, filter_key: dict[str, Any], max_results: int, attempts: list[ProviderAttempt]
+    ) -> list[tuple[SearchProvider, str]]:
+        """The providers that have what they need, in order, each with its cache key; the others are
+        noted in ``attempts`` as skipped."""
+        ready: list[tuple[SearchProvider, str]] = []
         for provider in self.providers:
             missing = provider.configured()
             if missing:
@@ -85,67 +105,63 @@ class Failover:
             ready.append(
                 (provider, cache_key(provider.name, provider.fingerprint(), query, filter_key, max_results))
             )
+        return ready
 
-        for provider, key in ready:
-            hit = await asyncio.to_thread(self.cache.get, key)
-            if hit:
-                attempts.append(
-                    ProviderAttempt(provider.name, "cached", results=len(hit), location=used(provider))
-                )
-                return FailoverResult(provider.name, hit, attempts, cached=True)
-
-        for provider, key in ready:
-            started = time.perf_counter()
-            try:
-                results = await provider.search(query, filters, max_results)
-            except ProviderError as exc:
-                attempts.append(
-                    ProviderAttempt(
-                        provider.name,
-                        "failed",
-                        exc.message,
-                        kind=exc.kind,
-                        seconds=_since(started),
-                        location=used(provider),
-                    )
-                )
-                log.info("search_provider_failed", provider=provider.name, kind=exc.kind, detail=exc.message)
-                continue
-            except Exception as exc:  # a bug in one provider must not stop the others
-                log.exception("search_provider_crashed", provider=provider.name)
-                attempts.append(
-                    ProviderAttempt(
-                        provider.name,
-                        "failed",
-                        f"{provider.name}: internal error: {type(exc).__name__}: {exc}",
-                        kind="error",
-                        seconds=_since(started),
-                    )
-                )
-                continue
-            if not results:
-                attempts.append(
-                    ProviderAttempt(
-                        provider.name,
-                        "empty",
-                        f"{provider.name}: no results",
-                        kind="no_results",
-                        seconds=_since(started),
-                    )
-                )
-                continue
+    async def _ask(
+        self,
+        provider: SearchProvider,
+        query: str,
+        filters: SearchFilters,
+        max_results: int,
+        attempts: list[ProviderAttempt],
+        location: list[str],
+    ) -> list[SearchResult]:
+        """One provider's results; [] when it failed or found nothing (``attempts`` says which)."""
+        started = time.perf_counter()
+        try:
+            results = await provider.search(query, filters, max_results)
+        except ProviderError as exc:
             attempts.append(
                 ProviderAttempt(
                     provider.name,
-                    "ok",
-                    results=len(results),
+                    "failed",
+                    exc.message,
+                    kind=exc.kind,
                     seconds=_since(started),
-                    location=used(provider),
+                    location=location,
                 )
             )
-            await asyncio.to_thread(self.cache.put, key, provider.name, query, results)
-            return FailoverResult(provider.name, results, attempts)
-        return FailoverResult(None, [], attempts)
+            log.info("search_provider_failed", provider=provider.name, kind=exc.kind, detail=exc.message)
+            return []
+        except Exception as exc:  # a bug in one provider must not stop the others
+            log.exception("search_provider_crashed", provider=provider.name)
+            attempts.append(
+                ProviderAttempt(
+                    provider.name,
+                    "failed",
+                    f"{provider.name}: internal error: {type(exc).__name__}: {exc}",
+                    kind="error",
+                    seconds=_since(started),
+                )
+            )
+            return []
+        if not results:
+            attempts.append(
+                ProviderAttempt(
+                    provider.name,
+                    "empty",
+                    f"{provider.name}: no results",
+                    kind="no_results",
+                    seconds=_since(started),
+                )
+            )
+            return []
+        attempts.append(
+            ProviderAttempt(
+                provider.name, "ok", results=len(results), seconds=_since(started), location=location
+            )
+        )
+        return results
 
 
 def _since(started: float) -> float:
