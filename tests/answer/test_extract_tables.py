@@ -205,3 +205,19 @@ def test_reader_keeps_table_rows_of_a_fetched_page(docs_site: str) -> None:
     doc = asyncio.run(go())
     row = r"^\| %f \| Microsecond as a decimal number, zero-padded to 6 digits\."
     assert_row_under_header(group_with(doc, row), "| Directive | Meaning | Example | Notes |", row)
+
+
+@needs_docs
+def test_a_value_from_the_next_row_of_a_real_table_is_told_apart_from_the_row_asked_about() -> None:
+    from groundglass.answer.rows import wrong_row
+
+    doc = html_document((DOCS / "library" / "sys.html").read_bytes(), "file:///sys.html", "sys")
+    text = "\n\n".join(s.text for s in doc.sections)
+    start = text.index("sys.float_info")
+    chunk = text[start : start + 4000]
+    question = "Which C macro does the dig attribute of sys.float_info correspond to?"
+    row = wrong_row(
+        ["FLT_ROUNDS"], "The dig attribute of sys.float_info corresponds to FLT_ROUNDS.", question, [chunk]
+    )
+    assert row is not None and row.key == "dig" and "DBL_DIG" in row.line and "float.h macro" in row.header
+    assert wrong_row(["DBL_DIG"], "It corresponds to DBL_DIG.", question, [chunk]) is None

@@ -10,7 +10,7 @@ import random
 import pytest
 from test_cite import wikipedia
 
-from groundglass.answer import cite, grounding
+from groundglass.answer import cite, grounding, prompt
 from groundglass.answer.checked import RepetitionGuard, SentenceGate, units
 from groundglass.answer.prompt import DECLINE
 from groundglass.answer.types import Source
@@ -372,8 +372,32 @@ def test_markers_of_sources_that_hold_none_of_the_values_are_taken_out() -> None
     assert gate.failed is None and not gate.dropped
     assert shown == (
         "The default protocol starting with Python 3.8 is protocol version 4. [1][2] "
-        "It was added in Python 3.4 [1]. It is documented in the pickle module [1][3]."  # no value: kept
+        "It was added in Python 3.4 [1]. It is documented in the pickle module [1]."  # no value: its words
     )
+
+
+def test_of_the_sources_that_hold_a_value_those_that_state_it_about_the_same_thing_keep_their_markers() -> (
+    None
+):
+    # the local index's s05: 1000000 is in the timeit page and in three What's New pages and the
+    # datetime page (about other things); the model cited all five
+    question = "How many times does timeit.timeit() execute the statement by default (its number argument)?"
+    sources = [
+        Source(
+            "https://docs.test/timeit", "timeit", "timeit.timeit(stmt='pass', setup='pass', number=1000000)"
+        ),
+        Source("https://docs.test/whatsnew26", "What's New in 2.6", "The resolution is now 1000000 ticks."),
+        Source("https://docs.test/datetime", "datetime", "0 <= microseconds < 1000000"),
+        Source(
+            "https://docs.test/timeit#cli",
+            "timeit",
+            "Execute the main statement number times. If number is not given, it defaults to 1000000.",
+        ),
+    ]
+    text = "The default number of times timeit.timeit() executes the statement is 1000000. [1][2][3][4]"
+    shown, gate = gate_run(question, sources, text)
+    assert gate.failed is None
+    assert shown == "The default number of times timeit.timeit() executes the statement is 1000000. [1][4]"
 
 
 def test_a_sentence_that_cites_the_wrong_source_gets_the_markers_of_those_that_hold_its_values() -> None:
@@ -473,3 +497,47 @@ def test_a_fenced_code_block_is_one_unit_shown_whole(wall_sources: list[Source])
     assert units("```python\nx = 1\n", final=False) == []  # an open block waits for its fence
     shown, gate = gate_run(Q, wall_sources, text)
     assert shown == text and not gate.dropped
+
+
+FLOAT_INFO = (
+    "sys.float_info: a named tuple holding information about the float type.\n\n"
+    "| attribute | float.h macro | explanation |\n| --- | --- | --- |\n"
+    "| epsilon | DBL_EPSILON | difference between 1.0 and the least value greater than 1.0 |\n"
+    "| dig | DBL_DIG | maximum number of decimal digits that can be faithfully represented in a float |\n\n"
+    "| attribute | float.h macro | explanation |\n| --- | --- | --- |\n"
+    "| radix | FLT_RADIX | radix of exponent representation |\n"
+    "| rounds | FLT_ROUNDS | integer constant representing the rounding mode |\n"
+)
+
+
+def test_a_value_from_another_row_of_the_table_than_the_one_asked_about_is_not_shown() -> None:
+    # the default model's s06: the value is in the source, but in the rounds row, not the dig row
+    question = "Which C macro does the dig attribute of sys.float_info correspond to?"
+    sources = [Source("https://docs.test/sys", "sys", FLOAT_INFO)]
+    shown, gate = gate_run(
+        question, sources, "The dig attribute of sys.float_info corresponds to FLT_ROUNDS. [1]"
+    )
+    assert shown == "" and gate.failed is not None
+    assert gate.failed.reason == "wrong_row" and gate.failed.values == ["FLT_ROUNDS"]
+    assert gate.failed.hints == [
+        (1, "| attribute | float.h macro | explanation | " + FLOAT_INFO.splitlines()[5])
+    ]
+    shown, gate = gate_run(
+        question, sources, "The dig attribute of sys.float_info corresponds to DBL_DIG. [1]"
+    )
+    assert gate.failed is None and shown.endswith("DBL_DIG. [1]")
+    # a row the question does not name: nothing to tell apart
+    shown, gate = gate_run(
+        "Which macro gives the rounding mode?", sources, "The rounding mode is given by FLT_ROUNDS. [1]"
+    )
+    assert gate.failed is None and shown == "The rounding mode is given by FLT_ROUNDS. [1]"
+
+
+def test_the_retry_after_a_wrong_row_shows_the_row_the_question_names() -> None:
+    messages = prompt.build_messages("Which C macro does dig correspond to?", [], style="brief")
+    out = prompt.retry_messages(
+        messages, "... is FLT_ROUNDS. [1]", "wrong_row", ["FLT_ROUNDS"], [(1, "| a | b | | dig | DBL_DIG |")]
+    )
+    last = out[-1].content
+    assert '"FLT_ROUNDS" is in another row of the source\'s table' in last
+    assert '[1] "| a | b | | dig | DBL_DIG |"' in last

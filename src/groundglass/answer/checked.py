@@ -30,8 +30,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import combinations, pairwise
 
-from groundglass.answer import cite, grounding
+from groundglass.answer import cite, grounding, rows
 from groundglass.answer.sentences import ABBREVIATIONS
+from groundglass.answer.sentences import split_sentences as sentences_of_passage
 from groundglass.answer.types import Source
 
 _CITE = r"\[\s*-?\d+(?:\s*,\s*-?\d+)*\s*\]"
@@ -59,9 +60,10 @@ _CITATION_WORDS = frozenset(
 class Rejection:
     """A sentence that was not shown, and why."""
 
-    reason: str  # unsupported_values | restates_question | empty | repetition
+    reason: str  # unsupported_values | wrong_row | restates_question | empty | repetition
     sentence: str
-    values: list[str] = field(default_factory=list)  # the values no cited source holds
+    values: list[str] = field(default_factory=list)  # the values no cited source holds (or the wrong row's)
+    hints: list[tuple[int, str]] = field(default_factory=list)  # source lines to show on the retry
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -256,12 +258,19 @@ class SentenceGate:
             return None  # "I could not find this in the provided sources."
         if sentence.startswith("```"):
             return None  # code the model wrote: its names are its own, and a block is not cut up
-        cited = [self.sources[n - 1] for n in cites] or self.sources
+        numbers = cites or list(range(1, len(self.sources) + 1))
+        cited = [self.sources[n - 1] for n in numbers]
         checked = cite.check_values(sentence, self.question, cited)
         if checked.restates_question:
             return Rejection("restates_question", sentence)
         if checked.unsupported:
             return Rejection("unsupported_values", sentence, checked.unsupported)
+        bare = cite.strip_markers(sentence)
+        own = [v.text for v in grounding.values_of(bare) if v.text.lower() not in self.question.lower()]
+        row = rows.wrong_row(own, bare, self.question, [cite.source_text(s) for s in cited])
+        if row is not None:
+            held = [v for v in own if v.lower() not in row.line.lower()]
+            return Rejection("wrong_row", sentence, held, [(numbers[row.source - 1], row.quote())])
         return None
 
     def _recited(self, text: str) -> tuple[str, list[int]] | None:
@@ -277,21 +286,37 @@ class SentenceGate:
         return body + " " + markers(found) + bare[len(body) :], found
 
     def _without_idle_markers(self, text: str, cites: list[int]) -> str | None:
-        """``text`` without the markers of cited sources that hold none of the values it adds, when
-        some cited source holds them ("... protocol version 4. [1][2][3]", where [3] is a page about
-        something else, becomes "... protocol version 4. [1][2]"); None when every marker stays. A
-        sentence without values of its own keeps its markers: its words are what they support."""
+        """``text`` with only the markers of the cited sources that best hold what it adds; None when
+        every marker stays.
+
+        For each value the sentence adds beyond the question, the cited sources that hold it are
+        ranked by how much of the sentence surrounds the value there (:func:`_context_support`), and
+        those with at least :data:`CONTEXT_SHARE` of the best one's are kept: "... protocol version
+        4. [1][2][3]", where [3] is a page about something else, becomes "... [1][2]", and "... number
+        ... is 1000000. [1][2][3]" keeps the timeit page, not the What's New pages that also print
+        1000000. A sentence without values of its own keeps the sources whose text holds its words
+        best (the local index returns many near-duplicates, and the model cited all of them)."""
         if len(cites) < 2:
             return None
         sentence = " ".join(text.split())
-        holding = []
-        for n in cites:
-            one = cite.check_values(sentence, self.question, [self.sources[n - 1]])
-            if set(one.values) - set(one.unsupported):
-                holding.append(n)
-        if not holding or len(holding) == len(cites):
+        bare = cite.strip_markers(sentence)
+        own = [v.text for v in grounding.values_of(bare) if v.text.lower() not in self.question.lower()]
+        kept: set[int] = set()
+        if own:
+            held: dict[int, set[str]] = {}
+            for n in cites:
+                one = cite.check_values(sentence, self.question, [self.sources[n - 1]])
+                held[n] = {v for v in own if v in one.values and v not in one.unsupported}
+            for value in own:
+                holders = [n for n in cites if value in held[n]]
+                scores = {n: _context_support(bare, value, self.sources[n - 1]) for n in holders}
+                kept.update(n for n in holders if scores[n] >= max(scores.values()) * CONTEXT_SHARE)
+        else:
+            scores = {n: cite.lexical_support(bare, cite.source_text(self.sources[n - 1])) for n in cites}
+            if max(scores.values()) > 0:
+                kept = {n for n in cites if scores[n] >= max(scores.values()) * CONTEXT_SHARE}
+        if not kept or kept >= set(cites):
             return None
-        kept = set(holding)
 
         def rewrite(m: re.Match[str]) -> str:
             numbers = [int(x) for x in re.findall(r"-?\d+", m.group(0))]
@@ -329,6 +354,24 @@ class SentenceGate:
         if _WORDS.search("".join(out)):
             self.shown = True
         return out
+
+
+# The share of the best-placed source's support that a cited source needs to keep its marker: the
+# function's signature and the paragraph that explains its default both stay; a page where the figure
+# stands beside other words goes.
+CONTEXT_SHARE = 0.5
+
+
+def _context_support(sentence: str, value: str, source: Source) -> float:
+    """How much of ``sentence`` the ``source`` says around ``value``: the best lexical support of the
+    source's sentences that hold it (with one neighbour each side), or of the whole text when the
+    value is written differently there ("1,000,000" for "1000000")."""
+    parts = sentences_of_passage(cite.source_text(source))
+    needle = " ".join(value.split()).lower()
+    hits = [i for i, p in enumerate(parts) if needle in " ".join(p.split()).lower()]
+    if not hits:
+        return cite.lexical_support(sentence, cite.source_text(source))
+    return max(cite.lexical_support(sentence, " ".join(parts[max(0, i - 1) : i + 2])) for i in hits)
 
 
 class RepetitionGuard:

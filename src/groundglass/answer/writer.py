@@ -53,7 +53,7 @@ def write_checked(
         failed = gate.failed
         report["rejected"].append(failed.as_dict())
         log.info("draft_rejected", reason=failed.reason, values=failed.values, sentence=failed.sentence[:200])
-        hints = closest_sentences(job, sources)
+        hints = list(dict.fromkeys([*failed.hints, *closest_sentences(job, sources)]))[:3]
         attempt_messages = prompt.retry_messages(messages, gate.draft, failed.reason, failed.values, hints)
     report["declined"] = True
     completion.finish_reason = "stop"
