@@ -192,69 +192,26 @@ class SearchFilters:
         updated_before: Any = None,
     ) -> SearchFilters:
         """Checked filters from the API's / CLI's raw values (Perplexity's parameter names in errors)."""
-        allow: list[str] = []
-        deny: list[str] = []
-        entries = list(domains or [])
-        if len(entries) > MAX_DOMAINS:
-            raise GroundglassError(
-                f"search_domain_filter has {len(entries)} entries; at most {MAX_DOMAINS}",
-                "list fewer domains",
-                param="search_domain_filter",
-            )
-        for entry in entries:
-            if not isinstance(entry, str):
-                raise GroundglassError(
-                    "search_domain_filter entries must be strings",
-                    'e.g. ["nasa.gov", "-reddit.com"]',
-                    param="search_domain_filter",
-                )
-            target = deny if entry.strip().startswith("-") else allow
-            domain = normalize_domain(entry.strip().lstrip("-"))
-            if domain not in target:
-                target.append(domain)
+        allow, deny = _domain_lists(domains)
         if recency is not None and recency not in RECENCY:
             raise GroundglassError(
                 f"search_recency_filter {recency!r} is not one of {', '.join(RECENCY)}",
                 "use hour, day, week, month or year",
                 param="search_recency_filter",
             )
-        after_d = parse_filter_date(after, "search_after_date_filter")
-        before_d = parse_filter_date(before, "search_before_date_filter")
-        if after_d and before_d and after_d > before_d:
-            raise GroundglassError(
-                f"search_after_date_filter ({after_d}) is later than search_before_date_filter ({before_d})",
-                "swap or fix the dates",
-                param="search_after_date_filter",
-            )
-        updated_after_d = parse_filter_date(updated_after, "last_updated_after_filter")
-        updated_before_d = parse_filter_date(updated_before, "last_updated_before_filter")
-        if updated_after_d and updated_before_d and updated_after_d > updated_before_d:
-            raise GroundglassError(
-                f"last_updated_after_filter ({updated_after_d}) is later than last_updated_before_filter "
-                f"({updated_before_d})",
-                "swap or fix the dates",
-                param="last_updated_after_filter",
-            )
-        if isinstance(languages, str):
-            languages = [languages]
-        langs: list[str] = []
-        for lang in languages or []:
-            code = str(lang).strip().lower().replace("_", "-").split("-", 1)[0]
-            if not re.fullmatch(r"[a-z]{2,3}", code):
-                raise GroundglassError(
-                    f"search_language_filter entry {lang!r} is not a language code",
-                    'use ISO 639-1 codes like "en" or "de"',
-                    param="search_language_filter",
-                )
-            if code not in langs:
-                langs.append(code)
+        after_d, before_d = _date_window(
+            after, before, "search_after_date_filter", "search_before_date_filter"
+        )
+        updated_after_d, updated_before_d = _date_window(
+            updated_after, updated_before, "last_updated_after_filter", "last_updated_before_filter"
+        )
         return cls(
             tuple(allow),
             tuple(deny),
             recency,
             after_d,
             before_d,
-            tuple(langs),
+            _language_codes(languages),
             updated_after=updated_after_d,
             updated_before=updated_before_d,
         )
@@ -361,3 +318,61 @@ class SearchFilters:
         if language:
             return self.check_language(language)
         return None
+
+
+def _domain_lists(domains: list[str] | tuple[str, ...] | None) -> tuple[list[str], list[str]]:
+    """``search_domain_filter`` as (allowed, denied) domains: a leading ``-`` denies."""
+    allow: list[str] = []
+    deny: list[str] = []
+    entries = list(domains or [])
+    if len(entries) > MAX_DOMAINS:
+        raise GroundglassError(
+            f"search_domain_filter has {len(entries)} entries; at most {MAX_DOMAINS}",
+            "list fewer domains",
+            param="search_domain_filter",
+        )
+    for entry in entries:
+        if not isinstance(entry, str):
+            raise GroundglassError(
+                "search_domain_filter entries must be strings",
+                'e.g. ["nasa.gov", "-reddit.com"]',
+                param="search_domain_filter",
+            )
+        target = deny if entry.strip().startswith("-") else allow
+        domain = normalize_domain(entry.strip().lstrip("-"))
+        if domain not in target:
+            target.append(domain)
+    return allow, deny
+
+
+def _date_window(
+    after: Any, before: Any, after_name: str, before_name: str
+) -> tuple[date | None, date | None]:
+    """Two date filters as dates; the first may not be later than the second."""
+    after_d = parse_filter_date(after, after_name)
+    before_d = parse_filter_date(before, before_name)
+    if after_d and before_d and after_d > before_d:
+        raise GroundglassError(
+            f"{after_name} ({after_d}) is later than {before_name} ({before_d})",
+            "swap or fix the dates",
+            param=after_name,
+        )
+    return after_d, before_d
+
+
+def _language_codes(languages: list[str] | tuple[str, ...] | str | None) -> tuple[str, ...]:
+    """``search_language_filter`` as ISO 639 base codes (``en-GB`` -> ``en``), each once."""
+    if isinstance(languages, str):
+        languages = [languages]
+    langs: list[str] = []
+    for lang in languages or []:
+        code = str(lang).strip().lower().replace("_", "-").split("-", 1)[0]
+        if not re.fullmatch(r"[a-z]{2,3}", code):
+            raise GroundglassError(
+                f"search_language_filter entry {lang!r} is not a language code",
+                'use ISO 639-1 codes like "en" or "de"',
+                param="search_language_filter",
+            )
+        if code not in langs:
+            langs.append(code)
+    return tuple(langs)

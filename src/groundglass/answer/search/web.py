@@ -49,6 +49,8 @@ from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
 
 if TYPE_CHECKING:
+    from groundglass.answer.index.documents import Document
+    from groundglass.answer.search.images import ImageFilters
     from groundglass.config import SearchContextSize, Settings
 
 log = get_logger(__name__)
@@ -225,14 +227,7 @@ class WebRetriever:
             report.error = _no_provider(found.attempts)
             return [], report
 
-        candidates: list[SearchResult] = []
-        for r in found.results:
-            reason = filters.check_result(r.url, r.date, r.language)
-            if reason:
-                report.failures.append(ReadFailure(r.url, "filtered", reason))
-            elif all(c.url != r.url for c in candidates):
-                candidates.append(r)
-
+        candidates = _candidates(found.results, filters, report)
         k = 2 * report.top_k
         # results that carry their text are used as they are, unless a last_updated window needs their
         # pages read (the local index's documents cannot be: they are kept out by it)
@@ -349,34 +344,11 @@ class WebRetriever:
                 [r.url for r in results], want=preset.results, accept=accept
             )
             if filters.images is not None:
-                looked = time.perf_counter()
-                found = [im for page in pages for im in page.images]
-                found += await more_images if more_images is not None else []
-                chosen = await select_images(reader, found, filters.images, query, IMAGES_PER_SEARCH)
-                report.images = [im.public() for im in chosen]
-                report.timings["images_s"] = _since(looked)
+                await _choose_images(reader, pages, more_images, filters.images, query, report)
         report.failures.extend(failures)
         report.timings["read_s"] = _since(started)
-        docs = []
+        docs = _documents(pages, provider_dates, report)
         updated = {page.document.uri: page.last_updated for page in pages}
-        for page in pages:
-            doc = page.document
-            if not doc.date:
-                when = parse_when(provider_dates.get(page.url))
-                doc.date = when.day if when else None
-            docs.append(doc)
-            report.pages.append(
-                {
-                    "url": page.url,
-                    "final_url": page.final_url,
-                    "title": doc.title,
-                    "date": doc.date,
-                    "last_updated": page.last_updated,
-                    "truncated": page.truncated,
-                    "replaced_bytes": page.replaced_bytes,
-                    "seconds": page.seconds,
-                }
-            )
         if not docs:
             if results:
                 report.error = (
@@ -392,6 +364,64 @@ class WebRetriever:
             source.source, source.last_updated = "web", updated.get(source.url)
         report.timings["rank_s"] = _since(started)
         return sources
+
+
+def _candidates(
+    results: list[SearchResult], filters: SearchFilters, report: SearchReport
+) -> list[SearchResult]:
+    """The results the filters let through, each URL once; the others go in the report, with why."""
+    candidates: list[SearchResult] = []
+    for r in results:
+        reason = filters.check_result(r.url, r.date, r.language)
+        if reason:
+            report.failures.append(ReadFailure(r.url, "filtered", reason))
+        elif all(c.url != r.url for c in candidates):
+            candidates.append(r)
+    return candidates
+
+
+async def _choose_images(
+    reader: PageReader,
+    pages: list[ReadPage],
+    more_images: asyncio.Task[list[PageImage]] | None,
+    wanted: ImageFilters,
+    query: str,
+    report: SearchReport,
+) -> None:
+    """return_images: the best images of the pages read (and of the provider's image search)."""
+    looked = time.perf_counter()
+    found = [im for page in pages for im in page.images]
+    found += await more_images if more_images is not None else []
+    chosen = await select_images(reader, found, wanted, query, IMAGES_PER_SEARCH)
+    report.images = [im.public() for im in chosen]
+    report.timings["images_s"] = _since(looked)
+
+
+def _documents(
+    pages: list[ReadPage], provider_dates: dict[str, str | None], report: SearchReport
+) -> list[Document]:
+    """The pages' documents, dated by the provider where the page says no date; each page goes in the
+    report."""
+    docs = []
+    for page in pages:
+        doc = page.document
+        if not doc.date:
+            when = parse_when(provider_dates.get(page.url))
+            doc.date = when.day if when else None
+        docs.append(doc)
+        report.pages.append(
+            {
+                "url": page.url,
+                "final_url": page.final_url,
+                "title": doc.title,
+                "date": doc.date,
+                "last_updated": page.last_updated,
+                "truncated": page.truncated,
+                "replaced_bytes": page.replaced_bytes,
+                "seconds": page.seconds,
+            }
+        )
+    return docs
 
 
 def source_of(result: SearchResult) -> str:
