@@ -177,23 +177,7 @@ class Ledger:
         end: str | None = None,
     ) -> list[dict[str, Any]]:
         """Totals grouped by any of key, project, model, day, endpoint; days are UTC, ``end`` inclusive."""
-        bad = [g for g in group_by if g not in GROUPS]
-        if bad:
-            raise GroundglassError(
-                f"cannot group usage by {', '.join(bad)}",
-                f"group by any of: {', '.join(GROUPS)}",
-                param="group_by",
-            )
-        for name, day in (("start", start), ("end", end)):
-            if day is not None:
-                try:
-                    dt.date.fromisoformat(day)
-                except ValueError as exc:
-                    raise GroundglassError(
-                        f"{name} must be a date like 2025-01-31, got {day!r}",
-                        "write dates as YYYY-MM-DD",
-                        param=name,
-                    ) from exc
+        _check_report(group_by, start, end)
         u = db.usage.c
         keys = [u[_GROUP_COLUMNS[g]].label(g) for g in group_by]
         sums = [
@@ -230,6 +214,27 @@ class Ledger:
                 elif isinstance(v, float):
                     r[k] = round(v, 6 if "cost" in k else 2)
         return [r for r in rows if r["requests"]]
+
+
+def _check_report(group_by: list[str], start: str | None, end: str | None) -> None:
+    """Refuse a grouping or a day a usage report cannot take, naming the parameter."""
+    bad = [g for g in group_by if g not in GROUPS]
+    if bad:
+        raise GroundglassError(
+            f"cannot group usage by {', '.join(bad)}",
+            f"group by any of: {', '.join(GROUPS)}",
+            param="group_by",
+        )
+    for name, day in (("start", start), ("end", end)):
+        if day is not None:
+            try:
+                dt.date.fromisoformat(day)
+            except ValueError as exc:
+                raise GroundglassError(
+                    f"{name} must be a date like 2025-01-31, got {day!r}",
+                    "write dates as YYYY-MM-DD",
+                    param=name,
+                ) from exc
 
 
 def new_request_id() -> str:
