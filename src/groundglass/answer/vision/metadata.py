@@ -1,7 +1,7 @@
 """Basic image metadata: format, size, animation, and from EXIF the capture date and the camera.
 
 Pillow's EXIF reader does the parsing. GPS coordinates are deliberately left out: they locate the
-person who took the photo, and the issue asks only for date and camera.
+person who took the photo, and the answer needs only the date and the camera.
 """
 
 from __future__ import annotations
