@@ -155,17 +155,17 @@ def test_the_star_judge_agrees_with_the_eye_on_generated_images_where_the_classi
     from groundglass.dreambooth.world.star_judge import agreement, is_star, judged_set
 
     images, entries = judged_set()
-    assert len(entries) == len(images) >= 200
+    assert len(entries) == len(images) >= 250
     said = is_star(images)
-    for part in ("first", "second"):  # the second set was labelled after the judge was made
+    for part in ("first", "second", "third"):  # the third was labelled after the judge was fixed
         keep = [i for i, e in enumerate(entries) if e["set"] == part]
         score = agreement([said[i] for i in keep], [entries[i] for i in keep])
-        assert score["accuracy"] >= 0.9 and score["false_stars"] <= 0.05, (part, score)
-        assert score["recall"] >= 0.6, (part, score)  # it misses some soft stars: a lower bound
+        assert score["accuracy"] >= 0.85 and score["false_stars"] <= 0.1, (part, score)
+        assert score["recall"] >= 0.75, (part, score)
     judge = agreement(said, entries)
     shape_head = agreement([label["shape"] == "star" for label in metrics.classify(images)], entries)
     assert judge["accuracy"] - shape_head["accuracy"] >= 0.2, (judge, shape_head)
-    assert shape_head["false_stars"] >= 0.3  # what made the old identity figures wrong: blobs as stars
+    assert shape_head["false_stars"] >= 0.25  # what made the old identity figures wrong: blobs as stars
     # colour-blind: the same images with their colour channels swapped are judged the same
     assert is_star(images[..., ::-1].copy()) == said
     assert is_star(images[..., [1, 2, 0]].copy()) == said

@@ -1,22 +1,25 @@
 """Is the subject there? A colour-blind judge of the star's outline, for generated images.
 
 The world classifier (:mod:`groundglass.dreambooth.world.classifier`) was trained on clean renderings
-of the six shapes, so on what a diffusion model draws it guesses: on a set of 91 generated images
-labelled by eye (:mod:`groundglass.dreambooth.world.judged`) its shape head found the star with
-54% accuracy, calling blobs stars and soft stars crosses. This judge answers one question, "is
-this the five-pointed star?", from what cannot depend on colour or background:
+of the six shapes, so on what a diffusion model draws it guesses: against 224 generated images
+labelled by eye (``judged/``: ``generated.png`` and ``labels.json``) its shape head was right on 69%,
+calling 28% of the blobs and other shapes stars. This judge answers one question, "is this the
+five-pointed star?", from what cannot depend on colour or background: 92% right on the same images
+(84% of the stars found, 6% of the others called stars), 88% on the 43 labelled after it was fixed
+(``python -m groundglass.dreambooth.world.star_judge --check``).
 
 - its input is the image's **saturation** (max - min over RGB, scaled to the image's own peak): the
   world's backgrounds are grey by construction, so the object stands alone, in any colour, and the
   subject's white dot is a hole in it;
 - it is trained on stars and non-stars drawn the way a small diffusion model draws them: any hue,
-  any angle, off-centre, lumpy and rounded points, blurred, noisy, with coloured specks on the
-  background, the dot present or not; the negatives are the world's other shapes, ellipses, smooth
-  blobs (with and without a white dot) and broken shapes in several parts.
+  any angle and size, off-centre, with lumpy points, blurred, noisy, with coloured specks on the
+  background, the dot present or not; the negatives are the world's other shapes at any angle,
+  ellipses, smooth blobs (with and without a white dot) and broken shapes in several parts.
 
-A small CNN rather than a hand-made outline match: a template IoU and a five-fold radial harmonic
-were tried first and told the soft generated stars from blobs less well (see the README). Trains in a
-few CPU-minutes (``python -m groundglass.dreambooth.world.star_judge``, seeded); ships as safetensors.
+A small CNN rather than a hand-made outline match: a template IoU and a five-fold radial harmonic of
+the outline were tried first and could not separate the soft generated stars from blobs. Trains in a
+few CPU-minutes (``python -m groundglass.dreambooth.world.star_judge``, seeded); ships as safetensors
+(290 KB).
 """
 
 from __future__ import annotations
@@ -46,7 +49,9 @@ HERE = Path(__file__).resolve().parent
 WEIGHTS = HERE / "star_judge.safetensors"
 JUDGED = HERE / "judged"  # generated images labelled by eye: generated.png and labels.json
 SIZE = 32
-THRESHOLD = 0.5  # probability above which an image counts as showing the star
+# Above it an image shows the star. On the labelled images 0.5 missed a third of the soft stars (and
+# called 2% of the others stars); 0.3 misses 14% and calls 6% stars, so shares are less biased.
+THRESHOLD = 0.3
 
 
 class StarJudge(nn.Module):
@@ -303,7 +308,7 @@ def check(log: Any = print) -> dict[str, dict[str, float]]:
         "classifier shape head": [label["shape"] == "star" for label in classify(images)],
     }
     out: dict[str, dict[str, float]] = {}
-    for part in ("first", "second", "all"):
+    for part in ("first", "second", "third", "all"):
         keep = [i for i, e in enumerate(entries) if part in ("all", e["set"])]
         for name, said in judges.items():
             score = agreement([said[i] for i in keep], [entries[i] for i in keep])
