@@ -78,6 +78,7 @@ class Plan:
     related_questions: bool
     plain_string: bool = False  # response_format regex: the answer's JSON string is given as the string
     return_images: bool = False
+    num_images: int | None = None  # the most images returned (None: all found)
 
     @property
     def engine_key(self) -> tuple[str, int]:
@@ -159,6 +160,7 @@ class Answerer:
             related_questions=body.return_related_questions,
             plain_string=body.response_format is not None and body.response_format.type == "regex",
             return_images=body.return_images,
+            num_images=body.num_images,
         )
 
     def _filters(self, body: ChatRequest, search: str) -> SearchFilters:
@@ -171,7 +173,7 @@ class Answerer:
         if where is None:
             return filters
         location = where.location()
-        check_location(s, location, search=search, param="web_search_options.user_location")
+        check_location(s, location, search=search, param=body.location_param)
         return replace(filters, location=location)
 
     def _check_context(self, messages: list[ChatMessage]) -> None:

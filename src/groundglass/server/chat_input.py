@@ -75,11 +75,11 @@ def image_filters(body: ChatRequest, search: str) -> ImageFilters | None:
     from groundglass.answer.search.images import ImageFilters
 
     if not body.return_images:
-        given = [n for n in ("image_domain_filter", "image_format_filter") if getattr(body, n)]
+        given = [n for n in ("image_domain_filter", "image_format_filter", "num_images") if getattr(body, n)]
         if given:
             raise APIError(
                 400,
-                f"{given[0]} filters the images return_images asks for: set return_images to true, "
+                f"{given[0]} shapes the images return_images asks for: set return_images to true, "
                 "or leave it out",
                 code="invalid_value",
                 param=given[0],

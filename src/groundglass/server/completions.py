@@ -80,11 +80,12 @@ def completion_body(
 
 def images_extra(plan: Plan, answer: Answer) -> dict[str, Any]:
     """``images`` (with ``return_images``: ``{image_url, origin_url, title, width, height}`` each, best
-    first), and the search report without them (the engine's report carries them to here)."""
+    first, the first ``num_images`` when it is given), and the search report without them (the
+    engine's report carries them to here)."""
     out: dict[str, Any] = {}
     report = answer.search_report
     if plan.return_images:
-        out["images"] = list((report or {}).get("images", []))
+        out["images"] = list((report or {}).get("images", []))[: plan.num_images]
     if report is not None:
         out["search_report"] = {k: v for k, v in report.items() if k != "images"}
     return out

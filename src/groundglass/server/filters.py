@@ -19,6 +19,7 @@ from groundglass.server.errors import APIError
 from groundglass.server.schemas import FilterFields
 
 UPDATED = ("last_updated_after_filter", "last_updated_before_filter")
+TIMESTAMPS = ("updated_after_timestamp", "updated_before_timestamp")
 
 
 def build_filters(body: FilterFields, *, search: str | None = None) -> SearchFilters:
@@ -34,7 +35,8 @@ def build_filters(body: FilterFields, *, search: str | None = None) -> SearchFil
             code="unsupported_parameter",
             param="search_language_filter",
         )
-    given = [name for name in UPDATED if getattr(body, name)]
+    # chat's Unix-second forms of the filters (already turned into them) are named when they were sent
+    given = [name for name in (*TIMESTAMPS, *UPDATED) if getattr(body, name, None) is not None]
     if given and search == "index":
         raise APIError(
             400,

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from groundglass.answer.search.filters import Location
     from groundglass.config import Settings
 
+TOP_LEVEL = ("country", "latitude", "longitude")
+
 
 def provider_fields() -> dict[str, tuple[str, ...]]:
     """Each provider's name -> the parts of a location it passes on."""
@@ -51,7 +53,8 @@ def check_location(settings: Settings, location: Location, *, search: str, param
         if takers:
             continue
         could = sorted(p for p, f in fields.items() if part in f)
-        name = param if param.rsplit(".", 1)[-1] == part else f"{param}.{part}"  # /search's country
+        # a location sent as top-level fields (/search's and chat's country...) names the part itself
+        name = part if param in TOP_LEVEL else f"{param}.{part}"
         raise APIError(
             400,
             f"{name}: none of the search providers here ({', '.join(configured) or 'none'}) "

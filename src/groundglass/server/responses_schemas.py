@@ -20,8 +20,9 @@ model here forbids fields it does not know: a field this server cannot honour is
   JSON following the schema, or that the pattern matches in full, as the chat API's
   ``response_format`` gives;
 - ``language_preference`` (Perplexity's: the answer's language, as chat asks for it);
-- ``return_images`` with ``image_domain_filter`` and ``image_format_filter``: chat's fields and
-  meaning (Perplexity's Agent API has no images; its chat API's names are used rather than new ones);
+- ``return_images`` with ``image_domain_filter``, ``image_format_filter`` and ``num_images``: chat's
+  fields and meaning (Perplexity's Agent API has no images; its chat API's names are used rather than
+  new ones);
 - ``max_output_tokens``, ``temperature``, ``top_p``, ``stream``, ``store``, ``metadata`` and
   ``previous_response_id``.
 """
@@ -185,6 +186,7 @@ class ResponsesRequest(_Strict):
     return_images: bool = False
     image_domain_filter: list[str] | None = None
     image_format_filter: list[str] | None = None
+    num_images: int | None = None  # chat's: the most images returned (checked as chat's field)
     language_preference: str | None = None  # ISO 639-1: the answer's language (chat's field)
 
     @field_validator("input")

@@ -142,6 +142,7 @@ def chat_request(body: ResponsesRequest, model: str, earlier: list[Message]) -> 
     images = {
         "image_domain_filter": body.image_domain_filter,
         "image_format_filter": body.image_format_filter,
+        "num_images": body.num_images,
     }
     chat.update({k: v for k, v in images.items() if v is not None})
     if body.tools is not None and not body.tools:

@@ -11,6 +11,10 @@ told, not silently given less.
 ``latitude``, ``longitude``) and OpenAI's (``{"type": "approximate", "approximate": {...}}``, which
 adds ``timezone``); its keys are checked strictly, since an unknown one would be ignored. Where it
 can be honoured is decided against the configured providers (:mod:`groundglass.server.location`).
+Perplexity's top-level ``country``, ``latitude`` and ``longitude`` are its parts too, merged into it
+(``_perplexity_aliases``), and ``updated_after_timestamp`` / ``updated_before_timestamp`` (Unix
+seconds) become the last_updated filters of the UTC day they fall on, so the server reads one field
+for each; errors still name the field the client sent.
 
 Perplexity's chat and search fields that this server does not implement (``frequency_penalty``,
 ``language_preference``, function ``tools``...) are declared so that they are not silently dropped as
@@ -29,6 +33,7 @@ their URLs are checked (http(s) or ``data:`` only) and decoded where they are us
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -36,6 +41,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     ValidationInfo,
     field_validator,
@@ -62,6 +68,38 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="allow", strict=False)
 
 
+MAX_NUM_IMAGES = 50
+MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z: later is not a date (milliseconds, say)
+LOCATION_PARTS = ("country", "latitude", "longitude")  # Perplexity's top-level ones
+UPDATED_TIMESTAMPS = {
+    "updated_after_timestamp": "last_updated_after_filter",
+    "updated_before_timestamp": "last_updated_before_filter",
+}
+
+
+def timestamp_day(seconds: int) -> date:
+    """The UTC day of a Unix timestamp: the last_updated filters bound days, so a timestamp bounds the
+    day it falls on (a page changed earlier that day passes an ``updated_after_timestamp``)."""
+    return datetime.fromtimestamp(seconds, tz=UTC).date()
+
+
+def _sent_location_part(info: ValidationInfo, part: str) -> Any:
+    options = info.data.get("web_search_options")
+    where = options.user_location if options is not None else None
+    return getattr(where, part) if where is not None else None
+
+
+def _agrees_with_location(name: str, value: Any, info: ValidationInfo) -> Any:
+    """A top-level location part, unless ``web_search_options.user_location`` says otherwise."""
+    sent = _sent_location_part(info, name)
+    if value is not None and sent is not None and sent != value:
+        raise ValueError(
+            f"{name} is {value!r} and web_search_options.user_location.{name} is {sent!r}: "
+            "give the location once (web_search_options.user_location is the documented place)"
+        )
+    return value
+
+
 LEAVE_OUT = "leave it out"
 # Perplexity's chat fields this server does not implement: name -> (values that change nothing, what to
 # do instead). A field left out of this table and of ChatRequest would be an ignored extra.
@@ -75,13 +113,7 @@ UNSUPPORTED_CHAT: dict[str, tuple[tuple[Any, ...], str]] = {
     "tool_choice": (("none", "auto"), f"{LEAVE_OUT}: there is no function calling"),
     "parallel_tool_calls": ((False, True), LEAVE_OUT),  # meaningless without tools, so either passes
     "num_search_results": ((), "use web_search_options.search_context_size (low, medium, high) or top_k"),
-    "num_images": ((), f"{LEAVE_OUT}: return_images returns up to 10 images a search"),
     "safe_search": ((False,), f"{LEAVE_OUT}: results are not filtered for adult content"),
-    "country": ((), 'use web_search_options.user_location: {"country": "..."}'),
-    "latitude": ((), 'use web_search_options.user_location: {"latitude": ..., "longitude": ...}'),
-    "longitude": ((), 'use web_search_options.user_location: {"latitude": ..., "longitude": ...}'),
-    "updated_after_timestamp": ((), "use last_updated_after_filter (a date, M/D/YYYY)"),
-    "updated_before_timestamp": ((), "use last_updated_before_filter (a date, M/D/YYYY)"),
     # in Perplexity's SDK but not in its documentation: refused all the same, since each asks for
     # something (threads, tenants, workspaces, rankers, token statistics) that does not exist here
     "cum_logprobs": ((False,), LEAVE_OUT),
@@ -323,6 +355,16 @@ class ChatRequest(FilterFields):
     index: str | None = Field(None, min_length=1, max_length=100)
     # ISO 639-1: the language of the answer, asked for in a system message (_language_as_instruction)
     language_preference: str | None = Field(None, min_length=2, max_length=3)
+    # the most images return_images gives (the first, best first); each search finds up to 10
+    num_images: int | None = Field(None, ge=1, le=MAX_NUM_IMAGES)
+    # Perplexity's top-level location, the same as web_search_options.user_location's parts (declared
+    # after web_search_options so that their validators can compare the two)
+    country: str | None = None
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180, validate_default=True)
+    # Unix seconds: the day (UTC) they fall on, as last_updated_after_filter / _before_filter
+    updated_after_timestamp: int | None = Field(None, ge=0)
+    updated_before_timestamp: int | None = Field(None, ge=0)
     # Perplexity's fields not implemented here: their neutral value passes, any other is a 400
     frequency_penalty: Any = None
     presence_penalty: Any = None
@@ -333,13 +375,7 @@ class ChatRequest(FilterFields):
     tool_choice: Any = None
     parallel_tool_calls: Any = None
     num_search_results: Any = None
-    num_images: Any = None
     safe_search: Any = None
-    country: Any = None
-    latitude: Any = None
-    longitude: Any = None
-    updated_after_timestamp: Any = None
-    updated_before_timestamp: Any = None
     cum_logprobs: Any = None
     diverse_first_token: Any = None
     file_workspace_id: Any = None
@@ -352,11 +388,83 @@ class ChatRequest(FilterFields):
     thread_id: Any = None
     use_threads: Any = None
     user_original_query: Any = None
+    # which field the location came in ("country"...): errors about it name what the client sent
+    _location_from: str = PrivateAttr("web_search_options.user_location")
+
+    @property
+    def location_param(self) -> str:
+        return self._location_from
 
     @field_validator(*UNSUPPORTED_CHAT)
     @classmethod
     def _unsupported(cls, value: Any, info: ValidationInfo) -> Any:
         return refuse_unsupported(str(info.field_name), value, UNSUPPORTED_CHAT)
+
+    @field_validator("country")
+    @classmethod
+    def _top_country(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _agrees_with_location("country", iso_country(value), info)
+
+    @field_validator("latitude")
+    @classmethod
+    def _top_latitude(cls, value: float | None, info: ValidationInfo) -> float | None:
+        return _agrees_with_location("latitude", value, info)
+
+    @field_validator("longitude")
+    @classmethod
+    def _top_longitude(cls, value: float | None, info: ValidationInfo) -> float | None:
+        value = _agrees_with_location("longitude", value, info)  # validated when left out, too
+        if "latitude" in info.data and (info.data["latitude"] is None) != (value is None):
+            raise ValueError("give latitude and longitude together, or neither")
+        has_country = info.data.get("country") or _sent_location_part(info, "country")
+        if value is not None and not has_country:
+            # Perplexity's rule for a location: coordinates come with the country they lie in
+            raise ValueError("latitude and longitude need the country they lie in: add country (like US)")
+        return value
+
+    @field_validator("updated_after_timestamp", "updated_before_timestamp")
+    @classmethod
+    def _timestamp_day(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is None:
+            return value
+        name = str(info.field_name)
+        if value > MAX_TIMESTAMP:
+            raise ValueError(f"{value} is past the year 9999 in Unix seconds: send seconds, not milliseconds")
+        twin = UPDATED_TIMESTAMPS[name]
+        given = info.data.get(twin)
+        if given is not None:
+            from groundglass.answer.search.filters import parse_filter_date
+            from groundglass.errors import GroundglassError
+
+            try:
+                day = parse_filter_date(given, twin)
+            except GroundglassError:
+                return value  # the filter's own check names it
+            if day != timestamp_day(value):
+                raise ValueError(
+                    f"{name} is {twin} as Unix seconds, and the two give different days "
+                    f"({timestamp_day(value)} and {given}): give one of the two"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _perplexity_aliases(self) -> ChatRequest:
+        """The top-level location joins ``web_search_options.user_location`` and the timestamps become
+        the last_updated filters, so the rest of the server reads one field for each."""
+        top = {k: getattr(self, k) for k in LOCATION_PARTS}
+        top = {k: v for k, v in top.items() if v is not None}
+        if top:
+            options = self.web_search_options or WebSearchOptions()
+            where = options.user_location
+            self._location_from = "web_search_options.user_location" if where is not None else next(iter(top))
+            merged = {**(where.model_dump(exclude_none=True) if where is not None else {}), **top}
+            options.user_location = UserLocation.model_validate(merged)
+            self.web_search_options = options
+        for name, twin in UPDATED_TIMESTAMPS.items():
+            value = getattr(self, name)
+            if value is not None and getattr(self, twin) is None:
+                setattr(self, twin, timestamp_day(value).isoformat())
+        return self
 
     @field_validator("stop")
     @classmethod
