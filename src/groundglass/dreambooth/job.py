@@ -163,6 +163,27 @@ def fit_config(
     """The ``groundglass dreambooth fit`` config of a job (run folder ``root``)."""
     prior = hp.prior_loss_weight > 0
     resolution = hp.resolution or native_resolution(base_model)
+    sampling: dict[str, Any] = {
+        "every_n_steps": hp.sample_every,
+        "at_end": hp.sample_every > 0,
+        "steps": hp.sample_steps,
+        "guidance_scale": hp.guidance_scale,
+    }
+    if hp.sample_prompts:
+        sampling["prompts"] = hp.sample_prompts
+    return {
+        "trainer": _trainer_section(hp, root=root, accelerator=accelerator),
+        "model": _model_section(hp, base_model=base_model, local_files_only=local_files_only),
+        "data": _data_section(
+            hp, resolution=resolution, prior=prior, instance_dir=instance_dir, class_dir=class_dir
+        ),
+        "checkpoint": {"every_n_train_steps": hp.checkpoint_every, "save_top_k": 0},
+        "sampling": sampling,
+    }
+
+
+def _model_section(hp: Hyperparameters, *, base_model: str, local_files_only: bool) -> dict[str, Any]:
+    """The fit config's ``model:`` section: the preset's learning rate, LoRA rank and SDXL memory savers."""
     preset = hp.preset or "lora"
     model: dict[str, Any] = {
         "base_model": base_model,
@@ -188,6 +209,13 @@ def fit_config(
         model["optimizer"] = "adamw8bit"
     if hp.ema_decay is not None:
         model["ema"] = {"decay": hp.ema_decay}
+    return model
+
+
+def _data_section(
+    hp: Hyperparameters, *, resolution: int, prior: bool, instance_dir: Path, class_dir: Path
+) -> dict[str, Any]:
+    """The fit config's ``data:`` section (class images and their generation with prior preservation)."""
     data: dict[str, Any] = {
         "instance_data_dir": str(instance_dir),
         "instance_prompt": hp.instance_prompt,
@@ -212,6 +240,11 @@ def fit_config(
                 },
             }
         )
+    return data
+
+
+def _trainer_section(hp: Hyperparameters, *, root: Path, accelerator: str) -> dict[str, Any]:
+    """The fit config's ``trainer:`` section: one device, no logger or progress bar (the job watches)."""
     trainer: dict[str, Any] = {
         "max_steps": hp.steps,
         "accelerator": accelerator,
@@ -225,18 +258,4 @@ def fit_config(
     }
     if hp.precision is not None:
         trainer["precision"] = hp.precision
-    sampling: dict[str, Any] = {
-        "every_n_steps": hp.sample_every,
-        "at_end": hp.sample_every > 0,
-        "steps": hp.sample_steps,
-        "guidance_scale": hp.guidance_scale,
-    }
-    if hp.sample_prompts:
-        sampling["prompts"] = hp.sample_prompts
-    return {
-        "trainer": trainer,
-        "model": model,
-        "data": data,
-        "checkpoint": {"every_n_train_steps": hp.checkpoint_every, "save_top_k": 0},
-        "sampling": sampling,
-    }
+    return trainer
