@@ -86,6 +86,7 @@ MEANINGS = {
     "image_url": "an image given by URL or data: URI",
     "last_updated_after_filter": "pages updated on or after this date",
     "last_updated_before_filter": "pages updated on or before this date",
+    "after": "OpenAI's pagination cursor: the items after this id (`ask --published-after` is a date)",
     "limit": "page size of a list",
     "metadata": "the caller's key-value labels, stored and returned",
     "n": "how many results to generate",
@@ -120,8 +121,6 @@ MEANINGS = {
 
 # Names that still mean two things, and why they are not renamed yet.
 TWO_MEANINGS = {
-    "after": "`ask --after/--before` filter by publication date; the API's `after` is OpenAI's pagination "
-    "cursor, fixed by compatibility. Next: --published-after/--published-before for the CLI.",
     "max_tokens": "the answer's cap everywhere except Perplexity's Search API, where it caps the page text "
     "returned; both are the wire names of the APIs the server is compatible with.",
     "model": "the API's `model` is OpenAI's field (an API model name, an image model, a base model to "
@@ -160,6 +159,8 @@ FETCH_VALUES: dict[str, Any] = {
 
 # Old spellings kept for one release: (command, old option) -> the option to use now.
 OLD_SPELLINGS = {
+    ("ask", "--after"): "--published-after",  # the API's `after` is OpenAI's pagination cursor
+    ("ask", "--before"): "--published-before",
     ("demo", "-q"): "--question",  # -q is --quiet in every other command
     ("dreambooth bench", "--steps"): "--train-steps",  # --steps is denoising steps in sample/priors
     ("dreambooth demo", "--steps"): "--train-steps",
@@ -337,6 +338,13 @@ def test_every_hidden_option_is_a_listed_old_spelling() -> None:
     ("argv", "old", "new", "error"),
     [
         (["demo", "-q", "Where is Etna?", "--config", "{missing}"], "-q", "--question", "config file"),
+        (["ask", "--after", "March", "Why?"], "--after", "--published-after", "search_after_date_filter"),
+        (
+            ["ask", "--before", "2024-02-30", "Why?"],
+            "--before",
+            "--published-before",
+            "search_before_date_filter",
+        ),
         (
             ["dreambooth", "demo", "--steps", "0"],
             "--steps",

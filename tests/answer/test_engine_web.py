@@ -189,7 +189,7 @@ def test_ask_search_web_from_the_cli(tmp_path: Path, web_site: Any, search_api: 
     for args, message in [
         (["--recency", "fortnight"], "search_recency_filter 'fortnight' is not one of"),
         (["--search", "moon"], "search must be one of index, web"),
-        (["--after", "2024-02-30"], "search_after_date_filter"),
+        (["--published-after", "2024-02-30"], "search_after_date_filter"),
         (["--search-context-size", "huge"], "search_context_size 'huge'"),
     ]:
         proc = gg("ask", "--config", str(config), "--search", "web", *args, QUESTION)

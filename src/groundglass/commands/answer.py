@@ -1,7 +1,7 @@
 """CLI commands ``groundglass ask`` and ``groundglass demo``: thin faces over the answer engine.
 
 ``ask`` searches a local index (``--search index``, the default) or the web (``--search web``, with
-the filters ``--domain``, ``--recency``, ``--after``, ``--before``, ``--language`` and
+the filters ``--domain``, ``--recency``, ``--published-after``, ``--published-before``, ``--language`` and
 ``--search-context-size``); ``--image`` adds images whose text and content steer the search.
 
 ``ask`` streams the answer to stdout as the model writes it, then the numbered sources and any
@@ -174,8 +174,14 @@ def ask(
         help="Only this domain; a leading - excludes it (--domain=-reddit.com). Repeat for several.",
     ),
     recency: str | None = typer.Option(None, "--recency", help="hour | day | week | month | year."),
-    after: str | None = typer.Option(None, "--after", help="Published on or after this date (YYYY-MM-DD)."),
-    before: str | None = typer.Option(None, "--before", help="Published on or before this date."),
+    published_after: str | None = typer.Option(
+        None, "--published-after", help="Published on or after this date (YYYY-MM-DD)."
+    ),
+    published_before: str | None = typer.Option(
+        None, "--published-before", help="Published on or before this date."
+    ),
+    after: str | None = typer.Option(None, "--after", hidden=True, help="Deprecated: --published-after."),
+    before: str | None = typer.Option(None, "--before", hidden=True, help="Deprecated: --published-before."),
     language: list[str] = typer.Option(
         [], "--language", help="Only pages in this language (e.g. en). Repeat for several."
     ),
@@ -221,6 +227,11 @@ def ask(
             'ask something, e.g. groundglass ask "Who was Ada '
             'Lovelace?" (or give an image with --image PATH)',
         )
+    from groundglass.commands.renamed import old_spelling
+
+    # --after/--before read like the API's `after` (a pagination cursor); these are publication dates
+    after = old_spelling(after, "--after", "--published-after", published_after)
+    before = old_spelling(before, "--before", "--published-before", published_before)
     filters = SearchFilters.build(
         domains=domain, recency=recency, after=after, before=before, languages=language
     )
