@@ -66,7 +66,7 @@ def test_the_clients_get_a_400_naming_the_field(api: Api) -> None:
             "search_language_filter",
         ),
         ("/search", {"query": "Eiffel Tower", "search_type": "people"}, "search_type"),
-        ("/v1/responses", {"input": "Eiffel Tower", "max_steps": 3}, "max_steps"),
+        ("/v1/responses", {"input": "Eiffel Tower", "background": True}, "background"),
     ],
 )
 def test_fields_that_cannot_be_honoured_are_named(

@@ -53,6 +53,7 @@ from groundglass.server.filters import build_filters
 from groundglass.server.location import check_location
 from groundglass.server.regex_format import plain_answers
 from groundglass.server.search_modes import narrow_to_mode
+from groundglass.server.step_limits import with_max_steps
 from groundglass.threads import native_thread
 
 if TYPE_CHECKING:
@@ -79,10 +80,12 @@ class Plan:
     plain_string: bool = False  # response_format regex: the answer's JSON string is given as the string
     return_images: bool = False
     num_images: int | None = None  # the most images returned (None: all found)
+    max_steps: int | None = None  # the Responses API's cap on research steps (server.step_limits)
 
     @property
-    def engine_key(self) -> tuple[str, int]:
-        return (self.ask.model or "", self.context_tokens)
+    def engine_key(self) -> tuple[str, int, str, int | None]:
+        steps = (self.api_model, self.max_steps) if self.max_steps is not None else ("", None)
+        return (self.ask.model or "", self.context_tokens, *steps)
 
 
 class Answerer:
@@ -205,6 +208,8 @@ class Answerer:
                         "retrieval": s.retrieval.model_copy(update={"context_tokens": plan.context_tokens}),
                     }
                 )
+                if plan.max_steps is not None:
+                    settings = with_max_steps(settings, plan.api_model, plan.max_steps)
                 engine = Engine(settings)
                 self._engines[plan.engine_key] = engine
             return engine

@@ -48,7 +48,7 @@ async def create_response(body: ResponsesRequest, request: Request, who: Princip
             who,
             exc,
             request_id=new_request_id(),
-            model=body.model or "",
+            model=body.model or (body.models[0] if body.models else ""),
             endpoint=ENDPOINT,
             started=started,
         )
@@ -57,10 +57,9 @@ async def create_response(body: ResponsesRequest, request: Request, who: Princip
     headers = {"x-request-id": prepared.id}
     try:
         if body.stream:
-            events, first = await _until_disconnect(service.start(prepared, cancel), request, cancel)
-            return EventSourceResponse(
-                service.stream(prepared, events, first, cancel), ping=15, headers=headers
-            )
+            events, head = await _until_disconnect(service.start(prepared, cancel), request, cancel)
+            stream = service.stream(prepared, events, head, cancel)
+            return EventSourceResponse(stream, ping=15, headers=headers)
         result = await _until_disconnect(service.complete(prepared, cancel), request, cancel)
     except APIError as exc:
         await service.record(prepared, exc.status)

@@ -8,8 +8,11 @@ model here forbids fields it does not know: a field this server cannot honour is
 - ``input``: a string, or message items (``{"role", "content"}``, ``type: "message"`` optional) whose
   content is a string or ``input_text`` / ``input_image`` / ``output_text`` parts (the last so that a
   client can pass earlier output items back in);
-- ``model`` (an API model name, ``sonar`` by default) and ``preset`` (``fast``, ``low``, ``medium``,
-  ``high``: the reasoning effort, ``fast`` being ``minimal``); ``reasoning.effort``;
+- ``model`` (an API model name, ``sonar`` by default), or ``models`` (Perplexity's fallback chain, up
+  to 5 names: the first one this server has is used, and the next when its model endpoint fails before
+  the answer starts), and ``preset`` (``fast``, ``low``, ``medium``, ``high``: the reasoning effort,
+  ``fast`` being ``minimal``); ``reasoning.effort``; ``max_steps`` (the most planned sub-queries and
+  search rounds, :mod:`groundglass.server.step_limits`);
 - ``instructions`` (a system message for this response only, as in OpenAI's API);
 - ``tools``: ``[{"type": "web_search", "filters": {...chat's filter fields...},
   "search_context_size": ..., "user_location": {...}}]`` (OpenAI's ``{"type": "approximate", ...}``
@@ -169,6 +172,10 @@ class ResponsesRequest(_Strict):
 
     input: str | list[InputMessage]
     model: str | None = Field(None, min_length=1)
+    # Perplexity's fallback chain: tried in order, the first this server has that answers is used
+    models: list[Annotated[str, Field(min_length=1)]] | None = Field(None, min_length=1, max_length=5)
+    # the most research steps: planned sub-queries and search rounds, each (server.step_limits)
+    max_steps: int | None = Field(None, ge=1, le=100)
     preset: str | None = None
     instructions: str | None = None
     reasoning: Reasoning | None = None

@@ -51,6 +51,7 @@ from groundglass.server.completions import citation_tokens, images_extra, usage_
 from groundglass.server.errors import APIError
 from groundglass.server.response_store import ResponseStore, Stored, new_response_id
 from groundglass.server.schemas import ChatRequest
+from groundglass.server.step_limits import effective_steps
 from groundglass.server.usage import streamed_usage, usage_entry
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ log = get_logger(__name__)
 ENDPOINT = "/v1/responses"
 DEFAULT_MODEL = "sonar"
 MAX_PRIOR_SOURCES = 24  # sources of earlier turns offered for reuse (most recent first)
+MODEL_FAILURES = ("model_error", "invalid_model_output")  # what moves ``models`` on to the next
 
 
 class ResponsesContext(Protocol):
@@ -91,6 +93,8 @@ class Prepared:
     base: dict[str, Any]  # the response object before any output
     history: list[Message]  # the earlier turns (stored), then this request's input, instructions left out
     prior_sources: list[Source] = field(default_factory=list)
+    earlier: list[Message] = field(default_factory=list)  # the stored turns alone
+    fallbacks: list[str] = field(default_factory=list)  # ``models`` left to try, in order
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -98,11 +102,24 @@ class Prepared:
         return str(self.base["id"])
 
 
-def api_model(st: ResponsesContext, body: ResponsesRequest) -> str:
+def api_models(st: ResponsesContext, body: ResponsesRequest) -> list[str]:
+    """The models to try, in order: ``models``' names this server has (a 400 when it has none of
+    them), else ``model``, else ``sonar`` (or the first preset)."""
+    presets = st.answerer.presets()
+    if body.models:
+        known = [m for m in dict.fromkeys(body.models) if m in presets]
+        if not known:
+            raise APIError(
+                400,
+                f"none of models ({', '.join(body.models)}) is a model of this server; models here: "
+                f"{', '.join(sorted(presets))}",
+                code="model_not_found",
+                param="models",
+            )
+        return known
     if body.model:
-        return body.model
-    models = st.answerer.presets()
-    return DEFAULT_MODEL if DEFAULT_MODEL in models else sorted(models)[0]
+        return [body.model]
+    return [DEFAULT_MODEL if DEFAULT_MODEL in presets else sorted(presets)[0]]
 
 
 def chat_request(body: ResponsesRequest, model: str, earlier: list[Message]) -> ChatRequest:
@@ -197,7 +214,21 @@ class ResponsesService:
                     param="previous_response_id",
                 )
         history = earlier.messages if earlier else []
-        model = api_model(self.st, body)
+        model, *fallbacks = api_models(self.st, body)
+        prior = earlier.sources[:MAX_PRIOR_SOURCES] if earlier else []
+        rid = new_response_id()
+        return Prepared(
+            body=body,
+            who=who,
+            plan=self._plan(body, model, history, prior),
+            base=shape.skeleton(rid, body, model, time.time(), "in_progress"),
+            history=[*history, *input_messages(body)],
+            prior_sources=prior,
+            earlier=history,
+            fallbacks=fallbacks,
+        )
+
+    def _plan(self, body: ResponsesRequest, model: str, history: list[Message], prior: list[Source]) -> Plan:
         try:
             plan = self.st.answerer.plan(chat_request(body, model, history))
         except APIError as exc:  # the location is checked as chat's field: name the tool's
@@ -206,18 +237,20 @@ class ResponsesService:
                 exc.param = "tools.0.user_location" + exc.param.removeprefix(chat_name)
                 exc.message = exc.message.replace(chat_name, "tools[0].user_location")
             raise
-        prior = earlier.sources[:MAX_PRIOR_SOURCES] if earlier else []
         plan.ask.prior_sources = prior
-        rid = new_response_id()
-        base = shape.skeleton(rid, body, model, time.time(), "in_progress")
-        return Prepared(
-            body=body,
-            who=who,
-            plan=plan,
-            base=base,
-            history=[*history, *input_messages(body)],
-            prior_sources=prior,
-        )
+        plan.max_steps = effective_steps(body.max_steps, self.st.answerer.settings, model)
+        return plan
+
+    def fall_back(self, p: Prepared, failure: APIError) -> bool:
+        """Move ``p`` to the next of its ``models`` after ``failure`` of its model, when there is one
+        and the failure is the model's (its endpoint down, its output unusable); False otherwise."""
+        if failure.code not in MODEL_FAILURES or not p.fallbacks:
+            return False
+        model = p.fallbacks.pop(0)
+        log.warning("responses_model_fallback", response_id=p.id, failed=p.plan.api_model, next=model)
+        p.plan = self._plan(p.body, model, p.earlier, p.prior_sources)
+        p.base["model"] = model
+        return True
 
     async def load(self, who: Principal, response_id: str) -> dict[str, Any]:
         stored = await anyio.to_thread.run_sync(self.store.load, who, response_id)
@@ -231,7 +264,13 @@ class ResponsesService:
 
     async def complete(self, p: Prepared, cancel: threading.Event) -> dict[str, Any]:
         """Answer ``p`` to the end: the response object, stored and in the ledger."""
-        answer, _ = await self.st.answerer.answer(p.plan, cancel)
+        while True:
+            try:
+                answer, _ = await self.st.answerer.answer(p.plan, _attempt(p, cancel))
+                break
+            except APIError as exc:
+                if not self.fall_back(p, exc):
+                    raise
         chat_usage, cost = self.price(p.plan, answer)
         body = shape.finished(p.base, answer, chat_usage, time.time())
         body.update(images_extra(p.plan, answer))
@@ -241,29 +280,38 @@ class ResponsesService:
 
     async def start(
         self, p: Prepared, cancel: threading.Event
-    ) -> tuple[AsyncGenerator[Event, None], Event | None]:
-        """The engine's events, and the first of them taken before the response starts: a failure
-        there is raised as an APIError, so that the client gets a real HTTP status."""
-        stream = await self.st.answerer.start(p.plan, cancel)
-        events = self.st.answerer.events(stream, cancel)
-        try:
-            first = await anext(events, None)
-            if isinstance(first, ErrorEvent):
-                raise engine_failure(first)
-        except BaseException:
-            await events.aclose()  # frees the engine slot
-            raise
-        return events, first
+    ) -> tuple[AsyncGenerator[Event, None], list[Event]]:
+        """The engine's events, and those taken before the response starts: the first, or, while
+        ``models`` has a fallback left, all of them up to the answer's first text (a model that fails
+        has failed by then, and the next is tried). A failure there is raised as an APIError, so that
+        the client gets a real HTTP status."""
+        while True:
+            attempt = _attempt(p, cancel)
+            stream = await self.st.answerer.start(p.plan, attempt)
+            events = self.st.answerer.events(stream, attempt)
+            try:
+                head = await _head(events, until_text=bool(p.fallbacks))
+                if head and isinstance(head[-1], ErrorEvent):
+                    raise engine_failure(head[-1])
+            except APIError as exc:
+                await events.aclose()  # frees the engine slot
+                if self.fall_back(p, exc):
+                    continue
+                raise
+            except BaseException:
+                await events.aclose()
+                raise
+            return events, head
 
     async def stream(
-        self, p: Prepared, events: AsyncGenerator[Event, None], first: Event | None, cancel: threading.Event
+        self, p: Prepared, events: AsyncGenerator[Event, None], head: list[Event], cancel: threading.Event
     ) -> AsyncIterator[dict[str, str]]:
         """Server-sent events ({"event", "data"}) in the order OpenAI's Responses stream has them."""
         run = _StreamRun(self, p)
         try:
             for sse in run.opening():
                 yield sse
-            async with aclosing(_chain(first, events)) as chained:
+            async with aclosing(_chain(head, events)) as chained:
                 async for event in chained:
                     if isinstance(event, ErrorEvent):
                         failure = engine_failure(event)
@@ -522,10 +570,38 @@ class _StreamRun:
         await self.service.record(self.p, status, chat_usage, cost)
 
 
-async def _chain(first: Event | None, events: AsyncGenerator[Event, None]) -> AsyncIterator[Event]:
-    """``first`` (already taken from ``events``), then the rest; closing this closes ``events``."""
+class _Attempt(threading.Event):
+    """One model's try at a request: set when the try ends (the engine bridge sets it when a run
+    stops) and whenever the request's own cancel is, which stays unset for the next model's try."""
+
+    def __init__(self, request: threading.Event) -> None:
+        super().__init__()
+        self.request = request
+
+    def is_set(self) -> bool:
+        return super().is_set() or self.request.is_set()
+
+
+def _attempt(p: Prepared, cancel: threading.Event) -> threading.Event:
+    """The cancel event for a try of ``p``: its own while a fallback model is left, else ``cancel``."""
+    return _Attempt(cancel) if p.fallbacks else cancel
+
+
+async def _head(events: AsyncGenerator[Event, None], *, until_text: bool) -> list[Event]:
+    """The first event of ``events`` or, ``until_text``, every one up to the first of the answer's
+    text, its end or a failure."""
+    head: list[Event] = []
+    async for event in events:
+        head.append(event)
+        if not until_text or isinstance(event, (Token, Done, ErrorEvent)):
+            break
+    return head
+
+
+async def _chain(head: list[Event], events: AsyncGenerator[Event, None]) -> AsyncIterator[Event]:
+    """``head`` (already taken from ``events``), then the rest; closing this closes ``events``."""
     async with aclosing(events):
-        if first is not None:
-            yield first
+        for event in head:
+            yield event
         async for event in events:
             yield event
