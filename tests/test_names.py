@@ -88,6 +88,7 @@ MEANINGS = {
     "last_updated_before_filter": "pages updated on or before this date",
     "after": "OpenAI's pagination cursor: the items after this id (`ask --published-after` is a date)",
     "limit": "page size of a list",
+    "region": "a user_location's state or province (search.duckduckgo.locale is ddgs's region code)",
     "metadata": "the caller's key-value labels, stored and returned",
     "n": "how many results to generate",
     "name": "the name of the thing made (an exported single file, a JSON schema of structured output)",
@@ -125,9 +126,6 @@ TWO_MEANINGS = {
     "returned; both are the wire names of the APIs the server is compatible with.",
     "model": "the API's `model` is OpenAI's field (an API model name, an image model, a base model to "
     "fine-tune); the CLI's --model and llm.model are a language model spec. Clients rely on both.",
-    "region": "a user_location's state or province (Perplexity's and OpenAI's wire name); "
-    "search.duckduckgo.region is ddgs's region code (country and language, us-en), named after ddgs's "
-    "own parameter. Next: search.duckduckgo.locale, the old key read for one release.",
     "search_type": "Perplexity's two wire names: chat's search depth (fast | pro | auto) and the Search "
     "API's kind of search (web | people, people refused here); clients send both as they are.",
     "search": "the [search] table configures web search; everywhere else `search` says where sources come "
@@ -139,6 +137,8 @@ OLD_KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("vision", "top_k"): ("max_labels", 3),  # top_k counts sources everywhere else
     # search.context_sizes says what each size means for a web search; these are multipliers
     ("server", "context_sizes"): ("context_scales", {"high": 3.0}),
+    # region is a user_location's state or province everywhere else; ddgs's code holds a language too
+    ("search.duckduckgo", "region"): ("locale", "us-en"),
 }
 
 # A value to try for each [fetch] key (each differs from the default) for the keys moved there from
@@ -411,7 +411,10 @@ def test_old_config_keys_still_work_with_a_warning(section: str, old: str) -> No
     assert (section, new) in keys and (section, old) not in keys
 
     def read(**keys: Any) -> Any:
-        return getattr(getattr(load_settings(**{section: keys}), section), new)
+        table: Any = _with_table(section, keys)
+        for part in section.split("."):
+            table = getattr(table, part)
+        return getattr(table, new)
 
     default = read()
     assert read(**{new: value}) != default  # the value to try changes something

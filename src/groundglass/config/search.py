@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from groundglass.config.section import Section
+from groundglass.config.section import Section, renamed_keys
 
 # --- web search: providers, failover, cache, reader limits --------------------------------------------
 
@@ -28,8 +28,15 @@ class DuckDuckGoSettings(Section):
     """DuckDuckGo's HTML endpoint through the ``ddgs`` package (no key)."""
 
     base_url: str = "https://html.duckduckgo.com/html/"
-    region: str = "wt-wt"  # ddgs region code, e.g. "us-en", "de-de"; "wt-wt" = no region
+    # ddgs's region code (a country and a language), e.g. "us-en", "de-de"; "wt-wt" = none. Not named
+    # region: that is a user_location's state or province everywhere else.
+    locale: str = "wt-wt"
     safesearch: Literal["on", "moderate", "off"] = "moderate"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, data: Any) -> Any:
+        return renamed_keys(data, "search.duckduckgo", {"region": "locale"})
 
 
 class BraveSettings(Section):

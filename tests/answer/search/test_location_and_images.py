@@ -100,7 +100,7 @@ def test_a_country_duckduckgo_has_no_region_for_is_not_reported_as_used(
     egypt = replace(SearchFilters(), location=Location(country="EG"))
     _, report = WebRetriever(settings).search("eddystone lighthouse", egypt)
     sent = search_api.requests[-1]["body"].split("&")
-    assert f"l={settings.search.duckduckgo.region}" in sent  # the configured region, not "eg-ar"
+    assert f"l={settings.search.duckduckgo.locale}" in sent  # the configured region, not "eg-ar"
     assert report.location_used_by == {}
 
 

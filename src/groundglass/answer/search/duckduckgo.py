@@ -49,7 +49,7 @@ class DuckDuckGoProvider:
         return None
 
     def fingerprint(self) -> str:
-        return f"{self.settings.base_url}|{self.settings.region}|{self.settings.safesearch}"
+        return f"{self.settings.base_url}|{self.settings.locale}|{self.settings.safesearch}"
 
     async def search(self, query: str, filters: SearchFilters, max_results: int) -> list[SearchResult]:
         try:
@@ -66,7 +66,7 @@ class DuckDuckGoProvider:
         engine.search_url = self.settings.base_url
         payload = engine.build_payload(
             query=query,
-            region=region(filters) or self.settings.region,
+            region=region(filters) or self.settings.locale,
             safesearch=self.settings.safesearch,
             timelimit=_TIMELIMIT.get(filters.recency or ""),
             page=1,
