@@ -42,8 +42,9 @@ import anyio
 from pydantic import ValidationError
 
 from groundglass.answer.events import Done, ErrorEvent, Event, SourcesFound, StepDone, Token
-from groundglass.answer.types import Answer, Message, Source
+from groundglass.answer.types import Answer, ChatMessage, Source
 from groundglass.log import get_logger
+from groundglass.server import chat_input
 from groundglass.server import responses_body as shape
 from groundglass.server.answer_service import token_counter
 from groundglass.server.answering import engine_failure
@@ -91,9 +92,9 @@ class Prepared:
     who: Principal
     plan: Plan
     base: dict[str, Any]  # the response object before any output
-    history: list[Message]  # the earlier turns (stored), then this request's input, instructions left out
+    history: list[ChatMessage]  # the earlier turns (stored), then this request's input, instructions left out
     prior_sources: list[Source] = field(default_factory=list)
-    earlier: list[Message] = field(default_factory=list)  # the stored turns alone
+    earlier: list[ChatMessage] = field(default_factory=list)  # the stored turns alone
     fallbacks: list[str] = field(default_factory=list)  # ``models`` left to try, in order
     started: float = field(default_factory=time.perf_counter)
 
@@ -122,7 +123,7 @@ def api_models(st: ResponsesContext, body: ResponsesRequest) -> list[str]:
     return [DEFAULT_MODEL if DEFAULT_MODEL in presets else sorted(presets)[0]]
 
 
-def chat_request(body: ResponsesRequest, model: str, earlier: list[Message]) -> ChatRequest:
+def chat_request(body: ResponsesRequest, model: str, earlier: list[ChatMessage]) -> ChatRequest:
     """The chat request that answers ``body`` after the ``earlier`` turns."""
     messages: list[dict[str, Any]] = []
     if body.instructions and body.instructions.strip():
@@ -189,9 +190,9 @@ def chat_request(body: ResponsesRequest, model: str, earlier: list[Message]) -> 
         ) from exc
 
 
-def input_messages(body: ResponsesRequest) -> list[Message]:
+def input_messages(body: ResponsesRequest) -> list[ChatMessage]:
     """This request's input as conversation turns (text only; ``developer`` is ``system``)."""
-    return [Message("system" if m.role == "developer" else m.role, m.text()) for m in body.messages()]
+    return chat_input.turns(body.messages())
 
 
 class ResponsesService:
@@ -228,7 +229,9 @@ class ResponsesService:
             fallbacks=fallbacks,
         )
 
-    def _plan(self, body: ResponsesRequest, model: str, history: list[Message], prior: list[Source]) -> Plan:
+    def _plan(
+        self, body: ResponsesRequest, model: str, history: list[ChatMessage], prior: list[Source]
+    ) -> Plan:
         try:
             plan = self.st.answerer.plan(chat_request(body, model, history))
         except APIError as exc:  # the location is checked as chat's field: name the tool's
@@ -358,7 +361,7 @@ class ResponsesService:
             lambda: self.store.save(
                 p.who,
                 body,
-                [*p.history, Message("assistant", said)],
+                [*p.history, ChatMessage("assistant", said)],
                 [*new, *p.prior_sources][:MAX_PRIOR_SOURCES],
                 stored=p.body.store,
             )
