@@ -59,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         help="of the runs that train the text encoder (at the UNet's 5e-4 it drifts at once)",
     )
     parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument(
+        "--lr-scheduler",
+        choices=("constant", "cosine"),
+        default="cosine",
+        help="the demo's cosine decays to 0 at the last of --steps, so earlier step counts are points "
+        "on the way, not shorter runs",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--base-model", type=Path, default=None, help="default: the embedded world model")
     parser.add_argument(
@@ -116,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             steps=total,
             prior_loss_weight=prior,
             learning_rate=args.learning_rate,
+            lr_scheduler=args.lr_scheduler,
             batch_size=args.batch_size,
             seed=args.seed,
             checkpoint_every=every,
@@ -193,6 +201,7 @@ IDENTITY_COLUMNS = (
     ("background_followed", "bg followed ↑"),
     ("colour_followed", "colour followed ↑"),
     ("class_identity", "class → star ↓"),
+    ("named_identity", "named → star ↓"),
     ("prior_shape_accuracy", "named: shape ↑"),
     ("prior_colour_accuracy", "named: colour ↑"),
 )

@@ -217,24 +217,24 @@ def test_demo_runs_reduced(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_learns_the_star_not_its_colour(tmp_path: Path) -> None:
-    """The default demo (2-3 minutes on 2 cores): the personalised model draws the star, the base never.
-
-    The bounds are loose because the classifier undercounts the generated stars (it called the
-    demo grid's yellow-orange stars with white dots crosses and diamonds: plain 0.25 where a person
-    sees 3 of 4) and overcounts blobs; see the README's toy-world ablation.
+def test_demo_learns_the_star_and_keeps_the_named_shapes(tmp_path: Path) -> None:
+    """The default demo (2-3 minutes on 2 cores): the personalised model draws the star where the base
+    never does, follows the colours and backgrounds asked for, and still draws "a photo of a red
+    circle" as the base model does. Bounds from three seeds of the default (star judge): plain
+    0.63-0.75, new background 0.58-0.83, named shapes 1.0. A recoloured star ("a photo of a blue sks
+    shape") is not asked for: no setting tried draws one (see the README's toy-world ablation).
     """
     from groundglass.dreambooth.world.demo import run_demo
 
     result = run_demo(tmp_path / "demo", progress=False, log=lambda _: None)
     base, personal = result["base"], result["personalised"]
     for key in ("identity_plain", "identity_recontext", "identity_property", "class_identity"):
-        assert base[key] == 0.0, key  # the base model has never seen a star
-    assert personal["identity_plain"] > 0.0
-    assert personal["identity_recontext"] >= 0.4
-    assert personal["identity_property"] > base["identity_property"]
+        assert base[key] <= 0.1, key  # the base model has never seen a star (the judge errs on ~6%)
+    assert personal["identity_plain"] >= 0.5 and personal["identity_recontext"] >= 0.5
     assert personal["background_followed"] >= 0.9 and personal["colour_followed"] >= 0.9
-    assert personal["class_identity"] <= 0.5  # the class prompt has not simply become the star
+    assert personal["class_identity"] <= 0.25  # the class prompt has not become the star
+    for key in ("prior_shape_accuracy", "prior_colour_accuracy"):  # within 10 points of the base
+        assert personal[key] >= base[key] - 0.1, key
 
 
 def test_demo_command_rejects_bad_steps(capsys: pytest.CaptureFixture[str]) -> None:
@@ -253,6 +253,15 @@ def test_demo_command_rejects_bad_threads(capsys: pytest.CaptureFixture[str]) ->
         main(["dreambooth", "demo", "--threads", "0"])
     assert exc.value.code == 2
     assert "--threads must be at least 1" in capsys.readouterr().err
+
+
+def test_demo_command_rejects_an_unknown_lr_scheduler(capsys: pytest.CaptureFixture[str]) -> None:
+    from groundglass.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["dreambooth", "demo", "--lr-scheduler", "linear"])
+    assert exc.value.code == 2
+    assert "--lr-scheduler must be cosine or constant" in capsys.readouterr().err
 
 
 def test_fidelity_tracking_logs_every_n_steps_and_keeps_the_best(tmp_path: Path) -> None:

@@ -100,7 +100,7 @@ def curve(events: list[dict[str, Any]]) -> dict[int, float]:
 
 
 def subject_scores(client: openai.OpenAI, model: str) -> dict[str, float]:
-    """The toy world's subject fidelity and identity (the share of images the classifier sees as the
+    """The toy world's subject fidelity and identity (the share of images the star judge sees as the
     star) of ``model``'s images of the recontextualisation prompts (as in `dreambooth demo`), drawn
     through the API, 4 seeds per prompt."""
     from PIL import Image

@@ -95,6 +95,9 @@ def demo(
         "--train-identifier/--frozen-identifier",
         help="Train the identifier's embedding (only that word of the text encoder).",
     ),
+    lr_scheduler: str = typer.Option(
+        "cosine", "--lr-scheduler", help="cosine (decays to 0; keeps the named shapes) or constant."
+    ),
     seed: int = typer.Option(0, "--seed", help="Run seed."),
     threads: int = typer.Option(
         1, "--threads", help="CPU threads for PyTorch (the toy model's operations are too small to share)."
@@ -117,6 +120,10 @@ def demo(
         )
     if threads < 1:
         raise GroundglassError(f"--threads must be at least 1 (got {threads})", "pass --threads 1")
+    if lr_scheduler not in ("cosine", "constant"):
+        raise GroundglassError(
+            f"--lr-scheduler must be cosine or constant (got {lr_scheduler!r})", "pass --lr-scheduler cosine"
+        )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
@@ -135,6 +142,7 @@ def demo(
             prior_loss_weight=prior_loss_weight,
             train_text_encoder=train_text_encoder,
             train_identifier=train_identifier,
+            lr_scheduler=lr_scheduler,
             seed=seed,
         ),
     )
