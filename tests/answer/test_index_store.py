@@ -17,6 +17,7 @@ from groundglass.answer.index import (
     remove_index,
 )
 from groundglass.answer.index.builtin import wikipedia_url
+from groundglass.answer.index.schema import SCHEMA_VERSION
 from groundglass.errors import GroundglassError, IndexError_, NotFoundError
 
 QUERIES = {
@@ -193,7 +194,7 @@ def test_index_without_our_tables_is_refused(index_settings) -> None:
     with pytest.raises(IndexError_, match="no meta table"):
         LocalIndex.open(index_settings, "foreign")
     con.execute("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT)")
-    con.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+    con.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     con.commit()
     con.close()
     with pytest.raises(IndexError_, match="missing tables: chunks, chunks_fts, documents, vectors"):
@@ -263,7 +264,7 @@ def test_an_index_from_schema_1_is_upgraded_in_place(index_settings) -> None:
     con.commit()
     con.close()
     index = LocalIndex.open(index_settings, "old")
-    assert index.stats()["schema_version"] == 2 and index.integrity() == "ok"
+    assert index.stats()["schema_version"] == SCHEMA_VERSION and index.integrity() == "ok"
     assert [s.url for s in index.search("Where does the pilot boat wait?", k=1, mode="dense")] == [
         "file:///old.txt"
     ]

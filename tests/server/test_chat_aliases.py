@@ -163,7 +163,6 @@ def test_updated_timestamps_bound_the_day_the_page_changed(corpus_api: Api, web:
             "updated_after_timestamp",
             "greater than or equal to 0",
         ),
-        ("sonar", {"updated_after_timestamp": seconds(2024, 6, 1)}, "updated_after_timestamp", "local index"),
     ],
 )
 def test_bad_or_unusable_timestamps_are_named(

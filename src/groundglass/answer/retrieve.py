@@ -94,7 +94,8 @@ def merge(each: Sequence[Found]) -> Found:
 
 
 def source_filter(filters: SearchFilters | None, undated: str = "drop") -> Callable[[Source], bool] | None:
-    """A predicate over retrieved sources for ``filters`` (domain, dates); None when they filter nothing."""
+    """A predicate over retrieved sources for ``filters`` (domain, publication and last-updated dates);
+    None when they filter nothing."""
     if filters is None or filters == SearchFilters():
         return None
 
@@ -102,6 +103,7 @@ def source_filter(filters: SearchFilters | None, undated: str = "drop") -> Calla
         return (
             filters.check_domain(source.url) is None
             and filters.check_date(source.date, undated=undated) is None
+            and (not filters.has_updated or filters.check_updated(source.last_updated) is None)
         )
 
     return keep

@@ -3,10 +3,11 @@
 One implementation of the filters serves everything: the search layer's. This module only maps the
 request fields onto it and turns its errors into 400s naming the parameter. ``search_*_date_filter``
 bound the publication date; ``last_updated_*_filter`` the day the page last changed (its modified-time
-metadata or ``Last-Modified`` header, known once the page is read), and a page that does not say when
-it changed is kept out by them. The local index's documents keep no such day, so a request that
-searches the index with a last_updated filter is refused, naming it; so is ``search_language_filter``,
-which keeps web pages in those languages and does not filter the index's passages. The engine
+metadata or ``Last-Modified`` header, known once the page is read; for the local index's documents,
+the file's modification time or the crawled page's ``Last-Modified``, recorded when it was added), and
+a source that does not say when it changed is kept out by them. ``search_language_filter`` keeps web
+pages in those languages and does not filter the index's passages, so a request that searches the
+index with it is refused, naming it. The engine
 enforces the filters on the sources of chat answers (:func:`groundglass.answer.retrieve.source_filter`
 for the local index, the web retriever for web results).
 """
@@ -18,14 +19,10 @@ from groundglass.errors import GroundglassError
 from groundglass.server.errors import APIError
 from groundglass.server.schemas import FilterFields
 
-UPDATED = ("last_updated_after_filter", "last_updated_before_filter")
-TIMESTAMPS = ("updated_after_timestamp", "updated_before_timestamp")
-
 
 def build_filters(body: FilterFields, *, search: str | None = None) -> SearchFilters:
     """The checked filters of a request; an APIError 400 naming the bad parameter. ``search`` is where
-    the request searches (``index`` refuses the last_updated and language filters; None: decided
-    elsewhere)."""
+    the request searches (``index`` refuses the language filter; None: decided elsewhere)."""
     if body.search_language_filter and search == "index":
         raise APIError(
             400,
@@ -34,18 +31,6 @@ def build_filters(body: FilterFields, *, search: str | None = None) -> SearchFil
             "search is web), or leave it out",
             code="unsupported_parameter",
             param="search_language_filter",
-        )
-    # chat's Unix-second forms of the filters (already turned into them) are named when they were sent
-    given = [name for name in (*TIMESTAMPS, *UPDATED) if getattr(body, name, None) is not None]
-    if given and search == "index":
-        raise APIError(
-            400,
-            f"{given[0]} keeps the pages that say when they last changed, and this request searches "
-            'the local index, whose documents keep no such date: send "search": "web" (or use a '
-            "model whose search is web), or use search_after_date_filter / search_before_date_filter "
-            "(the publication date)",
-            code="unsupported_parameter",
-            param=given[0],
         )
     try:
         return SearchFilters.build(

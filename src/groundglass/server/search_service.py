@@ -14,7 +14,7 @@ are searched in turn and their results interleaved by rank without duplicate URL
 ``max_tokens_per_page`` caps each result's snippet and ``max_tokens`` all snippets together, in rank
 order (a result past the budget keeps its title and URL with an empty snippet). A last_updated filter
 makes the search layer read the results' pages (only they say when they changed); results of the local
-index are kept out by it, and a server that searches only the index refuses it. Tokens are counted
+index are judged by the day the index keeps for their document. Tokens are counted
 as four characters, the usual average for English text, since the snippets are not the model's.
 """
 
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from groundglass.answer.search.filters import Location
 from groundglass.errors import GroundglassError
 from groundglass.server.errors import APIError
-from groundglass.server.filters import UPDATED, build_filters
+from groundglass.server.filters import build_filters
 from groundglass.server.location import check_location
 from groundglass.server.search_modes import narrow_to_mode
 
@@ -80,16 +80,6 @@ async def run_search(
 ) -> list[dict[str, Any]]:
     """The results of ``body``'s queries, interleaved by rank without duplicate URLs, as the API shows
     them (title, url, snippet, date, last_updated, source)."""
-    given = [name for name in UPDATED if getattr(body, name)]
-    if given and set(backend.settings.search.providers) <= {"local"}:
-        raise APIError(
-            400,
-            f"{given[0]} keeps the pages that say when they last changed, and this server searches only "
-            "the local index, whose documents keep no such date: add a web provider to search.providers, "
-            "or use search_after_date_filter / search_before_date_filter (the publication date)",
-            code="unsupported_parameter",
-            param=given[0],
-        )
     filters = narrow_to_mode(build_filters(body), body.search_mode, modes or {})
     if body.country:
         location = Location(country=body.country)

@@ -29,7 +29,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
 import httpx
 
 from groundglass.answer.index.documents import Document, Skipped
-from groundglass.answer.index.extract import SkipFile, extract_bytes
+from groundglass.answer.index.extract import SkipFile, extract_bytes, http_date_day
 from groundglass.answer.netguard import BlockedAddressError, Policy, blocked_cause, check_url, guarded_client
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
@@ -65,6 +65,7 @@ class Page:
     url: str  # after redirects
     data: bytes
     content_type: str
+    last_modified: str | None = None  # the Last-Modified header, as sent
 
 
 def normalize(url: str) -> str:
@@ -134,7 +135,7 @@ class Crawler:
                     buf += piece
                     if len(buf) > limit:
                         raise FetchSkip(f"larger than the fetch.crawl_max_bytes limit ({limit:,} bytes)")
-                return Page(final, bytes(buf), ctype)
+                return Page(final, bytes(buf), ctype, resp.headers.get("last-modified"))
         except BlockedAddressError as exc:
             raise FetchSkip(str(exc)) from exc
         except httpx.TimeoutException as exc:
@@ -279,9 +280,11 @@ def crawl(
                     if same_host(link, start) and link not in seen:
                         queue.append((link, depth + 1))
             try:
-                yield extract_bytes(
+                doc = extract_bytes(
                     page.data, page.url, name=urlsplit(page.url).path, content_type=page.content_type
                 )
+                doc.last_updated = http_date_day(page.last_modified)
+                yield doc
             except SkipFile as exc:
                 yield Skipped(page.url, str(exc))
     finally:

@@ -23,6 +23,9 @@ class Document:
     sections: list[Section]
     date: str | None = None  # ISO YYYY-MM-DD when known
     kind: str = "text"  # html | markdown | text | pdf | wikipedia
+    # ISO YYYY-MM-DD (UTC) the source last changed: a file's modification time, a page's Last-Modified;
+    # not part of the content hash (a file touched but not changed is not re-chunked, only re-dated)
+    last_updated: str | None = None
 
     @property
     def text(self) -> str:

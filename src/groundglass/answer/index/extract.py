@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -356,4 +357,27 @@ def extract_file(path: Path) -> Document:
         raise SkipFile("is a directory") from exc
     except OSError as exc:
         raise SkipFile(f"cannot read the file: {exc.strerror or exc}") from exc
-    return extract_bytes(data, path.resolve().as_uri(), name=path.name)
+    doc = extract_bytes(data, path.resolve().as_uri(), name=path.name)
+    doc.last_updated = modified_day(path)
+    return doc
+
+
+def modified_day(path: Path) -> str | None:
+    """The UTC day of the file's modification time (the day it last changed), ISO YYYY-MM-DD."""
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).date().isoformat()
+    except (OSError, OverflowError, ValueError):
+        return None
+
+
+def http_date_day(value: str | None) -> str | None:
+    """The UTC day of an HTTP date (a ``Last-Modified`` header), ISO YYYY-MM-DD; None if unreadable."""
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).date().isoformat()

@@ -23,7 +23,7 @@ from groundglass.answer.index.chunking import chunk_document
 from groundglass.answer.index.crawl import crawl
 from groundglass.answer.index.documents import Chunk, Document, IngestReport, Skipped
 from groundglass.answer.index.extract import SkipFile, extract_file
-from groundglass.answer.index.schema import SCHEMA_VERSION
+from groundglass.answer.index.schema import CHUNKS_VERSION
 from groundglass.answer.index.store import LocalIndex, WriteItem
 from groundglass.errors import GroundglassError
 
@@ -96,7 +96,7 @@ class _Ingester:
         self.count = count_tokens_batch
         r = index.settings.retrieval
         self.chunk_tokens, self.overlap = r.chunk_tokens, r.chunk_overlap
-        self.salt = f"chunks={r.chunk_tokens}/{r.chunk_overlap};schema={SCHEMA_VERSION}"
+        self.salt = f"chunks={r.chunk_tokens}/{r.chunk_overlap};schema={CHUNKS_VERSION}"
         self.pending: list[tuple[Document, list[Chunk], str]] = []
         self.pending_chunks = 0
         self.seen: set[str] = set()
@@ -113,6 +113,7 @@ class _Ingester:
         self.seen.add(doc.uri)
         content_hash = doc.content_hash(self.salt)
         if self.index.document_state(doc.uri, content_hash) == "unchanged":
+            self.index.redate(doc.uri, doc.last_updated)
             self.report.unchanged += 1
             self.bar.update(1)
             return

@@ -12,7 +12,10 @@ from typing import Any
 from groundglass.answer.embeddings import DIM, MODEL_NAME
 from groundglass.errors import GroundglassError, IndexError_
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# the schema version the chunks were last made under: it salts the content hashes, so a new version
+# re-chunks every document on its next add; 3 only added a column, so it stays 2
+CHUNKS_VERSION = 2
 DB_FILE = "index.sqlite"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -23,6 +26,7 @@ CREATE TABLE IF NOT EXISTS documents(
   uri TEXT NOT NULL UNIQUE,
   title TEXT NOT NULL,
   date TEXT,
+  last_updated TEXT,
   kind TEXT NOT NULL,
   content_hash TEXT NOT NULL,
   schema_version INTEGER NOT NULL DEFAULT {SCHEMA_VERSION},
@@ -53,7 +57,9 @@ CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
   DELETE FROM vectors WHERE chunk_id = old.id;
 END;
 """
-# Upgrades, by the version they start from. 1 -> 2: vectors moved out of `chunks` into their own table.
+# Upgrades, by the version they start from. 1 -> 2: vectors moved out of `chunks` into their own table;
+# 2 -> 3: documents.last_updated, the day the source last changed (a file's modification time, a
+# fetched page's Last-Modified), NULL for documents added before it (set when they are added again).
 MIGRATIONS = {
     1: """
 CREATE TABLE vectors(chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
@@ -66,6 +72,7 @@ CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
 END;
 ALTER TABLE chunks DROP COLUMN embedding;
 """,
+    2: "ALTER TABLE documents ADD COLUMN last_updated TEXT;\n",
 }
 BUMP_GENERATION = "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
 REQUIRED_TABLES = {"meta", "documents", "chunks", "vectors", "chunks_fts"}

@@ -185,6 +185,29 @@ class LocalIndex:
             return "new"
         return "unchanged" if rows[0][0] == content_hash else "changed"
 
+    def redate(self, uri: str, last_updated: str | None) -> None:
+        """Record a new ``last_updated`` for a document whose content has not changed (a file touched,
+        or one added before the index kept the day); nothing when the day is unknown or the same."""
+        if last_updated is None:
+            return
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                cur = conn.execute(
+                    "UPDATE documents SET last_updated = ? WHERE uri = ? AND last_updated IS NOT ?",
+                    (last_updated, uri, last_updated),
+                )
+                if cur.rowcount:
+                    conn.execute(BUMP_GENERATION)  # what a last_updated filter keeps has changed
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError):
+                    raise corrupt(self.name, self.path, str(exc)) from exc
+                raise
+
     def write(self, items: Iterable[WriteItem]) -> list[str]:
         """Store documents (replacing the chunks of ones already there) in ONE transaction.
 
@@ -219,11 +242,12 @@ class LocalIndex:
             doc_id = row[0]
             conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
             conn.execute(
-                "UPDATE documents SET title=?, date=?, kind=?, content_hash=?, schema_version=?, "
-                "n_chunks=?, added_at=? WHERE id=?",
+                "UPDATE documents SET title=?, date=?, last_updated=?, kind=?, content_hash=?, "
+                "schema_version=?, n_chunks=?, added_at=? WHERE id=?",
                 (
                     doc.title,
                     doc.date,
+                    doc.last_updated,
                     doc.kind,
                     item.content_hash,
                     SCHEMA_VERSION,
@@ -235,12 +259,13 @@ class LocalIndex:
             outcome = "updated"
         else:
             cur = conn.execute(
-                "INSERT INTO documents(uri, title, date, kind, content_hash, schema_version, "
-                "n_chunks, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO documents(uri, title, date, last_updated, kind, content_hash, schema_version, "
+                "n_chunks, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     doc.uri,
                     doc.title,
                     doc.date,
+                    doc.last_updated,
                     doc.kind,
                     item.content_hash,
                     SCHEMA_VERSION,
@@ -348,7 +373,7 @@ class LocalIndex:
         ids = [cid for cid, _ in scored]
         marks = ",".join("?" * len(ids))
         rows = self._sql(
-            "SELECT c.id, c.doc_id, c.heading, c.body, d.uri, d.title, d.date FROM chunks c "
+            "SELECT c.id, c.doc_id, c.heading, c.body, d.uri, d.title, d.date, d.last_updated FROM chunks c "
             f"JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})",
             ids,
         )
@@ -358,7 +383,7 @@ class LocalIndex:
             r = by_id.get(cid)
             if r is None:
                 continue
-            _, doc_id, heading, body, uri, title, date = r
+            _, doc_id, heading, body, uri, title, date, last_updated = r
             own_heading = heading and heading.strip().lower() != title.strip().lower()
             text = f"{heading}\n{body}" if own_heading else body
             out.append(
@@ -368,6 +393,7 @@ class LocalIndex:
                     text=text,
                     score=max(0.0, min(1.0, score)),
                     date=date,
+                    last_updated=last_updated,
                     doc_id=str(doc_id),
                     chunk_id=str(cid),
                     snippet=make_snippet(body, query),

@@ -51,6 +51,7 @@ class SearchResult:
     provider: str = ""
     score: float | None = None
     text: str | None = None
+    last_updated: str | None = None  # ISO day the source last changed, when the provider knows (the index)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

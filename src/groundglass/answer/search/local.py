@@ -58,6 +58,7 @@ class LocalProvider:
                 provider=self.name,
                 score=s.score,
                 text=s.text,
+                last_updated=s.last_updated,
             )
             for s in sources
         ]

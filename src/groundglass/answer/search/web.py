@@ -156,6 +156,7 @@ class WebRetriever:
                     date=when.day if when else None,
                     snippet=r.snippet,
                     source=source_of(r),
+                    last_updated=r.last_updated,
                 )
             )
         if filters.has_updated:
@@ -167,25 +168,31 @@ class WebRetriever:
     ) -> list[Source]:
         """``found`` (provider results) that pass the last_updated window, with their ``last_updated``:
         the window needs each page's own word, so the pages are read (best first, until ``want``
-        pass). The local index's results have no page to read and are kept out."""
+        pass). The local index's results have no page to read: they are judged by the day the index
+        keeps for their document."""
         web: list[Source] = []
         for source in found:
-            if source.source == "index":
-                reason = str(filters.check_updated(None))
-                report.failures.append(ReadFailure(source.url, "filtered", reason))
-            else:
+            if source.source != "index":
                 web.append(source)
-        if not web:
-            return []
-        async with PageReader(self.settings.fetch) as reader:
-            pages, failures = await reader.read_many(
-                [x.url for x in web], want=want, accept=lambda page: filters.check_updated(page.last_updated)
-            )
-        report.failures.extend(failures)
-        updated = {page.url: page.last_updated for page in pages}
-        kept = [x for x in web if x.url in updated]
-        for x in kept:
-            x.last_updated = updated[x.url]
+            elif reason := filters.check_updated(source.last_updated):
+                report.failures.append(ReadFailure(source.url, "filtered", reason))
+        updated: dict[str, str | None] = {}
+        if web:
+            async with PageReader(self.settings.fetch) as reader:
+                urls = [x.url for x in web]
+                pages, failures = await reader.read_many(
+                    urls, want=want, accept=lambda page: filters.check_updated(page.last_updated)
+                )
+            report.failures.extend(failures)
+            updated = {page.url: page.last_updated for page in pages}
+        kept: list[Source] = []
+        for x in found:
+            if x.source == "index":
+                if filters.check_updated(x.last_updated) is None:
+                    kept.append(x)
+            elif x.url in updated:
+                x.last_updated = updated[x.url]
+                kept.append(x)
         return kept
 
     async def _failover(self, query: str, filters: SearchFilters, max_results: int) -> FailoverResult:
@@ -229,8 +236,8 @@ class WebRetriever:
 
         candidates = _candidates(found.results, filters, report)
         k = 2 * report.top_k
-        # results that carry their text are used as they are, unless a last_updated window needs their
-        # pages read (the local index's documents cannot be: they are kept out by it)
+        # results that carry their text are used as they are (a last_updated window judging the day the
+        # index keeps), unless the window needs web pages read: the index's results then step aside
         as_given = all(c.text is not None for c in candidates)
         if filters.has_updated and any(c.provider != "local" for c in candidates):
             as_given = False
@@ -278,9 +285,9 @@ class WebRetriever:
     ) -> list[Source]:
         out: list[Source] = []
         for r in results:
-            # their pages are not read, so a last_updated window keeps them out (check_updated)
+            # their pages are not read: a last_updated window judges the day the index keeps
             reason = filters.check_date(r.date, undated=self.settings.search.undated) or (
-                filters.check_updated(None)
+                filters.check_updated(r.last_updated) if filters.has_updated else None
             )
             if reason is None and filters.languages:
                 import py3langid
@@ -298,6 +305,7 @@ class WebRetriever:
                     date=r.date,
                     snippet=r.snippet,
                     source=source_of(r),
+                    last_updated=r.last_updated,
                 )
             )
         return out
