@@ -94,6 +94,30 @@ def test_all_providers_down_is_a_clear_report_with_no_sources(
     assert sum(web_site.hits.values()) == 0  # nothing was read, nothing was invented
 
 
+def test_providers_that_find_nothing_are_an_empty_result_not_a_failed_search(
+    tmp_path: Path, search_api: Any, web_site: Any
+) -> None:
+    # a search engine that answers with no results did answer: an answer declines and /search is
+    # empty, where "no search provider answered ... configure a search provider" sent users to fix
+    # a config that was right
+    settings = search_settings(tmp_path, search_api, ["searxng", "brave"], cache_ttl_s=0)
+    search_api.mode.update(searxng="empty", brave="empty")
+    found = failover(settings)
+    assert found.provider == "searxng" and found.results == []
+    assert [(a.provider, a.outcome) for a in found.attempts] == [("searxng", "empty"), ("brave", "empty")]
+    sources, report = WebRetriever(settings).retrieve(QUERY)
+    assert sources == [] and report.error == "searxng found no results for this query"
+    assert report.providers_used == ["searxng"] and report.providers_failed == ["brave"]
+    raw, report = WebRetriever(settings).search(QUERY)  # what POST /search and MCP's search use
+    assert raw == [] and report.error is None
+    assert sum(web_site.hits.values()) == 0
+    # one provider down and the other empty is still an empty result; all down is still a failure
+    search_api.mode["searxng"] = "500"
+    assert failover(settings).provider == "brave"
+    search_api.mode["brave"] = "503"
+    assert failover(settings).provider is None
+
+
 def test_unconfigured_providers_are_skipped_and_reported(
     tmp_path: Path, search_api: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,7 +5,9 @@
    such answer is used: a repeated query costs no provider call, even when the provider that
    answered it first is now down.
 3. Otherwise providers are asked one after the other; the first non-empty answer wins and is cached.
-   An error, a timeout, a 429/5xx, malformed JSON or an empty answer moves on to the next one.
+   An error, a timeout, a 429/5xx, malformed JSON or an empty answer moves on to the next one. When
+   every provider that answered found nothing, the first of them is the result's provider, with no
+   results: only when none answered at all is the provider ``None`` (the search failed).
 
 Every step is recorded as a :class:`ProviderAttempt`, so the answer can say which provider was used
 and why the others were not.
@@ -49,7 +51,7 @@ class ProviderAttempt:
 
 @dataclass
 class FailoverResult:
-    provider: str | None  # the provider whose results these are (None: none answered)
+    provider: str | None  # the provider whose results these are (None: none answered, not even empty)
     results: list[SearchResult]
     attempts: list[ProviderAttempt] = field(default_factory=list)
     cached: bool = False
@@ -85,7 +87,10 @@ class Failover:
             if results:
                 await asyncio.to_thread(self.cache.put, key, provider.name, query, results)
                 return FailoverResult(provider.name, results, attempts)
-        return FailoverResult(None, [], attempts)
+        # a provider that answered with no results did answer: the web has nothing for this query,
+        # which is an empty result (a decline, an empty /search), not a search that failed
+        answered = next((a.provider for a in attempts if a.outcome == "empty"), None)
+        return FailoverResult(answered, [], attempts)
 
     def _configured(
         self, query: str, filter_key: dict[str, Any], max_results: int, attempts: list[ProviderAttempt]

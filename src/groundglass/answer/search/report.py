@@ -39,7 +39,12 @@ class SearchReport:
 
     @property
     def providers_failed(self) -> list[str]:
-        return [a.provider for a in self.attempts if a.outcome in ("failed", "empty")]
+        """Providers that failed or found nothing, except the one whose (empty) answer was used."""
+        return [
+            a.provider
+            for a in self.attempts
+            if a.outcome == "failed" or (a.outcome == "empty" and a.provider != self.provider)
+        ]
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -255,7 +255,9 @@ class WebRetriever:
                 if more is not None:
                     more.cancel()  # a no-op once it was awaited
         report.timings["total_s"] = _since(started)
-        if not sources and report.error is None:
+        if not sources and report.error is None and not report.results:
+            report.error = f"{found.provider} found no results for this query"
+        elif not sources and report.error is None:
             report.error = (
                 f"{found.provider} returned {report.results} results, but none could be used "
                 f"({len(report.failures)} filtered or unreadable)"
