@@ -33,7 +33,11 @@ def _validation_error(exc: RequestValidationError) -> APIError:
         return APIError(400, "invalid request", code="invalid_request")
     first = errors[0]
     kind = str(first.get("type", ""))
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    loc = [str(p) for p in first.get("loc", ())]
+    # FastAPI's first element says where the value came from; only it is dropped, since a field may
+    # have the same name (/search's "query")
+    if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+        loc = loc[1:]
     # Unions report the member type in loc ("str", "list[str]"): drop what is not a field name.
     param = ".".join(
         p
@@ -66,6 +70,14 @@ def _validation_error(exc: RequestValidationError) -> APIError:
     if kind == "unsupported_parameter":  # a known field this server does not implement (schemas.py)
         return APIError(400, msg, code=kind, param=param or None)
     got = first.get("input")
+    if not loc and isinstance(got, bytes) and kind in ("dict_type", "model_attributes_type"):
+        # FastAPI reads a body as JSON only when its Content-Type says so (curl -d sends a form's)
+        return APIError(
+            400,
+            "the request body was not read as JSON: send it with the header "
+            "'Content-Type: application/json' (curl: -H 'Content-Type: application/json')",
+            code="invalid_json",
+        )
     shown = repr(got)
     if len(shown) > 80:
         shown = shown[:77] + "..."
