@@ -16,7 +16,9 @@ import typer
 def mcp(
     transport: str = typer.Option("stdio", "--transport", "-t", help="stdio or streamable-http."),
     host: str = typer.Option("127.0.0.1", "--host", help="streamable-http: address to listen on."),
-    port: int = typer.Option(8001, "--port", help="streamable-http: port (the endpoint is /mcp)."),
+    port: int = typer.Option(
+        8001, "--port", min=1, max=65535, help="streamable-http: port (the endpoint is /mcp)."
+    ),
     config: Path | None = typer.Option(None, "--config", help="Config file (TOML)."),
 ) -> None:
     """Serve ask, search and index_search as MCP tools."""

@@ -24,7 +24,7 @@ CONFIG_OPT = typer.Option(None, "--config", help="Config file (TOML).")
 
 def serve(
     host: str | None = typer.Option(None, "--host", help="Address to listen on (default: server.host)."),
-    port: int | None = typer.Option(None, "--port", help="Port (default: server.port)."),
+    port: int | None = typer.Option(None, "--port", min=1, max=65535, help="Port (default: server.port)."),
     workers: int | None = typer.Option(
         None,
         "--workers",
@@ -129,9 +129,14 @@ def keys_list(
         typer.echo(json.dumps(rows, indent=2))
         return
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table("id", "prefix", "project", "rpm", "tpm", "admin", "created (UTC)", "state")
+    # the id is what `keys revoke` takes: never shortened, however narrow the terminal (or a pipe's 80)
+    id_width = max((len(r["id"]) for r in rows), default=2)
+    table = Table(
+        Column("id", no_wrap=True, min_width=id_width),
+        *("prefix", "project", "rpm", "tpm", "admin", "created (UTC)", "state"),
+    )
     for r in rows:
         created = dt.datetime.fromtimestamp(r["created_at"], dt.UTC).strftime("%Y-%m-%d %H:%M")
         table.add_row(

@@ -90,10 +90,13 @@ class LocalIndex:
             if not create:
                 if folder.is_dir() and any(folder.iterdir()):
                     raise corrupt(name, folder, f"{DB_FILE} is missing")
-                raise NotFoundError(
-                    f"index '{name}' does not exist",
-                    f"create it with: groundglass index add PATH --index {name}",
-                )
+                how = f"create it with: groundglass index add PATH --index {name}"
+                if name == "default":  # what `make demo` builds: a new user's first `ask` lands here
+                    how = (
+                        "build it with: groundglass index add builtin:wikipedia (what `make demo` does), or "
+                        + how
+                    )
+                raise NotFoundError(f"index '{name}' does not exist", how)
             folder.mkdir(parents=True, exist_ok=True)
             conn = cls._connect(name, path)
             create_schema(conn, settings)

@@ -1,0 +1,47 @@
+"""A new user's first commands, from the README, in an empty GROUNDGLASS_HOME: the console script in a
+subprocess. Each mistake is one line naming the problem and the fix, exit code 2, no traceback; what
+the README tells them to copy from an output is whole."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+GROUNDGLASS = str(Path(sys.executable).with_name("groundglass"))
+
+
+def run(home: Path, *args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GROUNDGLASS_HOME": str(home), "HF_HUB_OFFLINE": "1", "COLUMNS": str(columns)}
+    env.pop("GROUNDGLASS_CONFIG", None)
+    return subprocess.run(
+        [GROUNDGLASS, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_the_first_ask_without_the_demo_index_says_how_to_build_it(tmp_path: Path) -> None:
+    done = run(tmp_path, "ask", "When was the Berlin Wall built, and why?", "--model", "tiny")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "index 'default' does not exist" in done.stderr
+    assert "groundglass index add builtin:wikipedia" in done.stderr  # not just "index add PATH"
+    other = run(tmp_path, "ask", "x", "--index", "notes", "--model", "tiny")
+    assert "groundglass index add PATH --index notes" in other.stderr and "builtin" not in other.stderr
+
+
+def test_a_port_out_of_range_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    for args in (("serve", "--port", "99999"), ("mcp", "--transport", "streamable-http", "--port", "0")):
+        done = run(tmp_path, *args)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert "--port" in done.stderr  # was an OverflowError traceback from bind(), exit 1
+
+
+def test_keys_list_shows_whole_ids_in_a_narrow_terminal(tmp_path: Path) -> None:
+    created = run(tmp_path, "keys", "create", "--project", "a-rather-long-project-name")
+    assert created.returncode == 0, created.stderr
+    key_id = created.stderr.split()[1]
+    assert key_id.startswith("key_")
+    listed = run(tmp_path, "keys", "list", columns=60)
+    assert listed.returncode == 0 and key_id in listed.stdout, listed.stdout  # what `keys revoke` takes
+    revoked = run(tmp_path, "keys", "revoke", key_id)
+    assert revoked.returncode == 0 and key_id in revoked.stdout
