@@ -47,3 +47,14 @@ def test_a_json_body_sent_as_a_form_says_which_header_is_missing(corpus_api: Api
         assert error["code"] == "invalid_json" and "'Content-Type: application/json'" in error["message"]
     r = post(corpus_api, "/v1/threads", "application/json", content='{"title": "Eiffel"}')
     assert r.status_code in (200, 201) and r.json()["title"] == "Eiffel", r.text
+
+
+def test_a_wrong_key_says_how_to_find_a_good_one(corpus_api: Api) -> None:
+    for headers in (
+        {"Authorization": "Bearer gg-not-a-key"},
+        {"Authorization": f"Bearer {corpus_api.key[:-3]}"},
+    ):
+        r = httpx.post(corpus_api.base_url + "/search", json={"query": "x"}, headers=headers, timeout=30)
+        assert r.status_code == 401, r.text
+        error = r.json()["error"]
+        assert error["code"] == "invalid_api_key" and "groundglass keys list" in error["message"], error

@@ -69,5 +69,9 @@ async def caller(request: Request) -> Principal:
             headers={"WWW-Authenticate": "Bearer"},
         )
     raise APIError(
-        401, "invalid or revoked API key", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"}
+        401,
+        "invalid or revoked API key: check that the whole key is sent as 'Authorization: Bearer KEY' "
+        "(`groundglass keys list` shows the active keys; `groundglass keys create --project NAME` makes one)",
+        code="invalid_api_key",
+        headers={"WWW-Authenticate": "Bearer"},
     )
