@@ -115,6 +115,7 @@ MEANINGS = {
     "longitude": "the asker's longitude (a part of a location)",
     "logprobs": "token log probabilities of the output",
     "num_images": "how many images to return or make",
+    "max_tokens_per_page": "how many tokens of one page's text are returned (/search) or read (web_search)",
     "search_language_filter": "the languages (ISO 639-1) the pages must be in",
     "tools": "the tools the model may call",
     "language_preference": "the language (ISO 639-1) the answer is written in",
@@ -122,8 +123,9 @@ MEANINGS = {
 
 # Names that still mean two things, and why they are not renamed yet.
 TWO_MEANINGS = {
-    "max_tokens": "the answer's cap everywhere except Perplexity's Search API, where it caps the page text "
-    "returned; both are the wire names of the APIs the server is compatible with.",
+    "max_tokens": "the answer's cap everywhere except Perplexity's Search API and its Agent API's web_search "
+    "tool, where it caps the page text returned or read; both are the wire names of the APIs the server is "
+    "compatible with.",
     "model": "the API's `model` is OpenAI's field (an API model name, an image model, a base model to "
     "fine-tune); the CLI's --model and llm.model are a language model spec. Clients rely on both.",
     "search_type": "Perplexity's two wire names: chat's search depth (fast | pro | auto) and the Search "

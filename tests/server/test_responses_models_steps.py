@@ -1,7 +1,8 @@
-"""The Responses API's ``models`` fallback chain and ``max_steps``, through the official ``openai``
-client against a real server: ``scripted`` answers from a loopback OpenAI-compatible model endpoint
-that always writes the same cited answer (test_responses.ScriptedModel), ``broken``'s endpoint is
-down, and ``sonar`` is the tiny model over the local index.
+"""The Responses API's ``models`` fallback chain, ``max_steps`` and the ``web_search`` tool's
+``max_tokens`` / ``max_tokens_per_page``, through the official ``openai`` client against a real server:
+``scripted`` answers from a loopback OpenAI-compatible model endpoint that always writes the same cited
+answer (test_responses.ScriptedModel), ``broken``'s endpoint is down, ``sonar`` is the tiny model over
+the local index, and the corpus_api fixture's ``sonar-web`` searches the loopback SearXNG site.
 """
 
 from __future__ import annotations
@@ -110,3 +111,38 @@ def test_max_steps_bounds_the_research_steps(mapi: Api) -> None:
     )
     assert searches(free) == 3 and searches(one) == 1  # planned sub-queries at high; one search at 1
     assert one.output[-1].type == "message" and one.output_text
+
+
+def read(api: Api, **tool: Any) -> tuple[int, list[str]]:
+    r = oai(api).responses.create(
+        model="sonar-web",
+        input="Who built the Eddystone lighthouse?",
+        max_output_tokens=8,
+        tools=[{"type": "web_search", **tool}],  # type: ignore[list-item]
+    )
+    assert r.usage is not None
+    return r.usage.input_tokens, [x["url"].rsplit("/", 1)[1] for x in (r.model_extra or {})["search_results"]]
+
+
+def test_web_search_max_tokens_bound_what_the_answer_reads(corpus_api: Api, web: tuple[Any, Any]) -> None:
+    free_tokens, free = read(corpus_api)
+    assert len(free) > len(set(free))  # two passages of one page, read as they come
+    small_tokens, small = read(corpus_api, max_tokens=100)
+    assert 0 < len(small) < len(free) and small_tokens < free_tokens - 100  # the prompt is smaller
+    _, per_page = read(corpus_api, max_tokens_per_page=180)  # one passage of 180 tokens a page
+    assert per_page and len(per_page) == len(set(per_page)) and set(per_page) == set(free)
+
+
+@pytest.mark.parametrize(
+    ("tool", "param", "words"),
+    [
+        ({"max_tokens": 99}, "tools.0.max_tokens", "greater than or equal to 100"),
+        ({"max_tokens_per_page": 100}, "tools.0.max_tokens_per_page", "passages of 180 tokens"),
+        ({"max_tokens": 500, "search_context_size": "low"}, "tools.0", "give search_context_size, or"),
+    ],
+)
+def test_bad_page_budgets_are_named(mapi: Api, tool: dict[str, Any], param: str, words: str) -> None:
+    body = {"model": "sonar", "input": QUESTION, "tools": [{"type": "web_search", **tool}]}
+    r = httpx.post(mapi.base_url + "/v1/responses", json=body, headers=mapi.headers(), timeout=60)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == param and words in r.json()["error"]["message"], r.text

@@ -48,12 +48,12 @@ from groundglass.answer.types import Answer, AskRequest, ChatMessage
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
 from groundglass.server import chat_input
+from groundglass.server.engine_limits import MAX_LIMITED_ENGINES, EngineLimits
 from groundglass.server.errors import APIError
 from groundglass.server.filters import build_filters
 from groundglass.server.location import check_location
 from groundglass.server.regex_format import plain_answers
 from groundglass.server.search_modes import narrow_to_mode
-from groundglass.server.step_limits import with_max_steps
 from groundglass.threads import native_thread
 
 if TYPE_CHECKING:
@@ -80,19 +80,19 @@ class Plan:
     plain_string: bool = False  # response_format regex: the answer's JSON string is given as the string
     return_images: bool = False
     num_images: int | None = None  # the most images returned (None: all found)
-    max_steps: int | None = None  # the Responses API's cap on research steps (server.step_limits)
+    limits: EngineLimits | None = None  # the Responses API's bounds on the engine (server.engine_limits)
 
     @property
-    def engine_key(self) -> tuple[str, int, str, int | None]:
-        steps = (self.api_model, self.max_steps) if self.max_steps is not None else ("", None)
-        return (self.ask.model or "", self.context_tokens, *steps)
+    def engine_key(self) -> tuple[str, int, str, EngineLimits | None]:
+        limited = (self.api_model, self.limits) if self.limits is not None else ("", None)
+        return (self.ask.model or "", self.context_tokens, *limited)
 
 
 class Answerer:
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics
-        self._engines: dict[tuple[str, int], Engine] = {}
+        self._engines: dict[tuple[str, int, str, EngineLimits | None], Engine] = {}
         self._lock = threading.Lock()
         self._slots: asyncio.Semaphore | None = None
         image_body = -(-settings.vision.max_image_bytes * 4 // 3) + 1000  # one image as a data: URI, in JSON
@@ -208,8 +208,11 @@ class Answerer:
                         "retrieval": s.retrieval.model_copy(update={"context_tokens": plan.context_tokens}),
                     }
                 )
-                if plan.max_steps is not None:
-                    settings = with_max_steps(settings, plan.api_model, plan.max_steps)
+                if plan.limits is not None:
+                    settings = plan.limits.apply(settings, plan.api_model)
+                    limited = [k for k in self._engines if k[3] is not None]
+                    if len(limited) >= MAX_LIMITED_ENGINES:  # a request still on it keeps its own reference
+                        del self._engines[limited[0]]
                 engine = Engine(settings)
                 self._engines[plan.engine_key] = engine
             return engine

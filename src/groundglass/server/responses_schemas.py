@@ -12,10 +12,12 @@ model here forbids fields it does not know: a field this server cannot honour is
   to 5 names: the first one this server has is used, and the next when its model endpoint fails before
   the answer starts), and ``preset`` (``fast``, ``low``, ``medium``, ``high``: the reasoning effort,
   ``fast`` being ``minimal``); ``reasoning.effort``; ``max_steps`` (the most planned sub-queries and
-  search rounds, :mod:`groundglass.server.step_limits`);
+  search rounds, :mod:`groundglass.server.engine_limits`);
 - ``instructions`` (a system message for this response only, as in OpenAI's API);
 - ``tools``: ``[{"type": "web_search", "filters": {...chat's filter fields...},
-  "search_context_size": ..., "user_location": {...}}]`` (OpenAI's ``{"type": "approximate", ...}``
+  "search_context_size": ..., "max_tokens": ..., "max_tokens_per_page": ..., "user_location": {...}}]``
+  (``max_tokens``: the sources' token budget; ``max_tokens_per_page``: how much of one page is read;
+  :mod:`groundglass.server.engine_limits`) (OpenAI's ``{"type": "approximate", ...}``
   or Perplexity's flat location, as chat's ``web_search_options.user_location``); left out, the
   model searches as configured; ``[]`` answers without searching;
 - ``text.format`` (OpenAI's ``json_schema`` or ``text``, or ``{"type": "regex", "regex": PATTERN}``)
@@ -105,6 +107,19 @@ class WebSearchTool(_Strict):
     filters: WebSearchFilters | None = None
     search_context_size: ContextSize | None = None
     user_location: UserLocation | None = None  # chat's web_search_options.user_location
+    # the sources' token budget, and how much of one page is read (server.engine_limits)
+    max_tokens: int | None = Field(None, ge=100, le=1_000_000)
+    max_tokens_per_page: int | None = Field(None, ge=1, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _one_size(self) -> WebSearchTool:
+        given = [n for n in ("max_tokens", "max_tokens_per_page") if getattr(self, n) is not None]
+        if given and self.search_context_size is not None:
+            raise ValueError(
+                f"search_context_size and {given[0]} both size what the search reads: give "
+                "search_context_size, or max_tokens / max_tokens_per_page (Perplexity's rule)"
+            )
+        return self
 
 
 class TextFormatJSONSchema(_Strict):
@@ -174,7 +189,7 @@ class ResponsesRequest(_Strict):
     model: str | None = Field(None, min_length=1)
     # Perplexity's fallback chain: tried in order, the first this server has that answers is used
     models: list[Annotated[str, Field(min_length=1)]] | None = Field(None, min_length=1, max_length=5)
-    # the most research steps: planned sub-queries and search rounds, each (server.step_limits)
+    # the most research steps: planned sub-queries and search rounds, each (server.engine_limits)
     max_steps: int | None = Field(None, ge=1, le=100)
     preset: str | None = None
     instructions: str | None = None

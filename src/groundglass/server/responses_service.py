@@ -49,10 +49,10 @@ from groundglass.server import responses_body as shape
 from groundglass.server.answer_service import token_counter
 from groundglass.server.answering import engine_failure
 from groundglass.server.completions import citation_tokens, images_extra, usage_block
+from groundglass.server.engine_limits import EngineLimits, effective_steps
 from groundglass.server.errors import APIError
 from groundglass.server.response_store import ResponseStore, Stored, new_response_id
 from groundglass.server.schemas import ChatRequest
-from groundglass.server.step_limits import effective_steps
 from groundglass.server.usage import streamed_usage, usage_entry
 
 if TYPE_CHECKING:
@@ -241,8 +241,27 @@ class ResponsesService:
                 exc.message = exc.message.replace(chat_name, "tools[0].user_location")
             raise
         plan.ask.prior_sources = prior
-        plan.max_steps = effective_steps(body.max_steps, self.st.answerer.settings, model)
+        plan.limits = self._limits(body, model)
         return plan
+
+    def _limits(self, body: ResponsesRequest, model: str) -> EngineLimits | None:
+        """What ``body`` bounds of the engine's work (None: nothing)."""
+        settings = self.st.answerer.settings
+        tool = body.tools[0] if body.tools else None
+        per_page = tool.max_tokens_per_page if tool else None
+        chunk = settings.retrieval.chunk_tokens
+        if per_page is not None and per_page < chunk:
+            raise APIError(
+                400,
+                f"tools[0].max_tokens_per_page is {per_page}, and pages are read in passages of {chunk} "
+                f"tokens (retrieval.chunk_tokens): give {chunk} or more",
+                code="invalid_value",
+                param="tools.0.max_tokens_per_page",
+            )
+        limits = EngineLimits(
+            effective_steps(body.max_steps, settings, model), tool.max_tokens if tool else None, per_page
+        )
+        return None if limits == EngineLimits() else limits
 
     def fall_back(self, p: Prepared, failure: APIError) -> bool:
         """Move ``p`` to the next of its ``models`` after ``failure`` of its model, when there is one
