@@ -45,3 +45,19 @@ def test_keys_list_shows_whole_ids_in_a_narrow_terminal(tmp_path: Path) -> None:
     assert listed.returncode == 0 and key_id in listed.stdout, listed.stdout  # what `keys revoke` takes
     revoked = run(tmp_path, "keys", "revoke", key_id)
     assert revoked.returncode == 0 and key_id in revoked.stdout
+
+
+def test_usage_report_into_a_file_keeps_every_figure_whole(tmp_path: Path) -> None:
+    from groundglass.config import load_settings
+    from groundglass.server.db import get_engine
+    from groundglass.server.usage import Cost, Ledger, UsageEntry
+
+    ledger = Ledger(get_engine(load_settings(None, home=str(tmp_path))))
+    cost = Cost(input_tokens_cost=0.001234, request_cost=0.005)
+    project = "research-and-development-team"
+    ledger.record(
+        UsageEntry("r1", "key_1", project, "sonar", "/chat/completions", prompt_tokens=1234, cost=cost)
+    )
+    done = run(tmp_path, "usage", "report", "--by", "project,day")  # stdout is a pipe, as in `> report.txt`
+    assert done.returncode == 0, done.stderr
+    assert project in done.stdout and "0.006234" in done.stdout and "…" not in done.stdout, done.stdout

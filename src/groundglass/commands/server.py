@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -128,7 +129,6 @@ def keys_list(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
     from rich.table import Column, Table
 
     # the id is what `keys revoke` takes: never shortened, however narrow the terminal (or a pipe's 80)
@@ -149,7 +149,7 @@ def keys_list(
             created,
             "revoked" if r["revoked_at"] else "active",
         )
-    Console().print(table)
+    _print_table(table)
 
 
 @keys_app.command("revoke")
@@ -184,7 +184,6 @@ def usage_report(
     if not rows:
         typer.echo("no usage recorded" + (" in that range" if start or end or project else ""), err=True)
         return
-    from rich.console import Console
     from rich.table import Table
 
     cols = [
@@ -208,7 +207,20 @@ def usage_report(
             *(["total"] + [""] * (len(groups) - 1) if groups else []),
             *[f"{totals[c]:.6f}" if c == "total_cost" else str(totals[c]) for c in cols[len(groups) :]],
         )
-    Console().print(table)
+    _print_table(table)
+
+
+def _print_table(table: Any) -> None:
+    """Print a rich table; into a pipe or a file, at its full width: rich would otherwise cut cells
+    (costs, ids, project names) to fit 80 columns, which nobody reading the file can undo."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console()
+    if not console.is_terminal:
+        unbounded = console.options.update_width(10_000)
+        console = Console(width=max(console.width, Measurement.get(console, unbounded, table).maximum))
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
