@@ -92,6 +92,7 @@ function hyperparameters() {
     num_class_images: Number($("class-images").value),
     checkpoint_every: Math.max(1, Number($("sample-every").value) || Number($("steps").value)),
   };
+  if (!out.preset) delete out.preset; // the server picks lora or sdxl_lora by the base model's family
   const identifier = out.instance_prompt.split(/\s+/).find((w) => w === "sks");
   if (identifier) out.identifier = identifier;
   if ($("learning-rate").value.trim()) out.learning_rate = Number($("learning-rate").value);
