@@ -61,3 +61,11 @@ def test_usage_report_into_a_file_keeps_every_figure_whole(tmp_path: Path) -> No
     done = run(tmp_path, "usage", "report", "--by", "project,day")  # stdout is a pipe, as in `> report.txt`
     assert done.returncode == 0, done.stderr
     assert project in done.stdout and "0.006234" in done.stdout and "…" not in done.stdout, done.stdout
+
+
+def test_an_index_add_that_reads_nothing_leaves_no_empty_index(tmp_path: Path) -> None:
+    done = run(tmp_path, "index", "add", str(tmp_path / "no-such-folder"), "--index", "typo", "-q")
+    assert done.returncode == 2 and "nothing could be ingested" in done.stderr, done.stderr
+    assert not (tmp_path / "indexes" / "typo").exists()  # it showed in index list and the page, empty
+    listed = run(tmp_path, "index", "list")
+    assert "typo" not in listed.stdout and "no indexes yet" in listed.stderr

@@ -51,7 +51,14 @@ def add(
 
     Example: groundglass index add ~/notes report.pdf https://docs.example.org/ --index work
     """
-    from groundglass.answer.index import IngestReport, LocalIndex, add_sources
+    from groundglass.answer.index import (
+        IngestReport,
+        LocalIndex,
+        NothingIngestedError,
+        add_sources,
+        list_indexes,
+        remove_index,
+    )
     from groundglass.config import load_settings
 
     settings = load_settings(
@@ -62,9 +69,15 @@ def add(
     )
     name = index or settings.retrieval.index
     report = IngestReport()
+    existed = name in list_indexes(settings)
     with LocalIndex.open(settings, name, create=True) as idx:
         try:
             add_sources(idx, list(sources), progress=not quiet, report=report)
+        except NothingIngestedError:
+            if not existed:  # a mistyped path must not leave an empty index behind (index list, the page)
+                idx.close()
+                remove_index(settings, name)
+            raise
         except KeyboardInterrupt:
             typer.echo(
                 f"interrupted: {report.added + report.updated} documents saved in index '{name}'; "
