@@ -143,8 +143,10 @@ function closeMenu() {
 async function loadChoices() {
   try {
     const [indexes, models] = await Promise.all([call("GET", "/v1/indexes"), call("GET", "/v1/models")]);
-    const names = models.data.map((m) => m.id);
-    ui.model.replaceChildren(...models.data.map((m) =>
+    // /v1/models also lists the studio's image models (kind "image"), which cannot answer
+    const answering = models.data.filter((m) => m.kind !== "image");
+    const names = answering.map((m) => m.id);
+    ui.model.replaceChildren(...answering.map((m) =>
       el("option", { value: m.id, title: m.description || null }, m.id)));
     const savedModel = stored("groundglass.model");
     ui.model.value = names.includes(savedModel) ? savedModel : names.includes("sonar") ? "sonar" : names[0];
