@@ -22,6 +22,10 @@ from groundglass.server.errors import APIError, from_groundglass
 log = get_logger(__name__)
 
 
+BUILTIN_NAMES = {"str", "int", "float", "bool", "list", "dict"}
+RESPONSES_TOOL_TAGS = {"web_search", "web_search_preview", "fetch_url"}  # responses_schemas.Tool's tags
+
+
 def error_response(exc: APIError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
@@ -38,12 +42,14 @@ def _validation_error(exc: RequestValidationError) -> APIError:
     # have the same name (/search's "query")
     if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
         loc = loc[1:]
-    # Unions report the member type in loc ("str", "list[str]"): drop what is not a field name.
+    # Unions report the member type in loc ("str", "list[str]"), tagged unions their tag (the Responses
+    # API's tools: "tools.1.fetch_url.max_urls"): drop what is not a field name.
     param = ".".join(
-        p
-        for p in loc
-        if not any(c in p for c in "[]()") and p not in {"str", "int", "float", "bool", "list", "dict"}
+        p for p in loc if not any(c in p for c in "[]()") and p not in {*BUILTIN_NAMES, *RESPONSES_TOOL_TAGS}
     )
+    if kind in ("union_tag_invalid", "union_tag_not_found"):  # a tagged union's tag: name the tag field
+        tag = str((first.get("ctx") or {}).get("discriminator", "")).strip("'")
+        param = ".".join(p for p in (param, tag) if p)
     if kind == "json_invalid":
         ctx = first.get("ctx") or {}
         return APIError(

@@ -19,7 +19,8 @@ model here forbids fields it does not know: a field this server cannot honour is
   (``max_tokens``: the sources' token budget; ``max_tokens_per_page``: how much of one page is read;
   :mod:`groundglass.server.engine_limits`) (OpenAI's ``{"type": "approximate", ...}``
   or Perplexity's flat location, as chat's ``web_search_options.user_location``); left out, the
-  model searches as configured; ``[]`` answers without searching;
+  model searches as configured; ``[]`` answers without searching; beside it, ``{"type": "fetch_url",
+  "max_urls": N}``: the pages the question links are read (:mod:`groundglass.server.fetch_urls`);
 - ``text.format`` (OpenAI's ``json_schema`` or ``text``, or ``{"type": "regex", "regex": PATTERN}``)
   or ``response_format`` (Perplexity's, ``json_schema`` or chat's ``regex`` shape): an answer that is
   JSON following the schema, or that the pattern matches in full, as the chat API's
@@ -38,6 +39,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from groundglass.server.fetch_urls import MAX_URLS
 from groundglass.server.schemas import ContextSize, Recency, UserLocation
 
 # Perplexity's presets as reasoning efforts: how much work a question gets.
@@ -122,6 +124,17 @@ class WebSearchTool(_Strict):
         return self
 
 
+class FetchURLTool(_Strict):
+    """Perplexity's ``fetch_url``: the answer reads the pages whose URLs the question gives
+    (:mod:`groundglass.server.fetch_urls`), at most ``max_urls`` of them."""
+
+    type: Literal["fetch_url"]
+    max_urls: int | None = Field(None, ge=1, le=MAX_URLS)
+
+
+Tool = Annotated[WebSearchTool | FetchURLTool, Field(discriminator="type")]
+
+
 class TextFormatJSONSchema(_Strict):
     """OpenAI's ``text.format`` for structured output."""
 
@@ -194,7 +207,7 @@ class ResponsesRequest(_Strict):
     preset: str | None = None
     instructions: str | None = None
     reasoning: Reasoning | None = None
-    tools: list[WebSearchTool] | None = None
+    tools: list[Tool] | None = None
     text: TextConfig | None = None
     response_format: ResponseFormat | None = None
     max_output_tokens: int | None = Field(None, ge=1, le=32768)
@@ -231,9 +244,19 @@ class ResponsesRequest(_Strict):
 
     @field_validator("tools")
     @classmethod
-    def _one_search_tool(cls, value: list[WebSearchTool] | None) -> list[WebSearchTool] | None:
-        if value is not None and len(value) > 1:
+    def _one_search_tool(cls, value: list[Tool] | None) -> list[Tool] | None:
+        if value is None:
+            return value
+        searches = [t for t in value if isinstance(t, WebSearchTool)]
+        if len(searches) > 1:
             raise ValueError("give at most one web_search tool (its filters apply to every search)")
+        if sum(isinstance(t, FetchURLTool) for t in value) > 1:
+            raise ValueError("give at most one fetch_url tool")
+        if len(value) > len(searches) and not searches:
+            raise ValueError(
+                'fetch_url reads the pages the question links beside a web search here: add {"type": '
+                '"web_search"} to tools (the answer then searches only when the pages do not answer)'
+            )
         return value
 
     @model_validator(mode="after")
@@ -283,6 +306,14 @@ class ResponsesRequest(_Strict):
             return fmt.regex
         spec = self.response_format.regex if self.response_format is not None else None
         return spec.regex if spec is not None else None
+
+    def search_tool(self) -> tuple[int, WebSearchTool] | None:
+        """The ``web_search`` tool and its place in ``tools``, when given."""
+        found = [(i, t) for i, t in enumerate(self.tools or []) if isinstance(t, WebSearchTool)]
+        return found[0] if found else None
+
+    def fetch_tool(self) -> FetchURLTool | None:
+        return next((t for t in self.tools or [] if isinstance(t, FetchURLTool)), None)
 
     def effort(self) -> str | None:
         if self.reasoning and self.reasoning.effort:

@@ -51,6 +51,7 @@ from groundglass.server.answering import engine_failure
 from groundglass.server.completions import citation_tokens, images_extra, usage_block
 from groundglass.server.engine_limits import EngineLimits, effective_steps
 from groundglass.server.errors import APIError
+from groundglass.server.fetch_urls import DEFAULT_MAX_URLS, Fetched, fetch_urls, urls_in
 from groundglass.server.response_store import ResponseStore, Stored, new_response_id
 from groundglass.server.schemas import ChatRequest
 from groundglass.server.usage import streamed_usage, usage_entry
@@ -96,6 +97,7 @@ class Prepared:
     prior_sources: list[Source] = field(default_factory=list)
     earlier: list[ChatMessage] = field(default_factory=list)  # the stored turns alone
     fallbacks: list[str] = field(default_factory=list)  # ``models`` left to try, in order
+    fetched: dict[str, Any] | None = None  # the fetch_url tool's output item, when it read anything
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -165,7 +167,8 @@ def chat_request(body: ResponsesRequest, model: str, earlier: list[ChatMessage])
     chat.update({k: v for k, v in images.items() if v is not None})
     if body.tools is not None and not body.tools:
         chat["disable_search"] = True
-    tool = body.tools[0] if body.tools else None
+    found = body.search_tool()
+    tool = found[1] if found else None
     if tool is not None:
         options: dict[str, Any] = {}
         if tool.search_context_size:
@@ -216,7 +219,9 @@ class ResponsesService:
                 )
         history = earlier.messages if earlier else []
         model, *fallbacks = api_models(self.st, body)
-        prior = earlier.sources[:MAX_PRIOR_SOURCES] if earlier else []
+        self._plan(body, model, history, [])  # a bad request is refused before any page is read
+        fetched = await self._fetch(body)
+        prior = [*fetched.sources, *(earlier.sources[:MAX_PRIOR_SOURCES] if earlier else [])]
         rid = new_response_id()
         return Prepared(
             body=body,
@@ -227,7 +232,17 @@ class ResponsesService:
             prior_sources=prior,
             earlier=history,
             fallbacks=fallbacks,
+            fetched=fetched.item(shape.item_id("fu", rid, 0)),
         )
+
+    async def _fetch(self, body: ResponsesRequest) -> Fetched:
+        """The pages the question links, read for the ``fetch_url`` tool (nothing without it)."""
+        tool = body.fetch_tool()
+        if tool is None:
+            return Fetched()
+        question = next((m.text() for m in reversed(body.messages()) if m.role == "user"), "")
+        urls = urls_in(question, tool.max_urls or DEFAULT_MAX_URLS)
+        return await fetch_urls(self.st.answerer.settings, urls, question)
 
     def _plan(
         self, body: ResponsesRequest, model: str, history: list[ChatMessage], prior: list[Source]
@@ -236,9 +251,10 @@ class ResponsesService:
             plan = self.st.answerer.plan(chat_request(body, model, history))
         except APIError as exc:  # the location is checked as chat's field: name the tool's
             chat_name = "web_search_options.user_location"
+            at = (body.search_tool() or (0, None))[0]
             if exc.param and exc.param.startswith(chat_name):
-                exc.param = "tools.0.user_location" + exc.param.removeprefix(chat_name)
-                exc.message = exc.message.replace(chat_name, "tools[0].user_location")
+                exc.param = f"tools.{at}.user_location" + exc.param.removeprefix(chat_name)
+                exc.message = exc.message.replace(chat_name, f"tools[{at}].user_location")
             raise
         plan.ask.prior_sources = prior
         plan.limits = self._limits(body, model)
@@ -247,16 +263,16 @@ class ResponsesService:
     def _limits(self, body: ResponsesRequest, model: str) -> EngineLimits | None:
         """What ``body`` bounds of the engine's work (None: nothing)."""
         settings = self.st.answerer.settings
-        tool = body.tools[0] if body.tools else None
+        at, tool = body.search_tool() or (0, None)
         per_page = tool.max_tokens_per_page if tool else None
         chunk = settings.retrieval.chunk_tokens
         if per_page is not None and per_page < chunk:
             raise APIError(
                 400,
-                f"tools[0].max_tokens_per_page is {per_page}, and pages are read in passages of {chunk} "
+                f"tools[{at}].max_tokens_per_page is {per_page}, and pages are read in passages of {chunk} "
                 f"tokens (retrieval.chunk_tokens): give {chunk} or more",
                 code="invalid_value",
-                param="tools.0.max_tokens_per_page",
+                param=f"tools.{at}.max_tokens_per_page",
             )
         limits = EngineLimits(
             effective_steps(body.max_steps, settings, model), tool.max_tokens if tool else None, per_page
@@ -296,6 +312,8 @@ class ResponsesService:
         chat_usage, cost = self.price(p.plan, answer)
         body = shape.finished(p.base, answer, chat_usage, time.time())
         body.update(images_extra(p.plan, answer))
+        if p.fetched is not None:  # first, as a stream sends it
+            body["output"] = [p.fetched, *body["output"]]
         await self.keep(p, answer, body)
         await self.record(p, 200, chat_usage, cost)
         return body
@@ -438,10 +456,18 @@ class _StreamRun:
         return {"event": kind, "data": json.dumps(data, ensure_ascii=False)}
 
     def opening(self) -> list[dict[str, str]]:
-        return [
+        out = [
             self.sse("response.created", response=self.p.base),
             self.sse("response.in_progress", response=self.p.base),
         ]
+        if self.p.fetched is not None:  # the pages were read before the response started
+            index = self.index()
+            self.items[index] = self.p.fetched
+            out += [
+                self.sse("response.output_item.added", output_index=index, item=self.p.fetched),
+                self.sse("response.output_item.done", output_index=index, item=self.p.fetched),
+            ]
+        return out
 
     def search(self, query: str, urls: list[str] | None) -> list[dict[str, str]]:
         index = self.index()
