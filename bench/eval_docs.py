@@ -8,7 +8,7 @@ Modes (``--mode web|index|both``):
 
 - **web**: a loopback site on 127.0.0.1 serves the pages and a SearXNG JSON API over them (BM25,
   :mod:`bench.docqa_site`); groundglass runs ``groundglass ask --search web`` with ``search.searxng``
-  pointing there (``search.reader.allow_private`` on, since it is 127.0.0.1); the naive pipeline asks
+  pointing there (``fetch.allow_private`` on, since it is 127.0.0.1); the naive pipeline asks
   the same API;
 - **index**: ``groundglass index add <pages> --index pydocs`` once (incremental on re-runs, timed), then
   ``groundglass ask --index pydocs``; the naive pipeline takes the top pages of the same index's search.
@@ -55,7 +55,7 @@ def write_config(path: Path, searxng_url: str, threads: int | None) -> None:
         "cache_ttl_s = 0",
         "[search.searxng]",
         f'base_url = "{searxng_url}"',
-        "[search.reader]",
+        "[fetch]",
         "allow_private = true",
     ]
     if threads:
