@@ -30,7 +30,7 @@ from typing import Any
 from bench.eval_reasoning import prepare, timed_answer
 from groundglass.answer.engine import Engine
 from groundglass.answer.llm.llama_cpp_runtime import SNAPSHOTS, LlamaCppLLM
-from groundglass.answer.types import AskRequest, Message
+from groundglass.answer.types import AskRequest, ChatMessage
 
 CONVERSATION = [
     "Tell me about the Eiffel Tower.",
@@ -44,11 +44,13 @@ CONVERSATION = [
 def run(engine: Any, llm: LlamaCppLLM, snapshots: int, max_tokens: int) -> list[dict[str, Any]]:
     llm.snapshots = snapshots
     llm.reset(snapshots=True)
-    messages: list[Message] = []
+    messages: list[ChatMessage] = []
     rows = []
     for turn, question in enumerate(CONVERSATION):
         request = AskRequest(
-            messages=[*messages, Message("user", question)], reasoning_effort="minimal", max_tokens=max_tokens
+            messages=[*messages, ChatMessage("user", question)],
+            reasoning_effort="minimal",
+            max_tokens=max_tokens,
         )
         answer, timing = timed_answer(engine, request)
         if answer is None:
@@ -63,7 +65,7 @@ def run(engine: Any, llm: LlamaCppLLM, snapshots: int, max_tokens: int) -> list[
                 "answer": answer.content,
             }
         )
-        messages += [Message("user", question), Message("assistant", answer.content)]
+        messages += [ChatMessage("user", question), ChatMessage("assistant", answer.content)]
     return rows
 
 

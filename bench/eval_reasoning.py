@@ -59,7 +59,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from groundglass.answer.effort import EFFORTS
 from groundglass.answer.engine import Engine
 from groundglass.answer.events import Done, ErrorEvent, Token
-from groundglass.answer.types import Answer, AskRequest, Message, Source
+from groundglass.answer.types import Answer, AskRequest, ChatMessage, Source
 from groundglass.config import Settings, load_settings
 from groundglass.errors import GroundglassError
 
@@ -348,13 +348,13 @@ def run_conversations(
             print(f"\ntime budget spent: {c - 1} of {len(conversations)} conversation(s) done", flush=True)
             break
         started = time.perf_counter()
-        messages: list[Message] = []
+        messages: list[ChatMessage] = []
         gathered: list[Source] = []
         print(f"\n[conversation {c}/{len(conversations)}]", flush=True)
         for t, turn in enumerate(turns):
             prior = gathered[:MAX_PRIOR_SOURCES]
             request = AskRequest(
-                messages=[*messages, Message("user", turn.user)],
+                messages=[*messages, ChatMessage("user", turn.user)],
                 model=model,
                 reasoning_effort=effort,
                 max_tokens=max_tokens,
@@ -405,7 +405,7 @@ def run_conversations(
                 flush=True,
             )
             save()
-            messages += [Message("user", turn.user), Message("assistant", answer.content)]
+            messages += [ChatMessage("user", turn.user), ChatMessage("assistant", answer.content)]
             new = [s for s in answer.sources if not any(_same(s, g) for g in gathered)]
             gathered = [*new, *gathered]
         durations.append(time.perf_counter() - started)

@@ -20,7 +20,7 @@ from groundglass.answer.events import Done, SourcesFound, StepDone, Token
 from groundglass.answer.llm.base import ChatMessage
 from groundglass.answer.llm.llama_cpp_runtime import LlamaCppLLM
 from groundglass.answer.response import to_perplexity_json
-from groundglass.answer.types import AskRequest, Message
+from groundglass.answer.types import AskRequest
 from groundglass.config import load_settings
 from groundglass.errors import GroundglassError
 
@@ -102,12 +102,12 @@ def test_minimal_effort_is_one_search_without_a_trace(engine: Engine) -> None:
 
 def test_a_follow_up_is_rewritten_from_the_conversation(engine: Engine) -> None:
     messages = [
-        Message("user", "Who was Marie Curie?"),
-        Message(
+        ChatMessage("user", "Who was Marie Curie?"),
+        ChatMessage(
             "assistant",
             "Marie Curie was a physicist and chemist who pioneered research on radioactivity [1].",
         ),
-        Message("user", "Who was her husband?"),
+        ChatMessage("user", "Who was her husband?"),
     ]
     answer = engine.answer(AskRequest(messages=messages))
     rewrite = answer.reasoning["rewrite"]
@@ -126,13 +126,13 @@ def test_a_follow_up_does_not_read_the_history_again(engine: Engine) -> None:
     sequential = Engine(settings)
     first = sequential.answer(AskRequest.from_question("Who was Marie Curie?"))
     messages = [
-        Message("user", "Who was Marie Curie?"),
-        Message("assistant", first.content),
-        Message("user", "Who was her husband?"),
+        ChatMessage("user", "Who was Marie Curie?"),
+        ChatMessage("assistant", first.content),
+        ChatMessage("user", "Who was her husband?"),
     ]
     second = sequential.answer(AskRequest(messages=messages))
     assert second.reasoning["rewrite"]["rewritten"], "a rewrite call ran between the turns"
-    messages += [Message("assistant", second.content), Message("user", "When did he die?")]
+    messages += [ChatMessage("assistant", second.content), ChatMessage("user", "When did he die?")]
     third = sequential.answer(AskRequest(messages=messages))
     llm = sequential.llm()
     assert isinstance(llm, LlamaCppLLM)
@@ -145,9 +145,9 @@ def test_earlier_sources_that_answer_the_follow_up_are_reused(engine: Engine) ->
     first = engine.answer(AskRequest.from_question("When was the Berlin Wall built?"))
     assert first.sources
     messages = [
-        Message("user", "When was the Berlin Wall built?"),
-        Message("assistant", first.content),
-        Message("user", "What did the Berlin Wall separate West Berlin from?"),
+        ChatMessage("user", "When was the Berlin Wall built?"),
+        ChatMessage("assistant", first.content),
+        ChatMessage("user", "What did the Berlin Wall separate West Berlin from?"),
     ]
     events = list(engine.stream(AskRequest(messages=messages, prior_sources=first.sources)))
     found = next(e for e in events if isinstance(e, SourcesFound))
@@ -155,7 +155,7 @@ def test_earlier_sources_that_answer_the_follow_up_are_reused(engine: Engine) ->
     assert answer.reasoning["reused_sources"] is True and answer.usage.num_search_queries == 0
     assert found.sources and {s.url for s in found.sources} <= {s.url for s in first.sources}
     # an unrelated follow-up searches afresh and drops the earlier sources as no longer relevant
-    messages[-1] = Message("user", "Who was the first person to walk on the Moon?")
+    messages[-1] = ChatMessage("user", "Who was the first person to walk on the Moon?")
     fresh = engine.answer(AskRequest(messages=messages, prior_sources=first.sources))
     assert fresh.reasoning["reused_sources"] is False and fresh.usage.num_search_queries == 1
     assert all(s.title != "Berlin Wall" for s in fresh.sources)
@@ -172,16 +172,21 @@ def test_related_questions_when_asked(engine: Engine) -> None:
 @pytest.mark.parametrize(
     ("messages", "message"),
     [
-        ([Message("user", "Hi"), Message("assistant", "Hello")], "the last message is from the assistant"),
-        ([Message("tool", "x"), Message("user", "Hi")], "has role 'tool'"),
         (
-            [Message("user", "Hi"), Message("system", "Be brief"), Message("user", "Who?")],
+            [ChatMessage("user", "Hi"), ChatMessage("assistant", "Hello")],
+            "the last message is from the assistant",
+        ),
+        ([ChatMessage("tool", "x"), ChatMessage("user", "Hi")], "has role 'tool'"),
+        (
+            [ChatMessage("user", "Hi"), ChatMessage("system", "Be brief"), ChatMessage("user", "Who?")],
             "system message after",
         ),
         ([], "messages is empty"),
     ],
 )
-def test_malformed_conversations_are_refused(engine: Engine, messages: list[Message], message: str) -> None:
+def test_malformed_conversations_are_refused(
+    engine: Engine, messages: list[ChatMessage], message: str
+) -> None:
     with pytest.raises(GroundglassError) as info:
         engine.stream(AskRequest(messages=messages))
     assert message in str(info.value) and info.value.param == "messages"
@@ -193,8 +198,8 @@ def test_bad_effort_and_overlong_history(engine: Engine) -> None:
     assert info.value.param == "reasoning_effort" and "minimal" in str(info.value)
     # a history far beyond the context is trimmed to its latest turns, not refused
     long_turn = "The Berlin Wall divided the city. " * 400
-    messages = [Message("user", long_turn), Message("assistant", long_turn)] * 3 + [
-        Message("user", "When was the Berlin Wall built?")
+    messages = [ChatMessage("user", long_turn), ChatMessage("assistant", long_turn)] * 3 + [
+        ChatMessage("user", "When was the Berlin Wall built?")
     ]
     answer = engine.answer(AskRequest(messages=messages))
     assert answer.sources and answer.usage.prompt_tokens < engine.llm().context_length
@@ -250,13 +255,13 @@ def test_answer_length_follows_the_effort_unless_a_cap_is_set(engine: Engine) ->
 
 
 def test_the_callers_system_message_reaches_the_answer_prompt(engine: Engine) -> None:
-    question = Message("user", "When was the Berlin Wall built?")
+    question = ChatMessage("user", "When was the Berlin Wall built?")
     plain = engine.answer(AskRequest(messages=[question]))
     note = "Answer in French, in one sentence."
-    told = engine.answer(AskRequest(messages=[Message("system", note), question]))
+    told = engine.answer(AskRequest(messages=[ChatMessage("system", note), question]))
     added = told.usage.prompt_tokens - plain.usage.prompt_tokens
     expected = engine.llm().count_tokens(f"\n\n{prompt.INSTRUCTIONS_LEAD} {note}")
     assert abs(added - expected) <= 3
     with pytest.raises(GroundglassError) as info:
-        engine.stream(AskRequest(messages=[Message("system", "Be brief. " * 400), question]))
+        engine.stream(AskRequest(messages=[ChatMessage("system", "Be brief. " * 400), question]))
     assert "system message" in str(info.value) and info.value.param == "messages"

@@ -40,7 +40,7 @@ from groundglass.answer import cite, condense, conversation, planner, prompt, ra
 from groundglass.answer.effort import preset_for
 from groundglass.answer.events import Done, ErrorEvent, Event, ImagesRead, SourcesFound, StepDone, Token
 from groundglass.answer.job import Job
-from groundglass.answer.llm.base import LLM, ChatMessage, Completion
+from groundglass.answer.llm.base import LLM, Completion
 from groundglass.answer.research import Research, research
 from groundglass.answer.retrieve import (
     SEARCH_MODES,
@@ -51,7 +51,7 @@ from groundglass.answer.retrieve import (
     source_filter,
 )
 from groundglass.answer.trace import Trace
-from groundglass.answer.types import Answer, AskRequest, Message, SentenceSupport, Source, Usage
+from groundglass.answer.types import Answer, AskRequest, ChatMessage, SentenceSupport, Source, Usage
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
 from groundglass.threads import native_thread
@@ -128,7 +128,8 @@ class Engine:
         if request.images and messages and messages[-1].role == "user" and not messages[-1].content.strip():
             from groundglass.answer.vision import IMPLIED_QUESTION
 
-            messages[-1] = Message("user", IMPLIED_QUESTION.capitalize())  # an image alone: "what is this?"
+            # an image alone: "what is this?"
+            messages[-1] = ChatMessage("user", IMPLIED_QUESTION.capitalize())
         if messages and not any(m.content.strip() for m in messages if m.role == "user"):
             raise GroundglassError(
                 "the question is empty",
@@ -288,7 +289,7 @@ class Engine:
             yield Done(self._declined(job, n_searched, trace.text + lead + prompt.DECLINE, extras))
             return
 
-        history = [ChatMessage(m.role, m.content) for m in job.history]
+        history = list(job.history)
         schema = job.request.response_schema
         messages = prompt.build_messages(
             job.question,
@@ -343,7 +344,7 @@ class Engine:
 
         def run() -> None:
             try:
-                history = [ChatMessage(m.role, m.content) for m in job.history]
+                history = list(job.history)
                 warm(prompt.prefix_messages(job.question, history, job.instructions))
             except Exception as exc:  # only an optimisation: the real call reports real problems
                 log.warning("warm_failed", error=repr(exc))
@@ -367,7 +368,7 @@ class Engine:
         if not job.history or job.search is None:
             return None
         completion = Completion()
-        messages = [*job.history, Message("user", job.question)]
+        messages = [*job.history, ChatMessage("user", job.question)]
         rewrite = conversation.standalone_query(job.llm, messages, completion=completion)
         job.reasoning_tokens += completion.completion_tokens
         job.lap("rewrite_s")
@@ -474,7 +475,7 @@ class Engine:
             main = found.queries[0] if found.queries and query == job.question else query
             sources = relevance.relevant(job, self.settings, main, sources[: top_k * 2])[:top_k]
             sources = condense.condense_for_prompt(sources, main, job.llm.count_tokens)
-        history = [ChatMessage(m.role, m.content) for m in job.history]
+        history = list(job.history)
         fixed = prompt.fixed_prompt_tokens(
             job.question,
             job.llm.count_tokens,
@@ -528,14 +529,14 @@ class Engine:
         )
 
 
-def _history(earlier: Sequence[Message], llm: LLM, budget: int) -> list[Message]:
+def _history(earlier: Sequence[ChatMessage], llm: LLM, budget: int) -> list[ChatMessage]:
     """Earlier turns as the answer prompt shows them: citation markers and <think> blocks taken out
     (they referred to that turn's sources), the oldest dropped to fit ``budget`` tokens."""
-    turns = [Message(m.role, cite.strip_markers(_THINK.sub("", m.content)).strip()) for m in earlier]
+    turns = [ChatMessage(m.role, cite.strip_markers(_THINK.sub("", m.content)).strip()) for m in earlier]
     turns = [m for m in turns if m.content]
     if not turns:
         return []
-    fitted = conversation.fit_history([*turns, Message("user", "")], budget, llm.count_tokens)
+    fitted = conversation.fit_history([*turns, ChatMessage("user", "")], budget, llm.count_tokens)
     return [m for m in fitted[:-1] if m.role != "system"]
 
 

@@ -32,7 +32,6 @@ from typing import Any, Literal
 from groundglass.answer import querytext
 from groundglass.answer.effort import EffortPreset
 from groundglass.answer.llm.base import LLM, ChatMessage, Completion
-from groundglass.answer.types import Message
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
 
@@ -119,7 +118,7 @@ def plan_max_tokens(max_steps: int) -> int:
 
 
 def plan_messages(
-    question: str, max_steps: int, history: Sequence[Message] | None = None
+    question: str, max_steps: int, history: Sequence[ChatMessage] | None = None
 ) -> list[ChatMessage]:
     user = f"Question: {question.strip()}"
     earlier = [m.content for m in (history or []) if m.role == "user"][-2:]
@@ -141,7 +140,7 @@ def plan(
     question: str,
     preset: EffortPreset,
     *,
-    history: Sequence[Message] | None = None,
+    history: Sequence[ChatMessage] | None = None,
     completion: Completion | None = None,
 ) -> Plan:
     """The sub-queries for ``question`` under ``preset`` (``question`` should be standalone: rewrite a

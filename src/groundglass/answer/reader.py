@@ -57,7 +57,7 @@ from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
 
 if TYPE_CHECKING:
-    from groundglass.config import ReaderSettings
+    from groundglass.config import FetchSettings
 
 log = get_logger(__name__)
 
@@ -307,7 +307,7 @@ class PageReader:
 
     def __init__(
         self,
-        settings: ReaderSettings,
+        settings: FetchSettings,
         *,
         detect_language: bool = False,
         extract_cache: DiskCache | None = None,

@@ -49,9 +49,6 @@ class ChatMessage:
     content: str
 
 
-# The former name of the same class, kept while answer/engine.py and answer/planner.py still spell it so.
-Message = ChatMessage
-
 
 @dataclass
 class AskRequest:

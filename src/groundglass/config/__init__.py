@@ -31,7 +31,6 @@ from groundglass.config.fetch import (
     OLD_FETCH_KEYS,
     CrawlSettings,
     FetchSettings,
-    ReaderSettings,
     moved_to_fetch,
 )
 from groundglass.config.search import (
@@ -64,7 +63,6 @@ __all__ = [
     "ModelPreset",
     "PricePlan",
     "ProviderName",
-    "ReaderSettings",
     "ReasoningSettings",
     "RetrievalSettings",
     "SearchContextSize",

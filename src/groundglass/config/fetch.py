@@ -40,9 +40,6 @@ class FetchSettings(Section):
     crawl_max_bytes: int = 10_000_000
 
 
-# The page reader's settings are the fetch settings (the name answer/reader.py still imports).
-ReaderSettings = FetchSettings
-
 # Where the fetch settings were before [fetch], read for one release: (table, old key) -> fetch key.
 OLD_FETCH_KEYS: dict[tuple[str, str], str] = {
     ("crawl", "user_agent"): "user_agent",
