@@ -219,7 +219,8 @@ class ResponsesService:
                 )
         history = earlier.messages if earlier else []
         model, *fallbacks = api_models(self.st, body)
-        self._plan(body, model, history, [])  # a bad request is refused before any page is read
+        if body.fetch_tool() is not None:  # a bad request is refused before any page is read
+            self._plan(body, model, history, [])
         fetched = await self._fetch(body)
         prior = [*fetched.sources, *(earlier.sources[:MAX_PRIOR_SOURCES] if earlier else [])]
         rid = new_response_id()
