@@ -69,3 +69,20 @@ def test_an_index_add_that_reads_nothing_leaves_no_empty_index(tmp_path: Path) -
     assert not (tmp_path / "indexes" / "typo").exists()  # it showed in index list and the page, empty
     listed = run(tmp_path, "index", "list")
     assert "typo" not in listed.stdout and "no indexes yet" in listed.stderr
+
+
+def test_a_scripted_chat_whose_turn_fails_exits_2(tmp_path: Path) -> None:
+    env = {**os.environ, "GROUNDGLASS_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    env.pop("GROUNDGLASS_CONFIG", None)
+    done = subprocess.run(
+        [GROUNDGLASS, "chat", "--index", "nope", "--model", "tiny"],
+        input="Who was Marie Curie married to?\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    # the turn's error is reported and the script's exit code says so (was 0: a pipeline went on)
+    assert done.returncode == 2 and "index 'nope' does not exist" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

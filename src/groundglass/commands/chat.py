@@ -38,6 +38,7 @@ def chat(
     messages: list[ChatMessage] = []
     gathered: list[Source] = []
     interactive = sys.stdin.isatty()
+    failed = 0
     if interactive:
         status("groundglass chat: ask anything; /new starts over, /sources lists sources, /exit quits")
     while True:
@@ -74,10 +75,13 @@ def chat(
             answer = answer_in_terminal(engine, request)
         except GroundglassError as exc:  # one bad turn does not end the conversation
             typer.secho(f"error: {exc}", err=True, fg="red")
+            failed += 1
             continue
         messages += [ChatMessage("user", text), ChatMessage("assistant", answer.content)]
         new = [s for s in answer.sources if all((s.url, s.text) != (g.url, g.text) for g in gathered)]
         gathered = [*new, *gathered]
+    if failed and not interactive:  # a script piped in learns that turns failed, as ask's exit code says
+        raise typer.Exit(2)
 
 
 def register(app: typer.Typer) -> None:
