@@ -117,6 +117,10 @@ def answer_in_terminal(engine: Engine, request: AskRequest, out: TextIO | None =
         used = ", ".join(report["providers_used"]) or "none"
         failed = f" (failed: {', '.join(report['providers_failed'])})" if report["providers_failed"] else ""
         status(f"web search: {used}{failed}")
+    if answer.declined and not answer.sources and report is not None and report.get("error"):
+        # why no page was usable (all blocked as private addresses, filtered out, unreadable): the
+        # terminal showed only "0 source(s) found", with the reason in --json's search_report alone
+        status(f"(web search: {report['error']})")
     if answer.declined and not answer.sources and request.search == "index":
         index = request.index or engine.settings.retrieval.index
         status(

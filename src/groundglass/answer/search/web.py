@@ -361,10 +361,12 @@ class WebRetriever:
         updated = {page.document.uri: page.last_updated for page in pages}
         if not docs:
             if results:
-                report.error = (
-                    f"none of the {len(results)} results could be read "
-                    f"({'; '.join(f.reason for f in report.failures[:3])})"
-                )
+                reasons = list(dict.fromkeys(f.reason for f in report.failures))  # each reason once
+                hint = ""
+                if any(f.kind == "blocked" for f in report.failures):
+                    hint = "; to read pages at private addresses you trust, set fetch.allowed_networks"
+                shown = "; ".join(reasons[:3])
+                report.error = f"none of the {len(results)} results could be read ({shown}){hint}"
             return []
         from groundglass.answer.search.pages import rank_pages
 
