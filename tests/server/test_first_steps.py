@@ -58,3 +58,11 @@ def test_a_wrong_key_says_how_to_find_a_good_one(corpus_api: Api) -> None:
         assert r.status_code == 401, r.text
         error = r.json()["error"]
         assert error["code"] == "invalid_api_key" and "groundglass keys list" in error["message"], error
+
+
+def test_an_upload_with_an_unknown_purpose_names_both_purposes(corpus_api: Api) -> None:
+    files = {"file": ("requests.jsonl", b'{"custom_id": "1"}\n', "application/jsonl")}
+    r = post(corpus_api, "/v1/files", data={"purpose": "colour"}, files=files)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["param"] == "purpose" and "'batch'" in error["message"] and "'fine-tune'" in error["message"]

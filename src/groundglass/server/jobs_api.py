@@ -110,7 +110,8 @@ async def upload_batch_file(request: Request, file: UploadFile, purpose: str, wh
     if purpose != "batch":
         raise APIError(
             400,
-            f"purpose {purpose!r} is not supported here; use 'batch'",
+            f"purpose {purpose!r} is not supported here; use 'batch' (a JSONL batch input) or "
+            "'fine-tune' (photos for a fine-tuning job)",
             code="invalid_purpose",
             param="purpose",
         )
