@@ -86,3 +86,16 @@ def test_a_scripted_chat_whose_turn_fails_exits_2(tmp_path: Path) -> None:
     # the turn's error is reported and the script's exit code says so (was 0: a pipeline went on)
     assert done.returncode == 2 and "index 'nope' does not exist" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_bad_environment_variable_is_named_not_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('[llm]\nmodel = "tiny"\n', encoding="utf-8")
+    env = {**os.environ, "GROUNDGLASS_HOME": str(tmp_path), "GROUNDGLASS_LLM_THREADS": "lots"}
+    env.pop("GROUNDGLASS_CONFIG", None)
+    done = subprocess.run(
+        [GROUNDGLASS, "config", "show"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    # it said "bad setting 'llm.threads' in .../config.toml", a file that holds no such key
+    assert "'llm.threads' from $GROUNDGLASS_LLM_THREADS" in done.stderr and "config.toml" not in done.stderr
+    assert "unset it" in done.stderr

@@ -137,13 +137,16 @@ def load_settings(explicit: Path | None = None, **overrides: Any) -> Settings:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise GroundglassError(f"config file {path} is not valid TOML: {exc}", "fix the syntax") from exc
+    from_env: dict[tuple[str, ...], str] = {}  # settings an environment variable gave, for errors
     if os.environ.get("GROUNDGLASS_HOME"):
         data["home"] = os.environ["GROUNDGLASS_HOME"]
     if os.environ.get("GROUNDGLASS_MODEL"):
         data.setdefault("llm", {})["model"] = os.environ["GROUNDGLASS_MODEL"]
+        from_env[("llm", "model")] = "GROUNDGLASS_MODEL"
     if os.environ.get("GROUNDGLASS_LLM_THREADS"):
         # llama.cpp threads spin-wait on each other: on a busy machine 1 thread is several times faster.
         data.setdefault("llm", {})["threads"] = os.environ["GROUNDGLASS_LLM_THREADS"]
+        from_env[("llm", "threads")] = "GROUNDGLASS_LLM_THREADS"
     for key, value in overrides.items():
         if value is None:
             continue
@@ -156,10 +159,15 @@ def load_settings(explicit: Path | None = None, **overrides: Any) -> Settings:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        src = f" in {path}" if path else ""
-        raise GroundglassError(
-            f"bad setting {where!r}{src}: {first['msg']}", "see `groundglass config show` for valid keys"
-        ) from exc
+        loc = tuple(str(p) for p in first["loc"])
+        where = ".".join(loc)
+        env = from_env.get(loc)
+        src = f" from ${env}" if env else f" in {path}" if path else ""
+        fix = (
+            f"set ${env} to a valid value, or unset it"
+            if env
+            else "see `groundglass config show` for valid keys"
+        )
+        raise GroundglassError(f"bad setting {where!r}{src}: {first['msg']}", fix) from exc
     settings.home = settings.home.expanduser()
     return settings
