@@ -59,7 +59,7 @@ def test_the_clients_get_a_400_naming_the_field(api: Api) -> None:
             {"messages": [*QUESTION, {"role": "tool", "content": "42"}]},
             "messages.1.role",
         ),
-        ("/chat/completions", {"messages": QUESTION, "safe_search": True}, "safe_search"),
+        ("/chat/completions", {"messages": QUESTION, "best_of": 3}, "best_of"),
         (
             "/chat/completions",
             {"messages": QUESTION, "search_language_filter": ["fr"]},

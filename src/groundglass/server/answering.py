@@ -51,7 +51,7 @@ from groundglass.server import chat_input
 from groundglass.server.engine_limits import MAX_LIMITED_ENGINES, EngineLimits
 from groundglass.server.errors import APIError
 from groundglass.server.filters import build_filters
-from groundglass.server.location import check_location
+from groundglass.server.location import check_location, check_safe_search
 from groundglass.server.regex_format import plain_answers
 from groundglass.server.search_modes import narrow_to_mode
 from groundglass.threads import native_thread
@@ -172,6 +172,9 @@ class Answerer:
         s = self.settings
         filters = narrow_to_mode(build_filters(body, search=search), body.search_mode, s.server.search_modes)
         filters = replace(filters, images=chat_input.image_filters(body, search))
+        if body.safe_search:
+            check_safe_search(s, search=search)
+            filters = replace(filters, safe_search=True)
         where = body.web_search_options.user_location if body.web_search_options else None
         if where is None:
             return filters

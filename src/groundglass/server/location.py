@@ -1,5 +1,5 @@
-"""Whether a request's location (``user_location``, /search's ``country``) can be honoured, before any
-work starts.
+"""Whether a request's location (``user_location``, /search's ``country``) and ``safe_search`` can be
+honoured, before any work starts.
 
 A location changes what a web search provider answers, so it is honoured where a provider of
 ``search.providers`` takes it (each provider says which parts: ``location_fields``). It is refused,
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 TOP_LEVEL = ("country", "latitude", "longitude")
 
 
-def provider_fields() -> dict[str, tuple[str, ...]]:
-    """Each provider's name -> the parts of a location it passes on."""
+def provider_kinds() -> dict[str, type]:
+    """Each provider's name -> its class."""
     from groundglass.answer.search.brave import BraveProvider
     from groundglass.answer.search.duckduckgo import DuckDuckGoProvider
     from groundglass.answer.search.local import LocalProvider
@@ -32,7 +32,38 @@ def provider_fields() -> dict[str, tuple[str, ...]]:
     from groundglass.answer.search.tavily import TavilyProvider
 
     kinds = (BraveProvider, DuckDuckGoProvider, LocalProvider, SearxngProvider, TavilyProvider)
-    return {k.name: k.location_fields for k in kinds}
+    return {k.name: k for k in kinds}
+
+
+def provider_fields() -> dict[str, tuple[str, ...]]:
+    """Each provider's name -> the parts of a location it passes on."""
+    return {name: k.location_fields for name, k in provider_kinds().items()}  # type: ignore[attr-defined]
+
+
+def check_safe_search(settings: Settings, *, search: str) -> None:
+    """Raise a 400 naming ``safe_search`` unless a configured web provider filters adult content out
+    (only those are asked under it: the others are skipped, so a failover never drops the filter)."""
+    if search != "web":
+        raise APIError(
+            400,
+            "safe_search filters the web's results, and this request searches the local index, your "
+            'own documents, which it does not filter: send "search": "web" (or use a model whose search '
+            "is web), or leave it out",
+            code="unsupported_parameter",
+            param="safe_search",
+        )
+    kinds = provider_kinds()
+    configured = list(settings.search.providers)
+    if not any(getattr(kinds.get(p), "takes_safe_search", False) for p in configured):
+        could = sorted(n for n, k in kinds.items() if getattr(k, "takes_safe_search", False))
+        raise APIError(
+            400,
+            f"safe_search: none of the search providers here ({', '.join(configured) or 'none'}) "
+            f"filters adult content out; {', '.join(could)} do (add one to search.providers), or leave "
+            "it out",
+            code="unsupported_parameter",
+            param="safe_search",
+        )
 
 
 def check_location(settings: Settings, location: Location, *, search: str, param: str) -> None:

@@ -113,7 +113,6 @@ UNSUPPORTED_CHAT: dict[str, tuple[tuple[Any, ...], str]] = {
     "tool_choice": (("none", "auto"), f"{LEAVE_OUT}: there is no function calling"),
     "parallel_tool_calls": ((False, True), LEAVE_OUT),  # meaningless without tools, so either passes
     "num_search_results": ((), "use web_search_options.search_context_size (low, medium, high) or top_k"),
-    "safe_search": ((False,), f"{LEAVE_OUT}: results are not filtered for adult content"),
     # in Perplexity's SDK but not in its documentation: refused all the same, since each asks for
     # something (threads, tenants, workspaces, rankers, token statistics) that does not exist here
     "cum_logprobs": ((False,), LEAVE_OUT),
@@ -355,6 +354,8 @@ class ChatRequest(FilterFields):
     index: str | None = Field(None, min_length=1, max_length=100)
     # ISO 639-1: the language of the answer, asked for in a system message (_language_as_instruction)
     language_preference: str | None = Field(None, min_length=2, max_length=3)
+    # only providers that filter adult content out are asked (server.location.check_safe_search)
+    safe_search: bool = False
     # the most images return_images gives (the first, best first); each search finds up to 10
     num_images: int | None = Field(None, ge=1, le=MAX_NUM_IMAGES)
     # Perplexity's top-level location, the same as web_search_options.user_location's parts (declared
@@ -375,7 +376,6 @@ class ChatRequest(FilterFields):
     tool_choice: Any = None
     parallel_tool_calls: Any = None
     num_search_results: Any = None
-    safe_search: Any = None
     cum_logprobs: Any = None
     diverse_first_token: Any = None
     file_workspace_id: Any = None

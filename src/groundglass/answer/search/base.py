@@ -73,6 +73,7 @@ class ProviderError(Exception):
 class SearchProvider(Protocol):
     name: str
     location_fields: tuple[str, ...]
+    takes_safe_search: bool  # it can filter adult content out (the filters' safe_search)
 
     def configured(self) -> str | None:
         """None when the provider can run; otherwise what is missing and how to fix it."""

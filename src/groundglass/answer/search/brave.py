@@ -58,6 +58,7 @@ def ascii_name(text: str) -> str | None:
 class BraveProvider:
     name = "brave"
     location_fields = tuple(_LOCATION_HEADERS)
+    takes_safe_search = True  # its safesearch parameter, strict
 
     def __init__(self, settings: BraveSettings, client: httpx.AsyncClient, timeout_s: float) -> None:
         self.settings = settings
@@ -82,6 +83,8 @@ class BraveProvider:
             params["freshness"] = _FRESHNESS[filters.recency]
         if filters.languages:
             params["search_lang"] = filters.languages[0]
+        if filters.safe_search:
+            params["safesearch"] = "strict"
         country = filters.location.country if filters.location else None
         if country or self.settings.country:
             params["country"] = country or self.settings.country

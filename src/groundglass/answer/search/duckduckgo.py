@@ -32,6 +32,7 @@ _TIMELIMIT = {"hour": "d", "day": "d", "week": "w", "month": "m", "year": "y"}
 class DuckDuckGoProvider:
     name = "duckduckgo"
     location_fields = ("country",)
+    takes_safe_search = True  # DuckDuckGo's kp=1 (strict)
 
     def location_parts(self, filters: SearchFilters) -> tuple[str, ...]:
         """``country`` when DuckDuckGo has a region for it, else nothing."""
@@ -71,6 +72,8 @@ class DuckDuckGoProvider:
             timelimit=_TIMELIMIT.get(filters.recency or ""),
             page=1,
         )
+        if filters.safe_search:  # ddgs' html engine drops its safesearch argument; DuckDuckGo's kp=1: strict
+            payload["kp"] = "1"
         try:
             response = engine.http_client.request(engine.search_method, engine.search_url, data=payload)
         except TimeoutException as exc:

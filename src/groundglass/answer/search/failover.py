@@ -1,6 +1,7 @@
 """Failover over the configured providers, in order, with the result cache in front.
 
-1. Providers that lack what they need (a base URL, an API key) are skipped as "not configured".
+1. Providers that lack what they need (a base URL, an API key) are skipped as "not configured", and
+   under ``safe_search`` those that cannot filter adult content out (``takes_safe_search``).
 2. If any configured provider has a fresh cached answer for this query and these filters, the first
    such answer is used: a repeated query costs no provider call, even when the provider that
    answered it first is now down.
@@ -73,7 +74,7 @@ class Failover:
             taken = parts(filters) if parts is not None else provider.location_fields
             return [f for f in asked if f in taken]
 
-        ready = self._configured(query, filters.as_key(), max_results, attempts)
+        ready = self._configured(query, filters, max_results, attempts)
         for provider, key in ready:
             hit = await asyncio.to_thread(self.cache.get, key)
             if hit:
@@ -93,10 +94,11 @@ class Failover:
         return FailoverResult(answered, [], attempts)
 
     def _configured(
-        self, query: str, filter_key: dict[str, Any], max_results: int, attempts: list[ProviderAttempt]
+        self, query: str, filters: SearchFilters, max_results: int, attempts: list[ProviderAttempt]
     ) -> list[tuple[SearchProvider, str]]:
-        """The providers that have what they need, in order, each with its cache key; the others are
-        noted in ``attempts`` as skipped."""
+        """The providers that have what they need (and, under safe_search, filter adult content out),
+        in order, each with its cache key; the others are noted in ``attempts`` as skipped."""
+        filter_key = filters.as_key()
         ready: list[tuple[SearchProvider, str]] = []
         for provider in self.providers:
             missing = provider.configured()
@@ -104,6 +106,16 @@ class Failover:
                 attempts.append(
                     ProviderAttempt(
                         provider.name, "skipped", f"not configured: {missing}", kind="not_configured"
+                    )
+                )
+                continue
+            if filters.safe_search and not provider.takes_safe_search:
+                attempts.append(
+                    ProviderAttempt(
+                        provider.name,
+                        "skipped",
+                        "filters no adult content out (safe_search)",
+                        kind="no_safe_search",
                     )
                 )
                 continue

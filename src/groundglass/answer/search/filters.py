@@ -179,6 +179,8 @@ class SearchFilters:
     # return_images: the images of the pages read, filtered so (None: no images); not in the cache key,
     # since providers answer the same either way
     images: ImageFilters | None = None
+    # Perplexity's safe_search: only providers that filter adult content out are asked (in the key)
+    safe_search: bool = False
 
     @classmethod
     def build(
@@ -242,6 +244,7 @@ class SearchFilters:
                 if self.location
                 else {}
             ),
+            **({"safe_search": True} if self.safe_search else {}),
         }
 
     def window(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 class LocalProvider:
     name = "local"
     location_fields: tuple[str, ...] = ()  # documents have no place to prefer
+    takes_safe_search = False  # your own documents are not filtered
 
     def __init__(self, settings: Any, timeout_s: float) -> None:
         self.settings = settings

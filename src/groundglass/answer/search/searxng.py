@@ -37,6 +37,7 @@ LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(-[a-zA-Z]{2})?")
 class SearxngProvider:
     name = "searxng"
     location_fields = ("country",)
+    takes_safe_search = True  # its safesearch parameter, 2 (strict)
 
     def __init__(self, settings: SearxngSettings, client: httpx.AsyncClient, timeout_s: float) -> None:
         self.settings = settings
@@ -61,6 +62,8 @@ class SearxngProvider:
             params["time_range"] = _TIME_RANGE[filters.recency]
         if filters.languages:
             params["language"] = filters.languages[0]
+        if filters.safe_search:
+            params["safesearch"] = 2
         country = filters.location.country if filters.location else None
         locale = country_locale(country, filters.languages) if country else None
         if locale and LANGUAGE_CODE.fullmatch(locale):  # what SearXNG accepts, else it answers 400

@@ -23,6 +23,7 @@ _TIME_RANGE = {"hour": "day", "day": "day", "week": "week", "month": "month", "y
 class TavilyProvider:
     name = "tavily"
     location_fields = ("country",)
+    takes_safe_search = False  # no adult-content filter is sent (so it is not asked under safe_search)
 
     def __init__(self, settings: TavilySettings, client: httpx.AsyncClient, timeout_s: float) -> None:
         self.settings = settings
