@@ -33,5 +33,5 @@ def test_each_provider_that_can_filter_is_told_to(tmp_path: Path, search_api: An
     sx, sx_plain, br, br_plain, dd, dd_plain = search_api.requests
     assert sx["query"]["safesearch"] == "2" and "safesearch" not in sx_plain["query"]
     assert br["query"]["safesearch"] == "strict" and "safesearch" not in br_plain["query"]
-    assert "kp=1" in dd["body"] and "kp=1" not in dd_plain["body"]
+    assert "kp=1" in dd["body"] and "kp=-1" in dd_plain["body"]  # search.duckduckgo.safesearch: moderate
     assert SearchFilters().as_key() != safe.as_key()  # cached apart

@@ -29,6 +29,9 @@ from groundglass.config import DuckDuckGoSettings
 _TIMELIMIT = {"hour": "d", "day": "d", "week": "w", "month": "m", "year": "y"}
 
 
+_KP = {"on": "1", "moderate": "-1", "off": "-2"}  # DuckDuckGo's safe-search parameter
+
+
 class DuckDuckGoProvider:
     name = "duckduckgo"
     location_fields = ("country",)
@@ -72,8 +75,9 @@ class DuckDuckGoProvider:
             timelimit=_TIMELIMIT.get(filters.recency or ""),
             page=1,
         )
-        if filters.safe_search:  # ddgs' html engine drops its safesearch argument; DuckDuckGo's kp=1: strict
-            payload["kp"] = "1"
+        # ddgs' html engine drops its safesearch argument: DuckDuckGo's own kp says it (1 strict,
+        # -1 moderate, -2 off), search.duckduckgo.safesearch's, or strict under safe_search
+        payload["kp"] = _KP["on" if filters.safe_search else self.settings.safesearch]
         try:
             response = engine.http_client.request(engine.search_method, engine.search_url, data=payload)
         except TimeoutException as exc:
