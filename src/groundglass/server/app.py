@@ -11,7 +11,7 @@ Routes::
     POST|GET /async/chat/completions[/{id}]             Perplexity async requests
     /v1/files, /v1/batches                              OpenAI Batch API
     GET  /v1/usage                                      usage and cost, grouped
-    GET  /healthz, /metrics, /openapi.json, /docs       operations
+    GET  /healthz, /metrics, /openapi.json, /docs       operations (/docs: its files served from here)
     /v1/threads[/{id}[/turns|/share]], /v1/shared/{id}  saved conversations (the web page's history)
     GET  /v1/indexes                                    local indexes a request may name
     GET  /, /share/{id}, /static/*                      the web page
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi_offline import FastAPIOffline
 
 from groundglass import __version__
 from groundglass.server import chat, indexes_api, jobs_api, ops, responses, search_api, threads, ui
@@ -97,13 +98,18 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> FastAPI:
                 await st.worker.stop()
             await run_in_threadpool(finetune.stop, app.state.finetune)
 
-    app = FastAPI(
+    # FastAPIOffline: FastAPI whose /docs loads Swagger UI from files it ships (under static_url)
+    # instead of cdn.jsdelivr.net, so the docs work on a machine with no internet. No /redoc: ReDoc's
+    # page still fetches its logo from cdn.redoc.ly.
+    app = FastAPIOffline(
         title="groundglass",
         version=__version__,
         summary="Grounded answers with citations: a Perplexity- and OpenAI-compatible API.",
         description="Send `Authorization: Bearer KEY` (keys: `groundglass keys create --project NAME`). "
         'Errors are OpenAI-style: `{"error": {"message", "type", "param", "code"}}`.',
         lifespan=lifespan,
+        static_url="/docs/assets",
+        redoc_url=None,
     )
     app.state.gg = st
     app.state.on_rejected = _recorder(st)
