@@ -114,6 +114,27 @@ def test_unknown_index(home: Path) -> None:
     assert "index 'nope' does not exist" in line and "groundglass index add" in line
 
 
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (
+            ["--recency", "fortnight"],
+            "--recency 'fortnight' is not one of hour, day, week, month, year (use --recency hour,",
+        ),
+        (["--published-after", "2024-13-01"], "--published-after '2024-13-01' is not a date (write it as"),
+        (
+            ["--published-after", "2024-02-01", "--published-before", "2024-01-01"],
+            "--published-after (2024-02-01) is later than --published-before (2024-01-01)",
+        ),
+        (["--language", "12"], "--language entry '12' is not a language code"),
+    ],
+)
+def test_bad_search_filters_name_the_flags(tmp_path: Path, flags: list[str], expected: str) -> None:
+    # the API's field names (search_recency_filter...) mean nothing on the command line
+    line = one_line_error(groundglass(tmp_path, "ask", "Anything?", "--search", "web", *flags, "--json"))
+    assert expected in line and "_filter" not in line, line
+
+
 def test_bad_model_spec(home: Path) -> None:
     line = one_line_error(
         groundglass(home, "ask", "Anything?", "--index", "wiki", "--model", "gpt-17", "--json")

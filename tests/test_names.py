@@ -340,12 +340,17 @@ def test_every_hidden_option_is_a_listed_old_spelling() -> None:
     ("argv", "old", "new", "error"),
     [
         (["demo", "-q", "Where is Etna?", "--config", "{missing}"], "-q", "--question", "config file"),
-        (["ask", "--after", "March", "Why?"], "--after", "--published-after", "search_after_date_filter"),
+        (
+            ["ask", "--after", "March", "Why?"],
+            "--after",
+            "--published-after",
+            "--published-after 'March' is not a date",
+        ),
         (
             ["ask", "--before", "2024-02-30", "Why?"],
             "--before",
             "--published-before",
-            "search_before_date_filter",
+            "--published-before '2024-02-30' is not a date",
         ),
         (
             ["dreambooth", "demo", "--steps", "0"],

@@ -28,8 +28,36 @@ if TYPE_CHECKING:
     from groundglass.config import Settings
 
 DEMO_INDEX = "default"
+
+# The search filters' API field names (what SearchFilters.build names in its errors) as ask's flags
+FILTER_FLAGS = {
+    "search_recency_filter": "--recency",
+    "search_after_date_filter": "--published-after",
+    "search_before_date_filter": "--published-before",
+    "search_language_filter": "--language",
+    "search_domain_filter": "--domain",
+}
 DEMO_SOURCE = "builtin:wikipedia"
 DEMO_QUESTION = "When was the Berlin Wall built, and why?"
+
+
+def in_flag_names(error: GroundglassError) -> GroundglassError:
+    """A search filter's error as the terminal should read it: naming ask's flags, not the API fields
+    that the shared check names (the API keeps its field names)."""
+    if error.param not in FILTER_FLAGS:
+        return error
+
+    def flags(text: str) -> str:
+        for field, flag in FILTER_FLAGS.items():
+            text = text.replace(field, flag)
+        return text
+
+    fix = flags(error.fix)
+    if error.param == "search_recency_filter":
+        fix = "use --recency hour, day, week, month or year"
+    return GroundglassError(
+        flags(error.message), fix, status=error.status, code=error.code, param=FILTER_FLAGS[error.param]
+    )
 
 
 # --- rendering ----------------------------------------------------------------------------------------
@@ -236,9 +264,12 @@ def ask(
     # --after/--before read like the API's `after` (a pagination cursor); these are publication dates
     after = old_spelling(after, "--after", "--published-after", published_after)
     before = old_spelling(before, "--before", "--published-before", published_before)
-    filters = SearchFilters.build(
-        domains=domain, recency=recency, after=after, before=before, languages=language
-    )
+    try:
+        filters = SearchFilters.build(
+            domains=domain, recency=recency, after=after, before=before, languages=language
+        )
+    except GroundglassError as e:
+        raise in_flag_names(e) from None
     engine = Engine(settings_from(config))
     request = AskRequest.from_question(
         question,
