@@ -163,7 +163,7 @@ timeout_s = 60.0
 [search.searxng]
 base_url = "{web_url}/searxng"
 
-[search.reader]
+[fetch]
 allowed_networks = ["127.0.0.1/32"]
 per_host_delay_s = 0.0
 per_host_concurrency = 8
