@@ -187,9 +187,9 @@ def test_ask_search_web_from_the_cli(tmp_path: Path, web_site: Any, search_api: 
     assert "Sources" in proc.stdout and "web search: searxng" in proc.stderr
 
     for args, message in [
-        (["--recency", "fortnight"], "search_recency_filter 'fortnight' is not one of"),
+        (["--recency", "fortnight"], "--recency 'fortnight' is not one of"),
         (["--search", "moon"], "search must be one of index, web"),
-        (["--published-after", "2024-02-30"], "search_after_date_filter"),
+        (["--published-after", "2024-02-30"], "--published-after"),
         (["--search-context-size", "huge"], "search_context_size 'huge'"),
     ]:
         proc = gg("ask", "--config", str(config), "--search", "web", *args, QUESTION)
