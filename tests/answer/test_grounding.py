@@ -541,3 +541,16 @@ def test_the_retry_after_a_wrong_row_shows_the_row_the_question_names() -> None:
     last = out[-1].content
     assert '"FLT_ROUNDS" is in another row of the source\'s table' in last
     assert '[1] "| a | b | | dig | DBL_DIG |"' in last
+
+
+def test_a_paragraph_said_again_is_left_out() -> None:
+    question = "How long does a rollback take?"
+    sources = [Source("https://docs.test/ops", "ops", "A rollback takes 90 days to complete. It is logged.")]
+    paragraph = "A rollback takes 90 days to complete. [1] It is logged in the operations journal. [1]"
+    shown, gate = gate_run(question, sources, f"{paragraph}\n\n{paragraph}\n\n{paragraph}")
+    assert gate.failed is None
+    assert shown.strip() == paragraph
+    assert [r.reason for r in gate.dropped] == ["repetition"] * 4 and gate.repeats == 4
+    # short sentences may well come twice
+    shown, gate = gate_run("Is it logged?", sources, "Yes. [1] It is logged. [1] Yes. [1]")
+    assert gate.repeats == 0

@@ -11,6 +11,9 @@ stream keeps its token granularity, one sentence later); one that fails is never
   too (so a retry never shows up in the stream: what was streamed is what the answer says);
 * after that, the sentence is left out (:attr:`SentenceGate.dropped`) and the rest goes on.
 
+A sentence that says again what an earlier one said (the small model repeats whole paragraphs, too
+long for :class:`RepetitionGuard`'s window) is left out; the engine stops the model at the second.
+
 A sentence without a marker of its own is held until the next marker of its paragraph (or the end of
 the paragraph) says which sources it leans on, as the attribution reads it. A fenced code block is
 one unit, shown whole and not checked (its names are the model's own; cutting lines out would break
@@ -142,6 +145,8 @@ class SentenceGate:
         self._cuts: list[int] = []  # where the model's pieces end inside _pending
         self._paragraph_cites: list[int] = []  # the last markers seen in the current paragraph
         self._prefix: list[str] = []  # markers alone, waiting for the first sentence that passes
+        self._said: set[str] = set()  # the sentences that passed, as _said_key has them
+        self.repeats = 0  # sentences left out because they said again what had passed
 
     # --- the stream ----------------------------------------------------------------------------------
 
@@ -217,7 +222,14 @@ class SentenceGate:
                     keep.append(" " + markers(cites))
                 self._paragraph_cites = cites
                 continue
+            said = _said_key(text)
+            if said in self._said:
+                self.dropped.append(Rejection("repetition", " ".join(text.split())))
+                self.repeats += 1
+                continue
             rejection = self._verdict(text, cites or borrowed)
+            if rejection is None and said:
+                self._said.add(said)
             if rejection is not None and rejection.reason == "unsupported_values":
                 recited = self._recited(text)
                 if recited is not None:
@@ -372,6 +384,13 @@ def _context_support(sentence: str, value: str, source: Source) -> float:
     if not hits:
         return cite.lexical_support(sentence, cite.source_text(source))
     return max(cite.lexical_support(sentence, " ".join(parts[max(0, i - 1) : i + 2])) for i in hits)
+
+
+def _said_key(text: str) -> str:
+    """A sentence as compared for repeats (its words, lower-cased, without markers); "" for one too
+    short to tell ("Yes.")."""
+    key = " ".join(cite.strip_markers(text).lower().split())
+    return key if len(key) >= 20 else ""
 
 
 class RepetitionGuard:

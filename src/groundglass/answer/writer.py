@@ -24,6 +24,9 @@ from groundglass.log import get_logger
 log = get_logger(__name__)
 
 MIN_ANSWER_TOKENS = 32
+# Sentences said again before the model is stopped: the first repeat is left out, the second means
+# it is going round (the tiny model wrote the same paragraph three times).
+MAX_REPEATS = 2
 
 
 def write_checked(
@@ -107,6 +110,10 @@ def generate(
                     first = False
                 yield piece
             if gate.failed is not None:
+                break
+            if gate.repeats >= MAX_REPEATS:
+                log.info("generation_repeated", tail=gate.draft[-80:])
+                gate.stop("repetition")
                 break
         else:
             check_cancelled(job)  # the model stopped because it was told to
