@@ -32,24 +32,25 @@ LABELS: dict[str, tuple[str, ...]] = {"shape": ALL_SHAPES, "colour": COLOUR_NAME
 EMBED_DIM = 128
 
 
+def conv_block(cin: int, cout: int) -> nn.Sequential:
+    """Two 3x3 convolutions (batch norm, ReLU) and a 2x2 max-pool: one stage of the world's small CNNs."""
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(),
+        nn.Conv2d(cout, cout, 3, padding=1),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+    )
+
+
 class WorldClassifier(nn.Module):
     """Three conv stages (32 -> 16 -> 8 -> 4 px), global average pooling, three linear heads."""
 
     def __init__(self) -> None:
         super().__init__()
-
-        def block(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(
-                nn.Conv2d(cin, cout, 3, padding=1),
-                nn.BatchNorm2d(cout),
-                nn.ReLU(),
-                nn.Conv2d(cout, cout, 3, padding=1),
-                nn.BatchNorm2d(cout),
-                nn.ReLU(),
-                nn.MaxPool2d(2),
-            )
-
-        self.features = nn.Sequential(block(3, 32), block(32, 64), block(64, EMBED_DIM))
+        self.features = nn.Sequential(conv_block(3, 32), conv_block(32, 64), conv_block(64, EMBED_DIM))
         self.heads = nn.ModuleDict(
             {name: nn.Linear(EMBED_DIM, len(labels)) for name, labels in LABELS.items()}
         )

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFilter
 from torch import nn
 
+from groundglass.dreambooth.world.classifier import conv_block
 from groundglass.dreambooth.world.generator import (
     BACKGROUNDS,
     SHAPES,
@@ -59,19 +60,7 @@ class StarJudge(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-
-        def block(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(
-                nn.Conv2d(cin, cout, 3, padding=1),
-                nn.BatchNorm2d(cout),
-                nn.ReLU(),
-                nn.Conv2d(cout, cout, 3, padding=1),
-                nn.BatchNorm2d(cout),
-                nn.ReLU(),
-                nn.MaxPool2d(2),
-            )
-
-        self.features = nn.Sequential(block(1, 16), block(16, 32), block(32, 64))
+        self.features = nn.Sequential(conv_block(1, 16), conv_block(16, 32), conv_block(32, 64))
         self.head = nn.Linear(64, 1)
 
     def forward(self, saturation: torch.Tensor) -> torch.Tensor:
