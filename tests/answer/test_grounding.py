@@ -554,3 +554,25 @@ def test_a_paragraph_said_again_is_left_out() -> None:
     # short sentences may well come twice
     shown, gate = gate_run("Is it logged?", sources, "Yes. [1] It is logged. [1] Yes. [1]")
     assert gate.repeats == 0
+
+
+def test_sentences_that_leaned_on_the_markers_of_a_sentence_left_out_get_their_own() -> None:
+    # the default model's s01: two sentences without markers, then a third citing [1][2][3][4] with a
+    # value no source holds; the third was left out and the answer was shown without any citation
+    question = "What does the %j directive mean in datetime's strftime format codes?"
+    sources = [
+        Source(
+            "https://docs.test/datetime",
+            "datetime",
+            "| %j | Day of the year as a zero-padded decimal number. |",
+        ),
+        Source(
+            "https://docs.test/time", "time", "The field width is normally 2 except for %j where it is 3."
+        ),
+    ]
+    first = 'The %j directive means "Day of the year as a zero-padded decimal number."'
+    second = "It is used to display the day of the year."
+    text = f"{first} {second} It follows the ISO 8601 standard. [1][2]"
+    shown, gate = gate_run(question, sources, text)
+    assert gate.failed is None and [r.values for r in gate.dropped] == [["ISO", "8601"]]
+    assert shown == f"{first} {second} [1]"

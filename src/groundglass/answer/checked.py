@@ -214,6 +214,10 @@ class SentenceGate:
             self._paragraph_cites = []
         own = [[n for n in cite.cited_numbers(t) if 1 <= n <= len(self.sources)] for t in texts]
         borrowed = next((c for c in reversed(own) if c), self._paragraph_cites)
+        lender = max(
+            (i for i, c in enumerate(own) if c), default=-1
+        )  # the sentence whose markers they borrow
+        borrowers: list[tuple[int, str]] = []  # (place in keep, text) of kept sentences without markers
         keep: list[tuple[int, int] | str] = []
         for i, ((a, b), text, cites) in enumerate(zip(group, texts, own, strict=True)):
             if cites and citation_only(text):
@@ -240,6 +244,8 @@ class SentenceGate:
             if rejection is None:
                 trimmed = self._without_idle_markers(text, cites)
                 keep.append((a, b) if trimmed is None else trimmed)
+                if not cites:
+                    borrowers.append((len(keep), text))
                 cites = cite.cited_numbers(trimmed) if trimmed is not None else cites
                 if cites:
                     self._paragraph_cites = cites
@@ -250,6 +256,11 @@ class SentenceGate:
                 self.failed = rejection
                 return []
             self.dropped.append(rejection)
+            if i == lender and borrowers and borrowed:
+                # the markers the sentences before it leaned on go with it: give them their own
+                at, cites = self._lent(borrowers, borrowed)
+                keep.insert(at, " " + markers(cites))
+                borrowers = []
         out: list[str] = []
         for kept in keep:
             out += [kept] if isinstance(kept, str) else self._slice(*kept)
@@ -261,6 +272,21 @@ class SentenceGate:
         out, self._prefix = [*self._prefix, *out], []
         self.shown = self.shown or bool(out)
         return out
+
+    def _lent(self, borrowers: list[tuple[int, str]], borrowed: list[int]) -> tuple[int, list[int]]:
+        """Where (after the last borrower) and which markers to show for sentences that passed on the
+        markers of a sentence that was then left out: the sources that hold their values, or else the
+        borrowed ones that hold their words best. The default model wrote two sentences without markers
+        and a third with [1][2][3][4] and a value no source holds; the answer was shown uncited."""
+        found: list[int] = []
+        for _, text in borrowers:
+            found += [n for n in self._holders(text) if n not in found]
+        if not found:
+            body = " ".join(" ".join(t.split()) for _, t in borrowers)
+            probe = f"{body} {markers(borrowed)}"
+            trimmed = self._without_idle_markers(probe, borrowed)
+            found = cite.cited_numbers(trimmed) if trimmed is not None else borrowed
+        return borrowers[-1][0], sorted(found)
 
     def _verdict(self, text: str, cites: list[int]) -> Rejection | None:
         sentence = " ".join(text.split())
