@@ -49,7 +49,6 @@ class ChatMessage:
     content: str
 
 
-
 @dataclass
 class AskRequest:
     """What the engine needs to answer. The CLI and the server both build one of these."""
