@@ -39,6 +39,7 @@ from bench import naive_rag
 from bench.bench_server import serve
 from bench.docqa_data import DOCS_ROOT, copy_corpus, install_hint, interleave, load
 from bench.docqa_site import DocSite
+from bench.eval_docs import write_config
 
 GOAL_S = 6.0
 
@@ -50,29 +51,8 @@ def write_home(home: Path, searxng_url: str, model: str, threads: int | None) ->
     user_models = load_settings(None).models_dir
     if user_models.is_dir():
         (home / "models").symlink_to(user_models, target_is_directory=True)
-    llm = [f'model = "{model}"'] + ([f"threads = {threads}"] if threads else [])
-    (home / "config.toml").write_text(
-        "\n".join(
-            [
-                "[llm]",
-                *llm,
-                "[search]",
-                'providers = ["searxng"]',
-                "cache_ttl_s = 0",
-                "[search.searxng]",
-                f'base_url = "{searxng_url}"',
-                "[fetch]",
-                'allowed_networks = ["127.0.0.1/32"]',
-                "[server]",
-                "open = true",
-                "warm_up = true",
-                "[server.models.docs-web]",
-                'search = "web"',
-                "",
-            ]
-        ),
-        encoding="utf-8",
-    )
+    server = ["[server]", "open = true", "warm_up = true", "[server.models.docs-web]", 'search = "web"']
+    write_config(home / "config.toml", searxng_url, threads, model=model, extra=server)
 
 
 def ours(client: Any, question: str) -> tuple[float, float, str]:

@@ -37,6 +37,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,14 @@ PIPELINES = ("groundglass", "naive")
 SUBPROCESS_TIMEOUT_S = 900
 
 
-def write_config(path: Path, searxng_url: str, threads: int | None) -> None:
+def write_config(
+    path: Path, searxng_url: str, threads: int | None, model: str | None = None, extra: Sequence[str] = ()
+) -> None:
+    """The config both pipelines read: the loopback SearXNG, private addresses allowed (the site is on
+    127.0.0.1), and ``extra`` lines (whole TOML tables) after it."""
+    llm = ([f'model = "{model}"'] if model else []) + ([f"threads = {threads}"] if threads else [])
     lines = [
+        *(["[llm]", *llm] if llm else []),
         "[search]",
         'providers = ["searxng"]',
         "cache_ttl_s = 0",
@@ -57,9 +64,8 @@ def write_config(path: Path, searxng_url: str, threads: int | None) -> None:
         f'base_url = "{searxng_url}"',
         "[fetch]",
         "allow_private = true",
+        *extra,
     ]
-    if threads:
-        lines = ["[llm]", f"threads = {threads}", *lines]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
