@@ -140,3 +140,18 @@ max_bytes = 300000
         yield Api(server, key)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Any]:
+    """A PostgreSQL server of its own for the test module (Debian's initdb), stopped after it."""
+    from postgres_server import PostgresServer, postgres_bin  # needs psycopg: the dev extras
+
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (no initdb): apt-get install -y postgresql (Debian package)")
+    server = PostgresServer(bin_dir).start()
+    try:
+        yield server
+    finally:
+        server.stop()

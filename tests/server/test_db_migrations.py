@@ -6,12 +6,10 @@ were recorded (the current tables, no schema_migrations) is taken as it is."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
-from postgres_server import PostgresServer, postgres_bin  # needs psycopg: the dev extras
+from postgres_server import PostgresServer  # needs psycopg: the dev extras
 from sqlalchemy import (
     Column,
     Engine,
@@ -262,18 +260,6 @@ def check_first_release_upgrade(url: str, home: Path) -> None:
 
 def test_a_first_release_sqlite_database_is_migrated_without_losing_rows(tmp_path: Path) -> None:
     check_first_release_upgrade(f"sqlite:///{tmp_path / 'old.db'}", tmp_path)
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    bin_dir = postgres_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (no initdb): apt-get install -y postgresql (Debian package)")
-    server = PostgresServer(bin_dir).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_a_first_release_postgres_database_is_migrated_without_losing_rows(

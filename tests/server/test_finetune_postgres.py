@@ -4,12 +4,10 @@ events and its ledger row in the database."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from finetune_helpers import TOY_HYPERPARAMETERS, star_photos
-from postgres_server import PostgresServer, postgres_bin
+from postgres_server import PostgresServer
 from sqlalchemy import select
 
 from groundglass.config import load_settings
@@ -20,18 +18,6 @@ from groundglass.server.finetune.worker import FineTuneWorker
 from groundglass.server.usage import Ledger, Pricing
 
 WHO = Principal("key_pg", "pg-studio", 60, 100_000)
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    bin_dir = postgres_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (no initdb): apt-get install -y postgresql (Debian package)")
-    server = PostgresServer(bin_dir).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_the_queue_runs_one_job_per_device_and_records_in_postgresql(

@@ -20,23 +20,11 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from postgres_server import PostgresServer, postgres_bin  # needs psycopg: the dev extras
+from postgres_server import PostgresServer  # needs psycopg: the dev extras
 from server_helpers import Server, cli, create_key, free_port, make_home
 from test_jobs import QUESTIONS, batch_file, jsonl, wait_for
 
 TODAY_UTC = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    bin_dir = postgres_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (no initdb): apt-get install -y postgresql (Debian package)")
-    server = PostgresServer(bin_dir).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @dataclass
