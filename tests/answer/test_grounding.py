@@ -11,8 +11,10 @@ import pytest
 from test_cite import wikipedia
 
 from groundglass.answer import cite, grounding, prompt
-from groundglass.answer.checked import RepetitionGuard, SentenceGate, units
+from groundglass.answer.checked import SentenceGate
 from groundglass.answer.prompt import DECLINE
+from groundglass.answer.repetition import RepetitionGuard
+from groundglass.answer.stream_sentences import units
 from groundglass.answer.types import Source
 
 CONFIG_DOC = (
@@ -298,8 +300,8 @@ def test_a_sentence_the_model_left_uncited_gets_the_sources_that_hold_its_values
 
 
 def test_the_retry_hint_is_never_a_sentence_that_only_restates_the_question() -> None:
-    from groundglass.answer.checked import closest_sentences
     from groundglass.answer.embeddings import get_embedder
+    from groundglass.answer.retry_hints import closest_sentences
 
     question = "Which pickle protocol version is the default starting with Python 3.8?"
     sources = [
@@ -316,8 +318,8 @@ def test_the_retry_hint_is_never_a_sentence_that_only_restates_the_question() ->
 
 
 def test_the_retry_hints_hold_the_sentence_that_answers_not_only_the_one_that_sounds_alike() -> None:
-    from groundglass.answer.checked import closest_sentences
     from groundglass.answer.embeddings import get_embedder
+    from groundglass.answer.retry_hints import closest_sentences
 
     # the two sources the docs site gave for this question (pickle.html, as extracted and condensed)
     question = "Which pickle protocol version is the default starting with Python 3.8?"

@@ -12,18 +12,19 @@ stream keeps its token granularity, one sentence later); one that fails is never
 * after that, the sentence is left out (:attr:`SentenceGate.dropped`) and the rest goes on.
 
 A sentence that says again what an earlier one said (the small model repeats whole paragraphs, too
-long for :class:`RepetitionGuard`'s window) is left out; the engine stops the model at the second.
+long for the window of :class:`~groundglass.answer.repetition.RepetitionGuard`) is left out; the
+engine stops the model at the second.
 
 A sentence without a marker of its own is held until the next marker of its paragraph (or the end of
 the paragraph) says which sources it leans on, as the attribution reads it. A fenced code block is
 one unit, shown whole and not checked (its names are the model's own; cutting lines out would break
-it). A line of markers alone
-(``[1][2]``) is shown with what follows it; an answer that is nothing but markers has failed. A
-sentence that only names its sources ("The source for this information is [1].") is shown as its
-markers alone, after the sentence it is about: its words say nothing, but its markers are the citation.
+it). A line of markers alone (``[1][2]``) is shown with what follows it; an answer that is nothing
+but markers has failed. A sentence that only names its sources ("The source for this information is
+[1].") is shown as its markers alone, after the sentence it is about: its words say nothing, but its
+markers are the citation.
 
-:class:`RepetitionGuard` stops a model that loops ("0.000000000...", a sentence over and over): the
-stream ends there, and a draft that showed nothing yet has failed.
+Where a sentence ends is :func:`groundglass.answer.stream_sentences.units`; the source lines shown
+on a retry are :func:`groundglass.answer.retry_hints.closest_sentences`.
 """
 
 from __future__ import annotations
@@ -34,19 +35,10 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations, pairwise
 
 from groundglass.answer import cite, grounding, rows
-from groundglass.answer.sentences import ABBREVIATIONS
 from groundglass.answer.sentences import split_sentences as sentences_of_passage
+from groundglass.answer.stream_sentences import CITE, units
 from groundglass.answer.types import Source
 
-_CITE = r"\[\s*-?\d+(?:\s*,\s*-?\d+)*\s*\]"
-# A sentence ends at . ! ? (closing quotes/brackets and trailing markers kept with it), once the next
-# sentence has begun on the same line; a line break ends one too.
-_END = re.compile(r"[.!?]+[\"')\]]*(?:[ \t]*" + _CITE + r")*(?=[ \t]+[^\s\[])")
-# In a line that opens with a marker ("[3] Actinium was found in 1899. [4] Thorium ..."), a marker
-# after the full stop opens the next sentence.
-_END_LEADING = re.compile(r"[.!?]+[\"')\]]*(?=[ \t]*\[|[ \t]+\S)")
-_LEADING = re.compile(r"\s*" + _CITE)
-_BULLET = re.compile(r"\s*(?:[-*•]|\d{1,2}[.)]|#{1,6})\s+")
 _WORDS = re.compile(r"\w")
 # The words of a sentence that only points at its sources: "The source for this information is [1]."
 _CITATION_WORDS = frozenset(
@@ -70,48 +62,6 @@ class Rejection:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
-
-
-def units(text: str, final: bool) -> list[tuple[int, int]]:
-    """``(start, end)`` of each complete sentence of ``text``: its leading whitespace, the sentence and
-    the markers after it. ``final``: the text is all there is (its last sentence is complete)."""
-    out: list[tuple[int, int]] = []
-    start = 0
-    offset = 0
-    in_code = False
-    lines = text.split("\n")
-    for i, line in enumerate(lines):
-        line_done = i < len(lines) - 1 or final
-        fence = line.lstrip().startswith("```")
-        if in_code or fence:  # a fenced code block is one unit, from its opening to its closing fence
-            closes = in_code and fence
-            in_code = not closes if in_code else not line.strip().endswith("```") or line.count("```") < 2
-            line_end = offset + len(line)
-            if not in_code and line_done:
-                out.append((start, line_end))
-                start = line_end
-            elif in_code and final and i == len(lines) - 1:
-                out.append((start, line_end))  # the model stopped inside the block
-                start = line_end
-            offset = line_end + 1
-            continue
-        bullet = _BULLET.match(line)
-        body_from = bullet.end() if bullet else 0
-        end_at = _END_LEADING if _LEADING.match(line[body_from:]) else _END
-        for m in end_at.finditer(line, body_from):
-            end = offset + m.end()
-            before = text[start : offset + m.start()].split()
-            last = before[-1].lower().rstrip(".") if before else ""
-            if last in ABBREVIATIONS or re.fullmatch(r"[a-z]", last):
-                continue  # "Dr. Smith", "J. R. R. Tolkien"
-            out.append((start, end))
-            start = end
-        line_end = offset + len(line)
-        if line_done and text[start:line_end].strip():
-            out.append((start, line_end))
-            start = line_end
-        offset = line_end + 1
-    return out
 
 
 def markers(numbers: Iterable[int]) -> str:
@@ -214,9 +164,7 @@ class SentenceGate:
             self._paragraph_cites = []
         own = [[n for n in cite.cited_numbers(t) if 1 <= n <= len(self.sources)] for t in texts]
         borrowed = next((c for c in reversed(own) if c), self._paragraph_cites)
-        lender = max(
-            (i for i, c in enumerate(own) if c), default=-1
-        )  # the sentence whose markers they borrow
+        lender = max((i for i, c in enumerate(own) if c), default=-1)  # whose markers they borrow
         borrowers: list[tuple[int, str]] = []  # (place in keep, text) of kept sentences without markers
         keep: list[tuple[int, int] | str] = []
         for i, ((a, b), text, cites) in enumerate(zip(group, texts, own, strict=True)):
@@ -261,6 +209,11 @@ class SentenceGate:
                 at, cites = self._lent(borrowers, borrowed)
                 keep.insert(at, " " + markers(cites))
                 borrowers = []
+        return self._emit(keep, last)
+
+    def _emit(self, keep: list[tuple[int, int] | str], last: int) -> list[str]:
+        """The pieces of what :meth:`_decide` kept (spans of the model's text, or rewritten text), with
+        ``_pending`` consumed up to ``last``. Markers alone, before any claim, wait for the next one."""
         out: list[str] = []
         for kept in keep:
             out += [kept] if isinstance(kept, str) else self._slice(*kept)
@@ -319,7 +272,7 @@ class SentenceGate:
         found = self._holders(text)
         if not found:
             return None
-        bare = re.sub(r"[ \t]*" + _CITE, "", text)
+        bare = re.sub(r"[ \t]*" + CITE, "", text)
         body = bare.rstrip()
         return body + " " + markers(found) + bare[len(body) :], found
 
@@ -360,7 +313,7 @@ class SentenceGate:
             numbers = [int(x) for x in re.findall(r"-?\d+", m.group(0))]
             return markers(n for n in numbers if n in kept)
 
-        out = re.sub(_CITE, rewrite, text)
+        out = re.sub(CITE, rewrite, text)
         return re.sub(r"[ \t]+(?=[.!?,;:]|$)", "", out) if out != text else None
 
     def _holders(self, text: str) -> list[int]:
@@ -417,78 +370,3 @@ def _said_key(text: str) -> str:
     short to tell ("Yes.")."""
     key = " ".join(cite.strip_markers(text).lower().split())
     return key if len(key) >= 20 else ""
-
-
-class RepetitionGuard:
-    """Detects a model that loops: the text so far ends in the same block, over and over.
-
-    Periods of 1 to ``max_period`` characters are tried; a block repeats when the last
-    ``max(min_span, 2 * period)`` characters equal the ones a period earlier (so at least three copies
-    of a sentence-sized block, or ``min_span`` + 1 of one character). A block without a letter or
-    digit needs four times as long a run: a ruler line ("-----") is not a loop.
-    """
-
-    def __init__(self, min_span: int = 40, max_period: int = 200) -> None:
-        self.min_span = min_span
-        self.max_period = max_period
-        self._tail = ""
-
-    def feed(self, text: str) -> bool:
-        """Add ``text``; True when the output has degenerated."""
-        if not text:
-            return False
-        self._tail = (self._tail + text)[-(3 * self.max_period + self.min_span) :]
-        tail = self._tail
-        for period in range(1, self.max_period + 1):
-            span = max(self.min_span, 2 * period)
-            if len(tail) < span + period:
-                break
-            if tail[-span:] == tail[-span - period : -period]:
-                block = tail[-period:]
-                if not any(c.isalnum() for c in block):  # a ruler line ("-----") may be long
-                    long_span = max(span, 4 * self.min_span)
-                    looped = (
-                        len(tail) >= long_span + period
-                        and tail[-long_span:] == tail[-long_span - period : -period]
-                    )
-                    if not looped:
-                        continue
-                if block.strip():
-                    return True
-        return False
-
-
-def closest_sentences(
-    question: str, sources: Sequence[Source], encoder: cite.Encoder, *, most: int = 3, floor: float = 0.3
-) -> list[tuple[int, str]]:
-    """The source sentences closest to ``question`` that say more than the question, best first, with
-    their source numbers, for a retry's hint: at most ``most``, each within ``floor`` (MiniLM cosine).
-
-    Closest is MiniLM cosine plus the rarity-weighted share of the question's words the sentence
-    holds (what :mod:`condense` ranks by). One sentence was not enough: for "Which pickle protocol
-    version is the default starting with Python 3.8?" the closest was "Protocol version 5 was added in
-    Python 3.8.", and the model, pointed at it alone, declined; the answer ("Changed in version 3.8: The
-    default protocol is 4.") came second."""
-    from groundglass.answer.condense import lexical_scorer
-    from groundglass.answer.sentences import split_sentences
-
-    # a sentence made of the question's own words ("It is the default protocol starting with Python
-    # 3.8.") would only lead the model to restate the question again
-    numbered = list(
-        dict.fromkeys(
-            (n, s.lstrip("-*• ").strip())
-            for n, src in enumerate(sources, start=1)
-            for s in split_sentences(src.text)
-            if 20 <= len(s) <= 400 and not grounding.restates_question(s, question)
-        )
-    )
-    if not numbered:
-        return []
-    vectors = encoder.encode([question, *[s for _, s in numbered]])
-    cosine = vectors[1:] @ vectors[0]
-    lexical = lexical_scorer([s for _, s in numbered], question)
-    scored = [
-        (float(c) + lexical(s), (n, s)) for c, (n, s) in zip(cosine, numbered, strict=True) if c >= floor
-    ]
-    scored.sort(key=lambda x: -x[0])
-    return [pair for _, pair in scored[:most]]

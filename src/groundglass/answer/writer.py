@@ -13,10 +13,11 @@ from collections.abc import Generator, Iterator
 from contextlib import closing
 from typing import Any
 
-from groundglass.answer import checked, cite, prompt
+from groundglass.answer import checked, cite, prompt, retry_hints
 from groundglass.answer.events import Event, Token
 from groundglass.answer.job import Job
 from groundglass.answer.llm.base import ChatMessage, Completion
+from groundglass.answer.repetition import RepetitionGuard
 from groundglass.answer.types import Source
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
@@ -69,7 +70,7 @@ def write_checked(
 def closest_sentences(job: Job, sources: list[Source]) -> list[tuple[int, str]]:
     from groundglass.answer.embeddings import get_embedder
 
-    return checked.closest_sentences(job.question, sources, get_embedder())
+    return retry_hints.closest_sentences(job.question, sources, get_embedder())
 
 
 def check_cancelled(job: Job) -> None:
@@ -83,7 +84,7 @@ def generate(
     """The model's text as it comes, with markers that match no source taken out, held by ``gate``
     until each sentence has passed its check; stopped when the model loops or the gate fails."""
     markers = cite.MarkerFilter(n_sources)
-    repetition = checked.RepetitionGuard()
+    repetition = RepetitionGuard()
     max_tokens = room_to_answer(job, messages)
     first = "first_token_s" not in job.timings
     with closing(

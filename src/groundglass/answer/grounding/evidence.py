@@ -1,0 +1,160 @@
+"""The cited sources' side of the value check: their text prepared once, and the lookups in it.
+
+Each kind of value has its own test of "the source holds it": an identifier as a whole token (or all
+its parts), a name or the longer word it begins, a figure at the claim's precision near the claim's
+other words, or a figure the sentence says it computed (a total, a difference, a count).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from groundglass.answer.grounding.figures import Number, distinctive, numbers, same_number
+from groundglass.answer.grounding.values import POLARITY, norm_ident
+from groundglass.answer.grounding.wording import STOP_WORDS, WORD, content_stems, stem
+from groundglass.answer.sentences import split_sentences as sentences_of_passage
+
+
+@dataclass
+class Evidence:
+    """The cited sources' text, prepared once for the many lookups of :func:`.checker.check`."""
+
+    text: str  # all of it, lower-cased, whitespace collapsed
+    sentences: list[str]  # lower-cased
+    sentence_stems: list[set[str]]
+    sentence_numbers: list[list[Number]]
+    stems: set[str]
+    polarity: list[set[str]]  # per sentence: the yes/no classes and the polarity words it holds
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> Evidence:
+        sentences: list[str] = []
+        for t in texts:
+            sentences += sentences_of_passage(t)
+        lowered = [" ".join(s.split()).lower() for s in sentences]
+        stems = [content_stems(s) for s in sentences]
+        polarity = []
+        for s in lowered:
+            found = set()
+            for w in WORD.findall(s):
+                if w in POLARITY:
+                    found.add(POLARITY[w])
+                found.add(w)
+            if "default" in s:
+                found.add("by default")
+            polarity.append(found)
+        return cls(
+            text=" ".join(" ".join(texts).split()).lower(),
+            sentences=lowered,
+            sentence_stems=stems,
+            sentence_numbers=[numbers(s) for s in sentences],
+            stems=set().union(*stems) if stems else set(),
+            polarity=polarity,
+        )
+
+    def windows(self, anchors: set[str], radius: int = 0) -> list[int]:
+        """Indices of the sentences within ``radius`` of one that holds an anchor stem (all of them
+        when there are no anchors)."""
+        if not anchors:
+            return list(range(len(self.sentences)))
+        hits = [i for i, s in enumerate(self.sentence_stems) if s & anchors]
+        near: set[int] = set()
+        for i in hits:
+            near.update(range(max(0, i - radius), min(len(self.sentences), i + radius + 1)))
+        return sorted(near)
+
+    def contains_term(self, term: str) -> bool:
+        """``term`` (lower-cased) occurs as a whole token in the text."""
+        term = " ".join(term.split())
+        if not term:
+            return True
+        pattern = r"(?<![\w])" + re.escape(term) + r"(?![\w])"
+        return re.search(pattern, self.text) is not None
+
+
+def identifier_found(token: str, evidence: Evidence) -> bool:
+    norm = norm_ident(token)
+    if evidence.contains_term(norm):
+        return True
+    # "json.dumps" when the page says "dumps(obj)" in the json module's section; "--no-cache" as
+    # "no-cache": every part of it must still be there.
+    parts = [p for p in re.split(r"[./\\:]+|^-+", norm) if p]
+    return len(parts) > 1 and all(evidence.contains_term(p) for p in parts)
+
+
+def code_found(code: str, evidence: Evidence) -> bool:
+    if evidence.contains_term(code.lower()):
+        return True
+    names = [t for t in re.findall(r"[A-Za-z_][\w]*", code) if len(t) > 1]
+    nums = numbers(code)
+    return all(evidence.contains_term(n.lower()) for n in names) and all(
+        any(same_number(n, e) for ns in evidence.sentence_numbers for e in ns) for n in nums
+    )
+
+
+def name_found(word: str, evidence: Evidence) -> bool:
+    """The name, or a longer word it begins ("Democrat" in "Democratic Party")."""
+    w = word.lower()
+    if evidence.contains_term(w) or stem(word) in evidence.stems:
+        return True
+    return len(w) >= 5 and re.search(r"(?<![\w])" + re.escape(w), evidence.text) is not None
+
+
+def quoted_found(quoted: str, evidence: Evidence) -> bool:
+    plain = " ".join(re.findall(r"\w+", quoted.lower()))
+    return (
+        evidence.contains_term(quoted.lower())
+        or evidence.contains_term(plain)
+        or plain in " ".join(re.findall(r"\w+", evidence.text))
+    )
+
+
+_ARITHMETIC = re.compile(
+    r"\b(?:total|sum|combined|together|difference|apart|after|later|before|earlier|"
+    r"older|younger|longer|shorter|more than|fewer than|less than|aged?|old|"
+    r"between|span|spanned|lasted|gap|increase|decrease)\b",
+    re.IGNORECASE,
+)
+_COUNT_QUESTION = re.compile(r"\bhow many\b|\bnumber of\b|\bcount\b", re.IGNORECASE)
+_ARITHMETIC_QUESTION = re.compile(r"\bhow (?:long|old|much|far)\b", re.IGNORECASE)
+
+
+def _counted(claim: Number, sentence: str, evidence: Evidence) -> bool:
+    """ "two Nobel prizes" where the sources name a Nobel prize exactly twice: a count of what they say."""
+    after = sentence[claim.start + len(claim.text) :]
+    following = [stem(w) for w in WORD.findall(after)[:2] if w.lower() not in STOP_WORDS]
+    tokens = [stem(w) for w in WORD.findall(evidence.text)]
+    return any(tokens.count(w) == int(claim.value) for w in following)
+
+
+def number_found(claim: Number, sentence: str, question: str, evidence: Evidence, near: list[int]) -> bool:
+    everywhere = range(len(evidence.sentences)) if distinctive(claim) else near
+    if any(same_number(claim, e) for i in everywhere for e in evidence.sentence_numbers[i]):
+        return True
+    small = claim.value == int(claim.value) and 0 <= claim.value <= 20
+    if small and _COUNT_QUESTION.search(question):
+        return True  # counted from a list in the sources
+    if small and claim.value >= 2 and _counted(claim, sentence, evidence):
+        return True
+    if _ARITHMETIC.search(sentence) or _ARITHMETIC_QUESTION.search(question):
+        pool = sorted({e.value for ns in evidence.sentence_numbers for e in ns})[:300]
+        target = claim.value
+        for i, a in enumerate(pool):
+            for b in pool[i + 1 :]:
+                if math.isclose(a + b, target) or math.isclose(abs(b - a), target):
+                    return True
+    return False
+
+
+@lru_cache(maxsize=64)
+def _evidence_cached(texts: tuple[str, ...]) -> Evidence:
+    return Evidence.of(texts)
+
+
+def evidence_for(texts: Sequence[str]) -> Evidence:
+    """:meth:`Evidence.of`, cached for repeated checks against the same cited sources."""
+    return _evidence_cached(tuple(texts))
