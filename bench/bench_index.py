@@ -38,7 +38,7 @@ from groundglass.answer.index import LocalIndex, add_documents, add_sources, rem
 from groundglass.answer.index.builtin import WIKIPEDIA, wikipedia_count, wikipedia_documents
 from groundglass.answer.index.documents import Chunk, Document, Section
 from groundglass.answer.index.schema import index_dir
-from groundglass.answer.index.store import WriteItem
+from groundglass.answer.index.write import WriteItem
 from groundglass.answer.types import Source
 from groundglass.config import load_settings
 

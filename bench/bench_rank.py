@@ -149,8 +149,9 @@ def rank_pages_before(
     documents: list[Document], query: str, settings: Settings, k: int, max_chunks_per_page: int, embedder: Any
 ) -> list[Source]:
     from groundglass.answer.index.chunking import chunk_document
-    from groundglass.answer.index.store import LocalIndex, WriteItem
+    from groundglass.answer.index.store import LocalIndex
     from groundglass.answer.index.vectors import VECTORS
+    from groundglass.answer.index.write import WriteItem
 
     r = settings.retrieval
     chunked = []

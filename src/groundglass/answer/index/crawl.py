@@ -240,52 +240,63 @@ def crawl(
         yield Skipped(start, str(exc))
         return
     crawler = Crawler(fetch)
-    max_pages = int(crawl_settings.max_pages)
-    max_depth = int(crawl_settings.max_depth)
     try:
-        queue: deque[tuple[str, int]] = deque([(start, 0)])
-        if max_depth >= 1:
-            queue.extend((u, 1) for u in crawler.sitemap_urls(start))
-        seen: set[str] = set()
-        seen_content: set[str] = set()  # one page under two URLs (/ and /index.html) is ingested once
-        fetched = 0
-        delay = min(MAX_CRAWL_DELAY_S, float(crawler.robots_for(start).crawl_delay(fetch.user_agent) or 0))
-        while queue and fetched < max_pages:
-            url, depth = queue.popleft()
-            if url in seen:
-                continue
-            seen.add(url)
-            if not crawler.allowed(url):
-                yield Skipped(url, "disallowed by robots.txt")
-                continue
-            if fetched and delay:
-                time.sleep(delay)
-            try:
-                page = crawler.fetch(url)
-            except FetchSkip as exc:
-                yield Skipped(url, str(exc))
-                continue
-            fetched += 1
-            if page.url != url:
-                if page.url in seen:
-                    continue
-                seen.add(page.url)
-            digest = hashlib.sha256(page.data).hexdigest()
-            if digest in seen_content:
-                log.debug("crawl.duplicate", url=page.url)
-                continue
-            seen_content.add(digest)
-            if is_html(page) and depth < max_depth:
-                for link in extract_links(page.data, page.url):
-                    if same_host(link, start) and link not in seen:
-                        queue.append((link, depth + 1))
-            try:
-                doc = extract_bytes(
-                    page.data, page.url, name=urlsplit(page.url).path, content_type=page.content_type
-                )
-                doc.last_updated = http_date_day(page.last_modified)
-                yield doc
-            except SkipFile as exc:
-                yield Skipped(page.url, str(exc))
+        yield from _walk(
+            crawler, start, int(crawl_settings.max_pages), int(crawl_settings.max_depth), fetch.user_agent
+        )
     finally:
         crawler.close()
+
+
+def _walk(
+    crawler: Crawler, start: str, max_pages: int, max_depth: int, user_agent: str
+) -> Iterator[Document | Skipped]:
+    """Breadth first from ``start`` (and its sitemap's pages, one link deep), on the same host, up to
+    ``max_pages`` pages fetched and ``max_depth`` links deep, waiting robots.txt's crawl delay."""
+    queue: deque[tuple[str, int]] = deque([(start, 0)])
+    if max_depth >= 1:
+        queue.extend((u, 1) for u in crawler.sitemap_urls(start))
+    seen: set[str] = set()
+    seen_content: set[str] = set()  # one page under two URLs (/ and /index.html) is ingested once
+    fetched = 0
+    delay = min(MAX_CRAWL_DELAY_S, float(crawler.robots_for(start).crawl_delay(user_agent) or 0))
+    while queue and fetched < max_pages:
+        url, depth = queue.popleft()
+        if url in seen:
+            continue
+        seen.add(url)
+        if not crawler.allowed(url):
+            yield Skipped(url, "disallowed by robots.txt")
+            continue
+        if fetched and delay:
+            time.sleep(delay)
+        try:
+            page = crawler.fetch(url)
+        except FetchSkip as exc:
+            yield Skipped(url, str(exc))
+            continue
+        fetched += 1
+        if page.url != url:
+            if page.url in seen:
+                continue
+            seen.add(page.url)
+        digest = hashlib.sha256(page.data).hexdigest()
+        if digest in seen_content:
+            log.debug("crawl.duplicate", url=page.url)
+            continue
+        seen_content.add(digest)
+        if is_html(page) and depth < max_depth:
+            for link in extract_links(page.data, page.url):
+                if same_host(link, start) and link not in seen:
+                    queue.append((link, depth + 1))
+        yield _document(page)
+
+
+def _document(page: Page) -> Document | Skipped:
+    """The document a fetched page holds, dated by its Last-Modified header; a skip when it holds none."""
+    try:
+        doc = extract_bytes(page.data, page.url, name=urlsplit(page.url).path, content_type=page.content_type)
+    except SkipFile as exc:
+        return Skipped(page.url, str(exc))
+    doc.last_updated = http_date_day(page.last_modified)
+    return doc

@@ -24,7 +24,8 @@ from groundglass.answer.index.crawl import crawl
 from groundglass.answer.index.documents import Chunk, Document, IngestReport, Skipped
 from groundglass.answer.index.extract import SkipFile, extract_file
 from groundglass.answer.index.schema import CHUNKS_VERSION
-from groundglass.answer.index.store import LocalIndex, WriteItem
+from groundglass.answer.index.store import LocalIndex
+from groundglass.answer.index.write import WriteItem
 from groundglass.errors import GroundglassError
 
 BATCH_CHUNKS = 64  # chunks embedded together (across documents), then committed document by document

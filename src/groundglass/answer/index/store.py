@@ -17,9 +17,10 @@ For a query the vectors are read once into a numpy matrix, cached per process an
 when ``generation`` changes (:mod:`.vectors`). Where the file lives, its SQL and the migrations from
 older schemas are :mod:`.schema`.
 
-This module stays near 450 lines because :class:`LocalIndex` is one object with one connection and
-one lock: opening and checking the file, writing documents and the three retrievers (BM25, verbatim
-terms, vectors) all go through them.
+:class:`LocalIndex` is one object with one connection and one lock: opening and checking the file,
+writing documents and the three retrievers (BM25, verbatim terms, vectors) all go through them. How a
+document's rows are written is :mod:`.write`; how the retrievers' hits become a query's sources
+(fusion, verbatim terms first, diversity) is :mod:`.hybrid`.
 """
 
 from __future__ import annotations
@@ -29,14 +30,13 @@ import shutil
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from groundglass.answer.embeddings import DIM, MODEL_NAME
-from groundglass.answer.index.documents import Chunk, Document
+from groundglass.answer.index import hybrid
 from groundglass.answer.index.query import fts_match, make_snippet
 from groundglass.answer.index.schema import (
     BUMP_GENERATION,
@@ -51,24 +51,9 @@ from groundglass.answer.index.schema import (
     now,
 )
 from groundglass.answer.index.vectors import VECTORS, one_blas_thread
+from groundglass.answer.index.write import WriteItem, write_document
 from groundglass.answer.types import Source
-from groundglass.errors import GroundglassError, IndexError_, NotFoundError
-
-MODES = ("hybrid", "bm25", "dense")
-
-
-# Chunks scanned for a query's verbatim terms: enough for a term a manual uses on a few dozen pages.
-LITERAL_SCAN_MAX = 400
-
-
-@dataclass
-class WriteItem:
-    """One document ready to store: its chunks and their vectors (``len(chunks)`` rows)."""
-
-    doc: Document
-    chunks: list[Chunk]
-    vectors: np.ndarray
-    content_hash: str
+from groundglass.errors import IndexError_, NotFoundError
 
 
 class LocalIndex:
@@ -222,7 +207,7 @@ class LocalIndex:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 for item in items:
-                    outcomes.append(self._write_one(conn, item))
+                    outcomes.append(write_document(conn, item))
                 conn.execute(BUMP_GENERATION)
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'updated'", (now(),))
                 conn.execute("COMMIT")
@@ -233,61 +218,6 @@ class LocalIndex:
                     raise corrupt(self.name, self.path, str(exc)) from exc
                 raise
         return outcomes
-
-    @staticmethod
-    def _write_one(conn: sqlite3.Connection, item: WriteItem) -> str:
-        doc, chunks = item.doc, item.chunks
-        vectors = np.ascontiguousarray(item.vectors, dtype=np.float32)
-        if vectors.shape != (len(chunks), DIM):
-            raise ValueError(f"expected {len(chunks)} vectors of {DIM} dims, got {vectors.shape}")
-        row = conn.execute("SELECT id FROM documents WHERE uri = ?", (doc.uri,)).fetchone()
-        if row:
-            doc_id = row[0]
-            conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
-            conn.execute(
-                "UPDATE documents SET title=?, date=?, last_updated=?, kind=?, content_hash=?, "
-                "schema_version=?, n_chunks=?, added_at=? WHERE id=?",
-                (
-                    doc.title,
-                    doc.date,
-                    doc.last_updated,
-                    doc.kind,
-                    item.content_hash,
-                    SCHEMA_VERSION,
-                    len(chunks),
-                    now(),
-                    doc_id,
-                ),
-            )
-            outcome = "updated"
-        else:
-            cur = conn.execute(
-                "INSERT INTO documents(uri, title, date, last_updated, kind, content_hash, schema_version, "
-                "n_chunks, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    doc.uri,
-                    doc.title,
-                    doc.date,
-                    doc.last_updated,
-                    doc.kind,
-                    item.content_hash,
-                    SCHEMA_VERSION,
-                    len(chunks),
-                    now(),
-                ),
-            )
-            doc_id = cur.lastrowid
-            outcome = "added"
-        for i, c in enumerate(chunks):
-            cur = conn.execute(
-                "INSERT INTO chunks(doc_id, ord, heading, body, indexed_text) VALUES (?, ?, ?, ?, ?)",
-                (doc_id, c.ord, c.heading, c.body, c.indexed_text),
-            )
-            conn.execute(
-                "INSERT INTO vectors(chunk_id, embedding) VALUES (?, ?)",
-                (cur.lastrowid, vectors[i].tobytes()),
-            )
-        return outcome
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the main file (after a big ingest; keeps the folder compact)."""
@@ -407,54 +337,9 @@ class LocalIndex:
     def search(
         self, query: str, k: int, mode: str = "hybrid", *, query_vector: np.ndarray | None = None
     ) -> list[Source]:
-        """The ``k`` best chunks for ``query``: ``mode`` is hybrid (BM25 + vectors, fused), bm25 or dense.
-
-        Scores are 0..1: hybrid = the mean of the BM25 and cosine scores, each min-max scaled over its
-        candidates (1 = best for both; see :mod:`groundglass.answer.rank` for why); bm25 = relative
-        to the best hit; dense = cosine similarity. Near-duplicates are dropped and at most
-        ``retrieval.max_per_source`` chunks of one document are kept. ``query_vector``: the query's
-        embedding when the caller has it already (saves encoding it again).
-        """
-        from groundglass.answer import rank
-
-        if mode not in MODES:
-            raise GroundglassError(f"unknown retrieval mode {mode!r}", f"use one of: {', '.join(MODES)}")
-        if k <= 0 or not query.strip():
-            return []
-        r = self.settings.retrieval
-        n = max(r.candidates, 4 * k)
-        if mode == "bm25":
-            hits = self.bm25(query, n)
-            best = hits[0][1] if hits and hits[0][1] > 0 else 1.0
-            scored = [(cid, s / best) for cid, s in hits]
-        else:
-            from groundglass.answer.embeddings import get_embedder
-
-            qvec = query_vector if query_vector is not None else get_embedder().encode([query])[0]
-            dense_hits = self.dense(qvec, n)
-            if mode == "dense":
-                scored = dense_hits
-            else:
-                scored = rank.minmax_fuse([dict(self.bm25(query, n)), dict(dense_hits)])
-        if mode != "dense" and (verbatim := self.literal(query, LITERAL_SCAN_MAX)):
-            # a chunk that holds the question's verbatim terms comes before those that hold none (as on
-            # the web path: pages.with_literal_terms), the most terms first, then by its fused score
-            fused = dict(scored)
-            best = max(fused.values(), default=1.0)
-            ahead = sorted(verbatim, key=lambda c: (-verbatim[c], -fused.get(c, 0.0)))
-            scored = [(c, max(fused.get(c, 0.0), best)) for c in ahead] + [
-                (c, sc) for c, sc in scored if c not in verbatim
-            ]
-        # Build sources for the best candidates only, a batch at a time, until k survive the filters.
-        step = 2 * k + 10
-        built: list[Source] = []
-        kept: list[Source] = []
-        for start in range(0, len(scored), step):
-            built += self.sources(scored[start : start + step], query)
-            kept = rank.diversify(rank.dedupe(built), r.max_per_source)
-            if len(kept) >= k:
-                break
-        return kept[:k]
+        """The ``k`` best chunks for ``query`` (:func:`groundglass.answer.index.hybrid.search`): ``mode``
+        is hybrid (BM25 + vectors, fused), bm25 or dense."""
+        return hybrid.search(self, query, k, mode, query_vector=query_vector)
 
     def stats(self) -> dict[str, Any]:
         docs, chunks = self._sql("SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM chunks)")[0]
