@@ -196,6 +196,41 @@ def export(folder: Path, target: Path) -> dict[str, Any]:
     reference = model.encode(
         list(PROBES), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
     )
+    work = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    try:
+        fp32 = work / "model.fp32.onnx"
+        _export_fp32(model, fp32)
+        int8 = work / "model.int8.onnx"
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
+        variant, path, checks = _checked_graph(folder, reference, [("int8", int8), ("fp32", fp32)])
+        path.rename(work / MODEL_FILE)
+        for extra in (fp32, int8):
+            extra.unlink(missing_ok=True)
+        meta = {
+            "variant": variant,
+            "min_probe_cosine": checks,
+            "source": str(folder),
+            "torch": torch.__version__,
+            "opset": OPSET,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        import onnxruntime
+
+        meta["onnxruntime"] = onnxruntime.__version__
+        (work / EXPORT_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        _publish(work, target)
+        log.info("embedder_exported", target=str(target), **{k: v for k, v in meta.items() if k != "source"})
+        return meta
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _export_fp32(model: Any, path: Path) -> None:
+    """Write the float32 graph of ``model`` (a SentenceTransformer) with its pooling head to ``path``."""
+    import torch
+
     bert = model[0].auto_model.eval()
 
     class Pooled(torch.nn.Module):
@@ -213,69 +248,50 @@ def export(folder: Path, target: Path) -> dict[str, Any]:
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
 
-    work = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
-    try:
-        fp32 = work / "model.fp32.onnx"
-        sample = model.tokenizer(
-            ["a sample sentence", "another one, longer than the first"], padding=True, return_tensors="pt"
+    sample = model.tokenizer(
+        ["a sample sentence", "another one, longer than the first"], padding=True, return_tensors="pt"
+    )
+    with torch.no_grad():
+        torch.onnx.export(
+            Pooled().eval(),
+            (sample["input_ids"], sample["attention_mask"]),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["sentence_embedding"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "tokens"},
+                "attention_mask": {0: "batch", 1: "tokens"},
+                "sentence_embedding": {0: "batch"},
+            },
+            opset_version=OPSET,
+            dynamo=False,
         )
-        with torch.no_grad():
-            torch.onnx.export(
-                Pooled().eval(),
-                (sample["input_ids"], sample["attention_mask"]),
-                str(fp32),
-                input_names=["input_ids", "attention_mask"],
-                output_names=["sentence_embedding"],
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "tokens"},
-                    "attention_mask": {0: "batch", 1: "tokens"},
-                    "sentence_embedding": {0: "batch"},
-                },
-                opset_version=OPSET,
-                dynamo=False,
-            )
-        int8 = work / "model.int8.onnx"
-        from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
-        checks: dict[str, float] = {}
-        chosen = None
-        for variant, path in (("int8", int8), ("fp32", fp32)):
-            graph = OnnxEmbedder(path, folder / "tokenizer.json", variant)
-            worst = float(_cosines(graph.encode(list(PROBES)), reference).min())
-            checks[variant] = round(worst, 5)
-            if worst >= MIN_COSINE:
-                chosen = (variant, path)
-                break
-        if chosen is None:
-            raise ModelError(
-                f"the ONNX export of {folder} does not match torch's vectors (lowest probe cosine {checks})",
-                "the torch embedder is used instead",
-            )
-        variant, path = chosen
-        path.rename(work / MODEL_FILE)
-        for extra in (fp32, int8):
-            extra.unlink(missing_ok=True)
-        meta = {
-            "variant": variant,
-            "min_probe_cosine": checks,
-            "source": str(folder),
-            "torch": torch.__version__,
-            "opset": OPSET,
-            "seconds": round(time.perf_counter() - started, 1),
-        }
-        import onnxruntime
 
-        meta["onnxruntime"] = onnxruntime.__version__
-        (work / EXPORT_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        if target.exists() and _read_meta(target) is None:
-            shutil.rmtree(target, ignore_errors=True)  # left half-written by a crashed export
-        try:
-            work.rename(target)
-        except OSError:  # another process finished first: its folder is as good as ours
-            if _read_meta(target) is None:
-                raise
-        log.info("embedder_exported", target=str(target), **{k: v for k, v in meta.items() if k != "source"})
-        return meta
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def _checked_graph(
+    folder: Path, reference: np.ndarray, graphs: list[tuple[str, Path]]
+) -> tuple[str, Path, dict[str, float]]:
+    """The first of ``graphs`` whose probe vectors all reach ``MIN_COSINE`` against torch's
+    (``reference``): its variant, its path and the lowest cosine of each graph tried."""
+    checks: dict[str, float] = {}
+    for variant, path in graphs:
+        graph = OnnxEmbedder(path, folder / "tokenizer.json", variant)
+        worst = float(_cosines(graph.encode(list(PROBES)), reference).min())
+        checks[variant] = round(worst, 5)
+        if worst >= MIN_COSINE:
+            return variant, path, checks
+    raise ModelError(
+        f"the ONNX export of {folder} does not match torch's vectors (lowest probe cosine {checks})",
+        "the torch embedder is used instead",
+    )
+
+
+def _publish(work: Path, target: Path) -> None:
+    """Rename the finished export folder ``work`` to ``target`` (in one step, so readers never see half)."""
+    if target.exists() and _read_meta(target) is None:
+        shutil.rmtree(target, ignore_errors=True)  # left half-written by a crashed export
+    try:
+        work.rename(target)
+    except OSError:  # another process finished first: its folder is as good as ours
+        if _read_meta(target) is None:
+            raise
