@@ -152,10 +152,7 @@ class JsonOutput:
     ) -> Steps[tuple[str, str, int]]:
         """Greedy decoding of ``tokens`` under the grammar ``gbnf``: (text, finish reason, tokens generated).
 
-        Runs on the owner thread, one token a step. The top token is checked alone; the grammar filters
-        the whole vocabulary only when it rejects that token (see the module docstring). One function
-        of about 70 lines: the decode loop and the ctypes buffers it reuses at every token read best
-        together, and splitting it would pass those buffers around."""
+        Runs on the owner thread, one token a step; :class:`GreedyGrammar` picks each token."""
         import llama_cpp
         import numpy as np
 
@@ -172,9 +169,7 @@ class JsonOutput:
             raise ModelError(
                 f"llama.cpp could not compile the grammar for {self.name}", "simplify the JSON schema"
             )
-        one = (llama_cpp.llama_token_data * 1)()
-        every = (llama_cpp.llama_token_data * n_vocab)()
-        view = np.frombuffer(every, dtype=np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)]))
+        pick = GreedyGrammar(sampler, n_vocab)
         out: list[int] = []
         finish = "length"
         try:
@@ -184,23 +179,10 @@ class JsonOutput:
                 logits = np.ctypeslib.as_array(
                     llama_cpp.llama_get_logits_ith(llama._ctx.ctx, -1), shape=(n_vocab,)
                 )
-                token = int(np.argmax(logits))
-                one[0].id, one[0].logit, one[0].p = token, float(logits[token]), 0.0
-                candidates = llama_cpp.llama_token_data_array(data=one, size=1, selected=-1, sorted=False)
-                llama_cpp.llama_sampler_apply(sampler, ctypes.byref(candidates))
-                if not np.isfinite(one[0].logit):  # rejected: filter the whole vocabulary
-                    view["id"] = np.arange(n_vocab, dtype=np.intc)
-                    view["logit"] = logits
-                    view["p"] = 0.0
-                    candidates = llama_cpp.llama_token_data_array(
-                        data=every, size=n_vocab, selected=-1, sorted=False
-                    )
-                    llama_cpp.llama_sampler_apply(sampler, ctypes.byref(candidates))
-                    best = int(np.argmax(view["logit"]))
-                    if not np.isfinite(view["logit"][best]):
-                        finish = "stop"  # the grammar allows nothing more
-                        break
-                    token = int(view["id"][best])
+                token = pick.best(logits)
+                if token is None:
+                    finish = "stop"  # the grammar allows nothing more
+                    break
                 if llama_cpp.llama_vocab_is_eog(vocab, token):
                     finish = "stop"
                     break
@@ -212,3 +194,45 @@ class JsonOutput:
             llama_cpp.llama_sampler_free(sampler)
         text = llama.detokenize(out).decode("utf-8", errors="replace")
         return text, finish, len(out)
+
+
+class GreedyGrammar:
+    """The greedy token under a grammar sampler: the model's top token when the grammar allows it,
+    else the best of the tokens it allows, the whole vocabulary filtered (see the module docstring).
+    The ctypes candidate arrays are made once and reused at every token."""
+
+    def __init__(self, sampler: Any, n_vocab: int) -> None:
+        import llama_cpp
+        import numpy as np
+
+        self.sampler = sampler
+        self.n_vocab = n_vocab
+        self.one = (llama_cpp.llama_token_data * 1)()
+        self.every = (llama_cpp.llama_token_data * n_vocab)()
+        self.view = np.frombuffer(
+            self.every, dtype=np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)])
+        )
+
+    def best(self, logits: Any) -> int | None:
+        """The token to take after ``logits``; None when the grammar allows no token at all."""
+        import llama_cpp
+        import numpy as np
+
+        one, view, n_vocab = self.one, self.view, self.n_vocab
+        token = int(np.argmax(logits))
+        one[0].id, one[0].logit, one[0].p = token, float(logits[token]), 0.0
+        candidates = llama_cpp.llama_token_data_array(data=one, size=1, selected=-1, sorted=False)
+        llama_cpp.llama_sampler_apply(self.sampler, ctypes.byref(candidates))
+        if np.isfinite(one[0].logit):
+            return token
+        view["id"] = np.arange(n_vocab, dtype=np.intc)  # rejected: filter the whole vocabulary
+        view["logit"] = logits
+        view["p"] = 0.0
+        candidates = llama_cpp.llama_token_data_array(
+            data=self.every, size=n_vocab, selected=-1, sorted=False
+        )
+        llama_cpp.llama_sampler_apply(self.sampler, ctypes.byref(candidates))
+        best = int(np.argmax(view["logit"]))
+        if not np.isfinite(view["logit"][best]):
+            return None
+        return int(view["id"][best])

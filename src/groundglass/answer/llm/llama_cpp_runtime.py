@@ -12,18 +12,6 @@ prompt is processed once per process. ``LlamaRAMCache`` is not used: it snapshot
 state after every call, which only pays off when several unrelated conversations alternate, and the
 prefix reuse above already covers the common case of a shared system prompt.
 
-What that prefix reuse alone loses is a conversation: between two answers of a chat the engine makes
-other calls (the follow-up's query rewrite, the planner), whose prompts share nothing with the
-conversation and so evict it from the cache; the next answer would then re-read the whole history.
-So before a prompt evicts a long cached context, its KV cells are copied out
-(``llama_state_seq_get_data``, the KV of the one sequence only: a few MB per thousand tokens, not the
-300 MB of logits ``Llama.save_state`` copies along), and a later prompt that shares more of its start
-with a saved context than with the live one gets it copied back (``llama_state_seq_set_data``). A
-follow-up thus evaluates the last exchange (asked plainly, without its sources) and its own question,
-not the whole history. ``snapshots`` bounds how many
-contexts are kept (least recently used go first); ``reused_tokens`` tells how much of the last prompt
-came from the cache.
-
 Threads: llama.cpp's objects must not be used from two threads at once, nor freed while another thread
 is inside them (either ends the process with SIGSEGV and no traceback). The engine does call from several
 threads: the prompt prefix is pre-filled in a background thread while the search counts tokens, and the
@@ -36,25 +24,22 @@ through a queue and stops the generation at the next token when the consumer sto
 
 :meth:`LlamaCppLLM.complete_json` (JSON under a grammar) lives in :mod:`.llama_cpp_json`.
 
-This module stays near 500 lines because what is left is one job with one state: the prompt path,
-the KV-cache reuse and snapshots, and streaming all read and change the same context and its
-cached tokens on the owner thread; split apart, each piece would reach into the others' state.
+Which part of a prompt is evaluated, and the KV snapshots, are :mod:`.llama_cpp_kv`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from groundglass.answer.llm.base import ChatMessage, Completion
 from groundglass.answer.llm.llama_cpp_json import JsonOutput
+from groundglass.answer.llm.llama_cpp_kv import KvReuse, Snapshot
 from groundglass.answer.llm.owner import Owner, Steps
 from groundglass.errors import GroundglassError, ModelError
 from groundglass.log import get_logger
@@ -67,22 +52,6 @@ REPEAT_PENALTY = 1.0  # off, as in Llama.create_chat_completion: RAG answers sho
 SNAPSHOTS = 2  # evicted contexts kept for reuse (the conversation, and one more)
 SNAPSHOT_MIN_TOKENS = 128  # shorter contexts are cheaper to re-evaluate than to keep
 _END = object()  # the end of a stream's pieces
-
-
-@dataclass
-class _Snapshot:
-    tokens: list[int]  # what the saved KV cells hold, position by position
-    kv: bytes  # llama_state_seq_get_data of sequence 0
-
-
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """How many leading tokens ``a`` and ``b`` share."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def check_gguf(path: Path) -> None:
@@ -114,7 +83,7 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class LlamaCppLLM(JsonOutput):
+class LlamaCppLLM(KvReuse, JsonOutput):
     """An :class:`~groundglass.answer.llm.base.LLM` backed by one llama.cpp context.
 
     Every llama.cpp call runs on the context's owner thread (:class:`~groundglass.answer.llm.owner.Owner`);
@@ -158,7 +127,7 @@ class LlamaCppLLM(JsonOutput):
         )
         self.snapshots = snapshots
         self.snapshot_min_tokens = snapshot_min_tokens
-        self._snapshots: list[_Snapshot] = []  # most recently used last (owner thread only)
+        self._snapshots: list[Snapshot] = []  # most recently used last (owner thread only)
         self.reused_tokens = 0  # prompt tokens the last call found in the cache (live or restored)
 
     # --- on the owner thread --------------------------------------------------------------------------
@@ -293,98 +262,6 @@ class LlamaCppLLM(JsonOutput):
         except AttributeError:  # llama-cpp-python internals moved: warming is only an optimization
             self._llama.reset()
             return 0
-
-    def _prefill(
-        self, tokens: list[int], cancel: threading.Event, *, prefix: bool = False, last_again: bool = False
-    ) -> Steps[int]:
-        """Keep the cached tokens that match ``tokens`` and evaluate the rest, one batch of ``n_batch`` tokens
-        a step: the batches ``Llama.eval`` (and so ``create_completion``) would make in one call, so the
-        results, and greedy answers, are the same as without steps. ``prefix``: ``tokens`` are only a
-        prompt's start, whose logits sample nothing. ``last_again``: evaluate at least the last token
-        (its logits start decoding). Returns how many tokens the cache held (llama-cpp-python 0.3.x)."""
-        llama = self._llama
-        cached = self._resume(tokens)
-        common = min(cached, len(tokens) - 1) if last_again else cached
-        if common >= len(tokens):
-            return cached  # all there (a warm keeps whatever the cache holds beyond the prefix)
-        if not llama._ctx.kv_cache_seq_rm(-1, common, -1):
-            llama.reset()
-            common = 0
-        llama.n_tokens = common
-        for start in range(common, len(tokens), llama.n_batch):
-            if cancel.is_set():
-                break
-            llama.eval(tokens[start : start + llama.n_batch])
-            yield
-        if prefix:
-            llama._requires_eval = True  # logits belong to the prefix, not a full prompt
-        return cached
-
-    def _resume(self, tokens: list[int]) -> int:
-        """Before evaluating ``tokens`` (owner thread): keep the live context if it would be lost, bring
-        back a saved one that shares a longer start with ``tokens``; return how many tokens are cached."""
-        llama = self._llama
-        live = llama.input_ids[: llama.n_tokens].tolist()
-        common = common_prefix(live, tokens)
-        best, best_common = None, common
-        for snapshot in self._snapshots:
-            shared = common_prefix(snapshot.tokens, tokens)
-            if shared > best_common:
-                best, best_common = snapshot, shared
-        if self.snapshots > 0 and len(live) - common >= self.snapshot_min_tokens:
-            self._save(live, keep=best)  # about to be overwritten
-        if best is not None and best_common - common >= self.snapshot_min_tokens // 4:
-            try:
-                self._restore(best)
-                common = best_common
-            except (AttributeError, RuntimeError) as exc:  # only an optimization: start from nothing
-                log.warning("kv_restore_failed", error=repr(exc))
-                self._snapshots.clear()
-                llama.reset()
-                common = 0
-        self.reused_tokens = common
-        return common
-
-    def _save(self, tokens: list[int], keep: _Snapshot | None = None) -> None:
-        """Copy the KV cells of the live context (``tokens``) into a snapshot; when over the limit, drop the
-        least recently used one other than ``keep``."""
-        import llama_cpp
-
-        kept = [s for s in self._snapshots if common_prefix(s.tokens, tokens) < len(s.tokens)]  # superseded
-        if any(common_prefix(s.tokens, tokens) == len(tokens) for s in kept):
-            self._snapshots = kept  # already held by a longer snapshot
-            return
-        ctx = self._llama._ctx.ctx
-        size = int(llama_cpp.llama_state_seq_get_size(ctx, 0))
-        buffer = (ctypes.c_uint8 * size)()
-        written = int(llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0))
-        if written <= 0:
-            return
-        kept.append(_Snapshot(tokens=tokens, kv=ctypes.string_at(buffer, written)))
-        while len(kept) > self.snapshots:
-            kept.remove(next(s for s in kept if s is not keep))
-        self._snapshots = kept
-        log.debug("kv_snapshot_saved", tokens=len(tokens), bytes=written, kept=len(self._snapshots))
-
-    def _restore(self, snapshot: _Snapshot) -> None:
-        """Make ``snapshot`` the live context (its logits are not restored: callers evaluate at least one
-        token before sampling, as ``Llama.generate`` does)."""
-        import llama_cpp
-
-        llama = self._llama
-        llama._ctx.kv_cache_seq_rm(-1, 0, -1)
-        llama.n_tokens = 0
-        buffer = (ctypes.c_uint8 * len(snapshot.kv)).from_buffer_copy(snapshot.kv)
-        loaded = int(llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, buffer, len(snapshot.kv), 0))
-        if loaded != len(snapshot.kv):
-            raise RuntimeError("llama_state_seq_set_data refused the snapshot")
-        n = len(snapshot.tokens)
-        llama.input_ids[:n] = snapshot.tokens
-        llama.n_tokens = n
-        llama._requires_eval = True
-        self._snapshots.remove(snapshot)
-        self._snapshots.append(snapshot)
-        log.debug("kv_snapshot_restored", tokens=n)
 
     def stream(
         self,
