@@ -90,7 +90,7 @@ async def session_calls(home: Path) -> dict[str, Any]:
 def test_mcp_tools_over_stdio_with_the_sdk_client(home: Path) -> None:
     out = anyio.run(session_calls, home)
     assert set(out["tools"]) == {"ask", "search", "index_search"}
-    assert "question" in out["tools"]["ask"].input_schema["properties"]
+    assert {"question", "source"} <= set(out["tools"]["ask"].input_schema["properties"])
 
     hits = out["index_search"]
     assert not hits.is_error

@@ -57,18 +57,20 @@ def build_server(settings: Settings) -> MCPServer:
     @server.tool(description="A grounded answer with numbered citations [n] that map to search_results[n-1].")
     async def ask(
         question: str,
-        search: Literal["index", "web"] | None = None,
+        source: Literal["index", "web"] | None = None,
         index: str | None = None,
         reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None,
         max_tokens: int | None = None,
+        search: Literal["index", "web"] | None = None,
     ) -> dict[str, Any]:
-        """search: where sources come from (index, the default, or web); index: which local index."""
+        """source: where sources come from (index, the default, or web); index: which local index;
+        search: the old name of source (deprecated, goes away in the next release)."""
         from groundglass.answer.response import to_perplexity_json
         from groundglass.answer.types import AskRequest
 
         request = AskRequest.from_question(
             question,
-            search=search or "index",
+            search=source or search or "index",
             index=index,
             reasoning_effort=reasoning_effort,
             max_tokens=max_tokens,
