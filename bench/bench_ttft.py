@@ -51,7 +51,7 @@ def write_home(home: Path, searxng_url: str, model: str, threads: int | None) ->
     user_models = load_settings(None).models_dir
     if user_models.is_dir():
         (home / "models").symlink_to(user_models, target_is_directory=True)
-    server = ["[server]", "open = true", "warm_up = true", "[server.models.docs-web]", 'search = "web"']
+    server = ["[server]", "open = true", "warm_up = true", "[server.models.docs-web]", 'source = "web"']
     write_config(home / "config.toml", searxng_url, threads, model=model, extra=server)
 
 

@@ -193,7 +193,7 @@ def extraction_quality() -> None:
 
 
 def ttft(site_url: str, api_url: str, model: str, rounds: int) -> None:
-    """Through the engine, as `groundglass ask --search web` runs: llm.prefill_during_search on and off."""
+    """Through the engine, as `groundglass ask --source web` runs: llm.prefill_during_search on and off."""
     from groundglass.answer.engine import Engine
     from groundglass.answer.events import SourcesFound, Token
     from groundglass.answer.types import AskRequest

@@ -7,7 +7,7 @@ and questions the docs cannot answer, over Python 3.11's HTML manual from Debian
 Modes (``--mode web|index|both``):
 
 - **web**: a loopback site on 127.0.0.1 serves the pages and a SearXNG JSON API over them (BM25,
-  :mod:`bench.docqa_site`); groundglass runs ``groundglass ask --search web`` with ``search.searxng``
+  :mod:`bench.docqa_site`); groundglass runs ``groundglass ask --source web`` with ``search.searxng``
   pointing there (``fetch.allow_private`` on, since it is 127.0.0.1); the naive pipeline asks
   the same API;
 - **index**: ``groundglass index add <pages> --index pydocs`` once (incremental on re-runs, timed), then
@@ -99,7 +99,7 @@ def ours(
 ) -> tuple[str, list[str], bool, float, dict[str, Any]]:
     exe = str(Path(sys.executable).parent / "groundglass")
     cmd = [exe, "ask", question.question, "--json", "--model", args.model, "--config", str(cfg)]
-    cmd += ["--search", "web"] if mode == "web" else ["--search", "index", "--index", args.index]
+    cmd += ["--source", "web"] if mode == "web" else ["--source", "index", "--index", args.index]
     out, seconds, error = run_json(cmd, env)
     if out is None:
         return "", [], False, seconds, {"error": error}

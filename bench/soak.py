@@ -1,6 +1,6 @@
 """Soak: many web answers through the CLI and through a real server; crashes, errors, latency, memory, ledger.
 
-1. CLI: N runs of ``groundglass ask --json --search web`` (one process each, ``PYTHONFAULTHANDLER=1``)
+1. CLI: N runs of ``groundglass ask --json --source web`` (one process each, ``PYTHONFAULTHANDLER=1``)
    against a loopback SearXNG whose results are long pages on a loopback site. A run killed by a signal
    is a crash: its signal and the faulthandler stacks from stderr are reported.
 2. Server: one ``groundglass serve`` (keys on, a web preset), N questions at each concurrency level:
@@ -170,7 +170,7 @@ per_host_concurrency = 8
 timeout_s = 30.0
 
 [server.models.soak]
-search = "web"
+source = "web"
 max_tokens = {max_tokens}
 description = "web answers for the soak"
 """,
@@ -283,7 +283,7 @@ def run_cli(home: Path, n: int, deadline: float, timeout_s: float) -> CliReport:
         q = question(i)
         started = time.perf_counter()
         try:
-            command = [*groundglass(), "ask", "--json", "--search", "web", q]
+            command = [*groundglass(), "ask", "--json", "--source", "web", q]
             proc, peak = run_measured(command, home, timeout_s)
         except subprocess.TimeoutExpired as exc:
             report.runs += 1
@@ -716,7 +716,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
 
     if args.cli > 0:
-        print(f"1. CLI: {args.cli} x groundglass ask --json --search web", flush=True)
+        print(f"1. CLI: {args.cli} x groundglass ask --json --source web", flush=True)
         cli = run_cli(home, args.cli, deadline, args.timeout)
         report["cli"] = {
             "runs": cli.runs,

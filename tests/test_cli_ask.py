@@ -131,7 +131,7 @@ def test_unknown_index(home: Path) -> None:
 )
 def test_bad_search_filters_name_the_flags(tmp_path: Path, flags: list[str], expected: str) -> None:
     # the API's field names (search_recency_filter...) mean nothing on the command line
-    line = one_line_error(groundglass(tmp_path, "ask", "Anything?", "--search", "web", *flags, "--json"))
+    line = one_line_error(groundglass(tmp_path, "ask", "Anything?", "--source", "web", *flags, "--json"))
     assert expected in line and "_filter" not in line, line
 
 

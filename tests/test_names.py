@@ -53,6 +53,7 @@ MEANINGS = {
     "reasoning": "reasoning effort: the [reasoning] presets, OpenAI's `reasoning: {effort}` in a request",
     "reasoning_effort": "minimal | low | medium | high: how much planning and searching an answer gets",
     "search_context_size": "low | medium | high: how much web context an answer gets",
+    "source": "where an answer's sources come from: index (a local index) or web (the providers of [search])",
     "temperature": "sampling temperature of the language model",
     "threads": "CPU threads that part uses",
     "timeout_s": "seconds before one request of that section gives up",
@@ -130,8 +131,6 @@ TWO_MEANINGS = {
     "fine-tune); the CLI's --model and llm.model are a language model spec. Clients rely on both.",
     "search_type": "Perplexity's two wire names: chat's search depth (fast | pro | auto) and the Search "
     "API's kind of search (web | people, people refused here); clients send both as they are.",
-    "search": "the [search] table configures web search; everywhere else `search` says where sources come "
-    "from (index | web). Next: `source = index | web`, the old field read for one release.",
 }
 
 # Old config keys read for one release: (section, old key) -> (the key to write now, a value to try).
@@ -163,6 +162,8 @@ FETCH_VALUES: dict[str, Any] = {
 OLD_SPELLINGS = {
     ("ask", "--after"): "--published-after",  # the API's `after` is OpenAI's pagination cursor
     ("ask", "--before"): "--published-before",
+    ("ask", "--search"): "--source",  # [search] is the web search's table; this is where sources come from
+    ("chat", "--search"): "--source",
     ("demo", "-q"): "--question",  # -q is --quiet in every other command
     ("dreambooth bench", "--steps"): "--train-steps",  # --steps is denoising steps in sample/priors
     ("dreambooth demo", "--steps"): "--train-steps",
@@ -352,6 +353,8 @@ def test_every_hidden_option_is_a_listed_old_spelling() -> None:
             "--published-before",
             "--published-before '2024-02-30' is not a date",
         ),
+        (["ask", "--search", "moon", "Why?"], "--search", "--source", "--source must be one of index, web"),
+        (["chat", "--search", "moon"], "--search", "--source", "--source must be one of index, web"),
         (
             ["dreambooth", "demo", "--steps", "0"],
             "--steps",
@@ -429,6 +432,38 @@ def test_old_config_keys_still_work_with_a_warning(section: str, old: str) -> No
         assert read(**{old: value}) == read(**{new: value})
     with pytest.warns(FutureWarning):  # both spellings: the new one wins
         assert read(**{old: value, new: default}) == default
+
+
+def test_a_presets_old_search_key_still_works_with_a_warning() -> None:
+    """server.models.NAME.search was renamed source ([search] is the web search's table)."""
+    keys = set(config_keys())
+    assert ("server.models.*", "source") in keys and ("server.models.*", "search") not in keys
+
+    def source(**preset: Any) -> str:
+        return load_settings(server={"models": {"sonar": preset}}).server.models["sonar"].source
+
+    assert source() == "index" and source(source="web") == "web"
+    said = r"server\.models\.sonar\.search is deprecated .* write server\.models\.sonar\.source"
+    with pytest.warns(FutureWarning, match=said):
+        assert source(search="web") == "web"
+    with pytest.warns(FutureWarning):  # both spellings: the new one wins
+        assert source(search="web", source="index") == "index"
+
+
+def test_the_old_api_field_search_still_works_with_a_warning() -> None:
+    """A chat request's ``search`` was renamed ``source``: still read, logged as deprecated, and the new
+    name wins when both are sent. It is no field of the API's schema any more."""
+    from structlog.testing import capture_logs
+
+    from groundglass.server.schemas import ChatRequest
+
+    body = {"model": "sonar", "messages": [{"role": "user", "content": "Why?"}]}
+    assert "search" not in ChatRequest.model_fields
+    assert ChatRequest.model_validate({**body, "source": "web"}).source == "web"
+    with capture_logs() as logs:
+        assert ChatRequest.model_validate({**body, "search": "web"}).source == "web"
+        assert ChatRequest.model_validate({**body, "search": "web", "source": "index"}).source == "index"
+    assert [e["event"] for e in logs] == ["deprecated_field"] * 2 and "send source" in logs[0]["fix"]
 
 
 def _with_table(table: str, keys: dict[str, Any], **more: Any) -> Settings:

@@ -1,4 +1,4 @@
-"""``ask --search web`` when no page of the results can be read: the terminal says why and what to
+"""``ask --source web`` when no page of the results can be read: the terminal says why and what to
 set, not only "0 source(s) found" and the decline (the reason was in ``--json``'s search_report alone).
 A first SearXNG on the user's own network is where this happens: its results' pages are private
 addresses, which the reader refuses until they are trusted."""
@@ -26,7 +26,7 @@ def test_a_web_answer_whose_pages_are_all_blocked_says_which_setting_lets_them_i
     env = {**os.environ, "GROUNDGLASS_HOME": str(tmp_path), "GROUNDGLASS_LLM_THREADS": "1"}
     env.pop("GROUNDGLASS_CONFIG", None)
     done = subprocess.run(
-        [GG, "ask", "--search", "web", "--config", str(config), "Who built the Eddystone lighthouse?"],
+        [GG, "ask", "--source", "web", "--config", str(config), "Who built the Eddystone lighthouse?"],
         capture_output=True,
         text=True,
         timeout=300,

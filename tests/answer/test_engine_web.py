@@ -1,4 +1,4 @@
-"""Web answers end to end: the engine (and ``groundglass ask --search web``) against a real search API
+"""Web answers end to end: the engine (and ``groundglass ask --source web``) against a real search API
 and a real web site on 127.0.0.1, with the tiny SmolLM2 model.
 
 The tiny model writes poor prose, so these tests check what the engine does: where sources come from,
@@ -159,11 +159,11 @@ def gg(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_ask_search_web_from_the_cli(tmp_path: Path, web_site: Any, search_api: Any) -> None:
+def test_ask_source_web_from_the_cli(tmp_path: Path, web_site: Any, search_api: Any) -> None:
     config = _config(tmp_path, search_api)
     proc = gg(
         "ask",
-        "--search",
+        "--source",
         "web",
         "--config",
         str(config),
@@ -182,16 +182,16 @@ def test_ask_search_web_from_the_cli(tmp_path: Path, web_site: Any, search_api: 
     assert data["citations"] and all(u.startswith(web_site.base_url) for u in data["citations"])
     assert search_api.hits["searxng"] == 1
 
-    proc = gg("ask", "--search", "web", "--config", str(config), QUESTION)
+    proc = gg("ask", "--source", "web", "--config", str(config), QUESTION)
     assert proc.returncode == 0, proc.stderr
     assert "Sources" in proc.stdout and "web search: searxng" in proc.stderr
 
     for args, message in [
         (["--recency", "fortnight"], "--recency 'fortnight' is not one of"),
-        (["--search", "moon"], "search must be one of index, web"),
+        (["--source", "moon"], "--source must be one of index, web"),
         (["--published-after", "2024-02-30"], "--published-after"),
         (["--search-context-size", "huge"], "search_context_size 'huge'"),
     ]:
-        proc = gg("ask", "--config", str(config), "--search", "web", *args, QUESTION)
+        proc = gg("ask", "--config", str(config), "--source", "web", *args, QUESTION)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert message in proc.stderr and "Traceback" not in proc.stderr

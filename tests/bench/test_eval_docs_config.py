@@ -1,4 +1,4 @@
-"""The config eval_docs writes for `groundglass ask --search web` loads as it is, without the
+"""The config eval_docs writes for `groundglass ask --source web` loads as it is, without the
 warnings of renamed keys (it still said [search.reader] after the move to [fetch])."""
 
 from __future__ import annotations

@@ -20,4 +20,4 @@ def test_soak_config_uses_current_keys(tmp_path: Path) -> None:
     assert settings.fetch.timeout_s == 30.0
     assert settings.fetch.per_host_delay_s == 0.0 and settings.fetch.per_host_concurrency == 8
     assert settings.search.searxng.base_url == "http://127.0.0.1:9/searxng"
-    assert settings.server.models["soak"].search == "web"
+    assert settings.server.models["soak"].source == "web"

@@ -97,7 +97,7 @@ def corpus_api(tmp_path_factory: pytest.TempPathFactory, loopback_web: tuple[Any
     home = tmp_path_factory.mktemp("corpus-api")
     extra = f"""
 [server.models.sonar-web]
-search = "web"
+source = "web"
 description = "sonar over the web (the loopback search API)"
 
 [server.search_modes]

@@ -1,4 +1,4 @@
-"""Web search through the API: a preset with ``search = "web"`` answers from a real search API (SearXNG's
+"""Web search through the API: a preset with ``source = "web"`` answers from a real search API (SearXNG's
 and Tavily's wire formats) and a real web site, both on 127.0.0.1, through the official openai client
 against a real `groundglass serve`. Failover is reported, ``search_mode`` narrows the domains, and
 a search with no provider answering is a 502 naming the problem.
@@ -43,7 +43,7 @@ def test_web_preset_answers_from_the_web_and_reports_failover(corpus_api: Api, w
     row = ledger_rows(corpus_api.home, request_id=r.id)[0]
     assert (row["status"], row["model"], row["num_search_queries"]) == (200, "sonar-web", 1)
     models = {m.id: m.model_extra or {} for m in oai(corpus_api).models.list()}
-    assert models["sonar-web"]["search"] == "web" and models["sonar"]["search"] == "index"
+    assert models["sonar-web"]["source"] == "web" and models["sonar"]["source"] == "index"
 
 
 def test_streamed_web_answer_with_context_size_and_academic_mode(

@@ -46,7 +46,7 @@ def found(api: Api, dated: str, **fields: Any) -> dict[str, str | None]:
         model="sonar",
         messages=[{"role": "user", "content": QUESTION}],
         max_tokens=8,
-        extra_body={"search": "index", "index": dated, **fields},
+        extra_body={"source": "index", "index": dated, **fields},
     )
     return {Path(x.url).name: x.last_updated for x in r.search_results or []}
 

@@ -169,7 +169,7 @@ def test_ask_stream_cite_follow_up_history_share_delete(browser: Any, site: Site
     sent = requests[-1]
     assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]
     assert sent["messages"][0]["content"] == EIFFEL and sent["stream"] is True
-    assert sent["search"] == "index" and sent["index"] == "docs"
+    assert sent["source"] == "index" and sent["index"] == "docs"
     stored = api_thread(site, thread_id).json()
     assert [t["question"] for t in stored["turns"]] == [EIFFEL, "How tall is it?"]
     assert stored["turns"][0]["details"]["search_results"][0]["url"].startswith("https://")

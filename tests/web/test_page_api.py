@@ -79,9 +79,9 @@ def test_indexes_are_listed_and_a_request_may_name_one(site: Site) -> None:
         site.url + "/chat/completions",
         headers=auth(site.key),
         timeout=60,
-        json={"model": "sonar", "search": "moon", "messages": [{"role": "user", "content": EIFFEL}]},
+        json={"model": "sonar", "source": "moon", "messages": [{"role": "user", "content": EIFFEL}]},
     )
-    assert bad.status_code == 400 and bad.json()["error"]["param"] == "search"
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "source"
 
 
 def test_the_stream_carries_steps_as_they_finish_and_attribution_at_the_end(site: Site) -> None:
@@ -89,7 +89,7 @@ def test_the_stream_carries_steps_as_they_finish_and_attribution_at_the_end(site
         site,
         {
             "index": "docs",
-            "search": "index",
+            "source": "index",
             "reasoning_effort": "medium",
             "messages": [{"role": "user", "content": EIFFEL}],
         },

@@ -1,6 +1,6 @@
 """CLI commands ``groundglass ask`` and ``groundglass demo``: thin faces over the answer engine.
 
-``ask`` searches a local index (``--search index``, the default) or the web (``--search web``, with
+``ask`` searches a local index (``--source index``, the default) or the web (``--source web``, with
 the filters ``--domain``, ``--recency``, ``--published-after``, ``--published-before``, ``--language`` and
 ``--search-context-size``); ``--image`` adds images whose text and content steer the search.
 
@@ -24,6 +24,7 @@ from groundglass.errors import GroundglassError
 if TYPE_CHECKING:
     from groundglass.answer.engine import Engine
     from groundglass.answer.events import Event
+    from groundglass.answer.search.filters import SearchFilters
     from groundglass.answer.types import Answer, AskRequest
     from groundglass.config import Settings
 
@@ -183,15 +184,67 @@ def settings_from(config: Path | None) -> Settings:
     return load_settings(config)
 
 
+def checked_source(source: str, old: str | None) -> str:
+    """``--source``, or its old spelling ``--search`` (with a warning: ``[search]`` is the web search's
+    table), checked here so that the error names the flag rather than the engine's field."""
+    from groundglass.answer.retrieve import SEARCH_MODES
+    from groundglass.commands.renamed import old_spelling
+
+    source = old_spelling(old, "--search", "--source", source)
+    if source not in SEARCH_MODES:
+        raise GroundglassError(
+            f"--source must be one of {', '.join(SEARCH_MODES)}, got {source!r}",
+            "use index (a local index) or web (the search providers)",
+            param="--source",
+        )
+    return source
+
+
+def _check_question(question: str, images: list[str]) -> None:
+    if not question.strip() and not images:
+        raise GroundglassError(
+            "the question is empty",
+            'ask something, e.g. groundglass ask "Who was Ada '
+            'Lovelace?" (or give an image with --image PATH)',
+        )
+
+
+def _filters(
+    domain: list[str],
+    recency: str | None,
+    language: list[str],
+    *,
+    published_after: str | None,
+    published_before: str | None,
+    after: str | None,
+    before: str | None,
+) -> SearchFilters:
+    """ask's search filters, their errors naming its flags; ``after``/``before`` are the old spellings
+    of the two dates (taken with a warning when given)."""
+    from groundglass.answer.search.filters import SearchFilters
+    from groundglass.commands.renamed import old_spelling
+
+    # --after/--before read like the API's `after` (a pagination cursor); these are publication dates
+    after = old_spelling(after, "--after", "--published-after", published_after)
+    before = old_spelling(before, "--before", "--published-before", published_before)
+    try:
+        return SearchFilters.build(
+            domains=domain, recency=recency, after=after, before=before, languages=language
+        )
+    except GroundglassError as e:
+        raise in_flag_names(e) from None
+
+
 def ask(
     question: str = typer.Argument("", help="The question, in quotes (may be left out with --image)."),
-    search: str = typer.Option(
+    source: str = typer.Option(
         "index",
-        "--search",
+        "--source",
         "-s",
-        help="Where to search: index (a local index) or web (the search providers "
+        help="Where the sources come from: index (a local index) or web (the search providers "
         "of the config's [search] section).",
     ),
+    search: str | None = typer.Option(None, "--search", hidden=True, help="Deprecated: --source."),
     index: str | None = typer.Option(
         None, "--index", "-i", help="Local index to search (setting: retrieval.index)."
     ),
@@ -247,29 +300,25 @@ def ask(
     ),
     config: Path | None = typer.Option(None, "--config", help="Config file (TOML)."),
 ) -> None:
-    """Answer QUESTION from a local index or the web, with numbered citations like [1]."""
+    """Answer QUESTION from a local index or the web, with numbered citations like [1].
+
+    Longer than most functions: its options are declared in the signature, as typer reads them; the
+    work is in the helpers above."""
     from groundglass.answer.engine import Engine
-    from groundglass.answer.search.filters import SearchFilters
     from groundglass.answer.types import AskRequest
     from groundglass.answer.vision import ImageInput
 
-    if not question.strip() and not image:
-        raise GroundglassError(
-            "the question is empty",
-            'ask something, e.g. groundglass ask "Who was Ada '
-            'Lovelace?" (or give an image with --image PATH)',
-        )
-    from groundglass.commands.renamed import old_spelling
-
-    # --after/--before read like the API's `after` (a pagination cursor); these are publication dates
-    after = old_spelling(after, "--after", "--published-after", published_after)
-    before = old_spelling(before, "--before", "--published-before", published_before)
-    try:
-        filters = SearchFilters.build(
-            domains=domain, recency=recency, after=after, before=before, languages=language
-        )
-    except GroundglassError as e:
-        raise in_flag_names(e) from None
+    _check_question(question, image)
+    filters = _filters(
+        domain,
+        recency,
+        language,
+        published_after=published_after,
+        published_before=published_before,
+        after=after,
+        before=before,
+    )
+    source = checked_source(source, search)
     engine = Engine(settings_from(config))
     request = AskRequest.from_question(
         question,
@@ -277,7 +326,7 @@ def ask(
         model=model,
         top_k=top_k,
         max_tokens=max_tokens,
-        search=search,
+        search=source,
         search_filters=filters,
         search_context_size=search_context_size,
         images=[ImageInput.from_cli(v) for v in image],

@@ -10,18 +10,45 @@ sources gathered so far, ``/exit`` (or end of input) quits.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from groundglass.commands.answer import answer_in_terminal, settings_from, status
+from groundglass.commands.answer import answer_in_terminal, checked_source, settings_from, status
 from groundglass.errors import GroundglassError
+
+if TYPE_CHECKING:
+    from groundglass.answer.types import Source
 
 MAX_PRIOR_SOURCES = 24  # sources of earlier turns offered for reuse (most recent first)
 
 
+def _lines(interactive: bool) -> Iterator[str]:
+    """The lines typed (or piped in), stripped, blank ones skipped, until end of input or /exit."""
+    while True:
+        if interactive:
+            typer.echo("\n> ", nl=False)
+        line = sys.stdin.readline()
+        if not line:
+            return
+        text = line.strip()
+        if text in ("/exit", "/quit"):
+            return
+        if text:
+            yield text
+
+
+def _with_new(found: list[Source], gathered: list[Source]) -> list[Source]:
+    """``gathered`` with the sources of ``found`` it lacks in front (the most recent first)."""
+    new = [s for s in found if all((s.url, s.text) != (g.url, g.text) for g in gathered)]
+    return [*new, *gathered]
+
+
 def chat(
-    search: str = typer.Option("index", "--search", "-s", help="Where to search: index or web."),
+    source: str = typer.Option("index", "--source", "-s", help="Where the sources come from: index or web."),
+    search: str | None = typer.Option(None, "--search", hidden=True, help="Deprecated: --source."),
     index: str | None = typer.Option(None, "--index", "-i", help="Local index (setting: retrieval.index)."),
     model: str | None = typer.Option(None, "--model", "-m", help="Model spec (setting: llm.model)."),
     reasoning_effort: str | None = typer.Option(
@@ -32,8 +59,9 @@ def chat(
 ) -> None:
     """Talk with your sources: every turn searches again, follow-ups keep the context."""
     from groundglass.answer.engine import Engine
-    from groundglass.answer.types import AskRequest, ChatMessage, Source
+    from groundglass.answer.types import AskRequest, ChatMessage
 
+    source = checked_source(source, search)
     engine = Engine(settings_from(config))
     messages: list[ChatMessage] = []
     gathered: list[Source] = []
@@ -41,17 +69,7 @@ def chat(
     failed = 0
     if interactive:
         status("groundglass chat: ask anything; /new starts over, /sources lists sources, /exit quits")
-    while True:
-        if interactive:
-            typer.echo("\n> ", nl=False)
-        line = sys.stdin.readline()
-        if not line:
-            break
-        text = line.strip()
-        if not text:
-            continue
-        if text in ("/exit", "/quit"):
-            break
+    for text in _lines(interactive):
         if text == "/new":
             messages, gathered = [], []
             status("(new conversation)")
@@ -67,7 +85,7 @@ def chat(
             index=index,
             model=model,
             max_tokens=max_tokens,
-            search=search,
+            search=source,
             reasoning_effort=reasoning_effort,
             prior_sources=gathered[:MAX_PRIOR_SOURCES],
         )
@@ -78,8 +96,7 @@ def chat(
             failed += 1
             continue
         messages += [ChatMessage("user", text), ChatMessage("assistant", answer.content)]
-        new = [s for s in answer.sources if all((s.url, s.text) != (g.url, g.text) for g in gathered)]
-        gathered = [*new, *gathered]
+        gathered = _with_new(answer.sources, gathered)
     if failed and not interactive:  # a script piped in learns that turns failed, as ask's exit code says
         raise typer.Exit(2)
 

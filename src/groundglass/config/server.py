@@ -30,7 +30,7 @@ class ModelPreset(Section):
     # Where the sources come from: "index" (the local index: offline, the default) or "web" (the
     # providers of [search], with failover; their pages read as [fetch] says). A web preset's
     # web_search_options.search_context_size picks one of search.context_sizes.
-    search: Literal["index", "web"] = "index"
+    source: Literal["index", "web"] = "index"
     description: str = ""
 
 
@@ -217,6 +217,12 @@ class ServerSettings(Section):
         """A config that names one preset or price adds to the built-in ones instead of replacing them."""
         if not isinstance(value, dict):
             return value
+        if info.field_name == "models":
+            # a preset's `search` said where its sources come from; [search] is the web search's table
+            value = {
+                name: renamed_keys(preset, f"server.models.{name}", {"search": "source"})
+                for name, preset in value.items()
+            }
         defaults = {
             "models": _default_presets,
             "prices": _default_prices,

@@ -123,7 +123,7 @@ class Answerer:
                 param="model",
             )
         images = chat_input.images(body)
-        search = body.search or preset.search
+        search = body.source or preset.source
         size = (
             body.web_search_options.search_context_size if body.web_search_options else None
         ) or preset.search_context_size

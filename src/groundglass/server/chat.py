@@ -290,7 +290,8 @@ async def list_models(request: Request, who: Principal) -> dict[str, Any]:
             "owned_by": "groundglass",
             "description": p.description,
             "llm": p.llm or st.settings.llm.model,
-            "search": p.search,
+            "source": p.source,
+            "search": p.source,  # source's old name, kept for one release
         }
         for name, p in sorted(st.answerer.presets().items())
     ]
@@ -310,5 +311,6 @@ async def get_model(model: str, request: Request, who: Principal) -> dict[str, A
         "owned_by": "groundglass",
         "description": p.description,
         "llm": p.llm or st.settings.llm.model,
-        "search": p.search,
+        "source": p.source,
+        "search": p.source,  # source's old name, kept for one release
     }

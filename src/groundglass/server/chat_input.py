@@ -89,8 +89,8 @@ def image_filters(body: ChatRequest, search: str) -> ImageFilters | None:
         raise APIError(
             400,
             "return_images returns the images of the web pages read, and this request searches the "
-            'local index, whose documents keep no images: send "search": "web" (or use a model whose '
-            "search is web), or leave return_images out",
+            'local index, whose documents keep no images: send "source": "web" (or use a model whose '
+            "source is web), or leave return_images out",
             code="unsupported_parameter",
             param="return_images",
         )

@@ -27,8 +27,8 @@ def build_filters(body: FilterFields, *, search: str | None = None) -> SearchFil
         raise APIError(
             400,
             "search_language_filter keeps the web pages in those languages, and this request searches "
-            'the local index, which it does not filter: send "search": "web" (or use a model whose '
-            "search is web), or leave it out",
+            'the local index, which it does not filter: send "source": "web" (or use a model whose '
+            "source is web), or leave it out",
             code="unsupported_parameter",
             param="search_language_filter",
         )

@@ -1,4 +1,4 @@
-"""``GET /v1/indexes``: the local indexes a request can name in ``index`` (with ``search: "index"``),
+"""``GET /v1/indexes``: the local indexes a request can name in ``index`` (with ``source: "index"``),
 with their sizes, and which one is searched when a request names none."""
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ def check_safe_search(settings: Settings, *, search: str) -> None:
         raise APIError(
             400,
             "safe_search filters the web's results, and this request searches the local index, your "
-            'own documents, which it does not filter: send "search": "web" (or use a model whose search '
+            'own documents, which it does not filter: send "source": "web" (or use a model whose source '
             "is web), or leave it out",
             code="unsupported_parameter",
             param="safe_search",
@@ -72,7 +72,7 @@ def check_location(settings: Settings, location: Location, *, search: str, param
         raise APIError(
             400,
             f"{param} applies to a web search, and this request searches the local index, where a "
-            'location changes nothing: send "search": "web" (or use a model whose search is web), '
+            'location changes nothing: send "source": "web" (or use a model whose source is web), '
             "or leave it out",
             code="unsupported_parameter",
             param=param,

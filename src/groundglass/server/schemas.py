@@ -50,7 +50,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from groundglass.answer.search.filters import Location
+from groundglass.log import get_logger
 
+log = get_logger(__name__)
 ContextSize = Literal["low", "medium", "high"]
 SEARCH_TYPE_EFFORT = {"fast": "minimal", "pro": "medium"}  # Perplexity's search types as reasoning efforts
 Recency = Literal["hour", "day", "week", "month", "year"]
@@ -348,9 +350,10 @@ class ChatRequest(FilterFields):
     reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
     web_search_options: WebSearchOptions | None = None
     top_k: int | None = Field(None, ge=1, le=100)
-    # groundglass: where to search instead of the model preset's: "index" (the local index named by
-    # ``index``, or the preset's) or "web"; the names of `groundglass ask --search/--index`
-    search: Literal["index", "web"] | None = None
+    # groundglass: where the sources come from instead of the model preset's: "index" (the local index
+    # named by ``index``, or the preset's) or "web"; the names of `groundglass ask --source/--index`.
+    # Its old name ``search`` is read for one release (_old_search).
+    source: Literal["index", "web"] | None = None
     index: str | None = Field(None, min_length=1, max_length=100)
     # ISO 639-1: the language of the answer, asked for in a system message (_language_as_instruction)
     language_preference: str | None = Field(None, min_length=2, max_length=3)
@@ -446,6 +449,21 @@ class ChatRequest(FilterFields):
                     f"({timestamp_day(value)} and {given}): give one of the two"
                 )
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_search(cls, data: Any) -> Any:
+        """``search``, the old name of ``source``, read for one release (``source`` wins when both are
+        sent): everywhere else ``search`` is the web search, so the field was renamed."""
+        if isinstance(data, dict) and "search" in data:
+            data = dict(data)
+            data.setdefault("source", data.pop("search"))
+            log.warning(
+                "deprecated_field",
+                field="search",
+                fix="send source (index or web); search goes away in the next release",
+            )
+        return data
 
     @model_validator(mode="after")
     def _perplexity_aliases(self) -> ChatRequest:

@@ -185,11 +185,11 @@ ui.model.addEventListener("change", () => store("groundglass.model", ui.model.va
 ui.where.addEventListener("change", () => store("groundglass.where", ui.where.value));
 ui.effort.addEventListener("change", () => store("groundglass.effort", ui.effort.value));
 
-function searchFields() {
+function sourceFields() {
   const value = ui.where.value;
-  if (value === "web") return { search: "web" };
+  if (value === "web") return { source: "web" };
   const index = value.startsWith("index:") ? value.slice(6) : "";
-  return index ? { search: "index", index } : { search: "index" };
+  return index ? { source: "index", index } : { source: "index" };
 }
 
 // --- images -------------------------------------------------------------------------------------
@@ -405,7 +405,7 @@ async function ask(text) {
     model: ui.model.value || "sonar",
     messages: [...threadMessages(), { role: "user", content }],
     return_related_questions: true,
-    ...searchFields(),
+    ...sourceFields(),
   };
   if (ui.effort.value) body.reasoning_effort = ui.effort.value;
   const view = createView({ question, images: images.map((i) => i.thumb).filter(Boolean) });
