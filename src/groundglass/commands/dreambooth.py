@@ -77,6 +77,26 @@ def tiny(
     print(out)
 
 
+def _check_demo_options(steps: int, prior_loss_weight: float, threads: int, lr_scheduler: str) -> None:
+    """Refuse bad demo options with the fix, before torch is imported."""
+    from groundglass.errors import GroundglassError
+
+    if steps < 1:
+        raise GroundglassError(
+            f"--train-steps must be at least 1 (got {steps})", "pass e.g. --train-steps 200"
+        )
+    if prior_loss_weight < 0:
+        raise GroundglassError(
+            f"--prior-loss-weight must be >= 0 (got {prior_loss_weight})", "pass 1.0 (on) or 0 (off)"
+        )
+    if threads < 1:
+        raise GroundglassError(f"--threads must be at least 1 (got {threads})", "pass --threads 1")
+    if lr_scheduler not in ("cosine", "constant"):
+        raise GroundglassError(
+            f"--lr-scheduler must be cosine or constant (got {lr_scheduler!r})", "pass --lr-scheduler cosine"
+        )
+
+
 @dreambooth_app.command("demo")
 def demo(
     out: Path = typer.Option(
@@ -110,20 +130,7 @@ def demo(
     from groundglass.errors import GroundglassError
 
     steps = old_spelling(steps, "--steps", "--train-steps", train_steps)
-    if steps < 1:
-        raise GroundglassError(
-            f"--train-steps must be at least 1 (got {steps})", "pass e.g. --train-steps 200"
-        )
-    if prior_loss_weight < 0:
-        raise GroundglassError(
-            f"--prior-loss-weight must be >= 0 (got {prior_loss_weight})", "pass 1.0 (on) or 0 (off)"
-        )
-    if threads < 1:
-        raise GroundglassError(f"--threads must be at least 1 (got {threads})", "pass --threads 1")
-    if lr_scheduler not in ("cosine", "constant"):
-        raise GroundglassError(
-            f"--lr-scheduler must be cosine or constant (got {lr_scheduler!r})", "pass --lr-scheduler cosine"
-        )
+    _check_demo_options(steps, prior_loss_weight, threads, lr_scheduler)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 

@@ -8,11 +8,19 @@ Option names match the fit config's keys (``--class-prompt`` is ``data.class_pro
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+if TYPE_CHECKING:
+    from PIL import Image
+
+# The help of the options priors and sample share
 SCHEDULER_HELP = "Sampler: ddim, dpm++ or euler."
+NEGATIVE_PROMPT_HELP = "What the images should not show."
+DEVICE_HELP = "cpu, cuda, cuda:1 ... (default: cuda if present)."
 
 
 def _slug(text: str, limit: int = 48) -> str:
@@ -42,9 +50,7 @@ def priors(
     num_class_images: int = typer.Option(
         100, "--num-class-images", help="How many class images it should hold."
     ),
-    negative_prompt: str | None = typer.Option(
-        None, "--negative-prompt", help="What the images should not show."
-    ),
+    negative_prompt: str | None = typer.Option(None, "--negative-prompt", help=NEGATIVE_PROMPT_HELP),
     guidance_scale: float = typer.Option(7.5, "--guidance-scale", help="Classifier-free guidance scale."),
     steps: int = typer.Option(30, "--steps", help="Denoising steps per image."),
     scheduler: str = typer.Option("ddim", "--scheduler", help=SCHEDULER_HELP),
@@ -52,9 +58,7 @@ def priors(
     seed: int = typer.Option(0, "--seed", help="Image k uses seed + k."),
     batch_size: int = typer.Option(4, "--batch-size", help="Images per batch."),
     local_files_only: bool = typer.Option(False, "--local-files-only", help="Never download the base model."),
-    device: str | None = typer.Option(
-        None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if present)."
-    ),
+    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Top up a class-image folder for prior preservation with images from the base model.
@@ -92,14 +96,88 @@ def priors(
     )
 
 
+@dataclass(frozen=True)
+class _Drawing:
+    """What ``sample`` draws: one prompt and its settings, once per seed."""
+
+    prompt: str
+    negative_prompt: str | None
+    guidance_scale: float
+    steps: int
+    scheduler: str
+    height: int | None
+    width: int | None
+
+    def check(self, num_images: int, batch_size: int) -> None:
+        """Refuse bad arguments with the fix, before any model is loaded."""
+        from groundglass.dreambooth.sample import check_sampling_args
+        from groundglass.errors import GroundglassError
+
+        check_sampling_args(
+            steps=self.steps,
+            guidance_scale=self.guidance_scale,
+            height=self.height,
+            width=self.width,
+            batch_size=batch_size,
+            scheduler=self.scheduler,
+        )
+        if num_images < 1:
+            raise GroundglassError(
+                f"--num-images must be at least 1, got {num_images}", "pass --num-images 1 or more"
+            )
+
+    def draw(self, components: Any, seeds: list[int], batch_size: int, quiet: bool) -> list[Image.Image]:
+        """One image per seed, with a progress bar unless ``quiet``."""
+        from tqdm.auto import tqdm
+
+        from groundglass.dreambooth.sample import generate
+
+        with tqdm(total=len(seeds), desc="sampling", unit="img", disable=quiet) as bar:
+            return generate(
+                components,
+                [self.prompt] * len(seeds),
+                negative_prompt=self.negative_prompt,
+                guidance_scale=self.guidance_scale,
+                steps=self.steps,
+                scheduler=self.scheduler,
+                seeds=seeds,
+                height=self.height,
+                width=self.width,
+                batch_size=min(batch_size, len(seeds)),
+                on_images_done=lambda done: bar.update(done - bar.n),
+            )
+
+    def save(self, images: list[Image.Image], seeds: list[int], out: Path, model: str, size: int) -> None:
+        """Each image as OUT/PROMPT-SEED.png (never over another file), its settings in its metadata;
+        prints each path. ``size``: the model's native size, for the height or width left out."""
+        from groundglass.dreambooth.priors import save_png
+
+        for image, image_seed in zip(images, seeds, strict=True):
+            path = _free_path(out, f"{_slug(self.prompt)}-{image_seed}")
+            save_png(
+                image,
+                path,
+                {
+                    "prompt": self.prompt,
+                    "negative_prompt": self.negative_prompt,
+                    "seed": image_seed,
+                    "steps": self.steps,
+                    "guidance_scale": self.guidance_scale,
+                    "scheduler": self.scheduler,
+                    "model": model,
+                    "height": self.height or size,
+                    "width": self.width or size,
+                },
+            )
+            typer.echo(str(path))
+
+
 def sample(
     model: str = typer.Option(
         ..., "--model", help="Diffusers folder (export or base), model id, or fit .ckpt."
     ),
     prompt: str = typer.Option(..., "--prompt", help='e.g. "a photo of sks dog in the snow".'),
-    negative_prompt: str | None = typer.Option(
-        None, "--negative-prompt", help="What the images should not show."
-    ),
+    negative_prompt: str | None = typer.Option(None, "--negative-prompt", help=NEGATIVE_PROMPT_HELP),
     guidance_scale: float = typer.Option(7.5, "--guidance-scale", help="Classifier-free guidance scale."),
     steps: int = typer.Option(30, "--steps", help="Denoising steps."),
     scheduler: str = typer.Option("ddim", "--scheduler", help=SCHEDULER_HELP),
@@ -114,9 +192,7 @@ def sample(
     ),
     ema: bool | None = typer.Option(None, "--ema/--no-ema", hidden=True, help="Deprecated: --use-ema."),
     local_files_only: bool = typer.Option(False, "--local-files-only", help="Never download the model."),
-    device: str | None = typer.Option(
-        None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if present)."
-    ),
+    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Generate images; each PNG records prompt, seed, steps, scale, scheduler and model in its metadata.
@@ -124,65 +200,20 @@ def sample(
     Example: groundglass dreambooth sample --model out/sks-dog --prompt "a photo of sks dog in the snow"
     --num-images 4 --out samples/
     """
-    from tqdm.auto import tqdm
-
     from groundglass.commands.renamed import old_spelling
     from groundglass.dreambooth.export import prepare_out_dir
     from groundglass.dreambooth.model_source import open_model
-    from groundglass.dreambooth.priors import save_png
-    from groundglass.dreambooth.sample import check_sampling_args, default_size, generate, place_for_inference
-    from groundglass.errors import GroundglassError
+    from groundglass.dreambooth.sample import default_size, place_for_inference
 
     use_ema = old_spelling(ema, "--ema/--no-ema", "--use-ema/--no-use-ema", use_ema)
-    check_sampling_args(
-        steps=steps,
-        guidance_scale=guidance_scale,
-        height=height,
-        width=width,
-        batch_size=batch_size,
-        scheduler=scheduler,
-    )
-    if num_images < 1:
-        raise GroundglassError(
-            f"--num-images must be at least 1, got {num_images}", "pass --num-images 1 or more"
-        )
+    drawing = _Drawing(prompt, negative_prompt, guidance_scale, steps, scheduler, height, width)
+    drawing.check(num_images, batch_size)
     out = prepare_out_dir(out)
     opened = open_model(model, use_ema=use_ema, local_files_only=local_files_only)
     place_for_inference(opened.components, device)
     seeds = [seed + i for i in range(num_images)]
-    with tqdm(total=num_images, desc="sampling", unit="img", disable=quiet) as bar:
-        images = generate(
-            opened.components,
-            [prompt] * num_images,
-            negative_prompt=negative_prompt,
-            guidance_scale=guidance_scale,
-            steps=steps,
-            scheduler=scheduler,
-            seeds=seeds,
-            height=height,
-            width=width,
-            batch_size=min(batch_size, num_images),
-            on_images_done=lambda done: bar.update(done - bar.n),
-        )
-    size = default_size(opened.components)
-    for image, image_seed in zip(images, seeds, strict=True):
-        path = _free_path(out, f"{_slug(prompt)}-{image_seed}")
-        save_png(
-            image,
-            path,
-            {
-                "prompt": prompt,
-                "negative_prompt": negative_prompt,
-                "seed": image_seed,
-                "steps": steps,
-                "guidance_scale": guidance_scale,
-                "scheduler": scheduler,
-                "model": model,
-                "height": height or size,
-                "width": width or size,
-            },
-        )
-        typer.echo(str(path))
+    images = drawing.draw(opened.components, seeds, batch_size, quiet)
+    drawing.save(images, seeds, out, model, default_size(opened.components))
 
 
 def export(
