@@ -6,8 +6,8 @@ many tokens of them (``context_tokens``), the answer cap (``max_tokens``) and th
 ``web_search_options.search_context_size`` scales ``top_k`` and ``context_tokens`` by
 ``server.context_scales[size] / server.context_scales[preset's size]``.
 
-A preset's ``search`` says where sources come from: ``index`` (the local index, the default) or ``web``
-(the providers of ``[search]``); a request's ``search`` and ``index`` override the preset's. A web
+A preset's ``source`` says where sources come from: ``index`` (the local index, the default) or ``web``
+(the providers of ``[search]``); a request's ``source`` and ``index`` override the preset's. A web
 request passes its ``search_context_size`` (or the preset's) on to the engine, whose
 ``search.context_sizes`` say how many pages are read. The request's filters,
 narrowed by its ``search_mode`` (:mod:`groundglass.server.search_modes`), hold in both places.
