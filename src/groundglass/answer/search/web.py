@@ -2,6 +2,8 @@
 
     sources, report = WebRetriever(settings).retrieve("question", filters, "medium")
 
+Reading the results' pages and ranking their passages is :mod:`.reading`.
+
 ``search_context_size`` (low/medium/high, ``search.context_sizes``) sets how many results are read
 and how much of them reaches the model (``report.top_k`` chunks within ``report.context_tokens``);
 the retriever returns up to twice ``top_k`` ranked chunks so the engine's relevance gate has room.
@@ -29,35 +31,25 @@ import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from groundglass.answer.reader import (
-    EXTRACT_CACHE_FILE,
-    EXTRACT_CACHE_ROWS,
-    PageReader,
-    ReadFailure,
-    ReadPage,
-    detect_language,
-)
+from groundglass.answer.reader import PageReader, ReadFailure
 from groundglass.answer.search.base import ProviderError, SearchResult, http_client
 from groundglass.answer.search.cache import SearchCache
-from groundglass.answer.search.disk_cache import DiskCache
 from groundglass.answer.search.failover import Failover, FailoverResult, ProviderAttempt, build_providers
 from groundglass.answer.search.filters import SearchFilters, parse_when
-from groundglass.answer.search.images import PageImage, select_images
+from groundglass.answer.search.images import PageImage
+from groundglass.answer.search.reading import IMAGES_PER_SEARCH, read_and_rank
 from groundglass.answer.search.report import SearchReport
 from groundglass.answer.types import Source
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
 
 if TYPE_CHECKING:
-    from groundglass.answer.index.documents import Document
-    from groundglass.answer.search.images import ImageFilters
     from groundglass.config import SearchContextSize, Settings
 
 log = get_logger(__name__)
 T = TypeVar("T")
 
 CACHE_FILE = "search-cache.sqlite3"
-IMAGES_PER_SEARCH = 10  # return_images: the best images of the pages one search read
 _BACKGROUND = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="groundglass-search")
 
 
@@ -250,7 +242,9 @@ class WebRetriever:
             if filters.images is not None and found.provider is not None:
                 more = asyncio.create_task(self._provider_images(query, filters, found.provider))
             try:
-                sources = await self._read_and_rank(query, candidates, filters, preset, k, report, more)
+                sources = await read_and_rank(
+                    self.settings, query, candidates, filters, preset, k, report, more
+                )
             finally:
                 if more is not None:
                     more.cancel()  # a no-op once it was awaited
@@ -312,71 +306,6 @@ class WebRetriever:
             )
         return out
 
-    # --- web pages --------------------------------------------------------------------------------
-
-    async def _read_and_rank(
-        self,
-        query: str,
-        results: list[SearchResult],
-        filters: SearchFilters,
-        preset: SearchContextSize,
-        k: int,
-        report: SearchReport,
-        more_images: asyncio.Task[list[PageImage]] | None = None,
-    ) -> list[Source]:
-        s = self.settings.search
-        started = time.perf_counter()
-        provider_dates = {r.url: r.date for r in results}
-        if filters.languages:
-            await asyncio.to_thread(_load_language_model)
-
-        def accept(page: ReadPage) -> str | None:
-            reason = filters.check_domain(page.final_url)
-            if reason:
-                return reason
-            when = page.date or provider_dates.get(page.url)
-            reason = filters.check_date(when, undated=s.undated) or filters.check_updated(page.last_updated)
-            if reason:
-                return reason
-            if filters.languages:
-                return filters.check_language(detect_language(page))
-            return None
-
-        texts = DiskCache(self.settings.cache_dir / EXTRACT_CACHE_FILE, EXTRACT_CACHE_ROWS)
-        languages = bool(filters.languages)
-        async with PageReader(
-            self.settings.fetch,
-            detect_language=languages,
-            extract_cache=texts,
-            find_images=filters.images is not None,
-        ) as reader:
-            pages, failures = await reader.read_many(
-                [r.url for r in results], want=preset.results, accept=accept
-            )
-            if filters.images is not None:
-                await _choose_images(reader, pages, more_images, filters.images, query, report)
-        report.failures.extend(failures)
-        report.timings["read_s"] = _since(started)
-        docs = _documents(pages, provider_dates, report)
-        updated = {page.document.uri: page.last_updated for page in pages}
-        if not docs:
-            if results:
-                reasons = list(dict.fromkeys(f.reason for f in report.failures))  # each reason once
-                hint = ""
-                if any(f.kind == "blocked" for f in report.failures):
-                    hint = "; to read pages at private addresses you trust, set fetch.allowed_networks"
-                shown = "; ".join(reasons[:3])
-                report.error = f"none of the {len(results)} results could be read ({shown}){hint}"
-            return []
-        from groundglass.answer.search.pages import rank_pages
-
-        started = time.perf_counter()
-        sources = await asyncio.to_thread(rank_pages, docs, query, self.settings, k, s.max_chunks_per_page)
-        for source in sources:
-            source.source, source.last_updated = "web", updated.get(source.url)
-        report.timings["rank_s"] = _since(started)
-        return sources
-
 
 def _candidates(
     results: list[SearchResult], filters: SearchFilters, report: SearchReport
@@ -392,50 +321,6 @@ def _candidates(
     return candidates
 
 
-async def _choose_images(
-    reader: PageReader,
-    pages: list[ReadPage],
-    more_images: asyncio.Task[list[PageImage]] | None,
-    wanted: ImageFilters,
-    query: str,
-    report: SearchReport,
-) -> None:
-    """return_images: the best images of the pages read (and of the provider's image search)."""
-    looked = time.perf_counter()
-    found = [im for page in pages for im in page.images]
-    found += await more_images if more_images is not None else []
-    chosen = await select_images(reader, found, wanted, query, IMAGES_PER_SEARCH)
-    report.images = [im.public() for im in chosen]
-    report.timings["images_s"] = _since(looked)
-
-
-def _documents(
-    pages: list[ReadPage], provider_dates: dict[str, str | None], report: SearchReport
-) -> list[Document]:
-    """The pages' documents, dated by the provider where the page says no date; each page goes in the
-    report."""
-    docs = []
-    for page in pages:
-        doc = page.document
-        if not doc.date:
-            when = parse_when(provider_dates.get(page.url))
-            doc.date = when.day if when else None
-        docs.append(doc)
-        report.pages.append(
-            {
-                "url": page.url,
-                "final_url": page.final_url,
-                "title": doc.title,
-                "date": doc.date,
-                "last_updated": page.last_updated,
-                "truncated": page.truncated,
-                "replaced_bytes": page.replaced_bytes,
-                "seconds": page.seconds,
-            }
-        )
-    return docs
-
-
 def source_of(result: SearchResult) -> str:
     """``index`` for the local index's passages (the ``local`` provider), else ``web``."""
     return "index" if result.provider == "local" else "web"
@@ -444,12 +329,6 @@ def source_of(result: SearchResult) -> str:
 def _no_provider(attempts: list[ProviderAttempt]) -> str:
     tried = [a.detail or a.outcome for a in attempts] or ["search.providers is empty"]
     return "no search provider answered: " + "; ".join(tried)
-
-
-def _load_language_model() -> None:
-    import py3langid
-
-    py3langid.classify("warm up")
 
 
 def _since(started: float) -> float:
