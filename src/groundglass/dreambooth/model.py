@@ -146,6 +146,47 @@ def _locate(pretrained: str, *, revision: str | None, local_files_only: bool) ->
     return pretrained, detect_family(pretrained, revision=revision, local_files_only=local_files_only)
 
 
+def _load_parts(source: str, family: Family, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The model's parts by ``Components`` field name, read from ``source`` in float32.
+
+    Always float32, whatever the files hold (weights stored as float16, like the toy world's, are
+    upcast): training keeps float32 master weights, and mixed precision casts per operation.
+    """
+    import torch
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    parts: dict[str, Any] = {
+        "unet": UNet2DConditionModel.from_pretrained(
+            source, subfolder="unet", torch_dtype=torch.float32, **kwargs
+        ),
+        "vae": AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=torch.float32, **kwargs),
+        "text_encoder": CLIPTextModel.from_pretrained(
+            source, subfolder="text_encoder", dtype=torch.float32, attn_implementation="sdpa", **kwargs
+        ),
+        "tokenizer": CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **kwargs),
+    }
+    if family is SDXL:
+        parts["text_encoder_2"] = CLIPTextModelWithProjection.from_pretrained(
+            source, subfolder="text_encoder_2", dtype=torch.float32, attn_implementation="sdpa", **kwargs
+        )
+        parts["tokenizer_2"] = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer_2", **kwargs)
+    parts["noise_scheduler"] = DDPMScheduler.from_pretrained(source, subfolder="scheduler", **kwargs)
+    return parts
+
+
+def _load_error(pretrained: str, folder: Path, exc: Exception) -> ModelError:
+    """The error for a base model whose parts failed to load, with the fix for a folder or a Hub id."""
+    where = "folder" if folder.exists() else "Hugging Face model"
+    fix = (
+        "check the files of the folder"
+        if folder.exists()
+        else "check the id and your network; gated models need `huggingface-cli login`; with "
+        "local_files_only the model must already be in the Hugging Face cache; or pass a local folder"
+    )
+    return ModelError(f"cannot load base {where} {pretrained!r}: {str(exc).splitlines()[0]}", fix)
+
+
 def load_components(
     pretrained: str, *, local_files_only: bool = False, revision: str | None = None, vae: str | None = None
 ) -> Components:
@@ -156,60 +197,22 @@ def load_components(
     replaces the model's own VAE (a folder or Hub id of an ``AutoencoderKL``, or of a pipeline with a
     ``vae/`` subfolder); a VAE of another family is refused.
     """
-    import torch
-    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
-
     folder = Path(pretrained).expanduser()
     source, family = _locate(pretrained, revision=revision, local_files_only=local_files_only)
     kwargs: dict[str, Any] = {"local_files_only": local_files_only, "revision": revision}
-    # Always float32, whatever the files hold (weights stored as float16, like the toy world's, are
-    # upcast): training keeps float32 master weights, and mixed precision casts per operation.
-    text_encoder_2 = tokenizer_2 = None
     try:
-        unet = UNet2DConditionModel.from_pretrained(
-            source, subfolder="unet", torch_dtype=torch.float32, **kwargs
-        )
-        vae_model = AutoencoderKL.from_pretrained(
-            source, subfolder="vae", torch_dtype=torch.float32, **kwargs
-        )
-        text_encoder = CLIPTextModel.from_pretrained(
-            source, subfolder="text_encoder", dtype=torch.float32, attn_implementation="sdpa", **kwargs
-        )
-        tokenizer = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **kwargs)
-        if family is SDXL:
-            text_encoder_2 = CLIPTextModelWithProjection.from_pretrained(
-                source, subfolder="text_encoder_2", dtype=torch.float32, attn_implementation="sdpa", **kwargs
-            )
-            tokenizer_2 = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer_2", **kwargs)
-        noise_scheduler = DDPMScheduler.from_pretrained(source, subfolder="scheduler", **kwargs)
+        parts = _load_parts(source, family, kwargs)
     except (OSError, ValueError) as exc:
-        where = "folder" if folder.exists() else "Hugging Face model"
-        fix = (
-            "check the files of the folder"
-            if folder.exists()
-            else "check the id and your network; gated models need `huggingface-cli login`; with "
-            "local_files_only the model must already be in the Hugging Face cache; or pass a local folder"
-        )
-        raise ModelError(f"cannot load base {where} {pretrained!r}: {str(exc).splitlines()[0]}", fix) from exc
+        raise _load_error(pretrained, folder, exc) from exc
     if vae is not None:
-        vae_model = load_vae(vae, local_files_only=local_files_only)
+        parts["vae"] = load_vae(vae, local_files_only=local_files_only)
     check_vae(
         family,
-        vae_model.config,
-        unet.config,
+        parts["vae"].config,
+        parts["unet"].config,
         f"base model {pretrained}" + (f" with VAE {vae}" if vae else ""),
     )
-    return Components(
-        unet=unet,
-        vae=vae_model,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        noise_scheduler=noise_scheduler,
-        family=family,
-        text_encoder_2=text_encoder_2,
-        tokenizer_2=tokenizer_2,
-    )
+    return Components(**parts, family=family)
 
 
 def load_vae(vae: str, *, local_files_only: bool = False) -> Any:
