@@ -119,7 +119,8 @@ def prepare_class_dir(class_dir: Path) -> None:
         )
 
 
-def _check_request(class_prompt: str, num_images: int) -> None:
+def _check_request(class_prompt: str, num_images: int, sampling: dict[str, Any], batch_size: int) -> None:
+    """Reject a bad request (with the fix) before any model is loaded."""
     if num_images < 0:
         raise GroundglassError(
             f"num_class_images must be 0 or more, got {num_images}",
@@ -130,6 +131,14 @@ def _check_request(class_prompt: str, num_images: int) -> None:
         raise GroundglassError(
             "the class prompt is empty", 'pass --class-prompt "a photo of a dog"', param="class_prompt"
         )
+    check_sampling_args(
+        steps=sampling["steps"],
+        guidance_scale=sampling["guidance_scale"],
+        height=sampling["height"],
+        width=sampling["width"],
+        batch_size=batch_size,
+        scheduler=sampling["scheduler"],
+    )
 
 
 def _warn_other_prompts(manifest: dict[str, Any], class_prompt: str, class_dir: Path) -> None:
@@ -142,6 +151,55 @@ def _warn_other_prompts(manifest: dict[str, Any], class_prompt: str, class_dir: 
             prompts=sorted(other_prompts),
             class_prompt=class_prompt,
         )
+
+
+def _image_fields(pretrained: str, class_prompt: str, sampling: dict[str, Any]) -> dict[str, Any]:
+    """The settings recorded with every generated image (PNG text chunks and manifest), seed aside."""
+    return {
+        "prompt": class_prompt,
+        "negative_prompt": sampling["negative_prompt"] or None,
+        "steps": sampling["steps"],
+        "guidance_scale": sampling["guidance_scale"],
+        "scheduler": sampling["scheduler"],
+        "model": pretrained,
+        "height": sampling["height"],
+        "width": sampling["width"],
+    }
+
+
+def _draw_and_record(
+    components: Any,
+    class_dir: Path,
+    indices: list[int],
+    manifest: dict[str, dict[str, Any]],
+    fields_common: dict[str, Any],
+    sampling: dict[str, Any],
+    *,
+    seed: int,
+    batch_size: int,
+    progress: bool,
+) -> None:
+    """Generate image ``k`` of ``indices`` from seed ``seed + k``, a batch at a time; save each image with
+    its fields and rewrite the manifest after every batch, so an interrupted run keeps what it drew.
+
+    ``sampling`` holds :func:`generate`'s keyword arguments other than the prompts, seeds and batch size.
+    """
+    from tqdm.auto import tqdm
+
+    class_prompt = fields_common["prompt"]
+    with tqdm(total=len(indices), desc="class images", unit="img", disable=not progress) as bar:
+        for batch in _batches(indices, batch_size):
+            seeds = [seed + k for k in batch]
+            images = generate(
+                components, [class_prompt] * len(batch), seeds=seeds, batch_size=len(batch), **sampling
+            )
+            for k, image, image_seed in zip(batch, images, seeds, strict=True):
+                name = class_image_name(k)
+                fields = {**fields_common, "seed": image_seed}
+                save_png(image, class_dir / name, fields)
+                manifest[name] = {"file": name, **{key: v for key, v in fields.items() if v is not None}}
+            _write_manifest(class_dir, manifest)
+            bar.update(len(batch))
 
 
 def ensure_class_images(
@@ -165,21 +223,18 @@ def ensure_class_images(
     """Generate the class images ``class_dir`` lacks to hold ``num_images``; return how many were generated.
 
     The base model is loaded only when something is missing. ``device`` defaults to CUDA when available
-    (in float16) and the CPU otherwise (float32). (Over 60 lines with its signature, one line per
-    sampling setting; the body is the check, load, draw-and-record loop, under 60.)
+    (in float16) and the CPU otherwise (float32).
     """
-    from tqdm.auto import tqdm
-
     class_dir = Path(class_dir)
-    _check_request(class_prompt, num_images)
-    check_sampling_args(
-        steps=steps,
-        guidance_scale=guidance_scale,
-        height=resolution,
-        width=resolution,
-        batch_size=batch_size,
-        scheduler=scheduler,
-    )
+    sampling: dict[str, Any] = {
+        "negative_prompt": negative_prompt,
+        "guidance_scale": guidance_scale,
+        "steps": steps,
+        "scheduler": scheduler,
+        "height": resolution,
+        "width": resolution,
+    }
+    _check_request(class_prompt, num_images, sampling, batch_size)
     indices = missing_indices(class_dir, num_images)
     if not indices:
         return 0
@@ -191,37 +246,16 @@ def ensure_class_images(
 
     components = open_base_model(pretrained, local_files_only=local_files_only, vae=vae)
     place_for_inference(components, device)
-    fields_common = {
-        "prompt": class_prompt,
-        "negative_prompt": negative_prompt or None,
-        "steps": steps,
-        "guidance_scale": guidance_scale,
-        "scheduler": scheduler,
-        "model": pretrained,
-        "height": resolution,
-        "width": resolution,
-    }
-    with tqdm(total=len(indices), desc="class images", unit="img", disable=not progress) as bar:
-        for batch in _batches(indices, batch_size):
-            seeds = [seed + k for k in batch]
-            images = generate(
-                components,
-                [class_prompt] * len(batch),
-                negative_prompt=negative_prompt,
-                guidance_scale=guidance_scale,
-                steps=steps,
-                scheduler=scheduler,
-                seeds=seeds,
-                height=resolution,
-                width=resolution,
-                batch_size=len(batch),
-            )
-            for k, image, image_seed in zip(batch, images, seeds, strict=True):
-                name = class_image_name(k)
-                fields = {**fields_common, "seed": image_seed}
-                save_png(image, class_dir / name, fields)
-                manifest[name] = {"file": name, **{key: v for key, v in fields.items() if v is not None}}
-            _write_manifest(class_dir, manifest)
-            bar.update(len(batch))
+    _draw_and_record(
+        components,
+        class_dir,
+        indices,
+        manifest,
+        _image_fields(pretrained, class_prompt, sampling),
+        sampling,
+        seed=seed,
+        batch_size=batch_size,
+        progress=progress,
+    )
     log.info("class images generated", class_dir=str(class_dir), generated=len(indices), total=num_images)
     return len(indices)
