@@ -226,6 +226,59 @@ def _guided_conditioning(
     return embeddings, pooled
 
 
+def _latent_shape(components: Any, height: int, width: int) -> tuple[int, int, int]:
+    """(channels, height, width) of the latents of ``height`` x ``width`` pixel images."""
+    vae_scale = 2 ** (len(components.vae.config.block_out_channels) - 1)
+    return (components.unet.config.in_channels, height // vae_scale, width // vae_scale)
+
+
+def _batch_conditioning(
+    components: Any,
+    prompts: list[str],
+    negatives: list[str],
+    *,
+    guidance_scale: float,
+    zero_uncond: bool,
+    size: tuple[int, int],
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """One batch's text embeddings, and SDXL's added conditions (``{}`` for others), on the UNet's device
+    and in its dtype. ``size`` is the images' (height, width) in pixels.
+    """
+    device, dtype = _device_of(components.unet), _dtype_of(components.unet)
+    embeddings, pooled = _guided_conditioning(
+        components, prompts, negatives, guided=guidance_scale > 1.0, zero_uncond=zero_uncond
+    )
+    embeddings = embeddings.to(device=device, dtype=dtype)
+    added = added_conditions(
+        None if pooled is None else pooled.to(device=device, dtype=dtype),
+        sampling_time_ids(*size, embeddings.shape[0]) if pooled is not None else None,
+    )
+    return embeddings, added
+
+
+def _denoise(
+    unet: torch.nn.Module,
+    sampler: Any,
+    noise: torch.Tensor,
+    generators: list[torch.Generator],
+    embeddings: torch.Tensor,
+    added: dict[str, Any],
+    guidance_scale: float,
+) -> torch.Tensor:
+    """Run ``sampler``'s timesteps from ``noise`` (drawn on the CPU from ``generators``); return the
+    final latents."""
+    latents = (noise * sampler.init_noise_sigma).to(device=_device_of(unet), dtype=_dtype_of(unet))
+    # Stochastic scheduler steps draw their noise from the per-image generators, never the global RNG.
+    step_kwargs = (
+        {"generator": generators} if "generator" in inspect.signature(sampler.step).parameters else {}
+    )
+    for t in sampler.timesteps:
+        model_input = sampler.scale_model_input(latents, t)
+        prediction = predict_guided(unet, model_input, t, embeddings, guidance_scale, added)
+        latents = sampler.step(prediction, t, latents, **step_kwargs).prev_sample
+    return latents
+
+
 def generate(
     components: Any,
     prompts: list[str],
@@ -244,8 +297,6 @@ def generate(
 
     ``components`` has ``unet``, ``vae``, ``text_encoder``, ``tokenizer``, ``noise_scheduler``; inputs go to
     wherever those modules live (CPU or CUDA, any dtype). ``on_images_done(n)`` is called after each batch.
-    Over 60 lines with its signature (one line per setting); the body is one denoising loop per batch,
-    kept in one piece so that it reads as diffusers' pipelines do.
     """
     import torch
 
@@ -265,38 +316,24 @@ def generate(
     zero_uncond = len(encoders) == 2 and negative_prompt is None
     height = height or default_size(components)
     width = width or default_size(components)
-    vae_scale = 2 ** (len(vae.config.block_out_channels) - 1)
-    latent_shape = (unet.config.in_channels, height // vae_scale, width // vae_scale)
-    device, dtype = _device_of(unet), _dtype_of(unet)
+    latent_shape = _latent_shape(components, height, width)
 
     images: list[Image.Image] = []
     with _eval_mode(unet, vae, *encoders), torch.inference_mode():
         for start in range(0, len(prompts), batch_size):
             end = start + batch_size
             sampler = make_scheduler(scheduler, components.noise_scheduler.config)
-            sampler.set_timesteps(steps, device=device)
-            embeddings, pooled = _guided_conditioning(
+            sampler.set_timesteps(steps, device=_device_of(unet))
+            embeddings, added = _batch_conditioning(
                 components,
                 prompts[start:end],
                 negatives[start:end],
-                guided=guidance_scale > 1.0,
+                guidance_scale=guidance_scale,
                 zero_uncond=zero_uncond,
-            )
-            embeddings = embeddings.to(device=device, dtype=dtype)
-            added = added_conditions(
-                None if pooled is None else pooled.to(device=device, dtype=dtype),
-                sampling_time_ids(height, width, embeddings.shape[0]) if pooled is not None else None,
+                size=(height, width),
             )
             noise, generators = initial_noise(seeds[start:end], latent_shape)
-            latents = (noise * sampler.init_noise_sigma).to(device=device, dtype=dtype)
-            # Stochastic scheduler steps draw their noise from the per-image generators, never the global RNG.
-            step_kwargs = (
-                {"generator": generators} if "generator" in inspect.signature(sampler.step).parameters else {}
-            )
-            for t in sampler.timesteps:
-                model_input = sampler.scale_model_input(latents, t)
-                prediction = predict_guided(unet, model_input, t, embeddings, guidance_scale, added)
-                latents = sampler.step(prediction, t, latents, **step_kwargs).prev_sample
+            latents = _denoise(unet, sampler, noise, generators, embeddings, added, guidance_scale)
             images.extend(decode_latents(vae, latents))
             if on_images_done is not None:
                 on_images_done(len(images))
