@@ -175,3 +175,53 @@ def test_too_few_class_images_is_an_error_when_generation_is_done(
     )
     with pytest.raises(GroundglassError, match=r"has 4 images, data\.num_class_images asks for 9"):
         dm.setup("fit")
+
+
+def test_each_photo_trains_with_its_own_captions(tmp_path: Path, instance_dir: Path) -> None:
+    folder = tmp_path / "photos"
+    shutil.copytree(instance_dir, folder)
+    (folder / "chelsea.txt").write_text("a photo of sks cat\n\na photo of sks cat on a sofa\n")
+    (folder / "coffee.txt").write_text("a photo of sks cat in a cup\n")
+    # astronaut.png has no .txt: it keeps the instance prompt
+
+    def module(captions: bool) -> DreamBoothDataModule:
+        return DreamBoothDataModule(
+            str(folder),
+            "a photo of sks thing",
+            instance_captions=captions,
+            resolution=32,
+            batch_size=3,
+            with_prior_preservation=False,
+        )
+
+    on = module(True)
+    stream = on.stream()
+    by_image: dict[str, set[str]] = {}
+    for m in range(12):
+        batch = stream.batch(m)
+        for index, prompt in zip(batch["instance_indices"], batch["instance_prompts"], strict=True):
+            by_image.setdefault(on.image_sets()["instance"].paths[index].stem, set()).add(prompt)
+    assert by_image == {
+        "astronaut": {"a photo of sks thing"},
+        "chelsea": {"a photo of sks cat", "a photo of sks cat on a sofa"},
+        "coffee": {"a photo of sks cat in a cup"},
+    }
+    # The same example has the same caption in every run (a resume sees what the straight run saw).
+    assert [module(True).stream().batch(m)["instance_prompts"] for m in range(4)] == [
+        stream.batch(m)["instance_prompts"] for m in range(4)
+    ]
+    assert set(on.prompts()) == {p for prompts in by_image.values() for p in prompts}
+    assert on.fingerprint_fields()["instance_captions"] == [
+        [],
+        ["a photo of sks cat", "a photo of sks cat on a sofa"],
+        ["a photo of sks cat in a cup"],
+    ]
+    # Off (the default), the .txt files are ignored.
+    off = module(False)
+    assert {p for m in range(4) for p in off.stream().batch(m)["instance_prompts"]} == {
+        "a photo of sks thing"
+    }
+    assert "instance_captions" not in off.fingerprint_fields()
+    (folder / "coffee.txt").write_text("a photo of my cat\n")
+    with pytest.raises(GroundglassError, match="'a photo of my cat'"):
+        module(True).check()

@@ -100,12 +100,39 @@ def check_prompts(
             )
 
 
+def read_captions(paths: list[Path]) -> list[tuple[str, ...]]:
+    """Each image's captions: the non-empty lines of the ``.txt`` file beside it (none: no file)."""
+    captions = []
+    for path in paths:
+        text_file = path.with_suffix(".txt")
+        lines = text_file.read_text(encoding="utf-8").splitlines() if text_file.is_file() else []
+        captions.append(tuple(line.strip() for line in lines if line.strip()))
+    return captions
+
+
+def check_captions(captions: list[tuple[str, ...]], identifier: str) -> None:
+    """Error naming every caption that lacks the identifier (a photo trained without it is lost)."""
+    bad = sorted({c for options in captions for c in options if lacks_identifier(c, identifier)})
+    if bad:
+        raise GroundglassError(
+            f"{len(bad)} caption(s) of data.instance_captions do not contain the identifier "
+            f"{identifier!r}: " + "; ".join(repr(c) for c in bad[:10]),
+            f"write {identifier!r} into every line of the photos' .txt files",
+        )
+
+
 class DreamBoothDataModule(pl.LightningDataModule):
     """Instance photos of the subject, class images for prior preservation, and their prompts.
 
     Args:
         instance_data_dir: folder with 3-5 (or more) photos of the subject.
         instance_prompt: prompt for the photos; must contain ``identifier``, e.g. "a photo of sks dog".
+        instance_captions: read each photo's own captions from the text file beside it, with the
+            photo's name and ``.txt`` (``dog-1.png``: ``dog-1.txt``), one caption per line; each
+            example of the photo takes one of its lines at random (seeded, as crops are). Every caption
+            must contain ``identifier``. A photo with no such file uses ``instance_prompt``. Captions
+            that name what varies between the photos and is not the subject ("a photo of sks dog on
+            the grass") keep the identifier from learning it.
         identifier: the rare token that names the subject.
         class_prompt: prompt describing the class, e.g. "a photo of a dog" (prior preservation).
         class_data_dir: folder of class images; missing ones are generated with the base model.
@@ -130,6 +157,7 @@ class DreamBoothDataModule(pl.LightningDataModule):
         instance_data_dir: str,
         instance_prompt: str,
         identifier: str = "sks",
+        instance_captions: bool = False,
         class_prompt: str | None = None,
         class_data_dir: str | None = None,
         with_prior_preservation: bool = True,
@@ -153,6 +181,7 @@ class DreamBoothDataModule(pl.LightningDataModule):
         self.instance_data_dir = instance_data_dir
         self.instance_prompt = instance_prompt
         self.identifier = identifier
+        self.instance_captions = instance_captions
         self.class_prompt = class_prompt
         self.class_data_dir = class_data_dir
         self.with_prior_preservation = with_prior_preservation
@@ -211,18 +240,24 @@ class DreamBoothDataModule(pl.LightningDataModule):
             self.class_prompt if self.with_prior_preservation else None,
             self._tokenizer(),
         )
-        return scan_images(
+        paths = scan_images(
             self.instance_data_dir, setting="data.instance_data_dir", min_size=self.min_image_size
         )
+        if self.instance_captions:
+            check_captions(read_captions(paths), self.identifier)
+        return paths
 
     def fingerprint_fields(self) -> dict[str, Any]:
         """What defines the run on the data side (compared when resuming)."""
-        return {
+        fields: dict[str, Any] = {
             "instance_prompt": self.instance_prompt,
             "class_prompt": self.class_prompt,
             "with_prior_preservation": self.with_prior_preservation,
             "resolution": self.resolution,
         }
+        if self.instance_captions:  # only then: runs without captions resume as they did before
+            fields["instance_captions"] = [list(c) for c in self.image_sets()["instance"].captions]
+        return fields
 
     # -- Lightning hooks --------------------------------------------------------------------------
 
@@ -268,7 +303,13 @@ class DreamBoothDataModule(pl.LightningDataModule):
             return
         paths = self.check()
         images = [load_image(p, self.resolution) for p in paths]
-        self.instances = ImageSet(images, self.instance_prompt, paths, [original_size(p) for p in paths])
+        self.instances = ImageSet(
+            images,
+            self.instance_prompt,
+            paths,
+            [original_size(p) for p in paths],
+            captions=read_captions(paths) if self.instance_captions else [],
+        )
         if self.with_prior_preservation:
             assert self.class_data_dir is not None and self.class_prompt is not None
             class_paths = scan_images(
@@ -302,7 +343,7 @@ class DreamBoothDataModule(pl.LightningDataModule):
 
     def prompts(self) -> list[str]:
         """The prompts training uses (what a text-embedding cache needs)."""
-        return [s.prompt for s in self.image_sets().values()]
+        return [p for s in self.image_sets().values() for p in s.all_prompts()]
 
     def cacheable_kinds(self) -> list[str]:
         """The image sets whose examples a latent cache can serve (each image has one fixed crop)."""

@@ -36,19 +36,34 @@ class ImageSet:
     """Pre-resized images (uint8, 3xHxW, short side = resolution) and their prompt.
 
     ``sizes`` are the images' (height, width) before resizing, which SDXL is conditioned on; where
-    absent, an image's own size stands in.
+    absent, an image's own size stands in. ``captions`` are, per image, the prompts it is trained
+    with (an example takes one of them); where absent, or empty for an image, ``prompt`` stands in.
     """
 
     images: list[torch.Tensor]
     prompt: str
     paths: list[Path] = field(default_factory=list)
     sizes: list[tuple[int, int]] = field(default_factory=list)
+    captions: list[tuple[str, ...]] = field(default_factory=list)
 
     def original_size(self, index: int) -> tuple[int, int]:
         if self.sizes:
             return self.sizes[index]
         _, height, width = self.images[index].shape
         return height, width
+
+    def caption(self, index: int, gen: torch.Generator) -> str:
+        """The prompt of an example of image ``index``: one of its captions, drawn with ``gen``."""
+        options = self.captions[index] if self.captions else ()
+        if len(options) <= 1:
+            return options[0] if options else self.prompt
+        return options[int(torch.randint(0, len(options), (1,), generator=gen))]
+
+    def all_prompts(self) -> list[str]:
+        """Every prompt an example of this set can have, each once."""
+        if not self.captions:
+            return [self.prompt]
+        return list(dict.fromkeys(c for options in self.captions for c in (options or (self.prompt,))))
 
 
 def time_ids(
@@ -210,7 +225,10 @@ class DreamBoothStream(IterableDataset):
             out[f"{kind}_{field}"] = torch.stack([d[0] for d in drawn])
             out[f"{kind}_seeds"] = [d[1] for d in drawn]
             out[f"{kind}_indices"] = [d[2] for d in drawn]
-            out[f"{kind}_prompts"] = [image_set.prompt] * len(drawn)
+            out[f"{kind}_prompts"] = [
+                image_set.caption(d[2], generator(self.seed, kind, "caption", p))
+                for d, p in zip(drawn, self.positions(m), strict=True)
+            ]
             out[f"{kind}_time_ids"] = torch.tensor([d[3] for d in drawn])
         return out
 
