@@ -2,7 +2,8 @@
 
 The model has Stable Diffusion 1.x's layout (AutoencoderKL, UNet2DConditionModel, CLIPTextModel,
 CLIPTokenizer, DDPM noise schedule) at toy sizes: 32 px images, an 8x8x4 latent (the VAE downsamples
-by 4), a 4 M-parameter UNet and a 2-layer text encoder over the world's words (plus ``sks``).
+by 4), a 4 M-parameter UNet and a 2-layer text encoder over the world's words (plus ``sks``); its
+parts are built in :mod:`~groundglass.dreambooth.world.toy_sd`.
 
 Two stages, each a fixed number of optimizer steps from one seed (``--max-minutes`` only cuts a run
 short on a machine slower than planned; the log says so):
@@ -36,7 +37,15 @@ shape in 44%: the UNet was simply undertrained. To redo exactly these steps on a
 ``--unet-stop 4237 --max-minutes 600``.
 
 The training loop is written here rather than with Lightning because it trains from scratch and
-from a different objective than the DreamBooth module (which fine-tunes); it is 100 lines.
+from a different objective than the DreamBooth module (which fine-tunes). Its pieces are diffusers':
+the Min-SNR weights come from ``diffusers.training_utils.compute_snr``, whose
+``(sqrt(a) / sqrt(1 - a)) ** 2`` rounds differently from the ``a / (1 - a)`` the shipped model was
+trained with (80 of the 1000 weights differ, by at most 2 float32 ulps), and the average is
+``diffusers.training_utils.EMAModel``, with its step count started so that every update uses this
+recipe's decay (:func:`make_ema`). The learning-rate schedule is torch's ``LambdaLR`` over our own
+factor rather than ``diffusers.optimization.get_scheduler("cosine")``: the library's cosine starts
+after the warm-up and ends at 0, while the shipped weights were trained with the warm-up multiplying
+a cosine that spans every step and ends at 0.1 (:func:`warmup_cosine`).
 """
 
 from __future__ import annotations
@@ -46,17 +55,25 @@ import json
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from groundglass.dreambooth.world.generator import WORDS, make_examples, random_caption
-from groundglass.dreambooth.world.tokenizer import MAX_TOKENS, write_world_tokenizer
+from groundglass.dreambooth.world.generator import make_examples, random_caption
+from groundglass.dreambooth.world.tokenizer import MAX_TOKENS
+from groundglass.dreambooth.world.toy_sd import WorldModel, new_model
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "base_model"
 WEIGHT_PARTS = ("unet", "vae", "text_encoder")
+MIN_SNR_GAMMA = 5.0
+EMPTY_CAPTION_RATE = 0.1  # captions dropped for classifier-free guidance
+VAE_WARMUP_STEPS = 50
+UNET_WARMUP_STEPS = 100
+LOG_EVERY = 25
 
 
 def store_float16(folder: Path) -> dict[str, int]:
@@ -85,52 +102,6 @@ def store_float16(folder: Path) -> dict[str, int]:
     return {str(path.relative_to(folder)): path.stat().st_size for path in files}
 
 
-def build_models(vocab_size: int) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        block_out_channels=(16, 32, 64),
-        down_block_types=("DownEncoderBlock2D",) * 3,
-        up_block_types=("UpDecoderBlock2D",) * 3,
-        layers_per_block=1,
-        norm_num_groups=8,
-        sample_size=32,
-        mid_block_add_attention=False,
-    )
-    unet = UNet2DConditionModel(
-        sample_size=8,
-        in_channels=4,
-        out_channels=4,
-        layers_per_block=1,
-        block_out_channels=(64, 128),
-        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=64,
-        attention_head_dim=8,
-        norm_num_groups=16,
-    )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            bos_token_id=0,
-            eos_token_id=2,
-            pad_token_id=1,
-            hidden_size=64,
-            intermediate_size=128,
-            num_attention_heads=4,
-            num_hidden_layers=2,
-            vocab_size=vocab_size,
-            max_position_embeddings=MAX_TOKENS,
-            projection_dim=64,
-            layer_norm_eps=1e-5,
-        )
-    )
-    return vae, unet, text_encoder
-
-
 class Log:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -146,6 +117,43 @@ class Log:
 def cosine(step: int, total: int) -> float:
     """Cosine decay from 1 to 0.1 over ``total`` steps."""
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / total))
+
+
+def warmup_cosine(step: int, *, warmup: int, total: int) -> float:
+    """The learning-rate factor of optimizer step ``step`` (1-based): a linear warm-up over ``warmup``
+    steps times :func:`cosine` over ``total``."""
+    return min(1.0, step / warmup) * cosine(step, total)
+
+
+def lr_schedule(opt: torch.optim.Optimizer, *, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """:func:`warmup_cosine` as a scheduler stepped after each optimizer step: torch counts from 0, so
+    count ``k`` holds the factor of step ``k + 1``, the one the next optimizer step runs at."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda count: warmup_cosine(count + 1, warmup=warmup, total=total)
+    )
+
+
+def min_snr_weights(scheduler: Any, timesteps: torch.Tensor, gamma: float = MIN_SNR_GAMMA) -> torch.Tensor:
+    """Min-SNR-gamma loss weights for epsilon prediction (Hang et al. 2023): ``min(SNR, gamma) / SNR``."""
+    from diffusers.training_utils import compute_snr
+
+    snr = compute_snr(scheduler, timesteps)
+    return torch.clamp(snr, max=gamma) / snr
+
+
+def make_ema(params: list[torch.nn.Parameter], decay: float, *, start: int = 0) -> Any:
+    """diffusers' ``EMAModel`` of ``params`` whose update after UNet step ``s`` uses the decay
+    ``min(decay, (1 + s) / (10 + s))`` (``s`` runs from ``start + 1``).
+
+    diffusers computes its n-th update's decay from ``n - 1`` (so its first update copies the weights);
+    this recipe counted from the UNet step, 1 on the first update. Starting diffusers' count at
+    ``start + 1`` gives the same decays, also after ``--resume``.
+    """
+    from diffusers.training_utils import EMAModel
+
+    ema = EMAModel(params, decay=decay, use_ema_warmup=False, foreach=True)
+    ema.optimization_step = start + 1
+    return ema
 
 
 def to_pixels(images: np.ndarray) -> torch.Tensor:
@@ -164,8 +172,10 @@ def train_vae(
     log: Log,
     stop: int | None = None,
 ) -> None:
+    """Train the VAE for ``steps`` steps from ``seed`` (ending early at ``deadline`` or step ``stop``)."""
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+    schedule = lr_schedule(opt, warmup=VAE_WARMUP_STEPS, total=steps)
     pixels = to_pixels(images)
     vae.train()
     for step in range(1, steps + 1):
@@ -177,12 +187,11 @@ def train_vae(
         rec = F.mse_loss(recon, x)
         kl = dist.kl().mean() / x[0].numel()
         loss = rec + 1e-4 * kl
-        for group in opt.param_groups:
-            group["lr"] = lr * min(1.0, step / 50) * cosine(step, steps)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if step % 25 == 0 or step == steps:
+        schedule.step()
+        if step % LOG_EVERY == 0 or step == steps:
             log(f"vae step {step}/{steps} mse {rec.item():.4f} kl/dim {kl.item():.3f}")
         if time.monotonic() > deadline:
             log(f"vae: time budget reached at step {step}")
@@ -203,7 +212,7 @@ def encode_all(vae: torch.nn.Module, images: np.ndarray) -> tuple[torch.Tensor, 
     return torch.cat(means), torch.cat(stds)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--seed", type=int, default=0)
@@ -240,160 +249,172 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="do not train: round the weights of the model in --out to float16 (halves the files)",
     )
-    args = parser.parse_args(argv)
-    if args.to_fp16:
-        log = Log(args.out / "training_log.txt")
-        for name, size in store_float16(args.out).items():
-            log(f"--to-fp16: {name} stored as float16, {size / 2**20:.2f} MiB")
-        return 0
+    return parser.parse_args(argv)
 
-    from diffusers import DDPMScheduler, StableDiffusionPipeline
-    from transformers import CLIPTokenizer
 
-    torch.set_num_threads(args.threads)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    log = Log(out / "training_log.txt")
-    deadline = time.monotonic() + args.max_minutes * 60
-    log(f"pretrain world model: {json.dumps({k: str(v) for k, v in vars(args).items()})}")
-    log(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}")
+@dataclass
+class Latents:
+    """The VAE latents of the world images, already times the VAE's ``scaling_factor``."""
 
-    tok_dir = out / "tokenizer"
-    vocab_size = write_world_tokenizer(tok_dir, WORDS)
-    tokenizer = CLIPTokenizer.from_pretrained(tok_dir)
+    mean: torch.Tensor
+    std: torch.Tensor
 
-    torch.manual_seed(args.seed)
-    vae, unet, text_encoder = build_models(vocab_size)
-    scheduler = DDPMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        num_train_timesteps=1000,
-        prediction_type="epsilon",
-        clip_sample=False,
-        steps_offset=1,
+
+def vae_stage(args: argparse.Namespace, model: WorldModel, images: np.ndarray, log: Log) -> Latents:
+    """Train the VAE (within 30% of the time budget), set its ``scaling_factor`` to 1 / (latent std)."""
+    train_vae(
+        model.vae,
+        images,
+        steps=args.vae_steps,
+        batch=args.batch,
+        lr=args.vae_lr,
+        seed=args.seed + 1,
+        deadline=time.monotonic() + args.max_minutes * 60 * 0.3,
+        log=log,
+        stop=args.vae_stop,
     )
-    images, scenes, _ = make_examples(args.images, args.seed)
-    log(
-        f"world: {len(images)} images; vae {sum(p.numel() for p in vae.parameters()) / 1e6:.2f} M, "
-        f"unet {sum(p.numel() for p in unet.parameters()) / 1e6:.2f} M, "
-        f"text encoder {sum(p.numel() for p in text_encoder.parameters()) / 1e6:.2f} M parameters"
-    )
+    means, stds = encode_all(model.vae, images)
+    scale = float(1.0 / means.std())
+    model.vae.register_to_config(scaling_factor=scale)
+    log(f"latents {tuple(means.shape[1:])}, std {means.std():.3f} -> scaling_factor {scale:.4f}")
+    return Latents(means * scale, stds * scale)
 
-    start = 0
-    if args.resume:
-        from diffusers import AutoencoderKL, UNet2DConditionModel
-        from transformers import CLIPTextModel
 
-        start = int(json.loads((out / "pretrain_state.json").read_text(encoding="utf-8"))["unet_step"])
-        vae = AutoencoderKL.from_pretrained(out, subfolder="vae", torch_dtype=torch.float32)
-        unet = UNet2DConditionModel.from_pretrained(out, subfolder="unet", torch_dtype=torch.float32)
-        text_encoder = CLIPTextModel.from_pretrained(out, subfolder="text_encoder", dtype=torch.float32)
-        means, stds = encode_all(vae, images)
-        scale = float(vae.config.scaling_factor)
-        log(f"resuming the UNet stage at step {start} from the saved model (VAE kept, scaling {scale:.4f})")
-    else:
-        vae_deadline = time.monotonic() + args.max_minutes * 60 * 0.3
-        train_vae(
-            vae,
-            images,
-            steps=args.vae_steps,
-            batch=args.batch,
-            lr=args.vae_lr,
-            seed=args.seed + 1,
-            deadline=vae_deadline,
-            log=log,
-            stop=args.vae_stop,
-        )
-        means, stds = encode_all(vae, images)
-        scale = float(1.0 / means.std())
-        vae.register_to_config(scaling_factor=scale)
-        log(f"latents {tuple(means.shape[1:])}, std {means.std():.3f} -> scaling_factor {scale:.4f}")
-    vae.requires_grad_(False)
+def resume_from(out: Path, model: WorldModel, images: np.ndarray, log: Log) -> tuple[int, Latents]:
+    """Replace ``model``'s trained parts with those saved in ``out``; return the UNet step they reached."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel
 
-    def save(step: int) -> None:
-        live = {k: v.detach().clone() for k, v in params.items()}
-        with torch.no_grad():
-            for k, v in params.items():
-                v.copy_(ema[k])
-        unet.eval()
-        text_encoder.eval()
-        pipe = StableDiffusionPipeline(
-            unet=unet,
-            vae=vae,
-            text_encoder=text_encoder,
-            tokenizer=tokenizer,
-            scheduler=scheduler,
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-        )
-        pipe.save_pretrained(out, safe_serialization=True)
-        (out / "pretrain_state.json").write_text(
-            json.dumps({"unet_step": step, "seed": args.seed}), encoding="utf-8"
-        )
-        with torch.no_grad():
-            for k, v in params.items():
-                v.copy_(live[k])
-        unet.train()
-        text_encoder.train()
-        log(f"saved the EMA model at UNet step {step} to {out}")
+    start = int(json.loads((out / "pretrain_state.json").read_text(encoding="utf-8"))["unet_step"])
+    model.vae = AutoencoderKL.from_pretrained(out, subfolder="vae", torch_dtype=torch.float32)
+    model.unet = UNet2DConditionModel.from_pretrained(out, subfolder="unet", torch_dtype=torch.float32)
+    model.text_encoder = CLIPTextModel.from_pretrained(out, subfolder="text_encoder", dtype=torch.float32)
+    means, stds = encode_all(model.vae, images)
+    scale = float(model.vae.config.scaling_factor)
+    log(f"resuming the UNet stage at step {start} from the saved model (VAE kept, scaling {scale:.4f})")
+    return start, Latents(means * scale, stds * scale)
 
-    modules = {"unet": unet, "text_encoder": text_encoder}
-    params = {f"{m}.{n}": p for m, mod in modules.items() for n, p in mod.named_parameters()}
-    ema = {k: p.detach().clone() for k, p in params.items()}
-    opt = torch.optim.AdamW(list(params.values()), lr=args.lr, weight_decay=1e-2)
-    alphas = scheduler.alphas_cumprod
-    snr = alphas / (1 - alphas)
-    weights = torch.clamp(snr, max=5.0) / snr
+
+def unet_loss(
+    model: WorldModel,
+    latents: Latents,
+    scenes: list[Any],
+    *,
+    batch: int,
+    rng: np.random.Generator,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch's Min-SNR-weighted epsilon loss and its per-example unweighted MSE.
+
+    Latents are drawn from their VAE distribution and captions redrawn (10% empty) at every step.
+    """
+    idx = torch.randint(0, len(latents.mean), (batch,), generator=gen)
+    prompts = ["" if rng.random() < EMPTY_CAPTION_RATE else random_caption(scenes[int(i)], rng) for i in idx]
+    ids = model.tokenizer(
+        prompts, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
+    ).input_ids
+    x = latents.mean[idx] + latents.std[idx] * torch.randn(latents.mean[idx].shape, generator=gen)
+    noise = torch.randn(x.shape, generator=gen)
+    t = torch.randint(0, 1000, (batch,), generator=gen)
+    noisy = model.scheduler.add_noise(x, noise, t)
+    pred = model.unet(noisy, t, model.text_encoder(ids)[0]).sample
+    per = F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3))
+    return (per * min_snr_weights(model.scheduler, t)).mean(), per
+
+
+def save_ema(model: WorldModel, ema: Any, out: Path, *, step: int, seed: int, log: Log) -> None:
+    """Save the model with the EMA weights in place of the live ones, which then come back."""
+    params = model.trained_params()
+    ema.store(params)
+    ema.copy_to(params)
+    model.save(out, step=step, seed=seed)
+    ema.restore(params)
+    model.unet.train()
+    model.text_encoder.train()
+    log(f"saved the EMA model at UNet step {step} to {out}")
+
+
+def unet_should_stop(args: argparse.Namespace, step: int, deadline: float, log: Log) -> bool:
+    """Whether the UNet stage ends after ``step``: the time budget is spent, or ``--unet-stop`` reached."""
+    if time.monotonic() > deadline:
+        log(f"unet: time budget of {args.max_minutes} min reached at step {step}")
+        return True
+    if args.unet_stop is not None and step >= args.unet_stop:
+        log(f"unet: stopped at step {step} (--unet-stop)")
+        return True
+    return False
+
+
+def unet_stage(
+    args: argparse.Namespace,
+    model: WorldModel,
+    latents: Latents,
+    scenes: list[Any],
+    *,
+    start: int,
+    deadline: float,
+    log: Log,
+) -> None:
+    """Train the UNet and the text encoder together from UNet step ``start``; save the EMA model every
+    ``--save-every`` steps and at the end."""
+    params = model.trained_params()
+    ema = make_ema(params, args.ema, start=start)
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-2)
+    schedule = lr_schedule(opt, warmup=UNET_WARMUP_STEPS, total=args.unet_steps)
     rng = np.random.default_rng(args.seed + 2 + start)
     gen = torch.Generator().manual_seed(args.seed + 3 + start)
-    latents_all = means * scale
-    stds_all = stds * scale
-    unet.train()
-    text_encoder.train()
+    model.unet.train()
+    model.text_encoder.train()
     step = 0
     started = time.monotonic()
     for step in range(start + 1, start + args.unet_steps + 1):
-        idx = torch.randint(0, len(images), (args.batch,), generator=gen)
-        prompts = ["" if rng.random() < 0.1 else random_caption(scenes[int(i)], rng) for i in idx]
-        ids = tokenizer(
-            prompts, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
-        ).input_ids
-        latents = latents_all[idx] + stds_all[idx] * torch.randn(latents_all[idx].shape, generator=gen)
-        noise = torch.randn(latents.shape, generator=gen)
-        t = torch.randint(0, 1000, (args.batch,), generator=gen)
-        noisy = scheduler.add_noise(latents, noise, t)
-        hidden = text_encoder(ids)[0]
-        pred = unet(noisy, t, hidden).sample
-        per = F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3))
-        loss = (per * weights[t]).mean()
-        warm = min(1.0, (step - start) / 100)
-        for group in opt.param_groups:
-            group["lr"] = args.lr * warm * cosine(step - start, args.unet_steps)
+        loss, per = unet_loss(model, latents, scenes, batch=args.batch, rng=rng, gen=gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(params.values()), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        decay = min(args.ema, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for k, p in params.items():
-                ema[k].lerp_(p.detach(), 1 - decay)
-        if step % 25 == 0:
+        schedule.step()
+        ema.step(params)
+        if step % LOG_EVERY == 0:
             rate = (step - start) / (time.monotonic() - started)
             log(
                 f"unet step {step}/{start + args.unet_steps} loss {loss.item():.4f} "
                 f"(unweighted {per.mean().item():.4f}) {rate:.2f} steps/s"
             )
         if step % args.save_every == 0:
-            save(step)
-        if time.monotonic() > deadline:
-            log(f"unet: time budget of {args.max_minutes} min reached at step {step}")
+            save_ema(model, ema, args.out, step=step, seed=args.seed, log=log)
+        if unet_should_stop(args, step, deadline, log):
             break
-        if args.unet_stop is not None and step >= args.unet_stop:
-            log(f"unet: stopped at step {step} (--unet-stop)")
-            break
-    save(step)
+    save_ema(model, ema, args.out, step=step, seed=args.seed, log=log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out: Path = args.out
+    if args.to_fp16:
+        log = Log(out / "training_log.txt")
+        for name, size in store_float16(out).items():
+            log(f"--to-fp16: {name} stored as float16, {size / 2**20:.2f} MiB")
+        return 0
+    torch.set_num_threads(args.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    log = Log(out / "training_log.txt")
+    deadline = time.monotonic() + args.max_minutes * 60
+    log(f"pretrain world model: {json.dumps({k: str(v) for k, v in vars(args).items()})}")
+    log(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}")
+    model = new_model(out, args.seed)
+    images, scenes, _ = make_examples(args.images, args.seed)
+    sizes = {name: sum(p.numel() for p in getattr(model, name).parameters()) / 1e6 for name in WEIGHT_PARTS}
+    log(
+        f"world: {len(images)} images; vae {sizes['vae']:.2f} M, unet {sizes['unet']:.2f} M, "
+        f"text encoder {sizes['text_encoder']:.2f} M parameters"
+    )
+    if args.resume:
+        start, latents = resume_from(out, model, images, log)
+    else:
+        start, latents = 0, vae_stage(args, model, images, log)
+    model.vae.requires_grad_(False)
+    unet_stage(args, model, latents, scenes, start=start, deadline=deadline, log=log)
     log("done")
     return 0
 
