@@ -122,80 +122,101 @@ def research(
         return c
 
     the_plan = planner.plan(llm, question, preset, history=list(history) or None, completion=completion())
-    dependents = {d for s in the_plan.steps for d in s.depends_on}
-    need_all_answers = preset.max_rounds > 1 or preset.think
-    answers: dict[str, str] = {}
-    steps: list[Step] = []
-
-    # The question as asked is searched beside the first wave: a plan's sub-queries paraphrase, and a
-    # fan-out question's own words often find its main page best.
-    as_asked = len(the_plan.steps) > 1 and querytext.normalize(question) not in {
-        querytext.normalize(s.query) for s in the_plan.steps
-    }
-    for number, wave in enumerate(planner.waves(the_plan)):
-        queries = [planner.resolve(s, answers, the_plan) for s in wave]
-        extra = [question] if number == 0 and as_asked else []
-        started = time.perf_counter()
-        found = search(queries + extra)
-        per_query = (time.perf_counter() - started) / max(1, len(queries) + len(extra))
-        if extra:
-            whole = Step(
-                "q",
-                question,
-                1,
-                rank(question, found.pop(), preset.sources_per_query),
-                seconds=round(per_query, 3),
-                note="the question as asked",
-            )
-            steps.append(whole)
-            yield whole
-        for sub, query, candidates in zip(wave, queries, found, strict=True):
-            t = time.perf_counter()
-            step = Step(sub.id, query, 1, rank(query, candidates, preset.sources_per_query))
-            if step.sources and (need_all_answers or sub.id in dependents):
-                step.partial_answer = _partial_answer(llm, query, step.sources, completion())
-            answers[sub.id] = step.partial_answer
-            step.seconds = round(per_query + time.perf_counter() - t, 3)
-            steps.append(step)
-            yield step
-
-    for round_no in range(2, preset.max_rounds + 1):
-        findings = {s.query: s.partial_answer for s in steps if s.id != "q"}
-        more = planner.needs_more(
-            llm,
-            question,
-            findings,
-            max_queries=MORE_QUERIES_PER_ROUND,
-            asked=[s.query for s in steps],
-            completion=completion(),
-        )
-        if not more:
-            break
-        started = time.perf_counter()
-        found = search(more)
-        per_query = (time.perf_counter() - started) / len(more)
-        for query, candidates in zip(more, found, strict=True):
-            t = time.perf_counter()
-            step = Step(
-                f"r{round_no}.{len(steps) + 1}",
-                query,
-                round_no,
-                rank(query, candidates, preset.sources_per_query),
-                note="evidence was missing",
-            )
-            if step.sources:
-                step.partial_answer = _partial_answer(llm, query, step.sources, completion())
-            step.seconds = round(per_query + time.perf_counter() - t, 3)
-            steps.append(step)
-            yield step
-
+    run = _Run(llm, question, preset, search, rank, completion)
+    yield from run.waves(the_plan)
+    yield from run.rounds()
     return Research(
-        steps=steps,
+        steps=run.steps,
         plan_source=the_plan.source,
         plan_note=the_plan.reason,
-        sources=interleave([s.sources for s in steps]),
+        sources=interleave([s.sources for s in run.steps]),
         reasoning_tokens=sum(c.completion_tokens for c in counted),
     )
+
+
+@dataclass
+class _Run:
+    """One research: what it searches with, and the steps so far."""
+
+    llm: LLM
+    question: str
+    preset: EffortPreset
+    search: Searcher
+    rank: Ranker
+    completion: Callable[[], Completion]  # a fresh Completion whose tokens the research counts
+    steps: list[Step] = field(default_factory=list)
+
+    def waves(self, the_plan: planner.Plan) -> Generator[Step, None, None]:
+        """The plan's steps, wave by wave, each with a partial answer when a later step, a later round
+        or the trace needs it."""
+        question, preset, rank = self.question, self.preset, self.rank
+        dependents = {d for s in the_plan.steps for d in s.depends_on}
+        need_all_answers = preset.max_rounds > 1 or preset.think
+        answers: dict[str, str] = {}
+        # The question as asked is searched beside the first wave: a plan's sub-queries paraphrase, and a
+        # fan-out question's own words often find its main page best.
+        as_asked = len(the_plan.steps) > 1 and querytext.normalize(question) not in {
+            querytext.normalize(s.query) for s in the_plan.steps
+        }
+        for number, wave in enumerate(planner.waves(the_plan)):
+            queries = [planner.resolve(s, answers, the_plan) for s in wave]
+            extra = [question] if number == 0 and as_asked else []
+            started = time.perf_counter()
+            found = self.search(queries + extra)
+            per_query = (time.perf_counter() - started) / max(1, len(queries) + len(extra))
+            if extra:
+                whole = Step(
+                    "q",
+                    question,
+                    1,
+                    rank(question, found.pop(), preset.sources_per_query),
+                    seconds=round(per_query, 3),
+                    note="the question as asked",
+                )
+                self.steps.append(whole)
+                yield whole
+            for sub, query, candidates in zip(wave, queries, found, strict=True):
+                t = time.perf_counter()
+                step = Step(sub.id, query, 1, rank(query, candidates, preset.sources_per_query))
+                if step.sources and (need_all_answers or sub.id in dependents):
+                    step.partial_answer = _partial_answer(self.llm, query, step.sources, self.completion())
+                answers[sub.id] = step.partial_answer
+                step.seconds = round(per_query + time.perf_counter() - t, 3)
+                self.steps.append(step)
+                yield step
+
+    def rounds(self) -> Generator[Step, None, None]:
+        """Follow-up rounds while the findings miss evidence, up to the effort's number of rounds."""
+        steps = self.steps
+        for round_no in range(2, self.preset.max_rounds + 1):
+            findings = {s.query: s.partial_answer for s in steps if s.id != "q"}
+            more = planner.needs_more(
+                self.llm,
+                self.question,
+                findings,
+                max_queries=MORE_QUERIES_PER_ROUND,
+                asked=[s.query for s in steps],
+                completion=self.completion(),
+            )
+            if not more:
+                break
+            started = time.perf_counter()
+            found = self.search(more)
+            per_query = (time.perf_counter() - started) / len(more)
+            for query, candidates in zip(more, found, strict=True):
+                t = time.perf_counter()
+                step = Step(
+                    f"r{round_no}.{len(steps) + 1}",
+                    query,
+                    round_no,
+                    self.rank(query, candidates, self.preset.sources_per_query),
+                    note="evidence was missing",
+                )
+                if step.sources:
+                    step.partial_answer = _partial_answer(self.llm, query, step.sources, self.completion())
+                step.seconds = round(per_query + time.perf_counter() - t, 3)
+                steps.append(step)
+                yield step
 
 
 def interleave(lists: Sequence[list[Source]]) -> list[Source]:
