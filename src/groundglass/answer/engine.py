@@ -20,9 +20,11 @@ at the call, where the CLI and the server turn it into a clean error), then yiel
 ``SourcesFound`` -> ``Token``... -> ``Done``; a failure after that point arrives as one
 ``ErrorEvent``. ``Engine.answer(request)`` drains the same pipeline and returns the ``Answer``.
 
-Its parts: :mod:`~groundglass.answer.job` (one checked request), :mod:`~groundglass.answer.relevance`
-(which ranked sources are close enough to the question; none left means a decline without calling
-the model) and :mod:`~groundglass.answer.writer` (the model's text, checked a sentence at a time).
+Its parts: :mod:`~groundglass.answer.request_checks` (a bad request refused at the call),
+:mod:`~groundglass.answer.job` (one checked request), :mod:`~groundglass.answer.sourcing` (what to
+search, the searches and the ranking, with :mod:`~groundglass.answer.relevance` deciding which
+sources are close enough to the question; none left means a decline without calling the model) and
+:mod:`~groundglass.answer.writer` (the model's text, checked a sentence at a time).
 
 The engine holds no per-request state: models and indexes are loaded on first use and cached, so
 one Engine serves concurrent requests (the server) as well as one-off questions (the CLI).
@@ -31,25 +33,18 @@ Nothing here knows about the terminal or HTTP.
 
 from __future__ import annotations
 
-import re
 import threading
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from groundglass.answer import cite, condense, conversation, planner, prompt, rank, relevance, writer
+from groundglass.answer import cite, conversation, prompt, request_checks, sourcing, writer
 from groundglass.answer.effort import preset_for
-from groundglass.answer.events import Done, ErrorEvent, Event, ImagesRead, SourcesFound, StepDone, Token
+from groundglass.answer.events import Done, ErrorEvent, Event, ImagesRead, SourcesFound, Token
 from groundglass.answer.job import Job
 from groundglass.answer.llm.base import LLM, Completion
-from groundglass.answer.research import Research, research
-from groundglass.answer.retrieve import (
-    SEARCH_MODES,
-    Found,
-    WebSearch,
-    merge,
-    search_index_each,
-    source_filter,
-)
+from groundglass.answer.research import Research
+from groundglass.answer.retrieve import Found
 from groundglass.answer.trace import Trace
 from groundglass.answer.types import Answer, AskRequest, ChatMessage, SentenceSupport, Source, Usage
 from groundglass.errors import GroundglassError
@@ -57,7 +52,7 @@ from groundglass.log import get_logger
 from groundglass.threads import native_thread
 
 if TYPE_CHECKING:
-    from groundglass.answer.conversation import Coverage, RewriteResult
+    from groundglass.answer.conversation import RewriteResult
     from groundglass.answer.index.store import LocalIndex
     from groundglass.answer.search.web import WebRetriever
     from groundglass.answer.vision import LoadedImage, VisualFacts
@@ -65,7 +60,18 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-SOURCE_OVERHEAD_TOKENS = 16  # "[n] Title (date)" line and separators, per source
+
+@dataclass
+class Gathered:
+    """What the search half of a run hands to the writing half."""
+
+    facts: list[VisualFacts]  # what the images show
+    image_notes: str  # the facts as the prompt shows them
+    query: str  # the standalone query
+    found: Found  # every candidate, with the queries and the search report
+    sources: list[Source]  # ranked, gated and fitted: what the model sees
+    steps: Research | None  # the research plan's steps, when the effort plans
+    reused: bool  # the earlier turns' sources were enough: nothing was searched
 
 
 class Engine:
@@ -124,49 +130,15 @@ class Engine:
     # --- the pipeline, top to bottom ---------------------------------------------------------------
 
     def _prepare(self, request: AskRequest) -> Job:
-        messages = list(request.messages)
-        if request.images and messages and messages[-1].role == "user" and not messages[-1].content.strip():
-            from groundglass.answer.vision import IMPLIED_QUESTION
-
-            # an image alone: "what is this?"
-            messages[-1] = ChatMessage("user", IMPLIED_QUESTION.capitalize())
-        if messages and not any(m.content.strip() for m in messages if m.role == "user"):
-            raise GroundglassError(
-                "the question is empty",
-                'ask something, e.g. groundglass ask "Who was Ada Lovelace?"',
-                param="messages",
-            )
-        conversation.check_messages(messages)
+        """The request checked (a bad value raises here, at the call) and what it runs on loaded."""
+        messages = request_checks.question_messages(request)
         question = messages[-1].content.strip()
-        if request.response_schema is not None:
-            from groundglass.answer.llm.structured import check_schema
-
-            check_schema(request.response_schema)
         s = self.settings
         system, earlier, _ = conversation.split_turns(conversation.normalize_messages(messages))
         instructions = "\n".join(m.content.strip() for m in system if m.content.strip())
         effort = preset_for(request.reasoning_effort, request.preset_name or request.model or s.llm.model, s)
-        max_tokens = (
-            request.max_tokens
-            if request.max_tokens is not None
-            else s.llm.max_tokens
-            if s.llm.max_tokens is not None
-            else effort.answer_max_tokens
-        )
-        if max_tokens < 1:
-            raise GroundglassError(
-                f"max_tokens must be at least 1, got {max_tokens}", "raise --max-tokens", param="max_tokens"
-            )
-        if request.top_k is not None and request.top_k < 1:
-            raise GroundglassError(
-                f"top_k must be at least 1, got {request.top_k}", "raise --top-k", param="top_k"
-            )
-        if request.search not in SEARCH_MODES:
-            raise GroundglassError(
-                f"search must be one of {', '.join(SEARCH_MODES)}, got {request.search!r}",
-                "use index (the local index) or web (the search providers)",
-                param="search",
-            )
+        max_tokens = request_checks.answer_max_tokens(request, s, effort)
+        request_checks.check_search(request)
         search = None if request.disable_search else request.search
         images = self._load_images(request)
         index = self.index(request.index) if search == "index" else None
@@ -179,22 +151,9 @@ class Engine:
         if search is not None:
             _start_loading_embedder()  # seconds of imports, overlapped with loading the model
         llm = self.llm(request.model)
-        if llm.count_tokens(question) > llm.context_length // 2:
-            raise GroundglassError(
-                f"the question is {llm.count_tokens(question)} tokens, more than half of "
-                f"the model's {llm.context_length}-token context",
-                "shorten the question",
-                param="messages",
-            )
-        if instructions and (n := llm.count_tokens(instructions)) > llm.context_length // 8:
-            raise GroundglassError(
-                f"the system message is {n} tokens, more than an eighth of the model's "
-                f"{llm.context_length}-token context",
-                "shorten the system message: it is added to every answer's prompt",
-                param="messages",
-            )
+        request_checks.check_prompt_lengths(llm, question, instructions)
         effort = effort.fit(llm.context_length)
-        history = _history(earlier, llm, budget=llm.context_length // 4)
+        history = request_checks.prompt_history(earlier, llm, budget=llm.context_length // 4)
         temperature = request.temperature if request.temperature is not None else s.llm.temperature
         top_k = request.top_k
         if top_k is None and search == "index":
@@ -235,6 +194,12 @@ class Engine:
 
     def _run(self, job: Job) -> Iterator[Event]:
         trace = Trace(job.effort.think)
+        gathered = yield from self._gather(job, trace)
+        yield from self._write(job, trace, gathered)
+
+    def _gather(self, job: Job, trace: Trace) -> Generator[Event, None, Gathered]:
+        """Images read, the query made standalone, the sources found and ranked; ends with
+        ``SourcesFound``."""
         # Pre-fill the prompt's start beside reading the images and searching. llama.cpp caches one
         # prompt, so not while other model calls (a follow-up's rewrite, a plan's steps) would replace it.
         planned = job.effort.plans and not job.images
@@ -250,41 +215,46 @@ class Engine:
             if warming is None and not planned:
                 warming = self._warm_prefix(job)  # after the rewrite, beside the search
             query = rewrite.query if rewrite is not None else job.question
-            coverage = self._coverage(job, query)
+            coverage = sourcing.coverage(job, query)
             reused = coverage is not None and coverage.covered
             yield from trace.reuse(coverage, reused)
             steps: Research | None = None
             if coverage is not None and coverage.covered:
                 found = Found(sources=coverage.kept, queries=[query])
             elif job.search is not None and job.effort.plans and not facts:
-                steps = yield from self._research(job, query, trace)
+                steps = yield from sourcing.research_steps(job, self.settings, query, trace)
                 found = Found(sources=steps.sources, queries=steps.queries)
             else:
-                found = self._search(job, self._queries(job, query, facts))
+                found = sourcing.search(
+                    job, self.settings, sourcing.queries_for(job, self.settings, query, facts)
+                )
                 if job.search is not None:
                     yield from trace.searched(found)
             if coverage is not None and not reused:  # earlier sources still relevant stay candidates
                 found.sources = [*found.sources, *coverage.kept]
             job.lap("retrieve_s")
-            sources = self._rank(job, found, image_notes, query, gate=steps is None)
+            sources = sourcing.rank_sources(job, self.settings, found, image_notes, query, gate=steps is None)
             job.lap("rank_s")
             yield from trace.close()
             yield SourcesFound(sources=sources, queries=found.queries)
         finally:
             if warming is not None:
                 warming.join()
+        return Gathered(facts, image_notes, query, found, sources, steps, reused)
 
-        n_searched = 0 if reused else len(found.queries)
+    def _write(self, job: Job, trace: Trace, g: Gathered) -> Iterator[Event]:
+        """The answer streamed (or declined when no source is left), then ``Done``."""
+        n_searched = 0 if g.reused else len(g.found.queries)
         extras: dict[str, Any] = {
-            "queries": found.queries,
-            "search_report": found.report(),
-            "visual_facts": [f.as_dict() for f in facts],
-            "reasoning": trace.summary(job.effort, query, steps, reused, job.effort.think),
+            "queries": g.found.queries,
+            "search_report": g.found.report(),
+            "visual_facts": [f.as_dict() for f in g.facts],
+            "reasoning": trace.summary(job.effort, g.query, g.steps, g.reused, job.effort.think),
         }
-        lead = self._recognised(facts, job.request.response_schema)  # "In the image: ...", said first
+        lead = self._recognised(g.facts, job.request.response_schema)  # "In the image: ...", said first
         if lead:
             yield Token(lead)
-        if job.search is not None and not sources:
+        if job.search is not None and not g.sources:
             yield Token(prompt.DECLINE)
             yield Done(self._declined(job, n_searched, trace.text + lead + prompt.DECLINE, extras))
             return
@@ -293,8 +263,8 @@ class Engine:
         schema = job.request.response_schema
         messages = prompt.build_messages(
             job.question,
-            sources,
-            image_notes=image_notes,
+            g.sources,
+            image_notes=g.image_notes,
             history=history,
             instructions=job.instructions,
             style="json" if schema is not None else job.effort.answer_style,
@@ -305,11 +275,28 @@ class Engine:
             answer_text = writer.generate_json(job, messages, schema, completion)
             yield Token(answer_text)
         else:
-            answer_text, checks = yield from writer.write_checked(job, messages, completion, sources)
+            answer_text, checks = yield from writer.write_checked(job, messages, completion, g.sources)
+        yield Done(self._finished(job, trace, g, (lead, answer_text), completion, checks, n_searched, extras))
 
+    def _finished(
+        self,
+        job: Job,
+        trace: Trace,
+        g: Gathered,
+        said: tuple[str, str],
+        completion: Completion,
+        checks: dict[str, Any] | None,
+        n_searched: int,
+        extras: dict[str, Any],
+    ) -> Answer:
+        """The answer with its attribution, related questions, usage and timings. ``said``: the
+        opening line for an image question, and the model's answer."""
+        lead, answer_text = said
+        schema = job.request.response_schema
+        sources = g.sources
         attribution = [] if schema is not None else self._attribute(answer_text, sources, job.question)
         job.lap("cite_s")
-        related = self._related(job, query, answer_text, sources)
+        related = self._related(job, g.query, answer_text, sources)
         usage = Usage(
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
@@ -317,20 +304,18 @@ class Engine:
             cached_tokens=completion.cached_tokens,
             reasoning_tokens=job.reasoning_tokens + job.llm.count_tokens(trace.text),
         )
-        yield Done(
-            Answer(
-                content=trace.text + lead + answer_text,
-                sources=sources,
-                model=job.llm.name,
-                finish_reason=completion.finish_reason,
-                usage=usage,
-                attribution=attribution,
-                declined=schema is None and cite.is_declined_answer(answer_text),
-                timings=dict(job.timings),
-                related_questions=related,
-                grounding=checks,
-                **extras,
-            )
+        return Answer(
+            content=trace.text + lead + answer_text,
+            sources=sources,
+            model=job.llm.name,
+            finish_reason=completion.finish_reason,
+            usage=usage,
+            attribution=attribution,
+            declined=schema is None and cite.is_declined_answer(answer_text),
+            timings=dict(job.timings),
+            related_questions=related,
+            grounding=checks,
+            **extras,
         )
 
     # --- the steps ---------------------------------------------------------------------------------
@@ -374,50 +359,6 @@ class Engine:
         job.lap("rewrite_s")
         return rewrite
 
-    def _queries(self, job: Job, query: str, facts: list[VisualFacts]) -> list[str]:
-        """What to search: the query, or, with images, queries written from what they show."""
-        if job.search is None:
-            return []
-        if not facts:
-            return [query, *planner.part_queries(query)]
-        from groundglass.answer.vision import image_queries
-
-        v = self.settings.vision
-        question = job.request.question.strip()  # "" when only images were given
-        return image_queries(
-            facts, question, max_queries=v.max_queries, label_min_score=v.label_min_score
-        ) or [query]
-
-    def _coverage(self, job: Job, query: str) -> Coverage | None:
-        """How far the earlier turns' sources answer ``query`` (None without earlier sources)."""
-        prior = job.request.prior_sources
-        if not prior or job.search is None:
-            return None
-        return conversation.covered_by(prior, query)
-
-    def _research(self, job: Job, query: str, trace: Trace) -> Generator[Event, None, Research]:
-        """Plan, search in waves and rounds; yields the steps (and their trace lines), returns Research."""
-
-        def search_each(queries: list[str]) -> list[list[Source]]:
-            return [f.sources for f in self._search_each(job, queries)]
-
-        def keep(q: str, candidates: list[Source], k: int) -> list[Source]:
-            ranked = rank.diversify(rank.dedupe(candidates), self.settings.retrieval.max_per_source)
-            return relevance.relevant(job, self.settings, q, ranked[: k * 2], margin=False)[:k]
-
-        history = job.history
-        run = research(job.llm, query, job.effort, search_each, keep, history=history)
-        while True:
-            try:
-                step = next(run)
-            except StopIteration as done:
-                result: Research = done.value
-                break
-            yield StepDone(step.as_dict())
-            yield from trace.step(step)
-        job.reasoning_tokens += result.reasoning_tokens
-        return result
-
     def _recognised(self, facts: list[VisualFacts], schema: dict[str, Any] | None) -> str:
         """The answer's opening line for an image question (not for structured output)."""
         if not facts or schema is not None:
@@ -432,64 +373,6 @@ class Engine:
         from groundglass.answer.vision import describe
 
         return describe(facts, label_min_score=self.settings.vision.label_min_score)
-
-    def _search(self, job: Job, queries: list[str]) -> Found:
-        """Every query searched (web: in parallel), the rankings fused."""
-        if job.search is None:
-            return Found(sources=[], queries=[])
-        return merge(self._search_each(job, queries))
-
-    def _search_each(self, job: Job, queries: list[str]) -> list[Found]:
-        """One Found per query from the index or the web; an error when no web provider answers at all."""
-        filters = job.request.search_filters
-        if job.search == "index" and job.index is not None:
-            k = (job.top_k or self.settings.retrieval.top_k) * 2
-            keep = source_filter(filters, self.settings.search.undated)
-            return search_index_each(job.index, queries, k=k, keep=keep)
-        assert job.web is not None
-        size = job.request.search_context_size
-        each = WebSearch(job.web, queries, filters, size, top_k=job.top_k).each()
-        reports = [r for f in each for r in f.reports]
-        if not any(f.sources for f in each) and all(r.provider is None for r in reports):
-            error = merge(each).error
-            raise GroundglassError(
-                error or "no search provider answered",
-                "configure a search provider in the [search] section of the config "
-                "(see the README's web search section)",
-                code="search_failed",
-            )
-        return each
-
-    def _rank(
-        self, job: Job, found: Found, image_notes: str, query: str, *, gate: bool = True
-    ) -> list[Source]:
-        """Dedupe, spread over documents, keep the relevant best ``top_k``, fit the token budget.
-        ``gate=False`` (sources of a plan's steps, each already judged against its own sub-query) keeps
-        them all, in order, within the budget."""
-        if not found.sources:
-            return []
-        r = self.settings.retrieval
-        top_k = job.top_k or found.top_k or r.top_k
-        sources = rank.diversify(rank.dedupe(found.sources), r.max_per_source)
-        if gate:
-            main = found.queries[0] if found.queries and query == job.question else query
-            sources = relevance.relevant(job, self.settings, main, sources[: top_k * 2])[:top_k]
-            sources = condense.condense_for_prompt(sources, main, job.llm.count_tokens)
-        history = list(job.history)
-        fixed = prompt.fixed_prompt_tokens(
-            job.question,
-            job.llm.count_tokens,
-            image_notes,
-            history,
-            job.effort.answer_style,
-            job.instructions,
-        )
-        room = job.llm.context_length - job.max_tokens - fixed
-        wanted = found.context_tokens or r.context_tokens
-        if job.effort.plans:
-            wanted = max(wanted, job.effort.context_tokens)
-        budget = min(wanted, room)
-        return rank.fit_budget(sources, budget, job.llm.count_tokens, overhead_tokens=SOURCE_OVERHEAD_TOKENS)
 
     def _attribute(self, content: str, sources: list[Source], question: str) -> list[SentenceSupport]:
         if not sources:
@@ -527,20 +410,6 @@ class Engine:
             timings=dict(job.timings),
             **extras,
         )
-
-
-def _history(earlier: Sequence[ChatMessage], llm: LLM, budget: int) -> list[ChatMessage]:
-    """Earlier turns as the answer prompt shows them: citation markers and <think> blocks taken out
-    (they referred to that turn's sources), the oldest dropped to fit ``budget`` tokens."""
-    turns = [ChatMessage(m.role, cite.strip_markers(_THINK.sub("", m.content)).strip()) for m in earlier]
-    turns = [m for m in turns if m.content]
-    if not turns:
-        return []
-    fitted = conversation.fit_history([*turns, ChatMessage("user", "")], budget, llm.count_tokens)
-    return [m for m in fitted[:-1] if m.role != "system"]
-
-
-_THINK = re.compile(r"<think>.*?</think>\s*", re.DOTALL)
 
 
 def _start_loading_embedder() -> None:
