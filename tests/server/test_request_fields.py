@@ -19,7 +19,7 @@ import pytest
 from pydantic import BaseModel
 
 import groundglass
-from groundglass.server import responses_schemas, schemas
+from groundglass.server import request_parts, responses_schemas, schemas
 
 SRC = Path(groundglass.__file__).parent
 
@@ -56,7 +56,7 @@ def unread(model: type[BaseModel]) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("module", [schemas, responses_schemas], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [schemas, request_parts, responses_schemas], ids=lambda m: m.__name__)
 def test_every_request_field_is_read(module: ModuleType) -> None:
     models = request_models(module)
     assert len(models) >= 5

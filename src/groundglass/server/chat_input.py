@@ -54,7 +54,7 @@ def images(body: ChatRequest) -> list[ImageInput]:
     if last is None or not body.messages[last].has_images():
         return []
     from groundglass.answer.vision import ImageError, ImageInput  # OCR and classifier modules: imported late
-    from groundglass.server.schemas import ImagePart
+    from groundglass.server.request_parts import ImagePart
 
     images = []
     for j, part in enumerate(body.messages[last].content or []):

@@ -40,7 +40,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from groundglass.server.fetch_urls import MAX_URLS
-from groundglass.server.schemas import ContextSize, Recency, UserLocation
+from groundglass.server.request_parts import ContextSize, Recency, UserLocation
 
 # Perplexity's presets as reasoning efforts: how much work a question gets.
 PRESET_EFFORT = {"fast": "minimal", "low": "low", "medium": "medium", "high": "high"}
