@@ -50,6 +50,14 @@ def parse_size(size: str | None) -> tuple[int | None, int | None]:
     return width, height
 
 
+def check_request(n: int, prompt: str) -> None:
+    """Refuse a request for no image, too many, or with an empty prompt."""
+    if not 1 <= n <= MAX_N:
+        raise GroundglassError(f"n must be from 1 to {MAX_N}, got {n}", "ask for fewer images", param="n")
+    if not prompt.strip():
+        raise GroundglassError("the prompt is empty", "describe the image", param="prompt")
+
+
 class ImageGenerator:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -90,13 +98,9 @@ class ImageGenerator:
         negative_prompt: str | None,
         scheduler: str,
     ) -> list[Drawn]:
-        from groundglass.dreambooth.priors import png_info
         from groundglass.dreambooth.sample import check_sampling_args, default_size, generate
 
-        if not 1 <= n <= MAX_N:
-            raise GroundglassError(f"n must be from 1 to {MAX_N}, got {n}", "ask for fewer images", param="n")
-        if not prompt.strip():
-            raise GroundglassError("the prompt is empty", "describe the image", param="prompt")
+        check_request(n, prompt)
         width, height = parse_size(size)
         check_sampling_args(
             steps=steps,
@@ -123,23 +127,21 @@ class ImageGenerator:
                 batch_size=n,
             )
             native = default_size(components)
-        out = []
-        for image, image_seed in zip(images, seeds, strict=True):
-            fields = {
-                "prompt": prompt,
-                "negative_prompt": negative_prompt or None,
-                "seed": image_seed,
-                "steps": steps,
-                "guidance_scale": guidance_scale,
-                "scheduler": scheduler,
-                "model": model,
-                "width": width or native,
-                "height": height or native,
-            }
-            buffer = io.BytesIO()
-            image.save(buffer, format="PNG", pnginfo=png_info(fields))
-            out.append(Drawn(buffer.getvalue(), image_seed))
-        return out
+        rest = {
+            "steps": steps,
+            "guidance_scale": guidance_scale,
+            "scheduler": scheduler,
+            "model": model,
+            "width": width or native,
+            "height": height or native,
+        }
+        return [
+            Drawn(
+                png(image, {"prompt": prompt, "negative_prompt": negative_prompt or None, "seed": s, **rest}),
+                s,
+            )
+            for image, s in zip(images, seeds, strict=True)
+        ]
 
     def keep(self, png: bytes) -> str:
         """Store a PNG for ``response_format=url``; returns its file name (unguessable)."""
@@ -153,3 +155,12 @@ class ImageGenerator:
             return None
         path = self.folder / name
         return path if path.is_file() else None
+
+
+def png(image: Any, fields: dict[str, Any]) -> bytes:
+    """``image`` as PNG bytes, ``fields`` (how it was drawn) written into it as text chunks."""
+    from groundglass.dreambooth.priors import png_info
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=png_info(fields))
+    return buffer.getvalue()

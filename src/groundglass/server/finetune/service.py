@@ -144,46 +144,8 @@ class FineTuning:
         from groundglass.dreambooth.job import parse_hyperparameters, resolve_preset
 
         base_path = self.base_model_path(model)
-        if training_file is None:
-            raise NotFoundError(f"no file {training_file_id!r}", "upload the photos with purpose 'fine-tune'")
-        if training_file["purpose"] != FILE_PURPOSE:
-            raise GroundglassError(
-                f"file {training_file_id} has purpose {training_file['purpose']!r}, not {FILE_PURPOSE!r}",
-                "upload the photos with purpose 'fine-tune'",
-                param="training_file",
-                code="invalid_file",
-            )
-        method = method or {"type": "dreambooth"}
-        if method.get("type") != "dreambooth":
-            raise GroundglassError(
-                f"method.type {method.get('type')!r} is not supported here",
-                "use method: {type: 'dreambooth', dreambooth: {hyperparameters: {...}}}",
-                param="method.type",
-            )
-        extra = sorted(set(method) - {"type", "dreambooth"})
-        if extra:
-            raise GroundglassError(
-                f"unknown field method.{extra[0]}",
-                "send method.type and method.dreambooth",
-                param=f"method.{extra[0]}",
-            )
-        section = method.get("dreambooth") or {}
-        if not isinstance(section, dict):
-            raise GroundglassError(
-                "method.dreambooth must be an object",
-                "send {hyperparameters: {...}}",
-                param="method.dreambooth",
-            )
-        extra = sorted(set(section) - {"hyperparameters"})
-        if extra:
-            raise GroundglassError(
-                f"unknown field method.dreambooth.{extra[0]}",
-                "send method.dreambooth.hyperparameters",
-                param=f"method.dreambooth.{extra[0]}",
-            )
-        raw = dict(section.get("hyperparameters") or {})
-        if seed is not None:
-            raw.setdefault("seed", seed)
+        check_training_file(training_file, training_file_id)
+        raw = method_hyperparameters(method, seed)
         where = "method.dreambooth.hyperparameters"
         hp = parse_hyperparameters(raw, where=where)
         # The preset must fit the base model's family (SD 1.x/2.x or SDXL), read from the model itself.
@@ -370,3 +332,53 @@ class FineTuning:
             cost=cost,
         )
         self.ledger.record(entry)
+
+
+def check_training_file(training_file: dict[str, Any] | None, training_file_id: str) -> None:
+    """Refuse a training file that was not found, or that is not a photo upload (purpose ``fine-tune``)."""
+    if training_file is None:
+        raise NotFoundError(f"no file {training_file_id!r}", "upload the photos with purpose 'fine-tune'")
+    if training_file["purpose"] != FILE_PURPOSE:
+        raise GroundglassError(
+            f"file {training_file_id} has purpose {training_file['purpose']!r}, not {FILE_PURPOSE!r}",
+            "upload the photos with purpose 'fine-tune'",
+            param="training_file",
+            code="invalid_file",
+        )
+
+
+def method_hyperparameters(method: dict[str, Any] | None, seed: int | None) -> dict[str, Any]:
+    """The hyperparameters a job's ``method`` sends (``seed`` joins them unless they set one), its shape
+    checked: OpenAI's ``{type: "dreambooth", dreambooth: {hyperparameters: {...}}}`` and nothing else."""
+    method = method or {"type": "dreambooth"}
+    if method.get("type") != "dreambooth":
+        raise GroundglassError(
+            f"method.type {method.get('type')!r} is not supported here",
+            "use method: {type: 'dreambooth', dreambooth: {hyperparameters: {...}}}",
+            param="method.type",
+        )
+    extra = sorted(set(method) - {"type", "dreambooth"})
+    if extra:
+        raise GroundglassError(
+            f"unknown field method.{extra[0]}",
+            "send method.type and method.dreambooth",
+            param=f"method.{extra[0]}",
+        )
+    section = method.get("dreambooth") or {}
+    if not isinstance(section, dict):
+        raise GroundglassError(
+            "method.dreambooth must be an object",
+            "send {hyperparameters: {...}}",
+            param="method.dreambooth",
+        )
+    extra = sorted(set(section) - {"hyperparameters"})
+    if extra:
+        raise GroundglassError(
+            f"unknown field method.dreambooth.{extra[0]}",
+            "send method.dreambooth.hyperparameters",
+            param=f"method.dreambooth.{extra[0]}",
+        )
+    raw = dict(section.get("hyperparameters") or {})
+    if seed is not None:
+        raw.setdefault("seed", seed)
+    return raw
