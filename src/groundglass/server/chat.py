@@ -20,6 +20,8 @@ stops the generation (see :mod:`groundglass.server.answering`). Every request, f
 refused or abandoned, leaves one row in the ledger. Non-streaming answers carry a ``Server-Timing``
 header: time queued for an engine slot, engine time, and the engine's steps (retrieve, first_token...).
 
+The stream itself (its chunks and its ledger row) is :mod:`groundglass.server.chat_stream`.
+
 ``"stream_mode": "concise"`` (Perplexity's) sends only the answer's chunks and a last one whose
 ``object`` is ``chat.completion.done``: no visual_facts, reasoning_step or search_results chunks
 before the text; everything they carry is in that last chunk.
@@ -28,35 +30,26 @@ before the text; everything they carry is in that last chunk.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator
+from typing import Any
 
-import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from groundglass.answer.events import Done, ErrorEvent, Event, ImagesRead, SourcesFound, StepDone, Token
-from groundglass.answer.response import attribution
-from groundglass.log import get_logger
-from groundglass.server.answer_service import complete, token_counter
-from groundglass.server.answering import Plan, engine_failure
+from groundglass.answer.events import ErrorEvent, Event
+from groundglass.server.answer_service import complete
+from groundglass.server.answering import engine_failure
 from groundglass.server.auth import Principal
-from groundglass.server.completions import chunk, citation_tokens, images_extra, sources_extra, usage_block
+from groundglass.server.chat_stream import StreamBill, sse
 from groundglass.server.disconnect import ClosingEventSource, cancel_on_disconnect
-from groundglass.server.errors import APIError, error_body
+from groundglass.server.errors import APIError
 from groundglass.server.schemas import ChatRequest
-from groundglass.server.state import ServerState, caller, state
-from groundglass.server.usage import Cost, new_request_id, record_refusal, streamed_usage, usage_entry
-
-if TYPE_CHECKING:
-    from groundglass.answer.types import Answer
+from groundglass.server.state import caller, state
+from groundglass.server.usage import new_request_id, record_refusal, usage_entry
 
 router = APIRouter(tags=["chat"])
-log = get_logger(__name__)
 
 
 @router.post("/chat/completions", summary="Chat completion with citations (Perplexity-compatible)")
@@ -74,7 +67,7 @@ async def chat_completions(body: ChatRequest, request: Request, who: Principal =
             stream = await st.answerer.start(plan, cancel)
             events = st.answerer.events(stream, cancel)
             first = await _first_event(events, cancel, request)
-            bill = _StreamBill(st, plan, who, request_id, started)
+            bill = StreamBill(st, plan, who, request_id, started)
 
             async def on_close() -> None:  # also when the stream never started (the client left first)
                 cancel.set()
@@ -83,7 +76,7 @@ async def chat_completions(body: ChatRequest, request: Request, who: Principal =
                 await bill.finish(499)  # no-op unless the client went away before the end
 
             return ClosingEventSource(
-                _sse(st, plan, events, first, cancel, bill, concise=body.stream_mode == "concise"),
+                sse(st, plan, events, first, cancel, bill, concise=body.stream_mode == "concise"),
                 on_close,
                 ping=15,
                 headers={"x-request-id": request_id},
@@ -131,149 +124,6 @@ async def _first_event(
         except BaseException:
             await events.aclose()  # frees the engine slot
             raise
-
-
-class _StreamBill:
-    """The ledger row and token charge of one streamed answer, written once, before the client sees the
-    end of the stream (or, when the client left early, for what was generated)."""
-
-    def __init__(self, st: ServerState, plan: Plan, who: Principal, request_id: str, started: float) -> None:
-        self.st, self.plan, self.who, self.request_id, self.started = st, plan, who, request_id, started
-        self.n_tokens = 0
-        self.queries: list[str] = []
-        self.recorded = False
-
-    async def finish(
-        self, status: int, usage: dict[str, Any] | None = None, cost: Cost | None = None
-    ) -> None:
-        if self.recorded:
-            return
-        self.recorded = True
-        if usage is None:  # partial stream: bill what was generated
-            usage = streamed_usage(self.n_tokens, self.queries, self.plan.context_size)
-        if usage is not None:
-            tokens = int(usage.get("total_tokens") or usage["completion_tokens"])
-            await self.st.limits.charge_tokens(self.who, tokens)
-        await self.st.record(
-            usage_entry(
-                self.who,
-                request_id=self.request_id,
-                model=self.plan.api_model,
-                endpoint="/chat/completions",
-                status=status,
-                started=self.started,
-                usage=usage,
-                cost=cost,
-            )
-        )
-
-
-def _final_extra(st: ServerState, plan: Plan, answer: Answer) -> tuple[dict[str, Any], dict[str, Any], Cost]:
-    """The last chunk's additions (sources, usage, attribution...), its usage block and its cost."""
-    cites = citation_tokens(answer, token_counter(st.answerer, plan))
-    searched = answer.usage.num_search_queries
-    usage, cost = usage_block(st.pricing, plan, answer, searched, cites)
-    extra: dict[str, Any] = {
-        **sources_extra(answer.sources),
-        "usage": usage,
-        "attribution": attribution(answer),
-        "declined": answer.declined,
-    }
-    if answer.visual_facts:
-        extra["visual_facts"] = answer.visual_facts
-    extra.update(images_extra(plan, answer))  # images (when asked for) and the search report
-    if plan.related_questions:
-        extra["related_questions"] = answer.related_questions
-    if answer.reasoning is not None:
-        extra["reasoning"] = answer.reasoning
-    st.metrics.tokens.labels("prompt").inc(answer.usage.prompt_tokens)
-    st.metrics.tokens.labels("completion").inc(answer.usage.completion_tokens)
-    return extra, usage, cost
-
-
-async def _sse(
-    st: ServerState,
-    plan: Plan,
-    events: AsyncGenerator[Event, None],
-    first: Event | None,
-    cancel: threading.Event,
-    bill: _StreamBill,
-    *,
-    concise: bool = False,
-) -> AsyncIterator[dict[str, str]]:
-    """The engine's events as SSE chunks, in order, with the ledger row written before the last one.
-
-    Kept as one loop (about 60 lines) so the order of chunks, billing and errors reads top to bottom."""
-    created = int(time.time())
-    model = plan.api_model
-    request_id = bill.request_id
-    role_sent = False
-
-    def opening(delta: dict[str, Any]) -> dict[str, Any]:
-        """The first chunk's delta says who speaks."""
-        nonlocal role_sent
-        if role_sent:
-            return delta
-        role_sent = True
-        return {"role": "assistant", **delta}
-
-    try:
-        async with aclosing(_chain(first, events)) as stream:
-            async for event in stream:
-                if concise and isinstance(event, ImagesRead | StepDone | SourcesFound):
-                    bill.queries = list(event.queries) if isinstance(event, SourcesFound) else bill.queries
-                    continue  # concise: their content comes in the last chunk only
-                if isinstance(event, ImagesRead):
-                    delta = opening({"content": ""})
-                    yield _data(chunk(request_id, created, model, delta, visual_facts=event.facts))
-                elif isinstance(event, StepDone):  # a search of a multi-step answer, as it finishes
-                    delta = opening({"content": ""})
-                    yield _data(chunk(request_id, created, model, delta, reasoning_step=event.step))
-                elif isinstance(event, SourcesFound):
-                    bill.queries = list(event.queries)
-                    delta = opening({"content": ""})
-                    yield _data(chunk(request_id, created, model, delta, **sources_extra(event.sources)))
-                elif isinstance(event, Token):
-                    bill.n_tokens += 1
-                    yield _data(chunk(request_id, created, model, opening({"content": event.text})))
-                elif isinstance(event, Done):
-                    extra, usage, cost = _final_extra(st, plan, event.answer)
-                    await bill.finish(200, usage, cost)
-                    last = chunk(request_id, created, model, opening({}), event.answer.finish_reason, **extra)
-                    if concise:
-                        last["object"] = "chat.completion.done"
-                    yield _data(last)
-                elif isinstance(event, ErrorEvent):
-                    failure = engine_failure(event)
-                    await bill.finish(failure.status)
-                    yield {"event": "error", "data": json.dumps(failure.body())}
-                    return
-        yield {"data": "[DONE]"}
-    except APIError as exc:  # raised by the engine bridge mid-stream
-        await bill.finish(exc.status)
-        yield {"event": "error", "data": json.dumps(exc.body())}
-    except Exception as exc:
-        log.exception("stream_failed", request_id=request_id, error=repr(exc))
-        await bill.finish(500)
-        body = error_body(f"internal error ({type(exc).__name__})", type="api_error", code="internal_error")
-        yield {"event": "error", "data": json.dumps(body)}
-    finally:
-        cancel.set()
-        with anyio.CancelScope(shield=True):
-            await bill.finish(499)  # no-op unless the client went away before the end
-
-
-async def _chain(first: Event | None, events: AsyncGenerator[Event, None]) -> AsyncIterator[Event]:
-    """``first`` (already taken from ``events``), then the rest; closing this closes ``events``."""
-    async with aclosing(events):
-        if first is not None:
-            yield first
-        async for event in events:
-            yield event
-
-
-def _data(obj: dict[str, Any]) -> dict[str, str]:
-    return {"data": json.dumps(obj, ensure_ascii=False)}
 
 
 # The /v1/models routes are fine-tuning's (groundglass.server.finetune.api): they list these answer
