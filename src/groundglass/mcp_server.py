@@ -20,10 +20,14 @@ import anyio
 from groundglass.errors import GroundglassError
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from mcp.server.mcpserver import MCPServer
 
     from groundglass.answer.engine import Engine
     from groundglass.config import Settings
+
+    OffLoop = Callable[[Callable[[], Any]], Awaitable[Any]]  # runs blocking work off the event loop
 
 INSTRUCTIONS = (
     "groundglass answers questions from sources with numbered citations. Use `ask` for an answer whose "
@@ -33,6 +37,7 @@ INSTRUCTIONS = (
 
 
 def build_server(settings: Settings) -> MCPServer:
+    """The MCP server and its three tools; the engine is loaded on the first call that needs it."""
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
@@ -53,6 +58,14 @@ def build_server(settings: Settings) -> MCPServer:
             return await anyio.to_thread.run_sync(work)
         except GroundglassError as exc:
             raise ToolError(str(exc)) from exc  # what went wrong, and what to do
+
+    _add_ask(server, the_engine, off_loop)
+    _add_searches(server, settings, the_engine, off_loop)
+    return server
+
+
+def _add_ask(server: MCPServer, the_engine: Callable[[], Engine], off_loop: OffLoop) -> None:
+    """The ``ask`` tool: a cited answer."""
 
     @server.tool(description="A grounded answer with numbered citations [n] that map to search_results[n-1].")
     async def ask(
@@ -78,6 +91,13 @@ def build_server(settings: Settings) -> MCPServer:
         answer = await off_loop(lambda: the_engine().answer(request))
         return to_perplexity_json(answer)
 
+
+def _add_searches(
+    server: MCPServer, settings: Settings, the_engine: Callable[[], Engine], off_loop: OffLoop
+) -> None:
+    """The ``search`` (providers' results) and ``index_search`` (a local index's passages) tools."""
+    from mcp.server.mcpserver.exceptions import ToolError
+
     @server.tool(description="Ranked results from the configured search providers (nothing is read).")
     async def search(query: str, max_results: int = 10) -> list[dict[str, Any]]:
         from groundglass.answer.search.web import WebRetriever
@@ -97,5 +117,3 @@ def build_server(settings: Settings) -> MCPServer:
             raise ToolError(f"k must be 1 to 50, got {k}")
         hits = await off_loop(lambda: the_engine().index(index).search(query, k, mode))
         return [{**s.search_result(), "text": s.text} for s in hits]
-
-    return server
