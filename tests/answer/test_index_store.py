@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -300,4 +301,18 @@ def test_a_verbatim_term_finds_its_table_row_that_bm25_cannot_see(index_settings
         hits = index.search(question, k=3, mode=mode)
         assert "%j | Day of the year" in hits[0].text, (mode, [h.text[:60] for h in hits])
     assert index.literal("the %j and %m codes", 10) and not index.literal("no verbatim term here", 10)
+    index.close()
+
+
+SYS_PAGE = Path("/usr/share/doc/python3.11/html/library/sys.html")
+
+
+@pytest.mark.skipif(not SYS_PAGE.is_file(), reason="needs Debian's python3.11-doc")
+def test_the_table_row_the_question_names_comes_first_in_the_index(index_settings, tmp_path: Path) -> None:
+    # five chunks of the real page name sys.float_info; only one holds the row "| dig | DBL_DIG |", and
+    # ranked by the object's name alone the chunks of prose about sys.float_info.dig came first
+    index = LocalIndex.open(index_settings, "sys", create=True)
+    add_sources(index, [str(SYS_PAGE)], progress=False)
+    hits = index.search("Which C macro does the dig attribute of sys.float_info correspond to?", k=3)
+    assert re.search(r"^\| dig \| DBL_DIG \|", hits[0].text, re.MULTILINE), [h.text[:80] for h in hits]
     index.close()

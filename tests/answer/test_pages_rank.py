@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from groundglass.answer import embeddings
 from groundglass.answer.index.documents import Document, Section
+from groundglass.answer.index.extract import html_document
 from groundglass.answer.search import pages
 from groundglass.config import load_settings
 
@@ -155,3 +159,22 @@ def test_a_verbatim_term_of_the_question_ranks_its_chunk_first(
         max_chunks_per_page=24,
     )
     assert "%j" in ranked[0].text and "day of the year" in ranked[0].text
+
+
+DOCS = Path("/usr/share/doc/python3.11/html")
+FLOAT_INFO_QUESTION = "Which C macro does the dig attribute of sys.float_info correspond to?"
+
+
+@pytest.mark.skipif(not (DOCS / "library" / "sys.html").is_file(), reason="needs Debian's python3.11-doc")
+def test_the_table_row_the_question_names_outranks_chunks_that_only_name_the_object(
+    settings, fresh_embedder: embeddings.CachedEmbedder
+) -> None:
+    """On the real sys page, five chunks hold "sys.float_info" (the object) and one holds the row
+    "| dig | DBL_DIG |" without it. Counting the object's name like the row put two prose chunks about
+    sys.float_info.dig first and left the row out, and the model answered with the next row's macro."""
+    docs = [
+        html_document((DOCS / rel).read_bytes(), (DOCS / rel).as_uri(), Path(rel).stem)
+        for rel in ("library/sys.html", "whatsnew/2.6.html")
+    ]
+    ranked = pages.rank_pages(docs, FLOAT_INFO_QUESTION, settings, k=3, max_chunks_per_page=24)
+    assert re.search(r"^\| dig \| DBL_DIG \|", ranked[0].text, re.MULTILINE), ranked[0].text

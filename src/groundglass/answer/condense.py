@@ -17,7 +17,8 @@ model. For every source longer than ``max_tokens`` this keeps:
 The kept pieces stay in the order of the text; a gap between two of them on one line is shown as
 " … ". A sentence's score is the share of the question's content words it holds, weighted by their
 rarity among all the sources' sentences (so a word every sentence has counts little), plus one for each
-verbatim term of the question it holds (``%j``, ``--flag``, ``os.path``: word tokenizers lose them),
+verbatim term of the question it holds (``%j``, ``--flag``, ``os.path``: word tokenizers lose them) and for
+a table row whose first cell the question names (``| dig | DBL_DIG |``),
 plus its MiniLM cosine with the question when an ``embed`` function is given (what the engine
 passes). Sources with no sentence that scores above zero, and short ones, are left as they are.
 """
@@ -103,8 +104,8 @@ def _join(units: Sequence[_Unit], picked: Sequence[int]) -> str:
 def lexical_scorer(texts: Sequence[str], query: str) -> Callable[[str], float]:
     """Rarity-weighted share of the query's content stems that a sentence holds (0..1)."""
     wanted = querytext.content_stems(query)
-    literal = querytext.literal_terms(query)
-    if not wanted and not literal:
+    verbatim = querytext.Verbatim.of(query)
+    if not wanted and not verbatim:
         return lambda _t: 0.0
     df = dict.fromkeys(wanted, 0)
     for t in texts:
@@ -115,9 +116,9 @@ def lexical_scorer(texts: Sequence[str], query: str) -> Callable[[str], float]:
     total = sum(idf.values()) or 1.0
 
     def score(text: str) -> float:
-        # a verbatim term of the question ("%j") outweighs any share of its words
+        # a verbatim term of the question ("%j"), or the table row it names, outweighs any share of its words
         words = sum(idf[s] for s in querytext.content_stems(text) & wanted) / total
-        return words + querytext.literal_hits(text, literal)
+        return words + verbatim.hits(text)
 
     return score
 
@@ -137,7 +138,7 @@ def condense(
     if not scorable:
         return list(sources)
     lexical = lexical_scorer(scorable, query)
-    literal = querytext.literal_terms(query)
+    verbatim = querytext.Verbatim.of(query)
     dense: dict[str, float] = {}
     if embed is not None:
         vecs = embed([query, *scorable])
@@ -153,7 +154,7 @@ def condense(
             count_tokens,
             max_tokens,
             keep_ratio,
-            verbatim=lambda t: querytext.literal_hits(t, literal),
+            verbatim=verbatim.hits,
         )
         out.append(replace(src, text=text) if text else src)
     return out

@@ -9,7 +9,10 @@ model to ship offline for a few heuristics.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 STOPWORDS = frozenset(
     """
@@ -92,6 +95,96 @@ def literal_terms(text: str) -> list[str]:
 def literal_hits(text: str, terms: list[str]) -> int:
     """How many of ``terms`` occur in ``text`` as whole tokens, case as written."""
     return sum(1 for t in terms if re.search(r"(?<![\w%-])" + re.escape(t) + r"(?![\w])", text))
+
+
+# A Markdown table row's first cell, and a table's |---| rule line (the row above a rule is its header).
+_FIRST_CELL = re.compile(r"^\s*\|\s*([^|\n]*?)\s*\|")
+_RULE = re.compile(r"^\s*\|(\s*:?-{2,}:?\s*\|)+\s*$")
+_CELL_MARKUP = "`*'\" "
+ROW_KEY_MAX_WORDS = 4  # a longer first cell is prose, not a key
+
+
+def row_keys(query: str) -> frozenset[str]:
+    """What a question may name as a table row's key, lower-case: its content words ("the dig
+    attribute" -> dig) and its verbatim terms (``max_exp``, ``%j``)."""
+    terms = literal_terms(query)
+    prose = _LITERAL.sub(" ", query)  # mant_dig names one key, not "mant" and "dig"
+    return frozenset(content_words(prose)) | {t.lower() for t in terms}
+
+
+def _cell_key(cell: str) -> str:
+    return cell.strip(_CELL_MARKUP).removesuffix("()").lower()
+
+
+def row_key_hits(text: str, keys: frozenset[str]) -> int:
+    """How many distinct first cells of ``text``'s table body rows the question names (see
+    :func:`named_rows`)."""
+    return len(named_rows(text, keys))
+
+
+def named_rows(text: str, keys: frozenset[str]) -> set[str]:
+    """The first cells of ``text``'s table body rows that the question names, lower-case: the cell is
+    one of ``keys``, or a short cell all of whose content words are keys.
+
+    A manual's table of attributes, codes or limits gives each row one line, "| dig | DBL_DIG | ... |",
+    and a question about one of them names its key. Every row of such a table shares the question's
+    other words (the header's "macro", "dig" inside mant_dig), so neither BM25 nor a sentence's word
+    share tells the asked-for row from its neighbours; its first cell does. Header rows do not count.
+    """
+    if not keys or "|" not in text:
+        return set()
+    lines = text.splitlines()
+    named: set[str] = set()
+    for i, line in enumerate(lines):
+        m = _FIRST_CELL.match(line)
+        if m is None or _RULE.match(line) or (i + 1 < len(lines) and _RULE.match(lines[i + 1])):
+            continue
+        key = _cell_key(m.group(1))
+        cell_words = content_words(key)
+        if key in keys or (0 < len(cell_words) <= ROW_KEY_MAX_WORDS and set(cell_words) <= keys):
+            named.add(key)
+    return named
+
+
+@dataclass(frozen=True)
+class Verbatim:
+    """What of a question a text must hold as written to outrank texts that only share its words: its
+    verbatim terms (:func:`literal_terms`) and the table rows it names (:func:`row_key_hits`)."""
+
+    terms: tuple[str, ...]
+    keys: frozenset[str]
+
+    @classmethod
+    def of(cls, query: str) -> Verbatim:
+        return cls(tuple(literal_terms(query)), row_keys(query))
+
+    def __bool__(self) -> bool:
+        return bool(self.terms or self.keys)
+
+    def hits(self, text: str) -> int:
+        """Verbatim terms held plus keyed rows."""
+        return len(self.matched(text))
+
+    def matched(self, text: str) -> set[str]:
+        """The verbatim terms ``text`` holds and the first cells of the rows it holds that the question
+        names (prefixed ``|``, so a term and a row key never merge)."""
+        held = {t for t in self.terms if literal_hits(text, [t])}
+        return held | {"|" + key for key in named_rows(text, self.keys)}
+
+    def weighted(self, texts: Sequence[str], total: int | None = None) -> dict[int, float]:
+        """Position -> the summed rarity (``log(1 + n / df)``: ``n`` is ``total``, else the number of
+        ``texts``; ``df`` counts over ``texts``) of what each text holds, for the texts that hold any.
+        A term held by every chunk of a page (the object's name, ``sys.float_info``) says less about
+        where the answer is than the one row that names the attribute asked for, so the rarer match
+        ranks first."""
+        held = {i: self.matched(t) for i, t in enumerate(texts)}
+        held = {i: m for i, m in held.items() if m}
+        df: dict[str, int] = {}
+        for m in held.values():
+            for item in m:
+                df[item] = df.get(item, 0) + 1
+        n = max(1, total if total is not None else len(texts))
+        return {i: sum(math.log(1 + n / df[item]) for item in m) for i, m in held.items()}
 
 
 def entities(text: str) -> list[str]:

@@ -53,8 +53,9 @@ def search(
         else:
             scored = rank.minmax_fuse([dict(index.bm25(query, n)), dict(dense_hits)])
     if mode != "dense" and (verbatim := index.literal(query, LITERAL_SCAN_MAX)):
-        # a chunk that holds the question's verbatim terms comes before those that hold none (as on
-        # the web path: pages.with_literal_terms), the most terms first, then by its fused score
+        # a chunk that holds the question's verbatim terms or names its table row comes before those
+        # that hold none (as on the web path: pages.with_literal_terms), the rarest matches first, then
+        # by its fused score
         fused = dict(scored)
         best = max(fused.values(), default=1.0)
         ahead = sorted(verbatim, key=lambda c: (-verbatim[c], -fused.get(c, 0.0)))

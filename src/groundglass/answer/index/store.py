@@ -272,20 +272,32 @@ class LocalIndex:
         )
         return [(int(r[0]), -float(r[1])) for r in rows]
 
-    def literal(self, query: str, n: int) -> dict[int, int]:
-        """Chunk id -> how many of the query's verbatim terms (``%j``, ``--flag``, ``os.path.join``)
-        its text holds as whole tokens, for at most ``n`` chunks. FTS5's tokenizer drops or splits
-        these terms, so BM25 cannot find the one row of a format-code table that answers "What does
-        %j mean?"; a substring scan can (SQLite's instr, then the token check in Python)."""
+    def literal(self, query: str, n: int) -> dict[int, float]:
+        """Chunk id -> the weight of the query's verbatim terms (``%j``, ``--flag``, ``os.path.join``)
+        and named table rows (``| dig |``) its text holds, rarer ones weighing more
+        (:meth:`querytext.Verbatim.weighted`), for at most ``n`` chunks of each kind. FTS5's tokenizer
+        drops or splits these terms and cannot see a row's first cell, so BM25 cannot find the one row
+        of a format-code table that answers "What does %j mean?"; a substring scan can (SQLite's instr,
+        then the token and row checks in Python). Only single-cell keys are scanned for here."""
         from groundglass.answer import querytext
 
-        terms = querytext.literal_terms(query)
-        if not terms:
+        verbatim = querytext.Verbatim.of(query)
+        found: dict[int, str] = {}
+        if verbatim.terms:
+            where = " OR ".join("instr(body, ?) > 0" for _ in verbatim.terms)
+            sql = f"SELECT id, heading || ' ' || body FROM chunks WHERE {where} LIMIT ?"
+            found.update(self._sql(sql, (*verbatim.terms, n)))
+        if verbatim.keys:
+            cells = [f"| {key} |" for key in sorted(verbatim.keys)]
+            where = " OR ".join("instr(lower(body), ?) > 0" for _ in cells)
+            sql = f"SELECT id, heading || ' ' || body FROM chunks WHERE {where} LIMIT ?"
+            found.update(self._sql(sql, (*cells, n)))
+        if not found:
             return {}
-        where = " OR ".join("instr(body, ?) > 0" for _ in terms)
-        rows = self._sql(f"SELECT id, heading || ' ' || body FROM chunks WHERE {where} LIMIT ?", (*terms, n))
-        hits = {int(cid): querytext.literal_hits(text, terms) for cid, text in rows}
-        return {cid: h for cid, h in hits.items() if h}
+        ids = list(found)
+        total = self._sql("SELECT count(*) FROM chunks")[0][0]
+        weights = verbatim.weighted([found[i] for i in ids], total=total)
+        return {int(ids[pos]): w for pos, w in weights.items()}
 
     def dense(self, query_vector: np.ndarray, n: int) -> list[tuple[int, float]]:
         """(chunk id, cosine similarity) for the ``n`` nearest chunks."""

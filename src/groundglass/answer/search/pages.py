@@ -104,16 +104,15 @@ def bm25_scores(texts: Sequence[str], query: str) -> dict[int, float]:
 
 def with_literal_terms(lexical: dict[int, float], texts: Sequence[str], query: str) -> dict[int, float]:
     """``lexical`` with every text that holds a verbatim term of the query (``%j``, ``--flag``,
-    ``os.path.join``; the FTS tokenizer drops or splits them) raised above all that hold none."""
-    terms = querytext.literal_terms(query)
-    if not terms:
+    ``os.path.join``; the FTS tokenizer drops or splits them) or a table row it names (``| dig |``)
+    raised above all that hold none, the rarer such matches the higher (:meth:`Verbatim.weighted`)."""
+    verbatim = querytext.Verbatim.of(query)
+    if not verbatim:
         return lexical
     top = max(lexical.values(), default=0.0) + 1.0
     out = dict(lexical)
-    for i, text in enumerate(texts):
-        hits = querytext.literal_hits(text, terms)
-        if hits:
-            out[i] = out.get(i, 0.0) + top * hits
+    for i, weight in verbatim.weighted(texts).items():
+        out[i] = out.get(i, 0.0) + top * weight
     return out
 
 

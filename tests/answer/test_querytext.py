@@ -1,0 +1,34 @@
+"""What of a question a text must hold as written: verbatim terms and the table rows it names."""
+
+from __future__ import annotations
+
+from groundglass.answer.querytext import Verbatim, named_rows, row_keys
+
+TABLE = """| attribute | float.h macro | explanation |
+| --- | --- | --- |
+| epsilon | DBL_EPSILON | difference between 1.0 and the next float |
+| dig | DBL_DIG | maximum number of decimal digits |
+| mant_dig | DBL_MANT_DIG | float precision |"""
+
+
+def test_the_row_whose_first_cell_the_question_names_is_found_and_its_neighbours_are_not() -> None:
+    keys = row_keys("Which C macro does the dig attribute of sys.float_info correspond to?")
+    assert named_rows(TABLE, keys) == {"dig"}  # not mant_dig, which only shares "dig" with it
+    assert named_rows(TABLE, row_keys("What is DBL_MANT_DIG's attribute, mant_dig?")) == {"mant_dig"}
+
+
+def test_header_cells_and_prose_are_not_row_keys() -> None:
+    # "attribute" heads the first column: the question uses the word, but no row is keyed by it
+    assert named_rows(TABLE, row_keys("Which attribute holds the float precision?")) == set()
+    assert named_rows("The dig attribute is explained below.", row_keys("the dig attribute")) == set()
+
+
+def test_marked_up_and_multi_word_keys_match_and_rarer_matches_weigh_more() -> None:
+    table = "| Name | Value |\n| --- | --- |\n| `max_exp` | 1024 |\n| Windows XP | yes |\n"
+    assert named_rows(table, row_keys("What is max_exp?")) == {"max_exp"}
+    assert named_rows(table, row_keys("Is Windows XP supported?")) == {"windows xp"}
+    verbatim = Verbatim.of("Which C macro does the dig attribute of sys.float_info correspond to?")
+    texts = ["sys.float_info holds ...", "see sys.float_info", "more on sys.float_info", TABLE]
+    weights = verbatim.weighted(texts)
+    assert set(weights) == {0, 1, 2, 3}
+    assert weights[3] > weights[0] == weights[1] == weights[2]
