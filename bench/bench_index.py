@@ -15,6 +15,11 @@
    reciprocal rank fusion (the alternative) for the record. Baseline: BM25-only; ratio hybrid/BM25.
    The same table for 300 keyword queries (the two rarest words of a random summary, which must find
    that summary): the case where exact terms matter and vectors alone fail.
+
+The run that chose ``rank.minmax_fuse`` with equal weights: FanOutQA sub-questions recall@5 0.884 /
+MRR 0.767 against 0.866 / 0.727 for reciprocal rank fusion, and on keyword queries 0.983 / 0.837
+against 0.950 / 0.758. Weighting towards the vectors gained at most 3 points on FanOutQA but lost
+25-45 on keyword queries.
 """
 
 from __future__ import annotations

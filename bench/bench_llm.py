@@ -11,6 +11,10 @@ Prints, for the same prompt and the same loaded model (greedy decoding, cold KV 
   engine does while it searches), and the ratio to the cold time.
 
 Uses the default model when its packages are installed, else the tiny one.
+
+The figures the reasoning-effort levels (``answer/effort.py``) and the prompt's short, fixed system
+message (``answer/prompt.py``) were sized on: the default 1.5B model on the 2 cores of the development
+machine processed ~40-90 prompt tokens/s and generated ~13 tokens/s.
 """
 
 from __future__ import annotations

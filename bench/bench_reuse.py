@@ -16,6 +16,17 @@ and of siblings survive the relevance floor that drops stale sources.
 Baseline: no reuse at all (every turn searches: 0 % reused, 0 % wrongly reused).
 
     .venv/bin/python -m bench.bench_reuse
+
+The run that set ``conversation.RELEVANCE_FLOOR`` and ``COVER_THRESHOLD``: 502 sub-questions;
+"answers" = a chunk of the question's own page contains the gold answer (90), "lacks" = the page is
+about the subject but no chunk has the answer (412), "sibling" = the page of another sub-question of
+the same multi-hop question (2402).
+
+- Floor 0.3 (``retrieval.min_relevance``, which keeps the gold passage for 99.8 % of these
+  sub-questions): it drops 97 % of the passages of an unrelated conversation and 71 % of the sibling
+  pages' passages.
+- Cosine alone at 0.65 reuses for 42 % of "answers" against 19 % of "lacks"; with the words check at
+  0.55, 50 % against 12 % (4.0x), and never a sibling page.
 """
 
 from __future__ import annotations

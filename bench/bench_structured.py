@@ -10,6 +10,9 @@ forward pass (``decode``, measured with cProfile): sampling, grammar and Python.
 two paths differ in.
 
     .venv/bin/python -m bench.bench_structured [--model default] [--threads 2] [--repeats 3]
+
+Why the loop exists: llama-cpp-python's sampler chain spent ~60 ms a token applying the grammar to
+Qwen's 152k-token vocabulary on the development machine, about as long as the forward pass.
 """
 
 from __future__ import annotations

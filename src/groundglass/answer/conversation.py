@@ -24,20 +24,18 @@ the context, and decide which earlier sources still count.
   taken to answer the query, and no new search runs, when one of them reaches :data:`COVER_THRESHOLD`
   *and* holds every content word of the query (:func:`answers_query`).
 
-Thresholds (``python -m bench.bench_reuse``: 502 FanOutQA dev sub-questions against the chunks of their
-Wikipedia summary; "answers" = a chunk of the question's own page contains the gold answer (90),
-"lacks" = the page is about the subject but no chunk has the answer (412), "sibling" = the page of
-another sub-question of the same multi-hop question (2402)):
+Thresholds, calibrated with ``python -m bench.bench_reuse`` on FanOutQA dev sub-questions against the
+chunks of their Wikipedia summary (its docstring has the figures of the run that set them):
 
-- ``RELEVANCE_FLOOR = 0.3``: the engine's ``retrieval.min_relevance`` (measured there to keep the gold
-  passage for 99.8 % of these sub-questions); here it drops 97 % of the passages of an unrelated
-  conversation and 71 % of the sibling pages' passages.
+- ``RELEVANCE_FLOOR = 0.3``: the engine's ``retrieval.min_relevance`` (chosen there to keep the gold
+  passages); here it drops nearly every passage of an unrelated conversation and most of the passages
+  of a sibling sub-question's page.
 - ``COVER_THRESHOLD = 0.55`` with the words check. A wrong reuse answers from a page that lacks the
   fact; a missed one costs a search, so the check favours precision. Cosine alone cannot separate a
-  page that answers from one about the same subject that does not (0.65: reused for 42 % vs 19 %);
-  requiring the query's content words in the passage can: 50 % vs 12 % at 0.55 (4.0x), never a
-  sibling page. Higher thresholds lose right reuses faster than wrong ones. When the answer from
-  reused sources still declines, the caller should search afresh.
+  page that answers from one about the same subject that does not; requiring the query's content
+  words in the passage can, and it never reuses a sibling page. Higher thresholds lose right reuses
+  faster than wrong ones. When the answer from reused sources still declines, the caller should
+  search afresh.
 """
 
 from __future__ import annotations

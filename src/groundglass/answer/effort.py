@@ -6,7 +6,7 @@ for sources in the answer prompt, the answer's length cap and style, whether the
 ``<think>`` trace and whether related questions are written by default.
 
 The built-in levels are sized for the default 1.5B model on a 2-core CPU, where each model call costs
-seconds (prefill ~60-90 tokens/s, generation ~13 tokens/s):
+seconds (``bench/bench_llm.py`` measures its prefill and generation speed):
 
 ========  ===========  ======  =======  =======  ======  =====  =======  =======
 level     sub-queries  rounds  sources  context  answer  think  related  style

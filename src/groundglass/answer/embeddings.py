@@ -9,10 +9,10 @@ exported to ONNX once (that step imports torch; ``make demo`` does it while buil
 cached under ``$GROUNDGLASS_HOME/models/minilm-onnx/<sha256 of the weights>/`` or
 ``$GROUNDGLASS_EMBEDDER_DIR``; afterwards answering needs no torch. A graph is kept only when its
 vectors match torch's (cosine >= 0.99 on every sentence of a fixed probe set): the int8 one when it
-passes, else the float32 one. For the packaged weights int8 dynamic quantisation does not pass
-(lowest probe cosine 0.948, on a one-word text; 0.989 on ordinary sentences), so the float32 graph
-runs: the same vectors as torch (cosine 1.0000), so indexes built with the torch embedder stay valid
-(same model name in their meta) and need no rebuild. When the export fails
+passes, else the float32 one. For the packaged weights int8 dynamic quantisation does not pass (a
+one-word text drifts furthest; ``bench/bench_embed.py`` has the cosines), so the float32 graph runs:
+the same vectors as torch, so indexes built with the torch embedder stay valid (same model name in
+their meta) and need no rebuild. When the export fails
 the torch embedder (sentence-transformers) is used and a warning logged; ``GROUNDGLASS_EMBEDDER=torch``
 asks for it. Either way ``encode`` keeps the vectors of the last ``CACHE_ITEMS`` texts it saw (keyed
 by a hash of the text), so a page chunk or a source embedded again costs nothing.

@@ -1,8 +1,8 @@
 """The prompt: a short system message, the question, the numbered sources fenced as data, the question again.
 
-Prompt processing dominates the time to first token on a CPU (~40-90 prompt tokens/s for the 1.5B
-model on 2 cores), so the system message is kept to a few dozen tokens and never changes: llama.cpp
-reuses the cached prefix between questions. Sources are untrusted text from documents and web pages:
+Prompt processing dominates the time to first token on a CPU (``bench/bench_llm.py`` measures it),
+so the system message is kept to a few dozen tokens and never changes: llama.cpp reuses the cached
+prefix between questions. Sources are untrusted text from documents and web pages:
 they sit between ``<sources>`` and ``</sources>``, the system message says they are data and never
 instructions, any fence tag inside a source is defused so a page cannot close the fence early, and
 sentences that address the model are taken out (:mod:`groundglass.answer.untrusted`: small models

@@ -4,11 +4,10 @@ Every function takes and returns ``Source`` lists ordered best first; none of th
 the network or a model, so the web search path and the local index share them.
 
 - :func:`minmax_fuse` — normalised score fusion (each retriever's scores min-max scaled over its
-  candidates, then averaged): what hybrid search uses. Measured with ``bench/bench_index.py`` on the
-  10k-summary corpus, equal weights: FanOutQA sub-questions recall@5 0.884 / MRR 0.767 against
-  0.866 / 0.727 for reciprocal rank fusion, and on keyword queries (the two rarest words of a
-  summary) 0.983 / 0.837 against 0.950 / 0.758. Weighting towards the vectors gained at most 3 points
-  on FanOutQA but lost 25-45 on keyword queries, so the weights stay equal.
+  candidates, then averaged): what hybrid search uses. On the 10k-summary corpus it beats reciprocal
+  rank fusion on FanOutQA sub-questions and on keyword queries (``bench/bench_index.py``, whose
+  docstring has the figures); weighting towards the vectors gained little on the first and lost a
+  lot on the second, so the weights stay equal.
 - :func:`rrf_fuse` — reciprocal rank fusion (Cormack et al. 2009), kept for comparison and for
   callers that only have rankings.
 - :func:`dedupe` — near-duplicate removal by Jaccard similarity of word shingles (the same passage

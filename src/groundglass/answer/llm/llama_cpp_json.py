@@ -5,10 +5,10 @@ grammar compiled from a JSON schema.
 (llama-cpp-python's converter, as ``create_chat_completion(response_format=...)`` does) but keeps the
 runtime's own prompt path (same template, same KV-cache prefix reuse, same owner thread). Greedy
 decoding (temperature 0, what the planner and the rewriter use) runs its own loop: llama-cpp-python's
-sampler chain applies the grammar to every token of the vocabulary at every step (~60 ms a token for
-Qwen's 152k tokens here, about as long as the forward pass), while the loop checks the model's top
-token first and only filters the whole vocabulary when the grammar rejects it, as llama.cpp's own
-``common_sampler`` does. The result is the same token the full filter would pick.
+sampler chain applies the grammar to every token of the vocabulary at every step (with Qwen's 152k
+tokens, about as long as the forward pass; ``bench/bench_structured.py`` measures it), while the loop
+checks the model's top token first and only filters the whole vocabulary when the grammar rejects
+it, as llama.cpp's own ``common_sampler`` does. The result is the same token the full filter would pick.
 
 ``JsonOutput`` is a mixin of ``LlamaCppLLM`` (kept apart because it is a job of its own: grammars
 and a decode loop); it uses the runtime's prompt tokens, prefill, owner thread and model.

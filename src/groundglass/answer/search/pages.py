@@ -12,8 +12,9 @@
    ranked like the local index ranks its candidates: BM25 and cosine min-max fused with equal
    weights, near-duplicates dropped, at most ``retrieval.max_per_source`` chunks of one page.
 
-Web answers and local answers are therefore scored by the same fusion. Embedding every chunk of
-three long documentation pages took ~12 s on 2 cores with torch; see ``bench/bench_rank.py``.
+Web answers and local answers are therefore scored by the same fusion. Embedding every chunk of a
+few long documentation pages is what the shortlist avoids: it takes seconds on a CPU
+(``bench/bench_rank.py`` measures before and after).
 """
 
 from __future__ import annotations
