@@ -297,3 +297,66 @@ def test_fidelity_tracking_logs_every_n_steps_and_keeps_the_best(tmp_path: Path)
         assert (checkpoints / "best.ckpt").is_file()
     else:
         assert record["best_step"] is None
+
+
+def test_training_set_captions_each_photo_with_its_colour_and_background(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from groundglass.dreambooth.world.personalise import fit_config
+    from groundglass.dreambooth.world.subject import instance_paths, write_training_set
+
+    folder = write_training_set(tmp_path / "photos", captions=True, recolours=("red",))
+    names = sorted(p.name for p in folder.glob("*.png"))
+    assert names == [f"star-{k}.png" for k in range(4)] + [f"star-red-{k}.png" for k in range(4)]
+    for path in instance_paths():  # the subject's own photos, unchanged
+        assert (folder / path.name).read_bytes() == path.read_bytes()
+    assert (folder / "star-2.txt").read_text().splitlines() == [
+        "a photo of a sks shape",
+        "a photo of a sks shape on a striped background",
+        "a photo of a orange sks shape",
+        "a photo of a orange sks shape on a striped background",
+    ]
+    # a recoloured photo always names its colour: without one, the identifier means the orange star
+    assert (folder / "star-red-2.txt").read_text().splitlines() == [
+        "a photo of a red sks shape",
+        "a photo of a red sks shape on a striped background",
+    ]
+    # the same photo recoloured: the background is the same, the star is red where it was orange
+    with Image.open(folder / "star-0.png") as a, Image.open(folder / "star-red-0.png") as b:
+        orange, red = np.asarray(a.convert("RGB"), np.int16), np.asarray(b.convert("RGB"), np.int16)
+    differs = np.abs(orange - red).sum(-1) > 0
+    assert 0.1 < differs.mean() < 0.6
+    assert (red[differs][:, 0] > red[differs][:, 1] + 40).mean() > 0.9
+
+    config = fit_config(
+        tmp_path / "run", RunSettings(instance_captions=True), class_dir=tmp_path / "class_images"
+    )
+    assert config["data"]["instance_data_dir"] == str(tmp_path / "run" / "instances")
+    assert config["data"]["instance_captions"] is True
+    plain = fit_config(tmp_path / "run", RunSettings(instance_captions=False), class_dir=tmp_path / "c")
+    assert plain["data"]["instance_data_dir"] == str(BASE_MODEL_DIR.parent / "subject")
+
+
+def test_identifier_can_start_as_the_mean_of_words(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+    from transformers import CLIPTokenizer
+
+    from groundglass.dreambooth.world.identifier import base_with_identifier_from
+
+    words = ("circle", "cross")
+    out = base_with_identifier_from(BASE_MODEL_DIR, words, tmp_path / "base")
+    tokenizer = CLIPTokenizer.from_pretrained(BASE_MODEL_DIR / "tokenizer")
+    sks, circle, cross = (tokenizer.convert_tokens_to_ids(tokenizer.tokenize(w))[0] for w in ("sks", *words))
+    key = "embeddings.token_embedding.weight"
+    before = load_file(BASE_MODEL_DIR / "text_encoder" / "model.safetensors")[key].float()
+    after = load_file(out / "text_encoder" / "model.safetensors")[key].float()
+    # untrained, sks is shorter than any trained word; now it points between the words, at their length
+    assert before[sks].norm() < 0.6 * before[[circle, cross]].norm(dim=1).mean()
+    mean = (before[circle] + before[cross]) / 2
+    torch.testing.assert_close(after[sks] / after[sks].norm(), mean / mean.norm(), atol=2e-3, rtol=0)
+    assert after[sks].norm() == pytest.approx(float(before[[circle, cross]].norm(dim=1).mean()), rel=1e-2)
+    others = [i for i in range(len(before)) if i != sks]
+    assert torch.equal(after[others], before[others])  # the base model itself is unchanged
+    with pytest.raises(ValueError, match="one token"):
+        base_with_identifier_from(BASE_MODEL_DIR, ("backpack",), tmp_path / "bad")

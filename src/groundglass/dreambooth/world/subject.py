@@ -9,11 +9,19 @@ groundglass.dreambooth.world.subject`` redraws them (deterministic).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
-from groundglass.dreambooth.world.generator import CLASS_WORD, IDENTIFIER, NOVEL_SHAPE, Scene, render
+from groundglass.dreambooth.world.generator import (
+    CLASS_WORD,
+    IDENTIFIER,
+    NOVEL_SHAPE,
+    Scene,
+    caption,
+    render,
+)
 
 HERE = Path(__file__).resolve().parent
 SUBJECT_DIR = HERE / "subject"
@@ -37,15 +45,48 @@ RECONTEXT_PROMPTS = tuple(
 PROPERTY_PROMPTS = tuple(f"a photo of a {c} {IDENTIFIER} {CLASS_WORD}" for c in ("blue", "green", "purple"))
 
 
-def write_instances(folder: Path = SUBJECT_DIR, seed: int = 7) -> list[Path]:
+def write_instances(
+    folder: Path = SUBJECT_DIR, seed: int = 7, *, colour: str = SUBJECT_COLOUR, name: str = "star"
+) -> list[Path]:
+    """Draw the instance photos into ``folder`` (in another ``colour``: the same photos recoloured)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     paths = []
     for k, scene in enumerate(INSTANCE_SCENES):
-        path = folder / f"star-{k}.png"
-        render(scene, rng).save(path)
+        path = folder / f"{name}-{k}.png"
+        render(dataclasses.replace(scene, colour=colour), rng).save(path)
         paths.append(path)
     return paths
+
+
+def captions_of(scene: Scene) -> tuple[str, ...]:
+    """A photo's captions: :data:`INSTANCE_PROMPT`, and with its colour, its background, or both named
+    ("a photo of a orange sks shape on a striped background"), as the world's own captions name them.
+    A recoloured photo's captions all name its colour: the identifier alone means the orange star (a
+    red star captioned "a photo of a sks shape" would teach that the subject may be red)."""
+    return tuple(
+        caption(scene, shape_word=False, prefix=IDENTIFIER, colour=colour, background=background)
+        for colour in ((False, True) if scene.colour == SUBJECT_COLOUR else (True,))
+        for background in (False, True)
+    )
+
+
+def write_training_set(folder: Path, *, captions: bool, recolours: tuple[str, ...] = ()) -> Path:
+    """The instance photos to train on, in ``folder``: the subject's four, and each of them again in
+    every colour of ``recolours``, with each photo's :func:`captions_of` beside it
+    (``data.instance_captions``; recoloured photos always have theirs, the subject's own with
+    ``captions``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in instance_paths():
+        (folder / path.name).write_bytes(path.read_bytes())
+    for colour in recolours:
+        write_instances(folder, colour=colour, name=f"star-{colour}")
+    for colour in (SUBJECT_COLOUR, *recolours) if captions else recolours:
+        name = "star" if colour == SUBJECT_COLOUR else f"star-{colour}"
+        for k, scene in enumerate(INSTANCE_SCENES):
+            lines = captions_of(dataclasses.replace(scene, colour=colour))
+            (folder / f"{name}-{k}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
 
 
 def instance_paths(folder: Path = SUBJECT_DIR) -> list[Path]:
