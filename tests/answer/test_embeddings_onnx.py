@@ -139,3 +139,24 @@ def test_answering_from_an_index_never_imports_torch(wiki_index, tmp_path: Path)
     assert "groundglass.answer.embed_onnx" in imported  # the check would be empty without it
     assert not {m for m in imported if m == "torch" or m.startswith("torch.")}
     assert "sentence_transformers" not in imported
+
+
+def test_the_first_export_prints_nothing_meant_for_the_tools_developers(tmp_path: Path) -> None:
+    """A user's first ``make demo`` showed torch's TracerWarnings and onnxruntime's advice to
+    pre-process the graph, as if something had gone wrong."""
+    code = (
+        "import sys; from pathlib import Path; from groundglass.answer import embeddings; "
+        "from groundglass.answer.embed_onnx import export; "
+        "meta = export(embeddings.model_dir(), Path(sys.argv[1])); print(meta['variant'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "graph")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] in ("int8", "fp32")
+    for noise in ("Warning", "pre-processing", "Traceback"):
+        assert noise not in done.stderr, done.stderr[-2000:]

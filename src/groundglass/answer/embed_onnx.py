@@ -21,14 +21,17 @@ pieces at most like sentence-transformers, and batches are sorted by length so t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -199,11 +202,12 @@ def export(folder: Path, target: Path) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
     try:
         fp32 = work / "model.fp32.onnx"
-        _export_fp32(model, fp32)
         int8 = work / "model.int8.onnx"
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+        with _quiet_tools():
+            _export_fp32(model, fp32)
+            from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
+            quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
         variant, path, checks = _checked_graph(folder, reference, [("int8", int8), ("fp32", fp32)])
         path.rename(work / MODEL_FILE)
         for extra in (fp32, int8):
@@ -225,6 +229,27 @@ def export(folder: Path, target: Path) -> dict[str, Any]:
         return meta
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+class _DropAdvice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_tools() -> Iterator[None]:
+    """Silence what the exporter and the quantizer print for their own developers (torch's tracer
+    warnings about Python booleans, onnxruntime's advice to pre-process): a user's first ``make demo``
+    showed them as if something had gone wrong. The graph is checked against torch's vectors after."""
+    advice = _DropAdvice()
+    root = logging.getLogger()
+    root.addFilter(advice)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.removeFilter(advice)
 
 
 def _export_fp32(model: Any, path: Path) -> None:
