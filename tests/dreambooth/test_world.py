@@ -321,6 +321,11 @@ def test_training_set_captions_each_photo_with_its_colour_and_background(tmp_pat
         "a photo of a red sks shape",
         "a photo of a red sks shape on a striped background",
     ]
+    coloured = write_training_set(tmp_path / "coloured", captions=True, uncoloured=False)
+    assert (coloured / "star-2.txt").read_text().splitlines() == [
+        "a photo of a orange sks shape",
+        "a photo of a orange sks shape on a striped background",
+    ]
     # the same photo recoloured: the background is the same, the star is red where it was orange
     with Image.open(folder / "star-0.png") as a, Image.open(folder / "star-red-0.png") as b:
         orange, red = np.asarray(a.convert("RGB"), np.int16), np.asarray(b.convert("RGB"), np.int16)

@@ -63,6 +63,8 @@ class RunSettings:
             (:func:`~groundglass.dreambooth.world.subject.captions_of`).
         recolours: also train on the four photos drawn in these colours, captioned with their colour
             (and maybe background). The evaluation asks for blue, green and purple: leave them out.
+        uncoloured_captions: with ``instance_captions``, some of the star's own captions leave its
+            colour out (``instance_prompt`` among them); without, every caption names it.
         identifier_from: start the identifier's embedding as the mean of these words' (in a copy of
             the base model in the run folder,
             :func:`~groundglass.dreambooth.world.identifier.base_with_identifier_from`); empty: its
@@ -98,6 +100,7 @@ class RunSettings:
     class_prompt: str = CLASS_PROMPT
     instance_captions: bool = False
     recolours: tuple[str, ...] = ()
+    uncoloured_captions: bool = True
     identifier_from: tuple[str, ...] = ()
 
     def instance_dir(self, root: Path) -> Path:
@@ -206,7 +209,10 @@ def personalise(
         )
     if settings.instance_dir(root) != SUBJECT_DIR:
         write_training_set(
-            settings.instance_dir(root), captions=settings.instance_captions, recolours=settings.recolours
+            settings.instance_dir(root),
+            captions=settings.instance_captions,
+            recolours=settings.recolours,
+            uncoloured=settings.uncoloured_captions,
         )
     config = fit_config(
         root, settings, class_dir=class_dir or root / "class_images", base_model=base_model, progress=progress

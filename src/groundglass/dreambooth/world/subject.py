@@ -59,19 +59,23 @@ def write_instances(
     return paths
 
 
-def captions_of(scene: Scene) -> tuple[str, ...]:
+def captions_of(scene: Scene, *, uncoloured: bool = True) -> tuple[str, ...]:
     """A photo's captions: :data:`INSTANCE_PROMPT`, and with its colour, its background, or both named
     ("a photo of a orange sks shape on a striped background"), as the world's own captions name them.
     A recoloured photo's captions all name its colour: the identifier alone means the orange star (a
-    red star captioned "a photo of a sks shape" would teach that the subject may be red)."""
+    red star captioned "a photo of a sks shape" would teach that the subject may be red). Without
+    ``uncoloured``, the subject's own captions all name its colour too."""
+    own = scene.colour == SUBJECT_COLOUR and uncoloured
     return tuple(
         caption(scene, shape_word=False, prefix=IDENTIFIER, colour=colour, background=background)
-        for colour in ((False, True) if scene.colour == SUBJECT_COLOUR else (True,))
+        for colour in ((False, True) if own else (True,))
         for background in (False, True)
     )
 
 
-def write_training_set(folder: Path, *, captions: bool, recolours: tuple[str, ...] = ()) -> Path:
+def write_training_set(
+    folder: Path, *, captions: bool, recolours: tuple[str, ...] = (), uncoloured: bool = True
+) -> Path:
     """The instance photos to train on, in ``folder``: the subject's four, and each of them again in
     every colour of ``recolours``, with each photo's :func:`captions_of` beside it
     (``data.instance_captions``; recoloured photos always have theirs, the subject's own with
@@ -84,7 +88,7 @@ def write_training_set(folder: Path, *, captions: bool, recolours: tuple[str, ..
     for colour in (SUBJECT_COLOUR, *recolours) if captions else recolours:
         name = "star" if colour == SUBJECT_COLOUR else f"star-{colour}"
         for k, scene in enumerate(INSTANCE_SCENES):
-            lines = captions_of(dataclasses.replace(scene, colour=colour))
+            lines = captions_of(dataclasses.replace(scene, colour=colour), uncoloured=uncoloured)
             (folder / f"{name}-{k}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return folder
 
