@@ -127,12 +127,16 @@ def test_unknown_index(home: Path) -> None:
             "--published-after (2024-02-01) is later than --published-before (2024-01-01)",
         ),
         (["--language", "12"], "--language entry '12' is not a language code"),
+        (
+            ["--search-context-size", "huge"],
+            "--search-context-size 'huge' is not one of low, medium, high (use --search-context-size low,",
+        ),
     ],
 )
 def test_bad_search_filters_name_the_flags(tmp_path: Path, flags: list[str], expected: str) -> None:
     # the API's field names (search_recency_filter...) mean nothing on the command line
     line = one_line_error(groundglass(tmp_path, "ask", "Anything?", "--source", "web", *flags, "--json"))
-    assert expected in line and "_filter" not in line, line
+    assert expected in line and "_filter" not in line and "search_context_size" not in line, line
 
 
 def test_bad_model_spec(home: Path) -> None:

@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 
 DEMO_INDEX = "default"
 
-# The search filters' API field names (what SearchFilters.build names in its errors) as ask's flags
+# The search fields' API names (what SearchFilters.build and the web search name in their errors) as
+# ask's flags
 FILTER_FLAGS = {
+    "search_context_size": "--search-context-size",
     "search_recency_filter": "--recency",
     "search_after_date_filter": "--published-after",
     "search_before_date_filter": "--published-before",
@@ -56,6 +58,8 @@ def in_flag_names(error: GroundglassError) -> GroundglassError:
     fix = flags(error.fix)
     if error.param == "search_recency_filter":
         fix = "use --recency hour, day, week, month or year"
+    elif error.param == "search_context_size":
+        fix = "use --search-context-size low, medium or high"
     return GroundglassError(
         flags(error.message), fix, status=error.status, code=error.code, param=FILTER_FLAGS[error.param]
     )
@@ -200,6 +204,18 @@ def checked_source(source: str, old: str | None) -> str:
     return source
 
 
+def _check_context_size(settings: Settings, size: str | None) -> None:
+    """``--search-context-size`` checked before any work, its error naming the flag."""
+    if size is None:
+        return
+    from groundglass.answer.search.web import context_preset
+
+    try:
+        context_preset(settings, size)
+    except GroundglassError as e:
+        raise in_flag_names(e) from None
+
+
 def _check_question(question: str, images: list[str]) -> None:
     if not question.strip() and not images:
         raise GroundglassError(
@@ -319,7 +335,9 @@ def ask(
         before=before,
     )
     source = checked_source(source, search)
-    engine = Engine(settings_from(config))
+    settings = settings_from(config)
+    _check_context_size(settings, search_context_size)
+    engine = Engine(settings)
     request = AskRequest.from_question(
         question,
         index=index,
