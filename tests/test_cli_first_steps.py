@@ -5,6 +5,7 @@ the README tells them to copy from an output is whole."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,17 @@ def test_a_port_out_of_range_is_refused_before_anything_starts(tmp_path: Path) -
         done = run(tmp_path, *args)
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
         assert "--port" in done.stderr  # was an OverflowError traceback from bind(), exit 1
+
+
+def test_a_port_in_use_is_a_clear_error_naming_the_flag(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run(tmp_path, "serve", "--open", "--port", str(port))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
+    assert "groundglass API on" not in done.stderr  # nothing claims to be serving
 
 
 def test_keys_list_shows_whole_ids_in_a_narrow_terminal(tmp_path: Path) -> None:

@@ -68,6 +68,7 @@ def serve(
             "no API keys exist, so every request would get 401",
             "create one with `groundglass keys create --project NAME`, or use --open",
         )
+    _check_can_listen(host, port)
     typer.echo(
         f"groundglass API on http://{host}:{port} ({workers} worker{'s' * (workers > 1)}"
         f"{', open mode' if open_mode or s.open else ''}); docs at /docs",
@@ -82,6 +83,27 @@ def serve(
         log_level=os.environ.get("GROUNDGLASS_LOG_LEVEL", "warning").lower(),
         access_log=False,
     )
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Bind ``host:port`` once before starting, so a port in use (or an address this machine does not
+    have) is a clear error naming the flag; uvicorn logged a bare errno line after the banner."""
+    import errno
+    import socket
+
+    from groundglass.errors import GroundglassError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                fix = f"stop the program using port {port}, or choose another port with --port"
+            else:
+                fix = "use an address of this machine with --host (127.0.0.1 for local use)"
+            raise GroundglassError(f"cannot listen on {host}:{port}: {e.strerror or e}", fix) from None
 
 
 def _any_key(settings: object) -> bool:
