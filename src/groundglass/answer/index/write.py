@@ -31,6 +31,17 @@ def write_document(conn: sqlite3.Connection, item: WriteItem) -> str:
     vectors = np.ascontiguousarray(item.vectors, dtype=np.float32)
     if vectors.shape != (len(chunks), DIM):
         raise ValueError(f"expected {len(chunks)} vectors of {DIM} dims, got {vectors.shape}")
+    # the document's columns after its URI, in the order both statements name them
+    fields = (
+        doc.title,
+        doc.date,
+        doc.last_updated,
+        doc.kind,
+        item.content_hash,
+        SCHEMA_VERSION,
+        len(chunks),
+        now(),
+    )
     row = conn.execute("SELECT id FROM documents WHERE uri = ?", (doc.uri,)).fetchone()
     if row:
         doc_id = row[0]
@@ -38,34 +49,14 @@ def write_document(conn: sqlite3.Connection, item: WriteItem) -> str:
         conn.execute(
             "UPDATE documents SET title=?, date=?, last_updated=?, kind=?, content_hash=?, "
             "schema_version=?, n_chunks=?, added_at=? WHERE id=?",
-            (
-                doc.title,
-                doc.date,
-                doc.last_updated,
-                doc.kind,
-                item.content_hash,
-                SCHEMA_VERSION,
-                len(chunks),
-                now(),
-                doc_id,
-            ),
+            (*fields, doc_id),
         )
         outcome = "updated"
     else:
         cur = conn.execute(
             "INSERT INTO documents(uri, title, date, last_updated, kind, content_hash, schema_version, "
             "n_chunks, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                doc.uri,
-                doc.title,
-                doc.date,
-                doc.last_updated,
-                doc.kind,
-                item.content_hash,
-                SCHEMA_VERSION,
-                len(chunks),
-                now(),
-            ),
+            (doc.uri, *fields),
         )
         doc_id = cur.lastrowid
         outcome = "added"
