@@ -76,7 +76,7 @@ def hyperparameters(steps: int) -> dict[str, Any]:
         "preset": "unet",
         "instance_prompt": INSTANCE_PROMPT,
         "class_prompt": CLASS_PROMPT,
-        "steps": steps,
+        "train_steps": steps,
         "learning_rate": 5e-4,
         "num_class_images": 4,
         "resolution": 32,

@@ -4,7 +4,8 @@ hyperparameters and the ``dreambooth`` commands' options, read from the real cla
 tests/test_names.py covers groundglass's own settings, the whole CLI and the server's OpenAPI
 document. A DreamBooth run is configured elsewhere: a YAML fit config whose sections are the
 LightningModule's, the data module's and the callbacks' arguments, and a fine-tuning job's
-``hyperparameters``, a free-form object in OpenAPI. Those names are read here from the classes.
+``hyperparameters``, a free-form object in OpenAPI. Those names are read here from the classes (a
+hyperparameter's documentation is its field's description).
 
 Each name used in more than one of these places is declared in ``MEANINGS`` (one meaning everywhere)
 or ``TWO_MEANINGS`` (a known clash, with why it stays for now). Where a place documents its names
@@ -50,7 +51,7 @@ FIT_SECTIONS: dict[str, Any] = {
 }
 
 MEANINGS = {
-    "steps": "denoising steps per image (optimizer steps are trainer.max_steps / --train-steps)",
+    "steps": "denoising steps per image (optimizer steps are trainer.max_steps / train_steps)",
     "use_ema": "draw or export with the run's EMA weights when it kept them (model.ema: the EMA's settings)",
     "batch_size": "images per batch (sampling batch, or instance images per micro-batch)",
     "guidance_scale": "classifier-free guidance scale",
@@ -94,22 +95,16 @@ MEANINGS = {
     "tolerance": "how far the guard metric may fall below the base model's",
     "ckpt": "a fit checkpoint (.ckpt)",
     "format": "the export format",
-    "train_steps": "DreamBooth optimizer steps",
+    "train_steps": "DreamBooth optimizer steps (--train-steps; a fine-tuning job's train_steps)",
     "prediction_type": "what the UNet predicts: epsilon or v_prediction",
     "class_data_dir": "the folder of class images (prior preservation)",
 }
 # bench's untimed optimizer steps are --warmup-steps: model.ema.warmup (a yes/no) keeps the plain word.
 
 # Names with two meanings here: the place that means the other thing, and why it is not renamed yet.
-# (``steps`` has its one meaning in MEANINGS; only the place listed here differs.)
-TWO_MEANINGS = {
-    "steps": (
-        "api: fine-tuning hyperparameters",
-        "a fine-tuning job's hyperparameters.steps counts optimizer steps (sample_steps is its "
-        "denoising count), while steps is denoising everywhere else. Next: hyperparameters.train_steps, "
-        "the old field read for one release (dreambooth/job.py, with the fine-tuning API).",
-    ),
-}
+# Empty: a fine-tuning job's hyperparameters.steps (optimizer steps) became train_steps, its old name
+# read for one release (server/finetune/service.py); a clash found later goes here until renamed.
+TWO_MEANINGS: dict[str, tuple[str, str]] = {}
 
 # The places whose documentation states what a name means, and the words it must use.
 DOCUMENTED = {
@@ -171,8 +166,8 @@ def places() -> dict[str, dict[str, str]]:
         docs = _args_doc(cls)
         for key in config_keys(cls):
             found[key][f"fit: {section}"] = docs.get(key, "")
-    for key in Hyperparameters.model_fields:
-        found[key]["api: fine-tuning hyperparameters"] = ""
+    for key, field in Hyperparameters.model_fields.items():
+        found[key]["api: fine-tuning hyperparameters"] = field.description or ""
     for path, name, help_text in cli_options():
         found[name][f"cli: {path}"] = help_text
     return found
@@ -190,6 +185,8 @@ def test_the_places_are_read() -> None:
     assert "cli: dreambooth bench" in found["train_steps"] and "fit: model" in found["ema"]
     assert "denoising" in found["steps"]["fit: sampling"]
     assert "max_steps" not in found  # Lightning's trainer section is not ours to name
+    assert "api: fine-tuning hyperparameters" in found["train_steps"]
+    assert "api: fine-tuning hyperparameters" not in found["steps"]  # read for one release, no field
 
 
 def test_every_shared_dreambooth_name_has_one_declared_meaning(shared: dict[str, dict[str, str]]) -> None:
@@ -217,10 +214,11 @@ def test_a_documented_name_says_the_one_meaning(name: str) -> None:
 
 def test_optimizer_steps_are_never_called_steps() -> None:
     """Every option or key that counts optimizer steps says so in its name (train_steps, max_steps,
-    every_n_train_steps, lr_warmup_steps) except the listed fine-tuning clash."""
+    every_n_train_steps, lr_warmup_steps), unless a clash is listed."""
+    clash_place = TWO_MEANINGS.get("steps", ("",))[0]
     for name, where in places().items():
         for place, text in where.items():
-            if name == "steps" and place != TWO_MEANINGS["steps"][0]:
+            if name == "steps" and place != clash_place:
                 assert "optimizer" not in text.lower(), f"{place}: steps documented as optimizer steps"
 
 
@@ -235,10 +233,28 @@ def test_ema_is_settings_and_use_ema_is_a_switch() -> None:
 
 
 def test_known_clashes_are_still_there() -> None:
-    """TWO_MEANINGS only shrinks: once hyperparameters.steps is renamed, its entry goes."""
+    """TWO_MEANINGS only shrinks: once a clash is renamed, its entry goes."""
     found = places()
     for name, (place, _why) in TWO_MEANINGS.items():
         assert place in found.get(name, {}), f"{name} is no longer at {place}: remove it from TWO_MEANINGS"
+
+
+def test_the_openapi_document_shows_train_steps(tmp_path: Path) -> None:
+    """A job's ``method`` is a free-form object in OpenAPI (the service checks it and names the bad
+    field); its description and example show train_steps as optimizer steps."""
+    import warnings
+
+    from groundglass.config import load_settings
+    from groundglass.server.app import create_app
+
+    with warnings.catch_warnings():  # FastAPI warns about duplicate operation ids on aliased routes
+        warnings.simplefilter("ignore")
+        spec = create_app(load_settings(None, home=str(tmp_path)), run_jobs=False).openapi()
+    method = spec["components"]["schemas"]["JobCreate"]["properties"]["method"]
+    (example,) = method["examples"]
+    assert example["dreambooth"]["hyperparameters"]["train_steps"] == 400
+    assert "steps" not in example["dreambooth"]["hyperparameters"]
+    assert "train_steps (optimizer steps" in method["description"]
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ TOY_HYPERPARAMETERS: dict[str, Any] = {
     "instance_prompt": INSTANCE_PROMPT,
     "identifier": "sks",
     "class_prompt": CLASS_PROMPT,
-    "steps": 6,
+    "train_steps": 6,
     "learning_rate": 5e-4,
     "num_class_images": 2,
     "resolution": 32,

@@ -57,7 +57,7 @@ def upload_stars(client: openai.OpenAI) -> str:
     return f.id
 
 
-LONGER = {"steps": 30, "checkpoint_every": 15, "sample_every": 15}  # long enough to learn the star
+LONGER = {"train_steps": 30, "checkpoint_every": 15, "sample_every": 15}  # long enough to learn the star
 
 
 def method(**overrides: Any) -> dict[str, Any]:
@@ -263,6 +263,10 @@ def test_bad_input_gets_a_4xx_that_says_what_is_wrong(studio: tuple[Server, str]
             {"model": "toy-world", "training_file": file_id, "method": method(stepz=3)},
             "unknown field method.dreambooth.hyperparameters.stepz",
         ),
+        (  # train_steps is 6 (TOY_HYPERPARAMETERS); steps, its old name, says otherwise
+            {"model": "toy-world", "training_file": file_id, "method": method(steps=7)},
+            r"train_steps \(6\) and method.dreambooth.hyperparameters.steps, its old name \(7\)",
+        ),
         (
             {"model": "toy-world", "training_file": file_id, "method": method(learning_rate=-1)},
             "learning_rate",
@@ -299,7 +303,7 @@ def test_cancel_stops_a_running_job_and_keeps_its_checkpoint(studio: tuple[Serve
     server, key = studio
     client = client_for(server, key)
     settings = method(
-        steps=10_000, checkpoint_every=10_000, sample_every=0, prior_loss_weight=0.0, class_prompt=None
+        train_steps=10_000, checkpoint_every=10_000, sample_every=0, prior_loss_weight=0.0, class_prompt=None
     )
     job = client.fine_tuning.jobs.create(
         model="toy-world", training_file=upload_stars(client), method=settings
@@ -324,7 +328,7 @@ def test_a_killed_server_resumes_the_job_to_the_same_loss_curve(tmp_path: Path) 
     server, key = start_server(home)
     client = client_for(server, key)
     file_id = upload_stars(client)
-    settings = method(steps=12, checkpoint_every=3, sample_every=0)
+    settings = method(train_steps=12, checkpoint_every=3, sample_every=0)
     killed = client.fine_tuning.jobs.create(model="toy-world", training_file=file_id, method=settings)
     straight = client.fine_tuning.jobs.create(model="toy-world", training_file=file_id, method=settings)
     try:

@@ -43,14 +43,16 @@ def service(tmp_path: Path) -> FineTuning:
 
 
 def create(service: FineTuning, **hyperparameters: Any) -> dict[str, Any]:
+    return create_with(service, {**TOY_HYPERPARAMETERS, **hyperparameters})
+
+
+def create_with(service: FineTuning, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+    """A job on the star's photos with exactly ``hyperparameters``."""
     name, bundled, count = service.check_upload([(p.name, p.read_bytes()) for p in star_photos()])
     assert count == 4
     stored = service.store_photos(WHO, name, bundled)
     f = service.get_file(WHO, stored["id"])
-    method = {
-        "type": "dreambooth",
-        "dreambooth": {"hyperparameters": {**TOY_HYPERPARAMETERS, **hyperparameters}},
-    }
+    method = {"type": "dreambooth", "dreambooth": {"hyperparameters": hyperparameters}}
     return service.create_job(
         WHO,
         model="toy-world",
@@ -76,7 +78,7 @@ def run_next(service: FineTuning, worker: FineTuneWorker) -> None:
 
 def test_a_job_runs_reports_each_step_and_is_billed_once(service: FineTuning) -> None:
     job = create(service)
-    assert job["status"] == "queued" and job["hyperparameters"]["steps"] == 6
+    assert job["status"] == "queued" and job["hyperparameters"]["train_steps"] == 6
     run_next(service, FineTuneWorker(service))
     done = service.store.get_job(WHO, job["id"])
     assert done is not None and done["status"] == "succeeded", done
@@ -119,7 +121,7 @@ def test_a_job_runs_reports_each_step_and_is_billed_once(service: FineTuning) ->
 
 
 def test_cancel_stops_at_the_next_step_and_keeps_the_checkpoint(service: FineTuning) -> None:
-    job = create(service, steps=1000, checkpoint_every=1000, sample_every=0)
+    job = create(service, train_steps=1000, checkpoint_every=1000, sample_every=0)
     worker = FineTuneWorker(service)
 
     def cancel_after_two_steps() -> None:
@@ -157,8 +159,8 @@ def test_cancel_stops_at_the_next_step_and_keeps_the_checkpoint(service: FineTun
             "unknown field",
         ),
         (
-            {"type": "dreambooth", "dreambooth": {"hyperparameters": {"steps": 0}}},
-            "method.dreambooth.hyperparameters.steps",
+            {"type": "dreambooth", "dreambooth": {"hyperparameters": {"train_steps": 0}}},
+            "method.dreambooth.hyperparameters.train_steps",
             "greater than or equal to 1",
         ),
         (
@@ -209,6 +211,42 @@ def test_hyperparameters_are_validated_like_the_fit_config(
             metadata=None,
         )
     assert unknown.value.status == 404 and "toy-world" in str(unknown.value)
+
+
+def test_the_old_name_steps_is_read_for_one_release(service: FineTuning) -> None:
+    """``hyperparameters.steps`` (optimizer steps) was renamed ``train_steps``, since ``steps`` counts
+    denoising steps everywhere else: still read, logged as deprecated, a 400 naming both when both
+    disagree; a job stored under the old name reads (and runs, and shows) as ``train_steps``."""
+    from sqlalchemy import update
+    from structlog.testing import capture_logs
+
+    from groundglass.dreambooth.job import Hyperparameters
+    from groundglass.server.finetune.api import job_object
+    from groundglass.server.finetune.tables import jobs
+
+    old = {k: v for k, v in TOY_HYPERPARAMETERS.items() if k != "train_steps"}
+    with capture_logs() as logs:
+        job = create_with(service, {**old, "steps": 5})
+        same = create(service, steps=6)
+    assert job["hyperparameters"]["train_steps"] == 5 and "steps" not in job["hyperparameters"]
+    assert same["hyperparameters"]["train_steps"] == 6
+    deprecated = [e for e in logs if e["event"] == "deprecated_field"]
+    assert len(deprecated) == 2 and deprecated[0]["field"] == "method.dreambooth.hyperparameters.steps"
+    assert "send train_steps" in deprecated[0]["fix"]
+    with pytest.raises(GroundglassError) as both:
+        create(service, steps=7)
+    assert both.value.status == 400 and both.value.param == "method.dreambooth.hyperparameters.train_steps"
+    assert "train_steps (6)" in both.value.message and "steps, its old name (7)" in both.value.message
+
+    stored = {k: v for k, v in job["hyperparameters"].items() if k != "train_steps"}
+    with service.store.engine.begin() as conn:
+        values = {"hyperparameters_json": json.dumps({**stored, "steps": 5})}
+        conn.execute(update(jobs).where(jobs.c.id == job["id"]).values(**values))
+    read = service.store.get_job(WHO, job["id"])
+    assert read is not None and read["hyperparameters"] == job["hyperparameters"]
+    assert Hyperparameters.model_validate(read["hyperparameters"]).train_steps == 5  # as the worker reads it
+    shown = job_object(read)["method"]["dreambooth"]["hyperparameters"]
+    assert shown["train_steps"] == 5 and "steps" not in shown
 
 
 def wait_until(check: Any, timeout: float = 240) -> None:
@@ -268,7 +306,7 @@ def test_the_lora_preset_trains_adapters_and_exports_them(service: FineTuning) -
         service,
         preset="lora",
         learning_rate=1e-3,
-        steps=2,
+        train_steps=2,
         checkpoint_every=2,
         sample_every=0,
         prior_loss_weight=0.0,
@@ -344,7 +382,7 @@ def test_an_sdxl_base_model_trains_with_the_sdxl_lora_preset(sdxl_service: FineT
     from groundglass.dreambooth.family import SDXL
     from groundglass.dreambooth.trained import load_trained
 
-    quick = {"steps": 2, "checkpoint_every": 2, "prior_loss_weight": 0.0, "learning_rate": 1e-3}
+    quick = {"train_steps": 2, "checkpoint_every": 2, "prior_loss_weight": 0.0, "learning_rate": 1e-3}
     job = create_on(sdxl_service, "tiny-sdxl", instance_prompt="a photo of sks dog", **quick)
     assert job["hyperparameters"]["preset"] == "sdxl_lora"  # no preset given: the family's LoRA preset
     run_next(sdxl_service, FineTuneWorker(sdxl_service))

@@ -1,6 +1,6 @@
 """A DreamBooth job as a program (the server) submits it: hyperparameters in, the fit config out.
 
-:class:`Hyperparameters` names the fit config's fields a client sets (prompts, identifier, steps,
+:class:`Hyperparameters` names the fit config's fields a client sets (prompts, identifier, train_steps,
 learning rate, prior loss weight, LoRA or full weights, resolution, ...) in one flat, validated
 object; an unknown field is an error naming it. :func:`fit_config` turns them into the very YAML
 ``groundglass dreambooth fit`` reads, so a job is a fit run and nothing else.
@@ -54,7 +54,9 @@ class Hyperparameters(BaseModel):
     instance_prompt: str = Field("a photo of sks dog", min_length=1, max_length=500)
     identifier: str = Field("sks", min_length=1, max_length=50)
     class_prompt: str | None = Field(None, max_length=500)
-    steps: int = Field(400, ge=1, le=1_000_000)
+    # Optimizer steps (the fit config's trainer.max_steps); ``steps`` counts denoising steps everywhere
+    # else, so the API's old name ``steps`` is read for one release only (server/finetune/service.py).
+    train_steps: int = Field(400, ge=1, le=1_000_000, description="DreamBooth optimizer steps")
     learning_rate: float | None = Field(None, gt=0, le=1.0)
     text_encoder_learning_rate: float | None = Field(None, gt=0, le=1.0)
     lr_scheduler: Literal["constant", "constant_with_warmup", "linear", "cosine"] = "constant"
@@ -74,7 +76,7 @@ class Hyperparameters(BaseModel):
     log_every: int = Field(1, ge=1)
     sample_every: int = Field(0, ge=0)
     sample_prompts: list[str] | None = Field(None, max_length=16)
-    sample_steps: int = Field(25, ge=1, le=1000)
+    sample_steps: int = Field(25, ge=1, le=1000, description="denoising steps per sample image")
     guidance_scale: float = Field(7.5, ge=0, le=50)
     precision: Literal["32", "16-mixed", "bf16-mixed"] | None = None
 
@@ -122,7 +124,7 @@ def parse_hyperparameters(raw: Any, *, where: str = "hyperparameters") -> Hyperp
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise GroundglassError(f"{where} must be an object", 'send e.g. {"steps": 400}', param=where)
+        raise GroundglassError(f"{where} must be an object", 'send e.g. {"train_steps": 400}', param=where)
     try:
         return Hyperparameters.model_validate(raw)
     except ValidationError as exc:
@@ -246,7 +248,7 @@ def _data_section(
 def _trainer_section(hp: Hyperparameters, *, root: Path, accelerator: str) -> dict[str, Any]:
     """The fit config's ``trainer:`` section: one device, no logger or progress bar (the job watches)."""
     trainer: dict[str, Any] = {
-        "max_steps": hp.steps,
+        "max_steps": hp.train_steps,
         "accelerator": accelerator,
         "devices": 1,
         "default_root_dir": str(root),

@@ -52,7 +52,27 @@ class JobCreate(BaseModel):
 
     model: str = Field(..., min_length=1, max_length=200)
     training_file: str = Field(..., min_length=1, max_length=100)
-    method: dict[str, Any] | None = None
+    # A free-form object checked by the service (method_hyperparameters, then the Hyperparameters class)
+    # so its errors name the field; the description and example are what OpenAPI shows of it.
+    method: dict[str, Any] | None = Field(
+        None,
+        description="{type: dreambooth, dreambooth: {hyperparameters: {...}}}: DreamBooth's settings "
+        "(groundglass.dreambooth.job.Hyperparameters), e.g. train_steps (optimizer steps; its old name "
+        "steps is read for one release), sample_steps (denoising steps per sample image)",
+        examples=[
+            {
+                "type": "dreambooth",
+                "dreambooth": {
+                    "hyperparameters": {
+                        "preset": "lora",
+                        "instance_prompt": "a photo of sks dog",
+                        "class_prompt": "a photo of a dog",
+                        "train_steps": 400,
+                    }
+                },
+            }
+        ],
+    )
     hyperparameters: dict[str, Any] | None = None  # OpenAI's older top-level field: refused below
     suffix: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9._-]*$")
     seed: int | None = Field(None, ge=0, le=2**31 - 1)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, insert, select
 
 from groundglass.errors import GroundglassError, NotFoundError
+from groundglass.log import get_logger
 from groundglass.server import db
 from groundglass.server.finetune import photos as photo_checks
 from groundglass.server.finetune.images import ImageGenerator
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from groundglass.server.finetune.worker import FineTuneWorker
     from groundglass.server.usage import Ledger, Pricing
 
+log = get_logger(__name__)
 TOY_WORLD = "toy-world"
 FILE_PURPOSE = "fine-tune"
 
@@ -378,7 +380,30 @@ def method_hyperparameters(method: dict[str, Any] | None, seed: int | None) -> d
             "send method.dreambooth.hyperparameters",
             param=f"method.dreambooth.{extra[0]}",
         )
-    raw = dict(section.get("hyperparameters") or {})
+    raw = _old_steps(dict(section.get("hyperparameters") or {}))
     if seed is not None:
         raw.setdefault("seed", seed)
+    return raw
+
+
+def _old_steps(raw: dict[str, Any]) -> dict[str, Any]:
+    """``steps``, the old name of ``train_steps``, read for one release: everywhere else ``steps`` counts
+    denoising steps (``sample_steps`` here), so the optimizer-step count was renamed. Both sent with
+    different values is a 400 naming both, since either could be the one meant."""
+    if "steps" not in raw:
+        return raw
+    old = raw.pop("steps")
+    where = "method.dreambooth.hyperparameters"
+    if "train_steps" in raw and raw["train_steps"] != old:
+        raise GroundglassError(
+            f"{where}.train_steps ({raw['train_steps']!r}) and {where}.steps, its old name ({old!r}), differ",
+            "send train_steps only (optimizer steps)",
+            param=f"{where}.train_steps",
+        )
+    raw.setdefault("train_steps", old)
+    log.warning(
+        "deprecated_field",
+        field=f"{where}.steps",
+        fix="send train_steps (optimizer steps); steps goes away in the next release",
+    )
     return raw

@@ -48,10 +48,19 @@ def fine_tuned_model_id(base: str, project: str, suffix: str | None, job_id: str
 
 def _row(row: Any) -> dict[str, Any]:
     out = dict(row._mapping)
-    out["hyperparameters"] = json.loads(out.pop("hyperparameters_json") or "{}")
+    out["hyperparameters"] = stored_hyperparameters(json.loads(out.pop("hyperparameters_json") or "{}"))
     out["metadata"] = json.loads(out.pop("metadata_json") or "null")
     out["error"] = json.loads(out.pop("error_json") or "null")
     return out
+
+
+def stored_hyperparameters(hp: dict[str, Any]) -> dict[str, Any]:
+    """A job's stored hyperparameters under today's names: jobs stored before the optimizer-step count
+    was renamed hold it as ``steps``; they still run (and resume), and clients see ``train_steps``."""
+    if "steps" in hp:
+        hp = dict(hp)
+        hp.setdefault("train_steps", hp.pop("steps"))
+    return hp
 
 
 def event_public(row: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +133,7 @@ class FineTuneStore:
         with self.engine.begin() as conn:
             conn.execute(insert(jobs).values(**row))
             self._event(
-                conn, job_id, "queued", f"Job queued: {hyperparameters.get('steps')} steps on {model}"
+                conn, job_id, "queued", f"Job queued: {hyperparameters.get('train_steps')} steps on {model}"
             )
         job = self.get_job(None, job_id)
         assert job is not None

@@ -315,7 +315,7 @@ class FineTuneWorker:
             ) from None
         attempt.flush()
         ckpt = folder / "run" / "checkpoints" / "last.ckpt"
-        return {"code": code, "stopped": watcher.stopped, "checkpoint": ckpt, "steps": hp.steps}
+        return {"code": code, "stopped": watcher.stopped, "checkpoint": ckpt, "steps": hp.train_steps}
 
     def _unpack_photos(self, job: dict[str, Any], photos: Path) -> None:
         f = db.files.c

@@ -87,7 +87,7 @@ function hyperparameters() {
     preset: $("preset").value,
     instance_prompt: $("instance-prompt").value.trim(),
     class_prompt: $("class-prompt").value.trim(),
-    steps: Number($("steps").value),
+    train_steps: Number($("steps").value),
     sample_every: Number($("sample-every").value),
     num_class_images: Number($("class-images").value),
     checkpoint_every: Math.max(1, Number($("sample-every").value) || Number($("steps").value)),
