@@ -190,7 +190,7 @@ def test_ask_source_web_from_the_cli(tmp_path: Path, web_site: Any, search_api: 
         (["--recency", "fortnight"], "--recency 'fortnight' is not one of"),
         (["--source", "moon"], "--source must be one of index, web"),
         (["--published-after", "2024-02-30"], "--published-after"),
-        (["--search-context-size", "huge"], "search_context_size 'huge'"),
+        (["--search-context-size", "huge"], "--search-context-size 'huge'"),
     ]:
         proc = gg("ask", "--config", str(config), "--source", "web", *args, QUESTION)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)

@@ -22,6 +22,7 @@ characters, and the ledger must never fail to record a request because of what t
 
 from __future__ import annotations
 
+import random
 import secrets
 import threading
 import time
@@ -336,7 +337,7 @@ def migrate(conn: Connection) -> list[str]:
     return ran
 
 
-def ensure_schema(engine: Engine, attempts: int = 3) -> None:
+def ensure_schema(engine: Engine, attempts: int = 10) -> None:
     """Bring the database at ``engine`` to the current schema (:func:`migrate`), in one transaction."""
     for attempt in range(attempts):
         try:
@@ -348,8 +349,10 @@ def ensure_schema(engine: Engine, attempts: int = 3) -> None:
         except (OperationalError, IntegrityError):
             # SQLite has no advisory lock: two processes that start at once can both find a migration
             # to run, and the second to write fails; by then the first has recorded it, so read again.
+            # Under load several processes can lose in turn; a short random wait lets the winner commit.
             if engine.dialect.name == "postgresql" or attempt == attempts - 1:
                 raise
+            time.sleep(random.uniform(0.05, 0.25))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
