@@ -116,12 +116,6 @@ def _cell_key(cell: str) -> str:
     return cell.strip(_CELL_MARKUP).removesuffix("()").lower()
 
 
-def row_key_hits(text: str, keys: frozenset[str]) -> int:
-    """How many distinct first cells of ``text``'s table body rows the question names (see
-    :func:`named_rows`)."""
-    return len(named_rows(text, keys))
-
-
 def named_rows(text: str, keys: frozenset[str]) -> set[str]:
     """The first cells of ``text``'s table body rows that the question names, lower-case: the cell is
     one of ``keys``, or a short cell all of whose content words are keys.
@@ -149,7 +143,7 @@ def named_rows(text: str, keys: frozenset[str]) -> set[str]:
 @dataclass(frozen=True)
 class Verbatim:
     """What of a question a text must hold as written to outrank texts that only share its words: its
-    verbatim terms (:func:`literal_terms`) and the table rows it names (:func:`row_key_hits`)."""
+    verbatim terms (:func:`literal_terms`) and the table rows it names (:func:`named_rows`)."""
 
     terms: tuple[str, ...]
     keys: frozenset[str]
