@@ -137,6 +137,82 @@ def test_number_formats_are_normalised() -> None:
     assert one("10 MB").unit == one("10MB").unit == one("10 megabytes").unit == "mb"
     assert one("2 million").value == 2e6
     assert grounding.numbers("one of the modules", claims=True) == []  # a pronoun, not a count
+    assert one("1e-09").value == one("1e-9").value == one("0.000000001").value == 1e-9
+    assert one("1.5E+3").value == 1500
+
+
+# --- coordinated claims: each clause's figure about its own subject ---------------------------------
+
+# Python's manual (python3.11-doc), as the readers extract it.
+PPRINT = (
+    "class pprint.PrettyPrinter(indent=1, width=80, depth=None, stream=None, *, compact=False, "
+    "sort_dicts=True, underscore_numbers=False)\n"
+    "Construct a PrettyPrinter instance. width (default 80) specifies the desired maximum number of "
+    "characters per line in the output."
+)
+TEXTWRAP = (
+    "textwrap.fill(text, width=70, *, initial_indent='', subsequent_indent='', expand_tabs=True)\n"
+    "Wraps the single paragraph in text, and returns a single string containing the wrapped paragraph."
+)
+ISCLOSE = (
+    "math.isclose(a, b, *, rel_tol=1e-09, abs_tol=0.0)\n"
+    "rel_tol is the relative tolerance - it is the maximum allowed difference between a and b, relative "
+    "to the larger absolute value of a or b. The default tolerance is 1e-09, which assures that the two "
+    "values are the same within about 9 decimal digits."
+)
+DECIMAL = (
+    "The decimal module has a user alterable precision (defaulting to 28 places) which can be as large as "
+    "needed for a given problem."
+)
+STRUCT = (
+    "| Format | C Type | Python type | Standard size | Notes |\n"
+    "| --- | --- | --- | --- | --- |\n"
+    "| q | long long | integer | 8 | (2) |\n"
+    "| Q | unsigned long long | integer | 8 | (2) |"
+)
+ARRAY = (
+    "The following type codes are defined:\n\n"
+    "| Type code | C Type | Python Type | Minimum size in bytes | Notes |\n"
+    "| --- | --- | --- | --- | --- |\n"
+    "| 'b' | signed char | int | 1 | |\n"
+    "| 'h' | signed short | int | 2 | |\n"
+    "| 'd' | double | float | 8 | |"
+)
+
+
+def test_a_figure_copied_into_the_next_clause_fails() -> None:
+    question = "What are the default width of pprint.PrettyPrinter and the default width of textwrap.fill()?"
+    copied = (
+        "The default width of pprint.PrettyPrinter is 80, "
+        "and the default width of textwrap.fill() is also 80."
+    )
+    assert "80" in check(copied, question, [PPRINT]).unsupported  # cited to pprint's page alone
+    assert check(copied, question, [PPRINT, TEXTWRAP]).unsupported == ["80"]
+    right = "The default width of pprint.PrettyPrinter is 80, and the default width of textwrap.fill() is 70."
+    assert check(right, question, [PPRINT, TEXTWRAP]).ok
+
+
+def test_one_figure_said_of_two_subjects_needs_a_passage_about_each() -> None:
+    question = (
+        "What is the default precision of the decimal context, "
+        "and what is the default rel_tol of math.isclose()?"
+    )
+    isclose = "the default rel_tol of math.isclose() is 1e-09."
+    both = "The default precision of the decimal context is 1e-09, and " + isclose
+    assert check(both, question, [ISCLOSE, DECIMAL]).unsupported == ["1e-09"]
+    right = "The default precision of the decimal context is 28 places, and " + isclose
+    assert check(right, question, [ISCLOSE, DECIMAL]).ok
+
+
+def test_a_table_row_is_read_under_its_header() -> None:
+    question = (
+        "What is the standard size of struct format 'q' "
+        "and the minimum size of array type code 'd', in bytes?"
+    )
+    # one figure for two subjects: each row says it only through its table's header
+    right = "The standard size of struct format 'q' is 8, and the minimum size of array type code 'd' is 8."
+    assert check(right, question, [STRUCT, ARRAY]).ok
+    assert check(right, question, [STRUCT]).unsupported == ["8"]  # the array's table is not cited
 
 
 # --- restating the question is not an answer --------------------------------------------------------

@@ -12,15 +12,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from groundglass.answer.grounding import clauses
 from groundglass.answer.grounding.evidence import (
     Evidence,
     code_found,
     identifier_found,
+    may_compute,
     name_found,
     number_found,
     quoted_found,
 )
-from groundglass.answer.grounding.figures import numbers
+from groundglass.answer.grounding.figures import Number, numbers
 from groundglass.answer.grounding.values import CODE, POLARITY, identifiers, mask_spans, norm_ident, values_of
 from groundglass.answer.grounding.wording import (
     FILLER_STEMS,
@@ -60,10 +62,14 @@ def check(
     asked_numbers = numbers(question)
     asked_stems = content_stems(question)
     claimed = values_of(text)
-    number_claims = numbers(mask_spans(CODE.sub(" ", text), [t for _, t in identifiers(text)]), claims=True)
+    number_claims = _claimed_numbers(text)
     # Anchors: the sentence's content words other than its values (the subject the values are about).
     value_stems = {stem(w) for v in claimed if v.kind == "polarity" for w in words(v.text)}
-    anchors = {w for w in content_stems(text) - value_stems if w not in FILLER_STEMS and not w.isdigit()}
+
+    def anchors_of(part: str) -> set[str]:
+        return {w for w in content_stems(part) - value_stems if w not in FILLER_STEMS and not w.isdigit()}
+
+    anchors = anchors_of(text)
     near = evidence.windows(anchors)
     for v in claimed:
         key = (v.kind, norm_ident(v.text))
@@ -84,13 +90,30 @@ def check(
         result.values.append(v.text)
         if not found:
             result.unsupported.append(v.text)
-    for n in number_claims:
-        # the question's own figure, said again; only the same value counts: rounding it would let
-        # "protocol version 4" pass unchecked as the "3.8" of "... starting with Python 3.8?"
-        if any(math.isclose(n.value, q.value, rel_tol=1e-9, abs_tol=1e-12) for q in asked_numbers):
-            continue
+    # the question's own figures, said again, are left out; only the same value counts: rounding it
+    # would let "protocol version 4" pass unchecked as the "3.8" of "... starting with Python 3.8?"
+    for n in _asked_aside(number_claims, asked_numbers):
         result.values.append(n.text)
         if not number_found(n, text, question, evidence, near):
             result.unsupported.append(n.text)
+    if not may_compute(text, question):
+        parts = clauses.coordinated(
+            text, lambda part: _asked_aside(_claimed_numbers(part), asked_numbers), anchors_of
+        )
+        result.unsupported += clauses.unsupported(parts, evidence)
     result.unsupported = list(dict.fromkeys(result.unsupported))
     return result
+
+
+def _claimed_numbers(text: str) -> list[Number]:
+    """The figures ``text`` states, outside code spans and identifiers."""
+    return numbers(mask_spans(CODE.sub(" ", text), [t for _, t in identifiers(text)]), claims=True)
+
+
+def _asked_aside(claimed: list[Number], asked: list[Number]) -> list[Number]:
+    """``claimed`` without the question's own figures said again."""
+    return [
+        n
+        for n in claimed
+        if not any(math.isclose(n.value, q.value, rel_tol=1e-9, abs_tol=1e-12) for q in asked)
+    ]

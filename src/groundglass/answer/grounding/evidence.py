@@ -29,14 +29,18 @@ class Evidence:
     sentence_numbers: list[list[Number]]
     stems: set[str]
     polarity: list[set[str]]  # per sentence: the yes/no classes and the polarity words it holds
+    source: list[int]  # per sentence: which of the texts it is from
 
     @classmethod
     def of(cls, texts: Sequence[str]) -> Evidence:
         sentences: list[str] = []
-        for t in texts:
-            sentences += sentences_of_passage(t)
+        source: list[int] = []
+        for n, t in enumerate(texts):
+            split = sentences_of_passage(t)
+            sentences += split
+            source += [n] * len(split)
         lowered = [" ".join(s.split()).lower() for s in sentences]
-        stems = [content_stems(s) for s in sentences]
+        stems = _with_table_headers(lowered, [content_stems(s) for s in sentences])
         polarity = []
         for s in lowered:
             found = set()
@@ -54,6 +58,7 @@ class Evidence:
             sentence_numbers=[numbers(s) for s in sentences],
             stems=set().union(*stems) if stems else set(),
             polarity=polarity,
+            source=source,
         )
 
     def windows(self, anchors: set[str], radius: int = 0) -> list[int]:
@@ -74,6 +79,24 @@ class Evidence:
             return True
         pattern = r"(?<![\w])" + re.escape(term) + r"(?![\w])"
         return re.search(pattern, self.text) is not None
+
+
+_TABLE_RULE = re.compile(r"^\|(?:\s*:?-{3,}:?\s*\|)+$")
+
+
+def _with_table_headers(lowered: list[str], stems: list[set[str]]) -> list[set[str]]:
+    """Each table row's stems with its header's: "| d | double | float | 8 |" is about the "minimum
+    size in bytes" only through the header row above it, which the sentence split cuts off."""
+    out = [set(s) for s in stems]
+    header: set[str] = set()
+    for i, line in enumerate(lowered):
+        if not line.startswith("|"):
+            header = set()
+        elif _TABLE_RULE.match(line.replace(" ", "")):
+            header = stems[i - 1] if i > 0 and lowered[i - 1].startswith("|") else set()
+        else:
+            out[i] |= header
+    return out
 
 
 def identifier_found(token: str, evidence: Evidence) -> bool:
@@ -121,6 +144,16 @@ _ARITHMETIC = re.compile(
 )
 _COUNT_QUESTION = re.compile(r"\bhow many\b|\bnumber of\b|\bcount\b", re.IGNORECASE)
 _ARITHMETIC_QUESTION = re.compile(r"\bhow (?:long|old|much|far)\b", re.IGNORECASE)
+
+
+def may_compute(sentence: str, question: str) -> bool:
+    """The sentence or question asks for a figure worked out from the sources (a total, a gap, a count),
+    which no source need print."""
+    return bool(
+        _ARITHMETIC.search(sentence)
+        or _ARITHMETIC_QUESTION.search(question)
+        or _COUNT_QUESTION.search(question)
+    )
 
 
 def _counted(claim: Number, sentence: str, evidence: Evidence) -> bool:

@@ -156,7 +156,7 @@ _NUMBER_WORDS = {
 # answer they are not claims; in a source they still count as evidence.
 _NOT_CLAIMS = {"one", "once", "single", "half", "double"}
 _NUMBER = re.compile(
-    r"(?<![\w.])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+    r"(?<![\w.])(?P<num>\d+(?:\.\d+)?[eE][-+]?\d+|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
     r"(?:(?:st|nd|rd|th)\b)?"
     r"(?P<unit>\s?(?:per cent|[a-zA-Zµ°%]+[23²³]?(?![\w²³])|%))?"
 )
@@ -183,6 +183,9 @@ class Number:
 
 
 def _precision(digits: str, scale: float, hedged: bool) -> float:
+    if "e" in digits.lower():  # 1e-09, 1.5E+3: the mantissa's last digit, scaled
+        mantissa, exponent = digits.lower().split("e")
+        return _precision(mantissa, scale, hedged) * 10.0 ** int(exponent)
     if "." in digits:
         return 10.0 ** -len(digits.split(".")[1]) * scale
     step = 1.0
