@@ -2,7 +2,7 @@
 grammar compiled from a JSON schema.
 
 :meth:`JsonOutput.complete_json` constrains sampling with a GBNF grammar compiled from the schema
-(llama-cpp-python's converter, as ``create_chat_completion(response_format=...)`` does) but keeps the
+(:mod:`~groundglass.answer.llm.grammar`: llama-cpp-python's converter, with integer bounds) but keeps the
 runtime's own prompt path (same template, same KV-cache prefix reuse, same owner thread). Greedy
 decoding (temperature 0, what the planner and the rewriter use) runs its own loop: llama-cpp-python's
 sampler chain applies the grammar to every token of the vocabulary at every step (with Qwen's 152k
@@ -19,11 +19,11 @@ from __future__ import annotations
 import ctypes
 import json
 import threading
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from groundglass.answer.llm import structured
 from groundglass.answer.llm.base import ChatMessage, Completion
+from groundglass.answer.llm.grammar import grammar_for
 from groundglass.errors import GroundglassError, ModelError
 from groundglass.log import get_logger
 
@@ -33,21 +33,6 @@ if TYPE_CHECKING:
     from groundglass.answer.llm.owner import Owner, Steps
 
 log = get_logger(__name__)
-
-
-@lru_cache(maxsize=64)
-def grammar_for(schema_text: str) -> Any:
-    """The GBNF grammar for a JSON schema given as text. The grammar writes properties in the schema's
-    order, so list first what the model should decide first. Any-JSON when the converter cannot
-    handle the schema (the result is still validated against it afterwards)."""
-    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
-
-    try:
-        grammar_text = json.dumps(structured.grammar_schema(json.loads(schema_text)))
-        return LlamaGrammar.from_json_schema(grammar_text, verbose=False)
-    except Exception as exc:  # the converter asserts/raises on keywords it does not support
-        log.warning("json_schema_grammar_fallback", error=repr(exc))
-        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
 
 
 class JsonOutput:
