@@ -109,7 +109,9 @@ def test_max_steps_bounds_the_research_steps(mapi: Api) -> None:
         searches(one),
         [i.type for i in one.output],
     )
-    assert searches(free) == 3 and searches(one) == 1  # planned sub-queries at high; one search at 1
+    # high plans sub-queries (how many distinct ones the tiny model writes depends on the llama.cpp
+    # build's arithmetic); max_steps=1 leaves one search whatever the plan
+    assert searches(free) >= 2 and searches(one) == 1
     assert one.output[-1].type == "message" and one.output_text
 
 
