@@ -654,3 +654,36 @@ def test_sentences_that_leaned_on_the_markers_of_a_sentence_left_out_get_their_o
     shown, gate = gate_run(question, sources, text)
     assert gate.failed is None and [r.values for r in gate.dropped] == [["ISO", "8601"]]
     assert shown == f"{first} {second} [1]"
+
+
+ENV_VARS = (
+    "1.2. Environment variables. These environment variables influence Python's behavior. "
+    "PYTHONWARNINGS: this is equivalent to the -W option. "
+    "PYTHONEXECUTABLE: if this environment variable is set, sys.argv[0] will be set to its value."
+)
+HANDLERS = (
+    "BaseRotatingHandler. When rotating, rotate the current log. The default implementation calls the "
+    "rotator attribute of the handler, if it's callable (the default is None)."
+)
+BASIC_CONFIG = (
+    "logging.basicConfig(**kwargs) does basic configuration for the logging system. "
+    "The style argument of basicConfig() is one of '%', '{' or '$'; the default is None, which means '%'."
+)
+
+
+def test_an_environment_variable_no_source_names_fails() -> None:
+    q = "What does the PYTHONJITLEVEL environment variable control?"
+    invented = "The PYTHONJITLEVEL environment variable controls the title of the Python window [1]."
+    assert check(invented, q, [ENV_VARS]).unsupported == ["PYTHONJITLEVEL"]
+    q = "What does the PYTHONWARNINGS environment variable do?"
+    assert check("PYTHONWARNINGS is equivalent to the -W option [1].", q, [ENV_VARS]).ok
+
+
+def test_an_argument_must_be_named_by_a_source_that_names_its_function() -> None:
+    q = "What is the default value of the rotate argument of logging.basicConfig()?"
+    invented = "The default value of the rotate argument of logging.basicConfig() is None [1][2]."
+    # "rotate" is on the handlers' page, "basicConfig" and "None" on its own: none says both
+    assert check(invented, q, [BASIC_CONFIG, HANDLERS]).unsupported == ["rotate"]
+    q = "What is the default value of the style argument of logging.basicConfig()?"
+    right = "The default value of the style argument of logging.basicConfig() is None [1]."
+    assert check(right, q, [BASIC_CONFIG, HANDLERS]).ok

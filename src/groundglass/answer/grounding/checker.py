@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from groundglass.answer.grounding import clauses
+from groundglass.answer.grounding import clauses, members
 from groundglass.answer.grounding.evidence import (
     Evidence,
     code_found,
@@ -96,6 +96,9 @@ def check(
         result.values.append(n.text)
         if not number_found(n, text, question, evidence, near):
             result.unsupported.append(n.text)
+    parts = members.unsupported_parts(text, question, evidence)
+    result.values += [p for p in parts if p not in result.values]
+    result.unsupported += parts
     if not may_compute(text, question):
         parts = clauses.coordinated(
             text, lambda part: _asked_aside(_claimed_numbers(part), asked_numbers), anchors_of

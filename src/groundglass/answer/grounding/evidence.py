@@ -72,6 +72,10 @@ class Evidence:
             near.update(range(max(0, i - radius), min(len(self.sentences), i + radius + 1)))
         return sorted(near)
 
+    def sources_with(self, pattern: re.Pattern[str]) -> set[int]:
+        """Which of the texts have a sentence that ``pattern`` (lower-case) is found in."""
+        return {self.source[i] for i, s in enumerate(self.sentences) if pattern.search(s)}
+
     def contains_term(self, term: str) -> bool:
         """``term`` (lower-cased) occurs as a whole token in the text."""
         term = " ".join(term.split())

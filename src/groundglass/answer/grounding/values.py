@@ -1,6 +1,7 @@
 """The checkable values of a sentence: what it adds that a source must hold.
 
-Identifiers (URLs, paths, flags, versions, dotted names, snake_case, CamelCase, calls), code spans,
+Identifiers (URLs, paths, flags, versions, dotted names, snake_case, CamelCase, calls, upper-case names
+of six or more characters), code spans,
 numbers, quoted text, capitalised names and yes/no words. The words around them are left to
 :mod:`.wording`; these are the parts that a restated question cannot make true.
 """
@@ -23,6 +24,8 @@ _DOTTED = re.compile(r"(?<![\w.])[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+(?:\(\))?")
 _SNAKE = re.compile(r"(?<![\w.])_*[A-Za-z][A-Za-z0-9]*(?:_+[A-Za-z0-9]+)+_*(?:\(\))?|(?<![\w.])__\w+__")
 _CAMEL = re.compile(r"\b[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+\b|\b[a-z]+[A-Z][A-Za-z0-9]*\b")
 _CALL = re.compile(r"(?<![\w.])[A-Za-z_]\w*\(\)")
+# An environment variable or constant (PYTHONJITLEVEL, SIGTERM); shorter capitals are acronyms
+_UPPER = re.compile(r"\b[A-Z][A-Z0-9]{5,}\b")
 _HYPHENATED = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*-\d[\w-]*")  # UTF-8, SHA-256, x86-64
 _QUOTED = re.compile(r"\"([^\"]{2,60})\"|“([^”]{2,60})”|(?<!\w)'([^']{2,60})'(?!\w)")
 _CAPITALISED = re.compile(r"\b(?:[A-Z][\w’'-]*)")
@@ -69,6 +72,7 @@ def identifiers(text: str) -> list[tuple[str, str]]:
         ("identifier", _FLAG),
         ("identifier", _CAMEL),
         ("identifier", _CALL),
+        ("identifier", _UPPER),
         ("identifier", _HYPHENATED),
     ):
         for m in pattern.finditer(text):
