@@ -74,6 +74,7 @@ _LETTERS = str.maketrans(
     {"ø": "o", "ə": "e", "æ": "ae", "œ": "oe", "ß": "ss", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"}
 )
 _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+_TIMES = re.compile(r"^(\d+(?:\.\d+)?)[x×]$")  # "1.25x": a factor, the number 1.25
 
 
 def normalize(text: str) -> str:
@@ -107,6 +108,8 @@ def numbers_in(words: list[str]) -> list[float]:
     for i, w in enumerate(words):
         if _NUMBER.match(w):
             value = float(w)
+        elif times := _TIMES.match(w):
+            value = float(times.group(1))
         elif w in NUMBER_WORDS:
             value = float(NUMBER_WORDS[w])
         else:

@@ -27,6 +27,8 @@ def test_normalize_folds_accents_thousands_ampersands_and_articles() -> None:
         ("1766", "discovered in 1767", False),  # small integers (years, counts) exactly
         ("3", "Three of them are monarchies.", True),
         ("0.3794", "Mars: 0.38 g", True),
+        ("1.25", "a 1.25x speedup", True),  # a factor written with its x
+        ("3", "the 3xl size", False),
         ("Henry Cavendish, 1766", "Henry Cavendish isolated it in 1766.", True),  # every comma part
         ("Henry Cavendish, 1766", "Henry Cavendish isolated it in 1767.", False),
         ("Shreve, Lamb and Harmon", "designed by Shreve, Lamb & Harmon", True),
