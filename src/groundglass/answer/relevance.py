@@ -12,49 +12,71 @@ prompt without losing gold passages.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from groundglass.answer.job import Job
 from groundglass.answer.types import Source
 from groundglass.log import get_logger
 
 if TYPE_CHECKING:
+    from groundglass.answer.index.store import LocalIndex
     from groundglass.config import Settings
 
 log = get_logger(__name__)
 
 
 def relevant(
-    job: Job, settings: Settings, query: str, sources: list[Source], *, margin: bool = True
+    index: LocalIndex | None,
+    settings: Settings,
+    query: str,
+    sources: list[Source],
+    *,
+    margin: bool = True,
+    parts: Sequence[str] = (),
 ) -> list[Source]:
     """Sources close enough to the main query (the question, or what an image question asks
     about): MiniLM cosine >= ``min_relevance`` and (with ``margin``) within ``relevance_margin`` of
     the best one. A research step keeps no margin: its sub-query is narrow, and a page it needs can
-    score well below the best match (the FanOutQA evaluation lost needed pages to the margin)."""
+    score well below the best match (the FanOutQA evaluation lost needed pages to the margin).
+
+    ``parts``: the sub-queries a question of several parts was split into. A source is then judged
+    against each of them as well, and kept when it is close enough to one (within the margin of that
+    one's best): the page that answers the second part is further from the whole question than the
+    page that answers the first (the docs eval lost timeit's page to sqlite3's that way). The best
+    source of each part comes first, so that cutting to ``top_k`` keeps one for every part."""
     if not sources:
         return []
-    scores = similarity(job, query, sources)
+    queries = [query, *(p for p in parts if p != query)]
+    scores = similarity(index, queries, sources)  # one row per query
     r = settings.retrieval
-    floor = r.min_relevance
+    floors = np.full(len(queries), r.min_relevance)
     if margin:
-        floor = max(floor, float(scores.max()) - r.relevance_margin)
-    log.debug("relevance", scores=[round(float(x), 3) for x in scores], floor=floor)
-    return [s for s, sim in zip(sources, scores, strict=True) if sim >= floor]
+        floors = np.maximum(floors, scores.max(axis=1) - r.relevance_margin)
+    log.debug("relevance", scores=np.round(scores, 3).tolist(), floors=np.round(floors, 3).tolist())
+    close = scores >= floors[:, None]
+    kept = [i for i in range(len(sources)) if close[:, i].any()]
+    first = [
+        int(np.argmax(np.where(close[q], scores[q], -np.inf)))
+        for q in range(1, len(queries))
+        if close[q].any()
+    ]
+    order = list(dict.fromkeys([i for i in kept if close[0, i]][:1] + first + kept))
+    return [sources[i] for i in order]
 
 
-def similarity(job: Job, query: str, sources: list[Source]) -> np.ndarray:
-    """Cosine of the query with each source: the index's stored chunk vectors when it has them
-    all (no re-encoding), else fresh MiniLM embeddings of title + text."""
+def similarity(index: LocalIndex | None, queries: list[str], sources: list[Source]) -> np.ndarray:
+    """Cosine of each query (rows) with each source (columns): the index's stored chunk vectors when
+    it has them all (no re-encoding), else fresh MiniLM embeddings of title + text."""
     from groundglass.answer.embeddings import get_embedder
 
     embedder = get_embedder()
-    question = embedder.encode([query])[0]
-    if job.index is not None and all(s.chunk_id.isdigit() for s in sources):
-        ids, matrix = job.index.vectors()
+    question = embedder.encode(queries).T
+    if index is not None and all(s.chunk_id.isdigit() for s in sources):
+        ids, matrix = index.vectors()
         wanted = np.array([int(s.chunk_id) for s in sources], dtype=np.int64)
         rows = np.searchsorted(ids, wanted)  # ids are sorted
         if (rows < len(ids)).all() and np.array_equal(ids[rows], wanted):
-            return matrix[rows] @ question
-    return embedder.encode([f"{s.title}\n{s.text}" for s in sources]) @ question
+            return np.asarray((matrix[rows] @ question).T)
+    return np.asarray((embedder.encode([f"{s.title}\n{s.text}" for s in sources]) @ question).T)

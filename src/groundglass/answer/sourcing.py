@@ -62,7 +62,7 @@ def research_steps(
 
     def keep(q: str, candidates: list[Source], k: int) -> list[Source]:
         ranked = rank.diversify(rank.dedupe(candidates), settings.retrieval.max_per_source)
-        return relevance.relevant(job, settings, q, ranked[: k * 2], margin=False)[:k]
+        return relevance.relevant(job.index, settings, q, ranked[: k * 2], margin=False)[:k]
 
     history = job.history
     run = research(job.llm, query, job.effort, search_each_query, keep, history=history)
@@ -119,8 +119,10 @@ def rank_sources(
     top_k = job.top_k or found.top_k or r.top_k
     sources = rank.diversify(rank.dedupe(found.sources), r.max_per_source)
     if gate:
-        main = found.queries[0] if found.queries and query == job.question else query
-        sources = relevance.relevant(job, settings, main, sources[: top_k * 2])[:top_k]
+        whole = bool(found.queries) and query == job.question
+        main = found.queries[0] if whole else query
+        parts = found.queries[1:] if whole else ()
+        sources = relevance.relevant(job.index, settings, main, sources[: top_k * 2], parts=parts)[:top_k]
         sources = condense.condense_for_prompt(sources, main, job.llm.count_tokens)
     history = list(job.history)
     fixed = prompt.fixed_prompt_tokens(
