@@ -304,6 +304,56 @@ def test_a_verbatim_term_finds_its_table_row_that_bm25_cannot_see(index_settings
     index.close()
 
 
+def test_a_quoted_row_key_is_found_and_plain_word_rows_elsewhere_do_not_jump_ahead(
+    index_settings, tmp_path: Path
+) -> None:
+    # the array module writes its type codes quoted ("| 'd' |"); other pages have tables with rows
+    # named by the question's plain words ("| code |", "| bytes |"), and those used to come first
+    def page(title: str, header: list[str], rows: list[list[str]]) -> str:
+        cells = "".join(f"<th>{h}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+        return (
+            f"<html><head><title>{title}</title></head><body><h1>{title}</h1>"
+            f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table></body></html>"
+        )
+
+    (tmp_path / "array.html").write_text(
+        page(
+            "array: efficient arrays of numeric values",
+            ["Type code", "C Type", "Python Type", "Minimum size in bytes"],
+            [
+                ["'b'", "signed char", "int", "1"],
+                ["'h'", "signed short", "int", "2"],
+                ["'d'", "double", "float", "8"],
+            ],
+        )
+    )
+    for i, key in enumerate(["code", "bytes", "code", "size"]):
+        (tmp_path / f"other{i}.html").write_text(
+            page(
+                f"inspect notes {i}",
+                ["Attribute", "Meaning"],
+                [[key, "what the interpreter keeps of a frame"], ["name", "the frame's name"]],
+            )
+        )
+    for i in range(40):  # enough chunks that the unrelated tables are not among the words' candidates
+        (tmp_path / f"prose{i}.md").write_text(
+            f"# array notes {i}\n\nAn array of numeric values is compact: the minimum size of each item in "
+            f"bytes depends on the type code chosen when the array is made ({i}).\n"
+        )
+    settings = index_settings.model_copy(
+        update={"retrieval": index_settings.retrieval.model_copy(update={"candidates": 8})}
+    )
+    index = LocalIndex.open(settings, "typecodes", create=True)
+    add_sources(index, [str(tmp_path)], progress=False)
+    question = "What is the minimum size of array type code 'd', in bytes?"
+    for mode in ("hybrid", "bm25"):
+        hits = index.search(question, k=3, mode=mode)
+        assert "| 'd' | double | float | 8 |" in hits[0].text, (mode, [h.text[:60] for h in hits])
+        assert not any("what the interpreter keeps" in h.text for h in hits), (mode, [h.url for h in hits])
+    index.close()
+
+
 SYS_PAGE = Path("/usr/share/doc/python3.11/html/library/sys.html")
 
 

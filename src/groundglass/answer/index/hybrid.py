@@ -52,7 +52,7 @@ def search(
             scored = dense_hits
         else:
             scored = rank.minmax_fuse([dict(index.bm25(query, n)), dict(dense_hits)])
-    if mode != "dense" and (verbatim := index.literal(query, LITERAL_SCAN_MAX)):
+    if mode != "dense" and (verbatim := index.literal(query, LITERAL_SCAN_MAX, among={c for c, _ in scored})):
         # a chunk that holds the question's verbatim terms or names its table row comes before those
         # that hold none (as on the web path: pages.with_literal_terms), the rarest matches first, then
         # by its fused score

@@ -29,7 +29,7 @@ import contextlib
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -272,26 +272,32 @@ class LocalIndex:
         )
         return [(int(r[0]), -float(r[1])) for r in rows]
 
-    def literal(self, query: str, n: int) -> dict[int, float]:
+    def literal(self, query: str, n: int, among: Collection[int] | None = None) -> dict[int, float]:
         """Chunk id -> the weight of the query's verbatim terms (``%j``, ``--flag``, ``os.path.join``)
         and named table rows (``| dig |``) its text holds, rarer ones weighing more
         (:meth:`querytext.Verbatim.weighted`), for at most ``n`` chunks of each kind. FTS5's tokenizer
         drops or splits these terms and cannot see a row's first cell, so BM25 cannot find the one row
         of a format-code table that answers "What does %j mean?"; a substring scan can (SQLite's instr,
-        then the token and row checks in Python). Only single-cell keys are scanned for here."""
+        then the token and row checks in Python). Only single-cell keys are scanned for here, bare or
+        quoted (``| 'd' |``, as the array module's table of type codes writes them).
+
+        ``among``: the chunks the question's words found. A key is a plain word ("code", "bytes"), and
+        unrelated tables have rows of that name, so a chunk that only names a row counts when it is
+        one of these; a verbatim term (``%j``) counts wherever it is."""
         from groundglass.answer import querytext
 
         verbatim = querytext.Verbatim.of(query)
         found: dict[int, str] = {}
+        if verbatim.keys:
+            cells = [f"| {q}{key}{q} |" for key in sorted(verbatim.keys) for q in ("", "'", '"', "`")]
+            where = " OR ".join("instr(lower(body), ?) > 0" for _ in cells)
+            sql = f"SELECT id, heading || ' ' || body FROM chunks WHERE {where} LIMIT ?"
+            rows = self._sql(sql, (*cells, n))
+            found.update(r for r in rows if among is None or r[0] in among)
         if verbatim.terms:
             where = " OR ".join("instr(body, ?) > 0" for _ in verbatim.terms)
             sql = f"SELECT id, heading || ' ' || body FROM chunks WHERE {where} LIMIT ?"
             found.update(self._sql(sql, (*verbatim.terms, n)))
-        if verbatim.keys:
-            cells = [f"| {key} |" for key in sorted(verbatim.keys)]
-            where = " OR ".join("instr(lower(body), ?) > 0" for _ in cells)
-            sql = f"SELECT id, heading || ' ' || body FROM chunks WHERE {where} LIMIT ?"
-            found.update(self._sql(sql, (*cells, n)))
         if not found:
             return {}
         ids = list(found)
