@@ -133,3 +133,22 @@ def test_trimming_keeps_line_breaks_and_table_rows_whole() -> None:
     ]
     # a row that does not fit is left out whole, never cut at its ". "
     assert rank.trim_to_sentences(table, 20, words).splitlines()[-1] == "| --- | --- |"
+
+
+def test_each_querys_best_hit_leads_the_fused_ranking() -> None:
+    from groundglass.answer.retrieve import fuse
+
+    def chunk(url: str, n: int) -> Source:
+        return Source(url=url, title=url, text=f"chunk {n} of {url}", chunk_id=str(n))
+
+    gzip, zlib, other = "https://docs/gzip.html", "https://docs/zlib.html", "https://docs/other.html"
+    examples, more_examples, signature = chunk(gzip, 1), chunk(gzip, 2), chunk(gzip, 3)
+    compress, archive = chunk(zlib, 4), chunk(other, 5)
+    whole = [examples, more_examples, compress, archive]
+    gzip_part = [signature, more_examples, examples, archive]
+    zlib_part = [compress, archive, more_examples]
+    fused = fuse([whole, gzip_part, zlib_part])
+    assert [s.chunk_id for s in fused[:3]] == ["1", "3", "4"]  # examples, signature, compress
+    # two chunks of a page at most: the signature, which only the gzip part found, is still there
+    assert "3" in [s.chunk_id for s in rank.diversify(fused, 2)]
+    assert sorted(s.chunk_id for s in fused) == ["1", "2", "3", "4", "5"]

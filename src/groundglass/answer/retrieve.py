@@ -110,7 +110,12 @@ def source_filter(filters: SearchFilters | None, undated: str = "drop") -> Calla
 
 
 def fuse(rankings: Sequence[list[Source]]) -> list[Source]:
-    """One ranking from several queries' rankings (reciprocal rank fusion; one ranking stays as is)."""
+    """One ranking from several queries' rankings (reciprocal rank fusion; one ranking stays as is).
+
+    Each query's best hit leads, in query order, then the rest as fused: a part of a two-part
+    question has its page found by that part's search alone, and fusion ranks the chunks that several
+    searches share above it (the docs eval lost gzip.open()'s signature to two chunks of gzip's
+    examples that both searches returned, as the page's chunk limit was then spent)."""
     rankings = [r for r in rankings if r]
     if len(rankings) <= 1:
         return list(rankings[0]) if rankings else []
@@ -123,10 +128,10 @@ def fuse(rankings: Sequence[list[Source]]) -> list[Source]:
             by_key.setdefault(key, s)
             keys.append(key)
         keyed.append(keys)
-    out = []
-    for key, score in rank.rrf_fuse(keyed):
-        out.append(replace(by_key[key], score=score))
-    return out
+    fused = dict(rank.rrf_fuse(keyed))
+    heads = [keys[0] for keys in keyed if keys]
+    order = list(dict.fromkeys([*heads, *fused]))
+    return [replace(by_key[key], score=fused[key]) for key in order]
 
 
 def search_index_each(
