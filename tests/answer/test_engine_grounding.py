@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +32,7 @@ GOOD = "Construction of the Berlin Wall began on 13 August 1961 [1]."
 class _Scripted(http.server.BaseHTTPRequestHandler):
     """Streams the next scripted reply, in small pieces, as chat-completion chunks (SSE)."""
 
-    replies: ClassVar[list[str]] = []
+    replies: ClassVar[list[Any]] = []  # text, or a function of the request body that gives it
     bodies: ClassVar[list[dict[str, Any]]] = []
     sent: ClassVar[list[int]] = []  # pieces written per request before the client hung up (or all)
 
@@ -39,6 +40,8 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).bodies.append(body)
         reply = type(self).replies.pop(0) if type(self).replies else ""
+        if callable(reply):
+            reply = reply(body)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
@@ -178,3 +181,60 @@ def test_the_tiny_model_goes_through_the_same_check(engine: Engine) -> None:
     assert answer.declined == (answer.content == prompt.DECLINE)
     for a in answer.attribution:  # nothing shown carries a value the cited sources lack
         assert a.unsupported_values == [] and not a.restates_question
+
+
+def number_of(title: str) -> Any:
+    """A reply maker: the number the prompt gives the source titled ``title``."""
+
+    def number(body: dict[str, Any]) -> int:
+        prompt_text = body["messages"][-1]["content"]
+        return int(re.search(rf"^\[(\d+)\] {re.escape(title)}$", prompt_text, re.MULTILINE).group(1))
+
+    return number
+
+
+def copied_to_both(body: dict[str, Any]) -> str:
+    """A first draft that says the wall's year of the mountain too."""
+    wall, everest = number_of("Berlin Wall")(body), number_of("Mount Everest")(body)
+    return f"The Berlin Wall was built in 1961, and Mount Everest is 1961 metres tall [{wall}][{everest}]."
+
+
+def test_a_two_part_answer_that_copies_a_value_is_asked_again_part_by_part(
+    engine: Engine, endpoint: str
+) -> None:
+    question = "When was the Berlin Wall built, and how tall is Mount Everest?"
+    wall, everest = number_of("Berlin Wall"), number_of("Mount Everest")
+    _Scripted.replies = [
+        copied_to_both,
+        lambda b: f"Construction of the Berlin Wall began on 13 August 1961 [{wall(b)}].",
+        lambda b: f"Mount Everest is 8,848.86 m tall [{everest(b)}].",
+    ]
+    _Scripted.bodies, _Scripted.sent = [], []
+    events = list(engine.stream(AskRequest.from_question(question, model=f"openai:scripted@{endpoint}")))
+    answer = events[-1].answer
+    streamed = "".join(e.text for e in events if isinstance(e, Token))
+    assert "1961 metres" not in streamed and streamed.strip() == answer.content
+    assert answer.content.startswith("Construction of the Berlin Wall began on 13 August 1961 [")
+    assert "8,848.86 m" in answer.content and not answer.declined
+    assert [b["messages"][-1]["content"].splitlines()[-2] for b in _Scripted.bodies[1:]] == [
+        "Question: When was the Berlin Wall built",
+        "Question: how tall is Mount Everest",
+    ]  # each part asked on its own
+    assert answer.grounding["drafts"] == 3 and answer.grounding["parts"]["unanswered"] == []
+    assert all(a.unsupported_values == [] for a in answer.attribution)
+
+
+def test_a_part_the_sources_do_not_answer_is_said_to_be_missing(engine: Engine, endpoint: str) -> None:
+    question = "When was the Berlin Wall built, and how tall is Mount Everest?"
+    wall, everest = number_of("Berlin Wall"), number_of("Mount Everest")
+    _Scripted.replies = [
+        copied_to_both,
+        lambda b: f"Construction of the Berlin Wall began on 13 August 1961 [{wall(b)}].",
+        lambda b: f"Mount Everest is 9,100 m tall [{everest(b)}].",  # invented: not shown
+    ]
+    _Scripted.bodies, _Scripted.sent = [], []
+    events = list(engine.stream(AskRequest.from_question(question, model=f"openai:scripted@{endpoint}")))
+    answer = events[-1].answer
+    assert "9,100" not in answer.content and not answer.declined
+    assert answer.content.endswith('The sources do not say: "how tall is Mount Everest?"')
+    assert answer.grounding["parts"]["unanswered"] == ["how tall is Mount Everest"]

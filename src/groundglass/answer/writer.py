@@ -17,6 +17,7 @@ from groundglass.answer import checked, cite, prompt, retry_hints
 from groundglass.answer.events import Event, Token
 from groundglass.answer.job import Job
 from groundglass.answer.llm.base import ChatMessage, Completion
+from groundglass.answer.planner.fallback import part_queries
 from groundglass.answer.repetition import RepetitionGuard
 from groundglass.answer.types import Source
 from groundglass.errors import GroundglassError
@@ -36,9 +37,12 @@ def write_checked(
     """The answer, streamed a sentence at a time as each passes its check (:mod:`checked`): what
     the model adds must be in the sources it cites. A draft whose first claim fails is never shown:
     the model is asked once more with the problem and the closest source sentences pointed out, and
-    when that fails too the engine declines. Returns the text and a report for ``Answer.grounding``."""
+    when that fails too the engine declines. A question of several parts has each part answered on
+    its own instead of the second draft (:func:`answer_parts`). Returns the text and a report for
+    ``Answer.grounding``."""
     report: dict[str, Any] = {"drafts": 0, "rejected": [], "dropped": []}
     shown: list[str] = []
+    parts = part_queries(job.question)
     attempt_messages = messages
     for _ in range(2):
         gate = checked.SentenceGate(job.question, sources)
@@ -57,6 +61,11 @@ def write_checked(
         failed = gate.failed
         report["rejected"].append(failed.as_dict())
         log.info("draft_rejected", reason=failed.reason, values=failed.values, sentence=failed.sentence[:200])
+        if len(parts) > 1:
+            text = yield from answer_parts(job, parts, completion, sources, report)
+            if text:
+                return text, report
+            break
         hints = list(dict.fromkeys([*failed.hints, *closest_sentences(job, sources)]))[:3]
         attempt_messages = prompt.retry_messages(messages, gate.draft, failed.reason, failed.values, hints)
     report["declined"] = True
@@ -65,6 +74,47 @@ def write_checked(
         job.lap("first_token_s")  # the decline is the first thing shown
     yield Token(prompt.DECLINE)
     return prompt.DECLINE, report
+
+
+def answer_parts(
+    job: Job, parts: list[str], completion: Completion, sources: list[Source], report: dict[str, Any]
+) -> Generator[Event, None, str]:
+    """Each part of the question answered in a sentence of its own, checked against that part, and
+    shown when it passes; a part without a checked answer says so. "" (nothing shown) when no part
+    has one.
+
+    Told what was wrong, the 1.5B model wrote the same draft again (pprint's width of 80 for
+    textwrap.fill() too), and the part that the sources answer was declined with the other; asked
+    alone, each part is a short question over the same sources, and it answered both (80 and 70)."""
+    answered: list[str] = []
+    missing: list[str] = []
+    for part in parts:
+        gate = checked.SentenceGate(part, sources)
+        draft = Completion()
+        messages = prompt.build_messages(
+            part, sources, history=job.history, style="partial", instructions=job.instructions
+        )
+        said = "".join(generate(job, messages, draft, len(sources), gate)).strip()
+        report["drafts"] += 1
+        report["dropped"] += [r.as_dict() for r in gate.dropped]
+        completion.prompt_tokens += draft.prompt_tokens
+        completion.completion_tokens += draft.completion_tokens
+        completion.cached_tokens += draft.cached_tokens
+        if gate.failed is not None:
+            report["rejected"].append(gate.failed.as_dict())
+        if gate.failed is not None or not said or said == prompt.DECLINE:
+            missing.append(part)
+            continue
+        yield Token(f" {said}" if answered else said)
+        answered.append(said)
+    if not answered:
+        return ""
+    notes = [f'The sources do not say: "{p.strip(" ?")}?"' for p in missing]
+    for note in notes:
+        yield Token(f" {note}")
+    report["parts"] = {"asked": parts, "unanswered": missing}
+    completion.finish_reason = "stop"
+    return " ".join([*answered, *notes])
 
 
 def closest_sentences(job: Job, sources: list[Source]) -> list[tuple[int, str]]:
