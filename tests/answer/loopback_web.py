@@ -88,6 +88,16 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
+def send_json(handler: BaseHTTPRequestHandler, value: Any, status: int = 200) -> None:
+    """Answer ``handler``'s request with ``value`` as a JSON body."""
+    raw = json.dumps(value).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(raw)))
+    handler.end_headers()
+    handler.wfile.write(raw)
+
+
 class LoopbackServer:
     """An HTTP server on 127.0.0.1 (a free port) in a daemon thread; counts requests by path."""
 

@@ -19,6 +19,7 @@ from groundglass.answer.index import (
 )
 from groundglass.answer.index.builtin import wikipedia_url
 from groundglass.answer.index.schema import SCHEMA_VERSION
+from groundglass.answer.types import Source
 from groundglass.errors import GroundglassError, IndexError_, NotFoundError
 
 QUERIES = {
@@ -275,6 +276,12 @@ def test_an_index_from_schema_1_is_upgraded_in_place(index_settings) -> None:
     index.close()
 
 
+def hits_by_mode(index: LocalIndex, folder: Path, question: str) -> list[tuple[str, list[Source]]]:
+    """The files of ``folder`` indexed, and the best three hits for ``question`` in hybrid and bm25."""
+    add_sources(index, [str(folder)], progress=False)
+    return [(mode, index.search(question, k=3, mode=mode)) for mode in ("hybrid", "bm25")]
+
+
 def test_a_verbatim_term_finds_its_table_row_that_bm25_cannot_see(index_settings, tmp_path: Path) -> None:
     # FTS5 reads "%j" as the letter j: without the verbatim scan, the pages that talk most about
     # strftime's directives and format codes outrank the one table row that says what %j means
@@ -295,10 +302,8 @@ def test_a_verbatim_term_finds_its_table_row_that_bm25_cannot_see(index_settings
             "and each directive of the strftime format codes means what the C library says it means.\n"
         )
     index = LocalIndex.open(index_settings, "codes", create=True)
-    add_sources(index, [str(tmp_path)], progress=False)
     question = "What does the %j directive mean in datetime's strftime format codes?"
-    for mode in ("hybrid", "bm25"):
-        hits = index.search(question, k=3, mode=mode)
+    for mode, hits in hits_by_mode(index, tmp_path, question):
         assert "%j | Day of the year" in hits[0].text, (mode, [h.text[:60] for h in hits])
     assert index.literal("the %j and %m codes", 10) and not index.literal("no verbatim term here", 10)
     index.close()
@@ -345,10 +350,8 @@ def test_a_quoted_row_key_is_found_and_plain_word_rows_elsewhere_do_not_jump_ahe
         update={"retrieval": index_settings.retrieval.model_copy(update={"candidates": 8})}
     )
     index = LocalIndex.open(settings, "typecodes", create=True)
-    add_sources(index, [str(tmp_path)], progress=False)
     question = "What is the minimum size of array type code 'd', in bytes?"
-    for mode in ("hybrid", "bm25"):
-        hits = index.search(question, k=3, mode=mode)
+    for mode, hits in hits_by_mode(index, tmp_path, question):
         assert "| 'd' | double | float | 8 |" in hits[0].text, (mode, [h.text[:60] for h in hits])
         assert not any("what the interpreter keeps" in h.text for h in hits), (mode, [h.url for h in hits])
     index.close()

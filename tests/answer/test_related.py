@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import pytest
 from jsonschema import Draft202012Validator
-from loopback_web import LoopbackServer
+from loopback_web import LoopbackServer, send_json
 
 from groundglass.answer.conversation import RELEVANCE_FLOOR, source_similarity
 from groundglass.answer.llm.base import Completion
@@ -104,12 +104,7 @@ class RepeatingModel(BaseHTTPRequestHandler):
             ],
             "usage": {"prompt_tokens": 100, "completion_tokens": 30, "total_tokens": 130},
         }
-        raw = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+        send_json(self, reply)
 
 
 def test_a_model_that_repeats_the_question_is_asked_once_per_other_source(sources: list[Source]) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from loopback_web import send_json
 
 from groundglass.answer import planner
 from groundglass.answer.llm.base import ChatMessage, Completion
@@ -253,12 +254,7 @@ class _ProseHandler(http.server.BaseHTTPRequestHandler):
             ],
             "usage": {"prompt_tokens": 12, "completion_tokens": 7},
         }
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, reply)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
