@@ -37,6 +37,19 @@ def fail(message: str, code: int = 2) -> None:
     raise SystemExit(code)
 
 
+def report_native_crashes() -> None:
+    """A crash in native code (llama.cpp, onnxruntime, torch) prints the Python stack of every thread
+    to stderr before the process dies, so a rare segfault comes with where it happened. Skipped when
+    stderr is not a real file (the CLI called in-process under a capturing test runner)."""
+    import contextlib
+    import faulthandler
+
+    if faulthandler.is_enabled():
+        return
+    with contextlib.suppress(AttributeError, ValueError, OSError):  # io.UnsupportedOperation: OSError
+        faulthandler.enable(file=sys.stderr, all_threads=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: returns on success (so tests can call it in-process), exits non-zero on failure.
 
@@ -45,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     from groundglass.log import configure_logging
 
     configure_logging()
+    report_native_crashes()
     try:
         rv = app(args=argv, standalone_mode=False)
     except GroundglassError as exc:
