@@ -50,11 +50,7 @@ def write_checked(
         for text in generate(job, attempt_messages, draft, len(sources), gate):
             shown.append(text)
             yield Token(text)
-        report["drafts"] += 1
-        report["dropped"] += [r.as_dict() for r in gate.dropped]
-        completion.prompt_tokens += draft.prompt_tokens
-        completion.completion_tokens += draft.completion_tokens
-        completion.cached_tokens += draft.cached_tokens
+        _count_draft(report, completion, draft, gate)
         completion.finish_reason = draft.finish_reason
         if gate.failed is None or not sources:
             return "".join(shown).strip(), report
@@ -76,6 +72,17 @@ def write_checked(
     return prompt.DECLINE, report
 
 
+def _count_draft(
+    report: dict[str, Any], completion: Completion, draft: Completion, gate: checked.SentenceGate
+) -> None:
+    """One more draft in the grounding report, and its tokens in the answer's usage."""
+    report["drafts"] += 1
+    report["dropped"] += [r.as_dict() for r in gate.dropped]
+    completion.prompt_tokens += draft.prompt_tokens
+    completion.completion_tokens += draft.completion_tokens
+    completion.cached_tokens += draft.cached_tokens
+
+
 def answer_parts(
     job: Job, parts: list[str], completion: Completion, sources: list[Source], report: dict[str, Any]
 ) -> Generator[Event, None, str]:
@@ -95,11 +102,7 @@ def answer_parts(
             part, sources, history=job.history, style="partial", instructions=job.instructions
         )
         said = "".join(generate(job, messages, draft, len(sources), gate)).strip()
-        report["drafts"] += 1
-        report["dropped"] += [r.as_dict() for r in gate.dropped]
-        completion.prompt_tokens += draft.prompt_tokens
-        completion.completion_tokens += draft.completion_tokens
-        completion.cached_tokens += draft.cached_tokens
+        _count_draft(report, completion, draft, gate)
         if gate.failed is not None:
             report["rejected"].append(gate.failed.as_dict())
         if gate.failed is not None or not said or said == prompt.DECLINE:
