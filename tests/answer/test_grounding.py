@@ -687,3 +687,37 @@ def test_an_argument_must_be_named_by_a_source_that_names_its_function() -> None
     q = "What is the default value of the style argument of logging.basicConfig()?"
     right = "The default value of the style argument of logging.basicConfig() is None [1]."
     assert check(right, q, [BASIC_CONFIG, HANDLERS]).ok
+
+
+# The docs' ThreadPoolExecutor section as the index reads it: an example's call, then the signature.
+POOL = (
+    "ThreadPoolExecutor¶\n"
+    "def wait_on_future(): f = executor.submit(pow, 5, 2) # only one worker thread "
+    "print(f.result()) executor = ThreadPoolExecutor(max_workers=1) executor.submit(wait_on_future)\n"
+    "- class concurrent.futures.ThreadPoolExecutor(max_workers=None, thread_name_prefix='', "
+    "initializer=None, initargs=())¶\n"
+    "- An Executor subclass that uses a pool of at most max_workers threads to execute calls asynchronously."
+)
+CHANGED = "Changed in version 3.8: Default value of max_workers is changed to min(32, os.cpu_count() + 4)."
+ISCLOSE = "math.isclose(a, b, *, rel_tol=1e-09, abs_tol=0.0)¶\n- Return True if the values a and b are close."
+
+
+def test_a_default_taken_from_an_example_call_fails_against_the_signature() -> None:
+    q = "What is the default value of max_workers for concurrent.futures.ThreadPoolExecutor?"
+    # "1" stands beside "max_workers" in the example, so the value check alone passed it
+    invented = "The default value of max_workers for concurrent.futures.ThreadPoolExecutor is 1 [1]."
+    assert check(invented, q, [POOL]).unsupported == ["1"]
+    assert check("The default value of max_workers is None [1].", q, [POOL]).ok
+    assert check("The default thread_name_prefix of ThreadPoolExecutor is an empty string [1].", q, [POOL]).ok
+    # a cited sentence about the default that states the value outweighs the signature's None
+    said = "By default, max_workers is min(32, os.cpu_count() + 4) [1][2]."
+    assert check(said, q, [POOL, CHANGED]).ok
+    assert not check(said, q, [POOL]).ok
+
+
+def test_a_default_must_be_the_signatures_number_exactly() -> None:
+    q = "What is the default rel_tol of math.isclose()?"
+    assert check("The default rel_tol of math.isclose() is 1e-09 [1].", q, [ISCLOSE]).ok
+    assert check("The default rel_tol of math.isclose() is 1e-9 [1].", q, [ISCLOSE]).ok
+    # 0.0 is abs_tol's; rounded to one decimal, 1e-09 would also read as 0.0
+    assert check("The default rel_tol of math.isclose() is 0.0 [1].", q, [ISCLOSE]).unsupported == ["0.0"]

@@ -36,7 +36,9 @@ The package, one job a module:
 * :mod:`.figures`: numbers with their units and precision;
 * :mod:`.values`: the checkable values of a sentence;
 * :mod:`.evidence`: the cited sources' text and the lookups in it;
-* :mod:`.checker`: :func:`check`, one sentence against its sources.
+* :mod:`.checker`: :func:`check`, one sentence against its sources;
+* :mod:`.members` and :mod:`.defaults`: a named part of a named thing, and a default its signature
+  contradicts.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from groundglass.answer.grounding import clauses, members
+from groundglass.answer.grounding import clauses, defaults, members
 from groundglass.answer.grounding.evidence import (
     Evidence,
     code_found,
@@ -97,6 +97,7 @@ def check(
         if not number_found(n, text, question, evidence, near):
             result.unsupported.append(n.text)
     parts = members.unsupported_parts(text, question, evidence)
+    parts += defaults.contradicted(text, question, evidence)
     result.values += [p for p in parts if p not in result.values]
     result.unsupported += parts
     if not may_compute(text, question):
