@@ -721,3 +721,26 @@ def test_a_default_must_be_the_signatures_number_exactly() -> None:
     assert check("The default rel_tol of math.isclose() is 1e-9 [1].", q, [ISCLOSE]).ok
     # 0.0 is abs_tol's; rounded to one decimal, 1e-09 would also read as 0.0
     assert check("The default rel_tol of math.isclose() is 0.0 [1].", q, [ISCLOSE]).unsupported == ["0.0"]
+
+
+CODECS = (
+    "Standard Encodings¶\n| Codec | Aliases | Languages |\n| --- | --- | --- |\n"
+    "| latin_1 | iso-8859-1, iso8859-1, 8859, cp819, latin, latin1, L1 | Western Europe |\n"
+    "| iso8859_2 | iso-8859-2, latin2, L2 | Central and Eastern Europe |\n"
+    "| cp1252 | windows-1252 | Western Europe |"
+)
+
+
+def test_the_retry_points_at_the_row_that_holds_the_questions_code_with_its_columns_named() -> None:
+    from groundglass.answer.retry_hints import rows_naming
+
+    prose = Source("https://docs.test/codecs", "codecs", "Spelling alternatives are also valid aliases.")
+    table = Source("https://docs.test/codecs#standard", "codecs", CODECS)
+    question = "Which codec in Python's standard encodings has the alias cp819?"
+    latin = (
+        "Codec: latin_1; Aliases: iso-8859-1, iso8859-1, 8859, cp819, latin, latin1, L1; "
+        "Languages: Western Europe"
+    )
+    assert rows_naming(question, [prose, table]) == [(2, latin)]
+    # a word that most rows hold names no row
+    assert rows_naming("Which codec has an alias for Europe?", [table]) == []

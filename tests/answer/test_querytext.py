@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from groundglass.answer.querytext import Verbatim, named_rows, row_keys
+from groundglass.answer.querytext import Verbatim, literal_terms, named_rows, row_keys
 
 TABLE = """| attribute | float.h macro | explanation |
 | --- | --- | --- |
@@ -32,3 +32,10 @@ def test_marked_up_and_multi_word_keys_match_and_rarer_matches_weigh_more() -> N
     weights = verbatim.weighted(texts)
     assert set(weights) == {0, 1, 2, 3}
     assert weights[3] > weights[0] == weights[1] == weights[2]
+
+
+def test_codes_of_letters_then_digits_are_verbatim_terms_and_short_or_plain_words_are_not() -> None:
+    assert literal_terms("Which codec has the alias cp819?") == ["cp819"]
+    assert literal_terms("Is sha256 or md5 used by hashlib.new()?") == ["sha256", "md5", "hashlib.new"]
+    assert literal_terms("Does the -X option take IPv6 on Win32?") == ["-X", "IPv6", "Win32"]
+    assert literal_terms("What is h2 in Python 3.11, and %j?") == ["%j"]  # too short; a version; a code

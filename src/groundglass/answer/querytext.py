@@ -76,9 +76,13 @@ def content_stems(text: str) -> set[str]:
 
 
 # Terms a manual's reader types verbatim: format codes (%j), flags (-X, --verbose), dotted and
-# snake_case names (os.path.join, exist_ok, __init__) and calls (len()). Word tokenizers drop or split
-# them, so "%j" would match every row of a format-code table; they are matched as written instead.
-_LITERAL = re.compile(r"(?<![\w%-])(?:%[A-Za-z]|--?[A-Za-z][\w-]*|\w+(?:\.\w+)+|\w*_\w+|\w+\(\))(?![\w])")
+# snake_case names (os.path.join, exist_ok, __init__), calls (len()) and names of letters then digits
+# (cp819, sha256, ipv6: codes, not words; a dense embedding of a table of them does not come near the
+# question that names one). Word tokenizers drop or split the others, so "%j" would match every row
+# of a format-code table; they are matched as written instead.
+_LITERAL = re.compile(
+    r"(?<![\w%-])(?:%[A-Za-z]|--?[A-Za-z][\w-]*|\w+(?:\.\w+)+|\w*_\w+|\w+\(\)|(?=[A-Za-z\d]{3})[A-Za-z]+\d[A-Za-z\d]*)(?![\w])"
+)
 
 
 def literal_terms(text: str) -> list[str]:

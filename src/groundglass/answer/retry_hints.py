@@ -1,15 +1,60 @@
 """The source lines pointed out to the model when its first draft failed its check.
 
 The retry names the source sentences closest to the question that say more than the question does,
-so the model is pointed at the line that answers it rather than told only what was wrong.
+so the model is pointed at the line that answers it rather than told only what was wrong; and the
+table rows that hold a word of the question few rows hold, each cell with its column's name.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
-from groundglass.answer import cite, grounding
+from groundglass.answer import cite, grounding, querytext, rows
 from groundglass.answer.types import Source
+
+# A row is pointed at for a question word that at most this many rows hold: a word in every row (the
+# table's own subject) says nothing about which row answers.
+ROW_WORD_MAX_ROWS = 2
+_CELL_TOKEN = re.compile(r"[\w.+-]+")
+
+
+def rows_naming(question: str, sources: Sequence[Source], *, most: int = 2) -> list[tuple[int, str]]:
+    """Table rows that hold, in any cell, a word of ``question`` that few rows hold, as "Column: cell;
+    ..." with their source numbers, for a retry's hint: the question names the row by one of its
+    values, and the answer is another cell of it.
+
+    Asked "Which codec in Python's standard encodings has the alias cp819?", the 1.5B model wrote "...
+    is cp819" twice: the row (``| latin_1 | iso-8859-1, ..., cp819, latin, latin1, L1 | Western Europe
+    |``) was in its sources, but as a line of cells under a header three rows up, and the hint sentences
+    (by meaning) did not include it. Named by its columns (Codec: latin_1; Aliases: ...), the row says
+    which cell is the codec."""
+    found = rows.table_rows([s.text for s in sources])
+    words = {w.lower() for w in querytext.content_words(question) if len(w) >= 3}
+    holders: dict[str, list[rows.Row]] = {}
+    for row in found:
+        tokens = {t.lower().strip(".") for cell in row.cells() for t in _CELL_TOKEN.findall(cell)}
+        for w in words & tokens:
+            holders.setdefault(w, []).append(row)
+    out: list[tuple[int, str]] = []
+    for held in holders.values():
+        if len(held) > ROW_WORD_MAX_ROWS:
+            continue
+        for row in held:
+            hint = (row.source, _labelled(row))
+            if hint not in out:
+                out.append(hint)
+    return out[:most]
+
+
+def _labelled(row: rows.Row) -> str:
+    """ "Codec: latin_1; Aliases: iso-8859-1, cp819; Languages: Western Europe" for a row under
+    ``| Codec | Aliases | Languages |``; the row as written when the header does not match it."""
+    names = [c.strip() for c in row.header.strip().strip("|").split("|")]
+    cells = row.cells()
+    if len(names) != len(cells):
+        return row.quote()
+    return "; ".join(f"{n}: {c}" if n else c for n, c in zip(names, cells, strict=True) if c)
 
 
 def closest_sentences(

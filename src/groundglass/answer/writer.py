@@ -62,7 +62,8 @@ def write_checked(
             if text:
                 return text, report
             break
-        hints = list(dict.fromkeys([*failed.hints, *closest_sentences(job, sources)]))[:3]
+        rows = retry_hints.rows_naming(job.question, sources)
+        hints = list(dict.fromkeys([*failed.hints, *rows, *closest_sentences(job, sources)]))[:3]
         attempt_messages = prompt.retry_messages(messages, gate.draft, failed.reason, failed.values, hints)
     report["declined"] = True
     completion.finish_reason = "stop"
