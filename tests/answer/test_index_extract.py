@@ -51,7 +51,26 @@ def test_markdown_formatting_is_dropped_and_lists_kept(tmp_path: Path) -> None:
     assert setup.heading == "Setup"
     assert "Run pip with the guide." in setup.text
     assert "- first\n- second" in setup.text
-    assert "a | b\n1 | 2" in setup.text
+    assert "| a | b |\n| --- | --- |\n| 1 | 2 |" in setup.text
+
+
+def test_a_markdown_table_keeps_its_rows_each_group_under_its_header(tmp_path: Path) -> None:
+    from groundglass.answer.rows import table_rows
+
+    # as an HTML page's tables are written: Markdown rows, in groups that each repeat the header, so a
+    # chunk holding some rows still says what the columns mean (and the row checks can read them)
+    rows = "\n".join(f"| opt_{i} | {i * 10} | what option {i} sets, in words |" for i in range(12))
+    (tmp_path / "limits.md").write_text(
+        f"# Limits\n\n| Setting | Default | Meaning |\n|---|:--:|---|\n{rows}\n"
+        "| pipe | 1 | a \\| b |\n\nAfter the table.\n"
+    )
+    text = extract_file(tmp_path / "limits.md").text
+    assert "| Setting | Default | Meaning |\n| --- | --- | --- |\n| opt_0 | 0 | what option 0 sets" in text
+    assert text.count("| Setting | Default | Meaning |") > 1  # a long table is cut into groups
+    parsed = table_rows([text])
+    assert [r.key for r in parsed] == [f"opt_{i}" for i in range(12)] + ["pipe"]
+    assert all(r.header == "| Setting | Default | Meaning |" for r in parsed)
+    assert parsed[-1].line == "| pipe | 1 | a \\| b |" and "After the table." in text
 
 
 def test_plain_text_unwraps_hard_wrapped_prose() -> None:

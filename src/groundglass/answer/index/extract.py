@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from groundglass.answer.index.documents import Document, Section
-from groundglass.answer.index.html_tables import prepare_html, put_tables_back
+from groundglass.answer.index.html_tables import prepare_html, put_tables_back, row_groups
 
 HTML_EXT = {".html", ".htm", ".xhtml", ".shtml"}
 MARKDOWN_EXT = {".md", ".markdown", ".mdown", ".mkd", ".mkdn", ".mdx"}
@@ -145,7 +145,8 @@ def markdown_sections(text: str) -> list[Section]:
     heading = ""
     paras: list[str] = []
     row: list[str] = []
-    table: list[str] = []
+    head: list[str] | None = None
+    table: list[list[str]] = []
     in_list = 0
     i = 0
 
@@ -167,19 +168,21 @@ def markdown_sections(text: str) -> list[Section]:
         elif tok.type in ("bullet_list_close", "ordered_list_close"):
             in_list -= 1
         elif tok.type == "table_open":
-            table = []
+            head, table = None, []
         elif tok.type == "tr_open":
             row = []
         elif tok.type == "tr_close":
-            if any(row):
-                table.append(" | ".join(row))
+            if tokens[i - 1].type == "th_close" and head is None:
+                head = row  # markdown-it puts the header row (th) before the others
+            elif any(row):
+                table.append(row)
         elif tok.type == "table_close":
-            if table:
-                paras.append("\n".join(table))
+            if table or head:
+                paras += row_groups(head if head and any(head) else None, table)
         elif tok.type == "inline":
             content = _inline_text(tok)
             if tokens[i - 1].type in ("th_open", "td_open"):
-                row.append(content)
+                row.append(content.replace("|", "\\|"))
             elif content:
                 paras.append(f"- {content}" if in_list else content)
         elif tok.type in ("fence", "code_block"):

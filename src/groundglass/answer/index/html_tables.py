@@ -92,13 +92,23 @@ def table_row_groups(table: Any, group_chars: int = TABLE_GROUP_CHARS) -> list[s
     if not head_rows and not pairs[0][0].xpath("./td"):
         head_rows = [pairs[0][1]]  # a first row of <th> only
     body = [c for _, c in pairs[len(head_rows) :]] if head_rows else [c for _, c in pairs]
-    header = ""
-    if head_rows:
-        # several header rows (a grouped header) become one, column by column
-        merged = [" ".join(h[i] for h in head_rows if i < len(h) and h[i]).strip() for i in range(width)]
-        header = _md_row(merged, width) + "\n" + _md_row(["---"] * width, width)
+    # several header rows (a grouped header) become one, column by column
+    merged = [" ".join(h[i] for h in head_rows if i < len(h) and h[i]).strip() for i in range(width)]
     caption = table.xpath("./caption")
     title = _cell_text(caption[0]) if caption else ""
+    return row_groups(merged if head_rows else None, body, title, group_chars)
+
+
+def row_groups(
+    head: list[str] | None, body: list[list[str]], title: str = "", group_chars: int = TABLE_GROUP_CHARS
+) -> list[str]:
+    """Table cells (each escaped for a Markdown cell) as Markdown row groups of at most
+    ``group_chars``, each starting with the header row and its separator when there is a header; the
+    title, if any, before the first. Also how a Markdown file's own tables are written
+    (:func:`groundglass.answer.index.extract.markdown_sections`), so a table reads the same whatever
+    format its page was in."""
+    width = max([len(head or [])] + [len(c) for c in body])
+    header = _md_row(head, width) + "\n" + _md_row(["---"] * width, width) if head else ""
     groups: list[str] = []
     lines: list[str] = []
     size = len(header)
@@ -109,9 +119,9 @@ def table_row_groups(table: Any, group_chars: int = TABLE_GROUP_CHARS) -> list[s
             lines, size = [], len(header)
         lines.append(row)
         size += len(row) + 1
-    if lines:
+    if lines or header:
         groups.append("\n".join(([header] if header else []) + lines))
-    if title:
+    if title and groups:
         groups[0] = f"{title}\n{groups[0]}"
     return groups
 
