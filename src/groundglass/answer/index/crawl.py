@@ -33,6 +33,7 @@ from groundglass.answer.index.extract import SkipFile, extract_bytes, http_date_
 from groundglass.answer.netguard import BlockedAddressError, Policy, blocked_cause, check_url, guarded_client
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
+from groundglass.threads import HTML_LOCK
 
 if TYPE_CHECKING:
     from groundglass.config import CrawlSettings, FetchSettings
@@ -204,7 +205,8 @@ def extract_links(html: bytes, base: str) -> list[str]:
     import lxml.html
 
     try:
-        tree = lxml.html.fromstring(html, base_url=base)
+        with HTML_LOCK:  # one page at a time: see groundglass.threads
+            tree = lxml.html.fromstring(html, base_url=base)
     except (ValueError, lxml.etree.ParserError):
         return []
     base_el = tree.find(".//base[@href]")

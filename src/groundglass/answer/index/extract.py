@@ -23,6 +23,7 @@ from typing import Any
 
 from groundglass.answer.index.documents import Document, Section
 from groundglass.answer.index.html_tables import prepare_html, put_tables_back, row_groups
+from groundglass.threads import HTML_LOCK
 
 HTML_EXT = {".html", ".htm", ".xhtml", ".shtml"}
 MARKDOWN_EXT = {".md", ".markdown", ".mdown", ".mkd", ".mkdn", ".mdx"}
@@ -231,17 +232,19 @@ def html_document(data: bytes | str, uri: str, fallback_title: str) -> Document:
     if not html.strip():
         raise SkipFile("empty file")
     url = uri if uri.startswith(("http://", "https://")) else None
-    tree, tables = prepare_html(html)
-    markdown = trafilatura.extract(
-        tree,
-        url=url,
-        output_format="markdown",
-        include_formatting=True,
-        include_tables=True,
-        include_comments=False,
-        with_metadata=True,
-        favor_recall=True,
-    )
+    with HTML_LOCK:  # one page at a time: see groundglass.threads
+        tree, tables = prepare_html(html)
+        markdown = trafilatura.extract(
+            tree,
+            url=url,
+            output_format="markdown",
+            include_formatting=True,
+            include_tables=True,
+            include_comments=False,
+            with_metadata=True,
+            favor_recall=True,
+        )
+        text = "" if markdown else trafilatura.html2txt(html) or ""
     if markdown:
         doc = markdown_document(markdown, uri, fallback_title, kind="html")
         doc.sections = [Section(s.heading, put_tables_back(s.text, tables)) for s in doc.sections]
@@ -251,7 +254,6 @@ def html_document(data: bytes | str, uri: str, fallback_title: str) -> Document:
             if m and m.group(1).strip():
                 doc.title = re.sub(r"\s+", " ", m.group(1)).strip()
         return doc
-    text = trafilatura.html2txt(html) or ""
     if not text.strip():
         raise SkipFile("no text found in the HTML page")
     return Document(uri=uri, title=fallback_title, sections=[Section("", _paragraphs(text))], kind="html")

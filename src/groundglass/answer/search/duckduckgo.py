@@ -25,6 +25,7 @@ from groundglass.answer.search.base import ProviderError, SearchResult
 from groundglass.answer.search.filters import SearchFilters
 from groundglass.answer.search.location import country_language
 from groundglass.config import DuckDuckGoSettings
+from groundglass.threads import HTML_LOCK
 
 _TIMELIMIT = {"hour": "d", "day": "d", "week": "w", "month": "m", "year": "y"}
 
@@ -138,7 +139,8 @@ def parse_html(html_text: str, engine: Any = None) -> list[SearchResult]:
     if not html_text.strip():
         raise ProviderError("malformed", "duckduckgo: empty results page")
     try:
-        items = engine.post_extract_results(engine.extract_results(html_text))
+        with HTML_LOCK:  # lxml, one page at a time: see groundglass.threads
+            items = engine.post_extract_results(engine.extract_results(html_text))
     except Exception as exc:  # lxml raises assorted errors on garbage
         raise ProviderError("malformed", f"duckduckgo: cannot parse the results page ({exc})") from exc
     out: list[SearchResult] = []

@@ -36,6 +36,7 @@ from urllib.parse import urljoin, urlsplit
 from groundglass.answer.search.filters import SearchFilters
 from groundglass.errors import GroundglassError
 from groundglass.log import get_logger
+from groundglass.threads import HTML_LOCK
 
 if TYPE_CHECKING:
     from groundglass.answer.reader import PageReader
@@ -150,7 +151,8 @@ def page_images(html: bytes | str, page_url: str, page_title: str = "") -> list[
     import lxml.html
 
     try:
-        tree = lxml.html.fromstring(html, base_url=page_url)
+        with HTML_LOCK:  # one page at a time: see groundglass.threads
+            tree = lxml.html.fromstring(html, base_url=page_url)
     except (ValueError, lxml.etree.ParserError):
         return []
     found: dict[str, PageImage] = {}
