@@ -36,6 +36,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,8 +79,15 @@ def git_head() -> str:
         return "unknown"
 
 
-def run_json(cmd: list[str], env: dict[str, str]) -> tuple[dict[str, Any] | None, float, str]:
-    """(parsed stdout, wall seconds, error text) of one command."""
+def run_json(
+    cmd: list[str], env: dict[str, str], failures: Path | None = None
+) -> tuple[dict[str, Any] | None, float, str]:
+    """(parsed stdout, wall seconds, error text) of one command.
+
+    The error text keeps the end of stderr; a failed command's whole stderr (a native crash's
+    faulthandler dump lists every thread, the one that crashed is rarely the last) is also written
+    to a new file in ``failures``, whose name the error text gives.
+    """
     started = time.perf_counter()
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=SUBPROCESS_TIMEOUT_S)
@@ -87,7 +95,15 @@ def run_json(cmd: list[str], env: dict[str, str]) -> tuple[dict[str, Any] | None
         return None, time.perf_counter() - started, f"timed out after {SUBPROCESS_TIMEOUT_S} s"
     seconds = time.perf_counter() - started
     if done.returncode != 0:
-        return None, seconds, f"exit {done.returncode}: {done.stderr.strip()[-600:]}"
+        kept = ""
+        if failures is not None:
+            failures.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(
+                "w", dir=failures, prefix=f"exit{done.returncode}-", suffix=".txt", delete=False
+            ) as f:
+                f.write(" ".join(cmd) + "\n\n" + done.stderr)
+            kept = f" (whole stderr: {f.name})"
+        return None, seconds, f"exit {done.returncode}{kept}: {done.stderr.strip()[-600:]}"
     try:
         return json.loads(done.stdout), seconds, ""
     except json.JSONDecodeError:
@@ -100,7 +116,7 @@ def ours(
     exe = str(Path(sys.executable).parent / "groundglass")
     cmd = [exe, "ask", question.question, "--json", "--model", args.model, "--config", str(cfg)]
     cmd += ["--source", "web"] if mode == "web" else ["--source", "index", "--index", args.index]
-    out, seconds, error = run_json(cmd, env)
+    out, seconds, error = run_json(cmd, env, args.work / "failures")
     if out is None:
         return "", [], False, seconds, {"error": error}
     content = out["choices"][0]["message"]["content"] or ""
@@ -129,7 +145,7 @@ def naive(
     ]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
-    out, seconds, error = run_json(cmd, env)
+    out, seconds, error = run_json(cmd, env, args.work / "failures")
     if out is None:
         return "", [], False, seconds, {"error": error}
     return out["answer"], out["sources"], False, seconds, {"timings": out["timings"], "usage": out["usage"]}

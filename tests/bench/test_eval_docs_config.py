@@ -3,10 +3,12 @@ warnings of renamed keys (it still said [search.reader] after the move to [fetch
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from pathlib import Path
 
-from bench.eval_docs import write_config
+from bench.eval_docs import run_json, write_config
 
 from groundglass.config import load_settings
 
@@ -19,3 +21,14 @@ def test_eval_docs_config_uses_current_keys(tmp_path: Path) -> None:
         settings = load_settings(path, home=str(tmp_path))
     assert settings.fetch.allow_private is True and settings.llm.threads == 1
     assert settings.search.searxng.base_url == "http://127.0.0.1:9/searxng"
+
+
+def test_a_failed_run_keeps_its_whole_stderr(tmp_path: Path) -> None:
+    """A native crash's faulthandler dump is long and its crashing thread is rarely last: the eval
+    keeps all of it in a file, and the error text says where."""
+    crash = "import sys; sys.stderr.write('Thread 0x1 (most recent call first):' + 'x' * 5000); sys.exit(3)"
+    out, _, error = run_json([sys.executable, "-c", crash], dict(os.environ), tmp_path / "failures")
+    assert out is None and error.startswith("exit 3 (whole stderr: ")
+    (kept,) = (tmp_path / "failures").iterdir()
+    assert str(kept) in error
+    assert "Thread 0x1 (most recent call first)" in kept.read_text() and "Thread 0x1" not in error
