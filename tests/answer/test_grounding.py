@@ -723,6 +723,34 @@ def test_a_default_must_be_the_signatures_number_exactly() -> None:
     assert check("The default rel_tol of math.isclose() is 0.0 [1].", q, [ISCLOSE]).unsupported == ["0.0"]
 
 
+# The pickle page as the index reads it: each protocol's paragraph, then DEFAULT_PROTOCOL's entry.
+PICKLE = (
+    "Protocol version 4 was added in Python 3.4. It adds support for very large objects, pickling more "
+    "kinds of objects, and some data format optimizations. It is the default protocol starting with "
+    "Python 3.8. Refer to PEP 3154 for information about improvements brought by protocol 4.\n"
+    "- Protocol version 5 was added in Python 3.8. It adds support for out-of-band data and speedup "
+    "for in-band data. Refer to PEP 574 for information about improvements brought by protocol 5.\n"
+    "- pickle.DEFAULT_PROTOCOL¶\n"
+    "- An integer, the default protocol version used for pickling. May be less than HIGHEST_PROTOCOL. "
+    "Currently the default protocol is 4, first introduced in Python 3.4 and incompatible with previous "
+    "versions.\nChanged in version 3.0: The default protocol is 3.\n"
+    "Changed in version 3.8: The default protocol is 4."
+)
+
+
+def test_a_default_must_be_one_the_sources_sentences_about_that_default_state() -> None:
+    q = "Which pickle protocol is the default since Python 3.8?"
+    # "5" stands beside "protocol" and "3.8" ("Protocol version 5 was added in Python 3.8"), so the
+    # value check alone passed it; every cited sentence about the default protocol says 4 (or 3)
+    invented = "The default pickle protocol since Python 3.8 is protocol 5 [1]."
+    assert check(invented, q, [PICKLE]).unsupported == ["5"]
+    assert check("The default pickle protocol since Python 3.8 is protocol 4 [1].", q, [PICKLE]).ok
+    assert check("Since Python 3.8 the default protocol is 4 [1].", q, [PICKLE]).ok
+    # a default the sources never speak of is left to the other checks
+    q = "Which pickle protocol added support for out-of-band data?"
+    assert check("Protocol 5 added support for out-of-band data [1].", q, [PICKLE]).ok
+
+
 CODECS = (
     "Standard Encodings¶\n| Codec | Aliases | Languages |\n| --- | --- | --- |\n"
     "| latin_1 | iso-8859-1, iso8859-1, 8859, cp819, latin, latin1, L1 | Western Europe |\n"

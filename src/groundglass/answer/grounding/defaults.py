@@ -10,7 +10,13 @@ max_workers is None or not given, it will default to min(32, os.cpu_count() + 4)
 
 A signature is a line of its own that is a call with ``name=value`` parameters (after an optional
 bullet, ``class`` or ``def``), ending with its closing parenthesis, a return annotation, a colon or a
-heading mark; a call inside an example is not on a line of its own. Sources are compared as
+heading mark; a call inside an example is not on a line of its own.
+
+Prose says a default too: "Changed in version 3.8: The default protocol is 4." A sentence that says
+what the default of something is ("the default pickle protocol ... is protocol 5") must state a value
+that a cited sentence about that default states, when the cited sentences about it state any; beside
+"Protocol version 5 was added in Python 3.8" the value check alone found "5" near "protocol" and
+"3.8" and passed it. Sources are compared as
 :class:`~groundglass.answer.grounding.evidence.Evidence` keeps them: lower-cased, a line per
 sentence.
 """
@@ -24,6 +30,8 @@ from dataclasses import dataclass
 from groundglass.answer.grounding.evidence import Evidence
 from groundglass.answer.grounding.figures import numbers
 from groundglass.answer.grounding.values import norm_ident, values_of
+from groundglass.answer.grounding.wording import STOP_WORDS
+from groundglass.answer.querytext import strip_citations
 
 _SIGNATURE = re.compile(
     r"^(?:[-*•]\s+)?(?:(?:async\s+)?def\s+|class\s+)?(?P<name>[a-z_][\w.]*)\((?P<args>.*)\)"
@@ -40,6 +48,18 @@ _EMPTY = {
     "{}": ("empty dict",),
 }
 _LITERALS = re.compile(r"\b(none|true|false|null)\b", re.IGNORECASE)
+# "the default <what>" and "<what> defaults to": up to three words name what has the default
+_DEFAULT_OF = re.compile(r"\bdefault\s+((?:[a-z_][\w.]*\s+){0,2}[a-z_][\w.]*)")
+_DEFAULTS_TO = re.compile(r"\b([a-z_][\w.]*)\s+defaults\s+to\b")
+# words too general to tell one default from another: "the default value of max_workers"
+_GENERIC = frozenset("value values setting settings option argument parameter number one".split())
+# "default <what> is <value>", "defaults to <value>", "(default: <value>)": the value is the few
+# words after the verb or colon
+_STATED = re.compile(
+    r"\bdefault(?:s|ed)?(?P<what>(?:\s+[\w.()'-]+){0,3}?)\s*(?:\bis\b|\bwas\b|\bto\b|=|:)\s*"
+    r"(?P<value>[^\s,;)]+(?:\s+[^\s,;)]+)?)"
+)
+_ENDS = STOP_WORDS | {"since", "until", "starting", "when", "used", "now", "currently"}
 
 
 @dataclass(frozen=True)
@@ -134,3 +154,60 @@ def contradicted(sentence: str, question: str, evidence: Evidence) -> list[str]:
         if not any(_term(norm_ident(v), s) or _says(s, v.lower()) for v in claimed for s in about):
             return claimed
     return []
+
+
+def _subject(sentence: str) -> str:
+    """The word that names what ``sentence`` (lower-cased) gives the default of: "protocol" in "the
+    default pickle protocol is ...", "max_workers" in "the default value of max_workers is ..."; "" when
+    it names none."""
+    m = _DEFAULT_OF.search(sentence)
+    if m is not None:
+        run = []
+        for word in m.group(1).split():
+            if word in _ENDS:
+                break
+            run.append(word)
+        rest = sentence[m.end(1) :].split()
+        if run and run[-1] in _GENERIC and len(rest) > 1 and rest[0] == "of":
+            run = [w for w in rest[1:3] if w not in _ENDS][:1]
+        if run and run[-1] not in _GENERIC:
+            return run[-1].strip(".,;:")
+    m = _DEFAULTS_TO.search(sentence)
+    return m.group(1) if m is not None and m.group(1) not in _ENDS else ""
+
+
+def _stated(sentence: str, subject: str) -> list[str]:
+    """The values that ``sentence`` (lower-cased) states as the default of ``subject``: "the default
+    protocol is 4", "protocol defaults to 4", "protocol (default: 4)"; the words a default sentence
+    holds elsewhere ("Changed in version 3.7", "the default ... returned by getdefaulttimeout()") are
+    not stated as the default."""
+    out = []
+    for m in _STATED.finditer(sentence):
+        what = m.group("what") or ""
+        before = sentence[: m.start()].split()[-2:]  # "the protocol default is", "port defaults to"
+        if _term(subject, what) or subject in (w.strip("(,") for w in before):
+            # the words before the verb count too: "its default value of 128: ..."
+            out.append(f"{what} {m.group('value')}".strip())
+    return out
+
+
+def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list[str]:
+    """The values of ``sentence`` that state a default which the cited sentences state differently
+    ("The default protocol is 4." against "... is protocol 5"); [] when one of them states it, or
+    when none states that default at all."""
+    text = strip_citations(sentence)
+    lowered = text.lower()
+    subject = _subject(lowered)
+    claimed = _claimed(text, question)
+    if not subject or not claimed:
+        return []
+    stated = [v for s in evidence.sentences if _DEFAULT_WORD.search(s) for v in _stated(s, subject)]
+    if not stated:
+        return []
+    printed = [d.value for d in signature_defaults(evidence) if d.param == subject]
+    for v in claimed:
+        if any(_term(norm_ident(v), s) or _says(s, v.lower()) for s in stated):
+            return []
+        if any(_says(lowered, p) for p in printed):
+            return []
+    return claimed
