@@ -772,3 +772,12 @@ def test_the_retry_points_at_the_row_that_holds_the_questions_code_with_its_colu
     assert rows_naming(question, [prose, table]) == [(2, latin)]
     # a word that most rows hold names no row
     assert rows_naming("Which codec has an alias for Europe?", [table]) == []
+
+
+def test_a_source_with_a_number_beyond_float_range_is_checked_like_any_other() -> None:
+    # the decimal module's page shows Decimal("1e9999999999999999999"): reading its rounding step
+    # overflowed, and the whole check with it
+    source = 'The context caps the precision at prec=28 by default.\n>>> Decimal("1e9999999999999999999")'
+    q = "What is the default precision of a decimal context?"
+    assert check("The default precision is 28 [1].", q, [source]).ok
+    assert check("The default precision is 9 [1].", q, [source]).unsupported == ["9"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import dataclass
 
 UNITS = {
@@ -182,10 +183,16 @@ class Number:
     start: int = 0
 
 
+def _power_of_ten(exponent: int) -> float:
+    return math.inf if exponent > sys.float_info.max_10_exp else 10.0**exponent  # small ones go to 0.0
+
+
 def _precision(digits: str, scale: float, hedged: bool) -> float:
     if "e" in digits.lower():  # 1e-09, 1.5E+3: the mantissa's last digit, scaled
         mantissa, exponent = digits.lower().split("e")
-        return _precision(mantissa, scale, hedged) * 10.0 ** int(exponent)
+        # beyond float's range (the decimal module's docs print 1e9999999999999999999) the value
+        # is inf or 0.0 anyway; so is its step, where ``10.0 ** e`` would raise OverflowError
+        return _precision(mantissa, scale, hedged) * _power_of_ten(int(exponent))
     if "." in digits:
         return 10.0 ** -len(digits.split(".")[1]) * scale
     step = 1.0
