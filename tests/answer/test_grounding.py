@@ -746,6 +746,16 @@ def test_a_default_must_be_one_the_sources_sentences_about_that_default_state() 
     assert check(invented, q, [PICKLE]).unsupported == ["5"]
     assert check("The default pickle protocol since Python 3.8 is protocol 4 [1].", q, [PICKLE]).ok
     assert check("Since Python 3.8 the default protocol is 4 [1].", q, [PICKLE]).ok
+    # "(defaulting to 28 places)" states it too; "Precision is set to nine" is another context's
+    decimal = (
+        "Unlike hardware based binary floating point, the decimal module has a user alterable precision "
+        "(defaulting to 28 places) which can be as large as needed for a given problem.\n"
+        "- class decimal.BasicContext¶\n- This is a standard context defined by the General Decimal "
+        "Arithmetic Specification. Precision is set to nine."
+    )
+    q = "What is the default precision of the decimal context?"
+    assert check("The default precision of the decimal context is 9 [1].", q, [decimal]).unsupported == ["9"]
+    assert check("The default precision of the decimal context is 28 [1].", q, [decimal]).ok
     # a default the sources never speak of is left to the other checks
     q = "Which pickle protocol added support for out-of-band data?"
     assert check("Protocol 5 added support for out-of-band data [1].", q, [PICKLE]).ok
@@ -781,3 +791,7 @@ def test_a_source_with_a_number_beyond_float_range_is_checked_like_any_other() -
     q = "What is the default precision of a decimal context?"
     assert check("The default precision is 28 [1].", q, [source]).ok
     assert check("The default precision is 9 [1].", q, [source]).unsupported == ["9"]
+    # and one that reads as inf is compared as a value too (the C API's float parser docs: "1e500")
+    source = 'PyOS_string_to_double("1e500", NULL, NULL) returns HUGE_VAL; the default precision is 28.'
+    assert check("The default precision is 28 [1].", q, [source]).ok
+    assert check("The default precision is 2.5 [1].", q, [source]).unsupported == ["2.5"]

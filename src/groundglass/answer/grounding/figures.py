@@ -242,6 +242,8 @@ def same_number(claim: Number, evidence: Number) -> bool:
         return False
     if math.isclose(claim.value, evidence.value, rel_tol=1e-9, abs_tol=1e-12):
         return True
+    if not (math.isfinite(claim.value) and math.isfinite(evidence.value)):
+        return False  # 1e500 is inf, the same only as itself; round() of it would raise
     step = claim.precision
     if step <= 0:
         return False
