@@ -38,7 +38,7 @@ _SIGNATURE = re.compile(
     r"\s*(?:->\s*[^¶:]*)?[¶:]?\s*$"
 )
 _PARAM = re.compile(r"^\s*\**(?P<param>[a-z_]\w*)\s*(?::[^=]*)?=\s*(?P<value>.+?)\s*$")
-_DEFAULT_WORD = re.compile(r"\bdefault(?:s|ed)?\b", re.IGNORECASE)
+_DEFAULT_WORD = re.compile(r"\bdefault(?:s|ed|ing)?\b", re.IGNORECASE)
 # how a sentence may say an empty default
 _EMPTY = {
     "''": ("empty string", "empty str"),
@@ -56,7 +56,7 @@ _GENERIC = frozenset("value values setting settings option argument parameter nu
 # "default <what> is <value>", "defaults to <value>", "(default: <value>)": the value is the few
 # words after the verb or colon
 _STATED = re.compile(
-    r"\bdefault(?:s|ed)?(?P<what>(?:\s+[\w.()'-]+){0,3}?)\s*(?:\bis\b|\bwas\b|\bto\b|=|:)\s*"
+    r"\bdefault(?:s|ed|ing)?(?P<what>(?:\s+[\w.()'-]+){0,3}?)\s*(?:\bis\b|\bwas\b|\bto\b|=|:)\s*"
     r"(?P<value>[^\s,;)]+(?:\s+[^\s,;)]+)?)"
 )
 _ENDS = STOP_WORDS | {"since", "until", "starting", "when", "used", "now", "currently"}
