@@ -388,3 +388,15 @@ def test_a_code_named_in_a_table_cell_finds_its_row(index_settings) -> None:
     question = "Which codec in Python's standard encodings has the alias cp819?"
     first, shown = first_hit_on_page(index_settings, "codecs.html", question)
     assert re.search(r"^\| latin_1 \| [^|]*\bcp819\b", first, re.MULTILINE), shown
+
+
+@pytest.mark.skipif(not (DOCS / "concurrent.futures.html").is_file(), reason="needs Debian's python3.11-doc")
+def test_the_section_that_answers_is_not_outranked_by_examples_that_spell_the_full_name(
+    index_settings,
+) -> None:
+    # the page's examples spell concurrent.futures.ThreadPoolExecutor(max_workers=5) and so held both of
+    # the question's verbatim terms; the section that answers calls the class ThreadPoolExecutor, held
+    # one, and ranked by rarity alone came after every example
+    question = "Since Python 3.8, what is the default max_workers of concurrent.futures.ThreadPoolExecutor?"
+    first, shown = first_hit_on_page(index_settings, "concurrent.futures.html", question)
+    assert "Default value of max_workers is changed to min(32, os.cpu_count() + 4)" in first, shown

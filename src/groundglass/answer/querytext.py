@@ -106,6 +106,9 @@ _FIRST_CELL = re.compile(r"^\s*\|\s*([^|\n]*?)\s*\|")
 _RULE = re.compile(r"^\s*\|(\s*:?-{2,}:?\s*\|)+\s*$")
 _CELL_MARKUP = "`*'\" "
 ROW_KEY_MAX_WORDS = 4  # a longer first cell is prose, not a key
+# A name that stands for its object alone: CamelCase, snake_case or with digits (ThreadPoolExecutor,
+# max_workers, sha256), not a plain word (join, path) that prose uses for other things too.
+_OWN_NAME = re.compile(r"[A-Za-z_]\w*(?:[a-z][A-Z]|_[A-Za-z0-9]|[A-Za-z]\d)\w*")
 
 
 def row_keys(query: str) -> frozenset[str]:
@@ -163,10 +166,30 @@ class Verbatim:
         """Verbatim terms held plus keyed rows."""
         return len(self.matched(text))
 
+    @property
+    def short_names(self) -> dict[str, str]:
+        """Dotted term -> its last part, for the last parts that are names of their own
+        (``concurrent.futures.ThreadPoolExecutor`` -> ``ThreadPoolExecutor``; not ``os.path.join``)."""
+        out = {}
+        for t in self.terms:
+            last = t.removesuffix("()").rsplit(".", 1)[-1]
+            if "." in t.removesuffix("()") and _OWN_NAME.fullmatch(last) and last not in self.terms:
+                out[t] = last
+        return out
+
+    @property
+    def scanned(self) -> tuple[str, ...]:
+        """What a text search must look for: the terms, and the short names of dotted ones."""
+        return tuple(dict.fromkeys([*self.terms, *self.short_names.values()]))
+
     def matched(self, text: str) -> set[str]:
         """The verbatim terms ``text`` holds and the first cells of the rows it holds that the question
-        names (prefixed ``|``, so a term and a row key never merge)."""
+        names (prefixed ``|``, so a term and a row key never merge). A manual's section on
+        ``concurrent.futures.ThreadPoolExecutor`` calls it ``ThreadPoolExecutor``: a text that holds
+        only the short name holds that (as a term of its own, with its own, lower, rarity)."""
         held = {t for t in self.terms if literal_hits(text, [t])}
+        shorts = self.short_names.items()
+        held |= {short for t, short in shorts if t not in held and literal_hits(text, [short])}
         return held | {"|" + key for key in named_rows(text, self.keys)}
 
     def weighted(self, texts: Sequence[str], total: int | None = None) -> dict[int, float]:

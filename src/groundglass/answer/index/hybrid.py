@@ -54,11 +54,15 @@ def search(
             scored = rank.minmax_fuse([dict(index.bm25(query, n)), dict(dense_hits)])
     if mode != "dense" and (verbatim := index.literal(query, LITERAL_SCAN_MAX, among={c for c, _ in scored})):
         # a chunk that holds the question's verbatim terms or names its table row comes before those
-        # that hold none (as on the web path: pages.with_literal_terms), the rarest matches first, then
-        # by its fused score
+        # that hold none (as on the web path: pages.with_literal_terms); among them, by the rarity of
+        # what it holds and its fused score together, each relative to the best. By rarity alone,
+        # the examples that spell concurrent.futures.ThreadPoolExecutor(max_workers=4) took the
+        # page's places from the best fused chunk, the section's "Default value of max_workers is
+        # changed to ...", which calls the class ThreadPoolExecutor.
         fused = dict(scored)
         best = max(fused.values(), default=1.0)
-        ahead = sorted(verbatim, key=lambda c: (-verbatim[c], -fused.get(c, 0.0)))
+        rarest = max(verbatim.values())
+        ahead = sorted(verbatim, key=lambda c: -(verbatim[c] / rarest + fused.get(c, 0.0) / (best or 1.0)))
         scored = [(c, max(fused.get(c, 0.0), best)) for c in ahead] + [
             (c, sc) for c, sc in scored if c not in verbatim
         ]

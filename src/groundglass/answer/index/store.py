@@ -295,9 +295,9 @@ class LocalIndex:
             rows = self._sql(sql, (*cells, n))
             found.update(r for r in rows if among is None or r[0] in among)
         if verbatim.terms:
-            where = " OR ".join("instr(body, ?) > 0" for _ in verbatim.terms)
+            where = " OR ".join("instr(body, ?) > 0" for _ in verbatim.scanned)
             sql = f"SELECT id, heading || ' ' || body FROM chunks WHERE {where} LIMIT ?"
-            found.update(self._sql(sql, (*verbatim.terms, n)))
+            found.update(self._sql(sql, (*verbatim.scanned, n)))
         if not found:
             return {}
         ids = list(found)
