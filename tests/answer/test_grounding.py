@@ -756,6 +756,17 @@ def test_a_default_must_be_one_the_sources_sentences_about_that_default_state() 
     q = "What is the default precision of the decimal context?"
     assert check("The default precision of the decimal context is 9 [1].", q, [decimal]).unsupported == ["9"]
     assert check("The default precision of the decimal context is 28 [1].", q, [decimal]).ok
+    # a call passes an argument: it says nothing of the default (functools.cache's entry)
+    cache = (
+        "@functools.cache(user_function)¶\n- Simple lightweight unbounded function cache. Sometimes called "
+        "memoize. Returns the same as lru_cache(maxsize=None), creating a thin wrapper around a dictionary "
+        "lookup for the function arguments."
+    )
+    q = "What is the default maxsize of functools.lru_cache?"
+    said = "The default maxsize of functools.lru_cache is None [1]."
+    assert check(said, q, [cache]).unsupported == ["None"]
+    signature = "@functools.lru_cache(user_function)¶\n@functools.lru_cache(maxsize=128, typed=False)¶"
+    assert check("The default maxsize of functools.lru_cache is 128 [1][2].", q, [cache, signature]).ok
     # a default the sources never speak of is left to the other checks
     q = "Which pickle protocol added support for out-of-band data?"
     assert check("Protocol 5 added support for out-of-band data [1].", q, [PICKLE]).ok

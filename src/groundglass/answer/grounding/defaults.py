@@ -9,8 +9,10 @@ print for it, unless a cited sentence that speaks of a default states the claime
 max_workers is None or not given, it will default to min(32, os.cpu_count() + 4)").
 
 A signature is a line of its own that is a call with ``name=value`` parameters (after an optional
-bullet, ``class`` or ``def``), ending with its closing parenthesis, a return annotation, a colon or a
-heading mark; a call inside an example is not on a line of its own.
+bullet, ``class``, ``def`` or a decorator's ``@``), ending with its closing parenthesis, a return
+annotation, a colon or a heading mark; a call inside an example is not on a line of its own. A call
+in running text passes an argument and says nothing of the default: "Returns the same as
+lru_cache(maxsize=None)" is no source for "the default maxsize of lru_cache is None".
 
 Prose says a default too: "Changed in version 3.8: The default protocol is 4." A sentence that says
 what the default of something is ("the default pickle protocol ... is protocol 5") must state a value
@@ -34,7 +36,7 @@ from groundglass.answer.grounding.wording import STOP_WORDS
 from groundglass.answer.querytext import strip_citations
 
 _SIGNATURE = re.compile(
-    r"^(?:[-*•]\s+)?(?:(?:async\s+)?def\s+|class\s+)?(?P<name>[a-z_][\w.]*)\((?P<args>.*)\)"
+    r"^(?:[-*•]\s+)?(?:(?:async\s+)?def\s+|class\s+|@)?(?P<name>[a-z_][\w.]*)\((?P<args>.*)\)"
     r"\s*(?:->\s*[^¶:]*)?[¶:]?\s*$"
 )
 _PARAM = re.compile(r"^\s*\**(?P<param>[a-z_]\w*)\s*(?::[^=]*)?=\s*(?P<value>.+?)\s*$")
@@ -57,7 +59,7 @@ _GENERIC = frozenset("value values setting settings option argument parameter nu
 # words after the verb or colon
 _STATED = re.compile(
     r"\bdefault(?:s|ed|ing)?(?P<what>(?:\s+[\w.()'-]+){0,3}?)\s*(?:\bis\b|\bwas\b|\bto\b|=|:)\s*"
-    r"(?P<value>[^\s,;)]+(?:\s+[^\s,;)]+)?)"
+    r"(?P<value>[^\s,;)]+(?:\s+[^\s,;)]+){0,3})"
 )
 _ENDS = STOP_WORDS | {"since", "until", "starting", "when", "used", "now", "currently"}
 
@@ -187,8 +189,18 @@ def _stated(sentence: str, subject: str) -> list[str]:
         before = sentence[: m.start()].split()[-2:]  # "the protocol default is", "port defaults to"
         if _term(subject, what) or subject in (w.strip("(,") for w in before):
             # the words before the verb count too: "its default value of 128: ..."
-            out.append(f"{what} {m.group('value')}".strip())
+            span = f"{what} {m.group('value')}".strip()
+            if _claimed(span, ""):  # "default is returned if ...": no value, the noun "default"
+                out.append(span)
     return out
+
+
+def _argument(subject: str, value: str, sentence: str) -> bool:
+    """Whether ``sentence`` (lower-cased, not a signature) passes ``value`` as the one argument of a
+    call, ``lru_cache(maxsize=None)``; a list of parameters in running text is how some pages print
+    a signature, so a call with more than that one is not counted."""
+    bare = re.escape(norm_ident(value))
+    return re.search(rf"\w\(\s*{re.escape(subject)}\s*=\s*['\"]?{bare}['\"]?\s*\)", sentence) is not None
 
 
 def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list[str]:
@@ -202,12 +214,20 @@ def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list
     if not subject or not claimed:
         return []
     stated = [v for s in evidence.sentences if _DEFAULT_WORD.search(s) for v in _stated(s, subject)]
-    if not stated:
+    signatures = signature_defaults(evidence)
+    printed = [d.value for d in signatures if d.param == subject]
+    if any(_says(lowered, p) for p in printed):
         return []
-    printed = [d.value for d in signature_defaults(evidence) if d.param == subject]
-    for v in claimed:
-        if any(_term(norm_ident(v), s) or _says(s, v.lower()) for s in stated):
-            return []
-        if any(_says(lowered, p) for p in printed):
-            return []
-    return claimed
+    if stated:
+        held = any(_term(norm_ident(v), s) or _says(s, v.lower()) for v in claimed for s in stated)
+        return [] if held else claimed
+    # a call passes an argument, it does not say what the default is: "Returns the same as
+    # lru_cache(maxsize=None)" is no source for "the default maxsize of lru_cache is None"
+    calls = [s for s in evidence.sentences if s not in {d.line for d in signatures}]
+    defaults = [s for s in evidence.sentences if _DEFAULT_WORD.search(s)]
+    passed = [
+        v
+        for v in claimed
+        if any(_argument(subject, v, s) for s in calls) and not any(_term(norm_ident(v), s) for s in defaults)
+    ]
+    return passed if passed and len(passed) == len(claimed) else []
