@@ -767,6 +767,16 @@ def test_a_default_must_be_one_the_sources_sentences_about_that_default_state() 
     assert check(said, q, [cache]).unsupported == ["None"]
     signature = "@functools.lru_cache(user_function)¶\n@functools.lru_cache(maxsize=128, typed=False)¶"
     assert check("The default maxsize of functools.lru_cache is 128 [1][2].", q, [cache, signature]).ok
+    # the page's example merges with the next sentence: "None" far after "default" is not its value
+    example = (
+        "This allows the lru_cache decorator to be applied directly to a user function, leaving the "
+        "maxsize at its default value of 128: @lru_cache def count_vowels(sentence): return "
+        "sum(sentence.count(vowel) for vowel in 'AEIOUaeiou') If maxsize is set to None, the LRU feature "
+        "is disabled and the cache can grow without bound."
+    )
+    claim = "The default maxsize of functools.lru_cache is None, which means it has no size limit [1][2]."
+    assert check(claim, q, [signature, example]).unsupported == ["None"]
+    assert check("The default maxsize of lru_cache is 128 [1].", q, [example]).ok
     # a default the sources never speak of is left to the other checks
     q = "Which pickle protocol added support for out-of-band data?"
     assert check("Protocol 5 added support for out-of-band data [1].", q, [PICKLE]).ok

@@ -138,6 +138,7 @@ def contradicted(sentence: str, question: str, evidence: Evidence) -> list[str]:
     differently, when no cited sentence about a default holds them; [] otherwise."""
     if not _DEFAULT_WORD.search(sentence):
         return []
+    sentence = strip_citations(sentence)  # a marker's number is no claimed value
     lowered = sentence.lower()
     claimed = _claimed(sentence, question)
     if not claimed:
@@ -149,13 +150,23 @@ def contradicted(sentence: str, question: str, evidence: Evidence) -> list[str]:
         if _says(lowered, d.value):
             return []
         about = [
-            s
+            near
             for s in evidence.sentences
-            if "default" in s and s != d.line and (_term(d.param, s) or _term(d.callable, s))
+            if s != d.line and (_term(d.param, s) or _term(d.callable, s))
+            for near in _near_default(s)
         ]
         if not any(_term(norm_ident(v), s) or _says(s, v.lower()) for v in claimed for s in about):
             return claimed
     return []
+
+
+def _near_default(sentence: str) -> list[str]:
+    """The words around each "default" of ``sentence``: three before, sixteen after ("The defaults
+    are to connect to the local host at the standard SMTP port (25)"). Code merged into
+    a sentence makes it long ("... its default value of 128: @lru_cache def ...(...) If maxsize is
+    set to None, ..."), and a value far from the word is not said to be the default."""
+    words = sentence.split()
+    return [" ".join(words[max(0, i - 3) : i + 17]) for i, w in enumerate(words) if _DEFAULT_WORD.search(w)]
 
 
 def _subject(sentence: str) -> str:
@@ -186,7 +197,8 @@ def _stated(sentence: str, subject: str) -> list[str]:
     out = []
     for m in _STATED.finditer(sentence):
         what = m.group("what") or ""
-        before = sentence[: m.start()].split()[-2:]  # "the protocol default is", "port defaults to"
+        # "the protocol default is", "port defaults to", "the maxsize at its default value of 128"
+        before = sentence[: m.start()].split()[-4:]
         if _term(subject, what) or subject in (w.strip("(,") for w in before):
             # the words before the verb count too: "its default value of 128: ..."
             span = f"{what} {m.group('value')}".strip()
