@@ -182,23 +182,28 @@ class Verbatim:
         """What a text search must look for: the terms, and the short names of dotted ones."""
         return tuple(dict.fromkeys([*self.terms, *self.short_names.values()]))
 
-    def matched(self, text: str) -> set[str]:
+    def matched(self, text: str, short_names: bool = False) -> set[str]:
         """The verbatim terms ``text`` holds and the first cells of the rows it holds that the question
         names (prefixed ``|``, so a term and a row key never merge). A manual's section on
         ``concurrent.futures.ThreadPoolExecutor`` calls it ``ThreadPoolExecutor``: a text that holds
-        only the short name holds that (as a term of its own, with its own, lower, rarity)."""
+        only the short name holds that (as a term of its own, with its own, lower, rarity), with
+        ``short_names``: the index ranks such chunks by their fused score too; a web page's chunks are
+        ranked by what they hold first, and there the short ``lru_cache`` of ``functools.lru_cache``
+        promoted ``cache()``'s "Returns the same as lru_cache(maxsize=None)" over the answer."""
         held = {t for t in self.terms if literal_hits(text, [t])}
-        shorts = self.short_names.items()
+        shorts = self.short_names.items() if short_names else ()
         held |= {short for t, short in shorts if t not in held and literal_hits(text, [short])}
         return held | {"|" + key for key in named_rows(text, self.keys)}
 
-    def weighted(self, texts: Sequence[str], total: int | None = None) -> dict[int, float]:
+    def weighted(
+        self, texts: Sequence[str], total: int | None = None, short_names: bool = False
+    ) -> dict[int, float]:
         """Position -> the summed rarity (``log(1 + n / df)``: ``n`` is ``total``, else the number of
         ``texts``; ``df`` counts over ``texts``) of what each text holds, for the texts that hold any.
         A term held by every chunk of a page (the object's name, ``sys.float_info``) says less about
         where the answer is than the one row that names the attribute asked for, so the rarer match
         ranks first."""
-        held = {i: self.matched(t) for i, t in enumerate(texts)}
+        held = {i: self.matched(t, short_names) for i, t in enumerate(texts)}
         held = {i: m for i, m in held.items() if m}
         df: dict[str, int] = {}
         for m in held.values():

@@ -302,7 +302,7 @@ class LocalIndex:
             return {}
         ids = list(found)
         total = self._sql("SELECT count(*) FROM chunks")[0][0]
-        weights = verbatim.weighted([found[i] for i in ids], total=total)
+        weights = verbatim.weighted([found[i] for i in ids], total=total, short_names=True)
         return {int(ids[pos]): w for pos, w in weights.items()}
 
     def dense(self, query_vector: np.ndarray, n: int) -> list[tuple[int, float]]:
