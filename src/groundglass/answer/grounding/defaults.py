@@ -155,9 +155,14 @@ def contradicted(sentence: str, question: str, evidence: Evidence) -> list[str]:
             if s != d.line and (_term(d.param, s) or _term(d.callable, s))
             for near in _near_default(s)
         ]
-        if not any(_term(norm_ident(v), s) or _says(s, v.lower()) for v in claimed for s in about):
+        if not _held(claimed, about):
             return claimed
     return []
+
+
+def _held(claimed: list[str], texts: list[str]) -> bool:
+    """Whether one of ``texts`` (lower-cased) states one of the ``claimed`` values."""
+    return any(_term(norm_ident(v), t) or _says(t, v.lower()) for v in claimed for t in texts)
 
 
 def _near_default(sentence: str) -> list[str]:
@@ -225,18 +230,17 @@ def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list
     claimed = _claimed(text, question)
     if not subject or not claimed:
         return []
-    stated = [v for s in evidence.sentences if _DEFAULT_WORD.search(s) for v in _stated(s, subject)]
     signatures = signature_defaults(evidence)
-    printed = [d.value for d in signatures if d.param == subject]
-    if any(_says(lowered, p) for p in printed):
+    if any(_says(lowered, d.value) for d in signatures if d.param == subject):
         return []
+    defaults = [s for s in evidence.sentences if _DEFAULT_WORD.search(s)]
+    stated = [v for s in defaults for v in _stated(s, subject)]
     if stated:
-        held = any(_term(norm_ident(v), s) or _says(s, v.lower()) for v in claimed for s in stated)
-        return [] if held else claimed
+        return [] if _held(claimed, stated) else claimed
     # a call passes an argument, it does not say what the default is: "Returns the same as
     # lru_cache(maxsize=None)" is no source for "the default maxsize of lru_cache is None"
-    calls = [s for s in evidence.sentences if s not in {d.line for d in signatures}]
-    defaults = [s for s in evidence.sentences if _DEFAULT_WORD.search(s)]
+    lines = {d.line for d in signatures}
+    calls = [s for s in evidence.sentences if s not in lines]
     passed = [
         v
         for v in claimed
