@@ -221,3 +221,32 @@ def test_a_value_from_the_next_row_of_a_real_table_is_told_apart_from_the_row_as
     )
     assert row is not None and row.key == "dig" and "DBL_DIG" in row.line and "float.h macro" in row.header
     assert wrong_row(["DBL_DIG"], "It corresponds to DBL_DIG.", question, [chunk]) is None
+
+
+@needs_docs
+def test_a_value_for_a_table_row_that_no_source_holds_is_told_apart() -> None:
+    from groundglass.answer.rows import missing_row, wrong_row
+
+    doc = html_document((DOCS / "library" / "array.html").read_bytes(), "file:///array.html", "array")
+    text = "\n\n".join(s.text for s in doc.sections)
+    page = text[text.index("| Type code") : text.index("Notes:")]
+    # the chunk the index gave for the default model's t05: the table up to 'q', without the 'd' row
+    chunk = page[: page.index("| 'Q' |")]
+    question = (
+        "What is the standard size of struct format 'q' "
+        "and the minimum size of array type code 'd', in bytes?"
+    )
+    sentence = (
+        "The standard size of struct format 'q' is 8 bytes, "
+        "and the minimum size of array type code 'd' is 2 bytes."
+    )
+    assert missing_row(["8 bytes", "2 bytes"], sentence, question, [chunk]) == ("2 bytes", "'d'")
+    # with the whole table, the 2 is in another row than the one the clause asks about (the numbers
+    # are in a cell without their unit, which is in the column's header)
+    row = wrong_row(["8 bytes", "2 bytes"], sentence, question, [page])
+    assert row is not None and row.key == "'d'" and "| double |" in row.line
+    right = sentence.replace("2 bytes", "8 bytes")
+    assert wrong_row(["8 bytes"], right, question, [page]) is None
+    assert missing_row(["8 bytes"], right, question, [page]) is None
+    # a row the question does not ask about is no missing row
+    assert missing_row(["2 bytes"], "The 'h' code is 2 bytes.", "How large is a short?", [chunk]) is None

@@ -611,6 +611,28 @@ def test_a_value_from_another_row_of_the_table_than_the_one_asked_about_is_not_s
     assert gate.failed is None and shown == "The rounding mode is given by FLT_ROUNDS. [1]"
 
 
+ARRAY_CODES = (  # the array page's table as the index cut it: the 'd' row is in the next chunk
+    "The following type codes are defined:\n\n"
+    "| Type code | C Type | Python Type | Minimum size in bytes | Notes |\n| --- | --- | --- | --- | --- |\n"
+    "| 'b' | signed char | int | 1 |  |\n| 'h' | signed short | int | 2 |  |\n"
+    "| 'l' | signed long | int | 4 |  |\n| 'q' | signed long long | int | 8 |  |\n"
+)
+
+
+def test_a_value_for_a_row_that_no_source_holds_is_not_shown() -> None:
+    # the default model's t05: "... type code 'd' is 2 bytes", the 2 of the 'h' row
+    question = "What is the minimum size in bytes of array type code 'd'?"
+    sources = [Source("https://docs.test/array", "array", ARRAY_CODES)]
+    shown, gate = gate_run(question, sources, "The minimum size of array type code 'd' is 2 bytes. [1]")
+    assert shown == "" and gate.failed is not None
+    assert gate.failed.reason == "missing_row" and gate.failed.values == ["2 bytes"]
+    retry = prompt.retry_messages([], "...", gate.failed.reason, gate.failed.values)[-1].content
+    assert '"2 bytes" is from another row' in retry
+    # the row asked about is there: the value of its row passes
+    shown, gate = gate_run(question, sources, "The minimum size of array type code 'q' is 8 bytes. [1]")
+    assert gate.failed is None and shown.endswith("8 bytes. [1]")
+
+
 def test_the_retry_after_a_wrong_row_shows_the_row_the_question_names() -> None:
     messages = prompt.build_messages("Which C macro does dig correspond to?", [], style="brief")
     out = prompt.retry_messages(

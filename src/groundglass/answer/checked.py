@@ -55,7 +55,7 @@ _CITATION_WORDS = frozenset(
 class Rejection:
     """A sentence that was not shown, and why."""
 
-    reason: str  # unsupported_values | wrong_row | restates_question | empty | repetition
+    reason: str  # unsupported_values | wrong_row | missing_row | restates_question | empty | repetition
     sentence: str
     values: list[str] = field(default_factory=list)  # the values no cited source holds (or the wrong row's)
     hints: list[tuple[int, str]] = field(default_factory=list)  # source lines to show on the retry
@@ -258,10 +258,14 @@ class SentenceGate:
             return Rejection("unsupported_values", sentence, checked.unsupported)
         bare = cite.strip_markers(sentence)
         own = [v.text for v in grounding.values_of(bare) if v.text.lower() not in self.question.lower()]
-        row = rows.wrong_row(own, bare, self.question, [cite.source_text(s) for s in cited])
+        texts = [cite.source_text(s) for s in cited]
+        row = rows.wrong_row(own, bare, self.question, texts)
         if row is not None:
             held = [v for v in own if v.lower() not in row.line.lower()]
             return Rejection("wrong_row", sentence, held, [(numbers[row.source - 1], row.quote())])
+        missing = rows.missing_row(own, bare, self.question, texts)
+        if missing is not None:  # the asked row is in no source: the value came from another row
+            return Rejection("missing_row", sentence, [missing[0]])
         return None
 
     def _recited(self, text: str) -> tuple[str, list[int]] | None:

@@ -123,6 +123,8 @@ RETRY_PROBLEMS = {
     "unsupported_values": "none of the sources contains {values}",
     "restates_question": "it only repeats the question and gives no answer",
     "wrong_row": "{values} is in another row of the source's table than the one the question asks about",
+    "missing_row": "{values} is from another row of the source's table; no source has the row the question "
+    "asks about",
     "empty": "it gives no answer",
     "repetition": "it repeats itself",
 }

@@ -9,7 +9,17 @@ looking it up (:func:`groundglass.answer.grounding.check`) passes; what is wrong
 :func:`wrong_row` catches that case and nothing wider: the question names a row by its first cell
 (its key, ``dig``), and every row that holds the sentence's value is a row that neither the question
 nor the sentence names. It returns the named row (with its header), to show the model on its retry.
-A value that appears outside tables, or in a row the question or sentence names, passes.
+A value that appears outside tables, or in a row the question or sentence names, passes. In a
+sentence of two clauses ("... 'q' is 8 bytes, and ... 'd' is 2 bytes") each value is read against the
+row its own clause names.
+
+:func:`missing_row` is the case where the row asked about is not in the sources at all: a chunk holds
+part of a table ("Minimum size in bytes" for 'b' to 'h'), the question asks about type code 'd', and
+the model answered with the 2 of the 'h' row. Every row that holds the value has a key of the same
+form as the one asked ('h' and 'd'), none is the asked one, so the value is not in the sources.
+
+A value with a unit ("2 bytes") is looked up as its number in a cell when the unit is in the
+column's header or the question ("Minimum size in bytes"), since tables print the number alone.
 """
 
 from __future__ import annotations
@@ -18,10 +28,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from groundglass.answer.grounding.clauses import split as split_clauses
+
 _RULE = re.compile(r"^\|(?:\s*:?-{3,}:?\s*\|)+\s*$")
 # An identifier-like word of the question (DBL_DIG, sys.float_info, %j): naming it in any cell of a row
 # names that row.
 _IDENT = re.compile(r"%\w|\w+(?:[._]\w+)+|\b[A-Z][A-Z0-9]{2,}\b")
+# A short quoted key the question or a clause names: type code 'd', format "q", `%j`.
+_QUOTED_KEY = re.compile(r"""(['"`])([^'"`\s]{1,4})\1""")
+_WITH_UNIT = re.compile(r"(-?\d[\d,.]*)\s+([a-z]+)")
 
 
 @dataclass(frozen=True)
@@ -66,9 +81,32 @@ def _names(term: str, text: str) -> bool:
     return re.search(r"(?<![\w%])" + re.escape(term) + r"(?!\w)", text) is not None
 
 
+def _holding(rows: list[Row], value: str, question: str, texts: Sequence[str]) -> tuple[list[Row], str]:
+    """The rows that hold ``value``, and the text looked for: the value as written, else (a number
+    with a unit, "2 bytes", that no text spells out) its number as a whole cell of a table whose
+    header or question has the unit."""
+    needle = " ".join(value.split()).lower()
+    holding = [r for r in rows if _names(needle, " ".join(r.line.split()).lower())]
+    unit = _WITH_UNIT.fullmatch(needle)
+    if holding or unit is None or any(_names(needle, " ".join(t.split()).lower()) for t in texts):
+        return holding, needle
+    number, word = unit.groups()
+    asked = question.lower()
+    return [
+        r for r in rows if number in r.cells()[1:] and (_names(word, r.header.lower()) or _names(word, asked))
+    ], number
+
+
+def _clause_of(needle: str, sentence: str) -> str:
+    """The clause of ``sentence`` that states ``needle`` (the whole sentence when it has one clause)."""
+    parts = split_clauses(sentence)
+    return next((p for p in parts if needle in p.lower()), sentence) if len(parts) > 1 else sentence
+
+
 def wrong_row(values: Sequence[str], sentence: str, question: str, texts: Sequence[str]) -> Row | None:
     """The row the question names, when some value of ``sentence`` is held only by rows of ``texts``
-    that neither the question nor the rest of the sentence names; None otherwise."""
+    that neither the question nor the rest of the sentence names; None otherwise. In a sentence of
+    several clauses, the row named by the value's own clause, when it names one."""
     rows = table_rows(texts)
     if not rows or not values:
         return None
@@ -78,15 +116,44 @@ def wrong_row(values: Sequence[str], sentence: str, question: str, texts: Sequen
         return None
     idents = {m.group(0).lower() for m in _IDENT.finditer(question)}
     for value in values:
-        needle = " ".join(value.split()).lower()
-        holding = [r for r in rows if _names(needle, " ".join(r.line.split()).lower())]
+        holding, needle = _holding(rows, value, question, texts)
         if not holding:
             continue  # said outside the tables
+        clause = _clause_of(needle, sentence.lower())
+        own = [r for r in named if _names(r.key, clause)] or named
         rest = sentence.lower().replace(needle, " ")
-        if any(r in named or _names(r.key, rest) or _row_names_any(r, idents, needle) for r in holding):
+        if any(r in own or _names(r.key, rest) or _row_names_any(r, idents, needle) for r in holding):
             continue
-        return named[0]
+        return own[0]
     return None
+
+
+def missing_row(
+    values: Sequence[str], sentence: str, question: str, texts: Sequence[str]
+) -> tuple[str, str] | None:
+    """(value, key) when the sentence's clause asks about a short quoted key ('d') that no row of
+    ``texts`` has, and the value stated for it is held only by rows whose keys have the same form: the
+    sources do not hold the row, so the value was taken from another one. None otherwise."""
+    rows = table_rows(texts)
+    if not rows or not values:
+        return None
+    keys = {_bare(r.key) for r in rows}
+    for value in values:
+        holding, needle = _holding(rows, value, question, texts)
+        if not holding:
+            continue
+        clause = _clause_of(needle, sentence.lower())
+        for match in _QUOTED_KEY.finditer(clause):
+            key = match.group(2).lower()
+            if key in keys or not _names(match.group(0).lower(), question.lower()):
+                continue  # its row is there (wrong_row's case), or the question never asked for it
+            if all(len(_bare(r.key)) == len(key) for r in holding):
+                return value, match.group(0)
+    return None
+
+
+def _bare(key: str) -> str:
+    return key.strip("'\"`")
 
 
 def _row_names_any(row: Row, idents: set[str], value: str) -> bool:
