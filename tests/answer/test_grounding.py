@@ -633,6 +633,20 @@ def test_a_value_for_a_row_that_no_source_holds_is_not_shown() -> None:
     assert gate.failed is None and shown.endswith("8 bytes. [1]")
 
 
+def test_a_marker_moved_to_the_source_that_holds_the_value_leaves_no_words_pointing_at_nothing() -> None:
+    # the default model's s10 was shown as "... is 8, as stated in. [2]"
+    question = "How many times does timeit.timeit() run the statement by default?"
+    sources = [
+        Source("https://docs.test/intro", "intro", "The timeit module measures small snippets of code."),
+        Source("https://docs.test/timeit", "timeit", "timeit.timeit(stmt='pass', number=1000000) runs it."),
+    ]
+    for said in ("as stated in [1]", "according to [1]", "(see [1])"):
+        shown, gate = gate_run(question, sources, f"It runs the statement 1000000 times, {said}.")
+        assert gate.failed is None and shown == "It runs the statement 1000000 times. [2]", shown
+    shown, gate = gate_run(question, sources, "It runs the statement 1000000 times [1][2].")
+    assert shown == "It runs the statement 1000000 times [2].", shown
+
+
 def test_the_retry_after_a_wrong_row_shows_the_row_the_question_names() -> None:
     messages = prompt.build_messages("Which C macro does dig correspond to?", [], style="brief")
     out = prompt.retry_messages(

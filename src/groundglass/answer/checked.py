@@ -51,6 +51,29 @@ _CITATION_WORDS = frozenset(
 )
 
 
+# Words that lead up to a marker and mean nothing without it: "... is 8, as stated in [1]."
+_LEAD_IN = (
+    r"(?P<lead>,?[ \t]+(?:as (?:stated|shown|described|mentioned|noted|documented|listed|given|seen"
+    r"|explained) in|according to|(?P<open>\(\s*)?see|per|in))?"
+)
+_MARKER = re.compile(_LEAD_IN + r"(?P<gap>[ \t]*)(?P<cite>" + CITE + r")(?(open)\s*\))")
+
+
+def _unmarked(text: str, kept: set[int]) -> str:
+    """``text`` with only the markers of ``kept`` sources; a marker removed takes the words that led
+    up to it along, so no sentence ends "... as stated in." """
+
+    def rewrite(m: re.Match[str]) -> str:
+        numbers = [int(x) for x in re.findall(r"-?\d+", m.group("cite"))]
+        left = markers(n for n in numbers if n in kept)
+        if not left:
+            return "" if m.group("lead") else m.group("gap")
+        return m.group(0)[: m.start("cite") - m.start(0)] + left + m.group(0)[m.end("cite") - m.start(0) :]
+
+    out = re.sub(r"(?<=\S)[ \t]{2,}(?=\S)", " ", _MARKER.sub(rewrite, text))
+    return re.sub(r"[ \t]+(?=[.!?,;:)]|$)", "", out, flags=re.MULTILINE)
+
+
 @dataclass
 class Rejection:
     """A sentence that was not shown, and why."""
@@ -276,7 +299,7 @@ class SentenceGate:
         found = self._holders(text)
         if not found:
             return None
-        bare = re.sub(r"[ \t]*" + CITE, "", text)
+        bare = _unmarked(text, set())
         body = bare.rstrip()
         return body + " " + markers(found) + bare[len(body) :], found
 
@@ -313,12 +336,8 @@ class SentenceGate:
         if not kept or kept >= set(cites):
             return None
 
-        def rewrite(m: re.Match[str]) -> str:
-            numbers = [int(x) for x in re.findall(r"-?\d+", m.group(0))]
-            return markers(n for n in numbers if n in kept)
-
-        out = re.sub(CITE, rewrite, text)
-        return re.sub(r"[ \t]+(?=[.!?,;:]|$)", "", out) if out != text else None
+        out = _unmarked(text, kept)
+        return out if out != text else None
 
     def _holders(self, text: str) -> list[int]:
         """For a sentence that passed without a marker: the fewest sources (first best) that hold its
