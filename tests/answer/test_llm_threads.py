@@ -236,6 +236,27 @@ def test_cancel_stops_a_long_prompt_in_its_prefill(tiny_gguf: Path) -> None:
         llm.close()
 
 
+def test_a_stream_cut_by_close_is_an_error_not_a_shorter_answer(tiny_gguf: Path) -> None:
+    """close() while an answer streams: the words already shown stay shown, but the stream ends in the
+    model's "closed" error, not as if the model had finished (the thread hammer's close phase saw
+    "The capital of" end with finish_reason "stop")."""
+    from groundglass.errors import ModelError
+
+    llm = LlamaCppLLM(tiny_gguf, context_length=1024, threads=1)
+    completion = Completion()
+    stream = llm.stream(
+        [ChatMessage("user", "Count from 1 to 100, separated by commas.")],
+        max_tokens=200,
+        temperature=0.0,
+        completion=completion,
+    )
+    pieces = [next(stream)]
+    llm.close()  # the generation stops at its next token
+    with pytest.raises(ModelError, match="closed"):
+        pieces += list(stream)
+    assert pieces[0] and len(pieces) < 100
+
+
 def test_calls_after_close_are_a_clear_error(tiny_gguf: Path) -> None:
     llm = LlamaCppLLM(tiny_gguf, context_length=512, threads=1)
     llm.close()

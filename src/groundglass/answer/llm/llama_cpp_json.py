@@ -73,10 +73,12 @@ class JsonOutput:
             )
         grammar = grammar_for(json.dumps(schema))
         max_tokens = min(max_tokens, room)
-        future, _ = self._owner.submit(
+        future, cancel = self._owner.submit(
             lambda cancel: self._json_steps(tokens, grammar, max_tokens, temperature, completion, cancel)
         )
         text = future.result()
+        if cancel.is_set():  # cut off by close(): not a malformed output of the model's
+            raise ModelError(f"{self.name} is closed", "load the model again")
         log.debug(
             "complete_json",
             model=self.name,

@@ -299,12 +299,11 @@ class LlamaCppLLM(KvReuse, JsonOutput):
         )
         future.add_done_callback(lambda _: pieces.put(_END))  # after its last piece, or when never run
         try:
-            shown = False
             while (piece := self._next_piece(pieces, cancel, stop_event)) is not _END:
-                shown = True
                 yield str(piece)
             future.result()  # the generation's error, if it failed
-            if not shown and self._owner.stopping:  # cut off by close(), not a model that said nothing
+            if cancel.is_set() and self._owner.stopping:
+                # cut off by close(): an error, not a shorter answer that ends as if the model had finished
                 raise ModelError(f"{self.name} is closed", "load the model again")
         finally:
             if future.cancel() or self._owner.on_owner():  # not started yet, or dropped on the owner thread
