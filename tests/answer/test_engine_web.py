@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from groundglass.answer.engine import Engine
 from groundglass.answer.events import Done, ErrorEvent, SourcesFound, Token
 from groundglass.answer.response import to_perplexity_json
 from groundglass.answer.search.filters import SearchFilters
-from groundglass.answer.types import AskRequest
+from groundglass.answer.types import AskRequest, ChatMessage
 from groundglass.answer.untrusted import REMOVED
 from groundglass.errors import GroundglassError
 
@@ -66,6 +67,41 @@ def test_web_answer_streams_sources_first_and_reports_failover(
     assert data["search_report"]["providers_used"] == ["tavily"]
     assert data["citations"] == [s.url for s in answer.sources]
     assert set(answer.timings) >= {"retrieve_s", "rank_s", "first_token_s", "generate_s"}
+
+
+def _searches_after(api: Any, seconds: float) -> int:
+    """How many searches the loopback API has seen, waiting up to ``seconds`` for a first one."""
+    deadline = time.monotonic() + seconds
+    while not api.hits["searxng"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return int(api.hits["searxng"])
+
+
+def test_the_search_starts_while_the_model_loads_and_runs_once(
+    tmp_path: Path, web_site: Any, search_api: Any
+) -> None:
+    engine = engine_for(tmp_path, search_api, ["searxng"])
+    events = engine.stream(ask(QUESTION))  # checks the request and loads the model; nothing iterated yet
+    assert _searches_after(search_api, 10.0) == 1
+    done = list(events)[-1]
+    assert isinstance(done, Done) and done.answer.sources
+    assert done.answer.queries == [QUESTION]
+    assert search_api.hits["searxng"] == 1  # the early search's results were used: no second search
+
+
+def test_a_follow_up_is_searched_only_after_its_rewrite(
+    tmp_path: Path, web_site: Any, search_api: Any
+) -> None:
+    engine = engine_for(tmp_path, search_api, ["searxng"])
+    turns = [
+        ChatMessage("user", QUESTION),
+        ChatMessage("assistant", "John Smeaton built the third Eddystone lighthouse. [1]"),
+        ChatMessage("user", "When was it finished?"),
+    ]
+    events = engine.stream(AskRequest(messages=turns, search="web", temperature=0.0))
+    assert _searches_after(search_api, 1.0) == 0  # the query is not known before the rewrite
+    assert isinstance(list(events)[-1], Done)
+    assert search_api.hits["searxng"] == 1
 
 
 def test_injected_instructions_change_nothing(tmp_path: Path, web_site: Any, search_api: Any) -> None:

@@ -12,6 +12,7 @@ from groundglass.answer.types import AskRequest, ChatMessage
 
 if TYPE_CHECKING:
     from groundglass.answer.index.store import LocalIndex
+    from groundglass.answer.retrieve import WebSearch
     from groundglass.answer.search.web import WebRetriever
     from groundglass.answer.vision import LoadedImage
 
@@ -33,6 +34,7 @@ class Job:
     effort: EffortPreset
     history: list[ChatMessage]  # earlier turns (user/assistant), oldest first, fitted to the context
     instructions: str = ""  # the caller's own system message(s), added to the answer's system prompt
+    early_search: WebSearch | None = None  # the question's web search, started before the model loaded
     started: float = field(default_factory=time.perf_counter)
     timings: dict[str, float] = field(default_factory=dict)
     reasoning_tokens: int = 0

@@ -94,7 +94,11 @@ def search_each(job: Job, settings: Settings, queries: list[str]) -> list[Found]
         return search_index_each(job.index, queries, k=k, keep=keep)
     assert job.web is not None
     size = job.request.search_context_size
-    each = WebSearch(job.web, queries, filters, size, top_k=job.top_k).each()
+    early, job.early_search = job.early_search, None
+    if early is not None and early.queries != queries:
+        early.cancel()
+        early = None
+    each = (early or WebSearch(job.web, queries, filters, size, top_k=job.top_k)).each()
     reports = [r for f in each for r in f.reports]
     if not any(f.sources for f in each) and all(r.provider is None for r in reports):
         error = merge(each).error
