@@ -250,3 +250,15 @@ def test_a_value_for_a_table_row_that_no_source_holds_is_told_apart() -> None:
     assert missing_row(["8 bytes"], right, question, [page]) is None
     # a row the question does not ask about is no missing row
     assert missing_row(["2 bytes"], "The 'h' code is 2 bytes.", "How large is a short?", [chunk]) is None
+
+
+@needs_docs
+def test_permalink_marks_are_not_text() -> None:
+    doc = html_document((DOCS / "library" / "textwrap.html").read_bytes(), "textwrap.html", "textwrap")
+    assert doc.title == "textwrap — Text wrapping and filling"
+    assert "¶" not in doc.text
+    assert "textwrap.wrap(text, width=70, *, initial_indent=''" in doc.text  # the signature stays
+    web = Path(__file__).resolve().parent.parent / "data" / "web" / "fog-signals.html"
+    doc = html_document(web.read_bytes(), "fog-signals.html", "fog")
+    assert doc.title == "Fog signals" and "¶" not in doc.text
+    assert "Types of fog signal" in [s.heading for s in doc.sections]

@@ -6,7 +6,10 @@ rows of flattened text apart. So before trafilatura runs, each data table is rep
 small groups that each start with the header row, so a passage holding some rows also says what the
 columns mean; afterwards each mark is replaced by its groups (:func:`put_tables_back`). Inline code is
 put on one line in the same pass: trafilatura writes inline code that spans lines as a code fence,
-which swallows the rest of the page.
+which swallows the rest of the page. Permalink anchors (``<a class="headerlink">¶</a>``, which Sphinx
+and MkDocs put after every heading and definition) are dropped too: they are not text, and they ended
+every page title in the sources list ("textwrap — Text wrapping and filling¶") and every signature
+in the prompt.
 """
 
 from __future__ import annotations
@@ -136,6 +139,8 @@ def prepare_html(html: str) -> tuple[Any, dict[str, str]]:
         tree = lxml.html.document_fromstring(re.sub(r"^\s*<\?xml[^>]*\?>", "", html))
     except (lxml.etree.ParserError, ValueError):
         return html, {}
+    for link in tree.xpath("//a[contains(concat(' ', normalize-space(@class), ' '), ' headerlink ')]"):
+        link.drop_tree()  # its tail (the text after it) stays
     for code in tree.xpath("//code[not(ancestor::pre)]"):
         text = code.text_content()
         if "\n" in text:
