@@ -774,6 +774,23 @@ PICKLE = (
 )
 
 
+def test_it_is_the_default_states_the_value_of_the_sentence_it_points_back_to() -> None:
+    # the pickle page as the web reader condensed it: DEFAULT_PROTOCOL's entry left out, the one
+    # sentence about the default says "It", and "5" stands beside "protocol" and "3.8" a line below
+    cut = (
+        "Data stream format\nThis was the default protocol in Python 3.0–3.7.\n- Protocol version 4 was "
+        "added in Python 3.4. It adds support for very large objects, pickling more kinds of objects, and "
+        "some data format optimizations. It is the default protocol starting with Python 3.8. Refer to "
+        "PEP 3154 for information about improvements brought by protocol 4.\n"
+        "- Protocol version 5 was added in Python 3.8."
+    )
+    q = "Which pickle protocol is the default since Python 3.8?"
+    invented = "The default pickle protocol since Python 3.8 is protocol version 5. [1]"
+    assert check(invented, q, [cut]).unsupported == ["5"]
+    assert check("The default pickle protocol since Python 3.8 is 4. [1]", q, [cut]).ok
+    assert check("The default pickle protocol since Python 3.8 is protocol version 4. [1]", q, [cut]).ok
+
+
 def test_a_default_must_be_one_the_sources_sentences_about_that_default_state() -> None:
     q = "Which pickle protocol is the default since Python 3.8?"
     # "5" stands beside "protocol" and "3.8" ("Protocol version 5 was added in Python 3.8"), so the

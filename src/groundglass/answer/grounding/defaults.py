@@ -61,6 +61,10 @@ _STATED = re.compile(
     r"\bdefault(?:s|ed|ing)?(?P<what>(?:\s+[\w.()'-]+){0,3}?)\s*(?:\bis\b|\bwas\b|\bto\b|=|:)\s*"
     r"(?P<value>[^\s,;)]+(?:\s+[^\s,;)]+){0,3})"
 )
+# "It is the default protocol starting with Python 3.8": a sentence about a default whose subject is a
+# pronoun; its value is in the sentence it points back to
+_POINTS_BACK = re.compile(r"^(?:[-*•]\s+)?(?:it|this|that|which)\b")
+_BACK = 3  # sentences looked back through for what "it" is
 _ENDS = STOP_WORDS | {"since", "until", "starting", "when", "used", "now", "currently"}
 
 
@@ -212,6 +216,26 @@ def _stated(sentence: str, subject: str) -> list[str]:
     return out
 
 
+def _pointed_back_to(sentences: list[str], subject: str) -> list[str]:
+    """The sentences that "it" stands for in a sentence that calls it the default ``subject`` without a
+    value: "Protocol version 4 was added in Python 3.4. It adds support for very large objects. It is
+    the default protocol starting with Python 3.8." gives the first. The closest sentence before it
+    (of the last few) that names the subject with a number is the one meant; without it the web
+    reader's cut of the pickle page stated no default at all, and "protocol 5" passed beside
+    "Protocol version 5 was added in Python 3.8"."""
+    out = []
+    for i, s in enumerate(sentences):
+        if not (_POINTS_BACK.match(s) and _DEFAULT_WORD.search(s) and _term(subject, s)) or _stated(
+            s, subject
+        ):
+            continue
+        for before in reversed(sentences[max(0, i - _BACK) : i]):
+            if _term(subject, before) and numbers(before):
+                out.append(before)
+                break
+    return out
+
+
 def _argument(subject: str, value: str, sentence: str) -> bool:
     """Whether ``sentence`` (lower-cased, not a signature) passes ``value`` as the one argument of a
     call, ``lru_cache(maxsize=None)``; a list of parameters in running text is how some pages print
@@ -234,7 +258,9 @@ def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list
     if any(_says(lowered, d.value) for d in signatures if d.param == subject):
         return []
     defaults = [s for s in evidence.sentences if _DEFAULT_WORD.search(s)]
-    stated = [v for s in defaults for v in _stated(s, subject)]
+    stated = [v for s in defaults for v in _stated(s, subject)] + _pointed_back_to(
+        evidence.sentences, subject
+    )
     if stated:
         return [] if _held(claimed, stated) else claimed
     # a call passes an argument, it does not say what the default is: "Returns the same as
