@@ -192,6 +192,23 @@ def test_a_figure_copied_into_the_next_clause_fails() -> None:
     assert check(right, question, [PPRINT, TEXTWRAP]).ok
 
 
+def test_another_callables_printed_default_is_no_source_for_this_ones() -> None:
+    question = "What are the default width of pprint.PrettyPrinter and the default width of textwrap.fill()?"
+    # the index's answer, in a sentence of its own: 80 is PrettyPrinter's width, and the What's New
+    # page only names textwrap.fill
+    whatsnew = (
+        "The textwrap module can now preserve existing whitespace at the beginnings and ends of the newly "
+        "created lines by specifying drop_whitespace=False as an argument; textwrap.fill() takes it too."
+    )
+    borrowed = "The default width of textwrap.fill() is 80 characters, as specified in the source. [1][2]"
+    assert check(borrowed, question, [PPRINT, whatsnew]).unsupported == ["80"]
+    assert check("The default width of textwrap.fill() is 70 characters. [1]", question, [TEXTWRAP]).ok
+    assert check("The default width of pprint.PrettyPrinter is 80 characters. [1]", question, [PPRINT]).ok
+    # a default sentence that names the callable still holds it
+    said = whatsnew + " By default textwrap.fill() wraps lines at width 80 here."
+    assert check(borrowed, question, [PPRINT, said]).ok
+
+
 def test_one_figure_said_of_two_subjects_needs_a_passage_about_each() -> None:
     question = (
         "What is the default precision of the decimal context, "
@@ -869,3 +886,13 @@ def test_a_source_with_a_number_beyond_float_range_is_checked_like_any_other() -
     source = 'PyOS_string_to_double("1e500", NULL, NULL) returns HUGE_VAL; the default precision is 28.'
     assert check("The default precision is 28 [1].", q, [source]).ok
     assert check("The default precision is 2.5 [1].", q, [source]).unsupported == ["2.5"]
+
+
+def test_a_parameter_named_alone_is_not_taken_for_a_callable() -> None:
+    pool = (
+        "class concurrent.futures.ThreadPoolExecutor(max_workers=None, thread_name_prefix='', "
+        "initializer=None, initargs=())\n"
+        "If max_workers is None or not given, it will default to the number of processors on the machine."
+    )
+    q = "What is the default max_workers of ThreadPoolExecutor?"
+    assert check("The default max_workers is None. [1]", q, [pool]).ok

@@ -164,6 +164,42 @@ def contradicted(sentence: str, question: str, evidence: Evidence) -> list[str]:
     return []
 
 
+def borrowed(sentence: str, question: str, evidence: Evidence) -> list[str]:
+    """The values of ``sentence`` (a default of a callable it names) that only another callable's
+    printed signature holds: "The default width of textwrap.fill() is 80 [1][2]" cited to
+    ``pprint.PrettyPrinter(indent=1, width=80, ...)`` and a page that merely names textwrap.fill.
+    :func:`contradicted` reads signatures of the callables the sentence or the question names, so in a
+    two-part question the other part's signature passed it. [] when a signature of a callable the
+    sentence names is cited (:func:`contradicted` decides then), or a cited sentence about a default
+    that names it holds the value."""
+    if not _DEFAULT_WORD.search(sentence):
+        return []
+    sentence = strip_citations(sentence)
+    lowered = sentence.lower()
+    signatures = signature_defaults(evidence)
+    # the callables it names: calls, dotted names and CamelCase; a parameter's name is none of them
+    named = {
+        re.sub(r"\(.*", "", v.text).rsplit(".", 1)[-1].lower()
+        for v in values_of(sentence)
+        if v.kind in ("identifier", "code") and re.search(r"[(.]|[a-z][A-Z]", v.text)
+    } - {d.param for d in signatures}
+    named.discard("")
+    if not named or any(d.callable in named for d in signatures):
+        return []
+    others = [d for d in signatures if _term(d.param, lowered) and _says(lowered, d.value)]
+    claimed = _claimed(sentence, question)
+    if not others or not claimed:
+        return []
+    lines = {d.line for d in signatures}
+    about = [
+        near
+        for s in evidence.sentences
+        if s not in lines and any(_term(n, s) for n in named)
+        for near in _near_default(s)
+    ]
+    return [] if _held(claimed, about) else claimed
+
+
 def _held(claimed: list[str], texts: list[str]) -> bool:
     """Whether one of ``texts`` (lower-cased) states one of the ``claimed`` values."""
     return any(_term(norm_ident(v), t) or _says(t, v.lower()) for v in claimed for t in texts)
