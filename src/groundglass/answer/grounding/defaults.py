@@ -252,22 +252,25 @@ def _stated(sentence: str, subject: str) -> list[str]:
     return out
 
 
-def _pointed_back_to(sentences: list[str], subject: str) -> list[str]:
+def _pointed_back_to(evidence: Evidence, subject: str) -> list[str]:
     """The sentences that "it" stands for in a sentence that calls it the default ``subject`` without a
     value: "Protocol version 4 was added in Python 3.4. It adds support for very large objects. It is
     the default protocol starting with Python 3.8." gives the first. The closest sentence before it
     (of the last few) that names the subject with a number is the one meant; without it the web
     reader's cut of the pickle page stated no default at all, and "protocol 5" passed beside
-    "Protocol version 5 was added in Python 3.8"."""
+    "Protocol version 5 was added in Python 3.8". Only sentences of the same source count."""
     out = []
+    sentences = evidence.sentences
     for i, s in enumerate(sentences):
         if not (_POINTS_BACK.match(s) and _DEFAULT_WORD.search(s) and _term(subject, s)) or _stated(
             s, subject
         ):
             continue
-        for before in reversed(sentences[max(0, i - _BACK) : i]):
-            if _term(subject, before) and numbers(before):
-                out.append(before)
+        for j in range(i - 1, max(0, i - _BACK) - 1, -1):
+            if evidence.source[j] != evidence.source[i]:
+                break
+            if _term(subject, sentences[j]) and numbers(sentences[j]):
+                out.append(sentences[j])
                 break
     return out
 
@@ -294,9 +297,7 @@ def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list
     if any(_says(lowered, d.value) for d in signatures if d.param == subject):
         return []
     defaults = [s for s in evidence.sentences if _DEFAULT_WORD.search(s)]
-    stated = [v for s in defaults for v in _stated(s, subject)] + _pointed_back_to(
-        evidence.sentences, subject
-    )
+    stated = [v for s in defaults for v in _stated(s, subject)] + _pointed_back_to(evidence, subject)
     if stated:
         return [] if _held(claimed, stated) else claimed
     # a call passes an argument, it does not say what the default is: "Returns the same as
