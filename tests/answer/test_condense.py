@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from groundglass.answer import condense
+from groundglass.answer import condense, rows
 from groundglass.answer.embeddings import count_tokens
 from groundglass.answer.types import Source
 
@@ -184,3 +184,38 @@ def test_the_line_that_names_the_verbatim_term_does_not_crowd_out_the_sentence_t
     assert "SMTP.connect(host='localhost', port=0)" in out.text
     assert "the standard SMTP port (25)." in out.text
     assert count_tokens(out.text) <= condense.MAX_TOKENS < count_tokens(SMTP_CONNECT)
+
+
+ARRAY_TYPE_CODES = "\n".join(  # a chunk of array.html (Python 3.11): the table goes on from the chunk before
+    [
+        "array — Efficient arrays of numeric values",
+        "| 'h' | signed short | int | 2 |  |",
+        "| 'H' | unsigned short | int | 2 |  |",
+        "| 'i' | signed int | int | 2 |  |",
+        "",
+        "| Type code | C Type | Python Type | Minimum size in bytes | Notes |",
+        "| --- | --- | --- | --- | --- |",
+        "| 'I' | unsigned int | int | 2 |  |",
+        "| 'l' | signed long | int | 4 |  |",
+        "| 'L' | unsigned long | int | 4 |  |",
+        "| 'q' | signed long long | int | 8 |  |",
+        "| 'Q' | unsigned long long | int | 8 |  |",
+        "| 'f' | float | float | 4 |  |",
+        "| 'd' | double | float | 8 |  |",
+    ]
+)
+
+
+def test_the_row_the_question_names_is_kept_though_it_shares_no_word_with_it() -> None:
+    """The header holds the question's words ("minimum size in bytes", "type code"), the row for 'd'
+    only its key: measured against the header, the row fell below the bar and the model was left with
+    the rows for 'h' and 'i'."""
+    question = "What is the minimum size in bytes of the array module's type code 'd'?"
+    [out] = condense.condense([src(ARRAY_TYPE_CODES)], question, count_tokens, max_tokens=60)
+    lines = out.text.splitlines()
+    assert "| 'd' | double | float | 8 |  |" in lines
+    assert "| Type code | C Type | Python Type | Minimum size in bytes | Notes |" in lines
+    assert count_tokens(out.text) <= 60 < count_tokens(ARRAY_TYPE_CODES)
+    assert rows.names_row(question, "| 'd' | double | float | 8 |  |")
+    assert not rows.names_row(question, "| 'D' | double | float | 8 |  |")  # case as written
+    assert not rows.names_row(question, "| 'f' | float | float | 4 |  |")

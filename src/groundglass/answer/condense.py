@@ -34,6 +34,7 @@ import numpy as np
 
 from groundglass.answer import querytext
 from groundglass.answer.rank import TABLE_ROW
+from groundglass.answer.rows import names_row
 from groundglass.answer.sentences import split_sentences
 from groundglass.answer.types import Source
 
@@ -155,6 +156,7 @@ def condense(
             max_tokens,
             keep_ratio,
             verbatim=verbatim.hits,
+            asked_row=lambda row: names_row(query, row),
         )
         out.append(replace(src, text=text) if text else src)
     return out
@@ -167,6 +169,7 @@ def _pick(
     max_tokens: int,
     keep_ratio: float,
     verbatim: Callable[[str], float] = lambda _t: 0.0,
+    asked_row: Callable[[str], bool] = lambda _t: False,
 ) -> str:
     """The kept units of one source joined, or '' to keep the source whole."""
     scores = {i: score(u.text) for i, u in enumerate(units) if u.kind in ("sentence", "row")}
@@ -195,8 +198,14 @@ def _pick(
         return count_tokens(_join(units, sorted(ids))) <= max_tokens
 
     for rank, i in enumerate(order):
-        if rank > 0 and plain[i] < keep_ratio * best:
-            continue  # ordered by the full score, so a later one may still clear the bar
+        if (
+            rank > 0
+            and plain[i] < keep_ratio * best
+            and not (units[i].kind == "row" and asked_row(units[i].text))
+        ):
+            # ordered by the full score, so a later one may still clear the bar; a table row the
+            # question names needs none of its words ("| 'd' | double | float | 8 |" for type code 'd')
+            continue
         if i in picked:
             continue
         antecedents = _antecedents(units, i)

@@ -76,6 +76,14 @@ def table_rows(texts: Sequence[str]) -> list[Row]:
     return rows
 
 
+def names_row(question: str, row: str) -> bool:
+    """Whether ``question`` names the table row ``row`` by its first cell, case as written ("type code
+    'd'" names "| 'd' | double | ...", not "| 'D' | ...")."""
+    cells = row.strip().strip("|").split("|")
+    key = cells[0].strip("`*'\" ") if cells else ""
+    return bool(key) and re.search(r"(?<![\w%-])" + re.escape(key) + r"(?!\w)", question) is not None
+
+
 def _names(term: str, text: str) -> bool:
     """``term`` occurs in ``text`` as a whole token (both lower-cased)."""
     return re.search(r"(?<![\w%])" + re.escape(term) + r"(?!\w)", text) is not None
