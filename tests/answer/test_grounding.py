@@ -520,6 +520,46 @@ def test_a_sentence_that_cites_the_wrong_source_gets_the_markers_of_those_that_h
     assert [r.values for r in gate.dropped] == [["7"]]  # a value no source holds is still never shown
 
 
+ARRAY_ROWS = Source(
+    "https://docs.test/array",
+    "array — Efficient arrays of numeric values",
+    "| Type code | C Type | Python Type | Minimum size in bytes | Notes |\n| --- | --- | --- | --- | --- |\n"
+    "| 'f' | float | float | 4 |  |\n| 'd' | double | float | 8 |  |",
+)
+CTYPES_RESIZE = Source(
+    "https://docs.test/ctypes",
+    "ctypes — A foreign function library for Python",
+    "The function takes the object as first argument, and the requested size in bytes as the second "
+    "argument. >>> resize(short_array, 4) Traceback (most recent call last): ... "
+    "ValueError: minimum size is 8",
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The minimum size in bytes of the array module's type code 'd' is 8 bytes. [2]",
+        "The minimum size in bytes of the array module's type code 'd' is 8. [2][3]",
+    ],
+)
+def test_a_sentence_citing_a_page_where_its_figure_stands_among_other_words_cites_the_row_instead(
+    text: str,
+) -> None:
+    # the default model's s10: ctypes's "minimum size is 8" holds the figure; the array page's row for
+    # 'd', which the question names, holds it under the header that says what it is
+    question = "What is the minimum size in bytes of the array module's type code 'd'?"
+    shown, gate = gate_run(question, [ARRAY_ROWS, CTYPES_RESIZE, CTYPES_RESIZE], text)
+    assert gate.failed is None
+    assert shown == text[: text.index(" [")] + " [1]"
+
+
+def test_a_cited_source_as_good_as_the_others_keeps_its_marker() -> None:
+    question = "What is the minimum size in bytes of the array module's type code 'd'?"
+    text = "The minimum size in bytes of the array module's type code 'd' is 8 bytes. [2]"
+    shown, _ = gate_run(question, [CTYPES_RESIZE, ARRAY_ROWS], text)
+    assert shown == text
+
+
 def test_a_sentence_that_only_says_where_it_was_seen_lends_its_marker_to_the_claim() -> None:
     # the default model's s05 answer: the claim had no marker, the next sentence only pointed at [1],
     # and the claim was shown without any citation

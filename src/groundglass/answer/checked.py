@@ -213,7 +213,7 @@ class SentenceGate:
                     self._paragraph_cites = cites
                     continue
             if rejection is None:
-                trimmed = self._without_idle_markers(text, cites)
+                trimmed = self._better_cited(text, cites) or self._without_idle_markers(text, cites)
                 keep.append((a, b) if trimmed is None else trimmed)
                 if not cites:
                     borrowers.append((len(keep), text))
@@ -299,9 +299,31 @@ class SentenceGate:
         found = self._holders(text)
         if not found:
             return None
-        bare = _unmarked(text, set())
-        body = bare.rstrip()
-        return body + " " + markers(found) + bare[len(body) :], found
+        return _cited_instead(text, found), found
+
+    def _better_cited(self, text: str, cites: list[int]) -> str | None:
+        """``text`` citing, instead of the sources it cites, a source that holds what it adds with far
+        more of its words around it (:data:`BETTER_SOURCE`); None when a cited one is about as good, or
+        when none of them holds all of it alone (two sources that each hold a value stay). The 1.5B
+        model wrote "The minimum size in bytes of the array module's type code 'd' is 8. [3][4]",
+        where [3] and [4], the ctypes page, have an 8 among other words and [1] is the array page's
+        table with the row for 'd' under the header "Minimum size in bytes"."""
+        if not cites:
+            return None
+        sentence = " ".join(text.split())
+        bare = cite.strip_markers(sentence)
+        own = [v.text for v in grounding.values_of(bare) if v.text.lower() not in self.question.lower()]
+        if not own:
+            return None
+        scores: dict[int, float] = {}
+        for n, source in enumerate(self.sources, start=1):
+            if cite.check_values(sentence, self.question, [source]).ok:
+                scores[n] = min(_context_support(bare, v, source, self.question) for v in own)
+        cited = max(scores.get(n, 0.0) for n in cites)
+        best = max(scores, key=lambda n: scores[n], default=cites[0])
+        if not cited or best in cites or scores[best] < max(cited * BETTER_SOURCE, cited + BETTER_MARGIN):
+            return None
+        return _cited_instead(text, [best])
 
     def _without_idle_markers(self, text: str, cites: list[int]) -> str | None:
         """``text`` with only the markers of the cited sources that best hold what it adds; None when
@@ -327,7 +349,9 @@ class SentenceGate:
                 held[n] = {v for v in own if v in one.values and v not in one.unsupported}
             for value in own:
                 holders = [n for n in cites if value in held[n]]
-                scores = {n: _context_support(bare, value, self.sources[n - 1]) for n in holders}
+                scores = {
+                    n: _context_support(bare, value, self.sources[n - 1], self.question) for n in holders
+                }
                 kept.update(n for n in holders if scores[n] >= max(scores.values()) * CONTEXT_SHARE)
         else:
             scores = {n: cite.lexical_support(bare, cite.source_text(self.sources[n - 1])) for n in cites}
@@ -376,16 +400,49 @@ class SentenceGate:
 CONTEXT_SHARE = 0.5
 
 
-def _context_support(sentence: str, value: str, source: Source) -> float:
+# An uncited source takes the place of the one a sentence cites when its support (_context_support) is at
+# least this many times the cited one's, and this much higher: a page that holds the value with the
+# sentence's words around it, against one where the same figure stands beside other words.
+BETTER_SOURCE = 1.5
+BETTER_MARGIN = 0.2
+
+
+def _cited_instead(text: str, found: list[int]) -> str:
+    """``text`` with its markers replaced by those of ``found``, at its end."""
+    bare = _unmarked(text, set())
+    body = bare.rstrip()
+    return body + " " + markers(found) + bare[len(body) :]
+
+
+def _context_support(sentence: str, value: str, source: Source, question: str) -> float:
     """How much of ``sentence`` the ``source`` says around ``value``: the best lexical support of the
-    source's sentences that hold it (with one neighbour each side), or of the whole text when the
-    value is written differently there ("1,000,000" for "1000000")."""
-    parts = sentences_of_passage(cite.source_text(source))
+    source's sentences that hold it (with one neighbour each side) and of its table rows that hold it
+    (with their header: a row's own words are its key and figures, its meaning is in the header), or
+    of the whole text when the value is written differently there ("1,000,000" for "1000000"). A
+    row that the ``question`` names by its key, and that holds the value, is full support."""
+    text = cite.source_text(source)
+    parts = sentences_of_passage(text)
     needle = " ".join(value.split()).lower()
-    hits = [i for i, p in enumerate(parts) if needle in " ".join(p.split()).lower()]
-    if not hits:
-        return cite.lexical_support(sentence, cite.source_text(source))
-    return max(cite.lexical_support(sentence, " ".join(parts[max(0, i - 1) : i + 2])) for i in hits)
+    windows = [" ".join(parts[max(0, i - 1) : i + 2]) for i, p in enumerate(parts) if needle in _flat(p)]
+    # a table prints "8" under "Minimum size in bytes" where the sentence says "8 bytes"
+    number, _, unit = needle.partition(" ")
+    cell = number if unit and number[:1].isdigit() else needle
+    token = re.compile(r"(?<![\w.])" + re.escape(cell) + r"(?![\w.])")
+    held = [
+        row
+        for row in rows.table_rows([text])
+        if token.search(_flat(row.line)) and (cell == needle or unit in _flat(row.header))
+    ]
+    if question and any(rows.names_row(question, row.line) for row in held):
+        return 1.0
+    windows += [row.quote() for row in held]
+    if not windows:
+        return cite.lexical_support(sentence, text)
+    return max(cite.lexical_support(sentence, w) for w in windows)
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split()).lower()
 
 
 def _said_key(text: str) -> str:
