@@ -178,3 +178,18 @@ def test_the_table_row_the_question_names_outranks_chunks_that_only_name_the_obj
     ]
     ranked = pages.rank_pages(docs, FLOAT_INFO_QUESTION, settings, k=3, max_chunks_per_page=24)
     assert re.search(r"^\| dig \| DBL_DIG \|", ranked[0].text, re.MULTILINE), ranked[0].text
+
+
+@pytest.mark.skipif(not (DOCS / "library/functools.html").is_file(), reason="needs Debian's python3.11-doc")
+def test_the_signature_that_gives_the_default_asked_about_outranks_examples_that_use_it(
+    settings, fresh_embedder: embeddings.CachedEmbedder
+) -> None:
+    """Every chunk of functools' section on lru_cache has its heading,
+    "@functools.lru_cache(user_function)"; the examples say "maxsize" most often
+    (``@lru_cache(maxsize=32)``), and one ranked first while the chunk with
+    "@functools.lru_cache(maxsize=128, typed=False)" came seventh, out of the sources."""
+    rel = "library/functools.html"
+    docs = [html_document((DOCS / rel).read_bytes(), (DOCS / rel).as_uri(), "functools")]
+    question = "Which pickle protocol is the default, and what is the default maxsize of functools.lru_cache?"
+    ranked = pages.rank_pages(docs, question, settings, k=2, max_chunks_per_page=24)
+    assert "@functools.lru_cache(maxsize=128, typed=False)" in ranked[0].text, ranked[0].text

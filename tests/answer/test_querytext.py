@@ -39,3 +39,19 @@ def test_codes_of_letters_then_digits_are_verbatim_terms_and_short_or_plain_word
     assert literal_terms("Is sha256 or md5 used by hashlib.new()?") == ["sha256", "md5", "hashlib.new"]
     assert literal_terms("Does the -X option take IPv6 on Win32?") == ["-X", "IPv6", "Win32"]
     assert literal_terms("What is h2 in Python 3.11, and %j?") == ["%j"]  # too short; a version; a code
+
+
+def test_a_signature_counts_where_it_opens_its_line_with_a_parameter_the_question_names() -> None:
+    v = Verbatim.of("What is the default value of max_workers for concurrent.futures.ThreadPoolExecutor?")
+    signature = "- class concurrent.futures.ThreadPoolExecutor(max_workers=None, thread_name_prefix='')"
+    example = "with concurrent.futures.ThreadPoolExecutor(max_workers=5) as executor:"
+    assert v.signatures(f"ThreadPoolExecutor\n{signature}") == {
+        "concurrent.futures.ThreadPoolExecutor(max_workers="
+    }
+    assert v.signatures(example) == set()  # a call inside a line of code is an example
+    assert v.signatures("- class concurrent.futures.ThreadPoolExecutor(thread_name_prefix='')") == set()
+    lru = Verbatim.of("What is the default maxsize of functools.lru_cache?")
+    assert lru.signatures("@functools.lru_cache(maxsize=128, typed=False)") == {
+        "functools.lru_cache(maxsize="
+    }
+    assert lru.hits("@functools.lru_cache(maxsize=128, typed=False)") == 2  # the name, and its signature

@@ -147,6 +147,15 @@ def named_rows(text: str, keys: frozenset[str]) -> set[str]:
     return named
 
 
+# A signature opens its line (a call in an example does not):
+# "- class concurrent.futures.ThreadPoolExecutor(", "@functools.lru_cache(", "### `json.dumps(".
+_SIGNATURE_START = (
+    r"(?m)^[\s>#*•`-]*(?:(?:class|def|async|coroutine|awaitable|abstractmethod|classmethod|staticmethod|"
+    r"function|method)\s+|@)*"
+)
+_PARAMETER = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*=")
+
+
 @dataclass(frozen=True)
 class Verbatim:
     """What of a question a text must hold as written to outrank texts that only share its words: its
@@ -193,7 +202,21 @@ class Verbatim:
         held = {t for t in self.terms if literal_hits(text, [t])}
         shorts = self.short_names.items() if short_names else ()
         held |= {short for t, short in shorts if t not in held and literal_hits(text, [short])}
-        return held | {"|" + key for key in named_rows(text, self.keys)}
+        return held | {"|" + key for key in named_rows(text, self.keys)} | self.signatures(text)
+
+    def signatures(self, text: str) -> set[str]:
+        """The signatures ``text`` gives of a callable the question names, with a parameter the question
+        names, as ``name(parameter=``: "the default maxsize of functools.lru_cache" and
+        ``@functools.lru_cache(maxsize=128, typed=False)``. Every chunk of a manual's section on it holds
+        the name (its heading), the examples hold the parameter (``@lru_cache(maxsize=32)``, or
+        ``with concurrent.futures.ThreadPoolExecutor(max_workers=5) as executor``, within a line); only
+        the signature, at the start of its line, holds both, and the default asked about."""
+        out: set[str] = set()
+        for term in self.terms:
+            name = term.removesuffix("()")
+            for m in re.finditer(_SIGNATURE_START + re.escape(name) + r"\(([^()]*)\)", text):
+                out |= {f"{name}({p}=" for p in _PARAMETER.findall(m.group(1)) if p.lower() in self.keys}
+        return out
 
     def weighted(
         self, texts: Sequence[str], total: int | None = None, short_names: bool = False
