@@ -172,6 +172,57 @@ def test_a_later_invented_sentence_is_left_out(engine: Engine, endpoint: str) ->
     assert len(_Scripted.bodies) == 1
 
 
+def test_a_part_the_answer_left_out_is_asked_for_in_a_follow_up_turn(engine: Engine, endpoint: str) -> None:
+    question = "When was the Berlin Wall built, and how tall is Mount Everest?"
+    wall, everest = number_of("Berlin Wall"), number_of("Mount Everest")
+    first = lambda b: f"Construction of the Berlin Wall began on 13 August 1961 [{wall(b)}]."  # noqa: E731
+    _Scripted.replies = [first, lambda b: f"Mount Everest is 8,848.86 m tall [{everest(b)}]."]
+    _Scripted.bodies, _Scripted.sent = [], []
+    events = list(engine.stream(AskRequest.from_question(question, model=f"openai:scripted@{endpoint}")))
+    answer = events[-1].answer
+    streamed = "".join(e.text for e in events if isinstance(e, Token))
+    assert streamed.strip() == answer.content and not answer.declined
+    assert answer.content.startswith("Construction of the Berlin Wall began on 13 August 1961 [")
+    assert "Mount Everest is 8,848.86 m tall [" in answer.content
+    followup = _Scripted.bodies[1]["messages"]
+    assert followup[:-2] == _Scripted.bodies[0]["messages"]  # the first prompt, unchanged (cached prefix)
+    assert followup[-2]["role"] == "assistant" and "13 August 1961" in followup[-2]["content"]
+    assert "leaves out this part of the question: how tall is Mount Everest" in followup[-1]["content"]
+    assert answer.grounding["parts"] == {"left_out": ["how tall is Mount Everest"], "unanswered": []}
+    assert all(a.unsupported_values == [] for a in answer.attribution)
+
+
+def test_a_left_out_part_the_sources_do_not_answer_is_said_missing(engine: Engine, endpoint: str) -> None:
+    question = "When was the Berlin Wall built, and how tall is Mount Everest?"
+    wall, everest = number_of("Berlin Wall"), number_of("Mount Everest")
+    _Scripted.replies = [
+        lambda b: f"Construction of the Berlin Wall began on 13 August 1961 [{wall(b)}].",
+        lambda b: f"Mount Everest is 9,100 m tall [{everest(b)}].",  # invented: not shown
+    ]
+    _Scripted.bodies, _Scripted.sent = [], []
+    events = list(engine.stream(AskRequest.from_question(question, model=f"openai:scripted@{endpoint}")))
+    answer = events[-1].answer
+    assert "9,100" not in answer.content and not answer.declined
+    assert re.search(r'1961 \[\d\]\. The sources do not say: "how tall is Mount Everest\?"$', answer.content)
+    assert answer.grounding["parts"]["unanswered"] == ["how tall is Mount Everest"]
+
+
+def test_an_answer_that_covers_every_part_is_not_asked_again(engine: Engine, endpoint: str) -> None:
+    question = "When was the Berlin Wall built, and how tall is Mount Everest?"
+    wall, everest = number_of("Berlin Wall"), number_of("Mount Everest")
+    _Scripted.replies = [
+        lambda b: (
+            f"Construction of the Berlin Wall began on 13 August 1961 [{wall(b)}]. "
+            f"Mount Everest is 8,848.86 m tall [{everest(b)}]."
+        ),
+    ]
+    _Scripted.bodies, _Scripted.sent = [], []
+    events = list(engine.stream(AskRequest.from_question(question, model=f"openai:scripted@{endpoint}")))
+    answer = events[-1].answer
+    assert len(_Scripted.bodies) == 1 and "parts" not in answer.grounding
+    assert "8,848.86 m" in answer.content
+
+
 def test_the_tiny_model_goes_through_the_same_check(engine: Engine) -> None:
     events = list(engine.stream(AskRequest.from_question(Q)))
     answer = events[-1].answer
@@ -187,7 +238,7 @@ def number_of(title: str) -> Any:
     """A reply maker: the number the prompt gives the source titled ``title``."""
 
     def number(body: dict[str, Any]) -> int:
-        prompt_text = body["messages"][-1]["content"]
+        prompt_text = "\n".join(m["content"] for m in body["messages"])
         return int(re.search(rf"^\[(\d+)\] {re.escape(title)}$", prompt_text, re.MULTILINE).group(1))
 
     return number

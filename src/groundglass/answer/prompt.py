@@ -152,8 +152,24 @@ def retry_messages(
         "values exactly as a source writes them, and end with the source's number, like [1]. "
         f'If the sources do not give the answer, say only: "{DECLINE}"'
     )
-    draft_text = " ".join(draft.split())[:600] or "(nothing)"
-    return [*messages, ChatMessage("assistant", draft_text), ChatMessage("user", "\n".join(lines))]
+    return [*messages, _said(draft), ChatMessage("user", "\n".join(lines))]
+
+
+def _said(draft: str) -> ChatMessage:
+    """The model's draft as an assistant turn (shortened: only its start matters to what follows)."""
+    return ChatMessage("assistant", " ".join(draft.split())[:600] or "(nothing)")
+
+
+def left_out_messages(messages: Sequence[ChatMessage], draft: str, part: str) -> list[ChatMessage]:
+    """The prompt that asks for a part of the question the answer left out: the first prompt and the
+    answer as written (so llama.cpp reuses their cached prefix and only this turn is new), then the
+    part on its own."""
+    ask = (
+        f"Your answer leaves out this part of the question: {part.strip()}\n"
+        "Answer only that part, in one short sentence from the sources, with the number of its source, "
+        f'like [1]. If the sources do not say, say only: "{DECLINE}"'
+    )
+    return [*messages, _said(draft), ChatMessage("user", ask)]
 
 
 def prefix_messages(

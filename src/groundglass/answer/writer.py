@@ -13,7 +13,7 @@ from collections.abc import Generator, Iterator
 from contextlib import closing
 from typing import Any
 
-from groundglass.answer import checked, cite, prompt, retry_hints
+from groundglass.answer import checked, cite, coverage, prompt, retry_hints
 from groundglass.answer.events import Event, Token
 from groundglass.answer.job import Job
 from groundglass.answer.llm.base import ChatMessage, Completion
@@ -42,7 +42,7 @@ def write_checked(
     ``Answer.grounding``."""
     report: dict[str, Any] = {"drafts": 0, "rejected": [], "dropped": []}
     shown: list[str] = []
-    parts = part_queries(job.question)
+    parts = part_queries(job.question, as_asked=True)
     attempt_messages = messages
     for _ in range(2):
         gate = checked.SentenceGate(job.question, sources)
@@ -53,7 +53,14 @@ def write_checked(
         _count_draft(report, completion, draft, gate)
         completion.finish_reason = draft.finish_reason
         if gate.failed is None or not sources:
-            return "".join(shown).strip(), report
+            text = "".join(shown).strip()
+            left_out = coverage.unanswered_parts(parts, text) if sources else []
+            if left_out and not cite.is_declined_answer(text):
+                more = yield from answer_left_out(
+                    job, attempt_messages, gate.draft, left_out, sources, completion, report
+                )
+                text = f"{text} {more}".strip()
+            return text, report
         failed = gate.failed
         report["rejected"].append(failed.as_dict())
         log.info("draft_rejected", reason=failed.reason, values=failed.values, sentence=failed.sentence[:200])
@@ -113,12 +120,52 @@ def answer_parts(
         answered.append(said)
     if not answered:
         return ""
-    notes = [f'The sources do not say: "{p.strip(" ?")}?"' for p in missing]
+    notes = [_not_said(p) for p in missing]
     for note in notes:
         yield Token(f" {note}")
     report["parts"] = {"asked": parts, "unanswered": missing}
     completion.finish_reason = "stop"
     return " ".join([*answered, *notes])
+
+
+def answer_left_out(
+    job: Job,
+    messages: list[ChatMessage],
+    draft: str,
+    left_out: list[str],
+    sources: list[Source],
+    completion: Completion,
+    report: dict[str, Any],
+) -> Generator[Event, None, str]:
+    """The parts of the question that a shown answer left out (:mod:`coverage`), each asked for as a
+    follow-up turn of the same conversation, checked against that part, and shown after the answer
+    when it passes; a part without a checked answer says so. The follow-up shares the first prompt's
+    cached prefix, so it costs its own few tokens and the sentence, not the sources again."""
+    added: list[str] = []
+    unanswered: list[str] = []
+    for part in left_out:
+        gate = checked.SentenceGate(part, sources)
+        attempt = Completion()
+        followup = prompt.left_out_messages(messages, draft, part)
+        said = "".join(generate(job, followup, attempt, len(sources), gate)).strip()
+        _count_draft(report, completion, attempt, gate)
+        if gate.failed is not None:
+            report["rejected"].append(gate.failed.as_dict())
+        if gate.failed is not None or not said or cite.is_declined_answer(said):
+            unanswered.append(part)
+            continue
+        yield Token(f" {said}")
+        added.append(said)
+    notes = [_not_said(p) for p in unanswered]
+    for note in notes:
+        yield Token(f" {note}")
+    report["parts"] = {"left_out": left_out, "unanswered": unanswered}
+    completion.finish_reason = "stop"
+    return " ".join([*added, *notes])
+
+
+def _not_said(part: str) -> str:
+    return f'The sources do not say: "{part.strip(" ?")}?"'
 
 
 def closest_sentences(job: Job, sources: list[Source]) -> list[tuple[int, str]]:

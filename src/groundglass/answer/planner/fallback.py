@@ -59,15 +59,17 @@ def _steps(queries: Iterable[str], question: str, max_steps: int) -> list[SubQue
     return out[:max_steps] if len(out) > 1 else [SubQuery("s1", question, [])]
 
 
-def part_queries(question: str) -> list[str]:
+def part_queries(question: str, *, as_asked: bool = False) -> list[str]:
     """The question's parts as searches, without a model: two for "X and Y" questions and
     comparisons (see :func:`fallback_plan`), else []. Effort without planning searches these beside
-    the question itself, so a two-part question reads the pages of both parts."""
-    steps = fallback_plan(question, 2).steps
+    the question itself, so a two-part question reads the pages of both parts. ``as_asked`` leaves
+    out the earlier part's names that a search for a referring part gets ("what did it cost" + "the
+    Eiffel Tower"), for parts shown to the model or the user as questions."""
+    steps = fallback_plan(question, 2, as_asked=as_asked).steps
     return [s.query for s in steps] if len(steps) > 1 else []
 
 
-def fallback_plan(question: str, max_steps: int, *, reason: str = "") -> Plan:
+def fallback_plan(question: str, max_steps: int, *, reason: str = "", as_asked: bool = False) -> Plan:
     """A plan without a model: split comparisons and "... and <question word> ..." questions, else one
     step, the question as asked."""
     q = " ".join(question.split())
@@ -85,7 +87,7 @@ def fallback_plan(question: str, max_steps: int, *, reason: str = "") -> Plan:
                 subject = querytext.entities(parts[0])
                 queries = [parts[0]]
                 for p in parts[1:]:
-                    referring = querytext.is_referring(p)
+                    referring = querytext.is_referring(p) and not as_asked
                     extra = [e for e in subject if e.lower() not in p.lower()] if referring else []
                     queries.append(f"{p.strip(' ?')} {' '.join(extra)}".strip())
         if not queries:

@@ -1,0 +1,36 @@
+"""Which parts of a several-part question an answer leaves out (:mod:`groundglass.answer.coverage`)."""
+
+from __future__ import annotations
+
+from groundglass.answer.coverage import unanswered_parts
+from groundglass.answer.planner.fallback import part_queries
+
+PICKLE_AND_CACHE = (
+    "Which pickle protocol is the default since Python 3.8, "
+    "and what is the default maxsize of functools.lru_cache?"
+)
+
+
+def test_the_half_the_answer_never_speaks_of_is_left_out() -> None:
+    parts = part_queries(PICKLE_AND_CACHE)
+    assert len(parts) == 2
+    answer = "The default pickle protocol since Python 3.8 is protocol 4. [2]"
+    assert unanswered_parts(parts, answer) == [parts[1]]
+    both = answer + " The default maxsize of lru_cache is 128. [1]"
+    assert unanswered_parts(parts, both) == []
+
+
+def test_the_same_question_asked_of_two_names_needs_both_names() -> None:
+    parts = part_queries("Which ports do smtplib's SMTP.connect and python -m http.server use by default?")
+    assert len(parts) == 2
+    assert unanswered_parts(parts, "The default port used by `smtplib.SMTP.connect` is 25. [1]") == [parts[1]]
+    assert unanswered_parts(parts, "SMTP.connect uses 25 [1] and http.server uses 8000 [2].") == []
+
+
+def test_markers_are_not_words_and_parts_without_words_of_their_own_count_as_answered() -> None:
+    assert unanswered_parts(["how tall is Everest", "how tall is K2"], "It is 8,849 m [1][2].") == [
+        "how tall is Everest",
+        "how tall is K2",
+    ]
+    assert unanswered_parts(["how tall is it", "how tall is it"], "It is 8,849 m [1].") == []
+    assert unanswered_parts([], "anything") == []
