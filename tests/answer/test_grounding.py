@@ -466,7 +466,8 @@ def test_markers_of_sources_that_hold_none_of_the_values_are_taken_out() -> None
     shown, gate = gate_run(question, sources, text)
     assert gate.failed is None and not gate.dropped
     assert shown == (
-        "The default protocol starting with Python 3.8 is protocol version 4. [1][2] "
+        # [1] holds the 4, but not as the default: only [2] says that
+        "The default protocol starting with Python 3.8 is protocol version 4. [2] "
         "It was added in Python 3.4 [1]. It is documented in the pickle module [1]."  # no value: its words
     )
 
@@ -926,6 +927,28 @@ def test_a_source_with_a_number_beyond_float_range_is_checked_like_any_other() -
     source = 'PyOS_string_to_double("1e500", NULL, NULL) returns HUGE_VAL; the default precision is 28.'
     assert check("The default precision is 28 [1].", q, [source]).ok
     assert check("The default precision is 2.5 [1].", q, [source]).unsupported == ["2.5"]
+
+
+def test_a_default_needs_a_source_that_states_it_as_the_default() -> None:
+    # the default model's t04, both modes: ExtendedContext's "Precision is set to nine." passed for the
+    # default precision; a signature or a sentence that says "default" beside the value is a source
+    question = "What is the default precision of the decimal context?"
+    extended = "class decimal.ExtendedContext\nThis is a standard context. Precision is set to nine."
+    wrong = "The default precision of the decimal context is 9."
+    tolerance = (
+        "The default tolerance is 1e-09, which assures that the values are the same within about 9 digits."
+    )
+    assert check(wrong, question, [extended, tolerance]).unsupported == ["9"]  # 9 is not the default there
+    said = "The decimal module has a user alterable precision (defaulting to 28 places)."
+    assert check("The default precision of the decimal context is 28.", question, [extended, said]).ok
+    both = "The default precision of the decimal context is 9, and the default rel_tol of isclose() is 1e-09."
+    isclose = "isclose(a, b, *, rel_tol=1e-09, abs_tol=0.0)"
+    asked = "What is the default precision of the decimal context, and the default rel_tol of isclose()?"
+    assert check(both, asked, [isclose, tolerance]).unsupported == ["9"]  # each value on its own
+    pool = "Changed in version 3.8: Default value of max_workers is changed to min(32, os.cpu_count() + 4)."
+    assert check("The default value of max_workers is min(32, os.cpu_count() + 4).", "", [pool]).ok
+    signature = "class decimal.Context(prec=28, rounding=None)"
+    assert check("The default prec of decimal.Context is 28.", "", [signature]).ok
 
 
 def test_a_parameter_named_alone_is_not_taken_for_a_callable() -> None:

@@ -214,6 +214,26 @@ def _near_default(sentence: str) -> list[str]:
     return [" ".join(words[max(0, i - 3) : i + 17]) for i, w in enumerate(words) if _DEFAULT_WORD.search(w)]
 
 
+def _default_clause(sentence: str) -> list[str]:
+    """The clause around each "default" of ``sentence``: three words before it, and after it up to
+    the end of its clause (a comma, semicolon or "which"), sixteen words at most. "The default tolerance
+    is 1e-09, which assures that the two values are the same within about 9 decimal digits" states
+    1e-09 as a default, not 9."""
+    words = sentence.split()
+    out = []
+    for i, w in enumerate(words):
+        if not _DEFAULT_WORD.search(w):
+            continue
+        end, depth = i + 1, 0
+        while end < min(len(words), i + 17) and words[end].lower() != "which":
+            end += 1
+            depth += words[end - 1].count("(") - words[end - 1].count(")")
+            if words[end - 1].endswith((",", ";")) and depth <= 0:
+                break  # "min(32, os.cpu_count() + 4)" is one value
+        out.append(" ".join(words[max(0, i - 3) : end]))
+    return out
+
+
 def _subject(sentence: str) -> str:
     """The word that names what ``sentence`` (lower-cased) gives the default of: "protocol" in "the
     default pickle protocol is ...", "max_workers" in "the default value of max_workers is ..."; "" when
@@ -285,8 +305,8 @@ def _argument(subject: str, value: str, sentence: str) -> bool:
 
 def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list[str]:
     """The values of ``sentence`` that state a default which the cited sentences state differently
-    ("The default protocol is 4." against "... is protocol 5"); [] when one of them states it, or
-    when none states that default at all."""
+    ("The default protocol is 4." against "... is protocol 5"), or that no cited text states as a
+    default (not beside the word "default", not in a signature); [] when one of them states it."""
     text = strip_citations(sentence)
     lowered = text.lower()
     subject = _subject(lowered)
@@ -309,4 +329,12 @@ def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list
         for v in claimed
         if any(_argument(subject, v, s) for s in calls) and not any(_term(norm_ident(v), s) for s in defaults)
     ]
-    return passed if passed and len(passed) == len(claimed) else []
+    if passed and len(passed) == len(claimed):
+        return passed
+    # no cited text states that default: a value is the default where a sentence says "default" beside
+    # it or the signature gives it; "Precision is set to nine." (of ExtendedContext) is no source for
+    # "the default precision of the decimal context is 9"
+    near = [w for s in defaults for w in _default_clause(s)] + [
+        d.line for d in signatures if _term(subject, d.line)
+    ]
+    return [v for v in claimed if not _held([v], near)]
