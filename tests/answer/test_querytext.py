@@ -42,16 +42,18 @@ def test_codes_of_letters_then_digits_are_verbatim_terms_and_short_or_plain_word
 
 
 def test_a_signature_counts_where_it_opens_its_line_with_a_parameter_the_question_names() -> None:
-    v = Verbatim.of("What is the default value of max_workers for concurrent.futures.ThreadPoolExecutor?")
-    signature = "- class concurrent.futures.ThreadPoolExecutor(max_workers=None, thread_name_prefix='')"
-    example = "with concurrent.futures.ThreadPoolExecutor(max_workers=5) as executor:"
-    assert v.signatures(f"ThreadPoolExecutor\n{signature}") == {
-        "concurrent.futures.ThreadPoolExecutor(max_workers="
-    }
-    assert v.signatures(example) == set()  # a call inside a line of code is an example
-    assert v.signatures("- class concurrent.futures.ThreadPoolExecutor(thread_name_prefix='')") == set()
     lru = Verbatim.of("What is the default maxsize of functools.lru_cache?")
-    assert lru.signatures("@functools.lru_cache(maxsize=128, typed=False)") == {
+    signature = "@functools.lru_cache(maxsize=128, typed=False)"
+    assert lru.signatures(f"@functools.lru_cache(user_function)\n{signature}") == {
         "functools.lru_cache(maxsize="
     }
-    assert lru.hits("@functools.lru_cache(maxsize=128, typed=False)") == 2  # the name, and its signature
+    assert lru.hits(signature) == 2  # the name, and its signature
+    assert (
+        lru.signatures("x = functools.lru_cache(maxsize=32)(f)") == set()
+    )  # a call within a line: an example
+    assert lru.signatures("@functools.lru_cache(typed=False)") == set()  # not the parameter asked about
+    pool = Verbatim.of("What is the default value of max_workers for concurrent.futures.ThreadPoolExecutor?")
+    # None leaves the default to the prose ("Default value of max_workers is changed to min(32, ...)")
+    assert pool.signatures("- class concurrent.futures.ThreadPoolExecutor(max_workers=None)") == set()
+    json = Verbatim.of("What separators does json.dumps use by default?")
+    assert json.signatures("json.dumps(obj, *, indent=None, separators=None)") == set()

@@ -153,7 +153,10 @@ _SIGNATURE_START = (
     r"(?m)^[\s>#*•`-]*(?:(?:class|def|async|coroutine|awaitable|abstractmethod|classmethod|staticmethod|"
     r"function|method)\s+|@)*"
 )
-_PARAMETER = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*=")
+_PARAMETER = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*=\s*([^,]*)")
+# A default that leaves the value to the prose ("separators=None": "The default is (', ', ': ') if indent
+# is None"): such a signature says nothing of the default asked about.
+_NO_VALUE = frozenset({"none", "null", "nil", "undefined", "..."})
 
 
 @dataclass(frozen=True)
@@ -210,12 +213,17 @@ class Verbatim:
         ``@functools.lru_cache(maxsize=128, typed=False)``. Every chunk of a manual's section on it holds
         the name (its heading), the examples hold the parameter (``@lru_cache(maxsize=32)``, or
         ``with concurrent.futures.ThreadPoolExecutor(max_workers=5) as executor``, within a line); only
-        the signature, at the start of its line, holds both, and the default asked about."""
+        the signature, at the start of its line, holds both, and the default asked about (unless that is
+        ``None``, which the prose explains)."""
         out: set[str] = set()
         for term in self.terms:
             name = term.removesuffix("()")
             for m in re.finditer(_SIGNATURE_START + re.escape(name) + r"\(([^()]*)\)", text):
-                out |= {f"{name}({p}=" for p in _PARAMETER.findall(m.group(1)) if p.lower() in self.keys}
+                out |= {
+                    f"{name}({p}="
+                    for p, value in _PARAMETER.findall(m.group(1))
+                    if p.lower() in self.keys and value.lower() not in _NO_VALUE
+                }
         return out
 
     def weighted(
