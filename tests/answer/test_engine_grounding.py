@@ -173,15 +173,12 @@ def test_a_later_invented_sentence_is_left_out(engine: Engine, endpoint: str) ->
 
 
 def test_a_part_the_answer_left_out_is_asked_for_in_a_follow_up_turn(engine: Engine, endpoint: str) -> None:
-    question = "When was the Berlin Wall built, and how tall is Mount Everest?"
     wall, everest = number_of("Berlin Wall"), number_of("Mount Everest")
     first = lambda b: f"Construction of the Berlin Wall began on 13 August 1961 [{wall(b)}]."  # noqa: E731
-    _Scripted.replies = [first, lambda b: f"Mount Everest is 8,848.86 m tall [{everest(b)}]."]
-    _Scripted.bodies, _Scripted.sent = [], []
-    events = list(engine.stream(AskRequest.from_question(question, model=f"openai:scripted@{endpoint}")))
-    answer = events[-1].answer
-    streamed = "".join(e.text for e in events if isinstance(e, Token))
-    assert streamed.strip() == answer.content and not answer.declined
+    _, answer = ask_two_parts(
+        engine, endpoint, [first, lambda b: f"Mount Everest is 8,848.86 m tall [{everest(b)}]."]
+    )
+    assert not answer.declined
     assert answer.content.startswith("Construction of the Berlin Wall began on 13 August 1961 [")
     assert "Mount Everest is 8,848.86 m tall [" in answer.content
     followup = _Scripted.bodies[1]["messages"]
@@ -192,33 +189,13 @@ def test_a_part_the_answer_left_out_is_asked_for_in_a_follow_up_turn(engine: Eng
     assert all(a.unsupported_values == [] for a in answer.attribution)
 
 
-def test_a_left_out_part_the_sources_do_not_answer_is_said_missing(engine: Engine, endpoint: str) -> None:
-    question = "When was the Berlin Wall built, and how tall is Mount Everest?"
-    wall, everest = number_of("Berlin Wall"), number_of("Mount Everest")
-    _Scripted.replies = [
-        lambda b: f"Construction of the Berlin Wall began on 13 August 1961 [{wall(b)}].",
-        lambda b: f"Mount Everest is 9,100 m tall [{everest(b)}].",  # invented: not shown
-    ]
-    _Scripted.bodies, _Scripted.sent = [], []
-    events = list(engine.stream(AskRequest.from_question(question, model=f"openai:scripted@{endpoint}")))
-    answer = events[-1].answer
-    assert "9,100" not in answer.content and not answer.declined
-    assert re.search(r'1961 \[\d\]\. The sources do not say: "how tall is Mount Everest\?"$', answer.content)
-    assert answer.grounding["parts"]["unanswered"] == ["how tall is Mount Everest"]
-
-
 def test_an_answer_that_covers_every_part_is_not_asked_again(engine: Engine, endpoint: str) -> None:
-    question = "When was the Berlin Wall built, and how tall is Mount Everest?"
     wall, everest = number_of("Berlin Wall"), number_of("Mount Everest")
-    _Scripted.replies = [
-        lambda b: (
-            f"Construction of the Berlin Wall began on 13 August 1961 [{wall(b)}]. "
-            f"Mount Everest is 8,848.86 m tall [{everest(b)}]."
-        ),
-    ]
-    _Scripted.bodies, _Scripted.sent = [], []
-    events = list(engine.stream(AskRequest.from_question(question, model=f"openai:scripted@{endpoint}")))
-    answer = events[-1].answer
+    both = lambda b: (  # noqa: E731
+        f"Construction of the Berlin Wall began on 13 August 1961 [{wall(b)}]. "
+        f"Mount Everest is 8,848.86 m tall [{everest(b)}]."
+    )
+    _, answer = ask_two_parts(engine, endpoint, [both])
     assert len(_Scripted.bodies) == 1 and "parts" not in answer.grounding
     assert "8,848.86 m" in answer.content
 
@@ -232,6 +209,19 @@ def test_the_tiny_model_goes_through_the_same_check(engine: Engine) -> None:
     assert answer.declined == (answer.content == prompt.DECLINE)
     for a in answer.attribution:  # nothing shown carries a value the cited sources lack
         assert a.unsupported_values == [] and not a.restates_question
+
+
+TWO_PARTS = "When was the Berlin Wall built, and how tall is Mount Everest?"
+
+
+def ask_two_parts(engine: Engine, endpoint: str, replies: list[Any]) -> tuple[str, Answer]:
+    """Ask :data:`TWO_PARTS` with the scripted ``replies`` (texts or functions of the request body)."""
+    _Scripted.replies, _Scripted.bodies, _Scripted.sent = list(replies), [], []
+    events = list(engine.stream(AskRequest.from_question(TWO_PARTS, model=f"openai:scripted@{endpoint}")))
+    streamed = "".join(e.text for e in events if isinstance(e, Token))
+    answer = events[-1].answer
+    assert streamed.strip() == answer.content  # what was streamed is what the answer says
+    return streamed, answer
 
 
 def number_of(title: str) -> Any:
@@ -253,18 +243,17 @@ def copied_to_both(body: dict[str, Any]) -> str:
 def test_a_two_part_answer_that_copies_a_value_is_asked_again_part_by_part(
     engine: Engine, endpoint: str
 ) -> None:
-    question = "When was the Berlin Wall built, and how tall is Mount Everest?"
     wall, everest = number_of("Berlin Wall"), number_of("Mount Everest")
-    _Scripted.replies = [
-        copied_to_both,
-        lambda b: f"Construction of the Berlin Wall began on 13 August 1961 [{wall(b)}].",
-        lambda b: f"Mount Everest is 8,848.86 m tall [{everest(b)}].",
-    ]
-    _Scripted.bodies, _Scripted.sent = [], []
-    events = list(engine.stream(AskRequest.from_question(question, model=f"openai:scripted@{endpoint}")))
-    answer = events[-1].answer
-    streamed = "".join(e.text for e in events if isinstance(e, Token))
-    assert "1961 metres" not in streamed and streamed.strip() == answer.content
+    streamed, answer = ask_two_parts(
+        engine,
+        endpoint,
+        [
+            copied_to_both,
+            lambda b: f"Construction of the Berlin Wall began on 13 August 1961 [{wall(b)}].",
+            lambda b: f"Mount Everest is 8,848.86 m tall [{everest(b)}].",
+        ],
+    )
+    assert "1961 metres" not in streamed
     assert answer.content.startswith("Construction of the Berlin Wall began on 13 August 1961 [")
     assert "8,848.86 m" in answer.content and not answer.declined
     assert [b["messages"][-1]["content"].splitlines()[-2] for b in _Scripted.bodies[1:]] == [
@@ -275,17 +264,21 @@ def test_a_two_part_answer_that_copies_a_value_is_asked_again_part_by_part(
     assert all(a.unsupported_values == [] for a in answer.attribution)
 
 
-def test_a_part_the_sources_do_not_answer_is_said_to_be_missing(engine: Engine, endpoint: str) -> None:
-    question = "When was the Berlin Wall built, and how tall is Mount Everest?"
+@pytest.mark.parametrize("first", ["rejected", "passed"])
+def test_a_part_the_sources_do_not_answer_is_said_to_be_missing(
+    engine: Engine, endpoint: str, first: str
+) -> None:
+    """Asked part by part after a rejected draft, or as a follow-up after one that left the part out."""
     wall, everest = number_of("Berlin Wall"), number_of("Mount Everest")
-    _Scripted.replies = [
-        copied_to_both,
-        lambda b: f"Construction of the Berlin Wall began on 13 August 1961 [{wall(b)}].",
-        lambda b: f"Mount Everest is 9,100 m tall [{everest(b)}].",  # invented: not shown
-    ]
-    _Scripted.bodies, _Scripted.sent = [], []
-    events = list(engine.stream(AskRequest.from_question(question, model=f"openai:scripted@{endpoint}")))
-    answer = events[-1].answer
+    _, answer = ask_two_parts(
+        engine,
+        endpoint,
+        [
+            *([copied_to_both] if first == "rejected" else []),
+            lambda b: f"Construction of the Berlin Wall began on 13 August 1961 [{wall(b)}].",
+            lambda b: f"Mount Everest is 9,100 m tall [{everest(b)}].",  # invented: not shown
+        ],
+    )
     assert "9,100" not in answer.content and not answer.declined
-    assert answer.content.endswith('The sources do not say: "how tall is Mount Everest?"')
+    assert re.search(r'1961 \[\d\]\. The sources do not say: "how tall is Mount Everest\?"$', answer.content)
     assert answer.grounding["parts"]["unanswered"] == ["how tall is Mount Everest"]

@@ -101,31 +101,20 @@ def answer_parts(
     Told what was wrong, the 1.5B model wrote the same draft again (pprint's width of 80 for
     textwrap.fill() too), and the part that the sources answer was declined with the other; asked
     alone, each part is a short question over the same sources, and it answered both (80 and 70)."""
-    answered: list[str] = []
-    missing: list[str] = []
-    for part in parts:
-        gate = checked.SentenceGate(part, sources)
-        draft = Completion()
-        messages = prompt.build_messages(
-            part, sources, history=job.history, style="partial", instructions=job.instructions
+    asks = [
+        (
+            p,
+            prompt.build_messages(
+                p, sources, history=job.history, style="partial", instructions=job.instructions
+            ),
         )
-        said = "".join(generate(job, messages, draft, len(sources), gate)).strip()
-        _count_draft(report, completion, draft, gate)
-        if gate.failed is not None:
-            report["rejected"].append(gate.failed.as_dict())
-        if gate.failed is not None or not said or said == prompt.DECLINE:
-            missing.append(part)
-            continue
-        yield Token(f" {said}" if answered else said)
-        answered.append(said)
+        for p in parts
+    ]
+    answered, missing = yield from _answer_each(job, asks, sources, completion, report, after=False)
     if not answered:
         return ""
-    notes = [_not_said(p) for p in missing]
-    for note in notes:
-        yield Token(f" {note}")
     report["parts"] = {"asked": parts, "unanswered": missing}
-    completion.finish_reason = "stop"
-    return " ".join([*answered, *notes])
+    return (yield from _with_notes(answered, missing, completion))
 
 
 def answer_left_out(
@@ -141,27 +130,65 @@ def answer_left_out(
     follow-up turn of the same conversation, checked against that part, and shown after the answer
     when it passes; a part without a checked answer says so. The follow-up shares the first prompt's
     cached prefix, so it costs its own few tokens and the sentence, not the sources again."""
-    added: list[str] = []
-    unanswered: list[str] = []
-    for part in left_out:
-        gate = checked.SentenceGate(part, sources)
-        attempt = Completion()
-        followup = prompt.left_out_messages(messages, draft, part)
-        said = "".join(generate(job, followup, attempt, len(sources), gate)).strip()
-        _count_draft(report, completion, attempt, gate)
-        if gate.failed is not None:
-            report["rejected"].append(gate.failed.as_dict())
-        if gate.failed is not None or not said or cite.is_declined_answer(said):
-            unanswered.append(part)
+    asks = [(p, prompt.left_out_messages(messages, draft, p)) for p in left_out]
+    added, unanswered = yield from _answer_each(job, asks, sources, completion, report, after=True)
+    report["parts"] = {"left_out": left_out, "unanswered": unanswered}
+    return (yield from _with_notes(added, unanswered, completion))
+
+
+def _answer_each(
+    job: Job,
+    asks: list[tuple[str, list[ChatMessage]]],
+    sources: list[Source],
+    completion: Completion,
+    report: dict[str, Any],
+    *,
+    after: bool,
+) -> Generator[Event, None, tuple[list[str], list[str]]]:
+    """Each (part, prompt) asked in turn, each answer shown once it passes (``after``: after text
+    already shown); returns the answers shown and the parts left without one."""
+    answered: list[str] = []
+    missing: list[str] = []
+    for part, messages in asks:
+        said = _answer_part(job, messages, part, sources, completion, report)
+        if said is None:
+            missing.append(part)
             continue
-        yield Token(f" {said}")
-        added.append(said)
-    notes = [_not_said(p) for p in unanswered]
+        yield Token(f" {said}" if after or answered else said)
+        answered.append(said)
+    return answered, missing
+
+
+def _with_notes(
+    answered: list[str], missing: list[str], completion: Completion
+) -> Generator[Event, None, str]:
+    """A note shown for each part without an answer; the answer's text, notes included."""
+    notes = [_not_said(p) for p in missing]
     for note in notes:
         yield Token(f" {note}")
-    report["parts"] = {"left_out": left_out, "unanswered": unanswered}
     completion.finish_reason = "stop"
-    return " ".join([*added, *notes])
+    return " ".join([*answered, *notes])
+
+
+def _answer_part(
+    job: Job,
+    messages: list[ChatMessage],
+    part: str,
+    sources: list[Source],
+    completion: Completion,
+    report: dict[str, Any],
+) -> str | None:
+    """The model's answer to one part of the question, checked against that part; None when it
+    fails its check or declines."""
+    gate = checked.SentenceGate(part, sources)
+    attempt = Completion()
+    said = "".join(generate(job, messages, attempt, len(sources), gate)).strip()
+    _count_draft(report, completion, attempt, gate)
+    if gate.failed is not None:
+        report["rejected"].append(gate.failed.as_dict())
+    if gate.failed is not None or not said or cite.is_declined_answer(said):
+        return None
+    return said
 
 
 def _not_said(part: str) -> str:
