@@ -554,6 +554,26 @@ def test_a_sentence_citing_a_page_where_its_figure_stands_among_other_words_cite
     assert shown == text[: text.index(" [")] + " [1]"
 
 
+def test_a_sentence_without_values_cites_the_source_that_holds_its_words() -> None:
+    # the local index's s01: the What's New page, which names strftime's new directives, was cited for
+    # what the datetime page's table says of %j
+    question = "What does the %j directive mean in datetime's strftime format codes?"
+    sources = [
+        Source(
+            "https://docs.test/datetime", "datetime", "| %j | Day of the year as a decimal number. | 001 |"
+        ),
+        Source(
+            "https://docs.test/whatsnew", "What's New", "strftime() now supports the directives %G and %V."
+        ),
+    ]
+    shown, _ = gate_run(
+        question, sources, "The %j directive gives the day of the year as a decimal number. [2]"
+    )
+    assert shown == "The %j directive gives the day of the year as a decimal number. [1]"
+    shown, _ = gate_run(question, sources, "The %j directive is one of strftime's directives. [2]")
+    assert shown.endswith("[2]")  # as well said by both: the model's choice stands
+
+
 def test_a_cited_source_as_good_as_the_others_keeps_its_marker() -> None:
     question = "What is the minimum size in bytes of the array module's type code 'd'?"
     text = "The minimum size in bytes of the array module's type code 'd' is 8 bytes. [2]"

@@ -307,23 +307,28 @@ class SentenceGate:
         when none of them holds all of it alone (two sources that each hold a value stay). The 1.5B
         model wrote "The minimum size in bytes of the array module's type code 'd' is 8. [3][4]",
         where [3] and [4], the ctypes page, have an 8 among other words and [1] is the array page's
-        table with the row for 'd' under the header "Minimum size in bytes"."""
+        table with the row for 'd' under the header "Minimum size in bytes". A sentence without values
+        moves to the source that holds far more of its words."""
         if not cites:
             return None
         sentence = " ".join(text.split())
         bare = cite.strip_markers(sentence)
         own = [v.text for v in grounding.values_of(bare) if v.text.lower() not in self.question.lower()]
-        if not own:
-            return None
         scores: dict[int, float] = {}
         for n, source in enumerate(self.sources, start=1):
-            if cite.check_values(sentence, self.question, [source]).ok:
+            if not own:  # words only: the source that holds them
+                scores[n] = cite.lexical_support(bare, cite.source_text(source))
+            elif cite.check_values(sentence, self.question, [source]).ok:
                 scores[n] = min(_context_support(bare, v, source, self.question) for v in own)
         cited = max(scores.get(n, 0.0) for n in cites)
         best = max(scores, key=lambda n: scores[n], default=cites[0])
-        if not cited or best in cites or scores[best] < max(cited * BETTER_SOURCE, cited + BETTER_MARGIN):
+        if (own and not cited) or best in cites:
             return None
-        return _cited_instead(text, [best])
+        return (
+            _cited_instead(text, [best])
+            if scores[best] >= max(cited * BETTER_SOURCE, cited + BETTER_MARGIN)
+            else None
+        )
 
     def _without_idle_markers(self, text: str, cites: list[int]) -> str | None:
         """``text`` with only the markers of the cited sources that best hold what it adds; None when
