@@ -574,6 +574,35 @@ def test_a_sentence_without_values_cites_the_source_that_holds_its_words() -> No
     assert shown.endswith("[2]")  # as well said by both: the model's choice stands
 
 
+def test_sentences_that_leaned_on_markers_that_moved_keep_markers_of_their_own() -> None:
+    # the local index's s01: three sentences and "[1][2]" at the end; the last one's 8601 is only in
+    # What's New, so its marker moved there, and the table's definition was left citing What's New
+    question = "What does the %j directive mean in datetime's strftime format codes?"
+    sources = [
+        Source(
+            "https://docs.test/datetime",
+            "datetime",
+            "| %j | Day of the year as a zero-padded decimal number. |",
+        ),
+        Source("https://docs.test/time", "time", "| %j | Day of the year as a decimal number [001,366]. |"),
+        Source(
+            "https://docs.test/whatsnew",
+            "What's New",
+            "strftime() supports the ISO 8601 date directives %G and %V.",
+        ),
+    ]
+    text = (
+        'The %j directive means "Day of the year as a zero-padded decimal number." It is a part of the '
+        "ISO 8601 date format. [1][2]"
+    )
+    shown, gate = gate_run(question, sources, text)
+    assert gate.failed is None
+    assert shown == (
+        'The %j directive means "Day of the year as a zero-padded decimal number." [1] It is a part of the '
+        "ISO 8601 date format. [3]"
+    )
+
+
 def test_a_cited_source_as_good_as_the_others_keeps_its_marker() -> None:
     question = "What is the minimum size in bytes of the array module's type code 'd'?"
     text = "The minimum size in bytes of the array module's type code 'd' is 8 bytes. [2]"

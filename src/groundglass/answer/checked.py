@@ -209,11 +209,15 @@ class SentenceGate:
                 recited = self._recited(text)
                 if recited is not None:
                     text, cites, rejection = recited[0], recited[1], None
+                    if i == lender:
+                        borrowers = self._lend(keep, borrowers, borrowed, cites)
                     keep.append(text)
                     self._paragraph_cites = cites
                     continue
             if rejection is None:
                 trimmed = self._better_cited(text, cites) or self._without_idle_markers(text, cites)
+                if i == lender and trimmed is not None:
+                    borrowers = self._lend(keep, borrowers, borrowed, cite.cited_numbers(trimmed))
                 keep.append((a, b) if trimmed is None else trimmed)
                 if not cites:
                     borrowers.append((len(keep), text))
@@ -227,12 +231,30 @@ class SentenceGate:
                 self.failed = rejection
                 return []
             self.dropped.append(rejection)
-            if i == lender and borrowers and borrowed:
-                # the markers the sentences before it leaned on go with it: give them their own
-                at, cites = self._lent(borrowers, borrowed)
-                keep.insert(at, " " + markers(cites))
-                borrowers = []
+            if i == lender:
+                borrowers = self._lend(keep, borrowers, borrowed, [])
         return self._emit(keep, last)
+
+    def _lend(
+        self,
+        keep: list[tuple[int, int] | str],
+        borrowers: list[tuple[int, str]],
+        borrowed: list[int],
+        final: list[int],
+    ) -> list[tuple[int, str]]:
+        """When the sentence whose markers ``borrowers`` leaned on ends up citing ``final`` instead of
+        ``borrowed`` (it was left out, or its markers moved to the sources that hold its own values),
+        the borrowers get markers of their own (:meth:`_lent`), placed after the last of them in
+        ``keep``; returns the borrowers still waiting (none). The default model ended "... means "Day
+        of the year as a zero-padded decimal number." ... It is a part of the ISO 8601 date format ...
+        [1][2]"; the last sentence's marker moved to What's New, the one page with 8601, and the
+        table's definition was shown as if What's New said it."""
+        if not borrowers or not borrowed or set(final) == set(borrowed):
+            return borrowers
+        at, lent = self._lent(borrowers, borrowed)
+        if set(lent) != set(final):
+            keep.insert(at, " " + markers(lent))
+        return []
 
     def _emit(self, keep: list[tuple[int, int] | str], last: int) -> list[str]:
         """The pieces of what :meth:`_decide` kept (spans of the model's text, or rewritten text), with
