@@ -341,10 +341,12 @@ def test_an_unmarked_sentence_waits_for_its_paragraphs_marker(wall_sources: list
     assert g.feed("Construction of the wall began on 13 August 1961. It fell in 1989") == []
     shown = g.feed(" [1].\nNext")
     assert "".join(shown) == "Construction of the wall began on 13 August 1961. It fell in 1989 [1]."
-    # markers-first lines ("[1] The wall ...") keep each marker with the sentence after it
+    # markers-first lines ("[1] The wall ...") keep each marker with the sentence after it, and show it
+    # after that sentence, as every other answer has its markers
     text = "[1] Construction began on 13 August 1961. [2] Everest is 8,848.86 m high."
     shown, gate = gate_run("When was the wall built and how high is Everest?", wall_sources, text)
-    assert shown == text and gate.failed is None
+    assert shown == "Construction began on 13 August 1961. [1] Everest is 8,848.86 m high. [2]"
+    assert gate.failed is None
 
 
 @pytest.mark.parametrize(

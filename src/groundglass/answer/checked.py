@@ -74,6 +74,21 @@ def _unmarked(text: str, kept: set[int]) -> str:
     return re.sub(r"[ \t]+(?=[.!?,;:)]|$)", "", out, flags=re.MULTILINE)
 
 
+_LEADING = re.compile(
+    r"^(?P<space>\s*)(?P<cites>(?:" + CITE + r"\s*)+)(?P<body>\S.*?)(?P<end>\s*)$", re.DOTALL
+)
+
+
+def _markers_last(text: str) -> str | None:
+    """A sentence written markers-first ("[2] The default port is 8000.") with its markers after it, as
+    every other sentence has them; None when it does not open with markers or has others."""
+    m = _LEADING.match(text)
+    if m is None or re.search(CITE, m.group("body")) or not _WORDS.search(m.group("body")):
+        return None
+    cited = markers(n for c in re.findall(CITE, m.group("cites")) for n in cite.parse_numbers(c))
+    return f"{m.group('space')}{m.group('body')} {cited}{m.group('end')}"
+
+
 @dataclass
 class Rejection:
     """A sentence that was not shown, and why."""
@@ -218,7 +233,8 @@ class SentenceGate:
                 trimmed = self._better_cited(text, cites) or self._without_idle_markers(text, cites)
                 if i == lender and trimmed is not None:
                     borrowers = self._lend(keep, borrowers, borrowed, cite.cited_numbers(trimmed))
-                keep.append((a, b) if trimmed is None else trimmed)
+                moved = _markers_last(text if trimmed is None else trimmed)
+                keep.append(moved or ((a, b) if trimmed is None else trimmed))
                 if not cites:
                     borrowers.append((len(keep), text))
                 cites = cite.cited_numbers(trimmed) if trimmed is not None else cites
