@@ -34,3 +34,10 @@ def test_markers_are_not_words_and_parts_without_words_of_their_own_count_as_ans
     ]
     assert unanswered_parts(["how tall is it", "how tall is it"], "It is 8,849 m [1].") == []
     assert unanswered_parts([], "anything") == []
+
+
+def test_a_part_that_names_nothing_of_its_own_is_not_asked_again() -> None:
+    parts = part_queries("What is the Berlin Wall, and how did it come to be built?")
+    assert len(parts) == 2
+    # the answer speaks of the second part in other words: nothing to tell it by, so it counts
+    assert unanswered_parts(parts, "The Berlin Wall was a guarded concrete barrier [1].") == []

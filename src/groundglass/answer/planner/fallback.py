@@ -100,7 +100,7 @@ _AUXILIARY = frozenset("is are was were do does did has have had can".split())
 _QUOTED = re.compile(r"^['\"‘“].+['\"’”][,.;:]?$")
 
 
-def _names_something(word: str, first: bool) -> bool:
+def names_something(word: str, first: bool) -> bool:
     """Whether ``word`` carries a name: a verbatim term (``SMTP.connect``, ``-m``), a quoted token, a
     number, a capitalised word (not the question's first), or a possessive (``smtplib's``)."""
     bare = word.strip("?,;:")
@@ -133,7 +133,7 @@ def split_coordinated(question: str) -> list[str]:
     start = len(left)
     while start > 0 and left[start - 1].lower() not in querytext.STOPWORDS:
         start -= 1
-    while start < len(left) and not _names_something(left[start], start == 0):
+    while start < len(left) and not names_something(left[start], start == 0):
         start += 1
     if start >= len(left) or start == 0:
         return []
@@ -143,7 +143,7 @@ def split_coordinated(question: str) -> list[str]:
     while skip < len(right) and right[skip].lower() in querytext.STOPWORDS:
         skip += 1
     body = right[skip:]
-    named = [i for i, w in enumerate(body) if _names_something(w, False)]
+    named = [i for i, w in enumerate(body) if names_something(w, False)]
     if not named:
         return []
     before = body[: named[0]]
