@@ -998,6 +998,26 @@ def test_a_default_needs_a_source_that_states_it_as_the_default() -> None:
     assert check(both, asked, [isclose, tolerance]).unsupported == ["9"]  # each value on its own
     pool = "Changed in version 3.8: Default value of max_workers is changed to min(32, os.cpu_count() + 4)."
     assert check("The default value of max_workers is min(32, os.cpu_count() + 4).", "", [pool]).ok
+    smtp = (
+        "smtplib\nSMTP.connect(host='localhost', port=0)\nThe defaults are to connect to the SMTP port (25)."
+    )
+    asked_smtp = "Which port does smtplib's SMTP.connect use by default?"
+    assert check(
+        "The default port used by `smtplib.SMTP.connect` is 25.", asked_smtp, [smtp]
+    ).ok  # the subject
+    assert (
+        "587"
+        in check("The default port used by `smtplib.SMTP.connect` is 587.", asked_smtp, [smtp]).unsupported
+    )
+    # "It is the default protocol": "it" is the sentence before, whatever word names the subject
+    pickle = (
+        "- Protocol version 4 was added in Python 3.4. It adds support for very large objects. It is the "
+        "default protocol starting with Python 3.8.\n- Protocol version 5 was added in Python 3.8."
+    )
+    asked_pickle = "Which pickle protocol version is the default starting with Python 3.8?"
+    said = "The default pickle protocol version starting with Python 3.8 is protocol version {}."
+    assert check(said.format(4), asked_pickle, [pickle]).ok
+    assert check(said.format(5), asked_pickle, [pickle]).unsupported == ["5"]
     signature = "class decimal.Context(prec=28, rounding=None)"
     assert check("The default prec of decimal.Context is 28.", "", [signature]).ok
 

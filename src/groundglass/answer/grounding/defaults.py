@@ -272,24 +272,29 @@ def _stated(sentence: str, subject: str) -> list[str]:
     return out
 
 
-def _pointed_back_to(evidence: Evidence, subject: str) -> list[str]:
+def _pointed_back_to(evidence: Evidence, subject: str | None) -> list[str]:
     """The sentences that "it" stands for in a sentence that calls it the default ``subject`` without a
     value: "Protocol version 4 was added in Python 3.4. It adds support for very large objects. It is
     the default protocol starting with Python 3.8." gives the first. The closest sentence before it
     (of the last few) that names the subject with a number is the one meant; without it the web
     reader's cut of the pickle page stated no default at all, and "protocol 5" passed beside
-    "Protocol version 5 was added in Python 3.8". Only sentences of the same source count."""
+    "Protocol version 5 was added in Python 3.8". Only sentences of the same source count. ``subject``
+    None: any default, and the closest sentence before it with a number."""
+
+    def names(text: str) -> bool:
+        return subject is None or _term(subject, text)
+
     out = []
     sentences = evidence.sentences
     for i, s in enumerate(sentences):
-        if not (_POINTS_BACK.match(s) and _DEFAULT_WORD.search(s) and _term(subject, s)) or _stated(
-            s, subject
+        if not (_POINTS_BACK.match(s) and _DEFAULT_WORD.search(s) and names(s)) or (
+            subject is not None and _stated(s, subject)
         ):
             continue
         for j in range(i - 1, max(0, i - _BACK) - 1, -1):
             if evidence.source[j] != evidence.source[i]:
                 break
-            if _term(subject, sentences[j]) and numbers(sentences[j]):
+            if names(sentences[j]) and numbers(sentences[j]):
                 out.append(sentences[j])
                 break
     return out
@@ -310,7 +315,9 @@ def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list
     text = strip_citations(sentence)
     lowered = text.lower()
     subject = _subject(lowered)
-    claimed = _claimed(text, question)
+    # what the question names is the subject, not a value: `smtplib.SMTP.connect` for "smtplib's SMTP.connect"
+    asked = {w.lower() for w in re.findall(r"\w+", question)}
+    claimed = [v for v in _claimed(text, question) if not set(re.findall(r"\w+", v.lower())) <= asked]
     if not subject or not claimed:
         return []
     signatures = signature_defaults(evidence)
@@ -334,7 +341,9 @@ def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list
     # no cited text states that default: a value is the default where a sentence says "default" beside
     # it or the signature gives it; "Precision is set to nine." (of ExtendedContext) is no source for
     # "the default precision of the decimal context is 9"
-    near = [w for s in defaults for w in _default_clause(s)] + [
-        d.line for d in signatures if _term(subject, d.line)
-    ]
+    near = (
+        [w for s in defaults for w in _default_clause(s)]
+        + _pointed_back_to(evidence, None)
+        + [d.line for d in signatures if _term(subject, d.line)]
+    )
     return [v for v in claimed if not _held([v], near)]
