@@ -556,6 +556,11 @@ def test_a_sentence_citing_a_page_where_its_figure_stands_among_other_words_cite
     assert shown == text[: text.index(" [")] + " [1]"
 
 
+DATETIME_J = Source(
+    "https://docs.test/datetime", "datetime", "| %j | Day of the year as a zero-padded decimal number. |"
+)
+
+
 def test_a_sentence_without_values_cites_the_source_that_holds_its_words() -> None:
     # the local index's s01: the What's New page, which names strftime's new directives, was cited for
     # what the datetime page's table says of %j
@@ -581,11 +586,7 @@ def test_sentences_that_leaned_on_markers_that_moved_keep_markers_of_their_own()
     # What's New, so its marker moved there, and the table's definition was left citing What's New
     question = "What does the %j directive mean in datetime's strftime format codes?"
     sources = [
-        Source(
-            "https://docs.test/datetime",
-            "datetime",
-            "| %j | Day of the year as a zero-padded decimal number. |",
-        ),
+        DATETIME_J,
         Source("https://docs.test/time", "time", "| %j | Day of the year as a decimal number [001,366]. |"),
         Source(
             "https://docs.test/whatsnew",
@@ -784,11 +785,7 @@ def test_sentences_that_leaned_on_the_markers_of_a_sentence_left_out_get_their_o
     # value no source holds; the third was left out and the answer was shown without any citation
     question = "What does the %j directive mean in datetime's strftime format codes?"
     sources = [
-        Source(
-            "https://docs.test/datetime",
-            "datetime",
-            "| %j | Day of the year as a zero-padded decimal number. |",
-        ),
+        DATETIME_J,
         Source(
             "https://docs.test/time", "time", "The field width is normally 2 except for %j where it is 3."
         ),
