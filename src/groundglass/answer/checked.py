@@ -468,15 +468,8 @@ def _context_support(sentence: str, value: str, source: Source, question: str) -
     needle = " ".join(value.split()).lower()
     windows = [" ".join(parts[max(0, i - 1) : i + 2]) for i, p in enumerate(parts) if needle in _flat(p)]
     # a table prints "8" under "Minimum size in bytes" where the sentence says "8 bytes"
-    number, _, unit = needle.partition(" ")
-    cell = number if unit and number[:1].isdigit() else needle
-    token = re.compile(r"(?<![\w.])" + re.escape(cell) + r"(?![\w.])")
-    held = [
-        row
-        for row in rows.table_rows([text])
-        if token.search(_flat(row.line)) and (cell == needle or unit in _flat(row.header))
-    ]
-    if question and any(rows.names_row(question, row.line) for row in held):
+    held, _ = rows.holding_rows(rows.table_rows([text]), value, question, [text])
+    if any(rows.names_row(question, row.line) for row in held):
         return 1.0
     windows += [row.quote() for row in held]
     if not windows:

@@ -89,7 +89,7 @@ def _names(term: str, text: str) -> bool:
     return re.search(r"(?<![\w%])" + re.escape(term) + r"(?!\w)", text) is not None
 
 
-def _holding(rows: list[Row], value: str, question: str, texts: Sequence[str]) -> tuple[list[Row], str]:
+def holding_rows(rows: list[Row], value: str, question: str, texts: Sequence[str]) -> tuple[list[Row], str]:
     """The rows that hold ``value``, and the text looked for: the value as written, else (a number
     with a unit, "2 bytes", that no text spells out) its number as a whole cell of a table whose
     header or question has the unit."""
@@ -124,7 +124,7 @@ def wrong_row(values: Sequence[str], sentence: str, question: str, texts: Sequen
         return None
     idents = {m.group(0).lower() for m in _IDENT.finditer(question)}
     for value in values:
-        holding, needle = _holding(rows, value, question, texts)
+        holding, needle = holding_rows(rows, value, question, texts)
         if not holding:
             continue  # said outside the tables
         clause = _clause_of(needle, sentence.lower())
@@ -147,7 +147,7 @@ def missing_row(
         return None
     keys = {_bare(r.key) for r in rows}
     for value in values:
-        holding, needle = _holding(rows, value, question, texts)
+        holding, needle = holding_rows(rows, value, question, texts)
         if not holding:
             continue
         clause = _clause_of(needle, sentence.lower())
