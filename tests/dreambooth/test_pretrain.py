@@ -83,3 +83,28 @@ def test_a_short_run_saves_a_pipeline_and_resumes_from_it(tmp_path: Path) -> Non
     with safe_open(str(weights), "pt") as handle:
         names = handle.keys()
         assert {handle.get_slice(k).get_dtype() for k in names} == {"F16"}
+
+
+def test_a_variant_takes_a_trained_vae_a_wider_unet_and_the_extra_shapes(tmp_path: Path) -> None:
+    """The options behind the larger-UNet and wider-world experiments build the model they name."""
+    from diffusers import StableDiffusionPipeline
+    from safetensors.torch import load_file
+
+    from groundglass.dreambooth.world.generator import EXTRA_SHAPES
+    from groundglass.dreambooth.world.personalise import BASE_MODEL_DIR
+
+    out = tmp_path / "variant"
+    args = ["--out", str(out), "--images", "16", "--batch", "4", "--threads", "1", "--unet-steps", "2"]
+    extra = ["--vae-from", str(BASE_MODEL_DIR), "--unet-channels", "32,64", "--extra-shapes"]
+    assert main([*args, *extra]) == 0
+    log = (out / "training_log.txt").read_text(encoding="utf-8")
+    assert "no VAE stage" in log and "vae step" not in log
+    pipe = StableDiffusionPipeline.from_pretrained(str(out), local_files_only=True)
+    assert tuple(pipe.unet.config.block_out_channels) == (32, 64)
+    shipped = load_file(BASE_MODEL_DIR / "vae" / "diffusion_pytorch_model.safetensors")
+    for name, tensor in pipe.vae.state_dict().items():
+        assert torch.equal(tensor, shipped[name].float()), name
+    shipped_scaling = json.loads((BASE_MODEL_DIR / "vae" / "config.json").read_text())["scaling_factor"]
+    assert pipe.vae.config.scaling_factor == shipped_scaling
+    for word in ("sks", *EXTRA_SHAPES):
+        assert len(pipe.tokenizer.tokenize(word)) == 1, word

@@ -365,3 +365,31 @@ def test_identifier_can_start_as_the_mean_of_words(tmp_path: Path) -> None:
     assert torch.equal(after[others], before[others])  # the base model itself is unchanged
     with pytest.raises(ValueError, match="one token"):
         base_with_identifier_from(BASE_MODEL_DIR, ("backpack",), tmp_path / "bad")
+
+
+def test_the_extra_shapes_are_drawn_each_unlike_the_others_and_the_star() -> None:
+    from groundglass.dreambooth.world.generator import EXTRA_SHAPES, world_words
+
+    def mask(shape: str) -> np.ndarray:
+        image = render(Scene(shape, "red", "large", "plain", 0.5, 0.5), np.random.default_rng(0), size=32)
+        rgb = np.asarray(image, np.int16)
+        return (rgb[..., 0] - rgb[..., 1]) > 60  # red on grey
+
+    masks = {shape: mask(shape) for shape in (*ALL_SHAPES, *EXTRA_SHAPES)}
+    for shape in EXTRA_SHAPES:
+        assert 40 < masks[shape].sum() < 600, shape
+        for other, m in masks.items():
+            if other != shape:
+                overlap = (masks[shape] & m).sum() / (masks[shape] | m).sum()
+                assert overlap < 0.85, (shape, other, overlap)
+    words = world_words((*EXTRA_SHAPES, "circle"))
+    assert words[: len(WORDS)] == WORDS and words[len(WORDS) :] == EXTRA_SHAPES
+
+
+def test_a_run_can_train_lora_adapters_on_the_layers_it_names(tmp_path: Path) -> None:
+    from groundglass.dreambooth.world.personalise import fit_config
+
+    lora = {"rank": 64, "unet_target_modules": ["attn2.to_k", "attn2.to_v"]}
+    config = fit_config(tmp_path / "run", RunSettings(lora=lora), class_dir=tmp_path / "c")
+    assert config["model"]["lora"] == lora
+    assert fit_config(tmp_path / "run", RunSettings(), class_dir=tmp_path / "c")["model"]["lora"] is None

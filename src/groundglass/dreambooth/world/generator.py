@@ -7,6 +7,8 @@ confused with its background.
 
 Vocabulary:
     shapes       circle, square, triangle, diamond, cross (the pretraining world)
+    EXTRA_SHAPES hexagon, heart, arrow, ring, trapezoid, semicircle: a wider pretraining world, for a
+                 base model whose prior knows more outlines than five (never evaluated as named shapes)
     NOVEL_SHAPE  star: never shown in pretraining; the DreamBooth subject is a star
     colours      red, green, blue, yellow, purple, orange
     sizes        small, large
@@ -27,6 +29,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 SHAPES = ("circle", "square", "triangle", "diamond", "cross")
+EXTRA_SHAPES = ("hexagon", "heart", "arrow", "ring", "trapezoid", "semicircle")
 NOVEL_SHAPE = "star"
 ALL_SHAPES = (*SHAPES, NOVEL_SHAPE)  # what the measurement classifier knows
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -56,6 +59,13 @@ WORDS = (
     *SIZES,
     *BACKGROUNDS,
 )
+
+
+def world_words(shapes: tuple[str, ...] = SHAPES) -> tuple[str, ...]:
+    """The words of a world whose pretraining draws ``shapes``: :data:`WORDS` and any shape not in it."""
+    return (*WORDS, *(s for s in shapes if s not in WORDS))
+
+
 SUPERSAMPLE = 4
 
 
@@ -170,6 +180,25 @@ def outline(shape: str, cx: float, cy: float, r: float, angle: float) -> list[tu
                 (-w, -w),
             ]
         )
+    if shape == "hexagon":
+        return rot([(r * math.cos(k * math.pi / 3), r * math.sin(k * math.pi / 3)) for k in range(6)])
+    if shape == "trapezoid":
+        return rot([(-r * 0.5, -r * 0.7), (r * 0.5, -r * 0.7), (r, r * 0.7), (-r, r * 0.7)])
+    if shape == "arrow":
+        w = r * 0.3
+        return rot([(-r, -w), (0, -w), (0, -r * 0.8), (r, 0), (0, r * 0.8), (0, w), (-r, w)])
+    if shape == "semicircle":
+        arc = [(r * math.cos(math.pi * k / 16), r * 0.5 - r * math.sin(math.pi * k / 16)) for k in range(17)]
+        return rot(arc)
+    if shape == "heart":
+        # the classic parametric heart (x = 16 sin^3 t, y = 13 cos t - 5 cos 2t - 2 cos 3t - cos 4t)
+        pts = []
+        for k in range(32):
+            t = 2 * math.pi * k / 32
+            x = 16 * math.sin(t) ** 3
+            y = 13 * math.cos(t) - 5 * math.cos(2 * t) - 2 * math.cos(3 * t) - math.cos(4 * t)
+            pts.append((r * x / 17, -r * (y + 2) / 17))
+        return rot(pts)
     if shape == "star":
         pts = []
         for k in range(10):
@@ -191,6 +220,9 @@ def render(scene: Scene, rng: np.random.Generator, *, size: int = 32) -> Image.I
     fill = COLOURS[scene.colour]
     if scene.shape == "circle":
         draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=fill)
+    elif scene.shape == "ring":
+        box = [cx - radius, cy - radius, cx + radius, cy + radius]
+        draw.ellipse(box, outline=fill, width=round(radius * 0.4))
     else:
         draw.polygon(outline(scene.shape, cx, cy, radius, scene.angle), fill=fill)
     if scene.shape == NOVEL_SHAPE:  # the subject's own mark: a white dot in its centre

@@ -36,6 +36,13 @@ It draws the requested shape, colour and background in 100% of 80 test images (c
 shape in 44%: the UNet was simply undertrained. To redo exactly these steps on any machine, add
 ``--unet-stop 4237 --max-minutes 600``.
 
+Variants for experiments (the README's larger-UNet and wider-world runs): ``--device cuda`` trains on
+a GPU (noise is still drawn on the CPU, so a seed draws the same batches anywhere), ``--vae-from
+FOLDER`` skips the VAE stage and takes that model's trained VAE (the shipped one, whose decoder also
+draws the star), ``--unet-channels 128,256`` and ``--layers-per-block`` size the UNet, and
+``--extra-shapes`` adds :data:`~groundglass.dreambooth.world.generator.EXTRA_SHAPES` to the world
+(their words join the tokenizer; the star stays unseen).
+
 The training loop is written here rather than with Lightning because it trains from scratch and
 from a different objective than the DreamBooth module (which fine-tunes). Its pieces are diffusers':
 the Min-SNR weights come from ``diffusers.training_utils.compute_snr``, whose
@@ -63,9 +70,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from groundglass.dreambooth.world.generator import make_examples, random_caption
+from groundglass.dreambooth.world.generator import (
+    EXTRA_SHAPES,
+    SHAPES,
+    make_examples,
+    random_caption,
+    world_words,
+)
 from groundglass.dreambooth.world.tokenizer import MAX_TOKENS
-from groundglass.dreambooth.world.toy_sd import WorldModel, new_model
+from groundglass.dreambooth.world.toy_sd import UNET_CHANNELS, WorldModel, new_model
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "base_model"
 WEIGHT_PARTS = ("unet", "vae", "text_encoder")
@@ -174,15 +187,16 @@ def train_vae(
 ) -> None:
     """Train the VAE for ``steps`` steps from ``seed`` (ending early at ``deadline`` or step ``stop``)."""
     gen = torch.Generator().manual_seed(seed)
+    device = next(vae.parameters()).device
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
     schedule = lr_schedule(opt, warmup=VAE_WARMUP_STEPS, total=steps)
     pixels = to_pixels(images)
     vae.train()
     for step in range(1, steps + 1):
         idx = torch.randint(0, len(pixels), (batch,), generator=gen)
-        x = pixels[idx]
+        x = pixels[idx].to(device)
         dist = vae.encode(x).latent_dist
-        z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=gen)
+        z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=gen).to(device)
         recon = vae.decode(z).sample
         rec = F.mse_loss(recon, x)
         kl = dist.kl().mean() / x[0].numel()
@@ -205,8 +219,9 @@ def train_vae(
 @torch.no_grad()
 def encode_all(vae: torch.nn.Module, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     means, stds = [], []
+    device = next(vae.parameters()).device
     for start in range(0, len(images), 256):
-        dist = vae.encode(to_pixels(images[start : start + 256])).latent_dist
+        dist = vae.encode(to_pixels(images[start : start + 256]).to(device)).latent_dist
         means.append(dist.mean)
         stds.append(dist.std)
     return torch.cat(means), torch.cat(stds)
@@ -226,6 +241,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--save-every", type=int, default=250)
     parser.add_argument("--max-minutes", type=float, default=58.0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="where to train: cpu, or cuda on a GPU machine")
+    parser.add_argument(
+        "--unet-channels",
+        default=",".join(map(str, UNET_CHANNELS)),
+        help="the UNet's channels per level, comma-separated",
+    )
+    parser.add_argument("--layers-per-block", type=int, default=1, help="the UNet's ResNet layers per block")
+    parser.add_argument(
+        "--extra-shapes",
+        action="store_true",
+        help=f"pretrain on {', '.join(EXTRA_SHAPES)} too (their words join the tokenizer)",
+    )
+    parser.add_argument(
+        "--vae-from",
+        type=Path,
+        default=None,
+        help="skip the VAE stage: take the trained VAE (and its scaling) of this model folder",
+    )
     parser.add_argument(
         "--vae-stop",
         type=int,
@@ -280,15 +313,32 @@ def vae_stage(args: argparse.Namespace, model: WorldModel, images: np.ndarray, l
     return Latents(means * scale, stds * scale)
 
 
+def vae_from(folder: Path, model: WorldModel, images: np.ndarray, log: Log) -> Latents:
+    """Replace ``model``'s VAE by the trained one of ``folder``; return the images' scaled latents."""
+    from diffusers import AutoencoderKL
+
+    device = next(model.unet.parameters()).device
+    model.vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", torch_dtype=torch.float32).to(device)
+    means, stds = encode_all(model.vae, images)
+    scale = float(model.vae.config.scaling_factor)
+    log(f"VAE taken from {folder} (scaling {scale:.4f}); no VAE stage")
+    return Latents(means * scale, stds * scale)
+
+
 def resume_from(out: Path, model: WorldModel, images: np.ndarray, log: Log) -> tuple[int, Latents]:
     """Replace ``model``'s trained parts with those saved in ``out``; return the UNet step they reached."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel
 
     start = int(json.loads((out / "pretrain_state.json").read_text(encoding="utf-8"))["unet_step"])
-    model.vae = AutoencoderKL.from_pretrained(out, subfolder="vae", torch_dtype=torch.float32)
-    model.unet = UNet2DConditionModel.from_pretrained(out, subfolder="unet", torch_dtype=torch.float32)
-    model.text_encoder = CLIPTextModel.from_pretrained(out, subfolder="text_encoder", dtype=torch.float32)
+    device = next(model.unet.parameters()).device
+    model.vae = AutoencoderKL.from_pretrained(out, subfolder="vae", torch_dtype=torch.float32).to(device)
+    model.unet = UNet2DConditionModel.from_pretrained(out, subfolder="unet", torch_dtype=torch.float32).to(
+        device
+    )
+    model.text_encoder = CLIPTextModel.from_pretrained(out, subfolder="text_encoder", dtype=torch.float32).to(
+        device
+    )
     means, stds = encode_all(model.vae, images)
     scale = float(model.vae.config.scaling_factor)
     log(f"resuming the UNet stage at step {start} from the saved model (VAE kept, scaling {scale:.4f})")
@@ -310,12 +360,15 @@ def unet_loss(
     """
     idx = torch.randint(0, len(latents.mean), (batch,), generator=gen)
     prompts = ["" if rng.random() < EMPTY_CAPTION_RATE else random_caption(scenes[int(i)], rng) for i in idx]
+    device = latents.mean.device
     ids = model.tokenizer(
         prompts, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
-    ).input_ids
-    x = latents.mean[idx] + latents.std[idx] * torch.randn(latents.mean[idx].shape, generator=gen)
-    noise = torch.randn(x.shape, generator=gen)
-    t = torch.randint(0, 1000, (batch,), generator=gen)
+    ).input_ids.to(device)
+    # noise is drawn on the CPU, so a seed gives the same draws on any device
+    on = idx.to(device)
+    x = latents.mean[on] + latents.std[on] * torch.randn(latents.mean[on].shape, generator=gen).to(device)
+    noise = torch.randn(x.shape, generator=gen).to(device)
+    t = torch.randint(0, 1000, (batch,), generator=gen).to(device)
     noisy = model.scheduler.add_noise(x, noise, t)
     pred = model.unet(noisy, t, model.text_encoder(ids)[0]).sample
     per = F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3))
@@ -402,8 +455,17 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.monotonic() + args.max_minutes * 60
     log(f"pretrain world model: {json.dumps({k: str(v) for k, v in vars(args).items()})}")
     log(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}")
-    model = new_model(out, args.seed)
-    images, scenes, _ = make_examples(args.images, args.seed)
+    shapes = (*SHAPES, *EXTRA_SHAPES) if args.extra_shapes else SHAPES
+    model = new_model(
+        out,
+        args.seed,
+        words=world_words(shapes),
+        unet_channels=tuple(int(c) for c in args.unet_channels.split(",")),
+        layers_per_block=args.layers_per_block,
+    )
+    for part in WEIGHT_PARTS:
+        setattr(model, part, getattr(model, part).to(args.device))
+    images, scenes, _ = make_examples(args.images, args.seed, shapes=shapes)
     sizes = {name: sum(p.numel() for p in getattr(model, name).parameters()) / 1e6 for name in WEIGHT_PARTS}
     log(
         f"world: {len(images)} images; vae {sizes['vae']:.2f} M, unet {sizes['unet']:.2f} M, "
@@ -411,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.resume:
         start, latents = resume_from(out, model, images, log)
+    elif args.vae_from:
+        start, latents = 0, vae_from(args.vae_from, model, images, log)
     else:
         start, latents = 0, vae_stage(args, model, images, log)
     model.vae.requires_grad_(False)

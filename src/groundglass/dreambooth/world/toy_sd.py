@@ -17,9 +17,14 @@ import torch
 from groundglass.dreambooth.world.generator import WORDS
 from groundglass.dreambooth.world.tokenizer import MAX_TOKENS, write_world_tokenizer
 
+UNET_CHANNELS = (64, 128)
 
-def build_models(vocab_size: int) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
-    """An untrained VAE, UNet and text encoder (over ``vocab_size`` tokens) at the toy sizes."""
+
+def build_models(
+    vocab_size: int, *, unet_channels: tuple[int, ...] = UNET_CHANNELS, layers_per_block: int = 1
+) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
+    """An untrained VAE, UNet (``unet_channels`` per level) and text encoder (over ``vocab_size``
+    tokens) at the toy sizes."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -39,10 +44,10 @@ def build_models(vocab_size: int) -> tuple[torch.nn.Module, torch.nn.Module, tor
         sample_size=8,
         in_channels=4,
         out_channels=4,
-        layers_per_block=1,
-        block_out_channels=(64, 128),
-        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        layers_per_block=layers_per_block,
+        block_out_channels=unet_channels,
+        down_block_types=("CrossAttnDownBlock2D",) * len(unet_channels),
+        up_block_types=("CrossAttnUpBlock2D",) * len(unet_channels),
         cross_attention_dim=64,
         attention_head_dim=8,
         norm_num_groups=16,
@@ -116,14 +121,23 @@ def noise_scheduler() -> Any:
     )
 
 
-def new_model(out: Path, seed: int) -> WorldModel:
-    """Untrained parts from ``seed``, with the world's tokenizer (written to ``out/tokenizer``) and SD's
-    DDPM noise schedule."""
+def new_model(
+    out: Path,
+    seed: int,
+    *,
+    words: tuple[str, ...] = WORDS,
+    unet_channels: tuple[int, ...] = UNET_CHANNELS,
+    layers_per_block: int = 1,
+) -> WorldModel:
+    """Untrained parts from ``seed``, with a tokenizer of ``words`` (written to ``out/tokenizer``) and
+    SD's DDPM noise schedule."""
     from transformers import CLIPTokenizer
 
     tok_dir = out / "tokenizer"
-    vocab_size = write_world_tokenizer(tok_dir, WORDS)
+    vocab_size = write_world_tokenizer(tok_dir, words)
     tokenizer = CLIPTokenizer.from_pretrained(tok_dir)
     torch.manual_seed(seed)
-    vae, unet, text_encoder = build_models(vocab_size)
+    vae, unet, text_encoder = build_models(
+        vocab_size, unet_channels=unet_channels, layers_per_block=layers_per_block
+    )
     return WorldModel(vae, unet, text_encoder, tokenizer, noise_scheduler())
