@@ -77,6 +77,8 @@ class RunSettings:
             (:class:`~groundglass.dreambooth.world.tracking.WorldFidelityTracker`; 0: off).
         tracking: more settings of the tracker, e.g. ``{"dino_model": "facebook/dino-vits16",
             "select": "dino"}``.
+        lora: train LoRA adapters instead of the whole UNet (``model.lora``: ``rank``, ``alpha``,
+            ``unet_target_modules``); None: full fine-tuning.
     """
 
     steps: int = 300
@@ -102,6 +104,7 @@ class RunSettings:
     recolours: tuple[str, ...] = ()
     uncoloured_captions: bool = True
     identifier_from: tuple[str, ...] = ()
+    lora: dict[str, Any] | None = None
 
     def instance_dir(self, root: Path) -> Path:
         """Where the run's instance photos are: the bundled ones, or the run's own training set."""
@@ -149,6 +152,7 @@ def fit_config(
             "learning_rate": settings.learning_rate,
             "lr_scheduler": settings.lr_scheduler,
             "train_text_encoder": settings.train_text_encoder,
+            "lora": settings.lora,
             "prior_loss_weight": settings.prior_loss_weight,
             "seed": settings.seed,
             "train_token_embeddings": [IDENTIFIER] if identifier_only else None,
