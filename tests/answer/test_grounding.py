@@ -613,6 +613,32 @@ def test_a_cited_source_as_good_as_the_others_keeps_its_marker() -> None:
     assert shown == text
 
 
+def test_a_sentence_that_only_names_sources_keeps_the_markers_of_those_that_hold_the_claim() -> None:
+    # the local index's s03 and s07: "... is protocol version 4. This is mentioned in [1][2] and
+    # [3][4].", [3] and [4] What's New pages where the figure stands beside other words; all four
+    # were shown, as if the pointer's markers needed no check
+    question = "How many times does timeit.timeit() execute the statement by default (its number argument)?"
+    sources = [
+        Source(
+            "https://docs.test/timeit", "timeit", "timeit.timeit(stmt='pass', setup='pass', number=1000000)"
+        ),
+        Source("https://docs.test/whatsnew26", "What's New in 2.6", "The resolution is now 1000000 ticks."),
+        Source("https://docs.test/datetime", "datetime", "0 <= microseconds < 1000000"),
+        Source(
+            "https://docs.test/timeit#cli",
+            "timeit",
+            "Execute the main statement number times. If number is not given, it defaults to 1000000.",
+        ),
+    ]
+    claim = "The default number of times timeit.timeit() executes the statement is 1000000."
+    shown, gate = gate_run(question, sources, claim + " This is mentioned in [1][2] and [3][4].")
+    assert gate.failed is None
+    assert shown == claim + " [1][4]"
+    # a pointer after a claim with markers of its own still adds nothing
+    shown, _ = gate_run(question, sources, claim + " [1][4] This is mentioned in [1][2] and [3][4].")
+    assert shown == claim + " [1][4]"
+
+
 def test_a_sentence_that_only_says_where_it_was_seen_lends_its_marker_to_the_claim() -> None:
     # the default model's s05 answer: the claim had no marker, the next sentence only pointed at [1],
     # and the claim was shown without any citation

@@ -132,6 +132,7 @@ class SentenceGate:
         self._pending = ""  # text not yet released or dropped
         self._cuts: list[int] = []  # where the model's pieces end inside _pending
         self._paragraph_cites: list[int] = []  # the last markers seen in the current paragraph
+        self._claim = ""  # the last sentence of the paragraph that was kept with markers of its own
         self._prefix: list[str] = []  # markers alone, waiting for the first sentence that passes
         self._said: set[str] = set()  # the sentences that passed, as _said_key has them
         self.repeats = 0  # sentences left out because they said again what had passed
@@ -199,7 +200,7 @@ class SentenceGate:
         last = group[-1][1]
         texts = [self._pending[a:b] for a, b in group]
         if "\n" in texts[0][: len(texts[0]) - len(texts[0].lstrip())]:
-            self._paragraph_cites = []
+            self._paragraph_cites, self._claim = [], ""
         own = [[n for n in cite.cited_numbers(t) if 1 <= n <= len(self.sources)] for t in texts]
         borrowed = next((c for c in reversed(own) if c), self._paragraph_cites)
         lender = max((i for i, c in enumerate(own) if c), default=-1)  # whose markers they borrow
@@ -207,7 +208,11 @@ class SentenceGate:
         keep: list[tuple[int, int] | str] = []
         for i, ((a, b), text, cites) in enumerate(zip(group, texts, own, strict=True)):
             if cites and citation_only(text):
-                # its markers cite the sentences before it; shown once, after them
+                # its markers cite the sentences before it; shown once, after them, and only those
+                # of the sources that hold what those sentences say
+                claims = borrowers or ([(0, self._claim)] if self._claim and not keep else [])
+                if claims:
+                    cites, borrowers = self._served(claims, cites), []
                 if i > 0 or not set(cites) <= set(self._paragraph_cites):
                     keep.append(" " + markers(cites))
                 self._paragraph_cites = cites
@@ -239,7 +244,7 @@ class SentenceGate:
                     borrowers.append((len(keep), text))
                 cites = cite.cited_numbers(trimmed) if trimmed is not None else cites
                 if cites:
-                    self._paragraph_cites = cites
+                    self._paragraph_cites, self._claim = cites, text
                 elif not borrowed and (found := self._holders(text)):
                     keep.append(" " + markers(found))  # the model cited nothing
                 continue
@@ -286,6 +291,17 @@ class SentenceGate:
         out, self._prefix = [*self._prefix, *out], []
         self.shown = self.shown or bool(out)
         return out
+
+    def _served(self, borrowers: list[tuple[int, str]], cites: list[int]) -> list[int]:
+        """The markers of a sentence that only names its sources ("This is mentioned in [1][2] and
+        [3][4].") for the sentences before it that cite nothing, as a sentence of theirs with those
+        markers would keep them (:meth:`_better_cited`, :meth:`_without_idle_markers`). The default
+        model wrote "... is protocol version 4. This is mentioned in [1][2] and [3][4].", [3] and [4]
+        What's New pages that do not say it, and all four were shown."""
+        body = " ".join(" ".join(cite.strip_markers(t).split()) for _, t in borrowers)
+        probe = f"{body} {markers(cites)}"
+        trimmed = self._better_cited(probe, cites) or self._without_idle_markers(probe, cites)
+        return cite.cited_numbers(trimmed) if trimmed is not None else cites
 
     def _lent(self, borrowers: list[tuple[int, str]], borrowed: list[int]) -> tuple[int, list[int]]:
         """Where (after the last borrower) and which markers to show for sentences that passed on the
