@@ -277,8 +277,30 @@ def test_a_part_the_sources_do_not_answer_is_said_to_be_missing(
             *([copied_to_both] if first == "rejected" else []),
             lambda b: f"Construction of the Berlin Wall began on 13 August 1961 [{wall(b)}].",
             lambda b: f"Mount Everest is 9,100 m tall [{everest(b)}].",  # invented: not shown
+            lambda b: f"Mount Everest is 9,100 m tall [{everest(b)}].",  # and again, when sent back
         ],
     )
     assert "9,100" not in answer.content and not answer.declined
     assert re.search(r'1961 \[\d\]\. The sources do not say: "how tall is Mount Everest\?"$', answer.content)
     assert answer.grounding["parts"]["unanswered"] == ["how tall is Mount Everest"]
+    retry = _Scripted.bodies[-1]["messages"]
+    assert retry[:-2] == _Scripted.bodies[-2]["messages"]  # the part's prompt, then its draft sent back
+    assert "9,100 m" in retry[-2]["content"] and '"9,100 m"' in retry[-1]["content"]
+
+
+def test_a_part_answered_with_markers_alone_is_sent_back_once(engine: Engine, endpoint: str) -> None:
+    wall, everest = number_of("Berlin Wall"), number_of("Mount Everest")
+    _, answer = ask_two_parts(
+        engine,
+        endpoint,
+        [
+            copied_to_both,
+            lambda b: f"Construction of the Berlin Wall began on 13 August 1961 [{wall(b)}].",
+            lambda b: f"[{everest(b)}]",  # the 1.5B model's answer to a part, once
+            lambda b: f"Mount Everest is 8,848.86 m tall [{everest(b)}].",
+        ],
+    )
+    assert "Mount Everest is 8,848.86 m tall [" in answer.content and not answer.declined
+    assert answer.grounding["parts"]["unanswered"] == []
+    assert [r["reason"] for r in answer.grounding["rejected"]] == ["unsupported_values", "empty"]
+    assert "closest to the question:\n[" in _Scripted.bodies[-1]["messages"][-1]["content"]
