@@ -438,6 +438,16 @@ def test_the_retry_hints_hold_the_sentence_that_answers_not_only_the_one_that_so
     hints = closest_sentences(question, sources, get_embedder())
     assert (2, "Changed in version 3.8: The default protocol is 4.") in hints and len(hints) <= 3
     assert all(not s.startswith("-") for _, s in hints)  # list bullets are not part of the quote
+    # "It is the default protocol ..." names no protocol alone: it comes after the sentence that does
+    said = (
+        "Protocol version 4 was added in Python 3.4. ... "
+        "It is the default protocol starting with Python 3.8."
+    )
+    assert hints[0] == (1, said)
+    assert not any(s.startswith(("It ", "This ")) for _, s in hints)
+    part_question = "Which pickle protocol is the default since Python 3.8"
+    part = closest_sentences(part_question, sources[:1], get_embedder())
+    assert part[0] == (1, said)
 
 
 def test_a_figure_near_the_questions_own_is_still_a_claim_to_check() -> None:

@@ -57,6 +57,32 @@ def _labelled(row: rows.Row) -> str:
     return "; ".join(f"{n}: {c}" if n else c for n, c in zip(names, cells, strict=True) if c)
 
 
+# A sentence that opens with one of these says something of what the sentence before it names.
+_PRONOUN = re.compile(r"(?:it|its|this|that|these|they|their)\b", re.IGNORECASE)
+
+
+def _candidates(sentences: list[str], question: str) -> list[tuple[str, str]]:
+    """The sentences that may be pointed at: those that say more than the question (one made of the
+    question's own words would only lead the model to restate the question again). A sentence that
+    opens with a pronoun is shown after the sentence that names what it is about: "It is the default
+    protocol starting with Python 3.8." alone names no protocol, and pointed at it and at "Protocol
+    version 5 was added in Python 3.8.", the 1.5B model wrote "protocol 5" again; "Protocol version 4
+    was added in Python 3.4. ... It is the default protocol starting with Python 3.8." answers. Each
+    comes as (what is shown, what is ranked): the pronoun's sentence is ranked on its own words."""
+    bare = [s.lstrip("-*• ").strip() for s in sentences]
+    out: list[tuple[str, str]] = []
+    for i, sentence in enumerate(bare):
+        shown = sentence
+        if _PRONOUN.match(sentence):
+            named = next((b for b in reversed(bare[max(0, i - 3) : i]) if not _PRONOUN.match(b)), None)
+            if named is None:
+                continue
+            shown = f"{named} ... {sentence}"
+        if 20 <= len(shown) <= 400 and not grounding.restates_question(shown, question):
+            out.append((shown, sentence))
+    return out
+
+
 def closest_sentences(
     question: str, sources: Sequence[Source], encoder: cite.Encoder, *, most: int = 3, floor: float = 0.3
 ) -> list[tuple[int, str]]:
@@ -71,23 +97,21 @@ def closest_sentences(
     from groundglass.answer.condense import lexical_scorer
     from groundglass.answer.sentences import split_sentences
 
-    # a sentence made of the question's own words ("It is the default protocol starting with Python
-    # 3.8.") would only lead the model to restate the question again
     numbered = list(
         dict.fromkeys(
-            (n, s.lstrip("-*• ").strip())
+            (n, shown, ranked)
             for n, src in enumerate(sources, start=1)
-            for s in split_sentences(src.text)
-            if 20 <= len(s) <= 400 and not grounding.restates_question(s, question)
+            for shown, ranked in _candidates(split_sentences(src.text), question)
         )
     )
     if not numbered:
         return []
-    vectors = encoder.encode([question, *[s for _, s in numbered]])
+    ranked = [r for _, _, r in numbered]
+    vectors = encoder.encode([question, *ranked])
     cosine = vectors[1:] @ vectors[0]
-    lexical = lexical_scorer([s for _, s in numbered], question)
+    lexical = lexical_scorer(ranked, question)
     scored = [
-        (float(c) + lexical(s), (n, s)) for c, (n, s) in zip(cosine, numbered, strict=True) if c >= floor
+        (float(c) + lexical(r), (n, s)) for c, (n, s, r) in zip(cosine, numbered, strict=True) if c >= floor
     ]
     scored.sort(key=lambda x: -x[0])
     return [pair for _, pair in scored[:most]]
