@@ -240,19 +240,20 @@ def copied_to_both(body: dict[str, Any]) -> str:
     return f"The Berlin Wall was built in 1961, and Mount Everest is 1961 metres tall [{wall}][{everest}]."
 
 
+def wall_began(body: dict[str, Any]) -> str:
+    """A part's answer: when the wall was built, citing the wall's source."""
+    return f"Construction of the Berlin Wall began on 13 August 1961 [{number_of('Berlin Wall')(body)}]."
+
+
+def everest_is(height: str) -> Any:
+    """A reply maker: a part's answer that gives Everest's ``height``, citing Everest's source."""
+    return lambda body: f"Mount Everest is {height} tall [{number_of('Mount Everest')(body)}]."
+
+
 def test_a_two_part_answer_that_copies_a_value_is_asked_again_part_by_part(
     engine: Engine, endpoint: str
 ) -> None:
-    wall, everest = number_of("Berlin Wall"), number_of("Mount Everest")
-    streamed, answer = ask_two_parts(
-        engine,
-        endpoint,
-        [
-            copied_to_both,
-            lambda b: f"Construction of the Berlin Wall began on 13 August 1961 [{wall(b)}].",
-            lambda b: f"Mount Everest is 8,848.86 m tall [{everest(b)}].",
-        ],
-    )
+    streamed, answer = ask_two_parts(engine, endpoint, [copied_to_both, wall_began, everest_is("8,848.86 m")])
     assert "1961 metres" not in streamed
     assert answer.content.startswith("Construction of the Berlin Wall began on 13 August 1961 [")
     assert "8,848.86 m" in answer.content and not answer.declined
@@ -289,16 +290,9 @@ def test_a_part_the_sources_do_not_answer_is_said_to_be_missing(
 
 
 def test_a_part_answered_with_markers_alone_is_sent_back_once(engine: Engine, endpoint: str) -> None:
-    wall, everest = number_of("Berlin Wall"), number_of("Mount Everest")
+    markers_alone = lambda b: f"[{number_of('Mount Everest')(b)}]"  # noqa: E731  (the 1.5B model's, once)
     _, answer = ask_two_parts(
-        engine,
-        endpoint,
-        [
-            copied_to_both,
-            lambda b: f"Construction of the Berlin Wall began on 13 August 1961 [{wall(b)}].",
-            lambda b: f"[{everest(b)}]",  # the 1.5B model's answer to a part, once
-            lambda b: f"Mount Everest is 8,848.86 m tall [{everest(b)}].",
-        ],
+        engine, endpoint, [copied_to_both, wall_began, markers_alone, everest_is("8,848.86 m")]
     )
     assert "Mount Everest is 8,848.86 m tall [" in answer.content and not answer.declined
     assert answer.grounding["parts"]["unanswered"] == []

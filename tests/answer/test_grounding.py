@@ -484,13 +484,12 @@ def test_markers_of_sources_that_hold_none_of_the_values_are_taken_out() -> None
     )
 
 
-def test_of_the_sources_that_hold_a_value_those_that_state_it_about_the_same_thing_keep_their_markers() -> (
-    None
-):
-    # the local index's s05: 1000000 is in the timeit page and in three What's New pages and the
-    # datetime page (about other things); the model cited all five
-    question = "How many times does timeit.timeit() execute the statement by default (its number argument)?"
-    sources = [
+TIMEIT = "How many times does timeit.timeit() execute the statement by default (its number argument)?"
+
+
+def timeit_sources() -> list[Source]:
+    """The timeit page's signature and its prose, and two pages that print 1000000 about other things."""
+    return [
         Source(
             "https://docs.test/timeit", "timeit", "timeit.timeit(stmt='pass', setup='pass', number=1000000)"
         ),
@@ -502,6 +501,14 @@ def test_of_the_sources_that_hold_a_value_those_that_state_it_about_the_same_thi
             "Execute the main statement number times. If number is not given, it defaults to 1000000.",
         ),
     ]
+
+
+def test_of_the_sources_that_hold_a_value_those_that_state_it_about_the_same_thing_keep_their_markers() -> (
+    None
+):
+    # the local index's s05: 1000000 is in the timeit page and in three What's New pages and the
+    # datetime page (about other things); the model cited all five
+    question, sources = TIMEIT, timeit_sources()
     text = "The default number of times timeit.timeit() executes the statement is 1000000. [1][2][3][4]"
     shown, gate = gate_run(question, sources, text)
     assert gate.failed is None
@@ -627,19 +634,7 @@ def test_a_sentence_that_only_names_sources_keeps_the_markers_of_those_that_hold
     # the local index's s03 and s07: "... is protocol version 4. This is mentioned in [1][2] and
     # [3][4].", [3] and [4] What's New pages where the figure stands beside other words; all four
     # were shown, as if the pointer's markers needed no check
-    question = "How many times does timeit.timeit() execute the statement by default (its number argument)?"
-    sources = [
-        Source(
-            "https://docs.test/timeit", "timeit", "timeit.timeit(stmt='pass', setup='pass', number=1000000)"
-        ),
-        Source("https://docs.test/whatsnew26", "What's New in 2.6", "The resolution is now 1000000 ticks."),
-        Source("https://docs.test/datetime", "datetime", "0 <= microseconds < 1000000"),
-        Source(
-            "https://docs.test/timeit#cli",
-            "timeit",
-            "Execute the main statement number times. If number is not given, it defaults to 1000000.",
-        ),
-    ]
+    question, sources = TIMEIT, timeit_sources()
     claim = "The default number of times timeit.timeit() executes the statement is 1000000."
     shown, gate = gate_run(question, sources, claim + " This is mentioned in [1][2] and [3][4].")
     assert gate.failed is None

@@ -293,9 +293,9 @@ class SentenceGate:
         return out
 
     def _served(self, borrowers: list[tuple[int, str]], cites: list[int]) -> list[int]:
-        """The markers of a sentence that only names its sources ("This is mentioned in [1][2] and
-        [3][4].") for the sentences before it that cite nothing, as a sentence of theirs with those
-        markers would keep them (:meth:`_better_cited`, :meth:`_without_idle_markers`). The default
+        """Of the markers ``cites`` that the sentences ``borrowers`` lean on (a pointer's, "This is
+        mentioned in [1][2] and [3][4].", or a later sentence's), those that a sentence of theirs with
+        these markers would keep (:meth:`_better_cited`, :meth:`_without_idle_markers`). The default
         model wrote "... is protocol version 4. This is mentioned in [1][2] and [3][4].", [3] and [4]
         What's New pages that do not say it, and all four were shown."""
         body = " ".join(" ".join(cite.strip_markers(t).split()) for _, t in borrowers)
@@ -312,10 +312,7 @@ class SentenceGate:
         for _, text in borrowers:
             found += [n for n in self._holders(text) if n not in found]
         if not found:
-            body = " ".join(" ".join(t.split()) for _, t in borrowers)
-            probe = f"{body} {markers(borrowed)}"
-            trimmed = self._without_idle_markers(probe, borrowed)
-            found = cite.cited_numbers(trimmed) if trimmed is not None else borrowed
+            found = self._served(borrowers, borrowed)
         return borrowers[-1][0], sorted(found)
 
     def _verdict(self, text: str, cites: list[int]) -> Rejection | None:
