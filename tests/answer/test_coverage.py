@@ -41,3 +41,39 @@ def test_a_part_that_names_nothing_of_its_own_is_not_asked_again() -> None:
     assert len(parts) == 2
     # the answer speaks of the second part in other words: nothing to tell it by, so it counts
     assert unanswered_parts(parts, "The Berlin Wall was a guarded concrete barrier [1].") == []
+
+
+def test_a_part_that_asks_for_an_amount_needs_a_figure_about_it() -> None:
+    parts = part_queries("When was the Berlin Wall built, and how tall is Mount Everest?")
+    assert len(parts) == 2
+    # speaks of Everest, says nothing of its height: the README's example answer, before
+    words_only = "The Berlin Wall was built in 1961. [1] Mount Everest is the highest mountain on Earth. [2]"
+    assert unanswered_parts(parts, words_only) == [parts[1]]
+    # the height in the same sentence as Everest, or in words, answers it
+    assert (
+        unanswered_parts(parts, "The Berlin Wall was built in 1961 [1]. Everest is 8,848.86 m tall [2].")
+        == []
+    )
+    assert (
+        unanswered_parts(parts, "Built in 1961 [1], the Wall is younger than Everest, 8,849 m high [2].")
+        == []
+    )
+    # a figure elsewhere does not answer it: the wall's year is not Everest's height
+    assert unanswered_parts(parts, "Mount Everest is famous. [2] The Berlin Wall was built in 1961. [1]") == [
+        parts[1]
+    ]
+    # the time part: a sentence about the wall without a year leaves it out
+    assert unanswered_parts(parts, "The Berlin Wall divided Berlin [1]. Everest is 8,849 m tall [2].") == [
+        parts[0]
+    ]
+    # "how many" answered in words
+    timeit = part_queries(
+        "What is the default timeout of sqlite3.connect(), and how many times does timeit.timeit() run?"
+    )
+    assert (
+        unanswered_parts(
+            timeit,
+            "The timeout of sqlite3.connect() is 5.0 s [1]. timeit.timeit() runs one million times [2].",
+        )
+        == []
+    )

@@ -247,7 +247,12 @@ def wall_began(body: dict[str, Any]) -> str:
 
 def everest_is(height: str) -> Any:
     """A reply maker: a part's answer that gives Everest's ``height``, citing Everest's source."""
-    return lambda body: f"Mount Everest is {height} tall [{number_of('Mount Everest')(body)}]."
+    return everest_says(f"{height} tall")
+
+
+def everest_says(what: str) -> Any:
+    """A reply maker: "Mount Everest is ``what``", citing Everest's source."""
+    return lambda body: f"Mount Everest is {what} [{number_of('Mount Everest')(body)}]."
 
 
 def test_a_two_part_answer_that_copies_a_value_is_asked_again_part_by_part(
@@ -287,6 +292,20 @@ def test_a_part_the_sources_do_not_answer_is_said_to_be_missing(
     retry = _Scripted.bodies[-1]["messages"]
     assert retry[:-2] == _Scripted.bodies[-2]["messages"]  # the part's prompt, then its draft sent back
     assert "9,100 m" in retry[-2]["content"] and '"9,100 m"' in retry[-1]["content"]
+
+
+def test_a_part_that_asks_for_an_amount_and_gets_none_is_sent_back(engine: Engine, endpoint: str) -> None:
+    # the README's example answered "how tall is Mount Everest" with "... the highest mountain on Earth"
+    words_only = everest_says("the highest mountain on Earth")
+    _, answer = ask_two_parts(
+        engine, endpoint, [copied_to_both, wall_began, words_only, everest_is("8,848.86 m")]
+    )
+    assert "highest mountain" not in answer.content and "Mount Everest is 8,848.86 m tall [" in answer.content
+    assert [r["reason"] for r in answer.grounding["rejected"]] == ["unsupported_values", "no_figure"]
+    assert "does not give the figure" in _Scripted.bodies[-1]["messages"][-1]["content"]
+    # asked again, with nothing better: the part is said to be missing
+    _, answer = ask_two_parts(engine, endpoint, [copied_to_both, wall_began, words_only, words_only])
+    assert answer.content.endswith('The sources do not say: "how tall is Mount Everest?"')
 
 
 def test_a_part_answered_with_markers_alone_is_sent_back_once(engine: Engine, endpoint: str) -> None:

@@ -93,7 +93,8 @@ def _markers_last(text: str) -> str | None:
 class Rejection:
     """A sentence that was not shown, and why."""
 
-    reason: str  # unsupported_values | wrong_row | missing_row | restates_question | empty | repetition
+    # unsupported_values | wrong_row | missing_row | restates_question | empty | repetition | no_figure
+    reason: str
     sentence: str
     values: list[str] = field(default_factory=list)  # the values no cited source holds (or the wrong row's)
     hints: list[tuple[int, str]] = field(default_factory=list)  # source lines to show on the retry

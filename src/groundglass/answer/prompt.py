@@ -127,6 +127,7 @@ RETRY_PROBLEMS = {
     "asks about",
     "empty": "it gives no answer",
     "repetition": "it repeats itself",
+    "no_figure": "it does not give the figure the question asks for",
 }
 
 

@@ -187,6 +187,8 @@ def _answer_part(
         said = "".join(generate(job, messages, attempt, len(sources), gate)).strip()
         _count_draft(report, completion, attempt, gate)
         failed = gate.failed
+        if failed is None and not cite.is_declined_answer(said) and coverage.lacks_figure(part, said):
+            failed = checked.Rejection("no_figure", " ".join(said.split()))
         if failed is None:
             return None if not said or cite.is_declined_answer(said) else said
         report["rejected"].append(failed.as_dict())
