@@ -8,6 +8,7 @@ seconds). ``bench/world_variants.sh`` runs many of them side by side, one per co
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -25,10 +26,19 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from groundglass.dreambooth.world.personalise import RunSettings, evaluate, load_personalised, personalise
 
-    out, settings = Path(argv[0]), json.loads(argv[1])
-    base = Path(argv[2]) if len(argv) == 3 else None
+    out, base = Path(argv[0]), Path(argv[2]) if len(argv) == 3 else None
+    try:
+        settings = json.loads(argv[1])
+        run = RunSettings(**settings)
+    except (json.JSONDecodeError, TypeError) as exc:
+        fields = ", ".join(f.name for f in dataclasses.fields(RunSettings))
+        print(
+            f"error: SETTINGS_JSON: {exc}\nfix: a JSON object of RunSettings fields ({fields})",
+            file=sys.stderr,
+        )
+        return 2
     start = time.monotonic()
-    checkpoints = personalise(out, RunSettings(**settings), base_model=base, progress=False)
+    checkpoints = personalise(out, run, base_model=base, progress=False)
     scores, _ = evaluate(load_personalised(checkpoints / "last.ckpt"))
     scores["seconds"] = time.monotonic() - start
     record = {"settings": settings, "base": str(base), "scores": scores}

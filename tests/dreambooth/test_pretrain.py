@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import pytest
 import torch
 
 from groundglass.dreambooth.world.pretrain import (
@@ -108,3 +109,17 @@ def test_a_variant_takes_a_trained_vae_a_wider_unet_and_the_extra_shapes(tmp_pat
     assert pipe.vae.config.scaling_factor == shipped_scaling
     for word in ("sks", *EXTRA_SHAPES):
         assert len(pipe.tokenizer.tokenize(word)) == 1, word
+
+
+def test_bad_variant_options_are_refused_with_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for args, said in [
+        (["--unet-channels", "abc"], "multiples of 16"),
+        (["--unet-channels", "64,100"], "multiples of 16"),
+        (["--vae-from", str(tmp_path / "nothing")], "no vae/config.json there"),
+    ]:
+        with pytest.raises(SystemExit) as stopped:
+            main(["--out", str(tmp_path / "model"), *args])
+        assert stopped.value.code == 2 and said in capsys.readouterr().err
+    assert not (tmp_path / "model").exists()

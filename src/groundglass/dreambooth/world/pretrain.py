@@ -244,8 +244,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="where to train: cpu, or cuda on a GPU machine")
     parser.add_argument(
         "--unet-channels",
-        default=",".join(map(str, UNET_CHANNELS)),
-        help="the UNet's channels per level, comma-separated",
+        type=_channels,
+        default=UNET_CHANNELS,
+        help="the UNet's channels per level, comma-separated (default: 64,128)",
     )
     parser.add_argument("--layers-per-block", type=int, default=1, help="the UNet's ResNet layers per block")
     parser.add_argument(
@@ -282,7 +283,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="do not train: round the weights of the model in --out to float16 (halves the files)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.vae_from is not None and not (args.vae_from / "vae" / "config.json").is_file():
+        parser.error(f"--vae-from {args.vae_from}: no vae/config.json there; give a world model folder")
+    return args
+
+
+def _channels(text: str) -> tuple[int, ...]:
+    """``--unet-channels``: positive multiples of 16 (the UNet's group norm has 16 groups)."""
+    try:
+        channels = tuple(int(c) for c in text.split(","))
+    except ValueError:
+        channels = ()
+    if not channels or any(c <= 0 or c % 16 for c in channels):
+        raise argparse.ArgumentTypeError(f"{text!r}: give channels per level as multiples of 16, e.g. 64,128")
+    return channels
 
 
 @dataclass
@@ -460,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         out,
         args.seed,
         words=world_words(shapes),
-        unet_channels=tuple(int(c) for c in args.unet_channels.split(",")),
+        unet_channels=args.unet_channels,
         layers_per_block=args.layers_per_block,
     )
     for part in WEIGHT_PARTS:
