@@ -440,8 +440,7 @@ def test_the_retry_hints_hold_the_sentence_that_answers_not_only_the_one_that_so
     assert all(not s.startswith("-") for _, s in hints)  # list bullets are not part of the quote
     # "It is the default protocol ..." names no protocol alone: it comes after the sentence that does
     said = (
-        "Protocol version 4 was added in Python 3.4. ... "
-        "It is the default protocol starting with Python 3.8."
+        "Protocol version 4 was added in Python 3.4. ... It is the default protocol starting with Python 3.8."
     )
     assert hints[0] == (1, said)
     assert not any(s.startswith(("It ", "This ")) for _, s in hints)

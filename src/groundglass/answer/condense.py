@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from groundglass.answer import querytext
+from groundglass.answer.definitions import described_by, term_name
 from groundglass.answer.rank import TABLE_ROW
 from groundglass.answer.rows import names_row
 from groundglass.answer.sentences import split_sentences
@@ -59,6 +60,13 @@ class _Unit:
     kind: str  # "heading", "sentence", "row" or "rule" (a table's |---| line)
     table: int = -1  # table block number, for rows
     header: bool = False  # the first row of its table block
+    term: int = -1  # the unit of the definition term whose description this is part of
+    subject: str = ""  # that term's name: what the sentence is about ("max_connections")
+
+    @property
+    def said(self) -> str:
+        """What the unit says, its subject included: the text it is scored on."""
+        return f"{self.subject} {self.text}" if self.subject else self.text
 
 
 def _units(text: str) -> list[_Unit]:
@@ -66,6 +74,8 @@ def _units(text: str) -> list[_Unit]:
     table = -1
     in_table = False
     lines = text.splitlines()
+    stripped = [line.strip() for line in lines]
+    first: dict[int, int] = {}  # line -> its first unit
     for n, raw in enumerate(lines):
         line = raw.strip()
         if not line:
@@ -83,7 +93,11 @@ def _units(text: str) -> list[_Unit]:
         if n == 0 and len(lines) > 1 and len(line) <= 80 and not _SENTENCE_END.search(line):
             units.append(_Unit(line, n, "heading"))
             continue
-        units.extend(_Unit(s, n, "sentence") for s in split_sentences(line))
+        first[n] = len(units)
+        described = described_by(stripped, n)
+        term = first.get(described, -1) if described is not None else -1
+        subject = term_name(stripped[described]) if described is not None else ""
+        units.extend(_Unit(s, n, "sentence", term=term, subject=subject) for s in split_sentences(line))
     return units
 
 
@@ -151,7 +165,7 @@ def condense(
             continue
         text = _pick(
             units,
-            lambda t: lexical(t) + dense.get(t, 0.0),
+            lambda u: lexical(u.said) + dense.get(u.text, 0.0),
             count_tokens,
             max_tokens,
             keep_ratio,
@@ -164,7 +178,7 @@ def condense(
 
 def _pick(
     units: list[_Unit],
-    score: Callable[[str], float],
+    score: Callable[[_Unit], float],
     count_tokens: Callable[[str], int],
     max_tokens: int,
     keep_ratio: float,
@@ -172,20 +186,22 @@ def _pick(
     asked_row: Callable[[str], bool] = lambda _t: False,
 ) -> str:
     """The kept units of one source joined, or '' to keep the source whole."""
-    scores = {i: score(u.text) for i, u in enumerate(units) if u.kind in ("sentence", "row")}
+    scores = {i: score(u) for i, u in enumerate(units) if u.kind in ("sentence", "row")}
     order = sorted(scores, key=lambda i: (-scores[i], i))
     if not order or scores[order[0]] <= 0:
         return ""
     # The bar for further sentences leaves out the verbatim-term bonus: the line that names
     # "SMTP.connect(...)" scores one more per term, and measured against it, "The defaults are to
     # connect to the local host at the standard SMTP port (25)." fell below the bar and was cut.
-    plain = {i: scores[i] - verbatim(units[i].text) for i in scores}
+    plain = {i: scores[i] - verbatim(units[i].said) for i in scores}
     best = max(plain.values())
     picked: set[int] = {i for i, u in enumerate(units) if u.kind == "heading"}
 
-    def with_table_header(ids: set[int]) -> set[int]:
+    def with_table_header(ids: set[int], terms: bool = True) -> set[int]:
         extra = set()
         for i in ids:
+            if terms and units[i].term >= 0:
+                extra.add(units[i].term)  # a description's sentence keeps the term it describes
             if units[i].kind == "row":
                 extra |= {
                     j
@@ -211,8 +227,10 @@ def _pick(
         antecedents = _antecedents(units, i)
         neighbours = {j for j in (i - 1, i, i + 1) if 0 <= j < len(units) and units[j].kind != "heading"}
         # a sentence that opens with a pronoun means nothing without what it points back to
-        for ids in (neighbours | antecedents, antecedents | {i}, *([] if antecedents else [{i}])):
-            grown = with_table_header(picked | ids)
+        tries = [(neighbours | antecedents, True), (antecedents | {i}, True)]
+        tries += [] if antecedents else [({i}, True), ({i}, False)]
+        for ids, terms in tries:
+            grown = with_table_header(picked | ids, terms)
             if fits(grown):
                 picked = grown
                 break

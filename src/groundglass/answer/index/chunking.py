@@ -11,7 +11,10 @@ Packing, per document:
    least half full and the next paragraph would not fit in it but fits in a chunk of its own, else
    at a sentence end, and then the next chunk starts with the last ~``overlap`` tokens of whole
    sentences of the previous one;
-3. a single sentence longer than the budget is cut at word boundaries (the only mid-sentence cut).
+3. a single sentence longer than the budget is cut at word boundaries (the only mid-sentence cut);
+4. a chunk that starts inside the description of a definition list's term starts with the term's line
+   (:mod:`groundglass.answer.definitions`: without it, its sentences read as facts about whatever
+   comes before them), when the term is short (a quarter of the budget at most).
 
 Sentences come from :func:`groundglass.answer.sentences.split_sentences`.
 """
@@ -22,6 +25,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from groundglass.answer.definitions import is_term
 from groundglass.answer.index.documents import Chunk, Document, Section
 from groundglass.answer.sentences import split_sentences
 
@@ -35,11 +39,12 @@ def split_paragraphs(text: str) -> list[str]:
     return [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
 
 
-@dataclass
+@dataclass(eq=False)
 class _Unit:
     text: str
     tokens: int
     para: int  # paragraph number within the section
+    term: _Unit | None = None  # the definition term whose description this is part of
 
 
 def _split_long(sentence: str, tokens: int, budget: int) -> list[tuple[str, int]]:
@@ -58,11 +63,22 @@ def _units(text: str, budget: int, count: CountBatch) -> list[_Unit]:
         sentences.extend((s, pi) for s in split_sentences(para))
     counts = count([s for s, _ in sentences]) if sentences else []
     units: list[_Unit] = []
+    term: _Unit | None = None  # a term line just read: the next item describes it
+    item_term: _Unit | None = None  # the term of the item being read
     for (s, pi), n in zip(sentences, counts, strict=True):
+        if units and pi != units[-1].para:
+            term = item_term = None
+        if is_term(s):
+            unit = _Unit(s, n, pi)
+            term, item_term = unit, None
+            units.append(unit)
+            continue
+        if _LIST_ITEM.match(s):
+            item_term, term = term, None
         if n > budget:
-            units.extend(_Unit(p, pn, pi) for p, pn in _split_long(s, n, budget))
+            units.extend(_Unit(p, pn, pi, item_term) for p, pn in _split_long(s, n, budget))
         else:
-            units.append(_Unit(s, n, pi))
+            units.append(_Unit(s, n, pi, item_term))
     return units
 
 
@@ -81,6 +97,19 @@ def _join(units: Sequence[_Unit]) -> str:
         else:
             out += " " + u.text
     return out
+
+
+def _chunk(units: list[_Unit], tokens: int, budget: int) -> tuple[str, int]:
+    """(text, tokens) of one chunk of ``units``, its term's line first when it starts inside a
+    description whose term it does not hold, and without term lines at its end (described only in the
+    next chunk, which starts with them)."""
+    while len(units) > 1 and units[-1].term is None and is_term(units[-1].text):
+        tokens -= units[-1].tokens
+        units = units[:-1]
+    term = units[0].term
+    if term is None or term in units or term.tokens > budget // 4:
+        return _join(units), tokens
+    return term.text + "\n" + _join(units), tokens + term.tokens
 
 
 def _pack(units: list[_Unit], budget: int, overlap: int) -> list[tuple[str, int]]:
@@ -103,7 +132,7 @@ def _pack(units: list[_Unit], budget: int, overlap: int) -> list[tuple[str, int]
         )
         if cur and (cur_tokens + u.tokens > budget or para_break):
             if fresh:
-                chunks.append((_join(cur), cur_tokens))
+                chunks.append(_chunk(cur, cur_tokens, budget))
             tail: list[_Unit] = []
             if not para_break and overlap > 0:
                 t = 0
@@ -117,7 +146,7 @@ def _pack(units: list[_Unit], budget: int, overlap: int) -> list[tuple[str, int]
         cur_tokens += u.tokens
         fresh = True
     if cur and fresh:
-        chunks.append((_join(cur), cur_tokens))
+        chunks.append(_chunk(cur, cur_tokens, budget))
     return chunks
 
 

@@ -21,6 +21,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
+from groundglass.answer.definitions import term_lines, unmarked
 from groundglass.answer.index.documents import Document, Section
 from groundglass.answer.index.html_tables import prepare_html, put_tables_back, row_groups
 from groundglass.threads import HTML_LOCK
@@ -247,7 +248,10 @@ def html_document(data: bytes | str, uri: str, fallback_title: str) -> Document:
         text = "" if markdown else trafilatura.html2txt(html) or ""
     if markdown:
         doc = markdown_document(markdown, uri, fallback_title, kind="html")
-        doc.sections = [Section(s.heading, put_tables_back(s.text, tables)) for s in doc.sections]
+        doc.sections = [
+            Section(unmarked(s.heading).strip(), term_lines(put_tables_back(s.text, tables)))
+            for s in doc.sections
+        ]
         meta, _ = _front_matter(markdown)
         if not meta.get("title"):
             m = re.search(r"<title[^>]*>(.*?)</title>", html, re.IGNORECASE | re.DOTALL)

@@ -9,13 +9,16 @@ put on one line in the same pass: trafilatura writes inline code that spans line
 which swallows the rest of the page. Permalink anchors (``<a class="headerlink">¶</a>``, which Sphinx
 and MkDocs put after every heading and definition) are dropped too: they are not text, and they ended
 every page title in the sources list ("textwrap — Text wrapping and filling¶") and every signature
-in the prompt.
+in the prompt. Definition terms (``<dt>``) are marked, since trafilatura writes them as list items like
+their descriptions: :mod:`groundglass.answer.definitions` says why a term must stay known.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from groundglass.answer.definitions import TERM_MARK
 
 # A row group (header row, separator, rows) stays under this many characters, so that it fits in half
 # of a default chunk (180 MiniLM tokens, about 3 characters each in tables): the chunker then keeps a
@@ -131,7 +134,8 @@ def row_groups(
 
 def prepare_html(html: str) -> tuple[Any, dict[str, str]]:
     """(the parsed page for trafilatura, {mark: the table's Markdown}): data tables replaced by a mark
-    in a paragraph of their own, inline code put on one line. The raw HTML when lxml cannot parse it."""
+    in a paragraph of their own, inline code put on one line, each definition term (``<dt>``) marked.
+    The raw HTML when lxml cannot parse it."""
     import lxml.etree
     import lxml.html
 
@@ -147,6 +151,8 @@ def prepare_html(html: str) -> tuple[Any, dict[str, str]]:
             for child in list(code):
                 code.remove(child)
             code.text = re.sub(r"\s+", " ", text)
+    for term in tree.xpath("//dt[not(ancestor::table)]"):
+        term.text = f"{TERM_MARK} {term.text or ''}"  # written back as a term line: definitions.term_lines
     tables: dict[str, str] = {}
     for table in tree.xpath("//table[not(ancestor::table)]"):
         groups = table_row_groups(table)

@@ -35,11 +35,14 @@ def _extractor_id() -> bytes:
     if _EXTRACTOR_ID is None:
         import trafilatura
 
+        from groundglass.answer import definitions
         from groundglass.answer.index import extract as index_extract
+        from groundglass.answer.index import html_tables
         from groundglass.answer.reader import content
 
         h = hashlib.blake2b(digest_size=16)
-        for source in (index_extract.__file__ or "", __file__, content.__file__ or ""):
+        modules = (index_extract, html_tables, definitions, content)
+        for source in (__file__, *(m.__file__ or "" for m in modules)):
             h.update(Path(source).read_bytes())
         h.update(trafilatura.__version__.encode())
         _EXTRACTOR_ID = h.digest()

@@ -1,0 +1,120 @@
+"""Definition lists keep their terms: a setting's description stays tied to the setting it describes, in
+extraction, in the chunks made from it, and in the condensed sources the model reads.
+
+The page is built in the shape of PostgreSQL's manual (``runtime-config-connection.html``: each setting a
+``<dt>`` with its name and type, its description a ``<dd>`` of several paragraphs). There, asked "What is
+the default value of max_connections?", the model was shown "At most max_connections connections can
+ever be active simultaneously. ... The default value is three connections." (the description of the
+next setting, cut away from its term by a chunk boundary and by condensing) and answered "three"; and
+for shared_buffers the condensed description kept "a reasonable starting value ... is 25%" but not "The
+default is typically 128 megabytes".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from groundglass.answer import condense, definitions
+from groundglass.answer.embeddings import count_tokens
+from groundglass.answer.index.chunking import chunk_document
+from groundglass.answer.index.extract import html_document
+from groundglass.answer.types import Source
+
+FILLER = (
+    "Whenever the number of active concurrent connections is at least the limit minus the reserved "
+    "slots, new connections will be accepted only for superusers, and no new replication connections "
+    "will be accepted. "
+)
+
+PAGE = f"""<!DOCTYPE html><html><head><title>20.3. Connections and Authentication</title></head><body>
+<div class="sect1"><h2 class="title">20.3. Connections and Authentication</h2>
+<p>This section describes the settings that control how clients connect to the database server, and
+how many of them may be connected at the same time.</p>
+<div class="variablelist"><dl class="variablelist">
+<dt id="GUC-PORT"><span class="term"><code class="varname">port</code> (<code class="type">integer</code>)
+</span></dt><dd><p>The TCP port the server listens on; 5432 by default. Note that the same port number is
+used for all IP addresses the server listens on. This parameter can only be set at server start.</p></dd>
+<dt id="GUC-MAX-CONNECTIONS"><span class="term"><code class="varname">max_connections</code>
+(<code class="type">integer</code>)</span></dt><dd><p>Determines the maximum number of concurrent
+connections to the database server. The default is typically 100 connections, but might be less if your
+kernel settings will not support it (as determined during <span>initdb</span>). This parameter can only
+be set at server start.</p><p>When running a standby server, you must set this parameter to the same or
+higher value than on the primary server. Otherwise, queries will not be allowed in the standby
+server.</p></dd>
+<dt id="GUC-SUPERUSER-RESERVED-CONNECTIONS"><span class="term">
+<code class="varname">superuser_reserved_connections</code> (<code class="type">integer</code>)</span></dt>
+<dd><p>Determines the number of connection slots that are
+reserved for connections by superusers. At most max_connections connections can ever be active
+simultaneously. {FILLER * 6}</p><p>The default value is three connections. The value must be less than
+max_connections. This parameter can only be set at server start.</p></dd>
+</dl></div></div></body></html>"""
+
+
+def _count(texts: Sequence[str]) -> list[int]:
+    return [max(1, len(t) // 4) for t in texts]
+
+
+def page_text() -> str:
+    doc = html_document(PAGE, "https://docs.test/runtime-config-connection.html", "connections")
+    return "\n\n".join(s.text for s in doc.sections)
+
+
+def test_each_term_of_a_definition_list_is_written_as_a_term_line_before_its_description() -> None:
+    lines = page_text().splitlines()
+    for name in ("port", "max_connections", "superuser_reserved_connections"):
+        term = f"- {name} (integer):"
+        assert term in lines, page_text()
+        after = lines[lines.index(term) + 1]
+        assert after.startswith("- Determines") or after.startswith("- The TCP port"), after
+        assert definitions.is_term(term) and definitions.term_name(term) == name
+    assert definitions.TERM_MARK not in page_text()
+    assert not definitions.is_term("- Determines the maximum number of concurrent connections.")
+
+
+def test_a_chunk_that_starts_inside_a_description_starts_with_its_term() -> None:
+    doc = html_document(PAGE, "https://docs.test/runtime-config-connection.html", "connections")
+    chunks = [c.body for c in chunk_document(doc, 120, 20, _count)]
+    holding = [c for c in chunks if "The default value is three connections." in c]
+    assert holding
+    for c in holding:
+        # the reserved-slots default is never shown as if it were max_connections' (the term before it)
+        term = c.rfind("superuser_reserved_connections (integer):", 0, c.index("three connections"))
+        assert term >= 0, c
+        assert "- max_connections (integer):" not in c[term:], c
+    for c in chunks:  # a term at a chunk's end, described only in the next chunk, says nothing there
+        assert not definitions.is_term(c.strip().splitlines()[-1]), c
+
+
+def test_condensing_keeps_the_term_of_each_kept_sentence_and_scores_a_sentence_with_its_term() -> None:
+    text = (
+        "- shared_buffers (integer):\n"
+        "- Sets the amount of memory the database server uses for shared memory buffers. The default is "
+        "typically 128 megabytes (128MB), but might be less if your kernel settings will not support it. "
+        "This setting must be at least 128 kilobytes. However, settings significantly higher than the "
+        "minimum are usually needed for good performance. If this value is specified without units, it is "
+        "taken as blocks, that is BLCKSZ bytes, typically 8kB. This parameter can only be set at server "
+        "start. If you have a dedicated database server with 1GB or more of RAM, a reasonable starting "
+        "value for shared_buffers is 25% of the memory in your system. There are some workloads where even "
+        "larger settings for shared_buffers are effective.\n"
+        "- huge_pages (enum):\n"
+        "- Controls whether huge pages are requested for the main shared memory area. Valid values are "
+        "try (the default), on, and off. This parameter can only be set at server start."
+    )
+    source = Source(url="https://docs.test/1", title="Resource Consumption", text=text, score=0.5)
+    question = "What is the default value of shared_buffers?"
+    [out] = condense.condense([source], question, count_tokens, max_tokens=70)
+    assert "The default is typically 128 megabytes (128MB)" in out.text, out.text
+    assert out.text.startswith("- shared_buffers (integer):"), out.text
+    assert count_tokens(out.text) <= 70 < count_tokens(text)
+
+    # a sentence kept from the middle of a description comes with its term
+    reserved = page_text()
+    start = reserved.index("At most max_connections")
+    chunk = "- superuser_reserved_connections (integer):\n" + reserved[start:]
+    source = Source(url="https://docs.test/2", title="Connections", text=chunk, score=0.5)
+    [out] = condense.condense(
+        [source], "What is the default number of reserved connections?", count_tokens, max_tokens=60
+    )
+    assert "three connections" in out.text, out.text
+    assert re.match(r"- superuser_reserved_connections \(integer\):\n", out.text), out.text
