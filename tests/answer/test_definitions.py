@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 
 from groundglass.answer import condense, definitions
-from groundglass.answer.embeddings import count_tokens
+from groundglass.answer.embeddings import count_tokens, get_embedder
 from groundglass.answer.index.chunking import chunk_document
 from groundglass.answer.index.extract import html_document
 from groundglass.answer.types import Source
@@ -118,3 +118,34 @@ def test_condensing_keeps_the_term_of_each_kept_sentence_and_scores_a_sentence_w
     )
     assert "three connections" in out.text, out.text
     assert re.match(r"- superuser_reserved_connections \(integer\):\n", out.text), out.text
+
+
+def test_no_sentence_of_another_definition_is_kept_without_its_term() -> None:
+    # the next setting's description started with the previous one's last sentences: "The default is
+    # three." was kept as the term line's neighbour (then alone, when its own term did not fit), and the
+    # model answered "three seconds" for a setting whose default is one minute
+    text = (
+        "- autovacuum (boolean):\n"
+        "See Section 25.1.5 for more information.\n"
+        "- autovacuum_max_workers (integer):\n"
+        "- Specifies the maximum number of autovacuum processes (other than the autovacuum launcher) that "
+        "may be running at any one time. The default is three. This parameter can only be set at server "
+        "start.\n"
+        "- autovacuum_naptime (integer):\n"
+        "- Specifies the minimum delay between autovacuum runs on any given database. In each round the "
+        "daemon examines the database and issues VACUUM and ANALYZE commands as needed for tables in that "
+        "database. If this value is specified without units, it is taken as seconds. The default is one "
+        "minute (1min). This parameter can only be set in the postgresql.conf file or on the server "
+        "command line."
+    )
+    source = Source(url="https://docs.test/3", title="Automatic Vacuuming", text=text, score=0.5)
+    question = "What is the default value of autovacuum_naptime?"
+    # what the engine does: words and MiniLM (by meaning, "The default is three." is close to the question)
+    [out] = condense.condense([source], question, count_tokens, max_tokens=110, embed=get_embedder().encode)
+    assert "The default is one minute (1min)." in out.text, out.text
+    lines = out.text.splitlines()
+    for n, line in enumerate(lines):
+        if "The default is three." in line:  # kept only under its own term
+            assert lines[n - 1] == "- autovacuum_max_workers (integer):", out.text
+    assert "- autovacuum_naptime (integer):" in lines, out.text
+    assert not out.text.startswith("The default is three."), out.text

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from groundglass.answer import querytext
-from groundglass.answer.definitions import described_by, term_name
+from groundglass.answer.definitions import described_by, is_term, term_name
 from groundglass.answer.rank import TABLE_ROW
 from groundglass.answer.rows import names_row
 from groundglass.answer.sentences import split_sentences
@@ -62,6 +62,7 @@ class _Unit:
     header: bool = False  # the first row of its table block
     term: int = -1  # the unit of the definition term whose description this is part of
     subject: str = ""  # that term's name: what the sentence is about ("max_connections")
+    entry: int = -1  # the definition (its term's unit) this unit is part of, term line included
 
     @property
     def said(self) -> str:
@@ -97,7 +98,10 @@ def _units(text: str) -> list[_Unit]:
         described = described_by(stripped, n)
         term = first.get(described, -1) if described is not None else -1
         subject = term_name(stripped[described]) if described is not None else ""
-        units.extend(_Unit(s, n, "sentence", term=term, subject=subject) for s in split_sentences(line))
+        entry = first[n] if is_term(line) else term
+        units.extend(
+            _Unit(s, n, "sentence", term=term, subject=subject, entry=entry) for s in split_sentences(line)
+        )
     return units
 
 
@@ -197,10 +201,10 @@ def _pick(
     best = max(plain.values())
     picked: set[int] = {i for i, u in enumerate(units) if u.kind == "heading"}
 
-    def with_table_header(ids: set[int], terms: bool = True) -> set[int]:
+    def with_table_header(ids: set[int]) -> set[int]:
         extra = set()
         for i in ids:
-            if terms and units[i].term >= 0:
+            if units[i].term >= 0:
                 extra.add(units[i].term)  # a description's sentence keeps the term it describes
             if units[i].kind == "row":
                 extra |= {
@@ -225,12 +229,18 @@ def _pick(
         if i in picked:
             continue
         antecedents = _antecedents(units, i)
-        neighbours = {j for j in (i - 1, i, i + 1) if 0 <= j < len(units) and units[j].kind != "heading"}
+        # neighbours from another definition's entry are another setting's facts ("The default is three."
+        # before "- autovacuum_naptime (integer):" is the previous setting's default)
+        neighbours = {
+            j
+            for j in (i - 1, i, i + 1)
+            if 0 <= j < len(units) and units[j].kind != "heading" and units[j].entry == units[i].entry
+        }
         # a sentence that opens with a pronoun means nothing without what it points back to
-        tries = [(neighbours | antecedents, True), (antecedents | {i}, True)]
-        tries += [] if antecedents else [({i}, True), ({i}, False)]
-        for ids, terms in tries:
-            grown = with_table_header(picked | ids, terms)
+        # a sentence of a definition never comes without its term: alone, "The default is three."
+        # reads as the default of the term shown next
+        for ids in (neighbours | antecedents, antecedents | {i}, *([] if antecedents else [{i}])):
+            grown = with_table_header(picked | ids)
             if fits(grown):
                 picked = grown
                 break
