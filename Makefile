@@ -26,11 +26,13 @@ export TRANSFORMERS_OFFLINE := 1
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 # Debian packages the tests start, as PACKAGE=CHECK[|CHECK]: a command on PATH or a path (glob allowed).
-# python3.11-doc: real manual pages (tables) for the extraction tests. Debian puts PostgreSQL's initdb under
+# python3.11-doc, postgresql-doc-15: real manual pages (tables, definition lists) for the extraction tests and
+# the documentation QA sets. Debian puts PostgreSQL's initdb under
 # /usr/lib/postgresql/<version>/bin; the browser tests drive
 # Debian's chromium through Playwright's executable_path (Playwright never downloads a browser of its own).
 SYSTEM_PACKAGES := redis-server=redis-server postgresql='initdb|/usr/lib/postgresql/*/bin/initdb' \
-	chromium=/usr/bin/chromium python3.11-doc=/usr/share/doc/python3.11/html/library/datetime.html
+	chromium=/usr/bin/chromium python3.11-doc=/usr/share/doc/python3.11/html/library/datetime.html \
+	postgresql-doc-15=/usr/share/doc/postgresql-doc-15/html/limits.html
 
 comma := ,
 # Progress lines: "[n/N] what (how long)". Each goal lists its steps; finished steps (stamps) print nothing.
@@ -111,7 +113,8 @@ eval: setup-demo
 	$(BIN)/python -m bench.eval_reasoning $(EVAL_ARGS)
 
 # Answers on Python 3.11's manual (apt-get install python3.11-doc), web and local-index modes, groundglass
-# beside a naive pipeline on the same model and search; EVAL_DOCS_ARGS="--limit 12 --minutes 60" to shorten.
+# beside a naive pipeline on the same model and search; EVAL_DOCS_ARGS="--limit 12 --minutes 60" to shorten,
+# "--corpus postgresql" for the second manual (postgresql-doc-15).
 eval-docs: setup-demo
 	$(BIN)/python -m bench.eval_docs $(EVAL_DOCS_ARGS)
 

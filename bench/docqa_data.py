@@ -1,7 +1,9 @@
-"""The documentation QA set (``bench/data/docqa.jsonl``) over Python 3.11's HTML documentation.
+"""The documentation QA sets: ``bench/data/docqa.jsonl`` over Python 3.11's HTML documentation (the
+main set), ``bench/data/docqa_postgresql.jsonl`` over PostgreSQL 15's (a second manual of another make:
+DocBook pages, settings in definition lists, limits in tables).
 
-The pages come from Debian's ``python3.11-doc`` package (``/usr/share/doc/python3.11/html``). Each line
-of the set is one question:
+The pages come from Debian's packages (:data:`CORPORA`: ``python3.11-doc``, ``postgresql-doc-15``).
+Each line of a set is one question:
 
 - ``kind``: ``single`` (the answer is on one page), ``two`` (it needs two pages) or ``none`` (the docs
   cannot answer it: a setting, function or flag that does not exist, or a future version);
@@ -15,7 +17,7 @@ of the set is one question:
 :func:`verify` checks those claims against the installed pages, so a typo in an answer is caught
 before it costs an evaluation run.
 
-    .venv/bin/python -m bench.docqa_data          # verify the set against the installed docs
+    .venv/bin/python -m bench.docqa_data [--corpus postgresql]   # verify a set against the installed docs
 """
 
 from __future__ import annotations
@@ -51,8 +53,37 @@ class Question:
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 
 
+@dataclass(frozen=True)
+class Corpus:
+    """A manual installed by a Debian package, and its question set."""
+
+    name: str
+    root: Path
+    dirs: tuple[str, ...]  # folders of the manual's prose under root ("": root's own pages)
+    data_file: Path
+    package: str
+    index: str  # the local index eval_docs builds from it
+
+    def install_hint(self) -> str:
+        return (
+            f"the {self.name} docs are not at {self.root}; install them with: apt-get install {self.package}"
+        )
+
+
+PYTHON = Corpus("python", DOCS_ROOT, CORPUS_DIRS, DATA_FILE, "python3.11-doc", "pydocs")
+POSTGRESQL = Corpus(
+    "postgresql",
+    Path("/usr/share/doc/postgresql-doc-15/html"),
+    ("",),
+    DATA_FILE.with_name("docqa_postgresql.jsonl"),
+    "postgresql-doc-15",
+    "pgdocs",
+)
+CORPORA = {c.name: c for c in (PYTHON, POSTGRESQL)}
+
+
 def install_hint() -> str:
-    return f"the Python docs are not at {DOCS_ROOT}; install them with: apt-get install python3.11-doc"
+    return PYTHON.install_hint()
 
 
 def load(path: Path = DATA_FILE) -> list[Question]:
@@ -106,7 +137,7 @@ def matches(alternative: str, text: str) -> bool:
 
 def corpus_pages(root: Path = DOCS_ROOT, dirs: tuple[str, ...] = CORPUS_DIRS) -> list[str]:
     """The corpus's HTML pages, relative to ``root``."""
-    return sorted(p.relative_to(root).as_posix() for d in dirs for p in (root / d).rglob("*.html"))
+    return sorted({p.relative_to(root).as_posix() for d in dirs for p in (root / d).rglob("*.html")})
 
 
 @lru_cache(maxsize=1024)
@@ -126,7 +157,10 @@ def main_text(rel: str, root: Path = DOCS_ROOT) -> tuple[str, str]:
     import lxml.html
 
     tree = lxml.html.fromstring((root / rel).read_bytes())
-    for bad in tree.xpath("//script|//style|//a[@class='headerlink']"):
+    # DocBook's (PostgreSQL's) navigation bars are not the page's text either
+    for bad in tree.xpath(
+        "//script|//style|//a[@class='headerlink']|//div[@class='navheader']|//div[@class='navfooter']"
+    ):
         bad.drop_tree()
     titles = tree.xpath("//title")
     title = re.sub(r"\s+", " ", titles[0].text_content()).strip() if titles else rel
@@ -150,7 +184,7 @@ def verify(
         for page in q.gold_pages:
             if not (root / page).is_file():
                 problems.append(f"{q.id}: gold page {page} does not exist")
-            elif page.split("/")[0] not in dirs:
+            elif "" not in dirs and page.split("/")[0] not in dirs:
                 problems.append(f"{q.id}: gold page {page} is outside the corpus {dirs}")
         if any(not (root / page).is_file() for page in q.gold_pages):
             continue
@@ -185,14 +219,20 @@ def copy_corpus(dest: Path, root: Path = DOCS_ROOT, dirs: tuple[str, ...] = CORP
     return pages
 
 
-def main() -> int:
-    if not DOCS_ROOT.is_dir():
-        print(install_hint(), file=sys.stderr)
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Verify a documentation QA set against the installed docs.")
+    ap.add_argument("--corpus", choices=sorted(CORPORA), default=PYTHON.name)
+    corpus = CORPORA[ap.parse_args(argv).corpus]
+    if not corpus.root.is_dir():
+        print(corpus.install_hint(), file=sys.stderr)
         return 2
-    questions = load()
-    problems = verify(questions)
+    questions = load(corpus.data_file)
+    problems = verify(questions, corpus.root, corpus.dirs)
     counts = {k: sum(q.kind == k for q in questions) for k in KINDS}
-    print(f"{len(questions)} questions {counts}, corpus {len(corpus_pages())} pages under {DOCS_ROOT}")
+    pages = corpus_pages(corpus.root, corpus.dirs)
+    print(f"{len(questions)} questions {counts}, corpus {len(pages)} pages under {corpus.root}")
     for p in problems:
         print("PROBLEM", p)
     return 1 if problems else 0

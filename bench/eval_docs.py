@@ -2,7 +2,9 @@
 
 The set is ``bench/data/docqa.jsonl`` (see :mod:`bench.docqa_data`): single-page facts, two-page facts
 and questions the docs cannot answer, over Python 3.11's HTML manual from Debian's ``python3.11-doc``
-(library, using, whatsnew, tutorial, reference: a few hundred long pages).
+(library, using, whatsnew, tutorial, reference: a few hundred long pages). ``--corpus postgresql`` runs
+``bench/data/docqa_postgresql.jsonl`` over PostgreSQL 15's manual (``postgresql-doc-15``: 1,169 DocBook
+pages), a second manual of another make, so what is tuned on the first is measured on one it was not.
 
 Modes (``--mode web|index|both``):
 
@@ -23,8 +25,8 @@ Scores (:mod:`bench.docqa_score`): correct (single / two-page), gold page cited,
 declines on unanswerable questions, and seconds per answer (p50); the ratio is groundglass / naive.
 Every answer is written to ``--out`` as it finishes, so an interrupted run keeps what it measured.
 
-    .venv/bin/python -m bench.eval_docs [--mode both] [--limit N] [--model default] [--minutes 60]
-        [--out runs/eval_docs.json]
+    .venv/bin/python -m bench.eval_docs [--corpus python|postgresql] [--mode both] [--limit N]
+        [--model default] [--minutes 60] [--out runs/eval_docs.json]
 
 Timings depend on what else runs on the machine: the load average at start and end is recorded.
 """
@@ -42,7 +44,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.docqa_data import CORPUS_DIRS, DOCS_ROOT, Question, copy_corpus, install_hint, interleave, load
+from bench.docqa_data import CORPORA, PYTHON, Question, copy_corpus, interleave, load
 from bench.docqa_score import Scored, score, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -222,29 +224,39 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="start no new question after this many minutes (0: no limit)",
     )
-    ap.add_argument("--index", default="pydocs", help="local index name for --mode index")
-    ap.add_argument("--work", type=Path, default=Path("runs/eval_docs"), help="copy of the pages, config")
-    ap.add_argument("--out", type=Path, default=Path("runs/eval_docs.json"))
+    ap.add_argument(
+        "--corpus", choices=sorted(CORPORA), default=PYTHON.name, help="the manual and its question set"
+    )
+    ap.add_argument("--index", default=None, help="local index name for --mode index (default: the corpus's)")
+    ap.add_argument(
+        "--work", type=Path, default=None, help="copy of the pages, config (runs/eval_docs[_CORPUS])"
+    )
+    ap.add_argument("--out", type=Path, default=None, help="results (runs/eval_docs[_CORPUS].json)")
     ap.add_argument("--table-only", action="store_true", help="print the table of a saved --out file")
     args = ap.parse_args(argv)
+    corpus = CORPORA[args.corpus]
+    suffix = "" if corpus is PYTHON else f"_{corpus.name}"
+    args.index = args.index or corpus.index
+    args.work = args.work or Path(f"runs/eval_docs{suffix}")
+    args.out = args.out or Path(f"runs/eval_docs{suffix}.json")
     if args.table_only:
         if not args.out.is_file():
             ap.error(f"no results at {args.out} (give the run's --out file)")
         saved = json.loads(args.out.read_text(encoding="utf-8"))
         print(table(summaries(saved["rows"])))
         return 0
-    if not DOCS_ROOT.is_dir():
-        print(install_hint(), file=sys.stderr)
+    if not corpus.root.is_dir():
+        print(corpus.install_hint(), file=sys.stderr)
         return 2
     if args.limit is not None and args.limit < 1:
         ap.error("--limit must be at least 1")
-    questions = interleave(load())[: args.limit]
+    questions = interleave(load(corpus.data_file))[: args.limit]
     modes = ["web", "index"] if args.mode == "both" else [args.mode]
 
     from bench.docqa_site import DocSite
 
     html = (args.work / "html").resolve()
-    pages = copy_corpus(html)
+    pages = copy_corpus(html, corpus.root, corpus.dirs)
     started_site = time.perf_counter()
     site = DocSite(html, pages)
     cfg = (args.work / "config.toml").resolve()
@@ -264,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_start": os.getloadavg(),
         "started": time.strftime("%FT%TZ", time.gmtime()),
         "pages": len(pages),
-        "corpus": list(CORPUS_DIRS),
+        "corpus": {"name": corpus.name, "root": str(corpus.root), "dirs": list(corpus.dirs)},
         "site_build_s": round(time.perf_counter() - started_site, 1),
         "timing": "each answer is one process (python start + model load + search + read + rank + generate), "
         "for both pipelines; the machine may be shared (see loadavg)",

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
 
 from groundglass.answer import condense, definitions
-from groundglass.answer.embeddings import count_tokens, get_embedder
+from groundglass.answer.embeddings import count_tokens, count_tokens_batch, get_embedder
 from groundglass.answer.index.chunking import chunk_document
 from groundglass.answer.index.extract import html_document
 from groundglass.answer.types import Source
@@ -149,3 +152,23 @@ def test_no_sentence_of_another_definition_is_kept_without_its_term() -> None:
             assert lines[n - 1] == "- autovacuum_max_workers (integer):", out.text
     assert "- autovacuum_naptime (integer):" in lines, out.text
     assert not out.text.startswith("The default is three."), out.text
+
+
+PG_DOCS = Path("/usr/share/doc/postgresql-doc-15/html")
+
+
+@pytest.mark.skipif(not (PG_DOCS / "limits.html").is_file(), reason="needs Debian's postgresql-doc-15")
+def test_on_postgresqls_manual_every_setting_default_stays_under_its_own_setting() -> None:
+    path = PG_DOCS / "runtime-config-connection.html"
+    doc = html_document(path.read_bytes(), path.as_uri(), path.stem)
+    lines = "\n".join(s.text for s in doc.sections).splitlines()
+    assert "- max_connections (integer):" in lines
+    assert (
+        "The default is typically 100 connections" in lines[lines.index("- max_connections (integer):") + 1]
+    )
+    for chunk in (c.body for c in chunk_document(doc, 180, 30, count_tokens_batch)):
+        said = chunk.splitlines()
+        for n, line in enumerate(said):
+            if "The default value is three connections." in line:  # superuser_reserved_connections'
+                terms = [t for t in said[:n] if definitions.is_term(t)]
+                assert terms and terms[-1].startswith("- superuser_reserved_connections"), chunk

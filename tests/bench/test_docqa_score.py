@@ -6,7 +6,18 @@ import json
 from pathlib import Path
 
 import pytest
-from bench.docqa_data import DATA_FILE, DOCS_ROOT, KINDS, Question, interleave, load, matches, verify
+from bench.docqa_data import (
+    DATA_FILE,
+    DOCS_ROOT,
+    KINDS,
+    POSTGRESQL,
+    Question,
+    corpus_pages,
+    interleave,
+    load,
+    matches,
+    verify,
+)
 from bench.docqa_score import (
     citation_precision,
     cited_pages,
@@ -153,3 +164,12 @@ def test_every_answer_is_on_its_gold_page_and_every_unanswerable_name_is_nowhere
     problems = verify([wrong, exists])
     assert any(p.startswith("w: none of ['4096'] is on library/functools.html") for p in problems)
     assert any(p.startswith("e: 'sort_keys' occurs on library/json.html") for p in problems)
+
+
+@pytest.mark.skipif(not POSTGRESQL.root.is_dir(), reason="needs Debian's postgresql-doc-15")
+def test_the_postgresql_set_holds_its_answers_on_its_gold_pages() -> None:
+    questions = load(POSTGRESQL.data_file)
+    assert {q.kind for q in questions} == set(KINDS)
+    assert verify(questions, POSTGRESQL.root, POSTGRESQL.dirs) == []
+    pages = corpus_pages(POSTGRESQL.root, POSTGRESQL.dirs)
+    assert "limits.html" in pages and len(pages) > 1000  # the whole manual, a flat folder
