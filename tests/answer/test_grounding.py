@@ -137,6 +137,13 @@ def test_number_formats_are_normalised() -> None:
     assert one("10 MB").unit == one("10MB").unit == one("10 megabytes").unit == "mb"
     assert one("2 million").value == 2e6
     assert grounding.numbers("one of the modules", claims=True) == []  # a pronoun, not a count
+    assert one("It runs the statement one million times").value == 1e6  # a figure, and so a claim
+    assert one("The default is one minute").unit == "min"
+    # and so checked: "one million" against the signature's number=1000000, and against another figure
+    q = "How many times does timeit.timeit() run the statement by default?"
+    signature = ["timeit.timeit(stmt='pass', setup='pass', timer=<default timer>, number=1000000)"]
+    assert check("It runs the statement one million times [1].", q, signature).ok
+    assert not check("It runs the statement one million times [1].", q, ["It runs it number=1000 times."]).ok
     assert one("1e-09").value == one("1e-9").value == one("0.000000001").value == 1e-9
     assert one("1.5E+3").value == 1500
 

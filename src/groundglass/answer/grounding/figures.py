@@ -154,7 +154,8 @@ _NUMBER_WORDS = {
     "half": 0.5,
 }
 # "one" is more often a pronoun than a count ("one of the modules"), "once" and "single" too: in an
-# answer they are not claims; in a source they still count as evidence.
+# answer they are not claims unless a scale or a unit follows ("one million", "one minute"); in a source
+# they still count as evidence.
 _NOT_CLAIMS = {"one", "once", "single", "half", "double"}
 _NUMBER = re.compile(
     r"(?<![\w.])(?P<num>\d+(?:\.\d+)?[eE][-+]?\d+|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
@@ -226,12 +227,13 @@ def numbers(text: str, *, claims: bool = False) -> list[Number]:
         out.append(Number(value * scale, unit, shown, _precision(digits, scale, hedged), m.start()))
     for m in _NUMBER_WORD.finditer(text):
         word = m.group(1).lower()
-        if claims and word in _NOT_CLAIMS and not m.group(2):
-            continue
-        value = _NUMBER_WORDS[word] + (_NUMBER_WORDS[m.group(2).lower()] if m.group(2) else 0)
         after = re.match(r"\s?([a-zA-Z%]{3,})\b", text[m.end() :])  # "five seconds", "two million"
         scale = SCALES.get(after.group(1).lower(), 1.0) if after else 1.0
         unit = UNITS.get(after.group(1).lower()) if after else None
+        # "one of the modules" is a pronoun; "one million times" and "one minute" are figures
+        if claims and word in _NOT_CLAIMS and not m.group(2) and scale == 1.0 and unit is None:
+            continue
+        value = _NUMBER_WORDS[word] + (_NUMBER_WORDS[m.group(2).lower()] if m.group(2) else 0)
         out.append(Number(value * scale, unit, m.group(0), scale, m.start()))
     return out
 
