@@ -12,7 +12,10 @@ model. For every source longer than ``max_tokens`` this keeps:
   its neighbours while they fit), as long as they score at least ``keep_ratio`` of the best one and
   the source stays within ``max_tokens``;
 - Markdown table rows (``| a | b |``) whole, never split at a sentence boundary, and with the header
-  row (and its ``|---|`` line) of their table whenever one of its rows is kept.
+  row (and its ``|---|`` line) of their table whenever one of its rows is kept;
+- a definition's term line (``- max_connections (integer):``) whenever a sentence of its description is
+  kept, and no neighbour from another definition (:mod:`groundglass.answer.definitions`); a sentence of
+  a description is scored with its term's name, which is what it is about.
 
 The kept pieces stay in the order of the text; a gap between two of them on one line is shown as
 " … ". A sentence's score is the share of the question's content words it holds, weighted by their
@@ -201,7 +204,7 @@ def _pick(
     best = max(plain.values())
     picked: set[int] = {i for i, u in enumerate(units) if u.kind == "heading"}
 
-    def with_table_header(ids: set[int]) -> set[int]:
+    def with_context(ids: set[int]) -> set[int]:
         extra = set()
         for i in ids:
             if units[i].term >= 0:
@@ -240,7 +243,7 @@ def _pick(
         # a sentence of a definition never comes without its term: alone, "The default is three."
         # reads as the default of the term shown next
         for ids in (neighbours | antecedents, antecedents | {i}, *([] if antecedents else [{i}])):
-            grown = with_table_header(picked | ids)
+            grown = with_context(picked | ids)
             if fits(grown):
                 picked = grown
                 break
