@@ -106,7 +106,7 @@ def test_condensing_keeps_the_term_of_each_kept_sentence_and_scores_a_sentence_w
     )
     source = Source(url="https://docs.test/1", title="Resource Consumption", text=text, score=0.5)
     question = "What is the default value of shared_buffers?"
-    [out] = condense.condense([source], question, count_tokens, max_tokens=70)
+    [out] = condense.condense([source], question, count_tokens, max_tokens=70, embed=get_embedder().encode)
     assert "The default is typically 128 megabytes (128MB)" in out.text, out.text
     assert out.text.startswith("- shared_buffers (integer):"), out.text
     assert count_tokens(out.text) <= 70 < count_tokens(text)
@@ -172,3 +172,24 @@ def test_on_postgresqls_manual_every_setting_default_stays_under_its_own_setting
             if "The default value is three connections." in line:  # superuser_reserved_connections'
                 terms = [t for t in said[:n] if definitions.is_term(t)]
                 assert terms and terms[-1].startswith("- superuser_reserved_connections"), chunk
+
+
+PY_DOCS = Path("/usr/share/doc/python3.11/html")
+
+
+@pytest.mark.skipif(not (PY_DOCS / "library" / "textwrap.html").is_file(), reason="needs python3.11-doc")
+def test_a_long_signature_is_carried_cut_and_never_lost() -> None:
+    # textwrap.wrap()'s signature (about 120 word pieces) ended a chunk; dropped there as a term line
+    # described only in the next chunk, and too long to carry whole, it was in no chunk at all, and
+    # "the default width of textwrap.wrap()" (width=70) went unanswered
+    path = PY_DOCS / "library" / "textwrap.html"
+    doc = html_document(path.read_bytes(), path.as_uri(), path.stem)
+    chunks = [c.body for c in chunk_document(doc, 180, 30, count_tokens_batch)]
+    assert any(
+        "- textwrap.wrap(text, width=70, *, initial_indent=''" in c and "placeholder=" in c for c in chunks
+    )
+    described = [c for c in chunks if "without final newlines. Optional keyword arguments" in c]
+    assert described
+    for c in described:
+        before = c[: c.index("without final newlines. Optional keyword arguments")]
+        assert "- textwrap.wrap(text, width=70" in before, c

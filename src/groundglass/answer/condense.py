@@ -139,7 +139,8 @@ def lexical_scorer(texts: Sequence[str], query: str) -> Callable[[str], float]:
 
     def score(text: str) -> float:
         # a verbatim term of the question ("%j"), or the table row it names, outweighs any share of its words
-        words = sum(idf[s] for s in querytext.content_stems(text) & wanted) / total
+        # summed in a fixed order, so that a tie is a tie in every run (a set's order is not)
+        words = sum(idf[s] for s in sorted(querytext.content_stems(text) & wanted)) / total
         return words + verbatim.hits(text)
 
     return score

@@ -14,7 +14,8 @@ Packing, per document:
 3. a single sentence longer than the budget is cut at word boundaries (the only mid-sentence cut);
 4. a chunk that starts inside the description of a definition list's term starts with the term's line
    (:mod:`groundglass.answer.definitions`: without it, its sentences read as facts about whatever
-   comes before them), when the term is short (a quarter of the budget at most).
+   comes before them; counted in its budget), cut to half a budget when longer; a term line that
+   would end a chunk goes to the next one instead, with its description (unless it has to be cut).
 
 Sentences come from :func:`groundglass.answer.sentences.split_sentences`.
 """
@@ -99,17 +100,32 @@ def _join(units: Sequence[_Unit]) -> str:
     return out
 
 
-def _chunk(units: list[_Unit], tokens: int, budget: int) -> tuple[str, int]:
-    """(text, tokens) of one chunk of ``units``, its term's line first when it starts inside a
-    description whose term it does not hold, and without term lines at its end (described only in the
-    next chunk, which starts with them)."""
-    while len(units) > 1 and units[-1].term is None and is_term(units[-1].text):
+def _carried(units: Sequence[_Unit], budget: int) -> _Unit | None:
+    """The term line a chunk of ``units`` starts with though it is not among them: the term of the
+    description its first unit is part of, cut to half a budget (a long signature keeps its start)."""
+    term = units[0].term if units else None
+    if term is None or term in units:
+        return None
+    if term.tokens <= budget // 2:
+        return term
+    cut, tokens = _split_long(term.text, term.tokens, budget // 2)[0]
+    return _Unit(f"{cut} …):" if "(" in cut else f"{cut} …:", tokens + 2, term.para)
+
+
+def _chunk(units: list[_Unit], tokens: int, budget: int, last: bool) -> tuple[str, int]:
+    """(text, tokens) of one chunk of ``units`` (``tokens`` counts its carried term): the carried term's
+    line first, and, unless it is the ``last`` chunk, without term lines at its end, which the next
+    chunk starts with (in its overlap, or carried)."""
+    while not last and len(units) > 1 and _ends_with_term(units, budget):
         tokens -= units[-1].tokens
         units = units[:-1]
-    term = units[0].term
-    if term is None or term in units or term.tokens > budget // 4:
-        return _join(units), tokens
-    return term.text + "\n" + _join(units), tokens + term.tokens
+    term = _carried(units, budget)
+    return (term.text + "\n" if term else "") + _join(units), tokens
+
+
+def _ends_with_term(units: list[_Unit], budget: int) -> bool:
+    last = units[-1]
+    return last.term is None and last.tokens <= budget // 2 and is_term(last.text)
 
 
 def _pack(units: list[_Unit], budget: int, overlap: int) -> list[tuple[str, int]]:
@@ -132,7 +148,7 @@ def _pack(units: list[_Unit], budget: int, overlap: int) -> list[tuple[str, int]
         )
         if cur and (cur_tokens + u.tokens > budget or para_break):
             if fresh:
-                chunks.append(_chunk(cur, cur_tokens, budget))
+                chunks.append(_chunk(cur, cur_tokens, budget, last=False))
             tail: list[_Unit] = []
             if not para_break and overlap > 0:
                 t = 0
@@ -141,12 +157,16 @@ def _pack(units: list[_Unit], budget: int, overlap: int) -> list[tuple[str, int]
                         break
                     tail.insert(0, prev)
                     t += prev.tokens
-            cur, cur_tokens, fresh = tail, sum(x.tokens for x in tail), False
+            term = _carried([*tail, u], budget)
+            if term is not None and sum(x.tokens for x in tail) + term.tokens + u.tokens > budget:
+                tail = []  # the overlap gives way to the term, which says what the text is about
+                term = _carried([u], budget)
+            cur, cur_tokens, fresh = tail, sum(x.tokens for x in tail) + (term.tokens if term else 0), False
         cur.append(u)
         cur_tokens += u.tokens
         fresh = True
     if cur and fresh:
-        chunks.append(_chunk(cur, cur_tokens, budget))
+        chunks.append(_chunk(cur, cur_tokens, budget, last=True))
     return chunks
 
 
