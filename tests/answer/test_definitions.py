@@ -58,6 +58,15 @@ def _count(texts: Sequence[str]) -> list[int]:
     return [max(1, len(t) // 4) for t in texts]
 
 
+def condensed(text: str, question: str, max_tokens: int) -> str:
+    """``text`` condensed for ``question`` as the engine does it: by its words and by MiniLM."""
+    source = Source(url="https://docs.test/1", title="Settings", text=text, score=0.5)
+    [out] = condense.condense(
+        [source], question, count_tokens, max_tokens=max_tokens, embed=get_embedder().encode
+    )
+    return out.text
+
+
 def page_text() -> str:
     doc = html_document(PAGE, "https://docs.test/runtime-config-connection.html", "connections")
     return "\n\n".join(s.text for s in doc.sections)
@@ -104,12 +113,10 @@ def test_condensing_keeps_the_term_of_each_kept_sentence_and_scores_a_sentence_w
         "- Controls whether huge pages are requested for the main shared memory area. Valid values are "
         "try (the default), on, and off. This parameter can only be set at server start."
     )
-    source = Source(url="https://docs.test/1", title="Resource Consumption", text=text, score=0.5)
-    question = "What is the default value of shared_buffers?"
-    [out] = condense.condense([source], question, count_tokens, max_tokens=70, embed=get_embedder().encode)
-    assert "The default is typically 128 megabytes (128MB)" in out.text, out.text
-    assert out.text.startswith("- shared_buffers (integer):"), out.text
-    assert count_tokens(out.text) <= 70 < count_tokens(text)
+    kept = condensed(text, "What is the default value of shared_buffers?", 70)
+    assert "The default is typically 128 megabytes (128MB)" in kept, kept
+    assert kept.startswith("- shared_buffers (integer):"), kept
+    assert count_tokens(kept) <= 70 < count_tokens(text)
 
     # a sentence kept from the middle of a description comes with its term
     reserved = page_text()
@@ -141,17 +148,15 @@ def test_no_sentence_of_another_definition_is_kept_without_its_term() -> None:
         "minute (1min). This parameter can only be set in the postgresql.conf file or on the server "
         "command line."
     )
-    source = Source(url="https://docs.test/3", title="Automatic Vacuuming", text=text, score=0.5)
-    question = "What is the default value of autovacuum_naptime?"
-    # what the engine does: words and MiniLM (by meaning, "The default is three." is close to the question)
-    [out] = condense.condense([source], question, count_tokens, max_tokens=110, embed=get_embedder().encode)
-    assert "The default is one minute (1min)." in out.text, out.text
-    lines = out.text.splitlines()
+    # by meaning (MiniLM), "The default is three." is close to the question
+    kept = condensed(text, "What is the default value of autovacuum_naptime?", 110)
+    assert "The default is one minute (1min)." in kept, kept
+    lines = kept.splitlines()
     for n, line in enumerate(lines):
         if "The default is three." in line:  # kept only under its own term
-            assert lines[n - 1] == "- autovacuum_max_workers (integer):", out.text
-    assert "- autovacuum_naptime (integer):" in lines, out.text
-    assert not out.text.startswith("The default is three."), out.text
+            assert lines[n - 1] == "- autovacuum_max_workers (integer):", kept
+    assert "- autovacuum_naptime (integer):" in lines, kept
+    assert not kept.startswith("The default is three."), kept
 
 
 PG_DOCS = Path("/usr/share/doc/postgresql-doc-15/html")
