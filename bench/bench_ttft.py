@@ -37,7 +37,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from bench import naive_rag
 from bench.bench_server import serve
-from bench.docqa_data import DOCS_ROOT, copy_corpus, install_hint, interleave, load
+from bench.docqa_data import PYTHON, copy_corpus, interleave, load
 from bench.docqa_site import DocSite
 from bench.eval_docs import write_config
 
@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads for both")
     ap.add_argument("--work", type=Path, default=Path("runs/eval_docs"), help="copy of the pages")
     args = ap.parse_args(argv)
-    if not DOCS_ROOT.is_dir():
-        print(install_hint(), file=sys.stderr)
+    if not PYTHON.root.is_dir():
+        print(PYTHON.install_hint(), file=sys.stderr)
         return 2
     import openai
 

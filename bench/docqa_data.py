@@ -82,10 +82,6 @@ POSTGRESQL = Corpus(
 CORPORA = {c.name: c for c in (PYTHON, POSTGRESQL)}
 
 
-def install_hint() -> str:
-    return PYTHON.install_hint()
-
-
 def load(path: Path = DATA_FILE) -> list[Question]:
     """The questions in file order; a ``ValueError`` naming the line for a malformed one."""
     out: list[Question] = []

@@ -21,7 +21,6 @@ import re
 from collections.abc import Sequence
 
 TERM_LINE = re.compile(r"^[-*•] (?P<term>\S[^\n]{0,300}):$")
-LIST_ITEM = re.compile(r"^[-*•] \S")
 TERM_MARK = "GGTERMX"  # put before each <dt>'s text while trafilatura runs; letters only, like the table mark
 _MARKED = re.compile(rf"^(?P<bullet>[-*•] )?{TERM_MARK} ?(?P<term>.*?)[\s:]*$", re.MULTILINE)
 
