@@ -111,6 +111,33 @@ def test_the_subject_of_the_question_must_be_in_the_sources() -> None:
     assert future.unsupported == ["3.15"]
 
 
+def test_a_backslash_command_the_question_asks_about_must_be_in_the_sources() -> None:
+    """A psql meta-command that does not exist, next to one that does: the page's ``\\q`` is not ``\\qz``."""
+    psql = (
+        "\\q or \\quit: Quits the psql program. In a script file, only execution of that script is "
+        "terminated. \\dt+ lists tables with their sizes and descriptions."
+    )
+    q = "What does the psql \\qz meta-command do?"
+    invented = check("The psql \\qz meta-command is used to quit psql [1].", q, [psql])
+    assert invented.unsupported == ["\\qz"] and not invented.ok
+    assert check("The psql \\q meta-command quits the psql program [1].", "What does \\q do?", [psql]).ok
+    assert check(
+        "Use \\dt+ to list tables with their sizes [1].", "How to list tables with sizes?", [psql]
+    ).ok
+
+
+def test_a_section_number_is_no_figure() -> None:
+    """ "Section 20.4.1" holds no 20.4: a value read out of it passed as the default of a setting."""
+    page = (
+        "work_mem (integer): Sets the base maximum amount of memory to be used by a query operation "
+        "before writing to temporary disk files. See Section 20.4.1 for details."
+    )
+    q = "What is the default value of work_mem?"
+    assert check("The default value of work_mem is 20.4 [1].", q, [page]).unsupported == ["20.4"]
+    assert grounding.numbers("Section 20.4.1, at 127.0.0.1 (version 3.11.2)") == []
+    assert [n.value for n in grounding.numbers("Python 3.11. It takes 2.5 s.")] == [3.11, 2.5]
+
+
 def test_values_taken_from_the_question_need_no_source(berlin: list[str]) -> None:
     result = check(
         "In 1990 the Berlin Wall was being demolished [1].",

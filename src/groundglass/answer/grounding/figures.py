@@ -158,7 +158,8 @@ _NUMBER_WORDS = {
 # they still count as evidence.
 _NOT_CLAIMS = {"one", "once", "single", "half", "double"}
 _NUMBER = re.compile(
-    r"(?<![\w.])(?P<num>\d+(?:\.\d+)?[eE][-+]?\d+|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+    # "20.4.1" (a section, a version, an address) is no figure: nor is its "20.4"
+    r"(?<![\w.])(?P<num>\d+(?:\.\d+)?[eE][-+]?\d+|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?!\.?\d)"
     r"(?:(?:st|nd|rd|th)\b)?"
     r"(?P<unit>\s?(?:per cent|[a-zA-Zµ°%]+[23²³]?(?![\w²³])|%))?"
 )

@@ -1,7 +1,7 @@
 """The checkable values of a sentence: what it adds that a source must hold.
 
-Identifiers (URLs, paths, flags, versions, dotted names, snake_case, CamelCase, calls, upper-case names
-of six or more characters), code spans,
+Identifiers (URLs, paths, flags, versions, dotted names, snake_case, CamelCase, calls, backslash
+commands, upper-case names of six or more characters), code spans,
 numbers, quoted text, capitalised names and yes/no words. The words around them are left to
 :mod:`.wording`; these are the parts that a restated question cannot make true.
 """
@@ -23,6 +23,8 @@ _VERSION = re.compile(r"(?<![\w.])v?\d+(?:\.\d+){2,}(?![\w.]*\w)|(?<![\w.])v\d+(
 _DOTTED = re.compile(r"(?<![\w.])[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+(?:\(\))?")
 _SNAKE = re.compile(r"(?<![\w.])_*[A-Za-z][A-Za-z0-9]*(?:_+[A-Za-z0-9]+)+_*(?:\(\))?|(?<![\w.])__\w+__")
 _CAMEL = re.compile(r"\b[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+\b|\b[a-z]+[A-Z][A-Za-z0-9]*\b")
+# a backslash command: psql's "\dt+", TeX's "\frac", a regex's "\d"
+_BACKSLASH = re.compile(r"(?<![\w\\])\\[A-Za-z][A-Za-z0-9_]*\+?")
 _CALL = re.compile(r"(?<![\w.])[A-Za-z_]\w*\(\)")
 # An environment variable or constant (PYTHONJITLEVEL, SIGTERM); shorter capitals are acronyms
 _UPPER = re.compile(r"\b[A-Z][A-Z0-9]{5,}\b")
@@ -72,6 +74,7 @@ def identifiers(text: str) -> list[tuple[str, str]]:
         ("identifier", _FLAG),
         ("identifier", _CAMEL),
         ("identifier", _CALL),
+        ("identifier", _BACKSLASH),
         ("identifier", _UPPER),
         ("identifier", _HYPHENATED),
     ):
