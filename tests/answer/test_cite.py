@@ -86,6 +86,8 @@ def test_marker_filter_on_a_stream_equals_the_whole_text_result() -> None:
         ("The answer is [1][25008].", "The answer is [1]."),  # any number of digits is a marker
         ("Both [1,25008] and [ 25008 ] go.", "Both [1] and go."),
         ("Not [0] nor [-1] [2].", "Not nor [2]."),
+        ("The range is -32768 to +32767. [1][1]", "The range is -32768 to +32767. [1]"),  # said once
+        ("Twice [2] [1][2], again [2].", "Twice [2] [1], again [2]."),
         (
             "Use `a[0]` or `a[5]`, or items[-1] and x[0] [2].",
             "Use `a[0]` or `a[5]`, or items[-1] and x[0] [2].",

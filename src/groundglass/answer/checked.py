@@ -104,8 +104,8 @@ class Rejection:
 
 
 def markers(numbers: Iterable[int]) -> str:
-    """``[1][4]`` for sources 1 and 4."""
-    return "".join(f"[{n}]" for n in numbers)
+    """``[1][4]`` for sources 1 and 4 (each once)."""
+    return "".join(f"[{n}]" for n in dict.fromkeys(numbers))
 
 
 def citation_only(sentence: str) -> bool:

@@ -84,7 +84,8 @@ def render_marker(marker: str, n_sources: int) -> str:
 
 
 class MarkerFilter:
-    """Rewrite citation markers in a token stream: drop numbers that match no source.
+    """Rewrite citation markers in a token stream: drop numbers that match no source, and a number
+    that the markers just before it cite already.
 
     Feed it the model's text pieces as they come; it returns what can be shown so far, holding back
     only an unfinished ``[...`` and trailing whitespace (so a dropped marker takes its leading space
@@ -100,6 +101,7 @@ class MarkerFilter:
         self._code = False  # inside a `code span`
         self._prev = ""  # the last character emitted
         self._attached = False  # the pending "[" follows a name with no space: maybe an index
+        self._run: set[int] = set()  # the numbers of the markers since the last text
 
     def feed(self, piece: str) -> str:
         out: list[str] = []
@@ -142,9 +144,13 @@ class MarkerFilter:
             self._emit_text(ch, out)
 
     def _emit_marker(self, rendered: str, out: list[str]) -> None:
+        # a number the run of markers just before already cites is said once: "[1][1]" -> "[1]"
+        fresh = [n for n in parse_numbers(rendered) if n not in self._run]
+        rendered = "".join(f"[{n}]" for n in fresh)
         if rendered:
             out.append(self._space + rendered)
             self._space, self._dropped, self._prev = "", False, "]"
+            self._run.update(fresh)
         else:
             self._dropped = True  # keep the space pending: the next character decides its fate
 
@@ -153,6 +159,7 @@ class MarkerFilter:
             self._space = ""  # "claim [7]." -> "claim."
         out.append(self._space + text)
         self._space, self._dropped, self._prev = "", False, text[-1]
+        self._run.clear()
 
 
 def clean_markers(text: str, n_sources: int) -> str:
