@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from groundglass.answer import condense, definitions
+from groundglass.answer import condense, definitions, relevance
 from groundglass.answer.embeddings import count_tokens, count_tokens_batch, get_embedder
 from groundglass.answer.index.chunking import chunk_document
 from groundglass.answer.index.extract import html_document
 from groundglass.answer.types import Source
+from groundglass.config import load_settings
 
 FILLER = (
     "Whenever the number of active concurrent connections is at least the limit minus the reserved "
@@ -198,3 +199,44 @@ def test_a_long_signature_is_carried_cut_and_never_lost() -> None:
     for c in described:
         before = c[: c.index("without final newlines. Optional keyword arguments")]
         assert "- textwrap.wrap(text, width=70" in before, c
+
+
+@pytest.mark.skipif(not (PY_DOCS / "library" / "sys.html").is_file(), reason="needs python3.11-doc")
+def test_each_row_group_of_a_table_inside_a_description_names_its_term() -> None:
+    # sys.float_info's table of attributes is part of its description; its rows were chunks of their own,
+    # about nothing, and the entry that only describes sys.float_info outranked the row "dig | DBL_DIG"
+    path = PY_DOCS / "library" / "sys.html"
+    doc = html_document(path.read_bytes(), path.as_uri(), path.stem)
+    text = "\n".join(s.text for s in doc.sections)
+    groups = [g for g in text.split("\n\n") if "| attribute | float.h macro | explanation |" in g]
+    assert len(groups) >= 3 and all(g.startswith("- sys.float_info:\n| attribute |") for g in groups), groups
+    [dig] = [
+        c.body for c in chunk_document(doc, 180, 30, count_tokens_batch) if "| dig | DBL_DIG |" in c.body
+    ]
+    assert "- sys.float_info:" in dig.split("| dig | DBL_DIG |")[0], dig
+
+
+@pytest.mark.skipif(not (PG_DOCS / "limits.html").is_file(), reason="needs Debian's postgresql-doc-15")
+def test_the_entry_that_defines_the_asked_setting_passes_the_relevance_margin(tmp_path: Path) -> None:
+    # the manual's own index has a line that only names max_connections; close to the question, it
+    # raised the margin's floor above the real entry, which the model then never saw
+    path = PG_DOCS / "runtime-config-connection.html"
+    doc = html_document(path.read_bytes(), path.as_uri(), path.stem)
+    chunks = chunk_document(doc, 180, 30, count_tokens_batch)
+    entry = next(c.body for c in chunks if "- max_connections (integer):" in c.body)
+    listed = Source(
+        (PG_DOCS / "bookindex.html").as_uri(),
+        "Index",
+        "- max_connections configuration parameter, Connection Settings:",
+    )
+    defined = Source(path.as_uri(), doc.title, entry)
+    settings = load_settings(home=str(tmp_path))
+    kept = relevance.relevant(
+        None, settings, "What is the default value of max_connections?", [listed, defined]
+    )
+    assert defined in kept
+    # a passage that only names the setting, as far from the question, is still left out
+    named = Source(path.as_uri(), doc.title, entry.replace("- max_connections (integer):", "max_connections"))
+    assert named not in relevance.relevant(
+        None, settings, "What is the default value of max_connections?", [listed, named]
+    )

@@ -400,3 +400,29 @@ def test_the_section_that_answers_is_not_outranked_by_examples_that_spell_the_fu
     question = "Since Python 3.8, what is the default max_workers of concurrent.futures.ThreadPoolExecutor?"
     first, shown = first_hit_on_page(index_settings, "concurrent.futures.html", question)
     assert "Default value of max_workers is changed to min(32, os.cpu_count() + 4)" in first, shown
+
+
+PG_DOCS = Path("/usr/share/doc/postgresql-doc-15/html")
+
+
+@pytest.mark.skipif(
+    not (PG_DOCS / "runtime-config-resource.html").is_file(), reason="needs Debian's postgresql-doc-15"
+)
+def test_the_entry_that_defines_a_setting_is_found_whole_before_passages_that_only_name_it(
+    index_settings,
+) -> None:
+    # hash_mem_multiplier's entry names work_mem three times, postgres -S once, and they came first: the
+    # model, never shown work_mem's own entry, answered "20.4" (of "Section 20.4.1"). shared_buffers'
+    # entry spans three chunks, of which the page's two places kept the two that do not give its default.
+    index = LocalIndex.open(index_settings, "pg", create=True)
+    pages = [str(PG_DOCS / p) for p in ("runtime-config-resource.html", "app-postgres.html")]
+    add_sources(index, pages, progress=False)
+    for setting, default in [
+        ("work_mem", "The default value is four megabytes (4MB)."),
+        ("shared_buffers", "The default is typically 128 megabytes (128MB)"),
+    ]:
+        hits = index.search(f"What is the default value of {setting}?", k=5)
+        shown = [h.text[:60] for h in hits]
+        assert f"- {setting} (integer):" in hits[0].text, shown
+        assert any(default in h.text and f"- {setting} (integer):" in h.text for h in hits), shown
+    index.close()

@@ -30,6 +30,11 @@ def is_term(line: str) -> bool:
     return TERM_LINE.match(line.strip()) is not None
 
 
+def terms_in(text: str) -> list[str]:
+    """The names of the terms ``text`` has term lines of."""
+    return [term_name(line) for line in text.splitlines() if is_term(line)]
+
+
 def term_name(line: str) -> str:
     """The name a term line defines: ``max_connections`` of ``- max_connections (integer):``,
     ``pprint.pformat`` of a signature."""

@@ -14,6 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from groundglass.answer.definitions import terms_in
+
 STOPWORDS = frozenset(
     """
 a about above after again against all also am an and any are as at be because been before being below
@@ -205,7 +207,23 @@ class Verbatim:
         held = {t for t in self.terms if literal_hits(text, [t])}
         shorts = self.short_names.items() if short_names else ()
         held |= {short for t, short in shorts if t not in held and literal_hits(text, [short])}
-        return held | {"|" + key for key in named_rows(text, self.keys)} | self.signatures(text)
+        rows = {"|" + key for key in named_rows(text, self.keys)}
+        return held | rows | self.signatures(text)
+
+    def definitions(self, text: str) -> set[str]:
+        """The question's terms that ``text`` defines, as ``=name``: a definition list's term line
+        names it (``- work_mem (integer):``, ``- class concurrent.futures.ThreadPoolExecutor(...):``).
+        Of the 25 chunks of PostgreSQL's manual that name ``work_mem``, those about
+        ``hash_mem_multiplier`` (which names it three times) came before the one entry that says
+        what its default is."""
+        out: set[str] = set()
+        for defined in terms_in(text):
+            name = defined.split()
+            for term in self.terms:
+                bare = term.removesuffix("()")
+                if name and (name[-1] == bare or name[-1].endswith("." + bare)):
+                    out.add("=" + bare)
+        return out
 
     def signatures(self, text: str) -> set[str]:
         """The signatures ``text`` gives of a callable the question names, with a parameter the question
@@ -233,8 +251,9 @@ class Verbatim:
         ``texts``; ``df`` counts over ``texts``) of what each text holds, for the texts that hold any.
         A term held by every chunk of a page (the object's name, ``sys.float_info``) says less about
         where the answer is than the one row that names the attribute asked for, so the rarer match
-        ranks first."""
-        held = {i: self.matched(t, short_names) for i, t in enumerate(texts)}
+        ranks first. The entry that defines a term (:meth:`definitions`) holds one thing more than the
+        passages that only name it."""
+        held = {i: self.matched(t, short_names) | self.definitions(t) for i, t in enumerate(texts)}
         held = {i: m for i, m in held.items() if m}
         df: dict[str, int] = {}
         for m in held.values():

@@ -114,15 +114,28 @@ def dedupe(sources: Sequence[Source], threshold: float = 0.75) -> list[Source]:
     return kept
 
 
-def diversify(sources: Sequence[Source], max_per_source: int) -> list[Source]:
-    """Keep at most ``max_per_source`` chunks of any one document (by URL), in order."""
+# Chunks of one definition entry kept (apart from its page's): most entries of a manual's settings and
+# functions fit in three (PostgreSQL's shared_buffers and work_mem do: the default is in the first of
+# one, the last of the other).
+ENTRY_CHUNKS = 3
+
+
+def diversify(sources: Sequence[Source], max_per_source: int, query: str = "") -> list[Source]:
+    """Keep at most ``max_per_source`` chunks of any one document (by URL), in order. The chunks of
+    the definition of a term ``query`` names count apart from the rest of their page, up to
+    ``ENTRY_CHUNKS``: an entry of a manual's settings page spans several chunks, and they took the
+    page's places from one another."""
     if max_per_source <= 0:
         return list(sources)
-    seen: dict[str, int] = {}
+    from groundglass.answer import querytext
+
+    verbatim = querytext.Verbatim.of(query) if query else None
+    seen: dict[tuple[str, str], int] = {}
     out: list[Source] = []
     for src in sources:
-        key = src.url or src.doc_id
-        if seen.get(key, 0) >= max_per_source:
+        entry = min(verbatim.definitions(src.text), default="") if verbatim else ""
+        key = (src.url or src.doc_id, entry)
+        if seen.get(key, 0) >= (max(ENTRY_CHUNKS, max_per_source) if entry else max_per_source):
             continue
         seen[key] = seen.get(key, 0) + 1
         out.append(src)

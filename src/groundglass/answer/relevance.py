@@ -5,7 +5,8 @@ near 1.0), so the engine also measures how close each candidate is to the questi
 from the index's stored vectors when it has them). Candidates below ``retrieval.min_relevance``, or
 more than ``retrieval.relevance_margin`` below the best one, are dropped; when none is left, the
 engine declines without calling the model: a small model handed unrelated text tends to invent an
-answer from it. The floor was chosen on the FanOutQA sub-questions over the Wikipedia summaries: it
+answer from it. A passage that defines a term the question names (its term line) is kept above the
+floor whatever the margin. The floor was chosen on the FanOutQA sub-questions over the Wikipedia summaries: it
 keeps their gold passages while off-topic questions find nothing above it; the margin shortens the
 prompt without losing gold passages.
 """
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from groundglass.answer import querytext
 from groundglass.answer.types import Source
 from groundglass.log import get_logger
 
@@ -56,6 +58,13 @@ def relevant(
         floors = np.maximum(floors, scores.max(axis=1) - r.relevance_margin)
     log.debug("relevance", scores=np.round(scores, 3).tolist(), floors=np.round(floors, 3).tolist())
     close = scores >= floors[:, None]
+    # the entry that defines a term the query names is about it, however its cosine compares with a
+    # short passage that only repeats the name (a manual's index: "max_connections configuration
+    # parameter"); the margin dropped PostgreSQL's max_connections entry for that
+    defines = np.array(
+        [[bool(querytext.Verbatim.of(q).definitions(s.text)) for s in sources] for q in queries]
+    )
+    close |= defines & (scores >= r.min_relevance)
     kept = [i for i in range(len(sources)) if close[:, i].any()]
     first = [
         int(np.argmax(np.where(close[q], scores[q], -np.inf)))

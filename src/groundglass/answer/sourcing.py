@@ -61,7 +61,7 @@ def research_steps(
         return [f.sources for f in search_each(job, settings, queries)]
 
     def keep(q: str, candidates: list[Source], k: int) -> list[Source]:
-        ranked = rank.diversify(rank.dedupe(candidates), settings.retrieval.max_per_source)
+        ranked = rank.diversify(rank.dedupe(candidates), settings.retrieval.max_per_source, q)
         return relevance.relevant(job.index, settings, q, ranked[: k * 2], margin=False)[:k]
 
     history = job.history
@@ -121,7 +121,7 @@ def rank_sources(
         return []
     r = settings.retrieval
     top_k = job.top_k or found.top_k or r.top_k
-    sources = rank.diversify(rank.dedupe(found.sources), r.max_per_source)
+    sources = rank.diversify(rank.dedupe(found.sources), r.max_per_source, query)
     if gate:
         whole = bool(found.queries) and query == job.question
         main = found.queries[0] if whole else query

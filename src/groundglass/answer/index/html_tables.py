@@ -10,7 +10,8 @@ which swallows the rest of the page. Permalink anchors (``<a class="headerlink">
 and MkDocs put after every heading and definition) are dropped too: they are not text, and they ended
 every page title in the sources list ("textwrap — Text wrapping and filling¶") and every signature
 in the prompt. Definition terms (``<dt>``) are marked, since trafilatura writes them as list items like
-their descriptions: :mod:`groundglass.answer.definitions` says why a term must stay known.
+their descriptions: :mod:`groundglass.answer.definitions` says why a term must stay known. For the same
+reason each row group of a table inside a description starts with its term's name as a term line.
 """
 
 from __future__ import annotations
@@ -155,9 +156,14 @@ def prepare_html(html: str) -> tuple[Any, dict[str, str]]:
         term.text = f"{TERM_MARK} {term.text or ''}"  # written back as a term line: definitions.term_lines
     tables: dict[str, str] = {}
     for table in tree.xpath("//table[not(ancestor::table)]"):
-        groups = table_row_groups(table)
+        # each group of a table inside a description says which term its rows describe: a chunk of them
+        # is found, and read, as about it
+        term = _described_term(table)
+        lead = f"{TERM_MARK} {term}:\n" if term else ""
+        groups = table_row_groups(table, TABLE_GROUP_CHARS - len(lead))
         if groups is None:
             continue
+        groups = [lead + g for g in groups]
         mark = _TABLE_MARK.format(len(tables))
         tables[mark] = "\n\n".join(groups)
         para = lxml.html.Element("p")
@@ -167,10 +173,23 @@ def prepare_html(html: str) -> tuple[Any, dict[str, str]]:
     return tree, tables
 
 
+def _described_term(table: Any) -> str | None:
+    """The name of the definition term whose description (``<dd>``) holds ``table``: ``sys.float_info``
+    for its table of attributes (a signature's parameters left out)."""
+    dd = next(table.iterancestors("dd"), None)
+    dt = dd.getprevious() if dd is not None else None
+    while dt is not None and dt.tag != "dt":
+        dt = dt.getprevious()
+    if dt is None:
+        return None
+    name = " ".join(dt.text_content().replace(TERM_MARK, "").split()).split("(", 1)[0].strip(" :")
+    return name if 0 < len(name) <= 80 else None
+
+
 def put_tables_back(text: str, tables: dict[str, str]) -> str:
     """Each table mark replaced by its row groups, as paragraphs of their own."""
     if not tables:
         return text
     out = _TABLE_MARK_RE.sub(lambda m: "\n\n" + tables.get(m.group(0), "") + "\n\n", text)
-    out = re.sub(r"(?m)^[-*] *\n\n(?=\|)", "", out)  # a list item that only held the table
+    out = re.sub(rf"(?m)^[-*] *\n\n(?=\||{TERM_MARK})", "", out)  # a list item that only held the table
     return re.sub(r"\n{3,}", "\n\n", out).strip()

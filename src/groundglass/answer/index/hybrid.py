@@ -72,7 +72,7 @@ def search(
     kept: list[Source] = []
     for start in range(0, len(scored), step):
         built += index.sources(scored[start : start + step], query)
-        kept = rank.diversify(rank.dedupe(built), r.max_per_source)
+        kept = rank.diversify(rank.dedupe(built), r.max_per_source, query)
         if len(kept) >= k:
             break
     return kept[:k]

@@ -211,4 +211,4 @@ def rank_pages(
     dense = {i: float(s) for i, s in zip(picked, cosine, strict=True)}
     fused = rank.minmax_fuse([{i: lexical[i] for i in picked if i in lexical}, dense])
     sources = [_source(candidates[i], score, query) for i, score in fused]
-    return rank.diversify(rank.dedupe(sources), settings.retrieval.max_per_source)[:k]
+    return rank.diversify(rank.dedupe(sources), settings.retrieval.max_per_source, query)[:k]
