@@ -1041,6 +1041,26 @@ def test_a_source_with_a_number_beyond_float_range_is_checked_like_any_other() -
     assert check("The default precision is 2.5 [1].", q, [source]).unsupported == ["2.5"]
 
 
+def test_the_default_value_of_a_named_setting_must_be_stated_as_its_default() -> None:
+    # PostgreSQL's ALTER STATISTICS page gives a range ending at 10000 in a sentence that also says
+    # "default" (of another thing); "the default value of X is" named no subject, so no default check ran
+    alter = (
+        "The target can be set in the range 0 to 10000; alternatively, set it to -1 to revert to using the "
+        "maximum of the statistics target of the referenced columns, if set, or the system default "
+        "statistics target (default_statistics_target)."
+    )
+    question = "What is the default value of default_statistics_target?"
+    wrong = check("The default value of default_statistics_target is 10000. [1]", question, [alter])
+    assert wrong.unsupported == ["10000"]
+    entry = (
+        "- default_statistics_target (integer):\n- Sets the default statistics target. The default is 100."
+    )
+    assert check("The default value of default_statistics_target is 100. [1]", question, [entry]).ok
+    count = "timeit.timeit(stmt='pass', setup='pass', number=1000000, globals=None)"
+    said = "The default number of times timeit.timeit() executes the statement is 1000000."
+    assert check(said, "How many times does timeit.timeit() run by default?", [count]).ok
+
+
 def test_a_default_needs_a_source_that_states_it_as_the_default() -> None:
     # the default model's t04, both modes: ExtendedContext's "Precision is set to nine." passed for the
     # default precision; a signature or a sentence that says "default" beside the value is a source

@@ -240,13 +240,16 @@ def _subject(sentence: str) -> str:
     it names none."""
     m = _DEFAULT_OF.search(sentence)
     if m is not None:
+        words = sentence[m.start(1) :].split()
         run = []
-        for word in m.group(1).split():
+        for word in words[:3]:
             if word in _ENDS:
                 break
             run.append(word)
-        rest = sentence[m.end(1) :].split()
-        if run and run[-1] in _GENERIC and len(rest) > 1 and rest[0] == "of":
+        rest = words[len(run) :]
+        # "the default value of work_mem": the "of" names what has the default ("the default number
+        # of times" is a count: its "of" names no setting)
+        if run and run[-1] in _GENERIC - {"number", "one"} and len(rest) > 1 and rest[0] == "of":
             run = [w for w in rest[1:3] if w not in _ENDS][:1]
         if run and run[-1] not in _GENERIC:
             return run[-1].strip(".,;:")
