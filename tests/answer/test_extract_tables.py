@@ -264,3 +264,20 @@ def test_permalink_marks_are_not_text() -> None:
     doc = html_document(web.read_bytes(), "fog-signals.html", "fog")
     assert doc.title == "Fog signals" and "¶" not in doc.text
     assert "Types of fog signal" in [s.heading for s in doc.sections]
+
+
+PG_DOCS = Path("/usr/share/doc/postgresql-doc-15/html")
+
+
+@pytest.mark.skipif(
+    not (PG_DOCS / "runtime-config-replication.html").is_file(), reason="needs Debian's postgresql-doc-15"
+)
+def test_a_warnings_title_is_the_start_of_its_text_not_a_heading() -> None:
+    # DocBook writes <div class="warning"><h3 class="title">Warning</h3><p>...</p></div>: the title,
+    # with the warning's text run into it, was the heading of every setting described after it
+    path = PG_DOCS / "runtime-config-replication.html"
+    doc = html_document(path.read_bytes(), path.as_uri(), path.stem)
+    assert not any(s.heading.startswith("Warning") for s in doc.sections), [s.heading for s in doc.sections]
+    assert "Warning: Synchronous replication is affected by this setting" in doc.text
+    page = "<html><body><h1>Lamps</h1><p>Trim the wick.</p><div class='note'><h3>Note</h3><pre>x</pre></div></body></html>"
+    assert not any(s.heading == "Note" for s in html_document(page, "https://e.org", "lamps").sections)

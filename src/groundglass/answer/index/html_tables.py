@@ -11,7 +11,8 @@ and MkDocs put after every heading and definition) are dropped too: they are not
 every page title in the sources list ("textwrap — Text wrapping and filling¶") and every signature
 in the prompt. Definition terms (``<dt>``) are marked, since trafilatura writes them as list items like
 their descriptions: :mod:`groundglass.answer.definitions` says why a term must stay known. For the same
-reason each row group of a table inside a description starts with its term's name as a term line.
+reason each row group of a table inside a description starts with its term's name as a term line. A
+note's or warning's title that is a heading (DocBook's) becomes the first words of its text.
 """
 
 from __future__ import annotations
@@ -152,6 +153,8 @@ def prepare_html(html: str) -> tuple[Any, dict[str, str]]:
             for child in list(code):
                 code.remove(child)
             code.text = re.sub(r"\s+", " ", text)
+    for title in tree.xpath(_ADMONITION_TITLE):
+        _inline_title(title)
     for term in tree.xpath("//dt[not(ancestor::table)]"):
         term.text = f"{TERM_MARK} {term.text or ''}"  # written back as a term line: definitions.term_lines
     tables: dict[str, str] = {}
@@ -171,6 +174,28 @@ def prepare_html(html: str) -> tuple[Any, dict[str, str]]:
         para.tail = table.tail
         table.getparent().replace(table, para)
     return tree, tables
+
+
+# DocBook's (PostgreSQL's) and others' notes and warnings: a <div class="warning"> whose title is a heading
+_ADMONITIONS = ("note", "warning", "tip", "caution", "important", "danger", "attention", "hint", "admonition")
+_ADMONITION_TITLE = "//div[{}]/*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5 or self::h6]".format(
+    " or ".join(f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')" for name in _ADMONITIONS)
+)
+
+
+def _inline_title(title: Any) -> None:
+    """A note's or warning's title (a heading) made the first words of its text: "Warning: ...". As a
+    heading it became the heading of every passage after it, down to the page's next real heading
+    (with the note's first paragraph run into it, as trafilatura writes a heading)."""
+    label = " ".join(title.text_content().split()).rstrip(":")
+    after = title.getnext()
+    if label and after is not None and after.tag == "p":
+        after.text = f"{label}: {(after.text or '').lstrip()}"
+        title.drop_tree()
+    else:
+        for child in list(title):
+            title.remove(child)
+        title.tag, title.text = "p", f"{label}:" if label else ""
 
 
 def _described_term(table: Any) -> str | None:
