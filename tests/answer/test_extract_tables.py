@@ -279,5 +279,8 @@ def test_a_warnings_title_is_the_start_of_its_text_not_a_heading() -> None:
     doc = html_document(path.read_bytes(), path.as_uri(), path.stem)
     assert not any(s.heading.startswith("Warning") for s in doc.sections), [s.heading for s in doc.sections]
     assert "Warning: Synchronous replication is affected by this setting" in doc.text
-    page = "<html><body><h1>Lamps</h1><p>Trim the wick.</p><div class='note'><h3>Note</h3><pre>x</pre></div></body></html>"
+    page = (
+        "<html><body><h1>Lamps</h1><p>Trim the wick.</p>"
+        "<div class='note'><h3>Note</h3><pre>x</pre></div></body></html>"
+    )
     assert not any(s.heading == "Note" for s in html_document(page, "https://e.org", "lamps").sections)

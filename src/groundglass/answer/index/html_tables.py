@@ -178,8 +178,9 @@ def prepare_html(html: str) -> tuple[Any, dict[str, str]]:
 
 # DocBook's (PostgreSQL's) and others' notes and warnings: a <div class="warning"> whose title is a heading
 _ADMONITIONS = ("note", "warning", "tip", "caution", "important", "danger", "attention", "hint", "admonition")
-_ADMONITION_TITLE = "//div[{}]/*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5 or self::h6]".format(
-    " or ".join(f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')" for name in _ADMONITIONS)
+_ADMONITION_TITLE = "//div[{}]/*[{}]".format(
+    " or ".join(f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')" for name in _ADMONITIONS),
+    " or ".join(f"self::h{n}" for n in range(1, 7)),
 )
 
 
