@@ -284,3 +284,20 @@ def test_a_warnings_title_is_the_start_of_its_text_not_a_heading() -> None:
         "<div class='note'><h3>Note</h3><pre>x</pre></div></body></html>"
     )
     assert not any(s.heading == "Note" for s in html_document(page, "https://e.org", "lamps").sections)
+
+
+def test_text_after_a_line_break_inside_bold_text_is_kept() -> None:
+    # as SQLite's pragma.html writes a pragma's syntax; trafilatura dropped all but the first line
+    entry = """<a name="pragma_{0}"></a>
+<h _id=pragma_{0} style="display:none"> PRAGMA {0}</h><hr>
+    <p><b>PRAGMA </b><i>schema.</i><b>{0};
+       <br>PRAGMA </b><i>schema.</i><b>{0} = </b><i>pages</i><b>;
+       <br>PRAGMA </b><i>schema.</i><b>{0} = -</b><i>kibibytes</i><b>;</b></p>
+    <p>Query or change the suggested maximum number of database disk pages
+    that SQLite will hold in memory at once per open database file.
+    The default suggested {0} is -2000.
+"""
+    body = "".join(entry.format(name) for name in ("cache_size", "cache_spill", "page_count"))
+    page = f"<html><head><title>PRAGMA Statements</title></head><body><h1>Pragmas</h1>{body}</body></html>"
+    text = " ".join(html_document(page, "https://e.org/pragma.html", "pragma").text.replace("*", "").split())
+    assert "cache_size = pages; PRAGMA schema.cache_size = -kibibytes;" in text.replace("\\", ""), text

@@ -12,7 +12,8 @@ every page title in the sources list ("textwrap — Text wrapping and filling¶"
 in the prompt. Definition terms (``<dt>``) are marked, since trafilatura writes them as list items like
 their descriptions: :mod:`groundglass.answer.definitions` says why a term must stay known. For the same
 reason each row group of a table inside a description starts with its term's name as a term line. A
-note's or warning's title that is a heading (DocBook's) becomes the first words of its text.
+note's or warning's title that is a heading (DocBook's) becomes the first words of its text, and a line
+break inside bold or italic text a space (trafilatura drops the text after it).
 """
 
 from __future__ import annotations
@@ -153,6 +154,11 @@ def prepare_html(html: str) -> tuple[Any, dict[str, str]]:
             for child in list(code):
                 code.remove(child)
             code.text = re.sub(r"\s+", " ", text)
+    for br in tree.xpath(_BREAK_IN_FORMATTING):
+        # trafilatura drops what follows a line break inside bold or italic text: SQLite's pragma page
+        # lost "PRAGMA schema.cache_size = pages;" of its syntax lines; a space keeps the words apart
+        br.tail = " " + (br.tail or "")
+        br.drop_tree()
     for title in tree.xpath(_ADMONITION_TITLE):
         _inline_title(title)
     for term in tree.xpath("//dt[not(ancestor::table)]"):
@@ -176,6 +182,7 @@ def prepare_html(html: str) -> tuple[Any, dict[str, str]]:
     return tree, tables
 
 
+_BREAK_IN_FORMATTING = "//*[self::b or self::strong or self::i or self::em or self::span]//br"
 # DocBook's (PostgreSQL's) and others' notes and warnings: a <div class="warning"> whose title is a heading
 _ADMONITIONS = ("note", "warning", "tip", "caution", "important", "danger", "attention", "hint", "admonition")
 _ADMONITION_TITLE = "//div[{}]/*[{}]".format(
