@@ -135,6 +135,17 @@ def test_a_section_number_is_no_figure() -> None:
     q = "What is the default value of work_mem?"
     assert check("The default value of work_mem is 20.4 [1].", q, [page]).unsupported == ["20.4"]
     assert grounding.numbers("Section 20.4.1, at 127.0.0.1 (version 3.11.2)") == []
+    # the page's title as the model reads it, and a reference to the section: the model wrote "the default
+    # value of maintenance_work_mem is 20.4" from the title line "20.4. Resource Consumption"
+    titled = (
+        "20.4. Resource Consumption\n- maintenance_work_mem (integer):\nIt defaults to 64 megabytes (64MB)."
+    )
+    q = "What is the default value of maintenance_work_mem?"
+    assert check("The default value of maintenance_work_mem is 20.4 [1].", q, [titled]).unsupported == [
+        "20.4"
+    ]
+    assert check("The default value of maintenance_work_mem is 64MB [1].", q, [titled]).ok
+    assert grounding.numbers("See Section 20.4 and Table 3.\n1. Install it.\n- 2. Run it.") == []
     assert [n.value for n in grounding.numbers("Python 3.11. It takes 2.5 s.")] == [3.11, 2.5]
 
 

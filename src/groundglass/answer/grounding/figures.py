@@ -205,11 +205,30 @@ def _precision(digits: str, scale: float, hedged: bool) -> float:
     return step * scale
 
 
+# a number that names a part of the document, not a quantity: "Section 20.4", "Table 3", "§ 2"
+_REFERENCE = re.compile(
+    r"(?:\b(?:sections?|chapters?|tables?|figures?|examples?|appendix|part|step)|§)\s*$", re.IGNORECASE
+)
+
+
+def _numbering(text: str, m: re.Match[str]) -> bool:
+    """Whether the number ``m`` numbers a section, a heading or a list item ("20.4. Resource
+    Consumption", "See Section 20.4", "1. Install it"): the model read a page title's "20.4." as the
+    default of a setting, and the value check found it in the same title."""
+    if _REFERENCE.search(text[max(0, m.start() - 12) : m.start()]):
+        return True
+    line_start = text.rfind("\n", 0, m.start()) + 1
+    after = text[m.end("num") : m.end("num") + 2]
+    return not text[line_start : m.start()].strip(" -*•#") and after[:1] == "." and after[1:2] in ("", " ", "\n")
+
+
 def numbers(text: str, *, claims: bool = False) -> list[Number]:
     """The numbers of ``text`` with their units. ``claims``: as an answer states them (pronoun-like
     number words left out)."""
     out: list[Number] = []
     for m in _NUMBER.finditer(text):
+        if _numbering(text, m):
+            continue
         digits = m.group("num")
         value = float(digits.replace(",", ""))
         unit_text = (m.group("unit") or "").strip()
