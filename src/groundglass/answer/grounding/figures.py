@@ -218,8 +218,9 @@ def _numbering(text: str, m: re.Match[str]) -> bool:
     if _REFERENCE.search(text[max(0, m.start() - 12) : m.start()]):
         return True
     line_start = text.rfind("\n", 0, m.start()) + 1
-    after = text[m.end("num") : m.end("num") + 2]
-    return not text[line_start : m.start()].strip(" -*•#") and after[:1] == "." and after[1:2] in ("", " ", "\n")
+    after = text[m.end("num") : m.end("num") + 2]  # "20.4." then a space, a new line or the end
+    opens_line = not text[line_start : m.start()].strip(" -*•#")
+    return opens_line and after[:1] == "." and after[1:2] in ("", " ", "\n")
 
 
 def numbers(text: str, *, claims: bool = False) -> list[Number]:
