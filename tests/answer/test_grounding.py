@@ -109,6 +109,12 @@ def test_the_subject_of_the_question_must_be_in_the_sources() -> None:
         ["Python 3.13 adds an experimental free-threaded build without the GIL."],
     )
     assert future.unsupported == ["3.15"]
+    limits = "| Item | Upper Limit |\n| --- | --- |\n| columns per table | 1,600 |\nPostgreSQL 15 limits."
+    q = "What is the maximum number of columns in a PostgreSQL 19 table?"
+    major = check("The maximum number of columns in a PostgreSQL 19 table is 1,600 [1].", q, [limits])
+    assert major.unsupported == ["PostgreSQL 19"]
+    asked = "What is the maximum number of columns in a PostgreSQL 15 table?"
+    assert check("The maximum number of columns in a PostgreSQL 15 table is 1,600 [1].", asked, [limits]).ok
 
 
 def test_a_backslash_command_the_question_asks_about_must_be_in_the_sources() -> None:

@@ -426,3 +426,16 @@ def test_the_entry_that_defines_a_setting_is_found_whole_before_passages_that_on
         assert f"- {setting} (integer):" in hits[0].text, shown
         assert any(default in h.text and f"- {setting} (integer):" in h.text for h in hits), shown
     index.close()
+
+
+@pytest.mark.skipif(not (PG_DOCS / "limits.html").is_file(), reason="needs Debian's postgresql-doc-15")
+def test_a_row_named_by_a_key_of_several_words_comes_first(index_settings) -> None:
+    # "| columns per table | 1,600 |" answers "the maximum number of columns in a table"; the note below
+    # the table ("The maximum number of columns for a table is further reduced ...") shares more of the
+    # question's words and came first, and the model gave no figure
+    index = LocalIndex.open(index_settings, "pglimits", create=True)
+    pages = ["limits.html", "infoschema-columns.html", "view-pg-stats.html"]
+    add_sources(index, [str(PG_DOCS / p) for p in pages], progress=False)
+    hits = index.search("What is the maximum number of columns in a PostgreSQL table?", k=3)
+    assert "| columns per table | 1,600 |" in hits[0].text, [h.text[:80] for h in hits]
+    index.close()

@@ -125,6 +125,10 @@ def _cell_key(cell: str) -> str:
     return cell.strip(_CELL_MARKUP).removesuffix("()").lower()
 
 
+# words a row's key may hold between the question's: "columns per table" for "columns in a table"
+_LINKING = frozenset({"per", "each", "via"})
+
+
 def named_rows(text: str, keys: frozenset[str]) -> set[str]:
     """The first cells of ``text``'s table body rows that the question names, lower-case: the cell is
     one of ``keys``, or a short cell all of whose content words are keys.
@@ -143,7 +147,7 @@ def named_rows(text: str, keys: frozenset[str]) -> set[str]:
         if m is None or _RULE.match(line) or (i + 1 < len(lines) and _RULE.match(lines[i + 1])):
             continue
         key = _cell_key(m.group(1))
-        cell_words = content_words(key)
+        cell_words = [w for w in content_words(key) if w not in _LINKING]
         if key in keys or (0 < len(cell_words) <= ROW_KEY_MAX_WORDS and set(cell_words) <= keys):
             named.add(key)
     return named

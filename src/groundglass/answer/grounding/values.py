@@ -32,6 +32,8 @@ _HYPHENATED = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*-\d[\w-]*")  
 _QUOTED = re.compile(r"\"([^\"]{2,60})\"|“([^”]{2,60})”|(?<!\w)'([^']{2,60})'(?!\w)")
 _CAPITALISED = re.compile(r"\b(?:[A-Z][\w’'-]*)")
 _VERSION_CONTEXT = re.compile(r"(?:\b(?:version|release|python|v)\s*|\b[A-Z][\w+-]*\s+)$", re.IGNORECASE)
+# "PostgreSQL 19": a major version, said with the product's name (a whole number alone is a count)
+_MAJOR_VERSION = re.compile(r"\b[A-Z][a-z]*[A-Z][A-Za-z]*\s+\d{1,3}\b(?![.,]?\d)")
 _DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.]*\d)")
 
 POLARITY = {
@@ -104,6 +106,7 @@ def values_of(sentence: str) -> list[Value]:
     rest = CODE.sub(lambda m: " " * len(m.group(0)), sentence)
     idents = identifiers(rest)
     out += [Value(kind, token) for kind, token in idents]
+    out += [Value("version", m.group(0)) for m in _MAJOR_VERSION.finditer(rest)]
     rest = mask_spans(rest, [t for _, t in idents])
     for m in _DECIMAL.finditer(rest):  # "Python 3.15": a version the question may ask about
         if _VERSION_CONTEXT.search(rest[: m.start()]):

@@ -294,6 +294,15 @@ class LocalIndex:
             sql = f"SELECT id, heading || ' ' || body FROM chunks WHERE {where} LIMIT ?"
             rows = self._sql(sql, (*cells, n))
             found.update(r for r in rows if among is None or r[0] in among)
+            if among:
+                # a row named by a key of several words ("| columns per table | 1,600 |" for "the maximum
+                # number of columns in a table") cannot be scanned for as one cell; the question's words
+                # found its chunk, and :meth:`querytext.Verbatim.matched` reads its rows
+                ids = sorted(set(among) - set(found))
+                marks = ",".join("?" * len(ids))
+                where = f"id IN ({marks}) AND instr(body, '|')"
+                sql = f"SELECT id, heading || ' ' || body FROM chunks WHERE {where}"
+                found.update(self._sql(sql, tuple(ids)))
         if verbatim.terms:
             where = " OR ".join("instr(body, ?) > 0" for _ in verbatim.scanned)
             sql = f"SELECT id, heading || ' ' || body FROM chunks WHERE {where} LIMIT ?"
