@@ -211,8 +211,7 @@ class Verbatim:
         held = {t for t in self.terms if literal_hits(text, [t])}
         shorts = self.short_names.items() if short_names else ()
         held |= {short for t, short in shorts if t not in held and literal_hits(text, [short])}
-        rows = {"|" + key for key in named_rows(text, self.keys)}
-        return held | rows | self.signatures(text)
+        return held | {"|" + key for key in named_rows(text, self.keys)} | self.signatures(text)
 
     def definitions(self, text: str) -> set[str]:
         """The question's terms that ``text`` defines, as ``=name``: a definition list's term line

@@ -24,6 +24,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
+from groundglass.answer import querytext
 from groundglass.answer.sentences import split_sentences
 from groundglass.answer.types import Source
 
@@ -127,8 +128,6 @@ def diversify(sources: Sequence[Source], max_per_source: int, query: str = "") -
     page's places from one another."""
     if max_per_source <= 0:
         return list(sources)
-    from groundglass.answer import querytext
-
     verbatim = querytext.Verbatim.of(query) if query else None
     seen: dict[tuple[str, str], int] = {}
     out: list[Source] = []

@@ -5,10 +5,10 @@ near 1.0), so the engine also measures how close each candidate is to the questi
 from the index's stored vectors when it has them). Candidates below ``retrieval.min_relevance``, or
 more than ``retrieval.relevance_margin`` below the best one, are dropped; when none is left, the
 engine declines without calling the model: a small model handed unrelated text tends to invent an
-answer from it. A passage that defines a term the question names (its term line) is kept above the
-floor whatever the margin. The floor was chosen on the FanOutQA sub-questions over the Wikipedia summaries: it
+answer from it. The floor was chosen on the FanOutQA sub-questions over the Wikipedia summaries: it
 keeps their gold passages while off-topic questions find nothing above it; the margin shortens the
-prompt without losing gold passages.
+prompt without losing gold passages. A passage that defines a term the question names (its term
+line) is kept above the floor whatever the margin.
 """
 
 from __future__ import annotations
@@ -61,9 +61,8 @@ def relevant(
     # the entry that defines a term the query names is about it, however its cosine compares with a
     # short passage that only repeats the name (a manual's index: "max_connections configuration
     # parameter"); the margin dropped PostgreSQL's max_connections entry for that
-    defines = np.array(
-        [[bool(querytext.Verbatim.of(q).definitions(s.text)) for s in sources] for q in queries]
-    )
+    verbatim = [querytext.Verbatim.of(q) for q in queries]
+    defines = np.array([[bool(v.definitions(s.text)) for s in sources] for v in verbatim])
     close |= defines & (scores >= r.min_relevance)
     kept = [i for i in range(len(sources)) if close[:, i].any()]
     first = [
