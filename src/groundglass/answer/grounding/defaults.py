@@ -214,8 +214,12 @@ def _near_default(sentence: str) -> list[str]:
     return [" ".join(words[max(0, i - 3) : i + 17]) for i, w in enumerate(words) if _DEFAULT_WORD.search(w)]
 
 
+_BEFORE = 6  # words looked back through from "default" for its value, within the clause
+
+
 def _default_clause(sentence: str) -> list[str]:
-    """The clause around each "default" of ``sentence``: three words before it, and after it up to
+    """The clause around each "default" of ``sentence``: up to six words before it (not past a comma
+    or semicolon), and after it up to
     the end of its clause (a comma, semicolon or "which"), sixteen words at most. "The default tolerance
     is 1e-09, which assures that the two values are the same within about 9 decimal digits" states
     1e-09 as a default, not 9."""
@@ -230,7 +234,10 @@ def _default_clause(sentence: str) -> list[str]:
             depth += words[end - 1].count("(") - words[end - 1].count(")")
             if words[end - 1].endswith((",", ";")) and depth <= 0:
                 break  # "min(32, os.cpu_count() + 4)" is one value
-        out.append(" ".join(words[max(0, i - 3) : end]))
+        start = i
+        while start > max(0, i - _BEFORE) and not words[start - 1].endswith((",", ";", ":")):
+            start -= 1  # "Read Committed is the default isolation level": the value is before it
+        out.append(" ".join(words[start:end]))
     return out
 
 
