@@ -938,6 +938,23 @@ def test_a_default_taken_from_an_example_call_fails_against_the_signature() -> N
     assert not check(said, q, [POOL]).ok
 
 
+def test_a_default_is_checked_against_the_signature_of_the_callable_the_sentence_names() -> None:
+    # a question about two callables: "fill() is 80" passed beside pprint's "width (default 80)", and
+    # "fill() is 70" (right) failed against PrettyPrinter's signature, which only the question named
+    q = "What are the default width of pprint.PrettyPrinter and the default width of textwrap.fill()?"
+    pprint = (
+        "- class pprint.PrettyPrinter(indent=1, width=80, depth=None, stream=None, *, compact=False):\n"
+        "By default, there is no constraint on the depth. width (default 80) specifies the desired maximum "
+        "number of characters per line in the output."
+    )
+    fill = "- textwrap.fill(text, width=70, *, initial_indent='', expand_tabs=True):\n- Wraps the paragraph."
+    assert check("The default width of textwrap.fill() is 80. [1][2]", q, [pprint, fill]).unsupported == [
+        "80"
+    ]
+    assert check("The default width of textwrap.fill() is 70. [1][2]", q, [pprint, fill]).ok
+    assert check("The default width of pprint.PrettyPrinter is 80. [1]", q, [pprint, fill]).ok
+
+
 def test_a_default_must_be_the_signatures_number_exactly() -> None:
     q = "What is the default rel_tol of math.isclose()?"
     assert check("The default rel_tol of math.isclose() is 1e-09 [1].", q, [ISCLOSE]).ok

@@ -76,6 +76,7 @@ class Default:
     param: str
     value: str  # as printed, lower-cased
     line: str
+    source_of: int = -1  # which of the cited texts prints it
 
 
 def _split_args(args: str) -> list[str]:
@@ -100,7 +101,7 @@ def _split_args(args: str) -> list[str]:
 def signature_defaults(evidence: Evidence) -> list[Default]:
     """Every ``param=value`` of the signatures printed in the sources."""
     out = []
-    for line in evidence.sentences:
+    for i, line in enumerate(evidence.sentences):
         m = _SIGNATURE.match(line.strip())
         if m is None:
             continue
@@ -108,7 +109,7 @@ def signature_defaults(evidence: Evidence) -> list[Default]:
         for arg in _split_args(m.group("args")):
             p = _PARAM.match(arg)
             if p is not None:
-                out.append(Default(name, p.group("param"), p.group("value"), line))
+                out.append(Default(name, p.group("param"), p.group("value"), line, evidence.source[i]))
     return out
 
 
@@ -147,16 +148,27 @@ def contradicted(sentence: str, question: str, evidence: Evidence) -> list[str]:
     claimed = _claimed(sentence, question)
     if not claimed:
         return []
-    context = f"{lowered} {question.lower()}"
-    for d in signature_defaults(evidence):
+    signatures = signature_defaults(evidence)
+    # the callable is the one the sentence names; the question's only when the sentence names none
+    # ("Its default width is 80"): "the default width of textwrap.fill() is 70" was checked against
+    # pprint.PrettyPrinter's signature (width=80), which the question named too, and failed
+    names_one = any(_term(d.callable, lowered) for d in signatures)
+    context = lowered if names_one else f"{lowered} {question.lower()}"
+    for d in signatures:
         if not _term(d.param, lowered) or not _term(d.callable, context):
             continue
         if _says(lowered, d.value):
             return []
+        # a passage that prints only another callable's signature speaks of that one's parameters:
+        # pprint's "width (default 80)" is no source for a default width of textwrap.fill
+        others = {e.source_of for e in signatures if e.callable != d.callable} - {
+            e.source_of for e in signatures if e.callable == d.callable
+        }
         about = [
             near
-            for s in evidence.sentences
-            if s != d.line and (_term(d.param, s) or _term(d.callable, s))
+            for i, s in enumerate(evidence.sentences)
+            if s != d.line
+            and (_term(d.callable, s) or (_term(d.param, s) and evidence.source[i] not in others))
             for near in _near_default(s)
         ]
         if not _held(claimed, about):
