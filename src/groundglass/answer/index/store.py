@@ -278,31 +278,32 @@ class LocalIndex:
         (:meth:`querytext.Verbatim.weighted`), for at most ``n`` chunks of each kind. FTS5's tokenizer
         drops or splits these terms and cannot see a row's first cell, so BM25 cannot find the one row
         of a format-code table that answers "What does %j mean?"; a substring scan can (SQLite's instr,
-        then the token and row checks in Python). Only single-cell keys are scanned for here, bare or
-        quoted (``| 'd' |``, as the array module's table of type codes writes them).
+        then the token and row checks in Python). Without ``among``, single-cell keys are scanned for, bare
+        or quoted (``| 'd' |``, as the array module's table of type codes writes them).
 
         ``among``: the chunks the question's words found. A key is a plain word ("code", "bytes"), and
         unrelated tables have rows of that name, so a chunk that only names a row counts when it is
-        one of these; a verbatim term (``%j``) counts wherever it is."""
+        one of these (their tables are read, whatever the key's length); a verbatim term (``%j``)
+        counts wherever it is."""
         from groundglass.answer import querytext
 
         verbatim = querytext.Verbatim.of(query)
         found: dict[int, str] = {}
-        if verbatim.keys:
+        if verbatim.keys and among is not None:
+            # a chunk that names a row counts only among those the question's words found; of these, the
+            # ones with a table are read whole, since a key of several words ("| columns per table |
+            # 1,600 |" for "the maximum number of columns in a table") cannot be scanned for as one cell
+            ids = sorted(among)
+            if ids:
+                where = f"id IN ({','.join('?' * len(ids))}) AND instr(body, '|')"
+                found.update(
+                    self._sql(f"SELECT id, heading || ' ' || body FROM chunks WHERE {where}", tuple(ids))
+                )
+        elif verbatim.keys:
             cells = [f"| {q}{key}{q} |" for key in sorted(verbatim.keys) for q in ("", "'", '"', "`")]
             where = " OR ".join("instr(lower(body), ?) > 0" for _ in cells)
             sql = f"SELECT id, heading || ' ' || body FROM chunks WHERE {where} LIMIT ?"
-            rows = self._sql(sql, (*cells, n))
-            found.update(r for r in rows if among is None or r[0] in among)
-            if among:
-                # a row named by a key of several words ("| columns per table | 1,600 |" for "the maximum
-                # number of columns in a table") cannot be scanned for as one cell; the question's words
-                # found its chunk, and :meth:`querytext.Verbatim.matched` reads its rows
-                ids = sorted(set(among) - set(found))
-                marks = ",".join("?" * len(ids))
-                where = f"id IN ({marks}) AND instr(body, '|')"
-                sql = f"SELECT id, heading || ' ' || body FROM chunks WHERE {where}"
-                found.update(self._sql(sql, tuple(ids)))
+            found.update(self._sql(sql, (*cells, n)))
         if verbatim.terms:
             where = " OR ".join("instr(body, ?) > 0" for _ in verbatim.scanned)
             sql = f"SELECT id, heading || ' ' || body FROM chunks WHERE {where} LIMIT ?"
