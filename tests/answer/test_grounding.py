@@ -1107,6 +1107,37 @@ def test_a_default_said_before_the_word_default_is_stated() -> None:
     assert "16" in check("The default value of x_level is 16. [1]", asked, [tuned]).unsupported
 
 
+def test_a_definition_entry_states_its_own_terms_default() -> None:
+    # PostgreSQL's index s12: autovacuum_work_mem's entry says "It defaults to -1, indicating that the
+    # value of maintenance_work_mem should be used instead"; "-1" passed as maintenance_work_mem's default
+    autovacuum = (
+        "- autovacuum_work_mem (integer):\n- Specifies the maximum amount of memory to be used by each "
+        "autovacuum worker process. If this value is specified without units, it is taken as kilobytes. "
+        "It defaults to -1, indicating that the value of maintenance_work_mem should be used instead."
+    )
+    question = "What is the default value of maintenance_work_mem?"
+    wrong = "The default value of maintenance_work_mem is -1. [1]"
+    assert check(wrong, question, [autovacuum]).unsupported == ["1"]  # the claim reads "-1" as 1
+    # the same sentence does state autovacuum_work_mem's default
+    asked = "What is the default value of autovacuum_work_mem?"
+    assert check("The default value of autovacuum_work_mem is -1. [1]", asked, [autovacuum]).ok
+    # and its own entry's "It defaults to 64 megabytes" is a statement of maintenance_work_mem's default,
+    # which the other entry's -1 does not hold beside it
+    own = (
+        "- maintenance_work_mem (integer):\n- Specifies the maximum amount of memory to be used by "
+        "maintenance operations. It defaults to 64 megabytes (64MB)."
+    )
+    assert check("The default value of maintenance_work_mem is 64MB. [1][2]", question, [own, autovacuum]).ok
+    assert check(wrong.replace("[1]", "[1][2]"), question, [own, autovacuum]).unsupported == [
+        "1"
+    ]  # the claim reads "-1" as 1
+    # "it" after another clause is not the entry's term: "If width is not given, it defaults to 70"
+    wrap = "- textwrap.wrap(text, **kwargs):\n- If width is not given, it defaults to 70."
+    assert check(
+        "The default width of textwrap.wrap() is 70. [1]", "textwrap.wrap's default width?", [wrap]
+    ).ok
+
+
 def test_a_default_needs_a_source_that_states_it_as_the_default() -> None:
     # the default model's t04, both modes: ExtendedContext's "Precision is set to nine." passed for the
     # default precision; a signature or a sentence that says "default" beside the value is a source

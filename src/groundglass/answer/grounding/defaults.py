@@ -18,7 +18,10 @@ Prose says a default too: "Changed in version 3.8: The default protocol is 4." A
 what the default of something is ("the default pickle protocol ... is protocol 5") must state a value
 that a cited sentence about that default states, when the cited sentences about it state any; beside
 "Protocol version 5 was added in Python 3.8" the value check alone found "5" near "protocol" and
-"3.8" and passed it. Sources are compared as
+"3.8" and passed it. In a definition list a description says its term's default with a pronoun
+("- autovacuum_work_mem (integer): ... It defaults to -1, indicating that the value of
+maintenance_work_mem should be used instead"): the sentence states the default of the entry's term,
+never of another setting it names. Sources are compared as
 :class:`~groundglass.answer.grounding.evidence.Evidence` keeps them: lower-cased, a line per
 sentence.
 """
@@ -29,6 +32,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from groundglass.answer.definitions import is_term, term_name
 from groundglass.answer.grounding.evidence import Evidence
 from groundglass.answer.grounding.figures import numbers
 from groundglass.answer.grounding.values import norm_ident, values_of
@@ -294,14 +298,15 @@ def _stated(sentence: str, subject: str) -> list[str]:
     return out
 
 
-def _pointed_back_to(evidence: Evidence, subject: str | None) -> list[str]:
+def _pointed_back_to(evidence: Evidence, subject: str | None, skip: set[int] | None = None) -> list[str]:
     """The sentences that "it" stands for in a sentence that calls it the default ``subject`` without a
     value: "Protocol version 4 was added in Python 3.4. It adds support for very large objects. It is
     the default protocol starting with Python 3.8." gives the first. The closest sentence before it
     (of the last few) that names the subject with a number is the one meant; without it the web
     reader's cut of the pickle page stated no default at all, and "protocol 5" passed beside
     "Protocol version 5 was added in Python 3.8". Only sentences of the same source count. ``subject``
-    None: any default, and the closest sentence before it with a number."""
+    None: any default, and the closest sentence before it with a number. The sentences in ``skip`` are
+    not read."""
 
     def names(text: str) -> bool:
         return subject is None or _term(subject, text)
@@ -309,6 +314,8 @@ def _pointed_back_to(evidence: Evidence, subject: str | None) -> list[str]:
     out = []
     sentences = evidence.sentences
     for i, s in enumerate(sentences):
+        if skip and i in skip:
+            continue
         if not (_POINTS_BACK.match(s) and _DEFAULT_WORD.search(s) and names(s)) or (
             subject is not None and _stated(s, subject)
         ):
@@ -320,6 +327,44 @@ def _pointed_back_to(evidence: Evidence, subject: str | None) -> list[str]:
                 out.append(sentences[j])
                 break
     return out
+
+
+def _entry_term(evidence: Evidence, i: int) -> str | None:
+    """The term of the definition entry that sentence ``i`` stands in (lower-cased): the closest term
+    line before it in the same source; None outside a definition list."""
+    for j in range(i - 1, -1, -1):
+        if evidence.source[j] != evidence.source[i]:
+            return None
+        if is_term(evidence.sentences[j]):
+            return term_name(evidence.sentences[j])
+    return None
+
+
+def _is_entry_term(subject: str, term: str) -> bool:
+    """Whether ``term`` (a term line's name) is ``subject``: ``work_mem`` or ``-s work_mem``'s last word."""
+    return subject == term or (bool(term) and subject == term.split()[-1].rsplit(".", 1)[-1])
+
+
+def _entry_defaults(evidence: Evidence, subject: str) -> tuple[list[str], set[int]]:
+    """What the entries' pronoun sentences about a default state. The first list: the values stated
+    as the default of ``subject`` by its own entry ("- maintenance_work_mem (integer): ... It defaults
+    to 64 megabytes"). The set: the sentences that state another term's default while naming
+    ``subject`` after it ("It defaults to -1, indicating that the value of maintenance_work_mem should be
+    used instead", in autovacuum_work_mem's entry), which are no source for ``subject``'s default."""
+    own: list[str] = []
+    other: set[int] = set()
+    for i, s in enumerate(evidence.sentences):
+        said = _DEFAULT_WORD.search(s)
+        if not (said and _POINTS_BACK.match(s)):
+            continue
+        term = _entry_term(evidence, i)
+        if term is None:
+            continue
+        if _is_entry_term(subject, term):
+            own += [f"{m.group('what') or ''} {m.group('value')}".strip() for m in _STATED.finditer(s)]
+        elif _term(subject, s[said.end() :]):
+            other.add(i)
+    return own, other
 
 
 def _argument(subject: str, value: str, sentence: str) -> bool:
@@ -345,8 +390,13 @@ def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list
     signatures = signature_defaults(evidence)
     if any(_says(lowered, d.value) for d in signatures if d.param == subject):
         return []
-    defaults = [s for s in evidence.sentences if _DEFAULT_WORD.search(s)]
-    stated = [v for s in defaults for v in _stated(s, subject)] + _pointed_back_to(evidence, subject)
+    entry, others = _entry_defaults(evidence, subject)
+    defaults = [s for i, s in enumerate(evidence.sentences) if _DEFAULT_WORD.search(s) and i not in others]
+    stated = (
+        [v for s in defaults for v in _stated(s, subject)]
+        + _pointed_back_to(evidence, subject, others)
+        + entry
+    )
     if stated:
         return [] if _held(claimed, stated) else claimed
     # a call passes an argument, it does not say what the default is: "Returns the same as
@@ -365,7 +415,7 @@ def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list
     # "the default precision of the decimal context is 9"
     near = (
         [w for s in defaults for w in _default_clause(s)]
-        + _pointed_back_to(evidence, None)
+        + _pointed_back_to(evidence, None, others)
         + [d.line for d in signatures if _term(subject, d.line)]
     )
     return [v for v in claimed if not _held([v], near)]
