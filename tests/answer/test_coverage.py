@@ -77,3 +77,28 @@ def test_a_part_that_asks_for_an_amount_needs_a_figure_about_it() -> None:
         )
         == []
     )
+
+
+def test_a_clause_that_only_says_a_which_part_again_does_not_answer_it() -> None:
+    # the default model's web t09: the first part "answered" in its own words, and the answer went out
+    parts = part_queries(PICKLE_AND_CACHE, as_asked=True)
+    restated = (
+        "The pickle protocol is the default since Python 3.8, and the default maxsize of "
+        "functools.lru_cache is 128. [1][3]"
+    )
+    assert unanswered_parts(parts, restated) == [parts[0]]
+    # a value in the clause, or in the next sentence that goes on about it, answers it
+    assert unanswered_parts(parts, restated.replace("The pickle protocol is", "Protocol 4 is")) == []
+    went_on = (
+        "The pickle protocol is the default since Python 3.8. [1] It is protocol 4. [1] "
+        + "The"
+        + restated[58:]
+    )
+    assert unanswered_parts(parts, went_on) == []
+    # a yes/no part may be answered in its own words
+    asked = part_queries(
+        "Is asyncio.get_event_loop deprecated, and what is the default maxsize of lru_cache?"
+    )
+    assert len(asked) == 2
+    said = "asyncio.get_event_loop is deprecated [1], and the default maxsize of lru_cache is 128 [2]."
+    assert unanswered_parts(asked, said) == []

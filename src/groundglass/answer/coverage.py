@@ -10,7 +10,11 @@ does it work?") is taken as answered: the answer may well speak of it in other w
 asked again for nothing would end the answer with a false "the sources do not say". A part that asks
 for an amount or a time ("how tall is Mount Everest", "how many executions ...", "when was ...") is
 answered only by a sentence that speaks of it and gives a figure: "Mount Everest is the highest mountain
-on Earth above sea level. [2]" speaks of Everest and does not say how tall it is.
+on Earth above sea level. [2]" speaks of Everest and does not say how tall it is. A part that asks
+"which", "what", "who", "where", "when" or "how" is not answered by a clause that only says its words
+again: "The pickle protocol is the default since Python 3.8, and the default maxsize of
+functools.lru_cache is 128" speaks of the pickle protocol and names none (a yes/no part may be
+answered in its own words: "X is deprecated").
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import Sequence
 
 from groundglass.answer.cite import strip_markers
 from groundglass.answer.grounding import values_of
-from groundglass.answer.grounding.wording import content_stems
+from groundglass.answer.grounding.wording import content_stems, restates_question
 from groundglass.answer.planner.fallback import names_something
 from groundglass.answer.sentences import split_sentences
 
@@ -30,6 +34,12 @@ _ASKS_FIGURE = re.compile(
     r"|(?:in\s+)?what\s+year|when)\b",
     re.IGNORECASE,
 )
+# A part that asks for something the question does not hold, which its own words cannot answer.
+_ASKS_WH = re.compile(r"^\W*(?:and\s+|but\s+)?(?:which|what|who|whom|where|when|how)\b", re.IGNORECASE)
+# Where one clause of an answer sentence ends and the next begins: "..., and ...", "...; ...".
+_CLAUSE_BREAK = re.compile(r",\s+(?:and|but|while)\s+|;\s+|\s+and\s+(?=the\b)", re.IGNORECASE)
+# A sentence that goes on about what the one before it named.
+_GOES_ON = re.compile(r"^\W*(?:it|its|this|that|these|they|their)\b", re.IGNORECASE)
 # Amounts written in words ("one million times").
 _FIGURE_WORDS = re.compile(r"\b(?:hundred|thousand|million|billion|trillion|dozen)s?\b", re.IGNORECASE)
 
@@ -42,20 +52,39 @@ def _names(part: str) -> set[str]:
 
 def unanswered_parts(parts: Sequence[str], answer: str) -> list[str]:
     """The parts of the question that ``answer`` does not speak of (or, for one that asks for an
-    amount or a time, gives no figure about), in order."""
+    amount or a time, gives no figure about; or, for one that asks "which" or "what", only says again),
+    in order."""
     bare = strip_markers(answer)
     said = content_stems(bare)
     sentences = split_sentences(bare)
     stems = [content_stems(p) for p in parts]
+    question = " ".join(parts)
     out = []
     for i, part in enumerate(parts):
         others = set().union(*(s for j, s in enumerate(stems) if j != i))
         own = stems[i] - others
         if not _names(part) - others:
             continue
-        if not own & said or (_ASKS_FIGURE.search(part) and not _figure_about(part, own, sentences)):
+        if (
+            not own & said
+            or (_ASKS_FIGURE.search(part) and not _figure_about(part, own, sentences))
+            or (_ASKS_WH.search(part) and _only_restated(own, sentences, question))
+        ):
             out.append(part)
     return out
+
+
+def _only_restated(own: set[str], sentences: Sequence[str], question: str) -> bool:
+    """Whether every clause of ``sentences`` that uses a word of ``own`` (a part's own stems) adds
+    nothing beyond ``question``'s words (and there is one). A sentence after it that opens with a
+    pronoun goes on about the same thing: "SMTP.connect uses a default port. It is 25." answers."""
+    about = []
+    for i, sentence in enumerate(sentences):
+        clauses = [c for c in _CLAUSE_BREAK.split(sentence) if own & content_stems(c)]
+        if clauses and i + 1 < len(sentences) and _GOES_ON.match(sentences[i + 1]):
+            clauses.append(sentences[i + 1])
+        about += clauses
+    return bool(about) and all(restates_question(c, question) for c in about)
 
 
 def lacks_figure(part: str, answer: str) -> bool:
