@@ -4,11 +4,21 @@ are read, their documents dated by the provider where a page says no date, then 
 all of them (:func:`groundglass.answer.search.pages.rank_pages`). With ``return_images`` the pages'
 images (and the provider's image results) are chosen while the reader is open. Everything read,
 dropped or timed goes into the :class:`~.report.SearchReport`.
+
+A question about a setting or a callable by its name (``random_page_cost``, ``textwrap.wrap()``) is
+answered by the manual's entry for it: its term line (``- random_page_cost (floating point):``) and
+description. A search engine may rank first the pages that only mention it: on PostgreSQL's manual the
+entry of ``random_page_cost`` came 4th (after the tablespace commands that list it), that of
+``maintenance_work_mem`` 8th, and the three pages read held no default to find. When none of the pages
+read defines a name the question asks about, the next results are read too (up to
+``MORE_PAGES_FACTOR`` times as many again) and those that define it are kept; the others are left out,
+so a question that no entry answers costs reading time, not a longer context.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -17,6 +27,7 @@ from groundglass.answer.reader import (
     EXTRACT_CACHE_FILE,
     EXTRACT_CACHE_ROWS,
     PageReader,
+    ReadFailure,
     ReadPage,
     detect_language,
 )
@@ -25,6 +36,7 @@ from groundglass.answer.search.filters import SearchFilters, parse_when
 from groundglass.answer.search.images import PageImage, select_images
 from groundglass.answer.search.report import SearchReport
 from groundglass.answer.types import Source
+from groundglass.log import get_logger
 
 if TYPE_CHECKING:
     from groundglass.answer.index.documents import Document
@@ -32,7 +44,12 @@ if TYPE_CHECKING:
     from groundglass.answer.search.images import ImageFilters
     from groundglass.config import SearchContextSize, Settings
 
+log = get_logger(__name__)
+
 IMAGES_PER_SEARCH = 10  # return_images: the best images of the pages one search read
+# A name that has an entry of its own in a manual: a setting or parameter (snake_case) or a call.
+_ENTRY_NAME = re.compile(r"^\w*_\w+$|\(\)$")
+MORE_PAGES_FACTOR = 2  # results tried further down, per page the preset reads
 
 
 async def read_and_rank(
@@ -65,6 +82,10 @@ async def read_and_rank(
             want=preset.results,
             accept=page_filter(filters, provider_dates, s.undated),
         )
+        accept = page_filter(filters, provider_dates, s.undated)
+        pages += await _entries_further_down(
+            reader, query, results, (pages, failures), accept, preset, report
+        )
         if filters.images is not None:
             await _choose_images(reader, pages, more_images, filters.images, query, report)
     report.failures.extend(failures)
@@ -83,6 +104,41 @@ async def read_and_rank(
         source.source, source.last_updated = "web", updated.get(source.url)
     report.timings["rank_s"] = _since(started)
     return sources
+
+
+async def _entries_further_down(
+    reader: PageReader,
+    query: str,
+    results: list[SearchResult],
+    read: tuple[list[ReadPage], list[ReadFailure]],
+    accept: Callable[[ReadPage], str | None],
+    preset: SearchContextSize,
+    report: SearchReport,
+) -> list[ReadPage]:
+    """The pages further down ``results`` (after those ``read`` tried) that define a name ``query``
+    asks about, when none of the pages read does (module docstring); [] when the question names none
+    or a page read defines it."""
+    from groundglass.answer.querytext import Verbatim
+
+    pages, failures = read
+    verbatim = Verbatim.of(query)
+    if not any(_ENTRY_NAME.search(t) for t in verbatim.terms):
+        return []
+    if any(verbatim.definitions(page.document.text) for page in pages):
+        return []
+    tried = {page.url for page in pages} | {f.url for f in failures}
+    rest = [r.url for r in results if r.url not in tried][: MORE_PAGES_FACTOR * preset.results]
+    if not rest:
+        return []
+    started = time.perf_counter()
+
+    def defines(page: ReadPage) -> str | None:
+        return accept(page) or (None if verbatim.definitions(page.document.text) else "defines no name asked")
+
+    more, _ = await reader.read_many(rest, want=preset.results, accept=defines)
+    report.timings["read_more_s"] = _since(started)
+    log.info("read_further", query=query[:120], tried=len(rest), kept=[p.url for p in more])
+    return more
 
 
 def page_filter(
