@@ -10,7 +10,8 @@ answered by the manual's entry for it: its term line (``- random_page_cost (floa
 description. A search engine may rank first the pages that only mention it: on PostgreSQL's manual the
 entry of ``random_page_cost`` came 4th (after the tablespace commands that list it), that of
 ``maintenance_work_mem`` 8th, and the three pages read held no default to find. When none of the pages
-read defines a name the question asks about, the next results are read too (up to
+read has an entry for a name the question asks about that gives its type or signature (a tip's list
+may name it bare), the next results are read too (up to
 ``MORE_PAGES_FACTOR`` times as many again) and those that define it are kept; the others are left out,
 so a question that no entry answers costs reading time, not a longer context.
 """
@@ -23,6 +24,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from groundglass.answer.definitions import is_term
+from groundglass.answer.querytext import Verbatim
 from groundglass.answer.reader import (
     EXTRACT_CACHE_FILE,
     EXTRACT_CACHE_ROWS,
@@ -118,13 +121,11 @@ async def _entries_further_down(
     """The pages further down ``results`` (after those ``read`` tried) that define a name ``query``
     asks about, when none of the pages read does (module docstring); [] when the question names none
     or a page read defines it."""
-    from groundglass.answer.querytext import Verbatim
-
     pages, failures = read
     verbatim = Verbatim.of(query)
     if not any(_ENTRY_NAME.search(t) for t in verbatim.terms):
         return []
-    if any(verbatim.definitions(page.document.text) for page in pages):
+    if any(_full_entry(verbatim, page.document.text) for page in pages):
         return []
     tried = {page.url for page in pages} | {f.url for f in failures}
     rest = [r.url for r in results if r.url not in tried][: MORE_PAGES_FACTOR * preset.results]
@@ -139,6 +140,13 @@ async def _entries_further_down(
     report.timings["read_more_s"] = _since(started)
     log.info("read_further", query=query[:120], tried=len(rest), kept=[p.url for p in more])
     return more
+
+
+def _full_entry(verbatim: Verbatim, text: str) -> bool:
+    """Whether ``text`` has an entry for a name of ``verbatim`` whose term line gives its type or
+    signature (``- maintenance_work_mem (integer):``), as a manual's own entry for it does: a tip's
+    list names it bare (``- maintenance_work_mem:`` in GIN Tips, ranked first for it)."""
+    return any("(" in line and verbatim.definitions(line) for line in text.splitlines() if is_term(line))
 
 
 def page_filter(
