@@ -219,3 +219,33 @@ def test_the_row_the_question_names_is_kept_though_it_shares_no_word_with_it() -
     assert rows.names_row(question, "| 'd' | double | float | 8 |  |")
     assert not rows.names_row(question, "| 'D' | double | float | 8 |  |")  # case as written
     assert not rows.names_row(question, "| 'f' | float | float | 4 |  |")
+
+
+MAINTENANCE = (
+    "20.4. Resource Consumption\n- maintenance_work_mem (integer):\n- Specifies the maximum amount of "
+    "memory to be used by maintenance operations, such as VACUUM, CREATE INDEX, and ALTER TABLE ADD "
+    "FOREIGN KEY. If this "
+    "value is specified without units, it is taken as kilobytes. It defaults to 64 megabytes (64MB). Since "
+    "only one of these operations can be executed at a time by a database session, and an installation "
+    "normally doesn't have many of them running concurrently, it's safe to set this value significantly "
+    "larger than work_mem. Larger settings might improve performance for vacuuming and for restoring "
+    "database dumps. Note that when autovacuum runs, up to autovacuum_max_workers times this memory may be "
+    "allocated, so be careful not to set the default value too high."
+)
+
+
+def test_the_sentence_that_states_the_default_asked_about_is_kept() -> None:
+    # PostgreSQL's manual: "... set the default value too high" holds more of the question's words, and
+    # with its neighbours it filled the source's room; the model, without the default, wrote "128MB"
+    from groundglass.answer.embeddings import get_embedder
+
+    question = "What is the default value of maintenance_work_mem?"
+    [out] = condense.condense([src(MAINTENANCE)], question, count_tokens, embed=get_embedder().encode)
+    assert "It defaults to 64 megabytes (64MB)." in out.text
+    assert out.text.startswith("20.4. Resource Consumption\n- maintenance_work_mem (integer):")
+    assert count_tokens(out.text) <= condense.MAX_TOKENS < count_tokens(MAINTENANCE)
+    # a question that asks no default is condensed on its words alone
+    [other] = condense.condense(
+        [src(MAINTENANCE)], "Why be careful with maintenance_work_mem when autovacuum runs?", count_tokens
+    )
+    assert "be careful not to set the default value too high" in other.text

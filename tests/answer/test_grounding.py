@@ -1188,3 +1188,24 @@ def test_a_parameter_named_alone_is_not_taken_for_a_callable() -> None:
     )
     q = "What is the default max_workers of ThreadPoolExecutor?"
     assert check("The default max_workers is None. [1]", q, [pool]).ok
+
+
+def test_an_answer_sentence_that_says_it_defaults_speaks_of_what_the_question_asks() -> None:
+    # PostgreSQL index s12 after the fix above: "The default value of maintenance_work_mem is 64 megabytes
+    # (64MB). ... It defaults to -1, indicating that the value of maintenance_work_mem should be used
+    # instead. [1][2]" -- the pronoun's sentence passed, as it named no subject
+    autovacuum = (
+        "- autovacuum_work_mem (integer):\n- Specifies the maximum amount of memory to be used by each "
+        "autovacuum worker process. It defaults to -1, indicating that the value of maintenance_work_mem "
+        "should be used instead."
+    )
+    own = "- maintenance_work_mem (integer):\n- Specifies the amount of memory. It defaults to 64 megabytes."
+    question = "What is the default value of maintenance_work_mem?"
+    said = (
+        "It defaults to -1, indicating that the value of maintenance_work_mem should be used instead. [1][2]"
+    )
+    assert check(said, question, [own, autovacuum]).unsupported == ["1"]
+    assert check("It defaults to 64 megabytes. [1]", question, [own, autovacuum]).ok
+    # a question about two settings leaves "it" unresolved: the answer's own context says which
+    two = "What are the default values of work_mem and maintenance_work_mem?"
+    assert check("It defaults to 64 megabytes. [1]", two, [own, autovacuum]).ok

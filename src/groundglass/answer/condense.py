@@ -23,7 +23,11 @@ rarity among all the sources' sentences (so a word every sentence has counts lit
 verbatim term of the question it holds (``%j``, ``--flag``, ``os.path``: word tokenizers lose them) and for
 a table row whose first cell the question names (``| dig | DBL_DIG |``),
 plus its MiniLM cosine with the question when an ``embed`` function is given (what the engine
-passes). Sources with no sentence that scores above zero, and short ones, are left as they are.
+passes), plus one when the question asks about a default and the sentence states one with its value
+("It defaults to 64 megabytes (64MB)."): in maintenance_work_mem's entry, "... so be careful not to set
+the default value too high" holds more of "What is the default value of maintenance_work_mem?" and
+filled the source's room, and the sentence with the default was cut. Sources with no sentence that
+scores above zero, and short ones, are left as they are.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import numpy as np
 
 from groundglass.answer import querytext
 from groundglass.answer.definitions import described_by, is_term, term_name
+from groundglass.answer.grounding.defaults import asks_default, states_default
 from groundglass.answer.rank import TABLE_ROW
 from groundglass.answer.rows import names_row
 from groundglass.answer.sentences import split_sentences
@@ -44,6 +49,7 @@ from groundglass.answer.types import Source
 
 MAX_TOKENS = 110  # per source, after condensing (LLM tokens)
 KEEP_RATIO = 0.6  # further sentences must score at least this share of the best one
+DEFAULT_STATED = 1.0  # added for a sentence that states a default, when the question asks one
 GAP = " … "
 
 _TABLE_RULE = re.compile(r"^\s*\|(\s*:?-{2,}:?\s*\|)+\s*$")
@@ -166,6 +172,7 @@ def condense(
     if embed is not None:
         vecs = embed([query, *scorable])
         dense = {t: float(v) for t, v in zip(scorable, vecs[1:] @ vecs[0], strict=True)}
+    stated = DEFAULT_STATED if asks_default(query) else 0.0
     out: list[Source] = []
     for src, units in zip(sources, per_source, strict=True):
         if not units:
@@ -173,7 +180,11 @@ def condense(
             continue
         text = _pick(
             units,
-            lambda u: lexical(u.said) + dense.get(u.text, 0.0),
+            lambda u: (
+                lexical(u.said)
+                + dense.get(u.text, 0.0)
+                + (stated if stated and states_default(u.text) else 0.0)
+            ),
             count_tokens,
             max_tokens,
             keep_ratio,

@@ -37,7 +37,7 @@ from groundglass.answer.grounding.evidence import Evidence
 from groundglass.answer.grounding.figures import numbers
 from groundglass.answer.grounding.values import norm_ident, values_of
 from groundglass.answer.grounding.wording import STOP_WORDS
-from groundglass.answer.querytext import strip_citations
+from groundglass.answer.querytext import literal_terms, strip_citations
 
 _SIGNATURE = re.compile(
     r"^(?:[-*•]\s+)?(?:(?:async\s+)?def\s+|class\s+|@)?(?P<name>[a-z_][\w.]*)\((?P<args>.*)\)"
@@ -65,6 +65,7 @@ _STATED = re.compile(
     r"\bdefault(?:s|ed|ing)?(?P<what>(?:\s+[\w.()'-]+){0,3}?)\s*(?:\bis\b|\bwas\b|\bto\b|=|:)\s*"
     r"(?P<value>[^\s,;)]+(?:\s+[^\s,;)]+){0,3})"
 )
+_STATED_ANY_CASE = re.compile(_STATED.pattern, re.IGNORECASE)  # names keep their capitals for values_of
 # "It is the default protocol starting with Python 3.8": a sentence about a default whose subject is a
 # pronoun; its value is in the sentence it points back to
 _POINTS_BACK = re.compile(r"^(?:[-*•]\s+)?(?:it|this|that|which)\b")
@@ -140,6 +141,18 @@ def _claimed(sentence: str, question: str) -> list[str]:
     out = [v.text for v in values_of(sentence) if v.text.lower() not in asked]
     out += [w for w in _LITERALS.findall(sentence) if not _term(w.lower(), asked)]
     return list(dict.fromkeys(out))
+
+
+def asks_default(question: str) -> bool:
+    """Whether ``question`` asks about a default ("What is the default value of X?", "... by default?")."""
+    return _DEFAULT_WORD.search(question) is not None
+
+
+def states_default(sentence: str) -> bool:
+    """Whether ``sentence`` states a default with a value: "It defaults to 64 megabytes (64MB).",
+    "width (default: 70)", "The default is 100."; not "be careful not to set the default value too
+    high"."""
+    return any(_claimed(m.group(0), "default") for m in _STATED_ANY_CASE.finditer(sentence))
 
 
 def contradicted(sentence: str, question: str, evidence: Evidence) -> list[str]:
@@ -275,7 +288,7 @@ def _subject(sentence: str) -> str:
         if run and run[-1] in _GENERIC - {"number", "one"} and len(rest) > 1 and rest[0] == "of":
             run = [w for w in rest[1:3] if w not in _ENDS][:1]
         if run and run[-1] not in _GENERIC:
-            return run[-1].strip(".,;:")
+            return run[-1].strip(".,;:?")
     m = _DEFAULTS_TO.search(sentence)
     return m.group(1) if m is not None and m.group(1) not in _ENDS else ""
 
@@ -382,6 +395,10 @@ def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list
     text = strip_citations(sentence)
     lowered = text.lower()
     subject = _subject(lowered)
+    if not subject and _POINTS_BACK.match(lowered) and _DEFAULT_WORD.search(lowered):
+        # "It defaults to -1, ...", after "The default value of maintenance_work_mem is 64MB.": what
+        # the answer speaks of is what the question asks the default of, when it asks of one thing
+        subject = _subject(question.lower()) if len(literal_terms(question)) <= 1 else ""
     # what the question names is the subject, not a value: `smtplib.SMTP.connect` for "smtplib's SMTP.connect"
     asked = {w.lower() for w in re.findall(r"\w+", question)}
     claimed = [v for v in _claimed(text, question) if not set(re.findall(r"\w+", v.lower())) <= asked]
