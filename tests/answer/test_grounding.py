@@ -1209,3 +1209,31 @@ def test_an_answer_sentence_that_says_it_defaults_speaks_of_what_the_question_as
     # a question about two settings leaves "it" unresolved: the answer's own context says which
     two = "What are the default values of work_mem and maintenance_work_mem?"
     assert check("It defaults to 64 megabytes. [1]", two, [own, autovacuum]).ok
+
+
+def test_a_limit_said_in_words_must_be_said_of_what_it_limits() -> None:
+    # PostgreSQL web s04: "The maximum number of columns in a PostgreSQL table is unlimited. [1][2][3][4]"
+    # from the information schema's "arrays always have unlimited maximum cardinality"; "unlimited" was
+    # no value at all, and the sentence passed
+    schema = (
+        "| Column | Type | Description |\n| --- | --- | --- |\n| maximum_cardinality | cardinal_number | "
+        "Always null, because arrays always have unlimited maximum cardinality in PostgreSQL |"
+    )
+    question = "What is the maximum number of columns in a PostgreSQL table?"
+    said = "The maximum number of columns in a PostgreSQL table is unlimited. [1]"
+    assert check(said, question, [schema]).unsupported == ["unlimited"]
+    limits = (
+        "| Item | Upper Limit | Comment |\n| --- | --- | --- |\n| database size | unlimited | |\n"
+        "| relations per database | 1,431,650,303 | |"
+    )
+    assert check(
+        "The maximum size of a database is unlimited. [1]", "How big can a database be?", [limits]
+    ).ok
+    relations = "The maximum number of relations per database is unlimited. [1]"
+    assert check(relations, "How many relations can a database hold?", [limits]).unsupported == ["unlimited"]
+    # without a "number of" to tie it to, the word must only be in a cited source
+    ints = ["Integers have unlimited precision."]
+    assert check("Python integers have unlimited precision. [1]", "How precise are Python ints?", ints).ok
+    assert not check(
+        "Python floats have unlimited precision. [1]", "How precise are floats?", ["Floats are doubles."]
+    ).ok

@@ -10,7 +10,9 @@ is false [1]"). What a sentence *adds* beyond the question is what needs a sourc
   such as ``3.11.2``, and ``code spans`` (each name and number in them);
 * quoted text and capitalised names (not the sentence's first word);
 * yes/no claims: ``true``/``false``, ``enabled``/``disabled``, ``on``/``off``, ``by default``,
-  ``deprecated``, ``required``, ``optional`` (case-insensitive: ``True`` = ``true``).
+  ``deprecated``, ``required``, ``optional`` (case-insensitive: ``True`` = ``true``);
+* limits said in words (``unlimited``, ``infinite``), in a cited sentence that names what the claim
+  limits ("the maximum number of *columns* ... is unlimited").
 
 :func:`check` looks for each of them in the text of the sources the sentence cites. A value that is
 also in the question needs no source (asking about 1990 does not oblige a source to print "1990"),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from groundglass.answer.grounding import clauses, defaults, members
 from groundglass.answer.grounding.evidence import (
     Evidence,
+    bound_found,
     code_found,
     identifier_found,
     may_compute,
@@ -84,6 +85,8 @@ def check(
             found = quoted_found(v.text, evidence)
         elif v.kind == "name":
             found = name_found(v.text, evidence)
+        elif v.kind == "bound":
+            found = bound_found(v.text, text, evidence)
         else:  # polarity: the same yes/no class (or the word itself) near the claim's subject
             cls = POLARITY.get(v.text, v.text)
             found = any(cls in evidence.polarity[i] or v.text in evidence.polarity[i] for i in near)

@@ -140,6 +140,22 @@ def quoted_found(quoted: str, evidence: Evidence) -> bool:
     )
 
 
+# "the number of columns", "the maximum size of a field": what a limit is a limit of.
+_COUNTED = re.compile(r"\b(?:number|count|amount|size|length|depth)\s+of\s+(?:an?\s+|the\s+)?(\w+)")
+
+
+def bound_found(word: str, sentence: str, evidence: Evidence) -> bool:
+    """A limit said in words ("unlimited") in a cited sentence that names what it limits, when
+    ``sentence`` says what ("the maximum number of columns ... is unlimited"): the information
+    schema's "arrays always have unlimited maximum cardinality" says nothing of columns. Only the
+    sentence's own words count, not its table's column names ("Column" heads that table)."""
+    holding = [s for s in evidence.sentences if re.search(rf"\b{re.escape(word)}\b", s)]
+    counted = {stem(m.group(1)) for m in _COUNTED.finditer(sentence.lower())}
+    if not counted:
+        return bool(holding)
+    return any(counted & content_stems(s) for s in holding)
+
+
 _ARITHMETIC = re.compile(
     r"\b(?:total|sum|combined|together|difference|apart|after|later|before|earlier|"
     r"older|younger|longer|shorter|more than|fewer than|less than|aged?|old|"

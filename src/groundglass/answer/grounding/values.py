@@ -53,9 +53,13 @@ _POLARITY_CLAIM = re.compile(
 )
 
 
+# A limit said in words: "The maximum number of columns in a table is unlimited."
+_BOUND = re.compile(r"\b(unlimited|unbounded|limitless|infinite)\b", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Value:
-    kind: str  # number | identifier | version | code | quoted | name | polarity
+    kind: str  # number | identifier | version | code | quoted | name | polarity | bound
     text: str  # as written in the answer
 
 
@@ -127,4 +131,5 @@ def values_of(sentence: str) -> list[Value]:
         out.append(Value("name", word))
     for m in _POLARITY_CLAIM.finditer(rest):
         out.append(Value("polarity", (m.group(1) or m.group(2)).lower()))
+    out += [Value("bound", m.group(1).lower()) for m in _BOUND.finditer(rest)]
     return out
