@@ -1237,3 +1237,22 @@ def test_a_limit_said_in_words_must_be_said_of_what_it_limits() -> None:
     assert not check(
         "Python floats have unlimited precision. [1]", "How precise are floats?", ["Floats are doubles."]
     ).ok
+
+
+def test_a_lower_case_word_stated_as_the_default_is_checked() -> None:
+    # PostgreSQL index t03: "The default isolation level is set to serializable. [3]" passed against
+    # default_transaction_isolation's entry, whose default is "read committed": a lower-case word is no
+    # value of its own kind, so the sentence had nothing to check
+    entry = (
+        "- default_transaction_isolation (enum):\n- Each SQL transaction has an isolation level, which can "
+        'be either "read uncommitted", "read committed", "repeatable read", or "serializable". This '
+        "parameter controls the default isolation level of each new transaction. The default is "
+        '"read committed".'
+    )
+    question = "What is the default isolation level, and what is the default value of work_mem?"
+    wrong = check("The default isolation level is set to serializable. [1]", question, [entry])
+    assert wrong.unsupported == ["serializable"]
+    assert check("The default isolation level is read committed. [1]", question, [entry]).ok
+    # what follows "the default is" is not always its value
+    said = "The default is chosen by the platform. [1]"
+    assert check(said, "What is the default encoding?", ["The default is chosen by the platform."]).ok

@@ -71,6 +71,11 @@ _STATED_ANY_CASE = re.compile(_STATED.pattern, re.IGNORECASE)  # names keep thei
 _POINTS_BACK = re.compile(r"^(?:[-*•]\s+)?(?:it|this|that|which)\b")
 _BACK = 3  # sentences looked back through for what "it" is
 _ENDS = STOP_WORDS | {"since", "until", "starting", "when", "used", "now", "currently"}
+# what may follow "the default is" without being the default's value: "the default is chosen by ..."
+_VERBS = frozenset(
+    "chosen determined given taken computed set used applied based defined inherited specified platform "
+    "system".split()
+)
 
 
 @dataclass(frozen=True)
@@ -311,6 +316,26 @@ def _stated(sentence: str, subject: str) -> list[str]:
     return out
 
 
+_LEADING = frozenset({"set", "to", "the", "a", "an", "always", "usually", "typically", "normally"})
+
+
+def _word_stated(sentence: str, asked: set[str]) -> list[str]:
+    """The word that ``sentence`` (lower-cased) states as a default when it is no value of its own
+    kind: "the default isolation level is set to serializable" (a lower-case name, which the value
+    check does not read) was cited to a page whose default is "read committed", and passed. A word the
+    question holds, or a general one ("the default is used when ..."), is none."""
+    out = []
+    for m in _STATED.finditer(sentence):
+        words = [w.strip("'\"`.,;:()") for w in m.group("value").split()]
+        while words and words[0] in _LEADING:
+            words = words[1:]
+        if words and words[0].isalpha() and len(words[0]) > 2:
+            word = words[0]
+            if word not in asked and word not in _ENDS and word not in _GENERIC and word not in _VERBS:
+                out.append(word)
+    return out
+
+
 def _pointed_back_to(evidence: Evidence, subject: str | None, skip: set[int] | None = None) -> list[str]:
     """The sentences that "it" stands for in a sentence that calls it the default ``subject`` without a
     value: "Protocol version 4 was added in Python 3.4. It adds support for very large objects. It is
@@ -402,6 +427,7 @@ def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list
     # what the question names is the subject, not a value: `smtplib.SMTP.connect` for "smtplib's SMTP.connect"
     asked = {w.lower() for w in re.findall(r"\w+", question)}
     claimed = [v for v in _claimed(text, question) if not set(re.findall(r"\w+", v.lower())) <= asked]
+    claimed = claimed or _word_stated(lowered, asked)
     if not subject or not claimed:
         return []
     signatures = signature_defaults(evidence)
