@@ -1256,3 +1256,26 @@ def test_a_lower_case_word_stated_as_the_default_is_checked() -> None:
     # what follows "the default is" is not always its value
     said = "The default is chosen by the platform. [1]"
     assert check(said, "What is the default encoding?", ["The default is chosen by the platform."]).ok
+
+
+def test_a_figure_said_to_count_something_must_be_from_a_sentence_about_that() -> None:
+    # PostgreSQL web t01: "The maximum number of columns in a table is 25% of the memory in your system. [1]"
+    # passed on shared_buffers' entry: a figure with a unit may stand anywhere in the sources, and the
+    # words after it were copied from the sentence that holds it
+    entry = (
+        "- shared_buffers (integer):\n- Sets the amount of memory the database server uses for shared memory "
+        "buffers. The default is typically 128 megabytes (128MB). If you have a dedicated database server "
+        "with 1GB or more of RAM, a reasonable starting value for shared_buffers is 25% of the memory in "
+        "your system."
+    )
+    question = (
+        "What is the default value of shared_buffers, and what is the maximum number of columns in a table?"
+    )
+    wrong = "The maximum number of columns in a table is 25% of the memory in your system. [1]"
+    assert check(wrong, question, [entry]).unsupported == ["25%"]
+    limits = "| Item | Upper Limit | Comment |\n| --- | --- | --- |\n| columns per table | 1,600 | |"
+    assert check("The maximum number of columns in a table is 1,600. [1]", question, [entry, limits]).ok
+    # what it counts may be named by the parameter that holds it
+    timeit = "timeit.timeit(stmt='pass', setup='pass', timer=<default timer>, number=1000000, globals=None)"
+    said = "The default number of executions of timeit.timeit() is 1000000. [1]"
+    assert check(said, "How many executions does timeit.timeit() run by default?", [timeit]).ok

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from groundglass.answer.grounding.figures import Number, distinctive, numbers, same_number
 from groundglass.answer.grounding.values import POLARITY, norm_ident
-from groundglass.answer.grounding.wording import STOP_WORDS, WORD, content_stems, stem
+from groundglass.answer.grounding.wording import FILLER_STEMS, STOP_WORDS, WORD, content_stems, stem
 from groundglass.answer.sentences import split_sentences as sentences_of_passage
 
 
@@ -186,6 +186,14 @@ def _counted(claim: Number, sentence: str, evidence: Evidence) -> bool:
 
 def number_found(claim: Number, sentence: str, question: str, evidence: Evidence, near: list[int]) -> bool:
     everywhere = range(len(evidence.sentences)) if distinctive(claim) else near
+    lowered = sentence.lower()
+    at = lowered.find(claim.text.lower())
+    if distinctive(claim) and at > 0 and _COUNTED.search(lowered[:at]):
+        # a figure that rarely occurs by chance may stand anywhere in the sources, unless the sentence
+        # says what it counts: then a source sentence must speak of that. "The maximum number of
+        # columns in a table is 25% of the memory in your system" passed on shared_buffers' "... is 25%
+        # of the memory in your system", whose words after the figure it had copied
+        everywhere = evidence.windows(content_stems(lowered[:at]) - FILLER_STEMS)
     if any(same_number(claim, e) for i in everywhere for e in evidence.sentence_numbers[i]):
         return True
     small = claim.value == int(claim.value) and 0 <= claim.value <= 20
