@@ -317,3 +317,71 @@ def test_a_part_answered_with_markers_alone_is_sent_back_once(engine: Engine, en
     assert answer.grounding["parts"]["unanswered"] == []
     assert [r["reason"] for r in answer.grounding["rejected"]] == ["unsupported_values", "empty"]
     assert "closest to the question:\n[" in _Scripted.bodies[-1]["messages"][-1]["content"]
+
+
+PPRINT = (
+    "- class pprint.PrettyPrinter(indent=1, width=80, depth=None, stream=None, *, compact=False):\n"
+    "- Construct a PrettyPrinter instance. width (default 80) specifies the desired maximum number of "
+    "characters per line in the output."
+)
+TEXTWRAP = (
+    "- textwrap.fill(text, width=70, *, initial_indent='', subsequent_indent='', expand_tabs=True):\n"
+    "- Wraps the single paragraph in text, and returns a single string containing the wrapped paragraph."
+)
+WIDTHS = "What are the default width of pprint.PrettyPrinter and the default width of textwrap.fill()?"
+
+
+@pytest.fixture(scope="module")
+def api_engine(home: Path) -> Engine:
+    from groundglass.answer.index.documents import Document, Section
+    from groundglass.answer.index.ingest import add_documents
+    from groundglass.answer.index.store import LocalIndex
+
+    docs = [
+        Document(
+            "file:///docs/pprint.html", "pprint — Data pretty printer", [Section("", PPRINT)], kind="html"
+        ),
+        Document(
+            "file:///docs/textwrap.html", "textwrap — Text wrapping", [Section("", TEXTWRAP)], kind="html"
+        ),
+    ]
+    with LocalIndex.open(settings_for(home), "api", create=True) as index:
+        add_documents(index, docs)
+    return Engine(settings_for(home, retrieval__index="api"))
+
+
+def test_a_default_the_model_keeps_getting_wrong_is_read_off_the_signature(
+    api_engine: Engine, endpoint: str
+) -> None:
+    # the default model's Python index t06: pprint's 80 said of textwrap.fill() in every draft, though
+    # fill's signature (width=70) was among the sources; the part was declined
+    pprint_n, textwrap_n = number_of("pprint — Data pretty printer"), number_of("textwrap — Text wrapping")
+    fill_80 = lambda b: f"The default width of textwrap.fill() is 80 [{pprint_n(b)}]."  # noqa: E731
+    replies = [
+        lambda b: (
+            "The default width of pprint.PrettyPrinter is 80, and the default width of textwrap.fill() is 80 "
+            f"[{pprint_n(b)}][{textwrap_n(b)}]."
+        ),
+        lambda b: f"The default width of pprint.PrettyPrinter is 80 [{pprint_n(b)}].",
+        fill_80,
+        fill_80,
+    ]
+    _Scripted.replies, _Scripted.bodies, _Scripted.sent = list(replies), [], []
+    request = AskRequest.from_question(WIDTHS, model=f"openai:scripted@{endpoint}")
+    events = list(api_engine.stream(request))
+    answer = events[-1].answer
+    assert "".join(e.text for e in events if isinstance(e, Token)).strip() == answer.content
+    n = textwrap_n(_Scripted.bodies[-1])
+    assert answer.content.endswith(f"The default width of textwrap.fill() is 70. [{n}]")
+    assert "textwrap.fill() is 80" not in answer.content and not answer.declined
+    assert answer.grounding["read_off"] == [f"The default width of textwrap.fill() is 70. [{n}]"]
+    assert answer.grounding["parts"]["asked"][1] == "What are the default width of textwrap.fill()"
+    assert answer.grounding["parts"]["unanswered"] == []
+    assert answer.grounding["rejected"][0]["values"] == ["80"]  # the first draft
+    # a question that asks no default is declined as before, with nothing read off
+    _Scripted.replies, _Scripted.bodies = ["It wraps at 99 [1].", "It wraps at 99 [1]."], []
+    request = AskRequest.from_question(
+        "How does textwrap.fill() wrap text?", model=f"openai:scripted@{endpoint}"
+    )
+    answer = list(api_engine.stream(request))[-1].answer
+    assert answer.declined and "read_off" not in answer.grounding

@@ -236,15 +236,21 @@ class Verbatim:
         ``with concurrent.futures.ThreadPoolExecutor(max_workers=5) as executor``, within a line); only
         the signature, at the start of its line, holds both, and the default asked about (unless that is
         ``None``, which the prose explains)."""
-        out: set[str] = set()
+        return {f"{name}({param}=" for name, param, _ in self.signature_defaults(text)}
+
+    def signature_defaults(self, text: str) -> list[tuple[str, str, str]]:
+        """(callable as the question names it, parameter, default as printed) of each signature in
+        ``text`` of a callable the question names, for a parameter the question names (see
+        :meth:`signatures`)."""
+        out: list[tuple[str, str, str]] = []
         for term in self.terms:
             name = term.removesuffix("()")
             for m in re.finditer(_SIGNATURE_START + re.escape(name) + r"\(([^()]*)\)", text):
-                out |= {
-                    f"{name}({p}="
+                out += [
+                    (name, p, value.strip())
                     for p, value in _PARAMETER.findall(m.group(1))
-                    if p.lower() in self.keys and value.lower() not in _NO_VALUE
-                }
+                    if p.lower() in self.keys and value.strip().lower() not in _NO_VALUE
+                ]
         return out
 
     def weighted(

@@ -13,7 +13,7 @@ from collections.abc import Generator, Iterator
 from contextlib import closing
 from typing import Any
 
-from groundglass.answer import checked, cite, coverage, prompt, retry_hints
+from groundglass.answer import checked, cite, coverage, extractive, prompt, retry_hints
 from groundglass.answer.events import Event, Token
 from groundglass.answer.job import Job
 from groundglass.answer.llm.base import ChatMessage, Completion
@@ -71,10 +71,14 @@ def write_checked(
             break
         hints = _hints(job.question, failed, sources)
         attempt_messages = prompt.retry_messages(messages, gate.draft, failed.reason, failed.values, hints)
-    report["declined"] = True
     completion.finish_reason = "stop"
     if "first_token_s" not in job.timings:
-        job.lap("first_token_s")  # the decline is the first thing shown
+        job.lap("first_token_s")  # the decline (or the answer read off a source) is the first thing shown
+    said = _read_off(job.question, sources, report) if sources else None
+    if said is not None:
+        yield Token(said)
+        return said, report
+    report["declined"] = True
     yield Token(prompt.DECLINE)
     return prompt.DECLINE, report
 
@@ -190,11 +194,21 @@ def _answer_part(
         if failed is None and not cite.is_declined_answer(said) and coverage.lacks_figure(part, said):
             failed = checked.Rejection("no_figure", " ".join(said.split()))
         if failed is None:
-            return None if not said or cite.is_declined_answer(said) else said
+            if said and not cite.is_declined_answer(said):
+                return said
+            break
         report["rejected"].append(failed.as_dict())
         hints = _hints(part, failed, sources)
         messages = prompt.retry_messages(messages, gate.draft, failed.reason, failed.values, hints)
-    return None
+    return _read_off(part, sources, report)
+
+
+def _read_off(question: str, sources: list[Source], report: dict[str, Any]) -> str | None:
+    """The answer a source's signature gives (:mod:`extractive`), when the model wrote none that passed."""
+    said = extractive.signature_default(question, sources)
+    if said is not None:
+        report.setdefault("read_off", []).append(said)
+    return said
 
 
 def _not_said(part: str) -> str:
