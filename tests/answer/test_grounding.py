@@ -66,6 +66,25 @@ def test_a_date_from_a_wikipedia_summary_passes_and_a_wrong_one_fails(berlin: li
     assert wrong.unsupported == ["1975"] and not wrong.ok
 
 
+def test_a_figure_given_for_what_no_cited_source_speaks_of_fails(berlin: list[str]) -> None:
+    # 1989 is in the summary (the year the Wall fell), but nothing in it speaks of coats of paint
+    q = "In what year did the Berlin Wall get its second coat of paint?"
+    said = check("The Berlin Wall got its second coat of paint in 1989, [1].", q, berlin)
+    assert said.unsupported == ["second coat paint"]
+    graffiti = "Graffiti ranges from simple written monikers to elaborate wall paintings."
+    assert not check(
+        "The Berlin Wall got its second coat of paint in 1989 [1][2].", q, [*berlin, graffiti]
+    ).ok
+    # the question's words said another way, or a unit written with its power, still pass
+    assert check(
+        "Construction of the Berlin Wall began in 1961 [1].", "When did construction begin?", berlin
+    ).ok
+    italy = "Italy is the tenth-largest country in Europe by area, covering 301,340 km2 (116,350 sq mi)."
+    assert check(
+        "Italy's area is 301,340 squared km [1].", "What is the area in squared km of Italy?", [italy]
+    ).ok
+
+
 def test_a_figure_rounded_from_the_source_passes_but_another_figure_does_not() -> None:
     [everest] = wikipedia("Mount Everest")
     q = "How high is Mount Everest?"
@@ -348,6 +367,14 @@ def test_gate_releases_a_supported_answer_whole_in_the_models_pieces(wall_source
     text = "Construction of the Berlin Wall began on 13 August 1961 [1]. It fell in 1989 [1]."
     shown, gate = gate_run(Q, wall_sources, text)
     assert shown == text and gate.failed is None and not gate.dropped
+
+
+def test_gate_takes_a_bare_figure_after_filler_words_for_an_answer(wall_sources: list[Source]) -> None:
+    # the default model answered "In what year did construction of the Berlin Wall begin?" so, and the
+    # gate took the sentence for markers alone ("See [1].") and declined
+    text = "The answer is: 1961. [1]"
+    shown, gate = gate_run("In what year did construction of the Berlin Wall begin?", wall_sources, text)
+    assert shown == text and gate.failed is None
     g = SentenceGate(Q, wall_sources)
     assert g.feed("Construction of the Berlin Wall began on 13 August 1961") == []  # not complete yet
     assert g.feed(" [1].") == []  # the full stop may still be followed by more markers

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from groundglass.answer.grounding import clauses, defaults, members
+from groundglass.answer.grounding import clauses, defaults, members, premise
 from groundglass.answer.grounding.evidence import (
     Evidence,
     bound_found,
@@ -95,7 +95,8 @@ def check(
             result.unsupported.append(v.text)
     # the question's own figures, said again, are left out; only the same value counts: rounding it
     # would let "protocol version 4" pass unchecked as the "3.8" of "... starting with Python 3.8?"
-    for n in _asked_aside(number_claims, asked_numbers):
+    figures = _asked_aside(number_claims, asked_numbers)
+    for n in figures:
         result.values.append(n.text)
         if not number_found(n, text, question, evidence, near):
             result.unsupported.append(n.text)
@@ -110,6 +111,8 @@ def check(
             text, lambda part: _asked_aside(_claimed_numbers(part), asked_numbers), anchors_of
         )
         result.unsupported += clauses.unsupported(parts, evidence)
+    if figures and not result.unsupported:  # a figure given in answer to what no source speaks of
+        result.unsupported += premise.unspoken(text, question, evidence)
     result.unsupported = list(dict.fromkeys(result.unsupported))
     return result
 

@@ -1,0 +1,74 @@
+"""The question's own subject, said again in an answer sentence, must be spoken of by its sources.
+
+A value the sources hold can still answer a question they never speak of. Asked "In what year did the
+Berlin Wall get its second coat of paint?", the model wrote "The Berlin Wall got its second coat of
+paint in 1989. [1]": 1989 is in [1] (the year the Wall fell), "coat" and "paint" are in no cited
+source, and a figure as distinctive as a year may stand anywhere in the cited text (:mod:`.evidence`).
+
+So the words a sentence takes from its question are looked up in the text it cites. When two or more
+of them in a row (stop words aside) are in none of it, the sentence answers a question its sources do
+not speak of. A word counts as found when the sources hold its stem or a word that shares its first five
+letters ("demolition" for "demolished"), so that a plain paraphrase of the question still passes. The
+words that only say what kind of answer is asked ("year", "default", "maximum") are not looked up: a
+source says "in 1989", not "in the year 1989".
+
+Only figures are held to this, and only when the question names no verbatim term (``timeit.timeit()``,
+``%j``, ``maintenance_work_mem``) that the cited text holds. A name the sentence adds is checked as a
+name already; and a question's relation words ("the capital city of", "the lead vocalist of") are
+often unwritten where the name answers them: "Seoul is the capital". Reference text on a named term
+is terse (a signature, a table row) and rarely says the question's words again: there the check of
+the term itself is what tells a real subject from an invented one.
+"""
+
+from __future__ import annotations
+
+from groundglass.answer.grounding.evidence import Evidence
+from groundglass.answer.grounding.wording import FILLER_STEMS, STOP_WORDS, WORD, content_stems, stem
+from groundglass.answer.querytext import literal_terms
+
+# Words that name the kind of answer a question wants, not what it is about.
+_ASKING = frozenset(
+    stem(w)
+    for w in """year years date dates day days month months century decade time times era age ages
+    number numbers many much amount count total default defaults maximum minimum max min largest
+    smallest highest lowest first last size long far old type kind sort version percent percentage
+    get gets got happen happened occur occurred take took place exact exactly approximately roughly
+    usually typically currently today ago""".split()
+)
+_PREFIX = 5  # letters a paraphrase's word must share with the question's
+_MIN_MISSING = 2
+
+
+def unspoken(sentence: str, question: str, evidence: Evidence) -> list[str]:
+    """The longest run of the question's words (stop words aside) that ``sentence`` (markers removed)
+    says again and that no cited source speaks of, when it is two words or more; else nothing. A run,
+    not a count: each of "struct format 'q'" and "array type code 'd'" may be unwritten in a table
+    that gives both sizes, while "second coat of paint" is one thing the sources never mention."""
+    if any(evidence.contains_term(t.lower()) for t in literal_terms(question)):
+        return []  # reference text on a named term: see the module's docstring
+    repeated = _subject_words(sentence) & _subject_words(question)
+    run: list[str] = []
+    longest: list[str] = []
+    for word in WORD.findall(question):
+        if word.lower() in STOP_WORDS:
+            continue
+        w = stem(word)
+        if w in repeated and not _spoken(w, evidence):
+            run.append(word)
+            longest = max(longest, run, key=len)
+        else:
+            run = []
+    return [" ".join(longest)] if len(longest) >= _MIN_MISSING else []
+
+
+def _subject_words(text: str) -> set[str]:
+    return {w for w in content_stems(text) if w not in FILLER_STEMS and w not in _ASKING and w.isalpha()}
+
+
+def _spoken(word: str, evidence: Evidence) -> bool:
+    if word in evidence.stems:
+        return True
+    if len(word) < _PREFIX:  # a unit the sources write with its power: "km" as "km2"
+        return any(s.startswith(word) and s[len(word) :].isdigit() for s in evidence.stems)
+    prefix = word[:_PREFIX]
+    return any(s.startswith(prefix) for s in evidence.stems)
