@@ -109,10 +109,11 @@ def markers(numbers: Iterable[int]) -> str:
 
 
 def citation_only(sentence: str) -> bool:
-    """Whether ``sentence`` has markers and no word beyond pointing at them ("See [2].")."""
+    """Whether ``sentence`` has markers and no word beyond pointing at them ("See [2]."). A figure is
+    an answer: "The answer is: 1961. [1]"."""
     if not cite.cited_numbers(sentence):
         return False
-    words = re.findall(r"[^\W\d_]+", cite.strip_markers(sentence).lower())
+    words = re.findall(r"[^\W_]+", cite.strip_markers(sentence).lower())
     return bool(words) and all(w in _CITATION_WORDS for w in words)
 
 
