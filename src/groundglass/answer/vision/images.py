@@ -274,13 +274,17 @@ def _reason(exc: BaseException) -> str:
 def parse_data_uri(uri: str, max_bytes: int) -> bytes:
     """The bytes of a ``data:[<media type>][;base64],<data>`` URI (RFC 2397), size-checked before
     decoding. Only image media types (or none) are accepted."""
-    head, sep, payload = uri.partition(",")
-    if not sep:
+    comma = uri.find(",")
+    if comma < 0:
         raise ImageError(
             "data: URI has no comma before its data", "use the form data:image/png;base64,<base64 bytes>"
         )
-    params = [p.strip().lower() for p in head[5:].split(";")]
+    params = [p.strip().lower() for p in uri[5:comma].split(";")]
     media, is_b64 = params[0], "base64" in params[1:]
+    if is_b64:  # refused by its length before the payload is copied (str.count allocates nothing)
+        spaces = sum(uri.count(c, comma + 1) for c in " \t\r\n")
+        check_size("data: URI", (len(uri) - comma - 1 - spaces) * 3 // 4 - 2, max_bytes)
+    payload = uri[comma + 1 :]
     if media and not media.startswith("image/") and media not in ("application/octet-stream",):
         raise ImageError(
             f"data: URI has media type {media}, not an image",
