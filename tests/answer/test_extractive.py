@@ -1,8 +1,9 @@
-"""An answer read off a printed signature (:mod:`groundglass.answer.extractive`)."""
+"""An answer read off a printed signature, or quoted from a sentence that states the default
+(:mod:`groundglass.answer.extractive`)."""
 
 from __future__ import annotations
 
-from groundglass.answer.extractive import signature_default
+from groundglass.answer.extractive import signature_default, stated_default
 from groundglass.answer.types import Source
 
 
@@ -39,3 +40,58 @@ def test_nothing_is_read_off_without_one_default_asked_and_printed() -> None:
     # None says nothing of what the default does: the prose explains it
     cache = src("@functools.lru_cache(maxsize=None)", 1)
     assert signature_default("What is the default maxsize of functools.lru_cache?", [cache]) is None
+
+
+HTTP_SERVER = Source(
+    url="https://docs.test/http.server",
+    title="http.server — HTTP servers",
+    text=(
+        "http.server can also be invoked directly using the -m switch of the interpreter. This serves files "
+        "relative to the current directory: python -m http.server\nThe server listens to port 8000 by "
+        "default. The default can be overridden by passing the desired port number as an argument: "
+        "python -m http.server 9000"
+    ),
+)
+PICKLE = Source(
+    url="https://docs.test/pickle",
+    title="pickle — Python object serialization",
+    text=(
+        "An integer, the default protocol version used for pickling. Currently the default protocol is 4, "
+        "first introduced in Python 3.4. Changed in version 3.0: The default protocol is 3. Changed in "
+        "version 3.8: The default protocol is 4."
+    ),
+)
+ISOLATION = Source(
+    url="https://docs.test/runtime-config-client",
+    title="Client Connection Defaults",
+    text=(
+        "- default_transaction_isolation (enum):\n- Each SQL transaction has an isolation level. This "
+        "parameter controls the default isolation level of each new transaction. The default is "
+        "“read committed”."
+    ),
+)
+
+
+def test_a_default_stated_in_prose_is_quoted_with_its_source() -> None:
+    # the 1.5B model wrote only "[2]" for this part, twice; the 9000 after it is an example, no default
+    said = stated_default("Which ports do python -m http.server use by default?", [PICKLE, HTTP_SERVER])
+    assert said == 'The sources say: "The server listens to port 8000 by default." [2]'
+    # the version asked picks the sentence; "The default is ..." is quoted with what it is the default of
+    said = stated_default("Which pickle protocol is the default since Python 3.8?", [PICKLE])
+    assert said == 'The sources say: "Changed in version 3.8: The default protocol is 4." [1]'
+    said = stated_default("What is the default transaction isolation level?", [ISOLATION])
+    assert said == (
+        'The sources say: "This parameter controls the default isolation level of each new transaction. '
+        'The default is “read committed”." [1]'
+    )
+
+
+def test_no_default_is_quoted_for_what_the_sources_do_not_state() -> None:
+    # a term, a version or a subject that the sources do not hold
+    asked = "Which port does python -m http.server use by default with its --tls-cert option?"
+    assert stated_default(asked, [HTTP_SERVER]) is None
+    assert stated_default("In Python 3.14, what is the new default pickle protocol?", [PICKLE]) is None
+    assert stated_default("What is the default pickle compression level?", [PICKLE]) is None
+    # two values stated as the default (3 and 4): which one is meant is not the quote's to decide
+    assert stated_default("What is the default pickle protocol?", [PICKLE]) is None
+    assert stated_default("Which port does python -m http.server use?", [HTTP_SERVER]) is None  # no default

@@ -7,6 +7,14 @@ line, it declined. A question about the default of a parameter of a callable tha
 signature of is answered by that signature alone: "The default width of textwrap.fill() is 70. [3]".
 That sentence is built from the question's own names and the signature's value, so it says nothing a
 source does not; it is still checked like any other, and used only after the model's drafts failed.
+
+A default stated in prose is quoted instead (:func:`stated_default`): asked which port ``python -m
+http.server`` uses, the model wrote only "[2]" twice, with "The server listens to port 8000 by
+default." in [2]. The quote is taken only when nothing is left in doubt: every verbatim term of the
+question is in that source, every word of its subject is in the sentence (or the one before it, or
+the page's title), the question's figures ("since Python 3.8") are in it too, and every sentence of
+the sources that states such a default states the same value. A question the sources cannot answer
+names a term, a version or a subject that no source holds.
 """
 
 from __future__ import annotations
@@ -14,9 +22,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from groundglass.answer.grounding import check
-from groundglass.answer.grounding.defaults import asks_default
-from groundglass.answer.querytext import Verbatim
+from groundglass.answer.grounding.defaults import asks_default, stated_values
+from groundglass.answer.grounding.figures import numbers, same_number
+from groundglass.answer.grounding.premise import subject_words
+from groundglass.answer.grounding.wording import content_stems
+from groundglass.answer.querytext import Verbatim, literal_terms
+from groundglass.answer.sentences import split_sentences
 from groundglass.answer.types import Source
+
+# words of a question too general to tell what it is about: "the default value of the X argument"
+_GENERIC = frozenset({"value", "argument", "parameter", "option", "setting", "use"})
 
 
 def signature_default(question: str, sources: Sequence[Source]) -> str | None:
@@ -36,3 +51,60 @@ def signature_default(question: str, sources: Sequence[Source]) -> str | None:
     [((name, param), (n, value))] = found.items()
     sentence = f"The default {param} of {name}() is {value}. [{n}]"
     return sentence if check(sentence, question, [sources[n - 1].text]).ok else None
+
+
+def stated_default(question: str, sources: Sequence[Source]) -> str | None:
+    """'The sources say: "<the source's sentence>" [n]' for the one default ``question`` asks that
+    the sources state in prose (see the module's docstring); None when the question asks no default,
+    or no sentence states it with the question's subject around it, or two sentences state different
+    values."""
+    if not asks_default(question):
+        return None
+    terms = [t.lower() for t in literal_terms(question)]
+    subject = subject_words(question) - {w for t in terms for w in content_stems(t)} - _GENERIC
+    if not subject:
+        return None
+    figures = numbers(question)
+    found: list[tuple[int, str, str]] = []  # (source, quote, value)
+    for n, source in enumerate(sources, start=1):
+        text = f"{source.title}\n{source.text}"
+        if not all(t in text.lower() for t in terms):
+            continue
+        title = content_stems(source.title)
+        page = content_stems(source.text)
+        sentences = split_sentences(source.text)
+        for i, sentence in enumerate(sentences):
+            values = stated_values(sentence, question)
+            if not values:
+                continue
+            before = sentences[i - 1] if i else ""
+            own = content_stems(sentence)
+            near = own | content_stems(before) | title
+            if not _about(subject, near, own | content_stems(before), page):
+                continue
+            held = numbers(f"{before} {sentence}")
+            if not all(any(same_number(f, h) for h in held) for f in figures):
+                continue  # "In Python 3.14, ...?" is not answered by "Changed in version 3.8: ..."
+            quote = sentence if subject & own else f"{before} {sentence}"
+            found.append((n, quote, _value_key(values[0])))
+    if not found or len({value for _, _, value in found}) != 1:
+        return None
+    n, quote, _ = found[0]
+    said = f'The sources say: "{quote.strip()}" [{n}]'
+    return said if check(said, question, [sources[n - 1].text]).ok else None
+
+
+def _about(subject: set[str], near: set[str], window: set[str], page: set[str]) -> bool:
+    """The sentence speaks of the question's subject: the sentence or the one before it holds one of
+    its words, and those two with the page's title hold them all, or all but one that the page holds
+    ("PostgreSQL" is said on the page, not in each setting's entry)."""
+    missing = subject - near
+    return bool(subject & window) and (
+        not missing or (len(missing) == 1 and len(subject) >= 3 and missing <= page)
+    )
+
+
+def _value_key(value: str) -> str:
+    """The same default written "28" or "28 places", "4" or "4."."""
+    figures = numbers(value)
+    return f"{figures[0].value:g}" if figures else value.lower().strip(" .'\"“”")

@@ -160,6 +160,19 @@ def states_default(sentence: str) -> bool:
     return any(_claimed(m.group(0), "default") for m in _STATED_ANY_CASE.finditer(sentence))
 
 
+# "The server listens to port 8000 by default.": the value is among the few words before it
+_BY_DEFAULT = re.compile(r"(?P<value>(?:\S+\s+){0,2}\S+)\s+by\s+default\b", re.IGNORECASE)
+
+
+def stated_values(sentence: str, question: str) -> list[str]:
+    """The values ``sentence`` states as a default, beyond ``question``'s own: "the default protocol
+    is 4" and "(defaulting to 28 places)" give theirs; "The default can be overridden by passing ...
+    9000" states none (the 9000 is not what the default is)."""
+    spans = [m.group("value") for m in _STATED_ANY_CASE.finditer(sentence)]
+    spans += [m.group("value") for m in _BY_DEFAULT.finditer(sentence)]
+    return list(dict.fromkeys(v for span in spans for v in _claimed(span.rstrip(".:;"), question)))
+
+
 def contradicted(sentence: str, question: str, evidence: Evidence) -> list[str]:
     """The values of ``sentence`` that state a parameter's default which the cited signatures print
     differently, when no cited sentence about a default holds them; [] otherwise."""

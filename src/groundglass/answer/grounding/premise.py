@@ -33,7 +33,7 @@ _ASKING = frozenset(
     number numbers many much amount count total default defaults maximum minimum max min largest
     smallest highest lowest first last size long far old type kind sort version percent percentage
     get gets got happen happened occur occurred take took place exact exactly approximately roughly
-    usually typically currently today ago""".split()
+    usually typically currently today ago since until starting""".split()
 )
 _PREFIX = 5  # letters a paraphrase's word must share with the question's
 _MIN_MISSING = 2
@@ -46,7 +46,7 @@ def unspoken(sentence: str, question: str, evidence: Evidence) -> list[str]:
     that gives both sizes, while "second coat of paint" is one thing the sources never mention."""
     if any(evidence.contains_term(t.lower()) for t in literal_terms(question)):
         return []  # reference text on a named term: see the module's docstring
-    repeated = _subject_words(sentence) & _subject_words(question)
+    repeated = subject_words(sentence) & subject_words(question)
     run: list[str] = []
     longest: list[str] = []
     for word in WORD.findall(question):
@@ -61,7 +61,9 @@ def unspoken(sentence: str, question: str, evidence: Evidence) -> list[str]:
     return [" ".join(longest)] if len(longest) >= _MIN_MISSING else []
 
 
-def _subject_words(text: str) -> set[str]:
+def subject_words(text: str) -> set[str]:
+    """The stems of what ``text`` is about: its content words but those that only say what kind of
+    answer is asked ("year", "default") or report on the sources."""
     return {w for w in content_stems(text) if w not in FILLER_STEMS and w not in _ASKING and w.isalpha()}
 
 
