@@ -122,6 +122,15 @@ def test_a_value_copied_from_the_source_passes_at_once(engine: Engine, endpoint:
     assert data["attribution"][0]["unsupported_values"] == [] and data["grounding"]["drafts"] == 1
 
 
+def test_a_figure_for_what_the_sources_never_speak_of_is_declined(engine: Engine, endpoint: str) -> None:
+    # the default model's answer: 1989 is in the Berlin Wall's summary, a coat of paint in no source
+    painted = "The Berlin Wall got its second coat of paint in 1989 [1]."
+    question = "In what year did the Berlin Wall get its second coat of paint?"
+    streamed, answer = ask(engine, endpoint, [painted, painted], question)
+    assert "1989" not in streamed and answer.declined
+    assert answer.grounding["rejected"][0]["values"] == ["second coat paint"]
+
+
 def test_an_invented_value_is_never_shown_and_the_engine_declines(engine: Engine, endpoint: str) -> None:
     streamed, answer = ask(
         engine, endpoint, ["The Berlin Wall was built in 1975 [1].", "It was built in 1975 [1]."]
@@ -328,6 +337,12 @@ TEXTWRAP = (
     "- textwrap.fill(text, width=70, *, initial_indent='', subsequent_indent='', expand_tabs=True):\n"
     "- Wraps the single paragraph in text, and returns a single string containing the wrapped paragraph."
 )
+HTTP_SERVER = (
+    "- http.server can also be invoked directly using the -m switch of the interpreter. This serves files "
+    "relative to the current directory: python -m http.server\n- The server listens to port 8000 by "
+    "default. The default can be overridden by passing the desired port number as an argument: "
+    "python -m http.server 9000"
+)
 WIDTHS = "What are the default width of pprint.PrettyPrinter and the default width of textwrap.fill()?"
 
 
@@ -343,6 +358,12 @@ def api_engine(home: Path) -> Engine:
         ),
         Document(
             "file:///docs/textwrap.html", "textwrap — Text wrapping", [Section("", TEXTWRAP)], kind="html"
+        ),
+        Document(
+            "file:///docs/http.server.html",
+            "http.server — HTTP servers",
+            [Section("", HTTP_SERVER)],
+            kind="html",
         ),
     ]
     with LocalIndex.open(settings_for(home), "api", create=True) as index:
@@ -385,3 +406,19 @@ def test_a_default_the_model_keeps_getting_wrong_is_read_off_the_signature(
     )
     answer = list(api_engine.stream(request))[-1].answer
     assert answer.declined and "read_off" not in answer.grounding
+
+
+def test_a_default_the_sources_state_in_prose_is_quoted_when_the_model_gives_none(
+    api_engine: Engine, endpoint: str
+) -> None:
+    # the default model's Python web t02: markers alone for the http.server part, twice
+    server_n = number_of("http.server — HTTP servers")
+    markers_alone = lambda b: f"[{server_n(b)}]"  # noqa: E731
+    _Scripted.replies, _Scripted.bodies, _Scripted.sent = [markers_alone, markers_alone], [], []
+    question = "Which port does python -m http.server use by default?"
+    answer = list(api_engine.stream(AskRequest.from_question(question, model=f"openai:scripted@{endpoint}")))
+    answer = answer[-1].answer
+    n = server_n(_Scripted.bodies[-1])
+    quoted = f'The sources say: "The server listens to port 8000 by default." [{n}]'
+    assert answer.content == quoted and not answer.declined
+    assert answer.grounding["read_off"] == [quoted]

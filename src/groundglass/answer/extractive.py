@@ -25,7 +25,7 @@ from groundglass.answer.grounding import check
 from groundglass.answer.grounding.defaults import asks_default, stated_values
 from groundglass.answer.grounding.figures import numbers, same_number
 from groundglass.answer.grounding.premise import subject_words
-from groundglass.answer.grounding.wording import content_stems
+from groundglass.answer.grounding.wording import clean, content_stems
 from groundglass.answer.querytext import Verbatim, literal_terms
 from groundglass.answer.sentences import split_sentences
 from groundglass.answer.types import Source
@@ -72,7 +72,7 @@ def stated_default(question: str, sources: Sequence[Source]) -> str | None:
             continue
         title = content_stems(source.title)
         page = content_stems(source.text)
-        sentences = split_sentences(source.text)
+        sentences = [clean(s) for s in split_sentences(source.text)]  # no list bullets in a quote
         for i, sentence in enumerate(sentences):
             values = stated_values(sentence, question)
             if not values:
