@@ -75,6 +75,17 @@ def test_a_figure_given_for_what_no_cited_source_speaks_of_fails(berlin: list[st
     assert not check(
         "The Berlin Wall got its second coat of paint in 1989 [1][2].", q, [*berlin, graffiti]
     ).ok
+    # a name for it too, on three such words in a row; a relation word or two is often unwritten
+    said = check(
+        "The GDR gave the Berlin Wall its second coat of paint [1].",
+        "Who gave the Berlin Wall its second coat of paint?",
+        berlin,
+    )
+    assert said.unsupported == ["second coat paint"]
+    korea = ["Seoul is the capital of South Korea."]
+    assert check(
+        "The capital city of South Korea is Seoul [1].", "What is the capital city of South Korea?", korea
+    ).ok
     # the question's words said another way, or a unit written with its power, still pass
     assert check(
         "Construction of the Berlin Wall began in 1961 [1].", "When did construction begin?", berlin

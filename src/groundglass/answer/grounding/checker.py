@@ -111,8 +111,9 @@ def check(
             text, lambda part: _asked_aside(_claimed_numbers(part), asked_numbers), anchors_of
         )
         result.unsupported += clauses.unsupported(parts, evidence)
-    if figures and not result.unsupported:  # a figure given in answer to what no source speaks of
-        result.unsupported += premise.unspoken(text, question, evidence)
+    if not result.unsupported:  # an answer to what no cited source speaks of
+        run = premise.FIGURE_RUN if figures else premise.OTHER_RUN
+        result.unsupported += premise.unspoken(text, question, evidence, run)
     result.unsupported = list(dict.fromkeys(result.unsupported))
     return result
 

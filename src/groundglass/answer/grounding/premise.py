@@ -5,19 +5,20 @@ Berlin Wall get its second coat of paint?", the model wrote "The Berlin Wall got
 paint in 1989. [1]": 1989 is in [1] (the year the Wall fell), "coat" and "paint" are in no cited
 source, and a figure as distinctive as a year may stand anywhere in the cited text (:mod:`.evidence`).
 
-So the words a sentence takes from its question are looked up in the text it cites. When two or more
-of them in a row (stop words aside) are in none of it, the sentence answers a question its sources do
-not speak of. A word counts as found when the sources hold its stem or a word that shares its first five
+So the words a sentence takes from its question are looked up in the text it cites. When a run of
+them (stop words aside) is in none of it, the sentence answers a question its sources do not speak
+of. A word counts as found when the sources hold its stem or a word that shares its first five
 letters ("demolition" for "demolished"), so that a plain paraphrase of the question still passes. The
 words that only say what kind of answer is asked ("year", "default", "maximum") are not looked up: a
 source says "in 1989", not "in the year 1989".
 
-Only figures are held to this, and only when the question names no verbatim term (``timeit.timeit()``,
-``%j``, ``maintenance_work_mem``) that the cited text holds. A name the sentence adds is checked as a
-name already; and a question's relation words ("the capital city of", "the lead vocalist of") are
-often unwritten where the name answers them: "Seoul is the capital". Reference text on a named term
-is terse (a signature, a table row) and rarely says the question's words again: there the check of
-the term itself is what tells a real subject from an invented one.
+A sentence that gives a figure fails on a run of two such words; any other on a run of three. A
+question's relation words ("the capital city of", "the lead vocalist of") are often unwritten where a
+name answers them ("Seoul is the capital"): on FanOutQA's sub-questions, a run of two flagged eleven
+correct answers in ninety, a run of three one. Nothing is held to this when the question names a
+verbatim term (``timeit.timeit()``, ``%j``, ``maintenance_work_mem``) that the cited text holds:
+reference text on a named term is terse (a signature, a table row) and rarely says the question's
+words again, and there the check of the term itself tells a real subject from an invented one.
 """
 
 from __future__ import annotations
@@ -36,14 +37,16 @@ _ASKING = frozenset(
     usually typically currently today ago since until starting""".split()
 )
 _PREFIX = 5  # letters a paraphrase's word must share with the question's
-_MIN_MISSING = 2
+FIGURE_RUN = 2  # unspoken words in a row that fail a sentence giving a figure
+OTHER_RUN = 3  # ... any other sentence
 
 
-def unspoken(sentence: str, question: str, evidence: Evidence) -> list[str]:
+def unspoken(sentence: str, question: str, evidence: Evidence, shortest: int = FIGURE_RUN) -> list[str]:
     """The longest run of the question's words (stop words aside) that ``sentence`` (markers removed)
-    says again and that no cited source speaks of, when it is two words or more; else nothing. A run,
-    not a count: each of "struct format 'q'" and "array type code 'd'" may be unwritten in a table
-    that gives both sizes, while "second coat of paint" is one thing the sources never mention."""
+    says again and that no cited source speaks of, when it is ``shortest`` words or more; else
+    nothing. A run, not a count: each of "struct format 'q'" and "array type code 'd'" may be
+    unwritten in a table that gives both sizes, while "second coat of paint" is one thing the sources
+    never mention."""
     if any(evidence.contains_term(t.lower()) for t in literal_terms(question)):
         return []  # reference text on a named term: see the module's docstring
     repeated = subject_words(sentence) & subject_words(question)
@@ -58,7 +61,7 @@ def unspoken(sentence: str, question: str, evidence: Evidence) -> list[str]:
             longest = max(longest, run, key=len)
         else:
             run = []
-    return [" ".join(longest)] if len(longest) >= _MIN_MISSING else []
+    return [" ".join(longest)] if len(longest) >= shortest else []
 
 
 def subject_words(text: str) -> set[str]:
