@@ -66,6 +66,16 @@ def test_a_date_from_a_wikipedia_summary_passes_and_a_wrong_one_fails(berlin: li
     assert wrong.unsupported == ["1975"] and not wrong.ok
 
 
+def test_a_quote_that_holds_an_identifier_is_looked_up_whole() -> None:
+    # the identifier was masked out of the quote, which was then looked up with blanks in its place
+    source = ["Read Committed is the default isolation level in PostgreSQL."]
+    quoted = 'The manual says: "Read Committed is the default isolation level in PostgreSQL." [1]'
+    said = check(quoted, "What is the default isolation level?", source)
+    assert said.ok and "Read Committed is the default isolation level in PostgreSQL." in said.values
+    altered = 'The manual says: "Serializable is the default isolation level in PostgreSQL." [1]'
+    assert not check(altered, "What is the default isolation level?", source).ok
+
+
 def test_a_figure_given_for_what_no_cited_source_speaks_of_fails(berlin: list[str]) -> None:
     # 1989 is in the summary (the year the Wall fell), but nothing in it speaks of coats of paint
     q = "In what year did the Berlin Wall get its second coat of paint?"

@@ -111,14 +111,17 @@ def values_of(sentence: str) -> list[Value]:
     idents = identifiers(rest)
     out += [Value(kind, token) for kind, token in idents]
     out += [Value("version", m.group(0)) for m in _MAJOR_VERSION.finditer(rest)]
+    unmasked = rest
     rest = mask_spans(rest, [t for _, t in idents])
     for m in _DECIMAL.finditer(rest):  # "Python 3.15": a version the question may ask about
         if _VERSION_CONTEXT.search(rest[: m.start()]):
             out.append(Value("version", m.group(0)))
     out += [Value("number", n.text) for n in numbers(rest, claims=True)]
     for m in _QUOTED.finditer(rest):
-        quoted = next(g for g in m.groups() if g)
-        out.append(Value("quoted", quoted.strip()))
+        # found where identifiers are masked (a quote is no identifier), read with them: "Read Committed
+        # is the default isolation level in PostgreSQL." is quoted whole
+        group = next(i for i, g in enumerate(m.groups(), start=1) if g)
+        out.append(Value("quoted", unmasked[m.start(group) : m.end(group)].strip()))
     first = True
     for m in _CAPITALISED.finditer(rest):
         word = m.group(0).strip("'’-")
