@@ -84,6 +84,14 @@ def test_a_default_stated_in_prose_is_quoted_with_its_source() -> None:
         'The sources say: "This parameter controls the default isolation level of each new transaction. '
         'The default is “read committed”." [1]'
     )
+    # the value before "is the default", and the same value written otherwise in another source
+    levels = Source(
+        url="https://docs.test/transaction-iso",
+        title="Transaction Isolation",
+        text="Read Committed is the default isolation level in PostgreSQL. Serializable is the strictest.",
+    )
+    said = stated_default("What is the default isolation level?", [levels, ISOLATION])
+    assert said == 'The sources say: "Read Committed is the default isolation level in PostgreSQL." [1]'
 
 
 def test_no_default_is_quoted_for_what_the_sources_do_not_state() -> None:

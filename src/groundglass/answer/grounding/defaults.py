@@ -160,8 +160,11 @@ def states_default(sentence: str) -> bool:
     return any(_claimed(m.group(0), "default") for m in _STATED_ANY_CASE.finditer(sentence))
 
 
-# "The server listens to port 8000 by default.": the value is among the few words before it
-_BY_DEFAULT = re.compile(r"(?P<value>(?:\S+\s+){0,2}\S+)\s+by\s+default\b", re.IGNORECASE)
+# "The server listens to port 8000 by default.", "Read Committed is the default isolation level": the
+# value is among the few words before it
+_BY_DEFAULT = re.compile(
+    r"(?P<value>(?:\S+\s+){0,2}\S+)\s+(?:by\s+default|is\s+the\s+default)\b", re.IGNORECASE
+)
 
 
 def stated_values(sentence: str, question: str) -> list[str]:
