@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from groundglass.answer import cite
 from groundglass.answer.grounding import check
 from groundglass.answer.grounding.defaults import asks_default, stated_values
 from groundglass.answer.grounding.figures import numbers, same_number
@@ -67,8 +68,8 @@ def stated_default(question: str, sources: Sequence[Source]) -> str | None:
     figures = numbers(question)
     found: list[tuple[int, str, str]] = []  # (source, quote, value)
     for n, source in enumerate(sources, start=1):
-        text = f"{source.title}\n{source.text}"
-        if not all(t in text.lower() for t in terms):
+        text = cite.source_text(source).lower()
+        if not all(t in text for t in terms):
             continue
         title = content_stems(source.title)
         page = content_stems(source.text)

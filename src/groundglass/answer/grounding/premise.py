@@ -58,7 +58,7 @@ def unspoken(sentence: str, question: str, evidence: Evidence, shortest: int = F
         w = stem(word)
         if w in repeated and not _spoken(w, evidence):
             run.append(word)
-            longest = max(longest, run, key=len)
+            longest = max(longest, list(run), key=len)  # a copy: run goes on growing
         else:
             run = []
     return [" ".join(longest)] if len(longest) >= shortest else []
