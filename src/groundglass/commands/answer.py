@@ -258,7 +258,7 @@ def ask(
         "--source",
         "-s",
         help="Where the sources come from: index (a local index) or web (the search providers "
-        "of the config's [search] section).",
+        "set in the config's search section).",
     ),
     search: str | None = typer.Option(None, "--search", hidden=True, help="Deprecated: --source."),
     index: str | None = typer.Option(
@@ -316,10 +316,9 @@ def ask(
     ),
     config: Path | None = typer.Option(None, "--config", help="Config file (TOML)."),
 ) -> None:
-    """Answer QUESTION from a local index or the web, with numbered citations like [1].
-
-    Longer than most functions: its options are declared in the signature, as typer reads them; the
-    work is in the helpers above."""
+    """Answer QUESTION from a local index or the web, with numbered citations like [1]."""
+    # Longer than most functions: typer reads the options from the signature; the work is in the
+    # helpers above.
     from groundglass.answer.engine import Engine
     from groundglass.answer.types import AskRequest
     from groundglass.answer.vision import ImageInput
