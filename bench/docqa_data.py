@@ -1,8 +1,10 @@
 """The documentation QA sets: ``bench/data/docqa.jsonl`` over Python 3.11's HTML documentation (the
 main set), ``bench/data/docqa_postgresql.jsonl`` over PostgreSQL 15's (a second manual of another make:
-DocBook pages, settings in definition lists, limits in tables).
+DocBook pages, settings in definition lists, limits in tables) and ``bench/data/docqa_sqlite.jsonl`` over
+SQLite's (a third, held out: hand-written pages, PRAGMAs, limits, result codes, the shell's dot-commands).
 
-The pages come from Debian's packages (:data:`CORPORA`: ``python3.11-doc``, ``postgresql-doc-15``).
+The pages come from Debian's packages (:data:`CORPORA`: ``python3.11-doc``, ``postgresql-doc-15``,
+``sqlite3-doc``).
 Each line of a set is one question:
 
 - ``kind``: ``single`` (the answer is on one page), ``two`` (it needs two pages) or ``none`` (the docs
@@ -17,7 +19,7 @@ Each line of a set is one question:
 :func:`verify` checks those claims against the installed pages, so a typo in an answer is caught
 before it costs an evaluation run.
 
-    .venv/bin/python -m bench.docqa_data [--corpus postgresql]   # verify a set against the installed docs
+    .venv/bin/python -m bench.docqa_data [--corpus postgresql|sqlite]   # verify a set against the docs
 """
 
 from __future__ import annotations
@@ -79,7 +81,17 @@ POSTGRESQL = Corpus(
     "postgresql-doc-15",
     "pgdocs",
 )
-CORPORA = {c.name: c for c in (PYTHON, POSTGRESQL)}
+# SQLite 3.40's pages, all of them: pages are chosen by folder, and the generated all-names pages
+# (keyword_index.html, doc_*_crossref.html) sit in the root beside the prose, so they are in too.
+SQLITE = Corpus(
+    "sqlite",
+    Path("/usr/share/doc/sqlite3"),
+    ("",),
+    DATA_FILE.with_name("docqa_sqlite.jsonl"),
+    "sqlite3-doc",
+    "sqlitedocs",
+)
+CORPORA = {c.name: c for c in (PYTHON, POSTGRESQL, SQLITE)}
 
 
 def load(path: Path = DATA_FILE) -> list[Question]:

@@ -4,7 +4,9 @@ The set is ``bench/data/docqa.jsonl`` (see :mod:`bench.docqa_data`): single-page
 and questions the docs cannot answer, over Python 3.11's HTML manual from Debian's ``python3.11-doc``
 (library, using, whatsnew, tutorial, reference: a few hundred long pages). ``--corpus postgresql`` runs
 ``bench/data/docqa_postgresql.jsonl`` over PostgreSQL 15's manual (``postgresql-doc-15``: 1,169 DocBook
-pages), a second manual of another make, so what is tuned on the first is measured on one it was not.
+pages), a second manual of another make, so what is tuned on the first is measured on one it was not;
+``--corpus sqlite`` runs ``bench/data/docqa_sqlite.jsonl`` over SQLite's manual (``sqlite3-doc``: 766
+hand-written pages), a third, held out.
 
 Modes (``--mode web|index|both``):
 
@@ -25,7 +27,7 @@ Scores (:mod:`bench.docqa_score`): correct (single / two-page), gold page cited,
 declines on unanswerable questions, and seconds per answer (p50); the ratio is groundglass / naive.
 Every answer is written to ``--out`` as it finishes, so an interrupted run keeps what it measured.
 
-    .venv/bin/python -m bench.eval_docs [--corpus python|postgresql] [--mode both] [--limit N]
+    .venv/bin/python -m bench.eval_docs [--corpus python|postgresql|sqlite] [--mode both] [--limit N]
         [--model default] [--minutes 60] [--out runs/eval_docs.json]
 
 Timings depend on what else runs on the machine: the load average at start and end is recorded.

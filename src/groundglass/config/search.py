@@ -99,6 +99,9 @@ class SearchSettings(Section):
         default_factory=_default_search_context_sizes
     )  # type: ignore[arg-type]
     max_chunks_per_page: int = Field(24, ge=1)  # ranking reads at most this many chunks of one page
+    # Read the provider's first result first, then the others by how close their title and snippet
+    # are to the question (answer/search/result_order.py); false: in the provider's order.
+    rerank_results: bool = True
     # Date filters need a date: "drop" leaves out results whose date neither the provider nor the page
     # states; "keep" lets them through.
     undated: Literal["drop", "keep"] = "drop"

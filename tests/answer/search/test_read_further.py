@@ -58,7 +58,13 @@ def _settings(home: Path, site: DocSite) -> Settings:
     return Settings.model_validate(
         {
             "home": str(home),
-            "search": {"providers": ["searxng"], "searxng": {"base_url": site.searxng_url}},
+            # the provider's order, so that the entry stays below the pages read (the reading order
+            # by title and snippet, tested in test_result_order.py, would read it first)
+            "search": {
+                "providers": ["searxng"],
+                "searxng": {"base_url": site.searxng_url},
+                "rerank_results": False,
+            },
             "fetch": {"allowed_networks": ["127.0.0.1/32"], "per_host_delay_s": 0.0},
         }
     )

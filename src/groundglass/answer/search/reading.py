@@ -38,6 +38,7 @@ from groundglass.answer.search.disk_cache import DiskCache
 from groundglass.answer.search.filters import SearchFilters, parse_when
 from groundglass.answer.search.images import PageImage, select_images
 from groundglass.answer.search.report import SearchReport
+from groundglass.answer.search.result_order import reading_order
 from groundglass.answer.types import Source
 from groundglass.log import get_logger
 
@@ -74,6 +75,8 @@ async def read_and_rank(
         await asyncio.to_thread(_load_language_model)
     texts = DiskCache(settings.cache_dir / EXTRACT_CACHE_FILE, EXTRACT_CACHE_ROWS)
     languages = bool(filters.languages)
+    if s.rerank_results:
+        results = await asyncio.to_thread(reading_order, query, results)
     async with PageReader(
         settings.fetch,
         detect_language=languages,
