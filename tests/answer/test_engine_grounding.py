@@ -343,6 +343,16 @@ HTTP_SERVER = (
     "default. The default can be overridden by passing the desired port number as an argument: "
     "python -m http.server 9000"
 )
+LIMITS = (
+    "The hard limits of PostgreSQL are listed below.\n\n"
+    "| Item | Upper Limit | Comment |\n| --- | --- | --- |\n"
+    "| columns per table | 1,600 | further limited by tuple size fitting on a single page; "
+    "see note below |\n"
+    "| columns in a result set | 1,664 |  |\n"
+    "| columns per index | 32 | can be increased by recompiling PostgreSQL |\n\n"
+    "The maximum number of columns for a table is further reduced as the tuple being stored must fit in a "
+    "single 8192-byte heap page."
+)
 WIDTHS = "What are the default width of pprint.PrettyPrinter and the default width of textwrap.fill()?"
 
 
@@ -364,6 +374,9 @@ def api_engine(home: Path) -> Engine:
             "http.server — HTTP servers",
             [Section("", HTTP_SERVER)],
             kind="html",
+        ),
+        Document(
+            "file:///docs/limits.html", "Appendix K. PostgreSQL Limits", [Section("", LIMITS)], kind="html"
         ),
     ]
     with LocalIndex.open(settings_for(home), "api", create=True) as index:
@@ -422,3 +435,25 @@ def test_a_default_the_sources_state_in_prose_is_quoted_when_the_model_gives_non
     quoted = f'The sources say: "The server listens to port 8000 by default." [{n}]'
     assert answer.content == quoted and not answer.declined
     assert answer.grounding["read_off"] == [quoted]
+
+
+def test_a_figure_from_beside_the_table_row_asked_is_refused_and_the_row_read_off(
+    api_engine: Engine, endpoint: str
+) -> None:
+    # the default model's PostgreSQL web s04: the note under the limits table, in both drafts
+    limits_n = number_of("Appendix K. PostgreSQL Limits")
+    note = lambda b: (  # noqa: E731
+        "The maximum number of columns in a PostgreSQL table is further reduced as the tuple being stored "
+        f"must fit in a single 8192-byte heap page. [{limits_n(b)}]"
+    )
+    _Scripted.replies, _Scripted.bodies, _Scripted.sent = [note, note], [], []
+    question = "What is the maximum number of columns in a PostgreSQL table?"
+    answer = list(api_engine.stream(AskRequest.from_question(question, model=f"openai:scripted@{endpoint}")))
+    answer = answer[-1].answer
+    n = limits_n(_Scripted.bodies[-1])
+    row = "Item: columns per table; Upper Limit: 1,600; Comment: further limited by tuple size"
+    assert answer.content.startswith(f'The sources give: "{row}') and answer.content.endswith(f"[{n}]")
+    assert "8192" not in answer.content and not answer.declined
+    assert [r["reason"] for r in answer.grounding["rejected"]] == ["other_figure", "other_figure"]
+    # the retry pointed the model at the row, labelled by its header
+    assert row in json.dumps(_Scripted.bodies[1])

@@ -301,3 +301,43 @@ def test_text_after_a_line_break_inside_bold_text_is_kept() -> None:
     page = f"<html><head><title>PRAGMA Statements</title></head><body><h1>Pragmas</h1>{body}</body></html>"
     text = " ".join(html_document(page, "https://e.org/pragma.html", "pragma").text.replace("*", "").split())
     assert "cache_size = pages; PRAGMA schema.cache_size = -kibibytes;" in text.replace("\\", ""), text
+
+
+@pytest.mark.skipif(not (PG_DOCS / "limits.html").is_file(), reason="needs Debian's postgresql-doc-15")
+def test_a_figure_that_is_not_the_one_of_the_row_the_question_names_in_words_is_told_apart() -> None:
+    from groundglass.answer.checked import SentenceGate
+    from groundglass.answer.rows import unstated_row
+    from groundglass.answer.types import Source
+
+    path = PG_DOCS / "limits.html"
+    text = html_document(path.read_bytes(), path.as_uri(), path.stem).text
+    question = "What is the maximum number of columns in a PostgreSQL table?"
+    # what the 1.5B model wrote, from the note under the table: its source holds it, and it does not answer
+    note = (
+        "The maximum number of columns in a PostgreSQL table is further reduced as the tuple being "
+        "stored must fit in a single 8192-byte heap page."
+    )
+    row = unstated_row(["8192-byte"], note, question, [text])
+    assert row is not None and row.key == "columns per table" and "1,600" in row.line
+    for value in ("1,600", "1600 columns"):
+        right = f"The maximum number of columns in a table is {value}."
+        assert unstated_row([value], right, question, [text]) is None
+    # a sentence about another part of the question does not name the row
+    two = "What is the default value of shared_buffers, and what is the maximum number of columns in a table?"
+    assert unstated_row(["128MB"], "The default value of shared_buffers is 128MB.", two, [text]) is None
+    # a row named by one word only ("columns") is no row the question names
+    assert unstated_row(["8192"], "Columns need 8192 bytes.", "How many columns are there?", [text]) is None
+
+    gate = SentenceGate(
+        question, [Source(url=path.as_uri(), title="Appendix K. PostgreSQL Limits", text=text)]
+    )
+    gate.feed(note + " [1]")
+    gate.finish()
+    assert gate.failed is not None and gate.failed.reason == "other_figure"
+    assert any("columns per table; Upper Limit: 1,600" in hint for _, hint in gate.failed.hints)
+    gate = SentenceGate(
+        question, [Source(url=path.as_uri(), title="Appendix K. PostgreSQL Limits", text=text)]
+    )
+    gate.feed("A PostgreSQL table can have at most 1,600 columns. [1]")
+    gate.finish()
+    assert gate.failed is None

@@ -1,9 +1,9 @@
-"""An answer read off a printed signature, or quoted from a sentence that states the default
-(:mod:`groundglass.answer.extractive`)."""
+"""An answer read off a printed signature, quoted from a sentence that states the default, or read
+off the table row the question names (:mod:`groundglass.answer.extractive`)."""
 
 from __future__ import annotations
 
-from groundglass.answer.extractive import signature_default, stated_default
+from groundglass.answer.extractive import signature_default, stated_default, table_row
 from groundglass.answer.types import Source
 
 
@@ -103,3 +103,36 @@ def test_no_default_is_quoted_for_what_the_sources_do_not_state() -> None:
     # two values stated as the default (3 and 4): which one is meant is not the quote's to decide
     assert stated_default("What is the default pickle protocol?", [PICKLE]) is None
     assert stated_default("Which port does python -m http.server use?", [HTTP_SERVER]) is None  # no default
+
+
+LIMITS = Source(
+    url="https://docs.test/limits.html",
+    title="Appendix K. PostgreSQL Limits",
+    text=(
+        "| Item | Upper Limit | Comment |\n| --- | --- | --- |\n"
+        "| columns per table | 1,600 | further limited by tuple size fitting on a single page; "
+        "see note below |\n"
+        "| columns in a result set | 1,664 |  |\n"
+        "| columns per index | 32 | can be increased by recompiling PostgreSQL |\n\n"
+        "The maximum number of columns for a table is further reduced as the tuple being stored must fit in "
+        "a single 8192-byte heap page."
+    ),
+)
+
+
+def test_the_table_row_the_question_names_in_words_is_read_off_with_its_header() -> None:
+    said = table_row("What is the maximum number of columns in a PostgreSQL table?", [PICKLE, LIMITS])
+    assert said == (
+        'The sources give: "Item: columns per table; Upper Limit: 1,600; Comment: further limited by tuple '
+        'size fitting on a single page; see note below" [2]'
+    )
+    assert "32" in (table_row("How many columns can an index have at most?", [LIMITS]) or "")
+
+
+def test_no_row_is_read_off_for_what_the_table_does_not_say() -> None:
+    # a subject the page never names, a version it does not give, a row named by one word
+    assert table_row("What is the maximum number of columns in a SQLite table?", [LIMITS]) is None
+    assert table_row("What is the maximum number of columns in a PostgreSQL 19 table?", [LIMITS]) is None
+    assert table_row("How many columns may PostgreSQL return?", [LIMITS]) is None
+    # two rows named as well by the question: which one it asks about is not known
+    assert table_row("How many columns per index and per table are allowed?", [LIMITS]) is None

@@ -93,7 +93,8 @@ def _markers_last(text: str) -> str | None:
 class Rejection:
     """A sentence that was not shown, and why."""
 
-    # unsupported_values | wrong_row | missing_row | restates_question | empty | repetition | no_figure
+    # unsupported_values | wrong_row | missing_row | other_figure | restates_question | empty | repetition
+    # | no_figure
     reason: str
     sentence: str
     values: list[str] = field(default_factory=list)  # the values no cited source holds (or the wrong row's)
@@ -342,6 +343,9 @@ class SentenceGate:
         missing = rows.missing_row(own, bare, self.question, texts)
         if missing is not None:  # the asked row is in no source: the value came from another row
             return Rejection("missing_row", sentence, [missing[0]])
+        asked = rows.unstated_row(own, bare, self.question, texts)
+        if asked is not None:  # a figure, but not the one of the row the question names
+            return Rejection("other_figure", sentence, own, [(numbers[asked.source - 1], asked.labelled())])
         return None
 
     def _recited(self, text: str) -> tuple[str, list[int]] | None:

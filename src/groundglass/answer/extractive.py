@@ -15,13 +15,22 @@ question is in that source, every word of its subject is in the sentence (or the
 the page's title), the question's figures ("since Python 3.8") are in it too, and every sentence of
 the sources that states such a default states the same value. A question the sources cannot answer
 names a term, a version or a subject that no source holds.
+
+A figure in a table is read off its row (:func:`table_row`): asked "What is the maximum number of
+columns in a PostgreSQL table?", with ``| columns per table | 1,600 | ... |`` in its first source, the
+model copied the note under the table ("... is further reduced as the tuple being stored must fit in a
+single 8192-byte heap page.") in both drafts. The row is shown, labelled by its header, only when the
+question names it by the words of its key and no other row is named so
+(:func:`groundglass.answer.rows.named_in_words`), and with the same guards as a quote: the question's
+verbatim terms in that source, its subject in the row, its header or the page's title, its figures
+in the row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from groundglass.answer import cite
+from groundglass.answer import cite, rows
 from groundglass.answer.grounding import check
 from groundglass.answer.grounding.defaults import asks_default, stated_values
 from groundglass.answer.grounding.figures import numbers, same_number
@@ -97,6 +106,30 @@ def stated_default(question: str, sources: Sequence[Source]) -> str | None:
     if not check(quote, question, [sources[n - 1].text]).ok:
         return None
     return f'The sources say: "{quote.strip()}" [{n}]'
+
+
+def table_row(question: str, sources: Sequence[Source]) -> str | None:
+    """'The sources give: "Item: columns per table; Upper Limit: 1,600; ..." [n]' for the one table row
+    ``question`` names in words (module docstring); None when none, or a guard fails."""
+    texts = [cite.source_text(s) for s in sources]
+    row = rows.named_in_words(content_stems(question), texts)
+    if row is None:
+        return None
+    source = sources[row.source - 1]
+    terms = [t.lower() for t in literal_terms(question)]
+    if not all(t in texts[row.source - 1].lower() for t in terms):
+        return None
+    subject = subject_words(question) - _GENERIC
+    near = content_stems(f"{row.header} {row.line}") | content_stems(source.title)
+    if not subject or not _about(subject, near, near, content_stems(source.text)):
+        return None
+    held = numbers(row.line)
+    if not all(any(same_number(f, h) for h in held) for f in numbers(question)):
+        return None
+    quote = row.labelled()
+    if not check(quote, question, [source.text]).ok:
+        return None
+    return f'The sources give: "{quote}" [{row.source}]'
 
 
 def _about(subject: set[str], near: set[str], window: set[str], page: set[str]) -> bool:

@@ -125,6 +125,7 @@ RETRY_PROBLEMS = {
     "wrong_row": "{values} is in another row of the source's table than the one the question asks about",
     "missing_row": "{values} is from another row of the source's table; no source has the row the question "
     "asks about",
+    "other_figure": "{values} is not the figure that the source's table gives for what the question asks",
     "empty": "it gives no answer",
     "repetition": "it repeats itself",
     "no_figure": "it does not give the figure the question asks for",

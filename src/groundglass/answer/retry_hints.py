@@ -41,20 +41,10 @@ def rows_naming(question: str, sources: Sequence[Source], *, most: int = 2) -> l
         if len(held) > ROW_WORD_MAX_ROWS:
             continue
         for row in held:
-            hint = (row.source, _labelled(row))
+            hint = (row.source, row.labelled())
             if hint not in out:
                 out.append(hint)
     return out[:most]
-
-
-def _labelled(row: rows.Row) -> str:
-    """ "Codec: latin_1; Aliases: iso-8859-1, cp819; Languages: Western Europe" for a row under
-    ``| Codec | Aliases | Languages |``; the row as written when the header does not match it."""
-    names = [c.strip() for c in row.header.strip().strip("|").split("|")]
-    cells = row.cells()
-    if len(names) != len(cells):
-        return row.quote()
-    return "; ".join(f"{n}: {c}" if n else c for n, c in zip(names, cells, strict=True) if c)
 
 
 # A sentence that opens with one of these says something of what the sentence before it names.

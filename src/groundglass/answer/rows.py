@@ -18,6 +18,15 @@ part of a table ("Minimum size in bytes" for 'b' to 'h'), the question asks abou
 the model answered with the 2 of the 'h' row. Every row that holds the value has a key of the same
 form as the one asked ('h' and 'd'), none is the asked one, so the value is not in the sources.
 
+:func:`unstated_row` is the case where the question names a row by the words of its first cell, not an
+identifier ("What is the maximum number of columns in a PostgreSQL table?" and ``| columns per table
+| 1,600 | further limited by tuple size ... |``), and the sentence gives a figure, but not the row's:
+the 1.5B model copied the note under the table instead ("The maximum number of columns ... is further
+reduced as the tuple being stored must fit in a single 8192-byte heap page."), which its source holds,
+so the value check passes, and which does not answer. Only a key of two content words or more, all of
+them in the question and in the sentence, names a row, and only when no other row of the sources is
+named so; a sentence that gives any figure of that row passes.
+
 A value with a unit ("2 bytes") is looked up as its number in a cell when the unit is in the
 column's header or the question ("Minimum size in bytes"), since tables print the number alone.
 """
@@ -29,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from groundglass.answer.grounding.clauses import split as split_clauses
+from groundglass.answer.grounding.wording import content_stems
 
 _RULE = re.compile(r"^\|(?:\s*:?-{3,}:?\s*\|)+\s*$")
 # An identifier-like word of the question (DBL_DIG, sys.float_info, %j): naming it in any cell of a row
@@ -52,6 +62,15 @@ class Row:
     def quote(self) -> str:
         """The header and the row, for a retry's hint."""
         return f"{self.header} {self.line}"
+
+    def labelled(self) -> str:
+        """ "Codec: latin_1; Aliases: iso-8859-1, cp819; Languages: Western Europe" for a row under
+        ``| Codec | Aliases | Languages |``; the row as written when the header does not match it."""
+        names = [c.strip() for c in self.header.strip().strip("|").split("|")]
+        cells = self.cells()
+        if len(names) != len(cells):
+            return self.quote()
+        return "; ".join(f"{n}: {c}" if n else c for n, c in zip(names, cells, strict=True) if c)
 
 
 def table_rows(texts: Sequence[str]) -> list[Row]:
@@ -158,6 +177,41 @@ def missing_row(
             if all(len(_bare(r.key)) == len(key) for r in holding):
                 return value, match.group(0)
     return None
+
+
+def unstated_row(values: Sequence[str], sentence: str, question: str, texts: Sequence[str]) -> Row | None:
+    """The row that ``question`` and ``sentence`` both name by the words of its key (module
+    docstring), when the sentence's figures (``values`` that are numbers) include none of that row's;
+    None otherwise. A sentence about another part of the question does not name the row."""
+    figures = {_digits(v) for v in values if any(ch.isdigit() for ch in v)} - {""}
+    if not figures:
+        return None
+    row = named_in_words(content_stems(question) & content_stems(sentence), texts)
+    if row is None:
+        return None
+    held = {_digits(m.group(0)) for cell in row.cells()[1:] for m in _NUMBER.finditer(cell)}
+    return None if figures & held else row
+
+
+def named_in_words(stems: set[str], texts: Sequence[str]) -> Row | None:
+    """The one row of ``texts`` with a figure whose key is two content words or more, all among
+    ``stems`` ("columns per table" for "the maximum number of columns in a table"); None when no row
+    or several rows are named so."""
+    named = []
+    for row in table_rows(texts):
+        key = content_stems(row.key)
+        if len(key) >= 2 and key <= stems and any(ch.isdigit() for ch in row.line):
+            named.append(row)
+    return named[0] if len({r.key for r in named}) == 1 else None
+
+
+_NUMBER = re.compile(r"\d[\d,.]*")
+
+
+def _digits(text: str) -> str:
+    """The number in ``text`` as bare digits ("1,600" and "1600" are one; "8192-byte" is 8192)."""
+    found = _NUMBER.search(text)
+    return found.group(0).rstrip(".,").replace(",", "") if found else ""
 
 
 def _bare(key: str) -> str:
