@@ -7,6 +7,7 @@ information-schema pages above "Limits")."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,18 +46,21 @@ ENTRY = _page(
 )
 
 
-@pytest.fixture
-def manual(tmp_path: Path):  # type: ignore[no-untyped-def]
-    root = tmp_path / "html"
+def _site(root: Path, pages: dict[str, str]) -> Iterator[DocSite]:
     root.mkdir()
-    pages = {f"sql-tablespace-{n}.html": _mentions(n) for n in range(4)}
-    pages["runtime-config-query.html"] = ENTRY
-    pages["other.html"] = _page("Other", f"<p>{FILLER} cost</p>")
     for name, html in pages.items():
         (root / name).write_text(html)
     site = DocSite(root, sorted(pages))
     yield site
     site.close()
+
+
+@pytest.fixture
+def manual(tmp_path: Path) -> Iterator[DocSite]:
+    pages = {f"sql-tablespace-{n}.html": _mentions(n) for n in range(4)}
+    pages["runtime-config-query.html"] = ENTRY
+    pages["other.html"] = _page("Other", f"<p>{FILLER} cost</p>")
+    yield from _site(tmp_path / "html", pages)
 
 
 def _settings(home: Path, site: DocSite, rerank: bool = False) -> Settings:
@@ -147,16 +151,10 @@ LIMITS = _page(
 
 
 @pytest.fixture
-def limits_manual(tmp_path: Path):  # type: ignore[no-untyped-def]
-    root = tmp_path / "html"
-    root.mkdir()
+def limits_manual(tmp_path: Path) -> Iterator[DocSite]:
     pages = {f"infoschema-view-{n}.html": _schema_view(n) for n in range(5)}
     pages["limits.html"] = LIMITS
-    for name, html in pages.items():
-        (root / name).write_text(html)
-    site = DocSite(root, sorted(pages))
-    yield site
-    site.close()
+    yield from _site(tmp_path / "html", pages)
 
 
 def _read(report: object) -> list[str]:
