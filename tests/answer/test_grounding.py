@@ -13,6 +13,7 @@ from test_cite import wikipedia
 from groundglass.answer import cite, grounding, prompt
 from groundglass.answer.checked import SentenceGate
 from groundglass.answer.prompt import DECLINE
+from groundglass.answer.querytext import literal_terms
 from groundglass.answer.repetition import RepetitionGuard
 from groundglass.answer.stream_sentences import units
 from groundglass.answer.types import Source
@@ -170,6 +171,26 @@ def test_a_backslash_command_the_question_asks_about_must_be_in_the_sources() ->
     assert check(
         "Use \\dt+ to list tables with their sizes [1].", "How to list tables with sizes?", [psql]
     ).ok
+
+
+def test_a_dot_command_the_question_asks_about_must_be_in_the_sources() -> None:
+    """sqlite3's shell has no ``.autosave``: the default model described it from the page of the others."""
+    cli = (
+        "The .dump command converts the entire structure and data of an SQLite database into a single "
+        "text file. The .mode command sets the output mode. Use .save FILE to write the in-memory "
+        "database into FILE."
+    )
+    q = "What does the sqlite3 shell's .autosave dot-command do?"
+    invented = check(
+        "The sqlite3 shell's .autosave dot-command does not change the database itself [1].", q, [cli]
+    )
+    assert invented.unsupported == [".autosave"] and not invented.ok
+    assert check(
+        "The .dump command writes the database as one text file [1].", "What does .dump do?", [cli]
+    ).ok
+    assert literal_terms(q) == ["sqlite3", ".autosave"]
+    # a dotted name, a path and a decimal are not dot-commands
+    assert literal_terms("os.path, ~/.bashrc, 0.5, e.g. this") == ["os.path", "e.g"]
 
 
 def test_a_section_number_is_no_figure() -> None:

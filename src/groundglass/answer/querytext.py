@@ -84,6 +84,7 @@ def content_stems(text: str) -> set[str]:
 # of a format-code table; they are matched as written instead.
 _LITERAL = re.compile(
     r"(?<![\w%-])(?:%[A-Za-z]|--?[A-Za-z][\w-]*|\w+(?:\.\w+)+|\w*_\w+|\w+\(\)|(?=[A-Za-z\d]{3})[A-Za-z]+\d[A-Za-z\d]*)(?![\w])"
+    r"|(?<![\w.\\/~-])\.[a-z][a-z0-9_]+(?![\w.])"  # a dot-command (sqlite3's ".dump") or an extension
 )
 
 

@@ -26,6 +26,8 @@ _CAMEL = re.compile(r"\b[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+\b|\b[a-z]+[A-Z][A-Za-z
 # a backslash command: psql's "\dt+", TeX's "\frac", a regex's "\d"
 _BACKSLASH = re.compile(r"(?<![\w\\])\\[A-Za-z][A-Za-z0-9_]*\+?")
 _CALL = re.compile(r"(?<![\w.])[A-Za-z_]\w*\(\)")
+# a shell's dot-command (sqlite3's ".dump", ".mode") or a file extension (".toml"): lower-case after the dot
+_DOT_COMMAND = re.compile(r"(?<![\w.\\/~-])\.[a-z][a-z0-9_]+\b")
 # An environment variable or constant (PYTHONJITLEVEL, SIGTERM); shorter capitals are acronyms
 _UPPER = re.compile(r"\b[A-Z][A-Z0-9]{5,}\b")
 _HYPHENATED = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*-\d[\w-]*")  # UTF-8, SHA-256, x86-64
@@ -81,6 +83,7 @@ def identifiers(text: str) -> list[tuple[str, str]]:
         ("identifier", _CAMEL),
         ("identifier", _CALL),
         ("identifier", _BACKSLASH),
+        ("identifier", _DOT_COMMAND),
         ("identifier", _UPPER),
         ("identifier", _HYPHENATED),
     ):
