@@ -24,19 +24,24 @@ from urllib.parse import unquote, urldefrag, urlsplit
 from bench.docqa_data import Question, matches
 
 _MARKER = re.compile(r"\[(\d{1,6})\]")
+# what a manual may be said not to have ("PostgreSQL does not have a setting named ..."); "... does not
+# have a direct effect" is a claim, not a decline
+_THING = (
+    r"(?:parameter|option|function|flag|setting|argument|variable|method|command|dot-command|pragma|"
+    r"attribute|field|directive|feature)"
+)
 _DECLINE = re.compile(
     r"\b(?:"
     r"i (?:do not|don't|don’t) know"
     r"|(?:could|can)(?:not|n't|n’t| not) (?:find|determine|answer|tell|say)"
     r"|unable to (?:find|determine|answer|locate)"
     r"|(?:do|does|did)(?: not|n't|n’t) (?:say|mention|state|specify|contain|provide|include|cover|document|"
-    r"describe|list|exist|have (?:a|any|an|such))"
+    r"describe|list|exist|have (?:a|any|an|such) (?:\w+ ){0,2}" + _THING + r")"
     r"|(?:is|are)(?: not|n't|n’t) (?:mentioned|stated|specified|documented|provided|given|described|"
-    r"available|listed|covered|found|included)"
+    r"available|listed|covered|included|found in the (?:\w+ )?(?:sources?|documentation|docs|context|text))"
     r"|no (?:information|mention|details?|such|documentation|data)"
     r"|not enough information|insufficient information"
-    r"|(?:there is|there's) no (?:\w+ )?(?:parameter|option|function|flag|setting|argument|variable|method)"
-    r")",
+    r"|(?:there is|there's) no (?:\w+ )?" + _THING + r")",
     re.IGNORECASE,
 )
 

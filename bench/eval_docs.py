@@ -46,8 +46,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.docqa_data import CORPORA, PYTHON, Question, copy_corpus, interleave, load
-from bench.docqa_score import Scored, score, summarize
+from bench.docqa_data import CORPORA, PYTHON, Corpus, Question, copy_corpus, interleave, load
+from bench.docqa_score import Scored, correct, is_decline, score, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = ("groundglass", "naive")
@@ -199,6 +199,21 @@ def table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def rescored(rows: list[dict[str, Any]], corpus: Corpus) -> list[dict[str, Any]]:
+    """``rows`` with each answer's decline and correctness judged again by the current scorer (the
+    pages it cites are kept as scored), so runs scored by different versions compare."""
+    questions = {q.id: q for q in load(corpus.data_file)}
+    out = []
+    for row in rows:
+        if "error" in row or row["id"] not in questions:
+            out.append(row)
+            continue
+        declined = is_decline(row["answer"])
+        right = correct(questions[row["id"]], row["answer"], declined)
+        out.append({**row, "score": {**row["score"], "declined": declined, "correct": right}})
+    return out
+
+
 def summaries(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for mode in dict.fromkeys(r["mode"] for r in rows):
@@ -234,7 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         "--work", type=Path, default=None, help="copy of the pages, config (runs/eval_docs[_CORPUS])"
     )
     ap.add_argument("--out", type=Path, default=None, help="results (runs/eval_docs[_CORPUS].json)")
-    ap.add_argument("--table-only", action="store_true", help="print the table of a saved --out file")
+    ap.add_argument(
+        "--table-only",
+        action="store_true",
+        help="print the table of a saved --out file, its answers scored again by the current scorer",
+    )
     args = ap.parse_args(argv)
     corpus = CORPORA[args.corpus]
     suffix = "" if corpus is PYTHON else f"_{corpus.name}"
@@ -245,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.out.is_file():
             ap.error(f"no results at {args.out} (give the run's --out file)")
         saved = json.loads(args.out.read_text(encoding="utf-8"))
-        print(table(summaries(saved["rows"])))
+        print(table(summaries(rescored(saved["rows"], corpus))))
         return 0
     if not corpus.root.is_dir():
         print(corpus.install_hint(), file=sys.stderr)

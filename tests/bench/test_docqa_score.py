@@ -106,6 +106,10 @@ def test_cited_pages_precision_and_gold_cited() -> None:
         ("os.cpu_count() returns None if the number of CPUs cannot be determined [1].", False),
         ("The default is 4300 digits [1].", False),
         ("It does not raise; it returns None [2].", False),
+        ("PostgreSQL does not have a setting named work_turbo [1].", True),
+        ("The value is not found in the provided sources.", True),
+        ("The instr() function returns 0 when the substring is not found. [1]", False),
+        ("The .autosave dot-command does not have a direct effect on the database itself. [1]", False),
     ],
 )
 def test_decline_detection(text: str, declined: bool) -> None:

@@ -32,3 +32,19 @@ def test_a_failed_run_keeps_its_whole_stderr(tmp_path: Path) -> None:
     (kept,) = (tmp_path / "failures").iterdir()
     assert str(kept) in error
     assert "Thread 0x1 (most recent call first)" in kept.read_text() and "Thread 0x1" not in error
+
+
+def test_a_saved_run_is_scored_again_by_the_current_scorer() -> None:
+    """An answer about what a function returns when a substring "is not found" was once scored a
+    decline; rescoring a saved run judges its stored answers again, keeping the pages they cite."""
+    from bench.docqa_data import CORPORA
+    from bench.eval_docs import rescored, summaries
+
+    score = {"id": "sq-s07", "kind": "single", "correct": False, "declined": True, "gold_cited": 1.0}
+    score |= {"precision": 1.0, "cited": ["lang_corefunc.html"], "seconds": 10.0}
+    row = {"mode": "web", "pipeline": "groundglass", "id": "sq-s07", "score": score}
+    row["answer"] = "The instr() function returns 0 when the substring is not found. [1]"
+    (again,) = rescored([row], CORPORA["sqlite"])
+    assert again["score"]["correct"] is True and again["score"]["declined"] is False
+    assert again["score"]["cited"] == ["lang_corefunc.html"]
+    assert summaries([again])["web"]["groundglass"]["correct_single"] == 1.0
