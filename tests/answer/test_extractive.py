@@ -136,3 +136,25 @@ def test_no_row_is_read_off_for_what_the_table_does_not_say() -> None:
     assert table_row("How many columns may PostgreSQL return?", [LIMITS]) is None
     # two rows named as well by the question: which one it asks about is not known
     assert table_row("How many columns per index and per table are allowed?", [LIMITS]) is None
+
+
+def test_a_sentence_that_says_where_a_default_is_kept_is_not_quoted_as_its_value() -> None:
+    # SQLite's pragma.html, in the entry of default_cache_size (the default model's SQLite sq-s04):
+    # quoted for "What is the default value of PRAGMA cache_size?", it says where, not what
+    pragma = Source(
+        url="https://docs.test/pragma.html",
+        title="Pragma statements supported by SQLite",
+        text=(
+            "PRAGMA schema.default_cache_size = Number-of-pages; This pragma queries or sets the suggested "
+            "maximum number of pages of disk cache that will be allocated per open database file. The "
+            "difference between this pragma and cache_size is that the value set here persists across "
+            "database connections. The value of the default cache size is stored in the 4-byte big-endian "
+            "integer located at offset 48 in the header of the database file."
+        ),
+    )
+    assert stated_default("What is the default value of PRAGMA cache_size?", [pragma]) is None
+    said = pragma.text.replace(
+        "The value of the default cache size is stored in", "The default cache size is"
+    )
+    stated = Source(url=pragma.url, title=pragma.title, text=said)
+    assert stated_default("What is the default value of PRAGMA cache_size?", [stated]) is not None

@@ -74,7 +74,8 @@ _ENDS = STOP_WORDS | {"since", "until", "starting", "when", "used", "now", "curr
 # what may follow "the default is" without being the default's value: "the default is chosen by ..."
 _VERBS = frozenset(
     "chosen determined given taken computed set used applied based defined inherited specified platform "
-    "system".split()
+    "system stored kept saved recorded located held written read found listed shown described documented "
+    "explained controlled changed overridden configured derived calculated".split()
 )
 
 
@@ -171,9 +172,19 @@ def stated_values(sentence: str, question: str) -> list[str]:
     """The values ``sentence`` states as a default, beyond ``question``'s own: "the default protocol
     is 4" and "(defaulting to 28 places)" give theirs; "The default can be overridden by passing ...
     9000" states none (the 9000 is not what the default is)."""
-    spans = [m.group("value") for m in _STATED_ANY_CASE.finditer(sentence)]
+    # "The value of the default cache size is stored in the 4-byte ... integer": where, not what
+    spans = [m.group("value") for m in _STATED_ANY_CASE.finditer(sentence) if not _says_how(m.group("value"))]
     spans += [m.group("value") for m in _BY_DEFAULT.finditer(sentence)]
     return list(dict.fromkeys(v for span in spans for v in _claimed(span.rstrip(".:;"), question)))
+
+
+def _says_how(value: str) -> bool:
+    """Whether the words after "the default ... is" say what is done with the default ("stored in",
+    "chosen by") rather than what it is."""
+    words = [w.strip("'\"`.,;:()").lower() for w in value.split()]
+    if words[:2] == ["set", "to"]:  # "The default is set to 5."
+        return False
+    return bool(words) and words[0] in _VERBS
 
 
 def contradicted(sentence: str, question: str, evidence: Evidence) -> list[str]:
