@@ -193,6 +193,31 @@ def test_a_dot_command_the_question_asks_about_must_be_in_the_sources() -> None:
     assert literal_terms("os.path, ~/.bashrc, 0.5, e.g. this") == ["os.path", "e.g"]
 
 
+def test_a_lower_case_word_called_the_default_must_be_in_the_cited_text() -> None:
+    """The default model on SQLite's manual: "The default tokenizer for an FTS5 table is the porter
+    tokenizer.", with the marker of the JSON page that names no tokenizer (the default is unicode61)."""
+    q = "Which tokenizer does an FTS5 table use by default, and what does json_array_length() return?"
+    json1 = (
+        "json_array_length(X) returns the number of elements in the JSON array X, or 0 if X is not an array."
+    )
+    fts5 = (
+        "The built-in tokenizers are unicode61, ascii, porter and trigram. By default, FTS5 uses unicode61."
+    )
+    porter = "The default tokenizer for an FTS5 table is the porter tokenizer [1]."
+    assert check(porter, q, [json1]).unsupported == ["porter"]
+    assert check(porter.replace("porter", "unicode61"), q, [fts5]).ok
+    # words that describe a value, or say how the default is given, are no such claim
+    pool = "- class ThreadPoolExecutor(max_workers=None, thread_name_prefix=''):"
+    asked = "What is the default thread_name_prefix of ThreadPoolExecutor?"
+    assert check("The default thread_name_prefix is an empty string [1].", asked, [pool]).ok
+    assert (
+        grounding.defaults.unheld_word(
+            "The default value is typically 128 MB.", q, grounding.Evidence.of([json1])
+        )
+        == []
+    )
+
+
 def test_a_section_number_is_no_figure() -> None:
     """ "Section 20.4.1" holds no 20.4: a value read out of it passed as the default of a setting."""
     page = (

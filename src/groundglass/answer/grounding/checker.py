@@ -104,6 +104,7 @@ def check(
     parts += defaults.contradicted(text, question, evidence)
     parts += defaults.prose_contradicted(text, question, evidence)
     parts += defaults.borrowed(text, question, evidence)
+    parts += defaults.unheld_word(text, question, evidence)
     result.values += [p for p in parts if p not in result.values]
     result.unsupported += parts
     if not may_compute(text, question):

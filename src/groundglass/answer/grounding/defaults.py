@@ -36,7 +36,7 @@ from groundglass.answer.definitions import is_term, term_name
 from groundglass.answer.grounding.evidence import Evidence
 from groundglass.answer.grounding.figures import numbers
 from groundglass.answer.grounding.values import norm_ident, values_of
-from groundglass.answer.grounding.wording import STOP_WORDS
+from groundglass.answer.grounding.wording import STOP_WORDS, stem
 from groundglass.answer.querytext import literal_terms, strip_citations
 
 _SIGNATURE = re.compile(
@@ -360,6 +360,41 @@ def _word_stated(sentence: str, asked: set[str]) -> list[str]:
             word = words[0]
             if word not in asked and word not in _ENDS and word not in _GENERIC and word not in _VERBS:
                 out.append(word)
+    return out
+
+
+# "The default tokenizer for an FTS5 table is the porter tokenizer": the word said to be the default,
+# after a longer subject than _STATED reads
+_DEFAULT_IS_WORD = re.compile(
+    r"\bdefault\b[^.;:]{0,60}?\b(?:is|was)\s+(?:set\s+to\s+)?(?:the\s+|an?\s+)?([a-z][a-z-]{2,})\b"
+)
+
+
+# words that describe a literal value rather than name one: "an empty string" for ``''``
+_DESCRIBES = frozenset(
+    "empty blank unset unspecified undefined unlimited infinite enabled disabled current same local "
+    "native automatic zero positive negative".split()
+)
+
+
+def unheld_word(sentence: str, question: str, evidence: Evidence) -> list[str]:
+    """The lower-case word ``sentence`` calls the default when no cited text holds it: the default model
+    answered "The default tokenizer for an FTS5 table is the porter tokenizer." citing only the JSON
+    page, which names no tokenizer (a lower-case name is none of the values :func:`values_of` reads).
+    Capitalised names, figures and the literals None/True/False are checked as values already; a word
+    of the question, or one that says how rather than what ("is used when"), is no claim."""
+    asked = {w.lower() for w in re.findall(r"\w+", question)}
+    out = []
+    for m in _DEFAULT_IS_WORD.finditer(strip_citations(sentence)):
+        word = m.group(1)
+        if word in asked or word in _ENDS or word in _GENERIC or word in _VERBS or word in _LEADING:
+            continue
+        if word in _DESCRIBES:
+            continue
+        if _LITERALS.fullmatch(word) or numbers(word):
+            continue
+        if not (evidence.contains_term(word) or stem(word) in evidence.stems):
+            out.append(word)
     return out
 
 
