@@ -218,6 +218,19 @@ def test_a_lower_case_word_called_the_default_must_be_in_the_cited_text() -> Non
     )
 
 
+def test_an_operand_of_a_bit_shift_is_no_figure() -> None:
+    """SQLite's C header defines extended result codes by shifts: the default model read the 8 of
+    ``(8<<8)`` as the code's value (it is 2067)."""
+    header = (
+        "#define SQLITE_CONSTRAINT_CHECK (SQLITE_CONSTRAINT | (1<<8))\n"
+        "#define SQLITE_CONSTRAINT_UNIQUE (SQLITE_CONSTRAINT | (8<<8))"
+    )
+    q = "What is the numeric value of the SQLITE_CONSTRAINT_UNIQUE extended result code?"
+    assert check("The value of SQLITE_CONSTRAINT_UNIQUE is 8 [1].", q, [header]).unsupported == ["8"]
+    assert check("SQLITE_CONSTRAINT_UNIQUE is (SQLITE_CONSTRAINT | (8<<8)) [1].", q, [header]).ok
+    assert [n.value for n in grounding.numbers("1 << 3, x >> 2, then 2067")] == [2067]
+
+
 def test_a_section_number_is_no_figure() -> None:
     """ "Section 20.4.1" holds no 20.4: a value read out of it passed as the default of a setting."""
     page = (

@@ -223,12 +223,24 @@ def _numbering(text: str, m: re.Match[str]) -> bool:
     return opens_line and after[:1] == "." and after[1:2] in ("", " ", "\n")
 
 
+_SHIFT_BEFORE = re.compile(r"(?:<<|>>)\s*\(?\s*$")
+_SHIFT_AFTER = re.compile(r"^\s*(?:<<|>>)")
+
+
+def _shift_operand(text: str, m: re.Match[str]) -> bool:
+    """Whether the number ``m`` is an operand of a bit shift, as C headers define codes
+    (``#define SQLITE_CONSTRAINT_UNIQUE (SQLITE_CONSTRAINT | (8<<8))``): neither 8 is the value, and
+    the default model answered "... SQLITE_CONSTRAINT_UNIQUE ... is 8" (it is 2067)."""
+    before = text[max(0, m.start() - 4) : m.start()]
+    return bool(_SHIFT_BEFORE.search(before) or _SHIFT_AFTER.match(text[m.end("num") : m.end("num") + 4]))
+
+
 def numbers(text: str, *, claims: bool = False) -> list[Number]:
     """The numbers of ``text`` with their units. ``claims``: as an answer states them (pronoun-like
     number words left out)."""
     out: list[Number] = []
     for m in _NUMBER.finditer(text):
-        if _numbering(text, m):
+        if _numbering(text, m) or _shift_operand(text, m):
             continue
         digits = m.group("num")
         value = float(digits.replace(",", ""))
