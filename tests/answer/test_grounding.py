@@ -231,6 +231,23 @@ def test_an_operand_of_a_bit_shift_is_no_figure() -> None:
     assert [n.value for n in grounding.numbers("1 << 3, x >> 2, then 2067")] == [2067]
 
 
+def test_a_figure_the_sources_pair_with_another_name_fails() -> None:
+    """SQLite's result codes page lists name-figure pairs; the default model gave SQLITE_CONSTRAINT the
+    1 of SQLITE_ERROR and, in another run, the 16 of SQLITE_EMPTY."""
+    codes = (
+        "The result codes are listed in alphabetical order below: SQLITE_ABORT (4) SQLITE_CONSTRAINT (19) "
+        "SQLITE_CORRUPT (11) SQLITE_EMPTY (16) SQLITE_ERROR (1) SQLITE_FORMAT (24)"
+    )
+    q = "What is the numeric value of the SQLITE_CONSTRAINT result code?"
+    for wrong in ("1", "16"):
+        said = f"The numeric value of the SQLITE_CONSTRAINT result code is {wrong} [1]."
+        assert check(said, q, [codes]).unsupported == [wrong]
+    assert check("The numeric value of the SQLITE_CONSTRAINT result code is 19 [1].", q, [codes]).ok
+    # a call's argument is no pair, and a clause about two names is not judged
+    assert check("Call set_limit(1) first [1].", "How?", ["set_limit(1) then SQLITE_ERROR (1)"]).ok
+    assert check("SQLITE_ERROR and SQLITE_CONSTRAINT are 1 and 19 [1].", q, [codes]).ok
+
+
 def test_a_section_number_is_no_figure() -> None:
     """ "Section 20.4.1" holds no 20.4: a value read out of it passed as the default of a setting."""
     page = (

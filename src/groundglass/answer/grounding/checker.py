@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from groundglass.answer.grounding import clauses, defaults, members, premise
+from groundglass.answer.grounding import clauses, defaults, members, pairs, premise
 from groundglass.answer.grounding.evidence import (
     Evidence,
     bound_found,
@@ -105,6 +105,7 @@ def check(
     parts += defaults.prose_contradicted(text, question, evidence)
     parts += defaults.borrowed(text, question, evidence)
     parts += defaults.unheld_word(text, question, evidence)
+    parts += pairs.mispaired(text, evidence)
     result.values += [p for p in parts if p not in result.values]
     result.unsupported += parts
     if not may_compute(text, question):

@@ -1,0 +1,45 @@
+"""A figure said of a name that the sources pair with another figure.
+
+Reference pages list codes and constants as name-figure pairs: SQLite's result codes page reads
+"SQLITE_CONSTRAINT (19) SQLITE_CORRUPT (11) SQLITE_DONE (101) SQLITE_EMPTY (16) SQLITE_ERROR (1) ...",
+a header ``SQLITE_OK = 0``. Asked for SQLITE_CONSTRAINT's value, the default model answered 1 and, in
+another run, 16: the figures of the names beside it. Each is in the cited text, so the value check
+passes. :func:`mispaired` catches that case and nothing wider: a clause names exactly one such name
+(``snake_case`` or ``UPPER_CASE`` with an underscore), the sources pair that name with figures, the
+clause's figure is none of them, and the sources pair it with another name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from groundglass.answer.grounding import clauses
+from groundglass.answer.grounding.evidence import Evidence
+from groundglass.answer.grounding.figures import numbers
+
+# "sqlite_constraint (19)", "sqlite_ok = 0" in lower-cased source text; "name(1)" is a call, not a pair
+_PAIR = re.compile(r"(?<![\w.])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?:\s+\((-?\d+)\)|\s*=\s*(-?\d+)\b)")
+_NAME = re.compile(r"(?<![\w.])[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+")
+
+
+def mispaired(sentence: str, evidence: Evidence) -> list[str]:
+    """The figures of ``sentence`` that the cited text pairs with another name than the one their
+    clause names, when it pairs that name with other figures (module docstring)."""
+    pairs: dict[str, set[float]] = defaultdict(set)
+    for m in _PAIR.finditer(evidence.text):
+        pairs[m.group(1)].add(float(m.group(2) or m.group(3)))
+    if not pairs:
+        return []
+    out: list[str] = []
+    for clause in clauses.split(sentence):
+        names = {n.lower() for n in _NAME.findall(clause)} & pairs.keys()
+        if len(names) != 1:
+            continue
+        (name,) = names
+        for figure in numbers(clause):
+            if figure.unit is not None or figure.value in pairs[name]:
+                continue
+            if any(figure.value in held for other, held in pairs.items() if other != name):
+                out.append(figure.text)
+    return out
