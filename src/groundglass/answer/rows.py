@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from groundglass.answer.grounding.clauses import split as split_clauses
+from groundglass.answer.grounding.figures import numbers, same_number
 from groundglass.answer.grounding.wording import content_stems
 
 _RULE = re.compile(r"^\|(?:\s*:?-{3,}:?\s*\|)+\s*$")
@@ -183,14 +184,14 @@ def unstated_row(values: Sequence[str], sentence: str, question: str, texts: Seq
     """The row that ``question`` and ``sentence`` both name by the words of its key (module
     docstring), when the sentence's figures (``values`` that are numbers) include none of that row's;
     None otherwise. A sentence about another part of the question does not name the row."""
-    figures = {_digits(v) for v in values if any(ch.isdigit() for ch in v)} - {""}
+    figures = [n for v in values for n in numbers(v)]
     if not figures:
         return None
     row = named_in_words(content_stems(question) & content_stems(sentence), texts)
     if row is None:
         return None
-    held = {_digits(m.group(0)) for cell in row.cells()[1:] for m in _NUMBER.finditer(cell)}
-    return None if figures & held else row
+    held = [n for cell in row.cells()[1:] for n in numbers(cell)]
+    return None if any(same_number(f, h) for f in figures for h in held) else row
 
 
 def named_in_words(stems: set[str], texts: Sequence[str]) -> Row | None:
@@ -203,15 +204,6 @@ def named_in_words(stems: set[str], texts: Sequence[str]) -> Row | None:
         if len(key) >= 2 and key <= stems and any(ch.isdigit() for ch in row.line):
             named.append(row)
     return named[0] if len({r.key for r in named}) == 1 else None
-
-
-_NUMBER = re.compile(r"\d[\d,.]*")
-
-
-def _digits(text: str) -> str:
-    """The number in ``text`` as bare digits ("1,600" and "1600" are one; "8192-byte" is 8192)."""
-    found = _NUMBER.search(text)
-    return found.group(0).rstrip(".,").replace(",", "") if found else ""
 
 
 def _bare(key: str) -> str:
