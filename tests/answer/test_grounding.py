@@ -193,6 +193,23 @@ def test_a_dot_command_the_question_asks_about_must_be_in_the_sources() -> None:
     assert literal_terms("os.path, ~/.bashrc, 0.5, e.g. this") == ["os.path", "e.g"]
 
 
+def test_a_default_given_in_brackets_after_its_name_is_the_one_stated() -> None:
+    """SQLite's FTS5 page states its default tokenizer only as "the default tokenizer (unicode61)", in
+    the porter tokenizer's section; the default model read that section and answered "porter"."""
+    fts5 = (
+        "By default, the porter tokenizer operates as a wrapper around the default tokenizer (unicode61). "
+        'Or, if one or more extra arguments are added to the "tokenize" option following "porter", they '
+        "are treated as a specification for the underlying tokenizer that the porter stemmer uses."
+    )
+    q = "Which tokenizer does an FTS5 table use by default?"
+    porter = check("The default tokenizer for an FTS5 table is the porter tokenizer [1].", q, [fts5])
+    assert porter.unsupported == ["porter"] and not porter.ok
+    assert check("The default tokenizer for an FTS5 table is unicode61 [1].", q, [fts5]).ok
+    # a bracket that is no value stays none: "(see below)" holds no one word
+    aside = "The default tokenizer (see below) is unicode61."
+    assert check("The default tokenizer is unicode61 [1].", q, [aside]).ok
+
+
 def test_a_lower_case_word_called_the_default_must_be_in_the_cited_text() -> None:
     """The default model on SQLite's manual: "The default tokenizer for an FTS5 table is the porter
     tokenizer.", with the marker of the JSON page that names no tokenizer (the default is unicode61)."""

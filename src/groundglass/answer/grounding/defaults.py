@@ -66,6 +66,9 @@ _STATED = re.compile(
     r"(?P<value>[^\s,;)]+(?:\s+[^\s,;)]+){0,3})"
 )
 _STATED_ANY_CASE = re.compile(_STATED.pattern, re.IGNORECASE)  # names keep their capitals for values_of
+# "a wrapper around the default tokenizer (unicode61)": the one word in brackets after what has the
+# default is its value (SQLite's FTS5 page says its default tokenizer only so)
+_STATED_BRACKETED = re.compile(r"\bdefault(?P<what>(?:\s+[\w.-]+){1,3}?)\s*\((?P<value>[\w.-]+)\)")
 # "It is the default protocol starting with Python 3.8": a sentence about a default whose subject is a
 # pronoun; its value is in the sentence it points back to
 _POINTS_BACK = re.compile(r"^(?:[-*•]\s+)?(?:it|this|that|which)\b")
@@ -340,6 +343,11 @@ def _stated(sentence: str, subject: str) -> list[str]:
             span = f"{what} {m.group('value')}".strip()
             if _claimed(span, ""):  # "default is returned if ...": no value, the noun "default"
                 out.append(span)
+    out += [
+        f"{m.group('what').strip()} {m.group('value')}"
+        for m in _STATED_BRACKETED.finditer(sentence)
+        if _term(subject, m.group("what"))
+    ]
     return out
 
 
@@ -384,17 +392,25 @@ def unheld_word(sentence: str, question: str, evidence: Evidence) -> list[str]:
     Capitalised names, figures and the literals None/True/False are checked as values already; a word
     of the question, or one that says how rather than what ("is used when"), is no claim."""
     asked = {w.lower() for w in re.findall(r"\w+", question)}
+    return [
+        word
+        for word in _called_default(strip_citations(sentence), asked)
+        if not (evidence.contains_term(word) or stem(word) in evidence.stems)
+    ]
+
+
+def _called_default(sentence: str, asked: set[str]) -> list[str]:
+    """The lower-case words ``sentence`` calls the default after a subject of any length ("The default
+    tokenizer for an FTS5 table is the porter tokenizer"), but for words of the question (``asked``),
+    words that say how rather than what, literals and figures (checked as values already)."""
     out = []
-    for m in _DEFAULT_IS_WORD.finditer(strip_citations(sentence)):
+    for m in _DEFAULT_IS_WORD.finditer(sentence):
         word = m.group(1)
         if word in asked or word in _ENDS or word in _GENERIC or word in _VERBS or word in _LEADING:
             continue
-        if word in _DESCRIBES:
+        if word in _DESCRIBES or _LITERALS.fullmatch(word) or numbers(word):
             continue
-        if _LITERALS.fullmatch(word) or numbers(word):
-            continue
-        if not (evidence.contains_term(word) or stem(word) in evidence.stems):
-            out.append(word)
+        out.append(word)
     return out
 
 
@@ -489,7 +505,7 @@ def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list
     # what the question names is the subject, not a value: `smtplib.SMTP.connect` for "smtplib's SMTP.connect"
     asked = {w.lower() for w in re.findall(r"\w+", question)}
     claimed = [v for v in _claimed(text, question) if not set(re.findall(r"\w+", v.lower())) <= asked]
-    claimed = claimed or _word_stated(lowered, asked)
+    claimed = claimed or _word_stated(lowered, asked) or _called_default(text, asked)
     if not subject or not claimed:
         return []
     signatures = signature_defaults(evidence)
