@@ -442,6 +442,23 @@ def test_an_answer_that_adds_a_word_is_not_a_restatement() -> None:
     assert result.ok and not result.restates_question
 
 
+def test_a_quoted_word_is_an_answer_even_when_it_is_a_filler_word() -> None:
+    """The default model answered SQLite's shell question right, 'The default output mode ... is "list".',
+    and it was sent back twice as a restatement ("list" is a word that reports on the sources)."""
+    q = "What is the default output mode of the sqlite3 command-line shell?"
+    cli = (
+        'You can use the ".mode" dot command to switch between these output formats. '
+        'The default output mode is "list".'
+    )
+    answer = check('The default output mode of the sqlite3 command-line shell is "list". [1]', q, [cli])
+    assert answer.ok and not answer.restates_question
+    # unquoted, the same word still reports on the sources; a possessive is no quote
+    assert check("The default output mode of the sqlite3 shell is listed in [1].", q, [cli]).restates_question
+    assert check(
+        "The sqlite3 command-line shell's default output mode is given [1].", q, [cli]
+    ).restates_question
+
+
 def test_a_verbatim_term_the_question_lacks_is_an_answer() -> None:
     question = "Which strftime directive gives the microsecond as a decimal number zero-padded to 6 digits?"
     answer = (

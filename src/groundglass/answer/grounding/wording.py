@@ -30,6 +30,9 @@ _FILLER = frozenset(
 WORD = re.compile(r"[^\W_][\w'’-]*")
 _MARKER = re.compile(r"\[\s*-?\d+(?:\s*,\s*-?\d+)*\s*\]")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)]|#{1,6})\s+")
+# up to three words in quotes or backticks: a value named as such ('The default output mode is "list"'),
+# never filler, whatever the word
+_QUOTED = re.compile(r"(?<![\w'’])[\"“‘'`]([^\"“”‘’'`]{1,40})[\"”’'`](?![\w'’])")
 
 
 def stem(word: str) -> str:
@@ -69,12 +72,16 @@ def restates_question(sentence: str, question: str) -> bool:
     """True when ``sentence`` adds no word beyond the question's, the markers and filler words.
 
     A verbatim term the question lacks (``%f``, ``--force``, ``os.path.join``) is new content even
-    when its letters are too short to count as a word."""
+    when its letters are too short to count as a word, and so is a quoted word that would otherwise be
+    filler: SQLite's default output mode is "list"."""
     text = clean(sentence)
     if set(literal_terms(text)) - set(literal_terms(question)):
         return False
     novel = content_stems(text) - content_stems(question)
-    return not {w for w in novel if w not in _FILLER and stem(w) not in FILLER_STEMS}
+    quoted = {
+        stem(w.lower()) for span in _QUOTED.findall(text) if len(span.split()) <= 3 for w in words(span)
+    }
+    return not {w for w in novel if (w not in _FILLER and stem(w) not in FILLER_STEMS) or w in quoted}
 
 
 FILLER_STEMS = frozenset(stem(w) for w in _FILLER)
