@@ -131,6 +131,29 @@ def test_stop_sequence_cuts_the_output(tiny: LlamaCppLLM) -> None:
     assert completion.finish_reason == "stop"
 
 
+def test_greedy_answers_take_drafts_from_the_prompt(tiny: LlamaCppLLM, llm_settings: Settings) -> None:
+    """A sentence copied from the prompt is generated several tokens a step (the drafts the prompt
+    holds are checked in one batch); sampling, or the setting off, decodes one token a step."""
+    sentence = "The default setting for SQLITE_MAX_COLUMN is 2000, and it can be raised to 32767."
+    copy = [ChatMessage("user", f"Repeat this sentence exactly: {sentence}")]
+    drafted = Completion()
+    _, text = collect(tiny.stream(copy, max_tokens=40, temperature=0.0, completion=drafted))
+    assert "SQLITE_MAX_COLUMN is 2000" in text, text
+    assert drafted.decode_steps * 2 <= drafted.completion_tokens, (drafted.decode_steps, text)
+    again = Completion()
+    assert collect(tiny.stream(copy, max_tokens=40, temperature=0.0, completion=again))[1] == text
+    assert again.cached_tokens == again.prompt_tokens, "the prompt stays cached after a drafted answer"
+    plain = load_llm("tiny", with_llm(llm_settings, lookup_decoding=False))
+    assert plain is not tiny
+    one_by_one = Completion()
+    _, plain_text = collect(plain.stream(copy, max_tokens=40, temperature=0.0, completion=one_by_one))
+    assert "SQLITE_MAX_COLUMN is 2000" in plain_text
+    assert one_by_one.decode_steps >= one_by_one.completion_tokens
+    sampled = Completion()
+    collect(tiny.stream(copy, max_tokens=12, temperature=0.7, completion=sampled))
+    assert sampled.decode_steps >= sampled.completion_tokens
+
+
 def test_load_llm_reuses_the_loaded_model(tiny: LlamaCppLLM, llm_settings: Settings) -> None:
     assert load_llm("tiny", llm_settings) is tiny
     assert load_llm(str(tiny.path), llm_settings) is tiny

@@ -28,6 +28,10 @@ class LLMSettings(Section):
     # Process the prompt's start (system message, conversation, question) while the search runs; the
     # sources are appended when ready. llama.cpp runtimes only; off is the sequential baseline.
     prefill_during_search: bool = True
+    # Greedy answers (temperature 0) take drafts from their own prompt: the tokens that followed the
+    # answer's last few tokens in the sources, checked in one batch (llama.cpp runtimes only; the same
+    # answer, sooner where it copies its sources). Off: one token a step.
+    lookup_decoding: bool = True
 
 
 class RetrievalSettings(Section):

@@ -25,6 +25,7 @@ class Completion:
     completion_tokens: int = 0
     finish_reason: str = "stop"
     cached_tokens: int = 0  # prompt tokens found in the runtime's cache (not evaluated again)
+    decode_steps: int = 0  # model evaluations while generating (fewer than the tokens when drafts were taken)
 
 
 class LLM(Protocol):

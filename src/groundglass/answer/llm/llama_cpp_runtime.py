@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from groundglass.answer.llm import lookup
 from groundglass.answer.llm.base import ChatMessage, Completion
 from groundglass.answer.llm.llama_cpp_json import JsonOutput
 from groundglass.answer.llm.llama_cpp_kv import KvReuse, Snapshot
@@ -99,6 +100,7 @@ class LlamaCppLLM(KvReuse, JsonOutput):
         repeat_penalty: float = REPEAT_PENALTY,
         snapshots: int = SNAPSHOTS,
         snapshot_min_tokens: int = SNAPSHOT_MIN_TOKENS,
+        lookup: bool = True,
     ) -> None:
         path = Path(path).expanduser()
         check_gguf(path)
@@ -108,6 +110,7 @@ class LlamaCppLLM(KvReuse, JsonOutput):
         self.name = name or path.stem
         self.threads = threads or default_threads()
         self.repeat_penalty = repeat_penalty
+        self.lookup = lookup  # greedy answers take drafts from their prompt (:mod:`.lookup`)
         self._owner: Owner[Any] = Owner(
             f"llama-{self.name}", lambda: self._load(path, context_length), _free_llama
         )
@@ -338,7 +341,19 @@ class LlamaCppLLM(KvReuse, JsonOutput):
     ) -> Steps[None]:
         """The generation itself (owner thread): one token a step, each piece put on ``out``."""
         pieces: list[str] = []
+
+        def put(piece: str) -> None:
+            pieces.append(piece)
+            out.put(piece)
+
         try:
+            if self.lookup and options["temperature"] <= 0 and self.repeat_penalty == 1.0:
+                # the prompt's last token is evaluated again, if cached, for the logits decoding starts from
+                completion.cached_tokens = yield from self._prefill(tokens, cancel, last_again=True)
+                if cancel.is_set():
+                    return
+                completion.finish_reason = yield from self._lookup_steps(options, put, completion, cancel)
+                return
             # The prompt a batch a step; the library then finds it all cached and samples at once.
             completion.cached_tokens = yield from self._prefill(tokens, cancel)
             if cancel.is_set():
@@ -348,11 +363,11 @@ class LlamaCppLLM(KvReuse, JsonOutput):
             )  # type: ignore[assignment]
             try:
                 for chunk in chunks:
+                    completion.decode_steps += 1
                     choice = chunk["choices"][0]
                     piece = choice.get("text") or ""
                     if piece:
-                        pieces.append(piece)
-                        out.put(piece)
+                        put(piece)
                     if choice.get("finish_reason"):
                         completion.finish_reason = choice["finish_reason"]
                     if cancel.is_set():
@@ -371,6 +386,33 @@ class LlamaCppLLM(KvReuse, JsonOutput):
             # Exact for the prompt; the output is re-tokenized, which matches the sampled tokens
             # except for rare alternative merges.
             completion.completion_tokens = self.count_tokens("".join(pieces))
+
+    def _lookup_steps(
+        self,
+        options: dict[str, Any],
+        put: Callable[[str], None],
+        completion: Completion,
+        cancel: threading.Event,
+    ) -> Steps[str]:
+        """Greedy decoding with drafts from the prompt (owner thread), after the prompt's prefill."""
+        import llama_cpp
+
+        llama = self._llama
+        vocab = llama._model.vocab
+        text = lookup.TextOut(lambda ids: llama.detokenize(ids), options["stop"], put)
+        try:
+            return (
+                yield from lookup.greedy_steps(
+                    llama,
+                    text,
+                    max_tokens=options["max_tokens"],
+                    is_end=lambda token: bool(llama_cpp.llama_vocab_is_eog(vocab, token)),
+                    cancel=cancel,
+                )
+            )
+        finally:
+            llama._requires_eval = True  # the last logits may belong to a rejected draft
+            completion.decode_steps = text.steps
 
 
 def _free_llama(llama: Any) -> None:

@@ -80,21 +80,30 @@ def parse_model_spec(spec: str) -> ModelSpec:
     raise GroundglassError(f"unknown model spec {spec!r}", f"use {VALID_FORMS}", param="model")
 
 
-_cache: dict[tuple[str, int, int | None], LlamaCppLLM] = {}
+_cache: dict[tuple[str, int, int | None, bool], LlamaCppLLM] = {}
 _remote_cache: dict[tuple[str, str, str | None, float, int], OpenAICompatibleLLM] = {}
 _cache_lock = threading.Lock()
 
 
 def load_llama(path: Path, settings: Settings, *, name: str | None = None) -> LlamaCppLLM:
-    """One :class:`LlamaCppLLM` per (file, context length, threads) in this process."""
+    """One :class:`LlamaCppLLM` per (file, context length, threads, lookup decoding) in this process."""
     from groundglass.answer.llm.llama_cpp_runtime import LlamaCppLLM
 
-    key = (str(path.resolve()), settings.llm.context_length, settings.llm.threads)
+    key = (
+        str(path.resolve()),
+        settings.llm.context_length,
+        settings.llm.threads,
+        settings.llm.lookup_decoding,
+    )
     with _cache_lock:
         llm = _cache.get(key)
         if llm is None:
             llm = LlamaCppLLM(
-                path, context_length=settings.llm.context_length, threads=settings.llm.threads, name=name
+                path,
+                context_length=settings.llm.context_length,
+                threads=settings.llm.threads,
+                name=name,
+                lookup=settings.llm.lookup_decoding,
             )
             _cache[key] = llm
         return llm
