@@ -210,6 +210,25 @@ def test_a_default_given_in_brackets_after_its_name_is_the_one_stated() -> None:
     assert check("The default tokenizer is unicode61 [1].", q, [aside]).ok
 
 
+def test_what_an_answer_adds_after_its_defaults_clause_is_not_called_the_default() -> None:
+    """SQLite's pragma page: the default model's right answer, with the page's own explanation after
+    "which", failed as if 2048000 bytes were said to be the default; the naive pipeline gave it."""
+    pragma = (
+        "PRAGMA schema.cache_size = pages; Query or change the suggested maximum number of database disk "
+        "pages that SQLite will hold in memory at once per open database file. "
+        "The default suggested cache size is -2000, which means the cache size is limited to 2048000 bytes "
+        "of memory. The default suggested cache size can be altered using the SQLITE_DEFAULT_CACHE_SIZE "
+        "compile-time options. The TEMP database has a default suggested cache size of 0 pages."
+    )
+    q = "What is the default value of PRAGMA cache_size?"
+    right = "The default value of PRAGMA cache_size is -2000, which means the cache size is limited to "
+    assert check(right + "2048000 bytes of memory [1].", q, [pragma]).ok
+    # the figure after the clause is still a value the sources must hold, and the default is still checked
+    assert check(right + "4096000 bytes of memory [1].", q, [pragma]).unsupported == ["4096000 bytes"]
+    wrong = check("The default value of PRAGMA cache_size is 2048000 bytes [1].", q, [pragma])
+    assert wrong.unsupported == ["2048000 bytes"]
+
+
 def test_a_lower_case_word_called_the_default_must_be_in_the_cited_text() -> None:
     """The default model on SQLite's manual: "The default tokenizer for an FTS5 table is the porter
     tokenizer.", with the marker of the JSON page that names no tokenizer (the default is unicode61)."""

@@ -506,6 +506,11 @@ def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list
     asked = {w.lower() for w in re.findall(r"\w+", question)}
     claimed = [v for v in _claimed(text, question) if not set(re.findall(r"\w+", v.lower())) <= asked]
     claimed = claimed or _word_stated(lowered, asked) or _called_default(text, asked)
+    # what the sentence adds after its default's clause is not said to be the default: "The default
+    # value of PRAGMA cache_size is -2000, which means the cache size is limited to 2048000 bytes of
+    # memory" states -2000 as the default (2048000 bytes is checked as a value, as every figure is)
+    own = [c.lower() for c in _default_clause(text)]
+    claimed = [v for v in claimed if any(_says(c, v.lower()) for c in own)] or claimed
     if not subject or not claimed:
         return []
     signatures = signature_defaults(evidence)
