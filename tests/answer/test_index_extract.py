@@ -30,6 +30,17 @@ def test_html_keeps_title_date_headings_and_drops_boilerplate() -> None:
     assert "Advanced topics" not in doc.text  # the navigation bar is boilerplate
 
 
+def test_html_headings_survive_a_page_without_a_main_frame() -> None:
+    # shaped like SQLite's documentation: no <article> or content <div> for trafilatura to find, so it
+    # gathers the paragraphs, and each code's value is only in its heading
+    doc = extract_file(Path(__file__).resolve().parent.parent / "data" / "pages" / "signal-codes.html")
+    by_heading = {s.heading: s.text for s in doc.sections}
+    assert "The SIGNAL_LAMP_OUT_WICK code is an extended code" in by_heading["(277) SIGNAL_LAMP_OUT_WICK"]
+    assert "dense fog" in by_heading["(1283) SIGNAL_FOG_DENSE"]
+    assert "1. Overview" in by_heading and "3. Code Meanings" in by_heading
+    assert "GGHEAD" not in doc.text and "Table Of Contents" not in doc.text
+
+
 def test_markdown_front_matter_and_headings() -> None:
     doc = extract_file(SITE / "guides" / "fog-signals.md")
     assert (doc.kind, doc.title, doc.date) == ("markdown", "Fog signal schedule", "2022-11-02")

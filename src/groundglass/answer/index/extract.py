@@ -23,6 +23,12 @@ from typing import Any
 
 from groundglass.answer.definitions import term_lines, unmarked
 from groundglass.answer.index.documents import Document, Section
+from groundglass.answer.index.html_headings import (
+    heading_count,
+    headings_lost,
+    mark_headings,
+    unmark_headings,
+)
 from groundglass.answer.index.html_tables import prepare_html, put_tables_back, row_groups
 from groundglass.threads import HTML_LOCK
 
@@ -221,6 +227,21 @@ def markdown_document(text: str, uri: str, fallback_title: str, kind: str = "mar
 # ---------------------------------------------------------------------------------------------- HTML
 
 
+def _trafilatura_markdown(tree: Any, url: str | None) -> str | None:
+    import trafilatura
+
+    return trafilatura.extract(
+        tree,
+        url=url,
+        output_format="markdown",
+        include_formatting=True,
+        include_tables=True,
+        include_comments=False,
+        with_metadata=True,
+        favor_recall=True,
+    )
+
+
 def html_document(data: bytes | str, uri: str, fallback_title: str) -> Document:
     import trafilatura
 
@@ -235,16 +256,12 @@ def html_document(data: bytes | str, uri: str, fallback_title: str) -> Document:
     url = uri if uri.startswith(("http://", "https://")) else None
     with HTML_LOCK:  # one page at a time: see groundglass.threads
         tree, tables = prepare_html(html)
-        markdown = trafilatura.extract(
-            tree,
-            url=url,
-            output_format="markdown",
-            include_formatting=True,
-            include_tables=True,
-            include_comments=False,
-            with_metadata=True,
-            favor_recall=True,
-        )
+        headings = heading_count(tree)
+        markdown = _trafilatura_markdown(tree, url)
+        if markdown and headings_lost(headings, markdown):
+            tree, tables = prepare_html(html)
+            mark_headings(tree)
+            markdown = unmark_headings(_trafilatura_markdown(tree, url) or markdown)
         text = "" if markdown else trafilatura.html2txt(html) or ""
     if markdown:
         doc = markdown_document(markdown, uri, fallback_title, kind="html")

@@ -297,16 +297,16 @@ class LocalIndex:
             if ids:
                 where = f"id IN ({','.join('?' * len(ids))}) AND instr(body, '|')"
                 found.update(
-                    self._sql(f"SELECT id, heading || ' ' || body FROM chunks WHERE {where}", tuple(ids))
+                    self._sql(f"SELECT id, heading || char(10) || body FROM chunks WHERE {where}", tuple(ids))
                 )
         elif verbatim.keys:
             cells = [f"| {q}{key}{q} |" for key in sorted(verbatim.keys) for q in ("", "'", '"', "`")]
             where = " OR ".join("instr(lower(body), ?) > 0" for _ in cells)
-            sql = f"SELECT id, heading || ' ' || body FROM chunks WHERE {where} LIMIT ?"
+            sql = f"SELECT id, heading || char(10) || body FROM chunks WHERE {where} LIMIT ?"
             found.update(self._sql(sql, (*cells, n)))
         if verbatim.terms:
             where = " OR ".join("instr(body, ?) > 0" for _ in verbatim.scanned)
-            sql = f"SELECT id, heading || ' ' || body FROM chunks WHERE {where} LIMIT ?"
+            sql = f"SELECT id, heading || char(10) || body FROM chunks WHERE {where} LIMIT ?"
             found.update(self._sql(sql, (*verbatim.scanned, n)))
         if not found:
             return {}
