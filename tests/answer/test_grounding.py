@@ -284,6 +284,26 @@ def test_a_figure_the_sources_pair_with_another_name_fails() -> None:
     assert check("SQLITE_ERROR and SQLITE_CONSTRAINT are 1 and 19 [1].", q, [codes]).ok
 
 
+def test_a_figure_headed_as_another_codes_value_fails() -> None:
+    """The result codes page heads each code's section "(19) SQLITE_CONSTRAINT"; the passage the model
+    cited held only other codes' headings, and it answered with one of their figures."""
+    cited = (
+        "(3082) SQLITE_IOERR_NOMEM\n(3091) SQLITE_CONSTRAINT_DATATYPE\nThe SQLITE_CONSTRAINT_DATATYPE error "
+        "code is an extended error code for SQLITE_CONSTRAINT indicating a value inconsistent with the type."
+    )
+    q = "What is the numeric value of the SQLITE_CONSTRAINT result code?"
+    said = "The numeric value of the SQLITE_CONSTRAINT result code is 3082 [1]."
+    assert check(said, q, [cited]).unsupported == ["3082"]
+    headed = "(19) SQLITE_CONSTRAINT\nThe SQLITE_CONSTRAINT error code means that a constraint failed."
+    assert check(said.replace("3082", "19"), q, [headed]).ok
+    assert check(said, q, [headed, cited]).unsupported == ["3082"]
+    # the code the heading names, and a name of another family, are not judged by it
+    assert check("SQLITE_CONSTRAINT_DATATYPE is 3091 [1].", "What is SQLITE_CONSTRAINT_DATATYPE?", [cited]).ok
+    assert check(
+        "The default of max_pages is 3082 [1].", "What is max_pages?", [cited + " max_pages 3082"]
+    ).ok
+
+
 def test_a_section_number_is_no_figure() -> None:
     """ "Section 20.4.1" holds no 20.4: a value read out of it passed as the default of a setting."""
     page = (
@@ -529,6 +549,16 @@ def test_gate_takes_a_bare_figure_after_filler_words_for_an_answer(wall_sources:
     assert g.feed("Construction of the Berlin Wall began on 13 August 1961") == []  # not complete yet
     assert g.feed(" [1].") == []  # the full stop may still be followed by more markers
     assert g.feed(" It") == ["Construction of the Berlin Wall began on 13 August 1961", " [1]."]
+
+
+def test_gate_leaves_out_a_line_of_markers_after_the_answer(wall_sources: list[Source]) -> None:
+    # the default model ended "The answer is: INTEGER affinity. [1]" with a line "[1][2]"
+    text = "The answer is: 1961. [1]\n[1][2]"
+    shown, gate = gate_run("In what year did construction of the Berlin Wall begin?", wall_sources, text)
+    assert shown.strip() == "The answer is: 1961. [1]" and gate.failed is None
+    # before the answer, markers alone still lead into it
+    shown, _ = gate_run(Q, wall_sources, "[1] Construction of the Berlin Wall began on 13 August 1961.")
+    assert "[1]" in shown and "1961" in shown
 
 
 def test_gate_fails_a_draft_whose_first_claim_is_invented(wall_sources: list[Source]) -> None:

@@ -7,6 +7,12 @@ another run, 16: the figures of the names beside it. Each is in the cited text, 
 passes. :func:`mispaired` catches that case and nothing wider: a clause names exactly one such name
 (``snake_case`` or ``UPPER_CASE`` with an underscore), the sources pair that name with figures, the
 clause's figure is none of them, and the sources pair it with another name.
+
+The page's own sections are headed the other way round, "(19) SQLITE_CONSTRAINT", and the passage the
+model cites may hold only other codes' headings: it answered "SQLITE_CONSTRAINT ... is 3082 [3]" from
+"(3082) SQLITE_IOERR_NOMEM". So a figure the cited text pairs only with other names of the clause's
+name's family (the same first part, ``sqlite_``) fails too when that text does not pair the clause's
+name at all: a constant of that family has one value, and it is not another constant's.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from groundglass.answer.grounding.figures import numbers
 
 # "sqlite_constraint (19)", "sqlite_ok = 0" in lower-cased source text; "name(1)" is a call, not a pair
 _PAIR = re.compile(r"(?<![\w.])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?:\s+\((-?\d+)\)|\s*=\s*(-?\d+)\b)")
+# "(19) sqlite_constraint": a section heading that gives the figure first
+_HEADED = re.compile(r"(?<![\w)])\((-?\d+)\)\s+([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b(?!\()")
 _NAME = re.compile(r"(?<![\w.])[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+")
 
 
@@ -29,17 +37,29 @@ def mispaired(sentence: str, evidence: Evidence) -> list[str]:
     pairs: dict[str, set[float]] = defaultdict(set)
     for m in _PAIR.finditer(evidence.text):
         pairs[m.group(1)].add(float(m.group(2) or m.group(3)))
+    for m in _HEADED.finditer(evidence.text):
+        pairs[m.group(2)].add(float(m.group(1)))
     if not pairs:
         return []
     out: list[str] = []
     for clause in clauses.split(sentence):
-        names = {n.lower() for n in _NAME.findall(clause)} & pairs.keys()
-        if len(names) != 1:
+        named = {n.lower() for n in _NAME.findall(clause)}
+        paired = named & pairs.keys()
+        if len(paired) == 1:
+            (name,) = paired
+            others = [held for other, held in pairs.items() if other != name]
+        elif not paired and len(named) == 1:
+            (name,) = named
+            others = [held for other, held in pairs.items() if _family(other) == _family(name)]
+        else:
             continue
-        (name,) = names
         for figure in numbers(clause):
-            if figure.unit is not None or figure.value in pairs[name]:
+            if figure.unit is not None or figure.value in pairs.get(name, ()):
                 continue
-            if any(figure.value in held for other, held in pairs.items() if other != name):
+            if any(figure.value in held for held in others):
                 out.append(figure.text)
     return out
+
+
+def _family(name: str) -> str:
+    return name.split("_", 1)[0]
