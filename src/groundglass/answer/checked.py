@@ -18,10 +18,10 @@ engine stops the model at the second.
 A sentence without a marker of its own is held until the next marker of its paragraph (or the end of
 the paragraph) says which sources it leans on, as the attribution reads it. A fenced code block is
 one unit, shown whole and not checked (its names are the model's own; cutting lines out would break
-it). A line of markers alone (``[1][2]``) is shown with what follows it; an answer that is nothing
-but markers has failed. A sentence that only names its sources ("The source for this information is
-[1].") is shown as its markers alone, after the sentence it is about: its words say nothing, but its
-markers are the citation.
+it). A line of markers alone (``[1][2]``) is shown with what follows it, and left out after the
+answer's claims (each has its own markers by then); an answer that is nothing but markers has failed.
+A sentence that only names its sources ("The source for this information is [1].") is shown as its
+markers alone, after the sentence it is about: its words say nothing, but its markers are the citation.
 
 Where a sentence ends is :func:`groundglass.answer.stream_sentences.units`; the source lines shown
 on a retry are :func:`groundglass.answer.retry_hints.closest_sentences`.
@@ -288,8 +288,11 @@ class SentenceGate:
             out += [kept] if isinstance(kept, str) else self._slice(*kept)
         self._pending = self._pending[last:]
         self._cuts = [c - last for c in self._cuts if c > last]
-        if not self.shown and not _WORDS.search(cite.strip_markers("".join(out))):
-            self._prefix += out  # markers alone, before any claim: shown with the next sentence
+        if not _WORDS.search(cite.strip_markers("".join(out))):
+            if not self.shown:
+                self._prefix += out  # markers alone, before any claim: shown with the next sentence
+            # after a claim that carried its own markers they cite nothing new: the default model ended
+            # "The answer is: INTEGER affinity. [1]" with a line "[1][2]"
             return []
         out, self._prefix = [*self._prefix, *out], []
         self.shown = self.shown or bool(out)
