@@ -1,8 +1,9 @@
 """Where the sentences of a streamed answer end, so each can be checked before it is shown.
 
 A sentence is complete once the next one has begun on its line (or the line has ended): the markers
-after its full stop belong to it, abbreviations ("Dr. Smith") do not end it, and a fenced code block
-is one unit from its opening to its closing fence.
+after its full stop belong to it, abbreviations ("Dr. Smith"), an ellipsis ("INSERT ... ON CONFLICT") and
+a stop inside parentheses do not end it, and a fenced code block is one unit from its opening to its
+closing fence.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def units(text: str, final: bool) -> list[tuple[int, int]]:
             last = before[-1].lower().rstrip(".") if before else ""
             if last in ABBREVIATIONS or re.fullmatch(r"[a-z]", last):
                 continue  # "Dr. Smith", "J. R. R. Tolkien"
+            if m.group().startswith("..") or _unclosed(text[start : offset + m.start()]):
+                continue  # "UPSERT (INSERT ... ON CONFLICT DO UPDATE) was added in 3.24.0"
             out.append((start, end))
             start = end
         line_end = offset + len(line)
@@ -62,3 +65,9 @@ def units(text: str, final: bool) -> list[tuple[int, int]]:
             start = line_end
         offset = line_end + 1
     return out
+
+
+def _unclosed(sentence: str) -> bool:
+    """Whether ``sentence`` has opened a parenthesis it has not closed: a full stop inside one
+    ("(see the notes. They ...)") does not end the sentence around it."""
+    return sentence.count("(") > sentence.count(")")
