@@ -3,7 +3,7 @@ off the table row the question names (:mod:`groundglass.answer.extractive`)."""
 
 from __future__ import annotations
 
-from groundglass.answer.extractive import signature_default, stated_default, table_row
+from groundglass.answer.extractive import paired_figure, signature_default, stated_default, table_row
 from groundglass.answer.types import Source
 
 
@@ -158,3 +158,31 @@ def test_a_sentence_that_says_where_a_default_is_kept_is_not_quoted_as_its_value
     )
     stated = Source(url=pragma.url, title=pragma.title, text=said)
     assert stated_default("What is the default value of PRAGMA cache_size?", [stated]) is not None
+
+
+CODES = src(
+    "(1811) SQLITE_CONSTRAINT_TRIGGER\nThe SQLITE_CONSTRAINT_TRIGGER error code is an extended error code.\n"
+    "(2067) SQLITE_CONSTRAINT_UNIQUE\nThe SQLITE_CONSTRAINT_UNIQUE error code is an extended error code for "
+    "SQLITE_CONSTRAINT indicating that a UNIQUE constraint failed.",
+    1,
+)
+HEADER = src("#define SQLITE_CONSTRAINT_UNIQUE (SQLITE_CONSTRAINT | (8<<8))", 2)
+
+
+def test_the_figure_of_the_constant_asked_about_is_read_off_its_pair() -> None:
+    # the model answered 8, from the header's shift, in both drafts
+    q = "What is the numeric value of the SQLITE_CONSTRAINT_UNIQUE extended result code?"
+    assert paired_figure(q, [HEADER, CODES]) == 'The sources give: "(2067) SQLITE_CONSTRAINT_UNIQUE" [2]'
+    listed = src("Extended codes: SQLITE_CONSTRAINT_UNIQUE (2067) SQLITE_CONSTRAINT_VTAB (2323)", 3)
+    assert paired_figure(q, [listed]) == 'The sources give: "SQLITE_CONSTRAINT_UNIQUE (2067)" [1]'
+
+
+def test_no_figure_is_read_off_a_pair_that_is_not_the_asked_constants_alone() -> None:
+    q = "What is the numeric value of the SQLITE_CONSTRAINT_UNIQUE extended result code?"
+    assert paired_figure(q, [HEADER]) is None  # no pair names it
+    assert paired_figure(q.replace("UNIQUE", "VTAB"), [CODES]) is None
+    other = src("SQLITE_CONSTRAINT_UNIQUE = 8", 2)
+    assert paired_figure(q, [CODES, other]) is None  # two figures for one name
+    assert paired_figure("What does SQLITE_CONSTRAINT_UNIQUE mean?", [CODES]) is None  # no value asked
+    both = "What are the values of SQLITE_CONSTRAINT_UNIQUE and SQLITE_CONSTRAINT_TRIGGER?"
+    assert paired_figure(both, [CODES]) is None  # one sentence would answer one of them

@@ -556,6 +556,10 @@ def test_gate_leaves_out_a_line_of_markers_after_the_answer(wall_sources: list[S
     text = "The answer is: 1961. [1]\n[1][2]"
     shown, gate = gate_run("In what year did construction of the Berlin Wall begin?", wall_sources, text)
     assert shown.strip() == "The answer is: 1961. [1]" and gate.failed is None
+    # after a sentence without markers of its own, they are its markers
+    text = "The answer is: 1961.\n[1]"
+    shown, gate = gate_run("In what year did construction of the Berlin Wall begin?", wall_sources, text)
+    assert shown.strip().endswith("[1]") and gate.failed is None
     # before the answer, markers alone still lead into it
     shown, _ = gate_run(Q, wall_sources, "[1] Construction of the Berlin Wall began on 13 August 1961.")
     assert "[1]" in shown and "1961" in shown
@@ -932,6 +936,15 @@ def test_sentence_units_keep_markers_bullets_and_abbreviations() -> None:
     ]
     partial = "It is done. [1] And"
     assert [partial[a:b] for a, b in units(partial, final=False)] == ["It is done. [1]"]
+    # the default model's "UPSERT (INSERT ... ON CONFLICT DO UPDATE) was added ..." was checked as the
+    # sentence "UPSERT (INSERT ...", a restatement of the question, and the draft failed
+    code = (
+        "UPSERT (INSERT ... ON CONFLICT DO UPDATE) was added in 3.24.0 [1]. Use it (see the notes. Or not)."
+    )
+    assert [code[a:b].strip() for a, b in units(code, final=True)] == [
+        "UPSERT (INSERT ... ON CONFLICT DO UPDATE) was added in 3.24.0 [1].",
+        "Use it (see the notes. Or not).",
+    ]
 
 
 # --- loops ------------------------------------------------------------------------------------------

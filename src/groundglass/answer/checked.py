@@ -18,10 +18,11 @@ engine stops the model at the second.
 A sentence without a marker of its own is held until the next marker of its paragraph (or the end of
 the paragraph) says which sources it leans on, as the attribution reads it. A fenced code block is
 one unit, shown whole and not checked (its names are the model's own; cutting lines out would break
-it). A line of markers alone (``[1][2]``) is shown with what follows it, and left out after the
-answer's claims (each has its own markers by then); an answer that is nothing but markers has failed.
-A sentence that only names its sources ("The source for this information is [1].") is shown as its
-markers alone, after the sentence it is about: its words say nothing, but its markers are the citation.
+it). A line of markers alone (``[1][2]``) is shown with what follows it; after a sentence it is that
+sentence's markers when the sentence has none, and is left out when it has its own. An answer that is
+nothing but markers has failed. A sentence that only names its sources ("The source for this
+information is [1].") is shown as its markers alone, after the sentence it is about: its words say
+nothing, but its markers are the citation.
 
 Where a sentence ends is :func:`groundglass.answer.stream_sentences.units`; the source lines shown
 on a retry are :func:`groundglass.answer.retry_hints.closest_sentences`.
@@ -40,6 +41,7 @@ from groundglass.answer.stream_sentences import CITE, units
 from groundglass.answer.types import Source
 
 _WORDS = re.compile(r"\w")
+_ENDS_CITED = re.compile(CITE + r"[\s.!?]*$")
 # The words of a sentence that only points at its sources: "The source for this information is [1]."
 _CITATION_WORDS = frozenset(
     """a above according an and answer as based be can citation cited context details
@@ -137,6 +139,7 @@ class SentenceGate:
         self._paragraph_cites: list[int] = []  # the last markers seen in the current paragraph
         self._claim = ""  # the last sentence of the paragraph that was kept with markers of its own
         self._prefix: list[str] = []  # markers alone, waiting for the first sentence that passes
+        self._last = ""  # the end of what was shown
         self._said: set[str] = set()  # the sentences that passed, as _said_key has them
         self.repeats = 0  # sentences left out because they said again what had passed
 
@@ -291,11 +294,14 @@ class SentenceGate:
         if not _WORDS.search(cite.strip_markers("".join(out))):
             if not self.shown:
                 self._prefix += out  # markers alone, before any claim: shown with the next sentence
-            # after a claim that carried its own markers they cite nothing new: the default model ended
-            # "The answer is: INTEGER affinity. [1]" with a line "[1][2]"
-            return []
+                return []
+            if _ENDS_CITED.search(self._last):
+                # after a claim that carried its own markers they cite nothing new: the default model
+                # ended "The answer is: INTEGER affinity. [1]" with a line "[1][2]"
+                return []
         out, self._prefix = [*self._prefix, *out], []
         self.shown = self.shown or bool(out)
+        self._last = (self._last + "".join(out))[-80:]
         return out
 
     def _served(self, borrowers: list[tuple[int, str]], cites: list[int]) -> list[int]:

@@ -24,14 +24,22 @@ question names it by the words of its key and no other row is named so
 (:func:`groundglass.answer.rows.named_in_words`), and with the same guards as a quote: the question's
 verbatim terms in that source, its subject in the row, its header or the page's title, its figures
 in the row.
+
+A constant's figure is read off the pair that gives it (:func:`paired_figure`): asked "What is the
+numeric value of the SQLITE_CONSTRAINT_UNIQUE extended result code?", with the heading "(2067)
+SQLITE_CONSTRAINT_UNIQUE" in its first source, the model answered 8, from ``#define
+SQLITE_CONSTRAINT_UNIQUE (SQLITE_CONSTRAINT | (8<<8))`` in another, twice. The pair is shown when the
+question names that one constant and asks its value, and every pair of the sources that names it
+gives the same figure.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from groundglass.answer import cite, rows
-from groundglass.answer.grounding import check
+from groundglass.answer.grounding import check, pairs
 from groundglass.answer.grounding.defaults import asks_default, stated_values
 from groundglass.answer.grounding.figures import numbers, same_number
 from groundglass.answer.grounding.premise import subject_words
@@ -40,6 +48,8 @@ from groundglass.answer.querytext import Verbatim, literal_terms
 from groundglass.answer.sentences import split_sentences
 from groundglass.answer.types import Source
 
+# a question that asks what figure a constant stands for
+_ASKS_VALUE = re.compile(r"\b(?:value|number|numeric|code)\b", re.IGNORECASE)
 # words of a question too general to tell what it is about: "the default value of the X argument"
 _GENERIC = frozenset({"value", "argument", "parameter", "option", "setting", "use"})
 
@@ -130,6 +140,26 @@ def table_row(question: str, sources: Sequence[Source]) -> str | None:
     if not check(quote, question, [source.text]).ok:
         return None
     return f'The sources give: "{quote}" [{row.source}]'
+
+
+def paired_figure(question: str, sources: Sequence[Source]) -> str | None:
+    """'The sources give: "(2067) SQLITE_CONSTRAINT_UNIQUE" [n]' for a question that asks the value of
+    the one constant it names, when the sources pair that name with one figure (module docstring);
+    None otherwise."""
+    names = pairs.named(question)
+    if len(names) != 1 or not _ASKS_VALUE.search(question):
+        return None
+    (name,) = names
+    found = [
+        (n, quote, figure)
+        for n, source in enumerate(sources, start=1)
+        for quote, paired, figure in pairs.pairs_of(cite.source_text(source))
+        if paired == name
+    ]
+    if not found or len({figure for _, _, figure in found}) != 1:
+        return None
+    n, quote, _ = found[0]
+    return f'The sources give: "{" ".join(quote.split())}" [{n}]'
 
 
 def _about(subject: set[str], near: set[str], window: set[str], page: set[str]) -> bool:

@@ -210,6 +210,7 @@ def _read_off(question: str, sources: list[Source], report: dict[str, Any]) -> s
         extractive.signature_default(question, sources)
         or extractive.stated_default(question, sources)
         or extractive.table_row(question, sources)
+        or extractive.paired_figure(question, sources)
     )
     if said is not None:
         report.setdefault("read_off", []).append(said)

@@ -24,10 +24,12 @@ from groundglass.answer.grounding import clauses
 from groundglass.answer.grounding.evidence import Evidence
 from groundglass.answer.grounding.figures import numbers
 
-# "sqlite_constraint (19)", "sqlite_ok = 0" in lower-cased source text; "name(1)" is a call, not a pair
-_PAIR = re.compile(r"(?<![\w.])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?:\s+\((-?\d+)\)|\s*=\s*(-?\d+)\b)")
+# "SQLITE_CONSTRAINT (19)", "SQLITE_OK = 0"; "name(1)" is a call, not a pair
+_PAIR = re.compile(
+    r"(?<![\w.])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?:\s+\((-?\d+)\)|\s*=\s*(-?\d+)\b)", re.IGNORECASE
+)
 # "(19) sqlite_constraint": a section heading that gives the figure first
-_HEADED = re.compile(r"(?<![\w)])\((-?\d+)\)\s+([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b(?!\()")
+_HEADED = re.compile(r"(?<![\w)])\((-?\d+)\)\s+([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b(?!\()", re.IGNORECASE)
 _NAME = re.compile(r"(?<![\w.])[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+")
 
 
@@ -35,21 +37,19 @@ def mispaired(sentence: str, evidence: Evidence) -> list[str]:
     """The figures of ``sentence`` that the cited text pairs with another name than the one their
     clause names, when it pairs that name with other figures (module docstring)."""
     pairs: dict[str, set[float]] = defaultdict(set)
-    for m in _PAIR.finditer(evidence.text):
-        pairs[m.group(1)].add(float(m.group(2) or m.group(3)))
-    for m in _HEADED.finditer(evidence.text):
-        pairs[m.group(2)].add(float(m.group(1)))
+    for _, name, figure in pairs_of(evidence.text):
+        pairs[name].add(figure)
     if not pairs:
         return []
     out: list[str] = []
     for clause in clauses.split(sentence):
-        named = {n.lower() for n in _NAME.findall(clause)}
-        paired = named & pairs.keys()
+        names = named(clause)
+        paired = names & pairs.keys()
         if len(paired) == 1:
             (name,) = paired
             others = [held for other, held in pairs.items() if other != name]
-        elif not paired and len(named) == 1:
-            (name,) = named
+        elif not paired and len(names) == 1:
+            (name,) = names
             others = [held for other, held in pairs.items() if _family(other) == _family(name)]
         else:
             continue
@@ -59,6 +59,19 @@ def mispaired(sentence: str, evidence: Evidence) -> list[str]:
             if any(figure.value in held for held in others):
                 out.append(figure.text)
     return out
+
+
+def pairs_of(text: str) -> list[tuple[str, str, float]]:
+    """(the pair as ``text`` writes it, the name lower-cased, the figure) of each name-figure pair in
+    ``text``: "SQLITE_CONSTRAINT (19)", "SQLITE_OK = 0", "(19) SQLITE_CONSTRAINT"."""
+    found = [(m.start(), m.group(0), m.group(1), m.group(2) or m.group(3)) for m in _PAIR.finditer(text)]
+    found += [(m.start(), m.group(0), m.group(2), m.group(1)) for m in _HEADED.finditer(text)]
+    return [(quote, name.lower(), float(figure)) for _, quote, name, figure in sorted(found)]
+
+
+def named(text: str) -> set[str]:
+    """The names of the shape pairs are made of (``snake_case``, ``UPPER_CASE``) in ``text``, lower-cased."""
+    return {n.lower() for n in _NAME.findall(text)}
 
 
 def _family(name: str) -> str:
