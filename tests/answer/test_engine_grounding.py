@@ -457,3 +457,54 @@ def test_a_figure_from_beside_the_table_row_asked_is_refused_and_the_row_read_of
     assert [r["reason"] for r in answer.grounding["rejected"]] == ["other_figure", "other_figure"]
     # the retry pointed the model at the row, labelled by its header
     assert row in json.dumps(_Scripted.bodies[1])
+
+
+def _manual_index(home: Path, folder: Path) -> None:
+    """A product's manual: most pages name the product (WidgetDB), the page that answers does not."""
+    from groundglass.answer.index.ingest import add_sources
+    from groundglass.answer.index.store import LocalIndex
+
+    folder.mkdir()
+    topics = ["backups", "logging", "replication", "indexes", "vacuuming", "locks", "roles", "extensions"]
+    for i in range(24):
+        topic = topics[i % len(topics)]
+        body = (
+            f"WidgetDB keeps its {topic} settings in section {i}."
+            if i < 20
+            else f"Notes on {topic}, part {i}."
+        )
+        (folder / f"page{i:02}.md").write_text(f"# {topic.title()} {i}\n\n{body}\n")
+    (folder / "connections.md").write_text(
+        "# Connections and Authentication\n\n"
+        "- port (integer): The TCP port the server listens on; 5432 by default. The same port number "
+        "is used for all IP addresses the server listens on.\n"
+    )
+    with LocalIndex.open(settings_for(home), "manual", create=True) as index:
+        add_sources(index, [str(folder)], progress=False)
+        assert index.common_names(["WidgetDB", "GizmoDB", "port", "backups"]) == ["WidgetDB"]
+
+
+def test_the_product_a_whole_manual_is_about_need_not_be_named_by_the_cited_chunk(
+    tmp_path: Path, endpoint: str
+) -> None:
+    # the manual's page says "the server", not "the WidgetDB server"; every other page names WidgetDB
+    home = tmp_path / "home"
+    _manual_index(home, tmp_path / "manual")
+    engine = Engine(settings_for(home, retrieval__index="manual"))
+    said = "The WidgetDB server listens on TCP port 5432 by default [1]."
+    question = "Which TCP port does the WidgetDB server listen on by default?"
+    _Scripted.replies, _Scripted.bodies = [said, said, said], []
+    # one source, as when every chunk the search keeps is of pages that do not repeat the name
+    request = AskRequest.from_question(question, model=f"openai:scripted@{endpoint}", top_k=1)
+    answer = engine.answer(request)
+    assert answer.content == said and not answer.declined
+    assert [s.title for s in answer.sources] == ["Connections and Authentication"]
+    assert answer.sources[0].title == "Connections and Authentication"
+    assert answer.sources[0].about == "WidgetDB"
+    # a product that no page names is still the claim's subject: a cited source must name it
+    other = said.replace("WidgetDB", "GizmoDB")
+    _Scripted.replies, _Scripted.bodies = [other, other, other, other], []
+    answer = engine.answer(
+        AskRequest.from_question(question.replace("WidgetDB", "GizmoDB"), model=request.model)
+    )
+    assert answer.declined and "GizmoDB" in answer.grounding["rejected"][0]["values"]

@@ -280,8 +280,10 @@ def lexical_support(sentence: str, source_text: str, question: str = "") -> floa
 
 
 def source_text(source: Source) -> str:
-    """What the model read of a source: its title line and its text."""
-    return f"{source.title}\n{source.text}"
+    """What a source says: its title line (with the names its collection is about, which the
+    question gave the model) and its text."""
+    title = f"{source.title} ({source.about})" if source.about else source.title
+    return f"{title}\n{source.text}"
 
 
 def attribute(

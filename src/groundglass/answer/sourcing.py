@@ -9,10 +9,12 @@ token budget. Nothing here calls the answering model for the answer itself.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from groundglass.answer import condense, conversation, planner, prompt, rank, relevance
+from groundglass.answer import condense, conversation, grounding, planner, prompt, rank, relevance
 from groundglass.answer.events import Event, StepDone
 from groundglass.answer.job import Job
 from groundglass.answer.research import Research, research
@@ -142,4 +144,25 @@ def rank_sources(
     if job.effort.plans:
         wanted = max(wanted, job.effort.context_tokens)
     budget = min(wanted, room)
-    return rank.fit_budget(sources, budget, job.llm.count_tokens, overhead_tokens=SOURCE_OVERHEAD_TOKENS)
+    sources = rank.fit_budget(sources, budget, job.llm.count_tokens, overhead_tokens=SOURCE_OVERHEAD_TOKENS)
+    return _about(job, sources)
+
+
+_WORD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+
+
+def _about(job: Job, sources: list[Source]) -> list[Source]:
+    """The index's sources, each told which of the question's one-word names (``PostgreSQL``) the
+    whole index is about. A manual's chunk rarely repeats the product's name ("The TCP port the
+    server listens on"), and the answer's check would otherwise refuse "The PostgreSQL server
+    listens on port 5432" for naming what no cited source names. A name that only some pages hold
+    (a setting, a class) is the claim's subject, and a cited source must still name it."""
+    if job.search != "index" or job.index is None or not sources:
+        return sources
+    names = [v.text for v in grounding.values_of(job.question) if v.kind == "identifier"]
+    names = [n for n in dict.fromkeys(names) if _WORD_NAME.fullmatch(n)]
+    common = job.index.common_names(names) if names else []
+    if not common:
+        return sources
+    about = " ".join(common)
+    return [replace(s, about=about) if s.source == "index" else s for s in sources]

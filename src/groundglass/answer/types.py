@@ -27,6 +27,9 @@ class Source:
     # when the page last changed (ISO date): its Last-Modified header or modified-time metadata; None
     # when the page does not say (never guessed from the publication date)
     last_updated: str | None = None
+    # names the source's whole collection is about, which its own text may not repeat: "PostgreSQL"
+    # for a chunk of the PostgreSQL manual that only says "the server" (space-separated)
+    about: str = ""
 
     def search_result(self) -> dict[str, Any]:
         return {

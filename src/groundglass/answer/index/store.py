@@ -315,6 +315,25 @@ class LocalIndex:
         weights = verbatim.weighted([found[i] for i in ids], total=total, short_names=True)
         return {int(ids[pos]): w for pos, w in weights.items()}
 
+    def common_names(self, names: Iterable[str], share: float = 0.25, min_documents: int = 20) -> list[str]:
+        """Those of ``names`` that at least ``share`` of the index's documents hold (as FTS5 phrases):
+        what the whole collection is about, such as the product a manual documents, rather than
+        the subject of one page. An index of fewer than ``min_documents`` documents has none."""
+        total = self._sql("SELECT count(*) FROM documents")[0][0]
+        if total < min_documents:
+            return []
+        out = []
+        for name in names:
+            phrase = '"' + name.replace('"', '""') + '"'
+            held = self._sql(
+                "SELECT count(DISTINCT c.doc_id) FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid "
+                "WHERE chunks_fts MATCH ?",
+                (phrase,),
+            )[0][0]
+            if held >= share * total:
+                out.append(name)
+        return out
+
     def dense(self, query_vector: np.ndarray, n: int) -> list[tuple[int, float]]:
         """(chunk id, cosine similarity) for the ``n`` nearest chunks."""
         ids, matrix = self.vectors()
