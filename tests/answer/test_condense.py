@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from groundglass.answer import condense, rows
 from groundglass.answer.embeddings import count_tokens
 from groundglass.answer.types import Source
@@ -249,3 +252,20 @@ def test_the_sentence_that_states_the_default_asked_about_is_kept() -> None:
         [src(MAINTENANCE)], "Why be careful with maintenance_work_mem when autovacuum runs?", count_tokens
     )
     assert "be careful not to set the default value too high" in other.text
+
+
+def test_a_sentence_that_answers_one_part_of_the_question_is_kept() -> None:
+    from groundglass.answer.embeddings import get_embedder
+
+    data = json.loads(
+        (Path(__file__).parents[1] / "data" / "docs_chunks" / "sqlite_upsert_returning.json").read_text()
+    )
+    sources = [Source(**s) for s in data["sources"]]  # SQLite's pages, as the relevance gate keeps them
+    history = sources[0]
+    assert history.text.startswith("4. History\nUPSERT syntax was added to SQLite with version 3.24.0")
+    out = condense.condense(
+        sources, data["question"], count_tokens, embed=get_embedder().encode, parts=data["parts"]
+    )
+    # "in which version was UPSERT added": the history's first sentence, not only its later ones
+    # that hold more of the question's words ("ON CONFLICT", "DO UPDATE", "version 3.35.0")
+    assert "UPSERT syntax was added to SQLite with version 3.24.0" in out[0].text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,20 @@ def test_each_part_keeps_its_best_page_and_the_unrelated_one_goes(settings) -> N
     kept = relevant(None, settings, QUESTION, [SQLITE, SQLITE_NEWS, UNRELATED, TIMEIT], parts=PARTS)
     assert kept[:2] == [SQLITE, TIMEIT]  # each part's best first, so that top_k keeps both
     assert UNRELATED not in kept
+
+
+def _chunks(name: str) -> tuple[str, list[str], list[Source]]:
+    """A question, its parts and the chunks its searches found, as read from the manual's pages."""
+    data = json.loads((Path(__file__).parents[1] / "data" / "docs_chunks" / name).read_text())
+    return data["question"], data["parts"], [Source(**s) for s in data["sources"]]
+
+
+def test_each_part_keeps_two_places_and_the_entry_that_defines_its_term_leads_them(tmp_path: Path) -> None:
+    # PostgreSQL's pages in the order the searches fused them: the whole question's best (an example
+    # table, a passage on Serializable) first, hash_mem_multiplier's entry (which names work_mem and
+    # is closer to it for MiniLM) before work_mem's own, and "Read Committed is the default" last
+    question, parts, chunks = _chunks("postgresql_isolation_work_mem.json")
+    kept = relevant(None, load_settings(home=str(tmp_path)), question, chunks, parts=parts)[:4]
+    texts = "\n".join(s.text for s in kept)
+    assert "The default value is four megabytes (4MB)." in texts
+    assert "Read Committed is the default isolation level in PostgreSQL." in texts

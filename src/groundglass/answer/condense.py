@@ -160,19 +160,38 @@ def condense(
     max_tokens: int = MAX_TOKENS,
     keep_ratio: float = KEEP_RATIO,
     embed: Embed | None = None,
+    parts: Sequence[str] = (),
 ) -> list[Source]:
-    """``sources`` with each text longer than ``max_tokens`` cut down to its answering sentences."""
+    """``sources`` with each text longer than ``max_tokens`` cut down to its answering sentences.
+    ``parts``: the sub-queries a question of several parts was split into; a sentence scores as well
+    as it answers the whole ``query`` or any one part. Against the whole question, the words of one
+    part are common among the sources of both, and "UPSERT syntax was added to SQLite with version
+    3.24.0" lost its place to a sentence that held more of the other part's words."""
     per_source = [_units(s.text) if count_tokens(s.text) > max_tokens else [] for s in sources]
     scorable = [u.text for units in per_source for u in units if u.kind in ("sentence", "row")]
     if not scorable:
         return list(sources)
-    lexical = lexical_scorer(scorable, query)
+    queries = list(dict.fromkeys([query, *parts]))
+    lexical = [lexical_scorer(scorable, q) for q in queries]
     verbatim = querytext.Verbatim.of(query)
-    dense: dict[str, float] = {}
+    dense: list[dict[str, float]] = [{} for _ in queries]
     if embed is not None:
-        vecs = embed([query, *scorable])
-        dense = {t: float(v) for t, v in zip(scorable, vecs[1:] @ vecs[0], strict=True)}
-    stated = DEFAULT_STATED if asks_default(query) else 0.0
+        vecs = embed([*queries, *scorable])
+        sentences = vecs[len(queries) :]
+        dense = [
+            {t: float(v) for t, v in zip(scorable, sentences @ vecs[i], strict=True)}
+            for i in range(len(queries))
+        ]
+    stated = [DEFAULT_STATED if asks_default(q) else 0.0 for q in queries]
+
+    def score(u: _Unit) -> float:
+        return max(
+            lexical[i](u.said)
+            + dense[i].get(u.text, 0.0)
+            + (stated[i] if stated[i] and states_default(u.text) else 0.0)
+            for i in range(len(queries))
+        )
+
     out: list[Source] = []
     for src, units in zip(sources, per_source, strict=True):
         if not units:
@@ -180,11 +199,7 @@ def condense(
             continue
         text = _pick(
             units,
-            lambda u: (
-                lexical(u.said)
-                + dense.get(u.text, 0.0)
-                + (stated if stated and states_default(u.text) else 0.0)
-            ),
+            score,
             count_tokens,
             max_tokens,
             keep_ratio,
@@ -286,9 +301,9 @@ def _antecedents(units: list[_Unit], i: int, most: int = 3) -> set[int]:
 
 
 def condense_for_prompt(
-    sources: Sequence[Source], query: str, count_tokens: Callable[[str], int]
+    sources: Sequence[Source], query: str, count_tokens: Callable[[str], int], parts: Sequence[str] = ()
 ) -> list[Source]:
     """:func:`condense` with the words and the process's MiniLM embedder (what the engine uses)."""
     from groundglass.answer.embeddings import get_embedder
 
-    return condense(sources, query, count_tokens, embed=get_embedder().encode)
+    return condense(sources, query, count_tokens, embed=get_embedder().encode, parts=parts)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from groundglass.answer import querytext
+from groundglass.answer import querytext, rank
 from groundglass.answer.types import Source
 from groundglass.log import get_logger
 
@@ -46,8 +46,9 @@ def relevant(
     ``parts``: the sub-queries a question of several parts was split into. A source is then judged
     against each of them as well, and kept when it is close enough to one (within the margin of that
     one's best): the page that answers the second part is further from the whole question than the
-    page that answers the first (the docs eval lost timeit's page to sqlite3's that way). The best
-    source of each part comes first, so that cutting to ``top_k`` keeps one for every part."""
+    page that answers the first (the docs eval lost timeit's page to sqlite3's that way). The two best
+    sources of each part come first, in turn (an entry that defines a term the part names before
+    others), so that cutting to ``top_k`` keeps them for every part."""
     if not sources:
         return []
     queries = [query, *(p for p in parts if p != query)]
@@ -65,13 +66,38 @@ def relevant(
     defines = np.array([[bool(v.definitions(s.text)) for s in sources] for v in verbatim])
     close |= defines & (scores >= r.min_relevance)
     kept = [i for i in range(len(sources)) if close[:, i].any()]
-    first = [
-        int(np.argmax(np.where(close[q], scores[q], -np.inf)))
+    # after the best for the whole question, each part's best two, in turn: the whole question's
+    # best is often a passage that matches both parts' words and answers neither, and the rest in
+    # its order lost the entry that answers the second part ("... and what is the default value
+    # of work_mem?")
+    texts = [f"{s.title}\n{s.text}" for s in sources]
+    best = [
+        _best_of(close[q], _fused(texts, queries[q], scores[q]), defines[q], PART_LEAD)
         for q in range(1, len(queries))
-        if close[q].any()
     ]
-    order = list(dict.fromkeys([i for i in kept if close[0, i]][:1] + first + kept))
+    lead = [i for rank in range(PART_LEAD) for b in best if rank < len(b) for i in b[rank : rank + 1]]
+    order = list(dict.fromkeys([i for i in kept if close[0, i]][:1] + lead + kept))
     return [sources[i] for i in order]
+
+
+PART_LEAD = 2  # sources of each part of a question put first, before the rest in their order
+
+
+def _fused(texts: Sequence[str], query: str, cosine: np.ndarray) -> dict[int, float]:
+    """BM25 of ``query`` over ``texts`` and the cosines, min-max fused as the searches rank: MiniLM
+    alone puts "Consistent use of Serializable transactions ..." above "Read Committed is the default
+    isolation level" for "What is the default isolation level"."""
+    from groundglass.answer.search.pages import bm25_scores
+
+    return dict(rank.minmax_fuse([bm25_scores(texts, query), {i: float(c) for i, c in enumerate(cosine)}]))
+
+
+def _best_of(close: np.ndarray, fused: dict[int, float], defines: np.ndarray, n: int) -> list[int]:
+    """The ``n`` best close sources for one query: those that define a term it names first, in the
+    search's order (the entry's first chunk, which the search put first, before one that carries its
+    term line into the rest of its description), then the others by ``fused`` score."""
+    ids = [i for i in range(len(close)) if close[i]]
+    return sorted(ids, key=lambda i: (0, i) if defines[i] else (1, -fused.get(i, 0.0)))[:n]
 
 
 def similarity(index: LocalIndex | None, queries: list[str], sources: list[Source]) -> np.ndarray:

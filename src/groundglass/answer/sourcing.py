@@ -123,13 +123,14 @@ def rank_sources(
         return []
     r = settings.retrieval
     top_k = job.top_k or found.top_k or r.top_k
-    sources = rank.diversify(rank.dedupe(found.sources), r.max_per_source, query)
+    whole = bool(found.queries) and query == job.question
+    main = found.queries[0] if whole else query
+    parts = found.queries[1:] if whole else ()
+    # a page may answer each part of a question in another chunk: its places are per part
+    sources = rank.diversify(rank.dedupe(found.sources), r.max_per_source * max(1, len(parts)), query)
     if gate:
-        whole = bool(found.queries) and query == job.question
-        main = found.queries[0] if whole else query
-        parts = found.queries[1:] if whole else ()
         sources = relevance.relevant(job.index, settings, main, sources[: top_k * 2], parts=parts)[:top_k]
-        sources = condense.condense_for_prompt(sources, main, job.llm.count_tokens)
+        sources = condense.condense_for_prompt(sources, main, job.llm.count_tokens, parts)
     history = list(job.history)
     fixed = prompt.fixed_prompt_tokens(
         job.question,
