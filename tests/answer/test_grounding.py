@@ -1499,3 +1499,36 @@ def test_a_figure_said_to_count_something_must_be_from_a_sentence_about_that() -
     timeit = "timeit.timeit(stmt='pass', setup='pass', timer=<default timer>, number=1000000, globals=None)"
     said = "The default number of executions of timeit.timeit() is 1000000. [1]"
     assert check(said, "How many executions does timeit.timeit() run by default?", [timeit]).ok
+
+
+def test_gate_fails_a_constants_figure_that_a_source_it_did_not_cite_pairs_otherwise() -> None:
+    # SQLite's prompt for "the numeric value of SQLITE_CONSTRAINT, and how many tables can a join
+    # contain": the model said 16 and cited the limits page (which has a 16), not the result codes page
+    q = (
+        "What is the numeric value of the SQLITE_CONSTRAINT result code, "
+        "and how many tables can a single join contain at most?"
+    )
+    limits = Source(
+        "https://www.sqlite.org/limits.html",
+        "Implementation Limits For SQLite",
+        "Maximum Number Of Tables In A Join\nSQLite does not support joins containing more than 64 tables. "
+        "The query planner once used 16 bits for its masks.",
+    )
+    codes = Source(
+        "https://www.sqlite.org/rescode.html",
+        "Result and Error Codes",
+        "(19) SQLITE_CONSTRAINT\nThe SQLITE_CONSTRAINT error code means that an SQL constraint violation "
+        "occurred.",
+    )
+    said = "The numeric value of the SQLITE_CONSTRAINT result code is 16. [1]"
+    shown, gate = gate_run(q, [limits, codes], said)
+    assert shown == "" and gate.failed is not None
+    assert gate.failed.values == ["16"] and gate.failed.hints == [(2, "(19) SQLITE_CONSTRAINT")]
+    right = "The numeric value of the SQLITE_CONSTRAINT result code is 19. [2]"
+    shown, gate = gate_run(q, [limits, codes], right)
+    assert shown == right and gate.failed is None
+    # another constant's figure beside it is that constant's, not a second value of the asked one
+    both = "SQLITE_CONSTRAINT is 19, and SQLITE_CONSTRAINT_UNIQUE is 2067. [2]"
+    codes.text += "\n(2067) SQLITE_CONSTRAINT_UNIQUE"
+    shown, gate = gate_run(q, [limits, codes], both)
+    assert gate.failed is None

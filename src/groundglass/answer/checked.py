@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations, pairwise
 
 from groundglass.answer import cite, grounding, rows
+from groundglass.answer.grounding import pairs
 from groundglass.answer.sentences import split_sentences as sentences_of_passage
 from groundglass.answer.stream_sentences import CITE, units
 from groundglass.answer.types import Source
@@ -95,8 +96,8 @@ def _markers_last(text: str) -> str | None:
 class Rejection:
     """A sentence that was not shown, and why."""
 
-    # unsupported_values | wrong_row | missing_row | other_figure | restates_question | empty | repetition
-    # | no_figure
+    # unsupported_values | wrong_row | missing_row | other_figure | paired_otherwise | restates_question
+    # | empty | repetition | no_figure
     reason: str
     sentence: str
     values: list[str] = field(default_factory=list)  # the values no cited source holds (or the wrong row's)
@@ -130,6 +131,7 @@ class SentenceGate:
     def __init__(self, question: str, sources: Sequence[Source]) -> None:
         self.question = question
         self.sources = list(sources)
+        self._texts = [cite.source_text(s) for s in self.sources]
         self.failed: Rejection | None = None  # the draft failed before anything was shown
         self.dropped: list[Rejection] = []  # sentences left out after something was shown
         self.shown = False
@@ -335,6 +337,11 @@ class SentenceGate:
             return None  # "I could not find this in the provided sources."
         if sentence.startswith("```"):
             return None  # code the model wrote: its names are its own, and a block is not cut up
+        # first, as no citing makes it right: a source (cited or not) gives the asked name another figure
+        wrong = pairs.contradicted(cite.strip_markers(sentence), self.question, self._texts)
+        if wrong is not None:
+            figure, i, quote = wrong
+            return Rejection("paired_otherwise", sentence, [figure], [(i + 1, quote)])
         numbers = cites or list(range(1, len(self.sources) + 1))
         cited = [self.sources[n - 1] for n in numbers]
         checked = cite.check_values(sentence, self.question, cited)

@@ -35,7 +35,6 @@ gives the same figure.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from groundglass.answer import cite, rows
@@ -49,7 +48,6 @@ from groundglass.answer.sentences import split_sentences
 from groundglass.answer.types import Source
 
 # a question that asks what figure a constant stands for
-_ASKS_VALUE = re.compile(r"\b(?:value|number|numeric|code)\b", re.IGNORECASE)
 # words of a question too general to tell what it is about: "the default value of the X argument"
 _GENERIC = frozenset({"value", "argument", "parameter", "option", "setting", "use"})
 
@@ -146,10 +144,9 @@ def paired_figure(question: str, sources: Sequence[Source]) -> str | None:
     """'The sources give: "(2067) SQLITE_CONSTRAINT_UNIQUE" [n]' for a question that asks the value of
     the one constant it names, when the sources pair that name with one figure (module docstring);
     None otherwise."""
-    names = pairs.named(question)
-    if len(names) != 1 or not _ASKS_VALUE.search(question):
+    name = pairs.asks_value(question)
+    if name is None:
         return None
-    (name,) = names
     found = [
         (n, quote, figure)
         for n, source in enumerate(sources, start=1)

@@ -126,6 +126,8 @@ RETRY_PROBLEMS = {
     "missing_row": "{values} is from another row of the source's table; no source has the row the question "
     "asks about",
     "other_figure": "{values} is not the figure that the source's table gives for what the question asks",
+    "paired_otherwise": "{values} is not the figure that the sources give for the name the question asks "
+    "about",
     "empty": "it gives no answer",
     "repetition": "it repeats itself",
     "no_figure": "it does not give the figure the question asks for",

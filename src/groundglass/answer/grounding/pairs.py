@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 
 from groundglass.answer.grounding import clauses
 from groundglass.answer.grounding.evidence import Evidence
@@ -31,6 +32,7 @@ _PAIR = re.compile(
 # "(19) sqlite_constraint": a section heading that gives the figure first
 _HEADED = re.compile(r"(?<![\w)])\((-?\d+)\)\s+([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b(?!\()", re.IGNORECASE)
 _NAME = re.compile(r"(?<![\w.])[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+")
+_ASKS_VALUE = re.compile(r"\b(?:value|number|numeric|code)\b", re.IGNORECASE)
 
 
 def mispaired(sentence: str, evidence: Evidence) -> list[str]:
@@ -59,6 +61,39 @@ def mispaired(sentence: str, evidence: Evidence) -> list[str]:
             if any(figure.value in held for held in others):
                 out.append(figure.text)
     return out
+
+
+def asks_value(question: str) -> str | None:
+    """The one name of the pairs' shape that ``question`` asks the value of ("What is the numeric value
+    of the SQLITE_CONSTRAINT result code ...?"), lower-cased; None when it names none, or several, or
+    asks no value."""
+    names = named(question)
+    if len(names) != 1 or not _ASKS_VALUE.search(question):
+        return None
+    return next(iter(names))
+
+
+def contradicted(sentence: str, question: str, texts: Sequence[str]) -> tuple[str, int, str] | None:
+    """(the figure, the text's position, the pair as it writes it) when ``sentence`` gives the name
+    ``question`` asks the value of a figure, and ``texts`` (every source the model was given, cited or
+    not) pair that name only with other figures: a constant has one value, and a pair in any source
+    says which. The 1.5B model answered "The numeric value of the SQLITE_CONSTRAINT result code is
+    16." with "(19) SQLITE_CONSTRAINT" in a source it did not cite. None otherwise."""
+    name = asks_value(question)
+    if name is None:
+        return None
+    held = [(i, quote, figure) for i, t in enumerate(texts) for quote, n, figure in pairs_of(t) if n == name]
+    if not held:
+        return None
+    figures = {figure for _, _, figure in held}
+    for clause in clauses.split(sentence):
+        if named(clause) != {name}:
+            continue  # another constant's figure may be said beside it
+        for figure in numbers(clause):
+            if figure.unit is None and figure.value not in figures:
+                i, quote, _ = held[0]
+                return figure.text, i, " ".join(quote.split())
+    return None
 
 
 def pairs_of(text: str) -> list[tuple[str, str, float]]:
