@@ -43,6 +43,24 @@ def test_a_part_that_names_nothing_of_its_own_is_not_asked_again() -> None:
     assert unanswered_parts(parts, "The Berlin Wall was a guarded concrete barrier [1].") == []
 
 
+def test_a_part_that_asks_for_an_amount_in_plain_words_needs_a_figure_about_them() -> None:
+    # SQLite's manual: the default model answered the constant and stopped; the second part names
+    # nothing (no verbatim term, no capitalised word), and it was taken as answered
+    parts = part_queries(
+        "What is the numeric value of the SQLITE_CONSTRAINT result code, "
+        "and how many tables can a single join contain at most?"
+    )
+    assert len(parts) == 2
+    first = "The numeric value of the SQLITE_CONSTRAINT result code is 19. [1]"
+    assert unanswered_parts(parts, first) == [parts[1]]
+    assert (
+        unanswered_parts(parts, first + " SQLite does not support joins containing more than 64 tables. [2]")
+        == []
+    )
+    # a figure beside other words does not answer it
+    assert unanswered_parts(parts, first + " Joins are processed in order. [2]") == [parts[1]]
+
+
 def test_a_part_that_asks_for_an_amount_needs_a_figure_about_it() -> None:
     parts = part_queries("When was the Berlin Wall built, and how tall is Mount Everest?")
     assert len(parts) == 2

@@ -7,7 +7,9 @@ A part is told by the names only it uses (``functools.lru_cache``, "Mount Everes
 verbatim terms, capitalised or quoted words, numbers, possessives), and counts as answered when the
 answer uses any word of its own ("maxsize" too). A part that names nothing of its own ("... and how
 does it work?") is taken as answered: the answer may well speak of it in other words, and a part
-asked again for nothing would end the answer with a false "the sources do not say". A part that asks
+asked again for nothing would end the answer with a false "the sources do not say". That is unless
+it asks for an amount ("... and how many tables can a single join contain at most?"): a figure
+said of its own words is what answers it, in whatever words. A part that asks
 for an amount or a time ("how tall is Mount Everest", "how many executions ...", "when was ...") is
 answered only by a sentence that speaks of it and gives a figure: "Mount Everest is the highest mountain
 on Earth above sea level. [2]" speaks of Everest and does not say how tall it is. A part that asks
@@ -63,7 +65,7 @@ def unanswered_parts(parts: Sequence[str], answer: str) -> list[str]:
     for i, part in enumerate(parts):
         others = set().union(*(s for j, s in enumerate(stems) if j != i))
         own = stems[i] - others
-        if not _names(part) - others:
+        if not _names(part) - others and not (_ASKS_FIGURE.search(part) and own):
             continue
         if (
             not own & said
