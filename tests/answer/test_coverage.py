@@ -61,6 +61,18 @@ def test_a_part_that_asks_for_an_amount_in_plain_words_needs_a_figure_about_them
     assert unanswered_parts(parts, first + " Joins are processed in order. [2]") == [parts[1]]
 
 
+def test_a_part_that_asks_what_the_number_of_something_is_needs_a_figure() -> None:
+    # PostgreSQL's manual: the default model spoke of the columns and gave no number
+    parts = part_queries(
+        "What is the default value of shared_buffers, and what is the maximum number of columns in a table?"
+    )
+    assert len(parts) == 2
+    first = "The default value of shared_buffers is 128 megabytes (128MB)"
+    words = first + ", and the maximum number of columns in a table is further limited by tuple size. [1]"
+    assert unanswered_parts(parts, words) == [parts[1]]
+    assert unanswered_parts(parts, first + ". [1] A table can have at most 1,600 columns. [2]") == []
+
+
 def test_a_part_that_asks_for_an_amount_needs_a_figure_about_it() -> None:
     parts = part_queries("When was the Berlin Wall built, and how tall is Mount Everest?")
     assert len(parts) == 2

@@ -33,7 +33,11 @@ from groundglass.answer.sentences import split_sentences
 # A part that asks for an amount or a time, which only a figure answers.
 _ASKS_FIGURE = re.compile(
     r"^\W*(?:and\s+|but\s+)?(?:how\s+(?:tall|high|long|many|much|old|big|far|deep|wide|large|heavy|fast|often)"
-    r"|(?:in\s+)?what\s+year|when)\b",
+    r"|(?:in\s+)?what\s+year|when"
+    # "what is the maximum number of columns in a table": "... is further limited by the tuple's size"
+    # speaks of it and says no number
+    r"|what\s+(?:is|are)\s+the\s+(?:(?:maximum|minimum|max|min|largest|smallest|default|total)\s+)?"
+    r"(?:number|count|amount)\s+of)\b",
     re.IGNORECASE,
 )
 # A part that asks for something the question does not hold, which its own words cannot answer.
@@ -100,10 +104,15 @@ def lacks_figure(part: str, answer: str) -> bool:
 
 def _figure_about(part: str, own: set[str] | None, sentences: Sequence[str]) -> bool:
     """Whether a sentence that uses a word of ``own`` (the part's own stems; None: any sentence)
-    gives a figure that the part does not already hold."""
+    gives a figure that the part does not already hold; with ``own``, in the clause that uses it
+    ("shared_buffers is 128MB, and the maximum number of columns ... is further limited by tuple
+    size" gives no number of columns)."""
     for sentence in sentences:
-        if own is not None and not own & content_stems(sentence):
-            continue
+        if own is not None:
+            about = [c for c in _CLAUSE_BREAK.split(sentence) if own & content_stems(c)]
+            if not about:
+                continue
+            sentence = " ".join(about)
         figures = [v.text for v in values_of(sentence) if v.kind == "number"]
         if _FIGURE_WORDS.search(sentence) or any(f.lower() not in part.lower() for f in figures):
             return True
