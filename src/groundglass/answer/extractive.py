@@ -47,7 +47,6 @@ from groundglass.answer.querytext import Verbatim, literal_terms
 from groundglass.answer.sentences import split_sentences
 from groundglass.answer.types import Source
 
-# a question that asks what figure a constant stands for
 # words of a question too general to tell what it is about: "the default value of the X argument"
 _GENERIC = frozenset({"value", "argument", "parameter", "option", "setting", "use"})
 
@@ -147,16 +146,11 @@ def paired_figure(question: str, sources: Sequence[Source]) -> str | None:
     name = pairs.asks_value(question)
     if name is None:
         return None
-    found = [
-        (n, quote, figure)
-        for n, source in enumerate(sources, start=1)
-        for quote, paired, figure in pairs.pairs_of(cite.source_text(source))
-        if paired == name
-    ]
+    found = pairs.pairs_naming(name, [cite.source_text(s) for s in sources])
     if not found or len({figure for _, _, figure in found}) != 1:
         return None
-    n, quote, _ = found[0]
-    return f'The sources give: "{" ".join(quote.split())}" [{n}]'
+    i, quote, _ = found[0]
+    return f'The sources give: "{" ".join(quote.split())}" [{i + 1}]'
 
 
 def _about(subject: set[str], near: set[str], window: set[str], page: set[str]) -> bool:

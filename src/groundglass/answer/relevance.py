@@ -75,7 +75,7 @@ def relevant(
         _best_of(close[q], _fused(texts, queries[q], scores[q]), defines[q], PART_LEAD)
         for q in range(1, len(queries))
     ]
-    lead = [i for rank in range(PART_LEAD) for b in best if rank < len(b) for i in b[rank : rank + 1]]
+    lead = [b[place] for place in range(PART_LEAD) for b in best if place < len(b)]
     order = list(dict.fromkeys([i for i in kept if close[0, i]][:1] + lead + kept))
     return [sources[i] for i in order]
 

@@ -82,7 +82,7 @@ def contradicted(sentence: str, question: str, texts: Sequence[str]) -> tuple[st
     name = asks_value(question)
     if name is None:
         return None
-    held = [(i, quote, figure) for i, t in enumerate(texts) for quote, n, figure in pairs_of(t) if n == name]
+    held = pairs_naming(name, texts)
     if not held:
         return None
     figures = {figure for _, _, figure in held}
@@ -94,6 +94,12 @@ def contradicted(sentence: str, question: str, texts: Sequence[str]) -> tuple[st
                 i, quote, _ = held[0]
                 return figure.text, i, " ".join(quote.split())
     return None
+
+
+def pairs_naming(name: str, texts: Sequence[str]) -> list[tuple[int, str, float]]:
+    """(the text's position, the pair as it writes it, the figure) of each pair in ``texts`` that
+    names ``name`` (lower-cased)."""
+    return [(i, quote, figure) for i, t in enumerate(texts) for quote, n, figure in pairs_of(t) if n == name]
 
 
 def pairs_of(text: str) -> list[tuple[str, str, float]]:
