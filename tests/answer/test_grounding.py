@@ -776,6 +776,53 @@ def test_of_the_sources_that_hold_a_value_those_that_state_it_about_the_same_thi
     assert shown == "The default number of times timeit.timeit() executes the statement is 1000000. [1][4]"
 
 
+RTREE = "What is the maximum number of dimensions an SQLite R*Tree index supports?"
+
+
+def rtree_sources() -> list[Source]:
+    """The chunks the web search put first: SQLite's R*Tree page, and the run-time limits page that
+    says "the maximum number of" often and prints no 5."""
+    return [
+        Source(
+            "https://docs.test/rtree.html",
+            "The SQLite R*Tree Module",
+            "3. Using the R*Tree Module\nThe SQLite R*Tree module is implemented as a virtual table. Each "
+            "R*Tree index is a virtual table with an odd number of columns between 3 and 11. The first "
+            "column is always a 64-bit signed integer primary key. … And a 5-dimensional R*Tree has 11 "
+            "columns. The SQLite R*Tree implementation does not support R*Trees wider than 5 dimensions.",
+        ),
+        Source(
+            "https://docs.test/c3ref/c_limit_attached.html",
+            "Run-Time Limit Categories",
+            "The synopsis of the meanings of the various limits is shown below. Additional information is "
+            "available at Limits in SQLite.\n- SQLITE_LIMIT_COLUMN:\n- The maximum number of columns in a "
+            "table definition or in the result set of a SELECT or the maximum number of columns in an index "
+            "or in an ORDER BY or GROUP BY clause.\n- SQLITE_LIMIT_EXPR_DEPTH:\n- The maximum depth of the "
+            "parse tree on any expression.\n- SQLITE_LIMIT_COMPOUND_SELECT:\n- The maximum number of terms "
+            "in a compound SELECT statement.",
+        ),
+    ]
+
+
+def test_a_small_figure_cites_the_sources_that_print_it() -> None:
+    # the small count passes the value check in any source that speaks of "the maximum number of"; only
+    # the R*Tree page prints it
+    text = "The maximum number of dimensions an SQLite R*Tree index supports is 5. [1][2]"
+    shown, gate = gate_run(RTREE, rtree_sources(), text)
+    assert gate.failed is None
+    assert shown == "The maximum number of dimensions an SQLite R*Tree index supports is 5. [1]"
+
+
+def test_a_sentence_whose_lender_moved_its_markers_gets_the_source_that_prints_its_figure() -> None:
+    text = "An R*Tree index supports at most 5 dimensions. A 5-dimensional R*Tree has 11 columns. [2][1]"
+    shown, gate = gate_run(RTREE, rtree_sources()[::-1], text)
+    assert gate.failed is None
+    # the first sentence leans on the second's markers, which moved to [2]: it does not get [1]
+    assert (
+        shown == "An R*Tree index supports at most 5 dimensions. A 5-dimensional R*Tree has 11 columns. [2]"
+    )
+
+
 def test_a_sentence_that_cites_the_wrong_source_gets_the_markers_of_those_that_hold_its_values() -> None:
     question = "What are the default compression levels of gzip.open() and of zlib.compress()?"
     sources = [

@@ -37,6 +37,7 @@ from itertools import combinations, pairwise
 
 from groundglass.answer import cite, grounding, rows
 from groundglass.answer.grounding import pairs
+from groundglass.answer.grounding.figures import numbers, same_number
 from groundglass.answer.sentences import split_sentences as sentences_of_passage
 from groundglass.answer.stream_sentences import CITE, units
 from groundglass.answer.types import Source
@@ -427,6 +428,9 @@ class SentenceGate:
                 held[n] = {v for v in own if v in one.values and v not in one.unsupported}
             for value in own:
                 holders = [n for n in cites if value in held[n]]
+                # a small count passes the check anywhere ("counted from a list"); the sources that
+                # print it are the ones that say it
+                holders = [n for n in holders if _prints(value, self.sources[n - 1])] or holders
                 scores = {
                     n: _context_support(bare, value, self.sources[n - 1], self.question) for n in holders
                 }
@@ -448,9 +452,15 @@ class SentenceGate:
         own = [v for v in grounding.values_of(cite.strip_markers(sentence)) if v.text not in self.question]
         if not own or cite.is_decline(sentence) or sentence.startswith("```"):
             return []  # nothing of its own to find: any source would "hold" it
-        for n, source in enumerate(self.sources, start=1):
-            if cite.check_values(sentence, self.question, [source]).ok:
-                return [n]
+        holding = [
+            n
+            for n, source in enumerate(self.sources, start=1)
+            if cite.check_values(sentence, self.question, [source]).ok
+        ]
+        # a small count passes the check in any source; first the one that prints the values
+        printing = [n for n in holding if all(_prints(v.text, self.sources[n - 1]) for v in own)]
+        if printing or holding:
+            return [(printing or holding)[0]]
         for n, m in combinations(range(1, len(self.sources) + 1), 2):
             if cite.check_values(sentence, self.question, [self.sources[n - 1], self.sources[m - 1]]).ok:
                 return [n, m]
@@ -510,6 +520,18 @@ def _context_support(sentence: str, value: str, source: Source, question: str) -
     if not windows:
         return cite.lexical_support(sentence, text)
     return max(cite.lexical_support(sentence, w) for w in windows)
+
+
+def _prints(value: str, source: Source) -> bool:
+    """Whether ``source`` writes ``value`` itself: its text, or for a figure the same number in any
+    format ("1,000,000" for "1000000"). The R*Tree page prints the 5 of "... supports is 5. [1][2]";
+    the run-time limits page [2] has no 5, only the words "the maximum number of"."""
+    text = cite.source_text(source)
+    figures = numbers(value)
+    if not figures:
+        return " ".join(value.split()).lower() in _flat(text)
+    held = numbers(text)
+    return all(any(same_number(f, e) for e in held) for f in figures)
 
 
 def _flat(text: str) -> str:
