@@ -257,7 +257,7 @@ def html_document(data: bytes | str, uri: str, fallback_title: str) -> Document:
     with HTML_LOCK:  # one page at a time: see groundglass.threads
         tree, tables = prepare_html(html)
         headings = heading_count(tree)
-        markdown = _trafilatura_markdown(tree, url)
+        markdown = unmark_headings(_trafilatura_markdown(tree, url) or "")  # hidden titles are marked
         if markdown and headings_lost(headings, markdown):
             tree, tables = prepare_html(html)
             mark_headings(tree)

@@ -11,6 +11,13 @@ When the Markdown has no heading although the page has several, extraction runs 
 heading made a paragraph that starts with a mark (:func:`mark_headings`), which every path of trafilatura
 keeps; the marks are written back as Markdown headings of the same level (:func:`unmark_headings`).
 Pages whose headings came through are left as trafilatura made them.
+
+SQLite's pages title each entry of a long list (every pragma of ``pragma.html``, every function of
+``lang_corefunc.html``) with a hidden ``<h _id=pragma_cache_size style="display:none">`` that only its
+own search reads; trafilatura drops it, and the whole list became one section, so the chunk that says
+"The default suggested cache size is -2000" was "List Of PRAGMAs" and did not name cache_size.
+:func:`show_hidden_titles` makes each such title a (marked) heading one level below the visible one
+before it.
 """
 
 from __future__ import annotations
@@ -22,6 +29,10 @@ _HEADINGS = "//body//*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5 
 _MARK = "GGHEAD{}X"  # letters and a digit only, like the table and term marks: trafilatura leaves them
 _MARKED = re.compile(r"^(?:[-*] )?GGHEAD([1-6])X ?(.*)$", re.MULTILINE)
 _MARKDOWN_HEADING = re.compile(r"^#{1,6} \S", re.MULTILINE)
+# SQLite's hidden entry titles: HTML has no <h> element; its generator writes one for its search index
+_HIDDEN_TITLES = "//body//h"
+_PREVIOUS_HEADING = "preceding::*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5][1]"
+MAX_TITLE_CHARS = 100  # a title, not a paragraph hidden in a heading
 MIN_HEADINGS = 2  # a page with one heading (its title) loses nothing worth a second extraction
 
 
@@ -53,3 +64,30 @@ def unmark_headings(markdown: str) -> str:
         return "#" * int(m.group(1)) + " " + text if text else ""
 
     return _MARKED.sub(heading, markdown)
+
+
+def show_hidden_titles(tree: Any) -> None:
+    """Each hidden entry title (``<h>``) of ``tree`` made a heading one level below the heading before
+    it (level 4 when there is none), marked as :func:`mark_headings` marks them (so
+    :func:`unmark_headings` must run on the Markdown); one too long to be a title is dropped."""
+    for title in tree.xpath(_HIDDEN_TITLES):
+        text = " ".join(title.text_content().split())
+        if not text or len(text) > MAX_TITLE_CHARS:
+            title.drop_tree()
+            continue
+        before = title.xpath(_PREVIOUS_HEADING)
+        level = min(int(before[0].tag[1]) + 1, 6) if before else 4
+        parent = title.getparent()
+        if parent is not None and parent.tag == "p":
+            # an unclosed <p> before it took it in: the title and what follows it go after that paragraph,
+            # or its mark would stand inside a line
+            at = parent
+            for element in [title, *title.itersiblings()]:
+                at.addnext(element)
+                at = element
+        for child in list(title):
+            title.remove(child)
+        title.attrib.clear()
+        # marked, as mark_headings does: trafilatura dropped the <h4>s that stood outside a paragraph
+        title.text = f"{_MARK.format(level)} {text}"
+        title.tag = "p"

@@ -22,6 +22,7 @@ import re
 from typing import Any
 
 from groundglass.answer.definitions import TERM_MARK
+from groundglass.answer.index.html_headings import show_hidden_titles
 
 # A row group (header row, separator, rows) stays under this many characters, so that it fits in half
 # of a default chunk (180 MiniLM tokens, about 3 characters each in tables): the chunker then keeps a
@@ -146,6 +147,7 @@ def prepare_html(html: str) -> tuple[Any, dict[str, str]]:
         tree = lxml.html.document_fromstring(re.sub(r"^\s*<\?xml[^>]*\?>", "", html))
     except (lxml.etree.ParserError, ValueError):
         return html, {}
+    show_hidden_titles(tree)
     for link in tree.xpath("//a[contains(concat(' ', normalize-space(@class), ' '), ' headerlink ')]"):
         link.drop_tree()  # its tail (the text after it) stays
     for code in tree.xpath("//code[not(ancestor::pre)]"):
