@@ -193,3 +193,29 @@ def test_the_signature_that_gives_the_default_asked_about_outranks_examples_that
     question = "Which pickle protocol is the default, and what is the default maxsize of functools.lru_cache?"
     ranked = pages.rank_pages(docs, question, settings, k=2, max_chunks_per_page=24)
     assert "@functools.lru_cache(maxsize=128, typed=False)" in ranked[0].text, ranked[0].text
+
+
+# SQLite's pragma.html (public domain), from "List Of PRAGMAs" to defer_foreign_keys: each entry's title is
+# a hidden <h _id=... style="display:none">, half of them inside an unclosed <p>
+PRAGMA_PAGE = Path(__file__).resolve().parent.parent / "data" / "pages" / "sqlite-pragma.html"
+
+
+def test_hidden_entry_titles_head_their_entries() -> None:
+    doc = html_document(PRAGMA_PAGE.read_bytes(), "https://docs.test/pragma.html", "pragma")
+    by_heading = {s.heading: s.text for s in doc.sections}
+    assert "The default suggested cache size is -2000" in by_heading["PRAGMA cache_size"]
+    # one whose title stood inside the paragraph before it, and the next one, which did not
+    assert "return one row for each database" in by_heading["PRAGMA database_list"]
+    assert "persists across database connections" in by_heading["PRAGMA default_cache_size"]
+    assert "persists across" not in by_heading["PRAGMA database_list"]
+    assert "GGHEAD" not in doc.text
+
+
+def test_an_entry_the_question_names_gives_its_first_chunk_first(settings) -> None:
+    # cache_size's entry is four chunks; a compatibility note and the page cache's allocation scored
+    # above its first, which holds the syntax and the default, and took the page's two places
+    doc = html_document(PRAGMA_PAGE.read_bytes(), "https://docs.test/pragma.html", "pragma")
+    found = pages.rank_pages([doc], "What is the default value of PRAGMA cache_size?", settings, 4, 8)
+    assert len(found) == 2  # retrieval.max_per_source
+    lead = next(s for s in found if s.text.startswith("PRAGMA cache_size\n"))
+    assert "PRAGMA schema.cache_size;" in lead.text and "is -2000" in lead.text

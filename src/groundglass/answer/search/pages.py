@@ -184,6 +184,33 @@ def _source(c: _Candidate, score: float, query: str) -> Source:
     )
 
 
+def entry_order(
+    candidates: Sequence[_Candidate], fused: list[tuple[int, float]], query: str
+) -> list[tuple[int, float]]:
+    """``fused`` (candidate, score; best first) with the chunks of each entry that a term of ``query``
+    heads (a section whose heading ends with the term: SQLite's "PRAGMA cache_size") put in the entry's
+    own order on the places its chunks hold. An entry opens with what it is (its syntax, what it does,
+    its default) and its later chunks repeat its name in their heading; "The default suggested cache
+    size is -2000" is in the first of the four, which ranked fifth and lost its page's two places to
+    a compatibility note and the page cache's allocation."""
+    terms = {t.removesuffix("()") for t in querytext.Verbatim.of(query).terms}
+    if not terms:
+        return fused
+    entries: dict[tuple[int, str], list[int]] = {}  # positions in fused
+    for pos, (i, _) in enumerate(fused):
+        c = candidates[i]
+        words = c.chunk.heading.split()
+        last = words[-1].removesuffix("()") if words else ""
+        if any(last == t or last.endswith("." + t) for t in terms):
+            entries.setdefault((c.page, c.chunk.heading), []).append(pos)
+    out = list(fused)
+    for places in entries.values():
+        in_order = sorted((fused[p][0] for p in places), key=lambda i: candidates[i].chunk.ord)
+        for p, i in zip(places, in_order, strict=True):
+            out[p] = (i, fused[p][1])
+    return out
+
+
 def rank_pages(
     documents: list[Document], query: str, settings: Settings, k: int, max_chunks_per_page: int
 ) -> list[Source]:
@@ -210,5 +237,6 @@ def rank_pages(
     cosine = chunk_vectors(texts, settings, embedder) @ query_vector
     dense = {i: float(s) for i, s in zip(picked, cosine, strict=True)}
     fused = rank.minmax_fuse([{i: lexical[i] for i in picked if i in lexical}, dense])
+    fused = entry_order(candidates, fused, query)
     sources = [_source(candidates[i], score, query) for i, score in fused]
     return rank.diversify(rank.dedupe(sources), settings.retrieval.max_per_source, query)[:k]
