@@ -219,3 +219,15 @@ def test_an_entry_the_question_names_gives_its_first_chunk_first(settings) -> No
     assert len(found) == 2  # retrieval.max_per_source
     lead = next(s for s in found if s.text.startswith("PRAGMA cache_size\n"))
     assert "PRAGMA schema.cache_size;" in lead.text and "is -2000" in lead.text
+
+
+def test_a_pages_best_lexical_chunk_keeps_one_of_its_places(settings) -> None:
+    # SQLite's cli.html (public domain), whole: "Use the ".dump" command to convert the entire contents
+    # of a database ..." is the page's best BM25 chunk, but MiniLM put it 36th, and the page's two
+    # places went to other chunks
+    path = PRAGMA_PAGE.parent / "sqlite-cli.html"
+    doc = html_document(path.read_bytes(), "https://docs.test/cli.html", "cli")
+    question = "Which sqlite3 shell dot-command writes out the entire database as SQL text?"
+    found = pages.rank_pages([doc], question, settings, 4, 8)
+    assert len(found) == 2
+    assert any('Use the ".dump" command to convert the entire contents' in s.text for s in found)

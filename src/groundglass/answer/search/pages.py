@@ -10,7 +10,9 @@
 3. Only the shortlist is embedded with MiniLM (vectors cached by a hash of the text: in memory,
    :mod:`groundglass.answer.embeddings`, and on disk, :mod:`.vector_cache`), and the shortlist is
    ranked like the local index ranks its candidates: BM25 and cosine min-max fused with equal
-   weights, near-duplicates dropped, at most ``retrieval.max_per_source`` chunks of one page.
+   weights, near-duplicates dropped, at most ``retrieval.max_per_source`` chunks of one page: the best
+   fused, then the page's best by BM25 (:func:`lexical_second`), and the chunks of an entry the question
+   names in the entry's order (:func:`entry_order`).
 
 Web answers and local answers are therefore scored by the same fusion. Embedding every chunk of a
 few long documentation pages is what the shortlist avoids: it takes seconds on a CPU
@@ -211,6 +213,34 @@ def entry_order(
     return out
 
 
+def lexical_second(
+    candidates: Sequence[_Candidate], fused: list[tuple[int, float]], lexical: dict[int, float]
+) -> list[tuple[int, float]]:
+    """``fused`` with each page's best lexical chunk moved up to the page's second place (with that
+    place's score) when it ranks lower, so that of the page's places (``retrieval.max_per_source``) one
+    goes to each retriever's choice. MiniLM put "Use the ".dump" command to convert the entire contents
+    of a database into a single UTF-8 text file" 36th of SQLite's shell page for "Which dot-command
+    writes out the entire database as SQL text?", where BM25 put it first, and min-max fusion left it
+    fifth."""
+    out = list(fused)
+    best: dict[int, int] = {}
+    for i, _ in fused:
+        page = candidates[i].page
+        if i in lexical and (page not in best or lexical[i] > lexical[best[page]]):
+            best[page] = i
+    for page, top in best.items():
+        places = [pos for pos, (i, _) in enumerate(out) if candidates[i].page == page]
+        at = next(pos for pos in places if out[pos][0] == top)
+        if len(places) < 2 or at <= places[1]:
+            continue
+        moved = [out[p][0] for p in places]
+        moved.remove(top)
+        moved.insert(1, top)
+        for p, i in zip(places, moved, strict=True):
+            out[p] = (i, out[p][1])
+    return out
+
+
 def rank_pages(
     documents: list[Document], query: str, settings: Settings, k: int, max_chunks_per_page: int
 ) -> list[Source]:
@@ -237,6 +267,6 @@ def rank_pages(
     cosine = chunk_vectors(texts, settings, embedder) @ query_vector
     dense = {i: float(s) for i, s in zip(picked, cosine, strict=True)}
     fused = rank.minmax_fuse([{i: lexical[i] for i in picked if i in lexical}, dense])
-    fused = entry_order(candidates, fused, query)
+    fused = entry_order(candidates, lexical_second(candidates, fused, lexical), query)
     sources = [_source(candidates[i], score, query) for i, score in fused]
     return rank.diversify(rank.dedupe(sources), settings.retrieval.max_per_source, query)[:k]
