@@ -17,6 +17,18 @@ def test_the_row_whose_first_cell_the_question_names_is_found_and_its_neighbours
     assert named_rows(TABLE, row_keys("What is DBL_MANT_DIG's attribute, mant_dig?")) == {"mant_dig"}
 
 
+def test_a_format_code_names_the_row_its_table_keys_without_the_percent_sign() -> None:
+    # SQLite's printf page: the row of %q is keyed "q, Q"; the %w row only mentions %q
+    table = (
+        "| Substitution Type | Meaning |\n| --- | --- |\n"
+        "| q, Q | The string is printed with all single quote (') characters doubled. |\n"
+        "| w | This substitution works like %q except that it doubles all double-quote characters. |"
+    )
+    question = "What does the %q substitution of sqlite3_mprintf() do with single quotes?"
+    assert named_rows(table, row_keys(question)) == {"q, q"}
+    assert named_rows(table, row_keys("What does the sqlite3_mprintf() do with quotes?")) == set()
+
+
 def test_header_cells_and_prose_are_not_row_keys() -> None:
     # "attribute" heads the first column: the question uses the word, but no row is keyed by it
     assert named_rows(TABLE, row_keys("Which attribute holds the float precision?")) == set()

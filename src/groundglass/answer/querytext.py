@@ -116,10 +116,12 @@ _OWN_NAME = re.compile(r"[A-Za-z_]\w*(?:[a-z][A-Z]|_[A-Za-z0-9]|[A-Za-z]\d)\w*")
 
 def row_keys(query: str) -> frozenset[str]:
     """What a question may name as a table row's key, lower-case: its content words ("the dig
-    attribute" -> dig) and its verbatim terms (``max_exp``, ``%j``)."""
+    attribute" -> dig) and its verbatim terms (``max_exp``, ``%j``), a format code also without its
+    ``%``: SQLite's table of printf substitution types keys the row of ``%q`` "q, Q"."""
     terms = literal_terms(query)
     prose = _LITERAL.sub(" ", query)  # mant_dig names one key, not "mant" and "dig"
-    return frozenset(content_words(prose)) | {t.lower() for t in terms}
+    codes = {t.lower().removeprefix("%") for t in terms if t.startswith("%") and len(t) > 1}
+    return frozenset(content_words(prose)) | {t.lower() for t in terms} | codes
 
 
 def _cell_key(cell: str) -> str:
@@ -149,7 +151,12 @@ def named_rows(text: str, keys: frozenset[str]) -> set[str]:
             continue
         key = _cell_key(m.group(1))
         cell_words = [w for w in content_words(key) if w not in _LINKING]
-        if key in keys or (0 < len(cell_words) <= ROW_KEY_MAX_WORDS and set(cell_words) <= keys):
+        listed = {_cell_key(k) for k in key.split(",")} if "," in key else set()  # "q, Q": two keys
+        if (
+            key in keys
+            or listed & keys
+            or (0 < len(cell_words) <= ROW_KEY_MAX_WORDS and set(cell_words) <= keys)
+        ):
             named.add(key)
     return named
 
