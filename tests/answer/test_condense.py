@@ -254,6 +254,26 @@ def test_the_sentence_that_states_the_default_asked_about_is_kept() -> None:
     assert "be careful not to set the default value too high" in other.text
 
 
+def test_a_default_stated_of_what_the_sentence_before_names_is_kept() -> None:
+    # SQLite's limits page says the LIKE pattern limit's default only as "The default value of this
+    # limit is 50000.", which shares one word with the question; the long sentences before it filled
+    # the source's room
+    limits = (
+        "- Maximum Length Of A LIKE Or GLOB Pattern The pattern matching algorithm used in the default LIKE "
+        "and GLOB implementation of SQLite can exhibit O(N²) performance (where N is the number of "
+        "characters in the pattern) for certain pathological cases. To avoid denial-of-service attacks "
+        "from miscreants who are able to specify their own LIKE or GLOB patterns, the length of the LIKE "
+        "or GLOB pattern is limited to SQLITE_MAX_LIKE_PATTERN_LENGTH bytes. The default value of this "
+        "limit is 50000. A modern workstation can evaluate even a pathological LIKE or GLOB pattern of "
+        "50000 bytes relatively quickly. The denial of service problem only comes into play when the "
+        "pattern length gets into millions of bytes."
+    )
+    question = "What is the default maximum length of a LIKE or GLOB pattern?"
+    [out] = condense.condense([src(limits)], question, count_tokens)
+    assert "The default value of this limit is 50000." in out.text
+    assert count_tokens(out.text) <= condense.MAX_TOKENS < count_tokens(limits)
+
+
 def test_a_sentence_that_answers_one_part_of_the_question_is_kept() -> None:
     from groundglass.answer.embeddings import get_embedder
 

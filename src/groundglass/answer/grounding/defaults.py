@@ -60,9 +60,10 @@ _DEFAULTS_TO = re.compile(r"\b([a-z_][\w.]*)\s+defaults\s+to\b")
 # words too general to tell one default from another: "the default value of max_workers"
 _GENERIC = frozenset("value values setting settings option argument parameter number one".split())
 # "default <what> is <value>", "defaults to <value>", "(default: <value>)": the value is the few
-# words after the verb or colon
+# words after the verb or colon; <what> is up to four words ("The default value of this limit is 50000",
+# SQLite's only statement of the LIKE pattern limit)
 _STATED = re.compile(
-    r"\bdefault(?:s|ed|ing)?(?P<what>(?:\s+[\w.()'-]+){0,3}?)\s*(?:\bis\b|\bwas\b|\bto\b|=|:)\s*"
+    r"\bdefault(?:s|ed|ing)?(?P<what>(?:\s+[\w.()'-]+){0,4}?)\s*(?:\bis\b|\bwas\b|\bto\b|=|:)\s*"
     r"(?P<value>[^\s,;)]+(?:\s+[^\s,;)]+){0,3})"
 )
 _STATED_ANY_CASE = re.compile(_STATED.pattern, re.IGNORECASE)  # names keep their capitals for values_of
