@@ -26,6 +26,15 @@ def test_the_default_asked_about_is_read_off_the_signature_of_the_callable_asked
     )
 
 
+def test_a_parameter_the_question_names_in_words_is_read_off_its_signature() -> None:
+    # "compression levels" for compresslevel: the 1.5B model gave zlib's -1 for gzip.open() three times
+    gzip = src("- gzip.open(filename, mode='rb', compresslevel=9, encoding=None, errors=None):", 2)
+    part = "What are the default compression levels of gzip.open()"
+    assert signature_default(part, [TEXTWRAP, gzip]) == "The default compresslevel of gzip.open() is 9. [2]"
+    # "mode" is a word of neither question
+    assert signature_default("What is the default level of gzip.open()?", [gzip]) is None
+
+
 def test_nothing_is_read_off_without_one_default_asked_and_printed() -> None:
     assert signature_default("How does textwrap.fill() wrap text?", [TEXTWRAP]) is None  # no default asked
     assert (

@@ -823,6 +823,34 @@ def test_a_sentence_whose_lender_moved_its_markers_gets_the_source_that_prints_i
     )
 
 
+def test_a_default_the_cited_signature_prints_otherwise_is_sent_back_with_the_signature() -> None:
+    # the sentence names compresslevel in words; zlib's page says -1 is its default, gzip's signature 9
+    question = "What are the default compression levels of gzip.open() and of zlib.compress()?"
+    sources = [
+        Source(
+            "https://docs.test/zlib",
+            "zlib — Compression compatible with gzip",
+            "- zlib.compress(data, /, level=-1, wbits=MAX_WBITS):\n0 (Z_NO_COMPRESSION) is no compression. "
+            "The default value is -1 (Z_DEFAULT_COMPRESSION).",
+        ),
+        Source(
+            "https://docs.test/gzip",
+            "gzip — Support for gzip files",
+            "- gzip.open(filename, mode='rb', compresslevel=9, encoding=None, errors=None, newline=None):\n"
+            "The mode argument can be any of 'r', 'rb', 'a' or 'ab'. The default is 'rb'.",
+        ),
+    ]
+    text = "The default compression level of gzip.open() is -1 (Z_DEFAULT_COMPRESSION). [1][2]"
+    shown, gate = gate_run(question, sources, text)
+    assert shown == "" and gate.failed is not None
+    assert gate.failed.reason == "printed_otherwise" and gate.failed.values == ["compresslevel=9"]
+    assert gate.failed.hints == [
+        (2, "- gzip.open(filename, mode='rb', compresslevel=9, encoding=None, errors=None, newline=None):")
+    ]
+    right = "The default compression level of gzip.open() is 9. [2]"
+    assert gate_run(question, sources, right)[0] == right
+
+
 def test_a_sentence_that_cites_the_wrong_source_gets_the_markers_of_those_that_hold_its_values() -> None:
     question = "What are the default compression levels of gzip.open() and of zlib.compress()?"
     sources = [

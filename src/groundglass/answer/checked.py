@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations, pairwise
 
 from groundglass.answer import cite, grounding, rows
-from groundglass.answer.grounding import pairs
+from groundglass.answer.grounding import defaults, pairs
 from groundglass.answer.grounding.figures import numbers, same_number
 from groundglass.answer.sentences import split_sentences as sentences_of_passage
 from groundglass.answer.stream_sentences import CITE, units
@@ -97,8 +97,8 @@ def _markers_last(text: str) -> str | None:
 class Rejection:
     """A sentence that was not shown, and why."""
 
-    # unsupported_values | wrong_row | missing_row | other_figure | paired_otherwise | restates_question
-    # | empty | repetition | no_figure
+    # unsupported_values | wrong_row | missing_row | other_figure | paired_otherwise | printed_otherwise
+    # | restates_question | empty | repetition | no_figure
     reason: str
     sentence: str
     values: list[str] = field(default_factory=list)  # the values no cited source holds (or the wrong row's)
@@ -349,6 +349,9 @@ class SentenceGate:
         if checked.restates_question:
             return Rejection("restates_question", sentence)
         if checked.unsupported:
+            printed = self._signature(sentence, numbers)
+            if printed is not None:  # the cited signature gives the default: say so, and show it
+                return Rejection("printed_otherwise", sentence, [printed[0]], [printed[1]])
             return Rejection("unsupported_values", sentence, checked.unsupported)
         bare = cite.strip_markers(sentence)
         own = [v.text for v in grounding.values_of(bare) if v.text.lower() not in self.question.lower()]
@@ -364,6 +367,25 @@ class SentenceGate:
         if asked is not None:  # a figure, but not the one of the row the question names
             return Rejection("other_figure", sentence, own, [(numbers[asked.source - 1], asked.labelled())])
         return None
+
+    def _signature(self, sentence: str, numbers: list[int]) -> tuple[str, tuple[int, str]] | None:
+        """(``param=value`` as printed, (source number, its line)) of a cited signature that prints the
+        default ``sentence`` states otherwise; None when none does. Told only that its values were in no
+        source, the 1.5B model gave gzip.open()'s compression level as zlib's -1 three drafts running,
+        with ``gzip.open(filename, mode='rb', compresslevel=9, ...)`` cited."""
+        texts = [cite.source_text(self.sources[n - 1]) for n in numbers]
+        evidence = grounding.evidence_for(texts)
+        _, printed = defaults.contradiction(cite.strip_markers(sentence), self.question, evidence)
+        if printed is None:
+            return None
+        wanted = " ".join(printed.line.split()).lower()
+        lines = texts[printed.source_of].splitlines()
+        line = next((x for x in lines if wanted in " ".join(x.split()).lower()), printed.line).strip()
+        pair = re.search(rf"\b{re.escape(printed.param)}\s*=\s*[^,)]+", line)
+        return (pair.group(0) if pair else f"{printed.param}={printed.value}"), (
+            numbers[printed.source_of],
+            line,
+        )
 
     def _recited(self, text: str) -> tuple[str, list[int]] | None:
         """A sentence whose values its markers do not hold, with the markers of the sources that do

@@ -128,6 +128,7 @@ RETRY_PROBLEMS = {
     "other_figure": "{values} is not the figure that the source's table gives for what the question asks",
     "paired_otherwise": "{values} is not the figure that the sources give for the name the question asks "
     "about",
+    "printed_otherwise": "the signature in the sources prints that default as {values}",
     "empty": "it gives no answer",
     "repetition": "it repeats itself",
     "no_figure": "it does not give the figure the question asks for",

@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from groundglass.answer.definitions import terms_in
 
@@ -114,6 +115,19 @@ ROW_KEY_MAX_WORDS = 4  # a longer first cell is prose, not a key
 _OWN_NAME = re.compile(r"[A-Za-z_]\w*(?:[a-z][A-Z]|_[A-Za-z0-9]|[A-Za-z]\d)\w*")
 
 
+def param_in_words(param: str, words: Sequence[str]) -> bool:
+    """Whether two adjacent ``words`` (lower-case) name the parameter ``param``: the first begins it and
+    the second (or its singular) ends it: "compression level(s)" for ``compresslevel``, "max size" for
+    ``maxsize``, "buffer size" for ``buffer_size``."""
+    flat = param.replace("_", "").lower()
+    for first, second in pairwise(words):
+        for end in dict.fromkeys((second, second.removesuffix("s"))):
+            head = flat.removesuffix(end)
+            if end and head != flat and len(head) >= 3 and first.startswith(head):
+                return True
+    return False
+
+
 def row_keys(query: str) -> frozenset[str]:
     """What a question may name as a table row's key, lower-case: its content words ("the dig
     attribute" -> dig) and its verbatim terms (``max_exp``, ``%j``), a format code also without its
@@ -180,10 +194,11 @@ class Verbatim:
 
     terms: tuple[str, ...]
     keys: frozenset[str]
+    words: tuple[str, ...] = ()  # the question's words, lower-case, in order (parameters named in words)
 
     @classmethod
     def of(cls, query: str) -> Verbatim:
-        return cls(tuple(literal_terms(query)), row_keys(query))
+        return cls(tuple(literal_terms(query)), row_keys(query), tuple(re.findall(r"[a-z]+", query.lower())))
 
     def __bool__(self) -> bool:
         return bool(self.terms or self.keys)
@@ -257,7 +272,8 @@ class Verbatim:
                 out += [
                     (name, p, value.strip())
                     for p, value in _PARAMETER.findall(m.group(1))
-                    if p.lower() in self.keys and value.strip().lower() not in _NO_VALUE
+                    if (p.lower() in self.keys or param_in_words(p, self.words))
+                    and value.strip().lower() not in _NO_VALUE
                 ]
         return out
 

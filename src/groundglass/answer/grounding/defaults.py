@@ -37,7 +37,7 @@ from groundglass.answer.grounding.evidence import Evidence
 from groundglass.answer.grounding.figures import numbers
 from groundglass.answer.grounding.values import norm_ident, values_of
 from groundglass.answer.grounding.wording import STOP_WORDS, stem
-from groundglass.answer.querytext import literal_terms, strip_citations
+from groundglass.answer.querytext import literal_terms, param_in_words, strip_citations
 
 _SIGNATURE = re.compile(
     r"^(?:[-*•]\s+)?(?:(?:async\s+)?def\s+|class\s+|@)?(?P<name>[a-z_][\w.]*)\((?P<args>.*)\)"
@@ -132,6 +132,13 @@ def _term(word: str, text: str) -> bool:
     return re.search(r"(?<![\w])" + re.escape(word) + r"(?![\w])", text) is not None
 
 
+def _names_param(param: str, text: str) -> bool:
+    """Whether ``text`` (lower-cased) names the parameter ``param``, as written or in words
+    (:func:`~groundglass.answer.querytext.param_in_words`): "The default compression level of
+    gzip.open() is -1" was not read as being about ``gzip.open(..., compresslevel=9, ...)``."""
+    return _term(param, text) or param_in_words(param, re.findall(r"[a-z]+", text))
+
+
 def _says(sentence: str, value: str) -> bool:
     """Whether ``sentence`` (lower-cased) states the printed default ``value``."""
     bare = value.strip("'\"")
@@ -194,13 +201,19 @@ def _says_how(value: str) -> bool:
 def contradicted(sentence: str, question: str, evidence: Evidence) -> list[str]:
     """The values of ``sentence`` that state a parameter's default which the cited signatures print
     differently, when no cited sentence about a default holds them; [] otherwise."""
+    return contradiction(sentence, question, evidence)[0]
+
+
+def contradiction(sentence: str, question: str, evidence: Evidence) -> tuple[list[str], Default | None]:
+    """:func:`contradicted`'s values, with the signature's ``param=value`` that prints the default
+    otherwise (for the retry to point at); ([], None) when none does."""
     if not _DEFAULT_WORD.search(sentence):
-        return []
+        return [], None
     sentence = strip_citations(sentence)  # a marker's number is no claimed value
     lowered = sentence.lower()
     claimed = _claimed(sentence, question)
     if not claimed:
-        return []
+        return [], None
     signatures = signature_defaults(evidence)
     # the callable is the one the sentence names; the question's only when the sentence names none
     # ("Its default width is 80"): "the default width of textwrap.fill() is 70" was checked against
@@ -208,10 +221,10 @@ def contradicted(sentence: str, question: str, evidence: Evidence) -> list[str]:
     names_one = any(_term(d.callable, lowered) for d in signatures)
     context = lowered if names_one else f"{lowered} {question.lower()}"
     for d in signatures:
-        if not _term(d.param, lowered) or not _term(d.callable, context):
+        if not _names_param(d.param, lowered) or not _term(d.callable, context):
             continue
         if _says(lowered, d.value):
-            return []
+            return [], None
         # a passage that prints only another callable's signature speaks of that one's parameters:
         # pprint's "width (default 80)" is no source for a default width of textwrap.fill
         others = {e.source_of for e in signatures if e.callable != d.callable} - {
@@ -225,8 +238,8 @@ def contradicted(sentence: str, question: str, evidence: Evidence) -> list[str]:
             for near in _near_default(s)
         ]
         if not _held(claimed, about):
-            return claimed
-    return []
+            return claimed, d
+    return [], None
 
 
 def borrowed(sentence: str, question: str, evidence: Evidence) -> list[str]:
@@ -515,7 +528,9 @@ def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list
     if not subject or not claimed:
         return []
     signatures = signature_defaults(evidence)
-    if any(_says(lowered, d.value) for d in signatures if d.param == subject):
+    if any(
+        _says(lowered, d.value) for d in signatures if d.param == subject or _names_param(d.param, lowered)
+    ):
         return []
     entry, others = _entry_defaults(evidence, subject)
     defaults = [s for i, s in enumerate(evidence.sentences) if _DEFAULT_WORD.search(s) and i not in others]
