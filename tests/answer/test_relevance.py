@@ -81,3 +81,15 @@ def test_each_part_keeps_two_places_and_the_entry_that_defines_its_term_leads_th
     texts = "\n".join(s.text for s in kept)
     assert "The default value is four megabytes (4MB)." in texts
     assert "Read Committed is the default isolation level in PostgreSQL." in texts
+
+
+def test_a_part_that_asks_a_default_puts_the_passage_that_states_one_first(tmp_path: Path) -> None:
+    # the local index's 15 candidates for both parts, fused: default_transaction_isolation's entry
+    # ("The default is “read committed”.") came 14th, below passages on the Serializable level, and
+    # the part's two places went to those
+    question, parts, chunks = _chunks("postgresql_index_isolation_work_mem.json")
+    assert not any("read committed”." in s.text for s in chunks[:10])  # why the pool is larger
+    kept = relevant(None, load_settings(home=str(tmp_path)), question, chunks, parts=parts)[:5]
+    texts = "\n".join(s.text for s in kept)
+    assert "The default is “read committed”." in texts
+    assert "- work_mem (integer):" in texts

@@ -86,10 +86,19 @@ PART_LEAD = 2  # sources of each part of a question put first, before the rest i
 def _fused(texts: Sequence[str], query: str, cosine: np.ndarray) -> dict[int, float]:
     """BM25 of ``query`` over ``texts`` and the cosines, min-max fused as the searches rank: MiniLM
     alone puts "Consistent use of Serializable transactions ..." above "Read Committed is the default
-    isolation level" for "What is the default isolation level"."""
+    isolation level" for "What is the default isolation level". When the query asks a default, a
+    text that states one with a value comes first: the index ranked default_transaction_isolation's
+    "This parameter controls the default isolation level ... The default is "read committed"." fifth
+    for that question, below passages on the Serializable level and on transaction_isolation."""
+    from groundglass.answer.grounding.defaults import asks_default, states_default
     from groundglass.answer.search.pages import bm25_scores
 
-    return dict(rank.minmax_fuse([bm25_scores(texts, query), {i: float(c) for i, c in enumerate(cosine)}]))
+    fused = dict(rank.minmax_fuse([bm25_scores(texts, query), {i: float(c) for i, c in enumerate(cosine)}]))
+    if asks_default(query):
+        for i, text in enumerate(texts):
+            if i in fused and states_default(text):
+                fused[i] += 1.0
+    return fused
 
 
 def _best_of(close: np.ndarray, fused: dict[int, float], defines: np.ndarray, n: int) -> list[int]:

@@ -129,7 +129,10 @@ def rank_sources(
     # a page may answer each part of a question in another chunk: its places are per part
     sources = rank.diversify(rank.dedupe(found.sources), r.max_per_source * max(1, len(parts)), query)
     if gate:
-        sources = relevance.relevant(job.index, settings, main, sources[: top_k * 2], parts=parts)[:top_k]
+        # each part's own search adds candidates: fused with the others', a part's fifth hit came
+        # eleventh ("The default is "read committed"" for "What is the default isolation level")
+        pool = top_k * max(2, len(parts) + 1)
+        sources = relevance.relevant(job.index, settings, main, sources[:pool], parts=parts)[:top_k]
         sources = condense.condense_for_prompt(sources, main, job.llm.count_tokens, parts)
     history = list(job.history)
     fixed = prompt.fixed_prompt_tokens(
