@@ -36,8 +36,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations, pairwise
 
 from groundglass.answer import cite, grounding, rows
-from groundglass.answer.grounding import defaults, pairs
-from groundglass.answer.grounding.figures import numbers, same_number
+from groundglass.answer.grounding import defaults, figures, pairs
 from groundglass.answer.sentences import split_sentences as sentences_of_passage
 from groundglass.answer.stream_sentences import CITE, units
 from groundglass.answer.types import Source
@@ -549,11 +548,11 @@ def _prints(value: str, source: Source) -> bool:
     format ("1,000,000" for "1000000"). The R*Tree page prints the 5 of "... supports is 5. [1][2]";
     the run-time limits page [2] has no 5, only the words "the maximum number of"."""
     text = cite.source_text(source)
-    figures = numbers(value)
-    if not figures:
+    claimed = figures.numbers(value)
+    if not claimed:
         return " ".join(value.split()).lower() in _flat(text)
-    held = numbers(text)
-    return all(any(same_number(f, e) for e in held) for f in figures)
+    held = figures.numbers(text)
+    return all(any(figures.same_number(f, e) for e in held) for f in claimed)
 
 
 def _flat(text: str) -> str:

@@ -130,7 +130,7 @@ def rank_sources(
     sources = rank.diversify(rank.dedupe(found.sources), r.max_per_source * max(1, len(parts)), query)
     if gate:
         # each part's own search adds candidates: fused with the others', a part's fifth hit came
-        # eleventh ("The default is "read committed"" for "What is the default isolation level")
+        # fourteenth ("The default is "read committed"" for "What is the default isolation level")
         pool = top_k * max(2, len(parts) + 1)
         sources = relevance.relevant(job.index, settings, main, sources[:pool], parts=parts)[:top_k]
         sources = condense.condense_for_prompt(sources, main, job.llm.count_tokens, parts)

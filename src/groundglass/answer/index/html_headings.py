@@ -12,9 +12,9 @@ heading made a paragraph that starts with a mark (:func:`mark_headings`), which 
 keeps; the marks are written back as Markdown headings of the same level (:func:`unmark_headings`).
 Pages whose headings came through are left as trafilatura made them.
 
-SQLite's pages title each entry of a long list (every pragma of ``pragma.html``, every function of
-``lang_corefunc.html``) with a hidden ``<h _id=pragma_cache_size style="display:none">`` that only its
-own search reads; trafilatura drops it, and the whole list became one section, so the chunk that says
+SQLite's pragma page titles each of its 74 entries with a hidden ``<h _id=pragma_cache_size
+style="display:none">`` that only its own search reads; trafilatura drops it, and the whole list
+became one section, so the chunk that says
 "The default suggested cache size is -2000" was "List Of PRAGMAs" and did not name cache_size.
 :func:`show_hidden_titles` makes each such title a (marked) heading one level below the visible one
 before it.
