@@ -129,9 +129,12 @@ def rank_sources(
     # a page may answer each part of a question in another chunk: its places are per part
     sources = rank.diversify(rank.dedupe(found.sources), r.max_per_source * max(1, len(parts)), query)
     if gate:
-        # each part's own search adds candidates: fused with the others', a part's fifth hit came
-        # fourteenth ("The default is "read committed"" for "What is the default isolation level")
-        pool = top_k * max(2, len(parts) + 1)
+        # in the index, each part's own search adds candidates: fused with the others', a part's fifth
+        # hit came fourteenth ("The default is "read committed"" for "What is the default isolation
+        # level"). Web pages are ranked per page already, and there the wider pool let other pages'
+        # chunks take a part's two places: "Read Committed is the default isolation level" and FTS5's
+        # "The unicode61 tokenizer ... This is the default." left the prompt (docs eval, both manuals)
+        pool = top_k * (max(2, len(parts) + 1) if job.search == "index" else 2)
         sources = relevance.relevant(job.index, settings, main, sources[:pool], parts=parts)[:top_k]
         sources = condense.condense_for_prompt(sources, main, job.llm.count_tokens, parts)
     history = list(job.history)
