@@ -115,12 +115,12 @@ ROW_KEY_MAX_WORDS = 4  # a longer first cell is prose, not a key
 _OWN_NAME = re.compile(r"[A-Za-z_]\w*(?:[a-z][A-Z]|_[A-Za-z0-9]|[A-Za-z]\d)\w*")
 
 
-def param_in_words(param: str, words: Sequence[str]) -> bool:
-    """Whether two adjacent ``words`` (lower-case) name the parameter ``param``: the first begins it and
-    the second (or its singular) ends it: "compression level(s)" for ``compresslevel``, "max size" for
+def param_in_words(param: str, text: str) -> bool:
+    """Whether two adjacent words of ``text`` name the parameter ``param``: the first begins it and the
+    second (or its singular) ends it: "compression level(s)" for ``compresslevel``, "max size" for
     ``maxsize``, "buffer size" for ``buffer_size``."""
     flat = param.replace("_", "").lower()
-    for first, second in pairwise(words):
+    for first, second in pairwise(words(text)):
         for end in dict.fromkeys((second, second.removesuffix("s"))):
             head = flat.removesuffix(end)
             if end and head != flat and len(head) >= 3 and first.startswith(head):
@@ -194,11 +194,11 @@ class Verbatim:
 
     terms: tuple[str, ...]
     keys: frozenset[str]
-    words: tuple[str, ...] = ()  # the question's words, lower-case, in order (parameters named in words)
+    query: str = ""  # as asked: a parameter may be named in its words
 
     @classmethod
     def of(cls, query: str) -> Verbatim:
-        return cls(tuple(literal_terms(query)), row_keys(query), tuple(re.findall(r"[a-z]+", query.lower())))
+        return cls(tuple(literal_terms(query)), row_keys(query), query)
 
     def __bool__(self) -> bool:
         return bool(self.terms or self.keys)
@@ -272,7 +272,7 @@ class Verbatim:
                 out += [
                     (name, p, value.strip())
                     for p, value in _PARAMETER.findall(m.group(1))
-                    if (p.lower() in self.keys or param_in_words(p, self.words))
+                    if (p.lower() in self.keys or param_in_words(p, self.query))
                     and value.strip().lower() not in _NO_VALUE
                 ]
         return out

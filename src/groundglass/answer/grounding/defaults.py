@@ -136,7 +136,7 @@ def _names_param(param: str, text: str) -> bool:
     """Whether ``text`` (lower-cased) names the parameter ``param``, as written or in words
     (:func:`~groundglass.answer.querytext.param_in_words`): "The default compression level of
     gzip.open() is -1" was not read as being about ``gzip.open(..., compresslevel=9, ...)``."""
-    return _term(param, text) or param_in_words(param, re.findall(r"[a-z]+", text))
+    return _term(param, text) or param_in_words(param, text)
 
 
 def _says(sentence: str, value: str) -> bool:
