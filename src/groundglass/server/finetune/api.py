@@ -233,6 +233,7 @@ async def list_events(
 async def _event_stream(request: Request, job_id: str, seq: int) -> AsyncIterator[bytes]:
     """Every event in order (from after ``seq``) as it is recorded; ends once the job has ended."""
     store = service(request).store
+    ended = False
     while True:
         rows = await run_in_threadpool(store.list_events, job_id, after_seq=seq, limit=500, ascending=True)
         for row in rows:
@@ -241,10 +242,15 @@ async def _event_stream(request: Request, job_id: str, seq: int) -> AsyncIterato
             yield f"id: {event['id']}\nevent: {row['kind']}\ndata: {json.dumps(event)}\n\n".encode()
         if rows:
             continue
-        job = await run_in_threadpool(store.get_job, None, job_id)
-        if job is None or job["status"] in TERMINAL:
+        if ended:
             yield b"event: done\ndata: [DONE]\n\n"
             return
+        job = await run_in_threadpool(store.get_job, None, job_id)
+        if job is None or job["status"] in TERMINAL:
+            # The job's last events (its export phase, its end) may have been recorded between the read
+            # above and this check: read once more, so a stream never ends without them.
+            ended = True
+            continue
         if await request.is_disconnected():
             return
         await asyncio.sleep(STREAM_POLL_S)
