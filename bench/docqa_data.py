@@ -1,10 +1,11 @@
 """The documentation QA sets: ``bench/data/docqa.jsonl`` over Python 3.11's HTML documentation (the
 main set), ``bench/data/docqa_postgresql.jsonl`` over PostgreSQL 15's (a second manual of another make:
 DocBook pages, settings in definition lists, limits in tables) and ``bench/data/docqa_sqlite.jsonl`` over
-SQLite's (a third, held out: hand-written pages, PRAGMAs, limits, result codes, the shell's dot-commands).
+SQLite's (a third, held out: hand-written pages, PRAGMAs, limits, result codes, the shell's dot-commands)
+and ``bench/data/docqa_apache.jsonl`` over Apache httpd 2.4's (a fourth, held out: directives, programs).
 
 The pages come from Debian's packages (:data:`CORPORA`: ``python3.11-doc``, ``postgresql-doc-15``,
-``sqlite3-doc``).
+``sqlite3-doc``, ``apache2-doc``).
 Each line of a set is one question:
 
 - ``kind``: ``single`` (the answer is on one page), ``two`` (it needs two pages) or ``none`` (the docs
@@ -91,7 +92,17 @@ SQLITE = Corpus(
     "sqlite3-doc",
     "sqlitedocs",
 )
-CORPORA = {c.name: c for c in (PYTHON, POSTGRESQL, SQLITE)}
+# Apache httpd 2.4's English manual (a fourth, held out: directive pages with a quick-reference table
+# of Syntax and Default per directive, the programs' option lists, the rewrite guide).
+APACHE = Corpus(
+    "apache",
+    Path("/usr/share/doc/apache2-doc/manual/en"),
+    ("",),
+    DATA_FILE.with_name("docqa_apache.jsonl"),
+    "apache2-doc",
+    "apachedocs",
+)
+CORPORA = {c.name: c for c in (PYTHON, POSTGRESQL, SQLITE, APACHE)}
 
 
 def load(path: Path = DATA_FILE) -> list[Question]:

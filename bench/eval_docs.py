@@ -6,7 +6,9 @@ and questions the docs cannot answer, over Python 3.11's HTML manual from Debian
 ``bench/data/docqa_postgresql.jsonl`` over PostgreSQL 15's manual (``postgresql-doc-15``: 1,169 DocBook
 pages), a second manual of another make, so what is tuned on the first is measured on one it was not;
 ``--corpus sqlite`` runs ``bench/data/docqa_sqlite.jsonl`` over SQLite's manual (``sqlite3-doc``: 766
-hand-written pages), a third, held out.
+hand-written pages), a third, held out; ``--corpus apache`` runs ``bench/data/docqa_apache.jsonl`` over
+Apache httpd 2.4's English manual (``apache2-doc``: 244 pages), a fourth, held out after the third was
+tuned on.
 
 Modes (``--mode web|index|both``):
 
@@ -27,7 +29,7 @@ Scores (:mod:`bench.docqa_score`): correct (single / two-page), gold page cited,
 declines on unanswerable questions, and seconds per answer (p50); the ratio is groundglass / naive.
 Every answer is written to ``--out`` as it finishes, so an interrupted run keeps what it measured.
 
-    .venv/bin/python -m bench.eval_docs [--corpus python|postgresql|sqlite] [--mode both] [--limit N]
+    .venv/bin/python -m bench.eval_docs [--corpus python|postgresql|sqlite|apache] [--mode both] [--limit N]
         [--model default] [--minutes 60] [--out runs/eval_docs.json]
 
 Timings depend on what else runs on the machine: the load average at start and end is recorded.
