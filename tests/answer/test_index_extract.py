@@ -41,6 +41,18 @@ def test_html_headings_survive_a_page_without_a_main_frame() -> None:
     assert "GGHEAD" not in doc.text and "Table Of Contents" not in doc.text
 
 
+def test_html_headings_are_not_taken_from_a_code_samples_comments() -> None:
+    # Apache httpd's module page (Apache License 2.0): trafilatura drops every directive's <h2> but turns
+    # the "# Example B: ..." comment of a flattened <pre> into a Markdown heading, so the page read as
+    # one section and no chunk of DirectoryIndex's entry named its directive
+    doc = extract_file(Path(__file__).resolve().parent.parent / "data" / "pages" / "apache-mod_dir.html")
+    by_heading = {s.heading: s.text for s in doc.sections}
+    assert "| Default: | DirectoryIndex index.html |" in by_heading["DirectoryIndex Directive"]
+    assert "| Default: | DirectorySlash On |" in by_heading["DirectorySlash Directive"]
+    assert not any(h.startswith("Example B") or "\u00b6" in h for h in by_heading)  # nor a permalink sign
+    assert "# Example B: This is identical to example A" in doc.text  # the comment stays in its sample
+
+
 def test_markdown_front_matter_and_headings() -> None:
     doc = extract_file(SITE / "guides" / "fog-signals.md")
     assert (doc.kind, doc.title, doc.date) == ("markdown", "Fog signal schedule", "2022-11-02")

@@ -24,9 +24,10 @@ from typing import Any
 from groundglass.answer.definitions import term_lines, unmarked
 from groundglass.answer.index.documents import Document, Section
 from groundglass.answer.index.html_headings import (
-    heading_count,
+    escape_stray_headings,
     headings_lost,
     mark_headings,
+    page_headings,
     unmark_headings,
 )
 from groundglass.answer.index.html_tables import prepare_html, put_tables_back, row_groups
@@ -256,12 +257,13 @@ def html_document(data: bytes | str, uri: str, fallback_title: str) -> Document:
     url = uri if uri.startswith(("http://", "https://")) else None
     with HTML_LOCK:  # one page at a time: see groundglass.threads
         tree, tables = prepare_html(html)
-        headings = heading_count(tree)
+        headings = page_headings(tree)
         markdown = unmark_headings(_trafilatura_markdown(tree, url) or "")  # hidden titles are marked
         if markdown and headings_lost(headings, markdown):
             tree, tables = prepare_html(html)
             mark_headings(tree)
-            markdown = unmark_headings(_trafilatura_markdown(tree, url) or markdown)
+            marked = _trafilatura_markdown(tree, url)
+            markdown = unmark_headings(escape_stray_headings(marked)) if marked else markdown
         text = "" if markdown else trafilatura.html2txt(html) or ""
     if markdown:
         doc = markdown_document(markdown, uri, fallback_title, kind="html")

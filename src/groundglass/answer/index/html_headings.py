@@ -10,7 +10,12 @@ page is also one section, so its chunks say nothing of what part of the page the
 When the Markdown has no heading although the page has several, extraction runs again with each
 heading made a paragraph that starts with a mark (:func:`mark_headings`), which every path of trafilatura
 keeps; the marks are written back as Markdown headings of the same level (:func:`unmark_headings`).
-Pages whose headings came through are left as trafilatura made them.
+Pages whose headings came through are left as trafilatura made them. Whether they did is judged by the
+headings' text, not by the mere presence of Markdown headings: Apache httpd's manual writes its
+configuration examples in ``<pre>`` blocks that trafilatura flattens into paragraphs, and their
+``# comment`` lines read as Markdown headings, while every directive's ``<h2>`` was dropped. In the
+marked extraction such lines are escaped, so only the page's own headings head sections. A heading's
+permalink sign (``¶``, which Sphinx and Apache's pages append) is not part of its text.
 
 SQLite's pragma page titles each of its 74 entries with a hidden ``<h _id=pragma_cache_size
 style="display:none">`` that only its own search reads; trafilatura drops it, and the whole list
@@ -28,7 +33,9 @@ from typing import Any
 _HEADINGS = "//body//*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5 or self::h6]"
 _MARK = "GGHEAD{}X"  # letters and a digit only, like the table and term marks: trafilatura leaves them
 _MARKED = re.compile(r"^(?:[-*] )?GGHEAD([1-6])X ?(.*)$", re.MULTILINE)
-_MARKDOWN_HEADING = re.compile(r"^#{1,6} \S", re.MULTILINE)
+_MARKDOWN_HEADING_LINE = re.compile(r" {0,3}#{1,6} (\S.*)$")  # as CommonMark reads one
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+PERMALINK = "\u00b6"  # the pilcrow a page puts after a heading as a link to it
 # SQLite's hidden entry titles: HTML has no <h> element; its generator writes one for its search index
 _HIDDEN_TITLES = "//body//h"
 _PREVIOUS_HEADING = "preceding::*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5][1]"
@@ -36,20 +43,64 @@ MAX_TITLE_CHARS = 100  # a title, not a paragraph hidden in a heading
 MIN_HEADINGS = 2  # a page with one heading (its title) loses nothing worth a second extraction
 
 
-def heading_count(tree: Any) -> int:
-    """How many headings the page's parsed tree has (counted before trafilatura, which changes it)."""
-    return len(tree.xpath(_HEADINGS))
+def _key(text: str) -> str:
+    """A heading's text for comparison: words only (Markdown's emphasis and code marks, permalink signs
+    and punctuation dropped), case folded."""
+    return " ".join(re.sub(r"[\W_]+", " ", text).split()).casefold()
 
 
-def headings_lost(count: int, markdown: str) -> bool:
-    """Whether a page with ``count`` headings has none in its extracted ``markdown``."""
-    return count >= MIN_HEADINGS and _MARKDOWN_HEADING.search(markdown) is None
+def heading_text(heading: Any) -> str:
+    """A heading element's text on one line, without its permalink sign."""
+    return " ".join(heading.text_content().replace(PERMALINK, " ").split())
+
+
+def page_headings(tree: Any) -> list[str]:
+    """The page's headings (their comparison keys), read before trafilatura, which changes the tree."""
+    return [key for heading in tree.xpath(_HEADINGS) if (key := _key(heading_text(heading)))]
+
+
+def _outside_code(markdown: str) -> list[tuple[int, str]]:
+    """The lines of ``markdown`` outside fenced code blocks, with their index among all its lines."""
+    out: list[tuple[int, str]] = []
+    fence = ""
+    for n, line in enumerate(markdown.split("\n")):
+        opening = _FENCE.match(line)
+        if fence:
+            if opening and opening.group(1).startswith(fence):
+                fence = ""
+        elif opening:
+            fence = opening.group(1)
+        else:
+            out.append((n, line))
+    return out
+
+
+def headings_lost(headings: list[str], markdown: str) -> bool:
+    """Whether the extracted ``markdown`` heads its sections with fewer than half of the page's
+    ``headings`` (lines that only look like headings, such as a code sample's comments, do not count)."""
+    if len(headings) < MIN_HEADINGS:
+        return False
+    kept = {
+        _key(m.group(1)) for _, line in _outside_code(markdown) if (m := _MARKDOWN_HEADING_LINE.match(line))
+    }
+    return 2 * sum(key in kept for key in headings) < len(headings)
+
+
+def escape_stray_headings(markdown: str) -> str:
+    """``markdown`` extracted with the headings marked, its remaining heading-like lines outside code
+    blocks (a flattened code sample's ``# comment``) escaped, so that they stay text."""
+    lines = markdown.split("\n")
+    for n, line in _outside_code(markdown):
+        if _MARKDOWN_HEADING_LINE.match(line):
+            at = line.index("#")
+            lines[n] = line[:at] + "\\" + line[at:]
+    return "\n".join(lines)
 
 
 def mark_headings(tree: Any) -> None:
     """Each heading of ``tree`` made a paragraph: its level's mark, then its text on one line."""
     for heading in tree.xpath(_HEADINGS):
-        text = " ".join(heading.text_content().split())
+        text = heading_text(heading)
         for child in list(heading):
             heading.remove(child)
         heading.text = f"{_MARK.format(heading.tag[1])} {text}" if text else ""
@@ -71,7 +122,7 @@ def show_hidden_titles(tree: Any) -> None:
     it (level 4 when there is none), marked as :func:`mark_headings` marks them (so
     :func:`unmark_headings` must run on the Markdown); one too long to be a title is dropped."""
     for title in tree.xpath(_HIDDEN_TITLES):
-        text = " ".join(title.text_content().split())
+        text = heading_text(title)
         if not text or len(text) > MAX_TITLE_CHARS:
             title.drop_tree()
             continue
