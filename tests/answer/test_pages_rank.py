@@ -231,3 +231,23 @@ def test_a_pages_best_lexical_chunk_keeps_one_of_its_places(settings) -> None:
     found = pages.rank_pages([doc], question, settings, 4, 8)
     assert len(found) == 2
     assert any('Use the ".dump" command to convert the entire contents' in s.text for s in found)
+
+
+def test_a_chunk_that_says_the_questions_phrase_keeps_one_of_its_places(settings) -> None:
+    # Apache httpd's ab page (Apache License 2.0): its options are one long list, chunked a dozen at a
+    # time; "-c concurrency: Number of multiple requests to perform at a time" shares seven words in a
+    # row with the question, but its chunk is about -A to -d as much, and the chunk of -k ("perform
+    # multiple requests within one HTTP session") and -n took the page's places (read beside the
+    # performance tuning page, as the search engine gave them): the model answered -n
+    docs = [
+        html_document(
+            (PRAGMA_PAGE.parent / f"apache-{name}.html").read_bytes(), f"https://docs.test/{name}", name
+        )
+        for name in ("ab", "perf-tuning")
+    ]
+    question = (
+        "Which option of ab, the Apache HTTP server benchmarking tool, sets the number of multiple requests "
+        "to perform at a time?"
+    )
+    found = pages.rank_pages(docs, question, settings, 4, 8)
+    assert any("Number of multiple requests to perform at a time" in s.text for s in found)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from groundglass.answer.querytext import Verbatim, literal_terms, named_rows, row_keys
+from groundglass.answer.querytext import Verbatim, literal_terms, named_rows, row_keys, shared_run
 
 TABLE = """| attribute | float.h macro | explanation |
 | --- | --- | --- |
@@ -51,6 +51,25 @@ def test_codes_of_letters_then_digits_are_verbatim_terms_and_short_or_plain_word
     assert literal_terms("Is sha256 or md5 used by hashlib.new()?") == ["sha256", "md5", "hashlib.new"]
     assert literal_terms("Does the -X option take IPv6 on Win32?") == ["-X", "IPv6", "Win32"]
     assert literal_terms("What is h2 in Python 3.11, and %j?") == ["%j"]  # too short; a version; a code
+
+
+def test_camel_case_names_are_verbatim_terms_and_a_products_name_is_not() -> None:
+    # Apache httpd's directives and Kubernetes' fields are read as written: a chunk of the table of
+    # MaxKeepAliveRequests shares every word of "keep alive timeout"
+    assert literal_terms("What is the default value of KeepAliveTimeout in Apache httpd?") == [
+        "KeepAliveTimeout"
+    ]
+    assert literal_terms("What does imagePullPolicy default to?") == ["imagePullPolicy"]
+    assert literal_terms("How long is LDAPCacheTTL by default?") == ["LDAPCacheTTL"]
+    assert literal_terms("Which port does PostgreSQL or MySQL listen on?") == []
+    assert shared_run(
+        "Which option sets the number of multiple requests?", "-c: Number of multiple requests."
+    ) == [
+        "number",
+        "of",
+        "multiple",
+        "requests",
+    ]
 
 
 def test_a_signature_counts_where_it_opens_its_line_with_a_parameter_the_question_names() -> None:

@@ -52,6 +52,26 @@ def words(text: str) -> list[str]:
     return [w.lower().strip("'’-") for w in _WORD.findall(text)]
 
 
+def shared_run(query: str, text: str) -> list[str]:
+    """The longest run of words that ``text`` says in the order ``query`` says them (lower-case):
+    "number of multiple requests to perform at a time" of ab's "-c concurrency: Number of multiple
+    requests to perform at a time" for "Which option sets the number of multiple requests to perform at
+    a time?". Only the words of ``text`` that are also in ``query`` are compared, so it is cheap."""
+    asked = words(query)
+    positions: dict[str, list[int]] = {}
+    for j, w in enumerate(asked):
+        positions.setdefault(w, []).append(j)
+    best, best_end = 0, 0
+    previous: dict[int, int] = {}
+    for w in words(text):
+        current = {j: previous.get(j - 1, 0) + 1 for j in positions.get(w, ())}
+        for j, n in current.items():
+            if n > best:
+                best, best_end = n, j
+        previous = current
+    return asked[best_end - best + 1 : best_end + 1] if best else []
+
+
 _SUFFIXES = ("ing", "ed", "es", "s", "d")
 
 
@@ -79,23 +99,32 @@ def content_stems(text: str) -> set[str]:
 
 
 # Terms a manual's reader types verbatim: format codes (%j), flags (-X, --verbose), dotted and
-# snake_case names (os.path.join, exist_ok, __init__), calls (len()) and names of letters then digits
+# snake_case names (os.path.join, exist_ok, __init__), calls (len()), names of letters then digits
 # (cp819, sha256, ipv6: codes, not words; a dense embedding of a table of them does not come near the
-# question that names one). Word tokenizers drop or split the others, so "%j" would match every row
-# of a format-code table; they are matched as written instead.
+# question that names one) and CamelCase names (KeepAliveTimeout, imagePullPolicy: a directive or a
+# field, which a table of its neighbours, MaxKeepAliveRequests, resembles word for word). Word
+# tokenizers drop or split the others, so "%j" would match every row of a format-code table; they are
+# matched as written instead.
 _LITERAL = re.compile(
-    r"(?<![\w%-])(?:%[A-Za-z]|--?[A-Za-z][\w-]*|\w+(?:\.\w+)+|\w*_\w+|\w+\(\)|(?=[A-Za-z\d]{3})[A-Za-z]+\d[A-Za-z\d]*)(?![\w])"
+    r"(?<![\w%-])(?:%[A-Za-z]|--?[A-Za-z][\w-]*|\w+(?:\.\w+)+|\w*_\w+|\w+\(\)"
+    r"|(?=[A-Za-z\d]{3})[A-Za-z]+\d[A-Za-z\d]*|[A-Za-z]*[a-z][A-Z][A-Za-z\d]*)(?![\w])"
     r"|(?<![\w.\\/~-])\.[a-z][a-z0-9_]+(?![\w.])"  # a dot-command (sqlite3's ".dump") or an extension
 )
 
 
+# A product's name written as a word and an acronym (PostgreSQL, MySQL, GraphQL) is prose: pages about it
+# name it in every paragraph, so a passage that states the answer ("5432 by default") need not.
+_BRAND = re.compile(r"[A-Z][a-z]+[A-Z]{2,}")
+
+
 def literal_terms(text: str) -> list[str]:
-    """The verbatim terms of ``text`` (format codes, flags, dotted/snake_case names, calls), in order."""
+    """The verbatim terms of ``text`` (format codes, flags, dotted/snake_case/CamelCase names, calls), in
+    order."""
     return list(
         dict.fromkeys(
             m.group(0).rstrip(".")
             for m in _LITERAL.finditer(text)
-            if not m.group(0).replace(".", "").isdigit()
+            if not m.group(0).replace(".", "").isdigit() and not _BRAND.fullmatch(m.group(0))
         )
     )
 

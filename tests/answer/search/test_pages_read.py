@@ -92,6 +92,30 @@ def test_the_entry_of_a_named_setting_is_read_from_further_down(tmp_path: Path, 
     assert any("random_page_cost (floating point)" in s.text and "4.0" in s.text for s in sources)
 
 
+def test_the_section_of_a_camel_case_directive_is_read_from_further_down(tmp_path: Path) -> None:
+    # as Apache httpd's manual: the core page heads each directive's section with its name and is long,
+    # so a keyword engine ranks it below short pages that name the directive in passing
+    mentions = {
+        f"howto-{n}.html": _page(
+            f"How-to {n}", "<p>Set KeepAliveTimeout low on busy servers; KeepAliveTimeout and KeepAlive.</p>"
+        )
+        for n in range(4)
+    }
+    core = _page(
+        "Apache Core Features",
+        f"<p>{FILLER}</p><h2>KeepAliveTimeout Directive</h2><table><tr><th>Default:</th>"
+        f"<td>KeepAliveTimeout 5</td></tr></table><p>The number of seconds to wait.</p><p>{FILLER}</p>",
+    )
+    site = _site(tmp_path / "html", {**mentions, "core.html": core})
+    manual = next(site)
+    question = "What is the default value of KeepAliveTimeout?"
+    assert [h["path"] for h in manual.search.search(question)].index("core.html") >= 3
+    sources, report = WebRetriever(_settings(tmp_path, manual)).retrieve(question, context_size="low")
+    assert [p["url"].rsplit("/", 1)[1] for p in report.pages][3:] == ["core.html"]
+    assert any("KeepAliveTimeout 5" in s.text for s in sources)
+    next(site, None)
+
+
 def test_nothing_more_is_read_when_a_page_read_defines_it_or_no_name_is_asked(
     tmp_path: Path, manual: DocSite
 ) -> None:

@@ -22,7 +22,8 @@ _FLAG = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
 _VERSION = re.compile(r"(?<![\w.])v?\d+(?:\.\d+){2,}(?![\w.]*\w)|(?<![\w.])v\d+(?:\.\d+)+\b")
 _DOTTED = re.compile(r"(?<![\w.])[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+(?:\(\))?")
 _SNAKE = re.compile(r"(?<![\w.])_*[A-Za-z][A-Za-z0-9]*(?:_+[A-Za-z0-9]+)+_*(?:\(\))?|(?<![\w.])__\w+__")
-_CAMEL = re.compile(r"\b[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+\b|\b[a-z]+[A-Z][A-Za-z0-9]*\b")
+# CamelCase, also after an acronym (SSLVerifyDepth, LDAPCacheTTL); not a unit (GiB, MiB: see identifiers)
+_CAMEL = re.compile(r"\b[A-Z]+[a-z0-9]+(?:[A-Z][a-z0-9]*)+\b|\b[a-z]+[A-Z][A-Za-z0-9]*\b")
 # a backslash command: psql's "\dt+", TeX's "\frac", a regex's "\d"
 _BACKSLASH = re.compile(r"(?<![\w\\])\\[A-Za-z][A-Za-z0-9_]*\+?")
 _CALL = re.compile(r"(?<![\w.])[A-Za-z_]\w*\(\)")
@@ -93,6 +94,8 @@ def identifiers(text: str) -> list[tuple[str, str]]:
                 continue  # "e.g", "i.e", "U.S"
             if pattern is _DOTTED and re.fullmatch(r"[A-Za-z]{1,4}\.[A-Z][a-z]*", token):
                 continue  # "in 1989.It": a missing space, not a name
+            if pattern is _CAMEL and token.lower() in UNITS:
+                continue  # "1 GiB": a number's unit
             if any(a <= m.start() and m.start() + len(token) <= b for a, b, _, _ in spans):
                 continue
             spans.append((m.start(), m.start() + len(token), kind, token))

@@ -3,10 +3,11 @@
 1. Every page is chunked with the index's chunker (all of it, not only its start: the answer on a long
    manual page is often far down); the chunks of the last pages read are remembered by content.
 2. BM25 over all those chunks, in an in-memory SQLite FTS5 table with the index's tokenizer and query
-   expression, shortlists the ones worth embedding: each page's best two, then the best of all pages
-   up to ``max(12, 2 k)`` chunks (at most ``max_chunks_per_page`` of one page), and the first two
-   chunks of a page none of whose chunks holds a query word (so a page that says it in other words
-   still competes).
+   expression (raised for the question's verbatim terms, :func:`with_literal_terms`, and for a run of
+   its words said in its order, :func:`with_phrases`), shortlists the ones worth embedding: each
+   page's best two, then the best of all pages up to ``max(12, 2 k)`` chunks (at most
+   ``max_chunks_per_page`` of one page), and the first two chunks of a page none of whose chunks
+   holds a query word (so a page that says it in other words still competes).
 3. Only the shortlist is embedded with MiniLM (vectors cached by a hash of the text: in memory,
    :mod:`groundglass.answer.embeddings`, and on disk, :mod:`.vector_cache`), and the shortlist is
    ranked like the local index ranks its candidates: BM25 and cosine min-max fused with equal
@@ -44,6 +45,8 @@ SHORTLIST_MIN = 12  # chunks embedded at least (when there are that many)
 SHORTLIST_PER_K = 2  # ... or this many per chunk wanted
 PER_PAGE_FLOOR = 2  # each page's best chunks that are embedded whatever the others score
 FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"  # the local index's (index/store.py)
+PHRASE_MIN_WORDS = 3  # content words in a run of the question's words that count as its phrase
+PHRASE_WEIGHT = 1.0  # BM25 points per content word of such a run (a strong chunk scores about 10)
 
 
 @dataclass
@@ -116,6 +119,22 @@ def with_literal_terms(lexical: dict[int, float], texts: Sequence[str], query: s
     out = dict(lexical)
     for i, weight in verbatim.weighted(texts).items():
         out[i] = out.get(i, 0.0) + top * weight
+    return out
+
+
+def with_phrases(lexical: dict[int, float], bodies: Sequence[str], query: str) -> dict[int, float]:
+    """``lexical`` with each text raised by the question's words it says in the question's order: a
+    run of :data:`PHRASE_MIN_WORDS` content words or more adds :data:`PHRASE_WEIGHT` per content word
+    beyond :data:`PHRASE_MIN_WORDS` less one. BM25 counts words, not their order: a manual's long option
+    list is chunked a dozen options at a time, and the chunk whose line says "Number of multiple
+    requests to perform at a time" scored below one whose -k and -n lines share as many of the
+    question's words. The chunk's body only: its title and heading, which every chunk of the page
+    repeats, would give them all the same run."""
+    out = dict(lexical)
+    for i in lexical:
+        run = [w for w in querytext.shared_run(query, bodies[i]) if w not in querytext.STOPWORDS]
+        if len(run) >= PHRASE_MIN_WORDS:
+            out[i] += PHRASE_WEIGHT * (len(run) - PHRASE_MIN_WORDS + 1)
     return out
 
 
@@ -259,6 +278,7 @@ def rank_pages(
         [c.chunk.indexed_text for c in candidates],
         query,
     )
+    lexical = with_phrases(lexical, [c.chunk.body for c in candidates], query)
     size = max(SHORTLIST_MIN, SHORTLIST_PER_K * k)
     picked = shortlist(candidates, lexical, size, max(PER_PAGE_FLOOR, max_chunks_per_page))
     embedder = get_embedder()

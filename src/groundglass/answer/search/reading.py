@@ -51,8 +51,9 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 IMAGES_PER_SEARCH = 10  # return_images: the best images of the pages one search read
-# A name that has an entry of its own in a manual: a setting or parameter (snake_case) or a call.
-_ENTRY_NAME = re.compile(r"^\w*_\w+$|\(\)$")
+# A name that has an entry of its own in a manual: a setting or parameter (snake_case), a call, or a
+# CamelCase directive or field (KeepAliveTimeout).
+_ENTRY_NAME = re.compile(r"^\w*_\w+$|\(\)$|^[A-Za-z]*[a-z][A-Z]\w*$")
 MORE_PAGES_FACTOR = 2  # results tried further down, per page the preset reads
 
 
@@ -128,7 +129,7 @@ async def _entries_further_down(
     verbatim = Verbatim.of(query)
     if not any(_ENTRY_NAME.search(t) for t in verbatim.terms):
         return []
-    if any(_full_entry(verbatim, page.document.text) for page in pages):
+    if any(_full_entry(verbatim, page.document) for page in pages):
         return []
     tried = {page.url for page in pages} | {f.url for f in failures}
     rest = [r.url for r in results if r.url not in tried][: MORE_PAGES_FACTOR * preset.results]
@@ -137,7 +138,8 @@ async def _entries_further_down(
     started = time.perf_counter()
 
     def defines(page: ReadPage) -> str | None:
-        return accept(page) or (None if verbatim.definitions(page.document.text) else "defines no name asked")
+        found = verbatim.definitions(page.document.text) or _headed(verbatim, page.document)
+        return accept(page) or (None if found else "defines no name asked")
 
     more, _ = await reader.read_many(rest, want=preset.results, accept=defines)
     report.timings["read_more_s"] = _since(started)
@@ -145,11 +147,25 @@ async def _entries_further_down(
     return more
 
 
-def _full_entry(verbatim: Verbatim, text: str) -> bool:
-    """Whether ``text`` has an entry for a name of ``verbatim`` whose term line gives its type or
-    signature (``- maintenance_work_mem (integer):``), as a manual's own entry for it does: a tip's
-    list names it bare (``- maintenance_work_mem:`` in GIN Tips, ranked first for it)."""
-    return any("(" in line and verbatim.definitions(line) for line in text.splitlines() if is_term(line))
+def _full_entry(verbatim: Verbatim, document: Document) -> bool:
+    """Whether ``document`` has an entry for a name of ``verbatim``: a term line that gives its type or
+    signature (``- maintenance_work_mem (integer):``), as a manual's own entry for it does (a tip's list
+    names it bare: ``- maintenance_work_mem:`` in GIN Tips, ranked first for it), or a section headed by
+    the name (Apache httpd's "KeepAliveTimeout Directive")."""
+    lines = document.text.splitlines()
+    return any("(" in line and verbatim.definitions(line) for line in lines if is_term(line)) or _headed(
+        verbatim, document
+    )
+
+
+def _headed(verbatim: Verbatim, document: Document) -> bool:
+    """Whether a section of ``document`` is headed by a name ``verbatim`` holds, as its first word."""
+    names = {t.removesuffix("()").lower() for t in verbatim.terms if _ENTRY_NAME.search(t)}
+    for section in document.sections:
+        first = section.heading.split(maxsplit=1)[:1]
+        if first and first[0].strip("`*").split("(")[0].lower() in names:
+            return True
+    return False
 
 
 def page_filter(
