@@ -12,6 +12,7 @@ from test_cite import wikipedia
 
 from groundglass.answer import cite, grounding, prompt
 from groundglass.answer.checked import SentenceGate
+from groundglass.answer.grounding import labelled
 from groundglass.answer.prompt import DECLINE
 from groundglass.answer.querytext import literal_terms
 from groundglass.answer.repetition import RepetitionGuard
@@ -156,6 +157,37 @@ def test_the_subject_of_the_question_must_be_in_the_sources() -> None:
     assert major.unsupported == ["PostgreSQL 19"]
     asked = "What is the maximum number of columns in a PostgreSQL 15 table?"
     assert check("The maximum number of columns in a PostgreSQL 15 table is 1,600 [1].", asked, [limits]).ok
+
+
+def test_a_camel_case_name_the_question_asks_about_must_be_in_the_sources() -> None:
+    """Apache httpd has no SSLSessionTicketLifetime: the default model gave the value of the directive
+    the page does document, and the sentence passed because the question's other term (mod_ssl) is on
+    the page and a name taken from the question was not looked up."""
+    ssl = (
+        "SSLSessionCacheTimeout Directive\n| Description: | Number of seconds before an SSL session expires "
+        "in the Session Cache |\n| Default: | SSLSessionCacheTimeout 300 |\nmod_ssl provides SSL v3 and TLS."
+    )
+    q = "What is the default value of SSLSessionTicketLifetime in mod_ssl?"
+    invented = check("The default value of SSLSessionTicketLifetime in mod_ssl is 300 seconds [1].", q, [ssl])
+    assert invented.unsupported == ["SSLSessionTicketLifetime"] and not invented.ok
+    asked = "What is the default value of SSLSessionCacheTimeout in mod_ssl?"
+    assert check(
+        "The default value of SSLSessionCacheTimeout in mod_ssl is 300 seconds [1].", asked, [ssl]
+    ).ok
+
+
+def test_a_size_may_be_restated_in_another_unit_of_bytes() -> None:
+    """Apache httpd's LimitRequestBody defaults to 1073741824 (bytes): "or 1 gigabyte" restates it, and
+    the sentence was refused twice until the model gave up."""
+    body = (
+        "LimitRequestBody Directive\n| Syntax: | LimitRequestBody bytes |\n"
+        "| Default: | LimitRequestBody 1073741824 |"
+    )
+    q = "What is the default limit that LimitRequestBody puts on the size of an HTTP request body?"
+    assert check("The default limit is 1073741824 bytes, or 1 gigabyte [1].", q, [body]).ok
+    assert [v.kind for v in grounding.values_of("It is 1 GiB.")] == ["number"]  # a unit, not a CamelCase name
+    assert check("The default limit is 2 gigabytes [1].", q, [body]).unsupported == ["2 gigabytes"]
+    assert check("The default limit is 1073 megabytes [1].", q, [body]).unsupported == ["1073 megabytes"]
 
 
 def test_a_backslash_command_the_question_asks_about_must_be_in_the_sources() -> None:
@@ -1607,3 +1639,42 @@ def test_gate_fails_a_constants_figure_that_a_source_it_did_not_cite_pairs_other
     codes.text += "\n(2067) SQLITE_CONSTRAINT_UNIQUE"
     shown, gate = gate_run(q, [limits, codes], both)
     assert gate.failed is None
+
+
+def test_a_default_a_sources_default_line_states_otherwise_is_sent_back_with_the_line() -> None:
+    # Apache httpd's manual: StartServers' entry names MaxSpareServers and says "prefork defaults to 5";
+    # the prefork page's table row says MaxSpareServers' own default, and the model did not cite it
+    question = "What is the default value of MaxSpareServers for the prefork MPM?"
+    sources = [
+        Source(
+            "https://docs.test/mod/mpm_common.html",
+            "mpm_common",
+            "StartServers Directive\nAs the number of processes is dynamically controlled depending on the "
+            "load, (see MinSpareServers, MaxSpareServers) there is usually little reason to adjust this "
+            "parameter.\nThe default value differs from MPM to MPM. worker and event default to "
+            "StartServers 3; prefork defaults to 5.",
+        ),
+        Source(
+            "https://docs.test/mod/prefork.html",
+            "prefork",
+            "MaxSpareServers Directive\n| Description: | Maximum number of idle child server processes |\n"
+            "| Syntax: | MaxSpareServers number |\n| Default: | MaxSpareServers 10 |\n"
+            "| Context: | server config |",
+        ),
+    ]
+    text = "The default value of MaxSpareServers for the prefork MPM is 5. [1]"
+    shown, gate = gate_run(question, sources, text)
+    assert shown == "" and gate.failed is not None
+    assert gate.failed.reason == "stated_otherwise" and gate.failed.values == ["10"]
+    assert gate.failed.hints == [(2, "| Default: | MaxSpareServers 10 |")]
+    right = "The default value of MaxSpareServers for the prefork MPM is 10. [2]"
+    assert gate_run(question, sources, right)[0] == right
+    # an on/off default, and a clause that names the directive without stating its default
+    expires = [Source("https://docs.test/mod_expires", "mod_expires", "| Default: | ExpiresActive Off |")]
+    asked = "Is ExpiresActive on or off by default?"
+    assert (
+        gate_run(asked, expires, "ExpiresActive is on by default. [1]")[1].failed.reason == "stated_otherwise"
+    )
+    assert gate_run(asked, expires, "ExpiresActive is off by default. [1]")[1].failed is None
+    plain = "The ExpiresActive directive enables the generation of Expires headers. [1]"
+    assert labelled.contradicted(plain, asked, [expires[0].text]) is None

@@ -35,8 +35,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import combinations, pairwise
 
-from groundglass.answer import cite, grounding, rows
-from groundglass.answer.grounding import defaults, figures, pairs
+from groundglass.answer import cite, entries, grounding, rows
+from groundglass.answer.grounding import defaults, figures, labelled, pairs
 from groundglass.answer.sentences import split_sentences as sentences_of_passage
 from groundglass.answer.stream_sentences import CITE, units
 from groundglass.answer.types import Source
@@ -97,7 +97,7 @@ class Rejection:
     """A sentence that was not shown, and why."""
 
     # unsupported_values | wrong_row | missing_row | other_figure | paired_otherwise | printed_otherwise
-    # | restates_question | empty | repetition | no_figure
+    # | stated_otherwise | other_entry | restates_question | empty | repetition | no_figure
     reason: str
     sentence: str
     values: list[str] = field(default_factory=list)  # the values no cited source holds (or the wrong row's)
@@ -342,6 +342,14 @@ class SentenceGate:
         if wrong is not None:
             figure, i, quote = wrong
             return Rejection("paired_otherwise", sentence, [figure], [(i + 1, quote)])
+        default = labelled.contradicted(cite.strip_markers(sentence), self.question, self._texts)
+        if default is not None:  # ... or a line labelled Default states the asked name's default
+            value, i, line = default
+            return Rejection("stated_otherwise", sentence, [value], [(i + 1, line)])
+        other = entries.named_otherwise(cite.strip_markers(sentence), self.question, self._texts)
+        if other is not None:  # ... or the option the question describes is another list entry
+            name, entry = other
+            return Rejection("other_entry", sentence, [name], [(entry.source + 1, entry.line())])
         numbers = cites or list(range(1, len(self.sources) + 1))
         cited = [self.sources[n - 1] for n in numbers]
         checked = cite.check_values(sentence, self.question, cited)

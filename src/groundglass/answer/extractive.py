@@ -31,13 +31,19 @@ SQLITE_CONSTRAINT_UNIQUE" in its first source, the model answered 8, from ``#def
 SQLITE_CONSTRAINT_UNIQUE (SQLITE_CONSTRAINT | (8<<8))`` in another, twice. The pair is shown when the
 question names that one constant and asks its value, and every pair of the sources that names it
 gives the same figure.
+
+An option is read off the entry that describes it (:func:`described_entry`): asked which option of
+httpd runs syntax tests on its configuration files, the model wrote "The command-line option ... is
+[1]." twice, with "- -t: Run syntax tests for configuration files only." in [1]. The entry is quoted
+when its description says clearly more of the question's words in their order than any other entry's
+(:func:`groundglass.answer.entries.described`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from groundglass.answer import cite, rows
+from groundglass.answer import cite, entries, rows
 from groundglass.answer.grounding import check, pairs
 from groundglass.answer.grounding.defaults import asks_default, stated_values
 from groundglass.answer.grounding.figures import numbers, same_number
@@ -167,3 +173,14 @@ def _value_key(value: str) -> str:
     """The same default written "28" or "28 places", "4" or "4."."""
     figures = numbers(value)
     return f"{figures[0].value:g}" if figures else value.lower().strip(" .'\"“”")
+
+
+def described_entry(question: str, sources: Sequence[Source]) -> str | None:
+    """'The sources give: "-t: Run syntax tests for configuration files only." [n]' for a question that
+    asks which option (directive, command...) does what one entry of a source's definition list says
+    it does (:func:`groundglass.answer.entries.described`); None otherwise. Asked which option of httpd
+    runs syntax tests, the 1.5B model wrote "The option ... is [1]." twice, with that entry in [1]."""
+    entry = entries.described(question, [cite.source_text(s) for s in sources])
+    if entry is None:
+        return None
+    return f'The sources give: "{entry.line()}" [{entry.source + 1}]'

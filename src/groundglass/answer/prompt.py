@@ -129,6 +129,8 @@ RETRY_PROBLEMS = {
     "paired_otherwise": "{values} is not the figure that the sources give for the name the question asks "
     "about",
     "printed_otherwise": "the signature in the sources prints that default as {values}",
+    "stated_otherwise": "the sources state that default as {values}",
+    "other_entry": "{values} is not the one whose description in the sources says what the question asks",
     "empty": "it gives no answer",
     "repetition": "it repeats itself",
     "no_figure": "it does not give the figure the question asks for",

@@ -204,13 +204,15 @@ def _answer_part(
 
 
 def _read_off(question: str, sources: list[Source], report: dict[str, Any]) -> str | None:
-    """The answer a source's signature gives, its sentence that states the default asked, or the
-    table row the question names (:mod:`extractive`), when the model wrote none that passed."""
+    """The answer a source's signature gives, its sentence that states the default asked, the table
+    row the question names, or the option entry the question describes (:mod:`extractive`), when the
+    model wrote none that passed."""
     said = (
         extractive.signature_default(question, sources)
         or extractive.stated_default(question, sources)
         or extractive.table_row(question, sources)
         or extractive.paired_figure(question, sources)
+        or extractive.described_entry(question, sources)
     )
     if said is not None:
         report.setdefault("read_off", []).append(said)

@@ -40,7 +40,8 @@ The package, one job a module:
 * :mod:`.evidence`: the cited sources' text and the lookups in it;
 * :mod:`.checker`: :func:`check`, one sentence against its sources;
 * :mod:`.members` and :mod:`.defaults`: a named part of a named thing, and a default its signature
-  contradicts.
+  contradicts;
+* :mod:`.labelled`: a default a source's "Default:" line states otherwise.
 """
 
 from __future__ import annotations

@@ -271,8 +271,29 @@ def numbers(text: str, *, claims: bool = False) -> list[Number]:
     return out
 
 
+# Sizes in bytes, by their power of 1024 (or of 1000: a manual may mean either)
+_BYTE_POWERS = {"byte": 0, "kb": 1, "mb": 2, "gb": 3, "tb": 4}
+
+
+def _same_size(claim: Number, evidence: Number) -> bool:
+    """A size stated in another unit: "1 gigabyte" for a source's "1073741824" (bytes)."""
+    for base in (1024, 1000):
+        claimed = claim.value * base ** _BYTE_POWERS[claim.unit or "byte"]
+        stated = evidence.value * base ** _BYTE_POWERS[evidence.unit or "byte"]
+        if math.isclose(claimed, stated, rel_tol=SIZE_TOLERANCE):
+            return True
+    return False
+
+
+SIZE_TOLERANCE = 0.005  # "1.07 GB" for 1073741824 bytes, not "1 GB" for 1.5 billion
+
+
 def same_number(claim: Number, evidence: Number) -> bool:
-    """Does ``evidence`` (from a source) state ``claim``'s figure, at the claim's precision?"""
+    """Does ``evidence`` (from a source) state ``claim``'s figure, at the claim's precision? A size may
+    be stated in another unit of bytes (a bare figure in the source counts as bytes)."""
+    sizes = claim.unit in _BYTE_POWERS and (evidence.unit or "byte") in _BYTE_POWERS
+    if sizes and claim.unit != evidence.unit and _same_size(claim, evidence):
+        return True
     if claim.unit and evidence.unit and claim.unit != evidence.unit:
         return False
     if math.isclose(claim.value, evidence.value, rel_tol=1e-9, abs_tol=1e-12):

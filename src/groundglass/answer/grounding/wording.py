@@ -68,6 +68,9 @@ def clean(sentence: str) -> str:
     return " ".join(_MARKER.sub(" ", _BULLET.sub("", sentence)).split())
 
 
+_CHOICE = re.compile(r"\b(\w+) or (\w+)\b")  # a question's two alternatives: "on or off"
+
+
 def restates_question(sentence: str, question: str) -> bool:
     """True when ``sentence`` adds no word beyond the question's, the markers and filler words.
 
@@ -77,6 +80,10 @@ def restates_question(sentence: str, question: str) -> bool:
     text = clean(sentence)
     if set(literal_terms(text)) - set(literal_terms(question)):
         return False
+    said = set(words(text))
+    for first, second in _CHOICE.findall(question.lower()):
+        if first != second and (first in said) != (second in said):
+            return False  # "Is ExpiresActive on or off by default?": one of the two is the answer
     novel = content_stems(text) - content_stems(question)
     quoted = {
         stem(w.lower()) for span in _QUOTED.findall(text) if len(span.split()) <= 3 for w in words(span)
