@@ -12,6 +12,7 @@ from groundglass.answer.embeddings import count_tokens, count_tokens_batch
 from groundglass.answer.index.chunking import chunk_document
 from groundglass.answer.index.documents import Document, Section
 from groundglass.answer.index.extract import SkipFile, extract_file
+from groundglass.answer.index.html_headings import page_headings
 from groundglass.answer.sentences import split_sentences
 
 SITE = Path(__file__).resolve().parent.parent / "data" / "site"
@@ -51,6 +52,20 @@ def test_html_headings_are_not_taken_from_a_code_samples_comments() -> None:
     assert "| Default: | DirectorySlash On |" in by_heading["DirectorySlash Directive"]
     assert not any(h.startswith("Example B") or "\u00b6" in h for h in by_heading)  # nor a permalink sign
     assert "# Example B: This is identical to example A" in doc.text  # the comment stays in its sample
+
+
+def test_a_sidebars_headings_do_not_count_as_the_pages_own() -> None:
+    # Sphinx repeats its sidebar's five headings above and below the page: counted, they outnumbered
+    # concurrent.futures' own nine, and the page was extracted again with the sidebar's as sections
+    import lxml.html
+
+    sidebar = "".join(f"<h3>{t}</h3><p>x</p>" for t in ("Previous topic", "Next topic", "This Page"))
+    page = (
+        f"<html><body><div class='sphinxsidebar' role='navigation'>{sidebar}</div><div role='main'>"
+        "<h1>concurrent.futures</h1><p>Text.</p><h2>Executor Objects</h2><p>More.</p></div>"
+        f"<div class='sphinxsidebar'>{sidebar}</div></body></html>"
+    )
+    assert page_headings(lxml.html.fromstring(page)) == ["concurrent futures", "executor objects"]
 
 
 def test_markdown_front_matter_and_headings() -> None:

@@ -31,6 +31,11 @@ import re
 from typing import Any
 
 _HEADINGS = "//body//*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5 or self::h6]"
+# a sidebar's or a navigation bar's headings ("Previous topic", "This Page"): no content to keep
+_NAVIGATION = (
+    "ancestor::nav or ancestor::aside or ancestor::footer or ancestor::*[@role='navigation'] "
+    "or ancestor::*[contains(@class, 'sidebar')]"
+)
 _MARK = "GGHEAD{}X"  # letters and a digit only, like the table and term marks: trafilatura leaves them
 _MARKED = re.compile(r"^(?:[-*] )?GGHEAD([1-6])X ?(.*)$", re.MULTILINE)
 _MARKDOWN_HEADING_LINE = re.compile(r" {0,3}#{1,6} (\S.*)$")  # as CommonMark reads one
@@ -55,8 +60,11 @@ def heading_text(heading: Any) -> str:
 
 
 def page_headings(tree: Any) -> list[str]:
-    """The page's headings (their comparison keys), read before trafilatura, which changes the tree."""
-    return [key for heading in tree.xpath(_HEADINGS) if (key := _key(heading_text(heading)))]
+    """The page's content headings (their comparison keys, each once; a navigation bar's left out),
+    read before trafilatura, which changes the tree. Sphinx repeats its sidebar's five headings above
+    and below the page, and they outnumbered a page's own."""
+    keys = (_key(heading_text(h)) for h in tree.xpath(f"{_HEADINGS}[not({_NAVIGATION})]"))
+    return list(dict.fromkeys(key for key in keys if key))
 
 
 def _outside_code(markdown: str) -> list[tuple[int, str]]:
