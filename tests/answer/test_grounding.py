@@ -98,6 +98,22 @@ def test_a_figure_given_for_what_no_cited_source_speaks_of_fails(berlin: list[st
     assert check(
         "The capital city of South Korea is Seoul [1].", "What is the capital city of South Korea?", korea
     ).ok
+    # a word the question names a command by is a name: one word of it in no source fails the sentence
+    apachectl = (
+        "graceful: Gracefully restarts the Apache httpd daemon. This command automatically checks the "
+        "configuration files as in configtest before initiating the restart to make sure Apache doesn't die."
+    )
+    doctor = check(
+        "The apachectl doctor command checks the configuration files as in configtest [1].",
+        "What does the apachectl doctor command check?",
+        [apachectl],
+    )
+    assert doctor.unsupported == ["doctor command"]
+    assert check(
+        "The apachectl graceful command checks the configuration files as in configtest [1].",
+        "What does the apachectl graceful command check?",
+        [apachectl],
+    ).ok
     # the question's words said another way, or a unit written with its power, still pass
     assert check(
         "Construction of the Berlin Wall began in 1961 [1].", "When did construction begin?", berlin

@@ -12,6 +12,11 @@ letters ("demolition" for "demolished"), so that a plain paraphrase of the quest
 words that only say what kind of answer is asked ("year", "default", "maximum") are not looked up: a
 source says "in 1989", not "in the year 1989".
 
+A word the question names a command, an option or a function by ("What does the apachectl doctor
+command check?") is a name, not a relation word: a sentence that repeats it fails when no cited source
+holds it, however short the run. apachectl has no doctor command; the default model described its
+graceful command under that name, from a page that never says "doctor".
+
 A sentence that gives a figure fails on a run of two such words; any other on a run of three. A
 question's relation words ("the capital city of", "the lead vocalist of") are often unwritten where a
 name answers them ("Seoul is the capital"): on FanOutQA's sub-questions, a run of two flagged eleven
@@ -22,6 +27,8 @@ words again, and there the check of the term itself tells a real subject from an
 """
 
 from __future__ import annotations
+
+import re
 
 from groundglass.answer.grounding.evidence import Evidence
 from groundglass.answer.grounding.wording import FILLER_STEMS, STOP_WORDS, WORD, content_stems, stem
@@ -37,6 +44,10 @@ _ASKING = frozenset(
     usually typically currently today ago since until starting""".split()
 )
 _PREFIX = 5  # letters a paraphrase's word must share with the question's
+# a word the question names something by, before the kind of thing it is: "the apachectl doctor command"
+_ROLE_NAMED = re.compile(
+    r"\b([A-Za-z][\w-]+)\s+(command|subcommand|option|flag|directive|function|method|pragma|keyword)\b"
+)
 FIGURE_RUN = 2  # unspoken words in a row that fail a sentence giving a figure
 OTHER_RUN = 3  # ... any other sentence
 
@@ -50,6 +61,9 @@ def unspoken(sentence: str, question: str, evidence: Evidence, shortest: int = F
     if any(evidence.contains_term(t.lower()) for t in literal_terms(question)):
         return []  # reference text on a named term: see the module's docstring
     repeated = subject_words(sentence) & subject_words(question)
+    for name, role in _ROLE_NAMED.findall(question):
+        if name.lower() not in STOP_WORDS and stem(name) in repeated and not _spoken(stem(name), evidence):
+            return [f"{name} {role}"]  # "the apachectl doctor command": a name, however short
     run: list[str] = []
     longest: list[str] = []
     for word in WORD.findall(question):
