@@ -202,7 +202,9 @@ def test_a_size_may_be_restated_in_another_unit_of_bytes() -> None:
     q = "What is the default limit that LimitRequestBody puts on the size of an HTTP request body?"
     assert check("The default limit is 1073741824 bytes, or 1 gigabyte [1].", q, [body]).ok
     assert [v.kind for v in grounding.values_of("It is 1 GiB.")] == ["number"]  # a unit, not a CamelCase name
+    assert check("The default limit is 1073741824 bytes (1GB) [1].", q, [body]).ok
     assert check("The default limit is 2 gigabytes [1].", q, [body]).unsupported == ["2 gigabytes"]
+    assert check("The default limit is 1073741824 bytes (2GB) [1].", q, [body]).unsupported == ["2GB"]
     assert check("The default limit is 1073 megabytes [1].", q, [body]).unsupported == ["1073 megabytes"]
 
 

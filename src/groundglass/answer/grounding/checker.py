@@ -23,7 +23,7 @@ from groundglass.answer.grounding.evidence import (
     number_found,
     quoted_found,
 )
-from groundglass.answer.grounding.figures import Number, numbers
+from groundglass.answer.grounding.figures import Number, numbers, same_number
 from groundglass.answer.grounding.values import CODE, POLARITY, identifiers, mask_spans, norm_ident, values_of
 from groundglass.answer.grounding.wording import (
     FILLER_STEMS,
@@ -96,9 +96,11 @@ def check(
     # the question's own figures, said again, are left out; only the same value counts: rounding it
     # would let "protocol version 4" pass unchecked as the "3.8" of "... starting with Python 3.8?"
     figures = _asked_aside(number_claims, asked_numbers)
+    found = [n for n in figures if number_found(n, text, question, evidence, near)]
     for n in figures:
         result.values.append(n.text)
-        if not number_found(n, text, question, evidence, near):
+        # "1073741824 bytes (1GB)": a figure found, said again in another unit, is found too
+        if n not in found and not any(o is not n and same_number(n, o) for o in found):
             result.unsupported.append(n.text)
     parts = members.unsupported_parts(text, question, evidence)
     parts += defaults.contradicted(text, question, evidence)

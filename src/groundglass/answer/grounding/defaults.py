@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from groundglass.answer.definitions import is_term, term_name
 from groundglass.answer.grounding.evidence import Evidence
-from groundglass.answer.grounding.figures import numbers
+from groundglass.answer.grounding.figures import numbers, same_number
 from groundglass.answer.grounding.values import norm_ident, values_of
 from groundglass.answer.grounding.wording import STOP_WORDS, stem
 from groundglass.answer.querytext import literal_terms, param_in_words, strip_citations
@@ -279,8 +279,12 @@ def borrowed(sentence: str, question: str, evidence: Evidence) -> list[str]:
 
 
 def _held(claimed: list[str], texts: list[str]) -> bool:
-    """Whether one of ``texts`` (lower-cased) states one of the ``claimed`` values."""
-    return any(_term(norm_ident(v), t) or _says(t, v.lower()) for v in claimed for t in texts)
+    """Whether one of ``texts`` (lower-cased) states one of the ``claimed`` values, or its figure in
+    another unit ("1GB" for 1073741824)."""
+    if any(_term(norm_ident(v), t) or _says(t, v.lower()) for v in claimed for t in texts):
+        return True
+    said = [n for v in claimed for n in numbers(v)]
+    return any(same_number(n, s) for t in texts for s in numbers(t) for n in said if n.unit)
 
 
 def _near_default(sentence: str) -> list[str]:

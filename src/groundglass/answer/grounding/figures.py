@@ -276,16 +276,21 @@ _BYTE_POWERS = {"byte": 0, "kb": 1, "mb": 2, "gb": 3, "tb": 4}
 
 
 def _same_size(claim: Number, evidence: Number) -> bool:
-    """A size stated in another unit: "1 gigabyte" for a source's "1073741824" (bytes)."""
+    """A size stated in another unit: "1 gigabyte" for a source's "1073741824" (bytes), rounded as the
+    claim is written ("1.07 GB", not "1073 MB") and close to it."""
+    step = claim.precision if claim.precision > 0 else 1.0
     for base in (1024, 1000):
-        claimed = claim.value * base ** _BYTE_POWERS[claim.unit or "byte"]
-        stated = evidence.value * base ** _BYTE_POWERS[evidence.unit or "byte"]
-        if math.isclose(claimed, stated, rel_tol=SIZE_TOLERANCE):
+        scale = base ** (_BYTE_POWERS[evidence.unit or "byte"] - _BYTE_POWERS[claim.unit or "byte"])
+        stated = evidence.value * scale  # in the claim's unit
+        rounded = round(stated / step) * step
+        if math.isclose(rounded, claim.value, rel_tol=1e-9) and math.isclose(
+            claim.value, stated, rel_tol=SIZE_TOLERANCE
+        ):
             return True
     return False
 
 
-SIZE_TOLERANCE = 0.005  # "1.07 GB" for 1073741824 bytes, not "1 GB" for 1.5 billion
+SIZE_TOLERANCE = 0.05  # "1 GB" for 1073741824 bytes (base 1000: 7% off, base 1024: exact), not for 1.5e9
 
 
 def same_number(claim: Number, evidence: Number) -> bool:
