@@ -105,9 +105,10 @@ def content_stems(text: str) -> set[str]:
 # field, which a table of its neighbours, MaxKeepAliveRequests, resembles word for word). Word
 # tokenizers drop or split the others, so "%j" would match every row of a format-code table; they are
 # matched as written instead.
+CAMEL_CASE = r"[A-Za-z]*[a-z][A-Z][A-Za-z\d]*"  # a name with a capital inside: KeepAliveTimeout
 _LITERAL = re.compile(
     r"(?<![\w%-])(?:%[A-Za-z]|--?[A-Za-z][\w-]*|\w+(?:\.\w+)+|\w*_\w+|\w+\(\)"
-    r"|(?=[A-Za-z\d]{3})[A-Za-z]+\d[A-Za-z\d]*|[A-Za-z]*[a-z][A-Z][A-Za-z\d]*)(?![\w])"
+    rf"|(?=[A-Za-z\d]{{3}})[A-Za-z]+\d[A-Za-z\d]*|{CAMEL_CASE})(?![\w])"
     r"|(?<![\w.\\/~-])\.[a-z][a-z0-9_]+(?![\w.])"  # a dot-command (sqlite3's ".dump") or an extension
 )
 

@@ -18,12 +18,12 @@ import re
 from collections.abc import Sequence
 
 from groundglass.answer.grounding import clauses
+from groundglass.answer.grounding.defaults import asks_default
 from groundglass.answer.grounding.figures import numbers, same_number
 from groundglass.answer.querytext import literal_terms, words
 
 # "| Default: | MaxSpareServers 10 |" (a table row), "Default: MaxSpareServers 10" (a label)
 _LABEL = re.compile(r"^\s*\|?\s*default\s*:\s*\|?\s*(?P<value>.+?)\s*\|?\s*$", re.IGNORECASE)
-_DEFAULT_WORD = re.compile(r"\bdefaults?\b", re.IGNORECASE)
 # the words an on/off default is said with
 _SWITCHES = frozenset("on off yes no true false enabled disabled none".split())
 
@@ -47,22 +47,20 @@ def contradicted(sentence: str, question: str, texts: Sequence[str]) -> tuple[st
     """(the default as a source states it, that source's position, its line) when a clause of
     ``sentence`` gives the name ``question`` asks the default of another default than every line of
     ``texts`` labelled Default for it states; None otherwise (module docstring)."""
-    if not _DEFAULT_WORD.search(question):
+    if not asks_default(question):
         return None
     for name in literal_terms(question):
         held = stated(name, texts)
         if not held:
             continue
+        named = re.compile(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", re.IGNORECASE)
         for clause in clauses.split(sentence):
-            if not re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", clause, re.IGNORECASE):
+            if not named.search(clause):
                 continue
-            rest = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", " ", clause, flags=re.IGNORECASE)
-            if not any(_agrees(value, rest) is False for _, _, value in held):
-                continue
-            if any(_agrees(value, rest) for _, _, value in held):
-                continue
-            i, line, value = held[0]
-            return value.split()[0], i, line
+            verdicts = [_agrees(value, named.sub(" ", clause)) for _, _, value in held]
+            if False in verdicts and True not in verdicts:
+                i, line, value = held[0]
+                return value.split()[0], i, line
     return None
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from groundglass.answer.definitions import is_term
-from groundglass.answer.querytext import Verbatim
+from groundglass.answer.querytext import CAMEL_CASE, Verbatim
 from groundglass.answer.reader import (
     EXTRACT_CACHE_FILE,
     EXTRACT_CACHE_ROWS,
@@ -53,7 +53,7 @@ log = get_logger(__name__)
 IMAGES_PER_SEARCH = 10  # return_images: the best images of the pages one search read
 # A name that has an entry of its own in a manual: a setting or parameter (snake_case), a call, or a
 # CamelCase directive or field (KeepAliveTimeout).
-_ENTRY_NAME = re.compile(r"^\w*_\w+$|\(\)$|^[A-Za-z]*[a-z][A-Z]\w*$")
+_ENTRY_NAME = re.compile(rf"^\w*_\w+$|\(\)$|^{CAMEL_CASE}$")
 MORE_PAGES_FACTOR = 2  # results tried further down, per page the preset reads
 
 
