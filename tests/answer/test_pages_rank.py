@@ -221,6 +221,18 @@ def test_an_entry_the_question_names_gives_its_first_chunk_first(settings) -> No
     assert "PRAGMA schema.cache_size;" in lead.text and "is -2000" in lead.text
 
 
+def test_an_entrys_best_chunk_stays_first_when_it_holds_the_part_asked_about(settings) -> None:
+    # Python 3.11's concurrent.futures page (PSF licence): ThreadPoolExecutor's section is the class with
+    # its examples; the chunk of its signature and "Changed in version 3.8: Default value of max_workers
+    # is changed to min(32, os.cpu_count() + 4)" ranked first by far, and the entry's own order put its
+    # opening and an example on the page's two places
+    path = PRAGMA_PAGE.parent / "python-concurrent-futures.html"
+    doc = html_document(path.read_bytes(), "https://docs.test/concurrent.futures.html", "cf")
+    question = "What is the default max_workers of ThreadPoolExecutor since Python 3.8?"
+    found = pages.rank_pages([doc], question, settings, 4, 8)
+    assert "min(32, os.cpu_count() + 4)" in found[0].text, [s.text[:200] for s in found]
+
+
 def test_a_pages_best_lexical_chunk_keeps_one_of_its_places(settings) -> None:
     # SQLite's cli.html (public domain), whole: "Use the ".dump" command to convert the entire contents
     # of a database ..." is the page's best BM25 chunk, but MiniLM put it 36th, and the page's two

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 SHORTLIST_MIN = 12  # chunks embedded at least (when there are that many)
 SHORTLIST_PER_K = 2  # ... or this many per chunk wanted
 PER_PAGE_FLOOR = 2  # each page's best chunks that are embedded whatever the others score
+# How far below an entry's best chunk its opening may score for the entry's own order to put it first
+# (fused scores, 0-1): a near tie (:func:`entry_order`).
+ENTRY_TIE = 0.25
 FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"  # the local index's (index/store.py)
 PHRASE_MIN_WORDS = 3  # content words in a run of the question's words that count as its phrase
 PHRASE_WEIGHT = 1.0  # BM25 points per content word of such a run (a strong chunk scores about 10)
@@ -213,7 +216,14 @@ def entry_order(
     own order on the places its chunks hold. An entry opens with what it is (its syntax, what it does,
     its default) and its later chunks repeat its name in their heading; "The default suggested cache
     size is -2000" is in the first of the four, which ranked fifth and lost its page's two places to
-    a compatibility note and the page cache's allocation."""
+    a compatibility note and the page cache's allocation.
+
+    The order only breaks near ties: when the entry's opening scores clearly below its best chunk
+    (by more than ``ENTRY_TIE``), the best keeps the first place and the rest follow in order. A long
+    entry is a class with its parameters, methods and examples, and what is asked of it may be far
+    from its opening: ThreadPoolExecutor's "Changed in version 3.8: Default value of max_workers is
+    changed to min(32, os.cpu_count() + 4)" scored 0.97, its opening 0.18, and the entry's order put
+    the opening and an example on the page's two places. cache_size's four chunks scored 0.85-0.92."""
     terms = {t.removesuffix("()") for t in querytext.Verbatim.of(query).terms}
     if not terms:
         return fused
@@ -225,8 +235,12 @@ def entry_order(
         if any(last == t or last.endswith("." + t) for t in terms):
             entries.setdefault((c.page, c.chunk.heading), []).append(pos)
     out = list(fused)
+    scores = dict(fused)
     for places in entries.values():
         in_order = sorted((fused[p][0] for p in places), key=lambda i: candidates[i].chunk.ord)
+        best = fused[places[0]][0]
+        if scores[best] - scores[in_order[0]] > ENTRY_TIE:
+            in_order = [best, *(i for i in in_order if i != best)]
         for p, i in zip(places, in_order, strict=True):
             out[p] = (i, fused[p][1])
     return out
