@@ -147,6 +147,40 @@ def test_an_invented_value_is_never_shown_and_the_engine_declines(engine: Engine
     assert answer.usage.completion_tokens > 0
 
 
+def test_a_question_about_a_name_no_source_mentions_is_declined_without_a_draft(
+    engine: Engine, endpoint: str
+) -> None:
+    # the sources are about the Berlin Wall, but none mentions the name asked about: whatever the model
+    # wrote could not be grounded, so it is not asked
+    invented = "The WallWatch system was installed in 1975 [1]."
+    streamed, answer = ask(
+        engine, endpoint, [invented], "When was the Berlin Wall's WallWatch system installed?"
+    )
+    assert _Scripted.bodies == []
+    assert streamed == answer.content == "I could not find WallWatch in the provided sources."
+    assert answer.declined and answer.attribution == []
+    assert answer.grounding == {
+        "drafts": 0,
+        "rejected": [],
+        "dropped": [],
+        "declined": True,
+        "unmentioned": "WallWatch",
+    }
+    assert "first_token_s" in answer.timings
+
+
+def test_a_two_part_question_naming_an_unmentioned_name_still_answers_the_other_part(
+    engine: Engine, endpoint: str
+) -> None:
+    # each part is answered on its own, so one unmentioned name does not decline the whole question
+    question = "When was the Berlin Wall built, and when was its WallWatch system installed?"
+    _Scripted.replies, _Scripted.bodies, _Scripted.sent = [GOOD], [], []
+    events = list(engine.stream(AskRequest.from_question(question, model=f"openai:scripted@{endpoint}")))
+    answer = events[-1].answer
+    assert isinstance(events[-1], Done) and len(_Scripted.bodies) >= 1
+    assert "13 August 1961" in answer.content
+
+
 def test_a_restatement_is_sent_back_and_the_second_draft_answers(engine: Engine, endpoint: str) -> None:
     _, answer = ask(engine, endpoint, ["The Berlin Wall was built [1][2][3].", GOOD])
     assert answer.content == GOOD and not answer.declined

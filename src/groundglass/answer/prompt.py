@@ -20,6 +20,12 @@ from groundglass.answer.untrusted import neutralize
 
 DECLINE = "I could not find this in the provided sources."
 
+
+def declined_for(name: str) -> str:
+    """The decline when the sources never mention ``name``, the thing the question asks about."""
+    return f"I could not find {name} in the provided sources."
+
+
 SYSTEM_PROMPT = (
     "Answer the question from the numbered sources below. "
     "Cite the source of each sentence with its number in brackets, like [1] or [1][2]. "

@@ -2,8 +2,9 @@
 
 :func:`write_checked` streams what passes :class:`~groundglass.answer.checked.SentenceGate`; a draft
 whose first claim fails is sent back once with the problem pointed out, and a second failure is a
-decline (:data:`~groundglass.answer.prompt.DECLINE`). :func:`generate_json` is the structured-output
-path. Both stop at the request's ``cancel`` event, in the prompt's prefill too.
+decline (:data:`~groundglass.answer.prompt.DECLINE`). A question about a name that no source
+mentions is declined before any draft (:mod:`~groundglass.answer.unmentioned`). :func:`generate_json` is
+the structured-output path. Both stop at the request's ``cancel`` event, in the prompt's prefill too.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Generator, Iterator
 from contextlib import closing
 from typing import Any
 
-from groundglass.answer import checked, cite, coverage, extractive, prompt, retry_hints
+from groundglass.answer import checked, cite, coverage, extractive, prompt, retry_hints, unmentioned
 from groundglass.answer.events import Event, Token
 from groundglass.answer.job import Job
 from groundglass.answer.llm.base import ChatMessage, Completion
@@ -43,6 +44,15 @@ def write_checked(
     report: dict[str, Any] = {"drafts": 0, "rejected": [], "dropped": []}
     shown: list[str] = []
     parts = part_queries(job.question, as_asked=True)
+    missing = unmentioned.unmentioned_name(job.question, sources) if len(parts) <= 1 else None
+    if missing is not None:  # nothing the model could write would be grounded: decline at once
+        log.info("declined_unmentioned", name=missing)
+        job.lap("first_token_s")
+        completion.finish_reason = "stop"
+        report.update(declined=True, unmentioned=missing)
+        text = prompt.declined_for(missing)
+        yield Token(text)
+        return text, report
     attempt_messages = messages
     for _ in range(2):
         gate = checked.SentenceGate(job.question, sources)
