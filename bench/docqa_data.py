@@ -2,10 +2,12 @@
 main set), ``bench/data/docqa_postgresql.jsonl`` over PostgreSQL 15's (a second manual of another make:
 DocBook pages, settings in definition lists, limits in tables) and ``bench/data/docqa_sqlite.jsonl`` over
 SQLite's (a third, held out: hand-written pages, PRAGMAs, limits, result codes, the shell's dot-commands)
-and ``bench/data/docqa_apache.jsonl`` over Apache httpd 2.4's (a fourth, held out: directives, programs).
+``bench/data/docqa_apache.jsonl`` over Apache httpd 2.4's (a fourth, held out: directives, programs) and
+``bench/data/docqa_git.jsonl`` over Git 2.39's (a fifth, held out: asciidoc man pages, config variables,
+options).
 
 The pages come from Debian's packages (:data:`CORPORA`: ``python3.11-doc``, ``postgresql-doc-15``,
-``sqlite3-doc``, ``apache2-doc``).
+``sqlite3-doc``, ``apache2-doc``, ``git-doc``).
 Each line of a set is one question:
 
 - ``kind``: ``single`` (the answer is on one page), ``two`` (it needs two pages) or ``none`` (the docs
@@ -20,7 +22,7 @@ Each line of a set is one question:
 :func:`verify` checks those claims against the installed pages, so a typo in an answer is caught
 before it costs an evaluation run.
 
-    .venv/bin/python -m bench.docqa_data [--corpus postgresql|sqlite]   # verify a set against the docs
+    .venv/bin/python -m bench.docqa_data [--corpus NAME]   # verify a set against the docs
 """
 
 from __future__ import annotations
@@ -102,7 +104,16 @@ APACHE = Corpus(
     "apache2-doc",
     "apachedocs",
 )
-CORPORA = {c.name: c for c in (PYTHON, POSTGRESQL, SQLITE, APACHE)}
+# Git 2.39's manual (a fifth, held out: a page per command with OPTIONS and CONFIGURATION lists).
+GIT = Corpus(
+    "git",
+    Path("/usr/share/doc/git-doc"),
+    ("",),
+    DATA_FILE.with_name("docqa_git.jsonl"),
+    "git-doc",
+    "gitdocs",
+)
+CORPORA = {c.name: c for c in (PYTHON, POSTGRESQL, SQLITE, APACHE, GIT)}
 
 
 def load(path: Path = DATA_FILE) -> list[Question]:
