@@ -289,3 +289,23 @@ def test_a_sentence_that_answers_one_part_of_the_question_is_kept() -> None:
     # "in which version was UPSERT added": the history's first sentence, not only its later ones
     # that hold more of the question's words ("ON CONFLICT", "DO UPDATE", "version 3.35.0")
     assert "UPSERT syntax was added to SQLite with version 3.24.0" in out[0].text
+
+
+def test_a_default_asked_in_one_part_does_not_crowd_out_the_other_parts_answer() -> None:
+    # Apache httpd's pages (Apache License 2.0), as the relevance gate keeps them: in ab's option list,
+    # "Default is no KeepAlive" states a default, which the other part asks for (of LimitRequestFields,
+    # which the page never names); with that part's bonus it outscored every other sentence of the
+    # chunk, and -n's line, which answers the first part, was cut
+    from groundglass.answer.embeddings import get_embedder
+
+    data = json.loads(
+        (Path(__file__).parents[1] / "data" / "docs_chunks" / "apache_ab_limitrequestfields.json").read_text()
+    )
+    sources = [Source(**s) for s in data["sources"]]
+    out = condense.condense(
+        sources, data["question"], count_tokens, embed=get_embedder().encode, parts=data["parts"]
+    )
+    options = next(o for o in out if o.text.startswith("Options\n- -k:"))
+    assert "- -n requests:\n- Number of requests to perform for the benchmarking session." in options.text
+    # the part that asks the default still gets it from the directive's own table
+    assert "| Default: | LimitRequestFields 100 |" in out[0].text

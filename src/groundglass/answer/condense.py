@@ -183,14 +183,28 @@ def condense(
             for i in range(len(queries))
         ]
     stated = [DEFAULT_STATED if asks_default(q) else 0.0 for q in queries]
+    named = [querytext.Verbatim.of(q).terms for q in queries]
 
-    def score(u: _Unit) -> float:
-        return max(
-            lexical[i](u.said)
-            + dense[i].get(u.text, 0.0)
-            + (stated[i] if stated[i] and states_default(u.text) else 0.0)
+    def scorer(src: Source) -> Callable[[_Unit], float]:
+        # a part's default counts in a source that names what the part names (or when it names
+        # nothing): in ab's option list, "Default is no KeepAlive" took all the room from "-n
+        # requests: Number of requests to perform" with the bonus of the other part, "what is the
+        # default value of LimitRequestFields"
+        whole = f"{src.title}\n{src.text}"
+        bonus = [
+            stated[i] if not named[i] or querytext.literal_hits(whole, list(named[i])) else 0.0
             for i in range(len(queries))
-        )
+        ]
+
+        def score(u: _Unit) -> float:
+            return max(
+                lexical[i](u.said)
+                + dense[i].get(u.text, 0.0)
+                + (bonus[i] if bonus[i] and states_default(u.text) else 0.0)
+                for i in range(len(queries))
+            )
+
+        return score
 
     out: list[Source] = []
     for src, units in zip(sources, per_source, strict=True):
@@ -199,7 +213,7 @@ def condense(
             continue
         text = _pick(
             units,
-            score,
+            scorer(src),
             count_tokens,
             max_tokens,
             keep_ratio,
