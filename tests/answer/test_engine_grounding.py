@@ -169,16 +169,21 @@ def test_a_question_about_a_name_no_source_mentions_is_declined_without_a_draft(
     assert "first_token_s" in answer.timings
 
 
-def test_a_two_part_question_naming_an_unmentioned_name_still_answers_the_other_part(
+def test_a_part_about_an_unmentioned_name_is_said_to_be_missing_without_asking_it(
     engine: Engine, endpoint: str
 ) -> None:
-    # each part is answered on its own, so one unmentioned name does not decline the whole question
+    # the whole draft invents a year for the name; asked part by part, the part that names it is not
+    # asked at all, and the other is answered
     question = "When was the Berlin Wall built, and when was its WallWatch system installed?"
-    _Scripted.replies, _Scripted.bodies, _Scripted.sent = [GOOD], [], []
+    invented = "The Berlin Wall was built in 1961, and its WallWatch system was installed in 1975 [1]."
+    _Scripted.replies, _Scripted.bodies, _Scripted.sent = [invented, wall_began], [], []
     events = list(engine.stream(AskRequest.from_question(question, model=f"openai:scripted@{endpoint}")))
     answer = events[-1].answer
-    assert isinstance(events[-1], Done) and len(_Scripted.bodies) >= 1
-    assert "13 August 1961" in answer.content
+    assert isinstance(events[-1], Done) and "1975" not in answer.content
+    assert answer.content.startswith("Construction of the Berlin Wall began on 13 August 1961 [")
+    assert answer.content.endswith('The sources do not say: "when was its WallWatch system installed?"')
+    assert len(_Scripted.bodies) == 2  # the whole draft, then the first part alone
+    assert answer.grounding["unmentioned"] == "WallWatch" and answer.grounding["drafts"] == 2
 
 
 def test_a_restatement_is_sent_back_and_the_second_draft_answers(engine: Engine, endpoint: str) -> None:

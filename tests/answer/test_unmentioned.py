@@ -16,8 +16,9 @@ def _src(text: str, title: str = "Reference") -> Source:
     ("question", "name"),
     [
         ("What is the default value of RewriteMaxRules in mod_rewrite?", "RewriteMaxRules"),
-        ("What does the %q substitution of sqlite3_mprintf() do?", "sqlite3_mprintf"),
-        ("Where in httpd.conf is KeepAliveTimeout set?", "KeepAliveTimeout"),
+        ("What does the %q substitution of sqlite3_mprintf() do?", None),  # a format code: the gate's
+        ("Where in httpd.conf is KeepAliveTimeout set?", None),  # where a setting lives, not what
+        ("Is KeepAliveTimeout set in httpd.conf?", "KeepAliveTimeout"),
         ("Which sqlite3 dot-command does .autosave stand for?", "sqlite3"),
         ("What is a good default, e.g. for a small server?", None),
         ("What is the capital of France?", None),

@@ -10,12 +10,12 @@ The name is the question's first verbatim term (:func:`groundglass.answer.queryt
 a snake_case, CamelCase or dotted name, a call, a flag or a dot-command, the thing the question is
 about ("RewriteMaxRules" before "mod_rewrite", "sys.getgilinterval"). Later names are often context
 that the chosen passages need not repeat ("the %q substitution of sqlite3_mprintf()": the printf
-page's %q row does not name the function). A format code (``%q``) is left to the gate, since tables
-write it bare ("q"), and so is a file or host name ("httpd.conf", "example.com"), which the question
-may name only to say where a setting lives. A call is found by its name ("instr()" in "instr(X,Y)")
-and a dotted name by its last part as well ("http.HTTPStatus.IM_A_TEAPOT" in a table of members), as
-reference pages write them. A question of several parts is left to the gate, which answers each part
-on its own.
+page's %q row does not name the function). When the first term is a format code (``%q``: tables write
+it bare, "q") or a file or host name ("httpd.conf", "example.com": named to say where a setting
+lives), nothing is declined here and the gate judges the drafts. A call is found by its name
+("instr()" in "instr(X,Y)") and a dotted name by its last part as well ("http.HTTPStatus.IM_A_TEAPOT"
+in a table of members), as reference pages write them. Each part of a question of several parts is
+judged on its own (:func:`groundglass.answer.writer.answer_parts`).
 """
 
 from __future__ import annotations
@@ -35,15 +35,17 @@ _LATIN = frozenset({"e.g", "i.e", "etc", "vs", "cf"})
 
 
 def asked_name(question: str) -> str | None:
-    """The name ``question`` asks about (its first verbatim term that is not a format code, a file
-    or host name, or an abbreviation), or None."""
-    for term in literal_terms(question):
-        if term.startswith("%") or term.lower() in _LATIN:
-            continue
-        if "." in term.strip(".") and term.rsplit(".", 1)[-1].lower() in _FILE_OR_HOST:
-            continue
-        return term
-    return None
+    """The name ``question`` asks about: its first verbatim term (abbreviations aside), or None when
+    that is a format code or a file or host name."""
+    terms = [t for t in literal_terms(question) if t.lower() not in _LATIN]
+    if not terms:
+        return None
+    first = terms[0]
+    if first.startswith("%"):
+        return None
+    if "." in first.strip(".") and first.rsplit(".", 1)[-1].lower() in _FILE_OR_HOST:
+        return None
+    return first
 
 
 def unmentioned_name(question: str, sources: Sequence[Source]) -> str | None:

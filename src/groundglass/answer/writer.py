@@ -194,7 +194,13 @@ def _answer_part(
     """The model's answer to one part of the question, checked against that part; None when it
     declines, or fails its check twice: a failed answer is sent back once, with the problem and the
     source sentences closest to the part pointed out, as a whole draft is. Asked "Which pickle
-    protocol is the default since Python 3.8?" as a part, the 1.5B model wrote only "[2]"."""
+    protocol is the default since Python 3.8?" as a part, the 1.5B model wrote only "[2]". A part
+    about a name no source mentions is not asked (:mod:`unmentioned`)."""
+    missing = unmentioned.unmentioned_name(part, sources)
+    if missing is not None:
+        log.info("part_unmentioned", part=part, name=missing)
+        report.setdefault("unmentioned", missing)
+        return None
     for _ in range(2):
         gate = checked.SentenceGate(part, sources)
         attempt = Completion()
