@@ -186,6 +186,48 @@ def test_a_part_about_an_unmentioned_name_is_said_to_be_missing_without_asking_i
     assert answer.grounding["unmentioned"] == "WallWatch" and answer.grounding["drafts"] == 2
 
 
+# Git's git-config page (GPL-2.0), three of its log.* variables
+GIT_CONFIG_HTML = b"""<html><head><title>git-config(1)</title></head><body><h2>Variables</h2><dl>
+<dt>log.follow</dt><dd><p>If true, git log will act as if the --follow option was used when a single
+&lt;path&gt; is given.</p></dd>
+<dt>log.showRoot</dt><dd><p>If true, the initial commit will be shown as a big creation event.</p></dd>
+<dt>log.mailmap</dt><dd><p>If true, makes git log show mailmap-ed authors and committers.</p></dd>
+</dl></body></html>"""
+
+
+@pytest.fixture(scope="module")
+def docs_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    from groundglass.answer.index.extract import html_document
+    from groundglass.answer.index.ingest import add_documents
+    from groundglass.answer.index.store import LocalIndex
+
+    home = tmp_path_factory.mktemp("gg-docs")
+    doc = html_document(GIT_CONFIG_HTML, "https://docs.test/git-config.html", "git-config")
+    with LocalIndex.open(settings_for(home), "docs", create=True) as index:
+        add_documents(index, [doc])
+    return Engine(settings_for(home, retrieval__index="docs"))
+
+
+def test_the_models_decline_gives_way_to_the_entry_the_question_describes(
+    docs_engine: Engine, endpoint: str
+) -> None:
+    # the default model wrote "... is [1]." and then declined, with log.follow's entry in [1]
+    question = "Which configuration variable makes git log act as if --follow was given for a single path?"
+    _Scripted.replies, _Scripted.bodies, _Scripted.sent = [prompt.DECLINE], [], []
+    events = list(docs_engine.stream(AskRequest.from_question(question, model=f"openai:scripted@{endpoint}")))
+    streamed = "".join(e.text for e in events if isinstance(e, Token))
+    answer = events[-1].answer
+    assert len(_Scripted.bodies) == 1 and "could not find" not in streamed
+    assert streamed.strip() == answer.content
+    assert answer.content.startswith('The sources give: "log.follow: If true, git log will act as if the')
+    assert not answer.declined and answer.grounding["read_off"] == [answer.content]
+    # nothing to read off: the decline is the answer
+    _Scripted.replies, _Scripted.bodies = [prompt.DECLINE], []
+    other = "Which configuration variable makes git log print commits in colour?"
+    events = list(docs_engine.stream(AskRequest.from_question(other, model=f"openai:scripted@{endpoint}")))
+    assert events[-1].answer.content == prompt.DECLINE and events[-1].answer.declined
+
+
 def test_a_restatement_is_sent_back_and_the_second_draft_answers(engine: Engine, endpoint: str) -> None:
     _, answer = ask(engine, endpoint, ["The Berlin Wall was built [1][2][3].", GOOD])
     assert answer.content == GOOD and not answer.declined

@@ -67,3 +67,29 @@ def test_the_entry_is_quoted_when_the_model_wrote_no_option() -> None:
     )
     assert said == f'The sources give: "{quoted}" [1]'
     assert gate_run(question, sources, said)[1].failed is None
+
+
+# Git's git-config page (GPL-2.0), three of its log.* variables, as the extraction writes a <dl>
+GIT_LOG_VARIABLES = (
+    "Variables\n- log.follow:\n- If true, git log will act as if the --follow option was used when a single "
+    "<path> is given.\n- log.showRoot:\n- If true, the initial commit will be shown as a big creation "
+    "event.\n- log.mailmap:\n- If true, makes git log show mailmap-ed authors and committers."
+)
+FOLLOW = "Which configuration variable makes git log act as if --follow was given " + "for a single path?"
+
+
+def test_a_configuration_variable_described_in_other_small_words_is_found() -> None:
+    # "git log will act as if the --follow option": the question's words in its order, but for "will",
+    # "the" and "option"; word for word, the longest shared run was "a single path is"
+    entry = described(FOLLOW, [GIT_LOG_VARIABLES])
+    assert entry is not None and entry.term == "log.follow"
+
+
+def test_a_name_the_question_says_itself_is_not_another_entry() -> None:
+    # git log's own option list has an entry "--follow"; the sentence says it because the question does
+    log_options = "OPTIONS\n- --follow:\n- Continue listing the history of a file beyond renames."
+    sources = [GIT_LOG_VARIABLES, log_options]
+    right = "The configuration variable that makes git log act as if --follow was given is log.follow. [1]"
+    assert named_otherwise(right, FOLLOW, sources) is None
+    wrong = "The configuration variable that makes git log act as if --follow was given is log.mailmap. [1]"
+    assert named_otherwise(wrong, FOLLOW, sources) == ("log.mailmap", described(FOLLOW, sources))

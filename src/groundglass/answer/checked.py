@@ -128,8 +128,11 @@ class SentenceGate:
     ``finish`` at the end of the generation returns the rest. Without sources, nothing is checked.
     """
 
-    def __init__(self, question: str, sources: Sequence[Source]) -> None:
+    def __init__(self, question: str, sources: Sequence[Source], *, hold_decline: bool = False) -> None:
         self.question = question
+        # a draft that opens by declining fails ("declined") instead of being shown, so that the answer
+        # a source settles beyond doubt can be read off in its place
+        self.hold_decline = hold_decline
         self.sources = list(sources)
         self._texts = [cite.source_text(s) for s in self.sources]
         self.failed: Rejection | None = None  # the draft failed before anything was shown
@@ -259,6 +262,9 @@ class SentenceGate:
             if not self.shown and not keep:
                 self.failed = rejection
                 return []
+            if rejection.reason == "declined":  # after a claim: said as written
+                keep.append((a, b))
+                continue
             self.dropped.append(rejection)
             if i == lender:
                 borrowers = self._lend(keep, borrowers, borrowed, [])
@@ -334,7 +340,8 @@ class SentenceGate:
         if not _WORDS.search(cite.strip_markers(sentence)):
             return None  # markers alone: nothing to check
         if cite.is_decline(sentence) and not cite.cited_numbers(sentence):
-            return None  # "I could not find this in the provided sources."
+            # "I could not find this in the provided sources."
+            return Rejection("declined", sentence) if self.hold_decline and not self.shown else None
         if sentence.startswith("```"):
             return None  # code the model wrote: its names are its own, and a block is not cut up
         # first, as no citing makes it right: a source (cited or not) gives the asked name another figure

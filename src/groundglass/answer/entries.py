@@ -27,10 +27,14 @@ from groundglass.answer.querytext import STOPWORDS, shared_run
 # "Which (command-line) option/flag/switch/directive/command ..." and "What option ..."
 _ASKS_ENTRY = re.compile(
     r"^\s*(?:which|what)\s+(?:[\w-]+\s+){0,2}?(?:option|flag|switch|argument|directive|command|"
-    r"dot-command|setting|parameter)s?\b",
+    r"dot-command|subcommand|setting|parameter|variable|key|attribute)s?\b",
     re.IGNORECASE,
 )
 MIN_RUN = 3  # content words of the question a description says in the question's order
+# ... for the entry to be quoted as the answer, with no draft that passed: "makes git log" is the
+# question's frame ("Which variable makes git log print commits in colour?"), and log.mailmap's "If
+# true, makes git log show mailmap-ed authors" says nothing of colour
+QUOTED_RUN = 4
 MARGIN = 1  # ... more than any other entry's description does
 
 
@@ -56,23 +60,24 @@ def entries(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def described(question: str, sources: Sequence[str]) -> Entry | None:
+def described(question: str, sources: Sequence[str], min_run: int = MIN_RUN) -> Entry | None:
     """The entry of ``sources`` whose description says what the question asks for, when the question
-    asks which option (or directive, command...) does something and one entry's description says
-    clearly more of the question's words in the question's order than any other (a run of
-    :data:`MIN_RUN` content words, :data:`MARGIN` more than the next entry's); None otherwise. Words
-    in order, not shared words: the question names the program too ("ab, the Apache HTTP server
-    benchmarking tool"), and -k's "perform multiple requests within one HTTP session" shares as many
-    of its words as -c's description."""
+    asks which option (or directive, command, configuration variable...) does something and one
+    entry's description says clearly more of the question's words in the question's order than any
+    other (a run of ``min_run`` content words, stop words aside: "git log will act as if the
+    --follow option" runs "git log act as if --follow" on; :data:`MARGIN` more than the next entry's);
+    None otherwise. Words in order, not shared words: the question names the program too ("ab, the
+    Apache HTTP server benchmarking tool"), and -k's "perform multiple requests within one HTTP
+    session" shares as many of its words as -c's description."""
     if not _ASKS_ENTRY.search(question):
         return None
     scored: list[tuple[int, Entry]] = []
     for i, text in enumerate(sources):
         for term, description in entries(text):
-            run = [w for w in shared_run(question, description) if w not in STOPWORDS]
+            run = shared_run(question, description, skip=STOPWORDS)
             scored.append((len(run), Entry(i, term, description)))
     scored.sort(key=lambda pair: -pair[0])
-    if not scored or scored[0][0] < MIN_RUN:
+    if not scored or scored[0][0] < min_run:
         return None
     best, entry = scored[0]
     runner_up = max((n for n, e in scored[1:] if _name(e.term) != _name(entry.term)), default=0)
@@ -92,7 +97,9 @@ def named_otherwise(sentence: str, question: str, sources: Sequence[str]) -> tup
     for text in sources:
         for term, _ in entries(text):
             other = _name(term)
-            if other != name and _said(other, sentence):
+            # a name the question says itself is what the entry is described by ("act as if --follow
+            # was given"), not another answer
+            if other != name and _said(other, sentence) and not _said(other, question):
                 return other, entry
     return None
 

@@ -180,7 +180,7 @@ def described_entry(question: str, sources: Sequence[Source]) -> str | None:
     asks which option (directive, command...) does what one entry of a source's definition list says
     it does (:func:`groundglass.answer.entries.described`); None otherwise. Asked which option of httpd
     runs syntax tests, the 1.5B model wrote "The option ... is [1]." twice, with that entry in [1]."""
-    entry = entries.described(question, [cite.source_text(s) for s in sources])
+    entry = entries.described(question, [cite.source_text(s) for s in sources], entries.QUOTED_RUN)
     if entry is None:
         return None
     return f'The sources give: "{entry.line()}" [{entry.source + 1}]'

@@ -52,18 +52,20 @@ def words(text: str) -> list[str]:
     return [w.lower().strip("'’-") for w in _WORD.findall(text)]
 
 
-def shared_run(query: str, text: str) -> list[str]:
+def shared_run(query: str, text: str, skip: frozenset[str] = frozenset()) -> list[str]:
     """The longest run of words that ``text`` says in the order ``query`` says them (lower-case):
     "number of multiple requests to perform at a time" of ab's "-c concurrency: Number of multiple
     requests to perform at a time" for "Which option sets the number of multiple requests to perform at
-    a time?". Only the words of ``text`` that are also in ``query`` are compared, so it is cheap."""
-    asked = words(query)
+    a time?". Only the words of ``text`` that are also in ``query`` are compared, so it is cheap.
+    Words in ``skip`` are left out of both first, so that "git log act as if --follow" runs through
+    "git log will act as if the --follow option"."""
+    asked = [w for w in words(query) if w not in skip]
     positions: dict[str, list[int]] = {}
     for j, w in enumerate(asked):
         positions.setdefault(w, []).append(j)
     best, best_end = 0, 0
     previous: dict[int, int] = {}
-    for w in words(text):
+    for w in (w for w in words(text) if w not in skip):
         current = {j: previous.get(j - 1, 0) + 1 for j in positions.get(w, ())}
         for j, n in current.items():
             if n > best:

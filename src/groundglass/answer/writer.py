@@ -55,7 +55,7 @@ def write_checked(
         return text, report
     attempt_messages = messages
     for _ in range(2):
-        gate = checked.SentenceGate(job.question, sources)
+        gate = checked.SentenceGate(job.question, sources, hold_decline=True)
         draft = Completion()
         for text in generate(job, attempt_messages, draft, len(sources), gate):
             shown.append(text)
@@ -72,6 +72,9 @@ def write_checked(
                 text = f"{text} {more}".strip()
             return text, report
         failed = gate.failed
+        if failed.reason == "declined":
+            log.info("draft_declined", sentence=failed.sentence[:200])
+            break  # the model's own decline: what a source settles is read off, or the engine declines
         report["rejected"].append(failed.as_dict())
         log.info("draft_rejected", reason=failed.reason, values=failed.values, sentence=failed.sentence[:200])
         if len(parts) > 1:
