@@ -208,6 +208,19 @@ def test_a_size_may_be_restated_in_another_unit_of_bytes() -> None:
     assert check("The default limit is 1073 megabytes [1].", q, [body]).unsupported == ["1073 megabytes"]
 
 
+def test_a_duration_may_be_restated_in_another_unit_of_time() -> None:
+    """git credential-cache keeps credentials for 900 seconds: "(15 minutes)" restates it, and the
+    sentence was refused twice until the engine declined."""
+    cache = "- --timeout <seconds>:\n- Number of seconds to cache credentials (default: 900)."
+    q = "For how many seconds does git credential-cache keep credentials in memory by default?"
+    assert check("The default timeout is 900 seconds (15 minutes) [1].", q, [cache]).ok
+    assert check("Credentials are kept for 15 minutes by default [1].", q, [cache]).ok
+    assert check("The default timeout is 900 seconds (16 minutes) [1].", q, [cache]).unsupported == [
+        "16 minutes"
+    ]
+    assert check("The default timeout is 900 seconds (15 hours) [1].", q, [cache]).unsupported == ["15 hours"]
+
+
 def test_a_backslash_command_the_question_asks_about_must_be_in_the_sources() -> None:
     """A psql meta-command that does not exist, next to one that does: the page's ``\\q`` is not ``\\qz``."""
     psql = (

@@ -278,26 +278,48 @@ _BYTE_POWERS = {"byte": 0, "kb": 1, "mb": 2, "gb": 3, "tb": 4}
 def _same_size(claim: Number, evidence: Number) -> bool:
     """A size stated in another unit: "1 gigabyte" for a source's "1073741824" (bytes), rounded as the
     claim is written ("1.07 GB", not "1073 MB") and close to it."""
+    powers = _BYTE_POWERS[evidence.unit or "byte"] - _BYTE_POWERS[claim.unit or "byte"]
+    return any(_restated(claim, evidence.value * base**powers) for base in (1024, 1000))
+
+
+def _same_time(claim: Number, evidence: Number) -> bool:
+    """A duration stated in another unit: "15 minutes" for "900 seconds", rounded as the claim is
+    written."""
+    return _restated(claim, evidence.value * _SECONDS[evidence.unit or ""] / _SECONDS[claim.unit or ""])
+
+
+def _restated(claim: Number, stated: float) -> bool:
+    """Whether ``stated`` (a source's figure, in the claim's unit) is the claim's figure, rounded as
+    the claim is written and close to it."""
     step = claim.precision if claim.precision > 0 else 1.0
-    for base in (1024, 1000):
-        scale = base ** (_BYTE_POWERS[evidence.unit or "byte"] - _BYTE_POWERS[claim.unit or "byte"])
-        stated = evidence.value * scale  # in the claim's unit
-        rounded = round(stated / step) * step
-        if math.isclose(rounded, claim.value, rel_tol=1e-9) and math.isclose(
-            claim.value, stated, rel_tol=SIZE_TOLERANCE
-        ):
-            return True
-    return False
+    rounded = round(stated / step) * step
+    return math.isclose(rounded, claim.value, rel_tol=1e-9) and math.isclose(
+        claim.value, stated, rel_tol=SIZE_TOLERANCE
+    )
 
 
 SIZE_TOLERANCE = 0.05  # "1 GB" for 1073741824 bytes (base 1000: 7% off, base 1024: exact), not for 1.5e9
+_SECONDS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "min": 60.0,
+    "h": 3600.0,
+    "day": 86400.0,
+    "week": 604800.0,
+}
 
 
 def same_number(claim: Number, evidence: Number) -> bool:
     """Does ``evidence`` (from a source) state ``claim``'s figure, at the claim's precision? A size may
-    be stated in another unit of bytes (a bare figure in the source counts as bytes)."""
+    be stated in another unit of bytes (a bare figure in the source counts as bytes), a duration in
+    another unit of time."""
     sizes = claim.unit in _BYTE_POWERS and (evidence.unit or "byte") in _BYTE_POWERS
     if sizes and claim.unit != evidence.unit and _same_size(claim, evidence):
+        return True
+    times = claim.unit in _SECONDS and evidence.unit in _SECONDS
+    if times and claim.unit != evidence.unit and _same_time(claim, evidence):
         return True
     if claim.unit and evidence.unit and claim.unit != evidence.unit:
         return False
