@@ -93,3 +93,14 @@ def test_a_part_that_asks_a_default_puts_the_passage_that_states_one_first(tmp_p
     texts = "\n".join(s.text for s in kept)
     assert "The default is “read committed”." in texts
     assert "- work_mem (integer):" in texts
+
+
+def test_a_default_stated_of_another_program_does_not_take_a_parts_first_place(tmp_path: Path) -> None:
+    # Git's pages (GPL-2.0) as the web search read them: git instaweb's "--port ... (Default: 1234)"
+    # states a default, and with a whole point for it, it took the first of "On which TCP port does git
+    # daemon listen by default"'s places; git daemon's "normally listens on port ... 9418" was cut
+    question, parts, chunks = _chunks("git_daemon_conflict_markers.json")
+    kept = relevant(None, load_settings(home=str(tmp_path)), question, chunks, parts=parts)[:4]
+    texts = "\n".join(s.text for s in kept)
+    assert 'normally listens on port "DEFAULT_GIT_PORT" aka 9418' in texts
+    assert "instead of the usual 7-character-long" in texts

@@ -45,6 +45,9 @@ _SIGNATURE = re.compile(
 )
 _PARAM = re.compile(r"^\s*\**(?P<param>[a-z_]\w*)\s*(?::[^=]*)?=\s*(?P<value>.+?)\s*$")
 _DEFAULT_WORD = re.compile(r"\bdefault(?:s|ed|ing)?\b", re.IGNORECASE)
+# what a manual says of a default without the word: git daemon "normally listens on port ... 9418", "the
+# usual 7-character-long conflict markers"
+_USUAL = re.compile(r"\b(?:normally|usually|usual)\b", re.IGNORECASE)
 # how a sentence may say an empty default
 _EMPTY = {
     "''": ("empty string", "empty str"),
@@ -557,12 +560,13 @@ def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list
     if passed and len(passed) == len(claimed):
         return passed
     # no cited text states that default: a value is the default where a sentence says "default" beside
-    # it or the signature gives it; "Precision is set to nine." (of ExtendedContext) is no source for
-    # "the default precision of the decimal context is 9"
+    # it (or says what is normally or usually so) or the signature gives it; "Precision is set to
+    # nine." (of ExtendedContext) is no source for "the default precision of the decimal context is 9"
     near = (
         [w for s in defaults for w in _default_clause(s)]
         + _pointed_back_to(evidence, None, others)
         + [d.line for d in signatures if _term(subject, d.line)]
+        + [s for s in evidence.sentences if _USUAL.search(s)]
     )
     held = [v for v in claimed if _held([v], near)]
     # "900 seconds (15 minutes)": a value the sentence says again in another unit is held with it
