@@ -114,6 +114,24 @@ def test_a_figure_given_for_what_no_cited_source_speaks_of_fails(berlin: list[st
         "What does the apachectl graceful command check?",
         [apachectl],
     ).ok
+    # a subcommand is named with its command: git archive's page says "archive" and "worktree", but no
+    # worktree archive (Git's pages, GPL-2.0)
+    archive = (
+        "git archive [--format=<fmt>] <tree-ish>. Creates an archive of the specified format containing "
+        "the tree structure for the named tree. The attributes of the current worktree are used."
+    )
+    question = "What does the git worktree archive subcommand do?"
+    said = check(
+        "The git worktree archive subcommand creates a tar archive of the tree [1].", question, [archive]
+    )
+    assert said.unsupported == ["worktree archive subcommand"]
+    worktree = (
+        "COMMANDS\n- add <path>:\n- Create <path> and check out a branch.\n- prune:\n"
+        "- Prune worktree information in $GIT_DIR/worktrees."
+    )
+    question = "What does the git worktree prune subcommand do?"
+    said = "The git worktree prune subcommand prunes worktree information in $GIT_DIR/worktrees [1]."
+    assert check(said, question, [worktree]).ok
     # the question's words said another way, or a unit written with its power, still pass
     assert check(
         "Construction of the Berlin Wall began in 1961 [1].", "When did construction begin?", berlin

@@ -17,6 +17,11 @@ command check?") is a name, not a relation word: a sentence that repeats it fail
 holds it, however short the run. apachectl has no doctor command; the default model described its
 graceful command under that name, from a page that never says "doctor".
 
+A subcommand named with its command ("the git worktree archive subcommand") must be spoken of as
+such: the two words together, or the subcommand as a term of a list ("- prune:" among worktree's
+subcommands). git worktree has no archive subcommand; the model described git archive under that name,
+from git archive's page, which says "archive" and, elsewhere, "worktree".
+
 A sentence that gives a figure fails on a run of two such words; any other on a run of three. A
 question's relation words ("the capital city of", "the lead vocalist of") are often unwritten where a
 name answers them ("Seoul is the capital"): on FanOutQA's sub-questions, a run of two flagged eleven
@@ -48,6 +53,8 @@ _PREFIX = 5  # letters a paraphrase's word must share with the question's
 _ROLE_NAMED = re.compile(
     r"\b([A-Za-z][\w-]+)\s+(command|subcommand|option|flag|directive|function|method|pragma|keyword)\b"
 )
+# a subcommand named with its command: "the git worktree archive subcommand"
+_SUBCOMMAND = re.compile(r"\b([A-Za-z][\w-]+)\s+([A-Za-z][\w-]+)\s+subcommand\b")
 FIGURE_RUN = 2  # unspoken words in a row that fail a sentence giving a figure
 OTHER_RUN = 3  # ... any other sentence
 
@@ -61,6 +68,13 @@ def unspoken(sentence: str, question: str, evidence: Evidence, shortest: int = F
     if any(evidence.contains_term(t.lower()) for t in literal_terms(question)):
         return []  # reference text on a named term: see the module's docstring
     repeated = subject_words(sentence) & subject_words(question)
+    for parent, name in _SUBCOMMAND.findall(question):
+        if (
+            parent.lower() not in STOP_WORDS
+            and stem(name) in repeated
+            and not _subcommand(parent, name, evidence)
+        ):
+            return [f"{parent} {name} subcommand"]
     for name, role in _ROLE_NAMED.findall(question):
         if name.lower() not in STOP_WORDS and stem(name) in repeated and not _spoken(stem(name), evidence):
             return [f"{name} {role}"]  # "the apachectl doctor command": a name, however short
@@ -76,6 +90,16 @@ def unspoken(sentence: str, question: str, evidence: Evidence, shortest: int = F
         else:
             run = []
     return [" ".join(longest)] if len(longest) >= shortest else []
+
+
+def _subcommand(parent: str, name: str, evidence: Evidence) -> bool:
+    """Whether the cited text speaks of ``parent``'s subcommand ``name``: says the two together ("git
+    worktree add"), or has ``name`` as a term of a list ("- prune:", in the list of worktree's
+    subcommands)."""
+    name = re.escape(name.lower())
+    together = rf"(?<![\w-]){re.escape(parent.lower())}\s+{name}(?![\w-])"
+    term = rf"(?:^|\s)-\s+{name}(?![\w-])[^:.]{{0,60}}:"
+    return re.search(together, evidence.text) is not None or re.search(term, evidence.text) is not None
 
 
 def subject_words(text: str) -> set[str]:
