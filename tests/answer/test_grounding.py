@@ -239,27 +239,41 @@ def test_a_duration_may_be_restated_in_another_unit_of_time() -> None:
     assert check("The default timeout is 900 seconds (15 hours) [1].", q, [cache]).unsupported == ["15 hours"]
 
 
-def test_what_a_manual_says_is_normally_so_states_the_default() -> None:
+_DAEMON = (
+    'A really simple TCP Git daemon that normally listens on port "DEFAULT_GIT_PORT" aka 9418. It waits for '
+    "a connection asking for a service."
+)
+_MARKERS = (
+    "This line can be used to tell the merge machinery to leave much longer (instead of the usual "
+    "7-character-long) conflict markers. Documentation/git-merge.txt conflict-marker-size=32"
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "question", "said", "other"),
+    [
+        (
+            _DAEMON,
+            "On which TCP port does git daemon listen by default?",
+            "The default TCP port that git daemon listens on is {}. [1]",
+            ("9418", "9419"),
+        ),
+        (
+            _MARKERS,
+            "How many characters long are conflict markers by default according to gitattributes?",
+            "The default length of conflict markers is {} characters. [1]",
+            ("7", "32"),
+        ),
+    ],
+)
+def test_what_a_manual_says_is_normally_so_states_the_default(
+    source: str, question: str, said: str, other: tuple[str, str]
+) -> None:
     """Git's manual says git daemon "normally listens on port ... 9418" and speaks of "the usual
     7-character-long" conflict markers: neither says "default", and both answers were refused."""
-    daemon = (
-        'A really simple TCP Git daemon that normally listens on port "DEFAULT_GIT_PORT" aka 9418. It '
-        "waits for a connection asking for a service."
-    )
-    q = "On which TCP port does git daemon listen by default?"
-    assert check("The default TCP port that git daemon listens on is 9418. [1]", q, [daemon]).ok
-    assert check("The default TCP port that git daemon listens on is 9419. [1]", q, [daemon]).unsupported == [
-        "9419"
-    ]
-    markers = (
-        "This line can be used to tell the merge machinery to leave much longer (instead of the usual "
-        "7-character-long) conflict markers. Documentation/git-merge.txt conflict-marker-size=32"
-    )
-    q = "How many characters long are conflict markers by default according to gitattributes?"
-    assert check("The default length of conflict markers is 7 characters. [1]", q, [markers]).ok
-    assert check("Conflict markers are 32 characters long by default. [1]", q, [markers]).unsupported == [
-        "32"
-    ]
+    right, wrong = other
+    assert check(said.format(right), question, [source]).ok
+    assert check(said.format(wrong), question, [source]).unsupported == [wrong]
 
 
 def test_a_backslash_command_the_question_asks_about_must_be_in_the_sources() -> None:

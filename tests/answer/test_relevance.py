@@ -72,13 +72,19 @@ def _chunks(name: str) -> tuple[str, list[str], list[Source]]:
     return data["question"], data["parts"], [Source(**s) for s in data["sources"]]
 
 
+def _kept_text(name: str, home: Path, n: int) -> str:
+    """The texts of the first ``n`` sources the gate keeps of the chunks saved in ``name``."""
+    question, parts, chunks = _chunks(name)
+    return "\n".join(
+        s.text for s in relevant(None, load_settings(home=str(home)), question, chunks, parts=parts)[:n]
+    )
+
+
 def test_each_part_keeps_two_places_and_the_entry_that_defines_its_term_leads_them(tmp_path: Path) -> None:
     # PostgreSQL's pages in the order the searches fused them: the whole question's best (an example
     # table, a passage on Serializable) first, hash_mem_multiplier's entry (which names work_mem and
     # is closer to it for MiniLM) before work_mem's own, and "Read Committed is the default" last
-    question, parts, chunks = _chunks("postgresql_isolation_work_mem.json")
-    kept = relevant(None, load_settings(home=str(tmp_path)), question, chunks, parts=parts)[:4]
-    texts = "\n".join(s.text for s in kept)
+    texts = _kept_text("postgresql_isolation_work_mem.json", tmp_path, 4)
     assert "The default value is four megabytes (4MB)." in texts
     assert "Read Committed is the default isolation level in PostgreSQL." in texts
 
@@ -87,10 +93,9 @@ def test_a_part_that_asks_a_default_puts_the_passage_that_states_one_first(tmp_p
     # the local index's 15 candidates for both parts, fused: default_transaction_isolation's entry
     # ("The default is “read committed”.") came 14th, below passages on the Serializable level, and
     # the part's two places went to those
-    question, parts, chunks = _chunks("postgresql_index_isolation_work_mem.json")
+    _, _, chunks = _chunks("postgresql_index_isolation_work_mem.json")
     assert not any("read committed”." in s.text for s in chunks[:10])  # why the pool is larger
-    kept = relevant(None, load_settings(home=str(tmp_path)), question, chunks, parts=parts)[:5]
-    texts = "\n".join(s.text for s in kept)
+    texts = _kept_text("postgresql_index_isolation_work_mem.json", tmp_path, 5)
     assert "The default is “read committed”." in texts
     assert "- work_mem (integer):" in texts
 
@@ -99,8 +104,6 @@ def test_a_default_stated_of_another_program_does_not_take_a_parts_first_place(t
     # Git's pages (GPL-2.0) as the web search read them: git instaweb's "--port ... (Default: 1234)"
     # states a default, and with a whole point for it, it took the first of "On which TCP port does git
     # daemon listen by default"'s places; git daemon's "normally listens on port ... 9418" was cut
-    question, parts, chunks = _chunks("git_daemon_conflict_markers.json")
-    kept = relevant(None, load_settings(home=str(tmp_path)), question, chunks, parts=parts)[:4]
-    texts = "\n".join(s.text for s in kept)
+    texts = _kept_text("git_daemon_conflict_markers.json", tmp_path, 4)
     assert 'normally listens on port "DEFAULT_GIT_PORT" aka 9418' in texts
     assert "instead of the usual 7-character-long" in texts
