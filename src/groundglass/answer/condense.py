@@ -183,7 +183,7 @@ def condense(
             for i in range(len(queries))
         ]
     stated = [DEFAULT_STATED if asks_default(q) else 0.0 for q in queries]
-    named = [querytext.Verbatim.of(q).terms for q in queries]
+    named = [querytext.literal_terms(q) for q in queries]
 
     def scorer(src: Source) -> Callable[[_Unit], float]:
         # a part's default counts in a source that names what the part names (or when it names
@@ -192,7 +192,7 @@ def condense(
         # default value of LimitRequestFields"
         whole = f"{src.title}\n{src.text}"
         bonus = [
-            stated[i] if not named[i] or querytext.literal_hits(whole, list(named[i])) else 0.0
+            stated[i] if not named[i] or querytext.literal_hits(whole, named[i]) else 0.0
             for i in range(len(queries))
         ]
 

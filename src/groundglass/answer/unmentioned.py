@@ -20,9 +20,9 @@ judged on its own (:func:`groundglass.answer.writer.answer_parts`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
+from groundglass.answer.grounding.evidence import holds_term
 from groundglass.answer.querytext import literal_terms
 from groundglass.answer.types import Source
 
@@ -53,8 +53,8 @@ def unmentioned_name(question: str, sources: Sequence[Source]) -> str | None:
     name = asked_name(question)
     if name is None or not sources:
         return None
-    text = "\n".join(f"{s.title}\n{s.text}" for s in sources)
-    return None if any(_mentions(text, form) for form in _forms(name)) else name
+    text = "\n".join(f"{s.title}\n{s.text}" for s in sources).lower()
+    return None if any(holds_term(text, form.lower()) for form in _forms(name)) else name
 
 
 def _forms(name: str) -> list[str]:
@@ -65,8 +65,3 @@ def _forms(name: str) -> list[str]:
     if "." in bare.strip("."):
         forms.append(bare.rsplit(".", 1)[-1])
     return forms
-
-
-def _mentions(text: str, form: str) -> bool:
-    pattern = r"(?<![\w])" + re.escape(form) + r"(?![\w])"
-    return re.search(pattern, text, re.IGNORECASE) is not None

@@ -47,12 +47,8 @@ def write_checked(
     missing = unmentioned.unmentioned_name(job.question, sources) if len(parts) <= 1 else None
     if missing is not None:  # nothing the model could write would be grounded: decline at once
         log.info("declined_unmentioned", name=missing)
-        job.lap("first_token_s")
-        completion.finish_reason = "stop"
-        report.update(declined=True, unmentioned=missing)
-        text = prompt.declined_for(missing)
-        yield Token(text)
-        return text, report
+        report["unmentioned"] = missing
+        return (yield from _without_draft(job, completion, report, prompt.declined_for(missing)))
     attempt_messages = messages
     for _ in range(2):
         gate = checked.SentenceGate(job.question, sources, hold_decline=True)
@@ -84,16 +80,24 @@ def write_checked(
             break
         hints = _hints(job.question, failed, sources)
         attempt_messages = prompt.retry_messages(messages, gate.draft, failed.reason, failed.values, hints)
-    completion.finish_reason = "stop"
-    if "first_token_s" not in job.timings:
-        job.lap("first_token_s")  # the decline (or the answer read off a source) is the first thing shown
     said = _read_off(job.question, sources, report) if sources else None
     if said is not None:
-        yield Token(said)
-        return said, report
-    report["declined"] = True
-    yield Token(prompt.DECLINE)
-    return prompt.DECLINE, report
+        return (yield from _without_draft(job, completion, report, said, declined=False))
+    return (yield from _without_draft(job, completion, report, prompt.DECLINE))
+
+
+def _without_draft(
+    job: Job, completion: Completion, report: dict[str, Any], text: str, *, declined: bool = True
+) -> Generator[Event, None, tuple[str, dict[str, Any]]]:
+    """``text`` shown as the whole answer without a draft that passed: the decline, or (``declined``
+    False) the answer read off a source. It is the first thing shown."""
+    completion.finish_reason = "stop"
+    if "first_token_s" not in job.timings:
+        job.lap("first_token_s")
+    if declined:
+        report["declined"] = True
+    yield Token(text)
+    return text, report
 
 
 def _count_draft(

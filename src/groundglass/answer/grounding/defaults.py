@@ -568,11 +568,6 @@ def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list
         + [d.line for d in signatures if _term(subject, d.line)]
         + [s for s in evidence.sentences if _USUAL.search(s)]
     )
-    held = [v for v in claimed if _held([v], near)]
+    held = [v.lower() for v in claimed if _held([v], near)]
     # "900 seconds (15 minutes)": a value the sentence says again in another unit is held with it
-    return [v for v in claimed if v not in held and not any(_same_figure(v, h) for h in held)]
-
-
-def _same_figure(value: str, other: str) -> bool:
-    """Whether ``value`` is ``other``'s figure in another unit ("15 minutes", "900 seconds")."""
-    return any(same_number(n, o) for n in numbers(value) for o in numbers(other) if n.unit and o.unit)
+    return [v for v in claimed if v.lower() not in held and not _held([v], held)]

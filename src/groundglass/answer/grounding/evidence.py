@@ -78,11 +78,16 @@ class Evidence:
 
     def contains_term(self, term: str) -> bool:
         """``term`` (lower-cased) occurs as a whole token in the text."""
-        term = " ".join(term.split())
-        if not term:
-            return True
-        pattern = r"(?<![\w])" + re.escape(term) + r"(?![\w])"
-        return re.search(pattern, self.text) is not None
+        return holds_term(self.text, term)
+
+
+def holds_term(text: str, term: str) -> bool:
+    """``term`` occurs in ``text`` as a whole token (whitespace in ``term`` collapsed; compare
+    lower-cased texts for a match whatever the case)."""
+    term = " ".join(term.split())
+    if not term:
+        return True
+    return re.search(r"(?<![\w])" + re.escape(term) + r"(?![\w])", text) is not None
 
 
 _TABLE_RULE = re.compile(r"^\|(?:\s*:?-{3,}:?\s*\|)+$")
