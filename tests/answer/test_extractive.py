@@ -101,6 +101,22 @@ def test_a_default_stated_in_prose_is_quoted_with_its_source() -> None:
     )
     said = stated_default("What is the default isolation level?", [levels, ISOLATION])
     assert said == 'The sources say: "Read Committed is the default isolation level in PostgreSQL." [1]'
+    # what is normally so: asked alone, the default model wrote "[3]" for this part of a question, then
+    # declined
+    daemon = Source(
+        url="https://docs.test/git-daemon.html",
+        title="git-daemon(1) Manual Page",
+        text=(
+            'DESCRIPTION\nA really simple TCP Git daemon that normally listens on port "DEFAULT_GIT_PORT" '
+            "aka 9418. It waits for a connection asking for a service, and will serve that service if it is "
+            "enabled."
+        ),
+    )
+    said = stated_default("On which TCP port does git daemon listen by default?", [daemon])
+    assert said == (
+        'The sources say: "A really simple TCP Git daemon that normally listens on port "DEFAULT_GIT_PORT" '
+        'aka 9418." [1]'
+    )
 
 
 def test_no_default_is_quoted_for_what_the_sources_do_not_state() -> None:

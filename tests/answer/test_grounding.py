@@ -678,9 +678,36 @@ def test_gate_leaves_out_a_line_of_markers_after_the_answer(wall_sources: list[S
     text = "The answer is: 1961.\n[1]"
     shown, gate = gate_run("In what year did construction of the Berlin Wall begin?", wall_sources, text)
     assert shown.strip().endswith("[1]") and gate.failed is None
-    # before the answer, markers alone still lead into it
+    # before the answer, markers alone are its markers, shown after it
     shown, _ = gate_run(Q, wall_sources, "[1] Construction of the Berlin Wall began on 13 August 1961.")
-    assert "[1]" in shown and "1961" in shown
+    assert shown == "Construction of the Berlin Wall began on 13 August 1961. [1]"
+    # and so are a sentence's that only points at them: the default model wrote "The answer is [1][3]. A
+    # shallow clone is created by ...", shown as "[1][3] A shallow clone ..."
+    shown, _ = gate_run(Q, wall_sources, "The answer is [1]. Construction of the Berlin Wall began in 1961.")
+    assert shown == "Construction of the Berlin Wall began in 1961. [1]"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            "The answer is: Construction of the Berlin Wall began on 13 August 1961. [1]",
+            "Construction of the Berlin Wall began on 13 August 1961. [1]",
+        ),
+        (
+            "The answer is that construction of the Berlin Wall began on 13 August 1961. [1]",
+            "Construction of the Berlin Wall began on 13 August 1961. [1]",
+        ),
+        # a bare value keeps its lead-in, the only words it has
+        ("The answer is: 1961. [1]", "The answer is: 1961. [1]"),
+    ],
+)
+def test_gate_leaves_out_the_answer_is_before_a_whole_sentence(
+    wall_sources: list[Source], text: str, shown: str
+) -> None:
+    # the default model opened "The answer is: By default, MaxKeepAliveRequests allows 100 requests per
+    # persistent connection. [1]" and "The answer is that pg_dump writes ..."
+    assert gate_run(Q, wall_sources, text)[0] == shown
 
 
 def test_gate_fails_a_draft_whose_first_claim_is_invented(wall_sources: list[Source]) -> None:

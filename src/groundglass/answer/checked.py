@@ -307,7 +307,7 @@ class SentenceGate:
                 # after a claim that carried its own markers they cite nothing new: the default model
                 # ended "The answer is: INTEGER affinity. [1]" with a line "[1][2]"
                 return []
-        out, self._prefix = [*self._prefix, *out], []
+        out, self._prefix = (_opening(self._prefix, out) if not self.shown else [*self._prefix, *out]), []
         self.shown = self.shown or bool(out)
         self._last = (self._last + "".join(out))[-80:]
         return out
@@ -529,6 +529,34 @@ CONTEXT_SHARE = 0.5
 # sentence's words around it, against one where the same figure stands beside other words.
 BETTER_SOURCE = 1.5
 BETTER_MARGIN = 0.2
+
+
+# "The answer is: By default, ..." and "The answer is that when ...": the 1.5B model's way of
+# "starting with the answer itself", said before a whole sentence that needs no lead-in
+_ANSWER_IS = re.compile(r"^(?P<space>\s*)the answer is(?::\s*|\s+that\s+)(?=\w)", re.IGNORECASE)
+_LOWER_WORD = re.compile(r"[a-z]+\b(?![_.(-])")
+
+
+def _opening(prefix: list[str], out: list[str]) -> list[str]:
+    """The first text shown, tidied: "The answer is:" left out before a sentence of four words or more
+    (not before a bare value: "The answer is: 1961." has no other subject), and markers the model wrote
+    before its first sentence ("[1][3] A shallow clone is created ...") moved after it, when it has
+    none of its own."""
+    text = "".join(out)
+    lead = _ANSWER_IS.match(text)
+    if lead is not None:
+        rest = text[lead.end() :]
+        first = re.split(r"(?<=[.!?])\s", cite.strip_markers(rest), maxsplit=1)[0]
+        if len(re.findall(r"\w+", first)) >= 4:
+            upper = rest[:1].upper() if _LOWER_WORD.match(rest) else rest[:1]  # "pg_dump" stays as it is
+            text = lead.group("space") + upper + rest[1:]
+    marks = cite.cited_numbers("".join(prefix))
+    if lead is None and not marks:
+        return [*prefix, *out]
+    if marks and not cite.cited_numbers(text):
+        body = text.rstrip()
+        return [body.lstrip(), " " + markers(marks), text[len(body) :]]
+    return [*prefix, text]
 
 
 def _cited_instead(text: str, found: list[int]) -> str:

@@ -182,13 +182,19 @@ _BY_DEFAULT = re.compile(
 )
 
 
+# "A really simple TCP Git daemon that normally listens on port "DEFAULT_GIT_PORT" aka 9418.": what is
+# normally so is the default, said in the few words after it
+_NORMALLY = re.compile(r"\b(?:normally|usually)\s+(?P<value>(?:\S+\s+){0,5}\S+)", re.IGNORECASE)
+
+
 def stated_values(sentence: str, question: str) -> list[str]:
     """The values ``sentence`` states as a default, beyond ``question``'s own: "the default protocol
-    is 4" and "(defaulting to 28 places)" give theirs; "The default can be overridden by passing ...
-    9000" states none (the 9000 is not what the default is)."""
+    is 4", "(defaulting to 28 places)" and "normally listens on port ... 9418" give theirs; "The default
+    can be overridden by passing ... 9000" states none (the 9000 is not what the default is)."""
     # "The value of the default cache size is stored in the 4-byte ... integer": where, not what
     spans = [m.group("value") for m in _STATED_ANY_CASE.finditer(sentence) if not _says_how(m.group("value"))]
     spans += [m.group("value") for m in _BY_DEFAULT.finditer(sentence)]
+    spans += [m.group("value") for m in _NORMALLY.finditer(sentence)]
     return list(dict.fromkeys(v for span in spans for v in _claimed(span.rstrip(".:;"), question)))
 
 
