@@ -14,6 +14,7 @@ from groundglass.answer.index import (
     LocalIndex,
     NothingIngestedError,
     add_sources,
+    hybrid,
     list_indexes,
     remove_index,
 )
@@ -307,6 +308,30 @@ def test_a_verbatim_term_finds_its_table_row_that_bm25_cannot_see(index_settings
     for mode, hits in hits_by_mode(index, tmp_path, question):
         assert "%j | Day of the year" in hits[0].text, (mode, [h.text[:60] for h in hits])
     assert index.literal("the %j and %m codes", 10) and not index.literal("no verbatim term here", 10)
+    index.close()
+
+
+def test_a_common_verbatim_term_is_looked_for_in_the_chunks_the_questions_words_found(
+    index_settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # git's manual has "-n" in 871 chunks; the scan's first 400, in the order of the pages, never reached
+    # git tag's, the best chunk by the question's words, and other commands' "-n" entries came first
+    for i in range(6):
+        (tmp_path / f"a{i}.md").write_text(
+            f"# git command{i}\n\n- -n:\n- --dry-run:\n- Do not change files.\n"
+        )
+    (tmp_path / "tag.md").write_text(
+        "# git tag\n\n- -n<num>:\n- <num> specifies how many lines from the annotation, if any, are printed "
+        "when using -l. If no number is given to -n, only the first line is printed.\n"
+    )
+    monkeypatch.setattr(hybrid, "LITERAL_SCAN_MAX", 3)
+    index = LocalIndex.open(index_settings, "options", create=True)
+    add_sources(index, [str(tmp_path)], progress=False)
+    question = (
+        "When git tag -n is given without a number, how many lines of each tag's annotation are printed?"
+    )
+    hits = index.search(question, k=3)
+    assert hits[0].url.endswith("tag.md"), [h.url for h in hits]
     index.close()
 
 

@@ -306,8 +306,16 @@ class LocalIndex:
             found.update(self._sql(sql, (*cells, n)))
         if verbatim.terms:
             where = " OR ".join("instr(body, ?) > 0" for _ in verbatim.scanned)
-            sql = f"SELECT id, heading || char(10) || body FROM chunks WHERE {where} LIMIT ?"
-            found.update(self._sql(sql, (*verbatim.scanned, n)))
+            select = "SELECT id, heading || char(10) || body FROM chunks WHERE"
+            if among:
+                # the chunks the question's words found are always looked at: git's manual has "-n" (or
+                # "--no-...") in 871 chunks, and the scan's first n, in the order of the pages, never
+                # reached git tag's "-n<num>: ... If no number is given to -n, only the first line is
+                # printed.", the best fused chunk for "When git tag -n is given without a number ...?"
+                ids = sorted(among)
+                marks = ",".join("?" * len(ids))
+                found.update(self._sql(f"{select} id IN ({marks}) AND ({where})", (*ids, *verbatim.scanned)))
+            found.update(self._sql(f"{select} {where} LIMIT ?", (*verbatim.scanned, n)))
         if not found:
             return {}
         ids = list(found)
