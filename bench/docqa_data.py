@@ -4,10 +4,10 @@ DocBook pages, settings in definition lists, limits in tables) and ``bench/data/
 SQLite's (a third, held out: hand-written pages, PRAGMAs, limits, result codes, the shell's dot-commands)
 ``bench/data/docqa_apache.jsonl`` over Apache httpd 2.4's (a fourth, held out: directives, programs) and
 ``bench/data/docqa_git.jsonl`` over Git 2.39's (a fifth, held out: asciidoc man pages, config variables,
-options).
+options) and ``bench/data/docqa_node.jsonl`` over Node.js 18's API reference (a sixth, held out).
 
 The pages come from Debian's packages (:data:`CORPORA`: ``python3.11-doc``, ``postgresql-doc-15``,
-``sqlite3-doc``, ``apache2-doc``, ``git-doc``).
+``sqlite3-doc``, ``apache2-doc``, ``git-doc``, ``nodejs-doc``).
 Each line of a set is one question:
 
 - ``kind``: ``single`` (the answer is on one page), ``two`` (it needs two pages) or ``none`` (the docs
@@ -68,6 +68,7 @@ class Corpus:
     data_file: Path
     package: str
     index: str  # the local index eval_docs builds from it
+    skip: tuple[str, ...] = ()  # pages of those folders left out (relative paths)
 
     def install_hint(self) -> str:
         return (
@@ -113,7 +114,19 @@ GIT = Corpus(
     "git-doc",
     "gitdocs",
 )
-CORPORA = {c.name: c for c in (PYTHON, POSTGRESQL, SQLITE, APACHE, GIT)}
+# Node.js 18's API reference (a sixth, held out: a page per module, options listed with "Default:",
+# History tables of changed defaults). all.html is every other page in one, left out so that each
+# answer has one page.
+NODE = Corpus(
+    "node",
+    Path("/usr/share/doc/nodejs/api"),
+    ("",),
+    DATA_FILE.with_name("docqa_node.jsonl"),
+    "nodejs-doc",
+    "nodedocs",
+    skip=("all.html",),
+)
+CORPORA = {c.name: c for c in (PYTHON, POSTGRESQL, SQLITE, APACHE, GIT, NODE)}
 
 
 def load(path: Path = DATA_FILE) -> list[Question]:
@@ -165,9 +178,12 @@ def matches(alternative: str, text: str) -> bool:
     return found(alternative, text)
 
 
-def corpus_pages(root: Path = DOCS_ROOT, dirs: tuple[str, ...] = CORPUS_DIRS) -> list[str]:
-    """The corpus's HTML pages, relative to ``root``."""
-    return sorted({p.relative_to(root).as_posix() for d in dirs for p in (root / d).rglob("*.html")})
+def corpus_pages(
+    root: Path = DOCS_ROOT, dirs: tuple[str, ...] = CORPUS_DIRS, skip: tuple[str, ...] = ()
+) -> list[str]:
+    """The corpus's HTML pages, relative to ``root``, but for those in ``skip``."""
+    pages = {p.relative_to(root).as_posix() for d in dirs for p in (root / d).rglob("*.html")}
+    return sorted(pages - set(skip))
 
 
 @lru_cache(maxsize=1024)
@@ -195,18 +211,26 @@ def main_text(rel: str, root: Path = DOCS_ROOT) -> tuple[str, str]:
     titles = tree.xpath("//title")
     title = re.sub(r"\s+", " ", titles[0].text_content()).strip() if titles else rel
     title = title.split(" — Python ")[0]
-    body = tree.xpath("//div[@role='main']") or tree.xpath("//div[@class='body']") or [tree]
+    body = (
+        tree.xpath("//div[@role='main']")
+        or tree.xpath("//div[@class='body']")
+        or tree.xpath("//div[@id='apicontent']")  # Node.js's
+        or [tree]
+    )
     return title, re.sub(r"\s+", " ", body[0].text_content()).strip()
 
 
 def verify(
-    questions: list[Question], root: Path = DOCS_ROOT, dirs: tuple[str, ...] = CORPUS_DIRS
+    questions: list[Question],
+    root: Path = DOCS_ROOT,
+    dirs: tuple[str, ...] = CORPUS_DIRS,
+    skip: tuple[str, ...] = (),
 ) -> list[str]:
     """Problems with the set: gold pages missing or outside the corpus, answers not on their gold
     page, "absent" strings present somewhere in the corpus, repeated ids. Empty when all is well."""
     problems: list[str] = []
     seen: set[str] = set()
-    pages = corpus_pages(root, dirs)
+    pages = corpus_pages(root, dirs, skip)
     for q in questions:
         if q.id in seen:
             problems.append(f"{q.id}: repeated id")
@@ -214,7 +238,7 @@ def verify(
         for page in q.gold_pages:
             if not (root / page).is_file():
                 problems.append(f"{q.id}: gold page {page} does not exist")
-            elif "" not in dirs and page.split("/")[0] not in dirs:
+            elif ("" not in dirs and page.split("/")[0] not in dirs) or page in skip:
                 problems.append(f"{q.id}: gold page {page} is outside the corpus {dirs}")
         if any(not (root / page).is_file() for page in q.gold_pages):
             continue
@@ -237,10 +261,12 @@ def verify(
     return problems
 
 
-def copy_corpus(dest: Path, root: Path = DOCS_ROOT, dirs: tuple[str, ...] = CORPUS_DIRS) -> list[str]:
+def copy_corpus(
+    dest: Path, root: Path = DOCS_ROOT, dirs: tuple[str, ...] = CORPUS_DIRS, skip: tuple[str, ...] = ()
+) -> list[str]:
     """Copy the corpus's pages under ``dest`` (same relative paths): the folder both modes read, so the
     local index holds exactly the pages the loopback site serves. Returns the relative paths."""
-    pages = corpus_pages(root, dirs)
+    pages = corpus_pages(root, dirs, skip)
     for rel in pages:
         target = dest / rel
         if not target.exists():
@@ -259,9 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         print(corpus.install_hint(), file=sys.stderr)
         return 2
     questions = load(corpus.data_file)
-    problems = verify(questions, corpus.root, corpus.dirs)
+    problems = verify(questions, corpus.root, corpus.dirs, corpus.skip)
     counts = {k: sum(q.kind == k for q in questions) for k in KINDS}
-    pages = corpus_pages(corpus.root, corpus.dirs)
+    pages = corpus_pages(corpus.root, corpus.dirs, corpus.skip)
     print(f"{len(questions)} questions {counts}, corpus {len(pages)} pages under {corpus.root}")
     for p in problems:
         print("PROBLEM", p)

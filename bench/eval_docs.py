@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.docqa_site import DocSite
 
     html = (args.work / "html").resolve()
-    pages = copy_corpus(html, corpus.root, corpus.dirs)
+    pages = copy_corpus(html, corpus.root, corpus.dirs, corpus.skip)
     started_site = time.perf_counter()
     site = DocSite(html, pages)
     cfg = (args.work / "config.toml").resolve()
