@@ -42,6 +42,14 @@ def test_html_headings_survive_a_page_without_a_main_frame() -> None:
     assert "GGHEAD" not in doc.text and "Table Of Contents" not in doc.text
 
 
+def test_a_title_that_is_only_the_sites_name_gives_way_to_the_pages_own() -> None:
+    # every page of Node.js's API reference has the header "Node.js v18.20.4 documentation", which
+    # trafilatura took for each page's title: the prompt's sources and the citations were all called so
+    doc = extract_file(Path(__file__).resolve().parent.parent / "data" / "pages" / "node-string_decoder.html")
+    assert doc.title == "String decoder | Node.js v18.20.4 Documentation"
+    assert extract_file(SITE / "guides" / "lamp-maintenance.html").title == "Lamp and lens maintenance"
+
+
 def test_html_headings_are_not_taken_from_a_code_samples_comments() -> None:
     # Apache httpd's module page (Apache License 2.0): trafilatura drops every directive's <h2> but turns
     # the "# Example B: ..." comment of a flattened <pre> into a Markdown heading, so the page read as

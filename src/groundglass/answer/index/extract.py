@@ -272,14 +272,26 @@ def html_document(data: bytes | str, uri: str, fallback_title: str) -> Document:
             for s in doc.sections
         ]
         meta, _ = _front_matter(markdown)
-        if not meta.get("title"):
-            m = re.search(r"<title[^>]*>(.*?)</title>", html, re.IGNORECASE | re.DOTALL)
-            if m and m.group(1).strip():
-                doc.title = re.sub(r"\s+", " ", m.group(1)).strip()
+        m = re.search(r"<title[^>]*>(.*?)</title>", html, re.IGNORECASE | re.DOTALL)
+        element = re.sub(r"\s+", " ", m.group(1)).strip() if m else ""
+        if element and (not meta.get("title") or _site_name(doc.title, element)):
+            doc.title = element
         return doc
     if not text.strip():
         raise SkipFile("no text found in the HTML page")
     return Document(uri=uri, title=fallback_title, sections=[Section("", _paragraphs(text))], kind="html")
+
+
+_TITLE_PARTS = re.compile(r"\s+[|–—·-]\s+")
+
+
+def _site_name(title: str, element: str) -> bool:
+    """Whether ``title`` (trafilatura's, from the page's one ``<h1>``) is only the site's name: the last
+    part of the ``<title>`` element, after the page's own. Every page of Node.js's API reference has
+    the header "Node.js v18.20.4 documentation"; its ``<title>`` is "Stream | Node.js v18.20.4
+    Documentation"."""
+    parts = _TITLE_PARTS.split(element)
+    return len(parts) > 1 and parts[-1].casefold() == title.strip().casefold()
 
 
 # ----------------------------------------------------------------------------------------------- PDF
