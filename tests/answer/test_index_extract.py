@@ -48,6 +48,10 @@ def test_a_title_that_is_only_the_sites_name_gives_way_to_the_pages_own() -> Non
     doc = extract_file(Path(__file__).resolve().parent.parent / "data" / "pages" / "node-string_decoder.html")
     assert doc.title == "String decoder | Node.js v18.20.4 Documentation"
     assert extract_file(SITE / "guides" / "lamp-maintenance.html").title == "Lamp and lens maintenance"
+    # each heading's permalink (<a class="mark" href="#...">#</a>) is not part of it
+    headings = [s.heading for s in doc.sections]
+    assert "Class: StringDecoder" in headings and "stringDecoder.write(buffer)" in headings
+    assert not any(h.endswith("#") for h in headings)
 
 
 def test_html_headings_are_not_taken_from_a_code_samples_comments() -> None:

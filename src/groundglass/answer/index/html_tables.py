@@ -5,15 +5,15 @@ rows of flattened text apart. So before trafilatura runs, each data table is rep
 (:func:`prepare_html`) and converted here (:func:`table_row_groups`): Markdown rows (``| cell |``) in
 small groups that each start with the header row, so a passage holding some rows also says what the
 columns mean; afterwards each mark is replaced by its groups (:func:`put_tables_back`). Inline code is
-put on one line in the same pass: trafilatura writes inline code that spans lines as a code fence,
-which swallows the rest of the page. Permalink anchors (``<a class="headerlink">¶</a>``, which Sphinx
-and MkDocs put after every heading and definition) are dropped too: they are not text, and they ended
-every page title in the sources list ("textwrap — Text wrapping and filling¶") and every signature
-in the prompt. Definition terms (``<dt>``) are marked, since trafilatura writes them as list items like
-their descriptions: :mod:`groundglass.answer.definitions` says why a term must stay known. For the same
-reason each row group of a table inside a description starts with its term's name as a term line. A
-note's or warning's title that is a heading (DocBook's) becomes the first words of its text, and a line
-break inside bold or italic text a space (trafilatura drops the text after it).
+put on one line in the same pass: trafilatura writes inline code that spans lines as a code fence, which
+swallows the rest of the page. Permalink anchors (``<a class="headerlink">¶</a>``, which Sphinx and
+MkDocs put after every heading and definition, Node.js's ``#``) are dropped too: they are not text, and
+they ended every page title in the sources list ("textwrap — Text wrapping and filling¶") and every
+signature in the prompt. Definition terms (``<dt>``) are marked, since trafilatura writes them as list
+items like their descriptions: :mod:`groundglass.answer.definitions` says why a term must stay known. For
+the same reason each row group of a table inside a description starts with its term's name as a term
+line. A note's or warning's title that is a heading (DocBook's) becomes the first words of its text, and
+a line break inside bold or italic text a space (trafilatura drops the text after it).
 """
 
 from __future__ import annotations
@@ -148,8 +148,9 @@ def prepare_html(html: str) -> tuple[Any, dict[str, str]]:
     except (lxml.etree.ParserError, ValueError):
         return html, {}
     show_hidden_titles(tree)
-    for link in tree.xpath("//a[contains(concat(' ', normalize-space(@class), ' '), ' headerlink ')]"):
-        link.drop_tree()  # its tail (the text after it) stays
+    for link in tree.xpath(_PERMALINKS):
+        if link.text_content().strip() in _PERMALINK_SIGNS:
+            link.drop_tree()  # its tail (the text after it) stays
     for code in tree.xpath("//code[not(ancestor::pre)]"):
         text = code.text_content()
         if "\n" in text:
@@ -184,6 +185,15 @@ def prepare_html(html: str) -> tuple[Any, dict[str, str]]:
     return tree, tables
 
 
+# Sphinx's "headerlink" anchors, and any in-page link inside a heading or a definition term whose text is
+# only a sign: Node.js's API reference ends every heading with <a class="mark" href="#...">#</a>, which
+# read "--trace-tls#", "Class: StringDecoder#"
+_PERMALINKS = (
+    "//a[contains(concat(' ', normalize-space(@class), ' '), ' headerlink ')]"
+    " | //*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5 or self::h6 or self::dt]"
+    "//a[starts-with(@href, '#')]"
+)
+_PERMALINK_SIGNS = frozenset({"", "#", "\u00b6", "\u00a7", "\U0001f517"})  # "", #, ¶, §, 🔗
 _BREAK_IN_FORMATTING = "//*[self::b or self::strong or self::i or self::em or self::span]//br"
 # DocBook's (PostgreSQL's) and others' notes and warnings: a <div class="warning"> whose title is a heading
 _ADMONITIONS = ("note", "warning", "tip", "caution", "important", "danger", "attention", "hint", "admonition")
