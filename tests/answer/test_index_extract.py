@@ -42,7 +42,7 @@ def test_html_headings_survive_a_page_without_a_main_frame() -> None:
     assert "GGHEAD" not in doc.text and "Table Of Contents" not in doc.text
 
 
-def test_a_title_that_is_only_the_sites_name_gives_way_to_the_pages_own() -> None:
+def test_an_api_page_keeps_its_own_title_bare_headings_and_history_tables() -> None:
     # every page of Node.js's API reference has the header "Node.js v18.20.4 documentation", which
     # trafilatura took for each page's title: the prompt's sources and the citations were all called so
     doc = extract_file(Path(__file__).resolve().parent.parent / "data" / "pages" / "node-string_decoder.html")
@@ -52,6 +52,10 @@ def test_a_title_that_is_only_the_sites_name_gives_way_to_the_pages_own() -> Non
     headings = [s.heading for s in doc.sections]
     assert "Class: StringDecoder" in headings and "stringDecoder.write(buffer)" in headings
     assert not any(h.endswith("#") for h in headings)
+    # each API's History table (collapsed in <details>, inside <div class="api_metadata">) is content:
+    # "Since which version ...?" is answered by it
+    write = next(s.text for s in doc.sections if s.heading == "stringDecoder.write(buffer)")
+    assert "| v8.0.0 | Each invalid character is now replaced by a single replacement character" in write
 
 
 def test_html_headings_are_not_taken_from_a_code_samples_comments() -> None:

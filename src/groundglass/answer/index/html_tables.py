@@ -148,6 +148,12 @@ def prepare_html(html: str) -> tuple[Any, dict[str, str]]:
     except (lxml.etree.ParserError, ValueError):
         return html, {}
     show_hidden_titles(tree)
+    for details in tree.xpath("//details"):
+        # collapsed, not boilerplate: trafilatura drops <details> whole, and with it Node.js's History
+        # tables ("v13.13.0 | Change maximum default size of HTTP headers from 8 KiB to 16 KiB.")
+        details.tag = "div"
+        for summary in details.xpath("./summary"):
+            summary.tag = "p"
     for link in tree.xpath(_PERMALINKS):
         if link.text_content().strip() in _PERMALINK_SIGNS:
             link.drop_tree()  # its tail (the text after it) stays
@@ -182,6 +188,11 @@ def prepare_html(html: str) -> tuple[Any, dict[str, str]]:
         para.text = mark
         para.tail = table.tail
         table.getparent().replace(table, para)
+        for holder in para.iterancestors():
+            if "meta" in holder.get("class", ""):
+                # trafilatura drops any element whose class says "meta" as the page's metadata: Node.js's
+                # <div class="api_metadata"> holds each API's History table of changed defaults
+                del holder.attrib["class"]
     return tree, tables
 
 
