@@ -226,6 +226,20 @@ def test_a_size_may_be_restated_in_another_unit_of_bytes() -> None:
     assert check("The default limit is 1073 megabytes [1].", q, [body]).unsupported == ["1073 megabytes"]
 
 
+def test_a_product_in_a_source_states_its_value() -> None:
+    """Node.js's child_process.exec() has "maxBuffer ... Default: 1024 * 1024."; the default model wrote
+    "... is 1024 * 1024 bytes, which is 1MB.", refused for "1MB", and the engine declined."""
+    exec_options = (
+        "- maxBuffer <number> Largest amount of data in bytes allowed on stdout or stderr. If exceeded, the "
+        "child process is terminated and any output is truncated. Default: 1024 * 1024."
+    )
+    q = "What is the default maxBuffer of the exec options, the most bytes allowed on stdout or stderr?"
+    assert check("The default maxBuffer is 1024 * 1024 bytes, which is 1MB [1].", q, [exec_options]).ok
+    assert check("The default maxBuffer is 1048576 bytes [1].", q, [exec_options]).ok
+    assert check("The default maxBuffer is 2 MB [1].", q, [exec_options]).unsupported == ["2 MB"]
+    assert check("The default maxBuffer is 2048 bytes [1].", q, [exec_options]).unsupported == ["2048 bytes"]
+
+
 def test_a_duration_may_be_restated_in_another_unit_of_time() -> None:
     """git credential-cache keeps credentials for 900 seconds: "(15 minutes)" restates it, and the
     sentence was refused twice until the engine declined."""

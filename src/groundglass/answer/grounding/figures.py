@@ -268,7 +268,16 @@ def numbers(text: str, *, claims: bool = False) -> list[Number]:
             continue
         value = _NUMBER_WORDS[word] + (_NUMBER_WORDS[m.group(2).lower()] if m.group(2) else 0)
         out.append(Number(value * scale, unit, m.group(0), scale, m.start()))
+    if not claims:
+        # a source's product states its value too: Node.js's "maxBuffer ... Default: 1024 * 1024." is
+        # the 1048576 bytes that "1 MB" restates (an answer's own products are not claims of it)
+        for m in _PRODUCT.finditer(text):
+            value = math.prod(float(f) for f in re.findall(r"\d+", m.group(0)))
+            out.append(Number(value, None, m.group(0), 1.0, m.start()))
     return out
+
+
+_PRODUCT = re.compile(r"(?<![\w.])\d+(?:\s*[*×]\s*\d+)+(?!\w|\.\d)")
 
 
 # Sizes in bytes, by their power of 1024 (or of 1000: a manual may mean either)
