@@ -335,6 +335,28 @@ def test_a_common_verbatim_term_is_looked_for_in_the_chunks_the_questions_words_
     index.close()
 
 
+def test_a_call_is_found_by_the_signature_in_its_sections_heading(index_settings, tmp_path: Path) -> None:
+    # Node.js's section on setTimeout is headed "setTimeout(callback[, delay[, ...args]])" and never writes
+    # "setTimeout()"; only other functions' mentions did, and those took every place ahead of it
+    (tmp_path / "timers.md").write_text(
+        "# Timers\n\n## setTimeout(callback[, delay[, ...args]])\n\nSchedules execution of a one-time "
+        "callback after delay milliseconds. When delay is larger than 2147483647 or less than 1, the delay "
+        "will be set to 1.\n"
+    )
+    for i in range(4):
+        (tmp_path / f"misc{i}.md").write_text(
+            f"# Timer helpers {i}\n\nCancels a Timeout object created by setTimeout(). The delay of a "
+            "timer is set when it is created, and a cancelled timer is never called.\n"
+        )
+    index = LocalIndex.open(index_settings, "timers", create=True)
+    add_sources(index, [str(tmp_path)], progress=False)
+    hits = index.search(
+        "Above which delay value does setTimeout() set the delay to 1 millisecond instead?", k=3
+    )
+    assert hits[0].url.endswith("timers.md"), [h.url for h in hits]
+    index.close()
+
+
 def test_a_quoted_row_key_is_found_and_plain_word_rows_elsewhere_do_not_jump_ahead(
     index_settings, tmp_path: Path
 ) -> None:

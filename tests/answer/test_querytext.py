@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from groundglass.answer.querytext import Verbatim, literal_terms, named_rows, row_keys, shared_run
+from groundglass.answer.querytext import (
+    Verbatim,
+    literal_hits,
+    literal_terms,
+    named_rows,
+    row_keys,
+    shared_run,
+)
 
 TABLE = """| attribute | float.h macro | explanation |
 | --- | --- | --- |
@@ -88,3 +95,12 @@ def test_a_signature_counts_where_it_opens_its_line_with_a_parameter_the_questio
     assert pool.signatures("- class concurrent.futures.ThreadPoolExecutor(max_workers=None)") == set()
     json = Verbatim.of("What separators does json.dumps use by default?")
     assert json.signatures("json.dumps(obj, *, indent=None, separators=None)") == set()
+
+
+def test_a_call_is_held_where_its_signature_is() -> None:
+    # Node.js's setTimeout section is headed "setTimeout(callback[, delay[, ...args]])"
+    assert literal_hits("setTimeout(callback[, delay[, ...args]])", ["setTimeout()"]) == 1
+    assert literal_hits("Cancels a Timeout object created by setTimeout().", ["setTimeout()"]) == 1
+    assert literal_hits("clearTimeout(timeout)", ["setTimeout()"]) == 0
+    assert literal_hits("mysetTimeout(x)", ["setTimeout()"]) == 0
+    assert Verbatim.of("When does setTimeout() set the delay to 1?").scanned == ("setTimeout(",)

@@ -133,8 +133,17 @@ def literal_terms(text: str) -> list[str]:
 
 
 def literal_hits(text: str, terms: list[str]) -> int:
-    """How many of ``terms`` occur in ``text`` as whole tokens, case as written."""
-    return sum(1 for t in terms if re.search(r"(?<![\w%-])" + re.escape(t) + r"(?![\w])", text))
+    """How many of ``terms`` occur in ``text`` as whole tokens, case as written. A call
+    (``setTimeout()``) occurs where its signature does too (``setTimeout(callback[, delay[, ...args]])``):
+    Node.js's section on setTimeout never writes "setTimeout()", and the chunks that did were only
+    other functions' mentions of it."""
+    return sum(1 for t in terms if re.search(_term_pattern(t), text))
+
+
+def _term_pattern(term: str) -> str:
+    if term.endswith("()"):
+        return r"(?<![\w%-])" + re.escape(term[:-1])
+    return r"(?<![\w%-])" + re.escape(term) + r"(?![\w])"
 
 
 # A Markdown table row's first cell, and a table's |---| rule line (the row above a rule is its header).
@@ -252,8 +261,12 @@ class Verbatim:
 
     @property
     def scanned(self) -> tuple[str, ...]:
-        """What a text search must look for: the terms, and the short names of dotted ones."""
-        return tuple(dict.fromkeys([*self.terms, *self.short_names.values()]))
+        """What a text search must look for: the terms (a call by its name and opening parenthesis, so
+        that its signature is found), and the short names of dotted ones."""
+        terms = [
+            t.removesuffix(")") if t.endswith("()") else t for t in (*self.terms, *self.short_names.values())
+        ]
+        return tuple(dict.fromkeys(terms))
 
     def matched(self, text: str, short_names: bool = False) -> set[str]:
         """The verbatim terms ``text`` holds and the first cells of the rows it holds that the question

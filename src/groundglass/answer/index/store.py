@@ -305,7 +305,8 @@ class LocalIndex:
             sql = f"SELECT id, heading || char(10) || body FROM chunks WHERE {where} LIMIT ?"
             found.update(self._sql(sql, (*cells, n)))
         if verbatim.terms:
-            where = " OR ".join("instr(body, ?) > 0" for _ in verbatim.scanned)
+            # a chunk's heading too: Node.js's "setTimeout(callback[, delay[, ...args]])" is one
+            where = " OR ".join("instr(heading || char(10) || body, ?) > 0" for _ in verbatim.scanned)
             select = "SELECT id, heading || char(10) || body FROM chunks WHERE"
             if among:
                 # the chunks the question's words found are always looked at: git's manual has "-n" (or
@@ -315,7 +316,12 @@ class LocalIndex:
                 ids = sorted(among)
                 marks = ",".join("?" * len(ids))
                 found.update(self._sql(f"{select} id IN ({marks}) AND ({where})", (*ids, *verbatim.scanned)))
-            found.update(self._sql(f"{select} {where} LIMIT ?", (*verbatim.scanned, n)))
+            # elsewhere, only a term held by fewer than n chunks says where the answer is: the first n of
+            # a common one ("sqlite3" in SQLite's manual), in the order of the pages, are no better than
+            # any other n, and they took the places of SQLite's ".dump" entry
+            scan = self._sql(f"{select} {where} LIMIT ?", (*verbatim.scanned, n))
+            if len(scan) < n:
+                found.update(scan)
         if not found:
             return {}
         ids = list(found)
