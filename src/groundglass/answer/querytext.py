@@ -141,9 +141,15 @@ def literal_hits(text: str, terms: list[str]) -> int:
 
 
 def _term_pattern(term: str) -> str:
-    if term.endswith("()"):
-        return r"(?<![\w%-])" + re.escape(term[:-1])
-    return r"(?<![\w%-])" + re.escape(term) + r"(?![\w])"
+    searched = _searched_form(term)
+    end = "" if searched != term else r"(?![\w])"  # a call's opening parenthesis ends it already
+    return r"(?<![\w%-])" + re.escape(searched) + end
+
+
+def _searched_form(term: str) -> str:
+    """What a text search looks for to find ``term``: a call by its name and opening parenthesis
+    (``setTimeout(``), so that its signature is found too; any other term as it is."""
+    return term.removesuffix(")") if term.endswith("()") else term
 
 
 # A Markdown table row's first cell, and a table's |---| rule line (the row above a rule is its header).
@@ -263,10 +269,7 @@ class Verbatim:
     def scanned(self) -> tuple[str, ...]:
         """What a text search must look for: the terms (a call by its name and opening parenthesis, so
         that its signature is found), and the short names of dotted ones."""
-        terms = [
-            t.removesuffix(")") if t.endswith("()") else t for t in (*self.terms, *self.short_names.values())
-        ]
-        return tuple(dict.fromkeys(terms))
+        return tuple(dict.fromkeys(_searched_form(t) for t in (*self.terms, *self.short_names.values())))
 
     def matched(self, text: str, short_names: bool = False) -> set[str]:
         """The verbatim terms ``text`` holds and the first cells of the rows it holds that the question
