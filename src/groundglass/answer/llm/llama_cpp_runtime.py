@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from groundglass.answer.llm import lookup
+from groundglass.answer.llm import lookup, repack
 from groundglass.answer.llm.base import ChatMessage, Completion
 from groundglass.answer.llm.llama_cpp_json import JsonOutput
 from groundglass.answer.llm.llama_cpp_kv import KvReuse, Snapshot
@@ -101,6 +101,7 @@ class LlamaCppLLM(KvReuse, JsonOutput):
         snapshots: int = SNAPSHOTS,
         snapshot_min_tokens: int = SNAPSHOT_MIN_TOKENS,
         lookup: bool = True,
+        repack_weights: bool | None = None,
     ) -> None:
         path = Path(path).expanduser()
         check_gguf(path)
@@ -111,6 +112,7 @@ class LlamaCppLLM(KvReuse, JsonOutput):
         self.threads = threads or default_threads()
         self.repeat_penalty = repeat_penalty
         self.lookup = lookup  # greedy answers take drafts from their prompt (:mod:`.lookup`)
+        self.repack_weights = repack.repack_weights(path, repack_weights)  # :mod:`.repack`
         self._owner: Owner[Any] = Owner(
             f"llama-{self.name}", lambda: self._load(path, context_length), _free_llama
         )
@@ -144,13 +146,14 @@ class LlamaCppLLM(KvReuse, JsonOutput):
         from llama_cpp import Llama
 
         try:
-            return Llama(
-                model_path=str(path),
-                n_ctx=context_length,
-                n_threads=self.threads,
-                n_threads_batch=self.threads,
-                verbose=False,
-            )
+            with repack.model_params_with(repack=self.repack_weights):
+                return Llama(
+                    model_path=str(path),
+                    n_ctx=context_length,
+                    n_threads=self.threads,
+                    n_threads_batch=self.threads,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError) as exc:
             raise ModelError(
                 f"llama.cpp could not load {path}: {exc}",

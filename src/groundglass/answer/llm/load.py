@@ -80,13 +80,14 @@ def parse_model_spec(spec: str) -> ModelSpec:
     raise GroundglassError(f"unknown model spec {spec!r}", f"use {VALID_FORMS}", param="model")
 
 
-_cache: dict[tuple[str, int, int | None, bool], LlamaCppLLM] = {}
+_cache: dict[tuple[str, int, int | None, bool, bool | None], LlamaCppLLM] = {}
 _remote_cache: dict[tuple[str, str, str | None, float, int], OpenAICompatibleLLM] = {}
 _cache_lock = threading.Lock()
 
 
 def load_llama(path: Path, settings: Settings, *, name: str | None = None) -> LlamaCppLLM:
-    """One :class:`LlamaCppLLM` per (file, context length, threads, lookup decoding) in this process."""
+    """One :class:`LlamaCppLLM` per (file, context length, threads, lookup decoding, repacking) in this
+    process."""
     from groundglass.answer.llm.llama_cpp_runtime import LlamaCppLLM
 
     key = (
@@ -94,6 +95,7 @@ def load_llama(path: Path, settings: Settings, *, name: str | None = None) -> Ll
         settings.llm.context_length,
         settings.llm.threads,
         settings.llm.lookup_decoding,
+        settings.llm.repack_weights,
     )
     with _cache_lock:
         llm = _cache.get(key)
@@ -104,6 +106,7 @@ def load_llama(path: Path, settings: Settings, *, name: str | None = None) -> Ll
                 threads=settings.llm.threads,
                 name=name,
                 lookup=settings.llm.lookup_decoding,
+                repack_weights=settings.llm.repack_weights,
             )
             _cache[key] = llm
         return llm
