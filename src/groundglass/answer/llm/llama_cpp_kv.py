@@ -26,8 +26,10 @@ import ctypes
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from groundglass.answer.llm import prompt_cache
 from groundglass.log import get_logger
 
 if TYPE_CHECKING:
@@ -64,6 +66,8 @@ class KvReuse:
     snapshot_min_tokens: int  # shorter contexts are cheaper to re-evaluate than to keep
     _snapshots: list[Snapshot]  # most recently used last (owner thread only)
     reused_tokens: int  # prompt tokens the last call found in the cache (live or restored)
+    prompt_cache_file: Path | None  # where the first prompt prefix is kept for the next process, if anywhere
+    _prompt_cache_read: bool  # the file was looked at (the first prompt only)
 
     def _prefill(
         self, tokens: list[int], cancel: threading.Event, *, prefix: bool = False, last_again: bool = False
@@ -96,6 +100,11 @@ class KvReuse:
         back a saved one that shares a longer start with ``tokens``; return how many tokens are cached."""
         llama = self._llama
         live = llama.input_ids[: llama.n_tokens].tolist()
+        if not live and self.prompt_cache_file is not None and not self._prompt_cache_read:
+            self._prompt_cache_read = True  # once: later prompts find it in the snapshots, or live
+            kept = prompt_cache.load(self.prompt_cache_file)
+            if kept is not None:
+                self._snapshots.append(Snapshot(tokens=kept[0], kv=kept[1]))
         common = common_prefix(live, tokens)
         best, best_common = None, common
         for snapshot in self._snapshots:
@@ -119,23 +128,38 @@ class KvReuse:
     def _save(self, tokens: list[int], keep: Snapshot | None = None) -> None:
         """Copy the KV cells of the live context (``tokens``) into a snapshot; when over the limit, drop the
         least recently used one other than ``keep``."""
-        import llama_cpp
-
         kept = [s for s in self._snapshots if common_prefix(s.tokens, tokens) < len(s.tokens)]  # superseded
         if any(common_prefix(s.tokens, tokens) == len(tokens) for s in kept):
             self._snapshots = kept  # already held by a longer snapshot
             return
+        snapshot = self._copy_out(tokens)
+        if snapshot is None:
+            return
+        kept.append(snapshot)
+        while len(kept) > self.snapshots:
+            kept.remove(next(s for s in kept if s is not keep))
+        self._snapshots = kept
+        log.debug("kv_snapshot_saved", tokens=len(tokens), bytes=len(snapshot.kv), kept=len(self._snapshots))
+
+    def _copy_out(self, tokens: list[int]) -> Snapshot | None:
+        """The KV cells of the live context (which holds ``tokens``), or None when llama.cpp gives none."""
+        import llama_cpp
+
         ctx = self._llama._ctx.ctx
         size = int(llama_cpp.llama_state_seq_get_size(ctx, 0))
         buffer = (ctypes.c_uint8 * size)()
         written = int(llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0))
-        if written <= 0:
+        return Snapshot(tokens=tokens, kv=ctypes.string_at(buffer, written)) if written > 0 else None
+
+    def _keep_on_disk(self, cached: int) -> None:
+        """After a prompt prefix was evaluated with nothing reused (``cached`` 0), keep its cells in the
+        prompt cache for the next process (:mod:`.prompt_cache`)."""
+        llama = self._llama
+        if self.prompt_cache_file is None or cached > 0 or llama.n_tokens < self.snapshot_min_tokens // 4:
             return
-        kept.append(Snapshot(tokens=tokens, kv=ctypes.string_at(buffer, written)))
-        while len(kept) > self.snapshots:
-            kept.remove(next(s for s in kept if s is not keep))
-        self._snapshots = kept
-        log.debug("kv_snapshot_saved", tokens=len(tokens), bytes=written, kept=len(self._snapshots))
+        snapshot = self._copy_out(llama.input_ids[: llama.n_tokens].tolist())
+        if snapshot is not None:
+            prompt_cache.save(self.prompt_cache_file, snapshot.tokens, snapshot.kv)
 
     def _restore(self, snapshot: Snapshot) -> None:
         """Make ``snapshot`` the live context (its logits are not restored: callers evaluate at least one

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from groundglass.answer.llm import lookup, repack
+from groundglass.answer.llm import lookup, prompt_cache, repack
 from groundglass.answer.llm.base import ChatMessage, Completion
 from groundglass.answer.llm.llama_cpp_json import JsonOutput
 from groundglass.answer.llm.llama_cpp_kv import KvReuse, Snapshot
@@ -102,6 +102,7 @@ class LlamaCppLLM(KvReuse, JsonOutput):
         snapshot_min_tokens: int = SNAPSHOT_MIN_TOKENS,
         lookup: bool = True,
         repack_weights: bool | None = None,
+        prompt_cache_dir: Path | None = None,
     ) -> None:
         path = Path(path).expanduser()
         check_gguf(path)
@@ -113,6 +114,13 @@ class LlamaCppLLM(KvReuse, JsonOutput):
         self.repeat_penalty = repeat_penalty
         self.lookup = lookup  # greedy answers take drafts from their prompt (:mod:`.lookup`)
         self.repack_weights = repack.repack_weights(path, repack_weights)  # :mod:`.repack`
+        # the first prompt prefix, kept for the next process (:mod:`.prompt_cache`)
+        self.prompt_cache_file = (
+            None
+            if prompt_cache_dir is None
+            else prompt_cache.cache_file(prompt_cache_dir, path, repacked=self.repack_weights)
+        )
+        self._prompt_cache_read = False
         self._owner: Owner[Any] = Owner(
             f"llama-{self.name}", lambda: self._load(path, context_length), _free_llama
         )
@@ -264,6 +272,8 @@ class LlamaCppLLM(KvReuse, JsonOutput):
     def _warm_steps(self, tokens: list[int], cancel: threading.Event) -> Steps[int]:
         try:
             cached = yield from self._prefill(tokens, cancel, prefix=True)
+            if not cancel.is_set():
+                self._keep_on_disk(cached)
             return max(0, int(self._llama.n_tokens) - cached)
         except AttributeError:  # llama-cpp-python internals moved: warming is only an optimization
             self._llama.reset()

@@ -80,6 +80,7 @@ def parse_model_spec(spec: str) -> ModelSpec:
     raise GroundglassError(f"unknown model spec {spec!r}", f"use {VALID_FORMS}", param="model")
 
 
+PROMPT_CACHE_DIR = "prompt-kv"  # in the cache folder: the first prompt prefix of each model (.prompt_cache)
 _cache: dict[tuple[str, int, int | None, bool, bool | None], LlamaCppLLM] = {}
 _remote_cache: dict[tuple[str, str, str | None, float, int], OpenAICompatibleLLM] = {}
 _cache_lock = threading.Lock()
@@ -107,6 +108,7 @@ def load_llama(path: Path, settings: Settings, *, name: str | None = None) -> Ll
                 name=name,
                 lookup=settings.llm.lookup_decoding,
                 repack_weights=settings.llm.repack_weights,
+                prompt_cache_dir=settings.cache_dir / PROMPT_CACHE_DIR,
             )
             _cache[key] = llm
         return llm
