@@ -151,6 +151,8 @@ def naive(
     ]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
+    if args.naive_no_repack:
+        cmd += ["--no-repack"]
     out, seconds, error = run_json(cmd, env, args.work / "failures")
     if out is None:
         return "", [], False, seconds, {"error": error}
@@ -252,6 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", type=Path, default=None, help="results (runs/eval_docs[_CORPUS].json)")
     ap.add_argument(
+        "--naive-no-repack",
+        action="store_true",
+        help="the naive pipeline loads the weights as stored, as groundglass does for Q4_K on AVX-512",
+    )
+    ap.add_argument(
         "--table-only",
         action="store_true",
         help="print the table of a saved --out file, its answers scored again by the current scorer",
@@ -294,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     meta: dict[str, Any] = {
         "git": git_head(),
         "model": args.model,
+        "naive_weights": "as stored" if args.naive_no_repack else "llama.cpp's default (repacked)",
         "threads": args.threads or "default (all cores)",
         "cores": os.cpu_count(),
         "loadavg_start": os.getloadavg(),

@@ -102,11 +102,15 @@ def read_files(urls: list[str]) -> list[tuple[str, str]]:
     return [(u, extract(Path(unquote(urlsplit(u).path)).read_bytes())) for u in urls]
 
 
-def load_model(spec: str, threads: int | None, config: Path | None) -> Any:
+def load_model(spec: str, threads: int | None, config: Path | None, repack: bool = True) -> Any:
+    """llama-cpp-python's ``Llama`` on the model, with its defaults; ``repack=False`` loads the weights
+    as stored, as groundglass does for Q4_K models on AVX-512 (:mod:`groundglass.answer.llm.repack`),
+    to tell that gain apart from the pipeline's own."""
     from llama_cpp import Llama
 
     from groundglass.answer.llm.llama_cpp_runtime import default_threads
     from groundglass.answer.llm.load import parse_model_spec
+    from groundglass.answer.llm.repack import model_params_with
     from groundglass.assets import ensure_model
     from groundglass.config import load_settings
 
@@ -116,15 +120,20 @@ def load_model(spec: str, threads: int | None, config: Path | None) -> Any:
     if path is None:
         raise SystemExit(f"naive_rag: model {spec!r} is not a local GGUF model")
     n = threads or settings.llm.threads or default_threads()
-    return Llama(
-        model_path=str(path), n_ctx=settings.llm.context_length, n_threads=n, n_threads_batch=n, verbose=False
-    )
+    with model_params_with(repack=repack):
+        return Llama(
+            model_path=str(path),
+            n_ctx=settings.llm.context_length,
+            n_threads=n,
+            n_threads_batch=n,
+            verbose=False,
+        )
 
 
 def answer(args: argparse.Namespace) -> dict[str, Any]:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    llm = load_model(args.model, args.threads, args.config)
+    llm = load_model(args.model, args.threads, args.config, repack=not args.no_repack)
     timings["load"] = time.perf_counter() - t0
     t = time.perf_counter()
     urls = (
@@ -164,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
     p.add_argument("--config", type=Path, default=None)
+    p.add_argument(
+        "--no-repack", action="store_true", help="load the weights as stored (llama.cpp repacks by default)"
+    )
     args = p.parse_args(argv)
     if args.mode == "web" and not args.searxng:
         p.error("--mode web needs --searxng URL")
