@@ -167,6 +167,22 @@ def build_index(args: argparse.Namespace, html: Path, cfg: Path, env: dict[str, 
     seconds = round(time.perf_counter() - started, 1)
     if done.returncode != 0:
         raise SystemExit(f"groundglass index add failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    # ``index add`` never drops documents, so an index built earlier from another copy of the pages holds
+    # every page twice: the two copies take each other's places, and the scorer cannot name the other's
+    # pages (a run from a new --work folder scored 0.03 gold pages cited in index mode).
+    stats = subprocess.run(
+        [exe, "index", "stats", "--index", args.index, "--json", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    documents = json.loads(stats.stdout).get("documents") if stats.returncode == 0 else None
+    pages = sum(1 for _ in html.rglob("*.html"))
+    if documents is not None and documents > pages:
+        raise SystemExit(
+            f"index {args.index!r} holds {documents} documents for the {pages} pages of {html}: it was "
+            f"built from another copy too; run `groundglass index remove {args.index}` or give --index NEW"
+        )
     return {"seconds": seconds, "output": done.stdout.strip()[-600:]}
 
 
