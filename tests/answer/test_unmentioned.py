@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from groundglass.answer.types import Source
-from groundglass.answer.unmentioned import asked_name, unmentioned_name
+from groundglass.answer.unmentioned import asked_name, unlisted_param, unmentioned_name
 
 
 def _src(text: str, title: str = "Reference") -> Source:
@@ -55,3 +55,85 @@ def test_a_name_the_sources_write_their_own_way_is_mentioned(question: str, text
 def test_a_name_inside_a_longer_one_is_not_mentioned() -> None:
     # "KeepAlive" is in "KeepAliveTimeout", but that is another directive
     assert unmentioned_name("What does KeepAlive default to?", [_src("KeepAliveTimeout: 5")]) == "KeepAlive"
+
+
+# Signatures as the sources give them: the term of a definition, as extraction writes Python's <dt>
+# (the lines of python3.11-doc's tomllib, zipfile, sqlite3, timeit, zlib, json and logging pages).
+TOMLLIB = (
+    "- tomllib.loads(s, /, *, parse_float=float): - Load TOML from a str object. Return a dict. The "
+    "parse_float argument has the same meaning as in load()."
+)
+ELEMENTINCLUDE = (
+    "- xml.etree.ElementInclude.include(elem, loader=None, base_url=None, max_depth=6): Returns the "
+    "expanded resource."
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "texts", "missing"),
+    [
+        (  # another call's signature has the parameter; the asked call's does not
+            "What is the default maximum nesting depth accepted by tomllib.loads() (its max_depth argument)?",
+            [TOMLLIB, ELEMENTINCLUDE],
+            "the max_depth parameter of tomllib.loads()",
+        ),
+        (
+            "What is the default compresslevel parameter of zipfile.ZipFile.extractall()?",
+            ["- ZipFile.extractall(path=None, members=None, pwd=None): - Extract all members."],
+            "the compresslevel parameter of zipfile.ZipFile.extractall()",
+        ),
+        (
+            "What is the default value of sqlite3.connect()'s pool_size parameter?",
+            [
+                "- sqlite3.connect(database, timeout=5.0, detect_types=0, isolation_level='DEFERRED', "
+                "check_same_thread=True, cached_statements=128, uri=False): - Open"
+            ],
+            "the pool_size parameter of sqlite3.connect()",
+        ),
+        (  # the parameter is there
+            "How many times does timeit.timeit() execute the statement by default (its number argument)?",
+            [
+                "- timeit.timeit(stmt='pass', setup='pass', timer=<default timer>, number=1000000, "
+                "globals=None): - Create a Timer instance"
+            ],
+            None,
+        ),
+        (
+            "What is the default value of the level argument of zlib.compress()?",
+            ["- zlib.compress(data, /, level=-1, wbits=MAX_WBITS): - Compresses the bytes in data"],
+            None,
+        ),
+        (  # one of two signatures of the call has it
+            "What is the default step argument of range()?",
+            ["- class range(stop)\n- class range(start, stop[, step])"],
+            None,
+        ),
+        (  # a signature that takes more than it names may take it
+            "What does the sort_arrays parameter of json.dumps() do?",
+            ["- json.dumps(obj, *, skipkeys=False, indent=None, sort_keys=False, **kw): - Serialize obj"],
+            None,
+        ),
+        (
+            "What is the default highWaterMark parameter of new stream.Readable()?",
+            ["- new stream.Readable([options])"],
+            None,
+        ),
+        (  # no signature of the call printed: the sources say nothing either way
+            "What is the default value of the rotate argument of logging.basicConfig()?",
+            ["logging.basicConfig() does basic configuration for the logging system."],
+            None,
+        ),
+    ],
+)
+def test_a_parameter_the_calls_printed_signature_lacks_is_reported(
+    question: str, texts: list[str], missing: str | None
+) -> None:
+    assert unlisted_param(question, [_src(t) for t in texts]) == missing
+
+
+def test_a_question_about_such_a_parameter_is_declined_before_the_model() -> None:
+    question = "What is the default nesting depth accepted by tomllib.loads() (its max_depth argument)?"
+    # the call is mentioned, so only the signature tells that it takes no max_depth
+    assert unmentioned_name(question, [_src(TOMLLIB), _src(ELEMENTINCLUDE)]) == (
+        "the max_depth parameter of tomllib.loads()"
+    )

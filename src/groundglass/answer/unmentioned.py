@@ -16,10 +16,21 @@ lives), nothing is declined here and the gate judges the drafts. A call is found
 ("instr()" in "instr(X,Y)") and a dotted name by its last part as well ("http.HTTPStatus.IM_A_TEAPOT"
 in a table of members), as reference pages write them. Each part of a question of several parts is
 judged on its own (:func:`groundglass.answer.writer.answer_parts`).
+
+A parameter is judged by the call's signature. Asked "What is the default maximum nesting depth
+accepted by tomllib.loads() (its max_depth argument)?", the search found tomllib's page, whose
+signature is ``tomllib.loads(s, /, *, parse_float=float)``, and ElementInclude's
+``include(elem, loader=None, base_url=None, max_depth=6)``; the default model wrote "... tomllib.loads()
+(its max_depth argument) is 6. [1][2]", and every value of it was in a source. When the question
+names a parameter as such ("the P parameter", "its P argument") of a call, and every signature of that
+call the sources print lists its parameters without P, the question is declined here too. A signature
+that takes more than it names (``**kwargs``, ``*args``, ``...``, one ``options`` object) decides
+nothing.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from groundglass.answer.grounding.evidence import holds_term
@@ -32,6 +43,19 @@ _FILE_OR_HOST = frozenset(
     exe sh bat ps1 sql db sqlite gz zip tar com org net io dev edu gov uk de fr""".split()
 )
 _LATIN = frozenset({"e.g", "i.e", "etc", "vs", "cf"})
+# "the max_depth parameter", "its rotate argument", "connect()'s pool_size parameter": a parameter the
+# question names as such, by an identifier (one word, or words joined by underscores)
+_ASKED_PARAM = re.compile(
+    r"(?:\bthe|\bits|'s)\s+(?:default\s+)?`?(?P<param>[A-Za-z_]\w*)`?\s+(?:keyword\s+)?(?:parameter|argument)\b"
+)
+# a signature on a line of its own, or as the term of a definition ("- tomllib.loads(s, /, *,
+# parse_float=float): - Load TOML ...")
+_SIGNATURE_LINE = re.compile(
+    r"^(?:[-*•]\s+)?(?:class\s+|(?:async\s+)?def\s+)?(?P<name>[A-Za-z_][\w.]*)\((?P<args>.*?)\)"
+    r"(?:\s*->\s*[^:]*?)?\s*(?::(?:\s|$)|$)"
+)
+# parameters a signature does not list by name
+_OPEN_ARGS = re.compile(r"\*\*|\*\s*\w|\.\.\.|…|\b(?:options|opts|kwargs|kwds|config|settings)\b")
 
 
 def asked_name(question: str) -> str | None:
@@ -49,12 +73,46 @@ def asked_name(question: str) -> str | None:
 
 
 def unmentioned_name(question: str, sources: Sequence[Source]) -> str | None:
-    """The name ``question`` asks about when no source's title or text mentions it, else None."""
+    """The name ``question`` asks about when no source's title or text mentions it, or the parameter it
+    asks about when the sources print the call's signature without it ("the max_depth parameter of
+    tomllib.loads()"); else None."""
     name = asked_name(question)
     if name is None or not sources:
         return None
     text = "\n".join(f"{s.title}\n{s.text}" for s in sources).lower()
-    return None if any(holds_term(text, form.lower()) for form in _forms(name)) else name
+    if not any(holds_term(text, form.lower()) for form in _forms(name)):
+        return name
+    return unlisted_param(question, sources)
+
+
+def unlisted_param(question: str, sources: Sequence[Source]) -> str | None:
+    """ "the P parameter of C()" when ``question`` asks about parameter P of the call C and every
+    signature of C the sources print lists its parameters without P; else None. A signature that takes
+    more than it names (``**kwargs``, ``*args``, ``...``) or passes its settings in one object
+    (Node's ``options``) may take P by another name, and says nothing."""
+    asked = _ASKED_PARAM.search(question)
+    calls = [t.removesuffix("()") for t in literal_terms(question) if t.endswith("()") or f"{t}(" in question]
+    if asked is None or not calls:
+        return None
+    param, call = asked.group("param"), calls[0]
+    printed = [
+        m.group("args")
+        for s in sources
+        for line in s.text.splitlines()
+        if (m := _SIGNATURE_LINE.match(line.strip())) and _same_call(m.group("name"), call)
+    ]
+    if not printed or any(_OPEN_ARGS.search(args) for args in printed):
+        return None
+    if any(re.search(rf"(?<![\w.]){re.escape(param)}(?!\w)", args) for args in printed):
+        return None
+    return f"the {param} parameter of {call}()"
+
+
+def _same_call(printed: str, asked: str) -> bool:
+    """Whether a signature's name is the asked call's: the same dotted name, or one the end of the other
+    ("ZipFile.extractall" for "zipfile.ZipFile.extractall")."""
+    a, b = printed.lower(), asked.lower()
+    return a == b or a.endswith("." + b) or b.endswith("." + a)
 
 
 def _forms(name: str) -> list[str]:
