@@ -16,6 +16,9 @@ not the whole history. ``snapshots`` bounds how many
 contexts are kept (least recently used go first); ``reused_tokens`` tells how much of the last prompt
 came from the cache.
 
+A new process starts with an empty cache: the first prompt prefix it warms is also kept on disk, and the
+next process copies it back before its first prompt (:mod:`.prompt_cache`).
+
 ``KvReuse`` is a mixin of ``LlamaCppLLM`` (kept apart because it is a job of its own: which cached
 tokens to keep, save and bring back); its methods run on the runtime's owner thread and use its model.
 """
