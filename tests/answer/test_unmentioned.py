@@ -57,10 +57,11 @@ def test_a_name_inside_a_longer_one_is_not_mentioned() -> None:
     assert unmentioned_name("What does KeepAlive default to?", [_src("KeepAliveTimeout: 5")]) == "KeepAlive"
 
 
-# Signatures as the sources give them: the term of a definition, as extraction writes Python's <dt>
-# (the lines of python3.11-doc's tomllib, zipfile, sqlite3, timeit, zlib, json and logging pages).
+# Signatures as the sources give them: the term line of a definition, as extraction writes Python's <dt>,
+# its description on the next line (python3.11-doc's tomllib, zipfile, sqlite3, timeit, zlib, json and
+# logging pages).
 TOMLLIB = (
-    "- tomllib.loads(s, /, *, parse_float=float): - Load TOML from a str object. Return a dict. The "
+    "- tomllib.loads(s, /, *, parse_float=float):\n- Load TOML from a str object. Return a dict. The "
     "parse_float argument has the same meaning as in load()."
 )
 ELEMENTINCLUDE = (
@@ -79,14 +80,14 @@ ELEMENTINCLUDE = (
         ),
         (
             "What is the default compresslevel parameter of zipfile.ZipFile.extractall()?",
-            ["- ZipFile.extractall(path=None, members=None, pwd=None): - Extract all members."],
+            ["- ZipFile.extractall(path=None, members=None, pwd=None):\n- Extract all members."],
             "the compresslevel parameter of zipfile.ZipFile.extractall()",
         ),
         (
             "What is the default value of sqlite3.connect()'s pool_size parameter?",
             [
                 "- sqlite3.connect(database, timeout=5.0, detect_types=0, isolation_level='DEFERRED', "
-                "check_same_thread=True, cached_statements=128, uri=False): - Open"
+                "check_same_thread=True, cached_statements=128, uri=False):\n- Open"
             ],
             "the pool_size parameter of sqlite3.connect()",
         ),
@@ -94,13 +95,13 @@ ELEMENTINCLUDE = (
             "How many times does timeit.timeit() execute the statement by default (its number argument)?",
             [
                 "- timeit.timeit(stmt='pass', setup='pass', timer=<default timer>, number=1000000, "
-                "globals=None): - Create a Timer instance"
+                "globals=None):\n- Create a Timer instance"
             ],
             None,
         ),
         (
             "What is the default value of the level argument of zlib.compress()?",
-            ["- zlib.compress(data, /, level=-1, wbits=MAX_WBITS): - Compresses the bytes in data"],
+            ["- zlib.compress(data, /, level=-1, wbits=MAX_WBITS):\n- Compresses the bytes in data"],
             None,
         ),
         (  # one of two signatures of the call has it
@@ -110,7 +111,7 @@ ELEMENTINCLUDE = (
         ),
         (  # a signature that takes more than it names may take it
             "What does the sort_arrays parameter of json.dumps() do?",
-            ["- json.dumps(obj, *, skipkeys=False, indent=None, sort_keys=False, **kw): - Serialize obj"],
+            ["- json.dumps(obj, *, skipkeys=False, indent=None, sort_keys=False, **kw):\n- Serialize obj"],
             None,
         ),
         (

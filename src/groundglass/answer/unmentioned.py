@@ -33,6 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from groundglass.answer.grounding.defaults import signature
 from groundglass.answer.grounding.evidence import holds_term
 from groundglass.answer.querytext import literal_terms
 from groundglass.answer.types import Source
@@ -47,12 +48,6 @@ _LATIN = frozenset({"e.g", "i.e", "etc", "vs", "cf"})
 # question names as such, by an identifier (one word, or words joined by underscores)
 _ASKED_PARAM = re.compile(
     r"(?:\bthe|\bits|'s)\s+(?:default\s+)?`?(?P<param>[A-Za-z_]\w*)`?\s+(?:keyword\s+)?(?:parameter|argument)\b"
-)
-# a signature on a line of its own, or as the term of a definition ("- tomllib.loads(s, /, *,
-# parse_float=float): - Load TOML ...")
-_SIGNATURE_LINE = re.compile(
-    r"^(?:[-*•]\s+)?(?:class\s+|(?:async\s+)?def\s+)?(?P<name>[A-Za-z_][\w.]*)\((?P<args>.*?)\)"
-    r"(?:\s*->\s*[^:]*?)?\s*(?::(?:\s|$)|$)"
 )
 # parameters a signature does not list by name
 _OPEN_ARGS = re.compile(r"\*\*|\*\s*\w|\.\.\.|…|\b(?:options|opts|kwargs|kwds|config|settings)\b")
@@ -96,14 +91,14 @@ def unlisted_param(question: str, sources: Sequence[Source]) -> str | None:
         return None
     param, call = asked.group("param"), calls[0]
     printed = [
-        m.group("args")
+        found[1]
         for s in sources
         for line in s.text.splitlines()
-        if (m := _SIGNATURE_LINE.match(line.strip())) and _same_call(m.group("name"), call)
+        if (found := signature(line)) and _same_call(found[0], call)
     ]
     if not printed or any(_OPEN_ARGS.search(args) for args in printed):
         return None
-    if any(re.search(rf"(?<![\w.]){re.escape(param)}(?!\w)", args) for args in printed):
+    if any(re.search(rf"(?<![\w.]){re.escape(param.lower())}(?!\w)", args) for args in printed):
         return None
     return f"the {param} parameter of {call}()"
 

@@ -116,15 +116,21 @@ def _split_args(args: str) -> list[str]:
     return out
 
 
+def signature(line: str) -> tuple[str, str] | None:
+    """(dotted name, parameters) of the signature ``line`` prints, lower-cased; None when it prints none."""
+    m = _SIGNATURE.match(line.strip().lower())
+    return (m.group("name"), m.group("args")) if m else None
+
+
 def signature_defaults(evidence: Evidence) -> list[Default]:
     """Every ``param=value`` of the signatures printed in the sources."""
     out = []
     for i, line in enumerate(evidence.sentences):
-        m = _SIGNATURE.match(line.strip())
-        if m is None:
+        printed = signature(line)
+        if printed is None:
             continue
-        name = m.group("name").rsplit(".", 1)[-1]
-        for arg in _split_args(m.group("args")):
+        name = printed[0].rsplit(".", 1)[-1]
+        for arg in _split_args(printed[1]):
             p = _PARAM.match(arg)
             if p is not None:
                 out.append(Default(name, p.group("param"), p.group("value"), line, evidence.source[i]))

@@ -98,7 +98,8 @@ def repack_weights(path: Path, setting: bool | None) -> bool:
     :func:`repack_by_default`."""
     if setting is not None:
         return setting
-    return repack_by_default(q4_k_share(path) if cpu_has_avx512() else None, avx512=cpu_has_avx512())
+    avx512 = cpu_has_avx512()
+    return repack_by_default(q4_k_share(path) if avx512 else None, avx512=avx512)
 
 
 def repack_by_default(q4_k: float | None, *, avx512: bool) -> bool:
