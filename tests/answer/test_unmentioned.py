@@ -138,3 +138,58 @@ def test_a_question_about_such_a_parameter_is_declined_before_the_model() -> Non
     assert unmentioned_name(question, [_src(TOMLLIB), _src(ELEMENTINCLUDE)]) == (
         "the max_depth parameter of tomllib.loads()"
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "missing"),
+    [
+        # a long option anywhere in the question, not only the first term
+        (
+            "Which port does python -m http.server use by default when started with its --tls-cert option?",
+            "python -m http.server [--bind ADDRESS] [--directory DIR] [port]. "
+            "The server listens to port 8000 by default.",
+            "--tls-cert",
+        ),
+        # an option's value, named with it
+        (
+            "What does the -X jitmode command-line option do?",
+            "-X importtime to show how long each import takes. -X dev: enable Python Development Mode.",
+            "-X jitmode",
+        ),
+        # an environment variable in capitals
+        (
+            "What does the PYTHONJITLEVEL environment variable control?",
+            "PYTHONHASHSEED: If this variable is not set or set to random, a random value is used.",
+            "PYTHONJITLEVEL",
+        ),
+        # a release the sources never speak of
+        (
+            "Which pattern matching syntax did Python 3.15 add to the match statement?",
+            "Changed in version 3.10: the match statement was added. Changed in version 3.11: ...",
+            "Python 3.15",
+        ),
+    ],
+)
+def test_every_option_variable_and_release_the_question_names_must_be_mentioned(
+    question: str, text: str, missing: str
+) -> None:
+    assert unmentioned_name(question, [_src(text)]) == missing
+
+
+@pytest.mark.parametrize(
+    ("question", "text"),
+    [
+        (
+            "Which port does python -m http.server use by default when started with its --bind option?",
+            "python -m http.server --bind 127.0.0.1. The server listens to port 8000 by default.",
+        ),
+        ("What does the -X importtime option do?", "-X importtime to show how long each import takes."),
+        ("What does the PYTHONHASHSEED variable do?", "PYTHONHASHSEED: If this variable is not set, ..."),
+        (
+            "Since Python 3.8, what is the default max_workers of ThreadPoolExecutor?",
+            "Changed in version 3.8: Default value of max_workers is changed to min(32, os.cpu_count() + 4).",
+        ),
+    ],
+)
+def test_options_variables_and_releases_the_sources_name_are_mentioned(question: str, text: str) -> None:
+    assert unmentioned_name(question, [_src(text)]) is None

@@ -17,6 +17,16 @@ lives), nothing is declined here and the gate judges the drafts. A call is found
 in a table of members), as reference pages write them. Each part of a question of several parts is
 judged on its own (:func:`groundglass.answer.writer.answer_parts`).
 
+Some names are never context, wherever the question puts them: a long option ("Which port does python
+-m http.server use by default when started with its --tls-cert option?": the option changes what the
+answer is), an option's value named with it ("the -X jitmode option"), an environment variable or a
+constant in capitals ("PYTHONJITLEVEL"), a backslash or dot-command ("\\qz", ".autosave"), a name in
+quotes ("the 'memoryPressure' event") and a release by its dotted number ("In Python 3.14, what is the
+new default pickle protocol?"). Each must be in a source too. On Python's manual the default model
+answered such questions with a value or a description taken from the pages about the rest of the
+question (8 to 13 seconds each, with a retry); no answerable question of the six documentation sets
+names one that its sources leave out.
+
 A parameter is judged by the call's signature. Asked "What is the default maximum nesting depth
 accepted by tomllib.loads() (its max_depth argument)?", the search found tomllib's page, whose
 signature is ``tomllib.loads(s, /, *, parse_float=float)``, and ElementInclude's
@@ -49,6 +59,25 @@ _LATIN = frozenset({"e.g", "i.e", "etc", "vs", "cf"})
 _ASKED_PARAM = re.compile(
     r"(?:\bthe|\bits|'s)\s+(?:default\s+)?`?(?P<param>[A-Za-z_]\w*)`?\s+(?:keyword\s+)?(?:parameter|argument)\b"
 )
+# a long option, anywhere in the question
+_LONG_FLAG = re.compile(r"(?<![\w-])--[A-Za-z][\w-]*[A-Za-z0-9]")
+# "the -X jitmode option": an option's value, named with it
+_FLAG_VALUE = re.compile(
+    r"(?<![\w-])(-{1,2}[A-Za-z][\w-]*)\s+([a-z][\w.=-]*)\s+(?:command[- ]line\s+)?(?:option|flag|switch)\b"
+)
+# a backslash command: psql's "\\dt+"
+_BACKSLASH = re.compile(r"(?<![\w\\])\\[A-Za-z][A-Za-z0-9_]*\+?")
+# a shell's dot-command, called one: "the sqlite3 shell's .autosave dot-command"
+_DOT_COMMAND = re.compile(r"(?<![\w.])(\.[a-z][a-z0-9_]+)\s+(?:dot-)?command\b")
+# a name in quotes, one token: Node's "the 'memoryPressure' event"
+_QUOTED_NAME = re.compile(r"(?<![\w'])['\"`]([A-Za-z_][\w.:-]*[\w])['\"`](?![\w'])")
+# an environment variable or a constant: capitals only, six or more (shorter ones are acronyms)
+_UPPER_NAME = re.compile(r"\b[A-Z][A-Z0-9]{5,}\b")
+# "Python 3.15", "In Node.js 22.5", "version 3.14": a release the question names, by its dotted number
+_RELEASE = re.compile(
+    r"\b(python|node(?:\.js)?|postgresql|sqlite|git|apache|httpd|version|release)\s+v?(\d+(?:\.\d+)+)\b",
+    re.IGNORECASE,
+)
 # parameters a signature does not list by name
 _OPEN_ARGS = re.compile(r"\*\*|\*\s*\w|\.\.\.|…|\b(?:options|opts|kwargs|kwds|config|settings)\b")
 
@@ -71,13 +100,35 @@ def unmentioned_name(question: str, sources: Sequence[Source]) -> str | None:
     """The name ``question`` asks about when no source's title or text mentions it, or the parameter it
     asks about when the sources print the call's signature without it ("the max_depth parameter of
     tomllib.loads()"); else None."""
-    name = asked_name(question)
-    if name is None or not sources:
+    if not sources:
         return None
     text = "\n".join(f"{s.title}\n{s.text}" for s in sources).lower()
-    if not any(holds_term(text, form.lower()) for form in _forms(name)):
+    name = asked_name(question)
+    if name is not None and not any(holds_term(text, form.lower()) for form in _forms(name)):
         return name
-    return unlisted_param(question, sources)
+    for named, forms in named_besides(question):
+        if not any(holds_term(text, form.lower()) for form in forms):
+            return named
+    for release, number in _RELEASE.findall(question):
+        if not re.search(rf"(?<![\d.]){re.escape(number)}(?![\d]|\.\d)", text):
+            return f"{release} {number}"
+    return unlisted_param(question, sources) if name is not None else None
+
+
+def named_besides(question: str) -> list[tuple[str, list[str]]]:
+    """The names ``question`` asks about besides its first term, each with the forms a source may write
+    it in: every long option, an option's value named with it ("the -X jitmode option": "jitmode"), an
+    environment variable or constant in capitals (which no other pattern takes for a name), a backslash
+    or dot-command, and a name in quotes."""
+    out: list[tuple[str, list[str]]] = []
+    for m in _FLAG_VALUE.finditer(question):
+        out.append((f"{m.group(1)} {m.group(2)}", [m.group(2)]))
+    out += [(flag, [flag]) for flag in dict.fromkeys(_LONG_FLAG.findall(question))]
+    out += [(upper, [upper]) for upper in dict.fromkeys(_UPPER_NAME.findall(question))]
+    commands = [*_BACKSLASH.findall(question), *_DOT_COMMAND.findall(question)]
+    out += [(command, [command]) for command in dict.fromkeys(commands)]
+    out += [(f"'{quoted}'", [quoted]) for quoted in dict.fromkeys(_QUOTED_NAME.findall(question))]
+    return out
 
 
 def unlisted_param(question: str, sources: Sequence[Source]) -> str | None:
