@@ -256,10 +256,35 @@ def test_markers_that_point_nowhere_are_removed(engine: Engine, endpoint: str) -
 
 
 def test_a_later_invented_sentence_is_left_out(engine: Engine, endpoint: str) -> None:
-    _, answer = ask(engine, endpoint, [GOOD + " It was 900 km long [1]. It fell in 1989 [1]."])
+    described = "Describe the history of the Berlin Wall."  # a description: every sentence is wanted
+    _, answer = ask(engine, endpoint, [GOOD + " It was 900 km long [1]. It fell in 1989 [1]."], described)
     assert answer.content == GOOD + " It fell in 1989 [1]."
     assert [d["values"] for d in answer.grounding["dropped"]] == [["900 km"]]
     assert len(_Scripted.bodies) == 1
+
+
+def test_a_question_after_one_value_ends_once_a_checked_sentence_gives_it(
+    engine: Engine, endpoint: str
+) -> None:
+    # long enough (over 200 pieces) for the scripted server to pace it, so a hang-up shows
+    more = "".join(f" In {1962 + i} the wall was rebuilt along section {i} [1]." for i in range(20))
+    reply = GOOD + more
+    _, answer = ask(engine, endpoint, [reply])
+    assert answer.content == GOOD and answer.grounding == {"drafts": 1, "rejected": [], "dropped": []}
+    deadline = time.monotonic() + 10
+    while not _Scripted.sent and time.monotonic() < deadline:
+        time.sleep(0.05)  # the server notices the hang-up at its next write
+    assert _Scripted.sent[0] < len(reply) // 6  # the engine hung up: the rest was never generated
+    assert answer.finish_reason == "stop"
+
+
+def test_a_sentence_without_the_value_asked_for_does_not_end_the_answer(
+    engine: Engine, endpoint: str
+) -> None:
+    # the first sentence restates the question's subject and gives no date; the second gives it
+    opening = "The Berlin Wall was a guarded barrier that divided Berlin [1]. "
+    _, answer = ask(engine, endpoint, [opening + GOOD + " It fell in 1989 [1]."])
+    assert answer.content == opening + GOOD
 
 
 def test_a_part_the_answer_left_out_is_asked_for_in_a_follow_up_turn(engine: Engine, endpoint: str) -> None:

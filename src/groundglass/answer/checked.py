@@ -31,7 +31,7 @@ on a retry are :func:`groundglass.answer.retry_hints.closest_sentences`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import combinations, pairwise
 
@@ -175,6 +175,20 @@ class SentenceGate:
         elif self._pending.strip():
             self.dropped.append(Rejection(reason, self._pending.strip()[:300]))
         self._pending, self._cuts = "", []
+
+    def end_where(self, done: Callable[[str], bool]) -> bool:
+        """Whether the answer is whole by ``done`` (given what is shown, then each longer run of the held
+        text's complete sentences): what follows that point is then dropped unseen, and :meth:`finish`
+        checks and releases the rest. The model is stopped there (:mod:`~groundglass.answer.concise`)."""
+        if self.failed is not None:
+            return False
+        ends = [0, *(end for _, end in units(self._pending, final=False))]
+        for end in ends:
+            if done(self._pending[:end]):
+                self._pending = self._pending[:end]
+                self._cuts = [c for c in self._cuts if c < end] + ([end] if end else [])
+                return True
+        return False
 
     # --- checking ------------------------------------------------------------------------------------
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Generator, Iterator
 from contextlib import closing
+from functools import partial
 from typing import Any
 
-from groundglass.answer import checked, cite, coverage, extractive, prompt, retry_hints, unmentioned
+from groundglass.answer import checked, cite, concise, coverage, extractive, prompt, retry_hints, unmentioned
 from groundglass.answer.events import Event, Token
 from groundglass.answer.job import Job
 from groundglass.answer.llm.base import ChatMessage, Completion
@@ -270,6 +271,13 @@ def generate(
     repetition = RepetitionGuard()
     max_tokens = room_to_answer(job, messages)
     first = "first_token_s" not in job.timings
+    shown = ""  # what the gate let through
+    # a brief answer to a question after one value ends once a checked sentence has given it
+    one_value = (
+        job.effort.answer_style == "brief"
+        and concise.asks_one_value(gate.question)
+        and len(part_queries(gate.question, as_asked=True)) <= 1
+    )
     with closing(
         job.llm.stream(
             messages,
@@ -292,8 +300,18 @@ def generate(
                 if first:
                     job.lap("first_token_s")
                     first = False
+                shown += piece
                 yield piece
             if gate.failed is not None:
+                break
+            if one_value and gate.end_where(partial(_given, shown, gate.question)):
+                log.info("answer_given", sentence=(shown or gate.draft)[-120:])
+                completion.finish_reason = "stop"
+                for piece in gate.finish():
+                    if first:
+                        job.lap("first_token_s")
+                        first = False
+                    yield piece
                 break
             if gate.repeats >= MAX_REPEATS:
                 log.info("generation_repeated", tail=gate.draft[-80:])
@@ -307,6 +325,11 @@ def generate(
                     first = False
                 yield piece
     job.lap("generate_s")
+
+
+def _given(shown: str, question: str, held: str) -> bool:
+    """Whether the answer shown so far, followed by ``held`` (checked next), gives the value asked."""
+    return concise.gives_value(shown + held, question)
 
 
 def generate_json(
