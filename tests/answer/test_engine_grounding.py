@@ -278,6 +278,18 @@ def test_a_question_after_one_value_ends_once_a_checked_sentence_gives_it(
     assert answer.finish_reason == "stop"
 
 
+def test_an_answer_that_ends_at_its_value_keeps_the_markers_the_model_gave_it(
+    engine: Engine, endpoint: str
+) -> None:
+    # the default model gave the value in a sentence without markers; the next sentence's are its own
+    bare = GOOD.replace(" [1]", "")
+    _, answer = ask(engine, endpoint, [bare + " It divided Berlin [1]. It fell in 1989 [1]."])
+    assert answer.content == bare + " It divided Berlin [1]."
+    # and on a line of their own
+    _, answer = ask(engine, endpoint, [bare + "\n[1]\nIt fell in 1989 [1]."])
+    assert cite.cited_numbers(answer.content) == [1] and "1989" not in answer.content
+
+
 def test_a_sentence_without_the_value_asked_for_does_not_end_the_answer(
     engine: Engine, endpoint: str
 ) -> None:

@@ -1805,3 +1805,23 @@ def test_a_default_a_sources_default_line_states_otherwise_is_sent_back_with_the
     assert gate_run(asked, expires, "ExpiresActive is off by default. [1]")[1].failed is None
     plain = "The ExpiresActive directive enables the generation of Expires headers. [1]"
     assert labelled.contradicted(plain, asked, [expires[0].text]) is None
+
+
+def test_a_restatement_whose_verb_takes_another_ending_is_still_a_restatement() -> None:
+    # the default model's whole answer on Node.js 20's errors page: the marker stands where the code should
+    question = "Which error code does Node.js raise when crypto.timingSafeEqual() is called with two buffers?"
+    said = (
+        "The error code that Node.js raises when crypto.timingSafeEqual() is called with two buffers is [1]."
+    )
+    assert grounding.restates_question(said, question)
+
+
+def test_an_alternative_default_after_or_is_stated_as_a_default_too() -> None:
+    # Node.js 20's stream page; the second value is the default for object mode
+    text = (
+        "stream.getDefaultHighWaterMark(objectMode)\n"
+        "Returns the default highWaterMark used by streams. Defaults to 65536 (64 KiB), or 16 for objectMode."
+    )
+    question = "What is the default highWaterMark of a stream created in objectMode?"
+    assert grounding.check("The default highWaterMark in objectMode is 16. [1]", question, [text]).ok
+    assert not grounding.check("The default highWaterMark in objectMode is 32. [1]", question, [text]).ok

@@ -182,7 +182,10 @@ class SentenceGate:
         checks and releases the rest. The model is stopped there (:mod:`~groundglass.answer.concise`)."""
         if self.failed is not None:
             return False
-        ends = [0, *(end for _, end in units(self._pending, final=False))]
+        # only after markers the model wrote: a sentence without its own borrows the next one's (on
+        # the next line, or after the next sentence), and cut off before them it would go uncited
+        spans = units(self._pending, final=False)
+        ends = [0, *(end for start, end in spans if cite.cited_numbers(self._pending[start:end]))]
         for end in ends:
             if done(self._pending[:end]):
                 self._pending = self._pending[:end]

@@ -12,8 +12,9 @@ many, when, who, what X returns; not "what does X do", "how", "why", a list, or 
 parts), the model is stopped once a sentence has passed its check (:mod:`~groundglass.answer.checked`)
 and, beyond the question, states a value of its own: a number, an identifier, code, a quotation, a
 version, a literal (None, True) or, for a "who" question, a name. What the model had begun after it is
-never shown; a sentence that was waiting for the markers of a later one is cited by the sources that
-hold its values, as a last sentence without markers is. A first sentence that only restates the
+never shown. The stop comes only after markers the model wrote: a sentence without its own borrows
+those of the next sentence or line, and cut off before them it went uncited ("... is 4300 digits as
+provided in sys.int_info.default_max_str_digits." on Python's manual). A first sentence that only restates the
 question, or a preamble ("The pprint module formats data structures."), gives no such value, and the
 model goes on. The answer above took 7.7 seconds instead of 10.7.
 """

@@ -319,7 +319,7 @@ def _default_clause(sentence: str) -> list[str]:
     or semicolon), and after it up to
     the end of its clause (a comma, semicolon or "which"), sixteen words at most. "The default tolerance
     is 1e-09, which assures that the two values are the same within about 9 decimal digits" states
-    1e-09 as a default, not 9."""
+    1e-09 as a default, not 9; "Defaults to 65536 (64 KiB), or 16 for objectMode" states both."""
     words = sentence.split()
     out = []
     for i, w in enumerate(words):
@@ -330,6 +330,8 @@ def _default_clause(sentence: str) -> list[str]:
             end += 1
             depth += words[end - 1].count("(") - words[end - 1].count(")")
             if words[end - 1].endswith((",", ";")) and depth <= 0:
+                if words[end - 1].endswith(",") and end < len(words) and words[end].lower() == "or":
+                    continue  # "Defaults to 65536 (64 KiB), or 16 for objectMode": another default
                 break  # "min(32, os.cpu_count() + 4)" is one value
         start = i
         while start > max(0, i - _BEFORE) and not words[start - 1].endswith((",", ";", ":")):

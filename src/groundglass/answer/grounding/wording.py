@@ -40,8 +40,10 @@ def stem(word: str) -> str:
     w = word.lower().strip("'’-")
     if w.endswith(("'s", "’s")):
         w = w[:-2]
-    if (len(w) > 5 and w.endswith("es") and w[-3] in "sxz") or w.endswith(("ches", "shes")):
-        return w[:-2]  # "boxes", "matches"; but "adventures" -> "adventure", as "adventure" stays
+    if (len(w) > 5 and w.endswith(("sses", "xes", "zes"))) or w.endswith(("ches", "shes")):
+        # "classes", "boxes", "matches"; but "adventures" -> "adventure", as "adventure" stays, and
+        # "raises" -> "raise" (as "raise" stays: "rais" let "... raises when X is [1]." pass as new words)
+        return w[:-2]
     for suffix in ("ing", "est", "ed", "er", "ly", "s"):
         if len(w) > len(suffix) + 3 and w.endswith(suffix) and not w.endswith("ss"):
             return w[: -len(suffix)]
