@@ -69,10 +69,26 @@ class Corpus:
     package: str
     index: str  # the local index eval_docs builds from it
     skip: tuple[str, ...] = ()  # pages of those folders left out (relative paths)
+    # (page, text) that only the release the questions were written for has: another release's manual
+    # states other defaults, and scored against these answers it reads as a regression
+    release: tuple[str, str] | None = None
 
     def install_hint(self) -> str:
         return (
             f"the {self.name} docs are not at {self.root}; install them with: apt-get install {self.package}"
+        )
+
+    def other_release(self) -> str | None:
+        """Why the installed manual is not the release the questions were written for, or None."""
+        if self.release is None:
+            return None
+        page, text = self.release
+        path = self.root / page
+        if text in path.read_text(encoding="utf-8", errors="replace"):
+            return None
+        return (
+            f"{path} is not the {self.name} manual these questions were written for (it lacks {text!r}); "
+            f"install Debian's {self.package} of that release"
         )
 
 
@@ -125,6 +141,9 @@ NODE = Corpus(
     "nodejs-doc",
     "nodedocs",
     skip=("all.html",),
+    # NodeSource's nodejs package puts its own release's pages at the same place (v20 states other
+    # defaults: a stream's highWaterMark is 64 KiB there, 16 KiB in 18)
+    release=("index.html", "Node.js v18."),
 )
 CORPORA = {c.name: c for c in (PYTHON, POSTGRESQL, SQLITE, APACHE, GIT, NODE)}
 

@@ -294,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     if not corpus.root.is_dir():
         print(corpus.install_hint(), file=sys.stderr)
         return 2
+    if (other := corpus.other_release()) is not None:
+        print(other, file=sys.stderr)
+        return 2
     if args.limit is not None and args.limit < 1:
         ap.error("--limit must be at least 1")
     questions = interleave(load(corpus.data_file))[: args.limit]
