@@ -36,7 +36,9 @@ from groundglass.answer.types import Answer, Source
 from groundglass.server.responses_body import annotations
 
 EIFFEL = "https://en.wikipedia.org/wiki/Eiffel_Tower"
-QUESTION = "When was the Eiffel Tower completed?"
+# asks for a description, so the scripted answer is shown whole (a question after one value, such as
+# "When was it completed?", ends at its first checked sentence: groundglass.answer.concise)
+QUESTION = "Tell me about the Eiffel Tower."
 # what the scripted model writes, in these pieces; both sentences cite the Eiffel Tower's page
 SCRIPT = ["The Eiffel Tower was ", "completed in 1889 [1]. ", "It is 330 metres ", "tall [1]."]
 STREAM_ORDER = [

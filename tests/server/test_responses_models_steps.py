@@ -17,7 +17,9 @@ import pytest
 from server_helpers import Api, Server, create_key, free_port, ledger_rows, make_home, oai
 from test_responses import SCRIPT, ScriptedModel
 
-QUESTION = "When was the Eiffel Tower completed?"
+# asks for a description, so the scripted answer is shown whole (a question after one value, such as
+# "When was it completed?", ends at its first checked sentence: groundglass.answer.concise)
+QUESTION = "Tell me about the Eiffel Tower."
 ANSWER = "".join(SCRIPT)
 
 
