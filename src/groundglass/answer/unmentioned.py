@@ -45,6 +45,7 @@ from collections.abc import Sequence
 
 from groundglass.answer.grounding.defaults import signature
 from groundglass.answer.grounding.evidence import holds_term
+from groundglass.answer.grounding.values import BACKSLASH, UPPER_NAME
 from groundglass.answer.querytext import literal_terms
 from groundglass.answer.types import Source
 
@@ -65,14 +66,10 @@ _LONG_FLAG = re.compile(r"(?<![\w-])--[A-Za-z][\w-]*[A-Za-z0-9]")
 _FLAG_VALUE = re.compile(
     r"(?<![\w-])(-{1,2}[A-Za-z][\w-]*)\s+([a-z][\w.=-]*)\s+(?:command[- ]line\s+)?(?:option|flag|switch)\b"
 )
-# a backslash command: psql's "\\dt+"
-_BACKSLASH = re.compile(r"(?<![\w\\])\\[A-Za-z][A-Za-z0-9_]*\+?")
 # a shell's dot-command, called one: "the sqlite3 shell's .autosave dot-command"
 _DOT_COMMAND = re.compile(r"(?<![\w.])(\.[a-z][a-z0-9_]+)\s+(?:dot-)?command\b")
 # a name in quotes, one token: Node's "the 'memoryPressure' event"
 _QUOTED_NAME = re.compile(r"(?<![\w'])['\"`]([A-Za-z_][\w.:-]*[\w])['\"`](?![\w'])")
-# an environment variable or a constant: capitals only, six or more (shorter ones are acronyms)
-_UPPER_NAME = re.compile(r"\b[A-Z][A-Z0-9]{5,}\b")
 # "Python 3.15", "In Node.js 22.5", "version 3.14": a release the question names, by its dotted number
 _RELEASE = re.compile(
     r"\b(python|node(?:\.js)?|postgresql|sqlite|git|apache|httpd|version|release)\s+v?(\d+(?:\.\d+)+)\b",
@@ -124,8 +121,8 @@ def named_besides(question: str) -> list[tuple[str, list[str]]]:
     for m in _FLAG_VALUE.finditer(question):
         out.append((f"{m.group(1)} {m.group(2)}", [m.group(2)]))
     out += [(flag, [flag]) for flag in dict.fromkeys(_LONG_FLAG.findall(question))]
-    out += [(upper, [upper]) for upper in dict.fromkeys(_UPPER_NAME.findall(question))]
-    commands = [*_BACKSLASH.findall(question), *_DOT_COMMAND.findall(question)]
+    out += [(upper, [upper]) for upper in dict.fromkeys(UPPER_NAME.findall(question))]
+    commands = [*BACKSLASH.findall(question), *_DOT_COMMAND.findall(question)]
     out += [(command, [command]) for command in dict.fromkeys(commands)]
     out += [(f"'{quoted}'", [quoted]) for quoted in dict.fromkeys(_QUOTED_NAME.findall(question))]
     return out

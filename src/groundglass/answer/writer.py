@@ -93,8 +93,7 @@ def _without_draft(
     """``text`` shown as the whole answer without a draft that passed: the decline, or (``declined``
     False) the answer read off a source. It is the first thing shown."""
     completion.finish_reason = "stop"
-    if "first_token_s" not in job.timings:
-        job.lap("first_token_s")
+    _first_shown(job)
     if declined:
         report["declined"] = True
     yield Token(text)
@@ -257,6 +256,12 @@ def _hints(question: str, failed: checked.Rejection, sources: list[Source]) -> l
     return list(dict.fromkeys([*failed.hints, *rows, *closest]))[:3]
 
 
+def _first_shown(job: Job) -> None:
+    """Time the first text shown (once per answer, however many drafts and parts it takes)."""
+    if "first_token_s" not in job.timings:
+        job.lap("first_token_s")
+
+
 def check_cancelled(job: Job) -> None:
     if job.request.cancel is not None and job.request.cancel.is_set():
         raise GroundglassError("the answer was cancelled", status=499, code="cancelled")
@@ -270,7 +275,6 @@ def generate(
     markers = cite.MarkerFilter(n_sources)
     repetition = RepetitionGuard()
     max_tokens = room_to_answer(job, messages)
-    first = "first_token_s" not in job.timings
     shown = ""  # what the gate let through
     # a brief answer to a question after one value ends once a checked sentence has given it
     one_value = (
@@ -297,9 +301,7 @@ def generate(
                 gate.stop("repetition")
                 break
             for piece in gate.feed(text):
-                if first:
-                    job.lap("first_token_s")
-                    first = False
+                _first_shown(job)
                 shown += piece
                 yield piece
             if gate.failed is not None:
@@ -308,9 +310,7 @@ def generate(
                 log.info("answer_given", sentence=(shown or gate.draft)[-120:])
                 completion.finish_reason = "stop"
                 for piece in gate.finish():
-                    if first:
-                        job.lap("first_token_s")
-                        first = False
+                    _first_shown(job)
                     yield piece
                 break
             if gate.repeats >= MAX_REPEATS:
@@ -320,9 +320,7 @@ def generate(
         else:
             check_cancelled(job)  # the model stopped because it was told to
             for piece in [*gate.feed(markers.flush()), *gate.finish()]:
-                if first:
-                    job.lap("first_token_s")
-                    first = False
+                _first_shown(job)
                 yield piece
     job.lap("generate_s")
 

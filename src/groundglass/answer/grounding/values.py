@@ -25,12 +25,12 @@ _SNAKE = re.compile(r"(?<![\w.])_*[A-Za-z][A-Za-z0-9]*(?:_+[A-Za-z0-9]+)+_*(?:\(
 # CamelCase, also after an acronym (SSLVerifyDepth, LDAPCacheTTL); not a unit (GiB, MiB: see identifiers)
 _CAMEL = re.compile(r"\b[A-Z]+[a-z0-9]+(?:[A-Z][a-z0-9]*)+\b|\b[a-z]+[A-Z][A-Za-z0-9]*\b")
 # a backslash command: psql's "\dt+", TeX's "\frac", a regex's "\d"
-_BACKSLASH = re.compile(r"(?<![\w\\])\\[A-Za-z][A-Za-z0-9_]*\+?")
+BACKSLASH = re.compile(r"(?<![\w\\])\\[A-Za-z][A-Za-z0-9_]*\+?")
 _CALL = re.compile(r"(?<![\w.])[A-Za-z_]\w*\(\)")
 # a shell's dot-command (sqlite3's ".dump", ".mode") or a file extension (".toml"): lower-case after the dot
 _DOT_COMMAND = re.compile(r"(?<![\w.\\/~-])\.[a-z][a-z0-9_]+\b")
 # An environment variable or constant (PYTHONJITLEVEL, SIGTERM); shorter capitals are acronyms
-_UPPER = re.compile(r"\b[A-Z][A-Z0-9]{5,}\b")
+UPPER_NAME = re.compile(r"\b[A-Z][A-Z0-9]{5,}\b")
 _HYPHENATED = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*-\d[\w-]*")  # UTF-8, SHA-256, x86-64
 _QUOTED = re.compile(r"\"([^\"]{2,60})\"|“([^”]{2,60})”|(?<!\w)'([^']{2,60})'(?!\w)")
 _CAPITALISED = re.compile(r"\b(?:[A-Z][\w’'-]*)")
@@ -83,9 +83,9 @@ def identifiers(text: str) -> list[tuple[str, str]]:
         ("identifier", _FLAG),
         ("identifier", _CAMEL),
         ("identifier", _CALL),
-        ("identifier", _BACKSLASH),
+        ("identifier", BACKSLASH),
         ("identifier", _DOT_COMMAND),
-        ("identifier", _UPPER),
+        ("identifier", UPPER_NAME),
         ("identifier", _HYPHENATED),
     ):
         for m in pattern.finditer(text):
