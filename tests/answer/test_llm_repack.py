@@ -38,11 +38,11 @@ def test_the_share_of_q4_k_weights_is_read_from_the_header(tiny_gguf: Path, q4_k
     assert share is not None and 0.0 < share < 0.5
 
 
-def test_mostly_q4_k_weights_are_not_repacked_on_avx512_and_others_keep_llamas_default() -> None:
-    assert repack.repack_by_default(0.68, avx512=True) is False  # Qwen2.5 1.5B Q4_K_M
-    assert repack.repack_by_default(0.68, avx512=False) is True
-    assert repack.repack_by_default(0.0, avx512=True) is True  # Q4_0: repacking reads it 1.5x as fast
-    assert repack.repack_by_default(None, avx512=True) is True  # header unreadable
+def test_mostly_q4_k_weights_are_not_repacked_on_x86_and_others_keep_llamas_default() -> None:
+    assert repack.repack_by_default(0.68, avx2=True) is False  # Qwen2.5 1.5B Q4_K_M
+    assert repack.repack_by_default(0.68, avx2=False) is True  # e.g. ARM: llama.cpp's default
+    assert repack.repack_by_default(0.0, avx2=True) is True  # Q4_0: repacking reads it 1.5x as fast
+    assert repack.repack_by_default(None, avx2=True) is True  # header unreadable
 
 
 def test_the_setting_wins_and_the_default_follows_the_file(tiny_gguf: Path, q4_k_gguf: Path) -> None:

@@ -33,8 +33,9 @@ class LLMSettings(Section):
     # answer, sooner where it copies its sources). Off: one token a step.
     lookup_decoding: bool = True
     # Let llama.cpp repack the weights at load for its repacked CPU kernels. Unset: off for Q4_K models
-    # (the default model) on AVX-512 CPUs, where llama.cpp's own kernels read the prompt 1.4 times as
-    # fast and the model loads in 0.3 s instead of 0.7; llama.cpp's default (on) elsewhere.
+    # (the default model) on CPUs with AVX2 or AVX-512, where llama.cpp's own kernels read the prompt as
+    # fast (AVX2) or 1.4 times as fast (AVX-512) and the model loads in 0.3-0.4 s instead of 0.7-1.1;
+    # llama.cpp's default (on) elsewhere.
     repack_weights: bool | None = None
 
 
