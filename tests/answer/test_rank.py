@@ -152,3 +152,28 @@ def test_each_querys_best_hit_leads_the_fused_ranking() -> None:
     # two chunks of a page at most: the signature, which only the gzip part found, is still there
     assert "3" in [s.chunk_id for s in rank.diversify(fused, 2)]
     assert sorted(s.chunk_id for s in fused) == ["1", "2", "3", "4", "5"]
+
+
+def test_merge_pages_gives_each_page_one_source_at_its_best_place() -> None:
+    sig = "- @functools.lru_cache(maxsize=128, typed=False):"
+    pages = [
+        ("u/functools", f"{sig}\nTo help measure the cache's hits, ..."),
+        ("u/whatsnew", "lru_cache() can now be used as a straight decorator."),
+        ("u/functools", f"{sig}\nIt leaves maxsize at its default of 128."),
+        ("u/functools", "- cache_info():\nReturns hits and misses."),
+    ]
+    sources = [Source(url=u, title=u, text=t, score=0.9 - 0.1 * n) for n, (u, t) in enumerate(pages)]
+    merged = rank.merge_pages(sources)
+    assert [s.url for s in merged] == ["u/functools", "u/whatsnew"]
+    assert [s.score for s in merged] == [0.9, 0.8]  # each page's best chunk's
+    # the signature line once, each chunk's own text in rank order, a chunk with another heading whole
+    assert merged[0].text == (
+        f"{sig}\nTo help measure the cache's hits, ...\n\nIt leaves maxsize at its default of 128."
+        "\n\n- cache_info():\nReturns hits and misses."
+    )
+    assert merged[1] is sources[1]
+
+
+def test_merge_pages_keeps_sources_without_a_url_apart() -> None:
+    sources = [Source(url="", title="note", text="One."), Source(url="", title="note", text="Two.")]
+    assert rank.merge_pages(sources) == sources

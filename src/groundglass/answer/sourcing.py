@@ -116,7 +116,8 @@ def search_each(job: Job, settings: Settings, queries: list[str]) -> list[Found]
 def rank_sources(
     job: Job, settings: Settings, found: Found, image_notes: str, query: str, *, gate: bool = True
 ) -> list[Source]:
-    """Dedupe, spread over documents, keep the relevant best ``top_k``, fit the token budget.
+    """Dedupe, spread over documents, keep the relevant best ``top_k``, fit the token budget, one
+    numbered source per page.
     ``gate=False`` (sources of a plan's steps, each already judged against its own sub-query) keeps
     them all, in order, within the budget."""
     if not found.sources:
@@ -152,7 +153,7 @@ def rank_sources(
         wanted = max(wanted, job.effort.context_tokens)
     budget = min(wanted, room)
     sources = rank.fit_budget(sources, budget, job.llm.count_tokens, overhead_tokens=SOURCE_OVERHEAD_TOKENS)
-    return _about(job, sources)
+    return _about(job, rank.merge_pages(sources))
 
 
 _WORD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
