@@ -157,7 +157,7 @@ def test_each_querys_best_hit_leads_the_fused_ranking() -> None:
 def test_merge_pages_gives_each_page_one_source_at_its_best_place() -> None:
     sig = "- @functools.lru_cache(maxsize=128, typed=False):"
     pages = [
-        ("u/functools", f"{sig}\nTo help measure the cache's hits, ..."),
+        ("u/functools", f"functools\n{sig}\nTo help measure the cache's hits, ..."),
         ("u/whatsnew", "lru_cache() can now be used as a straight decorator."),
         ("u/functools", f"{sig}\nIt leaves maxsize at its default of 128."),
         ("u/functools", "- cache_info():\nReturns hits and misses."),
@@ -166,9 +166,10 @@ def test_merge_pages_gives_each_page_one_source_at_its_best_place() -> None:
     merged = rank.merge_pages(sources)
     assert [s.url for s in merged] == ["u/functools", "u/whatsnew"]
     assert [s.score for s in merged] == [0.9, 0.8]  # each page's best chunk's
-    # the signature line once, each chunk's own text in rank order, a chunk with another heading whole
+    # the signature line once (below the section's heading in the first chunk, the first line of the
+    # next), each chunk's own text in rank order, a chunk with another heading whole
     assert merged[0].text == (
-        f"{sig}\nTo help measure the cache's hits, ...\n\nIt leaves maxsize at its default of 128."
+        f"functools\n{sig}\nTo help measure the cache's hits, ...\n\nIt leaves maxsize at its default of 128."
         "\n\n- cache_info():\nReturns hits and misses."
     )
     assert merged[1] is sources[1]

@@ -210,8 +210,8 @@ def _first_line(text: str) -> str:
 
 def merge_pages(sources: Sequence[Source]) -> list[Source]:
     """One source per page (by URL), at the place of its best chunk, its chunks' texts joined in rank
-    order with a blank line between them; a chunk that opens with the heading line the text before
-    it opened with does not repeat it.
+    order with a blank line between them; a chunk that opens with a line the page's text has already
+    (the heading or signature line it shares with the chunk before) does not repeat it.
 
     Two chunks of one page were two numbered sources with the same title and often the same heading
     (a function's signature line above each part of its description): in the Python manual's eval,
@@ -226,7 +226,8 @@ def merge_pages(sources: Sequence[Source]) -> list[Source]:
         if key not in first:
             first[key], texts[key] = src, [text]
             continue
-        if "\n" in text and _first_line(text) in {_first_line(t) for t in texts[key]}:
+        shown = {line.strip() for t in texts[key] for line in t.splitlines()}
+        if "\n" in text and _first_line(text) in shown:
             text = text.split("\n", 1)[1].strip()
         if text:
             texts[key].append(text)
