@@ -309,3 +309,39 @@ def test_a_default_asked_in_one_part_does_not_crowd_out_the_other_parts_answer()
     assert "- -n requests:\n- Number of requests to perform for the benchmarking session." in options.text
     # the part that asks the default still gets it from the directive's own table
     assert "| Default: | LimitRequestFields 100 |" in out[0].text
+
+
+DECIMAL = (
+    "Decimal numbers can be represented exactly. The exactness carries over into arithmetic. "
+    "Unlike hardware based binary floating point, the decimal module has a user alterable precision "
+    "(defaulting to 28 places) which can be as large as needed for a given problem: >>> from decimal "
+    "import * >>> getcontext().prec = 6 >>> Decimal(1) / Decimal(7) Decimal('0.142857') >>> "
+    "getcontext().prec = 28 >>> Decimal(1) / Decimal(7) Decimal('0.1428571428571428571428571429') "
+    "Both binary and decimal floating point are implemented in terms of published standards. "
+    + " ".join(PADDING[:4])
+)
+
+
+def test_an_interactive_example_run_into_a_sentence_is_no_neighbour_of_it() -> None:
+    source = src("decimal — Decimal fixed point\n" + DECIMAL)
+    [out] = condense.condense(
+        [source],
+        "What is the default precision of the decimal module, in places?",
+        count_tokens,
+        max_tokens=80,
+    )
+    # the sentence alone fits now, with the prose before it; the examples glued to it stay out
+    assert "(defaulting to 28 places) which can be as large as needed for a given problem:" in out.text
+    assert "The exactness carries over into arithmetic." in out.text
+    assert ">>>" not in out.text and count_tokens(out.text) <= 80
+
+
+def test_an_interactive_example_that_answers_is_kept() -> None:
+    source = src("decimal — Decimal fixed point\n" + DECIMAL)
+    [out] = condense.condense(
+        [source],
+        "What does Decimal(1) / Decimal(7) give at getcontext().prec = 6?",
+        count_tokens,
+        max_tokens=80,
+    )
+    assert ">>> Decimal(1) / Decimal(7) Decimal('0.142857')" in out.text

@@ -11,6 +11,8 @@ model. For every source longer than ``max_tokens`` this keeps:
   sentences it points back to), then the next best sentences (each with
   its neighbours while they fit), as long as they score at least ``keep_ratio`` of the best one and
   the source stays within ``max_tokens``;
+- an interactive example (``>>> ...``) that a page's extraction ran into a sentence as a piece of its
+  own, kept when it scores (its output may be the answer) but never only for being a neighbour;
 - Markdown table rows (``| a | b |``) whole, never split at a sentence boundary, and with the header
   row (and its ``|---|`` line) of their table whenever one of its rows is kept;
 - a definition's term line (``- max_connections (integer):``) whenever a sentence of its description is
@@ -64,6 +66,10 @@ _ANAPHOR = re.compile(
     r"(?:[-*•]\s+)?(?:it|its|this|these|they|their|he|she|his|her|such|that|those|both)\b", re.IGNORECASE
 )
 _SENTENCE_END = re.compile(r"[.!?…:;\"'”’)]\s*$")
+# Where an interactive example starts inside a line: extracted pages flatten a code block into the
+# sentence before it ("... (defaulting to 28 places) which can be as large as needed: >>> from decimal
+# import * >>> getcontext().prec = 6 ..."), which made that sentence too long to keep with anything else.
+_DOCTEST = re.compile(r"\s+(?=>>>\s)")
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 
@@ -78,6 +84,7 @@ class _Unit:
     term: int = -1  # the unit of the definition term whose description this is part of
     subject: str = ""  # that term's name: what the sentence is about ("max_connections")
     entry: int = -1  # the definition (its term's unit) this unit is part of, term line included
+    code: bool = False  # an interactive example (">>> ..."): kept for its own score, never as a neighbour
 
     @property
     def said(self) -> str:
@@ -115,7 +122,9 @@ def _units(text: str) -> list[_Unit]:
         subject = term_name(stripped[described]) if described is not None else ""
         entry = first[n] if is_term(line) else term
         units.extend(
-            _Unit(s, n, "sentence", term=term, subject=subject, entry=entry) for s in split_sentences(line)
+            _Unit(piece, n, "sentence", term=term, subject=subject, entry=entry, code=piece.startswith(">>>"))
+            for s in split_sentences(line)
+            for piece in _DOCTEST.split(s)
         )
     return units
 
@@ -284,7 +293,10 @@ def _pick(
         neighbours = {
             j
             for j in (i - 1, i, i + 1)
-            if 0 <= j < len(units) and units[j].kind != "heading" and units[j].entry == units[i].entry
+            if 0 <= j < len(units)
+            and units[j].kind != "heading"
+            and units[j].entry == units[i].entry
+            and (j == i or not units[j].code)
         }
         # a sentence that opens with a pronoun means nothing without what it points back to
         # a sentence of a definition never comes without its term: alone, "The default is three."
