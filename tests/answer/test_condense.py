@@ -322,26 +322,21 @@ DECIMAL = (
 )
 
 
-def test_an_interactive_example_run_into_a_sentence_is_no_neighbour_of_it() -> None:
-    source = src("decimal — Decimal fixed point\n" + DECIMAL)
+def decimal_condensed(question: str) -> str:
     [out] = condense.condense(
-        [source],
-        "What is the default precision of the decimal module, in places?",
-        count_tokens,
-        max_tokens=80,
+        [src("decimal — Decimal fixed point\n" + DECIMAL)], question, count_tokens, max_tokens=80
     )
+    return out.text
+
+
+def test_an_interactive_example_run_into_a_sentence_is_no_neighbour_of_it() -> None:
+    text = decimal_condensed("What is the default precision of the decimal module, in places?")
     # the sentence alone fits now, with the prose before it; the examples glued to it stay out
-    assert "(defaulting to 28 places) which can be as large as needed for a given problem:" in out.text
-    assert "The exactness carries over into arithmetic." in out.text
-    assert ">>>" not in out.text and count_tokens(out.text) <= 80
+    assert "(defaulting to 28 places) which can be as large as needed for a given problem:" in text
+    assert "The exactness carries over into arithmetic." in text
+    assert ">>>" not in text and count_tokens(text) <= 80
 
 
 def test_an_interactive_example_that_answers_is_kept() -> None:
-    source = src("decimal — Decimal fixed point\n" + DECIMAL)
-    [out] = condense.condense(
-        [source],
-        "What does Decimal(1) / Decimal(7) give at getcontext().prec = 6?",
-        count_tokens,
-        max_tokens=80,
-    )
-    assert ">>> Decimal(1) / Decimal(7) Decimal('0.142857')" in out.text
+    text = decimal_condensed("What does Decimal(1) / Decimal(7) give at getcontext().prec = 6?")
+    assert ">>> Decimal(1) / Decimal(7) Decimal('0.142857')" in text
