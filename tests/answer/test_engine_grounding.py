@@ -249,6 +249,28 @@ def test_a_looping_draft_is_stopped_and_replaced(engine: Engine, endpoint: str) 
     assert _Scripted.sent[0] < 500  # the engine hung up early (the reply has 1,008 pieces)
 
 
+def test_the_sentence_before_a_loop_is_kept_when_it_passes(engine: Engine, endpoint: str) -> None:
+    # the default model gave the value, then wrote one unmarked sentence over and over; the value's
+    # sentence was still waiting for its paragraph's marker when the loop was stopped
+    first = "Construction of the Berlin Wall began on 13 August 1961."
+    streamed, answer = ask(engine, endpoint, [first + " This wall is always a wall." * 60, GOOD])
+    assert streamed.startswith(first) and "always" not in streamed
+    assert cite.cited_numbers(answer.content) == [1]  # the source that holds its values
+    assert len(_Scripted.bodies) == 1 and answer.grounding["rejected"] == []
+    assert [d["reason"] for d in answer.grounding["dropped"]] == ["repetition"]
+    deadline = time.monotonic() + 10
+    while not _Scripted.sent and time.monotonic() < deadline:
+        time.sleep(0.05)  # the server counts what it wrote once it sees the hang-up
+    assert _Scripted.sent[0] < 300  # stopped at the loop (the reply has 520 pieces)
+
+
+def test_an_invented_value_before_a_loop_is_not_shown(engine: Engine, endpoint: str) -> None:
+    invented = "Construction of the Berlin Wall began in 1975."
+    streamed, answer = ask(engine, endpoint, [invented + " This wall is always a wall." * 60, GOOD])
+    assert "1975" not in streamed and answer.content == GOOD
+    assert [r["values"] for r in answer.grounding["rejected"]] == [["1975"]]
+
+
 def test_markers_that_point_nowhere_are_removed(engine: Engine, endpoint: str) -> None:
     streamed, answer = ask(engine, endpoint, [GOOD.replace("[1]", "[1][25008] [0][1,25008]")])
     assert "25008" not in streamed and "[0]" not in answer.content

@@ -168,13 +168,23 @@ class SentenceGate:
             self.failed = Rejection("empty", self.draft.strip())
         return out
 
-    def stop(self, reason: str) -> None:
-        """The model was stopped (it looped): what is not shown yet stays unshown."""
+    def stop(self, reason: str) -> list[str]:
+        """The model was stopped (it looped): the complete sentences it wrote before the loop began are
+        checked as an answer that ended there, and released when they pass; the loop is never shown.
+        The default model answered "... is 1114111 (0x10FFFF in hexadecimal)." and then wrote "This
+        value is always ..." over and over without a marker, so the right sentence, still waiting for
+        its paragraph's marker, was lost with the loop and the whole draft asked again."""
+        if self.failed is not None:
+            return []
+        looped = self._pending[_before_loop(self._pending) :]
+        self._pending = self._pending[: len(self._pending) - len(looped)]
+        out = self._process(final=True) if self.sources and self._pending.strip() else []
         if not self.shown and self.failed is None:
             self.failed = Rejection(reason, self.draft.strip()[:300])
-        elif self._pending.strip():
-            self.dropped.append(Rejection(reason, self._pending.strip()[:300]))
+        elif self.failed is None and (looped + self._pending).strip():
+            self.dropped.append(Rejection(reason, (self._pending + looped).strip()[:300]))
         self._pending, self._cuts = "", []
+        return out
 
     def end_where(self, done: Callable[[str], bool]) -> bool:
         """Whether the answer is whole by ``done`` (given what is shown, then each longer run of the held
@@ -617,6 +627,17 @@ def _prints(value: str, source: Source) -> bool:
 
 def _flat(text: str) -> str:
     return " ".join(text.split()).lower()
+
+
+def _before_loop(text: str) -> int:
+    """Where the loop that ends ``text`` begins: at its first sentence that comes again later, or, when
+    no complete sentence comes again ("0.000..."), after the last complete one."""
+    spans = units(text, final=False)
+    keys = [" ".join(cite.strip_markers(text[a:b]).lower().split()) for a, b in spans]
+    for i, key in enumerate(keys):
+        if key and key in keys[i + 1 :]:
+            return spans[i][0]
+    return spans[-1][1] if spans else 0
 
 
 def _said_key(text: str) -> str:

@@ -298,7 +298,9 @@ def generate(
             text = markers.feed(raw)
             if repetition.feed(text):
                 log.info("generation_looped", tail=gate.draft[-80:])
-                gate.stop("repetition")
+                for piece in gate.stop("repetition"):
+                    _first_shown(job)
+                    yield piece
                 break
             for piece in gate.feed(text):
                 _first_shown(job)
@@ -315,7 +317,8 @@ def generate(
                 break
             if gate.repeats >= MAX_REPEATS:
                 log.info("generation_repeated", tail=gate.draft[-80:])
-                gate.stop("repetition")
+                for piece in gate.stop("repetition"):
+                    yield piece
                 break
         else:
             check_cancelled(job)  # the model stopped because it was told to
