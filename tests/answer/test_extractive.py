@@ -211,3 +211,15 @@ def test_no_figure_is_read_off_a_pair_that_is_not_the_asked_constants_alone() ->
     assert paired_figure("What does SQLITE_CONSTRAINT_UNIQUE mean?", [CODES]) is None  # no value asked
     both = "What are the values of SQLITE_CONSTRAINT_UNIQUE and SQLITE_CONSTRAINT_TRIGGER?"
     assert paired_figure(both, [CODES]) is None  # one sentence would answer one of them
+
+
+def test_a_keyword_argument_of_a_call_is_not_a_constants_pair() -> None:
+    # What's New in 3.2 shows an example call; the engine quoted it as the default of max_workers
+    example = src(
+        "with futures.ThreadPoolExecutor(max_workers=4) as e:\n    e.submit(shutil.copy, 'a', 'b')", 1
+    )
+    question = "Since Python 3.8, what is the default value of max_workers for ThreadPoolExecutor?"
+    assert paired_figure(question, [example]) is None
+    assert paired_figure(question, [src("f(x, max_workers = 4, y=2)", 1)]) is None
+    # a constant assigned on its own line is still a pair
+    assert paired_figure(question, [src("max_workers = 4", 1)]) == 'The sources give: "max_workers = 4" [1]'

@@ -31,6 +31,9 @@ _PAIR = re.compile(
 )
 # "(19) sqlite_constraint": a section heading that gives the figure first
 _HEADED = re.compile(r"(?<![\w)])\((-?\d+)\)\s+([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b(?!\()", re.IGNORECASE)
+# "ThreadPoolExecutor(max_workers=4)": a keyword argument, the value one call passes (an example's),
+# not a constant's; a signature's defaults are read by extractive.signature_default
+_ARGUMENT_AFTER = ("(", ",")
 _NAME = re.compile(r"(?<![\w.])[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+")
 _ASKS_VALUE = re.compile(r"\b(?:value|number|numeric|code)\b", re.IGNORECASE)
 
@@ -105,7 +108,12 @@ def pairs_naming(name: str, texts: Sequence[str]) -> list[tuple[int, str, float]
 def pairs_of(text: str) -> list[tuple[str, str, float]]:
     """(the pair as ``text`` writes it, the name lower-cased, the figure) of each name-figure pair in
     ``text``: "SQLITE_CONSTRAINT (19)", "SQLITE_OK = 0", "(19) SQLITE_CONSTRAINT"."""
-    found = [(m.start(), m.group(0), m.group(1), m.group(2) or m.group(3)) for m in _PAIR.finditer(text)]
+    found = [
+        (m.start(), m.group(0), m.group(1), m.group(2) or m.group(3))
+        for m in _PAIR.finditer(text)
+        if m.group(3) is None
+        or not text[max(0, m.start() - 40) : m.start()].rstrip().endswith(_ARGUMENT_AFTER)
+    ]
     found += [(m.start(), m.group(0), m.group(2), m.group(1)) for m in _HEADED.finditer(text)]
     return [(quote, name.lower(), float(figure)) for _, quote, name, figure in sorted(found)]
 
