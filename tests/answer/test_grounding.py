@@ -98,6 +98,14 @@ def test_a_figure_given_for_what_no_cited_source_speaks_of_fails(berlin: list[st
     assert check(
         "The capital city of South Korea is Seoul [1].", "What is the capital city of South Korea?", korea
     ).ok
+    # a word is spoken of as a part of an identifier (Python's stdtypes page, PSF licence)
+    limit = ["The default limit is 4300 digits as provided in sys.int_info.default_max_str_digits."]
+    q = "What is the default limit on the number of digits for int/str conversion?"
+    assert check("The default limit for int/str conversion is 4300 digits. [1]", q, limit).ok
+    near = ["The default limit is 4300 digits as provided in interpreter_flags.strict_mode."]
+    assert check("The default limit for int/str conversion is 4300 digits. [1]", q, near).unsupported == [
+        "int str conversion"
+    ]  # a whole part of a name, not its first letters
     # a word the question names a command by is a name: one word of it in no source fails the sentence
     apachectl = (
         "graceful: Gracefully restarts the Apache httpd daemon. This command automatically checks the "

@@ -22,6 +22,10 @@ such: the two words together, or the subcommand as a term of a list ("- prune:" 
 subcommands). git worktree has no archive subcommand; the model described git archive under that name,
 from git archive's page, which says "archive" and, elsewhere, "worktree".
 
+A word is spoken of, too, where a source names it as a part of an identifier: Python's manual gives
+the default limit "for int/str conversion" as "4300 digits as provided in
+sys.int_info.default_max_str_digits", and says "int" and "str" as words only paragraphs away.
+
 A sentence that gives a figure fails on a run of two such words; any other on a run of three. A
 question's relation words ("the capital city of", "the lead vocalist of") are often unwritten where a
 name answers them ("Seoul is the capital"): on FanOutQA's sub-questions, a run of two flagged eleven
@@ -111,6 +115,8 @@ def subject_words(text: str) -> set[str]:
 def _spoken(word: str, evidence: Evidence) -> bool:
     if word in evidence.stems:
         return True
+    if any("_" in s and word in s.split("_") for s in evidence.stems):
+        return True  # a part of a name: "int/str conversion" is spoken of by "sys.int_info.max_str_digits"
     if len(word) < _PREFIX:  # a unit the sources write with its power: "km" as "km2"
         return any(s.startswith(word) and s[len(word) :].isdigit() for s in evidence.stems)
     prefix = word[:_PREFIX]
