@@ -127,7 +127,9 @@ def ours(
         return "", [], False, seconds, {"error": error}
     content = out["choices"][0]["message"]["content"] or ""
     urls = [r["url"] for r in out.get("search_results", [])]
-    return content, urls, bool(out.get("declined")), seconds, {"usage": out.get("usage", {})}
+    # what the check refused or left out, so a wrong or declined answer can be traced afterwards
+    extra = {"usage": out.get("usage", {}), "grounding": out.get("grounding", {})}
+    return content, urls, bool(out.get("declined")), seconds, extra
 
 
 def naive(
