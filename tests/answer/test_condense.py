@@ -165,6 +165,33 @@ def test_a_sentence_opening_with_a_pronoun_keeps_what_it_points_back_to() -> Non
     assert count_tokens(out.text) <= 100 < count_tokens(PICKLE)
 
 
+# random.html's opening, as the extraction writes it (Python's manual, PSF licence)
+RANDOM = (
+    "random — Generate pseudo-random numbers\n"
+    "This module implements pseudo-random number generators for various distributions. For integers, there "
+    "is uniform selection from a range. For sequences, there is uniform selection of a random element, a "
+    "function to generate a random permutation of a list in-place, and a function for random sampling "
+    "without replacement. Almost all module functions depend on the basic function random(), which generates "
+    "a random "
+    "float uniformly in the half-open range 0.0 <= X < 1.0. Python uses the Mersenne Twister as the core "
+    "generator. It produces 53-bit precision floats and has a period of 2**19937-1. The underlying "
+    "implementation in C is both fast and threadsafe. The Mersenne Twister is one of the most extensively "
+    "tested random number generators in existence. However, being completely deterministic, it is not "
+    "suitable for all purposes, and is completely unsuitable for cryptographic purposes."
+)
+
+
+def test_a_sentence_opening_with_a_pronoun_is_scored_with_what_it_points_back_to() -> None:
+    # "It produces ... a period of 2**19937-1." holds one of the question's words; the engine kept the
+    # sentence before it, with its other neighbour, and cut the answer
+    question = "What is the period of the Mersenne Twister generator used by the random module?"
+    [out] = condense.condense_for_prompt([src(RANDOM)], question, count_tokens)
+    assert (
+        "the core generator. It produces 53-bit precision floats and has a period of 2**19937-1." in out.text
+    )
+    assert count_tokens(out.text) <= 110 < count_tokens(RANDOM)
+
+
 # smtplib.html's chunk on SMTP.connect, as the chunker writes it
 SMTP_CONNECT = (
     "In normal operation it should not be necessary to call this method explicitly. It is used to implement "

@@ -8,7 +8,10 @@ model. For every source longer than ``max_tokens`` this keeps:
 
 - its heading line (the first line, when it is short and does not end like a sentence);
 - the best-scoring sentence and the one before and after it (and, when it opens with a pronoun, the
-  sentences it points back to), then the next best sentences (each with
+  sentences it points back to, whose words it is scored with: in random's "Python uses the Mersenne
+  Twister as the core generator. It produces 53-bit precision floats and has a period of 2**19937-1.",
+  the second sentence holds only "period" of the question's words, and was cut as the first sentence
+  was kept with its other neighbour), then the next best sentences (each with
   its neighbours while they fit), as long as they score at least ``keep_ratio`` of the best one and
   the source stays within ``max_tokens``;
 - an interactive example (``>>> ...``) that a page's extraction ran into a sentence as a piece of its
@@ -86,11 +89,12 @@ class _Unit:
     subject: str = ""  # that term's name: what the sentence is about ("max_connections")
     entry: int = -1  # the definition (its term's unit) this unit is part of, term line included
     code: bool = False  # an interactive example (">>> ..."): kept for its own score, never as a neighbour
+    points_to: str = ""  # what an opening pronoun points back to: the sentences before it (_antecedents)
 
     @property
     def said(self) -> str:
         """What the unit says, its subject included: the text it is scored on."""
-        return f"{self.subject} {self.text}" if self.subject else self.text
+        return " ".join(t for t in (self.subject, self.points_to, self.text) if t)
 
 
 def _units(text: str) -> list[_Unit]:
@@ -127,6 +131,9 @@ def _units(text: str) -> list[_Unit]:
             for s in split_sentences(line)
             for piece in _DOCTEST.split(s)
         )
+    for i, u in enumerate(units):
+        if back := _antecedents(units, i):
+            u.points_to = " ".join(units[j].text for j in sorted(back))
     return units
 
 
