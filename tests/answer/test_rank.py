@@ -175,6 +175,25 @@ def test_merge_pages_gives_each_page_one_source_at_its_best_place() -> None:
     assert merged[1] is sources[1]
 
 
+def test_merge_pages_says_a_long_line_once() -> None:
+    # json.html's chunks each hold json.dumps' entry; the merged source showed its signature three times
+    sig = "- json.dumps(obj, *, skipkeys=False, ensure_ascii=True, indent=None, separators=None):"
+    about = "- Serialize obj to a JSON formatted str using this conversion table."
+    pages = [
+        f"Basic Usage\n{sig}\nAs a result of this, loads(dumps(x)) != x if x has non-string keys.",
+        f"- json.dump(obj, fp):\nDefault: None\n{sig}\n{about}",
+        f"{sig}\n{about}\nDefault: None",
+    ]
+    sources = [Source(url="u/json", title="json", text=t, score=0.9 - 0.1 * n) for n, t in enumerate(pages)]
+    [merged] = rank.merge_pages(sources)
+    assert merged.text.count(about) == 1
+    assert merged.text.count("Default: None") == 2  # short: it may be another entry's
+    # the signature stays where it heads what the page has not shown: the line below is not json.dump's
+    assert (
+        merged.text == f"{pages[0]}\n\n- json.dump(obj, fp):\nDefault: None\n{sig}\n{about}\n\nDefault: None"
+    )
+
+
 def test_merge_pages_keeps_sources_without_a_url_apart() -> None:
     sources = [Source(url="", title="note", text="One."), Source(url="", title="note", text="Two.")]
     assert rank.merge_pages(sources) == sources

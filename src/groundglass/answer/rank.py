@@ -26,6 +26,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from groundglass.answer import querytext
+from groundglass.answer.definitions import is_term
 from groundglass.answer.sentences import split_sentences
 from groundglass.answer.types import Source
 
@@ -204,14 +205,33 @@ def fit_budget(
     return out
 
 
+def _unshown(lines: list[str], shown: set[str]) -> str:
+    """``lines`` without the long ones already ``shown``, but for a term line that heads a line not
+    shown: without it, the new description would read as the entry's above it."""
+    said = [len(ln.strip()) >= _SAID_ONCE and ln.strip() in shown for ln in lines]
+    kept = [
+        ln
+        for i, ln in enumerate(lines)
+        if not said[i] or (is_term(ln) and i + 1 < len(lines) and not said[i + 1] and lines[i + 1].strip())
+    ]
+    return "\n".join(kept).strip()
+
+
 def _first_line(text: str) -> str:
     return text.lstrip().split("\n", 1)[0].strip()
+
+
+# a line this long that the page's text shows already is said once: the same signature or sentence
+# (json.dumps' 200-character signature came three times in one source, once per chunk of its entry);
+# a shorter one ("Default: None") may be another entry's own
+_SAID_ONCE = 40
 
 
 def merge_pages(sources: Sequence[Source]) -> list[Source]:
     """One source per page (by URL), at the place of its best chunk, its chunks' texts joined in rank
     order with a blank line between them; a chunk that opens with a line the page's text has already
-    (the heading or signature line it shares with the chunk before) does not repeat it.
+    (the heading or signature line it shares with the chunk before) does not repeat it, nor does it
+    repeat a longer line (a signature, a sentence) that the page's text shows already.
 
     Two chunks of one page were two numbered sources with the same title and often the same heading
     (a function's signature line above each part of its description): in the Python manual's eval,
@@ -229,6 +249,7 @@ def merge_pages(sources: Sequence[Source]) -> list[Source]:
         shown = {line.strip() for t in texts[key] for line in t.splitlines()}
         if "\n" in text and _first_line(text) in shown:
             text = text.split("\n", 1)[1].strip()
+        text = _unshown(text.splitlines(), shown)
         if text:
             texts[key].append(text)
     return [replace(s, text="\n\n".join(texts[k])) if len(texts[k]) > 1 else s for k, s in first.items()]
