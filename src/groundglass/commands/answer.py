@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from groundglass.answer.events import Event
     from groundglass.answer.search.filters import SearchFilters
     from groundglass.answer.types import Answer, AskRequest
+    from groundglass.answer.vision import ImageInput
     from groundglass.config import Settings
 
 DEMO_INDEX = "default"
@@ -204,6 +205,16 @@ def checked_source(source: str, old: str | None) -> str:
     return source
 
 
+def _images(values: list[str]) -> list[ImageInput]:
+    """``--image`` values as the request takes them; the vision package (OCR, image labels: a fifth of
+    a second of imports) is imported only for a question that has images."""
+    if not values:
+        return []
+    from groundglass.answer.vision import ImageInput
+
+    return [ImageInput.from_cli(v) for v in values]
+
+
 def _check_context_size(settings: Settings, size: str | None) -> None:
     """``--search-context-size`` checked before any work, its error naming the flag."""
     if size is None:
@@ -321,7 +332,6 @@ def ask(
     # helpers above.
     from groundglass.answer.engine import Engine
     from groundglass.answer.types import AskRequest
-    from groundglass.answer.vision import ImageInput
 
     _check_question(question, image)
     filters = _filters(
@@ -346,7 +356,7 @@ def ask(
         search=source,
         search_filters=filters,
         search_context_size=search_context_size,
-        images=[ImageInput.from_cli(v) for v in image],
+        images=_images(image),
         reasoning_effort=reasoning_effort,
         return_related_questions=related,
     )
