@@ -633,7 +633,7 @@ def _before_loop(text: str) -> int:
     """Where the loop that ends ``text`` begins: at its first sentence that comes again later, or, when
     no complete sentence comes again ("0.000..."), after the last complete one."""
     spans = units(text, final=False)
-    keys = [" ".join(cite.strip_markers(text[a:b]).lower().split()) for a, b in spans]
+    keys = [_flat(cite.strip_markers(text[a:b])) for a, b in spans]
     for i, key in enumerate(keys):
         if key and key in keys[i + 1 :]:
             return spans[i][0]

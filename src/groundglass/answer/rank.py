@@ -205,6 +205,12 @@ def fit_budget(
     return out
 
 
+# a line this long that the page's text shows already is said once: the same signature or sentence
+# (json.dumps' 200-character signature came three times in one source, once per chunk of its entry);
+# a shorter one ("Default: None") may be another entry's own
+_SAID_ONCE = 40
+
+
 def _unshown(lines: list[str], shown: set[str]) -> str:
     """``lines`` without the long ones already ``shown``, but for a term line that heads a line not
     shown: without it, the new description would read as the entry's above it."""
@@ -219,12 +225,6 @@ def _unshown(lines: list[str], shown: set[str]) -> str:
 
 def _first_line(text: str) -> str:
     return text.lstrip().split("\n", 1)[0].strip()
-
-
-# a line this long that the page's text shows already is said once: the same signature or sentence
-# (json.dumps' 200-character signature came three times in one source, once per chunk of its entry);
-# a shorter one ("Default: None") may be another entry's own
-_SAID_ONCE = 40
 
 
 def merge_pages(sources: Sequence[Source]) -> list[Source]:
