@@ -11,7 +11,7 @@ import pytest
 from groundglass.answer.embeddings import count_tokens, count_tokens_batch
 from groundglass.answer.index.chunking import chunk_document
 from groundglass.answer.index.documents import Document, Section
-from groundglass.answer.index.extract import SkipFile, extract_file
+from groundglass.answer.index.extract import SkipFile, extract_file, html_document
 from groundglass.answer.index.html_headings import page_headings
 from groundglass.answer.sentences import split_sentences
 
@@ -29,6 +29,24 @@ def test_html_keeps_title_date_headings_and_drops_boilerplate() -> None:
     fresnel = next(s for s in doc.sections if s.heading == "Cleaning the Fresnel lens")
     assert "soft linen cloth" in fresnel.text
     assert "Advanced topics" not in doc.text  # the navigation bar is boilerplate
+
+
+def test_html_date_comes_from_the_markup_never_from_a_date_in_the_prose() -> None:
+    # a date the text merely mentions is not when the page was published, and reading prose for dates
+    # ran dateparser over every locale, for seconds per long page; a byline the markup marks still
+    # dates the page
+    body = "<p>" + "Keepers trimmed the wicks before sunset and polished the lens every morning. " * 8
+    storm = "<p>The storm of 4 November 2011 damaged the lantern room.</p>"
+    byline = '<p class="byline">Posted: March 2, 2019</p>'
+
+    def page(extra: str) -> str:
+        return (
+            "<html><head><title>Keepers</title></head><body><article><h1>Keepers</h1>"
+            f"{extra}{body}</p></article></body></html>"
+        )
+
+    assert html_document(page(storm), "https://example.org/keepers", "keepers").date is None
+    assert html_document(page(byline + storm), "https://example.org/keepers", "keepers").date == "2019-03-02"
 
 
 def test_html_headings_survive_a_page_without_a_main_frame() -> None:
