@@ -123,6 +123,18 @@ def test_metrics_on_known_cases() -> None:
     assert math.isnan(metrics.prompt_fidelity([red_circle], ["a photo of a sks shape"]))
 
 
+def test_a_world_without_the_held_out_pairs_still_shows_every_shape_and_colour() -> None:
+    from groundglass.dreambooth.world.generator import COLOUR_NAMES, HELD_OUT_PAIRS, SHAPES
+
+    _, scenes, _ = make_examples(600, seed=7, exclude=HELD_OUT_PAIRS)
+    pairs = {(s.shape, s.colour) for s in scenes}
+    assert not pairs & HELD_OUT_PAIRS
+    assert {s for s, _ in pairs} == set(SHAPES) and {c for _, c in pairs} == set(COLOUR_NAMES)
+    assert {(shape, "orange") for shape in SHAPES} <= pairs  # the subject's colour on every shape
+    _, full, _ = make_examples(600, seed=7)
+    assert {(s.shape, s.colour) for s in full} & HELD_OUT_PAIRS  # the default world has them all
+
+
 def test_identity_tells_the_star_from_other_orange_shapes() -> None:
     from groundglass.dreambooth.world.generator import NOVEL_SHAPE, SHAPES, random_scene
 

@@ -4,6 +4,11 @@ Draws ``per_shape`` images for each pretraining shape, each with a colour and a 
 random ("a photo of a blue triangle on a grid background"), from fixed seeds, and reports the share of
 images where the world classifier sees the requested shape, colour and background (chance: 1/5, 1/6,
 1/4). Writes ``evaluation.json`` beside the weights.
+
+``--held-out`` asks only for the shape-colour pairs of
+:data:`~groundglass.dreambooth.world.generator.HELD_OUT_PAIRS` (``per_shape`` images of each), which a
+model pretrained with ``--hold-out`` never saw: whether it composes a shape with a new colour. It
+writes ``evaluation_held_out.json``.
 """
 
 from __future__ import annotations
@@ -13,26 +18,36 @@ import random
 from pathlib import Path
 from typing import Any
 
-from groundglass.dreambooth.world.generator import BACKGROUNDS, COLOUR_NAMES, SHAPES
+from groundglass.dreambooth.world.generator import BACKGROUNDS, COLOUR_NAMES, HELD_OUT_PAIRS, SHAPES
 from groundglass.dreambooth.world.personalise import BASE_MODEL_DIR, SAMPLING
 
 
-def evaluate_base(components: Any, *, per_shape: int = 16, seed: int = 0) -> dict[str, Any]:
+def evaluate_base(
+    components: Any, *, per_shape: int = 16, seed: int = 0, held_out: bool = False
+) -> dict[str, Any]:
     from groundglass.dreambooth.sample import generate
     from groundglass.dreambooth.world import metrics
 
     pick = random.Random(seed)
-    prompts = [
-        f"a photo of a {pick.choice(COLOUR_NAMES)} {shape} on a {pick.choice(BACKGROUNDS)} background"
-        for shape in SHAPES
-        for _ in range(per_shape)
-    ]
+    if held_out:
+        prompts = [
+            f"a photo of a {colour} {shape} on a {pick.choice(BACKGROUNDS)} background"
+            for shape, colour in sorted(HELD_OUT_PAIRS)
+            for _ in range(per_shape)
+        ]
+    else:
+        prompts = [
+            f"a photo of a {pick.choice(COLOUR_NAMES)} {shape} on a {pick.choice(BACKGROUNDS)} background"
+            for shape in SHAPES
+            for _ in range(per_shape)
+        ]
     images = generate(
         components, prompts, seeds=[seed + i for i in range(len(prompts))], batch_size=40, **SAMPLING
     )
     accuracy = metrics.attribute_accuracy(images, prompts)
     return {
         "images": len(prompts),
+        "pairs": "held out" if held_out else "random",
         "sampling": SAMPLING,
         "accuracy": accuracy,
         "chance": {
@@ -58,13 +73,15 @@ def main(argv: list[str] | None = None) -> int:
         help="a world model folder (default: the embedded one); evaluation.json goes there",
     )
     parser.add_argument("--per-shape", type=int, default=16, help="images per shape")
+    parser.add_argument("--held-out", action="store_true", help="only the pairs --hold-out left out")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(1)
     from groundglass.dreambooth.world.personalise import load_base
 
-    report = evaluate_base(load_base(args.model), per_shape=args.per_shape)
-    (args.model / "evaluation.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    report = evaluate_base(load_base(args.model), per_shape=args.per_shape, held_out=args.held_out)
+    name = "evaluation_held_out.json" if args.held_out else "evaluation.json"
+    (args.model / name).write_text(json.dumps(report, indent=1), encoding="utf-8")
     print(json.dumps(report, indent=1))
     return 0
 

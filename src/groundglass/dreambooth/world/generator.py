@@ -41,6 +41,13 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "orange": (250, 130, 10),
 }
 COLOUR_NAMES = tuple(COLOURS)
+# Shape-colour pairs a base model can be pretrained without (``pretrain --hold-out``), one per shape and
+# each colour at most once, so every shape and every colour is still seen: drawing them anyway means
+# composing a shape with a colour it never wore, which is what "a blue sks shape" asks of DreamBooth.
+# Orange, the subject's colour, is worn by every shape.
+HELD_OUT_PAIRS: frozenset[tuple[str, str]] = frozenset(
+    {("circle", "red"), ("square", "green"), ("triangle", "blue"), ("diamond", "yellow"), ("cross", "purple")}
+)
 SIZES = ("small", "large")
 BACKGROUNDS = ("plain", "striped", "grid", "gradient")
 CLASS_WORD = "shape"
@@ -242,15 +249,22 @@ def random_scene(
     shapes: tuple[str, ...] = SHAPES,
     colours: tuple[str, ...] = COLOUR_NAMES,
     backgrounds: tuple[str, ...] = BACKGROUNDS,
+    exclude: frozenset[tuple[str, str]] = frozenset(),
 ) -> Scene:
+    """A random scene; a (shape, colour) pair in ``exclude`` gets another colour (without one, the
+    draws are the same as ever, so a seed's world is unchanged)."""
     shape = str(rng.choice(shapes))
     size_word = str(rng.choice(SIZES))
     margin = object_radius(size_word) + 0.04
     x, y = (float(v) for v in rng.uniform(margin, 1 - margin, 2))
     angle = float(rng.uniform(-25, 25)) if shape == NOVEL_SHAPE else 0.0
+    colour = str(rng.choice(colours))
+    if exclude:
+        allowed = [c for c in colours if (shape, c) not in exclude]
+        colour = colour if (shape, colour) not in exclude else str(rng.choice(allowed))
     return Scene(
         shape=shape,
-        colour=str(rng.choice(colours)),
+        colour=colour,
         size=size_word,
         background=str(rng.choice(backgrounds)),
         x=x,
@@ -260,15 +274,21 @@ def random_scene(
 
 
 def make_examples(
-    n: int, seed: int, *, size: int = 32, shapes: tuple[str, ...] = SHAPES
+    n: int,
+    seed: int,
+    *,
+    size: int = 32,
+    shapes: tuple[str, ...] = SHAPES,
+    exclude: frozenset[tuple[str, str]] = frozenset(),
 ) -> tuple[np.ndarray, list[Scene], list[str]]:
-    """``n`` images (uint8 array n x size x size x 3), their scenes and random captions, from ``seed``."""
+    """``n`` images (uint8 array n x size x size x 3), their scenes and random captions, from ``seed``;
+    no scene pairs a shape with a colour as in ``exclude``."""
     rng = np.random.default_rng(seed)
     images = np.empty((n, size, size, 3), np.uint8)
     scenes: list[Scene] = []
     captions: list[str] = []
     for i in range(n):
-        scene = random_scene(rng, shapes=shapes)
+        scene = random_scene(rng, shapes=shapes, exclude=exclude)
         images[i] = np.asarray(render(scene, rng, size=size))
         scenes.append(scene)
         captions.append(random_caption(scene, rng))

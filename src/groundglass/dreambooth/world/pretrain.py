@@ -41,7 +41,9 @@ a GPU (noise is still drawn on the CPU, so a seed draws the same batches anywher
 FOLDER`` skips the VAE stage and takes that model's trained VAE (the shipped one, whose decoder also
 draws the star), ``--unet-channels 128,256`` and ``--layers-per-block`` size the UNet, and
 ``--extra-shapes`` adds :data:`~groundglass.dreambooth.world.generator.EXTRA_SHAPES` to the world
-(their words join the tokenizer; the star stays unseen).
+(their words join the tokenizer; the star stays unseen), and ``--hold-out`` leaves out the shape-colour
+pairs of :data:`~groundglass.dreambooth.world.generator.HELD_OUT_PAIRS` (``base_eval --held-out`` then
+asks for them).
 
 The training loop is written here rather than with Lightning because it trains from scratch and
 from a different objective than the DreamBooth module (which fine-tunes). Its pieces are diffusers':
@@ -72,6 +74,7 @@ import torch.nn.functional as F
 
 from groundglass.dreambooth.world.generator import (
     EXTRA_SHAPES,
+    HELD_OUT_PAIRS,
     SHAPES,
     make_examples,
     random_caption,
@@ -253,6 +256,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--extra-shapes",
         action="store_true",
         help=f"pretrain on {', '.join(EXTRA_SHAPES)} too (their words join the tokenizer)",
+    )
+    parser.add_argument(
+        "--hold-out",
+        action="store_true",
+        help="pretrain without the shape-colour pairs of generator.HELD_OUT_PAIRS (one per shape), "
+        "so that drawing them needs shape and colour composed",
     )
     parser.add_argument(
         "--vae-from",
@@ -480,7 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for part in WEIGHT_PARTS:
         setattr(model, part, getattr(model, part).to(args.device))
-    images, scenes, _ = make_examples(args.images, args.seed, shapes=shapes)
+    exclude = HELD_OUT_PAIRS if args.hold_out else frozenset()
+    images, scenes, _ = make_examples(args.images, args.seed, shapes=shapes, exclude=exclude)
     sizes = {name: sum(p.numel() for p in getattr(model, name).parameters()) / 1e6 for name in WEIGHT_PARTS}
     log(
         f"world: {len(images)} images; vae {sizes['vae']:.2f} M, unet {sizes['unet']:.2f} M, "
