@@ -41,12 +41,18 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "orange": (250, 130, 10),
 }
 COLOUR_NAMES = tuple(COLOURS)
-# Shape-colour pairs a base model can be pretrained without (``pretrain --hold-out``), one per shape and
-# each colour at most once, so every shape and every colour is still seen: drawing them anyway means
+# Shape-colour pairs a base model can be pretrained without (``pretrain --hold-out``): one per shape,
+# each colour at most once, so every shape and every colour is still seen, and drawing one of them means
 # composing a shape with a colour it never wore, which is what "a blue sks shape" asks of DreamBooth.
-# Orange, the subject's colour, is worn by every shape.
+# These are the pairs of the README's held-out run.
 HELD_OUT_PAIRS: frozenset[tuple[str, str]] = frozenset(
-    {("circle", "red"), ("square", "green"), ("triangle", "blue"), ("diamond", "yellow"), ("cross", "purple")}
+    {
+        ("circle", "blue"),
+        ("square", "green"),
+        ("triangle", "purple"),
+        ("diamond", "yellow"),
+        ("cross", "orange"),
+    }
 )
 SIZES = ("small", "large")
 BACKGROUNDS = ("plain", "striped", "grid", "gradient")

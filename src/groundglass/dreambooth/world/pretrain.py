@@ -43,7 +43,7 @@ draws the star), ``--unet-channels 128,256`` and ``--layers-per-block`` size the
 ``--extra-shapes`` adds :data:`~groundglass.dreambooth.world.generator.EXTRA_SHAPES` to the world
 (their words join the tokenizer; the star stays unseen), and ``--hold-out`` leaves out the shape-colour
 pairs of :data:`~groundglass.dreambooth.world.generator.HELD_OUT_PAIRS` (``base_eval --held-out`` then
-asks for them).
+asks for them), as in the README's held-out run (``--vae-from <the shipped model> --hold-out``).
 
 The training loop is written here rather than with Lightning because it trains from scratch and
 from a different objective than the DreamBooth module (which fine-tunes). Its pieces are diffusers':
