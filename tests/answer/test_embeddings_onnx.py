@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from groundglass.answer import embeddings
-from groundglass.answer.embed_onnx import OnnxEmbedder
+from groundglass.answer.embed_onnx import OnnxEmbedder, _batches
 
 SENTENCES = [
     "Who built the Eddystone lighthouse, and when?",
@@ -52,6 +52,18 @@ def test_onnx_vectors_match_torch(onnx: OnnxEmbedder, torch_embedder: embeddings
     # batching and order do not change a vector
     again = onnx.encode(list(reversed(SENTENCES)), batch_size=3)[::-1]
     assert np.allclose(a, again, atol=1e-4)
+
+
+def test_a_long_passage_is_not_padded_with_short_sentences() -> None:
+    # an answer's attribution encodes a cited passage with its sentences: in one batch every sentence was
+    # padded to the passage's 256 word pieces (seven times the work)
+    lengths = np.array([30, 256, 28, 31, 120, 26, 100])
+    batches = list(_batches(lengths, 32))
+    assert batches[0] == [1]
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        assert lengths[b].max() <= 2 * lengths[b].min() and lengths[b[0]] == lengths[b].max()
+    assert [len(b) for b in _batches(np.full(70, 12), 32)] == [32, 32, 6]
 
 
 def test_the_process_embedder_is_onnx_and_caches(monkeypatch: pytest.MonkeyPatch) -> None:
