@@ -27,10 +27,13 @@ import time
 from pathlib import Path
 
 from bench.docqa_data import PYTHON, corpus_pages
+from groundglass.answer.index import extract
 
-MARKUP = {"original_date": True, "extensive_search": False}  # what extract.py passes
-EXTENSIVE = {"original_date": True, "extensive_search": True}  # the baseline
-SETTINGS = {"markup": MARKUP, "extensive": EXTENSIVE}
+# what extract.py passes, and the baseline: the same with htmldate's extensive search
+SETTINGS = {
+    "markup": dict(extract._DATE_FROM_MARKUP),
+    "extensive": {**extract._DATE_FROM_MARKUP, "extensive_search": True},
+}
 # the pages three questions of the docs eval read (search results for json.dumps, lru_cache, strftime)
 QUESTION_PAGES = (
     ("library/json.html", "whatsnew/2.6.html", "whatsnew/3.6.html"),
@@ -41,8 +44,6 @@ QUESTION_PAGES = (
 
 def read_pages(setting: str, paths: list[Path]) -> list[tuple[float, str | None]]:
     """(seconds, date) of each page, extracted with ``setting``'s date search."""
-    from groundglass.answer.index import extract
-
     extract._DATE_FROM_MARKUP = SETTINGS[setting]
     out = []
     for path in paths:

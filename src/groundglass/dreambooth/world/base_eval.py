@@ -29,18 +29,14 @@ def evaluate_base(
     from groundglass.dreambooth.world import metrics
 
     pick = random.Random(seed)
-    if held_out:
-        prompts = [
-            f"a photo of a {colour} {shape} on a {pick.choice(BACKGROUNDS)} background"
-            for shape, colour in sorted(HELD_OUT_PAIRS)
-            for _ in range(per_shape)
-        ]
-    else:
-        prompts = [
-            f"a photo of a {pick.choice(COLOUR_NAMES)} {shape} on a {pick.choice(BACKGROUNDS)} background"
-            for shape in SHAPES
-            for _ in range(per_shape)
-        ]
+    # the held-out pairs keep their colour; otherwise each image's colour is drawn, before its background
+    wanted = sorted(HELD_OUT_PAIRS) if held_out else [(shape, None) for shape in SHAPES]
+    prompts = [
+        f"a photo of a {colour or pick.choice(COLOUR_NAMES)} {shape} "
+        f"on a {pick.choice(BACKGROUNDS)} background"
+        for shape, colour in wanted
+        for _ in range(per_shape)
+    ]
     images = generate(
         components, prompts, seeds=[seed + i for i in range(len(prompts))], batch_size=40, **SAMPLING
     )

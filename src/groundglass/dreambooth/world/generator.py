@@ -265,9 +265,8 @@ def random_scene(
     x, y = (float(v) for v in rng.uniform(margin, 1 - margin, 2))
     angle = float(rng.uniform(-25, 25)) if shape == NOVEL_SHAPE else 0.0
     colour = str(rng.choice(colours))
-    if exclude:
-        allowed = [c for c in colours if (shape, c) not in exclude]
-        colour = colour if (shape, colour) not in exclude else str(rng.choice(allowed))
+    if (shape, colour) in exclude:
+        colour = str(rng.choice([c for c in colours if (shape, c) not in exclude]))
     return Scene(
         shape=shape,
         colour=colour,
