@@ -132,3 +132,22 @@ def test_a_clause_that_only_says_a_which_part_again_does_not_answer_it() -> None
     assert len(asked) == 2
     said = "asyncio.get_event_loop is deprecated [1], and the default maxsize of lru_cache is 128 [2]."
     assert unanswered_parts(asked, said) == []
+
+
+def test_the_module_of_a_dotted_name_does_not_speak_of_the_name() -> None:
+    # Python's manual: the default model answered the first part twice, and "sys APIs" in its second
+    # sentence was taken as speaking of sys.float_info.dig
+    parts = part_queries(
+        "What is the default int/str conversion digit limit in Python 3.11, "
+        "and which C macro does sys.float_info.dig correspond to?"
+    )
+    assert len(parts) == 2
+    first = (
+        "The default int/str conversion digit limit in Python 3.11 is 4300 digits in string form. "
+        "This limit can be configured or disabled by environment variable, command line flag, "
+        "or sys APIs. [1][2] "
+        "The default limit is 4300 digits in string form. [2][3]"
+    )
+    assert unanswered_parts(parts, first) == [parts[1]]
+    assert unanswered_parts(parts, first + " sys.float_info.dig corresponds to DBL_DIG. [1]") == []
+    assert unanswered_parts(parts, first + " The dig attribute is the C macro DBL_DIG. [1]") == []

@@ -17,6 +17,9 @@ on Earth above sea level. [2]" speaks of Everest and does not say how tall it is
 again: "The pickle protocol is the default since Python 3.8, and the default maxsize of
 functools.lru_cache is 128" speaks of the pickle protocol and names none (a yes/no part may be
 answered in its own words: "X is deprecated").
+A dotted name speaks of its last part: "sys.float_info.dig" is about ``dig``, and "... by command line
+flag, or sys APIs" does not speak of it (its module is only where it lives), unless the part names
+nothing else of its own.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from groundglass.answer.cite import strip_markers
 from groundglass.answer.grounding import values_of
 from groundglass.answer.grounding.wording import content_stems, restates_question
 from groundglass.answer.planner.fallback import names_something
+from groundglass.answer.querytext import literal_terms
 from groundglass.answer.sentences import split_sentences
 
 # A part that asks for an amount or a time, which only a figure answers.
@@ -71,6 +75,7 @@ def unanswered_parts(parts: Sequence[str], answer: str) -> list[str]:
         own = stems[i] - others
         if not _names(part) - others and not (_ASKS_FIGURE.search(part) and own):
             continue
+        own = own - _namespaces(part) or own
         if (
             not own & said
             or (_ASKS_FIGURE.search(part) and not _figure_about(part, own, sentences))
@@ -78,6 +83,17 @@ def unanswered_parts(parts: Sequence[str], answer: str) -> list[str]:
         ):
             out.append(part)
     return out
+
+
+def _namespaces(part: str) -> set[str]:
+    """The stems that ``part`` uses only as the leading components of dotted names (``sys`` and
+    ``float_info`` of ``sys.float_info.dig``)."""
+    dotted = [t for t in literal_terms(part) if "." in t.strip(".")]
+    leading = set().union(*(content_stems(" ".join(t.split(".")[:-1])) for t in dotted))
+    rest = part
+    for term in dotted:
+        rest = rest.replace(term, " ")
+    return leading - content_stems(rest)
 
 
 def _only_restated(own: set[str], sentences: Sequence[str], question: str) -> bool:

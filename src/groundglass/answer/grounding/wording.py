@@ -19,13 +19,15 @@ STOP_WORDS = frozenset(
     which who whom whose what when where why how all any both each few more most other some own same
     only just per via according source sources use used uses using""".split()
 )
-# Words that report on the sources or the question instead of answering it.
+# Words that report on the sources or the question instead of answering it, and the kinds of thing a
+# manual documents ("The attribute X corresponds to the C macro `X`" says nothing of X).
 _FILLER = frozenset(
     """answer answers question questions described describe describes mentioned mention mentions listed
     list given provided provide provides specified specify documented stated state states following
     information detail details refer refers see seen explained explain explains based context
     value values defined define defines called call named name set sets find found text page
-    document documents documentation shown show shows known""".split()
+    document documents documentation shown show shows known
+    attribute attributes parameter parameters argument arguments option options setting settings""".split()
 )
 WORD = re.compile(r"[^\W_][\w'’-]*")
 _MARKER = re.compile(r"\[\s*-?\d+(?:\s*,\s*-?\d+)*\s*\]")
