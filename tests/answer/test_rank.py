@@ -197,3 +197,24 @@ def test_merge_pages_says_a_long_line_once() -> None:
 def test_merge_pages_keeps_sources_without_a_url_apart() -> None:
     sources = [Source(url="", title="note", text="One."), Source(url="", title="note", text="Two.")]
     assert rank.merge_pages(sources) == sources
+
+
+def test_merge_pages_does_not_repeat_the_term_whose_description_goes_on() -> None:
+    # concurrent.futures.html: three chunks of ThreadPoolExecutor's entry, each under its signature
+    sig = "- class concurrent.futures.ThreadPoolExecutor(max_workers=None, thread_name_prefix=''):"
+    other = "- class concurrent.futures.ProcessPoolExecutor(max_workers=None, mp_context=None):"
+    was = "Changed in version 3.5: If max_workers is None, it defaults to 5 x CPUs."
+    now = "Changed in version 3.8: Default value of max_workers is min(32, cpus + 4)."
+    pages = [
+        f"ThreadPoolExecutor\n{sig}\n{was}",
+        f"ThreadPoolExecutor\n{sig}\n{now}",
+        f"ProcessPoolExecutor\n{other}\nOn Windows, max_workers must be less than or equal to 61.",
+        f"{sig}\ninitializer is an optional callable that is called at the start of each worker thread.",
+    ]
+    sources = [Source(url="u/cf", title="cf", text=t, score=0.9 - 0.1 * n) for n, t in enumerate(pages)]
+    [merged] = rank.merge_pages(sources)
+    lines = merged.text.splitlines()
+    # said again once another entry came between: the last chunk would read as ProcessPoolExecutor's
+    assert lines.count(sig) == 2
+    assert merged.text.index(other) < merged.text.rindex(sig)
+    assert f"{was}\n\n{now}" in merged.text

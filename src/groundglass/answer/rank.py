@@ -211,15 +211,19 @@ def fit_budget(
 _SAID_ONCE = 40
 
 
-def _unshown(lines: list[str], shown: set[str]) -> str:
+def _unshown(lines: list[str], shown: set[str], current: str) -> str:
     """``lines`` without the long ones already ``shown``, but for a term line that heads a line not
-    shown: without it, the new description would read as the entry's above it."""
+    shown: without it, the new description would read as the entry's above it. That is unless it is
+    the term the text ends under (``current`` before ``lines``), whose description goes on: three
+    chunks of ThreadPoolExecutor's entry showed its 35-token signature three times in a row."""
     said = [len(ln.strip()) >= _SAID_ONCE and ln.strip() in shown for ln in lines]
-    kept = [
-        ln
-        for i, ln in enumerate(lines)
-        if not said[i] or (is_term(ln) and i + 1 < len(lines) and not said[i + 1] and lines[i + 1].strip())
-    ]
+    kept = []
+    for i, ln in enumerate(lines):
+        again = is_term(ln) and ln.strip() != current and i + 1 < len(lines) and not said[i + 1]
+        if not said[i] or (again and lines[i + 1].strip()):
+            kept.append(ln)
+            if is_term(ln):
+                current = ln.strip()
     return "\n".join(kept).strip()
 
 
@@ -231,7 +235,8 @@ def merge_pages(sources: Sequence[Source]) -> list[Source]:
     """One source per page (by URL), at the place of its best chunk, its chunks' texts joined in rank
     order with a blank line between them; a chunk that opens with a line the page's text has already
     (the heading or signature line it shares with the chunk before) does not repeat it, nor does it
-    repeat a longer line (a signature, a sentence) that the page's text shows already.
+    repeat a longer line (a signature, a sentence) that the page's text shows already. A term's line
+    (a signature) is said again only where another entry's text came between.
 
     Two chunks of one page were two numbered sources with the same title and often the same heading
     (a function's signature line above each part of its description): in the Python manual's eval,
@@ -247,9 +252,12 @@ def merge_pages(sources: Sequence[Source]) -> list[Source]:
             first[key], texts[key] = src, [text]
             continue
         shown = {line.strip() for t in texts[key] for line in t.splitlines()}
-        if "\n" in text and _first_line(text) in shown:
+        terms = [ln.strip() for t in texts[key] for ln in t.splitlines() if is_term(ln)]
+        current = terms[-1] if terms else ""
+        opening = _first_line(text)
+        if "\n" in text and opening in shown and (not is_term(opening) or opening == current):
             text = text.split("\n", 1)[1].strip()
-        text = _unshown(text.splitlines(), shown)
+        text = _unshown(text.splitlines(), shown, current)
         if text:
             texts[key].append(text)
     return [replace(s, text="\n\n".join(texts[k])) if len(texts[k]) > 1 else s for k, s in first.items()]
