@@ -367,3 +367,26 @@ def test_an_interactive_example_run_into_a_sentence_is_no_neighbour_of_it() -> N
 def test_an_interactive_example_that_answers_is_kept() -> None:
     text = decimal_condensed("What does Decimal(1) / Decimal(7) give at getcontext().prec = 6?")
     assert ">>> Decimal(1) / Decimal(7) Decimal('0.142857')" in text
+
+
+# sys.html's chunk of the sys.float_info table, as the chunker writes it: two row groups of one table
+FLOAT_INFO = (
+    "- sys.float_info:\n| attribute | float.h macro | explanation |\n| --- | --- | --- |\n"
+    "| epsilon | DBL_EPSILON | difference between 1.0 and the least value greater than 1.0 that is "
+    "representable as a float See also math.ulp(). |\n"
+    "| dig | DBL_DIG | maximum number of decimal digits that can be faithfully represented in a float; "
+    "see below |\n"
+    "\n- sys.float_info:\n| attribute | float.h macro | explanation |\n| --- | --- | --- |\n"
+    "| mant_dig | DBL_MANT_DIG | float precision: the number of base- radix digits in the significand of "
+    "a float |\n"
+    "| max | DBL_MAX | maximum representable positive finite float |"
+)
+
+
+def test_a_table_header_is_kept_with_its_rows_never_for_its_own_words() -> None:
+    # the header holds "attribute" and "macro" of the question, and was kept twice, once with no row
+    question = "Which C macro does the dig attribute of sys.float_info correspond to?"
+    [out] = condense.condense_for_prompt([src(FLOAT_INFO)], question, count_tokens)
+    assert "| dig | DBL_DIG |" in out.text
+    assert out.text.count("| attribute | float.h macro | explanation |") == 1
+    assert count_tokens(out.text) < count_tokens(FLOAT_INFO)

@@ -257,7 +257,12 @@ def _pick(
     asked_row: Callable[[str], bool] = lambda _t: False,
 ) -> str:
     """The kept units of one source joined, or '' to keep the source whole."""
-    scores = {i: score(u) for i, u in enumerate(units) if u.kind in ("sentence", "row")}
+    # a table's header row is kept with its rows, never for itself: "| attribute | float.h macro |
+    # explanation |" holds two words of "Which C macro does the dig attribute ... correspond to?", and
+    # took the room of rows as a header with none under it
+    scores = {
+        i: score(u) for i, u in enumerate(units) if u.kind == "sentence" or (u.kind == "row" and not u.header)
+    }
     order = sorted(scores, key=lambda i: (-scores[i], i))
     if not order or scores[order[0]] <= 0:
         return ""
