@@ -1833,3 +1833,53 @@ def test_an_alternative_default_after_or_is_stated_as_a_default_too() -> None:
     question = "What is the default highWaterMark of a stream created in objectMode?"
     assert grounding.check("The default highWaterMark in objectMode is 16. [1]", question, [text]).ok
     assert not grounding.check("The default highWaterMark in objectMode is 32. [1]", question, [text]).ok
+
+
+def test_a_sentence_that_says_an_earlier_one_again_in_fewer_words_is_left_out() -> None:
+    # Python's manual (s22, t11): the third sentence added nothing, and cited a page that was not the answer's
+    question = "What is the default int/str conversion digit limit in Python 3.11?"
+    sources = [
+        Source(
+            "https://docs.test/sys",
+            "sys",
+            "In Python 3.11 the default int/str conversion digit limit is 4300 digits in string form.",
+        ),
+        Source("https://docs.test/types", "types", "The limit is 4300 digits in string form by default."),
+    ]
+    first = "The default int/str conversion digit limit in Python 3.11 is 4300 digits in string form. [1]"
+    shown, gate = gate_run(question, sources, f"{first} The default limit is 4300 digits in string form. [2]")
+    assert gate.failed is None
+    assert shown.strip() == first
+    assert [r.reason for r in gate.dropped] == ["repetition"]
+    # a sentence about another name in the same words is not a repeat
+    both = "Is sqlite3.OptimizedUnicode deprecated, and is sqlite3.enable_shared_cache deprecated?"
+    said = "sqlite3.OptimizedUnicode is deprecated. [1] sqlite3.enable_shared_cache is deprecated. [1]"
+    deprecations = [
+        Source(
+            "https://docs.test/sqlite3",
+            "sqlite3",
+            "OptimizedUnicode is deprecated. enable_shared_cache is deprecated.",
+        )
+    ]
+    shown, gate = gate_run(both, deprecations, said)
+    assert gate.repeats == 0
+
+
+def test_sentences_that_leaned_on_the_markers_of_a_repeat_left_out_get_their_own() -> None:
+    # t11: the markers came only after the repeat, and the two sentences before it were shown uncited
+    question = "What is the default int/str conversion digit limit in Python 3.11?"
+    sources = [
+        Source(
+            "https://docs.test/sys",
+            "sys",
+            "In Python 3.11 the default int/str conversion digit limit is 4300 digits in string form. "
+            "It can be configured by environment variable.",
+        )
+    ]
+    first = "The default int/str conversion digit limit in Python 3.11 is 4300 digits in string form."
+    again = "The default limit is 4300 digits in string form. [1]"
+    text = f"{first} It can be configured by environment variable. {again}"
+    shown, gate = gate_run(question, sources, text)
+    assert gate.failed is None
+    assert [r.reason for r in gate.dropped] == ["repetition"]
+    assert shown.strip() == f"{first} It can be configured by environment variable. [1]"

@@ -13,7 +13,10 @@ stream keeps its token granularity, one sentence later); one that fails is never
 
 A sentence that says again what an earlier one said (the small model repeats whole paragraphs, too
 long for the window of :class:`~groundglass.answer.repetition.RepetitionGuard`) is left out; the
-engine stops the model at the second.
+engine stops the model at the second. So is one that says nothing beyond the sentences shown before
+it, in fewer words: "The default limit is 4300 digits in string form. [2][3]"
+after "The default int/str conversion digit limit in Python 3.11 is 4300 digits in string form." added
+no fact, and cited a page that was not the answer's.
 
 A sentence without a marker of its own is held until the next marker of its paragraph (or the end of
 the paragraph) says which sources it leans on, as the attribution reads it. A fenced code block is
@@ -37,6 +40,7 @@ from itertools import combinations, pairwise
 
 from groundglass.answer import cite, entries, grounding, rows
 from groundglass.answer.grounding import defaults, figures, labelled, pairs
+from groundglass.answer.grounding.wording import restates_question
 from groundglass.answer.sentences import split_sentences as sentences_of_passage
 from groundglass.answer.stream_sentences import CITE, units
 from groundglass.answer.types import Source
@@ -146,6 +150,7 @@ class SentenceGate:
         self._prefix: list[str] = []  # markers alone, waiting for the first sentence that passes
         self._last = ""  # the end of what was shown
         self._said: set[str] = set()  # the sentences that passed, as _said_key has them
+        self._passed: list[str] = []  # ... and as written
         self.repeats = 0  # sentences left out because they said again what had passed
 
     # --- the stream ----------------------------------------------------------------------------------
@@ -256,13 +261,18 @@ class SentenceGate:
                 self._paragraph_cites = cites
                 continue
             said = _said_key(text)
-            if said in self._said:
+            if said in self._said or (
+                said and self._passed and restates_question(text, " ".join(self._passed))
+            ):
                 self.dropped.append(Rejection("repetition", " ".join(text.split())))
                 self.repeats += 1
+                if i == lender:  # the sentences before it leaned on its markers: they get their own
+                    borrowers = self._lend(keep, borrowers, borrowed, [])
                 continue
             rejection = self._verdict(text, cites or borrowed)
             if rejection is None and said:
                 self._said.add(said)
+                self._passed.append(text)
             if rejection is not None and rejection.reason == "unsupported_values":
                 recited = self._recited(text)
                 if recited is not None:
