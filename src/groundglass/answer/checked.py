@@ -149,8 +149,7 @@ class SentenceGate:
         self._claim = ""  # the last sentence of the paragraph that was kept with markers of its own
         self._prefix: list[str] = []  # markers alone, waiting for the first sentence that passes
         self._last = ""  # the end of what was shown
-        self._said: set[str] = set()  # the sentences that passed, as _said_key has them
-        self._passed: list[str] = []  # ... and as written
+        self._passed: list[str] = []  # the sentences that passed (those _said_key can tell)
         self.repeats = 0  # sentences left out because they said again what had passed
 
     # --- the stream ----------------------------------------------------------------------------------
@@ -261,9 +260,8 @@ class SentenceGate:
                 self._paragraph_cites = cites
                 continue
             said = _said_key(text)
-            if said in self._said or (
-                said and self._passed and restates_question(text, " ".join(self._passed))
-            ):
+            # the same sentence again, or one whose words the earlier ones all hold
+            if said and self._passed and restates_question(text, " ".join(self._passed)):
                 self.dropped.append(Rejection("repetition", " ".join(text.split())))
                 self.repeats += 1
                 if i == lender:  # the sentences before it leaned on its markers: they get their own
@@ -271,7 +269,6 @@ class SentenceGate:
                 continue
             rejection = self._verdict(text, cites or borrowed)
             if rejection is None and said:
-                self._said.add(said)
                 self._passed.append(text)
             if rejection is not None and rejection.reason == "unsupported_values":
                 recited = self._recited(text)
