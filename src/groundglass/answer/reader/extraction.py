@@ -33,7 +33,9 @@ def _extractor_id() -> bytes:
     """Changes whenever the extraction could give another result: its code or trafilatura's version."""
     global _EXTRACTOR_ID
     if _EXTRACTOR_ID is None:
-        import trafilatura
+        # trafilatura's version from its metadata, not its import: 0.3 s that a page found in the cache
+        # would pay for nothing
+        from importlib.metadata import version
 
         from groundglass.answer import definitions
         from groundglass.answer.index import extract as index_extract
@@ -44,7 +46,7 @@ def _extractor_id() -> bytes:
         modules = (index_extract, html_headings, html_tables, definitions, content)
         for source in (__file__, *(m.__file__ or "" for m in modules)):
             h.update(Path(source).read_bytes())
-        h.update(trafilatura.__version__.encode())
+        h.update(version("trafilatura").encode())
         _EXTRACTOR_ID = h.digest()
     return _EXTRACTOR_ID
 
