@@ -163,6 +163,26 @@ def test_read_many_reports_every_failure_and_keeps_order(web_site: Any) -> None:
     assert kinds == {"image.png": "content_type", "tides.html": "filtered", "a": "redirects"}
 
 
+def test_a_page_read_early_is_fetched_once_and_given_to_the_read_that_asks_for_it(web_site: Any) -> None:
+    base = web_site.base_url
+    before = {p: web_site.hits[p] for p in ("/lighthouses.html", "/tides.html", "/lens.html")}
+
+    async def go() -> tuple[list[ReadPage], list[Any]]:
+        async with PageReader(reader_settings()) as reader:
+            reader.read_early(f"{base}/lighthouses.html")
+            reader.read_early(f"{base}/lighthouses.html")  # asked twice: still one read
+            reader.read_early(f"{base}/tides.html")  # never asked for: left to the reader's close
+            await asyncio.sleep(0.5)  # both are fetched before the reads below ask
+            return await reader.read_many([f"{base}/lighthouses.html", f"{base}/lens.html"])
+
+    pages, failures = asyncio.run(go())
+    assert not failures
+    assert pages[0].document.title == "The Eddystone Lighthouse: four towers on one rock"
+    assert [p.url for p in pages] == [f"{base}/lighthouses.html", f"{base}/lens.html"]
+    hits = {p: web_site.hits[p] - before[p] for p in before}
+    assert hits == {"/lighthouses.html": 1, "/tides.html": 1, "/lens.html": 1}
+
+
 def test_per_host_politeness_spaces_request_starts(web_site: Any) -> None:
     urls = [f"{web_site.base_url}/keepers.txt?n={i}" for i in range(4)]
 

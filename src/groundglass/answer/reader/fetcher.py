@@ -108,6 +108,7 @@ class PageReader:
         )
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._hosts: dict[str, _HostGate] = {}
+        self._early: dict[str, asyncio.Task[ReadPage]] = {}  # reads started before they were asked for
 
     async def __aenter__(self) -> PageReader:
         return self
@@ -116,6 +117,10 @@ class PageReader:
         await self.aclose()
 
     async def aclose(self) -> None:
+        for task in self._early.values():  # started, never asked for
+            task.cancel()
+        await asyncio.gather(*self._early.values(), return_exceptions=True)
+        self._early.clear()
         await self.client.aclose()
 
     def _gate(self, url: str) -> _HostGate:
@@ -262,7 +267,17 @@ class PageReader:
 
     # --- read: fetch + extract -------------------------------------------------------------------------
 
+    def read_early(self, url: str) -> None:
+        """Start reading ``url`` now, for a :meth:`read` of it to come (which then waits for this one):
+        a page sure to be read is fetched and extracted while the caller still decides on the others."""
+        if url not in self._early:
+            self._early[url] = asyncio.create_task(self._read(url))
+
     async def read(self, url: str) -> ReadPage:
+        early = self._early.pop(url, None)
+        return await (early if early is not None else self._read(url))
+
+    async def _read(self, url: str) -> ReadPage:
         page = await self.fetch(url)
         try:
             read = await asyncio.to_thread(extract_cached, page, self.extract_cache)

@@ -76,14 +76,16 @@ async def read_and_rank(
         await asyncio.to_thread(_load_language_model)
     texts = DiskCache(settings.cache_dir / EXTRACT_CACHE_FILE, EXTRACT_CACHE_ROWS)
     languages = bool(filters.languages)
-    if s.rerank_results:
-        results = await asyncio.to_thread(reading_order, query, results)
     async with PageReader(
         settings.fetch,
         detect_language=languages,
         extract_cache=texts,
         find_images=filters.images is not None,
     ) as reader:
+        if s.rerank_results and results:
+            # the first result keeps its place: it is read while the others are put in order
+            reader.read_early(results[0].url)
+            results = await asyncio.to_thread(reading_order, query, results)
         pages, failures = await reader.read_many(
             [r.url for r in results],
             want=preset.results,
