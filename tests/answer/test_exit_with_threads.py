@@ -32,3 +32,18 @@ def test_exit_while_the_embedder_loads_keeps_the_exit_status(delay_s: float) -> 
     )
     assert "terminate called" not in done.stderr, done.stderr[-2000:]
     assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+
+
+LOADED = """
+import sys
+from groundglass.answer.embeddings import get_embedder
+get_embedder()  # returns with its multi-thread session still being made beside it
+sys.exit(3)
+"""
+
+
+def test_exit_right_after_the_embedder_is_ready_keeps_the_exit_status() -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", LOADED], capture_output=True, text=True, env=env, timeout=300)
+    assert "terminate called" not in done.stderr, done.stderr[-2000:]
+    assert done.returncode == 3, (done.returncode, done.stderr[-2000:])

@@ -40,6 +40,7 @@ import numpy as np
 
 from groundglass.errors import ModelError
 from groundglass.log import get_logger
+from groundglass.threads import native_thread
 
 log = get_logger(__name__)
 
@@ -133,10 +134,24 @@ class OnnxEmbedder:
         tok.enable_truncation(max_length=MAX_TOKENS)
         tok.no_padding()
         self._tok = tok
-        threads = max(1, min(4, os.cpu_count() or 1))
-        self._bulk = _session(graph, threads)
-        self._small = _session(graph, 1) if threads > 1 else self._bulk
-        self._inputs = {i.name for i in self._bulk.get_inputs()}
+        self._threads = max(1, min(4, os.cpu_count() or 1))
+        self._small = _session(graph, 1)
+        self._inputs = {i.name for i in self._small.get_inputs()}
+        self._bulk_session = self._small if self._threads == 1 else None
+        self._bulk_lock = threading.Lock()
+        if self._bulk_session is None:
+            # made beside the first small calls (a question's reading order) rather than before them: a
+            # session takes 0.2-0.3 s to make, and the first call that needs this one comes seconds later.
+            # A native thread (waited for at exit): a process that ends while ONNX Runtime makes a session
+            # aborts ("terminate called without an active exception").
+            native_thread(self._bulk, "groundglass-embedder-bulk").start()
+
+    def _bulk(self) -> Any:
+        """The session for large calls, on all the threads (made once)."""
+        with self._bulk_lock:
+            if self._bulk_session is None:
+                self._bulk_session = _session(self.graph, self._threads)
+            return self._bulk_session
 
     @classmethod
     def load(cls, folder: Path, cache_root: Path) -> OnnxEmbedder:
@@ -156,7 +171,7 @@ class OnnxEmbedder:
             return np.zeros((0, DIM), dtype=np.float32)
         encs = self._tok.encode_batch(list(texts), add_special_tokens=True)
         lengths = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
-        session = self._small if int(lengths.sum()) <= ONE_THREAD_MAX_TOKENS else self._bulk
+        session = self._small if int(lengths.sum()) <= ONE_THREAD_MAX_TOKENS else self._bulk()
         out = np.empty((len(texts), DIM), dtype=np.float32)
         for rows in _batches(lengths, batch_size or self.batch_size):
             width = max(1, int(lengths[rows[0]]))
