@@ -912,6 +912,38 @@ def test_markers_of_sources_that_hold_none_of_the_values_are_taken_out() -> None
     )
 
 
+def test_a_sentence_of_two_clauses_keeps_the_marker_of_each_clause_s_source() -> None:
+    # Python's manual, the default model: one sentence for a two-part question, both markers written,
+    # and the timeit page's marker taken out because the whole sentence, read against that page alone,
+    # said its timeout default was 1000000
+    question = (
+        "What is the default timeout of sqlite3.connect() in seconds, and how many executions does "
+        "timeit.timeit() run by default?"
+    )
+    sources = [
+        Source(
+            "https://docs.test/sqlite3",
+            "sqlite3",
+            "- sqlite3.connect(database, timeout=5.0, detect_types=0, cached_statements=128, uri=False):\n"
+            "- timeout (float) – How many seconds the connection should wait before raising an exception. "
+            "Default five seconds.",
+        ),
+        Source(
+            "https://docs.test/timeit",
+            "timeit",
+            "- timeit.timeit(stmt='pass', setup='pass', timer=<default timer>, number=1000000, globals=None):\n"
+            "- Create a Timer instance and run its timeit() method with number executions.",
+        ),
+    ]
+    text = (
+        "The default timeout of sqlite3.connect() in seconds is 5.0, and timeit.timeit() runs by default "
+        "1000000 executions. [1][2]"
+    )
+    shown, gate = gate_run(question, sources, text)
+    assert gate.failed is None and not gate.dropped
+    assert shown == text
+
+
 TIMEIT = "How many times does timeit.timeit() execute the statement by default (its number argument)?"
 
 
