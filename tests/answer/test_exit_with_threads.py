@@ -44,6 +44,8 @@ sys.exit(3)
 
 def test_exit_right_after_the_embedder_is_ready_keeps_the_exit_status() -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", LOADED], capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED], capture_output=True, text=True, env=env, timeout=300
+    )
     assert "terminate called" not in done.stderr, done.stderr[-2000:]
     assert done.returncode == 3, (done.returncode, done.stderr[-2000:])

@@ -931,7 +931,7 @@ def test_a_sentence_of_two_clauses_keeps_the_marker_of_each_clause_s_source() ->
         Source(
             "https://docs.test/timeit",
             "timeit",
-            "- timeit.timeit(stmt='pass', setup='pass', timer=<default timer>, number=1000000, globals=None):\n"
+            "- timeit.timeit(stmt='pass', setup='pass', timer=<default timer>, number=1000000):\n"
             "- Create a Timer instance and run its timeit() method with number executions.",
         ),
     ]
