@@ -502,14 +502,13 @@ class SentenceGate:
                 # executions. [1][2]" reads as a timeout of 1000000 against the timeit page alone, which
                 # then held none of it, and lost its marker. A value no cited source holds alone stays
                 # with those that print it, and when none does, every marker stays.
-                holders = [n for n in cites if value in held[n]] or [
-                    n for n in cites if _prints(value, self.sources[n - 1])
-                ]
+                # A small count passes the check anywhere ("counted from a list"): of the sources that
+                # hold it, those that print it are the ones that say it.
+                holding = [n for n in cites if value in held[n]]
+                printing = [n for n in cites if _prints(value, self.sources[n - 1])]
+                holders = [n for n in holding if n in printing] or holding or printing
                 if not holders:
                     return None
-                # a small count passes the check anywhere ("counted from a list"); the sources that
-                # print it are the ones that say it
-                holders = [n for n in holders if _prints(value, self.sources[n - 1])] or holders
                 scores = {
                     n: _context_support(bare, value, self.sources[n - 1], self.question) for n in holders
                 }
