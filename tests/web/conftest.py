@@ -88,7 +88,12 @@ def site(web_home: Path) -> Iterator[Site]:
         s.server.stop()
 
 
-@pytest.fixture(scope="session")
+# One browser per test file, not per session: Playwright's sync API keeps an event loop running in
+# the thread until it stops, and a later test in the same process that starts a loop of its own
+# (asyncio.run, anyio.run) then fails with "cannot be called from a running event loop". With the
+# suite split over workers, other folders' tests run after these in the same process. (A "package"
+# scope would do, but this folder is not a package, and pytest then keeps the fixture to the end.)
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip(f"no chromium at {CHROMIUM}: apt-get install -y chromium (Debian package)")
