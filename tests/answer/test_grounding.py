@@ -944,6 +944,31 @@ def test_a_sentence_of_two_clauses_keeps_the_marker_of_each_clause_s_source() ->
     assert shown == text
 
 
+def test_a_source_holding_only_some_of_a_sentence_s_values_loses_its_marker_to_one_holding_all() -> None:
+    # Python's manual, the default model: the time module's table prints "+HHMM", datetime's the whole
+    # form; both markers stayed, and the time page was cited for a form it does not give
+    question = "In what form does the %z strftime directive write the UTC offset?"
+    sources = [
+        Source(
+            "https://docs.test/time",
+            "time",
+            "| %z | Time zone offset indicating a positive or negative time difference from UTC/GMT of the "
+            "form +HHMM or -HHMM, where H represents decimal hour digits and M represents decimal minute "
+            "digits [-23:59, +23:59]. |",
+        ),
+        Source(
+            "https://docs.test/datetime",
+            "datetime",
+            "| %z | UTC offset in the form ±HHMM[SS[.ffffff]] (empty string if the object is naive). "
+            "| (empty), +0000, -0400, +1030, +063415, -030712.345216 | (6) |",
+        ),
+    ]
+    text = "The %z strftime directive writes the UTC offset in the form ±HHMM[SS[.ffffff]]. [1][2]"
+    shown, gate = gate_run(question, sources, text)
+    assert gate.failed is None and not gate.dropped
+    assert shown == "The %z strftime directive writes the UTC offset in the form ±HHMM[SS[.ffffff]]. [2]"
+
+
 TIMEIT = "How many times does timeit.timeit() execute the statement by default (its number argument)?"
 
 

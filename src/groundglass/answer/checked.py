@@ -493,6 +493,7 @@ class SentenceGate:
         kept: set[int] = set()
         if own:
             held: dict[int, set[str]] = {}
+            covering = set(cites)  # the cited sources that hold every value
             for n in cites:
                 one = cite.check_values(sentence, self.question, [self.sources[n - 1]])
                 held[n] = {v for v in own if v in one.values and v not in one.unsupported}
@@ -509,10 +510,15 @@ class SentenceGate:
                 holders = [n for n in holding if n in printing] or holding or printing
                 if not holders:
                     return None
+                covering &= set(holders)
                 scores = {
                     n: _context_support(bare, value, self.sources[n - 1], self.question) for n in holders
                 }
                 kept.update(n for n in holders if scores[n] >= max(scores.values()) * CONTEXT_SHARE)
+            # a source that holds only some of the values adds nothing to one that holds them all: "...
+            # the UTC offset in the form ±HHMM[SS[.ffffff]]. [1][2]" where the time module's page
+            # prints only "+HHMM" and datetime's prints the whole form
+            kept = (kept & covering) or kept
         else:
             scores = {n: cite.lexical_support(bare, cite.source_text(self.sources[n - 1])) for n in cites}
             if max(scores.values()) > 0:
