@@ -969,6 +969,36 @@ def test_a_source_holding_only_some_of_a_sentence_s_values_loses_its_marker_to_o
     assert shown == "The %z strftime directive writes the UTC offset in the form ±HHMM[SS[.ffffff]]. [2]"
 
 
+def crypto_source() -> Source:
+    """Node.js 18's entry for crypto.randomUUID(), as the manual writes it."""
+    return Source(
+        "https://docs.test/crypto",
+        "Crypto | Node.js v18 Documentation",
+        "- crypto.randomUUID([options]):\n- options <Object>\n- disableEntropyCache <boolean> By default, "
+        "to improve performance, Node.js generates and caches enough random data to generate up to 128 "
+        "random UUIDs. Default: false.\n- Returns: <string>\nGenerates a random RFC 4122 version 4 UUID. "
+        "The UUID is generated using a cryptographic pseudorandom number generator.",
+    )
+
+
+def test_the_question_s_labelled_figure_said_again_must_be_the_one_the_source_gives() -> None:
+    # Node.js's manual, the default model: an unanswerable question (Node 18 generates no version 7
+    # UUIDs) answered with the version 4 function, and marked supported
+    question = "Which function of Node.js's crypto module generates time-ordered version 7 UUIDs?"
+    for text in (
+        "The function of Node.js's crypto module that generates time-ordered version 7 UUIDs is "
+        "`crypto.randomUUID()`. [1]",
+        "The crypto.randomUUID() function generates version 7 UUIDs. [1]",
+    ):
+        shown, gate = gate_run(question, [crypto_source()], text)
+        assert shown == ""
+        assert gate.failed is not None and gate.failed.values == ["version 7"]
+    asked = "Which function of Node.js's crypto module generates version 4 UUIDs?"
+    text = "The crypto.randomUUID() function generates version 4 UUIDs. [1]"
+    shown, gate = gate_run(asked, [crypto_source()], text)
+    assert shown == text and gate.failed is None
+
+
 TIMEIT = "How many times does timeit.timeit() execute the statement by default (its number argument)?"
 
 

@@ -108,6 +108,7 @@ def check(
     parts += defaults.borrowed(text, question, evidence)
     parts += defaults.unheld_word(text, question, evidence)
     parts += pairs.mispaired(text, evidence)
+    parts += premise.relabelled(text, question, evidence)
     result.values += [p for p in parts if p not in result.values]
     result.unsupported += parts
     if not may_compute(text, question):

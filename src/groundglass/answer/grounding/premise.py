@@ -26,6 +26,13 @@ A word is spoken of, too, where a source names it as a part of an identifier: Py
 the default limit "for int/str conversion" as "4300 digits as provided in
 sys.int_info.default_max_str_digits", and says "int" and "str" as words only paragraphs away.
 
+A figure the question gives after a label ("version 7 UUIDs") is a premise too, said again: asked
+"Which function of Node.js's crypto module generates time-ordered version 7 UUIDs?" (Node 18 has none),
+the default model answered crypto.randomUUID(), citing its entry: "Generates a random RFC 4122 version 4
+UUID." The question's own figures are otherwise left out of the value check, so the claim passed.
+:func:`relabelled` fails a sentence that says the question's "label N" again where the cited text
+gives that label only other figures and never writes N.
+
 A sentence that gives a figure fails on a run of two such words; any other on a run of three. A
 question's relation words ("the capital city of", "the lead vocalist of") are often unwritten where a
 name answers them ("Seoul is the capital"): on FanOutQA's sub-questions, a run of two flagged eleven
@@ -121,3 +128,22 @@ def _spoken(word: str, evidence: Evidence) -> bool:
         return any(s.startswith(word) and s[len(word) :].isdigit() for s in evidence.stems)
     prefix = word[:_PREFIX]
     return any(s.startswith(prefix) for s in evidence.stems)
+
+
+# "version 7", "level 6": a word and the whole number it labels
+_LABELLED = re.compile(r"\b([a-z][a-z-]{2,})\s+(\d+)\b(?![.,]\d)", re.IGNORECASE)
+
+
+def relabelled(sentence: str, question: str, evidence: Evidence) -> list[str]:
+    """The question's "label N" ("version 7") that ``sentence`` says again where the cited text gives
+    that label other figures ("version 4") and never writes N at all (module docstring)."""
+    asked = {(w.lower(), n) for w, n in _LABELLED.findall(question) if w.lower() not in STOP_WORDS}
+    out: list[str] = []
+    for label, n in _LABELLED.findall(sentence):
+        if (label.lower(), n) not in asked:
+            continue
+        given = re.findall(rf"(?<![\w-]){re.escape(label.lower())}\s+(\d+)\b(?![.,]\d)", evidence.text)
+        written = re.search(rf"(?<![\w.]){int(n)}(?![\w]|[.,]\d)", evidence.text)
+        if given and written is None:
+            out.append(f"{label} {n}")
+    return out
