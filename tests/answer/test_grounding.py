@@ -999,6 +999,33 @@ def test_the_question_s_labelled_figure_said_again_must_be_the_one_the_source_gi
     assert shown == text and gate.failed is None
 
 
+def test_a_default_said_of_a_list_item_s_name_is_the_one_its_default_label_gives() -> None:
+    # Node.js's manual, the default model: maxSessionMemory's default is 10; it answered 32, the
+    # "Default:" of maxSettings, the item before it, and the check found 32 beside "Default" and passed
+    http2 = Source(
+        "https://docs.test/http2",
+        "HTTP/2 | Node.js v18.20.4 Documentation",
+        "- maxSettings <number> Sets the maximum number of settings entries per SETTINGS frame. The minimum "
+        "value allowed is 1. Default: 32.\n"
+        "- maxSessionMemory<number> Sets the maximum memory that the Http2Session is permitted to use. The "
+        "value is expressed in terms of number of megabytes, e.g. 1 equal 1 megabyte. The minimum value "
+        "allowed is 1. This is a credit based limit, existing Http2Streams may cause this limit to be "
+        "exceeded. Default: 10.\n"
+        "- maxHeaderListPairs <number> Sets the maximum number of header entries. The minimum value is 4. "
+        "Default: 128.",
+    )
+    question = (
+        "In Node.js's http2 module, what is the default value of the maxSessionMemory option, the memory "
+        "limit of an Http2Session in megabytes?"
+    )
+    wrong = "The default value of the maxSessionMemory option in Node.js's http2 module is 32 megabytes. [1]"
+    shown, gate = gate_run(question, [http2], wrong)
+    assert shown == "" and gate.failed is not None and gate.failed.values == ["32 megabytes"]
+    right = "The default value of the maxSessionMemory option in Node.js's http2 module is 10 megabytes. [1]"
+    shown, gate = gate_run(question, [http2], right)
+    assert shown == right and gate.failed is None
+
+
 TIMEIT = "How many times does timeit.timeit() execute the statement by default (its number argument)?"
 
 

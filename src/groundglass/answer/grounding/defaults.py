@@ -491,20 +491,47 @@ def _entry_term(evidence: Evidence, i: int) -> str | None:
     return None
 
 
+# "- maxSessionMemory<number> Sets the maximum memory ... Default: 10." (Node.js's manual): a list item
+# that opens with a name is that name's entry, and a "Default:" sentence in it states its default
+_ITEM_HEAD = re.compile(r"^[-*•]\s+`?(?P<name>[a-z_$][\w.$-]*)`?")
+_LABEL_DEFAULT = re.compile(r"^default\s*:")
+_ITEM_BACK = 12  # sentences looked back through for the head of the item a "Default:" ends
+
+
+def _item_term(evidence: Evidence, i: int) -> str | None:
+    """The name that opens the list item whose last sentence is ``i``, a "Default:" label: the closest
+    item head within the few sentences before it, in the same source; None when there is none."""
+    for j in range(i - 1, max(-1, i - _ITEM_BACK - 1), -1):
+        if evidence.source[j] != evidence.source[i]:
+            return None
+        if m := _ITEM_HEAD.match(evidence.sentences[j]):
+            return m.group("name")
+    return None
+
+
 def _is_entry_term(subject: str, term: str) -> bool:
     """Whether ``term`` (a term line's name) is ``subject``: ``work_mem`` or ``-s work_mem``'s last word."""
     return subject == term or (bool(term) and subject == term.split()[-1].rsplit(".", 1)[-1])
 
 
 def _entry_defaults(evidence: Evidence, subject: str) -> tuple[list[str], set[int]]:
-    """What the entries' pronoun sentences about a default state. The first list: the values stated
-    as the default of ``subject`` by its own entry ("- maintenance_work_mem (integer): ... It defaults
-    to 64 megabytes"). The set: the sentences that state another term's default while naming
-    ``subject`` after it ("It defaults to -1, indicating that the value of maintenance_work_mem should be
-    used instead", in autovacuum_work_mem's entry), which are no source for ``subject``'s default."""
+    """What the entries' pronoun sentences and "Default:" labels about a default state. The first list:
+    the values stated as the default of ``subject`` by its own entry ("- maintenance_work_mem (integer):
+    ... It defaults to 64 megabytes", "- maxSessionMemory<number> ... Default: 10."). The set: the
+    sentences that state another term's default while naming ``subject`` after it ("It defaults to -1,
+    indicating that the value of maintenance_work_mem should be used instead", in autovacuum_work_mem's
+    entry), or that end another item ("Default: 32." of maxSettings), which are no source for
+    ``subject``'s default."""
     own: list[str] = []
     other: set[int] = set()
     for i, s in enumerate(evidence.sentences):
+        if _LABEL_DEFAULT.match(s) and (item := _item_term(evidence, i)) is not None:
+            # "Default: 32." ends maxSettings' item, beside maxSessionMemory's "Default: 10."
+            if _is_entry_term(subject, item):
+                own += [m.group("value").rstrip(".") for m in _STATED.finditer(s)]
+            else:
+                other.add(i)
+            continue
         said = _DEFAULT_WORD.search(s)
         if not (said and _POINTS_BACK.match(s)):
             continue
