@@ -1024,6 +1024,18 @@ def test_a_default_said_of_a_list_item_s_name_is_the_one_its_default_label_gives
     right = "The default value of the maxSessionMemory option in Node.js's http2 module is 10 megabytes. [1]"
     shown, gate = gate_run(question, [http2], right)
     assert shown == right and gate.failed is None
+    # a default called by other words than its item's name keeps every label as a source
+    perf = Source(
+        "https://docs.test/perf_hooks",
+        "Performance measurement APIs | Node.js v18.20.4 Documentation",
+        "perf_hooks.monitorEventLoopDelay([options])\n"
+        "- options <Object>\n- resolution <number> The sampling rate in milliseconds. Must be greater than "
+        "zero. Default: 10.\n- highWaterMark <integer> Default: 64 * 1024.",
+    )
+    asked = "What is the default sampling rate (resolution) of perf_hooks.monitorEventLoopDelay()?"
+    said = "The default sampling rate of perf_hooks.monitorEventLoopDelay() is 10 milliseconds. [1]"
+    shown, gate = gate_run(asked, [perf], said)
+    assert shown == said and gate.failed is None
 
 
 TIMEIT = "How many times does timeit.timeit() execute the statement by default (its number argument)?"

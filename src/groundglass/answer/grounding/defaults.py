@@ -524,13 +524,15 @@ def _entry_defaults(evidence: Evidence, subject: str) -> tuple[list[str], set[in
     ``subject``'s default."""
     own: list[str] = []
     other: set[int] = set()
+    labelled: list[str] = []  # the "Default:" of the subject's own list item
+    other_items: set[int] = set()  # ... of other items
     for i, s in enumerate(evidence.sentences):
         if _LABEL_DEFAULT.match(s) and (item := _item_term(evidence, i)) is not None:
             # "Default: 32." ends maxSettings' item, beside maxSessionMemory's "Default: 10."
-            if _is_entry_term(subject, item):
-                own += [m.group("value").rstrip(".") for m in _STATED.finditer(s)]
+            if _is_entry_term(subject.strip("()`'\""), item):
+                labelled += [m.group("value").rstrip(".") for m in _STATED.finditer(s)]
             else:
-                other.add(i)
+                other_items.add(i)
             continue
         said = _DEFAULT_WORD.search(s)
         if not (said and _POINTS_BACK.match(s)):
@@ -542,7 +544,9 @@ def _entry_defaults(evidence: Evidence, subject: str) -> tuple[list[str], set[in
             own += [f"{m.group('what') or ''} {m.group('value')}".strip() for m in _STATED.finditer(s)]
         elif _term(subject, s[said.end() :]):
             other.add(i)
-    return own, other
+    # other items' labels are set aside only beside the subject's own: a sentence may call the default
+    # by other words than the item's name ("the sampling rate" of "- resolution <number> ... Default: 10.")
+    return own + labelled, (other | other_items) if labelled else other
 
 
 def _argument(subject: str, value: str, sentence: str) -> bool:
