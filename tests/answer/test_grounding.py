@@ -1020,7 +1020,16 @@ def test_a_default_said_of_a_list_item_s_name_is_the_one_its_default_label_gives
     )
     wrong = "The default value of the maxSessionMemory option in Node.js's http2 module is 32 megabytes. [1]"
     shown, gate = gate_run(question, [http2], wrong)
-    assert shown == "" and gate.failed is not None and gate.failed.values == ["32 megabytes"]
+    assert shown == "" and gate.failed is not None
+    # sent back with the item's own default, to copy from
+    assert gate.failed.reason == "stated_otherwise" and gate.failed.values == ["10"]
+    assert gate.failed.hints[0][1].startswith("- maxSessionMemory<number> Sets the maximum memory")
+    assert gate.failed.hints[0][1].endswith("Default: 10.")
+    # said of the item without its name in the question, the value check refuses it too
+    evidence = grounding.evidence_for([http2.text])
+    worded = "What is the default memory limit of an Http2Session in megabytes?"
+    said = "The default maxSessionMemory of an Http2Session is 32 megabytes."
+    assert "32 megabytes" in grounding.defaults.prose_contradicted(said, worded, evidence)
     right = "The default value of the maxSessionMemory option in Node.js's http2 module is 10 megabytes. [1]"
     shown, gate = gate_run(question, [http2], right)
     assert shown == right and gate.failed is None

@@ -7,8 +7,13 @@ MaxSpareServers ... prefork defaults to 5"), beside the prefork page's row "| De
 MaxSpareServers 10 |", which it did not cite. The value check found a 5 near "MaxSpareServers" in the
 text it cited, and passed it.
 
-A line labelled Default whose value starts with the name the question asks about states that name's
-default, whichever source holds it. A clause that names the asked name and gives it a default that no
+Node.js's manual says it the other way round: a list item opens with the option's name and ends with
+its default ("- maxSessionMemory<number> Sets the maximum memory ... Default: 10."). Asked for
+maxSessionMemory's default, the model answered 32, the "Default:" of maxSettings, the item before it.
+
+A line labelled Default whose value starts with the name the question asks about, or a list item that
+opens with that name and ends with a Default label, states that name's default, whichever source holds
+it. A clause that names the asked name and gives it a default that no
 such line states (another figure, or another on/off word) is sent back with the line.
 """
 
@@ -24,6 +29,10 @@ from groundglass.answer.querytext import literal_terms, words
 
 # "| Default: | MaxSpareServers 10 |" (a table row), "Default: MaxSpareServers 10" (a label)
 _LABEL = re.compile(r"^\s*\|?\s*default\s*:\s*\|?\s*(?P<value>.+?)\s*\|?\s*$", re.IGNORECASE)
+# "- maxSessionMemory<number> Sets ... Default: 10." (a list item); the last label is the item's own
+_ITEM = re.compile(
+    r"^\s*[-*•]\s+`?(?P<name>[\w.$-]+?)`?(?=[\s<(:])(?P<rest>.*)\bdefault:\s*(?P<value>\S.*?)\.?\s*$", re.I
+)
 # the words an on/off default is said with
 _SWITCHES = frozenset("on off yes no true false enabled disabled none".split())
 
@@ -34,6 +43,12 @@ def stated(name: str, texts: Sequence[str]) -> list[tuple[int, str, str]]:
     out: list[tuple[int, str, str]] = []
     for i, text in enumerate(texts):
         for line in text.splitlines():
+            item = _ITEM.match(line)
+            if item is not None and item.group("name").lower() == name.lower():
+                head = " ".join(f"- {item.group('name')}{item.group('rest')}".split())
+                short = head if len(head) <= 160 else f"{head[:157].rsplit(' ', 1)[0]} ..."
+                out.append((i, f"{short} Default: {item.group('value')}.", item.group("value").strip("`* ")))
+                continue
             m = _LABEL.match(line)
             if m is None:
                 continue
