@@ -1047,6 +1047,28 @@ def test_a_default_said_of_a_list_item_s_name_is_the_one_its_default_label_gives
     assert shown == said and gate.failed is None
 
 
+def test_a_release_is_found_with_or_without_its_v() -> None:
+    # Node.js's manual writes releases "v18.0.0"; the default model's "since version 18.0.0" was refused
+    # as a version no source holds, and the answerable question declined
+    http = Source(
+        "https://docs.test/http",
+        "HTTP | Node.js v18.20.4 Documentation",
+        "History\n\n| Version | Changes |\n| --- | --- |\n"
+        "| v18.0.0 | The default request timeout changed from no timeout to 300s (5 minutes). |\n"
+        "| v14.11.0 | Added in: v14.11.0 |\n\n- <number> Default: 300000",
+    )
+    question = (
+        "In Node.js's http module, since which version does server.requestTimeout default to 300 seconds "
+        "instead of no timeout?"
+    )
+    text = "Since version 18.0.0, the default request timeout is 300 seconds instead of no timeout. [1]"
+    shown, gate = gate_run(question, [http], text)
+    assert shown == text and gate.failed is None
+    invented = "Since version 17.0.0, the default request timeout is 300 seconds instead of no timeout. [1]"
+    shown, gate = gate_run(question, [http], invented)
+    assert gate.failed is not None and "17.0.0" in gate.failed.values
+
+
 TIMEIT = "How many times does timeit.timeit() execute the statement by default (its number argument)?"
 
 

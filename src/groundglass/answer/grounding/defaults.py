@@ -576,6 +576,10 @@ def prose_contradicted(sentence: str, question: str, evidence: Evidence) -> list
     # value of PRAGMA cache_size is -2000, which means the cache size is limited to 2048000 bytes of
     # memory" states -2000 as the default (2048000 bytes is checked as a value, as every figure is)
     own = [c.lower() for c in _default_clause(text)]
+    # "Since version 18.0.0, the default request timeout is 300 seconds": a release outside the default's
+    # clause says when, not what the default is (the value check holds it to a source, as every version)
+    releases = {v.text for v in values_of(text) if v.kind == "version"}
+    claimed = [v for v in claimed if v not in releases or any(_says(c, v.lower()) for c in own)]
     claimed = [v for v in claimed if any(_says(c, v.lower()) for c in own)] or claimed
     if not subject or not claimed:
         return []

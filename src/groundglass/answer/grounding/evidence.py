@@ -108,9 +108,15 @@ def _with_table_headers(lowered: list[str], stems: list[set[str]]) -> list[set[s
     return out
 
 
+# a release number, which Node.js's manual writes "v18.0.0" and an answer often "18.0.0" (or the reverse)
+_RELEASE = re.compile(r"v?\d+(?:\.\d+)+")
+
+
 def identifier_found(token: str, evidence: Evidence) -> bool:
     norm = norm_ident(token)
     if evidence.contains_term(norm):
+        return True
+    if _RELEASE.fullmatch(norm) and evidence.contains_term(norm[1:] if norm[0] == "v" else f"v{norm}"):
         return True
     # "json.dumps" when the page says "dumps(obj)" in the json module's section; "--no-cache" as
     # "no-cache": every part of it must still be there.
