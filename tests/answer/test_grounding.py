@@ -969,11 +969,16 @@ def test_a_source_holding_only_some_of_a_sentence_s_values_loses_its_marker_to_o
     assert shown == "The %z strftime directive writes the UTC offset in the form ±HHMM[SS[.ffffff]]. [2]"
 
 
+def node_page(name: str, title: str, text: str) -> Source:
+    """A page of Node.js 18's manual, as the web reader extracts it."""
+    return Source(f"https://docs.test/{name}", f"{title} | Node.js v18.20.4 Documentation", text)
+
+
 def crypto_source() -> Source:
     """Node.js 18's entry for crypto.randomUUID(), as the manual writes it."""
-    return Source(
-        "https://docs.test/crypto",
-        "Crypto | Node.js v18 Documentation",
+    return node_page(
+        "crypto",
+        "Crypto",
         "- crypto.randomUUID([options]):\n- options <Object>\n- disableEntropyCache <boolean> By default, "
         "to improve performance, Node.js generates and caches enough random data to generate up to 128 "
         "random UUIDs. Default: false.\n- Returns: <string>\nGenerates a random RFC 4122 version 4 UUID. "
@@ -1002,9 +1007,9 @@ def test_the_question_s_labelled_figure_said_again_must_be_the_one_the_source_gi
 def test_a_default_said_of_a_list_item_s_name_is_the_one_its_default_label_gives() -> None:
     # Node.js's manual, the default model: maxSessionMemory's default is 10; it answered 32, the
     # "Default:" of maxSettings, the item before it, and the check found 32 beside "Default" and passed
-    http2 = Source(
-        "https://docs.test/http2",
-        "HTTP/2 | Node.js v18.20.4 Documentation",
+    http2 = node_page(
+        "http2",
+        "HTTP/2",
         "- maxSettings <number> Sets the maximum number of settings entries per SETTINGS frame. The minimum "
         "value allowed is 1. Default: 32.\n"
         "- maxSessionMemory<number> Sets the maximum memory that the Http2Session is permitted to use. The "
@@ -1034,9 +1039,9 @@ def test_a_default_said_of_a_list_item_s_name_is_the_one_its_default_label_gives
     shown, gate = gate_run(question, [http2], right)
     assert shown == right and gate.failed is None
     # a default called by other words than its item's name keeps every label as a source
-    perf = Source(
-        "https://docs.test/perf_hooks",
-        "Performance measurement APIs | Node.js v18.20.4 Documentation",
+    perf = node_page(
+        "perf_hooks",
+        "Performance measurement APIs",
         "perf_hooks.monitorEventLoopDelay([options])\n"
         "- options <Object>\n- resolution <number> The sampling rate in milliseconds. Must be greater than "
         "zero. Default: 10.\n- highWaterMark <integer> Default: 64 * 1024.",
@@ -1050,9 +1055,9 @@ def test_a_default_said_of_a_list_item_s_name_is_the_one_its_default_label_gives
 def test_a_release_is_found_with_or_without_its_v() -> None:
     # Node.js's manual writes releases "v18.0.0"; the default model's "since version 18.0.0" was refused
     # as a version no source holds, and the answerable question declined
-    http = Source(
-        "https://docs.test/http",
-        "HTTP | Node.js v18.20.4 Documentation",
+    http = node_page(
+        "http",
+        "HTTP",
         "History\n\n| Version | Changes |\n| --- | --- |\n"
         "| v18.0.0 | The default request timeout changed from no timeout to 300s (5 minutes). |\n"
         "| v14.11.0 | Added in: v14.11.0 |\n\n- <number> Default: 300000",
