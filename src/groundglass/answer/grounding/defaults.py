@@ -493,7 +493,8 @@ def _entry_term(evidence: Evidence, i: int) -> str | None:
 
 # "- maxSessionMemory<number> Sets the maximum memory ... Default: 10." (Node.js's manual): a list item
 # that opens with a name is that name's entry, and a "Default:" sentence in it states its default
-_ITEM_HEAD = re.compile(r"^[-*•]\s+`?(?P<name>[a-z_$][\w.$-]*)`?")
+ITEM_HEAD = r"^\s*[-*•]\s+`?(?P<name>[a-z_$][\w.$-]*)`?"  # also labelled.py's, on lines of any case
+_ITEM_HEAD = re.compile(ITEM_HEAD)
 _LABEL_DEFAULT = re.compile(r"^default\s*:")
 _ITEM_BACK = 12  # sentences looked back through for the head of the item a "Default:" ends
 

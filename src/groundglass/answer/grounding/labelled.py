@@ -23,16 +23,14 @@ import re
 from collections.abc import Sequence
 
 from groundglass.answer.grounding import clauses
-from groundglass.answer.grounding.defaults import asks_default
+from groundglass.answer.grounding.defaults import ITEM_HEAD, asks_default
 from groundglass.answer.grounding.figures import numbers, same_number
 from groundglass.answer.querytext import literal_terms, words
 
 # "| Default: | MaxSpareServers 10 |" (a table row), "Default: MaxSpareServers 10" (a label)
 _LABEL = re.compile(r"^\s*\|?\s*default\s*:\s*\|?\s*(?P<value>.+?)\s*\|?\s*$", re.IGNORECASE)
 # "- maxSessionMemory<number> Sets ... Default: 10." (a list item); the last label is the item's own
-_ITEM = re.compile(
-    r"^\s*[-*•]\s+`?(?P<name>[\w.$-]+?)`?(?=[\s<(:])(?P<rest>.*)\bdefault:\s*(?P<value>\S.*?)\.?\s*$", re.I
-)
+_ITEM = re.compile(ITEM_HEAD + r"(?=[\s<(:])(?P<rest>.*)\bdefault:\s*(?P<value>\S.*?)\.?\s*$", re.I)
 # the words an on/off default is said with
 _SWITCHES = frozenset("on off yes no true false enabled disabled none".split())
 
