@@ -118,7 +118,8 @@ eval: setup-demo
 # Answers on Python 3.11's manual (apt-get install python3.11-doc), web and local-index modes, groundglass
 # beside a naive pipeline on the same model and search; EVAL_DOCS_ARGS="--limit 12 --minutes 60" to shorten,
 # "--corpus postgresql" for the second manual (postgresql-doc-15), "--corpus sqlite" for the third (sqlite3-doc),
-# "--corpus apache" for the fourth (apache2-doc).
+# "--corpus apache" for the fourth (apache2-doc), "--corpus git" (git-doc), "--corpus node" (nodejs-doc) and
+# "--corpus postfix" (postfix-doc) for the fifth, sixth and seventh.
 eval-docs: setup-demo
 	$(BIN)/python -m bench.eval_docs $(EVAL_DOCS_ARGS)
 

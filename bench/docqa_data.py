@@ -4,10 +4,12 @@ DocBook pages, settings in definition lists, limits in tables) and ``bench/data/
 SQLite's (a third, held out: hand-written pages, PRAGMAs, limits, result codes, the shell's dot-commands)
 ``bench/data/docqa_apache.jsonl`` over Apache httpd 2.4's (a fourth, held out: directives, programs) and
 ``bench/data/docqa_git.jsonl`` over Git 2.39's (a fifth, held out: asciidoc man pages, config variables,
-options) and ``bench/data/docqa_node.jsonl`` over Node.js 18's API reference (a sixth, held out).
+options) and ``bench/data/docqa_node.jsonl`` over Node.js 18's API reference (a sixth, held out) and
+``bench/data/docqa_postfix.jsonl`` over Postfix 3.7's manual (a seventh, held out: man pages, READMEs and
+one page of every parameter with its default).
 
 The pages come from Debian's packages (:data:`CORPORA`: ``python3.11-doc``, ``postgresql-doc-15``,
-``sqlite3-doc``, ``apache2-doc``, ``git-doc``, ``nodejs-doc``).
+``sqlite3-doc``, ``apache2-doc``, ``git-doc``, ``nodejs-doc``, ``postfix-doc``).
 Each line of a set is one question:
 
 - ``kind``: ``single`` (the answer is on one page), ``two`` (it needs two pages) or ``none`` (the docs
@@ -145,7 +147,18 @@ NODE = Corpus(
     # defaults: a stream's highWaterMark is 64 KiB there, 16 KiB in 18)
     release=("index.html", "Node.js v18."),
 )
-CORPORA = {c.name: c for c in (PYTHON, POSTGRESQL, SQLITE, APACHE, GIT, NODE)}
+# Postfix 3.7's manual (a seventh, held out: man pages whose parameter summaries state each default in
+# parentheses, READMEs, and postconf.5.html, one 845 KB page of every main.cf parameter with its
+# "(default: ...)", so that the page holding an answer is also the one holding a thousand others).
+POSTFIX = Corpus(
+    "postfix",
+    Path("/usr/share/doc/postfix/html"),
+    ("",),
+    DATA_FILE.with_name("docqa_postfix.jsonl"),
+    "postfix-doc",
+    "postfixdocs",
+)
+CORPORA = {c.name: c for c in (PYTHON, POSTGRESQL, SQLITE, APACHE, GIT, NODE, POSTFIX)}
 
 
 def load(path: Path = DATA_FILE) -> list[Question]:

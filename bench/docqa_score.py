@@ -8,7 +8,8 @@ Per answer (see :mod:`bench.docqa_data` for the question format):
   the answer text (any of its alternatives; markers ``[n]`` removed first);
 - **cited pages**: the sources its markers point to, as documentation pages (URL -> path relative to
   the documentation root); a marker that points to no source counts as a citation of nothing;
-- **gold cited**: the share of the gold pages among the cited pages;
+- **gold cited**: the share of the gold pages among the cited pages; a single-page question's gold pages
+  are alternatives (each states the fact), so citing any one of them counts in full;
 - **citation precision**: the share of the cited pages that are gold pages (None without citations).
 """
 
@@ -89,6 +90,8 @@ def correct(question: Question, answer: str, declined: bool = False) -> bool:
 
 
 def gold_cited(question: Question, cited: Sequence[str | None]) -> float:
+    if question.kind == "single":
+        return float(any(page in cited for page in question.gold_pages))
     return sum(page in cited for page in question.gold_pages) / len(question.gold_pages)
 
 

@@ -8,7 +8,9 @@ pages), a second manual of another make, so what is tuned on the first is measur
 ``--corpus sqlite`` runs ``bench/data/docqa_sqlite.jsonl`` over SQLite's manual (``sqlite3-doc``: 766
 hand-written pages), a third, held out; ``--corpus apache`` runs ``bench/data/docqa_apache.jsonl`` over
 Apache httpd 2.4's English manual (``apache2-doc``: 244 pages), a fourth, held out after the third was
-tuned on.
+tuned on; ``--corpus git``, ``--corpus node`` and ``--corpus postfix`` run Git 2.39's manual (``git-doc``),
+Node.js 18's API reference (``nodejs-doc``) and Postfix 3.7's manual (``postfix-doc``: 136 pages, one of
+them every main.cf parameter), a fifth, sixth and seventh.
 
 Modes (``--mode web|index|both``):
 
@@ -31,8 +33,8 @@ Scores (:mod:`bench.docqa_score`): correct (single / two-page), gold page cited,
 declines on unanswerable questions, and seconds per answer (p50); the ratio is groundglass / naive.
 Every answer is written to ``--out`` as it finishes, so an interrupted run keeps what it measured.
 
-    .venv/bin/python -m bench.eval_docs [--corpus python|postgresql|sqlite|apache] [--mode both] [--limit N]
-        [--model default] [--minutes 60] [--out runs/eval_docs.json]
+    .venv/bin/python -m bench.eval_docs [--corpus python|postgresql|sqlite|apache|git|node|postfix]
+        [--mode both] [--limit N] [--model default] [--minutes 60] [--out runs/eval_docs.json]
 
 Timings depend on what else runs on the machine: the load average at start and end is recorded.
 """

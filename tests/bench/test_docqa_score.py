@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,13 @@ def test_cited_pages_precision_and_gold_cited() -> None:
     assert citation_precision(TWO, cited) == pytest.approx(2 / 4)
     assert gold_cited(TWO, ["library/gzip.html"]) == 0.5
     assert citation_precision(TWO, []) is None  # no citations: precision is undefined, not 0 or 1
+
+
+def test_a_single_page_question_s_gold_pages_are_alternatives() -> None:
+    both = replace(SINGLE, gold_pages=("library/zlib.html", "library/gzip.html"))
+    assert gold_cited(both, ["library/gzip.html"]) == 1.0  # either page states the fact
+    assert gold_cited(both, ["library/os.html"]) == 0.0
+    assert citation_precision(both, ["library/gzip.html", "library/os.html"]) == 0.5
 
 
 @pytest.mark.parametrize(
