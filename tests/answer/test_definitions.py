@@ -247,3 +247,47 @@ def test_the_entry_that_defines_the_asked_setting_passes_the_relevance_margin(tm
     assert named not in relevance.relevant(
         None, settings, "What is the default value of max_connections?", [listed, named]
     )
+
+
+def _postfix_entry(name: str, default: str, example: str) -> str:
+    """One parameter of Postfix's postconf.5.html: bold name and default split over two lines, a
+    description whose example (<pre>) follows its text in the same <dd>."""
+    return f"""<DT><b><a name="{name}">{name}</a>
+(default: {default})</b></DT><DD>
+<p> The {name.replace("_", " ")} setting of the Postfix SMTP client, used with DANE TLSA records and
+checked at startup. Specify a list of names separated by commas and/or whitespace. Example: </p>
+<pre>
+/etc/postfix/main.cf:
+    {name} = {example}
+</pre>
+<p> This feature is available in Postfix 2.11 and later. </p>
+</DD>
+"""
+
+
+def test_a_description_whose_example_follows_its_text_leaves_the_next_terms_intact() -> None:
+    # trafilatura glued each example's opening fence to the text before it ("Example: ```"), so from the
+    # first entry on prose and code swapped places: later entries came out verbatim, bold marks and
+    # escaped underscores (tls\_dane\_digests) kept, and no term line named them
+    entries = [
+        ("tls_dane_digest_agility", "on", "on"),
+        ("tls_dane_digests", "sha512 sha256", "sha512 sha256"),
+        ("tls_dane_trust_anchor_digest_enable", "yes", "no"),
+        ("tls_disable_workarounds", "see 'postconf -d' output", "0xFFFFFFFF"),
+    ]
+    page = (
+        "<html><head><title>Postfix Configuration Parameters</title></head><body>"
+        "<h1>Postfix Configuration Parameters</h1><p>Default values are shown after the parameter name in "
+        "parentheses, and can be looked up with the postconf -d command.</p><DL>"
+        + "".join(_postfix_entry(*e) for e in entries)
+        + "</DL></body></html>"
+    )
+    doc = html_document(page, "https://www.postfix.org/postconf.5.html", "postconf")
+    lines = doc.text.splitlines()
+    for name, default, _ in entries:
+        term = f"- {name} (default: {default}):"
+        assert term in lines, doc.text
+        assert lines[lines.index(term) + 1].startswith(f"- The {name.replace('_', ' ')} setting")
+        assert definitions.term_name(term) == name
+    assert "\\_" not in doc.text and "**" not in doc.text and "```" not in doc.text
+    assert "    tls_disable_workarounds = 0xFFFFFFFF" in doc.text  # the examples stay code, as written

@@ -38,6 +38,7 @@ from groundglass.answer.index.html_headings import (
     unmark_headings,
 )
 from groundglass.answer.index.html_tables import prepare_html, put_tables_back, row_groups
+from groundglass.answer.index.markdown_fences import fences_on_own_lines
 from groundglass.threads import HTML_LOCK
 
 HTML_EXT = {".html", ".htm", ".xhtml", ".shtml"}
@@ -240,9 +241,11 @@ _DATE_FROM_MARKUP = {"original_date": True, "extensive_search": False}
 
 
 def _trafilatura_markdown(tree: Any, url: str | None) -> str | None:
+    """The page's main text as Markdown, each code block's fence on a line of its own
+    (:mod:`.markdown_fences`)."""
     import trafilatura
 
-    return trafilatura.extract(
+    markdown = trafilatura.extract(
         tree,
         url=url,
         output_format="markdown",
@@ -252,6 +255,7 @@ def _trafilatura_markdown(tree: Any, url: str | None) -> str | None:
         with_metadata=False,  # the title and date come from _title_and_date
         favor_recall=True,
     )
+    return fences_on_own_lines(markdown) if markdown else markdown
 
 
 def _title_and_date(tree: Any, url: str | None) -> tuple[str, str | None]:
