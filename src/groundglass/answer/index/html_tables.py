@@ -13,7 +13,8 @@ signature in the prompt. Definition terms (``<dt>``) are marked, since trafilatu
 items like their descriptions: :mod:`groundglass.answer.definitions` says why a term must stay known. For
 the same reason each row group of a table inside a description starts with its term's name as a term
 line. A note's or warning's title that is a heading (DocBook's) becomes the first words of its text, and
-a line break inside bold or italic text a space (trafilatura drops the text after it).
+a line break inside bold or italic text a space (trafilatura drops the text after it). A manual page set
+in one ``<pre>`` becomes headed paragraphs (:mod:`.html_manpages`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from groundglass.answer.definitions import TERM_MARK
 from groundglass.answer.index.html_headings import show_hidden_titles
+from groundglass.answer.index.html_manpages import manual_pages_as_text
 
 # A row group (header row, separator, rows) stays under this many characters, so that it fits in half
 # of a default chunk (180 MiniLM tokens, about 3 characters each in tables): the chunker then keeps a
@@ -148,6 +150,7 @@ def prepare_html(html: str) -> tuple[Any, dict[str, str]]:
     except (lxml.etree.ParserError, ValueError):
         return html, {}
     show_hidden_titles(tree)
+    manual_pages_as_text(tree)
     for details in tree.xpath("//details"):
         # collapsed, not boilerplate: trafilatura drops <details> whole, and with it Node.js's History
         # tables ("v13.13.0 | Change maximum default size of HTTP headers from 8 KiB to 16 KiB.")

@@ -39,11 +39,19 @@ def _extractor_id() -> bytes:
 
         from groundglass.answer import definitions
         from groundglass.answer.index import extract as index_extract
-        from groundglass.answer.index import html_headings, html_tables, markdown_fences
+        from groundglass.answer.index import html_headings, html_manpages, html_tables, markdown_fences
         from groundglass.answer.reader import content
 
         h = hashlib.blake2b(digest_size=16)
-        modules = (index_extract, html_headings, html_tables, markdown_fences, definitions, content)
+        modules = (
+            index_extract,
+            html_headings,
+            html_manpages,
+            html_tables,
+            markdown_fences,
+            definitions,
+            content,
+        )
         for source in (__file__, *(m.__file__ or "" for m in modules)):
             h.update(Path(source).read_bytes())
         h.update(version("trafilatura").encode())
