@@ -665,6 +665,12 @@ def gate_run(question: str, sources: list[Source], text: str, seed: int = 3) -> 
     return "".join(out), gate
 
 
+def assert_passes(question: str, sources: list[Source], text: str) -> None:
+    """The gate shows ``text`` whole and fails nothing."""
+    shown, gate = gate_run(question, sources, text)
+    assert shown == text and gate.failed is None
+
+
 @pytest.fixture(scope="module")
 def wall_sources() -> list[Source]:
     return wikipedia("Berlin Wall", "Mount Everest")
@@ -683,8 +689,7 @@ def test_gate_takes_a_bare_figure_after_filler_words_for_an_answer(wall_sources:
     # the default model answered "In what year did construction of the Berlin Wall begin?" so, and the
     # gate took the sentence for markers alone ("See [1].") and declined
     text = "The answer is: 1961. [1]"
-    shown, gate = gate_run("In what year did construction of the Berlin Wall begin?", wall_sources, text)
-    assert shown == text and gate.failed is None
+    assert_passes("In what year did construction of the Berlin Wall begin?", wall_sources, text)
     g = SentenceGate(Q, wall_sources)
     assert g.feed("Construction of the Berlin Wall began on 13 August 1961") == []  # not complete yet
     assert g.feed(" [1].") == []  # the full stop may still be followed by more markers
@@ -761,8 +766,7 @@ def test_gate_fails_markers_alone_and_restatements(wall_sources: list[Source]) -
 
 
 def test_gate_lets_a_decline_through(wall_sources: list[Source]) -> None:
-    shown, gate = gate_run(Q, wall_sources, DECLINE)
-    assert shown == DECLINE and gate.failed is None
+    assert_passes(Q, wall_sources, DECLINE)
 
 
 def test_an_unmarked_sentence_waits_for_its_paragraphs_marker(wall_sources: list[Source]) -> None:
@@ -1000,8 +1004,7 @@ def test_the_question_s_labelled_figure_said_again_must_be_the_one_the_source_gi
         assert gate.failed is not None and gate.failed.values == ["version 7"]
     asked = "Which function of Node.js's crypto module generates version 4 UUIDs?"
     text = "The crypto.randomUUID() function generates version 4 UUIDs. [1]"
-    shown, gate = gate_run(asked, [crypto_source()], text)
-    assert shown == text and gate.failed is None
+    assert_passes(asked, [crypto_source()], text)
 
 
 def test_a_default_said_of_a_list_item_s_name_is_the_one_its_default_label_gives() -> None:
@@ -1036,8 +1039,7 @@ def test_a_default_said_of_a_list_item_s_name_is_the_one_its_default_label_gives
     said = "The default maxSessionMemory of an Http2Session is 32 megabytes."
     assert "32 megabytes" in grounding.defaults.prose_contradicted(said, worded, evidence)
     right = "The default value of the maxSessionMemory option in Node.js's http2 module is 10 megabytes. [1]"
-    shown, gate = gate_run(question, [http2], right)
-    assert shown == right and gate.failed is None
+    assert_passes(question, [http2], right)
     # a default called by other words than its item's name keeps every label as a source
     perf = node_page(
         "perf_hooks",
@@ -1048,8 +1050,7 @@ def test_a_default_said_of_a_list_item_s_name_is_the_one_its_default_label_gives
     )
     asked = "What is the default sampling rate (resolution) of perf_hooks.monitorEventLoopDelay()?"
     said = "The default sampling rate of perf_hooks.monitorEventLoopDelay() is 10 milliseconds. [1]"
-    shown, gate = gate_run(asked, [perf], said)
-    assert shown == said and gate.failed is None
+    assert_passes(asked, [perf], said)
 
 
 def test_a_release_is_found_with_or_without_its_v() -> None:
@@ -1067,10 +1068,9 @@ def test_a_release_is_found_with_or_without_its_v() -> None:
         "instead of no timeout?"
     )
     text = "Since version 18.0.0, the default request timeout is 300 seconds instead of no timeout. [1]"
-    shown, gate = gate_run(question, [http], text)
-    assert shown == text and gate.failed is None
+    assert_passes(question, [http], text)
     invented = "Since version 17.0.0, the default request timeout is 300 seconds instead of no timeout. [1]"
-    shown, gate = gate_run(question, [http], invented)
+    _, gate = gate_run(question, [http], invented)
     assert gate.failed is not None and "17.0.0" in gate.failed.values
 
 
@@ -1929,8 +1929,7 @@ def test_gate_fails_a_constants_figure_that_a_source_it_did_not_cite_pairs_other
     assert shown == "" and gate.failed is not None
     assert gate.failed.values == ["16"] and gate.failed.hints == [(2, "(19) SQLITE_CONSTRAINT")]
     right = "The numeric value of the SQLITE_CONSTRAINT result code is 19. [2]"
-    shown, gate = gate_run(q, [limits, codes], right)
-    assert shown == right and gate.failed is None
+    assert_passes(q, [limits, codes], right)
     # another constant's figure beside it is that constant's, not a second value of the asked one
     both = "SQLITE_CONSTRAINT is 19, and SQLITE_CONSTRAINT_UNIQUE is 2067. [2]"
     codes.text += "\n(2067) SQLITE_CONSTRAINT_UNIQUE"
