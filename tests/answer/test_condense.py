@@ -390,3 +390,43 @@ def test_a_table_header_is_kept_with_its_rows_never_for_its_own_words() -> None:
     assert "| dig | DBL_DIG |" in out.text
     assert out.text.count("| attribute | float.h macro | explanation |") == 1
     assert count_tokens(out.text) < count_tokens(FLOAT_INFO)
+
+
+# Postfix's BDAT_README as extracted: the setting is a line of a main.cf listing after three lead-ins
+BDAT = (
+    "Postfix BDAT (CHUNKING) support\n"
+    "Postfix SMTP server supports RFC 3030 CHUNKING (the BDAT command) without BINARYMIME, in both "
+    "smtpd(8) and postscreen(8). It is enabled by default.\n"
+    "To disable BDAT support globally:\n"
+    "/etc/postfix/main.cf:\n"
+    "    # The logging alternative:\n"
+    "    smtpd_discard_ehlo_keywords = chunking\n"
+    "    # The non-logging alternative:\n"
+    "    smtpd_discard_ehlo_keywords = chunking, silent-discard\n"
+    "Specify '-o smtpd_discard_ehlo_keywords=' in master.cf for the submission and smtps services, if you "
+    "have clients that benefit from CHUNKING support.\n"
+    'The main differences are that the Postfix SMTP server announces "CHUNKING" support in the EHLO '
+    "response, and that instead of sending one DATA request, the remote SMTP client may send one or more "
+    "BDAT requests.\n" + " ".join(PADDING)
+)
+
+
+def test_a_lead_in_kept_keeps_the_line_it_introduces() -> None:
+    # "/etc/postfix/main.cf:" names a word of the question and was kept with its neighbours, the lead-ins
+    # on either side, and the setting they introduce was cut: the model wrote "The main.cf setting that
+    # stops ... is [1]."
+    question = "Which main.cf setting stops the Postfix SMTP server from offering CHUNKING to all clients?"
+    [out] = condense.condense_for_prompt([src(BDAT)], question, count_tokens)
+    lines = out.text.splitlines()
+    assert "/etc/postfix/main.cf:" in lines
+    at = lines.index("# The logging alternative:")
+    assert lines[at + 1] == "smtpd_discard_ehlo_keywords = chunking"
+    assert count_tokens(out.text) <= condense.MAX_TOKENS < count_tokens(BDAT)
+
+
+def test_a_lead_in_keeps_no_table_row_or_example_after_it() -> None:
+    table = "| a | b |\n| --- | --- |\n| 1 | 2 |\n"
+    text = "Intro line here.\nThe values are listed below:\n" + table + " ".join(PADDING)
+    units = condense._units(text)
+    lead = next(i for i, u in enumerate(units) if u.text == "The values are listed below:")
+    assert condense._introduced(units, {lead}) == {lead}

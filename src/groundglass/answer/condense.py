@@ -314,7 +314,9 @@ def _pick(
         # a sentence that opens with a pronoun means nothing without what it points back to
         # a sentence of a definition never comes without its term: alone, "The default is three."
         # reads as the default of the term shown next
-        for ids in (neighbours | antecedents, antecedents | {i}, *([] if antecedents else [{i}])):
+        # what a lead-in introduces comes with it, unless only the sentence alone fits
+        options = [neighbours | antecedents, antecedents | {i}, *([] if antecedents else [{i}])]
+        for ids in [*(_introduced(units, o) for o in options), options[-1]]:
             grown = with_context(picked | ids)
             if fits(grown):
                 picked = grown
@@ -324,6 +326,29 @@ def _pick(
                 return ""
             break
     return _join(units, sorted(picked))
+
+
+def _introduced(units: list[_Unit], ids: set[int], most: int = 3) -> set[int]:
+    """``ids`` with what their lead-ins introduce: a kept sentence that ends in a colon ("To disable
+    BDAT support globally:", "/etc/postfix/main.cf:", "# The logging alternative:") keeps the line
+    after it, at most ``most`` in a row. Kept with its neighbours but cut before
+    ``smtpd_discard_ehlo_keywords = chunking``, Postfix's lead-ins told the model where the answer was
+    and not what it was, and it wrote "The main.cf setting that stops ... is [1]." A definition's term
+    line is no lead-in (its description is scored for itself), nor is what follows a lead-in a table
+    row or an interactive example, which are kept for their own score."""
+    out = set(ids)
+    for i in ids:
+        j = i
+        for _ in range(most):
+            u = units[j]
+            if u.kind != "sentence" or not u.text.endswith(":") or is_term(u.text) or j + 1 >= len(units):
+                break
+            nxt = units[j + 1]
+            if nxt.kind != "sentence" or nxt.code or nxt.entry != u.entry:
+                break
+            j += 1
+            out.add(j)
+    return out
 
 
 def _antecedents(units: list[_Unit], i: int, most: int = 3) -> set[int]:
