@@ -2044,3 +2044,26 @@ def test_sentences_that_leaned_on_the_markers_of_a_repeat_left_out_get_their_own
     assert gate.failed is None
     assert [r.reason for r in gate.dropped] == ["repetition"]
     assert shown.strip() == f"{first} It can be configured by environment variable. [1]"
+
+
+def test_a_default_count_is_stated_by_a_source_not_counted_from_a_list() -> None:
+    # qshape's manual, cut before its -m option: the 1.5B model answered "The answer is 2. [1][2]" and a
+    # "how many" question let any small figure pass as a count, though no cited source printed a 2
+    qshape = (
+        "-p Generate aggregate statistics for parent domains. Top level domains are not shown, nor are "
+        "domains with fewer than min_subdomains subdomains. The names of parent domains are shown with a "
+        "leading dot, (e.g. .example.com)."
+    )
+    q = (
+        "When Postfix's qshape command shows totals for parent domains (-p), how many subdomains must a "
+        "parent domain have by default to get a line of its own?"
+    )
+    assert check("The answer is 2. [1]", q, [qshape]).unsupported == ["2"]
+    entry = (
+        "-m min_subdomains When used with the -p option, sets the minimum subdomain count needed to show a "
+        "separate line for a parent domain. The default is 5."
+    )
+    assert check("A parent domain needs 5 subdomains by default. [1]", q, [qshape, entry]).ok
+    # a count of what a source lists still needs no source to print it
+    members = "The band's members were John Lennon, Paul McCartney, George Harrison and Ringo Starr."
+    assert check("The band had 4 members. [1]", "How many members did the band have?", [members]).ok

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from groundglass.answer.grounding.figures import Number, distinctive, numbers, same_number
@@ -40,7 +40,9 @@ class Evidence:
             sentences += split
             source += [n] * len(split)
         lowered = [" ".join(s.split()).lower() for s in sentences]
-        stems = _with_table_headers(lowered, [content_stems(s) for s in sentences])
+        stems = _with_subjects(
+            lowered, source, _with_table_headers(lowered, [content_stems(s) for s in sentences])
+        )
         polarity = []
         for s in lowered:
             found = set()
@@ -79,6 +81,29 @@ class Evidence:
     def contains_term(self, term: str) -> bool:
         """``term`` (lower-cased) occurs as a whole token in the text."""
         return holds_term(self.text, term)
+
+
+# A sentence that opens with one of these speaks of what the sentence before it names.
+_ANAPHOR = re.compile(r"(?:it|its|this|these|they|their|that|those)\b")
+# Words that name no subject: "The default is 5." says whose default only through the sentence before it.
+_SUBJECTLESS = frozenset(stem(w) for w in ("default", "defaults", "value", "values"))
+
+
+def _with_subjects(lowered: list[str], source: list[int], stems: list[set[str]]) -> list[set[str]]:
+    """``stems`` where a sentence that names no subject of its own (only figures and words such as
+    "default": "The default is 5.") or that opens with a pronoun ("It defaults to 30.") also has the
+    stems of the sentence before it in the same text, which is what it speaks of. qshape's manual
+    says "-m min_subdomains When used with the -p option, sets the minimum subdomain count needed to
+    show a separate line for a parent domain. The default is 5.", and "The default minimum subdomain
+    count is 5" found its 5 in no sentence about subdomains."""
+    out = [set(s) for s in stems]
+    for i in range(1, len(stems)):
+        if source[i] != source[i - 1]:
+            continue
+        own = {w for w in stems[i] if not w.isdigit() and w not in FILLER_STEMS and w not in _SUBJECTLESS}
+        if not own or _ANAPHOR.match(lowered[i]):
+            out[i] |= stems[i - 1]
+    return out
 
 
 def holds_term(text: str, term: str) -> bool:
@@ -175,6 +200,23 @@ _ARITHMETIC = re.compile(
 )
 _COUNT_QUESTION = re.compile(r"\bhow many\b|\bnumber of\b|\bcount\b", re.IGNORECASE)
 _ARITHMETIC_QUESTION = re.compile(r"\bhow (?:long|old|much|far)\b", re.IGNORECASE)
+# A count that a source states rather than lists: a default or a limit. "How many subdomains must a
+# parent domain have by default to get a line of its own?" was answered "The answer is 2." from
+# sources that print no 2, where qshape's manual says "The default is 5."
+_STATED_FIGURE = re.compile(r"\b(?:default\w*|at (?:most|least)|maxim\w+|minim\w+|limit\w*)\b", re.IGNORECASE)
+
+
+_ASKED_IN = re.compile(r"\b(?:how many|in)\s+([a-z]+)\b", re.IGNORECASE)
+
+
+def asked_unit(question: str) -> str | None:
+    """The unit ``question`` asks its figure in ("For how many seconds ...", "... in bytes?"), canonical
+    as :func:`.figures.numbers` writes units, or None."""
+    for word in _ASKED_IN.findall(question):
+        found = numbers(f"1 {word}")
+        if found and found[0].unit:
+            return found[0].unit
+    return None
 
 
 def may_compute(sentence: str, question: str) -> bool:
@@ -207,8 +249,17 @@ def number_found(claim: Number, sentence: str, question: str, evidence: Evidence
         everywhere = evidence.windows(content_stems(lowered[:at]) - FILLER_STEMS)
     if any(same_number(claim, e) for i in everywhere for e in evidence.sentence_numbers[i]):
         return True
+    asked = asked_unit(question)
+    if claim.unit and asked and asked != claim.unit:
+        # the source's bare figures are in the unit the question asks in: "Number of seconds to cache
+        # credentials (default: 900)" says "15 minutes" for "For how many seconds ...?"
+        bare = [
+            replace(e, unit=asked) for i in everywhere for e in evidence.sentence_numbers[i] if not e.unit
+        ]
+        if any(same_number(claim, e) for e in bare):
+            return True
     small = claim.value == int(claim.value) and 0 <= claim.value <= 20
-    if small and _COUNT_QUESTION.search(question):
+    if small and _COUNT_QUESTION.search(question) and not _STATED_FIGURE.search(question):
         return True  # counted from a list in the sources
     if small and claim.value >= 2 and _counted(claim, sentence, evidence):
         return True
