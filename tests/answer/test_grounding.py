@@ -2067,3 +2067,25 @@ def test_a_default_count_is_stated_by_a_source_not_counted_from_a_list() -> None
     # a count of what a source lists still needs no source to print it
     members = "The band's members were John Lennon, Paul McCartney, George Harrison and Ringo Starr."
     assert check("The band had 4 members. [1]", "How many members did the band have?", [members]).ok
+
+
+def test_a_unit_does_not_make_a_small_figure_rare_where_the_source_prints_it_bare() -> None:
+    # postscreen: the model said the PREGREET log line holds "at most 20 bytes" (the README says 100),
+    # and the 20 of "postscreen_command_count_limit (20)" on the man page it also cited passed it
+    readme = (
+        "When an SMTP client sends a command before the postscreen_greet_wait time has elapsed, "
+        "postscreen(8) logs this as: PREGREET count after time from [address]:port text... Translation: the "
+        "client at [address]:port sent count bytes before its turn to speak. The text is what the client "
+        "sent (truncated to 100 bytes, and with non-printable characters replaced with C-style escapes)."
+    )
+    manual = "postscreen_command_count_limit (20) The limit on the total number of commands per session."
+    q = "At most how many bytes of what the client sent does postscreen's PREGREET log line include?"
+    said = "The log line includes at most 20 bytes of what the client sent. [1][2]"
+    assert check(said, q, [readme, manual]).unsupported == ["20 bytes"]
+    assert check("What the client sent is truncated to 100 bytes. [1][2]", q, [readme, manual]).ok
+    # a bare figure in a sentence about the claim's subject still counts in the claim's unit
+    assert check(
+        "The log line includes at most 20 bytes of what the client sent. [1]",
+        q,
+        ["The log line includes at most 20 of the client's characters."],
+    ).ok

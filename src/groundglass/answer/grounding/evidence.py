@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -247,17 +247,34 @@ def number_found(claim: Number, sentence: str, question: str, evidence: Evidence
         # columns in a table is 25% of the memory in your system" passed on shared_buffers' "... is 25%
         # of the memory in your system", whose words after the figure it had copied
         everywhere = evidence.windows(content_stems(lowered[:at]) - FILLER_STEMS)
-    if any(same_number(claim, e) for i in everywhere for e in evidence.sentence_numbers[i]):
+    # a unit makes a figure rare only where the source writes it too: "at most 20 bytes" of what a
+    # client sent is not said by "postscreen_command_count_limit (20)", a bare 20 on another page
+    rare_digits = distinctive(replace(claim, unit=None, text=re.sub(r"[^\d.,]", "", claim.text)))
+    close = set(near)
+
+    def held(numbers_at: Callable[[int], list[Number]], *, bare: bool = False) -> bool:
+        """``bare``: the figures are the source's bare ones, given a unit."""
+        return any(
+            same_number(claim, e)
+            and (rare_digits or (e.unit is not None and not bare) or claim.unit is None or i in close)
+            for i in everywhere
+            for e in numbers_at(i)
+        )
+
+    if held(lambda i: evidence.sentence_numbers[i]):
         return True
     asked = asked_unit(question)
-    if claim.unit and asked and asked != claim.unit:
-        # the source's bare figures are in the unit the question asks in: "Number of seconds to cache
-        # credentials (default: 900)" says "15 minutes" for "For how many seconds ...?"
-        bare = [
-            replace(e, unit=asked) for i in everywhere for e in evidence.sentence_numbers[i] if not e.unit
-        ]
-        if any(same_number(claim, e) for e in bare):
-            return True
+    # the source's bare figures are in the unit the question asks in: "Number of seconds to cache
+    # credentials (default: 900)" says "15 minutes" for "For how many seconds ...?"
+    if (
+        claim.unit
+        and asked
+        and asked != claim.unit
+        and held(
+            lambda i: [replace(e, unit=asked) for e in evidence.sentence_numbers[i] if not e.unit], bare=True
+        )
+    ):
+        return True
     small = claim.value == int(claim.value) and 0 <= claim.value <= 20
     if small and _COUNT_QUESTION.search(question) and not _STATED_FIGURE.search(question):
         return True  # counted from a list in the sources
