@@ -725,8 +725,15 @@ def test_gate_leaves_out_a_line_of_markers_after_the_answer(wall_sources: list[S
             "The answer is that construction of the Berlin Wall began on 13 August 1961. [1]",
             "Construction of the Berlin Wall began on 13 August 1961. [1]",
         ),
+        # the markers run into the lead-in are the sentence's (Postfix: "The answer is [1] The logging
+        # alternative: smtpd_discard_ehlo_keywords = chunking ...")
+        (
+            "The answer is [1] Construction of the Berlin Wall began on 13 August 1961.",
+            "Construction of the Berlin Wall began on 13 August 1961. [1]",
+        ),
         # a bare value keeps its lead-in, the only words it has
         ("The answer is: 1961. [1]", "The answer is: 1961. [1]"),
+        ("The answer is [1] 1961.", "The answer is [1] 1961."),
     ],
 )
 def test_gate_leaves_out_the_answer_is_before_a_whole_sentence(

@@ -581,7 +581,11 @@ BETTER_MARGIN = 0.2
 
 # "The answer is: By default, ..." and "The answer is that when ...": the 1.5B model's way of
 # "starting with the answer itself", said before a whole sentence that needs no lead-in
-_ANSWER_IS = re.compile(r"^(?P<space>\s*)the answer is(?::\s*|\s+that\s+)(?=\w)", re.IGNORECASE)
+# "The answer is [1] The logging alternative: ...": its markers, run into the sentence, are the sentence's
+_ANSWER_IS = re.compile(
+    r"^(?P<space>\s*)the answer is(?::\s*|\s+that\s+|\s*(?P<marks>(?:\[\d+\])+)\s+(?=[A-Z]))(?=\w)",
+    re.IGNORECASE,
+)
 _LOWER_WORD = re.compile(r"[a-z]+\b(?![_.(-])")
 
 
@@ -592,13 +596,16 @@ def _opening(prefix: list[str], out: list[str]) -> list[str]:
     none of its own."""
     text = "".join(out)
     lead = _ANSWER_IS.match(text)
+    marks = cite.cited_numbers("".join(prefix))
     if lead is not None:
         rest = text[lead.end() :]
         first = re.split(r"(?<=[.!?])\s", cite.strip_markers(rest), maxsplit=1)[0]
         if len(re.findall(r"\w+", first)) >= 4:
             upper = rest[:1].upper() if _LOWER_WORD.match(rest) else rest[:1]  # "pg_dump" stays as it is
             text = lead.group("space") + upper + rest[1:]
-    marks = cite.cited_numbers("".join(prefix))
+            marks = list(dict.fromkeys([*marks, *cite.cited_numbers(lead.group("marks") or "")]))
+        else:
+            lead = None
     if lead is None and not marks:
         return [*prefix, *out]
     if marks and not cite.cited_numbers(text):
