@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 
 from groundglass.answer import cite, grounding, querytext, rows
+from groundglass.answer.sentences import OPENING_PRONOUN
 from groundglass.answer.types import Source
 
 # A row is pointed at for a question word that at most this many rows hold: a word in every row (the
@@ -47,10 +48,6 @@ def rows_naming(question: str, sources: Sequence[Source], *, most: int = 2) -> l
     return out[:most]
 
 
-# A sentence that opens with one of these says something of what the sentence before it names.
-_PRONOUN = re.compile(r"(?:it|its|this|that|these|they|their)\b", re.IGNORECASE)
-
-
 def _candidates(sentences: list[str], question: str) -> list[tuple[str, str]]:
     """The sentences that may be pointed at: those that say more than the question (one made of the
     question's own words would only lead the model to restate the question again). A sentence that
@@ -63,8 +60,8 @@ def _candidates(sentences: list[str], question: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for i, sentence in enumerate(bare):
         shown = sentence
-        if _PRONOUN.match(sentence):
-            named = next((b for b in reversed(bare[max(0, i - 3) : i]) if not _PRONOUN.match(b)), None)
+        if OPENING_PRONOUN.match(sentence):
+            named = next((b for b in reversed(bare[max(0, i - 3) : i]) if not OPENING_PRONOUN.match(b)), None)
             if named is None:
                 continue
             shown = f"{named} ... {sentence}"

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 
+# A sentence that opens with one of these speaks of what a sentence before it names.
+OPENING_PRONOUN = re.compile(r"(?:it|its|this|that|these|they|their)\b", re.IGNORECASE)
+
 _ABBREVIATION_TEXT = (
     "mr mrs ms dr prof sr jr st mt ft vs etc e.g i.e cf al approx ca fig figs no nos vol vols ed eds "
     "inc ltd co corp dept est gen gov lt col capt sgt rev u.s u.k u.n a.d b.c jan feb mar apr jun jul "

@@ -16,6 +16,7 @@ from functools import lru_cache
 from groundglass.answer.grounding.figures import Number, distinctive, numbers, same_number
 from groundglass.answer.grounding.values import POLARITY, norm_ident
 from groundglass.answer.grounding.wording import FILLER_STEMS, STOP_WORDS, WORD, content_stems, stem
+from groundglass.answer.sentences import OPENING_PRONOUN
 from groundglass.answer.sentences import split_sentences as sentences_of_passage
 
 
@@ -83,8 +84,6 @@ class Evidence:
         return holds_term(self.text, term)
 
 
-# A sentence that opens with one of these speaks of what the sentence before it names.
-_ANAPHOR = re.compile(r"(?:it|its|this|these|they|their|that|those)\b")
 # Words that name no subject: "The default is 5." says whose default only through the sentence before it.
 _SUBJECTLESS = frozenset(stem(w) for w in ("default", "defaults", "value", "values"))
 
@@ -101,7 +100,7 @@ def _with_subjects(lowered: list[str], source: list[int], stems: list[set[str]])
         if source[i] != source[i - 1]:
             continue
         own = {w for w in stems[i] if not w.isdigit() and w not in FILLER_STEMS and w not in _SUBJECTLESS}
-        if not own or _ANAPHOR.match(lowered[i]):
+        if not own or OPENING_PRONOUN.match(lowered[i]):
             out[i] |= stems[i - 1]
     return out
 
