@@ -12,8 +12,10 @@ list, as three search results would; extraction is not timed (the reader's job).
      embedded with torch MiniLM, written to a scratch SQLite index and searched), the gate's MiniLM
      encode of the kept sources, then ``fit_budget``;
    - after: ``rank_pages`` now (BM25 over every chunk, ONNX int8 MiniLM over a shortlist), the gate,
-     ``condense`` and ``fit_budget``; once with an empty vector cache and once with the pages read
-     again (cache warm).
+     ``condense`` and ``fit_budget``; once with empty caches; twice with the pages read again by a new
+     process (as each ``groundglass ask`` is: memory empty), first with only the vectors on disk (the
+     pages split again: the baseline of the on-disk chunk cache), then with the chunks too; and once
+     with the pages read again by the same process.
    Ratio before/after. Also: in how many questions the gold phrase is in the context.
 2. Prompt tokens (the model's own tokenizer, whole prompt via ``prompt.build_messages``) before and
    after ``condense``, on the same ranked sources, at the ``low`` context size (4 sources, 900 tokens).
@@ -40,7 +42,7 @@ from groundglass.answer.condense import condense
 from groundglass.answer.embeddings import CachedEmbedder, count_tokens_batch, load_embedder
 from groundglass.answer.index.documents import Document
 from groundglass.answer.llm.base import ChatMessage
-from groundglass.answer.search import pages, vector_cache
+from groundglass.answer.search import chunk_cache, pages, vector_cache
 from groundglass.answer.types import Source
 from groundglass.config import Settings, load_settings
 
@@ -250,7 +252,13 @@ def main() -> None:
         kept = condense(kept, q, count, embed=pages_embedder["embedder"].encode if dense else None)
         return rank.fit_budget(kept, budget, count, overhead_tokens=16)
 
-    timings: dict[str, list[float]] = {"before": [], "after (cold cache)": [], "after (pages read again)": []}
+    timings: dict[str, list[float]] = {
+        "before": [],
+        "after (cold cache)": [],
+        "after (new proc, no chunks)": [],
+        "after (read again, new proc)": [],
+        "after (pages read again)": [],
+    }
     found: dict[str, int] = dict.fromkeys(timings, 0)
     tokens: dict[str, list[int]] = {"before": [], "after": []}
     kept_phrase = {"before": 0, "after": 0}
@@ -264,8 +272,13 @@ def main() -> None:
         contexts: dict[str, list[Source]] = {}
         for label in timings:
             if label == "after (cold cache)":  # nothing cached, in memory or on disk
-                pages_embedder["embedder"] = CachedEmbedder(onnx_model)
                 (settings.cache_dir / vector_cache.FILE).unlink(missing_ok=True)
+            if label in ("after (cold cache)", "after (new proc, no chunks)"):
+                (settings.cache_dir / chunk_cache.FILE).unlink(missing_ok=True)
+            if label.startswith("after (") and label != "after (pages read again)":
+                # a new process (each `groundglass ask` is one): nothing in memory, the disk caches kept
+                pages_embedder["embedder"] = CachedEmbedder(onnx_model)
+                pages._CHUNKED.clear()
             t0 = time.perf_counter()
             ctx = run_before(q, group) if label == "before" else run_after(q, group)
             timings[label].append(time.perf_counter() - t0)
@@ -281,9 +294,9 @@ def main() -> None:
         tokens["after"].append(prompt_tokens(q, dense))
         kept_phrase["before"] += any(phrase.lower() in s.text.lower() for s in whole)
         kept_phrase["after"] += any(phrase.lower() in s.text.lower() for s in dense)
-        cold, warm = timings["after (cold cache)"][-1], timings["after (pages read again)"][-1]
+        after = " / ".join(f"{v[-1]:5.2f}" for label, v in timings.items() if label != "before")
         print(
-            f"  {gold:<16} before {timings['before'][-1]:6.2f} s  after {cold:5.2f} s / {warm:5.2f} s"
+            f"  {gold:<16} before {timings['before'][-1]:6.2f} s  after {after} s"
             f"   prompt {tokens['before'][-1]:5d} -> "
             f"{tokens['after'][-1]:5d} tokens",
             flush=True,
@@ -298,8 +311,14 @@ def main() -> None:
     for label, values in timings.items():
         print(f"  {label:<28} {statistics.median(values):7.2f} {pct(values, 95):7.2f}  {found[label]}/{n}")
     base = statistics.median(timings["before"])
-    for label in ("after (cold cache)", "after (pages read again)"):
-        print(f"  ratio before/{label}: {base / statistics.median(timings[label]):.1f}x faster (p50)")
+    for label in timings:
+        if label != "before":
+            print(f"  ratio before/{label}: {base / statistics.median(timings[label]):.1f}x faster (p50)")
+    chunks_kept = statistics.median(timings["after (read again, new proc)"])
+    print(
+        "  new process, chunks read from disk vs split again: "
+        f"{chunks_kept / statistics.median(timings['after (new proc, no chunks)']):.2f}x the time (p50)"
+    )
     print(
         f"\n2. prompt tokens ({args.model} tokenizer, whole prompt), same ranked sources, whole chunks vs "
         "condensed"

@@ -123,6 +123,47 @@ def test_a_later_process_finds_the_page_vectors_on_disk(settings, monkeypatch: p
     assert (settings.cache_dir / "page-vectors.sqlite3").is_file()
 
 
+def test_a_later_process_finds_the_page_chunks_on_disk(settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Splitting a long page is seconds of word-piece counting; a new process reads the split back."""
+    from collections import OrderedDict
+
+    from groundglass.answer.index import chunking
+    from groundglass.answer.search import chunk_cache
+    from groundglass.answer.search.disk_cache import DiskCache
+
+    docs = [long_page("http://docs.test/os.html", "os", 40, {30: ANSWER})]
+    monkeypatch.setattr(pages, "_CHUNKED", OrderedDict())  # other tests' pages stay out of it
+    first = pages.chunk_pages(docs, settings)
+    path = settings.cache_dir / chunk_cache.FILE
+    assert path.is_file()
+
+    real_split = chunking.chunk_document
+
+    def split_again(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the page was split again")
+
+    monkeypatch.setattr(pages, "_CHUNKED", OrderedDict())  # as in a new process: memory empty
+    monkeypatch.setattr(chunking, "chunk_document", split_again)
+    again = pages.chunk_pages(docs, settings)
+    assert [c.chunk for c in again] == [c.chunk for c in first]
+
+    # a changed page is a new key: split, not read back stale
+    monkeypatch.setattr(chunking, "chunk_document", real_split)
+    changed = [long_page("http://docs.test/os.html", "os", 40, {30: "os.makedirs is gone in this release."})]
+    texts = [c.chunk.body for c in pages.chunk_pages(changed, settings)]
+    assert any("is gone in this release" in t for t in texts)
+    assert not any("FileExistsError" in t for t in texts)
+
+    # a damaged row is never an error: the page is split again (and the row rewritten)
+    monkeypatch.setattr(pages, "_CHUNKED", OrderedDict())
+    row = chunk_cache.key(
+        docs[0].content_hash(docs[0].uri), settings.retrieval.chunk_tokens, settings.retrieval.chunk_overlap
+    )
+    DiskCache(path, chunk_cache.MAX_ROWS).put({row: b"not zlib"})
+    assert [c.chunk for c in pages.chunk_pages(docs, settings)] == [c.chunk for c in first]
+    assert chunk_cache.ChunkCache(path).get(row) == [c.chunk for c in first]
+
+
 def test_a_verbatim_term_of_the_question_ranks_its_chunk_first(
     settings, fresh_embedder: embeddings.CachedEmbedder
 ) -> None:

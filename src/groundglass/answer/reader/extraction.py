@@ -21,7 +21,7 @@ from groundglass.answer.index.documents import Document, Section
 from groundglass.answer.index.extract import SkipFile, html_document, pdf_document, text_document
 from groundglass.answer.reader.content import HTML_TYPES, PDF_TYPES, decode_body
 from groundglass.answer.reader.pages import FetchedPage, ReadPage
-from groundglass.answer.search.disk_cache import DiskCache
+from groundglass.answer.search.disk_cache import DiskCache, code_digest
 
 _HTML_LANG = re.compile(r"""<html[^>]*\blang\s*=\s*["']?([A-Za-z]{2,3})""", re.IGNORECASE)
 
@@ -42,8 +42,8 @@ def _extractor_id() -> bytes:
         from groundglass.answer.index import html_headings, html_manpages, html_tables, markdown_fences
         from groundglass.answer.reader import content
 
-        h = hashlib.blake2b(digest_size=16)
         modules = (
+            Path(__file__),
             index_extract,
             html_headings,
             html_manpages,
@@ -52,10 +52,7 @@ def _extractor_id() -> bytes:
             definitions,
             content,
         )
-        for source in (__file__, *(m.__file__ or "" for m in modules)):
-            h.update(Path(source).read_bytes())
-        h.update(version("trafilatura").encode())
-        _EXTRACTOR_ID = h.digest()
+        _EXTRACTOR_ID = code_digest(modules, version("trafilatura").encode())
     return _EXTRACTOR_ID
 
 

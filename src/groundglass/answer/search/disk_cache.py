@@ -11,13 +11,27 @@ and ``dbm`` have no size bound and no safe sharing between processes, hence SQLi
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 
 from groundglass.log import get_logger
 
 log = get_logger(__name__)
+
+
+def code_digest(modules: Iterable[ModuleType | Path], *extra: bytes) -> bytes:
+    """A hash of the source of ``modules`` (and of ``extra``): a cache key part that changes whenever the
+    code that computed a stored value does, so a new release never reads an old release's results."""
+    h = hashlib.blake2b(digest_size=16)
+    for m in modules:
+        path = m if isinstance(m, Path) else Path(m.__file__ or "")
+        h.update(path.read_bytes())
+    for part in extra:
+        h.update(part)
+    return h.digest()
 
 
 class DiskCache:

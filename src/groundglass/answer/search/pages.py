@@ -1,7 +1,8 @@
 """Rank the chunks of fetched pages: cheaply over all of them, then precisely over a shortlist.
 
 1. Every page is chunked with the index's chunker (all of it, not only its start: the answer on a long
-   manual page is often far down); the chunks of the last pages read are remembered by content.
+   manual page is often far down); the chunks of the last pages read are remembered by content, in
+   memory and on disk (:mod:`.chunk_cache`).
 2. BM25 over all those chunks, in an in-memory SQLite FTS5 table with the index's tokenizer and query
    expression (raised for the question's verbatim terms, :func:`with_literal_terms`, and for a run of
    its words said in its order, :func:`with_phrases`), shortlists the ones worth embedding: each
@@ -34,7 +35,8 @@ import numpy as np
 from groundglass.answer import querytext, rank
 from groundglass.answer.index.documents import Chunk, Document
 from groundglass.answer.index.query import fts_match, make_snippet
-from groundglass.answer.search import vector_cache
+from groundglass.answer.search import chunk_cache, vector_cache
+from groundglass.answer.search.chunk_cache import ChunkCache
 from groundglass.answer.search.vector_cache import VectorCache
 from groundglass.answer.types import Source
 
@@ -62,13 +64,15 @@ class _Candidate:
 def chunk_pages(documents: Sequence[Document], settings: Settings) -> list[_Candidate]:
     """All chunks of all pages (pages with the same URI: the first wins)."""
     r = settings.retrieval
+    disk = ChunkCache(settings.cache_dir / chunk_cache.FILE)
     seen: set[str] = set()
     out: list[_Candidate] = []
     for page, doc in enumerate(documents):
         if doc.uri in seen:
             continue
         seen.add(doc.uri)
-        out.extend(_Candidate(page, doc, chunk) for chunk in _chunks(doc, r.chunk_tokens, r.chunk_overlap))
+        chunks = _chunks(doc, r.chunk_tokens, r.chunk_overlap, disk)
+        out.extend(_Candidate(page, doc, chunk) for chunk in chunks)
     return out
 
 
@@ -77,17 +81,23 @@ _CHUNKED_MAX = 64  # pages whose chunks are kept: splitting a long page is most 
 _chunked_lock = threading.Lock()
 
 
-def _chunks(doc: Document, chunk_tokens: int, overlap: int) -> list[Chunk]:
-    """The index chunker's chunks of ``doc``, remembered by content for the pages read lately."""
+def _chunks(doc: Document, chunk_tokens: int, overlap: int, disk: ChunkCache) -> list[Chunk]:
+    """The index chunker's chunks of ``doc``, remembered by content for the pages read lately (in this
+    process, then on disk for the next one)."""
     from groundglass.answer.embeddings import count_tokens_batch
     from groundglass.answer.index.chunking import chunk_document
 
-    key = (doc.content_hash(doc.uri), chunk_tokens, overlap)
+    content = doc.content_hash(doc.uri)
+    key = (content, chunk_tokens, overlap)
     with _chunked_lock:
         if key in _CHUNKED:
             _CHUNKED.move_to_end(key)
             return _CHUNKED[key]
-    chunks = chunk_document(doc, chunk_tokens, overlap, count_tokens_batch)
+    disk_key = chunk_cache.key(content, chunk_tokens, overlap)
+    chunks = disk.get(disk_key)
+    if chunks is None:
+        chunks = chunk_document(doc, chunk_tokens, overlap, count_tokens_batch)
+        disk.put(disk_key, chunks)
     with _chunked_lock:
         _CHUNKED[key] = chunks
         while len(_CHUNKED) > _CHUNKED_MAX:
