@@ -94,6 +94,31 @@ def test_a_figure_given_for_what_no_cited_source_speaks_of_fails(berlin: list[st
         berlin,
     )
     assert said.unsupported == ["second coat paint"]
+    # a relation word between two unwritten words does not lengthen their run: "the defence against
+    # inbound SMTP smuggling" is the question's aside; its subject and answer are in the cited entry
+    # (Postfix's postconf(5))
+    smuggling = [
+        "smtpd_forbid_bare_newline (default: Postfix < 3.9: no): Reject or restrict input lines from an "
+        "SMTP client that end in <LF> instead of the standard <CR><LF>. Such line endings are commonly "
+        "allowed with UNIX-based SMTP servers, but they violate RFC 5321, and allowing such line endings "
+        "can make a server vulnerable to SMTP smuggling."
+    ]
+    q = (
+        "Which Postfix parameter decides how the SMTP server treats input lines that end in a bare line "
+        "feed instead of CR LF, the defence against inbound SMTP smuggling?"
+    )
+    said = check(
+        "The Postfix parameter that decides how the SMTP server treats input lines that end in a bare line "
+        "feed instead of CR LF, the defence against inbound SMTP smuggling, is [1] smtpd_forbid_bare_newline.",
+        q,
+        smuggling,
+    )
+    assert said.ok, said.unsupported
+    assert check(
+        "The GDR gave the Berlin Wall its second coat of paint against the rain [1].",
+        "Who gave the Berlin Wall its second coat of paint against the rain?",
+        berlin,
+    ).unsupported == ["second coat paint rain"]  # a relation word inside a run does not end it either
     korea = ["Seoul is the capital of South Korea."]
     assert check(
         "The capital city of South Korea is Seoul [1].", "What is the capital city of South Korea?", korea

@@ -13,7 +13,9 @@ from groundglass.answer.querytext import literal_terms
 
 STOP_WORDS = frozenset(
     """a an the and or but if then than that this these those there here of in on at to for from by with
-    without about as into over under after before between during through is are was were be been being
+    without about as into over under after before between during through against within among upon
+    across along behind beyond toward towards despite except onto unless because whether
+    is are was were be been being
     am do does did done has have had having it its it's they them their he him his she her we our you
     your i me my not no nor so such very can could would should will shall may might must also too
     which who whom whose what when where why how all any both each few more most other some own same
