@@ -108,8 +108,9 @@ def test_a_figure_given_for_what_no_cited_source_speaks_of_fails(berlin: list[st
         "feed instead of CR LF, the defence against inbound SMTP smuggling?"
     )
     said = check(
-        "The Postfix parameter that decides how the SMTP server treats input lines that end in a bare line "
-        "feed instead of CR LF, the defence against inbound SMTP smuggling, is [1] smtpd_forbid_bare_newline.",
+        "The Postfix parameter that decides how the SMTP server treats input lines that end in a bare "
+        "line feed instead of CR LF, the defence against inbound SMTP smuggling, is [1] "
+        "smtpd_forbid_bare_newline.",
         q,
         smuggling,
     )
@@ -875,6 +876,28 @@ def test_the_retry_hint_is_never_a_sentence_that_only_restates_the_question() ->
     hints = closest_sentences(question, sources, get_embedder())
     assert hints[0] == (2, "Changed in version 3.8: The default protocol is 4.")
     assert all("starting with Python 3.8" not in s for _, s in hints)
+
+
+def test_a_retry_hint_keeps_the_dash_of_the_option_it_names() -> None:
+    """Postfix's postqueue(1), as the docs site gave it: the hint's "i queue_id Schedule ..." named no
+    option, and the default model declined; a list item's bullet still goes."""
+    from groundglass.answer.embeddings import get_embedder
+    from groundglass.answer.retry_hints import closest_sentences
+
+    question = (
+        "Which option of Postfix's postqueue command schedules immediate delivery of a single deferred "
+        "message, given its queue ID?"
+    )
+    text = (
+        "-i queue_id Schedule immediate delivery of deferred mail with the specified queue ID.\n"
+        "- Schedule immediate delivery of all mail that is queued for the named site."
+    )
+    hints = closest_sentences(
+        question, [Source("https://docs.test/postqueue.1.html", "postqueue", text)], get_embedder()
+    )
+    shown = [s for _, s in hints]
+    assert "-i queue_id Schedule immediate delivery of deferred mail with the specified queue ID." in shown
+    assert "Schedule immediate delivery of all mail that is queued for the named site." in shown
 
 
 def test_the_retry_hints_hold_the_sentence_that_answers_not_only_the_one_that_sounds_alike() -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from groundglass.answer.definitions import is_term, term_name
 from groundglass.answer.querytext import STOPWORDS, shared_run
+from groundglass.answer.sentences import without_bullet
 
 # "Which (command-line) option/flag/switch/directive/command ..." and "What option ..."
 _ASKS_ENTRY = re.compile(
@@ -56,7 +57,7 @@ def entries(text: str) -> list[tuple[str, str]]:
     for i, line in enumerate(lines[:-1]):
         following = lines[i + 1].strip()
         if is_term(line) and following and not is_term(following):
-            out.append((term_name(line), following.lstrip("-*• ").strip()))
+            out.append((term_name(line), without_bullet(following)))
     return out
 
 

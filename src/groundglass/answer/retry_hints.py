@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from groundglass.answer import cite, grounding, querytext, rows
-from groundglass.answer.sentences import OPENING_PRONOUN
+from groundglass.answer.sentences import OPENING_PRONOUN, without_bullet
 from groundglass.answer.types import Source
 
 # A row is pointed at for a question word that at most this many rows hold: a word in every row (the
@@ -56,7 +56,7 @@ def _candidates(sentences: list[str], question: str) -> list[tuple[str, str]]:
     version 5 was added in Python 3.8.", the 1.5B model wrote "protocol 5" again; "Protocol version 4
     was added in Python 3.4. ... It is the default protocol starting with Python 3.8." answers. Each
     comes as (what is shown, what is ranked): the pronoun's sentence is ranked on its own words."""
-    bare = [s.lstrip("-*• ").strip() for s in sentences]
+    bare = [without_bullet(s) for s in sentences]
     out: list[tuple[str, str]] = []
     for i, sentence in enumerate(bare):
         shown = sentence

@@ -11,6 +11,15 @@ import re
 
 # A sentence that opens with one of these speaks of what a sentence before it names.
 OPENING_PRONOUN = re.compile(r"(?:it|its|this|that|these|they|their)\b", re.IGNORECASE)
+_BULLET = re.compile(r"\s*[-*•]\s+")
+
+
+def without_bullet(line: str) -> str:
+    """``line`` without a list item's bullet ("- ", "* ", "• "); an option's own dash stays: "-i queue_id
+    Schedule immediate delivery ..." is not a list item, and without its dash it names no option."""
+    bullet = _BULLET.match(line)
+    return line[bullet.end() if bullet else 0 :].strip()
+
 
 _ABBREVIATION_TEXT = (
     "mr mrs ms dr prof sr jr st mt ft vs etc e.g i.e cf al approx ca fig figs no nos vol vols ed eds "
