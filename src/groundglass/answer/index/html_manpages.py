@@ -43,7 +43,7 @@ def _as_paragraphs(pre: Any) -> None:
     div = lxml.html.Element("div")
     columns: tuple[int, int] | None = None  # (tag, text) columns of the last tagged paragraph
     for block in _BLANK_LINE.split(pre.text_content()):
-        lines = [line for line in block.rstrip().splitlines() if line.strip() or not block.strip()]
+        lines = [line for line in block.splitlines() if line.strip()]
         if lines and not lines[0][:1].isspace() and _HEADING.fullmatch(lines[0].strip()):
             sub(div, "h2").text = lines.pop(0).strip()
         item = tagged(lines, columns)

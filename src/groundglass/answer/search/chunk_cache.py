@@ -14,6 +14,7 @@ counts its tokens; a change to any of them is a new key, so nothing stale is eve
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import zlib
@@ -28,20 +29,16 @@ log = get_logger(__name__)
 FILE = "page-chunks.sqlite3"
 MAX_ROWS = 2_000  # pages (a long manual page's chunks are ~100-300 KB compressed)
 
-_CHUNKER_ID: bytes | None = None
 
-
+@functools.cache
 def _chunker_id() -> bytes:
     """Changes with the chunker's code (and what it calls) or the tokenizer that counts its tokens."""
-    global _CHUNKER_ID
-    if _CHUNKER_ID is None:
-        from groundglass.answer import definitions, sentences
-        from groundglass.answer.embeddings import model_dir
-        from groundglass.answer.index import chunking, documents
+    from groundglass.answer import definitions, sentences
+    from groundglass.answer.embeddings import model_dir
+    from groundglass.answer.index import chunking, documents
 
-        tokenizer = model_dir() / "tokenizer.json"
-        _CHUNKER_ID = code_digest((Path(__file__), chunking, documents, definitions, sentences, tokenizer))
-    return _CHUNKER_ID
+    tokenizer = model_dir() / "tokenizer.json"
+    return code_digest((Path(__file__), chunking, documents, definitions, sentences, tokenizer))
 
 
 def key(content_hash: str, chunk_tokens: int, overlap: int) -> bytes:
